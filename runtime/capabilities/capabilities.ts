@@ -1,0 +1,17 @@
+// The one interface through which a policy's host imports reach the outside world.
+// The real Linux implementation and the simulator's implementation both satisfy it, and the
+// engine never knows which one it is talking to.
+import type { CapabilityError, VmIdentity } from '../contract/types.ts';
+
+export type SetMemlockResult = { ok: true } | { ok: false; error: CapabilityError; detail?: string };
+
+/**
+ * Capabilities for ONE evaluation, already scoped to the requester's own VM.
+ * Synchronous because wasm imports are synchronous; implementations must be bounded in time.
+ */
+export interface Capabilities {
+  /** Sets soft and hard RLIMIT_MEMLOCK; `out-of-scope` for any pid outside the requester's VM. */
+  setMemlock(pid: number, bytes: bigint): SetMemlockResult;
+  /** The requester's VM identity if `pid` is verifiably inside it; null otherwise. */
+  queryVmIdentity(pid: number): VmIdentity | null;
+}

@@ -1,0 +1,46 @@
+// The engine as the daemon, the simulator and the benchmarks see it.
+import type { PolicyRequest } from '../contract/types.ts';
+import type { CapabilitySpec } from '../capabilities/spec.ts';
+import type { EngineLimits } from './limits.ts';
+import type { Outcome } from './outcome.ts';
+
+/** What an admin can inspect about a validated policy. */
+export interface PolicyInfo {
+  sha256: string;
+  size: number;
+  /** Component-level imports, e.g. ["capgate:policy/host@1.0.0"]. */
+  imports: string[];
+  /** Component-level exports, e.g. ["evaluate"]. */
+  exports: string[];
+  /** Host functions the core module imports, e.g. ["set-memlock", "log"]. */
+  hostFunctions: string[];
+  /** The component's WIT, as wasm-tools prints it. */
+  wit: string;
+}
+
+/** A policy that passed validation and was instrumented (fuel, memory cap) and compiled. */
+export interface CompiledPolicy extends PolicyInfo {
+  module: WebAssembly.Module;
+  limits: EngineLimits;
+}
+
+export type CompileErrorKind = 'invalid-module' | 'disallowed-import' | 'memory-limit';
+
+export type CompileResult =
+  | { ok: true; policy: CompiledPolicy }
+  | { ok: false; kind: CompileErrorKind; message: string };
+
+export interface EvaluateOptions {
+  /** Overrides limits.deadlineMs for this call. */
+  deadlineMs?: number;
+}
+
+export interface PolicyEngine {
+  /** Validates, instruments and compiles a component; on success it is ready to evaluate. */
+  compile(bytes: Uint8Array): Promise<CompileResult>;
+  /** Fresh instance, one decision. Never rejects: every failure is a deny Outcome. */
+  evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options?: EvaluateOptions): Promise<Outcome>;
+  /** Forgets a compiled policy (workers drop it too). */
+  unload(sha256: string): void;
+  close(): Promise<void>;
+}
