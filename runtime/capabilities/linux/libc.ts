@@ -1,0 +1,115 @@
+// The raw libc calls capgate needs, bound through koffi (FFI) on first use.
+// koffi is loaded lazily and synchronously (createRequire) so that importing this module on a
+// platform without it (the simulator on a laptop) costs nothing, while wasm host imports —
+// which are synchronous — can still call straight through.
+import { createRequire } from 'node:module';
+
+/** A syscall outcome: the non-negative return value, or the errno it failed with. */
+export type SyscallResult = { ok: true; value: number } | { ok: false; errno: number };
+
+export interface RlimitValue {
+  soft: bigint;
+  hard: bigint;
+}
+
+/** Linux x86_64/aarch64 constants (asm-generic numbering where it matters). */
+export const RLIMIT_MEMLOCK = 8;
+export const SOL_SOCKET = 1;
+export const SO_PEERCRED = 17;
+export const SO_PEERPIDFD = 77;
+/** pidfd syscalls share one number on every architecture (added after the unification). */
+export const SYS_PIDFD_SEND_SIGNAL = 424;
+export const SYS_PIDFD_OPEN = 434;
+
+export interface Libc {
+  prlimit(pid: number, resource: number, next: RlimitValue | null): { ok: true; old: RlimitValue } | { ok: false; errno: number };
+  pidfdOpen(pid: number): SyscallResult;
+  /** Signal 0: checks that the process behind the pidfd is still alive, sends nothing. */
+  pidfdSendSignal0(pidfd: number): SyscallResult;
+  /** getsockopt into a caller-sized buffer; returns the number of bytes the kernel wrote. */
+  getsockopt(fd: number, level: number, option: number, out: Buffer): SyscallResult;
+  close(fd: number): SyscallResult;
+}
+
+/** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
+export class LibcUnavailableError extends Error {
+  override readonly name = 'LibcUnavailableError';
+}
+
+// The subset of koffi's API used here, typed at this one edge.
+interface KoffiFunction {
+  (...args: unknown[]): unknown;
+}
+interface KoffiLibrary {
+  func(prototype: string): KoffiFunction;
+}
+interface KoffiModule {
+  load(path: string): KoffiLibrary;
+  struct(name: string, def: Record<string, string>): unknown;
+  errno(): number;
+}
+
+let cached: Libc | LibcUnavailableError | undefined;
+
+/** The bound libc; throws LibcUnavailableError (with what to do) when it cannot be bound. */
+export function libc(): Libc {
+  if (cached === undefined) cached = bind();
+  if (cached instanceof LibcUnavailableError) throw cached;
+  return cached;
+}
+
+function bind(): Libc | LibcUnavailableError {
+  if (process.platform !== 'linux') {
+    return new LibcUnavailableError(
+      `capgate's real capabilities need Linux (prlimit, pidfd, SO_PEERCRED); this is ${process.platform}. ` +
+        'Use the simulator (capgate test) on this platform.',
+    );
+  }
+  let koffi: KoffiModule;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
+  } catch (e) {
+    return new LibcUnavailableError(`cannot load the koffi FFI module (${String(e)}); run \`npm install\` so its native binary is present.`);
+  }
+  let lib: KoffiLibrary;
+  try {
+    lib = koffi.load('libc.so.6');
+  } catch (e) {
+    return new LibcUnavailableError(`cannot load libc.so.6 (${String(e)}); capgate needs a glibc-based Linux host.`);
+  }
+  // rlim_t is unsigned 64-bit on every 64-bit Linux ABI.
+  koffi.struct('capgate_rlimit', { cur: 'uint64_t', max: 'uint64_t' });
+  const prlimit = lib.func('int prlimit(int pid, int resource, const capgate_rlimit *new_limit, _Out_ capgate_rlimit *old_limit)');
+  const syscall = lib.func('long syscall(long number, ...)');
+  const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
+  const close = lib.func('int close(int fd)');
+
+  const result = (rc: unknown): SyscallResult => {
+    const n = Number(rc);
+    return n < 0 ? { ok: false, errno: koffi.errno() } : { ok: true, value: n };
+  };
+
+  return {
+    prlimit(pid, resource, next) {
+      const old: { cur?: unknown; max?: unknown } = {};
+      const rc = Number(prlimit(pid, resource, next === null ? null : { cur: next.soft, max: next.hard }, old));
+      if (rc < 0) return { ok: false, errno: koffi.errno() };
+      return { ok: true, old: { soft: BigInt(old.cur as number | bigint), hard: BigInt(old.max as number | bigint) } };
+    },
+    pidfdOpen(pid) {
+      return result(syscall(SYS_PIDFD_OPEN, 'int', pid, 'uint', 0));
+    },
+    pidfdSendSignal0(pidfd) {
+      return result(syscall(SYS_PIDFD_SEND_SIGNAL, 'int', pidfd, 'int', 0, 'void *', null, 'uint', 0));
+    },
+    getsockopt(fd, level, option, out) {
+      const len = new Uint32Array([out.length]);
+      const rc = Number(getsockopt(fd, level, option, out, len));
+      if (rc < 0) return { ok: false, errno: koffi.errno() };
+      return { ok: true, value: len[0] ?? 0 };
+    },
+    close(fd) {
+      return result(close(fd));
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// pidfds: a handle to one process that a reused pid number can never redirect.
+// Used as the bread of the "pidfd sandwich": open before checking, confirm alive after acting.
+import { libc } from './libc.ts';
+
+export type PidfdOpenResult = { ok: true; pidfd: number } | { ok: false; errno: number };
+
+export function openPidfd(pid: number): PidfdOpenResult {
+  const r = libc().pidfdOpen(pid);
+  return r.ok ? { ok: true, pidfd: r.value } : { ok: false, errno: r.errno };
+}
+
+/** True while the process the pidfd was opened for has not exited (signal 0 sends nothing). */
+export function pidfdIsAlive(pidfd: number): boolean {
+  return libc().pidfdSendSignal0(pidfd).ok;
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/** Runs `body` with a pidfd for `pid`, closing it whatever happens. */
+export function withPidfd<T>(pid: number, onOpenError: (errno: number) => T, body: (pidfd: number) => T): T {
+  const opened = openPidfd(pid);
+  if (!opened.ok) return onOpenError(opened.errno);
+  try {
+    return body(opened.pidfd);
+  } finally {
+    closeFd(opened.pidfd);
+  }
+}

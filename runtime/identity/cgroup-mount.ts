@@ -1,0 +1,45 @@
+// Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on unified hosts,
+// /sys/fs/cgroup/unified on hybrid ones. Found from /proc/self/mountinfo, never assumed.
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+
+export interface Cgroup2Mount {
+  /** Where the hierarchy is mounted in our mount namespace. */
+  mountPoint: string;
+  /** Which cgroup of the hierarchy is at mountPoint ("/" unless a sub-tree is bind-mounted). */
+  root: string;
+}
+
+// mountinfo escapes space, tab, newline and backslash as octal.
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+
+/** The first cgroup2 mount in a /proc/self/mountinfo text, or null. */
+export function parseCgroup2Mount(mountinfo: string): Cgroup2Mount | null {
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const fstype = line.slice(sep + 3).split(' ')[0];
+    if (fstype !== 'cgroup2') continue;
+    const fields = line.slice(0, sep).split(' ');
+    const root = fields[3];
+    const mountPoint = fields[4];
+    if (root === undefined || mountPoint === undefined) continue;
+    return { mountPoint: unescape(mountPoint), root: unescape(root) };
+  }
+  return null;
+}
+
+export function detectCgroup2Mount(): Cgroup2Mount | null {
+  try {
+    return parseCgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** The directory of cgroup `path` under `mount`, or null when the mount does not expose it. */
+export function cgroupDirectory(mount: Cgroup2Mount, path: string): string | null {
+  if (mount.root === '/') return posix.join(mount.mountPoint, path);
+  if (path !== mount.root && !path.startsWith(`${mount.root}/`)) return null;
+  return posix.join(mount.mountPoint, path.slice(mount.root.length));
+}

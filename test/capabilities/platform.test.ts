@@ -1,0 +1,51 @@
+// koffi is loaded lazily (the simulator imports this code on laptops), and a platform without
+// the syscalls gets a clear refusal from assertLinuxSupport.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs an ESM snippet in a fresh node (with tsx) and returns its stdout as JSON. */
+function runFresh(body: string): unknown {
+  const script = `
+    const { createRequire } = await import('node:module');
+    const koffiLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/koffi/'));
+    const linux = await import('./runtime/capabilities/linux/index.ts');
+    const out = {};
+    ${body}
+    console.log(JSON.stringify(out));`;
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+describe('loading', () => {
+  it('does not load koffi until a capability is used', () => {
+    const out = runFresh(`
+      const scope = { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: { rootPid: 1, rootStartTime: 1 } };
+      const caps = linux.createLinuxCapabilities(scope);
+      out.afterImport = koffiLoaded();
+      caps.queryVmIdentity(process.pid);
+      out.afterUse = koffiLoaded();`);
+    expect(out).toEqual({ afterImport: false, afterUse: true });
+  });
+
+  it('refuses to start on a platform without the syscalls, saying what to do', () => {
+    const out = runFresh(`
+      Object.defineProperty(process, 'platform', { value: 'darwin' });
+      try { linux.assertLinuxSupport(); out.threw = false; } catch (e) { out.name = e.name; out.message = e.message; }
+      out.koffi = koffiLoaded();`);
+    expect(out).toMatchObject({ name: 'LinuxSupportError', koffi: false });
+    expect((out as { message: string }).message).toMatch(/need Linux.*this is darwin.*simulator/);
+  });
+
+  it('fails closed with typed values (not exceptions) when capabilities are used there anyway', () => {
+    const out = runFresh(`
+      Object.defineProperty(process, 'platform', { value: 'darwin' });
+      const scope = { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: { rootPid: process.pid, rootStartTime: 1 } };
+      const caps = linux.createLinuxCapabilities(scope);
+      out.set = caps.setMemlock(process.pid, 1024n);
+      out.identity = caps.queryVmIdentity(process.pid);`);
+    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, identity: null });
+  });
+});

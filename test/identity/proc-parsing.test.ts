@@ -1,0 +1,101 @@
+// /proc/<pid>/stat, /proc/<pid>/cgroup and mountinfo parsing, against real processes where possible.
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseProcStat, readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
+import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
+import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
+import { isValidPid, pidMax } from '../../runtime/identity/pid.ts';
+import { deadPid, killAll, spawnShell } from './support/processes.ts';
+
+afterEach(killAll);
+
+describe('/proc/<pid>/stat', () => {
+  it('parses a process whose comm contains spaces and parentheses', async () => {
+    // comm is the executable's basename: make one that tries to fake the following fields.
+    const dir = mkdtempSync(join(tmpdir(), 'capgate-comm-'));
+    const exe = join(dir, 'x) R 1 (y');
+    symlinkSync('/bin/sleep', exe);
+    const child = spawnShell(`exec '${exe}' 300`);
+    let stat = readProcStat(child.pid);
+    for (let i = 0; i < 200 && stat?.comm !== 'x) R 1 (y'; i++) {
+      await new Promise((r) => setTimeout(r, 10)); // until sh has exec'd
+      stat = readProcStat(child.pid);
+    }
+    expect(stat).toMatchObject({ pid: child.pid, comm: 'x) R 1 (y', ppid: process.pid });
+    const raw = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const field22 = raw.slice(raw.lastIndexOf(')') + 2).split(' ')[19];
+    expect(stat!.startTime).toBe(Number(field22));
+    expect(readStartTime(child.pid)).toBe(stat!.startTime);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads our own process and refuses garbage and dead pids', async () => {
+    expect(readProcStat(process.pid)).toMatchObject({ pid: process.pid, ppid: process.ppid });
+    expect(readStartTime(await deadPid())).toBeNull();
+    expect(parseProcStat('')).toBeNull();
+    expect(parseProcStat('12 no-parens R 1')).toBeNull();
+    expect(parseProcStat('12 (short) R 1 2')).toBeNull();
+  });
+
+  it('validates pids against pid_max', () => {
+    const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    expect(pidMax()).toBe(max);
+    expect(isValidPid(1)).toBe(true);
+    expect(isValidPid(max - 1)).toBe(true);
+    for (const bad of [0, -1, max, max + 1, 1.5, Number.NaN, '12', 0xffff_ffff]) expect(isValidPid(bad), String(bad)).toBe(false);
+  });
+});
+
+describe('cgroups', () => {
+  it('takes the v2 line of a hybrid /proc/<pid>/cgroup', () => {
+    const hybrid = '9:name=systemd:/\n4:memory:/process_api/abc\n0::/kubepods/pod1/ctr\n';
+    expect(parseProcCgroup(hybrid)).toBe('/kubepods/pod1/ctr');
+    expect(parseProcCgroup('4:memory:/x\n')).toBeNull();
+    expect(parseProcCgroup('0::/gone (deleted)\n')).toBeNull();
+    expect(readCgroupPath(process.pid)).toBe(parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8')));
+  });
+
+  it('compares paths by segment', () => {
+    expect(isCgroupAtOrBelow('/a/b', '/a')).toBe(true);
+    expect(isCgroupAtOrBelow('/a', '/a')).toBe(true);
+    expect(isCgroupAtOrBelow('/ab', '/a')).toBe(false);
+    expect(isCgroupAtOrBelow('/', '/a')).toBe(false);
+  });
+
+  it('finds the cgroup2 mount (hybrid: /sys/fs/cgroup/unified) from mountinfo', () => {
+    const hybrid = [
+      '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+      '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+    ].join('\n');
+    expect(parseCgroup2Mount(hybrid)).toEqual({ mountPoint: '/sys/fs/cgroup/unified', root: '/' });
+    expect(parseCgroup2Mount('41 31 0:38 /pod /sys/fs/my\\040cg rw - cgroup2 cgroup2 rw')).toEqual({ mountPoint: '/sys/fs/my cg', root: '/pod' });
+    expect(parseCgroup2Mount('35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory')).toBeNull();
+
+    const real = detectCgroup2Mount();
+    const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 '));
+    expect(real?.mountPoint).toBe(line?.split(' ')[4]);
+
+    expect(cgroupDirectory({ mountPoint: '/m', root: '/' }, '/a/b')).toBe('/m/a/b');
+    expect(cgroupDirectory({ mountPoint: '/m', root: '/pod' }, '/pod/c')).toBe('/m/c');
+    expect(cgroupDirectory({ mountPoint: '/m', root: '/pod' }, '/other')).toBeNull();
+  });
+
+  it('normalises registered cgroup paths and refuses unsafe ones', () => {
+    expect(normalizeCgroupPath('/kubepods//pod1/./ctr/')).toEqual({ ok: true, path: '/kubepods/pod1/ctr' });
+    for (const [bad, says] of [
+      ['kubepods', 'absolute'],
+      ['/a/../b', '..'],
+      ['/', 'root cgroup'],
+      ['//.', 'root cgroup'],
+      ['/a\nb', 'control'],
+      [42, 'string'],
+    ] as const) {
+      const r = normalizeCgroupPath(bad);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toContain(says);
+    }
+  });
+});
