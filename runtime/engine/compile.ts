@@ -1,0 +1,121 @@
+// The upload-time pipeline: component bytes -> size cap -> parse and check against the
+// capgate:policy@1.0.0 world -> extract the core module that runs -> check its core ABI ->
+// instrument (fuel, memory cap, oom flag) -> WebAssembly.compile. Nothing of the guest runs
+// here. Every refusal is a CompileResult value naming what is wrong.
+import { createHash } from 'node:crypto';
+import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { MalformedBinary } from './component/byte-reader.ts';
+import { COMPONENT_PREAMBLE, UnsupportedComponent, parseComponent } from './component/parse.ts';
+import { PolicyRejection, invalidModule } from './component/rejection.ts';
+import { validateComponent } from './component/validate.ts';
+import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
+import { instrumentCoreModule } from './instrument/instrument.ts';
+import type { CompileResult } from './api.ts';
+import type { EngineLimits } from './limits.ts';
+
+export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
+
+const BUILD_HINT = 'build a component with `capgate build <core.wasm> -o policy.wasm`';
+
+export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
+  try {
+    return await compileOrThrow(bytes, limits);
+  } catch (err) {
+    if (err instanceof PolicyRejection) return { ok: false, kind: err.kind, message: bounded(err.message) };
+    if (err instanceof RangeError && /^limits\./.test(err.message)) throw err; // a configuration bug, not a bad policy
+    // Fail closed: anything unexpected refuses the policy rather than crash the daemon.
+    return { ok: false, kind: 'invalid-module', message: bounded(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`) };
+  }
+}
+
+async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
+  if (bytes.length > limits.maxModuleBytes) {
+    throw invalidModule(`the policy is ${bytes.length} bytes; the limit is ${limits.maxModuleBytes} bytes (limits.maxModuleBytes)`);
+  }
+  checkPreamble(bytes);
+
+  let summary;
+  try {
+    summary = parseComponent(bytes);
+  } catch (err) {
+    if (err instanceof MalformedBinary) throw invalidModule(`malformed component: ${err.message}`);
+    if (err instanceof UnsupportedComponent) throw invalidModule(err.message);
+    throw err;
+  }
+  const iface = validateComponent(summary);
+
+  const candidates = summary.coreModules
+    .map((m, index) => ({ index, exports: safeExports(m) }))
+    .filter((c) => c.exports.some((e) => e.name === 'memory' && e.kind === 'memory') && c.exports.some((e) => e.name === 'evaluate' && e.kind === 'func'));
+  if (candidates.length !== 1) {
+    throw invalidModule(
+      candidates.length === 0
+        ? 'no core module in the component exports both "memory" and "evaluate"'
+        : `${candidates.length} core modules export "memory" and "evaluate"; a policy has exactly one main module`,
+    );
+  }
+  const main = candidates[0]!;
+  if (summary.evaluateModule !== null && summary.evaluateModule !== main.index) {
+    throw invalidModule('the component lifts "evaluate" from a different core module than the one that exports it with "memory"');
+  }
+
+  const instrumented = instrumentCoreModule(summary.coreModules[main.index]!, limits);
+  const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
+  if (undeclared.length > 0) {
+    throw invalidModule(`the core module imports ${undeclared.join(', ')}, which the component's host import does not declare`);
+  }
+
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(instrumented.bytes);
+  } catch (err) {
+    throw invalidModule(`the instrumented module does not compile (${err instanceof Error ? err.message : String(err)})`);
+  }
+  let wit: string;
+  try {
+    wit = await componentWit(bytes);
+  } catch (err) {
+    throw invalidModule(`wasm-tools cannot decode the component's WIT: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return {
+    ok: true,
+    policy: {
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      size: bytes.length,
+      imports: iface.imports,
+      exports: iface.exports,
+      hostFunctions: instrumented.hostFunctions,
+      wit,
+      module,
+      limits: { ...limits },
+    },
+  };
+}
+
+/** Messages quote guest-controlled names and types; keep them fit for logs and audit records. */
+const MAX_MESSAGE_CHARS = 1000;
+function bounded(message: string): string {
+  return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS)}...`;
+}
+
+function checkPreamble(bytes: Uint8Array): void {
+  const magicOk = bytes.length >= 8 && [0x00, 0x61, 0x73, 0x6d].every((b, i) => bytes[i] === b);
+  if (!magicOk) throw invalidModule(`this is not a WebAssembly binary (no \\0asm header); ${BUILD_HINT}`);
+  if (CORE_PREAMBLE.every((b, i) => bytes[i] === b)) {
+    throw invalidModule(`this is a core wasm module, not a component; ${BUILD_HINT}`);
+  }
+  if (!COMPONENT_PREAMBLE.every((b, i) => bytes[i] === b)) {
+    const version = bytes[4]! | (bytes[5]! << 8);
+    const layer = bytes[6]! | (bytes[7]! << 8);
+    throw invalidModule(`unsupported WebAssembly binary version 0x${version.toString(16)} layer ${layer}; capgate reads components of version 0xd, layer 1 (${BUILD_HINT})`);
+  }
+}
+
+/** Export list of a core module, or none if it is malformed (it then cannot be the main module). */
+function safeExports(m: Uint8Array): ReturnType<typeof coreExports> {
+  try {
+    return coreExports(m);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,82 @@
+// Upload-time rewrite of the core module that will run: check its ABI, meter fuel, cap and
+// flag memory. The result keeps every guest export unchanged and adds two globals that form
+// the runtime protocol with the executor:
+//   __capgate_fuel (mut i64): remaining budget, starts at limits.fuel; negative after a fuel
+//                             trap; fuel used = limits.fuel - remaining.
+//   __capgate_oom  (mut i32): 1 once any memory.grow returned -1.
+// The guest's start function, if any, no longer runs at instantiation but on the first call
+// of an exported function (deferred-start.ts), so a trap in it is observable with its fuel.
+import binaryen from 'binaryen';
+import { invalidModule } from '../component/rejection.ts';
+import { ALLOWED_FEATURES, memoryGrowDelta } from './binaryen-ir.ts';
+import { checkCoreAbi } from './core-abi.ts';
+import { deferStart, removeStartSection } from './deferred-start.ts';
+import { injectFuel } from './fuel.ts';
+import { addGrowHelper, checkInitialMemory, declaredMemory, patchMemoryMax } from './memory.ts';
+
+export const FUEL_EXPORT = '__capgate_fuel';
+export const OOM_EXPORT = '__capgate_oom';
+
+export interface InstrumentOptions {
+  fuel: number;
+  memoryPages: number;
+}
+
+export interface InstrumentedModule {
+  bytes: Uint8Array;
+  hostFunctions: string[];
+  hasPostReturn: boolean;
+  /** The memory maximum written into the module, in pages. */
+  memoryMaxPages: number;
+}
+
+export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions): InstrumentedModule {
+  if (!Number.isSafeInteger(opts.fuel) || opts.fuel <= 0) throw new RangeError(`limits.fuel must be a positive safe integer, got ${opts.fuel}`);
+  if (!Number.isInteger(opts.memoryPages) || opts.memoryPages < 1 || opts.memoryPages > 65536) {
+    throw new RangeError(`limits.memoryPages must be an integer in 1..65536, got ${opts.memoryPages}`);
+  }
+  // V8's validator sees the untrusted bytes first; binaryen only ever reads a valid module.
+  if (!WebAssembly.validate(core)) throw invalidModule('the core module inside the component is not valid WebAssembly');
+  let module: binaryen.Module;
+  try {
+    module = binaryen.readBinaryWithFeatures(core, ALLOWED_FEATURES);
+  } catch {
+    throw invalidModule('the core module uses WebAssembly features capgate does not support (allowed: MVP, bulk memory, sign-ext, non-trapping float-to-int, multivalue, SIMD)');
+  }
+  try {
+    const abi = checkCoreAbi(module, core);
+    const mem = declaredMemory(module, core);
+    checkInitialMemory(mem, opts.memoryPages);
+    const memoryMaxPages = Math.min(mem.max ?? Infinity, opts.memoryPages);
+
+    const fuelGlobal = freshName(module, 'capgate_fuel');
+    const oomGlobal = freshName(module, 'capgate_oom');
+    const growHelper = freshName(module, 'capgate_memory_grow');
+    module.addGlobal(fuelGlobal, binaryen.i64, true, module.i64.const(BigInt(opts.fuel)));
+    module.addGlobal(oomGlobal, binaryen.i32, true, module.i32.const(0));
+    injectFuel(module, fuelGlobal, {
+      replace: (expr, id) =>
+        id === binaryen.MemoryGrowId
+          ? module.call(growHelper, [memoryGrowDelta.get(expr)], binaryen.i32)
+          : expr,
+    });
+    addGrowHelper(module, growHelper, oomGlobal);
+    const deferredStart = deferStart(module, freshName(module, 'capgate_started'));
+    module.addGlobalExport(fuelGlobal, FUEL_EXPORT);
+    module.addGlobalExport(oomGlobal, OOM_EXPORT);
+    module.setFeatures(ALLOWED_FEATURES);
+    let bytes = patchMemoryMax(module.emitBinary(), memoryMaxPages);
+    if (deferredStart) bytes = removeStartSection(bytes);
+    return { bytes, hostFunctions: abi.hostFunctions, hasPostReturn: abi.hasPostReturn, memoryMaxPages };
+  } finally {
+    module.dispose();
+  }
+}
+
+/** An internal name not used by any global or function of the module. */
+function freshName(module: binaryen.Module, base: string): string {
+  for (let i = 0; ; i++) {
+    const name = i === 0 ? base : `${base}_${i}`;
+    if (!module.getGlobal(name) && !module.getFunction(name)) return name;
+  }
+}

@@ -1,0 +1,73 @@
+// Linear-memory limits: a maximum patched into the memory section (so memory.grow past it
+// returns -1 cleanly, without any JS in the loop), and an `oom` flag set whenever a
+// memory.grow fails, so the runtime can classify the trap that usually follows as memory-limit.
+import binaryen from 'binaryen';
+import { ByteReader } from '../component/byte-reader.ts';
+import { PolicyRejection, invalidModule } from '../component/rejection.ts';
+import { coreSections, encodeU32 } from './core-sections.ts';
+
+export interface DeclaredMemory {
+  initial: number;
+  max: number | null;
+}
+
+/** The module's single, local, 32-bit, unshared memory, or a rejection. */
+export function declaredMemory(module: binaryen.Module, bytes: Uint8Array): DeclaredMemory {
+  const sec = coreSections(bytes).find((s) => s.id === 5);
+  const count = sec ? new ByteReader(bytes, sec.payload, sec.end).u32() : 0;
+  if (count !== 1) throw invalidModule(`the core module has ${count} memories; a policy has exactly one`);
+  const info = module.getMemoryInfo();
+  if (info.shared) throw invalidModule('the core module declares a shared memory; threads are not supported');
+  if (info.is64) throw invalidModule('the core module declares a 64-bit memory; only 32-bit memory is supported');
+  return { initial: info.initial, max: info.max ?? null };
+}
+
+export function checkInitialMemory(mem: DeclaredMemory, limitPages: number): void {
+  if (mem.initial > limitPages) {
+    throw new PolicyRejection(
+      'memory-limit',
+      `the module's initial memory is ${mem.initial} pages (${mem.initial * 64} KiB); the limit is ${limitPages} pages (${limitPages * 64} KiB)`,
+    );
+  }
+}
+
+/** Rewrites the memory section of `bytes` so the memory's maximum is `max` pages. */
+export function patchMemoryMax(bytes: Uint8Array, max: number): Uint8Array {
+  const sec = coreSections(bytes).find((s) => s.id === 5);
+  if (!sec) throw invalidModule('the core module has no memory section');
+  const r = new ByteReader(bytes, sec.payload, sec.end);
+  if (r.u32() !== 1) throw invalidModule('expected exactly one memory');
+  const flags = r.byte();
+  if (flags !== 0x00 && flags !== 0x01) throw invalidModule(`unsupported memory limits flags 0x${flags.toString(16)}`);
+  const initial = r.u32();
+  const payload = [0x01, 0x01, ...encodeU32(initial), ...encodeU32(max)];
+  const section = [0x05, ...encodeU32(payload.length), ...payload];
+  const out = new Uint8Array(bytes.length - (sec.end - sec.start) + section.length);
+  out.set(bytes.subarray(0, sec.start), 0);
+  out.set(section, sec.start);
+  out.set(bytes.subarray(sec.end), sec.start + section.length);
+  return out;
+}
+
+/**
+ * Adds `growHelper(delta) -> i32`: memory.grow that sets `oomGlobal` to 1 when it fails.
+ * Every memory.grow of the guest is replaced by a call to it (see instrument.ts). The helper
+ * is added after fuel injection, so it is not metered (it has no loop and a constant cost).
+ */
+export function addGrowHelper(module: binaryen.Module, growHelper: string, oomGlobal: string): void {
+  const result = 1; // local index: param 0 is delta
+  module.addFunction(
+    growHelper,
+    binaryen.createType([binaryen.i32]),
+    binaryen.i32,
+    [binaryen.i32],
+    module.block(null, [
+      module.local.set(result, module.memory.grow(module.local.get(0, binaryen.i32))),
+      module.if(
+        module.i32.eq(module.local.get(result, binaryen.i32), module.i32.const(-1)),
+        module.global.set(oomGlobal, module.i32.const(1)),
+      ),
+      module.local.get(result, binaryen.i32),
+    ], binaryen.i32),
+  );
+}

@@ -1,0 +1,172 @@
+// The instrumented module keeps the runtime protocol: __capgate_fuel meters every function
+// entry and loop iteration (start function included), memory is capped, and failed grows
+// set __capgate_oom. Instances here are raw WebAssembly instances with inert host imports:
+// this tests the rewrite, not the executor.
+import { describe, expect, it } from 'vitest';
+import { compilePolicy, FUEL_EXPORT, OOM_EXPORT } from '../../../runtime/engine/compile.ts';
+import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import type { EngineLimits } from '../../../runtime/engine/limits.ts';
+import { componentFromWat, policyWat } from '../../support/components.ts';
+
+interface Guest {
+  evaluate(op: number, rpid: number, ruid: number, tpid: number, bytes: bigint): number;
+  memory: WebAssembly.Memory;
+  fuel: WebAssembly.Global;
+  oom: WebAssembly.Global;
+}
+
+async function compileModule(wat: string, limits: EngineLimits = DEFAULT_LIMITS): Promise<WebAssembly.Module> {
+  const r = await compilePolicy(await componentFromWat(wat), limits);
+  if (!r.ok) throw new Error(`rejected: ${r.kind}: ${r.message}`);
+  return r.policy.module;
+}
+
+const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
+
+function instantiate(module: WebAssembly.Module): Guest {
+  const e = new WebAssembly.Instance(module, inert).exports;
+  return {
+    evaluate: e.evaluate as Guest['evaluate'],
+    memory: e.memory as WebAssembly.Memory,
+    fuel: e[FUEL_EXPORT] as WebAssembly.Global,
+    oom: e[OOM_EXPORT] as WebAssembly.Global,
+  };
+}
+
+function fuelUsed(g: Guest, limits: EngineLimits = DEFAULT_LIMITS): number {
+  return limits.fuel - Number(g.fuel.value as bigint);
+}
+
+// evaluate loops `bytes` times, calling a helper each iteration.
+const COUNTING = policyWat({
+  evaluateBody: `(local $i i64)
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $bytes)))
+      (local.set $i (call $inc (local.get $i)))
+      (br $next)))
+    (i32.const 1024)`,
+  extra: '(func $inc (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))',
+});
+
+describe('fuel', () => {
+  it('is deterministic and grows linearly with the work done', async () => {
+    const module = await compileModule(COUNTING);
+    const run = (n: bigint): number => {
+      const g = instantiate(module);
+      g.evaluate(0, 1, 2, 3, n);
+      return fuelUsed(g);
+    };
+    const at10 = run(10n);
+    expect(run(10n)).toBe(at10);
+    // A second upload of the same component instruments identically.
+    const again = instantiate(await compileModule(COUNTING));
+    again.evaluate(0, 1, 2, 3, 10n);
+    expect(fuelUsed(again)).toBe(at10);
+    // Each iteration pays the loop header and the helper's entry: a constant per-iteration cost.
+    const perIteration = (run(20n) - at10) / 10;
+    expect(perIteration).toBeGreaterThan(1);
+    expect(run(30n) - run(20n)).toBe(perIteration * 10);
+    expect(run(0n)).toBeGreaterThan(0);
+  });
+
+  it('small helpers charged at their call sites are still paid for, in full', async () => {
+    const withHelper = (body: string): string =>
+      COUNTING.replace('(func $inc (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))', `(func $inc (param i64) (result i64) ${body} (i64.add (local.get 0) (i64.const 1)))`);
+    const perIteration = async (wat: string): Promise<number> => {
+      const module = await compileModule(wat);
+      const used = (n: bigint): number => {
+        const g = instantiate(module);
+        g.evaluate(0, 1, 2, 3, n);
+        return fuelUsed(g);
+      };
+      return (used(20n) - used(10n)) / 10;
+    };
+    const small = await perIteration(withHelper(''));
+    const big = await perIteration(withHelper('(drop (i32.const 1))'.repeat(50)));
+    // 50 drops of a const are 100 expressions more in the helper, paid on every call.
+    expect(big - small).toBeGreaterThanOrEqual(100);
+  });
+
+  it('an infinite loop in evaluate traps with the fuel global negative', async () => {
+    const limits = { ...DEFAULT_LIMITS, fuel: 100_000 };
+    const g = instantiate(await compileModule(policyWat({ evaluateBody: '(loop $forever (br $forever)) (i32.const 0)' }), limits));
+    expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
+    expect(g.fuel.value as bigint).toBeLessThan(0n);
+    expect(fuelUsed(g, limits)).toBeGreaterThan(limits.fuel);
+  });
+
+  it('infinite recursion through calls is metered at function entry', async () => {
+    const limits = { ...DEFAULT_LIMITS, fuel: 1000 };
+    const g = instantiate(
+      await compileModule(policyWat({ evaluateBody: '(call $spin (i32.const 0))', extra: '(func $spin (param i32) (result i32) (call $spin (local.get 0)))' }), limits),
+    );
+    expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
+    expect(g.fuel.value as bigint).toBeLessThan(0n);
+  });
+
+  it('an infinite loop in the start function: instantiation runs no guest code, the first call traps out of fuel', async () => {
+    const g = instantiate(await compileModule(policyWat({ extra: '(func $init (loop $forever (br $forever))) (start $init)' })));
+    expect(g.fuel.value).toBe(BigInt(DEFAULT_LIMITS.fuel));
+    expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
+    expect(g.fuel.value as bigint).toBeLessThan(0n);
+  });
+
+  it('the start function still runs once, before evaluate', async () => {
+    const g = instantiate(
+      await compileModule(
+        policyWat({
+          extra: '(global $n (mut i32) (i32.const 0)) (func $init (global.set $n (i32.add (global.get $n) (i32.const 1)))) (start $init)',
+          evaluateBody: '(i32.store (i32.const 1024) (global.get $n)) (i32.const 1024)',
+        }),
+      ),
+    );
+    const view = (): number => new Uint32Array(g.memory.buffer)[1024 / 4]!;
+    expect(g.evaluate(0, 1, 2, 3, 0n)).toBe(1024);
+    expect(view()).toBe(1);
+    g.evaluate(0, 1, 2, 3, 0n);
+    expect(view()).toBe(1);
+  });
+});
+
+describe('memory', () => {
+  // grows by `bytes` pages; stores the result of memory.grow at 1024 and returns 1024.
+  const GROW = (memory: string): string =>
+    policyWat({ memory, evaluateBody: '(i32.store (i32.const 1024) (memory.grow (i32.wrap_i64 (local.get $bytes)))) (i32.const 1024)' });
+  const grown = (g: Guest): number => new Int32Array(g.memory.buffer)[1024 / 4]!;
+  const limits = { ...DEFAULT_LIMITS, memoryPages: 4 };
+
+  it('memory.grow up to limits.memoryPages succeeds and leaves the oom flag clear', async () => {
+    const g = instantiate(await compileModule(GROW('(memory (export "memory") 1)'), limits));
+    g.evaluate(0, 1, 2, 3, 3n);
+    expect(grown(g)).toBe(1); // old size in pages
+    expect(g.memory.buffer.byteLength).toBe(4 * 65536);
+    expect(g.oom.value).toBe(0);
+  });
+
+  it('memory.grow beyond limits.memoryPages returns -1 and sets the oom flag', async () => {
+    const g = instantiate(await compileModule(GROW('(memory (export "memory") 1)'), limits));
+    g.evaluate(0, 1, 2, 3, 4n);
+    expect(grown(g)).toBe(-1);
+    expect(g.memory.buffer.byteLength).toBe(65536);
+    expect(g.oom.value).toBe(1);
+  });
+
+  it('a declared maximum below the limit is kept', async () => {
+    const g = instantiate(await compileModule(GROW('(memory (export "memory") 1 2)'), limits));
+    g.evaluate(0, 1, 2, 3, 2n);
+    expect(grown(g)).toBe(-1);
+    expect(g.oom.value).toBe(1);
+  });
+
+  it('a grow bomb in a loop ends at the cap with the flag set', async () => {
+    const g = instantiate(
+      await compileModule(
+        policyWat({ evaluateBody: '(loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (i32.const 1024)' }),
+        limits,
+      ),
+    );
+    g.evaluate(0, 1, 2, 3, 0n);
+    expect(g.memory.buffer.byteLength).toBe(4 * 65536);
+    expect(g.oom.value).toBe(1);
+  });
+});
