@@ -1,0 +1,162 @@
+// `npm run build:guests`: compiles the example policies of every SDK language into
+// guest-examples/<language>/build/<name>.core.wasm and the componentized <name>.wasm.
+// One builder per language; Rust and C builders plug into GUEST_BUILDERS the same way.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import asc from 'assemblyscript/asc';
+import { componentize } from '../runtime/packaging/componentize.ts';
+import { buildCGuests } from './build-guests/c.ts';
+import { buildRustGuests } from './build-guests/rust.ts';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const GUEST_EXAMPLES_DIR = join(REPO_ROOT, 'guest-examples');
+
+export interface BuiltGuest {
+  language: string;
+  name: string;
+  corePath: string;
+  componentPath: string;
+  coreBytes: number;
+  componentBytes: number;
+  /** True when the outputs were newer than every input and nothing was rebuilt. */
+  upToDate: boolean;
+}
+
+export interface BuildOptions {
+  /** Skip examples whose outputs are newer than all their inputs (sources, SDK, WIT, this script). */
+  onlyIfStale?: boolean;
+}
+
+/** Builds every example of one language; throws with the compiler's output on failure. */
+export type GuestBuilder = (options?: BuildOptions) => Promise<BuiltGuest[]>;
+
+/** The flags the SDK needs: no env.abort import, no GC runtime (the heap is a bump arena). */
+export const ASC_FLAGS = ['--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert'] as const;
+
+/** Example directories (those with an index.ts) under guest-examples/assemblyscript/. */
+export function assemblyScriptExamples(dir = join(GUEST_EXAMPLES_DIR, 'assemblyscript')): string[] {
+  return readdirSync(dir)
+    .filter((name) => name !== 'build' && statSync(join(dir, name)).isDirectory())
+    .filter((name) => readdirSync(join(dir, name)).includes('index.ts'))
+    .sort();
+}
+
+export interface CompileOptions {
+  /** In-memory files by absolute path (e.g. a test's policy source); everything else is read from disk. */
+  virtualFiles?: Record<string, string>;
+}
+
+/** Compiles one AssemblyScript entry file into a core module (bytes), in process. */
+export async function compileAssemblyScript(entry: string, options: CompileOptions = {}): Promise<Uint8Array> {
+  let binary: Uint8Array | undefined;
+  const stderr = asc.createMemoryStream();
+  const virtual = options.virtualFiles ?? {};
+  const { error } = await asc.main([entry, ...ASC_FLAGS, '--outFile', 'out.wasm'], {
+    stderr,
+    readFile: (name, baseDir) => {
+      const path = resolve(baseDir, name);
+      if (Object.hasOwn(virtual, path)) return virtual[path] ?? null;
+      return existsSync(path) ? readFileSync(path, 'utf8') : null;
+    },
+    writeFile: (name, contents) => {
+      if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
+    },
+  });
+  if (error || !binary) {
+    throw new Error(`asc failed for ${relative(REPO_ROOT, entry)}: ${error?.message ?? 'no output'}\n${stderr.toString()}`);
+  }
+  return binary;
+}
+
+/** Newest modification time (ms) of the files under the given paths. */
+export function newestMtime(paths: string[]): number {
+  let newest = 0;
+  for (const p of paths) {
+    const st = statSync(p);
+    if (st.isDirectory()) newest = Math.max(newest, newestMtime(readdirSync(p).map((n) => join(p, n))));
+    else newest = Math.max(newest, st.mtimeMs);
+  }
+  return newest;
+}
+
+/** Several test runs may build at once: readers must never see a half-written file. */
+function writeAtomically(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+function isUpToDate(outputs: string[], inputs: string[]): boolean {
+  if (!outputs.every((o) => existsSync(o))) return false;
+  return Math.min(...outputs.map((o) => statSync(o).mtimeMs)) > newestMtime(inputs);
+}
+
+export async function buildAssemblyScriptGuests(options: BuildOptions = {}): Promise<BuiltGuest[]> {
+  const langDir = join(GUEST_EXAMPLES_DIR, 'assemblyscript');
+  const outDir = join(langDir, 'build');
+  mkdirSync(outDir, { recursive: true });
+  const sharedInputs = [
+    join(REPO_ROOT, 'host-api', 'assemblyscript'),
+    join(REPO_ROOT, 'host-api', 'wit'),
+    join(REPO_ROOT, 'runtime', 'packaging'),
+    fileURLToPath(import.meta.url),
+  ];
+  const built: BuiltGuest[] = [];
+  for (const name of assemblyScriptExamples(langDir)) {
+    const corePath = join(outDir, `${name}.core.wasm`);
+    const componentPath = join(outDir, `${name}.wasm`);
+    const upToDate = options.onlyIfStale === true && isUpToDate([corePath, componentPath], [join(langDir, name), ...sharedInputs]);
+    if (!upToDate) {
+      const core = await compileAssemblyScript(join(langDir, name, 'index.ts'));
+      const component = await componentize(core);
+      writeAtomically(corePath, core);
+      writeAtomically(componentPath, component);
+    }
+    built.push({
+      language: 'assemblyscript',
+      name,
+      corePath,
+      componentPath,
+      coreBytes: statSync(corePath).size,
+      componentBytes: statSync(componentPath).size,
+      upToDate,
+    });
+  }
+  return built;
+}
+
+export const GUEST_BUILDERS: Record<string, GuestBuilder> = {
+  assemblyscript: buildAssemblyScriptGuests,
+  // Without the toolchain these build nothing and say what to install; the committed
+  // guest-examples/{rust,c}/prebuilt/ components stay in use.
+  rust: buildRustGuests,
+  c: buildCGuests,
+};
+
+/** Runs the given languages' builders (all by default). */
+export async function buildGuests(languages: string[] = Object.keys(GUEST_BUILDERS), options: BuildOptions = {}): Promise<BuiltGuest[]> {
+  const out: BuiltGuest[] = [];
+  for (const lang of languages) {
+    const builder = GUEST_BUILDERS[lang];
+    if (!builder) throw new Error(`no guest builder for "${lang}"; known: ${Object.keys(GUEST_BUILDERS).join(', ')}`);
+    out.push(...(await builder(options)));
+  }
+  return out;
+}
+
+export function formatBuilt(guests: BuiltGuest[]): string {
+  return guests
+    .map((g) => `${g.language}/${g.name}: ${relative(REPO_ROOT, g.corePath)} ${g.coreBytes} B, ${relative(REPO_ROOT, g.componentPath)} ${g.componentBytes} B${g.upToDate ? ' (up to date)' : ''}`)
+    .join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const languages = process.argv.slice(2);
+  buildGuests(languages.length > 0 ? languages : undefined)
+    .then((guests) => console.log(`built ${guests.length} guest(s):\n${formatBuilt(guests)}`))
+    .catch((e: unknown) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,116 @@
+// Builds the C example policies (guest-examples/c/<name>/policy.c + host-api/c runtime) into
+// components, freestanding (no libc): any clang with the wasm32 target and wasm-ld (lld).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BuildOptions, BuiltGuest } from '../build-guests.ts';
+import { componentize } from '../../runtime/packaging/componentize.ts';
+import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
+import { isStale } from './staleness.ts';
+import { runTool, ToolchainMissingError } from './run-tool.ts';
+import type { BuiltExample, SourceRoot } from './rust.ts';
+
+export interface CToolchain {
+  clang: string;
+  /** First line of `clang --version`: recorded with the committed artifacts. */
+  version: string;
+}
+
+/** Flags every C policy is built with (README.md of host-api/c documents the same line). */
+export const C_FLAGS = [
+  '--target=wasm32',
+  '-O2',
+  '-std=c11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-ffreestanding',
+  '-nostdlib',
+  '-Wl,--no-entry',
+  '-Wl,--strip-all',
+] as const;
+
+const CLANG_CANDIDATES = ['clang-14', 'clang-15', 'clang-16', 'clang-17', 'clang-18', 'clang-19', 'clang-20', 'clang'];
+
+const INSTALL_HINT =
+  'no clang with the wasm32 target and wasm-ld found (tried ' +
+  CLANG_CANDIDATES.join(', ') +
+  '). Install: apt-get install clang-14 lld-14 (any clang >= 14 with the matching lld works)';
+
+/** Compiles and links an empty function: proves the target and wasm-ld are really there. */
+function canLinkWasm(clang: string, scratch: string): boolean {
+  const src = join(scratch, 'probe.c');
+  writeFileSync(src, 'int probe(void) { return 0; }\n');
+  return runTool(clang, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-o', join(scratch, 'probe.wasm'), src]).ok;
+}
+
+/** The first usable clang; throws ToolchainMissingError saying what to install. */
+export function findCToolchain(): CToolchain {
+  const scratch = mkdtempSync(join(tmpdir(), 'capgate-clang-probe-'));
+  try {
+    for (const clang of CLANG_CANDIDATES) {
+      const version = runTool(clang, ['--version']);
+      if (!version.ok || !canLinkWasm(clang, scratch)) continue;
+      return { clang, version: version.stdout.split('\n')[0]?.trim() ?? clang };
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  throw new ToolchainMissingError('c', INSTALL_HINT);
+}
+
+/** Compiles, links and componentizes one example; throws with clang's output on failure. */
+export async function buildCExample(name: string, toolchain: CToolchain = findCToolchain(), { root = SDK_REPO_ROOT }: SourceRoot = {}): Promise<BuiltExample> {
+  const source = join(root, 'guest-examples', 'c', name, 'policy.c');
+  if (!existsSync(source)) throw new Error(`no C example "${name}": ${source} does not exist`);
+  const scratch = mkdtempSync(join(tmpdir(), 'capgate-c-build-'));
+  try {
+    const out = join(scratch, `${name}.core.wasm`);
+    // Relative paths from the repo root plus the prefix map: nothing machine-specific in the output.
+    const args = [
+      ...C_FLAGS,
+      `-ffile-prefix-map=${root}=.`,
+      '-I',
+      'host-api/c',
+      '-o',
+      out,
+      relative(root, source),
+      'host-api/c/capgate_runtime.c',
+    ];
+    const run = runTool(toolchain.clang, args, { cwd: root });
+    if (!run.ok) throw new Error(`${toolchain.clang} failed for guest-examples/c/${name}:\n${run.stderr}${run.stdout}`);
+    const core = new Uint8Array(readFileSync(out));
+    return { core, component: await componentize(core) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** GuestBuilder for scripts/build-guests.ts: outputs in guest-examples/c/build/. */
+export async function buildCGuests(options: BuildOptions = {}): Promise<BuiltGuest[]> {
+  let toolchain: CToolchain;
+  try {
+    toolchain = findCToolchain();
+  } catch (e) {
+    if (!(e instanceof ToolchainMissingError)) throw e;
+    console.warn(`c guests not built (the committed guest-examples/c/prebuilt/ stay in use): ${e.message}`);
+    return [];
+  }
+  const outDir = join(languageDir('c'), 'build');
+  mkdirSync(outDir, { recursive: true });
+  const sdkInputs = [join(SDK_REPO_ROOT, 'host-api', 'c'), join(SDK_REPO_ROOT, 'host-api', 'wit'), fileURLToPath(import.meta.url)];
+  const built: BuiltGuest[] = [];
+  for (const name of SDK_EXAMPLES) {
+    const corePath = join(outDir, `${name}.core.wasm`);
+    const componentPath = join(outDir, `${name}.wasm`);
+    const upToDate = options.onlyIfStale === true && !isStale([corePath, componentPath], [join(languageDir('c'), name), ...sdkInputs]);
+    if (!upToDate) {
+      const { core, component } = await buildCExample(name, toolchain);
+      writeFileSync(corePath, core);
+      writeFileSync(componentPath, component);
+    }
+    built.push({ language: 'c', name, corePath, componentPath, coreBytes: statSync(corePath).size, componentBytes: statSync(componentPath).size, upToDate });
+  }
+  return built;
+}

@@ -1,0 +1,144 @@
+// Builds the Rust example policies (guest-examples/rust/<name>, SDK in host-api/rust) into
+// components. Any toolchain with the wasm32-unknown-unknown std works; found in this order:
+// rustup's `system` toolchain (Debian rustc linked with `rustup toolchain link system /usr`),
+// the default rustc (rustup with the target added), Debian's /usr/bin/rustc used directly.
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BuildOptions, BuiltGuest } from '../build-guests.ts';
+import { componentize } from '../../runtime/packaging/componentize.ts';
+import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
+import { isStale } from './staleness.ts';
+import { withBuildLock } from './build-lock.ts';
+import { runTool, ToolchainMissingError } from './run-tool.ts';
+
+export const RUST_TARGET = 'wasm32-unknown-unknown';
+
+export interface RustToolchain {
+  /** cargo binary and the arguments that select the toolchain (e.g. ["+system"]). */
+  cargo: string;
+  cargoArgs: string[];
+  /** Extra environment (RUSTC for a non-rustup cargo). */
+  env: Record<string, string>;
+  /** `rustc -V` of the selected toolchain: recorded with the committed artifacts. */
+  version: string;
+}
+
+const INSTALL_HINT =
+  'no Rust toolchain with the wasm32-unknown-unknown target found. Install one of:\n' +
+  '  - Debian/Ubuntu: apt-get install rustc cargo libstd-rust-dev-wasm32 (then, if rustup is on PATH: rustup toolchain link system /usr)\n' +
+  '  - rustup: rustup target add wasm32-unknown-unknown';
+
+function hasWasmStd(rustc: string, selector: string[]): string | null {
+  const sysroot = runTool(rustc, [...selector, '--print', 'sysroot']);
+  if (!sysroot.ok) return null;
+  if (!existsSync(join(sysroot.stdout.trim(), 'lib', 'rustlib', RUST_TARGET, 'lib'))) return null;
+  const version = runTool(rustc, [...selector, '-V']);
+  return version.ok ? version.stdout.trim() : null;
+}
+
+/** The first usable toolchain; throws ToolchainMissingError saying what to install. */
+export function findRustToolchain(): RustToolchain {
+  const viaRustupSystem = hasWasmStd('rustc', ['+system']);
+  if (viaRustupSystem !== null && runTool('cargo', ['+system', '-V']).ok) {
+    return { cargo: 'cargo', cargoArgs: ['+system'], env: {}, version: viaRustupSystem };
+  }
+  const viaDefault = hasWasmStd('rustc', []);
+  if (viaDefault !== null && runTool('cargo', ['-V']).ok) return { cargo: 'cargo', cargoArgs: [], env: {}, version: viaDefault };
+  const viaDebian = hasWasmStd('/usr/bin/rustc', []);
+  if (viaDebian !== null && runTool('/usr/bin/cargo', ['-V']).ok) {
+    return { cargo: '/usr/bin/cargo', cargoArgs: [], env: { RUSTC: '/usr/bin/rustc' }, version: viaDebian };
+  }
+  throw new ToolchainMissingError('rust', INSTALL_HINT);
+}
+
+function cargoEnv(toolchain: RustToolchain, sourceRoot: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...toolchain.env };
+  // Flags from the caller's environment would change the bytes; ours are the only ones.
+  for (const k of ['RUSTFLAGS', 'CARGO_BUILD_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET_DIR', 'RUSTC_WRAPPER', 'CARGO_INCREMENTAL']) delete env[k];
+  // Reproducible: no absolute checkout path in the binary (panic locations name source files).
+  env.CARGO_ENCODED_RUSTFLAGS = `--remap-path-prefix=${sourceRoot}=.`;
+  return env;
+}
+
+export interface BuiltExample {
+  core: Uint8Array;
+  component: Uint8Array;
+}
+
+/** Where the sources live: the checkout by default; tests pass a copy elsewhere. */
+export interface SourceRoot {
+  root?: string;
+}
+
+/**
+ * Cargo hashes the absolute path of a path dependency outside the package's workspace
+ * (host-api/rust is one) into `-C metadata`, which changes symbol hashes and so the function
+ * order in the output: the same sources built from two checkouts gave different bytes. So every
+ * build runs from copies at this fixed path, whatever the checkout's location.
+ */
+export const RUST_STAGING_ROOT = '/tmp/capgate-rust-guest-build';
+
+function stageSources(root: string, name: string): string {
+  for (const part of [join('host-api', 'rust'), join('guest-examples', 'rust', name)]) {
+    const staged = join(RUST_STAGING_ROOT, part);
+    // Replace everything but the cargo target dir. Fresh timestamps on purpose: copies from two
+    // checkouts could otherwise look "older" than the last build and be skipped by cargo.
+    if (existsSync(staged)) for (const entry of readdirSync(staged)) if (entry !== 'target') rmSync(join(staged, entry), { recursive: true, force: true });
+    mkdirSync(staged, { recursive: true });
+    for (const entry of readdirSync(join(root, part))) {
+      if (entry === 'target') continue;
+      cpSync(join(root, part, entry), join(staged, entry), { recursive: true });
+    }
+  }
+  return join(RUST_STAGING_ROOT, 'guest-examples', 'rust', name);
+}
+
+/** Compiles and componentizes one example; throws with cargo's output on failure. */
+export async function buildRustExample(name: string, toolchain: RustToolchain = findRustToolchain(), { root = SDK_REPO_ROOT }: SourceRoot = {}): Promise<BuiltExample> {
+  if (!existsSync(join(root, 'guest-examples', 'rust', name, 'Cargo.toml'))) {
+    throw new Error(`no Rust example "${name}": ${join(root, 'guest-examples', 'rust', name, 'Cargo.toml')} does not exist`);
+  }
+  mkdirSync(RUST_STAGING_ROOT, { recursive: true });
+  const core = await withBuildLock(join(RUST_STAGING_ROOT, '.lock'), async () => {
+    const dir = stageSources(root, name);
+    const run = runTool(toolchain.cargo, [...toolchain.cargoArgs, 'build', '--offline', '--release', '--quiet', '--target', RUST_TARGET], {
+      cwd: dir,
+      env: cargoEnv(toolchain, RUST_STAGING_ROOT),
+    });
+    if (!run.ok) throw new Error(`cargo build failed for guest-examples/rust/${name} (${toolchain.version}):\n${run.stderr}${run.stdout}`);
+    return new Uint8Array(readFileSync(join(dir, 'target', RUST_TARGET, 'release', `${name.replaceAll('-', '_')}.wasm`)));
+  });
+  return { core, component: await componentize(core) };
+}
+
+/** GuestBuilder for scripts/build-guests.ts: outputs in guest-examples/rust/build/. */
+export async function buildRustGuests(options: BuildOptions = {}): Promise<BuiltGuest[]> {
+  let toolchain: RustToolchain;
+  try {
+    toolchain = findRustToolchain();
+  } catch (e) {
+    if (!(e instanceof ToolchainMissingError)) throw e;
+    console.warn(`rust guests not built (the committed guest-examples/rust/prebuilt/ stay in use): ${e.message}`);
+    return [];
+  }
+  const outDir = join(languageDir('rust'), 'build');
+  mkdirSync(outDir, { recursive: true });
+  const sdkInputs = [join(SDK_REPO_ROOT, 'host-api', 'rust'), join(SDK_REPO_ROOT, 'host-api', 'wit'), fileURLToPath(import.meta.url)];
+  const built: BuiltGuest[] = [];
+  for (const name of SDK_EXAMPLES) {
+    const corePath = join(outDir, `${name}.core.wasm`);
+    const componentPath = join(outDir, `${name}.wasm`);
+    const exampleDir = join(languageDir('rust'), name);
+    const inputs = [join(exampleDir, 'src'), join(exampleDir, 'Cargo.toml'), ...sdkInputs];
+    const upToDate = options.onlyIfStale === true && !isStale([corePath, componentPath], inputs);
+    if (!upToDate) {
+      const { core, component } = await buildRustExample(name, toolchain);
+      writeFileSync(corePath, core);
+      writeFileSync(componentPath, component);
+    }
+    built.push({ language: 'rust', name, corePath, componentPath, coreBytes: statSync(corePath).size, componentBytes: statSync(componentPath).size, upToDate });
+  }
+  return built;
+}
+
