@@ -34,4 +34,6 @@ export interface Outcome {
   durationUs: number;
   capabilityCalls: CapabilityCall[];
   logs: LogLine[];
+  /** Log lines beyond limits.maxLogLines: counted, not stored. Absent when none were dropped. */
+  droppedLogLines?: number;
 }

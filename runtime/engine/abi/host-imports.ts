@@ -1,0 +1,114 @@
+// The core-level import object for module `capgate:policy/host@1.0.0`: lowers each capability
+// call's arguments from the guest's flat values, applies the per-evaluation quota, calls the
+// Capabilities, lowers the result, and records the call.
+import { HOST_INTERFACE, LOG_LEVELS } from '../../contract/types.ts';
+import type { SetMemlockResult } from '../../capabilities/capabilities.ts';
+import { abiFault, GuestFault } from './guest-fault.ts';
+import type { GuestMemory } from './guest-memory.ts';
+import type { EvaluationState } from './evaluation-state.ts';
+import { lowerSetMemlockResult, lowerVmIdentityOption } from './lower-results.ts';
+
+function memoryOf(state: EvaluationState, fn: string): GuestMemory {
+  // A core start function runs before the instance's exports exist; a component could not make
+  // this call either (its lowered imports need the instance's memory).
+  if (state.memory === undefined) throw state.fail(new GuestFault('trap', `${fn} called before the instance existed (from the start function)`));
+  return state.memory;
+}
+
+/** Counts a capability call; false once the quota is used up (and marks the evaluation). */
+function admit(state: EvaluationState): boolean {
+  state.capabilityCallCount++;
+  if (state.capabilityCallCount <= state.limits.maxCapabilityCalls) return true;
+  state.quotaExceeded = true;
+  return false;
+}
+
+/** Runs a Capabilities method; a throw there is the host's failure, not the guest's. */
+function callHost<T>(state: EvaluationState, fn: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw state.fail(new GuestFault('host-error', `${fn} failed in the host: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+/** Re-throws GuestFaults (recording them); wraps anything else as host-error. */
+function guard<T>(state: EvaluationState, fn: string, body: () => T): T {
+  try {
+    return body();
+  } catch (err) {
+    if (err instanceof GuestFault) throw state.fail(err);
+    if (err instanceof RangeError || err instanceof WebAssembly.RuntimeError) throw err; // guest realloc trapped / stack
+    throw state.fail(new GuestFault('host-error', `${fn}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+/** Where the imports find the evaluation they serve. An instance may be created before its
+ * request arrives (off the critical path); its state is attached when the request does. */
+export interface StateHolder {
+  state: EvaluationState | undefined;
+}
+
+function stateOf(holder: StateHolder, fn: string): EvaluationState {
+  if (holder.state === undefined) throw new GuestFault('trap', `${fn} called outside an evaluation`);
+  return holder.state;
+}
+
+export function createHostImports(holder: StateHolder): WebAssembly.Imports {
+  const host = {
+    'set-memlock': (pidRaw: number, bytesRaw: bigint, retptr: number): void => {
+      const state = stateOf(holder, 'set-memlock');
+      guard(state, 'set-memlock', () => {
+        const memory = memoryOf(state, 'set-memlock');
+        const pid = pidRaw >>> 0;
+        const bytes = BigInt.asUintN(64, bytesRaw);
+        // Check the return area before acting: a privileged side effect must not precede an ABI fault.
+        memory.check('set-memlock return area', retptr, 2, 1);
+        const quotaOk = admit(state);
+        const result: SetMemlockResult = quotaOk
+          ? callHost(state, 'set-memlock', () => state.capabilities.setMemlock(pid, bytes))
+          : { ok: false, error: 'quota-exceeded' };
+        // Calls past the quota are counted, and only the first refused one is recorded.
+        if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
+          state.capabilityCalls.push(
+            result.ok
+              ? { op: 'set-memlock', pid, bytes, result: 'ok' }
+              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}) },
+          );
+        }
+        lowerSetMemlockResult(memory, retptr, result);
+      });
+    },
+    'query-vm-identity': (pidRaw: number, retptr: number): void => {
+      const state = stateOf(holder, 'query-vm-identity');
+      guard(state, 'query-vm-identity', () => {
+        const memory = memoryOf(state, 'query-vm-identity');
+        const pid = pidRaw >>> 0;
+        memory.check('query-vm-identity return area', retptr, 32, 4);
+        const quotaOk = admit(state);
+        // option<> has no error case: past the quota the guest sees none, and the outcome is a deny.
+        const identity = quotaOk ? callHost(state, 'query-vm-identity', () => state.capabilities.queryVmIdentity(pid)) : null;
+        if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
+          state.capabilityCalls.push(
+            identity === null
+              ? { op: 'query-vm-identity', pid, result: 'none' }
+              : { op: 'query-vm-identity', pid, result: 'some', vmUuid: identity.uuid },
+          );
+        }
+        lowerVmIdentityOption(memory, state.realloc, retptr, identity);
+      });
+    },
+    log: (levelRaw: number, ptr: number, len: number): void => {
+      const state = stateOf(holder, 'log');
+      guard(state, 'log', () => {
+        const memory = memoryOf(state, 'log');
+        const level = LOG_LEVELS[levelRaw >>> 0];
+        if (level === undefined) throw abiFault(`log level ${levelRaw >>> 0} is not one of ${LOG_LEVELS.join(', ')}`);
+        const message = memory.string('log message', ptr, len, state.limits.maxGuestStringBytes);
+        if (state.logs.length < state.limits.maxLogLines) state.logs.push({ level, message });
+        else state.droppedLogLines++;
+      });
+    },
+  };
+  return { [HOST_INTERFACE]: host };
+}

@@ -1,0 +1,34 @@
+// Turns whatever stopped an evaluation into an error kind. Order matters: a fault the host
+// recorded wins (the guest may have caught the throw), then the instrumentation's globals
+// (a refused memory.grow: the root cause even when the guest then spun until its fuel ran out;
+// then fuel below zero), then the JS error's own type.
+import { GuestFault } from './abi/guest-fault.ts';
+import type { InstrumentationView } from './instrumentation-globals.ts';
+import type { ErrorKind } from './outcome.ts';
+
+export interface Failure {
+  kind: ErrorKind;
+  detail: string;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function classifyFailure(err: unknown, recorded: GuestFault | undefined, globals: InstrumentationView | undefined, phase: string): Failure {
+  if (recorded !== undefined) return { kind: recorded.kind, detail: recorded.message };
+  if (err instanceof GuestFault) return { kind: err.kind, detail: err.message };
+  if (globals?.oom() === true) return { kind: 'memory-limit', detail: `memory.grow refused by the memory cap, then ${phase} failed: ${message(err)}` };
+  const fuel = globals?.fuelRemaining();
+  if (fuel !== undefined && fuel < 0n) return { kind: 'fuel-exhausted', detail: `fuel budget used up in ${phase}` };
+  if (err instanceof RangeError) {
+    if (/call stack/i.test(err.message)) return { kind: 'trap', detail: `stack overflow in ${phase}` };
+    if (/memory/i.test(err.message)) return { kind: 'memory-limit', detail: `${phase}: ${err.message}` };
+    return { kind: 'trap', detail: `${phase}: ${err.message}` };
+  }
+  if (err instanceof WebAssembly.RuntimeError) return { kind: 'trap', detail: `${phase}: ${err.message}` };
+  if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.CompileError) {
+    return { kind: 'invalid-module', detail: `${phase}: ${err.message}` };
+  }
+  return { kind: 'host-error', detail: `${phase}: ${message(err)}` };
+}

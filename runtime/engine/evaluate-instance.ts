@@ -1,0 +1,121 @@
+// One policy decision in the current thread: fresh instance, host imports over the given
+// Capabilities, evaluate, lift, post-return. Never throws; every failure is a deny Outcome.
+// Callers that must not block (the daemon) run this inside a worker (worker/).
+import { OPERATIONS, type PolicyDecision, type PolicyRequest } from '../contract/types.ts';
+import type { Capabilities } from '../capabilities/capabilities.ts';
+import { abiFault } from './abi/guest-fault.ts';
+import { GuestMemory } from './abi/guest-memory.ts';
+import { EvaluationState } from './abi/evaluation-state.ts';
+import { createHostImports, type StateHolder } from './abi/host-imports.ts';
+import { liftDecision } from './abi/lift-decision.ts';
+import type { GuestRealloc } from './abi/lower-results.ts';
+import { classifyFailure, type Failure } from './classify-failure.ts';
+import { instrumentationView, type InstrumentationView } from './instrumentation-globals.ts';
+import type { EngineLimits } from './limits.ts';
+import type { Outcome } from './outcome.ts';
+
+type Fn = (...args: unknown[]) => unknown;
+
+function exportedFunction(exports: WebAssembly.Exports, name: string): Fn | undefined {
+  const f = exports[name];
+  return typeof f === 'function' ? (f as Fn) : undefined;
+}
+
+function toI32(n: number): number {
+  return n | 0; // u32 -> the i32 with the same bits
+}
+
+/** A fresh, never-used instance of a policy, made before (or when) its request arrives. */
+export interface PreparedInstance {
+  readonly holder: StateHolder;
+  readonly instance: WebAssembly.Instance | undefined;
+  /** Why instantiation failed, if it did (classified when the request arrives). */
+  readonly error: unknown;
+  readonly instantiateUs: number;
+}
+
+/** Instantiates `module`. Runs no guest code when the module is instrumented (the compile step
+ * defers the start function into the first call); an uninstrumented start function does run. */
+export function prepareInstance(module: WebAssembly.Module): PreparedInstance {
+  const t0 = performance.now();
+  const holder: StateHolder = { state: undefined };
+  let instance: WebAssembly.Instance | undefined;
+  let error: unknown;
+  try {
+    instance = new WebAssembly.Instance(module, createHostImports(holder));
+  } catch (err) {
+    error = err;
+  }
+  return { holder, instance, error, instantiateUs: (performance.now() - t0) * 1000 };
+}
+
+/** One decision: fresh instance, evaluate, lift, post-return. Never throws. */
+export function evaluateInstance(module: WebAssembly.Module, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
+  return evaluatePrepared(prepareInstance(module), request, capabilities, limits);
+}
+
+/** One decision on a prepared instance, which is consumed: it must never be passed again. */
+export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
+  const t0 = performance.now() - prepared.instantiateUs / 1000;
+  const state = new EvaluationState(capabilities, limits);
+  if (prepared.holder.state !== undefined) {
+    return finish(state, undefined, limits, t0, { failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' } });
+  }
+  prepared.holder.state = state;
+  let globals: InstrumentationView | undefined;
+  let phase = 'instantiation (start function)';
+  let decision: PolicyDecision;
+  try {
+    if (prepared.instance === undefined) throw prepared.error;
+    const exports = prepared.instance.exports;
+    globals = instrumentationView(exports);
+    const memory = exports['memory'];
+    if (!(memory instanceof WebAssembly.Memory)) throw abiFault('the core module exports no memory named "memory"');
+    state.memory = new GuestMemory(memory);
+    state.realloc = exportedFunction(exports, 'cabi_realloc') as GuestRealloc | undefined;
+    const evaluate = exportedFunction(exports, 'evaluate');
+    if (evaluate === undefined) throw abiFault('the core module exports no function "evaluate"');
+    phase = 'evaluate';
+    const op = OPERATIONS.indexOf(request.operation);
+    const retptr = evaluate(op, toI32(request.requesterPid), toI32(request.requesterUid), toI32(request.targetPid), BigInt.asIntN(64, request.bytes));
+    if (state.fault !== undefined) throw state.fault; // the guest swallowed a host fault
+    if (typeof retptr !== 'number') throw abiFault(`evaluate returned ${typeof retptr}, expected an i32 pointer`);
+    phase = 'lifting the decision';
+    decision = liftDecision(state.memory, retptr, limits.maxGuestStringBytes);
+    phase = 'cabi_post_evaluate';
+    exportedFunction(exports, 'cabi_post_evaluate')?.(retptr);
+    if (state.fault !== undefined) throw state.fault;
+  } catch (err) {
+    return finish(state, globals, limits, t0, { failure: classifyFailure(err, state.fault, globals, phase) });
+  }
+  if (state.quotaExceeded) {
+    const n = state.capabilityCallCount;
+    return finish(state, globals, limits, t0, {
+      failure: { kind: 'quota-exceeded', detail: `${n} capability calls, the limit is ${limits.maxCapabilityCalls} per evaluation` },
+    });
+  }
+  return finish(state, globals, limits, t0, { decision });
+}
+
+function finish(
+  state: EvaluationState,
+  globals: InstrumentationView | undefined,
+  limits: EngineLimits,
+  t0: number,
+  result: { decision: PolicyDecision } | { failure: Failure },
+): Outcome {
+  const remaining = globals?.fuelRemaining();
+  const fuelUsed = remaining === undefined ? 0 : Math.min(limits.fuel, Math.max(0, limits.fuel - Number(remaining)));
+  const base = {
+    fuelUsed,
+    durationUs: Math.round((performance.now() - t0) * 1000),
+    capabilityCalls: state.capabilityCalls,
+    logs: state.logs,
+    ...(state.droppedLogLines > 0 ? { droppedLogLines: state.droppedLogLines } : {}),
+  };
+  if ('failure' in result) {
+    return { decision: 'deny', reason: result.failure.kind, errorKind: result.failure.kind, errorDetail: result.failure.detail, ...base };
+  }
+  if (result.decision.kind === 'allow') return { decision: 'allow', reason: '', ...base };
+  return { decision: 'deny', reason: result.decision.reason, ...base };
+}

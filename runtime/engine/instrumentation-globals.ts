@@ -1,0 +1,24 @@
+// The protocol between the compile step's instrumentation and the run-time side: exports the
+// instrumented core module carries next to the guest's own.
+
+/** Mutable i64: remaining fuel, initialised to limits.fuel; < 0 after a trap = fuel-exhausted. */
+export const FUEL_GLOBAL = '__capgate_fuel';
+/** Mutable i32: 1 once a memory.grow was refused by the memory cap. */
+export const OOM_GLOBAL = '__capgate_oom';
+// The guest's start function is deferred by the instrumentation into the first exported call, so
+// a trap there happens with the globals above readable (a trap inside instantiation leaves none).
+
+export interface InstrumentationView {
+  /** Remaining fuel, or undefined if the module is not instrumented. */
+  fuelRemaining(): bigint | undefined;
+  oom(): boolean;
+}
+
+export function instrumentationView(exports: WebAssembly.Exports): InstrumentationView {
+  const fuel = exports[FUEL_GLOBAL];
+  const oom = exports[OOM_GLOBAL];
+  return {
+    fuelRemaining: () => (fuel instanceof WebAssembly.Global ? BigInt(fuel.value as bigint | number) : undefined),
+    oom: () => oom instanceof WebAssembly.Global && Number(oom.value) === 1,
+  };
+}
