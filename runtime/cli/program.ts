@@ -1,0 +1,44 @@
+// The capgate command tree. One file per noun under commands/.
+import { Command } from 'commander';
+import { registerAudit } from './commands/audit.ts';
+import { registerBuild } from './commands/build.ts';
+import { registerInit } from './commands/init.ts';
+import { registerPolicy } from './commands/policy.ts';
+import { registerRequest } from './commands/request.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerTest } from './commands/test.ts';
+import { registerVm } from './commands/vm.ts';
+import { EXIT_CODES_HELP } from './exit-codes.ts';
+
+export const VERSION = '0.1.0';
+
+export function createProgram(): Command {
+  const program = new Command('capgate')
+    .description('capgate: privileged operations for unprivileged clients, decided by sandboxed WebAssembly policies')
+    .version(VERSION)
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: false });
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  $ capgate serve --config /etc/capgate/config.yaml
+  $ capgate policy push memlock-cap.wasm --name memlock-cap --activate set-memlock
+  $ capgate vm register --uuid 6f1c... --name db-vm --id 7 --label vfio=true --pid 4242
+  $ capgate audit tail --follow
+  $ capgate test policy.wasm scenario.yaml
+${EXIT_CODES_HELP}
+`,
+  );
+  // Settings above (exitOverride) are inherited by every command created below.
+  registerServe(program);
+  registerPolicy(program);
+  registerVm(program);
+  registerRequest(program);
+  registerAudit(program);
+  registerBuild(program);
+  registerInit(program);
+  registerTest(program);
+  return program;
+}

@@ -1,0 +1,83 @@
+// Rebuilds, from one audit record, a simulated host in which the recorded policy would have
+// seen exactly what it saw: the requester's VM with its identity, the pids the record shows
+// inside or outside it, and limits consistent with the recorded set-memlock results.
+import { DEFAULT_SIMULATED_LIMIT, type SimulatedProcess, type SimulatedWorld } from '../../capabilities/simulated/world.ts';
+import type { PolicyRequest } from '../../contract/types.ts';
+import type { AuditRecord } from '../../wire/audit.ts';
+import { parseBytes } from '../../wire/operations.ts';
+
+export interface ReplayInput {
+  request: PolicyRequest;
+  world: SimulatedWorld;
+  /** Facts the record does not show and the rebuild had to assume. */
+  assumptions: string[];
+}
+
+function bytesOf(wire: string): bigint {
+  const p = parseBytes(wire);
+  return p.ok ? p.value : 0n;
+}
+
+/** Null when no policy ran for this record (the daemon decided alone): nothing to replay. */
+export function replayInputFrom(record: AuditRecord): ReplayInput | null {
+  if (record.vm === null || record.policy === null) return null;
+  const requesterPid = record.requester.pid;
+  const members = new Set<number>([requesterPid]);
+  const outside = new Set<number>();
+  const absent = new Set<number>();
+  // Lowest bytes the kernel refused per pid: the hard limit must sit below it.
+  const refusedAt = new Map<number, bigint>();
+  const grantedAt = new Map<number, bigint>();
+  const assumptions: string[] = [];
+
+  for (const c of record.capabilityCalls) {
+    if (c.op === 'query-vm-identity') {
+      (c.result === 'some' ? members : outside).add(c.pid);
+      continue;
+    }
+    const bytes = bytesOf(c.bytes);
+    if (c.result === 'ok') {
+      members.add(c.pid);
+      grantedAt.set(c.pid, (grantedAt.get(c.pid) ?? 0n) > bytes ? grantedAt.get(c.pid)! : bytes);
+    } else if (c.result === 'out-of-scope') outside.add(c.pid);
+    else if (c.result === 'no-such-process') absent.add(c.pid);
+    else if (c.result === 'not-permitted') {
+      members.add(c.pid);
+      const prev = refusedAt.get(c.pid);
+      refusedAt.set(c.pid, prev === undefined || bytes < prev ? bytes : prev);
+    }
+  }
+  const target = record.targetPid;
+  if (!members.has(target) && !outside.has(target) && !absent.has(target)) {
+    members.add(target);
+    if (target !== requesterPid) assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);
+  }
+  for (const pid of members) outside.delete(pid);
+
+  // A daemon that was refused a raise lacks CAP_SYS_RESOURCE; one that never was is assumed to hold it.
+  const canRaiseHardLimit = refusedAt.size === 0;
+  if (canRaiseHardLimit) assumptions.push('daemon assumed able to raise hard limits (no not-permitted in the record)');
+  const processes: SimulatedProcess[] = [];
+  for (const pid of [...members, ...outside]) {
+    const refused = refusedAt.get(pid);
+    const granted = grantedAt.get(pid);
+    let hard = DEFAULT_SIMULATED_LIMIT.hard;
+    if (granted !== undefined && granted > hard) hard = granted;
+    if (refused !== undefined && hard >= refused) hard = refused - 1n;
+    processes.push({ pid, memlock: { soft: hard < DEFAULT_SIMULATED_LIMIT.soft ? hard : DEFAULT_SIMULATED_LIMIT.soft, hard } });
+  }
+  const world: SimulatedWorld = {
+    requesterPid,
+    vms: [{ identity: record.vm, pids: [...members] }],
+    processes,
+    canRaiseHardLimit,
+  };
+  const request: PolicyRequest = {
+    operation: record.operation,
+    requesterPid,
+    requesterUid: record.requester.uid,
+    targetPid: target,
+    bytes: bytesOf(record.bytes),
+  };
+  return { request, world, assumptions };
+}

@@ -1,0 +1,68 @@
+// Every command documents itself with examples; usage errors exit 2.
+import { describe, expect, it } from 'vitest';
+import { runCli } from './support/run-cli.ts';
+
+const COMMANDS = [
+  ['serve'],
+  ['policy', 'push'],
+  ['policy', 'ls'],
+  ['policy', 'inspect'],
+  ['policy', 'activate'],
+  ['policy', 'rollback'],
+  ['policy', 'rm'],
+  ['vm', 'register'],
+  ['vm', 'ls'],
+  ['vm', 'rm'],
+  ['request', 'set-memlock'],
+  ['audit', 'ls'],
+  ['audit', 'tail'],
+  ['build'],
+  ['init'],
+  ['test'],
+];
+
+describe('capgate --help', () => {
+  it('lists the exit codes at the top level', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Exit codes:\n {2}0 {2}ok.*\n {2}1 {2}denied or failed.*\n {2}2 {2}usage error.*\n {2}3 {2}daemon unreachable/);
+  });
+
+  it('has examples and --json on every command', async () => {
+    // Two at a time: the machine's two cores are shared.
+    const runs = [];
+    for (let i = 0; i < COMMANDS.length; i += 2) runs.push(...(await Promise.all(COMMANDS.slice(i, i + 2).map((c) => runCli([...c, '--help'])))));
+    runs.forEach((r, i) => {
+      const name = COMMANDS[i]!.join(' ');
+      expect(r.code, name).toBe(0);
+      expect(r.stdout, name).toMatch(new RegExp(`Examples:\\n {2}\\$ capgate |Examples:\\n {2}\\$ asc `));
+      expect(r.stdout, name).toContain('--json');
+    });
+  });
+
+  it('exits 2 on usage errors, with the reason', async () => {
+    const unknown = await runCli(['policy', 'frobnicate']);
+    expect(unknown.code).toBe(2);
+    const bytes = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '8X']);
+    expect(bytes.code).toBe(2);
+    expect(bytes.stderr).toMatch(/"8X" is not a byte size: .*8G, 512M.*unlimited/);
+    const missing = await runCli(['vm', 'register', '--uuid', 'u', '--name', 'n', '--id', '1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/pass --pid <root pid> and\/or --cgroup <path>/);
+  });
+});
+
+describe('no daemon', () => {
+  it('exits 3 and says how to start one', async () => {
+    const socket = '/nonexistent/capgate-admin.sock';
+    const r = await runCli(['policy', 'ls', '--socket', socket]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`no daemon at ${socket}`);
+    expect(r.stderr).toMatch(/capgate serve/);
+    const j = await runCli(['vm', 'ls', '--socket', socket, '--json']);
+    expect(j.code).toBe(3);
+    expect(JSON.parse(j.stdout)).toMatchObject({ exitCode: 3, error: { kind: 'daemon-unreachable' } });
+    const req = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1G', '--socket', socket]);
+    expect(req.code).toBe(3);
+  });
+});

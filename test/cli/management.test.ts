@@ -1,0 +1,156 @@
+// Every management command as a real process against a real daemon started by `capgate serve`.
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
+import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
+import { CAPGATE_BIN, REPO_ROOT, runCli } from './support/run-cli.ts';
+
+const UUID = '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13';
+let guests: ExampleGuests;
+let daemon: ServedDaemon;
+let vm: VmShell;
+let admin: string[];
+const decisions: Record<string, string> = {};
+
+beforeAll(async () => {
+  guests = await ensureExampleGuests();
+  daemon = await serveDaemon();
+  admin = ['--socket', daemon.adminSocket];
+  vm = new VmShell(daemon.requestSocket);
+});
+
+afterAll(async () => {
+  vm?.close();
+  if (daemon) {
+    expect(await daemon.stop()).toBe(0);
+    rmSync(daemon.dir, { recursive: true, force: true });
+  }
+});
+
+const json = <T>(stdout: string): T => JSON.parse(stdout) as T;
+
+describe('against a running daemon', () => {
+  it('policy push --activate, ls, inspect', async () => {
+    const push = await runCli(['policy', 'push', guests.memlockCap, '--name', 'memlock-cap', '--activate', 'set-memlock', '--json', ...admin]);
+    expect(push.stderr).toBe('');
+    expect(push.code).toBe(0);
+    const pushed = json<{ created: boolean; revision: { revision: number; sha256: string }; binding: { binding: { policy: string; revision: number } } }>(push.stdout);
+    expect(pushed.created).toBe(true);
+    expect(pushed.binding.binding).toMatchObject({ policy: 'memlock-cap', revision: 1 });
+
+    const ls = await runCli(['policy', 'ls', ...admin]);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/^POLICY\s+REV\s+SHA256\s+SIZE\s+BOUND/m);
+    expect(ls.stdout).toMatch(new RegExp(`^memlock-cap\\s+1\\s+${pushed.revision.sha256.slice(0, 12)}\\s+\\d+\\s+set-memlock`, 'm'));
+
+    const inspect = await runCli(['policy', 'inspect', 'memlock-cap', ...admin]);
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout).toContain(`sha256          ${pushed.revision.sha256}`);
+    expect(inspect.stdout).toMatch(/imports .*capgate:policy\/host@1\.0\.0/);
+    expect(inspect.stdout).toMatch(/export evaluate/);
+  });
+
+  it('vm register, ls', async () => {
+    const reg = await runCli(['vm', 'register', '--uuid', UUID, '--name', 'db-vm', '--id', '7', '--label', 'vfio=true', '--label', 'memory-bytes=4294967296', '--pid', String(vm.pid), ...admin]);
+    expect(reg.stderr).toBe('');
+    expect(reg.code).toBe(0);
+    expect(reg.stdout).toMatch(new RegExp(`registered VM db-vm \\(${UUID}\\) anchored at pid ${vm.pid}`));
+    const ls = await runCli(['vm', 'ls', ...admin]);
+    expect(ls.stdout).toMatch(new RegExp(`^${UUID}\\s+db-vm\\s+7\\s+pid ${vm.pid}\\s+vfio=true memory-bytes=4294967296$`, 'm'));
+    const twice = await runCli(['vm', 'register', '--uuid', UUID, '--name', 'db-vm', '--id', '7', '--pid', String(vm.pid), ...admin]);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/the daemon refused/);
+  });
+
+  it('request set-memlock from inside the VM: allowed (the kernel limit changes), then denied', async () => {
+    const before = await vm.memlock();
+    const lower = String(BigInt(before.hard) / 2n);
+    const allowed = await vm.request(lower);
+    expect(allowed.body.decision).toBe('allow');
+    expect(allowed.code).toBe(0);
+    expect(await vm.memlock()).toEqual({ soft: lower, hard: lower });
+    decisions.allowed = allowed.body.decisionId;
+
+    const denied = await vm.request('16G');
+    expect(denied).toMatchObject({ code: 1, body: { decision: 'deny', reason: 'over-cap' } });
+    decisions.denied = denied.body.decisionId;
+
+    // Not in any VM: the CLI run directly by the test.
+    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1M', '--socket', daemon.requestSocket]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.stdout).toMatch(/^denied: unknown-requester/);
+  });
+
+  it('audit ls with filters, and tail', async () => {
+    const all = await runCli(['audit', 'ls', '--vm', UUID, '--json', ...admin]);
+    expect(all.code).toBe(0);
+    const records = json<{ records: Array<{ decisionId: string; decision: string; reason: string }> }>(all.stdout).records;
+    expect(records.map((r) => r.decisionId)).toEqual([decisions.denied, decisions.allowed]);
+
+    const denies = await runCli(['audit', 'ls', '--vm', 'db-vm', '--decision', 'deny', ...admin]);
+    expect(denies.stdout).toMatch(/^TIME\s+DECISION ID\s+VM/m);
+    expect(denies.stdout).toContain(decisions.denied!.slice(0, 12));
+    expect(denies.stdout).not.toContain(decisions.allowed!.slice(0, 12));
+    expect(denies.stdout).toMatch(/db-vm .* 16G\s+deny\s+over-cap\s+memlock-cap@1/);
+
+    const tail = await runCli(['audit', 'tail', '-n', '2', '--vm', UUID, '--json', ...admin]);
+    expect(tail.stdout.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.allowed, decisions.denied]);
+  });
+
+  it('audit tail --follow prints new decisions as they happen', async () => {
+    const follow = spawn(process.execPath, [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin], { cwd: REPO_ROOT });
+    let out = '';
+    follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
+    while (!out.includes(decisions.denied!)) await new Promise((r) => setTimeout(r, 50));
+    const fresh = await vm.request('1G');
+    while (!out.includes(fresh.body.decisionId)) await new Promise((r) => setTimeout(r, 50));
+    follow.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.denied, fresh.body.decisionId]);
+  });
+
+  it('replays exported audit records against another policy and finds the changed decision', async () => {
+    const exported = await runCli(['audit', 'ls', '--vm', UUID, '--json', ...admin]);
+    const file = join(daemon.dir, 'audit.json');
+    writeFileSync(file, exported.stdout);
+    // vfio-only lets the vfio VM have 16G; memlock-cap had denied it over-cap.
+    const r = await runCli(['test', guests.vfioOnly, '--from-audit', file, '--json']);
+    expect(r.code).toBe(1);
+    const report = json<{ changes: Array<{ decisionId: string; old: { decision: string }; new: { decision: string } }> }>(r.stdout);
+    expect(report.changes).toContainEqual(expect.objectContaining({ decisionId: decisions.denied, old: { decision: 'deny', reason: 'over-cap' }, new: { decision: 'allow', reason: '' } }));
+    // The same policy replaying its own traffic changes nothing.
+    const same = await runCli(['test', guests.memlockCap, '--from-audit', file]);
+    expect(same.stdout.trim().split('\n').at(-1)).toMatch(/^\d+ unchanged, 0 changed$/);
+    expect(same.code).toBe(0);
+  });
+
+  it('policy activate, rollback, rm', async () => {
+    const push2 = await runCli(['policy', 'push', guests.vfioOnly, '--name', 'memlock-cap', '--description', 'try vfio-only', ...admin]);
+    expect(push2.code).toBe(0);
+    expect(push2.stdout).toMatch(/^pushed: memlock-cap rev 2/);
+    const act = await runCli(['policy', 'activate', 'memlock-cap', '--revision', '2', ...admin]);
+    expect(act.stdout).toMatch(/^activated: set-memlock -> memlock-cap rev 2 .*\(was memlock-cap rev 1\)/);
+    const back = await runCli(['policy', 'rollback', '--json', ...admin]);
+    expect(back.code).toBe(0);
+    expect(json<{ binding: { revision: number } }>(back.stdout).binding.revision).toBe(1);
+
+    const bound = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '1', ...admin]);
+    expect(bound.code).toBe(1);
+    expect(bound.stderr).toMatch(/the daemon refused/);
+    const rm = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '2', ...admin]);
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toMatch(/^deleted memlock-cap rev 2/);
+  });
+
+  it('vm rm', async () => {
+    const rm = await runCli(['vm', 'rm', UUID, ...admin]);
+    expect(rm.code).toBe(0);
+    const ls = await runCli(['vm', 'ls', '--json', ...admin]);
+    expect(json<{ vms: unknown[] }>(ls.stdout).vms).toEqual([]);
+    const again = await runCli(['vm', 'rm', UUID, ...admin]);
+    expect(again.code).toBe(2);
+  });
+});

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, type ScenarioIssue } from '../../runtime/simulator/scenario/parse.ts';
+import { GUEST_EXAMPLES_DIR } from '../../scripts/build-guests.ts';
+
+const VALID = `host:
+  canRaiseHardLimit: true
+vms:
+  - uuid: u-1
+    name: vm-a
+    id: 7
+    labels:
+      vfio: true
+      capgate.io/memlock-max: 17179869184
+    pids: [100, 101]
+processes:
+  - pid: 101
+    memlock: { soft: 64K, hard: 8G }
+  - pid: 500
+    memlock: unlimited
+cases:
+  - name: first
+    request: { requesterPid: 100, requesterUid: 107, targetPid: 101, bytes: 8G }
+    expect:
+      decision: deny
+      reason: /^over-/i
+      calls:
+        - { op: query-vm-identity, pid: 101, result: some }
+        - { op: set-memlock, bytes: unlimited }
+      logs:
+        - { level: warn, message: too much }
+      maxFuel: 5000
+  - request: { requesterPid: 100, bytes: 1 }
+    host: { canRaiseHardLimit: false }
+    expect: { decision: allow }
+`;
+
+function issues(text: string): ScenarioIssue[] {
+  const r = parseScenario(text);
+  if (r.ok) throw new Error('expected the scenario to be rejected');
+  return r.issues;
+}
+
+describe('scenario parsing', () => {
+  it('reads every part of a valid scenario', () => {
+    const r = parseScenario(VALID);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const s = r.scenario;
+    expect(s.host.canRaiseHardLimit).toBe(true);
+    expect(s.vms[0]!.identity).toEqual({
+      uuid: 'u-1',
+      name: 'vm-a',
+      id: 7,
+      labels: [
+        ['vfio', 'true'],
+        ['capgate.io/memlock-max', '17179869184'],
+      ],
+    });
+    expect(s.processes).toEqual([
+      { pid: 101, memlock: { soft: 65536n, hard: 8n << 30n } },
+      { pid: 500, memlock: { soft: 0xffff_ffff_ffff_ffffn, hard: 0xffff_ffff_ffff_ffffn } },
+    ]);
+    const [first, second] = s.cases;
+    expect(first!.request).toEqual({ operation: 'set-memlock', requesterPid: 100, requesterUid: 107, targetPid: 101, bytes: 8n << 30n });
+    expect(first!.expect.reason?.kind).toBe('pattern');
+    expect(first!.expect.calls).toEqual([
+      { op: 'query-vm-identity', pid: 101, result: 'some' },
+      { op: 'set-memlock', bytes: 0xffff_ffff_ffff_ffffn },
+    ]);
+    expect(first!.expect.maxFuel).toBe(5000);
+    expect(first!.position).toEqual({ line: 17, col: 5 });
+    // Defaults: name from the index, target = requester, uid 0.
+    expect(second!.name).toBe('case 2');
+    expect(second!.request.targetPid).toBe(100);
+    expect(second!.request.requesterUid).toBe(0);
+    expect(second!.host).toEqual({ canRaiseHardLimit: false });
+  });
+
+  it('accepts the example scenarios shipped with the AssemblyScript examples', () => {
+    for (const name of ['memlock-cap', 'vfio-only']) {
+      const r = parseScenario(readFileSync(`${GUEST_EXAMPLES_DIR}/assemblyscript/${name}/scenario.yaml`, 'utf8'));
+      expect(r.ok ? 'ok' : r.issues).toBe('ok');
+    }
+  });
+
+  it('reports each problem at its line and column, saying what to write', () => {
+    const found = issues(`vms:
+  - uuid: u-1
+    name: vm-a
+    id: 1.5
+    pids: [100, -3]
+cases:
+  - request: { requesterPid: 100, bytes: 8X }
+    expect: { decision: maybe, reason: "/[/" }
+  - request: { requesterPid: 100, bytes: 1G }
+    expect: { decision: allow, calls: [{ op: set-memlock, result: nope }] }
+    extra: 1
+`);
+    const at = (line: number): string[] => found.filter((i) => i.line === line).map((i) => `${i.col}: ${i.message}`);
+    expect(at(4)).toEqual([expect.stringMatching(/^9: "id" .*whole number/)]);
+    expect(at(5)).toEqual([expect.stringMatching(/^17: a pid .*whole number between 1/)]);
+    expect(at(7)).toEqual([expect.stringMatching(/^42: "bytes": "8X" is not a byte size: .*8G/)]);
+    expect(at(8)).toEqual([expect.stringMatching(/^25: "decision" must be one of: allow, deny/), expect.stringMatching(/^40: "reason" is not a valid regular expression/)]);
+    expect(at(10)).toEqual([expect.stringMatching(/"result" of set-memlock must be one of: ok, not-permitted/)]);
+    expect(at(11)).toEqual([expect.stringMatching(/^5: unknown key "extra" in case 2; allowed keys: name, request, expect, host/)]);
+    expect(found).toHaveLength(7);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const [first] = issues('cases:\n  - request: { requesterPid: 1\n    expect: x\n');
+    expect(first!.message).toMatch(/^YAML syntax/);
+    expect(first!.line).toBeGreaterThan(1);
+    const [colon] = issues('cases:\n  - request: { requesterPid: 1, bytes: 1 }\n    expect:\n      decision: deny\n      reason: set-memlock-failed: x\n');
+    expect(colon).toEqual({ line: 5, col: 15, message: 'YAML syntax: Nested mappings are not allowed in compact mappings; quote values that contain ": "' });
+  });
+
+  it('names missing required keys at the mapping that needs them', () => {
+    const found = issues('vms:\n  - name: a\n    id: 1\ncases:\n  - request: { bytes: 1G }\n    expect: {}\n');
+    expect(found.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
+      '2:5 a VM needs "uuid"',
+      '5:14 "request" (the kernel-verified pid of the client) needs "requesterPid"',
+      '6:13 "expect" needs "decision"',
+    ]);
+  });
+
+  it('refuses contradictions the kernel would never show', () => {
+    const found = issues(`vms:
+  - { uuid: a, name: a, id: 1, pids: [5] }
+  - { uuid: b, name: b, id: 2, pids: [5] }
+processes:
+  - { pid: 9, memlock: { soft: 8G, hard: 1G } }
+cases:
+  - { request: { requesterPid: 5, bytes: 1 }, expect: { decision: allow } }
+`);
+    expect(found.map((i) => i.message)).toEqual([
+      expect.stringMatching(/soft limit is above the hard limit/),
+      expect.stringMatching(/pid 5 is listed in VM "a" and VM "b"/),
+    ]);
+  });
+
+  it('simulates a daemon holding CAP_SYS_RESOURCE unless told otherwise', () => {
+    const r = parseScenario('cases:\n  - { request: { requesterPid: 1, bytes: 1 }, expect: { decision: allow } }\n');
+    expect(r.ok && r.scenario.host.canRaiseHardLimit).toBe(true);
+  });
+
+  it('requires at least one case', () => {
+    expect(issues('vms: []\n')[0]!.message).toMatch(/needs "cases"/);
+    expect(issues('cases: []\n')[0]!.message).toMatch(/"cases" is empty/);
+  });
+});
