@@ -1,0 +1,179 @@
+// startDaemon: state, engine, both sockets, and an orderly stop.
+import fs from 'node:fs';
+import type net from 'node:net';
+import { pino, type Logger } from 'pino';
+import { assertLinuxSupport } from '../capabilities/linux/index.ts';
+import type { PolicyEngine } from '../engine/api.ts';
+import { Engine } from '../engine/engine.ts';
+import { DEFAULT_LIMITS } from '../engine/limits.ts';
+import { peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { Store } from '../store/store.ts';
+import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
+import { AuditWriter } from '../server/audit/audit-writer.ts';
+import type { IdentityDeps, PeerCredentials } from '../server/deps.ts';
+import { fail } from '../server/http/reply.ts';
+import { UnixHttpServer } from '../server/http/unix-server.ts';
+import { DaemonMetrics } from '../server/metrics/daemon-metrics.ts';
+import { PolicyService } from '../server/policies/policy-service.ts';
+import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
+import { requestRouter } from '../server/request/request-api.ts';
+import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
+import { VmRegistry } from '../server/state/vm-registry.ts';
+import type { HealthResponse } from '../wire/index.ts';
+import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { registerSkipTransformHook } from './loader/register-skip-transform.ts';
+
+export const CAPGATE_VERSION = '0.1.0';
+
+export interface StartOptions {
+  /** Default: pino to stdout at config.log.level. */
+  logger?: Logger;
+}
+
+export interface RunningDaemon {
+  readonly config: DaemonConfig;
+  readonly adminSocket: string;
+  readonly requestSocket: string;
+  readonly logger: Logger;
+  /** Milliseconds from startDaemon() to both sockets listening. */
+  readonly startupMs: number;
+  /** Stop accepting, finish in-flight requests, commit the audit, close the engine and database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startDaemon(input: DaemonConfigInput = {}, options: StartOptions = {}): Promise<RunningDaemon> {
+  const t0 = performance.now();
+  registerSkipTransformHook();
+  const config = resolveConfig(input);
+  const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
+  const support = assertLinuxSupport();
+  if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
+
+  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const undo = async (): Promise<void> => {
+    for (const f of cleanup.reverse()) await f();
+  };
+  try {
+    const store = Store.open(config.database, config.audit.durability);
+    cleanup.push(() => store.close());
+    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, linuxCapabilities: true });
+    cleanup.push(() => engine.close());
+    const started = Date.now();
+
+    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, peerStillConnected };
+    const policies = new PolicyService(engine, store, logger, config.engine.workers);
+    const vms = new VmRegistry();
+    vms.replace(store.vms.list());
+    const scheduler = new FairScheduler(config.scheduler);
+    const metrics = new DaemonMetrics({
+      policiesLoaded: () => policies.loadedCount,
+      vmsRegistered: () => vms.vms.length,
+      queued: () => scheduler.queued,
+      inFlight: () => scheduler.inFlight,
+    });
+    const audit = new AuditWriter(store.audit, {
+      onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
+      moreComing: () => scheduler.inFlight > 0,
+    });
+    await Promise.all([engine.ready?.(), policies.loadBound()]);
+
+    const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
+    const prune = (): void => {
+      try {
+        const n = store.audit.prune(retention);
+        if (n > 0) logger.info({ deleted: n }, 'audit retention applied');
+      } catch (err) {
+        logger.error({ err }, 'audit retention failed');
+      }
+    };
+    if (retention.maxAgeMs !== undefined || retention.maxRecords !== undefined) {
+      prune();
+      const timer = setInterval(prune, config.audit.pruneIntervalS * 1000);
+      timer.unref();
+      cleanup.push(() => clearInterval(timer));
+    }
+
+    let stopping = false;
+    const health = (detail: boolean): HealthResponse => ({
+      status: stopping ? 'shutting-down' : 'ok',
+      version: CAPGATE_VERSION,
+      uptimeS: Math.round((Date.now() - started) / 1000),
+      ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),
+    });
+
+    const pipeline = new DecisionPipeline({
+      engine,
+      policies,
+      vms,
+      identity,
+      scheduler,
+      audit,
+      metrics,
+      requestDeadlineMs: config.request.deadlineMs,
+      evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
+    });
+    const httpLimits = config.http;
+
+    const peerOf = (socket: net.Socket): PeerCredentials => {
+      const creds = readPeerCredentials(socket);
+      // The pidfd is ours to close; the connection's lifetime is the peer's.
+      socket.once('close', () => releasePeerCredentials(creds));
+      return creds;
+    };
+
+    const admin = new UnixHttpServer<AdminPeer>({
+      name: 'admin',
+      socketPath: config.adminSocket,
+      mode: config.admin.socketMode,
+      limits: httpLimits,
+      logger,
+      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true) }),
+      identify(socket) {
+        const creds = peerOf(socket);
+        const allowed = config.admin.allowUids.includes(creds.uid) || config.admin.allowGids.includes(creds.gid);
+        if (!allowed) logger.warn({ peer: { pid: creds.pid, uid: creds.uid, gid: creds.gid } }, 'admin connection from a peer not on the allow-list');
+        return { creds, allowed };
+      },
+      authorize: (peer) =>
+        peer.allowed ? null : fail('forbidden', `uid ${peer.creds.uid} (gid ${peer.creds.gid}) may not use the admin socket`, 'add the uid or gid to admin.allowUids / admin.allowGids in the daemon configuration'),
+    });
+    const request = new UnixHttpServer<PeerCredentials>({
+      name: 'request',
+      socketPath: config.requestSocket,
+      mode: config.request.socketMode,
+      ...(config.request.socketGroup !== undefined ? { gid: config.request.socketGroup } : {}),
+      limits: httpLimits,
+      logger,
+      router: requestRouter({ pipeline, maxJsonBytes: httpLimits.maxJsonBytes, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
+      identify: peerOf,
+    });
+    await admin.listen();
+    cleanup.push(() => admin.close(httpLimits.shutdownGraceMs));
+    await request.listen();
+    cleanup.push(() => request.close(httpLimits.shutdownGraceMs));
+
+    const startupMs = Math.round(performance.now() - t0);
+    logger.info({ adminSocket: config.adminSocket, requestSocket: config.requestSocket, database: config.database, startupMs, policiesLoaded: policies.loadedCount, vms: vms.vms.length }, 'capgate ready');
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        stopping = true;
+        logger.info('capgate stopping');
+        // Stop accepting first; requests already admitted run to their answer.
+        await Promise.all([admin.close(httpLimits.shutdownGraceMs), request.close(httpLimits.shutdownGraceMs), scheduler.drain()]);
+        audit.flush();
+        cleanup.length = 0;
+        await engine.close();
+        store.close();
+        logger.info('capgate stopped');
+      })());
+    return { config, adminSocket: config.adminSocket, requestSocket: config.requestSocket, logger, startupMs, close };
+  } catch (err) {
+    await undo().catch(() => undefined);
+    throw err;
+  }
+}

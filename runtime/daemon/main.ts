@@ -1,0 +1,32 @@
+// Process entry of the daemon: `tsx runtime/daemon/main.ts [--config file.yaml] [--json '{...}']`.
+// Tests spawn it; `capgate serve` does the same in-process. Exit codes: 0 clean stop,
+// 1 startup failure (bad config, unsupported platform, socket in use).
+import { registerSkipTransformHook } from './loader/register-skip-transform.ts';
+import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';
+import { installSignalHandlers } from './signals.ts';
+
+// Before anything imports the engine (which imports binaryen): see loader/skip-transform-hook.mjs.
+registerSkipTransformHook();
+const { startDaemon } = await import('./daemon.ts');
+
+function parseArgs(argv: string[]): DaemonConfigInput {
+  let config: DaemonConfigInput = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = argv[i + 1];
+    if ((arg === '--config' || arg === '--json') && value === undefined) throw new Error(`${arg} needs a value`);
+    if (arg === '--config') config = { ...config, ...loadConfigFile(value!) };
+    else if (arg === '--json') config = { ...config, ...checkConfigShape(JSON.parse(value!), '--json') };
+    else throw new Error(`unknown argument ${arg}: use --config <file> and/or --json '<config as JSON>'`);
+    i++;
+  }
+  return config;
+}
+
+try {
+  const daemon = await startDaemon(parseArgs(process.argv.slice(2)));
+  installSignalHandlers(daemon);
+} catch (err) {
+  process.stderr.write(`capgate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,183 @@
+// Routes of the admin socket: policies, bindings, VMs, audit, health, metrics.
+import { OPERATIONS, type Operation } from '../../contract/types.ts';
+import type { Store } from '../../store/store.ts';
+import {
+  ADMIN_ROUTES as R,
+  WASM_CONTENT_TYPE,
+  type AuditQueryResponse,
+  type HealthResponse,
+  type ListPoliciesResponse,
+  type PolicySummary,
+} from '../../wire/index.ts';
+import type { IdentityDeps, PeerCredentials } from '../deps.ts';
+import { readBody, readJson } from '../http/body.ts';
+import { fail, ok, type Reply } from '../http/reply.ts';
+import { Router } from '../http/router.ts';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
+import type { PolicyService, ServiceResult } from '../policies/policy-service.ts';
+import type { VmRegistry } from '../state/vm-registry.ts';
+import { parseAuditQuery } from './audit-query.ts';
+
+export interface AdminApiOptions {
+  store: Store;
+  policies: PolicyService;
+  vms: VmRegistry;
+  identity: IdentityDeps;
+  metrics: DaemonMetrics;
+  maxJsonBytes: number;
+  maxPolicyBytes: number;
+  health(): HealthResponse;
+}
+
+export interface AdminPeer {
+  creds: PeerCredentials;
+  allowed: boolean;
+}
+
+export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
+  const { store, policies } = o;
+  const reloadVms = (): void => o.vms.replace(store.vms.list());
+
+  return new Router<AdminPeer>()
+    .on(R.health, () => ok(o.health()))
+    .on(R.metrics, async () => ({ kind: 'raw', status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }))
+
+    .on(R.pushPolicy, async ({ req, query }) => {
+      const type = req.headers['content-type'] ?? '';
+      if (!type.toLowerCase().startsWith(WASM_CONTENT_TYPE)) {
+        req.resume();
+        return fail('unsupported-media-type', `a policy upload must be ${WASM_CONTENT_TYPE}, got ${type || 'no content type'}`, `send the component bytes with content-type: ${WASM_CONTENT_TYPE}`);
+      }
+      const name = query.get('name');
+      if (!name) {
+        req.resume();
+        return fail('bad-request', 'the policy name is missing', 'pass it in the query string: POST /v1/policies?name=<name>&description=<text>');
+      }
+      const body = await readBody(req, o.maxPolicyBytes);
+      if (!body.ok) return body.reply;
+      if (body.body.length === 0) return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
+      const r = await policies.push(name, query.get('description') ?? '', new Uint8Array(body.body));
+      return reply(r, (v) => ok(v, v.created ? 201 : 200));
+    })
+    .on(R.listPolicies, () => {
+      const out: ListPoliciesResponse = { policies: [...store.policies.list()].map(([name, revisions]) => summary(name, revisions)) };
+      return ok(out);
+    })
+    .on(R.getPolicy, ({ params }) => {
+      const revisions = store.policies.list().get(params.name!);
+      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with GET /v1/policies');
+    })
+    .on(R.getRevision, ({ params }) => {
+      const rev = parseRevision(params.revision!);
+      if (typeof rev !== 'number') return rev;
+      const info = store.policies.get(params.name!, rev);
+      return info ? ok(info) : fail('not-found', `policy ${params.name} has no revision ${rev}`);
+    })
+    .on(R.getRevisionWasm, ({ params }) => {
+      const rev = parseRevision(params.revision!);
+      if (typeof rev !== 'number') return rev;
+      const bytes = store.policies.bytes(params.name!, rev);
+      return bytes ? { kind: 'raw', status: 200, contentType: WASM_CONTENT_TYPE, body: Buffer.from(bytes) } : fail('not-found', `policy ${params.name} has no revision ${rev}`);
+    })
+    .on(R.deleteRevision, async ({ params }) => {
+      const rev = parseRevision(params.revision!);
+      if (typeof rev !== 'number') return rev;
+      return reply(await policies.deleteRevision(params.name!, rev), (v) => ok({ deleted: v }));
+    })
+
+    .on(R.listBindings, () => ok({ bindings: policies.bindings.all() }))
+    .on(R.getBinding, ({ params }) => {
+      const op = parseOperation(params.operation!);
+      if (typeof op !== 'string') return op;
+      return ok({ operation: op, binding: policies.bindings.get(op) });
+    })
+    .on(R.bind, async ({ req, params }) => {
+      const op = parseOperation(params.operation!);
+      if (typeof op !== 'string') return (req.resume(), op);
+      const json = await readJson(req, o.maxJsonBytes);
+      if (!json.ok) return json.reply;
+      const b = json.value as { policy?: unknown; revision?: unknown };
+      if (typeof b !== 'object' || b === null || typeof b.policy !== 'string') return fail('bad-request', 'the body must be {"policy": <name>, "revision"?: <number>}');
+      if (b.revision !== undefined && (!Number.isInteger(b.revision) || (b.revision as number) < 1)) return fail('bad-request', 'revision must be a positive integer', 'omit it to bind the latest revision');
+      return reply(await policies.bind(op, b.policy, b.revision as number | undefined), ok);
+    })
+    .on(R.unbind, async ({ params }) => {
+      const op = parseOperation(params.operation!);
+      if (typeof op !== 'string') return op;
+      return reply(await policies.unbind(op), ok);
+    })
+    .on(R.rollback, async ({ req, params }) => {
+      req.resume();
+      const op = parseOperation(params.operation!);
+      if (typeof op !== 'string') return op;
+      return reply(await policies.rollback(op), ok);
+    })
+    .on(R.bindingHistory, ({ params }) => {
+      const op = parseOperation(params.operation!);
+      if (typeof op !== 'string') return op;
+      return ok({ history: store.bindings.history(op) });
+    })
+
+    .on(R.listVms, () => ok({ vms: store.vms.list() }))
+    .on(R.getVm, ({ params }) => {
+      const vm = store.vms.get(params.uuid!.toLowerCase());
+      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with GET /v1/vms');
+    })
+    .on(R.registerVm, async ({ req }) => {
+      const json = await readJson(req, o.maxJsonBytes);
+      if (!json.ok) return json.reply;
+      const v = o.identity.validateVmRegistration(json.value);
+      if (!v.ok) return fail('bad-request', v.error, 'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}');
+      const r = store.vms.register(v.vm);
+      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with PUT /v1/vms/<uuid>' : 'choose another name');
+      reloadVms();
+      return ok({ vm: r.vm }, 201);
+    })
+    .on(R.updateVm, async ({ req, params }) => {
+      const json = await readJson(req, o.maxJsonBytes);
+      if (!json.ok) return json.reply;
+      const v = o.identity.validateVmRegistration(json.value);
+      if (!v.ok) return fail('bad-request', v.error);
+      if (v.vm.identity.uuid !== params.uuid!.toLowerCase()) return fail('bad-request', `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`, 'a VM keeps its uuid; unregister and register to change it');
+      const r = store.vms.update(v.vm.identity.uuid, v.vm);
+      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with POST /v1/vms') : fail('conflict', r.message);
+      reloadVms();
+      return ok({ vm: r.vm });
+    })
+    .on(R.unregisterVm, ({ params }) => {
+      if (!store.vms.unregister(params.uuid!.toLowerCase())) return fail('not-found', `no VM with uuid ${params.uuid} is registered`);
+      reloadVms();
+      return ok({ unregistered: params.uuid! });
+    })
+
+    .on(R.queryAudit, ({ query }) => {
+      const f = parseAuditQuery(query);
+      if (!f.ok) return fail('bad-request', f.message, f.hint);
+      const { records, more } = store.audit.query(f.filter);
+      const out: AuditQueryResponse = { records };
+      const last = records[records.length - 1];
+      if (more && last) out.nextCursor = String(last.seq);
+      return ok(out);
+    })
+    .on(R.getAuditRecord, ({ params }) => {
+      const record = store.audit.get(params.decisionId!);
+      return record ? ok({ record }) : fail('not-found', `no audit record with decisionId ${params.decisionId}`);
+    });
+}
+
+function reply<T>(r: ServiceResult<T>, onOk: (v: T) => Reply): Reply {
+  return r.ok ? onOk(r.value) : fail(r.code, r.message, r.hint, r.kind !== undefined ? { kind: r.kind } : {});
+}
+
+function summary(name: string, revisions: PolicySummary['revisions']): PolicySummary {
+  return { name, latestRevision: revisions.reduce((m, r) => Math.max(m, r.revision), 0), revisions };
+}
+
+function parseRevision(s: string): number | Reply {
+  const n = Number(s);
+  return /^[0-9]{1,9}$/.test(s) && n >= 1 ? n : fail('bad-request', `revision "${s.slice(0, 20)}" is not a positive integer`);
+}
+
+function parseOperation(s: string): Operation | Reply {
+  return (OPERATIONS as readonly string[]).includes(s) ? (s as Operation) : fail('not-found', `unknown operation "${s.slice(0, 40)}"`, `operations: ${OPERATIONS.join(', ')}`);
+}

@@ -1,0 +1,17 @@
+// What the server needs from the identity module, injected so that only the daemon's wiring
+// knows where it lives (and unit tests of the server can stay on real sockets regardless).
+import type net from 'node:net';
+import type { PeerCredentials } from '../identity/peer-credentials.ts';
+import type { RegisteredVm } from '../identity/vm.ts';
+
+export type { PeerCredentials };
+
+export interface IdentityDeps {
+  /** SO_PEERCRED of an accepted Unix socket connection. Throws if unavailable. */
+  readPeerCredentials(socket: net.Socket): PeerCredentials;
+  /** The registered VM the kernel-verified pid belongs to, or null. */
+  resolveRequesterVm(pid: number, vms: RegisteredVm[]): RegisteredVm | null;
+  validateVmRegistration(input: unknown): { ok: true; vm: RegisteredVm } | { ok: false; error: string };
+  /** At decision time: is the process that connected still the one holding its pid? */
+  peerStillConnected?(peer: PeerCredentials): boolean;
+}

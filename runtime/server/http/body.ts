@@ -1,0 +1,62 @@
+// Reads a request body with a size cap; decodes JSON with errors that say what is wrong.
+import type http from 'node:http';
+import { fail, type Reply } from './reply.ts';
+
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reply: Reply };
+
+export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
+  const tooLarge = (): BodyResult => ({
+    ok: false,
+    reply: fail('payload-too-large', `the body is larger than ${maxBytes} bytes`, 'send a smaller body; the limit is in the daemon configuration'),
+  });
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    return Promise.resolve(tooLarge());
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: BodyResult): void => {
+      if (done) return;
+      done = true;
+      resolve(r);
+    };
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.removeAllListeners('data');
+        req.resume();
+        finish(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => finish({ ok: true, body: Buffer.concat(chunks) }));
+    req.on('error', (err) => finish({ ok: false, reply: fail('bad-request', `reading the body failed: ${err.message}`) }));
+    req.on('close', () => finish({ ok: false, reply: fail('bad-request', 'the client closed the connection before the body was complete') }));
+  });
+}
+
+export type JsonResult = { ok: true; value: unknown } | { ok: false; reply: Reply };
+
+/**
+ * Reads and parses a JSON body. Accepted content types: none, application/json, and
+ * application/x-www-form-urlencoded, which is what `curl -d '{...}'` sends by default.
+ */
+export async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<JsonResult> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/(json|x-www-form-urlencoded)\b/i.test(type)) {
+    req.resume();
+    return { ok: false, reply: fail('unsupported-media-type', `expected application/json, got ${type}`, 'send the body as JSON with content-type: application/json') };
+  }
+  const body = await readBody(req, maxBytes);
+  if (!body.ok) return body;
+  if (body.body.length === 0) return { ok: false, reply: fail('bad-request', 'the body is empty', 'send a JSON object') };
+  try {
+    return { ok: true, value: JSON.parse(body.body.toString('utf8')) };
+  } catch (err) {
+    return { ok: false, reply: fail('bad-request', `the body is not valid JSON: ${(err as Error).message}`, 'send a JSON object') };
+  }
+}

@@ -1,0 +1,157 @@
+// An HTTP/1.1 server on a Unix socket with the hardening both channels share: body caps (in
+// the handlers), header/request/keep-alive timeouts, a bounded connection count, the socket's
+// mode set at creation (umask), and peer credentials read once per connection from the kernel.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { fail, send, type Reply } from './reply.ts';
+import type { Router } from './router.ts';
+
+export interface HttpLimits {
+  /** Whole request headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** Whole request (headers + body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  maxHeaderBytes: number;
+}
+
+export interface UnixServerOptions<P> {
+  name: string;
+  socketPath: string;
+  /** File mode of the socket, e.g. 0o600. */
+  mode: number;
+  /** Group owner of the socket (gid); undefined keeps the daemon's. */
+  gid?: number;
+  limits: HttpLimits;
+  router: Router<P>;
+  /** Runs on every accepted connection; null refuses it (the connection is closed). */
+  identify(socket: net.Socket): P | null;
+  /** Checked before routing every request of the connection; a Reply refuses it. */
+  authorize?(peer: P): Reply | null;
+  logger: Logger;
+}
+
+export class UnixHttpServer<P> {
+  readonly server: http.Server;
+  private readonly peers = new WeakMap<net.Socket, P>();
+  private closing = false;
+
+  constructor(private readonly o: UnixServerOptions<P>) {
+    this.server = http.createServer({
+      maxHeaderSize: o.limits.maxHeaderBytes,
+      requestTimeout: o.limits.requestTimeoutMs,
+      keepAliveTimeout: o.limits.keepAliveTimeoutMs,
+      // Node checks header/request timeouts on this interval (default 30 s): keep it a fraction of them.
+      connectionsCheckingInterval: Math.max(100, Math.min(o.limits.headersTimeoutMs, o.limits.requestTimeoutMs) / 4),
+    });
+    this.server.headersTimeout = o.limits.headersTimeoutMs;
+    this.server.maxConnections = o.limits.maxConnections;
+    this.server.on('connection', (socket: net.Socket) => {
+      let peer: P | null = null;
+      try {
+        peer = o.identify(socket);
+      } catch (err) {
+        o.logger.warn({ err, channel: o.name }, 'reading peer credentials failed; connection refused');
+      }
+      if (peer === null) {
+        socket.destroy();
+        return;
+      }
+      this.peers.set(socket, peer);
+      // Node's header timeout starts with the first byte: a connection that never sends one
+      // would otherwise hold a slot forever.
+      const silent = setTimeout(() => socket.destroy(), o.limits.headersTimeoutMs);
+      socket.once('data', () => clearTimeout(silent));
+      socket.once('close', () => clearTimeout(silent));
+    });
+    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res));
+    this.server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
+      // Malformed HTTP, oversized headers, header timeouts: answer if the socket still can.
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ error: { code: 'bad-request', message: `malformed or incomplete HTTP request (${err.code ?? err.message})` } });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  }
+
+  async listen(): Promise<void> {
+    await removeStaleSocket(this.o.socketPath);
+    // The socket is created with the umask's mode: set it so there is no window with a wider mode.
+    const previous = process.umask(0o777 & ~this.o.mode);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(this.o.socketPath, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(previous);
+    }
+    fs.chmodSync(this.o.socketPath, this.o.mode);
+    if (this.o.gid !== undefined) fs.chownSync(this.o.socketPath, -1, this.o.gid);
+  }
+
+  get connections(): Promise<number> {
+    return new Promise((resolve) => this.server.getConnections((_e, n) => resolve(n ?? 0)));
+  }
+
+  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+    fs.rmSync(this.o.socketPath, { force: true });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const peer = this.peers.get(req.socket);
+    if (peer === undefined) {
+      req.resume();
+      return send(res, fail('forbidden', 'the connection has no verified peer credentials'), true);
+    }
+    if (this.closing) {
+      req.resume();
+      return send(res, fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'), true);
+    }
+    const refusal = this.o.authorize?.(peer) ?? null;
+    if (refusal !== null) {
+      req.resume();
+      return send(res, refusal, true);
+    }
+    try {
+      const reply = await this.o.router.dispatch(req, peer);
+      // A body we refused to read (too large, wrong type) must not be parsed as the next request.
+      send(res, reply, this.closing || !req.complete);
+    } catch (err) {
+      this.o.logger.error({ err, channel: this.o.name, url: req.url }, 'handler failed');
+      send(res, fail('internal', 'internal error; see the daemon log'), true);
+    }
+  }
+}
+
+/** Removes a socket file left by a dead daemon; refuses if a live daemon still answers on it. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket: remove it or choose another path`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another process is listening on ${socketPath}: stop it first or choose another socket path`);
+  fs.rmSync(socketPath, { force: true });
+}

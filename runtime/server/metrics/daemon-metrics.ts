@@ -1,0 +1,70 @@
+// Prometheus metrics of one daemon, in its own registry (never prom-client's global one, so
+// several daemons in one process, as in tests, do not collide).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricSources {
+  policiesLoaded(): number;
+  vmsRegistered(): number;
+  queued(): number;
+  inFlight(): number;
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly decisions: Counter<'policy' | 'decision' | 'error_kind'>;
+  readonly evaluationSeconds: Histogram<'policy'>;
+  readonly requestSeconds: Histogram;
+  readonly rejected: Counter<'reason'>;
+  readonly auditBatchSize: Histogram;
+  readonly auditCommitSeconds: Histogram;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    this.decisions = new Counter({
+      name: 'capgate_decisions_total',
+      help: 'Decisions by policy, decision and error kind (policy "" when no policy ran).',
+      labelNames: ['policy', 'decision', 'error_kind'],
+      registers,
+    });
+    this.evaluationSeconds = new Histogram({
+      name: 'capgate_evaluation_duration_seconds',
+      help: 'Policy evaluation time in the engine.',
+      labelNames: ['policy'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'capgate_request_duration_seconds',
+      help: 'Time from request received to decision committed to the audit log (queueing included).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    this.rejected = new Counter({ name: 'capgate_requests_rejected_total', help: 'Requests refused with 503 before evaluation.', labelNames: ['reason'], registers });
+    this.auditBatchSize = new Histogram({
+      name: 'capgate_audit_batch_records',
+      help: 'Records per audit group commit.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    });
+    this.auditCommitSeconds = new Histogram({
+      name: 'capgate_audit_commit_duration_seconds',
+      help: 'Duration of one audit group commit.',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers,
+    });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge('capgate_policies_loaded', 'Policy revisions compiled and loaded in the engine.', sources.policiesLoaded);
+    gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
+    gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
+    gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
+  }
+}

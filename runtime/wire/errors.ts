@@ -1,0 +1,48 @@
+// The one error body every capgate endpoint returns on 4xx/5xx.
+
+export const ERROR_CODES = [
+  'bad-request', // malformed JSON, wrong types, missing fields
+  'invalid-policy', // the upload failed validation or compilation
+  'unsupported-media-type',
+  'payload-too-large',
+  'not-found',
+  'method-not-allowed',
+  'conflict', // e.g. deleting a bound revision, registering a VM twice
+  'forbidden', // peer credentials not on the admin allow-list
+  'overloaded', // queue full: retry after the Retry-After header
+  'shutting-down',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorBody {
+  error: {
+    code: ErrorCode;
+    /** What went wrong, for a human. */
+    message: string;
+    /** What to do about it, when there is something to do. */
+    hint?: string;
+    /** Machine-readable detail, e.g. the compile error kind of a rejected policy. */
+    kind?: string;
+  };
+}
+
+export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  'bad-request': 400,
+  'invalid-policy': 422,
+  'unsupported-media-type': 415,
+  'payload-too-large': 413,
+  'not-found': 404,
+  'method-not-allowed': 405,
+  conflict: 409,
+  forbidden: 403,
+  overloaded: 503,
+  'shutting-down': 503,
+  internal: 500,
+});
+
+export function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = (value as { error?: unknown }).error;
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { message?: unknown }).message === 'string';
+}

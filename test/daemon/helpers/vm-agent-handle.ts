@@ -1,0 +1,58 @@
+// The test's side of a VM agent process (see vm-agent.ts).
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentCommand, RequestsReport } from './vm-agent.ts';
+
+const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-agent.ts');
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export class VmAgent {
+  private seq = 1;
+  private readonly waiting = new Map<number, (v: unknown) => void>();
+
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: { id: number; value: unknown }) => {
+      this.waiting.get(m.id)?.(m.value);
+      this.waiting.delete(m.id);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(options: { uid?: number; gid?: number } = {}): Promise<VmAgent> {
+    const child = fork(AGENT, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options });
+    const agent = new VmAgent(child);
+    await new Promise<void>((resolve, reject) => {
+      agent.waiting.set(0, () => resolve());
+      child.once('exit', (code) => reject(new Error(`vm agent exited with ${code} before it was ready`)));
+    });
+    return agent;
+  }
+
+  private call<T>(cmd: WithoutId<AgentCommand>): Promise<T> {
+    const id = this.seq++;
+    return new Promise<T>((resolve) => {
+      this.waiting.set(id, (v) => resolve(v as T));
+      this.child.send({ ...cmd, id });
+    });
+  }
+
+  async spawnTarget(): Promise<number> {
+    return (await this.call<{ pid: number }>({ cmd: 'spawn-target' })).pid;
+  }
+
+  requests(o: { socketPath: string; targetPid: number; bytes: bigint | 'unlimited'; total: number; concurrency: number; collectIds?: boolean }): Promise<RequestsReport> {
+    return this.call<RequestsReport>({ cmd: 'requests', ...o, bytes: String(o.bytes), collectIds: o.collectIds ?? false });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    await this.call({ cmd: 'exit' }).catch(() => undefined);
+    await exited;
+  }
+}

@@ -1,0 +1,71 @@
+// A process that plays a VM's unprivileged side (libvirt in a pod): the test registers this
+// process as the VM's root, it spawns the "QEMU" targets as its children, and it sends requests
+// over the request socket with the client library. Driven over IPC by vm-agent-handle.ts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CapgateRequestClient } from '../../../runtime/client/index.ts';
+
+export type AgentCommand =
+  | { id: number; cmd: 'spawn-target' }
+  | { id: number; cmd: 'requests'; socketPath: string; targetPid: number; bytes: string; total: number; concurrency: number; collectIds: boolean }
+  | { id: number; cmd: 'exit' };
+
+export interface RequestsReport {
+  answered: number;
+  decisions: Record<string, number>;
+  /** `decision:reason` counts. */
+  reasons: Record<string, number>;
+  errorKinds: Record<string, number>;
+  errorCount: number;
+  errors: string[];
+  ids: string[];
+  /** Per-request latency in ms, in completion order. */
+  latenciesMs: number[];
+}
+
+const children: ChildProcess[] = [];
+
+async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<RequestsReport> {
+  const client = new CapgateRequestClient({ socketPath: c.socketPath, maxSockets: c.concurrency, timeoutMs: 60_000 });
+  const r: RequestsReport = { answered: 0, decisions: {}, reasons: {}, errorKinds: {}, errorCount: 0, errors: [], ids: [], latenciesMs: [] };
+  let next = 0;
+  const bytes = c.bytes === 'unlimited' ? 'unlimited' : BigInt(c.bytes);
+  const worker = async (): Promise<void> => {
+    while (next < c.total) {
+      next++;
+      const t0 = performance.now();
+      try {
+        const d = await client.setMemlock(c.targetPid, bytes);
+        r.latenciesMs.push(performance.now() - t0);
+        r.answered++;
+        r.decisions[d.decision] = (r.decisions[d.decision] ?? 0) + 1;
+        const key = `${d.decision}:${d.reason}`;
+        r.reasons[key] = (r.reasons[key] ?? 0) + 1;
+        if (d.errorKind) r.errorKinds[d.errorKind] = (r.errorKinds[d.errorKind] ?? 0) + 1;
+        if (c.collectIds) r.ids.push(d.decisionId);
+      } catch (err) {
+        r.errorCount++;
+        if (r.errors.length < 10) r.errors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+        if (r.errorCount > 50) return; // the daemon is gone; stop hammering
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: c.concurrency }, worker));
+  client.close();
+  return r;
+}
+
+process.on('message', (m: AgentCommand) => {
+  const reply = (value: unknown): void => void process.send!({ id: m.id, value });
+  if (m.cmd === 'spawn-target') {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    children.push(child);
+    child.once('spawn', () => reply({ pid: child.pid }));
+  } else if (m.cmd === 'requests') {
+    void requests(m).then(reply, (err: unknown) => reply({ error: String(err) }));
+  } else if (m.cmd === 'exit') {
+    for (const c of children) c.kill('SIGKILL');
+    reply({});
+    setTimeout(() => process.exit(0), 10);
+  }
+});
+process.send!({ id: 0, value: 'ready' });

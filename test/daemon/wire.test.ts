@@ -1,0 +1,45 @@
+// Request body parsing of the request channel: bytes forms, pid checks, no identity fields.
+import { describe, expect, it } from 'vitest';
+import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
+import { ADMIN_ROUTES, formatBytes, parseBytes, parseSetMemlockBody, pathOf } from '../../runtime/wire/index.ts';
+
+describe('parseBytes', () => {
+  it('accepts a safe integer, a decimal u64 string and "unlimited"', () => {
+    expect(parseBytes(4096)).toEqual({ ok: true, value: 4096n });
+    expect(parseBytes('18446744073709551614')).toEqual({ ok: true, value: MEMLOCK_UNLIMITED - 1n });
+    expect(parseBytes('unlimited')).toEqual({ ok: true, value: MEMLOCK_UNLIMITED });
+  });
+  it('rejects negatives, fractions, unsafe numbers, non-decimal and > u64 strings', () => {
+    for (const bad of [-1, 1.5, 2 ** 60, '0x10', '-1', '18446744073709551616', '', null, true, {}]) {
+      const r = parseBytes(bad);
+      expect(r.ok, String(bad)).toBe(false);
+    }
+    expect(parseBytes('18446744073709551616')).toMatchObject({ ok: false, message: expect.stringContaining('larger than u64') });
+  });
+  it('formats the wire form', () => {
+    expect(formatBytes(MEMLOCK_UNLIMITED)).toBe('unlimited');
+    expect(formatBytes(12n)).toBe('12');
+  });
+});
+
+describe('parseSetMemlockBody', () => {
+  it('accepts targetPid and bytes only', () => {
+    expect(parseSetMemlockBody({ targetPid: 42, bytes: '100' })).toEqual({ ok: true, value: { targetPid: 42, bytes: 100n } });
+  });
+  it('refuses identity claims in the body', () => {
+    const r = parseSetMemlockBody({ targetPid: 42, bytes: 1, requesterPid: 1 });
+    expect(r).toMatchObject({ ok: false, message: expect.stringContaining('requesterPid') });
+  });
+  it('refuses bad pids and non-objects', () => {
+    for (const b of [[], 'x', null, { bytes: 1 }, { targetPid: 0, bytes: 1 }, { targetPid: 2 ** 32, bytes: 1 }, { targetPid: '5', bytes: 1 }]) {
+      expect(parseSetMemlockBody(b).ok, JSON.stringify(b)).toBe(false);
+    }
+  });
+});
+
+describe('routes', () => {
+  it('fills and encodes path parameters', () => {
+    expect(pathOf(ADMIN_ROUTES.getRevision, { name: 'a b', revision: 3 })).toBe('/v1/policies/a%20b/revisions/3');
+    expect(() => pathOf(ADMIN_ROUTES.getRevision, { name: 'x' })).toThrow(/revision/);
+  });
+});
