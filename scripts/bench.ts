@@ -3,6 +3,8 @@
 // add yours to SECTIONS.
 const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   engine: () => import('./bench/engine.ts'),
+  languages: () => import('./bench/policy-languages.ts'),
+  fuel: () => import('./bench/fuel-overhead.ts'),
   capabilities: () => import('./bench/capabilities.ts'),
   daemon: () => import('./bench/daemon.ts'),
 };

@@ -1,5 +1,6 @@
 // Fuel metering overhead on CPU-bound guest code: the same core module run raw and after
-// compilePolicy's instrumentation. `npm run bench:fuel`.
+// compilePolicy's instrumentation. `npm run bench -- fuel`.
+import { pathToFileURL } from 'node:url';
 import { compilePolicy } from '../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { componentFromCore, coreFromWat, policyWat } from '../../test/support/components.ts';
@@ -30,19 +31,23 @@ const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-v
 type Evaluate = (a: number, b: number, c: number, d: number, e: bigint) => number;
 const evaluateOf = (m: WebAssembly.Module): Evaluate => new WebAssembly.Instance(m, inert).exports.evaluate as Evaluate;
 
-for (const [name, body] of Object.entries(KERNELS)) {
-  const core = coreFromWat(policyWat({ evaluateBody: body, extra: EXTRA }));
-  const raw = evaluateOf(await WebAssembly.compile(core));
-  const r = await compilePolicy(await componentFromCore(core), { ...DEFAULT_LIMITS, fuel: Number.MAX_SAFE_INTEGER });
-  if (!r.ok) throw new Error(r.message);
-  const metered = evaluateOf(r.policy.module);
-  // Interleaved, so load from other processes hits both sides alike; min is the least noisy.
-  const rawUs: number[] = [];
-  const meteredUs: number[] = [];
-  for (let i = 0; i < 40; i++) {
-    rawUs.push(...(await sample(() => raw(0, 0, 0, 0, 0n), 3, 1)));
-    meteredUs.push(...(await sample(() => metered(0, 0, 0, 0, 0n), 3, 1)));
+export async function run(): Promise<void> {
+  for (const [name, body] of Object.entries(KERNELS)) {
+    const core = coreFromWat(policyWat({ evaluateBody: body, extra: EXTRA }));
+    const raw = evaluateOf(await WebAssembly.compile(core));
+    const r = await compilePolicy(await componentFromCore(core), { ...DEFAULT_LIMITS, fuel: Number.MAX_SAFE_INTEGER });
+    if (!r.ok) throw new Error(r.message);
+    const metered = evaluateOf(r.policy.module);
+    // Interleaved, so load from other processes hits both sides alike; min is the least noisy.
+    const rawUs: number[] = [];
+    const meteredUs: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      rawUs.push(...(await sample(() => raw(0, 0, 0, 0, 0n), 3, 1)));
+      meteredUs.push(...(await sample(() => metered(0, 0, 0, 0, 0n), 3, 1)));
+    }
+    printTable(`fuel overhead: ${name}`, [{ name: 'raw', samplesUs: rawUs }, { name: 'fuel-metered', samplesUs: meteredUs }], 'raw');
+    console.log(`min: raw ${Math.min(...rawUs).toFixed(0)} µs, metered ${Math.min(...meteredUs).toFixed(0)} µs, ratio ${(Math.min(...meteredUs) / Math.min(...rawUs)).toFixed(2)}x`);
   }
-  printTable(`fuel overhead: ${name}`, [{ name: 'raw', samplesUs: rawUs }, { name: 'fuel-metered', samplesUs: meteredUs }], 'raw');
-  console.log(`min: raw ${Math.min(...rawUs).toFixed(0)} µs, metered ${Math.min(...meteredUs).toFixed(0)} µs, ratio ${(Math.min(...meteredUs) / Math.min(...rawUs)).toFixed(2)}x`);
 }
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await run();
