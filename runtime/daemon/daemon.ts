@@ -21,7 +21,6 @@ import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
-import { registerSkipTransformHook } from './loader/register-skip-transform.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
@@ -43,7 +42,6 @@ export interface RunningDaemon {
 
 export async function startDaemon(input: DaemonConfigInput = {}, options: StartOptions = {}): Promise<RunningDaemon> {
   const t0 = performance.now();
-  registerSkipTransformHook();
   const config = resolveConfig(input);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();

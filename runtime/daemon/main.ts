@@ -1,13 +1,10 @@
-// Process entry of the daemon: `tsx runtime/daemon/main.ts [--config file.yaml] [--json '{...}']`.
+// Process entry of the daemon: `node --import ./runtime/bootstrap/register.mjs runtime/daemon/main.ts
+// [--config file.yaml] [--json '{...}']`.
 // Tests spawn it; `capgate serve` does the same in-process. Exit codes: 0 clean stop,
 // 1 startup failure (bad config, unsupported platform, socket in use).
-import { registerSkipTransformHook } from './loader/register-skip-transform.ts';
 import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';
+import { startDaemon } from './daemon.ts';
 import { installSignalHandlers } from './signals.ts';
-
-// Before anything imports the engine (which imports binaryen): see loader/skip-transform-hook.mjs.
-registerSkipTransformHook();
-const { startDaemon } = await import('./daemon.ts');
 
 function parseArgs(argv: string[]): DaemonConfigInput {
   let config: DaemonConfigInput = {};

@@ -18,7 +18,7 @@ const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real,
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs'), path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
   for (let i = 0; ; i++) {

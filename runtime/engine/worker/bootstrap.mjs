@@ -1,6 +1,5 @@
 // Worker entry. Workers do not inherit a TypeScript loader under every runner (vitest's forks
-// do not; tsx's CLI does), so register tsx here, then load the TypeScript worker.
-import { register } from 'tsx/esm/api';
+// do not; tsx's CLI does), so register it here, then load the TypeScript worker.
+import '../../bootstrap/register.mjs';
 
-register();
 await import('./worker-main.ts');

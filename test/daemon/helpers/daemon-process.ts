@@ -8,6 +8,7 @@ import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(REPO_ROOT, 'runtime/daemon/main.ts');
+const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -40,7 +41,7 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
 }
 
 export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', BOOTSTRAP, MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
