@@ -42,7 +42,7 @@ export function registerVm(program: Command): void {
     .option('--update', 'replace an existing registration with the same uuid', false);
   examples(register, [
     'capgate vm register --uuid 6f1c2a8e-7b1d-4c39-9a57-0d5e1f2a3b4c --name db-vm --id 7 --label vfio=true --pid 4242',
-    'capgate vm register --uuid 6f1c... --name web --id 8 --cgroup /kubepods/pod123 --label capgate.io/memlock-max=17179869184',
+    'capgate vm register --uuid 6f1c... --name web --id 8 --cgroup /kubepods/pod123 --label memory-bytes=17179869184',
   ]);
   register.action(async (o: Common & { uuid: string; name: string; id: number; label?: Array<[string, string]>; pid?: number; cgroup?: string; update: boolean }) => {
     if (o.pid === undefined && o.cgroup === undefined) {
