@@ -27,6 +27,8 @@ Examples:
   $ capgate policy push memlock-cap.wasm --name memlock-cap --activate set-memlock
   $ capgate vm register --uuid 6f1c... --name db-vm --id 7 --label vfio=true --pid 4242
   $ capgate audit tail --follow
+  $ capgate init my-policy --lang rust        # or assemblyscript, c; then: cd my-policy && npm test
+  $ capgate build --lang rust my-policy -o my-policy/build/policy.wasm
   $ capgate test policy.wasm scenario.yaml
 ${EXIT_CODES_HELP}
 `,

@@ -8,57 +8,11 @@ import type { BuildOptions, BuiltGuest } from '../build-guests.ts';
 import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
 import { isStale } from './staleness.ts';
-import { runTool, ToolchainMissingError } from './run-tool.ts';
+import { runTool, ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
+import { C_FLAGS, findCToolchain, type CToolchain } from '../../runtime/packaging/toolchains/c.ts';
+
+export { C_FLAGS, findCToolchain, type CToolchain };
 import type { BuiltExample, SourceRoot } from './rust.ts';
-
-export interface CToolchain {
-  clang: string;
-  /** First line of `clang --version`: recorded with the committed artifacts. */
-  version: string;
-}
-
-/** Flags every C policy is built with (README.md of host-api/c documents the same line). */
-export const C_FLAGS = [
-  '--target=wasm32',
-  '-O2',
-  '-std=c11',
-  '-Wall',
-  '-Wextra',
-  '-Werror',
-  '-ffreestanding',
-  '-nostdlib',
-  '-Wl,--no-entry',
-  '-Wl,--strip-all',
-] as const;
-
-const CLANG_CANDIDATES = ['clang-14', 'clang-15', 'clang-16', 'clang-17', 'clang-18', 'clang-19', 'clang-20', 'clang'];
-
-const INSTALL_HINT =
-  'no clang with the wasm32 target and wasm-ld found (tried ' +
-  CLANG_CANDIDATES.join(', ') +
-  '). Install: apt-get install clang-14 lld-14 (any clang >= 14 with the matching lld works)';
-
-/** Compiles and links an empty function: proves the target and wasm-ld are really there. */
-function canLinkWasm(clang: string, scratch: string): boolean {
-  const src = join(scratch, 'probe.c');
-  writeFileSync(src, 'int probe(void) { return 0; }\n');
-  return runTool(clang, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-o', join(scratch, 'probe.wasm'), src]).ok;
-}
-
-/** The first usable clang; throws ToolchainMissingError saying what to install. */
-export function findCToolchain(): CToolchain {
-  const scratch = mkdtempSync(join(tmpdir(), 'capgate-clang-probe-'));
-  try {
-    for (const clang of CLANG_CANDIDATES) {
-      const version = runTool(clang, ['--version']);
-      if (!version.ok || !canLinkWasm(clang, scratch)) continue;
-      return { clang, version: version.stdout.split('\n')[0]?.trim() ?? clang };
-    }
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  throw new ToolchainMissingError('c', INSTALL_HINT);
-}
 
 /** Compiles, links and componentizes one example; throws with clang's output on failure. */
 export async function buildCExample(name: string, toolchain: CToolchain = findCToolchain(), { root = SDK_REPO_ROOT }: SourceRoot = {}): Promise<BuiltExample> {

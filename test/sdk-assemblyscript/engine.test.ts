@@ -7,7 +7,7 @@ import { createSimulatedCapabilities } from '../../runtime/capabilities/simulate
 import type { SimulatedWorld } from '../../runtime/capabilities/simulated/world.ts';
 import type { PolicyRequest } from '../../runtime/contract/types.ts';
 import { CoreHarness } from './core-harness.ts';
-import { AS_EXAMPLES, FOREIGN, GiB, TARGET, componentBytes, coreModule, request, world, type AsExample } from './fixtures.ts';
+import { AS_EXAMPLES, FOREIGN, GiB, componentBytes, coreModule, request, world, type AsExample } from './fixtures.ts';
 
 const MEM = 'memory-bytes';
 const OVERHEAD = 256n * 1024n * 1024n;

@@ -10,7 +10,7 @@ import { createSimulatedCapabilities } from '../../runtime/capabilities/simulate
 import { buildCExample, findCToolchain } from '../../scripts/build-guests/c.ts';
 import { readBuildInfo, readPrebuilt, SDK_EXAMPLES, SDK_REPO_ROOT, sha256, type SdkLanguage } from '../../scripts/build-guests/prebuilt.ts';
 import { buildRustExample, findRustToolchain, type BuiltExample, type SourceRoot } from '../../scripts/build-guests/rust.ts';
-import { ToolchainMissingError } from '../../scripts/build-guests/run-tool.ts';
+import { ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
 import { runCore } from './harness/run-core.ts';
 import { SCENARIOS } from './scenarios.ts';
 

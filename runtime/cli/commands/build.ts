@@ -1,25 +1,36 @@
 // `capgate build <core.wasm> -o policy.wasm`: wrap a compiler's core module into a policy component.
-import { readFile, writeFile } from 'node:fs/promises';
+// `capgate build --lang rust|c <dir> -o policy.wasm`: compile a policy project from source first.
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { Option } from 'commander';
+import { SOURCE_LANGUAGES, type SourceLanguage } from '../../packaging/project/layout.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, withJson } from '../options.ts';
-import { createOutput } from '../output/output.ts';
+import { createOutput, type Output } from '../output/output.ts';
 
 export function registerBuild(program: Command): void {
   const cmd = program
     .command('build')
-    .description('componentize a core module against the capgate:policy@1.0.0 contract')
-    .argument('<core.wasm>', 'core module from your compiler (asc, rustc, clang)')
-    .requiredOption('-o, --output <policy.wasm>', 'where to write the component');
+    .description('componentize a core module against the capgate:policy@1.0.0 contract, or compile a Rust/C policy project (--lang) and componentize it')
+    .argument('<core.wasm|dir>', 'core module from your compiler (asc, rustc, clang), or with --lang a project directory')
+    .requiredOption('-o, --output <policy.wasm>', 'where to write the component')
+    .addOption(new Option('--lang <language>', 'compile the project directory <dir> from source first (as made by `capgate init`)').choices(SOURCE_LANGUAGES));
   withJson(cmd);
   examples(cmd, [
     'asc assembly/index.ts --runtime stub --use abort= -O3 --noAssert -o build/policy.core.wasm',
     'capgate build build/policy.core.wasm -o build/policy.wasm',
+    'capgate build --lang rust . -o build/policy.wasm    # cargo build --target wasm32-unknown-unknown, then componentize',
+    'capgate build --lang c . -o build/policy.wasm       # clang --target=wasm32 src/*.c + SDK runtime, then componentize',
   ]);
-  cmd.action(async (input: string, opts: { output: string; json: boolean }) => {
+  cmd.action(async (input: string, opts: { output: string; json: boolean; lang?: SourceLanguage }) => {
     const out = createOutput(opts.json);
+    if (opts.lang !== undefined) return buildFromSource(opts.lang, input, opts.output, out);
+    if ((await stat(input).catch(() => null))?.isDirectory() === true) {
+      throw usageError(`${input} is a directory`, `to compile a policy project from source pass --lang ${SOURCE_LANGUAGES.join(' or --lang ')}; otherwise pass a core .wasm file`);
+    }
     let core: Uint8Array;
     try {
       core = new Uint8Array(await readFile(input));
@@ -38,12 +49,43 @@ export function registerBuild(program: Command): void {
       }
       throw e;
     }
-    try {
-      await writeFile(opts.output, component);
-    } catch (e) {
-      throw usageError(`cannot write ${opts.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    await writeComponent(opts.output, component);
     const sha256 = createHash('sha256').update(component).digest('hex');
     out.result({ output: opts.output, size: component.length, sha256 }, () => `wrote ${opts.output} (${component.length} bytes, sha256 ${sha256.slice(0, 16)}…)`);
   });
+}
+
+async function writeComponent(output: string, component: Uint8Array): Promise<void> {
+  try {
+    await mkdir(dirname(output), { recursive: true });
+    await writeFile(output, component);
+  } catch (e) {
+    throw usageError(`cannot write ${output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+async function buildFromSource(lang: SourceLanguage, dir: string, output: string, out: Output): Promise<void> {
+  if ((await stat(dir).catch(() => null))?.isDirectory() !== true) {
+    throw usageError(`${dir} is not a directory`, `with --lang ${lang}, pass the project directory (e.g. \`.\`); create one with \`capgate init <dir> --lang ${lang}\``);
+  }
+  out.progress(`compiling ${dir} (${lang}) and componentizing`);
+  // The compilers' discovery and jco's wasm-tools are heavy: load them only when building.
+  const { buildProject } = await import('../../packaging/project/build-project.ts');
+  const { ProjectBuildError } = await import('../../packaging/project/project-build-error.ts');
+  const { ComponentizeError } = await import('../../packaging/componentize.ts');
+  let built: Awaited<ReturnType<typeof buildProject>>;
+  try {
+    built = await buildProject(lang, dir);
+  } catch (e) {
+    if (e instanceof ProjectBuildError) {
+      throw new CliError(e.message, e.kind === 'not-a-project' ? EXIT.usage : EXIT.failed, e.hint, { kind: e.kind });
+    }
+    if (e instanceof ComponentizeError) throw new CliError(`${dir}: ${e.message}`, EXIT.failed, undefined, { kind: e.kind });
+    throw e;
+  }
+  await writeComponent(output, built.component);
+  const sha256 = createHash('sha256').update(built.component).digest('hex');
+  out.result({ output, size: built.component.length, sha256, lang, coreSize: built.core.length, toolchain: built.toolchain }, () =>
+    `wrote ${output} (${built.component.length} bytes, sha256 ${sha256.slice(0, 16)}…; ${lang} core module ${built.core.length} bytes, ${built.toolchain})`,
+  );
 }

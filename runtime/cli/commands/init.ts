@@ -1,53 +1,52 @@
-// `capgate init <dir> --lang assemblyscript`: a policy project that builds and passes its own test.
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+// `capgate init <dir> --lang assemblyscript|rust|c`: a policy project that builds with one command
+// and passes its own scenario test out of the box.
+import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { PROJECT_SDK_DIR } from '../../packaging/project/layout.ts';
 import { usageError } from '../cli-error.ts';
+import { projectName } from '../init/project-name.ts';
+import { INIT_LANGUAGES, type InitLanguage } from '../init/project-template.ts';
+import { TEMPLATES } from '../init/templates.ts';
 import { examples, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
-import { GITIGNORE, POLICY_TS, SCENARIO_YAML, SDK_DIR, packageJson, readme } from '../init/assemblyscript-template.ts';
 
-const SDK_SOURCE = fileURLToPath(new URL('../../../host-api/assemblyscript/', import.meta.url));
-const ASC_PACKAGE_JSON = new URL('../../../node_modules/assemblyscript/package.json', import.meta.url);
-
-async function ascVersion(): Promise<string> {
-  try {
-    return (JSON.parse(await readFile(ASC_PACKAGE_JSON, 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.28.0';
-  }
-}
+// Build outputs a developer's checkout of host-api/ may hold; never part of the SDK copy.
+const NOT_SDK = new Set(['target', 'build', 'node_modules']);
 
 export function registerInit(program: Command): void {
   const cmd = program
     .command('init')
     .description('scaffold a policy project: SDK, starter policy, scenario, build and test scripts')
     .argument('<dir>', 'directory to create (must be absent or empty)')
-    .addOption(new Option('--lang <language>', 'policy language').choices(['assemblyscript']).default('assemblyscript'))
+    .addOption(new Option('--lang <language>', 'policy language').choices(INIT_LANGUAGES).default('assemblyscript'))
     .option('--name <name>', 'project name (default: the directory name)');
   withJson(cmd);
-  examples(cmd, ['capgate init my-policy --lang assemblyscript', 'cd my-policy && npm install && npm test']);
-  cmd.action(async (dir: string, opts: { lang: string; name?: string; json: boolean }) => {
+  examples(cmd, [
+    'capgate init my-policy --lang assemblyscript    # then: cd my-policy && npm install && npm test',
+    'capgate init my-policy --lang rust              # then: cd my-policy && npm test (needs rustc + wasm32 std)',
+    'capgate init my-policy --lang c                 # then: cd my-policy && npm test (needs clang + lld)',
+    'capgate build --lang rust my-policy -o my-policy/build/policy.wasm',
+  ]);
+  cmd.action(async (dir: string, opts: { lang: InitLanguage; name?: string; json: boolean }) => {
     const out = createOutput(opts.json);
+    const template = TEMPLATES[opts.lang];
     const root = resolve(dir);
     const existing = await readdir(root).catch(() => [] as string[]);
     if (existing.length > 0) throw usageError(`${dir} exists and is not empty`, 'pick a new directory name, or empty it first');
-    const name = (opts.name ?? basename(root)).toLowerCase().replace(/[^a-z0-9._-]/g, '-');
-    await mkdir(`${root}/assembly`, { recursive: true });
-    await cp(SDK_SOURCE, `${root}/${SDK_DIR}`, { recursive: true });
-    const files: Array<[string, string]> = [
-      ['package.json', packageJson(name, await ascVersion())],
-      ['assembly/policy.ts', POLICY_TS],
-      ['scenario.yaml', SCENARIO_YAML],
-      ['.gitignore', GITIGNORE],
-      ['README.md', readme(name)],
-    ];
-    for (const [path, text] of files) await writeFile(`${root}/${path}`, text);
-    const written = [...files.map(([p]) => p), `${SDK_DIR}/`];
-    out.result({ dir: root, lang: opts.lang, files: written }, () =>
-      [`created ${opts.lang} policy project in ${dir}:`, ...written.map((f) => `  ${f}`), '', 'next:', `  cd ${dir}`, '  npm install', '  npm test'].join('\n'),
+    const name = projectName(opts.name ?? basename(root));
+    await mkdir(root, { recursive: true });
+    await cp(fileURLToPath(template.sdkSource), join(root, PROJECT_SDK_DIR), { recursive: true, filter: (src) => !NOT_SDK.has(basename(src)) });
+    const files = await template.files(name);
+    for (const [path, text] of files) {
+      await mkdir(dirname(join(root, path)), { recursive: true });
+      await writeFile(join(root, path), text);
+    }
+    const written = [...files.map(([p]) => p), `${PROJECT_SDK_DIR}/`];
+    out.result({ dir: root, lang: opts.lang, name, files: written, next: template.nextSteps }, () =>
+      [`created ${opts.lang} policy project in ${dir}:`, ...written.map((f) => `  ${f}`), '', 'next:', `  cd ${dir}`, ...template.nextSteps.map((s) => `  ${s}`)].join('\n'),
     );
   });
 }

@@ -1,27 +1,28 @@
 // The files `capgate init --lang assemblyscript` writes, besides the copied SDK.
 // The starter policy and its scenario agree out of the box: `npm test` passes on a fresh project.
+import { readFile } from 'node:fs/promises';
+import { PROJECT_SDK_DIR as SDK_DIR } from '../../packaging/project/layout.ts';
+import type { ProjectTemplate } from './project-template.ts';
+import { packageJson, SCENARIO_YAML } from './scenario-template.ts';
 
-export const SDK_DIR = 'capgate-sdk';
+const ASC_PACKAGE_JSON = new URL('../../../node_modules/assemblyscript/package.json', import.meta.url);
 
-export function packageJson(name: string, ascVersion: string): string {
+async function ascVersion(): Promise<string> {
+  try {
+    return (JSON.parse(await readFile(ASC_PACKAGE_JSON, 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.28.0';
+  }
+}
+
+function asPackageJson(name: string, ascRange: string): string {
   const build =
     'asc assembly/policy.ts --runtime stub --use abort= -O3 --noAssert -o build/policy.core.wasm' +
     ' && capgate build build/policy.core.wasm -o build/policy.wasm';
-  return `${JSON.stringify(
-    {
-      name,
-      version: '0.1.0',
-      private: true,
-      description: 'A capgate policy (capgate:policy@1.0.0) in AssemblyScript',
-      scripts: { build, test: 'npm run build && capgate test build/policy.wasm scenario.yaml' },
-      devDependencies: { assemblyscript: `^${ascVersion}` },
-    },
-    null,
-    2,
-  )}\n`;
+  return packageJson(name, 'A capgate policy (capgate:policy@1.0.0) in AssemblyScript', build, { assemblyscript: `^${ascRange}` });
 }
 
-export const POLICY_TS = `// A capgate policy: a VM may raise the memlock limit of its own processes up to a cap its
+const POLICY_TS = `// A capgate policy: a VM may raise the memlock limit of its own processes up to a cap its
 // operator sets in the label "memlock-max" (decimal bytes); without the label, up to 4 GiB.
 // Every request gets a fresh instance: keep no state between calls.
 import {
@@ -60,61 +61,9 @@ function decide(req: Request): Decision {
 policy(decide);
 `;
 
-export const SCENARIO_YAML = `# Scenario for \`capgate test build/policy.wasm scenario.yaml\` (run by \`npm test\`).
-# Each case runs in a fresh copy of this simulated host.
-host:
-  canRaiseHardLimit: true        # the daemon holds CAP_SYS_RESOURCE
-vms:
-  - uuid: 6f1c2a8e-0000-4000-8000-000000000001
-    name: db-vm
-    id: 1
-    labels:
-      memlock-max: "17179869184" # 16G
-    pids: [1000, 1001]           # 1000: libvirt's helper, 1001: QEMU
-  - uuid: 6f1c2a8e-0000-4000-8000-000000000002
-    name: other-tenant
-    id: 2
-    pids: [2000]
-processes:
-  - pid: 1001
-    memlock: { soft: 64K, hard: 64K }
-cases:
-  - name: raise QEMU within the cap
-    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 8G }
-    expect:
-      decision: allow
-      calls:
-        - { op: query-vm-identity, pid: 1001, result: some }
-        - { op: set-memlock, pid: 1001, bytes: 8G, result: ok }
-      logs:
-        - { level: info, message: memlock raised for VM db-vm }
-      maxFuel: 200000
+const GITIGNORE = 'build/\nnode_modules/\n';
 
-  - name: over the VM's cap
-    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 32G }
-    expect:
-      decision: deny
-      reason: over-cap
-      calls:
-        - { op: query-vm-identity, pid: 1001, result: some }
-
-  - name: another tenant's process
-    request: { requesterPid: 1000, targetPid: 2000, bytes: 1G }
-    expect:
-      decision: deny
-      reason: target-not-in-requester-vm
-
-  - name: kernel refuses without CAP_SYS_RESOURCE
-    host: { canRaiseHardLimit: false }
-    request: { requesterPid: 1000, targetPid: 1001, bytes: 1G }
-    expect:
-      decision: deny
-      reason: "/^set-memlock-failed: not-permitted$/"   # quote values containing ": "
-`;
-
-export const GITIGNORE = 'build/\nnode_modules/\n';
-
-export function readme(name: string): string {
+function readme(name: string): string {
   return `# ${name}
 
 A [capgate](https://github.com/) policy in AssemblyScript, built against the contract
@@ -127,3 +76,18 @@ A [capgate](https://github.com/) policy in AssemblyScript, built against the con
 Push it to a daemon: \`capgate policy push build/policy.wasm --name ${name} --activate set-memlock\`.
 `;
 }
+
+export const assemblyScriptTemplate: ProjectTemplate = {
+  lang: 'assemblyscript',
+  sdkSource: new URL('../../../host-api/assemblyscript/', import.meta.url),
+  async files(name) {
+    return [
+      ['package.json', asPackageJson(name, await ascVersion())],
+      ['assembly/policy.ts', POLICY_TS],
+      ['scenario.yaml', SCENARIO_YAML],
+      ['.gitignore', GITIGNORE],
+      ['README.md', readme(name)],
+    ];
+  },
+  nextSteps: ['npm install', 'npm test'],
+};
