@@ -34,6 +34,12 @@ export interface DaemonConfig {
     deadlineMs: number;
     /** Retry-After of 503 overloaded answers. Default 1 s. */
     retryAfterS: number;
+    /**
+     * How long a connection's requester VM, resolved from /proc, is reused (also re-resolved on
+     * any VM registry change). Bounds how long a process that left its VM keeps that identity on
+     * an open connection. 0 resolves on every request. Default 1000 ms.
+     */
+    identityCacheMs: number;
   };
   engine: {
     /** Evaluation workers; default 2 (min with the cores). */
@@ -87,7 +93,7 @@ const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'ob
   requestSocket: 'string',
   database: 'string',
   admin: { socketMode: 'number', allowUids: 'numbers', allowGids: 'numbers' },
-  request: { socketMode: 'number', socketGroup: 'string', deadlineMs: 'number', retryAfterS: 'number' },
+  request: { socketMode: 'number', socketGroup: 'string', deadlineMs: 'number', retryAfterS: 'number', identityCacheMs: 'number' },
   engine: { workers: 'number', limits: 'object' },
   scheduler: { globalConcurrency: 'number', perKeyInFlight: 'number', maxQueued: 'number', maxQueuedPerKey: 'number' },
   http: {
@@ -179,6 +185,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       ...(socketGroup !== undefined ? { socketGroup } : {}),
       deadlineMs: input.request?.deadlineMs ?? 1000,
       retryAfterS: input.request?.retryAfterS ?? 1,
+      identityCacheMs: input.request?.identityCacheMs ?? 1000,
     },
     engine: { workers, limits },
     scheduler: {
@@ -226,6 +233,7 @@ function validate(c: DaemonConfig): void {
   for (const [k, v] of [['admin.socketMode', c.admin.socketMode], ['request.socketMode', c.request.socketMode]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0o777) throw new ConfigError(`${k} must be a file mode such as 0o600 (384), got ${v}`);
   }
+  if (!Number.isInteger(c.request.identityCacheMs) || c.request.identityCacheMs < 0) throw new ConfigError(`request.identityCacheMs must be a non-negative integer (milliseconds; 0 disables the cache), got ${c.request.identityCacheMs}`);
   if (c.audit.durability !== 'normal' && c.audit.durability !== 'full') throw new ConfigError(`audit.durability must be "normal" or "full", got ${String(c.audit.durability)}`);
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
   if (!levels.includes(c.log.level)) throw new ConfigError(`log.level must be one of ${levels.join(', ')}`);

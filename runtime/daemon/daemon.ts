@@ -75,6 +75,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
       moreComing: () => scheduler.inFlight > 0,
+      // Holding a batch saves fsyncs; without fsyncs (durability normal) it would only add latency.
+      holdMs: config.audit.durability === 'full' ? 1 : 0,
     });
     await Promise.all([engine.ready?.(), policies.loadBound()]);
 
@@ -112,6 +114,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       metrics,
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
+      identityTtlMs: config.request.identityCacheMs,
     });
     const httpLimits = config.http;
 

@@ -76,13 +76,16 @@ export function readPeerCredentials(socket: Socket): PeerCredentials {
 }
 
 /**
- * At decision time: is the process that connected still alive under its pid? With a pidfd from
- * SO_PEERPIDFD this is exact; the start-time comparison also guards the pidfd_open fallback.
- * False means: do not act for this peer (it exited, or its pid now names another process).
+ * At decision time: is the process that connected still alive under its pid? With a pidfd this
+ * is one syscall: a pid cannot be reused before its process is reaped, and a pidfd refers to
+ * one process forever, so "pidfd alive" means the pid still names the process it named when
+ * the credentials were read (exact with SO_PEERPIDFD; for the pidfd_open fallback, the process
+ * that held the pid at accept, whose start time we recorded then). Without a pidfd, the start
+ * time is re-read from /proc. False means: do not act for this peer.
  */
 export function peerStillConnected(credentials: PeerCredentials): boolean {
   if (credentials.startTime === null) return false;
-  if (credentials.pidfd !== undefined && !pidfdIsAlive(credentials.pidfd)) return false;
+  if (credentials.pidfd !== undefined) return pidfdIsAlive(credentials.pidfd);
   return readStartTime(credentials.pid) === credentials.startTime;
 }
 

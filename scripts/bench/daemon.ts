@@ -2,7 +2,7 @@
 // (kernel identity, VM resolution, fair scheduler, worker evaluation with real prlimit, audit
 // group commit, HTTP), with 1 and 16 clients on persistent connections, beside the in-process
 // engine figure for the same policy and request, measured in the same run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,10 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
+import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
+import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
+import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 import { printTable, sample, type BenchRow } from './table.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
+const BENCH_VM_UUID = '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10';
 const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
@@ -35,27 +39,137 @@ async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: s
   return { child, admin, request: path.join(dir, 'run', 'request.sock') };
 }
 
+interface SocketRun {
+  samples: number[];
+  seconds: number;
+  notAllowed: Record<string, number>;
+  /** CPU time of the daemon process (all its threads) per decision, from /proc: robust to other load. */
+  daemonCpuUs: number;
+}
+
+/** A way to ask for one decision over one persistent connection. */
+interface DecisionConnection {
+  decide(): Promise<{ decision: string; reason: string }>;
+  close(): void;
+}
+
+/** The typed client library (Node's http client underneath). */
+function libraryClient(socketPath: string, target: number): Promise<DecisionConnection> {
+  const c = new CapgateRequestClient({ socketPath, maxSockets: 1 });
+  return Promise.resolve({ decide: () => c.setMemlock(target, BYTES), close: () => c.close() });
+}
+
+/** A raw HTTP/1.1 client with prebuilt request bytes: measures the daemon, not the client. */
+async function rawClient(socketPath: string, target: number): Promise<DecisionConnection> {
+  const c = await RawHttpConnection.connect(socketPath);
+  const request = buildJsonPost(REQUEST_ROUTES.setMemlock.path, { targetPid: target, bytes: BYTES.toString() });
+  return {
+    async decide() {
+      const a = await c.send(request);
+      if (a.status !== 200) throw new Error(`the daemon answered ${a.status}: ${a.body}`);
+      return JSON.parse(a.body) as { decision: string; reason: string };
+    },
+    close: () => c.close(),
+  };
+}
+
+/** User + system CPU of a process, in µs (clock ticks are 10 ms here: use long runs). */
+function processCpuUs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
 /** `clients` persistent connections sending `perClient` requests each; per-request µs and wall time. */
-async function socketRun(socketPath: string, target: number, clients: number, perClient: number): Promise<{ samples: number[]; seconds: number; notAllowed: Record<string, number> }> {
-  const pool = Array.from({ length: clients }, () => new CapgateRequestClient({ socketPath, maxSockets: 1 }));
-  for (const c of pool) for (let i = 0; i < 50; i++) await c.setMemlock(target, BYTES); // warm-up
+async function socketRun(daemonPid: number, connect: () => Promise<DecisionConnection>, clients: number, perClient: number): Promise<SocketRun> {
+  const pool = await Promise.all(Array.from({ length: clients }, connect));
+  for (const c of pool) for (let i = 0; i < 50; i++) await c.decide(); // warm-up
   const samples: number[] = [];
   // Denies under overload (e.g. the 100 ms evaluation deadline) are real outcomes: counted, not fatal.
   const notAllowed: Record<string, number> = {};
+  const cpu0 = processCpuUs(daemonPid);
   const t0 = process.hrtime.bigint();
   await Promise.all(
     pool.map(async (c) => {
       for (let i = 0; i < perClient; i++) {
         const s = process.hrtime.bigint();
-        const d = await c.setMemlock(target, BYTES);
+        const d = await c.decide();
         samples.push(Number(process.hrtime.bigint() - s) / 1000);
         if (d.decision !== 'allow') notAllowed[d.reason] = (notAllowed[d.reason] ?? 0) + 1;
       }
     }),
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const daemonCpuUs = (processCpuUs(daemonPid) - cpu0) / samples.length;
   for (const c of pool) c.close();
-  return { samples, seconds, notAllowed };
+  return { samples, seconds, notAllowed, daemonCpuUs };
+}
+
+/**
+ * `vms` client processes, each registered as its own VM, each with `connections` raw connections:
+ * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
+ */
+async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket: string, vms: number, connections: number, perConnection: number): Promise<SocketRun> {
+  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'scripts/bench/daemon-vm-client.ts'), [], { execArgv: ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const next = (c: ChildProcess): Promise<VmClientMessage> =>
+    new Promise((resolve, reject) => {
+      c.once('message', (m: VmClientMessage) => (m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m)));
+      c.once('exit', (code) => reject(new Error(`a bench VM client exited with ${code}`)));
+    });
+  const tell = (c: ChildProcess, m: VmClientCommand): void => void c.send(m);
+  try {
+    await Promise.all(children.map(next));
+    const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
+    // The clients are this process's children: inside its VM too, which would make them ambiguous.
+    await admin.unregisterVm(BENCH_VM_UUID);
+    for (const [k, c] of children.entries()) {
+      const reg = validateVmRegistration({ identity: { uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2b${String(k).padStart(2, '0')}`, name: `bench-vm-${k}`, id: 100 + k, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: c.pid! } });
+      if (!reg.ok) throw new Error(reg.error);
+      await admin.registerVm(reg.vm);
+    }
+    admin.close();
+    const round = async (perConn: number): Promise<Array<Extract<VmClientMessage, { kind: 'done' }>>> => {
+      const done = children.map(next);
+      for (const c of children) tell(c, { cmd: 'go', socketPath: requestSocket, connections, perConnection: perConn, bytes: BYTES.toString() });
+      return (await Promise.all(done)) as Array<Extract<VmClientMessage, { kind: 'done' }>>;
+    };
+    await round(30); // warm-up
+    const cpu0 = processCpuUs(daemonPid);
+    const t0 = process.hrtime.bigint();
+    const results = await round(perConnection);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const samples = results.flatMap((r) => r.samplesUs);
+    const notAllowed: Record<string, number> = {};
+    for (const r of results) for (const [k, n] of Object.entries(r.notAllowed)) notAllowed[k] = (notAllowed[k] ?? 0) + n;
+    return { samples, seconds, notAllowed, daemonCpuUs: (processCpuUs(daemonPid) - cpu0) / samples.length };
+  } finally {
+    // "exit" lets each client kill its target first; SIGKILL only for one that does not go.
+    await Promise.all(
+      children.map(async (c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return;
+        const exited = new Promise((r) => c.once('exit', r));
+        tell(c, { cmd: 'exit' });
+        const timer = setTimeout(() => c.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+const NO_EVALUATION = 'request socket, raw HTTP client, 1 client, no policy bound (deny, audited)';
+
+/** Runs `body` with set-memlock unbound (every request: deny no-policy), then binds it again. */
+async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Promise<T> {
+  const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
+  await admin.unbind('set-memlock');
+  try {
+    return await body();
+  } finally {
+    await admin.bind('set-memlock', { policy: 'memlock-cap' });
+    admin.close();
+  }
 }
 
 export async function run(): Promise<void> {
@@ -71,7 +185,7 @@ export async function run(): Promise<void> {
     await admin.pushPolicy('memlock-cap', wasm);
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
     // This bench process is the "VM": its root pid anchors it; the sleeper is its QEMU.
-    const reg = validateVmRegistration({ identity: { uuid: '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10', name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
+    const reg = validateVmRegistration({ identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
     if (!reg.ok) throw new Error(reg.error);
     await admin.registerVm(reg.vm);
     admin.close();
@@ -85,21 +199,31 @@ export async function run(): Promise<void> {
       if (o.decision !== 'allow') throw new Error(`engine: ${o.reason}`);
     }, 2000);
 
-    const one = await socketRun(daemon.request, target, 1, 2000);
-    const sixteen = await socketRun(daemon.request, target, 16, 500);
-
-    const rows: BenchRow[] = [
-      { name: 'engine.evaluate in-process (1 at a time)', samplesUs: engineSamples },
-      { name: 'request socket, 1 client', samplesUs: one.samples },
-      { name: 'request socket, 16 clients', samplesUs: sixteen.samples },
+    const pid = daemon.child.pid!;
+    const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
+    const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
+    const runs: Array<[string, SocketRun]> = [
+      ['request socket, 1 client', await socketRun(pid, lib, 1, 2000)],
+      ['request socket, 16 clients', await socketRun(pid, lib, 16, 500)],
+      ['request socket, raw HTTP client, 1 client', await socketRun(pid, raw, 1, 2000)],
+      ['request socket, raw HTTP client, 16 clients', await socketRun(pid, raw, 16, 500)],
+      // The request path without the engine: same identity, audit and HTTP work, no evaluation.
+      [NO_EVALUATION, await withoutPolicy(daemon.admin, () => socketRun(pid, raw, 1, 2000))],
+      ['request socket, raw HTTP client, 16 clients in 4 VMs', await multiVmRun(pid, daemon.admin, daemon.request, 4, 4, 500)],
     ];
+
+    const rows: BenchRow[] = [{ name: 'engine.evaluate in-process (1 at a time)', samplesUs: engineSamples }, ...runs.map(([name, r]) => ({ name, samplesUs: r.samples }))];
     printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
     console.log('');
-    console.log(`throughput, 1 client:   ${Math.round(one.samples.length / one.seconds)} decisions/s`);
-    console.log(`throughput, 16 clients: ${Math.round(sixteen.samples.length / sixteen.seconds)} decisions/s`);
-    for (const [label, r] of [['1 client', one], ['16 clients', sixteen]] as const) {
-      if (Object.keys(r.notAllowed).length > 0) console.log(`not allowed (${label}): ${JSON.stringify(r.notAllowed)}`);
+    const width = Math.max(...runs.map(([name]) => name.length));
+    for (const [name, r] of runs) {
+      console.log(`${name.padEnd(width)}  ${String(Math.round(r.samples.length / r.seconds)).padStart(6)} decisions/s  daemon CPU ${Math.round(r.daemonCpuUs)} µs/decision`);
     }
+    for (const [name, r] of runs) {
+      if (name === NO_EVALUATION && Object.keys(r.notAllowed).join() === 'no-policy') continue;
+      if (Object.keys(r.notAllowed).length > 0) console.log(`not allowed (${name}): ${JSON.stringify(r.notAllowed)}`);
+    }
+    console.log("the library client is Node's http client (runtime/client); the raw client sends prebuilt bytes, as wrk would");
     console.log('targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)');
   } finally {
     await engine.close();

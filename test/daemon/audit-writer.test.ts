@@ -68,6 +68,40 @@ describe('AuditWriter', () => {
     store.close();
   });
 
+  it('commits a lone record within the current task, without waiting for a turn of the event loop', async () => {
+    const store = Store.open(path.join(tempDir(), 'd.db'));
+    const batches: number[] = [];
+    const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), moreComing: () => false });
+    let loopTurned = false;
+    setImmediate(() => (loopTurned = true));
+    await w.write(rec('lone'));
+    expect(loopTurned).toBe(false);
+    expect(store.audit.get('lone')).not.toBeNull();
+    // Records written by the continuations of one task still share one commit.
+    await Promise.all([w.write(rec('p1')), Promise.resolve().then(() => w.write(rec('p2')))]);
+    expect(batches).toEqual([1, 2]);
+    store.close();
+  });
+
+  it('with holdMs 0, batches under load until the end of the I/O phase instead of holding', async () => {
+    const store = Store.open(path.join(tempDir(), 'e.db'));
+    const batches: number[] = [];
+    const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), moreComing: () => true, holdMs: 0 });
+    const first = w.write(rec('i1'));
+    await new Promise((r) => process.nextTick(r));
+    const second = w.write(rec('i2'));
+    await Promise.all([first, second]);
+    expect(batches).toEqual([2]);
+    // Held for 1 ms instead, a write issued after the next loop turn would have joined: here it does not.
+    const third = w.write(rec('i3'));
+    await new Promise((r) => setImmediate(r));
+    await third;
+    const fourth = w.write(rec('i4'));
+    await fourth;
+    expect(batches).toEqual([2, 1, 1]);
+    store.close();
+  });
+
   it('rejects every write of a failed batch and keeps working afterwards', async () => {
     const store = Store.open(path.join(tempDir(), 'b.db'));
     const w = new AuditWriter(store.audit);

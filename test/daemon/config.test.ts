@@ -23,6 +23,13 @@ describe('resolveConfig', () => {
     expect(c.scheduler).toMatchObject({ globalConcurrency: 4, perKeyInFlight: 3 });
   });
 
+  it('caches a connection\'s requester VM for 1 s by default; 0 turns the cache off; negatives are refused', () => {
+    const env = { uid: 0, cwd: '/', cores: 2 };
+    expect(resolveConfig({}, env).request.identityCacheMs).toBe(1000);
+    expect(resolveConfig({ request: { identityCacheMs: 0 } }, env).request.identityCacheMs).toBe(0);
+    expect(() => resolveConfig({ request: { identityCacheMs: -1 } }, env)).toThrow(/request.identityCacheMs must be a non-negative/);
+  });
+
   it('names unknown keys and wrong types', () => {
     const env = { uid: 0, cwd: '/', cores: 2 };
     expect(() => resolveConfig({ adminSokcet: 'x' } as never, env)).toThrow(/unknown key "adminSokcet"/);

@@ -15,6 +15,7 @@ import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
+import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
 export interface PipelineDeps {
   engine: PolicyEngine;
@@ -28,6 +29,8 @@ export interface PipelineDeps {
   requestDeadlineMs: number;
   /** The engine's per-evaluation deadline; an evaluation gets min(this, time left). */
   evaluationDeadlineMs: number;
+  /** How long a connection's resolved VM is reused (within one registry generation). */
+  identityTtlMs?: number;
 }
 
 /** An engine Outcome, or a deny the daemon decided itself. */
@@ -36,7 +39,11 @@ type Decided = Omit<Outcome, 'errorKind'> & { errorKind?: ErrorKind | DaemonDeny
 export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed'; message: string };
 
 export class DecisionPipeline {
-  constructor(private readonly d: PipelineDeps) {}
+  readonly requesterVms: RequesterVmCache;
+
+  constructor(private readonly d: PipelineDeps) {
+    this.requesterVms = new RequesterVmCache(d.identity, d.vms, d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS);
+  }
 
   async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
     const startedAt = Date.now();
@@ -44,11 +51,12 @@ export class DecisionPipeline {
     const base = { peer, operation, targetPid, bytes, startedAt, t0 };
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
-    if (this.d.identity.peerStillConnected && !this.d.identity.peerStillConnected(peer)) {
+    const requester = this.requesterVms.resolve(peer);
+    if (requester.kind === 'gone') {
       return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `the process that connected (pid ${peer.pid}) has exited`) });
     }
-    const vm = this.d.identity.resolveRequesterVm(peer.pid, this.d.vms.vms as RegisteredVm[]);
-    if (vm === null) return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `pid ${peer.pid} is in no registered VM`) });
+    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `pid ${peer.pid} is in no registered VM`) });
+    const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
     if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', `no policy is bound to ${operation}`) });
