@@ -13,6 +13,7 @@ import { classifyFailure, type Failure } from './classify-failure.ts';
 import { instrumentationView, type InstrumentationView } from './instrumentation-globals.ts';
 import type { EngineLimits } from './limits.ts';
 import type { Outcome } from './outcome.ts';
+import { memoryPlanOf, newPolicyMemory, withMemory } from './policy-memory.ts';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -27,26 +28,40 @@ function toI32(n: number): number {
 
 /** A fresh, never-used instance of a policy, made before (or when) its request arrives. */
 export interface PreparedInstance {
+  /** Where its host imports find the evaluation they serve; may be shared by instances of one
+   * policy (InstanceFactory), since only one instance runs at a time and only during its evaluation. */
   readonly holder: StateHolder;
   readonly instance: WebAssembly.Instance | undefined;
   /** Why instantiation failed, if it did (classified when the request arrives). */
   readonly error: unknown;
   readonly instantiateUs: number;
+  /** The memory the module imports (instrumented modules), to recycle once the decision is made. */
+  readonly memory: WebAssembly.Memory | undefined;
+}
+
+/** Where an instance's imported memory comes from: e.g. a FreshMemoryPool. */
+export interface MemorySource {
+  take(): WebAssembly.Memory;
 }
 
 /** Instantiates `module`. Runs no guest code when the module is instrumented (the compile step
- * defers the start function into the first call); an uninstrumented start function does run. */
-export function prepareInstance(module: WebAssembly.Module): PreparedInstance {
+ * defers the start function into the first call); an uninstrumented start function does run.
+ * An instrumented module imports its memory: from `memories` (which must hand out memories in
+ * the fresh state), else a new one. */
+export function prepareInstance(module: WebAssembly.Module, memories?: MemorySource): PreparedInstance {
   const t0 = performance.now();
   const holder: StateHolder = { state: undefined };
   let instance: WebAssembly.Instance | undefined;
+  let memory: WebAssembly.Memory | undefined;
   let error: unknown;
   try {
-    instance = new WebAssembly.Instance(module, createHostImports(holder));
+    const plan = memoryPlanOf(module);
+    if (plan !== null) memory = memories?.take() ?? newPolicyMemory(plan);
+    instance = new WebAssembly.Instance(module, withMemory(createHostImports(holder), memory));
   } catch (err) {
     error = err;
   }
-  return { holder, instance, error, instantiateUs: (performance.now() - t0) * 1000 };
+  return { holder, instance, error, instantiateUs: (performance.now() - t0) * 1000, memory };
 }
 
 /** One decision: fresh instance, evaluate, lift, post-return. Never throws. */
@@ -54,14 +69,27 @@ export function evaluateInstance(module: WebAssembly.Module, request: PolicyRequ
   return evaluatePrepared(prepareInstance(module), request, capabilities, limits);
 }
 
+const consumed = new WeakSet<PreparedInstance>();
+
 /** One decision on a prepared instance, which is consumed: it must never be passed again. */
 export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
   const t0 = performance.now() - prepared.instantiateUs / 1000;
   const state = new EvaluationState(capabilities, limits);
-  if (prepared.holder.state !== undefined) {
+  if (consumed.has(prepared) || prepared.holder.state !== undefined) {
     return finish(state, undefined, limits, t0, { failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' } });
   }
+  consumed.add(prepared);
   prepared.holder.state = state;
+  try {
+    return run(prepared, state, request, limits, t0);
+  } finally {
+    // Host imports called outside an evaluation (e.g. by an uninstrumented start function of the
+    // next instance sharing this holder) find no state and trap.
+    prepared.holder.state = undefined;
+  }
+}
+
+function run(prepared: PreparedInstance, state: EvaluationState, request: PolicyRequest, limits: EngineLimits, t0: number): Outcome {
   let globals: InstrumentationView | undefined;
   let phase = 'instantiation (start function)';
   let decision: PolicyDecision;

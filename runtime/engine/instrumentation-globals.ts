@@ -22,3 +22,10 @@ export function instrumentationView(exports: WebAssembly.Exports): Instrumentati
     oom: () => oom instanceof WebAssembly.Global && Number(oom.value) === 1,
   };
 }
+
+// The instrumented module does not define its memory: it imports it (instrument/memory-import.ts),
+// so the run time can give each fresh instance a recycled, zeroed memory (fresh-memory-pool.ts).
+export const MEMORY_IMPORT_MODULE = 'capgate:engine';
+export const MEMORY_IMPORT_NAME = 'memory';
+/** Custom section with the imported memory's limits: initial and maximum pages, u32 LE each. */
+export const MEMORY_PLAN_SECTION = 'capgate:memory-plan';

@@ -1,18 +1,24 @@
 // Bench section: one decision with a fresh instance, per example policy — through the engine's
-// worker pool (what the daemon pays), in-thread (the glue alone), and through jco's transpiled
-// glue (the reference), all in the same run. Plus the worker transport on its own.
+// worker pool (what the daemon pays), in-thread (the glue alone, with a new memory per instance
+// and with the worker's recycled memories and shared imports), and through jco's transpiled glue
+// (the reference), all in the same run. Plus the worker transport on its own.
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { createSimulatedCapabilities } from '../../runtime/capabilities/simulated/capabilities.ts';
 import type { CompiledPolicy } from '../../runtime/engine/api.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
-import { evaluateInstance } from '../../runtime/engine/evaluate-instance.ts';
+import { compilePolicy } from '../../runtime/engine/compile.ts';
+import { evaluateInstance, evaluatePrepared } from '../../runtime/engine/evaluate-instance.ts';
+import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
 import { compiledExample, compileStepExists, loadAssemblyScriptExamples } from '../../test/engine/run/fixtures/examples.ts';
 import { jcoReference, type ReferenceEvaluate } from '../../test/engine/run/fixtures/jco-reference.ts';
-import { compiledFromWat, coreToComponent, fullPolicyWat, watToCore } from '../../test/engine/run/fixtures/wat.ts';
+import { coreToComponent, fullPolicyWat, uninstrumented, watToCore } from '../../test/engine/run/fixtures/wat.ts';
 import { request, simulated, world } from '../../test/engine/run/fixtures/worlds.ts';
+import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { printTable, sample, type BenchRow } from './table.ts';
 
 const ITERATIONS = Number(process.env['BENCH_ITERATIONS'] ?? 3000);
+/** JIT warm-up of both threads (and wasm tier-up) before sampling: steady state is what we report. */
+const WARMUP = Math.min(1000, ITERATIONS);
 
 interface Subject {
   name: string;
@@ -21,12 +27,15 @@ interface Subject {
 }
 
 async function subjects(): Promise<Subject[]> {
-  const wat = fullPolicyWat();
   const out: Subject[] = [];
   for (const ex of await loadAssemblyScriptExamples()) {
     out.push({ name: ex.name, policy: await compiledExample(ex), reference: await jcoReference(ex.component) });
   }
-  out.push({ name: 'wat-every-import', policy: compiledFromWat(wat), reference: await jcoReference(await coreToComponent(watToCore(wat))) });
+  // Through compilePolicy, like every policy the daemon runs (its instrumentation stripped first).
+  const component = await coreToComponent(watToCore(uninstrumented(fullPolicyWat())));
+  const compiled = await compilePolicy(component, { ...DEFAULT_LIMITS });
+  if (!compiled.ok) throw new Error(`compilePolicy rejected the WAT policy: ${compiled.message}`);
+  out.push({ name: 'wat-every-import', policy: compiled.policy, reference: await jcoReference(component) });
   return out;
 }
 
@@ -84,9 +93,17 @@ export async function run(): Promise<void> {
       const spec = simulated();
       const w = world();
       const check = await engine.evaluate(s.policy.sha256, req, spec);
+      const factory = new InstanceFactory(s.policy.module);
+      const recycled = (): unknown => {
+        const prepared = factory.prepare();
+        const outcome = evaluatePrepared(prepared, req, createSimulatedCapabilities(w), s.policy.limits);
+        factory.recycle(prepared);
+        return outcome;
+      };
       const rows: BenchRow[] = [
-        { name: 'engine (worker pool, fresh instance)', samplesUs: await sample(() => engine.evaluate(s.policy.sha256, req, spec), ITERATIONS) },
-        { name: 'in-thread (fresh instance)', samplesUs: await sample(() => evaluateInstance(s.policy.module, req, createSimulatedCapabilities(w), s.policy.limits), ITERATIONS) },
+        { name: 'engine (worker pool, fresh instance)', samplesUs: await sample(() => engine.evaluate(s.policy.sha256, req, spec), ITERATIONS, WARMUP) },
+        { name: 'in-thread (fresh instance, new memory)', samplesUs: await sample(() => evaluateInstance(s.policy.module, req, createSimulatedCapabilities(w), s.policy.limits), ITERATIONS, WARMUP) },
+        { name: 'in-thread (fresh instance, recycled memory)', samplesUs: await sample(recycled, ITERATIONS, WARMUP) },
         { name: 'jco glue (fresh instance)', samplesUs: await sample(() => s.reference(req, createSimulatedCapabilities(w)), Math.min(ITERATIONS, 1000)) },
       ];
       printTable(`decision: ${s.name} (${check.decision}${check.reason ? ` ${check.reason}` : ''}, ${check.capabilityCalls.length} capability calls)`, rows, 'jco glue (fresh instance)');

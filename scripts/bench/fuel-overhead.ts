@@ -5,6 +5,7 @@ import { compilePolicy } from '../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { componentFromCore, coreFromWat, policyWat } from '../../test/support/components.ts';
 import { printTable, sample } from './table.ts';
+import { policyImports } from '../../runtime/engine/policy-memory.ts';
 
 // Two kernels: a tight arithmetic loop (worst case: the loop body is tiny, so the charge is
 // a large share of it) and a memory-bound loop with a call per iteration.
@@ -29,7 +30,8 @@ const EXTRA = '(func $mix (param i32 i32) (result i32) (i32.add (i32.mul (local.
 
 const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
 type Evaluate = (a: number, b: number, c: number, d: number, e: bigint) => number;
-const evaluateOf = (m: WebAssembly.Module): Evaluate => new WebAssembly.Instance(m, inert).exports.evaluate as Evaluate;
+// policyImports: a compiled policy imports its memory (the engine recycles memories).
+const evaluateOf = (m: WebAssembly.Module): Evaluate => new WebAssembly.Instance(m, policyImports(m, inert)).exports.evaluate as Evaluate;
 
 export async function run(): Promise<void> {
   for (const [name, body] of Object.entries(KERNELS)) {

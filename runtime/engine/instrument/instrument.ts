@@ -4,6 +4,8 @@
 //   __capgate_fuel (mut i64): remaining budget, starts at limits.fuel; negative after a fuel
 //                             trap; fuel used = limits.fuel - remaining.
 //   __capgate_oom  (mut i32): 1 once any memory.grow returned -1.
+// Its memory becomes an import (capgate:engine.memory, limits in a custom section; see
+// memory-import.ts), still exported as "memory".
 // The guest's start function, if any, no longer runs at instantiation but on the first call
 // of an exported function (deferred-start.ts), so a trap in it is observable with its fuel.
 import binaryen from 'binaryen';
@@ -12,7 +14,8 @@ import { ALLOWED_FEATURES, memoryGrowDelta } from './binaryen-ir.ts';
 import { checkCoreAbi } from './core-abi.ts';
 import { deferStart, removeStartSection } from './deferred-start.ts';
 import { injectFuel } from './fuel.ts';
-import { addGrowHelper, checkInitialMemory, declaredMemory, patchMemoryMax } from './memory.ts';
+import { addGrowHelper, checkInitialMemory, declaredMemory } from './memory.ts';
+import { memoryAsImport } from './memory-import.ts';
 
 export const FUEL_EXPORT = '__capgate_fuel';
 export const OOM_EXPORT = '__capgate_oom';
@@ -65,7 +68,7 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
     module.addGlobalExport(fuelGlobal, FUEL_EXPORT);
     module.addGlobalExport(oomGlobal, OOM_EXPORT);
     module.setFeatures(ALLOWED_FEATURES);
-    let bytes = patchMemoryMax(module.emitBinary(), memoryMaxPages);
+    let bytes = memoryAsImport(module.emitBinary(), memoryMaxPages);
     if (deferredStart) bytes = removeStartSection(bytes);
     return { bytes, hostFunctions: abi.hostFunctions, hasPostReturn: abi.hasPostReturn, memoryMaxPages };
   } finally {

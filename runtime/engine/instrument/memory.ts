@@ -1,10 +1,11 @@
-// Linear-memory limits: a maximum patched into the memory section (so memory.grow past it
-// returns -1 cleanly, without any JS in the loop), and an `oom` flag set whenever a
-// memory.grow fails, so the runtime can classify the trap that usually follows as memory-limit.
+// Linear-memory limits: a maximum on the memory (written where memory-import.ts turns the
+// memory into an import, so memory.grow past it returns -1 cleanly, without any JS in the
+// loop), and an `oom` flag set whenever a memory.grow fails, so the runtime can classify the
+// trap that usually follows as memory-limit.
 import binaryen from 'binaryen';
 import { ByteReader } from '../component/byte-reader.ts';
 import { PolicyRejection, invalidModule } from '../component/rejection.ts';
-import { coreSections, encodeU32 } from './core-sections.ts';
+import { coreSections } from './core-sections.ts';
 
 export interface DeclaredMemory {
   initial: number;
@@ -29,24 +30,6 @@ export function checkInitialMemory(mem: DeclaredMemory, limitPages: number): voi
       `the module's initial memory is ${mem.initial} pages (${mem.initial * 64} KiB); the limit is ${limitPages} pages (${limitPages * 64} KiB)`,
     );
   }
-}
-
-/** Rewrites the memory section of `bytes` so the memory's maximum is `max` pages. */
-export function patchMemoryMax(bytes: Uint8Array, max: number): Uint8Array {
-  const sec = coreSections(bytes).find((s) => s.id === 5);
-  if (!sec) throw invalidModule('the core module has no memory section');
-  const r = new ByteReader(bytes, sec.payload, sec.end);
-  if (r.u32() !== 1) throw invalidModule('expected exactly one memory');
-  const flags = r.byte();
-  if (flags !== 0x00 && flags !== 0x01) throw invalidModule(`unsupported memory limits flags 0x${flags.toString(16)}`);
-  const initial = r.u32();
-  const payload = [0x01, 0x01, ...encodeU32(initial), ...encodeU32(max)];
-  const section = [0x05, ...encodeU32(payload.length), ...payload];
-  const out = new Uint8Array(bytes.length - (sec.end - sec.start) + section.length);
-  out.set(bytes.subarray(0, sec.start), 0);
-  out.set(section, sec.start);
-  out.set(bytes.subarray(sec.end), sec.start + section.length);
-  return out;
 }
 
 /**

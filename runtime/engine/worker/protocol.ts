@@ -1,7 +1,9 @@
-// Messages between the engine (main thread) and an evaluation worker. Jobs travel on one
-// MessagePort, answers on another; a SharedArrayBuffer of counters wakes each side, so neither
-// side goes through its event loop on the hot path (the worker blocks in Atomics.wait and reads
-// with receiveMessageOnPort; the main side awaits Atomics.waitAsync).
+// Messages between the engine (main thread) and an evaluation worker. Jobs and answers travel
+// in two shared-memory mailboxes (one job in flight per worker), encoded with a fixed schema
+// (job-codec.ts, outcome-codec.ts); what does not fit or fall in the schema takes a MessagePort
+// instead (structured clone), as do policy loads. A SharedArrayBuffer of counters wakes each
+// side, so neither goes through its event loop on the hot path: the worker spins briefly, then
+// blocks in Atomics.wait; the main side awaits Atomics.waitAsync.
 import type { MessagePort } from 'node:worker_threads';
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
@@ -20,6 +22,10 @@ export interface FromWorker {
 
 export interface WorkerInit {
   control: SharedArrayBuffer;
+  /** The job mailbox: one encoded job, valid while CONTROL.jobPending is 1. */
+  jobBox: SharedArrayBuffer;
+  /** The answer mailbox: one encoded answer of CONTROL.answerLength bytes. */
+  answerBox: SharedArrayBuffer;
   jobs: MessagePort;
   results: MessagePort;
   /** Load the Linux capabilities (koffi) at start-up; the simulator and tests do without. */
@@ -34,5 +40,12 @@ export const CONTROL = {
   answers: 1,
   /** Set to 1 by the worker once it is ready to take jobs. */
   ready: 2,
-  length: 3,
+  /** 1 while the job mailbox holds a job the worker has not taken yet. */
+  jobPending: 3,
+  /** Bytes of the answer in the answer mailbox; -1: the answer is on the `results` port. */
+  answerLength: 4,
+  length: 5,
 } as const;
+
+/** Size of each mailbox. Typical jobs and answers take a few hundred bytes. */
+export const MAILBOX_BYTES = 64 * 1024;

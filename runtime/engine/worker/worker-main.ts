@@ -1,27 +1,49 @@
 // The evaluation worker: caches compiled policies by sha256, builds Capabilities from each job's
 // spec (so host calls run here, not on the main thread), evaluates in a fresh instance, answers.
+// Between jobs it keeps, per policy, a prepared fresh instance and recycled zeroed memories, so
+// the critical path is mostly the guest's own run.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
-import { evaluatePrepared, prepareInstance, type PreparedInstance } from '../evaluate-instance.ts';
+import type { CapabilitySpec } from '../../capabilities/spec.ts';
+import type { PolicyRequest } from '../../contract/types.ts';
+import { evaluatePrepared, type PreparedInstance } from '../evaluate-instance.ts';
 import { FUEL_GLOBAL } from '../instrumentation-globals.ts';
+import { InstanceFactory } from '../instance-factory.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
+import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
+import { readJob } from './job-codec.ts';
+import { writeOutcome } from './outcome-codec.ts';
 import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { SpecCache } from './spec-cache.ts';
 
 interface Loaded {
   module: WebAssembly.Module;
   limits: EngineLimits;
   /** Instrumented modules run no guest code at instantiation, so one can be made ahead. */
   prepareAhead: boolean;
+  /** Makes its fresh instances (shared host imports, recycled memories). */
+  instances: InstanceFactory;
 }
+
+/** How long the worker polls for the next job before it sleeps in Atomics.wait: back-to-back
+ * jobs then skip the futex sleep and wake-up. Bounded, so an idle worker does not burn a core. */
+const SPIN_NS = 150_000n;
 
 const init = workerData as WorkerInit;
 const control = new Int32Array(init.control);
+const jobBox = new Uint8Array(init.jobBox);
+const answerBox = new Uint8Array(init.answerBox);
 const policies = new Map<string, Loaded>();
+const specs = new SpecCache();
 
 // A fresh instance of the last policy used, made after answering, off the critical path. It is
 // still fresh when used (never evaluated before) and is consumed by exactly one job.
 let spare: { sha256: string; prepared: PreparedInstance } | undefined;
+
+function dropSpare(sha256: string): void {
+  if (spare?.sha256 === sha256) spare = undefined; // its memory is not recycled: never reused
+}
 
 function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
   if (spare !== undefined && spare.sha256 === sha256) {
@@ -29,46 +51,81 @@ function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
     spare = undefined;
     return p;
   }
-  return prepareInstance(policy.module);
+  return policy.instances.prepare();
 }
 
 function failure(kind: 'host-error', detail: string): Outcome {
   return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
 }
 
-function evaluateJob(job: Extract<ToWorker, { type: 'evaluate' }>): Outcome {
-  const policy = policies.get(job.sha256);
-  if (policy === undefined) return failure('host-error', `policy ${job.sha256} is not loaded in the worker`);
+/** One decision; returns the instance used (to recycle its memory once answered). */
+function evaluateJob(policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec): { outcome: Outcome; used?: PreparedInstance } {
+  if (policy === undefined) return { outcome: failure('host-error', `policy ${sha256} is not loaded in the worker`) };
+  let used: PreparedInstance | undefined;
   try {
-    return evaluatePrepared(takeInstance(job.sha256, policy), job.request, createCapabilities(job.capabilities), policy.limits);
+    const capabilities = createCapabilities(spec());
+    used = takeInstance(sha256, policy);
+    return { outcome: evaluatePrepared(used, request, capabilities, policy.limits), used };
   } catch (err) {
-    // evaluateInstance does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
-    return failure('host-error', err instanceof Error ? err.message : String(err));
+    // evaluatePrepared does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
+    return { outcome: failure('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
   }
+}
+
+function answer(id: number, outcome: Outcome): void {
+  let length = -1;
+  try {
+    const w = new ByteWriter(answerBox);
+    w.u32(id);
+    writeOutcome(w, outcome);
+    length = w.pos;
+  } catch (err) {
+    if (!(err instanceof MailboxOverflow)) throw err;
+  }
+  if (length < 0) init.results.postMessage({ id, outcome } satisfies FromWorker);
+  Atomics.store(control, CONTROL.answerLength, length);
+  Atomics.add(control, CONTROL.answers, 1);
+  Atomics.notify(control, CONTROL.answers);
+}
+
+/** After answering, off the critical path: recycle the used memory, prepare the next instance. */
+function afterAnswer(sha256: string, used: PreparedInstance | undefined): void {
+  const policy = policies.get(sha256);
+  if (policy === undefined) return;
+  // The instance that used this memory is never called again, so the memory can be scrubbed.
+  if (used !== undefined) policy.instances.recycle(used);
+  if (policy.prepareAhead && spare?.sha256 !== sha256) spare = { sha256, prepared: policy.instances.prepare() };
+}
+
+function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec): void {
+  const policy = policies.get(sha256);
+  const { outcome, used } = evaluateJob(policy, sha256, request, spec);
+  answer(id, outcome);
+  afterAnswer(sha256, used);
 }
 
 function handle(message: ToWorker): void {
   switch (message.type) {
     case 'load': {
       const prepareAhead = WebAssembly.Module.exports(message.module).some((e) => e.name === FUEL_GLOBAL);
-      policies.set(message.sha256, { module: message.module, limits: message.limits, prepareAhead });
-      if (spare?.sha256 === message.sha256) spare = undefined;
+      policies.set(message.sha256, { module: message.module, limits: message.limits, prepareAhead, instances: new InstanceFactory(message.module) });
+      dropSpare(message.sha256);
       return;
     }
     case 'unload':
       policies.delete(message.sha256);
-      if (spare?.sha256 === message.sha256) spare = undefined;
+      dropSpare(message.sha256);
       return;
-    case 'evaluate': {
-      const answer: FromWorker = { id: message.id, outcome: evaluateJob(message) };
-      init.results.postMessage(answer);
-      Atomics.add(control, CONTROL.answers, 1);
-      Atomics.notify(control, CONTROL.answers);
-      const policy = policies.get(message.sha256);
-      if (policy?.prepareAhead === true && spare?.sha256 !== message.sha256) spare = { sha256: message.sha256, prepared: prepareInstance(policy.module) };
+    case 'evaluate':
+      run(message.id, message.sha256, message.request, () => message.capabilities);
       return;
-    }
   }
+}
+
+function takeMailboxJob(): void {
+  const job = readJob(new ByteReader(jobBox));
+  Atomics.store(control, CONTROL.jobPending, 0);
+  run(job.id, job.sha256, job.request, () => specs.get(job.spec));
 }
 
 if (init.linuxCapabilities) await loadLinuxCapabilities();
@@ -78,9 +135,15 @@ Atomics.notify(control, CONTROL.ready);
 // Blocks this thread between jobs; terminate() from the main side still ends it.
 let seen = 0;
 for (;;) {
-  Atomics.wait(control, CONTROL.jobs, seen);
+  if (Atomics.load(control, CONTROL.jobs) === seen) {
+    const until = process.hrtime.bigint() + SPIN_NS;
+    while (Atomics.load(control, CONTROL.jobs) === seen && process.hrtime.bigint() < until);
+    Atomics.wait(control, CONTROL.jobs, seen);
+  }
   seen = Atomics.load(control, CONTROL.jobs);
+  // Port first: a policy load is posted before the job that needs it.
   for (let m = receiveMessageOnPort(init.jobs); m !== undefined; m = receiveMessageOnPort(init.jobs)) {
     handle(m.message as ToWorker);
   }
+  if (Atomics.load(control, CONTROL.jobPending) === 1) takeMailboxJob();
 }

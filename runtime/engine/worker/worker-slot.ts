@@ -5,7 +5,10 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { waitAsync } from './wait-async.ts';
-import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
+import { serializeSpec, writeJob } from './job-codec.ts';
+import { readOutcome } from './outcome-codec.ts';
+import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
 
@@ -19,6 +22,8 @@ export type EvaluateJob = Omit<Extract<ToWorker, { type: 'evaluate' }>, 'type' |
 interface Incarnation {
   worker: Worker;
   control: Int32Array;
+  jobBox: Uint8Array;
+  answerBox: Uint8Array;
   jobs: MessagePort;
   results: MessagePort;
   ready: Promise<void>;
@@ -73,11 +78,30 @@ export class WorkerSlot {
 
   #spawn(): Incarnation {
     const control = new Int32Array(new SharedArrayBuffer(CONTROL.length * 4));
+    const jobBox = new SharedArrayBuffer(MAILBOX_BYTES);
+    const answerBox = new SharedArrayBuffer(MAILBOX_BYTES);
     const jobs = new MessageChannel();
     const results = new MessageChannel();
-    const init: WorkerInit = { control: control.buffer as SharedArrayBuffer, jobs: jobs.port2, results: results.port2, linuxCapabilities: this.#linuxCapabilities };
+    const init: WorkerInit = {
+      control: control.buffer as SharedArrayBuffer,
+      jobBox,
+      answerBox,
+      jobs: jobs.port2,
+      results: results.port2,
+      linuxCapabilities: this.#linuxCapabilities,
+    };
     const worker = new Worker(BOOTSTRAP, { workerData: init, transferList: [jobs.port2, results.port2] });
-    const inc: Incarnation = { worker, control, jobs: jobs.port1, results: results.port1, ready: Promise.resolve(), dead: false, started: false };
+    const inc: Incarnation = {
+      worker,
+      control,
+      jobBox: new Uint8Array(jobBox),
+      answerBox: new Uint8Array(answerBox),
+      jobs: jobs.port1,
+      results: results.port1,
+      ready: Promise.resolve(),
+      dead: false,
+      started: false,
+    };
     // Loaded policies go first: the port is ordered, so they precede any job.
     for (const [sha256, p] of this.#policies) this.#post(inc, { type: 'load', sha256, module: p.module, limits: p.limits });
     inc.ready = new Promise<void>((resolve, reject) => {
@@ -111,6 +135,30 @@ export class WorkerSlot {
     inc.jobs.postMessage(message);
     Atomics.add(inc.control, CONTROL.jobs, 1);
     Atomics.notify(inc.control, CONTROL.jobs);
+  }
+
+  /** Sends a job through the mailbox, or through the port when it does not fit the schema. */
+  #postJob(inc: Incarnation, id: number, job: EvaluateJob): void {
+    const spec = serializeSpec(job.capabilities); // throws DataCloneError as postMessage would
+    try {
+      writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec);
+    } catch (err) {
+      if (!(err instanceof MailboxOverflow)) throw err;
+      this.#post(inc, { type: 'evaluate', id, ...job });
+      return;
+    }
+    Atomics.store(inc.control, CONTROL.jobPending, 1);
+    Atomics.add(inc.control, CONTROL.jobs, 1);
+    Atomics.notify(inc.control, CONTROL.jobs);
+  }
+
+  /** The answer the worker signalled: from the answer mailbox, or from the port. */
+  #takeAnswer(inc: Incarnation): FromWorker | undefined {
+    const length = Atomics.load(inc.control, CONTROL.answerLength);
+    if (length < 0) return receiveMessageOnPort(inc.results)?.message as FromWorker | undefined;
+    const r = new ByteReader(inc.answerBox.subarray(0, length));
+    const id = r.u32();
+    return { id, outcome: readOutcome(r) };
   }
 
   /** Sends to the current worker; a respawned one gets policies from the shared map instead. */
@@ -149,16 +197,20 @@ export class WorkerSlot {
   }
 
   /** Runs one job; never rejects. The caller guarantees the slot is not busy. */
-  async run(job: EvaluateJob, deadlineMs: number): Promise<Outcome> {
+  run(job: EvaluateJob, deadlineMs: number): Promise<Outcome> {
     if (this.#inFlight !== undefined) throw new Error('WorkerSlot.run: slot is busy (pool bug)');
     const inc = this.#current;
     const started = performance.now();
-    try {
-      await inc.ready;
-    } catch (err) {
+    // No extra await on the hot path once the worker is up.
+    if (inc.started) return this.#send(inc, job, deadlineMs, started);
+    return inc.ready.then(
+      () => this.#send(inc, job, deadlineMs, started),
       // The exit handler schedules the respawn.
-      return failure('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0);
-    }
+      (err: unknown) => failure('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
+    );
+  }
+
+  #send(inc: Incarnation, job: EvaluateJob, deadlineMs: number, started: number): Promise<Outcome> {
     const id = this.#nextId++;
     return new Promise<Outcome>((resolve) => {
       let settled = false;
@@ -171,7 +223,7 @@ export class WorkerSlot {
       this.#inFlight = { id, settle, started };
       const answered = Atomics.load(inc.control, CONTROL.answers);
       try {
-        this.#post(inc, { type: 'evaluate', id, ...job });
+        this.#postJob(inc, id, job);
       } catch (err) {
         // e.g. DataCloneError: a request or CapabilitySpec that is not plain data.
         settle(failure('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
@@ -184,14 +236,19 @@ export class WorkerSlot {
       const check = (): void => {
         if (settled) return;
         if (Atomics.load(inc.control, CONTROL.answers) !== answered) {
-          // The worker posts before it bumps the counter: the answer is on the port.
-          const m = receiveMessageOnPort(inc.results);
-          const answer = m?.message as FromWorker | undefined;
+          // The worker writes (or posts) its answer before it bumps the counter.
+          let answer: FromWorker | undefined;
+          try {
+            answer = this.#takeAnswer(inc);
+          } catch (err) {
+            settle(failure('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
+            return;
+          }
           if (answer !== undefined && answer.id === id) {
             settle(answer.outcome);
             return;
           }
-          settle(failure('host-error', 'the evaluation worker signalled an answer that was not on its port (engine bug)', Math.round((performance.now() - started) * 1000)));
+          settle(failure('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
           return;
         }
         const remaining = deadlineAt - performance.now();

@@ -27,7 +27,8 @@ describe('compilePolicy accepts contract-conforming components', () => {
       ['memory:memory', 'function:evaluate', 'function:cabi_realloc', 'function:cabi_post_evaluate', `global:${FUEL_EXPORT}`, `global:${OOM_EXPORT}`].sort(),
     );
     const imports = WebAssembly.Module.imports(p.module).map((i) => `${i.module}#${i.name}`);
-    expect(imports).toEqual(['capgate:policy/host@1.0.0#set-memlock', 'capgate:policy/host@1.0.0#query-vm-identity', 'capgate:policy/host@1.0.0#log']);
+    // Plus the memory, which the engine supplies (recycled and zeroed) for each fresh instance.
+    expect(imports).toEqual(['capgate:policy/host@1.0.0#set-memlock', 'capgate:policy/host@1.0.0#query-vm-identity', 'capgate:policy/host@1.0.0#log', 'capgate:engine#memory']);
   });
 
   it('a policy that uses only log (a subset of the host) and has no cabi_realloc', async () => {

@@ -5,10 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, FUEL_EXPORT, OOM_EXPORT } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import { memoryPlanOf, policyImports } from '../../../runtime/engine/policy-memory.ts';
 import type { EngineLimits } from '../../../runtime/engine/limits.ts';
-import { componentFromWat, policyWat } from '../../support/components.ts';
+import { componentFromCore, componentFromWat, coreFromWat, policyWat } from '../../support/components.ts';
 
 interface Guest {
+  module: WebAssembly.Module;
   evaluate(op: number, rpid: number, ruid: number, tpid: number, bytes: bigint): number;
   memory: WebAssembly.Memory;
   fuel: WebAssembly.Global;
@@ -24,8 +26,10 @@ async function compileModule(wat: string, limits: EngineLimits = DEFAULT_LIMITS)
 const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
 
 function instantiate(module: WebAssembly.Module): Guest {
-  const e = new WebAssembly.Instance(module, inert).exports;
+  // The instrumented module imports its memory (the engine recycles memories); a new one here.
+  const e = new WebAssembly.Instance(module, policyImports(module, inert)).exports;
   return {
+    module,
     evaluate: e.evaluate as Guest['evaluate'],
     memory: e.memory as WebAssembly.Memory,
     fuel: e[FUEL_EXPORT] as WebAssembly.Global,
@@ -151,8 +155,28 @@ describe('memory', () => {
     expect(g.oom.value).toBe(1);
   });
 
+  it('the memory becomes an import whose limits are recorded for the run time', async () => {
+    const m = await compileModule(GROW('(memory (export "memory") 3 9)'), limits);
+    expect(WebAssembly.Module.imports(m).filter((i) => i.kind === 'memory')).toEqual([{ module: 'capgate:engine', name: 'memory', kind: 'memory' }]);
+    expect(WebAssembly.Module.exports(m).filter((e) => e.kind === 'memory')).toEqual([{ name: 'memory', kind: 'memory' }]);
+    expect(memoryPlanOf(m)).toEqual({ initialPages: 3, maximumPages: 4 });
+    // A memory larger than the declared maximum does not link: the cap cannot be bypassed.
+    expect(() => new WebAssembly.Instance(m, { ...inert, 'capgate:engine': { memory: new WebAssembly.Memory({ initial: 3, maximum: 5 }) } })).toThrow(WebAssembly.LinkError);
+  });
+
+  it("a guest's own memory-plan custom section is dropped, so it cannot mislead the run time", async () => {
+    const core = coreFromWat(GROW('(memory (export "memory") 1)'));
+    const name = new TextEncoder().encode('capgate:memory-plan');
+    const forged = Uint8Array.of(0, name.length + 1 + 8, name.length, ...name, 9, 0, 0, 0, 9, 0, 0, 0);
+    const r = await compilePolicy(await componentFromCore(Uint8Array.of(...core, ...forged)), limits);
+    if (!r.ok) throw new Error(`rejected: ${r.kind}: ${r.message}`);
+    expect(WebAssembly.Module.customSections(r.policy.module, 'capgate:memory-plan')).toHaveLength(1);
+    expect(memoryPlanOf(r.policy.module)).toEqual({ initialPages: 1, maximumPages: 4 });
+  });
+
   it('a declared maximum below the limit is kept', async () => {
     const g = instantiate(await compileModule(GROW('(memory (export "memory") 1 2)'), limits));
+    expect(memoryPlanOf(g.module)).toEqual({ initialPages: 1, maximumPages: 2 });
     g.evaluate(0, 1, 2, 3, 2n);
     expect(grown(g)).toBe(-1);
     expect(g.oom.value).toBe(1);
