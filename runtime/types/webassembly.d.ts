@@ -1,162 +1,93 @@
-// WebAssembly JS API types. tsconfig has no DOM lib (this is a Node daemon) and @types/node 20 does
-// not declare them; this is the WebAssembly namespace of TypeScript 5.9's lib.dom.d.ts, unchanged
-// except that DOM-only buffer aliases are spelled out.
-type BufferSource = ArrayBufferView | ArrayBuffer;
+// The part of the WebAssembly JS API that capgate uses. Node implements all of it, but this
+// project compiles without the DOM lib (it is a daemon) and @types/node does not declare it.
+// Written against the WebAssembly JS API specification; extend it when new API is used.
+
 declare namespace WebAssembly {
-    interface CompileError extends Error {
-    }
+  type ImportExportKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
+  type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'externref' | 'anyfunc';
+  type ExportValue = Function | Global | Memory | Table;
+  type ImportValue = ExportValue | number | bigint;
+  type Exports = Record<string, ExportValue>;
+  type ModuleImports = Record<string, ImportValue>;
+  type Imports = Record<string, ModuleImports>;
 
-    var CompileError: {
-        prototype: CompileError;
-        new(message?: string): CompileError;
-        (message?: string): CompileError;
-    };
+  interface ModuleExportDescriptor {
+    name: string;
+    kind: ImportExportKind;
+  }
+  interface ModuleImportDescriptor {
+    module: string;
+    name: string;
+    kind: ImportExportKind;
+  }
 
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Global) */
-    interface Global<T extends ValueType = ValueType> {
-        value: ValueTypeMap[T];
-        valueOf(): ValueTypeMap[T];
-    }
+  interface Module {}
+  var Module: {
+    prototype: Module;
+    new (bytes: ArrayBufferView | ArrayBuffer): Module;
+    exports(module: Module): ModuleExportDescriptor[];
+    imports(module: Module): ModuleImportDescriptor[];
+    customSections(module: Module, sectionName: string): ArrayBuffer[];
+  };
 
-    var Global: {
-        prototype: Global;
-        new<T extends ValueType = ValueType>(descriptor: GlobalDescriptor<T>, v?: ValueTypeMap[T]): Global<T>;
-    };
+  interface Instance {
+    readonly exports: Exports;
+  }
+  var Instance: {
+    prototype: Instance;
+    new (module: Module, importObject?: Imports): Instance;
+  };
 
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Instance) */
-    interface Instance {
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Instance/exports) */
-        readonly exports: Exports;
-    }
+  interface MemoryDescriptor {
+    initial: number;
+    maximum?: number;
+    shared?: boolean;
+  }
+  interface Memory {
+    readonly buffer: ArrayBuffer;
+    /** Grows by `delta` pages; returns the previous size in pages. */
+    grow(delta: number): number;
+  }
+  var Memory: {
+    prototype: Memory;
+    new (descriptor: MemoryDescriptor): Memory;
+  };
 
-    var Instance: {
-        prototype: Instance;
-        new(module: Module, importObject?: Imports): Instance;
-    };
+  interface GlobalDescriptor {
+    value: ValueType;
+    mutable?: boolean;
+  }
+  interface Global {
+    /** number for i32/f32/f64, bigint for i64. */
+    value: unknown;
+    valueOf(): unknown;
+  }
+  var Global: {
+    prototype: Global;
+    new (descriptor: GlobalDescriptor, value?: unknown): Global;
+  };
 
-    interface LinkError extends Error {
-    }
+  interface Table {
+    readonly length: number;
+  }
+  var Table: {
+    prototype: Table;
+  };
 
-    var LinkError: {
-        prototype: LinkError;
-        new(message?: string): LinkError;
-        (message?: string): LinkError;
-    };
+  interface CompileError extends Error {}
+  var CompileError: { prototype: CompileError; new (message?: string): CompileError };
+  interface LinkError extends Error {}
+  var LinkError: { prototype: LinkError; new (message?: string): LinkError };
+  interface RuntimeError extends Error {}
+  var RuntimeError: { prototype: RuntimeError; new (message?: string): RuntimeError };
 
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Memory) */
-    interface Memory {
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Memory/buffer) */
-        readonly buffer: ArrayBuffer;
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Memory/grow) */
-        grow(delta: number): number;
-    }
+  interface WebAssemblyInstantiatedSource {
+    module: Module;
+    instance: Instance;
+  }
 
-    var Memory: {
-        prototype: Memory;
-        new(descriptor: MemoryDescriptor): Memory;
-    };
-
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Module) */
-    interface Module {
-    }
-
-    var Module: {
-        prototype: Module;
-        new(bytes: BufferSource): Module;
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Module/customSections_static) */
-        customSections(moduleObject: Module, sectionName: string): ArrayBuffer[];
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Module/exports_static) */
-        exports(moduleObject: Module): ModuleExportDescriptor[];
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Module/imports_static) */
-        imports(moduleObject: Module): ModuleImportDescriptor[];
-    };
-
-    interface RuntimeError extends Error {
-    }
-
-    var RuntimeError: {
-        prototype: RuntimeError;
-        new(message?: string): RuntimeError;
-        (message?: string): RuntimeError;
-    };
-
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Table) */
-    interface Table {
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Table/length) */
-        readonly length: number;
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Table/get) */
-        get(index: number): any;
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Table/grow) */
-        grow(delta: number, value?: any): number;
-        /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/Table/set) */
-        set(index: number, value?: any): void;
-    }
-
-    var Table: {
-        prototype: Table;
-        new(descriptor: TableDescriptor, value?: any): Table;
-    };
-
-    interface GlobalDescriptor<T extends ValueType = ValueType> {
-        mutable?: boolean;
-        value: T;
-    }
-
-    interface MemoryDescriptor {
-        initial: number;
-        maximum?: number;
-        shared?: boolean;
-    }
-
-    interface ModuleExportDescriptor {
-        kind: ImportExportKind;
-        name: string;
-    }
-
-    interface ModuleImportDescriptor {
-        kind: ImportExportKind;
-        module: string;
-        name: string;
-    }
-
-    interface TableDescriptor {
-        element: TableKind;
-        initial: number;
-        maximum?: number;
-    }
-
-    interface ValueTypeMap {
-        anyfunc: Function;
-        externref: any;
-        f32: number;
-        f64: number;
-        i32: number;
-        i64: bigint;
-        v128: never;
-    }
-
-    interface WebAssemblyInstantiatedSource {
-        instance: Instance;
-        module: Module;
-    }
-
-    type ImportExportKind = "function" | "global" | "memory" | "table";
-    type TableKind = "anyfunc" | "externref";
-    type ExportValue = Function | Global | Memory | Table;
-    type Exports = Record<string, ExportValue>;
-    type ImportValue = ExportValue | number;
-    type Imports = Record<string, ModuleImports>;
-    type ModuleImports = Record<string, ImportValue>;
-    type ValueType = keyof ValueTypeMap;
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/compile_static) */
-    function compile(bytes: BufferSource): Promise<Module>;
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/compileStreaming_static) */
-    function compileStreaming(source: Response | PromiseLike<Response>): Promise<Module>;
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/instantiate_static) */
-    function instantiate(bytes: BufferSource, importObject?: Imports): Promise<WebAssemblyInstantiatedSource>;
-    function instantiate(moduleObject: Module, importObject?: Imports): Promise<Instance>;
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/instantiateStreaming_static) */
-    function instantiateStreaming(source: Response | PromiseLike<Response>, importObject?: Imports): Promise<WebAssemblyInstantiatedSource>;
-    /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/validate_static) */
-    function validate(bytes: BufferSource): boolean;
+  function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
+  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
+  function instantiate(bytes: ArrayBufferView | ArrayBuffer, importObject?: Imports): Promise<WebAssemblyInstantiatedSource>;
+  function instantiate(module: Module, importObject?: Imports): Promise<Instance>;
 }
