@@ -66,3 +66,13 @@ describe('no daemon', () => {
     expect(req.code).toBe(3);
   });
 });
+
+describe('a reader that goes away', () => {
+  it('`capgate init --help | head -1` ends quietly (EPIPE is not a crash)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CAPGATE_BIN } = await import('./support/run-cli.ts');
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CAPGATE_BIN}" init --help | head -1`], { encoding: 'utf8' });
+    expect(r.stdout.split('\n')[0]).toContain('Usage: capgate init');
+    expect(r.stderr).not.toContain('EPIPE');
+  });
+});
