@@ -1,12 +1,11 @@
 // `capgate build` and `capgate init` as real processes; the scaffold builds and passes its own
 // test with the asc from capgate's own node_modules (no network).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
-import { CAPGATE_BIN, REPO_ROOT, runCli, type CliRun } from './support/run-cli.ts';
+import { CAPGATE_BIN, REPO_ROOT, runCli, runProcess, type CliRun } from './support/run-cli.ts';
 
 let guests: ExampleGuests;
 let dir: string;
@@ -18,15 +17,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(command, args, { cwd, env });
 }
 
 describe('capgate build', () => {

@@ -1,14 +1,13 @@
 // `capgate init --lang rust|c` and `capgate build --lang rust|c` as real processes: the scaffold
 // builds with the real toolchain (cargo / clang), passes its own scenario, and fails it once the
 // policy is broken. Without a toolchain those tests skip and say what is missing.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCToolchain } from '../../scripts/build-guests/c.ts';
 import { findRustToolchain } from '../../scripts/build-guests/rust.ts';
-import { CAPGATE_BIN, REPO_ROOT, runCli, type CliRun } from './support/run-cli.ts';
+import { CAPGATE_BIN, REPO_ROOT, runCli, runProcess, type CliRun } from './support/run-cli.ts';
 
 /** Why a language's toolchain is unusable here, or null when it is installed. */
 function missingToolchain(find: () => unknown, lang: string): string | null {
@@ -38,15 +37,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(command: string, args: string[], cwd: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(command, args, { cwd, env });
 }
 
 const lastLine = (text: string): string | undefined => text.trimEnd().split('\n').at(-1);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
 import { evaluateInstance } from '../../../runtime/engine/evaluate-instance.ts';
-import { DEFAULT_LIMITS, type EngineLimits } from '../../../runtime/engine/limits.ts';
+import type { EngineLimits } from '../../../runtime/engine/limits.ts';
 import type { Outcome } from '../../../runtime/engine/outcome.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
 import { OTHER_VM_PROCESS, request, VM_PROCESS, world } from './fixtures/worlds.ts';
