@@ -14,4 +14,9 @@ export interface Capabilities {
   setMemlock(pid: number, bytes: bigint): SetMemlockResult;
   /** The requester's VM identity if `pid` is verifiably inside it; null otherwise. */
   queryVmIdentity(pid: number): VmIdentity | null;
+  /**
+   * Called once when the evaluation these capabilities served has ended (whatever its outcome):
+   * frees what they kept for it (e.g. pidfds memoised across calls). Idempotent.
+   */
+  release?(): void;
 }

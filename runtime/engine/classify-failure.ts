@@ -4,11 +4,18 @@
 // then fuel below zero), then the JS error's own type.
 import { GuestFault } from './abi/guest-fault.ts';
 import type { InstrumentationView } from './instrumentation-globals.ts';
-import type { ErrorKind } from './outcome.ts';
+import type { ErrorKind, Outcome } from './outcome.ts';
 
 export interface Failure {
   kind: ErrorKind;
   detail: string;
+}
+
+/** How a stack overflow's detail starts: its depth depends on the thread's stack, not on the policy. */
+export const STACK_OVERFLOW = 'stack overflow';
+
+export function isStackOverflow(outcome: Outcome): boolean {
+  return outcome.errorKind === 'trap' && outcome.errorDetail?.startsWith(STACK_OVERFLOW) === true;
 }
 
 function message(err: unknown): string {
@@ -22,7 +29,7 @@ export function classifyFailure(err: unknown, recorded: GuestFault | undefined, 
   const fuel = globals?.fuelRemaining();
   if (fuel !== undefined && fuel < 0n) return { kind: 'fuel-exhausted', detail: `fuel budget used up in ${phase}` };
   if (err instanceof RangeError) {
-    if (/call stack/i.test(err.message)) return { kind: 'trap', detail: `stack overflow in ${phase}` };
+    if (/call stack/i.test(err.message)) return { kind: 'trap', detail: `${STACK_OVERFLOW} in ${phase}` };
     if (/memory/i.test(err.message)) return { kind: 'memory-limit', detail: `${phase}: ${err.message}` };
     return { kind: 'trap', detail: `${phase}: ${err.message}` };
   }

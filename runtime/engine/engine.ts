@@ -1,5 +1,6 @@
 // The PolicyEngine: compiles policies on the main thread (once per sha256) and evaluates them in
-// a worker pool, each evaluation in a fresh instance under a wall-clock deadline.
+// a fresh instance each: first speculatively on this thread under a small fuel slice
+// (speculative/), and in a worker pool under a wall-clock deadline whenever that is not enough.
 import { availableParallelism } from 'node:os';
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
@@ -8,6 +9,9 @@ import { compilePolicy } from './compile.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import type { ErrorKind, Outcome } from './outcome.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
+import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
+import { createCapabilities, loadLinuxCapabilities } from '../capabilities/create.ts';
+import type { Capabilities } from '../capabilities/capabilities.ts';
 
 export type CompileFn = (bytes: Uint8Array, limits: EngineLimits) => Promise<CompileResult>;
 
@@ -20,6 +24,11 @@ export interface EngineOptions {
   linuxCapabilities?: boolean;
   /** The compile step; default compilePolicy from ./compile.ts. */
   compile?: CompileFn;
+  /**
+   * Fuel of the speculative run on the calling thread that precedes the worker (speculative/);
+   * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
+   */
+  inlineFuel?: number;
 }
 
 function deny(kind: ErrorKind, detail: string): Outcome {
@@ -32,11 +41,17 @@ export class Engine implements PolicyEngine {
   readonly #pool: WorkerPool;
   readonly #compile: CompileFn;
   readonly #policies = new Map<string, CompiledPolicy>();
+  readonly #inline: InlineRunner | undefined;
+  /** Set once the Linux capabilities can be built on this thread too (speculative runs). */
+  #linuxHere: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: EngineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.#compile = options.compile ?? compilePolicy;
+    const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
+    // Without the Linux capabilities there is nothing this thread could run speculatively.
+    this.#inline = inlineFuel > 0 && options.linuxCapabilities !== false ? new InlineRunner(inlineFuel) : undefined;
     this.#pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       linuxCapabilities: options.linuxCapabilities ?? true,
@@ -73,6 +88,7 @@ export class Engine implements PolicyEngine {
     if (this.#closed) throw new Error('Engine.load: the engine is closed');
     this.#policies.set(policy.sha256, policy);
     this.#pool.load(policy.sha256, { module: policy.module, limits: policy.limits });
+    this.#inline?.load(policy.sha256, policy.module, policy.limits);
   }
 
   policy(sha256: string): CompiledPolicy | undefined {
@@ -86,6 +102,15 @@ export class Engine implements PolicyEngine {
       if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
       const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
       if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+      if (this.#inline !== undefined && capabilities.kind === 'linux') {
+        const attempt = await this.#tryInline(sha256, request, capabilities);
+        if (attempt.kind === 'decided') return attempt.outcome;
+        if (attempt.kind === 'continue') {
+          const left = deadlineMs - attempt.spentUs / 1000;
+          const o = left > 0 ? await this.#pool.run({ sha256, request, capabilities, replay: attempt.tape }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+          return { ...o, durationUs: o.durationUs + attempt.spentUs };
+        }
+      }
       return await this.#pool.run({ sha256, request, capabilities }, deadlineMs);
     } catch (err) {
       // e.g. a CapabilitySpec that cannot be cloned to the worker.
@@ -93,9 +118,32 @@ export class Engine implements PolicyEngine {
     }
   }
 
+  /**
+   * Only the real host is tried on this thread: its effects are in the world, where a replayed
+   * run in the worker sees them. The simulated host keeps its state per run, so a replay there
+   * would lose the first run's effects; simulated evaluations always go to a worker.
+   */
+  async #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec): Promise<InlineResult> {
+    this.#linuxHere ??= loadLinuxCapabilities();
+    await this.#linuxHere;
+    let capabilities: Capabilities;
+    try {
+      capabilities = createCapabilities(spec);
+    } catch {
+      return { kind: 'skipped' }; // the worker reports why it cannot build them either
+    }
+    return this.#inline!.run(sha256, request, capabilities);
+  }
+
+  /** Speculative runs on this thread: decided here, continued in a worker, not attempted. */
+  get inlineStats(): Readonly<InlineRunner['stats']> | undefined {
+    return this.#inline?.stats;
+  }
+
   unload(sha256: string): void {
     this.#policies.delete(sha256);
     this.#pool.unload(sha256);
+    this.#inline?.unload(sha256);
   }
 
   async close(): Promise<void> {

@@ -71,9 +71,16 @@ export function evaluateInstance(module: WebAssembly.Module, request: PolicyRequ
 
 const consumed = new WeakSet<PreparedInstance>();
 
-/** One decision on a prepared instance, which is consumed: it must never be passed again. */
-export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
+/**
+ * One decision on a prepared instance, which is consumed: it must never be passed again.
+ * `fuelBudget` (instrumented modules only) runs it on less fuel than limits.fuel: a speculative
+ * run (engine/speculative/) that the caller repeats in full if the budget runs out.
+ */
+export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits, fuelBudget?: number): Outcome {
   const t0 = performance.now() - prepared.instantiateUs / 1000;
+  if (fuelBudget !== undefined && fuelBudget < limits.fuel && prepared.instance !== undefined && instrumentationView(prepared.instance.exports).setFuel(fuelBudget)) {
+    limits = { ...limits, fuel: fuelBudget };
+  }
   const state = new EvaluationState(capabilities, limits);
   if (consumed.has(prepared) || prepared.holder.state !== undefined) {
     return finish(state, undefined, limits, t0, { failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' } });

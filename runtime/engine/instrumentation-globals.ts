@@ -11,6 +11,8 @@ export const OOM_GLOBAL = '__capgate_oom';
 export interface InstrumentationView {
   /** Remaining fuel, or undefined if the module is not instrumented. */
   fuelRemaining(): bigint | undefined;
+  /** Sets the remaining fuel (before the first call: the budget of this run). False if not instrumented. */
+  setFuel(budget: number): boolean;
   oom(): boolean;
 }
 
@@ -19,6 +21,11 @@ export function instrumentationView(exports: WebAssembly.Exports): Instrumentati
   const oom = exports[OOM_GLOBAL];
   return {
     fuelRemaining: () => (fuel instanceof WebAssembly.Global ? BigInt(fuel.value as bigint | number) : undefined),
+    setFuel: (budget) => {
+      if (!(fuel instanceof WebAssembly.Global)) return false;
+      fuel.value = BigInt(budget);
+      return true;
+    },
     oom: () => oom instanceof WebAssembly.Global && Number(oom.value) === 1,
   };
 }

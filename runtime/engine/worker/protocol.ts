@@ -8,12 +8,14 @@ import type { MessagePort } from 'node:worker_threads';
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { EngineLimits } from '../limits.ts';
+import type { TapeEntry } from '../speculative/capability-tape.ts';
 import type { Outcome } from '../outcome.ts';
 
 export type ToWorker =
   | { type: 'load'; sha256: string; module: WebAssembly.Module; limits: EngineLimits }
   | { type: 'unload'; sha256: string }
-  | { type: 'evaluate'; id: number; sha256: string; request: PolicyRequest; capabilities: CapabilitySpec };
+  /** `replay`: the capability calls of a speculative run that ran out of its slice (rare: port only). */
+  | { type: 'evaluate'; id: number; sha256: string; request: PolicyRequest; capabilities: CapabilitySpec; replay?: TapeEntry[] };
 
 export interface FromWorker {
   id: number;

@@ -4,6 +4,7 @@
 // the critical path is mostly the guest's own run.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
+import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
 import { evaluatePrepared, type PreparedInstance } from '../evaluate-instance.ts';
@@ -11,6 +12,7 @@ import { FUEL_GLOBAL } from '../instrumentation-globals.ts';
 import { InstanceFactory } from '../instance-factory.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
+import { replayingCapabilities, type TapeEntry } from '../speculative/capability-tape.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { readJob } from './job-codec.ts';
 import { writeOutcome } from './outcome-codec.ts';
@@ -59,16 +61,27 @@ function failure(kind: 'host-error', detail: string): Outcome {
 }
 
 /** One decision; returns the instance used (to recycle its memory once answered). */
-function evaluateJob(policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec): { outcome: Outcome; used?: PreparedInstance } {
+function evaluateJob(policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[]): { outcome: Outcome; used?: PreparedInstance } {
   if (policy === undefined) return { outcome: failure('host-error', `policy ${sha256} is not loaded in the worker`) };
   let used: PreparedInstance | undefined;
+  let capabilities: Capabilities | undefined;
   try {
-    const capabilities = createCapabilities(spec());
+    const live = createCapabilities(spec());
+    const replaying = replay === undefined ? undefined : replayingCapabilities(live, replay);
+    capabilities = replaying ?? live;
     used = takeInstance(sha256, policy);
-    return { outcome: evaluatePrepared(used, request, capabilities, policy.limits), used };
+    const outcome = evaluatePrepared(used, request, capabilities, policy.limits);
+    if (replaying !== undefined && replaying.unreplayed > 0 && outcome.errorKind !== 'host-error') {
+      // More fuel and a deeper stack can only take the same path further: fewer calls is divergence.
+      const detail = `replay diverged: the repeated run made ${replay!.length - replaying.unreplayed} of the ${replay!.length} capability calls of the first run`;
+      return { outcome: { ...outcome, decision: 'deny', reason: 'host-error', errorKind: 'host-error', errorDetail: detail }, used };
+    }
+    return { outcome, used };
   } catch (err) {
     // evaluatePrepared does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
     return { outcome: failure('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
+  } finally {
+    capabilities?.release?.();
   }
 }
 
@@ -97,9 +110,9 @@ function afterAnswer(sha256: string, used: PreparedInstance | undefined): void {
   if (policy.prepareAhead && spare?.sha256 !== sha256) spare = { sha256, prepared: policy.instances.prepare() };
 }
 
-function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec): void {
+function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[]): void {
   const policy = policies.get(sha256);
-  const { outcome, used } = evaluateJob(policy, sha256, request, spec);
+  const { outcome, used } = evaluateJob(policy, sha256, request, spec, replay);
   answer(id, outcome);
   afterAnswer(sha256, used);
 }
@@ -117,7 +130,7 @@ function handle(message: ToWorker): void {
       dropSpare(message.sha256);
       return;
     case 'evaluate':
-      run(message.id, message.sha256, message.request, () => message.capabilities);
+      run(message.id, message.sha256, message.request, () => message.capabilities, message.replay);
       return;
   }
 }

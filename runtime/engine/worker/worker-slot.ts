@@ -139,6 +139,7 @@ export class WorkerSlot {
 
   /** Sends a job through the mailbox, or through the port when it does not fit the schema. */
   #postJob(inc: Incarnation, id: number, job: EvaluateJob): void {
+    if (job.replay !== undefined) return this.#post(inc, { type: 'evaluate', id, ...job });
     const spec = serializeSpec(job.capabilities); // throws DataCloneError as postMessage would
     try {
       writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec);

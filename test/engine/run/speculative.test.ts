@@ -1,0 +1,180 @@
+// Speculative runs on the engine's own thread (runtime/engine/speculative): a policy that fits
+// the fuel slice is decided there; one that does not is run again in a worker, replaying the
+// capability calls already made, and ends exactly as a worker-only run would. Real processes,
+// real prlimit, real workers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
+import { MEMLOCK_UNLIMITED } from '../../../runtime/contract/types.ts';
+import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
+import { Engine } from '../../../runtime/engine/engine.ts';
+import type { TapeEntry } from '../../../runtime/engine/speculative/capability-tape.ts';
+import { WorkerPool } from '../../../runtime/engine/worker/worker-pool.ts';
+import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
+import { request } from './fixtures/worlds.ts';
+
+let child: ChildProcess;
+let pid: number;
+let spec: CapabilitySpec;
+const engines: Engine[] = [];
+
+function memlock(p: number): { soft: bigint; hard: bigint } {
+  const line = readFileSync(`/proc/${p}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const [soft, hard] = line!.slice('Max locked memory'.length).trim().split(/\s+/);
+  const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
+  return { soft: n(soft), hard: n(hard) };
+}
+
+function engine(inlineFuel: number, policy: CompiledPolicy): Engine {
+  const e = new Engine({ workers: 1, linuxCapabilities: true, inlineFuel, limits: policy.limits });
+  e.load(policy);
+  engines.push(e);
+  return e;
+}
+
+/** query-vm-identity(target); set-memlock(target, bytes); then `burn` loop iterations; allow. */
+function setThenBurn(burn: number): CompiledPolicy {
+  return compiledFromWat(
+    policyWat(`
+  (func (export "evaluate") (param $op i32) (param $rpid i32) (param $ruid i32) (param $tpid i32) (param $bytes i64) (result i32)
+    (local $i i32)
+    ${CHARGE}
+    (call $query (local.get $tpid) (i32.const 1024))
+    (if (i32.eqz (i32.load8_u (i32.const 1024))) (then (unreachable)))
+    (call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 1536))
+    (if (i32.load8_u (i32.const 1536)) (then (return (call $deny (i32.const 0) (i32.const 0)))))
+    (block $done (loop $l ${CHARGE}
+      (br_if $done (i32.ge_u (local.get $i) (i32.const ${burn})))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (call $allow))`),
+    { deadlineMs: 10_000 },
+  );
+}
+
+/** Lowers the child's limit a little each time, so every allow is a real, visible prlimit. */
+let nextBytes = 3n << 20n;
+const lower = (): bigint => (nextBytes -= 4096n);
+
+beforeAll(() => {
+  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  pid = child.pid!;
+  const start = readStartTime(pid);
+  if (start === null) throw new Error(`could not read the start time of child ${pid}`);
+  spec = { kind: 'linux', scope: { identity: { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] }, anchor: { rootPid: pid, rootStartTime: start } } };
+});
+
+afterAll(async () => {
+  child.kill('SIGKILL');
+  await Promise.all(engines.map((e) => e.close()));
+});
+
+describe('speculative run on the engine thread', () => {
+  it('decides a policy that fits the slice there, with the outcome a worker-only run gives', async () => {
+    const policy = compiledFromWat(fullPolicyWat(), { deadlineMs: 10_000 });
+    const inline = engine(100_000, policy);
+    const workerOnly = engine(0, policy);
+    const bytes = lower();
+    const a = await inline.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
+    expect(inline.inlineStats).toEqual({ decided: 1, continued: 0, skipped: 0 });
+    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+    const b = await workerOnly.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
+    expect(workerOnly.inlineStats).toBeUndefined();
+    const comparable = ({ durationUs: _d, ...rest }: typeof a): Omit<typeof a, 'durationUs'> => rest;
+    expect(a.decision).toBe('allow');
+    expect(comparable(a)).toEqual(comparable(b));
+  });
+
+  it('continues in a worker when the slice runs out after set-memlock: the call is made once, the outcome is the full run', async () => {
+    const policy = setThenBurn(2_000);
+    const small = engine(500, policy);
+    const workerOnly = engine(0, policy);
+    const bytes = lower();
+    const a = await small.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
+    expect(small.inlineStats).toEqual({ decided: 0, continued: 1, skipped: 0 });
+    expect(a).toMatchObject({ decision: 'allow', reason: '' });
+    expect(a.capabilityCalls).toEqual([
+      { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'spec-vm' },
+      { op: 'set-memlock', pid, bytes, result: 'ok' },
+    ]);
+    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+    const b = await workerOnly.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
+    expect(a.fuelUsed).toBe(b.fuelUsed);
+    expect(a.fuelUsed).toBeGreaterThan(500);
+  });
+
+  it('backs off: after a run that needed the worker, the next request goes straight there', async () => {
+    const policy = setThenBurn(2_000);
+    const small = engine(500, policy);
+    for (let i = 0; i < 4; i++) expect(await small.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes: lower() }), spec)).toMatchObject({ decision: 'allow' });
+    // 1st: continued (backoff 1) -> 2nd skipped -> 3rd continued (backoff 2) -> 4th skipped.
+    expect(small.inlineStats).toEqual({ decided: 0, continued: 2, skipped: 2 });
+  });
+
+  it('a policy that never ends leaves the engine thread after its slice and times out in the worker', async () => {
+    const policy = compiledFromWat(
+      policyWat(`(func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) ${CHARGE} (loop $l ${CHARGE} (br $l)) (call $allow))`, { fuel: 1e15 }),
+      { deadlineMs: 300, fuel: 1e15 },
+    );
+    const e = engine(100_000, policy);
+    const o = await e.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid }), spec);
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
+    expect(e.inlineStats).toEqual({ decided: 0, continued: 1, skipped: 0 });
+  });
+});
+
+describe('replay in the worker', () => {
+  const policy = setThenBurn(10);
+  let pool: WorkerPool;
+
+  beforeAll(async () => {
+    pool = new WorkerPool({ size: 1, linuxCapabilities: true });
+    pool.load(policy.sha256, { module: policy.module, limits: policy.limits });
+    await pool.ready();
+  });
+  afterAll(() => pool.close());
+
+  const run = (tape: TapeEntry[], bytes: bigint) => pool.run({ sha256: policy.sha256, request: request({ requesterPid: pid, targetPid: pid, bytes }), capabilities: spec, replay: tape }, 10_000);
+  const identity = { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] as Array<[string, string]> };
+
+  it('answers the recorded calls from the tape and never repeats them', async () => {
+    const before = memlock(pid);
+    const bytes = lower();
+    // The tape says set-memlock failed; a live call would have succeeded (bytes is below the hard limit).
+    const o = await run([{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes, result: { ok: false, error: 'not-permitted' } }], bytes);
+    expect(o).toMatchObject({ decision: 'deny', reason: '' });
+    expect(o.capabilityCalls).toEqual([
+      { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'spec-vm' },
+      { op: 'set-memlock', pid, bytes, result: 'not-permitted' },
+    ]);
+    expect(memlock(pid)).toEqual(before);
+  });
+
+  it('goes live after the tape: a prefix replays, the rest acts', async () => {
+    const bytes = lower();
+    const o = await run([{ op: 'query-vm-identity', pid, result: identity }], bytes);
+    expect(o).toMatchObject({ decision: 'allow' });
+    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+  });
+
+  it('fails closed when the repeated run asks for a different call', async () => {
+    const before = memlock(pid);
+    const bytes = lower();
+    const o = await run([{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes: bytes + 1n, result: { ok: true } }], bytes);
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
+    expect(o.errorDetail).toMatch(/replay diverged at capability call 2/);
+    expect(memlock(pid)).toEqual(before);
+  });
+
+  it('fails closed when the repeated run makes fewer calls than recorded', async () => {
+    const bytes = lower();
+    const o = await run(
+      [{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes, result: { ok: true } }, { op: 'query-vm-identity', pid, result: identity }],
+      bytes,
+    );
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
+    expect(o.errorDetail).toMatch(/made 2 of the 3 capability calls/);
+  });
+});
