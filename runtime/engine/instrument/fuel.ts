@@ -11,6 +11,12 @@
 // so after a fuel trap the global is negative, and `limits.fuel - remaining` is the fuel used.
 // The start function is a function like any other, so it is metered too.
 //
+// Bulk memory: memory.copy, memory.fill and memory.init are single expressions whose work is
+// proportional to their size operand (up to the whole memory). Besides their static 1, each
+// one charges `size >> 4` (one unit per 16 bytes, size as a u32) when it runs, before it
+// touches memory, with the same trap when the fuel goes negative (bulk-memory.ts). So fuel
+// charged >= work done within a constant factor, and a fuel slice bounds time.
+//
 // Small helpers are charged by their callers: a function that has no loop, makes no indirect
 // call, only calls other such functions, and can only be reached by direct calls (not
 // exported, not in a table, not the start function) runs a bounded number of expressions per
@@ -117,14 +123,18 @@ function callerChargedCosts(module: binaryen.Module): Map<string, number> {
   return out;
 }
 
+/** `fuel -= amount (an i64 expression); if (fuel < 0) unreachable`: the one way fuel is charged. */
+export function fuelCharge(module: binaryen.Module, fuelGlobal: string, amount: Ref): Ref {
+  return module.block(null, [
+    module.global.set(fuelGlobal, module.i64.sub(module.global.get(fuelGlobal, binaryen.i64), amount)),
+    module.if(module.i64.lt_s(module.global.get(fuelGlobal, binaryen.i64), module.i64.const(0n)), module.unreachable()),
+  ]);
+}
+
 export function injectFuel(module: binaryen.Module, fuelGlobal: string, rewrite: FuelRewrite = {}): void {
   const callerCharged = callerChargedCosts(module);
 
-  const charge = (cost: number): Ref =>
-    module.block(null, [
-      module.global.set(fuelGlobal, module.i64.sub(module.global.get(fuelGlobal, binaryen.i64), module.i64.const(BigInt(cost)))),
-      module.if(module.i64.lt_s(module.global.get(fuelGlobal, binaryen.i64), module.i64.const(0n)), module.unreachable()),
-    ]);
+  const charge = (cost: number): Ref => fuelCharge(module, fuelGlobal, module.i64.const(BigInt(cost)));
 
   // Costs of the regions currently open (innermost last).
   const regions: number[] = [];

@@ -11,6 +11,7 @@
 import binaryen from 'binaryen';
 import { invalidModule } from '../component/rejection.ts';
 import { ALLOWED_FEATURES, memoryGrowDelta } from './binaryen-ir.ts';
+import { bulkMemoryMetering } from './bulk-memory.ts';
 import { checkCoreAbi } from './core-abi.ts';
 import { deferStart, removeStartSection } from './deferred-start.ts';
 import { injectFuel } from './fuel.ts';
@@ -52,19 +53,22 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
     checkInitialMemory(mem, opts.memoryPages);
     const memoryMaxPages = Math.min(mem.max ?? Infinity, opts.memoryPages);
 
-    const fuelGlobal = freshName(module, 'capgate_fuel');
-    const oomGlobal = freshName(module, 'capgate_oom');
-    const growHelper = freshName(module, 'capgate_memory_grow');
+    const freshName = nameAllocator(module);
+    const fuelGlobal = freshName('capgate_fuel');
+    const oomGlobal = freshName('capgate_oom');
+    const growHelper = freshName('capgate_memory_grow');
     module.addGlobal(fuelGlobal, binaryen.i64, true, module.i64.const(BigInt(opts.fuel)));
     module.addGlobal(oomGlobal, binaryen.i32, true, module.i32.const(0));
+    const bulkMemory = bulkMemoryMetering(module, fuelGlobal, freshName);
     injectFuel(module, fuelGlobal, {
       replace: (expr, id) =>
         id === binaryen.MemoryGrowId
           ? module.call(growHelper, [memoryGrowDelta.get(expr)], binaryen.i32)
-          : expr,
+          : (bulkMemory.replace(expr, id) ?? expr),
     });
     addGrowHelper(module, growHelper, oomGlobal);
-    const deferredStart = deferStart(module, freshName(module, 'capgate_started'));
+    bulkMemory.addHelpers();
+    const deferredStart = deferStart(module, freshName('capgate_started'));
     module.addGlobalExport(fuelGlobal, FUEL_EXPORT);
     module.addGlobalExport(oomGlobal, OOM_EXPORT);
     module.setFeatures(ALLOWED_FEATURES);
@@ -76,10 +80,19 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
   }
 }
 
-/** An internal name not used by any global or function of the module. */
-function freshName(module: binaryen.Module, base: string): string {
-  for (let i = 0; ; i++) {
-    const name = i === 0 ? base : `${base}_${i}`;
-    if (!module.getGlobal(name) && !module.getFunction(name)) return name;
-  }
+/**
+ * Gives internal names not used by any global or function of the module, nor given before
+ * (a helper's name is chosen before the helper is added, see bulk-memory.ts).
+ */
+function nameAllocator(module: binaryen.Module): (base: string) => string {
+  const given = new Set<string>();
+  return (base) => {
+    for (let i = 0; ; i++) {
+      const name = i === 0 ? base : `${base}_${i}`;
+      if (!given.has(name) && !module.getGlobal(name) && !module.getFunction(name)) {
+        given.add(name);
+        return name;
+      }
+    }
+  };
 }
