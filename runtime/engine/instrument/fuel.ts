@@ -14,8 +14,10 @@
 // Bulk memory: memory.copy, memory.fill and memory.init are single expressions whose work is
 // proportional to their size operand (up to the whole memory). Besides their static 1, each
 // one charges `size >> 4` (one unit per 16 bytes, size as a u32) when it runs, before it
-// touches memory, with the same trap when the fuel goes negative (bulk-memory.ts). So fuel
-// charged >= work done within a constant factor, and a fuel slice bounds time.
+// touches memory, with the same trap when the fuel goes negative (bulk-memory.ts). A
+// memory.grow that succeeds pays 4096 per new page, the same rate (their first touch costs a
+// page fault each; memory.ts). So fuel charged >= work done within a constant factor, and a
+// fuel slice bounds time.
 //
 // Small helpers are charged by their callers: a function that has no loop, makes no indirect
 // call, only calls other such functions, and can only be reached by direct calls (not

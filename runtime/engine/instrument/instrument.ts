@@ -66,7 +66,7 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
           ? module.call(growHelper, [memoryGrowDelta.get(expr)], binaryen.i32)
           : (bulkMemory.replace(expr, id) ?? expr),
     });
-    addGrowHelper(module, growHelper, oomGlobal);
+    addGrowHelper(module, growHelper, oomGlobal, fuelGlobal);
     bulkMemory.addHelpers();
     const deferredStart = deferStart(module, freshName('capgate_started'));
     module.addGlobalExport(fuelGlobal, FUEL_EXPORT);

@@ -5,7 +5,9 @@
 import binaryen from 'binaryen';
 import { ByteReader } from '../component/byte-reader.ts';
 import { PolicyRejection, invalidModule } from '../component/rejection.ts';
+import { BULK_BYTES_PER_FUEL_LOG2 } from './bulk-memory.ts';
 import { coreSections } from './core-sections.ts';
+import { fuelCharge } from './fuel.ts';
 
 export interface DeclaredMemory {
   initial: number;
@@ -33,12 +35,15 @@ export function checkInitialMemory(mem: DeclaredMemory, limitPages: number): voi
 }
 
 /**
- * Adds `growHelper(delta) -> i32`: memory.grow that sets `oomGlobal` to 1 when it fails.
+ * Adds `growHelper(delta) -> i32`: memory.grow that sets `oomGlobal` to 1 when it fails, and
+ * when it succeeds charges the new pages like a bulk fill of them (one unit per 16 bytes, 4096
+ * per page): the first touch of each new page costs a page fault, which fuel must bound too.
  * Every memory.grow of the guest is replaced by a call to it (see instrument.ts). The helper
- * is added after fuel injection, so it is not metered (it has no loop and a constant cost).
+ * is added after fuel injection, so it is not metered otherwise (no loop, constant cost).
  */
-export function addGrowHelper(module: binaryen.Module, growHelper: string, oomGlobal: string): void {
+export function addGrowHelper(module: binaryen.Module, growHelper: string, oomGlobal: string, fuelGlobal: string): void {
   const result = 1; // local index: param 0 is delta
+  const pageCost = module.i64.shl(module.i64.extend_u(module.local.get(0, binaryen.i32)), module.i64.const(BigInt(16 - BULK_BYTES_PER_FUEL_LOG2)));
   module.addFunction(
     growHelper,
     binaryen.createType([binaryen.i32]),
@@ -49,6 +54,7 @@ export function addGrowHelper(module: binaryen.Module, growHelper: string, oomGl
       module.if(
         module.i32.eq(module.local.get(result, binaryen.i32), module.i32.const(-1)),
         module.global.set(oomGlobal, module.i32.const(1)),
+        fuelCharge(module, fuelGlobal, pageCost),
       ),
       module.local.get(result, binaryen.i32),
     ], binaryen.i32),

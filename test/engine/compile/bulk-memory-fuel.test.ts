@@ -167,3 +167,33 @@ describe('bulk-memory loops through the Engine', () => {
     }, 90_000);
   }
 });
+
+describe('fuel for memory.grow', () => {
+  const growing = policyWat({
+    memory: '(memory (export "memory") 1 20)',
+    evaluateBody: `(drop (memory.grow ${SIZE})) (i32.const 1024)`,
+  });
+
+  it('a grow that succeeds pays for its new pages like a fill of them (4096 per page)', async () => {
+    const module = await compile(growing);
+    const used = (pages: number): number => {
+      const o = evaluate(module, pages);
+      expect(o).toMatchObject({ decision: 'allow' });
+      return o.fuelUsed;
+    };
+    expect(used(3) - used(0)).toBe(3 * 4096);
+    expect(used(19) - used(0)).toBe(19 * 4096);
+  });
+
+  it('a grow the memory cap refuses costs nothing extra (and returns -1 to the guest)', async () => {
+    const module = await compile(growing);
+    const refused = evaluate(module, 1000);
+    expect(refused).toMatchObject({ decision: 'allow' });
+    expect(refused.fuelUsed).toBe(evaluate(module, 0).fuelUsed);
+  });
+
+  it('growing more than the fuel pays for ends as fuel-exhausted', async () => {
+    const module = await compile(growing, { ...DEFAULT_LIMITS, fuel: 10_000 });
+    expect(evaluate(module, 3, { ...DEFAULT_LIMITS, fuel: 10_000 })).toMatchObject({ decision: 'deny', errorKind: 'fuel-exhausted' });
+  });
+});
