@@ -10,9 +10,10 @@ import { pathToFileURL } from 'node:url';
 import { printTable, sample, type BenchRow } from './table.ts';
 import { createLinuxCapabilities, setMemlockRaw } from '../../runtime/capabilities/linux/index.ts';
 import { checkMembership } from '../../runtime/identity/membership.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
 import { closeFd, openPidfd, pidfdIsAlive } from '../../runtime/capabilities/linux/pidfd.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
+import type { Capabilities } from '../../runtime/capabilities/capabilities.ts';
 import { readPeerCredentials, releasePeerCredentials } from '../../runtime/identity/peer-credentials.ts';
 import { resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 
@@ -82,12 +83,19 @@ export async function run(): Promise<void> {
       identity: { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'bench', id: 1, labels: [] },
       anchor: { rootPid: root, rootStartTime: readStartTime(root)! },
     };
-    const caps = createLinuxCapabilities(scope);
+    const evaluation = <T>(calls: (caps: Capabilities) => T): T => {
+      const caps = createLinuxCapabilities(scope);
+      try {
+        return calls(caps);
+      } finally {
+        caps.release?.();
+      }
+    };
     const check = (ok: boolean, what: string): void => {
       if (!ok) throw new Error(`bench setup broken: ${what}`);
     };
     check(setMemlockRaw(target, BYTES).ok, 'raw prlimit failed');
-    check(caps.setMemlock(target, BYTES).ok, 'set-memlock failed');
+    check(evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok), 'query-vm-identity + set-memlock failed');
 
     const n = 20_000;
     const rows: BenchRow[] = [
@@ -102,9 +110,15 @@ export async function run(): Promise<void> {
           }
         }, n),
       },
+      { name: 'readProcStat (one /proc/<pid>/stat)', samplesUs: await sample(() => readProcStat(target), n) },
       { name: 'membership (ppid walk, depth 2)', samplesUs: await sample(() => checkMembership(target, scope), n) },
-      { name: 'query-vm-identity (sandwich)', samplesUs: await sample(() => caps.queryVmIdentity(target), n) },
-      { name: 'set-memlock (membership + sandwich)', samplesUs: await sample(() => caps.setMemlock(target, BYTES), n) },
+      // Each op is one evaluation's Capabilities: created, called, released (pidfds kept per pid).
+      { name: 'query-vm-identity (sandwich)', samplesUs: await sample(() => evaluation((c) => c.queryVmIdentity(target)), n) },
+      { name: 'set-memlock (membership + sandwich)', samplesUs: await sample(() => evaluation((c) => c.setMemlock(target, BYTES)), n) },
+      {
+        name: 'query-vm-identity then set-memlock',
+        samplesUs: await sample(() => evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok), n),
+      },
       {
         name: 'prlimit CLI (process per call)',
         samplesUs: await sample(() => execFileSync('prlimit', [`--pid=${target}`, `--memlock=${BYTES}:${BYTES}`]), 100, 10),

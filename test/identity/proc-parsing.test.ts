@@ -1,6 +1,6 @@
 // /proc/<pid>/stat, /proc/<pid>/cgroup and mountinfo parsing, against real processes where possible.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseProcStat, readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
@@ -38,6 +38,43 @@ describe('/proc/<pid>/stat', () => {
     expect(parseProcStat('')).toBeNull();
     expect(parseProcStat('12 no-parens R 1')).toBeNull();
     expect(parseProcStat('12 (short) R 1 2')).toBeNull();
+  });
+
+  it('takes state, ppid and start time from after the last ")" of synthetic hostile lines', () => {
+    // Fields 5..21 as the kernel prints them, then start time (22) and a few more.
+    const middle = '7 7 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0';
+    const line = (comm: string, tail = ' 987654 1 2 3\n'): string => `4242 (${comm}) S 17 ${middle}${tail}`;
+    for (const comm of ['sleep', 'x) R 1 (y', ') ) )', 'a b c', '12 (13) R 99 1', '', 'tab\there', 'ünï']) {
+      expect(parseProcStat(line(comm)), comm).toEqual({ pid: 4242, comm, state: 'S', ppid: 17, startTime: 987654 });
+    }
+    // comm may hold a newline too (PR_SET_NAME takes any byte but NUL).
+    expect(parseProcStat(line('a\nb'))).toMatchObject({ comm: 'a\nb', ppid: 17, startTime: 987654 });
+    expect(parseProcStat(line('x', ' 987654'))).toMatchObject({ startTime: 987654 }); // no trailing newline
+    expect(parseProcStat(line('x', ''))).toBeNull(); // no field 22
+    expect(parseProcStat(`4242 (x) S -5 ${middle} 987654\n`)).toBeNull(); // ppid not a count
+    expect(parseProcStat(`4242 (x) S 17 ${middle} 98x654\n`)).toBeNull();
+    expect(parseProcStat(`4242 (x) S 17 ${middle} 99999999999999999999\n`)).toBeNull(); // beyond 2^53
+    expect(parseProcStat(`pid (x) S 17 ${middle} 987654\n`)).toBeNull();
+    expect(parseProcStat(`4242 x) S 17 ${middle} 987654\n`)).toBeNull();
+  });
+
+  it('agrees with a plain split parse on every process in /proc', () => {
+    const reference = (text: string): { ppid: number; startTime: number; state: string } => {
+      const rest = text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+      return { state: rest[0]!, ppid: Number(rest[1]), startTime: Number(rest[19]) };
+    };
+    let compared = 0;
+    for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${name}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      expect(parseProcStat(text), text).toMatchObject({ pid: Number(name), ...reference(text) });
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(3);
   });
 
   it('validates pids against pid_max', () => {

@@ -2,32 +2,40 @@
 // Created inside the engine's worker per evaluation (from CapabilitySpec { kind: 'linux' }).
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { Capabilities, SetMemlockResult } from '../capabilities.ts';
-import { queryVmIdentityInScope } from './query-vm-identity.ts';
+import { CheckedTargets, MAX_KEPT_TARGETS } from './checked-targets.ts';
+import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { withCallQuota } from './quota.ts';
-import { setMemlockInScope } from './set-memlock.ts';
+import { setMemlockChecked } from './set-memlock.ts';
 
 export interface LinuxCapabilitiesOptions {
   /** Capability calls allowed in this evaluation; unlimited when absent (the engine may count). */
   maxCalls?: number;
+  /** pidfds kept across calls until release() (default MAX_KEPT_TARGETS; 0 keeps none). */
+  maxKeptTargets?: number;
 }
 
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
+  // Checked once per pid and evaluation: query-vm-identity then set-memlock walks /proc once.
+  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS);
   const capabilities: Capabilities = {
     // Host imports answer with typed values, never exceptions: anything unexpected (FFI missing,
     // fd exhaustion) is `internal` / none — fail closed, and the audit gets the detail.
     setMemlock(pid, bytes): SetMemlockResult {
       try {
-        return setMemlockInScope(scope, pid, bytes);
+        return setMemlockChecked(targets, pid, bytes);
       } catch (e) {
         return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
       }
     },
     queryVmIdentity(pid) {
       try {
-        return queryVmIdentityInScope(scope, pid);
+        return queryVmIdentityChecked(targets, pid);
       } catch {
         return null;
       }
+    },
+    release() {
+      targets.release();
     },
   };
   return options.maxCalls === undefined ? capabilities : withCallQuota(capabilities, options.maxCalls);

@@ -80,7 +80,14 @@ function bind(): Libc | LibcUnavailableError {
   // rlim_t is unsigned 64-bit on every 64-bit Linux ABI.
   koffi.struct('capgate_rlimit', { cur: 'uint64_t', max: 'uint64_t' });
   const prlimit = lib.func('int prlimit(int pid, int resource, const capgate_rlimit *new_limit, _Out_ capgate_rlimit *old_limit)');
-  const syscall = lib.func('long syscall(long number, ...)');
+  // syscall(2) is variadic, but koffi parses a variadic call's type strings on every call (~0.5 µs
+  // here). Fixed prototypes per syscall are ABI-identical on the Linux ABIs capgate runs on:
+  // x86_64 SysV and AAPCS64 pass variadic integer/pointer arguments in the same registers as
+  // named ones, and glibc's syscall() is an assembly shim that only moves integer registers. All
+  // arguments are declared 64-bit, so no register carries undefined upper bits; the kernel's
+  // SYSCALL_DEFINE wrappers narrow them to the syscall's int/unsigned int types.
+  const syscallPidfdOpen = lib.func('long syscall(long number, long pid, long flags)');
+  const syscallPidfdSendSignal = lib.func('long syscall(long number, long pidfd, long sig, void *info, long flags)');
   const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
   const close = lib.func('int close(int fd)');
 
@@ -97,10 +104,10 @@ function bind(): Libc | LibcUnavailableError {
       return { ok: true, old: { soft: BigInt(old.cur as number | bigint), hard: BigInt(old.max as number | bigint) } };
     },
     pidfdOpen(pid) {
-      return result(syscall(SYS_PIDFD_OPEN, 'int', pid, 'uint', 0));
+      return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));
     },
     pidfdSendSignal0(pidfd) {
-      return result(syscall(SYS_PIDFD_SEND_SIGNAL, 'int', pidfd, 'int', 0, 'void *', null, 'uint', 0));
+      return result(syscallPidfdSendSignal(SYS_PIDFD_SEND_SIGNAL, pidfd, 0, null, 0));
     },
     getsockopt(fd, level, option, out) {
       const len = new Uint32Array([out.length]);

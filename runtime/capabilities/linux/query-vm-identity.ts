@@ -2,20 +2,22 @@
 // Same pidfd bracket as set-memlock, so a pid reused mid-check never answers for the old one.
 import type { VmIdentity } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
-import { isMember } from '../../identity/membership.ts';
 import { isValidPid } from '../../identity/pid.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
+import { CheckedTargets } from './checked-targets.ts';
 
 const copyIdentity = (id: VmIdentity): VmIdentity => ({ ...id, labels: id.labels.map(([k, v]) => [k, v]) });
 
-export function queryVmIdentityInScope(scope: RegisteredVm, pid: number): VmIdentity | null {
+/** query-vm-identity through the targets this evaluation has already checked (see CheckedTargets). */
+export function queryVmIdentityChecked(targets: CheckedTargets, pid: number): VmIdentity | null {
   if (!isValidPid(pid)) return null;
-  const opened = openPidfd(pid);
-  if (!opened.ok) return null;
-  try {
-    const member = isMember(pid, scope);
-    return member && pidfdIsAlive(opened.pidfd) ? copyIdentity(scope.identity) : null;
-  } finally {
-    closeFd(opened.pidfd);
-  }
+  return targets.use(
+    pid,
+    () => null,
+    ({ verdict }) => (verdict.member ? copyIdentity(targets.scope.identity) : null),
+  );
+}
+
+/** One query on its own: a fresh check, its pidfd closed before returning. */
+export function queryVmIdentityInScope(scope: RegisteredVm, pid: number): VmIdentity | null {
+  return queryVmIdentityChecked(new CheckedTargets(scope, 0), pid);
 }

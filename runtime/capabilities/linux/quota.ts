@@ -14,5 +14,8 @@ export function withCallQuota(inner: Capabilities, maxCalls: number): Capabiliti
     queryVmIdentity(pid) {
       return take() ? inner.queryVmIdentity(pid) : null;
     },
+    release() {
+      inner.release?.();
+    },
   };
 }

@@ -1,20 +1,29 @@
 // set-memlock on Linux, inside a pidfd sandwich:
-//   pidfd_open(pid) -> read start time -> membership in the scope VM -> pidfd still alive?
-//   -> prlimit(pid) -> pidfd still alive and start time unchanged?
+//   pidfd_open(pid) -> membership in the scope VM -> pidfd still alive? -> prlimit(pid)
+//   -> pidfd still alive?
 // The pidfd pins the process we checked: if it is alive after prlimit, the pid number was
 // never free in between, so prlimit acted on the process we verified. If it is not, the caller
 // hears `no-such-process`. (Linux has no prlimit-by-pidfd, so the act itself is by number; the
 // only residual window is the target exiting, being reaped and its pid reused between the last
 // liveness check and prlimit — microseconds — and even then it is reported, never silent.)
+// Within one evaluation the first three steps are done once per pid (CheckedTargets): a later
+// call reuses the kept pidfd and verdict after its own liveness check.
+//
+// No start-time re-read after prlimit: it cannot catch anything the pidfd does not. The kernel
+// unhashes a process (release_task -> __unhash_process -> detach_pid) before it frees the pid
+// number (free_pids -> free_pid -> idr_remove), and pidfd_send_signal answers ESRCH as soon as
+// no task is attached to the pidfd's struct pid (kill_pid_info_type -> pid_task). So "alive after
+// prlimit" implies the number still belonged to our process when prlimit resolved it. A same
+// process keeps its start time too, even across a non-leader thread's exec (de_thread copies it).
 import { readFileSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { SetMemlockResult } from '../capabilities.ts';
-import { checkMembership } from '../../identity/membership.ts';
 import { isValidPid, pidMax } from '../../identity/pid.ts';
-import { readProcStat, readStartTime } from '../../identity/proc-stat.ts';
+import type { TargetFailure } from './checked-target.ts';
+import { CheckedTargets } from './checked-targets.ts';
 import { capabilityErrorForErrno, EINVAL, ENOENT, errnoName, ESRCH } from './errno.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
+import { pidfdIsAlive } from './pidfd.ts';
 import { setMemlockRaw } from './prlimit.ts';
 
 /** /proc/<tid>/status exists for threads too; its Tgid names the process they belong to. */
@@ -46,43 +55,45 @@ export interface SandwichProbe {
   beforeAct?: () => void;
 }
 
-export function setMemlockInScope(scope: RegisteredVm, pid: number, bytes: bigint, probe: SandwichProbe = {}): SetMemlockResult {
+/** Why no target could be checked, as set-memlock reports it. */
+function targetFailure(pid: number, failure: TargetFailure): SetMemlockResult {
+  if (failure.kind === 'gone') return gone(pid);
+  const errno = failure.errno;
+  if (errno === ESRCH) return { ok: false, error: 'no-such-process', detail: `pid ${pid} does not exist` };
+  // pidfd_open refuses thread ids of non-leader threads (EINVAL; ENOENT since pidfs, 6.9);
+  // rlimits belong to the whole process anyway.
+  if (errno === EINVAL || errno === ENOENT) {
+    if (isThreadId(pid)) return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is a thread id, not a process id` };
+    if (errno === ENOENT) return { ok: false, error: 'no-such-process', detail: `pid ${pid} does not exist` };
+  }
+  return { ok: false, error: 'internal', detail: `pidfd_open(${pid}) failed: ${errnoName(errno)}` };
+}
+
+/** set-memlock through the targets this evaluation has already checked (see CheckedTargets). */
+export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: bigint, probe: SandwichProbe = {}): SetMemlockResult {
   const invalid = validateMemlockArguments(pid, bytes);
   if (invalid !== null) return invalid;
+  return targets.use(
+    pid,
+    (failure) => targetFailure(pid, failure),
+    ({ pidfd, verdict }) => {
+      if (!verdict.member) {
+        return { ok: false, error: 'out-of-scope', detail: `pid ${pid} is not inside VM ${targets.scope.identity.uuid} (${verdict.reason})` };
+      }
+      probe.beforeAct?.();
+      const r = setMemlockRaw(pid, bytes);
+      if (!pidfdIsAlive(pidfd)) return gone(pid);
+      if (!r.ok) {
+        const error = capabilityErrorForErrno(r.errno);
+        const why = error === 'not-permitted' ? ' (raising a hard limit needs CAP_SYS_RESOURCE)' : '';
+        return { ok: false, error, detail: `prlimit(${pid}, RLIMIT_MEMLOCK): ${errnoName(r.errno)}${why}` };
+      }
+      return { ok: true };
+    },
+  );
+}
 
-  const opened = openPidfd(pid);
-  if (!opened.ok) {
-    if (opened.errno === ESRCH) return { ok: false, error: 'no-such-process', detail: `pid ${pid} does not exist` };
-    // pidfd_open refuses thread ids of non-leader threads (EINVAL; ENOENT since pidfs, 6.9);
-    // rlimits belong to the whole process anyway.
-    if (opened.errno === EINVAL || opened.errno === ENOENT) {
-      if (isThreadId(pid)) return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is a thread id, not a process id` };
-      if (opened.errno === ENOENT) return { ok: false, error: 'no-such-process', detail: `pid ${pid} does not exist` };
-    }
-    return { ok: false, error: 'internal', detail: `pidfd_open(${pid}) failed: ${errnoName(opened.errno)}` };
-  }
-  const pidfd = opened.pidfd;
-  try {
-    const stat = readProcStat(pid);
-    if (stat === null) return gone(pid);
-    const startTime = stat.startTime;
-    const membership = checkMembership(pid, scope, stat);
-    // Membership was read by pid number: it is about our process only if that one still lives.
-    if (!pidfdIsAlive(pidfd)) return gone(pid);
-    if (!membership.member) {
-      return { ok: false, error: 'out-of-scope', detail: `pid ${pid} is not inside VM ${scope.identity.uuid} (${membership.reason})` };
-    }
-    probe.beforeAct?.();
-    const r = setMemlockRaw(pid, bytes);
-    const stillOurs = pidfdIsAlive(pidfd) && readStartTime(pid) === startTime;
-    if (!stillOurs) return gone(pid);
-    if (!r.ok) {
-      const error = capabilityErrorForErrno(r.errno);
-      const why = error === 'not-permitted' ? ' (raising a hard limit needs CAP_SYS_RESOURCE)' : '';
-      return { ok: false, error, detail: `prlimit(${pid}, RLIMIT_MEMLOCK): ${errnoName(r.errno)}${why}` };
-    }
-    return { ok: true };
-  } finally {
-    closeFd(pidfd);
-  }
+/** One set-memlock on its own: a fresh check, its pidfd closed before returning. */
+export function setMemlockInScope(scope: RegisteredVm, pid: number, bytes: bigint, probe: SandwichProbe = {}): SetMemlockResult {
+  return setMemlockChecked(new CheckedTargets(scope, 0), pid, bytes, probe);
 }

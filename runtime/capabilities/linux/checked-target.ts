@@ -1,0 +1,38 @@
+// The bottom half of the pidfd sandwich, shared by every capability that takes a pid:
+//   pidfd_open(pid) -> membership in the scope VM (read from /proc by pid number) -> pidfd alive?
+// If the pidfd is alive after the check, the pid number was never free in between (a number is
+// released only once its process has been reaped, which is also when the pidfd starts reporting
+// ESRCH), so the /proc reads were about the process the pidfd holds.
+import type { RegisteredVm } from '../../identity/vm.ts';
+import { checkMembership, type MembershipVerdict } from '../../identity/membership.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
+
+/** A process pinned by its pidfd, and its membership in the scope VM as checked through it. */
+export interface CheckedTarget {
+  pidfd: number;
+  verdict: MembershipVerdict;
+}
+
+/** Why no target could be checked: pidfd_open refused (errno), or the process went away. */
+export type TargetFailure = { kind: 'open-failed'; errno: number } | { kind: 'gone' };
+
+export type TargetCheck = { ok: true; target: CheckedTarget } | { ok: false; failure: TargetFailure };
+
+/** Opens a pidfd for `pid` and checks its membership; the caller owns (closes) the pidfd on success. */
+export function checkTarget(scope: RegisteredVm, pid: number): TargetCheck {
+  const opened = openPidfd(pid);
+  if (!opened.ok) return { ok: false, failure: { kind: 'open-failed', errno: opened.errno } };
+  let verdict: MembershipVerdict;
+  try {
+    verdict = checkMembership(pid, scope);
+  } catch (e) {
+    closeFd(opened.pidfd);
+    throw e;
+  }
+  // Membership was read by pid number: it is about our process only if that one still lives.
+  if ((!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
+    closeFd(opened.pidfd);
+    return { ok: false, failure: { kind: 'gone' } };
+  }
+  return { ok: true, target: { pidfd: opened.pidfd, verdict } };
+}
