@@ -4,6 +4,7 @@
 // the critical path is mostly the guest's own run.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
+import { mirrorPidfdsInto } from '../../capabilities/linux/pidfd-ledger.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
@@ -141,7 +142,10 @@ function takeMailboxJob(): void {
   run(job.id, job.sha256, job.request, () => specs.get(job.spec));
 }
 
-if (init.linuxCapabilities) await loadLinuxCapabilities();
+if (init.linuxCapabilities) {
+  mirrorPidfdsInto(init.pidfds);
+  await loadLinuxCapabilities();
+}
 Atomics.store(control, CONTROL.ready, 1);
 Atomics.notify(control, CONTROL.ready);
 

@@ -4,6 +4,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
+import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
@@ -26,6 +27,7 @@ interface Incarnation {
   answerBox: Uint8Array;
   jobs: MessagePort;
   results: MessagePort;
+  pidfds: SharedArrayBuffer;
   ready: Promise<void>;
   /** Set when this incarnation ended (terminated or crashed). */
   dead: boolean;
@@ -82,6 +84,7 @@ export class WorkerSlot {
     const answerBox = new SharedArrayBuffer(MAILBOX_BYTES);
     const jobs = new MessageChannel();
     const results = new MessageChannel();
+    const pidfds = newPidfdLedger();
     const init: WorkerInit = {
       control: control.buffer as SharedArrayBuffer,
       jobBox,
@@ -89,6 +92,7 @@ export class WorkerSlot {
       jobs: jobs.port2,
       results: results.port2,
       linuxCapabilities: this.#linuxCapabilities,
+      pidfds,
     };
     const worker = new Worker(BOOTSTRAP, { workerData: init, transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
@@ -98,6 +102,7 @@ export class WorkerSlot {
       answerBox: new Uint8Array(answerBox),
       jobs: jobs.port1,
       results: results.port1,
+      pidfds,
       ready: Promise.resolve(),
       dead: false,
       started: false,
@@ -126,6 +131,7 @@ export class WorkerSlot {
     });
     worker.on('exit', () => {
       inc.dead = true;
+      closeLeftoverPidfds(inc.pidfds);
       if (this.#current === inc) this.#onUnexpectedExit(inc);
     });
     return inc;

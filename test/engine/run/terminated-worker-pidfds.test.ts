@@ -1,0 +1,57 @@
+// A worker terminated at the deadline runs no finally blocks: the pidfds its evaluation held
+// must still be closed (capabilities/linux/pidfd-ledger.ts), or a policy that times out on
+// purpose would leak the daemon's file descriptors one request at a time.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Engine } from '../../../runtime/engine/engine.ts';
+import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
+import { request } from './fixtures/worlds.ts';
+
+let child: ChildProcess;
+let engine: Engine;
+
+function openPidfds(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[pidfd]') n++;
+    } catch {
+      // closed while listing
+    }
+  }
+  return n;
+}
+
+beforeAll(() => {
+  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+});
+afterAll(async () => {
+  child.kill('SIGKILL');
+  await engine?.close();
+});
+
+it('closes the pidfds a worker held when it was terminated mid-evaluation', async () => {
+  const pid = child.pid!;
+  const scope = { identity: { uuid: 'leak-vm', name: 'leak', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
+  // query-vm-identity keeps the target's pidfd for the rest of the evaluation, which never ends.
+  const policy = compiledFromWat(
+    policyWat(`(func (export "evaluate") (param i32 i32 i32) (param $tpid i32) (param i64) (result i32) ${CHARGE}
+      (call $query (local.get $tpid) (i32.const 1024)) (loop $l ${CHARGE} (br $l)) (call $allow))`, { fuel: 1e15 }),
+    { deadlineMs: 300, fuel: 1e15 },
+  );
+  engine = new Engine({ workers: 1, linuxCapabilities: true, inlineFuel: 0, limits: policy.limits });
+  engine.load(policy);
+  await engine.ready();
+  const before = openPidfds();
+  for (let i = 0; i < 3; i++) {
+    const o = await engine.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid }), { kind: 'linux', scope });
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
+    await engine.ready(); // the replacement worker is up: the terminated one has exited
+  }
+  expect(engine.workerRespawns).toBe(3);
+  // The old threads' exit handlers run on this thread's event loop: give them a bounded chance.
+  for (let i = 0; i < 50 && openPidfds() > before; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(openPidfds()).toBe(before);
+});
