@@ -77,6 +77,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       moreComing: () => scheduler.inFlight > 0,
       // Holding a batch saves fsyncs; without fsyncs (durability normal) it would only add latency.
       holdMs: config.audit.durability === 'full' ? 1 : 0,
+      onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
     await Promise.all([engine.ready?.(), policies.loadBound()]);
 
@@ -166,7 +167,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         logger.info('capgate stopping');
         // Stop accepting first; requests already admitted run to their answer.
         await Promise.all([admin.close(httpLimits.shutdownGraceMs), request.close(httpLimits.shutdownGraceMs), scheduler.drain()]);
-        audit.flush();
+        audit.close();
         cleanup.length = 0;
         await engine.close();
         store.close();

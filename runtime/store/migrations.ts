@@ -71,6 +71,57 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_policy ON audit(policy, seq);
     `,
   },
+  {
+    version: 2,
+    description: 'audit split into an append-only log (the hot path) and a derived index filled in batches',
+    // audit_log is all a decision commits: its rowid B-tree, one page per commit. The query
+    // columns and their five indexes (one page each per row) move to audit_index, which
+    // runtime/store/audit-indexer.ts derives from the log in batches. audit_indexer.indexed_through
+    // says how far; it is also seq's high-water mark (never lowered, see AuditStore), which keeps
+    // seq from being reused without AUTOINCREMENT: v1's AUTOINCREMENT counter carries over.
+    // The view \`audit\` keeps v1's columns for people and tools that read the file directly.
+    sql: `
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        doc TEXT NOT NULL
+      );
+      CREATE TABLE audit_index (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        vm_uuid TEXT,
+        vm_name TEXT,
+        policy TEXT,
+        decision TEXT NOT NULL
+      );
+      CREATE TABLE audit_indexer (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_through INTEGER NOT NULL
+      );
+      INSERT INTO audit_log (seq, doc) SELECT seq, doc FROM audit;
+      INSERT INTO audit_index (seq, decision_id, time, vm_uuid, vm_name, policy, decision)
+        SELECT seq, decision_id, time, vm_uuid, vm_name, policy, decision FROM audit;
+      INSERT INTO audit_indexer (id, indexed_through) VALUES (1, max(
+        (SELECT coalesce(max(seq), 0) FROM audit),
+        (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'audit')));
+      DROP TABLE audit;
+      CREATE INDEX audit_index_decision_id ON audit_index(decision_id);
+      CREATE INDEX audit_index_time ON audit_index(time);
+      CREATE INDEX audit_index_vm_uuid ON audit_index(vm_uuid, seq);
+      CREATE INDEX audit_index_vm_name ON audit_index(vm_name, seq);
+      CREATE INDEX audit_index_policy ON audit_index(policy, seq);
+      CREATE VIEW audit AS SELECT
+        seq,
+        json_extract(doc, '$.decisionId') AS decision_id,
+        CAST(round(unixepoch(json_extract(doc, '$.time'), 'subsec') * 1000) AS INTEGER) AS time,
+        json_extract(doc, '$.vm.uuid') AS vm_uuid,
+        json_extract(doc, '$.vm.name') AS vm_name,
+        json_extract(doc, '$.policy.name') AS policy,
+        json_extract(doc, '$.decision') AS decision,
+        doc
+      FROM audit_log;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -29,7 +29,11 @@ export class Store {
   }
 
   close(): void {
-    if (this.db.open) {
+    if (!this.db.open) return;
+    try {
+      // A clean stop leaves the index complete: the next start has nothing to catch up.
+      this.audit.indexAll();
+    } finally {
       // Fold the WAL back so the file on disk is self-contained after a clean stop.
       this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();

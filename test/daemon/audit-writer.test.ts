@@ -105,8 +105,8 @@ describe('AuditWriter', () => {
   it('rejects every write of a failed batch and keeps working afterwards', async () => {
     const store = Store.open(path.join(tempDir(), 'b.db'));
     const w = new AuditWriter(store.audit);
-    await w.write(rec('dup'));
-    const results = await Promise.allSettled([w.write(rec('x')), w.write(rec('dup'))]);
+    await w.write(rec('first'));
+    const results = await Promise.allSettled([w.write(rec('x')), w.write({ ...rec('bad'), time: 'not a date' })]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(store.audit.get('x')).toBeNull();
     await w.write(rec('y'));
@@ -114,3 +114,80 @@ describe('AuditWriter', () => {
     store.close();
   });
 });
+
+describe('AuditWriter drives the indexer', () => {
+  const indexed = (store: Store): number => store.db.prepare('SELECT count(*) FROM audit_index').pluck().get() as number;
+
+  it('indexes a batch once enough records are pending, after the answers, even under load', async () => {
+    const store = Store.open(path.join(tempDir(), 'i.db'));
+    const batches: number[] = [];
+    const w = new AuditWriter(store.audit, { moreComing: () => true, holdMs: 0, indexBatch: 8, indexIdleMs: 60_000, onIndex: (n) => batches.push(n) });
+    await Promise.all(Array.from({ length: 7 }, (_, i) => w.write(rec(`a${i}`))));
+    await new Promise((r) => setImmediate(r));
+    expect(indexed(store)).toBe(0); // below the batch size and never idle: nothing indexed yet
+    expect(store.audit.unindexed).toBe(7);
+    const ninth = Promise.all([w.write(rec('a7')), w.write(rec('a8'))]);
+    await ninth;
+    expect(indexed(store)).toBe(0); // the answers come first: indexing waits for the next turn
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([8]);
+    expect(indexed(store)).toBe(8);
+    expect(store.audit.unindexed).toBe(1);
+    w.close();
+    store.close();
+  });
+
+  it('indexes whatever is pending once the log has been quiet, then stops when closed', async () => {
+    const store = Store.open(path.join(tempDir(), 'j.db'));
+    const batches: number[] = [];
+    const w = new AuditWriter(store.audit, { indexBatch: 100, indexIdleMs: 30, onIndex: (n) => batches.push(n) });
+    await w.write(rec('q1'));
+    await w.write(rec('q2'));
+    expect(indexed(store)).toBe(0);
+    await waitUntil(() => indexed(store) === 2);
+    expect(batches).toEqual([2]);
+    expect(store.audit.unindexed).toBe(0);
+    w.close();
+    await w.write(rec('after-close')); // still committed (flush), but no longer indexed by the writer
+    await new Promise((r) => setTimeout(r, 100));
+    expect(indexed(store)).toBe(2);
+    // Reads catch up by themselves.
+    expect(store.audit.get('after-close')).toMatchObject({ decisionId: 'after-close', seq: 3 });
+    expect(indexed(store)).toBe(3);
+    store.close();
+  });
+
+  it('reports an index batch that failed, and the records stay committed and readable', async () => {
+    const store = Store.open(path.join(tempDir(), 'k.db'));
+    const errors: unknown[] = [];
+    const w = new AuditWriter(store.audit, { indexBatch: 1, onIndexError: (e) => errors.push(e) });
+    // Another connection holds the write lock: the index batch cannot commit (busy), the append already did.
+    store.db.pragma('busy_timeout = 0');
+    await w.write(rec('locked'));
+    const other = new Database(store.db.name);
+    other.exec('BEGIN IMMEDIATE');
+    await waitUntil(() => errors.length > 0);
+    expect(String(errors[0])).toMatch(/locked|busy/i);
+    // While it keeps failing, commits do not retry it each time (one error, not one per decision).
+    other.exec('ROLLBACK');
+    for (let i = 0; i < 3; i++) await w.write(rec(`more${i}`));
+    other.exec('BEGIN IMMEDIATE');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(errors).toHaveLength(1);
+    other.exec('ROLLBACK');
+    other.close();
+    expect(store.audit.get('locked')).toMatchObject({ decisionId: 'locked' });
+    expect(store.audit.count()).toBe(4);
+    w.close();
+    store.close();
+  });
+});
+
+async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

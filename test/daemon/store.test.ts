@@ -51,9 +51,9 @@ describe('migrations', () => {
 
   it('rolls a failing migration back entirely', () => {
     const db = new Database(path.join(tempDir(), 'f.db'));
-    const broken = [...MIGRATIONS, { version: 2, description: 'broken', sql: 'CREATE TABLE t2 (x INTEGER); THIS IS NOT SQL;' }];
+    const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, description: 'broken', sql: 'CREATE TABLE t2 (x INTEGER); THIS IS NOT SQL;' }];
     expect(() => migrate(db, broken)).toThrow();
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 't2'").get()).toBeUndefined();
     db.close();
   });
@@ -165,8 +165,17 @@ describe('audit', () => {
   it('commits a batch all or nothing', () => {
     const s = openStore();
     s.audit.append([auditRecord(1)]);
-    expect(() => s.audit.append([auditRecord(2), auditRecord(1)])).toThrow(/UNIQUE/);
+    // A record that cannot be indexed (its time is no date) fails the whole batch, as v1's NOT NULL did.
+    expect(() => s.audit.append([auditRecord(2), auditRecord(3, { time: 'yesterday' })])).toThrow(/time is not an ISO 8601 date/);
+    // A record that cannot be serialised fails it too.
+    expect(() => s.audit.append([auditRecord(4), auditRecord(5, { bytes: 5n as unknown as string })])).toThrow(/BigInt/);
     expect(s.audit.count()).toBe(1);
+    expect(s.audit.get('d-2')).toBeNull();
+    expect(s.audit.get('d-4')).toBeNull();
+    expect(s.db.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(1);
+    // The failed batches consumed no seq.
+    s.audit.append([auditRecord(6)]);
+    expect(s.audit.query({ limit: 10, order: 'asc' }).records.map((r) => r.seq)).toEqual([1, 2]);
     s.close();
   });
 
@@ -177,6 +186,159 @@ describe('audit', () => {
     expect(s.audit.prune({ maxAgeMs: 5.5 * 86_400_000 }, now)).toBe(5);
     expect(s.audit.prune({ maxRecords: 2 }, now)).toBe(3);
     expect(s.audit.query({ limit: 10, order: 'asc' }).records.map((r) => r.decisionId)).toEqual(['d-8', 'd-9']);
+    s.close();
+  });
+});
+
+describe('audit log and its derived index', () => {
+  const indexRows = (s: Store): unknown[] => s.db.prepare('SELECT * FROM audit_index ORDER BY seq').all();
+  const logSeqs = (s: Store): number[] => s.db.prepare('SELECT seq FROM audit_log ORDER BY seq').pluck().all() as number[];
+
+  it('an append writes the log only; every read sees every committed record', () => {
+    const s = openStore();
+    s.audit.append(Array.from({ length: 12 }, (_, i) => auditRecord(i)));
+    expect(s.audit.unindexed).toBe(12);
+    expect(indexRows(s)).toEqual([]);
+    expect(s.audit.get('d-5')).toMatchObject({ seq: 6, decisionId: 'd-5' });
+    expect(s.audit.unindexed).toBe(0);
+    s.audit.append([auditRecord(12)]);
+    expect(s.audit.count()).toBe(13);
+    s.audit.append([auditRecord(13)]);
+    expect(s.audit.query({ limit: 100, order: 'desc', vm: 'vm-a' }).records[0]!.decisionId).toBe('d-13');
+    s.audit.append([auditRecord(14)]);
+    expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records.map((r) => r.decisionId)).toEqual(['d-0', 'd-3', 'd-6', 'd-9', 'd-12']);
+    s.audit.append([auditRecord(16)]);
+    expect(s.audit.query({ limit: 1, order: 'desc', decision: 'deny' }).records[0]!.decisionId).toBe('d-16');
+    s.audit.append([auditRecord(17)]);
+    expect(s.audit.query({ limit: 10, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 17) }).records.map((r) => r.decisionId)).toEqual(['d-17']);
+    s.close();
+  });
+
+  it('indexes in batches of the requested size, fed in memory; the same index is derived from the JSON', () => {
+    const s = openStore();
+    s.audit.append(Array.from({ length: 10 }, (_, i) => auditRecord(i)));
+    expect(s.audit.indexPending(4)).toBe(4);
+    expect(s.audit.unindexed).toBe(6);
+    expect(s.audit.indexPending(100)).toBe(6);
+    expect(s.audit.indexPending(100)).toBe(0);
+    const fed = indexRows(s);
+    expect(fed).toHaveLength(10);
+    expect(fed[3]).toEqual({ seq: 4, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow' });
+    s.audit.rebuildIndex();
+    expect(indexRows(s)).toEqual(fed);
+    // A record without VM or policy indexes NULLs.
+    s.audit.append([auditRecord(10, { vm: null, policy: null })]);
+    s.audit.rebuildIndex();
+    expect(indexRows(s).at(-1)).toMatchObject({ seq: 11, vm_uuid: null, vm_name: null, policy: null });
+    s.close();
+  });
+
+  it('catches up at open from the JSON of records committed but never indexed', () => {
+    const file = path.join(tempDir(), 'state', 'capgate.db');
+    const s = Store.open(file);
+    s.audit.append(Array.from({ length: 5 }, (_, i) => auditRecord(i)));
+    s.audit.indexPending(2);
+    s.db.close(); // no Store.close(): as if the daemon died here
+    const raw = new Database(file);
+    expect(raw.prepare('SELECT indexed_through FROM audit_indexer').pluck().get()).toBe(2);
+    expect(raw.prepare('SELECT count(*) FROM audit_index').pluck().get()).toBe(2);
+    raw.close();
+    const s2 = Store.open(file);
+    expect(s2.db.prepare('SELECT indexed_through FROM audit_indexer').pluck().get()).toBe(5);
+    expect(indexRows(s2)).toHaveLength(5);
+    expect(s2.audit.query({ limit: 10, order: 'asc', vm: 'uuid-b' }).records.map((r) => r.decisionId)).toEqual(['d-0', 'd-2', 'd-4']);
+    s2.close();
+  });
+
+  it('never hands out a seq again, even after retention deleted every record, across restarts', () => {
+    const file = path.join(tempDir(), 'state', 'capgate.db');
+    const now = Date.UTC(2026, 0, 10);
+    let s = Store.open(file);
+    s.audit.append(Array.from({ length: 6 }, (_, i) => auditRecord(i)));
+    expect(s.audit.prune({ maxAgeMs: 1000 }, now)).toBe(6);
+    expect(s.audit.count()).toBe(0);
+    expect(logSeqs(s)).toEqual([]);
+    s.close();
+    s = Store.open(file);
+    s.audit.append([auditRecord(6)]);
+    expect(logSeqs(s)).toEqual([7]);
+    // Never indexed before the prune: prune indexes first, so the mark still covers them.
+    s.audit.append([auditRecord(7), auditRecord(8)]);
+    expect(s.audit.prune({ maxRecords: 0 }, now)).toBe(3);
+    s.audit.append([auditRecord(9)]);
+    expect(s.audit.query({ limit: 10, order: 'asc' }).records.map((r) => r.seq)).toEqual([10]);
+    s.close();
+  });
+
+  it('applies retention to the log and the index together', () => {
+    const s = openStore();
+    const now = Date.UTC(2026, 0, 10);
+    // Out of time order on purpose: retention by age follows time, not seq.
+    const ages = [9, 2, 8, 1, 7, 3];
+    s.audit.append(ages.map((d, i) => auditRecord(i, { time: new Date(now - d * 86_400_000).toISOString() })));
+    expect(s.audit.prune({ maxAgeMs: 5 * 86_400_000 }, now)).toBe(3);
+    expect(logSeqs(s)).toEqual([2, 4, 6]);
+    expect((indexRows(s) as Array<{ seq: number }>).map((r) => r.seq)).toEqual([2, 4, 6]);
+    s.audit.append([auditRecord(6, { time: new Date(now).toISOString() })]);
+    expect(s.audit.prune({ maxRecords: 2 }, now)).toBe(2);
+    expect(logSeqs(s)).toEqual([6, 7]);
+    expect((indexRows(s) as Array<{ seq: number }>).map((r) => r.seq)).toEqual([6, 7]);
+    s.close();
+  });
+
+  it('keeps a duplicate decisionId (the audit never drops a record); get returns the first', () => {
+    // Not checked on the hot path: ids come from crypto.randomUUID in the daemon.
+    const s = openStore();
+    s.audit.append([auditRecord(1, { reason: 'first' })]);
+    s.audit.append([auditRecord(1, { reason: 'second' })]);
+    expect(s.audit.count()).toBe(2);
+    expect(s.audit.get('d-1')).toMatchObject({ seq: 1, reason: 'first' });
+    expect(s.audit.query({ limit: 10, order: 'asc' }).records.map((r) => [r.seq, r.decisionId, r.reason])).toEqual([
+      [1, 'd-1', 'first'],
+      [2, 'd-1', 'second'],
+    ]);
+    s.close();
+  });
+
+  it('keeps the v1 columns readable through the view `audit`, committed records included', () => {
+    const s = openStore();
+    s.audit.append([auditRecord(3)]);
+    expect(s.db.prepare('SELECT * FROM audit').all()).toEqual([
+      { seq: 1, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow', doc: JSON.stringify(auditRecord(3)) },
+    ]);
+    s.close();
+  });
+
+  it('migrates a v1 database with audit rows: every record stays queryable and its seqs stay used', () => {
+    const file = path.join(tempDir(), 'capgate.db');
+    const v1 = new Database(file);
+    v1.pragma('journal_mode = WAL');
+    expect(migrate(v1, MIGRATIONS.filter((m) => m.version === 1))).toBe(1);
+    const insert = v1.prepare('INSERT INTO audit (decision_id, time, vm_uuid, vm_name, policy, decision, doc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (let i = 0; i < 30; i++) {
+      const r = auditRecord(i);
+      insert.run(r.decisionId, Date.parse(r.time), r.vm?.uuid ?? null, r.vm?.name ?? null, r.policy?.name ?? null, r.decision, JSON.stringify(r));
+    }
+    // v1 retention took the newest records too: AUTOINCREMENT remembers 30, max(seq) says 25.
+    v1.prepare('DELETE FROM audit WHERE seq > 25').run();
+    v1.close();
+
+    const s = Store.open(file);
+    expect(s.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(s.db.prepare("SELECT name FROM sqlite_master WHERE name = 'audit'").pluck().get()).toBe('audit');
+    expect(s.db.prepare("SELECT type FROM sqlite_master WHERE name = 'audit'").pluck().get()).toBe('view');
+    expect(s.audit.count()).toBe(25);
+    expect(s.audit.get('d-7')).toMatchObject({ seq: 8, decisionId: 'd-7', requester: { pid: 107 } });
+    expect(s.audit.query({ limit: 100, order: 'asc', vm: 'vm-a' }).records.map((r) => r.decisionId)).toEqual(Array.from({ length: 12 }, (_, i) => `d-${2 * i + 1}`));
+    expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records).toHaveLength(9);
+    expect(s.audit.query({ limit: 100, order: 'asc', decision: 'deny' }).records).toHaveLength(7);
+    expect(s.audit.query({ limit: 100, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 20) }).records.map((r) => r.seq)).toEqual([21, 22, 23, 24, 25]);
+    const page = s.audit.query({ limit: 10, order: 'desc', afterSeq: 20 });
+    expect(page.records.map((r) => r.seq)).toEqual([19, 18, 17, 16, 15, 14, 13, 12, 11, 10]);
+    expect(page.more).toBe(true);
+    s.audit.append([auditRecord(100)]);
+    expect(s.audit.get('d-100')?.seq).toBe(31);
+    expect(s.integrityCheck()).toBe('ok');
     s.close();
   });
 });

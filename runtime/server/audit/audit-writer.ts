@@ -3,7 +3,13 @@
 // transaction, and each writer's promise resolves only after that commit. Answers therefore
 // never precede their audit record, and a burst of N concurrent decisions costs one commit
 // (one fsync with durability 'full'), not N.
-import type { AuditStore, NewAuditRecord } from '../../store/audit-store.ts';
+// A commit writes the log only; the writer also drives the store's indexer, off the answer path:
+// in batches once enough records are pending (a batch amortises the index pages), and whatever
+// is pending once the log has been quiet for a moment. Reads catch up by themselves, so this
+// only keeps that catch-up small.
+import { DEFAULT_INDEX_BATCH, type AuditStore, type NewAuditRecord } from '../../store/audit-store.ts';
+
+const INDEX_RETRY_MS = 1000;
 
 interface Pending {
   record: NewAuditRecord;
@@ -32,17 +38,36 @@ export interface AuditWriterOptions {
    * 'normal', where a commit is a few tens of µs of page-cache writes.
    */
   holdMs?: number;
+  /** Pending records at which the writer indexes a batch right after the answers went out. Default 256. */
+  indexBatch?: number;
+  /** Index whatever is pending once no commit happened for this long. Default 20 ms. */
+  indexIdleMs?: number;
+  /** Called after each index batch (metrics). */
+  onIndex?(rows: number, seconds: number): void;
+  /** An index batch failed: the log is intact, reads will retry the catch-up. */
+  onIndexError?(err: unknown): void;
 }
 
 export class AuditWriter {
   private pending: Pending[] = [];
   private scheduled = false;
+  private indexScheduled = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastCommitMs = 0;
+  // After a failed index batch, retry only when idle, not after every commit (no log flood).
+  private indexFailedAtMs = -Infinity;
+  private closed = false;
+  private readonly indexBatch: number;
+  private readonly indexIdleMs: number;
   readonly stats: AuditWriterStats = { commits: 0, records: 0 };
 
   constructor(
     private readonly store: AuditStore,
     private readonly options: AuditWriterOptions = {},
-  ) {}
+  ) {
+    this.indexBatch = options.indexBatch ?? DEFAULT_INDEX_BATCH;
+    this.indexIdleMs = options.indexIdleMs ?? 20;
+  }
 
   /** Resolves once the record is committed; rejects if the commit failed. */
   write(record: NewAuditRecord): Promise<void> {
@@ -78,5 +103,55 @@ export class AuditWriter {
     this.stats.records += batch.length;
     this.options.onCommit?.(batch.length, Number(process.hrtime.bigint() - t0) / 1e9);
     for (const p of batch) p.resolve();
+    this.afterCommit();
+  }
+
+  /** Commits what is pending and stops driving the indexer (the store indexes the rest on close or open). */
+  close(): void {
+    this.flush();
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private afterCommit(): void {
+    if (this.closed) return;
+    this.lastCommitMs = performance.now();
+    const backingOff = this.lastCommitMs - this.indexFailedAtMs < INDEX_RETRY_MS;
+    if (this.store.unindexed >= this.indexBatch && !backingOff) this.scheduleIndex();
+    else this.idleTimer ??= setTimeout(() => this.onIdleTimer(), this.indexIdleMs).unref();
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.closed) return;
+    const quietFor = performance.now() - this.lastCommitMs;
+    if (quietFor < this.indexIdleMs) this.idleTimer = setTimeout(() => this.onIdleTimer(), this.indexIdleMs - quietFor).unref();
+    else if (this.store.unindexed > 0) this.scheduleIndex();
+  }
+
+  // setImmediate: the answers of the commit that triggered it are written first.
+  private scheduleIndex(): void {
+    if (this.indexScheduled) return;
+    this.indexScheduled = true;
+    setImmediate(() => this.indexStep());
+  }
+
+  // One batch per turn of the event loop, so requests are served between batches.
+  private indexStep(): void {
+    this.indexScheduled = false;
+    if (this.closed) return;
+    const t0 = process.hrtime.bigint();
+    let rows: number;
+    try {
+      rows = this.store.indexPending(this.indexBatch);
+    } catch (err) {
+      this.indexFailedAtMs = performance.now();
+      this.options.onIndexError?.(err);
+      return;
+    }
+    if (rows > 0) this.options.onIndex?.(rows, Number(process.hrtime.bigint() - t0) / 1e9);
+    const quiet = performance.now() - this.lastCommitMs >= this.indexIdleMs;
+    if (this.store.unindexed >= this.indexBatch || (quiet && this.store.unindexed > 0)) this.scheduleIndex();
   }
 }

@@ -1,0 +1,50 @@
+// A child process for the crash test of the audit store: appends batches of audit records and
+// indexes them in batches of random sizes, in a tight loop, printing each decision id once its
+// batch is committed, until it is killed.
+// Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
+import { fileURLToPath } from 'node:url';
+import { Store } from '../../../runtime/store/store.ts';
+import type { NewAuditRecord } from '../../../runtime/store/audit-store.ts';
+
+const VMS = [null, { uuid: 'uuid-0', name: 'vm-0' }, { uuid: 'uuid-1', name: 'vm-1' }, { uuid: 'uuid-2', name: 'vm-2' }];
+const POLICIES = [null, 'pa', 'pb'];
+const T0 = Date.UTC(2026, 0, 1);
+
+/** The record number `i` of run `run`: every field follows from them, so the test can recompute it. */
+export function crashRecord(run: number, i: number): NewAuditRecord {
+  const vm = VMS[i % VMS.length]!;
+  const policy = POLICIES[i % POLICIES.length]!;
+  return {
+    decisionId: `r${run}-${i}`,
+    time: new Date(T0 + run * 86_400_000 + i).toISOString(),
+    requester: { pid: 1000 + i, uid: 0, gid: 0 },
+    vm: vm ? { ...vm, id: 1, labels: [] } : null,
+    operation: 'set-memlock',
+    targetPid: 2000 + i,
+    bytes: String(4096 * i),
+    policy: policy ? { name: policy, revision: 1, sha256: 'x'.repeat(64) } : null,
+    decision: i % 5 === 0 ? 'deny' : 'allow',
+    reason: i % 5 === 0 ? 'over-cap' : '',
+    capabilityCalls: [],
+    logs: [],
+    fuelUsed: i,
+    durationUs: 1,
+    totalUs: 2,
+  };
+}
+
+function main(file: string, run: number, durability: 'normal' | 'full'): void {
+  const store = Store.open(file, durability);
+  process.stdout.write('open\n');
+  let i = 0;
+  for (;;) {
+    const n = 1 + Math.floor(Math.random() * 8);
+    const batch = Array.from({ length: n }, () => crashRecord(run, i++));
+    store.audit.append(batch);
+    // Pipes are written synchronously on Linux: once printed, the parent knows it was committed.
+    process.stdout.write(`${batch.map((r) => r.decisionId).join('\n')}\n`);
+    if (Math.random() < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main(process.argv[2]!, Number(process.argv[3]), process.argv[4] === 'full' ? 'full' : 'normal');
