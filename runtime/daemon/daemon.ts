@@ -57,7 +57,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   try {
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
-    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, linuxCapabilities: true });
+    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, inlineFuel: config.engine.inlineFuel, linuxCapabilities: true });
     cleanup.push(() => engine.close());
     const started = Date.now();
 

@@ -77,7 +77,7 @@ export class AuditStore {
    * Commits all records in one transaction (all or none). The index follows later: through
    * indexPending() (the audit writer calls it when idle), or before any read.
    * decisionId is not checked for uniqueness here (it costs an index page per record, and the
-   * daemon makes ids with crypto.randomUUID): a duplicate is kept like any record, since the
+   * daemon makes time-ordered random ids, UUIDv7): a duplicate is kept like any record, since the
    * audit never drops one, and get() returns the first.
    */
   append(records: readonly NewAuditRecord[]): void {

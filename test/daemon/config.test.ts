@@ -28,6 +28,9 @@ describe('resolveConfig', () => {
     expect(resolveConfig({}, env).request.identityCacheMs).toBe(1000);
     expect(resolveConfig({ request: { identityCacheMs: 0 } }, env).request.identityCacheMs).toBe(0);
     expect(() => resolveConfig({ request: { identityCacheMs: -1 } }, env)).toThrow(/request.identityCacheMs must be a non-negative/);
+    expect(resolveConfig({}, env).engine.inlineFuel).toBe(100_000);
+    expect(resolveConfig({ engine: { inlineFuel: 0 } }, env).engine.inlineFuel).toBe(0);
+    expect(() => resolveConfig({ engine: { inlineFuel: 1.5 } }, env)).toThrow(/engine.inlineFuel must be a non-negative integer/);
   });
 
   it('names unknown keys and wrong types', () => {

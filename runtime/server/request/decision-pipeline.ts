@@ -2,7 +2,6 @@
 //   peer pid -> requester VM (none: deny unknown-requester) -> binding (none: deny no-policy)
 //   -> fair scheduler -> engine.evaluate scoped to the requester's VM -> audit commit -> answer.
 // Every path that produces a decision audits it before returning.
-import { randomUUID } from 'node:crypto';
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
 import type { ErrorKind, Outcome } from '../../engine/outcome.ts';
@@ -15,6 +14,7 @@ import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
+import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
 export interface PipelineDeps {
@@ -98,7 +98,7 @@ export class DecisionPipeline {
     const o = c.outcome;
     const totalUs = Math.round(Number(process.hrtime.bigint() - c.t0) / 1000);
     const record: NewAuditRecord = {
-      decisionId: randomUUID(),
+      decisionId: newDecisionId(c.startedAt),
       time: new Date(c.startedAt).toISOString(),
       requester: { pid: c.peer.pid, uid: c.peer.uid, gid: c.peer.gid },
       vm: c.vm?.identity ?? null,
