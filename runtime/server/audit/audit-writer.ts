@@ -33,9 +33,10 @@ export interface AuditWriterOptions {
   moreComing?(): boolean;
   /**
    * Default 1. Worth it when a commit is expensive (durability 'full': one fsync per commit).
-   * 0: under load, commit at the end of the event loop's current I/O phase instead (setImmediate),
-   * which batches whatever completed in that phase without adding latency; for durability
-   * 'normal', where a commit is a few tens of µs of page-cache writes.
+   * 0: commit at the end of the event loop's current I/O phase (setImmediate), always: every
+   * decision completed in that phase joins the batch (decided on this thread, they are never
+   * "in flight" in between), and a lone one waits only for the phase it is in to end; for
+   * durability 'normal', where a commit is a few tens of µs of page-cache writes.
    */
   holdMs?: number;
   /** Pending records at which the writer indexes a batch right after the answers went out. Default 256. */
@@ -75,13 +76,13 @@ export class AuditWriter {
       this.pending.push({ record, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        // Under load, hold the batch so that the decisions being evaluated join it. Otherwise commit
-        // as soon as the current task's continuations have run (process.nextTick fires after the
-        // microtask queue drained): a lone request never waits for a turn of the event loop.
+        // holdMs 0: the end of this I/O phase. Otherwise, under load, hold the batch so that the
+        // decisions being evaluated join it; with nothing in flight commit as soon as the current
+        // task's continuations have run (process.nextTick fires after the microtask queue drained).
         const hold = this.options.holdMs ?? 1;
-        if (!this.options.moreComing?.()) process.nextTick(() => this.flush());
-        else if (hold > 0) setTimeout(() => this.flush(), hold);
-        else setImmediate(() => this.flush());
+        if (hold === 0) setImmediate(() => this.flush());
+        else if (!this.options.moreComing?.()) process.nextTick(() => this.flush());
+        else setTimeout(() => this.flush(), hold);
       }
     });
   }
