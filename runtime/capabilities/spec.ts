@@ -5,7 +5,11 @@ import type { RegisteredVm } from '../identity/vm.ts';
 import type { SimulatedWorld } from './simulated/world.ts';
 
 export type CapabilitySpec =
-  /** Real Linux capabilities (prlimit, /proc), scoped to the requester's registered VM. */
-  | { kind: 'linux'; scope: RegisteredVm }
+  /**
+   * Real Linux capabilities (prlimit, /proc), scoped to the requester's registered VM.
+   * `recentMembersMs`: how long a target found inside the VM may be taken as inside it again
+   * (capabilities/linux/recent-members.ts); absent or 0: checked on every evaluation.
+   */
+  | { kind: 'linux'; scope: RegisteredVm; recentMembersMs?: number }
   /** The simulator's (and tests') in-memory host. */
   | { kind: 'simulated'; world: SimulatedWorld };

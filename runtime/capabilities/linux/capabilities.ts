@@ -4,6 +4,7 @@ import type { RegisteredVm } from '../../identity/vm.ts';
 import type { Capabilities, SetMemlockResult } from '../capabilities.ts';
 import { CheckedTargets, MAX_KEPT_TARGETS } from './checked-targets.ts';
 import { queryVmIdentityChecked } from './query-vm-identity.ts';
+import { recentMembers } from './recent-members.ts';
 import { withCallQuota } from './quota.ts';
 import { setMemlockChecked } from './set-memlock.ts';
 
@@ -12,11 +13,14 @@ export interface LinuxCapabilitiesOptions {
   maxCalls?: number;
   /** pidfds kept across calls until release() (default MAX_KEPT_TARGETS; 0 keeps none). */
   maxKeptTargets?: number;
+  /** Reuse this thread's recent member verdicts for this long (recent-members.ts); 0 or absent: never. */
+  recentMembersMs?: number;
 }
 
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
   // Checked once per pid and evaluation: query-vm-identity then set-memlock walks /proc once.
-  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS);
+  const recentMs = options.recentMembersMs ?? 0;
+  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS, recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined);
   const capabilities: Capabilities = {
     // Host imports answer with typed values, never exceptions: anything unexpected (FFI missing,
     // fd exhaustion) is `internal` / none — fail closed, and the audit gets the detail.

@@ -16,6 +16,7 @@
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { checkTarget, type CheckedTarget, type TargetFailure } from './checked-target.ts';
 import { closeFd, pidfdIsAlive } from './pidfd.ts';
+import type { RecentMembers } from './recent-members.ts';
 
 /** pidfds kept per evaluation at most; beyond it calls still work, each with its own pidfd. The
  * engine caps capability calls per evaluation (16) too, but this bound does not rely on it. */
@@ -25,10 +26,14 @@ export class CheckedTargets {
   private readonly kept = new Map<number, CheckedTarget>();
   private released = false;
 
-  /** `capacity` 0: nothing is kept, every call checks afresh and closes its pidfd. */
+  /**
+   * `capacity` 0: nothing is kept, every call checks afresh and closes its pidfd. `recent`: members
+   * found by earlier evaluations of this thread are reused for `ttlMs` (recent-members.ts).
+   */
   constructor(
     readonly scope: RegisteredVm,
     private readonly capacity: number = MAX_KEPT_TARGETS,
+    private readonly recent?: { members: RecentMembers; ttlMs: number },
   ) {}
 
   /**
@@ -42,8 +47,12 @@ export class CheckedTargets {
       this.kept.delete(pid);
       closeFd(kept.pidfd);
     }
+    const recent = this.recent?.members.get(this.scope, pid);
+    if (recent !== undefined) return body(recent);
     const checked = checkTarget(this.scope, pid);
     if (!checked.ok) return onFailure(checked.failure);
+    // A member goes to the thread's cache, which owns its pidfd from then on.
+    if (this.recent?.members.put(this.scope, pid, checked.target, this.recent.ttlMs)) return body(checked.target);
     if (!this.released && this.kept.size < this.capacity) {
       this.kept.set(pid, checked.target);
       return body(checked.target);

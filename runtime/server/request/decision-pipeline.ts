@@ -40,9 +40,11 @@ export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: fa
 
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
+  private readonly identityTtlMs: number;
 
   constructor(private readonly d: PipelineDeps) {
-    this.requesterVms = new RequesterVmCache(d.identity, d.vms, d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS);
+    this.identityTtlMs = d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS;
+    this.requesterVms = new RequesterVmCache(d.identity, d.vms, this.identityTtlMs);
   }
 
   async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
@@ -81,7 +83,9 @@ export class DecisionPipeline {
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
     if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
     const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid, bytes };
-    return this.d.engine.evaluate(binding.sha256, request, { kind: 'linux', scope: vm }, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left) });
+    // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
+    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs } as const;
+    return this.d.engine.evaluate(binding.sha256, request, capabilities, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left) });
   }
 
   private async commit(c: {

@@ -1,0 +1,79 @@
+// Targets recently found inside a VM, kept across evaluations for a short time (default: the
+// daemon's identity cache, 1 s). A host asks about the same QEMU process on every request; each
+// check is a pidfd_open and a /proc walk (~30 µs, twice that under load), a reuse is one
+// pidfd_send_signal (~1 µs).
+//
+// An entry holds the pidfd the check was made through and is reused only while that pidfd is
+// alive, i.e. while the pid still names the very process that was checked. What it can miss is
+// a change of membership of that same process (reparenting, a cgroup migration) during the entry's
+// life: the same bounded window the daemon already accepts for the requester's own VM
+// (server/request/requester-vm-cache.ts). Only "member" verdicts are kept: a refusal is always
+// re-checked, so a process is never refused for longer than it takes to look again.
+import type { RegisteredVm } from '../../identity/vm.ts';
+import type { CheckedTarget } from './checked-target.ts';
+import { closeFd, pidfdIsAlive } from './pidfd.ts';
+
+/** Entries per thread at most (each holds one pidfd); the oldest goes first. */
+export const MAX_RECENT_MEMBERS = 128;
+
+interface Entry {
+  target: CheckedTarget;
+  expiresAt: number;
+}
+
+/** Membership depends on the VM's anchor only: entries are keyed by it, not by object identity,
+ * so a worker that receives a fresh copy of the scope per job still finds them. */
+function anchorKey(scope: RegisteredVm, pid: number): string {
+  const a = scope.anchor;
+  return `${pid}|${scope.identity.uuid}|${a.rootPid ?? ''}|${a.rootStartTime ?? ''}|${a.cgroup ?? ''}`;
+}
+
+export class RecentMembers {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly capacity = MAX_RECENT_MEMBERS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A live, unexpired member entry for `pid` in `scope`; the pidfd stays owned by this cache. */
+  get(scope: RegisteredVm, pid: number): CheckedTarget | undefined {
+    const key = anchorKey(scope, pid);
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt > this.now() && pidfdIsAlive(e.target.pidfd)) return e.target;
+    this.drop(key, e);
+    return undefined;
+  }
+
+  /** Takes ownership of the target's pidfd when it returns true (member verdicts only). */
+  put(scope: RegisteredVm, pid: number, target: CheckedTarget, ttlMs: number): boolean {
+    if (!target.verdict.member || ttlMs <= 0 || this.capacity <= 0) return false;
+    const key = anchorKey(scope, pid);
+    const old = this.entries.get(key);
+    if (old !== undefined) this.drop(key, old);
+    while (this.entries.size >= this.capacity) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
+      this.drop(oldestKey, oldest);
+    }
+    this.entries.set(key, { target, expiresAt: this.now() + ttlMs });
+    return true;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Closes every kept pidfd. */
+  clear(): void {
+    for (const [key, e] of this.entries) this.drop(key, e);
+  }
+
+  private drop(key: string, e: Entry): void {
+    this.entries.delete(key);
+    closeFd(e.target.pidfd);
+  }
+}
+
+/** This thread's cache (each worker thread has its own module instance). */
+export const recentMembers = new RecentMembers();
