@@ -106,15 +106,19 @@ export class InlineRunner {
    * The memory goes back to the pool at once: scrubbing it is a fill of its initial pages (a few
    * µs for the usual one page), cheaper than the new memory the next run would otherwise need
    * when several decisions run in one turn of the event loop. Instantiating the next spare
-   * (~15 µs) waits until the answers of this turn are out.
+   * (~25 µs) waits until the answers of this turn are out.
    */
   #afterRun(p: InlinePolicy, used: PreparedInstance): void {
     p.instances.recycle(used);
     if (this.#spareScheduled.has(p)) return;
     this.#spareScheduled.add(p);
-    setImmediate(() => {
-      this.#spareScheduled.delete(p);
-      if (p.spare === undefined && !p.unloaded) p.spare = p.instances.prepare();
-    });
+    // Two hops: the first lands in this turn's check phase, where the audit commit and the
+    // answer it releases are queued too; the second runs after them, in the next turn.
+    setImmediate(() =>
+      setImmediate(() => {
+        this.#spareScheduled.delete(p);
+        if (p.spare === undefined && !p.unloaded) p.spare = p.instances.prepare();
+      }),
+    );
   }
 }
