@@ -6,8 +6,9 @@
 // thread killed in between leaks one fd rather than letting anyone close a reused number.
 import { closeSync } from 'node:fs';
 
-/** Slots per worker: 16 kept by an evaluation, plus transient ones, with room to spare. */
-export const PIDFD_LEDGER_SLOTS = 64;
+/** Slots per worker: the thread's recent members (128) and one evaluation's kept targets (16),
+ * plus transient ones, with room to spare. */
+export const PIDFD_LEDGER_SLOTS = 256;
 
 export function newPidfdLedger(): SharedArrayBuffer {
   return new SharedArrayBuffer(PIDFD_LEDGER_SLOTS * 4);
