@@ -32,7 +32,10 @@ afterAll(async () => {
   await engine?.close();
 });
 
-it('closes the pidfds a worker held when it was terminated mid-evaluation', async () => {
+it.each([
+  ['kept for the evaluation', undefined],
+  ['kept across evaluations (recent members)', 60_000],
+])('closes the pidfds a worker held when it was terminated mid-evaluation: %s', async (_name, recentMembersMs) => {
   const pid = child.pid!;
   const scope = { identity: { uuid: 'leak-vm', name: 'leak', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
   // query-vm-identity keeps the target's pidfd for the rest of the evaluation, which never ends.
@@ -41,12 +44,14 @@ it('closes the pidfds a worker held when it was terminated mid-evaluation', asyn
       (call $query (local.get $tpid) (i32.const 1024)) (loop $l ${CHARGE} (br $l)) (call $allow))`, { fuel: 1e15 }),
     { deadlineMs: 300, fuel: 1e15 },
   );
+  await engine?.close();
   engine = new Engine({ workers: 1, linuxCapabilities: true, inlineFuel: 0, limits: policy.limits });
   engine.load(policy);
   await engine.ready();
   const before = openPidfds();
   for (let i = 0; i < 3; i++) {
-    const o = await engine.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid }), { kind: 'linux', scope });
+    const spec = { kind: 'linux' as const, scope, ...(recentMembersMs !== undefined ? { recentMembersMs } : {}) };
+    const o = await engine.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid }), spec);
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
     await engine.ready(); // the replacement worker is up: the terminated one has exited
   }
