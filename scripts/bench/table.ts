@@ -22,16 +22,24 @@ export function summarize(row: BenchRow): Summary {
 }
 
 /** Times `op` `iterations` times after `warmup` runs; returns per-call microseconds. */
-export async function sample(op: () => unknown, iterations: number, warmup = Math.min(200, iterations)): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await op();
+/** `between` runs untimed after each op (e.g. a turn of the event loop, as a server gets between requests). */
+export async function sample(op: () => unknown, iterations: number, warmup = Math.min(200, iterations), between?: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) {
+    await op();
+    await between?.();
+  }
   const out: number[] = new Array(iterations);
   for (let i = 0; i < iterations; i++) {
     const t0 = process.hrtime.bigint();
     await op();
     out[i] = Number(process.hrtime.bigint() - t0) / 1000;
+    await between?.();
   }
   return out;
 }
+
+/** Two turns of the event loop: what runs after an answer (setImmediate chains) gets to run. */
+export const eventLoopTurns = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 
 /** Prints a table with medians, p99 and each row's ratio against the baseline row. */
 export function printTable(title: string, rows: BenchRow[], baselineName: string): void {
