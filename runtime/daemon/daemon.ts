@@ -12,11 +12,12 @@ import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../server/deps.ts';
 import { fail } from '../server/http/reply.ts';
+import { LeanHttpServer } from '../server/http/lean/lean-server.ts';
 import { UnixHttpServer } from '../server/http/unix-server.ts';
 import { DaemonMetrics } from '../server/metrics/daemon-metrics.ts';
 import { PolicyService } from '../server/policies/policy-service.ts';
 import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
-import { requestRouter } from '../server/request/request-api.ts';
+import { requestHandler } from '../server/request/request-api.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
@@ -142,14 +143,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       authorize: (peer) =>
         peer.allowed ? null : fail('forbidden', `uid ${peer.creds.uid} (gid ${peer.creds.gid}) may not use the admin socket`, 'add the uid or gid to admin.allowUids / admin.allowGids in the daemon configuration'),
     });
-    const request = new UnixHttpServer<PeerCredentials>({
+    const request = new LeanHttpServer<PeerCredentials>({
       name: 'request',
       socketPath: config.requestSocket,
       mode: config.request.socketMode,
       ...(config.request.socketGroup !== undefined ? { gid: config.request.socketGroup } : {}),
       limits: httpLimits,
+      maxBodyBytes: httpLimits.maxJsonBytes,
       logger,
-      router: requestRouter({ pipeline, maxJsonBytes: httpLimits.maxJsonBytes, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
+      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
       identify: peerOf,
     });
     await admin.listen();

@@ -5,10 +5,7 @@ import { fail, type Reply } from './reply.ts';
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; reply: Reply };
 
 export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
-  const tooLarge = (): BodyResult => ({
-    ok: false,
-    reply: fail('payload-too-large', `the body is larger than ${maxBytes} bytes`, 'send a smaller body; the limit is in the daemon configuration'),
-  });
+  const tooLarge = (): BodyResult => ({ ok: false, reply: payloadTooLarge(maxBytes) });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
@@ -39,24 +36,45 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<B
   });
 }
 
+/** The answer to a body over the cap, shared by both servers. */
+export function payloadTooLarge(maxBytes: number): Reply {
+  return fail('payload-too-large', `the body is larger than ${maxBytes} bytes`, 'send a smaller body; the limit is in the daemon configuration');
+}
+
 export type JsonResult = { ok: true; value: unknown } | { ok: false; reply: Reply };
 
 /**
- * Reads and parses a JSON body. Accepted content types: none, application/json, and
+ * Accepted content types for a JSON body: none, application/json, and
  * application/x-www-form-urlencoded, which is what `curl -d '{...}'` sends by default.
  */
-export async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<JsonResult> {
-  const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/(json|x-www-form-urlencoded)\b/i.test(type)) {
-    req.resume();
-    return { ok: false, reply: fail('unsupported-media-type', `expected application/json, got ${type}`, 'send the body as JSON with content-type: application/json') };
-  }
-  const body = await readBody(req, maxBytes);
-  if (!body.ok) return body;
-  if (body.body.length === 0) return { ok: false, reply: fail('bad-request', 'the body is empty', 'send a JSON object') };
+export function refuseNonJsonType(type: string | undefined): Reply | null {
+  if (type === undefined || /^application\/(json|x-www-form-urlencoded)\b/i.test(type)) return null;
+  return fail('unsupported-media-type', `expected application/json, got ${type}`, 'send the body as JSON with content-type: application/json');
+}
+
+/** Parses a complete body as JSON; an empty or malformed one is a bad request. */
+export function parseJsonBody(body: Buffer): JsonResult {
+  if (body.length === 0) return { ok: false, reply: fail('bad-request', 'the body is empty', 'send a JSON object') };
   try {
-    return { ok: true, value: JSON.parse(body.body.toString('utf8')) };
+    return { ok: true, value: JSON.parse(body.toString('utf8')) };
   } catch (err) {
     return { ok: false, reply: fail('bad-request', `the body is not valid JSON: ${(err as Error).message}`, 'send a JSON object') };
   }
+}
+
+/** Content-type check and parse of a body already in memory (the lean request socket). */
+export function decodeJsonBody(contentType: string | undefined, body: Buffer): JsonResult {
+  const refusal = refuseNonJsonType(contentType);
+  return refusal !== null ? { ok: false, reply: refusal } : parseJsonBody(body);
+}
+
+/** Reads and parses a JSON body from node:http (the admin socket). */
+export async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<JsonResult> {
+  const refusal = refuseNonJsonType(req.headers['content-type']);
+  if (refusal !== null) {
+    req.resume();
+    return { ok: false, reply: refusal };
+  }
+  const body = await readBody(req, maxBytes);
+  return body.ok ? parseJsonBody(body.body) : body;
 }

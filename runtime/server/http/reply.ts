@@ -1,6 +1,7 @@
 // What a route handler returns: a typed value the HTTP layer serialises. Failures are values
 // too (ErrorBody + status from the wire), never exceptions crossing the handler boundary.
 import type http from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import { HTTP_STATUS_OF, JSON_CONTENT_TYPE, type ErrorBody, type ErrorCode } from '../../wire/index.ts';
 
 export type Reply =
@@ -16,8 +17,14 @@ export function fail(code: ErrorCode, message: string, hint?: string, extra: { k
   return { kind: 'json', status: HTTP_STATUS_OF[code], body, ...(extra.headers ? { headers: extra.headers } : {}) };
 }
 
-export function send(res: http.ServerResponse, reply: Reply, closeConnection = false): void {
-  if (res.headersSent || res.destroyed) return;
+/** A reply as HTTP: status, headers and payload, the same for both servers. */
+export interface ReplyWire {
+  status: number;
+  headers: Record<string, string | number>;
+  payload: string | Buffer;
+}
+
+export function replyWire(reply: Reply, closeConnection: boolean): ReplyWire {
   const payload = reply.kind === 'json' ? JSON.stringify(reply.body) : reply.body;
   const headers: Record<string, string | number> = {
     'content-type': reply.kind === 'json' ? JSON_CONTENT_TYPE : reply.contentType,
@@ -25,6 +32,27 @@ export function send(res: http.ServerResponse, reply: Reply, closeConnection = f
     ...(reply.kind === 'json' ? reply.headers : {}),
   };
   if (closeConnection) headers['connection'] = 'close';
-  res.writeHead(reply.status, headers);
-  res.end(payload);
+  return { status: reply.status, headers, payload };
+}
+
+export function send(res: http.ServerResponse, reply: Reply, closeConnection = false): void {
+  if (res.headersSent || res.destroyed) return;
+  const wire = replyWire(reply, closeConnection);
+  res.writeHead(wire.status, wire.headers);
+  res.end(wire.payload);
+}
+
+/**
+ * The whole response message (status line, headers, body) for a single socket write.
+ * `keepAliveS` announces the idle timeout of a kept connection, as node:http does, so that
+ * clients (Node's agent) retire an idle socket before the server closes it under them.
+ */
+export function encodeReply(reply: Reply, closeConnection: boolean, keepAliveS?: number): string | Buffer {
+  const wire = replyWire(reply, closeConnection);
+  if (!closeConnection && keepAliveS !== undefined) wire.headers['keep-alive'] = `timeout=${keepAliveS}`;
+  let head = `HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status] ?? 'Unknown'}\r\n`;
+  for (const name in wire.headers) head += `${name}: ${wire.headers[name]}\r\n`;
+  head += '\r\n';
+  // Header bytes are ASCII, so one utf8 string carries a string payload unchanged.
+  return typeof wire.payload === 'string' ? head + wire.payload : Buffer.concat([Buffer.from(head, 'latin1'), wire.payload]);
 }

@@ -1,8 +1,63 @@
 // Matches method + path against the wire's route table. Unknown path -> 404, known path with
-// another method -> 405 with Allow, both as JSON errors.
+// another method -> 405 with Allow, both as JSON errors. RouteTable is the matching alone (used
+// by both servers); Router dispatches node:http requests through it (the admin socket).
 import type http from 'node:http';
 import type { RouteSpec } from '../../wire/index.ts';
 import { fail, type Reply } from './reply.ts';
+
+export interface RouteMatch<H> {
+  handler: H;
+  params: Record<string, string>;
+}
+
+interface CompiledRoute<H> {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handler: H;
+}
+
+export class RouteTable<H> {
+  private readonly routes: CompiledRoute<H>[] = [];
+
+  on(route: RouteSpec, handler: H): this {
+    const keys: string[] = [];
+    const source = route.path.replace(/:([a-zA-Z]+)/g, (_, key: string) => {
+      keys.push(key);
+      return '([^/]+)';
+    });
+    this.routes.push({ method: route.method, pattern: new RegExp(`^${source}$`), keys, handler });
+    return this;
+  }
+
+  /** The route of `method` on `pathname`, or the 404/405/400 reply that refuses it. */
+  match(method: string, pathname: string): RouteMatch<H> | Reply {
+    const allowed: string[] = [];
+    for (const r of this.routes) {
+      const m = r.pattern.exec(pathname);
+      if (!m) continue;
+      if (r.method !== method) {
+        allowed.push(r.method);
+        continue;
+      }
+      const params: Record<string, string> = {};
+      try {
+        r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? '')));
+      } catch {
+        return fail('bad-request', `malformed percent-encoding in ${pathname}`);
+      }
+      return { handler: r.handler, params };
+    }
+    if (allowed.length > 0) {
+      return fail('method-not-allowed', `${method} is not allowed on ${pathname}`, `use ${allowed.join(' or ')}`, { headers: { allow: allowed.join(', ') } });
+    }
+    return fail('not-found', `no route ${method} ${pathname}`, 'routes are versioned under /v1/; see the capgate documentation');
+  }
+}
+
+export function isRouteMatch<H>(m: RouteMatch<H> | Reply): m is RouteMatch<H> {
+  return 'handler' in m;
+}
 
 export interface RouteContext<P> {
   req: http.IncomingMessage;
@@ -13,23 +68,11 @@ export interface RouteContext<P> {
 
 export type RouteHandler<P> = (ctx: RouteContext<P>) => Promise<Reply> | Reply;
 
-interface CompiledRoute<P> {
-  method: string;
-  pattern: RegExp;
-  keys: string[];
-  handler: RouteHandler<P>;
-}
-
 export class Router<P> {
-  private readonly routes: CompiledRoute<P>[] = [];
+  private readonly table = new RouteTable<RouteHandler<P>>();
 
   on(route: RouteSpec, handler: RouteHandler<P>): this {
-    const keys: string[] = [];
-    const source = route.path.replace(/:([a-zA-Z]+)/g, (_, key: string) => {
-      keys.push(key);
-      return '([^/]+)';
-    });
-    this.routes.push({ method: route.method, pattern: new RegExp(`^${source}$`), keys, handler });
+    this.table.on(route, handler);
     return this;
   }
 
@@ -40,26 +83,11 @@ export class Router<P> {
     } catch {
       return fail('bad-request', `unparseable request target ${String(req.url).slice(0, 100)}`);
     }
-    const allowed: string[] = [];
-    for (const r of this.routes) {
-      const m = r.pattern.exec(url.pathname);
-      if (!m) continue;
-      if (r.method !== req.method) {
-        allowed.push(r.method);
-        continue;
-      }
-      const params: Record<string, string> = {};
-      try {
-        r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? '')));
-      } catch {
-        return fail('bad-request', `malformed percent-encoding in ${url.pathname}`);
-      }
-      return r.handler({ req, params, query: url.searchParams, peer });
+    const m = this.table.match(req.method ?? '', url.pathname);
+    if (!isRouteMatch(m)) {
+      req.resume();
+      return m;
     }
-    req.resume();
-    if (allowed.length > 0) {
-      return fail('method-not-allowed', `${req.method} is not allowed on ${url.pathname}`, `use ${allowed.join(' or ')}`, { headers: { allow: allowed.join(', ') } });
-    }
-    return fail('not-found', `no route ${req.method} ${url.pathname}`, 'routes are versioned under /v1/; see the capgate documentation');
+    return m.handler({ req, params: m.params, query: url.searchParams, peer });
   }
 }

@@ -1,12 +1,14 @@
-// An HTTP/1.1 server on a Unix socket with the hardening both channels share: body caps (in
-// the handlers), header/request/keep-alive timeouts, a bounded connection count, the socket's
-// mode set at creation (umask), and peer credentials read once per connection from the kernel.
+// The admin socket's HTTP/1.1 server on a Unix socket (node:http; the request socket has
+// lean/lean-server.ts), with the hardening both channels share: body caps (in the handlers),
+// header/request/keep-alive timeouts, a bounded connection count, the socket's mode set at
+// creation (umask), and peer credentials read once per connection from the kernel.
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Logger } from 'pino';
 import { fail, send, type Reply } from './reply.ts';
 import type { Router } from './router.ts';
+import { listenOnSocketFile } from './socket-file.ts';
 
 export interface HttpLimits {
   /** Whole request headers must arrive within this. */
@@ -78,23 +80,8 @@ export class UnixHttpServer<P> {
     });
   }
 
-  async listen(): Promise<void> {
-    await removeStaleSocket(this.o.socketPath);
-    // The socket is created with the umask's mode: set it so there is no window with a wider mode.
-    const previous = process.umask(0o777 & ~this.o.mode);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.server.once('error', reject);
-        this.server.listen(this.o.socketPath, () => {
-          this.server.off('error', reject);
-          resolve();
-        });
-      });
-    } finally {
-      process.umask(previous);
-    }
-    fs.chmodSync(this.o.socketPath, this.o.mode);
-    if (this.o.gid !== undefined) fs.chownSync(this.o.socketPath, -1, this.o.gid);
+  listen(): Promise<void> {
+    return listenOnSocketFile(this.server, this.o);
   }
 
   get connections(): Promise<number> {
@@ -136,22 +123,4 @@ export class UnixHttpServer<P> {
       send(res, fail('internal', 'internal error; see the daemon log'), true);
     }
   }
-}
-
-/** Removes a socket file left by a dead daemon; refuses if a live daemon still answers on it. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(socketPath);
-  } catch {
-    return;
-  }
-  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket: remove it or choose another path`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const c = net.connect(socketPath);
-    c.once('connect', () => (c.destroy(), resolve(true)));
-    c.once('error', () => resolve(false));
-  });
-  if (alive) throw new Error(`another process is listening on ${socketPath}: stop it first or choose another socket path`);
-  fs.rmSync(socketPath, { force: true });
 }

@@ -1,23 +1,26 @@
-// Routes of the request socket (unprivileged clients).
+// Routes of the request socket (unprivileged clients), as the lean server's handler.
 import { REQUEST_ROUTES, parseSetMemlockBody, type HealthResponse } from '../../wire/index.ts';
-import { readJson } from '../http/body.ts';
-import { fail, ok } from '../http/reply.ts';
-import { Router } from '../http/router.ts';
+import { decodeJsonBody } from '../http/body.ts';
+import type { LeanHandler, LeanRequest } from '../http/lean/lean-request.ts';
+import { fail, ok, type Reply } from '../http/reply.ts';
+import { isRouteMatch, RouteTable } from '../http/router.ts';
 import type { PeerCredentials } from '../deps.ts';
 import type { DecisionPipeline } from './decision-pipeline.ts';
 
 export interface RequestApiOptions {
   pipeline: DecisionPipeline;
-  maxJsonBytes: number;
   retryAfterS: number;
   health(): HealthResponse;
 }
 
-export function requestRouter(o: RequestApiOptions): Router<PeerCredentials> {
-  return new Router<PeerCredentials>()
+type RequestRoute = (req: LeanRequest<PeerCredentials>) => Reply | Promise<Reply>;
+
+export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredentials> {
+  const routes = new RouteTable<RequestRoute>()
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
-    .on(REQUEST_ROUTES.setMemlock, async ({ req, peer }) => {
-      const json = await readJson(req, o.maxJsonBytes);
+    .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer }) => {
+      // The body cap is the server's (maxBodyBytes): over it, the request never gets here.
+      const json = decodeJsonBody(headers['content-type'], raw);
       if (!json.ok) return json.reply;
       const body = parseSetMemlockBody(json.value);
       if (!body.ok) return fail('bad-request', body.message, body.hint);
@@ -27,4 +30,8 @@ export function requestRouter(o: RequestApiOptions): Router<PeerCredentials> {
       if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
       return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
     });
+  return (req) => {
+    const m = routes.match(req.method, req.path);
+    return isRouteMatch(m) ? m.handler(req) : m;
+  };
 }

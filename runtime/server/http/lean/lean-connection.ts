@@ -1,0 +1,242 @@
+// One accepted connection of the lean server: parses requests from its buffer synchronously in
+// the data callback, hands them one at a time to the handler, writes each answer in one write.
+// Bytes pipelined behind a request wait in the buffer (reading pauses past header + body caps)
+// and are parsed once the answer is written. One timer per connection, re-armed only when a
+// deadline moves earlier: in steady keep-alive use no timer is touched per request.
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { payloadTooLarge } from '../body.ts';
+import { encodeReply, fail, type Reply } from '../reply.ts';
+import type { HttpLimits } from '../unix-server.ts';
+import { InputBuffer } from './input-buffer.ts';
+import type { LeanHandler } from './lean-request.ts';
+import { parseRequestHead, refuse, type RequestHead } from './request-head.ts';
+
+/** What a connection needs from its server. */
+export interface ConnectionContext<P> {
+  name: string;
+  limits: HttpLimits;
+  maxBodyBytes: number;
+  handler: LeanHandler<P>;
+  logger: Logger;
+  /** The server is shutting down: answer what is in flight, then close. */
+  readonly closing: boolean;
+}
+
+/**
+ * idle: between requests; head/body: a request is arriving; handling: the handler runs;
+ * closing: the last answer is written, the connection ends.
+ */
+type Phase = 'idle' | 'head' | 'body' | 'handling' | 'closing';
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+export class LeanConnection<P> {
+  private readonly input = new InputBuffer();
+  private phase: Phase = 'idle';
+  private scanned = 0;
+  private head: RequestHead | null = null;
+  private requestStart = 0;
+  private continued = false;
+  private peerEnded = false;
+  private waitingForDrain = false;
+  /** performance.now() at which the current phase times out; 0 = none. */
+  private deadline = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = 0;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly peer: P,
+    private readonly o: ConnectionContext<P>,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err) => {
+      o.logger.debug({ err, channel: o.name }, 'connection error');
+      socket.destroy();
+    });
+    socket.on('close', () => {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      this.deadline = 0;
+    });
+    // A connection that never sends a byte may not hold a slot.
+    this.setDeadline(performance.now() + o.limits.headersTimeoutMs);
+  }
+
+  /** Closes the connection now if no request is under way (server shutdown). */
+  closeIfIdle(): void {
+    if (this.phase === 'idle' && this.input.length === 0) this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.phase === 'closing') return;
+    this.input.append(chunk);
+    if (this.phase === 'handling' || this.waitingForDrain) {
+      if (this.input.length > this.o.limits.maxHeaderBytes + this.o.maxBodyBytes) this.socket.pause();
+      return;
+    }
+    this.advance();
+  }
+
+  private onEnd(): void {
+    this.peerEnded = true;
+    if (this.phase === 'handling' || this.phase === 'closing') return; // the answer closes
+    if (this.phase === 'idle' && this.input.length === 0 && !this.waitingForDrain) this.socket.end();
+    else if (!this.waitingForDrain) this.socket.destroy(); // a partial request can never complete
+  }
+
+  private onDrain(): void {
+    if (!this.waitingForDrain) return;
+    this.waitingForDrain = false;
+    this.socket.resume();
+    if (this.peerEnded && this.input.length === 0) return void this.socket.end();
+    this.advance();
+  }
+
+  /** Parses and dispatches what the buffer holds, as far as it goes. */
+  private advance(): void {
+    for (;;) {
+      if (this.phase === 'idle') {
+        this.skipEmptyLines();
+        if (this.input.length === 0) return;
+        this.phase = 'head';
+        this.requestStart = performance.now();
+        this.scanned = 0;
+      }
+      if (this.phase === 'head') {
+        const parsed = parseRequestHead(this.input.view(), this.scanned, this.o.limits.maxHeaderBytes);
+        if (parsed.kind === 'incomplete') {
+          this.scanned = parsed.scanned;
+          return this.setDeadline(this.requestStart + this.o.limits.headersTimeoutMs);
+        }
+        if (parsed.kind === 'refused') return this.write(parsed.reply, true);
+        this.input.take(parsed.head.size);
+        this.head = parsed.head;
+        // Answered without reading the body, and closed: its bytes cannot be told from a next request.
+        if (parsed.head.contentLength > this.o.maxBodyBytes) return this.write(payloadTooLarge(this.o.maxBodyBytes), true);
+        this.phase = 'body';
+        this.continued = false;
+      }
+      if (this.phase !== 'body') return;
+      const head = this.head!;
+      if (this.input.length < head.contentLength) {
+        if (head.expectContinue && !this.continued) {
+          this.continued = true;
+          this.socket.write(CONTINUE);
+        }
+        return this.setDeadline(this.requestStart + this.o.limits.requestTimeoutMs);
+      }
+      const body = this.input.take(head.contentLength);
+      if (!this.dispatch(head, body)) return;
+      // Answered synchronously: go on with pipelined bytes unless the answer closed or filled the socket.
+      if ((this.phase as Phase) !== 'idle' || this.waitingForDrain) return;
+    }
+  }
+
+  /** Runs the handler; true when it answered synchronously. */
+  private dispatch(head: RequestHead, body: Buffer): boolean {
+    this.phase = 'handling';
+    this.deadline = 0;
+    if (this.o.closing) {
+      this.write(fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'), true);
+      return true;
+    }
+    let result: Reply | Promise<Reply>;
+    try {
+      result = this.o.handler({ method: head.method, path: head.path, query: new URLSearchParams(head.queryString), headers: head.headers, body, peer: this.peer });
+    } catch (err) {
+      this.failed(err, head);
+      return true;
+    }
+    if (!(result instanceof Promise)) {
+      this.answer(head, result);
+      return true;
+    }
+    result.then(
+      (reply) => {
+        this.answer(head, reply);
+        if (this.phase === 'idle' && !this.waitingForDrain) this.advance();
+      },
+      (err: unknown) => this.failed(err, head),
+    );
+    return false;
+  }
+
+  private answer(head: RequestHead, reply: Reply): void {
+    // A HEAD request's client would not expect our body: end the connection after it.
+    const close = !head.keepAlive || this.o.closing || this.peerEnded || head.method === 'HEAD';
+    this.write(reply, close);
+  }
+
+  private failed(err: unknown, head: RequestHead): void {
+    this.o.logger.error({ err, channel: this.o.name, path: head.path }, 'handler failed');
+    this.write(fail('internal', 'internal error; see the daemon log'), true);
+  }
+
+  private write(reply: Reply, close: boolean): void {
+    this.head = null;
+    if (this.socket.destroyed) return;
+    const message = encodeReply(reply, close, Math.floor(this.o.limits.keepAliveTimeoutMs / 1000));
+    if (close) {
+      this.phase = 'closing';
+      this.input.clear();
+      this.socket.end(message);
+      // A client that never closes its side may not hold the slot.
+      this.setDeadline(performance.now() + this.o.limits.headersTimeoutMs);
+      return;
+    }
+    this.phase = 'idle';
+    if (!this.socket.write(message)) {
+      this.waitingForDrain = true;
+      this.socket.pause();
+    } else if (this.socket.isPaused()) {
+      this.socket.resume();
+    }
+    this.setDeadline(performance.now() + this.o.limits.keepAliveTimeoutMs);
+  }
+
+  private skipEmptyLines(): void {
+    // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
+    for (;;) {
+      const view = this.input.view();
+      if (view.length >= 2 && view[0] === 13 && view[1] === 10) this.input.take(2);
+      else return;
+    }
+  }
+
+  private setDeadline(at: number): void {
+    this.deadline = at;
+    // An armed timer firing earlier re-arms itself for the rest; only an earlier deadline re-arms now.
+    if (this.timer !== null && this.timerAt <= at) return;
+    this.arm(at);
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.deadline === 0 || this.socket.destroyed) return;
+    if (performance.now() < this.deadline) return this.arm(this.deadline);
+    this.expire();
+  };
+
+  private expire(): void {
+    const l = this.o.limits;
+    switch (this.phase) {
+      case 'head':
+        return this.write(refuse(408, `the request head did not arrive within ${l.headersTimeoutMs} ms`, 'send the whole request at once'), true);
+      case 'body':
+        return this.write(refuse(408, `the request did not arrive within ${l.requestTimeoutMs} ms`, 'send the body right after the headers'), true);
+      default:
+        // idle (nothing asked, or keep-alive expired) or closing: nobody waits for an answer.
+        this.socket.destroy();
+    }
+  }
+}

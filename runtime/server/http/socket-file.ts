@@ -1,0 +1,49 @@
+// The Unix socket file both HTTP servers listen on: a stale file left by a dead daemon is
+// removed, a live one is refused, and the socket is created with its final mode (umask) so
+// there is never a window with a wider one.
+import fs from 'node:fs';
+import net from 'node:net';
+
+export interface SocketFileOptions {
+  socketPath: string;
+  /** File mode of the socket, e.g. 0o600. */
+  mode: number;
+  /** Group owner of the socket (gid); undefined keeps the daemon's. */
+  gid?: number;
+}
+
+export async function listenOnSocketFile(server: net.Server, o: SocketFileOptions): Promise<void> {
+  await removeStaleSocket(o.socketPath);
+  const previous = process.umask(0o777 & ~o.mode);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(previous);
+  }
+  fs.chmodSync(o.socketPath, o.mode);
+  if (o.gid !== undefined) fs.chownSync(o.socketPath, -1, o.gid);
+}
+
+/** Removes a socket file left by a dead daemon; refuses if a live daemon still answers on it. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket: remove it or choose another path`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another process is listening on ${socketPath}: stop it first or choose another socket path`);
+  fs.rmSync(socketPath, { force: true });
+}
