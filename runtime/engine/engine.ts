@@ -42,8 +42,9 @@ export class Engine implements PolicyEngine {
   readonly #compile: CompileFn;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
-  /** Set once the Linux capabilities can be built on this thread too (speculative runs). */
+  /** Loads the Linux capabilities on this thread too (speculative runs); `#linuxLoaded` once done. */
   #linuxHere: Promise<void> | undefined;
+  #linuxLoaded = false;
   #closed = false;
 
   constructor(options: EngineOptions = {}) {
@@ -103,7 +104,11 @@ export class Engine implements PolicyEngine {
       const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
       if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
       if (this.#inline !== undefined && capabilities.kind === 'linux') {
-        const attempt = await this.#tryInline(sha256, request, capabilities);
+        if (!this.#linuxLoaded) {
+          await (this.#linuxHere ??= loadLinuxCapabilities());
+          this.#linuxLoaded = true;
+        }
+        const attempt = this.#tryInline(sha256, request, capabilities);
         if (attempt.kind === 'decided') return attempt.outcome;
         if (attempt.kind === 'continue') {
           const left = deadlineMs - attempt.spentUs / 1000;
@@ -123,9 +128,7 @@ export class Engine implements PolicyEngine {
    * run in the worker sees them. The simulated host keeps its state per run, so a replay there
    * would lose the first run's effects; simulated evaluations always go to a worker.
    */
-  async #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec): Promise<InlineResult> {
-    this.#linuxHere ??= loadLinuxCapabilities();
-    await this.#linuxHere;
+  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec): InlineResult {
     let capabilities: Capabilities;
     try {
       capabilities = createCapabilities(spec);
