@@ -59,7 +59,8 @@ function bytesText(wire: string): string {
 function rows(out: Output, records: AuditRecord[]): string[][] {
   return records.map((r) => [
     r.time,
-    r.decisionId.slice(0, 12),
+    // Ids are time-ordered (UUIDv7): their head repeats the time column, their tail tells them apart.
+    `…${r.decisionId.slice(-8)}`,
     r.vm?.name ?? '-',
     `${r.requester.pid}/${r.requester.uid}`,
     String(r.targetPid),
