@@ -58,6 +58,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   try {
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
+    if (store.audit.recovery.droppedBytes > 0) logger.warn({ ...store.audit.recovery }, 'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)');
     const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, inlineFuel: config.engine.inlineFuel, linuxCapabilities: true });
     cleanup.push(() => engine.close());
     const started = Date.now();

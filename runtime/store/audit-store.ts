@@ -1,8 +1,15 @@
-// The audit log: one row per decision, the full record as JSON, appended on the decision path.
-// Queries go through the derived index (audit-indexer.ts), brought up to date before each read.
+// The audit log: one row per decision, the full record as JSON, in audit_log.
+// With durability 'normal' a decision's commit is one write() to the audit journal
+// (audit-journal.ts, `<db>-audit-journal` beside the database), and the ingester
+// (audit-ingester.ts) moves the records into audit_log off the decision path; with 'full' the
+// records are committed to audit_log directly (fsync; group commit amortises it).
+// Queries go through the derived index (audit-indexer.ts). Every read first ingests whatever is
+// in the journal and brings the index up to date, so it sees every acknowledged record.
 import type Database from 'better-sqlite3';
 import type { AuditRecord } from '../wire/index.ts';
 import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts';
+import { AuditIngester } from './audit-ingester.ts';
+import type { AuditJournal, JournalFrame } from './audit-journal.ts';
 
 export type NewAuditRecord = Omit<AuditRecord, 'seq'>;
 
@@ -33,20 +40,49 @@ interface AuditRow {
 
 /** Index rows per batch when the writer drives the indexer: big enough to amortise index pages. */
 export const DEFAULT_INDEX_BATCH = 256;
+/**
+ * Records waiting in the journal beyond which an append first ingests them (and fails if it
+ * cannot): bounds the memory they hold while the database refuses writes.
+ */
+const MAX_UNINGESTED = 65_536;
+
+export interface AuditStoreOptions {
+  /** The opened journal (durability 'normal'), or null to commit to audit_log directly ('full'). */
+  journal: AuditJournal | null;
+  /** The valid frames the journal held at open. */
+  recovered: readonly JournalFrame[];
+  /** Bytes of a torn or bad tail the journal cut off at open. */
+  droppedBytes?: number;
+  /** Journal size beyond which it is emptied once fully ingested (default 4 MiB). */
+  journalTruncateBytes?: number;
+}
+
+/** What the store found at open. */
+export interface AuditRecovery {
+  /** Journal records not yet in audit_log at open (a kill -9 left them), ingested since. */
+  ingested: number;
+  /** Bytes of a torn tail cut off the journal: a batch whose write never returned (never acknowledged). */
+  droppedBytes: number;
+}
 
 export class AuditStore {
   private readonly indexer: AuditIndexer;
+  private readonly ingester: AuditIngester;
+  private readonly journal: AuditJournal | null;
   private readonly stmts;
-  private readonly appendMany;
+  // Allocated here, not by SQLite: this connection is the only writer of the audit log.
+  private nextSeq: number;
+  readonly recovery: AuditRecovery;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    options: AuditStoreOptions = { journal: null, recovered: [] },
+  ) {
     this.indexer = new AuditIndexer(db);
+    this.journal = options.journal;
+    this.ingester = new AuditIngester(db, options.journal, options.journalTruncateBytes);
     this.stmts = {
-      // seq: one above both the newest record and the high-water mark, so that a seq freed by
-      // retention is never handed out again (what AUTOINCREMENT did, without its extra page write).
-      append: db.prepare<[string]>(
-        'INSERT INTO audit_log (seq, doc) SELECT max(coalesce((SELECT max(seq) FROM audit_log), 0), indexed_through) + 1, ? FROM audit_indexer WHERE id = 1',
-      ),
+      top: db.prepare<[], number | null>('SELECT max(seq) FROM audit_log').pluck(),
       get: db.prepare<[string], AuditRow>('SELECT l.seq, l.doc FROM audit_index i JOIN audit_log l ON l.seq = i.seq WHERE i.decision_id = ? ORDER BY i.seq LIMIT 1'),
       count: db.prepare<[], number>('SELECT count(*) FROM audit_index').pluck(),
       deleteOlder: {
@@ -59,60 +95,100 @@ export class AuditStore {
       },
       cutForCount: db.prepare<[number], number>('SELECT seq FROM audit_index ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
     };
-    // One transaction per batch: the group commit of the audit writer. Only the log is written.
-    this.appendMany = db.transaction((records: readonly NewAuditRecord[]): AuditIndexRow[] => {
-      const rows: AuditIndexRow[] = [];
-      for (const r of records) {
-        const row = indexRowOf(0, r);
-        row.seq = Number(this.stmts.append.run(JSON.stringify(r)).lastInsertRowid);
-        rows.push(row);
-      }
-      return rows;
-    });
-    // Whatever a crash left unindexed.
+    // Whatever a crash left in the journal, then unindexed. The journal is then empty: every
+    // frame in it is at or below the ingester's mark.
+    this.recovery = { ingested: this.ingester.recover(options.recovered), droppedBytes: options.droppedBytes ?? 0 };
+    this.ingester.ingestAll();
+    this.ingester.truncateIfDone();
     this.indexer.catchUp();
+    // One above every seq ever handed out, so that a seq freed by retention (or cut from the
+    // journal once ingested) is never handed out again.
+    const journalTop = options.recovered.at(-1)?.seq ?? 0;
+    this.nextSeq = 1 + Math.max(this.stmts.top.get() ?? 0, this.indexer.indexedThrough(), this.ingester.ingestedThrough(), journalTop);
   }
 
   /**
-   * Commits all records in one transaction (all or none). The index follows later: through
-   * indexPending() (the audit writer calls it when idle), or before any read.
+   * Commits all records (all or none) and returns their seqs. Durability 'normal': one write of
+   * the batch to the journal; 'full': one SQLite transaction. The log and the index follow later:
+   * through indexPending() (the audit writer calls it off the answer path), or before any read.
    * decisionId is not checked for uniqueness here (it costs an index page per record, and the
    * daemon makes time-ordered random ids, UUIDv7): a duplicate is kept like any record, since the
    * audit never drops one, and get() returns the first.
    */
-  append(records: readonly NewAuditRecord[]): void {
-    if (records.length > 0) this.indexer.feed(this.appendMany(records));
+  append(records: readonly NewAuditRecord[]): number[] {
+    if (records.length === 0) return [];
+    // Everything about the records that can fail fails before anything is written.
+    const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
+    const frames: JournalFrame[] = records.map((r, k) => ({ seq: this.nextSeq + k, doc: JSON.stringify(r) }));
+    if (this.journal) {
+      if (this.ingester.pendingCount >= MAX_UNINGESTED) this.ingester.ingestAll();
+      this.journal.append(frames);
+      this.ingester.add(frames);
+    } else {
+      this.ingester.commitDirect(frames);
+    }
+    // Only an acknowledged batch consumes its seqs.
+    this.nextSeq += frames.length;
+    for (let k = 0; k < rows.length; k++) rows[k]!.seq = frames[k]!.seq;
+    this.indexer.feed(rows);
+    return frames.map((f) => f.seq);
   }
 
-  /** Records appended on this connection and not yet indexed. */
+  /** Records appended on this connection and not yet indexed (in the journal or in audit_log). */
   get unindexed(): number {
-    return this.indexer.fedPending;
+    return Math.max(this.indexer.fedPending, this.ingester.pendingCount);
   }
 
-  /** Indexes up to `maxRows` pending records in one transaction; returns how many. */
+  /**
+   * Ingests up to `maxRows` journal records into audit_log, then indexes up to `maxRows` pending
+   * records; one transaction each. Returns how many were indexed.
+   */
   indexPending(maxRows = DEFAULT_INDEX_BATCH): number {
+    this.ingester.ingest(maxRows);
     return this.indexer.indexPending(maxRows);
   }
 
-  /** Indexes every committed record now (reads do this by themselves). */
+  /** Moves every acknowledged record into audit_log, without indexing (reads do both by themselves). */
+  ingestAll(): void {
+    this.ingester.ingestAll();
+  }
+
+  /** Ingests and indexes every acknowledged record now (reads do this by themselves). */
   indexAll(): void {
+    this.ingester.ingestAll();
     this.indexer.catchUp();
   }
 
   /** Derives the index again from the records' JSON (repair). */
   rebuildIndex(): void {
+    this.ingester.ingestAll();
     this.indexer.rebuild();
   }
 
+  /** Empties the journal if everything in it is ingested, and closes it (Store.close). */
+  close(): void {
+    if (!this.journal) return;
+    try {
+      this.ingester.truncateIfDone();
+    } finally {
+      this.journal.close();
+    }
+  }
+
+  /** Closes the journal as a killed process would, leaving it as it is (Store.abandon). */
+  abandon(): void {
+    this.journal?.close();
+  }
+
   get(decisionId: string): AuditRecord | null {
-    this.indexer.catchUp();
+    this.indexAll();
     const row = this.stmts.get.get(decisionId);
     return row ? toRecord(row) : null;
   }
 
   /** Returns up to `limit` records and whether more match. */
   query(f: AuditFilter): { records: AuditRecord[]; more: boolean } {
-    this.indexer.catchUp();
+    this.indexAll();
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (f.sinceMs !== undefined) (where.push('i.time >= ?'), args.push(f.sinceMs));
@@ -127,15 +203,15 @@ export class AuditStore {
   }
 
   count(): number {
-    this.indexer.catchUp();
+    this.indexAll();
     return this.stmts.count.get()!;
   }
 
   /** Applies the retention rule; returns how many records were deleted. */
   prune(rule: RetentionRule, now = Date.now()): number {
-    // Indexed first, so every record is found by time, and the high-water mark covers every
-    // seq deleted here.
-    this.indexer.catchUp();
+    // Ingested and indexed first, so every record is found by time, and the high-water marks
+    // cover every seq deleted here.
+    this.indexAll();
     return this.db.transaction(() => {
       let deleted = 0;
       if (rule.maxAgeMs !== undefined) {

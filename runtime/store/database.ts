@@ -9,7 +9,8 @@ import { migrate } from './migrations.ts';
  * - 'normal': a commit is written to the WAL (the OS page cache) but not fsynced. Survives
  *   kill -9 of the daemon at any moment (the WAL is replayed on open); a power loss or kernel
  *   crash can lose the last commits (never corrupts). The default: fast, and a daemon crash is
- *   the failure we expect.
+ *   the failure we expect. Audit records get the same guarantee from one write() to the audit
+ *   journal beside the database (audit-journal.ts), ingested into it off the decision path.
  * - 'full': every commit fsyncs the WAL, so answered decisions survive power loss too. Group
  *   commit (runtime/server/audit/audit-writer.ts) makes it one fsync per batch, not per request.
  */

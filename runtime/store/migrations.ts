@@ -122,6 +122,22 @@ export const MIGRATIONS: readonly Migration[] = [
       FROM audit_log;
     `,
   },
+  {
+    version: 3,
+    description: 'audit journal: how far its records are ingested into audit_log',
+    // With durability 'normal' a decision's record is first written to the audit journal beside
+    // the database (runtime/store/audit-journal.ts) and moved into audit_log in batches; each
+    // batch commits audit_ingester.ingested_through with its rows, so recovery ingests exactly
+    // the journal's frames above it. Never lowered: it is also a high-water mark of seq.
+    sql: `
+      CREATE TABLE audit_ingester (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ingested_through INTEGER NOT NULL
+      );
+      INSERT INTO audit_ingester (id, ingested_through)
+        SELECT 1, max(coalesce((SELECT max(seq) FROM audit_log), 0), indexed_through) FROM audit_indexer WHERE id = 1;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

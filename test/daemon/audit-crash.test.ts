@@ -1,8 +1,10 @@
-// Crash consistency of the audit store: a child process appends and indexes in a loop and is
-// killed with SIGKILL at arbitrary moments (in an append, in an index batch, between them).
-// After each reopen, every record the child reported committed is there, the index is exactly
+// Crash consistency of the audit store: a child process appends, ingests and indexes in a loop
+// and is killed with SIGKILL at arbitrary moments (in a journal write, an ingest or index batch,
+// a journal truncation, between them). After each reopen, every record the child reported
+// committed is there with the seq it was given, no seq is handed out twice, the index is exactly
 // what the records derive, and every record is found by vm, policy, decision, time and id.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,7 +18,7 @@ afterAll(removeTempDirs);
 const APPENDER = path.join(REPO_ROOT, 'test/daemon/helpers/audit-appender.ts');
 const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
 
-/** Runs the appender until it reported `atLeast` ids, plus a random extra moment, then SIGKILLs it. */
+/** Runs the appender until it reported `atLeast` ids, plus a random extra moment, then SIGKILLs it. Returns its `id seq` lines. */
 function appendUntilKilled(file: string, run: number, durability: string, atLeast: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', BOOTSTRAP, APPENDER, file, String(run), durability], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,17 +43,37 @@ function appendUntilKilled(file: string, run: number, durability: string, atLeas
   });
 }
 
-/** Committed records beyond the index cursor, read without opening a Store (which would catch up). */
-function unindexed(file: string): number {
+/**
+ * What a kill left behind, read without opening a Store (which would recover): records in
+ * audit_log beyond the index cursor, and journal frames beyond the ingester's mark (the frames
+ * parsed here by hand: u32 length, u32 crc32, JSON { seq, record }; a torn tail ends them).
+ */
+function leftBehind(file: string): { unindexed: number; uningested: number } {
   const db = new Database(file);
   try {
-    return db.prepare('SELECT count(*) FROM audit_log WHERE seq > (SELECT indexed_through FROM audit_indexer)').pluck().get() as number;
+    const unindexed = db.prepare('SELECT count(*) FROM audit_log WHERE seq > (SELECT indexed_through FROM audit_indexer)').pluck().get() as number;
+    const mark = db.prepare('SELECT ingested_through FROM audit_ingester').pluck().get() as number;
+    const journal = fs.existsSync(`${file}-audit-journal`) ? fs.readFileSync(`${file}-audit-journal`) : Buffer.alloc(0);
+    let uningested = 0;
+    for (let off = 0; off + 8 <= journal.length; ) {
+      const n = journal.readUInt32LE(off);
+      if (off + 8 + n > journal.length) break;
+      let seq: number;
+      try {
+        seq = (JSON.parse(journal.subarray(off + 8, off + 8 + n).toString()) as { seq: number }).seq;
+      } catch {
+        break;
+      }
+      if (seq > mark) uningested++;
+      off += 8 + n;
+    }
+    return { unindexed, uningested };
   } finally {
     db.close();
   }
 }
 
-function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i: number }>): void {
+function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i: number; seq: number }>): void {
   const s = Store.open(file);
   try {
     expect(s.integrityCheck()).toBe('ok');
@@ -72,9 +94,9 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
     const byPolicy = new Map(['pa', 'pb'].map((p) => [p, ids({ limit: 1_000_000, order: 'asc', policy: p })]));
     const denied = ids({ limit: 1_000_000, order: 'desc', decision: 'deny' });
     expect(reported.size).toBeGreaterThan(0);
-    for (const [id, { run, i }] of reported) {
+    for (const [id, { run, i, seq }] of reported) {
       const expected = crashRecord(run, i);
-      expect(s.audit.get(id)).toMatchObject(expected);
+      expect(s.audit.get(id)).toMatchObject({ ...expected, seq });
       if (expected.vm) expect(byVm.get(expected.vm.name)?.has(id) ?? byVm.get(expected.vm.uuid)!.has(id), id).toBe(true);
       if (expected.policy) expect(byPolicy.get(expected.policy.name)!.has(id), id).toBe(true);
       expect(denied.has(id), id).toBe(expected.decision === 'deny');
@@ -92,18 +114,31 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
 describe('audit store under kill -9', () => {
   it.each(['normal', 'full'])('keeps every reported record, and a consistent index, across repeated SIGKILLs (durability %s)', async (durability) => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
-    const reported = new Map<string, { run: number; i: number }>();
+    const reported = new Map<string, { run: number; i: number; seq: number }>();
     let unindexedAtKill = 0;
+    let uningestedAtKill = 0;
+    let topSeq = 0;
     for (let run = 1; run <= 4; run++) {
-      const ids = await appendUntilKilled(file, run, durability, durability === 'full' ? 300 : 3000);
-      for (const id of ids) reported.set(id, { run, i: Number(id.split('-')[1]) });
-      unindexedAtKill += unindexed(file);
+      const lines = await appendUntilKilled(file, run, durability, durability === 'full' ? 300 : 3000);
+      for (const line of lines) {
+        const [id, seq] = line.split(' ') as [string, string];
+        // Acknowledged seqs increase, and continue above every seq of the runs before (none reused).
+        expect(Number(seq), line).toBeGreaterThan(topSeq);
+        topSeq = Number(seq);
+        reported.set(id, { run, i: Number(id.split('-')[1]), seq: topSeq });
+      }
+      const left = leftBehind(file);
+      unindexedAtKill += left.unindexed;
+      uningestedAtKill += left.uningested;
       // Checked (reopened, then closed cleanly) after odd runs; after even runs the next child
       // itself catches up the index the killed one left behind.
       if (run % 2 === 1) checkStore(file, reported);
     }
     checkStore(file, reported);
-    // The kills left records unindexed, so the catch-up from the JSON at open was exercised.
-    expect(unindexedAtKill).toBeGreaterThan(0);
+    // The kills left records unindexed, so the catch-up from the JSON at open was exercised. With
+    // the journal, they left acknowledged records only in the journal, so recovery was too (and
+    // the index catch-up, since recovered records are indexed from their JSON).
+    if (durability === 'normal') expect(uningestedAtKill).toBeGreaterThan(0);
+    else expect(unindexedAtKill).toBeGreaterThan(0);
   }, 120_000);
 });

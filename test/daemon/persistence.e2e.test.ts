@@ -99,12 +99,15 @@ describe('persistence', () => {
     expect(report.errorCount).toBeGreaterThan(0); // the daemon died under it
     expect(report.decisions).toEqual({ allow: report.answered });
 
+    // Answered decisions not yet ingested are in the audit journal beside the database (0600);
+    // the restarted daemon moves them into it at open, before it serves anything.
+    expect(fs.statSync(`${dbFile()}-audit-journal`).mode & 0o777).toBe(0o600);
+    daemon = await spawnDaemon(config);
     const { decisionIds } = checkDatabase();
     const missing = report.ids.filter((id) => !decisionIds.has(id));
     expect(missing).toEqual([]);
     expect(decisionIds.has(firstDecision)).toBe(true);
 
-    daemon = await spawnDaemon(config);
     expect((await ask(daemon)).reason).toBe('allow:');
   }, 300_000);
 

@@ -1,9 +1,11 @@
 // The SQLite store on a real database file: migrations, revisions, bindings with rollback,
 // VMs, audit query and retention.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
+import { lockFileOf, StateLockedError } from '../../runtime/store/state-lock.ts';
 import { MIGRATIONS, migrate, MigrationError } from '../../runtime/store/migrations.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
@@ -238,7 +240,7 @@ describe('audit log and its derived index', () => {
     const s = Store.open(file);
     s.audit.append(Array.from({ length: 5 }, (_, i) => auditRecord(i)));
     s.audit.indexPending(2);
-    s.db.close(); // no Store.close(): as if the daemon died here
+    s.abandon(); // no Store.close(): as if the daemon died here
     const raw = new Database(file);
     expect(raw.prepare('SELECT indexed_through FROM audit_indexer').pluck().get()).toBe(2);
     expect(raw.prepare('SELECT count(*) FROM audit_index').pluck().get()).toBe(2);
@@ -260,7 +262,8 @@ describe('audit log and its derived index', () => {
     expect(logSeqs(s)).toEqual([]);
     s.close();
     s = Store.open(file);
-    s.audit.append([auditRecord(6)]);
+    expect(s.audit.append([auditRecord(6)])).toEqual([7]);
+    s.audit.ingestAll(); // from the journal into audit_log, which this test reads directly
     expect(logSeqs(s)).toEqual([7]);
     // Never indexed before the prune: prune indexes first, so the mark still covers them.
     s.audit.append([auditRecord(7), auditRecord(8)]);
@@ -300,9 +303,11 @@ describe('audit log and its derived index', () => {
     s.close();
   });
 
-  it('keeps the v1 columns readable through the view `audit`, committed records included', () => {
+  it('keeps the v1 columns readable through the view `audit`, records not yet indexed included', () => {
     const s = openStore();
     s.audit.append([auditRecord(3)]);
+    s.audit.ingestAll(); // out of the journal, into audit_log; not indexed
+    expect(indexRows(s)).toEqual([]);
     expect(s.db.prepare('SELECT * FROM audit').all()).toEqual([
       { seq: 1, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow', doc: JSON.stringify(auditRecord(3)) },
     ]);
@@ -340,5 +345,38 @@ describe('audit log and its derived index', () => {
     expect(s.audit.get('d-100')?.seq).toBe(31);
     expect(s.integrityCheck()).toBe('ok');
     s.close();
+  });
+});
+
+describe('one daemon per state directory', () => {
+  it('a second store on the same files is refused while the first is open, with who holds it', () => {
+    const file = path.join(tempDir(), 'state', 'capgate.db');
+    const first = Store.open(file);
+    expect(() => Store.open(file)).toThrow(StateLockedError);
+    expect(() => Store.open(file)).toThrow(new RegExp(`another capgate daemon \\(pid ${process.pid}\\) is using the state in`));
+    first.close();
+    Store.open(file).close();
+  });
+
+  it('the lock dies with its process: kill -9 of the holder frees it', async () => {
+    const file = path.join(tempDir(), 'state', 'capgate.db');
+    Store.open(file).close(); // creates the files
+    // A process that takes the same flock and then waits to be killed.
+    // -o: only flock itself holds the lock (its sleep does not inherit it); killed as a group.
+    const holder = spawn('flock', ['-o', lockFileOf(file), 'sleep', '300'], { stdio: 'ignore', detached: true });
+    for (let i = 0; i < 200; i++) {
+      try {
+        Store.open(file).close();
+        await new Promise((r) => setTimeout(r, 10)); // not taken yet
+      } catch (err) {
+        if (err instanceof StateLockedError) break;
+        throw err;
+      }
+    }
+    expect(() => Store.open(file)).toThrow(/another capgate daemon is using the state/);
+    const exited = new Promise((r) => holder.once('exit', r));
+    process.kill(-holder.pid!, 'SIGKILL');
+    await exited;
+    Store.open(file).close();
   });
 });

@@ -5,6 +5,7 @@ export const EPERM = 1;
 export const ENOENT = 2;
 export const ESRCH = 3;
 export const EBADF = 9;
+export const EWOULDBLOCK = 11;
 export const EINVAL = 22;
 export const ENOSYS = 38;
 export const ENOPROTOOPT = 92;
@@ -14,6 +15,7 @@ const NAMES: Record<number, string> = {
   [ENOENT]: 'ENOENT',
   [ESRCH]: 'ESRCH',
   [EBADF]: 'EBADF',
+  [EWOULDBLOCK]: 'EWOULDBLOCK',
   [EINVAL]: 'EINVAL',
   [ENOSYS]: 'ENOSYS',
   [ENOPROTOOPT]: 'ENOPROTOOPT',

@@ -20,6 +20,8 @@ export const SO_PEERPIDFD = 77;
 /** pidfd syscalls share one number on every architecture (added after the unification). */
 export const SYS_PIDFD_SEND_SIGNAL = 424;
 export const SYS_PIDFD_OPEN = 434;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 
 export interface Libc {
   prlimit(pid: number, resource: number, next: RlimitValue | null): { ok: true; old: RlimitValue } | { ok: false; errno: number };
@@ -29,6 +31,8 @@ export interface Libc {
   /** getsockopt into a caller-sized buffer; returns the number of bytes the kernel wrote. */
   getsockopt(fd: number, level: number, option: number, out: Buffer): SyscallResult;
   close(fd: number): SyscallResult;
+  /** flock(2): advisory whole-file lock, released by the kernel when the last fd to it closes. */
+  flock(fd: number, operation: number): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -90,6 +94,7 @@ function bind(): Libc | LibcUnavailableError {
   const syscallPidfdSendSignal = lib.func('long syscall(long number, long pidfd, long sig, void *info, long flags)');
   const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
   const close = lib.func('int close(int fd)');
+  const flock = lib.func('int flock(int fd, int operation)');
 
   const result = (rc: unknown): SyscallResult => {
     const n = Number(rc);
@@ -114,6 +119,9 @@ function bind(): Libc | LibcUnavailableError {
       const rc = Number(getsockopt(fd, level, option, out, len));
       if (rc < 0) return { ok: false, errno: koffi.errno() };
       return { ok: true, value: len[0] ?? 0 };
+    },
+    flock(fd, operation) {
+      return result(flock(fd, operation));
     },
     close(fd) {
       return result(close(fd));

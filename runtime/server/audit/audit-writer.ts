@@ -1,12 +1,12 @@
 // Group commit of audit records: every record written during one task of the event loop (its
-// synchronous part and the promise continuations it triggers) is committed in a single SQLite
-// transaction, and each writer's promise resolves only after that commit. Answers therefore
-// never precede their audit record, and a burst of N concurrent decisions costs one commit
-// (one fsync with durability 'full'), not N.
-// A commit writes the log only; the writer also drives the store's indexer, off the answer path:
-// in batches once enough records are pending (a batch amortises the index pages), and whatever
-// is pending once the log has been quiet for a moment. Reads catch up by themselves, so this
-// only keeps that catch-up small.
+// synchronous part and the promise continuations it triggers) is committed together (durability
+// 'normal': one write() to the audit journal; 'full': one SQLite transaction), and each writer's
+// promise resolves only after that commit. Answers therefore never precede their audit record,
+// and a burst of N concurrent decisions costs one commit (one fsync with durability 'full'), not N.
+// The writer also drives the store's ingester and indexer (journal -> audit_log -> audit_index),
+// off the answer path: in batches once enough records are pending (a batch amortises the pages),
+// and whatever is pending once the log has been quiet for a moment. Reads ingest and catch up by
+// themselves, so this only keeps that work small and the journal short.
 import { DEFAULT_INDEX_BATCH, type AuditStore, type NewAuditRecord } from '../../store/audit-store.ts';
 
 const INDEX_RETRY_MS = 1000;
@@ -36,7 +36,7 @@ export interface AuditWriterOptions {
    * 0: commit at the end of the event loop's current I/O phase (setImmediate), always: every
    * decision completed in that phase joins the batch (decided on this thread, they are never
    * "in flight" in between), and a lone one waits only for the phase it is in to end; for
-   * durability 'normal', where a commit is a few tens of µs of page-cache writes.
+   * durability 'normal', where a commit is one write() to the page cache.
    */
   holdMs?: number;
   /** Pending records at which the writer indexes a batch right after the answers went out. Default 256. */

@@ -1,6 +1,7 @@
 // A child process for the crash test of the audit store: appends batches of audit records and
-// indexes them in batches of random sizes, in a tight loop, printing each decision id once its
-// batch is committed, until it is killed.
+// ingests and indexes them in batches of random sizes, in a tight loop, printing each decision id
+// and its seq once its batch is committed (acknowledged), until it is killed. With durability
+// 'normal' the journal is emptied every 32 KiB (not 4 MiB), so kills also land around that.
 // Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../../runtime/store/store.ts';
@@ -34,16 +35,19 @@ export function crashRecord(run: number, i: number): NewAuditRecord {
 }
 
 function main(file: string, run: number, durability: 'normal' | 'full'): void {
-  const store = Store.open(file, durability);
+  const store = Store.open(file, durability, { journalTruncateBytes: 32 * 1024 });
   process.stdout.write('open\n');
   let i = 0;
   for (;;) {
     const n = 1 + Math.floor(Math.random() * 8);
     const batch = Array.from({ length: n }, () => crashRecord(run, i++));
-    store.audit.append(batch);
+    const seqs = store.audit.append(batch);
     // Pipes are written synchronously on Linux: once printed, the parent knows it was committed.
-    process.stdout.write(`${batch.map((r) => r.decisionId).join('\n')}\n`);
-    if (Math.random() < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
+    process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`);
+    const dice = Math.random();
+    if (dice < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
+    // Into audit_log without indexing: kills then also find the log ahead of the index.
+    else if (dice < 0.07) store.audit.ingestAll();
   }
 }
 

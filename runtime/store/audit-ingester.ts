@@ -1,0 +1,88 @@
+// The ingester: moves acknowledged records from the audit journal (audit-journal.ts) into
+// audit_log, off the decision path, in one transaction per batch that also advances
+// audit_ingester.ingested_through. After a kill -9 at any moment, recovery ingests exactly the
+// journal's frames above that seq, so no record is lost and none is ingested twice; and once
+// every frame is ingested the journal can be emptied at any moment.
+import type Database from 'better-sqlite3';
+import type { AuditJournal, JournalFrame } from './audit-journal.ts';
+
+/** Journal size beyond which it is emptied once everything in it is ingested. */
+export const DEFAULT_JOURNAL_TRUNCATE_BYTES = 4 * 1024 * 1024;
+/** Batch size of ingestAll (before a read, at open, at close). */
+const INGEST_ALL_BATCH = 2_048;
+
+export class AuditIngester {
+  // In the journal, not yet in audit_log, in seq order: what recovery would find above the mark.
+  private pending: JournalFrame[] = [];
+  private readonly stmts;
+  private readonly insertBatch;
+
+  constructor(
+    db: Database.Database,
+    private readonly journal: AuditJournal | null,
+    private readonly truncateAboveBytes = DEFAULT_JOURNAL_TRUNCATE_BYTES,
+  ) {
+    this.stmts = {
+      mark: db.prepare<[], number>('SELECT ingested_through FROM audit_ingester WHERE id = 1').pluck(),
+      insert: db.prepare<[number, string]>('INSERT INTO audit_log (seq, doc) VALUES (?, ?)'),
+      setMark: db.prepare<[number]>('UPDATE audit_ingester SET ingested_through = ? WHERE id = 1'),
+    };
+    // Plain INSERT: a seq already in the log is a bug or a foreign database, and fails loudly.
+    this.insertBatch = db.transaction((frames: readonly JournalFrame[]) => {
+      for (const f of frames) this.stmts.insert.run(f.seq, f.doc);
+      this.stmts.setMark.run(frames[frames.length - 1]!.seq);
+    });
+  }
+
+  /** Seqs at or below this are in audit_log (or were, before retention): also a high-water mark. */
+  ingestedThrough(): number {
+    return this.stmts.mark.get()!;
+  }
+
+  /** Takes the frames recovered from the journal at open; those already ingested are skipped. */
+  recover(frames: readonly JournalFrame[]): number {
+    const mark = this.ingestedThrough();
+    const todo = frames.filter((f) => f.seq > mark);
+    this.pending.push(...todo);
+    return todo.length;
+  }
+
+  /** Records frames just written to the journal (in seq order, above every pending one). */
+  add(frames: readonly JournalFrame[]): void {
+    for (const f of frames) this.pending.push(f);
+  }
+
+  /** Frames written to the journal and not yet ingested. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Ingests up to `maxRows` of the oldest pending frames in one transaction; returns how many. */
+  ingest(maxRows: number): number {
+    if (this.pending.length === 0) return 0;
+    const batch = this.pending.slice(0, maxRows);
+    this.insertBatch(batch);
+    this.pending = this.pending.slice(batch.length);
+    this.truncateIfDone(this.truncateAboveBytes);
+    return batch.length;
+  }
+
+  /** Ingests every pending frame: audit_log holds every acknowledged record after this. */
+  ingestAll(): void {
+    while (this.ingest(INGEST_ALL_BATCH) > 0);
+  }
+
+  /**
+   * Commits frames straight into audit_log (durability 'full': no journal, the commit's fsync is
+   * the durability). The mark follows, so it stays the high-water mark of every seq handed out.
+   */
+  commitDirect(frames: readonly JournalFrame[]): void {
+    if (this.pending.length > 0) this.ingestAll(); // keeps audit_log in seq order
+    this.insertBatch(frames);
+  }
+
+  /** Empties the journal when everything in it is ingested and it is larger than `aboveBytes`. */
+  truncateIfDone(aboveBytes = 0): void {
+    if (this.journal && this.pending.length === 0 && this.journal.size > aboveBytes) this.journal.truncate();
+  }
+}
