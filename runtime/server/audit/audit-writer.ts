@@ -33,10 +33,10 @@ export interface AuditWriterOptions {
   moreComing?(): boolean;
   /**
    * Default 1. Worth it when a commit is expensive (durability 'full': one fsync per commit).
-   * 0: commit at the end of the event loop's current I/O phase (setImmediate), always: every
-   * decision completed in that phase joins the batch (decided on this thread, they are never
-   * "in flight" in between), and a lone one waits only for the phase it is in to end; for
-   * durability 'normal', where a commit is one write() to the page cache.
+   * 0, for durability 'normal', where a commit is one write() to the page cache: the first
+   * record of an I/O phase is committed at once (a lone request waits for nothing), the phase's
+   * later ones together at its end (setImmediate): under load, two commits per phase, not one
+   * per decision (decided on this thread, decisions are never "in flight" in between).
    */
   holdMs?: number;
   /** Pending records at which the writer indexes a batch right after the answers went out. Default 256. */
@@ -58,6 +58,8 @@ export class AuditWriter {
   // After a failed index batch, retry only when idle, not after every commit (no log flood).
   private indexFailedAtMs = -Infinity;
   private closed = false;
+  /** holdMs 0: a record was already committed at once in the current I/O phase. */
+  private phaseHasCommitted = false;
   private readonly indexBatch: number;
   private readonly indexIdleMs: number;
   readonly stats: AuditWriterStats = { commits: 0, records: 0 };
@@ -80,7 +82,16 @@ export class AuditWriter {
         // decisions being evaluated join it; with nothing in flight commit as soon as the current
         // task's continuations have run (process.nextTick fires after the microtask queue drained).
         const hold = this.options.holdMs ?? 1;
-        if (hold === 0) setImmediate(() => this.flush());
+        if (hold === 0) {
+          if (this.phaseHasCommitted) setImmediate(() => this.flush());
+          else {
+            // The first record of an I/O phase is committed at once (a lone request waits for
+            // nothing); the phase's later ones are batched at its end (setImmediate).
+            this.phaseHasCommitted = true;
+            setImmediate(() => (this.phaseHasCommitted = false));
+            this.flush();
+          }
+        }
         else if (!this.options.moreComing?.()) process.nextTick(() => this.flush());
         else setTimeout(() => this.flush(), hold);
       }
@@ -131,11 +142,12 @@ export class AuditWriter {
     else if (this.store.unindexed > 0) this.scheduleIndex();
   }
 
-  // setImmediate: the answers of the commit that triggered it are written first.
+  // Two hops: after this turn's check phase, where the batch commit of this I/O phase and the
+  // answers it releases are queued, so a batch of the index never delays an answer.
   private scheduleIndex(): void {
     if (this.indexScheduled) return;
     this.indexScheduled = true;
-    setImmediate(() => this.indexStep());
+    setImmediate(() => setImmediate(() => this.indexStep()));
   }
 
   // One batch per turn of the event loop, so requests are served between batches.
