@@ -9,30 +9,13 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
+import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 
 afterAll(removeTempDirs);
 
-function rec(i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord {
-  return {
-    decisionId: `j-${i}`,
-    time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-    requester: { pid: 100 + i, uid: 0, gid: 0 },
-    vm: { uuid: i % 2 ? 'uuid-a' : 'uuid-b', name: i % 2 ? 'vm-a' : 'vm-b', id: 1, labels: [] },
-    operation: 'set-memlock',
-    targetPid: 200,
-    bytes: '4096',
-    policy: { name: 'p1', revision: 1, sha256: 'x' },
-    decision: i % 4 ? 'allow' : 'deny',
-    reason: '',
-    capabilityCalls: [],
-    logs: [],
-    fuelUsed: 10,
-    durationUs: 5,
-    totalUs: 9,
-    ...over,
-  };
-}
+/** Policy p1 always: these tests do not filter by policy. */
+const rec = (i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord => auditRecord(i, { policy: { name: 'p1', revision: 1, sha256: 'x' }, ...over }, 'j');
 
 const newDbFile = (): string => path.join(tempDir(), 'state', 'capgate.db');
 const journalOf = (db: string): string => `${db}-audit-journal`;

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
 import { lockFileOf, StateLockedError } from '../../runtime/store/state-lock.ts';
 import { MIGRATIONS, migrate, MigrationError } from '../../runtime/store/migrations.ts';
-import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
+import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 
 afterAll(removeTempDirs);
@@ -16,27 +16,6 @@ afterAll(removeTempDirs);
 const info = { imports: ['capgate:policy/host@1.0.0'], exports: ['evaluate'], hostFunctions: ['log'], wit: 'world policy {}', limits: { ...DEFAULT_LIMITS } };
 const rev = (policy: string, byte: number) => ({ policy, description: `d${byte}`, bytes: new Uint8Array([0, 97, 115, 109, byte]), sha256: `sha-${byte}`, info });
 const openStore = (): Store => Store.open(path.join(tempDir(), 'state', 'capgate.db'));
-
-function auditRecord(i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord {
-  return {
-    decisionId: `d-${i}`,
-    time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-    requester: { pid: 100 + i, uid: 0, gid: 0 },
-    vm: { uuid: i % 2 ? 'uuid-a' : 'uuid-b', name: i % 2 ? 'vm-a' : 'vm-b', id: 1, labels: [] },
-    operation: 'set-memlock',
-    targetPid: 200,
-    bytes: '4096',
-    policy: { name: i % 3 ? 'p1' : 'p2', revision: 1, sha256: 'x' },
-    decision: i % 4 ? 'allow' : 'deny',
-    reason: '',
-    capabilityCalls: [],
-    logs: [],
-    fuelUsed: 10,
-    durationUs: 5,
-    totalUs: 9,
-    ...over,
-  };
-}
 
 describe('migrations', () => {
   it('sets user_version, is idempotent on reopen, and refuses a newer schema', () => {
