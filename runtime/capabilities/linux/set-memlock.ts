@@ -6,7 +6,8 @@
 // hears `no-such-process`. (Linux has no prlimit-by-pidfd, so the act itself is by number; the
 // only residual window is the target exiting, being reaped and its pid reused between the last
 // liveness check and prlimit — microseconds — and even then it is reported, never silent.)
-// Within one evaluation the first three steps are done once per pid (CheckedTargets): a later
+// The first three steps are done once per pid and evaluation (CheckedTargets), and, when the
+// spec allows it, once per pid for a short time across evaluations (recent-members.ts): a later
 // call reuses the kept pidfd and verdict after its own liveness check.
 //
 // No start-time re-read after prlimit: it cannot catch anything the pidfd does not. The kernel

@@ -1,8 +1,8 @@
-// Group commit of audit records: every record written during one task of the event loop (its
-// synchronous part and the promise continuations it triggers) is committed together (durability
-// 'normal': one write() to the audit journal; 'full': one SQLite transaction), and each writer's
-// promise resolves only after that commit. Answers therefore never precede their audit record,
-// and a burst of N concurrent decisions costs one commit (one fsync with durability 'full'), not N.
+// Group commit of audit records (durability 'normal': one write() to the audit journal; 'full':
+// one SQLite transaction): the records written while a commit is pending join it (see
+// scheduleCommit for when that is), and each writer's promise resolves only after that commit.
+// Answers therefore never precede their audit record, and a burst of N concurrent decisions
+// costs a couple of commits (of fsyncs with durability 'full'), not N.
 // The writer also drives the store's ingester and indexer (journal -> audit_log -> audit_index),
 // off the answer path: in batches once enough records are pending (a batch amortises the pages),
 // and whatever is pending once the log has been quiet for a moment. Reads ingest and catch up by
@@ -76,26 +76,30 @@ export class AuditWriter {
   write(record: NewAuditRecord): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ record, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // holdMs 0: the end of this I/O phase. Otherwise, under load, hold the batch so that the
-        // decisions being evaluated join it; with nothing in flight commit as soon as the current
-        // task's continuations have run (process.nextTick fires after the microtask queue drained).
-        const hold = this.options.holdMs ?? 1;
-        if (hold === 0) {
-          if (this.phaseHasCommitted) setImmediate(() => this.flush());
-          else {
-            // The first record of an I/O phase is committed at once (a lone request waits for
-            // nothing); the phase's later ones are batched at its end (setImmediate).
-            this.phaseHasCommitted = true;
-            setImmediate(() => (this.phaseHasCommitted = false));
-            this.flush();
-          }
-        }
-        else if (!this.options.moreComing?.()) process.nextTick(() => this.flush());
-        else setTimeout(() => this.flush(), hold);
-      }
+      if (!this.scheduled) this.scheduleCommit();
     });
+  }
+
+  /**
+   * When the pending batch is committed:
+   * - holdMs 0 (a commit is one write()): the first record of an I/O phase at once, so a lone
+   *   request waits for nothing; the phase's later ones together at its end (setImmediate).
+   * - otherwise (a commit is an fsync): with evaluations in flight, held for holdMs so that they
+   *   join; with none, as soon as the current task's continuations have run (process.nextTick
+   *   fires after the microtask queue drained).
+   */
+  private scheduleCommit(): void {
+    const hold = this.options.holdMs ?? 1;
+    if (hold === 0 && !this.phaseHasCommitted) {
+      this.phaseHasCommitted = true;
+      setImmediate(() => (this.phaseHasCommitted = false));
+      this.flush();
+      return;
+    }
+    this.scheduled = true;
+    if (hold === 0) setImmediate(() => this.flush());
+    else if (!this.options.moreComing?.()) process.nextTick(() => this.flush());
+    else setTimeout(() => this.flush(), hold);
   }
 
   /** Commits whatever is pending now. */
