@@ -1,12 +1,16 @@
 // Bench section "daemon": end-to-end decisions over the request socket of a real daemon process
 // (kernel identity, VM resolution, fair scheduler, worker evaluation with real prlimit, audit
 // group commit, HTTP), with 1 and 16 clients on persistent connections, beside the in-process
-// engine figure for the same policy and request, measured in the same run.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+// engine figure for the same policy and request, measured in the same run. Then one client's
+// round trip through each way of asking: the TypeScript client, the C client (libcapgate) and
+// curl --unix-socket.
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { buildCClient, CBuildError, compileCProgram, hasCommand } from '../build-c-client.ts';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
@@ -160,6 +164,58 @@ async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket:
 
 const NO_EVALUATION = 'request socket, raw HTTP client, 1 client, no policy bound (deny, audited)';
 
+const execFileAsync = promisify(execFile);
+
+/** The C client and its bench program, built into `dir`; null (with a note) without a C toolchain. */
+function buildCBench(dir: string): string | null {
+  if (!hasCommand('gcc') || !hasCommand('make')) {
+    console.log('C client rows skipped: gcc or make is not installed');
+    return null;
+  }
+  try {
+    const build = buildCClient(path.join(dir, 'c-client'));
+    const exe = path.join(dir, 'c-client-round-trip');
+    compileCProgram({ sources: [path.join(ROOT, 'scripts/bench/c-client-round-trip.c')], out: exe, flags: ['-O2', `-I${build.includeDir}`], libs: [build.staticLibrary] });
+    return exe;
+  } catch (err) {
+    if (err instanceof CBuildError) {
+      console.log(`C client rows skipped: ${err.message}`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** Per-call µs measured inside the C program (a child of this process: inside the bench VM). */
+async function cClientSamples(exe: string, socketPath: string, target: number, n: number, oneshot: boolean): Promise<number[]> {
+  const { stdout } = await execFileAsync(exe, [socketPath, String(target), BYTES.toString(), String(n), '200', ...(oneshot ? ['--oneshot'] : [])], { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 });
+  return stdout.trim().split('\n').map(Number);
+}
+
+const SET_MEMLOCK_URL = `http://capgate${REQUEST_ROUTES.setMemlock.path}`;
+
+function curlArgs(socketPath: string, target: number): string[] {
+  const body = JSON.stringify({ targetPid: target, bytes: BYTES.toString() });
+  return ['-s', '--unix-socket', socketPath, '-H', 'content-type: application/json', '-d', body, '-w', '\n@ %{time_total} %{http_code}\n'];
+}
+
+/** curl with `n` URLs: one process, one kept connection; curl's own time_total per transfer. */
+async function curlKeptSamples(socketPath: string, target: number, n: number): Promise<number[]> {
+  const { stdout } = await execFileAsync('curl', [...curlArgs(socketPath, target), ...Array.from({ length: n + 50 }, () => SET_MEMLOCK_URL)], { maxBuffer: 16 << 20 });
+  const lines = [...stdout.matchAll(/^@ (\S+) (\d{3})$/gm)];
+  if (lines.some((m) => m[2] !== '200')) throw new Error(`curl: the daemon answered ${lines.find((m) => m[2] !== '200')![2]}`);
+  return lines.slice(50).map((m) => Number(m[1]) * 1e6);
+}
+
+/** One curl process per request, as a shell script would: wall time of each. */
+async function curlProcessSamples(socketPath: string, target: number, n: number): Promise<number[]> {
+  const args = [...curlArgs(socketPath, target), SET_MEMLOCK_URL];
+  return sample(async () => {
+    const { stdout } = await execFileAsync('curl', args);
+    if (!/@ \S+ 200\n$/.test(stdout)) throw new Error(`curl: ${stdout}`);
+  }, n, 20);
+}
+
 /** Runs `body` with set-memlock unbound (every request: deny no-policy), then binds it again. */
 async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Promise<T> {
   const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
@@ -207,6 +263,22 @@ export async function run(): Promise<void> {
     }, 2000, 200, eventLoopTurns);
     await workerOnly.close();
 
+    // One client's round trip by the way it asks (C, curl), while this process is still the
+    // bench VM (the multi-VM run below unregisters it); the TypeScript rows come from `runs`.
+    const cRows: BenchRow[] = [];
+    const curlRows: BenchRow[] = [];
+    const cBench = buildCBench(dir);
+    if (cBench !== null) {
+      cRows.push({ name: 'C client (libcapgate), kept connection', samplesUs: await cClientSamples(cBench, daemon.request, target, 2000, false) });
+      cRows.push({ name: 'C client (libcapgate), new connection per call', samplesUs: await cClientSamples(cBench, daemon.request, target, 2000, true) });
+    }
+    if (hasCommand('curl')) {
+      curlRows.push({ name: 'curl --unix-socket, kept connection (time_total)', samplesUs: await curlKeptSamples(daemon.request, target, 1000) });
+      curlRows.push({ name: 'curl --unix-socket, one process per request', samplesUs: await curlProcessSamples(daemon.request, target, 200) });
+    } else {
+      console.log('curl rows skipped: curl is not installed');
+    }
+
     const pid = daemon.child.pid!;
     const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
     const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
@@ -226,6 +298,15 @@ export async function run(): Promise<void> {
       ...runs.map(([name, r]) => ({ name, samplesUs: r.samples })),
     ];
     printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
+
+    const TS_CLIENT = 'TypeScript client (runtime/client), kept connection';
+    const clientRows: BenchRow[] = [
+      { name: TS_CLIENT, samplesUs: runs[0]![1].samples },
+      ...cRows,
+      { name: 'raw HTTP client (prebuilt bytes, Node), kept connection', samplesUs: runs[2]![1].samples },
+      ...curlRows,
+    ];
+    printTable('clients: one set-memlock round trip, 1 client at a time', clientRows, TS_CLIENT);
     console.log('');
     const width = Math.max(...runs.map(([name]) => name.length));
     for (const [name, r] of runs) {
