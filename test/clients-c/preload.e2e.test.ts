@@ -300,6 +300,32 @@ describe('passthrough: what the kernel allows, and what is not RLIMIT_MEMLOCK, n
   });
 });
 
+describe('before its constructor ran', () => {
+  it('passes calls to the kernel as glibc would, and fails an EPERM closed without asking capgate', async () => {
+    const early = path.join(dir, 'gcc', 'early-caller.so');
+    compileCProgram({ sources: [path.join(FIXTURES, 'early-caller.c')], out: early, flags: ['-shared', '-fPIC', '-Wall', '-Wextra', '-Werror'] });
+    const fake = await FakeDaemon.start(path.join(dir, 'early.sock'), async (c) => {
+      if ((await c.next()) !== null) c.end(answer(200, ALLOW, { close: true }));
+    });
+    try {
+      // Preloaded after the shim, early-caller is initialised first.
+      const r = await new Promise<RunResult>((resolve) => {
+        const child = spawn('/bin/true', [], { env: { PATH: '/usr/bin:/bin', LD_PRELOAD: `${preload} ${early}`, CAPGATE_REQUEST_SOCKET: fake.socketPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+      });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ raise: -1, raiseErrno: 'EPERM', read: 0, lowered: 0 });
+      expect(fake.connections).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('setrlimit and setrlimit64: the caller itself is the target', () => {
   it.each(['setrlimit', 'setrlimit64'])('%s as uid 65534 reaches capgate with its own pid (the kernel then refuses the daemon: no CAP_SYS_RESOURCE here)', async (call) => {
     const r = await standin(vmA, [call, String(16n * MiB), String(16n * MiB)], { limits: [SOFT, HARD] });

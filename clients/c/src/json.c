@@ -293,23 +293,19 @@ static int document(struct json *j, member_fn on_member, void *ctx) {
   return j->p == j->end ? 0 : bad(j, "bytes after the JSON value");
 }
 
+static int bad_field(struct json *j, const char *what, const char *name) {
+  bad(j, what);
+  capgate__text_str(j->msg, " (field ");
+  capgate__text_str(j->msg, name);
+  capgate__text_str(j->msg, ")");
+  return -EPROTO;
+}
+
 /** A known string field: decoded into buf, once, whole. */
 static int field(struct json *j, const char *name, unsigned bit, unsigned *seen, char *buf, size_t cap) {
-  if (*seen & bit) {
-    bad(j, "a repeated field ");
-    capgate__text_str(j->msg, " (");
-    capgate__text_str(j->msg, name);
-    capgate__text_str(j->msg, ")");
-    return -EPROTO;
-  }
+  if (*seen & bit) return bad_field(j, "a repeated field", name);
   *seen |= bit;
-  if (peek(j) != '"') {
-    bad(j, "a field that must be a string is not");
-    capgate__text_str(j->msg, " (");
-    capgate__text_str(j->msg, name);
-    capgate__text_str(j->msg, ")");
-    return -EPROTO;
-  }
+  if (peek(j) != '"') return bad_field(j, "a value that must be a string is not", name);
   struct sink s = {buf, cap, 0, 0};
   buf[0] = '\0';
   int rc = string(j, &s);
