@@ -237,15 +237,15 @@ describe('hostile answers are errors with a message, never UB', () => {
     ['418 with an error body', 'EPROTO', 'short and stout', replies(answer(418, { error: { code: 'teapot', message: 'short and stout' } }, { reason: 'X' }))],
     ['a 204 without a body', 'EPROTO', 'HTTP 204', replies('HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n')],
   ])('%s -> %s', async (_name, errno, text, script) => {
-    const t0 = performance.now();
     const run = await callFake(script);
     expect(run.results).toHaveLength(1);
     const r = run.results[0]!;
     expect(r, JSON.stringify(r)).toMatchObject({ errno, allow: 0, reason: '', decisionId: '' });
     expect(r.rc).toBeLessThan(0);
     expect(r.message).toContain(text);
+    // The configured 1 s, not the default 5 s (the upper bound is that distinction, not speed).
     if (errno === 'ETIMEDOUT') expect(r.elapsedMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
-    else expect(performance.now() - t0).toBeLessThan(60_000); // sanity only: it returned
+    if (errno === 'ETIMEDOUT') expect(r.elapsedMs).toBeLessThan(4000);
   });
 
   it.each<[number, string, string, string]>([
