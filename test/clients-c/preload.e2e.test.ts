@@ -265,6 +265,22 @@ describe('deny, no daemon, timeout, a lying daemon: -1/EPERM and the limit uncha
     }
   });
 
+  it("a deny reason with control bytes cannot forge lines in the caller's log", async () => {
+    const target = await vmA.spawnTarget(SOFT, HARD);
+    const fake = await FakeDaemon.start(path.join(dir, 'forger.sock'), async (c) => {
+      if ((await c.next()) !== null) c.end(answer(200, { decision: 'deny', reason: 'no\ncapgate-preload[1]: FORGED\u001b[31m', decisionId: 'd\r1' }, { close: true }));
+    });
+    try {
+      const r = await standin(vmA, ['prlimit', String(target), String(HARD), String(HARD)], { socket: fake.socketPath });
+      expect(r.lines[0]).toMatchObject({ rc: -1, errno: 'EPERM' });
+      expect(r.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
+      expect(r.log).toEqual([expect.stringContaining('capgate denied: no?capgate-preload[1]: FORGED?[31m (decision d?1)')]);
+    } finally {
+      await fake.close();
+      await vmA.kill(target);
+    }
+  });
+
   it('a configuration error is reported once at load, and capgate is not asked', async () => {
     const target = await vmA.spawnTarget(SOFT, HARD);
     const r = await standin(vmA, ['prlimit', String(target), String(HARD), String(HARD)], { socket: `/${'x'.repeat(200)}` });

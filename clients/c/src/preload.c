@@ -197,14 +197,15 @@ static int broker(const char *fn, pid_t target, uint64_t soft, uint64_t hard, st
       capgate__text_str(&t, "capgate unavailable (");
       capgate__text_str(&t, capgate__errno_name(rc));
       capgate__text_str(&t, "): ");
-      capgate__text_str(&t, d.message);
+      capgate__text_printable(&t, d.message, strlen(d.message), 300);
     }
   } else if (!d.allow) {
     if (log_enabled) {
+      /* A policy's reason is its own text: no control bytes into the caller's log. */
       capgate__text_str(&t, "capgate denied: ");
-      capgate__text_str(&t, d.reason);
+      capgate__text_printable(&t, d.reason, strlen(d.reason), 200);
       capgate__text_str(&t, " (decision ");
-      capgate__text_str(&t, d.decision_id);
+      capgate__text_printable(&t, d.decision_id, strlen(d.decision_id), 64);
       capgate__text_str(&t, ")");
     }
   } else {
@@ -223,7 +224,7 @@ static int broker(const char *fn, pid_t target, uint64_t soft, uint64_t hard, st
       ok = 1;
       if (log_enabled) {
         capgate__text_str(&t, "capgate allowed (decision ");
-        capgate__text_str(&t, d.decision_id);
+        capgate__text_printable(&t, d.decision_id, strlen(d.decision_id), 64);
         capgate__text_str(&t, ")");
       }
     }
