@@ -166,6 +166,28 @@ const NO_EVALUATION = 'request socket, raw HTTP client, 1 client, no policy boun
 
 const execFileAsync = promisify(execFile);
 
+const TS_CLIENT = 'TypeScript client (runtime/client), kept connection';
+
+/** 4 interleaved rounds of each client asking one at a time; curl as one process per request once. */
+async function clientRoundTrips(dir: string, daemonPid: number, socketPath: string, target: number, lib: () => Promise<DecisionConnection>, raw: () => Promise<DecisionConnection>): Promise<BenchRow[]> {
+  const cBench = buildCBench(dir);
+  const curl = hasCommand('curl');
+  if (!curl) console.log('curl rows skipped: curl is not installed');
+  const rows = new Map<string, number[]>();
+  const add = (name: string, samples: number[]): void => void rows.set(name, [...(rows.get(name) ?? []), ...samples]);
+  for (let round = 0; round < 4; round++) {
+    add(TS_CLIENT, (await socketRun(daemonPid, lib, 1, 500)).samples);
+    if (cBench !== null) {
+      add('C client (libcapgate), kept connection', await cClientSamples(cBench, socketPath, target, 500, false));
+      add('C client (libcapgate), new connection per call', await cClientSamples(cBench, socketPath, target, 500, true));
+    }
+    add('raw HTTP client (prebuilt bytes, Node), kept connection', (await socketRun(daemonPid, raw, 1, 500)).samples);
+    if (curl) add('curl --unix-socket, kept connection (time_total)', await curlKeptSamples(socketPath, target, 250));
+  }
+  if (curl) add('curl --unix-socket, one process per request', await curlProcessSamples(socketPath, target, 200));
+  return [...rows].map(([name, samplesUs]) => ({ name, samplesUs }));
+}
+
 /** The C client and its bench program, built into `dir`; null (with a note) without a C toolchain. */
 function buildCBench(dir: string): string | null {
   if (!hasCommand('gcc') || !hasCommand('make')) {
@@ -188,7 +210,7 @@ function buildCBench(dir: string): string | null {
 
 /** Per-call µs measured inside the C program (a child of this process: inside the bench VM). */
 async function cClientSamples(exe: string, socketPath: string, target: number, n: number, oneshot: boolean): Promise<number[]> {
-  const { stdout } = await execFileAsync(exe, [socketPath, String(target), BYTES.toString(), String(n), '200', ...(oneshot ? ['--oneshot'] : [])], { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 });
+  const { stdout } = await execFileAsync(exe, [socketPath, String(target), BYTES.toString(), String(n), '50', ...(oneshot ? ['--oneshot'] : [])], { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 });
   return stdout.trim().split('\n').map(Number);
 }
 
@@ -263,25 +285,14 @@ export async function run(): Promise<void> {
     }, 2000, 200, eventLoopTurns);
     await workerOnly.close();
 
-    // One client's round trip by the way it asks (C, curl), while this process is still the
-    // bench VM (the multi-VM run below unregisters it); the TypeScript rows come from `runs`.
-    const cRows: BenchRow[] = [];
-    const curlRows: BenchRow[] = [];
-    const cBench = buildCBench(dir);
-    if (cBench !== null) {
-      cRows.push({ name: 'C client (libcapgate), kept connection', samplesUs: await cClientSamples(cBench, daemon.request, target, 2000, false) });
-      cRows.push({ name: 'C client (libcapgate), new connection per call', samplesUs: await cClientSamples(cBench, daemon.request, target, 2000, true) });
-    }
-    if (hasCommand('curl')) {
-      curlRows.push({ name: 'curl --unix-socket, kept connection (time_total)', samplesUs: await curlKeptSamples(daemon.request, target, 1000) });
-      curlRows.push({ name: 'curl --unix-socket, one process per request', samplesUs: await curlProcessSamples(daemon.request, target, 200) });
-    } else {
-      console.log('curl rows skipped: curl is not installed');
-    }
-
     const pid = daemon.child.pid!;
     const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
     const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
+    // One client's round trip by the way it asks, in interleaved rounds (the daemon keeps getting
+    // faster as its JIT warms up), while this process is still the bench VM (the multi-VM run
+    // below unregisters it).
+    const clientRows = await clientRoundTrips(dir, pid, daemon.request, target, lib, raw);
+
     const runs: Array<[string, SocketRun]> = [
       ['request socket, 1 client', await socketRun(pid, lib, 1, 2000)],
       ['request socket, 16 clients', await socketRun(pid, lib, 16, 500)],
@@ -299,13 +310,6 @@ export async function run(): Promise<void> {
     ];
     printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
 
-    const TS_CLIENT = 'TypeScript client (runtime/client), kept connection';
-    const clientRows: BenchRow[] = [
-      { name: TS_CLIENT, samplesUs: runs[0]![1].samples },
-      ...cRows,
-      { name: 'raw HTTP client (prebuilt bytes, Node), kept connection', samplesUs: runs[2]![1].samples },
-      ...curlRows,
-    ];
     printTable('clients: one set-memlock round trip, 1 client at a time', clientRows, TS_CLIENT);
     console.log('');
     const width = Math.max(...runs.map(([name]) => name.length));
