@@ -4,7 +4,6 @@
 // machine's root has no CAP_SYS_RESOURCE, so that is the EPERM there is to broker), the shim asks
 // capgate, and the daemon (root) sets soft = hard <= the old hard limit. Plus denies, no daemon,
 // a daemon that never answers or lies, passthrough, and libvirt's fork-setrlimit-exec path.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { asPolicy, memlockOf, MiB, vmFor } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { ALLOW, answer, FakeDaemon } from './helpers/fake-daemon.ts';
 import { assertClean, buildSanitizedProbe, FIXTURES, SANITIZER_ENV, type ProbeResult } from './helpers/probe.ts';
+import { killChildren, runChild } from './helpers/run-child.ts';
 import type { RunResult } from './helpers/vm-root.ts';
 import { VmRoot } from './helpers/vm-root-handle.ts';
 
@@ -50,6 +50,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  killChildren();
   await vmA?.stop();
   await vmB?.stop();
   await daemon?.stop();
@@ -112,23 +113,8 @@ async function standin(vm: VmRoot, args: string[], o: StandinOptions = {}): Prom
 }
 
 /** Runs the stand-in from the test process: in no VM. */
-function standinOutsideAnyVm(args: string[], o: StandinOptions = {}): Promise<StandinRun> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...rest] = argv(args, o);
-    const child = spawn(cmd!, rest, { env: env(o), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (status, signal) => {
-      try {
-        resolve(parse({ status, signal, stdout, stderr }));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
+async function standinOutsideAnyVm(args: string[], o: StandinOptions = {}): Promise<StandinRun> {
+  return parse(await runChild(argv(args, o), env(o)));
 }
 
 const limitsOf = (pid: number): { soft: string; hard: string } => memlockOf(pid);
@@ -327,14 +313,7 @@ describe('before its constructor ran', () => {
     });
     try {
       // Preloaded after the shim, early-caller is initialised first.
-      const r = await new Promise<RunResult>((resolve) => {
-        const child = spawn('/bin/true', [], { env: { PATH: '/usr/bin:/bin', LD_PRELOAD: `${preload} ${early}`, CAPGATE_REQUEST_SOCKET: fake.socketPath }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-        child.once('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-      });
+      const r = await runChild(['/bin/true'], { PATH: '/usr/bin:/bin', LD_PRELOAD: `${preload} ${early}`, CAPGATE_REQUEST_SOCKET: fake.socketPath });
       expect(r.status).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ raise: -1, raiseErrno: 'EPERM', read: 0, lowered: 0 });
       expect(fake.connections).toBe(0);
@@ -389,18 +368,9 @@ describe('libcapgate (ASan + UBSan) against the real daemon', () => {
   const probeCall = async (vm: VmRoot | null, args: string[]): Promise<ProbeResult[]> => {
     const argvProbe = [probe, 'call', daemon.requestSocket, ...args];
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', CAPGATE_REQUEST_SOCKET: daemon.requestSocket, ...SANITIZER_ENV };
-    const run = vm
-      ? await vm.run(argvProbe, env)
-      : await new Promise<RunResult>((resolve) => {
-          const child = spawn(argvProbe[0]!, argvProbe.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-          child.once('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-        });
+    const run = vm ? await vm.run(argvProbe, env) : await runChild(argvProbe, env);
     const results = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ProbeResult);
-    assertClean({ ...run, signal: run.signal as NodeJS.Signals | null, results });
+    assertClean({ ...run, results });
     return results;
   };
 

@@ -1,10 +1,11 @@
 // Builds libcapgate with AddressSanitizer and UBSan (any error aborts) and the client probe
 // against it, and runs the probe without blocking the event loop (fake daemons live in it).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildCClient, compileCProgram, type CClientBuild } from '../../../scripts/build-c-client.ts';
 import { REPO_ROOT } from '../../daemon/helpers/daemon-process.ts';
+import { runChild } from './run-child.ts';
+import type { RunResult } from './vm-root.ts';
 
 export const SANITIZE = '-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
 export const FIXTURES = path.join(REPO_ROOT, 'test/clients-c/fixtures');
@@ -23,11 +24,7 @@ export interface ProbeResult {
   stage?: string;
 }
 
-export interface ProbeRun {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
+export interface ProbeRun extends RunResult {
   results: ProbeResult[];
 }
 
@@ -49,22 +46,13 @@ export const SANITIZER_ENV = {
   UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
 };
 
-export function runProbe(probe: string, args: string[], env: Record<string, string> = {}): Promise<ProbeRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(probe, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...SANITIZER_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (status, signal) => {
-      const results = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as ProbeResult);
-      resolve({ status, signal, stdout, stderr, results });
-    });
-  });
+export async function runProbe(probe: string, args: string[], env: Record<string, string> = {}): Promise<ProbeRun> {
+  const r = await runChild([probe, ...args], { PATH: process.env.PATH ?? '/usr/bin:/bin', ...SANITIZER_ENV, ...env });
+  const results = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as ProbeResult);
+  return { ...r, results };
 }
 
 /** Fails with the sanitizer's report when the probe did not exit cleanly. */
