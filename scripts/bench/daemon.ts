@@ -6,7 +6,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
@@ -15,14 +15,14 @@ import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 import { eventLoopTurns, printTable, sample, type BenchRow } from './table.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = PACKAGE_ROOT;
 const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const BENCH_VM_UUID = '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10';
 const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
-  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs'), path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
   for (let i = 0; ; i++) {
@@ -111,7 +111,7 @@ async function socketRun(daemonPid: number, connect: () => Promise<DecisionConne
  * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
  */
 async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket: string, vms: number, connections: number, perConnection: number): Promise<SocketRun> {
-  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'scripts/bench/daemon-vm-client.ts'), [], { execArgv: ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   const next = (c: ChildProcess): Promise<VmClientMessage> =>
     new Promise((resolve, reject) => {
       c.once('message', (m: VmClientMessage) => (m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m)));
