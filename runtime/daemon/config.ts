@@ -9,6 +9,7 @@ import { DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import type { Durability } from '../store/database.ts';
 import type { HttpLimits } from '../server/http/unix-server.ts';
 import type { SchedulerLimits } from '../server/scheduler/fair-scheduler.ts';
+import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
 
 export interface DaemonConfig {
   /** Sockets live here (default: /run/capgate as root, ./.capgate/run otherwise). */
@@ -142,8 +143,10 @@ export function checkConfigShape(input: unknown, source: string): DaemonConfigIn
 export function loadConfigFile(file: string): DaemonConfigInput {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // Root reads only a config file nobody else could have written (path-trust.ts).
+    text = readTrustedFile(file, 'the config file');
   } catch (err) {
+    if (err instanceof UntrustedPathError) throw new ConfigError(err.message);
     throw new ConfigError(`cannot read the config file ${file}: ${(err as Error).message}`);
   }
   let parsed: unknown;

@@ -1,5 +1,4 @@
 // startDaemon: state, engine, both sockets, and an orderly stop.
-import fs from 'node:fs';
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
@@ -22,6 +21,7 @@ import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { prepareDirectories } from './directories.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
@@ -48,8 +48,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const support = assertLinuxSupport();
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
-  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
-  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // Before anything in them is opened: directories another user prepared are refused.
+  prepareDirectories(config);
 
   const cleanup: Array<() => Promise<void> | void> = [];
   const undo = async (): Promise<void> => {

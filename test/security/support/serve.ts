@@ -49,7 +49,8 @@ export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: numb
       // The --json result is pretty-printed ("{" ... "}" on lines of their own); log lines are one-line JSON.
       const m = /(?:^|\n)(\{\n[\s\S]*?\n\})\n/.exec(stdout);
       if (m === null) return;
-      const r = JSON.parse(m[1]!) as { adminSocket: string; requestSocket: string; database: string };
+      const r = JSON.parse(m[1]!) as { adminSocket?: string; requestSocket: string; database: string };
+      if (typeof r.adminSocket !== 'string') return; // an error, printed as JSON: the exit resolves
       resolve({ kind: 'serving', served, adminSocket: r.adminSocket, requestSocket: r.requestSocket, database: r.database });
     });
     void exited.then((code) => resolve({ kind: 'exited', code, output: out }));
