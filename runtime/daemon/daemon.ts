@@ -5,7 +5,7 @@ import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import type { PolicyEngine } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -63,10 +63,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, peerStillConnected };
+    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
+    // Registrations made before anchors were checked (or whose processes moved since): say so.
+    for (const vm of vms.vms) {
+      const refusal = checkAnchor(vm, vms.vms);
+      if (refusal !== null) logger.warn({ vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message }, 'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it');
+    }
     const scheduler = new FairScheduler(config.scheduler);
     const metrics = new DaemonMetrics({
       policiesLoaded: () => policies.loadedCount,
