@@ -21,6 +21,7 @@ import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
@@ -159,6 +160,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       logger,
       handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
       identify: peerOf,
+      classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
     });
     await admin.listen();
     cleanup.push(() => admin.close(httpLimits.shutdownGraceMs));
