@@ -9,12 +9,15 @@
 //   - an anchor inside another VM (its root process is a member of that VM);
 //   - an anchor whose tree holds another VM's anchor (that VM's live root process would be a
 //     member of this one);
-//   - a cgroup at, above or below another VM's cgroup.
+//   - a cgroup at, above or below another VM's cgroup;
+//   - a process tree and a cgroup that share a process (one in the cgroup's subtree descending
+//     from the tree's root), whichever of the two VMs has which.
 // Pid anchors are (pid, start time): a VM whose root process exited matches nothing, so it
 // overlaps nothing (its former children were re-parented out of its tree). The VM being updated
 // is not compared with itself.
 import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm } from './vm.ts';
+import { cgroupProcesses } from './cgroup-processes.ts';
 import { isKernelThread } from './kernel-thread.ts';
 import { Lineage } from './lineage.ts';
 import { membershipOf } from './membership.ts';
@@ -84,30 +87,64 @@ function invalidForHost(vm: RegisteredVm, daemonPid: number): AnchorRefusal | nu
   return null;
 }
 
+const pidView = (vm: RegisteredVm): RegisteredVm => ({ identity: vm.identity, anchor: { rootPid: vm.anchor.rootPid, rootStartTime: vm.anchor.rootStartTime } });
+
+/** Is the VM's root process alive (same pid AND start time)? Its lineage, or null. */
+function liveRoot(vm: RegisteredVm): Lineage | null {
+  const { rootPid, rootStartTime } = vm.anchor;
+  if (rootPid === undefined || rootStartTime === undefined) return null;
+  const lineage = Lineage.of(rootPid);
+  return lineage !== null && lineage.self.startTime === rootStartTime ? lineage : null;
+}
+
+/** The first process in `cgroup`'s subtree that is in `pidVm`'s process tree, or null. */
+function sharedProcess(cgroup: string, pidVm: RegisteredVm): number | null {
+  const listed = cgroupProcesses(cgroup);
+  if (listed.kind !== 'listed') return null; // not visible here: only the root-process checks apply
+  for (const pid of listed.pids) {
+    const lineage = Lineage.of(pid);
+    if (lineage !== null && membershipOf(lineage, pidVm).member) return pid;
+  }
+  return null;
+}
+
+/**
+ * Would some process be a member of both VMs? Each anchor of one against each of the other's:
+ * two process trees share a process only when one root is in the other's tree; two cgroups only
+ * when one is at or below the other; a tree and a cgroup when a process of the cgroup's subtree
+ * descends from the tree's root.
+ */
 function overlap(vm: RegisteredVm, other: RegisteredVm): AnchorRefusal | null {
+  const conflict = (message: string): AnchorRefusal => ({ kind: 'conflict', vm: other.identity, message: `${message}: a process would be in both VMs, so each VM's policy could act on the other's` });
+  const theirs = named(other.identity);
   const { rootPid, cgroup } = vm.anchor;
-  if (rootPid !== undefined) {
-    const lineage = Lineage.of(rootPid);
-    const inside = lineage === null ? null : membershipOf(lineage, other);
-    if (inside?.member) {
+  const ours = liveRoot(vm);
+  if (ours !== null) {
+    const inside = membershipOf(ours, other);
+    if (inside.member) {
       const how = inside.via === 'cgroup' ? `in its cgroup ${other.anchor.cgroup}` : rootPid === other.anchor.rootPid ? 'its root process' : `a descendant of its root process ${other.anchor.rootPid}`;
-      return { kind: 'conflict', vm: other.identity, message: `anchor.rootPid ${rootPid} is inside ${named(other.identity)}: ${how}` };
+      return conflict(`anchor.rootPid ${rootPid} is inside ${theirs} (${how})`);
     }
+  }
+  const theirRoot = liveRoot(other);
+  if (theirRoot !== null && membershipOf(theirRoot, vm).member) {
+    return conflict(`the anchor holds the root process (pid ${other.anchor.rootPid}) of ${theirs}`);
   }
   if (cgroup !== undefined && other.anchor.cgroup !== undefined) {
-    const theirs = other.anchor.cgroup;
-    if (isCgroupAtOrBelow(cgroup, theirs) || isCgroupAtOrBelow(theirs, cgroup)) {
-      const where = cgroup === theirs ? 'is the cgroup' : isCgroupAtOrBelow(cgroup, theirs) ? 'is below the cgroup' : 'is above the cgroup';
-      return { kind: 'conflict', vm: other.identity, message: `anchor.cgroup ${cgroup} ${where} ${theirs} of ${named(other.identity)}` };
+    const c = other.anchor.cgroup;
+    if (isCgroupAtOrBelow(cgroup, c) || isCgroupAtOrBelow(c, cgroup)) {
+      const where = cgroup === c ? 'is the cgroup' : isCgroupAtOrBelow(cgroup, c) ? 'is below the cgroup' : 'is above the cgroup';
+      return conflict(`anchor.cgroup ${cgroup} ${where} ${c} of ${theirs}`);
     }
   }
-  const { rootPid: theirRoot, rootStartTime: theirStart } = other.anchor;
-  if (theirRoot !== undefined && theirStart !== undefined) {
-    const theirs = Lineage.of(theirRoot);
-    // Only their live root process counts (same pid AND start time): a reused pid is not theirs.
-    if (theirs !== null && theirs.self.startTime === theirStart && membershipOf(theirs, vm).member) {
-      return { kind: 'conflict', vm: other.identity, message: `the anchor holds the root process (pid ${theirRoot}) of ${named(other.identity)}: that VM would be inside this one` };
-    }
+  // A process tree and a cgroup that share a process below their roots.
+  if (ours !== null && other.anchor.cgroup !== undefined) {
+    const pid = sharedProcess(other.anchor.cgroup, pidView(vm));
+    if (pid !== null) return conflict(`the process tree of anchor.rootPid ${rootPid} holds pid ${pid}, which is in the cgroup ${other.anchor.cgroup} of ${theirs}`);
+  }
+  if (theirRoot !== null && cgroup !== undefined) {
+    const pid = sharedProcess(cgroup, pidView(other));
+    if (pid !== null) return conflict(`anchor.cgroup ${cgroup} holds pid ${pid}, which is in the process tree of ${theirs}`);
   }
   return null;
 }

@@ -188,7 +188,8 @@ describe('with real cgroups', () => {
   afterAll(async () => {
     if (!usable || !dir) return;
     // Move everything back to the root group, then remove ours.
-    for (const sub of [`${dir}/daemon`, `${dir}/vm`, dir]) {
+    const subs = [`${dir}/daemon`, `${dir}/vm`, `${dir}/part`, `${dir}/part2`, dir];
+    for (const sub of subs) {
       if (!fs.existsSync(sub)) continue;
       for (const pid of fs.readFileSync(`${sub}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
         try {
@@ -198,7 +199,7 @@ describe('with real cgroups', () => {
         }
       }
     }
-    for (const sub of [`${dir}/daemon`, `${dir}/vm`, dir]) if (fs.existsSync(sub)) fs.rmdirSync(sub);
+    for (const sub of subs) if (fs.existsSync(sub)) fs.rmdirSync(sub);
   });
 
   it('refuses a cgroup that holds the daemon, and one that holds another VM\'s root process', async (ctx) => {
@@ -225,5 +226,27 @@ describe('with real cgroups', () => {
     expect(inside.status).toBe(409);
     expect(inside.message).toContain('"by-cgroup"');
     await daemon.admin.unregisterVm(byCgroup.identity.uuid);
+  });
+
+  it('refuses a process tree and a cgroup that share a process below their roots, whichever comes first', async (ctx) => {
+    if (!usable) return ctx.skip();
+    const [t, u] = await Promise.all([tree(), tree()]);
+    fs.mkdirSync(`${dir}/part`);
+    fs.writeFileSync(`${dir}/part/cgroup.procs`, String(t.child)); // the child only; its root stays outside
+    const byCgroup = (await daemon.admin.registerVm(vm({ cgroup: `${group}/part` }, 'part'))).vm;
+    const e = await refusal(daemon.admin.registerVm(vm({ rootPid: t.root })));
+    expect(e.status).toBe(409);
+    expect(e.message).toContain('"part"');
+    expect(e.message).toContain(`holds pid ${t.child}`);
+    await daemon.admin.unregisterVm(byCgroup.identity.uuid);
+
+    const byPid = (await daemon.admin.registerVm(vm({ rootPid: u.root }, 'tree'))).vm;
+    fs.mkdirSync(`${dir}/part2`);
+    fs.writeFileSync(`${dir}/part2/cgroup.procs`, String(u.child));
+    const e2 = await refusal(daemon.admin.registerVm(vm({ cgroup: `${group}/part2` })));
+    expect(e2.status).toBe(409);
+    expect(e2.message).toContain('"tree"');
+    expect(e2.message).toContain(`holds pid ${u.child}`);
+    await daemon.admin.unregisterVm(byPid.identity.uuid);
   });
 });
