@@ -6,6 +6,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
@@ -172,19 +173,45 @@ async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Pr
   }
 }
 
+/** The daemon a measuring process is given: started by its parent, so that it is not the daemon's ancestor. */
+interface BenchDaemon {
+  pid: number;
+  admin: string;
+  request: string;
+}
+
+const DAEMON_ENV = 'CAPGATE_BENCH_DAEMON';
+
+/**
+ * Starts the daemon, then measures from a child process (a sibling of the daemon): the requests
+ * come from a registered VM, and the daemon refuses to register one of its own ancestors.
+ */
 export async function run(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-'));
+  const daemon = await startDaemon(dir);
+  try {
+    const given: BenchDaemon = { pid: daemon.child.pid!, admin: daemon.admin, request: daemon.request };
+    const measuring = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [DAEMON_ENV]: JSON.stringify(given) }, stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve) => measuring.once('exit', resolve));
+    if (code !== 0) throw new Error(`the daemon bench's measuring process exited with ${code}`);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    await new Promise((r) => daemon.child.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(daemon: BenchDaemon): Promise<void> {
   const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
   await new Promise((r) => sleeper.once('spawn', r));
   const target = sleeper.pid!;
-  const daemon = await startDaemon(dir);
   const engine = new Engine({ linuxCapabilities: true });
   try {
     const wasm = fs.readFileSync(POLICY);
     const admin = new CapgateAdminClient({ socketPath: daemon.admin, timeoutMs: 600_000 });
     await admin.pushPolicy('memlock-cap', wasm);
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
-    // This bench process is the "VM": its root pid anchors it; the sleeper is its QEMU.
+    // This measuring process is the "VM" (a sibling of the daemon, not its ancestor): its pid anchors it; the sleeper is its QEMU.
     const reg = validateVmRegistration({ identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
     if (!reg.ok) throw new Error(reg.error);
     await admin.registerVm(reg.vm);
@@ -207,7 +234,7 @@ export async function run(): Promise<void> {
     }, 2000, 200, eventLoopTurns);
     await workerOnly.close();
 
-    const pid = daemon.child.pid!;
+    const pid = daemon.pid;
     const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
     const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
     const runs: Array<[string, SocketRun]> = [
@@ -239,11 +266,11 @@ export async function run(): Promise<void> {
     console.log('targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)');
   } finally {
     await engine.close();
-    daemon.child.kill('SIGTERM');
-    await new Promise((r) => daemon.child.once('exit', r));
     sleeper.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const given = process.env[DAEMON_ENV];
+  await (given === undefined ? run() : measure(JSON.parse(given) as BenchDaemon));
+}
