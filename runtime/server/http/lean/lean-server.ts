@@ -94,13 +94,14 @@ export class LeanHttpServer<P> {
     });
   }
 
-  /** Answers 503 without reading the request, then closes; a client that never reads is cut off. */
+  /**
+   * Answers 503 without reading the request and closes at once: the answer is in the peer's
+   * receive queue, so it can still read it, and a refused connection holds no descriptor here
+   * (a flood of them must not exhaust the daemon's).
+   */
   private refuse(socket: net.Socket, message: string, hint: string): void {
     this.o.logger.debug({ channel: this.o.name, message }, 'connection refused: over budget');
     socket.on('error', () => socket.destroy());
-    socket.end(encodeReply(fail('overloaded', message, hint, { headers: { 'retry-after': '1' } }), true, 0));
-    socket.resume(); // discard whatever it sent
-    const timer = setTimeout(() => socket.destroy(), this.o.limits.headersTimeoutMs);
-    socket.once('close', () => clearTimeout(timer));
+    socket.end(encodeReply(fail('overloaded', message, hint, { headers: { 'retry-after': '1' } }), true, 0), () => socket.destroy());
   }
 }
