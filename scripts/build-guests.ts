@@ -2,14 +2,15 @@
 // guest-examples/<language>/build/<name>.core.wasm and the componentized <name>.wasm.
 // One builder per language; Rust and C builders plug into GUEST_BUILDERS the same way.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import asc from 'assemblyscript/asc';
+import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { componentize } from '../runtime/packaging/componentize.ts';
 import { buildCGuests } from './build-guests/c.ts';
 import { buildRustGuests } from './build-guests/rust.ts';
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = PACKAGE_ROOT;
 export const GUEST_EXAMPLES_DIR = join(REPO_ROOT, 'guest-examples');
 
 export interface BuiltGuest {

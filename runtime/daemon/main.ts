@@ -1,5 +1,5 @@
-// Process entry of the daemon: `node --import ./runtime/bootstrap/register.mjs runtime/daemon/main.ts
-// [--config file.yaml] [--json '{...}']`.
+// Process entry of the daemon, compiled: `node dist/runtime/daemon/main.js [--config file.yaml]
+// [--json '{...}']`.
 // Tests spawn it; `capgate serve` does the same in-process. Exit codes: 0 clean stop,
 // 1 startup failure (bad config, unsupported platform, socket in use).
 import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';

@@ -2,8 +2,9 @@
 // Uses the jco-transpile API (componentEmbed + componentNew); the `jco embed` CLI panics.
 import { readFileSync } from 'node:fs';
 import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { packagePath } from '../bootstrap/package-root.ts';
 
-export const POLICY_WIT_PATH = new URL('../../host-api/wit/policy.wit', import.meta.url);
+export const POLICY_WIT_PATH = packagePath('host-api', 'wit', 'policy.wit');
 export const POLICY_WORLD = 'policy';
 
 export type ComponentizeErrorKind =

@@ -7,7 +7,8 @@ export const ERROR_CODES = [
   'payload-too-large',
   'not-found',
   'method-not-allowed',
-  'conflict', // e.g. deleting a bound revision, registering a VM twice
+  'conflict', // e.g. deleting a bound revision, registering a VM twice, a VM anchor inside another VM
+  'invalid-anchor', // a VM anchor no VM may have: pid 1, the daemon or its ancestors, a kernel thread
   'forbidden', // peer credentials not on the admin allow-list
   'overloaded', // queue full: retry after the Retry-After header
   'shutting-down',
@@ -35,6 +36,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   'not-found': 404,
   'method-not-allowed': 405,
   conflict: 409,
+  'invalid-anchor': 422,
   forbidden: 403,
   overloaded: 503,
   'shutting-down': 503,

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildCClient, CBuildError, compileCProgram, hasCommand } from '../build-c-client.ts';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
@@ -19,14 +20,14 @@ import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 import { eventLoopTurns, printTable, sample, type BenchRow } from './table.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = PACKAGE_ROOT;
 const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const BENCH_VM_UUID = '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10';
 const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
-  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs'), path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
   for (let i = 0; ; i++) {
@@ -115,7 +116,7 @@ async function socketRun(daemonPid: number, connect: () => Promise<DecisionConne
  * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
  */
 async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket: string, vms: number, connections: number, perConnection: number): Promise<SocketRun> {
-  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'scripts/bench/daemon-vm-client.ts'), [], { execArgv: ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   const next = (c: ChildProcess): Promise<VmClientMessage> =>
     new Promise((resolve, reject) => {
       c.once('message', (m: VmClientMessage) => (m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m)));
@@ -250,19 +251,46 @@ async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Pr
   }
 }
 
+/** The daemon a measuring process is given: started by its parent, so that it is not the daemon's ancestor. */
+interface BenchDaemon {
+  pid: number;
+  admin: string;
+  request: string;
+}
+
+const DAEMON_ENV = 'CAPGATE_BENCH_DAEMON';
+
+/**
+ * Starts the daemon, then measures from a child process (a sibling of the daemon): the requests
+ * come from a registered VM, and the daemon refuses to register one of its own ancestors.
+ */
 export async function run(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-'));
+  const daemon = await startDaemon(dir);
+  try {
+    const given: BenchDaemon = { pid: daemon.child.pid!, admin: daemon.admin, request: daemon.request };
+    const measuring = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [DAEMON_ENV]: JSON.stringify(given) }, stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve) => measuring.once('exit', resolve));
+    if (code !== 0) throw new Error(`the daemon bench's measuring process exited with ${code}`);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    await new Promise((r) => daemon.child.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(daemon: BenchDaemon): Promise<void> {
   const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
   await new Promise((r) => sleeper.once('spawn', r));
   const target = sleeper.pid!;
-  const daemon = await startDaemon(dir);
   const engine = new Engine({ linuxCapabilities: true });
+  const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-clients-'));
   try {
     const wasm = fs.readFileSync(POLICY);
     const admin = new CapgateAdminClient({ socketPath: daemon.admin, timeoutMs: 600_000 });
     await admin.pushPolicy('memlock-cap', wasm);
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
-    // This bench process is the "VM": its root pid anchors it; the sleeper is its QEMU.
+    // This measuring process is the "VM" (a sibling of the daemon, not its ancestor): its pid anchors it; the sleeper is its QEMU.
     const reg = validateVmRegistration({ identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
     if (!reg.ok) throw new Error(reg.error);
     await admin.registerVm(reg.vm);
@@ -285,13 +313,13 @@ export async function run(): Promise<void> {
     }, 2000, 200, eventLoopTurns);
     await workerOnly.close();
 
-    const pid = daemon.child.pid!;
+    const pid = daemon.pid;
     const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
     const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
     // One client's round trip by the way it asks, in interleaved rounds (the daemon keeps getting
     // faster as its JIT warms up), while this process is still the bench VM (the multi-VM run
     // below unregisters it).
-    const clientRows = await clientRoundTrips(dir, pid, daemon.request, target, lib, raw);
+    const clientRows = await clientRoundTrips(buildDir, pid, daemon.request, target, lib, raw);
 
     const runs: Array<[string, SocketRun]> = [
       ['request socket, 1 client', await socketRun(pid, lib, 1, 2000)],
@@ -324,11 +352,12 @@ export async function run(): Promise<void> {
     console.log('targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)');
   } finally {
     await engine.close();
-    daemon.child.kill('SIGTERM');
-    await new Promise((r) => daemon.child.once('exit', r));
     sleeper.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(buildDir, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const given = process.env[DAEMON_ENV];
+  await (given === undefined ? run() : measure(JSON.parse(given) as BenchDaemon));
+}

@@ -1,6 +1,9 @@
-// Every command documents itself with examples; usage errors exit 2.
+// Every command documents itself with examples; usage errors exit 2; an unbuilt copy says so.
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/run-cli.ts';
+import { CAPGATE_BIN, runCli, runProcess } from './support/run-cli.ts';
 
 const COMMANDS = [
   ['serve'],
@@ -74,5 +77,22 @@ describe('a reader that goes away', () => {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CAPGATE_BIN}" init --help | head -1`], { encoding: 'utf8' });
     expect(r.stdout.split('\n')[0]).toContain('Usage: capgate init');
     expect(r.stderr).not.toContain('EPIPE');
+  });
+});
+
+describe('an unbuilt copy', () => {
+  it('says that it was not built and how to build it, instead of a module-not-found stack', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'capgate-unbuilt-'));
+    try {
+      mkdirSync(join(root, 'runtime', 'cli'), { recursive: true });
+      copyFileSync(CAPGATE_BIN, join(root, 'runtime', 'cli', 'capgate.mjs'));
+      const r = await runProcess(process.execPath, [join(root, 'runtime', 'cli', 'capgate.mjs'), '--version'], { cwd: root, env: { PATH: process.env.PATH } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${join(root, 'dist', 'runtime', 'cli', 'main.js')} is missing`);
+      expect(r.stderr).toContain('run `npm run build`');
+      expect(r.stderr).not.toMatch(/at .*\(/); // no stack trace
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,11 +1,13 @@
 // The files `capgate init --lang assemblyscript` writes, besides the copied SDK.
 // The starter policy and its scenario agree out of the box: `npm test` passes on a fresh project.
 import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { packagePath } from '../../bootstrap/package-root.ts';
 import { PROJECT_SDK_DIR as SDK_DIR } from '../../packaging/project/layout.ts';
 import type { ProjectTemplate } from './project-template.ts';
 import { packageJson, SCENARIO_YAML } from './scenario-template.ts';
 
-const ASC_PACKAGE_JSON = new URL('../../../node_modules/assemblyscript/package.json', import.meta.url);
+const ASC_PACKAGE_JSON = packagePath('node_modules', 'assemblyscript', 'package.json');
 
 async function ascVersion(): Promise<string> {
   try {
@@ -79,7 +81,7 @@ Push it to a daemon: \`capgate policy push build/policy.wasm --name ${name} --ac
 
 export const assemblyScriptTemplate: ProjectTemplate = {
   lang: 'assemblyscript',
-  sdkSource: new URL('../../../host-api/assemblyscript/', import.meta.url),
+  sdkSource: pathToFileURL(`${packagePath('host-api', 'assemblyscript')}/`),
   async files(name) {
     return [
       ['package.json', asPackageJson(name, await ascVersion())],

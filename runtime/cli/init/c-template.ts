@@ -1,6 +1,8 @@
 // The files `capgate init --lang c` writes, besides the copied SDK (host-api/c: header and
 // freestanding runtime). Same rules as the AssemblyScript starter, so the shared scenario passes
 // out of the box. `capgate build --lang c` compiles src/*.c with the SDK runtime.
+import { pathToFileURL } from 'node:url';
+import { packagePath } from '../../bootstrap/package-root.ts';
 import { C_SOURCE_DIR, PROJECT_SDK_DIR as SDK_DIR } from '../../packaging/project/layout.ts';
 import type { ProjectTemplate } from './project-template.ts';
 import { packageJson, SCENARIO_YAML } from './scenario-template.ts';
@@ -80,7 +82,7 @@ Push it to a daemon: \`capgate policy push build/policy.wasm --name ${name} --ac
 
 export const cTemplate: ProjectTemplate = {
   lang: 'c',
-  sdkSource: new URL('../../../host-api/c/', import.meta.url),
+  sdkSource: pathToFileURL(`${packagePath('host-api', 'c')}/`),
   async files(name) {
     return [
       ['package.json', packageJson(name, 'A capgate policy (capgate:policy@1.0.0) in C', 'capgate build --lang c . -o build/policy.wasm')],

@@ -1,6 +1,8 @@
 // The files `capgate init --lang rust` writes, besides the copied SDK (host-api/rust, the crate
 // capgate-policy, no crates.io dependencies). Same rules as the AssemblyScript starter, so the
 // shared scenario passes out of the box. `capgate build --lang rust` compiles it.
+import { pathToFileURL } from 'node:url';
+import { packagePath } from '../../bootstrap/package-root.ts';
 import { PROJECT_SDK_DIR as SDK_DIR } from '../../packaging/project/layout.ts';
 import type { ProjectTemplate } from './project-template.ts';
 import { packageJson, SCENARIO_YAML } from './scenario-template.ts';
@@ -94,7 +96,7 @@ Push it to a daemon: \`capgate policy push build/policy.wasm --name ${name} --ac
 
 export const rustTemplate: ProjectTemplate = {
   lang: 'rust',
-  sdkSource: new URL('../../../host-api/rust/', import.meta.url),
+  sdkSource: pathToFileURL(`${packagePath('host-api', 'rust')}/`),
   async files(name) {
     return [
       ['package.json', packageJson(name, 'A capgate policy (capgate:policy@1.0.0) in Rust', 'capgate build --lang rust . -o build/policy.wasm')],

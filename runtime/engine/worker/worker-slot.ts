@@ -1,7 +1,8 @@
 // One evaluation worker and its channel, from the main side. Runs one job at a time with a
 // wall-clock deadline; on expiry (or a crash) it terminates the worker, answers for the job, and
 // respawns it with every loaded policy re-sent.
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
@@ -11,7 +12,7 @@ import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
-const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
+const ENTRY = new URL('./worker-main.ts', import.meta.url);
 
 export interface LoadedPolicy {
   module: WebAssembly.Module;
@@ -94,7 +95,7 @@ export class WorkerSlot {
       linuxCapabilities: this.#linuxCapabilities,
       pidfds,
     };
-    const worker = new Worker(BOOTSTRAP, { workerData: init, transferList: [jobs.port2, results.port2] });
+    const worker = startWorker(ENTRY, { workerData: init, transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
       worker,
       control,

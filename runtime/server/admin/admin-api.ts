@@ -1,5 +1,6 @@
 // Routes of the admin socket: policies, bindings, VMs, audit, health, metrics.
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
+import type { RegisteredVm } from '../../identity/vm.ts';
 import type { Store } from '../../store/store.ts';
 import {
   ADMIN_ROUTES as R,
@@ -37,6 +38,13 @@ export interface AdminPeer {
 export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
   const { store, policies } = o;
   const reloadVms = (): void => o.vms.replace(store.vms.list());
+  // Checked against the stored registry in the same synchronous step as the write that follows.
+  const anchorRefusal = (vm: RegisteredVm): Reply | null => {
+    const r = o.identity.checkAnchor(vm, store.vms.list());
+    if (r === null) return null;
+    if (r.kind === 'invalid-anchor') return fail('invalid-anchor', r.message);
+    return fail('conflict', r.message, `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`, { kind: 'anchor-overlap' });
+  };
 
   return new Router<AdminPeer>()
     .on(R.health, () => ok(o.health()))
@@ -128,6 +136,8 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       if (!json.ok) return json.reply;
       const v = o.identity.validateVmRegistration(json.value);
       if (!v.ok) return fail('bad-request', v.error, 'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}');
+      const refused = anchorRefusal(v.vm);
+      if (refused !== null) return refused;
       const r = store.vms.register(v.vm);
       if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with PUT /v1/vms/<uuid>' : 'choose another name');
       reloadVms();
@@ -139,6 +149,8 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const v = o.identity.validateVmRegistration(json.value);
       if (!v.ok) return fail('bad-request', v.error);
       if (v.vm.identity.uuid !== params.uuid!.toLowerCase()) return fail('bad-request', `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`, 'a VM keeps its uuid; unregister and register to change it');
+      const refused = anchorRefusal(v.vm);
+      if (refused !== null) return refused;
       const r = store.vms.update(v.vm.identity.uuid, v.vm);
       if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with POST /v1/vms') : fail('conflict', r.message);
       reloadVms();

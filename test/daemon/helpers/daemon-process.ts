@@ -1,5 +1,6 @@
-// A real capgate daemon in its own process (runtime/daemon/main.ts under tsx), on sockets in a
-// temporary directory. Resolves once it logged "capgate ready".
+// A real capgate daemon in its own process: the compiled daemon entry (dist/runtime/daemon/main.js,
+// kept fresh by test/global-setup.ts), as it ships, on sockets in a temporary directory. Resolves
+// once it logged "capgate ready".
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +8,7 @@ import { CapgateAdminClient } from '../../../runtime/client/index.ts';
 import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const MAIN = path.join(REPO_ROOT, 'runtime/daemon/main.ts');
-const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
+export const DAEMON_MAIN = path.join(REPO_ROOT, 'dist/runtime/daemon/main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -41,7 +41,7 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
 }
 
 export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', BOOTSTRAP, MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [DAEMON_MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -67,7 +67,7 @@ export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProc
   });
   const entry = await ready;
   const adminSocket = String(entry.adminSocket);
-  // Generous: the first policy compile in a daemon process is slow under tsx (see the report).
+  // Generous: the machine is shared, and a policy upload compiles it.
   const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 180_000 });
   return {
     child,
