@@ -45,7 +45,10 @@ describe('capgate --help', () => {
     expect(unknown.code).toBe(2);
     const bytes = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '8X']);
     expect(bytes.code).toBe(2);
-    expect(bytes.stderr).toMatch(/"8X" is not a byte size: .*8G, 512M.*unlimited/);
+    expect(bytes.stderr).toMatch(/"8X" has an unknown suffix "X": write a Kubernetes quantity: .*16Gi.*unlimited/);
+    const ambiguous = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '4GB']);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/"4GB" is ambiguous: write 4Gi \(binary, 4 × 2\^30\) or 4G \(decimal, 4 × 10\^9\)/);
     const missing = await runCli(['vm', 'register', '--uuid', 'u', '--name', 'n', '--id', '1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/pass --pid <root pid> and\/or --cgroup <path>/);
@@ -62,7 +65,7 @@ describe('no daemon', () => {
     const j = await runCli(['vm', 'ls', '--socket', socket, '--json']);
     expect(j.code).toBe(3);
     expect(JSON.parse(j.stdout)).toMatchObject({ exitCode: 3, error: { kind: 'daemon-unreachable' } });
-    const req = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1G', '--socket', socket]);
+    const req = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1Gi', '--socket', socket]);
     expect(req.code).toBe(3);
   });
 });

@@ -73,12 +73,12 @@ describe('against a running daemon', () => {
     expect(await vm.memlock()).toEqual({ soft: lower, hard: lower });
     decisions.allowed = allowed.body.decisionId;
 
-    const denied = await vm.request('16G');
+    const denied = await vm.request('16Gi');
     expect(denied).toMatchObject({ code: 1, body: { decision: 'deny', reason: 'over-cap' } });
     decisions.denied = denied.body.decisionId;
 
     // Not in any VM: the CLI run directly by the test.
-    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1M', '--socket', daemon.requestSocket]);
+    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1Mi', '--socket', daemon.requestSocket]);
     expect(stranger.code).toBe(1);
     expect(stranger.stdout).toMatch(/^denied: unknown-requester/);
   });
@@ -93,7 +93,7 @@ describe('against a running daemon', () => {
     expect(denies.stdout).toMatch(/^TIME\s+DECISION ID\s+VM/m);
     expect(denies.stdout).toContain(decisions.denied!.slice(-8));
     expect(denies.stdout).not.toContain(decisions.allowed!.slice(-8));
-    expect(denies.stdout).toMatch(/db-vm .* 16G\s+deny\s+over-cap\s+memlock-cap@1/);
+    expect(denies.stdout).toMatch(/db-vm .* 16Gi\s+deny\s+over-cap\s+memlock-cap@1/);
 
     const tail = await runCli(['audit', 'tail', '-n', '2', '--vm', UUID, '--json', ...admin]);
     expect(tail.stdout.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.allowed, decisions.denied]);
@@ -105,7 +105,7 @@ describe('against a running daemon', () => {
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
     while (!out.includes(decisions.denied!)) await new Promise((r) => setTimeout(r, 50));
-    const fresh = await vm.request('1G');
+    const fresh = await vm.request('1Gi');
     while (!out.includes(fresh.body.decisionId)) await new Promise((r) => setTimeout(r, 50));
     follow.kill('SIGINT');
     expect(await exited).toBe(0);
@@ -116,7 +116,7 @@ describe('against a running daemon', () => {
     const exported = await runCli(['audit', 'ls', '--vm', UUID, '--json', ...admin]);
     const file = join(daemon.dir, 'audit.json');
     writeFileSync(file, exported.stdout);
-    // vfio-only lets the vfio VM have 16G; memlock-cap had denied it over-cap.
+    // vfio-only lets the vfio VM have 16Gi; memlock-cap had denied it over-cap.
     const r = await runCli(['test', guests.vfioOnly, '--from-audit', file, '--json']);
     expect(r.code).toBe(1);
     const report = json<{ changes: Array<{ decisionId: string; old: { decision: string }; new: { decision: string } }> }>(r.stdout);

@@ -59,18 +59,18 @@ vms:
   - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
 cases:
   - name: wrong on purpose
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect:
       decision: deny
       reason: vm-not-vfio
       calls:
         - { op: query-vm-identity, pid: 11, result: some }
-        - { op: set-memlock, pid: 11, bytes: 2G, result: ok }
+        - { op: set-memlock, pid: 11, bytes: 2Gi, result: ok }
       logs:
         - { level: warn, message: /exceeds/ }
       maxFuel: 1
   - name: right
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow }
 `);
     const result = await runScenario(engine, memlockCap, s);
@@ -80,7 +80,7 @@ cases:
     expect(failed.passed).toBe(false);
     expect(failed.mismatches.map((m) => m.what)).toEqual(['decision', 'reason', 'call 2', 'log 1', 'fuel']);
     expect(failed.mismatches[0]).toEqual({ what: 'decision', expected: 'deny', actual: 'allow' });
-    expect(failed.mismatches[2]).toEqual({ what: 'call 2', expected: 'set-memlock(pid=11, bytes=2G) -> ok', actual: 'set-memlock(pid=11, bytes=1G) -> ok' });
+    expect(failed.mismatches[2]).toEqual({ what: 'call 2', expected: 'set-memlock(pid=11, bytes=2Gi) -> ok', actual: 'set-memlock(pid=11, bytes=1Gi) -> ok' });
     const text = formatScenarioResult(result, 'inline.yaml');
     expect(text).toMatch(/^FAIL {2}wrong on purpose {2}inline\.yaml:5:5/m);
     expect(text).toMatch(/decision: expected deny, got allow/);
@@ -89,18 +89,18 @@ cases:
   });
 
   it('gives every case a fresh world: a raise in one case is not seen by the next', async () => {
-    // Without CAP_SYS_RESOURCE, raising to 1G works only if the hard limit is already 1G.
-    // Case 1 lowers the hard limit to 1M; case 2 must still see the scenario's 2G hard limit.
+    // Without CAP_SYS_RESOURCE, raising to 1Gi works only if the hard limit is already 1Gi.
+    // Case 1 lowers the hard limit to 1Mi; case 2 must still see the scenario's 2Gi hard limit.
     const s = scenario(`
 host: { canRaiseHardLimit: false }
 vms:
   - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
 processes:
-  - { pid: 11, memlock: { soft: 64K, hard: 2G } }
+  - { pid: 11, memlock: { soft: 64Ki, hard: 2Gi } }
 cases:
-  - request: { requesterPid: 10, targetPid: 11, bytes: 1M }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Mi }
     expect: { decision: allow }
-  - request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow, calls: [{ op: query-vm-identity }, { op: set-memlock, result: ok }] }
 `);
     const result = await runScenario(engine, memlockCap, s);

@@ -15,12 +15,12 @@ vms:
     pids: [100, 101]
 processes:
   - pid: 101
-    memlock: { soft: 64K, hard: 8G }
+    memlock: { soft: 64Ki, hard: 8Gi }
   - pid: 500
     memlock: unlimited
 cases:
   - name: first
-    request: { requesterPid: 100, requesterUid: 107, targetPid: 101, bytes: 8G }
+    request: { requesterPid: 100, requesterUid: 107, targetPid: 101, bytes: 8Gi }
     expect:
       decision: deny
       reason: /^over-/i
@@ -92,14 +92,14 @@ describe('scenario parsing', () => {
 cases:
   - request: { requesterPid: 100, bytes: 8X }
     expect: { decision: maybe, reason: "/[/" }
-  - request: { requesterPid: 100, bytes: 1G }
+  - request: { requesterPid: 100, bytes: 1Gi }
     expect: { decision: allow, calls: [{ op: set-memlock, result: nope }] }
     extra: 1
 `);
     const at = (line: number): string[] => found.filter((i) => i.line === line).map((i) => `${i.col}: ${i.message}`);
     expect(at(4)).toEqual([expect.stringMatching(/^9: "id" .*whole number/)]);
     expect(at(5)).toEqual([expect.stringMatching(/^17: a pid .*whole number between 1/)]);
-    expect(at(7)).toEqual([expect.stringMatching(/^42: "bytes": "8X" is not a byte size: .*8G/)]);
+    expect(at(7)).toEqual([expect.stringMatching(/^42: "bytes": "8X" has an unknown suffix "X": write a Kubernetes quantity/)]);
     expect(at(8)).toEqual([expect.stringMatching(/^25: "decision" must be one of: allow, deny/), expect.stringMatching(/^40: "reason" is not a valid regular expression/)]);
     expect(at(10)).toEqual([expect.stringMatching(/"result" of set-memlock must be one of: ok, not-permitted/)]);
     expect(at(11)).toEqual([expect.stringMatching(/^5: unknown key "extra" in case 2; allowed keys: name, request, expect, host/)]);
@@ -115,7 +115,7 @@ cases:
   });
 
   it('names missing required keys at the mapping that needs them', () => {
-    const found = issues('vms:\n  - name: a\n    id: 1\ncases:\n  - request: { bytes: 1G }\n    expect: {}\n');
+    const found = issues('vms:\n  - name: a\n    id: 1\ncases:\n  - request: { bytes: 1Gi }\n    expect: {}\n');
     expect(found.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
       '2:5 a VM needs "uuid"',
       '5:14 "request" (the kernel-verified pid of the client) needs "requesterPid"',
@@ -128,7 +128,7 @@ cases:
   - { uuid: a, name: a, id: 1, pids: [5] }
   - { uuid: b, name: b, id: 2, pids: [5] }
 processes:
-  - { pid: 9, memlock: { soft: 8G, hard: 1G } }
+  - { pid: 9, memlock: { soft: 8Gi, hard: 1Gi } }
 cases:
   - { request: { requesterPid: 5, bytes: 1 }, expect: { decision: allow } }
 `);

@@ -10,7 +10,7 @@ vms:
     name: db-vm
     id: 1
     labels:
-      memlock-max: "17179869184" # 16G
+      memlock-max: "17179869184" # 16Gi
     pids: [1000, 1001]           # 1000: libvirt's helper, 1001: QEMU
   - uuid: 6f1c2a8e-0000-4000-8000-000000000002
     name: other-tenant
@@ -18,21 +18,21 @@ vms:
     pids: [2000]
 processes:
   - pid: 1001
-    memlock: { soft: 64K, hard: 64K }
+    memlock: { soft: 64Ki, hard: 64Ki }
 cases:
   - name: raise QEMU within the cap
-    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 8G }
+    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 8Gi }
     expect:
       decision: allow
       calls:
         - { op: query-vm-identity, pid: 1001, result: some }
-        - { op: set-memlock, pid: 1001, bytes: 8G, result: ok }
+        - { op: set-memlock, pid: 1001, bytes: 8Gi, result: ok }
       logs:
         - { level: info, message: memlock raised for VM db-vm }
       maxFuel: 200000
 
   - name: over the VM's cap
-    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 32G }
+    request: { requesterPid: 1000, requesterUid: 107, targetPid: 1001, bytes: 32Gi }
     expect:
       decision: deny
       reason: over-cap
@@ -40,14 +40,14 @@ cases:
         - { op: query-vm-identity, pid: 1001, result: some }
 
   - name: another tenant's process
-    request: { requesterPid: 1000, targetPid: 2000, bytes: 1G }
+    request: { requesterPid: 1000, targetPid: 2000, bytes: 1Gi }
     expect:
       decision: deny
       reason: target-not-in-requester-vm
 
   - name: kernel refuses without CAP_SYS_RESOURCE
     host: { canRaiseHardLimit: false }
-    request: { requesterPid: 1000, targetPid: 1001, bytes: 1G }
+    request: { requesterPid: 1000, targetPid: 1001, bytes: 1Gi }
     expect:
       decision: deny
       reason: "/^set-memlock-failed: not-permitted$/"   # quote values containing ": "

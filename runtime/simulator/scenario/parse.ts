@@ -125,7 +125,7 @@ function readPids(r: YamlReader, f: Field | undefined, owner: string): number[] 
 function readBytes(r: YamlReader, node: Node | null, what: string, at: Node): bigint | undefined {
   const v = r.scalarValue(node);
   if (typeof v !== 'string' && typeof v !== 'bigint' && typeof v !== 'number') {
-    return r.fail(node ?? at, `${what} must be a byte size such as 8G, 512M, 65536 or unlimited`);
+    return r.fail(node ?? at, `${what} must be a byte size such as 8Gi, 512Mi, 16G, 65536 or unlimited`);
   }
   const parsed = parseByteSize(v);
   if (!parsed.ok) return r.fail(node, `${what}: ${parsed.message}`);
@@ -137,7 +137,7 @@ function readProcess(r: YamlReader, node: Node): ScenarioProcess | undefined {
   if (!f) return undefined;
   const pidF = r.required(f, 'pid', 'a process', node);
   const pid = pidF && r.integer(pidF.value, '"pid"', pidF.keyNode, 1n, PID_MAX);
-  const mlF = r.required(f, 'memlock', 'a process (its RLIMIT_MEMLOCK: "8M" for soft and hard, or {soft: 64K, hard: 8M})', node);
+  const mlF = r.required(f, 'memlock', 'a process (its RLIMIT_MEMLOCK: "8Mi" for soft and hard, or {soft: 64Ki, hard: 8Mi})', node);
   if (!mlF || pid === undefined) return undefined;
   const v = r.scalarValue(mlF.value);
   if (v !== undefined) {
