@@ -113,4 +113,71 @@ cases:
     const b = await runScenario(engine, memlockCap, s);
     expect(a.cases.map((c) => c.outcome.fuelUsed)).toEqual(b.cases.map((c) => c.outcome.fuelUsed));
   });
+
+  it('answers as the daemon does before any policy runs: unknown-requester, then no-policy', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+processes:
+  - { pid: 500, memlock: 8Mi }
+absentPids: [600]
+cases:
+  - name: a host process asks
+    request: { requesterPid: 500, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+  - name: a process that has exited asks
+    request: { requesterPid: 600, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+  - name: nothing bound
+    host: { policyBound: false }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: no-policy }
+  - name: a host process asks while nothing is bound
+    host: { policyBound: false }
+    request: { requesterPid: 500, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.mismatches)).toEqual([[], [], [], []]);
+    // memlock-cap allows 1Gi for this VM, and queries the target's VM first: it never ran.
+    for (const c of result.cases) expect([c.outcome.fuelUsed, c.outcome.capabilityCalls]).toEqual([0, []]);
+    expect(result.cases.map((c) => `${c.outcome.errorKind}: ${c.outcome.errorDetail}`)).toEqual([
+      'unknown-requester: pid 500 is in no registered VM',
+      'unknown-requester: the process that connected (pid 600) has exited',
+      'no-policy: no policy is bound to set-memlock',
+      'unknown-requester: pid 500 is in no registered VM',
+    ]);
+  });
+
+  it('leaves the decision free with decision: any, and still checks the rest', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+cases:
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: any, calls: [{ op: query-vm-identity, result: some }, { op: set-memlock, result: ok }] }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 8Gi }
+    expect: { decision: any, calls: [{ op: query-vm-identity, result: some }] }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 8Gi }
+    expect: { decision: any, calls: [] }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.outcome.decision)).toEqual(['allow', 'deny', 'deny']);
+    expect(result.cases.map((c) => c.mismatches.map((m) => m.what))).toEqual([[], [], ['call 1']]);
+  });
+
+  it('runs a case in its own world when it has one', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+cases:
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: allow }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    vms: [{ uuid: v, name: small, id: 2, pids: [10, 11], labels: { memory-bytes: "268435456" } }]
+    expect: { decision: deny, reason: over-cap }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.mismatches)).toEqual([[], []]);
+  });
 });

@@ -7,6 +7,7 @@ import { formatCase, scenarioResultToJson, summaryLine } from '../../simulator/r
 import { readAuditRecords } from '../../simulator/replay/read-audit.ts';
 import { replayAudit } from '../../simulator/replay/replay.ts';
 import { formatReplayResult, replayResultToJson } from '../../simulator/replay/report.ts';
+import { DEFAULT_LIMITS } from '../../engine/limits.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { loadLocalPolicy } from '../local-engine.ts';
@@ -17,7 +18,7 @@ interface TestOptions {
   json: boolean;
   fromAudit?: string;
   fuel?: number;
-  deadlineMs: number;
+  deadlineMs?: number;
 }
 
 async function readText(file: string, what: string): Promise<string> {
@@ -36,7 +37,7 @@ export function registerTest(program: Command): void {
     .argument('[scenario.yaml]', 'scenario: VMs, processes, and cases with expected decisions')
     .option('--from-audit <file>', 'replay audit records (`capgate audit ls --json`) and report every decision that would change')
     .option('--fuel <n>', 'instruction budget per evaluation (default: the daemon default)', positiveIntArg('--fuel'))
-    .option('--deadline-ms <ms>', 'wall-clock deadline per evaluation', positiveIntArg('--deadline-ms'), 5000);
+    .option('--deadline-ms <ms>', `wall-clock deadline per evaluation (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`, positiveIntArg('--deadline-ms'));
   withJson(cmd);
   examples(cmd, [
     'capgate test build/policy.wasm scenario.yaml',
@@ -70,7 +71,7 @@ async function testScenario(out: Output, policyFile: string, scenarioFile: strin
   const { engine, policy } = await loadLocalPolicy(policyFile, opts.fuel === undefined ? {} : { fuel: opts.fuel });
   try {
     const result = await runScenario(engine, policy.sha256, parsed.scenario, {
-      deadlineMs: opts.deadlineMs,
+      ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
       onCase: out.json ? undefined : (r) => process.stdout.write(`${formatCase(r, scenarioFile, out.colours).join('\n')}\n`),
     });
     // Human output was streamed case by case; the summary line closes it.
@@ -88,7 +89,7 @@ async function testReplay(out: Output, policyFile: string, auditFile: string, op
   const { engine, policy } = await loadLocalPolicy(policyFile, opts.fuel === undefined ? {} : { fuel: opts.fuel });
   try {
     out.progress(`replaying ${read.records.length} decisions`);
-    const result = await replayAudit(engine, policy.sha256, read.records, { deadlineMs: opts.deadlineMs });
+    const result = await replayAudit(engine, policy.sha256, read.records, opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {});
     out.result(replayResultToJson(result), () => formatReplayResult(result, out.colours));
     return result.changed === 0 ? EXIT.ok : EXIT.failed;
   } finally {
