@@ -19,6 +19,7 @@ const COMMANDS = [
   ['build'],
   ['init'],
   ['test'],
+  ['eval'],
 ];
 
 describe('capgate --help', () => {
