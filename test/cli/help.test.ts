@@ -8,6 +8,8 @@ const COMMANDS = [
   ['policy', 'ls'],
   ['policy', 'inspect'],
   ['policy', 'activate'],
+  ['policy', 'unbind'],
+  ['policy', 'history'],
   ['policy', 'rollback'],
   ['policy', 'rm'],
   ['vm', 'register'],
@@ -15,6 +17,7 @@ const COMMANDS = [
   ['vm', 'rm'],
   ['request', 'set-memlock'],
   ['audit', 'ls'],
+  ['audit', 'show'],
   ['audit', 'tail'],
   ['build'],
   ['init'],
@@ -39,6 +42,17 @@ describe('capgate --help', () => {
       expect(r.stdout, name).toMatch(new RegExp(`Examples:\\n {2}\\$ capgate |Examples:\\n {2}\\$ asc `));
       expect(r.stdout, name).toContain('--json');
     });
+  });
+
+  it('exits 2 without a command, printing the help on stderr', async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^Usage: capgate \[options\] \[command\]/);
+    const group = await runCli(['policy']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/^Usage: capgate policy/);
+    expect((await runCli(['help'])).code).toBe(0);
   });
 
   it('exits 2 on usage errors, with the reason', async () => {

@@ -1,6 +1,6 @@
 // Every management command as a real process against a real daemon started by `capgate serve`.
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
@@ -99,6 +99,30 @@ describe('against a running daemon', () => {
     expect(tail.stdout.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.allowed, decisions.denied]);
   });
 
+  it('audit show: one decision in full with its log lines, by full id or by the tail audit ls shows', async () => {
+    const full = await runCli(['audit', 'show', decisions.denied!, ...admin]);
+    expect(full.stderr).toBe('');
+    expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(new RegExp(`^decision id {2}${decisions.denied}$`, 'm'));
+    expect(full.stdout).toMatch(new RegExp(`^vm {11}db-vm \\(${UUID}, id 7\\) {2}vfio=true memory-bytes=4294967296$`, 'm'));
+    expect(full.stdout).toMatch(new RegExp(`^request {6}set-memlock of pid ${vm.pid} to 16Gi$`, 'm'));
+    expect(full.stdout).toMatch(/^policy {7}memlock-cap rev 1 \(sha256 [0-9a-f]{16}…\)$/m);
+    expect(full.stdout).toMatch(/^reason {7}over-cap$/m);
+    expect(full.stdout).toMatch(/^calls {8}query-vm-identity\(pid=\d+\) -> some$/m);
+    expect(full.stdout).toMatch(/^logs {9}warn: request exceeds memory-bytes plus overhead/m);
+
+    const short = await runCli(['audit', 'show', `…${decisions.allowed!.slice(-8)}`, '--json', ...admin]);
+    expect(short.code).toBe(0);
+    const rec = json<{ record: { decisionId: string; logs: Array<{ level: string; message: string }> } }>(short.stdout).record;
+    expect(rec.decisionId).toBe(decisions.allowed);
+    expect(rec.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
+
+    const missing = await runCli(['audit', 'show', '00000000-0000-7000-8000-000000000000', ...admin]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no decision 00000000-0000-7000-8000-000000000000 in the audit log/);
+    expect(missing.stderr).toMatch(/hint: list recent decisions with `capgate audit ls`/);
+  });
+
   it('audit tail --follow prints new decisions as they happen', async () => {
     const follow = spawn(process.execPath, [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin], { cwd: REPO_ROOT });
     let out = '';
@@ -140,9 +164,66 @@ describe('against a running daemon', () => {
     const bound = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '1', ...admin]);
     expect(bound.code).toBe(1);
     expect(bound.stderr).toMatch(/the daemon refused/);
+    // Hints name CLI commands that exist, never HTTP calls.
+    expect(bound.stderr).toMatch(/hint: activate another revision first \(`capgate policy activate memlock-cap --revision <n>`\), or unbind it \(`capgate policy unbind`\)/);
+
+    const history = await runCli(['policy', 'history', ...admin]);
+    expect(history.code).toBe(0);
+    const rows = history.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^AT\s+ACTION\s+POLICY\s+SHA256\s+ROLLED BACK$/);
+    // Newest first; the rollback marked rev 2's entry instead of adding one.
+    expect(rows.slice(1).map((r) => r.split(/\s{2,}/).slice(1, 3))).toEqual([
+      ['bind', 'memlock-cap rev 2'],
+      ['bind', 'memlock-cap rev 1'],
+    ]);
+    expect(rows[1]).toMatch(/\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    expect(rows[2]).toMatch(/ -$/);
     const rm = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '2', ...admin]);
     expect(rm.code).toBe(0);
     expect(rm.stdout).toMatch(/^deleted memlock-cap rev 2/);
+  });
+
+  it('policy unbind: requests are denied no-policy; the history shows it', async () => {
+    const r = await runCli(['policy', 'unbind', ...admin]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^unbound: set-memlock -> nothing \(requests are denied: no-policy\) \(was memlock-cap rev 1\)/);
+    const denied = await vm.request('1Mi');
+    expect(denied.body).toMatchObject({ decision: 'deny', reason: 'no-policy' });
+    const history = json<{ history: Array<{ action: string }> }>((await runCli(['policy', 'history', '--json', ...admin])).stdout).history;
+    expect(history[0]!.action).toBe('unbind');
+    const back = await runCli(['policy', 'activate', 'memlock-cap', ...admin]);
+    expect(back.code).toBe(0);
+  });
+
+  it('policy push takes the name from the project\'s package.json when --name is left out', async () => {
+    const project = join(daemon.dir, 'named-project');
+    mkdirSync(join(project, 'build'), { recursive: true });
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'from-manifest', version: '0.1.0' }));
+    copyFileSync(guests.vfioOnly, join(project, 'build', 'policy.wasm'));
+    const r = await runCli(['policy', 'push', 'build/policy.wasm', ...admin], { cwd: project });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('policy name from-manifest (from package.json)\n');
+    expect(r.stdout).toMatch(/^pushed: from-manifest rev 1/);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: '@scope/Not OK' }));
+    const bad = await runCli(['policy', 'push', 'build/policy.wasm', ...admin], { cwd: project });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/the name "@scope\/Not OK" in package.json is not a policy name/);
+    expect(bad.stderr).toMatch(/hint: pass --name <name>/);
+  });
+
+  it('says so when a command reaches the other socket', async () => {
+    const adminOnRequest = await runCli(['vm', 'ls', '--socket', daemon.requestSocket]);
+    expect(adminOnRequest.code).toBe(2);
+    expect(adminOnRequest.stderr).toContain(`error: ${daemon.requestSocket} is capgate's request socket, not its admin socket`);
+    expect(adminOnRequest.stderr).toContain(`hint: pass the admin socket: --socket ${daemon.adminSocket} (or set CAPGATE_ADMIN_SOCKET)`);
+    const requestOnAdmin = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--socket', daemon.adminSocket, '--json']);
+    expect(requestOnAdmin.code).toBe(2);
+    expect(json<{ error: { kind: string; message: string; hint: string } }>(requestOnAdmin.stdout).error).toEqual({
+      kind: 'wrong-socket',
+      socket: 'admin',
+      message: `${daemon.adminSocket} is capgate's admin socket, not its request socket`,
+      hint: `pass the request socket: --socket ${daemon.requestSocket} (or set CAPGATE_REQUEST_SOCKET)`,
+    });
   });
 
   it('vm rm', async () => {

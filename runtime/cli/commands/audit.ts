@@ -1,10 +1,11 @@
-// `capgate audit ls` and `capgate audit tail [--follow]`: the decision log, with filters.
+// `capgate audit ls`, `capgate audit show <id>` and `capgate audit tail [--follow]`: the decision log.
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { AuditQuery, AuditRecord } from '../../wire/index.ts';
 import { AUDIT_QUERY_MAX_LIMIT } from '../../wire/index.ts';
 import { formatWireBytes } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
+import { registerAuditShow } from './audit-show.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { toJson } from '../output/json.ts';
 import { createOutput, type Output } from '../output/output.ts';
@@ -105,6 +106,8 @@ export function registerAudit(program: Command): void {
       );
     });
   });
+
+  registerAuditShow(audit);
 
   const tail = withFilters(audit.command('tail').description('show the latest decisions; --follow keeps printing new ones'))
     .option('-n, --lines <n>', 'how many recent decisions to show first', positiveIntArg('--lines', AUDIT_QUERY_MAX_LIMIT), 10)
