@@ -42,9 +42,12 @@ export function parseByteSize(input: string | number | bigint): ByteSizeResult {
   if (/^(unlimited|infinity|max)$/i.test(text)) return { ok: true, bytes: MEMLOCK_UNLIMITED };
   const m = /^(\d+)(?:\.(\d+))?([A-Za-z]*)$/.exec(text);
   if (!m) return { ok: false, message: `"${shown(input)}" is not a byte size: ${BYTE_SIZE_HINT}` };
-  const [, whole, fraction = '', suffix = ''] = m;
+  const [, whole, written = '', suffix = ''] = m;
   const factor = FACTORS.get(suffix);
-  if (factor === undefined) return { ok: false, message: ambiguous(whole!, fraction, suffix) };
+  if (factor === undefined) return { ok: false, message: ambiguous(whole!, written, suffix) };
+  // At most 19 significant decimals, as the SDKs' parsers (10^19 is the largest power of ten in a u64).
+  const fraction = written.replace(/0+$/, '');
+  if (fraction.length > 19) return { ok: false, message: `"${shown(text)}" has more than 19 significant decimals: ${BYTE_SIZE_HINT}` };
   // 1.5Gi is a whole number of bytes; 1.5 (bytes) or 0.1k... is not, unless it comes out whole.
   const scale = 10n ** BigInt(fraction.length);
   const scaled = (BigInt(whole!) * scale + BigInt(fraction === '' ? '0' : fraction)) * factor;
