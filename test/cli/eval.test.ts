@@ -1,12 +1,32 @@
 // `capgate eval` as a real process: one decision from flags, printed for people and as JSON.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { componentize } from '../../runtime/packaging/componentize.ts';
+import { compileAssemblyScript, REPO_ROOT } from '../../scripts/build-guests.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { runCli } from './support/run-cli.ts';
 
 let guests: ExampleGuests;
+let dir: string;
 beforeAll(async () => {
   guests = await ensureExampleGuests();
+  dir = mkdtempSync(join(tmpdir(), 'capgate-eval-'));
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Throws (AssemblyScript's abort) for one byte, reads out of bounds for two.
+const CRASHING = `
+import { Decision, Request, allow, policy } from "../../../host-api/assemblyscript/index";
+export * from "../../../host-api/assemblyscript/abi";
+function decide(req: Request): Decision {
+  if (req.bytes == 1) throw new Error("one byte is no limit");
+  const slots = new Array<u64>(1);
+  return slots[<i32>req.bytes - 1] == 0 ? allow() : allow();
+}
+policy(decide);
+`;
 
 interface EvalJson {
   decision: string;
@@ -66,5 +86,27 @@ describe('capgate eval', () => {
     const t = await runCli(['eval', guests.memlockCap, '--bytes', '1Gi', '--target', 'mars']);
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/Allowed choices are vm, requester, other-vm, host, absent/);
+  });
+});
+
+describe('a crash says why, in eval and in test', () => {
+  it('prints the SDK\'s panic line and names the function that trapped', async () => {
+    const entry = join(REPO_ROOT, 'guest-examples/assemblyscript/__crashing__/index.ts');
+    const wasm = join(dir, 'crashing.wasm');
+    writeFileSync(wasm, await componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: CRASHING }, extraFlags: ['--debug'] })));
+    const thrown = await runCli(['eval', wasm, '--bytes', '1']);
+    expect(thrown.code).toBe(1);
+    expect(thrown.stdout).toMatch(/^error {5}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__crashing__\/index\/decide \(wasm function \d+\)$/m);
+    expect(thrown.stdout).toMatch(/^logs {6}error: panic: one byte is no limit at \S*__crashing__\/index\.ts:5:\d+$/m);
+    const oob = await runCli(['eval', wasm, '--bytes', '3', '--json']);
+    expect(JSON.parse(oob.stdout)).toMatchObject({ reason: 'trap', logs: [{ level: 'error', message: expect.stringMatching(/^panic: Index out of range at ~lib\/array\.ts:\d+:\d+$/) }] });
+
+    const scenario = join(dir, 'crash.yaml');
+    writeFileSync(scenario, 'vms:\n  - { uuid: u, name: v, id: 1, pids: [10] }\ncases:\n  - name: one byte\n    request: { requesterPid: 10, bytes: 1 }\n    expect: { decision: allow }\n');
+    const test = await runCli(['test', wasm, scenario]);
+    expect(test.code).toBe(1);
+    expect(test.stdout).toMatch(/^FAIL {2}one byte .*-> deny\("trap"\)/m);
+    expect(test.stdout).toMatch(/^ {6}error: trap: evaluate: unreachable, in \S*capgateAbort .*called from \S*decide/m);
+    expect(test.stdout).toMatch(/^ {6}log error: panic: one byte is no limit at /m);
   });
 });

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { componentize } from '../../runtime/packaging/componentize.ts';
+import { compileAssemblyScript } from '../../scripts/build-guests.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
 import { CAPGATE_BIN, REPO_ROOT, runCli } from './support/run-cli.ts';
@@ -209,6 +211,30 @@ describe('against a running daemon', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/the name "@scope\/Not OK" in package.json is not a policy name/);
     expect(bad.stderr).toMatch(/hint: pass --name <name>/);
+  });
+
+  it('a policy that traps: the audit record says why and names the function', async () => {
+    const entry = join(REPO_ROOT, 'guest-examples/assemblyscript/__trapping__/index.ts');
+    const source = `import { Decision, Request, allow, policy } from "../../../host-api/assemblyscript/index";
+export * from "../../../host-api/assemblyscript/abi";
+function decide(req: Request): Decision {
+  if (req.bytes == 1) throw new Error("one byte is no limit");
+  return allow();
+}
+policy(decide);
+`;
+    const wasm = join(daemon.dir, 'trapping.wasm');
+    writeFileSync(wasm, await componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: source }, extraFlags: ['--debug'] })));
+    expect((await runCli(['policy', 'push', wasm, '--name', 'trapping', '--activate', 'set-memlock', ...admin])).code).toBe(0);
+    try {
+      const r = await vm.request('1');
+      expect(r.body).toMatchObject({ decision: 'deny', reason: 'trap' });
+      const shown = await runCli(['audit', 'show', r.body.decisionId, ...admin]);
+      expect(shown.stdout).toMatch(/^error {8}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__trapping__\/index\/decide \(wasm function \d+\)$/m);
+      expect(shown.stdout).toMatch(/^logs {9}error: panic: one byte is no limit at \S*__trapping__\/index\.ts:4:\d+$/m);
+    } finally {
+      expect((await runCli(['policy', 'activate', 'memlock-cap', ...admin])).code).toBe(0);
+    }
   });
 
   it('says so when a command reaches the other socket', async () => {
