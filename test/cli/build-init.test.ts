@@ -69,6 +69,13 @@ describe('capgate build', () => {
 });
 
 describe('capgate init', () => {
+  it('writes the capgate dependency --capgate names', async () => {
+    const project = join(dir, 'pinned');
+    expect((await runCli(['init', project, '--lang', 'c', '--capgate', 'file:../capgate'])).code).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    expect(pkg.devDependencies).toEqual({ capgate: 'file:../capgate' });
+  });
+
   it('refuses a non-empty directory', async () => {
     const busy = join(dir, 'busy');
     mkdirSync(busy);
