@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import asc from 'assemblyscript/asc';
 import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { componentize } from '../runtime/packaging/componentize.ts';
+import { ASC_FLAGS } from '../runtime/packaging/toolchains/assemblyscript.ts';
 import { buildCGuests } from './build-guests/c.ts';
 import { buildRustGuests } from './build-guests/rust.ts';
 
@@ -32,8 +33,7 @@ export interface BuildOptions {
 /** Builds every example of one language; throws with the compiler's output on failure. */
 export type GuestBuilder = (options?: BuildOptions) => Promise<BuiltGuest[]>;
 
-/** The flags the SDK needs: no env.abort import, no GC runtime (the heap is a bump arena). */
-export const ASC_FLAGS = ['--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert'] as const;
+export { ASC_FLAGS };
 
 /** Example directories (those with an index.ts) under guest-examples/assemblyscript/. */
 export function assemblyScriptExamples(dir = join(GUEST_EXAMPLES_DIR, 'assemblyscript')): string[] {
@@ -46,6 +46,8 @@ export function assemblyScriptExamples(dir = join(GUEST_EXAMPLES_DIR, 'assemblys
 export interface CompileOptions {
   /** In-memory files by absolute path (e.g. a test's policy source); everything else is read from disk. */
   virtualFiles?: Record<string, string>;
+  /** asc flags after ASC_FLAGS (e.g. --debug to keep function names). */
+  extraFlags?: string[];
 }
 
 /** Compiles one AssemblyScript entry file into a core module (bytes), in process. */
@@ -53,7 +55,7 @@ export async function compileAssemblyScript(entry: string, options: CompileOptio
   let binary: Uint8Array | undefined;
   const stderr = asc.createMemoryStream();
   const virtual = options.virtualFiles ?? {};
-  const { error } = await asc.main([entry, ...ASC_FLAGS, '--outFile', 'out.wasm'], {
+  const { error } = await asc.main([entry, ...ASC_FLAGS, ...(options.extraFlags ?? []), '--outFile', 'out.wasm'], {
     stderr,
     readFile: (name, baseDir) => {
       const path = resolve(baseDir, name);

@@ -90,16 +90,16 @@ try {
   console.log(`the VM's "QEMU" is pid ${qemu}; its memlock limit now: ${memlockOf(qemu)}`);
 
   step('Requests from inside the VM: identity comes from SO_PEERCRED, not from the request');
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4M', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4Mi', '-s', requestSocket]);
   console.log(`QEMU's memlock limit now: ${memlockOf(qemu)}`);
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '2G', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '2Gi', '-s', requestSocket]);
   // Raising the hard limit needs CAP_SYS_RESOURCE: allowed by the policy, refused by the kernel where the daemon lacks it.
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '1G', '-s', requestSocket]);
-  await vm.run(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4M', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '1Gi', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4Mi', '-s', requestSocket]);
   console.log(`this demo's own limit (pid ${process.pid}, outside the VM) is untouched: ${memlockOf(process.pid)}`);
 
   step('A request from a process in no registered VM is refused before any policy runs');
-  capgate(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4M', '-s', requestSocket]);
+  capgate(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4Mi', '-s', requestSocket]);
 
   step('Every decision is in the audit log, committed before the answer was sent');
   capgate(['audit', 'ls', '-s', adminSocket]);

@@ -16,6 +16,13 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * `error.kind` of a 404 for a path the socket does not serve, naming the socket that answered:
+ * a client that reached the wrong one (admin command on the request socket, or the other way
+ * round) can say so instead of "no route".
+ */
+export type WrongSocketKind = 'admin-socket' | 'request-socket';
+
 export interface ErrorBody {
   error: {
     code: ErrorCode;

@@ -46,7 +46,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     return fail('conflict', r.message, `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`, { kind: 'anchor-overlap' });
   };
 
-  return new Router<AdminPeer>()
+  return new Router<AdminPeer>('admin')
     .on(R.health, () => ok(o.health()))
     .on(R.metrics, async () => ({ kind: 'raw', status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }))
 
@@ -59,7 +59,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const name = query.get('name');
       if (!name) {
         req.resume();
-        return fail('bad-request', 'the policy name is missing', 'pass it in the query string: POST /v1/policies?name=<name>&description=<text>');
+        return fail('bad-request', 'the policy name is missing', 'name the policy: `capgate policy push <file.wasm> --name <name>`');
       }
       const body = await readBody(req, o.maxPolicyBytes);
       if (!body.ok) return body.reply;
@@ -73,7 +73,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     })
     .on(R.getPolicy, ({ params }) => {
       const revisions = store.policies.list().get(params.name!);
-      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with GET /v1/policies');
+      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with `capgate policy ls`');
     })
     .on(R.getRevision, ({ params }) => {
       const rev = parseRevision(params.revision!);
@@ -129,7 +129,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     .on(R.listVms, () => ok({ vms: store.vms.list() }))
     .on(R.getVm, ({ params }) => {
       const vm = store.vms.get(params.uuid!.toLowerCase());
-      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with GET /v1/vms');
+      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with `capgate vm ls`');
     })
     .on(R.registerVm, async ({ req }) => {
       const json = await readJson(req, o.maxJsonBytes);
@@ -139,7 +139,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const refused = anchorRefusal(v.vm);
       if (refused !== null) return refused;
       const r = store.vms.register(v.vm);
-      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with PUT /v1/vms/<uuid>' : 'choose another name');
+      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with `capgate vm register --update --uuid <uuid> ...`' : 'choose another name');
       reloadVms();
       return ok({ vm: r.vm }, 201);
     })
@@ -152,7 +152,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const refused = anchorRefusal(v.vm);
       if (refused !== null) return refused;
       const r = store.vms.update(v.vm.identity.uuid, v.vm);
-      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with POST /v1/vms') : fail('conflict', r.message);
+      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with `capgate vm register --uuid <uuid> ...`') : fail('conflict', r.message);
       reloadVms();
       return ok({ vm: r.vm });
     })

@@ -4,16 +4,17 @@
 // Every path that produces a decision audits it before returning.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
-import type { ErrorKind, Outcome } from '../../engine/outcome.ts';
+import type { Outcome } from '../../engine/outcome.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
-import { formatBytes, type AuditCapabilityCall, type Binding, type DaemonDenyKind, type DecisionResponse } from '../../wire/index.ts';
+import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
+import { DAEMON_DENY_DETAIL, daemonDeny, type Decided } from './daemon-deny.ts';
 import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
@@ -32,9 +33,6 @@ export interface PipelineDeps {
   /** How long a connection's resolved VM is reused (within one registry generation). */
   identityTtlMs?: number;
 }
-
-/** An engine Outcome, or a deny the daemon decided itself. */
-type Decided = Omit<Outcome, 'errorKind'> & { errorKind?: ErrorKind | DaemonDenyKind };
 
 export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed'; message: string };
 
@@ -55,13 +53,13 @@ export class DecisionPipeline {
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
     if (requester.kind === 'gone') {
-      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `the process that connected (pid ${peer.pid}) has exited`) });
+      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
     }
-    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `pid ${peer.pid} is in no registered VM`) });
+    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
     const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', `no policy is bound to ${operation}`) });
+    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
 
     const release = this.d.policies.acquire(binding);
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => this.evaluate(vm, binding, peer, operation, targetPid, bytes, startedAt));
@@ -134,11 +132,6 @@ export class DecisionPipeline {
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };
   }
-}
-
-/** A deny the daemon decides without running a policy. */
-function daemonDeny(kind: DaemonDenyKind, detail: string): Decided {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
 }
 
 function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall {
