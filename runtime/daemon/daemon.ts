@@ -23,7 +23,7 @@ import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
-import { notifyServiceManager } from './sd-notify.ts';
+import { tellServiceManager } from './sd-notify.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
@@ -170,8 +170,6 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
 
     const startupMs = Math.round(performance.now() - t0);
     logger.info({ adminSocket: config.adminSocket, requestSocket: config.requestSocket, database: config.database, startupMs, policiesLoaded: policies.loadedCount, vms: vms.vms.length }, 'capgate ready');
-    // systemd (Type=notify) starts units ordered after capgate only now, when both sockets answer.
-    tellServiceManager(logger, `READY=1\nSTATUS=serving: admin ${config.adminSocket}, requests ${config.requestSocket}`);
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -194,11 +192,3 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   }
 }
 
-/** sd_notify when systemd asked for it ($NOTIFY_SOCKET); a failure is logged, never fatal: systemd's start timeout then says the rest. */
-function tellServiceManager(logger: Logger, state: string): void {
-  try {
-    if (notifyServiceManager(state)) logger.debug({ state }, 'told the service manager');
-  } catch (err) {
-    logger.error({ err }, `could not tell the service manager "${state.split('\n')[0]}"`);
-  }
-}

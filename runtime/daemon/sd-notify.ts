@@ -5,6 +5,7 @@
 // The message leaves from the daemon's own process, the service's main pid, so the unit can keep
 // NotifyAccess=main.
 import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 import { errnoName } from '../capabilities/linux/errno.ts';
 
 const AF_UNIX = 1;
@@ -77,4 +78,21 @@ export function notifyServiceManager(state: string, socket: string | undefined =
   } finally {
     c.close(fd);
   }
+}
+
+/** notifyServiceManager for the daemon: a failure is logged, never fatal (systemd's start timeout then says the rest). */
+export function tellServiceManager(logger: Logger, state: string): void {
+  try {
+    if (notifyServiceManager(state)) logger.debug({ state }, 'told the service manager');
+  } catch (err) {
+    logger.error({ err }, `could not tell the service manager "${state.split('\n')[0]}"`);
+  }
+}
+
+/**
+ * READY=1, for the process entries to call once the daemon is started and its signal handlers
+ * are installed: systemd starts the units ordered after capgate now, and may stop it from now on.
+ */
+export function notifyReady(daemon: { logger: Logger; adminSocket: string; requestSocket: string }): void {
+  tellServiceManager(daemon.logger, `READY=1\nSTATUS=serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket}`);
 }

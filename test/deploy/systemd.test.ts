@@ -142,6 +142,8 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
     } finally {
       requests.close();
     }
+    // The log is complete once the daemon has exited (pino flushes at exit).
+    expect(await up.served.stop()).toBe(0);
     expect(up.served.output()).toContain('could not tell the service manager \\"READY=1\\"');
     expect(up.served.output()).toContain(`NOTIFY_SOCKET=${missing}`);
     expect(up.served.output()).toContain('ENOENT');
@@ -152,6 +154,7 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
     // An empty value is unset, as sd_notify(3) treats it.
     const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--log-level', 'debug'], { env: { NOTIFY_SOCKET: '' } });
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
+    expect(await up.served.stop()).toBe(0);
     expect(up.served.output()).toContain('capgate ready');
     expect(up.served.output()).not.toContain('service manager');
   });
