@@ -23,6 +23,7 @@ import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
+import { tellServiceManager } from './sd-notify.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
@@ -175,6 +176,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       (closing ??= (async () => {
         stopping = true;
         logger.info('capgate stopping');
+        tellServiceManager(logger, 'STOPPING=1');
         // Stop accepting first; requests already admitted run to their answer.
         await Promise.all([admin.close(httpLimits.shutdownGraceMs), request.close(httpLimits.shutdownGraceMs), scheduler.drain()]);
         audit.close();
@@ -189,3 +191,4 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     throw err;
   }
 }
+

@@ -4,6 +4,7 @@
 // 1 startup failure (bad config, unsupported platform, socket in use).
 import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';
 import { startDaemon } from './daemon.ts';
+import { notifyReady } from './sd-notify.ts';
 import { installSignalHandlers } from './signals.ts';
 
 function parseArgs(argv: string[]): DaemonConfigInput {
@@ -23,6 +24,7 @@ function parseArgs(argv: string[]): DaemonConfigInput {
 try {
   const daemon = await startDaemon(parseArgs(process.argv.slice(2)));
   installSignalHandlers(daemon);
+  notifyReady(daemon);
 } catch (err) {
   process.stderr.write(`capgate: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

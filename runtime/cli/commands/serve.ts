@@ -70,7 +70,7 @@ export function registerServe(program: Command): void {
       throw e;
     }
     // The daemon (SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
-    const { startDaemon, installSignalHandlers } = await import('../../daemon/index.ts');
+    const { startDaemon, installSignalHandlers, notifyReady } = await import('../../daemon/index.ts');
     let daemon;
     try {
       daemon = await startDaemon(config);
@@ -78,10 +78,12 @@ export function registerServe(program: Command): void {
       if (e instanceof ConfigError) throw usageError(e.message);
       throw new CliError(`the daemon could not start: ${(e as Error).message}`, EXIT.failed);
     }
+    // Handlers first: whoever sees "serving" (a script, systemd) may send SIGTERM at once.
+    installSignalHandlers(daemon);
     out.result(
       { adminSocket: daemon.adminSocket, requestSocket: daemon.requestSocket, database: daemon.config.database, startupMs: daemon.startupMs },
       () => `capgate serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket} (started in ${Math.round(daemon.startupMs)} ms)`,
     );
-    installSignalHandlers(daemon);
+    notifyReady(daemon);
   });
 }

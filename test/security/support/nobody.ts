@@ -5,7 +5,8 @@ import fs from 'node:fs';
 
 export const NOBODY = 65534;
 
-const SETPRIV = ['setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'] as const;
+/** setpriv arguments that run what follows as uid/gid 65534 with no supplementary groups. */
+export const SETPRIV = ['setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'] as const;
 
 export interface Ran {
   code: number | null;

@@ -17,12 +17,15 @@ export type ServeOutcome = { kind: 'serving'; served: Served; adminSocket: strin
 
 const running = new Set<ChildProcess>();
 
-/** Runs `capgate serve --json <args>`; `umask` is applied to the daemon process (default 022). */
-export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: number; command?: string[] } = {}): Promise<ServeOutcome> {
+/**
+ * Runs `capgate serve --json <args>`; `umask` is applied to the daemon process (default 022).
+ * `command` replaces `node <the repository's bin>` (e.g. an installed copy), `cwd` the repository.
+ */
+export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: number; command?: string[]; cwd?: string } = {}): Promise<ServeOutcome> {
   const umask = (o.umask ?? 0o022).toString(8).padStart(3, '0');
   const command = o.command ?? [process.execPath, CAPGATE_BIN];
   const quoted = [...command, 'serve', '--json', '--log-level', 'warn', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('sh', ['-c', `umask ${umask}; exec ${quoted}`], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', ['-c', `umask ${umask}; exec ${quoted}`], { cwd: o.cwd ?? REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let out = '';
   const exited = new Promise<number | null>((resolve) =>
