@@ -9,6 +9,7 @@ import { DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import type { Durability } from '../store/database.ts';
 import type { HttpLimits } from '../server/http/unix-server.ts';
 import type { SchedulerLimits } from '../server/scheduler/fair-scheduler.ts';
+import { TrustRootError, TrustRoots, type TrustRootConfig } from '../signing/trust-roots.ts';
 import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
 
 export interface DaemonConfig {
@@ -81,6 +82,16 @@ export interface DaemonConfig {
     pruneIntervalS: number;
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  policies: {
+    /** minisign public keys, each with the name logs and `capgate policy inspect` show. */
+    trustRoots: TrustRootConfig[];
+    /** Refuse (and suspend) every revision without a valid signature from a trust root. Default false. */
+    requireSignatures: boolean;
+    /** A declarative policy directory (runtime/daemon/policy-directory/), absolute. */
+    directory?: string;
+    /** How often the directory is checked again besides watching it. Default 30 s. */
+    directoryPollS: number;
+  };
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -103,7 +114,7 @@ export function defaultDirs(env: Environment): { runDir: string; stateDir: strin
   return { runDir: path.join(env.cwd, '.capgate', 'run'), stateDir: path.join(env.cwd, '.capgate', 'state') };
 }
 
-const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'object'> | 'string'> = {
+const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'object' | 'boolean' | 'trustRoots'> | 'string'> = {
   runDir: 'string',
   stateDir: 'string',
   adminSocket: 'string',
@@ -134,6 +145,7 @@ const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'ob
   },
   audit: { durability: 'string', retentionDays: 'number', retentionRecords: 'number', pruneIntervalS: 'number' },
   log: { level: 'string' },
+  policies: { trustRoots: 'trustRoots', requireSignatures: 'boolean', directory: 'string', directoryPollS: 'number' },
 };
 
 /** Rejects unknown keys and wrong types, naming the key (typos must not be silently ignored). */
@@ -156,9 +168,29 @@ export function checkConfigShape(input: unknown, source: string): DaemonConfigIn
       if (t === 'numbers' && (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0))) throw new ConfigError(`${source}: ${name} must be a list of non-negative integers`);
       if (t === 'string' && typeof v !== 'string' && !(name === 'request.socketGroup' && Number.isInteger(v))) throw new ConfigError(`${source}: ${name} must be a string`);
       if (t === 'object' && (typeof v !== 'object' || v === null)) throw new ConfigError(`${source}: ${name} must be a mapping`);
+      if (t === 'boolean' && typeof v !== 'boolean') throw new ConfigError(`${source}: ${name} must be true or false`);
+      if (t === 'string' && v === '') throw new ConfigError(`${source}: ${name} must not be empty`);
+      if (t === 'trustRoots') checkTrustRoots(v, `${source}: ${name}`);
     }
   }
   return input as DaemonConfigInput;
+}
+
+/** A list of {name, publicKey}; the keys themselves are parsed by TrustRoots (signing/trust-roots.ts). */
+function checkTrustRoots(v: unknown, where: string): void {
+  const example = 'for example [{name: release-team, publicKey: RWQ…}] (publicKey: the second line of the key\'s minisign .pub file)';
+  if (!Array.isArray(v)) throw new ConfigError(`${where} must be a list of trust roots, ${example}`);
+  const names = new Set<string>();
+  v.forEach((r: unknown, i) => {
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ConfigError(`${where}[${i}] must be a mapping with name and publicKey, ${example}`);
+    const extra = Object.keys(r).filter((k) => k !== 'name' && k !== 'publicKey');
+    if (extra.length > 0) throw new ConfigError(`${where}[${i}]: unknown key "${extra[0]}" (known: name, publicKey)`);
+    const { name, publicKey } = r as { name?: unknown; publicKey?: unknown };
+    if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$/.test(name)) throw new ConfigError(`${where}[${i}].name must be 1-64 letters, digits, spaces, ".", "_", "@" or "-"`);
+    if (names.has(name)) throw new ConfigError(`${where}[${i}].name "${name}" is listed twice`);
+    names.add(name);
+    if (typeof publicKey !== 'string' || publicKey.trim() === '') throw new ConfigError(`${where}[${i}].publicKey must be a minisign public key, ${example}`);
+  });
 }
 
 /** Reads a YAML (or JSON) config file. */
@@ -184,6 +216,7 @@ export function loadConfigFile(file: string): DaemonConfigInput {
     const v = config[k];
     if (typeof v === 'string') config[k] = path.resolve(dir, v);
   }
+  if (typeof config.policies?.directory === 'string') config.policies.directory = path.resolve(dir, config.policies.directory);
   return config;
 }
 
@@ -243,6 +276,12 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       pruneIntervalS: input.audit?.pruneIntervalS ?? 3600,
     },
     log: { level: input.log?.level ?? 'info' },
+    policies: {
+      trustRoots: (input.policies?.trustRoots ?? []).map((r) => ({ name: r.name, publicKey: r.publicKey })),
+      requireSignatures: input.policies?.requireSignatures ?? false,
+      ...(input.policies?.directory !== undefined ? { directory: path.resolve(env.cwd, input.policies.directory) } : {}),
+      directoryPollS: input.policies?.directoryPollS ?? 30,
+    },
   };
   validate(config);
   return config;
@@ -278,6 +317,14 @@ function validate(c: DaemonConfig): void {
   if (r.connectionsOutsideVms >= max) throw new ConfigError(`request.connectionsOutsideVms (${r.connectionsOutsideVms}) must be below http.maxConnections (${max}): the rest is reserved for VMs`);
   if (r.connectionsPerUid > r.connectionsOutsideVms) throw new ConfigError(`request.connectionsPerUid (${r.connectionsPerUid}) must not exceed request.connectionsOutsideVms (${r.connectionsOutsideVms}), the budget it is part of`);
   if (r.connectionsPerVm > max) throw new ConfigError(`request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`);
+  try {
+    new TrustRoots(c.policies.trustRoots, c.policies.requireSignatures);
+  } catch (err) {
+    if (err instanceof TrustRootError) throw new ConfigError(`${err.message}. Fix: copy the second line of the key's minisign .pub file (\`RW…\`), as \`minisign -G\` prints it`);
+    throw err;
+  }
+  if (c.policies.directory !== undefined && !path.isAbsolute(c.policies.directory)) throw new ConfigError(`policies.directory must be an absolute path, got ${c.policies.directory}`);
+  if (!(c.policies.directoryPollS >= 1 && c.policies.directoryPollS <= 86_400)) throw new ConfigError(`policies.directoryPollS must be between 1 and 86400 seconds, got ${c.policies.directoryPollS}`);
 }
 
 function lookupGroup(name: string): number {

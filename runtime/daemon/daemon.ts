@@ -19,10 +19,12 @@ import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
 import { requestHandler } from '../server/request/request-api.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
-import type { HealthResponse } from '../wire/index.ts';
+import type { HealthProblem, HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
+import { PolicyDirectory } from './policy-directory/policy-directory.ts';
+import { TrustRoots } from '../signing/trust-roots.ts';
 import { tellServiceManager } from './sd-notify.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
@@ -66,7 +68,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const started = Date.now();
 
     const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
-    const policies = new PolicyService(engine, store, logger, config.engine.workers);
+    const trust = new TrustRoots(config.policies.trustRoots, config.policies.requireSignatures);
+    if (trust.required && trust.size === 0) logger.warn('policies.requireSignatures is on and policies.trustRoots is empty: every revision is refused until a trust root is configured');
+    const policies = new PolicyService(engine, store, logger, config.engine.workers, trust);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
     // Registrations made before anchors were checked (or whose processes moved since): say so.
@@ -75,11 +79,14 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       if (refusal !== null) logger.warn({ vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message }, 'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it');
     }
     const scheduler = new FairScheduler(config.scheduler);
+    let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics({
       policiesLoaded: () => policies.loadedCount,
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
+      bindingsSuspended: () => policies.suspended().length,
+      ...(config.policies.directory !== undefined ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) } : {}),
     });
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
@@ -89,6 +96,13 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
     await Promise.all([engine.ready?.(), policies.loadBound()]);
+    if (config.policies.directory !== undefined) {
+      directory = new PolicyDirectory({ directory: config.policies.directory, policies, store, logger, metrics, maxPolicyBytes: config.http.maxPolicyBytes, pollIntervalMs: config.policies.directoryPollS * 1000 });
+      const d = directory;
+      cleanup.push(() => d.close());
+      // Before the sockets: the first request already sees what the directory says.
+      await directory.start();
+    }
 
     const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
     const prune = (): void => {
@@ -107,12 +121,23 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
 
     let stopping = false;
-    const health = (detail: boolean): HealthResponse => ({
-      status: stopping ? 'shutting-down' : 'ok',
-      version: CAPGATE_VERSION,
-      uptimeS: Math.round((Date.now() - started) / 1000),
-      ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),
-    });
+    const problems = (): HealthProblem[] => {
+      const out: HealthProblem[] = policies.suspended().map((b) => ({ kind: 'binding-suspended', ...b }));
+      const d = directory?.problem();
+      if (d) out.push(d);
+      return out;
+    };
+    const health = (detail: boolean): HealthResponse => {
+      const p = problems();
+      return {
+        status: stopping ? 'shutting-down' : p.length > 0 ? 'degraded' : 'ok',
+        version: CAPGATE_VERSION,
+        uptimeS: Math.round((Date.now() - started) / 1000),
+        ...(detail
+          ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight, problems: p, ...(directory ? { policyDirectory: directory.status() } : {}) } }
+          : {}),
+      };
+    };
 
     const pipeline = new DecisionPipeline({
       engine,
@@ -175,6 +200,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         stopping = true;
+        directory?.close();
         logger.info('capgate stopping');
         tellServiceManager(logger, 'STOPPING=1');
         // Stop accepting first; requests already admitted run to their answer.

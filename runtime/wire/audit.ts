@@ -21,7 +21,7 @@ export interface AuditRecord {
   /** Wire form: decimal string or "unlimited". */
   bytes: string;
   /** Null when no policy ran (unknown requester, no binding). */
-  policy: { name: string; revision: number; sha256: string } | null;
+  policy: { name: string; revision: number; sha256: string; /** The deciding revision's signing key (absent: unsigned). */ keyId?: string } | null;
   decision: 'allow' | 'deny';
   reason: string;
   errorKind?: ErrorKind | DaemonDenyKind;

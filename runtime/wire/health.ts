@@ -1,8 +1,17 @@
 // Health of the daemon, as both sockets report it.
-import type { Binding } from './policies.ts';
+import type { Binding, SignatureProblem } from './policies.ts';
+
+/**
+ * Something that keeps the daemon from doing all it was asked to: a binding suspended because its
+ * revision may not run, or a policy directory whose latest contents were refused.
+ */
+export type HealthProblem =
+  | { kind: 'binding-suspended'; operation: string; policy: string; revision: number; reason: SignatureProblem; message: string }
+  | { kind: 'policy-directory'; directory: string; message: string; /** ISO 8601. */ since: string };
 
 export interface HealthResponse {
-  status: 'ok' | 'shutting-down';
+  /** degraded: serving, with problems (listed on the admin socket). */
+  status: 'ok' | 'degraded' | 'shutting-down';
   version: string;
   /** Seconds since the daemon started. */
   uptimeS: number;
@@ -13,5 +22,21 @@ export interface HealthResponse {
     bindings: Binding[];
     queueDepth: number;
     inFlight: number;
+    problems: HealthProblem[];
+    /** Present when policies.directory is set. */
+    policyDirectory?: PolicyDirectoryStatus;
   };
+}
+
+/** The policy directory as the daemon last read it. */
+export interface PolicyDirectoryStatus {
+  directory: string;
+  /** The data directory the last applied contents came from (the target of `..data`, or the directory itself). */
+  appliedFrom: string | null;
+  /** ISO 8601 of the last successful reconcile. */
+  appliedAt: string | null;
+  /** sha256 of the applied bindings.yaml. */
+  bindingsSha256: string | null;
+  /** The last refusal, while it stands (cleared by the next good update). */
+  error: { message: string; since: string } | null;
 }

@@ -1,6 +1,7 @@
 // The request channel: what an unprivileged client sends and what it gets back.
 import { MEMLOCK_UNLIMITED } from '../contract/types.ts';
 import type { ErrorKind } from '../engine/outcome.ts';
+import type { SignatureProblem } from './policies.ts';
 
 /**
  * Body of POST /v1/operations/set-memlock. Only the target and the amount: who is asking
@@ -21,7 +22,7 @@ export interface DecisionResponse {
 }
 
 /** Denies the daemon decides before any policy runs. */
-export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline';
+export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | SignatureProblem;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 
