@@ -66,8 +66,10 @@ export function fingerprintDirectory(dir: string): string {
       }
     })();
     const dataDir = target === '' ? dir : path.join(dir, target);
+    const root = fs.lstatSync(dir);
     const st = fs.lstatSync(dataDir);
-    const parts = [target, `${st.ino}:${st.mtimeMs}`];
+    // Owners and modes too: a chmod or chown changes what may be trusted.
+    const parts = [target, `${root.mode}:${root.uid}`, `${st.ino}:${st.mtimeMs}:${st.mode}:${st.uid}`];
     for (const n of listEntries(dataDir)) {
       const f = fs.lstatSync(path.join(dataDir, n));
       parts.push(`${n}:${f.size}:${f.mtimeMs}:${f.ino}:${f.mode}:${f.uid}`);
