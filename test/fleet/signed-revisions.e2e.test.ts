@@ -56,7 +56,7 @@ async function ask(d: DaemonProcess): Promise<{ reason: string; id: string }> {
 const tampered = (): Uint8Array => {
   const bytes = new Uint8Array(asPolicy('memlock-cap'));
   // A byte in the custom "name" section's tail: still a valid component, so only the signature can tell.
-  bytes[bytes.length - 1] ^= 0x01;
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
   return bytes;
 };
 

@@ -1,4 +1,4 @@
-// `capgate policy push|ls|inspect|activate|unbind|rollback|history|rm`: policy revisions and their bindings.
+// `capgate policy push|ls|inspect|activate|unbind|rollback|history|rm|bundle`: policy revisions and their bindings.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
@@ -7,6 +7,7 @@ import { formatByteSize } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
 import { readPolicyFile } from '../local-engine.ts';
 import { readSignatureFile } from '../signature-file.ts';
+import { registerPolicyBundle } from './policy-bundle.ts';
 import { nameFromManifest } from '../manifest-name.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
@@ -190,4 +191,6 @@ export function registerPolicy(program: Command): void {
       out.result(r, () => `deleted ${r.deleted.policy} rev ${r.deleted.revision}`);
     });
   });
+
+  registerPolicyBundle(policy);
 }
