@@ -198,6 +198,10 @@ describe('the policy directory (docs/fleet.md)', () => {
     expect(refused.status).toBe('degraded');
     expect(refused.detail?.policyDirectory?.error?.message).toMatch(new RegExp(`signed with key ${key.keyId}, which is not among the daemon's trust roots \\(none\\)`));
     expect(refused.detail?.bindings).toEqual([]);
+    // A degraded node shows as not ready (docs/fleet.md), and stays alive.
+    const probe = (p: Probe, socket: string): number | null => spawnSync(process.execPath, [...p.exec.command.slice(1, -1), socket], { encoding: 'utf8', timeout: 30_000 }).status;
+    expect(probe(container.readinessProbe!, d.requestSocket)).toBe(1);
+    expect(probe(container.livenessProbe!, d.adminSocket)).toBe(0);
   });
 });
 
