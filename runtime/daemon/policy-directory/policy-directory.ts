@@ -163,13 +163,15 @@ export class PolicyDirectory {
     const { policies, store } = this.o;
     const revisions = new Map<string, number>();
     // Every signature first: nothing is compiled from an update with one bad file.
+    const keyIds = new Map<string, string | null>();
     for (const p of s.policies.values()) {
       const c = policies.checkSignature(p.bytes, p.signatureFile);
       if (!c.ok) throw new DirectoryError(`${p.name}.wasm: ${c.message}`);
+      keyIds.set(p.name, c.signed?.keyId ?? null);
     }
     for (const p of s.policies.values()) {
-      const keyId = policies.checkSignature(p.bytes, p.signatureFile);
-      const existing = store.policies.findSame(p.name, p.sha256, keyId.ok && keyId.signed ? keyId.signed.keyId : null);
+      // Already stored (a generation that changed something else, or a restart): no compile.
+      const existing = store.policies.findSame(p.name, p.sha256, keyIds.get(p.name) ?? null);
       if (existing) {
         revisions.set(p.name, existing.revision);
         continue;
