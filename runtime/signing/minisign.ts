@@ -5,7 +5,7 @@
 // operator can act on; nothing here trusts a key, trust-roots.ts decides that.
 import crypto from 'node:crypto';
 
-/** Key ids as minisign prints them: the 8 bytes read as a little-endian u64, in upper-case hex. */
+/** Key ids as minisign prints them: the 8 bytes read as a little-endian u64, in upper-case hex without leading zeros. */
 export type KeyId = string;
 
 export interface PublicKey {
@@ -34,7 +34,7 @@ const SIGNATURE_BYTES = 2 + 8 + 64;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function keyIdOf(bytes: Buffer): KeyId {
-  return Buffer.from(bytes).reverse().toString('hex').toUpperCase();
+  return bytes.readBigUInt64LE(0).toString(16).toUpperCase();
 }
 
 function decodeBase64(text: string, what: string, length: number): Buffer {

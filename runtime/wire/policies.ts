@@ -12,7 +12,7 @@ export type SignatureProblem = 'signature-missing' | 'signature-invalid' | 'sign
 
 /** Who signed a revision, as verified when it was stored. */
 export interface RevisionSignature {
-  /** minisign key id (16 upper-case hex digits, as minisign prints it). */
+  /** minisign key id: upper-case hex, as minisign prints it (a little-endian u64, no leading zeros). */
   keyId: string;
   /** The trust root's name when the revision was stored. */
   signer: string;

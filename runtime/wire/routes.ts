@@ -6,7 +6,7 @@ export const API_VERSION = 'v1';
 export const ADMIN_ROUTES = {
   health: { method: 'GET', path: '/v1/health' },
   metrics: { method: 'GET', path: '/v1/metrics' },
-  /** Body: application/wasm; query: name (required), description (optional). */
+  /** Body: application/wasm; query: name (required), description, signature (the .minisig text): PushPolicyQuery. */
   pushPolicy: { method: 'POST', path: '/v1/policies' },
   listPolicies: { method: 'GET', path: '/v1/policies' },
   getPolicy: { method: 'GET', path: '/v1/policies/:name' },

@@ -82,7 +82,8 @@ describe('capgate policy bundle', () => {
     expect(fs.readFileSync(path.join(out, 'bindings.yaml'), 'utf8')).toContain(`sha256: ${sha256(asPolicy('memlock-cap'))}`);
   });
 
-  it('refuses bad input with what to do, and writes nothing', async () => {
+  // Ten CLI processes one after another: minutes on a machine shared with other suites.
+  it('refuses bad input with what to do, and writes nothing', { timeout: 300_000 }, async () => {
     const d = await start();
     const cases: Array<[string[], RegExp]> = [
       [['--out', path.join(dir, 'x1'), wasm, '--bind', 'set-nice=memlock-cap'], /unknown operation "set-nice"/],

@@ -52,7 +52,7 @@ describe('minisign keys and signatures', () => {
     const text = sign(other, file, { out: path.join(dir, 'other.minisig') });
     const lines = text.split('\n');
     const raw = Buffer.from(lines[1]!, 'base64');
-    Buffer.from(parsePublicKey(key.publicKey).keyId, 'hex').reverse().copy(raw, 2);
+    raw.writeBigUInt64LE(BigInt(`0x${parsePublicKey(key.publicKey).keyId}`), 2);
     lines[1] = raw.toString('base64');
     const roots = new TrustRoots([{ name: 'a', publicKey: key.publicKey }], true);
     expect(roots.check(bytes, lines.join('\n'))).toMatchObject({ ok: false, problem: 'signature-invalid' });

@@ -18,7 +18,7 @@ export function makeKey(dir: string, name: string): MinisignKey {
   const secretKeyFile = path.join(dir, `${name}.key`);
   execFileSync('minisign', ['-G', '-W', '-p', publicKeyFile, '-s', secretKeyFile], { stdio: 'pipe' });
   const [comment, publicKey] = fs.readFileSync(publicKeyFile, 'utf8').trim().split('\n');
-  return { publicKey: publicKey!, keyId: /public key ([0-9A-F]{16})/.exec(comment!)![1]!, secretKeyFile, publicKeyFile };
+  return { publicKey: publicKey!, keyId: /public key ([0-9A-F]{1,16})$/.exec(comment!)![1]!, secretKeyFile, publicKeyFile };
 }
 
 /** Signs `file` with minisign (prehashed by default, `legacy` for the "Ed" format); returns the .minisig text. */
