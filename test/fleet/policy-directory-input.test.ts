@@ -102,6 +102,7 @@ describe('trust of the policy directory', () => {
     // A link instead of a file: refused, whoever owns it.
     fs.symlinkSync('bindings.yaml', path.join(open, 'x.wasm'));
     expect(() => readDirectorySnapshot(open, 1024)).toThrow(/x\.wasm is a symlink/);
+    expect(() => readDirectorySnapshot(path.join(base, 'absent'), 1024)).toThrow(/absent does not exist: create it/);
   });
 
   const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;

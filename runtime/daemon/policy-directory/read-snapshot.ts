@@ -82,6 +82,7 @@ export function fingerprintDirectory(dir: string): string {
 
 export function readDirectorySnapshot(dir: string, maxPolicyBytes: number): DirectorySnapshot {
   try {
+    if (!fs.existsSync(dir)) throw new DirectoryError(`${WHAT} ${dir} does not exist: create it (root-owned, mode 0755) or mount the ConfigMap there; the daemon picks it up within policies.directoryPollS`);
     const source = trustedDataDirectory(dir, WHAT);
     const names = listEntries(source.dataDir);
     if (!names.includes(BINDINGS_FILE)) throw new DirectoryError(`${source.dataDir} has no ${BINDINGS_FILE}; a policy directory holds <name>.wasm, <name>.wasm.minisig and ${BINDINGS_FILE} (docs/fleet.md)`);
