@@ -4,7 +4,7 @@ import type { CapabilitySpec } from './spec.ts';
 import { createSimulatedCapabilities } from './simulated/capabilities.ts';
 import type { RegisteredVm } from '../identity/vm.ts';
 
-type LinuxFactory = (scope: RegisteredVm, options?: { recentMembersMs?: number }) => Capabilities;
+type LinuxFactory = (scope: RegisteredVm, options?: { recentMembersMs?: number; pinned?: { pid: number; startTime: number } }) => Capabilities;
 
 let linuxFactory: LinuxFactory | undefined;
 let linuxLoadError: string | undefined;
@@ -34,6 +34,9 @@ export function createCapabilities(spec: CapabilitySpec): Capabilities {
       if (linuxFactory === undefined) {
         throw new Error(`Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`);
       }
-      return linuxFactory(spec.scope, spec.recentMembersMs === undefined ? {} : { recentMembersMs: spec.recentMembersMs });
+      return linuxFactory(spec.scope, {
+        ...(spec.recentMembersMs === undefined ? {} : { recentMembersMs: spec.recentMembersMs }),
+        ...(spec.pinned === undefined ? {} : { pinned: spec.pinned }),
+      });
   }
 }
