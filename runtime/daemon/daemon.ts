@@ -5,7 +5,7 @@ import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import type { PolicyEngine } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -65,7 +65,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
+    const translations = new TranslationCache();
+    const identity: IdentityDeps = {
+      readPeerCredentials,
+      resolveRequesterVm,
+      validateVmRegistration,
+      checkAnchor: (vm, registered) => checkAnchor(vm, registered),
+      peerStillConnected,
+      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, translations),
+    };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());

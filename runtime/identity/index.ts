@@ -12,6 +12,9 @@ export { resolvePeerVm, type PeerResolution } from './resolve-peer.ts';
 export { validateVmRegistration, type VmRegistrationResult } from './registration.ts';
 export { checkAnchor, type AnchorRefusal } from './anchor-sanity.ts';
 export { isKernelThread } from './kernel-thread.ts';
+export { parseNsPid, readNsPid } from './proc-nspid.ts';
+export { namespacePosition, type NamespacePosition } from './pid-namespace-top.ts';
+export { translateTargetPid, TranslationCache, MAX_TRANSLATION_CANDIDATES, type TargetTranslation, type Requester } from './target-translation.ts';
 export {
   readPeerCredentials,
   tryReadPeerCredentials,

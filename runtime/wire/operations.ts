@@ -20,8 +20,11 @@ export interface DecisionResponse {
   errorKind?: ErrorKind | DaemonDenyKind;
 }
 
-/** Denies the daemon decides before any policy runs. */
-export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline';
+/**
+ * Denies the daemon decides before any policy runs. `unknown-target`: the requester is in a pid
+ * namespace below the daemon's, and its targetPid names no process of its VM in that namespace.
+ */
+export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | 'unknown-target';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 

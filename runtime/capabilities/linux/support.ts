@@ -1,5 +1,5 @@
 // Start-up check for the daemon: refuse to run where the real capabilities cannot work.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { detectCgroup2Mount, type Cgroup2Mount } from '../../identity/cgroup-mount.ts';
 import { readProcStat } from '../../identity/proc-stat.ts';
 import { errnoName, ENOSYS } from './errno.ts';
@@ -22,6 +22,15 @@ export class LinuxSupportError extends Error {
 
 const CAP_SYS_RESOURCE = 24n;
 
+/** Our pid as /proc numbers it (the /proc/self link), or null. */
+function procSelf(): number | null {
+  try {
+    return Number(readlinkSync('/proc/self'));
+  } catch {
+    return null;
+  }
+}
+
 function hasEffectiveCapability(bit: bigint): boolean {
   try {
     const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
@@ -42,6 +51,10 @@ export function assertLinuxSupport(): LinuxSupport {
   }
   if (readProcStat(process.pid) === null) {
     throw new LinuxSupportError('capgate cannot start: /proc is not mounted (or hides our own process); mount procfs with hidepid=0 in the daemon\'s namespace.');
+  }
+  // Peer pids (SO_PEERCRED) are in the daemon's pid namespace; /proc must number processes alike.
+  if (procSelf() !== process.pid) {
+    throw new LinuxSupportError(`capgate cannot start: /proc belongs to another pid namespace (it calls this process ${procSelf() ?? 'nothing'}, the kernel ${process.pid}); mount a procfs of the daemon's own pid namespace.`);
   }
   const pidfd = openPidfd(process.pid);
   if (!pidfd.ok) {

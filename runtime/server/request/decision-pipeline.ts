@@ -62,7 +62,9 @@ export class DecisionPipeline {
     if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
 
     const release = this.d.policies.acquire(binding);
-    const admission = this.d.scheduler.submit(vm.identity.uuid, () => this.evaluate(vm, binding, peer, operation, targetPid, bytes, startedAt));
+    // Set by evaluate() when the target was translated from the requester's pid namespace.
+    const target: { hostPid?: number } = {};
+    const admission = this.d.scheduler.submit(vm.identity.uuid, () => this.evaluate(vm, binding, peer, operation, targetPid, bytes, startedAt, target));
     if (!admission.ok) {
       release();
       this.d.metrics.rejected.inc({ reason: admission.reason });
@@ -74,15 +76,24 @@ export class DecisionPipeline {
     } finally {
       release();
     }
-    return this.commit({ ...base, vm, binding, outcome });
+    return this.commit({ ...base, vm, binding, outcome, ...(target.hostPid !== undefined ? { targetHostPid: target.hostPid } : {}) });
   }
 
-  private evaluate(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number): Promise<Decided> {
+  private evaluate(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, target: { hostPid?: number }): Promise<Decided> {
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
     if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
-    const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid, bytes };
+    // The client named its target in its own pid namespace; the policy and the capabilities work
+    // in the daemon's. Done here, under the VM's scheduler slot, as it may read /proc at length.
+    const translation = peer.startTime === null ? null : this.d.identity.translateTargetPid?.({ pid: peer.pid, startTime: peer.startTime }, vm, targetPid);
+    if (translation?.kind === 'refused') return Promise.resolve(daemonDeny('unknown-target', translation.detail));
+    let pinned: { pid: number; startTime: number } | undefined;
+    if (translation?.kind === 'translated') {
+      pinned = { pid: translation.hostPid, startTime: translation.startTime };
+      target.hostPid = translation.hostPid;
+    }
+    const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid: pinned?.pid ?? targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs } as const;
+    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, ...(pinned !== undefined ? { pinned } : {}) } as const;
     return this.d.engine.evaluate(binding.sha256, request, capabilities, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left) });
   }
 
@@ -90,6 +101,7 @@ export class DecisionPipeline {
     peer: PeerCredentials;
     operation: Operation;
     targetPid: number;
+    targetHostPid?: number;
     bytes: bigint;
     startedAt: number;
     t0: bigint;
@@ -106,6 +118,7 @@ export class DecisionPipeline {
       vm: c.vm?.identity ?? null,
       operation: c.operation,
       targetPid: c.targetPid,
+      ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
       bytes: formatBytes(c.bytes),
       policy: c.binding ? { name: c.binding.policy, revision: c.binding.revision, sha256: c.binding.sha256 } : null,
       decision: o.decision,
