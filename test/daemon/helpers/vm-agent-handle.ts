@@ -23,8 +23,14 @@ export class VmAgent {
     return this.child.pid!;
   }
 
-  static async start(options: { uid?: number; gid?: number } = {}): Promise<VmAgent> {
-    const child = fork(AGENT, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options });
+  /**
+   * `wrap`: a command that execs the agent, e.g. ['unshare', '--pid', '--fork', '--kill-child']
+   * (the agent is then pid 1 of a new pid namespace; its IPC channel is inherited through it).
+   */
+  static async start(options: { uid?: number; gid?: number; wrap?: string[] } = {}): Promise<VmAgent> {
+    const { wrap, ...ids } = options;
+    const exec = wrap === undefined ? { execArgv: ['--import', 'tsx'] } : { execPath: wrap[0]!, execArgv: [...wrap.slice(1), process.execPath, '--import', 'tsx'] };
+    const child = fork(AGENT, [], { ...exec, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids });
     const agent = new VmAgent(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());
