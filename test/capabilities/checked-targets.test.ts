@@ -141,3 +141,35 @@ describe('pidfds kept per evaluation', () => {
     expect(openFds()).toBe(before);
   });
 });
+
+describe('a target pinned by the daemon (translated from the requester\'s pid namespace)', () => {
+  // The pin names the process the translation found by pid and start time. A pin with another
+  // start time stands for "that process exited and a process of the VM reused its pid".
+  it('acts on the pinned pid only while the pinned process holds it: fresh, kept and recent checks alike', async () => {
+    const { vm, grandchild } = await spawnVm();
+    const startTime = readStartTime(grandchild)!;
+    const before = memlockFromProc(grandchild);
+    const stale = { pid: grandchild, startTime: startTime - 1 };
+
+    const fresh = createLinuxCapabilities(vm, { pinned: stale });
+    expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    expect(fresh.queryVmIdentity(grandchild)).toBeNull();
+    fresh.release!();
+
+    // A verdict kept by another evaluation of this thread (recent-members.ts) is not the pinned process either.
+    const earlier = createLinuxCapabilities(vm, { recentMembersMs: 60_000 });
+    expect(earlier.queryVmIdentity(grandchild)).toEqual(identity);
+    earlier.release!();
+    const later = createLinuxCapabilities(vm, { recentMembersMs: 60_000, pinned: stale });
+    expect(later.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    later.release!();
+    expect(memlockFromProc(grandchild)).toEqual(before);
+
+    // Other pids are not affected by the pin, and the right pin acts.
+    const pinned = createLinuxCapabilities(vm, { pinned: { pid: grandchild, startTime } });
+    expect(pinned.queryVmIdentity(grandchild)).toEqual(identity); // kept
+    expect(pinned.setMemlock(grandchild, 4096n)).toEqual({ ok: true });
+    pinned.release!();
+    expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
+  });
+});
