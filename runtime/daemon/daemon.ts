@@ -48,6 +48,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const config = resolveConfig(input);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();
+  // What cannot work here, said at start, in every health answer and when a registration needs it.
+  const problems = support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
+  for (const problem of problems) logger.error(problem);
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
   // Before anything in them is opened: directories another user prepared are refused.
@@ -116,7 +119,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
 
     let stopping = false;
     const health = (detail: boolean): HealthResponse => ({
-      status: stopping ? 'shutting-down' : 'ok',
+      status: stopping ? 'shutting-down' : problems.length > 0 ? 'degraded' : 'ok',
+      ...(problems.length > 0 ? { problems } : {}),
       version: CAPGATE_VERSION,
       uptimeS: Math.round((Date.now() - started) / 1000),
       ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),

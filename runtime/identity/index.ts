@@ -1,8 +1,10 @@
 // Kernel-verified identity: /proc parsing, VM membership, registration, peer credentials.
 export type { RegisteredVm, VmAnchor } from './vm.ts';
 export { parseProcStat, readProcStat, readStartTime, type ProcStat } from './proc-stat.ts';
-export { parseProcCgroup, readCgroupPath, isCgroupAtOrBelow } from './proc-cgroup.ts';
-export { parseCgroup2Mount, detectCgroup2Mount, cgroupDirectory, type Cgroup2Mount } from './cgroup-mount.ts';
+export { parseProcCgroup, readProcCgroup, isCgroupAtOrBelow } from './proc-cgroup.ts';
+export { readCgroupPath } from './host-cgroup-path.ts';
+export { cgroupView, resolveCgroupView, toHostCgroupPath, climbDepth, type CgroupView } from './cgroup-namespace.ts';
+export { parseCgroup2Mount, parseCgroup2Mounts, detectCgroup2Mount, cgroupDirectory, type Cgroup2Mount } from './cgroup-mount.ts';
 export { normalizeCgroupPath } from './cgroup-path.ts';
 export { isValidPid, pidMax } from './pid.ts';
 export { checkMembership, checkAncestry, isMember, membershipOf, type MembershipVerdict } from './membership.ts';

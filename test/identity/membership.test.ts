@@ -10,7 +10,7 @@ import { Lineage, MAX_ANCESTRY_DEPTH } from '../../runtime/identity/lineage.ts';
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
-import { readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
+import { readCgroupPath } from '../../runtime/identity/host-cgroup-path.ts';
 import { deadPid, killAll, spawnShell, spawnShellAtPid, waitForChildren } from './support/processes.ts';
 
 afterEach(killAll);

@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseProcStat, readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
+import { isCgroupAtOrBelow, parseProcCgroup } from '../../runtime/identity/proc-cgroup.ts';
+import { readCgroupPath } from '../../runtime/identity/host-cgroup-path.ts';
 import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
 import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
 import { isValidPid, pidMax } from '../../runtime/identity/pid.ts';

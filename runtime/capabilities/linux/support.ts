@@ -1,6 +1,7 @@
 // Start-up check for the daemon: refuse to run where the real capabilities cannot work.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { detectCgroup2Mount, type Cgroup2Mount } from '../../identity/cgroup-mount.ts';
+import { cgroupView, type CgroupView } from '../../identity/cgroup-namespace.ts';
 import { readProcStat } from '../../identity/proc-stat.ts';
 import { errnoName, ENOSYS } from './errno.ts';
 import { libc, LibcUnavailableError } from './libc.ts';
@@ -12,6 +13,8 @@ export interface LinuxSupport {
   kernelRelease: string;
   /** cgroup v2 mount, or null (then cgroup anchors never match; root-pid anchors still work). */
   cgroup2: Cgroup2Mount | null;
+  /** Whether the node's cgroup paths can be told from the daemon's cgroup namespace. */
+  cgroupView: CgroupView;
   /** Whether this process holds CAP_SYS_RESOURCE (needed to RAISE hard memlock limits). */
   canRaiseHardLimit: boolean;
 }
@@ -70,5 +73,5 @@ export function assertLinuxSupport(): LinuxSupport {
   } catch {
     // Informational only.
   }
-  return { kernelRelease, cgroup2: detectCgroup2Mount(), canRaiseHardLimit: hasEffectiveCapability(CAP_SYS_RESOURCE) };
+  return { kernelRelease, cgroup2: detectCgroup2Mount(), cgroupView: cgroupView(), canRaiseHardLimit: hasEffectiveCapability(CAP_SYS_RESOURCE) };
 }
