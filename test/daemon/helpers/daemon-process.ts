@@ -40,8 +40,11 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
   };
 }
 
-export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [DAEMON_MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrap`: a command that execs the daemon's command line (given as its last arguments), keeping its pid. */
+export async function spawnDaemon(config: DaemonConfigInput, options: { wrap?: string[] } = {}): Promise<DaemonProcess> {
+  const command = [process.execPath, DAEMON_MAIN, '--json', JSON.stringify(config)];
+  const argv = [...(options.wrap ?? []), ...command];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
