@@ -5,7 +5,7 @@ import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import type { PolicyEngine } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -69,13 +69,14 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const started = Date.now();
 
     const translations = new TranslationCache();
+    const searches = new SearchBudget();
     const identity: IdentityDeps = {
       readPeerCredentials,
       resolveRequesterVm,
       validateVmRegistration,
       checkAnchor: (vm, registered) => checkAnchor(vm, registered),
       peerStillConnected,
-      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, translations),
+      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
     };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();

@@ -16,7 +16,8 @@ export { checkAnchor, type AnchorRefusal } from './anchor-sanity.ts';
 export { isKernelThread } from './kernel-thread.ts';
 export { parseNsPid, readNsPid } from './proc-nspid.ts';
 export { namespacePosition, type NamespacePosition } from './pid-namespace-top.ts';
-export { translateTargetPid, TranslationCache, MAX_TRANSLATION_CANDIDATES, type TargetTranslation, type Requester } from './target-translation.ts';
+export { translateTargetPid, TranslationCache, MAX_TRANSLATION_CANDIDATES, SEARCH_SLICE, type TargetTranslation, type TranslationOptions, type Requester } from './target-translation.ts';
+export { SearchBudget, PER_VM_SEARCH, ALL_VMS_SEARCH, type BucketSize } from './search-budget.ts';
 export {
   readPeerCredentials,
   tryReadPeerCredentials,

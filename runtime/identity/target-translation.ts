@@ -16,6 +16,7 @@ import { namespacePosition, type NamespacePosition } from './pid-namespace-top.t
 import { listProcPids } from './proc-pids.ts';
 import { readNsPid } from './proc-nspid.ts';
 import { readStartTime } from './proc-stat.ts';
+import type { SearchBudget } from './search-budget.ts';
 import type { RegisteredVm } from './vm.ts';
 
 /** Processes searched at most for one translation; beyond, the request is refused (fails closed). */
@@ -86,12 +87,26 @@ function candidates(vm: RegisteredVm, limit: number): { kind: 'listed'; pids: nu
   return { kind: 'refused', detail: all.kind === 'too-many' ? `more than ${limit} processes to search` : '/proc cannot be listed' };
 }
 
+export interface TranslationOptions {
+  cache?: TranslationCache;
+  /** Prices searches on the daemon's main thread (search-budget.ts); absent: unpriced (tests). */
+  budget?: SearchBudget;
+  /** Candidate processes at most (default MAX_TRANSLATION_CANDIDATES). */
+  limit?: number;
+}
+
+/** Candidates read per event-loop turn: a search never holds the main thread for long at once. */
+export const SEARCH_SLICE = 32;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * The daemon's pid for `targetPid` as `requester` (a process of `vm`) sees it. Reads /proc:
  * O(1) when the requester is in the daemon's namespace, names itself, or names a process found
- * before (cache); otherwise one NSpid read per candidate process.
+ * before (cache); otherwise one NSpid read per candidate process, SEARCH_SLICE per event-loop
+ * turn, within the budget.
  */
-export function translateTargetPid(requester: Requester, vm: RegisteredVm, targetPid: number, cache?: TranslationCache, limit = MAX_TRANSLATION_CANDIDATES): TargetTranslation {
+export async function translateTargetPid(requester: Requester, vm: RegisteredVm, targetPid: number, options: TranslationOptions = {}): Promise<TargetTranslation> {
   const own = readNsPid(requester.pid);
   if (own === null || readStartTime(requester.pid) !== requester.startTime) return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
   if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
@@ -103,24 +118,49 @@ export function translateTargetPid(requester: Requester, vm: RegisteredVm, targe
   if (position === null) return { kind: 'refused', detail: `the pid namespace of the requester (pid ${requester.pid}) could not be told: it or an ancestor exited while it was read` };
   const where = `pid ${targetPid} of the requester's pid namespace (the requester is pid ${own[depth - 1]} there, ${requester.pid} here)`;
   const key = TranslationCache.key(position, targetPid);
-  const known = cache?.get(key);
+  const known = options.cache?.get(key);
   if (known !== undefined) return inVm(known, vm, where);
 
-  const listed = candidates(vm, limit);
-  if (listed.kind === 'refused') return { kind: 'refused', detail: `${where} was not searched for: ${listed.detail}` };
-  for (const pid of listed.pids) {
+  const refusal = options.budget?.refusal(vm.identity.uuid) ?? null;
+  if (refusal !== null) return { kind: 'refused', detail: `${where} was not searched for: ${refusal}` };
+  let spentMs = 0;
+  const timed = <T>(f: () => T): T => {
+    const t0 = performance.now();
+    try {
+      return f();
+    } finally {
+      spentMs += performance.now() - t0;
+    }
+  };
+  try {
+    const listed = timed(() => candidates(vm, options.limit ?? MAX_TRANSLATION_CANDIDATES));
+    if (listed.kind === 'refused') return { kind: 'refused', detail: `${where} was not searched for: ${listed.detail}` };
+    for (let i = 0; i < listed.pids.length; i += SEARCH_SLICE) {
+      if (i > 0) await nextTurn();
+      const found = timed(() => searchSlice(listed.pids.slice(i, i + SEARCH_SLICE), depth, targetPid, position));
+      if (found === null) continue;
+      options.cache?.put(key, found);
+      return timed(() => inVm(found, vm, where));
+    }
+    const among = listed.where === '/proc' ? '' : ` among the processes of ${listed.where}`;
+    return { kind: 'refused', detail: `${where} names no process${among} in that namespace` };
+  } finally {
+    options.budget?.charge(vm.identity.uuid, spentMs);
+  }
+}
+
+/** The process among `pids` at `depth` whose pid there is `targetPid`, in `position`'s namespace. */
+function searchSlice(pids: number[], depth: number, targetPid: number, position: NamespacePosition): { hostPid: number; startTime: number } | null {
+  for (const pid of pids) {
     const nsPids = readNsPid(pid);
     if (nsPids === null || nsPids.length !== depth || nsPids[depth - 1] !== targetPid) continue;
     // At the requester's depth with the number sent: the one in the requester's namespace, if any.
     const candidate = namespacePosition(pid);
     if (candidate === null || candidate.nsPids[depth - 1] !== targetPid || candidate.nsPids.length !== depth) continue;
     if (candidate.top.pid !== position.top.pid || candidate.top.startTime !== position.top.startTime) continue;
-    const found = { hostPid: pid, startTime: candidate.self.startTime };
-    cache?.put(key, found);
-    return inVm(found, vm, where);
+    return { hostPid: pid, startTime: candidate.self.startTime };
   }
-  const among = listed.where === '/proc' ? '' : ` among the processes of ${listed.where}`;
-  return { kind: 'refused', detail: `${where} names no process${among} in that namespace` };
+  return null;
 }
 
 function inVm(found: { hostPid: number; startTime: number }, vm: RegisteredVm, where: string): TargetTranslation {

@@ -22,5 +22,5 @@ export interface IdentityDeps {
    * The daemon's pid for the target a requester of `vm` named in its own pid namespace. Absent:
    * every requester is taken to share the daemon's namespace.
    */
-  translateTargetPid?(requester: Requester, vm: RegisteredVm, targetPid: number): TargetTranslation;
+  translateTargetPid?(requester: Requester, vm: RegisteredVm, targetPid: number): Promise<TargetTranslation>;
 }

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { namespacePosition } from '../../runtime/identity/pid-namespace-top.ts';
 import { parseNsPid, readNsPid } from '../../runtime/identity/proc-nspid.ts';
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { translateTargetPid, TranslationCache, type TargetTranslation } from '../../runtime/identity/target-translation.ts';
+import { listProcPids } from '../../runtime/identity/proc-pids.ts';
+import { SearchBudget } from '../../runtime/identity/search-budget.ts';
+import { MAX_TRANSLATION_CANDIDATES, translateTargetPid, TranslationCache, type TargetTranslation } from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { killAll, spawnShell, waitForChildren } from './support/processes.ts';
 
@@ -75,24 +77,24 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
   it('translates the number the requester sees into the daemon\'s pid, pinned by start time', async () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
-    expect(translateTargetPid(requester(t.init), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
-    expect(translateTargetPid(requester(t.init), vm, 3)).toEqual({ kind: 'translated', hostPid: t.three, startTime: readStartTime(t.three) });
+    expect(await translateTargetPid(requester(t.init), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
+    expect(await translateTargetPid(requester(t.init), vm, 3)).toEqual({ kind: 'translated', hostPid: t.three, startTime: readStartTime(t.three) });
     // The requester naming itself (libvirt's child between fork and exec) needs no search.
-    expect(translateTargetPid(requester(t.init), vm, 1)).toEqual({ kind: 'translated', hostPid: t.init, startTime: readStartTime(t.init) });
-    expect(translateTargetPid(requester(t.two), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
+    expect(await translateTargetPid(requester(t.init), vm, 1)).toEqual({ kind: 'translated', hostPid: t.init, startTime: readStartTime(t.init) });
+    expect(await translateTargetPid(requester(t.two), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
     // A requester of the daemon's namespace: its numbers mean what they say.
-    expect(translateTargetPid(requester(t.unshare), vm, t.two)).toEqual({ kind: 'same-namespace' });
+    expect(await translateTargetPid(requester(t.unshare), vm, t.two)).toEqual({ kind: 'same-namespace' });
   });
 
   it('refuses a number that names nothing in the requester\'s namespace, even where it names a process of the VM in the daemon\'s', async () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
     const refused = (r: TargetTranslation): string => (r.kind === 'refused' ? r.detail : `not refused: ${JSON.stringify(r)}`);
-    expect(refused(translateTargetPid(requester(t.init), vm, 4))).toMatch(/pid 4 of the requester's pid namespace .* names no process in that namespace/);
+    expect(refused(await translateTargetPid(requester(t.init), vm, 4))).toMatch(/pid 4 of the requester's pid namespace .* names no process in that namespace/);
     // Host pids of the VM's own processes: outside the namespace (root, unshare) or inside it
     // (the sleeps): as numbers of the requester's namespace they name nothing.
     for (const hostPid of [t.root, t.unshare, t.two, t.three]) {
-      expect(refused(translateTargetPid(requester(t.init), vm, hostPid))).toMatch(new RegExp(`pid ${hostPid} of the requester's pid namespace .* names no process`));
+      expect(refused(await translateTargetPid(requester(t.init), vm, hostPid))).toMatch(new RegExp(`pid ${hostPid} of the requester's pid namespace .* names no process`));
     }
   });
 
@@ -100,9 +102,9 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
     const t = await namespaceTree();
     // The VM is the first sleep alone: its sibling and the namespace's init are not in it.
     const vm = rootedAt(t.two);
-    const r3 = translateTargetPid(requester(t.two), vm, 3);
+    const r3 = await translateTargetPid(requester(t.two), vm, 3);
     expect(r3).toMatchObject({ kind: 'refused', detail: expect.stringMatching(new RegExp(`is pid ${t.three} here, which is not inside VM "vm-1".*not-descendant`)) });
-    expect(translateTargetPid(requester(t.two), vm, 1)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(new RegExp(`is pid ${t.init} here, which is not inside`)) });
+    expect(await translateTargetPid(requester(t.two), vm, 1)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(new RegExp(`is pid ${t.init} here, which is not inside`)) });
   });
 
   it('tells sibling namespaces of one VM apart: each requester gets its own pid 2', async () => {
@@ -113,7 +115,7 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
     expect(twos.map((p) => readNsPid(p)![1])).toEqual([2, 2]);
     const vm = rootedAt(root.pid);
     for (const i of [0, 1]) {
-      expect(translateTargetPid(requester(inits[i]!), vm, 2)).toMatchObject({ kind: 'translated', hostPid: twos[i] });
+      expect(await translateTargetPid(requester(inits[i]!), vm, 2)).toMatchObject({ kind: 'translated', hostPid: twos[i] });
     }
   });
 
@@ -121,20 +123,58 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
     const cache = new TranslationCache();
-    expect(translateTargetPid(requester(t.init), vm, 2, cache)).toMatchObject({ kind: 'translated', hostPid: t.two });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache })).toMatchObject({ kind: 'translated', hostPid: t.two });
     const position = namespacePosition(t.init)!;
     const key = TranslationCache.key(position, 2);
     expect(cache.get(key)).toEqual({ hostPid: t.two, startTime: readStartTime(t.two) });
     // Searching is not needed for a cached, live entry: even with nothing to search it answers.
-    expect(translateTargetPid(requester(t.init), vm, 2, cache, 0)).toMatchObject({ kind: 'translated', hostPid: t.two });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({ kind: 'translated', hostPid: t.two });
     // An entry whose process is not the one under the pid any more is dropped.
     cache.put(key, { hostPid: t.two, startTime: readStartTime(t.two)! - 1 });
     expect(cache.get(key)).toBeUndefined();
-    expect(translateTargetPid(requester(t.init), vm, 2, cache, 0)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/more than 0 processes to search/) });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/more than 0 processes to search/) });
   });
 
   it('refuses a requester that is not the process that connected (start time differs)', async () => {
     const t = await namespaceTree();
-    expect(translateTargetPid({ pid: t.init, startTime: readStartTime(t.init)! - 1 }, rootedAt(t.root), 2)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/exited/) });
+    expect(await translateTargetPid({ pid: t.init, startTime: readStartTime(t.init)! - 1 }, rootedAt(t.root), 2)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/exited/) });
+  });
+});
+
+describe('the price of a search', () => {
+  it('a VM that spent its bucket is refused until it refills; all VMs together have a bucket too', () => {
+    let now = 0;
+    const budget = new SearchBudget({ capacityMs: 100, refillMsPerS: 20 }, { capacityMs: 150, refillMsPerS: 100 }, () => now);
+    expect(budget.refusal('a')).toBeNull();
+    budget.charge('a', 60);
+    expect(budget.refusal('a')).toBeNull(); // 40 ms left
+    budget.charge('a', 60);
+    expect(budget.refusal('a')).toMatch(/this VM's requests made the daemon search \/proc for more than 100 ms lately/);
+    expect(budget.refusal('b')).toBeNull(); // another VM is not refused for a's searches…
+    budget.charge('b', 40);
+    expect(budget.refusal('c')).toMatch(/for targets of all VMs for its whole budget/); // …until all of them spent 160 > 150 ms
+    now += 2000; // a: -20 + 40 ms; all VMs: -10 + 200, back to full
+    expect(budget.refusal('a')).toBeNull();
+    expect(budget.refusal('c')).toBeNull();
+  });
+});
+
+describe.skipIf(!canUnsharePid)('a search on the daemon\'s main thread', () => {
+  it('yields to the event loop between slices of candidates, and is refused once the budget is spent', async () => {
+    const t = await namespaceTree();
+    const vm = rootedAt(t.root);
+    expect(listProcPids(MAX_TRANSLATION_CANDIDATES)).toMatchObject({ kind: 'listed', pids: expect.arrayContaining([t.init]) });
+    let turned = false;
+    setImmediate(() => (turned = true));
+    // A number that names nothing: every process of /proc is read, SEARCH_SLICE per turn.
+    const budget = new SearchBudget({ capacityMs: 1e9, refillMsPerS: 0 }, { capacityMs: 1e9, refillMsPerS: 0 });
+    expect(await translateTargetPid(requester(t.init), vm, 99, { budget })).toMatchObject({ kind: 'refused' });
+    expect(turned).toBe(true);
+    // A budget already spent: no search at all, and the reason says why.
+    const spent = new SearchBudget({ capacityMs: 1, refillMsPerS: 0 }, { capacityMs: 1e9, refillMsPerS: 0 });
+    spent.charge(vm.identity.uuid, 2);
+    expect(await translateTargetPid(requester(t.init), vm, 2, { budget: spent })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/was not searched for: this VM's requests made the daemon search/) });
+    // What needs no search is not priced: the requester naming itself.
+    expect(await translateTargetPid(requester(t.init), vm, 1, { budget: spent })).toMatchObject({ kind: 'translated', hostPid: t.init });
   });
 });

@@ -80,17 +80,24 @@ export class DecisionPipeline {
   }
 
   private evaluate(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, target: { hostPid?: number }): Promise<Decided> {
+    // The client named its target in its own pid namespace; the policy and the capabilities work
+    // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced).
+    const translate = this.d.identity.translateTargetPid;
+    if (translate === undefined || peer.startTime === null) return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, undefined);
+    return translate({ pid: peer.pid, startTime: peer.startTime }, vm, targetPid).then(
+      (translation) => {
+        if (translation.kind === 'refused') return daemonDeny('unknown-target', translation.detail);
+        if (translation.kind === 'same-namespace') return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, undefined);
+        target.hostPid = translation.hostPid;
+        return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, { pid: translation.hostPid, startTime: translation.startTime });
+      },
+      (err: unknown) => daemonDeny('unknown-target', `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
+
+  private run(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, pinned: { pid: number; startTime: number } | undefined): Promise<Decided> {
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
     if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
-    // The client named its target in its own pid namespace; the policy and the capabilities work
-    // in the daemon's. Done here, under the VM's scheduler slot, as it may read /proc at length.
-    const translation = peer.startTime === null ? null : this.d.identity.translateTargetPid?.({ pid: peer.pid, startTime: peer.startTime }, vm, targetPid);
-    if (translation?.kind === 'refused') return Promise.resolve(daemonDeny('unknown-target', translation.detail));
-    let pinned: { pid: number; startTime: number } | undefined;
-    if (translation?.kind === 'translated') {
-      pinned = { pid: translation.hostPid, startTime: translation.startTime };
-      target.hostPid = translation.hostPid;
-    }
     const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid: pinned?.pid ?? targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
     const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, ...(pinned !== undefined ? { pinned } : {}) } as const;
