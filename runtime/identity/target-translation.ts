@@ -34,6 +34,11 @@ export interface Requester {
   pid: number;
   /** Start time read when the requester connected (pins the pid to that process). */
   startTime: number;
+  /**
+   * Its NSpid: read by the first translation and kept here (a process's pids never change), so
+   * a caller that passes the same object for every request of a connection reads it once.
+   */
+  nsPids?: readonly number[];
 }
 
 /** Recent translations, by (requester's namespace top, number sent). See TranslationCache.get. */
@@ -107,9 +112,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * turn, within the budget.
  */
 export async function translateTargetPid(requester: Requester, vm: RegisteredVm, targetPid: number, options: TranslationOptions = {}): Promise<TargetTranslation> {
-  const own = readNsPid(requester.pid);
-  if (own === null || readStartTime(requester.pid) !== requester.startTime) return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
+  const own = requester.nsPids ?? readNsPid(requester.pid);
+  if (own === null || (requester.nsPids === undefined && readStartTime(requester.pid) !== requester.startTime)) {
+    return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
+  }
   if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
+  requester.nsPids ??= own;
   const depth = own.length;
   // Between fork and exec libvirt's child names itself (getpid()).
   if (own[depth - 1] === targetPid) return { kind: 'translated', hostPid: requester.pid, startTime: requester.startTime };
@@ -123,29 +131,23 @@ export async function translateTargetPid(requester: Requester, vm: RegisteredVm,
 
   const refusal = options.budget?.refusal(vm.identity.uuid) ?? null;
   if (refusal !== null) return { kind: 'refused', detail: `${where} was not searched for: ${refusal}` };
-  let spentMs = 0;
-  const timed = <T>(f: () => T): T => {
-    const t0 = performance.now();
-    try {
-      return f();
-    } finally {
-      spentMs += performance.now() - t0;
-    }
-  };
+  let reads = 1; // the listing
   try {
-    const listed = timed(() => candidates(vm, options.limit ?? MAX_TRANSLATION_CANDIDATES));
+    const listed = candidates(vm, options.limit ?? MAX_TRANSLATION_CANDIDATES);
     if (listed.kind === 'refused') return { kind: 'refused', detail: `${where} was not searched for: ${listed.detail}` };
     for (let i = 0; i < listed.pids.length; i += SEARCH_SLICE) {
       if (i > 0) await nextTurn();
-      const found = timed(() => searchSlice(listed.pids.slice(i, i + SEARCH_SLICE), depth, targetPid, position));
+      const slice = listed.pids.slice(i, i + SEARCH_SLICE);
+      reads += slice.length;
+      const found = searchSlice(slice, depth, targetPid, position);
       if (found === null) continue;
       options.cache?.put(key, found);
-      return timed(() => inVm(found, vm, where));
+      return inVm(found, vm, where);
     }
     const among = listed.where === '/proc' ? '' : ` among the processes of ${listed.where}`;
     return { kind: 'refused', detail: `${where} names no process${among} in that namespace` };
   } finally {
-    options.budget?.charge(vm.identity.uuid, spentMs);
+    options.budget?.charge(vm.identity.uuid, reads);
   }
 }
 

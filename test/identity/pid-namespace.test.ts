@@ -144,16 +144,16 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
 describe('the price of a search', () => {
   it('a VM that spent its bucket is refused until it refills; all VMs together have a bucket too', () => {
     let now = 0;
-    const budget = new SearchBudget({ capacityMs: 100, refillMsPerS: 20 }, { capacityMs: 150, refillMsPerS: 100 }, () => now);
+    const budget = new SearchBudget({ capacity: 100, refillPerS: 20 }, { capacity: 150, refillPerS: 100 }, () => now);
     expect(budget.refusal('a')).toBeNull();
     budget.charge('a', 60);
-    expect(budget.refusal('a')).toBeNull(); // 40 ms left
+    expect(budget.refusal('a')).toBeNull(); // 40 reads left
     budget.charge('a', 60);
-    expect(budget.refusal('a')).toMatch(/this VM's requests made the daemon search \/proc for more than 100 ms lately/);
+    expect(budget.refusal('a')).toMatch(/this VM's requests made the daemon read more than 100 processes of \/proc lately/);
     expect(budget.refusal('b')).toBeNull(); // another VM is not refused for a's searches…
     budget.charge('b', 40);
-    expect(budget.refusal('c')).toMatch(/for targets of all VMs for its whole budget/); // …until all of them spent 160 > 150 ms
-    now += 2000; // a: -20 + 40 ms; all VMs: -10 + 200, back to full
+    expect(budget.refusal('c')).toMatch(/read more than 150 processes of \/proc for all VMs' targets lately/); // …until all of them read 160 > 150
+    now += 2000; // a: -20 + 40; all VMs: -10 + 200, back to full
     expect(budget.refusal('a')).toBeNull();
     expect(budget.refusal('c')).toBeNull();
   });
@@ -167,13 +167,17 @@ describe.skipIf(!canUnsharePid)('a search on the daemon\'s main thread', () => {
     let turned = false;
     setImmediate(() => (turned = true));
     // A number that names nothing: every process of /proc is read, SEARCH_SLICE per turn.
-    const budget = new SearchBudget({ capacityMs: 1e9, refillMsPerS: 0 }, { capacityMs: 1e9, refillMsPerS: 0 });
+    const budget = new SearchBudget({ capacity: 1e9, refillPerS: 0 }, { capacity: 1e9, refillPerS: 0 });
     expect(await translateTargetPid(requester(t.init), vm, 99, { budget })).toMatchObject({ kind: 'refused' });
     expect(turned).toBe(true);
+    // A search is charged the processes it read: one search empties a bucket of 10.
+    const small = new SearchBudget({ capacity: 10, refillPerS: 0 }, { capacity: 1e9, refillPerS: 0 });
+    expect(await translateTargetPid(requester(t.init), vm, 99, { budget: small })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/names no process/) });
+    expect(small.refusal(vm.identity.uuid)).toMatch(/read more than 10 processes/);
     // A budget already spent: no search at all, and the reason says why.
-    const spent = new SearchBudget({ capacityMs: 1, refillMsPerS: 0 }, { capacityMs: 1e9, refillMsPerS: 0 });
+    const spent = new SearchBudget({ capacity: 1, refillPerS: 0 }, { capacity: 1e9, refillPerS: 0 });
     spent.charge(vm.identity.uuid, 2);
-    expect(await translateTargetPid(requester(t.init), vm, 2, { budget: spent })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/was not searched for: this VM's requests made the daemon search/) });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { budget: spent })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/was not searched for: this VM's requests made the daemon read more than 1 processes/) });
     // What needs no search is not priced: the requester naming itself.
     expect(await translateTargetPid(requester(t.init), vm, 1, { budget: spent })).toMatchObject({ kind: 'translated', hostPid: t.init });
   });

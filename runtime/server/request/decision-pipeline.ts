@@ -9,6 +9,7 @@ import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
+import type { Requester } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
@@ -39,6 +40,8 @@ export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: fa
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
   private readonly identityTtlMs: number;
+  /** Per connection: the requester as translations see it (they keep its NSpid in it). */
+  private readonly requesters = new WeakMap<PeerCredentials, Requester>();
 
   constructor(private readonly d: PipelineDeps) {
     this.identityTtlMs = d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS;
@@ -83,8 +86,14 @@ export class DecisionPipeline {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced).
     const translate = this.d.identity.translateTargetPid;
-    if (translate === undefined || peer.startTime === null) return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, undefined);
-    return translate({ pid: peer.pid, startTime: peer.startTime }, vm, targetPid).then(
+    if (translate === undefined) return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, undefined);
+    if (peer.startTime === null) return Promise.resolve(daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    let requester = this.requesters.get(peer);
+    if (requester === undefined) {
+      requester = { pid: peer.pid, startTime: peer.startTime };
+      this.requesters.set(peer, requester);
+    }
+    return translate(requester, vm, targetPid).then(
       (translation) => {
         if (translation.kind === 'refused') return daemonDeny('unknown-target', translation.detail);
         if (translation.kind === 'same-namespace') return this.run(vm, binding, peer, operation, targetPid, bytes, startedAt, undefined);
