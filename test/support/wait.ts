@@ -14,20 +14,23 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
-/** Polls `probe` until it returns something other than undefined, and returns that. */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, o: WaitOptions = {}): Promise<T> {
+/**
+ * Polls `probe` until it returns something other than undefined, and returns that. `what` names
+ * the awaited event in the failure (a function: read at the failure, e.g. to show the state).
+ */
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string | (() => string), o: WaitOptions = {}): Promise<T> {
   const timeoutMs = o.timeoutMs ?? WAIT_BUDGET_MS;
   const until = performance.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (performance.now() > until) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms`);
+    if (performance.now() > until) throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 20));
   }
 }
 
 /** Resolves once `condition()` holds. */
-export function waitUntil(condition: () => boolean, what: string, o: WaitOptions = {}): Promise<void> {
+export function waitUntil(condition: () => boolean, what: string | (() => string), o: WaitOptions = {}): Promise<void> {
   return waitFor(() => (condition() ? true : undefined), what, o).then(() => undefined);
 }
 
