@@ -59,12 +59,20 @@ export function markedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   return marker === undefined ? env : { ...env, [RUN_MARKER]: marker };
 }
 
-function wrapped(command: string, args: readonly string[], asUser: SpawnChildOptions['asUser']): [string, string[]] {
-  if (asUser === undefined && !pdeathsig) return [command, [...args]];
+/**
+ * The command line and environment that start `command args` through setpriv. The dynamic
+ * loader's variables (LD_PRELOAD, say) must not reach setpriv itself, where a preloaded library
+ * would run its constructors once more: they go to the command through env(1) instead.
+ */
+function wrapped(command: string, args: readonly string[], env: NodeJS.ProcessEnv, asUser: SpawnChildOptions['asUser']): { file: string; argv: string[]; env: NodeJS.ProcessEnv } {
+  if (asUser === undefined && !pdeathsig) return { file: command, argv: [...args], env };
   if (SETPRIV === undefined) throw new Error('running a child as another user needs setpriv (util-linux), which is not installed');
   const user = asUser === undefined ? [] : ['--reuid', String(asUser.uid), '--regid', String(asUser.gid), '--clear-groups'];
+  const loader = Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('LD_') && e[1] !== undefined);
+  const viaEnv = loader.length === 0 ? [] : ['/usr/bin/env', ...loader.map(([k, v]) => `${k}=${v}`)];
+  const rest = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('LD_')));
   // setpriv applies the death signal after the credential change (which would clear it).
-  return [SETPRIV, [...(pdeathsig ? ['--pdeathsig', 'KILL'] : []), ...user, '--', command, ...args]];
+  return { file: SETPRIV, argv: [...(pdeathsig ? ['--pdeathsig', 'KILL'] : []), ...user, '--', ...viaEnv, command, ...args], env: rest };
 }
 
 /**
@@ -75,10 +83,10 @@ function wrapped(command: string, args: readonly string[], asUser: SpawnChildOpt
 export function spawnChild(command: string, args: readonly string[], options?: SpawnChildOptions & { stdio?: 'pipe' }): ChildProcessWithoutNullStreams;
 export function spawnChild(command: string, args: readonly string[], options: SpawnChildOptions): ChildProcess;
 export function spawnChild(command: string, args: readonly string[], options: SpawnChildOptions = {}): ChildProcess {
-  const [file, argv] = wrapped(command, args, options.asUser);
+  const { file, argv, env } = wrapped(command, args, markedEnv(options.env), options.asUser);
   const child = spawn(file, argv, {
     cwd: options.cwd,
-    env: markedEnv(options.env),
+    env,
     stdio: options.stdio ?? 'pipe',
     detached: true,
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
