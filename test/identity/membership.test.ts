@@ -1,6 +1,6 @@
 // Membership of real processes in registered VMs: root-pid trees, reuse, cgroups.
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,8 +11,7 @@ import { readStartTime } from '../../runtime/identity/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
 import { readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
-import { deadPid, killAll, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from './support/processes.ts';
-import { waitFor } from '../support/wait.ts';
+import { deadPid, killAll, removeCgroupWhenEmpty, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from './support/processes.ts';
 
 const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b1${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
 
@@ -166,17 +165,7 @@ describe('cgroup membership', () => {
       expect(checkMembership(outside.pid, both)).toEqual({ member: true, via: 'root-pid' });
     } finally {
       await killAll();
-      // The killed tasks leave the group asynchronously: rmdir succeeds once it is empty.
-      for (const d of [subDir, dir]) {
-        await waitFor(() => {
-          try {
-            rmdirSync(d);
-            return true;
-          } catch {
-            return undefined;
-          }
-        }, `cgroup ${d} to empty, so it can be removed`);
-      }
+      for (const d of [subDir, dir]) await removeCgroupWhenEmpty(d);
     }
   });
 });

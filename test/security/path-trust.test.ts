@@ -14,9 +14,8 @@ import { REPO_ROOT, runCli } from '../cli/support/run-cli.ts';
 import { asPolicy } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { NOBODY, runAsNobody, shAsNobody, stickyTmp } from './support/nobody.ts';
-import { serve, stopAllServed, type ServeOutcome } from './support/serve.ts';
+import { serve, type ServeOutcome } from './support/serve.ts';
 
-afterEach(stopAllServed);
 afterAll(removeTempDirs);
 
 /** A root-owned 0755 directory under the test's temp dir that uid 65534 can reach. */

@@ -1,6 +1,6 @@
 // Real process trees for identity and capability tests, always cleaned up (test/support/processes/).
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { killChildren, spawnChild, type SpawnChildOptions } from '../../support/processes/children.ts';
 import { waitFor, waitUntil } from '../../support/wait.ts';
@@ -64,6 +64,18 @@ export function bootTicks(): number {
  */
 export function waitForTickAfter(startTime: number): Promise<void> {
   return waitUntil(() => bootTicks() > startTime, `the clock to tick past start time ${startTime}`, { intervalMs: 5 });
+}
+
+/** Removes a cgroup directory once it is empty: killed tasks leave their group asynchronously. */
+export function removeCgroupWhenEmpty(dir: string): Promise<void> {
+  return waitFor(() => {
+    try {
+      rmdirSync(dir);
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, `cgroup ${dir} to empty, so it can be removed`).then(() => undefined);
 }
 
 /** A pid that existed and is now dead and reaped. */
