@@ -51,6 +51,12 @@ export interface SpawnChildOptions {
   gid?: number;
   /** Run as this user and group with no supplementary groups (setpriv --reuid/--regid --clear-groups). */
   asUser?: { uid: number; gid: number };
+  /**
+   * Which after-hook kills it. Default: 'test' when started by a test (or its beforeEach), else
+   * 'file'. 'file' for a child a test starts for the tests after it (a daemon one test restarts
+   * and the next one asks).
+   */
+  scope?: ChildScope;
 }
 
 /** `env` with this process's run marker, so the child and everything it starts can be found. */
@@ -93,7 +99,7 @@ export function spawnChild(command: string, args: readonly string[], options: Sp
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   if (child.pid === undefined) return child; // 'error' follows (e.g. ENOENT); nothing to track
-  const entry: Tracked = { child, pid: child.pid, scope, done: false, exited: Promise.resolve() };
+  const entry: Tracked = { child, pid: child.pid, scope: options.scope ?? scope, done: false, exited: Promise.resolve() };
   entry.exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
