@@ -6,12 +6,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, resolveConfig, type DaemonConfig } from '../../runtime/daemon/config.ts';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { ALLOWED_INSTALL_SCRIPTS } from '../package/support/release.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
+import { serve } from '../security/support/serve.ts';
+import { runChild } from '../support/processes/children.ts';
 import { readUnit, value } from './support/unit-file.ts';
 
 const DIR = path.join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -88,7 +89,6 @@ function daemonConfig(): DaemonConfig {
   return resolveConfig(loadConfigFile(file), { uid: 0, cwd: '/', cores: 2 });
 }
 
-afterEach(stopAllServed);
 afterAll(removeTempDirs);
 
 describe('the manifests', () => {
@@ -195,17 +195,17 @@ describe.skipIf(!canMount)('the request directory mounted read-only, as in the v
       'exit 0',
     ].join('\n');
     const probe = container.readinessProbe!.exec.command[2]!;
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', path.join(dir, 'run'), pod, process.execPath, probe], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
+    const r = await runChild('unshare', ['-m', 'sh', '-c', script, 'sh', path.join(dir, 'run'), pod, process.execPath, probe]);
+    expect(r.code, r.stderr).toBe(0);
     expect(fs.statSync(up.requestSocket).isSocket()).toBe(true);
   });
 });
 
 describe('the probes, run against a real daemon', () => {
   /** The probe's command with its socket argument replaced by a test daemon's. */
-  function runProbe(probe: Probe, socket: string): number | null {
+  async function runProbe(probe: Probe, socket: string): Promise<number | null> {
     const [command, ...args] = probe.exec.command;
-    return spawnSync(command === 'node' ? process.execPath : command!, [...args.slice(0, -1), socket], { encoding: 'utf8', timeout: 30_000 }).status;
+    return (await runChild(command === 'node' ? process.execPath : command!, [...args.slice(0, -1), socket])).code;
   }
 
   it('readiness asks the request socket, liveness and startup the admin socket; each passes while the daemon serves and fails once it is gone', async () => {
@@ -218,12 +218,12 @@ describe('the probes, run against a real daemon', () => {
     const dir = tempDir('capgate-k8s-probe-');
     const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state')]);
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
-    expect(runProbe(probes.readiness, up.requestSocket)).toBe(0);
-    expect(runProbe(probes.liveness, up.adminSocket)).toBe(0);
-    expect(runProbe(probes.startup, up.adminSocket)).toBe(0);
+    expect(await runProbe(probes.readiness, up.requestSocket)).toBe(0);
+    expect(await runProbe(probes.liveness, up.adminSocket)).toBe(0);
+    expect(await runProbe(probes.startup, up.adminSocket)).toBe(0);
     expect(await up.served.stop()).toBe(0);
-    expect(runProbe(probes.readiness, up.requestSocket)).toBe(1);
-    expect(runProbe(probes.liveness, up.adminSocket)).toBe(1);
+    expect(await runProbe(probes.readiness, up.requestSocket)).toBe(1);
+    expect(await runProbe(probes.liveness, up.adminSocket)).toBe(1);
   });
 });
 
