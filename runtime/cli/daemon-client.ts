@@ -36,10 +36,10 @@ function origin(c: SocketCandidate): string {
   return c.path.startsWith(`${SYSTEM_RUN_DIR}/`) ? 'where a root daemon listens' : 'where `capgate serve` run by you in this directory listens';
 }
 
-const NOTHING_LISTENING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'ENOTDIR']);
-
 function explainNoDaemon(e: unknown, kind: SocketKind, located: Located): unknown {
-  if (!(e instanceof CapgateConnectionError) || e.errno === undefined || !NOTHING_LISTENING.has(e.errno)) return e;
+  if (!(e instanceof CapgateConnectionError)) return e;
+  // A socket that refused for another reason (EACCES: not ours to use) keeps its own message.
+  if (probe(located.path) === 'socket' && e.errno !== 'ECONNREFUSED') return e;
   const tried = located.tried.map((c) => {
     const at = probe(c.path);
     const problem = c.path === located.path && at === 'socket' ? 'nothing listening (connection refused: a stale socket?)' : at === 'missing' ? 'no such file' : at;
