@@ -19,16 +19,39 @@ function probe(path: string): 'socket' | 'missing' | 'not a socket' | 'unreadabl
   }
 }
 
+/**
+ * Why a default location may not be used, if it may not: a socket another user could have put
+ * there (its directory not owned by the caller or root, or writable by others, or a symlink)
+ * could answer in the daemon's name. Paths the caller named (--socket, variables) are its choice.
+ */
+function distrust(c: SocketCandidate, uid: number): string | undefined {
+  if (c.from !== 'default') return undefined;
+  const dir = dirname(c.path);
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return undefined; // nothing there: reported as missing
+  }
+  if (!st.isDirectory()) return `not used: ${dir} is not a directory (a symlink?)`;
+  if (st.uid !== uid && st.uid !== 0) return `not used: ${dir} belongs to uid ${st.uid}, not to you or root`;
+  if ((st.mode & 0o022) !== 0) return `not used: others may write to ${dir} (mode ${(st.mode & 0o777).toString(8)})`;
+  return undefined;
+}
+
 interface Located {
-  path: string;
+  /** The socket to use; undefined when no default location holds one that may be used. */
+  path: string | undefined;
   tried: SocketCandidate[];
 }
 
-/** The flag's path, or the first candidate holding a socket (else the first, to fail on). */
+/** The flag's or a variable's path, or the first default location holding a socket that may be used. */
 export function locateSocket(kind: SocketKind, flag: string | undefined): Located {
-  const tried = socketCandidates(kind, currentLocationEnvironment(), flag);
-  const found = tried.find((c) => probe(c.path) === 'socket') ?? tried[0]!;
-  return { path: found.path, tried };
+  const env = currentLocationEnvironment();
+  const tried = socketCandidates(kind, env, flag);
+  if (tried.length === 1 && tried[0]!.from !== 'default') return { path: tried[0]!.path, tried };
+  const found = tried.find((c) => probe(c.path) === 'socket' && distrust(c, env.uid) === undefined);
+  return { path: found?.path, tried };
 }
 
 function origin(c: SocketCandidate): string {
@@ -36,13 +59,12 @@ function origin(c: SocketCandidate): string {
   return c.path.startsWith(`${SYSTEM_RUN_DIR}/`) ? 'where a root daemon listens' : 'where `capgate serve` run by you in this directory listens';
 }
 
-function explainNoDaemon(e: unknown, kind: SocketKind, located: Located): unknown {
-  if (!(e instanceof CapgateConnectionError)) return e;
-  // A socket that refused for another reason (EACCES: not ours to use) keeps its own message.
-  if (probe(located.path) === 'socket' && e.errno !== 'ECONNREFUSED') return e;
+/** The error listing every location tried, why, what was there, and what to do. */
+function noDaemon(kind: SocketKind, located: Located): CliError {
+  const uid = currentLocationEnvironment().uid;
   const tried = located.tried.map((c) => {
     const at = probe(c.path);
-    const problem = c.path === located.path && at === 'socket' ? 'nothing listening (connection refused: a stale socket?)' : at === 'missing' ? 'no such file' : at;
+    const problem = distrust(c, uid) ?? (c.path === located.path && at === 'socket' ? 'nothing listening (connection refused: a stale socket?)' : at === 'missing' ? 'no such file' : at);
     return { path: c.path, from: origin(c), problem };
   });
   const message =
@@ -55,6 +77,13 @@ function explainNoDaemon(e: unknown, kind: SocketKind, located: Located): unknow
     `start the daemon with \`capgate serve\` (as root it listens in ${SYSTEM_RUN_DIR}), or say where it listens: --socket <path>, ${SOCKET_VARIABLE[kind]}=<path> or ${RUN_DIR_VARIABLE}=<dir>`,
     { kind: 'daemon-unreachable', tried },
   );
+}
+
+function explainNoDaemon(e: unknown, kind: SocketKind, located: Located & { path: string }): unknown {
+  if (!(e instanceof CapgateConnectionError)) return e;
+  // A socket that refused for another reason (EACCES: not ours to use) keeps its own message.
+  if (probe(located.path) === 'socket' && e.errno !== 'ECONNREFUSED') return e;
+  return noDaemon(kind, located);
 }
 
 function explainWrongSocket(e: unknown, socketPath: string, wanted: 'admin' | 'request'): unknown {
@@ -74,11 +103,12 @@ function explainWrongSocket(e: unknown, socketPath: string, wanted: 'admin' | 'r
 export async function withAdmin<T>(flag: string | undefined, fn: (c: CapgateAdminClient) => Promise<T>, timeoutMs?: number): Promise<T> {
   const located = locateSocket('admin', flag);
   const socketPath = located.path;
+  if (socketPath === undefined) throw noDaemon('admin', located);
   const client = new CapgateAdminClient({ socketPath, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   try {
     return await fn(client);
   } catch (e) {
-    throw explainWrongSocket(explainNoDaemon(e, 'admin', located), socketPath, 'admin');
+    throw explainWrongSocket(explainNoDaemon(e, 'admin', { ...located, path: socketPath }), socketPath, 'admin');
   } finally {
     client.close();
   }
@@ -88,11 +118,12 @@ export async function withAdmin<T>(flag: string | undefined, fn: (c: CapgateAdmi
 export async function withRequester<T>(flag: string | undefined, fn: (c: CapgateRequestClient) => Promise<T>, timeoutMs?: number): Promise<T> {
   const located = locateSocket('request', flag);
   const socketPath = located.path;
+  if (socketPath === undefined) throw noDaemon('request', located);
   const client = new CapgateRequestClient({ socketPath, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   try {
     return await fn(client);
   } catch (e) {
-    throw explainWrongSocket(explainNoDaemon(e, 'request', located), socketPath, 'request');
+    throw explainWrongSocket(explainNoDaemon(e, 'request', { ...located, path: socketPath }), socketPath, 'request');
   } finally {
     client.close();
   }

@@ -3,6 +3,7 @@
 // (root, and uid 65534 in its own directory) reached by clients running as uid 65534 (setpriv).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../runtime/daemon/config.ts';
@@ -10,9 +11,12 @@ import { socketCandidates } from '../../runtime/daemon/socket-locations.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { NOBODY, runAsNobody, SETPRIV } from '../security/support/nobody.ts';
 import { serve, stopAllServed } from '../security/support/serve.ts';
-import { CAPGATE_BIN } from './support/run-cli.ts';
+import { CAPGATE_BIN, runProcess } from './support/run-cli.ts';
+
+const impostors: http.Server[] = [];
 
 afterAll(async () => {
+  await Promise.all(impostors.map((s) => new Promise((r) => s.close(r))));
   await stopAllServed();
   removeTempDirs();
 });
@@ -119,6 +123,44 @@ describe('real daemons, clients as uid 65534', () => {
     const notSocket = asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: home });
     expect(notSocket.code).toBe(3);
     expect(JSON.parse(notSocket.stdout)).toMatchObject({ error: { tried: [{ path: path.join(home, 'request.sock'), from: 'from $CAPGATE_RUN_DIR', problem: 'not a socket' }] } });
+  });
+});
+
+describe('a socket planted where a client looks by default', () => {
+  /** A server that answers everything as a healthy capgate would, and counts what it was asked. */
+  async function impostor(socketPath: string): Promise<{ asked: () => number }> {
+    let asked = 0;
+    const server = http.createServer((_req, res) => {
+      asked++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', version: '6.6.6', uptimeS: 1, decision: 'allow', reason: '', decisionId: 'forged' }));
+    });
+    impostors.push(server);
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    fs.chmodSync(socketPath, 0o777);
+    return { asked: () => asked };
+  }
+
+  it.each([
+    ['owned by another user', 4242, 0o755, /belongs to uid 4242, not to you or root/],
+    ['writable by others', NOBODY, 0o777, /others may write to .* \(mode 777\)/],
+  ] as const)('is not used when its directory is %s: the client reports it and asks nobody', async (_what, owner, mode, problem) => {
+    const home = nobodysDir();
+    const run = path.join(home, '.capgate', 'run');
+    fs.mkdirSync(run, { recursive: true });
+    fs.chownSync(path.join(home, '.capgate'), NOBODY, NOBODY);
+    const fake = await impostor(path.join(run, 'request.sock'));
+    fs.chownSync(run, owner, owner);
+    fs.chmodSync(run, mode);
+    // Not spawnSync: the impostor answers from this process's event loop.
+    const nobody = (env: NodeJS.ProcessEnv) => runProcess(SETPRIV[0], [...SETPRIV.slice(1), process.execPath, CAPGATE_BIN, 'health', '--json'], { cwd: home, env: { PATH: process.env.PATH, ...env } });
+    const r = await nobody({});
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { kind: 'daemon-unreachable', tried: [{ path: path.join(run, 'request.sock'), problem: expect.stringMatching(problem) }, { path: '/run/capgate/request.sock' }] } });
+    expect(fake.asked()).toBe(0);
+    // Named on purpose, the same socket is the caller's choice (and answers).
+    const named = await nobody({ CAPGATE_RUN_DIR: run });
+    expect(named.code, named.stderr).toBe(0);
+    expect(fake.asked()).toBe(1);
   });
 });
 
