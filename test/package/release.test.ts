@@ -106,7 +106,7 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
   it('runs its commands from the installed copy: version, a policy test in the simulator, a project scaffold', async () => {
     const version = await cli(['--version']);
     expect(version.code, version.stderr).toBe(0);
-    expect(version.stdout.trim()).toBe(pkg.version);
+    expect(version.stdout).toMatch(new RegExp(`^capgate ${pkg.version.replace(/\./g, '\\.')}\ncontract capgate:policy@`));
 
     // The shipped C build of memlock-cap passes the shipped scenario (engine, simulator, binaryen, jco).
     const test = await cli(['test', path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'), path.join(installed, 'guest-examples/assemblyscript/memlock-cap/scenario.yaml')]);
