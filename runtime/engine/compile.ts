@@ -10,6 +10,7 @@ import { PolicyRejection, invalidModule } from './component/rejection.ts';
 import { validateComponent } from './component/validate.ts';
 import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
+import { checkModuleLimits } from './instrument/module-limits.ts';
 import type { CompileResult } from './api.ts';
 import type { EngineLimits } from './limits.ts';
 
@@ -36,7 +37,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
 
   let summary;
   try {
-    summary = parseComponent(bytes);
+    summary = parseComponent(bytes, limits);
   } catch (err) {
     if (err instanceof MalformedBinary) throw invalidModule(`malformed component: ${err.message}`);
     if (err instanceof UnsupportedComponent) throw invalidModule(err.message);
@@ -59,7 +60,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
     throw invalidModule('the component lifts "evaluate" from a different core module than the one that exports it with "memory"');
   }
 
-  const instrumented = instrumentCoreModule(summary.coreModules[main.index]!, limits);
+  const core = summary.coreModules[main.index]!;
+  checkModuleLimits(core, limits);
+  const instrumented = instrumentCoreModule(core, limits);
   const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
   if (undeclared.length > 0) {
     throw invalidModule(`the core module imports ${undeclared.join(', ')}, which the component's host import does not declare`);
