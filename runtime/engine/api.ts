@@ -1,6 +1,7 @@
 // The engine as the daemon, the simulator and the benchmarks see it.
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
+import type { InstantiationCost } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 import type { Outcome } from './outcome.ts';
 
@@ -22,6 +23,8 @@ export interface PolicyInfo {
 export interface CompiledPolicy extends PolicyInfo {
   module: WebAssembly.Module;
   limits: EngineLimits;
+  /** What a fresh instance costs (from the upload); absent: unknown, never instantiated inline. */
+  instantiation?: InstantiationCost;
 }
 
 export type CompileErrorKind = 'invalid-module' | 'disallowed-import' | 'memory-limit';

@@ -12,6 +12,7 @@ import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
 import { checkModuleLimits } from './instrument/module-limits.ts';
 import type { CompileResult } from './api.ts';
+import { trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 
 export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
@@ -61,7 +62,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   }
 
   const core = summary.coreModules[main.index]!;
-  checkModuleLimits(core, limits);
+  const shape = checkModuleLimits(core, limits);
   const instrumented = instrumentCoreModule(core, limits);
   const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
   if (undeclared.length > 0) {
@@ -74,6 +75,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   } catch (err) {
     throw invalidModule(`the instrumented module does not compile (${err instanceof Error ? err.message : String(err)})`);
   }
+  // Instantiation runs no guest code here (the start function is deferred); a failure (e.g. an
+  // element segment out of its table's bounds) would fail every decision: refuse it now.
+  const trialUs = trialInstantiation(module, limits.maxInstantiateMs);
   let wit: string;
   try {
     wit = await componentWit(bytes);
@@ -91,6 +95,13 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
       wit,
       module,
       limits: { ...limits },
+      instantiation: {
+        tableEntries: shape.tables.reduce((n, t) => n + t.initial, 0),
+        elementEntries: shape.elementEntries,
+        dataBytes: shape.dataBytes,
+        globals: shape.globals,
+        trialUs,
+      },
     },
   };
 }

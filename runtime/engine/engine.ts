@@ -1,13 +1,14 @@
-// The PolicyEngine: compiles policies on the main thread (once per sha256) and evaluates them in
-// a fresh instance each: first speculatively on this thread under a small fuel slice
-// (speculative/), and in a worker pool under a wall-clock deadline whenever that is not enough.
+// The PolicyEngine: compiles policies in a compile worker (once per sha256, bounded in time and
+// memory) and evaluates them in a fresh instance each: first speculatively on this thread under
+// a small fuel slice and time budget (speculative/), and in a worker pool under a wall-clock
+// deadline whenever that is not enough.
 import { availableParallelism } from 'node:os';
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
-import { compilePolicy } from './compile.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import type { ErrorKind, Outcome } from './outcome.ts';
+import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities } from '../capabilities/create.ts';
@@ -22,8 +23,13 @@ export interface EngineOptions {
   workers?: number;
   /** Load the Linux capabilities in the workers (the daemon); the simulator and tests say false. */
   linuxCapabilities?: boolean;
-  /** The compile step; default compilePolicy from ./compile.ts. */
+  /**
+   * Compile on the calling thread with this function (e.g. compilePolicy from ./compile.ts)
+   * instead of in the compile worker. Only for callers whose thread serves nobody else.
+   */
   compile?: CompileFn;
+  /** Limits of the compile worker (time per compile, heap). */
+  compileWorker?: Partial<CompileWorkerOptions>;
   /**
    * Fuel of the speculative run on the calling thread that precedes the worker (speculative/);
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
@@ -40,6 +46,7 @@ export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
   readonly #pool: WorkerPool;
   readonly #compile: CompileFn;
+  readonly #compiler: CompileWorker | undefined;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
   /** Loads the Linux capabilities on this thread too (speculative runs); `#linuxLoaded` once done. */
@@ -49,7 +56,8 @@ export class Engine implements PolicyEngine {
 
   constructor(options: EngineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
-    this.#compile = options.compile ?? compilePolicy;
+    this.#compiler = options.compile === undefined ? new CompileWorker(options.compileWorker) : undefined;
+    this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
     // Without the Linux capabilities there is nothing this thread could run speculatively.
     this.#inline = inlineFuel > 0 && options.linuxCapabilities !== false ? new InlineRunner(inlineFuel) : undefined;
@@ -152,6 +160,6 @@ export class Engine implements PolicyEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#compiler?.close()]);
   }
 }

@@ -1,17 +1,16 @@
 // One evaluation worker and its channel, from the main side. Runs one job at a time with a
 // wall-clock deadline; on expiry (or a crash) it terminates the worker, answers for the job, and
 // respawns it with every loaded policy re-sent.
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
+import { startWorker } from './worker-entry.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
-
-const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
 
 export interface LoadedPolicy {
   module: WebAssembly.Module;
@@ -94,7 +93,7 @@ export class WorkerSlot {
       linuxCapabilities: this.#linuxCapabilities,
       pidfds,
     };
-    const worker = new Worker(BOOTSTRAP, { workerData: init, transferList: [jobs.port2, results.port2] });
+    const worker = startWorker('evaluate', init, { transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
       worker,
       control,
