@@ -100,6 +100,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
         elementEntries: shape.elementEntries,
         dataBytes: shape.dataBytes,
         globals: shape.globals,
+        initialPages: shape.memoryPages,
         trialUs,
       },
     },

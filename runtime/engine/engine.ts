@@ -35,6 +35,12 @@ export interface EngineOptions {
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
    */
   inlineFuel?: number;
+  /** Time budget of the speculative runs of one turn of the event loop (ms); default 2. */
+  inlineBudgetMs?: number;
+  /** The speculative runs' clock (ms, monotonic); default performance.now. A seam for tests. */
+  clock?: () => number;
+  /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
+  onInlineOverrun?: (sha256: string, spentMs: number) => void;
 }
 
 function deny(kind: ErrorKind, detail: string): Outcome {
@@ -60,7 +66,15 @@ export class Engine implements PolicyEngine {
     this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
     // Without the Linux capabilities there is nothing this thread could run speculatively.
-    this.#inline = inlineFuel > 0 && options.linuxCapabilities !== false ? new InlineRunner(inlineFuel) : undefined;
+    this.#inline =
+      inlineFuel > 0 && options.linuxCapabilities !== false
+        ? new InlineRunner({
+            sliceFuel: inlineFuel,
+            ...(options.inlineBudgetMs !== undefined ? { budgetMs: options.inlineBudgetMs } : {}),
+            ...(options.clock !== undefined ? { now: options.clock } : {}),
+            ...(options.onInlineOverrun !== undefined ? { onOverrun: options.onInlineOverrun } : {}),
+          })
+        : undefined;
     this.#pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       linuxCapabilities: options.linuxCapabilities ?? true,
@@ -97,7 +111,7 @@ export class Engine implements PolicyEngine {
     if (this.#closed) throw new Error('Engine.load: the engine is closed');
     this.#policies.set(policy.sha256, policy);
     this.#pool.load(policy.sha256, { module: policy.module, limits: policy.limits });
-    this.#inline?.load(policy.sha256, policy.module, policy.limits);
+    this.#inline?.load(policy.sha256, policy.module, policy.limits, policy.instantiation);
   }
 
   policy(sha256: string): CompiledPolicy | undefined {

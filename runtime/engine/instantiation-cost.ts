@@ -13,6 +13,8 @@ export interface InstantiationCost {
   elementEntries: number;
   dataBytes: number;
   globals: number;
+  /** Initial memory pages (a recycled memory is scrubbed over them after every decision). */
+  initialPages: number;
   /** Fastest of the trial instantiations at upload, in microseconds. */
   trialUs: number;
 }
@@ -32,10 +34,10 @@ export const INLINE_INSTANTIATION = Object.freeze({
 });
 
 /** True when instances of the policy may be made on the main thread. */
-export function instantiatesInline(cost: InstantiationCost | undefined, initialPages: number): boolean {
+export function instantiatesInline(cost: InstantiationCost | undefined): boolean {
   if (cost === undefined) return false; // unknown cost: never on the main thread
   const b = INLINE_INSTANTIATION;
-  return cost.tableEntries <= b.tableEntries && cost.elementEntries <= b.elementEntries && cost.dataBytes <= b.dataBytes && cost.globals <= b.globals && initialPages <= b.initialPages && cost.trialUs <= b.trialUs;
+  return cost.tableEntries <= b.tableEntries && cost.elementEntries <= b.elementEntries && cost.dataBytes <= b.dataBytes && cost.globals <= b.globals && cost.initialPages <= b.initialPages && cost.trialUs <= b.trialUs;
 }
 
 const TRIALS = 3;

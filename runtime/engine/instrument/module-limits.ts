@@ -22,12 +22,14 @@ export interface ModuleShape {
   elementEntries: number;
   dataBytes: number;
   segments: number;
+  /** Initial pages of the memory (every fresh instance starts with them zeroed). */
+  memoryPages: number;
 }
 
-const SECTION = { table: 4, function: 3, global: 6, element: 9, code: 10, data: 11 } as const;
+const SECTION = { table: 4, function: 3, memory: 5, global: 6, element: 9, code: 10, data: 11 } as const;
 
 export function readModuleShape(core: Uint8Array): ModuleShape {
-  const shape: ModuleShape = { functions: 0, codeBytes: 0, globals: 0, tables: [], elementEntries: 0, dataBytes: 0, segments: 0 };
+  const shape: ModuleShape = { functions: 0, codeBytes: 0, globals: 0, tables: [], elementEntries: 0, dataBytes: 0, segments: 0, memoryPages: 0 };
   for (const s of coreSections(core)) {
     const r = new ByteReader(core, s.payload, s.end);
     switch (s.id) {
@@ -39,6 +41,14 @@ export function readModuleShape(core: Uint8Array): ModuleShape {
         break;
       case SECTION.global:
         shape.globals = r.u32();
+        break;
+      case SECTION.memory:
+        for (let n = r.count('memory'); n > 0; n--) {
+          const flags = r.byte();
+          const initial = r.u32();
+          if (flags & 0x01) r.u32();
+          shape.memoryPages += initial;
+        }
         break;
       case SECTION.table:
         for (let n = r.count('table'); n > 0; n--) {
