@@ -7,11 +7,15 @@ import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
-import type { ErrorKind, Outcome } from './outcome.ts';
+import type { CapabilityCall, ErrorKind, Outcome } from './outcome.ts';
 import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
-import { createCapabilities, loadLinuxCapabilities } from '../capabilities/create.ts';
+import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
+import type { EffectJournal } from '../effects/effect-journal.ts';
+import { effectSink } from '../effects/effect-sink.ts';
+import { hasEffect, undoEffects } from '../effects/undo-effects.ts';
+import { tapeCalls, type TapeEntry } from './speculative/capability-tape.ts';
 import type { Capabilities } from '../capabilities/capabilities.ts';
 
 export type CompileFn = (bytes: Uint8Array, limits: EngineLimits) => Promise<CompileResult>;
@@ -41,6 +45,20 @@ export interface EngineOptions {
   clock?: () => number;
   /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
   onInlineOverrun?: (sha256: string, spentMs: number) => void;
+  /**
+   * The effects journal (the daemon's): the intent of every effect is written there before it
+   * acts, by this thread or a worker, for evaluations given a `context`. None: not journaled.
+   */
+  effectsJournal?: EffectJournal;
+  /** Test seams: faults at the moments that are hard to reach otherwise. */
+  seams?: EngineSeams;
+}
+
+export interface EngineSeams {
+  /** What the worker is given to replay instead of the speculative run's tape (same length). */
+  replayTape?: (tape: TapeEntry[]) => TapeEntry[];
+  /** Workers exit right after an effect, as a crash at the worst moment would. */
+  exitWorkerAfterEffect?: boolean;
 }
 
 function deny(kind: ErrorKind, detail: string): Outcome {
@@ -55,6 +73,8 @@ export class Engine implements PolicyEngine {
   readonly #compiler: CompileWorker | undefined;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
+  readonly #journal: EffectJournal | undefined;
+  readonly #seams: EngineSeams;
   /** Loads the Linux capabilities on this thread too (speculative runs); `#linuxLoaded` once done. */
   #linuxHere: Promise<void> | undefined;
   #linuxLoaded = false;
@@ -75,9 +95,13 @@ export class Engine implements PolicyEngine {
             ...(options.onInlineOverrun !== undefined ? { onOverrun: options.onInlineOverrun } : {}),
           })
         : undefined;
+    this.#journal = options.effectsJournal;
+    this.#seams = options.seams ?? {};
     this.#pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       linuxCapabilities: options.linuxCapabilities ?? true,
+      ...(this.#journal !== undefined ? { effectsJournal: this.#journal.file } : {}),
+      ...(this.#seams.exitWorkerAfterEffect === true ? { exitAfterEffect: true } : {}),
     });
   }
 
@@ -118,31 +142,59 @@ export class Engine implements PolicyEngine {
     return this.#policies.get(sha256);
   }
 
+  /**
+   * One decision. Every outcome lists every capability call that reached the kernel, whatever
+   * stopped the run (deadline, a worker's death, a replay that diverged); and when the decision
+   * is not allow, every set-memlock that acted is undone, newest first, each call saying how.
+   */
   async evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions = {}): Promise<Outcome> {
+    let outcome: Outcome;
     try {
-      if (this.#closed) return deny('host-error', 'the engine is closed');
-      const policy = this.#policies.get(sha256);
-      if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
-      const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
-      if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
-      if (this.#inline !== undefined && capabilities.kind === 'linux') {
-        if (!this.#linuxLoaded) {
-          await (this.#linuxHere ??= loadLinuxCapabilities());
-          this.#linuxLoaded = true;
-        }
-        const attempt = this.#tryInline(sha256, request, capabilities);
-        if (attempt.kind === 'decided') return attempt.outcome;
-        if (attempt.kind === 'continue') {
-          const left = deadlineMs - attempt.spentUs / 1000;
-          const o = left > 0 ? await this.#pool.run({ sha256, request, capabilities, replay: attempt.tape }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
-          return { ...o, durationUs: o.durationUs + attempt.spentUs };
-        }
-      }
-      return await this.#pool.run({ sha256, request, capabilities }, deadlineMs);
+      outcome = await this.#run(sha256, request, capabilities, options);
     } catch (err) {
-      // e.g. a CapabilitySpec that cannot be cloned to the worker.
+      // e.g. a CapabilitySpec that cannot be cloned to the worker (before anything ran).
       return deny('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
     }
+    if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect)) return outcome;
+    return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
+  }
+
+  /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
+  async undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
+    if (!calls.some(hasEffect)) return [...calls];
+    await this.#loadLinuxHere();
+    return undoEffects(calls, undoMemlockEffect);
+  }
+
+  async #run(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions): Promise<Outcome> {
+    if (this.#closed) return deny('host-error', 'the engine is closed');
+    const policy = this.#policies.get(sha256);
+    if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
+    const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
+    if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+    // The decision's context goes with the intents of its effects (only when they are journaled).
+    const context = options.context !== undefined && this.#journal !== undefined ? JSON.stringify(options.context) : undefined;
+    const job = { sha256, request, capabilities, ...(context !== undefined ? { context } : {}) };
+    if (this.#inline !== undefined && capabilities.kind === 'linux') {
+      if (!this.#linuxLoaded) await this.#loadLinuxHere();
+      const attempt = this.#tryInline(sha256, request, capabilities, context);
+      if (attempt.kind === 'decided') return attempt.outcome;
+      if (attempt.kind === 'continue') {
+        const left = deadlineMs - attempt.spentUs / 1000;
+        const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
+        const o = left > 0 ? await this.#pool.run({ ...job, replay }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+        // The first run's calls reached the kernel on this thread; the worker's outcome starts
+        // with their replay (as far as it got), then its own calls.
+        const calls = [...tapeCalls(attempt.tape), ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length))];
+        return { ...o, durationUs: o.durationUs + attempt.spentUs, capabilityCalls: calls };
+      }
+    }
+    return this.#pool.run(job, deadlineMs);
+  }
+
+  async #loadLinuxHere(): Promise<void> {
+    await (this.#linuxHere ??= loadLinuxCapabilities());
+    this.#linuxLoaded = true;
   }
 
   /**
@@ -150,10 +202,11 @@ export class Engine implements PolicyEngine {
    * run in the worker sees them. The simulated host keeps its state per run, so a replay there
    * would lose the first run's effects; simulated evaluations always go to a worker.
    */
-  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec): InlineResult {
+  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec, context: string | undefined): InlineResult {
     let capabilities: Capabilities;
     try {
-      capabilities = createCapabilities(spec);
+      const effects = context !== undefined && this.#journal !== undefined ? effectSink({ journal: this.#journal, contextJson: context }) : undefined;
+      capabilities = createCapabilities(spec, effects);
     } catch {
       return { kind: 'skipped' }; // the worker reports why it cannot build them either
     }

@@ -77,10 +77,11 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
           : { ok: false, error: 'quota-exceeded' };
         // Calls past the quota are counted, and only the first refused one is recorded.
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
+          const effect = result.effect !== undefined ? { effect: result.effect } : {};
           state.capabilityCalls.push(
             result.ok
-              ? { op: 'set-memlock', pid, bytes, result: 'ok' }
-              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}) },
+              ? { op: 'set-memlock', pid, bytes, result: 'ok', ...effect }
+              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}), ...effect },
           );
         }
         lowerSetMemlockResult(memory, retptr, result);

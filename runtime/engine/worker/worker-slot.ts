@@ -11,6 +11,10 @@ import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { newEffectLedger } from '../../effects/effect-ledger.ts';
+import type { CapabilityCall } from '../outcome.ts';
+import type { TapeEntry } from '../speculative/capability-tape.ts';
+import { stoppedJobCalls } from './ledger-calls.ts';
 
 export interface LoadedPolicy {
   module: WebAssembly.Module;
@@ -27,7 +31,10 @@ interface Incarnation {
   jobs: MessagePort;
   results: MessagePort;
   pidfds: SharedArrayBuffer;
+  effects: SharedArrayBuffer;
   ready: Promise<void>;
+  /** Resolves once the thread has exited. */
+  exited: Promise<void>;
   /** Set when this incarnation ended (terminated or crashed). */
   dead: boolean;
   /** Set once the worker signalled it is ready. */
@@ -39,15 +46,25 @@ interface InFlight {
   id: number;
   settle: (outcome: Outcome) => void;
   started: number;
+  replay: TapeEntry[] | undefined;
 }
 
-function failure(kind: 'timeout' | 'host-error', detail: string, durationUs: number): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs, capabilityCalls: [], logs: [] };
+function failure(kind: 'timeout' | 'host-error', detail: string, durationUs: number, capabilityCalls: CapabilityCall[] = []): Outcome {
+  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs, capabilityCalls, logs: [] };
+}
+
+export interface WorkerSlotOptions {
+  /** Load the Linux capabilities in the worker (the daemon); the simulator and tests do without. */
+  linuxCapabilities: boolean;
+  /** The effects journal the worker appends intents to; none: effects are not journaled. */
+  effectsJournal?: string;
+  /** Test seam: the worker exits right after its first effect. */
+  exitAfterEffect?: boolean;
 }
 
 export class WorkerSlot {
   readonly #policies: ReadonlyMap<string, LoadedPolicy>;
-  readonly #linuxCapabilities: boolean;
+  readonly #options: WorkerSlotOptions;
   #current: Incarnation;
   #inFlight: InFlight | undefined;
   #nextId = 1;
@@ -58,9 +75,9 @@ export class WorkerSlot {
   #respawnTimer: NodeJS.Timeout | undefined;
 
   /** `policies` is the pool's live map: a respawned worker gets everything in it. */
-  constructor(policies: ReadonlyMap<string, LoadedPolicy>, linuxCapabilities: boolean) {
+  constructor(policies: ReadonlyMap<string, LoadedPolicy>, options: WorkerSlotOptions) {
     this.#policies = policies;
-    this.#linuxCapabilities = linuxCapabilities;
+    this.#options = options;
     this.#current = this.#spawn();
   }
 
@@ -84,14 +101,18 @@ export class WorkerSlot {
     const jobs = new MessageChannel();
     const results = new MessageChannel();
     const pidfds = newPidfdLedger();
+    const effects = newEffectLedger();
     const init: WorkerInit = {
       control: control.buffer as SharedArrayBuffer,
       jobBox,
       answerBox,
       jobs: jobs.port2,
       results: results.port2,
-      linuxCapabilities: this.#linuxCapabilities,
+      linuxCapabilities: this.#options.linuxCapabilities,
       pidfds,
+      effects,
+      ...(this.#options.effectsJournal !== undefined ? { effectsJournal: this.#options.effectsJournal } : {}),
+      ...(this.#options.exitAfterEffect === true ? { exitAfterEffect: true } : {}),
     };
     const worker = startWorker('evaluate', init, { transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
@@ -102,7 +123,9 @@ export class WorkerSlot {
       jobs: jobs.port1,
       results: results.port1,
       pidfds,
+      effects,
       ready: Promise.resolve(),
+      exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())),
       dead: false,
       started: false,
     };
@@ -147,7 +170,7 @@ export class WorkerSlot {
     if (job.replay !== undefined) return this.#post(inc, { type: 'evaluate', id, ...job });
     const spec = serializeSpec(job.capabilities); // throws DataCloneError as postMessage would
     try {
-      writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec);
+      writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec, job.context);
     } catch (err) {
       if (!(err instanceof MailboxOverflow)) throw err;
       this.#post(inc, { type: 'evaluate', id, ...job });
@@ -176,7 +199,8 @@ export class WorkerSlot {
     const job = this.#inFlight;
     this.#inFlight = undefined;
     if (job !== undefined) {
-      job.settle(failure('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000)));
+      const calls = stoppedJobCalls(inc.effects, job.id, job.replay);
+      job.settle(failure('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000), calls));
     }
     if (this.#closed) return;
     if (inc.started) {
@@ -226,7 +250,7 @@ export class WorkerSlot {
         if (this.#inFlight?.id === id) this.#inFlight = undefined;
         resolve(o);
       };
-      this.#inFlight = { id, settle, started };
+      this.#inFlight = { id, settle, started, replay: job.replay };
       const answered = Atomics.load(inc.control, CONTROL.answers);
       try {
         this.#postJob(inc, id, job);
@@ -264,13 +288,15 @@ export class WorkerSlot {
           else queueMicrotask(check);
           return;
         }
-        // Deadline passed with no answer: the only way to stop a running wasm loop is to kill its thread.
-        const elapsedUs = Math.round((performance.now() - started) * 1000);
-        settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs));
-        if (this.#current === inc && !this.#closed) {
-          this.#replace();
-          void inc.worker.terminate();
-        }
+        // Deadline passed with no answer: the only way to stop a running wasm loop is to kill its
+        // thread. The job is answered once the thread is gone: then nothing acts for it any more,
+        // and the ledger says every call it made.
+        if (this.#current === inc && !this.#closed) this.#replace();
+        void inc.worker.terminate().catch(() => undefined);
+        void inc.exited.then(() => {
+          const elapsedUs = Math.round((performance.now() - started) * 1000);
+          settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+        });
       };
       check();
     });
