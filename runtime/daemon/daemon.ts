@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import type { PolicyEngine } from '../engine/api.ts';
-import { Engine } from '../engine/engine.ts';
+import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
@@ -22,12 +22,16 @@ import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { openEffectsJournal } from './effects-journal.ts';
+import { OverrunWarnings } from './overrun-warnings.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
 export interface StartOptions {
   /** Default: pino to stdout at config.log.level. */
   logger?: Logger;
+  /** Test seams of the engine (faults at moments hard to reach otherwise); never from configuration. */
+  engineSeams?: { seams: EngineSeams };
 }
 
 export interface RunningDaemon {
@@ -59,7 +63,18 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
     if (store.audit.recovery.droppedBytes > 0) logger.warn({ ...store.audit.recovery }, 'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)');
-    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, inlineFuel: config.engine.inlineFuel, linuxCapabilities: true });
+    const effects = await openEffectsJournal(config.database, store, logger);
+    cleanup.push(() => effects.close());
+    const overruns = new OverrunWarnings(logger);
+    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({
+      limits: config.engine.limits,
+      workers: config.engine.workers,
+      inlineFuel: config.engine.inlineFuel,
+      linuxCapabilities: true,
+      effectsJournal: effects,
+      ...options.engineSeams,
+      onInlineOverrun: (sha256, ms) => overruns.report(sha256, ms),
+    });
     cleanup.push(() => engine.close());
     const started = Date.now();
 
@@ -74,6 +89,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
     });
+    cleanup.push(() => metrics.close());
+    overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
       moreComing: () => scheduler.inFlight > 0,
@@ -81,7 +98,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
-    await Promise.all([engine.ready?.(), policies.loadBound()]);
+    await engine.ready?.();
+    // The bound policies recompile in the engine's compile worker while the sockets listen: a
+    // request for one not ready yet waits for it within its deadline (DecisionPipeline).
+    const loaded = policies.loadBound();
+    void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));
 
     const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
     const prune = (): void => {
@@ -118,6 +139,10 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
+      onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
+      // With no decision open, no thread can be writing an intent, and every intent in the
+      // journal has its decision record: the journal can be emptied.
+      onIdle: () => effects.truncateIfLarge(),
     });
     const httpLimits = config.http;
 
@@ -173,6 +198,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         audit.close();
         cleanup.length = 0;
         await engine.close();
+        if (pipeline.openDecisions === 0) effects.truncateIfLarge(0);
+        effects.close();
+        metrics.close();
         store.close();
         logger.info('capgate stopped');
       })());

@@ -17,6 +17,9 @@ import fs from 'node:fs';
 import { encodeFrames, scanFrames } from '../store/journal-frames.ts';
 import { intentPayload, parseIntentPayload, type RecordedIntent, type SetMemlockIntent } from './effect-intent.ts';
 
+/** Size past which an idle daemon empties the journal: a few thousand intents. */
+const TRUNCATE_ABOVE_BYTES = 1024 * 1024;
+
 /** The effects journal of a database file. */
 export function effectsJournalFileOf(databaseFile: string): string {
   return `${databaseFile}-effects-journal`;
@@ -82,6 +85,11 @@ export class EffectJournal {
   /** Empties the journal. Only when no thread can be writing to it and every intent is audited. */
   truncate(): void {
     if (this.fd >= 0) fs.ftruncateSync(this.fd, 0);
+  }
+
+  /** truncate() once the journal holds more than `aboveBytes` (same precondition). */
+  truncateIfLarge(aboveBytes = TRUNCATE_ABOVE_BYTES): void {
+    if (this.fd >= 0 && this.size() > aboveBytes) this.truncate();
   }
 
   close(): void {

@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'conflict', // e.g. deleting a bound revision, registering a VM twice
   'forbidden', // peer credentials not on the admin allow-list
   'overloaded', // queue full: retry after the Retry-After header
+  'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
   'shutting-down',
   'internal',
 ] as const;
@@ -37,6 +38,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   conflict: 409,
   forbidden: 403,
   overloaded: 503,
+  'not-ready': 503,
   'shutting-down': 503,
   internal: 500,
 });
