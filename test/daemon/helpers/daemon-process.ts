@@ -5,9 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CapgateAdminClient } from '../../../runtime/client/index.ts';
 import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
+import type { SeamFlags } from './seamed-daemon-main.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(REPO_ROOT, 'runtime/daemon/main.ts');
+const SEAMED_MAIN = path.join(REPO_ROOT, 'test/daemon/helpers/seamed-daemon-main.ts');
 const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
 
 export interface DaemonProcess {
@@ -40,8 +42,10 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
   };
 }
 
-export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', BOOTSTRAP, MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `seams`: the engine's test seams (seamed-daemon-main.ts), for faults hard to reach otherwise. */
+export async function spawnDaemon(config: DaemonConfigInput, seams?: SeamFlags): Promise<DaemonProcess> {
+  const args = seams === undefined ? [MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(seams)];
+  const child = spawn(process.execPath, ['--import', BOOTSTRAP, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
