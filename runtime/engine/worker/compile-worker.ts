@@ -47,8 +47,9 @@ export class CompileWorker {
     this.#options = { ...DEFAULT_COMPILE_WORKER, ...options };
   }
 
-  compile(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
-    const run = this.#tail.then(() => this.#run(bytes, limits));
+  /** `timeoutMs`: this job's time limit, instead of the worker's. */
+  compile(bytes: Uint8Array, limits: EngineLimits, timeoutMs = this.#options.timeoutMs): Promise<CompileResult> {
+    const run = this.#tail.then(() => this.#run(bytes, limits, timeoutMs));
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -83,7 +84,7 @@ export class CompileWorker {
     return r;
   }
 
-  async #run(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
+  async #run(bytes: Uint8Array, limits: EngineLimits, timeoutMs: number): Promise<CompileResult> {
     if (this.#closed) return refused('the engine is closed');
     clearTimeout(this.#idleTimer);
     const r = (this.#running ??= this.#spawn());
@@ -118,8 +119,8 @@ export class CompileWorker {
         this.stopped++;
         if (this.#running === r) this.#running = undefined;
         void r.worker.terminate();
-        done(refused(`compiling the policy took longer than ${this.#options.timeoutMs} ms; it was stopped`));
-      }, this.#options.timeoutMs);
+        done(refused(`compiling the policy took longer than ${timeoutMs} ms; it was stopped`));
+      }, timeoutMs);
       r.worker.on('message', onMessage);
       r.worker.once('exit', onExit);
       r.worker.postMessage({ id, bytes, limits } satisfies CompileJob);
