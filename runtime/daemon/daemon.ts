@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
-import type { PolicyEngine } from '../engine/api.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
@@ -66,7 +65,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const effects = await openEffectsJournal(config.database, store, logger);
     cleanup.push(() => effects.close());
     const overruns = new OverrunWarnings(logger);
-    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({
+    const engine = new Engine({
       limits: config.engine.limits,
       workers: config.engine.workers,
       inlineFuel: config.engine.inlineFuel,
@@ -84,6 +83,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     vms.replace(store.vms.list());
     const scheduler = new FairScheduler(config.scheduler);
     const metrics = new DaemonMetrics({
+      longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
       policiesLoaded: () => policies.loadedCount,
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
@@ -98,7 +98,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
-    await engine.ready?.();
+    await engine.ready();
     // The bound policies recompile in the engine's compile worker while the sockets listen: a
     // request for one not ready yet waits for it within its deadline (DecisionPipeline).
     const loaded = policies.loadBound();

@@ -213,6 +213,12 @@ export class Engine implements PolicyEngine {
     return this.#inline!.run(sha256, request, capabilities);
   }
 
+  /** The longest time guest work (speculative runs, spare instances) held this thread in one
+   * turn of the event loop since the last call, in ms; 0 without speculative runs. */
+  takeLongestInlineTurnMs(): number {
+    return this.#inline?.takeLongestTurnMs() ?? 0;
+  }
+
   /** Speculative runs on this thread: decided here, continued in a worker, not attempted. */
   get inlineStats(): Readonly<InlineRunner['stats']> | undefined {
     return this.#inline?.stats;

@@ -8,39 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapgateApiError } from '../../runtime/client/index.ts';
 import { libc, RLIMIT_MEMLOCK } from '../../runtime/capabilities/linux/libc.ts';
 import type { AuditRecord } from '../../runtime/wire/index.ts';
-import { componentFromWat, policyWat } from '../support/components.ts';
-import { handMade, CORE_OK } from '../engine/compile/hand-made.ts';
+import { hostilePolicy, STORM_BYTES, UPLOAD_BOMBS, type HostileClass } from '../support/hostile-policies.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { asPolicy, memlockOf, MiB, vmFor, waitFor } from './helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 import type { SeamFlags } from './helpers/seamed-daemon-main.ts';
 import type { DaemonConfigInput } from '../../runtime/daemon/config.ts';
-
-// --- hostile policies (core WAT, built into components and compiled by the daemon's upload pipeline)
-
-/** A request for this many bytes makes the storm policies storm; any other is served normally. */
-const STORM_BYTES = 7777n;
-const SET = `(call $query_vm_identity (local.get $tpid) (i32.const 8192)) (call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 3072))`;
-const DENY = `(i32.store8 (i32.const 1024) (i32.const 1)) (i32.store (i32.const 1028) (i32.const 4096)) (i32.store (i32.const 1032) (i32.const 6)) (i32.const 1024)`;
-const ALLOW = '(i32.const 1024)';
-const BURN = `(loop $b (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $b (i32.lt_u (local.get $i) (i32.const 300000))))`;
-const loop = (n: number, body: string): string => `(block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (i32.const ${n}))) ${body} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`;
-/** `n` times `body` for a request of STORM_BYTES (then allow); set-memlock and allow for any other. */
-const storm = (n: number, body: string): string => `(local $i i32) (if (i64.eq (local.get $bytes) (i64.const ${STORM_BYTES})) (then ${loop(n, body)} (return ${ALLOW}))) ${SET} ${ALLOW}`;
-const DATA = `(data (i32.const 4096) "denied") (data (i32.const 16384) "${'a'.repeat(4096)}")`;
-
-const POLICIES: Record<string, string> = {
-  'memlock-then-deny': `${SET} ${DENY}`,
-  'memlock-then-trap': `${SET} (unreachable)`,
-  'memlock-then-spin': `${SET} (loop $l (br $l)) ${ALLOW}`,
-  'memlock-in-worker': `(local $i i32) ${BURN} ${SET} ${ALLOW}`,
-  'memlock-then-burn': `(local $i i32) ${SET} ${BURN} ${ALLOW}`,
-  'log-storm': storm(23_000, '(call $log (i32.const 1) (i32.const 16384) (i32.const 4096))'),
-  'grow-storm': storm(30_000, '(drop (memory.grow (i32.const 0)))'),
-};
-
-const hostile = (name: string): Promise<Uint8Array> => componentFromWat(policyWat({ evaluateBody: POLICIES[name]!, extra: DATA }));
 
 // --- VMs: agents (libvirt's side) registered as VM roots, each with a "QEMU" target
 
@@ -73,8 +47,10 @@ async function start(config: DaemonConfigInput, seams?: SeamFlags): Promise<Daem
   return daemon;
 }
 
-async function bind(daemon: DaemonProcess, name: string): Promise<void> {
-  await daemon.admin.pushPolicy(name, name === 'memlock-cap' ? asPolicy('memlock-cap') : await hostile(name));
+/** Pushes and binds a policy: memlock-cap, or a hostile one (storms attack only on STORM_BYTES). */
+async function bind(daemon: DaemonProcess, name: HostileClass | 'memlock-cap'): Promise<void> {
+  const bytes = name === 'memlock-cap' ? asPolicy('memlock-cap') : await hostilePolicy(name, { onStormOnly: name.endsWith('-storm') });
+  await daemon.admin.pushPolicy(name, bytes);
   await daemon.admin.bind('set-memlock', { policy: name });
 }
 
@@ -158,18 +134,15 @@ describe('a daemon with default limits', () => {
 
   it('upload bombs (tables, element segments, functions, types) are refused naming the limit, while another VM is served', async () => {
     await bind(daemon, 'memlock-cap');
-    const elems = Array.from({ length: 200_000 }, () => '$nop').join(' ');
-    const nested = (width: number, depth: number): string =>
-      [`(type (;0;) (tuple ${'u8 '.repeat(width)}))`, ...Array.from({ length: depth - 1 }, (_, d) => `(type (;${d + 1};) (tuple ${`${d} `.repeat(width)}))`)].join('\n');
-    const bombs: Array<[string, Promise<Uint8Array>, RegExp]> = [
-      ['table', componentFromWat(policyWat({ extra: '(table 10000000 funcref)' })), /table of 10000000 entries; the limit is 10000 \(limits\.maxTableEntries\)/],
-      ['elements', componentFromWat(policyWat({ extra: `(func $nop) (table 10 funcref) (elem (i32.const 0) ${elems})` })), /200000 element entries; the limit is 10000/],
-      ['functions', componentFromWat(policyWat({ extra: Array.from({ length: 20_000 }, (_, i) => `(func $f${i})`).join(' ') })), /functions; the limit is 10000 \(limits\.maxFunctions\)/],
-      ['types', handMade({ coreModule: CORE_OK, componentImports: `(import "capgate:policy/host@1.0.0" (instance ${nested(70, 3)} (export "log-level" (type (eq 2)))))` }), /limits\.maxTypeWidth/],
+    const bombs: Array<[keyof typeof UPLOAD_BOMBS, RegExp]> = [
+      ['table-bomb', /table of 10000000 entries; the limit is 10000 \(limits\.maxTableEntries\)/],
+      ['element-bomb', /200000 element entries; the limit is 10000/],
+      ['function-count', /functions; the limit is 10000 \(limits\.maxFunctions\)/],
+      ['type-bomb', /limits\.maxTypeWidth/],
     ];
     const victim = victimVm.requests({ socketPath: daemon.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 40, concurrency: 1 });
-    for (const [name, bytes, message] of bombs) {
-      const err = await daemon.admin.pushPolicy(`bomb-${name}`, await bytes).then(
+    for (const [name, message] of bombs) {
+      const err = await daemon.admin.pushPolicy(name, await UPLOAD_BOMBS[name]()).then(
         () => null,
         (e: unknown) => e,
       );

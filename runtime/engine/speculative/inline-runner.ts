@@ -80,6 +80,8 @@ export class InlineRunner {
   readonly #spareScheduled = new Set<InlinePolicy>();
   /** Time this turn's runs have spent; reset at the turn's check phase. */
   #turnSpentMs = 0;
+  /** The most time guest work took in one turn since takeLongestTurnMs() last read it. */
+  #longestTurnMs = 0;
   #turnResetScheduled = false;
   /** Counters for tests and benchmarks. */
   readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0 };
@@ -156,9 +158,17 @@ export class InlineRunner {
     return { kind: 'decided', outcome };
   }
 
+  /** The longest time guest work held this thread in one turn since the last call (ms). */
+  takeLongestTurnMs(): number {
+    const ms = this.#longestTurnMs;
+    this.#longestTurnMs = 0;
+    return ms;
+  }
+
   /** Counts a run's time against this turn's budget, and reports a run past the budget. */
   #spend(p: InlinePolicy, ms: number): void {
     this.#turnSpentMs += ms;
+    this.#longestTurnMs = Math.max(this.#longestTurnMs, this.#turnSpentMs);
     if (!this.#turnResetScheduled) {
       this.#turnResetScheduled = true;
       setImmediate(() => {
@@ -191,6 +201,7 @@ export class InlineRunner {
         const t0 = this.#now();
         p.spare = p.instances.prepare();
         const ms = this.#now() - t0;
+        this.#longestTurnMs = Math.max(this.#longestTurnMs, ms);
         if (ms > this.#budgetMs) {
           this.stats.overBudget++;
           this.#onOverrun?.(p.sha256, ms);

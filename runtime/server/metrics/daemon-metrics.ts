@@ -4,6 +4,8 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {
+  /** The longest time guest work held the main thread in one turn since the last call (ms). */
+  longestGuestTurnMs?(): number;
   policiesLoaded(): number;
   vmsRegistered(): number;
   queued(): number;
@@ -85,6 +87,17 @@ export class DaemonMetrics {
         this.set(snapshot.p99);
       },
     });
+    const guest = sources.longestGuestTurnMs;
+    if (guest !== undefined) {
+      new Gauge({
+        name: 'capgate_main_thread_guest_max_seconds',
+        help: "The longest time policy code (speculative runs, instance making) held the main thread in one turn of the event loop, since the previous scrape.",
+        registers,
+        collect() {
+          this.set(guest() / 1000);
+        },
+      });
+    }
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
         name,

@@ -184,12 +184,13 @@ export class PolicyService {
 
   /**
    * One side-effect-free evaluation per worker (simulated host, no VMs), so that the first
-   * real request does not pay for the workers' first instantiation against its deadline.
+   * real request does not pay for the workers' first instantiation against its deadline. Under
+   * the policy's own deadline: a policy that spins holds the workers no longer than a request.
    */
   private async warmUp(sha256: string): Promise<void> {
     const request = { operation: 'set-memlock' as const, requesterPid: 1, requesterUid: 0, targetPid: 1, bytes: 0n };
     const world = { requesterPid: 1, vms: [], processes: [], canRaiseHardLimit: false };
-    const runs = Array.from({ length: this.warmUpRuns }, () => this.engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: 10_000 }));
+    const runs = Array.from({ length: this.warmUpRuns }, () => this.engine.evaluate(sha256, request, { kind: 'simulated', world }));
     const outcomes = await Promise.all(runs);
     const failed = outcomes.find((o) => o.errorKind !== undefined && o.errorKind !== 'quota-exceeded');
     if (failed) this.logger.warn({ sha256, errorKind: failed.errorKind, detail: failed.errorDetail }, 'warm-up evaluation failed');
