@@ -65,10 +65,12 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const effects = await openEffectsJournal(config.database, store, logger);
     cleanup.push(() => effects.close());
     const overruns = new OverrunWarnings(logger);
+    let effectsCheckedAt = 0;
     const engine = new Engine({
       limits: config.engine.limits,
       workers: config.engine.workers,
       inlineFuel: config.engine.inlineFuel,
+      inlineBudgetMs: config.engine.inlineBudgetMs,
       linuxCapabilities: true,
       effectsJournal: effects,
       ...options.engineSeams,
@@ -141,8 +143,13 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       identityTtlMs: config.request.identityCacheMs,
       onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
       // With no decision open, no thread can be writing an intent, and every intent in the
-      // journal has its decision record: the journal can be emptied.
-      onIdle: () => effects.truncateIfLarge(),
+      // journal has its decision record: the journal can be emptied (its size looked at once a second).
+      onIdle: () => {
+        const now = performance.now();
+        if (now - effectsCheckedAt < 1000) return;
+        effectsCheckedAt = now;
+        effects.truncateIfLarge();
+      },
     });
     const httpLimits = config.http;
 

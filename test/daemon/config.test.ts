@@ -31,6 +31,9 @@ describe('resolveConfig', () => {
     expect(resolveConfig({}, env).engine.inlineFuel).toBe(100_000);
     expect(resolveConfig({ engine: { inlineFuel: 0 } }, env).engine.inlineFuel).toBe(0);
     expect(() => resolveConfig({ engine: { inlineFuel: 1.5 } }, env)).toThrow(/engine.inlineFuel must be a non-negative integer/);
+    expect(resolveConfig({}, env).engine.inlineBudgetMs).toBe(2);
+    expect(resolveConfig({ engine: { inlineBudgetMs: 0.5 } }, env).engine.inlineBudgetMs).toBe(0.5);
+    expect(() => resolveConfig({ engine: { inlineBudgetMs: 0 } }, env)).toThrow(/engine.inlineBudgetMs must be a number of milliseconds in \(0, 1000\]/);
   });
 
   it('names unknown keys and wrong types', () => {

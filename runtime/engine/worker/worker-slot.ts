@@ -62,6 +62,9 @@ export interface WorkerSlotOptions {
   exitAfterEffect?: boolean;
 }
 
+/** How long a timed-out job waits for its worker's thread to stop before it is answered anyway. */
+const TERMINATE_GRACE_MS = 1000;
+
 export class WorkerSlot {
   readonly #policies: ReadonlyMap<string, LoadedPolicy>;
   readonly #options: WorkerSlotOptions;
@@ -293,9 +296,16 @@ export class WorkerSlot {
         // and the ledger says every call it made.
         if (this.#current === inc && !this.#closed) this.#replace();
         void inc.worker.terminate().catch(() => undefined);
-        void inc.exited.then(() => {
+        const answer = (detail: string): void => {
           const elapsedUs = Math.round((performance.now() - started) * 1000);
-          settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+          settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; ${detail}`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+        };
+        // A thread stuck in a system call stops only when the call returns: the request is not
+        // held for it past a grace period (what the ledger says then is what it did so far).
+        const grace = setTimeout(() => answer('the worker was terminated (it had not stopped yet)'), TERMINATE_GRACE_MS);
+        void inc.exited.then(() => {
+          clearTimeout(grace);
+          answer('the worker was terminated');
         });
       };
       check();
