@@ -10,6 +10,8 @@ import type { CapabilityError, VmIdentity } from '../contract/types.ts';
 export interface MemlockEffect {
   before: { soft: bigint; hard: bigint };
   startTime: number;
+  /** The effects journal's slot holding its intent, cleared once its decision is recorded. */
+  journalSlot?: number;
 }
 
 /** `effect`: present when the call reached the kernel's prlimit (whatever it answered). */

@@ -90,7 +90,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
-    });
+    }, config.metrics.eventLoopResolutionMs);
     cleanup.push(() => metrics.close());
     overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
@@ -142,13 +142,13 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
       onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
-      // With no decision open, no thread can be writing an intent, and every intent in the
-      // journal has its decision record: the journal can be emptied (its size looked at once a second).
+      // With no decision open, no intent is pending: a slot still claimed is one a stopped worker
+      // never reported (looked for at most once a second).
       onIdle: () => {
         const now = performance.now();
         if (now - effectsCheckedAt < 1000) return;
         effectsCheckedAt = now;
-        effects.truncateIfLarge();
+        effects.clearAll();
       },
     });
     const httpLimits = config.http;
@@ -205,7 +205,6 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         audit.close();
         cleanup.length = 0;
         await engine.close();
-        if (pipeline.openDecisions === 0) effects.truncateIfLarge(0);
         effects.close();
         metrics.close();
         store.close();

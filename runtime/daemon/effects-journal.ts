@@ -1,7 +1,6 @@
 // Start-up of the effects journal (effects/effect-journal.ts): open it beside the database, and
 // audit what a kill -9 left in it, decisions whose effects were recorded but not the decision
-// (effects/recover.ts), before anything else can act. Then every intent in it has a record, and
-// it is emptied.
+// (effects/recover.ts), before anything else can act. The journal is zeroed as it is opened.
 import type { Logger } from 'pino';
 import { loadLinuxCapabilities, memlockNow, undoMemlockEffect } from '../capabilities/create.ts';
 import { EffectJournal, effectsJournalFileOf } from '../effects/effect-journal.ts';
@@ -9,9 +8,8 @@ import { recoverLostDecisions } from '../effects/recover.ts';
 import type { Store } from '../store/store.ts';
 
 export async function openEffectsJournal(database: string, store: Store, logger: Logger): Promise<EffectJournal> {
-  const { journal, intents, skippedBytes } = EffectJournal.open(effectsJournalFileOf(database));
+  const { journal, intents } = EffectJournal.open(effectsJournalFileOf(database));
   try {
-    if (skippedBytes > 0) logger.warn({ file: journal.file, skippedBytes }, 'effects journal: skipped bytes that were no whole intent (a write cut short)');
     if (intents.length > 0) {
       await loadLinuxCapabilities();
       const records = recoverLostDecisions(intents, {
@@ -24,7 +22,6 @@ export async function openEffectsJournal(database: string, store: Store, logger:
         for (const r of records) logger.warn({ decisionId: r.decisionId, vm: r.vm?.name, policy: r.policy?.name, capabilityCalls: r.capabilityCalls }, 'a decision was lost with its effects in the world (the daemon stopped in between); audited as decision-lost, effects undone where possible');
       }
     }
-    journal.truncate();
     return journal;
   } catch (err) {
     journal.close();

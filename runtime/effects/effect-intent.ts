@@ -41,10 +41,10 @@ export interface RecordedIntent {
   at: string;
 }
 
-/** The frame payload: the context is JSON already (made once per decision, on the request path). */
-export function intentPayload(contextJson: string, intent: SetMemlockIntent, at: Date): string {
-  const i = `{"op":"set-memlock","pid":${intent.pid},"startTime":${intent.startTime},"bytes":"${intent.bytes}","before":{"soft":"${intent.before.soft}","hard":"${intent.before.hard}"}}`;
-  return `{"context":${contextJson},"intent":${i},"at":"${at.toISOString()}"}`;
+/** The frame payload (built by hand: this is on the decision path); the context is JSON already.
+ * `atMs`: epoch milliseconds. */
+export function intentPayload(contextJson: string, intent: SetMemlockIntent, atMs: number): string {
+  return `{"context":${contextJson},"intent":{"op":"set-memlock","pid":${intent.pid},"startTime":${intent.startTime},"bytes":"${intent.bytes}","before":{"soft":"${intent.before.soft}","hard":"${intent.before.hard}"}},"at":${atMs}}`;
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -60,7 +60,7 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   const { context, intent, at } = v as { context?: unknown; intent?: unknown; at?: unknown };
-  if (typeof at !== 'string' || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null) return null;
+  if (!isInt(at) || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null) return null;
   const c = context as Partial<DecisionContext>;
   if (typeof c.decisionId !== 'string' || typeof c.time !== 'string' || typeof c.operation !== 'string' || !isInt(c.targetPid) || typeof c.bytes !== 'string') return null;
   if (typeof c.requester !== 'object' || c.requester === null || !isInt(c.requester.pid) || !isInt(c.requester.uid) || !isInt(c.requester.gid)) return null;
@@ -72,6 +72,6 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   return {
     context: { decisionId: c.decisionId, time: c.time, requester: c.requester, vm: c.vm ?? null, operation: c.operation, targetPid: c.targetPid, bytes: c.bytes, policy: c.policy ?? null },
     intent: { op: 'set-memlock', pid: i.pid, startTime: i.startTime, bytes, before: { soft, hard } },
-    at,
+    at: new Date(at).toISOString(),
   };
 }

@@ -10,10 +10,12 @@ import type { MemlockValue, SetMemlockIntent } from './effect-intent.ts';
 export const EFFECT_LEDGER_SLOTS = 256;
 
 const HEADER_BYTES = 16;
-const SLOT_BYTES = 48;
-// Header (i32): the job, the slots used.
+const SLOT_BYTES = 56;
+// Header: the job (i32), the slots used (i32), the address of the worker's mapping of the
+// effects journal (u64), for the main side to unmap once the worker is gone.
 const JOB = 0;
 const COUNT = 1;
+const MAPPING = 8;
 // Slot fields, byte offsets.
 const STATE = 0;
 const OP = 4;
@@ -23,6 +25,7 @@ const START_TIME = 16;
 const BYTES = 24;
 const BEFORE_SOFT = 32;
 const BEFORE_HARD = 40;
+const JOURNAL_SLOT = 48;
 
 const State = { Intent: 1, Done: 2 } as const;
 const Op = { SetMemlock: 1, QuerySome: 2, QueryNone: 3 } as const;
@@ -35,6 +38,8 @@ export type LedgerCall =
       startTime: number;
       bytes: bigint;
       before: MemlockValue;
+      /** The effects journal's slot of its intent; -1: none. */
+      journalSlot: number;
       /** Unknown when the worker died between mirroring the call and finishing it. */
       outcome: { done: true; errno: number } | { done: false };
     }
@@ -75,10 +80,16 @@ export class EffectLedgerWriter {
     Atomics.store(this.#v.i32, JOB, job);
   }
 
-  /** Mirrors a set-memlock about to act; returns its slot, for done(). */
-  intend(intent: SetMemlockIntent): number {
+  /** Where the worker mapped the effects journal. */
+  mapped(address: bigint): void {
+    this.#v.u64[MAPPING >> 3] = address;
+  }
+
+  /** Mirrors a set-memlock about to act (its intent in `journalSlot`, -1: none); returns its entry, for done(). */
+  intend(intent: SetMemlockIntent, journalSlot = -1): number {
     const v = this.#v;
     const slot = this.#take();
+    v.i32[slotAt(slot, JOURNAL_SLOT) >> 2] = journalSlot;
     v.i32[slotAt(slot, OP) >> 2] = Op.SetMemlock;
     v.i32[slotAt(slot, PID) >> 2] = intent.pid;
     v.f64[slotAt(slot, START_TIME) >> 3] = intent.startTime;
@@ -112,6 +123,11 @@ export class EffectLedgerWriter {
   }
 }
 
+/** The main side, after the worker thread exited: where it had mapped the effects journal (0n: nowhere). */
+export function ledgerMapping(shared: SharedArrayBuffer): bigint {
+  return new Views(shared).u64[MAPPING >> 3]!;
+}
+
 /** The main side, after the worker thread exited: the calls of `job`, in order (none if the ledger is another job's). */
 export function readEffectLedger(shared: SharedArrayBuffer, job: number): LedgerCall[] {
   const v = new Views(shared);
@@ -129,6 +145,7 @@ export function readEffectLedger(shared: SharedArrayBuffer, job: number): Ledger
         startTime: v.f64[slotAt(slot, START_TIME) >> 3]!,
         bytes: v.u64[slotAt(slot, BYTES) >> 3]!,
         before: { soft: v.u64[slotAt(slot, BEFORE_SOFT) >> 3]!, hard: v.u64[slotAt(slot, BEFORE_HARD) >> 3]! },
+        journalSlot: v.i32[slotAt(slot, JOURNAL_SLOT) >> 2]!,
         outcome: state === State.Done ? { done: true, errno: v.i32[slotAt(slot, ERRNO) >> 2]! } : { done: false },
       });
     } else if (op === Op.QuerySome || op === Op.QueryNone) {

@@ -4,24 +4,32 @@
 import type { SetMemlockIntent } from './effect-intent.ts';
 import type { EffectLedgerWriter } from './effect-ledger.ts';
 
+/** Where an intent was recorded: its ledger entry and its journal slot (-1: none). */
+export interface EffectToken {
+  ledger: number;
+  journal: number;
+}
+
 export interface EffectSink {
   /** Records a set-memlock about to act; throws when it cannot (the call must then not act). */
-  intend(intent: SetMemlockIntent): number;
+  intend(intent: SetMemlockIntent): EffectToken;
   /** The call `token` acted: errno 0 if it succeeded. */
-  done(token: number, errno: number): void;
+  done(token: EffectToken, errno: number): void;
   /** A query-vm-identity answered. */
   queried(pid: number, some: boolean): void;
 }
 
-/** Where intents are written (EffectJournal.append); throws when one is not recorded. */
+/** Where intents are written (EffectJournal): append returns the slot, or throws when the intent is not recorded. */
 export interface IntentLog {
-  append(contextJson: string, intent: SetMemlockIntent): void;
+  append(contextJson: string, intent: SetMemlockIntent): number;
+  clear(slot: number): void;
 }
 
 export interface EffectRecording {
-  /** With `contextJson` (the decision's DecisionContext as JSON): intents go to the journal. */
+  /** With `contextJson` (the decision's DecisionContext as JSON, or a function that makes it
+   * when the first effect needs it): intents go to the journal. */
   journal?: IntentLog;
-  contextJson?: string;
+  contextJson?: string | (() => string);
   /** In an evaluation worker: calls are mirrored for the main side. */
   ledger?: EffectLedgerWriter;
   /** Test seam: runs right after an effect (e.g. to stop the thread there). */
@@ -32,11 +40,16 @@ export function effectSink(r: EffectRecording): EffectSink {
   const { journal, contextJson, ledger, afterEffect } = r;
   return {
     intend(intent) {
-      if (journal !== undefined && contextJson !== undefined) journal.append(contextJson, intent);
-      return ledger?.intend(intent) ?? -1;
+      const slot = journal !== undefined && contextJson !== undefined ? journal.append(typeof contextJson === 'string' ? contextJson : contextJson(), intent) : -1;
+      try {
+        return { ledger: ledger?.intend(intent, slot) ?? -1, journal: slot };
+      } catch (err) {
+        if (slot >= 0) journal?.clear(slot); // it will not act
+        throw err;
+      }
     },
     done(token, errno) {
-      if (token >= 0) ledger?.done(token, errno);
+      if (token.ledger >= 0) ledger?.done(token.ledger, errno);
       afterEffect?.();
     },
     queried(pid, some) {

@@ -53,6 +53,8 @@ export interface PolicyEngine {
   evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options?: EvaluateOptions): Promise<Outcome>;
   /** Undoes the effects among `calls` (a decision that turned out not to be allow after all). */
   undo?(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]>;
+  /** The decision of `calls` is recorded: their intents can leave the effects journal. */
+  releaseIntents?(calls: readonly CapabilityCall[]): void;
   /** Forgets a compiled policy (workers drop it too). */
   unload(sha256: string): void;
   close(): Promise<void>;

@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import type { CapabilityCall, ErrorKind, Outcome } from './outcome.ts';
 import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
+import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
 import type { EffectJournal } from '../effects/effect-journal.ts';
@@ -100,7 +101,7 @@ export class Engine implements PolicyEngine {
     this.#pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       linuxCapabilities: options.linuxCapabilities ?? true,
-      ...(this.#journal !== undefined ? { effectsJournal: this.#journal.file } : {}),
+      ...(this.#journal !== undefined ? { effectsJournal: this.#journal } : {}),
       ...(this.#seams.exitWorkerAfterEffect === true ? { exitAfterEffect: true } : {}),
     });
   }
@@ -159,6 +160,13 @@ export class Engine implements PolicyEngine {
     return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
   }
 
+  /** Clears the intents of `calls` from the effects journal: their decision is recorded. */
+  releaseIntents(calls: readonly CapabilityCall[]): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    for (const c of calls) if (c.op === 'set-memlock' && c.effect?.journalSlot !== undefined) journal.clear(c.effect.journalSlot);
+  }
+
   /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
   async undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
     if (!calls.some(hasEffect)) return [...calls];
@@ -172,24 +180,27 @@ export class Engine implements PolicyEngine {
     if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
     const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
     if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
-    // The decision's context goes with the intents of its effects (only when they are journaled).
-    const context = options.context !== undefined && this.#journal !== undefined ? JSON.stringify(options.context) : undefined;
-    const job = { sha256, request, capabilities, ...(context !== undefined ? { context } : {}) };
+    // The decision's context goes with the intents of its effects (only when they are journaled),
+    // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
+    const ctx = this.#journal !== undefined ? options.context : undefined;
+    let json: string | undefined;
+    const contextJson = ctx === undefined ? undefined : (): string => (json ??= JSON.stringify(ctx));
+    const job = (): EvaluateJob => ({ sha256, request, capabilities, ...(contextJson !== undefined ? { context: contextJson() } : {}) });
     if (this.#inline !== undefined && capabilities.kind === 'linux') {
       if (!this.#linuxLoaded) await this.#loadLinuxHere();
-      const attempt = this.#tryInline(sha256, request, capabilities, context);
+      const attempt = this.#tryInline(sha256, request, capabilities, contextJson);
       if (attempt.kind === 'decided') return attempt.outcome;
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;
         const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
-        const o = left > 0 ? await this.#pool.run({ ...job, replay }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+        const o = left > 0 ? await this.#pool.run({ ...job(), replay }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
         // The first run's calls reached the kernel on this thread; the worker's outcome starts
         // with their replay (as far as it got), then its own calls.
         const calls = [...tapeCalls(attempt.tape), ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length))];
         return { ...o, durationUs: o.durationUs + attempt.spentUs, capabilityCalls: calls };
       }
     }
-    return this.#pool.run(job, deadlineMs);
+    return this.#pool.run(job(), deadlineMs);
   }
 
   async #loadLinuxHere(): Promise<void> {
@@ -202,7 +213,7 @@ export class Engine implements PolicyEngine {
    * run in the worker sees them. The simulated host keeps its state per run, so a replay there
    * would lose the first run's effects; simulated evaluations always go to a worker.
    */
-  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec, context: string | undefined): InlineResult {
+  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec, context: (() => string) | undefined): InlineResult {
     let capabilities: Capabilities;
     try {
       const effects = context !== undefined && this.#journal !== undefined ? effectSink({ journal: this.#journal, contextJson: context }) : undefined;

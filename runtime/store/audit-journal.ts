@@ -13,7 +13,7 @@
 // acknowledged record (whole frames of such a write are kept: records of decisions never
 // answered, as when the daemon dies between a commit and its answers).
 import fs from 'node:fs';
-import { decodeFrames as decodeRawFrames, encodeFrames as encodeRawFrames } from './journal-frames.ts';
+import { crc32 } from 'node:zlib';
 
 /** One record in the journal: its seq and its JSON (what audit_log.doc stores). */
 export interface JournalFrame {
@@ -21,7 +21,9 @@ export interface JournalFrame {
   doc: string;
 }
 
-export { MAX_FRAME_PAYLOAD } from './journal-frames.ts';
+const HEADER_BYTES = 8;
+/** The largest payload written or read: far above any record (the engine limits bound its logs). */
+export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024;
 
 /** The journal file of a database file. */
 export function journalFileOf(databaseFile: string): string {
@@ -44,19 +46,38 @@ export class JournalWriteError extends Error {
 /** Encodes frames back to back, ready for one write. Throws on a record too large to frame. */
 export function encodeFrames(frames: readonly JournalFrame[]): Buffer {
   // `{"seq":N,"record":DOC}` is JSON.stringify({ seq, record }) without serialising the record twice.
-  return encodeRawFrames(
-    frames.map((f) => `{"seq":${f.seq},"record":${f.doc}}`),
-    (k) => `audit record seq ${frames[k]!.seq}`,
-  );
+  const payloads = frames.map((f) => `{"seq":${f.seq},"record":${f.doc}}`);
+  const lengths = payloads.map((p) => Buffer.byteLength(p));
+  const buf = Buffer.allocUnsafe(lengths.reduce((sum, n) => sum + HEADER_BYTES + n, 0));
+  let off = 0;
+  for (let k = 0; k < payloads.length; k++) {
+    const n = lengths[k]!;
+    if (n > MAX_FRAME_PAYLOAD) throw new RangeError(`audit record seq ${frames[k]!.seq} is ${n} bytes of JSON, over the journal's frame limit of ${MAX_FRAME_PAYLOAD}`);
+    buf.write(payloads[k]!, off + HEADER_BYTES, n, 'utf8');
+    buf.writeUInt32LE(n, off);
+    buf.writeUInt32LE(crc32(buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + n)), off + 4);
+    off += HEADER_BYTES + n;
+  }
+  return buf;
 }
 
 /** Decodes the valid prefix of a journal: its frames, and where the first bad or short frame starts. */
 export function decodeFrames(buf: Buffer): { frames: JournalFrame[]; validBytes: number } {
-  const { items, validBytes } = decodeRawFrames<JournalFrame>(buf, (text, previous) => {
-    const frame = parsePayload(text);
-    return frame === null || frame.seq <= (previous?.seq ?? 0) ? null : frame;
-  });
-  return { frames: items, validBytes };
+  const frames: JournalFrame[] = [];
+  let off = 0;
+  let lastSeq = 0;
+  while (off + HEADER_BYTES <= buf.length) {
+    const n = buf.readUInt32LE(off);
+    if (n === 0 || n > MAX_FRAME_PAYLOAD || off + HEADER_BYTES + n > buf.length) break;
+    const payload = buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + n);
+    if (crc32(payload) !== buf.readUInt32LE(off + 4)) break;
+    const frame = parsePayload(payload.toString('utf8'));
+    if (frame === null || frame.seq <= lastSeq) break;
+    frames.push(frame);
+    lastSeq = frame.seq;
+    off += HEADER_BYTES + n;
+  }
+  return { frames, validBytes: off };
 }
 
 function parsePayload(text: string): JournalFrame | null {

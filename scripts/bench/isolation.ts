@@ -84,7 +84,8 @@ class Client {
 }
 
 async function startDaemon(dir: string, inlineFuel: number | undefined): Promise<{ child: ChildProcess; admin: CapgateAdminClient; request: string }> {
-  const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'error' }, ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}) };
+  // Stalls sampled every millisecond here (the default, 5 ms, is cheaper and coarser).
+  const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'error' }, metrics: { eventLoopResolutionMs: 1 }, ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}) };
   const child = spawn(process.execPath, ['--import', BOOTSTRAP, path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = new CapgateAdminClient({ socketPath: path.join(dir, 'run', 'admin.sock'), timeoutMs: 600_000 });
   for (let i = 0; ; i++) {

@@ -1,7 +1,7 @@
-// The effects journal on its own: intents appended by several writers (as the main thread and
-// the evaluation workers do, each with its own O_APPEND fd) are all read back, a frame cut short
-// in the middle (a full disk) is skipped without losing the frames after it, and recovery turns
-// exactly the intents without a decision record into decision-lost records, undone newest first.
+// The effects journal on its own: intents recorded by several threads (the main thread and the
+// evaluation workers each map the daemon's file) are all found by a restart until cleared, a full
+// journal refuses (the effect then does not happen), a frame cut short is skipped, and recovery
+// turns exactly the intents without a decision record into decision-lost records, undone newest first.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,30 +30,52 @@ function context(decisionId: string): DecisionContext {
 const intent = (pid: number, bytes: bigint, before: bigint): SetMemlockIntent => ({ op: 'set-memlock', pid, startTime: 4242, bytes, before: { soft: before, hard: before } });
 
 describe('effects journal', () => {
-  it('keeps every intent of several writers, and skips a frame cut short between two others', () => {
+  it('holds what the threads recorded until it is cleared, across a reopen (a kill -9); a reopen then starts empty', () => {
     const file = path.join(tempDir(), 'effects');
     const main = EffectJournal.open(file).journal;
-    const worker = EffectJournal.openForAppend(file);
-    main.append(JSON.stringify(context('a')), intent(11, 4n * MiB, 8n * MiB));
-    worker.append(JSON.stringify(context('b')), intent(12, 2n * MiB, 8n * MiB));
-    // A write cut short (disk full) by a third writer, then more frames after it.
-    fs.appendFileSync(file, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 0x7b, 0x22]));
-    worker.append(JSON.stringify(context('c')), intent(13, 1n * MiB, 8n * MiB));
-    const { intents, skippedBytes } = EffectJournal.open(file);
+    // A worker maps the daemon's journal through the daemon's fd, and claims slots as its own.
+    const worker = EffectJournal.attach(main.shared, 2);
+    const a = main.append(JSON.stringify(context('a')), intent(11, 4n * MiB, 8n * MiB));
+    const b = worker.append(JSON.stringify(context('b')), intent(12, 2n * MiB, 8n * MiB));
+    const c = worker.append(JSON.stringify(context('c')), intent(13, 1n * MiB, 8n * MiB));
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(main.claimed).toBe(3);
+    main.clear(b); // b's decision is recorded
+    expect(main.claimed).toBe(2);
+    // What a restart finds: the stores went to the file's pages, no write() needed.
+    const { journal: again, intents } = EffectJournal.open(file);
     expect(intents.map((i) => [i.context.decisionId, i.intent.pid, i.intent.bytes])).toEqual([
       ['a', 11, 4n * MiB],
-      ['b', 12, 2n * MiB],
       ['c', 13, 1n * MiB],
     ]);
     expect(intents[0]!.context).toEqual(context('a'));
-    expect(skippedBytes).toBe(10);
+    expect(EffectJournal.open(file).intents).toEqual([]); // the reopen zeroed it
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    main.truncateIfLarge(1 << 20);
-    expect(fs.statSync(file).size).toBeGreaterThan(0); // small: kept
-    main.truncateIfLarge(0);
-    expect(fs.statSync(file).size).toBe(0);
-    main.close();
-    worker.close();
+    for (const j of [worker, main, again]) j.close();
+  });
+
+  it('refuses an intent when every slot is taken, and takes one again once a slot is cleared', () => {
+    const { journal } = EffectJournal.open(path.join(tempDir(), 'effects'), 2);
+    const first = journal.append(JSON.stringify(context('a')), intent(11, 1n, 2n));
+    journal.append(JSON.stringify(context('b')), intent(12, 1n, 2n));
+    expect(() => journal.append(JSON.stringify(context('c')), intent(13, 1n, 2n))).toThrow(/full \(2 effects waiting for their decisions\)/);
+    journal.clear(first);
+    expect(journal.append(JSON.stringify(context('c')), intent(13, 1n, 2n))).toBe(first);
+    journal.clearAll();
+    expect(journal.claimed).toBe(0);
+    journal.close();
+  });
+
+  it('skips a slot whose frame was cut short (a kill mid-copy): its crc does not match', () => {
+    const file = path.join(tempDir(), 'effects');
+    const { journal } = EffectJournal.open(file);
+    const slot = journal.append(JSON.stringify(context('a')), intent(11, 1n, 2n));
+    journal.append(JSON.stringify(context('b')), intent(12, 1n, 2n));
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from('XX'), 0, 2, slot * 1024 + 40); // bytes of the payload changed
+    fs.closeSync(fd);
+    expect(EffectJournal.open(file).intents.map((i) => i.context.decisionId)).toEqual(['b']);
+    journal.close();
   });
 
   it('refuses to follow a symlink in place of the journal', () => {

@@ -33,6 +33,13 @@ export interface Libc {
   close(fd: number): SyscallResult;
   /** flock(2): advisory whole-file lock, released by the kernel when the last fd to it closes. */
   flock(fd: number, operation: number): SyscallResult;
+  /**
+   * mmap(2) of `length` bytes of `fd` from offset 0, shared and read-write: stores reach the
+   * file's pages in the page cache, which outlive the process. The ArrayBuffer is valid until
+   * munmap(address): the caller must drop every view of it first.
+   */
+  mmapShared(fd: number, length: number): { ok: true; memory: ArrayBuffer; address: bigint } | { ok: false; errno: number };
+  munmap(address: bigint, length: number): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -51,6 +58,8 @@ interface KoffiModule {
   load(path: string): KoffiLibrary;
   struct(name: string, def: Record<string, string>): unknown;
   errno(): number;
+  view(pointer: unknown, length: number): ArrayBuffer;
+  address(pointer: unknown): bigint;
 }
 
 let cached: Libc | LibcUnavailableError | undefined;
@@ -95,6 +104,12 @@ function bind(): Libc | LibcUnavailableError {
   const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
   const close = lib.func('int close(int fd)');
   const flock = lib.func('int flock(int fd, int operation)');
+  const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
+  // By address (an integer): a mapping can be unmapped by a thread that never held its pointer.
+  const munmap = lib.func('int munmap(uintptr_t addr, size_t length)');
+  const PROT_READ_WRITE = 0x1 | 0x2;
+  const MAP_SHARED = 0x1;
+  const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
   const result = (rc: unknown): SyscallResult => {
     const n = Number(rc);
@@ -125,6 +140,15 @@ function bind(): Libc | LibcUnavailableError {
     },
     close(fd) {
       return result(close(fd));
+    },
+    mmapShared(fd, length) {
+      const pointer = mmap(null, length, PROT_READ_WRITE, MAP_SHARED, fd, 0);
+      const address = pointer === null ? MAP_FAILED : koffi.address(pointer);
+      if (address === MAP_FAILED || address === 0n) return { ok: false, errno: koffi.errno() };
+      return { ok: true, memory: koffi.view(pointer, length), address };
+    },
+    munmap(address, length) {
+      return result(munmap(address, length));
     },
   };
 }

@@ -21,14 +21,14 @@
 import { readFileSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
-import type { SetMemlockResult } from '../capabilities.ts';
+import type { MemlockEffect, SetMemlockResult } from '../capabilities.ts';
 import { isValidPid, pidMax } from '../../identity/pid.ts';
 import type { TargetFailure } from './checked-target.ts';
 import { CheckedTargets } from './checked-targets.ts';
 import { capabilityErrorForErrno, EINVAL, ENOENT, errnoName, ESRCH } from './errno.ts';
 import { pidfdIsAlive } from './pidfd.ts';
 import { getMemlock, setMemlockRaw } from './prlimit.ts';
-import type { EffectSink } from '../../effects/effect-sink.ts';
+import type { EffectSink, EffectToken } from '../../effects/effect-sink.ts';
 
 /** /proc/<tid>/status exists for threads too; its Tgid names the process they belong to. */
 function isThreadId(pid: number): boolean {
@@ -89,8 +89,7 @@ export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: b
         if (read.errno === ESRCH) return gone(pid);
         return { ok: false, error: capabilityErrorForErrno(read.errno), detail: `prlimit(${pid}, RLIMIT_MEMLOCK) could not read the limit: ${errnoName(read.errno)}; nothing was changed` };
       }
-      const effect = { before: read.old, startTime };
-      let token = -1;
+      let token: EffectToken | undefined;
       if (effects !== undefined) {
         try {
           token = effects.intend({ op: 'set-memlock', pid, startTime, bytes, before: read.old });
@@ -98,9 +97,10 @@ export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: b
           return { ok: false, error: 'internal', detail: `the intent of set-memlock could not be recorded (${e instanceof Error ? e.message : String(e)}); nothing was changed` };
         }
       }
+      const effect: MemlockEffect = { before: read.old, startTime, ...(token !== undefined && token.journal >= 0 ? { journalSlot: token.journal } : {}) };
       probe.beforeAct?.();
       const r = setMemlockRaw(pid, bytes);
-      effects?.done(token, r.ok ? 0 : r.errno);
+      if (token !== undefined) effects?.done(token, r.ok ? 0 : r.errno);
       if (!pidfdIsAlive(pidfd)) return { ...gone(pid), effect };
       if (!r.ok) {
         const error = capabilityErrorForErrno(r.errno);

@@ -68,6 +68,7 @@ export function writeOutcome(w: ByteWriter, o: Outcome): void {
         w.u64(u64(e.before.soft));
         w.u64(u64(e.before.hard));
         w.f64(number(e.startTime));
+        w.f64(e.journalSlot === undefined ? -1 : number(e.journalSlot));
       }
       optionalString(w, c.undo);
     } else if (c.op === 'query-vm-identity') {
@@ -103,7 +104,13 @@ export function readOutcome(r: ByteReader): Outcome {
       const result = SET_MEMLOCK_RESULTS[r.u8()]!;
       const detail = readOptionalString(r);
       const flags = r.u8();
-      const effect = (flags & EFFECT) !== 0 ? { effect: { before: { soft: r.u64(), hard: r.u64() }, startTime: r.f64() } } : {};
+      let effect = {};
+      if ((flags & EFFECT) !== 0) {
+        const before = { soft: r.u64(), hard: r.u64() };
+        const startTime = r.f64();
+        const journalSlot = r.f64();
+        effect = { effect: { before, startTime, ...(journalSlot >= 0 ? { journalSlot } : {}) } };
+      }
       const undo = readOptionalString(r);
       const rest = { ...(detail !== undefined ? { detail } : {}), ...effect, ...((flags & UNFINISHED) !== 0 ? { unfinished: true as const } : {}), ...(undo !== undefined ? { undo } : {}) };
       capabilityCalls.push(result === 'ok' ? { op: 'set-memlock', pid, bytes, result, ...rest } : { op: 'set-memlock', pid, bytes, result: result as CapabilityError, ...rest });

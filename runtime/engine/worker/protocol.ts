@@ -10,6 +10,7 @@ import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import type { Outcome } from '../outcome.ts';
+import type { SharedJournal } from '../../effects/effect-journal.ts';
 
 export type ToWorker =
   | { type: 'load'; sha256: string; module: WebAssembly.Module; limits: EngineLimits }
@@ -39,8 +40,10 @@ export interface WorkerInit {
   pidfds: SharedArrayBuffer;
   /** The current job's capability calls, mirrored before they act (effects/effect-ledger.ts). */
   effects: SharedArrayBuffer;
-  /** The effects journal the worker appends intents to (effects/effect-journal.ts); none: not journaled. */
-  effectsJournal?: string;
+  /** The daemon's effects journal, which the worker maps to record intents (effects/effect-journal.ts); none: not journaled. */
+  effectsJournal?: SharedJournal;
+  /** This worker's id in the journal's slot claims. */
+  journalOwner: number;
   /** Test seam: the worker exits right after its first effect (a crash at the worst moment). */
   exitAfterEffect?: boolean;
 }

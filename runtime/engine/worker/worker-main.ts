@@ -43,19 +43,17 @@ const answerBox = new Uint8Array(init.answerBox);
 const policies = new Map<string, Loaded>();
 const specs = new SpecCache();
 const ledger = new EffectLedgerWriter(init.effects);
-// Opened once; a journal that cannot be opened makes every effect refuse (no intent, no act).
+// Mapped once (with the Linux capabilities, below); a journal that cannot be mapped makes every
+// effect refuse (no intent, no act).
 let journal: EffectJournal | Error | undefined;
-if (init.effectsJournal !== undefined) {
-  try {
-    journal = EffectJournal.openForAppend(init.effectsJournal);
-  } catch (err) {
-    journal = err instanceof Error ? err : new Error(String(err));
-  }
-}
 const journalForEffects: IntentLog = {
   append(contextJson, intent) {
-    if (journal instanceof Error) throw new Error(`the effects journal could not be opened: ${journal.message}`);
-    journal?.append(contextJson, intent);
+    if (journal instanceof Error) throw new Error(`the effects journal could not be mapped: ${journal.message}`);
+    if (journal === undefined) throw new Error('the effects journal is not mapped in this worker');
+    return journal.append(contextJson, intent);
+  },
+  clear(slot) {
+    if (journal instanceof EffectJournal) journal.clear(slot);
   },
 };
 // Test seam: stop the thread right after an effect, as a crash at the worst moment would.
@@ -89,7 +87,7 @@ function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, req
   let used: PreparedInstance | undefined;
   let capabilities: Capabilities | undefined;
   try {
-    const effects = effectSink({ ...(journal !== undefined && context !== undefined ? { journal: journalForEffects, contextJson: context } : {}), ledger, ...(afterEffect ? { afterEffect } : {}) });
+    const effects = effectSink({ ...(init.effectsJournal !== undefined && context !== undefined ? { journal: journalForEffects, contextJson: context } : {}), ledger, ...(afterEffect ? { afterEffect } : {}) });
     const live = createCapabilities(spec(), effects);
     const replaying = replay === undefined ? undefined : replayingCapabilities(live, replay);
     capabilities = replaying ?? live;
@@ -168,6 +166,15 @@ function takeMailboxJob(): void {
 if (init.linuxCapabilities) {
   mirrorPidfdsInto(init.pidfds);
   await loadLinuxCapabilities();
+  if (init.effectsJournal !== undefined) {
+    try {
+      const j = EffectJournal.attach(init.effectsJournal, init.journalOwner);
+      ledger.mapped(j.address);
+      journal = j;
+    } catch (err) {
+      journal = err instanceof Error ? err : new Error(String(err));
+    }
+  }
 }
 Atomics.store(control, CONTROL.ready, 1);
 Atomics.notify(control, CONTROL.ready);

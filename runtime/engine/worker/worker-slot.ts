@@ -11,7 +11,9 @@ import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
-import { newEffectLedger } from '../../effects/effect-ledger.ts';
+import { ledgerMapping, newEffectLedger } from '../../effects/effect-ledger.ts';
+import { MAIN_THREAD, SLOT_BYTES, type EffectJournal } from '../../effects/effect-journal.ts';
+import { libc } from '../../capabilities/linux/libc.ts';
 import type { CapabilityCall } from '../outcome.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import { stoppedJobCalls } from './ledger-calls.ts';
@@ -56,14 +58,17 @@ function failure(kind: 'timeout' | 'host-error', detail: string, durationUs: num
 export interface WorkerSlotOptions {
   /** Load the Linux capabilities in the worker (the daemon); the simulator and tests do without. */
   linuxCapabilities: boolean;
-  /** The effects journal the worker appends intents to; none: effects are not journaled. */
-  effectsJournal?: string;
+  /** The daemon's effects journal, which workers map to record intents; none: not journaled. */
+  effectsJournal?: EffectJournal;
   /** Test seam: the worker exits right after its first effect. */
   exitAfterEffect?: boolean;
 }
 
 /** How long a timed-out job waits for its worker's thread to stop before it is answered anyway. */
 const TERMINATE_GRACE_MS = 1000;
+
+/** Ids of worker incarnations in the effects journal's slot claims (MAIN_THREAD is 1). */
+let nextJournalOwner = MAIN_THREAD + 1;
 
 export class WorkerSlot {
   readonly #policies: ReadonlyMap<string, LoadedPolicy>;
@@ -114,7 +119,8 @@ export class WorkerSlot {
       linuxCapabilities: this.#options.linuxCapabilities,
       pidfds,
       effects,
-      ...(this.#options.effectsJournal !== undefined ? { effectsJournal: this.#options.effectsJournal } : {}),
+      ...(this.#options.effectsJournal !== undefined ? { effectsJournal: this.#options.effectsJournal.shared } : {}),
+      journalOwner: nextJournalOwner++,
       ...(this.#options.exitAfterEffect === true ? { exitAfterEffect: true } : {}),
     };
     const worker = startWorker('evaluate', init, { transferList: [jobs.port2, results.port2] });
@@ -157,6 +163,9 @@ export class WorkerSlot {
     worker.on('exit', () => {
       inc.dead = true;
       closeLeftoverPidfds(inc.pidfds);
+      // The thread is gone, and its views of the journal with it: unmap them.
+      const mapping = ledgerMapping(inc.effects);
+      if (mapping !== 0n && this.#options.effectsJournal !== undefined) libc().munmap(mapping, this.#options.effectsJournal.shared.slots * SLOT_BYTES);
       if (this.#current === inc) this.#onUnexpectedExit(inc);
     });
     return inc;

@@ -21,10 +21,12 @@ export class DaemonMetrics {
   readonly auditBatchSize: Histogram;
   readonly auditCommitSeconds: Histogram;
   readonly mainThreadOverruns: Counter<'policy'>;
-  /** Delays of the event loop (sampled every millisecond) since the previous scrape. */
-  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
+  /** Delays of the event loop since the previous scrape. */
+  readonly #loopDelay: IntervalHistogram;
 
-  constructor(sources: MetricSources) {
+  /** `eventLoopResolutionMs`: how often the event loop's delay is sampled (a stall is measured to within it). */
+  constructor(sources: MetricSources, eventLoopResolutionMs = 5) {
+    this.#loopDelay = monitorEventLoopDelay({ resolution: eventLoopResolutionMs });
     const registers = [this.registry];
     this.decisions = new Counter({
       name: 'capgate_decisions_total',
@@ -71,7 +73,7 @@ export class DaemonMetrics {
     let snapshot = { max: 0, p99: 0 };
     new Gauge({
       name: 'capgate_event_loop_delay_max_seconds',
-      help: 'Longest delay of the event loop (perf_hooks.monitorEventLoopDelay, 1 ms resolution) since the previous scrape.',
+      help: 'Longest delay of the event loop (perf_hooks.monitorEventLoopDelay; to within metrics.eventLoopResolutionMs) since the previous scrape.',
       registers,
       collect() {
         snapshot = loop.count > 0 ? { max: loop.max / 1e9, p99: loop.percentile(99) / 1e9 } : { max: 0, p99: 0 };

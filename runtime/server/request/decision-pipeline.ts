@@ -37,7 +37,7 @@ export interface PipelineDeps {
   identityTtlMs?: number;
   /** A decision whose record could not be committed (its effects were undone): for the log. */
   onUnaudited?(record: NewAuditRecord, err: unknown): void;
-  /** No evaluation is open any more (none running, none waiting for its commit). */
+  /** No evaluation is open any more (none running, none waiting for its commit): no intent is pending. */
   onIdle?(): void;
 }
 
@@ -127,7 +127,8 @@ export class DecisionPipeline {
       decisionId,
       time: new Date(startedAt).toISOString(),
       requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
-      vm: vm.identity,
+      // Without its labels: the intent must fit a slot of the journal (recovery finds them by uuid).
+      vm: { ...vm.identity, labels: [] },
       operation,
       targetPid,
       bytes: formatBytes(bytes),
@@ -171,6 +172,7 @@ export class DecisionPipeline {
     };
     try {
       await this.d.audit.write(record);
+      this.d.engine.releaseIntents?.(o.capabilityCalls);
     } catch (err) {
       // Not answered, so not an allow: what the policy did is undone, and the log says it all.
       if (o.decision === 'allow' && this.d.engine.undo !== undefined) {

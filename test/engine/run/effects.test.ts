@@ -31,6 +31,7 @@ afterEach(async () => {
 });
 
 afterAll(() => {
+  for (const j of journals) j.close();
   for (const c of children) c.kill('SIGKILL');
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -59,8 +60,11 @@ function context(pid: number, bytes: bigint): DecisionContext {
   };
 }
 
+const journals: EffectJournal[] = [];
 function journal(): EffectJournal {
-  return EffectJournal.open(path.join(dir, `effects-${++seq}`)).journal;
+  const j = EffectJournal.open(path.join(dir, `effects-${++seq}`)).journal;
+  journals.push(j);
+  return j;
 }
 
 function engine(options: EngineOptions, policy: CompiledPolicy): Engine {
@@ -215,7 +219,7 @@ describe('effects follow the decision', () => {
 });
 
 describe('intents are journaled before the effect', () => {
-  it('on this thread and in a worker: one frame per effect, with the decision, the call, the value before and the process', async () => {
+  it('on this thread and in a worker: one intent per effect, with the decision, the call, the value before and the process', async () => {
     const { pid, spec } = vm();
     const j = journal();
     const p = memlockThen('(call $allow)');
@@ -228,7 +232,10 @@ describe('intents are journaled before the effect', () => {
     const c2 = context(pid, 5n * MiB);
     expect(await here.evaluate(q.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 5n * MiB }), spec, { context: c2 })).toMatchObject({ decision: 'allow' });
     expect(here.inlineStats).toMatchObject({ decided: 1 });
-    const { intents } = EffectJournal.open(j.file);
+    // Still there: what a restart would find if the daemon died before recording these decisions.
+    const reopened = EffectJournal.open(j.file);
+    journals.push(reopened.journal);
+    const { intents } = reopened;
     const startTime = readStartTime(pid)!;
     expect(intents).toEqual([
       { context: c1, intent: { op: 'set-memlock', pid, startTime, bytes: 6n * MiB, before: { soft: 8n * MiB, hard: 8n * MiB } }, at: expect.any(String) },
@@ -247,15 +254,20 @@ describe('intents are journaled before the effect', () => {
     expect(memlockFromProc(pid)).toEqual({ soft: 8n * MiB, hard: 8n * MiB });
   });
 
-  it('an effect whose intent cannot be written does not happen (a worker: the journal file is gone)', async () => {
+  it('an effect whose intent cannot be written does not happen (a worker, a full journal)', async () => {
     const { pid, spec } = vm();
-    const j = journal();
-    fs.unlinkSync(j.file);
-    const p = memlockThen('(call $allow)');
+    // One slot: the first call's intent takes it, the second call of the same decision finds none.
+    const { journal: j } = EffectJournal.open(path.join(dir, `effects-${++seq}`), 1);
+    journals.push(j);
+    const p = memlockThen(`(call $set_memlock (local.get $tpid) (i64.const ${3n * MiB}) (i32.const 1536)) (call $allow)`);
     const e = engine({ inlineFuel: 0, effectsJournal: j }, p);
     const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec, { context: context(pid, 4n * MiB) });
-    expect(memlockCalls(out.capabilityCalls)).toMatchObject([{ result: 'internal', detail: expect.stringMatching(/could not be recorded.*nothing was changed/) }]);
-    expect(memlockFromProc(pid)).toEqual({ soft: 8n * MiB, hard: 8n * MiB });
-    j.close();
+    expect(memlockCalls(out.capabilityCalls)).toMatchObject([
+      { bytes: 4n * MiB, result: 'ok', effect: { journalSlot: 0 } },
+      { bytes: 3n * MiB, result: 'internal', detail: expect.stringMatching(/effects journal .* is full.*nothing was changed/) },
+    ]);
+    expect(memlockFromProc(pid)).toEqual({ soft: 4n * MiB, hard: 4n * MiB });
+    e.releaseIntents(out.capabilityCalls); // what the request path does once the decision is recorded
+    expect(j.claimed).toBe(0);
   });
 });
