@@ -41,6 +41,19 @@ export interface RecordedIntent {
   at: string;
 }
 
+const str = (s: string): string => JSON.stringify(s);
+
+/**
+ * The context as JSON, built by hand (this is on the decision path of every effect). The VM's
+ * labels are left out: an intent must fit a slot of the journal, and a VM's registration keeps them.
+ */
+export function decisionContextJson(c: DecisionContext): string {
+  const r = c.requester;
+  const vm = c.vm === null ? 'null' : `{"uuid":${str(c.vm.uuid)},"name":${str(c.vm.name)},"id":${c.vm.id},"labels":[]}`;
+  const policy = c.policy === null ? 'null' : `{"name":${str(c.policy.name)},"revision":${c.policy.revision},"sha256":${str(c.policy.sha256)}}`;
+  return `{"decisionId":${str(c.decisionId)},"time":${str(c.time)},"requester":{"pid":${r.pid},"uid":${r.uid},"gid":${r.gid}},"vm":${vm},"operation":${str(c.operation)},"targetPid":${c.targetPid},"bytes":${str(c.bytes)},"policy":${policy}}`;
+}
+
 /** The frame payload (built by hand: this is on the decision path); the context is JSON already.
  * `atMs`: epoch milliseconds. */
 export function intentPayload(contextJson: string, intent: SetMemlockIntent, atMs: number): string {

@@ -63,8 +63,6 @@ export class EffectJournal {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #claims: Int32Array;
-  /** Where the next claim starts looking. */
-  #hint = 0;
   #closed = false;
 
   private constructor(
@@ -163,14 +161,12 @@ export class EffectJournal {
     if (this.ownsFd) fs.closeSync(this.shared.fd);
   }
 
+  /** The lowest free slot: the few intents in flight at once keep reusing the same page, which
+   * stays dirty in the page cache (a clean page costs a write-protect fault on the next store). */
   #claim(): number {
     const n = this.shared.slots;
-    for (let k = 0; k < n; k++) {
-      const slot = (this.#hint + k) % n;
-      if (Atomics.compareExchange(this.#claims, slot, 0, this.owner) === 0) {
-        this.#hint = (slot + 1) % n;
-        return slot;
-      }
+    for (let slot = 0; slot < n; slot++) {
+      if (Atomics.compareExchange(this.#claims, slot, 0, this.owner) === 0) return slot;
     }
     throw new EffectJournalError(`the effects journal ${this.file} is full (${n} effects waiting for their decisions)`);
   }

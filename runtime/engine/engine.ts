@@ -14,6 +14,7 @@ import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
 import type { EffectJournal } from '../effects/effect-journal.ts';
+import { decisionContextJson } from '../effects/effect-intent.ts';
 import { effectSink } from '../effects/effect-sink.ts';
 import { hasEffect, undoEffects } from '../effects/undo-effects.ts';
 import { tapeCalls, type TapeEntry } from './speculative/capability-tape.ts';
@@ -184,7 +185,7 @@ export class Engine implements PolicyEngine {
     // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
     const ctx = this.#journal !== undefined ? options.context : undefined;
     let json: string | undefined;
-    const contextJson = ctx === undefined ? undefined : (): string => (json ??= JSON.stringify(ctx));
+    const contextJson = ctx === undefined ? undefined : (): string => (json ??= decisionContextJson(ctx));
     const job = (): EvaluateJob => ({ sha256, request, capabilities, ...(contextJson !== undefined ? { context: contextJson() } : {}) });
     if (this.#inline !== undefined && capabilities.kind === 'linux') {
       if (!this.#linuxLoaded) await this.#loadLinuxHere();

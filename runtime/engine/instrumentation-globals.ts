@@ -30,7 +30,8 @@ export function instrumentationView(exports: WebAssembly.Exports): Instrumentati
     },
     charge: (units) => {
       if (!(fuel instanceof WebAssembly.Global)) return true;
-      const left = BigInt(fuel.value as bigint | number) - BigInt(units);
+      // An i64 global reads as a bigint.
+      const left = (fuel.value as bigint) - BigInt(units);
       fuel.value = left;
       return left >= 0n;
     },

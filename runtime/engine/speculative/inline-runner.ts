@@ -67,6 +67,8 @@ interface InlinePolicy {
   spare: PreparedInstance | undefined;
   backoff: number;
   skip: number;
+  /** Runs in a row that took longer than the budget (a single one may be the OS's doing). */
+  overruns: number;
   unloaded: boolean;
 }
 
@@ -103,7 +105,7 @@ export class InlineRunner {
     // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
     if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return;
     if (!instantiatesInline(instantiation)) return;
-    this.#policies.set(sha256, { sha256, limits, instances: new InstanceFactory(module), spare: undefined, backoff: 0, skip: 0, unloaded: false });
+    this.#policies.set(sha256, { sha256, limits, instances: new InstanceFactory(module), spare: undefined, backoff: 0, skip: 0, overruns: 0, unloaded: false });
   }
 
   unload(sha256: string): void {
@@ -141,13 +143,16 @@ export class InlineRunner {
       spentMs = this.#now() - t0;
       this.#spend(p, spentMs);
     }
-    const sliceTooSmall = time.expired || (fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted');
-    const overBudget = spentMs > this.#budgetMs;
+    const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
+    const sliceTooSmall = time.expired || outOfFuel;
     if (time.expired) this.stats.sliceExpired++;
-    if (sliceTooSmall || isStackOverflow(outcome) || overBudget) {
+    // Fuel and stack say what the policy needs, every time (it is deterministic). Time also
+    // says how busy the machine was: one slow run can be a preemption, two in a row is the policy.
+    p.overruns = time.expired || spentMs > this.#budgetMs ? p.overruns + 1 : 0;
+    if (outOfFuel || isStackOverflow(outcome) || p.overruns >= 2) {
       p.backoff = Math.min(MAX_BACKOFF, Math.max(1, p.backoff * 2));
       p.skip = p.backoff;
-    } else {
+    } else if (p.overruns === 0) {
       p.backoff = 0;
     }
     if (sliceTooSmall || isStackOverflow(outcome)) {

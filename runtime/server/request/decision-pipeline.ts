@@ -127,8 +127,7 @@ export class DecisionPipeline {
       decisionId,
       time: new Date(startedAt).toISOString(),
       requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
-      // Without its labels: the intent must fit a slot of the journal (recovery finds them by uuid).
-      vm: { ...vm.identity, labels: [] },
+      vm: vm.identity,
       operation,
       targetPid,
       bytes: formatBytes(bytes),
