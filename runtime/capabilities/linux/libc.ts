@@ -90,9 +90,13 @@ function bind(): Libc | LibcUnavailableError {
   } catch (e) {
     return new LibcUnavailableError(`cannot load libc.so.6 (${String(e)}); capgate needs a glibc-based Linux host.`);
   }
-  // rlim_t is unsigned 64-bit on every 64-bit Linux ABI.
-  koffi.struct('capgate_rlimit', { cur: 'uint64_t', max: 'uint64_t' });
-  const prlimit = lib.func('int prlimit(int pid, int resource, const capgate_rlimit *new_limit, _Out_ capgate_rlimit *old_limit)');
+  // rlim_t is unsigned 64-bit on every 64-bit Linux ABI: struct rlimit is two u64.
+  // The rlimits travel in two preallocated 16-byte buffers (rlim_cur, rlim_max as u64): koffi
+  // passes a Buffer as a plain pointer, where a struct object is converted field by field (this
+  // call is on the decision path, twice per set-memlock: the value before, then the new one).
+  const prlimit = lib.func('int prlimit(int pid, int resource, void *new_limit, void *old_limit)');
+  const newLimit = Buffer.alloc(16);
+  const oldLimit = Buffer.alloc(16);
   // syscall(2) is variadic, but koffi parses a variadic call's type strings on every call (~0.5 µs
   // here). Fixed prototypes per syscall are ABI-identical on the Linux ABIs capgate runs on:
   // x86_64 SysV and AAPCS64 pass variadic integer/pointer arguments in the same registers as
@@ -118,10 +122,13 @@ function bind(): Libc | LibcUnavailableError {
 
   return {
     prlimit(pid, resource, next) {
-      const old: { cur?: unknown; max?: unknown } = {};
-      const rc = Number(prlimit(pid, resource, next === null ? null : { cur: next.soft, max: next.hard }, old));
+      if (next !== null) {
+        newLimit.writeBigUInt64LE(next.soft, 0);
+        newLimit.writeBigUInt64LE(next.hard, 8);
+      }
+      const rc = Number(prlimit(pid, resource, next === null ? null : newLimit, oldLimit));
       if (rc < 0) return { ok: false, errno: koffi.errno() };
-      return { ok: true, old: { soft: BigInt(old.cur as number | bigint), hard: BigInt(old.max as number | bigint) } };
+      return { ok: true, old: { soft: oldLimit.readBigUInt64LE(0), hard: oldLimit.readBigUInt64LE(8) } };
     },
     pidfdOpen(pid) {
       return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));
