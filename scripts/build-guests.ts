@@ -2,14 +2,16 @@
 // guest-examples/<language>/build/<name>.core.wasm and the componentized <name>.wasm.
 // One builder per language; Rust and C builders plug into GUEST_BUILDERS the same way.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import asc from 'assemblyscript/asc';
+import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { componentize } from '../runtime/packaging/componentize.ts';
+import { ASC_FLAGS } from '../runtime/packaging/toolchains/assemblyscript.ts';
 import { buildCGuests } from './build-guests/c.ts';
 import { buildRustGuests } from './build-guests/rust.ts';
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = PACKAGE_ROOT;
 export const GUEST_EXAMPLES_DIR = join(REPO_ROOT, 'guest-examples');
 
 export interface BuiltGuest {
@@ -31,8 +33,7 @@ export interface BuildOptions {
 /** Builds every example of one language; throws with the compiler's output on failure. */
 export type GuestBuilder = (options?: BuildOptions) => Promise<BuiltGuest[]>;
 
-/** The flags the SDK needs: no env.abort import, no GC runtime (the heap is a bump arena). */
-export const ASC_FLAGS = ['--runtime', 'stub', '--use', 'abort=', '-O3', '--noAssert'] as const;
+export { ASC_FLAGS };
 
 /** Example directories (those with an index.ts) under guest-examples/assemblyscript/. */
 export function assemblyScriptExamples(dir = join(GUEST_EXAMPLES_DIR, 'assemblyscript')): string[] {
@@ -45,6 +46,8 @@ export function assemblyScriptExamples(dir = join(GUEST_EXAMPLES_DIR, 'assemblys
 export interface CompileOptions {
   /** In-memory files by absolute path (e.g. a test's policy source); everything else is read from disk. */
   virtualFiles?: Record<string, string>;
+  /** asc flags after ASC_FLAGS (e.g. --debug to keep function names). */
+  extraFlags?: string[];
 }
 
 /** Compiles one AssemblyScript entry file into a core module (bytes), in process. */
@@ -52,7 +55,7 @@ export async function compileAssemblyScript(entry: string, options: CompileOptio
   let binary: Uint8Array | undefined;
   const stderr = asc.createMemoryStream();
   const virtual = options.virtualFiles ?? {};
-  const { error } = await asc.main([entry, ...ASC_FLAGS, '--outFile', 'out.wasm'], {
+  const { error } = await asc.main([entry, ...ASC_FLAGS, ...(options.extraFlags ?? []), '--outFile', 'out.wasm'], {
     stderr,
     readFile: (name, baseDir) => {
       const path = resolve(baseDir, name);

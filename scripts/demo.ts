@@ -7,17 +7,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { buildAssemblyScriptGuests } from './build-guests.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = PACKAGE_ROOT;
 const CLI = path.join(ROOT, 'runtime', 'cli', 'capgate.mjs');
 const POLICY = path.join(ROOT, 'guest-examples', 'assemblyscript', 'build', 'memlock-cap.wasm');
 
+// A fresh private directory (mkdtemp: ours, 0700, a random name); capgate creates its run (0755)
+// and state (0700) directories inside it and checks every parent, as it does for /run/capgate.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-demo-'));
 fs.chmodSync(dir, 0o755);
-const adminSocket = path.join(dir, 'admin.sock');
-const requestSocket = path.join(dir, 'request.sock');
+const runDir = path.join(dir, 'run');
+const stateDir = path.join(dir, 'state');
+const adminSocket = path.join(runDir, 'admin.sock');
+const requestSocket = path.join(runDir, 'request.sock');
 
 function step(title: string): void {
   console.log(`\n\x1b[1m== ${title}\x1b[0m`);
@@ -68,7 +72,7 @@ try {
   for (const g of await buildAssemblyScriptGuests({ onlyIfStale: true })) console.log(`${g.upToDate ? "up to date" : "built"}: ${path.relative(ROOT, g.componentPath)} (${g.componentBytes} bytes)`);
 
   step('Start the daemon: admin + request sockets and SQLite state in a temporary directory');
-  daemon = spawn(process.execPath, [CLI, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'], { stdio: 'pipe' });
+  daemon = spawn(process.execPath, [CLI, 'serve', '--run-dir', runDir, '--state-dir', stateDir, '--log-level', 'warn'], { stdio: 'pipe' });
   daemon.stderr.pipe(process.stderr);
   for (let i = 0; i < 200 && capgate(['policy', 'ls', '-s', adminSocket], { quiet: true }).status !== 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -86,16 +90,16 @@ try {
   console.log(`the VM's "QEMU" is pid ${qemu}; its memlock limit now: ${memlockOf(qemu)}`);
 
   step('Requests from inside the VM: identity comes from SO_PEERCRED, not from the request');
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4M', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4Mi', '-s', requestSocket]);
   console.log(`QEMU's memlock limit now: ${memlockOf(qemu)}`);
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '2G', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '2Gi', '-s', requestSocket]);
   // Raising the hard limit needs CAP_SYS_RESOURCE: allowed by the policy, refused by the kernel where the daemon lacks it.
-  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '1G', '-s', requestSocket]);
-  await vm.run(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4M', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '1Gi', '-s', requestSocket]);
+  await vm.run(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4Mi', '-s', requestSocket]);
   console.log(`this demo's own limit (pid ${process.pid}, outside the VM) is untouched: ${memlockOf(process.pid)}`);
 
   step('A request from a process in no registered VM is refused before any policy runs');
-  capgate(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4M', '-s', requestSocket]);
+  capgate(['request', 'set-memlock', '--pid', String(qemu), '--bytes', '4Mi', '-s', requestSocket]);
 
   step('Every decision is in the audit log, committed before the answer was sent');
   capgate(['audit', 'ls', '-s', adminSocket]);

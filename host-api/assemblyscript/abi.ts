@@ -8,6 +8,8 @@ import { Operation, Request } from "./types";
 import { markArena, rewindArena } from "./arena";
 import { registeredPolicy } from "./policy";
 import { toUtf8 } from "./strings";
+// Compiles the abort handler in: `--use abort=capgateAbort` points AssemblyScript's abort at it.
+import "./abort";
 
 // decision: u8 discriminant @0 (0 allow, 1 deny), deny string ptr @4, len @8; size 12, align 4.
 const DECISION_RET: usize = memory.data(12, 4);

@@ -4,3 +4,4 @@ export { Operation, Request, Label, VmIdentity, CapabilityError, capabilityError
 export { Decision, allow, deny } from "./decision";
 export { setMemlock, queryVmIdentity, log } from "./host";
 export { policy, DecideFn } from "./policy";
+export { Quantity, parseQuantity, formatBytes } from "./quantity";

@@ -100,6 +100,59 @@ capgate_decision capgate_allow(void);
 capgate_decision capgate_deny(const char *reason);
 /* Deny with reason = prefix followed by detail (both NUL-terminated, copied). */
 capgate_decision capgate_deny_concat(const char *prefix, const char *detail);
+/* Deny with a reason slice (e.g. capgate_buf_view of a formatted buffer), copied. */
+capgate_decision capgate_deny_string(capgate_string reason);
+
+/* ---- crashes: say why before trapping ---- */
+
+/* Logs "panic: <message> at <file>:<line> (in <function>)" as an error line, then traps: the
+ * decision becomes a deny `trap` whose detail names the trapping function. (C has no column:
+ * __builtin_COLUMN in a macro points at the end of its expansion, which would mislead.) */
+_Noreturn void capgate_fail(const char *message, const char *file, uint32_t line, const char *function);
+
+/* When cond is false: logs "panic: assertion failed: <cond> at <file>:<line> (in <function>)"
+ * and traps. Always checked (a policy fails closed). */
+#define CAPGATE_ASSERT(cond) ((cond) ? (void)0 : capgate_fail("assertion failed: " #cond, __FILE__, __LINE__, __func__))
+/* Logs "panic: <message> at ..." and traps. */
+#define CAPGATE_PANIC(message) capgate_fail((message), __FILE__, __LINE__, __func__)
+/* CAPGATE_ASSERT in debug builds (`capgate build --debug` defines CAPGATE_DEBUG), nothing otherwise. */
+#ifdef CAPGATE_DEBUG
+#define CAPGATE_DEBUG_ASSERT(cond) CAPGATE_ASSERT(cond)
+#else
+#define CAPGATE_DEBUG_ASSERT(cond) ((void)0)
+#endif
+
+/* ---- formatting into a bounded buffer (no heap) ---- */
+
+/* Text built into caller-owned storage. Appends that do not fit are cut at the capacity and set
+ * `truncated`; nothing is ever written past `cap`. Not NUL-terminated: use capgate_buf_view. */
+typedef struct {
+  char *data;
+  uint32_t len;
+  uint32_t cap;
+  bool truncated;
+} capgate_buf;
+
+/* A buffer over a char array:  char storage[96]; capgate_buf b = CAPGATE_BUF(storage); */
+#define CAPGATE_BUF(array) ((capgate_buf){(array), 0u, (uint32_t)sizeof(array), false})
+
+void capgate_buf_str(capgate_buf *b, const char *s);      /* a NUL-terminated string */
+void capgate_buf_string(capgate_buf *b, capgate_string s); /* a slice (e.g. a VM name) */
+void capgate_buf_u64(capgate_buf *b, uint64_t value);      /* decimal digits */
+void capgate_buf_i64(capgate_buf *b, int64_t value);       /* decimal, with a sign when negative */
+/* A byte count as capgate prints sizes: "16Gi", "1536Mi", "64Ki", "1000", "unlimited" (u64 max). */
+void capgate_buf_bytes(capgate_buf *b, uint64_t bytes);
+capgate_string capgate_buf_view(const capgate_buf *b);
+void capgate_log_buf(capgate_log_level level, const capgate_buf *b);
+
+/* One-shot forms: write at most cap - 1 characters and a NUL; return the length without the NUL. */
+uint32_t capgate_format_u64(char *buf, uint32_t cap, uint64_t value);
+uint32_t capgate_format_bytes(char *buf, uint32_t cap, uint64_t bytes);
+
+/* A Kubernetes quantity, as capgate reads sizes: "16Gi" (binary: Ki Mi Gi Ti Pi Ei), "16G"
+ * (decimal: k M G T P E), "1.5Gi", plain digits (bytes), "unlimited" (u64 max). True and *bytes
+ * set; false for anything else ("4GB", "64K", overflow, a fraction of a byte). */
+bool capgate_parse_quantity(capgate_string text, uint64_t *bytes);
 
 /* ---- helpers ---- */
 

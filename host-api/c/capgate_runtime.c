@@ -224,6 +224,218 @@ capgate_decision capgate_deny_concat(const char *prefix, const char *detail) {
 
 capgate_decision capgate_deny(const char *reason) { return capgate_deny_concat(reason, ""); }
 
+capgate_decision capgate_deny_string(capgate_string reason) {
+  char *buf = cabi_realloc(NULL, 0, 1, reason.len);
+  memcpy(buf, reason.ptr, reason.len);
+  capgate_decision d = {CAPGATE_DENY, {buf, reason.len}};
+  return d;
+}
+
+/* ---- formatting into a bounded buffer ---- */
+
+static void buf_append(capgate_buf *b, const char *s, uint32_t n) {
+  uint32_t room = b->cap > b->len ? b->cap - b->len : 0;
+  if (n > room) {
+    n = room;
+    b->truncated = true;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+}
+
+void capgate_buf_str(capgate_buf *b, const char *s) { buf_append(b, s, capgate_strlen(s)); }
+
+void capgate_buf_string(capgate_buf *b, capgate_string s) { buf_append(b, s.ptr, s.len); }
+
+void capgate_buf_u64(capgate_buf *b, uint64_t value) {
+  char digits[20];
+  uint32_t n = 0;
+  do {
+    digits[sizeof digits - 1 - n++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  buf_append(b, digits + sizeof digits - n, n);
+}
+
+void capgate_buf_i64(capgate_buf *b, int64_t value) {
+  if (value < 0) {
+    buf_append(b, "-", 1);
+    capgate_buf_u64(b, (uint64_t)0 - (uint64_t)value);
+  } else {
+    capgate_buf_u64(b, (uint64_t)value);
+  }
+}
+
+/* Binary units, largest first: exact multiples print with the largest unit, unless that leaves a
+ * long number (then digits); the same rule as capgate's own output (runtime/simulator/byte-size.ts). */
+static const char *const BINARY_UNITS[] = {"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"};
+
+void capgate_buf_bytes(capgate_buf *b, uint64_t bytes) {
+  if (bytes == CAPGATE_MEMLOCK_UNLIMITED) {
+    capgate_buf_str(b, "unlimited");
+    return;
+  }
+  for (uint32_t i = 0; i < 6; i++) {
+    uint32_t shift = 60 - 10 * i;
+    uint64_t factor = (uint64_t)1 << shift;
+    if (bytes >= factor && bytes % factor == 0) {
+      uint64_t q = bytes >> shift;
+      if (q >= 1024000u) break;
+      capgate_buf_u64(b, q);
+      capgate_buf_str(b, BINARY_UNITS[i]);
+      return;
+    }
+  }
+  capgate_buf_u64(b, bytes);
+}
+
+capgate_string capgate_buf_view(const capgate_buf *b) {
+  capgate_string s = {b->data, b->len};
+  return s;
+}
+
+void capgate_log_buf(capgate_log_level level, const capgate_buf *b) { capgate_log_string(level, capgate_buf_view(b)); }
+
+static uint32_t format_into(char *buf, uint32_t cap, uint64_t value, void (*append)(capgate_buf *, uint64_t)) {
+  if (cap == 0) return 0;
+  capgate_buf b = {buf, 0, cap - 1, false};
+  append(&b, value);
+  buf[b.len] = '\0';
+  return b.len;
+}
+
+uint32_t capgate_format_u64(char *buf, uint32_t cap, uint64_t value) { return format_into(buf, cap, value, capgate_buf_u64); }
+
+uint32_t capgate_format_bytes(char *buf, uint32_t cap, uint64_t bytes) { return format_into(buf, cap, bytes, capgate_buf_bytes); }
+
+/* ---- Kubernetes quantities ---- */
+
+static bool ascii_equal_fold(const char *a, uint32_t n, const char *word) {
+  uint32_t i = 0;
+  for (; i < n && word[i]; i++) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (c != word[i]) return false;
+  }
+  return i == n && word[i] == '\0';
+}
+
+/* a * b unless it overflows. In 32-bit halves: the obvious `b > UINT64_MAX / a` check is
+ * turned by clang into a 128-bit multiply, a libcall (__multi3) a freestanding build lacks. */
+static bool mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+  uint64_t a_hi = a >> 32, b_hi = b >> 32, a_lo = a & 0xffffffffu, b_lo = b & 0xffffffffu;
+  if (a_hi != 0 && b_hi != 0) return false;
+  uint64_t cross = a_hi * b_lo + b_hi * a_lo; /* one term at most: < 2^64 */
+  if ((cross >> 32) != 0) return false;
+  uint64_t low = a_lo * b_lo;
+  uint64_t result = low + (cross << 32);
+  if (result < low) return false;
+  *out = result;
+  return true;
+}
+
+bool capgate_parse_quantity(capgate_string text, uint64_t *bytes) {
+  const char *p = text.ptr;
+  uint32_t n = text.len;
+  while (n > 0 && (*p == ' ' || *p == '\t')) p++, n--;
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+  if (ascii_equal_fold(p, n, "unlimited") || ascii_equal_fold(p, n, "infinity") || ascii_equal_fold(p, n, "max")) {
+    *bytes = CAPGATE_MEMLOCK_UNLIMITED;
+    return true;
+  }
+  uint32_t i = 0;
+  uint64_t whole = 0;
+  if (i == n || p[i] < '0' || p[i] > '9') return false;
+  for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+    if (!mul_u64(whole, 10, &whole) || whole > UINT64_MAX - (uint64_t)(p[i] - '0')) return false;
+    whole += (uint64_t)(p[i] - '0');
+  }
+  /* The fraction, trailing zeros dropped: at most 19 significant digits (10^19 fits in u64). */
+  uint64_t frac = 0;
+  uint32_t frac_digits = 0;
+  if (i < n && p[i] == '.') {
+    i++;
+    uint32_t start = i, end;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {}
+    if (i == start) return false;
+    for (end = i; end > start && p[end - 1] == '0'; end--) {}
+    if (end - start > 19) return false;
+    for (uint32_t j = start; j < end; j++) frac = frac * 10 + (uint64_t)(p[j] - '0');
+    frac_digits = end - start;
+  }
+  /* The suffix: a power of two (shift) or of ten (exponent). */
+  uint32_t rest = n - i, shift = 0, exponent = 0;
+  const char *s = p + i;
+  if (rest == 2 && s[1] == 'i') {
+    const char *binary = "KMGTPE";
+    uint32_t k = 0;
+    while (binary[k] && binary[k] != s[0]) k++;
+    if (!binary[k]) return false;
+    shift = 10 * (k + 1);
+  } else if (rest == 1) {
+    const char *decimal = "kMGTPE";
+    uint32_t k = 0;
+    while (decimal[k] && decimal[k] != s[0]) k++;
+    if (!decimal[k]) return false;
+    exponent = 3 * (k + 1);
+  } else if (rest != 0) {
+    return false;
+  }
+  uint64_t factor = shift != 0 ? (uint64_t)1 << shift : 1;
+  for (uint32_t e = 0; e < exponent; e++) factor *= 10;
+  uint64_t total;
+  if (!mul_u64(whole, factor, &total)) return false;
+  if (frac_digits > 0) {
+    /* frac / 10^d * factor must be whole. 10^d = 2^d * 5^d. */
+    uint64_t part;
+    if (exponent != 0) {
+      if (frac_digits > exponent) return false; /* trailing zeros were dropped: not whole */
+      part = frac;
+      for (uint32_t e = frac_digits; e < exponent; e++) part *= 10;
+    } else {
+      uint64_t five = 1;
+      for (uint32_t e = 0; e < frac_digits; e++) five *= 5;
+      if (frac % five != 0) return false;
+      uint64_t h = frac / five; /* < 2^frac_digits */
+      if (shift >= frac_digits) {
+        part = h << (shift - frac_digits);
+      } else {
+        uint32_t down = frac_digits - shift;
+        if ((h & (((uint64_t)1 << down) - 1)) != 0) return false;
+        part = h >> down;
+      }
+    }
+    if (total > UINT64_MAX - part) return false;
+    total += part;
+  }
+  *bytes = total;
+  return true;
+}
+
+/* ---- crashes ---- */
+
+static bool failing;
+
+_Noreturn void capgate_fail(const char *message, const char *file, uint32_t line, const char *function) {
+  /* A failure while reporting a failure only traps. */
+  if (!failing) {
+    failing = true;
+    char storage[512];
+    capgate_buf b = CAPGATE_BUF(storage);
+    capgate_buf_str(&b, "panic: ");
+    capgate_buf_str(&b, message);
+    capgate_buf_str(&b, " at ");
+    capgate_buf_str(&b, file);
+    capgate_buf_str(&b, ":");
+    capgate_buf_u64(&b, line);
+    capgate_buf_str(&b, " (in ");
+    capgate_buf_str(&b, function);
+    capgate_buf_str(&b, ")");
+    capgate_log_buf(CAPGATE_LOG_ERROR, &b);
+  }
+  __builtin_trap();
+}
+
 /* ---- the export ---- */
 
 static uint8_t decision_area[16] __attribute__((aligned(8)));

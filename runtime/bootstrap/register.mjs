@@ -1,5 +1,8 @@
-// Makes this process able to run capgate's TypeScript: every entry point (the bin, the engine's
-// workers, the npm scripts via `node --import`) goes through here, so they all load alike.
+// The development loader: makes this process able to run capgate's TypeScript sources through
+// tsx (a devDependency). Only development and tests use it: worker threads started from the
+// sources (worker-thread.ts) and tests' helper processes. What ships (the bin, the daemon, its
+// workers, the npm scripts) runs the compiled JavaScript in dist/ and never loads this: tsx
+// caches in $TMPDIR and loads what it finds there (SECURITY.md).
 import { register } from 'node:module';
 import { register as registerTsx } from 'tsx/esm/api';
 

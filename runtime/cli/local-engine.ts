@@ -33,18 +33,32 @@ export function wasmKind(bytes: Uint8Array): 'core' | 'component' | 'other' {
   return 'other';
 }
 
-/** Compiles the policy with the daemon's engine; the caller must close `engine`. */
-export async function loadLocalPolicy(file: string, limits: Partial<EngineLimits> = {}): Promise<LocalPolicy> {
-  const bytes = await readPolicyFile(file);
+/** The daemon's engine, locally: one worker (the simulator decides one case at a time). Close it. */
+export async function openLocalEngine(limits: Partial<EngineLimits> = {}): Promise<PolicyEngine> {
   // Loaded on demand: commands that never evaluate should not pay for the engine at start-up.
   const { Engine } = await import('../engine/engine.ts');
-  const engine = new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false });
+  return new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false });
+}
+
+/** Reads and compiles a policy file into `engine`, or throws the CliError that says why not. */
+export async function compileLocal(engine: PolicyEngine, file: string): Promise<CompiledPolicy> {
+  const bytes = await readPolicyFile(file);
   const compiled = await engine.compile(bytes);
   if (!compiled.ok) {
-    await engine.close();
     throw new CliError(`${file} was rejected (${compiled.kind}): ${compiled.message}`, EXIT.failed, 'the daemon would reject it too; fix the policy and rebuild it', {
       kind: compiled.kind,
     });
   }
-  return { engine, policy: compiled.policy };
+  return compiled.policy;
+}
+
+/** Compiles the policy with the daemon's engine; the caller must close `engine`. */
+export async function loadLocalPolicy(file: string, limits: Partial<EngineLimits> = {}): Promise<LocalPolicy> {
+  const engine = await openLocalEngine(limits);
+  try {
+    return { engine, policy: await compileLocal(engine, file) };
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
 }

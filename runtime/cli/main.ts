@@ -39,8 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Commander already printed help, the version, or the usage error itself.
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+      // Commander already printed help, the version, or the usage error itself. Help printed
+      // because a command is missing (`capgate`, `capgate policy`) is a usage error.
+      const asked = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0);
+      return asked ? EXIT.ok : EXIT.usage;
     }
     const f = classify(e);
     if (argv.includes('--json')) {

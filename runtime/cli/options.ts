@@ -27,6 +27,13 @@ export function byteSizeArg(value: string): bigint {
   return r.bytes;
 }
 
+/** --label key=value, repeatable: labels in the order given (keys may repeat, as in the contract). */
+export function labelArg(value: string, previous: Array<[string, string]> = []): Array<[string, string]> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`label "${value}" must be key=value, e.g. --label vfio=true`);
+  return [...previous, [value.slice(0, eq), value.slice(eq + 1)]];
+}
+
 export function positiveIntArg(what: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${what} must be a whole number from 1 to ${max}, got "${value}"`);

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.ts';
 import { registerBuild } from './commands/build.ts';
+import { registerEval } from './commands/eval.ts';
 import { registerInit } from './commands/init.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerRequest } from './commands/request.ts';
@@ -30,6 +31,7 @@ Examples:
   $ capgate init my-policy --lang rust        # or assemblyscript, c; then: cd my-policy && npm test
   $ capgate build --lang rust my-policy -o my-policy/build/policy.wasm
   $ capgate test policy.wasm scenario.yaml
+  $ capgate eval policy.wasm --bytes 16Gi --label vfio=true
 ${EXIT_CODES_HELP}
 `,
   );
@@ -42,5 +44,6 @@ ${EXIT_CODES_HELP}
   registerBuild(program);
   registerInit(program);
   registerTest(program);
+  registerEval(program);
   return program;
 }

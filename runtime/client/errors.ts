@@ -1,5 +1,5 @@
 // What a capgate client call can fail with: the daemon's typed error, or no daemon at all.
-import type { ErrorCode } from '../wire/index.ts';
+import type { ErrorCode, WrongSocketKind } from '../wire/index.ts';
 
 /** The daemon answered with a 4xx/5xx error body. */
 export class CapgateApiError extends Error {
@@ -41,4 +41,10 @@ export function connectionHint(errno: string | undefined, socketPath: string): s
     default:
       return 'check that the daemon is running and the socket path is right';
   }
+}
+
+/** The socket that answered, when a call reached the other capgate socket (admin vs request). */
+export function wrongSocket(e: unknown): WrongSocketKind | undefined {
+  if (!(e instanceof CapgateApiError) || e.code !== 'not-found') return undefined;
+  return e.kind === 'admin-socket' || e.kind === 'request-socket' ? e.kind : undefined;
 }

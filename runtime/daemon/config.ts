@@ -9,6 +9,7 @@ import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/specula
 import type { Durability } from '../store/database.ts';
 import type { HttpLimits } from '../server/http/unix-server.ts';
 import type { SchedulerLimits } from '../server/scheduler/fair-scheduler.ts';
+import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
 
 export interface DaemonConfig {
   /** Sockets live here (default: /run/capgate as root, ./.capgate/run otherwise). */
@@ -41,6 +42,19 @@ export interface DaemonConfig {
      * an open connection. 0 resolves on every request. Default 1000 ms.
      */
     identityCacheMs: number;
+    /**
+     * Connections one registered VM may hold on the request socket (all its processes together).
+     * Default 64. A full socket (http.maxConnections) closes the oldest idle connection of the
+     * biggest holder to admit a VM's connection.
+     */
+    connectionsPerVm: number;
+    /** Connections one uid in no registered VM may hold. Default 8. */
+    connectionsPerUid: number;
+    /**
+     * Connections all peers in no registered VM may hold together (each closed after one answer);
+     * the rest of http.maxConnections is reserved for VMs. Default 32.
+     */
+    connectionsOutsideVms: number;
   };
   engine: {
     /** Evaluation workers; default 2 (min with the cores). */
@@ -105,7 +119,16 @@ const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'ob
   requestSocket: 'string',
   database: 'string',
   admin: { socketMode: 'number', allowUids: 'numbers', allowGids: 'numbers' },
-  request: { socketMode: 'number', socketGroup: 'string', deadlineMs: 'number', retryAfterS: 'number', identityCacheMs: 'number' },
+  request: {
+    socketMode: 'number',
+    socketGroup: 'string',
+    deadlineMs: 'number',
+    retryAfterS: 'number',
+    identityCacheMs: 'number',
+    connectionsPerVm: 'number',
+    connectionsPerUid: 'number',
+    connectionsOutsideVms: 'number',
+  },
   engine: { workers: 'number', inlineFuel: 'number', inlineBudgetMs: 'number', limits: 'object' },
   scheduler: { globalConcurrency: 'number', perKeyInFlight: 'number', maxQueued: 'number', maxQueuedPerKey: 'number' },
   http: {
@@ -152,8 +175,10 @@ export function checkConfigShape(input: unknown, source: string): DaemonConfigIn
 export function loadConfigFile(file: string): DaemonConfigInput {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // Root reads only a config file nobody else could have written (path-trust.ts).
+    text = readTrustedFile(file, 'the config file');
   } catch (err) {
+    if (err instanceof UntrustedPathError) throw new ConfigError(err.message);
     throw new ConfigError(`cannot read the config file ${file}: ${(err as Error).message}`);
   }
   let parsed: unknown;
@@ -199,6 +224,9 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       deadlineMs: input.request?.deadlineMs ?? 1000,
       retryAfterS: input.request?.retryAfterS ?? 1,
       identityCacheMs: input.request?.identityCacheMs ?? 1000,
+      connectionsPerVm: input.request?.connectionsPerVm ?? 64,
+      connectionsPerUid: input.request?.connectionsPerUid ?? 8,
+      connectionsOutsideVms: input.request?.connectionsOutsideVms ?? 32,
     },
     engine: { workers, inlineFuel: input.engine?.inlineFuel ?? DEFAULT_INLINE_FUEL, inlineBudgetMs: input.engine?.inlineBudgetMs ?? DEFAULT_INLINE_BUDGET_MS, limits },
     scheduler: {
@@ -242,6 +270,9 @@ function validate(c: DaemonConfig): void {
     ['http.maxConnections', c.http.maxConnections],
     ['http.maxJsonBytes', c.http.maxJsonBytes],
     ['http.maxPolicyBytes', c.http.maxPolicyBytes],
+    ['request.connectionsPerVm', c.request.connectionsPerVm],
+    ['request.connectionsPerUid', c.request.connectionsPerUid],
+    ['request.connectionsOutsideVms', c.request.connectionsOutsideVms],
   ];
   for (const [k, v] of positive) if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
   for (const [k, v] of [['admin.socketMode', c.admin.socketMode], ['request.socketMode', c.request.socketMode]] as const) {
@@ -255,6 +286,11 @@ function validate(c: DaemonConfig): void {
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
   if (!levels.includes(c.log.level)) throw new ConfigError(`log.level must be one of ${levels.join(', ')}`);
   if (c.adminSocket === c.requestSocket) throw new ConfigError('adminSocket and requestSocket must be different paths');
+  const r = c.request;
+  const max = c.http.maxConnections;
+  if (r.connectionsOutsideVms >= max) throw new ConfigError(`request.connectionsOutsideVms (${r.connectionsOutsideVms}) must be below http.maxConnections (${max}): the rest is reserved for VMs`);
+  if (r.connectionsPerUid > r.connectionsOutsideVms) throw new ConfigError(`request.connectionsPerUid (${r.connectionsPerUid}) must not exceed request.connectionsOutsideVms (${r.connectionsOutsideVms}), the budget it is part of`);
+  if (r.connectionsPerVm > max) throw new ConfigError(`request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`);
 }
 
 function lookupGroup(name: string): number {

@@ -1,11 +1,10 @@
 // startDaemon: state, engine, both sockets, and an orderly stop.
-import fs from 'node:fs';
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -21,8 +20,11 @@ import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { connectionClassifier } from './connection-classes.ts';
+import { prepareDirectories } from './directories.ts';
 import { openEffectsJournal } from './effects-journal.ts';
 import { OverrunWarnings } from './overrun-warnings.ts';
+import { tellServiceManager } from './sd-notify.ts';
 
 export const CAPGATE_VERSION = '0.1.0';
 
@@ -51,8 +53,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const support = assertLinuxSupport();
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
-  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
-  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // Before anything in them is opened: directories another user prepared are refused.
+  prepareDirectories(config);
 
   const cleanup: Array<() => Promise<void> | void> = [];
   const undo = async (): Promise<void> => {
@@ -79,10 +81,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, peerStillConnected };
+    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
+    // Registrations made before anchors were checked (or whose processes moved since): say so.
+    for (const vm of vms.vms) {
+      const refusal = checkAnchor(vm, vms.vms);
+      if (refusal !== null) logger.warn({ vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message }, 'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it');
+    }
     const scheduler = new FairScheduler(config.scheduler);
     const metrics = new DaemonMetrics({
       longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
@@ -186,6 +193,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       logger,
       handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
       identify: peerOf,
+      classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
     });
     await admin.listen();
     cleanup.push(() => admin.close(httpLimits.shutdownGraceMs));
@@ -200,6 +208,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       (closing ??= (async () => {
         stopping = true;
         logger.info('capgate stopping');
+        tellServiceManager(logger, 'STOPPING=1');
         // Stop accepting first; requests already admitted run to their answer.
         await Promise.all([admin.close(httpLimits.shutdownGraceMs), request.close(httpLimits.shutdownGraceMs), scheduler.drain()]);
         audit.close();
@@ -216,3 +225,4 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     throw err;
   }
 }
+

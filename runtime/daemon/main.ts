@@ -1,9 +1,10 @@
-// Process entry of the daemon: `node --import ./runtime/bootstrap/register.mjs runtime/daemon/main.ts
-// [--config file.yaml] [--json '{...}']`.
+// Process entry of the daemon, compiled: `node dist/runtime/daemon/main.js [--config file.yaml]
+// [--json '{...}']`.
 // Tests spawn it; `capgate serve` does the same in-process. Exit codes: 0 clean stop,
 // 1 startup failure (bad config, unsupported platform, socket in use).
 import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';
 import { startDaemon } from './daemon.ts';
+import { notifyReady } from './sd-notify.ts';
 import { installSignalHandlers } from './signals.ts';
 
 function parseArgs(argv: string[]): DaemonConfigInput {
@@ -23,6 +24,7 @@ function parseArgs(argv: string[]): DaemonConfigInput {
 try {
   const daemon = await startDaemon(parseArgs(process.argv.slice(2)));
   installSignalHandlers(daemon);
+  notifyReady(daemon);
 } catch (err) {
   process.stderr.write(`capgate: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

@@ -10,6 +10,8 @@ export { Lineage, MAX_ANCESTRY_DEPTH } from './lineage.ts';
 export { resolveRequester, resolveRequesterVm, type RequesterResolution } from './resolve-requester.ts';
 export { resolvePeerVm, type PeerResolution } from './resolve-peer.ts';
 export { validateVmRegistration, type VmRegistrationResult } from './registration.ts';
+export { checkAnchor, type AnchorRefusal } from './anchor-sanity.ts';
+export { isKernelThread } from './kernel-thread.ts';
 export {
   readPeerCredentials,
   tryReadPeerCredentials,

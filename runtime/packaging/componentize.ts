@@ -2,8 +2,9 @@
 // Uses the jco-transpile API (componentEmbed + componentNew); the `jco embed` CLI panics.
 import { readFileSync } from 'node:fs';
 import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { packagePath } from '../bootstrap/package-root.ts';
 
-export const POLICY_WIT_PATH = new URL('../../host-api/wit/policy.wit', import.meta.url);
+export const POLICY_WIT_PATH = packagePath('host-api', 'wit', 'policy.wit');
 export const POLICY_WORLD = 'policy';
 
 export type ComponentizeErrorKind =
@@ -97,7 +98,7 @@ function fitError(what: string, e: unknown): ComponentizeError {
     `${what}: ${detail}\n` +
       'A policy core module may import only "capgate:policy/host@1.0.0" (set-memlock, query-vm-identity, log) ' +
       'and must export evaluate, cabi_post_evaluate, cabi_realloc and memory with the signatures in host-api/README.md; ' +
-      'with AssemblyScript, build with `--runtime stub --use abort= -O3 --noAssert` and `export * from` the SDK\'s abi module.',
+      'with AssemblyScript, build with `capgate build --lang assemblyscript` (or asc `--runtime stub --use abort=capgateAbort`) and `export * from` the SDK\'s abi module.',
     detail,
   );
 }

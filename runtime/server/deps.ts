@@ -1,6 +1,7 @@
 // What the server needs from the identity module, injected so that only the daemon's wiring
 // knows where it lives (and unit tests of the server can stay on real sockets regardless).
 import type net from 'node:net';
+import type { AnchorRefusal } from '../identity/anchor-sanity.ts';
 import type { PeerCredentials } from '../identity/peer-credentials.ts';
 import type { RegisteredVm } from '../identity/vm.ts';
 
@@ -12,6 +13,8 @@ export interface IdentityDeps {
   /** The registered VM the kernel-verified pid belongs to, or null. */
   resolveRequesterVm(pid: number, vms: RegisteredVm[]): RegisteredVm | null;
   validateVmRegistration(input: unknown): { ok: true; vm: RegisteredVm } | { ok: false; error: string };
+  /** Why a validated VM may not be registered beside `registered` (its anchor covers host processes or another VM), or null. */
+  checkAnchor(vm: RegisteredVm, registered: readonly RegisteredVm[]): AnchorRefusal | null;
   /** At decision time: is the process that connected still the one holding its pid? */
   peerStillConnected?(peer: PeerCredentials): boolean;
 }

@@ -1,6 +1,7 @@
 // Compares what a policy did with what the scenario expected. Each difference is one line
 // of the report, phrased as expected-vs-actual.
-import type { CapabilityCall, LogLine, Outcome } from '../engine/outcome.ts';
+import type { CapabilityCall, LogLine } from '../engine/outcome.ts';
+import type { Decided } from '../server/request/daemon-deny.ts';
 import { formatByteSize } from './byte-size.ts';
 import type { CaseExpectation, ExpectedCall, ExpectedLog, ReasonMatcher } from './scenario/types.ts';
 
@@ -53,9 +54,9 @@ function compareLists<E, A>(what: string, expected: E[], actual: A[], eq: (e: E,
   return out;
 }
 
-export function checkOutcome(expect: CaseExpectation, outcome: Outcome): Mismatch[] {
+export function checkOutcome(expect: CaseExpectation, outcome: Decided): Mismatch[] {
   const out: Mismatch[] = [];
-  if (outcome.decision !== expect.decision) out.push({ what: 'decision', expected: expect.decision, actual: outcome.decision });
+  if (expect.decision !== 'any' && outcome.decision !== expect.decision) out.push({ what: 'decision', expected: expect.decision, actual: outcome.decision });
   if (expect.reason && !matches(expect.reason, outcome.reason)) {
     out.push({ what: 'reason', expected: showMatcher(expect.reason), actual: JSON.stringify(outcome.reason) });
   }

@@ -22,10 +22,8 @@ export function formatCase(r: CaseResult, file: string | undefined, paint: Paint
   const verdict = o.decision === 'allow' ? 'allow' : `deny(${JSON.stringify(o.reason)})`;
   const lines = [`${r.passed ? paint.pass('PASS') : paint.fail('FAIL')}  ${r.case.name}${where}  ${paint.dim(`-> ${verdict}, fuel ${o.fuelUsed}`)}`];
   for (const m of r.mismatches) lines.push(`      ${m.what}: expected ${m.expected}, got ${paint.fail(m.actual)}`);
-  if (!r.passed) {
-    if (o.errorKind) lines.push(`      error: ${o.errorKind}${o.errorDetail ? `: ${o.errorDetail}` : ''}`);
-    for (const c of o.capabilityCalls) lines.push(paint.dim(`      call ${showCall(c)}`));
-  }
+  if (o.errorKind) lines.push(`      error: ${o.errorKind}${o.errorDetail ? `: ${o.errorDetail}` : ''}`);
+  if (!r.passed) for (const c of o.capabilityCalls) lines.push(paint.dim(`      call ${showCall(c)}`));
   for (const l of o.logs) lines.push(paint.dim(`      log ${l.level}: ${l.message}`));
   return lines;
 }

@@ -16,9 +16,38 @@ import { migrate } from './migrations.ts';
  */
 export type Durability = 'normal' | 'full';
 
+/** Files the daemon's state is made of are for root only: 0600, whatever the caller's umask. */
+const PRIVATE_UMASK = 0o077;
+
+/** Runs `open` with umask 077, so that every file SQLite creates in it (the database, -wal, -shm, -journal) is 0600. */
+function privately<T>(open: () => T): T {
+  const previous = process.umask(PRIVATE_UMASK);
+  try {
+    return open();
+  } finally {
+    process.umask(previous);
+  }
+}
+
+/** A database file an older capgate created with a wider mode (SQLite gives -wal and -shm its mode). */
+function tighten(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      const st = fs.lstatSync(f);
+      if (st.isFile() && (st.mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch {
+      // not there: nothing to tighten
+    }
+  }
+}
+
 export function openDatabase(file: string, durability: Durability): Database.Database {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file);
+  tighten(file);
+  return privately(() => configure(new Database(file), durability));
+}
+
+function configure(db: Database.Database, durability: Durability): Database.Database {
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);

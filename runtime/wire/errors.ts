@@ -7,7 +7,8 @@ export const ERROR_CODES = [
   'payload-too-large',
   'not-found',
   'method-not-allowed',
-  'conflict', // e.g. deleting a bound revision, registering a VM twice
+  'conflict', // e.g. deleting a bound revision, registering a VM twice, a VM anchor inside another VM
+  'invalid-anchor', // a VM anchor no VM may have: pid 1, the daemon or its ancestors, a kernel thread
   'forbidden', // peer credentials not on the admin allow-list
   'overloaded', // queue full: retry after the Retry-After header
   'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
@@ -15,6 +16,13 @@ export const ERROR_CODES = [
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * `error.kind` of a 404 for a path the socket does not serve, naming the socket that answered:
+ * a client that reached the wrong one (admin command on the request socket, or the other way
+ * round) can say so instead of "no route".
+ */
+export type WrongSocketKind = 'admin-socket' | 'request-socket';
 
 export interface ErrorBody {
   error: {
@@ -36,6 +44,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   'not-found': 404,
   'method-not-allowed': 405,
   conflict: 409,
+  'invalid-anchor': 422,
   forbidden: 403,
   overloaded: 503,
   'not-ready': 503,

@@ -1,12 +1,17 @@
 // Bench section "daemon": end-to-end decisions over the request socket of a real daemon process
 // (kernel identity, VM resolution, fair scheduler, worker evaluation with real prlimit, audit
 // group commit, HTTP), with 1 and 16 clients on persistent connections, beside the in-process
-// engine figure for the same policy and request, measured in the same run.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+// engine figure for the same policy and request, measured in the same run. Then one client's
+// round trip through each way of asking: the TypeScript client, the C client (libcapgate) and
+// curl --unix-socket.
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { buildCClient, CBuildError, compileCProgram, hasCommand } from '../build-c-client.ts';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient, CapgateRequestClient } from '../../runtime/client/index.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
@@ -15,14 +20,14 @@ import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 import { eventLoopTurns, printTable, sample, type BenchRow } from './table.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = PACKAGE_ROOT;
 const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const BENCH_VM_UUID = '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10';
 const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
-  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs'), path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
   for (let i = 0; ; i++) {
@@ -111,7 +116,7 @@ async function socketRun(daemonPid: number, connect: () => Promise<DecisionConne
  * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
  */
 async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket: string, vms: number, connections: number, perConnection: number): Promise<SocketRun> {
-  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'scripts/bench/daemon-vm-client.ts'), [], { execArgv: ['--import', path.join(ROOT, 'runtime/bootstrap/register.mjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   const next = (c: ChildProcess): Promise<VmClientMessage> =>
     new Promise((resolve, reject) => {
       c.once('message', (m: VmClientMessage) => (m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m)));
@@ -160,6 +165,80 @@ async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket:
 
 const NO_EVALUATION = 'request socket, raw HTTP client, 1 client, no policy bound (deny, audited)';
 
+const execFileAsync = promisify(execFile);
+
+const TS_CLIENT = 'TypeScript client (runtime/client), kept connection';
+
+/** 4 interleaved rounds of each client asking one at a time; curl as one process per request once. */
+async function clientRoundTrips(dir: string, daemonPid: number, socketPath: string, target: number, lib: () => Promise<DecisionConnection>, raw: () => Promise<DecisionConnection>): Promise<BenchRow[]> {
+  const cBench = buildCBench(dir);
+  const curl = hasCommand('curl');
+  if (!curl) console.log('curl rows skipped: curl is not installed');
+  const rows = new Map<string, number[]>();
+  const add = (name: string, samples: number[]): void => void rows.set(name, [...(rows.get(name) ?? []), ...samples]);
+  for (let round = 0; round < 4; round++) {
+    add(TS_CLIENT, (await socketRun(daemonPid, lib, 1, 500)).samples);
+    if (cBench !== null) {
+      add('C client (libcapgate), kept connection', await cClientSamples(cBench, socketPath, target, 500, false));
+      add('C client (libcapgate), new connection per call', await cClientSamples(cBench, socketPath, target, 500, true));
+    }
+    add('raw HTTP client (prebuilt bytes, Node), kept connection', (await socketRun(daemonPid, raw, 1, 500)).samples);
+    if (curl) add('curl --unix-socket, kept connection (time_total)', await curlKeptSamples(socketPath, target, 250));
+  }
+  if (curl) add('curl --unix-socket, one process per request', await curlProcessSamples(socketPath, target, 200));
+  return [...rows].map(([name, samplesUs]) => ({ name, samplesUs }));
+}
+
+/** The C client and its bench program, built into `dir`; null (with a note) without a C toolchain. */
+function buildCBench(dir: string): string | null {
+  if (!hasCommand('gcc') || !hasCommand('make')) {
+    console.log('C client rows skipped: gcc or make is not installed');
+    return null;
+  }
+  try {
+    const build = buildCClient(path.join(dir, 'c-client'));
+    const exe = path.join(dir, 'c-client-round-trip');
+    compileCProgram({ sources: [path.join(ROOT, 'scripts/bench/c-client-round-trip.c')], out: exe, flags: ['-O2', `-I${build.includeDir}`], libs: [build.staticLibrary] });
+    return exe;
+  } catch (err) {
+    if (err instanceof CBuildError) {
+      console.log(`C client rows skipped: ${err.message}`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** Per-call µs measured inside the C program (a child of this process: inside the bench VM). */
+async function cClientSamples(exe: string, socketPath: string, target: number, n: number, oneshot: boolean): Promise<number[]> {
+  const { stdout } = await execFileAsync(exe, [socketPath, String(target), BYTES.toString(), String(n), '50', ...(oneshot ? ['--oneshot'] : [])], { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 });
+  return stdout.trim().split('\n').map(Number);
+}
+
+const SET_MEMLOCK_URL = `http://capgate${REQUEST_ROUTES.setMemlock.path}`;
+
+function curlArgs(socketPath: string, target: number): string[] {
+  const body = JSON.stringify({ targetPid: target, bytes: BYTES.toString() });
+  return ['-s', '--unix-socket', socketPath, '-H', 'content-type: application/json', '-d', body, '-w', '\n@ %{time_total} %{http_code}\n'];
+}
+
+/** curl with `n` URLs: one process, one kept connection; curl's own time_total per transfer. */
+async function curlKeptSamples(socketPath: string, target: number, n: number): Promise<number[]> {
+  const { stdout } = await execFileAsync('curl', [...curlArgs(socketPath, target), ...Array.from({ length: n + 50 }, () => SET_MEMLOCK_URL)], { maxBuffer: 16 << 20 });
+  const lines = [...stdout.matchAll(/^@ (\S+) (\d{3})$/gm)];
+  if (lines.some((m) => m[2] !== '200')) throw new Error(`curl: the daemon answered ${lines.find((m) => m[2] !== '200')![2]}`);
+  return lines.slice(50).map((m) => Number(m[1]) * 1e6);
+}
+
+/** One curl process per request, as a shell script would: wall time of each. */
+async function curlProcessSamples(socketPath: string, target: number, n: number): Promise<number[]> {
+  const args = [...curlArgs(socketPath, target), SET_MEMLOCK_URL];
+  return sample(async () => {
+    const { stdout } = await execFileAsync('curl', args);
+    if (!/@ \S+ 200\n$/.test(stdout)) throw new Error(`curl: ${stdout}`);
+  }, n, 20);
+}
+
 /** Runs `body` with set-memlock unbound (every request: deny no-policy), then binds it again. */
 async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Promise<T> {
   const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
@@ -172,19 +251,46 @@ async function withoutPolicy<T>(adminSocket: string, body: () => Promise<T>): Pr
   }
 }
 
+/** The daemon a measuring process is given: started by its parent, so that it is not the daemon's ancestor. */
+interface BenchDaemon {
+  pid: number;
+  admin: string;
+  request: string;
+}
+
+const DAEMON_ENV = 'CAPGATE_BENCH_DAEMON';
+
+/**
+ * Starts the daemon, then measures from a child process (a sibling of the daemon): the requests
+ * come from a registered VM, and the daemon refuses to register one of its own ancestors.
+ */
 export async function run(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-'));
+  const daemon = await startDaemon(dir);
+  try {
+    const given: BenchDaemon = { pid: daemon.child.pid!, admin: daemon.admin, request: daemon.request };
+    const measuring = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [DAEMON_ENV]: JSON.stringify(given) }, stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve) => measuring.once('exit', resolve));
+    if (code !== 0) throw new Error(`the daemon bench's measuring process exited with ${code}`);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    await new Promise((r) => daemon.child.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(daemon: BenchDaemon): Promise<void> {
   const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
   await new Promise((r) => sleeper.once('spawn', r));
   const target = sleeper.pid!;
-  const daemon = await startDaemon(dir);
   const engine = new Engine({ linuxCapabilities: true });
+  const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-clients-'));
   try {
     const wasm = fs.readFileSync(POLICY);
     const admin = new CapgateAdminClient({ socketPath: daemon.admin, timeoutMs: 600_000 });
     await admin.pushPolicy('memlock-cap', wasm);
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
-    // This bench process is the "VM": its root pid anchors it; the sleeper is its QEMU.
+    // This measuring process is the "VM" (a sibling of the daemon, not its ancestor): its pid anchors it; the sleeper is its QEMU.
     const reg = validateVmRegistration({ identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
     if (!reg.ok) throw new Error(reg.error);
     await admin.registerVm(reg.vm);
@@ -207,9 +313,14 @@ export async function run(): Promise<void> {
     }, 2000, 200, eventLoopTurns);
     await workerOnly.close();
 
-    const pid = daemon.child.pid!;
+    const pid = daemon.pid;
     const lib = (): Promise<DecisionConnection> => libraryClient(daemon.request, target);
     const raw = (): Promise<DecisionConnection> => rawClient(daemon.request, target);
+    // One client's round trip by the way it asks, in interleaved rounds (the daemon keeps getting
+    // faster as its JIT warms up), while this process is still the bench VM (the multi-VM run
+    // below unregisters it).
+    const clientRows = await clientRoundTrips(buildDir, pid, daemon.request, target, lib, raw);
+
     const runs: Array<[string, SocketRun]> = [
       ['request socket, 1 client', await socketRun(pid, lib, 1, 2000)],
       ['request socket, 16 clients', await socketRun(pid, lib, 16, 500)],
@@ -226,6 +337,8 @@ export async function run(): Promise<void> {
       ...runs.map(([name, r]) => ({ name, samplesUs: r.samples })),
     ];
     printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
+
+    printTable('clients: one set-memlock round trip, 1 client at a time', clientRows, TS_CLIENT);
     console.log('');
     const width = Math.max(...runs.map(([name]) => name.length));
     for (const [name, r] of runs) {
@@ -239,11 +352,12 @@ export async function run(): Promise<void> {
     console.log('targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)');
   } finally {
     await engine.close();
-    daemon.child.kill('SIGTERM');
-    await new Promise((r) => daemon.child.once('exit', r));
     sleeper.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(buildDir, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await run();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const given = process.env[DAEMON_ENV];
+  await (given === undefined ? run() : measure(JSON.parse(given) as BenchDaemon));
+}

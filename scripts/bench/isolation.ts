@@ -9,15 +9,14 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
 import { hostilePolicy, STORM_BYTES, UPLOAD_BOMBS, type HostileClass, type UploadBomb } from '../../test/support/hostile-policies.ts';
 import type { IsolationClientCommand, IsolationClientMessage } from './isolation-vm-client.ts';
 import { summarize } from './table.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BOOTSTRAP = path.join(ROOT, 'runtime/bootstrap/register.mjs');
+const ROOT = PACKAGE_ROOT;
 const MEMLOCK_CAP = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const VICTIM_REQUESTS = 300;
 const VICTIM_BYTES = String(2n * 1024n * 1024n);
@@ -45,7 +44,7 @@ class Client {
   targetPid = 0;
 
   constructor() {
-    this.#child = fork(path.join(ROOT, 'scripts/bench/isolation-vm-client.ts'), [], { execArgv: ['--import', BOOTSTRAP], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.#child = fork(path.join(ROOT, 'dist/scripts/bench/isolation-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   }
 
   get pid(): number {
@@ -86,7 +85,7 @@ class Client {
 async function startDaemon(dir: string, inlineFuel: number | undefined): Promise<{ child: ChildProcess; admin: CapgateAdminClient; request: string }> {
   // Stalls sampled every millisecond here (the default, 5 ms, is cheaper and coarser).
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'error' }, metrics: { eventLoopResolutionMs: 1 }, ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}) };
-  const child = spawn(process.execPath, ['--import', BOOTSTRAP, path.join(ROOT, 'runtime/daemon/main.ts'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const admin = new CapgateAdminClient({ socketPath: path.join(dir, 'run', 'admin.sock'), timeoutMs: 600_000 });
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`the daemon exited with ${child.exitCode}`);

@@ -9,7 +9,7 @@ import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
 import { isStale } from './staleness.ts';
 import { runTool, ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
-import { C_FLAGS, findCToolchain, type CToolchain } from '../../runtime/packaging/toolchains/c.ts';
+import { C_FLAGS, C_STRIP_FLAGS, clangEnv, findCToolchain, type CToolchain } from '../../runtime/packaging/toolchains/c.ts';
 
 export { C_FLAGS, findCToolchain, type CToolchain };
 import type { BuiltExample, SourceRoot } from './rust.ts';
@@ -22,8 +22,10 @@ export async function buildCExample(name: string, toolchain: CToolchain = findCT
   try {
     const out = join(scratch, `${name}.core.wasm`);
     // Relative paths from the repo root plus the prefix map: nothing machine-specific in the output.
+    // The committed examples are stripped release builds (a rebuild is compared byte for byte).
     const args = [
       ...C_FLAGS,
+      ...C_STRIP_FLAGS,
       `-ffile-prefix-map=${root}=.`,
       '-I',
       'host-api/c',
@@ -32,7 +34,7 @@ export async function buildCExample(name: string, toolchain: CToolchain = findCT
       relative(root, source),
       'host-api/c/capgate_runtime.c',
     ];
-    const run = runTool(toolchain.clang, args, { cwd: root });
+    const run = runTool(toolchain.clang, args, { cwd: root, env: clangEnv() });
     if (!run.ok) throw new Error(`${toolchain.clang} failed for guest-examples/c/${name}:\n${run.stderr}${run.stdout}`);
     const core = new Uint8Array(readFileSync(out));
     return { core, component: await componentize(core) };

@@ -3,10 +3,10 @@
 // without Rust or clang and a rebuild with the same toolchain can be checked byte for byte.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 
-export const SDK_REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SDK_REPO_ROOT = PACKAGE_ROOT;
 
 export type SdkLanguage = 'rust' | 'c';
 export const SDK_LANGUAGES: readonly SdkLanguage[] = ['rust', 'c'];
@@ -41,7 +41,7 @@ export function sha256(bytes: Uint8Array): string {
 export function readPrebuilt(lang: SdkLanguage, name: string): Uint8Array {
   const path = prebuiltPath(lang, name);
   if (!existsSync(path)) {
-    throw new Error(`missing committed artifact ${path}: run \`npx tsx scripts/build-guests/update-prebuilt.ts ${lang}\` with the ${lang} toolchain installed`);
+    throw new Error(`missing committed artifact ${path}: run \`npm run build:prebuilt -- ${lang}\` with the ${lang} toolchain installed`);
   }
   return new Uint8Array(readFileSync(path));
 }

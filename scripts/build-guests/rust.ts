@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions, BuiltGuest } from '../build-guests.ts';
+import { ensureTrustedDirectory } from '../../runtime/daemon/path-trust.ts';
 import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
 import { isStale } from './staleness.ts';
@@ -62,7 +63,9 @@ export async function buildRustExample(name: string, toolchain: RustToolchain = 
   if (!existsSync(join(root, 'guest-examples', 'rust', name, 'Cargo.toml'))) {
     throw new Error(`no Rust example "${name}": ${join(root, 'guest-examples', 'rust', name, 'Cargo.toml')} does not exist`);
   }
-  mkdirSync(RUST_STAGING_ROOT, { recursive: true });
+  // A fixed path under /tmp: refused unless it is ours and writable by nobody else, or another
+  // user could plant sources (and a build.rs) that cargo then runs as whoever builds.
+  ensureTrustedDirectory(RUST_STAGING_ROOT, 'the Rust staging directory', 0o755);
   const core = await withBuildLock(join(RUST_STAGING_ROOT, '.lock'), async () => {
     const dir = stageSources(root, name);
     const run = runTool(toolchain.cargo, [...toolchain.cargoArgs, 'build', '--offline', '--release', '--quiet', '--target', RUST_TARGET], {

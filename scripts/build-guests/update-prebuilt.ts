@@ -1,5 +1,5 @@
 // Rebuilds the committed example components of the Rust and C SDKs from source:
-//   npx tsx scripts/build-guests/update-prebuilt.ts [rust] [c]
+//   npm run build:prebuilt -- [rust] [c]
 // Writes guest-examples/<lang>/prebuilt/<name>.wasm and BUILD-INFO.json (toolchain, sha256).
 import { pathToFileURL } from 'node:url';
 import { buildCExample, findCToolchain } from './c.ts';

@@ -1,6 +1,9 @@
-// Every command documents itself with examples; usage errors exit 2.
+// Every command documents itself with examples; usage errors exit 2; an unbuilt copy says so.
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/run-cli.ts';
+import { CAPGATE_BIN, runCli, runProcess } from './support/run-cli.ts';
 
 const COMMANDS = [
   ['serve'],
@@ -8,6 +11,8 @@ const COMMANDS = [
   ['policy', 'ls'],
   ['policy', 'inspect'],
   ['policy', 'activate'],
+  ['policy', 'unbind'],
+  ['policy', 'history'],
   ['policy', 'rollback'],
   ['policy', 'rm'],
   ['vm', 'register'],
@@ -15,10 +20,12 @@ const COMMANDS = [
   ['vm', 'rm'],
   ['request', 'set-memlock'],
   ['audit', 'ls'],
+  ['audit', 'show'],
   ['audit', 'tail'],
   ['build'],
   ['init'],
   ['test'],
+  ['eval'],
 ];
 
 describe('capgate --help', () => {
@@ -40,12 +47,26 @@ describe('capgate --help', () => {
     });
   });
 
+  it('exits 2 without a command, printing the help on stderr', async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^Usage: capgate \[options\] \[command\]/);
+    const group = await runCli(['policy']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/^Usage: capgate policy/);
+    expect((await runCli(['help'])).code).toBe(0);
+  });
+
   it('exits 2 on usage errors, with the reason', async () => {
     const unknown = await runCli(['policy', 'frobnicate']);
     expect(unknown.code).toBe(2);
     const bytes = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '8X']);
     expect(bytes.code).toBe(2);
-    expect(bytes.stderr).toMatch(/"8X" is not a byte size: .*8G, 512M.*unlimited/);
+    expect(bytes.stderr).toMatch(/"8X" has an unknown suffix "X": write a Kubernetes quantity: .*16Gi.*unlimited/);
+    const ambiguous = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '4GB']);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/"4GB" is ambiguous: write 4Gi \(binary, 4 × 2\^30\) or 4G \(decimal, 4 × 10\^9\)/);
     const missing = await runCli(['vm', 'register', '--uuid', 'u', '--name', 'n', '--id', '1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/pass --pid <root pid> and\/or --cgroup <path>/);
@@ -62,7 +83,7 @@ describe('no daemon', () => {
     const j = await runCli(['vm', 'ls', '--socket', socket, '--json']);
     expect(j.code).toBe(3);
     expect(JSON.parse(j.stdout)).toMatchObject({ exitCode: 3, error: { kind: 'daemon-unreachable' } });
-    const req = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1G', '--socket', socket]);
+    const req = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1Gi', '--socket', socket]);
     expect(req.code).toBe(3);
   });
 });
@@ -74,5 +95,22 @@ describe('a reader that goes away', () => {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CAPGATE_BIN}" init --help | head -1`], { encoding: 'utf8' });
     expect(r.stdout.split('\n')[0]).toContain('Usage: capgate init');
     expect(r.stderr).not.toContain('EPIPE');
+  });
+});
+
+describe('an unbuilt copy', () => {
+  it('says that it was not built and how to build it, instead of a module-not-found stack', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'capgate-unbuilt-'));
+    try {
+      mkdirSync(join(root, 'runtime', 'cli'), { recursive: true });
+      copyFileSync(CAPGATE_BIN, join(root, 'runtime', 'cli', 'capgate.mjs'));
+      const r = await runProcess(process.execPath, [join(root, 'runtime', 'cli', 'capgate.mjs'), '--version'], { cwd: root, env: { PATH: process.env.PATH } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${join(root, 'dist', 'runtime', 'cli', 'main.js')} is missing`);
+      expect(r.stderr).toContain('run `npm run build`');
+      expect(r.stderr).not.toMatch(/at .*\(/); // no stack trace
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

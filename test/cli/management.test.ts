@@ -1,8 +1,10 @@
 // Every management command as a real process against a real daemon started by `capgate serve`.
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { componentize } from '../../runtime/packaging/componentize.ts';
+import { compileAssemblyScript } from '../../scripts/build-guests.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
 import { CAPGATE_BIN, REPO_ROOT, runCli } from './support/run-cli.ts';
@@ -73,12 +75,12 @@ describe('against a running daemon', () => {
     expect(await vm.memlock()).toEqual({ soft: lower, hard: lower });
     decisions.allowed = allowed.body.decisionId;
 
-    const denied = await vm.request('16G');
+    const denied = await vm.request('16Gi');
     expect(denied).toMatchObject({ code: 1, body: { decision: 'deny', reason: 'over-cap' } });
     decisions.denied = denied.body.decisionId;
 
     // Not in any VM: the CLI run directly by the test.
-    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1M', '--socket', daemon.requestSocket]);
+    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1Mi', '--socket', daemon.requestSocket]);
     expect(stranger.code).toBe(1);
     expect(stranger.stdout).toMatch(/^denied: unknown-requester/);
   });
@@ -93,10 +95,34 @@ describe('against a running daemon', () => {
     expect(denies.stdout).toMatch(/^TIME\s+DECISION ID\s+VM/m);
     expect(denies.stdout).toContain(decisions.denied!.slice(-8));
     expect(denies.stdout).not.toContain(decisions.allowed!.slice(-8));
-    expect(denies.stdout).toMatch(/db-vm .* 16G\s+deny\s+over-cap\s+memlock-cap@1/);
+    expect(denies.stdout).toMatch(/db-vm .* 16Gi\s+deny\s+over-cap\s+memlock-cap@1/);
 
     const tail = await runCli(['audit', 'tail', '-n', '2', '--vm', UUID, '--json', ...admin]);
     expect(tail.stdout.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.allowed, decisions.denied]);
+  });
+
+  it('audit show: one decision in full with its log lines, by full id or by the tail audit ls shows', async () => {
+    const full = await runCli(['audit', 'show', decisions.denied!, ...admin]);
+    expect(full.stderr).toBe('');
+    expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(new RegExp(`^decision id {2}${decisions.denied}$`, 'm'));
+    expect(full.stdout).toMatch(new RegExp(`^vm {11}db-vm \\(${UUID}, id 7\\) {2}vfio=true memory-bytes=4294967296$`, 'm'));
+    expect(full.stdout).toMatch(new RegExp(`^request {6}set-memlock of pid ${vm.pid} to 16Gi$`, 'm'));
+    expect(full.stdout).toMatch(/^policy {7}memlock-cap rev 1 \(sha256 [0-9a-f]{16}…\)$/m);
+    expect(full.stdout).toMatch(/^reason {7}over-cap$/m);
+    expect(full.stdout).toMatch(/^calls {8}query-vm-identity\(pid=\d+\) -> some$/m);
+    expect(full.stdout).toMatch(/^logs {9}warn: request exceeds memory-bytes plus overhead/m);
+
+    const short = await runCli(['audit', 'show', `…${decisions.allowed!.slice(-8)}`, '--json', ...admin]);
+    expect(short.code).toBe(0);
+    const rec = json<{ record: { decisionId: string; logs: Array<{ level: string; message: string }> } }>(short.stdout).record;
+    expect(rec.decisionId).toBe(decisions.allowed);
+    expect(rec.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
+
+    const missing = await runCli(['audit', 'show', '00000000-0000-7000-8000-000000000000', ...admin]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no decision 00000000-0000-7000-8000-000000000000 in the audit log/);
+    expect(missing.stderr).toMatch(/hint: list recent decisions with `capgate audit ls`/);
   });
 
   it('audit tail --follow prints new decisions as they happen', async () => {
@@ -105,7 +131,7 @@ describe('against a running daemon', () => {
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
     while (!out.includes(decisions.denied!)) await new Promise((r) => setTimeout(r, 50));
-    const fresh = await vm.request('1G');
+    const fresh = await vm.request('1Gi');
     while (!out.includes(fresh.body.decisionId)) await new Promise((r) => setTimeout(r, 50));
     follow.kill('SIGINT');
     expect(await exited).toBe(0);
@@ -116,7 +142,7 @@ describe('against a running daemon', () => {
     const exported = await runCli(['audit', 'ls', '--vm', UUID, '--json', ...admin]);
     const file = join(daemon.dir, 'audit.json');
     writeFileSync(file, exported.stdout);
-    // vfio-only lets the vfio VM have 16G; memlock-cap had denied it over-cap.
+    // vfio-only lets the vfio VM have 16Gi; memlock-cap had denied it over-cap.
     const r = await runCli(['test', guests.vfioOnly, '--from-audit', file, '--json']);
     expect(r.code).toBe(1);
     const report = json<{ changes: Array<{ decisionId: string; old: { decision: string }; new: { decision: string } }> }>(r.stdout);
@@ -140,9 +166,90 @@ describe('against a running daemon', () => {
     const bound = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '1', ...admin]);
     expect(bound.code).toBe(1);
     expect(bound.stderr).toMatch(/the daemon refused/);
+    // Hints name CLI commands that exist, never HTTP calls.
+    expect(bound.stderr).toMatch(/hint: activate another revision first \(`capgate policy activate memlock-cap --revision <n>`\), or unbind it \(`capgate policy unbind`\)/);
+
+    const history = await runCli(['policy', 'history', ...admin]);
+    expect(history.code).toBe(0);
+    const rows = history.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^AT\s+ACTION\s+POLICY\s+SHA256\s+ROLLED BACK$/);
+    // Newest first; the rollback marked rev 2's entry instead of adding one.
+    expect(rows.slice(1).map((r) => r.split(/\s{2,}/).slice(1, 3))).toEqual([
+      ['bind', 'memlock-cap rev 2'],
+      ['bind', 'memlock-cap rev 1'],
+    ]);
+    expect(rows[1]).toMatch(/\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    expect(rows[2]).toMatch(/ -$/);
     const rm = await runCli(['policy', 'rm', 'memlock-cap', '--revision', '2', ...admin]);
     expect(rm.code).toBe(0);
     expect(rm.stdout).toMatch(/^deleted memlock-cap rev 2/);
+  });
+
+  it('policy unbind: requests are denied no-policy; the history shows it', async () => {
+    const r = await runCli(['policy', 'unbind', ...admin]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^unbound: set-memlock -> nothing \(requests are denied: no-policy\) \(was memlock-cap rev 1\)/);
+    const denied = await vm.request('1Mi');
+    expect(denied.body).toMatchObject({ decision: 'deny', reason: 'no-policy' });
+    const history = json<{ history: Array<{ action: string }> }>((await runCli(['policy', 'history', '--json', ...admin])).stdout).history;
+    expect(history[0]!.action).toBe('unbind');
+    const back = await runCli(['policy', 'activate', 'memlock-cap', ...admin]);
+    expect(back.code).toBe(0);
+  });
+
+  it('policy push takes the name from the project\'s package.json when --name is left out', async () => {
+    const project = join(daemon.dir, 'named-project');
+    mkdirSync(join(project, 'build'), { recursive: true });
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'from-manifest', version: '0.1.0' }));
+    copyFileSync(guests.vfioOnly, join(project, 'build', 'policy.wasm'));
+    const r = await runCli(['policy', 'push', 'build/policy.wasm', ...admin], { cwd: project });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('policy name from-manifest (from package.json)\n');
+    expect(r.stdout).toMatch(/^pushed: from-manifest rev 1/);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: '@scope/Not OK' }));
+    const bad = await runCli(['policy', 'push', 'build/policy.wasm', ...admin], { cwd: project });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/the name "@scope\/Not OK" in package.json is not a policy name/);
+    expect(bad.stderr).toMatch(/hint: pass --name <name>/);
+  });
+
+  it('a policy that traps: the audit record says why and names the function', async () => {
+    const entry = join(REPO_ROOT, 'guest-examples/assemblyscript/__trapping__/index.ts');
+    const source = `import { Decision, Request, allow, policy } from "../../../host-api/assemblyscript/index";
+export * from "../../../host-api/assemblyscript/abi";
+function decide(req: Request): Decision {
+  if (req.bytes == 1) throw new Error("one byte is no limit");
+  return allow();
+}
+policy(decide);
+`;
+    const wasm = join(daemon.dir, 'trapping.wasm');
+    writeFileSync(wasm, await componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: source }, extraFlags: ['--debug'] })));
+    expect((await runCli(['policy', 'push', wasm, '--name', 'trapping', '--activate', 'set-memlock', ...admin])).code).toBe(0);
+    try {
+      const r = await vm.request('1');
+      expect(r.body).toMatchObject({ decision: 'deny', reason: 'trap' });
+      const shown = await runCli(['audit', 'show', r.body.decisionId, ...admin]);
+      expect(shown.stdout).toMatch(/^error {8}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__trapping__\/index\/decide \(wasm function \d+\)$/m);
+      expect(shown.stdout).toMatch(/^logs {9}error: panic: one byte is no limit at \S*__trapping__\/index\.ts:4:\d+$/m);
+    } finally {
+      expect((await runCli(['policy', 'activate', 'memlock-cap', ...admin])).code).toBe(0);
+    }
+  });
+
+  it('says so when a command reaches the other socket', async () => {
+    const adminOnRequest = await runCli(['vm', 'ls', '--socket', daemon.requestSocket]);
+    expect(adminOnRequest.code).toBe(2);
+    expect(adminOnRequest.stderr).toContain(`error: ${daemon.requestSocket} is capgate's request socket, not its admin socket`);
+    expect(adminOnRequest.stderr).toContain(`hint: pass the admin socket: --socket ${daemon.adminSocket} (or set CAPGATE_ADMIN_SOCKET)`);
+    const requestOnAdmin = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--socket', daemon.adminSocket, '--json']);
+    expect(requestOnAdmin.code).toBe(2);
+    expect(json<{ error: { kind: string; message: string; hint: string } }>(requestOnAdmin.stdout).error).toEqual({
+      kind: 'wrong-socket',
+      socket: 'admin',
+      message: `${daemon.adminSocket} is capgate's admin socket, not its request socket`,
+      hint: `pass the request socket: --socket ${daemon.requestSocket} (or set CAPGATE_REQUEST_SOCKET)`,
+    });
   });
 
   it('vm rm', async () => {

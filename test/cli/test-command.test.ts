@@ -45,10 +45,10 @@ describe('capgate test <policy> <scenario>', () => {
   - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
 cases:
   - name: fine
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow }
   - name: expects vfio semantics
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: deny, reason: /vfio/ }
 `,
     );
@@ -58,7 +58,7 @@ cases:
     expect(r.stdout).toContain(`FAIL  expects vfio semantics  ${scenario}:7:5`);
     expect(r.stdout).toMatch(/ {6}decision: expected deny, got allow/);
     expect(r.stdout).toMatch(/ {6}reason: expected \/vfio\/, got ""/);
-    expect(r.stdout).toMatch(/ {6}call set-memlock\(pid=11, bytes=1G\) -> ok/);
+    expect(r.stdout).toMatch(/ {6}call set-memlock\(pid=11, bytes=1Gi\) -> ok/);
     expect(r.stdout).toMatch(/ {6}log info: memlock raised/);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 1 failed');
   });

@@ -36,6 +36,17 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ engine: { inlineBudgetMs: 0 } }, env)).toThrow(/engine.inlineBudgetMs must be a number of milliseconds in \(0, 1000\]/);
   });
 
+  it('budgets request-socket connections: 64 per VM, 8 per uid and 32 in all outside VMs, the rest of 1024 reserved for VMs', () => {
+    const env = { uid: 0, cwd: '/', cores: 2 };
+    const c = resolveConfig({}, env);
+    expect(c.request).toMatchObject({ connectionsPerVm: 64, connectionsPerUid: 8, connectionsOutsideVms: 32 });
+    expect(c.http.maxConnections).toBe(1024);
+    expect(() => resolveConfig({ http: { maxConnections: 32 } }, env)).toThrow(/request.connectionsOutsideVms \(32\) must be below http.maxConnections \(32\): the rest is reserved for VMs/);
+    expect(() => resolveConfig({ request: { connectionsPerUid: 40 } }, env)).toThrow(/connectionsPerUid \(40\) must not exceed request.connectionsOutsideVms/);
+    expect(() => resolveConfig({ request: { connectionsPerVm: 2000 } }, env)).toThrow(/connectionsPerVm \(2000\) must not exceed http.maxConnections/);
+    expect(() => resolveConfig({ request: { connectionsPerVm: 0 } }, env)).toThrow(/request.connectionsPerVm must be a positive integer/);
+  });
+
   it('names unknown keys and wrong types', () => {
     const env = { uid: 0, cwd: '/', cores: 2 };
     expect(() => resolveConfig({ adminSokcet: 'x' } as never, env)).toThrow(/unknown key "adminSokcet"/);

@@ -363,7 +363,7 @@ describe('timeouts (one re-armed timer per connection)', () => {
 });
 
 describe('connections', () => {
-  it('enforces maxConnections', async () => {
+  it('enforces maxConnections: a newcomer takes the oldest idle connection\'s slot (budgets: connection-budget.test.ts)', async () => {
     const s = await start(echo, { limits: { maxConnections: 2 } });
     const a = await s.open();
     const b = await s.open();
@@ -372,15 +372,12 @@ describe('connections', () => {
       expect((await c.next()).status).toBe(200);
     }
     const third = await s.open();
-    await third.closed;
-    a.destroy();
-    await a.closed;
-    await new Promise((r) => setTimeout(r, 20));
-    const fourth = await s.open();
-    fourth.write(get('/x'));
-    expect((await fourth.next()).status).toBe(200);
+    third.write(get('/x'));
+    expect((await third.next()).status).toBe(200);
+    await a.closed; // the oldest idle one made room
+    expect(await s.server.connections).toBe(2);
     b.destroy();
-    fourth.destroy();
+    third.destroy();
   });
 
   it('closes a connection whose peer identify() refuses, without calling the handler', async () => {

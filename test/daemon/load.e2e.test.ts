@@ -1,4 +1,4 @@
-// Load against a real daemon process: 32 concurrent clients x 2,000 requests on persistent
+// Load against a real daemon process: 32 concurrent clients x 3,500 requests on persistent
 // connections, all answered (no errors, no 503s), every decision audited, memory stable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
@@ -7,8 +7,12 @@ import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 
 const CLIENTS = 32;
-const PER_CLIENT = 2_000;
-const WARMUP_PER_CLIENT = 250;
+const PER_CLIENT = 3_500;
+// Long enough for V8's heap to reach its working size before memory is compared: on Node 24 the
+// daemon grows to it over the first ~30,000 decisions here and then stays flat (measured over
+// 190,000), Node 20 reaches it sooner and swings around it. A shorter warm-up counted that
+// growth, which is no leak, against the bound below.
+const WARMUP_PER_CLIENT = 1_500;
 
 let daemon: DaemonProcess;
 let agents: VmAgent[] = [];
@@ -55,7 +59,7 @@ describe('load', () => {
     // Group commit at work: fewer commits than records.
     const commits = Number(/capgate_audit_batch_records_count (\d+)/.exec(metrics)?.[1]);
     expect(commits).toBeLessThan(CLIENTS * PER_CLIENT);
-    // 56,000 decisions after warm-up may not grow the daemon by more than 64 MiB.
+    // 64,000 decisions after warm-up may not grow the daemon by more than 64 MiB.
     expect(rssAfter - rssAfterWarmup).toBeLessThan(64 * 1024);
     console.log(`load: rss ${Math.round(rssAfterWarmup / 1024)} -> ${Math.round(rssAfter / 1024)} MiB, ${commits} audit commits for ${CLIENTS * PER_CLIENT} records`);
   }, 600_000);

@@ -52,7 +52,7 @@ describe('a decision that cannot be audited', () => {
       engine,
       policies,
       vms,
-      identity: { readPeerCredentials: () => { throw new Error('unused'); }, resolveRequesterVm: () => vm, validateVmRegistration: () => ({ ok: false, error: 'unused' }) },
+      identity: { readPeerCredentials: () => { throw new Error('unused'); }, resolveRequesterVm: () => vm, validateVmRegistration: () => ({ ok: false, error: 'unused' }), checkAnchor: () => null },
       scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
       audit,
       metrics,

@@ -75,9 +75,9 @@ describe('replayAudit', () => {
 
   it('lists every decision a new policy would change, old vs new', async () => {
     const records = [
-      // vfio-only allowed unlimited for the GPU VM: memlock-cap denies over-cap (4G default cap).
+      // vfio-only allowed unlimited for the GPU VM: memlock-cap denies over-cap (4Gi default cap).
       auditRecord({ decisionId: 'd-unlimited', vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
-      // vfio-only denied the plain VM: memlock-cap allows 1G.
+      // vfio-only denied the plain VM: memlock-cap allows 1Gi.
       auditRecord({ decisionId: 'd-plain', vm: PLAIN_VM, targetPid: 61, bytes: '1073741824', decision: 'deny', reason: 'vm-not-vfio', requesterPid: 60 }),
       // Same either way.
       auditRecord({ decisionId: 'd-outside', vm: GPU_VM, targetPid: 900, bytes: '1', outside: true, decision: 'deny', reason: 'target-not-in-requester-vm' }),

@@ -59,18 +59,18 @@ vms:
   - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
 cases:
   - name: wrong on purpose
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect:
       decision: deny
       reason: vm-not-vfio
       calls:
         - { op: query-vm-identity, pid: 11, result: some }
-        - { op: set-memlock, pid: 11, bytes: 2G, result: ok }
+        - { op: set-memlock, pid: 11, bytes: 2Gi, result: ok }
       logs:
         - { level: warn, message: /exceeds/ }
       maxFuel: 1
   - name: right
-    request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow }
 `);
     const result = await runScenario(engine, memlockCap, s);
@@ -80,7 +80,7 @@ cases:
     expect(failed.passed).toBe(false);
     expect(failed.mismatches.map((m) => m.what)).toEqual(['decision', 'reason', 'call 2', 'log 1', 'fuel']);
     expect(failed.mismatches[0]).toEqual({ what: 'decision', expected: 'deny', actual: 'allow' });
-    expect(failed.mismatches[2]).toEqual({ what: 'call 2', expected: 'set-memlock(pid=11, bytes=2G) -> ok', actual: 'set-memlock(pid=11, bytes=1G) -> ok' });
+    expect(failed.mismatches[2]).toEqual({ what: 'call 2', expected: 'set-memlock(pid=11, bytes=2Gi) -> ok', actual: 'set-memlock(pid=11, bytes=1Gi) -> ok' });
     const text = formatScenarioResult(result, 'inline.yaml');
     expect(text).toMatch(/^FAIL {2}wrong on purpose {2}inline\.yaml:5:5/m);
     expect(text).toMatch(/decision: expected deny, got allow/);
@@ -89,18 +89,18 @@ cases:
   });
 
   it('gives every case a fresh world: a raise in one case is not seen by the next', async () => {
-    // Without CAP_SYS_RESOURCE, raising to 1G works only if the hard limit is already 1G.
-    // Case 1 lowers the hard limit to 1M; case 2 must still see the scenario's 2G hard limit.
+    // Without CAP_SYS_RESOURCE, raising to 1Gi works only if the hard limit is already 1Gi.
+    // Case 1 lowers the hard limit to 1Mi; case 2 must still see the scenario's 2Gi hard limit.
     const s = scenario(`
 host: { canRaiseHardLimit: false }
 vms:
   - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
 processes:
-  - { pid: 11, memlock: { soft: 64K, hard: 2G } }
+  - { pid: 11, memlock: { soft: 64Ki, hard: 2Gi } }
 cases:
-  - request: { requesterPid: 10, targetPid: 11, bytes: 1M }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Mi }
     expect: { decision: allow }
-  - request: { requesterPid: 10, targetPid: 11, bytes: 1G }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow, calls: [{ op: query-vm-identity }, { op: set-memlock, result: ok }] }
 `);
     const result = await runScenario(engine, memlockCap, s);
@@ -112,5 +112,72 @@ cases:
     const a = await runScenario(engine, memlockCap, s);
     const b = await runScenario(engine, memlockCap, s);
     expect(a.cases.map((c) => c.outcome.fuelUsed)).toEqual(b.cases.map((c) => c.outcome.fuelUsed));
+  });
+
+  it('answers as the daemon does before any policy runs: unknown-requester, then no-policy', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+processes:
+  - { pid: 500, memlock: 8Mi }
+absentPids: [600]
+cases:
+  - name: a host process asks
+    request: { requesterPid: 500, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+  - name: a process that has exited asks
+    request: { requesterPid: 600, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+  - name: nothing bound
+    host: { policyBound: false }
+    request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: no-policy }
+  - name: a host process asks while nothing is bound
+    host: { policyBound: false }
+    request: { requesterPid: 500, targetPid: 11, bytes: 1Gi }
+    expect: { decision: deny, reason: unknown-requester }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.mismatches)).toEqual([[], [], [], []]);
+    // memlock-cap allows 1Gi for this VM, and queries the target's VM first: it never ran.
+    for (const c of result.cases) expect([c.outcome.fuelUsed, c.outcome.capabilityCalls]).toEqual([0, []]);
+    expect(result.cases.map((c) => `${c.outcome.errorKind}: ${c.outcome.errorDetail}`)).toEqual([
+      'unknown-requester: pid 500 is in no registered VM',
+      'unknown-requester: the process that connected (pid 600) has exited',
+      'no-policy: no policy is bound to set-memlock',
+      'unknown-requester: pid 500 is in no registered VM',
+    ]);
+  });
+
+  it('leaves the decision free with decision: any, and still checks the rest', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+cases:
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: any, calls: [{ op: query-vm-identity, result: some }, { op: set-memlock, result: ok }] }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 8Gi }
+    expect: { decision: any, calls: [{ op: query-vm-identity, result: some }] }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 8Gi }
+    expect: { decision: any, calls: [] }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.outcome.decision)).toEqual(['allow', 'deny', 'deny']);
+    expect(result.cases.map((c) => c.mismatches.map((m) => m.what))).toEqual([[], [], ['call 1']]);
+  });
+
+  it('runs a case in its own world when it has one', async () => {
+    const s = scenario(`
+vms:
+  - { uuid: u, name: plain, id: 1, pids: [10, 11], labels: { memory-bytes: "4294967296" } }
+cases:
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    expect: { decision: allow }
+  - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
+    vms: [{ uuid: v, name: small, id: 2, pids: [10, 11], labels: { memory-bytes: "268435456" } }]
+    expect: { decision: deny, reason: over-cap }
+`);
+    const result = await runScenario(engine, memlockCap, s);
+    expect(result.cases.map((c) => c.mismatches)).toEqual([[], []]);
   });
 });

@@ -1,11 +1,12 @@
 // Test helper: real components from hand-written WAT, built the way `capgate build` does it
 // (componentEmbed + componentNew against host-api/wit/policy.wit).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import binaryen from 'binaryen';
 import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { packagePath } from '../../runtime/bootstrap/package-root.ts';
 
-export const POLICY_WIT_PATH = fileURLToPath(new URL('../../host-api/wit/policy.wit', import.meta.url));
+// From the package root, not from this file: benchmarks run this compiled, from dist/.
+export const POLICY_WIT_PATH = packagePath('host-api', 'wit', 'policy.wit');
 export const POLICY_WIT: string = readFileSync(POLICY_WIT_PATH, 'utf8');
 
 /** Core module bytes from WAT (binaryen's text parser; all features enabled). */

@@ -123,6 +123,7 @@ pub unsafe fn evaluate_with(
     target_pid: i32,
     bytes: i64,
 ) -> *mut u8 {
+    crate::panic::install_hook();
     let operation = match op {
         0 => Operation::SetMemlock,
         // An enum value outside the contract: trap, as the canonical ABI requires (fail closed).

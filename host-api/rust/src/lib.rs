@@ -8,9 +8,12 @@ compile_error!("capgate-policy builds policies for WebAssembly only: cargo build
 
 mod abi;
 pub mod host;
+mod panic;
+mod quantity;
 mod types;
 
 pub use host::{log, query_vm_identity, set_memlock};
+pub use quantity::{format_bytes, parse_quantity};
 pub use types::{allow, deny, CapabilityError, Decision, LogLevel, Operation, Request, VmIdentity, MEMLOCK_UNLIMITED};
 
 #[doc(hidden)]

@@ -1,11 +1,11 @@
-// `capgate audit ls` and `capgate audit tail [--follow]`: the decision log, with filters.
+// `capgate audit ls`, `capgate audit show <id>` and `capgate audit tail [--follow]`: the decision log.
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { AuditQuery, AuditRecord } from '../../wire/index.ts';
 import { AUDIT_QUERY_MAX_LIMIT } from '../../wire/index.ts';
-import { formatByteSize } from '../../simulator/byte-size.ts';
-import { parseBytes } from '../../wire/operations.ts';
+import { formatWireBytes } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
+import { registerAuditShow } from './audit-show.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { toJson } from '../output/json.ts';
 import { createOutput, type Output } from '../output/output.ts';
@@ -51,11 +51,6 @@ function query(f: Filters): AuditQuery {
   return q;
 }
 
-function bytesText(wire: string): string {
-  const p = parseBytes(wire);
-  return p.ok ? formatByteSize(p.value) : wire;
-}
-
 function rows(out: Output, records: AuditRecord[]): string[][] {
   return records.map((r) => [
     r.time,
@@ -64,7 +59,7 @@ function rows(out: Output, records: AuditRecord[]): string[][] {
     r.vm?.name ?? '-',
     `${r.requester.pid}/${r.requester.uid}`,
     String(r.targetPid),
-    bytesText(r.bytes),
+    formatWireBytes(r.bytes),
     r.decision === 'allow' ? out.colours.pass('allow') : out.colours.fail('deny'),
     r.reason,
     r.policy ? `${r.policy.name}@${r.policy.revision}` : '-',
@@ -111,6 +106,8 @@ export function registerAudit(program: Command): void {
       );
     });
   });
+
+  registerAuditShow(audit);
 
   const tail = withFilters(audit.command('tail').description('show the latest decisions; --follow keeps printing new ones'))
     .option('-n, --lines <n>', 'how many recent decisions to show first', positiveIntArg('--lines', AUDIT_QUERY_MAX_LIMIT), 10)

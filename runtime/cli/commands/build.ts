@@ -1,11 +1,13 @@
 // `capgate build <core.wasm> -o policy.wasm`: wrap a compiler's core module into a policy component.
-// `capgate build --lang rust|c <dir> -o policy.wasm`: compile a policy project from source first.
+// `capgate build --lang assemblyscript|rust|c <dir> -o policy.wasm`: compile a policy project first.
+// Function names stay in the module (a trap then names its function) unless --strip.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { SOURCE_LANGUAGES, type SourceLanguage } from '../../packaging/project/layout.ts';
+import { SOURCE_LANGUAGES, type BuildOptions, type SourceLanguage } from '../../packaging/project/layout.ts';
+import { hasNameSection, stripCustomSections } from '../../packaging/strip-custom-sections.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, withJson } from '../options.ts';
@@ -17,17 +19,22 @@ export function registerBuild(program: Command): void {
     .description('componentize a core module against the capgate:policy@1.0.0 contract, or compile a Rust/C policy project (--lang) and componentize it')
     .argument('<core.wasm|dir>', 'core module from your compiler (asc, rustc, clang), or with --lang a project directory')
     .requiredOption('-o, --output <policy.wasm>', 'where to write the component')
-    .addOption(new Option('--lang <language>', 'compile the project directory <dir> from source first (as made by `capgate init`)').choices(SOURCE_LANGUAGES));
+    .addOption(new Option('--lang <language>', 'compile the project directory <dir> from source first (as made by `capgate init`)').choices(SOURCE_LANGUAGES))
+    .option('--strip', 'drop the function names (and every other custom section): smaller, but a trap names functions by index only', false)
+    .option('--debug', 'with --lang: a debug build (no optimizations, assertions and debug checks on, names kept); uses more fuel', false);
   withJson(cmd);
   examples(cmd, [
-    'asc assembly/index.ts --runtime stub --use abort= -O3 --noAssert -o build/policy.core.wasm',
-    'capgate build build/policy.core.wasm -o build/policy.wasm',
-    'capgate build --lang rust . -o build/policy.wasm    # cargo build --target wasm32-unknown-unknown, then componentize',
-    'capgate build --lang c . -o build/policy.wasm       # clang --target=wasm32 src/*.c + SDK runtime, then componentize',
+    'capgate build --lang assemblyscript . -o build/policy.wasm   # the project\'s asc (npm install), then componentize',
+    'capgate build --lang rust . -o build/policy.wasm             # cargo build --target wasm32-unknown-unknown, then componentize',
+    'capgate build --lang c . -o build/policy.wasm                # clang --target=wasm32 src/*.c + SDK runtime, then componentize',
+    'capgate build --lang rust . -o build/policy.wasm --debug     # overflow checks, debug_assert!',
+    'capgate build build/policy.core.wasm -o build/policy.wasm --strip',
   ]);
-  cmd.action(async (input: string, opts: { output: string; json: boolean; lang?: SourceLanguage }) => {
+  cmd.action(async (input: string, opts: { output: string; json: boolean; lang?: SourceLanguage; strip: boolean; debug: boolean }) => {
     const out = createOutput(opts.json);
-    if (opts.lang !== undefined) return buildFromSource(opts.lang, input, opts.output, out);
+    if (opts.strip && opts.debug) throw usageError('--strip and --debug contradict each other: a debug build keeps its names');
+    if (opts.lang !== undefined) return buildFromSource(opts.lang, input, opts.output, out, { strip: opts.strip, debug: opts.debug });
+    if (opts.debug) throw usageError('--debug applies to builds from source', 'pass --lang assemblyscript|rust|c and the project directory; a core module is already compiled');
     if ((await stat(input).catch(() => null))?.isDirectory() === true) {
       throw usageError(`${input} is a directory`, `to compile a policy project from source pass --lang ${SOURCE_LANGUAGES.join(' or --lang ')}; otherwise pass a core .wasm file`);
     }
@@ -37,6 +44,7 @@ export function registerBuild(program: Command): void {
     } catch (e) {
       throw usageError(`cannot read ${input}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass the core .wasm your compiler wrote');
     }
+    if (opts.strip && WebAssembly.validate(core)) core = stripCustomSections(core);
     out.progress(`componentizing ${input}`);
     // jco's wasm-tools is large: load it only when building.
     const { ComponentizeError, componentize } = await import('../../packaging/componentize.ts');
@@ -51,7 +59,8 @@ export function registerBuild(program: Command): void {
     }
     await writeComponent(opts.output, component);
     const sha256 = createHash('sha256').update(component).digest('hex');
-    out.result({ output: opts.output, size: component.length, sha256 }, () => `wrote ${opts.output} (${component.length} bytes, sha256 ${sha256.slice(0, 16)}…)`);
+    const names = hasNameSection(core);
+    out.result({ output: opts.output, size: component.length, sha256, names }, () => `wrote ${opts.output} (${component.length} bytes, sha256 ${sha256.slice(0, 16)}…${names ? '' : '; no function names'})`);
   });
 }
 
@@ -64,7 +73,7 @@ async function writeComponent(output: string, component: Uint8Array): Promise<vo
   }
 }
 
-async function buildFromSource(lang: SourceLanguage, dir: string, output: string, out: Output): Promise<void> {
+async function buildFromSource(lang: SourceLanguage, dir: string, output: string, out: Output, options: BuildOptions): Promise<void> {
   if ((await stat(dir).catch(() => null))?.isDirectory() !== true) {
     throw usageError(`${dir} is not a directory`, `with --lang ${lang}, pass the project directory (e.g. \`.\`); create one with \`capgate init <dir> --lang ${lang}\``);
   }
@@ -75,7 +84,7 @@ async function buildFromSource(lang: SourceLanguage, dir: string, output: string
   const { ComponentizeError } = await import('../../packaging/componentize.ts');
   let built: Awaited<ReturnType<typeof buildProject>>;
   try {
-    built = await buildProject(lang, dir);
+    built = await buildProject(lang, dir, options);
   } catch (e) {
     if (e instanceof ProjectBuildError) {
       throw new CliError(e.message, e.kind === 'not-a-project' ? EXIT.usage : EXIT.failed, e.hint, { kind: e.kind });
@@ -85,7 +94,9 @@ async function buildFromSource(lang: SourceLanguage, dir: string, output: string
   }
   await writeComponent(output, built.component);
   const sha256 = createHash('sha256').update(built.component).digest('hex');
-  out.result({ output, size: built.component.length, sha256, lang, coreSize: built.core.length, toolchain: built.toolchain }, () =>
-    `wrote ${output} (${built.component.length} bytes, sha256 ${sha256.slice(0, 16)}…; ${lang} core module ${built.core.length} bytes, ${built.toolchain})`,
+  const names = hasNameSection(built.core);
+  const mode = options.debug ? 'debug build' : names ? 'function names kept' : 'no function names';
+  out.result({ output, size: built.component.length, sha256, lang, coreSize: built.core.length, toolchain: built.toolchain, debug: options.debug === true, names }, () =>
+    `wrote ${output} (${built.component.length} bytes, sha256 ${sha256.slice(0, 16)}…; ${lang} core module ${built.core.length} bytes, ${built.toolchain}; ${mode})`,
   );
 }

@@ -5,10 +5,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { PACKAGE_ROOT } from '../../bootstrap/package-root.ts';
 import { PROJECT_SDK_DIR } from '../../packaging/project/layout.ts';
 import { usageError } from '../cli-error.ts';
 import { projectName } from '../init/project-name.ts';
-import { INIT_LANGUAGES, type InitLanguage } from '../init/project-template.ts';
+import { writeProjectDocs } from '../init/project-docs.ts';
+import { INIT_LANGUAGES, NEXT_STEPS, type InitLanguage } from '../init/project-template.ts';
 import { TEMPLATES } from '../init/templates.ts';
 import { examples, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
@@ -22,15 +24,15 @@ export function registerInit(program: Command): void {
     .description('scaffold a policy project: SDK, starter policy, scenario, build and test scripts')
     .argument('<dir>', 'directory to create (must be absent or empty)')
     .addOption(new Option('--lang <language>', 'policy language').choices(INIT_LANGUAGES).default('assemblyscript'))
-    .option('--name <name>', 'project name (default: the directory name)');
+    .option('--name <name>', 'project name, also the policy name `npm run push` uploads (default: the directory name)')
+    .option('--capgate <spec>', 'how package.json depends on capgate: an npm spec (default: file:<this capgate>)');
   withJson(cmd);
   examples(cmd, [
     'capgate init my-policy --lang assemblyscript    # then: cd my-policy && npm install && npm test',
-    'capgate init my-policy --lang rust              # then: cd my-policy && npm test (needs rustc + wasm32 std)',
-    'capgate init my-policy --lang c                 # then: cd my-policy && npm test (needs clang + lld)',
-    'capgate build --lang rust my-policy -o my-policy/build/policy.wasm',
+    'capgate init my-policy --lang rust              # (building needs rustc + the wasm32 std)',
+    'capgate init my-policy --lang c                 # (building needs clang + lld)',
   ]);
-  cmd.action(async (dir: string, opts: { lang: InitLanguage; name?: string; json: boolean }) => {
+  cmd.action(async (dir: string, opts: { lang: InitLanguage; name?: string; capgate?: string; json: boolean }) => {
     const out = createOutput(opts.json);
     const template = TEMPLATES[opts.lang];
     const root = resolve(dir);
@@ -39,14 +41,17 @@ export function registerInit(program: Command): void {
     const name = projectName(opts.name ?? basename(root));
     await mkdir(root, { recursive: true });
     await cp(fileURLToPath(template.sdkSource), join(root, PROJECT_SDK_DIR), { recursive: true, filter: (src) => !NOT_SDK.has(basename(src)) });
-    const files = await template.files(name);
+    const capgate = PACKAGE_ROOT;
+    const docs = await writeProjectDocs(capgate, root, opts.lang);
+    // An absolute file: path: the project finds this capgate from wherever it is run.
+    const files = await template.files({ name, capgate: opts.capgate ?? `file:${capgate}` });
     for (const [path, text] of files) {
       await mkdir(dirname(join(root, path)), { recursive: true });
       await writeFile(join(root, path), text);
     }
-    const written = [...files.map(([p]) => p), `${PROJECT_SDK_DIR}/`];
-    out.result({ dir: root, lang: opts.lang, name, files: written, next: template.nextSteps }, () =>
-      [`created ${opts.lang} policy project in ${dir}:`, ...written.map((f) => `  ${f}`), '', 'next:', `  cd ${dir}`, ...template.nextSteps.map((s) => `  ${s}`)].join('\n'),
+    const written = [...files.map(([p]) => p), `${PROJECT_SDK_DIR}/`, ...docs];
+    out.result({ dir: root, lang: opts.lang, name, files: written, next: NEXT_STEPS }, () =>
+      [`created ${opts.lang} policy project in ${dir}:`, ...written.map((f) => `  ${f}`), '', 'next:', `  cd ${dir}`, ...NEXT_STEPS.map((s) => `  ${s}`)].join('\n'),
     );
   });
 }

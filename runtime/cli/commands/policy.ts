@@ -1,10 +1,12 @@
-// `capgate policy push|ls|inspect|activate|rollback|rm`: policy revisions and their bindings.
+// `capgate policy push|ls|inspect|activate|unbind|rollback|history|rm`: policy revisions and their bindings.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
-import type { BindingResponse, RevisionInfo } from '../../wire/index.ts';
+import type { BindingHistoryEntry, BindingResponse, RevisionInfo } from '../../wire/index.ts';
+import { formatByteSize } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
 import { readPolicyFile } from '../local-engine.ts';
+import { nameFromManifest } from '../manifest-name.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
 import { formatTable } from '../output/table.ts';
@@ -38,10 +40,15 @@ function describeRevision(r: RevisionInfo): string {
     ['imports', r.imports.join(', ') || '-'],
     ['exports', r.exports.join(', ') || '-'],
     ['host functions', r.hostFunctions.join(', ') || '-'],
-    ['limits', `fuel ${r.limits.fuel}, memory ${r.limits.memoryPages} pages, deadline ${r.limits.deadlineMs} ms`],
+    ['limits', `fuel ${r.limits.fuel}, memory ${formatByteSize(BigInt(r.limits.memoryPages) * 65536n)} (${r.limits.memoryPages} pages), deadline ${r.limits.deadlineMs} ms`],
   ];
   const w = Math.max(...rows.map(([k]) => k!.length));
   return [...rows.map(([k, v]) => `${k!.padEnd(w)}  ${v}`), '', r.wit.trimEnd()].join('\n');
+}
+
+function historyRow(out: ReturnType<typeof createOutput>, e: BindingHistoryEntry): string[] {
+  const what = e.binding ? `${e.binding.policy} rev ${e.binding.revision}` : '-';
+  return [e.at, e.action === 'bind' ? out.colours.pass('bind') : out.colours.warn('unbind'), what, e.binding ? e.binding.sha256.slice(0, 12) : '-', e.rolledBackAt ?? '-'];
 }
 
 export function registerPolicy(program: Command): void {
@@ -49,13 +56,20 @@ export function registerPolicy(program: Command): void {
 
   const push = leaf(policy, 'push', 'upload a policy component as a new revision')
     .argument('<file.wasm>', 'policy component (see `capgate build`)')
-    .requiredOption('-n, --name <name>', 'policy name (lowercase letters, digits, ".", "_", "-")')
+    .option('-n, --name <name>', 'policy name (lowercase letters, digits, ".", "_", "-"); default: the "name" of the nearest package.json, as `capgate init` writes it')
     .option('-d, --description <text>', 'what changed in this revision')
     .addOption(new Option('--activate <operation>', 'bind the new revision to this operation right away').choices([...OPERATIONS]));
-  examples(push, ['capgate policy push build/policy.wasm --name memlock-cap', 'capgate policy push build/policy.wasm --name memlock-cap --activate set-memlock']);
-  push.action(async (file: string, o: Common & { name: string; description?: string; activate?: Operation }) => {
-    const out = createOutput(o.json);
+  examples(push, [
+    'capgate policy push build/policy.wasm --activate set-memlock   # in a project made by `capgate init`: its name',
+    'capgate policy push build/policy.wasm --name memlock-cap',
+    'capgate policy push build/policy.wasm --name memlock-cap --activate set-memlock',
+  ]);
+  push.action(async (file: string, opts: Common & { name?: string; description?: string; activate?: Operation }) => {
+    const out = createOutput(opts.json);
     const bytes = await readPolicyFile(file);
+    const named = opts.name === undefined ? await nameFromManifest(file) : undefined;
+    if (named) out.note(`policy name ${named.name} (from ${named.manifest})`);
+    const o = { ...opts, name: opts.name ?? named!.name };
     await withAdmin(o.socket, async (c) => {
       out.progress(`uploading ${file} (${bytes.length} bytes)`);
       const pushed = await c.pushPolicy(o.name, bytes, o.description === undefined ? {} : { description: o.description });
@@ -112,6 +126,37 @@ export function registerPolicy(program: Command): void {
     await withAdmin(o.socket, async (c) => {
       const r = await c.bind(o.operation, { policy: name, ...(o.revision === undefined ? {} : { revision: o.revision }) });
       out.result(r, () => `activated: ${describeBinding(r)}`);
+    });
+  });
+
+  const unbind = leaf(policy, 'unbind', 'bind nothing to an operation: its requests are denied no-policy until a revision is activated').addOption(
+    operationOption('--operation <operation>', 'operation to unbind'),
+  );
+  examples(unbind, ['capgate policy unbind', 'capgate policy unbind --operation set-memlock --json']);
+  unbind.action(async (o: Common & { operation: Operation }) => {
+    const out = createOutput(o.json);
+    await withAdmin(o.socket, async (c) => {
+      const r = await c.unbind(o.operation);
+      out.result(r, () => `unbound: ${describeBinding(r)}`);
+    });
+  });
+
+  const history = leaf(policy, 'history', 'list the binding changes of an operation, newest first (what rollback walks back through)').addOption(
+    operationOption('--operation <operation>', 'operation whose bindings to list'),
+  );
+  examples(history, ['capgate policy history', 'capgate policy history --operation set-memlock --json']);
+  history.action(async (o: Common & { operation: Operation }) => {
+    const out = createOutput(o.json);
+    await withAdmin(o.socket, async (c) => {
+      const { history: entries } = await c.bindingHistory(o.operation);
+      out.result({ operation: o.operation, history: entries }, () =>
+        entries.length === 0
+          ? `${o.operation} was never bound: activate a revision with \`capgate policy activate <name>\``
+          : formatTable(
+              [{ header: 'at' }, { header: 'action' }, { header: 'policy' }, { header: 'sha256' }, { header: 'rolled back' }],
+              entries.map((e) => historyRow(out, e)),
+            ),
+      );
     });
   });
 

@@ -48,14 +48,18 @@ export function registerServe(program: Command): void {
     .description('run the capgate daemon (admin and request sockets, policy engine, audit log) until SIGTERM/SIGINT')
     .option('-c, --config <file>', 'YAML or JSON config file')
     .option('--config-json <json>', 'config as inline JSON, applied over the file')
-    .option('--run-dir <dir>', 'directory of the sockets (default /run/capgate as root, ./.capgate/run otherwise)')
-    .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise)')
+    .option('--run-dir <dir>', 'directory of the sockets (default /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
+    .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)')
     .option('--admin-socket <path>', 'admin socket path (relative to --run-dir)')
     .option('--request-socket <path>', 'request socket path (relative to --run-dir)')
     .option('--workers <n>', 'policy evaluation workers', positiveIntArg('--workers', 64))
     .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stdout)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
   withJson(cmd);
-  examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /tmp/capgate --state-dir /tmp/capgate --log-level warn']);
+  cmd.addHelpText(
+    'after',
+    '\nThe run and state directories and the config file must be owned by root or the daemon\'s uid and\nwritable by nobody else, and so must every parent (a root-owned sticky parent excepted); the\ndaemon refuses to start otherwise, naming the path and the fix. See SECURITY.md.',
+  );
+  examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn']);
   cmd.action(async (o: ServeOptions) => {
     const out = createOutput(o.json);
     let config: DaemonConfigInput;
@@ -66,7 +70,7 @@ export function registerServe(program: Command): void {
       throw e;
     }
     // The daemon (SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
-    const { startDaemon, installSignalHandlers } = await import('../../daemon/index.ts');
+    const { startDaemon, installSignalHandlers, notifyReady } = await import('../../daemon/index.ts');
     let daemon;
     try {
       daemon = await startDaemon(config);
@@ -74,10 +78,12 @@ export function registerServe(program: Command): void {
       if (e instanceof ConfigError) throw usageError(e.message);
       throw new CliError(`the daemon could not start: ${(e as Error).message}`, EXIT.failed);
     }
+    // Handlers first: whoever sees "serving" (a script, systemd) may send SIGTERM at once.
+    installSignalHandlers(daemon);
     out.result(
       { adminSocket: daemon.adminSocket, requestSocket: daemon.requestSocket, database: daemon.config.database, startupMs: daemon.startupMs },
       () => `capgate serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket} (started in ${Math.round(daemon.startupMs)} ms)`,
     );
-    installSignalHandlers(daemon);
+    notifyReady(daemon);
   });
 }

@@ -4,19 +4,13 @@ import { InvalidArgumentError } from 'commander';
 import type { VmRecord, VmRegistration } from '../../wire/index.ts';
 import { usageError } from '../cli-error.ts';
 import { withAdmin } from '../daemon-client.ts';
-import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
+import { examples, labelArg, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
 import { formatTable } from '../output/table.ts';
 
 interface Common {
   socket: string;
   json: boolean;
-}
-
-function labelArg(value: string, previous: Array<[string, string]> = []): Array<[string, string]> {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError(`label "${value}" must be key=value, e.g. --label vfio=true`);
-  return [...previous, [value.slice(0, eq), value.slice(eq + 1)]];
 }
 
 function idArg(value: string): number {

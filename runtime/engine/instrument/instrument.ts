@@ -17,6 +17,7 @@ import { deferStart, removeStartSection } from './deferred-start.ts';
 import { injectFuel } from './fuel.ts';
 import { addGrowHelper, checkInitialMemory, declaredMemory } from './memory.ts';
 import { memoryAsImport } from './memory-import.ts';
+import { emitWithNames, withFunctionNamesOnly } from './names.ts';
 
 export const FUEL_EXPORT = '__capgate_fuel';
 export const OOM_EXPORT = '__capgate_oom';
@@ -43,7 +44,8 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
   if (!WebAssembly.validate(core)) throw invalidModule('the core module inside the component is not valid WebAssembly');
   let module: binaryen.Module;
   try {
-    module = binaryen.readBinaryWithFeatures(core, ALLOWED_FEATURES);
+    // Custom sections are dropped, except the function names traps are reported with (names.ts).
+    module = binaryen.readBinaryWithFeatures(withFunctionNamesOnly(core), ALLOWED_FEATURES);
   } catch {
     throw invalidModule('the core module uses WebAssembly features capgate does not support (allowed: MVP, bulk memory, sign-ext, non-trapping float-to-int, multivalue, SIMD)');
   }
@@ -72,7 +74,7 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
     module.addGlobalExport(fuelGlobal, FUEL_EXPORT);
     module.addGlobalExport(oomGlobal, OOM_EXPORT);
     module.setFeatures(ALLOWED_FEATURES);
-    let bytes = memoryAsImport(module.emitBinary(), memoryMaxPages);
+    let bytes = memoryAsImport(emitWithNames(module), memoryMaxPages);
     if (deferredStart) bytes = removeStartSection(bytes);
     return { bytes, hostFunctions: abi.hostFunctions, hasPostReturn: abi.hasPostReturn, memoryMaxPages };
   } finally {

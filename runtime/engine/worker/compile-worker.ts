@@ -7,7 +7,9 @@ import type { Worker } from 'node:worker_threads';
 import type { CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
-import { startWorker } from './worker-entry.ts';
+import { startWorker } from '../../bootstrap/worker-thread.ts';
+
+const ENTRY = new URL('./compile-main.ts', import.meta.url);
 
 export interface CompileWorkerOptions {
   /** Wall-clock limit of one compile, from the moment a ready worker takes it. */
@@ -63,7 +65,7 @@ export class CompileWorker {
   }
 
   #spawn(): Running {
-    const worker = startWorker('compile', {}, { resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb, maxYoungGenerationSizeMb: 32 } });
+    const worker = startWorker(ENTRY, { resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb, maxYoungGenerationSizeMb: 32 } });
     const r: Running = { worker, ready: Promise.resolve(), dead: false };
     r.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: FromCompileWorker): void => {

@@ -2,11 +2,11 @@
 // wall-clock deadline; on expiry (or a crash) it terminates the worker, answers for the job, and
 // respawns it with every loaded policy re-sent.
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
-import { startWorker } from './worker-entry.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
@@ -17,6 +17,8 @@ import { libc } from '../../capabilities/linux/libc.ts';
 import type { CapabilityCall } from '../outcome.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import { stoppedJobCalls } from './ledger-calls.ts';
+
+const ENTRY = new URL('./worker-main.ts', import.meta.url);
 
 export interface LoadedPolicy {
   module: WebAssembly.Module;
@@ -123,7 +125,7 @@ export class WorkerSlot {
       journalOwner: nextJournalOwner++,
       ...(this.#options.exitAfterEffect === true ? { exitAfterEffect: true } : {}),
     };
-    const worker = startWorker('evaluate', init, { transferList: [jobs.port2, results.port2] });
+    const worker = startWorker(ENTRY, { workerData: init, transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
       worker,
       control,

@@ -3,10 +3,10 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { C_FLAGS, findCToolchain } from '../toolchains/c.ts';
+import { C_DEBUG_FLAGS, C_FLAGS, C_STRIP_FLAGS, clangEnv, findCToolchain } from '../toolchains/c.ts';
 import { runTool } from '../toolchains/run-tool.ts';
 import type { CompiledProject } from './built-project.ts';
-import { C_RUNTIME_FILE, C_SOURCE_DIR, PROJECT_SDK_DIR } from './layout.ts';
+import { C_RUNTIME_FILE, C_SOURCE_DIR, PROJECT_SDK_DIR, type BuildOptions } from './layout.ts';
 import { ProjectBuildError } from './project-build-error.ts';
 import { findToolchainOrExplain } from './toolchain-missing.ts';
 
@@ -27,15 +27,17 @@ function sourcesOf(dir: string): string[] {
 }
 
 /** clang --target=wasm32 over `src/*.c` and the SDK runtime in `dir`; returns the module's bytes. */
-export function compileCProject(dir: string): CompiledProject {
+export function compileCProject(dir: string, options: BuildOptions = {}): CompiledProject {
   const sources = sourcesOf(dir);
   const toolchain = findToolchainOrExplain(findCToolchain);
   const scratch = mkdtempSync(join(tmpdir(), 'capgate-c-project-'));
   try {
     const out = join(scratch, 'policy.core.wasm');
     // Relative paths plus the prefix map: no machine-specific path in the module.
-    const args = [...C_FLAGS, `-ffile-prefix-map=${dir}=.`, '-I', PROJECT_SDK_DIR, '-o', out, ...sources, join(PROJECT_SDK_DIR, C_RUNTIME_FILE)];
-    const run = runTool(toolchain.clang, args, { cwd: dir });
+    // Later flags win: -O0 of a debug build overrides C_FLAGS' -O2.
+    const mode = [...(options.debug ? C_DEBUG_FLAGS : []), ...(options.strip ? C_STRIP_FLAGS : [])];
+    const args = [...C_FLAGS, ...mode, `-ffile-prefix-map=${dir}=.`, '-I', PROJECT_SDK_DIR, '-o', out, ...sources, join(PROJECT_SDK_DIR, C_RUNTIME_FILE)];
+    const run = runTool(toolchain.clang, args, { cwd: dir, env: clangEnv() });
     if (!run.ok) {
       throw new ProjectBuildError('compile-failed', `${toolchain.clang} failed in ${dir}:\n${(run.stderr + run.stdout).trimEnd()}`, 'fix the errors above, then build again');
     }

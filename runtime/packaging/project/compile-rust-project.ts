@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { findRustToolchain, RUST_TARGET, type RustToolchain } from '../toolchains/rust.ts';
 import { runTool } from '../toolchains/run-tool.ts';
 import type { CompiledProject } from './built-project.ts';
+import type { BuildOptions } from './layout.ts';
 import { ProjectBuildError } from './project-build-error.ts';
 import { findToolchainOrExplain } from './toolchain-missing.ts';
 
@@ -28,8 +29,13 @@ function isCdylibArtifact(line: string): CargoArtifactMessage | null {
   return m.target.kind.includes('cdylib') ? (m as CargoArtifactMessage) : null;
 }
 
-function cargoEnv(toolchain: RustToolchain, dir: string): NodeJS.ProcessEnv {
+function cargoEnv(toolchain: RustToolchain, dir: string, options: BuildOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...toolchain.env };
+  // Function names stay in the module (traps name them), DWARF goes, whatever the profile says;
+  // --strip removes the names afterwards. A debug build is cargo's dev profile, aborting on panic.
+  const profile = options.debug ? 'DEV' : 'RELEASE';
+  env[`CARGO_PROFILE_${profile}_STRIP`] = 'debuginfo';
+  if (options.debug) env.CARGO_PROFILE_DEV_PANIC = 'abort';
   // Keep the author's home path out of the uploaded policy (panic locations name source files),
   // unless the author chose their own flags.
   if (env.RUSTFLAGS === undefined && env.CARGO_ENCODED_RUSTFLAGS === undefined && env.CARGO_BUILD_RUSTFLAGS === undefined) {
@@ -39,15 +45,15 @@ function cargoEnv(toolchain: RustToolchain, dir: string): NodeJS.ProcessEnv {
 }
 
 /** `cargo build --release --target wasm32-unknown-unknown` in `dir`; returns the cdylib's bytes. */
-export function compileRustProject(dir: string): CompiledProject {
+export function compileRustProject(dir: string, options: BuildOptions = {}): CompiledProject {
   if (!existsSync(join(dir, 'Cargo.toml'))) {
     throw new ProjectBuildError('not-a-project', `${dir} has no Cargo.toml`, 'pass the directory of a Rust policy crate, or create one with `capgate init <dir> --lang rust`');
   }
   const toolchain = findToolchainOrExplain(findRustToolchain);
   const run = runTool(
     toolchain.cargo,
-    [...toolchain.cargoArgs, 'build', '--release', '--target', RUST_TARGET, '--message-format=json-render-diagnostics'],
-    { cwd: dir, env: cargoEnv(toolchain, dir) },
+    [...toolchain.cargoArgs, 'build', ...(options.debug ? [] : ['--release']), '--target', RUST_TARGET, '--message-format=json-render-diagnostics'],
+    { cwd: dir, env: cargoEnv(toolchain, dir, options) },
   );
   if (!run.ok) {
     throw new ProjectBuildError('compile-failed', `cargo build failed in ${dir} (${toolchain.version}):\n${run.stderr.trimEnd()}`, 'fix the errors above, then build again');

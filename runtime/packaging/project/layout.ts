@@ -8,6 +8,17 @@ export const PROJECT_SDK_DIR = 'capgate-sdk';
 export const C_SOURCE_DIR = 'src';
 export const C_RUNTIME_FILE = 'capgate_runtime.c';
 
-/** Languages `capgate build --lang` compiles from source (AssemblyScript projects call asc themselves). */
-export const SOURCE_LANGUAGES = ['rust', 'c'] as const;
+/** AssemblyScript projects: the entry file, compiled with the project's own asc. */
+export const AS_ENTRY = 'assembly/policy.ts';
+
+/** Languages `capgate build --lang` compiles from source. */
+export const SOURCE_LANGUAGES = ['assemblyscript', 'rust', 'c'] as const;
 export type SourceLanguage = (typeof SOURCE_LANGUAGES)[number];
+
+/** How to build: release with function names (default), stripped of them, or a debug build. */
+export interface BuildOptions {
+  /** Drop the name section and every other custom section. */
+  strip?: boolean;
+  /** No optimizations, assertions and debug checks on, names kept. */
+  debug?: boolean;
+}

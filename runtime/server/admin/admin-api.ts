@@ -1,5 +1,6 @@
 // Routes of the admin socket: policies, bindings, VMs, audit, health, metrics.
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
+import type { RegisteredVm } from '../../identity/vm.ts';
 import type { Store } from '../../store/store.ts';
 import {
   ADMIN_ROUTES as R,
@@ -37,8 +38,15 @@ export interface AdminPeer {
 export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
   const { store, policies } = o;
   const reloadVms = (): void => o.vms.replace(store.vms.list());
+  // Checked against the stored registry in the same synchronous step as the write that follows.
+  const anchorRefusal = (vm: RegisteredVm): Reply | null => {
+    const r = o.identity.checkAnchor(vm, store.vms.list());
+    if (r === null) return null;
+    if (r.kind === 'invalid-anchor') return fail('invalid-anchor', r.message);
+    return fail('conflict', r.message, `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`, { kind: 'anchor-overlap' });
+  };
 
-  return new Router<AdminPeer>()
+  return new Router<AdminPeer>('admin')
     .on(R.health, () => ok(o.health()))
     .on(R.metrics, async () => ({ kind: 'raw', status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }))
 
@@ -51,7 +59,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const name = query.get('name');
       if (!name) {
         req.resume();
-        return fail('bad-request', 'the policy name is missing', 'pass it in the query string: POST /v1/policies?name=<name>&description=<text>');
+        return fail('bad-request', 'the policy name is missing', 'name the policy: `capgate policy push <file.wasm> --name <name>`');
       }
       const body = await readBody(req, o.maxPolicyBytes);
       if (!body.ok) return body.reply;
@@ -65,7 +73,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     })
     .on(R.getPolicy, ({ params }) => {
       const revisions = store.policies.list().get(params.name!);
-      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with GET /v1/policies');
+      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with `capgate policy ls`');
     })
     .on(R.getRevision, ({ params }) => {
       const rev = parseRevision(params.revision!);
@@ -121,15 +129,17 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     .on(R.listVms, () => ok({ vms: store.vms.list() }))
     .on(R.getVm, ({ params }) => {
       const vm = store.vms.get(params.uuid!.toLowerCase());
-      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with GET /v1/vms');
+      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with `capgate vm ls`');
     })
     .on(R.registerVm, async ({ req }) => {
       const json = await readJson(req, o.maxJsonBytes);
       if (!json.ok) return json.reply;
       const v = o.identity.validateVmRegistration(json.value);
       if (!v.ok) return fail('bad-request', v.error, 'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}');
+      const refused = anchorRefusal(v.vm);
+      if (refused !== null) return refused;
       const r = store.vms.register(v.vm);
-      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with PUT /v1/vms/<uuid>' : 'choose another name');
+      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with `capgate vm register --update --uuid <uuid> ...`' : 'choose another name');
       reloadVms();
       return ok({ vm: r.vm }, 201);
     })
@@ -139,8 +149,10 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const v = o.identity.validateVmRegistration(json.value);
       if (!v.ok) return fail('bad-request', v.error);
       if (v.vm.identity.uuid !== params.uuid!.toLowerCase()) return fail('bad-request', `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`, 'a VM keeps its uuid; unregister and register to change it');
+      const refused = anchorRefusal(v.vm);
+      if (refused !== null) return refused;
       const r = store.vms.update(v.vm.identity.uuid, v.vm);
-      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with POST /v1/vms') : fail('conflict', r.message);
+      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with `capgate vm register --uuid <uuid> ...`') : fail('conflict', r.message);
       reloadVms();
       return ok({ vm: r.vm });
     })

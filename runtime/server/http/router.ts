@@ -2,7 +2,7 @@
 // another method -> 405 with Allow, both as JSON errors. RouteTable is the matching alone (used
 // by both servers); Router dispatches node:http requests through it (the admin socket).
 import type http from 'node:http';
-import type { RouteSpec } from '../../wire/index.ts';
+import type { RouteSpec, WrongSocketKind } from '../../wire/index.ts';
 import { fail, type Reply } from './reply.ts';
 
 export interface RouteMatch<H> {
@@ -17,8 +17,18 @@ interface CompiledRoute<H> {
   handler: H;
 }
 
+/** Which socket a table serves: its 404 says so, so a client that reached the wrong one can tell. */
+export type SocketRole = 'admin' | 'request';
+
+const WRONG_SOCKET: Record<SocketRole, { kind: WrongSocketKind; hint: string }> = {
+  admin: { kind: 'admin-socket', hint: "this is capgate's admin socket; `capgate request` needs the request socket: pass --socket <run dir>/request.sock" },
+  request: { kind: 'request-socket', hint: "this is capgate's request socket, for `capgate request`; admin commands need the admin socket: pass --socket <run dir>/admin.sock" },
+};
+
 export class RouteTable<H> {
   private readonly routes: CompiledRoute<H>[] = [];
+
+  constructor(private readonly role?: SocketRole) {}
 
   on(route: RouteSpec, handler: H): this {
     const keys: string[] = [];
@@ -51,7 +61,9 @@ export class RouteTable<H> {
     if (allowed.length > 0) {
       return fail('method-not-allowed', `${method} is not allowed on ${pathname}`, `use ${allowed.join(' or ')}`, { headers: { allow: allowed.join(', ') } });
     }
-    return fail('not-found', `no route ${method} ${pathname}`, 'routes are versioned under /v1/; see the capgate documentation');
+    if (this.role === undefined) return fail('not-found', `no route ${method} ${pathname}`);
+    const w = WRONG_SOCKET[this.role];
+    return fail('not-found', `no route ${method} ${pathname} on the ${this.role} socket`, w.hint, { kind: w.kind });
   }
 }
 
@@ -69,7 +81,11 @@ export interface RouteContext<P> {
 export type RouteHandler<P> = (ctx: RouteContext<P>) => Promise<Reply> | Reply;
 
 export class Router<P> {
-  private readonly table = new RouteTable<RouteHandler<P>>();
+  private readonly table: RouteTable<RouteHandler<P>>;
+
+  constructor(role?: SocketRole) {
+    this.table = new RouteTable<RouteHandler<P>>(role);
+  }
 
   on(route: RouteSpec, handler: RouteHandler<P>): this {
     this.table.on(route, handler);

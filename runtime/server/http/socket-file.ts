@@ -26,8 +26,21 @@ export async function listenOnSocketFile(server: net.Server, o: SocketFileOption
   } finally {
     process.umask(previous);
   }
-  fs.chmodSync(o.socketPath, o.mode);
-  if (o.gid !== undefined) fs.chownSync(o.socketPath, -1, o.gid);
+  try {
+    fs.chmodSync(o.socketPath, o.mode);
+    if (o.gid !== undefined) fs.chownSync(o.socketPath, -1, o.gid);
+  } catch (err) {
+    // Never left listening with the wrong mode or group, nor holding the process open after a
+    // failed start: close and remove the socket before reporting.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(o.socketPath, { force: true });
+    if (o.gid !== undefined && (err as NodeJS.ErrnoException).code === 'EPERM') {
+      throw new Error(
+        `cannot give ${o.socketPath} the group ${o.gid} (EPERM): without CAP_CHOWN a process may give its files only a group it is a member of. Fix: add gid ${o.gid} to the daemon's supplementary groups (systemd: SupplementaryGroups=; Kubernetes: securityContext.supplementalGroups)`,
+      );
+    }
+    throw err;
+  }
 }
 
 /** Removes a socket file left by a dead daemon; refuses if a live daemon still answers on it. */

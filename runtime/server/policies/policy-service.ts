@@ -107,7 +107,7 @@ export class PolicyService {
   bind(operation: Operation, policy: string, revision: number | undefined): Promise<ServiceResult<BindingResponse>> {
     return this.exclusive(async () => {
       const rev = revision === undefined ? this.store.policies.latest(policy) : this.store.policies.get(policy, revision);
-      if (!rev) return { ok: false, code: 'not-found', message: revision === undefined ? `no policy named ${policy}` : `policy ${policy} has no revision ${revision}`, hint: 'list policies with GET /v1/policies' };
+      if (!rev) return { ok: false, code: 'not-found', message: revision === undefined ? `no policy named ${policy}` : `policy ${policy} has no revision ${revision}`, hint: 'list policies with `capgate policy ls`' };
       const loaded = await this.ensureLoaded(rev.policy, rev.revision);
       if (!loaded.ok) return loaded;
       const r = this.store.bindings.bind(operation, rev.policy, rev.revision);
@@ -135,7 +135,7 @@ export class PolicyService {
         if (!loaded.ok) return loaded;
       }
       const r = this.store.bindings.rollback(operation);
-      if (!r.ok) return { ok: false, code: 'conflict', message: r.message, hint: r.reason === 'nothing-to-roll-back' ? 'bind a revision instead' : 'push the policy again and bind it' };
+      if (!r.ok) return { ok: false, code: 'conflict', message: r.message, hint: r.reason === 'nothing-to-roll-back' ? 'activate a revision instead: `capgate policy activate <name>`' : 'push the policy again and activate it: `capgate policy push <file.wasm> --name <name> --activate set-memlock`' };
       this.publish();
       return { ok: true, value: { operation, binding: r.binding, previous: r.previous } };
     });
@@ -146,7 +146,7 @@ export class PolicyService {
       const rev = this.store.policies.get(policy, revision);
       const r = this.store.policies.delete(policy, revision);
       if (r === 'not-found') return { ok: false, code: 'not-found', message: `policy ${policy} has no revision ${revision}` };
-      if (r === 'bound') return { ok: false, code: 'conflict', message: `${policy} revision ${revision} is bound`, hint: 'bind another revision (or unbind) first' };
+      if (r === 'bound') return { ok: false, code: 'conflict', message: `${policy} revision ${revision} is bound`, hint: `activate another revision first (\`capgate policy activate ${policy} --revision <n>\`), or unbind it (\`capgate policy unbind\`)` };
       if (rev && ![...this.store.policies.list().values()].flat().some((x) => x.sha256 === rev.sha256)) this.unload(rev.sha256);
       return { ok: true, value: { policy, revision } };
     });

@@ -7,17 +7,18 @@
 // not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
-import type { ErrorKind, Outcome } from '../../engine/outcome.ts';
+import type { Outcome } from '../../engine/outcome.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
-import { formatBytes, type AuditCapabilityCall, type Binding, type DaemonDenyKind, type DecisionResponse } from '../../wire/index.ts';
+import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
+import { DAEMON_DENY_DETAIL, daemonDeny, type Decided } from './daemon-deny.ts';
 import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
@@ -40,9 +41,6 @@ export interface PipelineDeps {
   /** No evaluation is open any more (none running, none waiting for its commit): no intent is pending. */
   onIdle?(): void;
 }
-
-/** An engine Outcome, or a deny the daemon decided itself. */
-type Decided = Omit<Outcome, 'errorKind'> & { errorKind?: ErrorKind | DaemonDenyKind };
 
 export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready'; message: string };
 
@@ -71,13 +69,13 @@ export class DecisionPipeline {
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
     if (requester.kind === 'gone') {
-      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `the process that connected (pid ${peer.pid}) has exited`) });
+      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
     }
-    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', `pid ${peer.pid} is in no registered VM`) });
+    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
     const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', `no policy is bound to ${operation}`) });
+    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
 
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
@@ -189,11 +187,6 @@ export class DecisionPipeline {
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };
   }
-}
-
-/** A deny the daemon decides without running a policy. */
-function daemonDeny(kind: DaemonDenyKind, detail: string): Decided {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
 }
 
 function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall {

@@ -16,7 +16,7 @@ export interface RequestApiOptions {
 type RequestRoute = (req: LeanRequest<PeerCredentials>) => Reply | Promise<Reply>;
 
 export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredentials> {
-  const routes = new RouteTable<RequestRoute>()
+  const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
     .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer }) => {
       // The body cap is the server's (maxBodyBytes): over it, the request never gets here.

@@ -1,4 +1,5 @@
 // Text and JSON forms of a replay: every changed decision, old vs new.
+import { formatWireBytes } from '../byte-size.ts';
 import type { Paint } from '../report.ts';
 import { PLAIN } from '../report.ts';
 import type { ReplayResult } from './replay.ts';
@@ -10,7 +11,7 @@ export function formatReplayResult(result: ReplayResult, paint: Paint = PLAIN): 
   for (const r of result.replayed) {
     if (r.change === 'none') continue;
     const rec = r.record;
-    const who = `${rec.vm?.name ?? '?'} pid ${rec.requester.pid} -> target ${rec.targetPid}, bytes ${rec.bytes}`;
+    const who = `${rec.vm?.name ?? '?'} pid ${rec.requester.pid} -> target ${rec.targetPid}, bytes ${formatWireBytes(rec.bytes)}`;
     lines.push(`${paint.fail('CHANGED')}  ${rec.decisionId}  ${paint.dim(rec.time)}  ${who}`);
     lines.push(`      old: ${verdict(rec.decision, rec.reason)}${rec.policy ? paint.dim(`  (${rec.policy.name} rev ${rec.policy.revision})`) : ''}`);
     lines.push(`      new: ${verdict(r.outcome.decision, r.outcome.reason)}${r.outcome.errorKind ? `  [${r.outcome.errorKind}${r.outcome.errorDetail ? `: ${r.outcome.errorDetail}` : ''}]` : ''}`);

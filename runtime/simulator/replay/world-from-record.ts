@@ -9,6 +9,8 @@ import { parseBytes } from '../../wire/operations.ts';
 export interface ReplayInput {
   request: PolicyRequest;
   world: SimulatedWorld;
+  /** Pids the record shows naming no process (no-such-process): absent from the world. */
+  absentPids: number[];
   /** Facts the record does not show and the rebuild had to assume. */
   assumptions: string[];
 }
@@ -53,6 +55,7 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
     if (target !== requesterPid) assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);
   }
   for (const pid of members) outside.delete(pid);
+  for (const pid of [...members, ...outside]) absent.delete(pid);
 
   // A daemon that was refused a raise lacks CAP_SYS_RESOURCE; one that never was is assumed to hold it.
   const canRaiseHardLimit = refusedAt.size === 0;
@@ -79,5 +82,5 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
     targetPid: target,
     bytes: bytesOf(record.bytes),
   };
-  return { request, world, assumptions };
+  return { request, world, absentPids: [...absent], assumptions };
 }

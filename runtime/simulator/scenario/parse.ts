@@ -1,5 +1,5 @@
 // Scenario YAML -> validated Scenario, or every problem found with its line and column.
-import { LineCounter, parseDocument, type Node } from 'yaml';
+import { LineCounter, parseDocument, type Node, type YAMLError } from 'yaml';
 import { CAPABILITY_ERRORS, LOG_LEVELS, OPERATIONS, type VmIdentity } from '../../contract/types.ts';
 import { parseByteSize } from '../byte-size.ts';
 import { YamlReader, type Field, type ScenarioIssue } from './yaml-reader.ts';
@@ -14,6 +14,7 @@ import type {
   ScenarioProcess,
   ScenarioRequest,
   ScenarioVm,
+  ScenarioWorld,
 } from './types.ts';
 
 export type { ScenarioIssue } from './yaml-reader.ts';
@@ -24,63 +25,93 @@ const S32_MIN = -(2n ** 31n);
 const S32_MAX = 2n ** 31n - 1n;
 const PID_MAX = 4_194_304n; // Linux's largest pid_max
 
+const WORLD_KEYS = ['vms', 'processes', 'absentPids'] as const;
+
 export function parseScenario(text: string): ParseScenarioResult {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, uniqueKeys: false });
+  const syntax = doc.errors.map((e) => syntaxIssue(e, text));
+  // The parser recovers from most syntax errors: read on, so one typo does not hide every other
+  // problem. A line with a syntax error reports only that (what follows from it is noise).
   const r = new YamlReader(lines);
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 0, col: 0 };
-    const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    // The usual cause: an unquoted value containing ": " (e.g. a reason "set-memlock-failed: x").
-    const hint = /mapping/i.test(first) ? '; quote values that contain ": "' : '';
-    r.issues.push({ line: pos.line, col: pos.col, message: `YAML syntax: ${first}${hint}` });
-  }
-  if (r.issues.length > 0) return { ok: false, issues: r.issues };
-  const root = doc.contents as Node | null;
-  const top = r.fields(root, 'the scenario', ['host', 'vms', 'processes', 'cases']);
-  if (!top) return { ok: false, issues: r.issues };
+  const scenario = readScenario(r, doc.contents as Node | null);
+  const broken = new Set(syntax.map((i) => i.line));
+  const issues = [...syntax, ...r.issues.filter((i) => !broken.has(i.line))];
+  if (issues.length > 0 || scenario === undefined) return { ok: false, issues };
+  return { ok: true, scenario };
+}
 
+function syntaxIssue(e: YAMLError, text: string): ScenarioIssue {
+  const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+  const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  return { line: pos.line, col: pos.col, message: `YAML syntax: ${first}${syntaxHint(e.code, text.split('\n')[pos.line - 1] ?? '')}` };
+}
+
+/** A hint only where it applies: the line holds an unquoted value with ": " in it, or indentation is off. */
+function syntaxHint(code: string, line: string): string {
+  const valueWithColon = /^\s*(?:-\s+)?[^\s#'"{}[\],][^:#]*:\s+[^\s#'"{[|>][^#]*?:(?:\s|$)/.test(line);
+  if (valueWithColon) return '; quote values that contain ": " (e.g. reason: "set-memlock-failed: not-permitted")';
+  if (code === 'BAD_INDENT' || code === 'MULTILINE_IMPLICIT_KEY' || code === 'BLOCK_AS_IMPLICIT_KEY') {
+    return '; check the indentation of this line and the lines below it';
+  }
+  return '';
+}
+
+function readScenario(r: YamlReader, root: Node | null): Scenario | undefined {
+  const top = r.fields(root, 'the scenario', ['host', ...WORLD_KEYS, 'cases']);
+  if (!top) return undefined;
   const hostField = top.get('host');
-  // Default: a production daemon, which holds CAP_SYS_RESOURCE; set false to exercise not-permitted.
-  const host: ScenarioHost = { canRaiseHardLimit: true, ...(hostField ? readHost(r, hostField.value, hostField.keyNode) : {}) };
-  const vms: ScenarioVm[] = [];
-  const vmsField = top.get('vms');
-  if (vmsField) for (const n of r.list(vmsField.value, '"vms"', vmsField.keyNode) ?? []) {
-    const vm = readVm(r, n);
-    if (vm) vms.push(vm);
-  }
-  const processes: ScenarioProcess[] = [];
-  const procField = top.get('processes');
-  if (procField) for (const n of r.list(procField.value, '"processes"', procField.keyNode) ?? []) {
-    const p = readProcess(r, n);
-    if (p) processes.push(p);
-  }
+  // Default: a production daemon, which holds CAP_SYS_RESOURCE, with the policy under test bound.
+  const host: ScenarioHost = { canRaiseHardLimit: true, policyBound: true, ...(hostField ? readHost(r, hostField.value, hostField.keyNode) : {}) };
+  const issuesBefore = r.issues.length;
+  const world = readWorld(r, top);
+  // Pids of a world that did not read cleanly are not "declared nowhere": that would be noise.
+  const worldOk = r.issues.length === issuesBefore;
   const cases: ScenarioCase[] = [];
   const casesField = top.get('cases');
   if (!casesField) r.fail(root, 'the scenario needs "cases": a list of requests with their expected decisions');
   else {
     const items = r.list(casesField.value, '"cases"', casesField.keyNode) ?? [];
-    if (items.length === 0 && isNonNull(casesField.value)) r.fail(casesField.keyNode, '"cases" is empty; add at least one case');
+    if (items.length === 0 && casesField.value !== null) r.fail(casesField.keyNode, '"cases" is empty; add at least one case');
     items.forEach((n, i) => {
-      const c = readCase(r, n, i);
+      const c = readCase(r, n, i, worldOk ? world : undefined);
       if (c) cases.push(c);
     });
   }
-  checkConsistency(r, vms, vmsField?.value ?? null, processes, procField?.value ?? null);
-  if (r.issues.length > 0) return { ok: false, issues: r.issues };
-  return { ok: true, scenario: { host, vms, processes, cases } };
+  return { host, ...world, cases };
 }
 
-function isNonNull(n: Node | null): boolean {
-  return n !== null;
+/** vms, processes and absentPids of a mapping (the scenario's, or a case's own). */
+function readWorld(r: YamlReader, f: Map<string, Field>): ScenarioWorld {
+  const vms: ScenarioVm[] = [];
+  const vmsField = f.get('vms');
+  if (vmsField) for (const n of r.list(vmsField.value, '"vms"', vmsField.keyNode) ?? []) {
+    const vm = readVm(r, n);
+    if (vm) vms.push(vm);
+  }
+  const processes: ScenarioProcess[] = [];
+  const procField = f.get('processes');
+  if (procField) for (const n of r.list(procField.value, '"processes"', procField.keyNode) ?? []) {
+    const p = readProcess(r, n);
+    if (p) processes.push(p);
+  }
+  const absentField = f.get('absentPids');
+  const absentPids = readPids(r, absentField, '"absentPids" (pids that name no process)') ?? [];
+  checkConsistency(r, { vms, processes, absentPids }, vmsField?.value ?? null, procField?.value ?? null, absentField?.value ?? null);
+  return { vms, processes, absentPids };
 }
 
 function readHost(r: YamlReader, node: Node | null, at: Node): Partial<ScenarioHost> | undefined {
-  const f = r.fields(node, '"host"', ['canRaiseHardLimit'], at);
-  const raise = f?.get('canRaiseHardLimit');
-  if (!raise) return {};
-  const v = r.boolean(raise, '"canRaiseHardLimit" (whether the daemon holds CAP_SYS_RESOURCE)');
-  return v === undefined ? undefined : { canRaiseHardLimit: v };
+  const f = r.fields(node, '"host"', ['canRaiseHardLimit', 'policyBound'], at);
+  if (!f) return undefined;
+  const out: Partial<ScenarioHost> = {};
+  const raise = f.get('canRaiseHardLimit');
+  const bound = f.get('policyBound');
+  const canRaise = raise && r.boolean(raise, '"canRaiseHardLimit" (whether the daemon holds CAP_SYS_RESOURCE)');
+  const policyBound = bound && r.boolean(bound, '"policyBound" (whether a policy is bound to the operation; false: the daemon denies no-policy)');
+  if (canRaise !== undefined) out.canRaiseHardLimit = canRaise;
+  if (policyBound !== undefined) out.policyBound = policyBound;
+  return (raise && canRaise === undefined) || (bound && policyBound === undefined) ? undefined : out;
 }
 
 function readVm(r: YamlReader, node: Node): ScenarioVm | undefined {
@@ -101,7 +132,7 @@ function readVm(r: YamlReader, node: Node): ScenarioVm | undefined {
       if (v !== undefined) labels.push([k, v]);
     }
   }
-  const pids = readPids(r, f.get('pids'), 'the VM');
+  const pids = readPids(r, f.get('pids'), '"pids" of the VM');
   if (uuid === undefined || name === undefined || id === undefined || pids === undefined) return undefined;
   const identity: VmIdentity = { uuid, name, id, labels };
   return { identity, pids };
@@ -110,9 +141,9 @@ function readVm(r: YamlReader, node: Node): ScenarioVm | undefined {
 /** Label keys are free-form; this sentinel makes `fields` accept any of them. */
 const ANY_KEY: readonly string[] = new Proxy([], { get: (t, p) => (p === 'includes' ? () => true : Reflect.get(t, p)) });
 
-function readPids(r: YamlReader, f: Field | undefined, owner: string): number[] | undefined {
-  if (!f) return [];
-  const items = r.list(f.value, `"pids" of ${owner}`, f.keyNode);
+function readPids(r: YamlReader, f: Field | undefined, what: string): number[] | undefined {
+  if (!f || f.value === null) return [];
+  const items = r.list(f.value, what, f.keyNode);
   if (!items) return undefined;
   const out: number[] = [];
   for (const n of items) {
@@ -125,7 +156,7 @@ function readPids(r: YamlReader, f: Field | undefined, owner: string): number[] 
 function readBytes(r: YamlReader, node: Node | null, what: string, at: Node): bigint | undefined {
   const v = r.scalarValue(node);
   if (typeof v !== 'string' && typeof v !== 'bigint' && typeof v !== 'number') {
-    return r.fail(node ?? at, `${what} must be a byte size such as 8G, 512M, 65536 or unlimited`);
+    return r.fail(node ?? at, `${what} must be a byte size such as 8Gi, 512Mi, 16G, 65536 or unlimited`);
   }
   const parsed = parseByteSize(v);
   if (!parsed.ok) return r.fail(node, `${what}: ${parsed.message}`);
@@ -137,7 +168,7 @@ function readProcess(r: YamlReader, node: Node): ScenarioProcess | undefined {
   if (!f) return undefined;
   const pidF = r.required(f, 'pid', 'a process', node);
   const pid = pidF && r.integer(pidF.value, '"pid"', pidF.keyNode, 1n, PID_MAX);
-  const mlF = r.required(f, 'memlock', 'a process (its RLIMIT_MEMLOCK: "8M" for soft and hard, or {soft: 64K, hard: 8M})', node);
+  const mlF = r.required(f, 'memlock', 'a process (its RLIMIT_MEMLOCK: "8Mi" for soft and hard, or {soft: 64Ki, hard: 8Mi})', node);
   if (!mlF || pid === undefined) return undefined;
   const v = r.scalarValue(mlF.value);
   if (v !== undefined) {
@@ -155,23 +186,34 @@ function readProcess(r: YamlReader, node: Node): ScenarioProcess | undefined {
   return { pid, memlock: { soft, hard } };
 }
 
-function readCase(r: YamlReader, node: Node, index: number): ScenarioCase | undefined {
-  const f = r.fields(node, `case ${index + 1}`, ['name', 'request', 'expect', 'host']);
+function readCase(r: YamlReader, node: Node, index: number, scenarioWorld: ScenarioWorld | undefined): ScenarioCase | undefined {
+  const f = r.fields(node, `case ${index + 1}`, ['name', 'request', 'expect', 'host', ...WORLD_KEYS]);
   if (!f) return undefined;
   const what = `case ${index + 1}`;
   const nameF = f.get('name');
   const name = nameF ? r.string(nameF, '"name"') : what;
   const reqF = r.required(f, 'request', what, node);
-  const expF = r.required(f, 'expect', `${what} (at least "decision: allow" or "decision: deny")`, node);
+  const expF = r.required(f, 'expect', `${what} (at least "decision: allow", "decision: deny" or "decision: any")`, node);
   const request = reqF && readRequest(r, reqF);
   const expect = expF && readExpect(r, expF);
   const hostF = f.get('host');
   const host = hostF ? readHost(r, hostF.value, hostF.keyNode) : {};
+  // A case with any of vms/processes/absentPids has a world of its own.
+  const before = r.issues.length;
+  const world = WORLD_KEYS.some((k) => f.has(k)) ? readWorld(r, f) : undefined;
+  const declared = world ? (r.issues.length === before ? world : undefined) : scenarioWorld;
+  if (request && declared) checkDeclared(r, declared, request.pidNodes);
   if (name === undefined || !request || !expect || host === undefined) return undefined;
-  return { name, request, expect, ...(hostF ? { host } : {}), position: r.positionOf(node) };
+  return { name, request: request.request, expect, ...(hostF ? { host } : {}), ...(world ? { world } : {}), position: r.positionOf(node) };
 }
 
-function readRequest(r: YamlReader, at: Field): ScenarioRequest | undefined {
+interface ReadRequest {
+  request: ScenarioRequest;
+  /** Where each pid was written (the target defaults to the requester: no node of its own). */
+  pidNodes: Array<[pid: number, node: Node | null, role: string]>;
+}
+
+function readRequest(r: YamlReader, at: Field): ReadRequest | undefined {
   const f = r.fields(at.value, '"request"', ['operation', 'requesterPid', 'requesterUid', 'targetPid', 'bytes'], at.keyNode);
   if (!f) return undefined;
   const opF = f.get('operation');
@@ -187,7 +229,21 @@ function readRequest(r: YamlReader, at: Field): ScenarioRequest | undefined {
   if (operation === undefined || requesterPid === undefined || requesterUid === undefined || targetPid === undefined || bytes === undefined) {
     return undefined;
   }
-  return { operation, requesterPid, requesterUid, targetPid, bytes };
+  const pidNodes: ReadRequest['pidNodes'] = [[requesterPid, pidF!.value, 'requesterPid']];
+  if (targetF) pidNodes.push([targetPid, targetF.value, 'targetPid']);
+  return { request: { operation, requesterPid, requesterUid, targetPid, bytes }, pidNodes };
+}
+
+/**
+ * Every pid a request names must be declared: a VM member, a host process, or a pid that names
+ * no process. An undeclared pid is almost always a typo, which would silently test nothing.
+ */
+function checkDeclared(r: YamlReader, world: ScenarioWorld, pids: ReadRequest['pidNodes']): void {
+  const declared = new Set<number>([...world.vms.flatMap((vm) => vm.pids), ...world.processes.map((p) => p.pid), ...world.absentPids]);
+  for (const [pid, node, role] of pids) {
+    if (declared.has(pid)) continue;
+    r.fail(node, `${role} ${pid} is declared nowhere: list it in a VM's "pids" (a member of that VM), in "processes" (a host process), or in "absentPids" (no such process)`);
+  }
 }
 
 /** "/regex/flags" is a pattern; anything else must match exactly. */
@@ -207,7 +263,7 @@ function readExpect(r: YamlReader, at: Field): CaseExpectation | undefined {
   const f = r.fields(at.value, '"expect"', ['decision', 'reason', 'calls', 'logs', 'maxFuel'], at.keyNode);
   if (!f) return undefined;
   const decF = r.required(f, 'decision', '"expect"', at.value);
-  const decision = decF && r.oneOf(decF, '"decision"', ['allow', 'deny'] as const);
+  const decision = decF && r.oneOf(decF, '"decision"', ['allow', 'deny', 'any'] as const);
   const out: CaseExpectation = { decision: decision ?? 'deny' };
   let ok = decision !== undefined;
   const reasonF = f.get('reason');
@@ -274,10 +330,10 @@ function readLog(r: YamlReader, node: Node): ExpectedLog | undefined {
 }
 
 /** Cross-field rules a YAML schema cannot express: one VM per pid, one entry per process. */
-function checkConsistency(r: YamlReader, vms: ScenarioVm[], vmsNode: Node | null, procs: ScenarioProcess[], procNode: Node | null): void {
+function checkConsistency(r: YamlReader, world: ScenarioWorld, vmsNode: Node | null, procNode: Node | null, absentNode: Node | null): void {
   const owner = new Map<number, string>();
   const uuids = new Set<string>();
-  for (const vm of vms) {
+  for (const vm of world.vms) {
     if (uuids.has(vm.identity.uuid)) r.fail(vmsNode, `two VMs share uuid ${vm.identity.uuid}; each VM needs its own`);
     uuids.add(vm.identity.uuid);
     for (const pid of vm.pids) {
@@ -287,8 +343,11 @@ function checkConsistency(r: YamlReader, vms: ScenarioVm[], vmsNode: Node | null
     }
   }
   const seen = new Set<number>();
-  for (const p of procs) {
+  for (const p of world.processes) {
     if (seen.has(p.pid)) r.fail(procNode, `process ${p.pid} is listed twice in "processes"; merge the entries`);
     seen.add(p.pid);
+  }
+  for (const pid of world.absentPids) {
+    if (owner.has(pid) || seen.has(pid)) r.fail(absentNode, `pid ${pid} is in "absentPids" and also exists (in a VM or in "processes"); keep one`);
   }
 }

@@ -20,7 +20,18 @@ export interface ScenarioProcess {
 }
 
 export interface ScenarioHost {
+  /** Whether the daemon holds CAP_SYS_RESOURCE (may raise hard limits). */
   canRaiseHardLimit: boolean;
+  /** Whether a policy is bound to the operation; false: the daemon denies no-policy. */
+  policyBound: boolean;
+}
+
+/** The simulated host's processes: VM members, host processes, and pids that name nothing. */
+export interface ScenarioWorld {
+  vms: ScenarioVm[];
+  processes: ScenarioProcess[];
+  /** Pids that name no process (exited, never existed): the kernel answers ESRCH. */
+  absentPids: number[];
 }
 
 export interface ScenarioRequest {
@@ -45,7 +56,8 @@ export interface ExpectedLog {
 }
 
 export interface CaseExpectation {
-  decision: 'allow' | 'deny';
+  /** 'any': the decision is free, the other expectations (calls, logs, fuel) still hold. */
+  decision: 'allow' | 'deny' | 'any';
   reason?: ReasonMatcher;
   /** When present, the calls must match in order and number. */
   calls?: ExpectedCall[];
@@ -61,12 +73,12 @@ export interface ScenarioCase {
   expect: CaseExpectation;
   /** Per-case override of the scenario's host settings. */
   host?: Partial<ScenarioHost>;
+  /** A world of the case's own, replacing the scenario's (e.g. cases written from audit records). */
+  world?: ScenarioWorld;
   position?: SourcePosition;
 }
 
-export interface Scenario {
+export interface Scenario extends ScenarioWorld {
   host: ScenarioHost;
-  vms: ScenarioVm[];
-  processes: ScenarioProcess[];
   cases: ScenarioCase[];
 }

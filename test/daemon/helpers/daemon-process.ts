@@ -1,5 +1,6 @@
-// A real capgate daemon in its own process (runtime/daemon/main.ts under tsx), on sockets in a
-// temporary directory. Resolves once it logged "capgate ready".
+// A real capgate daemon in its own process: the compiled daemon entry (dist/runtime/daemon/main.js,
+// kept fresh by test/global-setup.ts), as it ships, on sockets in a temporary directory. Resolves
+// once it logged "capgate ready".
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,9 +9,9 @@ import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
 import type { SeamFlags } from './seamed-daemon-main.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const MAIN = path.join(REPO_ROOT, 'runtime/daemon/main.ts');
-const SEAMED_MAIN = path.join(REPO_ROOT, 'test/daemon/helpers/seamed-daemon-main.ts');
-const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
+export const DAEMON_MAIN = path.join(REPO_ROOT, 'dist/runtime/daemon/main.js');
+/** The daemon with the engine's test seams, compiled like the daemon (tsconfig.build.json lists it). */
+const SEAMED_MAIN = path.join(REPO_ROOT, 'dist/test/daemon/helpers/seamed-daemon-main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -44,8 +45,8 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
 
 /** `seams`: the engine's test seams (seamed-daemon-main.ts), for faults hard to reach otherwise. */
 export async function spawnDaemon(config: DaemonConfigInput, seams?: SeamFlags): Promise<DaemonProcess> {
-  const args = seams === undefined ? [MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(seams)];
-  const child = spawn(process.execPath, ['--import', BOOTSTRAP, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = seams === undefined ? [DAEMON_MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(seams)];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -71,7 +72,7 @@ export async function spawnDaemon(config: DaemonConfigInput, seams?: SeamFlags):
   });
   const entry = await ready;
   const adminSocket = String(entry.adminSocket);
-  // Generous: the first policy compile in a daemon process is slow under tsx (see the report).
+  // Generous: the machine is shared, and a policy upload compiles it.
   const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 180_000 });
   return {
     child,

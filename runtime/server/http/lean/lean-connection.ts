@@ -44,11 +44,15 @@ export class LeanConnection<P> {
   private deadline = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
+  /** performance.now() when the connection last became idle (ConnectionBudget's "oldest idle"). */
+  idleSince = performance.now();
 
   constructor(
     readonly socket: net.Socket,
     private readonly peer: P,
     private readonly o: ConnectionContext<P>,
+    /** False: closed after its first answer (peers in no VM; see connection-budget.ts). */
+    private readonly keepAlive = true,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -66,9 +70,19 @@ export class LeanConnection<P> {
     this.setDeadline(performance.now() + o.limits.headersTimeoutMs);
   }
 
+  /** No request under way and no answer waiting to be written: closing it loses nothing. */
+  get idle(): boolean {
+    return this.phase === 'idle' && this.input.length === 0 && !this.waitingForDrain;
+  }
+
   /** Closes the connection now if no request is under way (server shutdown). */
   closeIfIdle(): void {
-    if (this.phase === 'idle' && this.input.length === 0) this.socket.destroy();
+    if (this.idle) this.socket.destroy();
+  }
+
+  /** Closed to make room for another connection (connection-budget.ts). */
+  evict(): void {
+    this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {
@@ -167,7 +181,7 @@ export class LeanConnection<P> {
 
   private answer(head: RequestHead, reply: Reply): void {
     // A HEAD request's client would not expect our body: end the connection after it.
-    const close = !head.keepAlive || this.o.closing || this.peerEnded || head.method === 'HEAD';
+    const close = !head.keepAlive || !this.keepAlive || this.o.closing || this.peerEnded || head.method === 'HEAD';
     this.write(reply, close);
   }
 
@@ -189,6 +203,7 @@ export class LeanConnection<P> {
       return;
     }
     this.phase = 'idle';
+    this.idleSince = performance.now();
     if (!this.socket.write(message)) {
       this.waitingForDrain = true;
       this.socket.pause();

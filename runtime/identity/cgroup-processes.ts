@@ -1,0 +1,39 @@
+// The processes in a cgroup v2 subtree, from its cgroup.procs files (the cgroup and every group
+// below it), for registration checks. Bounded: a subtree larger than the limit is reported as such.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupDirectory, detectCgroup2Mount } from './cgroup-mount.ts';
+
+export const MAX_CGROUP_PROCESSES = 65_536;
+
+export type CgroupProcesses = { kind: 'listed'; pids: number[] } | { kind: 'unavailable' } | { kind: 'too-many' };
+
+/** Pids in `cgroup` and below it; 'unavailable' when the hierarchy (or this group) is not visible here. */
+export function cgroupProcesses(cgroup: string, limit = MAX_CGROUP_PROCESSES): CgroupProcesses {
+  const mount = detectCgroup2Mount();
+  const dir = mount === null ? null : cgroupDirectory(mount, cgroup);
+  if (dir === null) return { kind: 'unavailable' };
+  const pids: number[] = [];
+  const pending = [dir];
+  let first = true;
+  while (pending.length > 0) {
+    const d = pending.pop()!;
+    let text: string;
+    let entries: string[];
+    try {
+      text = readFileSync(join(d, 'cgroup.procs'), 'utf8');
+      entries = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      if (first) return { kind: 'unavailable' }; // the group does not exist (yet): it holds nothing
+      continue; // a child group removed while we walked
+    }
+    first = false;
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      pids.push(Number(line));
+      if (pids.length > limit) return { kind: 'too-many' };
+    }
+    for (const e of entries) pending.push(join(d, e));
+  }
+  return { kind: 'listed', pids };
+}
