@@ -5,6 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNsPid } from '../../runtime/identity/proc-nspid.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../runtime/capabilities/linux/libc.ts';
+import { hostilePolicy } from '../support/hostile-policies.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { asPolicy, memlockOf, MiB, vmFor, waitFor } from './helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
@@ -91,5 +93,20 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
     const { reason, record } = await ask(4_000_000, 1n * MiB);
     expect(reason).toBe('deny:unknown-target');
     expect(record.errorDetail).toMatch(/pid 4000000 of the requester's pid namespace \(the requester is pid 1 there/);
+  });
+
+  // Last: it binds another policy. The intent, its undo and the audit all name the daemon's pid.
+  it('undoes the effect of a denying policy on the translated process, and audits it by the daemon\'s pid', async () => {
+    const set = libc().prlimit(targetHost, RLIMIT_MEMLOCK, { soft: 1n * MiB, hard: 2n * MiB });
+    expect(set.ok).toBe(true);
+    await daemon.admin.pushPolicy('memlock-then-deny', await hostilePolicy('memlock-then-deny'));
+    await daemon.admin.bind('set-memlock', { policy: 'memlock-then-deny' });
+    const { reason, record } = await ask(targetNs, 2n * MiB);
+    expect(reason).toBe('deny:denied');
+    expect(record).toMatchObject({ targetPid: targetNs, targetHostPid: targetHost, decision: 'deny' });
+    expect(record.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([
+      { op: 'set-memlock', pid: targetHost, bytes: String(2n * MiB), result: 'ok', before: { soft: String(1n * MiB), hard: String(2n * MiB) }, undo: 'undone' },
+    ]);
+    expect(memlockOf(targetHost)).toEqual({ soft: String(1n * MiB), hard: String(2n * MiB) });
   });
 });

@@ -8,6 +8,7 @@ import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { recentMembers } from './recent-members.ts';
 import { withCallQuota } from './quota.ts';
 import { setMemlockChecked } from './set-memlock.ts';
+import type { EffectSink } from '../../effects/effect-sink.ts';
 
 export interface LinuxCapabilitiesOptions {
   /** Capability calls allowed in this evaluation; unlimited when absent (the engine may count). */
@@ -18,6 +19,8 @@ export interface LinuxCapabilitiesOptions {
   recentMembersMs?: number;
   /** The request's target as the daemon translated it (checked-target.ts PinnedTarget). */
   pinned?: PinnedTarget;
+  /** Where the calls are recorded, effects before they act (effects/effect-sink.ts). */
+  effects?: EffectSink;
 }
 
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
@@ -29,14 +32,14 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
     // fd exhaustion) is `internal` / none — fail closed, and the audit gets the detail.
     setMemlock(pid, bytes): SetMemlockResult {
       try {
-        return setMemlockChecked(targets, pid, bytes);
+        return setMemlockChecked(targets, pid, bytes, {}, options.effects);
       } catch (e) {
         return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
       }
     },
     queryVmIdentity(pid) {
       try {
-        return queryVmIdentityChecked(targets, pid);
+        return queryVmIdentityChecked(targets, pid, options.effects);
       } catch {
         return null;
       }

@@ -12,7 +12,7 @@ import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
 export interface CheckedTarget {
   pidfd: number;
   verdict: MembershipVerdict;
-  /** Start time of the process the pidfd holds, read while the pidfd was alive. */
+  /** Its start time (clock ticks since boot): with the pid, it names this process forever. */
   startTime: number;
 }
 
@@ -50,7 +50,7 @@ export function checkTarget(scope: RegisteredVm, pid: number, pinned?: PinnedTar
     throw e;
   }
   // Membership was read by pid number: it is about our process only if that one still lives.
-  if (stat === null || !pidfdIsAlive(opened.pidfd)) {
+  if (stat === null || (!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
     closeFd(opened.pidfd);
     return { ok: false, failure: { kind: 'gone' } };
   }

@@ -1,8 +1,9 @@
 // The test's side of a VM agent process (see vm-agent.ts).
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentCommand, RequestsReport } from './vm-agent.ts';
+import { forkChild, spawnChild } from '../../support/processes/children.ts';
 
 const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-agent.ts');
 
@@ -29,8 +30,10 @@ export class VmAgent {
    */
   static async start(options: { uid?: number; gid?: number; wrap?: string[] } = {}): Promise<VmAgent> {
     const { wrap, ...ids } = options;
-    const exec = wrap === undefined ? { execArgv: ['--import', 'tsx'] } : { execPath: wrap[0]!, execArgv: [...wrap.slice(1), process.execPath, '--import', 'tsx'] };
-    const child = fork(AGENT, [], { ...exec, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids });
+    const child =
+      wrap === undefined
+        ? forkChild(AGENT, [], { execArgv: ['--import', 'tsx'], ...ids })
+        : spawnChild(wrap[0]!, [...wrap.slice(1), process.execPath, '--import', 'tsx', AGENT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids });
     const agent = new VmAgent(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());
