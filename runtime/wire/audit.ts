@@ -38,7 +38,13 @@ export interface AuditRecord {
   /** Null when the requester is in no registered VM. */
   vm: VmIdentity | null;
   operation: Operation;
+  /** The target as the client sent it: a pid of the requester's pid namespace. */
   targetPid: number;
+  /**
+   * The daemon's pid for it, when the requester is in a pid namespace below the daemon's and the
+   * daemon translated it: what the policy was asked about and the capabilities acted on.
+   */
+  targetHostPid?: number;
   /** Wire form: decimal string or "unlimited". */
   bytes: string;
   /** Null when no policy ran (unknown requester, no binding). */

@@ -2,7 +2,10 @@
 import type { Binding } from './policies.ts';
 
 export interface HealthResponse {
-  status: 'ok' | 'shutting-down';
+  /** `degraded`: serving, but part of it cannot work on this host; `problems` says what and why. */
+  status: 'ok' | 'degraded' | 'shutting-down';
+  /** Present when degraded: each problem and what to do about it. */
+  problems?: string[];
   version: string;
   /** Seconds since the daemon started. */
   uptimeS: number;

@@ -24,8 +24,10 @@ export interface DecisionResponse {
  * Denies the daemon decides itself: before any policy runs, or, for `decision-lost`, at a
  * restart, for a decision whose effects were recorded (intents) but not its decision: the
  * daemon was killed in between. Its record lists those effects and how undoing them went.
+ * `unknown-target`: the requester is in a pid namespace below the daemon's, and its targetPid
+ * names no process of its VM in that namespace.
  */
-export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | 'decision-lost';
+export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | 'decision-lost' | 'unknown-target';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 
