@@ -2,10 +2,9 @@
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
-import type { PolicyEngine } from '../engine/api.ts';
-import { Engine } from '../engine/engine.ts';
+import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -19,19 +18,24 @@ import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
 import { requestHandler } from '../server/request/request-api.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
-import type { HealthProblem, HealthResponse } from '../wire/index.ts';
+import { describeHealthProblem, type HealthProblem, type HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
 import { PolicyDirectory } from './policy-directory/policy-directory.ts';
 import { TrustRoots } from '../signing/trust-roots.ts';
+import { openEffectsJournal } from './effects-journal.ts';
+import { OverrunWarnings } from './overrun-warnings.ts';
 import { tellServiceManager } from './sd-notify.ts';
+import { CAPGATE_VERSION } from '../bootstrap/version.ts';
 
-export const CAPGATE_VERSION = '0.1.0';
+export { CAPGATE_VERSION } from '../bootstrap/version.ts';
 
 export interface StartOptions {
   /** Default: pino to stdout at config.log.level. */
   logger?: Logger;
+  /** Test seams of the engine (faults at moments hard to reach otherwise); never from configuration. */
+  engineSeams?: { seams: EngineSeams };
 }
 
 export interface RunningDaemon {
@@ -50,6 +54,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const config = resolveConfig(input);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();
+  // What cannot work here, said at start, in every health answer and when a registration needs it.
+  const problems = support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
+  for (const problem of problems) logger.error(problem);
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
   // Before anything in them is opened: directories another user prepared are refused.
@@ -63,11 +70,33 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
     if (store.audit.recovery.droppedBytes > 0) logger.warn({ ...store.audit.recovery }, 'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)');
-    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, inlineFuel: config.engine.inlineFuel, linuxCapabilities: true });
+    const effects = await openEffectsJournal(config.database, store, logger);
+    cleanup.push(() => effects.close());
+    const overruns = new OverrunWarnings(logger);
+    let effectsCheckedAt = 0;
+    const engine = new Engine({
+      limits: config.engine.limits,
+      workers: config.engine.workers,
+      inlineFuel: config.engine.inlineFuel,
+      inlineBudgetMs: config.engine.inlineBudgetMs,
+      linuxCapabilities: true,
+      effectsJournal: effects,
+      ...options.engineSeams,
+      onInlineOverrun: (sha256, ms) => overruns.report(sha256, ms),
+    });
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
+    const translations = new TranslationCache();
+    const searches = new SearchBudget();
+    const identity: IdentityDeps = {
+      readPeerCredentials,
+      resolveRequesterVm,
+      validateVmRegistration,
+      checkAnchor: (vm, registered) => checkAnchor(vm, registered),
+      peerStillConnected,
+      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
+    };
     const trust = new TrustRoots(config.policies.trustRoots, config.policies.requireSignatures);
     if (trust.required && trust.size === 0) logger.warn('policies.requireSignatures is on and policies.trustRoots is empty: every revision is refused until a trust root is configured');
     const policies = new PolicyService(engine, store, logger, config.engine.workers, trust);
@@ -81,13 +110,16 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const scheduler = new FairScheduler(config.scheduler);
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics({
+      longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
       policiesLoaded: () => policies.loadedCount,
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
       bindingsSuspended: () => policies.suspended().length,
       ...(config.policies.directory !== undefined ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) } : {}),
-    });
+    }, config.metrics.eventLoopResolutionMs);
+    cleanup.push(() => metrics.close());
+    overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
       moreComing: () => scheduler.inFlight > 0,
@@ -95,12 +127,18 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
-    await Promise.all([engine.ready?.(), policies.loadBound()]);
+    await engine.ready();
+    // The bound policies recompile in the engine's compile worker while the sockets listen: a
+    // request for one not ready yet waits for it within its deadline (DecisionPipeline).
+    const loaded = policies.loadBound();
+    void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));
     if (config.policies.directory !== undefined) {
       directory = new PolicyDirectory({ directory: config.policies.directory, policies, store, logger, metrics, maxPolicyBytes: config.http.maxPolicyBytes, pollIntervalMs: config.policies.directoryPollS * 1000 });
       const d = directory;
       cleanup.push(() => d.close());
-      // Before the sockets: the first request already sees what the directory says.
+      // Before the sockets: the first request already sees what the directory says. A restart
+      // with the directory unchanged compiles nothing here (its revisions are stored and bound);
+      // a changed one waits for its compiles, which queue behind the bound revisions' above.
       await directory.start();
     }
 
@@ -121,16 +159,19 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
 
     let stopping = false;
-    const problems = (): HealthProblem[] => {
+    // Policy problems in full on the admin socket; the request socket says only that there are some.
+    const policyProblems = (): HealthProblem[] => {
       const out: HealthProblem[] = policies.suspended().map((b) => ({ kind: 'binding-suspended', ...b }));
       const d = directory?.problem();
       if (d) out.push(d);
       return out;
     };
     const health = (detail: boolean): HealthResponse => {
-      const p = problems();
+      const p = policyProblems();
+      const all = [...problems, ...(detail ? p.map(describeHealthProblem) : p.length > 0 ? [`${p.length} policy problem(s): ask the admin socket (capgate health --admin)`] : [])];
       return {
-        status: stopping ? 'shutting-down' : p.length > 0 ? 'degraded' : 'ok',
+        status: stopping ? 'shutting-down' : all.length > 0 ? 'degraded' : 'ok',
+        ...(all.length > 0 ? { problems: all } : {}),
         version: CAPGATE_VERSION,
         uptimeS: Math.round((Date.now() - started) / 1000),
         ...(detail
@@ -150,6 +191,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
+      onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
+      // With no decision open, no intent is pending: a slot still claimed is one a stopped worker
+      // never reported (looked for at most once a second).
+      onIdle: () => {
+        const now = performance.now();
+        if (now - effectsCheckedAt < 1000) return;
+        effectsCheckedAt = now;
+        effects.clearAll();
+      },
     });
     const httpLimits = config.http;
 
@@ -208,6 +258,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         audit.close();
         cleanup.length = 0;
         await engine.close();
+        effects.close();
+        metrics.close();
         store.close();
         logger.info('capgate stopped');
       })());

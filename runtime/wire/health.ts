@@ -9,9 +9,18 @@ export type HealthProblem =
   | { kind: 'binding-suspended'; operation: string; policy: string; revision: number; reason: SignatureProblem; message: string }
   | { kind: 'policy-directory'; directory: string; message: string; /** ISO 8601. */ since: string };
 
+/** One line for a HealthProblem, as the top-level `problems` lists it. */
+export function describeHealthProblem(p: HealthProblem): string {
+  return p.kind === 'binding-suspended'
+    ? `${p.operation} is suspended: ${p.policy} revision ${p.revision} may not run (${p.reason}): ${p.message}`
+    : `the policy directory ${p.directory} was refused (since ${p.since}), the last good policies stay in force: ${p.message}`;
+}
+
 export interface HealthResponse {
-  /** degraded: serving, with problems (listed on the admin socket). */
+  /** `degraded`: serving, but part of it cannot do what it was asked to; `problems` says what and why (the admin socket's detail.problems, in full). */
   status: 'ok' | 'degraded' | 'shutting-down';
+  /** Present when degraded: each problem and what to do about it. */
+  problems?: string[];
   version: string;
   /** Seconds since the daemon started. */
   uptimeS: number;

@@ -21,8 +21,15 @@ export interface DecisionResponse {
   errorKind?: ErrorKind | DaemonDenyKind;
 }
 
-/** Denies the daemon decides before any policy runs. */
-export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | SignatureProblem;
+/**
+ * Denies the daemon decides itself: before any policy runs, or, for `decision-lost`, at a
+ * restart, for a decision whose effects were recorded (intents) but not its decision: the
+ * daemon was killed in between. Its record lists those effects and how undoing them went.
+ * `unknown-target`: the requester is in a pid namespace below the daemon's, and its targetPid
+ * names no process of its VM in that namespace. A SignatureProblem: the bound revision may not
+ * run under the daemon's trust roots (its binding is suspended).
+ */
+export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | 'decision-lost' | 'unknown-target' | SignatureProblem;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 

@@ -1,14 +1,14 @@
 // One evaluation's Capabilities keep the pidfd and verdict of each pid they checked, until
 // release(): real processes, real pidfds (counted in /proc/self/fd), real prlimit.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targets.ts';
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import type { EffectSink } from '../../runtime/effects/effect-sink.ts';
+import type { SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
+import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
 
@@ -27,12 +27,6 @@ async function spawnVm(): Promise<{ vm: RegisteredVm; child: number; grandchild:
   return { vm: vmRootedAt(root.pid), child: child!, grandchild: grandchild! };
 }
 
-/** Polls until `pid` is gone from /proc (killed and reaped by its parent). */
-async function reaped(pid: number): Promise<void> {
-  for (let i = 0; i < 500 && readStartTime(pid) !== null; i++) await new Promise((r) => setTimeout(r, 5));
-  if (readStartTime(pid) !== null) throw new Error(`pid ${pid} was not reaped`);
-}
-
 describe('pidfds kept per evaluation', () => {
   it('query-vm-identity then set-memlock on one pid: one pidfd, kept until release()', async () => {
     const { vm, grandchild } = await spawnVm();
@@ -40,7 +34,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 8192n, hard: 8192n });
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
@@ -50,7 +44,7 @@ describe('pidfds kept per evaluation', () => {
     caps.release!(); // idempotent
     expect(openFds()).toBe(before);
     // After release the capabilities still answer, and keep nothing.
-    expect(caps.setMemlock(grandchild, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before);
   });
@@ -63,8 +57,8 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(child, 'SIGKILL');
-    await reaped(child);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    await waitForReaped(child);
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     caps.release!();
     const fresh = createLinuxCapabilities(vm);
     expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope' });
@@ -79,7 +73,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(grandchild, 'SIGKILL');
-    await reaped(grandchild);
+    await waitForReaped(grandchild);
     expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
     expect(caps.queryVmIdentity(grandchild)).toBeNull();
     expect(openFds()).toBe(before); // the dead process's pidfd is closed as soon as it is found dead
@@ -94,7 +88,7 @@ describe('pidfds kept per evaluation', () => {
       const caps = createLinuxCapabilities(vm);
       expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
       process.kill(grandchild, 'SIGKILL');
-      await reaped(grandchild);
+      await waitForReaped(grandchild);
       const stranger = spawnShellAtPid(grandchild, 'sleep 300'); // outside the VM
       if (stranger.pid === grandchild) {
         reused = true;
@@ -118,7 +112,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     for (const pid of members) expect(caps.queryVmIdentity(pid), `pid ${pid}`).toEqual(identity);
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
-    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toEqual({ ok: true });
+    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toMatchObject({ ok: true });
     for (const pid of members) expect(memlockFromProc(pid), `pid ${pid}`).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
     caps.release!();
@@ -139,5 +133,45 @@ describe('pidfds kept per evaluation', () => {
     expect(openFds()).toBe(before + 1);
     caps.release!();
     expect(openFds()).toBe(before);
+  });
+});
+
+describe('a target pinned by the daemon (translated from the requester\'s pid namespace)', () => {
+  // The pin names the process the translation found by pid and start time. A pin with another
+  // start time stands for "that process exited and a process of the VM reused its pid".
+  it('acts on the pinned pid only while the pinned process holds it: fresh, kept and recent checks alike', async () => {
+    const { vm, grandchild } = await spawnVm();
+    const startTime = readStartTime(grandchild)!;
+    const before = memlockFromProc(grandchild);
+    const stale = { pid: grandchild, startTime: startTime - 1 };
+
+    // A broken pin records no intent: nothing is about to act.
+    const staleIntents: SetMemlockIntent[] = [];
+    const staleEffects: EffectSink = { intend: (i) => (staleIntents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const fresh = createLinuxCapabilities(vm, { pinned: stale, effects: staleEffects });
+    expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    expect(staleIntents).toEqual([]);
+    expect(fresh.queryVmIdentity(grandchild)).toBeNull();
+    fresh.release!();
+
+    // A verdict kept by another evaluation of this thread (recent-members.ts) is not the pinned process either.
+    const earlier = createLinuxCapabilities(vm, { recentMembersMs: 60_000 });
+    expect(earlier.queryVmIdentity(grandchild)).toEqual(identity);
+    earlier.release!();
+    const later = createLinuxCapabilities(vm, { recentMembersMs: 60_000, pinned: stale });
+    expect(later.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    later.release!();
+    expect(memlockFromProc(grandchild)).toEqual(before);
+
+    // Other pids are not affected by the pin, and the right pin acts.
+    // Its intent (effects/) names the pinned process: the daemon's pid and the pin's start time.
+    const intents: SetMemlockIntent[] = [];
+    const effects: EffectSink = { intend: (i) => (intents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const pinned = createLinuxCapabilities(vm, { pinned: { pid: grandchild, startTime }, effects });
+    expect(pinned.queryVmIdentity(grandchild)).toEqual(identity); // kept
+    expect(pinned.setMemlock(grandchild, 4096n)).toEqual({ ok: true, effect: { before, startTime } });
+    pinned.release!();
+    expect(intents).toEqual([{ op: 'set-memlock', pid: grandchild, startTime, bytes: 4096n, before }]);
+    expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
   });
 });

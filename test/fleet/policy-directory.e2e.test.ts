@@ -51,7 +51,7 @@ function config(extra: Partial<NonNullable<DaemonConfigInput['policies']>> = {})
 }
 
 async function start(c: DaemonConfigInput): Promise<DaemonProcess> {
-  const d = await spawnDaemon(c);
+  const d = await spawnDaemon(c, { scope: 'file' }); // later tests of the file use it
   running.push(d);
   return d;
 }

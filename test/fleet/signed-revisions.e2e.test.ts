@@ -42,7 +42,7 @@ function config(extra: DaemonConfigInput['policies'] = {}): DaemonConfigInput {
 }
 
 async function start(c: DaemonConfigInput): Promise<DaemonProcess> {
-  const d = await spawnDaemon(c);
+  const d = await spawnDaemon(c, { scope: 'file' }); // later tests of the file use it
   running.push(d);
   return d;
 }

@@ -5,34 +5,60 @@
 // ESRCH), so the /proc reads were about the process the pidfd holds.
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { checkMembership, type MembershipVerdict } from '../../identity/membership.ts';
+import { readProcStat, type ProcStat } from '../../identity/proc-stat.ts';
 import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
 
 /** A process pinned by its pidfd, and its membership in the scope VM as checked through it. */
 export interface CheckedTarget {
   pidfd: number;
   verdict: MembershipVerdict;
+  /** Its start time (clock ticks since boot): with the pid, it names this process forever. */
+  startTime: number;
+}
+
+/** Does `target` (checked for `pid`) break the pin, i.e. is it not the pinned process? */
+export function breaksPin(target: CheckedTarget, pid: number, pinned: PinnedTarget | undefined): boolean {
+  return pinned !== undefined && pinned.pid === pid && target.startTime !== pinned.startTime;
 }
 
 /** Why no target could be checked: pidfd_open refused (errno), or the process went away. */
 export type TargetFailure = { kind: 'open-failed'; errno: number } | { kind: 'gone' };
 
+/**
+ * A process the daemon resolved before the evaluation (a target pid translated from the
+ * requester's pid namespace), named by pid and start time: a check of that pid passes only for
+ * that very process, not one that reused its pid since.
+ */
+export interface PinnedTarget {
+  pid: number;
+  startTime: number;
+}
+
 export type TargetCheck = { ok: true; target: CheckedTarget } | { ok: false; failure: TargetFailure };
 
 /** Opens a pidfd for `pid` and checks its membership; the caller owns (closes) the pidfd on success. */
-export function checkTarget(scope: RegisteredVm, pid: number): TargetCheck {
+export function checkTarget(scope: RegisteredVm, pid: number, pinned?: PinnedTarget): TargetCheck {
   const opened = openPidfd(pid);
   if (!opened.ok) return { ok: false, failure: { kind: 'open-failed', errno: opened.errno } };
   let verdict: MembershipVerdict;
+  let stat: ProcStat | null;
   try {
-    verdict = checkMembership(pid, scope);
+    stat = readProcStat(pid);
+    verdict = stat === null ? { member: false, reason: 'no-such-process' } : checkMembership(pid, scope, stat);
   } catch (e) {
     closeFd(opened.pidfd);
     throw e;
   }
   // Membership was read by pid number: it is about our process only if that one still lives.
-  if ((!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
+  if (stat === null || (!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
     closeFd(opened.pidfd);
     return { ok: false, failure: { kind: 'gone' } };
   }
-  return { ok: true, target: { pidfd: opened.pidfd, verdict } };
+  const target = { pidfd: opened.pidfd, verdict, startTime: stat.startTime };
+  // Another process holds the pinned pid now (the pinned one exited and its pid was reused).
+  if (breaksPin(target, pid, pinned)) {
+    closeFd(opened.pidfd);
+    return { ok: false, failure: { kind: 'gone' } };
+  }
+  return { ok: true, target };
 }

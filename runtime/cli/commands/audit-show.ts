@@ -57,7 +57,7 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['time', [r.time]],
     ['requester', [`pid ${r.requester.pid}, uid ${r.requester.uid}, gid ${r.requester.gid}`]],
     ['vm', [vm]],
-    ['request', [`${r.operation} of pid ${r.targetPid} to ${formatWireBytes(r.bytes)}`]],
+    ['request', [`${r.operation} of pid ${r.targetPid}${r.targetHostPid === undefined ? '' : ` (the requester's pid namespace; pid ${r.targetHostPid} here)`} to ${formatWireBytes(r.bytes)}`]],
     ['policy', [r.policy ? `${r.policy.name} rev ${r.policy.revision} (sha256 ${r.policy.sha256.slice(0, 16)}…)` : '- (no policy ran)']],
     ['decision', [r.decision === 'allow' ? c.pass('allow') : c.fail('deny')]],
     ['reason', [r.reason === '' ? '-' : r.reason]],
@@ -75,7 +75,7 @@ export function registerAuditShow(audit: Command): void {
   const show = withJson(withAdminSocket(audit.command('show').description('show one decision in full: request, VM, policy, capability calls and log lines')))
     .argument('<decision-id>', 'the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)');
   examples(show, ['capgate audit show 0192f0a4-6b1c-7d2e-9f30-1a2b3c4d5e6f', 'capgate audit show …3c4d5e6f', 'capgate audit show 3c4d5e6f --json']);
-  show.action(async (id: string, o: { socket: string; json: boolean }) => {
+  show.action(async (id: string, o: { socket?: string; json: boolean }) => {
     const out = createOutput(o.json);
     await withAdmin(o.socket, async (c) => {
       const record = await findRecord(c, id);
