@@ -1,7 +1,8 @@
 // Request body parsing of the request channel: bytes forms, pid checks, no identity fields.
 import { describe, expect, it } from 'vitest';
 import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
-import { ADMIN_ROUTES, formatBytes, parseBytes, parseSetMemlockBody, pathOf } from '../../runtime/wire/index.ts';
+import { ADMIN_ROUTES, formatBytes, parseBytes, pathOf } from '../../runtime/wire/index.ts';
+import { parseSetMemlockBody } from '../../runtime/wire/schemas/index.ts';
 
 describe('parseBytes', () => {
   it('accepts a safe integer, a decimal u64 string and "unlimited"', () => {

@@ -1,5 +1,6 @@
 // Routes of the request socket (unprivileged clients), as the lean server's handler.
-import { REQUEST_ROUTES, parseSetMemlockBody, type HealthResponse } from '../../wire/index.ts';
+import { REQUEST_ROUTES, type HealthResponse } from '../../wire/index.ts';
+import { parseSetMemlockBody } from '../../wire/schemas/index.ts';
 import { decodeJsonBody } from '../http/body.ts';
 import type { LeanHandler, LeanRequest } from '../http/lean/lean-request.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';

@@ -1,0 +1,19 @@
+// Engine limits as the config file sets them and a revision reports them.
+import { Type, type Static, type TInteger } from '@sinclair/typebox';
+import { ENGINE_LIMIT_SPEC as L } from '../limits.ts';
+
+const limit = (k: keyof typeof L): TInteger => Type.Integer({ minimum: L[k].minimum, maximum: L[k].maximum, default: L[k].default, description: L[k].description });
+
+export const EngineLimits = Type.Object(
+  {
+    fuel: limit('fuel'),
+    memoryPages: limit('memoryPages'),
+    deadlineMs: limit('deadlineMs'),
+    maxModuleBytes: limit('maxModuleBytes'),
+    maxCapabilityCalls: limit('maxCapabilityCalls'),
+    maxGuestStringBytes: limit('maxGuestStringBytes'),
+    maxLogLines: limit('maxLogLines'),
+  },
+  { additionalProperties: false, description: 'Resource limits of one policy evaluation.' },
+);
+export type EngineLimits = Static<typeof EngineLimits>;
