@@ -1,7 +1,7 @@
 // Options shared by many commands, and parsing of their values with errors that say what to write.
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { currentEnvironment, defaultDirs } from '../daemon/config.ts';
+import { currentEnvironment, defaultDirs } from '../daemon/environment.ts';
 import { parseByteSize } from '../simulator/byte-size.ts';
 
 // Where `capgate serve` puts its sockets by default: /run/capgate as root, ./.capgate/run otherwise.

@@ -1,7 +1,7 @@
 // `capgate serve`: run the daemon in this process (config file, then flags on top).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { ConfigError, checkConfigShape, loadConfigFile, type DaemonConfigInput } from '../../daemon/config.ts';
+import { ConfigError, checkConfigShape, loadConfigFile, mergeConfig, type DaemonConfigInput } from '../../daemon/config.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, positiveIntArg, withJson } from '../options.ts';
@@ -28,7 +28,8 @@ function configFrom(o: ServeOptions): DaemonConfigInput {
     } catch (e) {
       throw usageError(`--config-json is not JSON: ${(e as Error).message}`);
     }
-    config = { ...config, ...checkConfigShape(parsed, '--config-json') };
+    // Merged key by key: `--config-json '{"request":{"deadlineMs":500}}'` keeps the file's other request keys.
+    config = mergeConfig(config, checkConfigShape(parsed, '--config-json'));
   }
   const set = <K extends keyof DaemonConfigInput>(k: K, v: DaemonConfigInput[K] | undefined): void => {
     if (v !== undefined) config[k] = v;
@@ -47,7 +48,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the capgate daemon (admin and request sockets, policy engine, audit log) until SIGTERM/SIGINT')
     .option('-c, --config <file>', 'YAML or JSON config file')
-    .option('--config-json <json>', 'config as inline JSON, applied over the file')
+    .option('--config-json <json>', 'config as inline JSON, merged key by key over the file')
     .option('--run-dir <dir>', 'directory of the sockets (default /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
     .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)')
     .option('--admin-socket <path>', 'admin socket path (relative to --run-dir)')

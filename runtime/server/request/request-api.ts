@@ -1,6 +1,7 @@
 // Routes of the request socket (unprivileged clients), as the lean server's handler.
 import { REQUEST_ROUTES, type HealthResponse } from '../../wire/index.ts';
 import { parseSetMemlockBody } from '../../wire/schemas/index.ts';
+import { openApiDocument } from '../../wire/openapi.ts';
 import { decodeJsonBody } from '../http/body.ts';
 import type { LeanHandler, LeanRequest } from '../http/lean/lean-request.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';
@@ -12,13 +13,17 @@ export interface RequestApiOptions {
   pipeline: DecisionPipeline;
   retryAfterS: number;
   health(): HealthResponse;
+  /** Reported in the OpenAPI document's info.version. */
+  version: string;
 }
 
 type RequestRoute = (req: LeanRequest<PeerCredentials>) => Reply | Promise<Reply>;
 
 export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredentials> {
+  let openapi: unknown;
   const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
+    .on(REQUEST_ROUTES.openapi, () => ok((openapi ??= openApiDocument('request', o.version))))
     .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer }) => {
       // The body cap is the server's (maxBodyBytes): over it, the request never gets here.
       const json = decodeJsonBody(headers['content-type'], raw);
