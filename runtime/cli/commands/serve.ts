@@ -1,7 +1,7 @@
 // `capgate serve`: run the daemon in this process (config file, then flags on top).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { ConfigError, checkConfigShape, loadConfigFile, mergeConfig, type DaemonConfigInput } from '../../daemon/config.ts';
+import type { DaemonConfigInput } from '../../daemon/config.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, positiveIntArg, withJson } from '../options.ts';
@@ -19,7 +19,10 @@ interface ServeOptions {
   json: boolean;
 }
 
-function configFrom(o: ServeOptions): DaemonConfigInput {
+// The config module (its schema library) loads for `serve` only: other commands start quicker.
+type ConfigModule = typeof import('../../daemon/config.ts');
+
+function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape, mergeConfig }: ConfigModule): DaemonConfigInput {
   let config: DaemonConfigInput = o.config ? loadConfigFile(o.config) : {};
   if (o.configJson) {
     let parsed: unknown;
@@ -63,9 +66,11 @@ export function registerServe(program: Command): void {
   examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn']);
   cmd.action(async (o: ServeOptions) => {
     const out = createOutput(o.json);
+    const configModule = await import('../../daemon/config.ts');
+    const { ConfigError } = configModule;
     let config: DaemonConfigInput;
     try {
-      config = configFrom(o);
+      config = configFrom(o, configModule);
     } catch (e) {
       if (e instanceof ConfigError) throw usageError(e.message, 'fix the config file or flags; `capgate serve --help` lists them');
       throw e;

@@ -1,5 +1,5 @@
 // Routes of the request socket (unprivileged clients), as the lean server's handler.
-import { REQUEST_ROUTES, type HealthResponse } from '../../wire/index.ts';
+import { REQUEST_ROUTES, type HealthResponse, type RouteSpec } from '../../wire/index.ts';
 import { parseSetMemlockBody } from '../../wire/schemas/index.ts';
 import { openApiDocument } from '../../wire/openapi.ts';
 import { decodeJsonBody } from '../http/body.ts';
@@ -19,7 +19,10 @@ export interface RequestApiOptions {
 
 type RequestRoute = (req: LeanRequest<PeerCredentials>) => Reply | Promise<Reply>;
 
-export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredentials> {
+/** The lean server's handler, with the routes it serves (the OpenAPI test compares them with the document). */
+export type RequestHandler = LeanHandler<PeerCredentials> & { readonly routes: readonly RouteSpec[] };
+
+export function requestHandler(o: RequestApiOptions): RequestHandler {
   let openapi: unknown;
   const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
@@ -36,8 +39,9 @@ export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredential
       if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
       return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
     });
-  return (req) => {
+  const handler: LeanHandler<PeerCredentials> = (req) => {
     const m = routes.match(req.method, req.path);
     return isRouteMatch(m) ? m.handler(req) : m;
   };
+  return Object.assign(handler, { routes: routes.specs });
 }
