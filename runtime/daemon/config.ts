@@ -38,7 +38,11 @@ export function mergeConfig(base: DaemonConfigInput, over: DaemonConfigInput): D
 function mergeDeep(base: unknown, over: unknown): unknown {
   if (!isMapping(base) || !isMapping(over)) return over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? mergeDeep(out[k], v) : v;
+  for (const [k, v] of Object.entries(over)) {
+    // Checked input has no such key (unknown keys are refused); never let one reach a prototype.
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+    out[k] = Object.hasOwn(out, k) ? mergeDeep(out[k], v) : v;
+  }
   return out;
 }
 

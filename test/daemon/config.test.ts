@@ -86,6 +86,15 @@ describe('mergeConfig (--config-json over the file)', () => {
     // The inputs are left as they were.
     expect(file.request.deadlineMs).toBe(900);
   });
+
+  it('refuses a __proto__ key before any merge, and the merge never touches a prototype', () => {
+    const hostile = JSON.parse('{"__proto__": {"polluted": true}, "request": {"__proto__": {"deadlineMs": 1}}}') as unknown;
+    expect(() => checkConfigShape(hostile, '--config-json')).toThrow(/--config-json: __proto__: unknown key/);
+    const merged = mergeConfig({ request: { deadlineMs: 900 } }, hostile as never);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(merged.request).toEqual({ deadlineMs: 900 });
+    expect(Object.getPrototypeOf(merged.request)).toBe(Object.prototype);
+  });
 });
 
 describe('loadConfigFile', () => {

@@ -34,6 +34,18 @@ describe('parseSetMemlockBody', () => {
     const r = parseSetMemlockBody({ targetPid: 42, bytes: 1, requesterPid: 1 });
     expect(r).toMatchObject({ ok: false, message: expect.stringContaining('requesterPid') });
   });
+  it('names the path of each fault, and keeps the message short whatever the sender put in the body', () => {
+    expect(parseSetMemlockBody({ targetPid: 0, bytes: 1 })).toMatchObject({ ok: false, message: 'targetPid: must be a positive integer pid' });
+    expect(parseSetMemlockBody({ targetPId: 5, bytes: 1 })).toMatchObject({ ok: false, message: expect.stringContaining('targetPId: unknown key; did you mean targetPid?') });
+    expect(parseSetMemlockBody([])).toMatchObject({ ok: false, message: expect.stringMatching(/^must be an object/) });
+    const manyKeys = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${'x'.repeat(200)}${i}`, { deep: [[[[1]]]] }]));
+    const r = parseSetMemlockBody({ targetPid: 1, bytes: 1, ...manyKeys });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message.length).toBeLessThan(600);
+    const deep = JSON.parse(`{"targetPid": 1, "bytes": ${'['.repeat(5000)}${']'.repeat(5000)}}`) as unknown;
+    expect(parseSetMemlockBody(deep)).toMatchObject({ ok: false, message: expect.stringContaining('bytes: must be a non-negative integer') });
+  });
+
   it('refuses bad pids and non-objects', () => {
     for (const b of [[], 'x', null, { bytes: 1 }, { targetPid: 0, bytes: 1 }, { targetPid: 2 ** 32, bytes: 1 }, { targetPid: '5', bytes: 1 }]) {
       expect(parseSetMemlockBody(b).ok, JSON.stringify(b)).toBe(false);

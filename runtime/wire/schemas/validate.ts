@@ -36,7 +36,9 @@ export function compileValidator<S extends TSchema>(schema: S): Validator<S> {
 }
 
 export function formatIssue(issue: SchemaIssue): string {
-  return issue.path === '' ? issue.problem : `${issue.path}: ${issue.problem}`;
+  // A path is made of the sender's keys: bounded, so a hostile key does not fill the answer.
+  const path = issue.path.length > 120 ? `${issue.path.slice(0, 117)}...` : issue.path;
+  return path === '' ? issue.problem : `${path}: ${issue.problem}`;
 }
 
 /** JSON pointer (/engine/limits/0) to the dotted form people write in YAML (engine.limits[0]). */
