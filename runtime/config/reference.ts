@@ -89,7 +89,7 @@ function typeOf(n: Node): string {
 
 function rangeOf(n: Node): string {
   const max = n.maximum === Number.MAX_SAFE_INTEGER ? undefined : n.maximum;
-  if (n.exclusiveMinimum !== undefined) return `> ${n.exclusiveMinimum}`;
+  if (n.exclusiveMinimum !== undefined) return max !== undefined ? `> ${n.exclusiveMinimum}, ≤ ${max}` : `> ${n.exclusiveMinimum}`;
   if (n.minimum !== undefined && max !== undefined) return `${n.minimum}–${max}`;
   if (n.minimum !== undefined) return `≥ ${n.minimum}`;
   return '';

@@ -4,7 +4,7 @@
 // Every key is optional in a file; resolveConfig (runtime/daemon/config.ts) fills the rest.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeGuard } from '@sinclair/typebox';
-import { DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
+import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import { EngineLimits } from '../wire/schemas/limits.ts';
 
 const int = (minimum: number, maximum: number, def: number | undefined, description: string, extra: Record<string, unknown> = {}) =>
@@ -20,10 +20,10 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 export const ConfigSchema = Type.Object(
   {
-    runDir: path('Directory of the sockets; created 0755 if missing. Relative paths in a file are relative to the file.', { text: '/run/capgate as root, ./.capgate/run otherwise' }),
+    runDir: path('Directory of the sockets; created 0755 if missing. Relative paths in a file are relative to the file.', { text: '$CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise' }),
     stateDir: path('Directory of the database; created 0700 if missing.', { text: '/var/lib/capgate as root, ./.capgate/state otherwise' }),
-    adminSocket: path('Admin socket path, relative to runDir.', 'admin.sock'),
-    requestSocket: path('Request socket path, relative to runDir.', 'request.sock'),
+    adminSocket: path('Admin socket path, relative to runDir.', { text: '$CAPGATE_ADMIN_SOCKET, else admin.sock' }),
+    requestSocket: path('Request socket path, relative to runDir.', { text: '$CAPGATE_REQUEST_SOCKET, else request.sock' }),
     database: path('SQLite database path, relative to stateDir.', 'capgate.db'),
     admin: Type.Object(
       {
@@ -61,6 +61,13 @@ export const ConfigSchema = Type.Object(
       {
         workers: int(1, 64, undefined, 'Policy evaluation worker threads.', dynamic('2, or 1 on a single core')),
         inlineFuel: int(0, Number.MAX_SAFE_INTEGER, DEFAULT_INLINE_FUEL, "Fuel of the first, speculative run on the daemon's thread; 0 runs every evaluation in a worker."),
+        inlineBudgetMs: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1000,
+          default: DEFAULT_INLINE_BUDGET_MS,
+          description: "Time the speculative runs of one turn of the event loop may hold the daemon's thread, in milliseconds.",
+          errorMessage: "must be a number of milliseconds in (0, 1000] (the daemon's thread is shared by every VM)",
+        }),
         limits: EngineLimits,
       },
       { additionalProperties: false, description: 'The policy engine.' },
@@ -107,6 +114,17 @@ export const ConfigSchema = Type.Object(
         ),
       },
       { additionalProperties: false, description: "The daemon's log." },
+    ),
+    metrics: Type.Object(
+      {
+        eventLoopResolutionMs: int(
+          1,
+          60_000,
+          5,
+          "How often the event loop's delay is sampled for /v1/metrics, in milliseconds. A stall is measured to within this; each sample wakes the loop (at 1 ms, ~3% of a core on a 2-core VM).",
+        ),
+      },
+      { additionalProperties: false, description: 'The metrics of /v1/metrics.' },
     ),
   },
   { additionalProperties: false, title: 'capgate daemon configuration', description: 'The configuration of `capgate serve` (--config <file> as YAML or JSON, --config-json); every key is optional.' },

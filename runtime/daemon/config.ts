@@ -8,6 +8,7 @@ import { ConfigInputSchema, ConfigSchema, type DaemonConfig, type DaemonConfigIn
 import { compileValidator } from '../wire/schemas/validate.ts';
 import { currentEnvironment, defaultDirs, type Environment } from './environment.ts';
 import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
+import { SOCKET_FILE, socketFromEnvironment } from './socket-locations.ts';
 
 export type { DaemonConfig, DaemonConfigInput };
 
@@ -89,7 +90,7 @@ export function loadConfigFile(file: string): DaemonConfigInput {
 /** Fills defaults (the schema's, then those that depend on the host and on other keys) and checks values. */
 export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = currentEnvironment()): DaemonConfig {
   checkConfigShape(input, 'configuration');
-  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput & Pick<DaemonConfig, 'adminSocket' | 'requestSocket' | 'database' | 'engine' | 'audit' | 'log'> & {
+  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput & Pick<DaemonConfig, 'database' | 'engine' | 'audit' | 'log' | 'metrics'> & {
     admin: Omit<DaemonConfig['admin'], 'allowUids'> & { allowUids?: number[] };
     request: Omit<DaemonConfig['request'], 'socketMode' | 'socketGroup'> & { socketMode?: number; socketGroup?: number | string };
     scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight'> & Partial<DaemonConfig['scheduler']>;
@@ -105,8 +106,8 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
   const config: DaemonConfig = {
     runDir,
     stateDir,
-    adminSocket: path.resolve(runDir, d.adminSocket),
-    requestSocket: path.resolve(runDir, d.requestSocket),
+    adminSocket: path.resolve(runDir, d.adminSocket ?? socketFromEnvironment('admin', env) ?? SOCKET_FILE.admin),
+    requestSocket: path.resolve(runDir, d.requestSocket ?? socketFromEnvironment('request', env) ?? SOCKET_FILE.request),
     database: path.resolve(stateDir, d.database),
     admin: { ...d.admin, allowUids: d.admin.allowUids ?? [...new Set([0, env.uid])] },
     request: {
@@ -124,6 +125,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
     http: { ...d.http, maxPolicyBytes: d.http.maxPolicyBytes ?? d.engine.limits.maxModuleBytes },
     audit: d.audit,
     log: d.log,
+    metrics: d.metrics,
   };
   validate(config);
   return config;

@@ -1,20 +1,18 @@
-// The host facts the daemon's defaults depend on: the uid it runs as, its working directory and
-// its cores. Kept apart from config.ts so that the CLI's client commands, which only need the
-// default socket paths, load neither the config schema nor the engine.
+// The host facts the daemon's defaults depend on: the uid it runs as, its working directory, its
+// environment variables (CAPGATE_RUN_DIR, CAPGATE_ADMIN_SOCKET, CAPGATE_REQUEST_SOCKET) and its
+// cores. Kept apart from config.ts so that nothing needing only these loads the config schema.
 import os from 'node:os';
-import path from 'node:path';
+import { builtInDirs, defaultRunDir, type LocationEnvironment } from './socket-locations.ts';
 
-export interface Environment {
-  uid: number;
-  cwd: string;
+export interface Environment extends LocationEnvironment {
   cores: number;
 }
 
-export function defaultDirs(env: Environment): { runDir: string; stateDir: string } {
-  if (env.uid === 0) return { runDir: '/run/capgate', stateDir: '/var/lib/capgate' };
-  return { runDir: path.join(env.cwd, '.capgate', 'run'), stateDir: path.join(env.cwd, '.capgate', 'state') };
+/** Default directories (socket-locations.ts: CAPGATE_RUN_DIR, else by uid), shared with the clients. */
+export function defaultDirs(env: LocationEnvironment): { runDir: string; stateDir: string } {
+  return { runDir: defaultRunDir(env), stateDir: builtInDirs(env).stateDir };
 }
 
 export function currentEnvironment(): Environment {
-  return { uid: process.getuid?.() ?? 0, cwd: process.cwd(), cores: os.availableParallelism() };
+  return { uid: process.getuid?.() ?? 0, cwd: process.cwd(), vars: process.env, cores: os.availableParallelism() };
 }

@@ -14,8 +14,12 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
-/** Denies the daemon decides before any policy runs. */
-export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline'] as const;
+/**
+ * Denies the daemon decides itself: before any policy runs, or, for `decision-lost`, at a
+ * restart, for a decision whose effects were recorded (intents) but not its decision: the
+ * daemon was killed in between. Its record lists those effects and how undoing them went.
+ */
+export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost'] as const;
 export type DaemonDenyKind = (typeof DAEMON_DENY_KINDS)[number];
 
 /** `errorKind` of a decision and of its audit record. */

@@ -94,6 +94,13 @@ function operation(id: string, route: RouteSpec, used: Set<WireSchemaName>): Jso
     responses[status] = { description: status === '201' ? 'Created.' : 'Success.', content: mediaOf(body, used) };
   }
   const error = { content: { 'application/json': { schema: ref('ErrorBody', used) } } };
+  for (const [status, spec] of Object.entries(route.errors ?? {})) {
+    responses[status] = {
+      description: `${spec.description} (error.code: ${spec.codes.join(', ')})`,
+      ...(spec.retryAfter === true ? { headers: { 'Retry-After': { description: 'Seconds to wait before asking again.', schema: { type: 'integer', minimum: 0 } } } } : {}),
+      ...error,
+    };
+  }
   responses['4XX'] = { description: 'The request was refused: ErrorBody says why and what to do.', ...error };
   responses['5XX'] = { description: 'The daemon could not answer (overloaded: see Retry-After; shutting down; internal).', ...error };
   return {

@@ -3,6 +3,7 @@
 // validate and dispatch from these, the client calls through them with types derived from them,
 // and the OpenAPI document (openapi.ts) is generated from them. Paths with `:param` segments are
 // matched by the server's router and filled by `pathOf`.
+import type { ErrorCode } from './errors.ts';
 import type { WireSchemaName, WireTypes } from './schemas/index.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -23,6 +24,15 @@ export interface RouteSpec {
   readonly body?: WireSchemaName | RawMedia;
   /** The success answers by status; every route may also answer 4xx/5xx with ErrorBody. */
   readonly responses: Readonly<{ 200?: WireSchemaName | RawMedia; 201?: WireSchemaName }>;
+  /** Error answers worth documenting on their own (an ErrorBody with one of `codes`), by status. */
+  readonly errors?: Readonly<Record<number, ErrorResponseSpec>>;
+}
+
+export interface ErrorResponseSpec {
+  readonly description: string;
+  readonly codes: readonly ErrorCode[];
+  /** The answer carries a Retry-After header (seconds). */
+  readonly retryAfter?: boolean;
 }
 
 const route = <const R extends RouteSpec>(r: R): R => r;
@@ -68,6 +78,14 @@ export const REQUEST_ROUTES = {
     summary: "Ask for RLIMIT_MEMLOCK of a process to be set; the bound policy decides. Who asks is read from the socket's peer credentials.",
     body: 'SetMemlockBody',
     responses: { 200: 'DecisionResponse' },
+    errors: {
+      503: {
+        description:
+          'Not decided, nothing done: the queue is full (overloaded), the bound policy is still being compiled after a restart (not-ready), or the daemon is shutting down. Retry after the Retry-After header, when there is one.',
+        codes: ['overloaded', 'not-ready', 'shutting-down'],
+        retryAfter: true,
+      },
+    },
   }),
 } as const;
 

@@ -1,14 +1,12 @@
 // One evaluation's Capabilities keep the pidfd and verdict of each pid they checked, until
 // release(): real processes, real pidfds (counted in /proc/self/fd), real prlimit.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targets.ts';
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
 
@@ -27,12 +25,6 @@ async function spawnVm(): Promise<{ vm: RegisteredVm; child: number; grandchild:
   return { vm: vmRootedAt(root.pid), child: child!, grandchild: grandchild! };
 }
 
-/** Polls until `pid` is gone from /proc (killed and reaped by its parent). */
-async function reaped(pid: number): Promise<void> {
-  for (let i = 0; i < 500 && readStartTime(pid) !== null; i++) await new Promise((r) => setTimeout(r, 5));
-  if (readStartTime(pid) !== null) throw new Error(`pid ${pid} was not reaped`);
-}
-
 describe('pidfds kept per evaluation', () => {
   it('query-vm-identity then set-memlock on one pid: one pidfd, kept until release()', async () => {
     const { vm, grandchild } = await spawnVm();
@@ -40,7 +32,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 8192n, hard: 8192n });
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
@@ -50,7 +42,7 @@ describe('pidfds kept per evaluation', () => {
     caps.release!(); // idempotent
     expect(openFds()).toBe(before);
     // After release the capabilities still answer, and keep nothing.
-    expect(caps.setMemlock(grandchild, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before);
   });
@@ -63,8 +55,8 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(child, 'SIGKILL');
-    await reaped(child);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    await waitForReaped(child);
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     caps.release!();
     const fresh = createLinuxCapabilities(vm);
     expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope' });
@@ -79,7 +71,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(grandchild, 'SIGKILL');
-    await reaped(grandchild);
+    await waitForReaped(grandchild);
     expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
     expect(caps.queryVmIdentity(grandchild)).toBeNull();
     expect(openFds()).toBe(before); // the dead process's pidfd is closed as soon as it is found dead
@@ -94,7 +86,7 @@ describe('pidfds kept per evaluation', () => {
       const caps = createLinuxCapabilities(vm);
       expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
       process.kill(grandchild, 'SIGKILL');
-      await reaped(grandchild);
+      await waitForReaped(grandchild);
       const stranger = spawnShellAtPid(grandchild, 'sleep 300'); // outside the VM
       if (stranger.pid === grandchild) {
         reused = true;
@@ -118,7 +110,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     for (const pid of members) expect(caps.queryVmIdentity(pid), `pid ${pid}`).toEqual(identity);
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
-    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toEqual({ ok: true });
+    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toMatchObject({ ok: true });
     for (const pid of members) expect(memlockFromProc(pid), `pid ${pid}`).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
     caps.release!();

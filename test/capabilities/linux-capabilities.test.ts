@@ -1,6 +1,6 @@
 // The real set-memlock and query-vm-identity on real processes: prlimit through FFI, scoped by
 // kernel-verified membership, checked against the kernel's own /proc/<pid>/limits.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
@@ -8,9 +8,7 @@ import { assertLinuxSupport, createLinuxCapabilities, getMemlock } from '../../r
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
 import { setMemlockInScope } from '../../runtime/capabilities/linux/set-memlock.ts';
 import { pidMax } from '../../runtime/identity/pid.ts';
-import { deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { bootTicks, deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from '../identity/support/processes.ts';
 
 const MiB = 1024n * 1024n;
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
@@ -34,11 +32,12 @@ describe('set-memlock', () => {
     const start = memlockFromProc(grandchild);
     expect(start.hard).not.toBe(2n * MiB);
 
-    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({ ok: true });
+    // The limit before and the target's start time come back with the effect (for undo and audit).
+    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({ ok: true, effect: { before: start, startTime: readStartTime(grandchild) } });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 2n * MiB, hard: 2n * MiB });
-    expect(caps.setMemlock(child, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
-    expect(caps.setMemlock(child, 0n)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 0n)).toMatchObject({ ok: true, effect: { before: { soft: 4096n, hard: 4096n } } });
     expect(memlockFromProc(child)).toEqual({ soft: 0n, hard: 0n });
   });
 
@@ -46,7 +45,7 @@ describe('set-memlock', () => {
     expect(assertLinuxSupport().canRaiseHardLimit).toBe(false);
     const { vm, child } = await spawnVm();
     const caps = createLinuxCapabilities(vm);
-    expect(caps.setMemlock(child, 1n * MiB)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 1n * MiB)).toMatchObject({ ok: true });
     const raise = caps.setMemlock(child, 64n * MiB);
     expect(raise).toMatchObject({ ok: false, error: 'not-permitted' });
     expect(raise.ok === false && raise.detail).toMatch(/EPERM.*CAP_SYS_RESOURCE/);
@@ -86,7 +85,7 @@ describe('set-memlock', () => {
       const a = spawnShell('sleep 300');
       const vm = vmRootedAt(a.pid);
       await killAll();
-      await new Promise((r) => setTimeout(r, 30)); // a new clock tick, so start times differ
+      await waitForTickAfter(vm.anchor.rootStartTime!); // a new clock tick, so start times differ
       const b = spawnShellAtPid(a.pid, 'sleep 300');
       if (b.pid === a.pid) found = { vm, pid: b.pid };
       else await killAll();
@@ -121,7 +120,7 @@ describe('call quota', () => {
     const { vm, child } = await spawnVm();
     const caps = createLinuxCapabilities(vm, { maxCalls: 2 });
     expect(caps.queryVmIdentity(child)).toEqual(identity);
-    expect(caps.setMemlock(child, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 4096n)).toMatchObject({ ok: true });
     expect(caps.setMemlock(child, 2048n)).toMatchObject({ ok: false, error: 'quota-exceeded' });
     expect(caps.queryVmIdentity(child)).toBeNull();
     expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
@@ -147,11 +146,14 @@ describe('pidfd sandwich', () => {
       let replacement: number | undefined;
       const result = setMemlockInScope(vm, grandchild, 4096n, {
         beforeAct: () => {
+          const started = readStartTime(grandchild)!;
           process.kill(grandchild, 'SIGKILL');
-          const until = Date.now() + 2000;
-          while (readStartTime(grandchild) !== null && Date.now() < until); // its parent shell reaps it
-          const spin = Date.now() + 30;
-          while (Date.now() < spin); // next clock tick, so the start time differs too
+          // Synchronous (the capability is mid-call): spin until its parent shell reaped it, and
+          // until the next clock tick, so the replacement's start time differs too. Bounded: a
+          // shell that did not reap in time just costs this attempt.
+          const until = performance.now() + 5_000;
+          while (readStartTime(grandchild) !== null && performance.now() < until);
+          while (bootTicks() <= started);
           replacement = spawnShellAtPid(grandchild, 'sleep 300').pid;
         },
       });

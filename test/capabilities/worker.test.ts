@@ -1,12 +1,10 @@
 // The engine creates Linux capabilities inside worker threads: koffi must load and work there.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { memlockFromProc, spawnShell } from '../identity/support/processes.ts';
 
 describe('Linux capabilities in a worker thread', () => {
   it('sets memlock and answers identity from inside a worker', async () => {
@@ -21,7 +19,7 @@ describe('Linux capabilities in a worker thread', () => {
     const worker = new Worker(boot, { eval: true, workerData: { scope, pid: target.pid, bytes: 12288n } });
     const [result] = (await once(worker, 'message')) as [unknown];
     await worker.terminate();
-    expect(result).toEqual({ set: { ok: true }, identity: scope.identity });
+    expect(result).toMatchObject({ set: { ok: true }, identity: scope.identity });
     expect(memlockFromProc(target.pid)).toEqual({ soft: 12288n, hard: 12288n });
   });
 });

@@ -1,24 +1,19 @@
 // `capgate serve` with a config file and --config-json, as a real process: the inline JSON is
 // merged key by key into the file's sections, and a typo stops the start with its path and the
 // key it probably meant.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killChildren, spawnChild } from '../support/processes/children.ts';
 import { CAPGATE_BIN, REPO_ROOT, runCli } from './support/run-cli.ts';
 
 const dirs: string[] = [];
-const children: ChildProcess[] = [];
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const gone = new Promise((r) => c.once('exit', r));
-      c.kill('SIGKILL');
-      await gone;
-    }
-  }
+  // A daemon a failed test left running goes before its directories do.
+  await killChildren('test');
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -32,8 +27,7 @@ function configFile(yaml: string): { dir: string; file: string } {
 
 /** Starts `capgate serve --json ...` and resolves with its start line once it is serving. */
 function serve(args: string[]): Promise<{ child: ChildProcess; started: { requestSocket: string; adminSocket: string } }> {
-  const child = spawn(process.execPath, [CAPGATE_BIN, 'serve', '--json', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
+  const child = spawnChild(process.execPath, [CAPGATE_BIN, 'serve', '--json', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -75,7 +69,7 @@ describe('capgate serve --config with --config-json', () => {
     const { dir } = configFile('');
     const r = await runCli(['serve', '--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--config-json', '{"engine":{"limits":{"deadlineMs":0}}}']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--config-json: engine.limits.deadlineMs: must be an integer from 1 to 60000, got 0');
+    expect(r.stderr).toContain('--config-json: engine.limits.deadlineMs: must be an integer from 1 to 300000, got 0');
     expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
   });
 });

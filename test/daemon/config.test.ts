@@ -32,6 +32,12 @@ describe('resolveConfig', () => {
     expect(resolveConfig({}, env).engine.inlineFuel).toBe(100_000);
     expect(resolveConfig({ engine: { inlineFuel: 0 } }, env).engine.inlineFuel).toBe(0);
     expect(() => resolveConfig({ engine: { inlineFuel: 1.5 } }, env)).toThrow(/engine\.inlineFuel: must be an integer from 0 to \d+, got 1\.5/);
+    expect(resolveConfig({}, env).engine.inlineBudgetMs).toBe(2);
+    expect(resolveConfig({ engine: { inlineBudgetMs: 0.5 } }, env).engine.inlineBudgetMs).toBe(0.5);
+    expect(() => resolveConfig({ engine: { inlineBudgetMs: 0 } }, env)).toThrow(/engine\.inlineBudgetMs: must be a number of milliseconds in \(0, 1000\]/);
+    expect(() => resolveConfig({ engine: { inlineBudgetMs: 1001 } }, env)).toThrow(/engine\.inlineBudgetMs: must be a number of milliseconds in \(0, 1000\]/);
+    expect(resolveConfig({}, env).metrics.eventLoopResolutionMs).toBe(5);
+    expect(() => resolveConfig({ metrics: { eventLoopResolutionMs: 0 } }, env)).toThrow(/metrics\.eventLoopResolutionMs: must be an integer from 1 to 60000, got 0/);
   });
 
   it('budgets request-socket connections: 64 per VM, 8 per uid and 32 in all outside VMs, the rest of 1024 reserved for VMs', () => {
@@ -66,7 +72,7 @@ describe('engine.limits', () => {
   });
 
   it('refuses a deadline of 0 (every decision would deny), and every other limit out of range', () => {
-    expect(() => resolveConfig({ engine: { limits: { deadlineMs: 0 } } }, env)).toThrow('configuration: engine.limits.deadlineMs: must be an integer from 1 to 60000, got 0');
+    expect(() => resolveConfig({ engine: { limits: { deadlineMs: 0 } } }, env)).toThrow('configuration: engine.limits.deadlineMs: must be an integer from 1 to 300000, got 0');
     expect(() => resolveConfig({ engine: { limits: { memoryPages: 70_000 } } }, env)).toThrow(/engine\.limits\.memoryPages: must be an integer from 1 to 65536/);
     expect(() => resolveConfig({ engine: { limits: { fuel: -5 } } }, env)).toThrow(/engine\.limits\.fuel: must be an integer from 1/);
     expect(() => resolveConfig({ engine: { limits: { maxLogLines: 'many' } } } as never, env)).toThrow(/engine\.limits\.maxLogLines: must be an integer from 0 to 10000, got "many"/);

@@ -7,6 +7,7 @@ import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { recentMembers } from './recent-members.ts';
 import { withCallQuota } from './quota.ts';
 import { setMemlockChecked } from './set-memlock.ts';
+import type { EffectSink } from '../../effects/effect-sink.ts';
 
 export interface LinuxCapabilitiesOptions {
   /** Capability calls allowed in this evaluation; unlimited when absent (the engine may count). */
@@ -15,6 +16,8 @@ export interface LinuxCapabilitiesOptions {
   maxKeptTargets?: number;
   /** Reuse this thread's recent member verdicts for this long (recent-members.ts); 0 or absent: never. */
   recentMembersMs?: number;
+  /** Where the calls are recorded, effects before they act (effects/effect-sink.ts). */
+  effects?: EffectSink;
 }
 
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
@@ -26,14 +29,14 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
     // fd exhaustion) is `internal` / none — fail closed, and the audit gets the detail.
     setMemlock(pid, bytes): SetMemlockResult {
       try {
-        return setMemlockChecked(targets, pid, bytes);
+        return setMemlockChecked(targets, pid, bytes, {}, options.effects);
       } catch (e) {
         return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
       }
     },
     queryVmIdentity(pid) {
       try {
-        return queryVmIdentityChecked(targets, pid);
+        return queryVmIdentityChecked(targets, pid, options.effects);
       } catch {
         return null;
       }

@@ -4,3 +4,4 @@ export { assertLinuxSupport, LinuxSupportError, type LinuxSupport } from './supp
 export { withCallQuota } from './quota.ts';
 export { getMemlock, setMemlockRaw, RLIM_INFINITY, type PrlimitResult } from './prlimit.ts';
 export { LibcUnavailableError } from './libc.ts';
+export { memlockNow, undoSetMemlock, type MemlockUndo, type UndoStatus } from './undo-memlock.ts';

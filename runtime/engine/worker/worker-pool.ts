@@ -1,7 +1,7 @@
 // A fixed pool of evaluation workers with a FIFO queue in front. Every worker holds every loaded
 // policy, so any idle worker can take any job.
 import type { Outcome } from '../outcome.ts';
-import { WorkerSlot, type EvaluateJob, type LoadedPolicy } from './worker-slot.ts';
+import { WorkerSlot, type EvaluateJob, type LoadedPolicy, type WorkerSlotOptions } from './worker-slot.ts';
 
 interface Queued {
   job: EvaluateJob;
@@ -9,9 +9,8 @@ interface Queued {
   resolve: (o: Outcome) => void;
 }
 
-export interface WorkerPoolOptions {
+export interface WorkerPoolOptions extends WorkerSlotOptions {
   size: number;
-  linuxCapabilities: boolean;
 }
 
 export class WorkerPool {
@@ -25,7 +24,7 @@ export class WorkerPool {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new RangeError(`worker pool size must be a positive integer, got ${options.size}`);
     }
-    this.#slots = Array.from({ length: options.size }, () => new WorkerSlot(this.#policies, options.linuxCapabilities));
+    this.#slots = Array.from({ length: options.size }, () => new WorkerSlot(this.#policies, options));
   }
 
   get size(): number {

@@ -4,6 +4,11 @@ import { AUDIT_QUERY_MAX_LIMIT, AUDIT_RECORD_SCHEMA_VERSION } from '../audit.ts'
 import { CapabilityError, IsoTime, LogLevel, Operation, Sha256, VmIdentity, WireBytes } from './common.ts';
 import { DecisionErrorKindSchema } from './operations.ts';
 
+/** RLIMIT_MEMLOCK of a process, soft and hard, in wire form. */
+const memlockValue = (description?: string) => Type.Object({ soft: WireBytes, hard: WireBytes }, description !== undefined ? { description } : {});
+export const AuditMemlockValue = memlockValue();
+export type AuditMemlockValue = Static<typeof AuditMemlockValue>;
+
 export const AuditCapabilityCall = Type.Union([
   Type.Object({
     op: Type.Literal('set-memlock'),
@@ -11,6 +16,11 @@ export const AuditCapabilityCall = Type.Union([
     bytes: WireBytes,
     result: Type.Union([Type.Literal('ok'), CapabilityError]),
     detail: Type.Optional(Type.String()),
+    before: Type.Optional(memlockValue("The limit just before the call, when it reached the kernel's prlimit.")),
+    undo: Type.Optional(Type.String({ description: 'For a decision other than allow, how undoing the call went: "undone", "undo failed: <errno>" or "not undone: <why>". Absent: nothing to undo.' })),
+    limitAtRecovery: Type.Optional(
+      Type.Union([AuditMemlockValue, Type.Null()], { description: 'Only in a record of a lost decision (errorKind decision-lost): the limit as it was at the restart, before any undo; null when the process was gone.' }),
+    ),
   }),
   Type.Object({
     op: Type.Literal('query-vm-identity'),
