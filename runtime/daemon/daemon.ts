@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../capabilities/linux/index.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
@@ -52,6 +52,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const config = resolveConfig(input);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();
+  // What cannot work here, said at start, in every health answer and when a registration needs it.
+  const problems = support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
+  for (const problem of problems) logger.error(problem);
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
   // Before anything in them is opened: directories another user prepared are refused.
@@ -82,7 +85,16 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
+    const translations = new TranslationCache();
+    const searches = new SearchBudget();
+    const identity: IdentityDeps = {
+      readPeerCredentials,
+      resolveRequesterVm,
+      validateVmRegistration,
+      checkAnchor: (vm, registered) => checkAnchor(vm, registered),
+      peerStillConnected,
+      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
+    };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
@@ -132,7 +144,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
 
     let stopping = false;
     const health = (detail: boolean): HealthResponse => ({
-      status: stopping ? 'shutting-down' : 'ok',
+      status: stopping ? 'shutting-down' : problems.length > 0 ? 'degraded' : 'ok',
+      ...(problems.length > 0 ? { problems } : {}),
       version: CAPGATE_VERSION,
       uptimeS: Math.round((Date.now() - started) / 1000),
       ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),

@@ -18,8 +18,10 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
  * Denies the daemon decides itself: before any policy runs, or, for `decision-lost`, at a
  * restart, for a decision whose effects were recorded (intents) but not its decision: the
  * daemon was killed in between. Its record lists those effects and how undoing them went.
+ * `unknown-target`: the requester is in a pid namespace below the daemon's, and its targetPid
+ * names no process of its VM in that namespace.
  */
-export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost'] as const;
+export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost', 'unknown-target'] as const;
 export type DaemonDenyKind = (typeof DAEMON_DENY_KINDS)[number];
 
 /** `errorKind` of a decision and of its audit record. */

@@ -57,7 +57,7 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['time', [r.time]],
     ['requester', [`pid ${r.requester.pid}, uid ${r.requester.uid}, gid ${r.requester.gid}`]],
     ['vm', [vm]],
-    ['request', [`${r.operation} of pid ${r.targetPid} to ${formatWireBytes(r.bytes)}`]],
+    ['request', [`${r.operation} of pid ${r.targetPid}${r.targetHostPid === undefined ? '' : ` (the requester's pid namespace; pid ${r.targetHostPid} here)`} to ${formatWireBytes(r.bytes)}`]],
     ['policy', [r.policy ? `${r.policy.name} rev ${r.policy.revision} (sha256 ${r.policy.sha256.slice(0, 16)}…)` : '- (no policy ran)']],
     ['decision', [r.decision === 'allow' ? c.pass('allow') : c.fail('deny')]],
     ['reason', [r.reason === '' ? '-' : r.reason]],

@@ -41,6 +41,7 @@ function shapeProblem(v: unknown): string | undefined {
   if (typeof req !== 'object' || req === null || typeof req.pid !== 'number' || typeof req.uid !== 'number') return 'missing "requester" {pid, uid}';
   if (!(OPERATIONS as readonly unknown[]).includes(r.operation)) return `unknown operation ${JSON.stringify(r.operation)}`;
   if (typeof r.targetPid !== 'number') return 'missing "targetPid"';
+  if (r.targetHostPid !== undefined && typeof r.targetHostPid !== 'number') return 'bad "targetHostPid"';
   if (!parseBytes(r.bytes).ok) return `bad "bytes" ${JSON.stringify(r.bytes)}`;
   if (r.decision !== 'allow' && r.decision !== 'deny') return 'missing "decision"';
   if (typeof r.reason !== 'string') return 'missing "reason"';

@@ -52,7 +52,8 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
       refusedAt.set(c.pid, prev === undefined || bytes < prev ? bytes : prev);
     }
   }
-  const target = record.targetPid;
+  // What the policy was asked about: the daemon's pid, when it translated the client's.
+  const target = record.targetHostPid ?? record.targetPid;
   if (!members.has(target) && !outside.has(target) && !absent.has(target)) {
     members.add(target);
     if (target !== requesterPid) assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);

@@ -42,7 +42,13 @@ export const AuditRecord = Type.Object({
   requester: Type.Object({ pid: Type.Integer(), uid: Type.Integer(), gid: Type.Integer() }),
   vm: Type.Union([VmIdentity, Type.Null()], { description: 'Null when the requester is in no registered VM.' }),
   operation: Operation,
-  targetPid: Type.Integer(),
+  targetPid: Type.Integer({ description: "The target as the client sent it: a pid of the requester's pid namespace." }),
+  targetHostPid: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: "The daemon's pid for the target, when the requester is in a pid namespace below the daemon's and the daemon translated it: what the policy was asked about and the capabilities acted on.",
+    }),
+  ),
   bytes: WireBytes,
   policy: Type.Union([Type.Object({ name: Type.String(), revision: Type.Integer(), sha256: Sha256 }), Type.Null()], { description: 'Null when no policy ran (unknown requester, no binding).' }),
   decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),

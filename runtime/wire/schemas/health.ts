@@ -3,7 +3,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Binding } from './policies.ts';
 
 export const HealthResponse = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('shutting-down')]),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('shutting-down')], {
+    description: '`degraded`: serving, but part of it cannot work on this host; `problems` says what and why.',
+  }),
+  problems: Type.Optional(Type.Array(Type.String(), { description: 'Present when degraded: each problem and what to do about it.' })),
   version: Type.String(),
   uptimeS: Type.Number({ minimum: 0, description: 'Seconds since the daemon started.' }),
   detail: Type.Optional(
