@@ -216,7 +216,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       mode: config.admin.socketMode,
       limits: httpLimits,
       logger,
-      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true) }),
+      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true), version: CAPGATE_VERSION }),
       identify(socket) {
         const creds = peerOf(socket);
         const allowed = config.admin.allowUids.includes(creds.uid) || config.admin.allowGids.includes(creds.gid);
@@ -234,7 +234,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       limits: httpLimits,
       maxBodyBytes: httpLimits.maxJsonBytes,
       logger,
-      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
+      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false), version: CAPGATE_VERSION }),
       identify: peerOf,
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
     });

@@ -4,6 +4,7 @@
 // which is what makes the trusted comment trusted. Every failure says what is wrong in words an
 // operator can act on; nothing here trusts a key, trust-roots.ts decides that.
 import crypto from 'node:crypto';
+import { MAX_SIGNATURE_FILE_BYTES } from '../wire/policies.ts';
 
 /** Key ids as minisign prints them: the 8 bytes read as a little-endian u64, in upper-case hex without leading zeros. */
 export type KeyId = string;
@@ -26,8 +27,8 @@ export class MinisignFormatError extends Error {
   override readonly name = 'MinisignFormatError';
 }
 
-/** The largest signature file accepted: four short lines (minisign's own comment cap is 1 KiB). */
-export const MAX_SIGNATURE_FILE_BYTES = 4096;
+/** The largest signature file accepted (wire/policies.ts): four short lines (minisign's own comment cap is 1 KiB). */
+export { MAX_SIGNATURE_FILE_BYTES };
 
 const KEY_BYTES = 2 + 8 + 32;
 const SIGNATURE_BYTES = 2 + 8 + 64;

@@ -57,16 +57,17 @@ describe('config keys under policies', () => {
 
   it('names the key and the fix for each bad value', () => {
     const cases: Array<[unknown, RegExp]> = [
-      [{ policies: { requireSignatures: 'yes' } }, /policies\.requireSignatures must be true or false/],
-      [{ policies: { trustRoots: 'RWQ…' } }, /policies\.trustRoots must be a list of trust roots/],
-      [{ policies: { trustRoots: [{ name: 'a' }] } }, /trustRoots\[0\]\.publicKey must be a minisign public key/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey, id: 1 }] } }, /unknown key "id"/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey }, { name: 'a', publicKey: key.publicKey }] } }, /name "a" is listed twice/],
+      [{ policies: { requireSignatures: 'yes' } }, /policies\.requireSignatures: must be true or false, got "yes"/],
+      [{ policies: { trustRoots: 'RWQ…' } }, /policies\.trustRoots: must be a list/],
+      [{ policies: { trustRoots: [{ name: 'a' }] } }, /trustRoots\[0\]\.publicKey: is missing; must be a minisign public key/],
+      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey, id: 1 }] } }, /trustRoots\[0\]\.id: unknown key \(known: name, publicKey\)/],
+      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey }, { name: 'a', publicKey: key.publicKey }] } }, /trustRoots\[1\]\.name "a" is listed twice/],
+      [{ policies: { trustRoots: [{ name: 'a b/c', publicKey: key.publicKey }] } }, /trustRoots\[0\]\.name: must be 1-64 letters, digits, spaces/],
       [{ policies: { trustRoots: [{ name: 'a', publicKey: 'RWQx' }] } }, /trustRoots\[0\] \(a\): the public key .* Fix: copy the second line/],
       [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey }, { name: 'b', publicKey: key.publicKey }] } }, /same key id/],
-      [{ policies: { directory: '' } }, /policies\.directory must not be empty/],
-      [{ policies: { directoryPollS: 0 } }, /policies\.directoryPollS must be between 1 and 86400/],
-      [{ policies: { signatures: true } }, /unknown key "policies\.signatures" \(known under policies: trustRoots, requireSignatures, directory, directoryPollS\)/],
+      [{ policies: { directory: '' } }, /policies\.directory: must be a string of at least 1 characters/],
+      [{ policies: { directoryPollS: 0 } }, /policies\.directoryPollS: must be an integer from 1 to 86400, got 0/],
+      [{ policies: { signatures: true } }, /policies\.signatures: unknown key \(known: trustRoots, requireSignatures, directory, directoryPollS\)/],
     ];
     for (const [input, message] of cases) {
       expect(() => resolveConfig(input as never, env), JSON.stringify(input)).toThrow(ConfigError);

@@ -66,6 +66,7 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['logs', r.logs.length === 0 ? ['-'] : r.logs.map((l) => `${l.level}: ${l.message}`)],
     ['fuel', [String(r.fuelUsed)]],
     ['time taken', [`${r.durationUs} µs in the policy, ${r.totalUs} µs in all`]],
+    ['record', [`schema version ${r.schemaVersion}, seq ${r.seq}`]],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.flatMap(([k, vs]) => vs.map((v, i) => `${(i === 0 ? k : '').padEnd(w)}  ${v}`)).join('\n');

@@ -1,7 +1,7 @@
 // Reads audit records as `capgate audit ls --json` ({records:[...]}), a JSON array, or
 // `capgate audit tail --json` (one record per line) writes them, and checks their shape.
 import { CAPABILITY_ERRORS, OPERATIONS } from '../../contract/types.ts';
-import type { AuditCapabilityCall, AuditRecord } from '../../wire/audit.ts';
+import type { AuditCapabilityCall, AuditRecord } from '../../wire/index.ts';
 import { parseBytes } from '../../wire/operations.ts';
 
 export type ReadAuditResult = { ok: true; records: AuditRecord[] } | { ok: false; message: string };

@@ -3,7 +3,7 @@
 // inside or outside it, and limits consistent with the recorded set-memlock results.
 import { DEFAULT_SIMULATED_LIMIT, type SimulatedProcess, type SimulatedWorld } from '../../capabilities/simulated/world.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
-import type { AuditRecord } from '../../wire/audit.ts';
+import type { AuditRecord } from '../../wire/index.ts';
 import { parseBytes } from '../../wire/operations.ts';
 
 export interface ReplayInput {
