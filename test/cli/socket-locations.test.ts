@@ -174,16 +174,18 @@ describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate'
     const state = tempDir('capgate-default-');
     // The daemon runs in the background of this script, which stops it; the script is pid 1 of a
     // pid namespace, so whatever is left dies with it (--kill-child: and it with unshare), and
-    // the tmpfs /run goes away with the mount namespace. The wait is a bounded poll for the socket.
+    // the tmpfs /run goes away with the mount namespace. The wait is a bounded poll for the socket
+    // that ends early if the daemon exits. The namespace gets its own /proc (--mount-proc): the
+    // daemon refuses a /proc of another pid namespace, since every pid it reads would be wrong.
     const script = [
       'mount --make-rprivate / && mount -t tmpfs -o mode=0755 capgate-test-run /run || exit 90',
       '"$NODE" "$BIN" serve --state-dir "$STATE" --log-level warn >"$STATE/serve.log" 2>&1 &',
       'daemon=$!',
       'trap \'kill $daemon 2>/dev/null; wait $daemon\' EXIT',
-      'i=0; while [ ! -S /run/capgate/request.sock ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done',
+      'i=0; while [ ! -S /run/capgate/request.sock ] && kill -0 $daemon 2>/dev/null && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done',
       'cd / && setpriv --reuid 65534 --regid 65534 --clear-groups "$NODE" "$BIN" health; echo "health-exit=$?"',
     ].join('\n');
-    const r = await runChild('unshare', ['--mount', '--pid', '--fork', '--kill-child', 'sh', '-c', script], { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' } });
+    const r = await runChild('unshare', ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', script], { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' } });
     const log = fs.existsSync(path.join(state, 'serve.log')) ? fs.readFileSync(path.join(state, 'serve.log'), 'utf8') : '';
     expect(r.stdout, `${r.stderr}\n${log}`).toContain('health-exit=0');
     expect(r.stdout).toMatch(/^ok: capgate /m);
