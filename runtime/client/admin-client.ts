@@ -17,6 +17,7 @@ import {
   type OpenApiDocument,
   type ListVmsResponse,
   type PolicySummary,
+  type PushPolicyQuery,
   type PushPolicyResponse,
   type RevisionInfo,
   type UnregisterVmResponse,
@@ -48,9 +49,12 @@ export class CapgateAdminClient {
     return res.body.toString('utf8');
   }
 
-  async pushPolicy(name: string, wasm: Uint8Array, options: { description?: string } = {}): Promise<PushPolicyResponse> {
-    const q = new URLSearchParams({ name });
-    if (options.description !== undefined) q.set('description', options.description);
+  /** `signature`: the .minisig file's text (`minisign -S` over exactly these bytes). */
+  async pushPolicy(name: string, wasm: Uint8Array, options: { description?: string; signature?: string } = {}): Promise<PushPolicyResponse> {
+    const query: PushPolicyQuery = { name, ...options };
+    const q = new URLSearchParams({ name: query.name });
+    if (query.description !== undefined) q.set('description', query.description);
+    if (query.signature !== undefined) q.set('signature', query.signature);
     const res = await this.t.request('POST', `${R.pushPolicy.path}?${q}`, { contentType: WASM_CONTENT_TYPE, data: Buffer.from(wasm.buffer, wasm.byteOffset, wasm.byteLength) });
     return decodeJson(res);
   }

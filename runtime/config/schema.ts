@@ -115,6 +115,41 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, description: "The daemon's log." },
     ),
+    policies: Type.Object(
+      {
+        trustRoots: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({
+                pattern: '^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$',
+                description: 'Who holds the key, as logs, `capgate policy inspect` and the audit show it.',
+                errorMessage: 'must be 1-64 letters, digits, spaces, ".", "_", "@" or "-"',
+              }),
+              publicKey: Type.String({
+                minLength: 1,
+                description: "The minisign public key: the second line (`RW…`) of the key's .pub file, as `minisign -G` writes it.",
+                errorMessage: "must be a minisign public key: the second line (RW…) of the key's .pub file",
+              }),
+            },
+            { additionalProperties: false, description: 'A trusted signing key.' },
+          ),
+          { default: [], description: 'minisign public keys whose signatures make a revision trusted (docs/fleet.md). Names must be distinct.' },
+        ),
+        requireSignatures: Type.Boolean({
+          default: false,
+          description: 'Refuse every revision without a valid signature by a trust root, at push and in the policy directory; bound revisions that no longer pass at a start are suspended (denied with the signature problem).',
+        }),
+        directory: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description: 'A policy directory the daemon follows: `<name>.wasm`, `<name>.wasm.minisig` and `bindings.yaml`, as a ConfigMap volume lays them out (docs/fleet.md). Relative paths in a file are relative to the file. The operations it binds are its alone.',
+            ...dynamic('none: policies come from the admin socket only'),
+          }),
+        ),
+        directoryPollS: int(1, 86_400, 30, 'How often the policy directory is read again besides watching it, in seconds.'),
+      },
+      { additionalProperties: false, description: 'Where policies may come from: signing keys, and a policy directory.' },
+    ),
     metrics: Type.Object(
       {
         eventLoopResolutionMs: int(

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { ConfigInputSchema, ConfigSchema, type DaemonConfig, type DaemonConfigInput } from '../config/schema.ts';
 import { compileValidator } from '../wire/schemas/validate.ts';
 import { currentEnvironment, defaultDirs, type Environment } from './environment.ts';
+import { TrustRootError, TrustRoots } from '../signing/trust-roots.ts';
 import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
 import { SOCKET_FILE, socketFromEnvironment } from './socket-locations.ts';
 
@@ -84,13 +85,14 @@ export function loadConfigFile(file: string): DaemonConfigInput {
     const v = config[k];
     if (typeof v === 'string') config[k] = path.resolve(dir, v);
   }
+  if (typeof config.policies?.directory === 'string') config.policies.directory = path.resolve(dir, config.policies.directory);
   return config;
 }
 
 /** Fills defaults (the schema's, then those that depend on the host and on other keys) and checks values. */
 export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = currentEnvironment()): DaemonConfig {
   checkConfigShape(input, 'configuration');
-  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput & Pick<DaemonConfig, 'database' | 'engine' | 'audit' | 'log' | 'metrics'> & {
+  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput & Pick<DaemonConfig, 'database' | 'engine' | 'audit' | 'log' | 'policies' | 'metrics'> & {
     admin: Omit<DaemonConfig['admin'], 'allowUids'> & { allowUids?: number[] };
     request: Omit<DaemonConfig['request'], 'socketMode' | 'socketGroup'> & { socketMode?: number; socketGroup?: number | string };
     scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight'> & Partial<DaemonConfig['scheduler']>;
@@ -125,6 +127,11 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
     http: { ...d.http, maxPolicyBytes: d.http.maxPolicyBytes ?? d.engine.limits.maxModuleBytes },
     audit: d.audit,
     log: d.log,
+    policies: {
+      ...d.policies,
+      trustRoots: d.policies.trustRoots.map((r) => ({ name: r.name, publicKey: r.publicKey })),
+      ...(d.policies.directory !== undefined ? { directory: path.resolve(env.cwd, d.policies.directory) } : {}),
+    },
     metrics: d.metrics,
   };
   validate(config);
@@ -139,6 +146,17 @@ function validate(c: DaemonConfig): void {
   if (r.connectionsOutsideVms >= max) throw new ConfigError(`request.connectionsOutsideVms (${r.connectionsOutsideVms}) must be below http.maxConnections (${max}): the rest is reserved for VMs`);
   if (r.connectionsPerUid > r.connectionsOutsideVms) throw new ConfigError(`request.connectionsPerUid (${r.connectionsPerUid}) must not exceed request.connectionsOutsideVms (${r.connectionsOutsideVms}), the budget it is part of`);
   if (r.connectionsPerVm > max) throw new ConfigError(`request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`);
+  const names = new Set<string>();
+  c.policies.trustRoots.forEach((r, i) => {
+    if (names.has(r.name)) throw new ConfigError(`policies.trustRoots[${i}].name "${r.name}" is listed twice`);
+    names.add(r.name);
+  });
+  try {
+    new TrustRoots(c.policies.trustRoots, c.policies.requireSignatures);
+  } catch (err) {
+    if (err instanceof TrustRootError) throw new ConfigError(`${err.message}. Fix: copy the second line of the key's minisign .pub file (\`RW…\`), as \`minisign -G\` prints it`);
+    throw err;
+  }
 }
 
 function lookupGroup(name: string): number {

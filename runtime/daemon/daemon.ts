@@ -18,10 +18,12 @@ import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
 import { requestHandler } from '../server/request/request-api.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
-import type { HealthResponse } from '../wire/index.ts';
+import { describeHealthProblem, type HealthProblem, type HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
+import { PolicyDirectory } from './policy-directory/policy-directory.ts';
+import { TrustRoots } from '../signing/trust-roots.ts';
 import { openEffectsJournal } from './effects-journal.ts';
 import { OverrunWarnings } from './overrun-warnings.ts';
 import { tellServiceManager } from './sd-notify.ts';
@@ -95,7 +97,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       peerStillConnected,
       translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
     };
-    const policies = new PolicyService(engine, store, logger, config.engine.workers);
+    const trust = new TrustRoots(config.policies.trustRoots, config.policies.requireSignatures);
+    if (trust.required && trust.size === 0) logger.warn('policies.requireSignatures is on and policies.trustRoots is empty: every revision is refused until a trust root is configured');
+    const policies = new PolicyService(engine, store, logger, config.engine.workers, trust);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
     // Registrations made before anchors were checked (or whose processes moved since): say so.
@@ -104,12 +108,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       if (refusal !== null) logger.warn({ vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message }, 'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it');
     }
     const scheduler = new FairScheduler(config.scheduler);
+    let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics({
       longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
       policiesLoaded: () => policies.loadedCount,
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
+      bindingsSuspended: () => policies.suspended().length,
+      ...(config.policies.directory !== undefined ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) } : {}),
     }, config.metrics.eventLoopResolutionMs);
     cleanup.push(() => metrics.close());
     overruns.bind(policies, metrics);
@@ -125,6 +132,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     // request for one not ready yet waits for it within its deadline (DecisionPipeline).
     const loaded = policies.loadBound();
     void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));
+    if (config.policies.directory !== undefined) {
+      directory = new PolicyDirectory({ directory: config.policies.directory, policies, store, logger, metrics, maxPolicyBytes: config.http.maxPolicyBytes, pollIntervalMs: config.policies.directoryPollS * 1000 });
+      const d = directory;
+      cleanup.push(() => d.close());
+      // Before the sockets: the first request already sees what the directory says. A restart
+      // with the directory unchanged compiles nothing here (its revisions are stored and bound);
+      // a changed one waits for its compiles, which queue behind the bound revisions' above.
+      await directory.start();
+    }
 
     const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
     const prune = (): void => {
@@ -143,13 +159,26 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
 
     let stopping = false;
-    const health = (detail: boolean): HealthResponse => ({
-      status: stopping ? 'shutting-down' : problems.length > 0 ? 'degraded' : 'ok',
-      ...(problems.length > 0 ? { problems } : {}),
-      version: CAPGATE_VERSION,
-      uptimeS: Math.round((Date.now() - started) / 1000),
-      ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),
-    });
+    // Policy problems in full on the admin socket; the request socket says only that there are some.
+    const policyProblems = (): HealthProblem[] => {
+      const out: HealthProblem[] = policies.suspended().map((b) => ({ kind: 'binding-suspended', ...b }));
+      const d = directory?.problem();
+      if (d) out.push(d);
+      return out;
+    };
+    const health = (detail: boolean): HealthResponse => {
+      const p = policyProblems();
+      const all = [...problems, ...(detail ? p.map(describeHealthProblem) : p.length > 0 ? [`${p.length} policy problem(s): ask the admin socket (capgate health --admin)`] : [])];
+      return {
+        status: stopping ? 'shutting-down' : all.length > 0 ? 'degraded' : 'ok',
+        ...(all.length > 0 ? { problems: all } : {}),
+        version: CAPGATE_VERSION,
+        uptimeS: Math.round((Date.now() - started) / 1000),
+        ...(detail
+          ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight, problems: p, ...(directory ? { policyDirectory: directory.status() } : {}) } }
+          : {}),
+      };
+    };
 
     const pipeline = new DecisionPipeline({
       engine,
@@ -221,6 +250,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         stopping = true;
+        directory?.close();
         logger.info('capgate stopping');
         tellServiceManager(logger, 'STOPPING=1');
         // Stop accepting first; requests already admitted run to their answer.

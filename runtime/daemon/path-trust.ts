@@ -152,3 +152,81 @@ export function readTrustedFile(file: string, what: string, owners: readonly num
     fs.closeSync(fd);
   }
 }
+
+/** Whether `p` is on a read-only mount (access(2) answers EROFS to root there, whatever the mode bits say). */
+function onReadOnlyMount(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
+/** Where a policy directory's files are read from, and why its modes may be trusted. */
+export interface TrustedDataDirectory {
+  /** The real directory holding the files: the target of `..data`, or the directory itself. */
+  dataDir: string;
+  /** The name `..data` pointed to (kubelet layout), or null. */
+  generation: string | null;
+  /** On a read-only mount: nobody can write it, whatever the mode bits say. */
+  readOnly: boolean;
+}
+
+/**
+ * A directory of files root will load (the policy directory), as a kubelet-mounted ConfigMap,
+ * Secret or image volume lays it out, or as a plain directory. Its parents are checked as any
+ * trusted path's. The directory itself must be owned by a trusted uid; it may be writable by
+ * others only when nobody can use that: on a read-only mount, or sticky and root-owned (a
+ * ConfigMap volume is drwxrwxrwt: others could add files of their own, never replace root's).
+ * With `..data` (the kubelet's atomic swap), the files are read from the directory it names,
+ * once resolved, so one read sees one generation; `..data` must be a link owned by a trusted uid
+ * to a sibling, and that sibling a trusted directory.
+ */
+export function trustedDataDirectory(dir: string, what: string, owners: readonly number[] = trustedOwners()): TrustedDataDirectory {
+  const abs = path.resolve(dir);
+  checkParents(abs, what, owners, undefined);
+  const st = fs.lstatSync(abs);
+  const readOnly = onReadOnlyMount(abs);
+  const sticky = st.uid === 0 && (st.mode & STICKY) !== 0;
+  if (st.isDirectory() && (readOnly || sticky)) {
+    if (!owners.includes(st.uid)) checkLeaf(abs, st, what, 'directory', owners);
+  } else {
+    checkLeaf(abs, st, what, 'directory', owners);
+  }
+  const link = lstatOrNull(path.join(abs, '..data'));
+  if (link === null) return { dataDir: abs, generation: null, readOnly };
+  if (!link.isSymbolicLink()) throw new UntrustedPathError(`${what}: ${abs}/..data is not a symlink; in a kubelet volume it links to the current generation (..<timestamp>). Fix: remove it, or lay the directory out as the kubelet does`);
+  if (!owners.includes(link.uid)) throw new UntrustedPathError(`${what}: ${abs}/..data is owned by uid ${link.uid}, not by ${ownerText(owners)}, so that user chooses which files root loads. Fix: remove it`);
+  const target = fs.readlinkSync(path.join(abs, '..data'));
+  if (target.includes('/') || target === '.' || target === '..' || !target.startsWith('..')) {
+    throw new UntrustedPathError(`${what}: ${abs}/..data points to "${target.slice(0, 80)}", not to a sibling "..<timestamp>" directory as the kubelet writes it. Fix: point it at a directory beside it`);
+  }
+  const dataDir = path.join(abs, target);
+  const dst = fs.lstatSync(dataDir);
+  if (!(readOnly && dst.isDirectory() && owners.includes(dst.uid))) checkLeaf(dataDir, dst, `${what} (the generation ..data points to)`, 'directory', owners);
+  return { dataDir, generation: target, readOnly };
+}
+
+/**
+ * Reads one file of a trusted data directory: a regular file (not a link), owned by a trusted
+ * uid, writable by nobody else (unless on a read-only mount), at most `maxBytes`.
+ */
+export function readTrustedEntry(data: TrustedDataDirectory, name: string, what: string, maxBytes: number, owners: readonly number[] = trustedOwners()): Buffer {
+  const file = path.join(data.dataDir, name);
+  const st = fs.lstatSync(file);
+  if (!(data.readOnly && st.isFile() && owners.includes(st.uid))) checkLeaf(file, st, what, 'file', owners);
+  if (st.size > maxBytes) throw new UntrustedPathError(`${what} ${file} is ${st.size} bytes, more than the ${maxBytes} allowed`);
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const opened = fs.fstatSync(fd);
+    if (opened.ino !== st.ino || opened.dev !== st.dev) throw new UntrustedPathError(`${what} ${file} was replaced while it was being checked; it is read again at the next change`);
+    const buf = Buffer.alloc(Math.min(opened.size, maxBytes) + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = fs.readSync(fd, buf, n, buf.length - n, n);
+    if (n > maxBytes) throw new UntrustedPathError(`${what} ${file} grew beyond ${maxBytes} bytes while it was read`);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -2,7 +2,7 @@
 // the live entries (not rolled back) in id order; the current binding is the top one.
 import type Database from 'better-sqlite3';
 import type { Operation } from '../contract/types.ts';
-import type { Binding, BindingHistoryEntry } from '../wire/index.ts';
+import type { Binding, BindingHistoryEntry, BindingSource } from '../wire/index.ts';
 
 interface BindingRow {
   operation: Operation;
@@ -10,7 +10,11 @@ interface BindingRow {
   revision: number;
   sha256: string;
   bound_at: number;
+  source: BindingSource;
+  key_id: string | null;
 }
+
+const CURRENT = 'SELECT b.operation, b.policy, b.revision, r.sha256, b.bound_at, b.source, r.key_id FROM bindings b JOIN policy_revisions r ON r.policy = b.policy AND r.revision = b.revision';
 
 interface HistoryRow {
   id: number;
@@ -30,15 +34,11 @@ export class BindingStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      current: db.prepare<[], BindingRow>(
-        'SELECT b.operation, b.policy, b.revision, r.sha256, b.bound_at FROM bindings b JOIN policy_revisions r ON r.policy = b.policy AND r.revision = b.revision ORDER BY b.operation',
-      ),
-      currentOne: db.prepare<[string], BindingRow>(
-        'SELECT b.operation, b.policy, b.revision, r.sha256, b.bound_at FROM bindings b JOIN policy_revisions r ON r.policy = b.policy AND r.revision = b.revision WHERE b.operation = ?',
-      ),
+      current: db.prepare<[], BindingRow>(`${CURRENT} ORDER BY b.operation`),
+      currentOne: db.prepare<[string], BindingRow>(`${CURRENT} WHERE b.operation = ?`),
       sha: db.prepare<[string, number], { sha256: string }>('SELECT sha256 FROM policy_revisions WHERE policy = ? AND revision = ?'),
       upsert: db.prepare(
-        'INSERT INTO bindings (operation, policy, revision, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT(operation) DO UPDATE SET policy = excluded.policy, revision = excluded.revision, bound_at = excluded.bound_at',
+        'INSERT INTO bindings (operation, policy, revision, bound_at, source) VALUES (?, ?, ?, ?, ?) ON CONFLICT(operation) DO UPDATE SET policy = excluded.policy, revision = excluded.revision, bound_at = excluded.bound_at, source = excluded.source',
       ),
       remove: db.prepare('DELETE FROM bindings WHERE operation = ?'),
       pushHistory: db.prepare('INSERT INTO binding_history (operation, action, policy, revision, sha256, at) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -57,12 +57,12 @@ export class BindingStore {
     return row ? toBinding(row) : null;
   }
 
-  bind(operation: Operation, policy: string, revision: number, now = Date.now()): BindResult {
+  bind(operation: Operation, policy: string, revision: number, now = Date.now(), source: BindingSource = 'admin'): BindResult {
     return this.db.transaction((): BindResult => {
       const rev = this.stmts.sha.get(policy, revision);
       if (!rev) return { ok: false, reason: 'revision-not-found', message: `policy ${policy} has no revision ${revision}` };
       const previous = this.currentFor(operation);
-      this.stmts.upsert.run(operation, policy, revision, now);
+      this.stmts.upsert.run(operation, policy, revision, now, source);
       this.stmts.pushHistory.run(operation, 'bind', policy, revision, rev.sha256, now);
       return { ok: true, binding: this.currentFor(operation), previous };
     })();
@@ -90,7 +90,7 @@ export class BindingStore {
         if (!this.stmts.sha.get(below.policy!, below.revision!)) {
           return { ok: false, reason: 'revision-deleted', message: `the earlier binding, ${below.policy} revision ${below.revision}, was deleted` };
         }
-        this.stmts.upsert.run(operation, below.policy, below.revision, now);
+        this.stmts.upsert.run(operation, below.policy, below.revision, now, 'admin');
       }
       this.stmts.markRolledBack.run(now, top.id);
       return { ok: true, binding: this.currentFor(operation), previous };
@@ -104,7 +104,7 @@ export class BindingStore {
       action: r.action,
       binding:
         r.action === 'bind' && r.policy !== null && r.revision !== null
-          ? { operation: r.operation, policy: r.policy, revision: r.revision, sha256: r.sha256 ?? '', boundAt: new Date(r.at).toISOString() }
+          ? { operation: r.operation, policy: r.policy, revision: r.revision, sha256: r.sha256 ?? '', boundAt: new Date(r.at).toISOString(), source: 'admin' as const }
           : null,
       at: new Date(r.at).toISOString(),
       ...(r.rolled_back_at !== null ? { rolledBackAt: new Date(r.rolled_back_at).toISOString() } : {}),
@@ -113,5 +113,5 @@ export class BindingStore {
 }
 
 function toBinding(row: BindingRow): Binding {
-  return { operation: row.operation, policy: row.policy, revision: row.revision, sha256: row.sha256, boundAt: new Date(row.bound_at).toISOString() };
+  return { operation: row.operation, policy: row.policy, revision: row.revision, sha256: row.sha256, boundAt: new Date(row.bound_at).toISOString(), source: row.source, ...(row.key_id !== null ? { keyId: row.key_id } : {}) };
 }

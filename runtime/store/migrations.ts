@@ -138,6 +138,19 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT 1, max(coalesce((SELECT max(seq) FROM audit_log), 0), indexed_through) FROM audit_indexer WHERE id = 1;
     `,
   },
+  {
+    version: 4,
+    description: 'signed revisions (minisign signature, key id, signer) and where a binding comes from (admin socket or policy directory)',
+    // The signature file is kept whole so that every start checks it again against the trust
+    // roots of that day, and so that \`capgate policy bundle\` can ship it with the bytes.
+    sql: `
+      ALTER TABLE policy_revisions ADD COLUMN signature_file TEXT;
+      ALTER TABLE policy_revisions ADD COLUMN key_id TEXT;
+      ALTER TABLE policy_revisions ADD COLUMN signer TEXT;
+      ALTER TABLE policy_revisions ADD COLUMN trusted_comment TEXT;
+      ALTER TABLE bindings ADD COLUMN source TEXT NOT NULL DEFAULT 'admin' CHECK (source IN ('admin', 'directory'));
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -14,12 +14,22 @@ export interface StoredPolicyInfo {
   limits: EngineLimits;
 }
 
+/** A verified signature, stored with its revision (trust-roots.ts made it). */
+export interface StoredSignature {
+  keyId: string;
+  signer: string;
+  trustedComment: string;
+  file: string;
+}
+
 export interface NewRevision {
   policy: string;
   description: string;
   bytes: Uint8Array;
   sha256: string;
   info: StoredPolicyInfo;
+  /** Absent or null: unsigned. */
+  signature?: StoredSignature | null;
 }
 
 interface RevisionRow {
@@ -30,7 +40,13 @@ interface RevisionRow {
   description: string;
   info: string;
   created_at: number;
+  signature_file: string | null;
+  key_id: string | null;
+  signer: string | null;
+  trusted_comment: string | null;
 }
+
+const COLUMNS = 'policy, revision, sha256, size, description, info, created_at, signature_file, key_id, signer, trusted_comment';
 
 export type DeleteRevisionResult = 'deleted' | 'not-found' | 'bound';
 
@@ -43,16 +59,17 @@ export class PolicyStore {
       insertPolicy: db.prepare('INSERT INTO policies (name, next_revision, created_at) VALUES (?, 1, ?)'),
       bumpRevision: db.prepare('UPDATE policies SET next_revision = next_revision + 1 WHERE name = ?'),
       insertRevision: db.prepare(
-        'INSERT INTO policy_revisions (policy, revision, sha256, size, description, bytes, info, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO policy_revisions (policy, revision, sha256, size, description, bytes, info, created_at, signature_file, key_id, signer, trusted_comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       latest: db.prepare<[string], RevisionRow>(
-        'SELECT policy, revision, sha256, size, description, info, created_at FROM policy_revisions WHERE policy = ? ORDER BY revision DESC LIMIT 1',
+        `SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? ORDER BY revision DESC LIMIT 1`,
       ),
       get: db.prepare<[string, number], RevisionRow>(
-        'SELECT policy, revision, sha256, size, description, info, created_at FROM policy_revisions WHERE policy = ? AND revision = ?',
+        `SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? AND revision = ?`,
       ),
       bytes: db.prepare<[string, number], { bytes: Buffer }>('SELECT bytes FROM policy_revisions WHERE policy = ? AND revision = ?'),
-      all: db.prepare<[], RevisionRow>('SELECT policy, revision, sha256, size, description, info, created_at FROM policy_revisions ORDER BY policy, revision'),
+      all: db.prepare<[], RevisionRow>(`SELECT ${COLUMNS} FROM policy_revisions ORDER BY policy, revision`),
+      withSha: db.prepare<[string, string], RevisionRow>(`SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? AND sha256 = ? ORDER BY revision DESC`),
       boundOps: db.prepare<[], { operation: Operation; policy: string; revision: number }>('SELECT operation, policy, revision FROM bindings'),
       isBound: db.prepare<[string, number], { operation: string }>('SELECT operation FROM bindings WHERE policy = ? AND revision = ?'),
       delete: db.prepare('DELETE FROM policy_revisions WHERE policy = ? AND revision = ?'),
@@ -61,12 +78,13 @@ export class PolicyStore {
 
   /**
    * Stores a new revision (numbers are never reused, even after a delete). If the bytes equal
-   * the latest revision of this policy, nothing is written and that revision is returned.
+   * the latest revision of this policy, signed by the same key (or the new push is unsigned and
+   * the latest is not), nothing is written and that revision is returned.
    */
   insert(rev: NewRevision, now = Date.now()): { revision: RevisionInfo; created: boolean } {
     return this.db.transaction(() => {
       const latest = this.stmts.latest.get(rev.policy);
-      if (latest && latest.sha256 === rev.sha256) return { revision: this.toInfo(latest), created: false };
+      if (latest && latest.sha256 === rev.sha256 && ((rev.signature ?? null) === null || rev.signature?.keyId === latest.key_id)) return { revision: this.toInfo(latest), created: false };
       let policy = this.stmts.getPolicy.get(rev.policy);
       if (!policy) {
         this.stmts.insertPolicy.run(rev.policy, now);
@@ -74,7 +92,8 @@ export class PolicyStore {
       }
       const revision = policy.next_revision;
       this.stmts.bumpRevision.run(rev.policy);
-      this.stmts.insertRevision.run(rev.policy, revision, rev.sha256, rev.bytes.byteLength, rev.description, Buffer.from(rev.bytes), JSON.stringify(rev.info), now);
+      const sig = rev.signature ?? null;
+      this.stmts.insertRevision.run(rev.policy, revision, rev.sha256, rev.bytes.byteLength, rev.description, Buffer.from(rev.bytes), JSON.stringify(rev.info), now, sig?.file ?? null, sig?.keyId ?? null, sig?.signer ?? null, sig?.trustedComment ?? null);
       return { revision: this.toInfo(this.stmts.get.get(rev.policy, revision)!), created: true };
     })();
   }
@@ -87,6 +106,17 @@ export class PolicyStore {
   latest(policy: string): RevisionInfo | null {
     const row = this.stmts.latest.get(policy);
     return row ? this.toInfo(row) : null;
+  }
+
+  /** The newest revision of `policy` with these bytes signed by `keyId` (null: unsigned), if any. */
+  findSame(policy: string, sha256: string, keyId: string | null): RevisionInfo | null {
+    const row = this.stmts.withSha.all(policy, sha256).find((r) => r.key_id === keyId);
+    return row ? this.toInfo(row) : null;
+  }
+
+  /** The signature file a revision was stored with (null: unsigned or no such revision). */
+  signatureFile(policy: string, revision: number): string | null {
+    return this.stmts.get.get(policy, revision)?.signature_file ?? null;
   }
 
   bytes(policy: string, revision: number): Uint8Array | null {
@@ -133,11 +163,13 @@ export class PolicyStore {
       description: row.description,
       createdAt: new Date(row.created_at).toISOString(),
       boundTo: bound.get(`${row.policy}\u0000${row.revision}`) ?? [],
+      signature: row.key_id !== null ? { keyId: row.key_id, signer: row.signer ?? '', trustedComment: row.trusted_comment ?? '' } : null,
     };
   }
 
+  /** `trustedNow` is filled by the policy service, which knows the trust roots; false here. */
   private toInfo(row: RevisionRow): RevisionInfo {
     const info = JSON.parse(row.info) as StoredPolicyInfo;
-    return { ...this.toSummary(row), imports: info.imports, exports: info.exports, hostFunctions: info.hostFunctions, wit: info.wit, limits: info.limits };
+    return { ...this.toSummary(row), imports: info.imports, exports: info.exports, hostFunctions: info.hostFunctions, wit: info.wit, limits: info.limits, signatureFile: row.signature_file, trustedNow: false };
   }
 }

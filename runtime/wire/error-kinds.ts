@@ -1,5 +1,6 @@
 // Machine-readable kinds of a deny: what the engine reports for a failed evaluation, and what the
 // daemon decides before any policy runs. The engine, the audit and the wire all speak these.
+import { SIGNATURE_PROBLEMS } from './policies.ts';
 
 export const ERROR_KINDS = [
   'invalid-module', // not a component, malformed, wrong exports/types, oversized
@@ -19,9 +20,10 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
  * restart, for a decision whose effects were recorded (intents) but not its decision: the
  * daemon was killed in between. Its record lists those effects and how undoing them went.
  * `unknown-target`: the requester is in a pid namespace below the daemon's, and its targetPid
- * names no process of its VM in that namespace.
+ * names no process of its VM in that namespace. A signature problem: the bound revision may not
+ * run under the daemon's trust roots (its binding is suspended).
  */
-export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost', 'unknown-target'] as const;
+export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost', 'unknown-target', ...SIGNATURE_PROBLEMS] as const;
 export type DaemonDenyKind = (typeof DAEMON_DENY_KINDS)[number];
 
 /** `errorKind` of a decision and of its audit record. */

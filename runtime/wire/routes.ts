@@ -44,7 +44,7 @@ export const ADMIN_ROUTES = {
   pushPolicy: route({
     method: 'POST',
     path: '/v1/policies',
-    summary: 'Upload a policy component as a new revision (compiled and checked before it is stored).',
+    summary: 'Upload a policy component as a new revision (its signature checked against policies.trustRoots, then compiled and checked before it is stored).',
     query: 'PushPolicyQuery',
     body: 'wasm',
     responses: { 200: 'PushPolicyResponse', 201: 'PushPolicyResponse' },

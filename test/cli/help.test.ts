@@ -17,6 +17,7 @@ const COMMANDS = [
   ['policy', 'history'],
   ['policy', 'rollback'],
   ['policy', 'rm'],
+  ['policy', 'bundle'],
   ['vm', 'register'],
   ['vm', 'ls'],
   ['vm', 'rm'],

@@ -122,12 +122,12 @@ describe('capgate completion', () => {
     const cases: Array<[string[], string[]]> = [
       [['capgate', ''], ['serve', 'policy', 'vm', 'request', 'audit', 'build', 'init', 'test', 'eval', 'health', 'completion']],
       [['capgate', 'po'], ['policy']],
-      [['capgate', 'policy', ''], ['push', 'ls', 'inspect', 'activate', 'unbind', 'history', 'rollback', 'rm']],
+      [['capgate', 'policy', ''], ['push', 'ls', 'inspect', 'activate', 'unbind', 'history', 'rollback', 'rm', 'bundle']],
       [['capgate', 'policy', 'push', '--act'], ['--activate']],
       [['capgate', 'policy', 'push', 'x.wasm', '--activate', ''], ['set-memlock']],
       [['capgate', 'init', 'p', '--lang', ''], ['assemblyscript', 'rust', 'c']],
       // An option's value is skipped when finding the command path.
-      [['capgate', 'health', '--socket', 'policy', '--'], ['--socket', '--json', '--admin', '--timeout', '--help']],
+      [['capgate', 'health', '--socket', 'policy', '--'], ['--socket', '--json', '--admin', '--live', '--timeout', '--help']],
       [['capgate', 'request', 'set-memlock', '--pid', '3', '--by'], ['--bytes']],
       [['capgate', 'completion', ''], ['bash', 'zsh']],
       [['capgate', 'audit', ''], ['ls', 'show', 'tail']],

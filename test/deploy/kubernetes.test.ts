@@ -13,6 +13,10 @@ import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { ALLOWED_INSTALL_SCRIPTS } from '../package/support/release.ts';
 import { serve } from '../security/support/serve.ts';
 import { runChild } from '../support/processes/children.ts';
+import { daemonConfig as daemonConfigFor, spawnDaemon, type DaemonProcess } from '../daemon/helpers/daemon-process.ts';
+import { asPolicy, waitFor } from '../daemon/helpers/fixtures.ts';
+import { KubeletVolume } from '../support/kubelet-volume.ts';
+import { makeKey, sign } from '../support/minisign.ts';
 import { readUnit, value } from './support/unit-file.ts';
 
 const DIR = path.join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -70,7 +74,8 @@ const byKind = (kind: string): Manifest[] => manifests.filter((m) => m.kind === 
 const daemonSet = byKind('DaemonSet')[0] as Manifest & { spec: { template: { spec: PodSpec } } };
 const pod = daemonSet.spec.template.spec;
 const container = pod.containers[0]!;
-const configMap = byKind('ConfigMap')[0] as Manifest & { data: Record<string, string> };
+const configMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-config') as Manifest & { data: Record<string, string> };
+const policiesMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-policies') as Manifest & { data: Record<string, string> };
 
 /** Where a path inside a container is on the node: through the longest hostPath mount above it. */
 function onNode(spec: PodSpec, c: Container, p: string): string | null {
@@ -81,6 +86,8 @@ function onNode(spec: PodSpec, c: Container, p: string): string | null {
 }
 
 const within = (p: string, dir: string): boolean => p === dir || p.startsWith(`${dir}/`);
+
+const testDaemonConfig = daemonConfigFor;
 
 /** The ConfigMap's config as the daemon in the pod resolves it (uid 0), through its own loader. */
 function daemonConfig(): DaemonConfig {
@@ -93,7 +100,7 @@ afterAll(removeTempDirs);
 
 describe('the manifests', () => {
   it('are a Namespace, a ServiceAccount without a token, the ConfigMap and the DaemonSet: no RBAC, capgate never calls the API', () => {
-    expect(manifests.map((m) => m.kind)).toEqual(['Namespace', 'ServiceAccount', 'ConfigMap', 'DaemonSet']);
+    expect(manifests.map((m) => m.kind)).toEqual(['Namespace', 'ServiceAccount', 'ConfigMap', 'ConfigMap', 'DaemonSet']);
     const sa = byKind('ServiceAccount')[0] as Manifest & { automountServiceAccountToken?: boolean };
     expect(sa.automountServiceAccountToken).toBe(false);
     expect(pod.serviceAccountName).toBe(sa.metadata.name);
@@ -158,6 +165,56 @@ describe('the manifests', () => {
     const adminMount = container.volumeMounts.find((m) => within(config.adminSocket, m.mountPath))!;
     expect(requestMount.name).not.toBe(adminMount.name);
     expect(within(host.adminSocketDir!, host.requestSocketDir!) || within(host.requestSocketDir!, host.adminSocketDir!)).toBe(false);
+  });
+});
+
+describe('the policy directory (docs/fleet.md)', () => {
+  const spawned: DaemonProcess[] = [];
+  afterAll(async () => {
+    for (const d of spawned) if (d.child.exitCode === null) await d.stop();
+  });
+
+  it('is the ConfigMap capgate-policies, mounted read-only as a directory (not subPath, so ..data swaps reach the daemon) where the config points', () => {
+    const config = daemonConfig();
+    expect(config.policies.directory).toBe('/etc/capgate/policies');
+    expect(config.policies.requireSignatures).toBe(true);
+    const mount = container.volumeMounts.find((m) => m.mountPath === config.policies.directory)!;
+    expect(mount).toMatchObject({ readOnly: true });
+    expect(mount.subPath).toBeUndefined();
+    expect(pod.volumes.find((v) => v.name === mount.name)?.configMap?.name).toBe(policiesMap.metadata.name);
+    expect(policiesMap.metadata.namespace).toBe(configMap.metadata.namespace);
+  });
+
+  it('as shipped, is read by a real daemon as the kubelet mounts it; with no trust root configured, a signed bundle is refused and nothing is bound', async () => {
+    const dir = tempDir('capgate-k8s-policies-');
+    const volume = new KubeletVolume(path.join(dir, 'policies'));
+    volume.publish(policiesMap.data);
+    const shipped = daemonConfig();
+    const d = await spawnDaemon(testDaemonConfig(dir, { policies: { ...shipped.policies, directory: volume.root } }));
+    spawned.push(d);
+    const h = await d.admin.health();
+    expect(h.status).toBe('ok');
+    expect(h.detail?.policyDirectory?.error).toBeNull();
+    expect(h.detail?.bindings).toEqual([]);
+    // A signed bundle, before the operator added the key: fail closed, and say why.
+    const key = makeKey(dir, 'k');
+    const file = path.join(dir, 'memlock-cap.wasm');
+    fs.writeFileSync(file, asPolicy('memlock-cap'));
+    volume.publish({ 'memlock-cap.wasm': asPolicy('memlock-cap'), 'memlock-cap.wasm.minisig': sign(key, file), 'bindings.yaml': 'bindings:\n  set-memlock:\n    policy: memlock-cap\n' });
+    const refused = await waitFor(async () => {
+      const h = await d.admin.health();
+      return h.detail?.policyDirectory?.error ? h : undefined;
+    }, 'the refusal of the signed bundle');
+    expect(refused.status).toBe('degraded');
+    expect(refused.detail?.policyDirectory?.error?.message).toMatch(new RegExp(`signed with key ${key.keyId}, which is not among the daemon's trust roots \\(none\\)`));
+    expect(refused.detail?.bindings).toEqual([]);
+    // A degraded node shows as not ready (docs/fleet.md), and stays alive.
+    const probe = (p: Probe, socket: string): number | null => {
+      const [node, ...args] = probeArgv(p);
+      return spawnSync(node!, [...args, socket], { encoding: 'utf8', timeout: 30_000 }).status;
+    };
+    expect(probe(container.readinessProbe!, d.requestSocket)).toBe(1);
+    expect(probe(container.livenessProbe!, d.adminSocket)).toBe(0);
   });
 });
 
@@ -235,6 +292,9 @@ describe('the probes, run against a real daemon', () => {
     expect(probes.readiness.exec.command.slice(1, 2)).toEqual(['health']);
     expect(probes.readiness.exec.command).not.toContain('--admin');
     for (const p of [probes.liveness, probes.startup]) expect(p.exec.command.slice(1, 3)).toEqual(['health', '--admin']);
+    // Degraded is alive but not ready: a restart mends no degraded problem, so only readiness fails on it.
+    for (const p of [probes.liveness, probes.startup]) expect(p.exec.command).toContain('--live');
+    expect(probes.readiness.exec.command).not.toContain('--live');
     expect(probes.readiness.exec.command.at(-1)).toBe(config.requestSocket);
     expect(probes.liveness.exec.command.at(-1)).toBe(config.adminSocket);
     expect(probes.startup.exec.command.at(-1)).toBe(config.adminSocket);

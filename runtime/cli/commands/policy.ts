@@ -1,10 +1,11 @@
-// `capgate policy push|ls|inspect|activate|unbind|rollback|history|rm`: policy revisions and their bindings.
+// `capgate policy push|ls|inspect|activate|unbind|rollback|history|rm|bundle`: policy revisions and their bindings.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
 import type { BindingHistoryEntry, BindingResponse, RevisionInfo } from '../../wire/index.ts';
 import { formatByteSize } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
+import { registerPolicyBundle } from './policy-bundle.ts';
 import { nameFromManifest } from '../manifest-name.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
@@ -35,6 +36,8 @@ function describeRevision(r: RevisionInfo): string {
     ['size', `${r.size} bytes`],
     ['created', r.createdAt],
     ['bound to', r.boundTo.length > 0 ? r.boundTo.join(', ') : '-'],
+    ['signed by', r.signature ? `${r.signature.signer} (key ${r.signature.keyId})${r.trustedNow ? '' : ' — NOT TRUSTED NOW: the key is not among the trust roots, or the signature no longer verifies'}` : 'unsigned'],
+    ...(r.signature ? [['trusted comment', r.signature.trustedComment || '-']] : []),
     ['description', r.description || '-'],
     ['imports', r.imports.join(', ') || '-'],
     ['exports', r.exports.join(', ') || '-'],
@@ -57,26 +60,31 @@ export function registerPolicy(program: Command): void {
     .argument('<file.wasm>', 'policy component (see `capgate build`)')
     .option('-n, --name <name>', 'policy name (lowercase letters, digits, ".", "_", "-"); default: the "name" of the nearest package.json, as `capgate init` writes it')
     .option('-d, --description <text>', 'what changed in this revision')
+    .option('--signature <file.minisig>', 'minisign signature of the file (`minisign -Sm <file.wasm>` writes <file.wasm>.minisig); required when the daemon has policies.requireSignatures')
     .addOption(new Option('--activate <operation>', 'bind the new revision to this operation right away').choices([...OPERATIONS]));
   examples(push, [
     'capgate policy push build/policy.wasm --activate set-memlock   # in a project made by `capgate init`: its name',
     'capgate policy push build/policy.wasm --name memlock-cap',
     'capgate policy push build/policy.wasm --name memlock-cap --activate set-memlock',
+    'minisign -Sm build/policy.wasm && capgate policy push build/policy.wasm --signature build/policy.wasm.minisig',
   ]);
-  push.action(async (file: string, opts: Common & { name?: string; description?: string; activate?: Operation }) => {
+  push.action(async (file: string, opts: Common & { name?: string; description?: string; signature?: string; activate?: Operation }) => {
     const out = createOutput(opts.json);
     const { readPolicyFile } = await import('../local-engine.ts');
     const bytes = await readPolicyFile(file);
+    const { readSignatureFile } = await import('../signature-file.ts');
+    const signature = opts.signature === undefined ? undefined : await readSignatureFile(opts.signature);
     const named = opts.name === undefined ? await nameFromManifest(file) : undefined;
     if (named) out.note(`policy name ${named.name} (from ${named.manifest})`);
     const o = { ...opts, name: opts.name ?? named!.name };
     await withAdmin(o.socket, async (c) => {
       out.progress(`uploading ${file} (${bytes.length} bytes)`);
-      const pushed = await c.pushPolicy(o.name, bytes, o.description === undefined ? {} : { description: o.description });
+      const pushed = await c.pushPolicy(o.name, bytes, { ...(o.description === undefined ? {} : { description: o.description }), ...(signature === undefined ? {} : { signature }) });
       const bound = o.activate ? await c.bind(o.activate, { policy: o.name, revision: pushed.revision.revision }) : undefined;
       out.result({ ...pushed, ...(bound ? { binding: bound } : {}) }, () =>
         [
           `${pushed.created ? 'pushed' : 'unchanged (identical to the latest revision)'}: ${pushed.revision.policy} rev ${pushed.revision.revision} sha256 ${pushed.revision.sha256.slice(0, 16)}…`,
+          ...(pushed.revision.signature ? [`signed by ${pushed.revision.signature.signer} (key ${pushed.revision.signature.keyId})`] : []),
           ...(bound ? [`activated: ${describeBinding(bound)}`] : []),
         ].join('\n'),
       );
@@ -183,4 +191,6 @@ export function registerPolicy(program: Command): void {
       out.result(r, () => `deleted ${r.deleted.policy} rev ${r.deleted.revision}`);
     });
   });
+
+  registerPolicyBundle(policy);
 }

@@ -1,6 +1,7 @@
 // Routes of the admin socket: policies, bindings, VMs, audit, health, metrics.
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
+import { MAX_SIGNATURE_FILE_BYTES } from '../../signing/minisign.ts';
 import type { Store } from '../../store/store.ts';
 import {
   ADMIN_ROUTES as R,
@@ -66,10 +67,15 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
         req.resume();
         return fail('bad-request', 'the policy name is missing', 'name the policy: `capgate policy push <file.wasm> --name <name>`');
       }
+      const signature = query.get('signature') ?? undefined;
+      if (signature !== undefined && Buffer.byteLength(signature) > MAX_SIGNATURE_FILE_BYTES) {
+        req.resume();
+        return fail('bad-request', `the signature is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes`, 'send the .minisig file `minisign -S` wrote: `capgate policy push <file.wasm> --signature <file.wasm.minisig>`');
+      }
       const body = await readBody(req, o.maxPolicyBytes);
       if (!body.ok) return body.reply;
       if (body.body.length === 0) return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
-      const r = await policies.push(name, query.get('description') ?? '', new Uint8Array(body.body));
+      const r = await policies.push(name, query.get('description') ?? '', new Uint8Array(body.body), signature);
       return reply(r, (v) => ok(v, v.created ? 201 : 200));
     })
     .on(R.listPolicies, () => {
@@ -83,7 +89,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     .on(R.getRevision, ({ params }) => {
       const rev = parseRevision(params.revision!);
       if (typeof rev !== 'number') return rev;
-      const info = store.policies.get(params.name!, rev);
+      const info = policies.revisionInfo(params.name!, rev);
       return info ? ok(info) : fail('not-found', `policy ${params.name} has no revision ${rev}`);
     })
     .on(R.getRevisionWasm, ({ params }) => {

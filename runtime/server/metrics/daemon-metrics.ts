@@ -10,6 +10,10 @@ export interface MetricSources {
   vmsRegistered(): number;
   queued(): number;
   inFlight(): number;
+  /** Bindings denied because their revision may not run (signatures). */
+  bindingsSuspended?(): number;
+  /** 1 while the policy directory's latest contents are refused, 0 otherwise (absent: no directory). */
+  policyDirectoryError?(): number;
 }
 
 export class DaemonMetrics {
@@ -20,6 +24,7 @@ export class DaemonMetrics {
   readonly rejected: Counter<'reason'>;
   readonly auditBatchSize: Histogram;
   readonly auditCommitSeconds: Histogram;
+  readonly policyDirectoryReconciles: Counter<'result'>;
   readonly mainThreadOverruns: Counter<'policy'>;
   /** Delays of the event loop since the previous scrape. */
   readonly #loopDelay: IntervalHistogram;
@@ -58,6 +63,12 @@ export class DaemonMetrics {
       name: 'capgate_audit_commit_duration_seconds',
       help: 'Duration of one audit group commit.',
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers,
+    });
+    this.policyDirectoryReconciles = new Counter({
+      name: 'capgate_policy_directory_reconciles_total',
+      help: 'Reads of the policy directory (policies.directory) that found a change, by result: applied, or refused (the last good state kept).',
+      labelNames: ['result'],
       registers,
     });
     this.mainThreadOverruns = new Counter({
@@ -114,6 +125,8 @@ export class DaemonMetrics {
     gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
     gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
     gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
+    gauge('capgate_bindings_suspended', 'Bindings whose revision may not run under the trust roots (requests denied signature-*).', sources.bindingsSuspended ?? (() => 0));
+    if (sources.policyDirectoryError) gauge('capgate_policy_directory_error', '1 while the latest contents of the policy directory are refused (the last good state is kept), else 0.', sources.policyDirectoryError);
   }
 
   /** Stops sampling the event loop. */

@@ -79,6 +79,8 @@ export class DecisionPipeline {
 
     const binding = this.d.policies.bindings.get(operation);
     if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
+    // A revision that may not run under today's trust roots is never evaluated.
+    if (binding.suspended) return this.commit({ ...base, vm, binding, outcome: daemonDeny(binding.suspended.reason, binding.suspended.message) });
 
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
@@ -202,7 +204,7 @@ export class DecisionPipeline {
       targetPid: c.targetPid,
       ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
       bytes: formatBytes(c.bytes),
-      policy: c.binding ? { name: c.binding.policy, revision: c.binding.revision, sha256: c.binding.sha256 } : null,
+      policy: c.binding ? { name: c.binding.policy, revision: c.binding.revision, sha256: c.binding.sha256, ...(c.binding.keyId !== undefined ? { keyId: c.binding.keyId } : {}) } : null,
       decision: o.decision,
       reason: o.reason,
       ...(o.errorKind !== undefined ? { errorKind: o.errorKind } : {}),

@@ -50,7 +50,7 @@ export const AuditRecord = Type.Object({
     }),
   ),
   bytes: WireBytes,
-  policy: Type.Union([Type.Object({ name: Type.String(), revision: Type.Integer(), sha256: Sha256 }), Type.Null()], { description: 'Null when no policy ran (unknown requester, no binding).' }),
+  policy: Type.Union([Type.Object({ name: Type.String(), revision: Type.Integer(), sha256: Sha256, keyId: Type.Optional(Type.String({ description: "The deciding revision's signing key (absent: unsigned)." })) }), Type.Null()], { description: 'Null when no policy ran (unknown requester, no binding).' }),
   decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
   reason: Type.String(),
   errorKind: Type.Optional(DecisionErrorKindSchema),

@@ -1,7 +1,7 @@
 // Policies, revisions and bindings as the admin API speaks them.
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_DESCRIPTION_CHARS, POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../policies.ts';
-import { IsoTime, Operation, Sha256 } from './common.ts';
+import { MAX_DESCRIPTION_CHARS, MAX_SIGNATURE_FILE_BYTES, POLICY_NAME_PATTERN, POLICY_NAME_RULE, SIGNATURE_PROBLEMS } from '../policies.ts';
+import { IsoTime, oneOf, Operation, Sha256 } from './common.ts';
 import { EngineLimits } from './limits.ts';
 
 export const PolicyName = Type.String({ pattern: POLICY_NAME_PATTERN.source, description: `Policy name: ${POLICY_NAME_RULE}.`, errorMessage: `must be a policy name: ${POLICY_NAME_RULE}` });
@@ -11,6 +11,22 @@ const revisionRef = { policy: Type.String(), revision: RevisionNumber };
 export const RevisionRef = Type.Object(revisionRef);
 export type RevisionRef = Static<typeof RevisionRef>;
 
+export const SignatureProblem = oneOf(SIGNATURE_PROBLEMS, { description: 'Why a revision may not run: no signature, one that does not verify, or a key not (or no longer) trusted.' });
+export type SignatureProblem = Static<typeof SignatureProblem>;
+
+export const RevisionSignature = Type.Object(
+  {
+    keyId: Type.String({ pattern: '^[0-9A-F]{1,16}$', description: 'minisign key id: upper-case hex, as minisign prints it (a little-endian u64, no leading zeros).' }),
+    signer: Type.String({ description: "The trust root's name when the revision was stored." }),
+    trustedComment: Type.String({ description: "minisign's trusted comment (covered by the signature)." }),
+  },
+  { description: 'Who signed a revision, as verified when it was stored.' },
+);
+export type RevisionSignature = Static<typeof RevisionSignature>;
+
+export const BindingSource = Type.Union([Type.Literal('admin'), Type.Literal('directory')], { description: 'Where a binding comes from: the admin socket, or the policy directory (policies.directory).' });
+export type BindingSource = Static<typeof BindingSource>;
+
 const revisionSummary = {
   ...revisionRef,
   sha256: Sha256,
@@ -18,6 +34,7 @@ const revisionSummary = {
   description: Type.String({ maxLength: MAX_DESCRIPTION_CHARS }),
   createdAt: IsoTime('ISO 8601.'),
   boundTo: Type.Array(Operation, { description: 'Operations this revision is currently bound to.' }),
+  signature: Type.Union([RevisionSignature, Type.Null()], { description: 'Null when the revision was stored without a signature.' }),
 };
 export const RevisionSummary = Type.Object(revisionSummary);
 export type RevisionSummary = Static<typeof RevisionSummary>;
@@ -30,6 +47,8 @@ export const RevisionInfo = Type.Object(
     hostFunctions: Type.Array(Type.String()),
     wit: Type.String(),
     limits: EngineLimits,
+    signatureFile: Type.Union([Type.String(), Type.Null()], { description: 'The .minisig file it was pushed with (null: unsigned).' }),
+    trustedNow: Type.Boolean({ description: "Whether its signing key is among the daemon's trust roots now, and its signature still verifies (false when unsigned)." }),
   },
   { description: 'Everything `policy inspect` shows about one revision; limits are those it was compiled with.' },
 );
@@ -45,6 +64,7 @@ export const PushPolicyQuery = Type.Object(
   {
     name: PolicyName,
     description: Type.Optional(Type.String({ maxLength: MAX_DESCRIPTION_CHARS, description: 'Free text shown by `policy ls`.' })),
+    signature: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_SIGNATURE_FILE_BYTES, description: `The .minisig file's text (at most ${MAX_SIGNATURE_FILE_BYTES} bytes): checked against policies.trustRoots before anything is compiled.` })),
   },
   { additionalProperties: false },
 );
@@ -56,7 +76,20 @@ export const PushPolicyResponse = Type.Object({
 });
 export type PushPolicyResponse = Static<typeof PushPolicyResponse>;
 
-export const Binding = Type.Object({ ...revisionRef, operation: Operation, sha256: Sha256, boundAt: IsoTime('ISO 8601.') });
+export const Binding = Type.Object({
+  ...revisionRef,
+  operation: Operation,
+  sha256: Sha256,
+  boundAt: IsoTime('ISO 8601.'),
+  source: BindingSource,
+  keyId: Type.Optional(Type.String({ description: 'The signing key of the bound revision (absent: unsigned).' })),
+  suspended: Type.Optional(
+    Type.Object(
+      { reason: SignatureProblem, message: Type.String() },
+      { description: "Set when the bound revision may not run under the daemon's trust roots now (e.g. its key was removed): its requests are denied with this reason until it is rebound or the key restored." },
+    ),
+  ),
+});
 export type Binding = Static<typeof Binding>;
 
 export const BindRequest = Type.Object(
