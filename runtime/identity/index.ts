@@ -8,7 +8,6 @@ export { isValidPid, pidMax } from './pid.ts';
 export { checkMembership, checkAncestry, isMember, membershipOf, type MembershipVerdict } from './membership.ts';
 export { Lineage, MAX_ANCESTRY_DEPTH } from './lineage.ts';
 export { resolveRequester, resolveRequesterVm, type RequesterResolution } from './resolve-requester.ts';
-export { resolvePeerVm, type PeerResolution } from './resolve-peer.ts';
 export { validateVmRegistration, type VmRegistrationResult } from './registration.ts';
 export { checkAnchor, type AnchorRefusal } from './anchor-sanity.ts';
 export { isKernelThread } from './kernel-thread.ts';

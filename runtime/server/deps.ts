@@ -15,6 +15,7 @@ export interface IdentityDeps {
   validateVmRegistration(input: unknown): { ok: true; vm: RegisteredVm } | { ok: false; error: string };
   /** Why a validated VM may not be registered beside `registered` (its anchor covers host processes or another VM), or null. */
   checkAnchor(vm: RegisteredVm, registered: readonly RegisteredVm[]): AnchorRefusal | null;
-  /** At decision time: is the process that connected still the one holding its pid? */
-  peerStillConnected?(peer: PeerCredentials): boolean;
+  /** At decision time: is the process that connected still the one holding its pid? Required:
+   * a request path without it would act for whichever process holds the pid now. */
+  peerStillConnected(peer: PeerCredentials): boolean;
 }

@@ -135,6 +135,7 @@ describe('RequesterVmCache', () => {
     const { peer } = await connectedPeer();
     const registry = new VmRegistry();
     const cache = new RequesterVmCache(countingIdentity().deps, registry, 60_000);
+    expect(cache.resolve(peer)).toEqual({ kind: 'unknown' }); // alive, in no VM
     // What tryReadPeerCredentials records when the peer had already exited at accept.
     expect(cache.resolve({ ...peer, startTime: null })).toEqual({ kind: 'gone' });
   });
