@@ -50,10 +50,11 @@ export default {
       name: 'os-is-the-floor',
       comment:
         'runtime/os wraps the platform (libc, errno, pidfd, peer credentials, /proc) and knows nothing of ' +
-        'identity, capabilities, store or engine: they use it, never the other way round.',
+        'capgate at all (not even the contract): identity, capabilities, store and engine use it, never the ' +
+        'other way round.',
       severity: 'error',
       from: { path: folder('os') },
-      to: { path: '^runtime/', pathNot: [folder('os'), folder('contract')] },
+      to: { path: '^runtime/', pathNot: folder('os') },
     },
     {
       name: 'identity-below-capabilities',

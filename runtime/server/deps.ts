@@ -2,7 +2,7 @@
 // knows where it lives (and unit tests of the server can stay on real sockets regardless).
 import type net from 'node:net';
 import type { AnchorRefusal } from '../identity/anchor-sanity.ts';
-import type { PeerCredentials } from '../identity/peer-credentials.ts';
+import type { PeerCredentials } from '../os/peer-credentials.ts';
 import type { RegisteredVm } from '../identity/vm.ts';
 
 export type { PeerCredentials };

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targets.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
 
 afterEach(killAll);

@@ -4,10 +4,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { assertLinuxSupport, createLinuxCapabilities, getMemlock } from '../../runtime/capabilities/linux/index.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
+import { getMemlock } from '../../runtime/os/prlimit.ts';
+import { assertLinuxSupport } from '../../runtime/os/support.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { setMemlockInScope } from '../../runtime/capabilities/linux/set-memlock.ts';
-import { pidMax } from '../../runtime/identity/pid.ts';
+import { pidMax } from '../../runtime/os/pid.ts';
 import { deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
 
 afterEach(killAll);

@@ -12,6 +12,7 @@ function runFresh(body: string): unknown {
     const { createRequire } = await import('node:module');
     const koffiLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/koffi/'));
     const linux = await import('./runtime/capabilities/linux/index.ts');
+    const os = await import('./runtime/os/support.ts');
     const out = {};
     ${body}
     console.log(JSON.stringify(out));`;
@@ -33,7 +34,7 @@ describe('loading', () => {
   it('refuses to start on a platform without the syscalls, saying what to do', () => {
     const out = runFresh(`
       Object.defineProperty(process, 'platform', { value: 'darwin' });
-      try { linux.assertLinuxSupport(); out.threw = false; } catch (e) { out.name = e.name; out.message = e.message; }
+      try { os.assertLinuxSupport(); out.threw = false; } catch (e) { out.name = e.name; out.message = e.message; }
       out.koffi = koffiLoaded();`);
     expect(out).toMatchObject({ name: 'LinuxSupportError', koffi: false });
     expect((out as { message: string }).message).toMatch(/need Linux.*this is darwin.*simulator/);

@@ -7,7 +7,7 @@ import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { RecentMembers } from '../../runtime/capabilities/linux/recent-members.ts';
 import { checkTarget } from '../../runtime/capabilities/linux/checked-target.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { killAll, memlockFromProc, spawnShell, waitForChildren } from '../identity/support/processes.ts';
 
 afterEach(killAll);

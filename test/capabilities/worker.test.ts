@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { killAll, memlockFromProc, spawnShell } from '../identity/support/processes.ts';
 
 afterEach(killAll);

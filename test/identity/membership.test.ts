@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { checkMembership, isMember } from '../../runtime/identity/membership.ts';
 import { Lineage, MAX_ANCESTRY_DEPTH } from '../../runtime/identity/lineage.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
-import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
-import { readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
+import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
+import { readCgroupPath } from '../../runtime/os/proc-cgroup.ts';
 import { deadPid, killAll, spawnShell, spawnShellAtPid, waitForChildren } from './support/processes.ts';
 
 afterEach(killAll);

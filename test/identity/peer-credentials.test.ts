@@ -11,8 +11,8 @@ import {
   readPeerCredentials,
   releasePeerCredentials,
   tryReadPeerCredentials,
-} from '../../runtime/identity/peer-credentials.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+} from '../../runtime/os/peer-credentials.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 
 const NOBODY = 65534;
 // Connects, says hello, and stays connected until killed.

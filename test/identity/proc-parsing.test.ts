@@ -3,11 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseProcStat, readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtime/identity/proc-cgroup.ts';
-import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
+import { parseProcStat, readProcStat, readStartTime } from '../../runtime/os/proc-stat.ts';
+import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtime/os/proc-cgroup.ts';
+import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
 import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
-import { isValidPid, pidMax } from '../../runtime/identity/pid.ts';
+import { isValidPid, pidMax } from '../../runtime/os/pid.ts';
 import { deadPid, killAll, spawnShell } from './support/processes.ts';
 
 afterEach(killAll);

@@ -1,7 +1,7 @@
 // Admin-side VM registration: every field validated, the root pid's start time pinned from /proc.
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateVmRegistration } from '../../runtime/identity/registration.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { deadPid, killAll, spawnShell } from './support/processes.ts';
 
 afterEach(killAll);

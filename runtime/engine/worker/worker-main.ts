@@ -4,7 +4,7 @@
 // the critical path is mostly the guest's own run.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
-import { mirrorPidfdsInto } from '../../capabilities/linux/pidfd-ledger.ts';
+import { mirrorPidfdsInto } from '../../os/pidfd-ledger.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { PolicyRequest } from '../../contract/types.ts';

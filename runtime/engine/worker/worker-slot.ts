@@ -5,7 +5,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
-import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
+import { closeLeftoverPidfds, newPidfdLedger } from '../../os/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
