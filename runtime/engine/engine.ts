@@ -7,7 +7,8 @@ import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
 import { compilePolicy } from './compile.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
-import type { ErrorKind, Outcome } from './outcome.ts';
+import { denyOutcome } from './deny-outcome.ts';
+import type { Outcome } from './outcome.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities } from '../capabilities/create.ts';
@@ -29,10 +30,6 @@ export interface EngineOptions {
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
    */
   inlineFuel?: number;
-}
-
-function deny(kind: ErrorKind, detail: string): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
 }
 
 
@@ -98,11 +95,11 @@ export class Engine implements PolicyEngine {
 
   async evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions = {}): Promise<Outcome> {
     try {
-      if (this.#closed) return deny('host-error', 'the engine is closed');
+      if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
       const policy = this.#policies.get(sha256);
-      if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
+      if (policy === undefined) return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
       const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
-      if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+      if (!(deadlineMs > 0)) return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
       if (this.#inline !== undefined && capabilities.kind === 'linux') {
         if (!this.#linuxLoaded) {
           await (this.#linuxHere ??= loadLinuxCapabilities());
@@ -112,14 +109,14 @@ export class Engine implements PolicyEngine {
         if (attempt.kind === 'decided') return attempt.outcome;
         if (attempt.kind === 'continue') {
           const left = deadlineMs - attempt.spentUs / 1000;
-          const o = left > 0 ? await this.#pool.run({ sha256, request, capabilities, replay: attempt.tape }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+          const o = left > 0 ? await this.#pool.run({ sha256, request, capabilities, replay: attempt.tape }, left) : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
           return { ...o, durationUs: o.durationUs + attempt.spentUs };
         }
       }
       return await this.#pool.run({ sha256, request, capabilities }, deadlineMs);
     } catch (err) {
       // e.g. a CapabilitySpec that cannot be cloned to the worker.
-      return deny('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
+      return denyOutcome('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

@@ -118,17 +118,6 @@ describe('query-vm-identity', () => {
   });
 });
 
-describe('call quota', () => {
-  it('refuses calls beyond the per-evaluation quota', async () => {
-    const { vm, child } = await spawnVm();
-    const caps = createLinuxCapabilities(vm, { maxCalls: 2 });
-    expect(caps.queryVmIdentity(child)).toEqual(identity);
-    expect(caps.setMemlock(child, 4096n)).toEqual({ ok: true });
-    expect(caps.setMemlock(child, 2048n)).toMatchObject({ ok: false, error: 'quota-exceeded' });
-    expect(caps.queryVmIdentity(child)).toBeNull();
-    expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
-  });
-});
 
 describe('platform support', () => {
   it('reports kernel, cgroup2 mount and privilege on this host', () => {

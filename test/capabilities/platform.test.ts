@@ -40,13 +40,14 @@ describe('loading', () => {
     expect((out as { message: string }).message).toMatch(/need Linux.*this is darwin.*simulator/);
   });
 
-  it('fails closed with typed values (not exceptions) when capabilities are used there anyway', () => {
+  it('fails closed when capabilities are used there anyway: set-memlock internal, query-vm-identity throws its cause (the engine denies host-error and audits it)', () => {
     const out = runFresh(`
       Object.defineProperty(process, 'platform', { value: 'darwin' });
       const scope = { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: { rootPid: process.pid, rootStartTime: 1 } };
       const caps = linux.createLinuxCapabilities(scope);
       out.set = caps.setMemlock(process.pid, 1024n);
-      out.identity = caps.queryVmIdentity(process.pid);`);
-    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, identity: null });
+      try { out.identity = caps.queryVmIdentity(process.pid); } catch (e) { out.thrown = e.message; }`);
+    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, thrown: expect.stringMatching(/need Linux/) });
+    expect(out).not.toHaveProperty('identity');
   });
 });

@@ -1,3 +1,2 @@
 // Real Linux capabilities: prlimit through FFI (../../os/), pidfd-bracketed, scoped to one registered VM.
 export { createLinuxCapabilities, type LinuxCapabilitiesOptions } from './capabilities.ts';
-export { withCallQuota } from './quota.ts';

@@ -12,6 +12,7 @@ import { evaluatePrepared, type PreparedInstance } from '../evaluate-instance.ts
 import { FUEL_GLOBAL } from '../instrumentation-globals.ts';
 import { InstanceFactory } from '../instance-factory.ts';
 import type { EngineLimits } from '../limits.ts';
+import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
 import { replayingCapabilities, type TapeEntry } from '../speculative/capability-tape.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
@@ -57,13 +58,9 @@ function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
   return policy.instances.prepare();
 }
 
-function failure(kind: 'host-error', detail: string): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
-}
-
 /** One decision; returns the instance used (to recycle its memory once answered). */
 function evaluateJob(policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[]): { outcome: Outcome; used?: PreparedInstance } {
-  if (policy === undefined) return { outcome: failure('host-error', `policy ${sha256} is not loaded in the worker`) };
+  if (policy === undefined) return { outcome: denyOutcome('host-error', `policy ${sha256} is not loaded in the worker`) };
   let used: PreparedInstance | undefined;
   let capabilities: Capabilities | undefined;
   try {
@@ -80,7 +77,7 @@ function evaluateJob(policy: Loaded | undefined, sha256: string, request: Policy
     return { outcome, used };
   } catch (err) {
     // evaluatePrepared does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
-    return { outcome: failure('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
+    return { outcome: denyOutcome('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
   } finally {
     capabilities?.release?.();
   }

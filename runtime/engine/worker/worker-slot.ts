@@ -4,6 +4,7 @@
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
+import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
 import { closeLeftoverPidfds, newPidfdLedger } from '../../os/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
@@ -41,10 +42,6 @@ interface InFlight {
   id: number;
   settle: (outcome: Outcome) => void;
   started: number;
-}
-
-function failure(kind: 'timeout' | 'host-error', detail: string, durationUs: number): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs, capabilityCalls: [], logs: [] };
 }
 
 export class WorkerSlot {
@@ -178,7 +175,7 @@ export class WorkerSlot {
     const job = this.#inFlight;
     this.#inFlight = undefined;
     if (job !== undefined) {
-      job.settle(failure('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000)));
+      job.settle(denyOutcome('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000)));
     }
     if (this.#closed) return;
     if (inc.started) {
@@ -214,7 +211,7 @@ export class WorkerSlot {
     return inc.ready.then(
       () => this.#send(inc, job, deadlineMs, started),
       // The exit handler schedules the respawn.
-      (err: unknown) => failure('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
+      (err: unknown) => denyOutcome('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
     );
   }
 
@@ -234,7 +231,7 @@ export class WorkerSlot {
         this.#postJob(inc, id, job);
       } catch (err) {
         // e.g. DataCloneError: a request or CapabilitySpec that is not plain data.
-        settle(failure('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
+        settle(denyOutcome('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
         return;
       }
       // The deadline runs from dispatch: waiting for a (re)starting worker is not the policy's time.
@@ -249,14 +246,14 @@ export class WorkerSlot {
           try {
             answer = this.#takeAnswer(inc);
           } catch (err) {
-            settle(failure('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
+            settle(denyOutcome('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
             return;
           }
           if (answer !== undefined && answer.id === id) {
             settle(answer.outcome);
             return;
           }
-          settle(failure('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
+          settle(denyOutcome('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
           return;
         }
         const remaining = deadlineAt - performance.now();
@@ -268,7 +265,7 @@ export class WorkerSlot {
         }
         // Deadline passed with no answer: the only way to stop a running wasm loop is to kill its thread.
         const elapsedUs = Math.round((performance.now() - started) * 1000);
-        settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs));
+        settle(denyOutcome('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs));
         if (this.#current === inc && !this.#closed) {
           this.#replace();
           void inc.worker.terminate();
@@ -281,7 +278,7 @@ export class WorkerSlot {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#respawnTimer !== undefined) clearTimeout(this.#respawnTimer);
-    this.#inFlight?.settle(failure('host-error', 'the engine was closed', 0));
+    this.#inFlight?.settle(denyOutcome('host-error', 'the engine was closed', 0));
     const inc = this.#current;
     inc.jobs.close();
     inc.results.close();

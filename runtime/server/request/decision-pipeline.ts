@@ -14,7 +14,8 @@ import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
-import { DAEMON_DENY_DETAIL, daemonDeny, type Decided } from './daemon-deny.ts';
+import { denyOutcome } from '../../engine/deny-outcome.ts';
+import { DAEMON_DENY_DETAIL, type Decided } from './daemon-deny.ts';
 import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
@@ -53,13 +54,13 @@ export class DecisionPipeline {
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
     if (requester.kind === 'gone') {
-      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
+      return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
     }
-    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
+    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
     const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
+    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
 
     const release = this.d.policies.acquire(binding);
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => this.evaluate(vm, binding, peer, operation, targetPid, bytes, startedAt));
@@ -79,7 +80,7 @@ export class DecisionPipeline {
 
   private evaluate(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number): Promise<Decided> {
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
-    if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+    if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
     const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
     const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs } as const;

@@ -22,6 +22,20 @@ function evaluateBody(body: string, extra = ''): string {
 }
 
 describe('evaluateOnce: a policy using every import', () => {
+  it('a query-vm-identity that fails in the host is a host-error deny whose detail is recorded, never a silent none', () => {
+    const p = compiledFromWat(fullPolicyWat());
+    const simulated = createSimulatedCapabilities(world());
+    const failing = {
+      setMemlock: (pid: number, bytes: bigint) => simulated.setMemlock(pid, bytes),
+      queryVmIdentity: (): never => {
+        throw new Error('pidfd_open: EMFILE');
+      },
+    };
+    const o = evaluateOnce(p.module, request(), failing, p.limits);
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/query-vm-identity failed in the host: pidfd_open: EMFILE/) });
+    expect(o.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([]); // the policy went no further
+  });
+
   it('allows, lowering the VM identity (UTF-8 name, labels) and recording calls and logs', () => {
     const o = run(fullPolicyWat());
     expect(o.errorDetail).toBeUndefined();
