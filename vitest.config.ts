@@ -3,8 +3,12 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Builds the AssemblyScript example guests (guest-examples/assemblyscript/build/) once, before any test file.
-    globalSetup: ['test/global-setup.ts'],
+    // Builds the AssemblyScript example guests (guest-examples/assemblyscript/build/) once, before
+    // any test file; gives the run an id that marks every process it starts, and fails the run if
+    // any of them outlives it (test/support/processes/).
+    globalSetup: ['test/global-setup.ts', 'test/support/processes/leak-check.ts'],
+    // Kills the processes each test and each file started, and fails a file that left one behind.
+    setupFiles: ['test/support/processes/setup.ts'],
     // Guest builds and real daemons make some suites slow to start; none asserts wall-clock time.
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -7,6 +7,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   fuel: () => import('./bench/fuel-overhead.ts'),
   capabilities: () => import('./bench/capabilities.ts'),
   daemon: () => import('./bench/daemon.ts'),
+  cli: () => import('./bench/cli-startup.ts'),
 };
 
 const wanted = process.argv.slice(2);

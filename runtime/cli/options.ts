@@ -1,24 +1,22 @@
 // Options shared by many commands, and parsing of their values with errors that say what to write.
-import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { currentEnvironment, defaultDirs } from '../daemon/config.ts';
 import { parseByteSize } from '../simulator/byte-size.ts';
 
-// Where `capgate serve` puts its sockets by default: /run/capgate as root, ./.capgate/run otherwise.
-const RUN_DIR = defaultDirs(currentEnvironment()).runDir;
-export const DEFAULT_ADMIN_SOCKET = join(RUN_DIR, 'admin.sock');
-export const DEFAULT_REQUEST_SOCKET = join(RUN_DIR, 'request.sock');
+// No default value: without --socket, daemon-client.ts looks where socket-locations.ts says the
+// daemon listens (and can then list every place it looked).
+const SEARCH = (kind: 'admin' | 'request', variable: string): string =>
+  `${kind} socket of the daemon (default: $${variable}, else $CAPGATE_RUN_DIR/${kind}.sock, else ./.capgate/run/${kind}.sock then /run/capgate/${kind}.sock, the first that exists; /run/capgate only as root)`;
 
 export function withJson(cmd: Command): Command {
   return cmd.option('--json', 'machine-readable JSON on stdout', false);
 }
 
 export function withAdminSocket(cmd: Command): Command {
-  return cmd.addOption(new Option('-s, --socket <path>', 'admin socket of the daemon').default(DEFAULT_ADMIN_SOCKET).env('CAPGATE_ADMIN_SOCKET'));
+  return cmd.addOption(new Option('-s, --socket <path>', SEARCH('admin', 'CAPGATE_ADMIN_SOCKET')));
 }
 
 export function withRequestSocket(cmd: Command): Command {
-  return cmd.addOption(new Option('-s, --socket <path>', 'request socket of the daemon').default(DEFAULT_REQUEST_SOCKET).env('CAPGATE_REQUEST_SOCKET'));
+  return cmd.addOption(new Option('-s, --socket <path>', SEARCH('request', 'CAPGATE_REQUEST_SOCKET')));
 }
 
 export function byteSizeArg(value: string): bigint {

@@ -1,6 +1,7 @@
 // TypeScript mirror of the WIT contract `capgate:policy@1.0.0` (host-api/wit/policy.wit).
 // The engine lifts and lowers exactly these shapes; the daemon, simulator and CLI speak them.
 
+export const CONTRACT_PACKAGE = 'capgate:policy@1.0.0';
 export const HOST_INTERFACE = 'capgate:policy/host@1.0.0';
 export const TYPES_INTERFACE = 'capgate:policy/types@1.0.0';
 

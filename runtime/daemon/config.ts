@@ -10,9 +10,10 @@ import type { Durability } from '../store/database.ts';
 import type { HttpLimits } from '../server/http/unix-server.ts';
 import type { SchedulerLimits } from '../server/scheduler/fair-scheduler.ts';
 import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
+import { builtInDirs, defaultRunDir, socketFromEnvironment, type LocationEnvironment } from './socket-locations.ts';
 
 export interface DaemonConfig {
-  /** Sockets live here (default: /run/capgate as root, ./.capgate/run otherwise). */
+  /** Sockets live here (default: $CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise). */
   runDir: string;
   /** The database lives here (default: /var/lib/capgate as root, ./.capgate/state otherwise). */
   stateDir: string;
@@ -92,15 +93,13 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export interface Environment {
-  uid: number;
-  cwd: string;
+export interface Environment extends LocationEnvironment {
   cores: number;
 }
 
-export function defaultDirs(env: Environment): { runDir: string; stateDir: string } {
-  if (env.uid === 0) return { runDir: '/run/capgate', stateDir: '/var/lib/capgate' };
-  return { runDir: path.join(env.cwd, '.capgate', 'run'), stateDir: path.join(env.cwd, '.capgate', 'state') };
+/** Default directories (socket-locations.ts: CAPGATE_RUN_DIR, else by uid), shared with the clients. */
+export function defaultDirs(env: LocationEnvironment): { runDir: string; stateDir: string } {
+  return { runDir: defaultRunDir(env), stateDir: builtInDirs(env).stateDir };
 }
 
 const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'object'> | 'string'> = {
@@ -200,8 +199,8 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
   const config: DaemonConfig = {
     runDir,
     stateDir,
-    adminSocket: path.resolve(runDir, input.adminSocket ?? 'admin.sock'),
-    requestSocket: path.resolve(runDir, input.requestSocket ?? 'request.sock'),
+    adminSocket: path.resolve(runDir, input.adminSocket ?? socketFromEnvironment('admin', env) ?? 'admin.sock'),
+    requestSocket: path.resolve(runDir, input.requestSocket ?? socketFromEnvironment('request', env) ?? 'request.sock'),
     database: path.resolve(stateDir, input.database ?? 'capgate.db'),
     admin: {
       socketMode: input.admin?.socketMode ?? 0o600,
@@ -295,5 +294,5 @@ function lookupGroup(name: string): number {
 }
 
 export function currentEnvironment(): Environment {
-  return { uid: process.getuid?.() ?? 0, cwd: process.cwd(), cores: os.availableParallelism() };
+  return { uid: process.getuid?.() ?? 0, cwd: process.cwd(), vars: process.env, cores: os.availableParallelism() };
 }

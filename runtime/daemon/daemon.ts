@@ -25,8 +25,9 @@ import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './conf
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
 import { tellServiceManager } from './sd-notify.ts';
+import { CAPGATE_VERSION } from '../bootstrap/version.ts';
 
-export const CAPGATE_VERSION = '0.1.0';
+export { CAPGATE_VERSION } from '../bootstrap/version.ts';
 
 export interface StartOptions {
   /** Default: pino to stdout at config.log.level. */

@@ -5,7 +5,6 @@ import { availableParallelism } from 'node:os';
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
-import { compilePolicy } from './compile.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import { denyOutcome } from './deny-outcome.ts';
 import type { Outcome } from './outcome.ts';
@@ -31,6 +30,10 @@ export interface EngineOptions {
    */
   inlineFuel?: number;
 }
+
+// The compile pipeline (binaryen, ~75 MB, and jco's wasm-tools) loads on the first compile: a
+// daemon with nothing bound, and every thread that only evaluates, never pays for it.
+const compilePolicy: CompileFn = async (bytes, limits) => (await import('./compile.ts')).compilePolicy(bytes, limits);
 
 
 export class Engine implements PolicyEngine {

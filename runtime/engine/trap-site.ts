@@ -3,7 +3,7 @@
 // When that function belongs to a language runtime or SDK (a Rust panic, an AssemblyScript
 // abort, the C SDK's capgate_fail), the first frame of the policy's own code is named too.
 // Names are the guest's: sanitized and bounded before they reach an audit record.
-import { sanitizeName } from './instrument/names.ts';
+import { sanitizeName } from './instrument/sanitize-name.ts';
 
 interface WasmFrame {
   name: string | undefined;

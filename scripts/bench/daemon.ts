@@ -17,6 +17,7 @@ import { Engine } from '../../runtime/engine/engine.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
 import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
 import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
+import { distinctPolicies, pushPolicies, serveIn, settledResident, type Resident } from './footprint.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 import { eventLoopTurns, printTable, sample, type BenchRow } from './table.ts';
 
@@ -265,6 +266,7 @@ const DAEMON_ENV = 'CAPGATE_BENCH_DAEMON';
  * come from a registered VM, and the daemon refuses to register one of its own ancestors.
  */
 export async function run(): Promise<void> {
+  await memory();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-'));
   const daemon = await startDaemon(dir);
   try {
@@ -277,6 +279,50 @@ export async function run(): Promise<void> {
     await new Promise((r) => daemon.child.once('exit', r));
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const IDLE_TARGET_MB = 120;
+const PER_POLICY_TARGET_MB = 5;
+
+/**
+ * Resident memory of `capgate serve` (all threads; default 2 workers) from /proc once it settles:
+ * idle, after one policy is pushed and bound, after ten, and restarted on that state (ten
+ * stored, one bound: the contract has one operation, and only bound policies compile at start).
+ */
+async function memory(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-rss-'));
+  const rows: Array<[string, Resident]> = [];
+  try {
+    const d = await serveIn(dir);
+    try {
+      rows.push(['idle, nothing pushed', await settledResident(d.child.pid!)]);
+      const policies = distinctPolicies(10);
+      await pushPolicies(d.admin, policies.slice(0, 1));
+      rows.push(['1 policy pushed and bound', await settledResident(d.child.pid!)]);
+      await pushPolicies(d.admin, policies.slice(1), 1);
+      rows.push(['10 policies pushed, 1 bound', await settledResident(d.child.pid!)]);
+    } finally {
+      await d.stop();
+    }
+    const again = await serveIn(dir);
+    try {
+      rows.push(['restarted: 10 stored, 1 bound', await settledResident(again.child.pid!)]);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const idle = rows[0]![1].rssMb;
+  console.log('\n## daemon: resident memory (VmRSS of `capgate serve`, settled)\n');
+  const header = ['case', 'RSS MB', 'anon MB', 'file MB', 'threads', 'vs idle'];
+  const lines = rows.map(([name, r]) => [name, r.rssMb.toFixed(1), r.anonMb.toFixed(1), r.fileMb.toFixed(1), String(r.threads), `+${(r.rssMb - idle).toFixed(1)}`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log([fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n'));
+  const first = rows[1]![1].rssMb - idle;
+  const perPolicy = (rows[2]![1].rssMb - rows[1]![1].rssMb) / 9;
+  console.log(`targets: idle <= ${IDLE_TARGET_MB} MB: ${idle.toFixed(0)} MB (${idle <= IDLE_TARGET_MB ? 'met' : 'NOT met'}); <= ${PER_POLICY_TARGET_MB} MB per policy: ${perPolicy.toFixed(1)} MB each after the first (${perPolicy <= PER_POLICY_TARGET_MB ? 'met' : 'NOT met'}); the first costs ${first.toFixed(0)} MB, most of it the compile pipeline (binaryen, jco's wasm-tools) loaded on the first compile and kept`);
 }
 
 async function measure(daemon: BenchDaemon): Promise<void> {

@@ -1,14 +1,12 @@
 // One evaluation's Capabilities keep the pidfd and verdict of each pid they checked, until
 // release(): real processes, real pidfds (counted in /proc/self/fd), real prlimit.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targets.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
 
@@ -25,12 +23,6 @@ async function spawnVm(): Promise<{ vm: RegisteredVm; child: number; grandchild:
   const [child] = await waitForChildren(root.pid, 1);
   const [grandchild] = await waitForChildren(child!, 1);
   return { vm: vmRootedAt(root.pid), child: child!, grandchild: grandchild! };
-}
-
-/** Polls until `pid` is gone from /proc (killed and reaped by its parent). */
-async function reaped(pid: number): Promise<void> {
-  for (let i = 0; i < 500 && readStartTime(pid) !== null; i++) await new Promise((r) => setTimeout(r, 5));
-  if (readStartTime(pid) !== null) throw new Error(`pid ${pid} was not reaped`);
 }
 
 describe('pidfds kept per evaluation', () => {
@@ -63,7 +55,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(child, 'SIGKILL');
-    await reaped(child);
+    await waitForReaped(child);
     expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
     caps.release!();
     const fresh = createLinuxCapabilities(vm);
@@ -79,7 +71,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(grandchild, 'SIGKILL');
-    await reaped(grandchild);
+    await waitForReaped(grandchild);
     expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
     expect(caps.queryVmIdentity(grandchild)).toBeNull();
     expect(openFds()).toBe(before); // the dead process's pidfd is closed as soon as it is found dead
@@ -94,7 +86,7 @@ describe('pidfds kept per evaluation', () => {
       const caps = createLinuxCapabilities(vm);
       expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
       process.kill(grandchild, 'SIGKILL');
-      await reaped(grandchild);
+      await waitForReaped(grandchild);
       const stranger = spawnShellAtPid(grandchild, 'sleep 300'); // outside the VM
       if (stranger.pid === grandchild) {
         reused = true;

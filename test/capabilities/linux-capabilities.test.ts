@@ -1,6 +1,6 @@
 // The real set-memlock and query-vm-identity on real processes: prlimit through FFI, scoped by
 // kernel-verified membership, checked against the kernel's own /proc/<pid>/limits.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
@@ -10,9 +10,7 @@ import { assertLinuxSupport } from '../../runtime/os/support.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { setMemlockInScope } from '../../runtime/capabilities/linux/set-memlock.ts';
 import { pidMax } from '../../runtime/os/pid.ts';
-import { deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { bootTicks, deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from '../identity/support/processes.ts';
 
 const MiB = 1024n * 1024n;
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
@@ -88,7 +86,7 @@ describe('set-memlock', () => {
       const a = spawnShell('sleep 300');
       const vm = vmRootedAt(a.pid);
       await killAll();
-      await new Promise((r) => setTimeout(r, 30)); // a new clock tick, so start times differ
+      await waitForTickAfter(vm.anchor.rootStartTime!); // a new clock tick, so start times differ
       const b = spawnShellAtPid(a.pid, 'sleep 300');
       if (b.pid === a.pid) found = { vm, pid: b.pid };
       else await killAll();
@@ -138,11 +136,14 @@ describe('pidfd sandwich', () => {
       let replacement: number | undefined;
       const result = setMemlockInScope(vm, grandchild, 4096n, {
         beforeAct: () => {
+          const started = readStartTime(grandchild)!;
           process.kill(grandchild, 'SIGKILL');
-          const until = Date.now() + 2000;
-          while (readStartTime(grandchild) !== null && Date.now() < until); // its parent shell reaps it
-          const spin = Date.now() + 30;
-          while (Date.now() < spin); // next clock tick, so the start time differs too
+          // Synchronous (the capability is mid-call): spin until its parent shell reaped it, and
+          // until the next clock tick, so the replacement's start time differs too. Bounded: a
+          // shell that did not reap in time just costs this attempt.
+          const until = performance.now() + 5_000;
+          while (readStartTime(grandchild) !== null && performance.now() < until);
+          while (bootTicks() <= started);
           replacement = spawnShellAtPid(grandchild, 'sleep 300').pid;
         },
       });

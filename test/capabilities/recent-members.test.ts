@@ -1,16 +1,14 @@
 // Members found by one evaluation are reused by the next ones for a bounded time, only while the
 // pidfd proves the pid still names the same process; refusals are never reused. Real processes,
 // real pidfds, real prlimit.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { RecentMembers } from '../../runtime/capabilities/linux/recent-members.ts';
 import { checkTarget } from '../../runtime/capabilities/linux/checked-target.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell, waitForChildren } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { memlockFromProc, spawnShell, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '5d1c7a42-0b8e-4f3a-9c61-7e2d4b9a0c55', name: 'vm-r', id: 9, labels: [] as Array<[string, string]> };
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -20,11 +18,6 @@ async function spawnVm(): Promise<{ vm: RegisteredVm; child: number; grandchild:
   const [child] = await waitForChildren(root.pid, 1);
   const [grandchild] = await waitForChildren(child!, 1);
   return { vm: { identity, anchor: { rootPid: root.pid, rootStartTime: readStartTime(root.pid)! } }, child: child!, grandchild: grandchild! };
-}
-
-async function reaped(pid: number): Promise<void> {
-  for (let i = 0; i < 500 && readStartTime(pid) !== null; i++) await new Promise((r) => setTimeout(r, 5));
-  if (readStartTime(pid) !== null) throw new Error(`pid ${pid} was not reaped`);
 }
 
 function checked(vm: RegisteredVm, pid: number) {
@@ -44,7 +37,7 @@ describe('recent members across evaluations', () => {
 
     // Reparent the grandchild out of the VM's tree: a fresh check now refuses it...
     process.kill(child, 'SIGKILL');
-    await reaped(child);
+    await waitForReaped(child);
     const fresh = createLinuxCapabilities(vm);
     expect(fresh.queryVmIdentity(grandchild)).toBeNull();
     fresh.release!();
@@ -76,7 +69,7 @@ describe('recent members across evaluations', () => {
     const { vm, grandchild } = await spawnVm();
     expect(cache.put(vm, grandchild, checked(vm, grandchild), 60_000)).toBe(true);
     process.kill(grandchild, 'SIGKILL');
-    await reaped(grandchild);
+    await waitForReaped(grandchild);
     expect(cache.get(vm, grandchild)).toBeUndefined();
     expect(cache.size).toBe(0);
   });

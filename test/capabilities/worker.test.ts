@@ -1,12 +1,10 @@
 // The engine creates Linux capabilities inside worker threads: koffi must load and work there.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
-import { killAll, memlockFromProc, spawnShell } from '../identity/support/processes.ts';
-
-afterEach(killAll);
+import { memlockFromProc, spawnShell } from '../identity/support/processes.ts';
 
 describe('Linux capabilities in a worker thread', () => {
   it('sets memlock and answers identity from inside a worker', async () => {

@@ -1,5 +1,4 @@
 // Every management command as a real process against a real daemon started by `capgate serve`.
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,8 @@ import { compileAssemblyScript } from '../../scripts/build-guests.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
 import { CAPGATE_BIN, REPO_ROOT, runCli } from './support/run-cli.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { ChildOutput } from '../support/wait.ts';
 
 const UUID = '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13';
 let guests: ExampleGuests;
@@ -126,13 +127,14 @@ describe('against a running daemon', () => {
   });
 
   it('audit tail --follow prints new decisions as they happen', async () => {
-    const follow = spawn(process.execPath, [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin], { cwd: REPO_ROOT });
+    const follow = spawnChild(process.execPath, [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin], { cwd: REPO_ROOT });
     let out = '';
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const printed = new ChildOutput(follow);
     const exited = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
-    while (!out.includes(decisions.denied!)) await new Promise((r) => setTimeout(r, 50));
+    await printed.until(decisions.denied!, 'the last decision');
     const fresh = await vm.request('1Gi');
-    while (!out.includes(fresh.body.decisionId)) await new Promise((r) => setTimeout(r, 50));
+    await printed.until(fresh.body.decisionId, 'the new decision');
     follow.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(out.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.denied, fresh.body.decisionId]);

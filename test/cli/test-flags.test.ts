@@ -1,6 +1,5 @@
 // `capgate test` as a real process: --run, -q, --reporter junit|tap, --compare, --watch,
 // --from-audit --write-scenario, and the daemon's default deadline.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,8 @@ import { buildSlowPolicy, SLOW_BYTES } from '../daemon/helpers/slow-policy.ts';
 import { auditRecord, GPU_VM, PLAIN_VM } from '../simulator/support/audit-records.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { CAPGATE_BIN, runCli } from './support/run-cli.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { ChildOutput } from '../support/wait.ts';
 
 let guests: ExampleGuests;
 let dir: string;
@@ -190,18 +191,11 @@ describe('capgate test --watch', () => {
     mkdirSync(join(project, 'build'));
     copyFileSync(guests.memlockCap, join(project, 'build', 'policy.wasm'));
 
-    const child = spawn(process.execPath, [CAPGATE_BIN, 'test', 'build/policy.wasm', 'scenario.yaml', '--watch'], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
+    const child = spawnChild(process.execPath, [CAPGATE_BIN, 'test', 'build/policy.wasm', 'scenario.yaml', '--watch'], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+    const out = new ChildOutput(child);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const waitFor = async (re: RegExp): Promise<void> => {
-      for (let i = 0; i < 1200 && !re.test(stdout); i++) {
-        if (child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(stdout, stdout).toMatch(re);
-    };
+    // Each step runs `npm run build` or the scenario in a fresh process: slow on a loaded machine.
+    const waitFor = (re: RegExp): Promise<unknown> => out.until(re, String(re), 120_000);
     try {
       await waitFor(/3 passed, 0 failed\n\[watch\] watching \.?/);
       // vfio-only denies the VM without vfio=true: "small <raise> & fine" now fails.

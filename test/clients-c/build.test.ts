@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCClient, C_CLIENT_DIR, compileCProgram, hasCommand, type CClientBuild } from '../../scripts/build-c-client.ts';
+import { runChild } from '../support/processes/children.ts';
 
 let dir: string;
 let gcc: CClientBuild;
@@ -64,7 +65,7 @@ describe('libcapgate', () => {
     if (hasCommand('g++')) sh('g++', ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', '-x', 'c++', header]);
   });
 
-  it('installs with a pkg-config file that links the example dynamically and statically', () => {
+  it('installs with a pkg-config file that links the example dynamically and statically', async () => {
     const prefix = path.join(dir, 'prefix');
     sh('make', ['-C', C_CLIENT_DIR, `BUILD_DIR=${gcc.dir}`, `PREFIX=${prefix}`, 'install']);
     const pcEnv = { PKG_CONFIG_PATH: path.join(prefix, 'lib/pkgconfig') };
@@ -83,8 +84,8 @@ describe('libcapgate', () => {
     // Both run, and both report a missing daemon as the errno and message they promise.
     const missing = path.join(dir, 'no-daemon.sock');
     for (const [exe, env] of [[dynamic, { LD_LIBRARY_PATH: path.join(prefix, 'lib') }], [staticExe, {}]] as const) {
-      const r = spawnSync(exe, [String(process.pid), '4096'], { encoding: 'utf8', env: { ...env, CAPGATE_REQUEST_SOCKET: missing } });
-      expect(r.status).toBe(3);
+      const r = await runChild(exe, [String(process.pid), '4096'], { env: { ...env, CAPGATE_REQUEST_SOCKET: missing } });
+      expect(r.code).toBe(3);
       expect(r.stderr).toBe(`capgate: no capgate socket at the configured path: cannot connect to ${missing}: ENOENT (is capgate running, and its request socket mounted at this path?)\n`);
     }
   });

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOW, answer, FakeDaemon, type FakeScript } from './helpers/fake-daemon.ts';
 import { assertClean, buildSanitizedProbe, runProbe, writeFile, type ProbeRun } from './helpers/probe.ts';
-import { killChildren } from './helpers/run-child.ts';
 
 let dir: string;
 let probe: string;
@@ -26,7 +25,6 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  killChildren();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

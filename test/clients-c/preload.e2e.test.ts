@@ -14,7 +14,7 @@ import { asPolicy, memlockOf, MiB, vmFor } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { ALLOW, answer, FakeDaemon } from './helpers/fake-daemon.ts';
 import { assertClean, buildSanitizedProbe, FIXTURES, SANITIZER_ENV, type ProbeResult } from './helpers/probe.ts';
-import { killChildren, runChild } from './helpers/run-child.ts';
+import { runChild } from './helpers/run-child.ts';
 import type { RunResult } from './helpers/vm-root.ts';
 import { VmRoot } from './helpers/vm-root-handle.ts';
 
@@ -50,7 +50,6 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  killChildren();
   await vmA?.stop();
   await vmB?.stop();
   await daemon?.stop();

@@ -3,7 +3,6 @@
 // a journal truncation, between them). After each reopen, every record the child reported
 // committed is there with the seq it was given, no seq is handed out twice, the index is exactly
 // what the records derive, and every record is found by vm, policy, decision, time and id.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,33 +11,39 @@ import { Store } from '../../runtime/store/store.ts';
 import { crashRecord } from './helpers/audit-appender.ts';
 import { REPO_ROOT } from './helpers/daemon-process.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { spawnChild } from '../support/processes/children.ts';
 
 afterAll(removeTempDirs);
 
 const APPENDER = path.join(REPO_ROOT, 'test/daemon/helpers/audit-appender.ts');
 const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
 
-/** Runs the appender until it reported `atLeast` ids, plus a random extra moment, then SIGKILLs it. Returns its `id seq` lines. */
+/**
+ * Runs the appender until it reported `atLeast` ids plus a random number more (so the kill lands
+ * at an arbitrary point of its loop), then SIGKILLs it. Returns its `id seq` lines. Counted in
+ * lines, not time: a timer fires late on a loaded machine, and meanwhile the child runs on.
+ */
 function appendUntilKilled(file: string, run: number, durability: string, atLeast: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', BOOTSTRAP, APPENDER, file, String(run), durability], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
+    const child = spawnChild(process.execPath, ['--import', BOOTSTRAP, APPENDER, file, String(run), durability], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const killAt = atLeast + Math.floor(Math.random() * (atLeast / 10));
+    const chunks: Buffer[] = [];
+    let lines = 0;
     let err = '';
-    let killing = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!killing && out.split('\n').length > atLeast) {
-        killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.random() * 30);
-      }
+    child.stdout!.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (lines > killAt) return; // killing
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+      if (lines > killAt) child.kill('SIGKILL');
     });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code, signal) => {
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    // 'close', not 'exit': every line the child wrote has been read by then.
+    child.on('close', (code, signal) => {
       if (signal !== 'SIGKILL') return reject(new Error(`appender exited (${code}, ${signal}): ${err}`));
       // Only complete lines were reported; the last may be cut.
-      const lines = out.split('\n').slice(0, -1);
-      expect(lines[0]).toBe('open');
-      resolve(lines.slice(1));
+      const out = Buffer.concat(chunks).toString().split('\n').slice(0, -1);
+      expect(out[0]).toBe('open');
+      resolve(out.slice(1));
     });
   });
 }
@@ -112,13 +117,15 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
 }
 
 describe('audit store under kill -9', () => {
-  it.each(['normal', 'full'])('keeps every reported record, and a consistent index, across repeated SIGKILLs (durability %s)', async (durability) => {
+  it.for(['normal', 'full'])('keeps every reported record, and a consistent index, across repeated SIGKILLs (durability %s)', { timeout: 120_000 }, async (durability, { signal }) => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
     const reported = new Map<string, { run: number; i: number; seq: number }>();
     let unindexedAtKill = 0;
     let uningestedAtKill = 0;
     let topSeq = 0;
     for (let run = 1; run <= 4; run++) {
+      // A test that timed out goes on in the background: it must not start another appender.
+      signal.throwIfAborted();
       const lines = await appendUntilKilled(file, run, durability, durability === 'full' ? 300 : 3000);
       for (const line of lines) {
         const [id, seq] = line.split(' ') as [string, string];
@@ -140,5 +147,5 @@ describe('audit store under kill -9', () => {
     // the index catch-up, since recovered records are indexed from their JSON).
     if (durability === 'normal') expect(uningestedAtKill).toBeGreaterThan(0);
     else expect(unindexedAtKill).toBeGreaterThan(0);
-  }, 120_000);
+  });
 });

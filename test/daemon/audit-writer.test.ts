@@ -2,7 +2,7 @@
 // resolves only once its record is committed.
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
@@ -29,6 +29,13 @@ const rec = (id: string): NewAuditRecord => ({
   totalUs: 1,
 });
 
+/**
+ * Fakes the writer's clock and timers (setImmediate and nextTick stay real): "held for 200 ms",
+ * "quiet for 30 ms" and "backing off for a second" are then exact, however slowly a loaded
+ * machine runs the test. The test restores real timers in a finally.
+ */
+const fakeClock = (): void => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+
 describe('AuditWriter', () => {
   it('commits a burst in one transaction, visible to another connection when the promises resolve', async () => {
     const file = path.join(tempDir(), 'a.db');
@@ -50,22 +57,30 @@ describe('AuditWriter', () => {
   });
 
   it('holds the batch while more decisions are coming, and commits at once when none are', async () => {
-    const store = Store.open(path.join(tempDir(), 'c.db'));
-    const batches: number[] = [];
-    let inFlight = 3;
-    const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), moreComing: () => inFlight > 0, holdMs: 200 });
-    const first = w.write(rec('h1'));
-    // Decisions finishing over the next turns of the event loop join the held batch.
-    await new Promise((r) => setImmediate(r));
-    const second = w.write(rec('h2'));
-    await new Promise((r) => setImmediate(r));
-    const third = w.write(rec('h3'));
-    await Promise.all([first, second, third]);
-    expect(batches).toEqual([3]);
-    inFlight = 0;
-    await w.write(rec('alone'));
-    expect(batches).toEqual([3, 1]);
-    store.close();
+    fakeClock();
+    try {
+      const store = Store.open(path.join(tempDir(), 'c.db'));
+      const batches: number[] = [];
+      let inFlight = 3;
+      const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), moreComing: () => inFlight > 0, holdMs: 200 });
+      const first = w.write(rec('h1'));
+      // Decisions finishing over the next turns of the event loop join the held batch.
+      await new Promise((r) => setImmediate(r));
+      const second = w.write(rec('h2'));
+      await new Promise((r) => setImmediate(r));
+      const third = w.write(rec('h3'));
+      await elapse(199);
+      expect(batches).toEqual([]); // still held
+      await elapse(1);
+      await Promise.all([first, second, third]);
+      expect(batches).toEqual([3]);
+      inFlight = 0;
+      await w.write(rec('alone'));
+      expect(batches).toEqual([3, 1]);
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('commits a lone record within the current task, without waiting for a turn of the event loop', async () => {
@@ -141,55 +156,73 @@ describe('AuditWriter drives the indexer', () => {
   });
 
   it('indexes whatever is pending once the log has been quiet, then stops when closed', async () => {
-    const store = Store.open(path.join(tempDir(), 'j.db'));
-    const batches: number[] = [];
-    const w = new AuditWriter(store.audit, { indexBatch: 100, indexIdleMs: 30, onIndex: (n) => batches.push(n) });
-    await w.write(rec('q1'));
-    await w.write(rec('q2'));
-    expect(indexed(store)).toBe(0);
-    await waitUntil(() => indexed(store) === 2);
-    expect(batches).toEqual([2]);
-    expect(store.audit.unindexed).toBe(0);
-    w.close();
-    await w.write(rec('after-close')); // still committed (flush), but no longer indexed by the writer
-    await new Promise((r) => setTimeout(r, 100));
-    expect(indexed(store)).toBe(2);
-    // Reads catch up by themselves.
-    expect(store.audit.get('after-close')).toMatchObject({ decisionId: 'after-close', seq: 3 });
-    expect(indexed(store)).toBe(3);
-    store.close();
+    fakeClock();
+    try {
+      const store = Store.open(path.join(tempDir(), 'j.db'));
+      const batches: number[] = [];
+      const w = new AuditWriter(store.audit, { indexBatch: 100, indexIdleMs: 30, onIndex: (n) => batches.push(n) });
+      await w.write(rec('q1'));
+      await elapse(20);
+      await w.write(rec('q2'));
+      await elapse(20);
+      expect(indexed(store)).toBe(0); // 40 ms since q1, but only 20 since q2: not quiet yet
+      await elapse(10);
+      expect(batches).toEqual([2]);
+      expect(indexed(store)).toBe(2);
+      expect(store.audit.unindexed).toBe(0);
+      w.close();
+      await w.write(rec('after-close')); // still committed (flush), but no longer indexed by the writer
+      await elapse(1000);
+      expect(indexed(store)).toBe(2);
+      // Reads catch up by themselves.
+      expect(store.audit.get('after-close')).toMatchObject({ decisionId: 'after-close', seq: 3 });
+      expect(indexed(store)).toBe(3);
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports an index batch that failed, and the records stay committed and readable', async () => {
-    const store = Store.open(path.join(tempDir(), 'k.db'));
-    const errors: unknown[] = [];
-    const w = new AuditWriter(store.audit, { indexBatch: 1, onIndexError: (e) => errors.push(e) });
-    // Another connection holds the write lock: the index batch cannot commit (busy), the append already did.
-    store.db.pragma('busy_timeout = 0');
-    await w.write(rec('locked'));
-    const other = new Database(store.db.name);
-    other.exec('BEGIN IMMEDIATE');
-    await waitUntil(() => errors.length > 0);
-    expect(String(errors[0])).toMatch(/locked|busy/i);
-    // While it keeps failing, commits do not retry it each time (one error, not one per decision).
-    other.exec('ROLLBACK');
-    for (let i = 0; i < 3; i++) await w.write(rec(`more${i}`));
-    other.exec('BEGIN IMMEDIATE');
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    expect(errors).toHaveLength(1);
-    other.exec('ROLLBACK');
-    other.close();
-    expect(store.audit.get('locked')).toMatchObject({ decisionId: 'locked' });
-    expect(store.audit.count()).toBe(4);
-    w.close();
-    store.close();
+    fakeClock();
+    try {
+      const store = Store.open(path.join(tempDir(), 'k.db'));
+      const errors: unknown[] = [];
+      const w = new AuditWriter(store.audit, { indexBatch: 1, indexIdleMs: 20, onIndexError: (e) => errors.push(e) });
+      // Another connection holds the write lock: the index batch cannot commit (busy), the append already did.
+      store.db.pragma('busy_timeout = 0');
+      await w.write(rec('locked'));
+      const other = new Database(store.db.name);
+      other.exec('BEGIN IMMEDIATE');
+      await elapse(0);
+      expect(errors).toHaveLength(1);
+      expect(String(errors[0])).toMatch(/locked|busy/i);
+      // While it keeps failing, commits do not retry it each time (one error, not one per decision)...
+      other.exec('ROLLBACK');
+      for (let i = 0; i < 3; i++) await w.write(rec(`more${i}`));
+      other.exec('BEGIN IMMEDIATE');
+      await elapse(0);
+      expect(errors).toHaveLength(1);
+      // ...but once the log has been quiet, it tries again.
+      await elapse(20);
+      expect(errors).toHaveLength(2);
+      other.exec('ROLLBACK');
+      other.close();
+      expect(store.audit.get('locked')).toMatchObject({ decisionId: 'locked' });
+      expect(store.audit.count()).toBe(4);
+      w.close();
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
-async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/**
+ * With the fake clock: moves it on by `ms` (running the timers due), then lets the loop turn
+ * until the work they queued is done (an index batch runs two turns after it is scheduled).
+ */
+async function elapse(ms: number): Promise<void> {
+  vi.advanceTimersByTime(ms);
+  for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
 }

@@ -12,6 +12,7 @@ import { ok } from '../../runtime/server/http/reply.ts';
 import type { HttpLimits } from '../../runtime/server/http/unix-server.ts';
 import { RawConnection } from './helpers/raw-http.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const dir = tempDir('capgate-budget-');
 const servers: Array<LeanHttpServer<ConnectionClass>> = [];
@@ -72,7 +73,7 @@ async function start(maxConnections = 4) {
       const before = holding;
       const c = await RawConnection.open(socketPath);
       c.write(get('/hold'));
-      await waitUntil(() => holding > before); // its request is in the handler: the connection is busy
+      await waitUntil(() => holding > before, 'the request to reach the handler'); // the connection is busy
       return c;
     },
     /** Opens a connection as `cls` and returns the first answer (a 503 if it was refused). */
@@ -90,12 +91,12 @@ async function start(maxConnections = 4) {
   };
 }
 
-async function waitUntil(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
-  if (!condition()) throw new Error('condition not reached');
+/** Whether the server still serves `c`: one more request on it is answered (a closed one rejects). */
+async function stillOpen(c: RawConnection): Promise<boolean> {
+  c.write(get('/x'));
+  const a = await c.next();
+  return a.status === 200 && a.headers['connection'] !== 'close';
 }
-
-const isClosed = async (c: RawConnection): Promise<boolean> => Promise.race([c.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
 
 describe('a full socket', () => {
   it('closes the oldest idle connection of the biggest holder to admit a VM', async () => {
@@ -107,9 +108,9 @@ describe('a full socket', () => {
     const { c: b2, answer } = await s.attempt(vm('b'));
     expect(answer.status).toBe(200);
     await a1.closed; // a holds the most; a1 is its oldest idle connection
-    expect(await isClosed(a2)).toBe(false);
-    expect(await isClosed(a3)).toBe(false);
-    expect(await isClosed(b1)).toBe(false);
+    expect(await stillOpen(a2)).toBe(true);
+    expect(await stillOpen(a3)).toBe(true);
+    expect(await stillOpen(b1)).toBe(true);
     expect(s.server.budget.evictions).toBe(1);
     for (const c of [a2, a3, b1, b2]) c.destroy();
   });
@@ -133,7 +134,7 @@ describe('a full socket', () => {
     const { c, answer } = await s.attempt(outside(1000));
     expect(answer.status).toBe(503);
     await c.closed;
-    for (const h of held) expect(await isClosed(h)).toBe(false);
+    for (const h of held) expect(await stillOpen(h)).toBe(true);
     for (const h of held) h.destroy();
   });
 });
@@ -146,10 +147,10 @@ describe('holders', () => {
     const { c: a3, answer } = await s.attempt(vm('a', 2));
     expect(answer.status).toBe(200);
     await a1.closed;
-    expect(await isClosed(a2)).toBe(false);
+    expect(await stillOpen(a2)).toBe(true);
     a2.destroy();
     a3.destroy();
-    await waitUntil(() => s.server.budget.size === 0);
+    await waitUntil(() => s.server.budget.size === 0, 'the server to let go of the closed connections');
 
     const busy = [await s.busy(vm('a', 2)), await s.busy(vm('a', 2))];
     const refused = await s.attempt(vm('a', 2));

@@ -1,7 +1,6 @@
 // Against a real daemon process: push the AssemblyScript memlock-cap policy, register a VM
 // for a spawned process tree, request from inside it, and see the real limit in /proc and the
 // audit record. Plus identity denials, bindings, bad input and the admin allow-list.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-
 import { asPolicy, memlockOf, MiB, sha256, vmFor } from './helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
+import { runChild } from '../support/processes/children.ts';
 
 let daemon: DaemonProcess;
 let agent: VmAgent;
@@ -236,7 +236,7 @@ describe('bad input gets a clear 4xx JSON error and the daemon keeps serving', (
 });
 
 describe('admin access', () => {
-  it('refuses a peer whose uid is not on the allow-list, with 403, even when it can connect', () => {
+  it('refuses a peer whose uid is not on the allow-list, with 403, even when it can connect', async () => {
     const script = `
       const http = require('node:http');
       const req = http.request({ socketPath: ${JSON.stringify(daemon.adminSocket)}, path: '/v1/policies', method: 'GET' }, (res) => {
@@ -244,21 +244,21 @@ describe('admin access', () => {
       });
       req.on('error', (e) => console.log(JSON.stringify({ error: e.code })));
       req.end();`;
-    const out = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/' });
+    const out = await runChild(process.execPath, ['-e', script], { uid: 65534, gid: 65534, cwd: '/' });
     expect(out.stderr).toBe('');
     const r = JSON.parse(out.stdout) as { status: number; body: string };
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'forbidden', message: expect.stringContaining('uid 65534') } });
   });
 
-  it('the same uid may still use the request socket (and is unknown there)', () => {
+  it('the same uid may still use the request socket (and is unknown there)', async () => {
     const script = `
       const http = require('node:http');
       const req = http.request({ socketPath: ${JSON.stringify(daemon.requestSocket)}, path: '/v1/operations/set-memlock', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
         let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => console.log(b));
       });
       req.end(JSON.stringify({ targetPid: 1, bytes: 1 }));`;
-    const out = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/' });
+    const out = await runChild(process.execPath, ['-e', script], { uid: 65534, gid: 65534, cwd: '/' });
     expect(JSON.parse(out.stdout)).toMatchObject({ decision: 'deny', reason: 'unknown-requester' });
   });
 

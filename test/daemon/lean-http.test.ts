@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
 import { pino } from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LeanHttpServer } from '../../runtime/server/http/lean/lean-server.ts';
 import type { LeanHandler, LeanRequest } from '../../runtime/server/http/lean/lean-request.ts';
 import { ok, type Reply } from '../../runtime/server/http/reply.ts';
@@ -16,6 +16,7 @@ import type { DecisionPipeline } from '../../runtime/server/request/decision-pip
 import { requestHandler } from '../../runtime/server/request/request-api.ts';
 import { RawConnection, type RawAnswer } from './helpers/raw-http.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { waitUntil } from '../support/wait.ts';
 
 interface Peer {
   connection: number;
@@ -36,12 +37,15 @@ interface Started {
   socketPath: string;
   /** Bytes of each 'data' event the server saw, per connection. */
   chunks: number[][];
+  /** The server's side of each connection (with the default identify). */
+  sockets: net.Socket[];
   open(): Promise<RawConnection>;
 }
 
 async function start(handler: LeanHandler<Peer>, o: { limits?: Partial<HttpLimits>; maxBodyBytes?: number; identify?: (socket: net.Socket) => Peer | null } = {}): Promise<Started> {
   const socketPath = path.join(dir, `s${++sockets}.sock`);
   const chunks: number[][] = [];
+  const serverSides: net.Socket[] = [];
   const server = new LeanHttpServer<Peer>({
     name: 'test',
     socketPath,
@@ -55,14 +59,18 @@ async function start(handler: LeanHandler<Peer>, o: { limits?: Partial<HttpLimit
       ((socket) => {
         const seen: number[] = [];
         chunks.push(seen);
+        serverSides.push(socket);
         socket.on('data', (c: Buffer) => seen.push(c.length));
         return { connection: chunks.length };
       }),
   });
   await server.listen();
   servers.push(server);
-  return { server, socketPath, chunks, open: () => RawConnection.open(socketPath) };
+  return { server, socketPath, chunks, sockets: serverSides, open: () => RawConnection.open(socketPath) };
 }
+
+/** Bytes the server has read so far on its `connection`-th connection (0-based). */
+const bytesSeen = (s: Started, connection: number): number => (s.chunks[connection] ?? []).reduce((a, b) => a + b, 0);
 
 /** Answers with what it received. */
 const echo: LeanHandler<Peer> = (req) => ok(describeRequest(req));
@@ -96,15 +104,19 @@ describe('keep-alive and framing', () => {
   it('answers pipelined requests in order, one at a time, even when the first is slow', async () => {
     let running = 0;
     let maxRunning = 0;
-    const s = await start(async (req) => {
+    const pipelined = get('/slow') + post('/second', '{"b":2}') + get('/third?x=1');
+    const s: Started = await start(async (req) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
-      await new Promise((r) => setTimeout(r, req.path === '/slow' ? 50 : 0));
+      // /slow holds on until the server has read the requests behind it, and a turn of the loop
+      // more: a server that ran them concurrently would have started them by then.
+      if (req.path === '/slow') await waitUntil(() => bytesSeen(s, 0) >= pipelined.length, 'the server to read the pipelined requests');
+      await new Promise((r) => setImmediate(r));
       running--;
       return ok(describeRequest(req));
     });
     const c = await s.open();
-    c.write(get('/slow') + post('/second', '{"b":2}') + get('/third?x=1'));
+    c.write(pipelined);
     const answers = [await c.next(), await c.next(), await c.next()];
     expect(answers.map((a) => (a.json as { path: string }).path)).toEqual(['/slow', '/second', '/third']);
     expect((answers[1]!.json as { body: string }).body).toBe('{"b":2}');
@@ -131,9 +143,10 @@ describe('keep-alive and framing', () => {
     const pad = `x-pad: ${'a'.repeat(900)}\r\n`;
     const many = Array.from({ length: 1000 }, (_, i) => get(`/r${i}`, pad)).join('');
     c.write(get('/first') + many); // ~930 KB behind a request that waits
-    await new Promise((r) => setTimeout(r, 100));
-    const seen = s.chunks[0]!.reduce((a, b) => a + b, 0);
-    expect(seen).toBeLessThan(256 * 1024);
+    // The server stops reading (it pauses its socket) once a request is handled and the caps are full.
+    await waitUntil(() => s.sockets[0]!.isPaused(), 'the server to pause its side of the connection');
+    expect(bytesSeen(s, 0)).toBeLessThan(256 * 1024);
+    expect(c.socket.writableLength).toBeGreaterThan(0); // the rest is still on the client's side
     release();
     expect(((await c.next()).json as { path: string }).path).toBe('/first');
     for (let i = 0; i < 1000; i++) expect(((await c.next()).json as { path: string }).path).toBe(`/r${i}`);
@@ -164,8 +177,10 @@ describe('keep-alive and framing', () => {
     expect(s.chunks[0]!.length).toBeGreaterThan(request.length / 2);
 
     const body = '{"late":1}';
-    c.write(`POST /late HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
-    await new Promise((r) => setTimeout(r, 30));
+    const head = `POST /late HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const before = bytesSeen(s, 0);
+    c.write(head);
+    await waitUntil(() => bytesSeen(s, 0) === before + head.length, 'the server to read the head');
     c.write(body);
     expect(((await c.next()).json as { body: string }).body).toBe(body);
     c.destroy();
@@ -346,16 +361,30 @@ describe('timeouts (one re-armed timer per connection)', () => {
   });
 
   it('keeps a busy keep-alive connection open past the idle limit, then closes it when idle', async () => {
-    const s = await start(echo, { limits: { ...limits, keepAliveTimeoutMs: 400 } });
-    const c = await s.open();
-    // 8 requests 100 ms apart: 800 ms in all, twice the idle limit, never idle for 400 ms.
-    for (let i = 0; i < 8; i++) {
-      c.write(get(`/tick?i=${i}`));
-      expect((await c.next()).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 100));
+    // The server's clock and timers are faked (the sockets are real): the gaps are exactly what
+    // the test says, however long a loaded machine takes to carry the bytes.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const s = await start(echo, { limits: { ...limits, keepAliveTimeoutMs: 400 } });
+      const c = await s.open();
+      const server = s.sockets[0]!;
+      // 8 requests 100 ms apart: 800 ms in all, twice the idle limit, never idle for 400 ms.
+      for (let i = 0; i < 8; i++) {
+        c.write(get(`/tick?i=${i}`));
+        expect((await c.next()).status).toBe(200);
+        vi.advanceTimersByTime(100);
+        expect(server.destroyed).toBe(false);
+      }
+      // Idle since the last answer (at 700 ms): closed at 1100 ms, not a moment before.
+      vi.advanceTimersByTime(299);
+      expect(server.destroyed).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(server.destroyed).toBe(true);
+      await c.closed;
+      expect(c.unparsed).toBe('');
+    } finally {
+      vi.useRealTimers();
     }
-    await c.closed;
-    expect(c.unparsed).toBe('');
   });
 });
 
@@ -418,10 +447,15 @@ describe('connections', () => {
   });
 
   it('close(grace) force-closes a request that outlives the grace', async () => {
-    const s = await start(() => new Promise<Reply>(() => undefined));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const s = await start(() => {
+      started();
+      return new Promise<Reply>(() => undefined);
+    });
     const c = await s.open();
     c.write(get('/never'));
-    await new Promise((r) => setTimeout(r, 20));
+    await running;
     await s.server.close(100);
     await c.closed;
     expect(c.unparsed).toBe('');

@@ -17,6 +17,8 @@ let agent: VmAgent;
 let target: number;
 let firstDecision: string;
 const dbFile = (): string => path.join(dir, 'state', 'capgate.db');
+/** Each test hands its daemon on to the next one: killed after the file, not after its test. */
+const startDaemon = (): Promise<DaemonProcess> => spawnDaemon(config, { scope: 'file' });
 
 beforeAll(async () => {
   dir = tempDir();
@@ -59,7 +61,7 @@ function checkDatabase(): { decisionIds: Set<string>; revisions: number } {
 
 describe('persistence', () => {
   it('creates the admin socket 0600 and the request socket 0666 by default', async () => {
-    daemon = await spawnDaemon(config);
+    daemon = await startDaemon();
     expect(fs.statSync(daemon.adminSocket).mode & 0o777).toBe(0o600);
     expect(fs.statSync(daemon.requestSocket).mode & 0o777).toBe(0o666);
   });
@@ -78,7 +80,7 @@ describe('persistence', () => {
     expect(await d1.stop()).toEqual({ code: 0, signal: null });
     expect(d1.logs.map((l) => l.msg)).toContain('capgate stopped');
 
-    const d2 = (daemon = await spawnDaemon(config));
+    const d2 = (daemon = await startDaemon());
     expect(d2.logs.find((l) => l.msg === 'capgate ready')).toMatchObject({ policiesLoaded: 1, vms: 1 });
     expect(await d2.admin.listPolicies()).toEqual(before.policies);
     expect(await d2.admin.listBindings()).toEqual(before.bindings);
@@ -102,7 +104,7 @@ describe('persistence', () => {
     // Answered decisions not yet ingested are in the audit journal beside the database (0600);
     // the restarted daemon moves them into it at open, before it serves anything.
     expect(fs.statSync(`${dbFile()}-audit-journal`).mode & 0o777).toBe(0o600);
-    daemon = await spawnDaemon(config);
+    daemon = await startDaemon();
     const { decisionIds } = checkDatabase();
     const missing = report.ids.filter((id) => !decisionIds.has(id));
     expect(missing).toEqual([]);
@@ -123,7 +125,7 @@ describe('persistence', () => {
       await d.kill9();
       await push;
       checkDatabase();
-      daemon = await spawnDaemon(config);
+      daemon = await startDaemon();
       const list = await daemon.admin.listPolicies();
       for (const p of list.policies) for (const r of p.revisions) expect(r.sha256).toMatch(/^[0-9a-f]{64}$/);
       expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({ policy: 'memlock-cap' });

@@ -1,7 +1,7 @@
 // The per-connection requester-VM cache on real sockets, real client processes and real /proc
 // walks: resolved once per connection, re-resolved when the registry changes or the TTL passes,
 // and a peer that exited is never matched, cached or not.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
@@ -12,21 +12,16 @@ import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { RequesterVmCache } from '../../runtime/server/request/requester-vm-cache.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { killChildren, spawnChild } from '../support/processes/children.ts';
 
 // Connects, says hello, and stays connected until killed.
 const CLIENT = "const s=require('net').connect(process.argv[1]);s.on('connect',()=>s.write('hi'));setInterval(()=>{},1e6)";
 
-const children: ChildProcess[] = [];
 const servers: net.Server[] = [];
 const peers: PeerCredentials[] = [];
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill('SIGKILL');
-      await once(c, 'exit');
-    }
-  }
+  await killChildren('test'); // first: a server closes only once its clients are gone
   for (const p of peers.splice(0)) releasePeerCredentials(p);
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
@@ -40,8 +35,7 @@ async function connectedPeer(): Promise<{ peer: PeerCredentials; child: ChildPro
   server.listen(socketPath);
   await once(server, 'listening');
   const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const child = spawn(process.execPath, ['-e', CLIENT, socketPath], { stdio: 'ignore' });
-  children.push(child);
+  const child = spawnChild(process.execPath, ['-e', CLIENT, socketPath], { stdio: 'ignore' });
   const [socket] = await accepted;
   await once(socket, 'data');
   const peer = readPeerCredentials(socket);

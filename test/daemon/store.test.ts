@@ -1,6 +1,5 @@
 // The SQLite store on a real database file: migrations, revisions, bindings with rollback,
 // VMs, audit query and retention.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,8 @@ import { MIGRATIONS, migrate, MigrationError } from '../../runtime/store/migrati
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { killChildren, spawnChild } from '../support/processes/children.ts';
+import { ChildOutput } from '../support/wait.ts';
 
 afterAll(removeTempDirs);
 
@@ -340,22 +341,12 @@ describe('one daemon per state directory', () => {
   it('the lock dies with its process: kill -9 of the holder frees it', async () => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
     Store.open(file).close(); // creates the files
-    // A process that takes the same flock and then waits to be killed.
-    // -o: only flock itself holds the lock (its sleep does not inherit it); killed as a group.
-    const holder = spawn('flock', ['-o', lockFileOf(file), 'sleep', '300'], { stdio: 'ignore', detached: true });
-    for (let i = 0; i < 200; i++) {
-      try {
-        Store.open(file).close();
-        await new Promise((r) => setTimeout(r, 10)); // not taken yet
-      } catch (err) {
-        if (err instanceof StateLockedError) break;
-        throw err;
-      }
-    }
+    // A process that takes the same flock, says so, and then waits to be killed.
+    // -o: only flock itself holds the lock (the command it runs does not inherit it).
+    const holder = spawnChild('flock', ['-o', lockFileOf(file), 'sh', '-c', 'echo locked; exec sleep 300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new ChildOutput(holder).until('locked\n', 'that it holds the lock');
     expect(() => Store.open(file)).toThrow(/another capgate daemon is using the state/);
-    const exited = new Promise((r) => holder.once('exit', r));
-    process.kill(-holder.pid!, 'SIGKILL');
-    await exited;
+    await killChildren('test'); // flock and its sleep, and waits for flock's exit
     Store.open(file).close();
   });
 });

@@ -6,12 +6,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, resolveConfig, type DaemonConfig } from '../../runtime/daemon/config.ts';
-import { REPO_ROOT } from '../cli/support/run-cli.ts';
+import { CAPGATE_BIN, REPO_ROOT } from '../cli/support/run-cli.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { ALLOWED_INSTALL_SCRIPTS } from '../package/support/release.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
+import { serve } from '../security/support/serve.ts';
+import { runChild } from '../support/processes/children.ts';
 import { readUnit, value } from './support/unit-file.ts';
 
 const DIR = path.join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -88,7 +89,6 @@ function daemonConfig(): DaemonConfig {
   return resolveConfig(loadConfigFile(file), { uid: 0, cwd: '/', cores: 2 });
 }
 
-afterEach(stopAllServed);
 afterAll(removeTempDirs);
 
 describe('the manifests', () => {
@@ -178,6 +178,17 @@ describe("virt-launcher's compute container (deploy/kubernetes/virt-launcher-com
 const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;
 if (!canMount) console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): the read-only mount of the request directory is not tried');
 
+/**
+ * A probe's command as this checkout runs it, without its last argument (the socket): the image's
+ * installed bin (the Containerfile's ENTRYPOINT) becomes node and this checkout's bin.
+ */
+function probeArgv(probe: Probe): string[] {
+  const [command, ...args] = probe.exec.command;
+  expect(command).toBe('/opt/capgate/bin/capgate');
+  expect(args.at(-2)).toBe('--socket');
+  return [process.execPath, CAPGATE_BIN, ...args.slice(0, -1)];
+}
+
 describe.skipIf(!canMount)('the request directory mounted read-only, as in the virt-launcher pod', () => {
   it('lets a client connect to request.sock, and not remove or replace it', async () => {
     const dir = tempDir('capgate-k8s-ro-');
@@ -186,31 +197,34 @@ describe.skipIf(!canMount)('the request directory mounted read-only, as in the v
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
     const pod = tempDir('capgate-k8s-pod-');
     // In a mount namespace of its own: the kubelet's read-only bind mount, then the readiness
-    // probe's client through it, then what a hostile pod would try.
+    // probe's command (`capgate health`) through it, then what a hostile pod would try.
     const script = [
-      'mount --make-rprivate / && mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" || exit 90',
-      '"$3" -e "$4" "$2/request.sock" || exit 91',
-      '(rm -f "$2/request.sock") 2>/dev/null && exit 92',
-      '(touch "$2/planted.sock") 2>/dev/null && exit 93',
+      'run="$1"; pod="$2"; shift 2',
+      'mount --make-rprivate / && mount --bind "$run" "$pod" && mount -o remount,bind,ro "$pod" || exit 90',
+      '"$@" "$pod/request.sock" || exit 91',
+      '(rm -f "$pod/request.sock") 2>/dev/null && exit 92',
+      '(touch "$pod/planted.sock") 2>/dev/null && exit 93',
       'exit 0',
     ].join('\n');
-    const probe = container.readinessProbe!.exec.command[2]!;
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', path.join(dir, 'run'), pod, process.execPath, probe], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
+    const r = await runChild('unshare', ['-m', 'sh', '-c', script, 'sh', path.join(dir, 'run'), pod, ...probeArgv(container.readinessProbe!)]);
+    expect(r.code, r.stderr).toBe(0);
     expect(fs.statSync(up.requestSocket).isSocket()).toBe(true);
   });
 });
 
 describe('the probes, run against a real daemon', () => {
   /** The probe's command with its socket argument replaced by a test daemon's. */
-  function runProbe(probe: Probe, socket: string): number | null {
-    const [command, ...args] = probe.exec.command;
-    return spawnSync(command === 'node' ? process.execPath : command!, [...args.slice(0, -1), socket], { encoding: 'utf8', timeout: 30_000 }).status;
+  async function runProbe(probe: Probe, socket: string): Promise<number | null> {
+    const [command, ...args] = probeArgv(probe);
+    return (await runChild(command!, [...args, socket])).code;
   }
 
-  it('readiness asks the request socket, liveness and startup the admin socket; each passes while the daemon serves and fails once it is gone', async () => {
+  it('readiness asks the request socket, liveness and startup the admin socket, all with `capgate health`; each passes while the daemon serves and fails once it is gone', async () => {
     const config = daemonConfig();
     const probes = { readiness: container.readinessProbe!, liveness: container.livenessProbe!, startup: container.startupProbe! };
+    expect(probes.readiness.exec.command.slice(1, 2)).toEqual(['health']);
+    expect(probes.readiness.exec.command).not.toContain('--admin');
+    for (const p of [probes.liveness, probes.startup]) expect(p.exec.command.slice(1, 3)).toEqual(['health', '--admin']);
     expect(probes.readiness.exec.command.at(-1)).toBe(config.requestSocket);
     expect(probes.liveness.exec.command.at(-1)).toBe(config.adminSocket);
     expect(probes.startup.exec.command.at(-1)).toBe(config.adminSocket);
@@ -218,12 +232,13 @@ describe('the probes, run against a real daemon', () => {
     const dir = tempDir('capgate-k8s-probe-');
     const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state')]);
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
-    expect(runProbe(probes.readiness, up.requestSocket)).toBe(0);
-    expect(runProbe(probes.liveness, up.adminSocket)).toBe(0);
-    expect(runProbe(probes.startup, up.adminSocket)).toBe(0);
+    expect(await runProbe(probes.readiness, up.requestSocket)).toBe(0);
+    expect(await runProbe(probes.liveness, up.adminSocket)).toBe(0);
+    expect(await runProbe(probes.startup, up.adminSocket)).toBe(0);
     expect(await up.served.stop()).toBe(0);
-    expect(runProbe(probes.readiness, up.requestSocket)).toBe(1);
-    expect(runProbe(probes.liveness, up.adminSocket)).toBe(1);
+    // 3: no daemon (capgate health's documented exit status).
+    expect(await runProbe(probes.readiness, up.requestSocket)).toBe(3);
+    expect(await runProbe(probes.liveness, up.adminSocket)).toBe(3);
   });
 });
 

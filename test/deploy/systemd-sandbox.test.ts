@@ -6,17 +6,18 @@
 // uid 65534, as libvirt runs as uid 107), a request from inside each. Then each capability the
 // unit keeps is dropped in turn, to show it is needed. Writes outside the run and state
 // directories (ProtectSystem=strict) are covered by test/security/compiled-only.test.ts.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import type { DecisionResponse } from '../../runtime/wire/index.ts';
 import { CAPGATE_BIN, REPO_ROOT } from '../cli/support/run-cli.ts';
 import { asPolicy, vmFor } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
-import { killGroup, NOBODY, SETPRIV } from '../security/support/nobody.ts';
-import { serve, stopAllServed, type ServeOutcome } from '../security/support/serve.ts';
+import { NOBODY } from '../security/support/nobody.ts';
+import { serve, type ServeOutcome } from '../security/support/serve.ts';
+import { spawnChild } from '../support/processes/children.ts';
 import { allowedSyscalls } from './support/syscall-filter.ts';
 import { readUnit, value, values } from './support/unit-file.ts';
 
@@ -39,11 +40,6 @@ const canUnshare = spawnSync('unshare', ['--net', '--ipc', 'true']).status === 0
 if (!canUnshare) console.log('unshare --net --ipc is not permitted here (no CAP_SYS_ADMIN): the daemon runs in the host network and IPC namespaces');
 if (!hasStrace || !hasSystemdAnalyze) console.log('strace or systemd-analyze is missing: system calls are not checked against SystemCallFilter=');
 
-const vms: ChildProcess[] = [];
-afterEach(async () => {
-  await Promise.all(vms.splice(0).map((c) => killGroup(c)));
-  await stopAllServed();
-});
 afterAll(removeTempDirs);
 
 interface Session {
@@ -82,10 +78,7 @@ async function start(keep: string[], o: { straceLog?: string; groups?: number[];
 /** A shell that is a VM's root process and, on "go", asks for its own memlock through the CLI. */
 function vmShell(requestSocket: string, asNobody: boolean): ChildProcess {
   const script = `read go; ${process.execPath} ${CAPGATE_BIN} request set-memlock --pid $$ --bytes 65536 --socket ${requestSocket} --json`;
-  const argv = asNobody ? [...SETPRIV, 'bash', '-c', script] : ['bash', '-c', script];
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: '/', env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  vms.push(child);
-  return child;
+  return spawnChild('bash', ['-c', script], { cwd: '/', env: { PATH: process.env.PATH }, ...(asNobody ? { asUser: { uid: NOBODY, gid: NOBODY } } : {}) });
 }
 
 async function ask(vm: ChildProcess): Promise<DecisionResponse> {

@@ -10,7 +10,7 @@ import { loadConfigFile, resolveConfig } from '../../runtime/daemon/config.ts';
 import { RUN_DIR_MODE, STATE_DIR_MODE } from '../../runtime/daemon/directories.ts';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
+import { serve } from '../security/support/serve.ts';
 import { NotifyListener } from './support/notify-listener.ts';
 import { readUnit, value, values } from './support/unit-file.ts';
 
@@ -22,9 +22,8 @@ const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status ===
 if (!hasSystemdAnalyze) console.log('systemd-analyze is not installed (Debian: apt-get install systemd): the unit is not verified or scored here');
 
 const listeners: NotifyListener[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const l of listeners.splice(0)) l.close();
-  await stopAllServed();
 });
 afterAll(removeTempDirs);
 

@@ -1,14 +1,12 @@
 // checkAnchor on real process trees (the admin API's 409/422 are in test/security/registration.test.ts):
 // start times decide whether a pid anchor still holds anything, an update is not compared with
 // itself, and kernel threads are told from their flags.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkAnchor } from '../../runtime/identity/anchor-sanity.ts';
 import { isKernelThread, parseStatFlags } from '../../runtime/os/kernel-thread.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { killAll, spawnShell, waitForChildren } from './support/processes.ts';
-
-afterEach(killAll);
+import { spawnShell, waitForChildren } from './support/processes.ts';
 
 const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b2${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
 const rootedAt = (pid: number, n: number, startTime = readStartTime(pid)!): RegisteredVm => ({ identity: identity(n), anchor: { rootPid: pid, rootStartTime: startTime } });

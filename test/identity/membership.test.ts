@@ -1,6 +1,6 @@
 // Membership of real processes in registered VMs: root-pid trees, reuse, cgroups.
-import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,9 +11,7 @@ import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
 import { readCgroupPath } from '../../runtime/os/proc-cgroup.ts';
-import { deadPid, killAll, spawnShell, spawnShellAtPid, waitForChildren } from './support/processes.ts';
-
-afterEach(killAll);
+import { deadPid, killAll, removeCgroupWhenEmpty, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from './support/processes.ts';
 
 const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b1${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
 
@@ -66,7 +64,7 @@ describe('root-pid membership', () => {
       await killAll();
       // Start times tick at USER_HZ (10 ms): a reuse within the same tick would be invisible to
       // them (real pid wrap-around cannot happen that fast); the pidfd covers that case.
-      await new Promise((r) => setTimeout(r, 30));
+      await waitForTickAfter(vm.anchor.rootStartTime!);
       const b = spawnShellAtPid(a.pid, 'sleep 300 & wait');
       if (b.pid === a.pid) reused = { vm, pid: b.pid };
       else await killAll();
@@ -167,16 +165,7 @@ describe('cgroup membership', () => {
       expect(checkMembership(outside.pid, both)).toEqual({ member: true, via: 'root-pid' });
     } finally {
       await killAll();
-      for (const d of [subDir, dir]) {
-        for (let i = 0; i < 50; i++) {
-          try {
-            rmdirSync(d);
-            break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 20)); // the killed tasks leave the group asynchronously
-          }
-        }
-      }
+      for (const d of [subDir, dir]) await removeCgroupWhenEmpty(d);
     }
   });
 });

@@ -1,6 +1,6 @@
 // SO_PEERCRED / SO_PEERPIDFD on a real Unix socket, with a client running as another uid/gid.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -13,6 +13,8 @@ import {
   tryReadPeerCredentials,
 } from '../../runtime/os/peer-credentials.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
+import type { RegisteredVm } from '../../runtime/identity/vm.ts';
+import { killChildren, spawnChild } from '../support/processes/children.ts';
 
 const NOBODY = 65534;
 // Connects, says hello, and stays connected until killed.
@@ -23,10 +25,7 @@ let client: ChildProcess | undefined;
 let dir: string | undefined;
 
 afterEach(async () => {
-  if (client && client.exitCode === null && client.signalCode === null) {
-    client.kill('SIGKILL');
-    await once(client, 'exit');
-  }
+  await killChildren('test'); // first: a server closes only once its clients are gone
   if (server) await new Promise((r) => server!.close(r));
   if (dir) rmSync(dir, { recursive: true, force: true });
   client = server = dir = undefined;
@@ -41,7 +40,7 @@ async function connectFrom(options: { uid?: number; gid?: number }): Promise<{ s
   await once(server, 'listening');
   chmodSync(path, 0o777);
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  client = spawn(process.execPath, ['-e', CLIENT, path], { stdio: 'ignore', ...options });
+  client = spawnChild(process.execPath, ['-e', CLIENT, path], { stdio: 'ignore', ...options });
   const [socket] = await accepted;
   await once(socket, 'data'); // connected and running
   return { socket, child: client as ChildProcess & { pid: number } };

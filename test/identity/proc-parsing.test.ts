@@ -1,5 +1,5 @@
 // /proc/<pid>/stat, /proc/<pid>/cgroup and mountinfo parsing, against real processes where possible.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +8,8 @@ import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtim
 import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
 import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
 import { isValidPid, pidMax } from '../../runtime/os/pid.ts';
-import { deadPid, killAll, spawnShell } from './support/processes.ts';
-
-afterEach(killAll);
+import { deadPid, spawnShell } from './support/processes.ts';
+import { waitFor } from '../support/wait.ts';
 
 describe('/proc/<pid>/stat', () => {
   it('parses a process whose comm contains spaces and parentheses', async () => {
@@ -19,11 +18,10 @@ describe('/proc/<pid>/stat', () => {
     const exe = join(dir, 'x) R 1 (y');
     symlinkSync('/bin/sleep', exe);
     const child = spawnShell(`exec '${exe}' 300`);
-    let stat = readProcStat(child.pid);
-    for (let i = 0; i < 200 && stat?.comm !== 'x) R 1 (y'; i++) {
-      await new Promise((r) => setTimeout(r, 10)); // until sh has exec'd
-      stat = readProcStat(child.pid);
-    }
+    const stat = await waitFor(() => {
+      const s = readProcStat(child.pid);
+      return s?.comm === 'x) R 1 (y' ? s : undefined;
+    }, "sh to exec the program");
     expect(stat).toMatchObject({ pid: child.pid, comm: 'x) R 1 (y', ppid: process.pid });
     const raw = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     const field22 = raw.slice(raw.lastIndexOf(')') + 2).split(' ')[19];

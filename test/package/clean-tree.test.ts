@@ -8,11 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
-import { killRunning, npmEnvironment, run } from './support/release.ts';
+import { npmEnvironment, run } from './support/release.ts';
 
 let base: string | undefined;
 afterAll(() => {
-  killRunning();
   if (base !== undefined) fs.rmSync(base, { recursive: true, force: true });
 });
 

@@ -5,7 +5,7 @@
 // Network: the npm registry, for dependency metadata the npm cache does not hold yet (tarballs
 // come from the cache when `npm ci` put them there). better-sqlite3 compiles from source when its
 // prebuilt binary (GitHub) cannot be fetched, which needs python3, make and g++ (node-gyp).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,8 +13,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
 import { killGroup } from '../security/support/nobody.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
-import { installGlobally, killRunning, npmEnvironment, packRepository, run, type Packed } from './support/release.ts';
+import { serve } from '../security/support/serve.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { installGlobally, npmEnvironment, packRepository, run, type Packed } from './support/release.ts';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string; devDependencies: Record<string, string> };
 
@@ -42,9 +43,7 @@ beforeAll(async () => {
   packed = await packRepository(base);
 }, 300_000);
 
-afterAll(async () => {
-  await stopAllServed();
-  killRunning();
+afterAll(() => {
   if (base !== undefined) fs.rmSync(base, { recursive: true, force: true });
 });
 
@@ -107,7 +106,7 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
   it('runs its commands from the installed copy: version, a policy test in the simulator, a project scaffold', async () => {
     const version = await cli(['--version']);
     expect(version.code, version.stderr).toBe(0);
-    expect(version.stdout.trim()).toBe(pkg.version);
+    expect(version.stdout).toMatch(new RegExp(`^capgate ${pkg.version.replace(/\./g, '\\.')}\ncontract capgate:policy@`));
 
     // The shipped C build of memlock-cap passes the shipped scenario (engine, simulator, binaryen, jco).
     const test = await cli(['test', path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'), path.join(installed, 'guest-examples/assemblyscript/memlock-cap/scenario.yaml')]);
@@ -133,7 +132,7 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
     const ask = (bytes: string): string => `${capgate} request set-memlock --pid $$ --bytes ${bytes} --socket ${up.requestSocket} --json; echo "exit=$?"`;
     let vm: ChildProcess | undefined;
     try {
-      vm = spawn('bash', ['-c', `read go; ${ask('65536')}; grep 'Max locked memory' /proc/$$/limits; ${ask('2G')}`], { cwd: work, env: npmEnvironment(), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      vm = spawnChild('bash', ['-c', `read go; ${ask('65536')}; grep 'Max locked memory' /proc/$$/limits; ${ask('2G')}`], { cwd: work, env: npmEnvironment() });
       const uuid = randomUUID();
       const register = await cli(['vm', 'register', '--uuid', uuid, '--name', 'installed-vm', '--id', '1', '--label', `memory-bytes=${1024 ** 3}`, '--pid', String(vm.pid), ...admin]);
       expect(register.code, register.stderr).toBe(0);

@@ -4,7 +4,7 @@
 // 65534, through a whole session: serve, push, bind, register, a request from inside a VM,
 // audit. No file syscall may name those directories, and every file the processes create,
 // write, remove, rename or chmod is in the daemon's run or state directory.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,12 +14,10 @@ import { CAPGATE_BIN, REPO_ROOT } from '../cli/support/run-cli.ts';
 import { asPolicy } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { NOBODY } from './support/nobody.ts';
-import { serve, stopAllServed } from './support/serve.ts';
+import { serve } from './support/serve.ts';
+import { runChild, spawnChild, type ChildRun } from '../support/processes/children.ts';
 
-afterAll(async () => {
-  await stopAllServed();
-  removeTempDirs();
-});
+afterAll(removeTempDirs);
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
@@ -75,15 +73,13 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
     fs.mkdirSync(logs);
     const env = { TMPDIR: foreignTmp, HOME: foreignHome, XDG_CACHE_HOME: '', XDG_CONFIG_HOME: '' };
     const cli = (name: string): string[] => [...strace(path.join(logs, `${name}.log`)), process.execPath, CAPGATE_BIN];
-    const runTraced = (name: string, args: string[]): { status: number | null; stdout: string; stderr: string } =>
-      spawnSync(cli(name)[0]!, [...cli(name).slice(1), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+    const runTraced = (name: string, args: string[]): Promise<ChildRun> => runChild(cli(name)[0]!, [...cli(name).slice(1), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
 
     const up = await serve(['--run-dir', runDir, '--state-dir', stateDir, '--config-json', JSON.stringify({ engine: { inlineFuel: 0, workers: 1 } })], { env, command: cli('daemon') });
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
-    const vmRoot = spawn('bash', ['-c', `read go; exec ${cli('request').join(' ')} request set-memlock --pid $$ --bytes 4096 --socket ${up.requestSocket} --json`], {
+    const vmRoot = spawnChild('bash', ['-c', `read go; exec ${cli('request').join(' ')} request set-memlock --pid $$ --bytes 4096 --socket ${up.requestSocket} --json`], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
     });
     try {
       const admin = new CapgateAdminClient({ socketPath: up.adminSocket, timeoutMs: 120_000 });
@@ -104,8 +100,8 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
         ['policy-ls', ['policy', 'ls', '-s', up.adminSocket, '--json']],
         ['audit-ls', ['audit', 'ls', '-s', up.adminSocket, '--json']],
       ] as const) {
-        const r = runTraced(name, [...args]);
-        expect(r.status, `${name}: ${r.stderr}`).toBe(0);
+        const r = await runTraced(name, [...args]);
+        expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       }
     } finally {
       vmRoot.kill('SIGKILL');

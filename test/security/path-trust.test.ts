@@ -14,9 +14,8 @@ import { REPO_ROOT, runCli } from '../cli/support/run-cli.ts';
 import { asPolicy } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { NOBODY, runAsNobody, shAsNobody, stickyTmp } from './support/nobody.ts';
-import { serve, stopAllServed, type ServeOutcome } from './support/serve.ts';
+import { serve, type ServeOutcome } from './support/serve.ts';
 
-afterEach(stopAllServed);
 afterAll(removeTempDirs);
 
 /** A root-owned 0755 directory under the test's temp dir that uid 65534 can reach. */
@@ -50,7 +49,7 @@ describe('directories prepared by another user', () => {
     const tmp = stickyTmp(b);
     const planted = plantedDatabase(b);
     const state = path.join(tmp, 'capgate-state');
-    shAsNobody(`mkdir -m 0755 ${state} && cp ${planted} ${state}/capgate.db`);
+    await shAsNobody(`mkdir -m 0755 ${state} && cp ${planted} ${state}/capgate.db`);
     const before = fs.readFileSync(path.join(state, 'capgate.db'));
 
     const out = refusal(await serve(['--state-dir', state, '--run-dir', path.join(b, 'run')]));
@@ -66,7 +65,7 @@ describe('directories prepared by another user', () => {
     const b = base();
     const tmp = stickyTmp(b);
     const run = path.join(tmp, 'capgate-run');
-    shAsNobody(`mkdir -m 0755 ${run}`);
+    await shAsNobody(`mkdir -m 0755 ${run}`);
     const out = refusal(await serve(['--run-dir', run, '--state-dir', path.join(b, 'state')]));
     expect(out).toContain(run);
     expect(out).toMatch(/owned by uid 65534/);
@@ -96,7 +95,7 @@ describe('directories prepared by another user', () => {
 
     // Owned by another user and sticky: still refused (its owner may rename what is in it).
     const theirs = path.join(stickyTmp(b), 'theirs');
-    shAsNobody(`mkdir -m 1777 ${theirs}`);
+    await shAsNobody(`mkdir -m 1777 ${theirs}`);
     const out2 = refusal(await serve(['--state-dir', path.join(theirs, 'state'), '--run-dir', path.join(b, 'run2')]));
     expect(out2).toContain(theirs);
     expect(out2).toMatch(/owned by uid 65534/);
@@ -107,7 +106,7 @@ describe('directories prepared by another user', () => {
     const tmp = stickyTmp(b);
     const good = fs.mkdtempSync(path.join(b, 'good-'));
     const link = path.join(tmp, 'capgate-run');
-    shAsNobody(`ln -s ${good} ${link}`);
+    await shAsNobody(`ln -s ${good} ${link}`);
     const out = refusal(await serve(['--run-dir', link, '--state-dir', path.join(b, 'state')]));
     expect(out).toContain(link);
     expect(out).toMatch(/symlink/);
@@ -136,7 +135,7 @@ describe('directories prepared by another user', () => {
         `mv ${run} ${tmp}/moved`,
         `ls ${state}`,
       ];
-      for (const a of attempts) expect(runAsNobody(['sh', '-c', a]).code, a).not.toBe(0);
+      for (const a of attempts) expect((await runAsNobody(['sh', '-c', a])).code, a).not.toBe(0);
       const admin = new CapgateAdminClient({ socketPath: up.adminSocket });
       expect((await admin.health()).status).toBe('ok');
       admin.close();

@@ -42,7 +42,7 @@ describe('a cache planted in a TMPDIR owned by another user', () => {
     const tmp = stickyTmp(base); // like /tmp after a reboot
     const cache = path.join(tmp, `tsx-${process.getuid!()}`);
     const marker = path.join(tmp, 'planted-code-ran');
-    shAsNobody(`mkdir -m 0777 ${cache}`); // the attacker was first
+    await shAsNobody(`mkdir -m 0777 ${cache}`); // the attacker was first
     expect(fs.statSync(cache).uid).toBe(NOBODY);
 
     const env = { TMPDIR: tmp };
@@ -52,7 +52,7 @@ describe('a cache planted in a TMPDIR owned by another user', () => {
     expect(fs.readdirSync(cache)).toEqual([]);
 
     // The attacker rewrites whatever is there (on a transforming build: every module capgate loads).
-    const planted = runAsNobody(['node', '-e', PLANT, cache, marker], { env: { PATH: process.env.PATH, HOME: '/' } });
+    const planted = await runAsNobody(['node', '-e', PLANT, cache, marker], { env: { PATH: process.env.PATH, HOME: '/' } });
     expect(planted.code, planted.stderr).toBe(0);
 
     const second = await runCli(['--version'], { env });

@@ -4,7 +4,7 @@
 // other's processes. Each refusal is a 409 (conflict with a named VM) or a 422 (an anchor no VM
 // may have), against a real daemon with real process trees and, where the host allows it, real
 // cgroups.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,32 +15,26 @@ import type { VmAnchor } from '../../runtime/identity/vm.ts';
 import type { VmRegistration } from '../../runtime/wire/index.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from '../daemon/helpers/daemon-process.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { ChildOutput } from '../support/wait.ts';
+import { removeCgroupWhenEmpty } from '../identity/support/processes.ts';
 
 let daemon: DaemonProcess;
-const trees: ChildProcess[] = [];
 
 beforeAll(async () => {
   daemon = await spawnDaemon(daemonConfig(tempDir()));
 });
 
 afterAll(async () => {
-  for (const t of trees) {
-    try {
-      process.kill(-t.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
   await daemon?.stop();
   removeTempDirs();
 });
 
-/** sh -> sleep: a root process and its child, in their own process group. */
-async function tree(): Promise<{ root: number; child: number }> {
-  const sh = spawn('sh', ['-c', 'sleep 600 & echo $!; wait'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
-  trees.push(sh);
-  const child = await new Promise<number>((resolve) => sh.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-  return { root: sh.pid!, child };
+/** sh -> sleep: a root process and its child (killed after the test). */
+async function tree(): Promise<{ root: number; child: number; sh: ChildProcess }> {
+  const sh = spawnChild('sh', ['-c', 'sleep 600 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const [, child] = await new ChildOutput(sh).until(/^(\d+)\n/, "the sleep's pid");
+  return { root: sh.pid!, child: Number(child), sh };
 }
 
 let names = 0;
@@ -145,8 +139,7 @@ describe('anchors that overlap another VM (409, naming it)', () => {
     const gone = (await daemon.admin.registerVm(vm({ rootPid: t.root }, 'gone'))).vm;
     expect(readStartTime(t.root)).not.toBeNull();
     // The root exits; its child (re-parented away) is no longer a member of "gone".
-    const sh = trees.find((c) => c.pid === t.root)!;
-    const exited = new Promise((r) => sh.once('exit', r));
+    const exited = new Promise((r) => t.sh.once('exit', r));
     process.kill(t.root, 'SIGKILL');
     await exited;
     const ok = (await daemon.admin.registerVm(vm({ rootPid: t.child }, 'orphan'))).vm;
@@ -200,7 +193,7 @@ describe('with real cgroups', () => {
         }
       }
     }
-    for (const sub of subs) if (fs.existsSync(sub)) fs.rmdirSync(sub);
+    for (const sub of subs.filter((d) => fs.existsSync(d))) await removeCgroupWhenEmpty(sub);
   });
 
   it('refuses a cgroup that holds the daemon, and one that holds another VM\'s root process', async (ctx) => {

@@ -75,7 +75,7 @@ export function registerAuditShow(audit: Command): void {
   const show = withJson(withAdminSocket(audit.command('show').description('show one decision in full: request, VM, policy, capability calls and log lines')))
     .argument('<decision-id>', 'the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)');
   examples(show, ['capgate audit show 0192f0a4-6b1c-7d2e-9f30-1a2b3c4d5e6f', 'capgate audit show …3c4d5e6f', 'capgate audit show 3c4d5e6f --json']);
-  show.action(async (id: string, o: { socket: string; json: boolean }) => {
+  show.action(async (id: string, o: { socket?: string; json: boolean }) => {
     const out = createOutput(o.json);
     await withAdmin(o.socket, async (c) => {
       const record = await findRecord(c, id);

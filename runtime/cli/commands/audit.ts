@@ -12,7 +12,7 @@ import { createOutput, type Output } from '../output/output.ts';
 import { formatTable } from '../output/table.ts';
 
 interface Filters {
-  socket: string;
+  socket?: string;
   json: boolean;
   vm?: string;
   decision?: 'allow' | 'deny';

@@ -7,7 +7,6 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { SOURCE_LANGUAGES, type BuildOptions, type SourceLanguage } from '../../packaging/project/layout.ts';
-import { hasNameSection, stripCustomSections } from '../../packaging/strip-custom-sections.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, withJson } from '../options.ts';
@@ -38,6 +37,7 @@ export function registerBuild(program: Command): void {
     if ((await stat(input).catch(() => null))?.isDirectory() === true) {
       throw usageError(`${input} is a directory`, `to compile a policy project from source pass --lang ${SOURCE_LANGUAGES.join(' or --lang ')}; otherwise pass a core .wasm file`);
     }
+    const { hasNameSection, stripCustomSections } = await import('../../packaging/strip-custom-sections.ts');
     let core: Uint8Array;
     try {
       core = new Uint8Array(await readFile(input));
@@ -82,6 +82,7 @@ async function buildFromSource(lang: SourceLanguage, dir: string, output: string
   const { buildProject } = await import('../../packaging/project/build-project.ts');
   const { ProjectBuildError } = await import('../../packaging/project/project-build-error.ts');
   const { ComponentizeError } = await import('../../packaging/componentize.ts');
+  const { hasNameSection } = await import('../../packaging/strip-custom-sections.ts');
   let built: Awaited<ReturnType<typeof buildProject>>;
   try {
     built = await buildProject(lang, dir, options);

@@ -6,10 +6,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { SimulatedLimit } from '../../capabilities/simulated/world.ts';
 import { DEFAULT_LIMITS } from '../../engine/limits.ts';
 import { formatByteSize, parseByteSize } from '../../simulator/byte-size.ts';
-import { showCall } from '../../simulator/check.ts';
 import { ONE_SHOT_PIDS, oneShotScenario, TARGET_PLACES, type TargetPlace } from '../../simulator/one-shot.ts';
-import { callToJson } from '../../simulator/report.ts';
-import { decideCase } from '../../simulator/runner.ts';
 import type { Decided } from '../../server/request/daemon-deny.ts';
 import { EXIT } from '../exit-codes.ts';
 import { compileLocal, openLocalEngine } from '../local-engine.ts';
@@ -100,12 +97,14 @@ export function registerEval(program: Command): void {
       canRaiseHardLimit: o.capSysResource,
       policyBound: o.bound,
     });
+    // The simulator loads only when a decision is asked for (program.ts).
+    const [{ decideCase }, { showCall }, { callToJson }] = await Promise.all([import('../../simulator/runner.ts'), import('../../simulator/check.ts'), import('../../simulator/report.ts')]);
     const engine = await openLocalEngine(o.fuel === undefined ? {} : { fuel: o.fuel });
     try {
       const policy = await compileLocal(engine, policyFile);
       const c = scenario.cases[0]!;
       const outcome = await decideCase(engine, policy.sha256, scenario, c, o.deadlineMs === undefined ? {} : { deadlineMs: o.deadlineMs });
-      print(out, outcome, { fuel: o.fuel ?? DEFAULT_LIMITS.fuel, targetPid: c.request.targetPid, o });
+      print(out, outcome, { fuel: o.fuel ?? DEFAULT_LIMITS.fuel, targetPid: c.request.targetPid, o }, { showCall, callToJson });
       process.exitCode = outcome.decision === 'allow' ? EXIT.ok : EXIT.failed;
     } finally {
       await engine.close();
@@ -113,7 +112,12 @@ export function registerEval(program: Command): void {
   });
 }
 
-function print(out: Output, o: Decided, ctx: { fuel: number; targetPid: number; o: EvalOptions }): void {
+interface CallFormat {
+  showCall: typeof import('../../simulator/check.ts').showCall;
+  callToJson: typeof import('../../simulator/report.ts').callToJson;
+}
+
+function print(out: Output, o: Decided, ctx: { fuel: number; targetPid: number; o: EvalOptions }, { showCall, callToJson }: CallFormat): void {
   const request = { requesterPid: ONE_SHOT_PIDS.requester, requesterUid: ctx.o.requesterUid, targetPid: ctx.targetPid, target: ctx.o.target, bytes: formatByteSize(ctx.o.bytes) };
   const json = {
     decision: o.decision,

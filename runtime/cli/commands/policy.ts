@@ -5,14 +5,13 @@ import { OPERATIONS, type Operation } from '../../contract/types.ts';
 import type { BindingHistoryEntry, BindingResponse, RevisionInfo } from '../../wire/index.ts';
 import { formatByteSize } from '../../simulator/byte-size.ts';
 import { withAdmin } from '../daemon-client.ts';
-import { readPolicyFile } from '../local-engine.ts';
 import { nameFromManifest } from '../manifest-name.ts';
 import { examples, positiveIntArg, withAdminSocket, withJson } from '../options.ts';
 import { createOutput } from '../output/output.ts';
 import { formatTable } from '../output/table.ts';
 
 interface Common {
-  socket: string;
+  socket?: string;
   json: boolean;
 }
 
@@ -66,6 +65,7 @@ export function registerPolicy(program: Command): void {
   ]);
   push.action(async (file: string, opts: Common & { name?: string; description?: string; activate?: Operation }) => {
     const out = createOutput(opts.json);
+    const { readPolicyFile } = await import('../local-engine.ts');
     const bytes = await readPolicyFile(file);
     const named = opts.name === undefined ? await nameFromManifest(file) : undefined;
     if (named) out.note(`policy name ${named.name} (from ${named.manifest})`);

@@ -13,7 +13,7 @@ export function registerRequest(program: Command): void {
     .requiredOption('-b, --bytes <size>', 'new limit: a Kubernetes quantity (16Gi binary, 16G decimal), bytes, or unlimited', byteSizeArg);
   setMemlock.addHelpText('after', '\nWho is asking comes from the kernel (this process\'s pid/uid), never from the arguments.\nExit status: 0 allowed, 1 denied, 3 no daemon.\n');
   examples(setMemlock, ['capgate request set-memlock --pid 4242 --bytes 8Gi', 'capgate request set-memlock --pid 4242 --bytes unlimited --json']);
-  setMemlock.action(async (o: { socket: string; json: boolean; pid: number; bytes: bigint }) => {
+  setMemlock.action(async (o: { socket?: string; json: boolean; pid: number; bytes: bigint }) => {
     const out = createOutput(o.json);
     await withRequester(o.socket, async (c) => {
       const r = await c.setMemlock(o.pid, o.bytes);

@@ -1,7 +1,7 @@
 // `capgate serve`: run the daemon in this process (config file, then flags on top).
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { ConfigError, checkConfigShape, loadConfigFile, type DaemonConfigInput } from '../../daemon/config.ts';
+import type { DaemonConfigInput } from '../../daemon/config.ts';
 import { CliError, usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
 import { examples, positiveIntArg, withJson } from '../options.ts';
@@ -19,7 +19,9 @@ interface ServeOptions {
   json: boolean;
 }
 
-function configFrom(o: ServeOptions): DaemonConfigInput {
+type ConfigModule = typeof import('../../daemon/config.ts');
+
+function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape }: ConfigModule): DaemonConfigInput {
   let config: DaemonConfigInput = o.config ? loadConfigFile(o.config) : {};
   if (o.configJson) {
     let parsed: unknown;
@@ -48,10 +50,10 @@ export function registerServe(program: Command): void {
     .description('run the capgate daemon (admin and request sockets, policy engine, audit log) until SIGTERM/SIGINT')
     .option('-c, --config <file>', 'YAML or JSON config file')
     .option('--config-json <json>', 'config as inline JSON, applied over the file')
-    .option('--run-dir <dir>', 'directory of the sockets (default /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
+    .option('--run-dir <dir>', 'directory of the sockets (default $CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
     .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)')
-    .option('--admin-socket <path>', 'admin socket path (relative to --run-dir)')
-    .option('--request-socket <path>', 'request socket path (relative to --run-dir)')
+    .option('--admin-socket <path>', 'admin socket path (relative to --run-dir; default $CAPGATE_ADMIN_SOCKET, else admin.sock)')
+    .option('--request-socket <path>', 'request socket path (relative to --run-dir; default $CAPGATE_REQUEST_SOCKET, else request.sock)')
     .option('--workers <n>', 'policy evaluation workers', positiveIntArg('--workers', 64))
     .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stdout)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
   withJson(cmd);
@@ -62,15 +64,16 @@ export function registerServe(program: Command): void {
   examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn']);
   cmd.action(async (o: ServeOptions) => {
     const out = createOutput(o.json);
+    // The daemon (config parser, SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
+    const [configModule, { startDaemon, installSignalHandlers, notifyReady }] = await Promise.all([import('../../daemon/config.ts'), import('../../daemon/index.ts')]);
+    const { ConfigError } = configModule;
     let config: DaemonConfigInput;
     try {
-      config = configFrom(o);
+      config = configFrom(o, configModule);
     } catch (e) {
       if (e instanceof ConfigError) throw usageError(e.message, 'fix the config file or flags; `capgate serve --help` lists them');
       throw e;
     }
-    // The daemon (SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
-    const { startDaemon, installSignalHandlers, notifyReady } = await import('../../daemon/index.ts');
     let daemon;
     try {
       daemon = await startDaemon(config);

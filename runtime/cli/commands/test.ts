@@ -1,34 +1,14 @@
 // `capgate test <policy.wasm> <scenario.yaml>`: the guest simulator, with --run, -q, --watch,
 // --reporter, --compare; and `--from-audit <file>` (replay, optionally --write-scenario).
+// This file defines the command; test-run.ts runs it.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { DEFAULT_LIMITS } from '../../engine/limits.ts';
-import { compareBuilds, compareResultToJson, compareSummary, formatCompared } from '../../simulator/compare.ts';
-import { readAuditRecords } from '../../simulator/replay/read-audit.ts';
-import { replayAudit } from '../../simulator/replay/replay.ts';
-import { formatReplayResult, replayResultToJson } from '../../simulator/replay/report.ts';
-import { scenarioFromReplay } from '../../simulator/replay/to-scenario.ts';
 import { usageError } from '../cli-error.ts';
-import { EXIT } from '../exit-codes.ts';
-import { compileLocal, openLocalEngine } from '../local-engine.ts';
 import { examples, positiveIntArg, withJson } from '../options.ts';
-import { createOutput, type Output } from '../output/output.ts';
-import { REPORTERS, runScenarioFile, type Reporter, type ScenarioRunOptions } from '../testing/run-scenario.ts';
-import { caseFilter, readScenarioFile, readText, selectCases } from '../testing/scenario-file.ts';
-import { watchAndRerun } from '../testing/watch.ts';
+import { REPORTERS } from '../testing/reporters.ts';
+import type { TestOptions } from './test-options.ts';
 
-interface TestOptions {
-  json: boolean;
-  fromAudit?: string;
-  writeScenario?: string;
-  compare?: string;
-  run?: string;
-  quiet: boolean;
-  watch: boolean;
-  reporter: Reporter;
-  fuel?: number;
-  deadlineMs?: number;
-}
 
 export function registerTest(program: Command): void {
   const cmd = program
@@ -57,24 +37,9 @@ export function registerTest(program: Command): void {
   cmd.addHelpText('after', '\nExit status: 0 when every case passes (no replayed decision changes, no build differs), 1 otherwise, 2 for a malformed scenario or bad arguments.\n');
   cmd.action(async (policyFile: string, scenarioFile: string | undefined, opts: TestOptions) => {
     checkCombination(scenarioFile, opts);
-    const out = createOutput(opts.json);
-    const engine = await openLocalEngine(opts.fuel === undefined ? {} : { fuel: opts.fuel });
-    try {
-      if (opts.fromAudit !== undefined) process.exitCode = await testReplay(out, engine, policyFile, opts.fromAudit, opts);
-      else if (opts.compare !== undefined) process.exitCode = await testCompare(out, engine, policyFile, opts.compare, scenarioFile!, opts);
-      else {
-        const run: ScenarioRunOptions = {
-          reporter: opts.reporter,
-          quiet: opts.quiet,
-          ...(opts.run !== undefined ? { run: caseFilter(opts.run) } : {}),
-          ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
-        };
-        const once = (): Promise<number> => runScenarioFile(out, engine, policyFile, scenarioFile!, run);
-        process.exitCode = opts.watch ? await watchAndRerun(out, { policyFile, scenarioFile: scenarioFile! }, once) : await once();
-      }
-    } finally {
-      await engine.close();
-    }
+    // The simulator, the engine and YAML load only when a test runs (program.ts).
+    const { runTest } = await import('./test-run.ts');
+    await runTest(policyFile, scenarioFile, opts);
   });
 }
 
@@ -88,43 +53,4 @@ function checkCombination(scenarioFile: string | undefined, o: TestOptions): voi
   if (o.compare !== undefined && o.watch) throw usageError('--compare and --watch do not combine; compare once, or watch one build');
   if (o.json && o.reporter !== 'text') throw usageError(`--json and --reporter ${o.reporter} are two output formats; pick one`);
   if (o.watch && o.json) throw usageError('--watch prints for people; leave out --json');
-}
-
-async function testCompare(out: Output, engine: Awaited<ReturnType<typeof openLocalEngine>>, policyFile: string, otherFile: string, scenarioFile: string, opts: TestOptions): Promise<number> {
-  const { scenario, skipped } = selectCases(await readScenarioFile(scenarioFile), opts.run === undefined ? undefined : caseFilter(opts.run));
-  out.progress(`compiling ${policyFile} and ${otherFile}`);
-  const a = await compileLocal(engine, policyFile);
-  const b = await compileLocal(engine, otherFile);
-  const names = { a: policyFile, b: otherFile, file: scenarioFile };
-  const result = await compareBuilds(engine, a.sha256, b.sha256, scenario, {
-    ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
-    onCompared: out.json ? undefined : (c) => (!opts.quiet || c.differences.length > 0 ? process.stdout.write(`${formatCompared(c, names, out.colours).join('\n')}\n`) : undefined),
-  });
-  out.result({ ...compareResultToJson(result), skipped }, () => `${compareSummary(result)}${skipped > 0 ? `, ${skipped} skipped` : ''}`);
-  return result.different === 0 ? EXIT.ok : EXIT.failed;
-}
-
-async function testReplay(out: Output, engine: Awaited<ReturnType<typeof openLocalEngine>>, policyFile: string, auditFile: string, opts: TestOptions): Promise<number> {
-  const read = readAuditRecords(await readText(auditFile, 'audit file'));
-  if (!read.ok) throw usageError(`${auditFile}: ${read.message}`);
-  out.progress(`compiling ${policyFile}`);
-  const policy = await compileLocal(engine, policyFile);
-  out.progress(`replaying ${read.records.length} decisions`);
-  const result = await replayAudit(engine, policy.sha256, read.records, opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {});
-  let written: string | null = null;
-  if (opts.writeScenario !== undefined) {
-    const text = scenarioFromReplay(result, auditFile);
-    if (text !== null) {
-      const { writeFile } = await import('node:fs/promises');
-      try {
-        await writeFile(opts.writeScenario, text);
-      } catch (e) {
-        throw usageError(`cannot write ${opts.writeScenario}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      written = opts.writeScenario;
-    }
-  }
-  const note = opts.writeScenario === undefined ? '' : written ? `\nwrote ${result.changed} case(s) to ${written}: capgate test ${policyFile} ${written}` : `\nno decision changed: ${opts.writeScenario} not written`;
-  out.result({ ...replayResultToJson(result), ...(opts.writeScenario !== undefined ? { scenarioWritten: written } : {}) }, () => `${formatReplayResult(result, out.colours)}${note}`);
-  return result.changed === 0 ? EXIT.ok : EXIT.failed;
 }

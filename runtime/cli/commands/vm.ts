@@ -9,7 +9,7 @@ import { createOutput } from '../output/output.ts';
 import { formatTable } from '../output/table.ts';
 
 interface Common {
-  socket: string;
+  socket?: string;
   json: boolean;
 }
 

@@ -8,10 +8,10 @@ import { runScenario } from '../../simulator/runner.ts';
 import { EXIT } from '../exit-codes.ts';
 import { compileLocal } from '../local-engine.ts';
 import type { Output } from '../output/output.ts';
+import type { Reporter } from './reporters.ts';
 import { readScenarioFile, selectCases } from './scenario-file.ts';
 
-export const REPORTERS = ['text', 'junit', 'tap'] as const;
-export type Reporter = (typeof REPORTERS)[number];
+export { REPORTERS, type Reporter } from './reporters.ts';
 
 export interface ScenarioRunOptions {
   reporter: Reporter;

@@ -127,7 +127,6 @@ export async function watchAndRerun(out: Output, target: WatchTarget, runOnce: (
     process.stdout.write(`${out.colours.fail('error:')} ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
-  say(`watching ${relative(process.cwd(), project.root) || '.'}${project.build ? ' (sources: `npm run build`, then rerun)' : ''}, ${relative(process.cwd(), scenario)} and ${relative(process.cwd(), policy)}; Ctrl-C stops`);
 
   // Changes are collected until they settle, then handled one batch at a time.
   let pending = new Set<string>();
@@ -178,6 +177,8 @@ export async function watchAndRerun(out: Output, target: WatchTarget, runOnce: (
       if (name !== null) onChange(join(dir, name.toString()));
     }),
   );
+  // Only now: a change saved after this line is seen (scripts and tests wait for it).
+  say(`watching ${relative(process.cwd(), project.root) || '.'}${project.build ? ' (sources: `npm run build`, then rerun)' : ''}, ${relative(process.cwd(), scenario)} and ${relative(process.cwd(), policy)}; Ctrl-C stops`);
 
   await new Promise<void>((stop) => {
     process.once('SIGINT', () => stop());

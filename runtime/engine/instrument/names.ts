@@ -7,21 +7,15 @@
 import binaryen from 'binaryen';
 import { ByteReader, MalformedBinary } from '../component/byte-reader.ts';
 import { coreSections, encodeU32 } from './core-sections.ts';
+import { sanitizeName } from './sanitize-name.ts';
 
-export const MAX_NAME_CHARS = 120;
+export { MAX_NAME_CHARS, sanitizeName } from './sanitize-name.ts';
 const MAX_NAMES = 100_000;
 const CUSTOM = 0;
 const FUNCTION_NAMES = 1;
 
 const lenient = new TextDecoder('utf-8', { fatal: false });
 const encoder = new TextEncoder();
-
-/** Printable, one line, bounded: what a name may look like in an error detail. */
-export function sanitizeName(raw: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
-  return clean.length <= MAX_NAME_CHARS ? clean : `${clean.slice(0, MAX_NAME_CHARS - 1)}…`;
-}
 
 function customName(bytes: Uint8Array, payload: number, end: number): string | undefined {
   try {

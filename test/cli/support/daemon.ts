@@ -1,11 +1,13 @@
 // A real capgate daemon started with `capgate serve` in a temp directory, and a shell that
 // plays a VM: the test registers the shell's pid as the VM root, then has the shell run
 // `capgate request ...`, so the daemon sees a requester that really is inside the VM.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CAPGATE_BIN, REPO_ROOT, runCli } from './run-cli.ts';
+import { spawnChild } from '../../support/processes/children.ts';
+import { ChildOutput } from '../../support/wait.ts';
+import { CAPGATE_BIN, REPO_ROOT } from './run-cli.ts';
 
 export interface ServedDaemon {
   dir: string;
@@ -17,24 +19,16 @@ export interface ServedDaemon {
 
 export async function serveDaemon(): Promise<ServedDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'capgate-serve-'));
-  const child = spawn(process.execPath, [CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const child = spawnChild(process.execPath, [CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
+  const out = new ChildOutput(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const adminSocket = join(dir, 'admin.sock');
-  // Poll for readiness: the sockets exist and the admin socket answers.
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`capgate serve exited early:\n${out}`);
-    if (existsSync(adminSocket) && (await runCli(['vm', 'ls', '--socket', adminSocket, '--json'])).code === 0) break;
-    if (i > 600) throw new Error(`capgate serve did not come up:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Printed once both sockets listen.
+  const [, adminSocket, requestSocket] = await out.until(/capgate serving: admin (\S+), requests (\S+) /, '"capgate serving"');
   return {
     dir,
-    adminSocket,
-    requestSocket: join(dir, 'request.sock'),
-    output: () => out,
+    adminSocket: adminSocket!,
+    requestSocket: requestSocket!,
+    output: () => out.all,
     async stop() {
       child.kill('SIGTERM');
       return exited;
@@ -45,13 +39,12 @@ export async function serveDaemon(): Promise<ServedDaemon> {
 /** A bash process that runs `capgate request set-memlock --pid <its own pid>` on demand. */
 export class VmShell {
   readonly child: ChildProcessWithoutNullStreams;
-  private buffer = '';
+  private readonly out: ChildOutput;
 
   constructor(requestSocket: string) {
     const script = `while read bytes; do node ${CAPGATE_BIN} request set-memlock --pid $$ --bytes "$bytes" --socket ${requestSocket} --json; echo "exit=$?"; done`;
-    this.child = spawn('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
-    this.child.stdout.on('data', (d: Buffer) => (this.buffer += d.toString()));
-    this.child.stderr.on('data', (d: Buffer) => (this.buffer += d.toString()));
+    this.child = spawnChild('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    this.out = new ChildOutput(this.child);
   }
 
   get pid(): number {
@@ -60,10 +53,9 @@ export class VmShell {
 
   /** Runs one request from inside the VM; returns the CLI's JSON answer and exit code. */
   async request(bytes: string): Promise<{ code: number; body: { decision: string; reason: string; decisionId: string } }> {
-    this.buffer = '';
+    this.out.clear();
     this.child.stdin.write(`${bytes}\n`);
-    while (!/exit=\d+\n/.test(this.buffer)) await new Promise((r) => setTimeout(r, 50));
-    const m = /([\s\S]*)exit=(\d+)\n/.exec(this.buffer)!;
+    const m = await this.out.until(/([\s\S]*)exit=(\d+)\n/, 'the request\'s exit status');
     return { code: Number(m[2]), body: JSON.parse(m[1]!) as { decision: string; reason: string; decisionId: string } };
   }
 

@@ -1,10 +1,11 @@
 // The test's side of a VM root process (see vm-root.ts).
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../../daemon/helpers/daemon-process.ts';
 import { memlockOf, waitFor } from '../../daemon/helpers/fixtures.ts';
 import type { RunResult, VmRootCommand } from './vm-root.ts';
+import { forkChild } from '../../support/processes/children.ts';
 
 const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-root.ts');
 const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
@@ -27,7 +28,7 @@ export class VmRoot {
   }
 
   static async start(): Promise<VmRoot> {
-    const child = fork(AGENT, [], { execArgv: ['--import', BOOTSTRAP], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkChild(AGENT, [], { execArgv: ['--import', BOOTSTRAP] });
     const agent = new VmRoot(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());

@@ -3,7 +3,7 @@
 // runs commands (the libvirt stand-in, the client probe) as its children. Every child gets its
 // own process group, killed whole when the agent exits or loses its parent.
 // Driven over IPC by vm-root-handle.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { killChildrenNow, runChild, spawnChild } from '../../support/processes/children.ts';
 
 export type VmRootCommand =
   | { id: number; cmd: 'spawn-target'; soft: string; hard: string }
@@ -18,44 +18,20 @@ export interface RunResult {
   stderr: string;
 }
 
-const groups = new Set<number>();
-
-function track(child: ChildProcess): void {
-  const pid = child.pid;
-  if (pid === undefined) return;
-  groups.add(pid);
-  child.once('exit', () => groups.delete(pid));
-}
-
-function killAll(): void {
-  for (const pid of groups) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+async function run(argv: string[], env: Record<string, string>): Promise<RunResult> {
+  try {
+    const r = await runChild(argv[0]!, argv.slice(1), { env });
+    return { status: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    return { status: null, signal: null, stdout: '', stderr: err instanceof Error ? err.message : String(err) };
   }
-}
-
-function run(argv: string[], env: Record<string, string>): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    track(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', (err) => resolve({ status: null, signal: null, stdout, stderr: `${stderr}${err.message}` }));
-    child.once('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-  });
 }
 
 process.on('message', (m: VmRootCommand) => {
   const reply = (value: unknown): void => void process.send!({ id: m.id, value });
   if (m.cmd === 'spawn-target') {
     // util-linux prlimit sets the limits, then execs sleep in the same process.
-    const child = spawn('prlimit', [`--memlock=${m.soft}:${m.hard}`, '--', 'sleep', '600'], { detached: true, stdio: 'ignore' });
-    track(child);
+    const child = spawnChild('prlimit', [`--memlock=${m.soft}:${m.hard}`, '--', 'sleep', '600'], { stdio: 'ignore' });
     child.once('spawn', () => reply({ pid: child.pid }));
   } else if (m.cmd === 'run') {
     void run(m.argv, m.env).then(reply);
@@ -67,14 +43,11 @@ process.on('message', (m: VmRootCommand) => {
     }
     reply({});
   } else {
-    killAll();
-    reply({});
-    setTimeout(() => process.exit(0), 10);
+    killChildrenNow();
+    process.send!({ id: m.id, value: {} }, () => process.exit(0));
   }
 });
-// The test process went away without saying "exit": leave nothing behind.
-process.on('disconnect', () => {
-  killAll();
-  process.exit(0);
-});
+// The test process went away without saying "exit": leave nothing behind (the 'exit' handler
+// of children.ts kills them).
+process.on('disconnect', () => process.exit(0));
 process.send!({ id: 0, value: 'ready' });

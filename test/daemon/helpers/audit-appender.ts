@@ -3,6 +3,7 @@
 // and its seq once its batch is committed (acknowledged), until it is killed. With durability
 // 'normal' the journal is emptied every 32 KiB (not 4 MiB), so kills also land around that.
 // Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../../runtime/store/audit-store.ts';
@@ -34,7 +35,7 @@ export function crashRecord(run: number, i: number): NewAuditRecord {
   };
 }
 
-function main(file: string, run: number, durability: 'normal' | 'full'): void {
+async function main(file: string, run: number, durability: 'normal' | 'full'): Promise<void> {
   const store = Store.open(file, durability, { journalTruncateBytes: 32 * 1024 });
   process.stdout.write('open\n');
   let i = 0;
@@ -42,8 +43,11 @@ function main(file: string, run: number, durability: 'normal' | 'full'): void {
     const n = 1 + Math.floor(Math.random() * 8);
     const batch = Array.from({ length: n }, () => crashRecord(run, i++));
     const seqs = store.audit.append(batch);
-    // Pipes are written synchronously on Linux: once printed, the parent knows it was committed.
-    process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`);
+    // Once printed, the parent knows it was committed. A pipe its reader does not empty makes
+    // the write queue in memory instead of blocking: wait for it, so the appender never runs
+    // ahead of the test that kills it (a test stalled under load once let one append for half an
+    // hour, to gigabytes of memory and database).
+    if (!process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`)) await once(process.stdout, 'drain');
     const dice = Math.random();
     if (dice < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
     // Into audit_log without indexing: kills then also find the log ahead of the index.
@@ -51,4 +55,4 @@ function main(file: string, run: number, durability: 'normal' | 'full'): void {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main(process.argv[2]!, Number(process.argv[3]), process.argv[4] === 'full' ? 'full' : 'normal');
+if (process.argv[1] === fileURLToPath(import.meta.url)) void main(process.argv[2]!, Number(process.argv[3]), process.argv[4] === 'full' ? 'full' : 'normal');

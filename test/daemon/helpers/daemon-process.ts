@@ -1,11 +1,12 @@
 // A real capgate daemon in its own process: the compiled daemon entry (dist/runtime/daemon/main.js,
 // kept fresh by test/global-setup.ts), as it ships, on sockets in a temporary directory. Resolves
 // once it logged "capgate ready".
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CapgateAdminClient } from '../../../runtime/client/index.ts';
 import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
+import { spawnChild, type ChildScope } from '../../support/processes/children.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DAEMON_MAIN = path.join(REPO_ROOT, 'dist/runtime/daemon/main.js');
@@ -40,8 +41,9 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
   };
 }
 
-export async function spawnDaemon(config: DaemonConfigInput): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [DAEMON_MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `scope`: see children.ts; 'file' for a daemon that later tests of the file use. */
+export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope } = {}): Promise<DaemonProcess> {
+  const child = spawnChild(process.execPath, [DAEMON_MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

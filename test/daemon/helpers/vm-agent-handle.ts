@@ -1,8 +1,9 @@
 // The test's side of a VM agent process (see vm-agent.ts).
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentCommand, RequestsReport } from './vm-agent.ts';
+import { forkChild } from '../../support/processes/children.ts';
 
 const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-agent.ts');
 
@@ -24,7 +25,7 @@ export class VmAgent {
   }
 
   static async start(options: { uid?: number; gid?: number } = {}): Promise<VmAgent> {
-    const child = fork(AGENT, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options });
+    const child = forkChild(AGENT, [], { execArgv: ['--import', 'tsx'], ...options });
     const agent = new VmAgent(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());

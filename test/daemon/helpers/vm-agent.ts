@@ -1,8 +1,9 @@
 // A process that plays a VM's unprivileged side (libvirt in a pod): the test registers this
 // process as the VM's root, it spawns the "QEMU" targets as its children, and it sends requests
 // over the request socket with the client library. Driven over IPC by vm-agent-handle.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Its targets die with it (children.ts), and it exits when the test process goes away.
 import { CapgateRequestClient } from '../../../runtime/client/index.ts';
+import { killChildrenNow, spawnChild } from '../../support/processes/children.ts';
 
 export type AgentCommand =
   | { id: number; cmd: 'spawn-target' }
@@ -21,8 +22,6 @@ export interface RequestsReport {
   /** Per-request latency in ms, in completion order. */
   latenciesMs: number[];
 }
-
-const children: ChildProcess[] = [];
 
 async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<RequestsReport> {
   const client = new CapgateRequestClient({ socketPath: c.socketPath, maxSockets: c.concurrency, timeoutMs: 60_000 });
@@ -57,15 +56,15 @@ async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<
 process.on('message', (m: AgentCommand) => {
   const reply = (value: unknown): void => void process.send!({ id: m.id, value });
   if (m.cmd === 'spawn-target') {
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
-    children.push(child);
+    const child = spawnChild('sleep', ['600'], { stdio: 'ignore' });
     child.once('spawn', () => reply({ pid: child.pid }));
   } else if (m.cmd === 'requests') {
     void requests(m).then(reply, (err: unknown) => reply({ error: String(err) }));
   } else if (m.cmd === 'exit') {
-    for (const c of children) c.kill('SIGKILL');
-    reply({});
-    setTimeout(() => process.exit(0), 10);
+    killChildrenNow();
+    process.send!({ id: m.id, value: {} }, () => process.exit(0));
   }
 });
+// The test process went away without saying "exit" (the 'exit' handler kills the targets).
+process.on('disconnect', () => process.exit(0));
 process.send!({ id: 0, value: 'ready' });

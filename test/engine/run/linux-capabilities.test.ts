@@ -1,6 +1,6 @@
 // The engine with the real Linux capabilities, created inside the worker from a 'linux'
 // CapabilitySpec: real child process, real /proc membership, real prlimit.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
@@ -9,6 +9,7 @@ import { Engine } from '../../../runtime/engine/engine.ts';
 import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { compiledFromWat, fullPolicyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
+import { spawnChild } from '../../support/processes/children.ts';
 
 let engine: Engine;
 let child: ChildProcess;
@@ -24,7 +25,7 @@ function memlock(p: number): { soft: bigint; hard: bigint } {
 }
 
 beforeAll(async () => {
-  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   pid = child.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);

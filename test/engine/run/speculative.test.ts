@@ -2,7 +2,7 @@
 // the fuel slice is decided there; one that does not is run again in a worker, replaying the
 // capability calls already made, and ends exactly as a worker-only run would. Real processes,
 // real prlimit, real workers.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
@@ -14,6 +14,7 @@ import { WorkerPool } from '../../../runtime/engine/worker/worker-pool.ts';
 import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
+import { spawnChild } from '../../support/processes/children.ts';
 
 let child: ChildProcess;
 let pid: number;
@@ -59,7 +60,7 @@ let nextBytes = 3n << 20n;
 const lower = (): bigint => (nextBytes -= 4096n);
 
 beforeAll(() => {
-  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   pid = child.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);

@@ -1,13 +1,15 @@
 // A worker terminated at the deadline runs no finally blocks: the pidfds its evaluation held
 // must still be closed (os/pidfd-ledger.ts), or a policy that times out on
 // purpose would leak the daemon's file descriptors one request at a time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
+import { spawnChild } from '../../support/processes/children.ts';
+import { waitUntil } from '../../support/wait.ts';
 
 let child: ChildProcess;
 let engine: Engine;
@@ -25,7 +27,7 @@ function openPidfds(): number {
 }
 
 beforeAll(() => {
-  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
 });
 afterAll(async () => {
   child.kill('SIGKILL');
@@ -56,7 +58,7 @@ it.each([
     await engine.ready(); // the replacement worker is up: the terminated one has exited
   }
   expect(engine.workerRespawns).toBe(3);
-  // The old threads' exit handlers run on this thread's event loop: give them a bounded chance.
-  for (let i = 0; i < 50 && openPidfds() > before; i++) await new Promise((r) => setTimeout(r, 100));
+  // The old threads' exit handlers run on this thread's event loop, after their exit.
+  await waitUntil(() => openPidfds() <= before, () => `the terminated workers' pidfds to close (${openPidfds() - before} still open)`);
   expect(openPidfds()).toBe(before);
 });

@@ -1,32 +1,20 @@
-// Real process trees for identity and capability tests, always cleaned up.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Real process trees for identity and capability tests, always cleaned up (test/support/processes/).
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-
-const live = new Set<ChildProcess>();
+import { killChildren, spawnChild, type SpawnChildOptions } from '../../support/processes/children.ts';
+import { waitFor, waitUntil } from '../../support/wait.ts';
 
 /** Spawns `sh -c script` in its own process group (so the whole tree can be killed at once). */
-export function spawnShell(script: string, options: SpawnOptions = {}): ChildProcess & { pid: number } {
-  const child = spawn('sh', ['-c', script], { stdio: 'ignore', detached: true, ...options });
+export function spawnShell(script: string, options: SpawnChildOptions = {}): ChildProcess & { pid: number } {
+  const child = spawnChild('sh', ['-c', script], { stdio: 'ignore', ...options });
   if (child.pid === undefined) throw new Error(`could not spawn sh -c ${script}`);
-  live.add(child);
-  child.once('exit', () => live.delete(child));
   return child as ChildProcess & { pid: number };
 }
 
-/** Kills every process group we spawned; for afterEach. */
-export async function killAll(): Promise<void> {
-  const waits: Promise<unknown>[] = [];
-  for (const child of live) {
-    if (child.exitCode === null && child.signalCode === null) waits.push(once(child, 'exit'));
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-  await Promise.all(waits);
-  live.clear();
+/** Kills every process tree spawned so far and waits for them (the after-hooks do it too). */
+export function killAll(): Promise<void> {
+  return killChildren('all');
 }
 
 function ppidOf(pid: number): number | null {
@@ -48,20 +36,51 @@ export function childrenOf(pid: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** Polls until `pid` has at least `count` children; returns them. */
-export async function waitForChildren(pid: number, count: number, timeoutMs = 10_000): Promise<number[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
+/** Polls /proc until `pid` has at least `count` children; returns them. */
+export function waitForChildren(pid: number, count: number): Promise<number[]> {
+  return waitFor(() => {
     const kids = childrenOf(pid);
-    if (kids.length >= count) return kids;
-    if (Date.now() > until) throw new Error(`pid ${pid} has ${kids.length} children, expected ${count}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return kids.length >= count ? kids : undefined;
+  }, () => `pid ${pid} to have ${count} children (it has ${childrenOf(pid).length})`);
+}
+
+/** Resolves once `pid` is gone from /proc: killed and reaped by its parent (not ours to wait for). */
+export function waitForReaped(pid: number): Promise<void> {
+  return waitUntil(() => !existsSync(`/proc/${pid}`), `pid ${pid} to be reaped`);
+}
+
+/**
+ * Clock ticks since boot (USER_HZ, 100 a second), the unit and clock of a process's start time
+ * in /proc/<pid>/stat, read from /proc/uptime (same clock, centiseconds).
+ */
+export function bootTicks(): number {
+  const [seconds, centis] = readFileSync('/proc/uptime', 'utf8').split(' ')[0]!.split('.');
+  return Number(seconds) * 100 + Number(centis);
+}
+
+/**
+ * Resolves once a process started now gets a later start time than `startTime`: a pid reused
+ * within the same tick would look like the same process to start times (the pidfd covers that).
+ */
+export function waitForTickAfter(startTime: number): Promise<void> {
+  return waitUntil(() => bootTicks() > startTime, `the clock to tick past start time ${startTime}`, { intervalMs: 5 });
+}
+
+/** Removes a cgroup directory once it is empty: killed tasks leave their group asynchronously. */
+export function removeCgroupWhenEmpty(dir: string): Promise<void> {
+  return waitFor(() => {
+    try {
+      rmdirSync(dir);
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, `cgroup ${dir} to empty, so it can be removed`).then(() => undefined);
 }
 
 /** A pid that existed and is now dead and reaped. */
 export async function deadPid(): Promise<number> {
-  const child = spawn('true', { stdio: 'ignore' });
+  const child = spawnChild('true', [], { stdio: 'ignore' });
   await once(child, 'exit');
   return child.pid as number;
 }

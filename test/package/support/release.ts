@@ -1,10 +1,10 @@
 // The release artifact as an operator gets it: `npm pack` in the repository, then
 // `npm install -g --prefix <dir> ./capgate-<version>.tgz` with the node that runs the tests.
 // npm runs as a child process, so the test sees exactly what an operator's shell would.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../cli/support/run-cli.ts';
+import { runChild } from '../../support/processes/children.ts';
 
 export interface PackedFile {
   path: string;
@@ -25,36 +25,10 @@ export interface Ran {
   stderr: string;
 }
 
-const running = new Set<number>();
-
-/** Runs a command in its own process group (see killRunning) and collects its output. */
-export function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const pid = child.pid;
-    if (pid !== undefined) running.add(pid);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (pid !== undefined) running.delete(pid);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** For after-hooks: SIGKILLs every process group run() started that is still running. */
-export function killRunning(): void {
-  for (const pid of running) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  running.clear();
+/** Runs a command (a registered child: killed with its tree if the test ends first) and collects its output. */
+export async function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Ran> {
+  const r = await runChild(command, args, options);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**

@@ -1,7 +1,8 @@
 // `capgate serve` as an operator starts it (the package's bin), for tests that need to see it
 // either come up or refuse to: resolves with the "serving" line or with the exit.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { CAPGATE_BIN, REPO_ROOT } from '../../cli/support/run-cli.ts';
+import { spawnChild } from '../../support/processes/children.ts';
 
 export interface Served {
   child: ChildProcess;
@@ -15,8 +16,6 @@ export interface Served {
 
 export type ServeOutcome = { kind: 'serving'; served: Served; adminSocket: string; requestSocket: string; database: string } | { kind: 'exited'; code: number | null; output: string };
 
-const running = new Set<ChildProcess>();
-
 /**
  * Runs `capgate serve --json <args>`; `umask` is applied to the daemon process (default 022).
  * `command` replaces `node <the repository's bin>` (e.g. an installed copy), `cwd` the repository.
@@ -25,15 +24,9 @@ export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: numb
   const umask = (o.umask ?? 0o022).toString(8).padStart(3, '0');
   const command = o.command ?? [process.execPath, CAPGATE_BIN];
   const quoted = [...command, 'serve', '--json', '--log-level', 'warn', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('sh', ['-c', `umask ${umask}; exec ${quoted}`], { cwd: o.cwd ?? REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  const child = spawnChild('sh', ['-c', `umask ${umask}; exec ${quoted}`], { cwd: o.cwd ?? REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const served: Served = {
     child,
     exited,
@@ -44,9 +37,9 @@ export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: numb
     },
   };
   return new Promise<ServeOutcome>((resolve) => {
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       stdout += d.toString();
       // The --json result is pretty-printed ("{" ... "}" on lines of their own); log lines are one-line JSON.
@@ -58,17 +51,4 @@ export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: numb
     });
     void exited.then((code) => resolve({ kind: 'exited', code, output: out }));
   });
-}
-
-/** For afterAll/afterEach: no daemon outlives its test file. */
-export async function stopAllServed(): Promise<void> {
-  await Promise.all(
-    [...running].map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          c.once('exit', () => resolve());
-          c.kill('SIGKILL');
-        }),
-    ),
-  );
 }

@@ -1,0 +1,43 @@
+// `capgate health`: asks the daemon's request socket (or, with --admin, its admin socket) whether
+// it is serving, for scripts and for Kubernetes exec probes. Healthy only when the daemon answers
+// and says "ok". The admin socket suits a liveness probe: only root reaches it, so clients
+// crowding the request socket cannot make it fail.
+import type { Command } from 'commander';
+import type { HealthResponse } from '../../wire/index.ts';
+import { withAdmin, withRequester } from '../daemon-client.ts';
+import { EXIT } from '../exit-codes.ts';
+import { examples, positiveIntArg, withJson, withRequestSocket } from '../options.ts';
+import { createOutput } from '../output/output.ts';
+
+export const HEALTH_EXIT_HELP = `
+Exit status:
+  0  the daemon answered and is serving (status ok)
+  1  the daemon answered but is not serving (e.g. shutting-down), or did not answer in time
+  3  no daemon at the socket (or no permission to reach it)`;
+
+function isHealth(body: unknown): body is HealthResponse {
+  const b = body as Partial<HealthResponse> | null;
+  return typeof b === 'object' && b !== null && typeof b.status === 'string' && typeof b.version === 'string' && typeof b.uptimeS === 'number';
+}
+
+export function registerHealth(program: Command): void {
+  const cmd = withJson(withRequestSocket(program.command('health').description('check that the daemon is serving (its request socket answers "ok"); for probes and scripts')))
+    .option('--admin', 'ask the admin socket instead (then --socket names the admin socket)', false)
+    .option('--timeout <ms>', 'give up after this many milliseconds', positiveIntArg('--timeout', 600_000), 2000);
+  cmd.addHelpText('after', HEALTH_EXIT_HELP);
+  examples(cmd, ['capgate health', 'capgate health --socket /run/capgate/request.sock --timeout 1000', 'capgate health --admin --json']);
+  cmd.action(async (o: { socket?: string; json: boolean; admin: boolean; timeout: number }) => {
+    const out = createOutput(o.json);
+    const check = async (c: { health(): Promise<HealthResponse> }): Promise<void> => {
+      const body: unknown = await c.health();
+      const healthy = isHealth(body) && body.status === 'ok';
+      out.result(isHealth(body) ? body : { status: 'unexpected-answer', answer: body }, () =>
+        isHealth(body)
+          ? `${healthy ? out.colours.pass(body.status) : out.colours.fail(body.status)}: capgate ${body.version}, up ${body.uptimeS} s`
+          : `${out.colours.fail('unhealthy')}: the socket answered, but not as capgate does: ${JSON.stringify(body).slice(0, 200)}`,
+      );
+      process.exitCode = healthy ? EXIT.ok : EXIT.failed;
+    };
+    await (o.admin ? withAdmin(o.socket, check, o.timeout) : withRequester(o.socket, check, o.timeout));
+  });
+}

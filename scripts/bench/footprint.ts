@@ -1,0 +1,108 @@
+// Shared by the "cli" and "daemon" bench sections: a daemon started as an operator starts it
+// (`capgate serve`, the package's bin), timed until its request socket accepts, its resident
+// memory from /proc, and N distinct policies to push (the example policy with a custom section
+// naming a variant: a different sha256, the same code).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
+import { CapgateAdminClient } from '../../runtime/client/index.ts';
+
+export const CAPGATE_BIN = path.join(PACKAGE_ROOT, 'runtime/cli/capgate.mjs');
+export const EXAMPLE_POLICY = path.join(PACKAGE_ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
+
+export interface ServedDaemon {
+  child: ChildProcess;
+  admin: string;
+  request: string;
+  /** From spawning `capgate serve` to the request socket accepting a connection. */
+  listeningMs: number;
+  stop(): Promise<void>;
+}
+
+function accepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Starts `capgate serve` on `dir`/run and `dir`/state and waits (polling every 2 ms, 60 s at most) until the request socket accepts. */
+export async function serveIn(dir: string): Promise<ServedDaemon> {
+  const run = path.join(dir, 'run');
+  const request = path.join(run, 'request.sock');
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [CAPGATE_BIN, 'serve', '--run-dir', run, '--state-dir', path.join(dir, 'state'), '--log-level', 'error'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`capgate serve exited with ${child.exitCode}`);
+    if (fs.existsSync(request) && (await accepts(request))) break;
+    if (i > 30_000) throw new Error('capgate serve did not listen within 60 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const listeningMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  return {
+    child,
+    admin: path.join(run, 'admin.sock'),
+    request,
+    listeningMs,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The example policy, made distinct `n` ways by a trailing custom section (components allow them). */
+export function distinctPolicies(n: number): Uint8Array[] {
+  const base = fs.readFileSync(EXAMPLE_POLICY);
+  return Array.from({ length: n }, (_, i) => {
+    const name = Buffer.from('capgate-bench-variant');
+    const body = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(String(i))]);
+    return new Uint8Array(Buffer.concat([base, Buffer.from([0, body.length]), body]));
+  });
+}
+
+/** Pushes the policies as bench-0, bench-1, …; binds the first to set-memlock. */
+export async function pushPolicies(adminSocket: string, policies: Uint8Array[], offset = 0): Promise<void> {
+  const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 600_000 });
+  try {
+    for (const [i, bytes] of policies.entries()) {
+      const name = `bench-${offset + i}`;
+      await admin.pushPolicy(name, bytes);
+      if (offset + i === 0) await admin.bind('set-memlock', { policy: name });
+    }
+  } finally {
+    admin.close();
+  }
+}
+
+export interface Resident {
+  /** VmRSS, MB. */
+  rssMb: number;
+  /** RssAnon (heaps, wasm memories, JIT code), MB. */
+  anonMb: number;
+  /** RssFile (the node binary, shared libraries, native addons), MB. */
+  fileMb: number;
+  threads: number;
+}
+
+export function resident(pid: number): Resident {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024, threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN) };
+}
+
+/** Resident memory once it stops moving: sampled every 250 ms until two samples are within 1 MB (10 s at most). */
+export async function settledResident(pid: number): Promise<Resident> {
+  let last = resident(pid);
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = resident(pid);
+    if (Math.abs(now.rssMb - last.rssMb) < 1) return now;
+    last = now;
+  }
+  return last;
+}
