@@ -8,6 +8,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   capabilities: () => import('./bench/capabilities.ts'),
   daemon: () => import('./bench/daemon.ts'),
   cli: () => import('./bench/cli-startup.ts'),
+  isolation: () => import('./bench/isolation.ts'),
 };
 
 const wanted = process.argv.slice(2);

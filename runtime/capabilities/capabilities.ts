@@ -3,7 +3,19 @@
 // engine never knows which one it is talking to.
 import type { CapabilityError, VmIdentity } from '../contract/types.ts';
 
-export type SetMemlockResult = { ok: true } | { ok: false; error: CapabilityError; detail?: string };
+/**
+ * What a set-memlock that reached prlimit changed: the limit read just before it, and the
+ * target's start time (pid + start time name one process forever), to undo it safely.
+ */
+export interface MemlockEffect {
+  before: { soft: bigint; hard: bigint };
+  startTime: number;
+  /** The effects journal's slot holding its intent, cleared once its decision is recorded. */
+  journalSlot?: number;
+}
+
+/** `effect`: present when the call reached the kernel's prlimit (whatever it answered). */
+export type SetMemlockResult = { ok: true; effect?: MemlockEffect } | { ok: false; error: CapabilityError; detail?: string; effect?: MemlockEffect };
 
 /**
  * Capabilities for ONE evaluation, already scoped to the requester's own VM.

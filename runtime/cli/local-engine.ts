@@ -36,8 +36,10 @@ export function wasmKind(bytes: Uint8Array): 'core' | 'component' | 'other' {
 /** The daemon's engine, locally: one worker (the simulator decides one case at a time). Close it. */
 export async function openLocalEngine(limits: Partial<EngineLimits> = {}): Promise<PolicyEngine> {
   // Loaded on demand: commands that never evaluate should not pay for the engine at start-up.
-  const { Engine } = await import('../engine/engine.ts');
-  return new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false });
+  const [{ Engine }, { compilePolicy }] = await Promise.all([import('../engine/engine.ts'), import('../engine/compile.ts')]);
+  // Compiled on this thread, which serves nobody else here: no compile worker to start (it costs a
+  // CLI run ~1 s of start-up, and competes with the first evaluation's worker).
+  return new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false, compile: compilePolicy });
 }
 
 /** Reads and compiles a policy file into `engine`, or throws the CliError that says why not. */

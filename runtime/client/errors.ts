@@ -10,7 +10,7 @@ export class CapgateApiError extends Error {
     message: string,
     readonly hint?: string,
     readonly kind?: string,
-    /** From Retry-After on 503 overloaded. */
+    /** From Retry-After on a 503 (overloaded, not-ready). */
     readonly retryAfterS?: number,
   ) {
     super(message);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { EngineLimits } from '../engine/limits.ts';
-import { DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
+import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import type { Durability } from '../store/database.ts';
 import type { HttpLimits } from '../server/http/unix-server.ts';
 import type { SchedulerLimits } from '../server/scheduler/fair-scheduler.ts';
@@ -62,6 +62,8 @@ export interface DaemonConfig {
     workers: number;
     /** Fuel of the first, speculative run on the daemon's thread; 0: every run in a worker. */
     inlineFuel: number;
+    /** Time the speculative runs of one turn of the event loop may hold the daemon's thread (ms). Default 2. */
+    inlineBudgetMs: number;
     limits: Partial<EngineLimits>;
   };
   scheduler: SchedulerLimits;
@@ -82,6 +84,13 @@ export interface DaemonConfig {
     pruneIntervalS: number;
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  metrics: {
+    /**
+     * How often the event loop's delay is sampled for /v1/metrics (ms). A stall is measured to
+     * within this; each sample wakes the loop (at 1 ms, ~3% of a core on the 2-core VM). Default 5.
+     */
+    eventLoopResolutionMs: number;
+  };
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -119,7 +128,7 @@ const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'ob
     connectionsPerUid: 'number',
     connectionsOutsideVms: 'number',
   },
-  engine: { workers: 'number', inlineFuel: 'number', limits: 'object' },
+  engine: { workers: 'number', inlineFuel: 'number', inlineBudgetMs: 'number', limits: 'object' },
   scheduler: { globalConcurrency: 'number', perKeyInFlight: 'number', maxQueued: 'number', maxQueuedPerKey: 'number' },
   http: {
     headersTimeoutMs: 'number',
@@ -133,6 +142,7 @@ const SHAPE: Record<string, Record<string, 'number' | 'string' | 'numbers' | 'ob
   },
   audit: { durability: 'string', retentionDays: 'number', retentionRecords: 'number', pruneIntervalS: 'number' },
   log: { level: 'string' },
+  metrics: { eventLoopResolutionMs: 'number' },
 };
 
 /** Rejects unknown keys and wrong types, naming the key (typos must not be silently ignored). */
@@ -217,7 +227,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       connectionsPerUid: input.request?.connectionsPerUid ?? 8,
       connectionsOutsideVms: input.request?.connectionsOutsideVms ?? 32,
     },
-    engine: { workers, inlineFuel: input.engine?.inlineFuel ?? DEFAULT_INLINE_FUEL, limits },
+    engine: { workers, inlineFuel: input.engine?.inlineFuel ?? DEFAULT_INLINE_FUEL, inlineBudgetMs: input.engine?.inlineBudgetMs ?? DEFAULT_INLINE_BUDGET_MS, limits },
     scheduler: {
       globalConcurrency: input.scheduler?.globalConcurrency ?? workers,
       // One VM can never hold every worker: the others always have one to run on.
@@ -242,6 +252,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       pruneIntervalS: input.audit?.pruneIntervalS ?? 3600,
     },
     log: { level: input.log?.level ?? 'info' },
+    metrics: { eventLoopResolutionMs: input.metrics?.eventLoopResolutionMs ?? 5 },
   };
   validate(config);
   return config;
@@ -266,6 +277,8 @@ function validate(c: DaemonConfig): void {
   for (const [k, v] of [['admin.socketMode', c.admin.socketMode], ['request.socketMode', c.request.socketMode]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0o777) throw new ConfigError(`${k} must be a file mode such as 0o600 (384), got ${v}`);
   }
+  if (!Number.isInteger(c.metrics.eventLoopResolutionMs) || c.metrics.eventLoopResolutionMs < 1) throw new ConfigError(`metrics.eventLoopResolutionMs must be a positive integer (milliseconds), got ${c.metrics.eventLoopResolutionMs}`);
+  if (!(c.engine.inlineBudgetMs > 0) || c.engine.inlineBudgetMs > 1000) throw new ConfigError(`engine.inlineBudgetMs must be a number of milliseconds in (0, 1000] (the daemon's thread is shared by every VM), got ${c.engine.inlineBudgetMs}`);
   if (!Number.isSafeInteger(c.engine.inlineFuel) || c.engine.inlineFuel < 0) throw new ConfigError(`engine.inlineFuel must be a non-negative integer (fuel units; 0 runs every evaluation in a worker), got ${c.engine.inlineFuel}`);
   if (!Number.isInteger(c.request.identityCacheMs) || c.request.identityCacheMs < 0) throw new ConfigError(`request.identityCacheMs must be a non-negative integer (milliseconds; 0 disables the cache), got ${c.request.identityCacheMs}`);
   if (c.audit.durability !== 'normal' && c.audit.durability !== 'full') throw new ConfigError(`audit.durability must be "normal" or "full", got ${String(c.audit.durability)}`);

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
 import type { PolicyEngine } from '../engine/api.ts';
-import { Engine } from '../engine/engine.ts';
+import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { checkAnchor, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
@@ -24,6 +24,8 @@ import type { HealthResponse } from '../wire/index.ts';
 import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
+import { openEffectsJournal } from './effects-journal.ts';
+import { OverrunWarnings } from './overrun-warnings.ts';
 import { tellServiceManager } from './sd-notify.ts';
 import { CAPGATE_VERSION } from '../bootstrap/version.ts';
 
@@ -32,6 +34,8 @@ export { CAPGATE_VERSION } from '../bootstrap/version.ts';
 export interface StartOptions {
   /** Default: pino to stdout at config.log.level. */
   logger?: Logger;
+  /** Test seams of the engine (faults at moments hard to reach otherwise); never from configuration. */
+  engineSeams?: { seams: EngineSeams };
 }
 
 export interface RunningDaemon {
@@ -63,7 +67,20 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
     if (store.audit.recovery.droppedBytes > 0) logger.warn({ ...store.audit.recovery }, 'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)');
-    const engine: PolicyEngine & { ready?(): Promise<void> } = new Engine({ limits: config.engine.limits, workers: config.engine.workers, inlineFuel: config.engine.inlineFuel, linuxCapabilities: true });
+    const effects = await openEffectsJournal(config.database, store, logger);
+    cleanup.push(() => effects.close());
+    const overruns = new OverrunWarnings(logger);
+    let effectsCheckedAt = 0;
+    const engine = new Engine({
+      limits: config.engine.limits,
+      workers: config.engine.workers,
+      inlineFuel: config.engine.inlineFuel,
+      inlineBudgetMs: config.engine.inlineBudgetMs,
+      linuxCapabilities: true,
+      effectsJournal: effects,
+      ...options.engineSeams,
+      onInlineOverrun: (sha256, ms) => overruns.report(sha256, ms),
+    });
     cleanup.push(() => engine.close());
     const started = Date.now();
 
@@ -78,11 +95,14 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
     const scheduler = new FairScheduler(config.scheduler);
     const metrics = new DaemonMetrics({
+      longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
       policiesLoaded: () => policies.loadedCount,
       vmsRegistered: () => vms.vms.length,
       queued: () => scheduler.queued,
       inFlight: () => scheduler.inFlight,
-    });
+    }, config.metrics.eventLoopResolutionMs);
+    cleanup.push(() => metrics.close());
+    overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
       moreComing: () => scheduler.inFlight > 0,
@@ -90,7 +110,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
-    await Promise.all([engine.ready?.(), policies.loadBound()]);
+    await engine.ready();
+    // The bound policies recompile in the engine's compile worker while the sockets listen: a
+    // request for one not ready yet waits for it within its deadline (DecisionPipeline).
+    const loaded = policies.loadBound();
+    void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));
 
     const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
     const prune = (): void => {
@@ -127,6 +151,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
+      onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
+      // With no decision open, no intent is pending: a slot still claimed is one a stopped worker
+      // never reported (looked for at most once a second).
+      onIdle: () => {
+        const now = performance.now();
+        if (now - effectsCheckedAt < 1000) return;
+        effectsCheckedAt = now;
+        effects.clearAll();
+      },
     });
     const httpLimits = config.http;
 
@@ -184,6 +217,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         audit.close();
         cleanup.length = 0;
         await engine.close();
+        effects.close();
+        metrics.close();
         store.close();
         logger.info('capgate stopped');
       })());

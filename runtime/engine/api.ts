@@ -1,8 +1,10 @@
 // The engine as the daemon, the simulator and the benchmarks see it.
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
+import type { InstantiationCost } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
-import type { Outcome } from './outcome.ts';
+import type { CapabilityCall, Outcome } from './outcome.ts';
+import type { DecisionContext } from '../effects/effect-intent.ts';
 
 /** What an admin can inspect about a validated policy. */
 export interface PolicyInfo {
@@ -22,9 +24,13 @@ export interface PolicyInfo {
 export interface CompiledPolicy extends PolicyInfo {
   module: WebAssembly.Module;
   limits: EngineLimits;
+  /** What a fresh instance costs (from the upload); absent: unknown, never instantiated inline. */
+  instantiation?: InstantiationCost;
 }
 
-export type CompileErrorKind = 'invalid-module' | 'disallowed-import' | 'memory-limit';
+import type { CompileErrorKind } from './component/rejection.ts';
+
+export type { CompileErrorKind };
 
 export type CompileResult =
   | { ok: true; policy: CompiledPolicy }
@@ -33,13 +39,24 @@ export type CompileResult =
 export interface EvaluateOptions {
   /** Overrides limits.deadlineMs for this call. */
   deadlineMs?: number;
+  /** The decision this evaluation is for: its id and what its audit record says about it,
+   * written with the intent of each effect (effects/), so a crash cannot lose either. */
+  context?: DecisionContext;
 }
 
 export interface PolicyEngine {
   /** Validates, instruments and compiles a component; on success it is ready to evaluate. */
   compile(bytes: Uint8Array): Promise<CompileResult>;
-  /** Fresh instance, one decision. Never rejects: every failure is a deny Outcome. */
+  /**
+   * Fresh instance, one decision. Never rejects: every failure is a deny Outcome. The outcome
+   * lists every capability call that reached the kernel, and when it is not allow, the effects
+   * of those calls have been undone (each call says how).
+   */
   evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options?: EvaluateOptions): Promise<Outcome>;
+  /** Undoes the effects among `calls` (a decision that turned out not to be allow after all). */
+  undo?(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]>;
+  /** The decision of `calls` is recorded: their intents can leave the effects journal. */
+  releaseIntents?(calls: readonly CapabilityCall[]): void;
   /** Forgets a compiled policy (workers drop it too). */
   unload(sha256: string): void;
   close(): Promise<void>;

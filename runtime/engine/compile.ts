@@ -10,7 +10,9 @@ import { PolicyRejection, invalidModule } from './component/rejection.ts';
 import { validateComponent } from './component/validate.ts';
 import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
+import { checkModuleLimits } from './instrument/module-limits.ts';
 import type { CompileResult } from './api.ts';
+import { trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 
 export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
@@ -36,7 +38,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
 
   let summary;
   try {
-    summary = parseComponent(bytes);
+    summary = parseComponent(bytes, limits);
   } catch (err) {
     if (err instanceof MalformedBinary) throw invalidModule(`malformed component: ${err.message}`);
     if (err instanceof UnsupportedComponent) throw invalidModule(err.message);
@@ -59,7 +61,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
     throw invalidModule('the component lifts "evaluate" from a different core module than the one that exports it with "memory"');
   }
 
-  const instrumented = instrumentCoreModule(summary.coreModules[main.index]!, limits);
+  const core = summary.coreModules[main.index]!;
+  const shape = checkModuleLimits(core, limits);
+  const instrumented = instrumentCoreModule(core, limits);
   const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
   if (undeclared.length > 0) {
     throw invalidModule(`the core module imports ${undeclared.join(', ')}, which the component's host import does not declare`);
@@ -71,6 +75,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   } catch (err) {
     throw invalidModule(`the instrumented module does not compile (${err instanceof Error ? err.message : String(err)})`);
   }
+  // Instantiation runs no guest code here (the start function is deferred); a failure (e.g. an
+  // element segment out of its table's bounds) would fail every decision: refuse it now.
+  const trialUs = trialInstantiation(module, limits.maxInstantiateMs);
   let wit: string;
   try {
     wit = await componentWit(bytes);
@@ -88,6 +95,14 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
       wit,
       module,
       limits: { ...limits },
+      instantiation: {
+        tableEntries: shape.tables.reduce((n, t) => n + t.initial, 0),
+        elementEntries: shape.elementEntries,
+        dataBytes: shape.dataBytes,
+        globals: shape.globals,
+        initialPages: shape.memoryPages,
+        trialUs,
+      },
     },
   };
 }

@@ -1,16 +1,24 @@
-// The PolicyEngine: compiles policies on the main thread (once per sha256) and evaluates them in
-// a fresh instance each: first speculatively on this thread under a small fuel slice
-// (speculative/), and in a worker pool under a wall-clock deadline whenever that is not enough.
+// The PolicyEngine: compiles policies in a compile worker (once per sha256, bounded in time and
+// memory) and evaluates them in a fresh instance each: first speculatively on this thread under
+// a small fuel slice and time budget (speculative/), and in a worker pool under a wall-clock
+// deadline whenever that is not enough.
 import { availableParallelism } from 'node:os';
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import { denyOutcome } from './deny-outcome.ts';
-import type { Outcome } from './outcome.ts';
+import type { CapabilityCall, Outcome } from './outcome.ts';
+import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
+import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
-import { createCapabilities, loadLinuxCapabilities } from '../capabilities/create.ts';
+import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
+import type { EffectJournal } from '../effects/effect-journal.ts';
+import { decisionContextJson } from '../effects/effect-intent.ts';
+import { effectSink } from '../effects/effect-sink.ts';
+import { hasEffect, undoEffects } from '../effects/undo-effects.ts';
+import { tapeCalls, type TapeEntry } from './speculative/capability-tape.ts';
 import type { Capabilities } from '../capabilities/capabilities.ts';
 
 export type CompileFn = (bytes: Uint8Array, limits: EngineLimits) => Promise<CompileResult>;
@@ -22,26 +30,50 @@ export interface EngineOptions {
   workers?: number;
   /** Load the Linux capabilities in the workers (the daemon); the simulator and tests say false. */
   linuxCapabilities?: boolean;
-  /** The compile step; default compilePolicy from ./compile.ts. */
+  /**
+   * Compile on the calling thread with this function (e.g. compilePolicy from ./compile.ts)
+   * instead of in the compile worker. Only for callers whose thread serves nobody else.
+   */
   compile?: CompileFn;
+  /** Limits of the compile worker (time per compile, heap). */
+  compileWorker?: Partial<CompileWorkerOptions>;
   /**
    * Fuel of the speculative run on the calling thread that precedes the worker (speculative/);
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
    */
   inlineFuel?: number;
+  /** Time budget of the speculative runs of one turn of the event loop (ms); default 2. */
+  inlineBudgetMs?: number;
+  /** The speculative runs' clock (ms, monotonic); default performance.now. A seam for tests. */
+  clock?: () => number;
+  /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
+  onInlineOverrun?: (sha256: string, spentMs: number) => void;
+  /**
+   * The effects journal (the daemon's): the intent of every effect is written there before it
+   * acts, by this thread or a worker, for evaluations given a `context`. None: not journaled.
+   */
+  effectsJournal?: EffectJournal;
+  /** Test seams: faults at the moments that are hard to reach otherwise. */
+  seams?: EngineSeams;
 }
 
-// The compile pipeline (binaryen, ~75 MB, and jco's wasm-tools) loads on the first compile: a
-// daemon with nothing bound, and every thread that only evaluates, never pays for it.
-const compilePolicy: CompileFn = async (bytes, limits) => (await import('./compile.ts')).compilePolicy(bytes, limits);
+export interface EngineSeams {
+  /** What the worker is given to replay instead of the speculative run's tape (same length). */
+  replayTape?: (tape: TapeEntry[]) => TapeEntry[];
+  /** Workers exit right after an effect, as a crash at the worst moment would. */
+  exitWorkerAfterEffect?: boolean;
+}
 
 
 export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
   readonly #pool: WorkerPool;
   readonly #compile: CompileFn;
+  readonly #compiler: CompileWorker | undefined;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
+  readonly #journal: EffectJournal | undefined;
+  readonly #seams: EngineSeams;
   /** Loads the Linux capabilities on this thread too (speculative runs); `#linuxLoaded` once done. */
   #linuxHere: Promise<void> | undefined;
   #linuxLoaded = false;
@@ -49,13 +81,26 @@ export class Engine implements PolicyEngine {
 
   constructor(options: EngineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
-    this.#compile = options.compile ?? compilePolicy;
+    this.#compiler = options.compile === undefined ? new CompileWorker(options.compileWorker) : undefined;
+    this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
     // Without the Linux capabilities there is nothing this thread could run speculatively.
-    this.#inline = inlineFuel > 0 && options.linuxCapabilities !== false ? new InlineRunner(inlineFuel) : undefined;
+    this.#inline =
+      inlineFuel > 0 && options.linuxCapabilities !== false
+        ? new InlineRunner({
+            sliceFuel: inlineFuel,
+            ...(options.inlineBudgetMs !== undefined ? { budgetMs: options.inlineBudgetMs } : {}),
+            ...(options.clock !== undefined ? { now: options.clock } : {}),
+            ...(options.onInlineOverrun !== undefined ? { onOverrun: options.onInlineOverrun } : {}),
+          })
+        : undefined;
+    this.#journal = options.effectsJournal;
+    this.#seams = options.seams ?? {};
     this.#pool = new WorkerPool({
       size: options.workers ?? Math.min(2, availableParallelism()),
       linuxCapabilities: options.linuxCapabilities ?? true,
+      ...(this.#journal !== undefined ? { effectsJournal: this.#journal } : {}),
+      ...(this.#seams.exitWorkerAfterEffect === true ? { exitAfterEffect: true } : {}),
     });
   }
 
@@ -89,38 +134,76 @@ export class Engine implements PolicyEngine {
     if (this.#closed) throw new Error('Engine.load: the engine is closed');
     this.#policies.set(policy.sha256, policy);
     this.#pool.load(policy.sha256, { module: policy.module, limits: policy.limits });
-    this.#inline?.load(policy.sha256, policy.module, policy.limits);
+    this.#inline?.load(policy.sha256, policy.module, policy.limits, policy.instantiation);
   }
 
   policy(sha256: string): CompiledPolicy | undefined {
     return this.#policies.get(sha256);
   }
 
+  /**
+   * One decision. Every outcome lists every capability call that reached the kernel, whatever
+   * stopped the run (deadline, a worker's death, a replay that diverged); and when the decision
+   * is not allow, every set-memlock that acted is undone, newest first, each call saying how.
+   */
   async evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions = {}): Promise<Outcome> {
+    let outcome: Outcome;
     try {
-      if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
-      const policy = this.#policies.get(sha256);
-      if (policy === undefined) return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
-      const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
-      if (!(deadlineMs > 0)) return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
-      if (this.#inline !== undefined && capabilities.kind === 'linux') {
-        if (!this.#linuxLoaded) {
-          await (this.#linuxHere ??= loadLinuxCapabilities());
-          this.#linuxLoaded = true;
-        }
-        const attempt = this.#tryInline(sha256, request, capabilities);
-        if (attempt.kind === 'decided') return attempt.outcome;
-        if (attempt.kind === 'continue') {
-          const left = deadlineMs - attempt.spentUs / 1000;
-          const o = left > 0 ? await this.#pool.run({ sha256, request, capabilities, replay: attempt.tape }, left) : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
-          return { ...o, durationUs: o.durationUs + attempt.spentUs };
-        }
-      }
-      return await this.#pool.run({ sha256, request, capabilities }, deadlineMs);
+      outcome = await this.#run(sha256, request, capabilities, options);
     } catch (err) {
-      // e.g. a CapabilitySpec that cannot be cloned to the worker.
+      // e.g. a CapabilitySpec that cannot be cloned to the worker (before anything ran).
       return denyOutcome('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
     }
+    if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect)) return outcome;
+    return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
+  }
+
+  /** Clears the intents of `calls` from the effects journal: their decision is recorded. */
+  releaseIntents(calls: readonly CapabilityCall[]): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    for (const c of calls) if (c.op === 'set-memlock' && c.effect?.journalSlot !== undefined) journal.clear(c.effect.journalSlot);
+  }
+
+  /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
+  async undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
+    if (!calls.some(hasEffect)) return [...calls];
+    await this.#loadLinuxHere();
+    return undoEffects(calls, undoMemlockEffect);
+  }
+
+  async #run(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions): Promise<Outcome> {
+    if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
+    const policy = this.#policies.get(sha256);
+    if (policy === undefined) return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
+    const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
+    if (!(deadlineMs > 0)) return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+    // The decision's context goes with the intents of its effects (only when they are journaled),
+    // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
+    const ctx = this.#journal !== undefined ? options.context : undefined;
+    let json: string | undefined;
+    const contextJson = ctx === undefined ? undefined : (): string => (json ??= decisionContextJson(ctx));
+    const job = (): EvaluateJob => ({ sha256, request, capabilities, ...(contextJson !== undefined ? { context: contextJson() } : {}) });
+    if (this.#inline !== undefined && capabilities.kind === 'linux') {
+      if (!this.#linuxLoaded) await this.#loadLinuxHere();
+      const attempt = this.#tryInline(sha256, request, capabilities, contextJson);
+      if (attempt.kind === 'decided') return attempt.outcome;
+      if (attempt.kind === 'continue') {
+        const left = deadlineMs - attempt.spentUs / 1000;
+        const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
+        const o = left > 0 ? await this.#pool.run({ ...job(), replay }, left) : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+        // The first run's calls reached the kernel on this thread; the worker's outcome starts
+        // with their replay (as far as it got), then its own calls.
+        const calls = [...tapeCalls(attempt.tape), ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length))];
+        return { ...o, durationUs: o.durationUs + attempt.spentUs, capabilityCalls: calls };
+      }
+    }
+    return this.#pool.run(job(), deadlineMs);
+  }
+
+  async #loadLinuxHere(): Promise<void> {
+    await (this.#linuxHere ??= loadLinuxCapabilities());
+    this.#linuxLoaded = true;
   }
 
   /**
@@ -128,14 +211,21 @@ export class Engine implements PolicyEngine {
    * run in the worker sees them. The simulated host keeps its state per run, so a replay there
    * would lose the first run's effects; simulated evaluations always go to a worker.
    */
-  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec): InlineResult {
+  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec, context: (() => string) | undefined): InlineResult {
     let capabilities: Capabilities;
     try {
-      capabilities = createCapabilities(spec);
+      const effects = context !== undefined && this.#journal !== undefined ? effectSink({ journal: this.#journal, contextJson: context }) : undefined;
+      capabilities = createCapabilities(spec, effects);
     } catch {
       return { kind: 'skipped' }; // the worker reports why it cannot build them either
     }
     return this.#inline!.run(sha256, request, capabilities);
+  }
+
+  /** The longest time guest work (speculative runs, spare instances) held this thread in one
+   * turn of the event loop since the last call, in ms; 0 without speculative runs. */
+  takeLongestInlineTurnMs(): number {
+    return this.#inline?.takeLongestTurnMs() ?? 0;
   }
 
   /** Speculative runs on this thread: decided here, continued in a worker, not attempted. */
@@ -152,6 +242,6 @@ export class Engine implements PolicyEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#compiler?.close()]);
   }
 }

@@ -6,8 +6,8 @@ import { OPERATIONS, type PolicyDecision, type PolicyRequest } from '../contract
 import type { Capabilities } from '../capabilities/capabilities.ts';
 import { abiFault } from './abi/guest-fault.ts';
 import { GuestMemory } from './abi/guest-memory.ts';
-import { EvaluationState } from './abi/evaluation-state.ts';
-import type { StateHolder } from './abi/host-imports.ts';
+import { EvaluationState, type TimeSlice } from './abi/evaluation-state.ts';
+import { createHostImports, type StateHolder } from './abi/host-imports.ts';
 import { liftDecision } from './abi/lift-decision.ts';
 import type { GuestRealloc } from './abi/lower-results.ts';
 import { classifyFailure, type Failure } from './classify-failure.ts';
@@ -41,17 +41,24 @@ export interface PreparedInstance {
 
 const consumed = new WeakSet<PreparedInstance>();
 
+/** A speculative run (engine/speculative/): less fuel than limits.fuel, and a time slice. */
+export interface SpeculativeSlice {
+  /** Fuel of this run (instrumented modules only). */
+  fuel: number;
+  time: TimeSlice;
+}
+
 /**
  * One decision on a prepared instance, which is consumed: it must never be passed again.
- * `fuelBudget` (instrumented modules only) runs it on less fuel than limits.fuel: a speculative
- * run (engine/speculative/) that the caller repeats in full if the budget runs out.
+ * `slice` runs it as a speculative run that the caller repeats in full when the slice's fuel
+ * runs out or its time is over (then `slice.time.expired`).
  */
-export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits, fuelBudget?: number): Outcome {
+export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits, slice?: SpeculativeSlice): Outcome {
   const t0 = performance.now() - prepared.instantiateUs / 1000;
-  if (fuelBudget !== undefined && fuelBudget < limits.fuel && prepared.instance !== undefined && instrumentationView(prepared.instance.exports).setFuel(fuelBudget)) {
-    limits = { ...limits, fuel: fuelBudget };
+  if (slice !== undefined && slice.fuel < limits.fuel && prepared.instance !== undefined && instrumentationView(prepared.instance.exports).setFuel(slice.fuel)) {
+    limits = { ...limits, fuel: slice.fuel };
   }
-  const state = new EvaluationState(capabilities, limits);
+  const state = new EvaluationState(capabilities, limits, slice?.time);
   if (consumed.has(prepared) || prepared.holder.state !== undefined) {
     return finish(state, undefined, limits, t0, { failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' } });
   }
@@ -74,6 +81,7 @@ function run(prepared: PreparedInstance, state: EvaluationState, request: Policy
     if (prepared.instance === undefined) throw prepared.error;
     const exports = prepared.instance.exports;
     globals = instrumentationView(exports);
+    state.fuel = globals;
     const memory = exports['memory'];
     if (!(memory instanceof WebAssembly.Memory)) throw abiFault('the core module exports no memory named "memory"');
     state.memory = new GuestMemory(memory);

@@ -13,6 +13,8 @@ export interface InstrumentationView {
   fuelRemaining(): bigint | undefined;
   /** Sets the remaining fuel (before the first call: the budget of this run). False if not instrumented. */
   setFuel(budget: number): boolean;
+  /** Takes `units` of fuel (host calls pay this way); false once the fuel is below zero. Uninstrumented: true. */
+  charge(units: number): boolean;
   oom(): boolean;
 }
 
@@ -25,6 +27,13 @@ export function instrumentationView(exports: WebAssembly.Exports): Instrumentati
       if (!(fuel instanceof WebAssembly.Global)) return false;
       fuel.value = BigInt(budget);
       return true;
+    },
+    charge: (units) => {
+      if (!(fuel instanceof WebAssembly.Global)) return true;
+      // An i64 global reads as a bigint.
+      const left = (fuel.value as bigint) - BigInt(units);
+      fuel.value = left;
+      return left >= 0n;
     },
     oom: () => oom instanceof WebAssembly.Global && Number(oom.value) === 1,
   };

@@ -1,5 +1,6 @@
 // What one evaluation produced. Every failure is a deny with a machine-readable error kind.
 import type { CapabilityError, LogLevel } from '../contract/types.ts';
+import type { MemlockEffect } from '../capabilities/capabilities.ts';
 
 export const ERROR_KINDS = [
   'invalid-module', // not a component, malformed, wrong exports/types, oversized
@@ -15,7 +16,19 @@ export const ERROR_KINDS = [
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export type CapabilityCall =
-  | { op: 'set-memlock'; pid: number; bytes: bigint; result: 'ok' | CapabilityError; detail?: string }
+  | {
+      op: 'set-memlock';
+      pid: number;
+      bytes: bigint;
+      result: 'ok' | CapabilityError;
+      detail?: string;
+      /** Present when the call reached prlimit: the limit before, and the target's start time. */
+      effect?: MemlockEffect;
+      /** The worker stopped during the call (deadline, crash): prlimit may or may not have acted. */
+      unfinished?: true;
+      /** How undoing it went, for a decision other than allow ("undone", "undo failed: EPERM", ...). */
+      undo?: string;
+    }
   | { op: 'query-vm-identity'; pid: number; result: 'some' | 'none'; vmUuid?: string };
 
 export interface LogLine {

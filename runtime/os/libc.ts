@@ -33,6 +33,13 @@ export interface Libc {
   close(fd: number): SyscallResult;
   /** flock(2): advisory whole-file lock, released by the kernel when the last fd to it closes. */
   flock(fd: number, operation: number): SyscallResult;
+  /**
+   * mmap(2) of `length` bytes of `fd` from offset 0, shared and read-write: stores reach the
+   * file's pages in the page cache, which outlive the process. The ArrayBuffer is valid until
+   * munmap(address): the caller must drop every view of it first.
+   */
+  mmapShared(fd: number, length: number): { ok: true; memory: ArrayBuffer; address: bigint } | { ok: false; errno: number };
+  munmap(address: bigint, length: number): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -51,6 +58,8 @@ interface KoffiModule {
   load(path: string): KoffiLibrary;
   struct(name: string, def: Record<string, string>): unknown;
   errno(): number;
+  view(pointer: unknown, length: number): ArrayBuffer;
+  address(pointer: unknown): bigint;
 }
 
 let cached: Libc | LibcUnavailableError | undefined;
@@ -81,9 +90,13 @@ function bind(): Libc | LibcUnavailableError {
   } catch (e) {
     return new LibcUnavailableError(`cannot load libc.so.6 (${String(e)}); capgate needs a glibc-based Linux host.`);
   }
-  // rlim_t is unsigned 64-bit on every 64-bit Linux ABI.
-  koffi.struct('capgate_rlimit', { cur: 'uint64_t', max: 'uint64_t' });
-  const prlimit = lib.func('int prlimit(int pid, int resource, const capgate_rlimit *new_limit, _Out_ capgate_rlimit *old_limit)');
+  // rlim_t is unsigned 64-bit on every 64-bit Linux ABI: struct rlimit is two u64.
+  // The rlimits travel in two preallocated 16-byte buffers (rlim_cur, rlim_max as u64): koffi
+  // passes a Buffer as a plain pointer, where a struct object is converted field by field (this
+  // call is on the decision path, twice per set-memlock: the value before, then the new one).
+  const prlimit = lib.func('int prlimit(int pid, int resource, void *new_limit, void *old_limit)');
+  const newLimit = Buffer.alloc(16);
+  const oldLimit = Buffer.alloc(16);
   // syscall(2) is variadic, but koffi parses a variadic call's type strings on every call (~0.5 µs
   // here). Fixed prototypes per syscall are ABI-identical on the Linux ABIs capgate runs on:
   // x86_64 SysV and AAPCS64 pass variadic integer/pointer arguments in the same registers as
@@ -95,6 +108,12 @@ function bind(): Libc | LibcUnavailableError {
   const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
   const close = lib.func('int close(int fd)');
   const flock = lib.func('int flock(int fd, int operation)');
+  const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
+  // By address (an integer): a mapping can be unmapped by a thread that never held its pointer.
+  const munmap = lib.func('int munmap(uintptr_t addr, size_t length)');
+  const PROT_READ_WRITE = 0x1 | 0x2;
+  const MAP_SHARED = 0x1;
+  const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
   const result = (rc: unknown): SyscallResult => {
     const n = Number(rc);
@@ -103,10 +122,13 @@ function bind(): Libc | LibcUnavailableError {
 
   return {
     prlimit(pid, resource, next) {
-      const old: { cur?: unknown; max?: unknown } = {};
-      const rc = Number(prlimit(pid, resource, next === null ? null : { cur: next.soft, max: next.hard }, old));
+      if (next !== null) {
+        newLimit.writeBigUInt64LE(next.soft, 0);
+        newLimit.writeBigUInt64LE(next.hard, 8);
+      }
+      const rc = Number(prlimit(pid, resource, next === null ? null : newLimit, oldLimit));
       if (rc < 0) return { ok: false, errno: koffi.errno() };
-      return { ok: true, old: { soft: BigInt(old.cur as number | bigint), hard: BigInt(old.max as number | bigint) } };
+      return { ok: true, old: { soft: oldLimit.readBigUInt64LE(0), hard: oldLimit.readBigUInt64LE(8) } };
     },
     pidfdOpen(pid) {
       return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));
@@ -125,6 +147,15 @@ function bind(): Libc | LibcUnavailableError {
     },
     close(fd) {
       return result(close(fd));
+    },
+    mmapShared(fd, length) {
+      const pointer = mmap(null, length, PROT_READ_WRITE, MAP_SHARED, fd, 0);
+      const address = pointer === null ? MAP_FAILED : koffi.address(pointer);
+      if (address === MAP_FAILED || address === 0n) return { ok: false, errno: koffi.errno() };
+      return { ok: true, memory: koffi.view(pointer, length), address };
+    },
+    munmap(address, length) {
+      return result(munmap(address, length));
     },
   };
 }

@@ -3,8 +3,29 @@ import type { CapabilityError, LogLevel, Operation, VmIdentity } from '../contra
 import type { ErrorKind } from '../engine/outcome.ts';
 import type { DaemonDenyKind } from './operations.ts';
 
+/** RLIMIT_MEMLOCK of a process, soft and hard, in wire form (formatBytes). */
+export interface AuditMemlockValue {
+  soft: string;
+  hard: string;
+}
+
 export type AuditCapabilityCall =
-  | { op: 'set-memlock'; pid: number; /** wire form, see formatBytes */ bytes: string; result: 'ok' | CapabilityError; detail?: string }
+  | {
+      op: 'set-memlock';
+      pid: number;
+      /** wire form, see formatBytes */
+      bytes: string;
+      result: 'ok' | CapabilityError;
+      detail?: string;
+      /** The limit just before the call, when it reached the kernel's prlimit. */
+      before?: AuditMemlockValue;
+      /** For a decision other than allow, how undoing the call went: "undone",
+       * "undo failed: <errno>" or "not undone: <why>". Absent: nothing to undo. */
+      undo?: string;
+      /** Only in a record of a lost decision (reason decision-lost): the limit as it was at
+       * the restart, before any undo; null when the process was gone. */
+      limitAtRecovery?: AuditMemlockValue | null;
+    }
   | { op: 'query-vm-identity'; pid: number; result: 'some' | 'none'; vmUuid?: string };
 
 export interface AuditRecord {

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'invalid-anchor', // a VM anchor no VM may have: pid 1, the daemon or its ancestors, a kernel thread
   'forbidden', // peer credentials not on the admin allow-list
   'overloaded', // queue full: retry after the Retry-After header
+  'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
   'shutting-down',
   'internal',
 ] as const;
@@ -46,6 +47,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   'invalid-anchor': 422,
   forbidden: 403,
   overloaded: 503,
+  'not-ready': 503,
   'shutting-down': 503,
   internal: 500,
 });

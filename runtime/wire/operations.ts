@@ -20,8 +20,12 @@ export interface DecisionResponse {
   errorKind?: ErrorKind | DaemonDenyKind;
 }
 
-/** Denies the daemon decides before any policy runs. */
-export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline';
+/**
+ * Denies the daemon decides itself: before any policy runs, or, for `decision-lost`, at a
+ * restart, for a decision whose effects were recorded (intents) but not its decision: the
+ * daemon was killed in between. Its record lists those effects and how undoing them went.
+ */
+export type DaemonDenyKind = 'unknown-requester' | 'no-policy' | 'deadline' | 'decision-lost';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 

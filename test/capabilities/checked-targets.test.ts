@@ -32,7 +32,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 8192n, hard: 8192n });
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     expect(openFds()).toBe(before + 1);
@@ -42,7 +42,7 @@ describe('pidfds kept per evaluation', () => {
     caps.release!(); // idempotent
     expect(openFds()).toBe(before);
     // After release the capabilities still answer, and keep nothing.
-    expect(caps.setMemlock(grandchild, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before);
   });
@@ -56,7 +56,7 @@ describe('pidfds kept per evaluation', () => {
     expect(caps.queryVmIdentity(grandchild)).toEqual(identity);
     process.kill(child, 'SIGKILL');
     await waitForReaped(child);
-    expect(caps.setMemlock(grandchild, 8192n)).toEqual({ ok: true });
+    expect(caps.setMemlock(grandchild, 8192n)).toMatchObject({ ok: true });
     caps.release!();
     const fresh = createLinuxCapabilities(vm);
     expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope' });
@@ -110,7 +110,7 @@ describe('pidfds kept per evaluation', () => {
     const caps = createLinuxCapabilities(vm);
     for (const pid of members) expect(caps.queryVmIdentity(pid), `pid ${pid}`).toEqual(identity);
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
-    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toEqual({ ok: true });
+    for (const pid of members) expect(caps.setMemlock(pid, 4096n), `pid ${pid}`).toMatchObject({ ok: true });
     for (const pid of members) expect(memlockFromProc(pid), `pid ${pid}`).toEqual({ soft: 4096n, hard: 4096n });
     expect(openFds()).toBe(before + MAX_KEPT_TARGETS);
     caps.release!();

@@ -34,11 +34,12 @@ describe('set-memlock', () => {
     const start = memlockFromProc(grandchild);
     expect(start.hard).not.toBe(2n * MiB);
 
-    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({ ok: true });
+    // The limit before and the target's start time come back with the effect (for undo and audit).
+    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({ ok: true, effect: { before: start, startTime: readStartTime(grandchild) } });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 2n * MiB, hard: 2n * MiB });
-    expect(caps.setMemlock(child, 4096n)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
-    expect(caps.setMemlock(child, 0n)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 0n)).toMatchObject({ ok: true, effect: { before: { soft: 4096n, hard: 4096n } } });
     expect(memlockFromProc(child)).toEqual({ soft: 0n, hard: 0n });
   });
 
@@ -46,7 +47,7 @@ describe('set-memlock', () => {
     expect(assertLinuxSupport().canRaiseHardLimit).toBe(false);
     const { vm, child } = await spawnVm();
     const caps = createLinuxCapabilities(vm);
-    expect(caps.setMemlock(child, 1n * MiB)).toEqual({ ok: true });
+    expect(caps.setMemlock(child, 1n * MiB)).toMatchObject({ ok: true });
     const raise = caps.setMemlock(child, 64n * MiB);
     expect(raise).toMatchObject({ ok: false, error: 'not-permitted' });
     expect(raise.ok === false && raise.detail).toMatch(/EPERM.*CAP_SYS_RESOURCE/);

@@ -19,7 +19,7 @@ describe('Linux capabilities in a worker thread', () => {
     const worker = new Worker(boot, { eval: true, workerData: { scope, pid: target.pid, bytes: 12288n } });
     const [result] = (await once(worker, 'message')) as [unknown];
     await worker.terminate();
-    expect(result).toEqual({ set: { ok: true }, identity: scope.identity });
+    expect(result).toMatchObject({ set: { ok: true }, identity: scope.identity });
     expect(memlockFromProc(target.pid)).toEqual({ soft: 12288n, hard: 12288n });
   });
 });

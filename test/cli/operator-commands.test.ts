@@ -8,14 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_PACKAGE } from '../../runtime/contract/types.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
+import { serve } from '../security/support/serve.ts';
 import { REPO_ROOT, runCli } from './support/run-cli.ts';
 
 const servers: http.Server[] = [];
 
 afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  await stopAllServed();
   removeTempDirs();
 });
 

@@ -9,15 +9,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../runtime/daemon/config.ts';
 import { socketCandidates } from '../../runtime/daemon/socket-locations.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
-import { NOBODY, runAsNobody, SETPRIV } from '../security/support/nobody.ts';
-import { serve, stopAllServed } from '../security/support/serve.ts';
+import { NOBODY, runAsNobody } from '../security/support/nobody.ts';
+import { serve } from '../security/support/serve.ts';
+import { runChild } from '../support/processes/children.ts';
 import { CAPGATE_BIN, runProcess } from './support/run-cli.ts';
+
+const SETPRIV = ['setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'] as const;
 
 const impostors: http.Server[] = [];
 
 afterAll(async () => {
   await Promise.all(impostors.map((s) => new Promise((r) => s.close(r))));
-  await stopAllServed();
   removeTempDirs();
 });
 
@@ -71,19 +73,19 @@ describe('real daemons, clients as uid 65534', () => {
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
     expect(up.requestSocket).toBe(path.join(runDir, 'request.sock'));
 
-    const health = asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: runDir });
+    const health = await asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: runDir });
     expect(health.code, health.stderr).toBe(0);
     expect(JSON.parse(health.stdout)).toMatchObject({ status: 'ok' });
     // A real request, with the kernel's view of the caller (uid 65534, in no VM): denied.
-    const request = runAsNobody(['sh', '-c', `exec "${process.execPath}" "${CAPGATE_BIN}" request set-memlock --pid $$ --bytes 1Mi --json`], { cwd: '/', env: { PATH: process.env.PATH, CAPGATE_RUN_DIR: runDir } });
+    const request = await runAsNobody(['sh', '-c', `exec "${process.execPath}" "${CAPGATE_BIN}" request set-memlock --pid $$ --bytes 1Mi --json`], { cwd: '/', env: { PATH: process.env.PATH, CAPGATE_RUN_DIR: runDir } });
     expect(request.code, request.stderr).toBe(1);
     expect(JSON.parse(request.stdout)).toMatchObject({ decision: 'deny' });
     // The admin socket is there too, and only root may use it.
-    const adminAsNobody = asNobody(['policy', 'ls'], '/', { CAPGATE_RUN_DIR: runDir });
+    const adminAsNobody = await asNobody(['policy', 'ls'], '/', { CAPGATE_RUN_DIR: runDir });
     expect(adminAsNobody.code).toBe(3);
     expect(adminAsNobody.stderr).toContain(`permission denied on ${path.join(runDir, 'admin.sock')}`);
-    const adminAsRoot = spawnSync(process.execPath, [CAPGATE_BIN, 'policy', 'ls', '--json'], { cwd: '/', env: { ...process.env, CAPGATE_RUN_DIR: runDir }, encoding: 'utf8' });
-    expect(adminAsRoot.status, adminAsRoot.stderr).toBe(0);
+    const adminAsRoot = await runChild(process.execPath, [CAPGATE_BIN, 'policy', 'ls', '--json'], { cwd: '/', env: { ...process.env, CAPGATE_RUN_DIR: runDir } });
+    expect(adminAsRoot.code, adminAsRoot.stderr).toBe(0);
     expect(JSON.parse(adminAsRoot.stdout)).toEqual({ policies: [] });
     expect(await up.served.stop()).toBe(0);
   });
@@ -93,25 +95,25 @@ describe('real daemons, clients as uid 65534', () => {
     const up = await serve([], { command: [...SETPRIV, process.execPath, CAPGATE_BIN], cwd: home, env: { CAPGATE_RUN_DIR: '' } });
     if (up.kind !== 'serving') throw new Error(`capgate serve as uid ${NOBODY} exited ${up.code}:\n${up.output}`);
     expect(up.adminSocket).toBe(path.join(home, '.capgate', 'run', 'admin.sock'));
-    const health = asNobody(['health'], home);
+    const health = await asNobody(['health'], home);
     expect(health.code, health.stderr).toBe(0);
     expect(health.stdout).toMatch(/^ok: capgate \d+\.\d+\.\d+, up \d+ s$/m);
-    const ls = asNobody(['policy', 'ls', '--json'], home);
+    const ls = await asNobody(['policy', 'ls', '--json'], home);
     expect(ls.code, ls.stderr).toBe(0);
     expect(await up.served.stop()).toBe(0);
   });
 
-  it('with no daemon, the error lists every path tried, why, what was there, and what to do; exit 3', () => {
+  it('with no daemon, the error lists every path tried, why, what was there, and what to do; exit 3', async () => {
     const home = nobodysDir();
     if (fs.existsSync('/run/capgate/request.sock')) {
       console.log('/run/capgate/request.sock exists on this machine: the no-daemon listing is checked with CAPGATE_RUN_DIR only');
     } else {
-      const r = asNobody(['health'], home);
+      const r = await asNobody(['health'], home);
       expect(r.code).toBe(3);
       expect(r.stderr).toContain(`${home}/.capgate/run/request.sock (where \`capgate serve\` run by you in this directory listens): no such file`);
       expect(r.stderr).toContain('/run/capgate/request.sock (where a root daemon listens): no such file');
       expect(r.stderr).toMatch(/hint: start the daemon with `capgate serve` .*--socket <path>, CAPGATE_REQUEST_SOCKET=<path> or CAPGATE_RUN_DIR=<dir>/);
-      const j = asNobody(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--json'], home);
+      const j = await asNobody(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--json'], home);
       expect(j.code).toBe(3);
       expect(JSON.parse(j.stdout)).toMatchObject({
         exitCode: 3,
@@ -120,7 +122,7 @@ describe('real daemons, clients as uid 65534', () => {
     }
     // A file where the socket should be, named by a variable: said so.
     fs.writeFileSync(path.join(home, 'request.sock'), '');
-    const notSocket = asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: home });
+    const notSocket = await asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: home });
     expect(notSocket.code).toBe(3);
     expect(JSON.parse(notSocket.stdout)).toMatchObject({ error: { tried: [{ path: path.join(home, 'request.sock'), from: 'from $CAPGATE_RUN_DIR', problem: 'not a socket' }] } });
   });
@@ -152,7 +154,7 @@ describe('a socket planted where a client looks by default', () => {
     fs.chownSync(run, owner, owner);
     fs.chmodSync(run, mode);
     // Not spawnSync: the impostor answers from this process's event loop.
-    const nobody = (env: NodeJS.ProcessEnv) => runProcess(SETPRIV[0], [...SETPRIV.slice(1), process.execPath, CAPGATE_BIN, 'health', '--json'], { cwd: home, env: { PATH: process.env.PATH, ...env } });
+    const nobody = (env: NodeJS.ProcessEnv) => runProcess('setpriv', [...SETPRIV.slice(1), process.execPath, CAPGATE_BIN, 'health', '--json'], { cwd: home, env: { PATH: process.env.PATH, ...env } });
     const r = await nobody({});
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout)).toMatchObject({ error: { kind: 'daemon-unreachable', tried: [{ path: path.join(run, 'request.sock'), problem: expect.stringMatching(problem) }, { path: '/run/capgate/request.sock' }] } });
@@ -168,7 +170,7 @@ const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;
 if (!canMount) console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): a root daemon on the real default /run/capgate is not tried');
 
 describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate', () => {
-  it('is found by a uid 65534 client with nothing set (a private /run in a mount namespace of its own)', () => {
+  it('is found by a uid 65534 client with nothing set (a private /run in a mount namespace of its own)', async () => {
     const state = tempDir('capgate-default-');
     // The daemon runs in the background of this script, which stops it; the script is pid 1 of a
     // pid namespace, so whatever is left dies with it (--kill-child: and it with unshare), and
@@ -181,7 +183,7 @@ describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate'
       'i=0; while [ ! -S /run/capgate/request.sock ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done',
       'cd / && setpriv --reuid 65534 --regid 65534 --clear-groups "$NODE" "$BIN" health; echo "health-exit=$?"',
     ].join('\n');
-    const r = spawnSync('unshare', ['--mount', '--pid', '--fork', '--kill-child', 'sh', '-c', script], { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' }, encoding: 'utf8', timeout: 120_000 });
+    const r = await runChild('unshare', ['--mount', '--pid', '--fork', '--kill-child', 'sh', '-c', script], { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' } });
     const log = fs.existsSync(path.join(state, 'serve.log')) ? fs.readFileSync(path.join(state, 'serve.log'), 'utf8') : '';
     expect(r.stdout, `${r.stderr}\n${log}`).toContain('health-exit=0');
     expect(r.stdout).toMatch(/^ok: capgate /m);

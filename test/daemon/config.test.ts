@@ -31,6 +31,9 @@ describe('resolveConfig', () => {
     expect(resolveConfig({}, env).engine.inlineFuel).toBe(100_000);
     expect(resolveConfig({ engine: { inlineFuel: 0 } }, env).engine.inlineFuel).toBe(0);
     expect(() => resolveConfig({ engine: { inlineFuel: 1.5 } }, env)).toThrow(/engine.inlineFuel must be a non-negative integer/);
+    expect(resolveConfig({}, env).engine.inlineBudgetMs).toBe(2);
+    expect(resolveConfig({ engine: { inlineBudgetMs: 0.5 } }, env).engine.inlineBudgetMs).toBe(0.5);
+    expect(() => resolveConfig({ engine: { inlineBudgetMs: 0 } }, env)).toThrow(/engine.inlineBudgetMs must be a number of milliseconds in \(0, 1000\]/);
   });
 
   it('budgets request-socket connections: 64 per VM, 8 per uid and 32 in all outside VMs, the rest of 1024 reserved for VMs', () => {

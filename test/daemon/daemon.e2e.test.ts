@@ -82,7 +82,7 @@ describe('the request path end to end', () => {
     });
     expect(record.capabilityCalls).toEqual([
       { op: 'query-vm-identity', pid: target, result: 'some', vmUuid },
-      { op: 'set-memlock', pid: target, bytes: String(4n * MiB), result: 'ok' },
+      { op: 'set-memlock', pid: target, bytes: String(4n * MiB), result: 'ok', before: { soft: String(8n * MiB), hard: String(8n * MiB) } },
     ]);
     expect(record.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
     expect(record.fuelUsed).toBeGreaterThan(0);

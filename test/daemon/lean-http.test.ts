@@ -276,7 +276,7 @@ describe('strict parsing: each malformed request gets its status, code and a hin
 
 describe('the request socket handler (request-api.ts) behind the lean server', () => {
   const decided: Array<{ targetPid: number; bytes: bigint; peer: unknown }> = [];
-  let outcome: 'allow' | 'overloaded' | 'audit-failed' | 'closed' = 'allow';
+  let outcome: 'allow' | 'overloaded' | 'audit-failed' | 'closed' | 'policy-not-ready' = 'allow';
   const pipeline = {
     decide: async (peer: unknown, _op: string, targetPid: number, bytes: bigint) => {
       decided.push({ targetPid, bytes, peer });
@@ -317,7 +317,7 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
     if (status === 405) expect(a.headers['allow']).toBe('POST');
   });
 
-  it('maps pipeline refusals: overloaded -> 503 with Retry-After, audit-failed -> 500, closed -> 503 shutting-down', async () => {
+  it('maps pipeline refusals: overloaded -> 503 with Retry-After, audit-failed -> 500, closed -> 503 shutting-down, policy-not-ready -> 503 not-ready with Retry-After', async () => {
     const body = '{"targetPid": 42, "bytes": "4096"}';
     outcome = 'overloaded';
     const over = await ask(post('/v1/operations/set-memlock', body));
@@ -329,6 +329,9 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
     outcome = 'closed';
     const closed = await ask(post('/v1/operations/set-memlock', body));
     expect([closed.status, errorOf(closed).code]).toEqual([503, 'shutting-down']);
+    outcome = 'policy-not-ready';
+    const early = await ask(post('/v1/operations/set-memlock', body));
+    expect([early.status, early.headers['retry-after'], errorOf(early).code]).toEqual([503, '7', 'not-ready']);
     outcome = 'allow';
   });
 });

@@ -81,7 +81,9 @@ describe('persistence', () => {
     expect(d1.logs.map((l) => l.msg)).toContain('capgate stopped');
 
     const d2 = (daemon = await startDaemon());
-    expect(d2.logs.find((l) => l.msg === 'capgate ready')).toMatchObject({ policiesLoaded: 1, vms: 1 });
+    // The sockets listen at once; the bound policy recompiles in the compile worker meanwhile.
+    expect(d2.logs.find((l) => l.msg === 'capgate ready')).toMatchObject({ vms: 1 });
+    expect(await waitFor(() => d2.logs.find((l) => l.msg === 'bound policies loaded'), 'the bound policy to recompile', 2400)).toMatchObject({ policiesLoaded: 1 });
     expect(await d2.admin.listPolicies()).toEqual(before.policies);
     expect(await d2.admin.listBindings()).toEqual(before.bindings);
     expect(await d2.admin.listVms()).toEqual(before.vms);

@@ -122,6 +122,12 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
     expect(all.filter((a) => a.modifies).length).toBeGreaterThan(5); // the check saw the daemon's own writes
     // The daemon log really shows the engine at work, on compiled code only (the worker loaded its compiled entry).
     expect(all.some((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/worker-main.js')))).toBe(true);
+    // The upload compiled in the compile worker, from its compiled entry too.
+    expect(all.some((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/compile-main.js')))).toBe(true);
+    // The effects journal (mapped by the main thread and the worker) is opened in the state directory only.
+    const journalOpens = all.filter((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('-effects-journal')));
+    expect(journalOpens.length).toBeGreaterThan(0);
+    expect(journalOpens.filter((a) => !a.paths.every((p) => p.startsWith(`${stateDir}/`))).map((a) => a.line)).toEqual([]);
     expect(all.filter((a) => a.paths.some((p) => p.endsWith('.ts'))).map((a) => `${a.log}: ${a.line}`)).toEqual([]);
   }, 300_000);
 });

@@ -183,7 +183,7 @@ describe('the config file', () => {
 });
 
 describe('files of the state directory', () => {
-  it('are 0600 (database, WAL, shared memory, audit journal, lock) even under umask 022', async () => {
+  it('are 0600 (database, WAL, shared memory, audit journal, effects journal, lock) even under umask 022', async () => {
     const b = base();
     const state = path.join(b, 'state');
     const up = await serve(['--run-dir', path.join(b, 'run'), '--state-dir', state], { umask: 0o022 });
@@ -196,7 +196,7 @@ describe('files of the state directory', () => {
       const denied = await runCli(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4096', '--socket', up.requestSocket, '--json']);
       expect(denied.stdout).toContain('unknown-requester'); // an audited decision: the journal was written
       const files = fs.readdirSync(state).sort();
-      expect(files).toEqual(expect.arrayContaining(['capgate.db', 'capgate.db-audit-journal', 'capgate.db-shm', 'capgate.db-wal', 'capgate.db.lock']));
+      expect(files).toEqual(expect.arrayContaining(['capgate.db', 'capgate.db-audit-journal', 'capgate.db-effects-journal', 'capgate.db-shm', 'capgate.db-wal', 'capgate.db.lock']));
       const modes = Object.fromEntries(files.map((f) => [f, (fs.statSync(path.join(state, f)).mode & 0o777).toString(8)]));
       expect(modes).toEqual(Object.fromEntries(files.map((f) => [f, '600'])));
     } finally {

@@ -55,6 +55,11 @@ describe('world rebuilt from an audit record', () => {
   it('skips records where no policy ran', () => {
     expect(replayInputFrom({ ...auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1' }), vm: null, policy: null })).toBeNull();
   });
+
+  it('skips a decision lost with its effects (audited at a restart): the policy\'s decision was never recorded', () => {
+    const lost = auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1073741824', granted: true, decision: 'deny', reason: 'decision-lost' });
+    expect(replayInputFrom({ ...lost, errorKind: 'decision-lost' })).toBeNull();
+  });
 });
 
 describe('replayAudit', () => {

@@ -6,12 +6,15 @@ import { CheckedTargets, MAX_KEPT_TARGETS } from './checked-targets.ts';
 import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { recentMembers } from './recent-members.ts';
 import { setMemlockChecked } from './set-memlock.ts';
+import type { EffectSink } from '../../effects/effect-sink.ts';
 
 export interface LinuxCapabilitiesOptions {
   /** pidfds kept across calls until release() (default MAX_KEPT_TARGETS; 0 keeps none). */
   maxKeptTargets?: number;
   /** Reuse this thread's recent member verdicts for this long (recent-members.ts); 0 or absent: never. */
   recentMembersMs?: number;
+  /** Where the calls are recorded, effects before they act (effects/effect-sink.ts). */
+  effects?: EffectSink;
 }
 
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
@@ -24,7 +27,7 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
     // fd exhaustion) is `internal`, with the detail in its call record.
     setMemlock(pid, bytes): SetMemlockResult {
       try {
-        return setMemlockChecked(targets, pid, bytes);
+        return setMemlockChecked(targets, pid, bytes, {}, options.effects);
       } catch (e) {
         return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
       }
@@ -33,7 +36,7 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
     // is thrown, and the engine turns it into a host-error deny that carries the detail to the
     // audit record (host-imports.ts, callHost). Answering none would hide it.
     queryVmIdentity(pid) {
-      return queryVmIdentityChecked(targets, pid);
+      return queryVmIdentityChecked(targets, pid, options.effects);
     },
     release() {
       targets.release();

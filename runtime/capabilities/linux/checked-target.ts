@@ -5,12 +5,15 @@
 // ESRCH), so the /proc reads were about the process the pidfd holds.
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { checkMembership, type MembershipVerdict } from '../../identity/membership.ts';
+import { readProcStat, type ProcStat } from '../../os/proc-stat.ts';
 import { closeFd, openPidfd, pidfdIsAlive } from '../../os/pidfd.ts';
 
 /** A process pinned by its pidfd, and its membership in the scope VM as checked through it. */
 export interface CheckedTarget {
   pidfd: number;
   verdict: MembershipVerdict;
+  /** Its start time (clock ticks since boot): with the pid, it names this process forever. */
+  startTime: number;
 }
 
 /** Why no target could be checked: pidfd_open refused (errno), or the process went away. */
@@ -23,16 +26,18 @@ export function checkTarget(scope: RegisteredVm, pid: number): TargetCheck {
   const opened = openPidfd(pid);
   if (!opened.ok) return { ok: false, failure: { kind: 'open-failed', errno: opened.errno } };
   let verdict: MembershipVerdict;
+  let stat: ProcStat | null;
   try {
-    verdict = checkMembership(pid, scope);
+    stat = readProcStat(pid);
+    verdict = stat === null ? { member: false, reason: 'no-such-process' } : checkMembership(pid, scope, stat);
   } catch (e) {
     closeFd(opened.pidfd);
     throw e;
   }
   // Membership was read by pid number: it is about our process only if that one still lives.
-  if ((!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
+  if (stat === null || (!verdict.member && verdict.reason === 'no-such-process') || !pidfdIsAlive(opened.pidfd)) {
     closeFd(opened.pidfd);
     return { ok: false, failure: { kind: 'gone' } };
   }
-  return { ok: true, target: { pidfd: opened.pidfd, verdict } };
+  return { ok: true, target: { pidfd: opened.pidfd, verdict, startTime: stat.startTime } };
 }

@@ -4,17 +4,21 @@ import type { VmIdentity } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { isValidPid } from '../../os/pid.ts';
 import { CheckedTargets } from './checked-targets.ts';
+import type { EffectSink } from '../../effects/effect-sink.ts';
 
 const copyIdentity = (id: VmIdentity): VmIdentity => ({ ...id, labels: id.labels.map(([k, v]) => [k, v]) });
 
 /** query-vm-identity through the targets this evaluation has already checked (see CheckedTargets). */
-export function queryVmIdentityChecked(targets: CheckedTargets, pid: number): VmIdentity | null {
-  if (!isValidPid(pid)) return null;
-  return targets.use(
-    pid,
-    () => null,
-    ({ verdict }) => (verdict.member ? copyIdentity(targets.scope.identity) : null),
-  );
+export function queryVmIdentityChecked(targets: CheckedTargets, pid: number, effects?: EffectSink): VmIdentity | null {
+  const identity = isValidPid(pid)
+    ? targets.use(
+        pid,
+        () => null,
+        ({ verdict }) => (verdict.member ? copyIdentity(targets.scope.identity) : null),
+      )
+    : null;
+  effects?.queried(pid, identity !== null);
+  return identity;
 }
 
 /** One query on its own: a fresh check, its pidfd closed before returning. */

@@ -6,6 +6,8 @@
 // hears `no-such-process`. (Linux has no prlimit-by-pidfd, so the act itself is by number; the
 // only residual window is the target exiting, being reaped and its pid reused between the last
 // liveness check and prlimit — microseconds — and even then it is reported, never silent.)
+// Between the check and the act, the limit before is read and the intent recorded (effects/):
+// a set-memlock that cannot be recorded does not act, so no effect is ever unrecorded.
 // The first three steps are done once per pid and evaluation (CheckedTargets), and, when the
 // spec allows it, once per pid for a short time across evaluations (recent-members.ts): a later
 // call reuses the kept pidfd and verdict after its own liveness check.
@@ -19,14 +21,15 @@
 import { readFileSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
-import type { SetMemlockResult } from '../capabilities.ts';
+import type { MemlockEffect, SetMemlockResult } from '../capabilities.ts';
 import { isValidPid, pidMax } from '../../os/pid.ts';
 import type { TargetFailure } from './checked-target.ts';
 import { CheckedTargets } from './checked-targets.ts';
 import { EINVAL, ENOENT, errnoName, ESRCH } from '../../os/errno.ts';
 import { capabilityErrorForErrno } from './capability-error.ts';
 import { pidfdIsAlive } from '../../os/pidfd.ts';
-import { setMemlockRaw } from '../../os/prlimit.ts';
+import { getMemlock, setMemlockRaw } from '../../os/prlimit.ts';
+import type { EffectSink, EffectToken } from '../../effects/effect-sink.ts';
 
 /** /proc/<tid>/status exists for threads too; its Tgid names the process they belong to. */
 function isThreadId(pid: number): boolean {
@@ -72,30 +75,45 @@ function targetFailure(pid: number, failure: TargetFailure): SetMemlockResult {
 }
 
 /** set-memlock through the targets this evaluation has already checked (see CheckedTargets). */
-export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: bigint, probe: SandwichProbe = {}): SetMemlockResult {
+export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: bigint, probe: SandwichProbe = {}, effects?: EffectSink): SetMemlockResult {
   const invalid = validateMemlockArguments(pid, bytes);
   if (invalid !== null) return invalid;
   return targets.use(
     pid,
     (failure) => targetFailure(pid, failure),
-    ({ pidfd, verdict }) => {
+    ({ pidfd, verdict, startTime }) => {
       if (!verdict.member) {
         return { ok: false, error: 'out-of-scope', detail: `pid ${pid} is not inside VM ${targets.scope.identity.uuid} (${verdict.reason})` };
       }
+      const read = getMemlock(pid);
+      if (!read.ok) {
+        if (read.errno === ESRCH) return gone(pid);
+        return { ok: false, error: capabilityErrorForErrno(read.errno), detail: `prlimit(${pid}, RLIMIT_MEMLOCK) could not read the limit: ${errnoName(read.errno)}; nothing was changed` };
+      }
+      let token: EffectToken | undefined;
+      if (effects !== undefined) {
+        try {
+          token = effects.intend({ op: 'set-memlock', pid, startTime, bytes, before: read.old });
+        } catch (e) {
+          return { ok: false, error: 'internal', detail: `the intent of set-memlock could not be recorded (${e instanceof Error ? e.message : String(e)}); nothing was changed` };
+        }
+      }
+      const effect: MemlockEffect = { before: read.old, startTime, ...(token !== undefined && token.journal >= 0 ? { journalSlot: token.journal } : {}) };
       probe.beforeAct?.();
       const r = setMemlockRaw(pid, bytes);
-      if (!pidfdIsAlive(pidfd)) return gone(pid);
+      if (token !== undefined) effects?.done(token, r.ok ? 0 : r.errno);
+      if (!pidfdIsAlive(pidfd)) return { ...gone(pid), effect };
       if (!r.ok) {
         const error = capabilityErrorForErrno(r.errno);
         const why = error === 'not-permitted' ? ' (raising a hard limit needs CAP_SYS_RESOURCE)' : '';
-        return { ok: false, error, detail: `prlimit(${pid}, RLIMIT_MEMLOCK): ${errnoName(r.errno)}${why}` };
+        return { ok: false, error, detail: `prlimit(${pid}, RLIMIT_MEMLOCK): ${errnoName(r.errno)}${why}`, effect };
       }
-      return { ok: true };
+      return { ok: true, effect };
     },
   );
 }
 
 /** One set-memlock on its own: a fresh check, its pidfd closed before returning. */
-export function setMemlockInScope(scope: RegisteredVm, pid: number, bytes: bigint, probe: SandwichProbe = {}): SetMemlockResult {
-  return setMemlockChecked(new CheckedTargets(scope, 0), pid, bytes, probe);
+export function setMemlockInScope(scope: RegisteredVm, pid: number, bytes: bigint, probe: SandwichProbe = {}, effects?: EffectSink): SetMemlockResult {
+  return setMemlockChecked(new CheckedTargets(scope, 0), pid, bytes, probe, effects);
 }

@@ -1,11 +1,25 @@
 // Everything one evaluation accumulates on the host side: capability calls, log lines, the
 // first fault. One per instance; discarded with it.
 import type { Capabilities } from '../../capabilities/capabilities.ts';
+import type { InstrumentationView } from '../instrumentation-globals.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { CapabilityCall, LogLine } from '../outcome.ts';
-import type { GuestFault } from './guest-fault.ts';
+import { GuestFault } from './guest-fault.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { GuestRealloc } from './lower-results.ts';
+
+/**
+ * The time slice of a speculative run on the daemon's main thread (engine/speculative/): every
+ * host call first checks the clock, and once the slice has ended the run stops there, before
+ * the call does anything, to be continued in a worker. `expired` tells the caller it happened.
+ */
+export interface TimeSlice {
+  /** Milliseconds, monotonic (performance.now, or a test's clock). */
+  now(): number;
+  /** The slice ends at this now(). */
+  endsAt: number;
+  expired: boolean;
+}
 
 export class EvaluationState {
   readonly capabilities: Capabilities;
@@ -13,6 +27,8 @@ export class EvaluationState {
   readonly capabilityCalls: CapabilityCall[] = [];
   readonly logs: LogLine[] = [];
   droppedLogLines = 0;
+  /** Bytes of the log lines kept. */
+  logBytes = 0;
   /** Capability calls attempted, refused ones included. */
   capabilityCallCount = 0;
   quotaExceeded = false;
@@ -21,15 +37,37 @@ export class EvaluationState {
   /** Set once the instance exists; host calls from a start function find them unset. */
   memory: GuestMemory | undefined;
   realloc: GuestRealloc | undefined;
+  /** The instance's fuel, which host calls charge; unset for an uninstrumented module. */
+  fuel: InstrumentationView | undefined;
+  readonly slice: TimeSlice | undefined;
 
-  constructor(capabilities: Capabilities, limits: EngineLimits) {
+  constructor(capabilities: Capabilities, limits: EngineLimits, slice?: TimeSlice) {
     this.capabilities = capabilities;
     this.limits = limits;
+    this.slice = slice;
   }
 
   /** Records the fault (first one wins) and returns it, for the caller to throw. */
   fail(fault: GuestFault): GuestFault {
     this.fault ??= fault;
     return fault;
+  }
+
+  /**
+   * The entry of every host call, before it does anything: ends the run if its time slice is
+   * over, then charges `units` of fuel (fuel-exhausted when there is not enough).
+   */
+  enter(fn: string, units: number): void {
+    const slice = this.slice;
+    if (slice !== undefined && slice.now() > slice.endsAt) {
+      slice.expired = true;
+      throw this.fail(new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`));
+    }
+    this.charge(fn, units);
+  }
+
+  /** Charges `units` of fuel for work the host does for the guest. */
+  charge(fn: string, units: number): void {
+    if (this.fuel !== undefined && !this.fuel.charge(units)) throw this.fail(new GuestFault('fuel-exhausted', `fuel budget used up in a call of ${fn}`));
   }
 }

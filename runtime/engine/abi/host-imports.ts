@@ -1,9 +1,11 @@
 // The core-level import object for module `capgate:policy/host@1.0.0`: lowers each capability
 // call's arguments from the guest's flat values, applies the per-evaluation quota, calls the
-// Capabilities, lowers the result, and records the call.
+// Capabilities, lowers the result, and records the call. Every call first ends a speculative
+// run whose time slice is over and pays its price in fuel (host-call-prices.ts).
 import { HOST_INTERFACE, LOG_LEVELS } from '../../contract/types.ts';
 import type { SetMemlockResult } from '../../capabilities/capabilities.ts';
 import { abiFault, GuestFault } from './guest-fault.ts';
+import { CAPABILITY_CALL_FUEL, LOG_BYTE_FUEL, HOST_CALL_FUEL } from './host-call-prices.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { EvaluationState } from './evaluation-state.ts';
 import { lowerSetMemlockResult, lowerVmIdentityOption } from './lower-results.ts';
@@ -15,10 +17,14 @@ function memoryOf(state: EvaluationState, fn: string): GuestMemory {
   return state.memory;
 }
 
-/** Counts a capability call; false once the quota is used up (and marks the evaluation). */
-function admit(state: EvaluationState): boolean {
+/** Counts a capability call; false once the quota is used up (and marks the evaluation). A call
+ * within the quota pays for the host's work first. */
+function admit(state: EvaluationState, fn: string): boolean {
   state.capabilityCallCount++;
-  if (state.capabilityCallCount <= state.limits.maxCapabilityCalls) return true;
+  if (state.capabilityCallCount <= state.limits.maxCapabilityCalls) {
+    state.charge(fn, CAPABILITY_CALL_FUEL);
+    return true;
+  }
   state.quotaExceeded = true;
   return false;
 }
@@ -59,21 +65,23 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
     'set-memlock': (pidRaw: number, bytesRaw: bigint, retptr: number): void => {
       const state = stateOf(holder, 'set-memlock');
       guard(state, 'set-memlock', () => {
+        state.enter('set-memlock', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'set-memlock');
         const pid = pidRaw >>> 0;
         const bytes = BigInt.asUintN(64, bytesRaw);
         // Check the return area before acting: a privileged side effect must not precede an ABI fault.
         memory.check('set-memlock return area', retptr, 2, 1);
-        const quotaOk = admit(state);
+        const quotaOk = admit(state, 'set-memlock');
         const result: SetMemlockResult = quotaOk
           ? callHost(state, 'set-memlock', () => state.capabilities.setMemlock(pid, bytes))
           : { ok: false, error: 'quota-exceeded' };
         // Calls past the quota are counted, and only the first refused one is recorded.
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
+          const effect = result.effect !== undefined ? { effect: result.effect } : {};
           state.capabilityCalls.push(
             result.ok
-              ? { op: 'set-memlock', pid, bytes, result: 'ok' }
-              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}) },
+              ? { op: 'set-memlock', pid, bytes, result: 'ok', ...effect }
+              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}), ...effect },
           );
         }
         lowerSetMemlockResult(memory, retptr, result);
@@ -82,10 +90,11 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
     'query-vm-identity': (pidRaw: number, retptr: number): void => {
       const state = stateOf(holder, 'query-vm-identity');
       guard(state, 'query-vm-identity', () => {
+        state.enter('query-vm-identity', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'query-vm-identity');
         const pid = pidRaw >>> 0;
         memory.check('query-vm-identity return area', retptr, 32, 4);
-        const quotaOk = admit(state);
+        const quotaOk = admit(state, 'query-vm-identity');
         // option<> has no error case: past the quota the guest sees none, and the outcome is a deny.
         const identity = quotaOk ? callHost(state, 'query-vm-identity', () => state.capabilities.queryVmIdentity(pid)) : null;
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
@@ -101,12 +110,22 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
     log: (levelRaw: number, ptr: number, len: number): void => {
       const state = stateOf(holder, 'log');
       guard(state, 'log', () => {
+        state.enter('log', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'log');
+        const limits = state.limits;
+        const n = len >>> 0;
+        if (n > limits.maxGuestStringBytes) throw abiFault(`log message: string of ${n} bytes exceeds the limit of ${limits.maxGuestStringBytes} bytes`);
+        // Past the caps a line is counted and never read: a log storm costs only its calls.
+        if (state.logs.length >= limits.maxLogLines || state.logBytes + n > limits.maxLogBytes) {
+          state.droppedLogLines++;
+          return;
+        }
         const level = LOG_LEVELS[levelRaw >>> 0];
         if (level === undefined) throw abiFault(`log level ${levelRaw >>> 0} is not one of ${LOG_LEVELS.join(', ')}`);
-        const message = memory.string('log message', ptr, len, state.limits.maxGuestStringBytes);
-        if (state.logs.length < state.limits.maxLogLines) state.logs.push({ level, message });
-        else state.droppedLogLines++;
+        state.charge('log', n * LOG_BYTE_FUEL);
+        const message = memory.string('log message', ptr, n, limits.maxGuestStringBytes);
+        state.logs.push({ level, message });
+        state.logBytes += n;
       });
     },
   };

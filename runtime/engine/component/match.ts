@@ -2,6 +2,7 @@
 // description of the first difference with its path ("req.bytes: expected u64, found u32").
 import { describeValType } from './types.ts';
 import type { FuncType, ValType } from './types.ts';
+import { quoteName } from './quote.ts';
 
 export function matchValType(expected: ValType | null, actual: ValType | null, path: string): string | null {
   if (expected === null || actual === null) {
@@ -17,7 +18,7 @@ export function matchValType(expected: ValType | null, actual: ValType | null, p
       for (let i = 0; i < expected.fields.length; i++) {
         const e = expected.fields[i]!;
         const a = actual.fields[i]!;
-        if (e.name !== a.name) return `${path}: field ${i} should be "${e.name}", found "${a.name}"`;
+        if (e.name !== a.name) return `${path}: field ${i} should be "${e.name}", found ${quoteName(a.name)}`;
         const m = matchValType(e.type, a.type, `${path}.${e.name}`);
         if (m) return m;
       }
@@ -28,7 +29,7 @@ export function matchValType(expected: ValType | null, actual: ValType | null, p
       for (let i = 0; i < expected.cases.length; i++) {
         const e = expected.cases[i]!;
         const a = actual.cases[i]!;
-        if (e.name !== a.name) return `${path}: case ${i} should be "${e.name}", found "${a.name}"`;
+        if (e.name !== a.name) return `${path}: case ${i} should be "${e.name}", found ${quoteName(a.name)}`;
         const m = matchValType(e.type, a.type, `${path}.${e.name}`);
         if (m) return m;
       }
@@ -67,7 +68,7 @@ export function matchFuncType(expected: FuncType, actual: FuncType, path: string
   for (let i = 0; i < expected.params.length; i++) {
     const e = expected.params[i]!;
     const a = actual.params[i]!;
-    if (e.name !== a.name) return `${path}: parameter ${i} should be named "${e.name}", found "${a.name}"`;
+    if (e.name !== a.name) return `${path}: parameter ${i} should be named "${e.name}", found ${quoteName(a.name)}`;
     const m = matchValType(e.type, a.type, `${path}(${e.name})`);
     if (m) return m;
   }

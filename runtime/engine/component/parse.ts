@@ -9,6 +9,7 @@ import { ByteReader, MalformedBinary } from './byte-reader.ts';
 import { matchFuncType } from './match.ts';
 import { PRIMITIVES } from './types.ts';
 import type { ExternShape, FuncType, InstanceShape, TypeDef, ValType } from './types.ts';
+import { quoteName } from './quote.ts';
 
 /** A construct that is well-formed but outside what a capgate policy may contain. */
 export class UnsupportedComponent extends Error {
@@ -67,8 +68,16 @@ const PRIM_BY_OPCODE = new Map<number, ValType>(
 
 export const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00] as const;
 
-export function parseComponent(bytes: Uint8Array): ComponentSummary {
-  return new ComponentParser(bytes).parse();
+/** Bounds on the value types a component may define (EngineLimits.maxTypeDepth, maxTypeWidth). */
+export interface TypeLimits {
+  maxTypeDepth: number;
+  maxTypeWidth: number;
+}
+
+const NO_TYPE_LIMITS: TypeLimits = { maxTypeDepth: Infinity, maxTypeWidth: Infinity };
+
+export function parseComponent(bytes: Uint8Array, typeLimits: TypeLimits = NO_TYPE_LIMITS): ComponentSummary {
+  return new ComponentParser(bytes, typeLimits).parse();
 }
 
 class ComponentParser {
@@ -84,7 +93,15 @@ class ComponentParser {
   private readonly liftedCoreFunc = new Map<number, number>();
   private readonly exportedFuncs = new Map<string, number>();
 
-  constructor(bytes: Uint8Array) {
+  /** Nesting depth of each composite value type defined so far (primitives are 1). Types are
+   * shared by reference, so a few bytes can describe a tree exponentially large: the limits are
+   * checked per definition, on these numbers, never by walking the tree. */
+  private readonly depths = new WeakMap<ValType, number>();
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly typeLimits: TypeLimits,
+  ) {
     this.r = new ByteReader(bytes);
   }
 
@@ -243,8 +260,8 @@ class ComponentParser {
       const inst = this.at(this.instances, r.u32(), 'instance', r);
       const name = r.name();
       const ext = inst.get(name);
-      if (!ext) r.fail(`alias of missing instance export "${name}"`);
-      if (ext.sort !== sort) r.fail(`alias of "${name}" as ${sort}, but it is a ${ext.sort}`);
+      if (!ext) r.fail(`alias of missing instance export ${quoteName(name)}`);
+      if (ext.sort !== sort) r.fail(`alias of ${quoteName(name)} as ${sort}, but it is a ${ext.sort}`);
       this.push(ext);
     } else if (target === 0x01) {
       const instance = r.u32();
@@ -352,7 +369,7 @@ class ComponentParser {
       const ascribed = this.externDesc(r, this.top);
       // The check below judges the exported item's own type; an ascription may not disguise it.
       if (extern.sort === 'func' && (ascribed.sort !== 'func' || matchFuncType(extern.type, ascribed.type, name) !== null)) {
-        throw new UnsupportedComponent(`export "${name}" carries a type ascription that differs from the exported function's type`);
+        throw new UnsupportedComponent(`export ${quoteName(name)} carries a type ascription that differs from the exported function's type`);
       }
       extern = ascribed;
     } else if (hasAscription !== 0x00) r.fail('bad export type ascription flag');
@@ -436,7 +453,7 @@ class ComponentParser {
         const ext = this.externDesc(r, scope);
         if (ext.sort === 'type') scope.types.push(ext.type);
         if (tag === 0x04) {
-          if (exports.has(name)) r.fail(`duplicate export "${name}" in an instance type`);
+          if (exports.has(name)) r.fail(`duplicate export ${quoteName(name)} in an instance type`);
           exports.set(name, ext);
         }
         return;
@@ -467,11 +484,11 @@ class ComponentParser {
     };
     switch (b) {
       case 0x72:
-        return { kind: 'record', fields: r.vec('field', () => ({ name: r.name(), type: this.valType(r, scope) })) };
+        return this.composite({ kind: 'record', fields: this.items(r, 'record', 'field', () => ({ name: r.name(), type: this.valType(r, scope) })) });
       case 0x71:
-        return {
+        return this.composite({
           kind: 'variant',
-          cases: r.vec('case', () => {
+          cases: this.items(r, 'variant', 'case', () => {
             const name = r.name();
             const type = opt();
             const refines = r.byte();
@@ -479,21 +496,21 @@ class ComponentParser {
             else if (refines !== 0x00) r.fail('bad variant case trailer');
             return { name, type };
           }),
-        };
+        });
       case 0x70:
-        return { kind: 'list', element: this.valType(r, scope) };
+        return this.composite({ kind: 'list', element: this.valType(r, scope) });
       case 0x6f:
-        return { kind: 'tuple', elements: r.vec('tuple element', () => this.valType(r, scope)) };
+        return this.composite({ kind: 'tuple', elements: this.items(r, 'tuple', 'element', () => this.valType(r, scope)) });
       case 0x6e:
-        return { kind: 'flags', names: r.vec('flag', () => r.name()) };
+        return this.composite({ kind: 'flags', names: this.items(r, 'flags', 'flag', () => r.name()) });
       case 0x6d:
-        return { kind: 'enum', names: r.vec('enum case', () => r.name()) };
+        return this.composite({ kind: 'enum', names: this.items(r, 'enum', 'case', () => r.name()) });
       case 0x6b:
-        return { kind: 'option', inner: this.valType(r, scope) };
+        return this.composite({ kind: 'option', inner: this.valType(r, scope) });
       case 0x6a: {
         const ok = opt();
         const err = opt();
-        return { kind: 'result', ok, err };
+        return this.composite({ kind: 'result', ok, err });
       }
       case 0x69:
       case 0x68:
@@ -502,6 +519,34 @@ class ComponentParser {
       default:
         throw new UnsupportedComponent(`value type constructor 0x${b.toString(16)} (stream, future, ...) is not part of the capgate contract`);
     }
+  }
+
+  /** The items of a record, variant, tuple, flags or enum, after checking how many there are. */
+  private items<T>(r: ByteReader, kind: string, what: string, item: () => T): T[] {
+    const n = r.count(what);
+    const limit = this.typeLimits.maxTypeWidth;
+    if (n > limit) throw new UnsupportedComponent(`the component defines a ${kind} type of ${n} ${what === 'case' || what === 'flag' || what === 'field' ? `${what}s` : 'elements'}; the limit is ${limit} (limits.maxTypeWidth)`);
+    const out: T[] = [];
+    for (let i = 0; i < n; i++) out.push(item());
+    return out;
+  }
+
+  /** Records the nesting depth of a composite type, refusing one nested deeper than the limit. */
+  private composite(t: ValType): ValType {
+    const children: Array<ValType | null> =
+      t.kind === 'record' ? t.fields.map((f) => f.type)
+      : t.kind === 'variant' ? t.cases.map((c) => c.type)
+      : t.kind === 'tuple' ? t.elements
+      : t.kind === 'list' ? [t.element]
+      : t.kind === 'option' ? [t.inner]
+      : t.kind === 'result' ? [t.ok, t.err]
+      : [];
+    let depth = 1;
+    for (const c of children) if (c !== null) depth = Math.max(depth, 1 + (this.depths.get(c) ?? 1));
+    const limit = this.typeLimits.maxTypeDepth;
+    if (depth > limit) throw new UnsupportedComponent(`the component defines a ${t.kind} type nested ${depth} deep; the limit is ${limit} (limits.maxTypeDepth)`);
+    this.depths.set(t, depth);
+    return t;
   }
 
   /** valtype: a primitive opcode, or a type index (s33 LEB128, non-negative). */

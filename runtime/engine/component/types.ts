@@ -47,35 +47,105 @@ export type TypeDef =
   /** Generative resource type (defined, or imported/exported with `sub resource`). */
   | { kind: 'resource' };
 
-export function describeValType(t: ValType | null, depth = 0): string {
-  if (t === null) return '_';
-  if (depth > 4) return '...';
-  const d = (x: ValType | null): string => describeValType(x, depth + 1);
+/** Longest description an error message quotes: a type from the guest may be a DAG that is
+ * exponentially large when written out in full. */
+export const MAX_DESCRIPTION_CHARS = 1000;
+
+/** Appends to a string until a character budget is spent; then it ends in "..." and ignores the rest. */
+class BoundedText {
+  text = '';
+  full = false;
+
+  constructor(private readonly budget: number) {}
+
+  add(s: string): boolean {
+    if (this.full) return false;
+    if (this.text.length + s.length > this.budget) {
+      this.text = `${this.text}${s.slice(0, Math.max(0, this.budget - this.text.length))}...`;
+      this.full = true;
+      return false;
+    }
+    this.text += s;
+    return true;
+  }
+
+  /** `items` joined by ", ", each written by `write`; stops as soon as the budget is spent. */
+  list<T>(items: readonly T[], write: (item: T) => void): void {
+    for (let i = 0; i < items.length && !this.full; i++) {
+      if (i > 0) this.add(', ');
+      write(items[i]!);
+    }
+  }
+}
+
+/** A value type as WIT-like text, at most MAX_DESCRIPTION_CHARS long (then cut with "..."). */
+export function describeValType(t: ValType | null, budget = MAX_DESCRIPTION_CHARS): string {
+  const out = new BoundedText(budget);
+  describeInto(out, t, 0);
+  return out.text;
+}
+
+function describeInto(out: BoundedText, t: ValType | null, depth: number): void {
+  if (out.full) return;
+  if (t === null) return void out.add('_');
+  if (depth > 4) return void out.add('...');
+  const d = (x: ValType | null): void => describeInto(out, x, depth + 1);
   switch (t.kind) {
     case 'prim':
-      return t.prim;
+      out.add(t.prim);
+      return;
     case 'record':
-      return `record { ${t.fields.map((f) => `${f.name}: ${d(f.type)}`).join(', ')} }`;
+      out.add('record { ');
+      out.list(t.fields, (f) => (out.add(`${f.name}: `), d(f.type)));
+      out.add(' }');
+      return;
     case 'variant':
-      return `variant { ${t.cases.map((c) => (c.type ? `${c.name}(${d(c.type)})` : c.name)).join(', ')} }`;
+      out.add('variant { ');
+      out.list(t.cases, (c) => {
+        out.add(c.name);
+        if (c.type) (out.add('('), d(c.type), out.add(')'));
+      });
+      out.add(' }');
+      return;
     case 'list':
-      return `list<${d(t.element)}>`;
+      out.add('list<');
+      d(t.element);
+      out.add('>');
+      return;
     case 'tuple':
-      return `tuple<${t.elements.map(d).join(', ')}>`;
+      out.add('tuple<');
+      out.list(t.elements, d);
+      out.add('>');
+      return;
     case 'flags':
-      return `flags { ${t.names.join(', ')} }`;
     case 'enum':
-      return `enum { ${t.names.join(', ')} }`;
+      out.add(`${t.kind} { `);
+      out.list(t.names, (n) => out.add(n));
+      out.add(' }');
+      return;
     case 'option':
-      return `option<${d(t.inner)}>`;
+      out.add('option<');
+      d(t.inner);
+      out.add('>');
+      return;
     case 'result':
-      return `result<${d(t.ok)}, ${d(t.err)}>`;
+      out.add('result<');
+      d(t.ok);
+      out.add(', ');
+      d(t.err);
+      out.add('>');
+      return;
     case 'unsupported':
-      return t.what;
+      out.add(t.what);
+      return;
   }
 }
 
 export function describeFuncType(f: FuncType): string {
-  const params = f.params.map((p) => `${p.name}: ${describeValType(p.type)}`).join(', ');
-  return `func(${params})${f.result ? ` -> ${describeValType(f.result)}` : ''}`;
+  const out = new BoundedText(MAX_DESCRIPTION_CHARS);
+  out.add('func(');
+  out.list(f.params, (p) => (out.add(`${p.name}: `), describeInto(out, p.type, 0)));
+  out.add(')');
+  if (f.result) (out.add(' -> '), describeInto(out, f.result, 0));
+  return out.text;
 }

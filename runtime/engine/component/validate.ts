@@ -14,6 +14,7 @@ import { disallowedImport, invalidModule } from './rejection.ts';
 import { describeFuncType } from './types.ts';
 import type { ComponentSummary } from './parse.ts';
 import type { InstanceShape, ValType } from './types.ts';
+import { quoteName } from './quote.ts';
 
 export interface ComponentInterface {
   /** Instance imports, e.g. ["capgate:policy/types@1.0.0", "capgate:policy/host@1.0.0"]. */
@@ -30,24 +31,24 @@ export function validateComponent(c: ComponentSummary): ComponentInterface {
   let hostFunctions: string[] = [];
   const seen = new Set<string>();
   for (const imp of c.imports) {
-    if (seen.has(imp.name)) throw invalidModule(`import "${imp.name}" appears twice`);
+    if (seen.has(imp.name)) throw invalidModule(`import ${quoteName(imp.name)} appears twice`);
     seen.add(imp.name);
     const ext = imp.extern;
     // World-level `use` of contract types shows up as type imports: they carry no capability.
     if (ext.sort === 'type') continue;
-    if (ext.sort !== 'instance') throw disallowedImport(`the policy imports ${ext.sort} "${imp.name}"; ${ALLOWED}`);
+    if (ext.sort !== 'instance') throw disallowedImport(`the policy imports ${ext.sort} ${quoteName(imp.name)}; ${ALLOWED}`);
     if (imp.name === CONTRACT_INSTANCES.host) hostFunctions = checkHostInstance(ext.exports);
     else if (imp.name === CONTRACT_INSTANCES.types) checkTypeExports(ext.exports, CONTRACT_TYPES, imp.name);
-    else throw disallowedImport(`the policy imports "${imp.name}"; ${ALLOWED}`);
+    else throw disallowedImport(`the policy imports ${quoteName(imp.name)}; ${ALLOWED}`);
     imports.push(imp.name);
   }
 
   const exports: string[] = [];
   for (const exp of c.exports) {
     if (exp.name !== CONTRACT_EXPORT) {
-      throw invalidModule(`the policy exports ${exp.extern.sort} "${exp.name}", which the contract does not define; a policy exports only "evaluate"`);
+      throw invalidModule(`the policy exports ${exp.extern.sort} ${quoteName(exp.name)}, which the contract does not define; a policy exports only "evaluate"`);
     }
-    if (exports.includes(exp.name)) throw invalidModule(`export "${exp.name}" appears twice`);
+    if (exports.includes(exp.name)) throw invalidModule(`export ${quoteName(exp.name)} appears twice`);
     if (exp.extern.sort !== 'func') throw invalidModule(`"evaluate" is exported as a ${exp.extern.sort}, not a function`);
     const m = matchFuncType(EVALUATE_TYPE, exp.extern.type, 'evaluate');
     if (m) {
@@ -77,7 +78,7 @@ function checkHostInstance(exports: InstanceShape): string[] {
     }
     const expected = HOST_FUNCTIONS.get(name);
     if (ext.sort !== 'func' || !expected) {
-      throw disallowedImport(`the policy imports ${ext.sort} "${name}" from ${host}, which the host does not provide (it provides ${[...HOST_FUNCTIONS.keys()].join(', ')})`);
+      throw disallowedImport(`the policy imports ${ext.sort} ${quoteName(name)} from ${host}, which the host does not provide (it provides ${[...HOST_FUNCTIONS.keys()].join(', ')})`);
     }
     const m = matchFuncType(expected, ext.type, `${host}#${name}`);
     if (m) throw invalidModule(`imported host function "${name}" has the wrong type (${m}); expected ${describeFuncType(expected)}`);
@@ -89,10 +90,10 @@ function checkHostInstance(exports: InstanceShape): string[] {
 function checkTypeExports(exports: InstanceShape, allowed: ReadonlyMap<string, ValType>, instance: string): void {
   for (const [name, ext] of exports) {
     if (ext.sort !== 'type') {
-      throw disallowedImport(`the policy imports ${ext.sort} "${name}" from ${instance}, which only defines types`);
+      throw disallowedImport(`the policy imports ${ext.sort} ${quoteName(name)} from ${instance}, which only defines types`);
     }
     const expected = allowed.get(name);
-    if (!expected) throw invalidModule(`${instance} has no type "${name}"; the component was built against a different contract`);
+    if (!expected) throw invalidModule(`${instance} has no type ${quoteName(name)}; the component was built against a different contract`);
     if (ext.type.kind !== 'value') throw invalidModule(`type "${name}" from ${instance} is a ${ext.type.kind}, not a value type`);
     const m = matchValType(expected, ext.type.type, name);
     if (m) throw invalidModule(`type "${name}" from ${instance} does not match the contract (${m})`);

@@ -4,6 +4,7 @@ import binaryen from 'binaryen';
 import { HOST_INTERFACE } from '../../contract/types.ts';
 import { disallowedImport, invalidModule } from '../component/rejection.ts';
 import { coreImports } from './core-sections.ts';
+import { quoteName } from '../component/quote.ts';
 
 type Core = 'i32' | 'i64';
 interface CoreSig {
@@ -58,7 +59,7 @@ export interface CoreAbi {
 export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAbi {
   for (const imp of coreImports(bytes)) {
     if (imp.kind !== 'func') {
-      throw disallowedImport(`the core module imports a ${imp.kind} "${imp.module}"."${imp.name}"; a policy may import only host functions`);
+      throw disallowedImport(`the core module imports a ${imp.kind} ${quoteName(imp.module)}.${quoteName(imp.name)}; a policy may import only host functions`);
     }
   }
   const hostFunctions: string[] = [];
@@ -70,7 +71,7 @@ export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAb
     const want = HOST_IMPORT_SIGNATURES.get(base);
     if (info.module !== HOST_INTERFACE || !want) {
       throw disallowedImport(
-        `the core module imports "${info.module}"."${base}"; only ${[...HOST_IMPORT_SIGNATURES.keys()].join(', ')} from "${HOST_INTERFACE}" are allowed`,
+        `the core module imports ${quoteName(info.module)}.${quoteName(base)}; only ${[...HOST_IMPORT_SIGNATURES.keys()].join(', ')} from "${HOST_INTERFACE}" are allowed`,
       );
     }
     const { ok, found } = sameSig(fn, want);
@@ -83,7 +84,7 @@ export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAb
   for (let i = 0; i < module.getNumExports(); i++) {
     const info = binaryen.getExportInfo(module.getExportByIndex(i));
     if (info.name.startsWith(RESERVED_EXPORT_PREFIX)) {
-      throw invalidModule(`the core module exports "${info.name}"; names starting with ${RESERVED_EXPORT_PREFIX} are reserved for the engine`);
+      throw invalidModule(`the core module exports ${quoteName(info.name)}; names starting with ${RESERVED_EXPORT_PREFIX} are reserved for the engine`);
     }
     exports.set(info.name, info);
   }

@@ -6,6 +6,7 @@
 // path: the effects of the first run (a prlimit already done) happen exactly once.
 import type { VmIdentity } from '../../contract/types.ts';
 import type { Capabilities, SetMemlockResult } from '../../capabilities/capabilities.ts';
+import type { CapabilityCall } from '../outcome.ts';
 
 export type TapeEntry =
   | { op: 'set-memlock'; pid: number; bytes: bigint; result: SetMemlockResult }
@@ -76,4 +77,16 @@ export function replayingCapabilities(inner: Capabilities, tape: readonly TapeEn
 
 function describe(e: TapeEntry): string {
   return e.op === 'set-memlock' ? `set-memlock(${e.pid}, ${e.bytes})` : `query-vm-identity(${e.pid})`;
+}
+
+/** The tape as the calls of an outcome: what reached the capabilities, with their effects. */
+export function tapeCalls(tape: readonly TapeEntry[]): CapabilityCall[] {
+  return tape.map((e): CapabilityCall => {
+    if (e.op === 'query-vm-identity') return e.result === null ? { op: e.op, pid: e.pid, result: 'none' } : { op: e.op, pid: e.pid, result: 'some', vmUuid: e.result.uuid };
+    const r = e.result;
+    const effect = r.effect !== undefined ? { effect: r.effect } : {};
+    return r.ok
+      ? { op: e.op, pid: e.pid, bytes: e.bytes, result: 'ok', ...effect }
+      : { op: e.op, pid: e.pid, bytes: e.bytes, result: r.error, ...(r.detail !== undefined ? { detail: r.detail } : {}), ...effect };
+  });
 }

@@ -1,67 +1,111 @@
 // Speculative decisions on the calling thread. A worker round trip costs two thread wake-ups
 // (~100 µs on this VM) for a decision that itself takes ~25 µs, so the engine first runs the
-// policy here, on a small fuel slice that bounds how long this thread can be held (fuel is
-// charged per expression and per 16 bytes of bulk memory, so the slice bounds the work). Most
-// policies decide well inside it. A run that needs more than the slice — or hits this thread's
-// smaller stack — is not an answer: the engine runs the policy again in a worker, with the full
-// fuel and the wall-clock deadline, replaying the capability calls this run already made
+// policy here, within a budget that bounds how long this thread can be held, by construction:
+// - guest code between two host calls is bounded by the fuel slice (fuel is charged per
+//   expression, per 16 bytes of bulk memory and per memory.grow);
+// - every host call pays fuel for what it costs the host (abi/host-call-prices.ts), and first
+//   checks the clock: past the time budget the run stops there, before the call does anything;
+// - making the instance is bounded by what the policy may declare (instantiation-cost.ts): a
+//   policy over those bounds never runs here;
+// - the budget is per turn of the event loop, shared by every run of that turn.
+// A run that needs more than the slice (fuel or time), or hits this thread's smaller stack, is
+// not an answer: the engine runs the policy again in a worker, with the full fuel and the
+// wall-clock deadline, replaying the capability calls this run already made
 // (capability-tape.ts) so their effects happen once. The worker's run is the decision then,
-// exactly as if the policy had only ever run there.
+// exactly as if the policy had only ever run there. Policies that keep needing the worker, or
+// whose runs here take longer than the budget, go straight there for a while (back-off).
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
+import type { TimeSlice } from '../abi/evaluation-state.ts';
 import { isStackOverflow } from '../classify-failure.ts';
 import { evaluatePrepared, type PreparedInstance } from '../evaluate-instance.ts';
 import { FUEL_GLOBAL } from '../instrumentation-globals.ts';
 import { InstanceFactory } from '../instance-factory.ts';
+import { instantiatesInline, type InstantiationCost } from '../instantiation-cost.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { recordingCapabilities, type TapeEntry } from './capability-tape.ts';
 
 /**
- * Default slice: the example policies use 2-6k fuel. 100k units of the cost model are well under
- * a millisecond of this thread in the worst case measured (see the engine's bench section).
+ * Default slice: the example policies use 25-40k fuel (two capability calls at their price, and
+ * 2-6k of their own). 100k units of the cost model are well under a millisecond of this thread
+ * in the worst case measured (see the engine's bench section).
  */
 export const DEFAULT_INLINE_FUEL = 100_000;
 
-/** After a run that had to continue in a worker, that many later requests skip the attempt
- * (doubling up to this bound while the policy keeps needing more than the slice). */
+/** Default time budget of the speculative runs of one turn of the event loop, in milliseconds. */
+export const DEFAULT_INLINE_BUDGET_MS = 2;
+
+/** After a run that had to continue in a worker (or took longer than the budget), that many later
+ * requests skip the attempt (doubling up to this bound while it keeps happening). */
 const MAX_BACKOFF = 64;
 
 export type InlineResult =
   | { kind: 'decided'; outcome: Outcome }
   /** Run it again in a worker, replaying `tape`; `spentUs` went into this attempt. */
   | { kind: 'continue'; tape: TapeEntry[]; spentUs: number }
-  /** Not attempted (policy not instrumented, unknown, or backing off). */
+  /** Not attempted (policy unknown, not instrumented, too costly to instantiate here, backing
+   * off, or this turn's budget is spent). */
   | { kind: 'skipped' };
 
+export interface InlineRunnerOptions {
+  /** Fuel of one speculative run. */
+  sliceFuel: number;
+  /** Time budget of the runs of one turn of the event loop (ms); default DEFAULT_INLINE_BUDGET_MS. */
+  budgetMs?: number;
+  /** Milliseconds, monotonic; default performance.now. A seam for tests. */
+  now?: () => number;
+  /** Called when a run (or the making of a spare instance) held this thread past the budget. */
+  onOverrun?: (sha256: string, spentMs: number) => void;
+}
+
 interface InlinePolicy {
+  sha256: string;
   limits: EngineLimits;
   instances: InstanceFactory;
   /** A fresh instance made after the previous decision, off the critical path. */
   spare: PreparedInstance | undefined;
   backoff: number;
   skip: number;
+  /** Runs in a row that took longer than the budget (a single one may be the OS's doing). */
+  overruns: number;
   unloaded: boolean;
 }
 
 export class InlineRunner {
   readonly #sliceFuel: number;
+  readonly #budgetMs: number;
+  readonly #now: () => number;
+  readonly #onOverrun: ((sha256: string, spentMs: number) => void) | undefined;
   readonly #policies = new Map<string, InlinePolicy>();
   /** Policies whose next spare instance is about to be made. */
   readonly #spareScheduled = new Set<InlinePolicy>();
+  /** Time this turn's runs have spent; reset at the turn's check phase. */
+  #turnSpentMs = 0;
+  /** The most time guest work took in one turn since takeLongestTurnMs() last read it. */
+  #longestTurnMs = 0;
+  #turnResetScheduled = false;
   /** Counters for tests and benchmarks. */
-  readonly stats = { decided: 0, continued: 0, skipped: 0 };
+  readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0 };
 
-  constructor(sliceFuel: number) {
+  constructor(options: InlineRunnerOptions) {
+    const { sliceFuel } = options;
     if (!Number.isSafeInteger(sliceFuel) || sliceFuel <= 0) throw new RangeError(`the inline fuel slice must be a positive safe integer, got ${sliceFuel}`);
+    const budgetMs = options.budgetMs ?? DEFAULT_INLINE_BUDGET_MS;
+    if (!(budgetMs > 0)) throw new RangeError(`the inline time budget must be a positive number of milliseconds, got ${budgetMs}`);
     this.#sliceFuel = sliceFuel;
+    this.#budgetMs = budgetMs;
+    this.#now = options.now ?? (() => performance.now());
+    this.#onOverrun = options.onOverrun;
   }
 
-  load(sha256: string, module: WebAssembly.Module, limits: EngineLimits): void {
-    // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
-    if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return this.unload(sha256);
+  /** Makes the policy eligible here if it is instrumented and cheap enough to instantiate. */
+  load(sha256: string, module: WebAssembly.Module, limits: EngineLimits, instantiation: InstantiationCost | undefined): void {
     this.unload(sha256);
-    this.#policies.set(sha256, { limits, instances: new InstanceFactory(module), spare: undefined, backoff: 0, skip: 0, unloaded: false });
+    // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
+    if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return;
+    if (!instantiatesInline(instantiation)) return;
+    this.#policies.set(sha256, { sha256, limits, instances: new InstanceFactory(module), spare: undefined, backoff: 0, skip: 0, overruns: 0, unloaded: false });
   }
 
   unload(sha256: string): void {
@@ -73,33 +117,74 @@ export class InlineRunner {
   /** One attempt; never throws. `capabilities` are released before it returns. */
   run(sha256: string, request: PolicyRequest, capabilities: Capabilities): InlineResult {
     const p = this.#policies.get(sha256);
-    if (p === undefined || p.skip > 0) {
-      if (p !== undefined) p.skip--;
+    const left = this.#budgetMs - this.#turnSpentMs;
+    if (p === undefined || p.skip > 0 || left <= 0) {
+      if (p !== undefined && p.skip > 0) p.skip--;
       this.stats.skipped++;
       capabilities.release?.();
       return { kind: 'skipped' };
     }
     const tape: TapeEntry[] = [];
-    const prepared = p.spare ?? p.instances.prepare();
-    p.spare = undefined;
-    const budget = Math.min(this.#sliceFuel, p.limits.fuel);
+    const t0 = this.#now();
+    const time: TimeSlice = { now: this.#now, endsAt: t0 + left, expired: false };
+    const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
+    let spentMs = 0;
     try {
-      outcome = evaluatePrepared(prepared, request, recordingCapabilities(capabilities, tape), p.limits, budget);
+      const prepared = p.spare ?? p.instances.prepare();
+      p.spare = undefined;
+      try {
+        outcome = evaluatePrepared(prepared, request, recordingCapabilities(capabilities, tape), p.limits, { fuel, time });
+      } finally {
+        capabilities.release?.();
+        this.#afterRun(p, prepared);
+      }
     } finally {
-      capabilities.release?.();
-      this.#afterRun(p, prepared);
+      spentMs = this.#now() - t0;
+      this.#spend(p, spentMs);
     }
-    const sliceTooSmall = budget < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
-    if (sliceTooSmall || isStackOverflow(outcome)) {
+    const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
+    const sliceTooSmall = time.expired || outOfFuel;
+    if (time.expired) this.stats.sliceExpired++;
+    // Fuel and stack say what the policy needs, every time (it is deterministic). Time also
+    // says how busy the machine was: one slow run can be a preemption, two in a row is the policy.
+    p.overruns = time.expired || spentMs > this.#budgetMs ? p.overruns + 1 : 0;
+    if (outOfFuel || isStackOverflow(outcome) || p.overruns >= 2) {
       p.backoff = Math.min(MAX_BACKOFF, Math.max(1, p.backoff * 2));
       p.skip = p.backoff;
-      this.stats.continued++;
-      return { kind: 'continue', tape, spentUs: outcome.durationUs };
+    } else if (p.overruns === 0) {
+      p.backoff = 0;
     }
-    p.backoff = 0;
+    if (sliceTooSmall || isStackOverflow(outcome)) {
+      this.stats.continued++;
+      return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000) };
+    }
     this.stats.decided++;
     return { kind: 'decided', outcome };
+  }
+
+  /** The longest time guest work held this thread in one turn since the last call (ms). */
+  takeLongestTurnMs(): number {
+    const ms = this.#longestTurnMs;
+    this.#longestTurnMs = 0;
+    return ms;
+  }
+
+  /** Counts a run's time against this turn's budget, and reports a run past the budget. */
+  #spend(p: InlinePolicy, ms: number): void {
+    this.#turnSpentMs += ms;
+    this.#longestTurnMs = Math.max(this.#longestTurnMs, this.#turnSpentMs);
+    if (!this.#turnResetScheduled) {
+      this.#turnResetScheduled = true;
+      setImmediate(() => {
+        this.#turnResetScheduled = false;
+        this.#turnSpentMs = 0;
+      });
+    }
+    if (ms > this.#budgetMs) {
+      this.stats.overBudget++;
+      this.#onOverrun?.(p.sha256, ms);
+    }
   }
 
   /**
@@ -117,7 +202,15 @@ export class InlineRunner {
     setImmediate(() =>
       setImmediate(() => {
         this.#spareScheduled.delete(p);
-        if (p.spare === undefined && !p.unloaded) p.spare = p.instances.prepare();
+        if (p.spare !== undefined || p.unloaded) return;
+        const t0 = this.#now();
+        p.spare = p.instances.prepare();
+        const ms = this.#now() - t0;
+        this.#longestTurnMs = Math.max(this.#longestTurnMs, ms);
+        if (ms > this.#budgetMs) {
+          this.stats.overBudget++;
+          this.#onOverrun?.(p.sha256, ms);
+        }
       }),
     );
   }

@@ -11,6 +11,8 @@ export interface EncodedJob {
   request: PolicyRequest;
   /** v8.serialize(CapabilitySpec); the worker deserializes (or reuses an identical previous one). */
   spec: Uint8Array;
+  /** The decision's context as JSON (effects/effect-intent.ts), when its effects are journaled. */
+  context?: string;
 }
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -22,7 +24,7 @@ function number(v: unknown): number {
 
 /** Throws MailboxOverflow when the job does not fit or a field is not of its declared type
  * (the port then carries it as is, and the worker treats it exactly as before). */
-export function writeJob(w: ByteWriter, id: number, sha256: string, request: PolicyRequest, specBytes: Uint8Array): void {
+export function writeJob(w: ByteWriter, id: number, sha256: string, request: PolicyRequest, specBytes: Uint8Array, context?: string): void {
   if (typeof request.operation !== 'string' || typeof sha256 !== 'string') throw new MailboxOverflow();
   if (typeof request.bytes !== 'bigint' || request.bytes < 0n || request.bytes > U64_MAX) throw new MailboxOverflow();
   w.u32(id);
@@ -33,6 +35,12 @@ export function writeJob(w: ByteWriter, id: number, sha256: string, request: Pol
   w.f64(number(request.targetPid));
   w.u64(request.bytes);
   w.bytes(specBytes);
+  if (context === undefined) w.u8(0);
+  else {
+    if (typeof context !== 'string') throw new MailboxOverflow();
+    w.u8(1);
+    w.string(context);
+  }
 }
 
 export function serializeSpec(spec: unknown): Uint8Array {
@@ -48,5 +56,6 @@ export function readJob(r: ByteReader): EncodedJob {
   const targetPid = r.f64();
   const bytes = r.u64();
   const spec = r.bytes();
-  return { id, sha256, request: { operation, requesterPid, requesterUid, targetPid, bytes }, spec };
+  const context = r.u8() === 1 ? r.string() : undefined;
+  return { id, sha256, request: { operation, requesterPid, requesterUid, targetPid, bytes }, spec, ...(context !== undefined ? { context } : {}) };
 }

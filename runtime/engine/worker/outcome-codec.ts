@@ -11,6 +11,14 @@ const OP_QUERY = 1;
 const SET_MEMLOCK_RESULTS = ['ok', ...CAPABILITY_ERRORS] as const;
 const QUERY_RESULTS = ['some', 'none'] as const;
 const DECISIONS = ['allow', 'deny'] as const;
+/** Flags of a set-memlock call. */
+const EFFECT = 1;
+const UNFINISHED = 2;
+
+function u64(v: unknown): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new MailboxOverflow();
+  return v;
+}
 
 function index<T>(list: readonly T[], value: T): number {
   const i = list.indexOf(value);
@@ -54,6 +62,15 @@ export function writeOutcome(w: ByteWriter, o: Outcome): void {
       w.u64(c.bytes);
       w.u8(index(SET_MEMLOCK_RESULTS, c.result));
       optionalString(w, c.detail);
+      const e = c.effect;
+      w.u8((e !== undefined ? EFFECT : 0) | (c.unfinished === true ? UNFINISHED : 0));
+      if (e !== undefined) {
+        w.u64(u64(e.before.soft));
+        w.u64(u64(e.before.hard));
+        w.f64(number(e.startTime));
+        w.f64(e.journalSlot === undefined ? -1 : number(e.journalSlot));
+      }
+      optionalString(w, c.undo);
     } else if (c.op === 'query-vm-identity') {
       w.u8(OP_QUERY);
       w.f64(number(c.pid));
@@ -86,11 +103,17 @@ export function readOutcome(r: ByteReader): Outcome {
       const bytes = r.u64();
       const result = SET_MEMLOCK_RESULTS[r.u8()]!;
       const detail = readOptionalString(r);
-      capabilityCalls.push(
-        result === 'ok'
-          ? { op: 'set-memlock', pid, bytes, result, ...(detail !== undefined ? { detail } : {}) }
-          : { op: 'set-memlock', pid, bytes, result: result as CapabilityError, ...(detail !== undefined ? { detail } : {}) },
-      );
+      const flags = r.u8();
+      let effect = {};
+      if ((flags & EFFECT) !== 0) {
+        const before = { soft: r.u64(), hard: r.u64() };
+        const startTime = r.f64();
+        const journalSlot = r.f64();
+        effect = { effect: { before, startTime, ...(journalSlot >= 0 ? { journalSlot } : {}) } };
+      }
+      const undo = readOptionalString(r);
+      const rest = { ...(detail !== undefined ? { detail } : {}), ...effect, ...((flags & UNFINISHED) !== 0 ? { unfinished: true as const } : {}), ...(undo !== undefined ? { undo } : {}) };
+      capabilityCalls.push(result === 'ok' ? { op: 'set-memlock', pid, bytes, result, ...rest } : { op: 'set-memlock', pid, bytes, result: result as CapabilityError, ...rest });
     } else {
       const pid = r.f64();
       const result = QUERY_RESULTS[r.u8()]!;

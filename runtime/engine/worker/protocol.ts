@@ -10,12 +10,16 @@ import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import type { Outcome } from '../outcome.ts';
+import type { SharedJournal } from '../../effects/effect-journal.ts';
 
 export type ToWorker =
   | { type: 'load'; sha256: string; module: WebAssembly.Module; limits: EngineLimits }
   | { type: 'unload'; sha256: string }
-  /** `replay`: the capability calls of a speculative run that ran out of its slice (rare: port only). */
-  | { type: 'evaluate'; id: number; sha256: string; request: PolicyRequest; capabilities: CapabilitySpec; replay?: TapeEntry[] };
+  /**
+   * `replay`: the capability calls of a speculative run that ran out of its slice (rare: port only).
+   * `context`: the decision's DecisionContext as JSON, for the intents of its effects (effects/).
+   */
+  | { type: 'evaluate'; id: number; sha256: string; request: PolicyRequest; capabilities: CapabilitySpec; replay?: TapeEntry[]; context?: string };
 
 export interface FromWorker {
   id: number;
@@ -34,6 +38,14 @@ export interface WorkerInit {
   linuxCapabilities: boolean;
   /** The pidfds the worker has open (os/pidfd-ledger.ts), closed by the main side if it is terminated. */
   pidfds: SharedArrayBuffer;
+  /** The current job's capability calls, mirrored before they act (effects/effect-ledger.ts). */
+  effects: SharedArrayBuffer;
+  /** The daemon's effects journal, which the worker maps to record intents (effects/effect-journal.ts); none: not journaled. */
+  effectsJournal?: SharedJournal;
+  /** This worker's id in the journal's slot claims. */
+  journalOwner: number;
+  /** Test seam: the worker exits right after its first effect (a crash at the worst moment). */
+  exitAfterEffect?: boolean;
 }
 
 /** Int32 slots of WorkerInit.control. */

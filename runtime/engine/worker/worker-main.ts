@@ -5,6 +5,9 @@
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
 import { mirrorPidfdsInto } from '../../os/pidfd-ledger.ts';
+import { EffectJournal } from '../../effects/effect-journal.ts';
+import { EffectLedgerWriter } from '../../effects/effect-ledger.ts';
+import { effectSink, type IntentLog } from '../../effects/effect-sink.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
@@ -40,6 +43,22 @@ const jobBox = new Uint8Array(init.jobBox);
 const answerBox = new Uint8Array(init.answerBox);
 const policies = new Map<string, Loaded>();
 const specs = new SpecCache();
+const ledger = new EffectLedgerWriter(init.effects);
+// Mapped once (with the Linux capabilities, below); a journal that cannot be mapped makes every
+// effect refuse (no intent, no act).
+let journal: EffectJournal | Error | undefined;
+const journalForEffects: IntentLog = {
+  append(contextJson, intent) {
+    if (journal instanceof Error) throw new Error(`the effects journal could not be mapped: ${journal.message}`);
+    if (journal === undefined) throw new Error('the effects journal is not mapped in this worker');
+    return journal.append(contextJson, intent);
+  },
+  clear(slot) {
+    if (journal instanceof EffectJournal) journal.clear(slot);
+  },
+};
+// Test seam: stop the thread right after an effect, as a crash at the worst moment would.
+const afterEffect = init.exitAfterEffect === true ? (): never => process.exit(70) : undefined;
 
 // A fresh instance of the last policy used, made after answering, off the critical path. It is
 // still fresh when used (never evaluated before) and is consumed by exactly one job.
@@ -59,12 +78,14 @@ function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
 }
 
 /** One decision; returns the instance used (to recycle its memory once answered). */
-function evaluateJob(policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[]): { outcome: Outcome; used?: PreparedInstance } {
+function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[], context?: string): { outcome: Outcome; used?: PreparedInstance } {
+  ledger.begin(id);
   if (policy === undefined) return { outcome: denyOutcome('host-error', `policy ${sha256} is not loaded in the worker`) };
   let used: PreparedInstance | undefined;
   let capabilities: Capabilities | undefined;
   try {
-    const live = createCapabilities(spec());
+    const effects = effectSink({ ...(init.effectsJournal !== undefined && context !== undefined ? { journal: journalForEffects, contextJson: context } : {}), ledger, ...(afterEffect ? { afterEffect } : {}) });
+    const live = createCapabilities(spec(), effects);
     const replaying = replay === undefined ? undefined : replayingCapabilities(live, replay);
     capabilities = replaying ?? live;
     used = takeInstance(sha256, policy);
@@ -108,9 +129,9 @@ function afterAnswer(sha256: string, used: PreparedInstance | undefined): void {
   if (policy.prepareAhead && spare?.sha256 !== sha256) spare = { sha256, prepared: policy.instances.prepare() };
 }
 
-function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[]): void {
+function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[], context?: string): void {
   const policy = policies.get(sha256);
-  const { outcome, used } = evaluateJob(policy, sha256, request, spec, replay);
+  const { outcome, used } = evaluateJob(id, policy, sha256, request, spec, replay, context);
   answer(id, outcome);
   afterAnswer(sha256, used);
 }
@@ -128,7 +149,7 @@ function handle(message: ToWorker): void {
       dropSpare(message.sha256);
       return;
     case 'evaluate':
-      run(message.id, message.sha256, message.request, () => message.capabilities, message.replay);
+      run(message.id, message.sha256, message.request, () => message.capabilities, message.replay, message.context);
       return;
   }
 }
@@ -136,12 +157,21 @@ function handle(message: ToWorker): void {
 function takeMailboxJob(): void {
   const job = readJob(new ByteReader(jobBox));
   Atomics.store(control, CONTROL.jobPending, 0);
-  run(job.id, job.sha256, job.request, () => specs.get(job.spec));
+  run(job.id, job.sha256, job.request, () => specs.get(job.spec), undefined, job.context);
 }
 
 if (init.linuxCapabilities) {
   mirrorPidfdsInto(init.pidfds);
   await loadLinuxCapabilities();
+  if (init.effectsJournal !== undefined) {
+    try {
+      const j = EffectJournal.attach(init.effectsJournal, init.journalOwner);
+      ledger.mapped(j.address);
+      journal = j;
+    } catch (err) {
+      journal = err instanceof Error ? err : new Error(String(err));
+    }
+  }
 }
 Atomics.store(control, CONTROL.ready, 1);
 Atomics.notify(control, CONTROL.ready);

@@ -2,7 +2,7 @@
 // policy, so any idle worker can take any job.
 import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
-import { WorkerSlot, type EvaluateJob, type LoadedPolicy } from './worker-slot.ts';
+import { WorkerSlot, type EvaluateJob, type LoadedPolicy, type WorkerSlotOptions } from './worker-slot.ts';
 
 interface Queued {
   job: EvaluateJob;
@@ -10,9 +10,8 @@ interface Queued {
   resolve: (o: Outcome) => void;
 }
 
-export interface WorkerPoolOptions {
+export interface WorkerPoolOptions extends WorkerSlotOptions {
   size: number;
-  linuxCapabilities: boolean;
 }
 
 export class WorkerPool {
@@ -26,7 +25,7 @@ export class WorkerPool {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new RangeError(`worker pool size must be a positive integer, got ${options.size}`);
     }
-    this.#slots = Array.from({ length: options.size }, () => new WorkerSlot(this.#policies, options.linuxCapabilities));
+    this.#slots = Array.from({ length: options.size }, () => new WorkerSlot(this.#policies, options));
   }
 
   get size(): number {

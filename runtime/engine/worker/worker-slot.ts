@@ -12,6 +12,12 @@ import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
 import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { ledgerMapping, newEffectLedger } from '../../effects/effect-ledger.ts';
+import { MAIN_THREAD, SLOT_BYTES, type EffectJournal } from '../../effects/effect-journal.ts';
+import { libc } from '../../os/libc.ts';
+import type { CapabilityCall } from '../outcome.ts';
+import type { TapeEntry } from '../speculative/capability-tape.ts';
+import { stoppedJobCalls } from './ledger-calls.ts';
 
 const ENTRY = new URL('./worker-main.ts', import.meta.url);
 
@@ -30,7 +36,10 @@ interface Incarnation {
   jobs: MessagePort;
   results: MessagePort;
   pidfds: SharedArrayBuffer;
+  effects: SharedArrayBuffer;
   ready: Promise<void>;
+  /** Resolves once the thread has exited. */
+  exited: Promise<void>;
   /** Set when this incarnation ended (terminated or crashed). */
   dead: boolean;
   /** Set once the worker signalled it is ready. */
@@ -42,11 +51,27 @@ interface InFlight {
   id: number;
   settle: (outcome: Outcome) => void;
   started: number;
+  replay: TapeEntry[] | undefined;
 }
+
+export interface WorkerSlotOptions {
+  /** Load the Linux capabilities in the worker (the daemon); the simulator and tests do without. */
+  linuxCapabilities: boolean;
+  /** The daemon's effects journal, which workers map to record intents; none: not journaled. */
+  effectsJournal?: EffectJournal;
+  /** Test seam: the worker exits right after its first effect. */
+  exitAfterEffect?: boolean;
+}
+
+/** How long a timed-out job waits for its worker's thread to stop before it is answered anyway. */
+const TERMINATE_GRACE_MS = 1000;
+
+/** Ids of worker incarnations in the effects journal's slot claims (MAIN_THREAD is 1). */
+let nextJournalOwner = MAIN_THREAD + 1;
 
 export class WorkerSlot {
   readonly #policies: ReadonlyMap<string, LoadedPolicy>;
-  readonly #linuxCapabilities: boolean;
+  readonly #options: WorkerSlotOptions;
   #current: Incarnation;
   #inFlight: InFlight | undefined;
   #nextId = 1;
@@ -57,9 +82,9 @@ export class WorkerSlot {
   #respawnTimer: NodeJS.Timeout | undefined;
 
   /** `policies` is the pool's live map: a respawned worker gets everything in it. */
-  constructor(policies: ReadonlyMap<string, LoadedPolicy>, linuxCapabilities: boolean) {
+  constructor(policies: ReadonlyMap<string, LoadedPolicy>, options: WorkerSlotOptions) {
     this.#policies = policies;
-    this.#linuxCapabilities = linuxCapabilities;
+    this.#options = options;
     this.#current = this.#spawn();
   }
 
@@ -83,14 +108,19 @@ export class WorkerSlot {
     const jobs = new MessageChannel();
     const results = new MessageChannel();
     const pidfds = newPidfdLedger();
+    const effects = newEffectLedger();
     const init: WorkerInit = {
       control: control.buffer as SharedArrayBuffer,
       jobBox,
       answerBox,
       jobs: jobs.port2,
       results: results.port2,
-      linuxCapabilities: this.#linuxCapabilities,
+      linuxCapabilities: this.#options.linuxCapabilities,
       pidfds,
+      effects,
+      ...(this.#options.effectsJournal !== undefined ? { effectsJournal: this.#options.effectsJournal.shared } : {}),
+      journalOwner: nextJournalOwner++,
+      ...(this.#options.exitAfterEffect === true ? { exitAfterEffect: true } : {}),
     };
     const worker = startWorker(ENTRY, { workerData: init, transferList: [jobs.port2, results.port2] });
     const inc: Incarnation = {
@@ -101,7 +131,9 @@ export class WorkerSlot {
       jobs: jobs.port1,
       results: results.port1,
       pidfds,
+      effects,
       ready: Promise.resolve(),
+      exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())),
       dead: false,
       started: false,
     };
@@ -130,6 +162,9 @@ export class WorkerSlot {
     worker.on('exit', () => {
       inc.dead = true;
       closeLeftoverPidfds(inc.pidfds);
+      // The thread is gone, and its views of the journal with it: unmap them.
+      const mapping = ledgerMapping(inc.effects);
+      if (mapping !== 0n && this.#options.effectsJournal !== undefined) libc().munmap(mapping, this.#options.effectsJournal.shared.slots * SLOT_BYTES);
       if (this.#current === inc) this.#onUnexpectedExit(inc);
     });
     return inc;
@@ -146,7 +181,7 @@ export class WorkerSlot {
     if (job.replay !== undefined) return this.#post(inc, { type: 'evaluate', id, ...job });
     const spec = serializeSpec(job.capabilities); // throws DataCloneError as postMessage would
     try {
-      writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec);
+      writeJob(new ByteWriter(inc.jobBox), id, job.sha256, job.request, spec, job.context);
     } catch (err) {
       if (!(err instanceof MailboxOverflow)) throw err;
       this.#post(inc, { type: 'evaluate', id, ...job });
@@ -175,7 +210,8 @@ export class WorkerSlot {
     const job = this.#inFlight;
     this.#inFlight = undefined;
     if (job !== undefined) {
-      job.settle(denyOutcome('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000)));
+      const calls = stoppedJobCalls(inc.effects, job.id, job.replay);
+      job.settle(denyOutcome('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000), calls));
     }
     if (this.#closed) return;
     if (inc.started) {
@@ -225,7 +261,7 @@ export class WorkerSlot {
         if (this.#inFlight?.id === id) this.#inFlight = undefined;
         resolve(o);
       };
-      this.#inFlight = { id, settle, started };
+      this.#inFlight = { id, settle, started, replay: job.replay };
       const answered = Atomics.load(inc.control, CONTROL.answers);
       try {
         this.#postJob(inc, id, job);
@@ -263,13 +299,22 @@ export class WorkerSlot {
           else queueMicrotask(check);
           return;
         }
-        // Deadline passed with no answer: the only way to stop a running wasm loop is to kill its thread.
-        const elapsedUs = Math.round((performance.now() - started) * 1000);
-        settle(denyOutcome('timeout', `no decision within the ${deadlineMs} ms deadline; the worker was terminated`, elapsedUs));
-        if (this.#current === inc && !this.#closed) {
-          this.#replace();
-          void inc.worker.terminate();
-        }
+        // Deadline passed with no answer: the only way to stop a running wasm loop is to kill its
+        // thread. The job is answered once the thread is gone: then nothing acts for it any more,
+        // and the ledger says every call it made.
+        if (this.#current === inc && !this.#closed) this.#replace();
+        void inc.worker.terminate().catch(() => undefined);
+        const answer = (detail: string): void => {
+          const elapsedUs = Math.round((performance.now() - started) * 1000);
+          settle(denyOutcome('timeout', `no decision within the ${deadlineMs} ms deadline; ${detail}`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+        };
+        // A thread stuck in a system call stops only when the call returns: the request is not
+        // held for it past a grace period (what the ledger says then is what it did so far).
+        const grace = setTimeout(() => answer('the worker was terminated (it had not stopped yet)'), TERMINATE_GRACE_MS);
+        void inc.exited.then(() => {
+          clearTimeout(grace);
+          answer('the worker was terminated');
+        });
       };
       check();
     });

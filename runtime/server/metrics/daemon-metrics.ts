@@ -1,8 +1,11 @@
 // Prometheus metrics of one daemon, in its own registry (never prom-client's global one, so
 // several daemons in one process, as in tests, do not collide).
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {
+  /** The longest time guest work held the main thread in one turn since the last call (ms). */
+  longestGuestTurnMs?(): number;
   policiesLoaded(): number;
   vmsRegistered(): number;
   queued(): number;
@@ -17,8 +20,13 @@ export class DaemonMetrics {
   readonly rejected: Counter<'reason'>;
   readonly auditBatchSize: Histogram;
   readonly auditCommitSeconds: Histogram;
+  readonly mainThreadOverruns: Counter<'policy'>;
+  /** Delays of the event loop since the previous scrape. */
+  readonly #loopDelay: IntervalHistogram;
 
-  constructor(sources: MetricSources) {
+  /** `eventLoopResolutionMs`: how often the event loop's delay is sampled (a stall is measured to within it). */
+  constructor(sources: MetricSources, eventLoopResolutionMs = 5) {
+    this.#loopDelay = monitorEventLoopDelay({ resolution: eventLoopResolutionMs });
     const registers = [this.registry];
     this.decisions = new Counter({
       name: 'capgate_decisions_total',
@@ -52,6 +60,46 @@ export class DaemonMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
       registers,
     });
+    this.mainThreadOverruns = new Counter({
+      name: 'capgate_main_thread_overruns_total',
+      help: "Speculative policy runs (or instance makings) that held the daemon's main thread past its time budget, by policy.",
+      labelNames: ['policy'],
+      registers,
+    });
+    const loop = this.#loopDelay;
+    loop.enable();
+    // One snapshot per scrape, taken by the first of the two gauges (collected in registration
+    // order); then the histogram starts again, so each scrape sees the interval since the last.
+    let snapshot = { max: 0, p99: 0 };
+    new Gauge({
+      name: 'capgate_event_loop_delay_max_seconds',
+      help: 'Longest delay of the event loop (perf_hooks.monitorEventLoopDelay; to within metrics.eventLoopResolutionMs) since the previous scrape.',
+      registers,
+      collect() {
+        snapshot = loop.count > 0 ? { max: loop.max / 1e9, p99: loop.percentile(99) / 1e9 } : { max: 0, p99: 0 };
+        loop.reset();
+        this.set(snapshot.max);
+      },
+    });
+    new Gauge({
+      name: 'capgate_event_loop_delay_p99_seconds',
+      help: '99th percentile of the event loop delay since the previous scrape (taken with the max).',
+      registers,
+      collect() {
+        this.set(snapshot.p99);
+      },
+    });
+    const guest = sources.longestGuestTurnMs;
+    if (guest !== undefined) {
+      new Gauge({
+        name: 'capgate_main_thread_guest_max_seconds',
+        help: "The longest time policy code (speculative runs, instance making) held the main thread in one turn of the event loop, since the previous scrape.",
+        registers,
+        collect() {
+          this.set(guest() / 1000);
+        },
+      });
+    }
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
         name,
@@ -66,5 +114,10 @@ export class DaemonMetrics {
     gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
     gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
     gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
+  }
+
+  /** Stops sampling the event loop. */
+  close(): void {
+    this.#loopDelay.disable();
   }
 }

@@ -1,6 +1,8 @@
 // Policies as the daemon manages them: validate + compile before storing, keep the engine's
 // loaded set in step with what is bound, switch bindings atomically, and never unload a
-// revision while a request still evaluates it.
+// revision while a request still evaluates it. At start-up the bound revisions are recompiled
+// (in the engine's compile worker) while the daemon already serves: a request for one not ready
+// yet waits for it within its deadline (whenLoaded).
 import type { Logger } from 'pino';
 import type { Operation } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
@@ -15,6 +17,9 @@ import {
 } from '../../wire/index.ts';
 import { BindingTable } from '../state/binding-table.ts';
 
+/** A warm-up run that has not decided by then says nothing useful (and holds a worker). */
+const WARM_UP_DEADLINE_MS = 1000;
+
 export type ServiceResult<T> =
   | { ok: true; value: T }
   | { ok: false; code: 'bad-request' | 'invalid-policy' | 'not-found' | 'conflict'; message: string; hint?: string; kind?: string };
@@ -24,6 +29,8 @@ export class PolicyService {
   private readonly loaded = new Set<string>();
   private readonly inUse = new Map<string, number>();
   private readonly unloadWhenIdle = new Set<string>();
+  /** Bound revisions being recompiled at start-up: resolves true once loaded, false if it failed. */
+  private readonly loading = new Map<string, Promise<boolean>>();
   /** Admin mutations run one at a time: compile awaits must not interleave with a bind. */
   private mutex: Promise<unknown> = Promise.resolve();
 
@@ -39,13 +46,40 @@ export class PolicyService {
     return this.loaded.size;
   }
 
-  /** At start: recompile every bound revision from its stored bytes, then publish bindings. */
-  async loadBound(): Promise<void> {
-    for (const b of this.store.bindings.current()) {
-      const r = await this.ensureLoaded(b.policy, b.revision);
-      if (!r.ok) this.logger.error({ binding: b, error: r.message }, 'a bound policy failed to compile; its operation will deny with host-error until rebound');
-    }
-    this.bindings.replace(this.store.bindings.current());
+  /**
+   * At start: publishes the bindings at once, then recompiles every bound revision from its
+   * stored bytes, one after another; resolves when all are done. Until a revision is loaded,
+   * whenLoaded() tells requests for it to wait.
+   */
+  loadBound(): Promise<void> {
+    const bound = this.store.bindings.current();
+    this.bindings.replace(bound);
+    const all = bound.map((b) => {
+      const done = this.exclusive(() => this.ensureLoaded(b.policy, b.revision)).then(
+        (r) => {
+          if (!r.ok) this.logger.error({ binding: b, error: r.message }, 'a bound policy failed to compile; its operation will deny with host-error until rebound');
+          return r.ok;
+        },
+        (err: unknown) => {
+          this.logger.error({ binding: b, err }, 'a bound policy failed to compile; its operation will deny with host-error until rebound');
+          return false;
+        },
+      );
+      this.loading.set(b.sha256, done);
+      void done.then(() => this.loading.delete(b.sha256));
+      return done;
+    });
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** A promise while `sha256` is still being recompiled at start-up (true once loaded); undefined when there is nothing to wait for. */
+  whenLoaded(sha256: string): Promise<boolean> | undefined {
+    return this.loading.get(sha256);
+  }
+
+  /** Bound revisions still being recompiled. */
+  get loadingCount(): number {
+    return this.loading.size;
   }
 
   push(name: string, description: string, bytes: Uint8Array): Promise<ServiceResult<PushPolicyResponse>> {
@@ -153,12 +187,13 @@ export class PolicyService {
 
   /**
    * One side-effect-free evaluation per worker (simulated host, no VMs), so that the first
-   * real request does not pay for the workers' first instantiation against its deadline.
+   * real request does not pay for the workers' first instantiation against its deadline. Within
+   * WARM_UP_DEADLINE_MS: a policy that spins holds the workers (and its upload) no longer.
    */
   private async warmUp(sha256: string): Promise<void> {
     const request = { operation: 'set-memlock' as const, requesterPid: 1, requesterUid: 0, targetPid: 1, bytes: 0n };
     const world = { requesterPid: 1, vms: [], processes: [], canRaiseHardLimit: false };
-    const runs = Array.from({ length: this.warmUpRuns }, () => this.engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: 10_000 }));
+    const runs = Array.from({ length: this.warmUpRuns }, () => this.engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: WARM_UP_DEADLINE_MS }));
     const outcomes = await Promise.all(runs);
     const failed = outcomes.find((o) => o.errorKind !== undefined && o.errorKind !== 'quota-exceeded');
     if (failed) this.logger.warn({ sha256, errorKind: failed.errorKind, detail: failed.errorDetail }, 'warm-up evaluation failed');

@@ -1,12 +1,16 @@
 // One privileged request, from kernel identity to committed audit record:
 //   peer pid -> requester VM (none: deny unknown-requester) -> binding (none: deny no-policy)
 //   -> fair scheduler -> engine.evaluate scoped to the requester's VM -> audit commit -> answer.
-// Every path that produces a decision audits it before returning.
+// Every path that produces a decision audits it before returning. The decision id exists before
+// the policy runs: the intent of each effect names it (effects/), so a decision lost to a crash
+// is still found and audited at the restart. A decision whose record cannot be committed is
+// not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
 import type { Outcome } from '../../engine/outcome.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
+import type { DecisionContext } from '../../effects/effect-intent.ts';
 import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
@@ -33,23 +37,35 @@ export interface PipelineDeps {
   evaluationDeadlineMs: number;
   /** How long a connection's resolved VM is reused (within one registry generation). */
   identityTtlMs?: number;
+  /** A decision whose record could not be committed (its effects were undone): for the log. */
+  onUnaudited?(record: NewAuditRecord, err: unknown): void;
+  /** No evaluation is open any more (none running, none waiting for its commit): no intent is pending. */
+  onIdle?(): void;
 }
 
-export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed'; message: string };
+export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready'; message: string };
 
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
   private readonly identityTtlMs: number;
+  /** Evaluations started and not yet committed (or failed to commit). */
+  private open = 0;
 
   constructor(private readonly d: PipelineDeps) {
     this.identityTtlMs = d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS;
     this.requesterVms = new RequesterVmCache(d.identity, d.vms, this.identityTtlMs);
   }
 
+  /** Evaluations started and not yet committed: while there are none, no effect is under way. */
+  get openDecisions(): number {
+    return this.open;
+  }
+
   async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
-    const base = { peer, operation, targetPid, bytes, startedAt, t0 };
+    const decisionId = newDecisionId(startedAt);
+    const base = { decisionId, peer, operation, targetPid, bytes, startedAt, t0 };
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
@@ -62,32 +78,65 @@ export class DecisionPipeline {
     const binding = this.d.policies.bindings.get(operation);
     if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
 
+    // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
+    const loading = this.d.policies.whenLoaded(binding.sha256);
+    if (loading !== undefined) {
+      const left = startedAt + this.d.requestDeadlineMs - Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
+      const ready = await Promise.race([loading, late]);
+      clearTimeout(timer);
+      if (ready === 'late') {
+        this.d.metrics.rejected.inc({ reason: 'policy-not-ready' });
+        return { ok: false, reason: 'policy-not-ready', message: `policy ${binding.policy} revision ${binding.revision} is still being compiled (the daemon has just started)` };
+      }
+    }
     const release = this.d.policies.acquire(binding);
-    const admission = this.d.scheduler.submit(vm.identity.uuid, () => this.evaluate(vm, binding, peer, operation, targetPid, bytes, startedAt));
+    let evaluated = false;
+    const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
+      const left = startedAt + this.d.requestDeadlineMs - Date.now();
+      if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+      evaluated = true;
+      this.open++;
+      return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, left);
+    });
     if (!admission.ok) {
       release();
       this.d.metrics.rejected.inc({ reason: admission.reason });
       return { ok: false, reason: admission.reason, message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting' };
     }
-    let outcome: Decided;
     try {
-      outcome = await admission.result;
+      let outcome: Decided;
+      try {
+        outcome = await admission.result;
+      } finally {
+        release();
+      }
+      return await this.commit({ ...base, vm, binding, outcome });
     } finally {
-      release();
+      if (evaluated && --this.open === 0) this.d.onIdle?.();
     }
-    return this.commit({ ...base, vm, binding, outcome });
   }
 
-  private evaluate(vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number): Promise<Decided> {
-    const left = startedAt + this.d.requestDeadlineMs - Date.now();
-    if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+  private evaluate(decisionId: string, vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, left: number): Promise<Decided> {
     const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
     const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs } as const;
-    return this.d.engine.evaluate(binding.sha256, request, capabilities, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left) });
+    const context: DecisionContext = {
+      decisionId,
+      time: new Date(startedAt).toISOString(),
+      requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
+      vm: vm.identity,
+      operation,
+      targetPid,
+      bytes: formatBytes(bytes),
+      policy: { name: binding.policy, revision: binding.revision, sha256: binding.sha256 },
+    };
+    return this.d.engine.evaluate(binding.sha256, request, capabilities, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left), context });
   }
 
   private async commit(c: {
+    decisionId: string;
     peer: PeerCredentials;
     operation: Operation;
     targetPid: number;
@@ -101,7 +150,7 @@ export class DecisionPipeline {
     const o = c.outcome;
     const totalUs = Math.round(Number(process.hrtime.bigint() - c.t0) / 1000);
     const record: NewAuditRecord = {
-      decisionId: newDecisionId(c.startedAt),
+      decisionId: c.decisionId,
       time: new Date(c.startedAt).toISOString(),
       requester: { pid: c.peer.pid, uid: c.peer.uid, gid: c.peer.gid },
       vm: c.vm?.identity ?? null,
@@ -121,7 +170,13 @@ export class DecisionPipeline {
     };
     try {
       await this.d.audit.write(record);
+      this.d.engine.releaseIntents?.(o.capabilityCalls);
     } catch (err) {
+      // Not answered, so not an allow: what the policy did is undone, and the log says it all.
+      if (o.decision === 'allow' && this.d.engine.undo !== undefined) {
+        record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(toAuditCall);
+      }
+      this.d.onUnaudited?.(record, err);
       return { ok: false, reason: 'audit-failed', message: `the decision could not be audited: ${(err as Error).message}` };
     }
     const m = this.d.metrics;
@@ -136,6 +191,16 @@ export class DecisionPipeline {
 }
 
 function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall {
-  if (c.op === 'set-memlock') return { op: c.op, pid: c.pid, bytes: formatBytes(c.bytes), result: c.result, ...(c.detail !== undefined ? { detail: c.detail } : {}) };
+  if (c.op === 'set-memlock') {
+    return {
+      op: c.op,
+      pid: c.pid,
+      bytes: formatBytes(c.bytes),
+      result: c.result,
+      ...(c.detail !== undefined ? { detail: c.detail } : {}),
+      ...(c.effect !== undefined ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } } : {}),
+      ...(c.undo !== undefined ? { undo: c.undo } : {}),
+    };
+  }
   return { op: c.op, pid: c.pid, result: c.result, ...(c.vmUuid !== undefined ? { vmUuid: c.vmUuid } : {}) };
 }

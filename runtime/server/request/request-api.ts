@@ -28,6 +28,7 @@ export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredential
       if (r.ok) return ok(r.response);
       if (r.reason === 'audit-failed') return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
       if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
+      if (r.reason === 'policy-not-ready') return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
       return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
     });
   return (req) => {

@@ -20,9 +20,12 @@ function bytesOf(wire: string): bigint {
   return p.ok ? p.value : 0n;
 }
 
-/** Null when no policy ran for this record (the daemon decided alone): nothing to replay. */
+/**
+ * Null when no policy decision is recorded: no policy ran (the daemon decided alone), or its
+ * decision was lost (a restart audited only its effects as decision-lost): nothing to compare.
+ */
 export function replayInputFrom(record: AuditRecord): ReplayInput | null {
-  if (record.vm === null || record.policy === null) return null;
+  if (record.vm === null || record.policy === null || record.errorKind === 'decision-lost') return null;
   const requesterPid = record.requester.pid;
   const members = new Set<number>([requesterPid]);
   const outside = new Set<number>();

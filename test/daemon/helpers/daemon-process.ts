@@ -7,9 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { CapgateAdminClient } from '../../../runtime/client/index.ts';
 import type { DaemonConfigInput } from '../../../runtime/daemon/config.ts';
 import { spawnChild, type ChildScope } from '../../support/processes/children.ts';
+import type { SeamFlags } from './seamed-daemon-main.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DAEMON_MAIN = path.join(REPO_ROOT, 'dist/runtime/daemon/main.js');
+/** The daemon with the engine's test seams, compiled like the daemon (tsconfig.build.json lists it). */
+const SEAMED_MAIN = path.join(REPO_ROOT, 'dist/test/daemon/helpers/seamed-daemon-main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -41,9 +44,13 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
   };
 }
 
-/** `scope`: see children.ts; 'file' for a daemon that later tests of the file use. */
-export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope } = {}): Promise<DaemonProcess> {
-  const child = spawnChild(process.execPath, [DAEMON_MAIN, '--json', JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
+/**
+ * `scope`: see children.ts; 'file' for a daemon that later tests of the file use.
+ * `seams`: the engine's test seams (seamed-daemon-main.ts), for faults hard to reach otherwise.
+ */
+export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope; seams?: SeamFlags } = {}): Promise<DaemonProcess> {
+  const args = o.seams === undefined ? [DAEMON_MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(o.seams)];
+  const child = spawnChild(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -2,7 +2,7 @@
 // process as the VM's root, it spawns the "QEMU" targets as its children, and it sends requests
 // over the request socket with the client library. Driven over IPC by vm-agent-handle.ts.
 // Its targets die with it (children.ts), and it exits when the test process goes away.
-import { CapgateRequestClient } from '../../../runtime/client/index.ts';
+import { CapgateApiError, CapgateRequestClient } from '../../../runtime/client/index.ts';
 import { killChildrenNow, spawnChild } from '../../support/processes/children.ts';
 
 export type AgentCommand =
@@ -43,7 +43,7 @@ async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<
         if (c.collectIds) r.ids.push(d.decisionId);
       } catch (err) {
         r.errorCount++;
-        if (r.errors.length < 10) r.errors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+        if (r.errors.length < 10) r.errors.push(err instanceof CapgateApiError ? `${err.name} ${err.status} ${err.code} (retry after ${err.retryAfterS ?? '-'} s): ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err));
         if (r.errorCount > 50) return; // the daemon is gone; stop hammering
       }
     }

@@ -53,7 +53,7 @@ describe('engine + Linux capabilities in the worker', () => {
     expect(o.decision).toBe('allow');
     expect(o.capabilityCalls).toEqual([
       { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'real-vm' },
-      { op: 'set-memlock', pid, bytes: target, result: 'ok' },
+      { op: 'set-memlock', pid, bytes: target, result: 'ok', effect: { before, startTime: expect.any(Number) } },
     ]);
     expect(memlock(pid)).toEqual({ soft: target, hard: target });
   });

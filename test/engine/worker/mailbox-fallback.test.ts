@@ -12,7 +12,8 @@ import { MAILBOX_BYTES } from '../../../runtime/engine/worker/protocol.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from '../run/fixtures/wat.ts';
 import { OTHER_VM_PROCESS, request, simulated, world } from '../run/fixtures/worlds.ts';
 
-// 64 log lines of 4000 bytes each: ~256 KiB of outcome, four times a mailbox.
+// 64 log lines of 4000 bytes each: ~256 KiB of outcome, four times a mailbox (with the log caps
+// raised to keep them all: the default keeps 16 KiB).
 const CHATTY = policyWat(`
   (data (i32.const 16384) "${'a'.repeat(4000)}")
   (func (export "evaluate") (param $op i32) (param $rpid i32) (param $ruid i32) (param $tpid i32) (param $bytes i64) (result i32)
@@ -33,7 +34,7 @@ beforeAll(async () => {
   engine = new Engine({ workers: 1, linuxCapabilities: false, limits: { deadlineMs: 5_000 } });
   await engine.ready();
   // A generous deadline: the machine is shared, and no test here is about time.
-  chatty = compiledFromWat(CHATTY, { deadlineMs: 5_000 });
+  chatty = compiledFromWat(CHATTY, { deadlineMs: 5_000, maxLogBytes: 64 * 4000 });
   full = compiledFromWat(fullPolicyWat(), { deadlineMs: 5_000 });
   engine.load(chatty);
   engine.load(full);

@@ -1,0 +1,18 @@
+// The compile worker: runs the upload pipeline (compile.ts: parse, contract check, upload
+// limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) off the daemon's main
+// thread, one job at a time. The main side bounds it in time and memory (compile-worker.ts).
+import { parentPort } from 'node:worker_threads';
+import type { CompileResult } from '../api.ts';
+import { compilePolicy } from '../compile.ts';
+import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('compile-main.ts runs only as a worker thread');
+
+port.on('message', (job: CompileJob) => {
+  void compilePolicy(job.bytes, job.limits)
+    // compilePolicy turns every bad policy into a result; what it throws is a configuration bug.
+    .catch((err: unknown): CompileResult => ({ ok: false, kind: 'invalid-module', message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}` }))
+    .then((result) => port.postMessage({ type: 'result', id: job.id, result } satisfies FromCompileWorker));
+});
+port.postMessage({ type: 'ready' } satisfies FromCompileWorker);

@@ -1,0 +1,89 @@
+// One "VM" of the isolation bench, as a separate process (registered as the VM's root, with its
+// own target process): it either measures (`run`: one connection, one request at a time) or
+// loads the daemon (`storm`: several connections, back to back, until `stop`).
+// Driven over IPC by scripts/bench/isolation.ts.
+import { spawn } from 'node:child_process';
+import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
+import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
+
+export type IsolationClientCommand =
+  | { cmd: 'run'; socketPath: string; count: number; bytes: string }
+  | { cmd: 'storm'; socketPath: string; connections: number; bytes: string }
+  | { cmd: 'stop' }
+  | { cmd: 'exit' };
+
+export type IsolationClientMessage =
+  | { kind: 'ready'; targetPid: number }
+  | { kind: 'ran'; samplesUs: number[]; outcomes: Record<string, number> }
+  | { kind: 'storming' }
+  | { kind: 'stopped'; sent: number; outcomes: Record<string, number> }
+  | { kind: 'failed'; error: string };
+
+const send = (m: IsolationClientMessage): void => void process.send!(m);
+const target = spawn('sleep', ['600'], { stdio: 'ignore' });
+let storming = false;
+
+/** "allow", "deny:<reason>" or "<status>" of one answer. */
+function outcomeOf(a: { status: number; body: string }): string {
+  if (a.status !== 200) return String(a.status);
+  const d = JSON.parse(a.body) as { decision: string; reason: string };
+  return d.decision === 'allow' ? 'allow' : `deny:${d.reason}`;
+}
+
+async function run(c: Extract<IsolationClientCommand, { cmd: 'run' }>): Promise<void> {
+  const request = buildJsonPost(REQUEST_ROUTES.setMemlock.path, { targetPid: target.pid, bytes: c.bytes });
+  const conn = await RawHttpConnection.connect(c.socketPath);
+  const samplesUs: number[] = [];
+  const outcomes: Record<string, number> = {};
+  for (let i = 0; i < c.count; i++) {
+    const t0 = process.hrtime.bigint();
+    const a = await conn.send(request);
+    samplesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
+    const o = outcomeOf(a);
+    outcomes[o] = (outcomes[o] ?? 0) + 1;
+  }
+  conn.close();
+  send({ kind: 'ran', samplesUs, outcomes });
+}
+
+async function storm(c: Extract<IsolationClientCommand, { cmd: 'storm' }>): Promise<void> {
+  const request = buildJsonPost(REQUEST_ROUTES.setMemlock.path, { targetPid: target.pid, bytes: c.bytes });
+  const pool = await Promise.all(Array.from({ length: c.connections }, () => RawHttpConnection.connect(c.socketPath)));
+  const outcomes: Record<string, number> = {};
+  let sent = 0;
+  storming = true;
+  let first = true;
+  await Promise.all(
+    pool.map(async (conn) => {
+      while (storming) {
+        const a = await conn.send(request);
+        sent++;
+        const o = outcomeOf(a);
+        outcomes[o] = (outcomes[o] ?? 0) + 1;
+        if (first) {
+          first = false;
+          send({ kind: 'storming' });
+        }
+      }
+    }),
+  );
+  for (const conn of pool) conn.close();
+  send({ kind: 'stopped', sent, outcomes });
+}
+
+process.on('message', (m: IsolationClientCommand) => {
+  const fail = (err: unknown): void => send({ kind: 'failed', error: err instanceof Error ? err.message : String(err) });
+  if (m.cmd === 'run') run(m).catch(fail);
+  else if (m.cmd === 'storm') storm(m).catch(fail);
+  else if (m.cmd === 'stop') storming = false;
+  else {
+    target.kill('SIGKILL');
+    process.exit(0);
+  }
+});
+// The bench went away without saying "exit": do not leave the target behind.
+process.on('disconnect', () => {
+  target.kill('SIGKILL');
+  process.exit(0);
+});
+target.once('spawn', () => send({ kind: 'ready', targetPid: target.pid! }));
