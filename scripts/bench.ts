@@ -7,6 +7,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   fuel: () => import('./bench/fuel-overhead.ts'),
   capabilities: () => import('./bench/capabilities.ts'),
   daemon: () => import('./bench/daemon.ts'),
+  pidns: () => import('./bench/pid-namespaces.ts'),
   cli: () => import('./bench/cli-startup.ts'),
   isolation: () => import('./bench/isolation.ts'),
 };

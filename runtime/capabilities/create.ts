@@ -6,7 +6,10 @@ import type { RegisteredVm } from '../identity/vm.ts';
 import type { EffectSink } from '../effects/effect-sink.ts';
 import type { MemlockEffect } from './capabilities.ts';
 
-type LinuxFactory = (scope: RegisteredVm, options?: { recentMembersMs?: number | undefined; effects?: EffectSink | undefined }) => Capabilities;
+type LinuxFactory = (
+  scope: RegisteredVm,
+  options?: { recentMembersMs?: number | undefined; pinned?: { pid: number; startTime: number } | undefined; effects?: EffectSink | undefined },
+) => Capabilities;
 type LinuxUndo = (u: { pid: number; expected: { soft: bigint; hard: bigint }; effect: MemlockEffect }) => string;
 type LinuxLimitNow = (pid: number, startTime: number) => { soft: bigint; hard: bigint } | null;
 
@@ -45,7 +48,7 @@ export function createCapabilities(spec: CapabilitySpec, effects?: EffectSink): 
       if (linuxFactory === undefined) {
         throw new Error(`Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`);
       }
-      return linuxFactory(spec.scope, { recentMembersMs: spec.recentMembersMs, effects });
+      return linuxFactory(spec.scope, { recentMembersMs: spec.recentMembersMs, pinned: spec.pinned, effects });
   }
 }
 

@@ -9,7 +9,9 @@ export type CapabilitySpec =
    * Real Linux capabilities (prlimit, /proc), scoped to the requester's registered VM.
    * `recentMembersMs`: how long a target found inside the VM may be taken as inside it again
    * (capabilities/linux/recent-members.ts); absent or 0: checked on every evaluation.
+   * `pinned`: the target the daemon translated from the requester's pid namespace, by pid and
+   * start time; the capabilities act on that pid only while that process holds it.
    */
-  | { kind: 'linux'; scope: RegisteredVm; recentMembersMs?: number }
+  | { kind: 'linux'; scope: RegisteredVm; recentMembersMs?: number; pinned?: { pid: number; startTime: number } }
   /** The simulator's (and tests') in-memory host. */
   | { kind: 'simulated'; world: SimulatedWorld };

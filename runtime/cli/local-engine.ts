@@ -42,7 +42,11 @@ export async function openLocalEngine(limits: Partial<EngineLimits> = {}): Promi
   return new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false, compile: compilePolicy });
 }
 
-/** Reads and compiles a policy file into `engine`, or throws the CliError that says why not. */
+/**
+ * Reads and compiles a policy file into `engine`, or throws the CliError that says why not. Then
+ * warms the worker up as the daemon does at push, so the first case is timed as the daemon's
+ * first request would be, not with the worker's start-up in its deadline.
+ */
 export async function compileLocal(engine: PolicyEngine, file: string): Promise<CompiledPolicy> {
   const bytes = await readPolicyFile(file);
   const compiled = await engine.compile(bytes);
@@ -51,6 +55,8 @@ export async function compileLocal(engine: PolicyEngine, file: string): Promise<
       kind: compiled.kind,
     });
   }
+  const { warmUp } = await import('../engine/warm-up.ts');
+  await warmUp(engine, compiled.policy.sha256, 1);
   return compiled.policy;
 }
 

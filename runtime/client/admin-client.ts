@@ -14,6 +14,7 @@ import {
   type HealthResponse,
   type ListBindingsResponse,
   type ListPoliciesResponse,
+  type OpenApiDocument,
   type ListVmsResponse,
   type PolicySummary,
   type PushPolicyResponse,
@@ -37,7 +38,7 @@ export class CapgateAdminClient {
   }
 
   health(): Promise<HealthResponse> {
-    return this.t.json('GET', R.health.path);
+    return this.t.call(R.health);
   }
 
   /** Prometheus text exposition format. */
@@ -55,15 +56,15 @@ export class CapgateAdminClient {
   }
 
   listPolicies(): Promise<ListPoliciesResponse> {
-    return this.t.json('GET', R.listPolicies.path);
+    return this.t.call(R.listPolicies);
   }
 
   getPolicy(name: string): Promise<PolicySummary> {
-    return this.t.json('GET', pathOf(R.getPolicy, { name }));
+    return this.t.call(R.getPolicy, { params: { name } });
   }
 
   getRevision(name: string, revision: number): Promise<RevisionInfo> {
-    return this.t.json('GET', pathOf(R.getRevision, { name, revision }));
+    return this.t.call(R.getRevision, { params: { name, revision } });
   }
 
   async getRevisionWasm(name: string, revision: number): Promise<Uint8Array> {
@@ -74,64 +75,66 @@ export class CapgateAdminClient {
   }
 
   deleteRevision(name: string, revision: number): Promise<DeleteRevisionResponse> {
-    return this.t.json('DELETE', pathOf(R.deleteRevision, { name, revision }));
+    return this.t.call(R.deleteRevision, { params: { name, revision } });
   }
 
   listBindings(): Promise<ListBindingsResponse> {
-    return this.t.json('GET', R.listBindings.path);
+    return this.t.call(R.listBindings);
   }
 
   getBinding(operation: Operation): Promise<BindingResponse> {
-    return this.t.json('GET', pathOf(R.getBinding, { operation }));
+    return this.t.call(R.getBinding, { params: { operation } });
   }
 
   /** Atomic switch: requests in flight finish on the old revision. */
   bind(operation: Operation, body: BindRequest): Promise<BindingResponse> {
-    return this.t.json('PUT', pathOf(R.bind, { operation }), body);
+    return this.t.call(R.bind, { params: { operation }, body });
   }
 
   unbind(operation: Operation): Promise<BindingResponse> {
-    return this.t.json('DELETE', pathOf(R.unbind, { operation }));
+    return this.t.call(R.unbind, { params: { operation } });
   }
 
   /** Restores the binding that was active before the current one. */
   rollback(operation: Operation): Promise<BindingResponse> {
-    return this.t.json('POST', pathOf(R.rollback, { operation }));
+    return this.t.call(R.rollback, { params: { operation } });
   }
 
   bindingHistory(operation: Operation): Promise<BindingHistoryResponse> {
-    return this.t.json('GET', pathOf(R.bindingHistory, { operation }));
+    return this.t.call(R.bindingHistory, { params: { operation } });
   }
 
   listVms(): Promise<ListVmsResponse> {
-    return this.t.json('GET', R.listVms.path);
+    return this.t.call(R.listVms);
   }
 
   getVm(uuid: string): Promise<VmResponse> {
-    return this.t.json('GET', pathOf(R.getVm, { uuid }));
+    return this.t.call(R.getVm, { params: { uuid } });
   }
 
   registerVm(vm: VmRegistration): Promise<VmResponse> {
-    return this.t.json('POST', R.registerVm.path, vm);
+    return this.t.call(R.registerVm, { body: vm });
   }
 
   updateVm(uuid: string, vm: VmRegistration): Promise<VmResponse> {
-    return this.t.json('PUT', pathOf(R.updateVm, { uuid }), vm);
+    return this.t.call(R.updateVm, { params: { uuid }, body: vm });
   }
 
   unregisterVm(uuid: string): Promise<UnregisterVmResponse> {
-    return this.t.json('DELETE', pathOf(R.unregisterVm, { uuid }));
+    return this.t.call(R.unregisterVm, { params: { uuid } });
   }
 
   queryAudit(query: AuditQuery = {}): Promise<AuditQueryResponse> {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
-    const s = q.toString();
-    return this.t.json('GET', s ? `${R.queryAudit.path}?${s}` : R.queryAudit.path);
+    return this.t.call(R.queryAudit, { query: { ...query } });
   }
 
   getAuditRecord(decisionId: string): Promise<AuditRecordResponse> {
-    return this.t.json('GET', pathOf(R.getAuditRecord, { decisionId }));
+    return this.t.call(R.getAuditRecord, { params: { decisionId } });
+  }
+
+  /** The OpenAPI 3.1 document of the admin socket. */
+  openapi(): Promise<OpenApiDocument> {
+    return this.t.call(R.openapi);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // Typed client of the request socket, for unprivileged requesters (libvirt in a pod).
 // Who is asking is read by the daemon from the kernel; the client only names target and amount.
-import { REQUEST_ROUTES as R, formatBytes, type DecisionResponse, type HealthResponse } from '../wire/index.ts';
+import { REQUEST_ROUTES as R, formatBytes, type DecisionResponse, type HealthResponse, type OpenApiDocument } from '../wire/index.ts';
 import { UnixHttpTransport, type TransportOptions } from './transport.ts';
 
 export class CapgateRequestClient {
@@ -11,13 +11,18 @@ export class CapgateRequestClient {
   }
 
   health(): Promise<HealthResponse> {
-    return this.t.json('GET', R.health.path);
+    return this.t.call(R.health);
   }
 
   /** Asks for RLIMIT_MEMLOCK of `targetPid` to be set to `bytes` (bigint, safe integer or "unlimited"). */
   setMemlock(targetPid: number, bytes: bigint | number | 'unlimited'): Promise<DecisionResponse> {
     const wire = typeof bytes === 'bigint' ? formatBytes(bytes) : bytes;
-    return this.t.json('POST', R.setMemlock.path, { targetPid, bytes: wire });
+    return this.t.call(R.setMemlock, { body: { targetPid, bytes: wire } });
+  }
+
+  /** The OpenAPI 3.1 document of the request socket. */
+  openapi(): Promise<OpenApiDocument> {
+    return this.t.call(R.openapi);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // HTTP/1.1 over a Unix socket with persistent (keep-alive) connections.
 import http from 'node:http';
-import { isErrorBody, JSON_CONTENT_TYPE } from '../wire/index.ts';
+import { isErrorBody, JSON_CONTENT_TYPE, pathOf, type BodyOf, type ResponseOf, type RouteSpec } from '../wire/index.ts';
 import { CapgateApiError, CapgateConnectionError, connectionHint } from './errors.ts';
 
 export interface TransportOptions {
@@ -51,6 +51,18 @@ export class UnixHttpTransport {
   async json<T>(method: string, path: string, jsonBody?: unknown): Promise<T> {
     const res = await this.request(method, path, jsonBody === undefined ? undefined : { contentType: JSON_CONTENT_TYPE, data: JSON.stringify(jsonBody) });
     return decodeJson<T>(res);
+  }
+
+  /**
+   * Calls a route of the wire's route table: the path filled from `params`, the query appended,
+   * the JSON body typed by the route's request schema and the answer by its response schema.
+   */
+  call<R extends RouteSpec>(route: R, options: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: BodyOf<R> } = {}): Promise<ResponseOf<R>> {
+    let path = pathOf(route, options.params);
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) q.set(k, String(v));
+    if (q.size > 0) path += `?${q}`;
+    return this.json<ResponseOf<R>>(route.method, path, options.body);
   }
 
   close(): void {

@@ -5,7 +5,7 @@ import { assertLinuxSupport } from '../os/support.ts';
 import type { PolicyEngine } from '../engine/api.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, resolveRequesterVm, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
@@ -54,6 +54,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const config = resolveConfig(input);
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();
+  // What cannot work here, said at start, in every health answer and when a registration needs it.
+  const problems = support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
+  for (const problem of problems) logger.error(problem);
   if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
 
   // Before anything in them is opened: directories another user prepared are refused.
@@ -84,7 +87,16 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const identity: IdentityDeps = { readPeerCredentials, resolveRequesterVm, validateVmRegistration, checkAnchor: (vm, registered) => checkAnchor(vm, registered), peerStillConnected };
+    const translations = new TranslationCache();
+    const searches = new SearchBudget();
+    const identity: IdentityDeps = {
+      readPeerCredentials,
+      resolveRequesterVm,
+      validateVmRegistration,
+      checkAnchor: (vm, registered) => checkAnchor(vm, registered),
+      peerStillConnected,
+      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
+    };
     const policies = new PolicyService(engine, store, logger, config.engine.workers);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
@@ -134,7 +146,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
 
     let stopping = false;
     const health = (detail: boolean): HealthResponse => ({
-      status: stopping ? 'shutting-down' : 'ok',
+      status: stopping ? 'shutting-down' : problems.length > 0 ? 'degraded' : 'ok',
+      ...(problems.length > 0 ? { problems } : {}),
       version: CAPGATE_VERSION,
       uptimeS: Math.round((Date.now() - started) / 1000),
       ...(detail ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight } } : {}),
@@ -176,7 +189,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       mode: config.admin.socketMode,
       limits: httpLimits,
       logger,
-      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true) }),
+      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true), version: CAPGATE_VERSION }),
       identify(socket) {
         const creds = peerOf(socket);
         const allowed = config.admin.allowUids.includes(creds.uid) || config.admin.allowGids.includes(creds.gid);
@@ -194,7 +207,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       limits: httpLimits,
       maxBodyBytes: httpLimits.maxJsonBytes,
       logger,
-      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false) }),
+      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false), version: CAPGATE_VERSION }),
       identify: peerOf,
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
     });

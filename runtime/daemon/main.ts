@@ -2,7 +2,7 @@
 // [--json '{...}']`.
 // Tests spawn it; `capgate serve` does the same in-process. Exit codes: 0 clean stop,
 // 1 startup failure (bad config, unsupported platform, socket in use).
-import { loadConfigFile, checkConfigShape, type DaemonConfigInput } from './config.ts';
+import { loadConfigFile, checkConfigShape, mergeConfig, type DaemonConfigInput } from './config.ts';
 import { startDaemon } from './daemon.ts';
 import { notifyReady } from './sd-notify.ts';
 import { installSignalHandlers } from './signals.ts';
@@ -13,8 +13,8 @@ function parseArgs(argv: string[]): DaemonConfigInput {
     const arg = argv[i];
     const value = argv[i + 1];
     if ((arg === '--config' || arg === '--json') && value === undefined) throw new Error(`${arg} needs a value`);
-    if (arg === '--config') config = { ...config, ...loadConfigFile(value!) };
-    else if (arg === '--json') config = { ...config, ...checkConfigShape(JSON.parse(value!), '--json') };
+    if (arg === '--config') config = mergeConfig(config, loadConfigFile(value!));
+    else if (arg === '--json') config = mergeConfig(config, checkConfigShape(JSON.parse(value!), '--json'));
     else throw new Error(`unknown argument ${arg}: use --config <file> and/or --json '<config as JSON>'`);
     i++;
   }

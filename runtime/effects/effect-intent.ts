@@ -28,6 +28,8 @@ export interface DecisionContext {
   vm: VmIdentity | null;
   operation: Operation;
   targetPid: number;
+  /** The daemon's pid of the target, when the requester named it from a pid namespace below. */
+  targetHostPid?: number;
   /** Wire form (formatBytes). */
   bytes: string;
   policy: { name: string; revision: number; sha256: string } | null;
@@ -51,7 +53,7 @@ export function decisionContextJson(c: DecisionContext): string {
   const r = c.requester;
   const vm = c.vm === null ? 'null' : `{"uuid":${str(c.vm.uuid)},"name":${str(c.vm.name)},"id":${c.vm.id},"labels":[]}`;
   const policy = c.policy === null ? 'null' : `{"name":${str(c.policy.name)},"revision":${c.policy.revision},"sha256":${str(c.policy.sha256)}}`;
-  return `{"decisionId":${str(c.decisionId)},"time":${str(c.time)},"requester":{"pid":${r.pid},"uid":${r.uid},"gid":${r.gid}},"vm":${vm},"operation":${str(c.operation)},"targetPid":${c.targetPid},"bytes":${str(c.bytes)},"policy":${policy}}`;
+  return `{"decisionId":${str(c.decisionId)},"time":${str(c.time)},"requester":{"pid":${r.pid},"uid":${r.uid},"gid":${r.gid}},"vm":${vm},"operation":${str(c.operation)},"targetPid":${c.targetPid}${c.targetHostPid === undefined ? '' : `,"targetHostPid":${c.targetHostPid}`},"bytes":${str(c.bytes)},"policy":${policy}}`;
 }
 
 /** The frame payload (built by hand: this is on the decision path); the context is JSON already.
@@ -76,6 +78,7 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   if (!isInt(at) || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null) return null;
   const c = context as Partial<DecisionContext>;
   if (typeof c.decisionId !== 'string' || typeof c.time !== 'string' || typeof c.operation !== 'string' || !isInt(c.targetPid) || typeof c.bytes !== 'string') return null;
+  if (c.targetHostPid !== undefined && !isInt(c.targetHostPid)) return null;
   if (typeof c.requester !== 'object' || c.requester === null || !isInt(c.requester.pid) || !isInt(c.requester.uid) || !isInt(c.requester.gid)) return null;
   const i = intent as { op?: unknown; pid?: unknown; startTime?: unknown; bytes?: unknown; before?: { soft?: unknown; hard?: unknown } };
   const bytes = u64(i.bytes);
@@ -83,7 +86,7 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   const hard = u64(i.before?.hard);
   if (i.op !== 'set-memlock' || !isInt(i.pid) || !isInt(i.startTime) || bytes === null || soft === null || hard === null) return null;
   return {
-    context: { decisionId: c.decisionId, time: c.time, requester: c.requester, vm: c.vm ?? null, operation: c.operation, targetPid: c.targetPid, bytes: c.bytes, policy: c.policy ?? null },
+    context: { decisionId: c.decisionId, time: c.time, requester: c.requester, vm: c.vm ?? null, operation: c.operation, targetPid: c.targetPid, ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}), bytes: c.bytes, policy: c.policy ?? null },
     intent: { op: 'set-memlock', pid: i.pid, startTime: i.startTime, bytes, before: { soft, hard } },
     at: new Date(at).toISOString(),
   };

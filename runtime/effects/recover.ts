@@ -70,6 +70,7 @@ function recordOf(group: readonly RecordedIntent[], deps: RecoveryDeps): NewAudi
     vm: c.vm,
     operation: c.operation,
     targetPid: c.targetPid,
+    ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
     bytes: c.bytes,
     policy: c.policy,
     decision: 'deny',

@@ -2,18 +2,9 @@
 import type { CapabilityError, LogLevel } from '../contract/types.ts';
 import type { MemlockEffect } from '../capabilities/capabilities.ts';
 
-export const ERROR_KINDS = [
-  'invalid-module', // not a component, malformed, wrong exports/types, oversized
-  'disallowed-import', // imports anything but capgate:policy/{host,types}@1.0.0
-  'fuel-exhausted', // instruction budget used up
-  'memory-limit', // memory.grow refused (and the guest trapped) or initial memory too large
-  'trap', // unreachable, stack overflow, division by zero, ...
-  'timeout', // wall-clock deadline passed; the worker was terminated
-  'invalid-abi', // out-of-bounds pointer/length, bad discriminant, bad UTF-8, oversized string
-  'quota-exceeded', // more capability calls than allowed in one evaluation
-  'host-error', // a capability implementation or the engine itself failed
-] as const;
-export type ErrorKind = (typeof ERROR_KINDS)[number];
+// The kinds are the wire's: the audit and the API report them unchanged.
+export { ERROR_KINDS, type ErrorKind } from '../wire/error-kinds.ts';
+import type { ErrorKind } from '../wire/error-kinds.ts';
 
 export type CapabilityCall =
   | {

@@ -4,7 +4,9 @@
 // Refused with 422 (no VM may have this anchor):
 //   - pid 1, the daemon itself, any ancestor of the daemon, or a cgroup holding one of them:
 //     every host process, or the daemon, would be a member;
-//   - a kernel thread.
+//   - a kernel thread;
+//   - any cgroup, while the daemon cannot tell the node's cgroup paths (cgroup-namespace.ts): it
+//     would never match, and the VM's requests would all be denied without a word why.
 // Refused with 409 (it overlaps another VM, which the message names):
 //   - an anchor inside another VM (its root process is a member of that VM);
 //   - an anchor whose tree holds another VM's anchor (that VM's live root process would be a
@@ -17,6 +19,7 @@
 // is not compared with itself.
 import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm } from './vm.ts';
+import { cgroupView } from './cgroup-namespace.ts';
 import { cgroupProcesses } from '../os/cgroup-processes.ts';
 import { isKernelThread } from '../os/kernel-thread.ts';
 import { Lineage } from './lineage.ts';
@@ -67,6 +70,8 @@ function describe(p: Protected): string {
 
 function invalidForHost(vm: RegisteredVm, daemonPid: number): AnchorRefusal | null {
   const { rootPid, cgroup } = vm.anchor;
+  const view = cgroupView();
+  if (cgroup !== undefined && view.kind === 'unresolved') return { kind: 'invalid-anchor', message: `anchor.cgroup ${cgroup} could never match: ${view.problem}` };
   if (rootPid !== undefined && isKernelThread(rootPid)) {
     return { kind: 'invalid-anchor', message: `anchor.rootPid ${rootPid} is a kernel thread, not a VM's process; anchor the VM at its launcher or QEMU process` };
   }

@@ -15,6 +15,16 @@ const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, oct: str
 
 /** The first cgroup2 mount in a /proc/self/mountinfo text, or null. */
 export function parseCgroup2Mount(mountinfo: string): Cgroup2Mount | null {
+  return parseCgroup2Mounts(mountinfo)[0] ?? null;
+}
+
+/**
+ * Every cgroup2 mount in a /proc/self/mountinfo text, in order. `root` is written relative to the
+ * READER's cgroup namespace: in a namespace of its own, a mount of the whole hierarchy reads as
+ * `/..` repeated once per level the namespace's root is below the hierarchy's.
+ */
+export function parseCgroup2Mounts(mountinfo: string): Cgroup2Mount[] {
+  const out: Cgroup2Mount[] = [];
   for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
@@ -24,9 +34,9 @@ export function parseCgroup2Mount(mountinfo: string): Cgroup2Mount | null {
     const root = fields[3];
     const mountPoint = fields[4];
     if (root === undefined || mountPoint === undefined) continue;
-    return { mountPoint: unescape(mountPoint), root: unescape(root) };
+    out.push({ mountPoint: unescape(mountPoint), root: unescape(root) });
   }
-  return null;
+  return out;
 }
 
 export function detectCgroup2Mount(): Cgroup2Mount | null {

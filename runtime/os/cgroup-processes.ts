@@ -2,17 +2,18 @@
 // below it), for registration checks. Bounded: a subtree larger than the limit is reported as such.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupDirectory, detectCgroup2Mount } from './cgroup-mount.ts';
+import { cgroupView } from '../identity/cgroup-namespace.ts';
+import { posix } from 'node:path';
 
 export const MAX_CGROUP_PROCESSES = 65_536;
 
 export type CgroupProcesses = { kind: 'listed'; pids: number[] } | { kind: 'unavailable' } | { kind: 'too-many' };
 
-/** Pids in `cgroup` and below it; 'unavailable' when the hierarchy (or this group) is not visible here. */
+/** Pids in `cgroup` (a node path) and below it; 'unavailable' when the hierarchy (or this group) is not visible here. */
 export function cgroupProcesses(cgroup: string, limit = MAX_CGROUP_PROCESSES): CgroupProcesses {
-  const mount = detectCgroup2Mount();
-  const dir = mount === null ? null : cgroupDirectory(mount, cgroup);
-  if (dir === null) return { kind: 'unavailable' };
+  const view = cgroupView();
+  if (view.kind !== 'resolved' || view.mountPoint === null) return { kind: 'unavailable' };
+  const dir = posix.join(view.mountPoint, cgroup);
   const pids: number[] = [];
   const pending = [dir];
   let first = true;

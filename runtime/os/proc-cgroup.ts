@@ -15,8 +15,12 @@ export function parseProcCgroup(text: string): string | null {
   return null;
 }
 
-/** The cgroup v2 path of a live process, or null (no process, or no v2 hierarchy). */
-export function readCgroupPath(pid: number): string | null {
+/**
+ * The cgroup v2 path of a live process as /proc writes it for the daemon: relative to the
+ * daemon's cgroup namespace (`/../..` climbs above its root). For the node's path, see
+ * host-cgroup-path.ts. Null: no process, or no v2 hierarchy.
+ */
+export function readProcCgroup(pid: number | 'self'): string | null {
   try {
     return parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
   } catch {

@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import type { AnchorRefusal } from '../identity/anchor-sanity.ts';
 import type { PeerCredentials } from '../os/peer-credentials.ts';
+import type { Requester, TargetTranslation } from '../identity/target-translation.ts';
 import type { RegisteredVm } from '../identity/vm.ts';
 
 export type { PeerCredentials };
@@ -18,4 +19,9 @@ export interface IdentityDeps {
   /** At decision time: is the process that connected still the one holding its pid? Required:
    * a request path without it would act for whichever process holds the pid now. */
   peerStillConnected(peer: PeerCredentials): boolean;
+  /**
+   * The daemon's pid for the target a requester of `vm` named in its own pid namespace. Absent:
+   * every requester is taken to share the daemon's namespace.
+   */
+  translateTargetPid?(requester: Requester, vm: RegisteredVm, targetPid: number): Promise<TargetTranslation>;
 }

@@ -6,12 +6,13 @@
 // Queries go through the derived index (audit-indexer.ts). Every read first ingests whatever is
 // in the journal and brings the index up to date, so it sees every acknowledged record.
 import type Database from 'better-sqlite3';
-import type { AuditRecord } from '../wire/index.ts';
+import { AUDIT_RECORD_SCHEMA_VERSION, type AuditRecord } from '../wire/index.ts';
 import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts';
 import { AuditIngester } from './audit-ingester.ts';
 import type { AuditJournal, JournalFrame } from './audit-journal.ts';
 
-export type NewAuditRecord = Omit<AuditRecord, 'seq'>;
+/** A record as its producer builds it: the store assigns seq and stamps schemaVersion. */
+export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'>;
 
 export interface AuditFilter {
   sinceMs?: number;
@@ -119,7 +120,7 @@ export class AuditStore {
     if (records.length === 0) return [];
     // Everything about the records that can fail fails before anything is written.
     const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
-    const frames: JournalFrame[] = records.map((r, k) => ({ seq: this.nextSeq + k, doc: JSON.stringify(r) }));
+    const frames: JournalFrame[] = records.map((r, k) => ({ seq: this.nextSeq + k, doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }) }));
     if (this.journal) {
       if (this.ingester.pendingCount >= MAX_UNINGESTED) this.ingester.ingestAll();
       this.journal.append(frames);
@@ -231,5 +232,7 @@ export class AuditStore {
 }
 
 function toRecord(row: AuditRow): AuditRecord {
-  return { seq: row.seq, ...(JSON.parse(row.doc) as NewAuditRecord) };
+  const doc = JSON.parse(row.doc) as NewAuditRecord & { schemaVersion?: number };
+  // Rows written before records carried a version have the shape of version 1.
+  return { ...doc, schemaVersion: doc.schemaVersion ?? 1, seq: row.seq };
 }

@@ -24,17 +24,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  */
 export type WrongSocketKind = 'admin-socket' | 'request-socket';
 
-export interface ErrorBody {
-  error: {
-    code: ErrorCode;
-    /** What went wrong, for a human. */
-    message: string;
-    /** What to do about it, when there is something to do. */
-    hint?: string;
-    /** Machine-readable detail, e.g. the compile error kind of a rejected policy. */
-    kind?: string;
-  };
-}
+import type { ErrorBody } from './schemas/errors.ts';
 
 export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   'bad-request': 400,

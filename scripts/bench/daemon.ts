@@ -19,7 +19,8 @@ import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
 import type { VmClientCommand, VmClientMessage } from './daemon-vm-client.ts';
 import { distinctPolicies, pushPolicies, serveIn, settledResident, type Resident } from './footprint.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
-import { eventLoopTurns, printTable, sample, type BenchRow } from './table.ts';
+import { eventLoopTurns, printTable, sample, summarize, type BenchRow } from './table.ts';
+import { BODY_BASELINE, bodyValidationRows } from './body-validation.ts';
 
 const ROOT = PACKAGE_ROOT;
 const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
@@ -389,6 +390,9 @@ async function measure(daemon: BenchDaemon): Promise<void> {
     printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
 
     printTable('clients: one set-memlock round trip, 1 client at a time', clientRows, TS_CLIENT);
+    const bodyRows = await bodyValidationRows();
+    printTable("request body on the daemon's thread: one set-memlock body, per request", bodyRows, BODY_BASELINE);
+    console.log(`in ns per body (p50): ${bodyRows.map((r) => `${r.name}: ${Math.round(summarize(r).p50 * 1000)}`).join('; ')}`);
     console.log('');
     const width = Math.max(...runs.map(([name]) => name.length));
     for (const [name, r] of runs) {

@@ -6,6 +6,8 @@ import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targets.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
+import type { EffectSink } from '../../runtime/effects/effect-sink.ts';
+import type { SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
 import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
@@ -131,5 +133,45 @@ describe('pidfds kept per evaluation', () => {
     expect(openFds()).toBe(before + 1);
     caps.release!();
     expect(openFds()).toBe(before);
+  });
+});
+
+describe('a target pinned by the daemon (translated from the requester\'s pid namespace)', () => {
+  // The pin names the process the translation found by pid and start time. A pin with another
+  // start time stands for "that process exited and a process of the VM reused its pid".
+  it('acts on the pinned pid only while the pinned process holds it: fresh, kept and recent checks alike', async () => {
+    const { vm, grandchild } = await spawnVm();
+    const startTime = readStartTime(grandchild)!;
+    const before = memlockFromProc(grandchild);
+    const stale = { pid: grandchild, startTime: startTime - 1 };
+
+    // A broken pin records no intent: nothing is about to act.
+    const staleIntents: SetMemlockIntent[] = [];
+    const staleEffects: EffectSink = { intend: (i) => (staleIntents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const fresh = createLinuxCapabilities(vm, { pinned: stale, effects: staleEffects });
+    expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    expect(staleIntents).toEqual([]);
+    expect(fresh.queryVmIdentity(grandchild)).toBeNull();
+    fresh.release!();
+
+    // A verdict kept by another evaluation of this thread (recent-members.ts) is not the pinned process either.
+    const earlier = createLinuxCapabilities(vm, { recentMembersMs: 60_000 });
+    expect(earlier.queryVmIdentity(grandchild)).toEqual(identity);
+    earlier.release!();
+    const later = createLinuxCapabilities(vm, { recentMembersMs: 60_000, pinned: stale });
+    expect(later.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
+    later.release!();
+    expect(memlockFromProc(grandchild)).toEqual(before);
+
+    // Other pids are not affected by the pin, and the right pin acts.
+    // Its intent (effects/) names the pinned process: the daemon's pid and the pin's start time.
+    const intents: SetMemlockIntent[] = [];
+    const effects: EffectSink = { intend: (i) => (intents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const pinned = createLinuxCapabilities(vm, { pinned: { pid: grandchild, startTime }, effects });
+    expect(pinned.queryVmIdentity(grandchild)).toEqual(identity); // kept
+    expect(pinned.setMemlock(grandchild, 4096n)).toEqual({ ok: true, effect: { before, startTime } });
+    pinned.release!();
+    expect(intents).toEqual([{ op: 'set-memlock', pid: grandchild, startTime, bytes: 4096n, before }]);
+    expect(memlockFromProc(grandchild)).toEqual({ soft: 4096n, hard: 4096n });
   });
 });

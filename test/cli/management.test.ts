@@ -113,10 +113,12 @@ describe('against a running daemon', () => {
     expect(full.stdout).toMatch(/^reason {7}over-cap$/m);
     expect(full.stdout).toMatch(/^calls {8}query-vm-identity\(pid=\d+\) -> some$/m);
     expect(full.stdout).toMatch(/^logs {9}warn: request exceeds memory-bytes plus overhead/m);
+    expect(full.stdout).toMatch(/^record {7}schema version 1, seq \d+$/m);
 
     const short = await runCli(['audit', 'show', `…${decisions.allowed!.slice(-8)}`, '--json', ...admin]);
     expect(short.code).toBe(0);
-    const rec = json<{ record: { decisionId: string; logs: Array<{ level: string; message: string }> } }>(short.stdout).record;
+    const rec = json<{ record: { decisionId: string; schemaVersion: number; logs: Array<{ level: string; message: string }> } }>(short.stdout).record;
+    expect(rec.schemaVersion).toBe(1);
     expect(rec.decisionId).toBe(decisions.allowed);
     expect(rec.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
 

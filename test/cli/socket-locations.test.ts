@@ -188,5 +188,7 @@ describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate'
     expect(r.stdout, `${r.stderr}\n${log}`).toContain('health-exit=0');
     expect(r.stdout).toMatch(/^ok: capgate /m);
     expect(log).toContain('capgate serving: admin /run/capgate/admin.sock, requests /run/capgate/request.sock');
-  });
+    // Above the script's own bound on the wait for the socket (600 × 0.1 s), so a daemon that never
+    // listens fails with its log instead of a bare timeout.
+  }, 150_000);
 });

@@ -4,6 +4,7 @@
 // machine's root has no CAP_SYS_RESOURCE, so that is the EPERM there is to broker), the shim asks
 // capgate, and the daemon (root) sets soft = hard <= the old hard limit. Plus denies, no daemon,
 // a daemon that never answers or lies, passthrough, and libvirt's fork-setrlimit-exec path.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -360,6 +361,49 @@ describe("libvirt's fork, setrlimit, exec", () => {
     expect(child).toMatchObject({ rc: -1, errno: 'EPERM' });
     expect(limitsLine.exec(r.stdout)?.slice(1)).toEqual([String(SOFT), String(HARD)]);
     expect(await recordsOf(child.self)).toEqual([expect.objectContaining({ requester: expect.objectContaining({ uid: 65534 }), targetPid: child.self, decision: 'deny' })]);
+  });
+});
+
+const unsharePid = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });
+if (unsharePid.status !== 0) console.log(`SKIP the shim in a pid namespace: unshare --pid --mount-proc is not permitted here (${(unsharePid.stderr || unsharePid.error?.message || '').trim()})`);
+
+describe.skipIf(unsharePid.status !== 0)('in a pid namespace of its own, as libvirt in a virt-launcher pod', () => {
+  // unshare --pid --fork --mount-proc: the stand-in and its "QEMU" see the pod's pids, and /proc
+  // is the pod's (the shim reads the limit back from /proc/<pid>/limits by the pod's pid).
+  const inPod = (script: string, args: string[]): Promise<StandinRun> =>
+    standinRun(vmA, ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', script, 'sh', standinPath, ...args]);
+  async function standinRun(vm: VmRoot, command: string[]): Promise<StandinRun> {
+    return parse(await vm.run(command, env({})));
+  }
+
+  it('prlimit on the pod\'s pid of a root-owned QEMU: the daemon changes that process, and the shim reads it back', async () => {
+    // $1 the stand-in; the target is started in the namespace and named by its pid there ($!).
+    const script = [
+      `prlimit --memlock=${SOFT}:${HARD} sleep 300 & target=$!`,
+      `echo "target $target $(sed -n 's/^NSpid:[[:space:]]*//p' /proc/$target/status)"`,
+      `${NOBODY.join(' ')} "$1" prlimit "$target" ${HARD} ${HARD}`,
+      `grep '^Max locked memory' /proc/$target/limits; kill $target`,
+    ].join('\n');
+    const r = await inPod(script, []);
+    const nsPid = Number(/^target (\d+)/m.exec(r.stdout)?.[1]);
+    expect(nsPid).toBeLessThan(10); // the pod's number, not the node's
+    expect(r.lines[0]).toMatchObject({ call: 'prlimit', rc: 0 });
+    expect(/^Max locked memory\s+(\S+)\s+(\S+)/m.exec(r.stdout)?.slice(1)).toEqual([String(HARD), String(HARD)]);
+    const [record] = (await allRecords()).filter((x) => x.targetPid === nsPid && x.vm?.name === 'libvirt-a' && x.targetHostPid !== undefined).slice(0, 1);
+    expect(record).toMatchObject({ decision: 'allow', requester: { uid: 65534 } });
+    expect(record!.targetHostPid).not.toBe(nsPid);
+    expect(record!.capabilityCalls).toContainEqual(expect.objectContaining({ op: 'set-memlock', pid: record!.targetHostPid, result: 'ok' }));
+  });
+
+  it('between fork and exec the child names itself by its pod pid, and QEMU starts with the new limit', async () => {
+    const script = `prlimit --memlock=${SOFT}:${HARD} -- "$1" --seccomp fork-exec ${HARD} ${HARD} /bin/cat /proc/self/limits`;
+    const r = await inPod(script, []);
+    const child = r.lines.find((l) => l.call === 'child-setrlimit')!;
+    expect(child).toMatchObject({ rc: 0 });
+    expect(child.self).toBeLessThan(10);
+    expect(/^Max locked memory\s+(\S+)\s+(\S+)/m.exec(r.stdout)?.slice(1)).toEqual([String(HARD), String(HARD)]);
+    const records = (await allRecords()).filter((x) => x.targetPid === child.self && x.targetHostPid !== undefined);
+    expect(records[0]).toMatchObject({ decision: 'allow', targetHostPid: records[0]!.requester.pid });
   });
 });
 

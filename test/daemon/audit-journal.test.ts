@@ -11,6 +11,7 @@ import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
 
 afterAll(removeTempDirs);
 
@@ -82,7 +83,8 @@ describe('audit journal', () => {
     s2.close();
   });
 
-  const next = JSON.stringify({ seq: 4, record: rec(4) });
+  // The store stamps each record with its schema version as it journals it.
+  const next = JSON.stringify({ seq: 4, record: { schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...rec(4) } });
   const header = (length: number): Buffer => Buffer.from(new Uint32Array([length, 0]).buffer);
   it.each([
     ['a partial frame', () => frame(next).subarray(0, 21)],

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DecisionContext, SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
+import { decisionContextJson, type DecisionContext, type SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
 import { EffectJournal } from '../../runtime/effects/effect-journal.ts';
 import { recoverLostDecisions } from '../../runtime/effects/recover.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
@@ -114,5 +114,22 @@ describe('recovery of lost decisions', () => {
       [21, 2n * MiB],
       [22, 4n * MiB],
     ]);
+  });
+
+  it('keeps the daemon\'s pid of a target named from a pid namespace below: the lost decision is audited with both pids', () => {
+    const file = path.join(tempDir(), 'effects');
+    const { journal } = EffectJournal.open(file);
+    const translated: DecisionContext = { ...context('ns'), targetPid: 5, targetHostPid: 30 };
+    journal.append(decisionContextJson(translated), intent(30, 4n * MiB, 8n * MiB));
+    const { journal: again, intents } = EffectJournal.open(file);
+    expect(intents.map((i) => [i.context.targetPid, i.context.targetHostPid, i.intent.pid])).toEqual([[5, 30, 30]]);
+    const records = recoverLostDecisions(intents, { hasRecord: () => false, limitNow: () => null, undoOne: () => 'not undone: the process exited (ESRCH)' });
+    expect(records[0]).toMatchObject({ decisionId: 'ns', targetPid: 5, targetHostPid: 30 });
+    expect(records[0]!.capabilityCalls).toMatchObject([{ pid: 30 }]);
+    // A context from a requester in the daemon's namespace has no such field.
+    journal.append(decisionContextJson(context('same')), intent(11, 1n, 2n));
+    const plain = EffectJournal.open(file).intents;
+    expect(plain[0]!.context).not.toHaveProperty('targetHostPid');
+    for (const j of [journal, again]) j.close();
   });
 });

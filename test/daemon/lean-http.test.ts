@@ -284,7 +284,7 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
       return { ok: false, reason: outcome, message: `stub ${outcome}` };
     },
   } as unknown as DecisionPipeline;
-  const handler = requestHandler({ pipeline, retryAfterS: 7, health: () => ({ status: 'ok', version: 't', uptimeS: 1 }) }) as unknown as LeanHandler<Peer>;
+  const handler = requestHandler({ pipeline, retryAfterS: 7, health: () => ({ status: 'ok', version: 't', uptimeS: 1 }), version: 't' }) as unknown as LeanHandler<Peer>;
   const ask = async (request: string): Promise<RawAnswer> => {
     const s = await start(handler, { maxBodyBytes: 1024 });
     const c = await s.open();

@@ -7,6 +7,7 @@ import { Store } from '../../runtime/store/store.ts';
 import { lockFileOf, StateLockedError } from '../../runtime/store/state-lock.ts';
 import { MIGRATIONS, migrate, MigrationError } from '../../runtime/store/migrations.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
+import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { killChildren, spawnChild } from '../support/processes/children.ts';
@@ -289,8 +290,21 @@ describe('audit log and its derived index', () => {
     s.audit.ingestAll(); // out of the journal, into audit_log; not indexed
     expect(indexRows(s)).toEqual([]);
     expect(s.db.prepare('SELECT * FROM audit').all()).toEqual([
-      { seq: 1, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow', doc: JSON.stringify(auditRecord(3)) },
+      { seq: 1, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow', doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...auditRecord(3) }) },
     ]);
+    s.close();
+  });
+
+  it('stamps every record with its schema version, and reads rows written before the field existed as version 1', () => {
+    const s = openStore();
+    s.audit.append([auditRecord(1)]);
+    expect(s.audit.get('d-1')).toMatchObject({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, seq: 1 });
+    // A row as an older capgate wrote it: the same shape, no schemaVersion.
+    s.audit.ingestAll();
+    s.db.prepare('UPDATE audit_log SET doc = ? WHERE seq = 1').run(JSON.stringify(auditRecord(1)));
+    const old = s.audit.get('d-1');
+    expect(old).toMatchObject({ schemaVersion: 1, seq: 1, decisionId: 'd-1' });
+    expect(s.audit.query({ limit: 10, order: 'asc' }).records[0]).toEqual(old);
     s.close();
   });
 

@@ -1,7 +1,8 @@
 // A decision whose audit record cannot be committed is not answered, so it is not an allow: the
 // request path undoes what the policy did and reports the decision, with its calls, for the log.
 // The real pipeline and engine (real prlimit on a real process), an audit writer that fails.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnChild } from '../support/processes/children.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
@@ -23,7 +24,7 @@ let engine: Engine;
 let metrics: DaemonMetrics;
 
 beforeAll(() => {
-  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   engine = new Engine({ workers: 1, linuxCapabilities: true, clock: () => 0, limits: { deadlineMs: 10_000 } });
   metrics = new DaemonMetrics({ policiesLoaded: () => 0, vmsRegistered: () => 1, queued: () => 0, inFlight: () => 0 });
 });

@@ -116,6 +116,16 @@ describe('the manifests', () => {
     expect([...(sc.capabilities?.add ?? [])].sort()).toEqual(unitCaps.map((c) => c.replace(/^CAP_/, '')).sort());
   });
 
+  it("mount the node's cgroup hierarchy read-only, so cgroup paths can be resolved from the container's own cgroup namespace", () => {
+    const volume = pod.volumes.find((v) => v.hostPath?.path === '/sys/fs/cgroup');
+    expect(volume, 'a hostPath volume of /sys/fs/cgroup').toBeDefined();
+    const mount = container.volumeMounts.find((m) => m.name === volume!.name)!;
+    expect(mount.readOnly).toBe(true);
+    // Not over the runtime's own /sys/fs/cgroup (the namespace's tree), beside it.
+    expect(mount.mountPath).not.toBe('/sys/fs/cgroup');
+    expect(container.securityContext?.privileged).toBe(false);
+  });
+
   it("hold a config the daemon's own loader accepts, mounted as a plain file where the container's args point", () => {
     const config = daemonConfig();
     const configPath = container.args![container.args!.indexOf('--config') + 1]!;

@@ -4,8 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseProcStat, readProcStat, readStartTime } from '../../runtime/os/proc-stat.ts';
-import { isCgroupAtOrBelow, parseProcCgroup, readCgroupPath } from '../../runtime/os/proc-cgroup.ts';
-import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
+import { isCgroupAtOrBelow, parseProcCgroup } from '../../runtime/os/proc-cgroup.ts';
+import { readCgroupPath } from '../../runtime/identity/host-cgroup-path.ts';
+import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount, parseCgroup2Mounts } from '../../runtime/os/cgroup-mount.ts';
+import { climbDepth, resolveCgroupView, toHostCgroupPath } from '../../runtime/identity/cgroup-namespace.ts';
 import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
 import { isValidPid, pidMax } from '../../runtime/os/pid.ts';
 import { deadPid, spawnShell } from './support/processes.ts';
@@ -116,6 +118,31 @@ describe('cgroups', () => {
     expect(cgroupDirectory({ mountPoint: '/m', root: '/' }, '/a/b')).toBe('/m/a/b');
     expect(cgroupDirectory({ mountPoint: '/m', root: '/pod' }, '/pod/c')).toBe('/m/c');
     expect(cgroupDirectory({ mountPoint: '/m', root: '/pod' }, '/other')).toBeNull();
+  });
+
+  it('reads every cgroup2 mount, and tells a mount of the whole hierarchy seen from a cgroup namespace', () => {
+    const inPod = [
+      '41 31 0:38 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw', // the runtime's mount: the namespace's own tree
+      '52 31 0:38 /../../.. /host/sys/fs/cgroup ro - cgroup2 cgroup2 rw', // the hostPath volume: the node's whole tree
+      '53 31 0:38 /../sibling /x ro - cgroup2 cgroup2 rw',
+    ].join('\n');
+    expect(parseCgroup2Mounts(inPod).map((m) => m.root)).toEqual(['/', '/../../..', '/../sibling']);
+    expect(['/', '/..', '/../../..', '/../sibling', '/a', '/..x', ''].map(climbDepth)).toEqual([0, 1, 3, null, null, null, null]);
+  });
+
+  it('turns a path /proc wrote in a cgroup namespace into the node\'s, and refuses one that climbs above the root', () => {
+    const nsRoot = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podA.slice/cri-containerd-1.scope';
+    expect(toHostCgroupPath('/', nsRoot)).toBe(nsRoot);
+    expect(toHostCgroupPath('/../../kubepods-burstable-podB.slice/cri-containerd-2.scope', nsRoot)).toBe('/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podB.slice/cri-containerd-2.scope');
+    expect(toHostCgroupPath('/../../../../init.scope', nsRoot)).toBe('/init.scope');
+    expect(toHostCgroupPath('/../../../..', nsRoot)).toBe('/');
+    expect(toHostCgroupPath('/../../../../..', nsRoot)).toBeNull();
+    expect(toHostCgroupPath('/a/./b', '/')).toBe('/a/b');
+    expect(toHostCgroupPath('relative', '/')).toBeNull();
+  });
+
+  it('sees the node\'s own namespace here: the whole hierarchy, rooted at /', () => {
+    expect(resolveCgroupView()).toEqual({ kind: 'resolved', nsRoot: '/', mountPoint: detectCgroup2Mount()?.mountPoint ?? null });
   });
 
   it('normalises registered cgroup paths and refuses unsafe ones', () => {

@@ -6,7 +6,7 @@ import { replayAudit } from '../../runtime/simulator/replay/replay.ts';
 import { readAuditRecords } from '../../runtime/simulator/replay/read-audit.ts';
 import { replayInputFrom } from '../../runtime/simulator/replay/world-from-record.ts';
 import { formatReplayResult } from '../../runtime/simulator/replay/report.ts';
-import type { AuditRecord } from '../../runtime/wire/audit.ts';
+import type { AuditRecord } from '../../runtime/wire/index.ts';
 import { auditRecord, GPU_VM, PLAIN_VM } from './support/audit-records.ts';
 import { ensureExampleGuests } from './support/guests.ts';
 

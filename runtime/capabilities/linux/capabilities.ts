@@ -2,6 +2,7 @@
 // Created inside the engine's worker per evaluation (from CapabilitySpec { kind: 'linux' }).
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { Capabilities, SetMemlockResult } from '../capabilities.ts';
+import type { PinnedTarget } from './checked-target.ts';
 import { CheckedTargets, MAX_KEPT_TARGETS } from './checked-targets.ts';
 import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { recentMembers } from './recent-members.ts';
@@ -13,6 +14,8 @@ export interface LinuxCapabilitiesOptions {
   maxKeptTargets?: number;
   /** Reuse this thread's recent member verdicts for this long (recent-members.ts); 0 or absent: never. */
   recentMembersMs?: number;
+  /** The request's target as the daemon translated it (checked-target.ts PinnedTarget). */
+  pinned?: PinnedTarget;
   /** Where the calls are recorded, effects before they act (effects/effect-sink.ts). */
   effects?: EffectSink;
 }
@@ -20,7 +23,7 @@ export interface LinuxCapabilitiesOptions {
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
   // Checked once per pid and evaluation: query-vm-identity then set-memlock walks /proc once.
   const recentMs = options.recentMembersMs ?? 0;
-  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS, recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined);
+  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS, recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined, options.pinned);
   // The per-evaluation call quota is the engine's (host-imports.ts), whatever the Capabilities.
   return {
     // set-memlock answers with typed values, never exceptions: anything unexpected (FFI missing,

@@ -16,13 +16,28 @@ export interface CheckedTarget {
   startTime: number;
 }
 
+/** Does `target` (checked for `pid`) break the pin, i.e. is it not the pinned process? */
+export function breaksPin(target: CheckedTarget, pid: number, pinned: PinnedTarget | undefined): boolean {
+  return pinned !== undefined && pinned.pid === pid && target.startTime !== pinned.startTime;
+}
+
 /** Why no target could be checked: pidfd_open refused (errno), or the process went away. */
 export type TargetFailure = { kind: 'open-failed'; errno: number } | { kind: 'gone' };
+
+/**
+ * A process the daemon resolved before the evaluation (a target pid translated from the
+ * requester's pid namespace), named by pid and start time: a check of that pid passes only for
+ * that very process, not one that reused its pid since.
+ */
+export interface PinnedTarget {
+  pid: number;
+  startTime: number;
+}
 
 export type TargetCheck = { ok: true; target: CheckedTarget } | { ok: false; failure: TargetFailure };
 
 /** Opens a pidfd for `pid` and checks its membership; the caller owns (closes) the pidfd on success. */
-export function checkTarget(scope: RegisteredVm, pid: number): TargetCheck {
+export function checkTarget(scope: RegisteredVm, pid: number, pinned?: PinnedTarget): TargetCheck {
   const opened = openPidfd(pid);
   if (!opened.ok) return { ok: false, failure: { kind: 'open-failed', errno: opened.errno } };
   let verdict: MembershipVerdict;
@@ -39,5 +54,11 @@ export function checkTarget(scope: RegisteredVm, pid: number): TargetCheck {
     closeFd(opened.pidfd);
     return { ok: false, failure: { kind: 'gone' } };
   }
-  return { ok: true, target: { pidfd: opened.pidfd, verdict, startTime: stat.startTime } };
+  const target = { pidfd: opened.pidfd, verdict, startTime: stat.startTime };
+  // Another process holds the pinned pid now (the pinned one exited and its pid was reused).
+  if (breaksPin(target, pid, pinned)) {
+    closeFd(opened.pidfd);
+    return { ok: false, failure: { kind: 'gone' } };
+  }
+  return { ok: true, target };
 }

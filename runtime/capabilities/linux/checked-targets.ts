@@ -14,7 +14,7 @@
 // at most one evaluation (bounded by the engine's deadline), about a process that WAS verifiably
 // in the requester's VM, pinned by pidfd. A kept "not a member" is only ever stale towards refusing.
 import type { RegisteredVm } from '../../identity/vm.ts';
-import { checkTarget, type CheckedTarget, type TargetFailure } from './checked-target.ts';
+import { breaksPin, checkTarget, type CheckedTarget, type PinnedTarget, type TargetFailure } from './checked-target.ts';
 import { closeFd, pidfdIsAlive } from '../../os/pidfd.ts';
 import type { RecentMembers } from './recent-members.ts';
 
@@ -29,11 +29,14 @@ export class CheckedTargets {
   /**
    * `capacity` 0: nothing is kept, every call checks afresh and closes its pidfd. `recent`: members
    * found by earlier evaluations of this thread are reused for `ttlMs` (recent-members.ts).
+   * `pinned`: the process the daemon translated the request's target to; any use of its pid
+   * (fresh, kept or recent) fails as `gone` unless the target checked is that very process.
    */
   constructor(
     readonly scope: RegisteredVm,
     private readonly capacity: number = MAX_KEPT_TARGETS,
     private readonly recent?: { members: RecentMembers; ttlMs: number },
+    private readonly pinned?: PinnedTarget,
   ) {}
 
   /**
@@ -43,13 +46,13 @@ export class CheckedTargets {
   use<T>(pid: number, onFailure: (failure: TargetFailure) => T, body: (target: CheckedTarget) => T): T {
     const kept = this.kept.get(pid);
     if (kept !== undefined) {
-      if (pidfdIsAlive(kept.pidfd)) return body(kept);
+      if (pidfdIsAlive(kept.pidfd)) return breaksPin(kept, pid, this.pinned) ? onFailure({ kind: 'gone' }) : body(kept);
       this.kept.delete(pid);
       closeFd(kept.pidfd);
     }
     const recent = this.recent?.members.get(this.scope, pid);
-    if (recent !== undefined) return body(recent);
-    const checked = checkTarget(this.scope, pid);
+    if (recent !== undefined) return breaksPin(recent, pid, this.pinned) ? onFailure({ kind: 'gone' }) : body(recent);
+    const checked = checkTarget(this.scope, pid, this.pinned);
     if (!checked.ok) return onFailure(checked.failure);
     // A member goes to the thread's cache, which owns its pidfd from then on.
     if (this.recent?.members.put(this.scope, pid, checked.target, this.recent.ttlMs)) return body(checked.target);

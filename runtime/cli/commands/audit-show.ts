@@ -57,7 +57,7 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['time', [r.time]],
     ['requester', [`pid ${r.requester.pid}, uid ${r.requester.uid}, gid ${r.requester.gid}`]],
     ['vm', [vm]],
-    ['request', [`${r.operation} of pid ${r.targetPid} to ${formatWireBytes(r.bytes)}`]],
+    ['request', [`${r.operation} of pid ${r.targetPid}${r.targetHostPid === undefined ? '' : ` (the requester's pid namespace; pid ${r.targetHostPid} here)`} to ${formatWireBytes(r.bytes)}`]],
     ['policy', [r.policy ? `${r.policy.name} rev ${r.policy.revision} (sha256 ${r.policy.sha256.slice(0, 16)}…)` : '- (no policy ran)']],
     ['decision', [r.decision === 'allow' ? c.pass('allow') : c.fail('deny')]],
     ['reason', [r.reason === '' ? '-' : r.reason]],
@@ -66,6 +66,7 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['logs', r.logs.length === 0 ? ['-'] : r.logs.map((l) => `${l.level}: ${l.message}`)],
     ['fuel', [String(r.fuelUsed)]],
     ['time taken', [`${r.durationUs} µs in the policy, ${r.totalUs} µs in all`]],
+    ['record', [`schema version ${r.schemaVersion}, seq ${r.seq}`]],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.flatMap(([k, vs]) => vs.map((v, i) => `${(i === 0 ? k : '').padEnd(w)}  ${v}`)).join('\n');

@@ -58,7 +58,7 @@ function rows(out: Output, records: AuditRecord[]): string[][] {
     `…${r.decisionId.slice(-8)}`,
     r.vm?.name ?? '-',
     `${r.requester.pid}/${r.requester.uid}`,
-    String(r.targetPid),
+    r.targetHostPid === undefined ? String(r.targetPid) : `${r.targetPid}→${r.targetHostPid}`,
     formatWireBytes(r.bytes),
     r.decision === 'allow' ? out.colours.pass('allow') : out.colours.fail('deny'),
     r.reason,

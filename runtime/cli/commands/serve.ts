@@ -19,9 +19,10 @@ interface ServeOptions {
   json: boolean;
 }
 
+// The config module (its schema library) loads for `serve` only: other commands start quicker.
 type ConfigModule = typeof import('../../daemon/config.ts');
 
-function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape }: ConfigModule): DaemonConfigInput {
+function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape, mergeConfig }: ConfigModule): DaemonConfigInput {
   let config: DaemonConfigInput = o.config ? loadConfigFile(o.config) : {};
   if (o.configJson) {
     let parsed: unknown;
@@ -30,7 +31,8 @@ function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape }: Confi
     } catch (e) {
       throw usageError(`--config-json is not JSON: ${(e as Error).message}`);
     }
-    config = { ...config, ...checkConfigShape(parsed, '--config-json') };
+    // Merged key by key: `--config-json '{"request":{"deadlineMs":500}}'` keeps the file's other request keys.
+    config = mergeConfig(config, checkConfigShape(parsed, '--config-json'));
   }
   const set = <K extends keyof DaemonConfigInput>(k: K, v: DaemonConfigInput[K] | undefined): void => {
     if (v !== undefined) config[k] = v;
@@ -49,7 +51,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the capgate daemon (admin and request sockets, policy engine, audit log) until SIGTERM/SIGINT')
     .option('-c, --config <file>', 'YAML or JSON config file')
-    .option('--config-json <json>', 'config as inline JSON, applied over the file')
+    .option('--config-json <json>', 'config as inline JSON, merged key by key over the file')
     .option('--run-dir <dir>', 'directory of the sockets (default $CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
     .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)')
     .option('--admin-socket <path>', 'admin socket path (relative to --run-dir; default $CAPGATE_ADMIN_SOCKET, else admin.sock)')
@@ -64,7 +66,7 @@ export function registerServe(program: Command): void {
   examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn']);
   cmd.action(async (o: ServeOptions) => {
     const out = createOutput(o.json);
-    // The daemon (config parser, SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
+    // The daemon (config schema, SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
     const [configModule, { startDaemon, installSignalHandlers, notifyReady }] = await Promise.all([import('../../daemon/config.ts'), import('../../daemon/index.ts')]);
     const { ConfigError } = configModule;
     let config: DaemonConfigInput;

@@ -11,13 +11,14 @@ import {
   type PolicySummary,
 } from '../../wire/index.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
-import { readBody, readJson } from '../http/body.ts';
+import { readBody } from '../http/body.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';
 import { Router } from '../http/router.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService, ServiceResult } from '../policies/policy-service.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
 import { parseAuditQuery } from './audit-query.ts';
+import { openApiDocument } from '../../wire/openapi.ts';
 
 export interface AdminApiOptions {
   store: Store;
@@ -28,6 +29,8 @@ export interface AdminApiOptions {
   maxJsonBytes: number;
   maxPolicyBytes: number;
   health(): HealthResponse;
+  /** Reported in the OpenAPI document's info.version. */
+  version: string;
 }
 
 export interface AdminPeer {
@@ -46,8 +49,10 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     return fail('conflict', r.message, `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`, { kind: 'anchor-overlap' });
   };
 
-  return new Router<AdminPeer>('admin')
+  let openapi: unknown;
+  return new Router<AdminPeer>({ role: 'admin', maxJsonBytes: o.maxJsonBytes })
     .on(R.health, () => ok(o.health()))
+    .on(R.openapi, () => ok((openapi ??= openApiDocument('admin', o.version))))
     .on(R.metrics, async () => ({ kind: 'raw', status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }))
 
     .on(R.pushPolicy, async ({ req, query }) => {
@@ -99,16 +104,14 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       if (typeof op !== 'string') return op;
       return ok({ operation: op, binding: policies.bindings.get(op) });
     })
-    .on(R.bind, async ({ req, params }) => {
-      const op = parseOperation(params.operation!);
-      if (typeof op !== 'string') return (req.resume(), op);
-      const json = await readJson(req, o.maxJsonBytes);
-      if (!json.ok) return json.reply;
-      const b = json.value as { policy?: unknown; revision?: unknown };
-      if (typeof b !== 'object' || b === null || typeof b.policy !== 'string') return fail('bad-request', 'the body must be {"policy": <name>, "revision"?: <number>}');
-      if (b.revision !== undefined && (!Number.isInteger(b.revision) || (b.revision as number) < 1)) return fail('bad-request', 'revision must be a positive integer', 'omit it to bind the latest revision');
-      return reply(await policies.bind(op, b.policy, b.revision as number | undefined), ok);
-    })
+    .on(
+      R.bind,
+      async ({ params, body }) => reply(await policies.bind(params.operation! as Operation, body.policy, body.revision), ok),
+      (params) => {
+        const op = parseOperation(params.operation!);
+        return typeof op === 'string' ? null : op;
+      },
+    )
     .on(R.unbind, async ({ params }) => {
       const op = parseOperation(params.operation!);
       if (typeof op !== 'string') return op;
@@ -131,10 +134,8 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const vm = store.vms.get(params.uuid!.toLowerCase());
       return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with `capgate vm ls`');
     })
-    .on(R.registerVm, async ({ req }) => {
-      const json = await readJson(req, o.maxJsonBytes);
-      if (!json.ok) return json.reply;
-      const v = o.identity.validateVmRegistration(json.value);
+    .on(R.registerVm, ({ body }) => {
+      const v = o.identity.validateVmRegistration(body);
       if (!v.ok) return fail('bad-request', v.error, 'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}');
       const refused = anchorRefusal(v.vm);
       if (refused !== null) return refused;
@@ -143,10 +144,8 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       reloadVms();
       return ok({ vm: r.vm }, 201);
     })
-    .on(R.updateVm, async ({ req, params }) => {
-      const json = await readJson(req, o.maxJsonBytes);
-      if (!json.ok) return json.reply;
-      const v = o.identity.validateVmRegistration(json.value);
+    .on(R.updateVm, ({ params, body }) => {
+      const v = o.identity.validateVmRegistration(body);
       if (!v.ok) return fail('bad-request', v.error);
       if (v.vm.identity.uuid !== params.uuid!.toLowerCase()) return fail('bad-request', `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`, 'a VM keeps its uuid; unregister and register to change it');
       const refused = anchorRefusal(v.vm);

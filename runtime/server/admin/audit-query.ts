@@ -1,10 +1,12 @@
 // Turns the audit query string into a store filter, or says which parameter is wrong.
 import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from '../../wire/index.ts';
 import type { AuditFilter } from '../../store/audit-store.ts';
+import { AuditQuery } from '../../wire/schemas/index.ts';
 
 export type FilterResult = { ok: true; filter: AuditFilter } | { ok: false; message: string; hint: string };
 
-const KNOWN = new Set(['since', 'until', 'vm', 'decision', 'policy', 'limit', 'cursor', 'order']);
+// The parameters are the wire's AuditQuery; query strings are text, so each is converted here.
+const KNOWN = new Set(Object.keys(AuditQuery.properties));
 
 export function parseAuditQuery(q: URLSearchParams): FilterResult {
   for (const key of q.keys()) {

@@ -1,9 +1,12 @@
 // Matches method + path against the wire's route table. Unknown path -> 404, known path with
 // another method -> 405 with Allow, both as JSON errors. RouteTable is the matching alone (used
-// by both servers); Router dispatches node:http requests through it (the admin socket).
+// by both servers); Router dispatches node:http requests through it (the admin socket), reading
+// and checking the JSON body a route declares before its handler runs.
 import type http from 'node:http';
-import type { RouteSpec, WrongSocketKind } from '../../wire/index.ts';
+import type { BodyOf, RouteSpec, WrongSocketKind } from '../../wire/index.ts';
+import { readJson } from './body.ts';
 import { fail, type Reply } from './reply.ts';
+import { checkBody, jsonBodySchema } from './route-body.ts';
 
 export interface RouteMatch<H> {
   handler: H;
@@ -27,6 +30,8 @@ const WRONG_SOCKET: Record<SocketRole, { kind: WrongSocketKind; hint: string }> 
 
 export class RouteTable<H> {
   private readonly routes: CompiledRoute<H>[] = [];
+  /** Every route served, in the order declared: the OpenAPI test compares them with the document. */
+  readonly specs: RouteSpec[] = [];
 
   constructor(private readonly role?: SocketRole) {}
 
@@ -37,6 +42,7 @@ export class RouteTable<H> {
       return '([^/]+)';
     });
     this.routes.push({ method: route.method, pattern: new RegExp(`^${source}$`), keys, handler });
+    this.specs.push(route);
     return this;
   }
 
@@ -71,24 +77,55 @@ export function isRouteMatch<H>(m: RouteMatch<H> | Reply): m is RouteMatch<H> {
   return 'handler' in m;
 }
 
-export interface RouteContext<P> {
+export interface RouteContext<P, B = undefined> {
   req: http.IncomingMessage;
   params: Record<string, string>;
   query: URLSearchParams;
   peer: P;
+  /** The JSON body the route declares, already checked against its schema. */
+  body: B;
 }
 
-export type RouteHandler<P> = (ctx: RouteContext<P>) => Promise<Reply> | Reply;
+export type RouteHandler<P, B = undefined> = (ctx: RouteContext<P, B>) => Promise<Reply> | Reply;
+
+export interface RouterOptions {
+  role?: SocketRole;
+  /** Cap of JSON bodies; larger ones are answered 413 unread. */
+  maxJsonBytes: number;
+}
 
 export class Router<P> {
-  private readonly table: RouteTable<RouteHandler<P>>;
+  private readonly table: RouteTable<RouteHandler<P, unknown>>;
 
-  constructor(role?: SocketRole) {
-    this.table = new RouteTable<RouteHandler<P>>(role);
+  constructor(private readonly options: RouterOptions) {
+    this.table = new RouteTable<RouteHandler<P, unknown>>(options.role);
   }
 
-  on(route: RouteSpec, handler: RouteHandler<P>): this {
-    this.table.on(route, handler);
+  get routes(): readonly RouteSpec[] {
+    return this.table.specs;
+  }
+
+  /**
+   * `refuseParams` runs before the body is read: a path that names nothing (an unknown
+   * operation) is answered as such, whatever the body.
+   */
+  on<R extends RouteSpec>(route: R, handler: RouteHandler<P, BodyOf<R>>, refuseParams?: (params: Record<string, string>) => Reply | null): this {
+    const schema = jsonBodySchema(route);
+    if (schema === undefined) {
+      this.table.on(route, handler as RouteHandler<P, unknown>);
+      return this;
+    }
+    this.table.on(route, async (ctx) => {
+      const refused = refuseParams?.(ctx.params) ?? null;
+      if (refused !== null) {
+        ctx.req.resume();
+        return refused;
+      }
+      const json = await readJson(ctx.req, this.options.maxJsonBytes);
+      if (!json.ok) return json.reply;
+      const checked = checkBody<R>(schema, json.value);
+      return checked.ok ? handler({ ...ctx, body: checked.body }) : checked.reply;
+    });
     return this;
   }
 
@@ -104,6 +141,6 @@ export class Router<P> {
       req.resume();
       return m;
     }
-    return m.handler({ req, params: m.params, query: url.searchParams, peer });
+    return m.handler({ req, params: m.params, query: url.searchParams, peer, body: undefined });
   }
 }

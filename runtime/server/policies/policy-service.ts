@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Operation } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
+import { warmUp } from '../../engine/warm-up.ts';
 import type { Store } from '../../store/store.ts';
 import {
   MAX_DESCRIPTION_CHARS,
@@ -16,9 +17,6 @@ import {
   type PushPolicyResponse,
 } from '../../wire/index.ts';
 import { BindingTable } from '../state/binding-table.ts';
-
-/** A warm-up run that has not decided by then says nothing useful (and holds a worker). */
-const WARM_UP_DEADLINE_MS = 1000;
 
 export type ServiceResult<T> =
   | { ok: true; value: T }
@@ -188,13 +186,10 @@ export class PolicyService {
   /**
    * One side-effect-free evaluation per worker (simulated host, no VMs), so that the first
    * real request does not pay for the workers' first instantiation against its deadline. Within
-   * WARM_UP_DEADLINE_MS: a policy that spins holds the workers (and its upload) no longer.
+   * WARM_UP_DEADLINE_MS (engine/warm-up.ts): a policy that spins holds the workers (and its upload) no longer.
    */
   private async warmUp(sha256: string): Promise<void> {
-    const request = { operation: 'set-memlock' as const, requesterPid: 1, requesterUid: 0, targetPid: 1, bytes: 0n };
-    const world = { requesterPid: 1, vms: [], processes: [], canRaiseHardLimit: false };
-    const runs = Array.from({ length: this.warmUpRuns }, () => this.engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: WARM_UP_DEADLINE_MS }));
-    const outcomes = await Promise.all(runs);
+    const outcomes = await warmUp(this.engine, sha256, this.warmUpRuns);
     const failed = outcomes.find((o) => o.errorKind !== undefined && o.errorKind !== 'quota-exceeded');
     if (failed) this.logger.warn({ sha256, errorKind: failed.errorKind, detail: failed.errorDetail }, 'warm-up evaluation failed');
   }

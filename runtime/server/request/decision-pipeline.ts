@@ -13,6 +13,7 @@ import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
 import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
+import type { Requester } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
@@ -48,6 +49,8 @@ export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: fa
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
   private readonly identityTtlMs: number;
+  /** Per connection: the requester as translations see it (they keep its NSpid in it). */
+  private readonly requesters = new WeakMap<PeerCredentials, Requester>();
   /** Evaluations started and not yet committed (or failed to commit). */
   private open = 0;
 
@@ -92,13 +95,15 @@ export class DecisionPipeline {
       }
     }
     const release = this.d.policies.acquire(binding);
+    // Set by evaluate() when the target was translated from the requester's pid namespace.
+    const target: { hostPid?: number } = {};
     let evaluated = false;
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
       const left = startedAt + this.d.requestDeadlineMs - Date.now();
       if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
       evaluated = true;
       this.open++;
-      return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, left);
+      return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, target);
     });
     if (!admission.ok) {
       release();
@@ -112,16 +117,54 @@ export class DecisionPipeline {
       } finally {
         release();
       }
-      return await this.commit({ ...base, vm, binding, outcome });
+      return await this.commit({ ...base, vm, binding, outcome, ...(target.hostPid !== undefined ? { targetHostPid: target.hostPid } : {}) });
     } finally {
       if (evaluated && --this.open === 0) this.d.onIdle?.();
     }
   }
 
-  private evaluate(decisionId: string, vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, left: number): Promise<Decided> {
-    const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid, bytes };
+  private evaluate(decisionId: string, vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, target: { hostPid?: number }): Promise<Decided> {
+    // The client named its target in its own pid namespace; the policy and the capabilities work
+    // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
+    // and before the policy runs, so each effect's intent, its undo and the audit name the
+    // daemon's pid (and the pin's start time), never the one the client sent.
+    const run = (pinned: { pid: number; startTime: number } | undefined): Promise<Decided> => this.run(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, pinned);
+    const translate = this.d.identity.translateTargetPid;
+    if (translate === undefined) return run(undefined);
+    if (peer.startTime === null) return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    let requester = this.requesters.get(peer);
+    if (requester === undefined) {
+      requester = { pid: peer.pid, startTime: peer.startTime };
+      this.requesters.set(peer, requester);
+    }
+    return translate(requester, vm, targetPid).then(
+      (translation) => {
+        if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
+        if (translation.kind === 'same-namespace') return run(undefined);
+        target.hostPid = translation.hostPid;
+        return run({ pid: translation.hostPid, startTime: translation.startTime });
+      },
+      (err: unknown) => denyOutcome('unknown-target', `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
+
+  private run(
+    decisionId: string,
+    vm: RegisteredVm,
+    binding: Binding,
+    peer: PeerCredentials,
+    operation: Operation,
+    targetPid: number,
+    bytes: bigint,
+    startedAt: number,
+    pinned: { pid: number; startTime: number } | undefined,
+  ): Promise<Decided> {
+    // The translation may have searched /proc: what is left of the deadline is measured again.
+    const left = startedAt + this.d.requestDeadlineMs - Date.now();
+    if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+    const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid: pinned?.pid ?? targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs } as const;
+    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, ...(pinned !== undefined ? { pinned } : {}) } as const;
     const context: DecisionContext = {
       decisionId,
       time: new Date(startedAt).toISOString(),
@@ -129,6 +172,7 @@ export class DecisionPipeline {
       vm: vm.identity,
       operation,
       targetPid,
+      ...(pinned !== undefined ? { targetHostPid: pinned.pid } : {}),
       bytes: formatBytes(bytes),
       policy: { name: binding.policy, revision: binding.revision, sha256: binding.sha256 },
     };
@@ -140,6 +184,7 @@ export class DecisionPipeline {
     peer: PeerCredentials;
     operation: Operation;
     targetPid: number;
+    targetHostPid?: number;
     bytes: bigint;
     startedAt: number;
     t0: bigint;
@@ -156,6 +201,7 @@ export class DecisionPipeline {
       vm: c.vm?.identity ?? null,
       operation: c.operation,
       targetPid: c.targetPid,
+      ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
       bytes: formatBytes(c.bytes),
       policy: c.binding ? { name: c.binding.policy, revision: c.binding.revision, sha256: c.binding.sha256 } : null,
       decision: o.decision,

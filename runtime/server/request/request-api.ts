@@ -1,5 +1,7 @@
 // Routes of the request socket (unprivileged clients), as the lean server's handler.
-import { REQUEST_ROUTES, parseSetMemlockBody, type HealthResponse } from '../../wire/index.ts';
+import { REQUEST_ROUTES, type HealthResponse, type RouteSpec } from '../../wire/index.ts';
+import { parseSetMemlockBody } from '../../wire/schemas/index.ts';
+import { openApiDocument } from '../../wire/openapi.ts';
 import { decodeJsonBody } from '../http/body.ts';
 import type { LeanHandler, LeanRequest } from '../http/lean/lean-request.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';
@@ -11,13 +13,20 @@ export interface RequestApiOptions {
   pipeline: DecisionPipeline;
   retryAfterS: number;
   health(): HealthResponse;
+  /** Reported in the OpenAPI document's info.version. */
+  version: string;
 }
 
 type RequestRoute = (req: LeanRequest<PeerCredentials>) => Reply | Promise<Reply>;
 
-export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredentials> {
+/** The lean server's handler, with the routes it serves (the OpenAPI test compares them with the document). */
+export type RequestHandler = LeanHandler<PeerCredentials> & { readonly routes: readonly RouteSpec[] };
+
+export function requestHandler(o: RequestApiOptions): RequestHandler {
+  let openapi: unknown;
   const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
+    .on(REQUEST_ROUTES.openapi, () => ok((openapi ??= openApiDocument('request', o.version))))
     .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer }) => {
       // The body cap is the server's (maxBodyBytes): over it, the request never gets here.
       const json = decodeJsonBody(headers['content-type'], raw);
@@ -31,8 +40,9 @@ export function requestHandler(o: RequestApiOptions): LeanHandler<PeerCredential
       if (r.reason === 'policy-not-ready') return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
       return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
     });
-  return (req) => {
+  const handler: LeanHandler<PeerCredentials> = (req) => {
     const m = routes.match(req.method, req.path);
     return isRouteMatch(m) ? m.handler(req) : m;
   };
+  return Object.assign(handler, { routes: routes.specs });
 }

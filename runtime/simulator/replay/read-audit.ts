@@ -1,7 +1,7 @@
 // Reads audit records as `capgate audit ls --json` ({records:[...]}), a JSON array, or
 // `capgate audit tail --json` (one record per line) writes them, and checks their shape.
 import { CAPABILITY_ERRORS, OPERATIONS } from '../../contract/types.ts';
-import type { AuditCapabilityCall, AuditRecord } from '../../wire/audit.ts';
+import type { AuditCapabilityCall, AuditRecord } from '../../wire/index.ts';
 import { parseBytes } from '../../wire/operations.ts';
 
 export type ReadAuditResult = { ok: true; records: AuditRecord[] } | { ok: false; message: string };
@@ -41,6 +41,7 @@ function shapeProblem(v: unknown): string | undefined {
   if (typeof req !== 'object' || req === null || typeof req.pid !== 'number' || typeof req.uid !== 'number') return 'missing "requester" {pid, uid}';
   if (!(OPERATIONS as readonly unknown[]).includes(r.operation)) return `unknown operation ${JSON.stringify(r.operation)}`;
   if (typeof r.targetPid !== 'number') return 'missing "targetPid"';
+  if (r.targetHostPid !== undefined && typeof r.targetHostPid !== 'number') return 'bad "targetHostPid"';
   if (!parseBytes(r.bytes).ok) return `bad "bytes" ${JSON.stringify(r.bytes)}`;
   if (r.decision !== 'allow' && r.decision !== 'deny') return 'missing "decision"';
   if (typeof r.reason !== 'string') return 'missing "reason"';

@@ -1,7 +1,7 @@
 // Replays past traffic against a new policy revision and lists every decision that would change.
 import type { PolicyEngine } from '../../engine/api.ts';
 import type { Outcome } from '../../engine/outcome.ts';
-import type { AuditRecord } from '../../wire/audit.ts';
+import type { AuditRecord } from '../../wire/index.ts';
 import { replayInputFrom } from './world-from-record.ts';
 
 export interface ReplayedDecision {

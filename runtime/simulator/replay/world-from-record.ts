@@ -3,7 +3,7 @@
 // inside or outside it, and limits consistent with the recorded set-memlock results.
 import { DEFAULT_SIMULATED_LIMIT, type SimulatedProcess, type SimulatedWorld } from '../../capabilities/simulated/world.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
-import type { AuditRecord } from '../../wire/audit.ts';
+import type { AuditRecord } from '../../wire/index.ts';
 import { parseBytes } from '../../wire/operations.ts';
 
 export interface ReplayInput {
@@ -52,7 +52,8 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
       refusedAt.set(c.pid, prev === undefined || bytes < prev ? bytes : prev);
     }
   }
-  const target = record.targetPid;
+  // What the policy was asked about: the daemon's pid, when it translated the client's.
+  const target = record.targetHostPid ?? record.targetPid;
   if (!members.has(target) && !outside.has(target) && !absent.has(target)) {
     members.add(target);
     if (target !== requesterPid) assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);

@@ -47,10 +47,12 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
 /**
  * `scope`: see children.ts; 'file' for a daemon that later tests of the file use.
  * `seams`: the engine's test seams (seamed-daemon-main.ts), for faults hard to reach otherwise.
+ * `wrap`: a command that execs the daemon's command line (given as its last arguments), keeping its pid.
  */
-export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope; seams?: SeamFlags } = {}): Promise<DaemonProcess> {
+export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope; seams?: SeamFlags; wrap?: string[] } = {}): Promise<DaemonProcess> {
   const args = o.seams === undefined ? [DAEMON_MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(o.seams)];
-  const child = spawnChild(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
+  const argv = [...(o.wrap ?? []), process.execPath, ...args];
+  const child = spawnChild(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

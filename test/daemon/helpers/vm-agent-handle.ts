@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentCommand, RequestsReport } from './vm-agent.ts';
-import { forkChild } from '../../support/processes/children.ts';
+import { forkChild, spawnChild } from '../../support/processes/children.ts';
 
 const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-agent.ts');
 
@@ -24,8 +24,16 @@ export class VmAgent {
     return this.child.pid!;
   }
 
-  static async start(options: { uid?: number; gid?: number } = {}): Promise<VmAgent> {
-    const child = forkChild(AGENT, [], { execArgv: ['--import', 'tsx'], ...options });
+  /**
+   * `wrap`: a command that execs the agent, e.g. ['unshare', '--pid', '--fork', '--kill-child']
+   * (the agent is then pid 1 of a new pid namespace; its IPC channel is inherited through it).
+   */
+  static async start(options: { uid?: number; gid?: number; wrap?: string[] } = {}): Promise<VmAgent> {
+    const { wrap, ...ids } = options;
+    const child =
+      wrap === undefined
+        ? forkChild(AGENT, [], { execArgv: ['--import', 'tsx'], ...ids })
+        : spawnChild(wrap[0]!, [...wrap.slice(1), process.execPath, '--import', 'tsx', AGENT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids });
     const agent = new VmAgent(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());

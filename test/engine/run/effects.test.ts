@@ -4,7 +4,8 @@
 // diverges (test seam); the kernel's word, /proc/<pid>/limits, is checked against the outcome.
 // Real processes, real prlimit, real workers, a real journal file. This machine lacks
 // CAP_SYS_RESOURCE: undoing a lowered hard limit fails with EPERM, which the outcome says.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnChild } from '../../support/processes/children.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,7 +39,7 @@ afterAll(() => {
 
 /** A fresh "VM": one process, its own root, memlock 8 MiB/8 MiB (this machine's default). */
 function vm(): { pid: number; spec: CapabilitySpec } {
-  const c = spawn('sleep', ['300'], { stdio: 'ignore' });
+  const c = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   children.push(c);
   const pid = c.pid!;
   const start = readStartTime(pid);

@@ -3,7 +3,8 @@
 // pays a fixed price, a speculative run stops at the first host call past its time budget (an
 // injected clock, never wall time), the budget is shared by every run of a turn, a run that took
 // longer than the budget backs the policy off, and a policy costly to instantiate never runs here.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnChild } from '../../support/processes/children.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
@@ -23,7 +24,7 @@ let pid: number;
 const engines: Engine[] = [];
 
 beforeAll(() => {
-  child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   pid = child.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);

@@ -1,6 +1,6 @@
 // Audit records as the daemon writes them (runtime/wire/audit.ts), for replay tests.
 import type { VmIdentity } from '../../../runtime/contract/types.ts';
-import type { AuditCapabilityCall, AuditRecord } from '../../../runtime/wire/audit.ts';
+import type { AuditCapabilityCall, AuditRecord } from '../../../runtime/wire/index.ts';
 
 export const GPU_VM: VmIdentity = { uuid: '5d2f7a10-0000-4000-8000-000000000001', name: 'gpu-vm', id: 10, labels: [['vfio', 'true'], ['memory-bytes', '2147483648']] };
 export const PLAIN_VM: VmIdentity = { uuid: '5d2f7a10-0000-4000-8000-000000000002', name: 'plain-vm', id: 11, labels: [['memory-bytes', '8589934592']] };
@@ -24,6 +24,7 @@ export function auditRecord(o: {
   if (o.refused) calls.push({ op: 'set-memlock', pid: o.targetPid, bytes: o.bytes, result: 'not-permitted' });
   seq += 1;
   return {
+    schemaVersion: 1,
     seq,
     decisionId: o.decisionId ?? `d-${seq}`,
     time: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
