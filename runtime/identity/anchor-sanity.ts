@@ -19,7 +19,7 @@
 // is not compared with itself.
 import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm } from './vm.ts';
-import { cgroupView } from './cgroup-namespace.ts';
+import { cgroupView } from '../os/cgroup-namespace.ts';
 import { cgroupProcesses } from '../os/cgroup-processes.ts';
 import { isKernelThread } from '../os/kernel-thread.ts';
 import { Lineage } from './lineage.ts';

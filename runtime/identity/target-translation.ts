@@ -13,8 +13,8 @@
 import { checkMembership } from './membership.ts';
 import { cgroupProcesses } from '../os/cgroup-processes.ts';
 import { namespacePosition, type NamespacePosition } from './pid-namespace-top.ts';
-import { listProcPids } from './proc-pids.ts';
-import { readNsPid } from './proc-nspid.ts';
+import { listProcPids } from '../os/proc-pids.ts';
+import { readNsPid } from '../os/proc-nspid.ts';
 import { readStartTime } from '../os/proc-stat.ts';
 import type { SearchBudget } from './search-budget.ts';
 import type { RegisteredVm } from './vm.ts';

@@ -2,7 +2,7 @@
 // below it), for registration checks. Bounded: a subtree larger than the limit is reported as such.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupView } from '../identity/cgroup-namespace.ts';
+import { cgroupView } from './cgroup-namespace.ts';
 import { posix } from 'node:path';
 
 export const MAX_CGROUP_PROCESSES = 65_536;

@@ -4,7 +4,7 @@
 // name nothing there, even when they name a process of the VM in the daemon's namespace.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNsPid } from '../../runtime/identity/proc-nspid.ts';
+import { readNsPid } from '../../runtime/os/proc-nspid.ts';
 import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
 import { hostilePolicy } from '../support/hostile-policies.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';

@@ -1,7 +1,7 @@
 // The node's cgroup v2 path of a process, whichever cgroup namespace the daemon is in
 // (cgroup-namespace.ts). Null when there is none, or it cannot be told: fails closed.
 import { cgroupView, toHostCgroupPath } from './cgroup-namespace.ts';
-import { readProcCgroup } from '../os/proc-cgroup.ts';
+import { readProcCgroup } from './proc-cgroup.ts';
 
 export function readCgroupPath(pid: number): string | null {
   const view = cgroupView();

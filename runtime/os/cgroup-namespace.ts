@@ -13,9 +13,9 @@
 // does not match it is not the whole hierarchy.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { parseCgroup2Mounts } from '../os/cgroup-mount.ts';
-import { isKernelThread } from '../os/kernel-thread.ts';
-import { readProcCgroup } from '../os/proc-cgroup.ts';
+import { parseCgroup2Mounts } from './cgroup-mount.ts';
+import { isKernelThread } from './kernel-thread.ts';
+import { readProcCgroup } from './proc-cgroup.ts';
 
 export type CgroupView =
   /** Paths can be told on the node: `nsRoot` is the node's path of our namespace's root ("/" in
