@@ -34,10 +34,8 @@ export default {
       name: 'wire-is-a-leaf',
       comment:
         'runtime/wire imports nothing else in runtime/ but runtime/contract, so a client or a generated ' +
-        'OpenAPI document can take it alone and an engine change cannot change the wire by accident. ' +
-        'A warning until the schema branch (issue 12, points 1-2) lands, which moves the error kinds, ' +
-        'limits and VM types the wire shows out of engine/ and identity/; then an error like the rest.',
-      severity: 'warn',
+        'OpenAPI document can take it alone and an engine change cannot change the wire by accident.',
+      severity: 'error',
       from: { path: folder('wire') },
       to: { path: '^runtime/', pathNot: [folder('wire'), folder('contract')] },
     },

@@ -18,7 +18,7 @@ if (!canUnsharePid) console.log(`SKIP pid namespace end to end: unshare --pid is
 
 /** The host pid of the process whose pid is `nsPid` one level down, among the children of `parent`. */
 function hostPidOf(parent: number, nsPid: number): number | undefined {
-  const r = spawnSync('sh', ['-c', `grep -l "^PPid:[[:space:]]*${parent}\$" /proc/[0-9]*/status`], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `grep -l "^PPid:[[:space:]]*${parent}$" /proc/[0-9]*/status`], { encoding: 'utf8' });
   for (const file of r.stdout.split('\n').filter(Boolean)) {
     const pid = Number(file.split('/')[2]);
     const ns = readNsPid(pid);
