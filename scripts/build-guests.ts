@@ -9,30 +9,13 @@ import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { componentize } from '../runtime/packaging/componentize.ts';
 import { ASC_FLAGS } from '../runtime/packaging/toolchains/assemblyscript.ts';
 import { buildCGuests } from './build-guests/c.ts';
+import type { BuildOptions, BuiltGuest, GuestBuilder } from './build-guests/guest-build.ts';
 import { buildRustGuests } from './build-guests/rust.ts';
 
 export const REPO_ROOT = PACKAGE_ROOT;
 export const GUEST_EXAMPLES_DIR = join(REPO_ROOT, 'guest-examples');
 
-export interface BuiltGuest {
-  language: string;
-  name: string;
-  corePath: string;
-  componentPath: string;
-  coreBytes: number;
-  componentBytes: number;
-  /** True when the outputs were newer than every input and nothing was rebuilt. */
-  upToDate: boolean;
-}
-
-export interface BuildOptions {
-  /** Skip examples whose outputs are newer than all their inputs (sources, SDK, WIT, this script). */
-  onlyIfStale?: boolean;
-}
-
-/** Builds every example of one language; throws with the compiler's output on failure. */
-export type GuestBuilder = (options?: BuildOptions) => Promise<BuiltGuest[]>;
-
+export type { BuildOptions, BuiltGuest, GuestBuilder };
 export { ASC_FLAGS };
 
 /** Example directories (those with an index.ts) under guest-examples/assemblyscript/. */

@@ -24,7 +24,8 @@ export type SetMemlockResult = { ok: true; effect?: MemlockEffect } | { ok: fals
 export interface Capabilities {
   /** Sets soft and hard RLIMIT_MEMLOCK; `out-of-scope` for any pid outside the requester's VM. */
   setMemlock(pid: number, bytes: bigint): SetMemlockResult;
-  /** The requester's VM identity if `pid` is verifiably inside it; null otherwise. */
+  /** The requester's VM identity if `pid` is verifiably inside it; null otherwise. Throws on an
+   * unexpected failure (the engine denies host-error with the detail), never answers null for one. */
   queryVmIdentity(pid: number): VmIdentity | null;
   /**
    * Called once when the evaluation these capabilities served has ended (whatever its outcome):

@@ -1,10 +1,12 @@
 // startDaemon: state, engine, both sockets, and an orderly stop.
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
-import { assertLinuxSupport } from '../capabilities/linux/index.ts';
+import { assertLinuxSupport } from '../os/support.ts';
+import type { PolicyEngine } from '../engine/api.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, peerStillConnected, readPeerCredentials, releasePeerCredentials, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
+import { checkAnchor, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
+import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';

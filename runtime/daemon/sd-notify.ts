@@ -6,7 +6,7 @@
 // NotifyAccess=main.
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { errnoName } from '../capabilities/linux/errno.ts';
+import { errnoName } from '../os/errno.ts';
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;

@@ -19,7 +19,7 @@
 // speculative run that acts.)
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { libc } from '../capabilities/linux/libc.ts';
+import { libc } from '../os/libc.ts';
 import { intentPayload, parseIntentPayload, type RecordedIntent, type SetMemlockIntent } from './effect-intent.ts';
 
 /** Slots of the journal: far above the effects in flight at once (evaluations in flight, at most

@@ -28,7 +28,9 @@ export interface CompiledPolicy extends PolicyInfo {
   instantiation?: InstantiationCost;
 }
 
-export type CompileErrorKind = 'invalid-module' | 'disallowed-import' | 'memory-limit';
+import type { CompileErrorKind } from './component/rejection.ts';
+
+export type { CompileErrorKind };
 
 export type CompileResult =
   | { ok: true; policy: CompiledPolicy }

@@ -7,7 +7,8 @@ import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
 import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } from './api.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
-import type { CapabilityCall, ErrorKind, Outcome } from './outcome.ts';
+import { denyOutcome } from './deny-outcome.ts';
+import type { CapabilityCall, Outcome } from './outcome.ts';
 import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
@@ -61,14 +62,6 @@ export interface EngineSeams {
   replayTape?: (tape: TapeEntry[]) => TapeEntry[];
   /** Workers exit right after an effect, as a crash at the worst moment would. */
   exitWorkerAfterEffect?: boolean;
-}
-
-// The compile pipeline (binaryen, ~75 MB, and jco's wasm-tools) loads on the first compile: a
-// daemon with nothing bound, and every thread that only evaluates, never pays for it.
-const compilePolicy: CompileFn = async (bytes, limits) => (await import('./compile.ts')).compilePolicy(bytes, limits);
-
-function deny(kind: ErrorKind, detail: string): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
 }
 
 
@@ -159,7 +152,7 @@ export class Engine implements PolicyEngine {
       outcome = await this.#run(sha256, request, capabilities, options);
     } catch (err) {
       // e.g. a CapabilitySpec that cannot be cloned to the worker (before anything ran).
-      return deny('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
+      return denyOutcome('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect)) return outcome;
     return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
@@ -180,11 +173,11 @@ export class Engine implements PolicyEngine {
   }
 
   async #run(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions): Promise<Outcome> {
-    if (this.#closed) return deny('host-error', 'the engine is closed');
+    if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
     const policy = this.#policies.get(sha256);
-    if (policy === undefined) return deny('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
+    if (policy === undefined) return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
     const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
-    if (!(deadlineMs > 0)) return deny('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+    if (!(deadlineMs > 0)) return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
     // The decision's context goes with the intents of its effects (only when they are journaled),
     // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
     const ctx = this.#journal !== undefined ? options.context : undefined;
@@ -198,7 +191,7 @@ export class Engine implements PolicyEngine {
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;
         const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
-        const o = left > 0 ? await this.#pool.run({ ...job(), replay }, left) : deny('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+        const o = left > 0 ? await this.#pool.run({ ...job(), replay }, left) : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
         // The first run's calls reached the kernel on this thread; the worker's outcome starts
         // with their replay (as far as it got), then its own calls.
         const calls = [...tapeCalls(attempt.tape), ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length))];

@@ -1,6 +1,7 @@
-// One policy decision in the current thread: fresh instance, host imports over the given
-// Capabilities, evaluate, lift, post-return. Never throws; every failure is a deny Outcome.
-// Callers that must not block (the daemon) run this inside a worker (worker/).
+// One policy decision in the current thread on a prepared fresh instance (InstanceFactory makes
+// them), host imports over the given Capabilities: evaluate, lift, post-return. Never throws;
+// every failure is a deny Outcome. Callers that must not block (the daemon) run this inside a
+// worker (worker/), or as a bounded speculative run (speculative/).
 import { OPERATIONS, type PolicyDecision, type PolicyRequest } from '../contract/types.ts';
 import type { Capabilities } from '../capabilities/capabilities.ts';
 import { abiFault } from './abi/guest-fault.ts';
@@ -13,7 +14,6 @@ import { classifyFailure, type Failure } from './classify-failure.ts';
 import { instrumentationView, type InstrumentationView } from './instrumentation-globals.ts';
 import type { EngineLimits } from './limits.ts';
 import type { Outcome } from './outcome.ts';
-import { memoryPlanOf, newPolicyMemory, withMemory } from './policy-memory.ts';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -37,36 +37,6 @@ export interface PreparedInstance {
   readonly instantiateUs: number;
   /** The memory the module imports (instrumented modules), to recycle once the decision is made. */
   readonly memory: WebAssembly.Memory | undefined;
-}
-
-/** Where an instance's imported memory comes from: e.g. a FreshMemoryPool. */
-export interface MemorySource {
-  take(): WebAssembly.Memory;
-}
-
-/** Instantiates `module`. Runs no guest code when the module is instrumented (the compile step
- * defers the start function into the first call); an uninstrumented start function does run.
- * An instrumented module imports its memory: from `memories` (which must hand out memories in
- * the fresh state), else a new one. */
-export function prepareInstance(module: WebAssembly.Module, memories?: MemorySource): PreparedInstance {
-  const t0 = performance.now();
-  const holder: StateHolder = { state: undefined };
-  let instance: WebAssembly.Instance | undefined;
-  let memory: WebAssembly.Memory | undefined;
-  let error: unknown;
-  try {
-    const plan = memoryPlanOf(module);
-    if (plan !== null) memory = memories?.take() ?? newPolicyMemory(plan);
-    instance = new WebAssembly.Instance(module, withMemory(createHostImports(holder), memory));
-  } catch (err) {
-    error = err;
-  }
-  return { holder, instance, error, instantiateUs: (performance.now() - t0) * 1000, memory };
-}
-
-/** One decision: fresh instance, evaluate, lift, post-return. Never throws. */
-export function evaluateInstance(module: WebAssembly.Module, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
-  return evaluatePrepared(prepareInstance(module), request, capabilities, limits);
 }
 
 const consumed = new WeakSet<PreparedInstance>();

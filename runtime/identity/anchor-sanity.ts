@@ -19,12 +19,12 @@
 // is not compared with itself.
 import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm } from './vm.ts';
-import { cgroupView } from './cgroup-namespace.ts';
-import { cgroupProcesses } from './cgroup-processes.ts';
-import { isKernelThread } from './kernel-thread.ts';
+import { cgroupView } from '../os/cgroup-namespace.ts';
+import { cgroupProcesses } from '../os/cgroup-processes.ts';
+import { isKernelThread } from '../os/kernel-thread.ts';
 import { Lineage } from './lineage.ts';
 import { membershipOf } from './membership.ts';
-import { isCgroupAtOrBelow } from './proc-cgroup.ts';
+import { isCgroupAtOrBelow } from '../os/proc-cgroup.ts';
 
 export type AnchorRefusal =
   /** No VM may have this anchor (HTTP 422). */

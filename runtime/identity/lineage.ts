@@ -1,7 +1,7 @@
 // A process and its ancestors as /proc reports them, read lazily and at most once each, so that
 // checking one pid against many registered VMs costs one walk, not one walk per VM.
-import { readCgroupPath } from './host-cgroup-path.ts';
-import { readProcStat, type ProcStat } from './proc-stat.ts';
+import { readCgroupPath } from '../os/host-cgroup-path.ts';
+import { readProcStat, type ProcStat } from '../os/proc-stat.ts';
 
 /** Deeper than any real launcher -> QEMU chain; bounds the work a hostile process tree can cause. */
 export const MAX_ANCESTRY_DEPTH = 64;

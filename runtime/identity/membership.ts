@@ -3,8 +3,8 @@
 // across the check and the act (see capabilities/linux/set-memlock.ts): this module reads /proc
 // by pid number, which alone cannot tell a process from a later one that reused its pid.
 import type { RegisteredVm } from './vm.ts';
-import { isCgroupAtOrBelow } from './proc-cgroup.ts';
-import type { ProcStat } from './proc-stat.ts';
+import { isCgroupAtOrBelow } from '../os/proc-cgroup.ts';
+import type { ProcStat } from '../os/proc-stat.ts';
 import { Lineage, MAX_ANCESTRY_DEPTH } from './lineage.ts';
 
 export { MAX_ANCESTRY_DEPTH };

@@ -11,8 +11,8 @@
 // that joined with setns, e.g. `kubectl exec`, is a top of its own), so a caller that needs
 // "same namespace" gets false negatives there, never false positives: it fails closed.
 import { Lineage, MAX_ANCESTRY_DEPTH } from './lineage.ts';
-import { readNsPid } from './proc-nspid.ts';
-import { readStartTime } from './proc-stat.ts';
+import { readNsPid } from '../os/proc-nspid.ts';
+import { readStartTime } from '../os/proc-stat.ts';
 
 export interface NamespacePosition {
   /** The process itself, pinned by its start time. */

@@ -9,8 +9,8 @@
 import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm, VmAnchor } from './vm.ts';
 import { normalizeCgroupPath } from './cgroup-path.ts';
-import { isValidPid, pidMax } from './pid.ts';
-import { readStartTime } from './proc-stat.ts';
+import { isValidPid, pidMax } from '../os/pid.ts';
+import { readStartTime } from '../os/proc-stat.ts';
 
 export const MAX_NAME_CHARS = 253;
 export const MAX_LABELS = 64;

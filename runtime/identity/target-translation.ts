@@ -11,11 +11,11 @@
 // capability that acts on it checks that start time again through its pidfd, so a target that
 // exits and whose host pid is reused before the policy acts is reported gone, never acted on.
 import { checkMembership } from './membership.ts';
-import { cgroupProcesses } from './cgroup-processes.ts';
+import { cgroupProcesses } from '../os/cgroup-processes.ts';
 import { namespacePosition, type NamespacePosition } from './pid-namespace-top.ts';
-import { listProcPids } from './proc-pids.ts';
-import { readNsPid } from './proc-nspid.ts';
-import { readStartTime } from './proc-stat.ts';
+import { listProcPids } from '../os/proc-pids.ts';
+import { readNsPid } from '../os/proc-nspid.ts';
+import { readStartTime } from '../os/proc-stat.ts';
 import type { SearchBudget } from './search-budget.ts';
 import type { RegisteredVm } from './vm.ts';
 

@@ -4,7 +4,8 @@
 // does not run, so a scenario cannot pass on behaviour production never shows.
 import type { Operation } from '../contract/types.ts';
 import type { SimulatedWorld } from '../capabilities/simulated/world.ts';
-import { DAEMON_DENY_DETAIL, daemonDeny, type Decided } from '../server/request/daemon-deny.ts';
+import { denyOutcome } from '../engine/deny-outcome.ts';
+import { DAEMON_DENY_DETAIL, type Decided } from '../server/request/daemon-deny.ts';
 
 export interface GateInput {
   world: SimulatedWorld;
@@ -17,8 +18,8 @@ export interface GateInput {
 /** The daemon's own deny, or null when the policy runs. */
 export function daemonGate(input: GateInput): Decided | null {
   const pid = input.world.requesterPid;
-  if (input.absentPids.includes(pid)) return daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(pid));
-  if (!input.world.vms.some((vm) => vm.pids.includes(pid))) return daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.notInVm(pid));
-  if (!input.policyBound) return daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(input.operation));
+  if (input.absentPids.includes(pid)) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(pid));
+  if (!input.world.vms.some((vm) => vm.pids.includes(pid))) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(pid));
+  if (!input.policyBound) return denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(input.operation));
   return null;
 }

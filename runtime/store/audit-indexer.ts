@@ -5,7 +5,10 @@
 // together, so after a kill -9 at any moment the next catch-up resumes exactly where the last
 // committed batch ended, reading the records from their JSON.
 import type Database from 'better-sqlite3';
-import type { NewAuditRecord } from './audit-store.ts';
+import type { AuditRecord } from '../wire/index.ts';
+
+/** The fields of a record the index keeps (typed here, not via audit-store.ts, which imports this file). */
+export type IndexedFields = Pick<AuditRecord, 'time' | 'decisionId' | 'vm' | 'policy' | 'decision'>;
 
 /** The query columns of one record, as stored in audit_index. */
 export interface AuditIndexRow {
@@ -19,7 +22,7 @@ export interface AuditIndexRow {
 }
 
 /** Throws on a record whose columns cannot be indexed (the append then fails, as v1's did). */
-export function indexRowOf(seq: number, r: NewAuditRecord): AuditIndexRow {
+export function indexRowOf(seq: number, r: IndexedFields): AuditIndexRow {
   const timeMs = Date.parse(r.time);
   if (!Number.isFinite(timeMs)) throw new TypeError(`audit record ${r.decisionId}: time is not an ISO 8601 date: ${JSON.stringify(r.time)}`);
   return { seq, decisionId: r.decisionId, timeMs, vmUuid: r.vm?.uuid ?? null, vmName: r.vm?.name ?? null, policy: r.policy?.name ?? null, decision: r.decision };
@@ -107,6 +110,6 @@ export class AuditIndexer {
   }
 
   private fromDoc(seq: number, doc: string): AuditIndexRow {
-    return indexRowOf(seq, JSON.parse(doc) as NewAuditRecord);
+    return indexRowOf(seq, JSON.parse(doc) as IndexedFields);
   }
 }

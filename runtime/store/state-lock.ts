@@ -5,8 +5,8 @@
 // (kill -9 included), so it never goes stale and needs no clean-up.
 import fs from 'node:fs';
 import path from 'node:path';
-import { EWOULDBLOCK, errnoName } from '../capabilities/linux/errno.ts';
-import { libc, LOCK_EX, LOCK_NB } from '../capabilities/linux/libc.ts';
+import { EWOULDBLOCK, errnoName } from '../os/errno.ts';
+import { libc, LOCK_EX, LOCK_NB } from '../os/libc.ts';
 
 export class StateLockedError extends Error {
   override readonly name = 'StateLockedError';

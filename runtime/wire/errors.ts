@@ -1,21 +1,8 @@
 // The one error body every capgate endpoint returns on 4xx/5xx.
+import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
+import type { ErrorBody } from './schemas/errors.ts';
 
-export const ERROR_CODES = [
-  'bad-request', // malformed JSON, wrong types, missing fields
-  'invalid-policy', // the upload failed validation or compilation
-  'unsupported-media-type',
-  'payload-too-large',
-  'not-found',
-  'method-not-allowed',
-  'conflict', // e.g. deleting a bound revision, registering a VM twice, a VM anchor inside another VM
-  'invalid-anchor', // a VM anchor no VM may have: pid 1, the daemon or its ancestors, a kernel thread
-  'forbidden', // peer credentials not on the admin allow-list
-  'overloaded', // queue full: retry after the Retry-After header
-  'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
-  'shutting-down',
-  'internal',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export { ERROR_CODES, type ErrorCode };
 
 /**
  * `error.kind` of a 404 for a path the socket does not serve, naming the socket that answered:
@@ -23,8 +10,6 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * round) can say so instead of "no route".
  */
 export type WrongSocketKind = 'admin-socket' | 'request-socket';
-
-import type { ErrorBody } from './schemas/errors.ts';
 
 export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   'bad-request': 400,

@@ -8,13 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { printTable, sample, type BenchRow } from './table.ts';
-import { createLinuxCapabilities, setMemlockRaw } from '../../runtime/capabilities/linux/index.ts';
+import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
+import { setMemlockRaw } from '../../runtime/os/prlimit.ts';
 import { checkMembership } from '../../runtime/identity/membership.ts';
-import { readProcStat, readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from '../../runtime/capabilities/linux/pidfd.ts';
+import { readProcStat, readStartTime } from '../../runtime/os/proc-stat.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from '../../runtime/os/pidfd.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import type { Capabilities } from '../../runtime/capabilities/capabilities.ts';
-import { readPeerCredentials, releasePeerCredentials } from '../../runtime/identity/peer-credentials.ts';
+import { readPeerCredentials, releasePeerCredentials } from '../../runtime/os/peer-credentials.ts';
 import { resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 
 const BYTES = 4n * 1024n * 1024n; // at or below the inherited hard limit: allowed without privilege

@@ -7,7 +7,7 @@ import { createSimulatedCapabilities } from '../../runtime/capabilities/simulate
 import type { CompiledPolicy } from '../../runtime/engine/api.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { compilePolicy } from '../../runtime/engine/compile.ts';
-import { evaluateInstance, evaluatePrepared } from '../../runtime/engine/evaluate-instance.ts';
+import { evaluatePrepared } from '../../runtime/engine/evaluate-instance.ts';
 import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
 import { compiledExample, compileStepExists, loadAssemblyScriptExamples } from '../../test/engine/run/fixtures/examples.ts';
 import { jcoReference, type ReferenceEvaluate } from '../../test/engine/run/fixtures/jco-reference.ts';
@@ -102,7 +102,7 @@ export async function run(): Promise<void> {
       };
       const rows: BenchRow[] = [
         { name: 'engine (worker pool, fresh instance)', samplesUs: await sample(() => engine.evaluate(s.policy.sha256, req, spec), ITERATIONS, WARMUP) },
-        { name: 'in-thread (fresh instance, new memory)', samplesUs: await sample(() => evaluateInstance(s.policy.module, req, createSimulatedCapabilities(w), s.policy.limits), ITERATIONS, WARMUP) },
+        { name: 'in-thread (fresh instance, new memory)', samplesUs: await sample(() => evaluatePrepared(new InstanceFactory(s.policy.module).prepare(), req, createSimulatedCapabilities(w), s.policy.limits), ITERATIONS, WARMUP) },
         { name: 'in-thread (fresh instance, recycled memory)', samplesUs: await sample(recycled, ITERATIONS, WARMUP) },
         { name: 'jco glue (fresh instance)', samplesUs: await sample(() => s.reference(req, createSimulatedCapabilities(w)), Math.min(ITERATIONS, 1000)) },
       ];

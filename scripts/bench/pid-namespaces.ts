@@ -4,8 +4,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { printTable, sample, type BenchRow } from './table.ts';
-import { readNsPid } from '../../runtime/identity/proc-nspid.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readNsPid } from '../../runtime/os/proc-nspid.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { translateTargetPid, TranslationCache } from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 

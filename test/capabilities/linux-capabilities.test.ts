@@ -4,10 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../runtime/contract/types.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { assertLinuxSupport, createLinuxCapabilities, getMemlock } from '../../runtime/capabilities/linux/index.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
+import { getMemlock } from '../../runtime/os/prlimit.ts';
+import { assertLinuxSupport } from '../../runtime/os/support.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { setMemlockInScope } from '../../runtime/capabilities/linux/set-memlock.ts';
-import { pidMax } from '../../runtime/identity/pid.ts';
+import { pidMax } from '../../runtime/os/pid.ts';
 import { bootTicks, deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from '../identity/support/processes.ts';
 
 const MiB = 1024n * 1024n;
@@ -115,17 +117,6 @@ describe('query-vm-identity', () => {
   });
 });
 
-describe('call quota', () => {
-  it('refuses calls beyond the per-evaluation quota', async () => {
-    const { vm, child } = await spawnVm();
-    const caps = createLinuxCapabilities(vm, { maxCalls: 2 });
-    expect(caps.queryVmIdentity(child)).toEqual(identity);
-    expect(caps.setMemlock(child, 4096n)).toMatchObject({ ok: true });
-    expect(caps.setMemlock(child, 2048n)).toMatchObject({ ok: false, error: 'quota-exceeded' });
-    expect(caps.queryVmIdentity(child)).toBeNull();
-    expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
-  });
-});
 
 describe('platform support', () => {
   it('reports kernel, cgroup2 mount and privilege on this host', () => {

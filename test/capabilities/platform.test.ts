@@ -12,6 +12,7 @@ async function runFresh(body: string): Promise<unknown> {
     const { createRequire } = await import('node:module');
     const koffiLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/koffi/'));
     const linux = await import('./runtime/capabilities/linux/index.ts');
+    const os = await import('./runtime/os/support.ts');
     const out = {};
     ${body}
     console.log(JSON.stringify(out));`;
@@ -34,19 +35,20 @@ describe('loading', () => {
   it('refuses to start on a platform without the syscalls, saying what to do', async () => {
     const out = await runFresh(`
       Object.defineProperty(process, 'platform', { value: 'darwin' });
-      try { linux.assertLinuxSupport(); out.threw = false; } catch (e) { out.name = e.name; out.message = e.message; }
+      try { os.assertLinuxSupport(); out.threw = false; } catch (e) { out.name = e.name; out.message = e.message; }
       out.koffi = koffiLoaded();`);
     expect(out).toMatchObject({ name: 'LinuxSupportError', koffi: false });
     expect((out as { message: string }).message).toMatch(/need Linux.*this is darwin.*simulator/);
   });
 
-  it('fails closed with typed values (not exceptions) when capabilities are used there anyway', async () => {
+  it('fails closed when capabilities are used there anyway: set-memlock internal, query-vm-identity throws its cause (the engine denies host-error and audits it)', async () => {
     const out = await runFresh(`
       Object.defineProperty(process, 'platform', { value: 'darwin' });
       const scope = { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: { rootPid: process.pid, rootStartTime: 1 } };
       const caps = linux.createLinuxCapabilities(scope);
       out.set = caps.setMemlock(process.pid, 1024n);
-      out.identity = caps.queryVmIdentity(process.pid);`);
-    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, identity: null });
+      try { out.identity = caps.queryVmIdentity(process.pid); } catch (e) { out.thrown = e.message; }`);
+    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, thrown: expect.stringMatching(/need Linux/) });
+    expect(out).not.toHaveProperty('identity');
   });
 });

@@ -7,7 +7,7 @@ import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.ts';
 import { RecentMembers } from '../../runtime/capabilities/linux/recent-members.ts';
 import { checkTarget } from '../../runtime/capabilities/linux/checked-target.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { memlockFromProc, spawnShell, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = { uuid: '5d1c7a42-0b8e-4f3a-9c61-7e2d4b9a0c55', name: 'vm-r', id: 9, labels: [] as Array<[string, string]> };

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { memlockFromProc, spawnShell } from '../identity/support/processes.ts';
 
 describe('Linux capabilities in a worker thread', () => {

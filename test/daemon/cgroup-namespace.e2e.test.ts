@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapgateApiError } from '../../runtime/client/index.ts';
-import { detectCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
+import { detectCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
 import type { VmRegistration } from '../../runtime/wire/index.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { asPolicy, memlockOf, MiB, vmFor } from './helpers/fixtures.ts';

@@ -6,7 +6,7 @@
 // policy still compiling after a start gets a clear, retryable answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapgateApiError } from '../../runtime/client/index.ts';
-import { libc, RLIMIT_MEMLOCK } from '../../runtime/capabilities/linux/libc.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
 import type { AuditRecord } from '../../runtime/wire/index.ts';
 import { hostilePolicy, STORM_BYTES, UPLOAD_BOMBS, type HostileClass } from '../support/hostile-policies.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';

@@ -4,8 +4,8 @@
 // name nothing there, even when they name a process of the VM in the daemon's namespace.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNsPid } from '../../runtime/identity/proc-nspid.ts';
-import { libc, RLIMIT_MEMLOCK } from '../../runtime/capabilities/linux/libc.ts';
+import { readNsPid } from '../../runtime/os/proc-nspid.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
 import { hostilePolicy } from '../support/hostile-policies.ts';
 import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { asPolicy, memlockOf, MiB, vmFor, waitFor } from './helpers/fixtures.ts';
@@ -18,7 +18,7 @@ if (!canUnsharePid) console.log(`SKIP pid namespace end to end: unshare --pid is
 
 /** The host pid of the process whose pid is `nsPid` one level down, among the children of `parent`. */
 function hostPidOf(parent: number, nsPid: number): number | undefined {
-  const r = spawnSync('sh', ['-c', `grep -l "^PPid:[[:space:]]*${parent}\$" /proc/[0-9]*/status`], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `grep -l "^PPid:[[:space:]]*${parent}$" /proc/[0-9]*/status`], { encoding: 'utf8' });
   for (const file of r.stdout.split('\n').filter(Boolean)) {
     const pid = Number(file.split('/')[2]);
     const ns = readNsPid(pid);

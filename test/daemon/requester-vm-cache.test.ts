@@ -6,7 +6,9 @@ import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { peerStillConnected, readPeerCredentials, readStartTime, releasePeerCredentials, resolveRequesterVm, type PeerCredentials, type RegisteredVm } from '../../runtime/identity/index.ts';
+import { resolveRequesterVm, type RegisteredVm } from '../../runtime/identity/index.ts';
+import { peerStillConnected, readPeerCredentials, releasePeerCredentials, type PeerCredentials } from '../../runtime/os/peer-credentials.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { RequesterVmCache } from '../../runtime/server/request/requester-vm-cache.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
@@ -129,6 +131,7 @@ describe('RequesterVmCache', () => {
     const { peer } = await connectedPeer();
     const registry = new VmRegistry();
     const cache = new RequesterVmCache(countingIdentity().deps, registry, 60_000);
+    expect(cache.resolve(peer)).toEqual({ kind: 'unknown' }); // alive, in no VM
     // What tryReadPeerCredentials records when the peer had already exited at accept.
     expect(cache.resolve({ ...peer, startTime: null })).toEqual({ kind: 'gone' });
   });

@@ -4,10 +4,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnChild } from '../support/processes/children.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { libc, RLIMIT_MEMLOCK } from '../../runtime/capabilities/linux/libc.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
 import type { PolicyService } from '../../runtime/server/policies/policy-service.ts';
@@ -53,7 +53,7 @@ describe('a decision that cannot be audited', () => {
       engine,
       policies,
       vms,
-      identity: { readPeerCredentials: () => { throw new Error('unused'); }, resolveRequesterVm: () => vm, validateVmRegistration: () => ({ ok: false, error: 'unused' }), checkAnchor: () => null },
+      identity: { readPeerCredentials: () => { throw new Error('unused'); }, resolveRequesterVm: () => vm, validateVmRegistration: () => ({ ok: false, error: 'unused' }), checkAnchor: () => null, peerStillConnected: () => true /* the peer is this test's own process */ },
       scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
       audit,
       metrics,

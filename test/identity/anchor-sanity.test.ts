@@ -3,8 +3,8 @@
 // itself, and kernel threads are told from their flags.
 import { describe, expect, it } from 'vitest';
 import { checkAnchor } from '../../runtime/identity/anchor-sanity.ts';
-import { isKernelThread, parseStatFlags } from '../../runtime/identity/kernel-thread.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { isKernelThread, parseStatFlags } from '../../runtime/os/kernel-thread.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { spawnShell, waitForChildren } from './support/processes.ts';
 

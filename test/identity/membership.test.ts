@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { checkMembership, isMember } from '../../runtime/identity/membership.ts';
 import { Lineage, MAX_ANCESTRY_DEPTH } from '../../runtime/identity/lineage.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
-import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/identity/cgroup-mount.ts';
-import { readCgroupPath } from '../../runtime/identity/host-cgroup-path.ts';
+import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
+import { readCgroupPath } from '../../runtime/os/host-cgroup-path.ts';
 import { deadPid, killAll, removeCgroupWhenEmpty, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from './support/processes.ts';
 
 const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b1${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });

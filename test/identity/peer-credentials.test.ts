@@ -11,9 +11,8 @@ import {
   readPeerCredentials,
   releasePeerCredentials,
   tryReadPeerCredentials,
-} from '../../runtime/identity/peer-credentials.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { resolvePeerVm } from '../../runtime/identity/resolve-peer.ts';
+} from '../../runtime/os/peer-credentials.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { killChildren, spawnChild } from '../support/processes/children.ts';
 
@@ -104,23 +103,3 @@ describe('readPeerCredentials', () => {
 function countPidfds(): number {
   return readdirSync('/proc/self/fd').filter((fd) => fdTarget(Number(fd)) === 'anon_inode:[pidfd]').length;
 }
-
-describe('resolvePeerVm', () => {
-  it('resolves a live peer to its VM and reports a peer that went away as gone', async () => {
-    const { socket, child } = await connectFrom({ uid: NOBODY, gid: NOBODY });
-    const creds = readPeerCredentials(socket);
-    try {
-      const vm: RegisteredVm = {
-        identity: { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm', id: 1, labels: [] },
-        anchor: { rootPid: child.pid, rootStartTime: readStartTime(child.pid)! },
-      };
-      expect(resolvePeerVm(creds, [vm])).toEqual({ kind: 'vm', vm });
-      expect(resolvePeerVm(creds, [])).toEqual({ kind: 'unknown' });
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      expect(resolvePeerVm(creds, [vm])).toEqual({ kind: 'gone' });
-    } finally {
-      releasePeerCredentials(creds);
-    }
-  });
-});

@@ -4,9 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { namespacePosition } from '../../runtime/identity/pid-namespace-top.ts';
-import { parseNsPid, readNsPid } from '../../runtime/identity/proc-nspid.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
-import { listProcPids } from '../../runtime/identity/proc-pids.ts';
+import { parseNsPid, readNsPid } from '../../runtime/os/proc-nspid.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
+import { listProcPids } from '../../runtime/os/proc-pids.ts';
 import { SearchBudget } from '../../runtime/identity/search-budget.ts';
 import { MAX_TRANSLATION_CANDIDATES, translateTargetPid, TranslationCache, type TargetTranslation } from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';

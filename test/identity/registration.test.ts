@@ -1,7 +1,7 @@
 // Admin-side VM registration: every field validated, the root pid's start time pinned from /proc.
 import { describe, expect, it } from 'vitest';
 import { validateVmRegistration } from '../../runtime/identity/registration.ts';
-import { readStartTime } from '../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { deadPid, spawnShell } from './support/processes.ts';
 
 const UUID = '3F2B8C1E-9D4A-4B6E-8F10-2A7C5E9D0B13';

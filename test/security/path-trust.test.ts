@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { Store } from '../../runtime/store/store.ts';
-import { readStartTime } from '../../runtime/identity/index.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { REPO_ROOT, runCli } from '../cli/support/run-cli.ts';
 import { asPolicy } from '../daemon/helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';

@@ -6,13 +6,10 @@ import type { PinnedTarget } from './checked-target.ts';
 import { CheckedTargets, MAX_KEPT_TARGETS } from './checked-targets.ts';
 import { queryVmIdentityChecked } from './query-vm-identity.ts';
 import { recentMembers } from './recent-members.ts';
-import { withCallQuota } from './quota.ts';
 import { setMemlockChecked } from './set-memlock.ts';
 import type { EffectSink } from '../../effects/effect-sink.ts';
 
 export interface LinuxCapabilitiesOptions {
-  /** Capability calls allowed in this evaluation; unlimited when absent (the engine may count). */
-  maxCalls?: number;
   /** pidfds kept across calls until release() (default MAX_KEPT_TARGETS; 0 keeps none). */
   maxKeptTargets?: number;
   /** Reuse this thread's recent member verdicts for this long (recent-members.ts); 0 or absent: never. */
@@ -27,9 +24,10 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
   // Checked once per pid and evaluation: query-vm-identity then set-memlock walks /proc once.
   const recentMs = options.recentMembersMs ?? 0;
   const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS, recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined, options.pinned);
-  const capabilities: Capabilities = {
-    // Host imports answer with typed values, never exceptions: anything unexpected (FFI missing,
-    // fd exhaustion) is `internal` / none — fail closed, and the audit gets the detail.
+  // The per-evaluation call quota is the engine's (host-imports.ts), whatever the Capabilities.
+  return {
+    // set-memlock answers with typed values, never exceptions: anything unexpected (FFI missing,
+    // fd exhaustion) is `internal`, with the detail in its call record.
     setMemlock(pid, bytes): SetMemlockResult {
       try {
         return setMemlockChecked(targets, pid, bytes, {}, options.effects);
@@ -37,16 +35,14 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
         return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
       }
     },
+    // query-vm-identity's answer (option<vm-identity>) has no error case: an unexpected failure
+    // is thrown, and the engine turns it into a host-error deny that carries the detail to the
+    // audit record (host-imports.ts, callHost). Answering none would hide it.
     queryVmIdentity(pid) {
-      try {
-        return queryVmIdentityChecked(targets, pid, options.effects);
-      } catch {
-        return null;
-      }
+      return queryVmIdentityChecked(targets, pid, options.effects);
     },
     release() {
       targets.release();
     },
   };
-  return options.maxCalls === undefined ? capabilities : withCallQuota(capabilities, options.maxCalls);
 }

@@ -5,8 +5,8 @@
 // ESRCH), so the /proc reads were about the process the pidfd holds.
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { checkMembership, type MembershipVerdict } from '../../identity/membership.ts';
-import { readProcStat, type ProcStat } from '../../identity/proc-stat.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
+import { readProcStat, type ProcStat } from '../../os/proc-stat.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from '../../os/pidfd.ts';
 
 /** A process pinned by its pidfd, and its membership in the scope VM as checked through it. */
 export interface CheckedTarget {

@@ -15,7 +15,7 @@
 // in the requester's VM, pinned by pidfd. A kept "not a member" is only ever stale towards refusing.
 import type { RegisteredVm } from '../../identity/vm.ts';
 import { breaksPin, checkTarget, type CheckedTarget, type PinnedTarget, type TargetFailure } from './checked-target.ts';
-import { closeFd, pidfdIsAlive } from './pidfd.ts';
+import { closeFd, pidfdIsAlive } from '../../os/pidfd.ts';
 import type { RecentMembers } from './recent-members.ts';
 
 /** pidfds kept per evaluation at most; beyond it calls still work, each with its own pidfd. The

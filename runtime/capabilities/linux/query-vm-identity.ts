@@ -2,7 +2,7 @@
 // Same pidfd bracket as set-memlock, so a pid reused mid-check never answers for the old one.
 import type { VmIdentity } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
-import { isValidPid } from '../../identity/pid.ts';
+import { isValidPid } from '../../os/pid.ts';
 import { CheckedTargets } from './checked-targets.ts';
 import type { EffectSink } from '../../effects/effect-sink.ts';
 

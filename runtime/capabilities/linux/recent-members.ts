@@ -11,7 +11,7 @@
 // re-checked, so a process is never refused for longer than it takes to look again.
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { CheckedTarget } from './checked-target.ts';
-import { closeFd, pidfdIsAlive } from './pidfd.ts';
+import { closeFd, pidfdIsAlive } from '../../os/pidfd.ts';
 
 /** Entries per thread at most (each holds one pidfd); the oldest goes first. */
 export const MAX_RECENT_MEMBERS = 128;

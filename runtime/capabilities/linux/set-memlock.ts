@@ -22,12 +22,13 @@ import { readFileSync } from 'node:fs';
 import { MEMLOCK_UNLIMITED } from '../../contract/types.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { MemlockEffect, SetMemlockResult } from '../capabilities.ts';
-import { isValidPid, pidMax } from '../../identity/pid.ts';
+import { isValidPid, pidMax } from '../../os/pid.ts';
 import type { TargetFailure } from './checked-target.ts';
 import { CheckedTargets } from './checked-targets.ts';
-import { capabilityErrorForErrno, EINVAL, ENOENT, errnoName, ESRCH } from './errno.ts';
-import { pidfdIsAlive } from './pidfd.ts';
-import { getMemlock, setMemlockRaw } from './prlimit.ts';
+import { EINVAL, ENOENT, errnoName, ESRCH } from '../../os/errno.ts';
+import { capabilityErrorForErrno } from './capability-error.ts';
+import { pidfdIsAlive } from '../../os/pidfd.ts';
+import { getMemlock, setMemlockRaw } from '../../os/prlimit.ts';
 import type { EffectSink, EffectToken } from '../../effects/effect-sink.ts';
 
 /** /proc/<tid>/status exists for threads too; its Tgid names the process they belong to. */

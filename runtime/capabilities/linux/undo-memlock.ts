@@ -3,12 +3,12 @@
 // was recorded with the effect), and the limit is changed back only if it is still the one the
 // effect set: a later change by someone else is not overwritten. Without CAP_SYS_RESOURCE,
 // putting back a hard limit that the effect lowered fails (EPERM): that is reported, not hidden.
-import { readStartTime } from '../../identity/proc-stat.ts';
+import { readStartTime } from '../../os/proc-stat.ts';
 import type { MemlockEffect } from '../capabilities.ts';
-import { errnoName } from './errno.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
-import { getMemlock, setMemlockRaw } from './prlimit.ts';
-import { libc, RLIMIT_MEMLOCK } from './libc.ts';
+import { errnoName } from '../../os/errno.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from '../../os/pidfd.ts';
+import { getMemlock, setMemlockRaw } from '../../os/prlimit.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../os/libc.ts';
 
 /** How an undo went, as the audit record says it: "undone", "undo failed: <errno>", or "not undone: <why>". */
 export type UndoStatus = string;

@@ -15,7 +15,18 @@ import { withAdmin } from '../daemon-client.ts';
 import { readPolicyFile } from '../local-engine.ts';
 import { createOutput } from '../output/output.ts';
 import { readSignatureFile } from '../signature-file.ts';
-import type { BundleOptions } from './policy-bundle.ts';
+import type { Operation } from '../../contract/types.ts';
+
+/** What `capgate policy bundle` was given (its options are declared in policy-bundle.ts). */
+export interface BundleOptions {
+  out: string;
+  socket: string;
+  json: boolean;
+  bind: Array<[Operation, string]>;
+  configmap?: string;
+  namespace: string;
+  force: boolean;
+}
 
 /** etcd's limit on one object: a ConfigMap above it is refused by the API server. */
 export const CONFIGMAP_MAX_BYTES = 1024 * 1024;

@@ -6,16 +6,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
 import { examples, withAdminSocket, withJson } from '../options.ts';
-
-export interface BundleOptions {
-  out: string;
-  socket: string;
-  json: boolean;
-  bind: Array<[Operation, string]>;
-  configmap?: string;
-  namespace: string;
-  force: boolean;
-}
+import type { BundleOptions } from './policy-bundle-write.ts';
 
 function bindArg(value: string, previous: Array<[Operation, string]> = []): Array<[Operation, string]> {
   const [op, policy, ...rest] = value.split('=');

@@ -11,7 +11,7 @@ import { createOutput, type Output } from '../output/output.ts';
 import { runScenarioFile, type ScenarioRunOptions } from '../testing/run-scenario.ts';
 import { caseFilter, readScenarioFile, readText, selectCases } from '../testing/scenario-file.ts';
 import { watchAndRerun } from '../testing/watch.ts';
-import type { TestOptions } from './test.ts';
+import type { TestOptions } from './test-options.ts';
 
 export async function runTest(policyFile: string, scenarioFile: string | undefined, opts: TestOptions): Promise<void> {
   const out = createOutput(opts.json);

@@ -6,20 +6,9 @@ import { Option } from 'commander';
 import { DEFAULT_LIMITS } from '../../engine/limits.ts';
 import { usageError } from '../cli-error.ts';
 import { examples, positiveIntArg, withJson } from '../options.ts';
-import { REPORTERS, type Reporter } from '../testing/reporters.ts';
+import { REPORTERS } from '../testing/reporters.ts';
+import type { TestOptions } from './test-options.ts';
 
-export interface TestOptions {
-  json: boolean;
-  fromAudit?: string;
-  writeScenario?: string;
-  compare?: string;
-  run?: string;
-  quiet: boolean;
-  watch: boolean;
-  reporter: Reporter;
-  fuel?: number;
-  deadlineMs?: number;
-}
 
 export function registerTest(program: Command): void {
   const cmd = program

@@ -1,6 +1,7 @@
 // Why an uploaded policy was refused. Thrown inside the upload pipeline and turned into a
 // CompileResult value at its boundary (compilePolicy); it never escapes the engine.
-import type { CompileErrorKind } from '../api.ts';
+/** Why a compile failed (CompileResult's kind); defined here, beside the rejection that carries it. */
+export type CompileErrorKind = 'invalid-module' | 'disallowed-import' | 'memory-limit';
 
 export class PolicyRejection extends Error {
   constructor(

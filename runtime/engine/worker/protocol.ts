@@ -36,7 +36,7 @@ export interface WorkerInit {
   results: MessagePort;
   /** Load the Linux capabilities (koffi) at start-up; the simulator and tests do without. */
   linuxCapabilities: boolean;
-  /** The pidfds the worker has open (capabilities/linux/pidfd-ledger.ts), closed by the main side if it is terminated. */
+  /** The pidfds the worker has open (os/pidfd-ledger.ts), closed by the main side if it is terminated. */
   pidfds: SharedArrayBuffer;
   /** The current job's capability calls, mirrored before they act (effects/effect-ledger.ts). */
   effects: SharedArrayBuffer;

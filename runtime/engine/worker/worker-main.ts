@@ -4,7 +4,7 @@
 // the critical path is mostly the guest's own run.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { createCapabilities, loadLinuxCapabilities } from '../../capabilities/create.ts';
-import { mirrorPidfdsInto } from '../../capabilities/linux/pidfd-ledger.ts';
+import { mirrorPidfdsInto } from '../../os/pidfd-ledger.ts';
 import { EffectJournal } from '../../effects/effect-journal.ts';
 import { EffectLedgerWriter } from '../../effects/effect-ledger.ts';
 import { effectSink, type IntentLog } from '../../effects/effect-sink.ts';
@@ -15,6 +15,7 @@ import { evaluatePrepared, type PreparedInstance } from '../evaluate-instance.ts
 import { FUEL_GLOBAL } from '../instrumentation-globals.ts';
 import { InstanceFactory } from '../instance-factory.ts';
 import type { EngineLimits } from '../limits.ts';
+import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
 import { replayingCapabilities, type TapeEntry } from '../speculative/capability-tape.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
@@ -76,14 +77,10 @@ function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
   return policy.instances.prepare();
 }
 
-function failure(kind: 'host-error', detail: string): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
-}
-
 /** One decision; returns the instance used (to recycle its memory once answered). */
 function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[], context?: string): { outcome: Outcome; used?: PreparedInstance } {
   ledger.begin(id);
-  if (policy === undefined) return { outcome: failure('host-error', `policy ${sha256} is not loaded in the worker`) };
+  if (policy === undefined) return { outcome: denyOutcome('host-error', `policy ${sha256} is not loaded in the worker`) };
   let used: PreparedInstance | undefined;
   let capabilities: Capabilities | undefined;
   try {
@@ -101,7 +98,7 @@ function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, req
     return { outcome, used };
   } catch (err) {
     // evaluatePrepared does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
-    return { outcome: failure('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
+    return { outcome: denyOutcome('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
   } finally {
     capabilities?.release?.();
   }

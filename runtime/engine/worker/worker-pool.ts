@@ -1,5 +1,6 @@
 // A fixed pool of evaluation workers with a FIFO queue in front. Every worker holds every loaded
 // policy, so any idle worker can take any job.
+import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
 import { WorkerSlot, type EvaluateJob, type LoadedPolicy, type WorkerSlotOptions } from './worker-slot.ts';
 
@@ -75,16 +76,7 @@ export class WorkerPool {
       this.#busy.add(slot);
       void slot
         .run(next.job, next.deadlineMs)
-        .catch((err: unknown): Outcome => ({
-          decision: 'deny',
-          reason: 'host-error',
-          errorKind: 'host-error',
-          errorDetail: `engine bug in the worker pool: ${err instanceof Error ? err.message : String(err)}`,
-          fuelUsed: 0,
-          durationUs: 0,
-          capabilityCalls: [],
-          logs: [],
-        }))
+        .catch((err: unknown): Outcome => denyOutcome('host-error', `engine bug in the worker pool: ${err instanceof Error ? err.message : String(err)}`))
         .then((outcome) => {
           this.#busy.delete(slot);
           next.resolve(outcome);
@@ -95,7 +87,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     for (const q of this.#queue.splice(0)) {
-      q.resolve({ decision: 'deny', reason: 'host-error', errorKind: 'host-error', errorDetail: 'the engine was closed', fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] });
+      q.resolve(denyOutcome('host-error', 'the engine was closed'));
     }
     await Promise.all(this.#slots.map((s) => s.close()));
   }

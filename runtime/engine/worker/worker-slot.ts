@@ -4,8 +4,9 @@
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
+import { denyOutcome } from '../deny-outcome.ts';
 import type { Outcome } from '../outcome.ts';
-import { closeLeftoverPidfds, newPidfdLedger } from '../../capabilities/linux/pidfd-ledger.ts';
+import { closeLeftoverPidfds, newPidfdLedger } from '../../os/pidfd-ledger.ts';
 import { waitAsync } from './wait-async.ts';
 import { ByteReader, ByteWriter, MailboxOverflow } from './byte-codec.ts';
 import { serializeSpec, writeJob } from './job-codec.ts';
@@ -13,7 +14,7 @@ import { readOutcome } from './outcome-codec.ts';
 import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 import { ledgerMapping, newEffectLedger } from '../../effects/effect-ledger.ts';
 import { MAIN_THREAD, SLOT_BYTES, type EffectJournal } from '../../effects/effect-journal.ts';
-import { libc } from '../../capabilities/linux/libc.ts';
+import { libc } from '../../os/libc.ts';
 import type { CapabilityCall } from '../outcome.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import { stoppedJobCalls } from './ledger-calls.ts';
@@ -51,10 +52,6 @@ interface InFlight {
   settle: (outcome: Outcome) => void;
   started: number;
   replay: TapeEntry[] | undefined;
-}
-
-function failure(kind: 'timeout' | 'host-error', detail: string, durationUs: number, capabilityCalls: CapabilityCall[] = []): Outcome {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs, capabilityCalls, logs: [] };
 }
 
 export interface WorkerSlotOptions {
@@ -214,7 +211,7 @@ export class WorkerSlot {
     this.#inFlight = undefined;
     if (job !== undefined) {
       const calls = stoppedJobCalls(inc.effects, job.id, job.replay);
-      job.settle(failure('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000), calls));
+      job.settle(denyOutcome('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000), calls));
     }
     if (this.#closed) return;
     if (inc.started) {
@@ -250,7 +247,7 @@ export class WorkerSlot {
     return inc.ready.then(
       () => this.#send(inc, job, deadlineMs, started),
       // The exit handler schedules the respawn.
-      (err: unknown) => failure('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
+      (err: unknown) => denyOutcome('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
     );
   }
 
@@ -270,7 +267,7 @@ export class WorkerSlot {
         this.#postJob(inc, id, job);
       } catch (err) {
         // e.g. DataCloneError: a request or CapabilitySpec that is not plain data.
-        settle(failure('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
+        settle(denyOutcome('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
         return;
       }
       // The deadline runs from dispatch: waiting for a (re)starting worker is not the policy's time.
@@ -285,14 +282,14 @@ export class WorkerSlot {
           try {
             answer = this.#takeAnswer(inc);
           } catch (err) {
-            settle(failure('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
+            settle(denyOutcome('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
             return;
           }
           if (answer !== undefined && answer.id === id) {
             settle(answer.outcome);
             return;
           }
-          settle(failure('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
+          settle(denyOutcome('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
           return;
         }
         const remaining = deadlineAt - performance.now();
@@ -309,7 +306,7 @@ export class WorkerSlot {
         void inc.worker.terminate().catch(() => undefined);
         const answer = (detail: string): void => {
           const elapsedUs = Math.round((performance.now() - started) * 1000);
-          settle(failure('timeout', `no decision within the ${deadlineMs} ms deadline; ${detail}`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+          settle(denyOutcome('timeout', `no decision within the ${deadlineMs} ms deadline; ${detail}`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
         };
         // A thread stuck in a system call stops only when the call returns: the request is not
         // held for it past a grace period (what the ledger says then is what it did so far).
@@ -326,7 +323,7 @@ export class WorkerSlot {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#respawnTimer !== undefined) clearTimeout(this.#respawnTimer);
-    this.#inFlight?.settle(failure('host-error', 'the engine was closed', 0));
+    this.#inFlight?.settle(denyOutcome('host-error', 'the engine was closed', 0));
     const inc = this.#current;
     inc.jobs.close();
     inc.results.close();

@@ -1,15 +1,11 @@
 // The denies the daemon decides before any policy runs (unknown requester, nothing bound,
-// deadline), in the shape of an engine Outcome. Shared by the request pipeline and the
-// simulator, so a scenario sees exactly what a client would.
+// deadline), built by the engine's denyOutcome with the daemon's kinds. Shared by the request
+// pipeline and the simulator, so a scenario sees exactly what a client would.
 import type { ErrorKind, Outcome } from '../../engine/outcome.ts';
 import type { DaemonDenyKind } from '../../wire/index.ts';
 
 /** An engine Outcome, or a deny the daemon decided itself. */
 export type Decided = Omit<Outcome, 'errorKind'> & { errorKind?: ErrorKind | DaemonDenyKind };
-
-export function daemonDeny(kind: DaemonDenyKind, detail: string): Decided {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] };
-}
 
 /** The details the daemon writes for its own denies (the simulator reuses them). */
 export const DAEMON_DENY_DETAIL = {

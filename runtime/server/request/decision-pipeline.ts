@@ -19,7 +19,8 @@ import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
-import { DAEMON_DENY_DETAIL, daemonDeny, type Decided } from './daemon-deny.ts';
+import { denyOutcome } from '../../engine/deny-outcome.ts';
+import { DAEMON_DENY_DETAIL, type Decided } from './daemon-deny.ts';
 import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
 
@@ -72,15 +73,15 @@ export class DecisionPipeline {
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
     if (requester.kind === 'gone') {
-      return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
+      return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
     }
-    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
+    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
     const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: daemonDeny('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
+    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
     // A revision that may not run under today's trust roots is never evaluated.
-    if (binding.suspended) return this.commit({ ...base, vm, binding, outcome: daemonDeny(binding.suspended.reason, binding.suspended.message) });
+    if (binding.suspended) return this.commit({ ...base, vm, binding, outcome: denyOutcome(binding.suspended.reason, binding.suspended.message) });
 
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
@@ -101,7 +102,7 @@ export class DecisionPipeline {
     let evaluated = false;
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
       const left = startedAt + this.d.requestDeadlineMs - Date.now();
-      if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+      if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
       evaluated = true;
       this.open++;
       return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, target);
@@ -132,7 +133,7 @@ export class DecisionPipeline {
     const run = (pinned: { pid: number; startTime: number } | undefined): Promise<Decided> => this.run(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, pinned);
     const translate = this.d.identity.translateTargetPid;
     if (translate === undefined) return run(undefined);
-    if (peer.startTime === null) return Promise.resolve(daemonDeny('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    if (peer.startTime === null) return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
     let requester = this.requesters.get(peer);
     if (requester === undefined) {
       requester = { pid: peer.pid, startTime: peer.startTime };
@@ -140,12 +141,12 @@ export class DecisionPipeline {
     }
     return translate(requester, vm, targetPid).then(
       (translation) => {
-        if (translation.kind === 'refused') return daemonDeny('unknown-target', translation.detail);
+        if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
         if (translation.kind === 'same-namespace') return run(undefined);
         target.hostPid = translation.hostPid;
         return run({ pid: translation.hostPid, startTime: translation.startTime });
       },
-      (err: unknown) => daemonDeny('unknown-target', `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => denyOutcome('unknown-target', `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`),
     );
   }
 
@@ -162,7 +163,7 @@ export class DecisionPipeline {
   ): Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
-    if (left <= 0) return Promise.resolve(daemonDeny('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+    if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
     const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid: pinned?.pid ?? targetPid, bytes };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
     const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, ...(pinned !== undefined ? { pinned } : {}) } as const;

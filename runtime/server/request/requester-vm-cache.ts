@@ -41,8 +41,7 @@ export class RequesterVmCache {
   ) {}
 
   resolve(peer: PeerCredentials): RequesterVm {
-    const alive = this.identity.peerStillConnected;
-    if (alive && !alive(peer)) return { kind: 'gone' };
+    if (!this.identity.peerStillConnected(peer)) return { kind: 'gone' };
     const generation = this.registry.generation;
     const now = this.now();
     const cached = this.entries.get(peer);
@@ -53,7 +52,7 @@ export class RequesterVmCache {
     this.stats.misses++;
     const vm = this.identity.resolveRequesterVm(peer.pid, this.registry.vms as RegisteredVm[]);
     // The walk read /proc by pid number: it described our peer only if the peer is still alive.
-    if (alive && !alive(peer)) return { kind: 'gone' };
+    if (!this.identity.peerStillConnected(peer)) return { kind: 'gone' };
     this.entries.set(peer, { generation, resolvedAt: now, vm });
     return vm === null ? { kind: 'unknown' } : { kind: 'vm', vm };
   }

@@ -1,6 +1,6 @@
 // The one error body every capgate endpoint returns on 4xx/5xx.
 import { Type, type Static } from '@sinclair/typebox';
-import { ERROR_CODES } from '../errors.ts';
+import { ERROR_CODES } from '../error-codes.ts';
 import { oneOf } from './common.ts';
 
 export const ErrorBody = Type.Object(

@@ -1,6 +1,6 @@
 // Engine limits as the config file sets them and a revision reports them.
 import { Type, type Static, type TInteger } from '@sinclair/typebox';
-import { ENGINE_LIMIT_SPEC as L } from '../limits.ts';
+import { ENGINE_LIMIT_SPEC as L } from '../limit-spec.ts';
 
 const limit = (k: keyof typeof L): TInteger => Type.Integer({ minimum: L[k].minimum, maximum: L[k].maximum, default: L[k].default, description: L[k].description });
 

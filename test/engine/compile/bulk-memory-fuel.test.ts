@@ -1,12 +1,12 @@
 // memory.fill, memory.copy and memory.init pay fuel in proportion to their size (one unit per
 // 16 bytes, charged before the operation), so fuel bounds the work of a policy that moves
 // megabytes with single instructions. Real components through compilePolicy, evaluated
-// in-thread by evaluateInstance or by the Engine's workers.
+// in-thread by evaluateOnce (test/support/evaluate-once.ts) or by the Engine's workers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
 import { compilePolicy, FUEL_EXPORT } from '../../../runtime/engine/compile.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { evaluateInstance } from '../../../runtime/engine/evaluate-instance.ts';
+import { evaluateOnce } from '../../support/evaluate-once.ts';
 import { DEFAULT_LIMITS, type EngineLimits } from '../../../runtime/engine/limits.ts';
 import type { Outcome } from '../../../runtime/engine/outcome.ts';
 import { policyImports } from '../../../runtime/engine/policy-memory.ts';
@@ -21,7 +21,7 @@ async function compile(wat: string, limits: EngineLimits = DEFAULT_LIMITS): Prom
 
 /** One evaluation; the request's `bytes` is the guest's $bytes parameter. */
 function evaluate(module: WebAssembly.Module, bytes: number, limits: EngineLimits = DEFAULT_LIMITS): Outcome {
-  return evaluateInstance(module, request({ bytes: BigInt(bytes) }), createSimulatedCapabilities(world()), limits);
+  return evaluateOnce(module, request({ bytes: BigInt(bytes) }), createSimulatedCapabilities(world()), limits);
 }
 
 const SIZE = '(i32.wrap_i64 (local.get $bytes))';

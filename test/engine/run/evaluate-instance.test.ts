@@ -2,7 +2,7 @@
 // ABI violations a hostile guest can commit, each an invalid-abi deny (never a host crash).
 import { describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
-import { evaluateInstance } from '../../../runtime/engine/evaluate-instance.ts';
+import { evaluateOnce } from '../../support/evaluate-once.ts';
 import type { EngineLimits } from '../../../runtime/engine/limits.ts';
 import type { Outcome } from '../../../runtime/engine/outcome.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
@@ -10,7 +10,7 @@ import { OTHER_VM_PROCESS, request, VM_PROCESS, world } from './fixtures/worlds.
 
 function run(wat: string, limits: Partial<EngineLimits> = {}, req = request(), w = world()): Outcome {
   const p = compiledFromWat(wat, limits);
-  return evaluateInstance(p.module, req, createSimulatedCapabilities(w), p.limits);
+  return evaluateOnce(p.module, req, createSimulatedCapabilities(w), p.limits);
 }
 
 /** A policy whose evaluate body is `body` (must leave an i32 retptr). */
@@ -21,7 +21,21 @@ function evaluateBody(body: string, extra = ''): string {
     ${body})`);
 }
 
-describe('evaluateInstance: a policy using every import', () => {
+describe('evaluateOnce: a policy using every import', () => {
+  it('a query-vm-identity that fails in the host is a host-error deny whose detail is recorded, never a silent none', () => {
+    const p = compiledFromWat(fullPolicyWat());
+    const simulated = createSimulatedCapabilities(world());
+    const failing = {
+      setMemlock: (pid: number, bytes: bigint) => simulated.setMemlock(pid, bytes),
+      queryVmIdentity: (): never => {
+        throw new Error('pidfd_open: EMFILE');
+      },
+    };
+    const o = evaluateOnce(p.module, request(), failing, p.limits);
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/query-vm-identity failed in the host: pidfd_open: EMFILE/) });
+    expect(o.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([]); // the policy went no further
+  });
+
   it('allows, lowering the VM identity (UTF-8 name, labels) and recording calls and logs', () => {
     const o = run(fullPolicyWat());
     expect(o.errorDetail).toBeUndefined();
@@ -74,7 +88,7 @@ describe('evaluateInstance: a policy using every import', () => {
   });
 });
 
-describe('evaluateInstance: ABI violations are invalid-abi denies', () => {
+describe('evaluateOnce: ABI violations are invalid-abi denies', () => {
   const cases: Array<[string, string, string?]> = [
     ['evaluate returns a pointer outside memory', '(i32.const 0x7fff0000)'],
     ['evaluate returns a pointer at the very end of memory', '(i32.const 65532)'],

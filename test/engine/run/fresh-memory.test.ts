@@ -6,10 +6,10 @@ import { createSimulatedCapabilities } from '../../../runtime/capabilities/simul
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { evaluatePrepared, prepareInstance } from '../../../runtime/engine/evaluate-instance.ts';
+import { evaluatePrepared } from '../../../runtime/engine/evaluate-instance.ts';
 import { FreshMemoryPool } from '../../../runtime/engine/fresh-memory-pool.ts';
+import { InstanceFactory } from '../../../runtime/engine/instance-factory.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
-import { memoryPlanOf } from '../../../runtime/engine/policy-memory.ts';
 import { componentFromWat } from '../../support/components.ts';
 import { request, simulated, world } from './fixtures/worlds.ts';
 
@@ -59,15 +59,16 @@ beforeAll(async () => {
 
 describe('FreshMemoryPool', () => {
   it('hands a memory back zeroed and at its initial size, and the next instance runs in it', () => {
-    const pool = new FreshMemoryPool(memoryPlanOf(policy.module)!);
+    const factory = new InstanceFactory(policy.module);
+    const pool = factory.memories!;
     const caps = createSimulatedCapabilities(world());
-    const first = prepareInstance(policy.module, pool);
+    const first = factory.prepare();
     expect(evaluatePrepared(first, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({ decision: 'allow' });
     expect(new Uint32Array(first.memory!.buffer)[4096 / 4]).toBe(0xdeadbeef); // it did write
-    pool.give(first.memory!);
+    factory.recycle(first);
     expect(pool.recycled).toBe(1);
 
-    const second = prepareInstance(policy.module, pool);
+    const second = factory.prepare();
     expect(second.memory).toBe(first.memory); // the same memory, reused ...
     expect(second.instance!.exports['memory']).toBe(first.memory);
     // ... and the policy cannot tell: no leftover bytes, data segment re-applied.
@@ -75,14 +76,15 @@ describe('FreshMemoryPool', () => {
   });
 
   it('drops a memory that grew: the next instance gets a new one at the initial size', () => {
-    const pool = new FreshMemoryPool(memoryPlanOf(policy.module)!);
+    const factory = new InstanceFactory(policy.module);
+    const pool = factory.memories!;
     const caps = createSimulatedCapabilities(world());
-    const first = prepareInstance(policy.module, pool);
+    const first = factory.prepare();
     expect(evaluatePrepared(first, request({ bytes: 1n }), caps, policy.limits)).toMatchObject({ decision: 'allow' });
     expect(first.memory!.buffer.byteLength).toBe(3 * 65536);
-    pool.give(first.memory!);
+    factory.recycle(first);
     expect(pool.dropped).toBe(1);
-    const second = prepareInstance(policy.module, pool);
+    const second = factory.prepare();
     expect(second.memory).not.toBe(first.memory);
     expect(evaluatePrepared(second, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({ decision: 'allow', reason: '' });
   });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
 import { MEMLOCK_UNLIMITED } from '../../../runtime/contract/types.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { compiledFromWat, fullPolicyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
 import { spawnChild } from '../../support/processes/children.ts';

@@ -11,9 +11,9 @@ import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { Engine, type EngineOptions } from '../../../runtime/engine/engine.ts';
-import { evaluateInstance } from '../../../runtime/engine/evaluate-instance.ts';
+import { evaluateOnce } from '../../support/evaluate-once.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
-import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { componentFromWat, policyWat as componentPolicyWat } from '../../support/components.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request, world } from './fixtures/worlds.ts';
@@ -68,7 +68,7 @@ const simulatedHost = () => createSimulatedCapabilities(world());
 describe('host calls pay for what they cost the host', () => {
   it('a log storm: 23,000 lines of 4 KiB, of which only the caps are decoded, each call priced', () => {
     const p = compiledFromWat(evaluateWat(logLoop(23_000, 16384, 4096), `(data (i32.const 16384) "${'a'.repeat(4096)}")`), { deadlineMs: 10_000 });
-    const o = evaluateInstance(p.module, request(), simulatedHost(), p.limits);
+    const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
     expect(o).toMatchObject({ decision: 'allow', droppedLogLines: 23_000 - 4 });
     expect(o.logs).toHaveLength(DEFAULT_LIMITS.maxLogBytes / 4096);
     expect(o.fuelUsed).toBeGreaterThanOrEqual(23_000 * 128 + 4 * 4096);
@@ -77,7 +77,7 @@ describe('host calls pay for what they cost the host', () => {
   it('a line past the caps is never read: invalid UTF-8 there is not even seen', () => {
     const body = `${logLoop(64, 16384, 8)} (call $log (i32.const 1) (i32.const 16400) (i32.const 2))`;
     const p = compiledFromWat(evaluateWat(body, '(data (i32.const 16384) "eightchr") (data (i32.const 16400) "\\ff\\fe")'), { deadlineMs: 10_000 });
-    const o = evaluateInstance(p.module, request(), simulatedHost(), p.limits);
+    const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
     expect(o).toMatchObject({ decision: 'allow', droppedLogLines: 1 });
     expect(o.logs).toHaveLength(64);
   });
@@ -89,7 +89,7 @@ describe('host calls pay for what they cost the host', () => {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))`;
     const p = compiledFromWat(evaluateWat(body), { deadlineMs: 10_000 });
-    const o = evaluateInstance(p.module, request(), simulatedHost(), p.limits);
+    const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
     expect(o.decision).toBe('allow');
     expect(o.capabilityCalls).toHaveLength(16);
     expect(o.fuelUsed).toBeGreaterThanOrEqual(16 * 16_384);
@@ -105,7 +105,7 @@ describe('host calls pay for what they cost the host', () => {
       (i32.const 1024)`;
     const r = await compilePolicy(await componentFromWat(componentPolicyWat({ evaluateBody: body })), DEFAULT_LIMITS);
     if (!r.ok) throw new Error(r.message);
-    const o = evaluateInstance(r.policy.module, request(), simulatedHost(), r.policy.limits);
+    const o = evaluateOnce(r.policy.module, request(), simulatedHost(), r.policy.limits);
     expect(o.decision).toBe('allow');
     expect(o.fuelUsed).toBeGreaterThanOrEqual(30_000 * 256);
   });

@@ -11,7 +11,7 @@ import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import type { TapeEntry } from '../../../runtime/engine/speculative/capability-tape.ts';
 import { WorkerPool } from '../../../runtime/engine/worker/worker-pool.ts';
-import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
 import { spawnChild } from '../../support/processes/children.ts';

@@ -1,11 +1,11 @@
 // A worker terminated at the deadline runs no finally blocks: the pidfds its evaluation held
-// must still be closed (capabilities/linux/pidfd-ledger.ts), or a policy that times out on
+// must still be closed (os/pidfd-ledger.ts), or a policy that times out on
 // purpose would leak the daemon's file descriptors one request at a time.
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { readStartTime } from '../../../runtime/identity/proc-stat.ts';
+import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
 import { spawnChild } from '../../support/processes/children.ts';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { evaluateInstance } from '../../../runtime/engine/evaluate-instance.ts';
+import { evaluateOnce } from '../../support/evaluate-once.ts';
 import type { Outcome } from '../../../runtime/engine/outcome.ts';
 import { MAILBOX_BYTES } from '../../../runtime/engine/worker/protocol.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from '../run/fixtures/wat.ts';
@@ -54,7 +54,7 @@ describe('mailbox fallbacks', () => {
     const o = await engine.evaluate(chatty.sha256, request(), simulated());
     expect(o.logs).toHaveLength(64);
     expect(o.logs.reduce((n, l) => n + l.message.length, 0)).toBeGreaterThan(MAILBOX_BYTES);
-    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateInstance(chatty.module, request(), createSimulatedCapabilities(world()), chatty.limits)));
+    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateOnce(chatty.module, request(), createSimulatedCapabilities(world()), chatty.limits)));
     // and the mailbox path still works right after
     expect(await engine.evaluate(full.sha256, request(), simulated())).toMatchObject({ decision: 'allow', capabilityCalls: [{}, {}] });
   });
@@ -62,7 +62,7 @@ describe('mailbox fallbacks', () => {
   it('a request outside its declared types takes the port and behaves as in-thread', async () => {
     const odd = request({ bytes: -1n });
     const o = await engine.evaluate(full.sha256, odd, simulated());
-    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateInstance(full.module, odd, createSimulatedCapabilities(world()), full.limits)));
+    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateOnce(full.module, odd, createSimulatedCapabilities(world()), full.limits)));
   });
 
   it('consecutive jobs with different specs each see their own', async () => {

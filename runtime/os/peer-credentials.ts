@@ -2,9 +2,9 @@
 // SO_PEERCRED (pid, uid, gid at connect time) and SO_PEERPIDFD (kernel >= 6.5), a pidfd for
 // exactly the process that connected, which a reused pid cannot redirect.
 import type { Socket } from 'node:net';
-import { libc, SO_PEERCRED, SO_PEERPIDFD, SOL_SOCKET } from '../capabilities/linux/libc.ts';
-import { errnoName } from '../capabilities/linux/errno.ts';
-import { closeFd, openPidfd, pidfdIsAlive } from '../capabilities/linux/pidfd.ts';
+import { libc, SO_PEERCRED, SO_PEERPIDFD, SOL_SOCKET } from './libc.ts';
+import { errnoName } from './errno.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from './pidfd.ts';
 import { readStartTime } from './proc-stat.ts';
 import { socketFd } from './socket-fd.ts';
 

@@ -21,14 +21,3 @@ export function closeFd(fd: number): void {
   notePidfdClosing(fd);
   libc().close(fd);
 }
-
-/** Runs `body` with a pidfd for `pid`, closing it whatever happens. */
-export function withPidfd<T>(pid: number, onOpenError: (errno: number) => T, body: (pidfd: number) => T): T {
-  const opened = openPidfd(pid);
-  if (!opened.ok) return onOpenError(opened.errno);
-  try {
-    return body(opened.pidfd);
-  } finally {
-    closeFd(opened.pidfd);
-  }
-}

@@ -1,8 +1,8 @@
 // Start-up check for the daemon: refuse to run where the real capabilities cannot work.
 import { readFileSync, readlinkSync } from 'node:fs';
-import { detectCgroup2Mount, type Cgroup2Mount } from '../../identity/cgroup-mount.ts';
-import { cgroupView, type CgroupView } from '../../identity/cgroup-namespace.ts';
-import { readProcStat } from '../../identity/proc-stat.ts';
+import { detectCgroup2Mount, type Cgroup2Mount } from './cgroup-mount.ts';
+import { cgroupView, type CgroupView } from './cgroup-namespace.ts';
+import { readProcStat } from './proc-stat.ts';
 import { errnoName, ENOSYS } from './errno.ts';
 import { libc, LibcUnavailableError } from './libc.ts';
 import { closeFd, openPidfd } from './pidfd.ts';

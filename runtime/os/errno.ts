@@ -1,5 +1,4 @@
-// The errno values capgate maps onto the contract, and a name for the audit detail.
-import type { CapabilityError } from '../../contract/types.ts';
+// The errno values capgate looks at, and a name for each (for error messages and the audit).
 
 export const EPERM = 1;
 export const ENOENT = 2;
@@ -23,18 +22,4 @@ const NAMES: Record<number, string> = {
 
 export function errnoName(errno: number): string {
   return NAMES[errno] ?? `errno ${errno}`;
-}
-
-/** prlimit(2) errors as the contract names them; anything unexpected is `internal`. */
-export function capabilityErrorForErrno(errno: number): CapabilityError {
-  switch (errno) {
-    case EPERM:
-      return 'not-permitted';
-    case ESRCH:
-      return 'no-such-process';
-    case EINVAL:
-      return 'invalid-argument';
-    default:
-      return 'internal';
-  }
 }

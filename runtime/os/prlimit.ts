@@ -1,9 +1,8 @@
 // RLIMIT_MEMLOCK of another process through libc prlimit(2) (~1 µs; the CLI costs ~1.6 ms).
-import { MEMLOCK_UNLIMITED } from '../../contract/types.ts';
 import { libc, RLIMIT_MEMLOCK, type RlimitValue } from './libc.ts';
 
-/** RLIM_INFINITY is all ones in 64 bits, the same value as the contract's "unlimited". */
-export const RLIM_INFINITY = MEMLOCK_UNLIMITED;
+/** RLIM_INFINITY: all ones in 64 bits (the contract's MEMLOCK_UNLIMITED is the same value). */
+export const RLIM_INFINITY = (1n << 64n) - 1n;
 
 export type PrlimitResult = { ok: true; old: RlimitValue } | { ok: false; errno: number };
 
