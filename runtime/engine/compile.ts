@@ -12,7 +12,7 @@ import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
 import { checkModuleLimits } from './instrument/module-limits.ts';
 import type { CompileResult } from './api.ts';
-import { trialInstantiation } from './instantiation-cost.ts';
+import { instantiationCost, trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 
 export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
@@ -95,14 +95,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
       wit,
       module,
       limits: { ...limits },
-      instantiation: {
-        tableEntries: shape.tables.reduce((n, t) => n + t.initial, 0),
-        elementEntries: shape.elementEntries,
-        dataBytes: shape.dataBytes,
-        globals: shape.globals,
-        initialPages: shape.memoryPages,
-        trialUs,
-      },
+      instantiation: instantiationCost(shape, trialUs),
     },
   };
 }

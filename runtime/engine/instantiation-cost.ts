@@ -5,6 +5,7 @@
 // (engine/speculative/); any other runs in a worker from the start.
 import { createHostImports } from './abi/host-imports.ts';
 import { invalidModule } from './component/rejection.ts';
+import type { ModuleShape } from './instrument/module-limits.ts';
 import { policyImports } from './policy-memory.ts';
 
 export interface InstantiationCost {
@@ -17,6 +18,18 @@ export interface InstantiationCost {
   initialPages: number;
   /** Fastest of the trial instantiations at upload, in microseconds. */
   trialUs: number;
+}
+
+/** What a module of this shape costs to instantiate, with its trial's time. */
+export function instantiationCost(shape: ModuleShape, trialUs: number): InstantiationCost {
+  return {
+    tableEntries: shape.tables.reduce((n, t) => n + t.initial, 0),
+    elementEntries: shape.elementEntries,
+    dataBytes: shape.dataBytes,
+    globals: shape.globals,
+    initialPages: shape.memoryPages,
+    trialUs,
+  };
 }
 
 /**

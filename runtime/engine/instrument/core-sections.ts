@@ -83,3 +83,14 @@ export function encodeU32(n: number): number[] {
   } while (n !== 0);
   return out;
 }
+
+/** The parts, one after another, in one new array (a section or a module being rebuilt). */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -7,7 +7,7 @@
 import { ByteReader } from '../component/byte-reader.ts';
 import { invalidModule } from '../component/rejection.ts';
 import { MEMORY_IMPORT_MODULE, MEMORY_IMPORT_NAME, MEMORY_PLAN_SECTION } from '../instrumentation-globals.ts';
-import { coreSections, encodeU32, type CoreSection } from './core-sections.ts';
+import { concat, coreSections, encodeU32, type CoreSection } from './core-sections.ts';
 
 const IMPORT_SECTION = 2;
 const MEMORY_SECTION = 5;
@@ -80,14 +80,4 @@ function isPlanSection(bytes: Uint8Array, s: CoreSection): boolean {
   } catch {
     return false;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -6,7 +6,7 @@
 // before binaryen reads the module: nothing in them is needed to run it.
 import binaryen from 'binaryen';
 import { ByteReader, MalformedBinary } from '../component/byte-reader.ts';
-import { coreSections, encodeU32 } from './core-sections.ts';
+import { concat, coreSections, encodeU32 } from './core-sections.ts';
 import { sanitizeName } from './sanitize-name.ts';
 
 export { MAX_NAME_CHARS, sanitizeName } from './sanitize-name.ts';
@@ -47,16 +47,6 @@ function functionNames(bytes: Uint8Array, payload: number, end: number): Array<[
     if (!(e instanceof MalformedBinary)) throw e;
   }
   return [];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const leb = (n: number): Uint8Array => new Uint8Array(encodeU32(n));
