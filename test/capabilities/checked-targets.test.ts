@@ -90,12 +90,12 @@ describe('pidfds kept per evaluation', () => {
       process.kill(grandchild, 'SIGKILL');
       await waitForReaped(grandchild);
       const stranger = spawnShellAtPid(grandchild, 'sleep 300'); // outside the VM
-      if (stranger.pid === grandchild) {
+      if (stranger === grandchild) {
         reused = true;
-        const before = memlockFromProc(stranger.pid);
-        expect(caps.setMemlock(stranger.pid, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope' });
-        expect(caps.queryVmIdentity(stranger.pid)).toBeNull();
-        expect(memlockFromProc(stranger.pid)).toEqual(before);
+        const before = memlockFromProc(stranger);
+        expect(caps.setMemlock(stranger, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope' });
+        expect(caps.queryVmIdentity(stranger)).toBeNull();
+        expect(memlockFromProc(stranger)).toEqual(before);
       }
       caps.release!();
       await killAll();

@@ -89,7 +89,7 @@ describe('set-memlock', () => {
       await killAll();
       await waitForTickAfter(vm.anchor.rootStartTime!); // a new clock tick, so start times differ
       const b = spawnShellAtPid(a.pid, 'sleep 300');
-      if (b.pid === a.pid) found = { vm, pid: b.pid };
+      if (b === a.pid) found = { vm, pid: b };
       else await killAll();
     }
     if (found === null) throw new Error('could not get the kernel to reuse a pid in 40 attempts');
@@ -145,7 +145,7 @@ describe('pidfd sandwich', () => {
           const until = performance.now() + 5_000;
           while (readStartTime(grandchild) !== null && performance.now() < until);
           while (bootTicks() <= started);
-          replacement = spawnShellAtPid(grandchild, 'sleep 300').pid;
+          replacement = spawnShellAtPid(grandchild, 'sleep 300');
         },
       });
       expect(result).toMatchObject({ ok: false, error: 'no-such-process' });

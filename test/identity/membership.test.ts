@@ -66,7 +66,7 @@ describe('root-pid membership', () => {
       // them (real pid wrap-around cannot happen that fast); the pidfd covers that case.
       await waitForTickAfter(vm.anchor.rootStartTime!);
       const b = spawnShellAtPid(a.pid, 'sleep 300 & wait');
-      if (b.pid === a.pid) reused = { vm, pid: b.pid };
+      if (b === a.pid) reused = { vm, pid: b };
       else await killAll();
     }
     if (reused === null) throw new Error('could not get the kernel to reuse a pid in 40 attempts');

@@ -100,10 +100,21 @@ export function memlockFromProc(pid: number): MemlockLimits {
 }
 
 /**
- * Tries to make the next fork get `pid` (root writes ns_last_pid). Other processes on the host
- * may fork in between, so callers retry. Returns the spawned child either way.
+ * Starts `sh -c script` so that it most likely gets `pid`, and returns the pid it got. A launcher
+ * shell writes ns_last_pid (root) and forks the script at once: a window of microseconds, where
+ * Node's own spawn (through setpriv) takes milliseconds in which the rest of a busy suite forks
+ * too. Other processes may still fork in that window, so callers retry. Synchronous, for callers
+ * in the middle of a capability call; the script runs in the launcher's process group, so the
+ * after-hooks kill it with the launcher.
  */
-export function spawnShellAtPid(pid: number, script: string): ChildProcess & { pid: number } {
-  writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-  return spawnShell(script);
+export function spawnShellAtPid(pid: number, script: string): number {
+  const launcher = spawnShell(`echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; (${script}) & wait`);
+  const until = performance.now() + 10_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const [child] = childrenOf(launcher.pid);
+    if (child !== undefined) return child;
+    if (performance.now() > until) throw new Error(`the launcher shell ${launcher.pid} did not fork within 10 s`);
+    Atomics.wait(pause, 0, 0, 2);
+  }
 }
