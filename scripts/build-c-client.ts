@@ -56,7 +56,17 @@ export function buildCClient(dir: string, o: { cc?: string; extraCflags?: string
 }
 
 /** Compiles and links one program; returns the compiler's output (warnings). */
-export function compileCProgram(o: { cc?: string; sources: string[]; out: string; flags?: string[]; libs?: string[] }): string {
+export function compileCProgram(o: {
+  cc?: string;
+  sources: string[];
+  out: string;
+  flags?: string[];
+  libs?: string[];
+}): string {
   const cc = o.cc ?? 'gcc';
-  return run(cc, [...(o.flags ?? []), '-o', o.out, ...o.sources, ...(o.libs ?? [])], `compiling ${path.basename(o.out)}`);
+  return run(
+    cc,
+    [...(o.flags ?? []), '-o', o.out, ...o.sources, ...(o.libs ?? [])],
+    `compiling ${path.basename(o.out)}`,
+  );
 }

@@ -50,7 +50,9 @@ export async function compileAssemblyScript(entry: string, options: CompileOptio
     },
   });
   if (error || !binary) {
-    throw new Error(`asc failed for ${relative(REPO_ROOT, entry)}: ${error?.message ?? 'no output'}\n${stderr.toString()}`);
+    throw new Error(
+      `asc failed for ${relative(REPO_ROOT, entry)}: ${error?.message ?? 'no output'}\n${stderr.toString()}`,
+    );
   }
   return binary;
 }
@@ -92,7 +94,8 @@ export async function buildAssemblyScriptGuests(options: BuildOptions = {}): Pro
   for (const name of assemblyScriptExamples(langDir)) {
     const corePath = join(outDir, `${name}.core.wasm`);
     const componentPath = join(outDir, `${name}.wasm`);
-    const upToDate = options.onlyIfStale === true && isUpToDate([corePath, componentPath], [join(langDir, name), ...sharedInputs]);
+    const upToDate =
+      options.onlyIfStale === true && isUpToDate([corePath, componentPath], [join(langDir, name), ...sharedInputs]);
     if (!upToDate) {
       const core = await compileAssemblyScript(join(langDir, name, 'index.ts'));
       const component = await componentize(core);
@@ -121,7 +124,10 @@ export const GUEST_BUILDERS: Record<string, GuestBuilder> = {
 };
 
 /** Runs the given languages' builders (all by default). */
-export async function buildGuests(languages: string[] = Object.keys(GUEST_BUILDERS), options: BuildOptions = {}): Promise<BuiltGuest[]> {
+export async function buildGuests(
+  languages: string[] = Object.keys(GUEST_BUILDERS),
+  options: BuildOptions = {},
+): Promise<BuiltGuest[]> {
   const out: BuiltGuest[] = [];
   for (const lang of languages) {
     const builder = GUEST_BUILDERS[lang];
@@ -133,7 +139,10 @@ export async function buildGuests(languages: string[] = Object.keys(GUEST_BUILDE
 
 export function formatBuilt(guests: BuiltGuest[]): string {
   return guests
-    .map((g) => `${g.language}/${g.name}: ${relative(REPO_ROOT, g.corePath)} ${g.coreBytes} B, ${relative(REPO_ROOT, g.componentPath)} ${g.componentBytes} B${g.upToDate ? ' (up to date)' : ''}`)
+    .map(
+      (g) =>
+        `${g.language}/${g.name}: ${relative(REPO_ROOT, g.corePath)} ${g.coreBytes} B, ${relative(REPO_ROOT, g.componentPath)} ${g.componentBytes} B${g.upToDate ? ' (up to date)' : ''}`,
+    )
     .join('\n');
 }
 

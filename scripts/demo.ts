@@ -36,7 +36,10 @@ function capgate(args: string[], { quiet = false } = {}): { status: number; stdo
 }
 
 function memlockOf(pid: number): string {
-  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = fs
+    .readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5);
   return `soft ${soft ?? '?'}, hard ${hard ?? '?'} bytes`;
 }
@@ -47,7 +50,11 @@ class FakeVm {
   readonly root: ChildProcessWithoutNullStreams;
   readonly lines: AsyncIterator<string>;
   constructor() {
-    this.root = spawn('sh', ['-c', 'sleep 600 & echo "$!"; while read -r cmd; do sh -c "$cmd"; echo "__done $?"; done'], { stdio: 'pipe' });
+    this.root = spawn(
+      'sh',
+      ['-c', 'sleep 600 & echo "$!"; while read -r cmd; do sh -c "$cmd"; echo "__done $?"; done'],
+      { stdio: 'pipe' },
+    );
     this.lines = createInterface({ input: this.root.stdout })[Symbol.asyncIterator]();
   }
   async qemuPid(): Promise<number> {
@@ -69,10 +76,17 @@ let vm: FakeVm | undefined;
 let qemu: number | undefined;
 try {
   step('Build the example policies (AssemblyScript -> core module -> component)');
-  for (const g of await buildAssemblyScriptGuests({ onlyIfStale: true })) console.log(`${g.upToDate ? "up to date" : "built"}: ${path.relative(ROOT, g.componentPath)} (${g.componentBytes} bytes)`);
+  for (const g of await buildAssemblyScriptGuests({ onlyIfStale: true }))
+    console.log(
+      `${g.upToDate ? 'up to date' : 'built'}: ${path.relative(ROOT, g.componentPath)} (${g.componentBytes} bytes)`,
+    );
 
   step('Start the daemon: admin + request sockets and SQLite state in a temporary directory');
-  daemon = spawn(process.execPath, [CLI, 'serve', '--run-dir', runDir, '--state-dir', stateDir, '--log-level', 'warn'], { stdio: 'pipe' });
+  daemon = spawn(
+    process.execPath,
+    [CLI, 'serve', '--run-dir', runDir, '--state-dir', stateDir, '--log-level', 'warn'],
+    { stdio: 'pipe' },
+  );
   daemon.stderr.pipe(process.stderr);
   for (let i = 0; i < 200 && capgate(['policy', 'ls', '-s', adminSocket], { quiet: true }).status !== 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -86,7 +100,22 @@ try {
   vm = new FakeVm();
   qemu = await vm.qemuPid();
   const uuid = '6f1c2a8e-7b1d-4c39-9a57-0d5e1f2a3b4c';
-  capgate(['vm', 'register', '--uuid', uuid, '--name', 'demo-vm', '--id', '1', '--label', `memory-bytes=${1024 ** 3}`, '--pid', String(vm.root.pid), '-s', adminSocket]);
+  capgate([
+    'vm',
+    'register',
+    '--uuid',
+    uuid,
+    '--name',
+    'demo-vm',
+    '--id',
+    '1',
+    '--label',
+    `memory-bytes=${1024 ** 3}`,
+    '--pid',
+    String(vm.root.pid),
+    '-s',
+    adminSocket,
+  ]);
   console.log(`the VM's "QEMU" is pid ${qemu}; its memlock limit now: ${memlockOf(qemu)}`);
 
   step('Requests from inside the VM: identity comes from SO_PEERCRED, not from the request');

@@ -14,10 +14,16 @@ import { buildGuests, formatBuilt } from '../scripts/build-guests.ts';
 export default async function setup(): Promise<void> {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   try {
-    execFileSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: PACKAGE_ROOT, stdio: 'pipe', encoding: 'utf8' });
+    execFileSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], {
+      cwd: PACKAGE_ROOT,
+      stdio: 'pipe',
+      encoding: 'utf8',
+    });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string };
-    throw new Error(`global-setup: \`npm run build\` failed, so the compiled capgate the process tests run would be stale:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(
+      `global-setup: \`npm run build\` failed, so the compiled capgate the process tests run would be stale:\n${e.stdout ?? ''}${e.stderr ?? ''}`,
+    );
   }
   const guests = await buildGuests(['assemblyscript'], { onlyIfStale: true });
   const rebuilt = guests.filter((g) => !g.upToDate);

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 export const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
 /** The package's root: the directory holding package.json, runtime/, host-api/, dist/. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), RUNNING_COMPILED ? '../../..' : '../..');
+export const PACKAGE_ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  RUNNING_COMPILED ? '../../..' : '../..',
+);
 
 /** A path inside the package, e.g. packagePath('host-api', 'wit', 'policy.wit'). */
 export function packagePath(...segments: string[]): string {

@@ -13,7 +13,8 @@ import { packagePath, RUNNING_COMPILED } from './package-root.ts';
  * names the `.js` file tsc wrote in its place.
  */
 export function startWorker(entry: URL, options: WorkerOptions = {}): Worker {
-  if (entry.protocol !== 'file:' || !entry.pathname.endsWith('.ts')) throw new Error(`startWorker: the entry must be a .ts module URL, got ${entry.href}`);
+  if (entry.protocol !== 'file:' || !entry.pathname.endsWith('.ts'))
+    throw new Error(`startWorker: the entry must be a .ts module URL, got ${entry.href}`);
   if (RUNNING_COMPILED) return new Worker(new URL(entry.href.replace(/\.ts$/, '.js')), options);
   const loader = pathToFileURL(packagePath('runtime', 'bootstrap', 'register.mjs')).href;
   // eval: a CommonJS script whose dynamic imports register the loader first, then load the entry.

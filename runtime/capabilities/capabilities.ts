@@ -15,7 +15,9 @@ export interface MemlockEffect {
 }
 
 /** `effect`: present when the call reached the kernel's prlimit (whatever it answered). */
-export type SetMemlockResult = { ok: true; effect?: MemlockEffect } | { ok: false; error: CapabilityError; detail?: string; effect?: MemlockEffect };
+export type SetMemlockResult =
+  | { ok: true; effect?: MemlockEffect }
+  | { ok: false; error: CapabilityError; detail?: string; effect?: MemlockEffect };
 
 /**
  * Capabilities for ONE evaluation, already scoped to the requester's own VM.

@@ -8,7 +8,11 @@ import type { MemlockEffect } from './capabilities.ts';
 
 type LinuxFactory = (
   scope: RegisteredVm,
-  options?: { recentMembersMs?: number | undefined; pinned?: { pid: number; startTime: number } | undefined; effects?: EffectSink | undefined },
+  options?: {
+    recentMembersMs?: number | undefined;
+    pinned?: { pid: number; startTime: number } | undefined;
+    effects?: EffectSink | undefined;
+  },
 ) => Capabilities;
 type LinuxUndo = (u: { pid: number; expected: { soft: bigint; hard: bigint }; effect: MemlockEffect }) => string;
 type LinuxLimitNow = (pid: number, startTime: number) => { soft: bigint; hard: bigint } | null;
@@ -27,9 +31,19 @@ export async function loadLinuxCapabilities(): Promise<void> {
   try {
     // A computed specifier: the module is optional at type-check time and validated below.
     const specifier = './linux/index.ts';
-    const mod = (await import(specifier)) as { createLinuxCapabilities?: unknown; undoSetMemlock?: unknown; memlockNow?: unknown };
-    if (typeof mod.createLinuxCapabilities !== 'function' || typeof mod.undoSetMemlock !== 'function' || typeof mod.memlockNow !== 'function') {
-      throw new Error('runtime/capabilities/linux/index.ts does not export createLinuxCapabilities, undoSetMemlock and memlockNow');
+    const mod = (await import(specifier)) as {
+      createLinuxCapabilities?: unknown;
+      undoSetMemlock?: unknown;
+      memlockNow?: unknown;
+    };
+    if (
+      typeof mod.createLinuxCapabilities !== 'function' ||
+      typeof mod.undoSetMemlock !== 'function' ||
+      typeof mod.memlockNow !== 'function'
+    ) {
+      throw new Error(
+        'runtime/capabilities/linux/index.ts does not export createLinuxCapabilities, undoSetMemlock and memlockNow',
+      );
     }
     linuxFactory = mod.createLinuxCapabilities as LinuxFactory;
     linuxUndo = mod.undoSetMemlock as LinuxUndo;
@@ -46,14 +60,17 @@ export function createCapabilities(spec: CapabilitySpec, effects?: EffectSink): 
       return createSimulatedCapabilities(spec.world);
     case 'linux':
       if (linuxFactory === undefined) {
-        throw new Error(`Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`);
+        throw new Error(
+          `Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`,
+        );
       }
       return linuxFactory(spec.scope, { recentMembersMs: spec.recentMembersMs, pinned: spec.pinned, effects });
   }
 }
 
 function loaded<T>(f: T | undefined): T {
-  if (f === undefined) throw new Error(`Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`);
+  if (f === undefined)
+    throw new Error(`Linux capabilities are not available: ${linuxLoadError ?? 'call loadLinuxCapabilities() first'}`);
   return f;
 }
 

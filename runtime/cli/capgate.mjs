@@ -17,7 +17,9 @@ try {
   ({ main } = await import(MAIN.href));
 } catch (err) {
   if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes(MAIN.pathname)) throw err;
-  process.stderr.write(`capgate: ${MAIN.pathname} is missing: this copy of capgate was not built.\nhint: run \`npm run build\` in ${new URL('../..', import.meta.url).pathname}\n`);
+  process.stderr.write(
+    `capgate: ${MAIN.pathname} is missing: this copy of capgate was not built.\nhint: run \`npm run build\` in ${new URL('../..', import.meta.url).pathname}\n`,
+  );
   process.exit(1);
 }
 process.exitCode = await main(process.argv.slice(2));

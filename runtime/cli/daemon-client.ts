@@ -6,7 +6,15 @@
 import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CapgateAdminClient, CapgateConnectionError, CapgateRequestClient, wrongSocket } from '../client/index.ts';
-import { currentLocationEnvironment, RUN_DIR_VARIABLE, SOCKET_VARIABLE, socketCandidates, SYSTEM_RUN_DIR, type SocketCandidate, type SocketKind } from '../daemon/socket-locations.ts';
+import {
+  currentLocationEnvironment,
+  RUN_DIR_VARIABLE,
+  SOCKET_VARIABLE,
+  socketCandidates,
+  SYSTEM_RUN_DIR,
+  type SocketCandidate,
+  type SocketKind,
+} from '../daemon/socket-locations.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -15,7 +23,9 @@ function probe(path: string): 'socket' | 'missing' | 'not a socket' | 'unreadabl
   try {
     return lstatSync(path).isSocket() ? 'socket' : 'not a socket';
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'missing' : 'unreadable';
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR'
+      ? 'missing'
+      : 'unreadable';
   }
 }
 
@@ -56,7 +66,9 @@ export function locateSocket(kind: SocketKind, flag: string | undefined): Locate
 
 function origin(c: SocketCandidate): string {
   if (c.from !== 'default') return c.from === '--socket' ? 'from --socket' : `from $${c.from}`;
-  return c.path.startsWith(`${SYSTEM_RUN_DIR}/`) ? 'where a root daemon listens' : 'where `capgate serve` run by you in this directory listens';
+  return c.path.startsWith(`${SYSTEM_RUN_DIR}/`)
+    ? 'where a root daemon listens'
+    : 'where `capgate serve` run by you in this directory listens';
 }
 
 /** The error listing every location tried, why, what was there, and what to do. */
@@ -64,7 +76,13 @@ function noDaemon(kind: SocketKind, located: Located): CliError {
   const uid = currentLocationEnvironment().uid;
   const tried = located.tried.map((c) => {
     const at = probe(c.path);
-    const problem = distrust(c, uid) ?? (c.path === located.path && at === 'socket' ? 'nothing listening (connection refused: a stale socket?)' : at === 'missing' ? 'no such file' : at);
+    const problem =
+      distrust(c, uid) ??
+      (c.path === located.path && at === 'socket'
+        ? 'nothing listening (connection refused: a stale socket?)'
+        : at === 'missing'
+          ? 'no such file'
+          : at);
     return { path: c.path, from: origin(c), problem };
   });
   const message =
@@ -100,7 +118,11 @@ function explainWrongSocket(e: unknown, socketPath: string, wanted: 'admin' | 'r
 }
 
 /** Runs fn with an admin client on --socket (flag) or, without one, on the socket found where the daemon puts it. */
-export async function withAdmin<T>(flag: string | undefined, fn: (c: CapgateAdminClient) => Promise<T>, timeoutMs?: number): Promise<T> {
+export async function withAdmin<T>(
+  flag: string | undefined,
+  fn: (c: CapgateAdminClient) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
   const located = locateSocket('admin', flag);
   const socketPath = located.path;
   if (socketPath === undefined) throw noDaemon('admin', located);
@@ -115,7 +137,11 @@ export async function withAdmin<T>(flag: string | undefined, fn: (c: CapgateAdmi
 }
 
 /** As withAdmin, on the request socket. */
-export async function withRequester<T>(flag: string | undefined, fn: (c: CapgateRequestClient) => Promise<T>, timeoutMs?: number): Promise<T> {
+export async function withRequester<T>(
+  flag: string | undefined,
+  fn: (c: CapgateRequestClient) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
   const located = locateSocket('request', flag);
   const socketPath = located.path;
   if (socketPath === undefined) throw noDaemon('request', located);

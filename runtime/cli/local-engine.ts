@@ -16,11 +16,22 @@ export async function readPolicyFile(file: string): Promise<Uint8Array> {
   try {
     bytes = new Uint8Array(await readFile(file));
   } catch (e) {
-    throw usageError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass the path of a .wasm policy component');
+    throw usageError(
+      `cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      'pass the path of a .wasm policy component',
+    );
   }
   const kind = wasmKind(bytes);
-  if (kind === 'core') throw usageError(`${file} is a core WebAssembly module, not a policy component`, `componentize it first: capgate build ${file} -o policy.wasm`);
-  if (kind === 'other') throw usageError(`${file} is not a WebAssembly component (no "\\0asm" header)`, 'pass the .wasm written by `capgate build` or your toolchain');
+  if (kind === 'core')
+    throw usageError(
+      `${file} is a core WebAssembly module, not a policy component`,
+      `componentize it first: capgate build ${file} -o policy.wasm`,
+    );
+  if (kind === 'other')
+    throw usageError(
+      `${file} is not a WebAssembly component (no "\\0asm" header)`,
+      'pass the .wasm written by `capgate build` or your toolchain',
+    );
   return bytes;
 }
 
@@ -36,10 +47,18 @@ export function wasmKind(bytes: Uint8Array): 'core' | 'component' | 'other' {
 /** The daemon's engine, locally: one worker (the simulator decides one case at a time). Close it. */
 export async function openLocalEngine(limits: Partial<EngineLimits> = {}): Promise<PolicyEngine> {
   // Loaded on demand: commands that never evaluate should not pay for the engine at start-up.
-  const [{ Engine }, { compilePolicy }] = await Promise.all([import('../engine/engine.ts'), import('../engine/compile.ts')]);
+  const [{ Engine }, { compilePolicy }] = await Promise.all([
+    import('../engine/engine.ts'),
+    import('../engine/compile.ts'),
+  ]);
   // Compiled on this thread, which serves nobody else here: no compile worker to start (it costs a
   // CLI run ~1 s of start-up, and competes with the first evaluation's worker).
-  return new Engine({ limits: { ...DEFAULT_LIMITS, ...limits }, workers: 1, linuxCapabilities: false, compile: compilePolicy });
+  return new Engine({
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    workers: 1,
+    linuxCapabilities: false,
+    compile: compilePolicy,
+  });
 }
 
 /**
@@ -51,9 +70,14 @@ export async function compileLocal(engine: PolicyEngine, file: string): Promise<
   const bytes = await readPolicyFile(file);
   const compiled = await engine.compile(bytes);
   if (!compiled.ok) {
-    throw new CliError(`${file} was rejected (${compiled.kind}): ${compiled.message}`, EXIT.failed, 'the daemon would reject it too; fix the policy and rebuild it', {
-      kind: compiled.kind,
-    });
+    throw new CliError(
+      `${file} was rejected (${compiled.kind}): ${compiled.message}`,
+      EXIT.failed,
+      'the daemon would reject it too; fix the policy and rebuild it',
+      {
+        kind: compiled.kind,
+      },
+    );
   }
   const { warmUp } = await import('../engine/warm-up.ts');
   await warmUp(engine, compiled.policy.sha256, 1);

@@ -16,19 +16,47 @@ interface Failure {
 }
 
 function classify(e: unknown): Failure {
-  if (e instanceof CliError) return { code: e.exitCode, kind: 'error', message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) };
+  if (e instanceof CliError)
+    return {
+      code: e.exitCode,
+      kind: 'error',
+      message: e.message,
+      ...(e.hint ? { hint: e.hint } : {}),
+      ...(e.details ? { details: e.details } : {}),
+    };
   if (e instanceof CapgateConnectionError && e.errno === 'ETIMEDOUT') {
-    return { code: EXIT.failed, kind: 'daemon-timeout', message: `the daemon at ${e.socketPath} did not answer in time: ${e.message}`, hint: 'it may be overloaded; retry, or check its logs' };
+    return {
+      code: EXIT.failed,
+      kind: 'daemon-timeout',
+      message: `the daemon at ${e.socketPath} did not answer in time: ${e.message}`,
+      hint: 'it may be overloaded; retry, or check its logs',
+    };
   }
   if (e instanceof CapgateConnectionError) {
-    return { code: EXIT.unreachable, kind: 'daemon-unreachable', message: `no daemon at ${e.socketPath}: ${e.message}`, hint: e.hint };
+    return {
+      code: EXIT.unreachable,
+      kind: 'daemon-unreachable',
+      message: `no daemon at ${e.socketPath}: ${e.message}`,
+      hint: e.hint,
+    };
   }
   if (e instanceof CapgateApiError) {
     const code = e.code === 'bad-request' || e.code === 'not-found' ? EXIT.usage : EXIT.failed;
-    return { code, kind: e.code, message: `the daemon refused: ${e.message}`, ...(e.hint ? { hint: e.hint } : {}), ...(e.kind ? { details: { kind: e.kind } } : {}) };
+    return {
+      code,
+      kind: e.code,
+      message: `the daemon refused: ${e.message}`,
+      ...(e.hint ? { hint: e.hint } : {}),
+      ...(e.kind ? { details: { kind: e.kind } } : {}),
+    };
   }
   const err = e instanceof Error ? e : new Error(String(e));
-  return { code: EXIT.failed, kind: 'internal', message: `internal error: ${err.message}`, hint: process.env.CAPGATE_DEBUG ? err.stack : 'set CAPGATE_DEBUG=1 for a stack trace' };
+  return {
+    code: EXIT.failed,
+    kind: 'internal',
+    message: `internal error: ${err.message}`,
+    hint: process.env.CAPGATE_DEBUG ? err.stack : 'set CAPGATE_DEBUG=1 for a stack trace',
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -41,12 +69,17 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       // Commander already printed help, the version, or the usage error itself. Help printed
       // because a command is missing (`capgate`, `capgate policy`) is a usage error.
-      const asked = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0);
+      const asked =
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        (e.code === 'commander.help' && e.exitCode === 0);
       return asked ? EXIT.ok : EXIT.usage;
     }
     const f = classify(e);
     if (argv.includes('--json')) {
-      process.stdout.write(`${toJson({ error: { kind: f.kind, message: f.message, ...(f.hint ? { hint: f.hint } : {}), ...(f.details ?? {}) }, exitCode: f.code })}\n`);
+      process.stdout.write(
+        `${toJson({ error: { kind: f.kind, message: f.message, ...(f.hint ? { hint: f.hint } : {}), ...(f.details ?? {}) }, exitCode: f.code })}\n`,
+      );
     } else {
       const c = coloursFor(process.stderr);
       process.stderr.write(`${c.fail('error:')} ${f.message}\n${f.hint ? `${c.dim('hint:')} ${f.hint}\n` : ''}`);

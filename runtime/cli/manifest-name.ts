@@ -38,8 +38,15 @@ export async function nameFromManifest(file: string): Promise<{ name: string; ma
     if (name === null) continue;
     const shown = relative(process.cwd(), manifest) || manifest;
     if (name === undefined) throw usageError(`${shown} has no "name" to name the policy by`, 'pass --name <name>');
-    if (!POLICY_NAME_PATTERN.test(name)) throw usageError(`the name "${name}" in ${shown} is not a policy name (${POLICY_NAME_RULE})`, 'pass --name <name>');
+    if (!POLICY_NAME_PATTERN.test(name))
+      throw usageError(
+        `the name "${name}" in ${shown} is not a policy name (${POLICY_NAME_RULE})`,
+        'pass --name <name>',
+      );
     return { name, manifest: shown };
   }
-  throw usageError('no policy name: pass --name <name>', 'or run it in a project made by `capgate init`, whose package.json names the policy');
+  throw usageError(
+    'no policy name: pass --name <name>',
+    'or run it in a project made by `capgate init`, whose package.json names the policy',
+  );
 }

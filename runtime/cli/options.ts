@@ -34,7 +34,8 @@ export function labelArg(value: string, previous: Array<[string, string]> = []):
 
 export function positiveIntArg(what: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${what} must be a whole number from 1 to ${max}, got "${value}"`);
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new InvalidArgumentError(`${what} must be a whole number from 1 to ${max}, got "${value}"`);
     return Number(value);
   };
 }

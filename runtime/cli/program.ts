@@ -23,7 +23,7 @@ export const VERSION_TEXT = `capgate ${CAPGATE_VERSION}\ncontract ${CONTRACT_VER
 export function createProgram(): Command {
   const program = new Command('capgate')
     .description('capgate: privileged operations for unprivileged clients, decided by sandboxed WebAssembly policies')
-    .version(VERSION_TEXT, '-V, --version', 'print capgate\'s version and the policy contract version')
+    .version(VERSION_TEXT, '-V, --version', "print capgate's version and the policy contract version")
     .exitOverride()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });

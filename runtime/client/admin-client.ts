@@ -50,12 +50,19 @@ export class CapgateAdminClient {
   }
 
   /** `signature`: the .minisig file's text (`minisign -S` over exactly these bytes). */
-  async pushPolicy(name: string, wasm: Uint8Array, options: { description?: string; signature?: string } = {}): Promise<PushPolicyResponse> {
+  async pushPolicy(
+    name: string,
+    wasm: Uint8Array,
+    options: { description?: string; signature?: string } = {},
+  ): Promise<PushPolicyResponse> {
     const query: PushPolicyQuery = { name, ...options };
     const q = new URLSearchParams({ name: query.name });
     if (query.description !== undefined) q.set('description', query.description);
     if (query.signature !== undefined) q.set('signature', query.signature);
-    const res = await this.t.request('POST', `${R.pushPolicy.path}?${q}`, { contentType: WASM_CONTENT_TYPE, data: Buffer.from(wasm.buffer, wasm.byteOffset, wasm.byteLength) });
+    const res = await this.t.request('POST', `${R.pushPolicy.path}?${q}`, {
+      contentType: WASM_CONTENT_TYPE,
+      data: Buffer.from(wasm.buffer, wasm.byteOffset, wasm.byteLength),
+    });
     return decodeJson(res);
   }
 
@@ -74,7 +81,8 @@ export class CapgateAdminClient {
   async getRevisionWasm(name: string, revision: number): Promise<Uint8Array> {
     const res = await this.t.request('GET', pathOf(R.getRevisionWasm, { name, revision }));
     if (res.status >= 400) decodeJson(res);
-    if (res.status !== 200) throw new CapgateApiError(res.status, 'unexpected-response', `unexpected status ${res.status}`);
+    if (res.status !== 200)
+      throw new CapgateApiError(res.status, 'unexpected-response', `unexpected status ${res.status}`);
     return new Uint8Array(res.body);
   }
 

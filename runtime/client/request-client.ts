@@ -1,6 +1,12 @@
 // Typed client of the request socket, for unprivileged requesters (libvirt in a pod).
 // Who is asking is read by the daemon from the kernel; the client only names target and amount.
-import { REQUEST_ROUTES as R, formatBytes, type DecisionResponse, type HealthResponse, type OpenApiDocument } from '../wire/index.ts';
+import {
+  REQUEST_ROUTES as R,
+  formatBytes,
+  type DecisionResponse,
+  type HealthResponse,
+  type OpenApiDocument,
+} from '../wire/index.ts';
 import { UnixHttpTransport, type TransportOptions } from './transport.ts';
 
 export class CapgateRequestClient {

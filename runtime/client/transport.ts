@@ -35,13 +35,20 @@ export class UnixHttpTransport {
         headers['content-type'] = body.contentType;
         headers['content-length'] = Buffer.byteLength(body.data);
       }
-      const req = http.request({ socketPath: this.socketPath, method, path, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', (err) => reject(this.connectionError(err)));
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      const req = http.request(
+        { socketPath: this.socketPath, method, path, headers, agent: this.agent, timeout: this.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', (err) => reject(this.connectionError(err)));
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      );
       req.on('error', (err) => reject(this.connectionError(err)));
       req.end(body?.data);
     });
@@ -49,7 +56,11 @@ export class UnixHttpTransport {
 
   /** Sends, then decodes a JSON answer; a 4xx/5xx becomes a CapgateApiError. */
   async json<T>(method: string, path: string, jsonBody?: unknown): Promise<T> {
-    const res = await this.request(method, path, jsonBody === undefined ? undefined : { contentType: JSON_CONTENT_TYPE, data: JSON.stringify(jsonBody) });
+    const res = await this.request(
+      method,
+      path,
+      jsonBody === undefined ? undefined : { contentType: JSON_CONTENT_TYPE, data: JSON.stringify(jsonBody) },
+    );
     return decodeJson<T>(res);
   }
 
@@ -57,7 +68,14 @@ export class UnixHttpTransport {
    * Calls a route of the wire's route table: the path filled from `params`, the query appended,
    * the JSON body typed by the route's request schema and the answer by its response schema.
    */
-  call<R extends RouteSpec>(route: R, options: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: BodyOf<R> } = {}): Promise<ResponseOf<R>> {
+  call<R extends RouteSpec>(
+    route: R,
+    options: {
+      params?: Record<string, string | number>;
+      query?: Record<string, string | number | undefined>;
+      body?: BodyOf<R>;
+    } = {},
+  ): Promise<ResponseOf<R>> {
     let path = pathOf(route, options.params);
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) q.set(k, String(v));
@@ -70,7 +88,12 @@ export class UnixHttpTransport {
   }
 
   private connectionError(err: Error & { code?: string }): CapgateConnectionError {
-    return new CapgateConnectionError(this.socketPath, err.code, `${this.socketPath}: ${err.message}`, connectionHint(err.code, this.socketPath));
+    return new CapgateConnectionError(
+      this.socketPath,
+      err.code,
+      `${this.socketPath}: ${err.message}`,
+      connectionHint(err.code, this.socketPath),
+    );
   }
 }
 
@@ -79,15 +102,30 @@ export function decodeJson<T>(res: RawResponse): T {
   try {
     parsed = JSON.parse(res.body.toString('utf8'));
   } catch {
-    throw new CapgateApiError(res.status, 'unexpected-response', `the daemon answered ${res.status} with a body that is not JSON`);
+    throw new CapgateApiError(
+      res.status,
+      'unexpected-response',
+      `the daemon answered ${res.status} with a body that is not JSON`,
+    );
   }
   if (res.status >= 400) {
     if (isErrorBody(parsed)) {
       const retry = Number(res.headers['retry-after']);
       const e = parsed.error;
-      throw new CapgateApiError(res.status, e.code, e.message, e.hint, e.kind, Number.isFinite(retry) ? retry : undefined);
+      throw new CapgateApiError(
+        res.status,
+        e.code,
+        e.message,
+        e.hint,
+        e.kind,
+        Number.isFinite(retry) ? retry : undefined,
+      );
     }
-    throw new CapgateApiError(res.status, 'unexpected-response', `the daemon answered ${res.status} without an error body`);
+    throw new CapgateApiError(
+      res.status,
+      'unexpected-response',
+      `the daemon answered ${res.status} without an error body`,
+    );
   }
   return parsed as T;
 }

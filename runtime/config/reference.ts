@@ -38,9 +38,9 @@ export function configurationMarkdown(): string {
     'capgate reads its configuration from a YAML or JSON file (`capgate serve --config <file>`), with',
     '`--config-json <json>` merged over it key by key, and the flags (`--run-dir`, `--state-dir`,',
     '`--admin-socket`, `--request-socket`, `--workers`, `--log-level`) on top. Every key is optional.',
-    'Unknown keys, wrong types and values out of range stop the daemon before it starts, with the key\'s',
+    "Unknown keys, wrong types and values out of range stop the daemon before it starts, with the key's",
     'path and, for a misspelt key, the one it probably meant. The file, and every directory above it,',
-    'must be owned by root (or the daemon\'s uid) and writable by nobody else (SECURITY.md).',
+    "must be owned by root (or the daemon's uid) and writable by nobody else (SECURITY.md).",
     '',
     'Relative paths in a file are relative to the file. Editors can check a file against',
     '[config.schema.json](config.schema.json); [deploy/config.yaml](../deploy/config.yaml) is a commented example.',
@@ -69,7 +69,13 @@ function sectionLines(prefix: string, node: Node, depth: number): string[] {
 }
 
 function table(rows: Array<[string, Node]>): string[] {
-  return ['| Key | Type | Default | Meaning |', '| --- | --- | --- | --- |', ...rows.map(([key, n]) => `| \`${key}\` | ${cell(typeOf(n))} | ${cell(defaultOf(n))} | ${cell(n.description ?? '')} |`)];
+  return [
+    '| Key | Type | Default | Meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows.map(
+      ([key, n]) => `| \`${key}\` | ${cell(typeOf(n))} | ${cell(defaultOf(n))} | ${cell(n.description ?? '')} |`,
+    ),
+  ];
 }
 
 function cell(text: string): string {
@@ -78,18 +84,27 @@ function cell(text: string): string {
 
 function typeOf(n: Node): string {
   if (n.anyOf) {
-    if (n.anyOf.every((a) => a.const !== undefined)) return n.anyOf.map((a) => `\`${JSON.stringify(a.const)}\``).join(' or ');
+    if (n.anyOf.every((a) => a.const !== undefined))
+      return n.anyOf.map((a) => `\`${JSON.stringify(a.const)}\``).join(' or ');
     return n.anyOf.map(typeOf).join(' or ');
   }
   if (n.type === 'array') return `list of ${typeOf(n.items ?? {})}`;
-  const base = n.type === 'integer' ? 'integer' : n.type === 'number' ? 'number' : n.type === 'string' ? 'string' : String(n.type ?? 'any');
+  const base =
+    n.type === 'integer'
+      ? 'integer'
+      : n.type === 'number'
+        ? 'number'
+        : n.type === 'string'
+          ? 'string'
+          : String(n.type ?? 'any');
   const range = rangeOf(n);
   return range ? `${base} ${range}` : base;
 }
 
 function rangeOf(n: Node): string {
   const max = n.maximum === Number.MAX_SAFE_INTEGER ? undefined : n.maximum;
-  if (n.exclusiveMinimum !== undefined) return max !== undefined ? `> ${n.exclusiveMinimum}, ≤ ${max}` : `> ${n.exclusiveMinimum}`;
+  if (n.exclusiveMinimum !== undefined)
+    return max !== undefined ? `> ${n.exclusiveMinimum}, ≤ ${max}` : `> ${n.exclusiveMinimum}`;
   if (n.minimum !== undefined && max !== undefined) return `${n.minimum}–${max}`;
   if (n.minimum !== undefined) return `≥ ${n.minimum}`;
   return '';

@@ -7,8 +7,13 @@ import { TypeGuard } from '@sinclair/typebox';
 import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import { EngineLimits } from '../wire/schemas/limits.ts';
 
-const int = (minimum: number, maximum: number, def: number | undefined, description: string, extra: Record<string, unknown> = {}) =>
-  Type.Integer({ minimum, maximum, ...(def !== undefined ? { default: def } : {}), description, ...extra });
+const int = (
+  minimum: number,
+  maximum: number,
+  def: number | undefined,
+  description: string,
+  extra: Record<string, unknown> = {},
+) => Type.Integer({ minimum, maximum, ...(def !== undefined ? { default: def } : {}), description, ...extra });
 const dynamic = (text: string) => ({ 'x-default': text });
 const path = (description: string, def: string | { text: string }) =>
   Type.String({ minLength: 1, description, ...(typeof def === 'string' ? { default: def } : dynamic(def.text)) });
@@ -20,28 +25,53 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 export const ConfigSchema = Type.Object(
   {
-    runDir: path('Directory of the sockets; created 0755 if missing. Relative paths in a file are relative to the file.', { text: '$CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise' }),
-    stateDir: path('Directory of the database; created 0700 if missing.', { text: '/var/lib/capgate as root, ./.capgate/state otherwise' }),
+    runDir: path(
+      'Directory of the sockets; created 0755 if missing. Relative paths in a file are relative to the file.',
+      { text: '$CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise' },
+    ),
+    stateDir: path('Directory of the database; created 0700 if missing.', {
+      text: '/var/lib/capgate as root, ./.capgate/state otherwise',
+    }),
     adminSocket: path('Admin socket path, relative to runDir.', { text: '$CAPGATE_ADMIN_SOCKET, else admin.sock' }),
-    requestSocket: path('Request socket path, relative to runDir.', { text: '$CAPGATE_REQUEST_SOCKET, else request.sock' }),
+    requestSocket: path('Request socket path, relative to runDir.', {
+      text: '$CAPGATE_REQUEST_SOCKET, else request.sock',
+    }),
     database: path('SQLite database path, relative to stateDir.', 'capgate.db'),
     admin: Type.Object(
       {
         socketMode: int(0, 0o777, 0o600, 'File mode of the admin socket (0o600 = 384).'),
-        allowUids: Type.Array(int(0, U32, undefined, 'A uid.'), { description: 'Peer uids allowed on the admin socket.', ...dynamic("[0, the daemon's uid]") }),
-        allowGids: Type.Array(int(0, U32, undefined, 'A gid.'), { default: [], description: 'Peer gids allowed on the admin socket.' }),
+        allowUids: Type.Array(int(0, U32, undefined, 'A uid.'), {
+          description: 'Peer uids allowed on the admin socket.',
+          ...dynamic("[0, the daemon's uid]"),
+        }),
+        allowGids: Type.Array(int(0, U32, undefined, 'A gid.'), {
+          default: [],
+          description: 'Peer gids allowed on the admin socket.',
+        }),
       },
       { additionalProperties: false, description: 'The admin socket: who may manage policies, VMs and the audit.' },
     ),
     request: Type.Object(
       {
-        socketMode: int(0, 0o777, undefined, 'File mode of the request socket.', dynamic('0o660 (432) with socketGroup set, 0o666 (438) otherwise')),
+        socketMode: int(
+          0,
+          0o777,
+          undefined,
+          'File mode of the request socket.',
+          dynamic('0o660 (432) with socketGroup set, 0o666 (438) otherwise'),
+        ),
         socketGroup: Type.Optional(
-          Type.Union([int(0, U32, undefined, 'A gid.'), Type.String({ minLength: 1, description: 'A group name from /etc/group.' })], {
-            description: 'Group (gid or name) owning the request socket, e.g. the group libvirt runs QEMU as.',
-            errorMessage: 'must be a gid or a group name',
-            ...dynamic('none: the socket keeps the daemon\'s group'),
-          }),
+          Type.Union(
+            [
+              int(0, U32, undefined, 'A gid.'),
+              Type.String({ minLength: 1, description: 'A group name from /etc/group.' }),
+            ],
+            {
+              description: 'Group (gid or name) owning the request socket, e.g. the group libvirt runs QEMU as.',
+              errorMessage: 'must be a gid or a group name',
+              ...dynamic("none: the socket keeps the daemon's group"),
+            },
+          ),
         ),
         deadlineMs: int(1, 300_000, 1000, 'Whole-request deadline, queueing included, in milliseconds.'),
         retryAfterS: int(0, 3600, 1, 'Retry-After of 503 overloaded answers, in seconds.'),
@@ -51,21 +81,37 @@ export const ConfigSchema = Type.Object(
           1000,
           "How long a connection's requester VM, resolved from /proc, is reused (also re-resolved on any VM registry change), in milliseconds. Bounds how long a process that left its VM keeps that identity on an open connection. 0 resolves on every request.",
         ),
-        connectionsPerVm: int(1, 1_000_000, 64, 'Connections one registered VM may hold on the request socket (all its processes together). A full socket (http.maxConnections) closes the oldest idle connection of the biggest holder to admit a VM\'s connection.'),
+        connectionsPerVm: int(
+          1,
+          1_000_000,
+          64,
+          "Connections one registered VM may hold on the request socket (all its processes together). A full socket (http.maxConnections) closes the oldest idle connection of the biggest holder to admit a VM's connection.",
+        ),
         connectionsPerUid: int(1, 1_000_000, 8, 'Connections one uid in no registered VM may hold.'),
-        connectionsOutsideVms: int(1, 1_000_000, 32, 'Connections all peers in no registered VM may hold together (each closed after one answer); the rest of http.maxConnections is reserved for VMs.'),
+        connectionsOutsideVms: int(
+          1,
+          1_000_000,
+          32,
+          'Connections all peers in no registered VM may hold together (each closed after one answer); the rest of http.maxConnections is reserved for VMs.',
+        ),
       },
       { additionalProperties: false, description: 'The request socket: who may ask, and how long an answer may take.' },
     ),
     engine: Type.Object(
       {
         workers: int(1, 64, undefined, 'Policy evaluation worker threads.', dynamic('2, or 1 on a single core')),
-        inlineFuel: int(0, Number.MAX_SAFE_INTEGER, DEFAULT_INLINE_FUEL, "Fuel of the first, speculative run on the daemon's thread; 0 runs every evaluation in a worker."),
+        inlineFuel: int(
+          0,
+          Number.MAX_SAFE_INTEGER,
+          DEFAULT_INLINE_FUEL,
+          "Fuel of the first, speculative run on the daemon's thread; 0 runs every evaluation in a worker.",
+        ),
         inlineBudgetMs: Type.Number({
           exclusiveMinimum: 0,
           maximum: 1000,
           default: DEFAULT_INLINE_BUDGET_MS,
-          description: "Time the speculative runs of one turn of the event loop may hold the daemon's thread, in milliseconds.",
+          description:
+            "Time the speculative runs of one turn of the event loop may hold the daemon's thread, in milliseconds.",
           errorMessage: "must be a number of milliseconds in (0, 1000] (the daemon's thread is shared by every VM)",
         }),
         limits: EngineLimits,
@@ -75,7 +121,13 @@ export const ConfigSchema = Type.Object(
     scheduler: Type.Object(
       {
         globalConcurrency: int(1, 1024, undefined, 'Evaluations in flight at once.', dynamic('engine.workers')),
-        perKeyInFlight: int(1, 1024, undefined, 'Evaluations one VM (or one uid outside VMs) may have in flight at once.', dynamic('engine.workers - 1, at least 1: one VM never holds every worker')),
+        perKeyInFlight: int(
+          1,
+          1024,
+          undefined,
+          'Evaluations one VM (or one uid outside VMs) may have in flight at once.',
+          dynamic('engine.workers - 1, at least 1: one VM never holds every worker'),
+        ),
         maxQueued: int(1, 1_000_000, 1024, 'Requests queued in all; beyond it: 503 overloaded.'),
         maxQueuedPerKey: int(1, 1_000_000, 256, 'Requests one VM (or one uid outside VMs) may have queued.'),
       },
@@ -89,8 +141,19 @@ export const ConfigSchema = Type.Object(
         maxConnections: int(2, 1_000_000, 1024, 'Connections each socket accepts at once.'),
         maxHeaderBytes: int(1024, 1024 * 1024, 16 * 1024, 'Largest request head, in bytes.'),
         maxJsonBytes: int(256, 16 * 1024 * 1024, 64 * 1024, 'Largest JSON request body, in bytes.'),
-        maxPolicyBytes: int(1, 256 * 1024 * 1024, undefined, 'Largest policy upload, in bytes.', dynamic('engine.limits.maxModuleBytes')),
-        shutdownGraceMs: int(0, 600_000, 5_000, 'How long in-flight requests get to finish at shutdown, in milliseconds.'),
+        maxPolicyBytes: int(
+          1,
+          256 * 1024 * 1024,
+          undefined,
+          'Largest policy upload, in bytes.',
+          dynamic('engine.limits.maxModuleBytes'),
+        ),
+        shutdownGraceMs: int(
+          0,
+          600_000,
+          5_000,
+          'How long in-flight requests get to finish at shutdown, in milliseconds.',
+        ),
       },
       { additionalProperties: false, description: 'HTTP limits of both sockets.' },
     ),
@@ -98,10 +161,25 @@ export const ConfigSchema = Type.Object(
       {
         durability: Type.Union([Type.Literal('normal'), Type.Literal('full')], {
           default: 'normal',
-          description: 'normal: a decision is answered once its record is in the audit journal; full: once it is committed to the database with fsync.',
+          description:
+            'normal: a decision is answered once its record is in the audit journal; full: once it is committed to the database with fsync.',
         }),
-        retentionDays: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Delete audit records older than this many days.', ...dynamic('none: records are kept') })),
-        retentionRecords: Type.Optional(int(1, Number.MAX_SAFE_INTEGER, undefined, 'Keep at most this many audit records.', dynamic('none: records are kept'))),
+        retentionDays: Type.Optional(
+          Type.Number({
+            exclusiveMinimum: 0,
+            description: 'Delete audit records older than this many days.',
+            ...dynamic('none: records are kept'),
+          }),
+        ),
+        retentionRecords: Type.Optional(
+          int(
+            1,
+            Number.MAX_SAFE_INTEGER,
+            undefined,
+            'Keep at most this many audit records.',
+            dynamic('none: records are kept'),
+          ),
+        ),
         pruneIntervalS: int(1, 7 * 86_400, 3600, 'How often retention runs, in seconds.'),
       },
       { additionalProperties: false, description: 'The audit log: one record per decision.' },
@@ -127,28 +205,43 @@ export const ConfigSchema = Type.Object(
               }),
               publicKey: Type.String({
                 minLength: 1,
-                description: "The minisign public key: the second line (`RW…`) of the key's .pub file, as `minisign -G` writes it.",
+                description:
+                  "The minisign public key: the second line (`RW…`) of the key's .pub file, as `minisign -G` writes it.",
                 errorMessage: "must be a minisign public key: the second line (RW…) of the key's .pub file",
               }),
             },
             { additionalProperties: false, description: 'A trusted signing key.' },
           ),
-          { default: [], description: 'minisign public keys whose signatures make a revision trusted (docs/fleet.md). Names must be distinct.' },
+          {
+            default: [],
+            description:
+              'minisign public keys whose signatures make a revision trusted (docs/fleet.md). Names must be distinct.',
+          },
         ),
         requireSignatures: Type.Boolean({
           default: false,
-          description: 'Refuse every revision without a valid signature by a trust root, at push and in the policy directory; bound revisions that no longer pass at a start are suspended (denied with the signature problem).',
+          description:
+            'Refuse every revision without a valid signature by a trust root, at push and in the policy directory; bound revisions that no longer pass at a start are suspended (denied with the signature problem).',
         }),
         directory: Type.Optional(
           Type.String({
             minLength: 1,
-            description: 'A policy directory the daemon follows: `<name>.wasm`, `<name>.wasm.minisig` and `bindings.yaml`, as a ConfigMap volume lays them out (docs/fleet.md). Relative paths in a file are relative to the file. The operations it binds are its alone.',
+            description:
+              'A policy directory the daemon follows: `<name>.wasm`, `<name>.wasm.minisig` and `bindings.yaml`, as a ConfigMap volume lays them out (docs/fleet.md). Relative paths in a file are relative to the file. The operations it binds are its alone.',
             ...dynamic('none: policies come from the admin socket only'),
           }),
         ),
-        directoryPollS: int(1, 86_400, 30, 'How often the policy directory is read again besides watching it, in seconds.'),
+        directoryPollS: int(
+          1,
+          86_400,
+          30,
+          'How often the policy directory is read again besides watching it, in seconds.',
+        ),
       },
-      { additionalProperties: false, description: 'Where policies may come from: signing keys, and a policy directory.' },
+      {
+        additionalProperties: false,
+        description: 'Where policies may come from: signing keys, and a policy directory.',
+      },
     ),
     metrics: Type.Object(
       {
@@ -162,14 +255,23 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, description: 'The metrics of /v1/metrics.' },
     ),
   },
-  { additionalProperties: false, title: 'capgate daemon configuration', description: 'The configuration of `capgate serve` (--config <file> as YAML or JSON, --config-json); every key is optional.' },
+  {
+    additionalProperties: false,
+    title: 'capgate daemon configuration',
+    description:
+      'The configuration of `capgate serve` (--config <file> as YAML or JSON, --config-json); every key is optional.',
+  },
 );
 
 /** The configuration after defaults: what the daemon runs with. socketGroup is then a gid. */
-export type DaemonConfig = Omit<ResolvedShape, 'request'> & { request: Omit<ResolvedShape['request'], 'socketGroup'> & { socketGroup?: number } };
+export type DaemonConfig = Omit<ResolvedShape, 'request'> & {
+  request: Omit<ResolvedShape['request'], 'socketGroup'> & { socketGroup?: number };
+};
 type ResolvedShape = Required<Static<typeof ConfigSchema>>;
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 
 /** What a config file, --config-json or startDaemon() accepts: any subset of the keys. */
 export type DaemonConfigInput = DeepPartial<Static<typeof ConfigSchema>>;

@@ -48,7 +48,8 @@ function mergeDeep(base: unknown, over: unknown): unknown {
   return out;
 }
 
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Fills every key the schema gives a static `default` for, at every level. */
 function withDefaults(schema: { properties?: Record<string, unknown>; default?: unknown }, input: unknown): unknown {
@@ -85,19 +86,25 @@ export function loadConfigFile(file: string): DaemonConfigInput {
     const v = config[k];
     if (typeof v === 'string') config[k] = path.resolve(dir, v);
   }
-  if (typeof config.policies?.directory === 'string') config.policies.directory = path.resolve(dir, config.policies.directory);
+  if (typeof config.policies?.directory === 'string')
+    config.policies.directory = path.resolve(dir, config.policies.directory);
   return config;
 }
 
 /** Fills defaults (the schema's, then those that depend on the host and on other keys) and checks values. */
 export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = currentEnvironment()): DaemonConfig {
   checkConfigShape(input, 'configuration');
-  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput & Pick<DaemonConfig, 'database' | 'engine' | 'audit' | 'log' | 'policies' | 'metrics'> & {
-    admin: Omit<DaemonConfig['admin'], 'allowUids'> & { allowUids?: number[] };
-    request: Omit<DaemonConfig['request'], 'socketMode' | 'socketGroup'> & { socketMode?: number; socketGroup?: number | string };
-    scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight'> & Partial<DaemonConfig['scheduler']>;
-    http: Omit<DaemonConfig['http'], 'maxPolicyBytes'> & { maxPolicyBytes?: number };
-  };
+  const d = withDefaults(ConfigSchema, input) as DaemonConfigInput &
+    Pick<DaemonConfig, 'database' | 'engine' | 'audit' | 'log' | 'policies' | 'metrics'> & {
+      admin: Omit<DaemonConfig['admin'], 'allowUids'> & { allowUids?: number[] };
+      request: Omit<DaemonConfig['request'], 'socketMode' | 'socketGroup'> & {
+        socketMode?: number;
+        socketGroup?: number | string;
+      };
+      scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight'> &
+        Partial<DaemonConfig['scheduler']>;
+      http: Omit<DaemonConfig['http'], 'maxPolicyBytes'> & { maxPolicyBytes?: number };
+    };
   const dirs = defaultDirs(env);
   const runDir = path.resolve(env.cwd, d.runDir ?? dirs.runDir);
   const stateDir = path.resolve(env.cwd, d.stateDir ?? dirs.stateDir);
@@ -109,7 +116,10 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
     runDir,
     stateDir,
     adminSocket: path.resolve(runDir, d.adminSocket ?? socketFromEnvironment('admin', env) ?? SOCKET_FILE.admin),
-    requestSocket: path.resolve(runDir, d.requestSocket ?? socketFromEnvironment('request', env) ?? SOCKET_FILE.request),
+    requestSocket: path.resolve(
+      runDir,
+      d.requestSocket ?? socketFromEnvironment('request', env) ?? SOCKET_FILE.request,
+    ),
     database: path.resolve(stateDir, d.database),
     admin: { ...d.admin, allowUids: d.admin.allowUids ?? [...new Set([0, env.uid])] },
     request: {
@@ -143,9 +153,18 @@ function validate(c: DaemonConfig): void {
   if (c.adminSocket === c.requestSocket) throw new ConfigError('adminSocket and requestSocket must be different paths');
   const r = c.request;
   const max = c.http.maxConnections;
-  if (r.connectionsOutsideVms >= max) throw new ConfigError(`request.connectionsOutsideVms (${r.connectionsOutsideVms}) must be below http.maxConnections (${max}): the rest is reserved for VMs`);
-  if (r.connectionsPerUid > r.connectionsOutsideVms) throw new ConfigError(`request.connectionsPerUid (${r.connectionsPerUid}) must not exceed request.connectionsOutsideVms (${r.connectionsOutsideVms}), the budget it is part of`);
-  if (r.connectionsPerVm > max) throw new ConfigError(`request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`);
+  if (r.connectionsOutsideVms >= max)
+    throw new ConfigError(
+      `request.connectionsOutsideVms (${r.connectionsOutsideVms}) must be below http.maxConnections (${max}): the rest is reserved for VMs`,
+    );
+  if (r.connectionsPerUid > r.connectionsOutsideVms)
+    throw new ConfigError(
+      `request.connectionsPerUid (${r.connectionsPerUid}) must not exceed request.connectionsOutsideVms (${r.connectionsOutsideVms}), the budget it is part of`,
+    );
+  if (r.connectionsPerVm > max)
+    throw new ConfigError(
+      `request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`,
+    );
   const names = new Set<string>();
   c.policies.trustRoots.forEach((r, i) => {
     if (names.has(r.name)) throw new ConfigError(`policies.trustRoots[${i}].name "${r.name}" is listed twice`);
@@ -154,7 +173,10 @@ function validate(c: DaemonConfig): void {
   try {
     new TrustRoots(c.policies.trustRoots, c.policies.requireSignatures);
   } catch (err) {
-    if (err instanceof TrustRootError) throw new ConfigError(`${err.message}. Fix: copy the second line of the key's minisign .pub file (\`RW…\`), as \`minisign -G\` prints it`);
+    if (err instanceof TrustRootError)
+      throw new ConfigError(
+        `${err.message}. Fix: copy the second line of the key's minisign .pub file (\`RW…\`), as \`minisign -G\` prints it`,
+      );
     throw err;
   }
 }
@@ -169,6 +191,9 @@ function lookupGroup(name: string): number {
   }
   const line = groups.split('\n').find((l) => l.split(':')[0] === name);
   const gid = line ? Number(line.split(':')[2]) : NaN;
-  if (!Number.isInteger(gid)) throw new ConfigError(`request.socketGroup: no group named "${name}" in /etc/group; use a gid or an existing group`);
+  if (!Number.isInteger(gid))
+    throw new ConfigError(
+      `request.socketGroup: no group named "${name}" in /etc/group; use a gid or an existing group`,
+    );
   return gid;
 }

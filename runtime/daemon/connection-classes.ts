@@ -14,12 +14,21 @@ type Budgets = Pick<DaemonConfig['request'], 'connectionsPerVm' | 'connectionsPe
 
 export const OUTSIDE_VMS_POOL = 'outside-vms';
 
-export function connectionClassifier(budgets: Budgets, requesterVm: (peer: PeerCredentials) => RequesterVm): (peer: PeerCredentials) => ConnectionClass {
+export function connectionClassifier(
+  budgets: Budgets,
+  requesterVm: (peer: PeerCredentials) => RequesterVm,
+): (peer: PeerCredentials) => ConnectionClass {
   return (peer) => {
     const r = requesterVm(peer);
     if (r.kind === 'vm') {
       const { uuid, name } = r.vm.identity;
-      return { holder: `vm:${uuid}`, limit: budgets.connectionsPerVm, keepAlive: true, mayEvict: true, describe: `VM "${name}"` };
+      return {
+        holder: `vm:${uuid}`,
+        limit: budgets.connectionsPerVm,
+        keepAlive: true,
+        mayEvict: true,
+        describe: `VM "${name}"`,
+      };
     }
     return {
       holder: `uid:${peer.uid}`,

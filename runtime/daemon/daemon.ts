@@ -5,7 +5,14 @@ import { assertLinuxSupport } from '../os/support.ts';
 import type { PolicyEngine } from '../engine/api.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
-import { checkAnchor, resolveRequesterVm, SearchBudget, TranslationCache, translateTargetPid, validateVmRegistration } from '../identity/index.ts';
+import {
+  checkAnchor,
+  resolveRequesterVm,
+  SearchBudget,
+  TranslationCache,
+  translateTargetPid,
+  validateVmRegistration,
+} from '../identity/index.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
 import { Store } from '../store/store.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
@@ -57,9 +64,13 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   const logger = options.logger ?? pino({ level: config.log.level, base: { service: 'capgate' } });
   const support = assertLinuxSupport();
   // What cannot work here, said at start, in every health answer and when a registration needs it.
-  const problems = support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
+  const problems =
+    support.cgroupView.kind === 'unresolved' ? [`cgroup anchors cannot match: ${support.cgroupView.problem}`] : [];
   for (const problem of problems) logger.error(problem);
-  if (!support.canRaiseHardLimit) logger.warn('no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted');
+  if (!support.canRaiseHardLimit)
+    logger.warn(
+      'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
+    );
 
   // Before anything in them is opened: directories another user prepared are refused.
   prepareDirectories(config);
@@ -71,7 +82,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   try {
     const store = Store.open(config.database, config.audit.durability);
     cleanup.push(() => store.close());
-    if (store.audit.recovery.droppedBytes > 0) logger.warn({ ...store.audit.recovery }, 'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)');
+    if (store.audit.recovery.droppedBytes > 0)
+      logger.warn(
+        { ...store.audit.recovery },
+        'audit journal: cut off a torn tail (a write that never completed, so never acknowledged)',
+      );
     const effects = await openEffectsJournal(config.database, store, logger);
     cleanup.push(() => effects.close());
     const overruns = new OverrunWarnings(logger);
@@ -97,29 +112,42 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       validateVmRegistration,
       checkAnchor: (vm, registered) => checkAnchor(vm, registered),
       peerStillConnected,
-      translateTargetPid: (requester, vm, targetPid) => translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
+      translateTargetPid: (requester, vm, targetPid) =>
+        translateTargetPid(requester, vm, targetPid, { cache: translations, budget: searches }),
     };
     const trust = new TrustRoots(config.policies.trustRoots, config.policies.requireSignatures);
-    if (trust.required && trust.size === 0) logger.warn('policies.requireSignatures is on and policies.trustRoots is empty: every revision is refused until a trust root is configured');
+    if (trust.required && trust.size === 0)
+      logger.warn(
+        'policies.requireSignatures is on and policies.trustRoots is empty: every revision is refused until a trust root is configured',
+      );
     const policies = new PolicyService(engine, store, logger, config.engine.workers, trust);
     const vms = new VmRegistry();
     vms.replace(store.vms.list());
     // Registrations made before anchors were checked (or whose processes moved since): say so.
     for (const vm of vms.vms) {
       const refusal = checkAnchor(vm, vms.vms);
-      if (refusal !== null) logger.warn({ vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message }, 'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it');
+      if (refusal !== null)
+        logger.warn(
+          { vm: vm.identity.uuid, name: vm.identity.name, problem: refusal.message },
+          'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it',
+        );
     }
     const scheduler = new FairScheduler(config.scheduler);
     let directory: PolicyDirectory | null = null;
-    const metrics = new DaemonMetrics({
-      longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
-      policiesLoaded: () => policies.loadedCount,
-      vmsRegistered: () => vms.vms.length,
-      queued: () => scheduler.queued,
-      inFlight: () => scheduler.inFlight,
-      bindingsSuspended: () => policies.suspended().length,
-      ...(config.policies.directory !== undefined ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) } : {}),
-    }, config.metrics.eventLoopResolutionMs);
+    const metrics = new DaemonMetrics(
+      {
+        longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
+        policiesLoaded: () => policies.loadedCount,
+        vmsRegistered: () => vms.vms.length,
+        queued: () => scheduler.queued,
+        inFlight: () => scheduler.inFlight,
+        bindingsSuspended: () => policies.suspended().length,
+        ...(config.policies.directory !== undefined
+          ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) }
+          : {}),
+      },
+      config.metrics.eventLoopResolutionMs,
+    );
     cleanup.push(() => metrics.close());
     overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
@@ -135,7 +163,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const loaded = policies.loadBound();
     void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));
     if (config.policies.directory !== undefined) {
-      directory = new PolicyDirectory({ directory: config.policies.directory, policies, store, logger, metrics, maxPolicyBytes: config.http.maxPolicyBytes, pollIntervalMs: config.policies.directoryPollS * 1000 });
+      directory = new PolicyDirectory({
+        directory: config.policies.directory,
+        policies,
+        store,
+        logger,
+        metrics,
+        maxPolicyBytes: config.http.maxPolicyBytes,
+        pollIntervalMs: config.policies.directoryPollS * 1000,
+      });
       const d = directory;
       cleanup.push(() => d.close());
       // Before the sockets: the first request already sees what the directory says. A restart
@@ -144,7 +180,10 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       await directory.start();
     }
 
-    const retention = { ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}), ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}) };
+    const retention = {
+      ...(config.audit.retentionDays !== undefined ? { maxAgeMs: config.audit.retentionDays * 86_400_000 } : {}),
+      ...(config.audit.retentionRecords !== undefined ? { maxRecords: config.audit.retentionRecords } : {}),
+    };
     const prune = (): void => {
       try {
         const n = store.audit.prune(retention);
@@ -170,14 +209,31 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     };
     const health = (detail: boolean): HealthResponse => {
       const p = policyProblems();
-      const all = [...problems, ...(detail ? p.map(describeHealthProblem) : p.length > 0 ? [`${p.length} policy problem(s): ask the admin socket (capgate health --admin)`] : [])];
+      const all = [
+        ...problems,
+        ...(detail
+          ? p.map(describeHealthProblem)
+          : p.length > 0
+            ? [`${p.length} policy problem(s): ask the admin socket (capgate health --admin)`]
+            : []),
+      ];
       return {
         status: stopping ? 'shutting-down' : all.length > 0 ? 'degraded' : 'ok',
         ...(all.length > 0 ? { problems: all } : {}),
         version: CAPGATE_VERSION,
         uptimeS: Math.round((Date.now() - started) / 1000),
         ...(detail
-          ? { detail: { policiesLoaded: policies.loadedCount, vmsRegistered: vms.vms.length, bindings: policies.bindings.all(), queueDepth: scheduler.queued, inFlight: scheduler.inFlight, problems: p, ...(directory ? { policyDirectory: directory.status() } : {}) } }
+          ? {
+              detail: {
+                policiesLoaded: policies.loadedCount,
+                vmsRegistered: vms.vms.length,
+                bindings: policies.bindings.all(),
+                queueDepth: scheduler.queued,
+                inFlight: scheduler.inFlight,
+                problems: p,
+                ...(directory ? { policyDirectory: directory.status() } : {}),
+              },
+            }
           : {}),
       };
     };
@@ -193,7 +249,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
-      onUnaudited: (record, err) => logger.error({ err, record }, 'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)'),
+      onUnaudited: (record, err) =>
+        logger.error(
+          { err, record },
+          'a decision could not be audited: it was not answered, and the effects of its calls were undone (see capabilityCalls)',
+        ),
       // With no decision open, no intent is pending: a slot still claimed is one a stopped worker
       // never reported (looked for at most once a second).
       onIdle: () => {
@@ -218,15 +278,35 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       mode: config.admin.socketMode,
       limits: httpLimits,
       logger,
-      router: adminRouter({ store, policies, vms, identity, metrics, maxJsonBytes: httpLimits.maxJsonBytes, maxPolicyBytes: httpLimits.maxPolicyBytes, health: () => health(true), version: CAPGATE_VERSION }),
+      router: adminRouter({
+        store,
+        policies,
+        vms,
+        identity,
+        metrics,
+        maxJsonBytes: httpLimits.maxJsonBytes,
+        maxPolicyBytes: httpLimits.maxPolicyBytes,
+        health: () => health(true),
+        version: CAPGATE_VERSION,
+      }),
       identify(socket) {
         const creds = peerOf(socket);
         const allowed = config.admin.allowUids.includes(creds.uid) || config.admin.allowGids.includes(creds.gid);
-        if (!allowed) logger.warn({ peer: { pid: creds.pid, uid: creds.uid, gid: creds.gid } }, 'admin connection from a peer not on the allow-list');
+        if (!allowed)
+          logger.warn(
+            { peer: { pid: creds.pid, uid: creds.uid, gid: creds.gid } },
+            'admin connection from a peer not on the allow-list',
+          );
         return { creds, allowed };
       },
       authorize: (peer) =>
-        peer.allowed ? null : fail('forbidden', `uid ${peer.creds.uid} (gid ${peer.creds.gid}) may not use the admin socket`, 'add the uid or gid to admin.allowUids / admin.allowGids in the daemon configuration'),
+        peer.allowed
+          ? null
+          : fail(
+              'forbidden',
+              `uid ${peer.creds.uid} (gid ${peer.creds.gid}) may not use the admin socket`,
+              'add the uid or gid to admin.allowUids / admin.allowGids in the daemon configuration',
+            ),
     });
     const request = new LeanHttpServer<PeerCredentials>({
       name: 'request',
@@ -236,7 +316,12 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       limits: httpLimits,
       maxBodyBytes: httpLimits.maxJsonBytes,
       logger,
-      handler: requestHandler({ pipeline, retryAfterS: config.request.retryAfterS, health: () => health(false), version: CAPGATE_VERSION }),
+      handler: requestHandler({
+        pipeline,
+        retryAfterS: config.request.retryAfterS,
+        health: () => health(false),
+        version: CAPGATE_VERSION,
+      }),
       identify: peerOf,
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
     });
@@ -246,7 +331,17 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => request.close(httpLimits.shutdownGraceMs));
 
     const startupMs = Math.round(performance.now() - t0);
-    logger.info({ adminSocket: config.adminSocket, requestSocket: config.requestSocket, database: config.database, startupMs, policiesLoaded: policies.loadedCount, vms: vms.vms.length }, 'capgate ready');
+    logger.info(
+      {
+        adminSocket: config.adminSocket,
+        requestSocket: config.requestSocket,
+        database: config.database,
+        startupMs,
+        policiesLoaded: policies.loadedCount,
+        vms: vms.vms.length,
+      },
+      'capgate ready',
+    );
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -256,7 +351,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         logger.info('capgate stopping');
         tellServiceManager(logger, 'STOPPING=1');
         // Stop accepting first; requests already admitted run to their answer.
-        await Promise.all([admin.close(httpLimits.shutdownGraceMs), request.close(httpLimits.shutdownGraceMs), scheduler.drain()]);
+        await Promise.all([
+          admin.close(httpLimits.shutdownGraceMs),
+          request.close(httpLimits.shutdownGraceMs),
+          scheduler.drain(),
+        ]);
         audit.close();
         cleanup.length = 0;
         await engine.close();
@@ -271,4 +370,3 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     throw err;
   }
 }
-

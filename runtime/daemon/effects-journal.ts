@@ -19,7 +19,11 @@ export async function openEffectsJournal(database: string, store: Store, logger:
       });
       if (records.length > 0) {
         store.audit.append(records);
-        for (const r of records) logger.warn({ decisionId: r.decisionId, vm: r.vm?.name, policy: r.policy?.name, capabilityCalls: r.capabilityCalls }, 'a decision was lost with its effects in the world (the daemon stopped in between); audited as decision-lost, effects undone where possible');
+        for (const r of records)
+          logger.warn(
+            { decisionId: r.decisionId, vm: r.vm?.name, policy: r.policy?.name, capabilityCalls: r.capabilityCalls },
+            'a decision was lost with its effects in the world (the daemon stopped in between); audited as decision-lost, effects undone where possible',
+          );
       }
     }
     return journal;

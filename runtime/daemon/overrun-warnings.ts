@@ -31,7 +31,13 @@ export class OverrunWarnings {
     }
     this.#last.set(sha256, { at: now, suppressed: 0 });
     this.logger.warn(
-      { policy, revision: binding?.revision, sha256, spentMs: Math.round(spentMs * 1000) / 1000, ...(last !== undefined && last.suppressed > 0 ? { suppressedSinceLast: last.suppressed } : {}) },
+      {
+        policy,
+        revision: binding?.revision,
+        sha256,
+        spentMs: Math.round(spentMs * 1000) / 1000,
+        ...(last !== undefined && last.suppressed > 0 ? { suppressedSinceLast: last.suppressed } : {}),
+      },
       "a policy held the daemon's main thread past its time budget; its next runs go straight to the evaluation workers",
     );
   }

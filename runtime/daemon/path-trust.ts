@@ -65,16 +65,20 @@ function checkParent(dir: string, st: fs.Stats, what: string, owners: readonly n
 /** The path itself: a real directory (or file), owned by a trusted uid, written by nobody else. No sticky exception. */
 function checkLeaf(p: string, st: fs.Stats, what: string, kind: 'directory' | 'file', owners: readonly number[]): void {
   if (st.isSymbolicLink()) {
-    throw new UntrustedPathError(`${what} ${p} is a symlink; capgate does not follow a symlink here, since whoever can change it chooses where root writes. Fix: use the real ${kind} it points to, after checking who owns it`);
+    throw new UntrustedPathError(
+      `${what} ${p} is a symlink; capgate does not follow a symlink here, since whoever can change it chooses where root writes. Fix: use the real ${kind} it points to, after checking who owns it`,
+    );
   }
-  if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) throw new UntrustedPathError(`${what} ${p} is not a ${kind}. Fix: remove it, or choose another path`);
+  if (kind === 'directory' ? !st.isDirectory() : !st.isFile())
+    throw new UntrustedPathError(`${what} ${p} is not a ${kind}. Fix: remove it, or choose another path`);
   if (!owners.includes(st.uid)) {
     throw new UntrustedPathError(
       `${what} ${p} is owned by uid ${st.uid}, not by ${ownerText(owners)}: that user could have put anything in it. Fix: ${kind === 'directory' ? `remove it (capgate creates it afresh) or, if you trust what is in it, \`chown -R root ${p}\`` : `check its contents, then \`chown root ${p}\``}`,
     );
   }
   const w = writers(st.mode);
-  if (w !== null) throw new UntrustedPathError(`${what} ${p} is writable by ${w} (mode ${octal(st.mode)}). Fix: \`chmod go-w ${p}\``);
+  if (w !== null)
+    throw new UntrustedPathError(`${what} ${p} is writable by ${w} (mode ${octal(st.mode)}). Fix: \`chmod go-w ${p}\``);
 }
 
 /**
@@ -82,7 +86,13 @@ function checkLeaf(p: string, st: fs.Stats, what: string, kind: 'directory' | 'f
  * created with `createMode` when given (else refused). Symlinks owned by a trusted uid are
  * followed and their targets checked the same way.
  */
-function checkParents(target: string, what: string, owners: readonly number[], createMode: number | undefined, budget = { symlinks: MAX_SYMLINKS }): void {
+function checkParents(
+  target: string,
+  what: string,
+  owners: readonly number[],
+  createMode: number | undefined,
+  budget = { symlinks: MAX_SYMLINKS },
+): void {
   const names = target.split('/').filter(Boolean).slice(0, -1);
   let current = '/';
   checkParent(current, fs.lstatSync(current), what, owners);
@@ -93,7 +103,9 @@ function checkParents(target: string, what: string, owners: readonly number[], c
     if (st === null) st = createDirectory(next, createMode!, what, owners);
     if (st.isSymbolicLink()) {
       if (!owners.includes(st.uid)) {
-        throw new UntrustedPathError(`${what}: ${next} on its path is a symlink owned by uid ${st.uid}, not by ${ownerText(owners)}, so that user chooses where it leads. Fix: use the path it points to, or remove the link`);
+        throw new UntrustedPathError(
+          `${what}: ${next} on its path is a symlink owned by uid ${st.uid}, not by ${ownerText(owners)}, so that user chooses where it leads. Fix: use the path it points to, or remove the link`,
+        );
       }
       if (--budget.symlinks < 0) throw new UntrustedPathError(`${what}: too many symlinks on the way to ${target}`);
       const real = fs.realpathSync(next);
@@ -113,7 +125,8 @@ function createDirectory(dir: string, mode: number, what: string, owners: readon
   try {
     fs.mkdirSync(dir, { mode });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new UntrustedPathError(`${what}: cannot create ${dir}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new UntrustedPathError(`${what}: cannot create ${dir}: ${(err as Error).message}`);
     created = false;
   }
   const st = fs.lstatSync(dir);
@@ -129,7 +142,12 @@ function createDirectory(dir: string, mode: number, what: string, owners: readon
  * Makes sure `dir` is a directory the daemon may trust, creating it (and any missing parent) with
  * `mode` if it does not exist. Throws UntrustedPathError naming the path, the problem and the fix.
  */
-export function ensureTrustedDirectory(dir: string, what: string, mode: number, owners: readonly number[] = trustedOwners()): void {
+export function ensureTrustedDirectory(
+  dir: string,
+  what: string,
+  mode: number,
+  owners: readonly number[] = trustedOwners(),
+): void {
   const abs = path.resolve(dir);
   checkParents(abs, what, owners, mode);
   let st = lstatOrNull(abs);
@@ -146,7 +164,8 @@ export function readTrustedFile(file: string, what: string, owners: readonly num
   const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const opened = fs.fstatSync(fd);
-    if (opened.ino !== st.ino || opened.dev !== st.dev) throw new UntrustedPathError(`${what} ${abs} was replaced while it was being checked; try again`);
+    if (opened.ino !== st.ino || opened.dev !== st.dev)
+      throw new UntrustedPathError(`${what} ${abs} was replaced while it was being checked; try again`);
     return fs.readFileSync(fd, 'utf8');
   } finally {
     fs.closeSync(fd);
@@ -183,7 +202,11 @@ export interface TrustedDataDirectory {
  * once resolved, so one read sees one generation; `..data` must be a link owned by a trusted uid
  * to a sibling, and that sibling a trusted directory.
  */
-export function trustedDataDirectory(dir: string, what: string, owners: readonly number[] = trustedOwners()): TrustedDataDirectory {
+export function trustedDataDirectory(
+  dir: string,
+  what: string,
+  owners: readonly number[] = trustedOwners(),
+): TrustedDataDirectory {
   const abs = path.resolve(dir);
   checkParents(abs, what, owners, undefined);
   const st = fs.lstatSync(abs);
@@ -196,15 +219,24 @@ export function trustedDataDirectory(dir: string, what: string, owners: readonly
   }
   const link = lstatOrNull(path.join(abs, '..data'));
   if (link === null) return { dataDir: abs, generation: null, readOnly };
-  if (!link.isSymbolicLink()) throw new UntrustedPathError(`${what}: ${abs}/..data is not a symlink; in a kubelet volume it links to the current generation (..<timestamp>). Fix: remove it, or lay the directory out as the kubelet does`);
-  if (!owners.includes(link.uid)) throw new UntrustedPathError(`${what}: ${abs}/..data is owned by uid ${link.uid}, not by ${ownerText(owners)}, so that user chooses which files root loads. Fix: remove it`);
+  if (!link.isSymbolicLink())
+    throw new UntrustedPathError(
+      `${what}: ${abs}/..data is not a symlink; in a kubelet volume it links to the current generation (..<timestamp>). Fix: remove it, or lay the directory out as the kubelet does`,
+    );
+  if (!owners.includes(link.uid))
+    throw new UntrustedPathError(
+      `${what}: ${abs}/..data is owned by uid ${link.uid}, not by ${ownerText(owners)}, so that user chooses which files root loads. Fix: remove it`,
+    );
   const target = fs.readlinkSync(path.join(abs, '..data'));
   if (target.includes('/') || target === '.' || target === '..' || !target.startsWith('..')) {
-    throw new UntrustedPathError(`${what}: ${abs}/..data points to "${target.slice(0, 80)}", not to a sibling "..<timestamp>" directory as the kubelet writes it. Fix: point it at a directory beside it`);
+    throw new UntrustedPathError(
+      `${what}: ${abs}/..data points to "${target.slice(0, 80)}", not to a sibling "..<timestamp>" directory as the kubelet writes it. Fix: point it at a directory beside it`,
+    );
   }
   const dataDir = path.join(abs, target);
   const dst = fs.lstatSync(dataDir);
-  if (!(readOnly && dst.isDirectory() && owners.includes(dst.uid))) checkLeaf(dataDir, dst, `${what} (the generation ..data points to)`, 'directory', owners);
+  if (!(readOnly && dst.isDirectory() && owners.includes(dst.uid)))
+    checkLeaf(dataDir, dst, `${what} (the generation ..data points to)`, 'directory', owners);
   return { dataDir, generation: target, readOnly };
 }
 
@@ -212,15 +244,25 @@ export function trustedDataDirectory(dir: string, what: string, owners: readonly
  * Reads one file of a trusted data directory: a regular file (not a link), owned by a trusted
  * uid, writable by nobody else (unless on a read-only mount), at most `maxBytes`.
  */
-export function readTrustedEntry(data: TrustedDataDirectory, name: string, what: string, maxBytes: number, owners: readonly number[] = trustedOwners()): Buffer {
+export function readTrustedEntry(
+  data: TrustedDataDirectory,
+  name: string,
+  what: string,
+  maxBytes: number,
+  owners: readonly number[] = trustedOwners(),
+): Buffer {
   const file = path.join(data.dataDir, name);
   const st = fs.lstatSync(file);
   if (!(data.readOnly && st.isFile() && owners.includes(st.uid))) checkLeaf(file, st, what, 'file', owners);
-  if (st.size > maxBytes) throw new UntrustedPathError(`${what} ${file} is ${st.size} bytes, more than the ${maxBytes} allowed`);
+  if (st.size > maxBytes)
+    throw new UntrustedPathError(`${what} ${file} is ${st.size} bytes, more than the ${maxBytes} allowed`);
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const opened = fs.fstatSync(fd);
-    if (opened.ino !== st.ino || opened.dev !== st.dev) throw new UntrustedPathError(`${what} ${file} was replaced while it was being checked; it is read again at the next change`);
+    if (opened.ino !== st.ino || opened.dev !== st.dev)
+      throw new UntrustedPathError(
+        `${what} ${file} was replaced while it was being checked; it is read again at the next change`,
+      );
     const buf = Buffer.alloc(Math.min(opened.size, maxBytes) + 1);
     let n = 0;
     for (let r = 1; r > 0 && n < buf.length; n += r) r = fs.readSync(fd, buf, n, buf.length - n, n);

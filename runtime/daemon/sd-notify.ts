@@ -26,10 +26,16 @@ export class NotifyError extends Error {
  */
 export function notifyAddress(socket: string): { address: Buffer; length: number } {
   const abstract = socket.startsWith('@');
-  if (!abstract && !socket.startsWith('/')) throw new NotifyError(`NOTIFY_SOCKET="${socket}" is neither an absolute path nor an abstract name (@...); capgate cannot report readiness to it`);
+  if (!abstract && !socket.startsWith('/'))
+    throw new NotifyError(
+      `NOTIFY_SOCKET="${socket}" is neither an absolute path nor an abstract name (@...); capgate cannot report readiness to it`,
+    );
   const name = Buffer.from(abstract ? socket.slice(1) : socket, 'utf8');
   // A path needs room for its NUL; an abstract name uses its first byte for the NUL prefix.
-  if (name.length + 1 > SUN_PATH_BYTES || name.includes(0)) throw new NotifyError(`NOTIFY_SOCKET="${socket}" does not fit a Unix socket address (at most ${SUN_PATH_BYTES - 1} bytes, no NUL)`);
+  if (name.length + 1 > SUN_PATH_BYTES || name.includes(0))
+    throw new NotifyError(
+      `NOTIFY_SOCKET="${socket}" does not fit a Unix socket address (at most ${SUN_PATH_BYTES - 1} bytes, no NUL)`,
+    );
   const address = Buffer.alloc(SOCKADDR_UN_BYTES);
   address.writeUInt16LE(AF_UNIX, 0);
   name.copy(address, abstract ? 3 : 2);
@@ -69,11 +75,15 @@ export function notifyServiceManager(state: string, socket: string | undefined =
   const { address, length } = notifyAddress(socket);
   const c = bind();
   const fd = Number(c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (fd < 0) throw new NotifyError(`cannot create a datagram socket to reach NOTIFY_SOCKET=${socket} (${errnoName(c.errno())})`);
+  if (fd < 0)
+    throw new NotifyError(`cannot create a datagram socket to reach NOTIFY_SOCKET=${socket} (${errnoName(c.errno())})`);
   try {
     const message = Buffer.from(state, 'utf8');
     const sent = Number(c.sendto(fd, message, message.length, MSG_NOSIGNAL, address, length));
-    if (sent !== message.length) throw new NotifyError(`cannot send "${state.split('\n')[0]}" to NOTIFY_SOCKET=${socket} (${sent < 0 ? errnoName(c.errno()) : `${sent} of ${message.length} bytes sent`})`);
+    if (sent !== message.length)
+      throw new NotifyError(
+        `cannot send "${state.split('\n')[0]}" to NOTIFY_SOCKET=${socket} (${sent < 0 ? errnoName(c.errno()) : `${sent} of ${message.length} bytes sent`})`,
+      );
     return true;
   } finally {
     c.close(fd);
@@ -94,5 +104,8 @@ export function tellServiceManager(logger: Logger, state: string): void {
  * are installed: systemd starts the units ordered after capgate now, and may stop it from now on.
  */
 export function notifyReady(daemon: { logger: Logger; adminSocket: string; requestSocket: string }): void {
-  tellServiceManager(daemon.logger, `READY=1\nSTATUS=serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket}`);
+  tellServiceManager(
+    daemon.logger,
+    `READY=1\nSTATUS=serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket}`,
+  );
 }

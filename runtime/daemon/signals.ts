@@ -2,7 +2,10 @@
 // A second signal while stopping exits at once.
 import type { RunningDaemon } from './daemon.ts';
 
-export function installSignalHandlers(daemon: RunningDaemon, exit: (code: number) => void = (c) => process.exit(c)): void {
+export function installSignalHandlers(
+  daemon: RunningDaemon,
+  exit: (code: number) => void = (c) => process.exit(c),
+): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return exit(130);

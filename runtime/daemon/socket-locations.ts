@@ -13,7 +13,10 @@ export type SocketKind = 'admin' | 'request';
 export const SYSTEM_RUN_DIR = '/run/capgate';
 export const SYSTEM_STATE_DIR = '/var/lib/capgate';
 export const RUN_DIR_VARIABLE = 'CAPGATE_RUN_DIR';
-export const SOCKET_VARIABLE: Readonly<Record<SocketKind, string>> = { admin: 'CAPGATE_ADMIN_SOCKET', request: 'CAPGATE_REQUEST_SOCKET' };
+export const SOCKET_VARIABLE: Readonly<Record<SocketKind, string>> = {
+  admin: 'CAPGATE_ADMIN_SOCKET',
+  request: 'CAPGATE_REQUEST_SOCKET',
+};
 export const SOCKET_FILE: Readonly<Record<SocketKind, string>> = { admin: 'admin.sock', request: 'request.sock' };
 
 export interface LocationEnvironment {

@@ -52,7 +52,10 @@ const str = (s: string): string => JSON.stringify(s);
 export function decisionContextJson(c: DecisionContext): string {
   const r = c.requester;
   const vm = c.vm === null ? 'null' : `{"uuid":${str(c.vm.uuid)},"name":${str(c.vm.name)},"id":${c.vm.id},"labels":[]}`;
-  const policy = c.policy === null ? 'null' : `{"name":${str(c.policy.name)},"revision":${c.policy.revision},"sha256":${str(c.policy.sha256)}}`;
+  const policy =
+    c.policy === null
+      ? 'null'
+      : `{"name":${str(c.policy.name)},"revision":${c.policy.revision},"sha256":${str(c.policy.sha256)}}`;
   return `{"decisionId":${str(c.decisionId)},"time":${str(c.time)},"requester":{"pid":${r.pid},"uid":${r.uid},"gid":${r.gid}},"vm":${vm},"operation":${str(c.operation)},"targetPid":${c.targetPid}${c.targetHostPid === undefined ? '' : `,"targetHostPid":${c.targetHostPid}`},"bytes":${str(c.bytes)},"policy":${policy}}`;
 }
 
@@ -63,7 +66,8 @@ export function intentPayload(contextJson: string, intent: SetMemlockIntent, atM
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const u64 = (v: unknown): bigint | null => (typeof v === 'string' && /^[0-9]{1,20}$/.test(v) && BigInt(v) <= 0xffff_ffff_ffff_ffffn ? BigInt(v) : null);
+const u64 = (v: unknown): bigint | null =>
+  typeof v === 'string' && /^[0-9]{1,20}$/.test(v) && BigInt(v) <= 0xffff_ffff_ffff_ffffn ? BigInt(v) : null;
 
 /** A payload read back, or null when it is not one this file wrote. */
 export function parseIntentPayload(text: string): RecordedIntent | null {
@@ -75,18 +79,57 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   const { context, intent, at } = v as { context?: unknown; intent?: unknown; at?: unknown };
-  if (!isInt(at) || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null) return null;
+  if (!isInt(at) || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null)
+    return null;
   const c = context as Partial<DecisionContext>;
-  if (typeof c.decisionId !== 'string' || typeof c.time !== 'string' || typeof c.operation !== 'string' || !isInt(c.targetPid) || typeof c.bytes !== 'string') return null;
+  if (
+    typeof c.decisionId !== 'string' ||
+    typeof c.time !== 'string' ||
+    typeof c.operation !== 'string' ||
+    !isInt(c.targetPid) ||
+    typeof c.bytes !== 'string'
+  )
+    return null;
   if (c.targetHostPid !== undefined && !isInt(c.targetHostPid)) return null;
-  if (typeof c.requester !== 'object' || c.requester === null || !isInt(c.requester.pid) || !isInt(c.requester.uid) || !isInt(c.requester.gid)) return null;
-  const i = intent as { op?: unknown; pid?: unknown; startTime?: unknown; bytes?: unknown; before?: { soft?: unknown; hard?: unknown } };
+  if (
+    typeof c.requester !== 'object' ||
+    c.requester === null ||
+    !isInt(c.requester.pid) ||
+    !isInt(c.requester.uid) ||
+    !isInt(c.requester.gid)
+  )
+    return null;
+  const i = intent as {
+    op?: unknown;
+    pid?: unknown;
+    startTime?: unknown;
+    bytes?: unknown;
+    before?: { soft?: unknown; hard?: unknown };
+  };
   const bytes = u64(i.bytes);
   const soft = u64(i.before?.soft);
   const hard = u64(i.before?.hard);
-  if (i.op !== 'set-memlock' || !isInt(i.pid) || !isInt(i.startTime) || bytes === null || soft === null || hard === null) return null;
+  if (
+    i.op !== 'set-memlock' ||
+    !isInt(i.pid) ||
+    !isInt(i.startTime) ||
+    bytes === null ||
+    soft === null ||
+    hard === null
+  )
+    return null;
   return {
-    context: { decisionId: c.decisionId, time: c.time, requester: c.requester, vm: c.vm ?? null, operation: c.operation, targetPid: c.targetPid, ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}), bytes: c.bytes, policy: c.policy ?? null },
+    context: {
+      decisionId: c.decisionId,
+      time: c.time,
+      requester: c.requester,
+      vm: c.vm ?? null,
+      operation: c.operation,
+      targetPid: c.targetPid,
+      ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
+      bytes: c.bytes,
+      policy: c.policy ?? null,
+    },
     intent: { op: 'set-memlock', pid: i.pid, startTime: i.startTime, bytes, before: { soft, hard } },
     at: new Date(at).toISOString(),
   };

@@ -123,7 +123,9 @@ export class EffectJournal {
     const r = ENCODER.encodeInto(payload, this.#bytes.subarray(at + HEADER, at + SLOT_BYTES));
     if (r.read < payload.length) {
       Atomics.store(this.#claims, slot, 0);
-      throw new EffectJournalError(`an intent of ${payload.length} characters does not fit a slot of the effects journal (${SLOT_BYTES - HEADER} bytes)`);
+      throw new EffectJournalError(
+        `an intent of ${payload.length} characters does not fit a slot of the effects journal (${SLOT_BYTES - HEADER} bytes)`,
+      );
     }
     this.#view.setUint32(at + 4, crc32(this.#bytes.subarray(at + HEADER, at + HEADER + r.written)), true);
     this.#view.setUint32(at, r.written, true);

@@ -118,7 +118,8 @@ export class EffectLedgerWriter {
 
   #take(): number {
     const slot = Atomics.load(this.#v.i32, COUNT);
-    if (slot >= EFFECT_LEDGER_SLOTS) throw new EffectLedgerFull(`the worker's effect ledger is full (${EFFECT_LEDGER_SLOTS} calls in one evaluation)`);
+    if (slot >= EFFECT_LEDGER_SLOTS)
+      throw new EffectLedgerFull(`the worker's effect ledger is full (${EFFECT_LEDGER_SLOTS} calls in one evaluation)`);
     return slot;
   }
 }

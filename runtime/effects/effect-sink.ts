@@ -40,7 +40,10 @@ export function effectSink(r: EffectRecording): EffectSink {
   const { journal, contextJson, ledger, afterEffect } = r;
   return {
     intend(intent) {
-      const slot = journal !== undefined && contextJson !== undefined ? journal.append(typeof contextJson === 'string' ? contextJson : contextJson(), intent) : -1;
+      const slot =
+        journal !== undefined && contextJson !== undefined
+          ? journal.append(typeof contextJson === 'string' ? contextJson : contextJson(), intent)
+          : -1;
       try {
         return { ledger: ledger?.intend(intent, slot) ?? -1, journal: slot };
       } catch (err) {

@@ -45,7 +45,15 @@ function recordOf(group: readonly RecordedIntent[], deps: RecoveryDeps): NewAudi
     const acted = n !== null && n !== undefined && n.soft === bytes && n.hard === bytes;
     return acted
       ? { op: 'set-memlock', pid, bytes, result: 'ok', effect }
-      : { op: 'set-memlock', pid, bytes, result: 'internal', detail: 'the daemon stopped after recording this call and before its decision: prlimit may not have acted', effect, unfinished: true };
+      : {
+          op: 'set-memlock',
+          pid,
+          bytes,
+          result: 'internal',
+          detail: 'the daemon stopped after recording this call and before its decision: prlimit may not have acted',
+          effect,
+          unfinished: true,
+        };
   });
   const undone = undoEffects(calls, deps.undoOne);
   const audit = undone.map((call, k): AuditCapabilityCall => {
@@ -57,7 +65,9 @@ function recordOf(group: readonly RecordedIntent[], deps: RecoveryDeps): NewAudi
       bytes: formatBytes(call.bytes),
       result: call.result,
       ...(call.detail !== undefined ? { detail: call.detail } : {}),
-      ...(call.effect !== undefined ? { before: { soft: formatBytes(call.effect.before.soft), hard: formatBytes(call.effect.before.hard) } } : {}),
+      ...(call.effect !== undefined
+        ? { before: { soft: formatBytes(call.effect.before.soft), hard: formatBytes(call.effect.before.hard) } }
+        : {}),
       ...(call.undo !== undefined ? { undo: call.undo } : {}),
       limitAtRecovery: n === null || n === undefined ? null : { soft: formatBytes(n.soft), hard: formatBytes(n.hard) },
     };

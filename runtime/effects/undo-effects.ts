@@ -7,7 +7,9 @@ import type { CapabilityCall } from '../engine/outcome.ts';
 export type UndoOne = (u: { pid: number; expected: { soft: bigint; hard: bigint }; effect: MemlockEffect }) => string;
 
 /** Calls whose effect may be in the world: prlimit acted (or may have: the worker stopped mid-call). */
-export function hasEffect(c: CapabilityCall): c is Extract<CapabilityCall, { op: 'set-memlock' }> & { effect: MemlockEffect } {
+export function hasEffect(
+  c: CapabilityCall,
+): c is Extract<CapabilityCall, { op: 'set-memlock' }> & { effect: MemlockEffect } {
   return c.op === 'set-memlock' && c.effect !== undefined && (c.result === 'ok' || c.unfinished === true);
 }
 

@@ -52,7 +52,12 @@ export interface PolicyEngine {
    * lists every capability call that reached the kernel, and when it is not allow, the effects
    * of those calls have been undone (each call says how).
    */
-  evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options?: EvaluateOptions): Promise<Outcome>;
+  evaluate(
+    sha256: string,
+    request: PolicyRequest,
+    capabilities: CapabilitySpec,
+    options?: EvaluateOptions,
+  ): Promise<Outcome>;
   /** Undoes the effects among `calls` (a decision that turned out not to be allow after all). */
   undo?(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]>;
   /** The decision of `calls` is recorded: their intents can leave the effects journal. */

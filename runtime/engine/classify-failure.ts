@@ -23,20 +23,31 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function classifyFailure(err: unknown, recorded: GuestFault | undefined, globals: InstrumentationView | undefined, phase: string): Failure {
+export function classifyFailure(
+  err: unknown,
+  recorded: GuestFault | undefined,
+  globals: InstrumentationView | undefined,
+  phase: string,
+): Failure {
   if (recorded !== undefined) return { kind: recorded.kind, detail: recorded.message };
   if (err instanceof GuestFault) return { kind: err.kind, detail: err.message };
-  if (globals?.oom() === true) return { kind: 'memory-limit', detail: `memory.grow refused by the memory cap, then ${phase} failed: ${message(err)}${trapSite(err)}` };
+  if (globals?.oom() === true)
+    return {
+      kind: 'memory-limit',
+      detail: `memory.grow refused by the memory cap, then ${phase} failed: ${message(err)}${trapSite(err)}`,
+    };
   const fuel = globals?.fuelRemaining();
   if (fuel !== undefined && fuel < 0n) return { kind: 'fuel-exhausted', detail: `fuel budget used up in ${phase}` };
   if (err instanceof RangeError) {
-    if (/call stack/i.test(err.message)) return { kind: 'trap', detail: `${STACK_OVERFLOW} in ${phase}${trapSite(err)}` };
+    if (/call stack/i.test(err.message))
+      return { kind: 'trap', detail: `${STACK_OVERFLOW} in ${phase}${trapSite(err)}` };
     if (/memory/i.test(err.message)) return { kind: 'memory-limit', detail: `${phase}: ${err.message}` };
     return { kind: 'trap', detail: `${phase}: ${err.message}${trapSite(err)}` };
   }
   // The function that trapped, by name: the first thing an author needs (not done for fuel, which
   // the speculative run exhausts on purpose, on the daemon's thread).
-  if (err instanceof WebAssembly.RuntimeError) return { kind: 'trap', detail: `${phase}: ${err.message}${trapSite(err)}` };
+  if (err instanceof WebAssembly.RuntimeError)
+    return { kind: 'trap', detail: `${phase}: ${err.message}${trapSite(err)}` };
   if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.CompileError) {
     return { kind: 'invalid-module', detail: `${phase}: ${err.message}` };
   }

@@ -26,13 +26,19 @@ export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Pr
     if (err instanceof PolicyRejection) return { ok: false, kind: err.kind, message: bounded(err.message) };
     if (err instanceof RangeError && /^limits\./.test(err.message)) throw err; // a configuration bug, not a bad policy
     // Fail closed: anything unexpected refuses the policy rather than crash the daemon.
-    return { ok: false, kind: 'invalid-module', message: bounded(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`) };
+    return {
+      ok: false,
+      kind: 'invalid-module',
+      message: bounded(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`),
+    };
   }
 }
 
 async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
   if (bytes.length > limits.maxModuleBytes) {
-    throw invalidModule(`the policy is ${bytes.length} bytes; the limit is ${limits.maxModuleBytes} bytes (limits.maxModuleBytes)`);
+    throw invalidModule(
+      `the policy is ${bytes.length} bytes; the limit is ${limits.maxModuleBytes} bytes (limits.maxModuleBytes)`,
+    );
   }
   checkPreamble(bytes);
 
@@ -48,7 +54,11 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
 
   const candidates = summary.coreModules
     .map((m, index) => ({ index, exports: safeExports(m) }))
-    .filter((c) => c.exports.some((e) => e.name === 'memory' && e.kind === 'memory') && c.exports.some((e) => e.name === 'evaluate' && e.kind === 'func'));
+    .filter(
+      (c) =>
+        c.exports.some((e) => e.name === 'memory' && e.kind === 'memory') &&
+        c.exports.some((e) => e.name === 'evaluate' && e.kind === 'func'),
+    );
   if (candidates.length !== 1) {
     throw invalidModule(
       candidates.length === 0
@@ -58,7 +68,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   }
   const main = candidates[0]!;
   if (summary.evaluateModule !== null && summary.evaluateModule !== main.index) {
-    throw invalidModule('the component lifts "evaluate" from a different core module than the one that exports it with "memory"');
+    throw invalidModule(
+      'the component lifts "evaluate" from a different core module than the one that exports it with "memory"',
+    );
   }
 
   const core = summary.coreModules[main.index]!;
@@ -66,14 +78,18 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   const instrumented = instrumentCoreModule(core, limits);
   const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
   if (undeclared.length > 0) {
-    throw invalidModule(`the core module imports ${undeclared.join(', ')}, which the component's host import does not declare`);
+    throw invalidModule(
+      `the core module imports ${undeclared.join(', ')}, which the component's host import does not declare`,
+    );
   }
 
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(instrumented.bytes);
   } catch (err) {
-    throw invalidModule(`the instrumented module does not compile (${err instanceof Error ? err.message : String(err)})`);
+    throw invalidModule(
+      `the instrumented module does not compile (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
   // Instantiation runs no guest code here (the start function is deferred); a failure (e.g. an
   // element segment out of its table's bounds) would fail every decision: refuse it now.
@@ -82,7 +98,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   try {
     wit = await componentWit(bytes);
   } catch (err) {
-    throw invalidModule(`wasm-tools cannot decode the component's WIT: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalidModule(
+      `wasm-tools cannot decode the component's WIT: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   return {
     ok: true,
@@ -115,7 +133,9 @@ function checkPreamble(bytes: Uint8Array): void {
   if (!COMPONENT_PREAMBLE.every((b, i) => bytes[i] === b)) {
     const version = bytes[4]! | (bytes[5]! << 8);
     const layer = bytes[6]! | (bytes[7]! << 8);
-    throw invalidModule(`unsupported WebAssembly binary version 0x${version.toString(16)} layer ${layer}; capgate reads components of version 0xd, layer 1 (${BUILD_HINT})`);
+    throw invalidModule(
+      `unsupported WebAssembly binary version 0x${version.toString(16)} layer ${layer}; capgate reads components of version 0xd, layer 1 (${BUILD_HINT})`,
+    );
   }
 }
 

@@ -7,6 +7,20 @@ import type { CapabilityCall, ErrorKind, Outcome } from './outcome.ts';
 export type DenyOutcome<K extends string> = Omit<Outcome, 'errorKind'> & { errorKind: K };
 
 /** `capabilityCalls`: what a stopped worker's ledger says its job did before it was stopped. */
-export function denyOutcome<K extends string = ErrorKind>(kind: K, detail: string, durationUs = 0, capabilityCalls: CapabilityCall[] = []): DenyOutcome<K> {
-  return { decision: 'deny', reason: kind, errorKind: kind, errorDetail: detail, fuelUsed: 0, durationUs, capabilityCalls, logs: [] };
+export function denyOutcome<K extends string = ErrorKind>(
+  kind: K,
+  detail: string,
+  durationUs = 0,
+  capabilityCalls: CapabilityCall[] = [],
+): DenyOutcome<K> {
+  return {
+    decision: 'deny',
+    reason: kind,
+    errorKind: kind,
+    errorDetail: detail,
+    fuelUsed: 0,
+    durationUs,
+    capabilityCalls,
+    logs: [],
+  };
 }

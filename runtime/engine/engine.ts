@@ -64,7 +64,6 @@ export interface EngineSeams {
   exitWorkerAfterEffect?: boolean;
 }
 
-
 export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
   readonly #pool: WorkerPool;
@@ -123,7 +122,11 @@ export class Engine implements PolicyEngine {
     try {
       result = await this.#compile(bytes, { ...this.limits });
     } catch (err) {
-      return { ok: false, kind: 'invalid-module', message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}` };
+      return {
+        ok: false,
+        kind: 'invalid-module',
+        message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}`,
+      };
     }
     if (result.ok) this.load(result.policy);
     return result;
@@ -146,15 +149,24 @@ export class Engine implements PolicyEngine {
    * stopped the run (deadline, a worker's death, a replay that diverged); and when the decision
    * is not allow, every set-memlock that acted is undone, newest first, each call saying how.
    */
-  async evaluate(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions = {}): Promise<Outcome> {
+  async evaluate(
+    sha256: string,
+    request: PolicyRequest,
+    capabilities: CapabilitySpec,
+    options: EvaluateOptions = {},
+  ): Promise<Outcome> {
     let outcome: Outcome;
     try {
       outcome = await this.#run(sha256, request, capabilities, options);
     } catch (err) {
       // e.g. a CapabilitySpec that cannot be cloned to the worker (before anything ran).
-      return denyOutcome('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
+      return denyOutcome(
+        'host-error',
+        `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
-    if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect)) return outcome;
+    if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect))
+      return outcome;
     return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
   }
 
@@ -162,7 +174,8 @@ export class Engine implements PolicyEngine {
   releaseIntents(calls: readonly CapabilityCall[]): void {
     const journal = this.#journal;
     if (journal === undefined) return;
-    for (const c of calls) if (c.op === 'set-memlock' && c.effect?.journalSlot !== undefined) journal.clear(c.effect.journalSlot);
+    for (const c of calls)
+      if (c.op === 'set-memlock' && c.effect?.journalSlot !== undefined) journal.clear(c.effect.journalSlot);
   }
 
   /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
@@ -172,18 +185,30 @@ export class Engine implements PolicyEngine {
     return undoEffects(calls, undoMemlockEffect);
   }
 
-  async #run(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, options: EvaluateOptions): Promise<Outcome> {
+  async #run(
+    sha256: string,
+    request: PolicyRequest,
+    capabilities: CapabilitySpec,
+    options: EvaluateOptions,
+  ): Promise<Outcome> {
     if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
     const policy = this.#policies.get(sha256);
-    if (policy === undefined) return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
+    if (policy === undefined)
+      return denyOutcome('host-error', `no compiled policy with sha256 ${sha256}: compile or load it first`);
     const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
-    if (!(deadlineMs > 0)) return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+    if (!(deadlineMs > 0))
+      return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
     // The decision's context goes with the intents of its effects (only when they are journaled),
     // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
     const ctx = this.#journal !== undefined ? options.context : undefined;
     let json: string | undefined;
     const contextJson = ctx === undefined ? undefined : (): string => (json ??= decisionContextJson(ctx));
-    const job = (): EvaluateJob => ({ sha256, request, capabilities, ...(contextJson !== undefined ? { context: contextJson() } : {}) });
+    const job = (): EvaluateJob => ({
+      sha256,
+      request,
+      capabilities,
+      ...(contextJson !== undefined ? { context: contextJson() } : {}),
+    });
     if (this.#inline !== undefined && capabilities.kind === 'linux') {
       if (!this.#linuxLoaded) await this.#loadLinuxHere();
       const attempt = this.#tryInline(sha256, request, capabilities, contextJson);
@@ -191,10 +216,16 @@ export class Engine implements PolicyEngine {
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;
         const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
-        const o = left > 0 ? await this.#pool.run({ ...job(), replay }, left) : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+        const o =
+          left > 0
+            ? await this.#pool.run({ ...job(), replay }, left)
+            : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
         // The first run's calls reached the kernel on this thread; the worker's outcome starts
         // with their replay (as far as it got), then its own calls.
-        const calls = [...tapeCalls(attempt.tape), ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length))];
+        const calls = [
+          ...tapeCalls(attempt.tape),
+          ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length)),
+        ];
         return { ...o, durationUs: o.durationUs + attempt.spentUs, capabilityCalls: calls };
       }
     }
@@ -211,10 +242,18 @@ export class Engine implements PolicyEngine {
    * run in the worker sees them. The simulated host keeps its state per run, so a replay there
    * would lose the first run's effects; simulated evaluations always go to a worker.
    */
-  #tryInline(sha256: string, request: PolicyRequest, spec: CapabilitySpec, context: (() => string) | undefined): InlineResult {
+  #tryInline(
+    sha256: string,
+    request: PolicyRequest,
+    spec: CapabilitySpec,
+    context: (() => string) | undefined,
+  ): InlineResult {
     let capabilities: Capabilities;
     try {
-      const effects = context !== undefined && this.#journal !== undefined ? effectSink({ journal: this.#journal, contextJson: context }) : undefined;
+      const effects =
+        context !== undefined && this.#journal !== undefined
+          ? effectSink({ journal: this.#journal, contextJson: context })
+          : undefined;
       capabilities = createCapabilities(spec, effects);
     } catch {
       return { kind: 'skipped' }; // the worker reports why it cannot build them either

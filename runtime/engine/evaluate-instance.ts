@@ -53,14 +53,27 @@ export interface SpeculativeSlice {
  * `slice` runs it as a speculative run that the caller repeats in full when the slice's fuel
  * runs out or its time is over (then `slice.time.expired`).
  */
-export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits, slice?: SpeculativeSlice): Outcome {
+export function evaluatePrepared(
+  prepared: PreparedInstance,
+  request: PolicyRequest,
+  capabilities: Capabilities,
+  limits: EngineLimits,
+  slice?: SpeculativeSlice,
+): Outcome {
   const t0 = performance.now() - prepared.instantiateUs / 1000;
-  if (slice !== undefined && slice.fuel < limits.fuel && prepared.instance !== undefined && instrumentationView(prepared.instance.exports).setFuel(slice.fuel)) {
+  if (
+    slice !== undefined &&
+    slice.fuel < limits.fuel &&
+    prepared.instance !== undefined &&
+    instrumentationView(prepared.instance.exports).setFuel(slice.fuel)
+  ) {
     limits = { ...limits, fuel: slice.fuel };
   }
   const state = new EvaluationState(capabilities, limits, slice?.time);
   if (consumed.has(prepared) || prepared.holder.state !== undefined) {
-    return finish(state, undefined, limits, t0, { failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' } });
+    return finish(state, undefined, limits, t0, {
+      failure: { kind: 'host-error', detail: 'engine bug: a prepared instance was used twice' },
+    });
   }
   consumed.add(prepared);
   prepared.holder.state = state;
@@ -73,7 +86,13 @@ export function evaluatePrepared(prepared: PreparedInstance, request: PolicyRequ
   }
 }
 
-function run(prepared: PreparedInstance, state: EvaluationState, request: PolicyRequest, limits: EngineLimits, t0: number): Outcome {
+function run(
+  prepared: PreparedInstance,
+  state: EvaluationState,
+  request: PolicyRequest,
+  limits: EngineLimits,
+  t0: number,
+): Outcome {
   let globals: InstrumentationView | undefined;
   let phase = 'instantiation (start function)';
   let decision: PolicyDecision;
@@ -90,7 +109,13 @@ function run(prepared: PreparedInstance, state: EvaluationState, request: Policy
     if (evaluate === undefined) throw abiFault('the core module exports no function "evaluate"');
     phase = 'evaluate';
     const op = OPERATIONS.indexOf(request.operation);
-    const retptr = evaluate(op, toI32(request.requesterPid), toI32(request.requesterUid), toI32(request.targetPid), BigInt.asIntN(64, request.bytes));
+    const retptr = evaluate(
+      op,
+      toI32(request.requesterPid),
+      toI32(request.requesterUid),
+      toI32(request.targetPid),
+      BigInt.asIntN(64, request.bytes),
+    );
     if (state.fault !== undefined) throw state.fault; // the guest swallowed a host fault
     if (typeof retptr !== 'number') throw abiFault(`evaluate returned ${typeof retptr}, expected an i32 pointer`);
     phase = 'lifting the decision';
@@ -104,7 +129,10 @@ function run(prepared: PreparedInstance, state: EvaluationState, request: Policy
   if (state.quotaExceeded) {
     const n = state.capabilityCallCount;
     return finish(state, globals, limits, t0, {
-      failure: { kind: 'quota-exceeded', detail: `${n} capability calls, the limit is ${limits.maxCapabilityCalls} per evaluation` },
+      failure: {
+        kind: 'quota-exceeded',
+        detail: `${n} capability calls, the limit is ${limits.maxCapabilityCalls} per evaluation`,
+      },
     });
   }
   return finish(state, globals, limits, t0, { decision });
@@ -127,7 +155,13 @@ function finish(
     ...(state.droppedLogLines > 0 ? { droppedLogLines: state.droppedLogLines } : {}),
   };
   if ('failure' in result) {
-    return { decision: 'deny', reason: result.failure.kind, errorKind: result.failure.kind, errorDetail: result.failure.detail, ...base };
+    return {
+      decision: 'deny',
+      reason: result.failure.kind,
+      errorKind: result.failure.kind,
+      errorDetail: result.failure.detail,
+      ...base,
+    };
   }
   if (result.decision.kind === 'allow') return { decision: 'allow', reason: '', ...base };
   return { decision: 'deny', reason: result.decision.reason, ...base };

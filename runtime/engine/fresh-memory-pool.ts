@@ -26,7 +26,8 @@ export class FreshMemoryPool {
 
   /** Returns a memory whose instance will never run again. Call only after the evaluation ended. */
   give(memory: WebAssembly.Memory): void {
-    if (this.#free.includes(memory)) throw new Error('FreshMemoryPool.give: this memory was given back twice (engine bug)');
+    if (this.#free.includes(memory))
+      throw new Error('FreshMemoryPool.give: this memory was given back twice (engine bug)');
     if (memory.buffer.byteLength !== this.plan.initialPages * PAGE_BYTES || this.#free.length >= this.#capacity) {
       this.dropped++;
       return;

@@ -50,7 +50,14 @@ export const INLINE_INSTANTIATION = Object.freeze({
 export function instantiatesInline(cost: InstantiationCost | undefined): boolean {
   if (cost === undefined) return false; // unknown cost: never on the main thread
   const b = INLINE_INSTANTIATION;
-  return cost.tableEntries <= b.tableEntries && cost.elementEntries <= b.elementEntries && cost.dataBytes <= b.dataBytes && cost.globals <= b.globals && cost.initialPages <= b.initialPages && cost.trialUs <= b.trialUs;
+  return (
+    cost.tableEntries <= b.tableEntries &&
+    cost.elementEntries <= b.elementEntries &&
+    cost.dataBytes <= b.dataBytes &&
+    cost.globals <= b.globals &&
+    cost.initialPages <= b.initialPages &&
+    cost.trialUs <= b.trialUs
+  );
 }
 
 const TRIALS = 3;
@@ -60,7 +67,11 @@ const TRIALS = 3;
  * the start function) and returns the fastest, in microseconds; refuses the policy when even
  * that took `maxMs` or more. `now` is milliseconds (a seam for tests).
  */
-export function trialInstantiation(module: WebAssembly.Module, maxMs: number, now: () => number = () => performance.now()): number {
+export function trialInstantiation(
+  module: WebAssembly.Module,
+  maxMs: number,
+  now: () => number = () => performance.now(),
+): number {
   const host = createHostImports({ state: undefined });
   let best = Infinity;
   for (let i = 0; i < TRIALS; i++) {
@@ -73,6 +84,9 @@ export function trialInstantiation(module: WebAssembly.Module, maxMs: number, no
     }
     best = Math.min(best, now() - t0);
   }
-  if (best >= maxMs) throw invalidModule(`instantiating the policy took ${best.toFixed(1)} ms in a trial at upload; the limit is ${maxMs} ms (limits.maxInstantiateMs)`);
+  if (best >= maxMs)
+    throw invalidModule(
+      `instantiating the policy took ${best.toFixed(1)} ms in a trial at upload; the limit is ${maxMs} ms (limits.maxInstantiateMs)`,
+    );
   return Math.round(best * 1000);
 }

@@ -22,12 +22,16 @@ export function memoryPlanOf(module: WebAssembly.Module): MemoryPlan | null {
 }
 
 function readPlan(module: WebAssembly.Module): MemoryPlan | null {
-  const imported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory' && i.module === MEMORY_IMPORT_MODULE && i.name === MEMORY_IMPORT_NAME);
+  const imported = WebAssembly.Module.imports(module).some(
+    (i) => i.kind === 'memory' && i.module === MEMORY_IMPORT_MODULE && i.name === MEMORY_IMPORT_NAME,
+  );
   if (!imported) return null;
   const sections = WebAssembly.Module.customSections(module, MEMORY_PLAN_SECTION);
   const payload = sections[0];
   if (sections.length !== 1 || payload === undefined || payload.byteLength !== 8) {
-    throw new Error(`the module imports ${MEMORY_IMPORT_MODULE}.${MEMORY_IMPORT_NAME} but has no valid ${MEMORY_PLAN_SECTION} section (not made by the compile step)`);
+    throw new Error(
+      `the module imports ${MEMORY_IMPORT_MODULE}.${MEMORY_IMPORT_NAME} but has no valid ${MEMORY_PLAN_SECTION} section (not made by the compile step)`,
+    );
   }
   const v = new DataView(payload);
   return { initialPages: v.getUint32(0, true), maximumPages: v.getUint32(4, true) };

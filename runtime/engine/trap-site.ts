@@ -68,7 +68,9 @@ const RUNTIME = [
 const isRuntime = (name: string | undefined): boolean => name !== undefined && RUNTIME.some((r) => r.test(name));
 
 function show(f: WasmFrame): string {
-  return f.name === undefined ? `wasm function ${f.index}` : `${sanitizeName(demangle(f.name))} (wasm function ${f.index})`;
+  return f.name === undefined
+    ? `wasm function ${f.index}`
+    : `${sanitizeName(demangle(f.name))} (wasm function ${f.index})`;
 }
 
 /** ", in NAME (wasm function N)[, called from ...]", or "" when the error has no wasm frame. */

@@ -11,5 +11,9 @@ export const WARM_UP_DEADLINE_MS = 1000;
 export function warmUp(engine: PolicyEngine, sha256: string, runs: number): Promise<Outcome[]> {
   const request = { operation: 'set-memlock' as const, requesterPid: 1, requesterUid: 0, targetPid: 1, bytes: 0n };
   const world = { requesterPid: 1, vms: [], processes: [], canRaiseHardLimit: false };
-  return Promise.all(Array.from({ length: runs }, () => engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: WARM_UP_DEADLINE_MS })));
+  return Promise.all(
+    Array.from({ length: runs }, () =>
+      engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: WARM_UP_DEADLINE_MS }),
+    ),
+  );
 }

@@ -48,7 +48,12 @@ function protectedProcesses(daemonPid: number): Protected[] {
   for (let depth = 0; lineage !== null; depth++) {
     const p = lineage.at(depth);
     if (p === null) break;
-    out.push({ pid: p.pid, startTime: p.startTime, comm: p.comm, role: p.pid === 1 ? 'init' : depth === 0 ? 'daemon' : 'ancestor' });
+    out.push({
+      pid: p.pid,
+      startTime: p.startTime,
+      comm: p.comm,
+      role: p.pid === 1 ? 'init' : depth === 0 ? 'daemon' : 'ancestor',
+    });
   }
   if (!out.some((p) => p.pid === 1)) {
     const init = Lineage.of(1);
@@ -71,28 +76,38 @@ function describe(p: Protected): string {
 function invalidForHost(vm: RegisteredVm, daemonPid: number): AnchorRefusal | null {
   const { rootPid, cgroup } = vm.anchor;
   const view = cgroupView();
-  if (cgroup !== undefined && view.kind === 'unresolved') return { kind: 'invalid-anchor', message: `anchor.cgroup ${cgroup} could never match: ${view.problem}` };
+  if (cgroup !== undefined && view.kind === 'unresolved')
+    return { kind: 'invalid-anchor', message: `anchor.cgroup ${cgroup} could never match: ${view.problem}` };
   if (rootPid !== undefined && isKernelThread(rootPid)) {
-    return { kind: 'invalid-anchor', message: `anchor.rootPid ${rootPid} is a kernel thread, not a VM's process; anchor the VM at its launcher or QEMU process` };
+    return {
+      kind: 'invalid-anchor',
+      message: `anchor.rootPid ${rootPid} is a kernel thread, not a VM's process; anchor the VM at its launcher or QEMU process`,
+    };
   }
-  const fix = "the VM's policy could act on host processes; anchor the VM at its own launcher or QEMU process, or its own cgroup";
+  const fix =
+    "the VM's policy could act on host processes; anchor the VM at its own launcher or QEMU process, or its own cgroup";
   const host = protectedProcesses(daemonPid);
   // The anchor is one of them (validateVmRegistration pinned rootStartTime to the live process).
   const itself = host.find((p) => p.pid === rootPid && p.startTime === vm.anchor.rootStartTime);
-  if (itself !== undefined) return { kind: 'invalid-anchor', message: `anchor.rootPid ${rootPid} is ${describe(itself)}: ${fix}` };
+  if (itself !== undefined)
+    return { kind: 'invalid-anchor', message: `anchor.rootPid ${rootPid} is ${describe(itself)}: ${fix}` };
   // Or one of them would be a member: below the anchored process, or in the anchored cgroup.
   for (const p of host) {
     const lineage = Lineage.of(p.pid);
     if (lineage === null || lineage.self.startTime !== p.startTime) continue; // exited meanwhile
     const member = membershipOf(lineage, vm);
     if (!member.member) continue;
-    const subject = member.via === 'cgroup' ? `anchor.cgroup ${cgroup} holds` : `anchor.rootPid ${rootPid} is an ancestor of`;
+    const subject =
+      member.via === 'cgroup' ? `anchor.cgroup ${cgroup} holds` : `anchor.rootPid ${rootPid} is an ancestor of`;
     return { kind: 'invalid-anchor', message: `${subject} ${describe(p)}: ${fix}` };
   }
   return null;
 }
 
-const pidView = (vm: RegisteredVm): RegisteredVm => ({ identity: vm.identity, anchor: { rootPid: vm.anchor.rootPid, rootStartTime: vm.anchor.rootStartTime } });
+const pidView = (vm: RegisteredVm): RegisteredVm => ({
+  identity: vm.identity,
+  anchor: { rootPid: vm.anchor.rootPid, rootStartTime: vm.anchor.rootStartTime },
+});
 
 /** Is the VM's root process alive (same pid AND start time)? Its lineage, or null. */
 function liveRoot(vm: RegisteredVm): Lineage | null {
@@ -120,14 +135,23 @@ function sharedProcess(cgroup: string, pidVm: RegisteredVm): number | null {
  * descends from the tree's root.
  */
 function overlap(vm: RegisteredVm, other: RegisteredVm): AnchorRefusal | null {
-  const conflict = (message: string): AnchorRefusal => ({ kind: 'conflict', vm: other.identity, message: `${message}: a process would be in both VMs, so each VM's policy could act on the other's` });
+  const conflict = (message: string): AnchorRefusal => ({
+    kind: 'conflict',
+    vm: other.identity,
+    message: `${message}: a process would be in both VMs, so each VM's policy could act on the other's`,
+  });
   const theirs = named(other.identity);
   const { rootPid, cgroup } = vm.anchor;
   const ours = liveRoot(vm);
   if (ours !== null) {
     const inside = membershipOf(ours, other);
     if (inside.member) {
-      const how = inside.via === 'cgroup' ? `in its cgroup ${other.anchor.cgroup}` : rootPid === other.anchor.rootPid ? 'its root process' : `a descendant of its root process ${other.anchor.rootPid}`;
+      const how =
+        inside.via === 'cgroup'
+          ? `in its cgroup ${other.anchor.cgroup}`
+          : rootPid === other.anchor.rootPid
+            ? 'its root process'
+            : `a descendant of its root process ${other.anchor.rootPid}`;
       return conflict(`anchor.rootPid ${rootPid} is inside ${theirs} (${how})`);
     }
   }
@@ -138,18 +162,23 @@ function overlap(vm: RegisteredVm, other: RegisteredVm): AnchorRefusal | null {
   if (cgroup !== undefined && other.anchor.cgroup !== undefined) {
     const c = other.anchor.cgroup;
     if (isCgroupAtOrBelow(cgroup, c) || isCgroupAtOrBelow(c, cgroup)) {
-      const where = cgroup === c ? 'is the cgroup' : isCgroupAtOrBelow(cgroup, c) ? 'is below the cgroup' : 'is above the cgroup';
+      const where =
+        cgroup === c ? 'is the cgroup' : isCgroupAtOrBelow(cgroup, c) ? 'is below the cgroup' : 'is above the cgroup';
       return conflict(`anchor.cgroup ${cgroup} ${where} ${c} of ${theirs}`);
     }
   }
   // A process tree and a cgroup that share a process below their roots.
   if (ours !== null && other.anchor.cgroup !== undefined) {
     const pid = sharedProcess(other.anchor.cgroup, pidView(vm));
-    if (pid !== null) return conflict(`the process tree of anchor.rootPid ${rootPid} holds pid ${pid}, which is in the cgroup ${other.anchor.cgroup} of ${theirs}`);
+    if (pid !== null)
+      return conflict(
+        `the process tree of anchor.rootPid ${rootPid} holds pid ${pid}, which is in the cgroup ${other.anchor.cgroup} of ${theirs}`,
+      );
   }
   if (theirRoot !== null && cgroup !== undefined) {
     const pid = sharedProcess(cgroup, pidView(other));
-    if (pid !== null) return conflict(`anchor.cgroup ${cgroup} holds pid ${pid}, which is in the process tree of ${theirs}`);
+    if (pid !== null)
+      return conflict(`anchor.cgroup ${cgroup} holds pid ${pid}, which is in the process tree of ${theirs}`);
   }
   return null;
 }
@@ -158,7 +187,11 @@ function overlap(vm: RegisteredVm, other: RegisteredVm): AnchorRefusal | null {
  * Why `vm` may not be registered (or updated) beside the VMs already registered, or null.
  * Reads /proc: O(VMs x ancestry depth) reads, on the admin path only.
  */
-export function checkAnchor(vm: RegisteredVm, registered: readonly RegisteredVm[], daemonPid: number = process.pid): AnchorRefusal | null {
+export function checkAnchor(
+  vm: RegisteredVm,
+  registered: readonly RegisteredVm[],
+  daemonPid: number = process.pid,
+): AnchorRefusal | null {
   const invalid = invalidForHost(vm, daemonPid);
   if (invalid !== null) return invalid;
   for (const other of registered) {

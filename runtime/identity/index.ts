@@ -8,5 +8,13 @@ export { resolveRequester, resolveRequesterVm, type RequesterResolution } from '
 export { validateVmRegistration, type VmRegistrationResult } from './registration.ts';
 export { checkAnchor, type AnchorRefusal } from './anchor-sanity.ts';
 export { namespacePosition, type NamespacePosition } from './pid-namespace-top.ts';
-export { translateTargetPid, TranslationCache, MAX_TRANSLATION_CANDIDATES, SEARCH_SLICE, type TargetTranslation, type TranslationOptions, type Requester } from './target-translation.ts';
+export {
+  translateTargetPid,
+  TranslationCache,
+  MAX_TRANSLATION_CANDIDATES,
+  SEARCH_SLICE,
+  type TargetTranslation,
+  type TranslationOptions,
+  type Requester,
+} from './target-translation.ts';
 export { SearchBudget, PER_VM_SEARCH, ALL_VMS_SEARCH, type BucketSize } from './search-budget.ts';

@@ -21,7 +21,10 @@ export function checkAncestry(lineage: Lineage, rootPid: number, rootStartTime: 
   for (let depth = 0; ; depth++) {
     const p = lineage.at(depth);
     if (p === null) return { member: false, reason: 'not-descendant' };
-    if (p.pid === rootPid) return p.startTime === rootStartTime ? { member: true, via: 'root-pid' } : { member: false, reason: 'anchor-stale' };
+    if (p.pid === rootPid)
+      return p.startTime === rootStartTime
+        ? { member: true, via: 'root-pid' }
+        : { member: false, reason: 'anchor-stale' };
   }
 }
 
@@ -34,7 +37,10 @@ export function membershipOf(lineage: Lineage, vm: RegisteredVm): MembershipVerd
   let miss: MembershipVerdict = { member: false, reason: 'no-anchor' };
   if (hasRoot) {
     // A root pid without its start time cannot be told from a reused pid: never a match.
-    miss = rootStartTime === undefined ? { member: false, reason: 'anchor-stale' } : checkAncestry(lineage, rootPid, rootStartTime);
+    miss =
+      rootStartTime === undefined
+        ? { member: false, reason: 'anchor-stale' }
+        : checkAncestry(lineage, rootPid, rootStartTime);
     if (miss.member) return miss;
   }
   if (cgroup !== undefined) {

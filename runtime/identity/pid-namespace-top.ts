@@ -41,7 +41,11 @@ export function namespacePosition(pid: number, startTime?: number): NamespacePos
   if (nsPids === null) return null;
   const depth = nsPids.length;
   const self = { pid, startTime: lineage.self.startTime };
-  const position = (top: { pid: number; startTime: number }): NamespacePosition => ({ self, nsPids, top: { pid: top.pid, startTime: top.startTime } });
+  const position = (top: { pid: number; startTime: number }): NamespacePosition => ({
+    self,
+    nsPids,
+    top: { pid: top.pid, startTime: top.startTime },
+  });
   for (let d = 0; d <= MAX_ANCESTRY_DEPTH; d++) {
     const p = lineage.at(d);
     if (p === null) return null;

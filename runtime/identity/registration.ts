@@ -33,12 +33,15 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 function onlyKeys(obj: Record<string, unknown>, where: string, allowed: readonly string[]): void {
   const extra = Object.keys(obj).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) fail(`${where} has unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed.join(', ')}`);
+  if (extra.length > 0)
+    fail(`${where} has unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed.join(', ')}`);
 }
 
 function validateUuid(v: unknown): string {
   if (typeof v !== 'string' || !UUID.test(v)) {
-    fail(`identity.uuid must be an RFC 4122 uuid like "3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13", got ${JSON.stringify(v)}`);
+    fail(
+      `identity.uuid must be an RFC 4122 uuid like "3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13", got ${JSON.stringify(v)}`,
+    );
   }
   return (v as string).toLowerCase();
 }
@@ -72,14 +75,19 @@ function labelEntries(v: unknown): Array<[unknown, unknown]> {
 
 function validateLabels(v: unknown): Array<[string, string]> {
   const entries = labelEntries(v);
-  if (entries.length > MAX_LABELS) fail(`identity.labels has ${entries.length} labels; at most ${MAX_LABELS} are allowed`);
+  if (entries.length > MAX_LABELS)
+    fail(`identity.labels has ${entries.length} labels; at most ${MAX_LABELS} are allowed`);
   const seen = new Set<string>();
   return entries.map(([key, value]) => {
-    if (typeof key !== 'string' || typeof value !== 'string') return fail(`label ${JSON.stringify(key)} must have a string key and a string value`);
+    if (typeof key !== 'string' || typeof value !== 'string')
+      return fail(`label ${JSON.stringify(key)} must have a string key and a string value`);
     const keyBytes = Buffer.byteLength(key);
-    if (keyBytes < 1 || keyBytes > MAX_LABEL_KEY_BYTES) fail(`label key ${JSON.stringify(key.slice(0, 40))} must be 1..${MAX_LABEL_KEY_BYTES} bytes, is ${keyBytes}`);
-    if (Buffer.byteLength(value) > MAX_LABEL_VALUE_BYTES) fail(`label "${key}" has a value longer than ${MAX_LABEL_VALUE_BYTES} bytes`);
-    if (UNPRINTABLE.test(key) || UNPRINTABLE.test(value)) fail(`label "${key.replace(UNPRINTABLE, '?')}" contains control characters`);
+    if (keyBytes < 1 || keyBytes > MAX_LABEL_KEY_BYTES)
+      fail(`label key ${JSON.stringify(key.slice(0, 40))} must be 1..${MAX_LABEL_KEY_BYTES} bytes, is ${keyBytes}`);
+    if (Buffer.byteLength(value) > MAX_LABEL_VALUE_BYTES)
+      fail(`label "${key}" has a value longer than ${MAX_LABEL_VALUE_BYTES} bytes`);
+    if (UNPRINTABLE.test(key) || UNPRINTABLE.test(value))
+      fail(`label "${key.replace(UNPRINTABLE, '?')}" contains control characters`);
     if (seen.has(key)) fail(`label key "${key}" appears more than once`);
     seen.add(key);
     return [key, value];
@@ -91,12 +99,16 @@ function validateAnchor(v: unknown): VmAnchor {
   onlyKeys(v, 'anchor', ['rootPid', 'rootStartTime', 'cgroup']);
   const anchor: VmAnchor = {};
   if (v.rootPid !== undefined) {
-    if (!isValidPid(v.rootPid)) fail(`anchor.rootPid must be a pid in [1, ${pidMax()}), got ${JSON.stringify(v.rootPid)}`);
+    if (!isValidPid(v.rootPid))
+      fail(`anchor.rootPid must be a pid in [1, ${pidMax()}), got ${JSON.stringify(v.rootPid)}`);
     const rootPid = v.rootPid as number;
     const startTime = readStartTime(rootPid);
-    if (startTime === null) fail(`anchor.rootPid ${rootPid} is not a running process; register the VM while its root process runs`);
+    if (startTime === null)
+      fail(`anchor.rootPid ${rootPid} is not a running process; register the VM while its root process runs`);
     if (v.rootStartTime !== undefined && v.rootStartTime !== startTime) {
-      fail(`anchor.rootStartTime ${JSON.stringify(v.rootStartTime)} does not match pid ${rootPid} (start time ${startTime}): the process was replaced; re-read /proc/${rootPid}/stat`);
+      fail(
+        `anchor.rootStartTime ${JSON.stringify(v.rootStartTime)} does not match pid ${rootPid} (start time ${startTime}): the process was replaced; re-read /proc/${rootPid}/stat`,
+      );
     }
     anchor.rootPid = rootPid;
     anchor.rootStartTime = startTime as number;
@@ -108,7 +120,8 @@ function validateAnchor(v: unknown): VmAnchor {
     if (!cgroup.ok) fail(cgroup.error);
     else anchor.cgroup = cgroup.path;
   }
-  if (anchor.rootPid === undefined && anchor.cgroup === undefined) fail('anchor needs at least one of rootPid or cgroup');
+  if (anchor.rootPid === undefined && anchor.cgroup === undefined)
+    fail('anchor needs at least one of rootPid or cgroup');
   return anchor;
 }
 

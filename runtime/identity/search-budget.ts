@@ -60,7 +60,8 @@ export class SearchBudget {
     if ((this.vms.get(vm)?.level(t) ?? 1) <= 0) {
       return `this VM's requests made the daemon read more than ${this.perVm.capacity} processes of /proc lately (${this.perVm.refillPerS} a second are allowed); retry in a second`;
     }
-    if (this.all.level(t) <= 0) return `the daemon read more than ${this.allVms.capacity} processes of /proc for all VMs' targets lately; retry in a second`;
+    if (this.all.level(t) <= 0)
+      return `the daemon read more than ${this.allVms.capacity} processes of /proc for all VMs' targets lately; retry in a second`;
     return null;
   }
 

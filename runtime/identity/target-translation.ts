@@ -80,16 +80,26 @@ function daemonDepth(): number {
 const vmName = (vm: RegisteredVm): string => `VM "${vm.identity.name}" (${vm.identity.uuid})`;
 
 /** The processes to search: the VM's cgroup subtree when that alone anchors it, else all of /proc. */
-function candidates(vm: RegisteredVm, limit: number): { kind: 'listed'; pids: number[]; where: string } | { kind: 'refused'; detail: string } {
+function candidates(
+  vm: RegisteredVm,
+  limit: number,
+): { kind: 'listed'; pids: number[]; where: string } | { kind: 'refused'; detail: string } {
   const { cgroup, rootPid } = vm.anchor;
   if (cgroup !== undefined && rootPid === undefined) {
     const listed = cgroupProcesses(cgroup, limit);
     if (listed.kind === 'listed') return { kind: 'listed', pids: listed.pids, where: `cgroup ${cgroup}` };
-    if (listed.kind === 'too-many') return { kind: 'refused', detail: `cgroup ${cgroup} of ${vmName(vm)} holds more than ${limit} processes to search` };
+    if (listed.kind === 'too-many')
+      return {
+        kind: 'refused',
+        detail: `cgroup ${cgroup} of ${vmName(vm)} holds more than ${limit} processes to search`,
+      };
   }
   const all = listProcPids(limit);
   if (all.kind === 'listed') return { kind: 'listed', pids: all.pids, where: '/proc' };
-  return { kind: 'refused', detail: all.kind === 'too-many' ? `more than ${limit} processes to search` : '/proc cannot be listed' };
+  return {
+    kind: 'refused',
+    detail: all.kind === 'too-many' ? `more than ${limit} processes to search` : '/proc cannot be listed',
+  };
 }
 
 export interface TranslationOptions {
@@ -111,7 +121,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * before (cache); otherwise one NSpid read per candidate process, SEARCH_SLICE per event-loop
  * turn, within the budget.
  */
-export async function translateTargetPid(requester: Requester, vm: RegisteredVm, targetPid: number, options: TranslationOptions = {}): Promise<TargetTranslation> {
+export async function translateTargetPid(
+  requester: Requester,
+  vm: RegisteredVm,
+  targetPid: number,
+  options: TranslationOptions = {},
+): Promise<TargetTranslation> {
   const own = requester.nsPids ?? readNsPid(requester.pid);
   if (own === null || (requester.nsPids === undefined && readStartTime(requester.pid) !== requester.startTime)) {
     return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
@@ -120,10 +135,15 @@ export async function translateTargetPid(requester: Requester, vm: RegisteredVm,
   requester.nsPids ??= own;
   const depth = own.length;
   // Between fork and exec libvirt's child names itself (getpid()).
-  if (own[depth - 1] === targetPid) return { kind: 'translated', hostPid: requester.pid, startTime: requester.startTime };
+  if (own[depth - 1] === targetPid)
+    return { kind: 'translated', hostPid: requester.pid, startTime: requester.startTime };
 
   const position = namespacePosition(requester.pid, requester.startTime);
-  if (position === null) return { kind: 'refused', detail: `the pid namespace of the requester (pid ${requester.pid}) could not be told: it or an ancestor exited while it was read` };
+  if (position === null)
+    return {
+      kind: 'refused',
+      detail: `the pid namespace of the requester (pid ${requester.pid}) could not be told: it or an ancestor exited while it was read`,
+    };
   const where = `pid ${targetPid} of the requester's pid namespace (the requester is pid ${own[depth - 1]} there, ${requester.pid} here)`;
   const key = TranslationCache.key(position, targetPid);
   const known = options.cache?.get(key);
@@ -134,7 +154,8 @@ export async function translateTargetPid(requester: Requester, vm: RegisteredVm,
   let reads = 1; // the listing
   try {
     const listed = candidates(vm, options.limit ?? MAX_TRANSLATION_CANDIDATES);
-    if (listed.kind === 'refused') return { kind: 'refused', detail: `${where} was not searched for: ${listed.detail}` };
+    if (listed.kind === 'refused')
+      return { kind: 'refused', detail: `${where} was not searched for: ${listed.detail}` };
     for (let i = 0; i < listed.pids.length; i += SEARCH_SLICE) {
       if (i > 0) await nextTurn();
       const slice = listed.pids.slice(i, i + SEARCH_SLICE);
@@ -152,7 +173,12 @@ export async function translateTargetPid(requester: Requester, vm: RegisteredVm,
 }
 
 /** The process among `pids` at `depth` whose pid there is `targetPid`, in `position`'s namespace. */
-function searchSlice(pids: number[], depth: number, targetPid: number, position: NamespacePosition): { hostPid: number; startTime: number } | null {
+function searchSlice(
+  pids: number[],
+  depth: number,
+  targetPid: number,
+  position: NamespacePosition,
+): { hostPid: number; startTime: number } | null {
   for (const pid of pids) {
     const nsPids = readNsPid(pid);
     if (nsPids === null || nsPids.length !== depth || nsPids[depth - 1] !== targetPid) continue;
@@ -168,5 +194,8 @@ function searchSlice(pids: number[], depth: number, targetPid: number, position:
 function inVm(found: { hostPid: number; startTime: number }, vm: RegisteredVm, where: string): TargetTranslation {
   const verdict = checkMembership(found.hostPid, vm);
   if (verdict.member) return { kind: 'translated', ...found };
-  return { kind: 'refused', detail: `${where} is pid ${found.hostPid} here, which is not inside ${vmName(vm)} (${verdict.reason})` };
+  return {
+    kind: 'refused',
+    detail: `${where} is pid ${found.hostPid} here, which is not inside ${vmName(vm)} (${verdict.reason})`,
+  };
 }

@@ -11,7 +11,8 @@ export interface Cgroup2Mount {
 }
 
 // mountinfo escapes space, tab, newline and backslash as octal.
-const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+const unescape = (s: string): string =>
+  s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 
 /** The first cgroup2 mount in a /proc/self/mountinfo text, or null. */
 export function parseCgroup2Mount(mountinfo: string): Cgroup2Mount | null {

@@ -75,7 +75,12 @@ function findGroupOf(pid: number, mountPoint: string, depth: number, limit = MAX
   const wanted = String(pid);
   for (const group of level) {
     try {
-      if (readFileSync(join(mountPoint, group, 'cgroup.procs'), 'utf8').split('\n').includes(wanted)) return group;
+      if (
+        readFileSync(join(mountPoint, group, 'cgroup.procs'), 'utf8')
+          .split('\n')
+          .includes(wanted)
+      )
+        return group;
     } catch {
       // removed while we walked
     }
@@ -103,18 +108,27 @@ export function resolveCgroupView(mountinfo?: string): CgroupView {
   const mount = whole.sort((a, b) => climbDepth(b.root)! - climbDepth(a.root)!)[0];
   if (mount === undefined) {
     if (kernelDepth === null || kernelDepth === 0) return { kind: 'resolved', nsRoot: '/', mountPoint: null };
-    return { kind: 'unresolved', problem: `capgate runs in a cgroup namespace of its own (a kernel thread's cgroup reads as ${kernelPath}), and no cgroup2 mount in it shows the whole hierarchy, so the node's cgroup paths cannot be told: ${FIX}` };
+    return {
+      kind: 'unresolved',
+      problem: `capgate runs in a cgroup namespace of its own (a kernel thread's cgroup reads as ${kernelPath}), and no cgroup2 mount in it shows the whole hierarchy, so the node's cgroup paths cannot be told: ${FIX}`,
+    };
   }
   const depth = climbDepth(mount.root)!;
   if (depth === 0) return { kind: 'resolved', nsRoot: '/', mountPoint: mount.mountPoint };
   const self = readProcCgroup('self');
   if (self === null || self.startsWith('/..')) {
-    return { kind: 'unresolved', problem: `capgate runs in a cgroup namespace of its own and its own cgroup reads as ${self ?? 'nothing'}, so the namespace's root cannot be placed on the node: ${FIX}` };
+    return {
+      kind: 'unresolved',
+      problem: `capgate runs in a cgroup namespace of its own and its own cgroup reads as ${self ?? 'nothing'}, so the namespace's root cannot be placed on the node: ${FIX}`,
+    };
   }
   const below = self.split('/').filter((s) => s !== '');
   const group = findGroupOf(process.pid, mount.mountPoint, depth + below.length);
   if (group === null) {
-    return { kind: 'unresolved', problem: `capgate runs in a cgroup namespace of its own and did not find its own cgroup ${depth + below.length} levels below ${mount.mountPoint}, so the namespace's root cannot be placed on the node: ${FIX}` };
+    return {
+      kind: 'unresolved',
+      problem: `capgate runs in a cgroup namespace of its own and did not find its own cgroup ${depth + below.length} levels below ${mount.mountPoint}, so the namespace's root cannot be placed on the node: ${FIX}`,
+    };
   }
   const nsRoot = toHostCgroupPath('/' + '../'.repeat(below.length), group) ?? '/';
   return { kind: 'resolved', nsRoot, mountPoint: mount.mountPoint };

@@ -23,7 +23,9 @@ export function cgroupProcesses(cgroup: string, limit = MAX_CGROUP_PROCESSES): C
     let entries: string[];
     try {
       text = readFileSync(join(d, 'cgroup.procs'), 'utf8');
-      entries = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      entries = readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       if (first) return { kind: 'unavailable' }; // the group does not exist (yet): it holds nothing
       continue; // a child group removed while we walked

@@ -10,7 +10,10 @@ export function parseStatFlags(text: string): number | null {
   const close = text.lastIndexOf(')');
   if (close < 0) return null;
   // Fields after comm: state (3), ppid (4), pgrp, session, tty_nr, tpgid, flags (9).
-  const flags = text.slice(close + 1).trim().split(/\s+/)[6];
+  const flags = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/)[6];
   return flags !== undefined && /^\d+$/.test(flags) ? Number(flags) : null;
 }
 

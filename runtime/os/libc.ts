@@ -24,7 +24,11 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 
 export interface Libc {
-  prlimit(pid: number, resource: number, next: RlimitValue | null): { ok: true; old: RlimitValue } | { ok: false; errno: number };
+  prlimit(
+    pid: number,
+    resource: number,
+    next: RlimitValue | null,
+  ): { ok: true; old: RlimitValue } | { ok: false; errno: number };
   pidfdOpen(pid: number): SyscallResult;
   /** Signal 0: checks that the process behind the pidfd is still alive, sends nothing. */
   pidfdSendSignal0(pidfd: number): SyscallResult;
@@ -38,7 +42,10 @@ export interface Libc {
    * file's pages in the page cache, which outlive the process. The ArrayBuffer is valid until
    * munmap(address): the caller must drop every view of it first.
    */
-  mmapShared(fd: number, length: number): { ok: true; memory: ArrayBuffer; address: bigint } | { ok: false; errno: number };
+  mmapShared(
+    fd: number,
+    length: number,
+  ): { ok: true; memory: ArrayBuffer; address: bigint } | { ok: false; errno: number };
   munmap(address: bigint, length: number): SyscallResult;
 }
 
@@ -82,7 +89,9 @@ function bind(): Libc | LibcUnavailableError {
   try {
     koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
   } catch (e) {
-    return new LibcUnavailableError(`cannot load the koffi FFI module (${String(e)}); run \`npm install\` so its native binary is present.`);
+    return new LibcUnavailableError(
+      `cannot load the koffi FFI module (${String(e)}); run \`npm install\` so its native binary is present.`,
+    );
   }
   let lib: KoffiLibrary;
   try {

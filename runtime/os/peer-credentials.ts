@@ -32,23 +32,28 @@ export class PeerCredentialsError extends Error {
   }
 }
 
-export type PeerCredentialsResult = { ok: true; credentials: PeerCredentials } | { ok: false; reason: PeerCredentialsFailure; error: string };
+export type PeerCredentialsResult =
+  | { ok: true; credentials: PeerCredentials }
+  | { ok: false; reason: PeerCredentialsFailure; error: string };
 
 const UCRED_BYTES = 12; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
 
 /** Non-throwing form of readPeerCredentials. */
 export function tryReadPeerCredentials(socket: Socket): PeerCredentialsResult {
   const fd = socketFd(socket);
-  if (fd === null) return { ok: false, reason: 'no-fd', error: 'the socket has no file descriptor (closed, or not a Unix socket)' };
+  if (fd === null)
+    return { ok: false, reason: 'no-fd', error: 'the socket has no file descriptor (closed, or not a Unix socket)' };
   const c = libc();
   const ucred = Buffer.alloc(UCRED_BYTES);
   const got = c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred);
-  if (!got.ok) return { ok: false, reason: 'getsockopt-failed', error: `getsockopt(SO_PEERCRED) failed: ${errnoName(got.errno)}` };
+  if (!got.ok)
+    return { ok: false, reason: 'getsockopt-failed', error: `getsockopt(SO_PEERCRED) failed: ${errnoName(got.errno)}` };
   const pid = ucred.readInt32LE(0);
   const uid = ucred.readUInt32LE(4);
   const gid = ucred.readUInt32LE(8);
   // pid 0: the peer is in a pid namespace we cannot see, or it is not a connected Unix socket.
-  if (got.value < UCRED_BYTES || pid <= 0) return { ok: false, reason: 'no-peer', error: 'the kernel reports no peer process for this socket' };
+  if (got.value < UCRED_BYTES || pid <= 0)
+    return { ok: false, reason: 'no-peer', error: 'the kernel reports no peer process for this socket' };
 
   const credentials: PeerCredentials = { pid, uid, gid, startTime: null };
   const pidfdBuf = Buffer.alloc(4);

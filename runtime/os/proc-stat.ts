@@ -73,7 +73,8 @@ function readSmallFile(path: string): string | null {
   }
   try {
     let length = 0;
-    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+    for (let n = -1; n !== 0 && length < buffer.length; length += n)
+      n = readSync(fd, buffer, length, buffer.length - length, null);
     return buffer.toString('utf8', 0, length);
   } catch {
     return null; // ESRCH: the process exited between open and read

@@ -36,7 +36,9 @@ function procSelf(): number | null {
 
 function hasEffectiveCapability(bit: bigint): boolean {
   try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('CapEff:'));
     if (line === undefined) return false;
     return ((BigInt(`0x${line.slice(7).trim()}`) >> bit) & 1n) === 1n;
   } catch {
@@ -53,25 +55,40 @@ export function assertLinuxSupport(): LinuxSupport {
     throw e;
   }
   if (readProcStat(process.pid) === null) {
-    throw new LinuxSupportError('capgate cannot start: /proc is not mounted (or hides our own process); mount procfs with hidepid=0 in the daemon\'s namespace.');
+    throw new LinuxSupportError(
+      "capgate cannot start: /proc is not mounted (or hides our own process); mount procfs with hidepid=0 in the daemon's namespace.",
+    );
   }
   // Peer pids (SO_PEERCRED) are in the daemon's pid namespace; /proc must number processes alike.
   if (procSelf() !== process.pid) {
-    throw new LinuxSupportError(`capgate cannot start: /proc belongs to another pid namespace (it calls this process ${procSelf() ?? 'nothing'}, the kernel ${process.pid}); mount a procfs of the daemon's own pid namespace.`);
+    throw new LinuxSupportError(
+      `capgate cannot start: /proc belongs to another pid namespace (it calls this process ${procSelf() ?? 'nothing'}, the kernel ${process.pid}); mount a procfs of the daemon's own pid namespace.`,
+    );
   }
   const pidfd = openPidfd(process.pid);
   if (!pidfd.ok) {
-    const hint = pidfd.errno === ENOSYS ? 'the kernel is older than 5.3 (no pidfd_open); capgate needs Linux >= 5.3, >= 6.5 for SO_PEERPIDFD' : 'check seccomp filters on the daemon';
+    const hint =
+      pidfd.errno === ENOSYS
+        ? 'the kernel is older than 5.3 (no pidfd_open); capgate needs Linux >= 5.3, >= 6.5 for SO_PEERPIDFD'
+        : 'check seccomp filters on the daemon';
     throw new LinuxSupportError(`capgate cannot start: pidfd_open failed with ${errnoName(pidfd.errno)}: ${hint}.`);
   }
   closeFd(pidfd.pidfd);
   const own = getMemlock(process.pid);
-  if (!own.ok) throw new LinuxSupportError(`capgate cannot start: prlimit(RLIMIT_MEMLOCK) failed with ${errnoName(own.errno)}; check seccomp filters on the daemon.`);
+  if (!own.ok)
+    throw new LinuxSupportError(
+      `capgate cannot start: prlimit(RLIMIT_MEMLOCK) failed with ${errnoName(own.errno)}; check seccomp filters on the daemon.`,
+    );
   let kernelRelease = 'unknown';
   try {
     kernelRelease = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   } catch {
     // Informational only.
   }
-  return { kernelRelease, cgroup2: detectCgroup2Mount(), cgroupView: cgroupView(), canRaiseHardLimit: hasEffectiveCapability(CAP_SYS_RESOURCE) };
+  return {
+    kernelRelease,
+    cgroup2: detectCgroup2Mount(),
+    cgroupView: cgroupView(),
+    canRaiseHardLimit: hasEffectiveCapability(CAP_SYS_RESOURCE),
+  };
 }

@@ -80,7 +80,12 @@ export async function componentize(core: Uint8Array): Promise<Uint8Array> {
   assertCoreModule(core);
   let embedded: Uint8Array;
   try {
-    embedded = await componentEmbed({ binary: core, witSource: policyWit(), world: POLICY_WORLD, stringEncoding: 'utf8' });
+    embedded = await componentEmbed({
+      binary: core,
+      witSource: policyWit(),
+      world: POLICY_WORLD,
+      stringEncoding: 'utf8',
+    });
   } catch (e) {
     throw fitError('embedding the capgate:policy WIT failed', e);
   }
@@ -98,7 +103,7 @@ function fitError(what: string, e: unknown): ComponentizeError {
     `${what}: ${detail}\n` +
       'A policy core module may import only "capgate:policy/host@1.0.0" (set-memlock, query-vm-identity, log) ' +
       'and must export evaluate, cabi_post_evaluate, cabi_realloc and memory with the signatures in host-api/README.md; ' +
-      'with AssemblyScript, build with `capgate build --lang assemblyscript` (or asc `--runtime stub --use abort=capgateAbort`) and `export * from` the SDK\'s abi module.',
+      "with AssemblyScript, build with `capgate build --lang assemblyscript` (or asc `--runtime stub --use abort=capgateAbort`) and `export * from` the SDK's abi module.",
     detail,
   );
 }

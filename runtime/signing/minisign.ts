@@ -41,7 +41,8 @@ function keyIdOf(bytes: Buffer): KeyId {
 function decodeBase64(text: string, what: string, length: number): Buffer {
   if (!BASE64.test(text)) throw new MinisignFormatError(`${what} is not base64`);
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.length !== length) throw new MinisignFormatError(`${what} decodes to ${bytes.length} bytes, not the ${length} minisign writes`);
+  if (bytes.length !== length)
+    throw new MinisignFormatError(`${what} decodes to ${bytes.length} bytes, not the ${length} minisign writes`);
   return bytes;
 }
 
@@ -51,17 +52,31 @@ function decodeBase64(text: string, what: string, length: number): Buffer {
  */
 export function parsePublicKey(text: string): PublicKey {
   const lines = text.trim().split(/\r?\n/);
-  const line = (lines.length === 2 && lines[0]!.startsWith('untrusted comment:') ? lines[1]! : lines.length === 1 ? lines[0]! : '').trim();
-  if (line === '') throw new MinisignFormatError('a public key is one base64 line (`RW…`, as `minisign -G` prints it) or the two lines of a minisign .pub file');
+  const line = (
+    lines.length === 2 && lines[0]!.startsWith('untrusted comment:') ? lines[1]! : lines.length === 1 ? lines[0]! : ''
+  ).trim();
+  if (line === '')
+    throw new MinisignFormatError(
+      'a public key is one base64 line (`RW…`, as `minisign -G` prints it) or the two lines of a minisign .pub file',
+    );
   const bytes = decodeBase64(line, 'the public key', KEY_BYTES);
-  if (bytes.toString('latin1', 0, 2) !== 'Ed') throw new MinisignFormatError(`the public key's algorithm is "${bytes.toString('latin1', 0, 2)}", not Ed25519 ("Ed")`);
-  const key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: bytes.subarray(10).toString('base64url') }, format: 'jwk' });
+  if (bytes.toString('latin1', 0, 2) !== 'Ed')
+    throw new MinisignFormatError(
+      `the public key's algorithm is "${bytes.toString('latin1', 0, 2)}", not Ed25519 ("Ed")`,
+    );
+  const key = crypto.createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: bytes.subarray(10).toString('base64url') },
+    format: 'jwk',
+  });
   return { keyId: keyIdOf(bytes.subarray(2, 10)), key };
 }
 
 /** A .minisig file: untrusted comment, signature, trusted comment, global signature. */
 export function parseSignature(text: string): ParsedSignature {
-  if (Buffer.byteLength(text) > MAX_SIGNATURE_FILE_BYTES) throw new MinisignFormatError(`the signature file is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes; a minisign signature is four short lines`);
+  if (Buffer.byteLength(text) > MAX_SIGNATURE_FILE_BYTES)
+    throw new MinisignFormatError(
+      `the signature file is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes; a minisign signature is four short lines`,
+    );
   const lines = text.replace(/\r?\n$/, '').split(/\r?\n/);
   if (lines.length !== 4) {
     throw new MinisignFormatError(
@@ -69,12 +84,15 @@ export function parseSignature(text: string): ParsedSignature {
     );
   }
   const [untrusted, sig, trusted, global] = lines as [string, string, string, string];
-  if (!untrusted.startsWith('untrusted comment:')) throw new MinisignFormatError('the first line of a signature file must start with "untrusted comment:"');
+  if (!untrusted.startsWith('untrusted comment:'))
+    throw new MinisignFormatError('the first line of a signature file must start with "untrusted comment:"');
   const bytes = decodeBase64(sig.trim(), 'the signature (line 2)', SIGNATURE_BYTES);
   const algorithm = bytes.toString('latin1', 0, 2);
-  if (algorithm !== 'Ed' && algorithm !== 'ED') throw new MinisignFormatError(`the signature's algorithm is "${algorithm}", not Ed25519 ("Ed" or "ED")`);
+  if (algorithm !== 'Ed' && algorithm !== 'ED')
+    throw new MinisignFormatError(`the signature's algorithm is "${algorithm}", not Ed25519 ("Ed" or "ED")`);
   const prefix = 'trusted comment: ';
-  if (!trusted.startsWith(prefix)) throw new MinisignFormatError('the third line of a signature file must start with "trusted comment: "');
+  if (!trusted.startsWith(prefix))
+    throw new MinisignFormatError('the third line of a signature file must start with "trusted comment: "');
   return {
     algorithm,
     keyId: keyIdOf(bytes.subarray(2, 10)),
@@ -84,14 +102,31 @@ export function parseSignature(text: string): ParsedSignature {
   };
 }
 
-export type VerifyResult = { ok: true } | { ok: false; problem: 'wrong-key' | 'bad-signature' | 'bad-trusted-comment'; message: string };
+export type VerifyResult =
+  | { ok: true }
+  | { ok: false; problem: 'wrong-key' | 'bad-signature' | 'bad-trusted-comment'; message: string };
 
 /** Checks `sig` over `bytes` and the trusted comment, with `key`. */
 export function verifySignature(bytes: Uint8Array, sig: ParsedSignature, key: PublicKey): VerifyResult {
-  if (sig.keyId !== key.keyId) return { ok: false, problem: 'wrong-key', message: `the signature was made with key ${sig.keyId}, not with key ${key.keyId}` };
+  if (sig.keyId !== key.keyId)
+    return {
+      ok: false,
+      problem: 'wrong-key',
+      message: `the signature was made with key ${sig.keyId}, not with key ${key.keyId}`,
+    };
   const signed = sig.algorithm === 'ED' ? crypto.createHash('blake2b512').update(bytes).digest() : bytes;
-  if (!crypto.verify(null, signed, key.key, sig.signature)) return { ok: false, problem: 'bad-signature', message: `the signature does not match these bytes (key ${key.keyId}): they were changed after signing, or signed with another key of the same id` };
+  if (!crypto.verify(null, signed, key.key, sig.signature))
+    return {
+      ok: false,
+      problem: 'bad-signature',
+      message: `the signature does not match these bytes (key ${key.keyId}): they were changed after signing, or signed with another key of the same id`,
+    };
   const global = Buffer.concat([sig.signature, Buffer.from(sig.trustedComment, 'utf8')]);
-  if (!crypto.verify(null, global, key.key, sig.globalSignature)) return { ok: false, problem: 'bad-trusted-comment', message: 'the trusted comment does not match its signature: it was changed after signing' };
+  if (!crypto.verify(null, global, key.key, sig.globalSignature))
+    return {
+      ok: false,
+      problem: 'bad-trusted-comment',
+      message: 'the trusted comment does not match its signature: it was changed after signing',
+    };
   return { ok: true };
 }

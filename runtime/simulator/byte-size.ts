@@ -35,7 +35,8 @@ export const BYTE_SIZE_HINT =
 export function parseByteSize(input: string | number | bigint): ByteSizeResult {
   if (typeof input === 'bigint') return checkRange(input, String(input));
   if (typeof input === 'number') {
-    if (!Number.isSafeInteger(input)) return { ok: false, message: `${input} is not a whole number of bytes: ${BYTE_SIZE_HINT}` };
+    if (!Number.isSafeInteger(input))
+      return { ok: false, message: `${input} is not a whole number of bytes: ${BYTE_SIZE_HINT}` };
     return checkRange(BigInt(input), String(input));
   }
   const text = input.trim();
@@ -47,11 +48,13 @@ export function parseByteSize(input: string | number | bigint): ByteSizeResult {
   if (factor === undefined) return { ok: false, message: ambiguous(whole!, written, suffix) };
   // At most 19 significant decimals, as the SDKs' parsers (10^19 is the largest power of ten in a u64).
   const fraction = written.replace(/0+$/, '');
-  if (fraction.length > 19) return { ok: false, message: `"${shown(text)}" has more than 19 significant decimals: ${BYTE_SIZE_HINT}` };
+  if (fraction.length > 19)
+    return { ok: false, message: `"${shown(text)}" has more than 19 significant decimals: ${BYTE_SIZE_HINT}` };
   // 1.5Gi is a whole number of bytes; 1.5 (bytes) or 0.1k... is not, unless it comes out whole.
   const scale = 10n ** BigInt(fraction.length);
   const scaled = (BigInt(whole!) * scale + BigInt(fraction === '' ? '0' : fraction)) * factor;
-  if (scaled % scale !== 0n) return { ok: false, message: `"${text}" is not a whole number of bytes: ${BYTE_SIZE_HINT}` };
+  if (scaled % scale !== 0n)
+    return { ok: false, message: `"${text}" is not a whole number of bytes: ${BYTE_SIZE_HINT}` };
   return checkRange(scaled / scale, text);
 }
 
@@ -64,7 +67,8 @@ function ambiguous(whole: string, fraction: string, suffix: string): string {
   const binary = BINARY.find(([u]) => u[0] === upper);
   const decimal = DECIMAL.find(([u]) => u.toUpperCase() === upper);
   if (letter.length === 1 && binary && decimal) {
-    if (suffix === `${binary[0]}B`) return `"${written}" is not a Kubernetes quantity: write ${n}${binary[0]} (binary, drop the B)`;
+    if (suffix === `${binary[0]}B`)
+      return `"${written}" is not a Kubernetes quantity: write ${n}${binary[0]} (binary, drop the B)`;
     const why = letter === 'm' ? ' ("m" means milli in Kubernetes)' : '';
     return `"${written}" is ambiguous${why}: write ${n}${binary[0]} (binary, ${n} × 2^${log2(binary[1])}) or ${n}${decimal[0]} (decimal, ${n} × 10^${log10(decimal[1])})`;
   }
@@ -80,7 +84,8 @@ function shown(input: string): string {
 
 function checkRange(bytes: bigint, text: string): ByteSizeResult {
   if (bytes < 0n) return { ok: false, message: `${text} is negative: ${BYTE_SIZE_HINT}` };
-  if (bytes > MEMLOCK_UNLIMITED) return { ok: false, message: `${shown(text)} does not fit in 64 bits (the largest is 16Ei - 1, or "unlimited")` };
+  if (bytes > MEMLOCK_UNLIMITED)
+    return { ok: false, message: `${shown(text)} does not fit in 64 bits (the largest is 16Ei - 1, or "unlimited")` };
   return { ok: true, bytes };
 }
 
@@ -91,7 +96,8 @@ function checkRange(bytes: bigint, text: string): ByteSizeResult {
 export function formatByteSize(bytes: bigint): string {
   if (bytes === MEMLOCK_UNLIMITED) return 'unlimited';
   for (const [unit, factor] of BINARY) {
-    if (bytes >= factor && bytes % factor === 0n) return bytes / factor < 1_024_000n ? `${bytes / factor}${unit}` : String(bytes);
+    if (bytes >= factor && bytes % factor === 0n)
+      return bytes / factor < 1_024_000n ? `${bytes / factor}${unit}` : String(bytes);
   }
   return String(bytes);
 }

@@ -42,25 +42,38 @@ function logMatches(e: ExpectedLog, a: LogLine): boolean {
   return (e.level === undefined || e.level === a.level) && matches(e.message, a.message);
 }
 
-function compareLists<E, A>(what: string, expected: E[], actual: A[], eq: (e: E, a: A) => boolean, showE: (e: E) => string, showA: (a: A) => string): Mismatch[] {
+function compareLists<E, A>(
+  what: string,
+  expected: E[],
+  actual: A[],
+  eq: (e: E, a: A) => boolean,
+  showE: (e: E) => string,
+  showA: (a: A) => string,
+): Mismatch[] {
   const out: Mismatch[] = [];
   const n = Math.max(expected.length, actual.length);
   for (let i = 0; i < n; i++) {
     const e = expected[i];
     const a = actual[i];
     if (e !== undefined && a !== undefined && eq(e, a)) continue;
-    out.push({ what: `${what} ${i + 1}`, expected: e === undefined ? '(no more)' : showE(e), actual: a === undefined ? '(none)' : showA(a) });
+    out.push({
+      what: `${what} ${i + 1}`,
+      expected: e === undefined ? '(no more)' : showE(e),
+      actual: a === undefined ? '(none)' : showA(a),
+    });
   }
   return out;
 }
 
 export function checkOutcome(expect: CaseExpectation, outcome: Decided): Mismatch[] {
   const out: Mismatch[] = [];
-  if (expect.decision !== 'any' && outcome.decision !== expect.decision) out.push({ what: 'decision', expected: expect.decision, actual: outcome.decision });
+  if (expect.decision !== 'any' && outcome.decision !== expect.decision)
+    out.push({ what: 'decision', expected: expect.decision, actual: outcome.decision });
   if (expect.reason && !matches(expect.reason, outcome.reason)) {
     out.push({ what: 'reason', expected: showMatcher(expect.reason), actual: JSON.stringify(outcome.reason) });
   }
-  if (expect.calls) out.push(...compareLists('call', expect.calls, outcome.capabilityCalls, callMatches, showCall, showCall));
+  if (expect.calls)
+    out.push(...compareLists('call', expect.calls, outcome.capabilityCalls, callMatches, showCall, showCall));
   if (expect.logs) out.push(...compareLists('log', expect.logs, outcome.logs, logMatches, showLog, showLog));
   if (expect.maxFuel !== undefined && outcome.fuelUsed > expect.maxFuel) {
     out.push({ what: 'fuel', expected: `<= ${expect.maxFuel}`, actual: String(outcome.fuelUsed) });

@@ -43,9 +43,16 @@ function listDifferences(what: string, a: string[], b: string[]): Difference[] {
 export function differences(a: Decided, b: Decided): Difference[] {
   const out: Difference[] = [];
   if (a.decision !== b.decision || a.reason !== b.reason) out.push({ what: 'decision', a: verdict(a), b: verdict(b) });
-  if ((a.errorKind ?? '') !== (b.errorKind ?? '')) out.push({ what: 'error', a: a.errorKind ?? '(none)', b: b.errorKind ?? '(none)' });
+  if ((a.errorKind ?? '') !== (b.errorKind ?? ''))
+    out.push({ what: 'error', a: a.errorKind ?? '(none)', b: b.errorKind ?? '(none)' });
   out.push(...listDifferences('call', a.capabilityCalls.map(showCall), b.capabilityCalls.map(showCall)));
-  out.push(...listDifferences('log', a.logs.map((l) => `${l.level}: ${l.message}`), b.logs.map((l) => `${l.level}: ${l.message}`)));
+  out.push(
+    ...listDifferences(
+      'log',
+      a.logs.map((l) => `${l.level}: ${l.message}`),
+      b.logs.map((l) => `${l.level}: ${l.message}`),
+    ),
+  );
   return out;
 }
 
@@ -68,11 +75,23 @@ export async function compareBuilds(
   return { cases, same: cases.length - different, different };
 }
 
-export function formatCompared(c: ComparedCase, names: { a: string; b: string; file?: string }, paint: Paint = PLAIN): string[] {
-  const where = c.case.position && names.file ? paint.dim(`  ${names.file}:${c.case.position.line}:${c.case.position.col}`) : '';
-  if (c.differences.length === 0) return [`${paint.pass('SAME')}  ${c.case.name}${where}  ${paint.dim(`-> ${verdict(c.a)}, fuel ${c.a.fuelUsed} / ${c.b.fuelUsed}`)}`];
+export function formatCompared(
+  c: ComparedCase,
+  names: { a: string; b: string; file?: string },
+  paint: Paint = PLAIN,
+): string[] {
+  const where =
+    c.case.position && names.file ? paint.dim(`  ${names.file}:${c.case.position.line}:${c.case.position.col}`) : '';
+  if (c.differences.length === 0)
+    return [
+      `${paint.pass('SAME')}  ${c.case.name}${where}  ${paint.dim(`-> ${verdict(c.a)}, fuel ${c.a.fuelUsed} / ${c.b.fuelUsed}`)}`,
+    ];
   const lines = [`${paint.fail('DIFF')}  ${c.case.name}${where}`];
-  for (const d of c.differences) lines.push(`      ${d.what}: ${names.a}: ${d.a}`, `      ${' '.repeat(d.what.length)}  ${names.b}: ${paint.fail(d.b)}`);
+  for (const d of c.differences)
+    lines.push(
+      `      ${d.what}: ${names.a}: ${d.a}`,
+      `      ${' '.repeat(d.what.length)}  ${names.b}: ${paint.fail(d.b)}`,
+    );
   lines.push(paint.dim(`      fuel ${c.a.fuelUsed} / ${c.b.fuelUsed}`));
   return lines;
 }
@@ -89,8 +108,18 @@ export function compareResultToJson(r: CompareResult): object {
       name: c.case.name,
       ...(c.case.position ? { line: c.case.position.line } : {}),
       same: c.differences.length === 0,
-      a: { decision: c.a.decision, reason: c.a.reason, fuelUsed: c.a.fuelUsed, ...(c.a.errorKind ? { errorKind: c.a.errorKind } : {}) },
-      b: { decision: c.b.decision, reason: c.b.reason, fuelUsed: c.b.fuelUsed, ...(c.b.errorKind ? { errorKind: c.b.errorKind } : {}) },
+      a: {
+        decision: c.a.decision,
+        reason: c.a.reason,
+        fuelUsed: c.a.fuelUsed,
+        ...(c.a.errorKind ? { errorKind: c.a.errorKind } : {}),
+      },
+      b: {
+        decision: c.b.decision,
+        reason: c.b.reason,
+        fuelUsed: c.b.fuelUsed,
+        ...(c.b.errorKind ? { errorKind: c.b.errorKind } : {}),
+      },
       differences: c.differences,
     })),
   };

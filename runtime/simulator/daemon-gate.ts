@@ -19,7 +19,8 @@ export interface GateInput {
 export function daemonGate(input: GateInput): Decided | null {
   const pid = input.world.requesterPid;
   if (input.absentPids.includes(pid)) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(pid));
-  if (!input.world.vms.some((vm) => vm.pids.includes(pid))) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(pid));
+  if (!input.world.vms.some((vm) => vm.pids.includes(pid)))
+    return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(pid));
   if (!input.policyBound) return denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(input.operation));
   return null;
 }

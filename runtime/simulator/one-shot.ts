@@ -34,8 +34,19 @@ const TARGET_PID: Record<TargetPlace, number> = {
 export function oneShotScenario(o: OneShot): Scenario {
   const targetPid = TARGET_PID[o.target];
   const vms: ScenarioVm[] = [
-    { identity: { uuid: o.vmUuid, name: o.vmName, id: o.vmId, labels: o.labels }, pids: [ONE_SHOT_PIDS.requester, ONE_SHOT_PIDS.vmMember] },
-    { identity: { uuid: '00000000-0000-4000-8000-0000000000ff', name: 'other-tenant', id: o.vmId === 2 ? 3 : 2, labels: [] }, pids: [ONE_SHOT_PIDS.otherVm] },
+    {
+      identity: { uuid: o.vmUuid, name: o.vmName, id: o.vmId, labels: o.labels },
+      pids: [ONE_SHOT_PIDS.requester, ONE_SHOT_PIDS.vmMember],
+    },
+    {
+      identity: {
+        uuid: '00000000-0000-4000-8000-0000000000ff',
+        name: 'other-tenant',
+        id: o.vmId === 2 ? 3 : 2,
+        labels: [],
+      },
+      pids: [ONE_SHOT_PIDS.otherVm],
+    },
   ];
   const memlock = o.memlock ?? { ...DEFAULT_SIMULATED_LIMIT };
   const processes: ScenarioProcess[] = [{ pid: ONE_SHOT_PIDS.host, memlock: { ...DEFAULT_SIMULATED_LIMIT } }];
@@ -49,7 +60,13 @@ export function oneShotScenario(o: OneShot): Scenario {
     cases: [
       {
         name: 'eval',
-        request: { operation: 'set-memlock', requesterPid: ONE_SHOT_PIDS.requester, requesterUid: o.requesterUid, targetPid, bytes: o.bytes },
+        request: {
+          operation: 'set-memlock',
+          requesterPid: ONE_SHOT_PIDS.requester,
+          requesterUid: o.requesterUid,
+          targetPid,
+          bytes: o.bytes,
+        },
         expect: { decision: 'any' },
       },
     ],

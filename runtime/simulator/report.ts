@@ -20,7 +20,9 @@ export function formatCase(r: CaseResult, file: string | undefined, paint: Paint
   const o = r.outcome;
   const where = r.case.position && file ? paint.dim(`  ${file}:${r.case.position.line}:${r.case.position.col}`) : '';
   const verdict = o.decision === 'allow' ? 'allow' : `deny(${JSON.stringify(o.reason)})`;
-  const lines = [`${r.passed ? paint.pass('PASS') : paint.fail('FAIL')}  ${r.case.name}${where}  ${paint.dim(`-> ${verdict}, fuel ${o.fuelUsed}`)}`];
+  const lines = [
+    `${r.passed ? paint.pass('PASS') : paint.fail('FAIL')}  ${r.case.name}${where}  ${paint.dim(`-> ${verdict}, fuel ${o.fuelUsed}`)}`,
+  ];
   for (const m of r.mismatches) lines.push(`      ${m.what}: expected ${m.expected}, got ${paint.fail(m.actual)}`);
   if (o.errorKind) lines.push(`      error: ${o.errorKind}${o.errorDetail ? `: ${o.errorDetail}` : ''}`);
   if (!r.passed) for (const c of o.capabilityCalls) lines.push(paint.dim(`      call ${showCall(c)}`));
@@ -43,7 +45,14 @@ export interface CallJson {
 }
 
 export function callToJson(c: CapabilityCall): CallJson {
-  if (c.op === 'set-memlock') return { op: c.op, pid: c.pid, bytes: formatByteSize(c.bytes), result: c.result, ...(c.detail ? { detail: c.detail } : {}) };
+  if (c.op === 'set-memlock')
+    return {
+      op: c.op,
+      pid: c.pid,
+      bytes: formatByteSize(c.bytes),
+      result: c.result,
+      ...(c.detail ? { detail: c.detail } : {}),
+    };
   return { op: c.op, pid: c.pid, result: c.result };
 }
 

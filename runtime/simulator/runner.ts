@@ -29,14 +29,35 @@ export interface RunOptions {
 }
 
 /** One case as the daemon would answer it: its gate first, then the policy. */
-export async function decideCase(engine: PolicyEngine, sha256: string, scenario: Scenario, c: ScenarioCase, options: RunOptions = {}): Promise<Decided> {
+export async function decideCase(
+  engine: PolicyEngine,
+  sha256: string,
+  scenario: Scenario,
+  c: ScenarioCase,
+  options: RunOptions = {},
+): Promise<Decided> {
   const world = buildWorld(scenario, c);
-  const gate = daemonGate({ world, operation: c.request.operation, policyBound: caseHost(scenario, c).policyBound, absentPids: caseWorld(scenario, c).absentPids });
+  const gate = daemonGate({
+    world,
+    operation: c.request.operation,
+    policyBound: caseHost(scenario, c).policyBound,
+    absentPids: caseWorld(scenario, c).absentPids,
+  });
   if (gate !== null) return gate;
-  return engine.evaluate(sha256, { ...c.request }, { kind: 'simulated', world }, options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs });
+  return engine.evaluate(
+    sha256,
+    { ...c.request },
+    { kind: 'simulated', world },
+    options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
+  );
 }
 
-export async function runScenario(engine: PolicyEngine, sha256: string, scenario: Scenario, options: RunOptions = {}): Promise<ScenarioResult> {
+export async function runScenario(
+  engine: PolicyEngine,
+  sha256: string,
+  scenario: Scenario,
+  options: RunOptions = {},
+): Promise<ScenarioResult> {
   const cases: CaseResult[] = [];
   for (const [i, c] of scenario.cases.entries()) {
     const outcome = await decideCase(engine, sha256, scenario, c, options);

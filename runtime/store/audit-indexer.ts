@@ -24,8 +24,17 @@ export interface AuditIndexRow {
 /** Throws on a record whose columns cannot be indexed (the append then fails, as v1's did). */
 export function indexRowOf(seq: number, r: IndexedFields): AuditIndexRow {
   const timeMs = Date.parse(r.time);
-  if (!Number.isFinite(timeMs)) throw new TypeError(`audit record ${r.decisionId}: time is not an ISO 8601 date: ${JSON.stringify(r.time)}`);
-  return { seq, decisionId: r.decisionId, timeMs, vmUuid: r.vm?.uuid ?? null, vmName: r.vm?.name ?? null, policy: r.policy?.name ?? null, decision: r.decision };
+  if (!Number.isFinite(timeMs))
+    throw new TypeError(`audit record ${r.decisionId}: time is not an ISO 8601 date: ${JSON.stringify(r.time)}`);
+  return {
+    seq,
+    decisionId: r.decisionId,
+    timeMs,
+    vmUuid: r.vm?.uuid ?? null,
+    vmName: r.vm?.name ?? null,
+    policy: r.policy?.name ?? null,
+    decision: r.decision,
+  };
 }
 
 /** Rows fed by the writer and not yet indexed, beyond which the feed is dropped (the docs remain). */
@@ -44,11 +53,17 @@ export class AuditIndexer {
     this.stmts = {
       cursor: db.prepare<[], number>('SELECT indexed_through FROM audit_indexer WHERE id = 1').pluck(),
       top: db.prepare<[], number | null>('SELECT max(seq) FROM audit_log').pluck(),
-      pendingSeqs: db.prepare<[number, number], number>('SELECT seq FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?').pluck(),
+      pendingSeqs: db
+        .prepare<[number, number], number>('SELECT seq FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?')
+        .pluck(),
       doc: db.prepare<[number], string>('SELECT doc FROM audit_log WHERE seq = ?').pluck(),
-      docsBetween: db.prepare<[number, number, number], { seq: number; doc: string }>('SELECT seq, doc FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
+      docsBetween: db.prepare<[number, number, number], { seq: number; doc: string }>(
+        'SELECT seq, doc FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ),
       // OR REPLACE: the index is derived, so a row found already there is simply rewritten.
-      insert: db.prepare('INSERT OR REPLACE INTO audit_index (seq, decision_id, time, vm_uuid, vm_name, policy, decision) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT OR REPLACE INTO audit_index (seq, decision_id, time, vm_uuid, vm_name, policy, decision) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       setCursor: db.prepare<[number]>('UPDATE audit_indexer SET indexed_through = ? WHERE id = 1'),
       clear: db.prepare('DELETE FROM audit_index'),
     };
@@ -63,7 +78,11 @@ export class AuditIndexer {
       this.stmts.clear.run();
       const through = this.stmts.cursor.get()!;
       // In chunks: a statement cannot stay open while the same connection writes.
-      for (let after = 0, rows; (rows = this.stmts.docsBetween.all(after, through, CATCH_UP_BATCH)).length > 0; after = rows[rows.length - 1]!.seq) {
+      for (
+        let after = 0, rows;
+        (rows = this.stmts.docsBetween.all(after, through, CATCH_UP_BATCH)).length > 0;
+        after = rows[rows.length - 1]!.seq
+      ) {
         for (const { seq, doc } of rows) this.insert(this.fromDoc(seq, doc));
       }
     });

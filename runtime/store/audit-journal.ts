@@ -37,7 +37,10 @@ export interface JournalIo {
   truncate(fd: number, length: number): void;
 }
 
-const FS_IO: JournalIo = { write: (fd, bytes) => fs.writeSync(fd, bytes), truncate: (fd, length) => fs.ftruncateSync(fd, length) };
+const FS_IO: JournalIo = {
+  write: (fd, bytes) => fs.writeSync(fd, bytes),
+  truncate: (fd, length) => fs.ftruncateSync(fd, length),
+};
 
 export class JournalWriteError extends Error {
   override readonly name = 'JournalWriteError';
@@ -52,7 +55,10 @@ export function encodeFrames(frames: readonly JournalFrame[]): Buffer {
   let off = 0;
   for (let k = 0; k < payloads.length; k++) {
     const n = lengths[k]!;
-    if (n > MAX_FRAME_PAYLOAD) throw new RangeError(`audit record seq ${frames[k]!.seq} is ${n} bytes of JSON, over the journal's frame limit of ${MAX_FRAME_PAYLOAD}`);
+    if (n > MAX_FRAME_PAYLOAD)
+      throw new RangeError(
+        `audit record seq ${frames[k]!.seq} is ${n} bytes of JSON, over the journal's frame limit of ${MAX_FRAME_PAYLOAD}`,
+      );
     buf.write(payloads[k]!, off + HEADER_BYTES, n, 'utf8');
     buf.writeUInt32LE(n, off);
     buf.writeUInt32LE(crc32(buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + n)), off + 4);
@@ -89,7 +95,14 @@ function parsePayload(text: string): JournalFrame | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   const { seq, record } = v as { seq?: unknown; record?: unknown };
-  if (!Number.isSafeInteger(seq) || (seq as number) < 1 || typeof record !== 'object' || record === null || Array.isArray(record)) return null;
+  if (
+    !Number.isSafeInteger(seq) ||
+    (seq as number) < 1 ||
+    typeof record !== 'object' ||
+    record === null ||
+    Array.isArray(record)
+  )
+    return null;
   return { seq: seq as number, doc: JSON.stringify(record) };
 }
 
@@ -122,7 +135,11 @@ export class AuditJournal {
       const content = fs.readFileSync(fd);
       const { frames, validBytes } = decodeFrames(content);
       if (validBytes < content.length) fs.ftruncateSync(fd, validBytes);
-      return { journal: new AuditJournal(file, fd, validBytes, { ...FS_IO, ...io }), frames, droppedBytes: content.length - validBytes };
+      return {
+        journal: new AuditJournal(file, fd, validBytes, { ...FS_IO, ...io }),
+        frames,
+        droppedBytes: content.length - validBytes,
+      };
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -136,7 +153,10 @@ export class AuditJournal {
 
   /** Appends the frames with one write; on any failure nothing of them stays in the file, and it throws. */
   append(frames: readonly JournalFrame[]): void {
-    if (this.broken) throw new JournalWriteError(`the audit journal ${this.file} is unusable since a failed write could not be undone (${this.broken.message}); restart the daemon`);
+    if (this.broken)
+      throw new JournalWriteError(
+        `the audit journal ${this.file} is unusable since a failed write could not be undone (${this.broken.message}); restart the daemon`,
+      );
     const bytes = encodeFrames(frames);
     const before = this.bytes;
     let written: number;
@@ -148,7 +168,9 @@ export class AuditJournal {
     }
     if (written !== bytes.length) {
       this.cutBack(before);
-      throw new JournalWriteError(`short write to the audit journal ${this.file}: ${written} of ${bytes.length} bytes (disk full?)`);
+      throw new JournalWriteError(
+        `short write to the audit journal ${this.file}: ${written} of ${bytes.length} bytes (disk full?)`,
+      );
     }
     this.bytes = before + written;
   }

@@ -84,7 +84,9 @@ export class AuditStore {
     this.ingester = new AuditIngester(db, options.journal, options.journalTruncateBytes);
     this.stmts = {
       top: db.prepare<[], number | null>('SELECT max(seq) FROM audit_log').pluck(),
-      get: db.prepare<[string], AuditRow>('SELECT l.seq, l.doc FROM audit_index i JOIN audit_log l ON l.seq = i.seq WHERE i.decision_id = ? ORDER BY i.seq LIMIT 1'),
+      get: db.prepare<[string], AuditRow>(
+        'SELECT l.seq, l.doc FROM audit_index i JOIN audit_log l ON l.seq = i.seq WHERE i.decision_id = ? ORDER BY i.seq LIMIT 1',
+      ),
       count: db.prepare<[], number>('SELECT count(*) FROM audit_index').pluck(),
       deleteOlder: {
         log: db.prepare<[number]>('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_index WHERE time < ?)'),
@@ -94,7 +96,9 @@ export class AuditStore {
         log: db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?'),
         index: db.prepare<[number]>('DELETE FROM audit_index WHERE seq <= ?'),
       },
-      cutForCount: db.prepare<[number], number>('SELECT seq FROM audit_index ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
+      cutForCount: db
+        .prepare<[number], number>('SELECT seq FROM audit_index ORDER BY seq DESC LIMIT 1 OFFSET ?')
+        .pluck(),
     };
     // Whatever a crash left in the journal, then unindexed. The journal is then empty: every
     // frame in it is at or below the ingester's mark.
@@ -105,7 +109,9 @@ export class AuditStore {
     // One above every seq ever handed out, so that a seq freed by retention (or cut from the
     // journal once ingested) is never handed out again.
     const journalTop = options.recovered.at(-1)?.seq ?? 0;
-    this.nextSeq = 1 + Math.max(this.stmts.top.get() ?? 0, this.indexer.indexedThrough(), this.ingester.ingestedThrough(), journalTop);
+    this.nextSeq =
+      1 +
+      Math.max(this.stmts.top.get() ?? 0, this.indexer.indexedThrough(), this.ingester.ingestedThrough(), journalTop);
   }
 
   /**
@@ -120,7 +126,10 @@ export class AuditStore {
     if (records.length === 0) return [];
     // Everything about the records that can fail fails before anything is written.
     const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
-    const frames: JournalFrame[] = records.map((r, k) => ({ seq: this.nextSeq + k, doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }) }));
+    const frames: JournalFrame[] = records.map((r, k) => ({
+      seq: this.nextSeq + k,
+      doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }),
+    }));
     if (this.journal) {
       if (this.ingester.pendingCount >= MAX_UNINGESTED) this.ingester.ingestAll();
       this.journal.append(frames);
@@ -192,12 +201,12 @@ export class AuditStore {
     this.indexAll();
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (f.sinceMs !== undefined) (where.push('i.time >= ?'), args.push(f.sinceMs));
-    if (f.untilMs !== undefined) (where.push('i.time < ?'), args.push(f.untilMs));
-    if (f.vm !== undefined) (where.push('(i.vm_uuid = ? OR i.vm_name = ?)'), args.push(f.vm, f.vm));
-    if (f.decision !== undefined) (where.push('i.decision = ?'), args.push(f.decision));
-    if (f.policy !== undefined) (where.push('i.policy = ?'), args.push(f.policy));
-    if (f.afterSeq !== undefined) (where.push(f.order === 'asc' ? 'i.seq > ?' : 'i.seq < ?'), args.push(f.afterSeq));
+    if (f.sinceMs !== undefined) where.push('i.time >= ?'), args.push(f.sinceMs);
+    if (f.untilMs !== undefined) where.push('i.time < ?'), args.push(f.untilMs);
+    if (f.vm !== undefined) where.push('(i.vm_uuid = ? OR i.vm_name = ?)'), args.push(f.vm, f.vm);
+    if (f.decision !== undefined) where.push('i.decision = ?'), args.push(f.decision);
+    if (f.policy !== undefined) where.push('i.policy = ?'), args.push(f.policy);
+    if (f.afterSeq !== undefined) where.push(f.order === 'asc' ? 'i.seq > ?' : 'i.seq < ?'), args.push(f.afterSeq);
     const sql = `SELECT l.seq, l.doc FROM audit_index i JOIN audit_log l ON l.seq = i.seq ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY i.seq ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`;
     const rows = this.db.prepare<Array<string | number>, AuditRow>(sql).all(...args, f.limit + 1);
     return { records: rows.slice(0, f.limit).map(toRecord), more: rows.length > f.limit };

@@ -140,7 +140,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'signed revisions (minisign signature, key id, signer) and where a binding comes from (admin socket or policy directory)',
+    description:
+      'signed revisions (minisign signature, key id, signer) and where a binding comes from (admin socket or policy directory)',
     // The signature file is kept whole so that every start checks it again against the trust
     // roots of that day, and so that \`capgate policy bundle\` can ship it with the bytes.
     sql: `
@@ -162,7 +163,9 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
   const current = db.pragma('user_version', { simple: true }) as number;
   const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
   if (current > latest) {
-    throw new MigrationError(`the database schema is version ${current}, newer than this capgate knows (${latest}): upgrade capgate or use another state directory`);
+    throw new MigrationError(
+      `the database schema is version ${current}, newer than this capgate knows (${latest}): upgrade capgate or use another state directory`,
+    );
   }
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (m.version <= current) continue;

@@ -46,7 +46,8 @@ interface RevisionRow {
   trusted_comment: string | null;
 }
 
-const COLUMNS = 'policy, revision, sha256, size, description, info, created_at, signature_file, key_id, signer, trusted_comment';
+const COLUMNS =
+  'policy, revision, sha256, size, description, info, created_at, signature_file, key_id, signer, trusted_comment';
 
 export type DeleteRevisionResult = 'deleted' | 'not-found' | 'bound';
 
@@ -67,11 +68,19 @@ export class PolicyStore {
       get: db.prepare<[string, number], RevisionRow>(
         `SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? AND revision = ?`,
       ),
-      bytes: db.prepare<[string, number], { bytes: Buffer }>('SELECT bytes FROM policy_revisions WHERE policy = ? AND revision = ?'),
+      bytes: db.prepare<[string, number], { bytes: Buffer }>(
+        'SELECT bytes FROM policy_revisions WHERE policy = ? AND revision = ?',
+      ),
       all: db.prepare<[], RevisionRow>(`SELECT ${COLUMNS} FROM policy_revisions ORDER BY policy, revision`),
-      withSha: db.prepare<[string, string], RevisionRow>(`SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? AND sha256 = ? ORDER BY revision DESC`),
-      boundOps: db.prepare<[], { operation: Operation; policy: string; revision: number }>('SELECT operation, policy, revision FROM bindings'),
-      isBound: db.prepare<[string, number], { operation: string }>('SELECT operation FROM bindings WHERE policy = ? AND revision = ?'),
+      withSha: db.prepare<[string, string], RevisionRow>(
+        `SELECT ${COLUMNS} FROM policy_revisions WHERE policy = ? AND sha256 = ? ORDER BY revision DESC`,
+      ),
+      boundOps: db.prepare<[], { operation: Operation; policy: string; revision: number }>(
+        'SELECT operation, policy, revision FROM bindings',
+      ),
+      isBound: db.prepare<[string, number], { operation: string }>(
+        'SELECT operation FROM bindings WHERE policy = ? AND revision = ?',
+      ),
       delete: db.prepare('DELETE FROM policy_revisions WHERE policy = ? AND revision = ?'),
     };
   }
@@ -84,7 +93,12 @@ export class PolicyStore {
   insert(rev: NewRevision, now = Date.now()): { revision: RevisionInfo; created: boolean } {
     return this.db.transaction(() => {
       const latest = this.stmts.latest.get(rev.policy);
-      if (latest && latest.sha256 === rev.sha256 && ((rev.signature ?? null) === null || rev.signature?.keyId === latest.key_id)) return { revision: this.toInfo(latest), created: false };
+      if (
+        latest &&
+        latest.sha256 === rev.sha256 &&
+        ((rev.signature ?? null) === null || rev.signature?.keyId === latest.key_id)
+      )
+        return { revision: this.toInfo(latest), created: false };
       let policy = this.stmts.getPolicy.get(rev.policy);
       if (!policy) {
         this.stmts.insertPolicy.run(rev.policy, now);
@@ -93,7 +107,20 @@ export class PolicyStore {
       const revision = policy.next_revision;
       this.stmts.bumpRevision.run(rev.policy);
       const sig = rev.signature ?? null;
-      this.stmts.insertRevision.run(rev.policy, revision, rev.sha256, rev.bytes.byteLength, rev.description, Buffer.from(rev.bytes), JSON.stringify(rev.info), now, sig?.file ?? null, sig?.keyId ?? null, sig?.signer ?? null, sig?.trustedComment ?? null);
+      this.stmts.insertRevision.run(
+        rev.policy,
+        revision,
+        rev.sha256,
+        rev.bytes.byteLength,
+        rev.description,
+        Buffer.from(rev.bytes),
+        JSON.stringify(rev.info),
+        now,
+        sig?.file ?? null,
+        sig?.keyId ?? null,
+        sig?.signer ?? null,
+        sig?.trustedComment ?? null,
+      );
       return { revision: this.toInfo(this.stmts.get.get(rev.policy, revision)!), created: true };
     })();
   }
@@ -163,13 +190,25 @@ export class PolicyStore {
       description: row.description,
       createdAt: new Date(row.created_at).toISOString(),
       boundTo: bound.get(`${row.policy}\u0000${row.revision}`) ?? [],
-      signature: row.key_id !== null ? { keyId: row.key_id, signer: row.signer ?? '', trustedComment: row.trusted_comment ?? '' } : null,
+      signature:
+        row.key_id !== null
+          ? { keyId: row.key_id, signer: row.signer ?? '', trustedComment: row.trusted_comment ?? '' }
+          : null,
     };
   }
 
   /** `trustedNow` is filled by the policy service, which knows the trust roots; false here. */
   private toInfo(row: RevisionRow): RevisionInfo {
     const info = JSON.parse(row.info) as StoredPolicyInfo;
-    return { ...this.toSummary(row), imports: info.imports, exports: info.exports, hostFunctions: info.hostFunctions, wit: info.wit, limits: info.limits, signatureFile: row.signature_file, trustedNow: false };
+    return {
+      ...this.toSummary(row),
+      imports: info.imports,
+      exports: info.exports,
+      hostFunctions: info.hostFunctions,
+      wit: info.wit,
+      limits: info.limits,
+      signatureFile: row.signature_file,
+      trustedNow: false,
+    };
   }
 }

@@ -70,7 +70,18 @@ export class Store {
       }
       const { journal, frames, droppedBytes } = AuditJournal.open(journalFile, options.journalIo);
       try {
-        return new Store(db, { journal, recovered: frames, droppedBytes, ...(options.journalTruncateBytes !== undefined ? { journalTruncateBytes: options.journalTruncateBytes } : {}) }, lock);
+        return new Store(
+          db,
+          {
+            journal,
+            recovered: frames,
+            droppedBytes,
+            ...(options.journalTruncateBytes !== undefined
+              ? { journalTruncateBytes: options.journalTruncateBytes }
+              : {}),
+          },
+          lock,
+        );
       } catch (err) {
         journal.close();
         throw err;

@@ -10,7 +10,9 @@ interface VmRow {
   updated_at: number;
 }
 
-export type VmWriteResult = { ok: true; vm: VmRecord } | { ok: false; reason: 'exists' | 'not-found' | 'name-taken'; message: string };
+export type VmWriteResult =
+  | { ok: true; vm: VmRecord }
+  | { ok: false; reason: 'exists' | 'not-found' | 'name-taken'; message: string };
 
 export class VmStore {
   private readonly stmts;
@@ -38,8 +40,10 @@ export class VmStore {
   register(vm: RegisteredVm, now = Date.now()): VmWriteResult {
     return this.db.transaction((): VmWriteResult => {
       const { uuid, name } = vm.identity;
-      if (this.stmts.get.get(uuid)) return { ok: false, reason: 'exists', message: `a VM with uuid ${uuid} is already registered` };
-      if (this.stmts.byName.get(name)) return { ok: false, reason: 'name-taken', message: `another VM is already registered as "${name}"` };
+      if (this.stmts.get.get(uuid))
+        return { ok: false, reason: 'exists', message: `a VM with uuid ${uuid} is already registered` };
+      if (this.stmts.byName.get(name))
+        return { ok: false, reason: 'name-taken', message: `another VM is already registered as "${name}"` };
       this.stmts.insert.run(uuid, name, JSON.stringify(vm), now, now);
       return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
     })();
@@ -47,9 +51,15 @@ export class VmStore {
 
   update(uuid: string, vm: RegisteredVm, now = Date.now()): VmWriteResult {
     return this.db.transaction((): VmWriteResult => {
-      if (!this.stmts.get.get(uuid)) return { ok: false, reason: 'not-found', message: `no VM with uuid ${uuid} is registered` };
+      if (!this.stmts.get.get(uuid))
+        return { ok: false, reason: 'not-found', message: `no VM with uuid ${uuid} is registered` };
       const other = this.stmts.byName.get(vm.identity.name);
-      if (other && other.uuid !== uuid) return { ok: false, reason: 'name-taken', message: `another VM is already registered as "${vm.identity.name}"` };
+      if (other && other.uuid !== uuid)
+        return {
+          ok: false,
+          reason: 'name-taken',
+          message: `another VM is already registered as "${vm.identity.name}"`,
+        };
       this.stmts.update.run(vm.identity.name, JSON.stringify(vm), now, uuid);
       return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
     })();
@@ -62,5 +72,10 @@ export class VmStore {
 
 function toRecord(row: VmRow): VmRecord {
   const vm = JSON.parse(row.doc) as RegisteredVm;
-  return { identity: vm.identity, anchor: vm.anchor, registeredAt: new Date(row.registered_at).toISOString(), updatedAt: new Date(row.updated_at).toISOString() };
+  return {
+    identity: vm.identity,
+    anchor: vm.anchor,
+    registeredAt: new Date(row.registered_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
 }

@@ -88,6 +88,9 @@ declare namespace WebAssembly {
 
   function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
   function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
-  function instantiate(bytes: ArrayBufferView | ArrayBuffer, importObject?: Imports): Promise<WebAssemblyInstantiatedSource>;
+  function instantiate(
+    bytes: ArrayBufferView | ArrayBuffer,
+    importObject?: Imports,
+  ): Promise<WebAssemblyInstantiatedSource>;
   function instantiate(module: Module, importObject?: Imports): Promise<Instance>;
 }

@@ -23,7 +23,14 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
  * names no process of its VM in that namespace. A signature problem: the bound revision may not
  * run under the daemon's trust roots (its binding is suspended).
  */
-export const DAEMON_DENY_KINDS = ['unknown-requester', 'no-policy', 'deadline', 'decision-lost', 'unknown-target', ...SIGNATURE_PROBLEMS] as const;
+export const DAEMON_DENY_KINDS = [
+  'unknown-requester',
+  'no-policy',
+  'deadline',
+  'decision-lost',
+  'unknown-target',
+  ...SIGNATURE_PROBLEMS,
+] as const;
 export type DaemonDenyKind = (typeof DAEMON_DENY_KINDS)[number];
 
 /** `errorKind` of a decision and of its audit record. */

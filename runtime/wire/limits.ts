@@ -7,5 +7,7 @@ export { ENGINE_LIMIT_SPEC };
 export type { EngineLimits };
 
 export const DEFAULT_LIMITS: Readonly<EngineLimits> = Object.freeze(
-  Object.fromEntries(Object.entries(ENGINE_LIMIT_SPEC).map(([k, spec]) => [k, spec.default])) as unknown as EngineLimits,
+  Object.fromEntries(
+    Object.entries(ENGINE_LIMIT_SPEC).map(([k, spec]) => [k, spec.default]),
+  ) as unknown as EngineLimits,
 );

@@ -15,7 +15,7 @@ const SERVERS: Record<ApiSocket, JsonObject> = {
   admin: {
     url: 'http://admin.sock',
     description:
-      'The admin socket: HTTP/1.1 over the Unix socket <runDir>/admin.sock (/run/capgate/admin.sock for a root daemon), mode 0600; peers must be root, the daemon\'s uid, or in admin.allowUids/allowGids. The host name is ignored.',
+      "The admin socket: HTTP/1.1 over the Unix socket <runDir>/admin.sock (/run/capgate/admin.sock for a root daemon), mode 0600; peers must be root, the daemon's uid, or in admin.allowUids/allowGids. The host name is ignored.",
     'x-unix-socket': '/run/capgate/admin.sock',
   },
   request: {
@@ -80,12 +80,19 @@ const ref = (name: WireSchemaName, used: Set<WireSchemaName>): JsonObject => {
 
 function operation(id: string, route: RouteSpec, used: Set<WireSchemaName>): JsonObject {
   const parameters: Json[] = [];
-  for (const [name, schema] of Object.entries(route.params ?? {})) parameters.push({ name, in: 'path', required: true, schema: ref(schema, used) });
+  for (const [name, schema] of Object.entries(route.params ?? {}))
+    parameters.push({ name, in: 'path', required: true, schema: ref(schema, used) });
   if (route.query !== undefined) {
     const q = WIRE_SCHEMAS[route.query] as TSchema & { properties?: Record<string, TSchema>; required?: string[] };
     for (const [name, schema] of Object.entries(q.properties ?? {})) {
       const s = toJsonSchema(schema);
-      parameters.push({ name, in: 'query', required: q.required?.includes(name) ?? false, schema: s, ...(typeof s.description === 'string' ? { description: s.description } : {}) });
+      parameters.push({
+        name,
+        in: 'query',
+        required: q.required?.includes(name) ?? false,
+        schema: s,
+        ...(typeof s.description === 'string' ? { description: s.description } : {}),
+      });
     }
   }
   const responses: JsonObject = {};
@@ -97,12 +104,24 @@ function operation(id: string, route: RouteSpec, used: Set<WireSchemaName>): Jso
   for (const [status, spec] of Object.entries(route.errors ?? {})) {
     responses[status] = {
       description: `${spec.description} (error.code: ${spec.codes.join(', ')})`,
-      ...(spec.retryAfter === true ? { headers: { 'Retry-After': { description: 'Seconds to wait before asking again.', schema: { type: 'integer', minimum: 0 } } } } : {}),
+      ...(spec.retryAfter === true
+        ? {
+            headers: {
+              'Retry-After': {
+                description: 'Seconds to wait before asking again.',
+                schema: { type: 'integer', minimum: 0 },
+              },
+            },
+          }
+        : {}),
       ...error,
     };
   }
   responses['4XX'] = { description: 'The request was refused: ErrorBody says why and what to do.', ...error };
-  responses['5XX'] = { description: 'The daemon could not answer (overloaded: see Retry-After; shutting down; internal).', ...error };
+  responses['5XX'] = {
+    description: 'The daemon could not answer (overloaded: see Retry-After; shutting down; internal).',
+    ...error,
+  };
   return {
     operationId: id,
     summary: route.summary,
@@ -113,8 +132,14 @@ function operation(id: string, route: RouteSpec, used: Set<WireSchemaName>): Jso
 }
 
 function mediaOf(body: WireSchemaName | 'wasm' | 'metrics', used: Set<WireSchemaName>): JsonObject {
-  if (body === 'wasm') return { 'application/wasm': { schema: { type: 'string', contentMediaType: 'application/wasm', description: 'A WebAssembly component.' } } };
-  if (body === 'metrics') return { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format.' } } };
+  if (body === 'wasm')
+    return {
+      'application/wasm': {
+        schema: { type: 'string', contentMediaType: 'application/wasm', description: 'A WebAssembly component.' },
+      },
+    };
+  if (body === 'metrics')
+    return { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format.' } } };
   return { 'application/json': { schema: ref(body, used) } };
 }
 

@@ -9,16 +9,22 @@ export function parseBytes(value: unknown): ParseResult<bigint> {
   const hint = 'send bytes as a non-negative integer, a decimal string such as "17179869184", or "unlimited"';
   if (value === 'unlimited') return { ok: true, value: MEMLOCK_UNLIMITED };
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) return { ok: false, message: `bytes ${value} is not a non-negative safe integer`, hint };
+    if (!Number.isSafeInteger(value) || value < 0)
+      return { ok: false, message: `bytes ${value} is not a non-negative safe integer`, hint };
     return { ok: true, value: BigInt(value) };
   }
   if (typeof value === 'string') {
-    if (!/^[0-9]{1,20}$/.test(value)) return { ok: false, message: `bytes "${value.slice(0, 40)}" is not a decimal u64`, hint };
+    if (!/^[0-9]{1,20}$/.test(value))
+      return { ok: false, message: `bytes "${value.slice(0, 40)}" is not a decimal u64`, hint };
     const n = BigInt(value);
     if (n > MEMLOCK_UNLIMITED) return { ok: false, message: `bytes ${value} is larger than u64 max`, hint };
     return { ok: true, value: n };
   }
-  return { ok: false, message: `bytes must be a number or a string, got ${value === null ? 'null' : typeof value}`, hint };
+  return {
+    ok: false,
+    message: `bytes must be a number or a string, got ${value === null ? 'null' : typeof value}`,
+    hint,
+  };
 }
 
 /** The wire form of a u64 byte count: "unlimited" or a decimal string. */

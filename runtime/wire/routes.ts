@@ -38,44 +38,178 @@ export interface ErrorResponseSpec {
 const route = <const R extends RouteSpec>(r: R): R => r;
 
 export const ADMIN_ROUTES = {
-  health: route({ method: 'GET', path: '/v1/health', summary: 'Health, version and uptime, with the loaded policies, VMs, bindings and queue.', responses: { 200: 'HealthResponse' } }),
-  metrics: route({ method: 'GET', path: '/v1/metrics', summary: 'Prometheus metrics of the daemon.', responses: { 200: 'metrics' } }),
-  openapi: route({ method: 'GET', path: '/v1/openapi.json', summary: 'This document: the OpenAPI 3.1 description of the admin socket.', responses: { 200: 'OpenApiDocument' } }),
+  health: route({
+    method: 'GET',
+    path: '/v1/health',
+    summary: 'Health, version and uptime, with the loaded policies, VMs, bindings and queue.',
+    responses: { 200: 'HealthResponse' },
+  }),
+  metrics: route({
+    method: 'GET',
+    path: '/v1/metrics',
+    summary: 'Prometheus metrics of the daemon.',
+    responses: { 200: 'metrics' },
+  }),
+  openapi: route({
+    method: 'GET',
+    path: '/v1/openapi.json',
+    summary: 'This document: the OpenAPI 3.1 description of the admin socket.',
+    responses: { 200: 'OpenApiDocument' },
+  }),
   pushPolicy: route({
     method: 'POST',
     path: '/v1/policies',
-    summary: 'Upload a policy component as a new revision (its signature checked against policies.trustRoots, then compiled and checked before it is stored).',
+    summary:
+      'Upload a policy component as a new revision (its signature checked against policies.trustRoots, then compiled and checked before it is stored).',
     query: 'PushPolicyQuery',
     body: 'wasm',
     responses: { 200: 'PushPolicyResponse', 201: 'PushPolicyResponse' },
   }),
-  listPolicies: route({ method: 'GET', path: '/v1/policies', summary: 'Every policy with its revisions.', responses: { 200: 'ListPoliciesResponse' } }),
-  getPolicy: route({ method: 'GET', path: '/v1/policies/:name', summary: 'One policy with its revisions.', params: { name: 'PolicyName' }, responses: { 200: 'PolicySummary' } }),
-  getRevision: route({ method: 'GET', path: '/v1/policies/:name/revisions/:revision', summary: 'One revision: imports, exports, WIT and limits.', params: { name: 'PolicyName', revision: 'RevisionNumber' }, responses: { 200: 'RevisionInfo' } }),
-  getRevisionWasm: route({ method: 'GET', path: '/v1/policies/:name/revisions/:revision/wasm', summary: 'The component bytes of one revision, as uploaded.', params: { name: 'PolicyName', revision: 'RevisionNumber' }, responses: { 200: 'wasm' } }),
-  deleteRevision: route({ method: 'DELETE', path: '/v1/policies/:name/revisions/:revision', summary: 'Delete a revision that is not bound.', params: { name: 'PolicyName', revision: 'RevisionNumber' }, responses: { 200: 'DeleteRevisionResponse' } }),
-  listBindings: route({ method: 'GET', path: '/v1/bindings', summary: 'The revision bound to each operation.', responses: { 200: 'ListBindingsResponse' } }),
-  getBinding: route({ method: 'GET', path: '/v1/bindings/:operation', summary: 'The revision bound to one operation.', params: { operation: 'Operation' }, responses: { 200: 'BindingResponse' } }),
-  bind: route({ method: 'PUT', path: '/v1/bindings/:operation', summary: 'Bind a revision to an operation: an atomic switch; requests in flight finish on the old one.', params: { operation: 'Operation' }, body: 'BindRequest', responses: { 200: 'BindingResponse' } }),
-  unbind: route({ method: 'DELETE', path: '/v1/bindings/:operation', summary: 'Unbind an operation: its requests are denied with no-policy.', params: { operation: 'Operation' }, responses: { 200: 'BindingResponse' } }),
-  rollback: route({ method: 'POST', path: '/v1/bindings/:operation/rollback', summary: 'Restore the binding that was active before the current one.', params: { operation: 'Operation' }, responses: { 200: 'BindingResponse' } }),
-  bindingHistory: route({ method: 'GET', path: '/v1/bindings/:operation/history', summary: 'Every bind and unbind of an operation.', params: { operation: 'Operation' }, responses: { 200: 'BindingHistoryResponse' } }),
-  listVms: route({ method: 'GET', path: '/v1/vms', summary: 'Every registered VM.', responses: { 200: 'ListVmsResponse' } }),
-  getVm: route({ method: 'GET', path: '/v1/vms/:uuid', summary: 'One registered VM.', params: { uuid: 'VmUuid' }, responses: { 200: 'VmResponse' } }),
-  registerVm: route({ method: 'POST', path: '/v1/vms', summary: 'Register a VM with its identity and the anchor its processes are found by.', body: 'VmRegistration', responses: { 201: 'VmResponse' } }),
-  updateVm: route({ method: 'PUT', path: '/v1/vms/:uuid', summary: "Replace a registered VM's identity and anchor (the uuid stays).", params: { uuid: 'VmUuid' }, body: 'VmRegistration', responses: { 200: 'VmResponse' } }),
-  unregisterVm: route({ method: 'DELETE', path: '/v1/vms/:uuid', summary: 'Unregister a VM: its processes become unknown requesters.', params: { uuid: 'VmUuid' }, responses: { 200: 'UnregisterVmResponse' } }),
-  queryAudit: route({ method: 'GET', path: '/v1/audit', summary: 'Audit records matching a filter, newest first by default, a page at a time.', query: 'AuditQuery', responses: { 200: 'AuditQueryResponse' } }),
-  getAuditRecord: route({ method: 'GET', path: '/v1/audit/:decisionId', summary: 'The audit record of one decision.', params: { decisionId: 'DecisionId' }, responses: { 200: 'AuditRecordResponse' } }),
+  listPolicies: route({
+    method: 'GET',
+    path: '/v1/policies',
+    summary: 'Every policy with its revisions.',
+    responses: { 200: 'ListPoliciesResponse' },
+  }),
+  getPolicy: route({
+    method: 'GET',
+    path: '/v1/policies/:name',
+    summary: 'One policy with its revisions.',
+    params: { name: 'PolicyName' },
+    responses: { 200: 'PolicySummary' },
+  }),
+  getRevision: route({
+    method: 'GET',
+    path: '/v1/policies/:name/revisions/:revision',
+    summary: 'One revision: imports, exports, WIT and limits.',
+    params: { name: 'PolicyName', revision: 'RevisionNumber' },
+    responses: { 200: 'RevisionInfo' },
+  }),
+  getRevisionWasm: route({
+    method: 'GET',
+    path: '/v1/policies/:name/revisions/:revision/wasm',
+    summary: 'The component bytes of one revision, as uploaded.',
+    params: { name: 'PolicyName', revision: 'RevisionNumber' },
+    responses: { 200: 'wasm' },
+  }),
+  deleteRevision: route({
+    method: 'DELETE',
+    path: '/v1/policies/:name/revisions/:revision',
+    summary: 'Delete a revision that is not bound.',
+    params: { name: 'PolicyName', revision: 'RevisionNumber' },
+    responses: { 200: 'DeleteRevisionResponse' },
+  }),
+  listBindings: route({
+    method: 'GET',
+    path: '/v1/bindings',
+    summary: 'The revision bound to each operation.',
+    responses: { 200: 'ListBindingsResponse' },
+  }),
+  getBinding: route({
+    method: 'GET',
+    path: '/v1/bindings/:operation',
+    summary: 'The revision bound to one operation.',
+    params: { operation: 'Operation' },
+    responses: { 200: 'BindingResponse' },
+  }),
+  bind: route({
+    method: 'PUT',
+    path: '/v1/bindings/:operation',
+    summary: 'Bind a revision to an operation: an atomic switch; requests in flight finish on the old one.',
+    params: { operation: 'Operation' },
+    body: 'BindRequest',
+    responses: { 200: 'BindingResponse' },
+  }),
+  unbind: route({
+    method: 'DELETE',
+    path: '/v1/bindings/:operation',
+    summary: 'Unbind an operation: its requests are denied with no-policy.',
+    params: { operation: 'Operation' },
+    responses: { 200: 'BindingResponse' },
+  }),
+  rollback: route({
+    method: 'POST',
+    path: '/v1/bindings/:operation/rollback',
+    summary: 'Restore the binding that was active before the current one.',
+    params: { operation: 'Operation' },
+    responses: { 200: 'BindingResponse' },
+  }),
+  bindingHistory: route({
+    method: 'GET',
+    path: '/v1/bindings/:operation/history',
+    summary: 'Every bind and unbind of an operation.',
+    params: { operation: 'Operation' },
+    responses: { 200: 'BindingHistoryResponse' },
+  }),
+  listVms: route({
+    method: 'GET',
+    path: '/v1/vms',
+    summary: 'Every registered VM.',
+    responses: { 200: 'ListVmsResponse' },
+  }),
+  getVm: route({
+    method: 'GET',
+    path: '/v1/vms/:uuid',
+    summary: 'One registered VM.',
+    params: { uuid: 'VmUuid' },
+    responses: { 200: 'VmResponse' },
+  }),
+  registerVm: route({
+    method: 'POST',
+    path: '/v1/vms',
+    summary: 'Register a VM with its identity and the anchor its processes are found by.',
+    body: 'VmRegistration',
+    responses: { 201: 'VmResponse' },
+  }),
+  updateVm: route({
+    method: 'PUT',
+    path: '/v1/vms/:uuid',
+    summary: "Replace a registered VM's identity and anchor (the uuid stays).",
+    params: { uuid: 'VmUuid' },
+    body: 'VmRegistration',
+    responses: { 200: 'VmResponse' },
+  }),
+  unregisterVm: route({
+    method: 'DELETE',
+    path: '/v1/vms/:uuid',
+    summary: 'Unregister a VM: its processes become unknown requesters.',
+    params: { uuid: 'VmUuid' },
+    responses: { 200: 'UnregisterVmResponse' },
+  }),
+  queryAudit: route({
+    method: 'GET',
+    path: '/v1/audit',
+    summary: 'Audit records matching a filter, newest first by default, a page at a time.',
+    query: 'AuditQuery',
+    responses: { 200: 'AuditQueryResponse' },
+  }),
+  getAuditRecord: route({
+    method: 'GET',
+    path: '/v1/audit/:decisionId',
+    summary: 'The audit record of one decision.',
+    params: { decisionId: 'DecisionId' },
+    responses: { 200: 'AuditRecordResponse' },
+  }),
 } as const;
 
 export const REQUEST_ROUTES = {
-  health: route({ method: 'GET', path: '/v1/health', summary: 'Health, version and uptime.', responses: { 200: 'HealthResponse' } }),
-  openapi: route({ method: 'GET', path: '/v1/openapi.json', summary: 'This document: the OpenAPI 3.1 description of the request socket.', responses: { 200: 'OpenApiDocument' } }),
+  health: route({
+    method: 'GET',
+    path: '/v1/health',
+    summary: 'Health, version and uptime.',
+    responses: { 200: 'HealthResponse' },
+  }),
+  openapi: route({
+    method: 'GET',
+    path: '/v1/openapi.json',
+    summary: 'This document: the OpenAPI 3.1 description of the request socket.',
+    responses: { 200: 'OpenApiDocument' },
+  }),
   setMemlock: route({
     method: 'POST',
     path: '/v1/operations/set-memlock',
-    summary: "Ask for RLIMIT_MEMLOCK of a process to be set; the bound policy decides. Who asks is read from the socket's peer credentials.",
+    summary:
+      "Ask for RLIMIT_MEMLOCK of a process to be set; the bound policy decides. Who asks is read from the socket's peer credentials.",
     body: 'SetMemlockBody',
     responses: { 200: 'DecisionResponse' },
     errors: {
@@ -90,7 +224,9 @@ export const REQUEST_ROUTES = {
 } as const;
 
 /** The JSON a route answers with on success (the union over its success statuses). */
-export type ResponseOf<R extends RouteSpec> = { [S in keyof R['responses']]: R['responses'][S] extends WireSchemaName ? WireTypes[R['responses'][S]] : never }[keyof R['responses']];
+export type ResponseOf<R extends RouteSpec> = {
+  [S in keyof R['responses']]: R['responses'][S] extends WireSchemaName ? WireTypes[R['responses'][S]] : never;
+}[keyof R['responses']];
 
 /** The JSON body a route takes, or undefined. */
 export type BodyOf<R extends RouteSpec> = R['body'] extends WireSchemaName ? WireTypes[R['body']] : undefined;

@@ -10,20 +10,27 @@ const BODY = Buffer.from(JSON.stringify({ targetPid: 4242, bytes: '17179869184' 
 const BATCH = 1000;
 
 function handCheckedBefore(body: unknown): ParseResult<{ targetPid: number; bytes: bigint }> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, message: 'the body must be a JSON object' };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, message: 'the body must be a JSON object' };
   const extra = Object.keys(body).filter((k) => k !== 'targetPid' && k !== 'bytes');
   if (extra.length > 0) return { ok: false, message: `unknown field(s): ${extra.join(', ')}` };
   const { targetPid, bytes } = body as { targetPid?: unknown; bytes?: unknown };
-  if (typeof targetPid !== 'number' || !Number.isInteger(targetPid) || targetPid <= 0 || targetPid > 0xffff_ffff) return { ok: false, message: 'targetPid must be a positive integer pid' };
+  if (typeof targetPid !== 'number' || !Number.isInteger(targetPid) || targetPid <= 0 || targetPid > 0xffff_ffff)
+    return { ok: false, message: 'targetPid must be a positive integer pid' };
   const parsed = parseBytes(bytes);
   return parsed.ok ? { ok: true, value: { targetPid, bytes: parsed.value } } : parsed;
 }
 
 /** Per-body microseconds, timed over batches of BATCH bodies (one body is below the timer's resolution). */
 async function perBody(check: (value: unknown) => boolean): Promise<number[]> {
-  const samples = await sample(() => {
-    for (let i = 0; i < BATCH; i++) if (!check(JSON.parse(BODY.toString('utf8')))) throw new Error('the bench body was refused');
-  }, 400, 100);
+  const samples = await sample(
+    () => {
+      for (let i = 0; i < BATCH; i++)
+        if (!check(JSON.parse(BODY.toString('utf8')))) throw new Error('the bench body was refused');
+    },
+    400,
+    100,
+  );
   return samples.map((us) => us / BATCH);
 }
 

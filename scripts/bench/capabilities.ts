@@ -60,9 +60,15 @@ async function identityRows(requester: number, own: RegisteredVm): Promise<void>
     }));
     const n = 5_000;
     const rows: BenchRow[] = [
-      { name: 'SO_PEERCRED + SO_PEERPIDFD + release', samplesUs: await sample(() => releasePeerCredentials(readPeerCredentials(socket)), n) },
+      {
+        name: 'SO_PEERCRED + SO_PEERPIDFD + release',
+        samplesUs: await sample(() => releasePeerCredentials(readPeerCredentials(socket)), n),
+      },
       { name: 'resolveRequesterVm, 1 VM', samplesUs: await sample(() => resolveRequesterVm(requester, [own]), n) },
-      { name: 'resolveRequesterVm, 50 VMs', samplesUs: await sample(() => resolveRequesterVm(requester, [...others, own]), n) },
+      {
+        name: 'resolveRequesterVm, 50 VMs',
+        samplesUs: await sample(() => resolveRequesterVm(requester, [...others, own]), n),
+      },
     ];
     printTable('identity: request path', rows, 'SO_PEERCRED + SO_PEERPIDFD + release');
     client.destroy();
@@ -75,7 +81,10 @@ async function identityRows(requester: number, own: RegisteredVm): Promise<void>
 
 export async function run(): Promise<void> {
   // A VM-like tree: launcher -> child -> grandchild ("qemu"); the target is two levels down.
-  const tree: ChildProcess = spawn('sh', ['-c', 'sh -c "sleep 600 & wait" & wait'], { stdio: 'ignore', detached: true });
+  const tree: ChildProcess = spawn('sh', ['-c', 'sh -c "sleep 600 & wait" & wait'], {
+    stdio: 'ignore',
+    detached: true,
+  });
   try {
     const root = tree.pid!;
     const child = await waitChild(root);
@@ -96,7 +105,10 @@ export async function run(): Promise<void> {
       if (!ok) throw new Error(`bench setup broken: ${what}`);
     };
     check(setMemlockRaw(target, BYTES).ok, 'raw prlimit failed');
-    check(evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok), 'query-vm-identity + set-memlock failed');
+    check(
+      evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok),
+      'query-vm-identity + set-memlock failed',
+    );
 
     const n = 20_000;
     const rows: BenchRow[] = [
@@ -114,15 +126,28 @@ export async function run(): Promise<void> {
       { name: 'readProcStat (one /proc/<pid>/stat)', samplesUs: await sample(() => readProcStat(target), n) },
       { name: 'membership (ppid walk, depth 2)', samplesUs: await sample(() => checkMembership(target, scope), n) },
       // Each op is one evaluation's Capabilities: created, called, released (pidfds kept per pid).
-      { name: 'query-vm-identity (sandwich)', samplesUs: await sample(() => evaluation((c) => c.queryVmIdentity(target)), n) },
-      { name: 'set-memlock (membership + sandwich)', samplesUs: await sample(() => evaluation((c) => c.setMemlock(target, BYTES)), n) },
+      {
+        name: 'query-vm-identity (sandwich)',
+        samplesUs: await sample(() => evaluation((c) => c.queryVmIdentity(target)), n),
+      },
+      {
+        name: 'set-memlock (membership + sandwich)',
+        samplesUs: await sample(() => evaluation((c) => c.setMemlock(target, BYTES)), n),
+      },
       {
         name: 'query-vm-identity then set-memlock',
-        samplesUs: await sample(() => evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok), n),
+        samplesUs: await sample(
+          () => evaluation((c) => c.queryVmIdentity(target) !== null && c.setMemlock(target, BYTES).ok),
+          n,
+        ),
       },
       {
         name: 'prlimit CLI (process per call)',
-        samplesUs: await sample(() => execFileSync('prlimit', [`--pid=${target}`, `--memlock=${BYTES}:${BYTES}`]), 100, 10),
+        samplesUs: await sample(
+          () => execFileSync('prlimit', [`--pid=${target}`, `--memlock=${BYTES}:${BYTES}`]),
+          100,
+          10,
+        ),
       },
     ];
     printTable('capabilities: set-memlock on Linux', rows, 'raw prlimit (FFI)');

@@ -19,7 +19,10 @@ const SERVE_TARGET_MS = 500;
 function timed(args: string[], expectCode: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
@@ -41,7 +44,21 @@ export async function run(): Promise<void> {
       { name: BASELINE, args: ['-e', '0'], code: 0 },
       { name: 'capgate --version', args: [CAPGATE_BIN, '--version'], code: 0 },
       // This process is in no VM: the daemon answers deny (exit 1) after the full round trip.
-      { name: 'capgate request set-memlock', args: [CAPGATE_BIN, 'request', 'set-memlock', '--pid', String(sleeper.pid), '--bytes', '4Mi', '--socket', daemon.request], code: 1 },
+      {
+        name: 'capgate request set-memlock',
+        args: [
+          CAPGATE_BIN,
+          'request',
+          'set-memlock',
+          '--pid',
+          String(sleeper.pid),
+          '--bytes',
+          '4Mi',
+          '--socket',
+          daemon.request,
+        ],
+        code: 1,
+      },
       { name: 'capgate policy ls', args: [CAPGATE_BIN, 'policy', 'ls', '--socket', daemon.admin], code: 0 },
       { name: 'capgate audit ls', args: [CAPGATE_BIN, 'audit', 'ls', '--socket', daemon.admin], code: 0 },
       { name: 'capgate health', args: [CAPGATE_BIN, 'health', '--socket', daemon.request], code: 0 },
@@ -49,14 +66,17 @@ export async function run(): Promise<void> {
     const samples = new Map(cases.map((c) => [c.name, [] as number[]]));
     try {
       for (const c of cases) await timed(c.args, c.code); // warm the page cache
-      for (let round = 0; round < ROUNDS; round++) for (const c of cases) samples.get(c.name)!.push(await timed(c.args, c.code));
+      for (let round = 0; round < ROUNDS; round++)
+        for (const c of cases) samples.get(c.name)!.push(await timed(c.args, c.code));
     } finally {
       await daemon.stop();
     }
     const rows: BenchRow[] = cases.map((c) => ({ name: c.name, samplesUs: samples.get(c.name)! }));
     printTable(`cli: exec to exit, ${ROUNDS} interleaved rounds, against a real daemon`, rows, BASELINE);
     const slowest = Math.max(...rows.filter((r) => r.name.startsWith('capgate ')).map((r) => summarize(r).p50)) / 1000;
-    console.log(`target: client commands p50 <= ${TARGET_MS} ms; slowest here ${slowest.toFixed(0)} ms (${slowest <= TARGET_MS ? 'met' : 'NOT met'}); ${BASELINE} p50 ${(summarize(rows[0]!).p50 / 1000).toFixed(0)} ms`);
+    console.log(
+      `target: client commands p50 <= ${TARGET_MS} ms; slowest here ${slowest.toFixed(0)} ms (${slowest <= TARGET_MS ? 'met' : 'NOT met'}); ${BASELINE} p50 ${(summarize(rows[0]!).p50 / 1000).toFixed(0)} ms`,
+    );
 
     await serveStartup(dir);
   } finally {
@@ -88,5 +108,7 @@ async function serveStartup(dir: string): Promise<void> {
   }
   printTable(`serve: spawn to the request socket accepting, ${SERVE_ROUNDS} rounds`, rows, rows[0]!.name);
   const p50 = summarize(rows[1]!).p50 / 1000;
-  console.log(`target: listening within ${SERVE_TARGET_MS} ms with policies bound; here ${p50.toFixed(0)} ms p50 (${p50 <= SERVE_TARGET_MS ? 'met' : 'NOT met'}). The sockets open while bound policies recompile in the compile worker; the contract has one operation, so one of the ten is bound.`);
+  console.log(
+    `target: listening within ${SERVE_TARGET_MS} ms with policies bound; here ${p50.toFixed(0)} ms p50 (${p50 <= SERVE_TARGET_MS ? 'met' : 'NOT met'}). The sockets open while bound policies recompile in the compile worker; the contract has one operation, so one of the ten is bound.`,
+  );
 }

@@ -5,9 +5,14 @@ import { spawn } from 'node:child_process';
 import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 
-export type VmClientCommand = { cmd: 'go'; socketPath: string; connections: number; perConnection: number; bytes: string } | { cmd: 'exit' };
+export type VmClientCommand =
+  | { cmd: 'go'; socketPath: string; connections: number; perConnection: number; bytes: string }
+  | { cmd: 'exit' };
 
-export type VmClientMessage = { kind: 'ready'; targetPid: number } | { kind: 'done'; samplesUs: number[]; notAllowed: Record<string, number> } | { kind: 'failed'; error: string };
+export type VmClientMessage =
+  | { kind: 'ready'; targetPid: number }
+  | { kind: 'done'; samplesUs: number[]; notAllowed: Record<string, number> }
+  | { kind: 'failed'; error: string };
 
 const send = (m: VmClientMessage): void => void process.send!(m);
 const target = spawn('sleep', ['600'], { stdio: 'ignore' });
@@ -34,7 +39,8 @@ async function go(c: Extract<VmClientCommand, { cmd: 'go' }>): Promise<void> {
 }
 
 process.on('message', (m: VmClientCommand) => {
-  if (m.cmd === 'go') go(m).catch((err: unknown) => send({ kind: 'failed', error: err instanceof Error ? err.message : String(err) }));
+  if (m.cmd === 'go')
+    go(m).catch((err: unknown) => send({ kind: 'failed', error: err instanceof Error ? err.message : String(err) }));
   else {
     target.kill('SIGKILL');
     process.exit(0);

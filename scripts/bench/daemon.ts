@@ -29,7 +29,11 @@ const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real,
 
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
   for (let i = 0; ; i++) {
@@ -89,7 +93,12 @@ function processCpuUs(pid: number): number {
 const CLOCK_TICKS = 100;
 
 /** `clients` persistent connections sending `perClient` requests each; per-request µs and wall time. */
-async function socketRun(daemonPid: number, connect: () => Promise<DecisionConnection>, clients: number, perClient: number): Promise<SocketRun> {
+async function socketRun(
+  daemonPid: number,
+  connect: () => Promise<DecisionConnection>,
+  clients: number,
+  perClient: number,
+): Promise<SocketRun> {
   const pool = await Promise.all(Array.from({ length: clients }, connect));
   for (const c of pool) for (let i = 0; i < 50; i++) await c.decide(); // warm-up
   const samples: number[] = [];
@@ -117,11 +126,24 @@ async function socketRun(daemonPid: number, connect: () => Promise<DecisionConne
  * `vms` client processes, each registered as its own VM, each with `connections` raw connections:
  * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
  */
-async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket: string, vms: number, connections: number, perConnection: number): Promise<SocketRun> {
-  const children = Array.from({ length: vms }, () => fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+async function multiVmRun(
+  daemonPid: number,
+  adminSocket: string,
+  requestSocket: string,
+  vms: number,
+  connections: number,
+  perConnection: number,
+): Promise<SocketRun> {
+  const children = Array.from({ length: vms }, () =>
+    fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  );
   const next = (c: ChildProcess): Promise<VmClientMessage> =>
     new Promise((resolve, reject) => {
-      c.once('message', (m: VmClientMessage) => (m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m)));
+      c.once('message', (m: VmClientMessage) =>
+        m.kind === 'failed' ? reject(new Error(`bench VM client: ${m.error}`)) : resolve(m),
+      );
       c.once('exit', (code) => reject(new Error(`a bench VM client exited with ${code}`)));
     });
   const tell = (c: ChildProcess, m: VmClientCommand): void => void c.send(m);
@@ -131,14 +153,23 @@ async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket:
     // The clients are this process's children: inside its VM too, which would make them ambiguous.
     await admin.unregisterVm(BENCH_VM_UUID);
     for (const [k, c] of children.entries()) {
-      const reg = validateVmRegistration({ identity: { uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2b${String(k).padStart(2, '0')}`, name: `bench-vm-${k}`, id: 100 + k, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: c.pid! } });
+      const reg = validateVmRegistration({
+        identity: {
+          uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2b${String(k).padStart(2, '0')}`,
+          name: `bench-vm-${k}`,
+          id: 100 + k,
+          labels: [['memory-bytes', String(1n << 30n)]],
+        },
+        anchor: { rootPid: c.pid! },
+      });
       if (!reg.ok) throw new Error(reg.error);
       await admin.registerVm(reg.vm);
     }
     admin.close();
     const round = async (perConn: number): Promise<Array<Extract<VmClientMessage, { kind: 'done' }>>> => {
       const done = children.map(next);
-      for (const c of children) tell(c, { cmd: 'go', socketPath: requestSocket, connections, perConnection: perConn, bytes: BYTES.toString() });
+      for (const c of children)
+        tell(c, { cmd: 'go', socketPath: requestSocket, connections, perConnection: perConn, bytes: BYTES.toString() });
       return (await Promise.all(done)) as Array<Extract<VmClientMessage, { kind: 'done' }>>;
     };
     await round(30); // warm-up
@@ -148,7 +179,8 @@ async function multiVmRun(daemonPid: number, adminSocket: string, requestSocket:
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const samples = results.flatMap((r) => r.samplesUs);
     const notAllowed: Record<string, number> = {};
-    for (const r of results) for (const [k, n] of Object.entries(r.notAllowed)) notAllowed[k] = (notAllowed[k] ?? 0) + n;
+    for (const r of results)
+      for (const [k, n] of Object.entries(r.notAllowed)) notAllowed[k] = (notAllowed[k] ?? 0) + n;
     return { samples, seconds, notAllowed, daemonCpuUs: (processCpuUs(daemonPid) - cpu0) / samples.length };
   } finally {
     // "exit" lets each client kill its target first; SIGKILL only for one that does not go.
@@ -172,7 +204,14 @@ const execFileAsync = promisify(execFile);
 const TS_CLIENT = 'TypeScript client (runtime/client), kept connection';
 
 /** 4 interleaved rounds of each client asking one at a time; curl as one process per request once. */
-async function clientRoundTrips(dir: string, daemonPid: number, socketPath: string, target: number, lib: () => Promise<DecisionConnection>, raw: () => Promise<DecisionConnection>): Promise<BenchRow[]> {
+async function clientRoundTrips(
+  dir: string,
+  daemonPid: number,
+  socketPath: string,
+  target: number,
+  lib: () => Promise<DecisionConnection>,
+  raw: () => Promise<DecisionConnection>,
+): Promise<BenchRow[]> {
   const cBench = buildCBench(dir);
   const curl = hasCommand('curl');
   if (!curl) console.log('curl rows skipped: curl is not installed');
@@ -182,7 +221,10 @@ async function clientRoundTrips(dir: string, daemonPid: number, socketPath: stri
     add(TS_CLIENT, (await socketRun(daemonPid, lib, 1, 500)).samples);
     if (cBench !== null) {
       add('C client (libcapgate), kept connection', await cClientSamples(cBench, socketPath, target, 500, false));
-      add('C client (libcapgate), new connection per call', await cClientSamples(cBench, socketPath, target, 500, true));
+      add(
+        'C client (libcapgate), new connection per call',
+        await cClientSamples(cBench, socketPath, target, 500, true),
+      );
     }
     add('raw HTTP client (prebuilt bytes, Node), kept connection', (await socketRun(daemonPid, raw, 1, 500)).samples);
     if (curl) add('curl --unix-socket, kept connection (time_total)', await curlKeptSamples(socketPath, target, 250));
@@ -200,7 +242,12 @@ function buildCBench(dir: string): string | null {
   try {
     const build = buildCClient(path.join(dir, 'c-client'));
     const exe = path.join(dir, 'c-client-round-trip');
-    compileCProgram({ sources: [path.join(ROOT, 'scripts/bench/c-client-round-trip.c')], out: exe, flags: ['-O2', `-I${build.includeDir}`], libs: [build.staticLibrary] });
+    compileCProgram({
+      sources: [path.join(ROOT, 'scripts/bench/c-client-round-trip.c')],
+      out: exe,
+      flags: ['-O2', `-I${build.includeDir}`],
+      libs: [build.staticLibrary],
+    });
     return exe;
   } catch (err) {
     if (err instanceof CBuildError) {
@@ -212,8 +259,18 @@ function buildCBench(dir: string): string | null {
 }
 
 /** Per-call µs measured inside the C program (a child of this process: inside the bench VM). */
-async function cClientSamples(exe: string, socketPath: string, target: number, n: number, oneshot: boolean): Promise<number[]> {
-  const { stdout } = await execFileAsync(exe, [socketPath, String(target), BYTES.toString(), String(n), '50', ...(oneshot ? ['--oneshot'] : [])], { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 });
+async function cClientSamples(
+  exe: string,
+  socketPath: string,
+  target: number,
+  n: number,
+  oneshot: boolean,
+): Promise<number[]> {
+  const { stdout } = await execFileAsync(
+    exe,
+    [socketPath, String(target), BYTES.toString(), String(n), '50', ...(oneshot ? ['--oneshot'] : [])],
+    { env: { CAPGATE_REQUEST_SOCKET: socketPath }, maxBuffer: 16 << 20 },
+  );
   return stdout.trim().split('\n').map(Number);
 }
 
@@ -221,24 +278,43 @@ const SET_MEMLOCK_URL = `http://capgate${REQUEST_ROUTES.setMemlock.path}`;
 
 function curlArgs(socketPath: string, target: number): string[] {
   const body = JSON.stringify({ targetPid: target, bytes: BYTES.toString() });
-  return ['-s', '--unix-socket', socketPath, '-H', 'content-type: application/json', '-d', body, '-w', '\n@ %{time_total} %{http_code}\n'];
+  return [
+    '-s',
+    '--unix-socket',
+    socketPath,
+    '-H',
+    'content-type: application/json',
+    '-d',
+    body,
+    '-w',
+    '\n@ %{time_total} %{http_code}\n',
+  ];
 }
 
 /** curl with `n` URLs: one process, one kept connection; curl's own time_total per transfer. */
 async function curlKeptSamples(socketPath: string, target: number, n: number): Promise<number[]> {
-  const { stdout } = await execFileAsync('curl', [...curlArgs(socketPath, target), ...Array.from({ length: n + 50 }, () => SET_MEMLOCK_URL)], { maxBuffer: 16 << 20 });
+  const { stdout } = await execFileAsync(
+    'curl',
+    [...curlArgs(socketPath, target), ...Array.from({ length: n + 50 }, () => SET_MEMLOCK_URL)],
+    { maxBuffer: 16 << 20 },
+  );
   const lines = [...stdout.matchAll(/^@ (\S+) (\d{3})$/gm)];
-  if (lines.some((m) => m[2] !== '200')) throw new Error(`curl: the daemon answered ${lines.find((m) => m[2] !== '200')![2]}`);
+  if (lines.some((m) => m[2] !== '200'))
+    throw new Error(`curl: the daemon answered ${lines.find((m) => m[2] !== '200')![2]}`);
   return lines.slice(50).map((m) => Number(m[1]) * 1e6);
 }
 
 /** One curl process per request, as a shell script would: wall time of each. */
 async function curlProcessSamples(socketPath: string, target: number, n: number): Promise<number[]> {
   const args = [...curlArgs(socketPath, target), SET_MEMLOCK_URL];
-  return sample(async () => {
-    const { stdout } = await execFileAsync('curl', args);
-    if (!/@ \S+ 200\n$/.test(stdout)) throw new Error(`curl: ${stdout}`);
-  }, n, 20);
+  return sample(
+    async () => {
+      const { stdout } = await execFileAsync('curl', args);
+      if (!/@ \S+ 200\n$/.test(stdout)) throw new Error(`curl: ${stdout}`);
+    },
+    n,
+    20,
+  );
 }
 
 /** Runs `body` with set-memlock unbound (every request: deny no-policy), then binds it again. */
@@ -272,7 +348,10 @@ export async function run(): Promise<void> {
   const daemon = await startDaemon(dir);
   try {
     const given: BenchDaemon = { pid: daemon.child.pid!, admin: daemon.admin, request: daemon.request };
-    const measuring = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [DAEMON_ENV]: JSON.stringify(given) }, stdio: 'inherit' });
+    const measuring = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, [DAEMON_ENV]: JSON.stringify(given) },
+      stdio: 'inherit',
+    });
     const code = await new Promise<number | null>((resolve) => measuring.once('exit', resolve));
     if (code !== 0) throw new Error(`the daemon bench's measuring process exited with ${code}`);
   } finally {
@@ -317,13 +396,23 @@ async function memory(): Promise<void> {
   const idle = rows[0]![1].rssMb;
   console.log('\n## daemon: resident memory (VmRSS of `capgate serve`, settled)\n');
   const header = ['case', 'RSS MB', 'anon MB', 'file MB', 'threads', 'vs idle'];
-  const lines = rows.map(([name, r]) => [name, r.rssMb.toFixed(1), r.anonMb.toFixed(1), r.fileMb.toFixed(1), String(r.threads), `+${(r.rssMb - idle).toFixed(1)}`]);
+  const lines = rows.map(([name, r]) => [
+    name,
+    r.rssMb.toFixed(1),
+    r.anonMb.toFixed(1),
+    r.fileMb.toFixed(1),
+    String(r.threads),
+    `+${(r.rssMb - idle).toFixed(1)}`,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log([fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n'));
   const first = rows[1]![1].rssMb - idle;
   const perPolicy = (rows[2]![1].rssMb - rows[1]![1].rssMb) / 9;
-  console.log(`targets: idle <= ${IDLE_TARGET_MB} MB: ${idle.toFixed(0)} MB (${idle <= IDLE_TARGET_MB ? 'met' : 'NOT met'}); <= ${PER_POLICY_TARGET_MB} MB per policy: ${perPolicy.toFixed(1)} MB each after the first (${perPolicy <= PER_POLICY_TARGET_MB ? 'met' : 'NOT met'}); the first costs ${first.toFixed(0)} MB, most of it the compile pipeline (binaryen, jco's wasm-tools) loaded on the first compile and kept`);
+  console.log(
+    `targets: idle <= ${IDLE_TARGET_MB} MB: ${idle.toFixed(0)} MB (${idle <= IDLE_TARGET_MB ? 'met' : 'NOT met'}); <= ${PER_POLICY_TARGET_MB} MB per policy: ${perPolicy.toFixed(1)} MB each after the first (${perPolicy <= PER_POLICY_TARGET_MB ? 'met' : 'NOT met'}); the first costs ${first.toFixed(0)} MB, most of it the compile pipeline (binaryen, jco's wasm-tools) loaded on the first compile and kept`,
+  );
 }
 
 async function measure(daemon: BenchDaemon): Promise<void> {
@@ -338,7 +427,10 @@ async function measure(daemon: BenchDaemon): Promise<void> {
     await admin.pushPolicy('memlock-cap', wasm);
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
     // This measuring process is the "VM" (a sibling of the daemon, not its ancestor): its pid anchors it; the sleeper is its QEMU.
-    const reg = validateVmRegistration({ identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] }, anchor: { rootPid: process.pid } });
+    const reg = validateVmRegistration({
+      identity: { uuid: BENCH_VM_UUID, name: 'bench-vm', id: 1, labels: [['memory-bytes', String(1n << 30n)]] },
+      anchor: { rootPid: process.pid },
+    });
     if (!reg.ok) throw new Error(reg.error);
     await admin.registerVm(reg.vm);
     admin.close();
@@ -346,22 +438,38 @@ async function measure(daemon: BenchDaemon): Promise<void> {
     const compiled = await engine.compile(wasm);
     if (!compiled.ok) throw new Error(compiled.message);
     const sha = compiled.policy.sha256;
-    const request = { operation: 'set-memlock' as const, requesterPid: process.pid, requesterUid: 0, targetPid: target, bytes: BYTES };
+    const request = {
+      operation: 'set-memlock' as const,
+      requesterPid: process.pid,
+      requesterUid: 0,
+      targetPid: target,
+      bytes: BYTES,
+    };
     // A generous deadline: on a shared, loaded machine a run preempted past the 2 ms budget of the
     // main thread continues in a worker, which can then miss the 100 ms default; a bench measures
     // the time a decision takes, it does not fail on one the scheduler delayed.
     const generous = { deadlineMs: 2000 };
-    const engineSamples = await sample(async () => {
-      const o = await engine.evaluate(sha, request, { kind: 'linux', scope: reg.vm }, generous);
-      if (o.decision !== 'allow') throw new Error(`engine: ${o.reason}`);
-    }, 2000, 200, eventLoopTurns);
+    const engineSamples = await sample(
+      async () => {
+        const o = await engine.evaluate(sha, request, { kind: 'linux', scope: reg.vm }, generous);
+        if (o.decision !== 'allow') throw new Error(`engine: ${o.reason}`);
+      },
+      2000,
+      200,
+      eventLoopTurns,
+    );
     // The same decisions with the speculative run switched off: every one through a worker.
     const workerOnly = new Engine({ linuxCapabilities: true, inlineFuel: 0 });
     workerOnly.load(compiled.policy);
-    const workerSamples = await sample(async () => {
-      const o = await workerOnly.evaluate(sha, request, { kind: 'linux', scope: reg.vm }, generous);
-      if (o.decision !== 'allow') throw new Error(`engine (worker only): ${o.reason}`);
-    }, 2000, 200, eventLoopTurns);
+    const workerSamples = await sample(
+      async () => {
+        const o = await workerOnly.evaluate(sha, request, { kind: 'linux', scope: reg.vm }, generous);
+        if (o.decision !== 'allow') throw new Error(`engine (worker only): ${o.reason}`);
+      },
+      2000,
+      200,
+      eventLoopTurns,
+    );
     await workerOnly.close();
 
     const pid = daemon.pid;
@@ -379,7 +487,10 @@ async function measure(daemon: BenchDaemon): Promise<void> {
       ['request socket, raw HTTP client, 16 clients', await socketRun(pid, raw, 16, 500)],
       // The request path without the engine: same identity, audit and HTTP work, no evaluation.
       [NO_EVALUATION, await withoutPolicy(daemon.admin, () => socketRun(pid, raw, 1, 2000))],
-      ['request socket, raw HTTP client, 16 clients in 4 VMs', await multiVmRun(pid, daemon.admin, daemon.request, 4, 4, 500)],
+      [
+        'request socket, raw HTTP client, 16 clients in 4 VMs',
+        await multiVmRun(pid, daemon.admin, daemon.request, 4, 4, 500),
+      ],
     ];
 
     const rows: BenchRow[] = [
@@ -387,23 +498,35 @@ async function measure(daemon: BenchDaemon): Promise<void> {
       { name: 'engine.evaluate in-process, worker only (inlineFuel 0)', samplesUs: workerSamples },
       ...runs.map(([name, r]) => ({ name, samplesUs: r.samples })),
     ];
-    printTable('daemon: end-to-end set-memlock decisions (real prlimit, audited)', rows, 'engine.evaluate in-process (1 at a time)');
+    printTable(
+      'daemon: end-to-end set-memlock decisions (real prlimit, audited)',
+      rows,
+      'engine.evaluate in-process (1 at a time)',
+    );
 
     printTable('clients: one set-memlock round trip, 1 client at a time', clientRows, TS_CLIENT);
     const bodyRows = await bodyValidationRows();
     printTable("request body on the daemon's thread: one set-memlock body, per request", bodyRows, BODY_BASELINE);
-    console.log(`in ns per body (p50): ${bodyRows.map((r) => `${r.name}: ${Math.round(summarize(r).p50 * 1000)}`).join('; ')}`);
+    console.log(
+      `in ns per body (p50): ${bodyRows.map((r) => `${r.name}: ${Math.round(summarize(r).p50 * 1000)}`).join('; ')}`,
+    );
     console.log('');
     const width = Math.max(...runs.map(([name]) => name.length));
     for (const [name, r] of runs) {
-      console.log(`${name.padEnd(width)}  ${String(Math.round(r.samples.length / r.seconds)).padStart(6)} decisions/s  daemon CPU ${Math.round(r.daemonCpuUs)} µs/decision`);
+      console.log(
+        `${name.padEnd(width)}  ${String(Math.round(r.samples.length / r.seconds)).padStart(6)} decisions/s  daemon CPU ${Math.round(r.daemonCpuUs)} µs/decision`,
+      );
     }
     for (const [name, r] of runs) {
       if (name === NO_EVALUATION && Object.keys(r.notAllowed).join() === 'no-policy') continue;
       if (Object.keys(r.notAllowed).length > 0) console.log(`not allowed (${name}): ${JSON.stringify(r.notAllowed)}`);
     }
-    console.log("the library client is Node's http client (runtime/client); the raw client sends prebuilt bytes, as wrk would");
-    console.log('targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)');
+    console.log(
+      "the library client is Node's http client (runtime/client); the raw client sends prebuilt bytes, as wrk would",
+    );
+    console.log(
+      'targets: p50 <= 300 µs on a persistent connection, >= 3,000 decisions/s (2 cores; load from other processes shows up here)',
+    );
   } finally {
     await engine.close();
     sleeper.kill('SIGKILL');

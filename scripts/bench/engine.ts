@@ -9,7 +9,11 @@ import { Engine } from '../../runtime/engine/engine.ts';
 import { compilePolicy } from '../../runtime/engine/compile.ts';
 import { evaluatePrepared } from '../../runtime/engine/evaluate-instance.ts';
 import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
-import { compiledExample, compileStepExists, loadAssemblyScriptExamples } from '../../test/engine/run/fixtures/examples.ts';
+import {
+  compiledExample,
+  compileStepExists,
+  loadAssemblyScriptExamples,
+} from '../../test/engine/run/fixtures/examples.ts';
 import { jcoReference, type ReferenceEvaluate } from '../../test/engine/run/fixtures/jco-reference.ts';
 import { coreToComponent, fullPolicyWat, uninstrumented, watToCore } from '../../test/engine/run/fixtures/wat.ts';
 import { request, simulated, world } from '../../test/engine/run/fixtures/worlds.ts';
@@ -55,13 +59,23 @@ async function transportRows(): Promise<BenchRow[]> {
   const post = new Worker(echo, { eval: true, workerData: { mode: 'post' } });
   let pending: ((m: unknown) => void) | undefined;
   post.on('message', (m) => pending?.(m));
-  const viaPost = (): Promise<unknown> => new Promise((r) => { pending = r; post.postMessage(job); });
+  const viaPost = (): Promise<unknown> =>
+    new Promise((r) => {
+      pending = r;
+      post.postMessage(job);
+    });
 
   const c = new Int32Array(new SharedArrayBuffer(8));
   const jobs = new MessageChannel();
   const results = new MessageChannel();
-  const sab = new Worker(echo, { eval: true, workerData: { mode: 'sab', control: c.buffer, jobs: jobs.port2, results: results.port2 }, transferList: [jobs.port2, results.port2] });
-  const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: unknown } }).waitAsync;
+  const sab = new Worker(echo, {
+    eval: true,
+    workerData: { mode: 'sab', control: c.buffer, jobs: jobs.port2, results: results.port2 },
+    transferList: [jobs.port2, results.port2],
+  });
+  const waitAsync = (
+    Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: unknown } }
+  ).waitAsync;
   const viaSab = async (): Promise<unknown> => {
     const before = Atomics.load(c, 1);
     jobs.port1.postMessage(job);
@@ -81,7 +95,9 @@ async function transportRows(): Promise<BenchRow[]> {
 }
 
 export async function run(): Promise<void> {
-  console.log(`\nengine: ${compileStepExists() ? 'policies compiled and instrumented by compilePolicy' : 'compile step absent or disabled: raw core modules, no fuel instrumentation'}; ${ITERATIONS} samples per row`);
+  console.log(
+    `\nengine: ${compileStepExists() ? 'policies compiled and instrumented by compilePolicy' : 'compile step absent or disabled: raw core modules, no fuel instrumentation'}; ${ITERATIONS} samples per row`,
+  );
   printTable('worker transport (echo worker, job-sized message)', await transportRows(), 'postMessage round trip');
 
   const engine = new Engine({ workers: 2, linuxCapabilities: false, limits: { deadlineMs: 10_000 } });
@@ -101,12 +117,35 @@ export async function run(): Promise<void> {
         return outcome;
       };
       const rows: BenchRow[] = [
-        { name: 'engine (worker pool, fresh instance)', samplesUs: await sample(() => engine.evaluate(s.policy.sha256, req, spec), ITERATIONS, WARMUP) },
-        { name: 'in-thread (fresh instance, new memory)', samplesUs: await sample(() => evaluatePrepared(new InstanceFactory(s.policy.module).prepare(), req, createSimulatedCapabilities(w), s.policy.limits), ITERATIONS, WARMUP) },
+        {
+          name: 'engine (worker pool, fresh instance)',
+          samplesUs: await sample(() => engine.evaluate(s.policy.sha256, req, spec), ITERATIONS, WARMUP),
+        },
+        {
+          name: 'in-thread (fresh instance, new memory)',
+          samplesUs: await sample(
+            () =>
+              evaluatePrepared(
+                new InstanceFactory(s.policy.module).prepare(),
+                req,
+                createSimulatedCapabilities(w),
+                s.policy.limits,
+              ),
+            ITERATIONS,
+            WARMUP,
+          ),
+        },
         { name: 'in-thread (fresh instance, recycled memory)', samplesUs: await sample(recycled, ITERATIONS, WARMUP) },
-        { name: 'jco glue (fresh instance)', samplesUs: await sample(() => s.reference(req, createSimulatedCapabilities(w)), Math.min(ITERATIONS, 1000)) },
+        {
+          name: 'jco glue (fresh instance)',
+          samplesUs: await sample(() => s.reference(req, createSimulatedCapabilities(w)), Math.min(ITERATIONS, 1000)),
+        },
       ];
-      printTable(`decision: ${s.name} (${check.decision}${check.reason ? ` ${check.reason}` : ''}, ${check.capabilityCalls.length} capability calls)`, rows, 'jco glue (fresh instance)');
+      printTable(
+        `decision: ${s.name} (${check.decision}${check.reason ? ` ${check.reason}` : ''}, ${check.capabilityCalls.length} capability calls)`,
+        rows,
+        'jco glue (fresh instance)',
+      );
     }
   } finally {
     await engine.close();

@@ -34,7 +34,11 @@ export async function serveIn(dir: string): Promise<ServedDaemon> {
   const run = path.join(dir, 'run');
   const request = path.join(run, 'request.sock');
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [CAPGATE_BIN, 'serve', '--run-dir', run, '--state-dir', path.join(dir, 'state'), '--log-level', 'error'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [CAPGATE_BIN, 'serve', '--run-dir', run, '--state-dir', path.join(dir, 'state'), '--log-level', 'error'],
+    { cwd: PACKAGE_ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`capgate serve exited with ${child.exitCode}`);
@@ -92,7 +96,12 @@ export interface Resident {
 export function resident(pid: number): Resident {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024, threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN) };
+  return {
+    rssMb: kb('VmRSS') / 1024,
+    anonMb: kb('RssAnon') / 1024,
+    fileMb: kb('RssFile') / 1024,
+    threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
+  };
 }
 
 /** Resident memory once it stops moving: sampled every 250 ms until two samples are within 1 MB (10 s at most). */

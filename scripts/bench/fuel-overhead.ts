@@ -28,10 +28,13 @@ const KERNELS: Record<string, string> = {
 };
 const EXTRA = '(func $mix (param i32 i32) (result i32) (i32.add (i32.mul (local.get 0) (i32.const 31)) (local.get 1)))';
 
-const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
+const inert = {
+  'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} },
+};
 type Evaluate = (a: number, b: number, c: number, d: number, e: bigint) => number;
 // policyImports: a compiled policy imports its memory (the engine recycles memories).
-const evaluateOf = (m: WebAssembly.Module): Evaluate => new WebAssembly.Instance(m, policyImports(m, inert)).exports.evaluate as Evaluate;
+const evaluateOf = (m: WebAssembly.Module): Evaluate =>
+  new WebAssembly.Instance(m, policyImports(m, inert)).exports.evaluate as Evaluate;
 
 export async function run(): Promise<void> {
   for (const [name, body] of Object.entries(KERNELS)) {
@@ -47,8 +50,17 @@ export async function run(): Promise<void> {
       rawUs.push(...(await sample(() => raw(0, 0, 0, 0, 0n), 3, 1)));
       meteredUs.push(...(await sample(() => metered(0, 0, 0, 0, 0n), 3, 1)));
     }
-    printTable(`fuel overhead: ${name}`, [{ name: 'raw', samplesUs: rawUs }, { name: 'fuel-metered', samplesUs: meteredUs }], 'raw');
-    console.log(`min: raw ${Math.min(...rawUs).toFixed(0)} µs, metered ${Math.min(...meteredUs).toFixed(0)} µs, ratio ${(Math.min(...meteredUs) / Math.min(...rawUs)).toFixed(2)}x`);
+    printTable(
+      `fuel overhead: ${name}`,
+      [
+        { name: 'raw', samplesUs: rawUs },
+        { name: 'fuel-metered', samplesUs: meteredUs },
+      ],
+      'raw',
+    );
+    console.log(
+      `min: raw ${Math.min(...rawUs).toFixed(0)} µs, metered ${Math.min(...meteredUs).toFixed(0)} µs, ratio ${(Math.min(...meteredUs) / Math.min(...rawUs)).toFixed(2)}x`,
+    );
   }
 }
 

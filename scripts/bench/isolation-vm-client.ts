@@ -72,7 +72,8 @@ async function storm(c: Extract<IsolationClientCommand, { cmd: 'storm' }>): Prom
 }
 
 process.on('message', (m: IsolationClientCommand) => {
-  const fail = (err: unknown): void => send({ kind: 'failed', error: err instanceof Error ? err.message : String(err) });
+  const fail = (err: unknown): void =>
+    send({ kind: 'failed', error: err instanceof Error ? err.message : String(err) });
   if (m.cmd === 'run') run(m).catch(fail);
   else if (m.cmd === 'storm') storm(m).catch(fail);
   else if (m.cmd === 'stop') storming = false;

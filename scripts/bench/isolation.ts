@@ -12,7 +12,13 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../../runtime/bootstrap/package-root.ts';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
-import { hostilePolicy, STORM_BYTES, UPLOAD_BOMBS, type HostileClass, type UploadBomb } from '../../test/support/hostile-policies.ts';
+import {
+  hostilePolicy,
+  STORM_BYTES,
+  UPLOAD_BOMBS,
+  type HostileClass,
+  type UploadBomb,
+} from '../../test/support/hostile-policies.ts';
 import type { IsolationClientCommand, IsolationClientMessage } from './isolation-vm-client.ts';
 import { summarize } from './table.ts';
 
@@ -20,7 +26,14 @@ const ROOT = PACKAGE_ROOT;
 const MEMLOCK_CAP = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const VICTIM_REQUESTS = 300;
 const VICTIM_BYTES = String(2n * 1024n * 1024n);
-const POLICY_CLASSES: HostileClass[] = ['log-storm', 'grow-storm', 'memlock-then-deny', 'memlock-then-trap', 'memlock-then-spin', 'memlock-in-worker'];
+const POLICY_CLASSES: HostileClass[] = [
+  'log-storm',
+  'grow-storm',
+  'memlock-then-deny',
+  'memlock-then-trap',
+  'memlock-then-spin',
+  'memlock-in-worker',
+];
 const BOMBS: UploadBomb[] = ['table-bomb', 'element-bomb', 'type-bomb', 'function-count'];
 
 interface Phase {
@@ -44,7 +57,9 @@ class Client {
   targetPid = 0;
 
   constructor() {
-    this.#child = fork(path.join(ROOT, 'dist/scripts/bench/isolation-vm-client.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.#child = fork(path.join(ROOT, 'dist/scripts/bench/isolation-vm-client.js'), [], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
   }
 
   get pid(): number {
@@ -57,7 +72,8 @@ class Client {
         if (m.kind === 'failed') return done(() => reject(new Error(`bench VM client: ${m.error}`)));
         if (m.kind === kind) done(() => resolve(m as Extract<IsolationClientMessage, { kind: K }>));
       };
-      const onExit = (code: number | null): void => done(() => reject(new Error(`a bench VM client exited with ${code}`)));
+      const onExit = (code: number | null): void =>
+        done(() => reject(new Error(`a bench VM client exited with ${code}`)));
       const done = (f: () => void): void => {
         this.#child.off('message', onMessage);
         this.#child.off('exit', onExit);
@@ -82,10 +98,23 @@ class Client {
   }
 }
 
-async function startDaemon(dir: string, inlineFuel: number | undefined): Promise<{ child: ChildProcess; admin: CapgateAdminClient; request: string }> {
+async function startDaemon(
+  dir: string,
+  inlineFuel: number | undefined,
+): Promise<{ child: ChildProcess; admin: CapgateAdminClient; request: string }> {
   // Stalls sampled every millisecond here (the default, 5 ms, is cheaper and coarser).
-  const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'error' }, metrics: { eventLoopResolutionMs: 1 }, ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}) };
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const config = {
+    runDir: path.join(dir, 'run'),
+    stateDir: path.join(dir, 'state'),
+    log: { level: 'error' },
+    metrics: { eventLoopResolutionMs: 1 },
+    ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}),
+  };
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const admin = new CapgateAdminClient({ socketPath: path.join(dir, 'run', 'admin.sock'), timeoutMs: 600_000 });
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`the daemon exited with ${child.exitCode}`);
@@ -108,10 +137,17 @@ async function mainThread(admin: CapgateAdminClient): Promise<{ stallMs: number;
     const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
     return m ? Number(m[1]) * 1000 : NaN;
   };
-  return { stallMs: read('capgate_event_loop_delay_max_seconds'), guestMs: read('capgate_main_thread_guest_max_seconds') };
+  return {
+    stallMs: read('capgate_event_loop_delay_max_seconds'),
+    guestMs: read('capgate_main_thread_guest_max_seconds'),
+  };
 }
 
-async function victimPhase(admin: CapgateAdminClient, victim: Client, requestSocket: string): Promise<Phase & { outcomes: Record<string, number> }> {
+async function victimPhase(
+  admin: CapgateAdminClient,
+  victim: Client,
+  requestSocket: string,
+): Promise<Phase & { outcomes: Record<string, number> }> {
   await mainThread(admin);
   const ran = victim.next('ran');
   victim.tell({ cmd: 'run', socketPath: requestSocket, count: VICTIM_REQUESTS, bytes: VICTIM_BYTES });
@@ -134,7 +170,12 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
     hostile.targetPid = (await hostile.next('ready')).targetPid;
     for (const [k, c] of [victim, hostile].entries()) {
       const reg = validateVmRegistration({
-        identity: { uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2c${String(k).padStart(2, '0')}`, name: k === 0 ? 'victim' : 'hostile', id: 200 + k, labels: [['memory-bytes', String(1n << 30n)]] },
+        identity: {
+          uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2c${String(k).padStart(2, '0')}`,
+          name: k === 0 ? 'victim' : 'hostile',
+          id: 200 + k,
+          labels: [['memory-bytes', String(1n << 30n)]],
+        },
         anchor: { rootPid: c.pid },
       });
       if (!reg.ok) throw new Error(reg.error);
@@ -153,7 +194,8 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
       hostile.tell({ cmd: 'stop' });
       const attack = await stopped;
       rows.push({ name: cls, alone, loaded, attack: attackText(attack.outcomes) });
-      if (Object.keys(loaded.outcomes).join() !== 'allow') console.error(`${label} ${cls}: the victim got ${attackText(loaded.outcomes)}`);
+      if (Object.keys(loaded.outcomes).join() !== 'allow')
+        console.error(`${label} ${cls}: the victim got ${attackText(loaded.outcomes)}`);
     }
     // Upload bombs: the victim runs memlock-cap while an admin uploads the bomb over and over.
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
@@ -189,7 +231,21 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
 
 function printRows(title: string, rows: Row[]): void {
   const ms = (us: number): string => (us / 1000).toFixed(2);
-  const header = ['hostile class', 'p50 alone', 'p50 loaded', 'p99 alone', 'p99 loaded', 'p99 ratio', 'max alone', 'max loaded', 'stall alone', 'stall loaded', 'guest turn', 'targets', 'attack meanwhile'];
+  const header = [
+    'hostile class',
+    'p50 alone',
+    'p50 loaded',
+    'p99 alone',
+    'p99 loaded',
+    'p99 ratio',
+    'max alone',
+    'max loaded',
+    'stall alone',
+    'stall loaded',
+    'guest turn',
+    'targets',
+    'attack meanwhile',
+  ];
   const lines = rows.map((r) => {
     const a = summarize({ name: r.name, samplesUs: r.alone.samplesUs });
     const l = summarize({ name: r.name, samplesUs: r.loaded.samplesUs });
@@ -197,10 +253,25 @@ function printRows(title: string, rows: Row[]): void {
     const guest = Math.max(r.alone.guestMs, r.loaded.guestMs);
     const targets = `${ratio <= 2 ? 'p99 ok' : 'p99 MISSED'}, ${r.loaded.stallMs <= 5 ? 'stall ok' : 'stall MISSED'}, ${Number.isNaN(guest) ? 'guest ?' : guest <= 5 ? 'guest ok' : 'guest MISSED'}`;
     const n = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(2));
-    return [r.name, ms(a.p50), ms(l.p50), ms(a.p99), ms(l.p99), `${ratio.toFixed(2)}x`, ms(Math.max(...r.alone.samplesUs)), ms(Math.max(...r.loaded.samplesUs)), n(r.alone.stallMs), n(r.loaded.stallMs), n(guest), targets, r.attack];
+    return [
+      r.name,
+      ms(a.p50),
+      ms(l.p50),
+      ms(a.p99),
+      ms(l.p99),
+      `${ratio.toFixed(2)}x`,
+      ms(Math.max(...r.alone.samplesUs)),
+      ms(Math.max(...r.loaded.samplesUs)),
+      n(r.alone.stallMs),
+      n(r.loaded.stallMs),
+      n(guest),
+      targets,
+      r.attack,
+    ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\n## ${title}\n`);
   console.log(fmt(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -215,9 +286,15 @@ export async function run(): Promise<void> {
     const rows = await runConfiguration(label, inlineFuel);
     printRows(`isolation: a victim VM's decisions (ms) alone and under each hostile load; ${label}`, rows);
   }
-  console.log(`\nvictim: ${VICTIM_REQUESTS} decisions a phase, one connection, one at a time; hostile VM: 2 connections back to back`);
-  console.log("stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest turn: the longest time policy code held the main thread in one turn, over both phases (ms)");
-  console.log('targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here)');
+  console.log(
+    `\nvictim: ${VICTIM_REQUESTS} decisions a phase, one connection, one at a time; hostile VM: 2 connections back to back`,
+  );
+  console.log(
+    "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest turn: the longest time policy code held the main thread in one turn, over both phases (ms)",
+  );
+  console.log(
+    'targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here)',
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run();

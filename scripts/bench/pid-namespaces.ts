@@ -37,25 +37,47 @@ export async function run(): Promise<void> {
     console.log('\npid namespaces: skipped, unshare --pid is not permitted here');
     return;
   }
-  const root = spawn('sh', ['-c', "unshare --pid --fork sh -c 'sleep 600 & wait' & wait"], { stdio: 'ignore', detached: true });
+  const root = spawn('sh', ['-c', "unshare --pid --fork sh -c 'sleep 600 & wait' & wait"], {
+    stdio: 'ignore',
+    detached: true,
+  });
   try {
     const [unshare] = await waitChildren(root.pid!, 1);
     const [init] = await waitChildren(unshare!, 1);
     await waitChildren(init!, 1);
-    const vm: RegisteredVm = { identity: { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'bench', id: 1, labels: [] }, anchor: { rootPid: root.pid!, rootStartTime: readStartTime(root.pid!)! } };
+    const vm: RegisteredVm = {
+      identity: { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'bench', id: 1, labels: [] },
+      anchor: { rootPid: root.pid!, rootStartTime: readStartTime(root.pid!)! },
+    };
     const inNs = { pid: init!, startTime: readStartTime(init!)! };
     const onHost = { pid: unshare!, startTime: readStartTime(unshare!)! };
     const cache = new TranslationCache();
     const processes = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
     const rows: BenchRow[] = [
       { name: 'one NSpid read (/proc/<pid>/status)', samplesUs: await sample(() => readNsPid(init!), 2000) },
-      { name: 'requester in the daemon\'s namespace', samplesUs: await sample(() => translateTargetPid(onHost, vm, 2), 2000) },
-      { name: 'requester names itself (fork-exec path)', samplesUs: await sample(() => translateTargetPid(inNs, vm, 1), 2000) },
+      {
+        name: "requester in the daemon's namespace",
+        samplesUs: await sample(() => translateTargetPid(onHost, vm, 2), 2000),
+      },
+      {
+        name: 'requester names itself (fork-exec path)',
+        samplesUs: await sample(() => translateTargetPid(inNs, vm, 1), 2000),
+      },
       { name: 'found before (cache)', samplesUs: await sample(() => translateTargetPid(inNs, vm, 2, { cache }), 2000) },
-      { name: `search of /proc (${processes} processes), found`, samplesUs: await sample(() => translateTargetPid(inNs, vm, 2), 100, 10) },
-      { name: `search of /proc (${processes} processes), nothing`, samplesUs: await sample(() => translateTargetPid(inNs, vm, 99), 100, 10) },
+      {
+        name: `search of /proc (${processes} processes), found`,
+        samplesUs: await sample(() => translateTargetPid(inNs, vm, 2), 100, 10),
+      },
+      {
+        name: `search of /proc (${processes} processes), nothing`,
+        samplesUs: await sample(() => translateTargetPid(inNs, vm, 99), 100, 10),
+      },
     ];
-    printTable('pid namespaces: translating a target pid (wall time; a search yields every 32 candidates)', rows, 'one NSpid read (/proc/<pid>/status)');
+    printTable(
+      'pid namespaces: translating a target pid (wall time; a search yields every 32 candidates)',
+      rows,
+      'one NSpid read (/proc/<pid>/status)',
+    );
   } finally {
     process.kill(-root.pid!, 'SIGKILL');
   }

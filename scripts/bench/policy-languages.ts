@@ -22,11 +22,30 @@ function component(lang: (typeof LANGUAGES)[number], example: string): Uint8Arra
 // The allow path of both examples: identity lookup with labels, one set-memlock, one log line.
 const world: SimulatedWorld = {
   requesterPid: 4100,
-  vms: [{ identity: { uuid: '8d2f4c1e-0000-4000-8000-00000000a001', name: 'vm-own', id: 7, labels: [['vfio', 'true'], ['memory-bytes', '8589934592']] }, pids: [4100, 4101] }],
+  vms: [
+    {
+      identity: {
+        uuid: '8d2f4c1e-0000-4000-8000-00000000a001',
+        name: 'vm-own',
+        id: 7,
+        labels: [
+          ['vfio', 'true'],
+          ['memory-bytes', '8589934592'],
+        ],
+      },
+      pids: [4100, 4101],
+    },
+  ],
   processes: [],
   canRaiseHardLimit: true,
 };
-const request: PolicyRequest = { operation: 'set-memlock', requesterPid: 4100, requesterUid: 107, targetPid: 4101, bytes: 1n << 30n };
+const request: PolicyRequest = {
+  operation: 'set-memlock',
+  requesterPid: 4100,
+  requesterUid: 107,
+  targetPid: 4101,
+  bytes: 1n << 30n,
+};
 
 export async function run(iterations = 2000): Promise<void> {
   const engine = new Engine({ workers: 1, linuxCapabilities: false });
@@ -40,11 +59,19 @@ export async function run(iterations = 2000): Promise<void> {
         if (!compiled.ok) throw new Error(`engine refused ${lang}/${example}: ${compiled.kind}: ${compiled.message}`);
         const sha = compiled.policy.sha256;
         const check = await engine.evaluate(sha, request, { kind: 'simulated', world });
-        if (check.decision !== 'allow') throw new Error(`${lang}/${example} did not allow the bench request: ${check.reason}`);
+        if (check.decision !== 'allow')
+          throw new Error(`${lang}/${example} did not allow the bench request: ${check.reason}`);
         fuel.push(`${lang} ${check.fuelUsed}`);
-        rows.push({ name: `${lang} (${compiled.policy.size} B)`, samplesUs: await sample(() => engine.evaluate(sha, request, { kind: 'simulated', world }), iterations) });
+        rows.push({
+          name: `${lang} (${compiled.policy.size} B)`,
+          samplesUs: await sample(() => engine.evaluate(sha, request, { kind: 'simulated', world }), iterations),
+        });
       }
-      printTable(`decision latency by policy language: ${example} (allow path, Engine, 1 worker)`, rows, `c (${component('c', example).length} B)`);
+      printTable(
+        `decision latency by policy language: ${example} (allow path, Engine, 1 worker)`,
+        rows,
+        `c (${component('c', example).length} B)`,
+      );
       // Fuel is deterministic: a machine-independent cost comparison next to the noisy timings.
       console.log(`\nfuel used per decision: ${fuel.join(', ')}`);
     }

@@ -54,7 +54,8 @@ export class RawHttpConnection {
     if (end < 0 || this.waiting === null) return;
     const head = this.buffered.toString('latin1', 0, end);
     const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
-    if (!Number.isFinite(length)) return this.waiting.reject(new Error(`answer without content-length: ${head.slice(0, 200)}`));
+    if (!Number.isFinite(length))
+      return this.waiting.reject(new Error(`answer without content-length: ${head.slice(0, 200)}`));
     if (this.buffered.length < end + 4 + length) return;
     const status = Number(head.slice(9, 12));
     const body = this.buffered.toString('utf8', end + 4, end + 4 + length);
@@ -68,5 +69,7 @@ export class RawHttpConnection {
 /** The bytes of one POST with a JSON body. */
 export function buildJsonPost(path: string, body: unknown): Buffer {
   const json = JSON.stringify(body);
-  return Buffer.from(`POST ${path} HTTP/1.1\r\nhost: capgate\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+  return Buffer.from(
+    `POST ${path} HTTP/1.1\r\nhost: capgate\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+  );
 }

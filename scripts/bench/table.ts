@@ -23,7 +23,12 @@ export function summarize(row: BenchRow): Summary {
 
 /** Times `op` `iterations` times after `warmup` runs; returns per-call microseconds. */
 /** `between` runs untimed after each op (e.g. a turn of the event loop, as a server gets between requests). */
-export async function sample(op: () => unknown, iterations: number, warmup = Math.min(200, iterations), between?: () => Promise<unknown>): Promise<number[]> {
+export async function sample(
+  op: () => unknown,
+  iterations: number,
+  warmup = Math.min(200, iterations),
+  between?: () => Promise<unknown>,
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) {
     await op();
     await between?.();
@@ -54,7 +59,8 @@ export function printTable(title: string, rows: BenchRow[], baselineName: string
     base ? `${(s.p50 / base.p50).toFixed(2)}x` : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\n## ${title}\n`);
   console.log(fmt(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));

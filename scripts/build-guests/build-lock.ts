@@ -33,7 +33,10 @@ export async function withBuildLock<T>(lockPath: string, fn: () => Promise<T>, t
         rmSync(lockPath, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for the build lock ${lockPath} (held by pid ${readFileSync(lockPath, 'utf8')})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for the build lock ${lockPath} (held by pid ${readFileSync(lockPath, 'utf8')})`,
+        );
       sleepMs(100);
     }
   }

@@ -9,13 +9,23 @@ import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
 import { isStale } from './staleness.ts';
 import { runTool, ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
-import { C_FLAGS, C_STRIP_FLAGS, clangEnv, findCToolchain, type CToolchain } from '../../runtime/packaging/toolchains/c.ts';
+import {
+  C_FLAGS,
+  C_STRIP_FLAGS,
+  clangEnv,
+  findCToolchain,
+  type CToolchain,
+} from '../../runtime/packaging/toolchains/c.ts';
 
 export { C_FLAGS, findCToolchain, type CToolchain };
 import type { BuiltExample, SourceRoot } from './rust.ts';
 
 /** Compiles, links and componentizes one example; throws with clang's output on failure. */
-export async function buildCExample(name: string, toolchain: CToolchain = findCToolchain(), { root = SDK_REPO_ROOT }: SourceRoot = {}): Promise<BuiltExample> {
+export async function buildCExample(
+  name: string,
+  toolchain: CToolchain = findCToolchain(),
+  { root = SDK_REPO_ROOT }: SourceRoot = {},
+): Promise<BuiltExample> {
   const source = join(root, 'guest-examples', 'c', name, 'policy.c');
   if (!existsSync(source)) throw new Error(`no C example "${name}": ${source} does not exist`);
   const scratch = mkdtempSync(join(tmpdir(), 'capgate-c-build-'));
@@ -55,18 +65,31 @@ export async function buildCGuests(options: BuildOptions = {}): Promise<BuiltGue
   }
   const outDir = join(languageDir('c'), 'build');
   mkdirSync(outDir, { recursive: true });
-  const sdkInputs = [join(SDK_REPO_ROOT, 'host-api', 'c'), join(SDK_REPO_ROOT, 'host-api', 'wit'), fileURLToPath(import.meta.url)];
+  const sdkInputs = [
+    join(SDK_REPO_ROOT, 'host-api', 'c'),
+    join(SDK_REPO_ROOT, 'host-api', 'wit'),
+    fileURLToPath(import.meta.url),
+  ];
   const built: BuiltGuest[] = [];
   for (const name of SDK_EXAMPLES) {
     const corePath = join(outDir, `${name}.core.wasm`);
     const componentPath = join(outDir, `${name}.wasm`);
-    const upToDate = options.onlyIfStale === true && !isStale([corePath, componentPath], [join(languageDir('c'), name), ...sdkInputs]);
+    const upToDate =
+      options.onlyIfStale === true && !isStale([corePath, componentPath], [join(languageDir('c'), name), ...sdkInputs]);
     if (!upToDate) {
       const { core, component } = await buildCExample(name, toolchain);
       writeFileSync(corePath, core);
       writeFileSync(componentPath, component);
     }
-    built.push({ language: 'c', name, corePath, componentPath, coreBytes: statSync(corePath).size, componentBytes: statSync(componentPath).size, upToDate });
+    built.push({
+      language: 'c',
+      name,
+      corePath,
+      componentPath,
+      coreBytes: statSync(corePath).size,
+      componentBytes: statSync(componentPath).size,
+      upToDate,
+    });
   }
   return built;
 }

@@ -41,7 +41,9 @@ export function sha256(bytes: Uint8Array): string {
 export function readPrebuilt(lang: SdkLanguage, name: string): Uint8Array {
   const path = prebuiltPath(lang, name);
   if (!existsSync(path)) {
-    throw new Error(`missing committed artifact ${path}: run \`npm run build:prebuilt -- ${lang}\` with the ${lang} toolchain installed`);
+    throw new Error(
+      `missing committed artifact ${path}: run \`npm run build:prebuilt -- ${lang}\` with the ${lang} toolchain installed`,
+    );
   }
   return new Uint8Array(readFileSync(path));
 }
@@ -51,7 +53,11 @@ export function readBuildInfo(lang: SdkLanguage): BuildInfo | null {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as BuildInfo) : null;
 }
 
-export function writePrebuilt(lang: SdkLanguage, toolchain: string, components: ReadonlyMap<string, Uint8Array>): BuildInfo {
+export function writePrebuilt(
+  lang: SdkLanguage,
+  toolchain: string,
+  components: ReadonlyMap<string, Uint8Array>,
+): BuildInfo {
   mkdirSync(join(languageDir(lang), 'prebuilt'), { recursive: true });
   const info: BuildInfo = { language: lang, toolchain, artifacts: {} };
   for (const [name, bytes] of [...components].sort(([a], [b]) => a.localeCompare(b))) {

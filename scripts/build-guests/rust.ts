@@ -19,7 +19,15 @@ export { findRustToolchain, RUST_TARGET, type RustToolchain };
 function cargoEnv(toolchain: RustToolchain, sourceRoot: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...toolchain.env };
   // Flags from the caller's environment would change the bytes; ours are the only ones.
-  for (const k of ['RUSTFLAGS', 'CARGO_BUILD_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET_DIR', 'RUSTC_WRAPPER', 'CARGO_INCREMENTAL']) delete env[k];
+  for (const k of [
+    'RUSTFLAGS',
+    'CARGO_BUILD_RUSTFLAGS',
+    'CARGO_TARGET_DIR',
+    'CARGO_BUILD_TARGET_DIR',
+    'RUSTC_WRAPPER',
+    'CARGO_INCREMENTAL',
+  ])
+    delete env[k];
   // Reproducible: no absolute checkout path in the binary (panic locations name source files).
   env.CARGO_ENCODED_RUSTFLAGS = `--remap-path-prefix=${sourceRoot}=.`;
   return env;
@@ -48,7 +56,9 @@ function stageSources(root: string, name: string): string {
     const staged = join(RUST_STAGING_ROOT, part);
     // Replace everything but the cargo target dir. Fresh timestamps on purpose: copies from two
     // checkouts could otherwise look "older" than the last build and be skipped by cargo.
-    if (existsSync(staged)) for (const entry of readdirSync(staged)) if (entry !== 'target') rmSync(join(staged, entry), { recursive: true, force: true });
+    if (existsSync(staged))
+      for (const entry of readdirSync(staged))
+        if (entry !== 'target') rmSync(join(staged, entry), { recursive: true, force: true });
     mkdirSync(staged, { recursive: true });
     for (const entry of readdirSync(join(root, part))) {
       if (entry === 'target') continue;
@@ -59,21 +69,36 @@ function stageSources(root: string, name: string): string {
 }
 
 /** Compiles and componentizes one example; throws with cargo's output on failure. */
-export async function buildRustExample(name: string, toolchain: RustToolchain = findRustToolchain(), { root = SDK_REPO_ROOT }: SourceRoot = {}): Promise<BuiltExample> {
+export async function buildRustExample(
+  name: string,
+  toolchain: RustToolchain = findRustToolchain(),
+  { root = SDK_REPO_ROOT }: SourceRoot = {},
+): Promise<BuiltExample> {
   if (!existsSync(join(root, 'guest-examples', 'rust', name, 'Cargo.toml'))) {
-    throw new Error(`no Rust example "${name}": ${join(root, 'guest-examples', 'rust', name, 'Cargo.toml')} does not exist`);
+    throw new Error(
+      `no Rust example "${name}": ${join(root, 'guest-examples', 'rust', name, 'Cargo.toml')} does not exist`,
+    );
   }
   // A fixed path under /tmp: refused unless it is ours and writable by nobody else, or another
   // user could plant sources (and a build.rs) that cargo then runs as whoever builds.
   ensureTrustedDirectory(RUST_STAGING_ROOT, 'the Rust staging directory', 0o755);
   const core = await withBuildLock(join(RUST_STAGING_ROOT, '.lock'), async () => {
     const dir = stageSources(root, name);
-    const run = runTool(toolchain.cargo, [...toolchain.cargoArgs, 'build', '--offline', '--release', '--quiet', '--target', RUST_TARGET], {
-      cwd: dir,
-      env: cargoEnv(toolchain, RUST_STAGING_ROOT),
-    });
-    if (!run.ok) throw new Error(`cargo build failed for guest-examples/rust/${name} (${toolchain.version}):\n${run.stderr}${run.stdout}`);
-    return new Uint8Array(readFileSync(join(dir, 'target', RUST_TARGET, 'release', `${name.replaceAll('-', '_')}.wasm`)));
+    const run = runTool(
+      toolchain.cargo,
+      [...toolchain.cargoArgs, 'build', '--offline', '--release', '--quiet', '--target', RUST_TARGET],
+      {
+        cwd: dir,
+        env: cargoEnv(toolchain, RUST_STAGING_ROOT),
+      },
+    );
+    if (!run.ok)
+      throw new Error(
+        `cargo build failed for guest-examples/rust/${name} (${toolchain.version}):\n${run.stderr}${run.stdout}`,
+      );
+    return new Uint8Array(
+      readFileSync(join(dir, 'target', RUST_TARGET, 'release', `${name.replaceAll('-', '_')}.wasm`)),
+    );
   });
   return { core, component: await componentize(core) };
 }
@@ -90,7 +115,11 @@ export async function buildRustGuests(options: BuildOptions = {}): Promise<Built
   }
   const outDir = join(languageDir('rust'), 'build');
   mkdirSync(outDir, { recursive: true });
-  const sdkInputs = [join(SDK_REPO_ROOT, 'host-api', 'rust'), join(SDK_REPO_ROOT, 'host-api', 'wit'), fileURLToPath(import.meta.url)];
+  const sdkInputs = [
+    join(SDK_REPO_ROOT, 'host-api', 'rust'),
+    join(SDK_REPO_ROOT, 'host-api', 'wit'),
+    fileURLToPath(import.meta.url),
+  ];
   const built: BuiltGuest[] = [];
   for (const name of SDK_EXAMPLES) {
     const corePath = join(outDir, `${name}.core.wasm`);
@@ -103,8 +132,15 @@ export async function buildRustGuests(options: BuildOptions = {}): Promise<Built
       writeFileSync(corePath, core);
       writeFileSync(componentPath, component);
     }
-    built.push({ language: 'rust', name, corePath, componentPath, coreBytes: statSync(corePath).size, componentBytes: statSync(componentPath).size, upToDate });
+    built.push({
+      language: 'rust',
+      name,
+      corePath,
+      componentPath,
+      coreBytes: statSync(corePath).size,
+      componentBytes: statSync(componentPath).size,
+      upToDate,
+    });
   }
   return built;
 }
-

@@ -32,7 +32,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   (async () => {
     for (const lang of langs) {
       const info = await updatePrebuilt(lang);
-      for (const [name, a] of Object.entries(info.artifacts)) console.log(`${lang}/${name}: ${a.bytes} B sha256 ${a.sha256} (${info.toolchain})`);
+      for (const [name, a] of Object.entries(info.artifacts))
+        console.log(`${lang}/${name}: ${a.bytes} B sha256 ${a.sha256} (${info.toolchain})`);
     }
   })().catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);

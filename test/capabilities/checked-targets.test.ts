@@ -8,9 +8,21 @@ import { MAX_KEPT_TARGETS } from '../../runtime/capabilities/linux/checked-targe
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { EffectSink } from '../../runtime/effects/effect-sink.ts';
 import type { SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
-import { killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
+import {
+  killAll,
+  memlockFromProc,
+  spawnShell,
+  spawnShellAtPid,
+  waitForChildren,
+  waitForReaped,
+} from '../identity/support/processes.ts';
 
-const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
+const identity = {
+  uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13',
+  name: 'vm-a',
+  id: 7,
+  labels: [['vfio', 'true']] as Array<[string, string]>,
+};
 
 function vmRootedAt(pid: number): RegisteredVm {
   return { identity, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
@@ -129,14 +141,18 @@ describe('pidfds kept per evaluation', () => {
     const before = openFds();
     const caps = createLinuxCapabilities(vm);
     expect(caps.queryVmIdentity(stranger.pid)).toBeNull();
-    expect(caps.setMemlock(stranger.pid, 4096n)).toMatchObject({ ok: false, error: 'out-of-scope', detail: expect.stringMatching(/not-descendant/) });
+    expect(caps.setMemlock(stranger.pid, 4096n)).toMatchObject({
+      ok: false,
+      error: 'out-of-scope',
+      detail: expect.stringMatching(/not-descendant/),
+    });
     expect(openFds()).toBe(before + 1);
     caps.release!();
     expect(openFds()).toBe(before);
   });
 });
 
-describe('a target pinned by the daemon (translated from the requester\'s pid namespace)', () => {
+describe("a target pinned by the daemon (translated from the requester's pid namespace)", () => {
   // The pin names the process the translation found by pid and start time. A pin with another
   // start time stands for "that process exited and a process of the VM reused its pid".
   it('acts on the pinned pid only while the pinned process holds it: fresh, kept and recent checks alike', async () => {
@@ -147,7 +163,11 @@ describe('a target pinned by the daemon (translated from the requester\'s pid na
 
     // A broken pin records no intent: nothing is about to act.
     const staleIntents: SetMemlockIntent[] = [];
-    const staleEffects: EffectSink = { intend: (i) => (staleIntents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const staleEffects: EffectSink = {
+      intend: (i) => (staleIntents.push(i), { ledger: -1, journal: -1 }),
+      done: () => {},
+      queried: () => {},
+    };
     const fresh = createLinuxCapabilities(vm, { pinned: stale, effects: staleEffects });
     expect(fresh.setMemlock(grandchild, 4096n)).toMatchObject({ ok: false, error: 'no-such-process' });
     expect(staleIntents).toEqual([]);
@@ -166,7 +186,11 @@ describe('a target pinned by the daemon (translated from the requester\'s pid na
     // Other pids are not affected by the pin, and the right pin acts.
     // Its intent (effects/) names the pinned process: the daemon's pid and the pin's start time.
     const intents: SetMemlockIntent[] = [];
-    const effects: EffectSink = { intend: (i) => (intents.push(i), { ledger: -1, journal: -1 }), done: () => {}, queried: () => {} };
+    const effects: EffectSink = {
+      intend: (i) => (intents.push(i), { ledger: -1, journal: -1 }),
+      done: () => {},
+      queried: () => {},
+    };
     const pinned = createLinuxCapabilities(vm, { pinned: { pid: grandchild, startTime }, effects });
     expect(pinned.queryVmIdentity(grandchild)).toEqual(identity); // kept
     expect(pinned.setMemlock(grandchild, 4096n)).toEqual({ ok: true, effect: { before, startTime } });

@@ -10,10 +10,24 @@ import { assertLinuxSupport } from '../../runtime/os/support.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { setMemlockInScope } from '../../runtime/capabilities/linux/set-memlock.ts';
 import { pidMax } from '../../runtime/os/pid.ts';
-import { bootTicks, deadPid, killAll, memlockFromProc, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from '../identity/support/processes.ts';
+import {
+  bootTicks,
+  deadPid,
+  killAll,
+  memlockFromProc,
+  spawnShell,
+  spawnShellAtPid,
+  waitForChildren,
+  waitForTickAfter,
+} from '../identity/support/processes.ts';
 
 const MiB = 1024n * 1024n;
-const identity = { uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13', name: 'vm-a', id: 7, labels: [['vfio', 'true']] as Array<[string, string]> };
+const identity = {
+  uuid: '3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b13',
+  name: 'vm-a',
+  id: 7,
+  labels: [['vfio', 'true']] as Array<[string, string]>,
+};
 
 function vmRootedAt(pid: number): RegisteredVm {
   return { identity, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
@@ -35,7 +49,10 @@ describe('set-memlock', () => {
     expect(start.hard).not.toBe(2n * MiB);
 
     // The limit before and the target's start time come back with the effect (for undo and audit).
-    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({ ok: true, effect: { before: start, startTime: readStartTime(grandchild) } });
+    expect(caps.setMemlock(grandchild, 2n * MiB)).toEqual({
+      ok: true,
+      effect: { before: start, startTime: readStartTime(grandchild) },
+    });
     expect(memlockFromProc(grandchild)).toEqual({ soft: 2n * MiB, hard: 2n * MiB });
     expect(caps.setMemlock(child, 4096n)).toMatchObject({ ok: true });
     expect(memlockFromProc(child)).toEqual({ soft: 4096n, hard: 4096n });
@@ -75,8 +92,14 @@ describe('set-memlock', () => {
       expect(caps.setMemlock(pid, 1024n), `pid ${pid}`).toMatchObject({ ok: false, error: 'invalid-argument' });
     }
     // A thread id (here one of our own threads) is not a process: refused before any prlimit.
-    const tid = readdirSync('/proc/self/task').map(Number).find((t) => t !== process.pid)!;
-    expect(caps.setMemlock(tid, 1024n)).toMatchObject({ ok: false, error: 'invalid-argument', detail: expect.stringMatching(/thread id/) });
+    const tid = readdirSync('/proc/self/task')
+      .map(Number)
+      .find((t) => t !== process.pid)!;
+    expect(caps.setMemlock(tid, 1024n)).toMatchObject({
+      ok: false,
+      error: 'invalid-argument',
+      detail: expect.stringMatching(/thread id/),
+    });
     expect(caps.setMemlock(1, -1n)).toMatchObject({ ok: false, error: 'invalid-argument' });
     expect(caps.setMemlock(1, MEMLOCK_UNLIMITED + 1n)).toMatchObject({ ok: false, error: 'invalid-argument' });
   });
@@ -116,7 +139,6 @@ describe('query-vm-identity', () => {
     expect(vm.identity.labels).toEqual([['vfio', 'true']]);
   });
 });
-
 
 describe('platform support', () => {
   it('reports kernel, cgroup2 mount and privilege on this host', () => {

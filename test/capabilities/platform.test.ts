@@ -48,7 +48,10 @@ describe('loading', () => {
       const caps = linux.createLinuxCapabilities(scope);
       out.set = caps.setMemlock(process.pid, 1024n);
       try { out.identity = caps.queryVmIdentity(process.pid); } catch (e) { out.thrown = e.message; }`);
-    expect(out).toMatchObject({ set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) }, thrown: expect.stringMatching(/need Linux/) });
+    expect(out).toMatchObject({
+      set: { ok: false, error: 'internal', detail: expect.stringMatching(/need Linux/) },
+      thrown: expect.stringMatching(/need Linux/),
+    });
     expect(out).not.toHaveProperty('identity');
   });
 });

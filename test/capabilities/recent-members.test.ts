@@ -10,14 +10,23 @@ import { checkTarget } from '../../runtime/capabilities/linux/checked-target.ts'
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { memlockFromProc, spawnShell, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
-const identity = { uuid: '5d1c7a42-0b8e-4f3a-9c61-7e2d4b9a0c55', name: 'vm-r', id: 9, labels: [] as Array<[string, string]> };
+const identity = {
+  uuid: '5d1c7a42-0b8e-4f3a-9c61-7e2d4b9a0c55',
+  name: 'vm-r',
+  id: 9,
+  labels: [] as Array<[string, string]>,
+};
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 async function spawnVm(): Promise<{ vm: RegisteredVm; child: number; grandchild: number }> {
   const root = spawnShell('sh -c "sleep 300 & wait" & wait');
   const [child] = await waitForChildren(root.pid, 1);
   const [grandchild] = await waitForChildren(child!, 1);
-  return { vm: { identity, anchor: { rootPid: root.pid, rootStartTime: readStartTime(root.pid)! } }, child: child!, grandchild: grandchild! };
+  return {
+    vm: { identity, anchor: { rootPid: root.pid, rootStartTime: readStartTime(root.pid)! } },
+    child: child!,
+    grandchild: grandchild!,
+  };
 }
 
 function checked(vm: RegisteredVm, pid: number) {
@@ -83,7 +92,10 @@ describe('recent members across evaluations', () => {
     expect(refused.verdict.member).toBe(false);
     expect(cache.put(vm, outsider.pid, refused, 60_000)).toBe(false);
     // Another registration (another anchor) never sees this VM's entries.
-    const other: RegisteredVm = { identity: { ...identity, uuid: 'a4f0c1d2-3b4e-4f5a-8b6c-7d8e9f0a1b2c' }, anchor: { rootPid: outsider.pid, rootStartTime: readStartTime(outsider.pid)! } };
+    const other: RegisteredVm = {
+      identity: { ...identity, uuid: 'a4f0c1d2-3b4e-4f5a-8b6c-7d8e9f0a1b2c' },
+      anchor: { rootPid: outsider.pid, rootStartTime: readStartTime(outsider.pid)! },
+    };
     expect(cache.put(vm, child, checked(vm, child), 60_000)).toBe(true);
     expect(cache.get(other, child)).toBeUndefined();
     expect(cache.put(vm, grandchild, checked(vm, grandchild), 60_000)).toBe(true);

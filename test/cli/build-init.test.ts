@@ -33,9 +33,14 @@ describe('capgate build', () => {
     expect(t.stdout.trimEnd().split('\n').at(-1)).toBe('11 passed, 0 failed');
   });
 
-  it('keeps the core module\'s function names unless --strip; --debug needs a project', async () => {
+  it("keeps the core module's function names unless --strip; --debug needs a project", async () => {
     const core = join(dir, 'named.core.wasm');
-    writeFileSync(core, await compileAssemblyScript(join(GUEST_EXAMPLES_DIR, 'assemblyscript', 'memlock-cap', 'index.ts'), { extraFlags: ['--debug'] }));
+    writeFileSync(
+      core,
+      await compileAssemblyScript(join(GUEST_EXAMPLES_DIR, 'assemblyscript', 'memlock-cap', 'index.ts'), {
+        extraFlags: ['--debug'],
+      }),
+    );
     const kept = await runCli(['build', core, '-o', join(dir, 'named.wasm'), '--json']);
     expect(JSON.parse(kept.stdout)).toMatchObject({ names: true });
     const stripped = await runCli(['build', core, '-o', join(dir, 'stripped.wasm'), '--strip']);
@@ -46,13 +51,15 @@ describe('capgate build', () => {
     expect(debug.stderr).toMatch(/--debug applies to builds from source/);
   });
 
-  it('builds an AssemblyScript project only with the project\'s own compiler, and says how to get it', async () => {
+  it("builds an AssemblyScript project only with the project's own compiler, and says how to get it", async () => {
     const project = join(dir, 'as-without-install');
     expect((await runCli(['init', project, '--lang', 'assemblyscript'])).code).toBe(0);
     const r = await runCli(['build', '--lang', 'assemblyscript', project, '-o', join(project, 'build', 'policy.wasm')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error: no AssemblyScript compiler in ${project}/node_modules`);
-    expect(r.stderr).toContain(`hint: run \`npm install\` in ${project}: the project's devDependencies carry the compiler`);
+    expect(r.stderr).toContain(
+      `hint: run \`npm install\` in ${project}: the project's devDependencies carry the compiler`,
+    );
   });
 
   it('says what to do with input that is not a core module', async () => {
@@ -72,7 +79,9 @@ describe('capgate init', () => {
   it('writes the capgate dependency --capgate names', async () => {
     const project = join(dir, 'pinned');
     expect((await runCli(['init', project, '--lang', 'c', '--capgate', 'file:../capgate'])).code).toBe(0);
-    const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
     expect(pkg.devDependencies).toEqual({ capgate: 'file:../capgate' });
   });
 

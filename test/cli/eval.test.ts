@@ -54,10 +54,23 @@ describe('capgate eval', () => {
   });
 
   it('allows with exit 0 and gives the same as JSON, sizes in binary form', async () => {
-    const r = await runCli(['eval', guests.memlockCap, '--bytes', '1Gi', '--label', 'memory-bytes=4294967296', '--json']);
+    const r = await runCli([
+      'eval',
+      guests.memlockCap,
+      '--bytes',
+      '1Gi',
+      '--label',
+      'memory-bytes=4294967296',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as EvalJson;
-    expect(j).toMatchObject({ decision: 'allow', reason: '', fuelLimit: 10_000_000, request: { requesterPid: 1000, targetPid: 1001, bytes: '1Gi' } });
+    expect(j).toMatchObject({
+      decision: 'allow',
+      reason: '',
+      fuelLimit: 10_000_000,
+      request: { requesterPid: 1000, targetPid: 1001, bytes: '1Gi' },
+    });
     expect(j.calls).toEqual([
       { op: 'query-vm-identity', pid: 1001, result: 'some' },
       { op: 'set-memlock', pid: 1001, bytes: '1Gi', result: 'ok' },
@@ -69,11 +82,22 @@ describe('capgate eval', () => {
   it('places the target where --target says, and models the kernel and the daemon', async () => {
     const vfio = ['eval', guests.vfioOnly, '--bytes', '1Gi', '--label', 'vfio=true', '--json'];
     const other = JSON.parse((await runCli([...vfio, '--target', 'other-vm'])).stdout) as EvalJson;
-    expect([other.reason, other.calls]).toEqual(['target-not-in-requester-vm', [{ op: 'query-vm-identity', pid: 2001, result: 'none' }]]);
-    const refused = JSON.parse((await runCli([...vfio, '--memlock', '64Ki', '--no-cap-sys-resource'])).stdout) as EvalJson;
+    expect([other.reason, other.calls]).toEqual([
+      'target-not-in-requester-vm',
+      [{ op: 'query-vm-identity', pid: 2001, result: 'none' }],
+    ]);
+    const refused = JSON.parse(
+      (await runCli([...vfio, '--memlock', '64Ki', '--no-cap-sys-resource'])).stdout,
+    ) as EvalJson;
     expect(refused.reason).toBe('set-memlock-failed: not-permitted');
     const unbound = JSON.parse((await runCli([...vfio, '--no-bound'])).stdout) as EvalJson;
-    expect(unbound).toMatchObject({ decision: 'deny', reason: 'no-policy', errorKind: 'no-policy', fuelUsed: 0, calls: [] });
+    expect(unbound).toMatchObject({
+      decision: 'deny',
+      reason: 'no-policy',
+      errorKind: 'no-policy',
+      fuelUsed: 0,
+      calls: [],
+    });
   });
 
   it('refuses bad flags with exit 2', async () => {
@@ -90,19 +114,34 @@ describe('capgate eval', () => {
 });
 
 describe('a crash says why, in eval and in test', () => {
-  it('prints the SDK\'s panic line and names the function that trapped', async () => {
+  it("prints the SDK's panic line and names the function that trapped", async () => {
     const entry = join(REPO_ROOT, 'guest-examples/assemblyscript/__crashing__/index.ts');
     const wasm = join(dir, 'crashing.wasm');
-    writeFileSync(wasm, await componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: CRASHING }, extraFlags: ['--debug'] })));
+    writeFileSync(
+      wasm,
+      await componentize(
+        await compileAssemblyScript(entry, { virtualFiles: { [entry]: CRASHING }, extraFlags: ['--debug'] }),
+      ),
+    );
     const thrown = await runCli(['eval', wasm, '--bytes', '1']);
     expect(thrown.code).toBe(1);
-    expect(thrown.stdout).toMatch(/^error {5}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__crashing__\/index\/decide \(wasm function \d+\)$/m);
+    expect(thrown.stdout).toMatch(
+      /^error {5}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__crashing__\/index\/decide \(wasm function \d+\)$/m,
+    );
     expect(thrown.stdout).toMatch(/^logs {6}error: panic: one byte is no limit at \S*__crashing__\/index\.ts:5:\d+$/m);
     const oob = await runCli(['eval', wasm, '--bytes', '3', '--json']);
-    expect(JSON.parse(oob.stdout)).toMatchObject({ reason: 'trap', logs: [{ level: 'error', message: expect.stringMatching(/^panic: Index out of range at ~lib\/array\.ts:\d+:\d+$/) }] });
+    expect(JSON.parse(oob.stdout)).toMatchObject({
+      reason: 'trap',
+      logs: [
+        { level: 'error', message: expect.stringMatching(/^panic: Index out of range at ~lib\/array\.ts:\d+:\d+$/) },
+      ],
+    });
 
     const scenario = join(dir, 'crash.yaml');
-    writeFileSync(scenario, 'vms:\n  - { uuid: u, name: v, id: 1, pids: [10] }\ncases:\n  - name: one byte\n    request: { requesterPid: 10, bytes: 1 }\n    expect: { decision: allow }\n');
+    writeFileSync(
+      scenario,
+      'vms:\n  - { uuid: u, name: v, id: 1, pids: [10] }\ncases:\n  - name: one byte\n    request: { requesterPid: 10, bytes: 1 }\n    expect: { decision: allow }\n',
+    );
     const test = await runCli(['test', wasm, scenario]);
     expect(test.code).toBe(1);
     expect(test.stdout).toMatch(/^FAIL {2}one byte .*-> deny\("trap"\)/m);

@@ -35,7 +35,9 @@ describe('capgate --help', () => {
   it('lists the exit codes at the top level', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Exit codes:\n {2}0 {2}ok.*\n {2}1 {2}denied or failed.*\n {2}2 {2}usage error.*\n {2}3 {2}daemon unreachable/);
+    expect(r.stdout).toMatch(
+      /Exit codes:\n {2}0 {2}ok.*\n {2}1 {2}denied or failed.*\n {2}2 {2}usage error.*\n {2}3 {2}daemon unreachable/,
+    );
   });
 
   it('has examples and --json on every command', async () => {
@@ -71,7 +73,9 @@ describe('capgate --help', () => {
     expect(bytes.stderr).toMatch(/"8X" has an unknown suffix "X": write a Kubernetes quantity: .*16Gi.*unlimited/);
     const ambiguous = await runInProcess(['request', 'set-memlock', '--pid', '1', '--bytes', '4GB']);
     expect(ambiguous.code).toBe(2);
-    expect(ambiguous.stderr).toMatch(/"4GB" is ambiguous: write 4Gi \(binary, 4 × 2\^30\) or 4G \(decimal, 4 × 10\^9\)/);
+    expect(ambiguous.stderr).toMatch(
+      /"4GB" is ambiguous: write 4Gi \(binary, 4 × 2\^30\) or 4G \(decimal, 4 × 10\^9\)/,
+    );
     const missing = await runInProcess(['vm', 'register', '--uuid', 'u', '--name', 'n', '--id', '1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/pass --pid <root pid> and\/or --cgroup <path>/);
@@ -107,7 +111,10 @@ describe('an unbuilt copy', () => {
     try {
       mkdirSync(join(root, 'runtime', 'cli'), { recursive: true });
       copyFileSync(CAPGATE_BIN, join(root, 'runtime', 'cli', 'capgate.mjs'));
-      const r = await runProcess(process.execPath, [join(root, 'runtime', 'cli', 'capgate.mjs'), '--version'], { cwd: root, env: { PATH: process.env.PATH } });
+      const r = await runProcess(process.execPath, [join(root, 'runtime', 'cli', 'capgate.mjs'), '--version'], {
+        cwd: root,
+        env: { PATH: process.env.PATH },
+      });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`${join(root, 'dist', 'runtime', 'cli', 'main.js')} is missing`);
       expect(r.stderr).toContain('run `npm run build`');

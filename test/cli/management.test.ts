@@ -36,17 +36,33 @@ const json = <T>(stdout: string): T => JSON.parse(stdout) as T;
 
 describe('against a running daemon', () => {
   it('policy push --activate, ls, inspect', async () => {
-    const push = await runCli(['policy', 'push', guests.memlockCap, '--name', 'memlock-cap', '--activate', 'set-memlock', '--json', ...admin]);
+    const push = await runCli([
+      'policy',
+      'push',
+      guests.memlockCap,
+      '--name',
+      'memlock-cap',
+      '--activate',
+      'set-memlock',
+      '--json',
+      ...admin,
+    ]);
     expect(push.stderr).toBe('');
     expect(push.code).toBe(0);
-    const pushed = json<{ created: boolean; revision: { revision: number; sha256: string }; binding: { binding: { policy: string; revision: number } } }>(push.stdout);
+    const pushed = json<{
+      created: boolean;
+      revision: { revision: number; sha256: string };
+      binding: { binding: { policy: string; revision: number } };
+    }>(push.stdout);
     expect(pushed.created).toBe(true);
     expect(pushed.binding.binding).toMatchObject({ policy: 'memlock-cap', revision: 1 });
 
     const ls = await runCli(['policy', 'ls', ...admin]);
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(/^POLICY\s+REV\s+SHA256\s+SIZE\s+BOUND/m);
-    expect(ls.stdout).toMatch(new RegExp(`^memlock-cap\\s+1\\s+${pushed.revision.sha256.slice(0, 12)}\\s+\\d+\\s+set-memlock`, 'm'));
+    expect(ls.stdout).toMatch(
+      new RegExp(`^memlock-cap\\s+1\\s+${pushed.revision.sha256.slice(0, 12)}\\s+\\d+\\s+set-memlock`, 'm'),
+    );
 
     const inspect = await runCli(['policy', 'inspect', 'memlock-cap', ...admin]);
     expect(inspect.code).toBe(0);
@@ -56,13 +72,43 @@ describe('against a running daemon', () => {
   });
 
   it('vm register, ls', async () => {
-    const reg = await runCli(['vm', 'register', '--uuid', UUID, '--name', 'db-vm', '--id', '7', '--label', 'vfio=true', '--label', 'memory-bytes=4294967296', '--pid', String(vm.pid), ...admin]);
+    const reg = await runCli([
+      'vm',
+      'register',
+      '--uuid',
+      UUID,
+      '--name',
+      'db-vm',
+      '--id',
+      '7',
+      '--label',
+      'vfio=true',
+      '--label',
+      'memory-bytes=4294967296',
+      '--pid',
+      String(vm.pid),
+      ...admin,
+    ]);
     expect(reg.stderr).toBe('');
     expect(reg.code).toBe(0);
     expect(reg.stdout).toMatch(new RegExp(`registered VM db-vm \\(${UUID}\\) anchored at pid ${vm.pid}`));
     const ls = await runCli(['vm', 'ls', ...admin]);
-    expect(ls.stdout).toMatch(new RegExp(`^${UUID}\\s+db-vm\\s+7\\s+pid ${vm.pid}\\s+vfio=true memory-bytes=4294967296$`, 'm'));
-    const twice = await runCli(['vm', 'register', '--uuid', UUID, '--name', 'db-vm', '--id', '7', '--pid', String(vm.pid), ...admin]);
+    expect(ls.stdout).toMatch(
+      new RegExp(`^${UUID}\\s+db-vm\\s+7\\s+pid ${vm.pid}\\s+vfio=true memory-bytes=4294967296$`, 'm'),
+    );
+    const twice = await runCli([
+      'vm',
+      'register',
+      '--uuid',
+      UUID,
+      '--name',
+      'db-vm',
+      '--id',
+      '7',
+      '--pid',
+      String(vm.pid),
+      ...admin,
+    ]);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/the daemon refused/);
   });
@@ -81,7 +127,16 @@ describe('against a running daemon', () => {
     decisions.denied = denied.body.decisionId;
 
     // Not in any VM: the CLI run directly by the test.
-    const stranger = await runCli(['request', 'set-memlock', '--pid', String(vm.pid), '--bytes', '1Mi', '--socket', daemon.requestSocket]);
+    const stranger = await runCli([
+      'request',
+      'set-memlock',
+      '--pid',
+      String(vm.pid),
+      '--bytes',
+      '1Mi',
+      '--socket',
+      daemon.requestSocket,
+    ]);
     expect(stranger.code).toBe(1);
     expect(stranger.stdout).toMatch(/^denied: unknown-requester/);
   });
@@ -89,7 +144,9 @@ describe('against a running daemon', () => {
   it('audit ls with filters, and tail', async () => {
     const all = await runCli(['audit', 'ls', '--vm', UUID, '--json', ...admin]);
     expect(all.code).toBe(0);
-    const records = json<{ records: Array<{ decisionId: string; decision: string; reason: string }> }>(all.stdout).records;
+    const records = json<{ records: Array<{ decisionId: string; decision: string; reason: string }> }>(
+      all.stdout,
+    ).records;
     expect(records.map((r) => r.decisionId)).toEqual([decisions.denied, decisions.allowed]);
 
     const denies = await runCli(['audit', 'ls', '--vm', 'db-vm', '--decision', 'deny', ...admin]);
@@ -99,7 +156,12 @@ describe('against a running daemon', () => {
     expect(denies.stdout).toMatch(/db-vm .* 16Gi\s+deny\s+over-cap\s+memlock-cap@1/);
 
     const tail = await runCli(['audit', 'tail', '-n', '2', '--vm', UUID, '--json', ...admin]);
-    expect(tail.stdout.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.allowed, decisions.denied]);
+    expect(
+      tail.stdout
+        .trim()
+        .split('\n')
+        .map((l) => json<{ decisionId: string }>(l).decisionId),
+    ).toEqual([decisions.allowed, decisions.denied]);
   });
 
   it('audit show: one decision in full with its log lines, by full id or by the tail audit ls shows', async () => {
@@ -107,7 +169,9 @@ describe('against a running daemon', () => {
     expect(full.stderr).toBe('');
     expect(full.code).toBe(0);
     expect(full.stdout).toMatch(new RegExp(`^decision id {2}${decisions.denied}$`, 'm'));
-    expect(full.stdout).toMatch(new RegExp(`^vm {11}db-vm \\(${UUID}, id 7\\) {2}vfio=true memory-bytes=4294967296$`, 'm'));
+    expect(full.stdout).toMatch(
+      new RegExp(`^vm {11}db-vm \\(${UUID}, id 7\\) {2}vfio=true memory-bytes=4294967296$`, 'm'),
+    );
     expect(full.stdout).toMatch(new RegExp(`^request {6}set-memlock of pid ${vm.pid} to 16Gi$`, 'm'));
     expect(full.stdout).toMatch(/^policy {7}memlock-cap rev 1 \(sha256 [0-9a-f]{16}…\)$/m);
     expect(full.stdout).toMatch(/^reason {7}over-cap$/m);
@@ -117,7 +181,9 @@ describe('against a running daemon', () => {
 
     const short = await runCli(['audit', 'show', `…${decisions.allowed!.slice(-8)}`, '--json', ...admin]);
     expect(short.code).toBe(0);
-    const rec = json<{ record: { decisionId: string; schemaVersion: number; logs: Array<{ level: string; message: string }> } }>(short.stdout).record;
+    const rec = json<{
+      record: { decisionId: string; schemaVersion: number; logs: Array<{ level: string; message: string }> };
+    }>(short.stdout).record;
     expect(rec.schemaVersion).toBe(1);
     expect(rec.decisionId).toBe(decisions.allowed);
     expect(rec.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
@@ -129,7 +195,11 @@ describe('against a running daemon', () => {
   });
 
   it('audit tail --follow prints new decisions as they happen', async () => {
-    const follow = spawnChild(process.execPath, [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin], { cwd: REPO_ROOT });
+    const follow = spawnChild(
+      process.execPath,
+      [CAPGATE_BIN, 'audit', 'tail', '--follow', '--json', '-n', '1', '--interval-ms', '200', '--vm', UUID, ...admin],
+      { cwd: REPO_ROOT },
+    );
     let out = '';
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const printed = new ChildOutput(follow);
@@ -139,7 +209,12 @@ describe('against a running daemon', () => {
     await printed.until(fresh.body.decisionId, 'the new decision');
     follow.kill('SIGINT');
     expect(await exited).toBe(0);
-    expect(out.trim().split('\n').map((l) => json<{ decisionId: string }>(l).decisionId)).toEqual([decisions.denied, fresh.body.decisionId]);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => json<{ decisionId: string }>(l).decisionId),
+    ).toEqual([decisions.denied, fresh.body.decisionId]);
   });
 
   it('replays exported audit records against another policy and finds the changed decision', async () => {
@@ -149,8 +224,16 @@ describe('against a running daemon', () => {
     // vfio-only lets the vfio VM have 16Gi; memlock-cap had denied it over-cap.
     const r = await runCli(['test', guests.vfioOnly, '--from-audit', file, '--json']);
     expect(r.code).toBe(1);
-    const report = json<{ changes: Array<{ decisionId: string; old: { decision: string }; new: { decision: string } }> }>(r.stdout);
-    expect(report.changes).toContainEqual(expect.objectContaining({ decisionId: decisions.denied, old: { decision: 'deny', reason: 'over-cap' }, new: { decision: 'allow', reason: '' } }));
+    const report = json<{
+      changes: Array<{ decisionId: string; old: { decision: string }; new: { decision: string } }>;
+    }>(r.stdout);
+    expect(report.changes).toContainEqual(
+      expect.objectContaining({
+        decisionId: decisions.denied,
+        old: { decision: 'deny', reason: 'over-cap' },
+        new: { decision: 'allow', reason: '' },
+      }),
+    );
     // The same policy replaying its own traffic changes nothing.
     const same = await runCli(['test', guests.memlockCap, '--from-audit', file]);
     expect(same.stdout.trim().split('\n').at(-1)).toMatch(/^\d+ unchanged, 0 changed$/);
@@ -158,7 +241,16 @@ describe('against a running daemon', () => {
   });
 
   it('policy activate, rollback, rm', async () => {
-    const push2 = await runCli(['policy', 'push', guests.vfioOnly, '--name', 'memlock-cap', '--description', 'try vfio-only', ...admin]);
+    const push2 = await runCli([
+      'policy',
+      'push',
+      guests.vfioOnly,
+      '--name',
+      'memlock-cap',
+      '--description',
+      'try vfio-only',
+      ...admin,
+    ]);
     expect(push2.code).toBe(0);
     expect(push2.stdout).toMatch(/^pushed: memlock-cap rev 2/);
     const act = await runCli(['policy', 'activate', 'memlock-cap', '--revision', '2', ...admin]);
@@ -171,7 +263,9 @@ describe('against a running daemon', () => {
     expect(bound.code).toBe(1);
     expect(bound.stderr).toMatch(/the daemon refused/);
     // Hints name CLI commands that exist, never HTTP calls.
-    expect(bound.stderr).toMatch(/hint: activate another revision first \(`capgate policy activate memlock-cap --revision <n>`\), or unbind it \(`capgate policy unbind`\)/);
+    expect(bound.stderr).toMatch(
+      /hint: activate another revision first \(`capgate policy activate memlock-cap --revision <n>`\), or unbind it \(`capgate policy unbind`\)/,
+    );
 
     const history = await runCli(['policy', 'history', ...admin]);
     expect(history.code).toBe(0);
@@ -192,16 +286,20 @@ describe('against a running daemon', () => {
   it('policy unbind: requests are denied no-policy; the history shows it', async () => {
     const r = await runCli(['policy', 'unbind', ...admin]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^unbound: set-memlock -> nothing \(requests are denied: no-policy\) \(was memlock-cap rev 1\)/);
+    expect(r.stdout).toMatch(
+      /^unbound: set-memlock -> nothing \(requests are denied: no-policy\) \(was memlock-cap rev 1\)/,
+    );
     const denied = await vm.request('1Mi');
     expect(denied.body).toMatchObject({ decision: 'deny', reason: 'no-policy' });
-    const history = json<{ history: Array<{ action: string }> }>((await runCli(['policy', 'history', '--json', ...admin])).stdout).history;
+    const history = json<{ history: Array<{ action: string }> }>(
+      (await runCli(['policy', 'history', '--json', ...admin])).stdout,
+    ).history;
     expect(history[0]!.action).toBe('unbind');
     const back = await runCli(['policy', 'activate', 'memlock-cap', ...admin]);
     expect(back.code).toBe(0);
   });
 
-  it('policy push takes the name from the project\'s package.json when --name is left out', async () => {
+  it("policy push takes the name from the project's package.json when --name is left out", async () => {
     const project = join(daemon.dir, 'named-project');
     mkdirSync(join(project, 'build'), { recursive: true });
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'from-manifest', version: '0.1.0' }));
@@ -228,13 +326,22 @@ function decide(req: Request): Decision {
 policy(decide);
 `;
     const wasm = join(daemon.dir, 'trapping.wasm');
-    writeFileSync(wasm, await componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: source }, extraFlags: ['--debug'] })));
-    expect((await runCli(['policy', 'push', wasm, '--name', 'trapping', '--activate', 'set-memlock', ...admin])).code).toBe(0);
+    writeFileSync(
+      wasm,
+      await componentize(
+        await compileAssemblyScript(entry, { virtualFiles: { [entry]: source }, extraFlags: ['--debug'] }),
+      ),
+    );
+    expect(
+      (await runCli(['policy', 'push', wasm, '--name', 'trapping', '--activate', 'set-memlock', ...admin])).code,
+    ).toBe(0);
     try {
       const r = await vm.request('1');
       expect(r.body).toMatchObject({ decision: 'deny', reason: 'trap' });
       const shown = await runCli(['audit', 'show', r.body.decisionId, ...admin]);
-      expect(shown.stdout).toMatch(/^error {8}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__trapping__\/index\/decide \(wasm function \d+\)$/m);
+      expect(shown.stdout).toMatch(
+        /^error {8}trap: evaluate: unreachable, in \S*capgateAbort \(wasm function \d+\), called from \S*__trapping__\/index\/decide \(wasm function \d+\)$/m,
+      );
       expect(shown.stdout).toMatch(/^logs {9}error: panic: one byte is no limit at \S*__trapping__\/index\.ts:4:\d+$/m);
     } finally {
       expect((await runCli(['policy', 'activate', 'memlock-cap', ...admin])).code).toBe(0);
@@ -244,9 +351,23 @@ policy(decide);
   it('says so when a command reaches the other socket', async () => {
     const adminOnRequest = await runCli(['vm', 'ls', '--socket', daemon.requestSocket]);
     expect(adminOnRequest.code).toBe(2);
-    expect(adminOnRequest.stderr).toContain(`error: ${daemon.requestSocket} is capgate's request socket, not its admin socket`);
-    expect(adminOnRequest.stderr).toContain(`hint: pass the admin socket: --socket ${daemon.adminSocket} (or set CAPGATE_ADMIN_SOCKET)`);
-    const requestOnAdmin = await runCli(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--socket', daemon.adminSocket, '--json']);
+    expect(adminOnRequest.stderr).toContain(
+      `error: ${daemon.requestSocket} is capgate's request socket, not its admin socket`,
+    );
+    expect(adminOnRequest.stderr).toContain(
+      `hint: pass the admin socket: --socket ${daemon.adminSocket} (or set CAPGATE_ADMIN_SOCKET)`,
+    );
+    const requestOnAdmin = await runCli([
+      'request',
+      'set-memlock',
+      '--pid',
+      '1',
+      '--bytes',
+      '1Mi',
+      '--socket',
+      daemon.adminSocket,
+      '--json',
+    ]);
     expect(requestOnAdmin.code).toBe(2);
     expect(json<{ error: { kind: string; message: string; hint: string } }>(requestOnAdmin.stdout).error).toEqual({
       kind: 'wrong-socket',

@@ -41,7 +41,8 @@ describe('capgate health', () => {
   });
 
   it('exits 0 and prints a short status while the daemon serves, on the request socket and with --admin on the admin one', async () => {
-    const version = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    const version = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
+      .version;
     const r = await runCli(['health', '--socket', up.requestSocket]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^ok: capgate ${version.replace(/\./g, '\\.')}, up \\d+ s\\n$`));
@@ -55,7 +56,10 @@ describe('capgate health', () => {
   });
 
   it('exits 1 when a socket answers but not "ok", answers something that is not capgate, errs, or says nothing in time', async () => {
-    const stopping = await fakeDaemon({ status: 200, body: JSON.stringify({ status: 'shutting-down', version: '0.1.0', uptimeS: 9 }) });
+    const stopping = await fakeDaemon({
+      status: 200,
+      body: JSON.stringify({ status: 'shutting-down', version: '0.1.0', uptimeS: 9 }),
+    });
     const r = await runCli(['health', '--socket', stopping]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^shutting-down: capgate 0\.1\.0/);
@@ -65,7 +69,10 @@ describe('capgate health', () => {
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout)).toMatchObject({ status: 'unexpected-answer', answer: { hello: 'world' } });
 
-    const failing = await fakeDaemon({ status: 503, body: JSON.stringify({ error: { code: 'overloaded', message: 'busy' } }) });
+    const failing = await fakeDaemon({
+      status: 503,
+      body: JSON.stringify({ error: { code: 'overloaded', message: 'busy' } }),
+    });
     expect((await runCli(['health', '--socket', failing])).code).toBe(1);
 
     const silent = await fakeDaemon(null);
@@ -91,7 +98,9 @@ describe('capgate health', () => {
 describe('capgate --version', () => {
   it("prints the package's version and the contract version the daemon runs", async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
-    const wit = /^package (capgate:policy@[0-9.]+);$/m.exec(fs.readFileSync(path.join(REPO_ROOT, 'host-api', 'wit', 'policy.wit'), 'utf8'))?.[1];
+    const wit = /^package (capgate:policy@[0-9.]+);$/m.exec(
+      fs.readFileSync(path.join(REPO_ROOT, 'host-api', 'wit', 'policy.wit'), 'utf8'),
+    )?.[1];
     expect(wit).toBe(CONTRACT_PACKAGE);
     for (const flag of ['--version', '-V']) {
       const r = await runCli([flag]);
@@ -120,17 +129,35 @@ describe('capgate completion', () => {
 
     // Each line: the words typed so far (the last one being completed) -> what bash offers.
     const cases: Array<[string[], string[]]> = [
-      [['capgate', ''], ['serve', 'policy', 'vm', 'request', 'audit', 'build', 'init', 'test', 'eval', 'health', 'completion']],
+      [
+        ['capgate', ''],
+        ['serve', 'policy', 'vm', 'request', 'audit', 'build', 'init', 'test', 'eval', 'health', 'completion'],
+      ],
       [['capgate', 'po'], ['policy']],
-      [['capgate', 'policy', ''], ['push', 'ls', 'inspect', 'activate', 'unbind', 'history', 'rollback', 'rm', 'bundle']],
+      [
+        ['capgate', 'policy', ''],
+        ['push', 'ls', 'inspect', 'activate', 'unbind', 'history', 'rollback', 'rm', 'bundle'],
+      ],
       [['capgate', 'policy', 'push', '--act'], ['--activate']],
       [['capgate', 'policy', 'push', 'x.wasm', '--activate', ''], ['set-memlock']],
-      [['capgate', 'init', 'p', '--lang', ''], ['assemblyscript', 'rust', 'c']],
+      [
+        ['capgate', 'init', 'p', '--lang', ''],
+        ['assemblyscript', 'rust', 'c'],
+      ],
       // An option's value is skipped when finding the command path.
-      [['capgate', 'health', '--socket', 'policy', '--'], ['--socket', '--json', '--admin', '--live', '--timeout', '--help']],
+      [
+        ['capgate', 'health', '--socket', 'policy', '--'],
+        ['--socket', '--json', '--admin', '--live', '--timeout', '--help'],
+      ],
       [['capgate', 'request', 'set-memlock', '--pid', '3', '--by'], ['--bytes']],
-      [['capgate', 'completion', ''], ['bash', 'zsh']],
-      [['capgate', 'audit', ''], ['ls', 'show', 'tail']],
+      [
+        ['capgate', 'completion', ''],
+        ['bash', 'zsh'],
+      ],
+      [
+        ['capgate', 'audit', ''],
+        ['ls', 'show', 'tail'],
+      ],
     ];
     const script = [
       `source "${file}"`,

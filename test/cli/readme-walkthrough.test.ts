@@ -33,8 +33,12 @@ function writingAPolicy(): string[] {
 describe("the README's Writing a policy", () => {
   it('runs in order, as written', { timeout: 600_000 }, async () => {
     const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!/^npm_|^INIT_CWD$|^NODE_ENV$|^VITEST|^CAPGATE_/.test(k)) env[k] = v;
-    env.PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.includes('node_modules')).join(delimiter);
+    for (const [k, v] of Object.entries(process.env))
+      if (!/^npm_|^INIT_CWD$|^NODE_ENV$|^VITEST|^CAPGATE_/.test(k)) env[k] = v;
+    env.PATH = (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((d) => !d.includes('node_modules'))
+      .join(delimiter);
     env.CAPGATE_ADMIN_SOCKET = daemon.adminSocket;
     env.NO_COLOR = '1';
     const project = join(dir, 'my-policy');
@@ -56,7 +60,13 @@ describe("the README's Writing a policy", () => {
     const records = (JSON.parse(readFileSync(join(project, 'audit.json'), 'utf8')) as { records: unknown[] }).records;
     expect(Array.isArray(records)).toBe(true);
     // The push reached the daemon: my-policy is bound.
-    const bound = await runProcess(process.execPath, [join(REPO_ROOT, 'runtime/cli/capgate.mjs'), 'policy', 'ls', '--json', '--socket', daemon.adminSocket], { cwd: REPO_ROOT, env });
-    expect(JSON.parse(bound.stdout)).toMatchObject({ policies: [{ name: 'my-policy', revisions: [{ revision: 1, boundTo: ['set-memlock'] }] }] });
+    const bound = await runProcess(
+      process.execPath,
+      [join(REPO_ROOT, 'runtime/cli/capgate.mjs'), 'policy', 'ls', '--json', '--socket', daemon.adminSocket],
+      { cwd: REPO_ROOT, env },
+    );
+    expect(JSON.parse(bound.stdout)).toMatchObject({
+      policies: [{ name: 'my-policy', revisions: [{ revision: 1, boundTo: ['set-memlock'] }] }],
+    });
   });
 });

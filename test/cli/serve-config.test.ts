@@ -26,8 +26,13 @@ function configFile(yaml: string): { dir: string; file: string } {
 }
 
 /** Starts `capgate serve --json ...` and resolves with its start line once it is serving. */
-function serve(args: string[]): Promise<{ child: ChildProcess; started: { requestSocket: string; adminSocket: string } }> {
-  const child = spawnChild(process.execPath, [CAPGATE_BIN, 'serve', '--json', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function serve(
+  args: string[],
+): Promise<{ child: ChildProcess; started: { requestSocket: string; adminSocket: string } }> {
+  const child = spawnChild(process.execPath, [CAPGATE_BIN, 'serve', '--json', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -36,7 +41,8 @@ function serve(args: string[]): Promise<{ child: ChildProcess; started: { reques
       out += d.toString();
       // The start line is pretty-printed JSON: a block from "{" to "}" at the start of lines.
       const block = /^\{\n[\s\S]*?\n\}$/m.exec(out);
-      if (block !== null) resolve({ child, started: JSON.parse(block[0]) as { requestSocket: string; adminSocket: string } });
+      if (block !== null)
+        resolve({ child, started: JSON.parse(block[0]) as { requestSocket: string; adminSocket: string } });
     });
     child.once('exit', (code) => reject(new Error(`capgate serve exited (${code}) before serving:\n${out}\n${err}`)));
   });
@@ -50,8 +56,15 @@ async function stop(child: ChildProcess): Promise<number | null> {
 
 describe('capgate serve --config with --config-json', () => {
   it("merges the inline JSON into the file's request section instead of replacing it: the file's socketGroup stays", async () => {
-    const { dir, file } = configFile('runDir: run\nstateDir: state\nlog:\n  level: warn\nrequest:\n  socketGroup: 0\n  deadlineMs: 3000\n');
-    const { child, started } = await serve(['--config', file, '--config-json', JSON.stringify({ request: { deadlineMs: 5000 } })]);
+    const { dir, file } = configFile(
+      'runDir: run\nstateDir: state\nlog:\n  level: warn\nrequest:\n  socketGroup: 0\n  deadlineMs: 3000\n',
+    );
+    const { child, started } = await serve([
+      '--config',
+      file,
+      '--config-json',
+      JSON.stringify({ request: { deadlineMs: 5000 } }),
+    ]);
     expect(started.requestSocket).toBe(path.join(dir, 'run', 'request.sock'));
     // socketGroup from the file makes the socket 0660; replacing the section would have left 0666.
     expect(fs.statSync(started.requestSocket).mode & 0o777).toBe(0o660);
@@ -67,7 +80,15 @@ describe('capgate serve --config with --config-json', () => {
 
   it('refuses a deadline of 0 given inline, before anything starts', async () => {
     const { dir } = configFile('');
-    const r = await runCli(['serve', '--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--config-json', '{"engine":{"limits":{"deadlineMs":0}}}']);
+    const r = await runCli([
+      'serve',
+      '--run-dir',
+      path.join(dir, 'run'),
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--config-json',
+      '{"engine":{"limits":{"deadlineMs":0}}}',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--config-json: engine.limits.deadlineMs: must be an integer from 1 to 300000, got 0');
     expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);

@@ -23,12 +23,19 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-const paths = (kind: 'admin' | 'request', env: Parameters<typeof socketCandidates>[1], flag?: string): string[] => socketCandidates(kind, env, flag).map((c) => c.path);
+const paths = (kind: 'admin' | 'request', env: Parameters<typeof socketCandidates>[1], flag?: string): string[] =>
+  socketCandidates(kind, env, flag).map((c) => c.path);
 
 describe('the resolution', () => {
   it('a non-root caller looks in its own ./.capgate/run, then where a root daemon listens; root only in /run/capgate', () => {
-    expect(paths('request', { uid: NOBODY, cwd: '/home/x' })).toEqual(['/home/x/.capgate/run/request.sock', '/run/capgate/request.sock']);
-    expect(paths('admin', { uid: 107, cwd: '/var/lib/libvirt' })).toEqual(['/var/lib/libvirt/.capgate/run/admin.sock', '/run/capgate/admin.sock']);
+    expect(paths('request', { uid: NOBODY, cwd: '/home/x' })).toEqual([
+      '/home/x/.capgate/run/request.sock',
+      '/run/capgate/request.sock',
+    ]);
+    expect(paths('admin', { uid: 107, cwd: '/var/lib/libvirt' })).toEqual([
+      '/var/lib/libvirt/.capgate/run/admin.sock',
+      '/run/capgate/admin.sock',
+    ]);
     expect(paths('request', { uid: 0, cwd: '/home/x' })).toEqual(['/run/capgate/request.sock']);
   });
 
@@ -43,9 +50,20 @@ describe('the resolution', () => {
   it('the daemon reads the same variables, below its flags and config file', () => {
     const vars = { CAPGATE_RUN_DIR: '/v/run', CAPGATE_ADMIN_SOCKET: '/v/a.sock' };
     const fromVars = resolveConfig({}, { uid: 0, cwd: '/w', cores: 2, vars });
-    expect([fromVars.runDir, fromVars.adminSocket, fromVars.requestSocket]).toEqual(['/v/run', '/v/a.sock', '/v/run/request.sock']);
-    const fromFile = resolveConfig({ runDir: '/f/run', adminSocket: 'adm.sock' }, { uid: 0, cwd: '/w', cores: 2, vars });
-    expect([fromFile.runDir, fromFile.adminSocket, fromFile.requestSocket]).toEqual(['/f/run', '/f/run/adm.sock', '/f/run/request.sock']);
+    expect([fromVars.runDir, fromVars.adminSocket, fromVars.requestSocket]).toEqual([
+      '/v/run',
+      '/v/a.sock',
+      '/v/run/request.sock',
+    ]);
+    const fromFile = resolveConfig(
+      { runDir: '/f/run', adminSocket: 'adm.sock' },
+      { uid: 0, cwd: '/w', cores: 2, vars },
+    );
+    expect([fromFile.runDir, fromFile.adminSocket, fromFile.requestSocket]).toEqual([
+      '/f/run',
+      '/f/run/adm.sock',
+      '/f/run/request.sock',
+    ]);
     const none = resolveConfig({}, { uid: NOBODY, cwd: '/w', cores: 2 });
     expect([none.runDir, none.requestSocket]).toEqual(['/w/.capgate/run', '/w/.capgate/run/request.sock']);
   });
@@ -62,7 +80,10 @@ function nobodysDir(): string {
 }
 
 const asNobody = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
-  runAsNobody([process.execPath, CAPGATE_BIN, ...args], { cwd, env: { PATH: process.env.PATH, NO_COLOR: '1', ...env } });
+  runAsNobody([process.execPath, CAPGATE_BIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, NO_COLOR: '1', ...env },
+  });
 
 describe('real daemons, clients as uid 65534', () => {
   it('a root daemon whose run directory comes from CAPGATE_RUN_DIR is found by a uid 65534 client given the same variable, and by root', async () => {
@@ -77,14 +98,20 @@ describe('real daemons, clients as uid 65534', () => {
     expect(health.code, health.stderr).toBe(0);
     expect(JSON.parse(health.stdout)).toMatchObject({ status: 'ok' });
     // A real request, with the kernel's view of the caller (uid 65534, in no VM): denied.
-    const request = await runAsNobody(['sh', '-c', `exec "${process.execPath}" "${CAPGATE_BIN}" request set-memlock --pid $$ --bytes 1Mi --json`], { cwd: '/', env: { PATH: process.env.PATH, CAPGATE_RUN_DIR: runDir } });
+    const request = await runAsNobody(
+      ['sh', '-c', `exec "${process.execPath}" "${CAPGATE_BIN}" request set-memlock --pid $$ --bytes 1Mi --json`],
+      { cwd: '/', env: { PATH: process.env.PATH, CAPGATE_RUN_DIR: runDir } },
+    );
     expect(request.code, request.stderr).toBe(1);
     expect(JSON.parse(request.stdout)).toMatchObject({ decision: 'deny' });
     // The admin socket is there too, and only root may use it.
     const adminAsNobody = await asNobody(['policy', 'ls'], '/', { CAPGATE_RUN_DIR: runDir });
     expect(adminAsNobody.code).toBe(3);
     expect(adminAsNobody.stderr).toContain(`permission denied on ${path.join(runDir, 'admin.sock')}`);
-    const adminAsRoot = await runChild(process.execPath, [CAPGATE_BIN, 'policy', 'ls', '--json'], { cwd: '/', env: { ...process.env, CAPGATE_RUN_DIR: runDir } });
+    const adminAsRoot = await runChild(process.execPath, [CAPGATE_BIN, 'policy', 'ls', '--json'], {
+      cwd: '/',
+      env: { ...process.env, CAPGATE_RUN_DIR: runDir },
+    });
     expect(adminAsRoot.code, adminAsRoot.stderr).toBe(0);
     expect(JSON.parse(adminAsRoot.stdout)).toEqual({ policies: [] });
     expect(await up.served.stop()).toBe(0);
@@ -92,7 +119,11 @@ describe('real daemons, clients as uid 65534', () => {
 
   it('a daemon uid 65534 started in its directory is found there by its client with nothing set', async () => {
     const home = nobodysDir();
-    const up = await serve([], { command: [...SETPRIV, process.execPath, CAPGATE_BIN], cwd: home, env: { CAPGATE_RUN_DIR: '' } });
+    const up = await serve([], {
+      command: [...SETPRIV, process.execPath, CAPGATE_BIN],
+      cwd: home,
+      env: { CAPGATE_RUN_DIR: '' },
+    });
     if (up.kind !== 'serving') throw new Error(`capgate serve as uid ${NOBODY} exited ${up.code}:\n${up.output}`);
     expect(up.adminSocket).toBe(path.join(home, '.capgate', 'run', 'admin.sock'));
     const health = await asNobody(['health'], home);
@@ -106,25 +137,41 @@ describe('real daemons, clients as uid 65534', () => {
   it('with no daemon, the error lists every path tried, why, what was there, and what to do; exit 3', async () => {
     const home = nobodysDir();
     if (fs.existsSync('/run/capgate/request.sock')) {
-      console.log('/run/capgate/request.sock exists on this machine: the no-daemon listing is checked with CAPGATE_RUN_DIR only');
+      console.log(
+        '/run/capgate/request.sock exists on this machine: the no-daemon listing is checked with CAPGATE_RUN_DIR only',
+      );
     } else {
       const r = await asNobody(['health'], home);
       expect(r.code).toBe(3);
-      expect(r.stderr).toContain(`${home}/.capgate/run/request.sock (where \`capgate serve\` run by you in this directory listens): no such file`);
+      expect(r.stderr).toContain(
+        `${home}/.capgate/run/request.sock (where \`capgate serve\` run by you in this directory listens): no such file`,
+      );
       expect(r.stderr).toContain('/run/capgate/request.sock (where a root daemon listens): no such file');
-      expect(r.stderr).toMatch(/hint: start the daemon with `capgate serve` .*--socket <path>, CAPGATE_REQUEST_SOCKET=<path> or CAPGATE_RUN_DIR=<dir>/);
+      expect(r.stderr).toMatch(
+        /hint: start the daemon with `capgate serve` .*--socket <path>, CAPGATE_REQUEST_SOCKET=<path> or CAPGATE_RUN_DIR=<dir>/,
+      );
       const j = await asNobody(['request', 'set-memlock', '--pid', '1', '--bytes', '1Mi', '--json'], home);
       expect(j.code).toBe(3);
       expect(JSON.parse(j.stdout)).toMatchObject({
         exitCode: 3,
-        error: { kind: 'daemon-unreachable', tried: [{ path: `${home}/.capgate/run/request.sock`, problem: 'no such file' }, { path: '/run/capgate/request.sock', problem: 'no such file' }] },
+        error: {
+          kind: 'daemon-unreachable',
+          tried: [
+            { path: `${home}/.capgate/run/request.sock`, problem: 'no such file' },
+            { path: '/run/capgate/request.sock', problem: 'no such file' },
+          ],
+        },
       });
     }
     // A file where the socket should be, named by a variable: said so.
     fs.writeFileSync(path.join(home, 'request.sock'), '');
     const notSocket = await asNobody(['health', '--json'], '/', { CAPGATE_RUN_DIR: home });
     expect(notSocket.code).toBe(3);
-    expect(JSON.parse(notSocket.stdout)).toMatchObject({ error: { tried: [{ path: path.join(home, 'request.sock'), from: 'from $CAPGATE_RUN_DIR', problem: 'not a socket' }] } });
+    expect(JSON.parse(notSocket.stdout)).toMatchObject({
+      error: {
+        tried: [{ path: path.join(home, 'request.sock'), from: 'from $CAPGATE_RUN_DIR', problem: 'not a socket' }],
+      },
+    });
   });
 });
 
@@ -134,7 +181,16 @@ describe('a socket planted where a client looks by default', () => {
     let asked = 0;
     const server = http.createServer((_req, res) => {
       asked++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', version: '6.6.6', uptimeS: 1, decision: 'allow', reason: '', decisionId: 'forged' }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          status: 'ok',
+          version: '6.6.6',
+          uptimeS: 1,
+          decision: 'allow',
+          reason: '',
+          decisionId: 'forged',
+        }),
+      );
     });
     impostors.push(server);
     await new Promise<void>((resolve) => server.listen(socketPath, resolve));
@@ -145,29 +201,47 @@ describe('a socket planted where a client looks by default', () => {
   it.each([
     ['owned by another user', 4242, 0o755, /belongs to uid 4242, not to you or root/],
     ['writable by others', NOBODY, 0o777, /others may write to .* \(mode 777\)/],
-  ] as const)('is not used when its directory is %s: the client reports it and asks nobody', async (_what, owner, mode, problem) => {
-    const home = nobodysDir();
-    const run = path.join(home, '.capgate', 'run');
-    fs.mkdirSync(run, { recursive: true });
-    fs.chownSync(path.join(home, '.capgate'), NOBODY, NOBODY);
-    const fake = await impostor(path.join(run, 'request.sock'));
-    fs.chownSync(run, owner, owner);
-    fs.chmodSync(run, mode);
-    // Not spawnSync: the impostor answers from this process's event loop.
-    const nobody = (env: NodeJS.ProcessEnv) => runProcess('setpriv', [...SETPRIV.slice(1), process.execPath, CAPGATE_BIN, 'health', '--json'], { cwd: home, env: { PATH: process.env.PATH, ...env } });
-    const r = await nobody({});
-    expect(r.code).toBe(3);
-    expect(JSON.parse(r.stdout)).toMatchObject({ error: { kind: 'daemon-unreachable', tried: [{ path: path.join(run, 'request.sock'), problem: expect.stringMatching(problem) }, { path: '/run/capgate/request.sock' }] } });
-    expect(fake.asked()).toBe(0);
-    // Named on purpose, the same socket is the caller's choice (and answers).
-    const named = await nobody({ CAPGATE_RUN_DIR: run });
-    expect(named.code, named.stderr).toBe(0);
-    expect(fake.asked()).toBe(1);
-  });
+  ] as const)(
+    'is not used when its directory is %s: the client reports it and asks nobody',
+    async (_what, owner, mode, problem) => {
+      const home = nobodysDir();
+      const run = path.join(home, '.capgate', 'run');
+      fs.mkdirSync(run, { recursive: true });
+      fs.chownSync(path.join(home, '.capgate'), NOBODY, NOBODY);
+      const fake = await impostor(path.join(run, 'request.sock'));
+      fs.chownSync(run, owner, owner);
+      fs.chmodSync(run, mode);
+      // Not spawnSync: the impostor answers from this process's event loop.
+      const nobody = (env: NodeJS.ProcessEnv) =>
+        runProcess('setpriv', [...SETPRIV.slice(1), process.execPath, CAPGATE_BIN, 'health', '--json'], {
+          cwd: home,
+          env: { PATH: process.env.PATH, ...env },
+        });
+      const r = await nobody({});
+      expect(r.code).toBe(3);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        error: {
+          kind: 'daemon-unreachable',
+          tried: [
+            { path: path.join(run, 'request.sock'), problem: expect.stringMatching(problem) },
+            { path: '/run/capgate/request.sock' },
+          ],
+        },
+      });
+      expect(fake.asked()).toBe(0);
+      // Named on purpose, the same socket is the caller's choice (and answers).
+      const named = await nobody({ CAPGATE_RUN_DIR: run });
+      expect(named.code, named.stderr).toBe(0);
+      expect(fake.asked()).toBe(1);
+    },
+  );
 });
 
 const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;
-if (!canMount) console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): a root daemon on the real default /run/capgate is not tried');
+if (!canMount)
+  console.log(
+    'unshare -m is not permitted here (no CAP_SYS_ADMIN): a root daemon on the real default /run/capgate is not tried',
+  );
 
 describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate', () => {
   it('is found by a uid 65534 client with nothing set (a private /run in a mount namespace of its own)', async () => {
@@ -181,12 +255,18 @@ describe.skipIf(!canMount)('a root daemon on its built-in default, /run/capgate'
       'mount --make-rprivate / && mount -t tmpfs -o mode=0755 capgate-test-run /run || exit 90',
       '"$NODE" "$BIN" serve --state-dir "$STATE" --log-level warn >"$STATE/serve.log" 2>&1 &',
       'daemon=$!',
-      'trap \'kill $daemon 2>/dev/null; wait $daemon\' EXIT',
+      "trap 'kill $daemon 2>/dev/null; wait $daemon' EXIT",
       'i=0; while [ ! -S /run/capgate/request.sock ] && kill -0 $daemon 2>/dev/null && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done',
       'cd / && setpriv --reuid 65534 --regid 65534 --clear-groups "$NODE" "$BIN" health; echo "health-exit=$?"',
     ].join('\n');
-    const r = await runChild('unshare', ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', script], { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' } });
-    const log = fs.existsSync(path.join(state, 'serve.log')) ? fs.readFileSync(path.join(state, 'serve.log'), 'utf8') : '';
+    const r = await runChild(
+      'unshare',
+      ['--mount', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', script],
+      { env: { PATH: process.env.PATH, NODE: process.execPath, BIN: CAPGATE_BIN, STATE: state, NO_COLOR: '1' } },
+    );
+    const log = fs.existsSync(path.join(state, 'serve.log'))
+      ? fs.readFileSync(path.join(state, 'serve.log'), 'utf8')
+      : '';
     expect(r.stdout, `${r.stderr}\n${log}`).toContain('health-exit=0');
     expect(r.stdout).toMatch(/^ok: capgate /m);
     expect(log).toContain('capgate serving: admin /run/capgate/admin.sock, requests /run/capgate/request.sock');

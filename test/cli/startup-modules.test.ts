@@ -57,9 +57,21 @@ interface Traced {
 let runs = 0;
 function traced(args: string[]): Traced {
   const file = join(work, `trace-${runs++}.txt`);
-  const r = spawnSync(process.execPath, ['--import', TRACE, CAPGATE_BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', CAPGATE_MODULE_TRACE: file }, encoding: 'utf8', timeout: 60_000 });
-  const urls = readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('file:'));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, modules: [...new Set(urls.map((u) => relative(REPO_ROOT, fileURLToPath(u))))].sort() };
+  const r = spawnSync(process.execPath, ['--import', TRACE, CAPGATE_BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', CAPGATE_MODULE_TRACE: file },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const urls = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('file:'));
+  return {
+    code: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    modules: [...new Set(urls.map((u) => relative(REPO_ROOT, fileURLToPath(u))))].sort(),
+  };
 }
 
 function packageOf(file: string): string | undefined {
@@ -95,7 +107,21 @@ describe('client commands load none of the engine, simulator, daemon or toolchai
     ['audit ls', () => ['audit', 'ls', '--socket', daemon.adminSocket], 0],
     ['vm ls', () => ['vm', 'ls', '--socket', daemon.adminSocket], 0],
     // Nothing is bound: the daemon answers deny (exit 1) after a full round trip.
-    ['request set-memlock', () => ['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '1Mi', '--socket', daemon.requestSocket, '--json'], 1],
+    [
+      'request set-memlock',
+      () => [
+        'request',
+        'set-memlock',
+        '--pid',
+        String(process.pid),
+        '--bytes',
+        '1Mi',
+        '--socket',
+        daemon.requestSocket,
+        '--json',
+      ],
+      1,
+    ],
     ['policy ls, no daemon', () => ['policy', 'ls', '--socket', join(work, 'nowhere.sock')], 3],
   ] as const)('%s', (_name, args, code) => {
     const r = traced(args());

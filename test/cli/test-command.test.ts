@@ -66,7 +66,11 @@ cases:
   it('prints JSON with --json', async () => {
     const r = await runCli(['test', guests.vfioOnly, guests.vfioOnlyScenario, '--json']);
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.stdout) as { passed: number; failed: number; cases: Array<{ name: string; decision: string; fuelUsed: number; calls: Array<{ bytes?: string }> }> };
+    const j = JSON.parse(r.stdout) as {
+      passed: number;
+      failed: number;
+      cases: Array<{ name: string; decision: string; fuelUsed: number; calls: Array<{ bytes?: string }> }>;
+    };
     expect([j.passed, j.failed]).toEqual([5, 0]);
     const last = j.cases.at(-1)!;
     expect(last.decision).toBe('allow');
@@ -90,13 +94,18 @@ cases:
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`${scenario}:2:5: a VM needs "id"`);
-    expect(r.stderr).toContain(`${scenario}:4:5: unknown key "idd" in a VM; allowed keys: uuid, name, id, labels, pids`);
+    expect(r.stderr).toContain(
+      `${scenario}:4:5: unknown key "idd" in a VM; allowed keys: uuid, name, id, labels, pids`,
+    );
     expect(r.stderr).toContain(`${scenario}:6:41: "bytes": "lots" is not a byte size`);
     expect(r.stderr).toMatch(/hint: fix the lines above/);
 
     const json = await runCli(['test', guests.memlockCap, scenario, '--json']);
     expect(json.code).toBe(2);
-    const body = JSON.parse(json.stdout) as { exitCode: number; error: { issues: Array<{ line: number; col: number }> } };
+    const body = JSON.parse(json.stdout) as {
+      exitCode: number;
+      error: { issues: Array<{ line: number; col: number }> };
+    };
     expect(body.exitCode).toBe(2);
     expect(body.error.issues.map((i) => `${i.line}:${i.col}`)).toEqual(['4:5', '2:5', '6:41']);
   });
@@ -118,9 +127,32 @@ cases:
 describe('capgate test --from-audit', () => {
   it('lists every decision the new policy would change and exits 1', async () => {
     const records = [
-      auditRecord({ decisionId: 'd-unlimited', vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
-      auditRecord({ decisionId: 'd-plain', vm: PLAIN_VM, requesterPid: 60, targetPid: 61, bytes: '1073741824', decision: 'deny', reason: 'vm-not-vfio' }),
-      auditRecord({ decisionId: 'd-outside', vm: GPU_VM, targetPid: 900, bytes: '1', outside: true, decision: 'deny', reason: 'target-not-in-requester-vm' }),
+      auditRecord({
+        decisionId: 'd-unlimited',
+        vm: GPU_VM,
+        targetPid: 51,
+        bytes: 'unlimited',
+        granted: true,
+        decision: 'allow',
+      }),
+      auditRecord({
+        decisionId: 'd-plain',
+        vm: PLAIN_VM,
+        requesterPid: 60,
+        targetPid: 61,
+        bytes: '1073741824',
+        decision: 'deny',
+        reason: 'vm-not-vfio',
+      }),
+      auditRecord({
+        decisionId: 'd-outside',
+        vm: GPU_VM,
+        targetPid: 900,
+        bytes: '1',
+        outside: true,
+        decision: 'deny',
+        reason: 'target-not-in-requester-vm',
+      }),
     ];
     const audit = file('audit.json', JSON.stringify({ records }));
     const r = await runCli(['test', guests.memlockCap, '--from-audit', audit]);

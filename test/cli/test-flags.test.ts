@@ -72,11 +72,21 @@ describe('capgate test: choosing and printing cases', () => {
     const r = await runCli(['test', guests.memlockCap, s, '--reporter', 'junit']);
     expect(r.code).toBe(1);
     const xml = r.stdout;
-    expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="capgate" tests="3" failures="1" errors="0"')).toBe(true);
+    expect(
+      xml.startsWith(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="capgate" tests="3" failures="1" errors="0"',
+      ),
+    ).toBe(true);
     expect(xml).toContain(`<testsuite name="${s}" tests="3" failures="1" errors="0" skipped="0"`);
-    expect(xml).toMatch(/<testcase name="small &lt;raise&gt; &amp; fine" classname="[^"]+" file="[^"]+" line="4" time="\d+\.\d{6}">/);
-    expect(xml).toMatch(/<testcase name="over the cap" [^>]*>\s*<system-out>warn: request exceeds memory-bytes plus overhead[^<]*<\/system-out>/);
-    expect(xml).toMatch(/<testcase name="wrong on purpose"[^>]*>\s*<failure message="decision: expected deny, got allow" type="mismatch">decision: allow, fuel \d+/);
+    expect(xml).toMatch(
+      /<testcase name="small &lt;raise&gt; &amp; fine" classname="[^"]+" file="[^"]+" line="4" time="\d+\.\d{6}">/,
+    );
+    expect(xml).toMatch(
+      /<testcase name="over the cap" [^>]*>\s*<system-out>warn: request exceeds memory-bytes plus overhead[^<]*<\/system-out>/,
+    );
+    expect(xml).toMatch(
+      /<testcase name="wrong on purpose"[^>]*>\s*<failure message="decision: expected deny, got allow" type="mismatch">decision: allow, fuel \d+/,
+    );
     expect(xml.trimEnd().endsWith('</testsuite>\n</testsuites>')).toBe(true);
     // Every tag that opens closes: a cheap well-formedness check.
     const opened = [...xml.matchAll(/<(testsuites|testsuite|testcase|failure|system-out)[ >]/g)].length;
@@ -99,7 +109,9 @@ describe('capgate test: choosing and printing cases', () => {
   it('refuses two output formats at once', async () => {
     const r = await runCli(['test', guests.memlockCap, file('fmt.yaml', TWO_RULES), '--json', '--reporter', 'tap']);
     expect(r.code).toBe(2);
-    expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toMatch(/--json and --reporter tap are two output formats/);
+    expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toMatch(
+      /--json and --reporter tap are two output formats/,
+    );
   });
 });
 
@@ -108,10 +120,26 @@ describe('capgate test --compare', () => {
     const r = await runCli(['test', guests.memlockCap, guests.memlockCapScenario, '--compare', guests.vfioOnly]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^SAME {2}rule 2: target in another VM/m);
-    expect(r.stdout).toMatch(new RegExp(`^DIFF {2}rules 4 and 7: exactly memory-bytes plus 256Mi is allowed .*\\n {6}decision: ${guests.memlockCap.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: allow\\n {16}${guests.vfioOnly.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: deny\\("vm-not-vfio"\\)`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^DIFF {2}rules 4 and 7: exactly memory-bytes plus 256Mi is allowed .*\\n {6}decision: ${guests.memlockCap.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: allow\\n {16}${guests.vfioOnly.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: deny\\("vm-not-vfio"\\)`,
+        'm',
+      ),
+    );
     expect(lastLine(r.stdout)).toMatch(/^\d+ same, \d+ different$/);
-    const j = await runCli(['test', guests.memlockCap, guests.memlockCapScenario, '--compare', guests.vfioOnly, '--json']);
-    const body = JSON.parse(j.stdout) as { same: number; different: number; cases: Array<{ name: string; same: boolean; differences: Array<{ what: string }> }> };
+    const j = await runCli([
+      'test',
+      guests.memlockCap,
+      guests.memlockCapScenario,
+      '--compare',
+      guests.vfioOnly,
+      '--json',
+    ]);
+    const body = JSON.parse(j.stdout) as {
+      same: number;
+      different: number;
+      cases: Array<{ name: string; same: boolean; differences: Array<{ what: string }> }>;
+    };
     expect(body.same + body.different).toBe(11);
     expect(body.different).toBeGreaterThan(0);
   });
@@ -128,9 +156,32 @@ describe('capgate test --compare', () => {
 describe('capgate test --from-audit --write-scenario', () => {
   it('turns the changed decisions into cases that pass with the new build and fail with the old', async () => {
     const records = [
-      auditRecord({ decisionId: 'd-unlimited', vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
-      auditRecord({ decisionId: 'd-plain', vm: PLAIN_VM, requesterPid: 60, targetPid: 61, bytes: '1073741824', decision: 'deny', reason: 'vm-not-vfio' }),
-      auditRecord({ decisionId: 'd-outside', vm: GPU_VM, targetPid: 900, bytes: '1', outside: true, decision: 'deny', reason: 'target-not-in-requester-vm' }),
+      auditRecord({
+        decisionId: 'd-unlimited',
+        vm: GPU_VM,
+        targetPid: 51,
+        bytes: 'unlimited',
+        granted: true,
+        decision: 'allow',
+      }),
+      auditRecord({
+        decisionId: 'd-plain',
+        vm: PLAIN_VM,
+        requesterPid: 60,
+        targetPid: 61,
+        bytes: '1073741824',
+        decision: 'deny',
+        reason: 'vm-not-vfio',
+      }),
+      auditRecord({
+        decisionId: 'd-outside',
+        vm: GPU_VM,
+        targetPid: 900,
+        bytes: '1',
+        outside: true,
+        decision: 'deny',
+        reason: 'target-not-in-requester-vm',
+      }),
     ];
     const audit = file('audit.json', JSON.stringify({ records }));
     const out = join(dir, 'changed.yaml');
@@ -151,7 +202,12 @@ describe('capgate test --from-audit --write-scenario', () => {
   });
 
   it('writes nothing when no decision changes, and needs --from-audit', async () => {
-    const audit = file('same-audit.json', JSON.stringify({ records: [auditRecord({ vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' })] }));
+    const audit = file(
+      'same-audit.json',
+      JSON.stringify({
+        records: [auditRecord({ vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' })],
+      }),
+    );
     const out = join(dir, 'nothing.yaml');
     const r = await runCli(['test', guests.vfioOnly, '--from-audit', audit, '--write-scenario', out]);
     expect(r.code).toBe(0);
@@ -163,11 +219,14 @@ describe('capgate test --from-audit --write-scenario', () => {
   });
 });
 
-describe('capgate test: the daemon\'s limits', () => {
-  it('uses the daemon\'s 100 ms deadline unless told otherwise', { timeout: 120_000 }, async () => {
+describe("capgate test: the daemon's limits", () => {
+  it("uses the daemon's 100 ms deadline unless told otherwise", { timeout: 120_000 }, async () => {
     const slow = join(dir, 'slow.wasm');
     writeFileSync(slow, await buildSlowPolicy());
-    const s = file('slow.yaml', `vms:\n  - { uuid: u, name: v, id: 1, pids: [10] }\ncases:\n  - request: { requesterPid: 10, bytes: ${SLOW_BYTES} }\n    expect: { decision: any }\n`);
+    const s = file(
+      'slow.yaml',
+      `vms:\n  - { uuid: u, name: v, id: 1, pids: [10] }\ncases:\n  - request: { requesterPid: 10, bytes: ${SLOW_BYTES} }\n    expect: { decision: any }\n`,
+    );
     // Fuel enough for seconds of spinning: only the deadline can stop it.
     const r = await runCli(['test', slow, s, '--fuel', '100000000000']);
     expect(r.stdout).toMatch(/error: timeout: no decision within the 100 ms deadline; the worker was terminated/);
@@ -185,13 +244,25 @@ describe('capgate test --watch', () => {
     const project = join(dir, 'watched');
     mkdirSync(join(project, 'src'), { recursive: true });
     writeFileSync(join(project, 'src', 'choice'), guests.memlockCap);
-    writeFileSync(join(project, 'make.mjs'), "import fs from 'node:fs';\nfs.mkdirSync('build', { recursive: true });\nfs.copyFileSync(fs.readFileSync('src/choice', 'utf8').trim(), 'build/policy.wasm');\n");
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'watched', private: true, scripts: { build: 'node make.mjs' } }));
-    writeFileSync(join(project, 'scenario.yaml'), TWO_RULES.replace('expect: { decision: deny }', 'expect: { decision: any }'));
+    writeFileSync(
+      join(project, 'make.mjs'),
+      "import fs from 'node:fs';\nfs.mkdirSync('build', { recursive: true });\nfs.copyFileSync(fs.readFileSync('src/choice', 'utf8').trim(), 'build/policy.wasm');\n",
+    );
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'watched', private: true, scripts: { build: 'node make.mjs' } }),
+    );
+    writeFileSync(
+      join(project, 'scenario.yaml'),
+      TWO_RULES.replace('expect: { decision: deny }', 'expect: { decision: any }'),
+    );
     mkdirSync(join(project, 'build'));
     copyFileSync(guests.memlockCap, join(project, 'build', 'policy.wasm'));
 
-    const child = spawnChild(process.execPath, [CAPGATE_BIN, 'test', 'build/policy.wasm', 'scenario.yaml', '--watch'], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawnChild(process.execPath, [CAPGATE_BIN, 'test', 'build/policy.wasm', 'scenario.yaml', '--watch'], {
+      cwd: project,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     const out = new ChildOutput(child);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Each step runs `npm run build` or the scenario in a fresh process: slow on a loaded machine.
@@ -200,10 +271,17 @@ describe('capgate test --watch', () => {
       await waitFor(/3 passed, 0 failed\n\[watch\] watching \.?/);
       // vfio-only denies the VM without vfio=true: "small <raise> & fine" now fails.
       writeFileSync(join(project, 'src', 'choice'), guests.vfioOnly);
-      await waitFor(/\[watch\] src\/choice changed: rebuilding \(npm run build\)[\s\S]*FAIL {2}small <raise> & fine[\s\S]*1 passed, 2 failed\n\[watch\] waiting for changes/);
+      await waitFor(
+        /\[watch\] src\/choice changed: rebuilding \(npm run build\)[\s\S]*FAIL {2}small <raise> & fine[\s\S]*1 passed, 2 failed\n\[watch\] waiting for changes/,
+      );
       // A scenario change reruns without a build.
-      writeFileSync(join(project, 'scenario.yaml'), TWO_RULES.replace(/decision: (allow|deny)(, reason: over-cap)?/g, 'decision: any'));
-      await waitFor(/\[watch\] scenario\.yaml changed: rerunning[\s\S]*3 passed, 0 failed\n\[watch\] waiting for changes/);
+      writeFileSync(
+        join(project, 'scenario.yaml'),
+        TWO_RULES.replace(/decision: (allow|deny)(, reason: over-cap)?/g, 'decision: any'),
+      );
+      await waitFor(
+        /\[watch\] scenario\.yaml changed: rerunning[\s\S]*3 passed, 0 failed\n\[watch\] waiting for changes/,
+      );
     } finally {
       child.kill('SIGTERM');
     }

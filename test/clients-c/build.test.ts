@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCClient, C_CLIENT_DIR, compileCProgram, hasCommand, type CClientBuild } from '../../scripts/build-c-client.ts';
+import {
+  buildCClient,
+  C_CLIENT_DIR,
+  compileCProgram,
+  hasCommand,
+  type CClientBuild,
+} from '../../scripts/build-c-client.ts';
 import { runChild } from '../support/processes/children.ts';
 
 let dir: string;
@@ -34,7 +40,11 @@ function dynamicSymbols(file: string): Array<{ name: string; version: string; de
     .split('\n')
     .map((l) => /^[0-9a-f]+ .{7} (\S+)\s+[0-9a-f]+\s+(?:(\(?[A-Z_0-9.]+\)?|Base)\s+)?(\S+)$/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ name: m[3]!, version: m[2] === 'Base' || m[2] === undefined ? '' : m[2].replace(/[()]/g, ''), defined: m[1] !== '*UND*' }));
+    .map((m) => ({
+      name: m[3]!,
+      version: m[2] === 'Base' || m[2] === undefined ? '' : m[2].replace(/[()]/g, ''),
+      defined: m[1] !== '*UND*',
+    }));
 }
 
 function needed(file: string): string[] {
@@ -44,8 +54,17 @@ function needed(file: string): string[] {
 describe('libcapgate', () => {
   it('exports exactly its API, with a soname, and needs only libc', () => {
     const lib = fs.realpathSync(gcc.sharedLibrary);
-    const exported = dynamicSymbols(lib).filter((s) => s.defined).map((s) => s.name).sort();
-    expect(exported).toEqual(['capgate_client_free', 'capgate_client_new', 'capgate_client_set_memlock', 'capgate_set_memlock', 'capgate_strerror']);
+    const exported = dynamicSymbols(lib)
+      .filter((s) => s.defined)
+      .map((s) => s.name)
+      .sort();
+    expect(exported).toEqual([
+      'capgate_client_free',
+      'capgate_client_new',
+      'capgate_client_set_memlock',
+      'capgate_set_memlock',
+      'capgate_strerror',
+    ]);
     expect(sh('readelf', ['-d', lib])).toMatch(/\(SONAME\)\s+Library soname: \[libcapgate\.so\.1\]/);
     expect(needed(lib)).toEqual(['libc.so.6']);
   });
@@ -56,13 +75,16 @@ describe('libcapgate', () => {
       return ctx.skip();
     }
     const clang = buildCClient(path.join(dir, 'clang'), { cc: 'clang-14' });
-    expect(fs.existsSync(clang.preload) && fs.existsSync(clang.staticLibrary) && fs.existsSync(clang.sharedLibrary)).toBe(true);
+    expect(
+      fs.existsSync(clang.preload) && fs.existsSync(clang.staticLibrary) && fs.existsSync(clang.sharedLibrary),
+    ).toBe(true);
   });
 
   it('its header compiles alone as strict C99 and as C++', () => {
     const header = path.join(gcc.includeDir, 'capgate.h');
     sh('gcc', ['-std=c99', '-pedantic', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', '-x', 'c', header]);
-    if (hasCommand('g++')) sh('g++', ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', '-x', 'c++', header]);
+    if (hasCommand('g++'))
+      sh('g++', ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', '-x', 'c++', header]);
   });
 
   it('installs with a pkg-config file that links the example dynamically and statically', async () => {
@@ -75,18 +97,35 @@ describe('libcapgate', () => {
 
     const example = path.join(C_CLIENT_DIR, 'examples/set-memlock.c');
     const dynamic = path.join(dir, 'set-memlock-dynamic');
-    compileCProgram({ sources: [example], out: dynamic, flags: ['-Wall', '-Wextra', '-Werror', ...flags.split(' ').filter((f) => f.startsWith('-I'))], libs: flags.split(' ').filter((f) => !f.startsWith('-I')) });
+    compileCProgram({
+      sources: [example],
+      out: dynamic,
+      flags: ['-Wall', '-Wextra', '-Werror', ...flags.split(' ').filter((f) => f.startsWith('-I'))],
+      libs: flags.split(' ').filter((f) => !f.startsWith('-I')),
+    });
     expect(needed(dynamic)).toContain('libcapgate.so.1');
     const staticExe = path.join(dir, 'set-memlock-static');
-    compileCProgram({ sources: [example], out: staticExe, flags: ['-Wall', '-Wextra', '-Werror', `-I${prefix}/include`], libs: [path.join(prefix, 'lib/libcapgate.a')] });
+    compileCProgram({
+      sources: [example],
+      out: staticExe,
+      flags: ['-Wall', '-Wextra', '-Werror', `-I${prefix}/include`],
+      libs: [path.join(prefix, 'lib/libcapgate.a')],
+    });
     expect(needed(staticExe)).toEqual(['libc.so.6']);
 
     // Both run, and both report a missing daemon as the errno and message they promise.
     const missing = path.join(dir, 'no-daemon.sock');
-    for (const [exe, env] of [[dynamic, { LD_LIBRARY_PATH: path.join(prefix, 'lib') }], [staticExe, {}]] as const) {
-      const r = await runChild(exe, [String(process.pid), '4096'], { env: { ...env, CAPGATE_REQUEST_SOCKET: missing } });
+    for (const [exe, env] of [
+      [dynamic, { LD_LIBRARY_PATH: path.join(prefix, 'lib') }],
+      [staticExe, {}],
+    ] as const) {
+      const r = await runChild(exe, [String(process.pid), '4096'], {
+        env: { ...env, CAPGATE_REQUEST_SOCKET: missing },
+      });
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe(`capgate: no capgate socket at the configured path: cannot connect to ${missing}: ENOENT (is capgate running, and its request socket mounted at this path?)\n`);
+      expect(r.stderr).toBe(
+        `capgate: no capgate socket at the configured path: cannot connect to ${missing}: ENOENT (is capgate running, and its request socket mounted at this path?)\n`,
+      );
     }
   });
 });
@@ -104,13 +143,36 @@ describe('libcapgate-preload.so', () => {
   });
 
   it('imports only async-signal-safe calls, plus what its constructor alone uses', () => {
-    const imported = dynamicSymbols(gcc.preload).filter((s) => !s.defined && !/^(_ITM_|__gmon_start__|__cxa_finalize)/.test(s.name));
+    const imported = dynamicSymbols(gcc.preload).filter(
+      (s) => !s.defined && !/^(_ITM_|__gmon_start__|__cxa_finalize)/.test(s.name),
+    );
     // POSIX async-signal-safe (POSIX.1-2017 2.4.3), and errno's location.
-    const signalSafe = ['socket', 'connect', 'getsockopt', 'send', 'recv', 'poll', 'close', 'open', 'read', 'write', 'getpid', 'clock_gettime', 'memcpy', 'memcmp', 'strlen', 'strchr', 'strcmp', '__errno_location'];
+    const signalSafe = [
+      'socket',
+      'connect',
+      'getsockopt',
+      'send',
+      'recv',
+      'poll',
+      'close',
+      'open',
+      'read',
+      'write',
+      'getpid',
+      'clock_gettime',
+      'memcpy',
+      'memcmp',
+      'strlen',
+      'strchr',
+      'strcmp',
+      '__errno_location',
+    ];
     // syscall(): a register-shuffling stub in glibc, for prlimit64 reads.
     const stubs = ['syscall'];
     const constructorOnly = ['dlsym', 'secure_getenv'];
-    const unexpected = imported.map((s) => s.name).filter((n) => ![...signalSafe, ...stubs, ...constructorOnly].includes(n));
+    const unexpected = imported
+      .map((s) => s.name)
+      .filter((n) => ![...signalSafe, ...stubs, ...constructorOnly].includes(n));
     expect(unexpected).toEqual([]);
   });
 

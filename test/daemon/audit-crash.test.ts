@@ -25,7 +25,10 @@ const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
  */
 function appendUntilKilled(file: string, run: number, durability: string, atLeast: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawnChild(process.execPath, ['--import', BOOTSTRAP, APPENDER, file, String(run), durability], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnChild(process.execPath, ['--import', BOOTSTRAP, APPENDER, file, String(run), durability], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const killAt = atLeast + Math.floor(Math.random() * (atLeast / 10));
     const chunks: Buffer[] = [];
     let lines = 0;
@@ -56,7 +59,10 @@ function appendUntilKilled(file: string, run: number, durability: string, atLeas
 function leftBehind(file: string): { unindexed: number; uningested: number } {
   const db = new Database(file);
   try {
-    const unindexed = db.prepare('SELECT count(*) FROM audit_log WHERE seq > (SELECT indexed_through FROM audit_indexer)').pluck().get() as number;
+    const unindexed = db
+      .prepare('SELECT count(*) FROM audit_log WHERE seq > (SELECT indexed_through FROM audit_indexer)')
+      .pluck()
+      .get() as number;
     const mark = db.prepare('SELECT ingested_through FROM audit_ingester').pluck().get() as number;
     const journal = fs.existsSync(`${file}-audit-journal`) ? fs.readFileSync(`${file}-audit-journal`) : Buffer.alloc(0);
     let uningested = 0;
@@ -93,8 +99,10 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
     const all = s.audit.query({ limit: 1_000_000, order: 'asc' }).records;
     // seq follows the order of generation, across runs (no seq reused after a crash).
     const order = all.map((r) => r.decisionId.slice(1).split('-').map(Number) as [number, number]);
-    for (let k = 1; k < order.length; k++) expect(order[k]![0] * 1e9 + order[k]![1]).toBeGreaterThan(order[k - 1]![0] * 1e9 + order[k - 1]![1]);
-    const ids = (q: Parameters<typeof s.audit.query>[0]): Set<string> => new Set(s.audit.query(q).records.map((r) => r.decisionId));
+    for (let k = 1; k < order.length; k++)
+      expect(order[k]![0] * 1e9 + order[k]![1]).toBeGreaterThan(order[k - 1]![0] * 1e9 + order[k - 1]![1]);
+    const ids = (q: Parameters<typeof s.audit.query>[0]): Set<string> =>
+      new Set(s.audit.query(q).records.map((r) => r.decisionId));
     const byVm = new Map(['vm-0', 'uuid-1', 'vm-2'].map((vm) => [vm, ids({ limit: 1_000_000, order: 'asc', vm })]));
     const byPolicy = new Map(['pa', 'pb'].map((p) => [p, ids({ limit: 1_000_000, order: 'asc', policy: p })]));
     const denied = ids({ limit: 1_000_000, order: 'desc', decision: 'deny' });
@@ -102,14 +110,17 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
     for (const [id, { run, i, seq }] of reported) {
       const expected = crashRecord(run, i);
       expect(s.audit.get(id)).toMatchObject({ ...expected, seq });
-      if (expected.vm) expect(byVm.get(expected.vm.name)?.has(id) ?? byVm.get(expected.vm.uuid)!.has(id), id).toBe(true);
+      if (expected.vm)
+        expect(byVm.get(expected.vm.name)?.has(id) ?? byVm.get(expected.vm.uuid)!.has(id), id).toBe(true);
       if (expected.policy) expect(byPolicy.get(expected.policy.name)!.has(id), id).toBe(true);
       expect(denied.has(id), id).toBe(expected.decision === 'deny');
     }
     // By time, for a sample (one query each).
     for (const [id, { run, i }] of [...reported].filter((_, k) => k % 97 === 0)) {
       const t = Date.parse(crashRecord(run, i).time);
-      expect(s.audit.query({ limit: 10, order: 'asc', sinceMs: t, untilMs: t + 1 }).records.map((r) => r.decisionId)).toEqual([id]);
+      expect(
+        s.audit.query({ limit: 10, order: 'asc', sinceMs: t, untilMs: t + 1 }).records.map((r) => r.decisionId),
+      ).toEqual([id]);
     }
   } finally {
     s.close();
@@ -117,35 +128,39 @@ function checkStore(file: string, reported: ReadonlyMap<string, { run: number; i
 }
 
 describe('audit store under kill -9', () => {
-  it.for(['normal', 'full'])('keeps every reported record, and a consistent index, across repeated SIGKILLs (durability %s)', { timeout: 120_000 }, async (durability, { signal }) => {
-    const file = path.join(tempDir(), 'state', 'capgate.db');
-    const reported = new Map<string, { run: number; i: number; seq: number }>();
-    let unindexedAtKill = 0;
-    let uningestedAtKill = 0;
-    let topSeq = 0;
-    for (let run = 1; run <= 4; run++) {
-      // A test that timed out goes on in the background: it must not start another appender.
-      signal.throwIfAborted();
-      const lines = await appendUntilKilled(file, run, durability, durability === 'full' ? 300 : 3000);
-      for (const line of lines) {
-        const [id, seq] = line.split(' ') as [string, string];
-        // Acknowledged seqs increase, and continue above every seq of the runs before (none reused).
-        expect(Number(seq), line).toBeGreaterThan(topSeq);
-        topSeq = Number(seq);
-        reported.set(id, { run, i: Number(id.split('-')[1]), seq: topSeq });
+  it.for(['normal', 'full'])(
+    'keeps every reported record, and a consistent index, across repeated SIGKILLs (durability %s)',
+    { timeout: 120_000 },
+    async (durability, { signal }) => {
+      const file = path.join(tempDir(), 'state', 'capgate.db');
+      const reported = new Map<string, { run: number; i: number; seq: number }>();
+      let unindexedAtKill = 0;
+      let uningestedAtKill = 0;
+      let topSeq = 0;
+      for (let run = 1; run <= 4; run++) {
+        // A test that timed out goes on in the background: it must not start another appender.
+        signal.throwIfAborted();
+        const lines = await appendUntilKilled(file, run, durability, durability === 'full' ? 300 : 3000);
+        for (const line of lines) {
+          const [id, seq] = line.split(' ') as [string, string];
+          // Acknowledged seqs increase, and continue above every seq of the runs before (none reused).
+          expect(Number(seq), line).toBeGreaterThan(topSeq);
+          topSeq = Number(seq);
+          reported.set(id, { run, i: Number(id.split('-')[1]), seq: topSeq });
+        }
+        const left = leftBehind(file);
+        unindexedAtKill += left.unindexed;
+        uningestedAtKill += left.uningested;
+        // Checked (reopened, then closed cleanly) after odd runs; after even runs the next child
+        // itself catches up the index the killed one left behind.
+        if (run % 2 === 1) checkStore(file, reported);
       }
-      const left = leftBehind(file);
-      unindexedAtKill += left.unindexed;
-      uningestedAtKill += left.uningested;
-      // Checked (reopened, then closed cleanly) after odd runs; after even runs the next child
-      // itself catches up the index the killed one left behind.
-      if (run % 2 === 1) checkStore(file, reported);
-    }
-    checkStore(file, reported);
-    // The kills left records unindexed, so the catch-up from the JSON at open was exercised. With
-    // the journal, they left acknowledged records only in the journal, so recovery was too (and
-    // the index catch-up, since recovered records are indexed from their JSON).
-    if (durability === 'normal') expect(uningestedAtKill).toBeGreaterThan(0);
-    else expect(unindexedAtKill).toBeGreaterThan(0);
-  });
+      checkStore(file, reported);
+      // The kills left records unindexed, so the catch-up from the JSON at open was exercised. With
+      // the journal, they left acknowledged records only in the journal, so recovery was too (and
+      // the index catch-up, since recovered records are indexed from their JSON).
+      if (durability === 'normal') expect(uningestedAtKill).toBeGreaterThan(0);
+      else expect(unindexedAtKill).toBeGreaterThan(0);
+    },
+  );
 });

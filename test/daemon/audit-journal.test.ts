@@ -16,7 +16,8 @@ import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
 afterAll(removeTempDirs);
 
 /** Policy p1 always: these tests do not filter by policy. */
-const rec = (i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord => auditRecord(i, { policy: { name: 'p1', revision: 1, sha256: 'x' }, ...over }, 'j');
+const rec = (i: number, over: Partial<NewAuditRecord> = {}): NewAuditRecord =>
+  auditRecord(i, { policy: { name: 'p1', revision: 1, sha256: 'x' }, ...over }, 'j');
 
 const newDbFile = (): string => path.join(tempDir(), 'state', 'capgate.db');
 const journalOf = (db: string): string => `${db}-audit-journal`;
@@ -46,7 +47,10 @@ describe('audit journal', () => {
     expect(s.audit.get('j-2')).toMatchObject({ seq: 2, decisionId: 'j-2', requester: { pid: 102 } });
     expect(logRows(s)).toBe(2);
     expect(s.audit.append([rec(3)])).toEqual([3]);
-    expect(s.audit.query({ limit: 10, order: 'desc', vm: 'vm-a' }).records.map((r) => r.decisionId)).toEqual(['j-3', 'j-1']);
+    expect(s.audit.query({ limit: 10, order: 'desc', vm: 'vm-a' }).records.map((r) => r.decisionId)).toEqual([
+      'j-3',
+      'j-1',
+    ]);
     expect(s.audit.append([rec(4)])).toEqual([4]);
     expect(s.audit.count()).toBe(4);
     expect(s.audit.append([rec(5, { time: new Date(Date.UTC(2020, 0, 1)).toISOString() })])).toEqual([5]);

@@ -62,7 +62,11 @@ describe('AuditWriter', () => {
       const store = Store.open(path.join(tempDir(), 'c.db'));
       const batches: number[] = [];
       let inFlight = 3;
-      const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), moreComing: () => inFlight > 0, holdMs: 200 });
+      const w = new AuditWriter(store.audit, {
+        onCommit: (n) => batches.push(n),
+        moreComing: () => inFlight > 0,
+        holdMs: 200,
+      });
       const first = w.write(rec('h1'));
       // Decisions finishing over the next turns of the event loop join the held batch.
       await new Promise((r) => setImmediate(r));
@@ -133,12 +137,19 @@ describe('AuditWriter', () => {
 });
 
 describe('AuditWriter drives the indexer', () => {
-  const indexed = (store: Store): number => store.db.prepare('SELECT count(*) FROM audit_index').pluck().get() as number;
+  const indexed = (store: Store): number =>
+    store.db.prepare('SELECT count(*) FROM audit_index').pluck().get() as number;
 
   it('indexes a batch once enough records are pending, after the answers, even under load', async () => {
     const store = Store.open(path.join(tempDir(), 'i.db'));
     const batches: number[] = [];
-    const w = new AuditWriter(store.audit, { moreComing: () => true, holdMs: 0, indexBatch: 8, indexIdleMs: 60_000, onIndex: (n) => batches.push(n) });
+    const w = new AuditWriter(store.audit, {
+      moreComing: () => true,
+      holdMs: 0,
+      indexBatch: 8,
+      indexIdleMs: 60_000,
+      onIndex: (n) => batches.push(n),
+    });
     await Promise.all(Array.from({ length: 7 }, (_, i) => w.write(rec(`a${i}`))));
     await new Promise((r) => setImmediate(r));
     expect(indexed(store)).toBe(0); // below the batch size and never idle: nothing indexed yet

@@ -22,7 +22,7 @@ const group = `/capgate-cgns-${process.pid}`;
 const dir = mount === null || mount.root !== '/' ? null : path.join(mount.mountPoint, group);
 
 function prerequisites(): string | null {
-  if (dir === null) return 'no cgroup2 mount of the whole hierarchy in the test\'s namespace';
+  if (dir === null) return "no cgroup2 mount of the whole hierarchy in the test's namespace";
   const u = spawnSync('unshare', ['-C', '-m', 'true'], { encoding: 'utf8' });
   if (u.status !== 0) return `unshare -C -m is not permitted here (${(u.stderr || u.error?.message || '').trim()})`;
   try {
@@ -50,7 +50,7 @@ function wrapper(tmp: string, whole: boolean): string[] {
     [
       'cg=$1 own=$2 mode=$3 whole=$4; shift 4',
       'echo $$ > "$cg/cgroup.procs" || exit 90',
-      'exec unshare -C -m sh -c \'',
+      "exec unshare -C -m sh -c '",
       '  mount --make-rprivate / && mount -t cgroup2 none "$1" || exit 91',
       '  if [ "$2" = own-only ]; then umount -l "$3" || exit 92; fi',
       '  shift 3; exec "$@"\' sh "$own" "$mode" "$whole" "$@"',
@@ -110,15 +110,24 @@ describe.skipIf(missing !== null)('the daemon in a cgroup namespace of its own',
       await daemon?.stop();
     });
 
-    it('is in a namespace of its own: the VM\'s cgroup reads as a path above its root', () => {
-      const r = spawnSync('nsenter', ['-t', String(daemon.pid), '-C', 'cat', `/proc/${agent.pid}/cgroup`], { encoding: 'utf8' });
+    it("is in a namespace of its own: the VM's cgroup reads as a path above its root", () => {
+      const r = spawnSync('nsenter', ['-t', String(daemon.pid), '-C', 'cat', `/proc/${agent.pid}/cgroup`], {
+        encoding: 'utf8',
+      });
       expect(r.stdout).toMatch(/^0::\/\.\.\/vm$/m); // its root is <group>/daemon
     });
 
     it('matches a VM anchored at its node cgroup path, and acts on its process', async () => {
       expect((await daemon.admin.health()).status).toBe('ok');
       await daemon.admin.registerVm(cgroupVm('cg-vm', `${group}/vm`, [['memory-bytes', String(1n * MiB)]]));
-      const r = await agent.requests({ socketPath: daemon.requestSocket, targetPid: target, bytes: 2n * MiB, total: 1, concurrency: 1, collectIds: true });
+      const r = await agent.requests({
+        socketPath: daemon.requestSocket,
+        targetPid: target,
+        bytes: 2n * MiB,
+        total: 1,
+        concurrency: 1,
+        collectIds: true,
+      });
       expect(r.reasons).toEqual({ 'allow:': 1 });
       expect(memlockOf(target)).toEqual({ soft: String(2n * MiB), hard: String(2n * MiB) });
       const { record } = await daemon.admin.getAuditRecord(r.ids[0]!);
@@ -133,7 +142,7 @@ describe.skipIf(missing !== null)('the daemon in a cgroup namespace of its own',
     });
   });
 
-  describe('with only its own namespace\'s tree mounted', () => {
+  describe("with only its own namespace's tree mounted", () => {
     let daemon: DaemonProcess;
     beforeAll(async () => {
       const tmp = tempDir();
@@ -146,15 +155,23 @@ describe.skipIf(missing !== null)('the daemon in a cgroup namespace of its own',
     it('says so: health degraded with the cause, logged at start', async () => {
       const health = await daemon.admin.health();
       expect(health.status).toBe('degraded');
-      expect(health.problems).toEqual([expect.stringMatching(/cgroup anchors cannot match: capgate runs in a cgroup namespace of its own .* no cgroup2 mount in it shows the whole hierarchy.*hostPath volume of \/sys\/fs\/cgroup/)]);
-      expect(daemon.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('cgroup anchors cannot match'))).toBe(true);
+      expect(health.problems).toEqual([
+        expect.stringMatching(
+          /cgroup anchors cannot match: capgate runs in a cgroup namespace of its own .* no cgroup2 mount in it shows the whole hierarchy.*hostPath volume of \/sys\/fs\/cgroup/,
+        ),
+      ]);
+      expect(
+        daemon.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('cgroup anchors cannot match')),
+      ).toBe(true);
     });
 
     it('refuses a cgroup anchor with the cause, and still takes a root-process anchor', async () => {
       const e = await daemon.admin.registerVm(cgroupVm('cg-vm', `${group}/vm`)).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(CapgateApiError);
       expect((e as CapgateApiError).status).toBe(422);
-      expect((e as CapgateApiError).message).toMatch(new RegExp(`anchor.cgroup ${group}/vm could never match: capgate runs in a cgroup namespace of its own`));
+      expect((e as CapgateApiError).message).toMatch(
+        new RegExp(`anchor.cgroup ${group}/vm could never match: capgate runs in a cgroup namespace of its own`),
+      );
       const byPid = await daemon.admin.registerVm(vmFor(agent.pid, 'pid-vm', [['memory-bytes', String(1n * MiB)]]));
       expect(byPid.vm.anchor.rootPid).toBe(agent.pid);
     });

@@ -46,10 +46,15 @@ describe('generated configuration docs', () => {
   it('the JSON Schema accepts the shipped configs and refuses a typo and a deadline of 0', () => {
     const ajv = new Ajv2020({ strict: false });
     const validate = ajv.compile(JSON.parse(read('docs/config.schema.json')) as object);
-    const manifests = YAML.parseAllDocuments(read('deploy/kubernetes/capgate.yaml')).map((d) => d.toJS() as { kind?: string; data?: Record<string, string> });
+    const manifests = YAML.parseAllDocuments(read('deploy/kubernetes/capgate.yaml')).map(
+      (d) => d.toJS() as { kind?: string; data?: Record<string, string> },
+    );
     const configMap = manifests.find((m) => m.kind === 'ConfigMap');
     expect(configMap?.data?.['config.yaml']).toContain('runDir');
-    for (const [name, text] of [['deploy/config.yaml', read('deploy/config.yaml')], ['the ConfigMap', configMap?.data?.['config.yaml'] ?? '']] as const) {
+    for (const [name, text] of [
+      ['deploy/config.yaml', read('deploy/config.yaml')],
+      ['the ConfigMap', configMap?.data?.['config.yaml'] ?? ''],
+    ] as const) {
       expect(validate(YAML.parse(text) ?? {}), `${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
     }
     expect(validate({ engine: { limits: { deadlinMs: 5 } } })).toBe(false);

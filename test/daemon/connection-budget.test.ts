@@ -21,11 +21,30 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-const LIMITS: HttpLimits = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 60_000, maxConnections: 4, maxHeaderBytes: 1024 };
+const LIMITS: HttpLimits = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 60_000,
+  maxConnections: 4,
+  maxHeaderBytes: 1024,
+};
 const get = (target: string) => `GET ${target} HTTP/1.1\r\nhost: x\r\n\r\n`;
 
-const vm = (name: string, limit = 8): ConnectionClass => ({ holder: `vm:${name}`, limit, keepAlive: true, mayEvict: true, describe: `VM "${name}"` });
-const outside = (uid: number, limit = 2, pool = 3): ConnectionClass => ({ holder: `uid:${uid}`, limit, pool: { name: 'outside-vms', limit: pool }, keepAlive: false, mayEvict: false, describe: `uid ${uid} (in no registered VM)` });
+const vm = (name: string, limit = 8): ConnectionClass => ({
+  holder: `vm:${name}`,
+  limit,
+  keepAlive: true,
+  mayEvict: true,
+  describe: `VM "${name}"`,
+});
+const outside = (uid: number, limit = 2, pool = 3): ConnectionClass => ({
+  holder: `uid:${uid}`,
+  limit,
+  pool: { name: 'outside-vms', limit: pool },
+  keepAlive: false,
+  mayEvict: false,
+  describe: `uid ${uid} (in no registered VM)`,
+});
 
 /**
  * A server whose peers are the classes the test queues, in connection order. `/hold` waits
@@ -128,7 +147,7 @@ describe('a full socket', () => {
     for (const b of busy) b.destroy();
   });
 
-  it('never closes a VM\'s connection for a peer in no VM: the rest of the socket is reserved for VMs', async () => {
+  it("never closes a VM's connection for a peer in no VM: the rest of the socket is reserved for VMs", async () => {
     const s = await start(3);
     const held = [await s.idle(vm('a')), await s.idle(vm('a')), await s.idle(vm('b'))];
     const { c, answer } = await s.attempt(outside(1000));

@@ -37,7 +37,14 @@ afterAll(async () => {
 });
 
 const ask = async (bytes: bigint | 'unlimited', pid = target) => {
-  const r = await agent.requests({ socketPath: daemon.requestSocket, targetPid: pid, bytes, total: 1, concurrency: 1, collectIds: true });
+  const r = await agent.requests({
+    socketPath: daemon.requestSocket,
+    targetPid: pid,
+    bytes,
+    total: 1,
+    concurrency: 1,
+    collectIds: true,
+  });
   expect(r.errors).toEqual([]);
   return { reason: Object.keys(r.reasons)[0]!, id: r.ids[0]! };
 };
@@ -47,7 +54,13 @@ describe('the request path end to end', () => {
     const wasm = asPolicy('memlock-cap');
     const pushed = await daemon.admin.pushPolicy('memlock-cap', wasm, { description: 'guest RAM plus overhead' });
     expect(pushed.created).toBe(true);
-    expect(pushed.revision).toMatchObject({ policy: 'memlock-cap', revision: 1, sha256: sha256(wasm), size: wasm.byteLength, description: 'guest RAM plus overhead' });
+    expect(pushed.revision).toMatchObject({
+      policy: 'memlock-cap',
+      revision: 1,
+      sha256: sha256(wasm),
+      size: wasm.byteLength,
+      description: 'guest RAM plus overhead',
+    });
     expect((await daemon.admin.pushPolicy('memlock-cap', wasm)).created).toBe(false);
     const info = await daemon.admin.getRevision('memlock-cap', 1);
     expect(info.imports).toContain('capgate:policy/host@1.0.0');
@@ -82,7 +95,13 @@ describe('the request path end to end', () => {
     });
     expect(record.capabilityCalls).toEqual([
       { op: 'query-vm-identity', pid: target, result: 'some', vmUuid },
-      { op: 'set-memlock', pid: target, bytes: String(4n * MiB), result: 'ok', before: { soft: String(8n * MiB), hard: String(8n * MiB) } },
+      {
+        op: 'set-memlock',
+        pid: target,
+        bytes: String(4n * MiB),
+        result: 'ok',
+        before: { soft: String(8n * MiB), hard: String(8n * MiB) },
+      },
     ]);
     expect(record.logs).toEqual([{ level: 'info', message: 'memlock raised' }]);
     expect(record.fuelUsed).toBeGreaterThan(0);
@@ -116,15 +135,24 @@ describe('the request path end to end', () => {
     const r2 = await ask(4n * MiB);
     expect(r2.reason).toBe('deny:vm-not-vfio');
     expect((await daemon.admin.getAuditRecord(r2.id)).record.policy).toMatchObject({ revision: 2 });
-    await expect(daemon.admin.deleteRevision('memlock-cap', 2)).rejects.toMatchObject({ status: 409, code: 'conflict' });
+    await expect(daemon.admin.deleteRevision('memlock-cap', 2)).rejects.toMatchObject({
+      status: 409,
+      code: 'conflict',
+    });
     const rolled = await daemon.admin.rollback('set-memlock');
     expect(rolled).toMatchObject({ binding: { revision: 1 }, previous: { revision: 2 } });
     expect((await ask(4n * MiB)).reason).toBe('allow:');
-    expect(await daemon.admin.deleteRevision('memlock-cap', 2)).toEqual({ deleted: { policy: 'memlock-cap', revision: 2 } });
+    expect(await daemon.admin.deleteRevision('memlock-cap', 2)).toEqual({
+      deleted: { policy: 'memlock-cap', revision: 2 },
+    });
     await daemon.admin.unbind('set-memlock');
     const np = await ask(4n * MiB);
     expect(np.reason).toBe('deny:no-policy');
-    expect((await daemon.admin.getAuditRecord(np.id)).record).toMatchObject({ errorKind: 'no-policy', policy: null, vm: { uuid: vmUuid } });
+    expect((await daemon.admin.getAuditRecord(np.id)).record).toMatchObject({
+      errorKind: 'no-policy',
+      policy: null,
+      vm: { uuid: vmUuid },
+    });
     await daemon.admin.rollback('set-memlock');
     expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({ revision: 1 });
   });
@@ -144,7 +172,10 @@ describe('the request path end to end', () => {
       cursor = page.nextCursor;
     } while (cursor);
     expect(seen).toEqual(all.records.map((r) => r.decisionId));
-    await expect(daemon.admin.queryAudit({ since: 'yesterday' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining('since') });
+    await expect(daemon.admin.queryAudit({ since: 'yesterday' })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('since'),
+    });
   });
 
   it('exports Prometheus metrics', async () => {
@@ -158,7 +189,11 @@ describe('the request path end to end', () => {
 });
 
 /** Raw HTTP over the socket: what curl would send. */
-function raw(socketPath: string, request: string, waitForClose = false): Promise<{ status: number; body: string; closed: boolean }> {
+function raw(
+  socketPath: string,
+  request: string,
+  waitForClose = false,
+): Promise<{ status: number; body: string; closed: boolean }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(socketPath);
     let data = '';
@@ -171,7 +206,7 @@ function raw(socketPath: string, request: string, waitForClose = false): Promise
       data += c.toString();
       if (!waitForClose && /\r\n\r\n/.test(data)) {
         const len = Number(/content-length: (\d+)/i.exec(data)?.[1] ?? -1);
-        if (len >= 0 && data.length - data.indexOf('\r\n\r\n') - 4 >= len) (s.destroy(), done());
+        if (len >= 0 && data.length - data.indexOf('\r\n\r\n') - 4 >= len) s.destroy(), done();
       }
     });
     s.on('close', () => ((closed = true), done()));
@@ -181,17 +216,42 @@ function raw(socketPath: string, request: string, waitForClose = false): Promise
 }
 
 describe('bad input gets a clear 4xx JSON error and the daemon keeps serving', () => {
-  const post = (path: string, body: string, type = 'application/json') => `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const post = (path: string, body: string, type = 'application/json') =>
+    `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
   it.each([
     ['malformed JSON', post('/v1/operations/set-memlock', '{"targetPid": 1,'), 400, 'bad-request', 'not valid JSON'],
-    ['wrong types', post('/v1/operations/set-memlock', '{"targetPid": "1", "bytes": 5}'), 400, 'bad-request', 'targetPid'],
-    ['identity in the body', post('/v1/operations/set-memlock', '{"targetPid": 1, "bytes": 5, "uid": 0}'), 400, 'bad-request', 'uid'],
+    [
+      'wrong types',
+      post('/v1/operations/set-memlock', '{"targetPid": "1", "bytes": 5}'),
+      400,
+      'bad-request',
+      'targetPid',
+    ],
+    [
+      'identity in the body',
+      post('/v1/operations/set-memlock', '{"targetPid": 1, "bytes": 5, "uid": 0}'),
+      400,
+      'bad-request',
+      'uid',
+    ],
     ['bad bytes', post('/v1/operations/set-memlock', '{"targetPid": 1, "bytes": -5}'), 400, 'bad-request', 'bytes'],
-    ['oversized body', post('/v1/operations/set-memlock', `{"targetPid": 1, "bytes": "${'9'.repeat(2000)}"}`), 413, 'payload-too-large', '1024 bytes'],
+    [
+      'oversized body',
+      post('/v1/operations/set-memlock', `{"targetPid": 1, "bytes": "${'9'.repeat(2000)}"}`),
+      413,
+      'payload-too-large',
+      '1024 bytes',
+    ],
     ['unknown route', 'GET /v2/everything HTTP/1.1\r\nhost: x\r\n\r\n', 404, 'not-found', '/v2/everything'],
     ['wrong method', 'GET /v1/operations/set-memlock HTTP/1.1\r\nhost: x\r\n\r\n', 405, 'method-not-allowed', 'GET'],
-    ['wrong content type', post('/v1/operations/set-memlock', 'x', 'text/xml'), 415, 'unsupported-media-type', 'text/xml'],
+    [
+      'wrong content type',
+      post('/v1/operations/set-memlock', 'x', 'text/xml'),
+      415,
+      'unsupported-media-type',
+      'text/xml',
+    ],
   ])('request socket: %s', async (_name, request, status, code, text) => {
     const r = await raw(daemon.requestSocket, request);
     expect(r.status).toBe(status);
@@ -206,7 +266,12 @@ describe('bad input gets a clear 4xx JSON error and the daemon keeps serving', (
     ['no name', post('/v1/policies', '\0asm', 'application/wasm'), 400, 'bad-request'],
     ['bad name', post('/v1/policies?name=..%2Fetc', '\0asm', 'application/wasm'), 400, 'bad-request'],
     ['bad VM registration', post('/v1/vms', '{"identity": {"uuid": "nope"}}'), 400, 'bad-request'],
-    ['unknown operation', 'PUT /v1/bindings/set-everything HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}', 404, 'not-found'],
+    [
+      'unknown operation',
+      'PUT /v1/bindings/set-everything HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}',
+      404,
+      'not-found',
+    ],
   ])('admin socket: %s', async (_name, request, status, code) => {
     const r = await raw(daemon.adminSocket, request);
     expect(r.status).toBe(status);
@@ -248,7 +313,9 @@ describe('admin access', () => {
     expect(out.stderr).toBe('');
     const r = JSON.parse(out.stdout) as { status: number; body: string };
     expect(r.status).toBe(403);
-    expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'forbidden', message: expect.stringContaining('uid 65534') } });
+    expect(JSON.parse(r.body)).toMatchObject({
+      error: { code: 'forbidden', message: expect.stringContaining('uid 65534') },
+    });
   });
 
   it('the same uid may still use the request socket (and is unknown there)', async () => {

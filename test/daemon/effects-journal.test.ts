@@ -5,7 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decisionContextJson, type DecisionContext, type SetMemlockIntent } from '../../runtime/effects/effect-intent.ts';
+import {
+  decisionContextJson,
+  type DecisionContext,
+  type SetMemlockIntent,
+} from '../../runtime/effects/effect-intent.ts';
 import { EffectJournal } from '../../runtime/effects/effect-journal.ts';
 import { recoverLostDecisions } from '../../runtime/effects/recover.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
@@ -19,7 +23,12 @@ function context(decisionId: string): DecisionContext {
     decisionId,
     time: '2026-12-05T10:00:00.000Z',
     requester: { pid: 10, uid: 107, gid: 107 },
-    vm: { uuid: '6f1c2a4e-0000-4000-8000-000000000001', name: 'vm-ünïcode', id: 7, labels: [['memory-bytes', '1073741824']] },
+    vm: {
+      uuid: '6f1c2a4e-0000-4000-8000-000000000001',
+      name: 'vm-ünïcode',
+      id: 7,
+      labels: [['memory-bytes', '1073741824']],
+    },
     operation: 'set-memlock',
     targetPid: 11,
     bytes: String(4n * MiB),
@@ -27,7 +36,13 @@ function context(decisionId: string): DecisionContext {
   };
 }
 
-const intent = (pid: number, bytes: bigint, before: bigint): SetMemlockIntent => ({ op: 'set-memlock', pid, startTime: 4242, bytes, before: { soft: before, hard: before } });
+const intent = (pid: number, bytes: bigint, before: bigint): SetMemlockIntent => ({
+  op: 'set-memlock',
+  pid,
+  startTime: 4242,
+  bytes,
+  before: { soft: before, hard: before },
+});
 
 describe('effects journal', () => {
   it('holds what the threads recorded until it is cleared, across a reopen (a kill -9); a reopen then starts empty', () => {
@@ -58,7 +73,9 @@ describe('effects journal', () => {
     const { journal } = EffectJournal.open(path.join(tempDir(), 'effects'), 2);
     const first = journal.append(JSON.stringify(context('a')), intent(11, 1n, 2n));
     journal.append(JSON.stringify(context('b')), intent(12, 1n, 2n));
-    expect(() => journal.append(JSON.stringify(context('c')), intent(13, 1n, 2n))).toThrow(/full \(2 effects waiting for their decisions\)/);
+    expect(() => journal.append(JSON.stringify(context('c')), intent(13, 1n, 2n))).toThrow(
+      /full \(2 effects waiting for their decisions\)/,
+    );
     journal.clear(first);
     expect(journal.append(JSON.stringify(context('c')), intent(13, 1n, 2n))).toBe(first);
     journal.clearAll();
@@ -87,7 +104,11 @@ describe('effects journal', () => {
 
 describe('recovery of lost decisions', () => {
   it('audits only the decisions without a record, lists each effect with the limit at the restart, and undoes them newest first', () => {
-    const recorded = { context: context('kept'), intent: intent(20, 4n * MiB, 8n * MiB), at: '2026-12-05T10:00:01.000Z' };
+    const recorded = {
+      context: context('kept'),
+      intent: intent(20, 4n * MiB, 8n * MiB),
+      at: '2026-12-05T10:00:01.000Z',
+    };
     const lostA = { context: context('lost'), intent: intent(21, 4n * MiB, 8n * MiB), at: '2026-12-05T10:00:02.000Z' };
     const lostB = { context: context('lost'), intent: intent(21, 2n * MiB, 4n * MiB), at: '2026-12-05T10:00:02.100Z' };
     const gone = { context: context('gone'), intent: intent(22, 4n * MiB, 8n * MiB), at: '2026-12-05T10:00:03.000Z' };
@@ -101,13 +122,38 @@ describe('recovery of lost decisions', () => {
       },
     });
     expect(records.map((r) => r.decisionId)).toEqual(['lost', 'gone']);
-    expect(records[0]).toMatchObject({ decision: 'deny', reason: 'decision-lost', errorKind: 'decision-lost', requester: { pid: 10, uid: 107, gid: 107 }, policy: { name: 'p', revision: 3 } });
+    expect(records[0]).toMatchObject({
+      decision: 'deny',
+      reason: 'decision-lost',
+      errorKind: 'decision-lost',
+      requester: { pid: 10, uid: 107, gid: 107 },
+      policy: { name: 'p', revision: 3 },
+    });
     expect(records[0]!.capabilityCalls).toEqual([
       // Its limit is not what it set: whether it acted is not known (the later call overwrote it).
-      { op: 'set-memlock', pid: 21, bytes: String(4n * MiB), result: 'internal', detail: expect.stringMatching(/may not have acted/), before: { soft: String(8n * MiB), hard: String(8n * MiB) }, undo: 'undo failed: EPERM', limitAtRecovery: { soft: String(2n * MiB), hard: String(2n * MiB) } },
-      { op: 'set-memlock', pid: 21, bytes: String(2n * MiB), result: 'ok', before: { soft: String(4n * MiB), hard: String(4n * MiB) }, undo: 'undo failed: EPERM', limitAtRecovery: { soft: String(2n * MiB), hard: String(2n * MiB) } },
+      {
+        op: 'set-memlock',
+        pid: 21,
+        bytes: String(4n * MiB),
+        result: 'internal',
+        detail: expect.stringMatching(/may not have acted/),
+        before: { soft: String(8n * MiB), hard: String(8n * MiB) },
+        undo: 'undo failed: EPERM',
+        limitAtRecovery: { soft: String(2n * MiB), hard: String(2n * MiB) },
+      },
+      {
+        op: 'set-memlock',
+        pid: 21,
+        bytes: String(2n * MiB),
+        result: 'ok',
+        before: { soft: String(4n * MiB), hard: String(4n * MiB) },
+        undo: 'undo failed: EPERM',
+        limitAtRecovery: { soft: String(2n * MiB), hard: String(2n * MiB) },
+      },
     ]);
-    expect(records[1]!.capabilityCalls).toMatchObject([{ pid: 22, limitAtRecovery: null, undo: 'not undone: the process exited (ESRCH)' }]);
+    expect(records[1]!.capabilityCalls).toMatchObject([
+      { pid: 22, limitAtRecovery: null, undo: 'not undone: the process exited (ESRCH)' },
+    ]);
     // Newest first; after a failed undo the older call expects what the newer one left.
     expect(undoOrder).toEqual([
       [21, 2n * MiB],
@@ -116,14 +162,18 @@ describe('recovery of lost decisions', () => {
     ]);
   });
 
-  it('keeps the daemon\'s pid of a target named from a pid namespace below: the lost decision is audited with both pids', () => {
+  it("keeps the daemon's pid of a target named from a pid namespace below: the lost decision is audited with both pids", () => {
     const file = path.join(tempDir(), 'effects');
     const { journal } = EffectJournal.open(file);
     const translated: DecisionContext = { ...context('ns'), targetPid: 5, targetHostPid: 30 };
     journal.append(decisionContextJson(translated), intent(30, 4n * MiB, 8n * MiB));
     const { journal: again, intents } = EffectJournal.open(file);
     expect(intents.map((i) => [i.context.targetPid, i.context.targetHostPid, i.intent.pid])).toEqual([[5, 30, 30]]);
-    const records = recoverLostDecisions(intents, { hasRecord: () => false, limitNow: () => null, undoOne: () => 'not undone: the process exited (ESRCH)' });
+    const records = recoverLostDecisions(intents, {
+      hasRecord: () => false,
+      limitNow: () => null,
+      undoOne: () => 'not undone: the process exited (ESRCH)',
+    });
     expect(records[0]).toMatchObject({ decisionId: 'ns', targetPid: 5, targetHostPid: 30 });
     expect(records[0]!.capabilityCalls).toMatchObject([{ pid: 30 }]);
     // A context from a requester in the daemon's namespace has no such field.

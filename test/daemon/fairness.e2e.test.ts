@@ -46,11 +46,23 @@ describe('fairness between VMs', () => {
   it('a VM flooding deadline-bound requests does not starve another VM', async () => {
     let floodDone = false;
     const flood = flooder
-      .requests({ socketPath: daemon.requestSocket, targetPid: floodTarget, bytes: SLOW_BYTES, total: 40, concurrency: 8 })
+      .requests({
+        socketPath: daemon.requestSocket,
+        targetPid: floodTarget,
+        bytes: SLOW_BYTES,
+        total: 40,
+        concurrency: 8,
+      })
       .finally(() => (floodDone = true));
     await waitFor(busy, 'the flood to occupy a worker');
 
-    const answered = await victim.requests({ socketPath: daemon.requestSocket, targetPid: victimTarget, bytes: 4096n, total: 20, concurrency: 1 });
+    const answered = await victim.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: victimTarget,
+      bytes: 4096n,
+      total: 20,
+      concurrency: 1,
+    });
     expect(floodDone).toBe(false); // the victim ran entirely during the flood
     expect(answered.errors).toEqual([]);
     expect(answered.reasons).toEqual({ 'allow:': 20 });
@@ -62,17 +74,34 @@ describe('fairness between VMs', () => {
     // The flood really ran into the evaluation deadline (and its surplus into the request deadline
     // while it waited behind its own in-flight cap), without touching the victim.
     expect(f.errorKinds['timeout']).toBeGreaterThan(0);
-    expect(f.errorKinds, JSON.stringify(f.reasons)).toEqual({ timeout: f.errorKinds['timeout'], ...(f.errorKinds['deadline'] ? { deadline: f.errorKinds['deadline'] } : {}) });
+    expect(f.errorKinds, JSON.stringify(f.reasons)).toEqual({
+      timeout: f.errorKinds['timeout'],
+      ...(f.errorKinds['deadline'] ? { deadline: f.errorKinds['deadline'] } : {}),
+    });
     const victimAudit = await daemon.admin.queryAudit({ vm: 'victim', limit: 100 });
     expect(victimAudit.records.every((r) => r.decision === 'allow' && r.errorKind === undefined)).toBe(true);
   }, 120_000);
 
   it('a binding switch lets an in-flight request finish on the revision it started with', async () => {
-    const slowOne = flooder.requests({ socketPath: daemon.requestSocket, targetPid: floodTarget, bytes: SLOW_BYTES, total: 1, concurrency: 1, collectIds: true });
+    const slowOne = flooder.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: floodTarget,
+      bytes: SLOW_BYTES,
+      total: 1,
+      concurrency: 1,
+      collectIds: true,
+    });
     await waitFor(busy, 'the slow request to be in flight');
     await daemon.admin.pushPolicy('vfio', asPolicy('vfio-only'));
     await daemon.admin.bind('set-memlock', { policy: 'vfio' });
-    const after = await victim.requests({ socketPath: daemon.requestSocket, targetPid: process.pid, bytes: 4096n, total: 1, concurrency: 1, collectIds: true });
+    const after = await victim.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: process.pid,
+      bytes: 4096n,
+      total: 1,
+      concurrency: 1,
+      collectIds: true,
+    });
     expect(after.reasons).toEqual({ 'deny:target-not-in-requester-vm': 1 });
     const before = await slowOne;
     const oldRecord = (await daemon.admin.getAuditRecord(before.ids[0]!)).record;

@@ -49,14 +49,24 @@ async function start(config: DaemonConfigInput, seams?: SeamFlags): Promise<Daem
 
 /** Pushes and binds a policy: memlock-cap, or a hostile one (storms attack only on STORM_BYTES). */
 async function bind(daemon: DaemonProcess, name: HostileClass | 'memlock-cap'): Promise<void> {
-  const bytes = name === 'memlock-cap' ? asPolicy('memlock-cap') : await hostilePolicy(name, { onStormOnly: name.endsWith('-storm') });
+  const bytes =
+    name === 'memlock-cap'
+      ? asPolicy('memlock-cap')
+      : await hostilePolicy(name, { onStormOnly: name.endsWith('-storm') });
   await daemon.admin.pushPolicy(name, bytes);
   await daemon.admin.bind('set-memlock', { policy: name });
 }
 
 /** One request from the hostile VM; its audit record. */
 async function decide(daemon: DaemonProcess, bytes: bigint, agent = hostileVm, pid = target): Promise<AuditRecord> {
-  const r = await agent.requests({ socketPath: daemon.requestSocket, targetPid: pid, bytes, total: 1, concurrency: 1, collectIds: true });
+  const r = await agent.requests({
+    socketPath: daemon.requestSocket,
+    targetPid: pid,
+    bytes,
+    total: 1,
+    concurrency: 1,
+    collectIds: true,
+  });
   expect(r.errors).toEqual([]);
   return (await daemon.admin.getAuditRecord(r.ids[0]!)).record;
 }
@@ -78,14 +88,25 @@ describe('a daemon with default limits', () => {
     setLimit(target, 1n * MiB, 8n * MiB);
     const r = await decide(daemon, 8n * MiB);
     expect(r).toMatchObject({ decision: 'deny', reason: 'denied' });
-    expect(memlockCall(r)).toEqual({ op: 'set-memlock', pid: target, bytes: String(8n * MiB), result: 'ok', before: { soft: String(1n * MiB), hard: String(8n * MiB) }, undo: 'undone' });
+    expect(memlockCall(r)).toEqual({
+      op: 'set-memlock',
+      pid: target,
+      bytes: String(8n * MiB),
+      result: 'ok',
+      before: { soft: String(1n * MiB), hard: String(8n * MiB) },
+      undo: 'undone',
+    });
     expect(kernel(target)).toEqual({ soft: String(1n * MiB), hard: String(8n * MiB) });
   }, 120_000);
 
   it('memlock then deny: a lowered hard limit cannot be put back here (EPERM): the audit says so, as the kernel shows', async () => {
     setLimit(target, 8n * MiB - 4096n, 8n * MiB - 4096n);
     const r = await decide(daemon, 4n * MiB);
-    expect(memlockCall(r)).toMatchObject({ result: 'ok', before: { soft: String(8n * MiB - 4096n), hard: String(8n * MiB - 4096n) }, undo: 'undo failed: EPERM' });
+    expect(memlockCall(r)).toMatchObject({
+      result: 'ok',
+      before: { soft: String(8n * MiB - 4096n), hard: String(8n * MiB - 4096n) },
+      undo: 'undo failed: EPERM',
+    });
     expect(kernel(target)).toEqual({ soft: String(4n * MiB), hard: String(4n * MiB) });
   });
 
@@ -109,8 +130,21 @@ describe('a daemon with default limits', () => {
 
   it('a log storm (23,000 lines of 4 KiB a decision) keeps only the caps, and another VM is served all along', async () => {
     await bind(daemon, 'log-storm');
-    const storm = hostileVm.requests({ socketPath: daemon.requestSocket, targetPid: target, bytes: STORM_BYTES, total: 12, concurrency: 2, collectIds: true });
-    const victim = await victimVm.requests({ socketPath: daemon.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 40, concurrency: 1 });
+    const storm = hostileVm.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: target,
+      bytes: STORM_BYTES,
+      total: 12,
+      concurrency: 2,
+      collectIds: true,
+    });
+    const victim = await victimVm.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: victimTarget,
+      bytes: 2n * MiB,
+      total: 40,
+      concurrency: 1,
+    });
     const stormed = await storm;
     expect(victim).toMatchObject({ answered: 40, decisions: { allow: 40 }, errorCount: 0 });
     expect(stormed).toMatchObject({ answered: 12, decisions: { allow: 12 }, errorCount: 0 });
@@ -124,8 +158,21 @@ describe('a daemon with default limits', () => {
 
   it('a memory.grow(0) storm pays its fuel, and another VM is served all along', async () => {
     await bind(daemon, 'grow-storm');
-    const storm = hostileVm.requests({ socketPath: daemon.requestSocket, targetPid: target, bytes: STORM_BYTES, total: 12, concurrency: 2, collectIds: true });
-    const victim = await victimVm.requests({ socketPath: daemon.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 40, concurrency: 1 });
+    const storm = hostileVm.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: target,
+      bytes: STORM_BYTES,
+      total: 12,
+      concurrency: 2,
+      collectIds: true,
+    });
+    const victim = await victimVm.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: victimTarget,
+      bytes: 2n * MiB,
+      total: 40,
+      concurrency: 1,
+    });
     const stormed = await storm;
     expect(victim).toMatchObject({ answered: 40, decisions: { allow: 40 }, errorCount: 0 });
     expect(stormed.decisions).toEqual({ allow: 12 });
@@ -140,7 +187,13 @@ describe('a daemon with default limits', () => {
       ['function-count', /functions; the limit is 10000 \(limits\.maxFunctions\)/],
       ['type-bomb', /limits\.maxTypeWidth/],
     ];
-    const victim = victimVm.requests({ socketPath: daemon.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 40, concurrency: 1 });
+    const victim = victimVm.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: victimTarget,
+      bytes: 2n * MiB,
+      total: 40,
+      concurrency: 1,
+    });
     for (const [name, message] of bombs) {
       const err = await daemon.admin.pushPolicy(name, await UPLOAD_BOMBS[name]()).then(
         () => null,
@@ -168,7 +221,11 @@ describe('a daemon whose deadline ends a spinning policy', () => {
     setLimit(target, 1n * MiB, 4n * MiB);
     const r = await decide(daemon, 4n * MiB);
     expect(r).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
-    expect(memlockCall(r)).toMatchObject({ result: 'ok', before: { soft: String(1n * MiB), hard: String(4n * MiB) }, undo: 'undone' });
+    expect(memlockCall(r)).toMatchObject({
+      result: 'ok',
+      before: { soft: String(1n * MiB), hard: String(4n * MiB) },
+      undo: 'undone',
+    });
     expect(kernel(target)).toEqual({ soft: String(1n * MiB), hard: String(4n * MiB) });
   }, 120_000);
 });
@@ -186,37 +243,62 @@ describe('a daemon with the worker-death and divergence seams', () => {
     await bind(daemon, 'memlock-in-worker');
     setLimit(target, 1n * MiB, 4n * MiB);
     const r = await decide(daemon, 4n * MiB);
-    expect(r).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/worker died/) });
-    expect(memlockCall(r)).toMatchObject({ result: 'ok', before: { soft: String(1n * MiB), hard: String(4n * MiB) }, undo: 'undone' });
+    expect(r).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/worker died/),
+    });
+    expect(memlockCall(r)).toMatchObject({
+      result: 'ok',
+      before: { soft: String(1n * MiB), hard: String(4n * MiB) },
+      undo: 'undone',
+    });
     expect(kernel(target)).toEqual({ soft: String(1n * MiB), hard: String(4n * MiB) });
   }, 120_000);
 
-  it('memlock then a repeated run that diverges: the first run\'s call is in the audit, and undone', async () => {
+  it("memlock then a repeated run that diverges: the first run's call is in the audit, and undone", async () => {
     await bind(daemon, 'memlock-then-burn');
     setLimit(target, 1n * MiB, 4n * MiB);
     const r = await decide(daemon, 4n * MiB);
-    expect(r).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/replay diverged/) });
-    expect(r.capabilityCalls.filter((c) => c.op === 'set-memlock')).toMatchObject([{ bytes: String(4n * MiB), result: 'ok', undo: 'undone' }]);
+    expect(r).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/replay diverged/),
+    });
+    expect(r.capabilityCalls.filter((c) => c.op === 'set-memlock')).toMatchObject([
+      { bytes: String(4n * MiB), result: 'ok', undo: 'undone' },
+    ]);
     expect(kernel(target)).toEqual({ soft: String(1n * MiB), hard: String(4n * MiB) });
   }, 120_000);
 });
 
 describe('kill -9 right after an effect', () => {
   it('leaves an intent that the restart audits as a lost decision, with the limit at the restart, and undoes it', async () => {
-    const config = daemonConfig(tempDir(), { engine: { limits: { fuel: 1e13, deadlineMs: 120_000 } }, request: { deadlineMs: 120_000 } });
+    const config = daemonConfig(tempDir(), {
+      engine: { limits: { fuel: 1e13, deadlineMs: 120_000 } },
+      request: { deadlineMs: 120_000 },
+    });
     const first = await start(config);
     await bind(first, 'memlock-then-spin');
     setLimit(target, 1n * MiB, 4n * MiB);
     // The policy sets the limit, then spins until its (long) deadline: the moment between the
     // effect and the decision record, held open. The kernel says when the effect has happened.
-    const pending = hostileVm.requests({ socketPath: first.requestSocket, targetPid: target, bytes: 4n * MiB, total: 1, concurrency: 1 });
+    const pending = hostileVm.requests({
+      socketPath: first.requestSocket,
+      targetPid: target,
+      bytes: 4n * MiB,
+      total: 1,
+      concurrency: 1,
+    });
     await waitFor(() => (kernel(target).soft === String(4n * MiB) ? true : undefined), 'the effect', 4000);
     await first.kill9();
     expect((await pending).errorCount).toBe(1); // never answered
 
     const second = await spawnDaemon(config);
     try {
-      const lost = (await second.admin.queryAudit({ decision: 'deny', limit: 10 })).records.filter((r) => r.reason === 'decision-lost');
+      const lost = (await second.admin.queryAudit({ decision: 'deny', limit: 10 })).records.filter(
+        (r) => r.reason === 'decision-lost',
+      );
       expect(lost).toHaveLength(1);
       expect(lost[0]).toMatchObject({
         decision: 'deny',
@@ -254,9 +336,32 @@ describe('a restart while a bound policy recompiles', () => {
     const second = await spawnDaemon(config);
     try {
       // The compile worker starts and loads the upload pipeline (seconds) before the policy is ready.
-      const early = await victimVm.requests({ socketPath: second.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 1, concurrency: 1 });
-      expect(early.errors[0]).toMatch(/CapgateApiError 503 not-ready \(retry after 1 s\): policy memlock-cap revision 1 is still being compiled/);
-      await waitFor(async () => ((await victimVm.requests({ socketPath: second.requestSocket, targetPid: victimTarget, bytes: 2n * MiB, total: 1, concurrency: 1 })).decisions.allow === 1 ? true : undefined), 'an allow', 2400);
+      const early = await victimVm.requests({
+        socketPath: second.requestSocket,
+        targetPid: victimTarget,
+        bytes: 2n * MiB,
+        total: 1,
+        concurrency: 1,
+      });
+      expect(early.errors[0]).toMatch(
+        /CapgateApiError 503 not-ready \(retry after 1 s\): policy memlock-cap revision 1 is still being compiled/,
+      );
+      await waitFor(
+        async () =>
+          (
+            await victimVm.requests({
+              socketPath: second.requestSocket,
+              targetPid: victimTarget,
+              bytes: 2n * MiB,
+              total: 1,
+              concurrency: 1,
+            })
+          ).decisions.allow === 1
+            ? true
+            : undefined,
+        'an allow',
+        2400,
+      );
     } finally {
       await second.stop();
     }

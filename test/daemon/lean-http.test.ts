@@ -30,7 +30,13 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-const LIMITS: HttpLimits = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 60_000, maxConnections: 100, maxHeaderBytes: 1024 };
+const LIMITS: HttpLimits = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 60_000,
+  maxConnections: 100,
+  maxHeaderBytes: 1024,
+};
 
 interface Started {
   server: LeanHttpServer<Peer>;
@@ -42,7 +48,10 @@ interface Started {
   open(): Promise<RawConnection>;
 }
 
-async function start(handler: LeanHandler<Peer>, o: { limits?: Partial<HttpLimits>; maxBodyBytes?: number; identify?: (socket: net.Socket) => Peer | null } = {}): Promise<Started> {
+async function start(
+  handler: LeanHandler<Peer>,
+  o: { limits?: Partial<HttpLimits>; maxBodyBytes?: number; identify?: (socket: net.Socket) => Peer | null } = {},
+): Promise<Started> {
   const socketPath = path.join(dir, `s${++sockets}.sock`);
   const chunks: number[][] = [];
   const serverSides: net.Socket[] = [];
@@ -75,11 +84,19 @@ const bytesSeen = (s: Started, connection: number): number => (s.chunks[connecti
 /** Answers with what it received. */
 const echo: LeanHandler<Peer> = (req) => ok(describeRequest(req));
 function describeRequest(req: LeanRequest<Peer>) {
-  return { method: req.method, path: req.path, query: Object.fromEntries(req.query), headers: { ...req.headers }, body: req.body.toString('utf8'), peer: req.peer };
+  return {
+    method: req.method,
+    path: req.path,
+    query: Object.fromEntries(req.query),
+    headers: { ...req.headers },
+    body: req.body.toString('utf8'),
+    peer: req.peer,
+  };
 }
 
 const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nhost: x\r\n${extra}\r\n`;
-const post = (target: string, body: string, extra = '') => `POST ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+const post = (target: string, body: string, extra = '') =>
+  `POST ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 
 function errorOf(a: RawAnswer): { code: string; message: string; hint?: string } {
   return (a.json as { error: { code: string; message: string; hint?: string } }).error;
@@ -95,7 +112,13 @@ describe('keep-alive and framing', () => {
       expect(a.status).toBe(200);
       expect(a.headers['connection']).toBeUndefined();
       expect(a.headers['keep-alive']).toBe('timeout=60');
-      expect(a.json).toMatchObject({ method: 'POST', path: '/n', query: { i: String(i) }, body: `{"i":${i}}`, peer: { connection: 1 } });
+      expect(a.json).toMatchObject({
+        method: 'POST',
+        path: '/n',
+        query: { i: String(i) },
+        body: `{"i":${i}}`,
+        peer: { connection: 1 },
+      });
     }
     expect(await s.server.connections).toBe(1);
     c.destroy();
@@ -110,7 +133,8 @@ describe('keep-alive and framing', () => {
       maxRunning = Math.max(maxRunning, running);
       // /slow holds on until the server has read the requests behind it, and a turn of the loop
       // more: a server that ran them concurrently would have started them by then.
-      if (req.path === '/slow') await waitUntil(() => bytesSeen(s, 0) >= pipelined.length, 'the server to read the pipelined requests');
+      if (req.path === '/slow')
+        await waitUntil(() => bytesSeen(s, 0) >= pipelined.length, 'the server to read the pipelined requests');
       await new Promise((r) => setImmediate(r));
       running--;
       return ok(describeRequest(req));
@@ -128,7 +152,11 @@ describe('keep-alive and framing', () => {
     const sync = await start(echo);
     const d = await sync.open();
     d.write(get('/1') + get('/2') + post('/3', '{}'));
-    expect([await d.next(), await d.next(), await d.next()].map((a) => (a.json as { path: string }).path)).toEqual(['/1', '/2', '/3']);
+    expect([await d.next(), await d.next(), await d.next()].map((a) => (a.json as { path: string }).path)).toEqual([
+      '/1',
+      '/2',
+      '/3',
+    ]);
     d.destroy();
   });
 
@@ -206,7 +234,12 @@ describe('keep-alive and framing', () => {
     const c = await s.open();
     c.write(get('/h', '__proto__: a\r\nconstructor: b\r\nX-Mixed-Case:  c \r\n'));
     const headers = ((await c.next()).json as { headers: object }).headers;
-    expect(Object.entries(headers)).toEqual([['host', 'x'], ['__proto__', 'a'], ['constructor', 'b'], ['x-mixed-case', 'c']]);
+    expect(Object.entries(headers)).toEqual([
+      ['host', 'x'],
+      ['__proto__', 'a'],
+      ['constructor', 'b'],
+      ['x-mixed-case', 'c'],
+    ]);
     c.destroy();
   });
 
@@ -238,9 +271,24 @@ describe('strict parsing: each malformed request gets its status, code and a hin
     ['non-numeric Content-Length', 'POST /x HTTP/1.1\r\ncontent-length: 1a\r\n\r\n', 400, 'not a decimal number'],
     ['negative Content-Length', 'POST /x HTTP/1.1\r\ncontent-length: -1\r\n\r\n', 400, 'not a decimal number'],
     ['list Content-Length', 'POST /x HTTP/1.1\r\ncontent-length: 2, 2\r\n\r\n{}', 400, 'not a decimal number'],
-    ['conflicting Content-Length', 'POST /x HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}', 400, 'conflicting Content-Length'],
-    ['chunked Transfer-Encoding', 'POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n', 411, 'Transfer-Encoding'],
-    ['Transfer-Encoding with Content-Length', 'POST /x HTTP/1.1\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n{}', 411, 'Transfer-Encoding'],
+    [
+      'conflicting Content-Length',
+      'POST /x HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}',
+      400,
+      'conflicting Content-Length',
+    ],
+    [
+      'chunked Transfer-Encoding',
+      'POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
+      411,
+      'Transfer-Encoding',
+    ],
+    [
+      'Transfer-Encoding with Content-Length',
+      'POST /x HTTP/1.1\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n{}',
+      411,
+      'Transfer-Encoding',
+    ],
     ['oversized head', `GET /x HTTP/1.1\r\na: ${big}\r\n\r\n`, 431, 'larger than 1024 bytes'],
     ['oversized partial head', `GET /x HTTP/1.1\r\na: ${big}`, 431, 'larger than 1024 bytes'],
     ['oversized body (not read)', 'POST /x HTTP/1.1\r\ncontent-length: 1000000\r\n\r\n', 413, 'larger than 256 bytes'],
@@ -284,7 +332,12 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
       return { ok: false, reason: outcome, message: `stub ${outcome}` };
     },
   } as unknown as DecisionPipeline;
-  const handler = requestHandler({ pipeline, retryAfterS: 7, health: () => ({ status: 'ok', version: 't', uptimeS: 1 }), version: 't' }) as unknown as LeanHandler<Peer>;
+  const handler = requestHandler({
+    pipeline,
+    retryAfterS: 7,
+    health: () => ({ status: 'ok', version: 't', uptimeS: 1 }),
+    version: 't',
+  }) as unknown as LeanHandler<Peer>;
   const ask = async (request: string): Promise<RawAnswer> => {
     const s = await start(handler, { maxBodyBytes: 1024 });
     const c = await s.open();
@@ -305,11 +358,35 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
   it.each([
     ['empty body', 'POST /v1/operations/set-memlock HTTP/1.1\r\n\r\n', 400, 'bad-request', 'the body is empty'],
     ['malformed JSON', post('/v1/operations/set-memlock', '{"targetPid": 1,'), 400, 'bad-request', 'not valid JSON'],
-    ['wrong types', post('/v1/operations/set-memlock', '{"targetPid": "1", "bytes": 5}'), 400, 'bad-request', 'targetPid'],
-    ['identity in the body', post('/v1/operations/set-memlock', '{"targetPid": 1, "bytes": 5, "uid": 0}'), 400, 'bad-request', 'uid'],
-    ['wrong content type', post('/v1/operations/set-memlock', 'x').replace('application/json', 'text/xml'), 415, 'unsupported-media-type', 'text/xml'],
+    [
+      'wrong types',
+      post('/v1/operations/set-memlock', '{"targetPid": "1", "bytes": 5}'),
+      400,
+      'bad-request',
+      'targetPid',
+    ],
+    [
+      'identity in the body',
+      post('/v1/operations/set-memlock', '{"targetPid": 1, "bytes": 5, "uid": 0}'),
+      400,
+      'bad-request',
+      'uid',
+    ],
+    [
+      'wrong content type',
+      post('/v1/operations/set-memlock', 'x').replace('application/json', 'text/xml'),
+      415,
+      'unsupported-media-type',
+      'text/xml',
+    ],
     ['unknown route', get('/v2/everything'), 404, 'not-found', 'no route GET /v2/everything'],
-    ['wrong method', get('/v1/operations/set-memlock'), 405, 'method-not-allowed', 'GET is not allowed on /v1/operations/set-memlock'],
+    [
+      'wrong method',
+      get('/v1/operations/set-memlock'),
+      405,
+      'method-not-allowed',
+      'GET is not allowed on /v1/operations/set-memlock',
+    ],
   ])('%s', async (_name, request, status, code, message) => {
     const a = await ask(request);
     expect(a.status).toBe(status);
@@ -325,7 +402,10 @@ describe('the request socket handler (request-api.ts) behind the lean server', (
     expect(over.headers['retry-after']).toBe('7');
     expect(errorOf(over).code).toBe('overloaded');
     outcome = 'audit-failed';
-    expect(errorOf(await ask(post('/v1/operations/set-memlock', body)))).toMatchObject({ code: 'internal', message: 'stub audit-failed' });
+    expect(errorOf(await ask(post('/v1/operations/set-memlock', body)))).toMatchObject({
+      code: 'internal',
+      message: 'stub audit-failed',
+    });
     outcome = 'closed';
     const closed = await ask(post('/v1/operations/set-memlock', body));
     expect([closed.status, errorOf(closed).code]).toEqual([503, 'shutting-down']);
@@ -392,7 +472,7 @@ describe('timeouts (one re-armed timer per connection)', () => {
 });
 
 describe('connections', () => {
-  it('enforces maxConnections: a newcomer takes the oldest idle connection\'s slot (budgets: connection-budget.test.ts)', async () => {
+  it("enforces maxConnections: a newcomer takes the oldest idle connection's slot (budgets: connection-budget.test.ts)", async () => {
     const s = await start(echo, { limits: { maxConnections: 2 } });
     const a = await s.open();
     const b = await s.open();

@@ -23,7 +23,8 @@ beforeAll(async () => {
   agents = await Promise.all([VmAgent.start(), VmAgent.start()]);
   await daemon.admin.pushPolicy('memlock-cap', asPolicy('memlock-cap'));
   await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
-  for (const [i, a] of agents.entries()) await daemon.admin.registerVm(vmFor(a.pid, `load-${i}`, [['memory-bytes', String(1024n * MiB)]]));
+  for (const [i, a] of agents.entries())
+    await daemon.admin.registerVm(vmFor(a.pid, `load-${i}`, [['memory-bytes', String(1024n * MiB)]]));
 }, 300_000);
 
 afterAll(async () => {
@@ -36,7 +37,17 @@ describe('load', () => {
   it(`${CLIENTS} clients x ${PER_CLIENT} requests from two VMs: all allowed, all audited, memory stable`, async () => {
     const targets = await Promise.all(agents.map((a) => a.spawnTarget()));
     const run = (perClient: number) =>
-      Promise.all(agents.map((a, i) => a.requests({ socketPath: daemon.requestSocket, targetPid: targets[i]!, bytes: 4n * MiB, total: (perClient * CLIENTS) / agents.length, concurrency: CLIENTS / agents.length })));
+      Promise.all(
+        agents.map((a, i) =>
+          a.requests({
+            socketPath: daemon.requestSocket,
+            targetPid: targets[i]!,
+            bytes: 4n * MiB,
+            total: (perClient * CLIENTS) / agents.length,
+            concurrency: CLIENTS / agents.length,
+          }),
+        ),
+      );
     const seqBefore = (await daemon.admin.queryAudit({ limit: 1 })).records[0]?.seq ?? 0;
 
     const warm = await run(WARMUP_PER_CLIENT);
@@ -54,13 +65,17 @@ describe('load', () => {
     const newest = (await daemon.admin.queryAudit({ limit: 1 })).records[0]!;
     expect(newest.seq - seqBefore).toBe(CLIENTS * PER_CLIENT);
     const metrics = await daemon.admin.metrics();
-    expect(metrics).toContain(`capgate_decisions_total{policy="memlock-cap",decision="allow",error_kind=""} ${CLIENTS * PER_CLIENT}`);
+    expect(metrics).toContain(
+      `capgate_decisions_total{policy="memlock-cap",decision="allow",error_kind=""} ${CLIENTS * PER_CLIENT}`,
+    );
     expect(metrics).not.toMatch(/capgate_requests_rejected_total\{/);
     // Group commit at work: fewer commits than records.
     const commits = Number(/capgate_audit_batch_records_count (\d+)/.exec(metrics)?.[1]);
     expect(commits).toBeLessThan(CLIENTS * PER_CLIENT);
     // 64,000 decisions after warm-up may not grow the daemon by more than 64 MiB.
     expect(rssAfter - rssAfterWarmup).toBeLessThan(64 * 1024);
-    console.log(`load: rss ${Math.round(rssAfterWarmup / 1024)} -> ${Math.round(rssAfter / 1024)} MiB, ${commits} audit commits for ${CLIENTS * PER_CLIENT} records`);
+    console.log(
+      `load: rss ${Math.round(rssAfterWarmup / 1024)} -> ${Math.round(rssAfter / 1024)} MiB, ${commits} audit commits for ${CLIENTS * PER_CLIENT} records`,
+    );
   }, 600_000);
 });

@@ -19,7 +19,11 @@ import { asPolicy, MiB, vmFor } from './helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 
-type Doc = { paths: Record<string, Record<string, Operation | unknown>>; servers: Array<{ url: string }>; components: { schemas: Record<string, unknown> } };
+type Doc = {
+  paths: Record<string, Record<string, Operation | unknown>>;
+  servers: Array<{ url: string }>;
+  components: { schemas: Record<string, unknown> };
+};
 interface Operation {
   operationId: string;
   responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
@@ -30,22 +34,34 @@ const committed = (): Doc => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'do
 
 /** "METHOD /path/{param}" of every operation in a document. */
 function operationsOf(doc: Doc): string[] {
-  return Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+  return Object.entries(doc.paths)
+    .flatMap(([p, item]) =>
+      Object.keys(item)
+        .filter((m) => METHODS.includes(m))
+        .map((m) => `${m.toUpperCase()} ${p}`),
+    )
+    .sort();
 }
 
-const routeKeys = (routes: readonly RouteSpec[]): string[] => routes.map((r) => `${r.method} ${r.path.replace(/:([a-zA-Z]+)/g, '{$1}')}`).sort();
+const routeKeys = (routes: readonly RouteSpec[]): string[] =>
+  routes.map((r) => `${r.method} ${r.path.replace(/:([a-zA-Z]+)/g, '{$1}')}`).sort();
 
 describe('the generated document', () => {
   it('is committed as docs/openapi.json exactly as `npm run docs` writes it', () => {
-    expect(fs.readFileSync(path.join(REPO_ROOT, 'docs/openapi.json'), 'utf8')).toBe(generatedDocs()['docs/openapi.json']);
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'docs/openapi.json'), 'utf8')).toBe(
+      generatedDocs()['docs/openapi.json'],
+    );
   });
 
   it('is a valid OpenAPI 3.1 document for swagger-parser, which does refuse a broken one', async () => {
     await SwaggerParser.validate(structuredClone(committed()) as never);
-    for (const socket of ['admin', 'request'] as const) await SwaggerParser.validate(openApiDocument(socket, CAPGATE_VERSION) as never);
+    for (const socket of ['admin', 'request'] as const)
+      await SwaggerParser.validate(openApiDocument(socket, CAPGATE_VERSION) as never);
     const broken = committed();
     const op = broken.paths['/v1/health']!.get as Operation;
-    (op as unknown as Record<string, unknown>).responses = { 200: { content: { 'application/json': { schema: { $ref: '#/components/schemas/NoSuchSchema' } } } } };
+    (op as unknown as Record<string, unknown>).responses = {
+      200: { content: { 'application/json': { schema: { $ref: '#/components/schemas/NoSuchSchema' } } } },
+    };
     await expect(SwaggerParser.validate(broken as never)).rejects.toThrow();
   });
 
@@ -80,16 +96,28 @@ interface Answer {
   json: unknown;
 }
 
-function call(socketPath: string, method: string, target: string, body?: { type: string; data: Buffer | string }): Promise<Answer> {
+function call(
+  socketPath: string,
+  method: string,
+  target: string,
+  body?: { type: string; data: Buffer | string },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = body ? { 'content-type': body.type, 'content-length': Buffer.byteLength(body.data) } : {};
+    const headers: http.OutgoingHttpHeaders = body
+      ? { 'content-type': body.type, 'content-length': Buffer.byteLength(body.data) }
+      : {};
     const req = http.request({ socketPath, method, path: target, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const raw = Buffer.concat(chunks);
         const contentType = String(res.headers['content-type'] ?? '');
-        resolve({ status: res.statusCode ?? 0, contentType, body: raw, json: contentType.startsWith('application/json') ? (JSON.parse(raw.toString('utf8')) as unknown) : undefined });
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType,
+          body: raw,
+          json: contentType.startsWith('application/json') ? (JSON.parse(raw.toString('utf8')) as unknown) : undefined,
+        });
       });
     });
     req.on('error', reject);
@@ -98,7 +126,11 @@ function call(socketPath: string, method: string, target: string, body?: { type:
 }
 
 /** The operation of the document that `method target` on `socket` is, or a failed expectation. */
-function operationFor(socket: ApiSocket, method: string, target: string): { id: string; op: Operation; pointer: string } {
+function operationFor(
+  socket: ApiSocket,
+  method: string,
+  target: string,
+): { id: string; op: Operation; pointer: string } {
   const pathname = new URL(target, 'http://x').pathname;
   for (const [template, item] of Object.entries(doc.paths)) {
     const re = new RegExp(`^${template.replace(/\{[a-zA-Z]+\}/g, '[^/]+')}$`);
@@ -107,13 +139,22 @@ function operationFor(socket: ApiSocket, method: string, target: string): { id: 
     if (op === undefined) continue;
     const servers = ((item as { servers?: Array<{ url: string }> }).servers ?? doc.servers).map((s) => s.url);
     expect(servers, `${method} ${template} is documented on the ${socket} socket`).toContain(`http://${socket}.sock`);
-    return { id: op.operationId, op, pointer: `#/paths/${template.replace(/~/g, '~0').replace(/\//g, '~1')}/${method.toLowerCase()}` };
+    return {
+      id: op.operationId,
+      op,
+      pointer: `#/paths/${template.replace(/~/g, '~0').replace(/\//g, '~1')}/${method.toLowerCase()}`,
+    };
   }
   throw new Error(`${method} ${pathname} is not in docs/openapi.json`);
 }
 
 /** Calls the daemon and checks the answer's status, content type and body against the document. */
-async function checked(socket: ApiSocket, method: string, target: string, body?: { type: string; data: Buffer | string }): Promise<Answer> {
+async function checked(
+  socket: ApiSocket,
+  method: string,
+  target: string,
+  body?: { type: string; data: Buffer | string },
+): Promise<Answer> {
   const a = await call(socket === 'admin' ? daemon.adminSocket : daemon.requestSocket, method, target, body);
   const { id, op, pointer } = operationFor(socket, method, target);
   const statusKey = String(a.status) in op.responses ? String(a.status) : `${String(a.status)[0]}XX`;
@@ -129,7 +170,10 @@ async function checked(socket: ApiSocket, method: string, target: string, body?:
       validate = ajv.compile({ $ref: `openapi${pointer}/responses/${statusKey}/content/application~1json/schema` });
       validators.set(key, validate);
     }
-    expect(validate(a.json), `${method} ${target} (${a.status}): ${JSON.stringify(validate.errors)}\n${JSON.stringify(a.json).slice(0, 800)}`).toBe(true);
+    expect(
+      validate(a.json),
+      `${method} ${target} (${a.status}): ${JSON.stringify(validate.errors)}\n${JSON.stringify(a.json).slice(0, 800)}`,
+    ).toBe(true);
   }
   if (a.status < 300) answered.get(socket)!.add(id);
   return a;
@@ -162,9 +206,15 @@ describe('a real daemon answers as the document says', () => {
     const q = 'name=memlock-cap&description=test';
     expect((await checked('admin', 'GET', '/v1/health')).status).toBe(200);
     expect((await checked('admin', 'GET', '/v1/metrics')).status).toBe(200);
-    expect((await checked('admin', 'POST', `/v1/policies?${q}`, { type: 'application/wasm', data: wasm })).status).toBe(201);
-    expect((await checked('admin', 'POST', `/v1/policies?${q}`, { type: 'application/wasm', data: wasm })).status).toBe(200);
-    expect((await checked('admin', 'POST', '/v1/policies?name=Bad!', { type: 'application/wasm', data: wasm })).status).toBe(400);
+    expect((await checked('admin', 'POST', `/v1/policies?${q}`, { type: 'application/wasm', data: wasm })).status).toBe(
+      201,
+    );
+    expect((await checked('admin', 'POST', `/v1/policies?${q}`, { type: 'application/wasm', data: wasm })).status).toBe(
+      200,
+    );
+    expect(
+      (await checked('admin', 'POST', '/v1/policies?name=Bad!', { type: 'application/wasm', data: wasm })).status,
+    ).toBe(400);
     expect((await checked('admin', 'POST', `/v1/policies?${q}`, json({}))).status).toBe(415);
     expect((await checked('admin', 'GET', '/v1/policies')).status).toBe(200);
     expect((await checked('admin', 'GET', '/v1/policies/memlock-cap')).status).toBe(200);
@@ -177,12 +227,27 @@ describe('a real daemon answers as the document says', () => {
     // A body is checked against its schema: the path of the fault and the key that was meant.
     const typo = await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ polcy: 'memlock-cap' }));
     expect(typo.status).toBe(400);
-    expect(typo.json).toMatchObject({ error: { code: 'bad-request', message: expect.stringContaining('polcy: unknown key; did you mean policy?') } });
-    const badRevision = await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ policy: 'memlock-cap', revision: 0 }));
-    expect(badRevision.json).toMatchObject({ error: { message: expect.stringContaining('revision: must be a positive integer') } });
-    expect((await checked('admin', 'PUT', '/v1/bindings/no-such-op', json({ policy: 'memlock-cap' }))).status).toBe(404);
-    expect((await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ policy: 'memlock-cap' }))).status).toBe(200);
-    expect((await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ policy: 'memlock-cap', revision: 1 }))).status).toBe(200);
+    expect(typo.json).toMatchObject({
+      error: { code: 'bad-request', message: expect.stringContaining('polcy: unknown key; did you mean policy?') },
+    });
+    const badRevision = await checked(
+      'admin',
+      'PUT',
+      '/v1/bindings/set-memlock',
+      json({ policy: 'memlock-cap', revision: 0 }),
+    );
+    expect(badRevision.json).toMatchObject({
+      error: { message: expect.stringContaining('revision: must be a positive integer') },
+    });
+    expect((await checked('admin', 'PUT', '/v1/bindings/no-such-op', json({ policy: 'memlock-cap' }))).status).toBe(
+      404,
+    );
+    expect((await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ policy: 'memlock-cap' }))).status).toBe(
+      200,
+    );
+    expect(
+      (await checked('admin', 'PUT', '/v1/bindings/set-memlock', json({ policy: 'memlock-cap', revision: 1 }))).status,
+    ).toBe(200);
     expect((await checked('admin', 'GET', '/v1/bindings')).status).toBe(200);
     expect((await checked('admin', 'GET', '/v1/bindings/set-memlock')).status).toBe(200);
 
@@ -190,14 +255,35 @@ describe('a real daemon answers as the document says', () => {
     const target = await agent.spawnTarget();
     const reg = vmFor(agent.pid, 'vm-openapi', [['memory-bytes', String(64n * MiB)]]);
     const typoVm = await checked('admin', 'POST', '/v1/vms', json({ ...reg, anchor: { rootpid: agent.pid } }));
-    expect(typoVm.json).toMatchObject({ error: { code: 'bad-request', message: expect.stringContaining('anchor.rootpid: unknown key; did you mean rootPid?') } });
+    expect(typoVm.json).toMatchObject({
+      error: {
+        code: 'bad-request',
+        message: expect.stringContaining('anchor.rootpid: unknown key; did you mean rootPid?'),
+      },
+    });
     expect((await checked('admin', 'POST', '/v1/vms', json(reg))).status).toBe(201);
     expect((await checked('admin', 'POST', '/v1/vms', json(reg))).status).toBe(409);
     const uuid = reg.identity.uuid;
     expect((await checked('admin', 'GET', '/v1/vms')).status).toBe(200);
     expect((await checked('admin', 'GET', `/v1/vms/${uuid}`)).status).toBe(200);
-    expect((await checked('admin', 'PUT', `/v1/vms/${uuid}`, json({ ...reg, identity: { ...reg.identity, labels: { 'memory-bytes': String(64n * MiB) } } }))).status).toBe(200);
-    const report = await agent.requests({ socketPath: daemon.requestSocket, targetPid: target, bytes: 4n * MiB, total: 2, concurrency: 1, collectIds: true });
+    expect(
+      (
+        await checked(
+          'admin',
+          'PUT',
+          `/v1/vms/${uuid}`,
+          json({ ...reg, identity: { ...reg.identity, labels: { 'memory-bytes': String(64n * MiB) } } }),
+        )
+      ).status,
+    ).toBe(200);
+    const report = await agent.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: target,
+      bytes: 4n * MiB,
+      total: 2,
+      concurrency: 1,
+      collectIds: true,
+    });
     expect(report.errors).toEqual([]);
     expect(report.reasons).toEqual({ 'allow:': 2 });
 
@@ -205,10 +291,19 @@ describe('a real daemon answers as the document says', () => {
     expect(page.status).toBe(200);
     expect((page.json as { records: Array<{ schemaVersion: number }> }).records[0]!.schemaVersion).toBe(1);
     const { nextCursor } = page.json as { nextCursor?: string };
-    expect((await checked('admin', 'GET', `/v1/audit?limit=5&cursor=${nextCursor}&decision=allow&vm=vm-openapi`)).status).toBe(200);
+    expect(
+      (await checked('admin', 'GET', `/v1/audit?limit=5&cursor=${nextCursor}&decision=allow&vm=vm-openapi`)).status,
+    ).toBe(200);
     expect((await checked('admin', 'GET', '/v1/audit?limit=0')).status).toBe(400);
     const record = await checked('admin', 'GET', `/v1/audit/${report.ids[0]}`);
-    expect(record.json).toMatchObject({ record: { decisionId: report.ids[0], vm: { uuid }, schemaVersion: 1, capabilityCalls: expect.arrayContaining([expect.objectContaining({ op: 'set-memlock' })]) } });
+    expect(record.json).toMatchObject({
+      record: {
+        decisionId: report.ids[0],
+        vm: { uuid },
+        schemaVersion: 1,
+        capabilityCalls: expect.arrayContaining([expect.objectContaining({ op: 'set-memlock' })]),
+      },
+    });
     expect((await checked('admin', 'GET', '/v1/audit/no-such-decision')).status).toBe(404);
 
     expect((await checked('admin', 'GET', '/v1/bindings/set-memlock/history')).status).toBe(200);
@@ -222,14 +317,29 @@ describe('a real daemon answers as the document says', () => {
   it('every request route, with a decision and refused bodies', async () => {
     expect((await checked('request', 'GET', '/v1/health')).status).toBe(200);
     // From this process, in no VM: a deny the daemon decides, as a 200 decision.
-    const denied = await checked('request', 'POST', '/v1/operations/set-memlock', json({ targetPid: process.pid, bytes: 'unlimited' }));
+    const denied = await checked(
+      'request',
+      'POST',
+      '/v1/operations/set-memlock',
+      json({ targetPid: process.pid, bytes: 'unlimited' }),
+    );
     expect(denied.json).toMatchObject({ decision: 'deny', errorKind: 'unknown-requester' });
-    const claim = await checked('request', 'POST', '/v1/operations/set-memlock', json({ targetPid: process.pid, bytes: 1, requesterPid: 1 }));
+    const claim = await checked(
+      'request',
+      'POST',
+      '/v1/operations/set-memlock',
+      json({ targetPid: process.pid, bytes: 1, requesterPid: 1 }),
+    );
     expect(claim.status).toBe(400);
     expect(claim.json).toMatchObject({ error: { message: expect.stringContaining('requesterPid: unknown key') } });
     const pid = await checked('request', 'POST', '/v1/operations/set-memlock', json({ targetPid: 0, bytes: 1 }));
     expect(pid.json).toMatchObject({ error: { message: 'targetPid: must be a positive integer pid' } });
-    const huge = await checked('request', 'POST', '/v1/operations/set-memlock', json({ targetPid: 5, bytes: '18446744073709551616' }));
+    const huge = await checked(
+      'request',
+      'POST',
+      '/v1/operations/set-memlock',
+      json({ targetPid: 5, bytes: '18446744073709551616' }),
+    );
     expect(huge.json).toMatchObject({ error: { message: expect.stringContaining('larger than u64') } });
   });
 

@@ -29,7 +29,8 @@ describe('ensureTrustedDirectory', () => {
     } finally {
       process.umask(previous);
     }
-    for (const d of [path.join(base, 'a'), path.join(base, 'a', 'b'), target]) expect(fs.lstatSync(d).mode & 0o7777).toBe(0o755);
+    for (const d of [path.join(base, 'a'), path.join(base, 'a', 'b'), target])
+      expect(fs.lstatSync(d).mode & 0o7777).toBe(0o755);
     // Idempotent: an existing good directory is accepted as it is.
     ensureTrustedDirectory(target, 'the run directory', 0o700);
     expect(fs.lstatSync(target).mode & 0o7777).toBe(0o755);
@@ -57,7 +58,9 @@ describe('ensureTrustedDirectory', () => {
     fs.chmodSync(open, 0o777);
     const intoOpen = path.join(base, 'into-open');
     fs.symlinkSync(open, intoOpen);
-    expect(refusal(() => ensureTrustedDirectory(path.join(intoOpen, 'capgate'), 'the run directory', 0o755))).toMatch(/writable by group and others/);
+    expect(refusal(() => ensureTrustedDirectory(path.join(intoOpen, 'capgate'), 'the run directory', 0o755))).toMatch(
+      /writable by group and others/,
+    );
     expect(fs.readdirSync(open)).toEqual([]);
   });
 
@@ -67,9 +70,13 @@ describe('ensureTrustedDirectory', () => {
     fs.mkdirSync(sticky);
     fs.chmodSync(sticky, 0o1777);
     ensureTrustedDirectory(path.join(sticky, 'state'), 'the state directory', 0o700);
-    expect(refusal(() => ensureTrustedDirectory(sticky, 'the state directory', 0o700))).toMatch(/writable by group and others \(mode 01777\)/);
+    expect(refusal(() => ensureTrustedDirectory(sticky, 'the state directory', 0o700))).toMatch(
+      /writable by group and others \(mode 01777\)/,
+    );
     fs.chownSync(sticky, NOBODY, NOBODY);
-    expect(refusal(() => ensureTrustedDirectory(path.join(sticky, 'other'), 'the state directory', 0o700))).toMatch(/its parent .* is owned by uid 65534/);
+    expect(refusal(() => ensureTrustedDirectory(path.join(sticky, 'other'), 'the state directory', 0o700))).toMatch(
+      /its parent .* is owned by uid 65534/,
+    );
   });
 
   it('refuses a directory that exists but is not one', () => {
@@ -77,7 +84,9 @@ describe('ensureTrustedDirectory', () => {
     const file = path.join(base, 'file');
     fs.writeFileSync(file, '');
     expect(refusal(() => ensureTrustedDirectory(file, 'the state directory', 0o700))).toMatch(/is not a directory/);
-    expect(refusal(() => ensureTrustedDirectory(path.join(file, 'below'), 'the state directory', 0o700))).toMatch(/not a directory/);
+    expect(refusal(() => ensureTrustedDirectory(path.join(file, 'below'), 'the state directory', 0o700))).toMatch(
+      /not a directory/,
+    );
   });
 });
 

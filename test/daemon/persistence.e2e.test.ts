@@ -34,7 +34,14 @@ afterAll(async () => {
 });
 
 async function ask(d: DaemonProcess): Promise<{ reason: string; id: string }> {
-  const r = await agent.requests({ socketPath: d.requestSocket, targetPid: target, bytes: 4n * MiB, total: 1, concurrency: 1, collectIds: true });
+  const r = await agent.requests({
+    socketPath: d.requestSocket,
+    targetPid: target,
+    bytes: 4n * MiB,
+    total: 1,
+    concurrency: 1,
+    collectIds: true,
+  });
   expect(r.errors).toEqual([]);
   return { reason: Object.keys(r.reasons)[0]!, id: r.ids[0]! };
 }
@@ -45,14 +52,24 @@ function checkDatabase(): { decisionIds: Set<string>; revisions: number } {
   try {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(db.pragma('foreign_key_check')).toEqual([]);
-    const revs = db.prepare('SELECT policy, revision, sha256, size, bytes FROM policy_revisions').all() as Array<{ policy: string; revision: number; sha256: string; size: number; bytes: Buffer }>;
+    const revs = db.prepare('SELECT policy, revision, sha256, size, bytes FROM policy_revisions').all() as Array<{
+      policy: string;
+      revision: number;
+      sha256: string;
+      size: number;
+      bytes: Buffer;
+    }>;
     for (const r of revs) {
       expect(sha256(r.bytes), `${r.policy}/${r.revision}`).toBe(r.sha256);
       expect(r.bytes.length).toBe(r.size);
-      const next = db.prepare('SELECT next_revision FROM policies WHERE name = ?').get(r.policy) as { next_revision: number };
+      const next = db.prepare('SELECT next_revision FROM policies WHERE name = ?').get(r.policy) as {
+        next_revision: number;
+      };
       expect(next.next_revision).toBeGreaterThan(r.revision);
     }
-    const ids = new Set((db.prepare('SELECT decision_id FROM audit').all() as Array<{ decision_id: string }>).map((r) => r.decision_id));
+    const ids = new Set(
+      (db.prepare('SELECT decision_id FROM audit').all() as Array<{ decision_id: string }>).map((r) => r.decision_id),
+    );
     return { decisionIds: ids, revisions: revs.length };
   } finally {
     db.close();
@@ -75,7 +92,11 @@ describe('persistence', () => {
     const first = await ask(d1);
     expect(first.reason).toBe('allow:');
     firstDecision = first.id;
-    const before = { policies: await d1.admin.listPolicies(), bindings: await d1.admin.listBindings(), vms: await d1.admin.listVms() };
+    const before = {
+      policies: await d1.admin.listPolicies(),
+      bindings: await d1.admin.listBindings(),
+      vms: await d1.admin.listVms(),
+    };
 
     expect(await d1.stop()).toEqual({ code: 0, signal: null });
     expect(d1.logs.map((l) => l.msg)).toContain('capgate stopped');
@@ -83,11 +104,20 @@ describe('persistence', () => {
     const d2 = (daemon = await startDaemon());
     // The sockets listen at once; the bound policy recompiles in the compile worker meanwhile.
     expect(d2.logs.find((l) => l.msg === 'capgate ready')).toMatchObject({ vms: 1 });
-    expect(await waitFor(() => d2.logs.find((l) => l.msg === 'bound policies loaded'), 'the bound policy to recompile', 2400)).toMatchObject({ policiesLoaded: 1 });
+    expect(
+      await waitFor(
+        () => d2.logs.find((l) => l.msg === 'bound policies loaded'),
+        'the bound policy to recompile',
+        2400,
+      ),
+    ).toMatchObject({ policiesLoaded: 1 });
     expect(await d2.admin.listPolicies()).toEqual(before.policies);
     expect(await d2.admin.listBindings()).toEqual(before.bindings);
     expect(await d2.admin.listVms()).toEqual(before.vms);
-    expect((await d2.admin.getAuditRecord(firstDecision)).record).toMatchObject({ decision: 'allow', vm: { uuid: reg.identity.uuid } });
+    expect((await d2.admin.getAuditRecord(firstDecision)).record).toMatchObject({
+      decision: 'allow',
+      vm: { uuid: reg.identity.uuid },
+    });
     expect((await ask(d2)).reason).toBe('allow:');
     expect(memlockOf(target).hard).toBe(String(4n * MiB));
   }, 300_000);
@@ -95,8 +125,18 @@ describe('persistence', () => {
   it('kill -9 during a burst of requests: after restart every answered decision is in the audit', async () => {
     const d2 = daemon!;
     const startSeq = (await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq;
-    const burst = agent.requests({ socketPath: d2.requestSocket, targetPid: target, bytes: 4n * MiB, total: 1_000_000, concurrency: 16, collectIds: true });
-    await waitFor(async () => ((await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq > startSeq + 500 ? true : undefined), '500 decisions');
+    const burst = agent.requests({
+      socketPath: d2.requestSocket,
+      targetPid: target,
+      bytes: 4n * MiB,
+      total: 1_000_000,
+      concurrency: 16,
+      collectIds: true,
+    });
+    await waitFor(
+      async () => ((await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq > startSeq + 500 ? true : undefined),
+      '500 decisions',
+    );
     await d2.kill9();
     const report = await burst;
     expect(report.answered).toBeGreaterThan(500);

@@ -14,7 +14,10 @@ import { VmAgent } from './helpers/vm-agent-handle.ts';
 
 const unshare = spawnSync('unshare', ['--pid', '--fork', 'true'], { encoding: 'utf8' });
 const canUnsharePid = unshare.status === 0;
-if (!canUnsharePid) console.log(`SKIP pid namespace end to end: unshare --pid is not permitted here (${(unshare.stderr || unshare.error?.message || '').trim()})`);
+if (!canUnsharePid)
+  console.log(
+    `SKIP pid namespace end to end: unshare --pid is not permitted here (${(unshare.stderr || unshare.error?.message || '').trim()})`,
+  );
 
 /** The host pid of the process whose pid is `nsPid` one level down, among the children of `parent`. */
 function hostPidOf(parent: number, nsPid: number): number | undefined {
@@ -27,7 +30,7 @@ function hostPidOf(parent: number, nsPid: number): number | undefined {
   return undefined;
 }
 
-describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon\'s', () => {
+describe.skipIf(!canUnsharePid)("a requester in a pid namespace below the daemon's", () => {
   let daemon: DaemonProcess;
   let agent: VmAgent; // pid 1 of its namespace: its fork parent, unshare, is the VM's root
   let unshareHost: number;
@@ -54,7 +57,14 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
   });
 
   const ask = async (targetPid: number, bytes: bigint) => {
-    const r = await agent.requests({ socketPath: daemon.requestSocket, targetPid, bytes, total: 1, concurrency: 1, collectIds: true });
+    const r = await agent.requests({
+      socketPath: daemon.requestSocket,
+      targetPid,
+      bytes,
+      total: 1,
+      concurrency: 1,
+      collectIds: true,
+    });
     expect(r.errors).toEqual([]);
     const id = r.ids[0]!;
     return { reason: Object.keys(r.reasons)[0]!, id, record: (await daemon.admin.getAuditRecord(id)).record };
@@ -65,8 +75,15 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
     const { reason, record } = await ask(targetNs, 3n * MiB);
     expect(reason).toBe('allow:');
     expect(memlockOf(targetHost)).toEqual({ soft: String(3n * MiB), hard: String(3n * MiB) });
-    expect(record).toMatchObject({ requester: { pid: agentHost }, targetPid: targetNs, targetHostPid: targetHost, decision: 'allow' });
-    expect(record.capabilityCalls).toContainEqual(expect.objectContaining({ op: 'set-memlock', pid: targetHost, result: 'ok' }));
+    expect(record).toMatchObject({
+      requester: { pid: agentHost },
+      targetPid: targetNs,
+      targetHostPid: targetHost,
+      decision: 'allow',
+    });
+    expect(record.capabilityCalls).toContainEqual(
+      expect.objectContaining({ op: 'set-memlock', pid: targetHost, result: 'ok' }),
+    );
   });
 
   it('acts on the requester itself when it names its own pid (libvirt between fork and exec)', async () => {
@@ -76,13 +93,21 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
     expect(record).toMatchObject({ targetPid: 1, targetHostPid: agentHost });
   });
 
-  it('never reaches a process of the daemon\'s namespace by its host pid: the VM\'s root, or its own target, named by their host pids', async () => {
+  it("never reaches a process of the daemon's namespace by its host pid: the VM's root, or its own target, named by their host pids", async () => {
     const before = { root: memlockOf(unshareHost), target: memlockOf(targetHost) };
     for (const hostPid of [unshareHost, targetHost]) {
       const { reason, record } = await ask(hostPid, 1n * MiB);
       expect(reason).toBe('deny:unknown-target');
-      expect(record).toMatchObject({ decision: 'deny', errorKind: 'unknown-target', targetPid: hostPid, fuelUsed: 0, capabilityCalls: [] });
-      expect(record.errorDetail).toMatch(new RegExp(`pid ${hostPid} of the requester's pid namespace .*names no process in that namespace`));
+      expect(record).toMatchObject({
+        decision: 'deny',
+        errorKind: 'unknown-target',
+        targetPid: hostPid,
+        fuelUsed: 0,
+        capabilityCalls: [],
+      });
+      expect(record.errorDetail).toMatch(
+        new RegExp(`pid ${hostPid} of the requester's pid namespace .*names no process in that namespace`),
+      );
       expect(record).not.toHaveProperty('targetHostPid');
     }
     expect(memlockOf(unshareHost)).toEqual(before.root);
@@ -96,7 +121,7 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
   });
 
   // Last: it binds another policy. The intent, its undo and the audit all name the daemon's pid.
-  it('undoes the effect of a denying policy on the translated process, and audits it by the daemon\'s pid', async () => {
+  it("undoes the effect of a denying policy on the translated process, and audits it by the daemon's pid", async () => {
     const set = libc().prlimit(targetHost, RLIMIT_MEMLOCK, { soft: 1n * MiB, hard: 2n * MiB });
     expect(set.ok).toBe(true);
     await daemon.admin.pushPolicy('memlock-then-deny', await hostilePolicy('memlock-then-deny'));
@@ -105,7 +130,14 @@ describe.skipIf(!canUnsharePid)('a requester in a pid namespace below the daemon
     expect(reason).toBe('deny:denied');
     expect(record).toMatchObject({ targetPid: targetNs, targetHostPid: targetHost, decision: 'deny' });
     expect(record.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([
-      { op: 'set-memlock', pid: targetHost, bytes: String(2n * MiB), result: 'ok', before: { soft: String(1n * MiB), hard: String(2n * MiB) }, undo: 'undone' },
+      {
+        op: 'set-memlock',
+        pid: targetHost,
+        bytes: String(2n * MiB),
+        result: 'ok',
+        before: { soft: String(1n * MiB), hard: String(2n * MiB) },
+        undo: 'undone',
+      },
     ]);
     expect(memlockOf(targetHost)).toEqual({ soft: String(1n * MiB), hard: String(2n * MiB) });
   });

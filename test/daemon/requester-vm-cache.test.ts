@@ -7,7 +7,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveRequesterVm, type RegisteredVm } from '../../runtime/identity/index.ts';
-import { peerStillConnected, readPeerCredentials, releasePeerCredentials, type PeerCredentials } from '../../runtime/os/peer-credentials.ts';
+import {
+  peerStillConnected,
+  readPeerCredentials,
+  releasePeerCredentials,
+  type PeerCredentials,
+} from '../../runtime/os/peer-credentials.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { RequesterVmCache } from '../../runtime/server/request/requester-vm-cache.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
@@ -15,7 +20,8 @@ import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { killChildren, spawnChild } from '../support/processes/children.ts';
 
 // Connects, says hello, and stays connected until killed.
-const CLIENT = "const s=require('net').connect(process.argv[1]);s.on('connect',()=>s.write('hi'));setInterval(()=>{},1e6)";
+const CLIENT =
+  "const s=require('net').connect(process.argv[1]);s.on('connect',()=>s.write('hi'));setInterval(()=>{},1e6)";
 
 const servers: net.Server[] = [];
 const peers: PeerCredentials[] = [];
@@ -45,7 +51,10 @@ async function connectedPeer(): Promise<{ peer: PeerCredentials; child: ChildPro
 
 function vmRootedAt(pid: number, name: string): RegisteredVm {
   const uuid = `3f2b8c1e-9d4a-4b6e-8f10-${String(pid).padStart(12, '0')}`;
-  return { identity: { uuid, name, id: pid, labels: [] }, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
+  return {
+    identity: { uuid, name, id: pid, labels: [] },
+    anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+  };
 }
 
 /** The real identity functions, with the /proc walks counted. */

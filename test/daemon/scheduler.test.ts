@@ -17,7 +17,13 @@ function gate(log: string[], name: string): { task: () => Promise<string>; finis
   };
 }
 
-const limits = (over: Partial<SchedulerLimits> = {}): SchedulerLimits => ({ globalConcurrency: 2, perKeyInFlight: 1, maxQueued: 100, maxQueuedPerKey: 50, ...over });
+const limits = (over: Partial<SchedulerLimits> = {}): SchedulerLimits => ({
+  globalConcurrency: 2,
+  perKeyInFlight: 1,
+  maxQueued: 100,
+  maxQueuedPerKey: 50,
+  ...over,
+});
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('FairScheduler', () => {

@@ -15,8 +15,20 @@ import { ChildOutput } from '../support/wait.ts';
 
 afterAll(removeTempDirs);
 
-const info = { imports: ['capgate:policy/host@1.0.0'], exports: ['evaluate'], hostFunctions: ['log'], wit: 'world policy {}', limits: { ...DEFAULT_LIMITS } };
-const rev = (policy: string, byte: number) => ({ policy, description: `d${byte}`, bytes: new Uint8Array([0, 97, 115, 109, byte]), sha256: `sha-${byte}`, info });
+const info = {
+  imports: ['capgate:policy/host@1.0.0'],
+  exports: ['evaluate'],
+  hostFunctions: ['log'],
+  wit: 'world policy {}',
+  limits: { ...DEFAULT_LIMITS },
+};
+const rev = (policy: string, byte: number) => ({
+  policy,
+  description: `d${byte}`,
+  bytes: new Uint8Array([0, 97, 115, 109, byte]),
+  sha256: `sha-${byte}`,
+  info,
+});
 const openStore = (): Store => Store.open(path.join(tempDir(), 'state', 'capgate.db'));
 
 describe('migrations', () => {
@@ -34,7 +46,10 @@ describe('migrations', () => {
 
   it('rolls a failing migration back entirely', () => {
     const db = new Database(path.join(tempDir(), 'f.db'));
-    const broken = [...MIGRATIONS, { version: MIGRATIONS.length + 1, description: 'broken', sql: 'CREATE TABLE t2 (x INTEGER); THIS IS NOT SQL;' }];
+    const broken = [
+      ...MIGRATIONS,
+      { version: MIGRATIONS.length + 1, description: 'broken', sql: 'CREATE TABLE t2 (x INTEGER); THIS IS NOT SQL;' },
+    ];
     expect(() => migrate(db, broken)).toThrow();
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 't2'").get()).toBeUndefined();
@@ -54,7 +69,10 @@ describe('policies and bindings', () => {
     const s = openStore();
     expect(s.policies.insert(rev('a', 1)).revision.revision).toBe(1);
     const second = s.policies.insert(rev('a', 2));
-    expect(second).toMatchObject({ created: true, revision: { revision: 2, sha256: 'sha-2', size: 5, description: 'd2' } });
+    expect(second).toMatchObject({
+      created: true,
+      revision: { revision: 2, sha256: 'sha-2', size: 5, description: 'd2' },
+    });
     expect(s.policies.insert(rev('a', 2))).toMatchObject({ created: false, revision: { revision: 2 } });
     expect(s.policies.insert(rev('b', 1)).revision.revision).toBe(1);
     expect(s.policies.delete('a', 2)).toBe('deleted');
@@ -70,11 +88,23 @@ describe('policies and bindings', () => {
     s.policies.insert(rev('a', 1));
     s.policies.insert(rev('a', 2));
     expect(s.bindings.bind('set-memlock', 'a', 9)).toMatchObject({ ok: false, reason: 'revision-not-found' });
-    expect(s.bindings.bind('set-memlock', 'a', 1)).toMatchObject({ ok: true, binding: { policy: 'a', revision: 1, sha256: 'sha-1' }, previous: null });
-    expect(s.bindings.bind('set-memlock', 'a', 2)).toMatchObject({ ok: true, binding: { revision: 2 }, previous: { revision: 1 } });
+    expect(s.bindings.bind('set-memlock', 'a', 1)).toMatchObject({
+      ok: true,
+      binding: { policy: 'a', revision: 1, sha256: 'sha-1' },
+      previous: null,
+    });
+    expect(s.bindings.bind('set-memlock', 'a', 2)).toMatchObject({
+      ok: true,
+      binding: { revision: 2 },
+      previous: { revision: 1 },
+    });
     expect(s.policies.delete('a', 2)).toBe('bound');
     expect(s.policies.get('a', 2)?.boundTo).toEqual(['set-memlock']);
-    expect(s.bindings.rollback('set-memlock')).toMatchObject({ ok: true, binding: { revision: 1 }, previous: { revision: 2 } });
+    expect(s.bindings.rollback('set-memlock')).toMatchObject({
+      ok: true,
+      binding: { revision: 1 },
+      previous: { revision: 2 },
+    });
     expect(s.bindings.rollback('set-memlock')).toMatchObject({ ok: false, reason: 'nothing-to-roll-back' });
     expect(s.bindings.currentFor('set-memlock')?.revision).toBe(1);
     // unbind is part of the history too: rollback restores what was bound before it.
@@ -106,11 +136,20 @@ describe('policies and bindings', () => {
 describe('VM registry', () => {
   it('registers, refuses duplicates by uuid and name, updates and unregisters', () => {
     const s = openStore();
-    const vm = { identity: { uuid: 'u1', name: 'vm-1', id: 1, labels: [['k', 'v']] as Array<[string, string]> }, anchor: { rootPid: 10, rootStartTime: 5 } };
+    const vm = {
+      identity: { uuid: 'u1', name: 'vm-1', id: 1, labels: [['k', 'v']] as Array<[string, string]> },
+      anchor: { rootPid: 10, rootStartTime: 5 },
+    };
     expect(s.vms.register(vm)).toMatchObject({ ok: true, vm: { identity: { uuid: 'u1' } } });
     expect(s.vms.register(vm)).toMatchObject({ ok: false, reason: 'exists' });
-    expect(s.vms.register({ ...vm, identity: { ...vm.identity, uuid: 'u2' } })).toMatchObject({ ok: false, reason: 'name-taken' });
-    expect(s.vms.update('u1', { ...vm, anchor: { cgroup: '/x' } })).toMatchObject({ ok: true, vm: { anchor: { cgroup: '/x' } } });
+    expect(s.vms.register({ ...vm, identity: { ...vm.identity, uuid: 'u2' } })).toMatchObject({
+      ok: false,
+      reason: 'name-taken',
+    });
+    expect(s.vms.update('u1', { ...vm, anchor: { cgroup: '/x' } })).toMatchObject({
+      ok: true,
+      vm: { anchor: { cgroup: '/x' } },
+    });
     expect(s.vms.update('nope', vm)).toMatchObject({ ok: false, reason: 'not-found' });
     expect(s.vms.list()).toHaveLength(1);
     expect(s.vms.unregister('u1')).toBe(true);
@@ -139,7 +178,12 @@ describe('audit', () => {
     expect(s.audit.query({ limit: 100, order: 'asc', vm: 'uuid-a' }).records).toHaveLength(20);
     expect(s.audit.query({ limit: 100, order: 'asc', decision: 'deny' }).records).toHaveLength(10);
     expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records).toHaveLength(14);
-    const ranged = s.audit.query({ limit: 100, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 10), untilMs: Date.UTC(2026, 0, 1, 0, 0, 20) }).records;
+    const ranged = s.audit.query({
+      limit: 100,
+      order: 'asc',
+      sinceMs: Date.UTC(2026, 0, 1, 0, 0, 10),
+      untilMs: Date.UTC(2026, 0, 1, 0, 0, 20),
+    }).records;
     expect(ranged.map((r) => r.decisionId)).toEqual(Array.from({ length: 10 }, (_, i) => `d-${i + 10}`));
     expect(s.audit.get('d-7')).toMatchObject({ decisionId: 'd-7', requester: { pid: 107 } });
     s.close();
@@ -149,9 +193,13 @@ describe('audit', () => {
     const s = openStore();
     s.audit.append([auditRecord(1)]);
     // A record that cannot be indexed (its time is no date) fails the whole batch, as v1's NOT NULL did.
-    expect(() => s.audit.append([auditRecord(2), auditRecord(3, { time: 'yesterday' })])).toThrow(/time is not an ISO 8601 date/);
+    expect(() => s.audit.append([auditRecord(2), auditRecord(3, { time: 'yesterday' })])).toThrow(
+      /time is not an ISO 8601 date/,
+    );
     // A record that cannot be serialised fails it too.
-    expect(() => s.audit.append([auditRecord(4), auditRecord(5, { bytes: 5n as unknown as string })])).toThrow(/BigInt/);
+    expect(() => s.audit.append([auditRecord(4), auditRecord(5, { bytes: 5n as unknown as string })])).toThrow(
+      /BigInt/,
+    );
     expect(s.audit.count()).toBe(1);
     expect(s.audit.get('d-2')).toBeNull();
     expect(s.audit.get('d-4')).toBeNull();
@@ -165,7 +213,11 @@ describe('audit', () => {
   it('applies retention by age and by count', () => {
     const s = openStore();
     const now = Date.UTC(2026, 0, 10);
-    s.audit.append(Array.from({ length: 10 }, (_, i) => auditRecord(i, { time: new Date(now - (10 - i) * 86_400_000).toISOString() })));
+    s.audit.append(
+      Array.from({ length: 10 }, (_, i) =>
+        auditRecord(i, { time: new Date(now - (10 - i) * 86_400_000).toISOString() }),
+      ),
+    );
     expect(s.audit.prune({ maxAgeMs: 5.5 * 86_400_000 }, now)).toBe(5);
     expect(s.audit.prune({ maxRecords: 2 }, now)).toBe(3);
     expect(s.audit.query({ limit: 10, order: 'asc' }).records.map((r) => r.decisionId)).toEqual(['d-8', 'd-9']);
@@ -175,7 +227,8 @@ describe('audit', () => {
 
 describe('audit log and its derived index', () => {
   const indexRows = (s: Store): unknown[] => s.db.prepare('SELECT * FROM audit_index ORDER BY seq').all();
-  const logSeqs = (s: Store): number[] => s.db.prepare('SELECT seq FROM audit_log ORDER BY seq').pluck().all() as number[];
+  const logSeqs = (s: Store): number[] =>
+    s.db.prepare('SELECT seq FROM audit_log ORDER BY seq').pluck().all() as number[];
 
   it('an append writes the log only; every read sees every committed record', () => {
     const s = openStore();
@@ -189,11 +242,21 @@ describe('audit log and its derived index', () => {
     s.audit.append([auditRecord(13)]);
     expect(s.audit.query({ limit: 100, order: 'desc', vm: 'vm-a' }).records[0]!.decisionId).toBe('d-13');
     s.audit.append([auditRecord(14)]);
-    expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records.map((r) => r.decisionId)).toEqual(['d-0', 'd-3', 'd-6', 'd-9', 'd-12']);
+    expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records.map((r) => r.decisionId)).toEqual([
+      'd-0',
+      'd-3',
+      'd-6',
+      'd-9',
+      'd-12',
+    ]);
     s.audit.append([auditRecord(16)]);
     expect(s.audit.query({ limit: 1, order: 'desc', decision: 'deny' }).records[0]!.decisionId).toBe('d-16');
     s.audit.append([auditRecord(17)]);
-    expect(s.audit.query({ limit: 10, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 17) }).records.map((r) => r.decisionId)).toEqual(['d-17']);
+    expect(
+      s.audit
+        .query({ limit: 10, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 17) })
+        .records.map((r) => r.decisionId),
+    ).toEqual(['d-17']);
     s.close();
   });
 
@@ -206,7 +269,15 @@ describe('audit log and its derived index', () => {
     expect(s.audit.indexPending(100)).toBe(0);
     const fed = indexRows(s);
     expect(fed).toHaveLength(10);
-    expect(fed[3]).toEqual({ seq: 4, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow' });
+    expect(fed[3]).toEqual({
+      seq: 4,
+      decision_id: 'd-3',
+      time: Date.UTC(2026, 0, 1, 0, 0, 3),
+      vm_uuid: 'uuid-a',
+      vm_name: 'vm-a',
+      policy: 'p2',
+      decision: 'allow',
+    });
     s.audit.rebuildIndex();
     expect(indexRows(s)).toEqual(fed);
     // A record without VM or policy indexes NULLs.
@@ -229,7 +300,11 @@ describe('audit log and its derived index', () => {
     const s2 = Store.open(file);
     expect(s2.db.prepare('SELECT indexed_through FROM audit_indexer').pluck().get()).toBe(5);
     expect(indexRows(s2)).toHaveLength(5);
-    expect(s2.audit.query({ limit: 10, order: 'asc', vm: 'uuid-b' }).records.map((r) => r.decisionId)).toEqual(['d-0', 'd-2', 'd-4']);
+    expect(s2.audit.query({ limit: 10, order: 'asc', vm: 'uuid-b' }).records.map((r) => r.decisionId)).toEqual([
+      'd-0',
+      'd-2',
+      'd-4',
+    ]);
     s2.close();
   });
 
@@ -290,7 +365,16 @@ describe('audit log and its derived index', () => {
     s.audit.ingestAll(); // out of the journal, into audit_log; not indexed
     expect(indexRows(s)).toEqual([]);
     expect(s.db.prepare('SELECT * FROM audit').all()).toEqual([
-      { seq: 1, decision_id: 'd-3', time: Date.UTC(2026, 0, 1, 0, 0, 3), vm_uuid: 'uuid-a', vm_name: 'vm-a', policy: 'p2', decision: 'allow', doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...auditRecord(3) }) },
+      {
+        seq: 1,
+        decision_id: 'd-3',
+        time: Date.UTC(2026, 0, 1, 0, 0, 3),
+        vm_uuid: 'uuid-a',
+        vm_name: 'vm-a',
+        policy: 'p2',
+        decision: 'allow',
+        doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...auditRecord(3) }),
+      },
     ]);
     s.close();
   });
@@ -312,11 +396,26 @@ describe('audit log and its derived index', () => {
     const file = path.join(tempDir(), 'capgate.db');
     const v1 = new Database(file);
     v1.pragma('journal_mode = WAL');
-    expect(migrate(v1, MIGRATIONS.filter((m) => m.version === 1))).toBe(1);
-    const insert = v1.prepare('INSERT INTO audit (decision_id, time, vm_uuid, vm_name, policy, decision, doc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    expect(
+      migrate(
+        v1,
+        MIGRATIONS.filter((m) => m.version === 1),
+      ),
+    ).toBe(1);
+    const insert = v1.prepare(
+      'INSERT INTO audit (decision_id, time, vm_uuid, vm_name, policy, decision, doc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     for (let i = 0; i < 30; i++) {
       const r = auditRecord(i);
-      insert.run(r.decisionId, Date.parse(r.time), r.vm?.uuid ?? null, r.vm?.name ?? null, r.policy?.name ?? null, r.decision, JSON.stringify(r));
+      insert.run(
+        r.decisionId,
+        Date.parse(r.time),
+        r.vm?.uuid ?? null,
+        r.vm?.name ?? null,
+        r.policy?.name ?? null,
+        r.decision,
+        JSON.stringify(r),
+      );
     }
     // v1 retention took the newest records too: AUTOINCREMENT remembers 30, max(seq) says 25.
     v1.prepare('DELETE FROM audit WHERE seq > 25').run();
@@ -328,10 +427,14 @@ describe('audit log and its derived index', () => {
     expect(s.db.prepare("SELECT type FROM sqlite_master WHERE name = 'audit'").pluck().get()).toBe('view');
     expect(s.audit.count()).toBe(25);
     expect(s.audit.get('d-7')).toMatchObject({ seq: 8, decisionId: 'd-7', requester: { pid: 107 } });
-    expect(s.audit.query({ limit: 100, order: 'asc', vm: 'vm-a' }).records.map((r) => r.decisionId)).toEqual(Array.from({ length: 12 }, (_, i) => `d-${2 * i + 1}`));
+    expect(s.audit.query({ limit: 100, order: 'asc', vm: 'vm-a' }).records.map((r) => r.decisionId)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `d-${2 * i + 1}`),
+    );
     expect(s.audit.query({ limit: 100, order: 'asc', policy: 'p2' }).records).toHaveLength(9);
     expect(s.audit.query({ limit: 100, order: 'asc', decision: 'deny' }).records).toHaveLength(7);
-    expect(s.audit.query({ limit: 100, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 20) }).records.map((r) => r.seq)).toEqual([21, 22, 23, 24, 25]);
+    expect(
+      s.audit.query({ limit: 100, order: 'asc', sinceMs: Date.UTC(2026, 0, 1, 0, 0, 20) }).records.map((r) => r.seq),
+    ).toEqual([21, 22, 23, 24, 25]);
     const page = s.audit.query({ limit: 10, order: 'desc', afterSeq: 20 });
     expect(page.records.map((r) => r.seq)).toEqual([19, 18, 17, 16, 15, 14, 13, 12, 11, 10]);
     expect(page.more).toBe(true);
@@ -347,7 +450,9 @@ describe('one daemon per state directory', () => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
     const first = Store.open(file);
     expect(() => Store.open(file)).toThrow(StateLockedError);
-    expect(() => Store.open(file)).toThrow(new RegExp(`another capgate daemon \\(pid ${process.pid}\\) is using the state in`));
+    expect(() => Store.open(file)).toThrow(
+      new RegExp(`another capgate daemon \\(pid ${process.pid}\\) is using the state in`),
+    );
     first.close();
     Store.open(file).close();
   });
@@ -357,7 +462,9 @@ describe('one daemon per state directory', () => {
     Store.open(file).close(); // creates the files
     // A process that takes the same flock, says so, and then waits to be killed.
     // -o: only flock itself holds the lock (the command it runs does not inherit it).
-    const holder = spawnChild('flock', ['-o', lockFileOf(file), 'sh', '-c', 'echo locked; exec sleep 300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const holder = spawnChild('flock', ['-o', lockFileOf(file), 'sh', '-c', 'echo locked; exec sleep 300'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     await new ChildOutput(holder).until('locked\n', 'that it holds the lock');
     expect(() => Store.open(file)).toThrow(/another capgate daemon is using the state/);
     await killChildren('test'); // flock and its sleep, and waits for flock's exit

@@ -42,18 +42,39 @@ describe('a decision that cannot be audited', () => {
     if (!r.ok) throw new Error(`prlimit: ${r.errno}`);
     const compiled = await engine.compile(await hostilePolicy('memlock-then-burn')); // set-memlock, then allow
     if (!compiled.ok) throw new Error(compiled.message);
-    const vm: RegisteredVm = { identity: { uuid: 'unaudited-vm', name: 'unaudited', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
+    const vm: RegisteredVm = {
+      identity: { uuid: 'unaudited-vm', name: 'unaudited', id: 1, labels: [] },
+      anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+    };
     const vms = new VmRegistry();
     vms.replace([vm]);
-    const binding = { operation: 'set-memlock' as const, policy: 'p', revision: 1, sha256: compiled.policy.sha256, boundAt: new Date().toISOString() };
-    const policies = { bindings: { get: () => binding }, acquire: () => () => undefined, whenLoaded: () => undefined } as unknown as PolicyService;
+    const binding = {
+      operation: 'set-memlock' as const,
+      policy: 'p',
+      revision: 1,
+      sha256: compiled.policy.sha256,
+      boundAt: new Date().toISOString(),
+    };
+    const policies = {
+      bindings: { get: () => binding },
+      acquire: () => () => undefined,
+      whenLoaded: () => undefined,
+    } as unknown as PolicyService;
     const audit = { write: () => Promise.reject(new Error('disk full')) } as unknown as AuditWriter;
     const unaudited: NewAuditRecord[] = [];
     const pipeline = new DecisionPipeline({
       engine,
       policies,
       vms,
-      identity: { readPeerCredentials: () => { throw new Error('unused'); }, resolveRequesterVm: () => vm, validateVmRegistration: () => ({ ok: false, error: 'unused' }), checkAnchor: () => null, peerStillConnected: () => true /* the peer is this test's own process */ },
+      identity: {
+        readPeerCredentials: () => {
+          throw new Error('unused');
+        },
+        resolveRequesterVm: () => vm,
+        validateVmRegistration: () => ({ ok: false, error: 'unused' }),
+        checkAnchor: () => null,
+        peerStillConnected: () => true /* the peer is this test's own process */,
+      },
       scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
       audit,
       metrics,
@@ -66,7 +87,14 @@ describe('a decision that cannot be audited', () => {
     expect(unaudited).toHaveLength(1);
     expect(unaudited[0]).toMatchObject({ decision: 'allow', targetPid: pid });
     expect(unaudited[0]!.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([
-      { op: 'set-memlock', pid, bytes: String(8n * MiB), result: 'ok', before: { soft: String(1n * MiB), hard: String(8n * MiB) }, undo: 'undone' },
+      {
+        op: 'set-memlock',
+        pid,
+        bytes: String(8n * MiB),
+        result: 'ok',
+        before: { soft: String(1n * MiB), hard: String(8n * MiB) },
+        undo: 'undone',
+      },
     ]);
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
     expect(pipeline.openDecisions).toBe(0);

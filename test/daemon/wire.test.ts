@@ -18,7 +18,10 @@ describe('parseBytes', () => {
       const r = parseBytes(bad);
       expect(r.ok, String(bad)).toBe(false);
     }
-    expect(parseBytes('18446744073709551616')).toMatchObject({ ok: false, message: expect.stringContaining('larger than u64') });
+    expect(parseBytes('18446744073709551616')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('larger than u64'),
+    });
   });
   it('formats the wire form', () => {
     expect(formatBytes(MEMLOCK_UNLIMITED)).toBe('unlimited');
@@ -28,26 +31,48 @@ describe('parseBytes', () => {
 
 describe('parseSetMemlockBody', () => {
   it('accepts targetPid and bytes only', () => {
-    expect(parseSetMemlockBody({ targetPid: 42, bytes: '100' })).toEqual({ ok: true, value: { targetPid: 42, bytes: 100n } });
+    expect(parseSetMemlockBody({ targetPid: 42, bytes: '100' })).toEqual({
+      ok: true,
+      value: { targetPid: 42, bytes: 100n },
+    });
   });
   it('refuses identity claims in the body', () => {
     const r = parseSetMemlockBody({ targetPid: 42, bytes: 1, requesterPid: 1 });
     expect(r).toMatchObject({ ok: false, message: expect.stringContaining('requesterPid') });
   });
   it('names the path of each fault, and keeps the message short whatever the sender put in the body', () => {
-    expect(parseSetMemlockBody({ targetPid: 0, bytes: 1 })).toMatchObject({ ok: false, message: 'targetPid: must be a positive integer pid' });
-    expect(parseSetMemlockBody({ targetPId: 5, bytes: 1 })).toMatchObject({ ok: false, message: expect.stringContaining('targetPId: unknown key; did you mean targetPid?') });
+    expect(parseSetMemlockBody({ targetPid: 0, bytes: 1 })).toMatchObject({
+      ok: false,
+      message: 'targetPid: must be a positive integer pid',
+    });
+    expect(parseSetMemlockBody({ targetPId: 5, bytes: 1 })).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('targetPId: unknown key; did you mean targetPid?'),
+    });
     expect(parseSetMemlockBody([])).toMatchObject({ ok: false, message: expect.stringMatching(/^must be an object/) });
-    const manyKeys = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${'x'.repeat(200)}${i}`, { deep: [[[[1]]]] }]));
+    const manyKeys = Object.fromEntries(
+      Array.from({ length: 5000 }, (_, i) => [`k${'x'.repeat(200)}${i}`, { deep: [[[[1]]]] }]),
+    );
     const r = parseSetMemlockBody({ targetPid: 1, bytes: 1, ...manyKeys });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.message.length).toBeLessThan(600);
     const deep = JSON.parse(`{"targetPid": 1, "bytes": ${'['.repeat(5000)}${']'.repeat(5000)}}`) as unknown;
-    expect(parseSetMemlockBody(deep)).toMatchObject({ ok: false, message: expect.stringContaining('bytes: must be a non-negative integer') });
+    expect(parseSetMemlockBody(deep)).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('bytes: must be a non-negative integer'),
+    });
   });
 
   it('refuses bad pids and non-objects', () => {
-    for (const b of [[], 'x', null, { bytes: 1 }, { targetPid: 0, bytes: 1 }, { targetPid: 2 ** 32, bytes: 1 }, { targetPid: '5', bytes: 1 }]) {
+    for (const b of [
+      [],
+      'x',
+      null,
+      { bytes: 1 },
+      { targetPid: 0, bytes: 1 },
+      { targetPid: 2 ** 32, bytes: 1 },
+      { targetPid: '5', bytes: 1 },
+    ]) {
       expect(parseSetMemlockBody(b).ok, JSON.stringify(b)).toBe(false);
     }
   });
@@ -66,7 +91,9 @@ describe('what loads the schema library', () => {
     if (seen.has(file)) return seen;
     seen.add(file);
     const text = fs.readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm)) {
+    for (const m of text.matchAll(
+      /^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm,
+    )) {
       const spec = (m[1] ?? m[2])!;
       // Import lines inside template text (project scaffolds) name files that are not there.
       const target = path.resolve(path.dirname(file), spec);
@@ -81,7 +108,10 @@ describe('what loads the schema library', () => {
   it('the client, the wire index and the CLI do not (their start-up stays quick); the daemon side does', () => {
     for (const entry of ['runtime/client/index.js', 'runtime/wire/index.js', 'runtime/cli/main.js']) {
       const loaded = [...staticImports(dist(entry))];
-      expect(loaded.filter((m) => m.includes('typebox') || m.includes('/wire/schemas/') || m.includes('/config/schema')), entry).toEqual([]);
+      expect(
+        loaded.filter((m) => m.includes('typebox') || m.includes('/wire/schemas/') || m.includes('/config/schema')),
+        entry,
+      ).toEqual([]);
     }
     expect([...staticImports(dist('runtime/server/request/request-api.js'))]).toContain('@sinclair/typebox');
   });

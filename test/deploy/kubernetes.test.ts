@@ -46,7 +46,12 @@ interface Container {
   image?: string;
   args?: string[];
   env?: Array<{ name: string; value: string }>;
-  securityContext?: { privileged?: boolean; allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
   volumeMounts: Mount[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -74,12 +79,18 @@ const byKind = (kind: string): Manifest[] => manifests.filter((m) => m.kind === 
 const daemonSet = byKind('DaemonSet')[0] as Manifest & { spec: { template: { spec: PodSpec } } };
 const pod = daemonSet.spec.template.spec;
 const container = pod.containers[0]!;
-const configMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-config') as Manifest & { data: Record<string, string> };
-const policiesMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-policies') as Manifest & { data: Record<string, string> };
+const configMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-config') as Manifest & {
+  data: Record<string, string>;
+};
+const policiesMap = byKind('ConfigMap').find((m) => m.metadata.name === 'capgate-policies') as Manifest & {
+  data: Record<string, string>;
+};
 
 /** Where a path inside a container is on the node: through the longest hostPath mount above it. */
 function onNode(spec: PodSpec, c: Container, p: string): string | null {
-  const mounts = c.volumeMounts.filter((m) => p === m.mountPath || p.startsWith(`${m.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length);
+  const mounts = c.volumeMounts
+    .filter((m) => p === m.mountPath || p.startsWith(`${m.mountPath}/`))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length);
   const mount = mounts[0];
   const host = spec.volumes.find((v) => v.name === mount?.name)?.hostPath?.path;
   return mount === undefined || host === undefined ? null : path.posix.join(host, p.slice(mount.mountPath.length));
@@ -100,13 +111,20 @@ afterAll(removeTempDirs);
 
 describe('the manifests', () => {
   it('are a Namespace, a ServiceAccount without a token, the ConfigMap and the DaemonSet: no RBAC, capgate never calls the API', () => {
-    expect(manifests.map((m) => m.kind)).toEqual(['Namespace', 'ServiceAccount', 'ConfigMap', 'ConfigMap', 'DaemonSet']);
+    expect(manifests.map((m) => m.kind)).toEqual([
+      'Namespace',
+      'ServiceAccount',
+      'ConfigMap',
+      'ConfigMap',
+      'DaemonSet',
+    ]);
     const sa = byKind('ServiceAccount')[0] as Manifest & { automountServiceAccountToken?: boolean };
     expect(sa.automountServiceAccountToken).toBe(false);
     expect(pod.serviceAccountName).toBe(sa.metadata.name);
     expect(pod.automountServiceAccountToken).toBe(false);
     const namespace = byKind('Namespace')[0]!.metadata.name;
-    for (const m of manifests.filter((x) => x.kind !== 'Namespace')) expect(m.metadata.namespace, m.kind).toBe(namespace);
+    for (const m of manifests.filter((x) => x.kind !== 'Namespace'))
+      expect(m.metadata.namespace, m.kind).toBe(namespace);
   });
 
   it("run capgate in the node's pid namespace, as root with only the systemd unit's capabilities, unprivileged, on a read-only root", () => {
@@ -119,7 +137,11 @@ describe('the manifests', () => {
     const sc = container.securityContext!;
     expect([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem]).toEqual([false, false, true]);
     expect(sc.capabilities?.drop).toEqual(['ALL']);
-    const unitCaps = value(readUnit(path.join(REPO_ROOT, 'deploy/systemd/capgate.service')), 'Service', 'CapabilityBoundingSet').split(/\s+/);
+    const unitCaps = value(
+      readUnit(path.join(REPO_ROOT, 'deploy/systemd/capgate.service')),
+      'Service',
+      'CapabilityBoundingSet',
+    ).split(/\s+/);
     expect([...(sc.capabilities?.add ?? [])].sort()).toEqual(unitCaps.map((c) => c.replace(/^CAP_/, '')).sort());
   });
 
@@ -141,14 +163,19 @@ describe('the manifests', () => {
     expect(mount).toMatchObject({ subPath: 'config.yaml', readOnly: true });
     expect(pod.volumes.find((v) => v.name === mount.name)?.configMap?.name).toBe(configMap.metadata.name);
     // A socket's group without CAP_CHOWN: the daemon must belong to it.
-    if (config.request.socketGroup !== undefined) expect(pod.securityContext?.supplementalGroups).toContain(config.request.socketGroup);
+    if (config.request.socketGroup !== undefined)
+      expect(pod.securityContext?.supplementalGroups).toContain(config.request.socketGroup);
   });
 
   it('mount a ConfigMap key as a file (subPath): mounted as a directory it is a symlink, which the daemon refuses', () => {
     // The kubelet's layout of a ConfigMap volume: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>.
     const volume = tempDir('capgate-k8s-configmap-');
     fs.mkdirSync(path.join(volume, '..2026_12_04_12_00_00.000000001'), { mode: 0o755 });
-    fs.writeFileSync(path.join(volume, '..2026_12_04_12_00_00.000000001', 'config.yaml'), configMap.data['config.yaml']!, { mode: 0o644 });
+    fs.writeFileSync(
+      path.join(volume, '..2026_12_04_12_00_00.000000001', 'config.yaml'),
+      configMap.data['config.yaml']!,
+      { mode: 0o644 },
+    );
     fs.symlinkSync('..2026_12_04_12_00_00.000000001', path.join(volume, '..data'));
     fs.symlinkSync('..data/config.yaml', path.join(volume, 'config.yaml'));
     expect(() => loadConfigFile(path.join(volume, 'config.yaml'))).toThrow(/is a symlink/);
@@ -156,15 +183,27 @@ describe('the manifests', () => {
 
   it('keep every directory of the daemon on the node, and the admin socket in a node directory apart from the request socket', () => {
     const config = daemonConfig();
-    const paths = { runDir: config.runDir, stateDir: config.stateDir, requestSocketDir: path.dirname(config.requestSocket), adminSocketDir: path.dirname(config.adminSocket) };
+    const paths = {
+      runDir: config.runDir,
+      stateDir: config.stateDir,
+      requestSocketDir: path.dirname(config.requestSocket),
+      adminSocketDir: path.dirname(config.adminSocket),
+    };
     const host = Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, onNode(pod, container, p)]));
     for (const [k, p] of Object.entries(host)) expect(p, `${k} is on a hostPath volume`).not.toBeNull();
-    expect(host).toEqual({ runDir: '/run/capgate/request', stateDir: '/var/lib/capgate', requestSocketDir: '/run/capgate/request', adminSocketDir: '/run/capgate/admin' });
+    expect(host).toEqual({
+      runDir: '/run/capgate/request',
+      stateDir: '/var/lib/capgate',
+      requestSocketDir: '/run/capgate/request',
+      adminSocketDir: '/run/capgate/admin',
+    });
     // Separate volumes, neither inside the other on the node.
     const requestMount = container.volumeMounts.find((m) => within(config.requestSocket, m.mountPath))!;
     const adminMount = container.volumeMounts.find((m) => within(config.adminSocket, m.mountPath))!;
     expect(requestMount.name).not.toBe(adminMount.name);
-    expect(within(host.adminSocketDir!, host.requestSocketDir!) || within(host.requestSocketDir!, host.adminSocketDir!)).toBe(false);
+    expect(
+      within(host.adminSocketDir!, host.requestSocketDir!) || within(host.requestSocketDir!, host.adminSocketDir!),
+    ).toBe(false);
   });
 });
 
@@ -200,13 +239,19 @@ describe('the policy directory (docs/fleet.md)', () => {
     const key = makeKey(dir, 'k');
     const file = path.join(dir, 'memlock-cap.wasm');
     fs.writeFileSync(file, asPolicy('memlock-cap'));
-    volume.publish({ 'memlock-cap.wasm': asPolicy('memlock-cap'), 'memlock-cap.wasm.minisig': sign(key, file), 'bindings.yaml': 'bindings:\n  set-memlock:\n    policy: memlock-cap\n' });
+    volume.publish({
+      'memlock-cap.wasm': asPolicy('memlock-cap'),
+      'memlock-cap.wasm.minisig': sign(key, file),
+      'bindings.yaml': 'bindings:\n  set-memlock:\n    policy: memlock-cap\n',
+    });
     const refused = await waitFor(async () => {
       const h = await d.admin.health();
       return h.detail?.policyDirectory?.error ? h : undefined;
     }, 'the refusal of the signed bundle');
     expect(refused.status).toBe('degraded');
-    expect(refused.detail?.policyDirectory?.error?.message).toMatch(new RegExp(`signed with key ${key.keyId}, which is not among the daemon's trust roots \\(none\\)`));
+    expect(refused.detail?.policyDirectory?.error?.message).toMatch(
+      new RegExp(`signed with key ${key.keyId}, which is not among the daemon's trust roots \\(none\\)`),
+    );
     expect(refused.detail?.bindings).toEqual([]);
     // A degraded node shows as not ready (docs/fleet.md), and stays alive.
     const probe = (p: Probe, socket: string): number | null => {
@@ -232,7 +277,9 @@ describe("virt-launcher's compute container (deploy/kubernetes/virt-launcher-com
       expect(within(adminDir, hostPath), `${hostPath} would expose ${adminDir}`).toBe(false);
       expect(within(hostPath, adminDir), `${hostPath} is inside ${adminDir}`).toBe(false);
     }
-    const requestMount = compute.volumeMounts.find((m) => patch.spec.volumes.find((v) => v.name === m.name)?.hostPath?.path === requestDir);
+    const requestMount = compute.volumeMounts.find(
+      (m) => patch.spec.volumes.find((v) => v.name === m.name)?.hostPath?.path === requestDir,
+    );
     expect(requestMount?.readOnly).toBe(true);
     // The socket inside the pod is where its clients look (the shim's and the CLI's default).
     const inPod = path.posix.join(requestMount!.mountPath, path.basename(config.requestSocket));
@@ -243,7 +290,10 @@ describe("virt-launcher's compute container (deploy/kubernetes/virt-launcher-com
 });
 
 const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;
-if (!canMount) console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): the read-only mount of the request directory is not tried');
+if (!canMount)
+  console.log(
+    'unshare -m is not permitted here (no CAP_SYS_ADMIN): the read-only mount of the request directory is not tried',
+  );
 
 /**
  * A probe's command as this checkout runs it, without its last argument (the socket): the image's
@@ -273,7 +323,16 @@ describe.skipIf(!canMount)('the request directory mounted read-only, as in the v
       '(touch "$pod/planted.sock") 2>/dev/null && exit 93',
       'exit 0',
     ].join('\n');
-    const r = await runChild('unshare', ['-m', 'sh', '-c', script, 'sh', path.join(dir, 'run'), pod, ...probeArgv(container.readinessProbe!)]);
+    const r = await runChild('unshare', [
+      '-m',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      path.join(dir, 'run'),
+      pod,
+      ...probeArgv(container.readinessProbe!),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.statSync(up.requestSocket).isSocket()).toBe(true);
   });
@@ -288,10 +347,15 @@ describe('the probes, run against a real daemon', () => {
 
   it('readiness asks the request socket, liveness and startup the admin socket, all with `capgate health`; each passes while the daemon serves and fails once it is gone', async () => {
     const config = daemonConfig();
-    const probes = { readiness: container.readinessProbe!, liveness: container.livenessProbe!, startup: container.startupProbe! };
+    const probes = {
+      readiness: container.readinessProbe!,
+      liveness: container.livenessProbe!,
+      startup: container.startupProbe!,
+    };
     expect(probes.readiness.exec.command.slice(1, 2)).toEqual(['health']);
     expect(probes.readiness.exec.command).not.toContain('--admin');
-    for (const p of [probes.liveness, probes.startup]) expect(p.exec.command.slice(1, 3)).toEqual(['health', '--admin']);
+    for (const p of [probes.liveness, probes.startup])
+      expect(p.exec.command.slice(1, 3)).toEqual(['health', '--admin']);
     // Degraded is alive but not ready: a restart mends no degraded problem, so only readiness fails on it.
     for (const p of [probes.liveness, probes.startup]) expect(p.exec.command).toContain('--live');
     expect(probes.readiness.exec.command).not.toContain('--live');
@@ -317,7 +381,9 @@ describe('the Containerfile', () => {
 
   it('installs the release tarball on a supported Node line, runs only the native modules install scripts, and starts the installed bin', () => {
     const nodeLine = /^ARG NODE_VERSION=(\d+)$/m.exec(text)?.[1];
-    const engines = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const engines = (
+      JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }
+    ).engines.node;
     expect(engines).toContain(`^${nodeLine}.`);
     expect(text.match(/^FROM .*node:\$\{NODE_VERSION\}-bookworm(-slim)?( AS \w+)?$/gm)).toHaveLength(2);
     expect(text).toContain(`--allow-scripts=${ALLOWED_INSTALL_SCRIPTS.join(',')} /tmp/capgate-*.tgz`);

@@ -29,7 +29,10 @@ const CAP_NUMBER: Record<string, number> = { CAP_CHOWN: 0, CAP_KILL: 5, CAP_SYS_
 
 /** The capabilities this process may keep across exec (its bounding set). */
 function bounding(): bigint {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapBnd:'))!;
+  const line = fs
+    .readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('CapBnd:'))!;
   return BigInt(`0x${line.slice(7).trim()}`);
 }
 const held = (cap: string): boolean => ((bounding() >> BigInt(CAP_NUMBER[cap]!)) & 1n) === 1n;
@@ -37,8 +40,12 @@ const held = (cap: string): boolean => ((bounding() >> BigInt(CAP_NUMBER[cap]!))
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 const canUnshare = spawnSync('unshare', ['--net', '--ipc', 'true']).status === 0;
-if (!canUnshare) console.log('unshare --net --ipc is not permitted here (no CAP_SYS_ADMIN): the daemon runs in the host network and IPC namespaces');
-if (!hasStrace || !hasSystemdAnalyze) console.log('strace or systemd-analyze is missing: system calls are not checked against SystemCallFilter=');
+if (!canUnshare)
+  console.log(
+    'unshare --net --ipc is not permitted here (no CAP_SYS_ADMIN): the daemon runs in the host network and IPC namespaces',
+  );
+if (!hasStrace || !hasSystemdAnalyze)
+  console.log('strace or systemd-analyze is missing: system calls are not checked against SystemCallFilter=');
 
 afterAll(removeTempDirs);
 
@@ -67,10 +74,20 @@ function sandboxed(keep: string[], o: { straceLog?: string; groups?: number[] } 
   ];
 }
 
-async function start(keep: string[], o: { straceLog?: string; groups?: number[]; config?: object } = {}): Promise<ServeOutcome & { dir: string }> {
+async function start(
+  keep: string[],
+  o: { straceLog?: string; groups?: number[]; config?: object } = {},
+): Promise<ServeOutcome & { dir: string }> {
   const dir = tempDir('capgate-sandbox-');
   fs.chmodSync(dir, 0o755); // uid 65534 reaches request.sock through it, as through /run
-  const args = ['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--config-json', JSON.stringify(o.config ?? {})];
+  const args = [
+    '--run-dir',
+    path.join(dir, 'run'),
+    '--state-dir',
+    path.join(dir, 'state'),
+    '--config-json',
+    JSON.stringify(o.config ?? {}),
+  ];
   const umask = Number.parseInt(value(unit, 'Service', 'UMask'), 8);
   return { ...(await serve(args, { command: sandboxed(keep, o), umask })), dir };
 }
@@ -78,7 +95,11 @@ async function start(keep: string[], o: { straceLog?: string; groups?: number[];
 /** A shell that is a VM's root process and, on "go", asks for its own memlock through the CLI. */
 function vmShell(requestSocket: string, asNobody: boolean): ChildProcess {
   const script = `read go; ${process.execPath} ${CAPGATE_BIN} request set-memlock --pid $$ --bytes 65536 --socket ${requestSocket} --json`;
-  return spawnChild('bash', ['-c', script], { cwd: '/', env: { PATH: process.env.PATH }, ...(asNobody ? { asUser: { uid: NOBODY, gid: NOBODY } } : {}) });
+  return spawnChild('bash', ['-c', script], {
+    cwd: '/',
+    env: { PATH: process.env.PATH },
+    ...(asNobody ? { asUser: { uid: NOBODY, gid: NOBODY } } : {}),
+  });
 }
 
 async function ask(vm: ChildProcess): Promise<DecisionResponse> {
@@ -110,7 +131,11 @@ async function session(keep: string[], straceLog?: string): Promise<Session> {
     await admin.bind('set-memlock', { policy: 'memlock-cap' });
     const rootVm = vmShell(up.requestSocket, false);
     const otherVm = vmShell(up.requestSocket, true);
-    for (const [vm, name] of [[rootVm, 'root-vm'], [otherVm, 'nobody-vm']] as const) await admin.registerVm(vmFor(vm.pid!, name, [['memory-bytes', String(1024 ** 3)]]));
+    for (const [vm, name] of [
+      [rootVm, 'root-vm'],
+      [otherVm, 'nobody-vm'],
+    ] as const)
+      await admin.registerVm(vmFor(vm.pid!, name, [['memory-bytes', String(1024 ** 3)]]));
     const root = await ask(rootVm);
     const other = await ask(otherVm);
     return { root, other, ...(straceLog !== undefined ? { straceLog } : {}) };
@@ -144,10 +169,12 @@ function tracedCalls(log: string): { calls: Set<string>; socketFamilies: Set<str
 describe("the daemon in the unit's sandbox", () => {
   const keep = UNIT_CAPS.filter(held);
   const missing = UNIT_CAPS.filter((c) => !held(c));
-  if (missing.length > 0) console.log(`this machine cannot grant ${missing.join(', ')}: the sandbox keeps ${keep.join(', ') || 'nothing'}`);
+  if (missing.length > 0)
+    console.log(`this machine cannot grant ${missing.join(', ')}: the sandbox keeps ${keep.join(', ') || 'nothing'}`);
 
   it('serves a VM of root and a VM of another uid, with only allowed system calls and AF_UNIX sockets', async () => {
-    const straceLog = hasStrace && hasSystemdAnalyze ? path.join(tempDir('capgate-sandbox-trace-'), 'daemon.strace') : undefined;
+    const straceLog =
+      hasStrace && hasSystemdAnalyze ? path.join(tempDir('capgate-sandbox-trace-'), 'daemon.strace') : undefined;
     const s = await session(keep, straceLog);
 
     // Same uid: lowering its own limit needs no capability.
@@ -161,18 +188,24 @@ describe("the daemon in the unit's sandbox", () => {
       const { calls, socketFamilies } = tracedCalls(s.straceLog);
       const allowed = allowedSyscalls(values(unit, 'Service', 'SystemCallFilter'));
       console.log(`the daemon made ${calls.size} distinct system calls in the session`);
-      expect([...calls].filter((c) => !allowed.has(c)).sort(), 'system calls SystemCallFilter= would refuse with EPERM').toEqual([]);
+      expect(
+        [...calls].filter((c) => !allowed.has(c)).sort(),
+        'system calls SystemCallFilter= would refuse with EPERM',
+      ).toEqual([]);
       expect([...socketFamilies]).toEqual(value(unit, 'Service', 'RestrictAddressFamilies').split(/\s+/));
     }
   });
 
-  it.skipIf(!held('CAP_KILL'))('needs CAP_KILL: without it a requester of another uid is unknown (its liveness check is a signal 0 through its pidfd)', async () => {
-    const s = await session(keep.filter((c) => c !== 'CAP_KILL'));
-    expect(s.root).toMatchObject({ decision: 'allow' });
-    // If this starts to pass with a decision from the policy, the daemon no longer needs CAP_KILL:
-    // remove it from CapabilityBoundingSet= and from the DaemonSet's capabilities.
-    expect(s.other).toMatchObject({ decision: 'deny', reason: 'unknown-requester' });
-  });
+  it.skipIf(!held('CAP_KILL'))(
+    'needs CAP_KILL: without it a requester of another uid is unknown (its liveness check is a signal 0 through its pidfd)',
+    async () => {
+      const s = await session(keep.filter((c) => c !== 'CAP_KILL'));
+      expect(s.root).toMatchObject({ decision: 'allow' });
+      // If this starts to pass with a decision from the policy, the daemon no longer needs CAP_KILL:
+      // remove it from CapabilityBoundingSet= and from the DaemonSet's capabilities.
+      expect(s.other).toMatchObject({ decision: 'deny', reason: 'unknown-requester' });
+    },
+  );
 
   it('needs CAP_SYS_RESOURCE: without it prlimit on another uid is refused, even to lower a limit', async () => {
     // Here the first test already runs without it when this machine cannot grant it.

@@ -19,7 +19,10 @@ const unit = readUnit(UNIT_FILE);
 const service = (key: string): string => value(unit, 'Service', key);
 
 const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-if (!hasSystemdAnalyze) console.log('systemd-analyze is not installed (Debian: apt-get install systemd): the unit is not verified or scored here');
+if (!hasSystemdAnalyze)
+  console.log(
+    'systemd-analyze is not installed (Debian: apt-get install systemd): the unit is not verified or scored here',
+  );
 
 const listeners: NotifyListener[] = [];
 afterEach(() => {
@@ -34,20 +37,28 @@ describe.skipIf(!hasSystemdAnalyze)('systemd-analyze', () => {
     const installed = '/usr/local/bin/capgate';
     expect(text).toContain(`ExecStart=${installed} serve`);
     const copy = path.join(tempDir('capgate-unit-'), 'capgate.service');
-    fs.writeFileSync(copy, text.replace(`ExecStart=${installed}`, `ExecStart=${path.join(REPO_ROOT, 'runtime/cli/capgate.mjs')}`));
+    fs.writeFileSync(
+      copy,
+      text.replace(`ExecStart=${installed}`, `ExecStart=${path.join(REPO_ROOT, 'runtime/cli/capgate.mjs')}`),
+    );
     const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
 
   it('scores the exposure the README states', () => {
-    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', UNIT_FILE], { encoding: 'utf8' });
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', UNIT_FILE], {
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     const m = /Overall exposure level for capgate\.service: (\d+\.\d+) (\S+)/.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();
     const version = /systemd (\d+)/.exec(spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).stdout)?.[1];
     console.log(`systemd-analyze security (systemd ${version}): ${m![1]} ${m![2]}`);
-    for (const doc of ['README.md', 'docs/systemd.md']) expect(fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8'), doc).toContain(`**${m![1]} ${m![2]}** (systemd ${version}`);
+    for (const doc of ['README.md', 'docs/systemd.md'])
+      expect(fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8'), doc).toContain(
+        `**${m![1]} ${m![2]}** (systemd ${version}`,
+      );
   });
 });
 
@@ -69,7 +80,12 @@ describe('the unit and the daemon agree', () => {
     const dir = tempDir('capgate-unit-config-');
     fs.copyFileSync(path.join(REPO_ROOT, 'deploy', 'config.yaml'), path.join(dir, 'config.yaml'));
     const config = resolveConfig(loadConfigFile(path.join(dir, 'config.yaml')), { uid: 0, cwd: '/', cores: 2 });
-    expect([config.runDir, config.stateDir, path.dirname(config.requestSocket), path.dirname(config.adminSocket)]).toEqual([defaults.runDir, defaults.stateDir, defaults.runDir, defaults.runDir]);
+    expect([
+      config.runDir,
+      config.stateDir,
+      path.dirname(config.requestSocket),
+      path.dirname(config.adminSocket),
+    ]).toEqual([defaults.runDir, defaults.stateDir, defaults.runDir, defaults.runDir]);
   });
 
   it('asks for readiness from the main pid and hardens the service as the README says', () => {
@@ -92,7 +108,8 @@ describe('the unit and the daemon agree', () => {
     expect(service('CapabilityBoundingSet').split(/\s+/).sort()).toEqual(['CAP_KILL', 'CAP_SYS_RESOURCE']);
     expect(values(unit, 'Service', 'SystemCallFilter')[0]).toBe('@system-service @pkey');
     // What would break the daemon: hidden processes, a user namespace, no JIT.
-    for (const key of ['ProtectProc', 'PrivateUsers', 'MemoryDenyWriteExecute', 'ProcSubset', 'User', 'DynamicUser']) expect(values(unit, 'Service', key), key).toEqual([]);
+    for (const key of ['ProtectProc', 'PrivateUsers', 'MemoryDenyWriteExecute', 'ProcSubset', 'User', 'DynamicUser'])
+      expect(values(unit, 'Service', key), key).toEqual([]);
   });
 });
 
@@ -100,12 +117,15 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
   for (const kind of ['path', 'abstract'] as const) {
     it(`sends READY=1 from the main pid once both sockets answer, and STOPPING=1 on SIGTERM (${kind} socket)`, async () => {
       const dir = tempDir('capgate-notify-');
-      const address = kind === 'path' ? path.join(dir, 'notify') : `@capgate-test-notify-${process.pid}-${path.basename(dir)}`;
+      const address =
+        kind === 'path' ? path.join(dir, 'notify') : `@capgate-test-notify-${process.pid}-${path.basename(dir)}`;
       const listener = new NotifyListener(address);
       listeners.push(listener);
       const first = listener.next();
       const runDir = path.join(dir, 'run');
-      const served = serve(['--run-dir', runDir, '--state-dir', path.join(dir, 'state')], { env: { NOTIFY_SOCKET: address } });
+      const served = serve(['--run-dir', runDir, '--state-dir', path.join(dir, 'state')], {
+        env: { NOTIFY_SOCKET: address },
+      });
 
       const ready = await first;
       // At READY=1 both sockets answer already: nothing ordered after capgate finds it missing.
@@ -121,7 +141,10 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
       const up = await served;
       if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
       expect(ready.pid).toBe(up.served.child.pid);
-      expect(ready.state.split('\n')).toEqual(['READY=1', `STATUS=serving: admin ${up.adminSocket}, requests ${up.requestSocket}`]);
+      expect(ready.state.split('\n')).toEqual([
+        'READY=1',
+        `STATUS=serving: admin ${up.adminSocket}, requests ${up.requestSocket}`,
+      ]);
 
       const stopping = listener.next();
       up.served.child.kill('SIGTERM');
@@ -133,7 +156,9 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
   it('serves on, and says why in its log, when $NOTIFY_SOCKET cannot be reached', async () => {
     const dir = tempDir('capgate-notify-');
     const missing = path.join(dir, 'no-such-socket');
-    const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state')], { env: { NOTIFY_SOCKET: missing } });
+    const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state')], {
+      env: { NOTIFY_SOCKET: missing },
+    });
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
     const requests = new CapgateRequestClient({ socketPath: up.requestSocket, timeoutMs: 30_000 });
     try {
@@ -151,7 +176,10 @@ describe('readiness over $NOTIFY_SOCKET (Type=notify)', () => {
   it('is silent without $NOTIFY_SOCKET (not started by systemd)', async () => {
     const dir = tempDir('capgate-notify-');
     // An empty value is unset, as sd_notify(3) treats it.
-    const up = await serve(['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--log-level', 'debug'], { env: { NOTIFY_SOCKET: '' } });
+    const up = await serve(
+      ['--run-dir', path.join(dir, 'run'), '--state-dir', path.join(dir, 'state'), '--log-level', 'debug'],
+      { env: { NOTIFY_SOCKET: '' } },
+    );
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
     expect(await up.served.stop()).toBe(0);
     expect(up.served.output()).toContain('capgate ready');

@@ -49,25 +49,62 @@ interface ConfigMapDoc {
 describe('capgate policy bundle', () => {
   it('writes a folder and a ConfigMap from local signed files, which a daemon reads as its policy directory once the kubelet mounts it', async () => {
     const out = path.join(dir, 'local', 'policies');
-    const r = await runCli(['policy', 'bundle', '--out', out, wasm, '--bind', 'set-memlock=memlock-cap', '--configmap', 'capgate-policies', '--json']);
+    const r = await runCli([
+      'policy',
+      'bundle',
+      '--out',
+      out,
+      wasm,
+      '--bind',
+      'set-memlock=memlock-cap',
+      '--configmap',
+      'capgate-policies',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readdirSync(out).sort()).toEqual(['bindings.yaml', 'memlock-cap.wasm', 'memlock-cap.wasm.minisig']);
-    expect(YAML.parse(fs.readFileSync(path.join(out, 'bindings.yaml'), 'utf8'))).toEqual({ bindings: { 'set-memlock': { policy: 'memlock-cap', sha256: sha256(asPolicy('memlock-cap')) } } });
+    expect(YAML.parse(fs.readFileSync(path.join(out, 'bindings.yaml'), 'utf8'))).toEqual({
+      bindings: { 'set-memlock': { policy: 'memlock-cap', sha256: sha256(asPolicy('memlock-cap')) } },
+    });
     const cm = YAML.parse(fs.readFileSync(path.join(dir, 'local', 'capgate-policies.yaml'), 'utf8')) as ConfigMapDoc;
-    expect(cm).toMatchObject({ kind: 'ConfigMap', metadata: { name: 'capgate-policies', namespace: 'capgate-system' } });
-    expect(Buffer.from(cm.binaryData['memlock-cap.wasm']!, 'base64').equals(Buffer.from(asPolicy('memlock-cap')))).toBe(true);
+    expect(cm).toMatchObject({
+      kind: 'ConfigMap',
+      metadata: { name: 'capgate-policies', namespace: 'capgate-system' },
+    });
+    expect(Buffer.from(cm.binaryData['memlock-cap.wasm']!, 'base64').equals(Buffer.from(asPolicy('memlock-cap')))).toBe(
+      true,
+    );
     expect(cm.data['memlock-cap.wasm.minisig']).toBe(fs.readFileSync(`${wasm}.minisig`, 'utf8'));
 
     // The kubelet's view of that ConfigMap, as a daemon's policies.directory.
     const volume = new KubeletVolume(path.join(dir, 'volume'));
-    volume.publish({ ...cm.data, ...Object.fromEntries(Object.entries(cm.binaryData).map(([k, v]) => [k, Buffer.from(v, 'base64')])) });
+    volume.publish({
+      ...cm.data,
+      ...Object.fromEntries(Object.entries(cm.binaryData).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    });
     const d = await start({ directory: volume.root });
-    expect((await d.admin.getBinding('set-memlock')).binding).toMatchObject({ policy: 'memlock-cap', source: 'directory', keyId: key.keyId });
+    expect((await d.admin.getBinding('set-memlock')).binding).toMatchObject({
+      policy: 'memlock-cap',
+      source: 'directory',
+      keyId: key.keyId,
+    });
   });
 
   it('pushes with --signature, shows the signer in inspect, and bundles what a daemon has bound', async () => {
     const d = await start();
-    const push = await runCli(['policy', 'push', wasm, '--name', 'memlock-cap', '--signature', `${wasm}.minisig`, '--activate', 'set-memlock', '--socket', d.adminSocket]);
+    const push = await runCli([
+      'policy',
+      'push',
+      wasm,
+      '--name',
+      'memlock-cap',
+      '--signature',
+      `${wasm}.minisig`,
+      '--activate',
+      'set-memlock',
+      '--socket',
+      d.adminSocket,
+    ]);
     expect(push.code, push.stderr).toBe(0);
     expect(push.stdout).toContain(`signed by fleet-ci (key ${key.keyId})`);
     const inspect = await runCli(['policy', 'inspect', 'memlock-cap', '--socket', d.adminSocket]);
@@ -78,8 +115,12 @@ describe('capgate policy bundle', () => {
     const r = await runCli(['policy', 'bundle', '--out', out, '--socket', d.adminSocket]);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(out, 'memlock-cap.wasm')).equals(Buffer.from(asPolicy('memlock-cap')))).toBe(true);
-    expect(fs.readFileSync(path.join(out, 'memlock-cap.wasm.minisig'), 'utf8')).toBe(fs.readFileSync(`${wasm}.minisig`, 'utf8'));
-    expect(fs.readFileSync(path.join(out, 'bindings.yaml'), 'utf8')).toContain(`sha256: ${sha256(asPolicy('memlock-cap'))}`);
+    expect(fs.readFileSync(path.join(out, 'memlock-cap.wasm.minisig'), 'utf8')).toBe(
+      fs.readFileSync(`${wasm}.minisig`, 'utf8'),
+    );
+    expect(fs.readFileSync(path.join(out, 'bindings.yaml'), 'utf8')).toContain(
+      `sha256: ${sha256(asPolicy('memlock-cap'))}`,
+    );
   });
 
   // Ten CLI processes one after another: minutes on a machine shared with other suites.
@@ -106,9 +147,20 @@ describe('capgate policy bundle', () => {
     fs.writeFileSync(`${broken}.minisig`, 'not a signature\n');
     const r = await runCli(['policy', 'bundle', '--out', path.join(dir, 'x7'), broken]);
     expect(r.stderr).toMatch(/memlock-cap\.wasm\.minisig is not a minisign signature/);
-    for (const x of ['x1', 'x2', 'x3', 'x4', 'x5', 'x7']) expect(fs.existsSync(path.join(dir, x)) ? fs.readdirSync(path.join(dir, x)) : [], x).toEqual([]);
+    for (const x of ['x1', 'x2', 'x3', 'x4', 'x5', 'x7'])
+      expect(fs.existsSync(path.join(dir, x)) ? fs.readdirSync(path.join(dir, x)) : [], x).toEqual([]);
     // push --signature with a file that is not one: refused before anything is uploaded.
-    const push = await runCli(['policy', 'push', wasm, '--name', 'memlock-cap', '--signature', `${broken}.minisig`, '--socket', d.adminSocket]);
+    const push = await runCli([
+      'policy',
+      'push',
+      wasm,
+      '--name',
+      'memlock-cap',
+      '--signature',
+      `${broken}.minisig`,
+      '--socket',
+      d.adminSocket,
+    ]);
     expect(push.code).toBe(2);
     expect(push.stderr).toMatch(/is not a minisign signature: a minisign signature file has 4 lines/);
     expect((await d.admin.listPolicies()).policies).toEqual([]);

@@ -5,7 +5,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MinisignFormatError, parsePublicKey, parseSignature, verifySignature } from '../../runtime/signing/minisign.ts';
+import {
+  MinisignFormatError,
+  parsePublicKey,
+  parseSignature,
+  verifySignature,
+} from '../../runtime/signing/minisign.ts';
 import { TrustRootError, TrustRoots } from '../../runtime/signing/trust-roots.ts';
 import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { makeKey, sign, type MinisignKey } from '../support/minisign.ts';
@@ -33,7 +38,11 @@ describe('minisign keys and signatures', () => {
 
   it('verifies both formats and the trusted comment, and refuses any changed byte', () => {
     for (const legacy of [false, true]) {
-      const text = sign(key, file, { legacy, trustedComment: 'v1 by alice', out: path.join(dir, `s-${legacy}.minisig`) });
+      const text = sign(key, file, {
+        legacy,
+        trustedComment: 'v1 by alice',
+        out: path.join(dir, `s-${legacy}.minisig`),
+      });
       const sig = parseSignature(text);
       expect(sig).toMatchObject({ algorithm: legacy ? 'Ed' : 'ED', keyId: key.keyId, trustedComment: 'v1 by alice' });
       const pk = parsePublicKey(key.publicKey);
@@ -41,10 +50,19 @@ describe('minisign keys and signatures', () => {
       const changed = Buffer.from(bytes);
       changed[12345] = changed[12345]! ^ 0x80;
       expect(verifySignature(changed, sig, pk)).toMatchObject({ ok: false, problem: 'bad-signature' });
-      expect(verifySignature(bytes, { ...sig, trustedComment: 'v1 by mallory' }, pk)).toMatchObject({ ok: false, problem: 'bad-trusted-comment' });
+      expect(verifySignature(bytes, { ...sig, trustedComment: 'v1 by mallory' }, pk)).toMatchObject({
+        ok: false,
+        problem: 'bad-trusted-comment',
+      });
       // A signature claiming the other algorithm does not verify either way.
-      expect(verifySignature(bytes, { ...sig, algorithm: legacy ? 'ED' : 'Ed' }, pk)).toMatchObject({ ok: false, problem: 'bad-signature' });
-      expect(verifySignature(bytes, sig, parsePublicKey(other.publicKey))).toMatchObject({ ok: false, problem: 'wrong-key' });
+      expect(verifySignature(bytes, { ...sig, algorithm: legacy ? 'ED' : 'Ed' }, pk)).toMatchObject({
+        ok: false,
+        problem: 'bad-signature',
+      });
+      expect(verifySignature(bytes, sig, parsePublicKey(other.publicKey))).toMatchObject({
+        ok: false,
+        problem: 'wrong-key',
+      });
     }
   });
 
@@ -68,9 +86,20 @@ describe('minisign keys and signatures', () => {
       [fs.readFileSync(`${signify}.sig`, 'utf8'), /signify signature\?/],
       [[`x${good[0]}`, ...good.slice(1)].join('\n'), /must start with "untrusted comment:"/],
       [[good[0], good[1]!.slice(4), ...good.slice(2)].join('\n'), /decodes to|not base64/],
-      [[good[0], good[1], good[2]!.replace('trusted comment: ', 'comment: '), good[3]].join('\n'), /must start with "trusted comment: "/],
+      [
+        [good[0], good[1], good[2]!.replace('trusted comment: ', 'comment: '), good[3]].join('\n'),
+        /must start with "trusted comment: "/,
+      ],
       [[good[0], good[1], good[2], 'AAAA'].join('\n'), /global signature .* decodes to 3 bytes/],
-      [[good[0], Buffer.concat([Buffer.from('XX'), Buffer.from(good[1]!, 'base64').subarray(2)]).toString('base64'), good[2], good[3]].join('\n'), /algorithm is "XX"/],
+      [
+        [
+          good[0],
+          Buffer.concat([Buffer.from('XX'), Buffer.from(good[1]!, 'base64').subarray(2)]).toString('base64'),
+          good[2],
+          good[3],
+        ].join('\n'),
+        /algorithm is "XX"/,
+      ],
       [`${good.join('\n')}${'x'.repeat(5000)}`, /longer than 4096 bytes/],
     ];
     for (const [text, message] of cases) expect(() => parseSignature(text), text.slice(0, 40)).toThrow(message);
@@ -81,7 +110,18 @@ describe('minisign keys and signatures', () => {
 
   it('trust roots refuse a bad key and a key listed twice, naming the entry', () => {
     expect(() => new TrustRoots([{ name: 'ops', publicKey: 'nope' }], true)).toThrow(TrustRootError);
-    expect(() => new TrustRoots([{ name: 'ops', publicKey: 'nope' }], true)).toThrow(/policies\.trustRoots\[0\] \(ops\)/);
-    expect(() => new TrustRoots([{ name: 'a', publicKey: key.publicKey }, { name: 'b', publicKey: key.publicKey }], true)).toThrow(/same key id .* as a/);
+    expect(() => new TrustRoots([{ name: 'ops', publicKey: 'nope' }], true)).toThrow(
+      /policies\.trustRoots\[0\] \(ops\)/,
+    );
+    expect(
+      () =>
+        new TrustRoots(
+          [
+            { name: 'a', publicKey: key.publicKey },
+            { name: 'b', publicKey: key.publicKey },
+          ],
+          true,
+        ),
+    ).toThrow(/same key id .* as a/);
   });
 });

@@ -49,9 +49,24 @@ describe('config keys under policies', () => {
   it('reads trust roots, requireSignatures and a directory relative to the config file', () => {
     const dir = tempDir('capgate-cfg-');
     const file = path.join(dir, 'config.yaml');
-    fs.writeFileSync(file, YAML.stringify({ policies: { trustRoots: [{ name: 'release team', publicKey: key.publicKey }], requireSignatures: true, directory: 'policies' } }), { mode: 0o600 });
+    fs.writeFileSync(
+      file,
+      YAML.stringify({
+        policies: {
+          trustRoots: [{ name: 'release team', publicKey: key.publicKey }],
+          requireSignatures: true,
+          directory: 'policies',
+        },
+      }),
+      { mode: 0o600 },
+    );
     const c = resolveConfig(loadConfigFile(file), env);
-    expect(c.policies).toEqual({ trustRoots: [{ name: 'release team', publicKey: key.publicKey }], requireSignatures: true, directory: path.join(dir, 'policies'), directoryPollS: 30 });
+    expect(c.policies).toEqual({
+      trustRoots: [{ name: 'release team', publicKey: key.publicKey }],
+      requireSignatures: true,
+      directory: path.join(dir, 'policies'),
+      directoryPollS: 30,
+    });
     expect(resolveConfig({}, env).policies).toEqual({ trustRoots: [], requireSignatures: false, directoryPollS: 30 });
   });
 
@@ -59,15 +74,50 @@ describe('config keys under policies', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ policies: { requireSignatures: 'yes' } }, /policies\.requireSignatures: must be true or false, got "yes"/],
       [{ policies: { trustRoots: 'RWQ…' } }, /policies\.trustRoots: must be a list/],
-      [{ policies: { trustRoots: [{ name: 'a' }] } }, /trustRoots\[0\]\.publicKey: is missing; must be a minisign public key/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey, id: 1 }] } }, /trustRoots\[0\]\.id: unknown key \(known: name, publicKey\)/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey }, { name: 'a', publicKey: key.publicKey }] } }, /trustRoots\[1\]\.name "a" is listed twice/],
-      [{ policies: { trustRoots: [{ name: 'a b/c', publicKey: key.publicKey }] } }, /trustRoots\[0\]\.name: must be 1-64 letters, digits, spaces/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: 'RWQx' }] } }, /trustRoots\[0\] \(a\): the public key .* Fix: copy the second line/],
-      [{ policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey }, { name: 'b', publicKey: key.publicKey }] } }, /same key id/],
+      [
+        { policies: { trustRoots: [{ name: 'a' }] } },
+        /trustRoots\[0\]\.publicKey: is missing; must be a minisign public key/,
+      ],
+      [
+        { policies: { trustRoots: [{ name: 'a', publicKey: key.publicKey, id: 1 }] } },
+        /trustRoots\[0\]\.id: unknown key \(known: name, publicKey\)/,
+      ],
+      [
+        {
+          policies: {
+            trustRoots: [
+              { name: 'a', publicKey: key.publicKey },
+              { name: 'a', publicKey: key.publicKey },
+            ],
+          },
+        },
+        /trustRoots\[1\]\.name "a" is listed twice/,
+      ],
+      [
+        { policies: { trustRoots: [{ name: 'a b/c', publicKey: key.publicKey }] } },
+        /trustRoots\[0\]\.name: must be 1-64 letters, digits, spaces/,
+      ],
+      [
+        { policies: { trustRoots: [{ name: 'a', publicKey: 'RWQx' }] } },
+        /trustRoots\[0\] \(a\): the public key .* Fix: copy the second line/,
+      ],
+      [
+        {
+          policies: {
+            trustRoots: [
+              { name: 'a', publicKey: key.publicKey },
+              { name: 'b', publicKey: key.publicKey },
+            ],
+          },
+        },
+        /same key id/,
+      ],
       [{ policies: { directory: '' } }, /policies\.directory: must be a string of at least 1 characters/],
       [{ policies: { directoryPollS: 0 } }, /policies\.directoryPollS: must be an integer from 1 to 86400, got 0/],
-      [{ policies: { signatures: true } }, /policies\.signatures: unknown key \(known: trustRoots, requireSignatures, directory, directoryPollS\)/],
+      [
+        { policies: { signatures: true } },
+        /policies\.signatures: unknown key \(known: trustRoots, requireSignatures, directory, directoryPollS\)/,
+      ],
     ];
     for (const [input, message] of cases) {
       expect(() => resolveConfig(input as never, env), JSON.stringify(input)).toThrow(ConfigError);
@@ -107,20 +157,28 @@ describe('trust of the policy directory', () => {
   });
 
   const canMount = spawnSync('unshare', ['-m', 'true']).status === 0;
-  if (!canMount) console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): the read-only mount case is not tried');
+  if (!canMount)
+    console.log('unshare -m is not permitted here (no CAP_SYS_ADMIN): the read-only mount case is not tried');
 
-  it.skipIf(!canMount)('accepts a directory others could write on a read-only mount (an image or ConfigMap volume), and nothing else changes', () => {
-    const base = tempDir('capgate-pt-ro-');
-    const dir = path.join(base, 'policies');
-    fs.mkdirSync(dir);
-    fs.chmodSync(dir, 0o777);
-    fs.writeFileSync(path.join(dir, 'bindings.yaml'), 'bindings: {}\n', { mode: 0o666 });
-    const script = `import('${path.join(REPO_ROOT, 'dist/runtime/daemon/policy-directory/read-snapshot.js')}').then((m) => { const s = m.readDirectorySnapshot(process.argv[1], 1024); console.log(JSON.stringify({ readOnly: s.source.readOnly, bindings: s.bindings })); })`;
-    const sh = 'mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 90\nexec "$2" -e "$3" "$1"';
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', sh, 'sh', dir, process.execPath, script], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ readOnly: true, bindings: [] });
-    // The same directory, writable: refused.
-    expect(() => readDirectorySnapshot(dir, 1024)).toThrow(/writable by group and others/);
-  });
+  it.skipIf(!canMount)(
+    'accepts a directory others could write on a read-only mount (an image or ConfigMap volume), and nothing else changes',
+    () => {
+      const base = tempDir('capgate-pt-ro-');
+      const dir = path.join(base, 'policies');
+      fs.mkdirSync(dir);
+      fs.chmodSync(dir, 0o777);
+      fs.writeFileSync(path.join(dir, 'bindings.yaml'), 'bindings: {}\n', { mode: 0o666 });
+      const script = `import('${path.join(REPO_ROOT, 'dist/runtime/daemon/policy-directory/read-snapshot.js')}').then((m) => { const s = m.readDirectorySnapshot(process.argv[1], 1024); console.log(JSON.stringify({ readOnly: s.source.readOnly, bindings: s.bindings })); })`;
+      const sh =
+        'mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 90\nexec "$2" -e "$3" "$1"';
+      const r = spawnSync('unshare', ['-m', 'sh', '-c', sh, 'sh', dir, process.execPath, script], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ readOnly: true, bindings: [] });
+      // The same directory, writable: refused.
+      expect(() => readDirectorySnapshot(dir, 1024)).toThrow(/writable by group and others/);
+    },
+  );
 });

@@ -32,7 +32,11 @@ beforeAll(async () => {
   for (const name of ['memlock-cap', 'vfio-only'] as const) {
     const file = path.join(dir, `${name}.wasm`);
     fs.writeFileSync(file, asPolicy(name));
-    signed[name] = { bytes: asPolicy(name), sig: sign(key, file, { trustedComment: `${name} for the fleet` }), sha: sha256(asPolicy(name)) };
+    signed[name] = {
+      bytes: asPolicy(name),
+      sig: sign(key, file, { trustedComment: `${name} for the fleet` }),
+      sha: sha256(asPolicy(name)),
+    };
   }
   volume = new KubeletVolume(path.join(dir, 'policies'));
   agent = await VmAgent.start();
@@ -47,7 +51,15 @@ afterAll(async () => {
 
 function config(extra: Partial<NonNullable<DaemonConfigInput['policies']>> = {}): DaemonConfigInput {
   // A poll of an hour: what these tests see is the watch, not the fallback.
-  return daemonConfig(dir, { policies: { trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }], requireSignatures: true, directory: volume.root, directoryPollS: 3600, ...extra } });
+  return daemonConfig(dir, {
+    policies: {
+      trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }],
+      requireSignatures: true,
+      directory: volume.root,
+      directoryPollS: 3600,
+      ...extra,
+    },
+  });
 }
 
 async function start(c: DaemonConfigInput): Promise<DaemonProcess> {
@@ -56,9 +68,13 @@ async function start(c: DaemonConfigInput): Promise<DaemonProcess> {
   return d;
 }
 
-const bindingsYaml = (policy: string, pin?: string): string => `bindings:\n  set-memlock:\n    policy: ${policy}\n${pin ? `    sha256: ${pin}\n` : ''}`;
+const bindingsYaml = (policy: string, pin?: string): string =>
+  `bindings:\n  set-memlock:\n    policy: ${policy}\n${pin ? `    sha256: ${pin}\n` : ''}`;
 
-function generation(policy: 'memlock-cap' | 'vfio-only', extra: Record<string, Uint8Array | string> = {}): Record<string, Uint8Array | string> {
+function generation(
+  policy: 'memlock-cap' | 'vfio-only',
+  extra: Record<string, Uint8Array | string> = {},
+): Record<string, Uint8Array | string> {
   return {
     'memlock-cap.wasm': signed['memlock-cap'].bytes,
     'memlock-cap.wasm.minisig': signed['memlock-cap'].sig,
@@ -70,24 +86,41 @@ function generation(policy: 'memlock-cap' | 'vfio-only', extra: Record<string, U
 }
 
 async function ask(d: DaemonProcess): Promise<string> {
-  const r = await agent.requests({ socketPath: d.requestSocket, targetPid: target, bytes: 4n * MiB, total: 1, concurrency: 1 });
+  const r = await agent.requests({
+    socketPath: d.requestSocket,
+    targetPid: target,
+    bytes: 4n * MiB,
+    total: 1,
+    concurrency: 1,
+  });
   expect(r.errors).toEqual([]);
   return Object.keys(r.reasons)[0]!;
 }
 
 /** Waits until the daemon applied generation `name` (through the watch). */
 const applied = (d: DaemonProcess, name: string): Promise<HealthResponse> =>
-  waitFor(async () => {
-    const h = await d.admin.health();
-    return h.detail?.policyDirectory?.appliedFrom === path.join(volume.root, name) && h.detail.policyDirectory.error === null ? h : undefined;
-  }, `generation ${name} applied`, 2000);
+  waitFor(
+    async () => {
+      const h = await d.admin.health();
+      return h.detail?.policyDirectory?.appliedFrom === path.join(volume.root, name) &&
+        h.detail.policyDirectory.error === null
+        ? h
+        : undefined;
+    },
+    `generation ${name} applied`,
+    2000,
+  );
 
 /** Waits until the daemon refused the directory's contents with a message matching `message`. */
 const refused = (d: DaemonProcess, message: RegExp): Promise<HealthResponse> =>
-  waitFor(async () => {
-    const h = await d.admin.health();
-    return message.test(h.detail?.policyDirectory?.error?.message ?? '') ? h : undefined;
-  }, `a refusal matching ${message}`, 2000);
+  waitFor(
+    async () => {
+      const h = await d.admin.health();
+      return message.test(h.detail?.policyDirectory?.error?.message ?? '') ? h : undefined;
+    },
+    `a refusal matching ${message}`,
+    2000,
+  );
 
 describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () => {
   it('is reconciled at start, before the daemon serves: signed revisions, a binding marked source directory', async () => {
@@ -95,8 +128,21 @@ describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () =>
     daemon = await start(config());
     const h = await daemon.admin.health();
     expect(h.status).toBe('ok');
-    expect(h.detail?.policyDirectory).toMatchObject({ directory: volume.root, appliedFrom: path.join(volume.root, first), error: null, bindingsSha256: sha256(Buffer.from(bindingsYaml('memlock-cap', signed['memlock-cap'].sha))) });
-    expect(h.detail?.bindings).toEqual([expect.objectContaining({ operation: 'set-memlock', policy: 'memlock-cap', source: 'directory', keyId: key.keyId, sha256: signed['memlock-cap'].sha })]);
+    expect(h.detail?.policyDirectory).toMatchObject({
+      directory: volume.root,
+      appliedFrom: path.join(volume.root, first),
+      error: null,
+      bindingsSha256: sha256(Buffer.from(bindingsYaml('memlock-cap', signed['memlock-cap'].sha))),
+    });
+    expect(h.detail?.bindings).toEqual([
+      expect.objectContaining({
+        operation: 'set-memlock',
+        policy: 'memlock-cap',
+        source: 'directory',
+        keyId: key.keyId,
+        sha256: signed['memlock-cap'].sha,
+      }),
+    ]);
     const { policies } = await daemon.admin.listPolicies();
     expect(policies.map((p) => [p.name, p.revisions.map((r) => r.signature?.signer)])).toEqual([
       ['memlock-cap', ['fleet-ci']],
@@ -107,14 +153,25 @@ describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () =>
   });
 
   it('refuses admin-socket changes to what the directory binds, saying where to change it', async () => {
-    const expected = { status: 409, code: 'conflict', kind: 'directory-managed', message: expect.stringContaining(volume.root), hint: expect.stringContaining('bindings.yaml') };
+    const expected = {
+      status: 409,
+      code: 'conflict',
+      kind: 'directory-managed',
+      message: expect.stringContaining(volume.root),
+      hint: expect.stringContaining('bindings.yaml'),
+    };
     await expect(daemon.admin.bind('set-memlock', { policy: 'vfio-only' })).rejects.toMatchObject(expected);
     await expect(daemon.admin.unbind('set-memlock')).rejects.toMatchObject(expected);
     await expect(daemon.admin.rollback('set-memlock')).rejects.toMatchObject(expected);
     // Pushing revisions stays open: only the binding is the directory's.
     const sig = sign(key, path.join(dir, 'vfio-only.wasm'), { out: path.join(dir, 'admin.minisig') });
-    expect((await daemon.admin.pushPolicy('admin-pushed', asPolicy('vfio-only'), { signature: sig })).created).toBe(true);
-    expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({ policy: 'memlock-cap', source: 'directory' });
+    expect((await daemon.admin.pushPolicy('admin-pushed', asPolicy('vfio-only'), { signature: sig })).created).toBe(
+      true,
+    );
+    expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({
+      policy: 'memlock-cap',
+      source: 'directory',
+    });
   });
 
   it('follows a ..data swap: the new generation is applied without a restart', async () => {
@@ -135,33 +192,97 @@ describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () =>
     const good = volume.current!;
     const half = signed['vfio-only'].bytes.subarray(0, Math.floor(signed['vfio-only'].bytes.length / 2));
     const bad: Array<[string, Record<string, Uint8Array | string>, RegExp]> = [
-      ['a half-written policy', generation('vfio-only', { 'vfio-only.wasm': half, 'bindings.yaml': bindingsYaml('vfio-only') }), /vfio-only\.wasm: the signature does not match these bytes/],
-      ['a sha256 pin that does not match', generation('vfio-only', { 'bindings.yaml': bindingsYaml('vfio-only', signed['memlock-cap'].sha) }), /pins vfio-only to sha256 .* has sha256/],
-      ['bindings.yaml that is not YAML', generation('vfio-only', { 'bindings.yaml': 'bindings: [unclosed' }), /bindings\.yaml is not valid YAML/],
-      ['an unknown operation', generation('vfio-only', { 'bindings.yaml': 'bindings:\n  set-nice:\n    policy: vfio-only\n' }), /unknown operation "set-nice" \(operations: set-memlock\)/],
-      ['a binding to a policy that is not there', generation('vfio-only', { 'bindings.yaml': bindingsYaml('absent') }), /binds set-memlock to absent, and there is no absent\.wasm/],
-      ['a signature file that is not one', generation('vfio-only', { 'vfio-only.wasm.minisig': 'untrusted comment: x\n' }), /vfio-only\.wasm: the signature file is not a minisign signature: .*4 lines/],
-      ['a policy signed by an untrusted key', generation('vfio-only', { 'vfio-only.wasm.minisig': sign(stranger, path.join(dir, 'vfio-only.wasm'), { out: path.join(dir, 's.minisig') }) }), new RegExp(`signed with key ${stranger.keyId}, which is not among`)],
-      ['an unsigned policy', (() => { const g = generation('vfio-only'); delete g['vfio-only.wasm.minisig']; return g; })(), /vfio-only\.wasm: this daemon requires signed policies/],
+      [
+        'a half-written policy',
+        generation('vfio-only', { 'vfio-only.wasm': half, 'bindings.yaml': bindingsYaml('vfio-only') }),
+        /vfio-only\.wasm: the signature does not match these bytes/,
+      ],
+      [
+        'a sha256 pin that does not match',
+        generation('vfio-only', { 'bindings.yaml': bindingsYaml('vfio-only', signed['memlock-cap'].sha) }),
+        /pins vfio-only to sha256 .* has sha256/,
+      ],
+      [
+        'bindings.yaml that is not YAML',
+        generation('vfio-only', { 'bindings.yaml': 'bindings: [unclosed' }),
+        /bindings\.yaml is not valid YAML/,
+      ],
+      [
+        'an unknown operation',
+        generation('vfio-only', { 'bindings.yaml': 'bindings:\n  set-nice:\n    policy: vfio-only\n' }),
+        /unknown operation "set-nice" \(operations: set-memlock\)/,
+      ],
+      [
+        'a binding to a policy that is not there',
+        generation('vfio-only', { 'bindings.yaml': bindingsYaml('absent') }),
+        /binds set-memlock to absent, and there is no absent\.wasm/,
+      ],
+      [
+        'a signature file that is not one',
+        generation('vfio-only', { 'vfio-only.wasm.minisig': 'untrusted comment: x\n' }),
+        /vfio-only\.wasm: the signature file is not a minisign signature: .*4 lines/,
+      ],
+      [
+        'a policy signed by an untrusted key',
+        generation('vfio-only', {
+          'vfio-only.wasm.minisig': sign(stranger, path.join(dir, 'vfio-only.wasm'), {
+            out: path.join(dir, 's.minisig'),
+          }),
+        }),
+        new RegExp(`signed with key ${stranger.keyId}, which is not among`),
+      ],
+      [
+        'an unsigned policy',
+        (() => {
+          const g = generation('vfio-only');
+          delete g['vfio-only.wasm.minisig'];
+          return g;
+        })(),
+        /vfio-only\.wasm: this daemon requires signed policies/,
+      ],
       ['an unexpected file', generation('vfio-only', { 'bindings.yml': 'x' }), /unexpected file bindings\.yml/],
-      ['no bindings.yaml', (() => { const g = generation('vfio-only'); delete g['bindings.yaml']; return g; })(), /has no bindings\.yaml/],
-      ['a name that is not a policy name', generation('vfio-only', { 'Bad Name.wasm': 'x' }), /"Bad Name" is not a policy name/],
+      [
+        'no bindings.yaml',
+        (() => {
+          const g = generation('vfio-only');
+          delete g['bindings.yaml'];
+          return g;
+        })(),
+        /has no bindings\.yaml/,
+      ],
+      [
+        'a name that is not a policy name',
+        generation('vfio-only', { 'Bad Name.wasm': 'x' }),
+        /"Bad Name" is not a policy name/,
+      ],
     ];
     for (const [what, files, message] of bad) {
       volume.publish(files);
       const h = await refused(daemon, message);
       expect(h.status, what).toBe('degraded');
-      expect(h.detail?.problems, what).toEqual([expect.objectContaining({ kind: 'policy-directory', directory: volume.root })]);
+      expect(h.detail?.problems, what).toEqual([
+        expect.objectContaining({ kind: 'policy-directory', directory: volume.root }),
+      ]);
       expect(h.detail?.policyDirectory?.appliedFrom, what).toBe(path.join(volume.root, good));
-      expect(h.detail?.bindings, what).toEqual([expect.objectContaining({ policy: 'memlock-cap', source: 'directory' })]);
+      expect(h.detail?.bindings, what).toEqual([
+        expect.objectContaining({ policy: 'memlock-cap', source: 'directory' }),
+      ]);
     }
     // A swap to a generation that is not there (the kubelet removed it under us): refused too.
     volume.swap('..2026_12_04_23_59_59.000000000', ['bindings.yaml']);
     await refused(daemon, /no such file|vanished|ENOENT/);
     expect(await ask(daemon)).toBe('allow:');
     expect(await daemon.admin.metrics()).toMatch(/^capgate_policy_directory_error 1$/m);
-    expect(await daemon.admin.metrics()).toMatch(/^capgate_policy_directory_reconciles_total\{result="refused"\} (\d+)$/m);
-    expect(daemon.logs.filter((l) => l.msg === 'policy directory: update REFUSED, the last good policies and bindings stay in force until the directory is fixed').length).toBeGreaterThanOrEqual(bad.length);
+    expect(await daemon.admin.metrics()).toMatch(
+      /^capgate_policy_directory_reconciles_total\{result="refused"\} (\d+)$/m,
+    );
+    expect(
+      daemon.logs.filter(
+        (l) =>
+          l.msg ===
+          'policy directory: update REFUSED, the last good policies and bindings stay in force until the directory is fixed',
+      ).length,
+    ).toBeGreaterThanOrEqual(bad.length);
     // Fixed: applied, and health is ok again.
     const fixed = volume.publish(generation('memlock-cap'));
     expect((await applied(daemon, fixed)).status).toBe('ok');
@@ -202,12 +323,14 @@ describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () =>
     daemon = await start(config());
     const h = await daemon.admin.health();
     expect(h.detail?.policyDirectory?.appliedFrom).toBe(path.join(volume.root, shipped));
-    expect(h.detail?.bindings).toEqual([expect.objectContaining({ policy: 'vfio-only', source: 'directory', keyId: key.keyId })]);
+    expect(h.detail?.bindings).toEqual([
+      expect.objectContaining({ policy: 'vfio-only', source: 'directory', keyId: key.keyId }),
+    ]);
     await daemon.admin.registerVm(vmFor(agent.pid, 'vm-dir', [['memory-bytes', String(64n * MiB)]]));
     expect(await ask(daemon)).toBe('deny:vm-not-vfio');
   });
 
-  it('bindings: {} unbinds what the directory bound; an operation it does not bind stays the admin socket\'s', async () => {
+  it("bindings: {} unbinds what the directory bound; an operation it does not bind stays the admin socket's", async () => {
     const empty = volume.publish(generation('memlock-cap', { 'bindings.yaml': 'bindings: {}\n' }));
     await applied(daemon, empty);
     expect((await daemon.admin.getBinding('set-memlock')).binding).toBeNull();
@@ -220,12 +343,15 @@ describe('a policy directory fed as the kubelet feeds a ConfigMap volume', () =>
     expect((await daemon.admin.getBinding('set-memlock')).binding?.source).toBe('directory');
   });
 
-  it('with the directory switched off, its bindings are the admin socket\'s to change', async () => {
+  it("with the directory switched off, its bindings are the admin socket's to change", async () => {
     expect(await daemon.stop()).toEqual({ code: 0, signal: null });
     const c = config();
     delete c.policies!.directory;
     daemon = await start(c);
-    expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({ policy: 'memlock-cap', source: 'directory' });
+    expect((await daemon.admin.getBinding('set-memlock')).binding).toMatchObject({
+      policy: 'memlock-cap',
+      source: 'directory',
+    });
     expect((await daemon.admin.bind('set-memlock', { policy: 'vfio-only' })).binding?.source).toBe('admin');
     await daemon.stop();
   });
@@ -235,12 +361,26 @@ describe('a plain directory, without the kubelet', () => {
   it('is read directly, and a file changed in place is picked up', async () => {
     const plain = path.join(dir, 'plain');
     fs.mkdirSync(plain, { mode: 0o755 });
-    for (const [k, v] of Object.entries(generation('memlock-cap'))) fs.writeFileSync(path.join(plain, k), v, { mode: 0o644 });
-    const d = await start(daemonConfig(tempDir('capgate-plain-'), { policies: { trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }], requireSignatures: true, directory: plain, directoryPollS: 1 } }));
+    for (const [k, v] of Object.entries(generation('memlock-cap')))
+      fs.writeFileSync(path.join(plain, k), v, { mode: 0o644 });
+    const d = await start(
+      daemonConfig(tempDir('capgate-plain-'), {
+        policies: {
+          trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }],
+          requireSignatures: true,
+          directory: plain,
+          directoryPollS: 1,
+        },
+      }),
+    );
     expect((await d.admin.health()).detail?.policyDirectory?.appliedFrom).toBe(plain);
     // Rewritten in place (no ..data): the directory itself is watched, and re-read every second besides.
     fs.writeFileSync(path.join(plain, 'bindings.yaml'), bindingsYaml('vfio-only', signed['vfio-only'].sha));
-    await waitFor(async () => ((await d.admin.getBinding('set-memlock')).binding?.policy === 'vfio-only' ? true : undefined), 'the plain directory change', 2000);
+    await waitFor(
+      async () => ((await d.admin.getBinding('set-memlock')).binding?.policy === 'vfio-only' ? true : undefined),
+      'the plain directory change',
+      2000,
+    );
     await d.stop();
   });
 });

@@ -8,8 +8,16 @@ import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { spawnShell, waitForChildren } from './support/processes.ts';
 
-const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b2${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
-const rootedAt = (pid: number, n: number, startTime = readStartTime(pid)!): RegisteredVm => ({ identity: identity(n), anchor: { rootPid: pid, rootStartTime: startTime } });
+const identity = (n: number) => ({
+  uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b2${n}`,
+  name: `vm-${n}`,
+  id: n,
+  labels: [] as Array<[string, string]>,
+});
+const rootedAt = (pid: number, n: number, startTime = readStartTime(pid)!): RegisteredVm => ({
+  identity: identity(n),
+  anchor: { rootPid: pid, rootStartTime: startTime },
+});
 
 describe('checkAnchor', () => {
   it('treats a pid anchor whose start time no longer matches (the pid was reused) as holding nothing', async () => {
@@ -31,15 +39,24 @@ describe('checkAnchor', () => {
     const self = rootedAt(root.pid, 1);
     expect(checkAnchor({ ...rootedAt(child!, 9), identity: self.identity }, [self])).toBeNull();
     const other = rootedAt(root.pid, 2);
-    expect(checkAnchor({ ...rootedAt(child!, 9), identity: self.identity }, [self, other])).toMatchObject({ kind: 'conflict', vm: { name: 'vm-2' } });
+    expect(checkAnchor({ ...rootedAt(child!, 9), identity: self.identity }, [self, other])).toMatchObject({
+      kind: 'conflict',
+      vm: { name: 'vm-2' },
+    });
   });
 
   it('refuses an anchor at an ancestor of the given daemon pid, and accepts a sibling tree', async () => {
     const root = spawnShell('sleep 300 & wait');
     const [child] = await waitForChildren(root.pid, 1);
     // Play that the child is the daemon: its parent is then an ancestor of the daemon.
-    expect(checkAnchor(rootedAt(root.pid, 1), [], child)).toMatchObject({ kind: 'invalid-anchor', message: expect.stringMatching(/ancestor of the capgate daemon/) });
-    expect(checkAnchor(rootedAt(child!, 1), [], child)).toMatchObject({ kind: 'invalid-anchor', message: expect.stringMatching(/the capgate daemon itself/) });
+    expect(checkAnchor(rootedAt(root.pid, 1), [], child)).toMatchObject({
+      kind: 'invalid-anchor',
+      message: expect.stringMatching(/ancestor of the capgate daemon/),
+    });
+    expect(checkAnchor(rootedAt(child!, 1), [], child)).toMatchObject({
+      kind: 'invalid-anchor',
+      message: expect.stringMatching(/the capgate daemon itself/),
+    });
     const sibling = spawnShell('sleep 300');
     expect(checkAnchor(rootedAt(sibling.pid, 1), [], child)).toBeNull();
   });

@@ -11,9 +11,22 @@ import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { resolveRequester, resolveRequesterVm } from '../../runtime/identity/resolve-requester.ts';
 import { cgroupDirectory, detectCgroup2Mount } from '../../runtime/os/cgroup-mount.ts';
 import { readCgroupPath } from '../../runtime/os/host-cgroup-path.ts';
-import { deadPid, killAll, removeCgroupWhenEmpty, spawnShell, spawnShellAtPid, waitForChildren, waitForTickAfter } from './support/processes.ts';
+import {
+  deadPid,
+  killAll,
+  removeCgroupWhenEmpty,
+  spawnShell,
+  spawnShellAtPid,
+  waitForChildren,
+  waitForTickAfter,
+} from './support/processes.ts';
 
-const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b1${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
+const identity = (n: number) => ({
+  uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0b1${n}`,
+  name: `vm-${n}`,
+  id: n,
+  labels: [] as Array<[string, string]>,
+});
 
 function vmRootedAt(pid: number, n = 1): RegisteredVm {
   const startTime = readStartTime(pid);
@@ -30,7 +43,8 @@ describe('root-pid membership', () => {
     const [otherChild] = await waitForChildren(other.pid, 1);
     const vm = vmRootedAt(root.pid);
 
-    for (const pid of [root.pid, inner!, sleeper!, grandchild!]) expect(checkMembership(pid, vm), `pid ${pid}`).toEqual({ member: true, via: 'root-pid' });
+    for (const pid of [root.pid, inner!, sleeper!, grandchild!])
+      expect(checkMembership(pid, vm), `pid ${pid}`).toEqual({ member: true, via: 'root-pid' });
     expect(checkMembership(other.pid, vm)).toEqual({ member: false, reason: 'not-descendant' });
     expect(isMember(otherChild!, vm)).toBe(false);
     expect(isMember(process.pid, vm)).toBe(false); // the root's parent is not inside
@@ -39,7 +53,10 @@ describe('root-pid membership', () => {
 
   it('refuses a dead pid', async () => {
     const root = spawnShell('sleep 300');
-    expect(checkMembership(await deadPid(), vmRootedAt(root.pid))).toEqual({ member: false, reason: 'no-such-process' });
+    expect(checkMembership(await deadPid(), vmRootedAt(root.pid))).toEqual({
+      member: false,
+      reason: 'no-such-process',
+    });
   });
 
   it('refuses everything when the anchor start time does not match (stale registration)', async () => {
@@ -51,7 +68,10 @@ describe('root-pid membership', () => {
     expect(checkMembership(child!, stale)).toEqual({ member: false, reason: 'anchor-stale' });
     const noStartTime: RegisteredVm = { ...vm, anchor: { rootPid: root.pid } };
     expect(isMember(root.pid, noStartTime)).toBe(false);
-    expect(checkMembership(root.pid, { identity: identity(1), anchor: {} })).toEqual({ member: false, reason: 'no-anchor' });
+    expect(checkMembership(root.pid, { identity: identity(1), anchor: {} })).toEqual({
+      member: false,
+      reason: 'no-anchor',
+    });
   });
 
   it('does not accept a new process that reused the registered root pid', async () => {
@@ -111,7 +131,10 @@ describe('resolveRequesterVm', () => {
     expect(resolveRequesterVm(aChild!, [vmB, vmA])?.identity.uuid).toBe(vmA.identity.uuid);
     expect(resolveRequesterVm(process.pid, [vmA, vmB])).toBeNull();
     const duplicate: RegisteredVm = { ...vmRootedAt(a.pid, 3) };
-    expect(resolveRequester(aChild!, [vmA, duplicate])).toEqual({ kind: 'ambiguous', uuids: [vmA.identity.uuid, duplicate.identity.uuid] });
+    expect(resolveRequester(aChild!, [vmA, duplicate])).toEqual({
+      kind: 'ambiguous',
+      uuids: [vmA.identity.uuid, duplicate.identity.uuid],
+    });
     expect(resolveRequesterVm(aChild!, [vmA, duplicate])).toBeNull();
   });
 });

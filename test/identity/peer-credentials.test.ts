@@ -18,7 +18,8 @@ import { killChildren, spawnChild } from '../support/processes/children.ts';
 
 const NOBODY = 65534;
 // Connects, says hello, and stays connected until killed.
-const CLIENT = "const s=require('net').connect(process.argv[1]);s.on('connect',()=>s.write('hi'));setInterval(()=>{},1e6)";
+const CLIENT =
+  "const s=require('net').connect(process.argv[1]);s.on('connect',()=>s.write('hi'));setInterval(()=>{},1e6)";
 
 let server: Server | undefined;
 let client: ChildProcess | undefined;
@@ -31,7 +32,10 @@ afterEach(async () => {
   client = server = dir = undefined;
 });
 
-async function connectFrom(options: { uid?: number; gid?: number }): Promise<{ socket: Socket; child: ChildProcess & { pid: number } }> {
+async function connectFrom(options: {
+  uid?: number;
+  gid?: number;
+}): Promise<{ socket: Socket; child: ChildProcess & { pid: number } }> {
   dir = mkdtempSync(join(tmpdir(), 'capgate-peer-'));
   chmodSync(dir, 0o777); // the client may run as nobody
   const path = join(dir, 'request.sock');

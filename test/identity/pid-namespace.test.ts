@@ -8,7 +8,12 @@ import { parseNsPid, readNsPid } from '../../runtime/os/proc-nspid.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { listProcPids } from '../../runtime/os/proc-pids.ts';
 import { SearchBudget } from '../../runtime/identity/search-budget.ts';
-import { MAX_TRANSLATION_CANDIDATES, translateTargetPid, TranslationCache, type TargetTranslation } from '../../runtime/identity/target-translation.ts';
+import {
+  MAX_TRANSLATION_CANDIDATES,
+  translateTargetPid,
+  TranslationCache,
+  type TargetTranslation,
+} from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { killAll, spawnShell, waitForChildren } from './support/processes.ts';
 
@@ -16,10 +21,21 @@ afterEach(killAll);
 
 const unshare = spawnSync('unshare', ['--pid', '--fork', 'true'], { encoding: 'utf8' });
 const canUnsharePid = unshare.status === 0;
-if (!canUnsharePid) console.log(`SKIP pid namespace translation: unshare --pid is not permitted here (${(unshare.stderr || unshare.error?.message || '').trim()})`);
+if (!canUnsharePid)
+  console.log(
+    `SKIP pid namespace translation: unshare --pid is not permitted here (${(unshare.stderr || unshare.error?.message || '').trim()})`,
+  );
 
-const identity = (n: number) => ({ uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0c3${n}`, name: `vm-${n}`, id: n, labels: [] as Array<[string, string]> });
-const rootedAt = (pid: number, n = 1): RegisteredVm => ({ identity: identity(n), anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } });
+const identity = (n: number) => ({
+  uuid: `3f2b8c1e-9d4a-4b6e-8f10-2a7c5e9d0c3${n}`,
+  name: `vm-${n}`,
+  id: n,
+  labels: [] as Array<[string, string]>,
+});
+const rootedAt = (pid: number, n = 1): RegisteredVm => ({
+  identity: identity(n),
+  anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+});
 const requester = (pid: number) => ({ pid, startTime: readStartTime(pid)! });
 
 /** A process whose NSpid has `depth` entries, the last one `nsPid`, among `pids`. */
@@ -55,7 +71,7 @@ describe('NSpid', () => {
     expect(parseNsPid(`NSpid:\t${Array.from({ length: 40 }, () => '1').join('\t')}\n`)).toBeNull();
   });
 
-  it('reads one entry for a process of the daemon\'s namespace', () => {
+  it("reads one entry for a process of the daemon's namespace", () => {
     expect(readNsPid(process.pid)).toEqual([process.pid]);
   });
 });
@@ -74,48 +90,82 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
     expect(namespacePosition(t.two, readStartTime(t.two)! - 1)).toBeNull();
   });
 
-  it('translates the number the requester sees into the daemon\'s pid, pinned by start time', async () => {
+  it("translates the number the requester sees into the daemon's pid, pinned by start time", async () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
-    expect(await translateTargetPid(requester(t.init), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
-    expect(await translateTargetPid(requester(t.init), vm, 3)).toEqual({ kind: 'translated', hostPid: t.three, startTime: readStartTime(t.three) });
+    expect(await translateTargetPid(requester(t.init), vm, 2)).toEqual({
+      kind: 'translated',
+      hostPid: t.two,
+      startTime: readStartTime(t.two),
+    });
+    expect(await translateTargetPid(requester(t.init), vm, 3)).toEqual({
+      kind: 'translated',
+      hostPid: t.three,
+      startTime: readStartTime(t.three),
+    });
     // The requester naming itself (libvirt's child between fork and exec) needs no search.
-    expect(await translateTargetPid(requester(t.init), vm, 1)).toEqual({ kind: 'translated', hostPid: t.init, startTime: readStartTime(t.init) });
-    expect(await translateTargetPid(requester(t.two), vm, 2)).toEqual({ kind: 'translated', hostPid: t.two, startTime: readStartTime(t.two) });
+    expect(await translateTargetPid(requester(t.init), vm, 1)).toEqual({
+      kind: 'translated',
+      hostPid: t.init,
+      startTime: readStartTime(t.init),
+    });
+    expect(await translateTargetPid(requester(t.two), vm, 2)).toEqual({
+      kind: 'translated',
+      hostPid: t.two,
+      startTime: readStartTime(t.two),
+    });
     // A requester of the daemon's namespace: its numbers mean what they say.
     expect(await translateTargetPid(requester(t.unshare), vm, t.two)).toEqual({ kind: 'same-namespace' });
   });
 
-  it('refuses a number that names nothing in the requester\'s namespace, even where it names a process of the VM in the daemon\'s', async () => {
+  it("refuses a number that names nothing in the requester's namespace, even where it names a process of the VM in the daemon's", async () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
-    const refused = (r: TargetTranslation): string => (r.kind === 'refused' ? r.detail : `not refused: ${JSON.stringify(r)}`);
-    expect(refused(await translateTargetPid(requester(t.init), vm, 4))).toMatch(/pid 4 of the requester's pid namespace .* names no process in that namespace/);
+    const refused = (r: TargetTranslation): string =>
+      r.kind === 'refused' ? r.detail : `not refused: ${JSON.stringify(r)}`;
+    expect(refused(await translateTargetPid(requester(t.init), vm, 4))).toMatch(
+      /pid 4 of the requester's pid namespace .* names no process in that namespace/,
+    );
     // Host pids of the VM's own processes: outside the namespace (root, unshare) or inside it
     // (the sleeps): as numbers of the requester's namespace they name nothing.
     for (const hostPid of [t.root, t.unshare, t.two, t.three]) {
-      expect(refused(await translateTargetPid(requester(t.init), vm, hostPid))).toMatch(new RegExp(`pid ${hostPid} of the requester's pid namespace .* names no process`));
+      expect(refused(await translateTargetPid(requester(t.init), vm, hostPid))).toMatch(
+        new RegExp(`pid ${hostPid} of the requester's pid namespace .* names no process`),
+      );
     }
   });
 
-  it('refuses a process of the requester\'s namespace that is outside its VM', async () => {
+  it("refuses a process of the requester's namespace that is outside its VM", async () => {
     const t = await namespaceTree();
     // The VM is the first sleep alone: its sibling and the namespace's init are not in it.
     const vm = rootedAt(t.two);
     const r3 = await translateTargetPid(requester(t.two), vm, 3);
-    expect(r3).toMatchObject({ kind: 'refused', detail: expect.stringMatching(new RegExp(`is pid ${t.three} here, which is not inside VM "vm-1".*not-descendant`)) });
-    expect(await translateTargetPid(requester(t.two), vm, 1)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(new RegExp(`is pid ${t.init} here, which is not inside`)) });
+    expect(r3).toMatchObject({
+      kind: 'refused',
+      detail: expect.stringMatching(
+        new RegExp(`is pid ${t.three} here, which is not inside VM "vm-1".*not-descendant`),
+      ),
+    });
+    expect(await translateTargetPid(requester(t.two), vm, 1)).toMatchObject({
+      kind: 'refused',
+      detail: expect.stringMatching(new RegExp(`is pid ${t.init} here, which is not inside`)),
+    });
   });
 
   it('tells sibling namespaces of one VM apart: each requester gets its own pid 2', async () => {
-    const root = spawnShell("unshare --pid --fork sh -c 'sleep 300 & wait' & unshare --pid --fork sh -c 'sleep 300 & wait' & wait");
+    const root = spawnShell(
+      "unshare --pid --fork sh -c 'sleep 300 & wait' & unshare --pid --fork sh -c 'sleep 300 & wait' & wait",
+    );
     const unshares = await waitForChildren(root.pid, 2);
     const inits = await Promise.all(unshares.map(async (u) => (await waitForChildren(u, 1))[0]!));
     const twos = await Promise.all(inits.map(async (i) => (await waitForChildren(i, 1))[0]!));
     expect(twos.map((p) => readNsPid(p)![1])).toEqual([2, 2]);
     const vm = rootedAt(root.pid);
     for (const i of [0, 1]) {
-      expect(await translateTargetPid(requester(inits[i]!), vm, 2)).toMatchObject({ kind: 'translated', hostPid: twos[i] });
+      expect(await translateTargetPid(requester(inits[i]!), vm, 2)).toMatchObject({
+        kind: 'translated',
+        hostPid: twos[i],
+      });
     }
   });
 
@@ -123,21 +173,32 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
     const cache = new TranslationCache();
-    expect(await translateTargetPid(requester(t.init), vm, 2, { cache })).toMatchObject({ kind: 'translated', hostPid: t.two });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache })).toMatchObject({
+      kind: 'translated',
+      hostPid: t.two,
+    });
     const position = namespacePosition(t.init)!;
     const key = TranslationCache.key(position, 2);
     expect(cache.get(key)).toEqual({ hostPid: t.two, startTime: readStartTime(t.two) });
     // Searching is not needed for a cached, live entry: even with nothing to search it answers.
-    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({ kind: 'translated', hostPid: t.two });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({
+      kind: 'translated',
+      hostPid: t.two,
+    });
     // An entry whose process is not the one under the pid any more is dropped.
     cache.put(key, { hostPid: t.two, startTime: readStartTime(t.two)! - 1 });
     expect(cache.get(key)).toBeUndefined();
-    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/more than 0 processes to search/) });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({
+      kind: 'refused',
+      detail: expect.stringMatching(/more than 0 processes to search/),
+    });
   });
 
   it('refuses a requester that is not the process that connected (start time differs)', async () => {
     const t = await namespaceTree();
-    expect(await translateTargetPid({ pid: t.init, startTime: readStartTime(t.init)! - 1 }, rootedAt(t.root), 2)).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/exited/) });
+    expect(
+      await translateTargetPid({ pid: t.init, startTime: readStartTime(t.init)! - 1 }, rootedAt(t.root), 2),
+    ).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/exited/) });
   });
 });
 
@@ -149,7 +210,9 @@ describe('the price of a search', () => {
     budget.charge('a', 60);
     expect(budget.refusal('a')).toBeNull(); // 40 reads left
     budget.charge('a', 60);
-    expect(budget.refusal('a')).toMatch(/this VM's requests made the daemon read more than 100 processes of \/proc lately/);
+    expect(budget.refusal('a')).toMatch(
+      /this VM's requests made the daemon read more than 100 processes of \/proc lately/,
+    );
     expect(budget.refusal('b')).toBeNull(); // another VM is not refused for a's searches…
     budget.charge('b', 40);
     expect(budget.refusal('c')).toMatch(/read more than 150 processes of \/proc for all VMs' targets lately/); // …until all of them read 160 > 150
@@ -159,11 +222,14 @@ describe('the price of a search', () => {
   });
 });
 
-describe.skipIf(!canUnsharePid)('a search on the daemon\'s main thread', () => {
+describe.skipIf(!canUnsharePid)("a search on the daemon's main thread", () => {
   it('yields to the event loop between slices of candidates, and is refused once the budget is spent', async () => {
     const t = await namespaceTree();
     const vm = rootedAt(t.root);
-    expect(listProcPids(MAX_TRANSLATION_CANDIDATES)).toMatchObject({ kind: 'listed', pids: expect.arrayContaining([t.init]) });
+    expect(listProcPids(MAX_TRANSLATION_CANDIDATES)).toMatchObject({
+      kind: 'listed',
+      pids: expect.arrayContaining([t.init]),
+    });
     let turned = false;
     setImmediate(() => (turned = true));
     // A number that names nothing: every process of /proc is read, SEARCH_SLICE per turn.
@@ -172,13 +238,24 @@ describe.skipIf(!canUnsharePid)('a search on the daemon\'s main thread', () => {
     expect(turned).toBe(true);
     // A search is charged the processes it read: one search empties a bucket of 10.
     const small = new SearchBudget({ capacity: 10, refillPerS: 0 }, { capacity: 1e9, refillPerS: 0 });
-    expect(await translateTargetPid(requester(t.init), vm, 99, { budget: small })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/names no process/) });
+    expect(await translateTargetPid(requester(t.init), vm, 99, { budget: small })).toMatchObject({
+      kind: 'refused',
+      detail: expect.stringMatching(/names no process/),
+    });
     expect(small.refusal(vm.identity.uuid)).toMatch(/read more than 10 processes/);
     // A budget already spent: no search at all, and the reason says why.
     const spent = new SearchBudget({ capacity: 1, refillPerS: 0 }, { capacity: 1e9, refillPerS: 0 });
     spent.charge(vm.identity.uuid, 2);
-    expect(await translateTargetPid(requester(t.init), vm, 2, { budget: spent })).toMatchObject({ kind: 'refused', detail: expect.stringMatching(/was not searched for: this VM's requests made the daemon read more than 1 processes/) });
+    expect(await translateTargetPid(requester(t.init), vm, 2, { budget: spent })).toMatchObject({
+      kind: 'refused',
+      detail: expect.stringMatching(
+        /was not searched for: this VM's requests made the daemon read more than 1 processes/,
+      ),
+    });
     // What needs no search is not priced: the requester naming itself.
-    expect(await translateTargetPid(requester(t.init), vm, 1, { budget: spent })).toMatchObject({ kind: 'translated', hostPid: t.init });
+    expect(await translateTargetPid(requester(t.init), vm, 1, { budget: spent })).toMatchObject({
+      kind: 'translated',
+      hostPid: t.init,
+    });
   });
 });

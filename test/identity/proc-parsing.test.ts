@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { parseProcStat, readProcStat, readStartTime } from '../../runtime/os/proc-stat.ts';
 import { isCgroupAtOrBelow, parseProcCgroup } from '../../runtime/os/proc-cgroup.ts';
 import { readCgroupPath } from '../../runtime/os/host-cgroup-path.ts';
-import { cgroupDirectory, detectCgroup2Mount, parseCgroup2Mount, parseCgroup2Mounts } from '../../runtime/os/cgroup-mount.ts';
+import {
+  cgroupDirectory,
+  detectCgroup2Mount,
+  parseCgroup2Mount,
+  parseCgroup2Mounts,
+} from '../../runtime/os/cgroup-mount.ts';
 import { climbDepth, resolveCgroupView, toHostCgroupPath } from '../../runtime/os/cgroup-namespace.ts';
 import { normalizeCgroupPath } from '../../runtime/identity/cgroup-path.ts';
 import { isValidPid, pidMax } from '../../runtime/os/pid.ts';
@@ -23,7 +28,7 @@ describe('/proc/<pid>/stat', () => {
     const stat = await waitFor(() => {
       const s = readProcStat(child.pid);
       return s?.comm === 'x) R 1 (y' ? s : undefined;
-    }, "sh to exec the program");
+    }, 'sh to exec the program');
     expect(stat).toMatchObject({ pid: child.pid, comm: 'x) R 1 (y', ppid: process.pid });
     const raw = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     const field22 = raw.slice(raw.lastIndexOf(')') + 2).split(' ')[19];
@@ -60,7 +65,10 @@ describe('/proc/<pid>/stat', () => {
 
   it('agrees with a plain split parse on every process in /proc', () => {
     const reference = (text: string): { ppid: number; startTime: number; state: string } => {
-      const rest = text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+      const rest = text
+        .slice(text.lastIndexOf(')') + 2)
+        .trim()
+        .split(' ');
       return { state: rest[0]!, ppid: Number(rest[1]), startTime: Number(rest[19]) };
     };
     let compared = 0;
@@ -82,7 +90,8 @@ describe('/proc/<pid>/stat', () => {
     expect(pidMax()).toBe(max);
     expect(isValidPid(1)).toBe(true);
     expect(isValidPid(max - 1)).toBe(true);
-    for (const bad of [0, -1, max, max + 1, 1.5, Number.NaN, '12', 0xffff_ffff]) expect(isValidPid(bad), String(bad)).toBe(false);
+    for (const bad of [0, -1, max, max + 1, 1.5, Number.NaN, '12', 0xffff_ffff])
+      expect(isValidPid(bad), String(bad)).toBe(false);
   });
 });
 
@@ -108,11 +117,16 @@ describe('cgroups', () => {
       '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
     ].join('\n');
     expect(parseCgroup2Mount(hybrid)).toEqual({ mountPoint: '/sys/fs/cgroup/unified', root: '/' });
-    expect(parseCgroup2Mount('41 31 0:38 /pod /sys/fs/my\\040cg rw - cgroup2 cgroup2 rw')).toEqual({ mountPoint: '/sys/fs/my cg', root: '/pod' });
+    expect(parseCgroup2Mount('41 31 0:38 /pod /sys/fs/my\\040cg rw - cgroup2 cgroup2 rw')).toEqual({
+      mountPoint: '/sys/fs/my cg',
+      root: '/pod',
+    });
     expect(parseCgroup2Mount('35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory')).toBeNull();
 
     const real = detectCgroup2Mount();
-    const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 '));
+    const line = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.includes(' - cgroup2 '));
     expect(real?.mountPoint).toBe(line?.split(' ')[4]);
 
     expect(cgroupDirectory({ mountPoint: '/m', root: '/' }, '/a/b')).toBe('/m/a/b');
@@ -127,13 +141,23 @@ describe('cgroups', () => {
       '53 31 0:38 /../sibling /x ro - cgroup2 cgroup2 rw',
     ].join('\n');
     expect(parseCgroup2Mounts(inPod).map((m) => m.root)).toEqual(['/', '/../../..', '/../sibling']);
-    expect(['/', '/..', '/../../..', '/../sibling', '/a', '/..x', ''].map(climbDepth)).toEqual([0, 1, 3, null, null, null, null]);
+    expect(['/', '/..', '/../../..', '/../sibling', '/a', '/..x', ''].map(climbDepth)).toEqual([
+      0,
+      1,
+      3,
+      null,
+      null,
+      null,
+      null,
+    ]);
   });
 
-  it('turns a path /proc wrote in a cgroup namespace into the node\'s, and refuses one that climbs above the root', () => {
+  it("turns a path /proc wrote in a cgroup namespace into the node's, and refuses one that climbs above the root", () => {
     const nsRoot = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podA.slice/cri-containerd-1.scope';
     expect(toHostCgroupPath('/', nsRoot)).toBe(nsRoot);
-    expect(toHostCgroupPath('/../../kubepods-burstable-podB.slice/cri-containerd-2.scope', nsRoot)).toBe('/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podB.slice/cri-containerd-2.scope');
+    expect(toHostCgroupPath('/../../kubepods-burstable-podB.slice/cri-containerd-2.scope', nsRoot)).toBe(
+      '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podB.slice/cri-containerd-2.scope',
+    );
     expect(toHostCgroupPath('/../../../../init.scope', nsRoot)).toBe('/init.scope');
     expect(toHostCgroupPath('/../../../..', nsRoot)).toBe('/');
     expect(toHostCgroupPath('/../../../../..', nsRoot)).toBeNull();
@@ -141,8 +165,12 @@ describe('cgroups', () => {
     expect(toHostCgroupPath('relative', '/')).toBeNull();
   });
 
-  it('sees the node\'s own namespace here: the whole hierarchy, rooted at /', () => {
-    expect(resolveCgroupView()).toEqual({ kind: 'resolved', nsRoot: '/', mountPoint: detectCgroup2Mount()?.mountPoint ?? null });
+  it("sees the node's own namespace here: the whole hierarchy, rooted at /", () => {
+    expect(resolveCgroupView()).toEqual({
+      kind: 'resolved',
+      nsRoot: '/',
+      mountPoint: detectCgroup2Mount()?.mountPoint ?? null,
+    });
   });
 
   it('normalises registered cgroup paths and refuses unsafe ones', () => {

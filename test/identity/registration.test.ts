@@ -30,14 +30,28 @@ describe('validateVmRegistration', () => {
   });
 
   it('accepts a cgroup anchor (normalised), both anchors, and labels as an object', () => {
-    const r = validateVmRegistration(base({ cgroup: '/kubepods//pod1/' }, { labels: { a: '1', 'capgate.io/memlock-max': '4096' } }));
+    const r = validateVmRegistration(
+      base({ cgroup: '/kubepods//pod1/' }, { labels: { a: '1', 'capgate.io/memlock-max': '4096' } }),
+    );
     expect(r.ok && r.vm).toEqual({
-      identity: { uuid: UUID.toLowerCase(), name: 'vm-a', id: 7, labels: [['a', '1'], ['capgate.io/memlock-max', '4096']] },
+      identity: {
+        uuid: UUID.toLowerCase(),
+        name: 'vm-a',
+        id: 7,
+        labels: [
+          ['a', '1'],
+          ['capgate.io/memlock-max', '4096'],
+        ],
+      },
       anchor: { cgroup: '/kubepods/pod1' },
     });
     const root = spawnShell('sleep 300');
     const both = validateVmRegistration(base({ rootPid: root.pid, cgroup: '/x' }));
-    expect(both.ok && both.vm.anchor).toEqual({ rootPid: root.pid, rootStartTime: readStartTime(root.pid), cgroup: '/x' });
+    expect(both.ok && both.vm.anchor).toEqual({
+      rootPid: root.pid,
+      rootStartTime: readStartTime(root.pid),
+      cgroup: '/x',
+    });
   });
 
   it('refuses a root pid that is not running, or whose pinned start time no longer matches', async () => {
@@ -73,7 +87,18 @@ describe('validateVmRegistration', () => {
       [base({ cgroup: '/x' }, { id: 1.5 }), /signed 32-bit/],
       [base({ cgroup: '/x' }, { id: '7' }), /signed 32-bit/],
       [base({ cgroup: '/x' }, { labels: Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']) }), /at most 64/],
-      [base({ cgroup: '/x' }, { labels: [['k', 'v'], ['k', 'w']] }), /appears more than once/],
+      [
+        base(
+          { cgroup: '/x' },
+          {
+            labels: [
+              ['k', 'v'],
+              ['k', 'w'],
+            ],
+          },
+        ),
+        /appears more than once/,
+      ],
       [base({ cgroup: '/x' }, { labels: [['', 'v']] }), /1\.\.253 bytes/],
       [base({ cgroup: '/x' }, { labels: [['k'.repeat(254), 'v']] }), /1\.\.253 bytes/],
       [base({ cgroup: '/x' }, { labels: [['k', 'v'.repeat(1025)]] }), /longer than 1024 bytes/],
@@ -87,11 +112,14 @@ describe('validateVmRegistration', () => {
 
   it('accepts the boundaries', () => {
     const r = validateVmRegistration(
-      base({ cgroup: '/x' }, {
-        name: 'é'.repeat(253),
-        id: -(2 ** 31),
-        labels: Array.from({ length: 64 }, (_, i) => [`${i}`.padEnd(253, 'k'), 'v'.repeat(1024)]),
-      }),
+      base(
+        { cgroup: '/x' },
+        {
+          name: 'é'.repeat(253),
+          id: -(2 ** 31),
+          labels: Array.from({ length: 64 }, (_, i) => [`${i}`.padEnd(253, 'k'), 'v'.repeat(1024)]),
+        },
+      ),
     );
     expect(r.ok).toBe(true);
   });

@@ -41,7 +41,10 @@ it('npm install and the build on a fresh clone leave git status clean', async ()
   const env = { ...npmEnvironment(), npm_config_userconfig: userconfig };
   // Scripts off: the native modules build only inside node_modules; the build is run next, as
   // the `dependencies` script would.
-  const install = await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: clone, env });
+  const install = await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: clone,
+    env,
+  });
   expect(install.code, install.stderr).toBe(0);
   const build = await run('npm', ['run', 'build'], { cwd: clone, env });
   expect(build.code, build.stdout + build.stderr).toBe(0);

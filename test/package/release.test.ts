@@ -17,7 +17,10 @@ import { serve } from '../security/support/serve.ts';
 import { spawnChild } from '../support/processes/children.ts';
 import { installGlobally, npmEnvironment, packRepository, run, type Packed } from './support/release.ts';
 
-const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string; devDependencies: Record<string, string> };
+const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  devDependencies: Record<string, string>;
+};
 
 /** Tracked files under `dir` (what a release must carry of it, whole). */
 function tracked(dir: string): string[] {
@@ -50,25 +53,51 @@ afterAll(() => {
 describe('npm pack', () => {
   it('holds the compiled runtime, the bin, the SDKs and WIT, the examples, the C client, docs and deploy files, and nothing else', () => {
     const files = packed.files.map((f) => f.path).sort();
-    console.log(`npm pack: ${path.basename(packed.tarball)}, ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB (${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked)`);
+    console.log(
+      `npm pack: ${path.basename(packed.tarball)}, ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB (${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked)`,
+    );
 
     // Whole folders a release carries as they are tracked.
     for (const dir of ['host-api', 'guest-examples', 'clients/c', 'docs', 'deploy']) {
       const want = tracked(dir);
       expect(want.length, `${dir} has tracked files`).toBeGreaterThan(0);
-      expect(files.filter((f) => f.startsWith(`${dir}/`)), `${dir}/ in the tarball`).toEqual(want.sort());
+      expect(
+        files.filter((f) => f.startsWith(`${dir}/`)),
+        `${dir}/ in the tarball`,
+      ).toEqual(want.sort());
     }
     // Every runtime module compiled, and no compiled file without its source (a stale build).
     const compiled = files.filter((f) => f.startsWith('dist/'));
-    expect(compiled.sort()).toEqual(runtimeModules().map((m) => `dist/${m.replace(/\.ts$/, '.js')}`).sort());
+    expect(compiled.sort()).toEqual(
+      runtimeModules()
+        .map((m) => `dist/${m.replace(/\.ts$/, '.js')}`)
+        .sort(),
+    );
 
     const allowed = (f: string): boolean =>
       f.startsWith('dist/runtime/') ||
       ['host-api/', 'guest-examples/', 'clients/c/', 'docs/', 'deploy/'].some((d) => f.startsWith(d)) ||
-      ['package.json', 'README.md', 'SECURITY.md', 'runtime/cli/capgate.mjs', 'runtime/client/API.md', 'runtime/simulator/SCENARIO.md'].includes(f);
+      [
+        'package.json',
+        'README.md',
+        'SECURITY.md',
+        'runtime/cli/capgate.mjs',
+        'runtime/client/API.md',
+        'runtime/simulator/SCENARIO.md',
+      ].includes(f);
     expect(files.filter((f) => !allowed(f))).toEqual([]);
     // Nothing of development: tests, TypeScript of the runtime, build state, dependencies, builds.
-    expect(files.filter((f) => /(^|\/)(test|node_modules|target|build)\//.test(f) || f.startsWith('runtime/') && f.endsWith('.ts') || f.endsWith('.tsbuildinfo') || f.startsWith('scripts/') || f.startsWith('dist/test/') || f.startsWith('dist/scripts/'))).toEqual([]);
+    expect(
+      files.filter(
+        (f) =>
+          /(^|\/)(test|node_modules|target|build)\//.test(f) ||
+          (f.startsWith('runtime/') && f.endsWith('.ts')) ||
+          f.endsWith('.tsbuildinfo') ||
+          f.startsWith('scripts/') ||
+          f.startsWith('dist/test/') ||
+          f.startsWith('dist/scripts/'),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -84,7 +113,8 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
     fs.mkdirSync(work);
     // The installed copy must resolve its modules in its own tree, never in the repository's.
     for (let dir = base; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-      if (fs.existsSync(path.join(dir, 'node_modules'))) throw new Error(`${dir}/node_modules exists: the installed copy could load modules from it; remove it`);
+      if (fs.existsSync(path.join(dir, 'node_modules')))
+        throw new Error(`${dir}/node_modules exists: the installed copy could load modules from it; remove it`);
     }
     const r = await installGlobally(packed.tarball, prefix);
     if (r.code !== 0) throw new Error(`npm install -g exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
@@ -97,7 +127,8 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
 
   it('installs the runtime dependencies and none of the dev dependencies', () => {
     const modules = path.join(installed, 'node_modules');
-    for (const dev of [...Object.keys(pkg.devDependencies), 'esbuild', 'vite']) expect(fs.existsSync(path.join(modules, dev)), `${dev} installed`).toBe(false);
+    for (const dev of [...Object.keys(pkg.devDependencies), 'esbuild', 'vite'])
+      expect(fs.existsSync(path.join(modules, dev)), `${dev} installed`).toBe(false);
     // The native modules were built or fetched for this node.
     expect(fs.existsSync(path.join(modules, 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))).toBe(true);
     expect(fs.readlinkSync(capgate)).toContain('runtime/cli/capgate.mjs');
@@ -106,35 +137,75 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
   it('runs its commands from the installed copy: version, a policy test in the simulator, a project scaffold', async () => {
     const version = await cli(['--version']);
     expect(version.code, version.stderr).toBe(0);
-    expect(version.stdout).toMatch(new RegExp(`^capgate ${pkg.version.replace(/\./g, '\\.')}\ncontract capgate:policy@`));
+    expect(version.stdout).toMatch(
+      new RegExp(`^capgate ${pkg.version.replace(/\./g, '\\.')}\ncontract capgate:policy@`),
+    );
 
     // The shipped C build of memlock-cap passes the shipped scenario (engine, simulator, binaryen, jco).
-    const test = await cli(['test', path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'), path.join(installed, 'guest-examples/assemblyscript/memlock-cap/scenario.yaml')]);
+    const test = await cli([
+      'test',
+      path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'),
+      path.join(installed, 'guest-examples/assemblyscript/memlock-cap/scenario.yaml'),
+    ]);
     expect(test.code, test.stdout + test.stderr).toBe(0);
 
     const project = path.join(work, 'my-policy');
     const init = await cli(['init', project, '--lang', 'c']);
     expect(init.code, init.stderr).toBe(0);
-    expect(fs.readFileSync(path.join(project, 'capgate-sdk', 'capgate_policy.h'), 'utf8')).toBe(fs.readFileSync(path.join(REPO_ROOT, 'host-api', 'c', 'capgate_policy.h'), 'utf8'));
+    expect(fs.readFileSync(path.join(project, 'capgate-sdk', 'capgate_policy.h'), 'utf8')).toBe(
+      fs.readFileSync(path.join(REPO_ROOT, 'host-api', 'c', 'capgate_policy.h'), 'utf8'),
+    );
   });
 
   it('serves, takes a policy and a VM, decides a request from inside the VM, and audits it', async () => {
     const runDir = path.join(work, 'run');
     const stateDir = path.join(work, 'state');
-    const up = await serve(['--run-dir', runDir, '--state-dir', stateDir], { command: [capgate], cwd: work, env: npmEnvironment() });
+    const up = await serve(['--run-dir', runDir, '--state-dir', stateDir], {
+      command: [capgate],
+      cwd: work,
+      env: npmEnvironment(),
+    });
     if (up.kind !== 'serving') throw new Error(`the installed capgate serve exited ${up.code}:\n${up.output}`);
     const admin = ['--socket', up.adminSocket, '--json'];
 
-    const push = await cli(['policy', 'push', path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'), '--name', 'memlock-cap', '--activate', 'set-memlock', ...admin]);
+    const push = await cli([
+      'policy',
+      'push',
+      path.join(installed, 'guest-examples/c/prebuilt/memlock-cap.wasm'),
+      '--name',
+      'memlock-cap',
+      '--activate',
+      'set-memlock',
+      ...admin,
+    ]);
     expect(push.code, push.stderr).toBe(0);
 
     // The VM: a shell that asks for its own memlock through the installed client, twice.
-    const ask = (bytes: string): string => `${capgate} request set-memlock --pid $$ --bytes ${bytes} --socket ${up.requestSocket} --json; echo "exit=$?"`;
+    const ask = (bytes: string): string =>
+      `${capgate} request set-memlock --pid $$ --bytes ${bytes} --socket ${up.requestSocket} --json; echo "exit=$?"`;
     let vm: ChildProcess | undefined;
     try {
-      vm = spawnChild('bash', ['-c', `read go; ${ask('65536')}; grep 'Max locked memory' /proc/$$/limits; ${ask('2G')}`], { cwd: work, env: npmEnvironment() });
+      vm = spawnChild(
+        'bash',
+        ['-c', `read go; ${ask('65536')}; grep 'Max locked memory' /proc/$$/limits; ${ask('2G')}`],
+        { cwd: work, env: npmEnvironment() },
+      );
       const uuid = randomUUID();
-      const register = await cli(['vm', 'register', '--uuid', uuid, '--name', 'installed-vm', '--id', '1', '--label', `memory-bytes=${1024 ** 3}`, '--pid', String(vm.pid), ...admin]);
+      const register = await cli([
+        'vm',
+        'register',
+        '--uuid',
+        uuid,
+        '--name',
+        'installed-vm',
+        '--id',
+        '1',
+        '--label',
+        `memory-bytes=${1024 ** 3}`,
+        '--pid',
+        String(vm.pid),
+        ...admin,
+      ]);
       expect(register.code, register.stderr).toBe(0);
 
       let output = '';
@@ -156,7 +227,17 @@ describe('npm install -g of the tarball into a fresh prefix', () => {
 
       const audit = await cli(['audit', 'ls', ...admin]);
       expect(audit.code, audit.stderr).toBe(0);
-      const records = (JSON.parse(audit.stdout) as { records: Array<{ decisionId: string; decision: string; reason: string; vm: { uuid: string } | null; policy: { name: string } | null }> }).records;
+      const records = (
+        JSON.parse(audit.stdout) as {
+          records: Array<{
+            decisionId: string;
+            decision: string;
+            reason: string;
+            vm: { uuid: string } | null;
+            policy: { name: string } | null;
+          }>;
+        }
+      ).records;
       expect(records.map((r) => [r.decisionId, r.decision, r.vm?.uuid, r.policy?.name])).toEqual([
         [denied.decisionId, 'deny', uuid, 'memlock-cap'],
         [allowed.decisionId, 'allow', uuid, 'memlock-cap'],

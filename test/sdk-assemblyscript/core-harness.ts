@@ -2,7 +2,14 @@
 // (host-api/README.md), over a plain WebAssembly.Instance, backed by a Capabilities object.
 // It exists to test the SDK and the examples without the engine; it does no fuel or bounds policing.
 import type { Capabilities } from '../../runtime/capabilities/capabilities.ts';
-import { CAPABILITY_ERRORS, HOST_INTERFACE, LOG_LEVELS, OPERATIONS, type PolicyDecision, type PolicyRequest } from '../../runtime/contract/types.ts';
+import {
+  CAPABILITY_ERRORS,
+  HOST_INTERFACE,
+  LOG_LEVELS,
+  OPERATIONS,
+  type PolicyDecision,
+  type PolicyRequest,
+} from '../../runtime/contract/types.ts';
 import type { CapabilityCall, LogLine } from '../../runtime/engine/outcome.ts';
 
 export interface PolicyExports {
@@ -55,7 +62,13 @@ export class CoreHarness {
     this.calls = [];
     this.logs = [];
     const op = typeof req.operation === 'number' ? req.operation : OPERATIONS.indexOf(req.operation);
-    const retptr = this.exports.evaluate(op, req.requesterPid, req.requesterUid, req.targetPid, BigInt.asIntN(64, req.bytes));
+    const retptr = this.exports.evaluate(
+      op,
+      req.requesterPid,
+      req.requesterUid,
+      req.targetPid,
+      BigInt.asIntN(64, req.bytes),
+    );
     const view = new DataView(this.memory.buffer);
     const disc = view.getUint8(retptr);
     let decision: PolicyDecision;
@@ -95,7 +108,11 @@ export class CoreHarness {
       'query-vm-identity': (pid: number, retptr: number): void => {
         const p = pid >>> 0;
         const vm = this.capabilities.queryVmIdentity(p);
-        this.calls.push(vm ? { op: 'query-vm-identity', pid: p, result: 'some', vmUuid: vm.uuid } : { op: 'query-vm-identity', pid: p, result: 'none' });
+        this.calls.push(
+          vm
+            ? { op: 'query-vm-identity', pid: p, result: 'some', vmUuid: vm.uuid }
+            : { op: 'query-vm-identity', pid: p, result: 'none' },
+        );
         if (!vm) {
           new DataView(this.memory.buffer).setUint8(retptr, 0);
           return;

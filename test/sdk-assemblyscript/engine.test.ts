@@ -22,15 +22,78 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { example: 'memlock-cap', what: 'memory plus overhead', world: world([[MEM, String(2n * GiB)]]), req: request(2n * GiB + OVERHEAD), decision: 'allow', reason: '' },
-  { example: 'memlock-cap', what: 'over memory plus overhead', world: world([[MEM, String(2n * GiB)]]), req: request(2n * GiB + OVERHEAD + 1n), decision: 'deny', reason: 'over-cap' },
-  { example: 'memlock-cap', what: 'no memory-bytes label', world: world([]), req: request(GiB), decision: 'deny', reason: 'missing-memory-bytes-label' },
-  { example: 'memlock-cap', what: 'foreign target', world: world([[MEM, String(GiB)]]), req: request(GiB, FOREIGN), decision: 'deny', reason: 'target-not-in-requester-vm' },
-  { example: 'memlock-cap', what: 'hard limit without CAP_SYS_RESOURCE', world: world([[MEM, String(GiB)]], { canRaiseHardLimit: false }), req: request(GiB), decision: 'deny', reason: 'set-memlock-failed: not-permitted' },
-  { example: 'vfio-only', what: 'vfio VM gets unlimited', world: world([['vfio', 'true']]), req: request(GiB), decision: 'allow', reason: '' },
-  { example: 'vfio-only', what: 'not a vfio VM', world: world([['vfio', 'yes']]), req: request(GiB), decision: 'deny', reason: 'vm-not-vfio' },
-  { example: 'vfio-only', what: 'foreign target', world: world([['vfio', 'true']]), req: request(GiB, FOREIGN), decision: 'deny', reason: 'target-not-in-requester-vm' },
-  { example: 'vfio-only', what: 'hard limit without CAP_SYS_RESOURCE', world: world([['vfio', 'true']], { canRaiseHardLimit: false }), req: request(GiB), decision: 'deny', reason: 'set-memlock-failed: not-permitted' },
+  {
+    example: 'memlock-cap',
+    what: 'memory plus overhead',
+    world: world([[MEM, String(2n * GiB)]]),
+    req: request(2n * GiB + OVERHEAD),
+    decision: 'allow',
+    reason: '',
+  },
+  {
+    example: 'memlock-cap',
+    what: 'over memory plus overhead',
+    world: world([[MEM, String(2n * GiB)]]),
+    req: request(2n * GiB + OVERHEAD + 1n),
+    decision: 'deny',
+    reason: 'over-cap',
+  },
+  {
+    example: 'memlock-cap',
+    what: 'no memory-bytes label',
+    world: world([]),
+    req: request(GiB),
+    decision: 'deny',
+    reason: 'missing-memory-bytes-label',
+  },
+  {
+    example: 'memlock-cap',
+    what: 'foreign target',
+    world: world([[MEM, String(GiB)]]),
+    req: request(GiB, FOREIGN),
+    decision: 'deny',
+    reason: 'target-not-in-requester-vm',
+  },
+  {
+    example: 'memlock-cap',
+    what: 'hard limit without CAP_SYS_RESOURCE',
+    world: world([[MEM, String(GiB)]], { canRaiseHardLimit: false }),
+    req: request(GiB),
+    decision: 'deny',
+    reason: 'set-memlock-failed: not-permitted',
+  },
+  {
+    example: 'vfio-only',
+    what: 'vfio VM gets unlimited',
+    world: world([['vfio', 'true']]),
+    req: request(GiB),
+    decision: 'allow',
+    reason: '',
+  },
+  {
+    example: 'vfio-only',
+    what: 'not a vfio VM',
+    world: world([['vfio', 'yes']]),
+    req: request(GiB),
+    decision: 'deny',
+    reason: 'vm-not-vfio',
+  },
+  {
+    example: 'vfio-only',
+    what: 'foreign target',
+    world: world([['vfio', 'true']]),
+    req: request(GiB, FOREIGN),
+    decision: 'deny',
+    reason: 'target-not-in-requester-vm',
+  },
+  {
+    example: 'vfio-only',
+    what: 'hard limit without CAP_SYS_RESOURCE',
+    world: world([['vfio', 'true']], { canRaiseHardLimit: false }),
+    req: request(GiB),
+    decision: 'deny',
+    reason: 'set-memlock-failed: not-permitted',
+  },
 ];
 
 let engine: Engine;
@@ -56,8 +119,13 @@ describe('AS examples through the engine', () => {
     it(`${c.example}: ${c.what} -> ${c.decision} ${c.reason}`, async () => {
       const outcome = await engine.evaluate(sha.get(c.example)!, c.req, { kind: 'simulated', world: c.world });
       expect(outcome.errorKind, outcome.errorDetail).toBeUndefined();
-      expect({ decision: outcome.decision, reason: outcome.reason }).toEqual({ decision: c.decision, reason: c.reason });
-      const ref = (await CoreHarness.instantiate(coreModule(c.example), createSimulatedCapabilities(c.world))).evaluate(c.req);
+      expect({ decision: outcome.decision, reason: outcome.reason }).toEqual({
+        decision: c.decision,
+        reason: c.reason,
+      });
+      const ref = (await CoreHarness.instantiate(coreModule(c.example), createSimulatedCapabilities(c.world))).evaluate(
+        c.req,
+      );
       // The engine adds the host's errno detail to set-memlock calls; the harness does not.
       const calls = outcome.capabilityCalls.map((call) =>
         call.op === 'set-memlock' ? { op: call.op, pid: call.pid, bytes: call.bytes, result: call.result } : call,

@@ -9,15 +9,35 @@ import { pathToFileURL } from 'node:url';
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
 import type { Capabilities } from '../../runtime/capabilities/capabilities.ts';
 import { createSimulatedCapabilities } from '../../runtime/capabilities/simulated/capabilities.ts';
-import { MEMLOCK_UNLIMITED, type LogLevel, type PolicyDecision, type PolicyRequest, type VmIdentity } from '../../runtime/contract/types.ts';
+import {
+  MEMLOCK_UNLIMITED,
+  type LogLevel,
+  type PolicyDecision,
+  type PolicyRequest,
+  type VmIdentity,
+} from '../../runtime/contract/types.ts';
 import type { CapabilityCall, LogLine } from '../../runtime/engine/outcome.ts';
 import { CoreHarness } from './core-harness.ts';
-import { AS_EXAMPLES, FOREIGN, GiB, TARGET, componentBytes, coreModule, failingSetMemlock, request, world, type AsExample } from './fixtures.ts';
+import {
+  AS_EXAMPLES,
+  FOREIGN,
+  GiB,
+  TARGET,
+  componentBytes,
+  coreModule,
+  failingSetMemlock,
+  request,
+  world,
+  type AsExample,
+} from './fixtures.ts';
 
 interface JcoRoot {
   evaluate(req: PolicyRequest): { tag: 'allow' } | { tag: 'deny'; val: string };
 }
-type JcoInstantiate = (getCoreModule: (path: string) => Promise<WebAssembly.Module>, imports: object) => Promise<JcoRoot>;
+type JcoInstantiate = (
+  getCoreModule: (path: string) => Promise<WebAssembly.Module>,
+  imports: object,
+) => Promise<JcoRoot>;
 
 const workDir = mkdtempSync(join(tmpdir(), 'capgate-jco-'));
 const glue = new Map<AsExample, { instantiate: JcoInstantiate; files: Record<string, Uint8Array> }>();
@@ -29,7 +49,9 @@ beforeAll(async () => {
       mkdirSync(dirname(join(workDir, name, path)), { recursive: true });
       writeFileSync(join(workDir, name, path), bytes);
     }
-    const mod = (await import(pathToFileURL(join(workDir, name, `${name}.js`)).href)) as { instantiate: JcoInstantiate };
+    const mod = (await import(pathToFileURL(join(workDir, name, `${name}.js`)).href)) as {
+      instantiate: JcoInstantiate;
+    };
     glue.set(name, { instantiate: mod.instantiate, files });
   }
 });
@@ -47,7 +69,11 @@ async function viaJco(name: AsExample, req: PolicyRequest, caps: Capabilities) {
     },
     queryVmIdentity(pid: number): VmIdentity | undefined {
       const vm = caps.queryVmIdentity(pid);
-      calls.push(vm ? { op: 'query-vm-identity', pid, result: 'some', vmUuid: vm.uuid } : { op: 'query-vm-identity', pid, result: 'none' });
+      calls.push(
+        vm
+          ? { op: 'query-vm-identity', pid, result: 'some', vmUuid: vm.uuid }
+          : { op: 'query-vm-identity', pid, result: 'none' },
+      );
       return vm ?? undefined;
     },
     log(level: LogLevel, message: string): void {
@@ -58,7 +84,12 @@ async function viaJco(name: AsExample, req: PolicyRequest, caps: Capabilities) {
   const root = await g.instantiate(
     (path) => WebAssembly.compile(g.files[path]!),
     // jco 0.15's glue looks imports up by unversioned name (its .d.ts says versioned): give both.
-    { 'capgate:policy/host': host, 'capgate:policy/host@1.0.0': host, 'capgate:policy/types': {}, 'capgate:policy/types@1.0.0': {} },
+    {
+      'capgate:policy/host': host,
+      'capgate:policy/host@1.0.0': host,
+      'capgate:policy/types': {},
+      'capgate:policy/types@1.0.0': {},
+    },
   );
   const d = root.evaluate(req);
   const decision: PolicyDecision = d.tag === 'allow' ? { kind: 'allow' } : { kind: 'deny', reason: d.val };
@@ -71,13 +102,54 @@ async function viaHarness(name: AsExample, req: PolicyRequest, caps: Capabilitie
 }
 
 const MEM = 'memory-bytes';
-const cases: Array<{ what: string; labels: Array<[string, string]>; req: PolicyRequest; fail?: 'not-permitted' | 'out-of-scope' }> = [
-  { what: 'in cap / vfio', labels: [[MEM, '2147483648'], ['vfio', 'true']], req: request(GiB) },
-  { what: 'over cap', labels: [[MEM, '1024'], ['vfio', 'true']], req: request(300_000_000n) },
-  { what: 'unlimited', labels: [[MEM, '18446744073709551615'], ['vfio', 'true']], req: request(MEMLOCK_UNLIMITED) },
+const cases: Array<{
+  what: string;
+  labels: Array<[string, string]>;
+  req: PolicyRequest;
+  fail?: 'not-permitted' | 'out-of-scope';
+}> = [
+  {
+    what: 'in cap / vfio',
+    labels: [
+      [MEM, '2147483648'],
+      ['vfio', 'true'],
+    ],
+    req: request(GiB),
+  },
+  {
+    what: 'over cap',
+    labels: [
+      [MEM, '1024'],
+      ['vfio', 'true'],
+    ],
+    req: request(300_000_000n),
+  },
+  {
+    what: 'unlimited',
+    labels: [
+      [MEM, '18446744073709551615'],
+      ['vfio', 'true'],
+    ],
+    req: request(MEMLOCK_UNLIMITED),
+  },
   { what: 'foreign target', labels: [['vfio', 'true']], req: request(GiB, FOREIGN) },
-  { what: 'not vfio, no memory label', labels: [['vfio', 'no'], ['ключ', 'значение']], req: request(GiB) },
-  { what: 'host refuses', labels: [[MEM, '4294967296'], ['vfio', 'true']], req: request(GiB), fail: 'not-permitted' },
+  {
+    what: 'not vfio, no memory label',
+    labels: [
+      ['vfio', 'no'],
+      ['ключ', 'значение'],
+    ],
+    req: request(GiB),
+  },
+  {
+    what: 'host refuses',
+    labels: [
+      [MEM, '4294967296'],
+      ['vfio', 'true'],
+    ],
+    req: request(GiB),
+    fail: 'not-permitted',
+  },
   { what: 'host out-of-scope', labels: [['vfio', 'true']], req: request(GiB, TARGET), fail: 'out-of-scope' },
 ];
 

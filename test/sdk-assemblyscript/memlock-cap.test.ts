@@ -31,7 +31,13 @@ describe('memlock-cap (AssemblyScript)', () => {
   });
 
   it('rules 3+4+7: memory-bytes plus 256 MiB overhead is allowed, sets the limit and logs', async () => {
-    const r = await run([['other', 'x'], [MEM, String(GiB)]], GiB + OVERHEAD);
+    const r = await run(
+      [
+        ['other', 'x'],
+        [MEM, String(GiB)],
+      ],
+      GiB + OVERHEAD,
+    );
     expect(r.decision).toEqual({ kind: 'allow' });
     expect(r.calls).toEqual([
       { op: 'query-vm-identity', pid: TARGET, result: 'some', vmUuid: 'c0ffee00-0000-4000-8000-000000000001' },
@@ -75,7 +81,10 @@ describe('memlock-cap (AssemblyScript)', () => {
   });
 
   it('rule 6: a real not-permitted from the simulated host (hard limit, no CAP_SYS_RESOURCE)', async () => {
-    const h = await CoreHarness.instantiate(module, createSimulatedCapabilities(world([[MEM, String(4n * GiB)]], { canRaiseHardLimit: false })));
+    const h = await CoreHarness.instantiate(
+      module,
+      createSimulatedCapabilities(world([[MEM, String(4n * GiB)]], { canRaiseHardLimit: false })),
+    );
     const r = h.evaluate(request(GiB));
     expect(r.decision).toEqual({ kind: 'deny', reason: 'set-memlock-failed: not-permitted' });
     expect(r.calls[1]).toEqual({ op: 'set-memlock', pid: TARGET, bytes: GiB, result: 'not-permitted' });

@@ -72,15 +72,23 @@ const LABELS: Array<[string, string]> = [
   ['ключ', 'значение 🚀'],
   ['ключ', 'second (ignored: first match wins)'],
 ];
-const req = (bytes: bigint, targetPid = TARGET) => ({ operation: 'set-memlock' as const, requesterPid: REQUESTER, requesterUid: 4294967295, targetPid, bytes });
+const req = (bytes: bigint, targetPid = TARGET) => ({
+  operation: 'set-memlock' as const,
+  requesterPid: REQUESTER,
+  requesterUid: 4294967295,
+  targetPid,
+  bytes,
+});
 
 describe('AssemblyScript SDK', () => {
   it('the examples export exactly the ABI and import only the host interface', () => {
     for (const name of AS_EXAMPLES) {
       const m = coreModule(name);
-      expect(WebAssembly.Module.exports(m).map((e) => `${e.kind}:${e.name}`).sort()).toEqual(
-        ['function:cabi_post_evaluate', 'function:cabi_realloc', 'function:evaluate', 'memory:memory'],
-      );
+      expect(
+        WebAssembly.Module.exports(m)
+          .map((e) => `${e.kind}:${e.name}`)
+          .sort(),
+      ).toEqual(['function:cabi_post_evaluate', 'function:cabi_realloc', 'function:evaluate', 'memory:memory']);
       for (const i of WebAssembly.Module.imports(m)) expect(i.module).toBe(HOST_INTERFACE);
     }
   });
@@ -88,7 +96,10 @@ describe('AssemblyScript SDK', () => {
   it('passes every request field through, u32 and u64 extremes included', async () => {
     const h = await CoreHarness.instantiate(probe, createSimulatedCapabilities(world([])));
     const r = h.evaluate({ ...req(MEMLOCK_UNLIMITED), requesterPid: 2147483648 });
-    expect(r.logs[0]).toEqual({ level: 'debug', message: `req 0 2147483648 4294967295 ${TARGET} 18446744073709551615` });
+    expect(r.logs[0]).toEqual({
+      level: 'debug',
+      message: `req 0 2147483648 4294967295 ${TARGET} 18446744073709551615`,
+    });
   });
 
   it('decodes the VM identity (UTF-8 -> UTF-16) and encodes logs and reasons back (UTF-16 -> UTF-8)', async () => {

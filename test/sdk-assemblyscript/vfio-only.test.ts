@@ -26,7 +26,14 @@ describe('vfio-only (AssemblyScript)', () => {
     expect(r.calls).toEqual([{ op: 'query-vm-identity', pid: FOREIGN, result: 'none' }]);
   });
 
-  for (const labels of [[], [['vfio', 'false']], [['vfio', 'True']], [['vfio', 'true ']], [['vfio', '']], [['vfio-x', 'true']]] as Array<Array<[string, string]>>) {
+  for (const labels of [
+    [],
+    [['vfio', 'false']],
+    [['vfio', 'True']],
+    [['vfio', 'true ']],
+    [['vfio', '']],
+    [['vfio-x', 'true']],
+  ] as Array<Array<[string, string]>>) {
     it(`rule 3: labels ${JSON.stringify(labels)} -> vm-not-vfio, no set-memlock`, async () => {
       const r = await run(labels, GiB);
       expect(r.decision).toEqual({ kind: 'deny', reason: 'vm-not-vfio' });
@@ -46,7 +53,13 @@ describe('vfio-only (AssemblyScript)', () => {
   });
 
   it('rule 5: vfio=true gets unlimited whatever it asked for, logs and allows', async () => {
-    const r = await run([['name', 'x'], ['vfio', 'true']], GiB);
+    const r = await run(
+      [
+        ['name', 'x'],
+        ['vfio', 'true'],
+      ],
+      GiB,
+    );
     expect(r.decision).toEqual({ kind: 'allow' });
     expect(r.calls).toEqual([
       { op: 'query-vm-identity', pid: TARGET, result: 'some', vmUuid: 'c0ffee00-0000-4000-8000-000000000001' },

@@ -8,8 +8,20 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../runtime/capabilities/simulated/capabilities.ts';
 import { buildCExample, findCToolchain } from '../../scripts/build-guests/c.ts';
-import { readBuildInfo, readPrebuilt, SDK_EXAMPLES, SDK_REPO_ROOT, sha256, type SdkLanguage } from '../../scripts/build-guests/prebuilt.ts';
-import { buildRustExample, findRustToolchain, type BuiltExample, type SourceRoot } from '../../scripts/build-guests/rust.ts';
+import {
+  readBuildInfo,
+  readPrebuilt,
+  SDK_EXAMPLES,
+  SDK_REPO_ROOT,
+  sha256,
+  type SdkLanguage,
+} from '../../scripts/build-guests/prebuilt.ts';
+import {
+  buildRustExample,
+  findRustToolchain,
+  type BuiltExample,
+  type SourceRoot,
+} from '../../scripts/build-guests/rust.ts';
 import { ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
 import { runCore } from './harness/run-core.ts';
 import { SCENARIOS } from './scenarios.ts';
@@ -36,8 +48,15 @@ function findBuilder(lang: SdkLanguage): Builder | string {
 /** A copy of what a build reads, at a different absolute path. */
 function copyCheckout(lang: SdkLanguage): string {
   const root = mkdtempSync(join(tmpdir(), 'capgate-relocated-checkout-'));
-  for (const part of [join('host-api', lang), join('host-api', 'wit'), ...SDK_EXAMPLES.map((n) => join('guest-examples', lang, n))]) {
-    cpSync(join(SDK_REPO_ROOT, part), join(root, part), { recursive: true, filter: (src) => !src.includes(`${'/'}target`) });
+  for (const part of [
+    join('host-api', lang),
+    join('host-api', 'wit'),
+    ...SDK_EXAMPLES.map((n) => join('guest-examples', lang, n)),
+  ]) {
+    cpSync(join(SDK_REPO_ROOT, part), join(root, part), {
+      recursive: true,
+      filter: (src) => !src.includes(`${'/'}target`),
+    });
   }
   return root;
 }
@@ -48,23 +67,29 @@ describe.each(['rust', 'c'] as const)('%s examples rebuilt from source', (lang) 
   const info = readBuildInfo(lang);
   const sameToolchain = typeof builder !== 'string' && info?.toolchain === builder.version;
   if (typeof builder !== 'string' && !sameToolchain) {
-    console.warn(`${lang}: installed toolchain "${builder.version}" differs from the committed artifacts' "${info?.toolchain}": checking behaviour, not bytes`);
+    console.warn(
+      `${lang}: installed toolchain "${builder.version}" differs from the committed artifacts' "${info?.toolchain}": checking behaviour, not bytes`,
+    );
   }
   const relocated: string[] = [];
   afterAll(() => relocated.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-  it.skipIf(typeof builder === 'string').each(SDK_EXAMPLES.map((n) => [n]))('%s: behaves as specified, byte-identical to prebuilt/', async (name) => {
-    if (typeof builder === 'string') return;
-    const { core, component } = await builder.build(name);
-    const module = new WebAssembly.Module(core);
-    for (const s of SCENARIOS[name]) expect(runCore(module, s.request, createSimulatedCapabilities(s.world)), s.name).toEqual(s.expected);
-    // No absolute checkout path (reproducible across machines).
-    expect(Buffer.from(component).includes(Buffer.from(SDK_REPO_ROOT))).toBe(false);
-    if (sameToolchain) {
-      expect(sha256(component)).toBe(info?.artifacts[name]?.sha256);
-      expect(Buffer.from(component).equals(Buffer.from(readPrebuilt(lang, name)))).toBe(true);
-    }
-  });
+  it.skipIf(typeof builder === 'string').each(SDK_EXAMPLES.map((n) => [n]))(
+    '%s: behaves as specified, byte-identical to prebuilt/',
+    async (name) => {
+      if (typeof builder === 'string') return;
+      const { core, component } = await builder.build(name);
+      const module = new WebAssembly.Module(core);
+      for (const s of SCENARIOS[name])
+        expect(runCore(module, s.request, createSimulatedCapabilities(s.world)), s.name).toEqual(s.expected);
+      // No absolute checkout path (reproducible across machines).
+      expect(Buffer.from(component).includes(Buffer.from(SDK_REPO_ROOT))).toBe(false);
+      if (sameToolchain) {
+        expect(sha256(component)).toBe(info?.artifacts[name]?.sha256);
+        expect(Buffer.from(component).equals(Buffer.from(readPrebuilt(lang, name)))).toBe(true);
+      }
+    },
+  );
 
   it.skipIf(typeof builder === 'string')('a checkout at another path builds the same bytes', async () => {
     if (typeof builder === 'string') return;

@@ -20,7 +20,8 @@ type Language = (typeof LANGUAGES)[number];
 function component(lang: Language, example: ExampleName): Uint8Array {
   if (lang !== 'assemblyscript') return readPrebuilt(lang, example);
   const path = join(SDK_REPO_ROOT, 'guest-examples', 'assemblyscript', 'build', `${example}.wasm`);
-  if (!existsSync(path)) throw new Error(`missing ${path}: run \`npm run build:guests\` (the vitest global setup normally does)`);
+  if (!existsSync(path))
+    throw new Error(`missing ${path}: run \`npm run build:guests\` (the vitest global setup normally does)`);
   return new Uint8Array(readFileSync(path));
 }
 
@@ -29,7 +30,9 @@ function observable(o: CoreRun | Outcome): CoreRun {
   return {
     decision: o.decision,
     reason: o.reason,
-    capabilityCalls: o.capabilityCalls.map((c) => (c.op === 'set-memlock' ? { op: c.op, pid: c.pid, bytes: c.bytes, result: c.result } : c)),
+    capabilityCalls: o.capabilityCalls.map((c) =>
+      c.op === 'set-memlock' ? { op: c.op, pid: c.pid, bytes: c.bytes, result: c.result } : c,
+    ),
     logs: o.logs,
   };
 }
@@ -37,15 +40,18 @@ function observable(o: CoreRun | Outcome): CoreRun {
 describe.each(SDK_EXAMPLES.map((e) => [e]))('%s in every language', (example) => {
   const scenarios = SCENARIOS[example];
 
-  it.each(scenarios.map((s) => [s.name, s] as const))('%s: same behaviour through the hand-written host and jco', async (_name, s) => {
-    for (const lang of LANGUAGES) {
-      const bytes = component(lang, example);
-      const viaCore = runCore(policyCoreModule(bytes), s.request, createSimulatedCapabilities(s.world));
-      const viaJco = (await jcoRunner(bytes))(s.request, createSimulatedCapabilities(s.world));
-      expect(viaCore, `${lang} via the hand-written host`).toEqual(s.expected);
-      expect(viaJco, `${lang} via jco`).toEqual(s.expected);
-    }
-  });
+  it.each(scenarios.map((s) => [s.name, s] as const))(
+    '%s: same behaviour through the hand-written host and jco',
+    async (_name, s) => {
+      for (const lang of LANGUAGES) {
+        const bytes = component(lang, example);
+        const viaCore = runCore(policyCoreModule(bytes), s.request, createSimulatedCapabilities(s.world));
+        const viaJco = (await jcoRunner(bytes))(s.request, createSimulatedCapabilities(s.world));
+        expect(viaCore, `${lang} via the hand-written host`).toEqual(s.expected);
+        expect(viaJco, `${lang} via jco`).toEqual(s.expected);
+      }
+    },
+  );
 });
 
 describe('through the real Engine (simulated capabilities)', () => {
@@ -70,7 +76,10 @@ describe('through the real Engine (simulated capabilities)', () => {
   describe.each(SDK_EXAMPLES.map((e) => [e]))('%s', (example) => {
     it.each(SCENARIOS[example].map((s) => [s.name, s] as const))('%s', async (_name, s) => {
       for (const lang of LANGUAGES) {
-        const o = await engine.evaluate(sha.get(`${lang}/${example}`)!, s.request, { kind: 'simulated', world: s.world });
+        const o = await engine.evaluate(sha.get(`${lang}/${example}`)!, s.request, {
+          kind: 'simulated',
+          world: s.world,
+        });
         expect(o.errorKind, `${lang}: ${o.errorDetail ?? ''}`).toBeUndefined();
         expect(observable(o), lang).toEqual(s.expected);
       }

@@ -11,8 +11,22 @@ import { SCENARIOS } from './scenarios.ts';
 
 const builds = prebuiltBuilds();
 
-const vm = { uuid: 'u-1', name: 'vm', id: -3, labels: [['vfio', 'true'], ['memory-bytes', '4096']] as Array<[string, string]> };
-const request: PolicyRequest = { operation: 'set-memlock', requesterPid: 10, requesterUid: 0, targetPid: 11, bytes: 1024n };
+const vm = {
+  uuid: 'u-1',
+  name: 'vm',
+  id: -3,
+  labels: [
+    ['vfio', 'true'],
+    ['memory-bytes', '4096'],
+  ] as Array<[string, string]>,
+};
+const request: PolicyRequest = {
+  operation: 'set-memlock',
+  requesterPid: 10,
+  requesterUid: 0,
+  targetPid: 11,
+  bytes: 1024n,
+};
 
 function failingCaps(error: CapabilityError): Capabilities {
   return { setMemlock: () => ({ ok: false, error }), queryVmIdentity: () => vm };
@@ -35,8 +49,14 @@ describe.each(builds.map((b) => [`${b.language}/${b.example}`, b] as const))('%s
   });
 
   it('frees the identity and the reason: 2000 evaluations in one instance do not grow memory', () => {
-    const big = { ...vm, labels: Array.from({ length: 64 }, (_, i) => [`label-${i}`, 'x'.repeat(200)] as [string, string]) };
-    const caps: Capabilities = { setMemlock: () => ({ ok: false, error: 'quota-exceeded' }), queryVmIdentity: () => big };
+    const big = {
+      ...vm,
+      labels: Array.from({ length: 64 }, (_, i) => [`label-${i}`, 'x'.repeat(200)] as [string, string]),
+    };
+    const caps: Capabilities = {
+      setMemlock: () => ({ ok: false, error: 'quota-exceeded' }),
+      queryVmIdentity: () => big,
+    };
     const instance = instantiateCore(build.core);
     const first = instance.evaluate(request, caps);
     const pagesAfterFirst = instance.memory.buffer.byteLength;

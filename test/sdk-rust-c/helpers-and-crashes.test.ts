@@ -66,12 +66,61 @@ capgate_decision capgate_evaluate(const capgate_request *req) {
 `;
 
 const INPUTS = [
-  '0', '1', '65536', '16Gi', '16G', '1Ki', '1k', '64Mi', '512M', '1Ti', '1T', '3Pi', '2P', '15Ei', '18E', '16Ei', '19E',
-  '1.5Gi', '0.5k', '0.25Ki', '0.001k', '0.0001k', '1.50000Gi', '2.5', '0.5', '1.', '.5Gi',
-  'unlimited', 'UNLIMITED', 'max', 'infinity', ' 8Gi ', '18446744073709551615', '18446744073709551616', '99999999999999999999',
-  '1536Mi', '16000000000', '1024000Ki', '17592186044416Ki',
-  '4GB', '64K', '512m', '8GiB', '16g', '1ki', '8X', '', '-1', '1e9', '8 Gi', 'Gi', '0x10', '1.5.5Gi',
-  '0.00000095367431640625Ei', '0.0000009536743164062Ei',
+  '0',
+  '1',
+  '65536',
+  '16Gi',
+  '16G',
+  '1Ki',
+  '1k',
+  '64Mi',
+  '512M',
+  '1Ti',
+  '1T',
+  '3Pi',
+  '2P',
+  '15Ei',
+  '18E',
+  '16Ei',
+  '19E',
+  '1.5Gi',
+  '0.5k',
+  '0.25Ki',
+  '0.001k',
+  '0.0001k',
+  '1.50000Gi',
+  '2.5',
+  '0.5',
+  '1.',
+  '.5Gi',
+  'unlimited',
+  'UNLIMITED',
+  'max',
+  'infinity',
+  ' 8Gi ',
+  '18446744073709551615',
+  '18446744073709551616',
+  '99999999999999999999',
+  '1536Mi',
+  '16000000000',
+  '1024000Ki',
+  '17592186044416Ki',
+  '4GB',
+  '64K',
+  '512m',
+  '8GiB',
+  '16g',
+  '1ki',
+  '8X',
+  '',
+  '-1',
+  '1e9',
+  '8 Gi',
+  'Gi',
+  '0x10',
+  '1.5.5Gi',
+  '0.00000095367431640625Ei',
+  '0.0000009536743164062Ei',
 ];
 
 interface Probe {
@@ -98,7 +147,10 @@ function project(name: string, files: Record<string, string>, sdk: string): stri
     mkdirSync(join(root, path, '..'), { recursive: true });
     writeFileSync(join(root, path), text);
   }
-  cpSync(join(REPO_ROOT, 'host-api', sdk), join(root, 'capgate-sdk'), { recursive: true, filter: (s) => !s.includes('/target') });
+  cpSync(join(REPO_ROOT, 'host-api', sdk), join(root, 'capgate-sdk'), {
+    recursive: true,
+    filter: (s) => !s.includes('/target'),
+  });
   return root;
 }
 
@@ -109,7 +161,9 @@ const PROBES: Probe[] = [
     build: async () => {
       const entry = join(REPO_ROOT, 'guest-examples/assemblyscript/__probe__/index.ts');
       // Names kept (asc --debug), as `capgate build` does by default.
-      return componentize(await compileAssemblyScript(entry, { virtualFiles: { [entry]: AS_PROBE }, extraFlags: ['--debug'] }));
+      return componentize(
+        await compileAssemblyScript(entry, { virtualFiles: { [entry]: AS_PROBE }, extraFlags: ['--debug'] }),
+      );
     },
   },
   {
@@ -117,7 +171,9 @@ const PROBES: Probe[] = [
     skip: missing(findRustToolchain),
     build: async () => {
       const cargo = `[package]\nname = "probe"\nversion = "0.1.0"\nedition = "2021"\n[lib]\ncrate-type = ["cdylib"]\npath = "src/lib.rs"\n[dependencies]\ncapgate-policy = { path = "capgate-sdk" }\n[profile.release]\nopt-level = "s"\nlto = true\npanic = "abort"\n[workspace]\n`;
-      return componentize(compileRustProject(project('rust-probe', { 'Cargo.toml': cargo, 'src/lib.rs': RUST_PROBE }, 'rust')).core);
+      return componentize(
+        compileRustProject(project('rust-probe', { 'Cargo.toml': cargo, 'src/lib.rs': RUST_PROBE }, 'rust')).core,
+      );
     },
   },
   {
@@ -141,7 +197,17 @@ function world(label: string | null) {
     kind: 'simulated' as const,
     world: {
       requesterPid: 10,
-      vms: [{ identity: { uuid: 'u', name: 'v', id: 1, labels: label === null ? [] : ([['q', label]] as Array<[string, string]>) }, pids: [10, 11] }],
+      vms: [
+        {
+          identity: {
+            uuid: 'u',
+            name: 'v',
+            id: 1,
+            labels: label === null ? [] : ([['q', label]] as Array<[string, string]>),
+          },
+          pids: [10, 11],
+        },
+      ],
       processes: [],
       canRaiseHardLimit: true,
     },
@@ -165,29 +231,37 @@ describe.each(PROBES)('the $lang SDK', (probe) => {
       const o = await engine.evaluate(sha, request, world(input));
       const expected = parseByteSize(input);
       if (expected.ok) {
-        expect([input, o.reason, o.logs]).toEqual([input, String(expected.bytes), [{ level: 'info', message: formatByteSize(expected.bytes) }]]);
+        expect([input, o.reason, o.logs]).toEqual([
+          input,
+          String(expected.bytes),
+          [{ level: 'info', message: formatByteSize(expected.bytes) }],
+        ]);
       } else {
         expect([input, o.reason]).toEqual([input, 'invalid']);
       }
     }
   });
 
-  it.skipIf(probe.skip !== null)('says why it crashed: the SDK logs message and location, the engine names the function', async () => {
-    const o = await engine.evaluate(sha, request, world(null));
-    expect(o.errorKind).toBe('trap');
-    const [line] = o.logs;
-    expect(line?.level).toBe('error');
-    const location = {
-      assemblyscript: /^panic: no label q at .*__probe__\/index\.ts:8:\d+$/,
-      rust: /^panic: no label q at src\/lib\.rs:4:\d+$/,
-      c: /^panic: assertion failed: capgate_vm_identity_label\(&vm, "q", &q\) at src\/policy\.c:6 \(in capgate_evaluate\)$/,
-    }[probe.lang]!;
-    expect(line!.message).toMatch(location);
-    const site = {
-      assemblyscript: /^evaluate: unreachable, in .*capgateAbort \(wasm function \d+\), called from .*__probe__\/index\/decide \(wasm function \d+\)$/,
-      rust: /^evaluate: unreachable, in rust_panic \(wasm function \d+\), called from evaluate \(wasm function \d+\)$/,
-      c: /^evaluate: unreachable, in capgate_fail \(wasm function \d+\), called from capgate_evaluate \(wasm function \d+\)$/,
-    }[probe.lang]!;
-    expect(o.errorDetail).toMatch(site);
-  });
+  it.skipIf(probe.skip !== null)(
+    'says why it crashed: the SDK logs message and location, the engine names the function',
+    async () => {
+      const o = await engine.evaluate(sha, request, world(null));
+      expect(o.errorKind).toBe('trap');
+      const [line] = o.logs;
+      expect(line?.level).toBe('error');
+      const location = {
+        assemblyscript: /^panic: no label q at .*__probe__\/index\.ts:8:\d+$/,
+        rust: /^panic: no label q at src\/lib\.rs:4:\d+$/,
+        c: /^panic: assertion failed: capgate_vm_identity_label\(&vm, "q", &q\) at src\/policy\.c:6 \(in capgate_evaluate\)$/,
+      }[probe.lang]!;
+      expect(line!.message).toMatch(location);
+      const site = {
+        assemblyscript:
+          /^evaluate: unreachable, in .*capgateAbort \(wasm function \d+\), called from .*__probe__\/index\/decide \(wasm function \d+\)$/,
+        rust: /^evaluate: unreachable, in rust_panic \(wasm function \d+\), called from evaluate \(wasm function \d+\)$/,
+        c: /^evaluate: unreachable, in capgate_fail \(wasm function \d+\), called from capgate_evaluate \(wasm function \d+\)$/,
+      }[probe.lang]!;
+      expect(o.errorDetail).toMatch(site);
+    },
+  );
 });

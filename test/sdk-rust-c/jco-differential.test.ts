@@ -7,16 +7,19 @@ import { jcoRunner, type JcoRunner } from './harness/run-jco.ts';
 import { prebuiltBuilds } from './languages.ts';
 import { SCENARIOS } from './scenarios.ts';
 
-describe.each(prebuiltBuilds().map((b) => [`${b.language}/${b.example}`, b] as const))('%s: jco glue agrees', (_label, build) => {
-  let jco: JcoRunner;
-  beforeAll(async () => {
-    jco = await jcoRunner(build.component);
-  });
+describe.each(prebuiltBuilds().map((b) => [`${b.language}/${b.example}`, b] as const))(
+  '%s: jco glue agrees',
+  (_label, build) => {
+    let jco: JcoRunner;
+    beforeAll(async () => {
+      jco = await jcoRunner(build.component);
+    });
 
-  it.each(SCENARIOS[build.example].map((s) => [s.name, s] as const))('%s', (_name, scenario) => {
-    const viaJco = jco(scenario.request, createSimulatedCapabilities(scenario.world));
-    const viaCore = runCore(build.core, scenario.request, createSimulatedCapabilities(scenario.world));
-    expect(viaJco).toEqual(scenario.expected);
-    expect(viaCore).toEqual(viaJco);
-  });
-});
+    it.each(SCENARIOS[build.example].map((s) => [s.name, s] as const))('%s', (_name, scenario) => {
+      const viaJco = jco(scenario.request, createSimulatedCapabilities(scenario.world));
+      const viaCore = runCore(build.core, scenario.request, createSimulatedCapabilities(scenario.world));
+      expect(viaJco).toEqual(scenario.expected);
+      expect(viaCore).toEqual(viaJco);
+    });
+  },
+);

@@ -31,9 +31,20 @@ const STRANGER = 5200;
 const OWN_UUID = '8d2f4c1e-0000-4000-8000-00000000a001';
 const OTHER_UUID = '8d2f4c1e-0000-4000-8000-00000000b002';
 
-function world(labels: Array<[string, string]>, options: { canRaiseHardLimit?: boolean; hard?: bigint } = {}): SimulatedWorld {
+function world(
+  labels: Array<[string, string]>,
+  options: { canRaiseHardLimit?: boolean; hard?: bigint } = {},
+): SimulatedWorld {
   const own: VmIdentity = { uuid: OWN_UUID, name: 'vm-own', id: 7, labels };
-  const other: VmIdentity = { uuid: OTHER_UUID, name: 'vm-other', id: 8, labels: [['vfio', 'true'], ['memory-bytes', '99999999999']] };
+  const other: VmIdentity = {
+    uuid: OTHER_UUID,
+    name: 'vm-other',
+    id: 8,
+    labels: [
+      ['vfio', 'true'],
+      ['memory-bytes', '99999999999'],
+    ],
+  };
   const hard = options.hard ?? 64n * GiB;
   return {
     requesterPid: REQUESTER,
@@ -56,7 +67,8 @@ function request(bytes: bigint, targetPid = TARGET): PolicyRequest {
 
 const queried = (pid = TARGET): CapabilityCall => ({ op: 'query-vm-identity', pid, result: 'some', vmUuid: OWN_UUID });
 const notFound = (pid: number): CapabilityCall => ({ op: 'query-vm-identity', pid, result: 'none' });
-const set = (bytes: bigint, result: CapabilityCall['result'] = 'ok'): CapabilityCall => ({ op: 'set-memlock', pid: TARGET, bytes, result } as CapabilityCall);
+const set = (bytes: bigint, result: CapabilityCall['result'] = 'ok'): CapabilityCall =>
+  ({ op: 'set-memlock', pid: TARGET, bytes, result }) as CapabilityCall;
 const MEM = 'memory-bytes';
 
 function allowed(calls: CapabilityCall[], message: string): Expected {
@@ -65,40 +77,175 @@ function allowed(calls: CapabilityCall[], message: string): Expected {
 function denied(reason: string, calls: CapabilityCall[], logs: LogLine[] = []): Expected {
   return { decision: 'deny', reason, capabilityCalls: calls, logs };
 }
-const overCap = (): Expected => denied('over-cap', [queried()], [{ level: 'warn', message: 'request exceeds memory-bytes plus overhead' }]);
+const overCap = (): Expected =>
+  denied('over-cap', [queried()], [{ level: 'warn', message: 'request exceeds memory-bytes plus overhead' }]);
 const noMemoryLabel = (): Expected => denied('missing-memory-bytes-label', [queried()]);
 const OVERHEAD = 256n * MiB;
 const U64_MAX = MEMLOCK_UNLIMITED;
 
 export const SCENARIOS: Record<ExampleName, Scenario[]> = {
   'memlock-cap': [
-    { name: 'under memory + overhead: raised', world: world([[MEM, '1073741824']]), request: request(GiB), expected: allowed([queried(), set(GiB)], 'memlock raised') },
-    { name: 'exactly memory + overhead: raised', world: world([[MEM, '1073741824']]), request: request(GiB + OVERHEAD), expected: allowed([queried(), set(GiB + OVERHEAD)], 'memlock raised') },
-    { name: 'over memory + overhead: denied, warned', world: world([[MEM, '1073741824']]), request: request(GiB + OVERHEAD + 1n), expected: overCap() },
-    { name: 'target in another VM: denied', world: world([[MEM, '1073741824']]), request: request(MiB, STRANGER), expected: denied('target-not-in-requester-vm', [notFound(STRANGER)]) },
-    { name: 'target pid unknown: denied', world: world([]), request: request(MiB, 999_999), expected: denied('target-not-in-requester-vm', [notFound(999_999)]) },
-    { name: 'no memory-bytes label: denied', world: world([['team', 'a']]), request: request(MiB), expected: noMemoryLabel() },
+    {
+      name: 'under memory + overhead: raised',
+      world: world([[MEM, '1073741824']]),
+      request: request(GiB),
+      expected: allowed([queried(), set(GiB)], 'memlock raised'),
+    },
+    {
+      name: 'exactly memory + overhead: raised',
+      world: world([[MEM, '1073741824']]),
+      request: request(GiB + OVERHEAD),
+      expected: allowed([queried(), set(GiB + OVERHEAD)], 'memlock raised'),
+    },
+    {
+      name: 'over memory + overhead: denied, warned',
+      world: world([[MEM, '1073741824']]),
+      request: request(GiB + OVERHEAD + 1n),
+      expected: overCap(),
+    },
+    {
+      name: 'target in another VM: denied',
+      world: world([[MEM, '1073741824']]),
+      request: request(MiB, STRANGER),
+      expected: denied('target-not-in-requester-vm', [notFound(STRANGER)]),
+    },
+    {
+      name: 'target pid unknown: denied',
+      world: world([]),
+      request: request(MiB, 999_999),
+      expected: denied('target-not-in-requester-vm', [notFound(999_999)]),
+    },
+    {
+      name: 'no memory-bytes label: denied',
+      world: world([['team', 'a']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
     { name: 'empty label: denied', world: world([[MEM, '']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: 'non-digit label: denied', world: world([[MEM, '8589934592x']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: 'signed label: denied', world: world([[MEM, '+8589934592']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: 'spaced label: denied', world: world([[MEM, ' 8589934592']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: '21-digit label: denied', world: world([[MEM, '000000000008589934592']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: 'u64-overflowing label: denied', world: world([[MEM, '18446744073709551616']]), request: request(MiB), expected: noMemoryLabel() },
-    { name: '20 digits with leading zeros are valid', world: world([[MEM, '00000000001073741824']]), request: request(GiB + OVERHEAD), expected: allowed([queried(), set(GiB + OVERHEAD)], 'memlock raised') },
-    { name: 'cap saturates at u64 max (no wrap-around)', world: world([[MEM, String(U64_MAX - 100n)]], { canRaiseHardLimit: true }), request: request(U64_MAX), expected: allowed([queried(), set(U64_MAX)], 'memlock raised') },
-    { name: 'first of duplicate labels wins', world: world([[MEM, '1048576'], [MEM, '99999999999']]), request: request(512n * MiB), expected: overCap() },
-    { name: 'kernel refuses above the hard limit (no CAP_SYS_RESOURCE)', world: world([[MEM, '99999999999']], { hard: 16n * MiB }), request: request(GiB), expected: denied('set-memlock-failed: not-permitted', [queried(), set(GiB, 'not-permitted')]) },
-    { name: 'lowering needs no privilege', world: world([[MEM, '1048576']], { hard: 16n * MiB }), request: request(MiB), expected: allowed([queried(), set(MiB)], 'memlock raised') },
+    {
+      name: 'non-digit label: denied',
+      world: world([[MEM, '8589934592x']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
+    {
+      name: 'signed label: denied',
+      world: world([[MEM, '+8589934592']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
+    {
+      name: 'spaced label: denied',
+      world: world([[MEM, ' 8589934592']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
+    {
+      name: '21-digit label: denied',
+      world: world([[MEM, '000000000008589934592']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
+    {
+      name: 'u64-overflowing label: denied',
+      world: world([[MEM, '18446744073709551616']]),
+      request: request(MiB),
+      expected: noMemoryLabel(),
+    },
+    {
+      name: '20 digits with leading zeros are valid',
+      world: world([[MEM, '00000000001073741824']]),
+      request: request(GiB + OVERHEAD),
+      expected: allowed([queried(), set(GiB + OVERHEAD)], 'memlock raised'),
+    },
+    {
+      name: 'cap saturates at u64 max (no wrap-around)',
+      world: world([[MEM, String(U64_MAX - 100n)]], { canRaiseHardLimit: true }),
+      request: request(U64_MAX),
+      expected: allowed([queried(), set(U64_MAX)], 'memlock raised'),
+    },
+    {
+      name: 'first of duplicate labels wins',
+      world: world([
+        [MEM, '1048576'],
+        [MEM, '99999999999'],
+      ]),
+      request: request(512n * MiB),
+      expected: overCap(),
+    },
+    {
+      name: 'kernel refuses above the hard limit (no CAP_SYS_RESOURCE)',
+      world: world([[MEM, '99999999999']], { hard: 16n * MiB }),
+      request: request(GiB),
+      expected: denied('set-memlock-failed: not-permitted', [queried(), set(GiB, 'not-permitted')]),
+    },
+    {
+      name: 'lowering needs no privilege',
+      world: world([[MEM, '1048576']], { hard: 16n * MiB }),
+      request: request(MiB),
+      expected: allowed([queried(), set(MiB)], 'memlock raised'),
+    },
   ],
   'vfio-only': [
-    { name: 'vfio VM asking unlimited: set unlimited', world: world([['vfio', 'true']], { canRaiseHardLimit: true }), request: request(U64_MAX), expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited') },
-    { name: 'vfio VM asking 1 GiB: set unlimited anyway', world: world([['a', 'b'], ['vfio', 'true']], { canRaiseHardLimit: true }), request: request(GiB), expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited') },
-    { name: 'vfio VM asking 0: set unlimited anyway', world: world([['vfio', 'true']], { canRaiseHardLimit: true }), request: request(0n), expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited') },
-    { name: 'vfio=false: denied', world: world([['vfio', 'false']]), request: request(GiB), expected: denied('vm-not-vfio', [queried()]) },
-    { name: 'vfio=TRUE is not exactly true: denied', world: world([['vfio', 'TRUE']]), request: request(GiB), expected: denied('vm-not-vfio', [queried()]) },
-    { name: 'vfio="true " is not exactly true: denied', world: world([['vfio', 'true ']]), request: request(GiB), expected: denied('vm-not-vfio', [queried()]) },
-    { name: 'no vfio label: denied', world: world([['vfio-x', 'true']]), request: request(GiB), expected: denied('vm-not-vfio', [queried()]) },
-    { name: 'target in another (vfio) VM: denied', world: world([['vfio', 'true']]), request: request(GiB, STRANGER), expected: denied('target-not-in-requester-vm', [notFound(STRANGER)]) },
-    { name: 'kernel refuses unlimited without CAP_SYS_RESOURCE', world: world([['vfio', 'true']], { hard: 8n * MiB }), request: request(MiB), expected: denied('set-memlock-failed: not-permitted', [queried(), set(U64_MAX, 'not-permitted')]) },
+    {
+      name: 'vfio VM asking unlimited: set unlimited',
+      world: world([['vfio', 'true']], { canRaiseHardLimit: true }),
+      request: request(U64_MAX),
+      expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited'),
+    },
+    {
+      name: 'vfio VM asking 1 GiB: set unlimited anyway',
+      world: world(
+        [
+          ['a', 'b'],
+          ['vfio', 'true'],
+        ],
+        { canRaiseHardLimit: true },
+      ),
+      request: request(GiB),
+      expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited'),
+    },
+    {
+      name: 'vfio VM asking 0: set unlimited anyway',
+      world: world([['vfio', 'true']], { canRaiseHardLimit: true }),
+      request: request(0n),
+      expected: allowed([queried(), set(U64_MAX)], 'vfio memlock set to unlimited'),
+    },
+    {
+      name: 'vfio=false: denied',
+      world: world([['vfio', 'false']]),
+      request: request(GiB),
+      expected: denied('vm-not-vfio', [queried()]),
+    },
+    {
+      name: 'vfio=TRUE is not exactly true: denied',
+      world: world([['vfio', 'TRUE']]),
+      request: request(GiB),
+      expected: denied('vm-not-vfio', [queried()]),
+    },
+    {
+      name: 'vfio="true " is not exactly true: denied',
+      world: world([['vfio', 'true ']]),
+      request: request(GiB),
+      expected: denied('vm-not-vfio', [queried()]),
+    },
+    {
+      name: 'no vfio label: denied',
+      world: world([['vfio-x', 'true']]),
+      request: request(GiB),
+      expected: denied('vm-not-vfio', [queried()]),
+    },
+    {
+      name: 'target in another (vfio) VM: denied',
+      world: world([['vfio', 'true']]),
+      request: request(GiB, STRANGER),
+      expected: denied('target-not-in-requester-vm', [notFound(STRANGER)]),
+    },
+    {
+      name: 'kernel refuses unlimited without CAP_SYS_RESOURCE',
+      world: world([['vfio', 'true']], { hard: 8n * MiB }),
+      request: request(MiB),
+      expected: denied('set-memlock-failed: not-permitted', [queried(), set(U64_MAX, 'not-permitted')]),
+    },
   ],
 };

@@ -22,7 +22,8 @@ afterAll(removeTempDirs);
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
 /** Syscalls of %file that change the file system (or may: an open that can create or write). */
-const MODIFYING = /^(?:open|openat|openat2|creat)\(.*(?:O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND)|^(?:mkdir|mkdirat|unlink|unlinkat|rmdir|rename|renameat|renameat2|link|linkat|symlink|symlinkat|chmod|fchmodat|chown|lchown|fchownat|truncate|mknod|mknodat|utimes|utimensat|futimesat)\(/;
+const MODIFYING =
+  /^(?:open|openat|openat2|creat)\(.*(?:O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND)|^(?:mkdir|mkdirat|unlink|unlinkat|rmdir|rename|renameat|renameat2|link|linkat|symlink|symlinkat|chmod|fchmodat|chown|lchown|fchownat|truncate|mknod|mknodat|utimes|utimensat|futimesat)\(/;
 
 interface Access {
   syscall: string;
@@ -73,19 +74,40 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
     fs.mkdirSync(logs);
     const env = { TMPDIR: foreignTmp, HOME: foreignHome, XDG_CACHE_HOME: '', XDG_CONFIG_HOME: '' };
     const cli = (name: string): string[] => [...strace(path.join(logs, `${name}.log`)), process.execPath, CAPGATE_BIN];
-    const runTraced = (name: string, args: string[]): Promise<ChildRun> => runChild(cli(name)[0]!, [...cli(name).slice(1), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    const runTraced = (name: string, args: string[]): Promise<ChildRun> =>
+      runChild(cli(name)[0]!, [...cli(name).slice(1), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
 
-    const up = await serve(['--run-dir', runDir, '--state-dir', stateDir, '--config-json', JSON.stringify({ engine: { inlineFuel: 0, workers: 1 } })], { env, command: cli('daemon') });
+    const up = await serve(
+      [
+        '--run-dir',
+        runDir,
+        '--state-dir',
+        stateDir,
+        '--config-json',
+        JSON.stringify({ engine: { inlineFuel: 0, workers: 1 } }),
+      ],
+      { env, command: cli('daemon') },
+    );
     if (up.kind !== 'serving') throw new Error(`capgate serve exited ${up.code}:\n${up.output}`);
-    const vmRoot = spawnChild('bash', ['-c', `read go; exec ${cli('request').join(' ')} request set-memlock --pid $$ --bytes 4096 --socket ${up.requestSocket} --json`], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-    });
+    const vmRoot = spawnChild(
+      'bash',
+      [
+        '-c',
+        `read go; exec ${cli('request').join(' ')} request set-memlock --pid $$ --bytes 4096 --socket ${up.requestSocket} --json`,
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+      },
+    );
     try {
       const admin = new CapgateAdminClient({ socketPath: up.adminSocket, timeoutMs: 120_000 });
       await admin.pushPolicy('memlock-cap', asPolicy('memlock-cap'));
       await admin.bind('set-memlock', { policy: 'memlock-cap' });
-      await admin.registerVm({ identity: { uuid: randomUUID(), name: 'traced', id: 1, labels: [['memory-bytes', String(1024 ** 3)]] }, anchor: { rootPid: vmRoot.pid! } });
+      await admin.registerVm({
+        identity: { uuid: randomUUID(), name: 'traced', id: 1, labels: [['memory-bytes', String(1024 ** 3)]] },
+        anchor: { rootPid: vmRoot.pid! },
+      });
       admin.close();
 
       let answer = '';
@@ -113,7 +135,12 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
     const traced = fs.readdirSync(logs).sort();
     expect(traced).toEqual(['audit-ls.log', 'daemon.log', 'policy-ls.log', 'request.log', 'version.log']);
     const all = traced.flatMap((f) => accesses(path.join(logs, f)).map((a) => ({ ...a, log: f })));
-    const foreign = all.filter((a) => a.paths.some((p) => p === foreignTmp || p.startsWith(`${foreignTmp}/`) || p === foreignHome || p.startsWith(`${foreignHome}/`)));
+    const foreign = all.filter((a) =>
+      a.paths.some(
+        (p) =>
+          p === foreignTmp || p.startsWith(`${foreignTmp}/`) || p === foreignHome || p.startsWith(`${foreignHome}/`),
+      ),
+    );
     expect(foreign.map((a) => `${a.log}: ${a.line}`)).toEqual([]);
 
     const inside = (p: string): boolean => [runDir, stateDir].some((d) => p === d || p.startsWith(`${d}/`));
@@ -121,13 +148,25 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
     expect(writesOutside.map((a) => `${a.log}: ${a.line}`)).toEqual([]);
     expect(all.filter((a) => a.modifies).length).toBeGreaterThan(5); // the check saw the daemon's own writes
     // The daemon log really shows the engine at work, on compiled code only (the worker loaded its compiled entry).
-    expect(all.some((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/worker-main.js')))).toBe(true);
+    expect(
+      all.some(
+        (a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/worker-main.js')),
+      ),
+    ).toBe(true);
     // The upload compiled in the compile worker, from its compiled entry too.
-    expect(all.some((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/compile-main.js')))).toBe(true);
+    expect(
+      all.some(
+        (a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/compile-main.js')),
+      ),
+    ).toBe(true);
     // The effects journal (mapped by the main thread and the worker) is opened in the state directory only.
-    const journalOpens = all.filter((a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('-effects-journal')));
+    const journalOpens = all.filter(
+      (a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('-effects-journal')),
+    );
     expect(journalOpens.length).toBeGreaterThan(0);
-    expect(journalOpens.filter((a) => !a.paths.every((p) => p.startsWith(`${stateDir}/`))).map((a) => a.line)).toEqual([]);
+    expect(journalOpens.filter((a) => !a.paths.every((p) => p.startsWith(`${stateDir}/`))).map((a) => a.line)).toEqual(
+      [],
+    );
     expect(all.filter((a) => a.paths.some((p) => p.endsWith('.ts'))).map((a) => `${a.log}: ${a.line}`)).toEqual([]);
   }, 300_000);
 });

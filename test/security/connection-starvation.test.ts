@@ -61,8 +61,17 @@ describe('a local user in no VM holding every connection of the request socket',
       if (last) latest = JSON.parse(last) as HogStats;
     });
     // The hog has tried every connection and been answered on its sockets: it holds what it can.
-    await waitFor(() => (latest !== undefined && latest.connects >= MAX_CONNECTIONS && latest.answers >= 8 ? true : undefined), 'the hog to fill the socket');
-    const during = await agent.requests({ socketPath: daemon.requestSocket, targetPid: target, bytes: 4096n, total: 20, concurrency: 4 });
+    await waitFor(
+      () => (latest !== undefined && latest.connects >= MAX_CONNECTIONS && latest.answers >= 8 ? true : undefined),
+      'the hog to fill the socket',
+    );
+    const during = await agent.requests({
+      socketPath: daemon.requestSocket,
+      targetPid: target,
+      bytes: 4096n,
+      total: 20,
+      concurrency: 4,
+    });
     expect(during.errors).toEqual([]);
     expect(during.reasons).toEqual({ 'allow:': 20 });
     // The hog was answered (it is served, not locked out) but never twice on one connection.
@@ -76,6 +85,14 @@ describe('a local user in no VM holding every connection of the request socket',
 describe('the budgets', () => {
   it('are documented beside the socket group and mode', () => {
     const readme = fs.readFileSync(path.join(fileURLToPath(new URL('../../', import.meta.url)), 'SECURITY.md'), 'utf8');
-    for (const key of ['request.socketGroup', 'request.socketMode', 'request.connectionsPerVm', 'request.connectionsPerUid', 'request.connectionsOutsideVms', 'http.maxConnections']) expect(readme).toContain(key);
+    for (const key of [
+      'request.socketGroup',
+      'request.socketMode',
+      'request.connectionsPerVm',
+      'request.connectionsPerUid',
+      'request.connectionsOutsideVms',
+      'http.maxConnections',
+    ])
+      expect(readme).toContain(key);
   });
 });

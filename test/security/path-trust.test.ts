@@ -26,7 +26,8 @@ function base(): string {
 }
 
 function refusal(o: ServeOutcome): string {
-  if (o.kind === 'serving') throw new Error(`the daemon started (admin socket ${o.adminSocket}); it should have refused`);
+  if (o.kind === 'serving')
+    throw new Error(`the daemon started (admin socket ${o.adminSocket}); it should have refused`);
   expect(o.code).not.toBe(0);
   return o.output;
 }
@@ -37,7 +38,10 @@ function plantedDatabase(dir: string): string {
   fs.chmodSync(scratch, 0o755);
   const file = path.join(scratch, 'capgate.db');
   const store = Store.open(file);
-  store.vms.register({ identity: { uuid: '5b0c8f4e-2d1a-4c3b-9e8f-7a6b5c4d3e2f', name: 'everything', id: 1, labels: [] }, anchor: { rootPid: 1, rootStartTime: readStartTime(1)! } });
+  store.vms.register({
+    identity: { uuid: '5b0c8f4e-2d1a-4c3b-9e8f-7a6b5c4d3e2f', name: 'everything', id: 1, labels: [] },
+    anchor: { rootPid: 1, rootStartTime: readStartTime(1)! },
+  });
   store.close();
   for (const f of fs.readdirSync(scratch)) fs.chmodSync(path.join(scratch, f), 0o644);
   return file;
@@ -193,11 +197,32 @@ describe('files of the state directory', () => {
       await admin.pushPolicy('memlock-cap', asPolicy('memlock-cap'));
       await admin.bind('set-memlock', { policy: 'memlock-cap' });
       admin.close();
-      const denied = await runCli(['request', 'set-memlock', '--pid', String(process.pid), '--bytes', '4096', '--socket', up.requestSocket, '--json']);
+      const denied = await runCli([
+        'request',
+        'set-memlock',
+        '--pid',
+        String(process.pid),
+        '--bytes',
+        '4096',
+        '--socket',
+        up.requestSocket,
+        '--json',
+      ]);
       expect(denied.stdout).toContain('unknown-requester'); // an audited decision: the journal was written
       const files = fs.readdirSync(state).sort();
-      expect(files).toEqual(expect.arrayContaining(['capgate.db', 'capgate.db-audit-journal', 'capgate.db-effects-journal', 'capgate.db-shm', 'capgate.db-wal', 'capgate.db.lock']));
-      const modes = Object.fromEntries(files.map((f) => [f, (fs.statSync(path.join(state, f)).mode & 0o777).toString(8)]));
+      expect(files).toEqual(
+        expect.arrayContaining([
+          'capgate.db',
+          'capgate.db-audit-journal',
+          'capgate.db-effects-journal',
+          'capgate.db-shm',
+          'capgate.db-wal',
+          'capgate.db.lock',
+        ]),
+      );
+      const modes = Object.fromEntries(
+        files.map((f) => [f, (fs.statSync(path.join(state, f)).mode & 0o777).toString(8)]),
+      );
       expect(modes).toEqual(Object.fromEntries(files.map((f) => [f, '600'])));
     } finally {
       await up.served.stop();
@@ -210,7 +235,11 @@ describe('examples', () => {
     const help = await runCli(['serve', '--help']);
     expect(help.stdout).not.toMatch(/\/tmp/);
     // git grep exits 1 when nothing matches.
-    const docs = spawnSync('git', ['grep', '-n', '-I', '-E', '(run-dir|state-dir|runDir|stateDir)[ =:]+/tmp', '--', '*.md', 'runtime', 'scripts'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const docs = spawnSync(
+      'git',
+      ['grep', '-n', '-I', '-E', '(run-dir|state-dir|runDir|stateDir)[ =:]+/tmp', '--', '*.md', 'runtime', 'scripts'],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
     expect(docs.stdout).toBe('');
     expect(docs.status).toBe(1);
   });

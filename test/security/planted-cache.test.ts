@@ -52,7 +52,9 @@ describe('a cache planted in a TMPDIR owned by another user', () => {
     expect(fs.readdirSync(cache)).toEqual([]);
 
     // The attacker rewrites whatever is there (on a transforming build: every module capgate loads).
-    const planted = await runAsNobody(['node', '-e', PLANT, cache, marker], { env: { PATH: process.env.PATH, HOME: '/' } });
+    const planted = await runAsNobody(['node', '-e', PLANT, cache, marker], {
+      env: { PATH: process.env.PATH, HOME: '/' },
+    });
     expect(planted.code, planted.stderr).toBe(0);
 
     const second = await runCli(['--version'], { env });

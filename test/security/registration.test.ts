@@ -94,7 +94,7 @@ describe('anchors no VM may have (422)', () => {
 });
 
 describe('anchors that overlap another VM (409, naming it)', () => {
-  it('refuses an anchor inside another VM, and one whose tree holds another VM\'s anchor', async () => {
+  it("refuses an anchor inside another VM, and one whose tree holds another VM's anchor", async () => {
     const t = await tree();
     const outer = (await daemon.admin.registerVm(vm({ rootPid: t.root }, 'outer'))).vm;
 
@@ -126,7 +126,9 @@ describe('anchors that overlap another VM (409, naming it)', () => {
     const b = (await daemon.admin.registerVm(vm({ rootPid: u.root }, 'b'))).vm;
     await daemon.admin.updateVm(a.identity.uuid, { identity: a.identity, anchor: { rootPid: t.root } });
     await daemon.admin.updateVm(a.identity.uuid, { identity: a.identity, anchor: { rootPid: t.child } });
-    const e = await refusal(daemon.admin.updateVm(a.identity.uuid, { identity: a.identity, anchor: { rootPid: u.child } }));
+    const e = await refusal(
+      daemon.admin.updateVm(a.identity.uuid, { identity: a.identity, anchor: { rootPid: u.child } }),
+    );
     expect(e.status).toBe(409);
     expect(e.message).toContain('"b"');
     expect((await daemon.admin.getVm(a.identity.uuid)).vm.anchor.rootPid).toBe(t.child);
@@ -148,7 +150,7 @@ describe('anchors that overlap another VM (409, naming it)', () => {
     await daemon.admin.unregisterVm(ok.identity.uuid);
   });
 
-  it('refuses a cgroup at, above or below another VM\'s cgroup, but not a sibling that shares a prefix', async () => {
+  it("refuses a cgroup at, above or below another VM's cgroup, but not a sibling that shares a prefix", async () => {
     const base = `/capgate-test-${process.pid}`;
     const a = (await daemon.admin.registerVm(vm({ cgroup: `${base}/pod-a` }, 'pod-a'))).vm;
     for (const cgroup of [`${base}/pod-a`, `${base}/pod-a/qemu`, base]) {
@@ -196,7 +198,7 @@ describe('with real cgroups', () => {
     for (const sub of subs.filter((d) => fs.existsSync(d))) await removeCgroupWhenEmpty(sub);
   });
 
-  it('refuses a cgroup that holds the daemon, and one that holds another VM\'s root process', async (ctx) => {
+  it("refuses a cgroup that holds the daemon, and one that holds another VM's root process", async (ctx) => {
     if (!usable) return ctx.skip();
     fs.writeFileSync(`${dir}/daemon/cgroup.procs`, String(daemon.pid));
     const e = await refusal(daemon.admin.registerVm(vm({ cgroup: group })));

@@ -31,7 +31,9 @@ describe('byte sizes are Kubernetes quantities', () => {
     expect(bytes('64K')).toBe('"64K" is ambiguous: write 64Ki (binary, 64 × 2^10) or 64k (decimal, 64 × 10^3)');
     expect(bytes('64KB')).toMatch(/ambiguous: write 64Ki .* or 64k /);
     expect(bytes('16g')).toMatch(/ambiguous: write 16Gi .* or 16G /);
-    expect(bytes('512m')).toBe('"512m" is ambiguous ("m" means milli in Kubernetes): write 512Mi (binary, 512 × 2^20) or 512M (decimal, 512 × 10^6)');
+    expect(bytes('512m')).toBe(
+      '"512m" is ambiguous ("m" means milli in Kubernetes): write 512Mi (binary, 512 × 2^20) or 512M (decimal, 512 × 10^6)',
+    );
     expect(bytes('8GiB')).toBe('"8GiB" is not a Kubernetes quantity: write 8Gi (binary, drop the B)');
   });
 

@@ -36,7 +36,13 @@ describe('world rebuilt from an audit record', () => {
     expect(input.world.requesterPid).toBe(50);
     expect(input.world.vms).toEqual([{ identity: GPU_VM, pids: [50, 51] }]);
     expect(input.world.canRaiseHardLimit).toBe(true);
-    expect(input.request).toEqual({ operation: 'set-memlock', requesterPid: 50, requesterUid: 107, targetPid: 51, bytes: 1n << 30n });
+    expect(input.request).toEqual({
+      operation: 'set-memlock',
+      requesterPid: 50,
+      requesterUid: 107,
+      targetPid: 51,
+      bytes: 1n << 30n,
+    });
   });
 
   it('keeps a target the policy was told is outside the VM outside', () => {
@@ -53,11 +59,20 @@ describe('world rebuilt from an audit record', () => {
   });
 
   it('skips records where no policy ran', () => {
-    expect(replayInputFrom({ ...auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1' }), vm: null, policy: null })).toBeNull();
+    expect(
+      replayInputFrom({ ...auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1' }), vm: null, policy: null }),
+    ).toBeNull();
   });
 
-  it('skips a decision lost with its effects (audited at a restart): the policy\'s decision was never recorded', () => {
-    const lost = auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1073741824', granted: true, decision: 'deny', reason: 'decision-lost' });
+  it("skips a decision lost with its effects (audited at a restart): the policy's decision was never recorded", () => {
+    const lost = auditRecord({
+      vm: GPU_VM,
+      targetPid: 51,
+      bytes: '1073741824',
+      granted: true,
+      decision: 'deny',
+      reason: 'decision-lost',
+    });
     expect(replayInputFrom({ ...lost, errorKind: 'decision-lost' })).toBeNull();
   });
 });
@@ -66,8 +81,22 @@ describe('replayAudit', () => {
   it('reports no change when the same policy replays its own decisions', async () => {
     const records = [
       auditRecord({ vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
-      auditRecord({ vm: PLAIN_VM, targetPid: 61, bytes: '1073741824', decision: 'deny', reason: 'vm-not-vfio', requesterPid: 60 }),
-      auditRecord({ vm: GPU_VM, targetPid: 900, bytes: '1', outside: true, decision: 'deny', reason: 'target-not-in-requester-vm' }),
+      auditRecord({
+        vm: PLAIN_VM,
+        targetPid: 61,
+        bytes: '1073741824',
+        decision: 'deny',
+        reason: 'vm-not-vfio',
+        requesterPid: 60,
+      }),
+      auditRecord({
+        vm: GPU_VM,
+        targetPid: 900,
+        bytes: '1',
+        outside: true,
+        decision: 'deny',
+        reason: 'target-not-in-requester-vm',
+      }),
     ];
     const result = await replayAudit(engine, vfioOnly, records);
     expect(result.replayed.map((r) => [r.change, r.outcome.decision, r.outcome.reason])).toEqual([
@@ -81,12 +110,40 @@ describe('replayAudit', () => {
   it('lists every decision a new policy would change, old vs new', async () => {
     const records = [
       // vfio-only allowed unlimited for the GPU VM: memlock-cap denies over-cap (4Gi default cap).
-      auditRecord({ decisionId: 'd-unlimited', vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
+      auditRecord({
+        decisionId: 'd-unlimited',
+        vm: GPU_VM,
+        targetPid: 51,
+        bytes: 'unlimited',
+        granted: true,
+        decision: 'allow',
+      }),
       // vfio-only denied the plain VM: memlock-cap allows 1Gi.
-      auditRecord({ decisionId: 'd-plain', vm: PLAIN_VM, targetPid: 61, bytes: '1073741824', decision: 'deny', reason: 'vm-not-vfio', requesterPid: 60 }),
+      auditRecord({
+        decisionId: 'd-plain',
+        vm: PLAIN_VM,
+        targetPid: 61,
+        bytes: '1073741824',
+        decision: 'deny',
+        reason: 'vm-not-vfio',
+        requesterPid: 60,
+      }),
       // Same either way.
-      auditRecord({ decisionId: 'd-outside', vm: GPU_VM, targetPid: 900, bytes: '1', outside: true, decision: 'deny', reason: 'target-not-in-requester-vm' }),
-      { ...auditRecord({ decisionId: 'd-unknown', vm: GPU_VM, targetPid: 1, bytes: '1' }), vm: null, policy: null, reason: 'unknown-requester' },
+      auditRecord({
+        decisionId: 'd-outside',
+        vm: GPU_VM,
+        targetPid: 900,
+        bytes: '1',
+        outside: true,
+        decision: 'deny',
+        reason: 'target-not-in-requester-vm',
+      }),
+      {
+        ...auditRecord({ decisionId: 'd-unknown', vm: GPU_VM, targetPid: 1, bytes: '1' }),
+        vm: null,
+        policy: null,
+        reason: 'unknown-requester',
+      },
     ];
     const result = await replayAudit(engine, memlockCap, records);
     expect(result.changed).toBe(2);
@@ -108,7 +165,11 @@ describe('replayAudit', () => {
 describe('reading audit files', () => {
   const rec: AuditRecord = auditRecord({ vm: GPU_VM, targetPid: 51, bytes: '1' });
   it('reads `audit ls --json`, a JSON array, and JSON lines', () => {
-    for (const text of [JSON.stringify({ records: [rec, rec] }), JSON.stringify([rec, rec]), `${JSON.stringify(rec)}\n${JSON.stringify(rec)}\n`]) {
+    for (const text of [
+      JSON.stringify({ records: [rec, rec] }),
+      JSON.stringify([rec, rec]),
+      `${JSON.stringify(rec)}\n${JSON.stringify(rec)}\n`,
+    ]) {
       const r = readAuditRecords(text);
       expect(r.ok && r.records.length).toBe(2);
     }
@@ -116,7 +177,8 @@ describe('reading audit files', () => {
   it('names the bad record and how to export good ones', () => {
     const r = readAuditRecords(JSON.stringify([rec, { ...rec, bytes: 'lots' }]));
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.message).toMatch(/^audit record 2: bad "bytes" "lots"; export records with `capgate audit ls --json/);
+    if (!r.ok)
+      expect(r.message).toMatch(/^audit record 2: bad "bytes" "lots"; export records with `capgate audit ls --json/);
     const notJson = readAuditRecords('hello');
     expect(!notJson.ok && notJson.message).toMatch(/not JSON/);
   });

@@ -47,7 +47,9 @@ describe('runScenario', () => {
   });
 
   it('passes every rule of vfio-only in its example scenario', async () => {
-    const result = await runScenario(engine, vfioOnly, scenario(readFileSync(guests.vfioOnlyScenario, 'utf8')), { deadlineMs: 5000 });
+    const result = await runScenario(engine, vfioOnly, scenario(readFileSync(guests.vfioOnlyScenario, 'utf8')), {
+      deadlineMs: 5000,
+    });
     expect(result.cases.filter((c) => !c.passed).map((c) => c.mismatches)).toEqual([]);
     expect(result.passed).toBe(5);
   });
@@ -80,7 +82,11 @@ cases:
     expect(failed.passed).toBe(false);
     expect(failed.mismatches.map((m) => m.what)).toEqual(['decision', 'reason', 'call 2', 'log 1', 'fuel']);
     expect(failed.mismatches[0]).toEqual({ what: 'decision', expected: 'deny', actual: 'allow' });
-    expect(failed.mismatches[2]).toEqual({ what: 'call 2', expected: 'set-memlock(pid=11, bytes=2Gi) -> ok', actual: 'set-memlock(pid=11, bytes=1Gi) -> ok' });
+    expect(failed.mismatches[2]).toEqual({
+      what: 'call 2',
+      expected: 'set-memlock(pid=11, bytes=2Gi) -> ok',
+      actual: 'set-memlock(pid=11, bytes=1Gi) -> ok',
+    });
     const text = formatScenarioResult(result, 'inline.yaml');
     expect(text).toMatch(/^FAIL {2}wrong on purpose {2}inline\.yaml:5:5/m);
     expect(text).toMatch(/decision: expected deny, got allow/);

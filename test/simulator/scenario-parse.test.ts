@@ -61,7 +61,13 @@ describe('scenario parsing', () => {
       { pid: 500, memlock: { soft: 0xffff_ffff_ffff_ffffn, hard: 0xffff_ffff_ffff_ffffn } },
     ]);
     const [first, second] = s.cases;
-    expect(first!.request).toEqual({ operation: 'set-memlock', requesterPid: 100, requesterUid: 107, targetPid: 101, bytes: 8n << 30n });
+    expect(first!.request).toEqual({
+      operation: 'set-memlock',
+      requesterPid: 100,
+      requesterUid: 107,
+      targetPid: 101,
+      bytes: 8n << 30n,
+    });
     expect(first!.expect.reason?.kind).toBe('pattern');
     expect(first!.expect.calls).toEqual([
       { op: 'query-vm-identity', pid: 101, result: 'some' },
@@ -106,10 +112,17 @@ cases:
     const at = (line: number): string[] => found.filter((i) => i.line === line).map((i) => `${i.col}: ${i.message}`);
     expect(at(4)).toEqual([expect.stringMatching(/^9: "id" .*whole number/)]);
     expect(at(5)).toEqual([expect.stringMatching(/^17: a pid .*whole number between 1/)]);
-    expect(at(7)).toEqual([expect.stringMatching(/^42: "bytes": "8X" has an unknown suffix "X": write a Kubernetes quantity/)]);
-    expect(at(8)).toEqual([expect.stringMatching(/^25: "decision" must be one of: allow, deny/), expect.stringMatching(/^40: "reason" is not a valid regular expression/)]);
+    expect(at(7)).toEqual([
+      expect.stringMatching(/^42: "bytes": "8X" has an unknown suffix "X": write a Kubernetes quantity/),
+    ]);
+    expect(at(8)).toEqual([
+      expect.stringMatching(/^25: "decision" must be one of: allow, deny/),
+      expect.stringMatching(/^40: "reason" is not a valid regular expression/),
+    ]);
     expect(at(10)).toEqual([expect.stringMatching(/"result" of set-memlock must be one of: ok, not-permitted/)]);
-    expect(at(11)).toEqual([expect.stringMatching(/^5: unknown key "extra" in case 2; allowed keys: name, request, expect, host/)]);
+    expect(at(11)).toEqual([
+      expect.stringMatching(/^5: unknown key "extra" in case 2; allowed keys: name, request, expect, host/),
+    ]);
     expect(found).toHaveLength(7);
   });
 
@@ -117,11 +130,14 @@ cases:
     const [first] = issues('cases:\n  - request: { requesterPid: 1\n    expect: x\n');
     expect(first!.message).toMatch(/^YAML syntax/);
     expect(first!.line).toBeGreaterThan(1);
-    const [colon] = issues('cases:\n  - request: { requesterPid: 1, bytes: 1 }\n    expect:\n      decision: deny\n      reason: set-memlock-failed: x\n');
+    const [colon] = issues(
+      'cases:\n  - request: { requesterPid: 1, bytes: 1 }\n    expect:\n      decision: deny\n      reason: set-memlock-failed: x\n',
+    );
     expect(colon).toEqual({
       line: 5,
       col: 15,
-      message: 'YAML syntax: Nested mappings are not allowed in compact mappings; quote values that contain ": " (e.g. reason: "set-memlock-failed: not-permitted")',
+      message:
+        'YAML syntax: Nested mappings are not allowed in compact mappings; quote values that contain ": " (e.g. reason: "set-memlock-failed: not-permitted")',
     });
   });
 
@@ -150,7 +166,9 @@ cases:
   });
 
   it('simulates a daemon holding CAP_SYS_RESOURCE unless told otherwise', () => {
-    const r = parseScenario('absentPids: [1]\ncases:\n  - { request: { requesterPid: 1, bytes: 1 }, expect: { decision: allow } }\n');
+    const r = parseScenario(
+      'absentPids: [1]\ncases:\n  - { request: { requesterPid: 1, bytes: 1 }, expect: { decision: allow } }\n',
+    );
     expect(r.ok && r.scenario.host).toEqual({ canRaiseHardLimit: true, policyBound: true });
   });
 
@@ -178,8 +196,12 @@ cases:
   });
 
   it('refuses a pid that is both absent and present', () => {
-    const found = issues('vms:\n  - { uuid: a, name: a, id: 1, pids: [5] }\nabsentPids: [5]\ncases:\n  - { request: { requesterPid: 5, bytes: 1 }, expect: { decision: allow } }\n');
-    expect(found.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual(['3:13 pid 5 is in "absentPids" and also exists (in a VM or in "processes"); keep one']);
+    const found = issues(
+      'vms:\n  - { uuid: a, name: a, id: 1, pids: [5] }\nabsentPids: [5]\ncases:\n  - { request: { requesterPid: 5, bytes: 1 }, expect: { decision: allow } }\n',
+    );
+    expect(found.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
+      '3:13 pid 5 is in "absentPids" and also exists (in a VM or in "processes"); keep one',
+    ]);
   });
 
   it('reads decision: any, policyBound, and a case with a world of its own', () => {
@@ -199,7 +221,11 @@ cases:
     expect(first!.expect.decision).toBe('any');
     expect(first!.host).toEqual({ policyBound: false });
     expect(first!.world).toBeUndefined();
-    expect(second!.world).toEqual({ vms: [{ identity: { uuid: 'b', name: 'b', id: 2, labels: [] }, pids: [70, 71] }], processes: [], absentPids: [5] });
+    expect(second!.world).toEqual({
+      vms: [{ identity: { uuid: 'b', name: 'b', id: 2, labels: [] }, pids: [70, 71] }],
+      processes: [],
+      absentPids: [5],
+    });
   });
 
   it('reports every problem of a file in one run, a YAML syntax error included', () => {
@@ -226,7 +252,9 @@ cases:
   });
 
   it('gives the "quote values" hint only where a value holds ": "', () => {
-    const [indent] = issues('cases:\n  - name: a\n     request: { requesterPid: 1, bytes: 1 }\n    expect: { decision: allow }\n');
+    const [indent] = issues(
+      'cases:\n  - name: a\n     request: { requesterPid: 1, bytes: 1 }\n    expect: { decision: allow }\n',
+    );
     expect(indent!.message).toMatch(/^YAML syntax: .*; check the indentation of this line and the lines below it$/);
     expect(indent!.message).not.toMatch(/quote/);
     const [flow] = issues('cases:\n  - request: { requesterPid: 1, bytes: 1\n    expect: { decision: allow }\n');

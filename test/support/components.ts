@@ -54,7 +54,9 @@ export const HOST_IMPORTS_WAT = `
  * (it returns a pointer to the decision: i32 discriminant, then deny's string ptr/len).
  * The default body allows: it returns a pointer to a zeroed return area.
  */
-export function policyWat(parts: { evaluateBody?: string; extra?: string; memory?: string; hostImports?: boolean } = {}): string {
+export function policyWat(
+  parts: { evaluateBody?: string; extra?: string; memory?: string; hostImports?: boolean } = {},
+): string {
   return `(module
   ${parts.hostImports === false ? '' : HOST_IMPORTS_WAT}
   ${parts.memory ?? '(memory (export "memory") 1)'}

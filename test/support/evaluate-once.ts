@@ -8,6 +8,11 @@ import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
 import type { EngineLimits } from '../../runtime/engine/limits.ts';
 import type { Outcome } from '../../runtime/engine/outcome.ts';
 
-export function evaluateOnce(module: WebAssembly.Module, request: PolicyRequest, capabilities: Capabilities, limits: EngineLimits): Outcome {
+export function evaluateOnce(
+  module: WebAssembly.Module,
+  request: PolicyRequest,
+  capabilities: Capabilities,
+  limits: EngineLimits,
+): Outcome {
   return evaluatePrepared(new InstanceFactory(module).prepare(), request, capabilities, limits);
 }

@@ -18,7 +18,8 @@ export const BURN = `(loop $b (local.set $i (i32.add (local.get $i) (i32.const 1
 export const SPIN = `(loop $l (br $l)) ${ALLOW}`;
 const DATA = `(data (i32.const 4096) "denied") (data (i32.const 16384) "${'a'.repeat(4096)}")`;
 
-const loop = (n: number, body: string): string => `(block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (i32.const ${n}))) ${body} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`;
+const loop = (n: number, body: string): string =>
+  `(block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (i32.const ${n}))) ${body} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`;
 
 /** The attack of each hostile policy (an evaluate body that ends the call). `$i` is a free i32 local. */
 export const ATTACKS = {
@@ -40,13 +41,19 @@ export type HostileClass = keyof typeof ATTACKS;
 /** A hostile policy: its attack on every request, or only on one for STORM_BYTES (then set-memlock and allow). */
 export function hostilePolicy(name: HostileClass, options: { onStormOnly?: boolean } = {}): Promise<Uint8Array> {
   const attack = ATTACKS[name];
-  const body = options.onStormOnly === true ? `(local $i i32) (if (i64.eq (local.get $bytes) (i64.const ${STORM_BYTES})) (then ${attack})) ${SET} ${ALLOW}` : `(local $i i32) ${attack}`;
+  const body =
+    options.onStormOnly === true
+      ? `(local $i i32) (if (i64.eq (local.get $bytes) (i64.const ${STORM_BYTES})) (then ${attack})) ${SET} ${ALLOW}`
+      : `(local $i i32) ${attack}`;
   return componentFromWat(policyWat({ evaluateBody: body, extra: DATA }));
 }
 
 /** A tuple type `width` wide, nested `depth` deep, as a DAG (a few bytes a level). */
 function nestedTuple(width: number, depth: number): string {
-  return [`(type (;0;) (tuple ${'u8 '.repeat(width)}))`, ...Array.from({ length: depth - 1 }, (_, d) => `(type (;${d + 1};) (tuple ${`${d} `.repeat(width)}))`)].join('\n');
+  return [
+    `(type (;0;) (tuple ${'u8 '.repeat(width)}))`,
+    ...Array.from({ length: depth - 1 }, (_, d) => `(type (;${d + 1};) (tuple ${`${d} `.repeat(width)}))`),
+  ].join('\n');
 }
 
 /** Uploads whose cost is paid at instantiation or compile time; each must be refused. */
@@ -54,11 +61,21 @@ export const UPLOAD_BOMBS = {
   /** A 10M-entry table (2.8 KB of component). */
   'table-bomb': () => componentFromWat(policyWat({ extra: '(table 10000000 funcref)' })),
   /** A 200,000-entry element segment. */
-  'element-bomb': () => componentFromWat(policyWat({ extra: `(func $nop) (table 10 funcref) (elem (i32.const 0) ${Array.from({ length: 200_000 }, () => '$nop').join(' ')})` })),
+  'element-bomb': () =>
+    componentFromWat(
+      policyWat({
+        extra: `(func $nop) (table 10 funcref) (elem (i32.const 0) ${Array.from({ length: 200_000 }, () => '$nop').join(' ')})`,
+      }),
+    ),
   /** 20,000 functions. */
-  'function-count': () => componentFromWat(policyWat({ extra: Array.from({ length: 20_000 }, (_, i) => `(func $f${i})`).join(' ') })),
+  'function-count': () =>
+    componentFromWat(policyWat({ extra: Array.from({ length: 20_000 }, (_, i) => `(func $f${i})`).join(' ') })),
   /** An imported type 70 wide, nested 3 deep, in place of a contract type (its mismatch message was the bomb). */
-  'type-bomb': () => handMade({ coreModule: CORE_OK, componentImports: `(import "capgate:policy/host@1.0.0" (instance ${nestedTuple(70, 3)} (export "log-level" (type (eq 2)))))` }),
+  'type-bomb': () =>
+    handMade({
+      coreModule: CORE_OK,
+      componentImports: `(import "capgate:policy/host@1.0.0" (instance ${nestedTuple(70, 3)} (export "log-level" (type (eq 2)))))`,
+    }),
 } as const;
 
 export type UploadBomb = keyof typeof UPLOAD_BOMBS;

@@ -32,11 +32,13 @@ export class KubeletVolume {
     fs.rmSync(tmp, { force: true });
     fs.symlinkSync(name, tmp);
     fs.renameSync(tmp, path.join(this.root, '..data'));
-    for (const entry of fs.readdirSync(this.root)) if (!entry.startsWith('..')) fs.rmSync(path.join(this.root, entry), { force: true });
+    for (const entry of fs.readdirSync(this.root))
+      if (!entry.startsWith('..')) fs.rmSync(path.join(this.root, entry), { force: true });
     for (const k of keys) fs.symlinkSync(path.join('..data', k), path.join(this.root, k));
     const old = this.generation;
     this.generation = name;
-    if (old !== null && old !== name && !keepOld) fs.rmSync(path.join(this.root, old), { recursive: true, force: true });
+    if (old !== null && old !== name && !keepOld)
+      fs.rmSync(path.join(this.root, old), { recursive: true, force: true });
   }
 
   get current(): string | null {

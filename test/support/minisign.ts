@@ -18,13 +18,32 @@ export function makeKey(dir: string, name: string): MinisignKey {
   const secretKeyFile = path.join(dir, `${name}.key`);
   execFileSync('minisign', ['-G', '-W', '-p', publicKeyFile, '-s', secretKeyFile], { stdio: 'pipe' });
   const [comment, publicKey] = fs.readFileSync(publicKeyFile, 'utf8').trim().split('\n');
-  return { publicKey: publicKey!, keyId: /public key ([0-9A-F]{1,16})$/.exec(comment!)![1]!, secretKeyFile, publicKeyFile };
+  return {
+    publicKey: publicKey!,
+    keyId: /public key ([0-9A-F]{1,16})$/.exec(comment!)![1]!,
+    secretKeyFile,
+    publicKeyFile,
+  };
 }
 
 /** Signs `file` with minisign (prehashed by default, `legacy` for the "Ed" format); returns the .minisig text. */
-export function sign(key: MinisignKey, file: string, o: { legacy?: boolean; trustedComment?: string; out?: string } = {}): string {
+export function sign(
+  key: MinisignKey,
+  file: string,
+  o: { legacy?: boolean; trustedComment?: string; out?: string } = {},
+): string {
   const out = o.out ?? `${file}.minisig`;
-  const args = ['-S', '-s', key.secretKeyFile, '-m', file, '-x', out, ...(o.legacy ? ['-l'] : []), ...(o.trustedComment !== undefined ? ['-t', o.trustedComment] : [])];
+  const args = [
+    '-S',
+    '-s',
+    key.secretKeyFile,
+    '-m',
+    file,
+    '-x',
+    out,
+    ...(o.legacy ? ['-l'] : []),
+    ...(o.trustedComment !== undefined ? ['-t', o.trustedComment] : []),
+  ];
   execFileSync('minisign', args, { stdio: 'pipe' });
   return fs.readFileSync(out, 'utf8');
 }

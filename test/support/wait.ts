@@ -18,13 +18,18 @@ export interface WaitOptions {
  * Polls `probe` until it returns something other than undefined, and returns that. `what` names
  * the awaited event in the failure (a function: read at the failure, e.g. to show the state).
  */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string | (() => string), o: WaitOptions = {}): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string | (() => string),
+  o: WaitOptions = {},
+): Promise<T> {
   const timeoutMs = o.timeoutMs ?? WAIT_BUDGET_MS;
   const until = performance.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (performance.now() > until) throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()} after ${timeoutMs} ms`);
+    if (performance.now() > until)
+      throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 20));
   }
 }
@@ -72,9 +77,24 @@ export class ChildOutput {
       const check = (): void => {
         const m = re.exec(this.text);
         if (m !== null) return done(() => resolve(m));
-        if (this.exit !== null) return done(() => reject(new Error(`the child exited (code ${this.exit!.code}, signal ${this.exit!.signal}) before printing ${what}; it printed:\n${this.text}`)));
+        if (this.exit !== null)
+          return done(() =>
+            reject(
+              new Error(
+                `the child exited (code ${this.exit!.code}, signal ${this.exit!.signal}) before printing ${what}; it printed:\n${this.text}`,
+              ),
+            ),
+          );
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`gave up waiting ${timeoutMs} ms for the child to print ${what}; it printed:\n${this.text}`))), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          done(() =>
+            reject(
+              new Error(`gave up waiting ${timeoutMs} ms for the child to print ${what}; it printed:\n${this.text}`),
+            ),
+          ),
+        timeoutMs,
+      );
       const done = (settle: () => void): void => {
         clearTimeout(timer);
         this.waiters.delete(check);

@@ -23,7 +23,12 @@ export interface LinuxCapabilitiesOptions {
 export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapabilitiesOptions = {}): Capabilities {
   // Checked once per pid and evaluation: query-vm-identity then set-memlock walks /proc once.
   const recentMs = options.recentMembersMs ?? 0;
-  const targets = new CheckedTargets(scope, options.maxKeptTargets ?? MAX_KEPT_TARGETS, recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined, options.pinned);
+  const targets = new CheckedTargets(
+    scope,
+    options.maxKeptTargets ?? MAX_KEPT_TARGETS,
+    recentMs > 0 ? { members: recentMembers, ttlMs: recentMs } : undefined,
+    options.pinned,
+  );
   // The per-evaluation call quota is the engine's (host-imports.ts), whatever the Capabilities.
   return {
     // set-memlock answers with typed values, never exceptions: anything unexpected (FFI missing,
@@ -32,7 +37,11 @@ export function createLinuxCapabilities(scope: RegisteredVm, options: LinuxCapab
       try {
         return setMemlockChecked(targets, pid, bytes, {}, options.effects);
       } catch (e) {
-        return { ok: false, error: 'internal', detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
+        return {
+          ok: false,
+          error: 'internal',
+          detail: `set-memlock failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`,
+        };
       }
     },
     // query-vm-identity's answer (option<vm-identity>) has no error case: an unexpected failure

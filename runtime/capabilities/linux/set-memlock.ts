@@ -48,7 +48,8 @@ const gone = (pid: number): SetMemlockResult => ({
 });
 
 export function validateMemlockArguments(pid: number, bytes: bigint): SetMemlockResult | null {
-  if (!isValidPid(pid)) return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is not in [1, ${pidMax()})` };
+  if (!isValidPid(pid))
+    return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is not in [1, ${pidMax()})` };
   if (typeof bytes !== 'bigint' || bytes < 0n || bytes > MEMLOCK_UNLIMITED) {
     return { ok: false, error: 'invalid-argument', detail: `bytes ${String(bytes)} is not a u64` };
   }
@@ -68,14 +69,21 @@ function targetFailure(pid: number, failure: TargetFailure): SetMemlockResult {
   // pidfd_open refuses thread ids of non-leader threads (EINVAL; ENOENT since pidfs, 6.9);
   // rlimits belong to the whole process anyway.
   if (errno === EINVAL || errno === ENOENT) {
-    if (isThreadId(pid)) return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is a thread id, not a process id` };
+    if (isThreadId(pid))
+      return { ok: false, error: 'invalid-argument', detail: `pid ${pid} is a thread id, not a process id` };
     if (errno === ENOENT) return { ok: false, error: 'no-such-process', detail: `pid ${pid} does not exist` };
   }
   return { ok: false, error: 'internal', detail: `pidfd_open(${pid}) failed: ${errnoName(errno)}` };
 }
 
 /** set-memlock through the targets this evaluation has already checked (see CheckedTargets). */
-export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: bigint, probe: SandwichProbe = {}, effects?: EffectSink): SetMemlockResult {
+export function setMemlockChecked(
+  targets: CheckedTargets,
+  pid: number,
+  bytes: bigint,
+  probe: SandwichProbe = {},
+  effects?: EffectSink,
+): SetMemlockResult {
   const invalid = validateMemlockArguments(pid, bytes);
   if (invalid !== null) return invalid;
   return targets.use(
@@ -83,22 +91,38 @@ export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: b
     (failure) => targetFailure(pid, failure),
     ({ pidfd, verdict, startTime }) => {
       if (!verdict.member) {
-        return { ok: false, error: 'out-of-scope', detail: `pid ${pid} is not inside VM ${targets.scope.identity.uuid} (${verdict.reason})` };
+        return {
+          ok: false,
+          error: 'out-of-scope',
+          detail: `pid ${pid} is not inside VM ${targets.scope.identity.uuid} (${verdict.reason})`,
+        };
       }
       const read = getMemlock(pid);
       if (!read.ok) {
         if (read.errno === ESRCH) return gone(pid);
-        return { ok: false, error: capabilityErrorForErrno(read.errno), detail: `prlimit(${pid}, RLIMIT_MEMLOCK) could not read the limit: ${errnoName(read.errno)}; nothing was changed` };
+        return {
+          ok: false,
+          error: capabilityErrorForErrno(read.errno),
+          detail: `prlimit(${pid}, RLIMIT_MEMLOCK) could not read the limit: ${errnoName(read.errno)}; nothing was changed`,
+        };
       }
       let token: EffectToken | undefined;
       if (effects !== undefined) {
         try {
           token = effects.intend({ op: 'set-memlock', pid, startTime, bytes, before: read.old });
         } catch (e) {
-          return { ok: false, error: 'internal', detail: `the intent of set-memlock could not be recorded (${e instanceof Error ? e.message : String(e)}); nothing was changed` };
+          return {
+            ok: false,
+            error: 'internal',
+            detail: `the intent of set-memlock could not be recorded (${e instanceof Error ? e.message : String(e)}); nothing was changed`,
+          };
         }
       }
-      const effect: MemlockEffect = { before: read.old, startTime, ...(token !== undefined && token.journal >= 0 ? { journalSlot: token.journal } : {}) };
+      const effect: MemlockEffect = {
+        before: read.old,
+        startTime,
+        ...(token !== undefined && token.journal >= 0 ? { journalSlot: token.journal } : {}),
+      };
       probe.beforeAct?.();
       const r = setMemlockRaw(pid, bytes);
       if (token !== undefined) effects?.done(token, r.ok ? 0 : r.errno);
@@ -114,6 +138,12 @@ export function setMemlockChecked(targets: CheckedTargets, pid: number, bytes: b
 }
 
 /** One set-memlock on its own: a fresh check, its pidfd closed before returning. */
-export function setMemlockInScope(scope: RegisteredVm, pid: number, bytes: bigint, probe: SandwichProbe = {}, effects?: EffectSink): SetMemlockResult {
+export function setMemlockInScope(
+  scope: RegisteredVm,
+  pid: number,
+  bytes: bigint,
+  probe: SandwichProbe = {},
+  effects?: EffectSink,
+): SetMemlockResult {
   return setMemlockChecked(new CheckedTargets(scope, 0), pid, bytes, probe, effects);
 }

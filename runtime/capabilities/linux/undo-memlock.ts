@@ -44,7 +44,8 @@ export function undoSetMemlock(u: MemlockUndo): UndoStatus {
     const now = getMemlock(pid);
     if (!now.ok) return `undo failed: ${errnoName(now.errno)}`;
     if (now.old.soft === before.soft && now.old.hard === before.hard) return 'undone';
-    if (now.old.soft !== expected.soft || now.old.hard !== expected.hard) return `not undone: the limit was changed since (now ${now.old.soft}/${now.old.hard})`;
+    if (now.old.soft !== expected.soft || now.old.hard !== expected.hard)
+      return `not undone: the limit was changed since (now ${now.old.soft}/${now.old.hard})`;
     const r = libc().prlimit(pid, RLIMIT_MEMLOCK, { soft: before.soft, hard: before.hard });
     if (!pidfdIsAlive(opened.pidfd)) return 'not undone: the process exited';
     return r.ok ? 'undone' : `undo failed: ${errnoName(r.errno)}`;
@@ -52,4 +53,3 @@ export function undoSetMemlock(u: MemlockUndo): UndoStatus {
     closeFd(opened.pidfd);
   }
 }
-

@@ -19,12 +19,21 @@ const SHORT_ID_SCAN = 10 * AUDIT_QUERY_MAX_LIMIT;
 
 async function findRecord(c: CapgateAdminClient, id: string): Promise<AuditRecord> {
   const wanted = id.replace(/^(…|\.\.\.)/, '').toLowerCase();
-  if (!/^[0-9a-f-]{4,36}$/.test(wanted)) throw usageError(`"${id}" is not a decision id`, 'pass the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)');
+  if (!/^[0-9a-f-]{4,36}$/.test(wanted))
+    throw usageError(
+      `"${id}" is not a decision id`,
+      'pass the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)',
+    );
   if (UUID.test(wanted)) {
     try {
       return (await c.getAuditRecord(wanted)).record;
     } catch (e) {
-      if (e instanceof CapgateApiError && e.code === 'not-found') throw new CliError(`no decision ${wanted} in the audit log`, EXIT.failed, 'list recent decisions with `capgate audit ls`');
+      if (e instanceof CapgateApiError && e.code === 'not-found')
+        throw new CliError(
+          `no decision ${wanted} in the audit log`,
+          EXIT.failed,
+          'list recent decisions with `capgate audit ls`',
+        );
       throw e;
     }
   }
@@ -38,8 +47,17 @@ async function findRecord(c: CapgateAdminClient, id: string): Promise<AuditRecor
     cursor = page.nextCursor;
   } while (cursor && scanned < SHORT_ID_SCAN && found.length < 2);
   if (found.length === 1) return found[0]!;
-  if (found.length === 0) throw new CliError(`no decision ending in ${wanted} among the ${scanned} most recent`, EXIT.failed, 'pass the full id: `capgate audit ls --json` lists them');
-  throw new CliError(`${wanted} ends more than one decision id (${found.map((r) => r.decisionId).join(', ')})`, EXIT.usage, 'pass more of the id, or all of it');
+  if (found.length === 0)
+    throw new CliError(
+      `no decision ending in ${wanted} among the ${scanned} most recent`,
+      EXIT.failed,
+      'pass the full id: `capgate audit ls --json` lists them',
+    );
+  throw new CliError(
+    `${wanted} ends more than one decision id (${found.map((r) => r.decisionId).join(', ')})`,
+    EXIT.usage,
+    'pass more of the id, or all of it',
+  );
 }
 
 function showCall(c: AuditCapabilityCall): string {
@@ -57,11 +75,25 @@ export function describeRecord(out: Output, r: AuditRecord): string {
     ['time', [r.time]],
     ['requester', [`pid ${r.requester.pid}, uid ${r.requester.uid}, gid ${r.requester.gid}`]],
     ['vm', [vm]],
-    ['request', [`${r.operation} of pid ${r.targetPid}${r.targetHostPid === undefined ? '' : ` (the requester's pid namespace; pid ${r.targetHostPid} here)`} to ${formatWireBytes(r.bytes)}`]],
-    ['policy', [r.policy ? `${r.policy.name} rev ${r.policy.revision} (sha256 ${r.policy.sha256.slice(0, 16)}…)` : '- (no policy ran)']],
+    [
+      'request',
+      [
+        `${r.operation} of pid ${r.targetPid}${r.targetHostPid === undefined ? '' : ` (the requester's pid namespace; pid ${r.targetHostPid} here)`} to ${formatWireBytes(r.bytes)}`,
+      ],
+    ],
+    [
+      'policy',
+      [
+        r.policy
+          ? `${r.policy.name} rev ${r.policy.revision} (sha256 ${r.policy.sha256.slice(0, 16)}…)`
+          : '- (no policy ran)',
+      ],
+    ],
     ['decision', [r.decision === 'allow' ? c.pass('allow') : c.fail('deny')]],
     ['reason', [r.reason === '' ? '-' : r.reason]],
-    ...(r.errorKind ? ([['error', [`${r.errorKind}${r.errorDetail ? `: ${r.errorDetail}` : ''}`]]] as Array<[string, string[]]>) : []),
+    ...(r.errorKind
+      ? ([['error', [`${r.errorKind}${r.errorDetail ? `: ${r.errorDetail}` : ''}`]]] as Array<[string, string[]]>)
+      : []),
     ['calls', r.capabilityCalls.length === 0 ? ['-'] : r.capabilityCalls.map(showCall)],
     ['logs', r.logs.length === 0 ? ['-'] : r.logs.map((l) => `${l.level}: ${l.message}`)],
     ['fuel', [String(r.fuelUsed)]],
@@ -73,9 +105,18 @@ export function describeRecord(out: Output, r: AuditRecord): string {
 }
 
 export function registerAuditShow(audit: Command): void {
-  const show = withJson(withAdminSocket(audit.command('show').description('show one decision in full: request, VM, policy, capability calls and log lines')))
-    .argument('<decision-id>', 'the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)');
-  examples(show, ['capgate audit show 0192f0a4-6b1c-7d2e-9f30-1a2b3c4d5e6f', 'capgate audit show …3c4d5e6f', 'capgate audit show 3c4d5e6f --json']);
+  const show = withJson(
+    withAdminSocket(
+      audit
+        .command('show')
+        .description('show one decision in full: request, VM, policy, capability calls and log lines'),
+    ),
+  ).argument('<decision-id>', 'the id a request printed, or the tail `capgate audit ls` shows (…1a2b3c4d)');
+  examples(show, [
+    'capgate audit show 0192f0a4-6b1c-7d2e-9f30-1a2b3c4d5e6f',
+    'capgate audit show …3c4d5e6f',
+    'capgate audit show 3c4d5e6f --json',
+  ]);
   show.action(async (id: string, o: { socket?: string; json: boolean }) => {
     const out = createOutput(o.json);
     await withAdmin(o.socket, async (c) => {

@@ -29,7 +29,9 @@ function timeArg(value: string): string {
     return new Date(Date.now() - Number(rel[1]) * unit).toISOString();
   }
   if (/^\d+$/.test(value) || !Number.isNaN(Date.parse(value))) return value;
-  throw new InvalidArgumentError(`"${value}" is not a time: use ISO 8601 (2026-01-31T12:00:00Z), epoch milliseconds, or a duration ago (30s, 10m, 2h, 1d)`);
+  throw new InvalidArgumentError(
+    `"${value}" is not a time: use ISO 8601 (2026-01-31T12:00:00Z), epoch milliseconds, or a duration ago (30s, 10m, 2h, 1d)`,
+  );
 }
 
 function withFilters(cmd: Command): Command {
@@ -84,7 +86,12 @@ export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('read the decision log of a running daemon');
 
   const ls = withFilters(audit.command('ls').description('list decisions, newest first'))
-    .option('--limit <n>', `at most this many (1..${AUDIT_QUERY_MAX_LIMIT})`, positiveIntArg('--limit', AUDIT_QUERY_MAX_LIMIT), 50)
+    .option(
+      '--limit <n>',
+      `at most this many (1..${AUDIT_QUERY_MAX_LIMIT})`,
+      positiveIntArg('--limit', AUDIT_QUERY_MAX_LIMIT),
+      50,
+    )
     .option('--all', 'follow cursors and return every matching record', false);
   examples(ls, [
     'capgate audit ls --decision deny --since 1h',
@@ -102,19 +109,35 @@ export function registerAudit(program: Command): void {
         cursor = page.nextCursor;
       } while (o.all && cursor);
       out.result({ records, ...(cursor ? { nextCursor: cursor } : {}) }, () =>
-        records.length === 0 ? 'no matching decisions' : formatTable(COLUMNS, rows(out, records)) + (cursor ? `\n(more: use --limit or --all)` : ''),
+        records.length === 0
+          ? 'no matching decisions'
+          : formatTable(COLUMNS, rows(out, records)) + (cursor ? `\n(more: use --limit or --all)` : ''),
       );
     });
   });
 
   registerAuditShow(audit);
 
-  const tail = withFilters(audit.command('tail').description('show the latest decisions; --follow keeps printing new ones'))
-    .option('-n, --lines <n>', 'how many recent decisions to show first', positiveIntArg('--lines', AUDIT_QUERY_MAX_LIMIT), 10)
+  const tail = withFilters(
+    audit.command('tail').description('show the latest decisions; --follow keeps printing new ones'),
+  )
+    .option(
+      '-n, --lines <n>',
+      'how many recent decisions to show first',
+      positiveIntArg('--lines', AUDIT_QUERY_MAX_LIMIT),
+      10,
+    )
     .option('-f, --follow', 'keep polling for new decisions until interrupted', false)
     .option('--interval-ms <ms>', 'poll interval with --follow', positiveIntArg('--interval-ms'), 1000);
-  tail.addHelpText('after', '\nWith --json, one record per line (JSON Lines), suitable for `capgate test --from-audit`.\n');
-  examples(tail, ['capgate audit tail', 'capgate audit tail --follow --decision deny', 'capgate audit tail -f --json >> audit.jsonl']);
+  tail.addHelpText(
+    'after',
+    '\nWith --json, one record per line (JSON Lines), suitable for `capgate test --from-audit`.\n',
+  );
+  examples(tail, [
+    'capgate audit tail',
+    'capgate audit tail --follow --decision deny',
+    'capgate audit tail -f --json >> audit.jsonl',
+  ]);
   tail.action(async (o: Filters & { lines: number; follow: boolean; intervalMs: number }) => {
     const out = createOutput(o.json);
     const print = (records: AuditRecord[], header: boolean): void => {

@@ -11,7 +11,11 @@ export function registerCompletion(program: Command): void {
     .command('completion')
     .description('print a shell completion script (subcommands, options and their choices)')
     .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh']));
-  examples(cmd, ['source <(capgate completion bash)', 'capgate completion bash > /etc/bash_completion.d/capgate', 'capgate completion zsh > "${fpath[1]}/_capgate"']);
+  examples(cmd, [
+    'source <(capgate completion bash)',
+    'capgate completion bash > /etc/bash_completion.d/capgate',
+    'capgate completion zsh > "${fpath[1]}/_capgate"',
+  ]);
   cmd.action((shell: 'bash' | 'zsh') => {
     const tree = commandTree(program);
     process.stdout.write(shell === 'bash' ? bashCompletion(tree) : zshCompletion(tree));

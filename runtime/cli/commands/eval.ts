@@ -36,17 +36,22 @@ function memlockArg(value: string): SimulatedLimit {
   const h = parseByteSize(hard ?? '');
   if (!s.ok) throw new InvalidArgumentError(s.message);
   if (!h.ok) throw new InvalidArgumentError(h.message);
-  if (s.bytes > h.bytes) throw new InvalidArgumentError(`the soft limit ${soft} is above the hard limit ${hard}; the kernel never allows that`);
+  if (s.bytes > h.bytes)
+    throw new InvalidArgumentError(
+      `the soft limit ${soft} is above the hard limit ${hard}; the kernel never allows that`,
+    );
   return { soft: s.bytes, hard: h.bytes };
 }
 
 function uidArg(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 0xffff_ffff) throw new InvalidArgumentError(`--requester-uid must be a uid (0..4294967295), got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) > 0xffff_ffff)
+    throw new InvalidArgumentError(`--requester-uid must be a uid (0..4294967295), got "${value}"`);
   return Number(value);
 }
 
 function idArg(value: string): number {
-  if (!/^-?\d+$/.test(value) || Number(value) < -(2 ** 31) || Number(value) > 2 ** 31 - 1) throw new InvalidArgumentError(`--vm-id must be a signed 32-bit integer, got "${value}"`);
+  if (!/^-?\d+$/.test(value) || Number(value) < -(2 ** 31) || Number(value) > 2 ** 31 - 1)
+    throw new InvalidArgumentError(`--vm-id must be a signed 32-bit integer, got "${value}"`);
   return Number(value);
 }
 
@@ -61,20 +66,45 @@ const TARGET_HELP: Record<TargetPlace, string> = {
 export function registerEval(program: Command): void {
   const cmd = program
     .command('eval')
-    .description('one decision by a policy, without a scenario file: prints decision, reason, capability calls, logs and fuel')
+    .description(
+      'one decision by a policy, without a scenario file: prints decision, reason, capability calls, logs and fuel',
+    )
     .argument('<policy.wasm>', 'policy component')
-    .requiredOption('-b, --bytes <size>', 'requested limit: a Kubernetes quantity (16Gi binary, 16G decimal), bytes, or unlimited', byteSizeArg)
+    .requiredOption(
+      '-b, --bytes <size>',
+      'requested limit: a Kubernetes quantity (16Gi binary, 16G decimal), bytes, or unlimited',
+      byteSizeArg,
+    )
     .option('-l, --label <key=value>', "a label of the requester's VM (repeatable)", labelArg)
-    .addOption(new Option('--target <where>', `where the target process is: ${TARGET_PLACES.map((t) => `${t} (${TARGET_HELP[t]})`).join('; ')}`).choices(TARGET_PLACES).default('vm'))
-    .option('--memlock <size[:hard]>', "the target's current RLIMIT_MEMLOCK, soft and hard (default 8Mi:8Mi)", memlockArg)
+    .addOption(
+      new Option(
+        '--target <where>',
+        `where the target process is: ${TARGET_PLACES.map((t) => `${t} (${TARGET_HELP[t]})`).join('; ')}`,
+      )
+        .choices(TARGET_PLACES)
+        .default('vm'),
+    )
+    .option(
+      '--memlock <size[:hard]>',
+      "the target's current RLIMIT_MEMLOCK, soft and hard (default 8Mi:8Mi)",
+      memlockArg,
+    )
     .option('--no-cap-sys-resource', 'the daemon lacks CAP_SYS_RESOURCE: raising a hard limit fails not-permitted')
     .option('--no-bound', 'nothing is bound to the operation: the daemon denies no-policy without running the policy')
     .option('--requester-uid <uid>', 'uid of the requester (from the kernel in production)', uidArg, 0)
     .option('--vm-name <name>', "name of the requester's VM", 'vm')
     .option('--vm-uuid <uuid>', "uuid of the requester's VM", '00000000-0000-4000-8000-000000000001')
     .option('--vm-id <id>', "id of the requester's VM (signed 32-bit)", idArg, 1)
-    .option('--fuel <n>', `instruction budget (default: the daemon's, ${DEFAULT_LIMITS.fuel})`, positiveIntArg('--fuel'))
-    .option('--deadline-ms <ms>', `wall-clock deadline (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`, positiveIntArg('--deadline-ms'));
+    .option(
+      '--fuel <n>',
+      `instruction budget (default: the daemon's, ${DEFAULT_LIMITS.fuel})`,
+      positiveIntArg('--fuel'),
+    )
+    .option(
+      '--deadline-ms <ms>',
+      `wall-clock deadline (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`,
+      positiveIntArg('--deadline-ms'),
+    );
   withJson(cmd);
   examples(cmd, [
     'capgate eval build/policy.wasm --bytes 16Gi --label memlock-max=16Gi',
@@ -98,13 +128,28 @@ export function registerEval(program: Command): void {
       policyBound: o.bound,
     });
     // The simulator loads only when a decision is asked for (program.ts).
-    const [{ decideCase }, { showCall }, { callToJson }] = await Promise.all([import('../../simulator/runner.ts'), import('../../simulator/check.ts'), import('../../simulator/report.ts')]);
+    const [{ decideCase }, { showCall }, { callToJson }] = await Promise.all([
+      import('../../simulator/runner.ts'),
+      import('../../simulator/check.ts'),
+      import('../../simulator/report.ts'),
+    ]);
     const engine = await openLocalEngine(o.fuel === undefined ? {} : { fuel: o.fuel });
     try {
       const policy = await compileLocal(engine, policyFile);
       const c = scenario.cases[0]!;
-      const outcome = await decideCase(engine, policy.sha256, scenario, c, o.deadlineMs === undefined ? {} : { deadlineMs: o.deadlineMs });
-      print(out, outcome, { fuel: o.fuel ?? DEFAULT_LIMITS.fuel, targetPid: c.request.targetPid, o }, { showCall, callToJson });
+      const outcome = await decideCase(
+        engine,
+        policy.sha256,
+        scenario,
+        c,
+        o.deadlineMs === undefined ? {} : { deadlineMs: o.deadlineMs },
+      );
+      print(
+        out,
+        outcome,
+        { fuel: o.fuel ?? DEFAULT_LIMITS.fuel, targetPid: c.request.targetPid, o },
+        { showCall, callToJson },
+      );
       process.exitCode = outcome.decision === 'allow' ? EXIT.ok : EXIT.failed;
     } finally {
       await engine.close();
@@ -117,8 +162,19 @@ interface CallFormat {
   callToJson: typeof import('../../simulator/report.ts').callToJson;
 }
 
-function print(out: Output, o: Decided, ctx: { fuel: number; targetPid: number; o: EvalOptions }, { showCall, callToJson }: CallFormat): void {
-  const request = { requesterPid: ONE_SHOT_PIDS.requester, requesterUid: ctx.o.requesterUid, targetPid: ctx.targetPid, target: ctx.o.target, bytes: formatByteSize(ctx.o.bytes) };
+function print(
+  out: Output,
+  o: Decided,
+  ctx: { fuel: number; targetPid: number; o: EvalOptions },
+  { showCall, callToJson }: CallFormat,
+): void {
+  const request = {
+    requesterPid: ONE_SHOT_PIDS.requester,
+    requesterUid: ctx.o.requesterUid,
+    targetPid: ctx.targetPid,
+    target: ctx.o.target,
+    bytes: formatByteSize(ctx.o.bytes),
+  };
   const json = {
     decision: o.decision,
     reason: o.reason,
@@ -136,11 +192,26 @@ function print(out: Output, o: Decided, ctx: { fuel: number; targetPid: number; 
     const rows: Array<[string, string[]]> = [
       ['decision', [o.decision === 'allow' ? c.pass('allow') : c.fail('deny')]],
       ['reason', [o.reason === '' ? '-' : o.reason]],
-      ...(o.errorKind ? ([['error', [`${o.errorKind}${o.errorDetail ? `: ${o.errorDetail}` : ''}`]]] as Array<[string, string[]]>) : []),
+      ...(o.errorKind
+        ? ([['error', [`${o.errorKind}${o.errorDetail ? `: ${o.errorDetail}` : ''}`]]] as Array<[string, string[]]>)
+        : []),
       ['calls', o.capabilityCalls.length === 0 ? ['-'] : o.capabilityCalls.map(showCall)],
-      ['logs', o.logs.length === 0 ? ['-'] : [...o.logs.map((l) => `${l.level}: ${l.message}`), ...(o.droppedLogLines ? [`(${o.droppedLogLines} more dropped)`] : [])]],
+      [
+        'logs',
+        o.logs.length === 0
+          ? ['-']
+          : [
+              ...o.logs.map((l) => `${l.level}: ${l.message}`),
+              ...(o.droppedLogLines ? [`(${o.droppedLogLines} more dropped)`] : []),
+            ],
+      ],
       ['fuel', [`${o.fuelUsed} of ${ctx.fuel}`]],
-      ['request', [`pid ${request.requesterPid} (uid ${request.requesterUid}) in VM ${ctx.o.vmName} asks ${request.bytes} for ${TARGET_HELP[ctx.o.target]}`]],
+      [
+        'request',
+        [
+          `pid ${request.requesterPid} (uid ${request.requesterUid}) in VM ${ctx.o.vmName} asks ${request.bytes} for ${TARGET_HELP[ctx.o.target]}`,
+        ],
+      ],
     ];
     const w = Math.max(...rows.map(([k]) => k.length));
     return rows.flatMap(([k, vs]) => vs.map((v, i) => `${(i === 0 ? k : '').padEnd(w)}  ${v}`)).join('\n');

@@ -18,16 +18,37 @@ Exit status:
 
 function isHealth(body: unknown): body is HealthResponse {
   const b = body as Partial<HealthResponse> | null;
-  return typeof b === 'object' && b !== null && typeof b.status === 'string' && typeof b.version === 'string' && typeof b.uptimeS === 'number';
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.status === 'string' &&
+    typeof b.version === 'string' &&
+    typeof b.uptimeS === 'number'
+  );
 }
 
 export function registerHealth(program: Command): void {
-  const cmd = withJson(withRequestSocket(program.command('health').description('check that the daemon is serving (its request socket answers "ok"); for probes and scripts')))
+  const cmd = withJson(
+    withRequestSocket(
+      program
+        .command('health')
+        .description('check that the daemon is serving (its request socket answers "ok"); for probes and scripts'),
+    ),
+  )
     .option('--admin', 'ask the admin socket instead (then --socket names the admin socket)', false)
-    .option('--live', 'healthy while the daemon serves, degraded included: for a liveness probe (a restart mends no degraded problem: a refused policy directory, a missing cgroup mount)', false)
+    .option(
+      '--live',
+      'healthy while the daemon serves, degraded included: for a liveness probe (a restart mends no degraded problem: a refused policy directory, a missing cgroup mount)',
+      false,
+    )
     .option('--timeout <ms>', 'give up after this many milliseconds', positiveIntArg('--timeout', 600_000), 2000);
   cmd.addHelpText('after', HEALTH_EXIT_HELP);
-  examples(cmd, ['capgate health', 'capgate health --socket /run/capgate/request.sock --timeout 1000', 'capgate health --admin --json', 'capgate health --admin --live   # a liveness probe']);
+  examples(cmd, [
+    'capgate health',
+    'capgate health --socket /run/capgate/request.sock --timeout 1000',
+    'capgate health --admin --json',
+    'capgate health --admin --live   # a liveness probe',
+  ]);
   cmd.action(async (o: { socket?: string; json: boolean; admin: boolean; live: boolean; timeout: number }) => {
     const out = createOutput(o.json);
     const check = async (c: { health(): Promise<HealthResponse> }): Promise<void> => {
@@ -35,7 +56,10 @@ export function registerHealth(program: Command): void {
       const healthy = isHealth(body) && (body.status === 'ok' || (o.live && body.status === 'degraded'));
       out.result(isHealth(body) ? body : { status: 'unexpected-answer', answer: body }, () =>
         isHealth(body)
-          ? [`${healthy ? out.colours.pass(body.status) : out.colours.fail(body.status)}: capgate ${body.version}, up ${body.uptimeS} s`, ...(body.problems ?? []).map((p) => `  ${p}`)].join('\n')
+          ? [
+              `${healthy ? out.colours.pass(body.status) : out.colours.fail(body.status)}: capgate ${body.version}, up ${body.uptimeS} s`,
+              ...(body.problems ?? []).map((p) => `  ${p}`),
+            ].join('\n')
           : `${out.colours.fail('unhealthy')}: the socket answered, but not as capgate does: ${JSON.stringify(body).slice(0, 200)}`,
       );
       process.exitCode = healthy ? EXIT.ok : EXIT.failed;

@@ -37,10 +37,14 @@ export function registerInit(program: Command): void {
     const template = TEMPLATES[opts.lang];
     const root = resolve(dir);
     const existing = await readdir(root).catch(() => [] as string[]);
-    if (existing.length > 0) throw usageError(`${dir} exists and is not empty`, 'pick a new directory name, or empty it first');
+    if (existing.length > 0)
+      throw usageError(`${dir} exists and is not empty`, 'pick a new directory name, or empty it first');
     const name = projectName(opts.name ?? basename(root));
     await mkdir(root, { recursive: true });
-    await cp(fileURLToPath(template.sdkSource), join(root, PROJECT_SDK_DIR), { recursive: true, filter: (src) => !NOT_SDK.has(basename(src)) });
+    await cp(fileURLToPath(template.sdkSource), join(root, PROJECT_SDK_DIR), {
+      recursive: true,
+      filter: (src) => !NOT_SDK.has(basename(src)),
+    });
     const capgate = PACKAGE_ROOT;
     const docs = await writeProjectDocs(capgate, root, opts.lang);
     // An absolute file: path: the project finds this capgate from wherever it is run.
@@ -51,7 +55,14 @@ export function registerInit(program: Command): void {
     }
     const written = [...files.map(([p]) => p), `${PROJECT_SDK_DIR}/`, ...docs];
     out.result({ dir: root, lang: opts.lang, name, files: written, next: NEXT_STEPS }, () =>
-      [`created ${opts.lang} policy project in ${dir}:`, ...written.map((f) => `  ${f}`), '', 'next:', `  cd ${dir}`, ...NEXT_STEPS.map((s) => `  ${s}`)].join('\n'),
+      [
+        `created ${opts.lang} policy project in ${dir}:`,
+        ...written.map((f) => `  ${f}`),
+        '',
+        'next:',
+        `  cd ${dir}`,
+        ...NEXT_STEPS.map((s) => `  ${s}`),
+      ].join('\n'),
     );
   });
 }

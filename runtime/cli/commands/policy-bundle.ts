@@ -10,18 +10,39 @@ import type { BundleOptions } from './policy-bundle-write.ts';
 
 function bindArg(value: string, previous: Array<[Operation, string]> = []): Array<[Operation, string]> {
   const [op, policy, ...rest] = value.split('=');
-  if (rest.length > 0 || !op || !policy) throw new InvalidArgumentError(`--bind "${value}" must be <operation>=<policy>, e.g. set-memlock=memlock-cap`);
-  if (!(OPERATIONS as readonly string[]).includes(op)) throw new InvalidArgumentError(`--bind: unknown operation "${op}" (operations: ${OPERATIONS.join(', ')})`);
+  if (rest.length > 0 || !op || !policy)
+    throw new InvalidArgumentError(`--bind "${value}" must be <operation>=<policy>, e.g. set-memlock=memlock-cap`);
+  if (!(OPERATIONS as readonly string[]).includes(op))
+    throw new InvalidArgumentError(`--bind: unknown operation "${op}" (operations: ${OPERATIONS.join(', ')})`);
   return [...previous, [op as Operation, policy]];
 }
 
 export function registerPolicyBundle(policy: Command): void {
-  const bundle = withJson(withAdminSocket(policy.command('bundle').description('write a policy directory (policies.directory), and a ConfigMap of it, from what a daemon has bound or from local .wasm files')))
-    .argument('[files...]', 'local policies: <file.wasm> (named after the file) or <name>=<file.wasm>; <file.wasm>.minisig beside one is bundled with it. None: the revisions the daemon (--socket) has bound')
+  const bundle = withJson(
+    withAdminSocket(
+      policy
+        .command('bundle')
+        .description(
+          'write a policy directory (policies.directory), and a ConfigMap of it, from what a daemon has bound or from local .wasm files',
+        ),
+    ),
+  )
+    .argument(
+      '[files...]',
+      'local policies: <file.wasm> (named after the file) or <name>=<file.wasm>; <file.wasm>.minisig beside one is bundled with it. None: the revisions the daemon (--socket) has bound',
+    )
     .requiredOption('-o, --out <dir>', 'the directory to write (created; must be empty)')
-    .option('--bind <operation=policy>', 'with local files: bind an operation to one of them (repeatable); pinned by sha256', bindArg, [])
-    .option('--configmap <name>', 'also write <name>.yaml beside --out: a ConfigMap with the same files, for the DaemonSet to mount')
-    .option('--namespace <ns>', 'the ConfigMap\'s namespace', 'capgate-system')
+    .option(
+      '--bind <operation=policy>',
+      'with local files: bind an operation to one of them (repeatable); pinned by sha256',
+      bindArg,
+      [],
+    )
+    .option(
+      '--configmap <name>',
+      'also write <name>.yaml beside --out: a ConfigMap with the same files, for the DaemonSet to mount',
+    )
+    .option('--namespace <ns>', "the ConfigMap's namespace", 'capgate-system')
     .option('--force', 'write into a directory that is not empty', false);
   examples(bundle, [
     'capgate policy bundle --out policies --configmap capgate-policies                       # what this node runs',

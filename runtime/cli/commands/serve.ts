@@ -22,7 +22,10 @@ interface ServeOptions {
 // The config module (its schema library) loads for `serve` only: other commands start quicker.
 type ConfigModule = typeof import('../../daemon/config.ts');
 
-function configFrom(o: ServeOptions, { loadConfigFile, checkConfigShape, mergeConfig }: ConfigModule): DaemonConfigInput {
+function configFrom(
+  o: ServeOptions,
+  { loadConfigFile, checkConfigShape, mergeConfig }: ConfigModule,
+): DaemonConfigInput {
   let config: DaemonConfigInput = o.config ? loadConfigFile(o.config) : {};
   if (o.configJson) {
     let parsed: unknown;
@@ -52,28 +55,58 @@ export function registerServe(program: Command): void {
     .description('run the capgate daemon (admin and request sockets, policy engine, audit log) until SIGTERM/SIGINT')
     .option('-c, --config <file>', 'YAML or JSON config file')
     .option('--config-json <json>', 'config as inline JSON, merged key by key over the file')
-    .option('--run-dir <dir>', 'directory of the sockets (default $CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)')
-    .option('--state-dir <dir>', 'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)')
-    .option('--admin-socket <path>', 'admin socket path (relative to --run-dir; default $CAPGATE_ADMIN_SOCKET, else admin.sock)')
-    .option('--request-socket <path>', 'request socket path (relative to --run-dir; default $CAPGATE_REQUEST_SOCKET, else request.sock)')
+    .option(
+      '--run-dir <dir>',
+      'directory of the sockets (default $CAPGATE_RUN_DIR, else /run/capgate as root, ./.capgate/run otherwise; created 0755 if missing)',
+    )
+    .option(
+      '--state-dir <dir>',
+      'directory of the database (default /var/lib/capgate as root, ./.capgate/state otherwise; created 0700 if missing)',
+    )
+    .option(
+      '--admin-socket <path>',
+      'admin socket path (relative to --run-dir; default $CAPGATE_ADMIN_SOCKET, else admin.sock)',
+    )
+    .option(
+      '--request-socket <path>',
+      'request socket path (relative to --run-dir; default $CAPGATE_REQUEST_SOCKET, else request.sock)',
+    )
     .option('--workers <n>', 'policy evaluation workers', positiveIntArg('--workers', 64))
-    .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stdout)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+    .addOption(
+      new Option('--log-level <level>', 'log level (logs are JSON lines on stdout)').choices([
+        'trace',
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'fatal',
+        'silent',
+      ]),
+    );
   withJson(cmd);
   cmd.addHelpText(
     'after',
-    '\nThe run and state directories and the config file must be owned by root or the daemon\'s uid and\nwritable by nobody else, and so must every parent (a root-owned sticky parent excepted); the\ndaemon refuses to start otherwise, naming the path and the fix. See SECURITY.md.',
+    "\nThe run and state directories and the config file must be owned by root or the daemon's uid and\nwritable by nobody else, and so must every parent (a root-owned sticky parent excepted); the\ndaemon refuses to start otherwise, naming the path and the fix. See SECURITY.md.",
   );
-  examples(cmd, ['capgate serve', 'capgate serve --config /etc/capgate/config.yaml', 'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn']);
+  examples(cmd, [
+    'capgate serve',
+    'capgate serve --config /etc/capgate/config.yaml',
+    'capgate serve --run-dir /run/capgate-test --state-dir /var/lib/capgate-test --log-level warn',
+  ]);
   cmd.action(async (o: ServeOptions) => {
     const out = createOutput(o.json);
     // The daemon (config schema, SQLite, servers, engine) loads only for `serve`, keeping other commands quick.
-    const [configModule, { startDaemon, installSignalHandlers, notifyReady }] = await Promise.all([import('../../daemon/config.ts'), import('../../daemon/index.ts')]);
+    const [configModule, { startDaemon, installSignalHandlers, notifyReady }] = await Promise.all([
+      import('../../daemon/config.ts'),
+      import('../../daemon/index.ts'),
+    ]);
     const { ConfigError } = configModule;
     let config: DaemonConfigInput;
     try {
       config = configFrom(o, configModule);
     } catch (e) {
-      if (e instanceof ConfigError) throw usageError(e.message, 'fix the config file or flags; `capgate serve --help` lists them');
+      if (e instanceof ConfigError)
+        throw usageError(e.message, 'fix the config file or flags; `capgate serve --help` lists them');
       throw e;
     }
     let daemon;
@@ -86,8 +119,14 @@ export function registerServe(program: Command): void {
     // Handlers first: whoever sees "serving" (a script, systemd) may send SIGTERM at once.
     installSignalHandlers(daemon);
     out.result(
-      { adminSocket: daemon.adminSocket, requestSocket: daemon.requestSocket, database: daemon.config.database, startupMs: daemon.startupMs },
-      () => `capgate serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket} (started in ${Math.round(daemon.startupMs)} ms)`,
+      {
+        adminSocket: daemon.adminSocket,
+        requestSocket: daemon.requestSocket,
+        database: daemon.config.database,
+        startupMs: daemon.startupMs,
+      },
+      () =>
+        `capgate serving: admin ${daemon.adminSocket}, requests ${daemon.requestSocket} (started in ${Math.round(daemon.startupMs)} ms)`,
     );
     notifyReady(daemon);
   });

@@ -17,8 +17,10 @@ export async function runTest(policyFile: string, scenarioFile: string | undefin
   const out = createOutput(opts.json);
   const engine = await openLocalEngine(opts.fuel === undefined ? {} : { fuel: opts.fuel });
   try {
-    if (opts.fromAudit !== undefined) process.exitCode = await testReplay(out, engine, policyFile, opts.fromAudit, opts);
-    else if (opts.compare !== undefined) process.exitCode = await testCompare(out, engine, policyFile, opts.compare, scenarioFile!, opts);
+    if (opts.fromAudit !== undefined)
+      process.exitCode = await testReplay(out, engine, policyFile, opts.fromAudit, opts);
+    else if (opts.compare !== undefined)
+      process.exitCode = await testCompare(out, engine, policyFile, opts.compare, scenarioFile!, opts);
     else {
       const run: ScenarioRunOptions = {
         reporter: opts.reporter,
@@ -27,34 +29,65 @@ export async function runTest(policyFile: string, scenarioFile: string | undefin
         ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
       };
       const once = (): Promise<number> => runScenarioFile(out, engine, policyFile, scenarioFile!, run);
-      process.exitCode = opts.watch ? await watchAndRerun(out, { policyFile, scenarioFile: scenarioFile! }, once) : await once();
+      process.exitCode = opts.watch
+        ? await watchAndRerun(out, { policyFile, scenarioFile: scenarioFile! }, once)
+        : await once();
     }
   } finally {
     await engine.close();
   }
 }
 
-async function testCompare(out: Output, engine: Awaited<ReturnType<typeof openLocalEngine>>, policyFile: string, otherFile: string, scenarioFile: string, opts: TestOptions): Promise<number> {
-  const { scenario, skipped } = selectCases(await readScenarioFile(scenarioFile), opts.run === undefined ? undefined : caseFilter(opts.run));
+async function testCompare(
+  out: Output,
+  engine: Awaited<ReturnType<typeof openLocalEngine>>,
+  policyFile: string,
+  otherFile: string,
+  scenarioFile: string,
+  opts: TestOptions,
+): Promise<number> {
+  const { scenario, skipped } = selectCases(
+    await readScenarioFile(scenarioFile),
+    opts.run === undefined ? undefined : caseFilter(opts.run),
+  );
   out.progress(`compiling ${policyFile} and ${otherFile}`);
   const a = await compileLocal(engine, policyFile);
   const b = await compileLocal(engine, otherFile);
   const names = { a: policyFile, b: otherFile, file: scenarioFile };
   const result = await compareBuilds(engine, a.sha256, b.sha256, scenario, {
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
-    onCompared: out.json ? undefined : (c) => (!opts.quiet || c.differences.length > 0 ? process.stdout.write(`${formatCompared(c, names, out.colours).join('\n')}\n`) : undefined),
+    onCompared: out.json
+      ? undefined
+      : (c) =>
+          !opts.quiet || c.differences.length > 0
+            ? process.stdout.write(`${formatCompared(c, names, out.colours).join('\n')}\n`)
+            : undefined,
   });
-  out.result({ ...compareResultToJson(result), skipped }, () => `${compareSummary(result)}${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+  out.result(
+    { ...compareResultToJson(result), skipped },
+    () => `${compareSummary(result)}${skipped > 0 ? `, ${skipped} skipped` : ''}`,
+  );
   return result.different === 0 ? EXIT.ok : EXIT.failed;
 }
 
-async function testReplay(out: Output, engine: Awaited<ReturnType<typeof openLocalEngine>>, policyFile: string, auditFile: string, opts: TestOptions): Promise<number> {
+async function testReplay(
+  out: Output,
+  engine: Awaited<ReturnType<typeof openLocalEngine>>,
+  policyFile: string,
+  auditFile: string,
+  opts: TestOptions,
+): Promise<number> {
   const read = readAuditRecords(await readText(auditFile, 'audit file'));
   if (!read.ok) throw usageError(`${auditFile}: ${read.message}`);
   out.progress(`compiling ${policyFile}`);
   const policy = await compileLocal(engine, policyFile);
   out.progress(`replaying ${read.records.length} decisions`);
-  const result = await replayAudit(engine, policy.sha256, read.records, opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {});
+  const result = await replayAudit(
+    engine,
+    policy.sha256,
+    read.records,
+    opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {},
+  );
   let written: string | null = null;
   if (opts.writeScenario !== undefined) {
     const text = scenarioFromReplay(result, auditFile);
@@ -63,12 +96,22 @@ async function testReplay(out: Output, engine: Awaited<ReturnType<typeof openLoc
       try {
         await writeFile(opts.writeScenario, text);
       } catch (e) {
-        throw usageError(`cannot write ${opts.writeScenario}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw usageError(
+          `cannot write ${opts.writeScenario}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
       }
       written = opts.writeScenario;
     }
   }
-  const note = opts.writeScenario === undefined ? '' : written ? `\nwrote ${result.changed} case(s) to ${written}: capgate test ${policyFile} ${written}` : `\nno decision changed: ${opts.writeScenario} not written`;
-  out.result({ ...replayResultToJson(result), ...(opts.writeScenario !== undefined ? { scenarioWritten: written } : {}) }, () => `${formatReplayResult(result, out.colours)}${note}`);
+  const note =
+    opts.writeScenario === undefined
+      ? ''
+      : written
+        ? `\nwrote ${result.changed} case(s) to ${written}: capgate test ${policyFile} ${written}`
+        : `\nno decision changed: ${opts.writeScenario} not written`;
+  out.result(
+    { ...replayResultToJson(result), ...(opts.writeScenario !== undefined ? { scenarioWritten: written } : {}) },
+    () => `${formatReplayResult(result, out.colours)}${note}`,
+  );
   return result.changed === 0 ? EXIT.ok : EXIT.failed;
 }

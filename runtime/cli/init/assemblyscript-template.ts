@@ -72,7 +72,16 @@ export const assemblyScriptTemplate: ProjectTemplate = {
   sdkSource: pathToFileURL(`${packagePath('host-api', 'assemblyscript')}/`),
   async files({ name, capgate }) {
     return [
-      ['package.json', packageJson({ name, description: 'A capgate policy (capgate:policy@1.0.0) in AssemblyScript', lang: 'assemblyscript', capgate, devDependencies: { assemblyscript: `^${await ascVersion()}` } })],
+      [
+        'package.json',
+        packageJson({
+          name,
+          description: 'A capgate policy (capgate:policy@1.0.0) in AssemblyScript',
+          lang: 'assemblyscript',
+          capgate,
+          devDependencies: { assemblyscript: `^${await ascVersion()}` },
+        }),
+      ],
       ['assembly/policy.ts', POLICY_TS],
       ['scenario.yaml', SCENARIO_YAML],
       ['.gitignore', GITIGNORE],

@@ -73,7 +73,10 @@ export const cTemplate: ProjectTemplate = {
   sdkSource: pathToFileURL(`${packagePath('host-api', 'c')}/`),
   async files({ name, capgate }) {
     return [
-      ['package.json', packageJson({ name, description: 'A capgate policy (capgate:policy@1.0.0) in C', lang: 'c', capgate })],
+      [
+        'package.json',
+        packageJson({ name, description: 'A capgate policy (capgate:policy@1.0.0) in C', lang: 'c', capgate }),
+      ],
       [`${C_SOURCE_DIR}/policy.c`, POLICY_C],
       ['scenario.yaml', SCENARIO_YAML],
       ['.gitignore', GITIGNORE],

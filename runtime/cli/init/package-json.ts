@@ -1,7 +1,13 @@
 // The package.json of a policy project: capgate itself is a devDependency (so `npm install &&
 // npm test` works with nothing else installed, and `npx capgate ...` is this project's capgate),
 // the scripts build, test, watch and push with it.
-export function packageJson(p: { name: string; description: string; lang: string; capgate: string; devDependencies?: Record<string, string> }): string {
+export function packageJson(p: {
+  name: string;
+  description: string;
+  lang: string;
+  capgate: string;
+  devDependencies?: Record<string, string>;
+}): string {
   const build = `capgate build --lang ${p.lang} . -o build/policy.wasm`;
   return `${JSON.stringify(
     {

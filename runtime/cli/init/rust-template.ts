@@ -96,7 +96,10 @@ export const rustTemplate: ProjectTemplate = {
   sdkSource: pathToFileURL(`${packagePath('host-api', 'rust')}/`),
   async files({ name, capgate }) {
     return [
-      ['package.json', packageJson({ name, description: 'A capgate policy (capgate:policy@1.0.0) in Rust', lang: 'rust', capgate })],
+      [
+        'package.json',
+        packageJson({ name, description: 'A capgate policy (capgate:policy@1.0.0) in Rust', lang: 'rust', capgate }),
+      ],
       ['Cargo.toml', cargoToml(name)],
       ['src/lib.rs', LIB_RS],
       ['scenario.yaml', SCENARIO_YAML],

@@ -6,11 +6,17 @@ export interface Colours extends Paint {
   warn(s: string): string;
 }
 
-const wrap = (open: number, close: number) => (s: string): string => `\u001b[${open}m${s}\u001b[${close}m`;
+const wrap =
+  (open: number, close: number) =>
+  (s: string): string =>
+    `\u001b[${open}m${s}\u001b[${close}m`;
 
 export function coloursFor(stream: NodeJS.WriteStream): Colours {
   const env = process.env;
-  const on = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' ? true : env.NO_COLOR === undefined && stream.isTTY === true && env.TERM !== 'dumb';
+  const on =
+    env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0'
+      ? true
+      : env.NO_COLOR === undefined && stream.isTTY === true && env.TERM !== 'dumb';
   if (!on) {
     const id = (s: string): string => s;
     return { pass: id, fail: id, dim: id, bold: id, warn: id };

@@ -20,7 +20,13 @@ export interface ScenarioRunOptions {
   deadlineMs?: number;
 }
 
-export async function runScenarioFile(out: Output, engine: PolicyEngine, policyFile: string, scenarioFile: string, o: ScenarioRunOptions): Promise<number> {
+export async function runScenarioFile(
+  out: Output,
+  engine: PolicyEngine,
+  policyFile: string,
+  scenarioFile: string,
+  o: ScenarioRunOptions,
+): Promise<number> {
   const { scenario, skipped } = selectCases(await readScenarioFile(scenarioFile), o.run);
   out.progress(`compiling ${policyFile}`);
   const policy = await compileLocal(engine, policyFile);
@@ -29,7 +35,12 @@ export async function runScenarioFile(out: Output, engine: PolicyEngine, policyF
     const result = await runScenario(engine, policy.sha256, scenario, {
       ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}),
       // People see each case as it is decided; -q keeps only the failures.
-      onCase: streamText ? (r) => (!o.quiet || !r.passed ? process.stdout.write(`${formatCase(r, scenarioFile, out.colours).join('\n')}\n`) : undefined) : undefined,
+      onCase: streamText
+        ? (r) =>
+            !o.quiet || !r.passed
+              ? process.stdout.write(`${formatCase(r, scenarioFile, out.colours).join('\n')}\n`)
+              : undefined
+        : undefined,
     });
     const summary = `${summaryLine(result.passed, result.failed)}${skipped > 0 ? `, ${skipped} skipped` : ''}`;
     if (out.json) out.result({ ...scenarioResultToJson(result), skipped }, () => '');

@@ -30,7 +30,10 @@ export function caseFilter(pattern: string): RegExp {
   try {
     return new RegExp(pattern);
   } catch (e) {
-    throw usageError(`--run "${pattern}" is not a valid regular expression: ${(e as Error).message}`, 'pass part of a case name, e.g. --run "over the cap"');
+    throw usageError(
+      `--run "${pattern}" is not a valid regular expression: ${(e as Error).message}`,
+      'pass part of a case name, e.g. --run "over the cap"',
+    );
   }
 }
 

@@ -31,7 +31,9 @@ export function findProject(scenarioFile: string): Project {
     if (existsSync(pkg)) {
       let build = false;
       try {
-        build = typeof (JSON.parse(readFileSync(pkg, 'utf8')) as { scripts?: Record<string, unknown> }).scripts?.build === 'string';
+        build =
+          typeof (JSON.parse(readFileSync(pkg, 'utf8')) as { scripts?: Record<string, unknown> }).scripts?.build ===
+          'string';
       } catch {
         // not JSON: watch, but do not build
       }
@@ -137,13 +139,18 @@ export async function watchAndRerun(out: Output, target: WatchTarget, runOnce: (
   const handle = async (changed: Set<string>): Promise<void> => {
     const isSource = (p: string): boolean => {
       const rel = relative(project.root, p);
-      return p !== policy && p !== scenario && !rel.startsWith('..') && !rel.split(sep).some((part) => NOT_SOURCES.has(part));
+      return (
+        p !== policy && p !== scenario && !rel.startsWith('..') && !rel.split(sep).some((part) => NOT_SOURCES.has(part))
+      );
     };
     const sources = [...changed].filter(isSource);
     const policyChanged = changed.has(policy) && mtime(policy) !== builtPolicyMtime;
     if (sources.length === 0 && !policyChanged && !changed.has(scenario)) return;
     const relevant = [...sources, ...(policyChanged ? [policy] : []), ...(changed.has(scenario) ? [scenario] : [])];
-    const what = relevant.map((p) => relative(process.cwd(), p)).slice(0, 3).join(', ');
+    const what = relevant
+      .map((p) => relative(process.cwd(), p))
+      .slice(0, 3)
+      .join(', ');
     if (sources.length > 0 && project.build) {
       say(`${what} changed: rebuilding (npm run build)`);
       const b = await runBuild(project.root);
@@ -178,7 +185,9 @@ export async function watchAndRerun(out: Output, target: WatchTarget, runOnce: (
     }),
   );
   // Only now: a change saved after this line is seen (scripts and tests wait for it).
-  say(`watching ${relative(process.cwd(), project.root) || '.'}${project.build ? ' (sources: `npm run build`, then rerun)' : ''}, ${relative(process.cwd(), scenario)} and ${relative(process.cwd(), policy)}; Ctrl-C stops`);
+  say(
+    `watching ${relative(process.cwd(), project.root) || '.'}${project.build ? ' (sources: `npm run build`, then rerun)' : ''}, ${relative(process.cwd(), scenario)} and ${relative(process.cwd(), policy)}; Ctrl-C stops`,
+  );
 
   await new Promise<void>((stop) => {
     process.once('SIGINT', () => stop());

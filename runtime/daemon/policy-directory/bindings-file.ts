@@ -23,7 +23,8 @@ export class BindingsFileError extends Error {
   override readonly name = 'BindingsFileError';
 }
 
-const EXAMPLE = 'for example:\n  bindings:\n    set-memlock:\n      policy: memlock-cap\n      sha256: <sha256 of memlock-cap.wasm, optional>';
+const EXAMPLE =
+  'for example:\n  bindings:\n    set-memlock:\n      policy: memlock-cap\n      sha256: <sha256 of memlock-cap.wasm, optional>';
 
 export function parseBindingsFile(text: string): DirectoryBinding[] {
   let doc: unknown;
@@ -32,27 +33,45 @@ export function parseBindingsFile(text: string): DirectoryBinding[] {
   } catch (err) {
     throw new BindingsFileError(`${BINDINGS_FILE} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BindingsFileError(`${BINDINGS_FILE} must be a mapping with the key "bindings", ${EXAMPLE}`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new BindingsFileError(`${BINDINGS_FILE} must be a mapping with the key "bindings", ${EXAMPLE}`);
   const extra = Object.keys(doc).filter((k) => k !== 'bindings');
-  if (extra.length > 0) throw new BindingsFileError(`${BINDINGS_FILE}: unknown key "${extra[0]!.slice(0, 40)}" (known: bindings), ${EXAMPLE}`);
+  if (extra.length > 0)
+    throw new BindingsFileError(
+      `${BINDINGS_FILE}: unknown key "${extra[0]!.slice(0, 40)}" (known: bindings), ${EXAMPLE}`,
+    );
   const bindings = (doc as { bindings?: unknown }).bindings;
   if (bindings === null || bindings === undefined) return [];
-  if (typeof bindings !== 'object' || Array.isArray(bindings)) throw new BindingsFileError(`${BINDINGS_FILE}: "bindings" must map operations to policies, ${EXAMPLE}`);
+  if (typeof bindings !== 'object' || Array.isArray(bindings))
+    throw new BindingsFileError(`${BINDINGS_FILE}: "bindings" must map operations to policies, ${EXAMPLE}`);
   return Object.entries(bindings).map(([op, value]) => {
-    if (!(OPERATIONS as readonly string[]).includes(op)) throw new BindingsFileError(`${BINDINGS_FILE}: unknown operation "${op.slice(0, 40)}" (operations: ${OPERATIONS.join(', ')})`);
+    if (!(OPERATIONS as readonly string[]).includes(op))
+      throw new BindingsFileError(
+        `${BINDINGS_FILE}: unknown operation "${op.slice(0, 40)}" (operations: ${OPERATIONS.join(', ')})`,
+      );
     const where = `${BINDINGS_FILE}: bindings.${op}`;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BindingsFileError(`${where} must be a mapping with "policy" and, optionally, "sha256"`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new BindingsFileError(`${where} must be a mapping with "policy" and, optionally, "sha256"`);
     const unknown = Object.keys(value).filter((k) => k !== 'policy' && k !== 'sha256');
-    if (unknown.length > 0) throw new BindingsFileError(`${where}: unknown key "${unknown[0]!.slice(0, 40)}" (known: policy, sha256)`);
+    if (unknown.length > 0)
+      throw new BindingsFileError(`${where}: unknown key "${unknown[0]!.slice(0, 40)}" (known: policy, sha256)`);
     const { policy, sha256 } = value as { policy?: unknown; sha256?: unknown };
-    if (typeof policy !== 'string' || !POLICY_NAME_PATTERN.test(policy)) throw new BindingsFileError(`${where}.policy must be a policy name (${POLICY_NAME_RULE}), the name of <name>.wasm in the directory`);
-    if (sha256 !== undefined && (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))) throw new BindingsFileError(`${where}.sha256 must be 64 lower-case hex digits (\`sha256sum ${policy}.wasm\`)`);
+    if (typeof policy !== 'string' || !POLICY_NAME_PATTERN.test(policy))
+      throw new BindingsFileError(
+        `${where}.policy must be a policy name (${POLICY_NAME_RULE}), the name of <name>.wasm in the directory`,
+      );
+    if (sha256 !== undefined && (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)))
+      throw new BindingsFileError(`${where}.sha256 must be 64 lower-case hex digits (\`sha256sum ${policy}.wasm\`)`);
     return { operation: op as Operation, policy, ...(sha256 !== undefined ? { sha256 } : {}) };
   });
 }
 
 /** The file `capgate policy bundle` writes. */
 export function formatBindingsFile(bindings: readonly DirectoryBinding[]): string {
-  const doc = { bindings: Object.fromEntries(bindings.map((b) => [b.operation, { policy: b.policy, ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}) }])) };
+  const doc = {
+    bindings: Object.fromEntries(
+      bindings.map((b) => [b.operation, { policy: b.policy, ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}) }]),
+    ),
+  };
   return `# capgate policy directory: which policy each operation runs (docs/fleet.md)\n${YAML.stringify(doc)}`;
 }

@@ -18,7 +18,12 @@ import type { PolicyService } from '../../server/policies/policy-service.ts';
 import type { DaemonMetrics } from '../../server/metrics/daemon-metrics.ts';
 import type { Store } from '../../store/store.ts';
 import type { HealthProblem, PolicyDirectoryStatus } from '../../wire/index.ts';
-import { DirectoryError, fingerprintDirectory, readDirectorySnapshot, type DirectorySnapshot } from './read-snapshot.ts';
+import {
+  DirectoryError,
+  fingerprintDirectory,
+  readDirectorySnapshot,
+  type DirectorySnapshot,
+} from './read-snapshot.ts';
 
 export interface PolicyDirectoryOptions {
   directory: string;
@@ -34,7 +39,13 @@ export interface PolicyDirectoryOptions {
 
 export class PolicyDirectory {
   private readonly o: Required<Omit<PolicyDirectoryOptions, 'metrics'>> & { metrics?: DaemonMetrics };
-  private applied: { from: string; at: string; bindingsSha256: string; fingerprint: string; operations: Set<Operation> } | null = null;
+  private applied: {
+    from: string;
+    at: string;
+    bindingsSha256: string;
+    fingerprint: string;
+    operations: Set<Operation>;
+  } | null = null;
   private failure: { message: string; since: string; fingerprint: string } | null = null;
   private running: Promise<void> | null = null;
   private again = false;
@@ -45,14 +56,23 @@ export class PolicyDirectory {
 
   constructor(options: PolicyDirectoryOptions) {
     this.o = { debounceMs: 200, ...options };
-    this.o.policies.setDirectoryOwnership({ directory: this.o.directory, owns: (op) => this.applied?.operations.has(op) ?? false });
+    this.o.policies.setDirectoryOwnership({
+      directory: this.o.directory,
+      owns: (op) => this.applied?.operations.has(op) ?? false,
+    });
   }
 
   /** Reads and applies the directory once (start-up waits for it), then follows its changes. */
   async start(): Promise<void> {
     // Operations the directory bound before a restart are still its own while it is unreadable.
-    const before = new Set(this.o.store.bindings.current().filter((b) => b.source === 'directory').map((b) => b.operation));
-    this.applied = before.size > 0 ? { from: '', at: '', bindingsSha256: '', fingerprint: '', operations: before } : null;
+    const before = new Set(
+      this.o.store.bindings
+        .current()
+        .filter((b) => b.source === 'directory')
+        .map((b) => b.operation),
+    );
+    this.applied =
+      before.size > 0 ? { from: '', at: '', bindingsSha256: '', fingerprint: '', operations: before } : null;
     await this.reconcile();
     this.watch(this.o.directory);
     this.poll = setInterval(() => this.schedule(0), this.o.pollIntervalMs);
@@ -71,7 +91,14 @@ export class PolicyDirectory {
   }
 
   problem(): HealthProblem | null {
-    return this.failure ? { kind: 'policy-directory', directory: this.o.directory, message: this.failure.message, since: this.failure.since } : null;
+    return this.failure
+      ? {
+          kind: 'policy-directory',
+          directory: this.o.directory,
+          message: this.failure.message,
+          since: this.failure.since,
+        }
+      : null;
   }
 
   get failing(): boolean {
@@ -120,7 +147,10 @@ export class PolicyDirectory {
       });
       this.watchers.set(dir, w);
     } catch (err) {
-      this.o.logger.debug({ dir, err: (err as Error).message }, 'policy directory: cannot watch (the periodic re-read covers it)');
+      this.o.logger.debug(
+        { dir, err: (err as Error).message },
+        'policy directory: cannot watch (the periodic re-read covers it)',
+      );
     }
   }
 
@@ -144,17 +174,33 @@ export class PolicyDirectory {
       if (snapshot.source.dataDir !== this.o.directory) this.rewatch(snapshot.source.dataDir);
       await this.apply(snapshot);
       const from = snapshot.source.dataDir;
-      this.applied = { from, at: new Date().toISOString(), bindingsSha256: snapshot.bindingsSha256, fingerprint, operations: new Set(snapshot.bindings.map((b) => b.operation)) };
-      if (this.failure) this.o.logger.info({ directory: this.o.directory, from }, 'policy directory: a good update replaced the refused one');
+      this.applied = {
+        from,
+        at: new Date().toISOString(),
+        bindingsSha256: snapshot.bindingsSha256,
+        fingerprint,
+        operations: new Set(snapshot.bindings.map((b) => b.operation)),
+      };
+      if (this.failure)
+        this.o.logger.info(
+          { directory: this.o.directory, from },
+          'policy directory: a good update replaced the refused one',
+        );
       this.failure = null;
       this.o.metrics?.policyDirectoryReconciles.inc({ result: 'applied' });
-      this.o.logger.info({ directory: this.o.directory, from, bindings: snapshot.bindings, policies: [...snapshot.policies.keys()] }, 'policy directory applied');
+      this.o.logger.info(
+        { directory: this.o.directory, from, bindings: snapshot.bindings, policies: [...snapshot.policies.keys()] },
+        'policy directory applied',
+      );
     } catch (err) {
       if (!(err instanceof DirectoryError)) throw err;
       const since = this.failure?.message === err.message ? this.failure.since : new Date().toISOString();
       this.failure = { message: err.message, since, fingerprint };
       this.o.metrics?.policyDirectoryReconciles.inc({ result: 'refused' });
-      this.o.logger.error({ directory: this.o.directory, problem: err.message }, 'policy directory: update REFUSED, the last good policies and bindings stay in force until the directory is fixed');
+      this.o.logger.error(
+        { directory: this.o.directory, problem: err.message },
+        'policy directory: update REFUSED, the last good policies and bindings stay in force until the directory is fixed',
+      );
     }
   }
 
@@ -176,11 +222,18 @@ export class PolicyDirectory {
         revisions.set(p.name, existing.revision);
         continue;
       }
-      const r = await policies.push(p.name, `from the policy directory (${path.basename(s.source.dataDir)})`, p.bytes, p.signatureFile);
+      const r = await policies.push(
+        p.name,
+        `from the policy directory (${path.basename(s.source.dataDir)})`,
+        p.bytes,
+        p.signatureFile,
+      );
       if (!r.ok) throw new DirectoryError(`${p.name}.wasm: ${r.message}`);
       revisions.set(p.name, r.value.revision.revision);
     }
-    const wanted = new Map(s.bindings.map((b) => [b.operation, { policy: b.policy, revision: revisions.get(b.policy)! }]));
+    const wanted = new Map(
+      s.bindings.map((b) => [b.operation, { policy: b.policy, revision: revisions.get(b.policy)! }]),
+    );
     for (const [operation, w] of wanted) {
       const now = store.bindings.currentFor(operation);
       if (now && now.source === 'directory' && now.policy === w.policy && now.revision === w.revision) continue;

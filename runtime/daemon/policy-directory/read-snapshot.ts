@@ -10,7 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_SIGNATURE_FILE_BYTES } from '../../signing/minisign.ts';
 import { POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../../wire/index.ts';
-import { readTrustedEntry, trustedDataDirectory, UntrustedPathError, type TrustedDataDirectory } from '../path-trust.ts';
+import {
+  readTrustedEntry,
+  trustedDataDirectory,
+  UntrustedPathError,
+  type TrustedDataDirectory,
+} from '../path-trust.ts';
 import { BINDINGS_FILE, BindingsFileError, parseBindingsFile, type DirectoryBinding } from './bindings-file.ts';
 
 export const MAX_DIRECTORY_ENTRIES = 128;
@@ -43,12 +48,19 @@ function problem(err: unknown): never {
   if (err instanceof UntrustedPathError || err instanceof BindingsFileError) throw new DirectoryError(err.message);
   const e = err as NodeJS.ErrnoException;
   // ENOENT in the middle of a read: the kubelet swapped generations under us; the next change reads again.
-  throw new DirectoryError(e.code === 'ENOENT' ? `a file vanished while the directory was read (${e.message}); it is read again at the next change` : `cannot read ${WHAT}: ${e.message}`);
+  throw new DirectoryError(
+    e.code === 'ENOENT'
+      ? `a file vanished while the directory was read (${e.message}); it is read again at the next change`
+      : `cannot read ${WHAT}: ${e.message}`,
+  );
 }
 
 function listEntries(dataDir: string): string[] {
   const names = fs.readdirSync(dataDir).filter((n) => !n.startsWith('.'));
-  if (names.length > MAX_DIRECTORY_ENTRIES) throw new DirectoryError(`${dataDir} holds ${names.length} files, more than the ${MAX_DIRECTORY_ENTRIES} a policy directory may`);
+  if (names.length > MAX_DIRECTORY_ENTRIES)
+    throw new DirectoryError(
+      `${dataDir} holds ${names.length} files, more than the ${MAX_DIRECTORY_ENTRIES} a policy directory may`,
+    );
   return names.sort();
 }
 
@@ -82,10 +94,16 @@ export function fingerprintDirectory(dir: string): string {
 
 export function readDirectorySnapshot(dir: string, maxPolicyBytes: number): DirectorySnapshot {
   try {
-    if (!fs.existsSync(dir)) throw new DirectoryError(`${WHAT} ${dir} does not exist: create it (root-owned, mode 0755) or mount the ConfigMap there; the daemon picks it up within policies.directoryPollS`);
+    if (!fs.existsSync(dir))
+      throw new DirectoryError(
+        `${WHAT} ${dir} does not exist: create it (root-owned, mode 0755) or mount the ConfigMap there; the daemon picks it up within policies.directoryPollS`,
+      );
     const source = trustedDataDirectory(dir, WHAT);
     const names = listEntries(source.dataDir);
-    if (!names.includes(BINDINGS_FILE)) throw new DirectoryError(`${source.dataDir} has no ${BINDINGS_FILE}; a policy directory holds <name>.wasm, <name>.wasm.minisig and ${BINDINGS_FILE} (docs/fleet.md)`);
+    if (!names.includes(BINDINGS_FILE))
+      throw new DirectoryError(
+        `${source.dataDir} has no ${BINDINGS_FILE}; a policy directory holds <name>.wasm, <name>.wasm.minisig and ${BINDINGS_FILE} (docs/fleet.md)`,
+      );
     const policies = new Map<string, DirectoryPolicy>();
     const signatures = new Map<string, string>();
     let bindingsText = '';
@@ -96,9 +114,13 @@ export function readDirectorySnapshot(dir: string, maxPolicyBytes: number): Dire
         continue;
       }
       const m = /^(.*)\.wasm(\.minisig)?$/.exec(n);
-      if (m === null) throw new DirectoryError(`${WHAT}: unexpected file ${n}; a policy directory holds only <name>.wasm, <name>.wasm.minisig and ${BINDINGS_FILE}`);
+      if (m === null)
+        throw new DirectoryError(
+          `${WHAT}: unexpected file ${n}; a policy directory holds only <name>.wasm, <name>.wasm.minisig and ${BINDINGS_FILE}`,
+        );
       const name = m[1]!;
-      if (!POLICY_NAME_PATTERN.test(name)) throw new DirectoryError(`${WHAT}: ${n}: "${name.slice(0, 80)}" is not a policy name (${POLICY_NAME_RULE})`);
+      if (!POLICY_NAME_PATTERN.test(name))
+        throw new DirectoryError(`${WHAT}: ${n}: "${name.slice(0, 80)}" is not a policy name (${POLICY_NAME_RULE})`);
       if (m[2] !== undefined) {
         signatures.set(name, readTrustedEntry(source, n, what, MAX_SIGNATURE_FILE_BYTES).toString('utf8'));
         continue;
@@ -115,8 +137,14 @@ export function readDirectorySnapshot(dir: string, maxPolicyBytes: number): Dire
     const bindings = parseBindingsFile(bindingsText);
     for (const b of bindings) {
       const p = policies.get(b.policy);
-      if (p === undefined) throw new DirectoryError(`${WHAT}: ${BINDINGS_FILE} binds ${b.operation} to ${b.policy}, and there is no ${b.policy}.wasm`);
-      if (b.sha256 !== undefined && b.sha256 !== p.sha256) throw new DirectoryError(`${WHAT}: ${BINDINGS_FILE} pins ${b.policy} to sha256 ${b.sha256}, and ${b.policy}.wasm has sha256 ${p.sha256}: the wrong file was shipped, or the pin is stale`);
+      if (p === undefined)
+        throw new DirectoryError(
+          `${WHAT}: ${BINDINGS_FILE} binds ${b.operation} to ${b.policy}, and there is no ${b.policy}.wasm`,
+        );
+      if (b.sha256 !== undefined && b.sha256 !== p.sha256)
+        throw new DirectoryError(
+          `${WHAT}: ${BINDINGS_FILE} pins ${b.policy} to sha256 ${b.sha256}, and ${b.policy}.wasm has sha256 ${p.sha256}: the wrong file was shipped, or the pin is stale`,
+        );
     }
     return { source, policies, bindings, bindingsSha256: sha256(Buffer.from(bindingsText)) };
   } catch (err) {

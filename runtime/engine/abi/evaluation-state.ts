@@ -61,13 +61,16 @@ export class EvaluationState {
     const slice = this.slice;
     if (slice !== undefined && slice.now() > slice.endsAt) {
       slice.expired = true;
-      throw this.fail(new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`));
+      throw this.fail(
+        new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`),
+      );
     }
     this.charge(fn, units);
   }
 
   /** Charges `units` of fuel for work the host does for the guest. */
   charge(fn: string, units: number): void {
-    if (this.fuel !== undefined && !this.fuel.charge(units)) throw this.fail(new GuestFault('fuel-exhausted', `fuel budget used up in a call of ${fn}`));
+    if (this.fuel !== undefined && !this.fuel.charge(units))
+      throw this.fail(new GuestFault('fuel-exhausted', `fuel budget used up in a call of ${fn}`));
   }
 }

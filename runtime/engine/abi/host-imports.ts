@@ -13,7 +13,8 @@ import { lowerSetMemlockResult, lowerVmIdentityOption } from './lower-results.ts
 function memoryOf(state: EvaluationState, fn: string): GuestMemory {
   // A core start function runs before the instance's exports exist; a component could not make
   // this call either (its lowered imports need the instance's memory).
-  if (state.memory === undefined) throw state.fail(new GuestFault('trap', `${fn} called before the instance existed (from the start function)`));
+  if (state.memory === undefined)
+    throw state.fail(new GuestFault('trap', `${fn} called before the instance existed (from the start function)`));
   return state.memory;
 }
 
@@ -34,7 +35,9 @@ function callHost<T>(state: EvaluationState, fn: string, call: () => T): T {
   try {
     return call();
   } catch (err) {
-    throw state.fail(new GuestFault('host-error', `${fn} failed in the host: ${err instanceof Error ? err.message : String(err)}`));
+    throw state.fail(
+      new GuestFault('host-error', `${fn} failed in the host: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 }
 
@@ -81,7 +84,14 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
           state.capabilityCalls.push(
             result.ok
               ? { op: 'set-memlock', pid, bytes, result: 'ok', ...effect }
-              : { op: 'set-memlock', pid, bytes, result: result.error, ...(result.detail !== undefined ? { detail: result.detail } : {}), ...effect },
+              : {
+                  op: 'set-memlock',
+                  pid,
+                  bytes,
+                  result: result.error,
+                  ...(result.detail !== undefined ? { detail: result.detail } : {}),
+                  ...effect,
+                },
           );
         }
         lowerSetMemlockResult(memory, retptr, result);
@@ -96,7 +106,9 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
         memory.check('query-vm-identity return area', retptr, 32, 4);
         const quotaOk = admit(state, 'query-vm-identity');
         // option<> has no error case: past the quota the guest sees none, and the outcome is a deny.
-        const identity = quotaOk ? callHost(state, 'query-vm-identity', () => state.capabilities.queryVmIdentity(pid)) : null;
+        const identity = quotaOk
+          ? callHost(state, 'query-vm-identity', () => state.capabilities.queryVmIdentity(pid))
+          : null;
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
           state.capabilityCalls.push(
             identity === null
@@ -114,7 +126,8 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
         const memory = memoryOf(state, 'log');
         const limits = state.limits;
         const n = len >>> 0;
-        if (n > limits.maxGuestStringBytes) throw abiFault(`log message: string of ${n} bytes exceeds the limit of ${limits.maxGuestStringBytes} bytes`);
+        if (n > limits.maxGuestStringBytes)
+          throw abiFault(`log message: string of ${n} bytes exceeds the limit of ${limits.maxGuestStringBytes} bytes`);
         // Past the caps a line is counted and never read: a log storm costs only its calls.
         if (state.logs.length >= limits.maxLogLines || state.logBytes + n > limits.maxLogBytes) {
           state.droppedLogLines++;

@@ -26,7 +26,9 @@ function allocate(memory: GuestMemory, realloc: GuestRealloc, what: string, alig
   try {
     memory.check(what, ptr, size, align);
   } catch {
-    throw abiFault(`cabi_realloc returned ${ptr} for ${size} bytes (align ${align}) of ${what}, outside guest memory of ${memory.byteLength} bytes or misaligned`);
+    throw abiFault(
+      `cabi_realloc returned ${ptr} for ${size} bytes (align ${align}) of ${what}, outside guest memory of ${memory.byteLength} bytes or misaligned`,
+    );
   }
   return ptr;
 }
@@ -51,7 +53,8 @@ export function lowerVmIdentityOption(
     memory.writeU8('option discriminant', base + VM_IDENTITY_OPTION.disc, 0);
     return;
   }
-  if (realloc === undefined) throw abiFault('query-vm-identity returned a VM but the guest exports no cabi_realloc to receive it');
+  if (realloc === undefined)
+    throw abiFault('query-vm-identity returned a VM but the guest exports no cabi_realloc to receive it');
   memory.writeU8('option discriminant', base + VM_IDENTITY_OPTION.disc, 1);
   lowerString(memory, realloc, 'vm-identity.uuid', identity.uuid, base + VM_IDENTITY_OPTION.uuid);
   lowerString(memory, realloc, 'vm-identity.name', identity.name, base + VM_IDENTITY_OPTION.name);

@@ -3,7 +3,10 @@
 // ever produce a clear invalid-module error, never an out-of-range read.
 
 export class MalformedBinary extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} (at byte ${offset})`);
     this.name = 'MalformedBinary';
   }

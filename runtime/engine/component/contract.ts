@@ -62,7 +62,10 @@ export const HOST_FUNCTIONS: ReadonlyMap<string, FuncType> = new Map<string, Fun
       result: { kind: 'result', ok: null, err: CAPABILITY_ERROR_TYPE },
     },
   ],
-  ['query-vm-identity', { params: [{ name: 'pid', type: prim('u32') }], result: { kind: 'option', inner: VM_IDENTITY_TYPE } }],
+  [
+    'query-vm-identity',
+    { params: [{ name: 'pid', type: prim('u32') }], result: { kind: 'option', inner: VM_IDENTITY_TYPE } },
+  ],
   [
     'log',
     {

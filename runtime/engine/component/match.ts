@@ -6,7 +6,9 @@ import { quoteName } from './quote.ts';
 
 export function matchValType(expected: ValType | null, actual: ValType | null, path: string): string | null {
   if (expected === null || actual === null) {
-    return expected === actual ? null : `${path}: expected ${describeValType(expected)}, found ${describeValType(actual)}`;
+    return expected === actual
+      ? null
+      : `${path}: expected ${describeValType(expected)}, found ${describeValType(actual)}`;
   }
   const mismatch = (): string => `${path}: expected ${describeValType(expected)}, found ${describeValType(actual)}`;
   if (expected.kind !== actual.kind) return mismatch();
@@ -38,7 +40,9 @@ export function matchValType(expected: ValType | null, actual: ValType | null, p
     case 'enum':
     case 'flags': {
       const a = actual as typeof expected;
-      return a.names.length === expected.names.length && a.names.every((n, i) => n === expected.names[i]) ? null : mismatch();
+      return a.names.length === expected.names.length && a.names.every((n, i) => n === expected.names[i])
+        ? null
+        : mismatch();
     }
     case 'list':
       return actual.kind === 'list' ? matchValType(expected.element, actual.element, `${path}[]`) : mismatch();
@@ -54,7 +58,9 @@ export function matchValType(expected: ValType | null, actual: ValType | null, p
     }
     case 'result': {
       if (actual.kind !== 'result') return mismatch();
-      return matchValType(expected.ok, actual.ok, `${path}.ok`) ?? matchValType(expected.err, actual.err, `${path}.err`);
+      return (
+        matchValType(expected.ok, actual.ok, `${path}.ok`) ?? matchValType(expected.err, actual.err, `${path}.err`)
+      );
     }
     case 'unsupported':
       return mismatch();

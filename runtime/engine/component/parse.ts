@@ -53,12 +53,28 @@ interface TypeScope {
 
 type CoreInstance = { kind: 'instantiate'; module: number } | { kind: 'exports' };
 type CoreFunc = { kind: 'export'; instance: number; name: string } | { kind: 'other' };
-type Sort = 'core-func' | 'core-table' | 'core-memory' | 'core-global' | 'core-type' | 'core-module' | 'core-instance'
-  | 'func' | 'value' | 'type' | 'component' | 'instance';
+type Sort =
+  | 'core-func'
+  | 'core-table'
+  | 'core-memory'
+  | 'core-global'
+  | 'core-type'
+  | 'core-module'
+  | 'core-instance'
+  | 'func'
+  | 'value'
+  | 'type'
+  | 'component'
+  | 'instance';
 
 const CORE_SORTS: Record<number, Sort> = {
-  0x00: 'core-func', 0x01: 'core-table', 0x02: 'core-memory', 0x03: 'core-global',
-  0x10: 'core-type', 0x11: 'core-module', 0x12: 'core-instance',
+  0x00: 'core-func',
+  0x01: 'core-table',
+  0x02: 'core-memory',
+  0x03: 'core-global',
+  0x10: 'core-type',
+  0x11: 'core-module',
+  0x12: 'core-instance',
 };
 const SORTS: Record<number, Sort> = { 0x01: 'func', 0x02: 'value', 0x03: 'type', 0x04: 'component', 0x05: 'instance' };
 
@@ -89,7 +105,13 @@ class ComponentParser {
   private readonly coreFuncs: CoreFunc[] = [];
   private readonly coreCounts = { table: 0, memory: 0, global: 0, type: 0 };
   private componentCount = 0;
-  private readonly out: ComponentSummary = { imports: [], exports: [], coreModules: [], canons: [], evaluateModule: null };
+  private readonly out: ComponentSummary = {
+    imports: [],
+    exports: [],
+    coreModules: [],
+    canons: [],
+    evaluateModule: null,
+  };
   private readonly liftedCoreFunc = new Map<number, number>();
   private readonly exportedFuncs = new Map<string, number>();
 
@@ -312,7 +334,9 @@ class ComponentParser {
           r.u32();
           return;
         default:
-          throw new UnsupportedComponent(`canonical option 0x${opt.toString(16)} (async or newer) is not supported in a policy`);
+          throw new UnsupportedComponent(
+            `canonical option 0x${opt.toString(16)} (async or newer) is not supported in a policy`,
+          );
       }
     });
     return encoding;
@@ -368,8 +392,13 @@ class ComponentParser {
     if (hasAscription === 0x01) {
       const ascribed = this.externDesc(r, this.top);
       // The check below judges the exported item's own type; an ascription may not disguise it.
-      if (extern.sort === 'func' && (ascribed.sort !== 'func' || matchFuncType(extern.type, ascribed.type, name) !== null)) {
-        throw new UnsupportedComponent(`export ${quoteName(name)} carries a type ascription that differs from the exported function's type`);
+      if (
+        extern.sort === 'func' &&
+        (ascribed.sort !== 'func' || matchFuncType(extern.type, ascribed.type, name) !== null)
+      ) {
+        throw new UnsupportedComponent(
+          `export ${quoteName(name)} carries a type ascription that differs from the exported function's type`,
+        );
       }
       extern = ascribed;
     } else if (hasAscription !== 0x00) r.fail('bad export type ascription flag');
@@ -438,7 +467,8 @@ class ComponentParser {
         return;
       case 0x02: {
         const sort = this.sort(r);
-        if (r.byte() !== 0x02 || sort !== 'type') throw new UnsupportedComponent('only outer type aliases are supported inside type declarations');
+        if (r.byte() !== 0x02 || sort !== 'type')
+          throw new UnsupportedComponent('only outer type aliases are supported inside type declarations');
         let target: TypeScope | null = scope;
         for (let ct = r.u32(); ct > 0 && target; ct--) target = target.parent;
         if (!target) r.fail('outer alias count exceeds the enclosing scopes');
@@ -484,7 +514,10 @@ class ComponentParser {
     };
     switch (b) {
       case 0x72:
-        return this.composite({ kind: 'record', fields: this.items(r, 'record', 'field', () => ({ name: r.name(), type: this.valType(r, scope) })) });
+        return this.composite({
+          kind: 'record',
+          fields: this.items(r, 'record', 'field', () => ({ name: r.name(), type: this.valType(r, scope) })),
+        });
       case 0x71:
         return this.composite({
           kind: 'variant',
@@ -500,7 +533,10 @@ class ComponentParser {
       case 0x70:
         return this.composite({ kind: 'list', element: this.valType(r, scope) });
       case 0x6f:
-        return this.composite({ kind: 'tuple', elements: this.items(r, 'tuple', 'element', () => this.valType(r, scope)) });
+        return this.composite({
+          kind: 'tuple',
+          elements: this.items(r, 'tuple', 'element', () => this.valType(r, scope)),
+        });
       case 0x6e:
         return this.composite({ kind: 'flags', names: this.items(r, 'flags', 'flag', () => r.name()) });
       case 0x6d:
@@ -517,7 +553,9 @@ class ComponentParser {
         this.at(scope.types, r.u32(), 'type', r);
         return { kind: 'unsupported', what: b === 0x69 ? 'own<resource>' : 'borrow<resource>' };
       default:
-        throw new UnsupportedComponent(`value type constructor 0x${b.toString(16)} (stream, future, ...) is not part of the capgate contract`);
+        throw new UnsupportedComponent(
+          `value type constructor 0x${b.toString(16)} (stream, future, ...) is not part of the capgate contract`,
+        );
     }
   }
 
@@ -525,7 +563,10 @@ class ComponentParser {
   private items<T>(r: ByteReader, kind: string, what: string, item: () => T): T[] {
     const n = r.count(what);
     const limit = this.typeLimits.maxTypeWidth;
-    if (n > limit) throw new UnsupportedComponent(`the component defines a ${kind} type of ${n} ${what === 'case' || what === 'flag' || what === 'field' ? `${what}s` : 'elements'}; the limit is ${limit} (limits.maxTypeWidth)`);
+    if (n > limit)
+      throw new UnsupportedComponent(
+        `the component defines a ${kind} type of ${n} ${what === 'case' || what === 'flag' || what === 'field' ? `${what}s` : 'elements'}; the limit is ${limit} (limits.maxTypeWidth)`,
+      );
     const out: T[] = [];
     for (let i = 0; i < n; i++) out.push(item());
     return out;
@@ -534,17 +575,26 @@ class ComponentParser {
   /** Records the nesting depth of a composite type, refusing one nested deeper than the limit. */
   private composite(t: ValType): ValType {
     const children: Array<ValType | null> =
-      t.kind === 'record' ? t.fields.map((f) => f.type)
-      : t.kind === 'variant' ? t.cases.map((c) => c.type)
-      : t.kind === 'tuple' ? t.elements
-      : t.kind === 'list' ? [t.element]
-      : t.kind === 'option' ? [t.inner]
-      : t.kind === 'result' ? [t.ok, t.err]
-      : [];
+      t.kind === 'record'
+        ? t.fields.map((f) => f.type)
+        : t.kind === 'variant'
+          ? t.cases.map((c) => c.type)
+          : t.kind === 'tuple'
+            ? t.elements
+            : t.kind === 'list'
+              ? [t.element]
+              : t.kind === 'option'
+                ? [t.inner]
+                : t.kind === 'result'
+                  ? [t.ok, t.err]
+                  : [];
     let depth = 1;
     for (const c of children) if (c !== null) depth = Math.max(depth, 1 + (this.depths.get(c) ?? 1));
     const limit = this.typeLimits.maxTypeDepth;
-    if (depth > limit) throw new UnsupportedComponent(`the component defines a ${t.kind} type nested ${depth} deep; the limit is ${limit} (limits.maxTypeDepth)`);
+    if (depth > limit)
+      throw new UnsupportedComponent(
+        `the component defines a ${t.kind} type nested ${depth} deep; the limit is ${limit} (limits.maxTypeDepth)`,
+      );
     this.depths.set(t, depth);
     return t;
   }

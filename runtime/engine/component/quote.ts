@@ -4,5 +4,7 @@ const MAX_QUOTED_CHARS = 80;
 
 /** `"name"`, cut to MAX_QUOTED_CHARS characters with "..." when longer. */
 export function quoteName(name: string): string {
-  return name.length <= MAX_QUOTED_CHARS ? `"${name}"` : `"${name.slice(0, MAX_QUOTED_CHARS)}..." (${name.length} characters)`;
+  return name.length <= MAX_QUOTED_CHARS
+    ? `"${name}"`
+    : `"${name.slice(0, MAX_QUOTED_CHARS)}..." (${name.length} characters)`;
 }

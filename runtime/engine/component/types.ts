@@ -4,7 +4,19 @@
 // different fields does not match.
 
 export const PRIMITIVES = [
-  'bool', 's8', 'u8', 's16', 'u16', 's32', 'u32', 's64', 'u64', 'f32', 'f64', 'char', 'string',
+  'bool',
+  's8',
+  'u8',
+  's16',
+  'u16',
+  's32',
+  'u32',
+  's64',
+  'u64',
+  'f32',
+  'f64',
+  'char',
+  'string',
 ] as const;
 export type Primitive = (typeof PRIMITIVES)[number];
 
@@ -103,7 +115,7 @@ function describeInto(out: BoundedText, t: ValType | null, depth: number): void 
       out.add('variant { ');
       out.list(t.cases, (c) => {
         out.add(c.name);
-        if (c.type) (out.add('('), d(c.type), out.add(')'));
+        if (c.type) out.add('('), d(c.type), out.add(')');
       });
       out.add(' }');
       return;
@@ -146,6 +158,6 @@ export function describeFuncType(f: FuncType): string {
   out.add('func(');
   out.list(f.params, (p) => (out.add(`${p.name}: `), describeInto(out, p.type, 0)));
   out.add(')');
-  if (f.result) (out.add(' -> '), describeInto(out, f.result, 0));
+  if (f.result) out.add(' -> '), describeInto(out, f.result, 0);
   return out.text;
 }

@@ -34,7 +34,8 @@ function listed(cls: string, count: string, item: string): (e: Ref) => ChildSlot
   const n = accessor<Count>(cls, `getNum${count}`);
   const get = accessor<GetAt>(cls, `get${item}At`);
   const set = accessor<SetAt>(cls, `set${item}At`);
-  return (e) => Array.from({ length: n(e) }, (_, i) => ({ get: (x: Ref) => get(x, i), set: (x: Ref, c: Ref) => set(x, i, c) }));
+  return (e) =>
+    Array.from({ length: n(e) }, (_, i) => ({ get: (x: Ref) => get(x, i), set: (x: Ref, c: Ref) => set(x, i, c) }));
 }
 
 function fixed(cls: string, ...names: string[]): (e: Ref) => ChildSlot[] {
@@ -65,7 +66,10 @@ export const CHILDREN: ReadonlyMap<number, (e: Ref) => ChildSlot[]> = new Map<nu
   [binaryen.CallId, listed('Call', 'Operands', 'Operand')],
   [
     binaryen.CallIndirectId,
-    ((target, operands) => (e: Ref) => [...target(e), ...operands(e)])(fixed('CallIndirect', 'Target'), listed('CallIndirect', 'Operands', 'Operand')),
+    ((target, operands) => (e: Ref) => [...target(e), ...operands(e)])(
+      fixed('CallIndirect', 'Target'),
+      listed('CallIndirect', 'Operands', 'Operand'),
+    ),
   ],
   [binaryen.LocalSetId, fixed('LocalSet', 'Value')],
   [binaryen.GlobalSetId, fixed('GlobalSet', 'Value')],
@@ -107,7 +111,8 @@ export const ALLOWED_FEATURES: binaryen.Features =
 
 /** Human names for refusal messages. */
 export function expressionKindName(id: number): string {
-  for (const [k, v] of Object.entries(binaryen)) if (k.endsWith('Id') && v === id && !k.startsWith('_')) return k.slice(0, -2);
+  for (const [k, v] of Object.entries(binaryen))
+    if (k.endsWith('Id') && v === id && !k.startsWith('_')) return k.slice(0, -2);
   return `expression #${id}`;
 }
 

@@ -21,7 +21,11 @@ export interface BulkMemoryMetering {
 
 type Operation = (dest: Ref, second: Ref, size: Ref) => Ref;
 
-export function bulkMemoryMetering(module: binaryen.Module, fuelGlobal: string, freshName: (base: string) => string): BulkMemoryMetering {
+export function bulkMemoryMetering(
+  module: binaryen.Module,
+  fuelGlobal: string,
+  freshName: (base: string) => string,
+): BulkMemoryMetering {
   // Helper name -> the operation it wraps, in order of first use.
   const helpers = new Map<string, Operation>();
   let fillHelper: string | undefined;
@@ -50,7 +54,9 @@ export function bulkMemoryMetering(module: binaryen.Module, fuelGlobal: string, 
       if (id === binaryen.MemoryInitId) {
         const e = binaryen.getExpressionInfo(expr) as binaryen.MemoryInitInfo;
         const segment = e.segment;
-        const name = helper(initHelpers.get(segment), 'capgate_memory_init', (d, o, n) => module.memory.init(segment, d, o, n));
+        const name = helper(initHelpers.get(segment), 'capgate_memory_init', (d, o, n) =>
+          module.memory.init(segment, d, o, n),
+        );
         initHelpers.set(segment, name);
         return module.call(name, [e.dest, e.offset, e.size], binaryen.none);
       }

@@ -40,7 +40,8 @@ function typeList(t: binaryen.Type): string[] {
   return binaryen.expandType(t).map((x) => CORE_NAMES.get(x) ?? 'ref');
 }
 
-const show = (s: { params: string[]; results: string[] }): string => `(${s.params.join(', ')}) -> (${s.results.join(', ')})`;
+const show = (s: { params: string[]; results: string[] }): string =>
+  `(${s.params.join(', ')}) -> (${s.results.join(', ')})`;
 
 function sameSig(fn: binaryen.FunctionRef, want: CoreSig): { ok: boolean; found: string } {
   const info = binaryen.getFunctionInfo(fn);
@@ -59,7 +60,9 @@ export interface CoreAbi {
 export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAbi {
   for (const imp of coreImports(bytes)) {
     if (imp.kind !== 'func') {
-      throw disallowedImport(`the core module imports a ${imp.kind} ${quoteName(imp.module)}.${quoteName(imp.name)}; a policy may import only host functions`);
+      throw disallowedImport(
+        `the core module imports a ${imp.kind} ${quoteName(imp.module)}.${quoteName(imp.name)}; a policy may import only host functions`,
+      );
     }
   }
   const hostFunctions: string[] = [];
@@ -84,12 +87,15 @@ export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAb
   for (let i = 0; i < module.getNumExports(); i++) {
     const info = binaryen.getExportInfo(module.getExportByIndex(i));
     if (info.name.startsWith(RESERVED_EXPORT_PREFIX)) {
-      throw invalidModule(`the core module exports ${quoteName(info.name)}; names starting with ${RESERVED_EXPORT_PREFIX} are reserved for the engine`);
+      throw invalidModule(
+        `the core module exports ${quoteName(info.name)}; names starting with ${RESERVED_EXPORT_PREFIX} are reserved for the engine`,
+      );
     }
     exports.set(info.name, info);
   }
   const memory = exports.get('memory');
-  if (!memory || memory.kind !== binaryen.ExternalMemory) throw invalidModule('the core module does not export its linear memory as "memory"');
+  if (!memory || memory.kind !== binaryen.ExternalMemory)
+    throw invalidModule('the core module does not export its linear memory as "memory"');
   const checkFunc = (name: keyof typeof EXPORT_SIGNATURES, required: boolean): boolean => {
     const e = exports.get(name);
     if (!e) {
@@ -98,7 +104,10 @@ export function checkCoreAbi(module: binaryen.Module, bytes: Uint8Array): CoreAb
     }
     if (e.kind !== binaryen.ExternalFunction) throw invalidModule(`core export "${name}" is not a function`);
     const { ok, found } = sameSig(module.getFunction(e.value), EXPORT_SIGNATURES[name]);
-    if (!ok) throw invalidModule(`core export "${name}" has signature ${found}; the contract needs ${show(EXPORT_SIGNATURES[name])}`);
+    if (!ok)
+      throw invalidModule(
+        `core export "${name}" has signature ${found}; the contract needs ${show(EXPORT_SIGNATURES[name])}`,
+      );
     return true;
   };
   checkFunc('evaluate', true);

@@ -23,7 +23,10 @@ export function deferStart(module: binaryen.Module, startedGlobal: string): stri
     if (info.module || !info.body) continue; // a re-exported host import runs no guest code
     const runStartOnce = module.if(
       module.i32.eqz(module.global.get(startedGlobal, binaryen.i32)),
-      module.block(null, [module.global.set(startedGlobal, module.i32.const(1)), module.call(startName, [], binaryen.none)]),
+      module.block(null, [
+        module.global.set(startedGlobal, module.i32.const(1)),
+        module.call(startName, [], binaryen.none),
+      ]),
     );
     setFunctionBody(fn, module.block(null, [runStartOnce, info.body], binaryen.getExpressionType(info.body)));
   }

@@ -27,7 +27,14 @@
 // (measured: a loop calling a 5-instruction helper went from 1.8x to ~1x of raw).
 import binaryen from 'binaryen';
 import { invalidModule } from '../component/rejection.ts';
-import { CHILDREN, expressionKindName, isTailCall, isTailCallIndirect, loopBody, setFunctionBody } from './binaryen-ir.ts';
+import {
+  CHILDREN,
+  expressionKindName,
+  isTailCall,
+  isTailCallIndirect,
+  loopBody,
+  setFunctionBody,
+} from './binaryen-ir.ts';
 import type { Ref } from './binaryen-ir.ts';
 
 export interface FuelRewrite {
@@ -92,7 +99,8 @@ function callerChargedCosts(module: binaryen.Module): Map<string, number> {
     if (e.kind === binaryen.ExternalFunction) reachableIndirectly.add(e.value);
   }
   for (let i = 0; i < module.getNumElementSegments(); i++) {
-    for (const name of binaryen.getElementSegmentInfo(module.getElementSegmentByIndex(i)).data) reachableIndirectly.add(name);
+    for (const name of binaryen.getElementSegmentInfo(module.getElementSegmentByIndex(i)).data)
+      reachableIndirectly.add(name);
   }
   const start = module.getStart();
   if (start) reachableIndirectly.add(binaryen.getFunctionInfo(start).name);

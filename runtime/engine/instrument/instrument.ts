@@ -36,7 +36,8 @@ export interface InstrumentedModule {
 }
 
 export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions): InstrumentedModule {
-  if (!Number.isSafeInteger(opts.fuel) || opts.fuel <= 0) throw new RangeError(`limits.fuel must be a positive safe integer, got ${opts.fuel}`);
+  if (!Number.isSafeInteger(opts.fuel) || opts.fuel <= 0)
+    throw new RangeError(`limits.fuel must be a positive safe integer, got ${opts.fuel}`);
   if (!Number.isInteger(opts.memoryPages) || opts.memoryPages < 1 || opts.memoryPages > 65536) {
     throw new RangeError(`limits.memoryPages must be an integer in 1..65536, got ${opts.memoryPages}`);
   }
@@ -47,7 +48,9 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
     // Custom sections are dropped, except the function names traps are reported with (names.ts).
     module = binaryen.readBinaryWithFeatures(withFunctionNamesOnly(core), ALLOWED_FEATURES);
   } catch {
-    throw invalidModule('the core module uses WebAssembly features capgate does not support (allowed: MVP, bulk memory, sign-ext, non-trapping float-to-int, multivalue, SIMD)');
+    throw invalidModule(
+      'the core module uses WebAssembly features capgate does not support (allowed: MVP, bulk memory, sign-ext, non-trapping float-to-int, multivalue, SIMD)',
+    );
   }
   try {
     const abi = checkCoreAbi(module, core);

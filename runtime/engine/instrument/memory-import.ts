@@ -48,14 +48,25 @@ export function memoryAsImport(bytes: Uint8Array, max: number): Uint8Array {
   if (flags !== 0x00 && flags !== 0x01) throw invalidModule(`unsupported memory limits flags 0x${flags.toString(16)}`);
   const initial = r.u32();
   if (initial > max) throw invalidModule(`initial memory of ${initial} pages exceeds the maximum of ${max} pages`);
-  const entry = [...encodeName(MEMORY_IMPORT_MODULE), ...encodeName(MEMORY_IMPORT_NAME), KIND_MEMORY, LIMITS_MIN_MAX, ...encodeU32(initial), ...encodeU32(max)];
+  const entry = [
+    ...encodeName(MEMORY_IMPORT_MODULE),
+    ...encodeName(MEMORY_IMPORT_NAME),
+    KIND_MEMORY,
+    LIMITS_MIN_MAX,
+    ...encodeU32(initial),
+    ...encodeU32(max),
+  ];
 
   const imports = sections.find((s) => s.id === IMPORT_SECTION);
   let importSection: Uint8Array;
   if (imports) {
     const ir = new ByteReader(bytes, imports.payload, imports.end);
     const count = ir.u32();
-    importSection = concat([Uint8Array.from(encodeU32(count + 1)), bytes.subarray(ir.pos, imports.end), Uint8Array.from(entry)]);
+    importSection = concat([
+      Uint8Array.from(encodeU32(count + 1)),
+      bytes.subarray(ir.pos, imports.end),
+      Uint8Array.from(entry),
+    ]);
   } else {
     importSection = concat([Uint8Array.from(encodeU32(1)), Uint8Array.from(entry)]);
   }

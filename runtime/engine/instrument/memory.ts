@@ -49,23 +49,35 @@ export const MEMORY_GROW_FUEL = 256;
  * Every memory.grow of the guest is replaced by a call to it (see instrument.ts). The helper
  * is added after fuel injection, so it is not metered otherwise (no loop, constant cost).
  */
-export function addGrowHelper(module: binaryen.Module, growHelper: string, oomGlobal: string, fuelGlobal: string): void {
+export function addGrowHelper(
+  module: binaryen.Module,
+  growHelper: string,
+  oomGlobal: string,
+  fuelGlobal: string,
+): void {
   const result = 1; // local index: param 0 is delta
-  const pageCost = module.i64.shl(module.i64.extend_u(module.local.get(0, binaryen.i32)), module.i64.const(BigInt(16 - BULK_BYTES_PER_FUEL_LOG2)));
+  const pageCost = module.i64.shl(
+    module.i64.extend_u(module.local.get(0, binaryen.i32)),
+    module.i64.const(BigInt(16 - BULK_BYTES_PER_FUEL_LOG2)),
+  );
   module.addFunction(
     growHelper,
     binaryen.createType([binaryen.i32]),
     binaryen.i32,
     [binaryen.i32],
-    module.block(null, [
-      fuelCharge(module, fuelGlobal, module.i64.const(BigInt(MEMORY_GROW_FUEL))),
-      module.local.set(result, module.memory.grow(module.local.get(0, binaryen.i32))),
-      module.if(
-        module.i32.eq(module.local.get(result, binaryen.i32), module.i32.const(-1)),
-        module.global.set(oomGlobal, module.i32.const(1)),
-        fuelCharge(module, fuelGlobal, pageCost),
-      ),
-      module.local.get(result, binaryen.i32),
-    ], binaryen.i32),
+    module.block(
+      null,
+      [
+        fuelCharge(module, fuelGlobal, module.i64.const(BigInt(MEMORY_GROW_FUEL))),
+        module.local.set(result, module.memory.grow(module.local.get(0, binaryen.i32))),
+        module.if(
+          module.i32.eq(module.local.get(result, binaryen.i32), module.i32.const(-1)),
+          module.global.set(oomGlobal, module.i32.const(1)),
+          fuelCharge(module, fuelGlobal, pageCost),
+        ),
+        module.local.get(result, binaryen.i32),
+      ],
+      binaryen.i32,
+    ),
   );
 }

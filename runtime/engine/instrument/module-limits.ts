@@ -10,7 +10,16 @@ import { invalidModule } from '../component/rejection.ts';
 import type { EngineLimits } from '../limits.ts';
 import { coreSections } from './core-sections.ts';
 
-export type ModuleLimits = Pick<EngineLimits, 'maxTableEntries' | 'maxElementEntries' | 'maxDataBytes' | 'maxSegments' | 'maxGlobals' | 'maxFunctions' | 'maxCodeBytes'>;
+export type ModuleLimits = Pick<
+  EngineLimits,
+  | 'maxTableEntries'
+  | 'maxElementEntries'
+  | 'maxDataBytes'
+  | 'maxSegments'
+  | 'maxGlobals'
+  | 'maxFunctions'
+  | 'maxCodeBytes'
+>;
 
 /** What the module declares that instantiation and compilation pay for. */
 export interface ModuleShape {
@@ -29,7 +38,16 @@ export interface ModuleShape {
 const SECTION = { table: 4, function: 3, memory: 5, global: 6, element: 9, code: 10, data: 11 } as const;
 
 export function readModuleShape(core: Uint8Array): ModuleShape {
-  const shape: ModuleShape = { functions: 0, codeBytes: 0, globals: 0, tables: [], elementEntries: 0, dataBytes: 0, segments: 0, memoryPages: 0 };
+  const shape: ModuleShape = {
+    functions: 0,
+    codeBytes: 0,
+    globals: 0,
+    tables: [],
+    elementEntries: 0,
+    dataBytes: 0,
+    segments: 0,
+    memoryPages: 0,
+  };
   for (const s of coreSections(core)) {
     const r = new ByteReader(core, s.payload, s.end);
     switch (s.id) {
@@ -79,11 +97,15 @@ export function checkModuleLimits(core: Uint8Array, l: ModuleLimits): ModuleShap
   try {
     shape = readModuleShape(core);
   } catch (err) {
-    if (err instanceof MalformedBinary) throw invalidModule(`the core module inside the component is not valid WebAssembly (${err.message})`);
+    if (err instanceof MalformedBinary)
+      throw invalidModule(`the core module inside the component is not valid WebAssembly (${err.message})`);
     throw err;
   }
   const over = (what: string, found: number, limit: number, key: keyof ModuleLimits): void => {
-    if (found > limit) throw invalidModule(`the core module declares ${what.replace('#', String(found))}; the limit is ${limit} (limits.${key})`);
+    if (found > limit)
+      throw invalidModule(
+        `the core module declares ${what.replace('#', String(found))}; the limit is ${limit} (limits.${key})`,
+      );
   };
   let tableEntries = 0;
   for (const t of shape.tables) {
@@ -135,8 +157,12 @@ function skipConstExpr(r: ByteReader): void {
       case 0xd0: // ref.null
         r.byte();
         break;
-      case 0x6a: case 0x6b: case 0x6c: // i32.add, sub, mul
-      case 0x7c: case 0x7d: case 0x7e: // i64.add, sub, mul
+      case 0x6a:
+      case 0x6b:
+      case 0x6c: // i32.add, sub, mul
+      case 0x7c:
+      case 0x7d:
+      case 0x7e: // i64.add, sub, mul
         break;
       default:
         r.fail(`unsupported instruction 0x${op.toString(16)} in a constant expression`);

@@ -60,7 +60,13 @@ function nameSection(names: Array<[number, string]>): Uint8Array {
   }
   const subsection = concat(entries);
   const label = encoder.encode('name');
-  const payload = concat([leb(label.length), label, new Uint8Array([FUNCTION_NAMES]), leb(subsection.length), subsection]);
+  const payload = concat([
+    leb(label.length),
+    label,
+    new Uint8Array([FUNCTION_NAMES]),
+    leb(subsection.length),
+    subsection,
+  ]);
   return concat([new Uint8Array([CUSTOM]), leb(payload.length), payload]);
 }
 

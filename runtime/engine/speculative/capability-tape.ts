@@ -17,7 +17,8 @@ export class ReplayDiverged extends Error {
   override readonly name = 'ReplayDiverged';
 }
 
-const copyIdentity = (id: VmIdentity | null): VmIdentity | null => (id === null ? null : { ...id, labels: id.labels.map(([k, v]) => [k, v]) });
+const copyIdentity = (id: VmIdentity | null): VmIdentity | null =>
+  id === null ? null : { ...id, labels: id.labels.map(([k, v]) => [k, v]) };
 const copyResult = (r: SetMemlockResult): SetMemlockResult => ({ ...r });
 
 /** `inner`, with every call and its result appended to `tape`. */
@@ -54,7 +55,9 @@ export function replayingCapabilities(inner: Capabilities, tape: readonly TapeEn
     const entry = tape[next]!;
     const same = entry.op === op && entry.pid === pid && (entry.op !== 'set-memlock' || entry.bytes === bytes);
     if (!same) {
-      throw new ReplayDiverged(`replay diverged at capability call ${next + 1}: recorded ${describe(entry)}, the repeated run asked ${op}(${pid}${bytes === undefined ? '' : `, ${bytes}`})`);
+      throw new ReplayDiverged(
+        `replay diverged at capability call ${next + 1}: recorded ${describe(entry)}, the repeated run asked ${op}(${pid}${bytes === undefined ? '' : `, ${bytes}`})`,
+      );
     }
     next++;
     return entry;
@@ -82,11 +85,21 @@ function describe(e: TapeEntry): string {
 /** The tape as the calls of an outcome: what reached the capabilities, with their effects. */
 export function tapeCalls(tape: readonly TapeEntry[]): CapabilityCall[] {
   return tape.map((e): CapabilityCall => {
-    if (e.op === 'query-vm-identity') return e.result === null ? { op: e.op, pid: e.pid, result: 'none' } : { op: e.op, pid: e.pid, result: 'some', vmUuid: e.result.uuid };
+    if (e.op === 'query-vm-identity')
+      return e.result === null
+        ? { op: e.op, pid: e.pid, result: 'none' }
+        : { op: e.op, pid: e.pid, result: 'some', vmUuid: e.result.uuid };
     const r = e.result;
     const effect = r.effect !== undefined ? { effect: r.effect } : {};
     return r.ok
       ? { op: e.op, pid: e.pid, bytes: e.bytes, result: 'ok', ...effect }
-      : { op: e.op, pid: e.pid, bytes: e.bytes, result: r.error, ...(r.detail !== undefined ? { detail: r.detail } : {}), ...effect };
+      : {
+          op: e.op,
+          pid: e.pid,
+          bytes: e.bytes,
+          result: r.error,
+          ...(r.detail !== undefined ? { detail: r.detail } : {}),
+          ...effect,
+        };
   });
 }

@@ -90,9 +90,11 @@ export class InlineRunner {
 
   constructor(options: InlineRunnerOptions) {
     const { sliceFuel } = options;
-    if (!Number.isSafeInteger(sliceFuel) || sliceFuel <= 0) throw new RangeError(`the inline fuel slice must be a positive safe integer, got ${sliceFuel}`);
+    if (!Number.isSafeInteger(sliceFuel) || sliceFuel <= 0)
+      throw new RangeError(`the inline fuel slice must be a positive safe integer, got ${sliceFuel}`);
     const budgetMs = options.budgetMs ?? DEFAULT_INLINE_BUDGET_MS;
-    if (!(budgetMs > 0)) throw new RangeError(`the inline time budget must be a positive number of milliseconds, got ${budgetMs}`);
+    if (!(budgetMs > 0))
+      throw new RangeError(`the inline time budget must be a positive number of milliseconds, got ${budgetMs}`);
     this.#sliceFuel = sliceFuel;
     this.#budgetMs = budgetMs;
     this.#now = options.now ?? (() => performance.now());
@@ -100,12 +102,26 @@ export class InlineRunner {
   }
 
   /** Makes the policy eligible here if it is instrumented and cheap enough to instantiate. */
-  load(sha256: string, module: WebAssembly.Module, limits: EngineLimits, instantiation: InstantiationCost | undefined): void {
+  load(
+    sha256: string,
+    module: WebAssembly.Module,
+    limits: EngineLimits,
+    instantiation: InstantiationCost | undefined,
+  ): void {
     this.unload(sha256);
     // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
     if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return;
     if (!instantiatesInline(instantiation)) return;
-    this.#policies.set(sha256, { sha256, limits, instances: new InstanceFactory(module), spare: undefined, backoff: 0, skip: 0, overruns: 0, unloaded: false });
+    this.#policies.set(sha256, {
+      sha256,
+      limits,
+      instances: new InstanceFactory(module),
+      spare: undefined,
+      backoff: 0,
+      skip: 0,
+      overruns: 0,
+      unloaded: false,
+    });
   }
 
   unload(sha256: string): void {
@@ -134,7 +150,10 @@ export class InlineRunner {
       const prepared = p.spare ?? p.instances.prepare();
       p.spare = undefined;
       try {
-        outcome = evaluatePrepared(prepared, request, recordingCapabilities(capabilities, tape), p.limits, { fuel, time });
+        outcome = evaluatePrepared(prepared, request, recordingCapabilities(capabilities, tape), p.limits, {
+          fuel,
+          time,
+        });
       } finally {
         capabilities.release?.();
         this.#afterRun(p, prepared);

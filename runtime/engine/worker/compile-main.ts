@@ -12,7 +12,13 @@ if (port === null) throw new Error('compile-main.ts runs only as a worker thread
 port.on('message', (job: CompileJob) => {
   void compilePolicy(job.bytes, job.limits)
     // compilePolicy turns every bad policy into a result; what it throws is a configuration bug.
-    .catch((err: unknown): CompileResult => ({ ok: false, kind: 'invalid-module', message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}` }))
+    .catch(
+      (err: unknown): CompileResult => ({
+        ok: false,
+        kind: 'invalid-module',
+        message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}`,
+      }),
+    )
     .then((result) => port.postMessage({ type: 'result', id: job.id, result } satisfies FromCompileWorker));
 });
 port.postMessage({ type: 'ready' } satisfies FromCompileWorker);

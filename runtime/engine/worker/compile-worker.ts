@@ -20,7 +20,11 @@ export interface CompileWorkerOptions {
   idleMs: number;
 }
 
-export const DEFAULT_COMPILE_WORKER: Readonly<CompileWorkerOptions> = Object.freeze({ timeoutMs: 30_000, maxHeapMb: 512, idleMs: 30_000 });
+export const DEFAULT_COMPILE_WORKER: Readonly<CompileWorkerOptions> = Object.freeze({
+  timeoutMs: 30_000,
+  maxHeapMb: 512,
+  idleMs: 30_000,
+});
 
 interface Running {
   worker: Worker;
@@ -65,7 +69,9 @@ export class CompileWorker {
   }
 
   #spawn(): Running {
-    const worker = startWorker(ENTRY, { resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb, maxYoungGenerationSizeMb: 32 } });
+    const worker = startWorker(ENTRY, {
+      resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb, maxYoungGenerationSizeMb: 32 },
+    });
     const r: Running = { worker, ready: Promise.resolve(), dead: false };
     r.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: FromCompileWorker): void => {
@@ -74,7 +80,13 @@ export class CompileWorker {
         resolve();
       };
       worker.on('message', onMessage);
-      worker.once('exit', (code) => reject(new Error(`the compile worker exited with code ${code} during start-up${r.exitReason ? `: ${r.exitReason}` : ''}`)));
+      worker.once('exit', (code) =>
+        reject(
+          new Error(
+            `the compile worker exited with code ${code} during start-up${r.exitReason ? `: ${r.exitReason}` : ''}`,
+          ),
+        ),
+      );
     });
     r.ready.catch(() => undefined);
     worker.on('error', (err) => (r.exitReason = err.message));

@@ -24,7 +24,14 @@ function number(v: unknown): number {
 
 /** Throws MailboxOverflow when the job does not fit or a field is not of its declared type
  * (the port then carries it as is, and the worker treats it exactly as before). */
-export function writeJob(w: ByteWriter, id: number, sha256: string, request: PolicyRequest, specBytes: Uint8Array, context?: string): void {
+export function writeJob(
+  w: ByteWriter,
+  id: number,
+  sha256: string,
+  request: PolicyRequest,
+  specBytes: Uint8Array,
+  context?: string,
+): void {
   if (typeof request.operation !== 'string' || typeof sha256 !== 'string') throw new MailboxOverflow();
   if (typeof request.bytes !== 'bigint' || request.bytes < 0n || request.bytes > U64_MAX) throw new MailboxOverflow();
   w.u32(id);
@@ -57,5 +64,11 @@ export function readJob(r: ByteReader): EncodedJob {
   const bytes = r.u64();
   const spec = r.bytes();
   const context = r.u8() === 1 ? r.string() : undefined;
-  return { id, sha256, request: { operation, requesterPid, requesterUid, targetPid, bytes }, spec, ...(context !== undefined ? { context } : {}) };
+  return {
+    id,
+    sha256,
+    request: { operation, requesterPid, requesterUid, targetPid, bytes },
+    spec,
+    ...(context !== undefined ? { context } : {}),
+  };
 }

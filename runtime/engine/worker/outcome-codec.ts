@@ -112,8 +112,17 @@ export function readOutcome(r: ByteReader): Outcome {
         effect = { effect: { before, startTime, ...(journalSlot >= 0 ? { journalSlot } : {}) } };
       }
       const undo = readOptionalString(r);
-      const rest = { ...(detail !== undefined ? { detail } : {}), ...effect, ...((flags & UNFINISHED) !== 0 ? { unfinished: true as const } : {}), ...(undo !== undefined ? { undo } : {}) };
-      capabilityCalls.push(result === 'ok' ? { op: 'set-memlock', pid, bytes, result, ...rest } : { op: 'set-memlock', pid, bytes, result: result as CapabilityError, ...rest });
+      const rest = {
+        ...(detail !== undefined ? { detail } : {}),
+        ...effect,
+        ...((flags & UNFINISHED) !== 0 ? { unfinished: true as const } : {}),
+        ...(undo !== undefined ? { undo } : {}),
+      };
+      capabilityCalls.push(
+        result === 'ok'
+          ? { op: 'set-memlock', pid, bytes, result, ...rest }
+          : { op: 'set-memlock', pid, bytes, result: result as CapabilityError, ...rest },
+      );
     } else {
       const pid = r.f64();
       const result = QUERY_RESULTS[r.u8()]!;

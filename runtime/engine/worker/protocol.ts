@@ -19,7 +19,15 @@ export type ToWorker =
    * `replay`: the capability calls of a speculative run that ran out of its slice (rare: port only).
    * `context`: the decision's DecisionContext as JSON, for the intents of its effects (effects/).
    */
-  | { type: 'evaluate'; id: number; sha256: string; request: PolicyRequest; capabilities: CapabilitySpec; replay?: TapeEntry[]; context?: string };
+  | {
+      type: 'evaluate';
+      id: number;
+      sha256: string;
+      request: PolicyRequest;
+      capabilities: CapabilitySpec;
+      replay?: TapeEntry[];
+      context?: string;
+    };
 
 export interface FromWorker {
   id: number;

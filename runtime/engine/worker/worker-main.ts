@@ -78,13 +78,28 @@ function takeInstance(sha256: string, policy: Loaded): PreparedInstance {
 }
 
 /** One decision; returns the instance used (to recycle its memory once answered). */
-function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[], context?: string): { outcome: Outcome; used?: PreparedInstance } {
+function evaluateJob(
+  id: number,
+  policy: Loaded | undefined,
+  sha256: string,
+  request: PolicyRequest,
+  spec: () => CapabilitySpec,
+  replay?: TapeEntry[],
+  context?: string,
+): { outcome: Outcome; used?: PreparedInstance } {
   ledger.begin(id);
-  if (policy === undefined) return { outcome: denyOutcome('host-error', `policy ${sha256} is not loaded in the worker`) };
+  if (policy === undefined)
+    return { outcome: denyOutcome('host-error', `policy ${sha256} is not loaded in the worker`) };
   let used: PreparedInstance | undefined;
   let capabilities: Capabilities | undefined;
   try {
-    const effects = effectSink({ ...(init.effectsJournal !== undefined && context !== undefined ? { journal: journalForEffects, contextJson: context } : {}), ledger, ...(afterEffect ? { afterEffect } : {}) });
+    const effects = effectSink({
+      ...(init.effectsJournal !== undefined && context !== undefined
+        ? { journal: journalForEffects, contextJson: context }
+        : {}),
+      ledger,
+      ...(afterEffect ? { afterEffect } : {}),
+    });
     const live = createCapabilities(spec(), effects);
     const replaying = replay === undefined ? undefined : replayingCapabilities(live, replay);
     capabilities = replaying ?? live;
@@ -93,12 +108,18 @@ function evaluateJob(id: number, policy: Loaded | undefined, sha256: string, req
     if (replaying !== undefined && replaying.unreplayed > 0 && outcome.errorKind !== 'host-error') {
       // More fuel and a deeper stack can only take the same path further: fewer calls is divergence.
       const detail = `replay diverged: the repeated run made ${replay!.length - replaying.unreplayed} of the ${replay!.length} capability calls of the first run`;
-      return { outcome: { ...outcome, decision: 'deny', reason: 'host-error', errorKind: 'host-error', errorDetail: detail }, used };
+      return {
+        outcome: { ...outcome, decision: 'deny', reason: 'host-error', errorKind: 'host-error', errorDetail: detail },
+        used,
+      };
     }
     return { outcome, used };
   } catch (err) {
     // evaluatePrepared does not throw; createCapabilities can (e.g. Linux capabilities unavailable).
-    return { outcome: denyOutcome('host-error', err instanceof Error ? err.message : String(err)), ...(used ? { used } : {}) };
+    return {
+      outcome: denyOutcome('host-error', err instanceof Error ? err.message : String(err)),
+      ...(used ? { used } : {}),
+    };
   } finally {
     capabilities?.release?.();
   }
@@ -129,7 +150,14 @@ function afterAnswer(sha256: string, used: PreparedInstance | undefined): void {
   if (policy.prepareAhead && spare?.sha256 !== sha256) spare = { sha256, prepared: policy.instances.prepare() };
 }
 
-function run(id: number, sha256: string, request: PolicyRequest, spec: () => CapabilitySpec, replay?: TapeEntry[], context?: string): void {
+function run(
+  id: number,
+  sha256: string,
+  request: PolicyRequest,
+  spec: () => CapabilitySpec,
+  replay?: TapeEntry[],
+  context?: string,
+): void {
   const policy = policies.get(sha256);
   const { outcome, used } = evaluateJob(id, policy, sha256, request, spec, replay, context);
   answer(id, outcome);
@@ -140,7 +168,12 @@ function handle(message: ToWorker): void {
   switch (message.type) {
     case 'load': {
       const prepareAhead = WebAssembly.Module.exports(message.module).some((e) => e.name === FUEL_GLOBAL);
-      policies.set(message.sha256, { module: message.module, limits: message.limits, prepareAhead, instances: new InstanceFactory(message.module) });
+      policies.set(message.sha256, {
+        module: message.module,
+        limits: message.limits,
+        prepareAhead,
+        instances: new InstanceFactory(message.module),
+      });
       dropSpare(message.sha256);
       return;
     }

@@ -76,7 +76,13 @@ export class WorkerPool {
       this.#busy.add(slot);
       void slot
         .run(next.job, next.deadlineMs)
-        .catch((err: unknown): Outcome => denyOutcome('host-error', `engine bug in the worker pool: ${err instanceof Error ? err.message : String(err)}`))
+        .catch(
+          (err: unknown): Outcome =>
+            denyOutcome(
+              'host-error',
+              `engine bug in the worker pool: ${err instanceof Error ? err.message : String(err)}`,
+            ),
+        )
         .then((outcome) => {
           this.#busy.delete(slot);
           next.resolve(outcome);

@@ -138,9 +138,15 @@ export class WorkerSlot {
       started: false,
     };
     // Loaded policies go first: the port is ordered, so they precede any job.
-    for (const [sha256, p] of this.#policies) this.#post(inc, { type: 'load', sha256, module: p.module, limits: p.limits });
+    for (const [sha256, p] of this.#policies)
+      this.#post(inc, { type: 'load', sha256, module: p.module, limits: p.limits });
     inc.ready = new Promise<void>((resolve, reject) => {
-      const onExit = (code: number): void => reject(new Error(`evaluation worker exited with code ${code} during start-up${inc.exitReason ? `: ${inc.exitReason}` : ''}`));
+      const onExit = (code: number): void =>
+        reject(
+          new Error(
+            `evaluation worker exited with code ${code} during start-up${inc.exitReason ? `: ${inc.exitReason}` : ''}`,
+          ),
+        );
       worker.once('exit', onExit);
       const check = (): void => {
         if (Atomics.load(control, CONTROL.ready) === 1) {
@@ -164,7 +170,8 @@ export class WorkerSlot {
       closeLeftoverPidfds(inc.pidfds);
       // The thread is gone, and its views of the journal with it: unmap them.
       const mapping = ledgerMapping(inc.effects);
-      if (mapping !== 0n && this.#options.effectsJournal !== undefined) libc().munmap(mapping, this.#options.effectsJournal.shared.slots * SLOT_BYTES);
+      if (mapping !== 0n && this.#options.effectsJournal !== undefined)
+        libc().munmap(mapping, this.#options.effectsJournal.shared.slots * SLOT_BYTES);
       if (this.#current === inc) this.#onUnexpectedExit(inc);
     });
     return inc;
@@ -211,7 +218,14 @@ export class WorkerSlot {
     this.#inFlight = undefined;
     if (job !== undefined) {
       const calls = stoppedJobCalls(inc.effects, job.id, job.replay);
-      job.settle(denyOutcome('host-error', `the evaluation worker died: ${inc.exitReason ?? 'exited'}`, Math.round((performance.now() - job.started) * 1000), calls));
+      job.settle(
+        denyOutcome(
+          'host-error',
+          `the evaluation worker died: ${inc.exitReason ?? 'exited'}`,
+          Math.round((performance.now() - job.started) * 1000),
+          calls,
+        ),
+      );
     }
     if (this.#closed) return;
     if (inc.started) {
@@ -247,7 +261,12 @@ export class WorkerSlot {
     return inc.ready.then(
       () => this.#send(inc, job, deadlineMs, started),
       // The exit handler schedules the respawn.
-      (err: unknown) => denyOutcome('host-error', `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`, 0),
+      (err: unknown) =>
+        denyOutcome(
+          'host-error',
+          `the evaluation worker could not start: ${err instanceof Error ? err.message : String(err)}`,
+          0,
+        ),
     );
   }
 
@@ -267,7 +286,13 @@ export class WorkerSlot {
         this.#postJob(inc, id, job);
       } catch (err) {
         // e.g. DataCloneError: a request or CapabilitySpec that is not plain data.
-        settle(denyOutcome('host-error', `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`, 0));
+        settle(
+          denyOutcome(
+            'host-error',
+            `could not send the job to the evaluation worker: ${err instanceof Error ? err.message : String(err)}`,
+            0,
+          ),
+        );
         return;
       }
       // The deadline runs from dispatch: waiting for a (re)starting worker is not the policy's time.
@@ -282,14 +307,26 @@ export class WorkerSlot {
           try {
             answer = this.#takeAnswer(inc);
           } catch (err) {
-            settle(denyOutcome('host-error', `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`, Math.round((performance.now() - started) * 1000)));
+            settle(
+              denyOutcome(
+                'host-error',
+                `the evaluation worker's answer could not be read (engine bug): ${err instanceof Error ? err.message : String(err)}`,
+                Math.round((performance.now() - started) * 1000),
+              ),
+            );
             return;
           }
           if (answer !== undefined && answer.id === id) {
             settle(answer.outcome);
             return;
           }
-          settle(denyOutcome('host-error', 'the evaluation worker signalled an answer that was not there or not for this job (engine bug)', Math.round((performance.now() - started) * 1000)));
+          settle(
+            denyOutcome(
+              'host-error',
+              'the evaluation worker signalled an answer that was not there or not for this job (engine bug)',
+              Math.round((performance.now() - started) * 1000),
+            ),
+          );
           return;
         }
         const remaining = deadlineAt - performance.now();
@@ -306,11 +343,21 @@ export class WorkerSlot {
         void inc.worker.terminate().catch(() => undefined);
         const answer = (detail: string): void => {
           const elapsedUs = Math.round((performance.now() - started) * 1000);
-          settle(denyOutcome('timeout', `no decision within the ${deadlineMs} ms deadline; ${detail}`, elapsedUs, stoppedJobCalls(inc.effects, id, job.replay)));
+          settle(
+            denyOutcome(
+              'timeout',
+              `no decision within the ${deadlineMs} ms deadline; ${detail}`,
+              elapsedUs,
+              stoppedJobCalls(inc.effects, id, job.replay),
+            ),
+          );
         };
         // A thread stuck in a system call stops only when the call returns: the request is not
         // held for it past a grace period (what the ledger says then is what it did so far).
-        const grace = setTimeout(() => answer('the worker was terminated (it had not stopped yet)'), TERMINATE_GRACE_MS);
+        const grace = setTimeout(
+          () => answer('the worker was terminated (it had not stopped yet)'),
+          TERMINATE_GRACE_MS,
+        );
         void inc.exited.then(() => {
           clearTimeout(grace);
           answer('the worker was terminated');

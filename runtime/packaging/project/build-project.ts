@@ -19,7 +19,11 @@ const COMPILERS: Record<SourceLanguage, (dir: string, options: BuildOptions) => 
  * Throws ProjectBuildError (toolchain missing, not a project, compile failed) or
  * ComponentizeError (the module does not fit the world).
  */
-export async function buildProject(lang: SourceLanguage, dir: string, options: BuildOptions = {}): Promise<BuiltProject> {
+export async function buildProject(
+  lang: SourceLanguage,
+  dir: string,
+  options: BuildOptions = {},
+): Promise<BuiltProject> {
   const compiled = COMPILERS[lang](resolve(dir), options);
   const core = options.strip ? stripCustomSections(compiled.core) : compiled.core;
   return { ...compiled, core, component: await componentize(core) };

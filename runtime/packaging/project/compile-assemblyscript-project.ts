@@ -17,11 +17,19 @@ function ascArgs(options: BuildOptions): string[] {
 
 export function compileAssemblyScriptProject(dir: string, options: BuildOptions = {}): CompiledProject {
   if (!existsSync(join(dir, AS_ENTRY))) {
-    throw new ProjectBuildError('not-a-project', `${dir} has no ${AS_ENTRY}`, 'put your policy in assembly/policy.ts, or create a project with `capgate init <dir> --lang assemblyscript`');
+    throw new ProjectBuildError(
+      'not-a-project',
+      `${dir} has no ${AS_ENTRY}`,
+      'put your policy in assembly/policy.ts, or create a project with `capgate init <dir> --lang assemblyscript`',
+    );
   }
   const asc = findProjectAsc(dir);
   if (asc === null) {
-    throw new ProjectBuildError('toolchain-missing', `no AssemblyScript compiler in ${dir}/node_modules`, `run \`npm install\` in ${dir}: the project's devDependencies carry the compiler`);
+    throw new ProjectBuildError(
+      'toolchain-missing',
+      `no AssemblyScript compiler in ${dir}/node_modules`,
+      `run \`npm install\` in ${dir}: the project's devDependencies carry the compiler`,
+    );
   }
   const version = runTool(process.execPath, [asc, '--version'], { cwd: dir });
   const scratch = mkdtempSync(join(tmpdir(), 'capgate-as-project-'));
@@ -29,9 +37,16 @@ export function compileAssemblyScriptProject(dir: string, options: BuildOptions 
     const out = join(scratch, 'policy.core.wasm');
     const run = runTool(process.execPath, [asc, AS_ENTRY, ...ascArgs(options), '-o', out], { cwd: dir });
     if (!run.ok) {
-      throw new ProjectBuildError('compile-failed', `asc failed in ${dir}:\n${(run.stderr + run.stdout).trimEnd()}`, 'fix the errors above, then build again');
+      throw new ProjectBuildError(
+        'compile-failed',
+        `asc failed in ${dir}:\n${(run.stderr + run.stdout).trimEnd()}`,
+        'fix the errors above, then build again',
+      );
     }
-    return { core: new Uint8Array(readFileSync(out)), toolchain: version.ok ? version.stdout.trim() : 'AssemblyScript' };
+    return {
+      core: new Uint8Array(readFileSync(out)),
+      toolchain: version.ok ? version.stdout.trim() : 'AssemblyScript',
+    };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -12,9 +12,17 @@ import { findToolchainOrExplain } from './toolchain-missing.ts';
 
 function sourcesOf(dir: string): string[] {
   const srcDir = join(dir, C_SOURCE_DIR);
-  const sources = existsSync(srcDir) ? readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort() : [];
+  const sources = existsSync(srcDir)
+    ? readdirSync(srcDir)
+        .filter((f) => f.endsWith('.c'))
+        .sort()
+    : [];
   if (sources.length === 0) {
-    throw new ProjectBuildError('not-a-project', `${dir} has no C sources in ${C_SOURCE_DIR}/`, `put your policy in ${C_SOURCE_DIR}/policy.c, or create a project with \`capgate init <dir> --lang c\``);
+    throw new ProjectBuildError(
+      'not-a-project',
+      `${dir} has no C sources in ${C_SOURCE_DIR}/`,
+      `put your policy in ${C_SOURCE_DIR}/policy.c, or create a project with \`capgate init <dir> --lang c\``,
+    );
   }
   if (!existsSync(join(dir, PROJECT_SDK_DIR, C_RUNTIME_FILE))) {
     throw new ProjectBuildError(
@@ -36,10 +44,24 @@ export function compileCProject(dir: string, options: BuildOptions = {}): Compil
     // Relative paths plus the prefix map: no machine-specific path in the module.
     // Later flags win: -O0 of a debug build overrides C_FLAGS' -O2.
     const mode = [...(options.debug ? C_DEBUG_FLAGS : []), ...(options.strip ? C_STRIP_FLAGS : [])];
-    const args = [...C_FLAGS, ...mode, `-ffile-prefix-map=${dir}=.`, '-I', PROJECT_SDK_DIR, '-o', out, ...sources, join(PROJECT_SDK_DIR, C_RUNTIME_FILE)];
+    const args = [
+      ...C_FLAGS,
+      ...mode,
+      `-ffile-prefix-map=${dir}=.`,
+      '-I',
+      PROJECT_SDK_DIR,
+      '-o',
+      out,
+      ...sources,
+      join(PROJECT_SDK_DIR, C_RUNTIME_FILE),
+    ];
     const run = runTool(toolchain.clang, args, { cwd: dir, env: clangEnv() });
     if (!run.ok) {
-      throw new ProjectBuildError('compile-failed', `${toolchain.clang} failed in ${dir}:\n${(run.stderr + run.stdout).trimEnd()}`, 'fix the errors above, then build again');
+      throw new ProjectBuildError(
+        'compile-failed',
+        `${toolchain.clang} failed in ${dir}:\n${(run.stderr + run.stdout).trimEnd()}`,
+        'fix the errors above, then build again',
+      );
     }
     return { core: new Uint8Array(readFileSync(out)), toolchain: toolchain.version };
   } finally {

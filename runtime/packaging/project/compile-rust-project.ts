@@ -38,7 +38,11 @@ function cargoEnv(toolchain: RustToolchain, dir: string, options: BuildOptions):
   if (options.debug) env.CARGO_PROFILE_DEV_PANIC = 'abort';
   // Keep the author's home path out of the uploaded policy (panic locations name source files),
   // unless the author chose their own flags.
-  if (env.RUSTFLAGS === undefined && env.CARGO_ENCODED_RUSTFLAGS === undefined && env.CARGO_BUILD_RUSTFLAGS === undefined) {
+  if (
+    env.RUSTFLAGS === undefined &&
+    env.CARGO_ENCODED_RUSTFLAGS === undefined &&
+    env.CARGO_BUILD_RUSTFLAGS === undefined
+  ) {
     env.CARGO_ENCODED_RUSTFLAGS = `--remap-path-prefix=${dir}=.`;
   }
   return env;
@@ -47,16 +51,31 @@ function cargoEnv(toolchain: RustToolchain, dir: string, options: BuildOptions):
 /** `cargo build --release --target wasm32-unknown-unknown` in `dir`; returns the cdylib's bytes. */
 export function compileRustProject(dir: string, options: BuildOptions = {}): CompiledProject {
   if (!existsSync(join(dir, 'Cargo.toml'))) {
-    throw new ProjectBuildError('not-a-project', `${dir} has no Cargo.toml`, 'pass the directory of a Rust policy crate, or create one with `capgate init <dir> --lang rust`');
+    throw new ProjectBuildError(
+      'not-a-project',
+      `${dir} has no Cargo.toml`,
+      'pass the directory of a Rust policy crate, or create one with `capgate init <dir> --lang rust`',
+    );
   }
   const toolchain = findToolchainOrExplain(findRustToolchain);
   const run = runTool(
     toolchain.cargo,
-    [...toolchain.cargoArgs, 'build', ...(options.debug ? [] : ['--release']), '--target', RUST_TARGET, '--message-format=json-render-diagnostics'],
+    [
+      ...toolchain.cargoArgs,
+      'build',
+      ...(options.debug ? [] : ['--release']),
+      '--target',
+      RUST_TARGET,
+      '--message-format=json-render-diagnostics',
+    ],
     { cwd: dir, env: cargoEnv(toolchain, dir, options) },
   );
   if (!run.ok) {
-    throw new ProjectBuildError('compile-failed', `cargo build failed in ${dir} (${toolchain.version}):\n${run.stderr.trimEnd()}`, 'fix the errors above, then build again');
+    throw new ProjectBuildError(
+      'compile-failed',
+      `cargo build failed in ${dir} (${toolchain.version}):\n${run.stderr.trimEnd()}`,
+      'fix the errors above, then build again',
+    );
   }
   const wasm = run.stdout
     .split('\n')

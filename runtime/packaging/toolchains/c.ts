@@ -11,7 +11,17 @@ export interface CToolchain {
 }
 
 /** Flags every C policy is built with (README.md of host-api/c documents the same line). */
-export const C_FLAGS = ['--target=wasm32', '-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', '-ffreestanding', '-nostdlib', '-Wl,--no-entry'] as const;
+export const C_FLAGS = [
+  '--target=wasm32',
+  '-O2',
+  '-std=c11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-ffreestanding',
+  '-nostdlib',
+  '-Wl,--no-entry',
+] as const;
 
 /** Without these the module keeps its function names (wasm-ld writes a name section), for trap reports. */
 export const C_STRIP_FLAGS = ['-Wl,--strip-all'] as const;
@@ -41,7 +51,9 @@ const INSTALL_HINT =
 function canLinkWasm(clang: string, scratch: string): boolean {
   const src = join(scratch, 'probe.c');
   writeFileSync(src, 'int probe(void) { return 0; }\n');
-  return runTool(clang, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-o', join(scratch, 'probe.wasm'), src], { env: clangEnv() }).ok;
+  return runTool(clang, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-o', join(scratch, 'probe.wasm'), src], {
+    env: clangEnv(),
+  }).ok;
 }
 
 /** The first usable clang; throws ToolchainMissingError saying what to install. */

@@ -10,8 +10,17 @@ export interface ToolRun {
   stderr: string;
 }
 
-export function runTool(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ToolRun {
-  const r = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+export function runTool(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ToolRun {
+  const r = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return {
     ok: r.error === undefined && r.status === 0,
     status: r.error === undefined ? r.status : null,

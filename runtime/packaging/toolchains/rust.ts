@@ -35,7 +35,8 @@ export function findRustToolchain(): RustToolchain {
     return { cargo: 'cargo', cargoArgs: ['+system'], env: {}, version: viaRustupSystem };
   }
   const viaDefault = hasWasmStd('rustc', []);
-  if (viaDefault !== null && runTool('cargo', ['-V']).ok) return { cargo: 'cargo', cargoArgs: [], env: {}, version: viaDefault };
+  if (viaDefault !== null && runTool('cargo', ['-V']).ok)
+    return { cargo: 'cargo', cargoArgs: [], env: {}, version: viaDefault };
   const viaDebian = hasWasmStd('/usr/bin/rustc', []);
   if (viaDebian !== null && runTool('/usr/bin/cargo', ['-V']).ok) {
     return { cargo: '/usr/bin/cargo', cargoArgs: [], env: { RUSTC: '/usr/bin/rustc' }, version: viaDebian };

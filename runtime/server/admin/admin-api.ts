@@ -47,44 +47,71 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     const r = o.identity.checkAnchor(vm, store.vms.list());
     if (r === null) return null;
     if (r.kind === 'invalid-anchor') return fail('invalid-anchor', r.message);
-    return fail('conflict', r.message, `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`, { kind: 'anchor-overlap' });
+    return fail(
+      'conflict',
+      r.message,
+      `unregister or update ${r.vm.name} first if the registry is wrong, or anchor this VM at its own process tree or cgroup`,
+      { kind: 'anchor-overlap' },
+    );
   };
 
   let openapi: unknown;
   return new Router<AdminPeer>({ role: 'admin', maxJsonBytes: o.maxJsonBytes })
     .on(R.health, () => ok(o.health()))
     .on(R.openapi, () => ok((openapi ??= openApiDocument('admin', o.version))))
-    .on(R.metrics, async () => ({ kind: 'raw', status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }))
+    .on(R.metrics, async () => ({
+      kind: 'raw',
+      status: 200,
+      contentType: o.metrics.registry.contentType,
+      body: await o.metrics.registry.metrics(),
+    }))
 
     .on(R.pushPolicy, async ({ req, query }) => {
       const type = req.headers['content-type'] ?? '';
       if (!type.toLowerCase().startsWith(WASM_CONTENT_TYPE)) {
         req.resume();
-        return fail('unsupported-media-type', `a policy upload must be ${WASM_CONTENT_TYPE}, got ${type || 'no content type'}`, `send the component bytes with content-type: ${WASM_CONTENT_TYPE}`);
+        return fail(
+          'unsupported-media-type',
+          `a policy upload must be ${WASM_CONTENT_TYPE}, got ${type || 'no content type'}`,
+          `send the component bytes with content-type: ${WASM_CONTENT_TYPE}`,
+        );
       }
       const name = query.get('name');
       if (!name) {
         req.resume();
-        return fail('bad-request', 'the policy name is missing', 'name the policy: `capgate policy push <file.wasm> --name <name>`');
+        return fail(
+          'bad-request',
+          'the policy name is missing',
+          'name the policy: `capgate policy push <file.wasm> --name <name>`',
+        );
       }
       const signature = query.get('signature') ?? undefined;
       if (signature !== undefined && Buffer.byteLength(signature) > MAX_SIGNATURE_FILE_BYTES) {
         req.resume();
-        return fail('bad-request', `the signature is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes`, 'send the .minisig file `minisign -S` wrote: `capgate policy push <file.wasm> --signature <file.wasm.minisig>`');
+        return fail(
+          'bad-request',
+          `the signature is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes`,
+          'send the .minisig file `minisign -S` wrote: `capgate policy push <file.wasm> --signature <file.wasm.minisig>`',
+        );
       }
       const body = await readBody(req, o.maxPolicyBytes);
       if (!body.ok) return body.reply;
-      if (body.body.length === 0) return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
+      if (body.body.length === 0)
+        return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
       const r = await policies.push(name, query.get('description') ?? '', new Uint8Array(body.body), signature);
       return reply(r, (v) => ok(v, v.created ? 201 : 200));
     })
     .on(R.listPolicies, () => {
-      const out: ListPoliciesResponse = { policies: [...store.policies.list()].map(([name, revisions]) => summary(name, revisions)) };
+      const out: ListPoliciesResponse = {
+        policies: [...store.policies.list()].map(([name, revisions]) => summary(name, revisions)),
+      };
       return ok(out);
     })
     .on(R.getPolicy, ({ params }) => {
       const revisions = store.policies.list().get(params.name!);
-      return revisions ? ok(summary(params.name!, revisions)) : fail('not-found', `no policy named ${params.name}`, 'list policies with `capgate policy ls`');
+      return revisions
+        ? ok(summary(params.name!, revisions))
+        : fail('not-found', `no policy named ${params.name}`, 'list policies with `capgate policy ls`');
     })
     .on(R.getRevision, ({ params }) => {
       const rev = parseRevision(params.revision!);
@@ -96,7 +123,9 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       const rev = parseRevision(params.revision!);
       if (typeof rev !== 'number') return rev;
       const bytes = store.policies.bytes(params.name!, rev);
-      return bytes ? { kind: 'raw', status: 200, contentType: WASM_CONTENT_TYPE, body: Buffer.from(bytes) } : fail('not-found', `policy ${params.name} has no revision ${rev}`);
+      return bytes
+        ? { kind: 'raw', status: 200, contentType: WASM_CONTENT_TYPE, body: Buffer.from(bytes) }
+        : fail('not-found', `policy ${params.name} has no revision ${rev}`);
     })
     .on(R.deleteRevision, async ({ params }) => {
       const rev = parseRevision(params.revision!);
@@ -112,7 +141,8 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     })
     .on(
       R.bind,
-      async ({ params, body }) => reply(await policies.bind(params.operation! as Operation, body.policy, body.revision), ok),
+      async ({ params, body }) =>
+        reply(await policies.bind(params.operation! as Operation, body.policy, body.revision), ok),
       (params) => {
         const op = parseOperation(params.operation!);
         return typeof op === 'string' ? null : op;
@@ -138,31 +168,54 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     .on(R.listVms, () => ok({ vms: store.vms.list() }))
     .on(R.getVm, ({ params }) => {
       const vm = store.vms.get(params.uuid!.toLowerCase());
-      return vm ? ok({ vm }) : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with `capgate vm ls`');
+      return vm
+        ? ok({ vm })
+        : fail('not-found', `no VM with uuid ${params.uuid} is registered`, 'list VMs with `capgate vm ls`');
     })
     .on(R.registerVm, ({ body }) => {
       const v = o.identity.validateVmRegistration(body);
-      if (!v.ok) return fail('bad-request', v.error, 'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}');
+      if (!v.ok)
+        return fail(
+          'bad-request',
+          v.error,
+          'send {"identity": {uuid, name, id, labels}, "anchor": {rootPid?, rootStartTime?, cgroup?}}',
+        );
       const refused = anchorRefusal(v.vm);
       if (refused !== null) return refused;
       const r = store.vms.register(v.vm);
-      if (!r.ok) return fail('conflict', r.message, r.reason === 'exists' ? 'update it with `capgate vm register --update --uuid <uuid> ...`' : 'choose another name');
+      if (!r.ok)
+        return fail(
+          'conflict',
+          r.message,
+          r.reason === 'exists'
+            ? 'update it with `capgate vm register --update --uuid <uuid> ...`'
+            : 'choose another name',
+        );
       reloadVms();
       return ok({ vm: r.vm }, 201);
     })
     .on(R.updateVm, ({ params, body }) => {
       const v = o.identity.validateVmRegistration(body);
       if (!v.ok) return fail('bad-request', v.error);
-      if (v.vm.identity.uuid !== params.uuid!.toLowerCase()) return fail('bad-request', `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`, 'a VM keeps its uuid; unregister and register to change it');
+      if (v.vm.identity.uuid !== params.uuid!.toLowerCase())
+        return fail(
+          'bad-request',
+          `the body's uuid ${v.vm.identity.uuid} differs from the path's ${params.uuid}`,
+          'a VM keeps its uuid; unregister and register to change it',
+        );
       const refused = anchorRefusal(v.vm);
       if (refused !== null) return refused;
       const r = store.vms.update(v.vm.identity.uuid, v.vm);
-      if (!r.ok) return r.reason === 'not-found' ? fail('not-found', r.message, 'register it with `capgate vm register --uuid <uuid> ...`') : fail('conflict', r.message);
+      if (!r.ok)
+        return r.reason === 'not-found'
+          ? fail('not-found', r.message, 'register it with `capgate vm register --uuid <uuid> ...`')
+          : fail('conflict', r.message);
       reloadVms();
       return ok({ vm: r.vm });
     })
     .on(R.unregisterVm, ({ params }) => {
-      if (!store.vms.unregister(params.uuid!.toLowerCase())) return fail('not-found', `no VM with uuid ${params.uuid} is registered`);
+      if (!store.vms.unregister(params.uuid!.toLowerCase()))
+        return fail('not-found', `no VM with uuid ${params.uuid} is registered`);
       reloadVms();
       return ok({ unregistered: params.uuid! });
     })
@@ -192,9 +245,13 @@ function summary(name: string, revisions: PolicySummary['revisions']): PolicySum
 
 function parseRevision(s: string): number | Reply {
   const n = Number(s);
-  return /^[0-9]{1,9}$/.test(s) && n >= 1 ? n : fail('bad-request', `revision "${s.slice(0, 20)}" is not a positive integer`);
+  return /^[0-9]{1,9}$/.test(s) && n >= 1
+    ? n
+    : fail('bad-request', `revision "${s.slice(0, 20)}" is not a positive integer`);
 }
 
 function parseOperation(s: string): Operation | Reply {
-  return (OPERATIONS as readonly string[]).includes(s) ? (s as Operation) : fail('not-found', `unknown operation "${s.slice(0, 40)}"`, `operations: ${OPERATIONS.join(', ')}`);
+  return (OPERATIONS as readonly string[]).includes(s)
+    ? (s as Operation)
+    : fail('not-found', `unknown operation "${s.slice(0, 40)}"`, `operations: ${OPERATIONS.join(', ')}`);
 }

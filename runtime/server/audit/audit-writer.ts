@@ -142,7 +142,8 @@ export class AuditWriter {
     this.idleTimer = undefined;
     if (this.closed) return;
     const quietFor = performance.now() - this.lastCommitMs;
-    if (quietFor < this.indexIdleMs) this.idleTimer = setTimeout(() => this.onIdleTimer(), this.indexIdleMs - quietFor).unref();
+    if (quietFor < this.indexIdleMs)
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), this.indexIdleMs - quietFor).unref();
     else if (this.store.unindexed > 0) this.scheduleIndex();
   }
 

@@ -31,14 +31,25 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<B
       chunks.push(chunk);
     });
     req.on('end', () => finish({ ok: true, body: Buffer.concat(chunks) }));
-    req.on('error', (err) => finish({ ok: false, reply: fail('bad-request', `reading the body failed: ${err.message}`) }));
-    req.on('close', () => finish({ ok: false, reply: fail('bad-request', 'the client closed the connection before the body was complete') }));
+    req.on('error', (err) =>
+      finish({ ok: false, reply: fail('bad-request', `reading the body failed: ${err.message}`) }),
+    );
+    req.on('close', () =>
+      finish({
+        ok: false,
+        reply: fail('bad-request', 'the client closed the connection before the body was complete'),
+      }),
+    );
   });
 }
 
 /** The answer to a body over the cap, shared by both servers. */
 export function payloadTooLarge(maxBytes: number): Reply {
-  return fail('payload-too-large', `the body is larger than ${maxBytes} bytes`, 'send a smaller body; the limit is in the daemon configuration');
+  return fail(
+    'payload-too-large',
+    `the body is larger than ${maxBytes} bytes`,
+    'send a smaller body; the limit is in the daemon configuration',
+  );
 }
 
 export type JsonResult = { ok: true; value: unknown } | { ok: false; reply: Reply };
@@ -49,7 +60,11 @@ export type JsonResult = { ok: true; value: unknown } | { ok: false; reply: Repl
  */
 export function refuseNonJsonType(type: string | undefined): Reply | null {
   if (type === undefined || /^application\/(json|x-www-form-urlencoded)\b/i.test(type)) return null;
-  return fail('unsupported-media-type', `expected application/json, got ${type}`, 'send the body as JSON with content-type: application/json');
+  return fail(
+    'unsupported-media-type',
+    `expected application/json, got ${type}`,
+    'send the body as JSON with content-type: application/json',
+  );
 }
 
 /** Parses a complete body as JSON; an empty or malformed one is a bad request. */
@@ -58,7 +73,10 @@ export function parseJsonBody(body: Buffer): JsonResult {
   try {
     return { ok: true, value: JSON.parse(body.toString('utf8')) };
   } catch (err) {
-    return { ok: false, reply: fail('bad-request', `the body is not valid JSON: ${(err as Error).message}`, 'send a JSON object') };
+    return {
+      ok: false,
+      reply: fail('bad-request', `the body is not valid JSON: ${(err as Error).message}`, 'send a JSON object'),
+    };
   }
 }
 

@@ -12,8 +12,20 @@ export function ok(body: unknown, status = 200): Reply {
   return { kind: 'json', status, body };
 }
 
-export function fail(code: ErrorCode, message: string, hint?: string, extra: { kind?: string; headers?: Record<string, string> } = {}): Reply {
-  const body: ErrorBody = { error: { code, message, ...(hint !== undefined ? { hint } : {}), ...(extra.kind !== undefined ? { kind: extra.kind } : {}) } };
+export function fail(
+  code: ErrorCode,
+  message: string,
+  hint?: string,
+  extra: { kind?: string; headers?: Record<string, string> } = {},
+): Reply {
+  const body: ErrorBody = {
+    error: {
+      code,
+      message,
+      ...(hint !== undefined ? { hint } : {}),
+      ...(extra.kind !== undefined ? { kind: extra.kind } : {}),
+    },
+  };
   return { kind: 'json', status: HTTP_STATUS_OF[code], body, ...(extra.headers ? { headers: extra.headers } : {}) };
 }
 
@@ -54,5 +66,7 @@ export function encodeReply(reply: Reply, closeConnection: boolean, keepAliveS?:
   for (const name in wire.headers) head += `${name}: ${wire.headers[name]}\r\n`;
   head += '\r\n';
   // Header bytes are ASCII, so one utf8 string carries a string payload unchanged.
-  return typeof wire.payload === 'string' ? head + wire.payload : Buffer.concat([Buffer.from(head, 'latin1'), wire.payload]);
+  return typeof wire.payload === 'string'
+    ? head + wire.payload
+    : Buffer.concat([Buffer.from(head, 'latin1'), wire.payload]);
 }

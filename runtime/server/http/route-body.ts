@@ -28,5 +28,12 @@ export type RouteBodyResult<R extends RouteSpec> = { ok: true; body: BodyOf<R> }
 export function checkBody<R extends RouteSpec>(name: WireSchemaName, value: unknown): RouteBodyResult<R> {
   const r = validatorOf(name).validate(value);
   if (r.ok) return { ok: true, body: r.value as BodyOf<R> };
-  return { ok: false, reply: fail('bad-request', `the body is not a valid ${name}: ${r.message}`, `GET /v1/openapi.json describes ${name}`) };
+  return {
+    ok: false,
+    reply: fail(
+      'bad-request',
+      `the body is not a valid ${name}: ${r.message}`,
+      `GET /v1/openapi.json describes ${name}`,
+    ),
+  };
 }

@@ -24,8 +24,14 @@ interface CompiledRoute<H> {
 export type SocketRole = 'admin' | 'request';
 
 const WRONG_SOCKET: Record<SocketRole, { kind: WrongSocketKind; hint: string }> = {
-  admin: { kind: 'admin-socket', hint: "this is capgate's admin socket; `capgate request` needs the request socket: pass --socket <run dir>/request.sock" },
-  request: { kind: 'request-socket', hint: "this is capgate's request socket, for `capgate request`; admin commands need the admin socket: pass --socket <run dir>/admin.sock" },
+  admin: {
+    kind: 'admin-socket',
+    hint: "this is capgate's admin socket; `capgate request` needs the request socket: pass --socket <run dir>/request.sock",
+  },
+  request: {
+    kind: 'request-socket',
+    hint: "this is capgate's request socket, for `capgate request`; admin commands need the admin socket: pass --socket <run dir>/admin.sock",
+  },
 };
 
 export class RouteTable<H> {
@@ -65,7 +71,9 @@ export class RouteTable<H> {
       return { handler: r.handler, params };
     }
     if (allowed.length > 0) {
-      return fail('method-not-allowed', `${method} is not allowed on ${pathname}`, `use ${allowed.join(' or ')}`, { headers: { allow: allowed.join(', ') } });
+      return fail('method-not-allowed', `${method} is not allowed on ${pathname}`, `use ${allowed.join(' or ')}`, {
+        headers: { allow: allowed.join(', ') },
+      });
     }
     if (this.role === undefined) return fail('not-found', `no route ${method} ${pathname}`);
     const w = WRONG_SOCKET[this.role];
@@ -109,7 +117,11 @@ export class Router<P> {
    * `refuseParams` runs before the body is read: a path that names nothing (an unknown
    * operation) is answered as such, whatever the body.
    */
-  on<R extends RouteSpec>(route: R, handler: RouteHandler<P, BodyOf<R>>, refuseParams?: (params: Record<string, string>) => Reply | null): this {
+  on<R extends RouteSpec>(
+    route: R,
+    handler: RouteHandler<P, BodyOf<R>>,
+    refuseParams?: (params: Record<string, string>) => Reply | null,
+  ): this {
     const schema = jsonBodySchema(route);
     if (schema === undefined) {
       this.table.on(route, handler as RouteHandler<P, unknown>);

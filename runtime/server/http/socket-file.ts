@@ -57,6 +57,7 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
     c.once('connect', () => (c.destroy(), resolve(true)));
     c.once('error', () => resolve(false));
   });
-  if (alive) throw new Error(`another process is listening on ${socketPath}: stop it first or choose another socket path`);
+  if (alive)
+    throw new Error(`another process is listening on ${socketPath}: stop it first or choose another socket path`);
   fs.rmSync(socketPath, { force: true });
 }

@@ -75,8 +75,12 @@ export class UnixHttpServer<P> {
       // Malformed HTTP, oversized headers, header timeouts: answer if the socket still can.
       if (!socket.writable) return socket.destroy();
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = JSON.stringify({ error: { code: 'bad-request', message: `malformed or incomplete HTTP request (${err.code ?? err.message})` } });
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        error: { code: 'bad-request', message: `malformed or incomplete HTTP request (${err.code ?? err.message})` },
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
   }
 
@@ -107,7 +111,11 @@ export class UnixHttpServer<P> {
     }
     if (this.closing) {
       req.resume();
-      return send(res, fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'), true);
+      return send(
+        res,
+        fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'),
+        true,
+      );
     }
     const refusal = this.o.authorize?.(peer) ?? null;
     if (refusal !== null) {

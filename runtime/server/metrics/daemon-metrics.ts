@@ -52,7 +52,12 @@ export class DaemonMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
-    this.rejected = new Counter({ name: 'capgate_requests_rejected_total', help: 'Requests refused with 503 before evaluation.', labelNames: ['reason'], registers });
+    this.rejected = new Counter({
+      name: 'capgate_requests_rejected_total',
+      help: 'Requests refused with 503 before evaluation.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.auditBatchSize = new Histogram({
       name: 'capgate_audit_batch_records',
       help: 'Records per audit group commit.',
@@ -104,7 +109,7 @@ export class DaemonMetrics {
     if (guest !== undefined) {
       new Gauge({
         name: 'capgate_main_thread_guest_max_seconds',
-        help: "The longest time policy code (speculative runs, instance making) held the main thread in one turn of the event loop, since the previous scrape.",
+        help: 'The longest time policy code (speculative runs, instance making) held the main thread in one turn of the event loop, since the previous scrape.',
         registers,
         collect() {
           this.set(guest() / 1000);
@@ -125,8 +130,17 @@ export class DaemonMetrics {
     gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
     gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
     gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
-    gauge('capgate_bindings_suspended', 'Bindings whose revision may not run under the trust roots (requests denied signature-*).', sources.bindingsSuspended ?? (() => 0));
-    if (sources.policyDirectoryError) gauge('capgate_policy_directory_error', '1 while the latest contents of the policy directory are refused (the last good state is kept), else 0.', sources.policyDirectoryError);
+    gauge(
+      'capgate_bindings_suspended',
+      'Bindings whose revision may not run under the trust roots (requests denied signature-*).',
+      sources.bindingsSuspended ?? (() => 0),
+    );
+    if (sources.policyDirectoryError)
+      gauge(
+        'capgate_policy_directory_error',
+        '1 while the latest contents of the policy directory are refused (the last good state is kept), else 0.',
+        sources.policyDirectoryError,
+      );
   }
 
   /** Stops sampling the event loop. */

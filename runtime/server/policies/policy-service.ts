@@ -28,7 +28,13 @@ import { BindingTable } from '../state/binding-table.ts';
 
 export type ServiceResult<T> =
   | { ok: true; value: T }
-  | { ok: false; code: 'bad-request' | 'invalid-policy' | 'not-found' | 'conflict'; message: string; hint?: string; kind?: string };
+  | {
+      ok: false;
+      code: 'bad-request' | 'invalid-policy' | 'not-found' | 'conflict';
+      message: string;
+      hint?: string;
+      kind?: string;
+    };
 
 /** Whether a stored revision may run under the daemon's trust roots. */
 type Verdict = { ok: true } | { ok: false; reason: SignatureProblem; message: string };
@@ -81,14 +87,32 @@ export class PolicyService {
 
   /** Bindings whose revision may not run now (health, metrics). */
   suspended(): SuspendedBinding[] {
-    return this.bindings.all().flatMap((b) => (b.suspended ? [{ operation: b.operation, policy: b.policy, revision: b.revision, reason: b.suspended.reason, message: b.suspended.message }] : []));
+    return this.bindings.all().flatMap((b) =>
+      b.suspended
+        ? [
+            {
+              operation: b.operation,
+              policy: b.policy,
+              revision: b.revision,
+              reason: b.suspended.reason,
+              message: b.suspended.message,
+            },
+          ]
+        : [],
+    );
   }
 
   /** A revision as `inspect` shows it, with whether its key is trusted today. */
   revisionInfo(policy: string, revision: number): RevisionInfo | null {
     const info = this.store.policies.get(policy, revision);
     if (!info) return null;
-    return { ...info, trustedNow: info.signature !== null && this.trust?.signerOf(info.signature.keyId) != null && this.verdictOf(policy, revision).ok };
+    return {
+      ...info,
+      trustedNow:
+        info.signature !== null &&
+        this.trust?.signerOf(info.signature.keyId) != null &&
+        this.verdictOf(policy, revision).ok,
+    };
   }
 
   /**
@@ -102,17 +126,32 @@ export class PolicyService {
     this.publish();
     const runnable = bound.filter((b) => {
       const v = this.verdictOf(b.policy, b.revision);
-      if (!v.ok) this.logger.error({ binding: { operation: b.operation, policy: b.policy, revision: b.revision, keyId: b.keyId }, reason: v.reason, problem: v.message }, `SUSPENDED: ${b.operation} is bound to ${b.policy} revision ${b.revision}, which may not run (${v.reason}); its requests are denied ${v.reason} until another revision is activated or the key is trusted again`);
+      if (!v.ok)
+        this.logger.error(
+          {
+            binding: { operation: b.operation, policy: b.policy, revision: b.revision, keyId: b.keyId },
+            reason: v.reason,
+            problem: v.message,
+          },
+          `SUSPENDED: ${b.operation} is bound to ${b.policy} revision ${b.revision}, which may not run (${v.reason}); its requests are denied ${v.reason} until another revision is activated or the key is trusted again`,
+        );
       return v.ok;
     });
     const all = runnable.map((b) => {
       const done = this.exclusive(() => this.ensureLoaded(b.policy, b.revision)).then(
         (r) => {
-          if (!r.ok) this.logger.error({ binding: b, error: r.message }, 'a bound policy failed to compile; its operation will deny with host-error until rebound');
+          if (!r.ok)
+            this.logger.error(
+              { binding: b, error: r.message },
+              'a bound policy failed to compile; its operation will deny with host-error until rebound',
+            );
           return r.ok;
         },
         (err: unknown) => {
-          this.logger.error({ binding: b, err }, 'a bound policy failed to compile; its operation will deny with host-error until rebound');
+          this.logger.error(
+            { binding: b, err },
+            'a bound policy failed to compile; its operation will deny with host-error until rebound',
+          );
           return false;
         },
       );
@@ -133,16 +172,45 @@ export class PolicyService {
     return this.loading.size;
   }
 
-  push(name: string, description: string, bytes: Uint8Array, signatureFile?: string): Promise<ServiceResult<PushPolicyResponse>> {
-    if (!POLICY_NAME_PATTERN.test(name)) return Promise.resolve({ ok: false, code: 'bad-request', message: `invalid policy name "${name.slice(0, 80)}"`, hint: `a name is ${POLICY_NAME_RULE}` });
-    if (description.length > MAX_DESCRIPTION_CHARS) return Promise.resolve({ ok: false, code: 'bad-request', message: `the description is longer than ${MAX_DESCRIPTION_CHARS} characters` });
+  push(
+    name: string,
+    description: string,
+    bytes: Uint8Array,
+    signatureFile?: string,
+  ): Promise<ServiceResult<PushPolicyResponse>> {
+    if (!POLICY_NAME_PATTERN.test(name))
+      return Promise.resolve({
+        ok: false,
+        code: 'bad-request',
+        message: `invalid policy name "${name.slice(0, 80)}"`,
+        hint: `a name is ${POLICY_NAME_RULE}`,
+      });
+    if (description.length > MAX_DESCRIPTION_CHARS)
+      return Promise.resolve({
+        ok: false,
+        code: 'bad-request',
+        message: `the description is longer than ${MAX_DESCRIPTION_CHARS} characters`,
+      });
     // Before anything is compiled: code nobody trusted is not even parsed.
     const checked = this.checkSignature(bytes, signatureFile);
-    if (!checked.ok) return Promise.resolve({ ok: false, code: 'invalid-policy', message: checked.message, hint: checked.hint, kind: checked.problem });
+    if (!checked.ok)
+      return Promise.resolve({
+        ok: false,
+        code: 'invalid-policy',
+        message: checked.message,
+        hint: checked.hint,
+        kind: checked.problem,
+      });
     return this.exclusive(async () => {
       const compiled = await this.engine.compile(bytes);
       if (!compiled.ok) {
-        return { ok: false, code: 'invalid-policy', message: compiled.message, kind: compiled.kind, hint: 'build the policy against capgate:policy@1.0.0 (host-api/wit/policy.wit) and try `capgate test` locally' };
+        return {
+          ok: false,
+          code: 'invalid-policy',
+          message: compiled.message,
+          kind: compiled.kind,
+          hint: 'build the policy against capgate:policy@1.0.0 (host-api/wit/policy.wit) and try `capgate test` locally',
+        };
       }
       const p = compiled.policy;
       this.loaded.add(p.sha256);
@@ -153,9 +221,27 @@ export class PolicyService {
         bytes,
         sha256: p.sha256,
         info: { imports: p.imports, exports: p.exports, hostFunctions: p.hostFunctions, wit: p.wit, limits: p.limits },
-        signature: checked.signed === null ? null : { keyId: checked.signed.keyId, signer: checked.signed.signer, trustedComment: checked.signed.trustedComment, file: checked.signed.file },
+        signature:
+          checked.signed === null
+            ? null
+            : {
+                keyId: checked.signed.keyId,
+                signer: checked.signed.signer,
+                trustedComment: checked.signed.trustedComment,
+                file: checked.signed.file,
+              },
       });
-      if (checked.signed) this.logger.info({ policy: name, revision: stored.revision.revision, keyId: checked.signed.keyId, signer: checked.signed.signer, trustedComment: checked.signed.trustedComment }, 'signed revision stored');
+      if (checked.signed)
+        this.logger.info(
+          {
+            policy: name,
+            revision: stored.revision.revision,
+            keyId: checked.signed.keyId,
+            signer: checked.signed.signer,
+            trustedComment: checked.signed.trustedComment,
+          },
+          'signed revision stored',
+        );
       return { ok: true, value: stored };
     });
   }
@@ -168,17 +254,42 @@ export class PolicyService {
   checkSignature(bytes: Uint8Array, signatureFile: string | undefined): ReturnType<TrustRoots['check']> {
     if (this.trust) return this.trust.check(bytes, signatureFile);
     if (signatureFile === undefined) return { ok: true, signed: null };
-    return { ok: false, problem: 'signature-untrusted', message: 'the revision is signed, and this daemon has no trust roots to check the signature against', hint: 'add the signing key to policies.trustRoots and restart the daemon, or push without --signature' };
+    return {
+      ok: false,
+      problem: 'signature-untrusted',
+      message: 'the revision is signed, and this daemon has no trust roots to check the signature against',
+      hint: 'add the signing key to policies.trustRoots and restart the daemon, or push without --signature',
+    };
   }
 
-  bind(operation: Operation, policy: string, revision: number | undefined, source: BindingSource = 'admin'): Promise<ServiceResult<BindingResponse>> {
+  bind(
+    operation: Operation,
+    policy: string,
+    revision: number | undefined,
+    source: BindingSource = 'admin',
+  ): Promise<ServiceResult<BindingResponse>> {
     return this.exclusive(async () => {
       const refused = this.refuseManaged(operation, source);
       if (refused) return refused;
-      const rev = revision === undefined ? this.store.policies.latest(policy) : this.store.policies.get(policy, revision);
-      if (!rev) return { ok: false, code: 'not-found', message: revision === undefined ? `no policy named ${policy}` : `policy ${policy} has no revision ${revision}`, hint: 'list policies with `capgate policy ls`' };
+      const rev =
+        revision === undefined ? this.store.policies.latest(policy) : this.store.policies.get(policy, revision);
+      if (!rev)
+        return {
+          ok: false,
+          code: 'not-found',
+          message:
+            revision === undefined ? `no policy named ${policy}` : `policy ${policy} has no revision ${revision}`,
+          hint: 'list policies with `capgate policy ls`',
+        };
       const v = this.verdictOf(rev.policy, rev.revision);
-      if (!v.ok) return { ok: false, code: 'invalid-policy', message: `${rev.policy} revision ${rev.revision} may not run: ${v.message}`, hint: 'push a revision signed by a trusted key and activate that', kind: v.reason };
+      if (!v.ok)
+        return {
+          ok: false,
+          code: 'invalid-policy',
+          message: `${rev.policy} revision ${rev.revision} may not run: ${v.message}`,
+          hint: 'push a revision signed by a trusted key and activate that',
+          kind: v.reason,
+        };
       const loaded = await this.ensureLoaded(rev.policy, rev.revision);
       if (!loaded.ok) return loaded;
       const r = this.store.bindings.bind(operation, rev.policy, rev.revision, Date.now(), source);
@@ -207,12 +318,28 @@ export class PolicyService {
       const target = this.store.bindings.history(operation, 1000).filter((h) => h.rolledBackAt === undefined)[1];
       if (target?.binding) {
         const v = this.verdictOf(target.binding.policy, target.binding.revision);
-        if (!v.ok) return { ok: false, code: 'invalid-policy', message: `the earlier binding, ${target.binding.policy} revision ${target.binding.revision}, may not run: ${v.message}`, kind: v.reason, hint: 'activate a revision signed by a trusted key instead: `capgate policy activate <name> --revision <n>`' };
+        if (!v.ok)
+          return {
+            ok: false,
+            code: 'invalid-policy',
+            message: `the earlier binding, ${target.binding.policy} revision ${target.binding.revision}, may not run: ${v.message}`,
+            kind: v.reason,
+            hint: 'activate a revision signed by a trusted key instead: `capgate policy activate <name> --revision <n>`',
+          };
         const loaded = await this.ensureLoaded(target.binding.policy, target.binding.revision);
         if (!loaded.ok) return loaded;
       }
       const r = this.store.bindings.rollback(operation);
-      if (!r.ok) return { ok: false, code: 'conflict', message: r.message, hint: r.reason === 'nothing-to-roll-back' ? 'activate a revision instead: `capgate policy activate <name>`' : 'push the policy again and activate it: `capgate policy push <file.wasm> --name <name> --activate set-memlock`' };
+      if (!r.ok)
+        return {
+          ok: false,
+          code: 'conflict',
+          message: r.message,
+          hint:
+            r.reason === 'nothing-to-roll-back'
+              ? 'activate a revision instead: `capgate policy activate <name>`'
+              : 'push the policy again and activate it: `capgate policy push <file.wasm> --name <name> --activate set-memlock`',
+        };
       this.publish();
       return { ok: true, value: { operation, binding: r.binding, previous: r.previous } };
     });
@@ -222,10 +349,18 @@ export class PolicyService {
     return this.exclusive(async () => {
       const rev = this.store.policies.get(policy, revision);
       const r = this.store.policies.delete(policy, revision);
-      if (r === 'not-found') return { ok: false, code: 'not-found', message: `policy ${policy} has no revision ${revision}` };
-      if (r === 'bound') return { ok: false, code: 'conflict', message: `${policy} revision ${revision} is bound`, hint: `activate another revision first (\`capgate policy activate ${policy} --revision <n>\`), or unbind it (\`capgate policy unbind\`)` };
+      if (r === 'not-found')
+        return { ok: false, code: 'not-found', message: `policy ${policy} has no revision ${revision}` };
+      if (r === 'bound')
+        return {
+          ok: false,
+          code: 'conflict',
+          message: `${policy} revision ${revision} is bound`,
+          hint: `activate another revision first (\`capgate policy activate ${policy} --revision <n>\`), or unbind it (\`capgate policy unbind\`)`,
+        };
       this.verdicts.delete(`${policy}\u0000${revision}`);
-      if (rev && ![...this.store.policies.list().values()].flat().some((x) => x.sha256 === rev.sha256)) this.unload(rev.sha256);
+      if (rev && ![...this.store.policies.list().values()].flat().some((x) => x.sha256 === rev.sha256))
+        this.unload(rev.sha256);
       return { ok: true, value: { policy, revision } };
     });
   }
@@ -276,7 +411,12 @@ export class PolicyService {
     const c = this.checkSignature(bytes, file);
     let v: Verdict;
     if (!c.ok) v = { ok: false, reason: c.problem, message: c.message };
-    else if (rev && createHash('sha256').update(bytes).digest('hex') !== rev.sha256) v = { ok: false, reason: 'signature-invalid', message: `the stored bytes of ${policy} revision ${revision} no longer match their sha256` };
+    else if (rev && createHash('sha256').update(bytes).digest('hex') !== rev.sha256)
+      v = {
+        ok: false,
+        reason: 'signature-invalid',
+        message: `the stored bytes of ${policy} revision ${revision} no longer match their sha256`,
+      };
     else v = { ok: true };
     this.verdicts.set(key, v);
     return v;
@@ -294,7 +434,13 @@ export class PolicyService {
     if (this.loaded.has(rev.sha256)) return { ok: true, value: true };
     const bytes = this.store.policies.bytes(policy, revision)!;
     const compiled = await this.engine.compile(bytes);
-    if (!compiled.ok) return { ok: false, code: 'invalid-policy', message: `${policy} revision ${revision} no longer compiles: ${compiled.message}`, kind: compiled.kind };
+    if (!compiled.ok)
+      return {
+        ok: false,
+        code: 'invalid-policy',
+        message: `${policy} revision ${revision} no longer compiles: ${compiled.message}`,
+        kind: compiled.kind,
+      };
     this.loaded.add(compiled.policy.sha256);
     await this.warmUp(compiled.policy.sha256);
     return { ok: true, value: true };
@@ -308,7 +454,11 @@ export class PolicyService {
   private async warmUp(sha256: string): Promise<void> {
     const outcomes = await warmUp(this.engine, sha256, this.warmUpRuns);
     const failed = outcomes.find((o) => o.errorKind !== undefined && o.errorKind !== 'quota-exceeded');
-    if (failed) this.logger.warn({ sha256, errorKind: failed.errorKind, detail: failed.errorDetail }, 'warm-up evaluation failed');
+    if (failed)
+      this.logger.warn(
+        { sha256, errorKind: failed.errorKind, detail: failed.errorDetail },
+        'warm-up evaluation failed',
+      );
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

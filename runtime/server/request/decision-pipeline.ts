@@ -44,7 +44,13 @@ export interface PipelineDeps {
   onIdle?(): void;
 }
 
-export type PipelineResult = { ok: true; response: DecisionResponse } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready'; message: string };
+export type PipelineResult =
+  | { ok: true; response: DecisionResponse }
+  | {
+      ok: false;
+      reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready';
+      message: string;
+    };
 
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
@@ -73,15 +79,38 @@ export class DecisionPipeline {
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
     if (requester.kind === 'gone') {
-      return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)) });
+      return this.commit({
+        ...base,
+        vm: null,
+        binding: null,
+        outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)),
+      });
     }
-    if (requester.kind === 'unknown') return this.commit({ ...base, vm: null, binding: null, outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)) });
+    if (requester.kind === 'unknown')
+      return this.commit({
+        ...base,
+        vm: null,
+        binding: null,
+        outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)),
+      });
     const vm = requester.vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null) return this.commit({ ...base, vm, binding: null, outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)) });
+    if (binding === null)
+      return this.commit({
+        ...base,
+        vm,
+        binding: null,
+        outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)),
+      });
     // A revision that may not run under today's trust roots is never evaluated.
-    if (binding.suspended) return this.commit({ ...base, vm, binding, outcome: denyOutcome(binding.suspended.reason, binding.suspended.message) });
+    if (binding.suspended)
+      return this.commit({
+        ...base,
+        vm,
+        binding,
+        outcome: denyOutcome(binding.suspended.reason, binding.suspended.message),
+      });
 
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
@@ -93,7 +122,11 @@ export class DecisionPipeline {
       clearTimeout(timer);
       if (ready === 'late') {
         this.d.metrics.rejected.inc({ reason: 'policy-not-ready' });
-        return { ok: false, reason: 'policy-not-ready', message: `policy ${binding.policy} revision ${binding.revision} is still being compiled (the daemon has just started)` };
+        return {
+          ok: false,
+          reason: 'policy-not-ready',
+          message: `policy ${binding.policy} revision ${binding.revision} is still being compiled (the daemon has just started)`,
+        };
       }
     }
     const release = this.d.policies.acquire(binding);
@@ -102,7 +135,10 @@ export class DecisionPipeline {
     let evaluated = false;
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
       const left = startedAt + this.d.requestDeadlineMs - Date.now();
-      if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
+      if (left <= 0)
+        return Promise.resolve(
+          denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`),
+        );
       evaluated = true;
       this.open++;
       return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, target);
@@ -110,7 +146,11 @@ export class DecisionPipeline {
     if (!admission.ok) {
       release();
       this.d.metrics.rejected.inc({ reason: admission.reason });
-      return { ok: false, reason: admission.reason, message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting' };
+      return {
+        ok: false,
+        reason: admission.reason,
+        message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting',
+      };
     }
     try {
       let outcome: Decided;
@@ -119,21 +159,39 @@ export class DecisionPipeline {
       } finally {
         release();
       }
-      return await this.commit({ ...base, vm, binding, outcome, ...(target.hostPid !== undefined ? { targetHostPid: target.hostPid } : {}) });
+      return await this.commit({
+        ...base,
+        vm,
+        binding,
+        outcome,
+        ...(target.hostPid !== undefined ? { targetHostPid: target.hostPid } : {}),
+      });
     } finally {
       if (evaluated && --this.open === 0) this.d.onIdle?.();
     }
   }
 
-  private evaluate(decisionId: string, vm: RegisteredVm, binding: Binding, peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint, startedAt: number, target: { hostPid?: number }): Promise<Decided> {
+  private evaluate(
+    decisionId: string,
+    vm: RegisteredVm,
+    binding: Binding,
+    peer: PeerCredentials,
+    operation: Operation,
+    targetPid: number,
+    bytes: bigint,
+    startedAt: number,
+    target: { hostPid?: number },
+  ): Promise<Decided> {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
     // and before the policy runs, so each effect's intent, its undo and the audit name the
     // daemon's pid (and the pin's start time), never the one the client sent.
-    const run = (pinned: { pid: number; startTime: number } | undefined): Promise<Decided> => this.run(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, pinned);
+    const run = (pinned: { pid: number; startTime: number } | undefined): Promise<Decided> =>
+      this.run(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, pinned);
     const translate = this.d.identity.translateTargetPid;
     if (translate === undefined) return run(undefined);
-    if (peer.startTime === null) return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    if (peer.startTime === null)
+      return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
     let requester = this.requesters.get(peer);
     if (requester === undefined) {
       requester = { pid: peer.pid, startTime: peer.startTime };
@@ -146,7 +204,11 @@ export class DecisionPipeline {
         target.hostPid = translation.hostPid;
         return run({ pid: translation.hostPid, startTime: translation.startTime });
       },
-      (err: unknown) => denyOutcome('unknown-target', `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) =>
+        denyOutcome(
+          'unknown-target',
+          `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`,
+        ),
     );
   }
 
@@ -163,10 +225,24 @@ export class DecisionPipeline {
   ): Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
     const left = startedAt + this.d.requestDeadlineMs - Date.now();
-    if (left <= 0) return Promise.resolve(denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`));
-    const request: PolicyRequest = { operation, requesterPid: peer.pid, requesterUid: peer.uid, targetPid: pinned?.pid ?? targetPid, bytes };
+    if (left <= 0)
+      return Promise.resolve(
+        denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`),
+      );
+    const request: PolicyRequest = {
+      operation,
+      requesterPid: peer.pid,
+      requesterUid: peer.uid,
+      targetPid: pinned?.pid ?? targetPid,
+      bytes,
+    };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, ...(pinned !== undefined ? { pinned } : {}) } as const;
+    const capabilities = {
+      kind: 'linux',
+      scope: vm,
+      recentMembersMs: this.identityTtlMs,
+      ...(pinned !== undefined ? { pinned } : {}),
+    } as const;
     const context: DecisionContext = {
       decisionId,
       time: new Date(startedAt).toISOString(),
@@ -178,7 +254,10 @@ export class DecisionPipeline {
       bytes: formatBytes(bytes),
       policy: { name: binding.policy, revision: binding.revision, sha256: binding.sha256 },
     };
-    return this.d.engine.evaluate(binding.sha256, request, capabilities, { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left), context });
+    return this.d.engine.evaluate(binding.sha256, request, capabilities, {
+      deadlineMs: Math.min(this.d.evaluationDeadlineMs, left),
+      context,
+    });
   }
 
   private async commit(c: {
@@ -205,7 +284,14 @@ export class DecisionPipeline {
       targetPid: c.targetPid,
       ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
       bytes: formatBytes(c.bytes),
-      policy: c.binding ? { name: c.binding.policy, revision: c.binding.revision, sha256: c.binding.sha256, ...(c.binding.keyId !== undefined ? { keyId: c.binding.keyId } : {}) } : null,
+      policy: c.binding
+        ? {
+            name: c.binding.policy,
+            revision: c.binding.revision,
+            sha256: c.binding.sha256,
+            ...(c.binding.keyId !== undefined ? { keyId: c.binding.keyId } : {}),
+          }
+        : null,
       decision: o.decision,
       reason: o.reason,
       ...(o.errorKind !== undefined ? { errorKind: o.errorKind } : {}),
@@ -225,7 +311,11 @@ export class DecisionPipeline {
         record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(toAuditCall);
       }
       this.d.onUnaudited?.(record, err);
-      return { ok: false, reason: 'audit-failed', message: `the decision could not be audited: ${(err as Error).message}` };
+      return {
+        ok: false,
+        reason: 'audit-failed',
+        message: `the decision could not be audited: ${(err as Error).message}`,
+      };
     }
     const m = this.d.metrics;
     const policy = c.binding?.policy ?? '';
@@ -246,7 +336,9 @@ function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall
       bytes: formatBytes(c.bytes),
       result: c.result,
       ...(c.detail !== undefined ? { detail: c.detail } : {}),
-      ...(c.effect !== undefined ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } } : {}),
+      ...(c.effect !== undefined
+        ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } }
+        : {}),
       ...(c.undo !== undefined ? { undo: c.undo } : {}),
     };
   }

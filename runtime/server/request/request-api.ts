@@ -35,10 +35,16 @@ export function requestHandler(o: RequestApiOptions): RequestHandler {
       if (!body.ok) return fail('bad-request', body.message, body.hint);
       const r = await o.pipeline.decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes);
       if (r.ok) return ok(r.response);
-      if (r.reason === 'audit-failed') return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
+      if (r.reason === 'audit-failed')
+        return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
       if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
-      if (r.reason === 'policy-not-ready') return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
-      return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, { headers: { 'retry-after': String(o.retryAfterS) } });
+      if (r.reason === 'policy-not-ready')
+        return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, {
+          headers: { 'retry-after': String(o.retryAfterS) },
+        });
+      return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, {
+        headers: { 'retry-after': String(o.retryAfterS) },
+      });
     });
   const handler: LeanHandler<PeerCredentials> = (req) => {
     const m = routes.match(req.method, req.path);

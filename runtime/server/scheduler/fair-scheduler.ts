@@ -17,7 +17,9 @@ export interface SchedulerLimits {
   maxQueuedPerKey: number;
 }
 
-export type Admission<T> = { ok: true; result: Promise<T> } | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
+export type Admission<T> =
+  | { ok: true; result: Promise<T> }
+  | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
 
 interface Job {
   run(): void;
@@ -55,7 +57,8 @@ export class FairScheduler {
   submit<T>(key: string, task: () => Promise<T>): Admission<T> {
     if (this.closed) return { ok: false, reason: 'closed' };
     const lane = this.lanes.get(key) ?? { queue: [], inFlight: 0 };
-    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(lane)) return { ok: false, reason: 'vm-queue-full' };
+    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(lane))
+      return { ok: false, reason: 'vm-queue-full' };
     if (this.queuedTotal >= this.limits.maxQueued && !this.canStart(lane)) return { ok: false, reason: 'queue-full' };
     this.lanes.set(key, lane);
     let resolve!: (v: T) => void;
@@ -100,7 +103,11 @@ export class FairScheduler {
   }
 
   private canStart(lane: Lane): boolean {
-    return this.running < this.limits.globalConcurrency && lane.inFlight < this.limits.perKeyInFlight && lane.queue.length === 0;
+    return (
+      this.running < this.limits.globalConcurrency &&
+      lane.inFlight < this.limits.perKeyInFlight &&
+      lane.queue.length === 0
+    );
   }
 
   private pump(): void {

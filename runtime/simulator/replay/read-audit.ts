@@ -16,10 +16,14 @@ export function readAuditRecords(text: string): ReadAuditResult {
     if (trimmed.startsWith('[') || trimmed.startsWith('{"records"') || /^\{\s*"records"/.test(trimmed)) {
       const parsed: unknown = JSON.parse(trimmed);
       const list = Array.isArray(parsed) ? parsed : (parsed as { records?: unknown }).records;
-      if (!Array.isArray(list)) return { ok: false, message: `expected a JSON array of audit records or {"records": [...]}; ${HOW}` };
+      if (!Array.isArray(list))
+        return { ok: false, message: `expected a JSON array of audit records or {"records": [...]}; ${HOW}` };
       items = list;
     } else {
-      items = trimmed.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
+      items = trimmed
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as unknown);
     }
   } catch (e) {
     return { ok: false, message: `the audit file is not JSON (${(e as Error).message}); ${HOW}` };
@@ -38,22 +42,30 @@ function shapeProblem(v: unknown): string | undefined {
   const r = v as Record<string, unknown>;
   if (typeof r.decisionId !== 'string') return 'missing "decisionId"';
   const req = r.requester as Record<string, unknown> | undefined;
-  if (typeof req !== 'object' || req === null || typeof req.pid !== 'number' || typeof req.uid !== 'number') return 'missing "requester" {pid, uid}';
-  if (!(OPERATIONS as readonly unknown[]).includes(r.operation)) return `unknown operation ${JSON.stringify(r.operation)}`;
+  if (typeof req !== 'object' || req === null || typeof req.pid !== 'number' || typeof req.uid !== 'number')
+    return 'missing "requester" {pid, uid}';
+  if (!(OPERATIONS as readonly unknown[]).includes(r.operation))
+    return `unknown operation ${JSON.stringify(r.operation)}`;
   if (typeof r.targetPid !== 'number') return 'missing "targetPid"';
   if (r.targetHostPid !== undefined && typeof r.targetHostPid !== 'number') return 'bad "targetHostPid"';
   if (!parseBytes(r.bytes).ok) return `bad "bytes" ${JSON.stringify(r.bytes)}`;
   if (r.decision !== 'allow' && r.decision !== 'deny') return 'missing "decision"';
   if (typeof r.reason !== 'string') return 'missing "reason"';
-  if (r.vm !== null && (typeof r.vm !== 'object' || typeof (r.vm as { uuid?: unknown }).uuid !== 'string')) return 'bad "vm"';
+  if (r.vm !== null && (typeof r.vm !== 'object' || typeof (r.vm as { uuid?: unknown }).uuid !== 'string'))
+    return 'bad "vm"';
   if (!Array.isArray(r.capabilityCalls)) return 'missing "capabilityCalls"';
   for (const c of r.capabilityCalls as AuditCapabilityCall[]) {
     if (c?.op === 'set-memlock') {
-      if (typeof c.pid !== 'number' || !parseBytes(c.bytes).ok || !(c.result === 'ok' || (CAPABILITY_ERRORS as readonly string[]).includes(c.result))) {
+      if (
+        typeof c.pid !== 'number' ||
+        !parseBytes(c.bytes).ok ||
+        !(c.result === 'ok' || (CAPABILITY_ERRORS as readonly string[]).includes(c.result))
+      ) {
         return `bad set-memlock call ${JSON.stringify(c)}`;
       }
     } else if (c?.op === 'query-vm-identity') {
-      if (typeof c.pid !== 'number' || (c.result !== 'some' && c.result !== 'none')) return `bad query-vm-identity call ${JSON.stringify(c)}`;
+      if (typeof c.pid !== 'number' || (c.result !== 'some' && c.result !== 'none'))
+        return `bad query-vm-identity call ${JSON.stringify(c)}`;
     } else return `unknown capability call ${JSON.stringify(c)}`;
   }
   return undefined;

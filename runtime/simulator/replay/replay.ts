@@ -40,7 +40,8 @@ export async function replayAudit(
       { kind: 'simulated', world: input.world },
       options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
     );
-    const change = outcome.decision !== record.decision ? 'decision' : outcome.reason !== record.reason ? 'reason' : 'none';
+    const change =
+      outcome.decision !== record.decision ? 'decision' : outcome.reason !== record.reason ? 'reason' : 'none';
     const r: ReplayedDecision = { record, outcome, change, assumptions: input.assumptions };
     replayed.push(r);
     options.onRecord?.(r);

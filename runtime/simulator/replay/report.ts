@@ -4,7 +4,8 @@ import type { Paint } from '../report.ts';
 import { PLAIN } from '../report.ts';
 import type { ReplayResult } from './replay.ts';
 
-const verdict = (decision: string, reason: string): string => (decision === 'allow' ? 'allow' : `deny(${JSON.stringify(reason)})`);
+const verdict = (decision: string, reason: string): string =>
+  decision === 'allow' ? 'allow' : `deny(${JSON.stringify(reason)})`;
 
 export function formatReplayResult(result: ReplayResult, paint: Paint = PLAIN): string {
   const lines: string[] = [];
@@ -13,8 +14,12 @@ export function formatReplayResult(result: ReplayResult, paint: Paint = PLAIN): 
     const rec = r.record;
     const who = `${rec.vm?.name ?? '?'} pid ${rec.requester.pid} -> target ${rec.targetPid}, bytes ${formatWireBytes(rec.bytes)}`;
     lines.push(`${paint.fail('CHANGED')}  ${rec.decisionId}  ${paint.dim(rec.time)}  ${who}`);
-    lines.push(`      old: ${verdict(rec.decision, rec.reason)}${rec.policy ? paint.dim(`  (${rec.policy.name} rev ${rec.policy.revision})`) : ''}`);
-    lines.push(`      new: ${verdict(r.outcome.decision, r.outcome.reason)}${r.outcome.errorKind ? `  [${r.outcome.errorKind}${r.outcome.errorDetail ? `: ${r.outcome.errorDetail}` : ''}]` : ''}`);
+    lines.push(
+      `      old: ${verdict(rec.decision, rec.reason)}${rec.policy ? paint.dim(`  (${rec.policy.name} rev ${rec.policy.revision})`) : ''}`,
+    );
+    lines.push(
+      `      new: ${verdict(r.outcome.decision, r.outcome.reason)}${r.outcome.errorKind ? `  [${r.outcome.errorKind}${r.outcome.errorDetail ? `: ${r.outcome.errorDetail}` : ''}]` : ''}`,
+    );
     for (const a of r.assumptions) lines.push(paint.dim(`      assumed: ${a}`));
   }
   const skipped = result.skipped.length > 0 ? `, ${result.skipped.length} skipped (no policy ran)` : '';
@@ -34,7 +39,11 @@ export function replayResultToJson(result: ReplayResult): object {
         time: r.record.time,
         change: r.change,
         old: { decision: r.record.decision, reason: r.record.reason },
-        new: { decision: r.outcome.decision, reason: r.outcome.reason, ...(r.outcome.errorKind ? { errorKind: r.outcome.errorKind } : {}) },
+        new: {
+          decision: r.outcome.decision,
+          reason: r.outcome.reason,
+          ...(r.outcome.errorKind ? { errorKind: r.outcome.errorKind } : {}),
+        },
         assumptions: r.assumptions,
       })),
   };

@@ -22,10 +22,15 @@ function worldLines(world: SimulatedWorld, absentPids: number[]): string[] {
   const lines = ['    vms:'];
   for (const vm of world.vms) {
     const labels = vm.identity.labels.map(([k, v]) => `${q(k)}: ${q(v)}`).join(', ');
-    lines.push(`      - { uuid: ${q(vm.identity.uuid)}, name: ${q(vm.identity.name)}, id: ${vm.identity.id}, labels: { ${labels} }, pids: [${vm.pids.join(', ')}] }`);
+    lines.push(
+      `      - { uuid: ${q(vm.identity.uuid)}, name: ${q(vm.identity.name)}, id: ${vm.identity.id}, labels: { ${labels} }, pids: [${vm.pids.join(', ')}] }`,
+    );
   }
   lines.push(world.processes.length === 0 ? '    processes: []' : '    processes:');
-  for (const p of world.processes) lines.push(`      - { pid: ${p.pid}, memlock: { soft: ${formatByteSize(p.memlock.soft)}, hard: ${formatByteSize(p.memlock.hard)} } }`);
+  for (const p of world.processes)
+    lines.push(
+      `      - { pid: ${p.pid}, memlock: { soft: ${formatByteSize(p.memlock.soft)}, hard: ${formatByteSize(p.memlock.hard)} } }`,
+    );
   lines.push(`    absentPids: [${absentPids.join(', ')}]`);
   return lines;
 }
@@ -45,7 +50,9 @@ function caseLines(r: ReplayedDecision): string[] {
     `    request: { requesterPid: ${req.requesterPid}, requesterUid: ${req.requesterUid}, targetPid: ${req.targetPid}, bytes: ${formatByteSize(req.bytes)} }`,
     '    expect:',
     `      decision: ${o.decision}`,
-    ...(o.decision === 'deny' ? [`      reason: ${q(o.reason.startsWith('/') ? `/^${escapeRegex(o.reason)}$/` : o.reason)}`] : []),
+    ...(o.decision === 'deny'
+      ? [`      reason: ${q(o.reason.startsWith('/') ? `/^${escapeRegex(o.reason)}$/` : o.reason)}`]
+      : []),
     o.capabilityCalls.length === 0 ? '      calls: []' : '      calls:',
     ...o.capabilityCalls.map((c) => `        - ${callLine(c)}`),
   ];

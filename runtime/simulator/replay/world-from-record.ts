@@ -1,7 +1,11 @@
 // Rebuilds, from one audit record, a simulated host in which the recorded policy would have
 // seen exactly what it saw: the requester's VM with its identity, the pids the record shows
 // inside or outside it, and limits consistent with the recorded set-memlock results.
-import { DEFAULT_SIMULATED_LIMIT, type SimulatedProcess, type SimulatedWorld } from '../../capabilities/simulated/world.ts';
+import {
+  DEFAULT_SIMULATED_LIMIT,
+  type SimulatedProcess,
+  type SimulatedWorld,
+} from '../../capabilities/simulated/world.ts';
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { AuditRecord } from '../../wire/index.ts';
 import { parseBytes } from '../../wire/operations.ts';
@@ -56,7 +60,8 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
   const target = record.targetHostPid ?? record.targetPid;
   if (!members.has(target) && !outside.has(target) && !absent.has(target)) {
     members.add(target);
-    if (target !== requesterPid) assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);
+    if (target !== requesterPid)
+      assumptions.push(`target ${target} assumed inside the requester's VM (the record does not show)`);
   }
   for (const pid of members) outside.delete(pid);
   for (const pid of [...members, ...outside]) absent.delete(pid);
@@ -71,7 +76,10 @@ export function replayInputFrom(record: AuditRecord): ReplayInput | null {
     let hard = DEFAULT_SIMULATED_LIMIT.hard;
     if (granted !== undefined && granted > hard) hard = granted;
     if (refused !== undefined && hard >= refused) hard = refused - 1n;
-    processes.push({ pid, memlock: { soft: hard < DEFAULT_SIMULATED_LIMIT.soft ? hard : DEFAULT_SIMULATED_LIMIT.soft, hard } });
+    processes.push({
+      pid,
+      memlock: { soft: hard < DEFAULT_SIMULATED_LIMIT.soft ? hard : DEFAULT_SIMULATED_LIMIT.soft, hard },
+    });
   }
   const world: SimulatedWorld = {
     requesterPid,

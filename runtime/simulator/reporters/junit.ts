@@ -38,9 +38,14 @@ export function formatJunit(result: ScenarioResult, suiteName: string): string {
     lines.push(`${open}>`);
     if (!r.passed) {
       const summary = r.mismatches.map((m) => `${m.what}: expected ${m.expected}, got ${m.actual}`).join('; ');
-      lines.push(`      <failure message="${xmlEscape(summary)}" type="mismatch">${xmlEscape(detail.join('\n'))}</failure>`);
+      lines.push(
+        `      <failure message="${xmlEscape(summary)}" type="mismatch">${xmlEscape(detail.join('\n'))}</failure>`,
+      );
     }
-    if (r.outcome.logs.length > 0) lines.push(`      <system-out>${xmlEscape(r.outcome.logs.map((l) => `${l.level}: ${l.message}`).join('\n'))}</system-out>`);
+    if (r.outcome.logs.length > 0)
+      lines.push(
+        `      <system-out>${xmlEscape(r.outcome.logs.map((l) => `${l.level}: ${l.message}`).join('\n'))}</system-out>`,
+      );
     lines.push('    </testcase>');
   }
   lines.push('  </testsuite>', '</testsuites>');

@@ -14,7 +14,9 @@ export function formatTap(result: ScenarioResult): string {
     lines.push(`${r.passed ? 'ok' : 'not ok'} ${i + 1} - ${tapName(r.case.name)}`);
     if (r.passed) return;
     lines.push('  ---');
-    lines.push(`  message: ${JSON.stringify(r.mismatches.map((m) => `${m.what}: expected ${m.expected}, got ${m.actual}`).join('; '))}`);
+    lines.push(
+      `  message: ${JSON.stringify(r.mismatches.map((m) => `${m.what}: expected ${m.expected}, got ${m.actual}`).join('; '))}`,
+    );
     if (r.case.position) lines.push(`  at: { line: ${r.case.position.line}, column: ${r.case.position.col} }`);
     lines.push('  detail:');
     for (const d of caseDetail(r)) lines.push(`    - ${JSON.stringify(d)}`);

@@ -44,7 +44,11 @@ export function parseScenario(text: string): ParseScenarioResult {
 function syntaxIssue(e: YAMLError, text: string): ScenarioIssue {
   const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
   const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-  return { line: pos.line, col: pos.col, message: `YAML syntax: ${first}${syntaxHint(e.code, text.split('\n')[pos.line - 1] ?? '')}` };
+  return {
+    line: pos.line,
+    col: pos.col,
+    message: `YAML syntax: ${first}${syntaxHint(e.code, text.split('\n')[pos.line - 1] ?? '')}`,
+  };
 }
 
 /** A hint only where it applies: the line holds an unquoted value with ": " in it, or indentation is off. */
@@ -62,7 +66,11 @@ function readScenario(r: YamlReader, root: Node | null): Scenario | undefined {
   if (!top) return undefined;
   const hostField = top.get('host');
   // Default: a production daemon, which holds CAP_SYS_RESOURCE, with the policy under test bound.
-  const host: ScenarioHost = { canRaiseHardLimit: true, policyBound: true, ...(hostField ? readHost(r, hostField.value, hostField.keyNode) : {}) };
+  const host: ScenarioHost = {
+    canRaiseHardLimit: true,
+    policyBound: true,
+    ...(hostField ? readHost(r, hostField.value, hostField.keyNode) : {}),
+  };
   const issuesBefore = r.issues.length;
   const world = readWorld(r, top);
   // Pids of a world that did not read cleanly are not "declared nowhere": that would be noise.
@@ -72,7 +80,8 @@ function readScenario(r: YamlReader, root: Node | null): Scenario | undefined {
   if (!casesField) r.fail(root, 'the scenario needs "cases": a list of requests with their expected decisions');
   else {
     const items = r.list(casesField.value, '"cases"', casesField.keyNode) ?? [];
-    if (items.length === 0 && casesField.value !== null) r.fail(casesField.keyNode, '"cases" is empty; add at least one case');
+    if (items.length === 0 && casesField.value !== null)
+      r.fail(casesField.keyNode, '"cases" is empty; add at least one case');
     items.forEach((n, i) => {
       const c = readCase(r, n, i, worldOk ? world : undefined);
       if (c) cases.push(c);
@@ -85,19 +94,27 @@ function readScenario(r: YamlReader, root: Node | null): Scenario | undefined {
 function readWorld(r: YamlReader, f: Map<string, Field>): ScenarioWorld {
   const vms: ScenarioVm[] = [];
   const vmsField = f.get('vms');
-  if (vmsField) for (const n of r.list(vmsField.value, '"vms"', vmsField.keyNode) ?? []) {
-    const vm = readVm(r, n);
-    if (vm) vms.push(vm);
-  }
+  if (vmsField)
+    for (const n of r.list(vmsField.value, '"vms"', vmsField.keyNode) ?? []) {
+      const vm = readVm(r, n);
+      if (vm) vms.push(vm);
+    }
   const processes: ScenarioProcess[] = [];
   const procField = f.get('processes');
-  if (procField) for (const n of r.list(procField.value, '"processes"', procField.keyNode) ?? []) {
-    const p = readProcess(r, n);
-    if (p) processes.push(p);
-  }
+  if (procField)
+    for (const n of r.list(procField.value, '"processes"', procField.keyNode) ?? []) {
+      const p = readProcess(r, n);
+      if (p) processes.push(p);
+    }
   const absentField = f.get('absentPids');
   const absentPids = readPids(r, absentField, '"absentPids" (pids that name no process)') ?? [];
-  checkConsistency(r, { vms, processes, absentPids }, vmsField?.value ?? null, procField?.value ?? null, absentField?.value ?? null);
+  checkConsistency(
+    r,
+    { vms, processes, absentPids },
+    vmsField?.value ?? null,
+    procField?.value ?? null,
+    absentField?.value ?? null,
+  );
   return { vms, processes, absentPids };
 }
 
@@ -108,7 +125,9 @@ function readHost(r: YamlReader, node: Node | null, at: Node): Partial<ScenarioH
   const raise = f.get('canRaiseHardLimit');
   const bound = f.get('policyBound');
   const canRaise = raise && r.boolean(raise, '"canRaiseHardLimit" (whether the daemon holds CAP_SYS_RESOURCE)');
-  const policyBound = bound && r.boolean(bound, '"policyBound" (whether a policy is bound to the operation; false: the daemon denies no-policy)');
+  const policyBound =
+    bound &&
+    r.boolean(bound, '"policyBound" (whether a policy is bound to the operation; false: the daemon denies no-policy)');
   if (canRaise !== undefined) out.canRaiseHardLimit = canRaise;
   if (policyBound !== undefined) out.policyBound = policyBound;
   return (raise && canRaise === undefined) || (bound && policyBound === undefined) ? undefined : out;
@@ -139,7 +158,9 @@ function readVm(r: YamlReader, node: Node): ScenarioVm | undefined {
 }
 
 /** Label keys are free-form; this sentinel makes `fields` accept any of them. */
-const ANY_KEY: readonly string[] = new Proxy([], { get: (t, p) => (p === 'includes' ? () => true : Reflect.get(t, p)) });
+const ANY_KEY: readonly string[] = new Proxy([], {
+  get: (t, p) => (p === 'includes' ? () => true : Reflect.get(t, p)),
+});
 
 function readPids(r: YamlReader, f: Field | undefined, what: string): number[] | undefined {
   if (!f || f.value === null) return [];
@@ -168,7 +189,12 @@ function readProcess(r: YamlReader, node: Node): ScenarioProcess | undefined {
   if (!f) return undefined;
   const pidF = r.required(f, 'pid', 'a process', node);
   const pid = pidF && r.integer(pidF.value, '"pid"', pidF.keyNode, 1n, PID_MAX);
-  const mlF = r.required(f, 'memlock', 'a process (its RLIMIT_MEMLOCK: "8Mi" for soft and hard, or {soft: 64Ki, hard: 8Mi})', node);
+  const mlF = r.required(
+    f,
+    'memlock',
+    'a process (its RLIMIT_MEMLOCK: "8Mi" for soft and hard, or {soft: 64Ki, hard: 8Mi})',
+    node,
+  );
   if (!mlF || pid === undefined) return undefined;
   const v = r.scalarValue(mlF.value);
   if (v !== undefined) {
@@ -182,18 +208,29 @@ function readProcess(r: YamlReader, node: Node): ScenarioProcess | undefined {
   const soft = softF && readBytes(r, softF.value, '"soft"', softF.keyNode);
   const hard = hardF && readBytes(r, hardF.value, '"hard"', hardF.keyNode);
   if (soft === undefined || hard === undefined) return undefined;
-  if (soft > hard) return r.fail(softF!.value, `soft limit is above the hard limit; the kernel never allows that, lower "soft"`);
+  if (soft > hard)
+    return r.fail(softF!.value, `soft limit is above the hard limit; the kernel never allows that, lower "soft"`);
   return { pid, memlock: { soft, hard } };
 }
 
-function readCase(r: YamlReader, node: Node, index: number, scenarioWorld: ScenarioWorld | undefined): ScenarioCase | undefined {
+function readCase(
+  r: YamlReader,
+  node: Node,
+  index: number,
+  scenarioWorld: ScenarioWorld | undefined,
+): ScenarioCase | undefined {
   const f = r.fields(node, `case ${index + 1}`, ['name', 'request', 'expect', 'host', ...WORLD_KEYS]);
   if (!f) return undefined;
   const what = `case ${index + 1}`;
   const nameF = f.get('name');
   const name = nameF ? r.string(nameF, '"name"') : what;
   const reqF = r.required(f, 'request', what, node);
-  const expF = r.required(f, 'expect', `${what} (at least "decision: allow", "decision: deny" or "decision: any")`, node);
+  const expF = r.required(
+    f,
+    'expect',
+    `${what} (at least "decision: allow", "decision: deny" or "decision: any")`,
+    node,
+  );
   const request = reqF && readRequest(r, reqF);
   const expect = expF && readExpect(r, expF);
   const hostF = f.get('host');
@@ -204,7 +241,14 @@ function readCase(r: YamlReader, node: Node, index: number, scenarioWorld: Scena
   const declared = world ? (r.issues.length === before ? world : undefined) : scenarioWorld;
   if (request && declared) checkDeclared(r, declared, request.pidNodes);
   if (name === undefined || !request || !expect || host === undefined) return undefined;
-  return { name, request: request.request, expect, ...(hostF ? { host } : {}), ...(world ? { world } : {}), position: r.positionOf(node) };
+  return {
+    name,
+    request: request.request,
+    expect,
+    ...(hostF ? { host } : {}),
+    ...(world ? { world } : {}),
+    position: r.positionOf(node),
+  };
 }
 
 interface ReadRequest {
@@ -214,7 +258,12 @@ interface ReadRequest {
 }
 
 function readRequest(r: YamlReader, at: Field): ReadRequest | undefined {
-  const f = r.fields(at.value, '"request"', ['operation', 'requesterPid', 'requesterUid', 'targetPid', 'bytes'], at.keyNode);
+  const f = r.fields(
+    at.value,
+    '"request"',
+    ['operation', 'requesterPid', 'requesterUid', 'targetPid', 'bytes'],
+    at.keyNode,
+  );
   if (!f) return undefined;
   const opF = f.get('operation');
   const operation = opF ? r.oneOf(opF, '"operation"', OPERATIONS) : 'set-memlock';
@@ -226,7 +275,13 @@ function readRequest(r: YamlReader, at: Field): ReadRequest | undefined {
   const targetPid = targetF ? r.integer(targetF.value, '"targetPid"', targetF.keyNode, 0n, U32) : requesterPid;
   const bytesF = r.required(f, 'bytes', '"request"', at.value);
   const bytes = bytesF && readBytes(r, bytesF.value, '"bytes"', bytesF.keyNode);
-  if (operation === undefined || requesterPid === undefined || requesterUid === undefined || targetPid === undefined || bytes === undefined) {
+  if (
+    operation === undefined ||
+    requesterPid === undefined ||
+    requesterUid === undefined ||
+    targetPid === undefined ||
+    bytes === undefined
+  ) {
     return undefined;
   }
   const pidNodes: ReadRequest['pidNodes'] = [[requesterPid, pidF!.value, 'requesterPid']];
@@ -239,23 +294,34 @@ function readRequest(r: YamlReader, at: Field): ReadRequest | undefined {
  * no process. An undeclared pid is almost always a typo, which would silently test nothing.
  */
 function checkDeclared(r: YamlReader, world: ScenarioWorld, pids: ReadRequest['pidNodes']): void {
-  const declared = new Set<number>([...world.vms.flatMap((vm) => vm.pids), ...world.processes.map((p) => p.pid), ...world.absentPids]);
+  const declared = new Set<number>([
+    ...world.vms.flatMap((vm) => vm.pids),
+    ...world.processes.map((p) => p.pid),
+    ...world.absentPids,
+  ]);
   for (const [pid, node, role] of pids) {
     if (declared.has(pid)) continue;
-    r.fail(node, `${role} ${pid} is declared nowhere: list it in a VM's "pids" (a member of that VM), in "processes" (a host process), or in "absentPids" (no such process)`);
+    r.fail(
+      node,
+      `${role} ${pid} is declared nowhere: list it in a VM's "pids" (a member of that VM), in "processes" (a host process), or in "absentPids" (no such process)`,
+    );
   }
 }
 
 /** "/regex/flags" is a pattern; anything else must match exactly. */
 export function readMatcher(r: YamlReader, node: Node | null, what: string, at: Node): ReasonMatcher | undefined {
   const v = r.scalarValue(node);
-  if (typeof v !== 'string') return r.fail(node ?? at, `${what} must be a string: exact text, or /a regular expression/`);
+  if (typeof v !== 'string')
+    return r.fail(node ?? at, `${what} must be a string: exact text, or /a regular expression/`);
   const m = /^\/(.*)\/([dgimsuy]*)$/s.exec(v);
   if (!m) return { kind: 'exact', text: v };
   try {
     return { kind: 'pattern', regex: new RegExp(m[1]!, m[2]) };
   } catch (e) {
-    return r.fail(node, `${what} is not a valid regular expression (${(e as Error).message}); fix it or write the exact text without slashes`);
+    return r.fail(
+      node,
+      `${what} is not a valid regular expression (${(e as Error).message}); fix it or write the exact text without slashes`,
+    );
   }
 }
 
@@ -330,7 +396,13 @@ function readLog(r: YamlReader, node: Node): ExpectedLog | undefined {
 }
 
 /** Cross-field rules a YAML schema cannot express: one VM per pid, one entry per process. */
-function checkConsistency(r: YamlReader, world: ScenarioWorld, vmsNode: Node | null, procNode: Node | null, absentNode: Node | null): void {
+function checkConsistency(
+  r: YamlReader,
+  world: ScenarioWorld,
+  vmsNode: Node | null,
+  procNode: Node | null,
+  absentNode: Node | null,
+): void {
   const owner = new Map<number, string>();
   const uuids = new Set<string>();
   for (const vm of world.vms) {
@@ -338,7 +410,11 @@ function checkConsistency(r: YamlReader, world: ScenarioWorld, vmsNode: Node | n
     uuids.add(vm.identity.uuid);
     for (const pid of vm.pids) {
       const prev = owner.get(pid);
-      if (prev !== undefined) r.fail(vmsNode, `pid ${pid} is listed in VM "${prev}" and VM "${vm.identity.name}"; a process belongs to one VM`);
+      if (prev !== undefined)
+        r.fail(
+          vmsNode,
+          `pid ${pid} is listed in VM "${prev}" and VM "${vm.identity.name}"; a process belongs to one VM`,
+        );
       owner.set(pid, vm.identity.name);
     }
   }
@@ -348,6 +424,7 @@ function checkConsistency(r: YamlReader, world: ScenarioWorld, vmsNode: Node | n
     seen.add(p.pid);
   }
   for (const pid of world.absentPids) {
-    if (owner.has(pid) || seen.has(pid)) r.fail(absentNode, `pid ${pid} is in "absentPids" and also exists (in a VM or in "processes"); keep one`);
+    if (owner.has(pid) || seen.has(pid))
+      r.fail(absentNode, `pid ${pid} is in "absentPids" and also exists (in a VM or in "processes"); keep one`);
   }
 }

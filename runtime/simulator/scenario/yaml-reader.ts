@@ -85,7 +85,8 @@ export class YamlReader {
       return this.fail(node ?? at, `${what} must be a whole number between ${min} and ${max}`);
     }
     const big = BigInt(v);
-    if (big < min || big > max) return this.fail(node, `${what} is ${big}; it must be a whole number between ${min} and ${max}`);
+    if (big < min || big > max)
+      return this.fail(node, `${what} is ${big}; it must be a whole number between ${min} and ${max}`);
     return Number(big);
   }
 

@@ -5,7 +5,8 @@ import { CapabilityError, IsoTime, LogLevel, Operation, Sha256, VmIdentity, Wire
 import { DecisionErrorKindSchema } from './operations.ts';
 
 /** RLIMIT_MEMLOCK of a process, soft and hard, in wire form. */
-const memlockValue = (description?: string) => Type.Object({ soft: WireBytes, hard: WireBytes }, description !== undefined ? { description } : {});
+const memlockValue = (description?: string) =>
+  Type.Object({ soft: WireBytes, hard: WireBytes }, description !== undefined ? { description } : {});
 export const AuditMemlockValue = memlockValue();
 export type AuditMemlockValue = Static<typeof AuditMemlockValue>;
 
@@ -17,9 +18,17 @@ export const AuditCapabilityCall = Type.Union([
     result: Type.Union([Type.Literal('ok'), CapabilityError]),
     detail: Type.Optional(Type.String()),
     before: Type.Optional(memlockValue("The limit just before the call, when it reached the kernel's prlimit.")),
-    undo: Type.Optional(Type.String({ description: 'For a decision other than allow, how undoing the call went: "undone", "undo failed: <errno>" or "not undone: <why>". Absent: nothing to undo.' })),
+    undo: Type.Optional(
+      Type.String({
+        description:
+          'For a decision other than allow, how undoing the call went: "undone", "undo failed: <errno>" or "not undone: <why>". Absent: nothing to undo.',
+      }),
+    ),
     limitAtRecovery: Type.Optional(
-      Type.Union([AuditMemlockValue, Type.Null()], { description: 'Only in a record of a lost decision (errorKind decision-lost): the limit as it was at the restart, before any undo; null when the process was gone.' }),
+      Type.Union([AuditMemlockValue, Type.Null()], {
+        description:
+          'Only in a record of a lost decision (errorKind decision-lost): the limit as it was at the restart, before any undo; null when the process was gone.',
+      }),
     ),
   }),
   Type.Object({
@@ -46,11 +55,23 @@ export const AuditRecord = Type.Object({
   targetHostPid: Type.Optional(
     Type.Integer({
       minimum: 1,
-      description: "The daemon's pid for the target, when the requester is in a pid namespace below the daemon's and the daemon translated it: what the policy was asked about and the capabilities acted on.",
+      description:
+        "The daemon's pid for the target, when the requester is in a pid namespace below the daemon's and the daemon translated it: what the policy was asked about and the capabilities acted on.",
     }),
   ),
   bytes: WireBytes,
-  policy: Type.Union([Type.Object({ name: Type.String(), revision: Type.Integer(), sha256: Sha256, keyId: Type.Optional(Type.String({ description: "The deciding revision's signing key (absent: unsigned)." })) }), Type.Null()], { description: 'Null when no policy ran (unknown requester, no binding).' }),
+  policy: Type.Union(
+    [
+      Type.Object({
+        name: Type.String(),
+        revision: Type.Integer(),
+        sha256: Sha256,
+        keyId: Type.Optional(Type.String({ description: "The deciding revision's signing key (absent: unsigned)." })),
+      }),
+      Type.Null(),
+    ],
+    { description: 'Null when no policy ran (unknown requester, no binding).' },
+  ),
   decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
   reason: Type.String(),
   errorKind: Type.Optional(DecisionErrorKindSchema),
@@ -71,8 +92,12 @@ export const AuditQuery = Type.Object(
     decision: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
     policy: Type.Optional(Type.String({ description: 'Policy name.' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_QUERY_MAX_LIMIT, description: 'Default 100.' })),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: "From a previous response's nextCursor." })),
-    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'Default desc (newest first).' })),
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,15}$', description: "From a previous response's nextCursor." }),
+    ),
+    order: Type.Optional(
+      Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'Default desc (newest first).' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -80,7 +105,9 @@ export type AuditQuery = Static<typeof AuditQuery>;
 
 export const AuditQueryResponse = Type.Object({
   records: Type.Array(AuditRecord),
-  nextCursor: Type.Optional(Type.String({ description: 'Present when more records match: pass it as `cursor` to continue.' })),
+  nextCursor: Type.Optional(
+    Type.String({ description: 'Present when more records match: pass it as `cursor` to continue.' }),
+  ),
 });
 export type AuditQueryResponse = Static<typeof AuditQueryResponse>;
 

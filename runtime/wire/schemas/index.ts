@@ -26,7 +26,11 @@ import { Type } from '@sinclair/typebox';
 
 /** GET /v1/openapi.json: the document is checked by an OpenAPI validator in the tests, not here. */
 export const OpenApiDocument = Type.Object(
-  { openapi: Type.Literal('3.1.0'), info: Type.Object({ title: Type.String(), version: Type.String() }), paths: Type.Record(Type.String(), Type.Object({})) },
+  {
+    openapi: Type.Literal('3.1.0'),
+    info: Type.Object({ title: Type.String(), version: Type.String() }),
+    paths: Type.Record(Type.String(), Type.Object({})),
+  },
   { description: 'The OpenAPI 3.1 document of the socket that serves it.' },
 );
 export type OpenApiDocument = Static<typeof OpenApiDocument>;
@@ -38,7 +42,9 @@ export const WIRE_SCHEMAS = {
   PolicyName,
   RevisionNumber,
   VmUuid: Type.String({ description: 'The uuid of a registered VM.' }),
-  DecisionId: Type.String({ description: 'The decisionId of a decision, as its answer and its audit record carry it.' }),
+  DecisionId: Type.String({
+    description: 'The decisionId of a decision, as its answer and its audit record carry it.',
+  }),
   PushPolicyQuery,
   PushPolicyResponse,
   ListPoliciesResponse,

@@ -2,7 +2,8 @@
 import { Type, type Static, type TInteger } from '@sinclair/typebox';
 import { ENGINE_LIMIT_SPEC as L } from '../limit-spec.ts';
 
-const limit = (k: keyof typeof L): TInteger => Type.Integer({ minimum: L[k].minimum, maximum: L[k].maximum, default: L[k].default, description: L[k].description });
+const limit = (k: keyof typeof L): TInteger =>
+  Type.Integer({ minimum: L[k].minimum, maximum: L[k].maximum, default: L[k].default, description: L[k].description });
 
 export const EngineLimits = Type.Object(
   {
@@ -25,6 +26,9 @@ export const EngineLimits = Type.Object(
     maxTypeWidth: limit('maxTypeWidth'),
     maxInstantiateMs: limit('maxInstantiateMs'),
   },
-  { additionalProperties: false, description: 'Resource limits of one policy: what an evaluation may use, and what an upload may declare.' },
+  {
+    additionalProperties: false,
+    description: 'Resource limits of one policy: what an evaluation may use, and what an upload may declare.',
+  },
 );
 export type EngineLimits = Static<typeof EngineLimits>;

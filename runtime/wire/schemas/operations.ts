@@ -11,17 +11,30 @@ import { compileValidator } from './validate.ts';
  */
 export const SetMemlockBody = Type.Object(
   {
-    targetPid: Type.Integer({ minimum: 1, maximum: 0xffff_ffff, description: 'The process whose RLIMIT_MEMLOCK to set.', errorMessage: 'must be a positive integer pid' }),
-    bytes: Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: '^([0-9]{1,20}|unlimited)$' })], {
-      description: 'The new limit: a JSON integer (<= 2^53-1), a decimal u64 string, or "unlimited".',
-      errorMessage: 'must be a non-negative integer, a decimal string such as "17179869184", or "unlimited"',
+    targetPid: Type.Integer({
+      minimum: 1,
+      maximum: 0xffff_ffff,
+      description: 'The process whose RLIMIT_MEMLOCK to set.',
+      errorMessage: 'must be a positive integer pid',
     }),
+    bytes: Type.Union(
+      [
+        Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+        Type.String({ pattern: '^([0-9]{1,20}|unlimited)$' }),
+      ],
+      {
+        description: 'The new limit: a JSON integer (<= 2^53-1), a decimal u64 string, or "unlimited".',
+        errorMessage: 'must be a non-negative integer, a decimal string such as "17179869184", or "unlimited"',
+      },
+    ),
   },
   { additionalProperties: false },
 );
 export type SetMemlockBody = Static<typeof SetMemlockBody>;
 
-export const DecisionErrorKindSchema = oneOf(DECISION_ERROR_KINDS, { description: 'Why a deny happened when no policy reason applies: an engine failure or a daemon deny.' });
+export const DecisionErrorKindSchema = oneOf(DECISION_ERROR_KINDS, {
+  description: 'Why a deny happened when no policy reason applies: an engine failure or a daemon deny.',
+});
 
 export const DecisionResponse = Type.Object({
   decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
@@ -32,7 +45,8 @@ export const DecisionResponse = Type.Object({
 export type DecisionResponse = Static<typeof DecisionResponse>;
 
 const setMemlockBody = compileValidator(SetMemlockBody);
-const SET_MEMLOCK_HINT = 'send {"targetPid": <pid>, "bytes": <bytes>}; who is asking comes from the socket, not the body';
+const SET_MEMLOCK_HINT =
+  'send {"targetPid": <pid>, "bytes": <bytes>}; who is asking comes from the socket, not the body';
 
 /** Validates a parsed JSON body of set-memlock: the schema, then the u64 range of `bytes`. */
 export function parseSetMemlockBody(body: unknown): ParseResult<{ targetPid: number; bytes: bigint }> {

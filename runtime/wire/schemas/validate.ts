@@ -85,7 +85,9 @@ function problemOf(e: ValueError): string {
       const key = e.path.split('/').pop() ?? '';
       const known = Object.keys(s.properties ?? {});
       const near = nearestKey(key, known);
-      return near !== undefined ? `unknown key; did you mean ${near}?` : `unknown key (known: ${known.join(', ') || 'none'})`;
+      return near !== undefined
+        ? `unknown key; did you mean ${near}?`
+        : `unknown key (known: ${known.join(', ') || 'none'})`;
     }
     case ValueErrorType.ObjectRequiredProperty:
       return `is missing; ${expectation(s)}`;
@@ -98,21 +100,25 @@ function problemOf(e: ValueError): string {
 export function expectation(s: SchemaNode): string {
   if (s.errorMessage !== undefined) return s.errorMessage;
   const literals = s.anyOf?.every((a) => (a as SchemaNode).const !== undefined);
-  if (literals && s.anyOf) return `must be one of ${s.anyOf.map((a) => JSON.stringify((a as SchemaNode).const)).join(', ')}`;
+  if (literals && s.anyOf)
+    return `must be one of ${s.anyOf.map((a) => JSON.stringify((a as SchemaNode).const)).join(', ')}`;
   if (s.const !== undefined) return `must be ${JSON.stringify(s.const)}`;
-  if (s.anyOf) return `must be ${s.anyOf.map((a) => expectation(a as SchemaNode).replace(/^must be /, '')).join(', or ')}`;
+  if (s.anyOf)
+    return `must be ${s.anyOf.map((a) => expectation(a as SchemaNode).replace(/^must be /, '')).join(', or ')}`;
   switch (s.type) {
     case 'integer':
     case 'number': {
       const what = s.type === 'integer' ? 'an integer' : 'a number';
-      if (s.minimum !== undefined && s.maximum !== undefined) return `must be ${what} from ${s.minimum} to ${s.maximum}`;
+      if (s.minimum !== undefined && s.maximum !== undefined)
+        return `must be ${what} from ${s.minimum} to ${s.maximum}`;
       if (s.minimum !== undefined) return `must be ${what} >= ${s.minimum}`;
       if (s.maximum !== undefined) return `must be ${what} <= ${s.maximum}`;
       return `must be ${what}`;
     }
     case 'string':
       if (s.pattern !== undefined) return `must be a string matching ${s.pattern}`;
-      if (s.minLength !== undefined && s.maxLength !== undefined) return `must be a string of ${s.minLength} to ${s.maxLength} characters`;
+      if (s.minLength !== undefined && s.maxLength !== undefined)
+        return `must be a string of ${s.minLength} to ${s.maxLength} characters`;
       if (s.minLength !== undefined) return `must be a string of at least ${s.minLength} characters`;
       if (s.maxLength !== undefined) return `must be a string of at most ${s.maxLength} characters`;
       return 'must be a string';

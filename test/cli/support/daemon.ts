@@ -19,11 +19,18 @@ export interface ServedDaemon {
 
 export async function serveDaemon(): Promise<ServedDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'capgate-serve-'));
-  const child = spawnChild(process.execPath, [CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawnChild(
+    process.execPath,
+    [CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'],
+    { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } },
+  );
   const out = new ChildOutput(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   // Printed once both sockets listen.
-  const [, adminSocket, requestSocket] = await out.until(/capgate serving: admin (\S+), requests (\S+) /, '"capgate serving"');
+  const [, adminSocket, requestSocket] = await out.until(
+    /capgate serving: admin (\S+), requests (\S+) /,
+    '"capgate serving"',
+  );
   return {
     dir,
     adminSocket: adminSocket!,
@@ -52,17 +59,21 @@ export class VmShell {
   }
 
   /** Runs one request from inside the VM; returns the CLI's JSON answer and exit code. */
-  async request(bytes: string): Promise<{ code: number; body: { decision: string; reason: string; decisionId: string } }> {
+  async request(
+    bytes: string,
+  ): Promise<{ code: number; body: { decision: string; reason: string; decisionId: string } }> {
     this.out.clear();
     this.child.stdin.write(`${bytes}\n`);
-    const m = await this.out.until(/([\s\S]*)exit=(\d+)\n/, 'the request\'s exit status');
+    const m = await this.out.until(/([\s\S]*)exit=(\d+)\n/, "the request's exit status");
     return { code: Number(m[2]), body: JSON.parse(m[1]!) as { decision: string; reason: string; decisionId: string } };
   }
 
   /** The shell's real RLIMIT_MEMLOCK, from the kernel. */
   memlock(): Promise<{ soft: string; hard: string }> {
     return import('node:fs/promises').then(async ({ readFile }) => {
-      const line = (await readFile(`/proc/${this.pid}/limits`, 'utf8')).split('\n').find((l) => l.startsWith('Max locked memory'))!;
+      const line = (await readFile(`/proc/${this.pid}/limits`, 'utf8'))
+        .split('\n')
+        .find((l) => l.startsWith('Max locked memory'))!;
       const [soft, hard] = line.replace('Max locked memory', '').trim().split(/\s+/);
       return { soft: soft!, hard: hard! };
     });

@@ -11,5 +11,10 @@ if (!file) throw new Error('module-trace.mjs: set CAPGATE_MODULE_TRACE to the fi
 register(new URL('./module-trace-hooks.mjs', import.meta.url), { data: { file } });
 const require = createRequire(import.meta.url);
 process.on('exit', () => {
-  appendFileSync(file, Object.keys(require.cache).map((f) => `${pathToFileURL(f).href}\n`).join(''));
+  appendFileSync(
+    file,
+    Object.keys(require.cache)
+      .map((f) => `${pathToFileURL(f).href}\n`)
+      .join(''),
+  );
 });

@@ -12,12 +12,19 @@ export interface CliRun {
 }
 
 /** Runs any command (npm, a scaffolded project's scripts, ...) and collects its output. */
-export async function runProcess(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; input?: string }): Promise<CliRun> {
+export async function runProcess(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+): Promise<CliRun> {
   const r = await runChild(command, args, options);
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliRun> {
   return runProcess(process.execPath, [CAPGATE_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...options.env },

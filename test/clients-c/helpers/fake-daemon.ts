@@ -113,7 +113,11 @@ export class FakeDaemon {
 }
 
 /** An answer as the daemon writes it (lean server: lower-case fields, one write). */
-export function answer(status: number, body: unknown, o: { close?: boolean; reason?: string; extraHeaders?: string } = {}): string {
+export function answer(
+  status: number,
+  body: unknown,
+  o: { close?: boolean; reason?: string; extraHeaders?: string } = {},
+): string {
   const json = typeof body === 'string' ? body : JSON.stringify(body);
   const length = Buffer.byteLength(json);
   const head = `HTTP/1.1 ${status} ${o.reason ?? 'OK'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${length}\r\n${o.extraHeaders ?? ''}${o.close ? 'connection: close\r\n' : 'keep-alive: timeout=60\r\n'}\r\n`;

@@ -35,7 +35,17 @@ export function buildSanitizedProbe(dir: string): { build: CClientBuild; probe: 
   compileCProgram({
     sources: [path.join(FIXTURES, 'client-probe.c')],
     out: probe,
-    flags: ['-std=gnu11', '-g', '-O1', '-Wall', '-Wextra', '-Werror', ...SANITIZE.split(' '), `-I${build.includeDir}`, `-I${build.sourceDir}`],
+    flags: [
+      '-std=gnu11',
+      '-g',
+      '-O1',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      ...SANITIZE.split(' '),
+      `-I${build.includeDir}`,
+      `-I${build.sourceDir}`,
+    ],
     libs: [build.staticLibrary],
   });
   return { build, probe };
@@ -58,7 +68,9 @@ export async function runProbe(probe: string, args: string[], env: Record<string
 /** Fails with the sanitizer's report when the probe did not exit cleanly. */
 export function assertClean(run: ProbeRun): void {
   if (run.status !== 0 || run.stderr !== '') {
-    throw new Error(`the probe did not exit cleanly (status ${run.status}, signal ${run.signal}):\n${run.stderr}\n${run.stdout}`);
+    throw new Error(
+      `the probe did not exit cleanly (status ${run.status}, signal ${run.signal}):\n${run.stderr}\n${run.stdout}`,
+    );
   }
 }
 

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { Store } from '../../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../../runtime/store/audit-store.ts';
 
-const VMS = [null, { uuid: 'uuid-0', name: 'vm-0' }, { uuid: 'uuid-1', name: 'vm-1' }, { uuid: 'uuid-2', name: 'vm-2' }];
+const VMS = [
+  null,
+  { uuid: 'uuid-0', name: 'vm-0' },
+  { uuid: 'uuid-1', name: 'vm-1' },
+  { uuid: 'uuid-2', name: 'vm-2' },
+];
 const POLICIES = [null, 'pa', 'pb'];
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -47,7 +52,8 @@ async function main(file: string, run: number, durability: 'normal' | 'full'): P
     // the write queue in memory instead of blocking: wait for it, so the appender never runs
     // ahead of the test that kills it (a test stalled under load once let one append for half an
     // hour, to gigabytes of memory and database).
-    if (!process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`)) await once(process.stdout, 'drain');
+    if (!process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`))
+      await once(process.stdout, 'drain');
     const dice = Math.random();
     if (dice < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
     // Into audit_log without indexing: kills then also find the log ahead of the index.
@@ -55,4 +61,5 @@ async function main(file: string, run: number, durability: 'normal' | 'full'): P
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) void main(process.argv[2]!, Number(process.argv[3]), process.argv[4] === 'full' ? 'full' : 'normal');
+if (process.argv[1] === fileURLToPath(import.meta.url))
+  void main(process.argv[2]!, Number(process.argv[3]), process.argv[4] === 'full' ? 'full' : 'normal');

@@ -49,14 +49,26 @@ export function daemonConfig(dir: string, extra: DaemonConfigInput = {}): Daemon
  * `seams`: the engine's test seams (seamed-daemon-main.ts), for faults hard to reach otherwise.
  * `wrap`: a command that execs the daemon's command line (given as its last arguments), keeping its pid.
  */
-export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildScope; seams?: SeamFlags; wrap?: string[] } = {}): Promise<DaemonProcess> {
-  const args = o.seams === undefined ? [DAEMON_MAIN, '--json', JSON.stringify(config)] : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(o.seams)];
+export async function spawnDaemon(
+  config: DaemonConfigInput,
+  o: { scope?: ChildScope; seams?: SeamFlags; wrap?: string[] } = {},
+): Promise<DaemonProcess> {
+  const args =
+    o.seams === undefined
+      ? [DAEMON_MAIN, '--json', JSON.stringify(config)]
+      : [SEAMED_MAIN, '--json', JSON.stringify(config), '--seams', JSON.stringify(o.seams)];
   const argv = [...(o.wrap ?? []), process.execPath, ...args];
-  const child = spawnChild(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], scope: o.scope });
+  const child = spawnChild(argv[0]!, argv.slice(1), {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    scope: o.scope,
+  });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -74,7 +86,9 @@ export async function spawnDaemon(config: DaemonConfigInput, o: { scope?: ChildS
         }
       }
     });
-    void exited.then(({ code, signal }) => reject(new Error(`the daemon exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`the daemon exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`)),
+    );
   });
   const entry = await ready;
   const adminSocket = String(entry.adminSocket);

@@ -19,7 +19,10 @@ export function vmFor(rootPid: number, name: string, labels: Array<[string, stri
 
 /** Soft and hard "Max locked memory" of a live process, from /proc. */
 export function memlockOf(pid: number): { soft: string; hard: string } {
-  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = fs
+    .readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   if (!line) throw new Error(`no memlock line in /proc/${pid}/limits`);
   const [soft, hard] = line.slice('Max locked memory'.length).trim().split(/\s+/);
   return { soft: soft!, hard: hard! };
@@ -27,11 +30,18 @@ export function memlockOf(pid: number): { soft: string; hard: string } {
 
 /** Resident set size of a process in KiB. */
 export function rssKiB(pid: number): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1] ?? NaN);
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, tries = 400): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  tries = 400,
+): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const v = await probe();
     if (v !== undefined) return v;

@@ -58,7 +58,10 @@ export class RawConnection {
     for (;;) {
       const a = this.answers.shift();
       if (a !== undefined) return a;
-      if (this.ended) throw new Error(`the server closed the connection (unparsed bytes: ${JSON.stringify(this.buffered.toString('latin1'))})`);
+      if (this.ended)
+        throw new Error(
+          `the server closed the connection (unparsed bytes: ${JSON.stringify(this.buffered.toString('latin1'))})`,
+        );
       await new Promise<void>((r) => (this.waiter = r));
     }
   }

@@ -24,7 +24,9 @@ const arg = (name: string): string => {
 const flags = JSON.parse(arg('--seams')) as SeamFlags;
 const seams: EngineSeams = {
   ...(flags.exitWorkerAfterEffect === true ? { exitWorkerAfterEffect: true } : {}),
-  ...(flags.bumpReplayedMemlock === true ? { replayTape: (tape) => tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)) } : {}),
+  ...(flags.bumpReplayedMemlock === true
+    ? { replayTape: (tape) => tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)) }
+    : {}),
 };
 try {
   const daemon = await startDaemon(checkConfigShape(JSON.parse(arg('--json')), '--json'), { engineSeams: { seams } });

@@ -33,7 +33,10 @@ export class VmAgent {
     const child =
       wrap === undefined
         ? forkChild(AGENT, [], { execArgv: ['--import', 'tsx'], ...ids })
-        : spawnChild(wrap[0]!, [...wrap.slice(1), process.execPath, '--import', 'tsx', AGENT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids });
+        : spawnChild(wrap[0]!, [...wrap.slice(1), process.execPath, '--import', 'tsx', AGENT], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            ...ids,
+          });
     const agent = new VmAgent(child);
     await new Promise<void>((resolve, reject) => {
       agent.waiting.set(0, () => resolve());
@@ -54,8 +57,20 @@ export class VmAgent {
     return (await this.call<{ pid: number }>({ cmd: 'spawn-target' })).pid;
   }
 
-  requests(o: { socketPath: string; targetPid: number; bytes: bigint | 'unlimited'; total: number; concurrency: number; collectIds?: boolean }): Promise<RequestsReport> {
-    return this.call<RequestsReport>({ cmd: 'requests', ...o, bytes: String(o.bytes), collectIds: o.collectIds ?? false });
+  requests(o: {
+    socketPath: string;
+    targetPid: number;
+    bytes: bigint | 'unlimited';
+    total: number;
+    concurrency: number;
+    collectIds?: boolean;
+  }): Promise<RequestsReport> {
+    return this.call<RequestsReport>({
+      cmd: 'requests',
+      ...o,
+      bytes: String(o.bytes),
+      collectIds: o.collectIds ?? false,
+    });
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,16 @@ import { killChildrenNow, spawnChild } from '../../support/processes/children.ts
 
 export type AgentCommand =
   | { id: number; cmd: 'spawn-target' }
-  | { id: number; cmd: 'requests'; socketPath: string; targetPid: number; bytes: string; total: number; concurrency: number; collectIds: boolean }
+  | {
+      id: number;
+      cmd: 'requests';
+      socketPath: string;
+      targetPid: number;
+      bytes: string;
+      total: number;
+      concurrency: number;
+      collectIds: boolean;
+    }
   | { id: number; cmd: 'exit' };
 
 export interface RequestsReport {
@@ -25,7 +34,16 @@ export interface RequestsReport {
 
 async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<RequestsReport> {
   const client = new CapgateRequestClient({ socketPath: c.socketPath, maxSockets: c.concurrency, timeoutMs: 60_000 });
-  const r: RequestsReport = { answered: 0, decisions: {}, reasons: {}, errorKinds: {}, errorCount: 0, errors: [], ids: [], latenciesMs: [] };
+  const r: RequestsReport = {
+    answered: 0,
+    decisions: {},
+    reasons: {},
+    errorKinds: {},
+    errorCount: 0,
+    errors: [],
+    ids: [],
+    latenciesMs: [],
+  };
   let next = 0;
   const bytes = c.bytes === 'unlimited' ? 'unlimited' : BigInt(c.bytes);
   const worker = async (): Promise<void> => {
@@ -43,7 +61,14 @@ async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<
         if (c.collectIds) r.ids.push(d.decisionId);
       } catch (err) {
         r.errorCount++;
-        if (r.errors.length < 10) r.errors.push(err instanceof CapgateApiError ? `${err.name} ${err.status} ${err.code} (retry after ${err.retryAfterS ?? '-'} s): ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+        if (r.errors.length < 10)
+          r.errors.push(
+            err instanceof CapgateApiError
+              ? `${err.name} ${err.status} ${err.code} (retry after ${err.retryAfterS ?? '-'} s): ${err.message}`
+              : err instanceof Error
+                ? `${err.name}: ${err.message}`
+                : String(err),
+          );
         if (r.errorCount > 50) return; // the daemon is gone; stop hammering
       }
     }

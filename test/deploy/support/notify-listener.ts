@@ -26,7 +26,15 @@ interface Koffi {
 const koffi = createRequire(import.meta.url)('koffi') as Koffi;
 const libc = koffi.load('libc.so.6');
 koffi.struct('test_notify_iovec', { base: 'void *', len: 'size_t' });
-koffi.struct('test_notify_msghdr', { name: 'void *', namelen: 'uint32_t', iov: 'test_notify_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int' });
+koffi.struct('test_notify_msghdr', {
+  name: 'void *',
+  namelen: 'uint32_t',
+  iov: 'test_notify_iovec *',
+  iovlen: 'size_t',
+  control: 'void *',
+  controllen: 'size_t',
+  flags: 'int',
+});
 const socket = libc.func('int socket(int domain, int type, int protocol)');
 const bind = libc.func('int bind(int fd, const void *addr, uint32_t len)');
 const setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
@@ -63,24 +71,40 @@ export class NotifyListener {
     if (Number(bind(fd, sockaddr, length)) < 0) throw new Error(`bind ${address}: errno ${koffi.errno()}`);
     const on = Buffer.alloc(4);
     on.writeInt32LE(1);
-    if (Number(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, on, 4)) < 0) throw new Error(`SO_PASSCRED: errno ${koffi.errno()}`);
+    if (Number(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, on, 4)) < 0)
+      throw new Error(`SO_PASSCRED: errno ${koffi.errno()}`);
     const timeout = Buffer.alloc(16); // struct timeval
     timeout.writeBigInt64LE(BigInt(timeoutS), 0);
-    if (Number(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16)) < 0) throw new Error(`SO_RCVTIMEO: errno ${koffi.errno()}`);
+    if (Number(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16)) < 0)
+      throw new Error(`SO_RCVTIMEO: errno ${koffi.errno()}`);
   }
 
   /** The next datagram; rejects when none arrives within the timeout. */
   next(): Promise<Notification> {
     const data = Buffer.alloc(4096);
     const control = Buffer.alloc(256);
-    const msg = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
+    const msg = {
+      name: null,
+      namelen: 0,
+      iov: [{ base: data, len: data.length }],
+      iovlen: 1,
+      control,
+      controllen: control.length,
+      flags: 0,
+    };
     return new Promise((resolve, reject) => {
       recvmsg.async(this.#fd, msg, 0, (err: unknown, n: unknown) => {
         const size = Number(n);
         if (err !== null && err !== undefined) return reject(err as Error);
-        if (size < 0 || this.#closed) return reject(new Error(`no notification on ${this.address} within ${this.timeoutS} s${this.#closed ? ' (listener closed)' : ''}`));
+        if (size < 0 || this.#closed)
+          return reject(
+            new Error(
+              `no notification on ${this.address} within ${this.timeoutS} s${this.#closed ? ' (listener closed)' : ''}`,
+            ),
+          );
         // struct cmsghdr { size_t len; int level; int type; } then struct ucred { pid, uid, gid }.
-        if (control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_CREDENTIALS) return reject(new Error('a notification without SCM_CREDENTIALS'));
+        if (control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_CREDENTIALS)
+          return reject(new Error('a notification without SCM_CREDENTIALS'));
         resolve({ state: data.subarray(0, size).toString('utf8'), pid: control.readInt32LE(16) });
       });
     });

@@ -31,7 +31,8 @@ function expand(entry: string, groups: Map<string, string[]>, seen = new Set<str
 
 /** The calls allowed by a unit's SystemCallFilter= values, in order. */
 export function allowedSyscalls(filters: string[], groups = syscallGroups()): Set<string> {
-  if (filters.length === 0 || filters[0]!.startsWith('~')) throw new Error('expected SystemCallFilter= to start with an allow list');
+  if (filters.length === 0 || filters[0]!.startsWith('~'))
+    throw new Error('expected SystemCallFilter= to start with an allow list');
   const allowed = new Set<string>();
   for (const filter of filters) {
     const deny = filter.startsWith('~');

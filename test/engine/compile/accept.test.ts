@@ -23,13 +23,27 @@ describe('compilePolicy accepts contract-conforming components', () => {
     expect(p.wit).toMatch(/export evaluate: func\(req: request\) -> decision;/);
     expect(p.limits).toEqual(DEFAULT_LIMITS);
     // The runtime protocol: guest exports unchanged plus the two engine globals.
-    const exports = WebAssembly.Module.exports(p.module).map((e) => `${e.kind}:${e.name}`).sort();
+    const exports = WebAssembly.Module.exports(p.module)
+      .map((e) => `${e.kind}:${e.name}`)
+      .sort();
     expect(exports).toEqual(
-      ['memory:memory', 'function:evaluate', 'function:cabi_realloc', 'function:cabi_post_evaluate', `global:${FUEL_EXPORT}`, `global:${OOM_EXPORT}`].sort(),
+      [
+        'memory:memory',
+        'function:evaluate',
+        'function:cabi_realloc',
+        'function:cabi_post_evaluate',
+        `global:${FUEL_EXPORT}`,
+        `global:${OOM_EXPORT}`,
+      ].sort(),
     );
     const imports = WebAssembly.Module.imports(p.module).map((i) => `${i.module}#${i.name}`);
     // Plus the memory, which the engine supplies (recycled and zeroed) for each fresh instance.
-    expect(imports).toEqual(['capgate:policy/host@1.0.0#set-memlock', 'capgate:policy/host@1.0.0#query-vm-identity', 'capgate:policy/host@1.0.0#log', 'capgate:engine#memory']);
+    expect(imports).toEqual([
+      'capgate:policy/host@1.0.0#set-memlock',
+      'capgate:policy/host@1.0.0#query-vm-identity',
+      'capgate:policy/host@1.0.0#log',
+      'capgate:engine#memory',
+    ]);
   });
 
   it('a policy that uses only log (a subset of the host) and has no cabi_realloc', async () => {
@@ -57,13 +71,20 @@ describe('compilePolicy accepts the real example policies', () => {
   for (const lang of ['assemblyscript', 'rust', 'c'] as const) {
     for (const name of ['memlock-cap', 'vfio-only']) {
       it(`${lang}/${name}`, async () => {
-        const bytes = lang === 'assemblyscript' ? readFileSync(fileURLToPath(new URL(`../../../guest-examples/assemblyscript/build/${name}.wasm`, import.meta.url))) : readPrebuilt(lang, name);
+        const bytes =
+          lang === 'assemblyscript'
+            ? readFileSync(
+                fileURLToPath(new URL(`../../../guest-examples/assemblyscript/build/${name}.wasm`, import.meta.url)),
+              )
+            : readPrebuilt(lang, name);
         const r = await compilePolicy(bytes, DEFAULT_LIMITS);
         if (!r.ok) throw new Error(`rejected: ${r.kind}: ${r.message}`);
         expect([...r.policy.hostFunctions].sort()).toEqual(['log', 'query-vm-identity', 'set-memlock']);
         expect(r.policy.exports).toEqual(['evaluate']);
         const exports = WebAssembly.Module.exports(r.policy.module).map((e) => e.name);
-        expect(exports).toEqual(expect.arrayContaining(['memory', 'evaluate', 'cabi_realloc', FUEL_EXPORT, OOM_EXPORT]));
+        expect(exports).toEqual(
+          expect.arrayContaining(['memory', 'evaluate', 'cabi_realloc', FUEL_EXPORT, OOM_EXPORT]),
+        );
       });
     }
   }

@@ -82,7 +82,10 @@ describe('fuel for bulk-memory operations', () => {
   }
 
   it('memory.init past the end of its segment still traps', async () => {
-    const o = evaluate(await compile(policyDoing(OPERATIONS['memory.init']!, '(memory (export "memory") 16)')), SEGMENT_BYTES + 1);
+    const o = evaluate(
+      await compile(policyDoing(OPERATIONS['memory.init']!, '(memory (export "memory") 16)')),
+      SEGMENT_BYTES + 1,
+    );
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'trap' });
     expect(o.errorDetail).toMatch(/out of bounds/);
   });
@@ -90,7 +93,9 @@ describe('fuel for bulk-memory operations', () => {
   it('the charge comes first: an operation the fuel cannot pay for traps before writing memory', async () => {
     const limits = { ...DEFAULT_LIMITS, fuel: 1000 };
     const module = await compile(policyDoing(OPERATIONS['memory.fill']!), limits);
-    const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
+    const inert = {
+      'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} },
+    };
     const e = new WebAssembly.Instance(module, policyImports(module, inert)).exports;
     const evaluateRaw = e.evaluate as (op: number, rpid: number, ruid: number, tpid: number, bytes: bigint) => number;
     expect(() => evaluateRaw(0, 1, 2, 3, 65536n)).toThrow(WebAssembly.RuntimeError);
@@ -159,7 +164,10 @@ describe('bulk-memory loops through the Engine', () => {
   };
   for (const [name, loop] of Object.entries(LOOPS)) {
     it(`a loop of ${name} with the default fuel ends as fuel-exhausted, not timeout`, async () => {
-      const wat = policyWat({ memory: `(memory (export "memory") ${DEFAULT_LIMITS.memoryPages})`, evaluateBody: `${loop} (i32.const 1024)` });
+      const wat = policyWat({
+        memory: `(memory (export "memory") ${DEFAULT_LIMITS.memoryPages})`,
+        evaluateBody: `${loop} (i32.const 1024)`,
+      });
       const compiled = await engine.compile(await componentFromWat(wat));
       if (!compiled.ok) throw new Error(`rejected: ${compiled.kind}: ${compiled.message}`);
       const o = await engine.evaluate(compiled.policy.sha256, request(), simulated(), { deadlineMs: 60_000 });
@@ -194,6 +202,9 @@ describe('fuel for memory.grow', () => {
 
   it('growing more than the fuel pays for ends as fuel-exhausted', async () => {
     const module = await compile(growing, { ...DEFAULT_LIMITS, fuel: 10_000 });
-    expect(evaluate(module, 3, { ...DEFAULT_LIMITS, fuel: 10_000 })).toMatchObject({ decision: 'deny', errorKind: 'fuel-exhausted' });
+    expect(evaluate(module, 3, { ...DEFAULT_LIMITS, fuel: 10_000 })).toMatchObject({
+      decision: 'deny',
+      errorKind: 'fuel-exhausted',
+    });
   });
 });

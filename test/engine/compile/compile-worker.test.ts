@@ -25,7 +25,11 @@ describe('the compile worker', () => {
     // No compile takes under a millisecond (parse, instrument, compile, WIT, trial instantiation),
     // and the timer fires before a result that arrives in the same turn.
     const r = await compiler.compile(good, DEFAULT_LIMITS, 1);
-    expect(r).toMatchObject({ ok: false, kind: 'invalid-module', message: 'compiling the policy took longer than 1 ms; it was stopped' });
+    expect(r).toMatchObject({
+      ok: false,
+      kind: 'invalid-module',
+      message: 'compiling the policy took longer than 1 ms; it was stopped',
+    });
     expect(compiler.stopped).toBe(1);
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
   }, 120_000);
@@ -45,7 +49,12 @@ describe('trial instantiation at upload', () => {
   it('measures a policy that instantiates within the limit', async () => {
     const r = await compilePolicy(await componentFromWat(policyWat()), DEFAULT_LIMITS);
     if (!r.ok) throw new Error(r.message);
-    expect(r.policy.instantiation).toMatchObject({ tableEntries: expect.any(Number), elementEntries: 0, dataBytes: 0, globals: expect.any(Number) });
+    expect(r.policy.instantiation).toMatchObject({
+      tableEntries: expect.any(Number),
+      elementEntries: 0,
+      dataBytes: 0,
+      globals: expect.any(Number),
+    });
     expect(r.policy.instantiation!.trialUs).toBeGreaterThanOrEqual(0);
   });
 
@@ -54,7 +63,9 @@ describe('trial instantiation at upload', () => {
     if (!r.ok) throw new Error(r.message);
     let t = 0;
     const clock = (): number => (t += 6); // every instantiation "takes" 6 ms
-    expect(() => trialInstantiation(r.policy.module, 5, clock)).toThrow(/instantiating the policy took 6\.0 ms in a trial at upload; the limit is 5 ms \(limits\.maxInstantiateMs\)/);
+    expect(() => trialInstantiation(r.policy.module, 5, clock)).toThrow(
+      /instantiating the policy took 6\.0 ms in a trial at upload; the limit is 5 ms \(limits\.maxInstantiateMs\)/,
+    );
     expect(trialInstantiation(r.policy.module, 7, clock)).toBe(6000);
   });
 });

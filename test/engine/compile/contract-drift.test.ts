@@ -3,7 +3,12 @@
 // everything in the world, so the component built from the WIT carries every type and function.
 import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONTRACT_TYPES, EVALUATE_TYPE, HOST_FUNCTIONS, HOST_TYPE_EXPORTS } from '../../../runtime/engine/component/contract.ts';
+import {
+  CONTRACT_TYPES,
+  EVALUATE_TYPE,
+  HOST_FUNCTIONS,
+  HOST_TYPE_EXPORTS,
+} from '../../../runtime/engine/component/contract.ts';
 import { matchFuncType, matchValType } from '../../../runtime/engine/component/match.ts';
 import { parseComponent } from '../../../runtime/engine/component/parse.ts';
 import { validateComponent } from '../../../runtime/engine/component/validate.ts';
@@ -21,7 +26,9 @@ function instance(name: string): InstanceShape {
 }
 
 beforeAll(async () => {
-  summary = parseComponent(await componentNew(await componentEmbed({ dummy: true, witSource: POLICY_WIT, world: 'policy' })));
+  summary = parseComponent(
+    await componentNew(await componentEmbed({ dummy: true, witSource: POLICY_WIT, world: 'policy' })),
+  );
 });
 
 describe('contract description vs host-api/wit/policy.wit', () => {
@@ -62,7 +69,12 @@ describe('contract description vs host-api/wit/policy.wit', () => {
   it('the matcher notices a changed field (so the checks above are not vacuous)', () => {
     const request = CONTRACT_TYPES.get('request')!;
     if (request.kind !== 'record') throw new Error('request is a record');
-    const swapped = { ...request, fields: [request.fields[0]!, request.fields[2]!, request.fields[1]!, ...request.fields.slice(3)] };
-    expect(matchValType(request, swapped, 'request')).toMatch(/field 1 should be "requester-pid", found "requester-uid"/);
+    const swapped = {
+      ...request,
+      fields: [request.fields[0]!, request.fields[2]!, request.fields[1]!, ...request.fields.slice(3)],
+    };
+    expect(matchValType(request, swapped, 'request')).toMatch(
+      /field 1 should be "requester-pid", found "requester-uid"/,
+    );
   });
 });

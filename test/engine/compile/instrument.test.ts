@@ -23,7 +23,9 @@ async function compileModule(wat: string, limits: EngineLimits = DEFAULT_LIMITS)
   return r.policy.module;
 }
 
-const inert = { 'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} } };
+const inert = {
+  'capgate:policy/host@1.0.0': { 'set-memlock': () => {}, 'query-vm-identity': () => {}, log: () => {} },
+};
 
 function instantiate(module: WebAssembly.Module): Guest {
   // The instrumented module imports its memory (the engine recycles memories); a new one here.
@@ -75,7 +77,10 @@ describe('fuel', () => {
 
   it('small helpers charged at their call sites are still paid for, in full', async () => {
     const withHelper = (body: string): string =>
-      COUNTING.replace('(func $inc (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))', `(func $inc (param i64) (result i64) ${body} (i64.add (local.get 0) (i64.const 1)))`);
+      COUNTING.replace(
+        '(func $inc (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))',
+        `(func $inc (param i64) (result i64) ${body} (i64.add (local.get 0) (i64.const 1)))`,
+      );
     const perIteration = async (wat: string): Promise<number> => {
       const module = await compileModule(wat);
       const used = (n: bigint): number => {
@@ -93,7 +98,9 @@ describe('fuel', () => {
 
   it('an infinite loop in evaluate traps with the fuel global negative', async () => {
     const limits = { ...DEFAULT_LIMITS, fuel: 100_000 };
-    const g = instantiate(await compileModule(policyWat({ evaluateBody: '(loop $forever (br $forever)) (i32.const 0)' }), limits));
+    const g = instantiate(
+      await compileModule(policyWat({ evaluateBody: '(loop $forever (br $forever)) (i32.const 0)' }), limits),
+    );
     expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
     expect(g.fuel.value as bigint).toBeLessThan(0n);
     expect(fuelUsed(g, limits)).toBeGreaterThan(limits.fuel);
@@ -102,14 +109,22 @@ describe('fuel', () => {
   it('infinite recursion through calls is metered at function entry', async () => {
     const limits = { ...DEFAULT_LIMITS, fuel: 1000 };
     const g = instantiate(
-      await compileModule(policyWat({ evaluateBody: '(call $spin (i32.const 0))', extra: '(func $spin (param i32) (result i32) (call $spin (local.get 0)))' }), limits),
+      await compileModule(
+        policyWat({
+          evaluateBody: '(call $spin (i32.const 0))',
+          extra: '(func $spin (param i32) (result i32) (call $spin (local.get 0)))',
+        }),
+        limits,
+      ),
     );
     expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
     expect(g.fuel.value as bigint).toBeLessThan(0n);
   });
 
   it('an infinite loop in the start function: instantiation runs no guest code, the first call traps out of fuel', async () => {
-    const g = instantiate(await compileModule(policyWat({ extra: '(func $init (loop $forever (br $forever))) (start $init)' })));
+    const g = instantiate(
+      await compileModule(policyWat({ extra: '(func $init (loop $forever (br $forever))) (start $init)' })),
+    );
     expect(g.fuel.value).toBe(BigInt(DEFAULT_LIMITS.fuel));
     expect(() => g.evaluate(0, 1, 2, 3, 0n)).toThrow(WebAssembly.RuntimeError);
     expect(g.fuel.value as bigint).toBeLessThan(0n);
@@ -119,7 +134,8 @@ describe('fuel', () => {
     const g = instantiate(
       await compileModule(
         policyWat({
-          extra: '(global $n (mut i32) (i32.const 0)) (func $init (global.set $n (i32.add (global.get $n) (i32.const 1)))) (start $init)',
+          extra:
+            '(global $n (mut i32) (i32.const 0)) (func $init (global.set $n (i32.add (global.get $n) (i32.const 1)))) (start $init)',
           evaluateBody: '(i32.store (i32.const 1024) (global.get $n)) (i32.const 1024)',
         }),
       ),
@@ -135,7 +151,10 @@ describe('fuel', () => {
 describe('memory', () => {
   // grows by `bytes` pages; stores the result of memory.grow at 1024 and returns 1024.
   const GROW = (memory: string): string =>
-    policyWat({ memory, evaluateBody: '(i32.store (i32.const 1024) (memory.grow (i32.wrap_i64 (local.get $bytes)))) (i32.const 1024)' });
+    policyWat({
+      memory,
+      evaluateBody: '(i32.store (i32.const 1024) (memory.grow (i32.wrap_i64 (local.get $bytes)))) (i32.const 1024)',
+    });
   const grown = (g: Guest): number => new Int32Array(g.memory.buffer)[1024 / 4]!;
   const limits = { ...DEFAULT_LIMITS, memoryPages: 4 };
 
@@ -157,11 +176,21 @@ describe('memory', () => {
 
   it('the memory becomes an import whose limits are recorded for the run time', async () => {
     const m = await compileModule(GROW('(memory (export "memory") 3 9)'), limits);
-    expect(WebAssembly.Module.imports(m).filter((i) => i.kind === 'memory')).toEqual([{ module: 'capgate:engine', name: 'memory', kind: 'memory' }]);
-    expect(WebAssembly.Module.exports(m).filter((e) => e.kind === 'memory')).toEqual([{ name: 'memory', kind: 'memory' }]);
+    expect(WebAssembly.Module.imports(m).filter((i) => i.kind === 'memory')).toEqual([
+      { module: 'capgate:engine', name: 'memory', kind: 'memory' },
+    ]);
+    expect(WebAssembly.Module.exports(m).filter((e) => e.kind === 'memory')).toEqual([
+      { name: 'memory', kind: 'memory' },
+    ]);
     expect(memoryPlanOf(m)).toEqual({ initialPages: 3, maximumPages: 4 });
     // A memory larger than the declared maximum does not link: the cap cannot be bypassed.
-    expect(() => new WebAssembly.Instance(m, { ...inert, 'capgate:engine': { memory: new WebAssembly.Memory({ initial: 3, maximum: 5 }) } })).toThrow(WebAssembly.LinkError);
+    expect(
+      () =>
+        new WebAssembly.Instance(m, {
+          ...inert,
+          'capgate:engine': { memory: new WebAssembly.Memory({ initial: 3, maximum: 5 }) },
+        }),
+    ).toThrow(WebAssembly.LinkError);
   });
 
   it("a guest's own memory-plan custom section is dropped, so it cannot mislead the run time", async () => {
@@ -185,7 +214,10 @@ describe('memory', () => {
   it('a grow bomb in a loop ends at the cap with the flag set', async () => {
     const g = instantiate(
       await compileModule(
-        policyWat({ evaluateBody: '(loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (i32.const 1024)' }),
+        policyWat({
+          evaluateBody:
+            '(loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (i32.const 1024)',
+        }),
         limits,
       ),
     );

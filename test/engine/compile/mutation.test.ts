@@ -22,7 +22,8 @@ function prng(seed: string): () => number {
 }
 
 const WAT = policyWat({
-  evaluateBody: '(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10)))) (i32.const 1024)',
+  evaluateBody:
+    '(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10)))) (i32.const 1024)',
 });
 
 describe('robustness', () => {

@@ -8,7 +8,12 @@ import type { CompileErrorKind } from '../../../runtime/engine/api.ts';
 import { coreFromWat, componentFromCore, componentFromWat, policyWat, POLICY_WIT } from '../../support/components.ts';
 import { CORE_OK, handMade } from './hand-made.ts';
 
-async function expectRejected(bytes: Uint8Array, kind: CompileErrorKind, message: RegExp, limits = DEFAULT_LIMITS): Promise<void> {
+async function expectRejected(
+  bytes: Uint8Array,
+  kind: CompileErrorKind,
+  message: RegExp,
+  limits = DEFAULT_LIMITS,
+): Promise<void> {
   const r = await compilePolicy(bytes, limits);
   if (r.ok) throw new Error('the policy was accepted');
   expect(r.kind).toBe(kind);
@@ -32,7 +37,11 @@ describe('not a component', () => {
   });
 
   it('a plain core module', async () => {
-    await expectRejected(coreFromWat(policyWat()), 'invalid-module', /core wasm module, not a component.*capgate build/);
+    await expectRejected(
+      coreFromWat(policyWat()),
+      'invalid-module',
+      /core wasm module, not a component.*capgate build/,
+    );
   });
 
   it('a component preamble followed by garbage', async () => {
@@ -42,7 +51,11 @@ describe('not a component', () => {
 
   it('a truncated component', async () => {
     const bytes = await componentFromWat(policyWat());
-    await expectRejected(bytes.subarray(0, Math.floor(bytes.length / 2)), 'invalid-module', /malformed component: .*(end of data|exceeds the remaining)/);
+    await expectRejected(
+      bytes.subarray(0, Math.floor(bytes.length / 2)),
+      'invalid-module',
+      /malformed component: .*(end of data|exceeds the remaining)/,
+    );
   });
 
   it('a component of another binary version', async () => {
@@ -85,7 +98,10 @@ describe('imports', () => {
 
   it('a host function the contract does not define', async () => {
     await expectRejected(
-      await handMade({ coreModule: CORE_OK, componentImports: '(import "capgate:policy/host@1.0.0" (instance (export "exec" (func))))' }),
+      await handMade({
+        coreModule: CORE_OK,
+        componentImports: '(import "capgate:policy/host@1.0.0" (instance (export "exec" (func))))',
+      }),
       'disallowed-import',
       /"exec" from capgate:policy\/host@1\.0\.0/,
     );
@@ -95,7 +111,8 @@ describe('imports', () => {
     await expectRejected(
       await handMade({
         coreModule: CORE_OK,
-        componentImports: '(import "capgate:policy/host@1.0.0" (instance (type (func (param "pid" u32) (param "bytes" u32))) (export "set-memlock" (func (type 0)))))',
+        componentImports:
+          '(import "capgate:policy/host@1.0.0" (instance (type (func (param "pid" u32) (param "bytes" u32))) (export "set-memlock" (func (type 0)))))',
       }),
       'invalid-module',
       /"set-memlock" has the wrong type .*expected u64, found u32/,
@@ -136,16 +153,26 @@ describe('exports and types', () => {
 
   it('evaluate with the wrong core signature', async () => {
     await expectRejected(
-      await handMade({ coreModule: '(memory (export "memory") 1) (func (export "evaluate") (param i32 i32 i32 i32 i32) (result i32) (i32.const 0))' }),
+      await handMade({
+        coreModule:
+          '(memory (export "memory") 1) (func (export "evaluate") (param i32 i32 i32 i32 i32) (result i32) (i32.const 0))',
+      }),
       'invalid-module',
       /"evaluate" has signature \(i32, i32, i32, i32, i32\) -> \(i32\); the contract needs \(i32, i32, i32, i32, i64\) -> \(i32\)/,
     );
   });
 
   it('request redefined under the same name with fields swapped (same core signature)', async () => {
-    const wit = POLICY_WIT.replace('requester-pid: u32,\n    requester-uid: u32,', 'requester-uid: u32,\n    requester-pid: u32,');
+    const wit = POLICY_WIT.replace(
+      'requester-pid: u32,\n    requester-uid: u32,',
+      'requester-uid: u32,\n    requester-pid: u32,',
+    );
     expect(wit).not.toBe(POLICY_WIT);
-    await expectRejected(await componentFromWat(policyWat(), { wit }), 'invalid-module', /request.*field 1 should be "requester-pid", found "requester-uid"/);
+    await expectRejected(
+      await componentFromWat(policyWat(), { wit }),
+      'invalid-module',
+      /request.*field 1 should be "requester-pid", found "requester-uid"/,
+    );
   });
 
   it('request redefined in the world itself with a different field type', async () => {
@@ -158,7 +185,11 @@ describe('exports and types', () => {
   export evaluate: func(req: request) -> decision;
 }`,
     );
-    await expectRejected(await componentFromWat(policyWat(), { wit }), 'invalid-module', /evaluate.*operation: expected enum \{ set-memlock \}, found u32/);
+    await expectRejected(
+      await componentFromWat(policyWat(), { wit }),
+      'invalid-module',
+      /evaluate.*operation: expected enum \{ set-memlock \}, found u32/,
+    );
   });
 
   it('a wrong evaluate type disguised by an export type ascription', async () => {
@@ -168,7 +199,11 @@ describe('exports and types', () => {
         (type $evaluate-ty (func (param "req" $own-request) (result $decision)))
         (type $contract-ty (func (param "req" $request) (result $decision)))`,
     };
-    await expectRejected(await handMade(lie), 'invalid-module', /evaluate.*operation: expected enum \{ set-memlock \}, found u32/);
+    await expectRejected(
+      await handMade(lie),
+      'invalid-module',
+      /evaluate.*operation: expected enum \{ set-memlock \}, found u32/,
+    );
     await expectRejected(
       await handMade({ ...lie, exportAscription: '(func (type $contract-ty))' }),
       'invalid-module',
@@ -177,13 +212,20 @@ describe('exports and types', () => {
   });
 
   it('an extra export, named', async () => {
-    const wit = POLICY_WIT.replace('export evaluate: func(req: request) -> decision;', 'export evaluate: func(req: request) -> decision;\n  export backdoor: func();');
+    const wit = POLICY_WIT.replace(
+      'export evaluate: func(req: request) -> decision;',
+      'export evaluate: func(req: request) -> decision;\n  export backdoor: func();',
+    );
     const core = coreFromWat(policyWat({ extra: '(func (export "backdoor"))' }));
     await expectRejected(await componentFromCore(core, { wit }), 'invalid-module', /exports func "backdoor"/);
   });
 
   it('strings encoded as UTF-16', async () => {
-    await expectRejected(await componentFromWat(policyWat(), { stringEncoding: 'utf16' }), 'invalid-module', /string-encoding=utf16; capgate requires UTF-8/);
+    await expectRejected(
+      await componentFromWat(policyWat(), { stringEncoding: 'utf16' }),
+      'invalid-module',
+      /string-encoding=utf16; capgate requires UTF-8/,
+    );
   });
 
   it('a guest export in the engine namespace', async () => {
@@ -204,7 +246,10 @@ describe('exports and types', () => {
 
   it('an instruction outside the supported feature set (atomics)', async () => {
     await expectRejected(
-      await handMade({ coreModule: '(memory (export "memory") 1 1 shared) (func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) (i32.atomic.load (i32.const 0)))' }),
+      await handMade({
+        coreModule:
+          '(memory (export "memory") 1 1 shared) (func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) (i32.atomic.load (i32.const 0)))',
+      }),
       'invalid-module',
       /does not support|shared memory/,
     );

@@ -22,10 +22,15 @@ afterAll(async () => {
   await engine.close();
 });
 
-const plainVm = simulated({ vms: [{ identity: { uuid: 'plain', name: 'plain', id: 3, labels: [] }, pids: [REQUESTER, VM_PROCESS] }] });
+const plainVm = simulated({
+  vms: [{ identity: { uuid: 'plain', name: 'plain', id: 3, labels: [] }, pids: [REQUESTER, VM_PROCESS] }],
+});
 
 describe('memlock-cap', () => {
-  const evaluate = (...a: Parameters<typeof request>) => (spec = simulated()) => engine.evaluate(sha.get('memlock-cap')!, request(...a), spec);
+  const evaluate =
+    (...a: Parameters<typeof request>) =>
+    (spec = simulated()) =>
+      engine.evaluate(sha.get('memlock-cap')!, request(...a), spec);
 
   it('allows up to memory-bytes plus overhead and raises the limit', async () => {
     const o = await evaluate({ bytes: 4n << 30n })();
@@ -67,7 +72,12 @@ describe('vfio-only', () => {
   it('grants unlimited memlock to a vfio VM', async () => {
     const o = await evaluate();
     expect(o).toMatchObject({ decision: 'allow' });
-    expect(o.capabilityCalls[1]).toEqual({ op: 'set-memlock', pid: VM_PROCESS, bytes: MEMLOCK_UNLIMITED, result: 'ok' });
+    expect(o.capabilityCalls[1]).toEqual({
+      op: 'set-memlock',
+      pid: VM_PROCESS,
+      bytes: MEMLOCK_UNLIMITED,
+      result: 'ok',
+    });
   });
 
   it('denies a VM without vfio=true', async () => {

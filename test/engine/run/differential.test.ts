@@ -17,7 +17,9 @@ interface Scenario {
   world: SimulatedWorld;
 }
 
-const noLabels = world({ vms: [{ identity: { uuid: 'plain', name: 'plain', id: 3, labels: [] }, pids: [REQUESTER, 4001] }] });
+const noLabels = world({
+  vms: [{ identity: { uuid: 'plain', name: 'plain', id: 3, labels: [] }, pids: [REQUESTER, 4001] }],
+});
 
 const SCENARIOS: Scenario[] = [
   { name: 'own VM, 1 GiB', request: request(), world: world() },
@@ -42,12 +44,23 @@ const subjects: Subject[] = [];
 beforeAll(async () => {
   engine = new Engine({ workers: 2, linuxCapabilities: false, limits: { deadlineMs: 5_000 } });
   const wat = fullPolicyWat();
-  subjects.push({ name: 'WAT policy using every import', policy: compiledFromWat(wat, { deadlineMs: 5_000 }), reference: await jcoReference(await coreToComponent(watToCore(wat))) });
+  subjects.push({
+    name: 'WAT policy using every import',
+    policy: compiledFromWat(wat, { deadlineMs: 5_000 }),
+    reference: await jcoReference(await coreToComponent(watToCore(wat))),
+  });
   for (const ex of await loadAssemblyScriptExamples()) {
-    subjects.push({ name: `AssemblyScript ${ex.name}`, policy: await compiledExample(ex, { deadlineMs: 5_000 }), reference: await jcoReference(ex.component) });
+    subjects.push({
+      name: `AssemblyScript ${ex.name}`,
+      policy: await compiledExample(ex, { deadlineMs: 5_000 }),
+      reference: await jcoReference(ex.component),
+    });
   }
   for (const s of subjects) engine.load(s.policy);
-  if (!compileStepExists()) console.log('differential: compile step not used (absent or CAPGATE_TEST_RAW_CORE=1): AS examples run as uninstrumented core modules');
+  if (!compileStepExists())
+    console.log(
+      'differential: compile step not used (absent or CAPGATE_TEST_RAW_CORE=1): AS examples run as uninstrumented core modules',
+    );
 });
 
 afterAll(async () => {
@@ -56,14 +69,21 @@ afterAll(async () => {
 
 describe('our glue agrees with jco', () => {
   it('has every subject', () => {
-    expect(subjects.map((s) => s.name)).toEqual(['WAT policy using every import', 'AssemblyScript memlock-cap', 'AssemblyScript vfio-only']);
+    expect(subjects.map((s) => s.name)).toEqual([
+      'WAT policy using every import',
+      'AssemblyScript memlock-cap',
+      'AssemblyScript vfio-only',
+    ]);
   });
 
   for (const scenario of SCENARIOS) {
     it(scenario.name, async () => {
       for (const s of subjects) {
         const expected = await s.reference(scenario.request, createSimulatedCapabilities(scenario.world));
-        const got = await engine.evaluate(s.policy.sha256, scenario.request, { kind: 'simulated', world: scenario.world });
+        const got = await engine.evaluate(s.policy.sha256, scenario.request, {
+          kind: 'simulated',
+          world: scenario.world,
+        });
         expect(got.errorDetail, s.name).toBeUndefined();
         const ours = got.decision === 'allow' ? { kind: 'allow' } : { kind: 'deny', reason: got.reason };
         expect(ours, s.name).toEqual(expected.decision);
@@ -75,10 +95,21 @@ describe('our glue agrees with jco', () => {
 
   it('the scenarios reach both allow and deny, and capability errors, for every subject', async () => {
     for (const s of subjects) {
-      const outcomes = await Promise.all(SCENARIOS.map((sc) => engine.evaluate(s.policy.sha256, sc.request, { kind: 'simulated', world: sc.world })));
-      expect(outcomes.some((o) => o.decision === 'allow'), s.name).toBe(true);
-      expect(outcomes.some((o) => o.decision === 'deny'), s.name).toBe(true);
-      expect(outcomes.some((o) => o.capabilityCalls.some((c) => c.op === 'set-memlock' && c.result === 'not-permitted')), s.name).toBe(true);
+      const outcomes = await Promise.all(
+        SCENARIOS.map((sc) => engine.evaluate(s.policy.sha256, sc.request, { kind: 'simulated', world: sc.world })),
+      );
+      expect(
+        outcomes.some((o) => o.decision === 'allow'),
+        s.name,
+      ).toBe(true);
+      expect(
+        outcomes.some((o) => o.decision === 'deny'),
+        s.name,
+      ).toBe(true);
+      expect(
+        outcomes.some((o) => o.capabilityCalls.some((c) => c.op === 'set-memlock' && c.result === 'not-permitted')),
+        s.name,
+      ).toBe(true);
     }
   });
 });

@@ -44,7 +44,16 @@ function vm(): { pid: number; spec: CapabilitySpec } {
   const pid = c.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`no start time for ${pid}`);
-  return { pid, spec: { kind: 'linux', scope: { identity: { uuid: `vm-${pid}`, name: 'effects', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: start } } } };
+  return {
+    pid,
+    spec: {
+      kind: 'linux',
+      scope: {
+        identity: { uuid: `vm-${pid}`, name: 'effects', id: 1, labels: [] },
+        anchor: { rootPid: pid, rootStartTime: start },
+      },
+    },
+  };
 }
 
 let seq = 0;
@@ -77,7 +86,10 @@ function engine(options: EngineOptions, policy: CompiledPolicy): Engine {
 }
 
 /** evaluate: query-vm-identity(target) must be some; `before`; set-memlock(target, bytes); `after`. */
-function memlockThen(after: string, opts: { before?: string; fuel?: number; deadlineMs?: number } = {}): CompiledPolicy {
+function memlockThen(
+  after: string,
+  opts: { before?: string; fuel?: number; deadlineMs?: number } = {},
+): CompiledPolicy {
   const fuel = opts.fuel ?? 1_000_000;
   return compiledFromWat(
     policyWat(
@@ -99,9 +111,11 @@ function memlockThen(after: string, opts: { before?: string; fuel?: number; dead
 const DENY = '(call $deny (i32.const 16384) (i32.const 6))';
 const SPIN = `(loop $l ${CHARGE} (br $l)) (call $allow)`;
 /** Burns about `n` fuel units (one per iteration). */
-const burn = (n: number): string => `(block $done (loop $l ${CHARGE} (br_if $done (i32.ge_u (local.get $i) (i32.const ${n}))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`;
+const burn = (n: number): string =>
+  `(block $done (loop $l ${CHARGE} (br_if $done (i32.ge_u (local.get $i) (i32.const ${n}))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`;
 
-const memlockCalls = (calls: CapabilityCall[]): Array<Extract<CapabilityCall, { op: 'set-memlock' }>> => calls.filter((c): c is Extract<CapabilityCall, { op: 'set-memlock' }> => c.op === 'set-memlock');
+const memlockCalls = (calls: CapabilityCall[]): Array<Extract<CapabilityCall, { op: 'set-memlock' }>> =>
+  calls.filter((c): c is Extract<CapabilityCall, { op: 'set-memlock' }> => c.op === 'set-memlock');
 
 /** Lowers the soft limit only (allowed without CAP_SYS_RESOURCE): the policy's 8 MiB is then a raise of soft, which can be undone. */
 function softOnly(pid: number, soft: bigint): void {
@@ -118,7 +132,14 @@ describe('effects follow the decision', () => {
     const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 8n * MiB }), spec);
     expect(out).toMatchObject({ decision: 'deny', reason: 'denied' });
     expect(memlockCalls(out.capabilityCalls)).toEqual([
-      { op: 'set-memlock', pid, bytes: 8n * MiB, result: 'ok', effect: { before: { soft: 1n * MiB, hard: 8n * MiB }, startTime: readStartTime(pid) }, undo: 'undone' },
+      {
+        op: 'set-memlock',
+        pid,
+        bytes: 8n * MiB,
+        result: 'ok',
+        effect: { before: { soft: 1n * MiB, hard: 8n * MiB }, startTime: readStartTime(pid) },
+        undo: 'undone',
+      },
     ]);
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
   });
@@ -129,7 +150,9 @@ describe('effects follow the decision', () => {
     const e = engine({}, p);
     const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec);
     expect(out).toMatchObject({ decision: 'deny', reason: 'denied' });
-    expect(memlockCalls(out.capabilityCalls)).toMatchObject([{ result: 'ok', effect: { before: { soft: 8n * MiB, hard: 8n * MiB } }, undo: 'undo failed: EPERM' }]);
+    expect(memlockCalls(out.capabilityCalls)).toMatchObject([
+      { result: 'ok', effect: { before: { soft: 8n * MiB, hard: 8n * MiB } }, undo: 'undo failed: EPERM' },
+    ]);
     // The audit will list exactly what the kernel shows.
     expect(memlockFromProc(pid)).toEqual({ soft: 4n * MiB, hard: 4n * MiB });
   });
@@ -177,7 +200,14 @@ describe('effects follow the decision', () => {
     expect(out).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
     expect(out.capabilityCalls).toMatchObject([
       { op: 'query-vm-identity', pid, result: 'some' },
-      { op: 'set-memlock', pid, bytes: 8n * MiB, result: 'ok', effect: { before: { soft: 1n * MiB, hard: 8n * MiB } }, undo: 'undone' },
+      {
+        op: 'set-memlock',
+        pid,
+        bytes: 8n * MiB,
+        result: 'ok',
+        effect: { before: { soft: 1n * MiB, hard: 8n * MiB } },
+        undo: 'undone',
+      },
     ]);
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
   });
@@ -188,21 +218,32 @@ describe('effects follow the decision', () => {
     const p = memlockThen('(call $allow)');
     const e = engine({ inlineFuel: 0, seams: { exitWorkerAfterEffect: true } }, p);
     const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 8n * MiB }), spec);
-    expect(out).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/worker died/) });
+    expect(out).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/worker died/),
+    });
     expect(memlockCalls(out.capabilityCalls)).toMatchObject([{ pid, bytes: 8n * MiB, result: 'ok', undo: 'undone' }]);
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
   });
 
-  it('memlock then a repeated run that diverges (test seam): both runs are accounted for, the first run\'s effect is undone', async () => {
+  it("memlock then a repeated run that diverges (test seam): both runs are accounted for, the first run's effect is undone", async () => {
     const { pid, spec } = vm();
     softOnly(pid, 1n * MiB);
     // The call takes ~17k of the 40k slice; the burn after it runs the slice out.
     const p = memlockThen(`${burn(60_000)} (call $allow)`);
-    const tampered = { replayTape: (tape: Parameters<NonNullable<NonNullable<EngineOptions['seams']>['replayTape']>>[0]) => tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)) };
+    const tampered = {
+      replayTape: (tape: Parameters<NonNullable<NonNullable<EngineOptions['seams']>['replayTape']>>[0]) =>
+        tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)),
+    };
     const e = engine({ inlineFuel: 40_000, seams: tampered }, p);
     const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 8n * MiB }), spec);
     expect(e.inlineStats).toMatchObject({ continued: 1 });
-    expect(out).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/replay diverged/) });
+    expect(out).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/replay diverged/),
+    });
     // The first run's call reached the kernel (on this thread); the repeated run's was refused.
     expect(memlockCalls(out.capabilityCalls)).toMatchObject([{ pid, bytes: 8n * MiB, result: 'ok', undo: 'undone' }]);
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
@@ -228,10 +269,18 @@ describe('intents are journaled before the effect', () => {
     const inWorker = engine({ inlineFuel: 0, effectsJournal: j }, p);
     const here = engine({ effectsJournal: j }, p);
     const c1 = context(pid, 6n * MiB);
-    expect(await inWorker.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 6n * MiB }), spec, { context: c1 })).toMatchObject({ decision: 'allow' });
+    expect(
+      await inWorker.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 6n * MiB }), spec, {
+        context: c1,
+      }),
+    ).toMatchObject({ decision: 'allow' });
     const q = p;
     const c2 = context(pid, 5n * MiB);
-    expect(await here.evaluate(q.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 5n * MiB }), spec, { context: c2 })).toMatchObject({ decision: 'allow' });
+    expect(
+      await here.evaluate(q.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 5n * MiB }), spec, {
+        context: c2,
+      }),
+    ).toMatchObject({ decision: 'allow' });
     expect(here.inlineStats).toMatchObject({ decided: 1 });
     // Still there: what a restart would find if the daemon died before recording these decisions.
     const reopened = EffectJournal.open(j.file);
@@ -239,8 +288,16 @@ describe('intents are journaled before the effect', () => {
     const { intents } = reopened;
     const startTime = readStartTime(pid)!;
     expect(intents).toEqual([
-      { context: c1, intent: { op: 'set-memlock', pid, startTime, bytes: 6n * MiB, before: { soft: 8n * MiB, hard: 8n * MiB } }, at: expect.any(String) },
-      { context: c2, intent: { op: 'set-memlock', pid, startTime, bytes: 5n * MiB, before: { soft: 6n * MiB, hard: 6n * MiB } }, at: expect.any(String) },
+      {
+        context: c1,
+        intent: { op: 'set-memlock', pid, startTime, bytes: 6n * MiB, before: { soft: 8n * MiB, hard: 8n * MiB } },
+        at: expect.any(String),
+      },
+      {
+        context: c2,
+        intent: { op: 'set-memlock', pid, startTime, bytes: 5n * MiB, before: { soft: 6n * MiB, hard: 6n * MiB } },
+        at: expect.any(String),
+      },
     ]);
   });
 
@@ -250,8 +307,12 @@ describe('intents are journaled before the effect', () => {
     j.close();
     const p = memlockThen('(call $allow)');
     const e = engine({ effectsJournal: j }, p);
-    const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec, { context: context(pid, 4n * MiB) });
-    expect(memlockCalls(out.capabilityCalls)).toMatchObject([{ result: 'internal', detail: expect.stringMatching(/intent .* could not be recorded.*nothing was changed/) }]);
+    const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec, {
+      context: context(pid, 4n * MiB),
+    });
+    expect(memlockCalls(out.capabilityCalls)).toMatchObject([
+      { result: 'internal', detail: expect.stringMatching(/intent .* could not be recorded.*nothing was changed/) },
+    ]);
     expect(memlockFromProc(pid)).toEqual({ soft: 8n * MiB, hard: 8n * MiB });
   });
 
@@ -260,12 +321,20 @@ describe('intents are journaled before the effect', () => {
     // One slot: the first call's intent takes it, the second call of the same decision finds none.
     const { journal: j } = EffectJournal.open(path.join(dir, `effects-${++seq}`), 1);
     journals.push(j);
-    const p = memlockThen(`(call $set_memlock (local.get $tpid) (i64.const ${3n * MiB}) (i32.const 1536)) (call $allow)`);
+    const p = memlockThen(
+      `(call $set_memlock (local.get $tpid) (i64.const ${3n * MiB}) (i32.const 1536)) (call $allow)`,
+    );
     const e = engine({ inlineFuel: 0, effectsJournal: j }, p);
-    const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec, { context: context(pid, 4n * MiB) });
+    const out = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid, bytes: 4n * MiB }), spec, {
+      context: context(pid, 4n * MiB),
+    });
     expect(memlockCalls(out.capabilityCalls)).toMatchObject([
       { bytes: 4n * MiB, result: 'ok', effect: { journalSlot: 0 } },
-      { bytes: 3n * MiB, result: 'internal', detail: expect.stringMatching(/effects journal .* is full.*nothing was changed/) },
+      {
+        bytes: 3n * MiB,
+        result: 'internal',
+        detail: expect.stringMatching(/effects journal .* is full.*nothing was changed/),
+      },
     ]);
     expect(memlockFromProc(pid)).toEqual({ soft: 4n * MiB, hard: 4n * MiB });
     e.releaseIntents(out.capabilityCalls); // what the request path does once the decision is recorded

@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import type { EngineLimits } from '../../../runtime/engine/limits.ts';
-import { CHARGE, compiledFromWat, coreToComponent, fullPolicyWat, policyWat, uninstrumented, watToCore } from './fixtures/wat.ts';
+import {
+  CHARGE,
+  compiledFromWat,
+  coreToComponent,
+  fullPolicyWat,
+  policyWat,
+  uninstrumented,
+  watToCore,
+} from './fixtures/wat.ts';
 import { request, simulated, VM_PROCESS, world } from './fixtures/worlds.ts';
 
 let engine: Engine;
@@ -42,9 +50,16 @@ afterAll(async () => {
 
 describe('hostile policies through the engine', () => {
   it('infinite loop in evaluate -> fuel-exhausted', async () => {
-    const sha = load(policyWat(evaluateFn('(loop $l ' + CHARGE + ' (br $l)) (call $allow)'), { fuel: 100_000 }), { fuel: 100_000 });
+    const sha = load(policyWat(evaluateFn('(loop $l ' + CHARGE + ' (br $l)) (call $allow)'), { fuel: 100_000 }), {
+      fuel: 100_000,
+    });
     const o = await engine.evaluate(sha, request(), simulated());
-    expect(o).toMatchObject({ decision: 'deny', reason: 'fuel-exhausted', errorKind: 'fuel-exhausted', fuelUsed: 100_000 });
+    expect(o).toMatchObject({
+      decision: 'deny',
+      reason: 'fuel-exhausted',
+      errorKind: 'fuel-exhausted',
+      fuelUsed: 100_000,
+    });
     await expectStillServing();
   });
 
@@ -67,7 +82,9 @@ describe('hostile policies through the engine', () => {
   });
 
   it('infinite loop in evaluate, compiled by compilePolicy -> fuel-exhausted', async () => {
-    const component = await coreToComponent(watToCore(uninstrumented(policyWat(evaluateFn('(loop $l (br $l)) (call $allow)')))));
+    const component = await coreToComponent(
+      watToCore(uninstrumented(policyWat(evaluateFn('(loop $l (br $l)) (call $allow)')))),
+    );
     const compiled = await engine.compile(component);
     if (!compiled.ok) throw new Error(`compile failed: ${compiled.kind}: ${compiled.message}`);
     const o = await engine.evaluate(compiled.policy.sha256, request(), simulated());
@@ -105,8 +122,10 @@ describe('hostile policies through the engine', () => {
   });
 
   it('unbounded recursion -> trap (stack overflow)', async () => {
-    const sha = load(policyWat(`(func $r (param i32) (result i32) ${CHARGE} (call $r (i32.add (local.get 0) (i32.const 1))))
-  ${evaluateFn('(drop (call $r (i32.const 0))) (call $allow)')}`));
+    const sha = load(
+      policyWat(`(func $r (param i32) (result i32) ${CHARGE} (call $r (i32.add (local.get 0) (i32.const 1))))
+  ${evaluateFn('(drop (call $r (i32.const 0))) (call $allow)')}`),
+    );
     const o = await engine.evaluate(sha, request(), simulated());
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'trap' });
     expect(o.errorDetail).toMatch(/stack overflow/);
@@ -123,7 +142,10 @@ describe('hostile policies through the engine', () => {
   it('cabi_realloc returning an out-of-range pointer -> invalid-abi', async () => {
     const wat = policyWat(`
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0x7fff0000))
-  ${evaluateFn('(call $query (local.get $tpid) (i32.const 1024)) (call $allow)')}`).replace(/\(func \(export "cabi_realloc"\)[\s\S]*?\(local\.get \$p\)\)/, '');
+  ${evaluateFn('(call $query (local.get $tpid) (i32.const 1024)) (call $allow)')}`).replace(
+      /\(func \(export "cabi_realloc"\)[\s\S]*?\(local\.get \$p\)\)/,
+      '',
+    );
     const sha = load(wat);
     const o = await engine.evaluate(sha, request(), simulated());
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'invalid-abi' });
@@ -162,12 +184,19 @@ describe('hostile policies through the engine', () => {
     expect(o).toMatchObject({ decision: 'deny', reason: 'quota-exceeded', errorKind: 'quota-exceeded' });
     expect(o.capabilityCalls).toHaveLength(17);
     expect(o.capabilityCalls.slice(0, 16).every((c) => c.op === 'set-memlock' && c.result === 'ok')).toBe(true);
-    expect(o.capabilityCalls[16]).toEqual({ op: 'set-memlock', pid: VM_PROCESS, bytes: 1n << 30n, result: 'quota-exceeded' });
+    expect(o.capabilityCalls[16]).toEqual({
+      op: 'set-memlock',
+      pid: VM_PROCESS,
+      bytes: 1n << 30n,
+      result: 'quota-exceeded',
+    });
     await expectStillServing();
   });
 
   it('timeout: huge fuel, tiny deadline -> timeout, terminate and respawn with the policies re-sent', async () => {
-    const sha = load(policyWat(evaluateFn(`(loop $l ${CHARGE} (br $l)) (call $allow)`), { fuel: Number.MAX_SAFE_INTEGER }));
+    const sha = load(
+      policyWat(evaluateFn(`(loop $l ${CHARGE} (br $l)) (call $allow)`), { fuel: Number.MAX_SAFE_INTEGER }),
+    );
     const threadsBefore = engine.workerThreadIds;
     const respawnsBefore = engine.workerRespawns;
     const o = await engine.evaluate(sha, request(), simulated(), { deadlineMs: 50 });
@@ -190,7 +219,10 @@ describe('engine bookkeeping', () => {
   });
 
   it('linux capabilities in an engine started without them: host-error, not a crash', async () => {
-    const o = await engine.evaluate(good, request(), { kind: 'linux', scope: { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: {} } });
+    const o = await engine.evaluate(good, request(), {
+      kind: 'linux',
+      scope: { identity: { uuid: 'u', name: 'n', id: 1, labels: [] }, anchor: {} },
+    });
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
     expect(o.errorDetail).toMatch(/Linux capabilities are not available/);
     await expectStillServing();
@@ -239,7 +271,11 @@ describe('determinism', () => {
     expect([...fuel][0]).toBeGreaterThan(0);
     expect(outcomes.every((o) => o.decision === 'allow')).toBe(true);
     // A different input (a VM without labels) takes a different path, hence different fuel.
-    const other = await engine.evaluate(good, request(), simulated({ vms: [{ identity: { uuid: 'x', name: 'x', id: 1, labels: [] }, pids: [4000, 4001] }] }));
+    const other = await engine.evaluate(
+      good,
+      request(),
+      simulated({ vms: [{ identity: { uuid: 'x', name: 'x', id: 1, labels: [] }, pids: [4000, 4001] }] }),
+    );
     expect(other.decision).toBe('allow');
     expect(other.fuelUsed).toBeLessThan([...fuel][0]!);
   });

@@ -32,7 +32,11 @@ describe('evaluateOnce: a policy using every import', () => {
       },
     };
     const o = evaluateOnce(p.module, request(), failing, p.limits);
-    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/query-vm-identity failed in the host: pidfd_open: EMFILE/) });
+    expect(o).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/query-vm-identity failed in the host: pidfd_open: EMFILE/),
+    });
     expect(o.capabilityCalls.filter((c) => c.op === 'set-memlock')).toEqual([]); // the policy went no further
   });
 
@@ -97,10 +101,16 @@ describe('evaluateOnce: ABI violations are invalid-abi denies', () => {
     ['deny string pointer outside memory', '(call $deny (i32.const 0x10000000) (i32.const 4))'],
     ['deny string running past the end of memory', '(call $deny (i32.const 65530) (i32.const 16))'],
     ['deny string claiming 100 MB', '(call $deny (i32.const 16) (i32.const 100000000))'],
-    ['deny string that is not UTF-8', '(i32.store (i32.const 16) (i32.const 0x80c0ff41)) (call $deny (i32.const 16) (i32.const 4))'],
+    [
+      'deny string that is not UTF-8',
+      '(i32.store (i32.const 16) (i32.const 0x80c0ff41)) (call $deny (i32.const 16) (i32.const 4))',
+    ],
     ['log level 9', '(call $log (i32.const 9) (i32.const 16) (i32.const 1)) (call $allow)'],
     ['log message outside memory', '(call $log (i32.const 1) (i32.const -16) (i32.const 8)) (call $allow)'],
-    ['set-memlock return area outside memory', '(call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 70000)) (call $allow)'],
+    [
+      'set-memlock return area outside memory',
+      '(call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 70000)) (call $allow)',
+    ],
     ['query-vm-identity return area misaligned', '(call $query (local.get $tpid) (i32.const 1026)) (call $allow)'],
   ];
   for (const [name, body] of cases) {
@@ -114,7 +124,9 @@ describe('evaluateOnce: ABI violations are invalid-abi denies', () => {
   }
 
   it('a set-memlock with a bad return area never reaches the capability', () => {
-    const o = run(evaluateBody('(call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 70000)) (call $allow)'));
+    const o = run(
+      evaluateBody('(call $set_memlock (local.get $tpid) (local.get $bytes) (i32.const 70000)) (call $allow)'),
+    );
     expect(o.capabilityCalls).toEqual([]);
   });
 

@@ -72,7 +72,10 @@ describe('FreshMemoryPool', () => {
     expect(second.memory).toBe(first.memory); // the same memory, reused ...
     expect(second.instance!.exports['memory']).toBe(first.memory);
     // ... and the policy cannot tell: no leftover bytes, data segment re-applied.
-    expect(evaluatePrepared(second, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({ decision: 'allow', reason: '' });
+    expect(evaluatePrepared(second, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({
+      decision: 'allow',
+      reason: '',
+    });
   });
 
   it('drops a memory that grew: the next instance gets a new one at the initial size', () => {
@@ -86,7 +89,10 @@ describe('FreshMemoryPool', () => {
     expect(pool.dropped).toBe(1);
     const second = factory.prepare();
     expect(second.memory).not.toBe(first.memory);
-    expect(evaluatePrepared(second, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({ decision: 'allow', reason: '' });
+    expect(evaluatePrepared(second, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({
+      decision: 'allow',
+      reason: '',
+    });
   });
 
   it('zeroes whatever was written, e.g. by an instantiation whose data segments failed half-way', () => {

@@ -20,7 +20,12 @@ describe('InstanceFactory', () => {
     expect(first).toMatchObject({ decision: 'allow' });
     expect(first.capabilityCalls).toHaveLength(2);
     expect(a.holder.state).toBeUndefined(); // cleared: a stray host call now traps
-    const second = evaluatePrepared(b, request({ targetPid: OTHER_VM_PROCESS }), createSimulatedCapabilities(world()), policy.limits);
+    const second = evaluatePrepared(
+      b,
+      request({ targetPid: OTHER_VM_PROCESS }),
+      createSimulatedCapabilities(world()),
+      policy.limits,
+    );
     expect(second).toMatchObject({ decision: 'deny', reason: 'target-not-in-requester-vm' });
     expect(second.capabilityCalls).toEqual([{ op: 'query-vm-identity', pid: OTHER_VM_PROCESS, result: 'none' }]);
     expect(second.logs).toEqual([{ level: 'info', message: 'evaluating' }]);
@@ -44,6 +49,10 @@ describe('InstanceFactory', () => {
       (func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) (i32.const 1024)))`;
     const factory = new InstanceFactory(new WebAssembly.Module(watToCore(wat)));
     const o = evaluatePrepared(factory.prepare(), request(), createSimulatedCapabilities(world()), DEFAULT_LIMITS);
-    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error', errorDetail: expect.stringMatching(/capgate:memory-plan/) });
+    expect(o).toMatchObject({
+      decision: 'deny',
+      errorKind: 'host-error',
+      errorDetail: expect.stringMatching(/capgate:memory-plan/),
+    });
   });
 });

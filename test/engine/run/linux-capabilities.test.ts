@@ -18,7 +18,9 @@ let spec: CapabilitySpec;
 let sha: string;
 
 function memlock(p: number): { soft: bigint; hard: bigint } {
-  const line = readFileSync(`/proc/${p}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = readFileSync(`/proc/${p}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   const [soft, hard] = line!.slice('Max locked memory'.length).trim().split(/\s+/);
   const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
   return { soft: n(soft), hard: n(hard) };
@@ -31,7 +33,10 @@ beforeAll(async () => {
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);
   spec = {
     kind: 'linux',
-    scope: { identity: { uuid: 'real-vm', name: 'real', id: 1, labels: [['k', 'v']] }, anchor: { rootPid: pid, rootStartTime: start } },
+    scope: {
+      identity: { uuid: 'real-vm', name: 'real', id: 1, labels: [['k', 'v']] },
+      anchor: { rootPid: pid, rootStartTime: start },
+    },
   };
   engine = new Engine({ workers: 1, linuxCapabilities: true, limits: { deadlineMs: 5_000 } });
   const p = compiledFromWat(fullPolicyWat(), { deadlineMs: 5_000 });
@@ -67,7 +72,11 @@ describe('engine + Linux capabilities in the worker', () => {
 
   it('raising the hard limit without CAP_SYS_RESOURCE is not-permitted', async () => {
     const { hard } = memlock(pid);
-    const o = await engine.evaluate(sha, request({ requesterPid: pid, targetPid: pid, bytes: hard + (1n << 20n) }), spec);
+    const o = await engine.evaluate(
+      sha,
+      request({ requesterPid: pid, targetPid: pid, bytes: hard + (1n << 20n) }),
+      spec,
+    );
     expect(o).toMatchObject({ decision: 'deny', reason: 'not-permitted' });
     expect(memlock(pid).hard).toBe(hard);
   });

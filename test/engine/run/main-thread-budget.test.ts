@@ -28,7 +28,13 @@ beforeAll(() => {
   pid = child.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  spec = { kind: 'linux', scope: { identity: { uuid: 'budget-vm', name: 'budget', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: start } } };
+  spec = {
+    kind: 'linux',
+    scope: {
+      identity: { uuid: 'budget-vm', name: 'budget', id: 1, labels: [] },
+      anchor: { rootPid: pid, rootStartTime: start },
+    },
+  };
 });
 
 afterAll(async () => {
@@ -67,7 +73,10 @@ const simulatedHost = () => createSimulatedCapabilities(world());
 
 describe('host calls pay for what they cost the host', () => {
   it('a log storm: 23,000 lines of 4 KiB, of which only the caps are decoded, each call priced', () => {
-    const p = compiledFromWat(evaluateWat(logLoop(23_000, 16384, 4096), `(data (i32.const 16384) "${'a'.repeat(4096)}")`), { deadlineMs: 10_000 });
+    const p = compiledFromWat(
+      evaluateWat(logLoop(23_000, 16384, 4096), `(data (i32.const 16384) "${'a'.repeat(4096)}")`),
+      { deadlineMs: 10_000 },
+    );
     const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
     expect(o).toMatchObject({ decision: 'allow', droppedLogLines: 23_000 - 4 });
     expect(o.logs).toHaveLength(DEFAULT_LIMITS.maxLogBytes / 4096);
@@ -76,7 +85,10 @@ describe('host calls pay for what they cost the host', () => {
 
   it('a line past the caps is never read: invalid UTF-8 there is not even seen', () => {
     const body = `${logLoop(64, 16384, 8)} (call $log (i32.const 1) (i32.const 16400) (i32.const 2))`;
-    const p = compiledFromWat(evaluateWat(body, '(data (i32.const 16384) "eightchr") (data (i32.const 16400) "\\ff\\fe")'), { deadlineMs: 10_000 });
+    const p = compiledFromWat(
+      evaluateWat(body, '(data (i32.const 16384) "eightchr") (data (i32.const 16400) "\\ff\\fe")'),
+      { deadlineMs: 10_000 },
+    );
     const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
     expect(o).toMatchObject({ decision: 'allow', droppedLogLines: 1 });
     expect(o.logs).toHaveLength(64);
@@ -113,7 +125,9 @@ describe('host calls pay for what they cost the host', () => {
 
 describe('the time budget of speculative runs (injected clock)', () => {
   it('a run stops at the first host call past its slice and continues in a worker', async () => {
-    const p = compiledFromWat(evaluateWat(logLoop(1000, 16384, 5), '(data (i32.const 16384) "hello")'), { deadlineMs: 10_000 });
+    const p = compiledFromWat(evaluateWat(logLoop(1000, 16384, 5), '(data (i32.const 16384) "hello")'), {
+      deadlineMs: 10_000,
+    });
     let reads = 0;
     let t = 0;
     const e = engine({ inlineBudgetMs: 2, clock: () => (reads++, (t += 0.5)) }, p);
@@ -132,9 +146,14 @@ describe('the time budget of speculative runs (injected clock)', () => {
     let step = 3;
     let t = 0;
     const overruns: Array<[string, number]> = [];
-    const e = engine({ inlineBudgetMs: 2, clock: () => (t += step), onInlineOverrun: (sha, ms) => overruns.push([sha, ms]) }, p);
+    const e = engine(
+      { inlineBudgetMs: 2, clock: () => (t += step), onInlineOverrun: (sha, ms) => overruns.push([sha, ms]) },
+      p,
+    );
     const decide = async (): Promise<void> => {
-      expect(await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec)).toMatchObject({ decision: 'allow' });
+      expect(await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec)).toMatchObject({
+        decision: 'allow',
+      });
       await new Promise((r) => setImmediate(r)); // a new turn: the turn's budget is not what stops the next one
     };
     await decide(); // slow: reported, but one slow run may be the machine's doing
@@ -151,7 +170,9 @@ describe('the time budget of speculative runs (injected clock)', () => {
   });
 
   it('the runs of one turn share the budget; the next turn has it again', async () => {
-    const policies = [1, 2, 3, 4].map((n) => compiledFromWat(evaluateWat(`(drop (i32.const ${n}))`), { deadlineMs: 10_000 }));
+    const policies = [1, 2, 3, 4].map((n) =>
+      compiledFromWat(evaluateWat(`(drop (i32.const ${n}))`), { deadlineMs: 10_000 }),
+    );
     let t = 0;
     const e = engine({ inlineBudgetMs: 2, clock: () => (t += 1) }, ...policies);
     const req = request({ requesterPid: pid, targetPid: pid });
@@ -172,7 +193,9 @@ describe('the time budget of speculative runs (injected clock)', () => {
   it('a policy costly to instantiate (a 5,000-entry table, within the upload limits) never runs here', async () => {
     const p = compiledFromWat(evaluateWat('', '(table 5000 funcref)'), { deadlineMs: 10_000 });
     const e = engine({ clock: () => 0 }, p);
-    expect(await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec)).toMatchObject({ decision: 'allow' });
+    expect(await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec)).toMatchObject({
+      decision: 'allow',
+    });
     expect(e.inlineStats).toMatchObject({ decided: 0, continued: 0, skipped: 1 });
   });
 });

@@ -22,7 +22,9 @@ let spec: CapabilitySpec;
 const engines: Engine[] = [];
 
 function memlock(p: number): { soft: bigint; hard: bigint } {
-  const line = readFileSync(`/proc/${p}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = readFileSync(`/proc/${p}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   const [soft, hard] = line!.slice('Max locked memory'.length).trim().split(/\s+/);
   const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
   return { soft: n(soft), hard: n(hard) };
@@ -66,7 +68,13 @@ beforeAll(() => {
   pid = child.pid!;
   const start = readStartTime(pid);
   if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  spec = { kind: 'linux', scope: { identity: { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] }, anchor: { rootPid: pid, rootStartTime: start } } };
+  spec = {
+    kind: 'linux',
+    scope: {
+      identity: { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] },
+      anchor: { rootPid: pid, rootStartTime: start },
+    },
+  };
 });
 
 afterAll(async () => {
@@ -105,7 +113,13 @@ describe('speculative run on the engine thread', () => {
     expect(a).toMatchObject({ decision: 'allow', reason: '' });
     expect(a.capabilityCalls).toEqual([
       { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'spec-vm' },
-      { op: 'set-memlock', pid, bytes, result: 'ok', effect: { before: expect.any(Object), startTime: expect.any(Number) } },
+      {
+        op: 'set-memlock',
+        pid,
+        bytes,
+        result: 'ok',
+        effect: { before: expect.any(Object), startTime: expect.any(Number) },
+      },
     ]);
     expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
     const b = await workerOnly.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
@@ -116,14 +130,20 @@ describe('speculative run on the engine thread', () => {
   it('backs off: after a run that needed the worker, the next request goes straight there', async () => {
     const policy = setThenBurn(20_000);
     const small = engine(40_000, policy);
-    for (let i = 0; i < 4; i++) expect(await small.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes: lower() }), spec)).toMatchObject({ decision: 'allow' });
+    for (let i = 0; i < 4; i++)
+      expect(
+        await small.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes: lower() }), spec),
+      ).toMatchObject({ decision: 'allow' });
     // 1st: continued (backoff 1) -> 2nd skipped -> 3rd continued (backoff 2) -> 4th skipped.
     expect(small.inlineStats).toMatchObject({ decided: 0, continued: 2, skipped: 2 });
   });
 
   it('a policy that never ends leaves the engine thread after its slice and times out in the worker', async () => {
     const policy = compiledFromWat(
-      policyWat(`(func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) ${CHARGE} (loop $l ${CHARGE} (br $l)) (call $allow))`, { fuel: 1e15 }),
+      policyWat(
+        `(func (export "evaluate") (param i32 i32 i32 i32 i64) (result i32) ${CHARGE} (loop $l ${CHARGE} (br $l)) (call $allow))`,
+        { fuel: 1e15 },
+      ),
       { deadlineMs: 300, fuel: 1e15 },
     );
     const e = engine(100_000, policy);
@@ -144,14 +164,29 @@ describe('replay in the worker', () => {
   });
   afterAll(() => pool.close());
 
-  const run = (tape: TapeEntry[], bytes: bigint) => pool.run({ sha256: policy.sha256, request: request({ requesterPid: pid, targetPid: pid, bytes }), capabilities: spec, replay: tape }, 10_000);
+  const run = (tape: TapeEntry[], bytes: bigint) =>
+    pool.run(
+      {
+        sha256: policy.sha256,
+        request: request({ requesterPid: pid, targetPid: pid, bytes }),
+        capabilities: spec,
+        replay: tape,
+      },
+      10_000,
+    );
   const identity = { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] as Array<[string, string]> };
 
   it('answers the recorded calls from the tape and never repeats them', async () => {
     const before = memlock(pid);
     const bytes = lower();
     // The tape says set-memlock failed; a live call would have succeeded (bytes is below the hard limit).
-    const o = await run([{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes, result: { ok: false, error: 'not-permitted' } }], bytes);
+    const o = await run(
+      [
+        { op: 'query-vm-identity', pid, result: identity },
+        { op: 'set-memlock', pid, bytes, result: { ok: false, error: 'not-permitted' } },
+      ],
+      bytes,
+    );
     expect(o).toMatchObject({ decision: 'deny', reason: '' });
     expect(o.capabilityCalls).toEqual([
       { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'spec-vm' },
@@ -170,7 +205,13 @@ describe('replay in the worker', () => {
   it('fails closed when the repeated run asks for a different call', async () => {
     const before = memlock(pid);
     const bytes = lower();
-    const o = await run([{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes: bytes + 1n, result: { ok: true } }], bytes);
+    const o = await run(
+      [
+        { op: 'query-vm-identity', pid, result: identity },
+        { op: 'set-memlock', pid, bytes: bytes + 1n, result: { ok: true } },
+      ],
+      bytes,
+    );
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
     expect(o.errorDetail).toMatch(/replay diverged at capability call 2/);
     expect(memlock(pid)).toEqual(before);
@@ -179,7 +220,11 @@ describe('replay in the worker', () => {
   it('fails closed when the repeated run makes fewer calls than recorded', async () => {
     const bytes = lower();
     const o = await run(
-      [{ op: 'query-vm-identity', pid, result: identity }, { op: 'set-memlock', pid, bytes, result: { ok: true } }, { op: 'query-vm-identity', pid, result: identity }],
+      [
+        { op: 'query-vm-identity', pid, result: identity },
+        { op: 'set-memlock', pid, bytes, result: { ok: true } },
+        { op: 'query-vm-identity', pid, result: identity },
+      ],
       bytes,
     );
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });

@@ -39,11 +39,17 @@ it.each([
   ['kept across evaluations (recent members)', 60_000],
 ])('closes the pidfds a worker held when it was terminated mid-evaluation: %s', async (_name, recentMembersMs) => {
   const pid = child.pid!;
-  const scope = { identity: { uuid: 'leak-vm', name: 'leak', id: 1, labels: [] }, anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! } };
+  const scope = {
+    identity: { uuid: 'leak-vm', name: 'leak', id: 1, labels: [] },
+    anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+  };
   // query-vm-identity keeps the target's pidfd for the rest of the evaluation, which never ends.
   const policy = compiledFromWat(
-    policyWat(`(func (export "evaluate") (param i32 i32 i32) (param $tpid i32) (param i64) (result i32) ${CHARGE}
-      (call $query (local.get $tpid) (i32.const 1024)) (loop $l ${CHARGE} (br $l)) (call $allow))`, { fuel: 1e15 }),
+    policyWat(
+      `(func (export "evaluate") (param i32 i32 i32) (param $tpid i32) (param i64) (result i32) ${CHARGE}
+      (call $query (local.get $tpid) (i32.const 1024)) (loop $l ${CHARGE} (br $l)) (call $allow))`,
+      { fuel: 1e15 },
+    ),
     { deadlineMs: 300, fuel: 1e15 },
   );
   await engine?.close();
@@ -59,6 +65,9 @@ it.each([
   }
   expect(engine.workerRespawns).toBe(3);
   // The old threads' exit handlers run on this thread's event loop, after their exit.
-  await waitUntil(() => openPidfds() <= before, () => `the terminated workers' pidfds to close (${openPidfds() - before} still open)`);
+  await waitUntil(
+    () => openPidfds() <= before,
+    () => `the terminated workers' pidfds to close (${openPidfds() - before} still open)`,
+  );
   expect(openPidfds()).toBe(before);
 });

@@ -48,7 +48,11 @@ async function detailOf(core: Uint8Array, bytes = 1n): Promise<string | undefine
 
 describe('a trap names its function', () => {
   it('by the name the policy gave it', async () => {
-    const core = withNames(coreFromWat(TRAPPING), [[3, 'evaluate'], [6, 'my_policy::inner'], [7, 'my_policy::outer']]);
+    const core = withNames(coreFromWat(TRAPPING), [
+      [3, 'evaluate'],
+      [6, 'my_policy::inner'],
+      [7, 'my_policy::outer'],
+    ]);
     expect(await detailOf(core)).toBe('evaluate: unreachable, in my_policy::inner (wasm function 6)');
     expect(await detailOf(core, 0n)).toBe('evaluate: divide by zero, in my_policy::inner (wasm function 6)');
   });
@@ -57,17 +61,31 @@ describe('a trap names its function', () => {
     expect(await detailOf(coreFromWat(TRAPPING))).toBe('evaluate: unreachable, in wasm function 6');
   });
 
-  it('and the policy\'s own caller when the trap is in a runtime\'s panic machinery', async () => {
-    const core = withNames(coreFromWat(TRAPPING), [[6, '_ZN4core9panicking5panic17h0123456789abcdefE'], [7, '_ZN9my_policy8evaluate17hfedcba9876543210E']]);
-    expect(await detailOf(core)).toBe('evaluate: unreachable, in core::panicking::panic (wasm function 6), called from my_policy::evaluate (wasm function 7)');
+  it("and the policy's own caller when the trap is in a runtime's panic machinery", async () => {
+    const core = withNames(coreFromWat(TRAPPING), [
+      [6, '_ZN4core9panicking5panic17h0123456789abcdefE'],
+      [7, '_ZN9my_policy8evaluate17hfedcba9876543210E'],
+    ]);
+    expect(await detailOf(core)).toBe(
+      'evaluate: unreachable, in core::panicking::panic (wasm function 6), called from my_policy::evaluate (wasm function 7)',
+    );
   });
 
   it('keeps hostile names printable, on one line, and short', async () => {
-    const hostile = new TextEncoder().encode(`evil\n    at fake (wasm://wasm/00:wasm-function[1]:0x1)\u0007${'x'.repeat(200_000)}`);
-    const detail = (await detailOf(withNames(coreFromWat(TRAPPING), [[6, hostile], [7, 'ok']])))!;
+    const hostile = new TextEncoder().encode(
+      `evil\n    at fake (wasm://wasm/00:wasm-function[1]:0x1)\u0007${'x'.repeat(200_000)}`,
+    );
+    const detail = (await detailOf(
+      withNames(coreFromWat(TRAPPING), [
+        [6, hostile],
+        [7, 'ok'],
+      ]),
+    ))!;
     expect(detail).not.toMatch(/[\n\u0000-\u001f]/);
     expect(detail.length).toBeLessThan(200);
-    expect(detail).toMatch(/^evaluate: unreachable, in evil\? {4}at fake \(wasm:\/\/wasm\/00:wasm-function\[1\]:0x1\)\?x+… \(wasm function 6\)$/);
+    expect(detail).toMatch(
+      /^evaluate: unreachable, in evil\? {4}at fake \(wasm:\/\/wasm\/00:wasm-function\[1\]:0x1\)\?x+… \(wasm function 6\)$/,
+    );
   });
 });
 
@@ -81,7 +99,9 @@ describe('the names kept through instrumentation', () => {
 
   it('drop every other custom section', () => {
     const core = coreFromWat(TRAPPING);
-    const dwarf = new Uint8Array(Buffer.concat([Buffer.from(core), Buffer.from([0, 12, 11, ...Buffer.from('.debug_info')])]));
+    const dwarf = new Uint8Array(
+      Buffer.concat([Buffer.from(core), Buffer.from([0, 12, 11, ...Buffer.from('.debug_info')])]),
+    );
     const kept = withFunctionNamesOnly(dwarf);
     expect(WebAssembly.Module.customSections(new WebAssembly.Module(kept), '.debug_info')).toHaveLength(0);
     expect(kept.length).toBe(core.length);
@@ -90,17 +110,28 @@ describe('the names kept through instrumentation', () => {
 
 describe('many names', () => {
   it('a policy with 100,000 function names still compiles', async () => {
-    const names: Array<[number, string]> = [[6, 'inner'], ...Array.from({ length: 100_000 }, (_, i): [number, string] => [i + 8, `f${i}`])];
-    expect(await detailOf(withNames(coreFromWat(TRAPPING), names))).toBe('evaluate: unreachable, in inner (wasm function 6)');
+    const names: Array<[number, string]> = [
+      [6, 'inner'],
+      ...Array.from({ length: 100_000 }, (_, i): [number, string] => [i + 8, `f${i}`]),
+    ];
+    expect(await detailOf(withNames(coreFromWat(TRAPPING), names))).toBe(
+      'evaluate: unreachable, in inner (wasm function 6)',
+    );
   });
 });
 
 describe('Rust symbol demangling', () => {
   it('reads the legacy mangling and leaves other names alone', () => {
     expect(demangle('_ZN4core6option13expect_failed17h87816a823d052ad5E')).toBe('core::option::expect_failed');
-    expect(demangle('_ZN4core9panicking13panic_display17h868401dec3bd2d2fE.138')).toBe('core::panicking::panic_display');
-    expect(demangle('_ZN3std9panicking19begin_panic_handler28_$u7b$$u7b$closure$u7d$$u7d$17h106d97be21bfe094E')).toBe('std::panicking::begin_panic_handler::{{closure}}');
-    expect(demangle('_ZN60_$LT$alloc..string..String$u20$as$u20$core..fmt..Display$GT$3fmt17h1111111111111111E')).toBe('<alloc::string::String as core::fmt::Display>::fmt');
+    expect(demangle('_ZN4core9panicking13panic_display17h868401dec3bd2d2fE.138')).toBe(
+      'core::panicking::panic_display',
+    );
+    expect(demangle('_ZN3std9panicking19begin_panic_handler28_$u7b$$u7b$closure$u7d$$u7d$17h106d97be21bfe094E')).toBe(
+      'std::panicking::begin_panic_handler::{{closure}}',
+    );
+    expect(demangle('_ZN60_$LT$alloc..string..String$u20$as$u20$core..fmt..Display$GT$3fmt17h1111111111111111E')).toBe(
+      '<alloc::string::String as core::fmt::Display>::fmt',
+    );
     expect(demangle('evaluate')).toBe('evaluate');
     expect(demangle('_ZN9bad')).toBe('_ZN9bad');
   });

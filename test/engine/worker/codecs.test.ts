@@ -30,10 +30,31 @@ const OUTCOMES: Record<string, Outcome> = {
       { op: 'query-vm-identity', pid: 4001, result: 'some', vmUuid: '6f1c2a4e-0000-4000-8000-000000000001' },
       { op: 'query-vm-identity', pid: 5001, result: 'none' },
       { op: 'set-memlock', pid: 4294967295, bytes: MEMLOCK_UNLIMITED, result: 'ok' },
-      { op: 'set-memlock', pid: 1, bytes: 0n, result: 'not-permitted', detail: 'EPERM: raising the hard limit needs CAP_SYS_RESOURCE' },
+      {
+        op: 'set-memlock',
+        pid: 1,
+        bytes: 0n,
+        result: 'not-permitted',
+        detail: 'EPERM: raising the hard limit needs CAP_SYS_RESOURCE',
+      },
       { op: 'set-memlock', pid: 2, bytes: 5n, result: 'quota-exceeded' },
-      { op: 'set-memlock', pid: 3, bytes: 4096n, result: 'ok', effect: { before: { soft: 65536n, hard: MEMLOCK_UNLIMITED }, startTime: 123456789 }, undo: 'undo failed: EPERM' },
-      { op: 'set-memlock', pid: 4, bytes: 8n, result: 'internal', detail: 'stopped', effect: { before: { soft: 0n, hard: 1n }, startTime: 0 }, unfinished: true },
+      {
+        op: 'set-memlock',
+        pid: 3,
+        bytes: 4096n,
+        result: 'ok',
+        effect: { before: { soft: 65536n, hard: MEMLOCK_UNLIMITED }, startTime: 123456789 },
+        undo: 'undo failed: EPERM',
+      },
+      {
+        op: 'set-memlock',
+        pid: 4,
+        bytes: 8n,
+        result: 'internal',
+        detail: 'stopped',
+        effect: { before: { soft: 0n, hard: 1n }, startTime: 0 },
+        unfinished: true,
+      },
     ],
     logs: [
       { level: 'debug', message: '' },
@@ -58,7 +79,9 @@ describe('outcome codec', () => {
     expect(() => roundTrip({ ...base, reason: 'lone \ud800 surrogate' })).toThrow(MailboxOverflow);
     expect(() => roundTrip({ ...base, errorKind: 'not-a-kind' as never })).toThrow(MailboxOverflow);
     expect(() => roundTrip({ ...base, fuelUsed: 5n as never })).toThrow(MailboxOverflow);
-    expect(() => roundTrip({ ...base, logs: [{ level: 'info', message: 'x'.repeat(5000) }] }, 4096)).toThrow(MailboxOverflow);
+    expect(() => roundTrip({ ...base, logs: [{ level: 'info', message: 'x'.repeat(5000) }] }, 4096)).toThrow(
+      MailboxOverflow,
+    );
   });
 });
 
@@ -70,16 +93,27 @@ describe('job codec', () => {
     writeJob(new ByteWriter(box), 77, 'ab'.repeat(32), req, spec);
     const job = readJob(new ByteReader(box));
     expect(job).toStrictEqual({ id: 77, sha256: 'ab'.repeat(32), request: req, spec: new Uint8Array(spec) });
-    const context = JSON.stringify({ decisionId: '0190f0a0-0000-7000-8000-000000000000', vm: { name: 'vm-ünïcode-α' } });
+    const context = JSON.stringify({
+      decisionId: '0190f0a0-0000-7000-8000-000000000000',
+      vm: { name: 'vm-ünïcode-α' },
+    });
     writeJob(new ByteWriter(box), 78, 'ab'.repeat(32), req, spec, context);
-    expect(readJob(new ByteReader(box))).toStrictEqual({ id: 78, sha256: 'ab'.repeat(32), request: req, spec: new Uint8Array(spec), context });
+    expect(readJob(new ByteReader(box))).toStrictEqual({
+      id: 78,
+      sha256: 'ab'.repeat(32),
+      request: req,
+      spec: new Uint8Array(spec),
+      context,
+    });
   });
 
   it('refuses requests outside the declared types (they keep their old path and behaviour)', () => {
     const box = new Uint8Array(new SharedArrayBuffer(4096));
     const spec = serializeSpec(simulated());
     expect(() => writeJob(new ByteWriter(box), 1, 'x', request({ bytes: -1n }), spec)).toThrow(MailboxOverflow);
-    expect(() => writeJob(new ByteWriter(box), 1, 'x', request({ targetPid: '4001' as never }), spec)).toThrow(MailboxOverflow);
+    expect(() => writeJob(new ByteWriter(box), 1, 'x', request({ targetPid: '4001' as never }), spec)).toThrow(
+      MailboxOverflow,
+    );
     expect(() => writeJob(new ByteWriter(new Uint8Array(64)), 1, 'x', request(), spec)).toThrow(MailboxOverflow);
   });
 });

@@ -54,15 +54,22 @@ describe('mailbox fallbacks', () => {
     const o = await engine.evaluate(chatty.sha256, request(), simulated());
     expect(o.logs).toHaveLength(64);
     expect(o.logs.reduce((n, l) => n + l.message.length, 0)).toBeGreaterThan(MAILBOX_BYTES);
-    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateOnce(chatty.module, request(), createSimulatedCapabilities(world()), chatty.limits)));
+    expect(withoutTime(o)).toStrictEqual(
+      withoutTime(evaluateOnce(chatty.module, request(), createSimulatedCapabilities(world()), chatty.limits)),
+    );
     // and the mailbox path still works right after
-    expect(await engine.evaluate(full.sha256, request(), simulated())).toMatchObject({ decision: 'allow', capabilityCalls: [{}, {}] });
+    expect(await engine.evaluate(full.sha256, request(), simulated())).toMatchObject({
+      decision: 'allow',
+      capabilityCalls: [{}, {}],
+    });
   });
 
   it('a request outside its declared types takes the port and behaves as in-thread', async () => {
     const odd = request({ bytes: -1n });
     const o = await engine.evaluate(full.sha256, odd, simulated());
-    expect(withoutTime(o)).toStrictEqual(withoutTime(evaluateOnce(full.module, odd, createSimulatedCapabilities(world()), full.limits)));
+    expect(withoutTime(o)).toStrictEqual(
+      withoutTime(evaluateOnce(full.module, odd, createSimulatedCapabilities(world()), full.limits)),
+    );
   });
 
   it('consecutive jobs with different specs each see their own', async () => {
@@ -70,7 +77,8 @@ describe('mailbox fallbacks', () => {
     const outside = simulated({ requesterPid: OTHER_VM_PROCESS }); // the target is then out of scope
     for (const spec of [inVm, inVm, outside, outside, inVm, outside]) {
       const o = await engine.evaluate(full.sha256, request(), spec);
-      const expected = spec === inVm ? { decision: 'allow', reason: '' } : { decision: 'deny', reason: 'target-not-in-requester-vm' };
+      const expected =
+        spec === inVm ? { decision: 'allow', reason: '' } : { decision: 'deny', reason: 'target-not-in-requester-vm' };
       expect({ decision: o.decision, reason: o.reason }).toEqual(expected);
     }
   });

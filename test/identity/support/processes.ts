@@ -38,10 +38,13 @@ export function childrenOf(pid: number): number[] {
 
 /** Polls /proc until `pid` has at least `count` children; returns them. */
 export function waitForChildren(pid: number, count: number): Promise<number[]> {
-  return waitFor(() => {
-    const kids = childrenOf(pid);
-    return kids.length >= count ? kids : undefined;
-  }, () => `pid ${pid} to have ${count} children (it has ${childrenOf(pid).length})`);
+  return waitFor(
+    () => {
+      const kids = childrenOf(pid);
+      return kids.length >= count ? kids : undefined;
+    },
+    () => `pid ${pid} to have ${count} children (it has ${childrenOf(pid).length})`,
+  );
 }
 
 /** Resolves once `pid` is gone from /proc: killed and reaped by its parent (not ours to wait for). */
@@ -92,7 +95,9 @@ export interface MemlockLimits {
 
 /** "Max locked memory" from /proc/<pid>/limits — the kernel's own report, not our prlimit. */
 export function memlockFromProc(pid: number): MemlockLimits {
-  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   if (line === undefined) throw new Error(`no "Max locked memory" in /proc/${pid}/limits`);
   const [soft, hard] = line.slice('Max locked memory'.length).trim().split(/\s+/);
   const value = (s: string | undefined): bigint | 'unlimited' => (s === 'unlimited' ? 'unlimited' : BigInt(s ?? 'x'));

@@ -26,7 +26,11 @@ export interface Ran {
 }
 
 /** Runs a command (a registered child: killed with its tree if the test ends first) and collects its output. */
-export async function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Ran> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<Ran> {
   const r = await runChild(command, args, options);
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
@@ -56,7 +60,8 @@ export function nodeHeadersDir(execPath = process.execPath): string | null {
  */
 export function npmEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== 'NODE_OPTIONS' && k !== 'NODE_PATH' && k !== 'INIT_CWD') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^npm_/i.test(k) && k !== 'NODE_OPTIONS' && k !== 'NODE_PATH' && k !== 'INIT_CWD') env[k] = v;
   env.PATH = `${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`;
   const headers = nodeHeadersDir();
   if (headers !== null) env.npm_config_nodedir = headers;
@@ -66,13 +71,26 @@ export function npmEnvironment(): NodeJS.ProcessEnv {
 
 /** `npm pack --json` of the repository into `destination`. */
 export async function packRepository(destination: string): Promise<Packed> {
-  const r = await run('npm', ['pack', '--json', '--pack-destination', destination], { cwd: REPO_ROOT, env: npmEnvironment() });
+  const r = await run('npm', ['pack', '--json', '--pack-destination', destination], {
+    cwd: REPO_ROOT,
+    env: npmEnvironment(),
+  });
   if (r.code !== 0) throw new Error(`npm pack exited ${r.code}:\n${r.stderr}`);
   // prepack's output (the build) goes to stdout before the JSON.
   const json = r.stdout.slice(r.stdout.indexOf('\n[') + 1);
-  const [result] = JSON.parse(json) as Array<{ filename: string; size: number; unpackedSize: number; files: PackedFile[] }>;
+  const [result] = JSON.parse(json) as Array<{
+    filename: string;
+    size: number;
+    unpackedSize: number;
+    files: PackedFile[];
+  }>;
   if (result === undefined) throw new Error(`npm pack printed no result:\n${r.stdout}`);
-  return { tarball: path.join(destination, result.filename), size: result.size, unpackedSize: result.unpackedSize, files: result.files };
+  return {
+    tarball: path.join(destination, result.filename),
+    size: result.size,
+    unpackedSize: result.unpackedSize,
+    files: result.files,
+  };
 }
 
 /** The scripts a global install may run (the native modules'), as an operator is told to allow them. */
@@ -88,7 +106,18 @@ export async function installGlobally(tarball: string, prefix: string): Promise<
   fs.mkdirSync(path.join(prefix, 'lib'), { recursive: true });
   return run(
     'npm',
-    ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--strict-allow-scripts', `--allow-scripts=${ALLOWED_INSTALL_SCRIPTS.join(',')}`, tarball],
+    [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--strict-allow-scripts',
+      `--allow-scripts=${ALLOWED_INSTALL_SCRIPTS.join(',')}`,
+      tarball,
+    ],
     { cwd: path.dirname(tarball), env: npmEnvironment() },
   );
 }

@@ -17,7 +17,8 @@ function readLeb(bytes: Uint8Array, at: number): { value: number; next: number }
 }
 
 export function coreModules(component: Uint8Array): Uint8Array[] {
-  if (component.length < 8 || component[4] !== 0x0d || component[6] !== 0x01) throw new Error('not a WebAssembly component (expected version 0x0d, layer 1)');
+  if (component.length < 8 || component[4] !== 0x0d || component[6] !== 0x01)
+    throw new Error('not a WebAssembly component (expected version 0x0d, layer 1)');
   const out: Uint8Array[] = [];
   let at = 8;
   while (at < component.length) {

@@ -1,7 +1,13 @@
 // Test-only host for ONE world: instantiates a policy core module with hand-written imports that
 // follow the canonical-ABI layouts of capgate:policy@1.0.0, independent of runtime/engine, so the
 // SDKs' glue is checked against the spec and not against another implementation of it.
-import { CAPABILITY_ERRORS, LOG_LEVELS, OPERATIONS, type PolicyRequest, type VmIdentity } from '../../../runtime/contract/types.ts';
+import {
+  CAPABILITY_ERRORS,
+  LOG_LEVELS,
+  OPERATIONS,
+  type PolicyRequest,
+  type VmIdentity,
+} from '../../../runtime/contract/types.ts';
 import type { Capabilities } from '../../../runtime/capabilities/capabilities.ts';
 import type { CapabilityCall, LogLine } from '../../../runtime/engine/outcome.ts';
 
@@ -29,7 +35,12 @@ export interface CoreInstance {
 }
 
 /** A fresh instance per request, as the engine does it. */
-export function runCore(module: WebAssembly.Module, request: PolicyRequest, caps: Capabilities, opOverride?: number): CoreRun {
+export function runCore(
+  module: WebAssembly.Module,
+  request: PolicyRequest,
+  caps: Capabilities,
+  opOverride?: number,
+): CoreRun {
   return instantiateCore(module).evaluate(request, caps, opOverride);
 }
 
@@ -49,7 +60,8 @@ export function instantiateCore(module: WebAssembly.Module): CoreInstance {
   };
   const view = (): DataView => new DataView(guest().memory.buffer);
   const inBounds = (ptr: number, len: number): void => {
-    if (ptr < 0 || len < 0 || ptr + len > guest().memory.buffer.byteLength) throw new Error(`guest pointer out of bounds: ${ptr}+${len}`);
+    if (ptr < 0 || len < 0 || ptr + len > guest().memory.buffer.byteLength)
+      throw new Error(`guest pointer out of bounds: ${ptr}+${len}`);
   };
   const readString = (ptr: number, len: number): string => {
     inBounds(ptr, len);
@@ -102,7 +114,11 @@ export function instantiateCore(module: WebAssembly.Module): CoreInstance {
     'query-vm-identity': (pid: number, retptr: number): void => {
       const p = pid >>> 0;
       const vm = current().queryVmIdentity(p);
-      calls.push(vm ? { op: 'query-vm-identity', pid: p, result: 'some', vmUuid: vm.uuid } : { op: 'query-vm-identity', pid: p, result: 'none' });
+      calls.push(
+        vm
+          ? { op: 'query-vm-identity', pid: p, result: 'some', vmUuid: vm.uuid }
+          : { op: 'query-vm-identity', pid: p, result: 'none' },
+      );
       if (vm) lowerIdentity(vm, retptr);
       else {
         inBounds(retptr, 1);
@@ -125,13 +141,24 @@ export function instantiateCore(module: WebAssembly.Module): CoreInstance {
       logs = [];
       caps = capabilities;
       const op = opOverride ?? OPERATIONS.indexOf(request.operation);
-      const retptr = guest().evaluate(op, request.requesterPid | 0, request.requesterUid | 0, request.targetPid | 0, BigInt.asIntN(64, request.bytes));
+      const retptr = guest().evaluate(
+        op,
+        request.requesterPid | 0,
+        request.requesterUid | 0,
+        request.targetPid | 0,
+        BigInt.asIntN(64, request.bytes),
+      );
       inBounds(retptr, 12);
       const disc = view().getUint8(retptr);
       let result: CoreRun;
       if (disc === 0) result = { decision: 'allow', reason: '', capabilityCalls: calls, logs };
       else if (disc === 1) {
-        result = { decision: 'deny', reason: readString(view().getUint32(retptr + 4, true), view().getUint32(retptr + 8, true)), capabilityCalls: calls, logs };
+        result = {
+          decision: 'deny',
+          reason: readString(view().getUint32(retptr + 4, true), view().getUint32(retptr + 8, true)),
+          capabilityCalls: calls,
+          logs,
+        };
       } else throw new Error(`bad decision discriminant ${disc}`);
       guest().cabi_post_evaluate(retptr);
       caps = undefined;

@@ -19,7 +19,10 @@ interface JcoHost {
   log(level: LogLevel, message: string): void;
 }
 interface JcoModule {
-  instantiate(getCoreModule: (name: string) => WebAssembly.Module, imports: Record<string, unknown>): { evaluate(req: PolicyRequest): JcoDecision };
+  instantiate(
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: Record<string, unknown>,
+  ): { evaluate(req: PolicyRequest): JcoDecision };
 }
 
 export type JcoRunner = (request: PolicyRequest, caps: Capabilities) => CoreRun;
@@ -49,7 +52,11 @@ async function transpileRunner(component: Uint8Array): Promise<JcoRunner> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const modules = new Map(Object.entries(files).filter(([n]) => n.endsWith('.wasm')).map(([n, b]) => [n, new WebAssembly.Module(b)]));
+  const modules = new Map(
+    Object.entries(files)
+      .filter(([n]) => n.endsWith('.wasm'))
+      .map(([n, b]) => [n, new WebAssembly.Module(b)]),
+  );
   const getCoreModule = (name: string): WebAssembly.Module => {
     const m = modules.get(name);
     if (!m) throw new Error(`jco asked for unknown core module ${name}`);
@@ -67,7 +74,11 @@ async function transpileRunner(component: Uint8Array): Promise<JcoRunner> {
       },
       queryVmIdentity(pid) {
         const vm = caps.queryVmIdentity(pid);
-        calls.push(vm ? { op: 'query-vm-identity', pid, result: 'some', vmUuid: vm.uuid } : { op: 'query-vm-identity', pid, result: 'none' });
+        calls.push(
+          vm
+            ? { op: 'query-vm-identity', pid, result: 'some', vmUuid: vm.uuid }
+            : { op: 'query-vm-identity', pid, result: 'none' },
+        );
         return vm ?? undefined;
       },
       log(level, message) {

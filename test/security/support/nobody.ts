@@ -16,23 +16,39 @@ export interface Ran {
 }
 
 /** Runs a command as uid 65534 and waits for it. */
-export async function runAsNobody(command: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+export async function runAsNobody(
+  command: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Ran> {
   const [file, ...args] = command;
-  const r = await runChild(file!, args, { cwd: options.cwd ?? '/', env: options.env ?? { PATH: process.env.PATH }, asUser });
+  const r = await runChild(file!, args, {
+    cwd: options.cwd ?? '/',
+    env: options.env ?? { PATH: process.env.PATH },
+    asUser,
+  });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs a shell script as uid 65534 and throws with its output when it fails. */
 export async function shAsNobody(script: string): Promise<string> {
   const r = await runAsNobody(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`as uid ${NOBODY}: sh -c ${JSON.stringify(script)} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`as uid ${NOBODY}: sh -c ${JSON.stringify(script)} exited ${r.code}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
 /** Starts a long-running command as uid 65534, in its own process group (see killGroup). */
-export function spawnAsNobody(command: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+export function spawnAsNobody(
+  command: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess {
   const [file, ...args] = command;
-  return spawnChild(file!, args, { cwd: options.cwd ?? '/', env: options.env ?? { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'], asUser });
+  return spawnChild(file!, args, {
+    cwd: options.cwd ?? '/',
+    env: options.env ?? { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    asUser,
+  });
 }
 
 /** SIGKILLs a registered child's whole process group before the hooks would (e.g. before its daemon stops), and waits for its exit. */

@@ -14,17 +14,28 @@ export interface Served {
   stop(): Promise<number | null>;
 }
 
-export type ServeOutcome = { kind: 'serving'; served: Served; adminSocket: string; requestSocket: string; database: string } | { kind: 'exited'; code: number | null; output: string };
+export type ServeOutcome =
+  | { kind: 'serving'; served: Served; adminSocket: string; requestSocket: string; database: string }
+  | { kind: 'exited'; code: number | null; output: string };
 
 /**
  * Runs `capgate serve --json <args>`; `umask` is applied to the daemon process (default 022).
  * `command` replaces `node <the repository's bin>` (e.g. an installed copy), `cwd` the repository.
  */
-export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: number; command?: string[]; cwd?: string } = {}): Promise<ServeOutcome> {
+export function serve(
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; umask?: number; command?: string[]; cwd?: string } = {},
+): Promise<ServeOutcome> {
   const umask = (o.umask ?? 0o022).toString(8).padStart(3, '0');
   const command = o.command ?? [process.execPath, CAPGATE_BIN];
-  const quoted = [...command, 'serve', '--json', '--log-level', 'warn', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawnChild('sh', ['-c', `umask ${umask}; exec ${quoted}`], { cwd: o.cwd ?? REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const quoted = [...command, 'serve', '--json', '--log-level', 'warn', ...args]
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const child = spawnChild('sh', ['-c', `umask ${umask}; exec ${quoted}`], {
+    cwd: o.cwd ?? REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const served: Served = {
@@ -47,7 +58,13 @@ export function serve(args: string[], o: { env?: NodeJS.ProcessEnv; umask?: numb
       if (m === null) return;
       const r = JSON.parse(m[1]!) as { adminSocket?: string; requestSocket: string; database: string };
       if (typeof r.adminSocket !== 'string') return; // an error, printed as JSON: the exit resolves
-      resolve({ kind: 'serving', served, adminSocket: r.adminSocket, requestSocket: r.requestSocket, database: r.database });
+      resolve({
+        kind: 'serving',
+        served,
+        adminSocket: r.adminSocket,
+        requestSocket: r.requestSocket,
+        database: r.database,
+      });
     });
     void exited.then((code) => resolve({ kind: 'exited', code, output: out }));
   });

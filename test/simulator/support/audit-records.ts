@@ -2,8 +2,21 @@
 import type { VmIdentity } from '../../../runtime/contract/types.ts';
 import type { AuditCapabilityCall, AuditRecord } from '../../../runtime/wire/index.ts';
 
-export const GPU_VM: VmIdentity = { uuid: '5d2f7a10-0000-4000-8000-000000000001', name: 'gpu-vm', id: 10, labels: [['vfio', 'true'], ['memory-bytes', '2147483648']] };
-export const PLAIN_VM: VmIdentity = { uuid: '5d2f7a10-0000-4000-8000-000000000002', name: 'plain-vm', id: 11, labels: [['memory-bytes', '8589934592']] };
+export const GPU_VM: VmIdentity = {
+  uuid: '5d2f7a10-0000-4000-8000-000000000001',
+  name: 'gpu-vm',
+  id: 10,
+  labels: [
+    ['vfio', 'true'],
+    ['memory-bytes', '2147483648'],
+  ],
+};
+export const PLAIN_VM: VmIdentity = {
+  uuid: '5d2f7a10-0000-4000-8000-000000000002',
+  name: 'plain-vm',
+  id: 11,
+  labels: [['memory-bytes', '8589934592']],
+};
 
 let seq = 0;
 
@@ -19,7 +32,14 @@ export function auditRecord(o: {
   decision?: 'allow' | 'deny';
   reason?: string;
 }): AuditRecord {
-  const calls: AuditCapabilityCall[] = [{ op: 'query-vm-identity', pid: o.targetPid, result: o.outside ? 'none' : 'some', ...(o.outside ? {} : { vmUuid: o.vm.uuid }) }];
+  const calls: AuditCapabilityCall[] = [
+    {
+      op: 'query-vm-identity',
+      pid: o.targetPid,
+      result: o.outside ? 'none' : 'some',
+      ...(o.outside ? {} : { vmUuid: o.vm.uuid }),
+    },
+  ];
   if (o.granted) calls.push({ op: 'set-memlock', pid: o.targetPid, bytes: o.bytes, result: 'ok' });
   if (o.refused) calls.push({ op: 'set-memlock', pid: o.targetPid, bytes: o.bytes, result: 'not-permitted' });
   seq += 1;

@@ -12,7 +12,13 @@
 //   of the run and fails it.
 // Children that are Node agents (vm-agent.ts, vm-root.ts) use this module for their own children
 // too: their registry is killed when the agent exits, and PDEATHSIG ties each to the agent.
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
+import {
+  spawn,
+  spawnSync,
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  type StdioOptions,
+} from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { descendantsOf, environOf, processTable } from './proc-table.ts';
 import { RUN_MARKER, tokensOf } from './run-marker.ts';
@@ -40,7 +46,8 @@ export function setTestScope(inTest: boolean): void {
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 /** `setpriv --pdeathsig` works here (util-linux >= 2.33); without it children still die in the hooks. */
-const pdeathsig = SETPRIV !== undefined && spawnSync(SETPRIV, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
+const pdeathsig =
+  SETPRIV !== undefined && spawnSync(SETPRIV, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
 
 export interface SpawnChildOptions {
   cwd?: string;
@@ -70,15 +77,26 @@ export function markedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
  * loader's variables (LD_PRELOAD, say) must not reach setpriv itself, where a preloaded library
  * would run its constructors once more: they go to the command through env(1) instead.
  */
-function wrapped(command: string, args: readonly string[], env: NodeJS.ProcessEnv, asUser: SpawnChildOptions['asUser']): { file: string; argv: string[]; env: NodeJS.ProcessEnv } {
+function wrapped(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  asUser: SpawnChildOptions['asUser'],
+): { file: string; argv: string[]; env: NodeJS.ProcessEnv } {
   if (asUser === undefined && !pdeathsig) return { file: command, argv: [...args], env };
-  if (SETPRIV === undefined) throw new Error('running a child as another user needs setpriv (util-linux), which is not installed');
-  const user = asUser === undefined ? [] : ['--reuid', String(asUser.uid), '--regid', String(asUser.gid), '--clear-groups'];
+  if (SETPRIV === undefined)
+    throw new Error('running a child as another user needs setpriv (util-linux), which is not installed');
+  const user =
+    asUser === undefined ? [] : ['--reuid', String(asUser.uid), '--regid', String(asUser.gid), '--clear-groups'];
   const loader = Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('LD_') && e[1] !== undefined);
   const viaEnv = loader.length === 0 ? [] : ['/usr/bin/env', ...loader.map(([k, v]) => `${k}=${v}`)];
   const rest = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('LD_')));
   // setpriv applies the death signal after the credential change (which would clear it).
-  return { file: SETPRIV, argv: [...(pdeathsig ? ['--pdeathsig', 'KILL'] : []), ...user, '--', ...viaEnv, command, ...args], env: rest };
+  return {
+    file: SETPRIV,
+    argv: [...(pdeathsig ? ['--pdeathsig', 'KILL'] : []), ...user, '--', ...viaEnv, command, ...args],
+    env: rest,
+  };
 }
 
 /**
@@ -86,7 +104,11 @@ function wrapped(command: string, args: readonly string[], env: NodeJS.ProcessEn
  * The returned ChildProcess is Node's own; `kill()` on it signals the child alone (e.g. a graceful
  * SIGTERM), the hooks kill its whole tree.
  */
-export function spawnChild(command: string, args: readonly string[], options?: SpawnChildOptions & { stdio?: 'pipe' }): ChildProcessWithoutNullStreams;
+export function spawnChild(
+  command: string,
+  args: readonly string[],
+  options?: SpawnChildOptions & { stdio?: 'pipe' },
+): ChildProcessWithoutNullStreams;
 export function spawnChild(command: string, args: readonly string[], options: SpawnChildOptions): ChildProcess;
 export function spawnChild(command: string, args: readonly string[], options: SpawnChildOptions = {}): ChildProcess {
   const { file, argv, env } = wrapped(command, args, markedEnv(options.env), options.asUser);
@@ -99,7 +121,13 @@ export function spawnChild(command: string, args: readonly string[], options: Sp
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   if (child.pid === undefined) return child; // 'error' follows (e.g. ENOENT); nothing to track
-  const entry: Tracked = { child, pid: child.pid, scope: options.scope ?? scope, done: false, exited: Promise.resolve() };
+  const entry: Tracked = {
+    child,
+    pid: child.pid,
+    scope: options.scope ?? scope,
+    done: false,
+    exited: Promise.resolve(),
+  };
   entry.exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
@@ -110,9 +138,16 @@ export function spawnChild(command: string, args: readonly string[], options: Sp
 }
 
 /** A Node child running `module` with an IPC channel (like child_process.fork), registered like spawnChild's. */
-export function forkChild(module: string, args: readonly string[], options: SpawnChildOptions & { execArgv: readonly string[] }): ChildProcess {
+export function forkChild(
+  module: string,
+  args: readonly string[],
+  options: SpawnChildOptions & { execArgv: readonly string[] },
+): ChildProcess {
   const { execArgv, ...rest } = options;
-  return spawnChild(process.execPath, [...execArgv, module, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...rest });
+  return spawnChild(process.execPath, [...execArgv, module, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...rest,
+  });
 }
 
 export interface ChildRun {
@@ -123,7 +158,11 @@ export interface ChildRun {
 }
 
 /** Runs a registered child to its end and collects its output; `input` goes to its stdin. */
-export function runChild(command: string, args: readonly string[], options: SpawnChildOptions & { input?: string } = {}): Promise<ChildRun> {
+export function runChild(
+  command: string,
+  args: readonly string[],
+  options: SpawnChildOptions & { input?: string } = {},
+): Promise<ChildRun> {
   const { input, ...rest } = options;
   return new Promise((resolve, reject) => {
     const child = spawnChild(command, args, { ...rest, stdio: 'pipe' });
@@ -147,7 +186,12 @@ function killTargets(victims: readonly Tracked[]): { groups: number[]; pids: Set
   const dead = new Set(victims.filter((t) => t.done).map((t) => t.pid));
   const own = tokensOf(process.env[RUN_MARKER]).at(-1);
   const roots = table
-    .filter((p) => live.has(p.pgid) || live.has(p.pid) || (dead.has(p.pgid) && own !== undefined && tokensOf(environOf(p.pid)?.get(RUN_MARKER)).includes(own)))
+    .filter(
+      (p) =>
+        live.has(p.pgid) ||
+        live.has(p.pid) ||
+        (dead.has(p.pgid) && own !== undefined && tokensOf(environOf(p.pid)?.get(RUN_MARKER)).includes(own)),
+    )
     .map((p) => p.pid);
   const pids = descendantsOf(roots, table);
   pids.delete(process.pid);

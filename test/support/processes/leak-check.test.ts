@@ -20,10 +20,14 @@ beforeAll(async () => {
   // Concurrently: two of them wait out a check's budget for a leak to exit by itself.
   await Promise.all(
     FIXTURE_NAMES.map(async (name) => {
-      const r = await runChild(process.execPath, [VITEST, 'run', '--config', `${FIXTURES}/vitest.config.ts`, `${FIXTURES}/${name}.fixture.ts`], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-      });
+      const r = await runChild(
+        process.execPath,
+        [VITEST, 'run', '--config', `${FIXTURES}/vitest.config.ts`, `${FIXTURES}/${name}.fixture.ts`],
+        {
+          cwd: REPO_ROOT,
+          env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+        },
+      );
       runs.set(name, { ...r, output: r.stdout + r.stderr });
     }),
   );
@@ -40,8 +44,8 @@ function survivingSleeps(): string[] {
 const LEFT_BY_FILE = 'left processes behind (now killed)';
 const LEFT_AT_END = 'still alive at its end (now killed)';
 
-describe('the suite\'s process checks', () => {
-  it('pass a file whose children went through children.ts, and kill a test\'s children after it', () => {
+describe("the suite's process checks", () => {
+  it("pass a file whose children went through children.ts, and kill a test's children after it", () => {
     const r = runs.get('clean')!;
     expect(r.code, r.output).toBe(0);
     expect(r.output).not.toContain(LEFT_BY_FILE);
@@ -56,18 +60,22 @@ describe('the suite\'s process checks', () => {
     expect(r.output).not.toContain(LEFT_AT_END);
   });
 
-  it('fail the file that started a process behind the registry\'s back, naming it', () => {
+  it("fail the file that started a process behind the registry's back, naming it", () => {
     const r = runs.get('untracked')!;
     expect(r.code, r.output).toBe(1);
     expect(r.output).toContain(`${FIXTURES}/untracked.fixture.ts ${LEFT_BY_FILE}`);
-    expect(r.output).toMatch(/pid \d+ \(ppid \d+, pgid \d+\) sleep 3630 {2}\[started by [^\]]*test\/support\/processes\/fixtures\/untracked\.fixture\.ts\]/);
+    expect(r.output).toMatch(
+      /pid \d+ \(ppid \d+, pgid \d+\) sleep 3630 {2}\[started by [^\]]*test\/support\/processes\/fixtures\/untracked\.fixture\.ts\]/,
+    );
   });
 
   it('kill the direct children of a worker killed outright, and fail the run on their orphans', () => {
     const r = runs.get('worker-killed')!;
     expect(r.code, r.output).not.toBe(0);
     expect(r.output).toContain(LEFT_AT_END);
-    expect(r.output).toMatch(/sleep 3641 {2}\[started by [^\]]*test\/support\/processes\/fixtures\/worker-killed\.fixture\.ts\]/);
+    expect(r.output).toMatch(
+      /sleep 3641 {2}\[started by [^\]]*test\/support\/processes\/fixtures\/worker-killed\.fixture\.ts\]/,
+    );
     // The worker's own children died with it (PDEATHSIG), before the end of the run looked.
     expect(r.output).not.toContain('sleep 3640');
   });
@@ -80,7 +88,7 @@ describe('the suite\'s process checks', () => {
     expect(r.code, r.output).toBe(1);
   });
 
-  it('left none of the fixtures\' processes alive', () => {
+  it("left none of the fixtures' processes alive", () => {
     expect(survivingSleeps()).toEqual([]);
   });
 });

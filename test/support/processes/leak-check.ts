@@ -22,7 +22,11 @@ export default function setup(project: TestProject): () => Promise<void> {
     const ours = (t: string): boolean => t === runId;
     // The last workers may still be stopping (vitest stops them while this runs): their after
     // hooks have killed their children, which may take a moment to be gone.
-    const clean = await waitFor(() => (markedProcesses(ours).length === 0 ? true : undefined), 'the suite\'s processes to exit', { timeoutMs: 10_000 }).then(
+    const clean = await waitFor(
+      () => (markedProcesses(ours).length === 0 ? true : undefined),
+      "the suite's processes to exit",
+      { timeoutMs: 10_000 },
+    ).then(
       () => true,
       () => false,
     );
@@ -38,6 +42,8 @@ export default function setup(project: TestProject): () => Promise<void> {
     if (left.length === 0) return;
     // vitest reports a teardown error but keeps the exit code of the tests: set it.
     process.exitCode = 1;
-    throw new Error(`${left.length} process(es) started by this test run were still alive at its end (now killed):\n${describeProcesses(left)}`);
+    throw new Error(
+      `${left.length} process(es) started by this test run were still alive at its end (now killed):\n${describeProcesses(left)}`,
+    );
   };
 }

@@ -11,7 +11,11 @@ import { REPO_ROOT } from '../../cli/support/run-cli.ts';
 
 const SYNC_ONLY = new Set(['spawnSync', 'execFileSync']);
 /** The registry itself, the fixtures that leak a process on purpose (leak-check.test.ts), and this file's examples. */
-const EXEMPT = [/^test\/support\/processes\/children\.ts$/, /^test\/support\/processes\/fixtures\/[^/]+\.fixture\.ts$/, /^test\/support\/processes\/registered-only\.test\.ts$/];
+const EXEMPT = [
+  /^test\/support\/processes\/children\.ts$/,
+  /^test\/support\/processes\/fixtures\/[^/]+\.fixture\.ts$/,
+  /^test\/support\/processes\/registered-only\.test\.ts$/,
+];
 
 function sources(dir: string): string[] {
   return fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => {
@@ -48,17 +52,32 @@ export function unregisteredStarters(text: string): string[] {
 
 describe('processes started by tests', () => {
   it('the check itself sees what it must', () => {
-    expect(unregisteredStarters(`import { spawn, spawnSync, type ChildProcess } from 'node:child_process';`)).toEqual(['spawn']);
+    expect(unregisteredStarters(`import { spawn, spawnSync, type ChildProcess } from 'node:child_process';`)).toEqual([
+      'spawn',
+    ]);
     expect(unregisteredStarters(`import { execFile as run } from "child_process";`)).toEqual(['execFile']);
-    expect(unregisteredStarters(`import * as cp from 'node:child_process';`)).toEqual([`the whole module (import * as cp from 'node:child_process')`]);
-    expect(unregisteredStarters(`const { fork } = await import('node:child_process');`)).toEqual(['1 dynamic import(s) or require(s) of child_process']);
-    expect(unregisteredStarters(`import type { ChildProcess } from 'node:child_process';\nimport { execFileSync } from 'node:child_process';`)).toEqual([]);
+    expect(unregisteredStarters(`import * as cp from 'node:child_process';`)).toEqual([
+      `the whole module (import * as cp from 'node:child_process')`,
+    ]);
+    expect(unregisteredStarters(`const { fork } = await import('node:child_process');`)).toEqual([
+      '1 dynamic import(s) or require(s) of child_process',
+    ]);
+    expect(
+      unregisteredStarters(
+        `import type { ChildProcess } from 'node:child_process';\nimport { execFileSync } from 'node:child_process';`,
+      ),
+    ).toEqual([]);
   });
 
   it('are started through test/support/processes/children.ts, unless waited for synchronously', () => {
     const offenders = sources('test')
       .filter((f) => !EXEMPT.some((re) => re.test(f)))
-      .flatMap((f) => unregisteredStarters(fs.readFileSync(path.join(REPO_ROOT, f), 'utf8')).map((what) => `${f}: ${what}`));
-    expect(offenders, 'start children with spawnChild, runChild or forkChild (test/support/processes/children.ts)').toEqual([]);
+      .flatMap((f) =>
+        unregisteredStarters(fs.readFileSync(path.join(REPO_ROOT, f), 'utf8')).map((what) => `${f}: ${what}`),
+      );
+    expect(
+      offenders,
+      'start children with spawnChild, runChild or forkChild (test/support/processes/children.ts)',
+    ).toEqual([]);
   });
 });

@@ -37,7 +37,11 @@ afterAll(async () => {
   // children.ts, or re-parented out of its tree by a double fork and a setsid). A process
   // dies a little after its SIGKILL, so give those of the kill above a moment.
   const mine = (t: string): boolean => t === token;
-  const left = await waitFor(() => (markedProcesses(mine).length === 0 ? true : undefined), 'the killed children to exit', { timeoutMs: 5_000 }).then(
+  const left = await waitFor(
+    () => (markedProcesses(mine).length === 0 ? true : undefined),
+    'the killed children to exit',
+    { timeoutMs: 5_000 },
+  ).then(
     () => [],
     () => markedProcesses(mine),
   );
@@ -49,5 +53,7 @@ afterAll(async () => {
       // gone meanwhile
     }
   }
-  throw new Error(`${testFile} left processes behind (now killed); start every child with test/support/processes/children.ts:\n${describeProcesses(left)}`);
+  throw new Error(
+    `${testFile} left processes behind (now killed); start every child with test/support/processes/children.ts:\n${describeProcesses(left)}`,
+  );
 });

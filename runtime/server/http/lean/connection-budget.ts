@@ -50,16 +50,28 @@ export class ConnectionBudget<C extends Budgeted> {
   admit(cls: ConnectionClass): Admission {
     const own = this.holders.get(cls.holder);
     if (own !== undefined && own.size >= cls.limit && !this.evictOldestIdle(own)) {
-      return { ok: false, message: `${cls.describe} already holds ${own.size} connections to this socket, its limit`, hint: 'reuse an open connection, or close one first' };
+      return {
+        ok: false,
+        message: `${cls.describe} already holds ${own.size} connections to this socket, its limit`,
+        hint: 'reuse an open connection, or close one first',
+      };
     }
     if (cls.pool !== undefined) {
       const pool = this.pools.get(cls.pool.name);
       if (pool !== undefined && pool.size >= cls.pool.limit && !this.evictFromBiggest(pool)) {
-        return { ok: false, message: `peers in no registered VM hold ${pool.size} connections to this socket, all they may share`, hint: 'retry shortly; a process inside a VM has connections of its own' };
+        return {
+          ok: false,
+          message: `peers in no registered VM hold ${pool.size} connections to this socket, all they may share`,
+          hint: 'retry shortly; a process inside a VM has connections of its own',
+        };
       }
     }
     if (this.classes.size >= this.max && !(cls.mayEvict && this.evictFromBiggest(this.classes.keys()))) {
-      return { ok: false, message: `the socket holds ${this.classes.size} connections, its limit, and none is idle`, hint: 'retry shortly' };
+      return {
+        ok: false,
+        message: `the socket holds ${this.classes.size} connections, its limit, and none is idle`,
+        hint: 'retry shortly',
+      };
     }
     return { ok: true };
   }

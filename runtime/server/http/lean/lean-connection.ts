@@ -130,7 +130,8 @@ export class LeanConnection<P> {
         this.input.take(parsed.head.size);
         this.head = parsed.head;
         // Answered without reading the body, and closed: its bytes cannot be told from a next request.
-        if (parsed.head.contentLength > this.o.maxBodyBytes) return this.write(payloadTooLarge(this.o.maxBodyBytes), true);
+        if (parsed.head.contentLength > this.o.maxBodyBytes)
+          return this.write(payloadTooLarge(this.o.maxBodyBytes), true);
         this.phase = 'body';
         this.continued = false;
       }
@@ -160,7 +161,14 @@ export class LeanConnection<P> {
     }
     let result: Reply | Promise<Reply>;
     try {
-      result = this.o.handler({ method: head.method, path: head.path, query: new URLSearchParams(head.queryString), headers: head.headers, body, peer: this.peer });
+      result = this.o.handler({
+        method: head.method,
+        path: head.path,
+        query: new URLSearchParams(head.queryString),
+        headers: head.headers,
+        body,
+        peer: this.peer,
+      });
     } catch (err) {
       this.failed(err, head);
       return true;
@@ -246,9 +254,23 @@ export class LeanConnection<P> {
     const l = this.o.limits;
     switch (this.phase) {
       case 'head':
-        return this.write(refuse(408, `the request head did not arrive within ${l.headersTimeoutMs} ms`, 'send the whole request at once'), true);
+        return this.write(
+          refuse(
+            408,
+            `the request head did not arrive within ${l.headersTimeoutMs} ms`,
+            'send the whole request at once',
+          ),
+          true,
+        );
       case 'body':
-        return this.write(refuse(408, `the request did not arrive within ${l.requestTimeoutMs} ms`, 'send the body right after the headers'), true);
+        return this.write(
+          refuse(
+            408,
+            `the request did not arrive within ${l.requestTimeoutMs} ms`,
+            'send the body right after the headers',
+          ),
+          true,
+        );
       default:
         // idle (nothing asked, or keep-alive expired) or closing: nobody waits for an answer.
         this.socket.destroy();

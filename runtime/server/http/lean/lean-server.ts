@@ -35,12 +35,25 @@ export class LeanHttpServer<P> {
   private readonly everyone: ConnectionClass;
 
   constructor(private readonly o: LeanServerOptions<P>) {
-    this.context = { name: o.name, limits: o.limits, maxBodyBytes: o.maxBodyBytes, handler: o.handler, logger: o.logger, closing: false };
+    this.context = {
+      name: o.name,
+      limits: o.limits,
+      maxBodyBytes: o.maxBodyBytes,
+      handler: o.handler,
+      logger: o.logger,
+      closing: false,
+    };
     // Half-open: a client may send its request and shut its side; it still gets the answer.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     // No net-level maxConnections: it would drop a newcomer before we could make room for it.
     this.budget = new ConnectionBudget(o.limits.maxConnections);
-    this.everyone = { holder: 'all', limit: o.limits.maxConnections, keepAlive: true, mayEvict: true, describe: 'this peer' };
+    this.everyone = {
+      holder: 'all',
+      limit: o.limits.maxConnections,
+      keepAlive: true,
+      mayEvict: true,
+      describe: 'this peer',
+    };
   }
 
   listen(): Promise<void> {
@@ -102,6 +115,8 @@ export class LeanHttpServer<P> {
   private refuse(socket: net.Socket, message: string, hint: string): void {
     this.o.logger.debug({ channel: this.o.name, message }, 'connection refused: over budget');
     socket.on('error', () => socket.destroy());
-    socket.end(encodeReply(fail('overloaded', message, hint, { headers: { 'retry-after': '1' } }), true, 0), () => socket.destroy());
+    socket.end(encodeReply(fail('overloaded', message, hint, { headers: { 'retry-after': '1' } }), true, 0), () =>
+      socket.destroy(),
+    );
   }
 }

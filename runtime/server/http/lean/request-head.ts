@@ -26,7 +26,7 @@ export interface RequestHead {
 }
 
 export type HeadParse =
-  | { kind: 'incomplete'; /** bytes already checked, where the next call resumes */ scanned: number }
+  | { kind: 'incomplete' /** bytes already checked, where the next call resumes */; scanned: number }
   | { kind: 'refused'; reply: Reply }
   | { kind: 'head'; head: RequestHead };
 
@@ -52,7 +52,10 @@ export function refuse(status: number, message: string, hint: string): Reply {
   return { ...fail('bad-request', message, hint), status };
 }
 
-const malformed = (message: string, hint = 'send a well-formed HTTP/1.1 request'): HeadParse => ({ kind: 'refused', reply: refuse(400, message, hint) });
+const malformed = (message: string, hint = 'send a well-formed HTTP/1.1 request'): HeadParse => ({
+  kind: 'refused',
+  reply: refuse(400, message, hint),
+});
 
 /**
  * Parses the head at the start of `buf`. `scanned` is what a previous call already checked (so
@@ -67,24 +70,42 @@ export function parseRequestHead(buf: Buffer, scanned: number, maxHeaderBytes: n
   const requestLine = REQUEST_LINE.exec(lines[0]!);
   if (requestLine === null) {
     const version = VERSIONED_LINE.exec(lines[0]!);
-    if (version !== null) return { kind: 'refused', reply: refuse(505, `HTTP/${version[1]} is not supported`, 'send HTTP/1.1') };
-    return malformed(`malformed request line "${printable(lines[0]!)}"`, 'send "METHOD /path HTTP/1.1" (origin-form target) followed by CRLF');
+    if (version !== null)
+      return { kind: 'refused', reply: refuse(505, `HTTP/${version[1]} is not supported`, 'send HTTP/1.1') };
+    return malformed(
+      `malformed request line "${printable(lines[0]!)}"`,
+      'send "METHOD /path HTTP/1.1" (origin-form target) followed by CRLF',
+    );
   }
   const headers = new HeaderFields() as Record<string, string>;
   let contentLength: string | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const first = line.charCodeAt(0);
-    if (first === 0x20 || first === 0x09) return malformed('folded header line (obs-fold) in the request', 'send every header field on one line');
+    if (first === 0x20 || first === 0x09)
+      return malformed('folded header line (obs-fold) in the request', 'send every header field on one line');
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
-    if (!TOKEN.test(name)) return malformed(`malformed header line "${printable(line)}"`, 'send header fields as "name: value" with CRLF line ends');
+    if (!TOKEN.test(name))
+      return malformed(
+        `malformed header line "${printable(line)}"`,
+        'send header fields as "name: value" with CRLF line ends',
+      );
     const value = trimOws(line.slice(colon + 1));
-    if (!FIELD_VALUE.test(value)) return malformed(`header ${name} contains a control character (CR, LF or NUL)`, 'send header values without control characters, lines ended by CRLF');
+    if (!FIELD_VALUE.test(value))
+      return malformed(
+        `header ${name} contains a control character (CR, LF or NUL)`,
+        'send header values without control characters, lines ended by CRLF',
+      );
     const key = name.toLowerCase();
     if (key === 'content-length') {
-      if (!DIGITS.test(value)) return malformed(`Content-Length "${printable(value)}" is not a decimal number`, 'send Content-Length as digits only');
-      if (contentLength !== undefined && contentLength !== value) return malformed('conflicting Content-Length headers', 'send one Content-Length');
+      if (!DIGITS.test(value))
+        return malformed(
+          `Content-Length "${printable(value)}" is not a decimal number`,
+          'send Content-Length as digits only',
+        );
+      if (contentLength !== undefined && contentLength !== value)
+        return malformed('conflicting Content-Length headers', 'send one Content-Length');
       contentLength = value;
       headers[key] = value;
       continue;
@@ -93,7 +114,14 @@ export function parseRequestHead(buf: Buffer, scanned: number, maxHeaderBytes: n
     headers[key] = previous === undefined ? value : `${previous}, ${value}`;
   }
   if (headers['transfer-encoding'] !== undefined) {
-    return { kind: 'refused', reply: refuse(411, 'Transfer-Encoding is not accepted on this socket', 'send the body in one piece with a Content-Length header (no chunked encoding)') };
+    return {
+      kind: 'refused',
+      reply: refuse(
+        411,
+        'Transfer-Encoding is not accepted on this socket',
+        'send the body in one piece with a Content-Length header (no chunked encoding)',
+      ),
+    };
   }
   const minorVersion = requestLine[3] === '1' ? 1 : 0;
   const connection = headers['connection'];
@@ -119,15 +147,24 @@ function partial(buf: Buffer, scanned: number, maxHeaderBytes: number): HeadPars
   for (let i = Math.max(0, scanned - 1); i < buf.length; i++) {
     const b = buf[i]!;
     if (b === 0) return malformed('NUL byte in the request head');
-    if (b === LF && (i === 0 || buf[i - 1] !== CR)) return malformed('bare LF in the request head', 'send CRLF (not a bare CR or LF) at the end of every line');
-    if (b === CR && i + 1 < buf.length && buf[i + 1] !== LF) return malformed('bare CR in the request head', 'send CRLF (not a bare CR or LF) at the end of every line');
+    if (b === LF && (i === 0 || buf[i - 1] !== CR))
+      return malformed('bare LF in the request head', 'send CRLF (not a bare CR or LF) at the end of every line');
+    if (b === CR && i + 1 < buf.length && buf[i + 1] !== LF)
+      return malformed('bare CR in the request head', 'send CRLF (not a bare CR or LF) at the end of every line');
   }
   if (buf.length >= maxHeaderBytes) return tooLarge(maxHeaderBytes);
   return { kind: 'incomplete', scanned: buf.length };
 }
 
 function tooLarge(maxHeaderBytes: number): HeadParse {
-  return { kind: 'refused', reply: refuse(431, `the request head is larger than ${maxHeaderBytes} bytes`, 'send fewer or shorter header fields') };
+  return {
+    kind: 'refused',
+    reply: refuse(
+      431,
+      `the request head is larger than ${maxHeaderBytes} bytes`,
+      'send fewer or shorter header fields',
+    ),
+  };
 }
 
 function trimOws(s: string): string {
