@@ -1,7 +1,7 @@
 // `npm run build:guests`: compiles the example policies of every SDK language into
 // guest-examples/<language>/build/<name>.core.wasm and the componentized <name>.wasm.
 // One builder per language; Rust and C builders plug into GUEST_BUILDERS the same way.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import asc from 'assemblyscript/asc';
@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../runtime/bootstrap/package-root.ts';
 import { componentize } from '../runtime/packaging/componentize.ts';
 import { ASC_FLAGS } from '../runtime/packaging/toolchains/assemblyscript.ts';
 import { buildCGuests } from './build-guests/c.ts';
-import type { BuildOptions, BuiltGuest, GuestBuilder } from './build-guests/guest-build.ts';
+import { type BuildOptions, type BuiltGuest, buildExamples, type GuestBuilder } from './build-guests/guest-build.ts';
 import { buildRustGuests } from './build-guests/rust.ts';
 
 export const REPO_ROOT = PACKAGE_ROOT;
@@ -57,62 +57,27 @@ export async function compileAssemblyScript(entry: string, options: CompileOptio
   return binary;
 }
 
-/** Newest modification time (ms) of the files under the given paths. */
-export function newestMtime(paths: string[]): number {
-  let newest = 0;
-  for (const p of paths) {
-    const st = statSync(p);
-    if (st.isDirectory()) newest = Math.max(newest, newestMtime(readdirSync(p).map((n) => join(p, n))));
-    else newest = Math.max(newest, st.mtimeMs);
-  }
-  return newest;
-}
-
-/** Several test runs may build at once: readers must never see a half-written file. */
-function writeAtomically(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
-}
-
-function isUpToDate(outputs: string[], inputs: string[]): boolean {
-  if (!outputs.every((o) => existsSync(o))) return false;
-  return Math.min(...outputs.map((o) => statSync(o).mtimeMs)) > newestMtime(inputs);
-}
-
 export async function buildAssemblyScriptGuests(options: BuildOptions = {}): Promise<BuiltGuest[]> {
   const langDir = join(GUEST_EXAMPLES_DIR, 'assemblyscript');
-  const outDir = join(langDir, 'build');
-  mkdirSync(outDir, { recursive: true });
   const sharedInputs = [
     join(REPO_ROOT, 'host-api', 'assemblyscript'),
     join(REPO_ROOT, 'host-api', 'wit'),
     join(REPO_ROOT, 'runtime', 'packaging'),
     fileURLToPath(import.meta.url),
   ];
-  const built: BuiltGuest[] = [];
-  for (const name of assemblyScriptExamples(langDir)) {
-    const corePath = join(outDir, `${name}.core.wasm`);
-    const componentPath = join(outDir, `${name}.wasm`);
-    const upToDate =
-      options.onlyIfStale === true && isUpToDate([corePath, componentPath], [join(langDir, name), ...sharedInputs]);
-    if (!upToDate) {
-      const core = await compileAssemblyScript(join(langDir, name, 'index.ts'));
-      const component = await componentize(core);
-      writeAtomically(corePath, core);
-      writeAtomically(componentPath, component);
-    }
-    built.push({
+  return buildExamples(
+    {
       language: 'assemblyscript',
-      name,
-      corePath,
-      componentPath,
-      coreBytes: statSync(corePath).size,
-      componentBytes: statSync(componentPath).size,
-      upToDate,
-    });
-  }
-  return built;
+      names: assemblyScriptExamples(langDir),
+      outDir: join(langDir, 'build'),
+      inputsOf: (name) => [join(langDir, name), ...sharedInputs],
+      build: async (name) => {
+        const core = await compileAssemblyScript(join(langDir, name, 'index.ts'));
+        return { core, component: await componentize(core) };
+      },
+    },
+    options,
+  );
 }
 
 export const GUEST_BUILDERS: Record<string, GuestBuilder> = {

@@ -1,13 +1,12 @@
 // Builds the C example policies (guest-examples/c/<name>/policy.c + host-api/c runtime) into
 // components, freestanding (no libc): any clang with the wasm32 target and wasm-ld (lld).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions, BuiltGuest } from './guest-build.ts';
+import { type BuildOptions, type BuiltGuest, buildExamples } from './guest-build.ts';
 import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
-import { isStale } from './staleness.ts';
 import { runTool, ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
 import {
   C_FLAGS,
@@ -63,33 +62,19 @@ export async function buildCGuests(options: BuildOptions = {}): Promise<BuiltGue
     console.warn(`c guests not built (the committed guest-examples/c/prebuilt/ stay in use): ${e.message}`);
     return [];
   }
-  const outDir = join(languageDir('c'), 'build');
-  mkdirSync(outDir, { recursive: true });
   const sdkInputs = [
     join(SDK_REPO_ROOT, 'host-api', 'c'),
     join(SDK_REPO_ROOT, 'host-api', 'wit'),
     fileURLToPath(import.meta.url),
   ];
-  const built: BuiltGuest[] = [];
-  for (const name of SDK_EXAMPLES) {
-    const corePath = join(outDir, `${name}.core.wasm`);
-    const componentPath = join(outDir, `${name}.wasm`);
-    const upToDate =
-      options.onlyIfStale === true && !isStale([corePath, componentPath], [join(languageDir('c'), name), ...sdkInputs]);
-    if (!upToDate) {
-      const { core, component } = await buildCExample(name, toolchain);
-      writeFileSync(corePath, core);
-      writeFileSync(componentPath, component);
-    }
-    built.push({
+  return buildExamples(
+    {
       language: 'c',
-      name,
-      corePath,
-      componentPath,
-      coreBytes: statSync(corePath).size,
-      componentBytes: statSync(componentPath).size,
-      upToDate,
-    });
-  }
-  return built;
+      names: SDK_EXAMPLES,
+      outDir: join(languageDir('c'), 'build'),
+      inputsOf: (name) => [join(languageDir('c'), name), ...sdkInputs],
+      build: (name) => buildCExample(name, toolchain),
+    },
+    options,
+  );
 }

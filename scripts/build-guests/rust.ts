@@ -2,14 +2,13 @@
 // components. Any toolchain with the wasm32-unknown-unknown std works; found in this order:
 // rustup's `system` toolchain (Debian rustc linked with `rustup toolchain link system /usr`),
 // the default rustc (rustup with the target added), Debian's /usr/bin/rustc used directly.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions, BuiltGuest } from './guest-build.ts';
+import { type BuildOptions, type BuiltGuest, buildExamples } from './guest-build.ts';
 import { ensureTrustedDirectory } from '../../runtime/daemon/path-trust.ts';
 import { componentize } from '../../runtime/packaging/componentize.ts';
 import { languageDir, SDK_EXAMPLES, SDK_REPO_ROOT } from './prebuilt.ts';
-import { isStale } from './staleness.ts';
 import { withBuildLock } from './build-lock.ts';
 import { runTool, ToolchainMissingError } from '../../runtime/packaging/toolchains/run-tool.ts';
 import { findRustToolchain, RUST_TARGET, type RustToolchain } from '../../runtime/packaging/toolchains/rust.ts';
@@ -113,34 +112,20 @@ export async function buildRustGuests(options: BuildOptions = {}): Promise<Built
     console.warn(`rust guests not built (the committed guest-examples/rust/prebuilt/ stay in use): ${e.message}`);
     return [];
   }
-  const outDir = join(languageDir('rust'), 'build');
-  mkdirSync(outDir, { recursive: true });
   const sdkInputs = [
     join(SDK_REPO_ROOT, 'host-api', 'rust'),
     join(SDK_REPO_ROOT, 'host-api', 'wit'),
     fileURLToPath(import.meta.url),
   ];
-  const built: BuiltGuest[] = [];
-  for (const name of SDK_EXAMPLES) {
-    const corePath = join(outDir, `${name}.core.wasm`);
-    const componentPath = join(outDir, `${name}.wasm`);
-    const exampleDir = join(languageDir('rust'), name);
-    const inputs = [join(exampleDir, 'src'), join(exampleDir, 'Cargo.toml'), ...sdkInputs];
-    const upToDate = options.onlyIfStale === true && !isStale([corePath, componentPath], inputs);
-    if (!upToDate) {
-      const { core, component } = await buildRustExample(name, toolchain);
-      writeFileSync(corePath, core);
-      writeFileSync(componentPath, component);
-    }
-    built.push({
+  const exampleDir = (name: string) => join(languageDir('rust'), name);
+  return buildExamples(
+    {
       language: 'rust',
-      name,
-      corePath,
-      componentPath,
-      coreBytes: statSync(corePath).size,
-      componentBytes: statSync(componentPath).size,
-      upToDate,
-    });
-  }
-  return built;
+      names: SDK_EXAMPLES,
+      outDir: join(languageDir('rust'), 'build'),
+      inputsOf: (name) => [join(exampleDir(name), 'src'), join(exampleDir(name), 'Cargo.toml'), ...sdkInputs],
+      build: (name) => buildRustExample(name, toolchain),
+    },
+    options,
+  );
 }
