@@ -1,48 +1,20 @@
 // The test's side of a VM root process (see vm-root.ts).
-import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../../daemon/helpers/daemon-process.ts';
 import { memlockOf, waitFor } from '../../daemon/helpers/fixtures.ts';
 import type { RunResult, VmRootCommand } from './vm-root.ts';
 import { forkChild } from '../../support/processes/children.ts';
+import { IpcAgent } from '../../support/processes/ipc-agent.ts';
 
 const AGENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm-root.ts');
 const BOOTSTRAP = path.join(REPO_ROOT, 'runtime/bootstrap/register.mjs');
 
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-export class VmRoot {
-  private seq = 1;
-  private readonly waiting = new Map<number, (v: unknown) => void>();
-
-  private constructor(readonly child: ChildProcess) {
-    child.on('message', (m: { id: number; value: unknown }) => {
-      this.waiting.get(m.id)?.(m.value);
-      this.waiting.delete(m.id);
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
+export class VmRoot extends IpcAgent<VmRootCommand> {
   static async start(): Promise<VmRoot> {
-    const child = forkChild(AGENT, [], { execArgv: ['--import', BOOTSTRAP] });
-    const agent = new VmRoot(child);
-    await new Promise<void>((resolve, reject) => {
-      agent.waiting.set(0, () => resolve());
-      child.once('exit', (code) => reject(new Error(`the VM root exited with ${code} before it was ready`)));
-    });
+    const agent = new VmRoot(forkChild(AGENT, [], { execArgv: ['--import', BOOTSTRAP] }));
+    await agent.ready('the VM root');
     return agent;
-  }
-
-  private call<T>(cmd: WithoutId<VmRootCommand>): Promise<T> {
-    const id = this.seq++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, (v) => resolve(v as T));
-      this.child.send({ ...cmd, id }, (err) => err && reject(err));
-    });
   }
 
   /** A root-owned process in the VM (its "QEMU") with RLIMIT_MEMLOCK soft:hard, once it has them. */
@@ -62,12 +34,5 @@ export class VmRoot {
 
   kill(pid: number): Promise<void> {
     return this.call({ cmd: 'kill', pid });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((r) => this.child.once('exit', r));
-    await this.call({ cmd: 'exit' }).catch(() => this.child.kill('SIGKILL'));
-    await exited;
   }
 }
