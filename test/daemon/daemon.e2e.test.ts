@@ -36,18 +36,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-const ask = async (bytes: bigint | 'unlimited', pid = target) => {
-  const r = await agent.requests({
-    socketPath: daemon.requestSocket,
-    targetPid: pid,
-    bytes,
-    total: 1,
-    concurrency: 1,
-    collectIds: true,
-  });
-  expect(r.errors).toEqual([]);
-  return { reason: Object.keys(r.reasons)[0]!, id: r.ids[0]! };
-};
+const ask = (bytes: bigint | 'unlimited', pid = target) => agent.requestOnce(daemon.requestSocket, pid, bytes);
 
 describe('the request path end to end', () => {
   it('pushes, inspects and binds a real AS policy', async () => {

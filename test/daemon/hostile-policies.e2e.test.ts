@@ -59,16 +59,8 @@ async function bind(daemon: DaemonProcess, name: HostileClass | 'memlock-cap'): 
 
 /** One request from the hostile VM; its audit record. */
 async function decide(daemon: DaemonProcess, bytes: bigint, agent = hostileVm, pid = target): Promise<AuditRecord> {
-  const r = await agent.requests({
-    socketPath: daemon.requestSocket,
-    targetPid: pid,
-    bytes,
-    total: 1,
-    concurrency: 1,
-    collectIds: true,
-  });
-  expect(r.errors).toEqual([]);
-  return (await daemon.admin.getAuditRecord(r.ids[0]!)).record;
+  const { id } = await agent.requestOnce(daemon.requestSocket, pid, bytes);
+  return (await daemon.admin.getAuditRecord(id)).record;
 }
 
 const memlockCall = (r: AuditRecord) => r.capabilityCalls.find((c) => c.op === 'set-memlock');

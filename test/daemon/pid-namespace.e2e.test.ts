@@ -57,17 +57,8 @@ describe.skipIf(!canUnsharePid)("a requester in a pid namespace below the daemon
   });
 
   const ask = async (targetPid: number, bytes: bigint) => {
-    const r = await agent.requests({
-      socketPath: daemon.requestSocket,
-      targetPid,
-      bytes,
-      total: 1,
-      concurrency: 1,
-      collectIds: true,
-    });
-    expect(r.errors).toEqual([]);
-    const id = r.ids[0]!;
-    return { reason: Object.keys(r.reasons)[0]!, id, record: (await daemon.admin.getAuditRecord(id)).record };
+    const { reason, id } = await agent.requestOnce(daemon.requestSocket, targetPid, bytes);
+    return { reason, id, record: (await daemon.admin.getAuditRecord(id)).record };
   };
 
   it('acts on the process the requester named in its own namespace', async () => {

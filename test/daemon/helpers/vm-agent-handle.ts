@@ -30,6 +30,17 @@ export class VmAgent extends IpcAgent<AgentCommand> {
     return (await this.call<{ pid: number }>({ cmd: 'spawn-target' })).pid;
   }
 
+  /** One request, answered: its reason (`allow:`, `deny:<reason>`) and decision id. Throws if it was not answered. */
+  async requestOnce(
+    socketPath: string,
+    targetPid: number,
+    bytes: bigint | 'unlimited',
+  ): Promise<{ reason: string; id: string }> {
+    const r = await this.requests({ socketPath, targetPid, bytes, total: 1, concurrency: 1, collectIds: true });
+    if (r.errors.length > 0) throw new Error(`the request was not answered: ${r.errors.join('; ')}`);
+    return { reason: Object.keys(r.reasons)[0]!, id: r.ids[0]! };
+  }
+
   requests(o: {
     socketPath: string;
     targetPid: number;
