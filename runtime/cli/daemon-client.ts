@@ -3,7 +3,7 @@
 // no daemon is found, the error lists every path tried and how to point at the right one.
 // A call that reached the other capgate socket (admin command on the request socket, or the
 // other way round) ends with a message that says so, and which socket to pass instead.
-import { lstatSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CapgateAdminClient, CapgateConnectionError, CapgateRequestClient, wrongSocket } from '../client/index.ts';
 import {
@@ -37,7 +37,7 @@ function probe(path: string): 'socket' | 'missing' | 'not a socket' | 'unreadabl
 function distrust(c: SocketCandidate, uid: number): string | undefined {
   if (c.from !== 'default') return undefined;
   const dir = dirname(c.path);
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(dir);
   } catch {

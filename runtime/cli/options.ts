@@ -1,5 +1,5 @@
 // Options shared by many commands, and parsing of their values with errors that say what to write.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseByteSize } from '../simulator/byte-size.ts';
 
 // No default value: without --socket, daemon-client.ts looks where socket-locations.ts says the

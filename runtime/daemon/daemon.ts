@@ -2,7 +2,6 @@
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
-import type { PolicyEngine } from '../engine/api.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import {

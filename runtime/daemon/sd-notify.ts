@@ -42,9 +42,7 @@ export function notifyAddress(socket: string): { address: Buffer; length: number
   return { address, length: 2 + (abstract ? 1 + name.length : name.length + 1) };
 }
 
-interface KoffiFunction {
-  (...args: unknown[]): unknown;
-}
+type KoffiFunction = (...args: unknown[]) => unknown;
 interface Koffi {
   load(path: string): { func(prototype: string): KoffiFunction };
   errno(): number;

@@ -42,7 +42,7 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   }
   checkPreamble(bytes);
 
-  let summary;
+  let summary: ReturnType<typeof parseComponent>;
   try {
     summary = parseComponent(bytes, limits);
   } catch (err) {

@@ -7,7 +7,7 @@ import type { Capabilities } from '../capabilities/capabilities.ts';
 import { abiFault } from './abi/guest-fault.ts';
 import { GuestMemory } from './abi/guest-memory.ts';
 import { EvaluationState, type TimeSlice } from './abi/evaluation-state.ts';
-import { createHostImports, type StateHolder } from './abi/host-imports.ts';
+import type { StateHolder } from './abi/host-imports.ts';
 import { liftDecision } from './abi/lift-decision.ts';
 import type { GuestRealloc } from './abi/lower-results.ts';
 import { classifyFailure, type Failure } from './classify-failure.ts';

@@ -38,7 +38,7 @@ export function demangle(name: string): string {
     rest = rest.slice(len[1]!.length + n);
   }
   if (/^h[0-9a-f]{16}$/.test(parts.at(-1) ?? '')) parts.pop();
-  const unescape = (p: string): string =>
+  const unmangle = (p: string): string =>
     p
       .replace(/^_\$/, '$')
       .replace(/\$LT\$/g, '<')
@@ -51,7 +51,7 @@ export function demangle(name: string): string {
       .replace(/\$SP\$/g, '@')
       .replace(/\$u([0-9a-f]{2})\$/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)))
       .replace(/\.\./g, '::');
-  return parts.map(unescape).join('::');
+  return parts.map(unmangle).join('::');
 }
 
 const RUNTIME = [

@@ -11,7 +11,7 @@ export interface Cgroup2Mount {
 }
 
 // mountinfo escapes space, tab, newline and backslash as octal.
-const unescape = (s: string): string =>
+const unescapeOctal = (s: string): string =>
   s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 
 /** The first cgroup2 mount in a /proc/self/mountinfo text, or null. */
@@ -35,7 +35,7 @@ export function parseCgroup2Mounts(mountinfo: string): Cgroup2Mount[] {
     const root = fields[3];
     const mountPoint = fields[4];
     if (root === undefined || mountPoint === undefined) continue;
-    out.push({ mountPoint: unescape(mountPoint), root: unescape(root) });
+    out.push({ mountPoint: unescapeOctal(mountPoint), root: unescapeOctal(root) });
   }
   return out;
 }

@@ -11,7 +11,7 @@
 // d levels (plus our own depth below the root) down to the group whose cgroup.procs holds the
 // daemon. A kernel thread (always in the root group) tells d independently: a mount whose root
 // does not match it is not the whole hierarchy.
-import { readdirSync, readFileSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { parseCgroup2Mounts } from './cgroup-mount.ts';
 import { isKernelThread } from './kernel-thread.ts';
@@ -60,7 +60,7 @@ function findGroupOf(pid: number, mountPoint: string, depth: number, limit = MAX
   for (let d = 0; d < depth; d++) {
     const next: string[] = [];
     for (const group of level) {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = readdirSync(join(mountPoint, group), { withFileTypes: true });
       } catch {
@@ -130,7 +130,7 @@ export function resolveCgroupView(mountinfo?: string): CgroupView {
       problem: `capgate runs in a cgroup namespace of its own and did not find its own cgroup ${depth + below.length} levels below ${mount.mountPoint}, so the namespace's root cannot be placed on the node: ${FIX}`,
     };
   }
-  const nsRoot = toHostCgroupPath('/' + '../'.repeat(below.length), group) ?? '/';
+  const nsRoot = toHostCgroupPath(`/${'../'.repeat(below.length)}`, group) ?? '/';
   return { kind: 'resolved', nsRoot, mountPoint: mount.mountPoint };
 }
 

@@ -55,9 +55,7 @@ export class LibcUnavailableError extends Error {
 }
 
 // The subset of koffi's API used here, typed at this one edge.
-interface KoffiFunction {
-  (...args: unknown[]): unknown;
-}
+type KoffiFunction = (...args: unknown[]) => unknown;
 interface KoffiLibrary {
   func(prototype: string): KoffiFunction;
 }

@@ -83,7 +83,7 @@ export class TrustRoots {
           }
         : { ok: true, signed: null };
     }
-    let sig;
+    let sig: ReturnType<typeof parseSignature>;
     try {
       sig = parseSignature(signatureFile);
     } catch (err) {

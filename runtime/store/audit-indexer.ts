@@ -49,7 +49,7 @@ export class AuditIndexer {
   private readonly indexBatch;
   private readonly rebuildAll;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     this.stmts = {
       cursor: db.prepare<[], number>('SELECT indexed_through FROM audit_indexer WHERE id = 1').pluck(),
       top: db.prepare<[], number | null>('SELECT max(seq) FROM audit_log').pluck(),
@@ -78,12 +78,12 @@ export class AuditIndexer {
       this.stmts.clear.run();
       const through = this.stmts.cursor.get()!;
       // In chunks: a statement cannot stay open while the same connection writes.
-      for (
-        let after = 0, rows;
-        (rows = this.stmts.docsBetween.all(after, through, CATCH_UP_BATCH)).length > 0;
-        after = rows[rows.length - 1]!.seq
-      ) {
+      let after = 0;
+      for (;;) {
+        const rows = this.stmts.docsBetween.all(after, through, CATCH_UP_BATCH);
+        if (rows.length === 0) break;
         for (const { seq, doc } of rows) this.insert(this.fromDoc(seq, doc));
+        after = rows[rows.length - 1]!.seq;
       }
     });
   }

@@ -5,6 +5,7 @@
 declare namespace WebAssembly {
   type ImportExportKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
   type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'externref' | 'anyfunc';
+  // biome-ignore lint/complexity/noBannedTypes: an exported function has no static signature; callers narrow it
   type ExportValue = Function | Global | Memory | Table;
   type ImportValue = ExportValue | number | bigint;
   type Exports = Record<string, ExportValue>;
@@ -21,6 +22,7 @@ declare namespace WebAssembly {
     kind: ImportExportKind;
   }
 
+  // biome-ignore lint/suspicious/noEmptyInterface: opaque, as in the standard's own declaration
   interface Module {}
   var Module: {
     prototype: Module;

@@ -48,7 +48,7 @@ describe('capgate --help', () => {
     runs.forEach((r, i) => {
       const name = COMMANDS[i]!.join(' ');
       expect(r.code, name).toBe(0);
-      expect(r.stdout, name).toMatch(new RegExp(`Examples:\\n {2}\\$ capgate |Examples:\\n {2}\\$ asc `));
+      expect(r.stdout, name).toMatch(/Examples:\n {2}\$ capgate |Examples:\n {2}\$ asc /);
       expect(r.stdout, name).toContain('--json');
     });
   });

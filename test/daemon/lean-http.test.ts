@@ -11,7 +11,6 @@ import { LeanHttpServer } from '../../runtime/server/http/lean/lean-server.ts';
 import type { LeanHandler, LeanRequest } from '../../runtime/server/http/lean/lean-request.ts';
 import { ok, type Reply } from '../../runtime/server/http/reply.ts';
 import type { HttpLimits } from '../../runtime/server/http/unix-server.ts';
-import type { PeerCredentials } from '../../runtime/server/deps.ts';
 import type { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import { requestHandler } from '../../runtime/server/request/request-api.ts';
 import { RawConnection, type RawAnswer } from './helpers/raw-http.ts';

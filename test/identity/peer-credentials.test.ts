@@ -13,7 +13,6 @@ import {
   tryReadPeerCredentials,
 } from '../../runtime/os/peer-credentials.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
-import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { killChildren, spawnChild } from '../support/processes/children.ts';
 
 const NOBODY = 65534;

@@ -123,7 +123,9 @@ export class CoreHarness {
         const labels = vm.labels.map(([k, v]) => [...this.lowerString(k), ...this.lowerString(v)]);
         const list = this.exports.cabi_realloc(0, 0, 4, 16 * labels.length);
         const view = new DataView(this.memory.buffer);
-        labels.forEach((words, i) => words.forEach((w, j) => view.setUint32(list + 16 * i + 4 * j, w, true)));
+        for (const [i, words] of labels.entries()) {
+          for (const [j, w] of words.entries()) view.setUint32(list + 16 * i + 4 * j, w, true);
+        }
         view.setUint8(retptr, 1);
         view.setUint32(retptr + 4, uuid[0], true);
         view.setUint32(retptr + 8, uuid[1], true);

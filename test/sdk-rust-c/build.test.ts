@@ -72,7 +72,9 @@ describe.each(['rust', 'c'] as const)('%s examples rebuilt from source', (lang) 
     );
   }
   const relocated: string[] = [];
-  afterAll(() => relocated.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const dir of relocated) rmSync(dir, { recursive: true, force: true });
+  });
 
   it.skipIf(typeof builder === 'string').each(SDK_EXAMPLES.map((n) => [n]))(
     '%s: behaves as specified, byte-identical to prebuilt/',

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { Store } from '../../runtime/store/store.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';

@@ -7,7 +7,7 @@ import { readStartTime } from '../../os/proc-stat.ts';
 import type { MemlockEffect } from '../capabilities.ts';
 import { errnoName } from '../../os/errno.ts';
 import { closeFd, openPidfd, pidfdIsAlive } from '../../os/pidfd.ts';
-import { getMemlock, setMemlockRaw } from '../../os/prlimit.ts';
+import { getMemlock } from '../../os/prlimit.ts';
 import { libc, RLIMIT_MEMLOCK } from '../../os/libc.ts';
 
 /** How an undo went, as the audit record says it: "undone", "undo failed: <errno>", or "not undone: <why>". */

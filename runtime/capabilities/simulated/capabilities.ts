@@ -11,7 +11,7 @@ export function createSimulatedCapabilities(world: SimulatedWorld): Capabilities
   for (const vm of world.vms) for (const pid of vm.pids) limits.set(pid, { ...DEFAULT_SIMULATED_LIMIT });
   for (const p of world.processes) limits.set(p.pid, { ...p.memlock });
   const scope = world.vms.find((vm) => vm.pids.includes(world.requesterPid));
-  const inScope = (pid: number): boolean => scope !== undefined && scope.pids.includes(pid);
+  const inScope = (pid: number): boolean => scope?.pids.includes(pid) === true;
 
   return {
     setMemlock(pid: number, bytes: bigint): SetMemlockResult {

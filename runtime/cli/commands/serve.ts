@@ -109,7 +109,7 @@ export function registerServe(program: Command): void {
         throw usageError(e.message, 'fix the config file or flags; `capgate serve --help` lists them');
       throw e;
     }
-    let daemon;
+    let daemon: Awaited<ReturnType<typeof startDaemon>>;
     try {
       daemon = await startDaemon(config);
     } catch (e) {

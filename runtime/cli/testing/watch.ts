@@ -50,7 +50,7 @@ class TreeWatcher {
   readonly #watchers = new Map<string, FSWatcher>();
 
   constructor(
-    private readonly root: string,
+    root: string,
     private readonly onChange: (path: string) => void,
   ) {
     this.#add(root);

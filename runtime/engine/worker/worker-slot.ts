@@ -15,7 +15,6 @@ import { CONTROL, MAILBOX_BYTES, type FromWorker, type ToWorker, type WorkerInit
 import { ledgerMapping, newEffectLedger } from '../../effects/effect-ledger.ts';
 import { MAIN_THREAD, SLOT_BYTES, type EffectJournal } from '../../effects/effect-journal.ts';
 import { libc } from '../../os/libc.ts';
-import type { CapabilityCall } from '../outcome.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import { stoppedJobCalls } from './ledger-calls.ts';
 

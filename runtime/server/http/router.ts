@@ -64,7 +64,7 @@ export class RouteTable<H> {
       }
       const params: Record<string, string> = {};
       try {
-        r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? '')));
+        for (const [i, k] of r.keys.entries()) params[k] = decodeURIComponent(m[i + 1] ?? '');
       } catch {
         return fail('bad-request', `malformed percent-encoding in ${pathname}`);
       }

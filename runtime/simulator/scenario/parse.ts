@@ -342,14 +342,14 @@ function readExpect(r: YamlReader, at: Field): CaseExpectation | undefined {
   if (callsF) {
     const items = callsF.value === null ? [] : r.list(callsF.value, '"calls"', callsF.keyNode);
     const calls = items?.map((n) => readCall(r, n));
-    if (calls && calls.every((c): c is ExpectedCall => c !== undefined)) out.calls = calls;
+    if (calls?.every((c): c is ExpectedCall => c !== undefined)) out.calls = calls;
     else ok = false;
   }
   const logsF = f.get('logs');
   if (logsF) {
     const items = logsF.value === null ? [] : r.list(logsF.value, '"logs"', logsF.keyNode);
     const logs = items?.map((n) => readLog(r, n));
-    if (logs && logs.every((l): l is ExpectedLog => l !== undefined)) out.logs = logs;
+    if (logs?.every((l): l is ExpectedLog => l !== undefined)) out.logs = logs;
     else ok = false;
   }
   const fuelF = f.get('maxFuel');

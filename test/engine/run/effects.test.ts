@@ -9,7 +9,7 @@ import { spawnChild } from '../../support/processes/children.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { libc, RLIMIT_MEMLOCK } from '../../../runtime/os/libc.ts';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';

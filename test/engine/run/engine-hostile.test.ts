@@ -50,7 +50,7 @@ afterAll(async () => {
 
 describe('hostile policies through the engine', () => {
   it('infinite loop in evaluate -> fuel-exhausted', async () => {
-    const sha = load(policyWat(evaluateFn('(loop $l ' + CHARGE + ' (br $l)) (call $allow)'), { fuel: 100_000 }), {
+    const sha = load(policyWat(evaluateFn(`(loop $l ${CHARGE} (br $l)) (call $allow)`), { fuel: 100_000 }), {
       fuel: 100_000,
     });
     const o = await engine.evaluate(sha, request(), simulated());

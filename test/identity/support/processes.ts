@@ -1,6 +1,6 @@
 // Real process trees for identity and capability tests, always cleaned up (test/support/processes/).
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { killChildren, spawnChild, type SpawnChildOptions } from '../../support/processes/children.ts';
 import { waitFor, waitUntil } from '../../support/wait.ts';

@@ -26,7 +26,7 @@ function sources(dir: string): string[] {
 }
 
 /** What `text` takes from node:child_process that may leave a child running: one line per finding. */
-export function unregisteredStarters(text: string): string[] {
+function unregisteredStarters(text: string): string[] {
   const found: string[] = [];
   const statements = /import\s+(type\s+)?(?:\{([^}]*)\}|\*\s+as\s+\w+|\w+)\s+from\s+['"](?:node:)?child_process['"]/g;
   let covered = 0;
