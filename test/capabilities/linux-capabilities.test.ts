@@ -156,7 +156,7 @@ describe('pidfd sandwich', () => {
     let reusedRace = false;
     for (let attempt = 0; attempt < 40 && !reusedRace; attempt++) {
       const { vm, grandchild } = await spawnVm();
-      let replacement: number | undefined;
+      let replacement: number | null | undefined;
       const result = setMemlockInScope(vm, grandchild, 4096n, {
         beforeAct: () => {
           const started = readStartTime(grandchild)!;

@@ -105,21 +105,37 @@ export function memlockFromProc(pid: number): MemlockLimits {
 }
 
 /**
- * Starts `sh -c script` so that it most likely gets `pid`, and returns the pid it got. A launcher
- * shell writes ns_last_pid (root) and forks the script at once: a window of microseconds, where
- * Node's own spawn (through setpriv) takes milliseconds in which the rest of a busy suite forks
- * too. Other processes may still fork in that window, so callers retry. Synchronous, for callers
- * in the middle of a capability call; the script runs in the launcher's process group, so the
- * after-hooks kill it with the launcher.
+ * Starts `sh -c script` as process `pid` (just freed) and returns `pid`, or null when the kernel
+ * gave the number to someone else every time. A launcher shell writes ns_last_pid (root) and
+ * forks the script at once: a window of microseconds, where Node's own spawn (through setpriv)
+ * takes milliseconds. On a busy machine other processes still fork in that window, or the
+ * launcher is preempted inside it, so the launcher itself tries up to LAUNCH_TRIES times, killing
+ * each child that got another number. Synchronous, for callers in the middle of a capability
+ * call; the script runs in the launcher's process group, so the after-hooks kill it with the launcher.
  */
-export function spawnShellAtPid(pid: number, script: string): number {
-  const launcher = spawnShell(`echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; (${script}) & wait`);
+export function spawnShellAtPid(pid: number, script: string): number | null {
+  const launcher = spawnShell(
+    `i=0; while [ $i -lt ${LAUNCH_TRIES} ]; do echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; (${script}) & ` +
+      `if [ $! -eq ${pid} ]; then wait; exit 0; fi; kill -9 $!; wait $!; i=$((i + 1)); done; exit 1`,
+  );
   const until = performance.now() + 10_000;
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
-    const [child] = childrenOf(launcher.pid);
-    if (child !== undefined) return child;
-    if (performance.now() > until) throw new Error(`the launcher shell ${launcher.pid} did not fork within 10 s`);
-    Atomics.wait(pause, 0, 0, 2);
+    if (ppidOf(pid) === launcher.pid) return pid;
+    if (stateOf(launcher.pid) !== 'running') return null; // it gave up (a zombie until Node reaps it)
+    if (performance.now() > until)
+      throw new Error(`the launcher shell ${launcher.pid} neither got pid ${pid} nor gave up within 10 s`);
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
+const LAUNCH_TRIES = 50;
+
+function stateOf(pid: number): 'running' | 'exited' {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) === 'Z' ? 'exited' : 'running';
+  } catch {
+    return 'exited';
   }
 }
