@@ -111,8 +111,11 @@ export class CompileWorker {
     const child = startNodeProcess(
       ENTRY,
       [`--max-old-space-size=${this.#options.maxHeapMb}`, '--max-semi-space-size=16'],
-      { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
+      // Pipes, not /dev/null: the daemon opens nothing outside its directories for it.
+      { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] },
     );
+    child.stdin?.end();
+    child.stdout?.resume();
     const r: Running = { child, ready: Promise.resolve(), exited: Promise.resolve(), dead: false, stderrTail: '' };
     const stderr = child.stderr as (Readable & { unref?: () => void }) | null;
     stderr?.setEncoding('utf8');
@@ -139,7 +142,7 @@ export class CompileWorker {
     // Neither the process nor its pipes keep the caller's event loop alive (as a worker would not).
     child.unref();
     child.channel?.unref();
-    stderr?.unref?.();
+    for (const pipe of [child.stdout, stderr] as Array<(Readable & { unref?: () => void }) | null>) pipe?.unref?.();
     return r;
   }
 
@@ -231,6 +234,9 @@ export class CompileWorker {
     if (this.#running === r) this.#running = undefined;
     if (r.dead) return;
     this.#exiting.add(r);
+    // Held until it has exited: whoever awaits that (close() at shutdown) must not see the event
+    // loop end first, with the rest of the shutdown never run.
+    r.child.ref();
     r.child.kill('SIGKILL');
   }
 }
