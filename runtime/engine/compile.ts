@@ -20,21 +20,35 @@ export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
 const BUILD_HINT = 'build a component with `capgate build <core.wasm> -o policy.wasm`';
 
 export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
+  return (await compilePolicyWithCore(bytes, limits)).result;
+}
+
+/** A compile's result and, when it succeeded, the instrumented core module it compiled. */
+export interface CompiledWithCore {
+  result: CompileResult;
+  /** What `result.policy.module` was compiled from: a WebAssembly.Module cannot leave its process. */
+  core?: Uint8Array;
+}
+
+/** compilePolicy, also giving the instrumented core module's bytes (for the compile process). */
+export async function compilePolicyWithCore(bytes: Uint8Array, limits: EngineLimits): Promise<CompiledWithCore> {
   try {
     return await compileOrThrow(bytes, limits);
   } catch (err) {
-    if (err instanceof PolicyRejection) return { ok: false, kind: err.kind, message: bounded(err.message) };
+    if (err instanceof PolicyRejection) return { result: { ok: false, kind: err.kind, message: bounded(err.message) } };
     if (err instanceof RangeError && /^limits\./.test(err.message)) throw err; // a configuration bug, not a bad policy
     // Fail closed: anything unexpected refuses the policy rather than crash the daemon.
     return {
-      ok: false,
-      kind: 'invalid-module',
-      message: bounded(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`),
+      result: {
+        ok: false,
+        kind: 'invalid-module',
+        message: bounded(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`),
+      },
     };
   }
 }
 
-async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
+async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<CompiledWithCore> {
   if (bytes.length > limits.maxModuleBytes) {
     throw invalidModule(
       `the policy is ${bytes.length} bytes; the limit is ${limits.maxModuleBytes} bytes (limits.maxModuleBytes)`,
@@ -103,18 +117,21 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
     );
   }
   return {
-    ok: true,
-    policy: {
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      size: bytes.length,
-      imports: iface.imports,
-      exports: iface.exports,
-      hostFunctions: instrumented.hostFunctions,
-      wit,
-      module,
-      limits: { ...limits },
-      instantiation: instantiationCost(shape, trialUs),
+    result: {
+      ok: true,
+      policy: {
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        size: bytes.length,
+        imports: iface.imports,
+        exports: iface.exports,
+        hostFunctions: instrumented.hostFunctions,
+        wit,
+        module,
+        limits: { ...limits },
+        instantiation: instantiationCost(shape, trialUs),
+      },
     },
+    core: instrumented.bytes,
   };
 }
 

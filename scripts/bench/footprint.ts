@@ -1,7 +1,8 @@
 // Shared by the "cli" and "daemon" bench sections: a daemon started as an operator starts it
 // (`capgate serve`, the package's bin), timed until its request socket accepts, its resident
-// memory from /proc, and N distinct policies to push (the example policy with a custom section
-// naming a variant: a different sha256, the same code).
+// memory from /proc, and N distinct policies to push: the example policies in AssemblyScript,
+// Rust and C, then memlock-cap in each language with a different overhead constant (different
+// code, so V8 shares no compiled code between them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -11,6 +12,17 @@ import { CapgateAdminClient } from '../../runtime/client/index.ts';
 
 export const CAPGATE_BIN = path.join(PACKAGE_ROOT, 'runtime/cli/capgate.mjs');
 export const EXAMPLE_POLICY = path.join(PACKAGE_ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
+const EXAMPLES = path.join(PACKAGE_ROOT, 'guest-examples');
+const MEMLOCK_CAP = [
+  EXAMPLE_POLICY,
+  path.join(EXAMPLES, 'rust/prebuilt/memlock-cap.wasm'),
+  path.join(EXAMPLES, 'c/prebuilt/memlock-cap.wasm'),
+];
+const VFIO_ONLY = [
+  path.join(EXAMPLES, 'assemblyscript/build/vfio-only.wasm'),
+  path.join(EXAMPLES, 'rust/prebuilt/vfio-only.wasm'),
+  path.join(EXAMPLES, 'c/prebuilt/vfio-only.wasm'),
+];
 
 export interface ServedDaemon {
   child: ChildProcess;
@@ -59,14 +71,28 @@ export async function serveIn(dir: string): Promise<ServedDaemon> {
   };
 }
 
-/** The example policy, made distinct `n` ways by a trailing custom section (components allow them). */
+/** memlock-cap's overhead, 256 MiB, as its code holds it: `i64.const 268435456` (signed LEB128). */
+const OVERHEAD_CONST = Buffer.from([0x42, 0x80, 0x80, 0x80, 0x80, 0x01]);
+
+/** memlock-cap with `delta` (1-127) bytes more overhead: the same length, different code. */
+function withOverheadDelta(bytes: Buffer, delta: number): Buffer {
+  const at = bytes.indexOf(OVERHEAD_CONST);
+  if (at < 0 || bytes.indexOf(OVERHEAD_CONST, at + 1) >= 0 || !(delta >= 1 && delta <= 127))
+    throw new Error('memlock-cap does not hold its overhead constant exactly once: rebuild the example guests');
+  const out = Buffer.from(bytes);
+  out[at + 1] = 0x80 | delta; // the low 7 bits of the constant, continuation bit kept
+  return out;
+}
+
+/**
+ * `n` policies with distinct code: memlock-cap (AssemblyScript first: the one the cli section
+ * binds) and vfio-only in the three languages, then memlock-cap variants, language by language.
+ */
 export function distinctPolicies(n: number): Uint8Array[] {
-  const base = fs.readFileSync(EXAMPLE_POLICY);
-  return Array.from({ length: n }, (_, i) => {
-    const name = Buffer.from('capgate-bench-variant');
-    const body = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(String(i))]);
-    return new Uint8Array(Buffer.concat([base, Buffer.from([0, body.length]), body]));
-  });
+  const memlock = MEMLOCK_CAP.map((f) => fs.readFileSync(f));
+  const out: Buffer[] = [...memlock, ...VFIO_ONLY.map((f) => fs.readFileSync(f))];
+  for (let delta = 1; out.length < n; delta++) out.push(...memlock.map((b) => withOverheadDelta(b, delta)));
+  return out.slice(0, n).map((b) => new Uint8Array(b));
 }
 
 /** Pushes the policies as bench-0, bench-1, …; binds the first to set-memlock. */
@@ -91,6 +117,8 @@ export interface Resident {
   /** RssFile (the node binary, shared libraries, native addons), MB. */
   fileMb: number;
   threads: number;
+  /** Child processes (the compile process while it runs). */
+  children: number;
 }
 
 export function resident(pid: number): Resident {
@@ -101,11 +129,32 @@ export function resident(pid: number): Resident {
     anonMb: kb('RssAnon') / 1024,
     fileMb: kb('RssFile') / 1024,
     threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
+    children: childPids(pid).length,
   };
 }
 
-/** Resident memory once it stops moving: sampled every 250 ms until two samples are within 1 MB (10 s at most). */
+/** The child processes of `pid` (of all its threads), from /proc. */
+export function childPids(pid: number): number[] {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .flatMap((tid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/);
+      } catch {
+        return []; // the thread ended meanwhile
+      }
+    })
+    .filter((p) => p !== '')
+    .map(Number);
+}
+
+/**
+ * Resident memory once it stops moving: once the daemon has no child process left (the compile
+ * process ends when it has nothing to compile; 30 s at most), sampled every 250 ms until two
+ * samples are within 1 MB (10 s at most).
+ */
 export async function settledResident(pid: number): Promise<Resident> {
+  for (let i = 0; i < 300 && childPids(pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   let last = resident(pid);
   for (let i = 0; i < 40; i++) {
     await new Promise((r) => setTimeout(r, 250));

@@ -1,24 +1,33 @@
-// The compile worker: runs the upload pipeline (compile.ts: parse, contract check, upload
-// limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) off the daemon's main
-// thread, one job at a time. The main side bounds it in time and memory (compile-worker.ts).
-import { parentPort } from 'node:worker_threads';
-import type { CompileResult } from '../api.ts';
-import { compilePolicy } from '../compile.ts';
-import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
+// The compile process: runs the upload pipeline (compile.ts: parse, contract check, upload
+// limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) outside the daemon's
+// process, one job at a time. The daemon side bounds it in time and memory and ends it once it
+// has nothing left to compile (compile-worker.ts): the pipeline (binaryen, jco's wasm-tools) costs
+// ~100 MB, and its memory goes back to the system only with the process.
+import type { CompileJob, CompileResultOnWire, FromCompileWorker } from './compile-protocol.ts';
+import { compilePolicyWithCore } from '../compile.ts';
 
-const port = parentPort;
-if (port === null) throw new Error('compile-main.ts runs only as a worker thread');
+if (process.send === undefined) throw new Error('compile-main.ts runs only as a child process with an IPC channel');
+const send = (m: FromCompileWorker): void => void process.send!(m);
 
-port.on('message', (job: CompileJob) => {
-  void compilePolicy(job.bytes, job.limits)
+// The daemon went away (crashed, or stopped us by closing the channel): nothing to compile for.
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', (job: CompileJob) => {
+  void compilePolicyWithCore(job.bytes, job.limits)
+    .then(({ result, core }): CompileResultOnWire => {
+      if (!result.ok) return result;
+      if (core === undefined) throw new Error('the compile step gave no core module (engine bug)');
+      const { module: _module, ...policy } = result.policy;
+      return { ok: true, policy, core };
+    })
     // compilePolicy turns every bad policy into a result; what it throws is a configuration bug.
     .catch(
-      (err: unknown): CompileResult => ({
+      (err: unknown): CompileResultOnWire => ({
         ok: false,
         kind: 'invalid-module',
         message: `compiling the policy failed: ${err instanceof Error ? err.message : String(err)}`,
       }),
     )
-    .then((result) => port.postMessage({ type: 'result', id: job.id, result } satisfies FromCompileWorker));
+    .then((result) => send({ type: 'result', id: job.id, result }));
 });
-port.postMessage({ type: 'ready' } satisfies FromCompileWorker);
+send({ type: 'ready' });

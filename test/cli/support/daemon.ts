@@ -10,6 +10,7 @@ import { ChildOutput } from '../../support/wait.ts';
 import { CAPGATE_BIN, REPO_ROOT } from './run-cli.ts';
 
 export interface ServedDaemon {
+  pid: number;
   dir: string;
   adminSocket: string;
   requestSocket: string;
@@ -17,12 +18,15 @@ export interface ServedDaemon {
   output(): string;
 }
 
-export async function serveDaemon(): Promise<ServedDaemon> {
+/** `nodeArgs` go to node before the bin (e.g. a module trace), `env` adds to the environment. */
+export async function serveDaemon(
+  o: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<ServedDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'capgate-serve-'));
   const child = spawnChild(
     process.execPath,
-    [CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'],
-    { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } },
+    [...(o.nodeArgs ?? []), CAPGATE_BIN, 'serve', '--run-dir', dir, '--state-dir', dir, '--log-level', 'warn'],
+    { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...o.env } },
   );
   const out = new ChildOutput(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -32,6 +36,7 @@ export async function serveDaemon(): Promise<ServedDaemon> {
     '"capgate serving"',
   );
   return {
+    pid: child.pid!,
     dir,
     adminSocket: adminSocket!,
     requestSocket: requestSocket!,

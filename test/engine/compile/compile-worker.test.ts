@@ -9,6 +9,19 @@ import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CompileWorker } from '../../../runtime/engine/worker/compile-worker.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
+import { childPids } from '../../../scripts/bench/footprint.ts';
+import { readFileSync } from 'node:fs';
+
+/** This process's compile processes, from /proc (a compile process runs compile-main). */
+function compileProcesses(): number[] {
+  return childPids(process.pid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('compile-main');
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+}
 
 const engines: Engine[] = [];
 const workers: CompileWorker[] = [];
@@ -32,6 +45,29 @@ describe('the compile worker', () => {
     });
     expect(compiler.stopped).toBe(1);
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+  }, 120_000);
+
+  it('ends its process once nothing is left to compile; jobs asked for together share one', async () => {
+    const compiler = new CompileWorker();
+    workers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    const together = await Promise.all([
+      compiler.compile(good, DEFAULT_LIMITS),
+      compiler.compile(good, DEFAULT_LIMITS),
+    ]);
+    expect(together.map((r) => r.ok)).toEqual([true, true]);
+    expect(compiler.started).toBe(1);
+    await compiler.idle();
+    expect(compiler.pid).toBeUndefined();
+    expect(compileProcesses()).toEqual([]);
+    // The next compile starts a fresh process, and a compiled module crossed back usable.
+    const again = await compiler.compile(good, DEFAULT_LIMITS);
+    if (!again.ok) throw new Error(again.message);
+    expect(again.policy.module).toBeInstanceOf(WebAssembly.Module);
+    expect(WebAssembly.Module.exports(again.policy.module).map((e) => e.name)).toContain('evaluate');
+    expect(compiler.started).toBe(2);
+    await compiler.idle();
+    expect(compileProcesses()).toEqual([]);
   }, 120_000);
 
   it('a refusal from the worker is the same as on the calling thread', async () => {
