@@ -1,7 +1,10 @@
 // The compile worker: runs the upload pipeline (compile.ts: parse, contract check, upload
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) off the daemon's main
 // thread, one job at a time. The main side bounds it in time and memory (compile-worker.ts).
+// It runs at the lowest CPU priority: an upload (a bomb pushed in a loop, too) takes a core only
+// when the daemon's main thread and its evaluation workers do not want it.
 import { parentPort } from 'node:worker_threads';
+import { LOWEST_PRIORITY_NICE, niceThisThread } from '../../os/thread-priority.ts';
 import type { CompileResult } from '../api.ts';
 import { compilePolicy } from '../compile.ts';
 import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
@@ -21,4 +24,9 @@ port.on('message', (job: CompileJob) => {
     )
     .then((result) => port.postMessage({ type: 'result', id: job.id, result } satisfies FromCompileWorker));
 });
-port.postMessage({ type: 'ready' } satisfies FromCompileWorker);
+// Before the first job; a thread that cannot be lowered (no koffi) still compiles, at its priority.
+let tid: number | null = null;
+try {
+  tid = niceThisThread(LOWEST_PRIORITY_NICE).tid;
+} catch {}
+port.postMessage({ type: 'ready', tid } satisfies FromCompileWorker);

@@ -32,6 +32,8 @@ interface Running {
   ready: Promise<void>;
   dead: boolean;
   exitReason?: string;
+  /** Kernel thread id, once ready and lowered to the lowest CPU priority. */
+  tid: number | null;
 }
 
 function refused(message: string): CompileResult {
@@ -53,6 +55,11 @@ export class CompileWorker {
     this.#options = { ...DEFAULT_COMPILE_WORKER, ...options };
   }
 
+  /** The running worker's kernel thread id when it runs at the lowest CPU priority (tests). */
+  get threadId(): number | null {
+    return this.#running?.tid ?? null;
+  }
+
   /** `timeoutMs`: this job's time limit, instead of the worker's. */
   compile(bytes: Uint8Array, limits: EngineLimits, timeoutMs = this.#options.timeoutMs): Promise<CompileResult> {
     const run = this.#tail.then(() => this.#run(bytes, limits, timeoutMs));
@@ -72,10 +79,11 @@ export class CompileWorker {
     const worker = startWorker(ENTRY, {
       resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb, maxYoungGenerationSizeMb: 32 },
     });
-    const r: Running = { worker, ready: Promise.resolve(), dead: false };
+    const r: Running = { worker, ready: Promise.resolve(), dead: false, tid: null };
     r.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: FromCompileWorker): void => {
         if (m.type !== 'ready') return;
+        r.tid = m.tid;
         worker.off('message', onMessage);
         resolve();
       };

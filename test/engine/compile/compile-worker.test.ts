@@ -2,6 +2,7 @@
 // runs past it is stopped and refused with a clear message, and the next upload gets a fresh
 // worker (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
@@ -9,6 +10,7 @@ import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CompileWorker } from '../../../runtime/engine/worker/compile-worker.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
+import { libc } from '../../../runtime/os/libc.ts';
 
 const engines: Engine[] = [];
 const workers: CompileWorker[] = [];
@@ -32,6 +34,21 @@ describe('the compile worker', () => {
     });
     expect(compiler.stopped).toBe(1);
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+  }, 120_000);
+
+  it('runs at the lowest CPU priority, and the rest of the process keeps its own', async () => {
+    const engine = new Engine({ workers: 1, linuxCapabilities: false });
+    engines.push(engine);
+    expect((await engine.compile(await componentFromWat(policyWat()))).ok).toBe(true);
+    const tid = engine.compileThreadId;
+    expect(tid).not.toBeNull();
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (counted after the comm's ')').
+    const nice = (t: number): number => {
+      const stat = readFileSync(`/proc/${process.pid}/task/${t}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    expect(nice(tid!)).toBe(19);
+    expect(nice(libc().gettid())).toBe(0); // this thread, which started the worker
   }, 120_000);
 
   it('a refusal from the worker is the same as on the calling thread', async () => {
