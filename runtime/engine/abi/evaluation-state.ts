@@ -15,10 +15,8 @@ import type { GuestRealloc } from './lower-results.ts';
  * continued in a worker. `expired` tells the caller it happened.
  */
 export interface TimeSlice {
-  /** Milliseconds, monotonic (performance.now, or a test's clock). */
-  now(): number;
-  /** The slice ends at this now(). */
-  endsAt: number;
+  /** Whether the slice has ended (reads its clock). */
+  over(): boolean;
   expired: boolean;
 }
 
@@ -71,7 +69,7 @@ export class EvaluationState {
    */
   enter(fn: string, units: number): void {
     const slice = this.slice;
-    if (slice !== undefined && this.#clockDue() && slice.now() > slice.endsAt) {
+    if (slice !== undefined && this.#clockDue() && slice.over()) {
       slice.expired = true;
       throw this.fail(
         new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`),

@@ -3,7 +3,8 @@
 // policy here, within a budget that bounds how long this thread can be held, by construction:
 // - the budget is this thread's CPU time (os/thread-cpu-clock.ts), not wall time: the time the
 //   OS gives other threads (a busy machine) is not the guest's, and must not push runs to the
-//   workers when the machine is loaded;
+//   workers when the machine is loaded (cpu-span.ts reads that clock, a system call, only when
+//   the wall clock cannot settle the question);
 // - guest code is bounded by the fuel slice (fuel is charged per expression, per 16 bytes of bulk
 //   memory and per memory.grow), and the slice is sized so that it fits the budget at the worst
 //   rate of CPU time per unit of fuel measured (WORST_NS_PER_FUEL); a run starts only when its
@@ -33,6 +34,7 @@ import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { recordingCapabilities, type TapeEntry } from './capability-tape.ts';
 import { threadCpuClock } from '../../os/thread-cpu-clock.ts';
+import { CpuSpan, type SpanClocks } from './cpu-span.ts';
 
 /**
  * Default slice: the example policies use 25-40k fuel (two capability calls at their price, and
@@ -104,7 +106,7 @@ export class InlineRunner {
   readonly #budgetMs: number;
   /** A run starts only while this much of the turn's budget is left: its slice at the worst rate. */
   readonly #sliceMs: number;
-  readonly #now: () => number;
+  readonly #clocks: SpanClocks;
   readonly #onOverrun: ((sha256: string, spentMs: number) => void) | undefined;
   readonly #policies = new Map<string, InlinePolicy>();
   /** Policies whose next spare instance is about to be made. */
@@ -131,7 +133,10 @@ export class InlineRunner {
     this.#sliceFuel = Math.max(1, Math.min(sliceFuel, Math.floor((budgetMs * 1e6) / nsPerFuel)));
     this.#sliceMs = (this.#sliceFuel * nsPerFuel) / 1e6;
     this.#budgetMs = budgetMs;
-    this.#now = options.now ?? threadCpuClock() ?? (() => performance.now());
+    const cpu = options.now ?? threadCpuClock();
+    const wall = (): number => performance.now();
+    // A test's clock is both: every span is measured on it alone.
+    this.#clocks = cpu === null ? { cpu: wall, wall } : { cpu, wall: options.now ?? wall };
     this.#onOverrun = options.onOverrun;
   }
 
@@ -175,9 +180,8 @@ export class InlineRunner {
       return { kind: 'skipped' };
     }
     const tape: TapeEntry[] = [];
-    const wall0 = performance.now();
-    const t0 = this.#now();
-    const time: TimeSlice = { now: this.#now, endsAt: t0 + left, expired: false };
+    const span = new CpuSpan(this.#clocks);
+    const time: TimeSlice = { over: () => span.over(left), expired: false };
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
@@ -194,8 +198,9 @@ export class InlineRunner {
         this.#afterRun(p, prepared);
       }
     } finally {
-      spentMs = this.#now() - t0;
-      this.#spend(p, spentMs, performance.now() - wall0);
+      const spent = span.elapsed();
+      spentMs = spent.cpuMs;
+      this.#spend(p, spentMs, spent.wallMs);
     }
     const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
     const sliceTooSmall = time.expired || outOfFuel;
@@ -264,11 +269,10 @@ export class InlineRunner {
       setImmediate(() => {
         this.#spareScheduled.delete(p);
         if (p.spare !== undefined || p.unloaded) return;
-        const wall0 = performance.now();
-        const t0 = this.#now();
+        const span = new CpuSpan(this.#clocks);
         p.spare = p.instances.prepare();
-        const ms = this.#now() - t0;
-        this.#noteTurn(ms, performance.now() - wall0);
+        const { cpuMs: ms, wallMs } = span.elapsed();
+        this.#noteTurn(ms, wallMs);
         if (ms > this.#budgetMs) {
           this.stats.overBudget++;
           this.#onOverrun?.(p.sha256, ms);
