@@ -118,7 +118,7 @@ export class Engine implements PolicyEngine {
     return this.#pool.threadIds;
   }
 
-  /** The compile worker's kernel thread id while it runs at the lowest CPU priority (tests). */
+  /** The compile worker's kernel thread id while it runs at its low CPU priority (tests). */
   get compileThreadId(): number | null {
     return this.#compiler?.threadId ?? null;
   }

@@ -1,10 +1,10 @@
 // The compile worker: runs the upload pipeline (compile.ts: parse, contract check, upload
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) off the daemon's main
 // thread, one job at a time. The main side bounds it in time and memory (compile-worker.ts).
-// It runs at the lowest CPU priority: an upload (a bomb pushed in a loop, too) takes a core only
+// It runs at a low CPU priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only
 // when the daemon's main thread and its evaluation workers do not want it.
 import { parentPort } from 'node:worker_threads';
-import { LOWEST_PRIORITY_NICE, niceThisThread } from '../../os/thread-priority.ts';
+import { BACKGROUND_NICE, niceThisThread } from '../../os/thread-priority.ts';
 import type { CompileResult } from '../api.ts';
 import { compilePolicy } from '../compile.ts';
 import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
@@ -27,6 +27,6 @@ port.on('message', (job: CompileJob) => {
 // Before the first job; a thread that cannot be lowered (no koffi) still compiles, at its priority.
 let tid: number | null = null;
 try {
-  tid = niceThisThread(LOWEST_PRIORITY_NICE).tid;
+  tid = niceThisThread(BACKGROUND_NICE).tid;
 } catch {}
 port.postMessage({ type: 'ready', tid } satisfies FromCompileWorker);

@@ -10,7 +10,7 @@ export interface CompileJob {
 
 export type FromCompileWorker =
   /** Sent once the worker has loaded the compile pipeline (binaryen, wasm-tools). */
-  /** `tid`: its kernel thread id, once it runs at the lowest CPU priority (null: it could not). */
+  /** `tid`: its kernel thread id, once it runs at its low CPU priority (null: it could not). */
   | { type: 'ready'; tid: number | null }
   /** A compiled policy's WebAssembly.Module crosses threads by structured clone. */
   | { type: 'result'; id: number; result: CompileResult };

@@ -32,7 +32,7 @@ interface Running {
   ready: Promise<void>;
   dead: boolean;
   exitReason?: string;
-  /** Kernel thread id, once ready and lowered to the lowest CPU priority. */
+  /** Kernel thread id, once ready and lowered to its low CPU priority. */
   tid: number | null;
 }
 
@@ -55,7 +55,7 @@ export class CompileWorker {
     this.#options = { ...DEFAULT_COMPILE_WORKER, ...options };
   }
 
-  /** The running worker's kernel thread id when it runs at the lowest CPU priority (tests). */
+  /** The running worker's kernel thread id when it runs at its low CPU priority (tests). */
   get threadId(): number | null {
     return this.#running?.tid ?? null;
   }
