@@ -104,14 +104,14 @@ export const ConfigSchema = Type.Object(
           0,
           Number.MAX_SAFE_INTEGER,
           DEFAULT_INLINE_FUEL,
-          "Fuel of the first, speculative run on the daemon's thread; 0 runs every evaluation in a worker.",
+          "Fuel of the first, speculative run on the daemon's thread (at most what engine.inlineBudgetMs holds at 5 ns a unit); 0 runs every evaluation in a worker.",
         ),
         inlineBudgetMs: Type.Number({
           exclusiveMinimum: 0,
           maximum: 1000,
           default: DEFAULT_INLINE_BUDGET_MS,
           description:
-            "Time the speculative runs of one turn of the event loop may hold the daemon's thread, in milliseconds.",
+            "CPU time of the daemon's thread the speculative runs of one turn of the event loop may take, in milliseconds.",
           errorMessage: "must be a number of milliseconds in (0, 1000] (the daemon's thread is shared by every VM)",
         }),
         limits: EngineLimits,

@@ -135,7 +135,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
       {
-        longestGuestTurnMs: () => engine.takeLongestInlineTurnMs(),
+        longestGuestTurn: () => engine.takeLongestInlineTurn(),
         policiesLoaded: () => policies.loadedCount,
         vmsRegistered: () => vms.vms.length,
         queued: () => scheduler.queued,

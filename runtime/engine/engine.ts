@@ -12,7 +12,7 @@ import type { CapabilityCall, Outcome } from './outcome.ts';
 import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
-import { DEFAULT_INLINE_FUEL, InlineRunner, type InlineResult } from './speculative/inline-runner.ts';
+import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
 import type { EffectJournal } from '../effects/effect-journal.ts';
 import { decisionContextJson } from '../effects/effect-intent.ts';
@@ -44,7 +44,8 @@ export interface EngineOptions {
   inlineFuel?: number;
   /** Time budget of the speculative runs of one turn of the event loop (ms); default 2. */
   inlineBudgetMs?: number;
-  /** The speculative runs' clock (ms, monotonic); default performance.now. A seam for tests. */
+  /** The speculative runs' clock (ms of this thread's CPU time); default the thread CPU clock
+   * (os/thread-cpu-clock.ts). A seam for tests. */
   clock?: () => number;
   /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
   onInlineOverrun?: (sha256: string, spentMs: number) => void;
@@ -261,10 +262,10 @@ export class Engine implements PolicyEngine {
     return this.#inline!.run(sha256, request, capabilities);
   }
 
-  /** The longest time guest work (speculative runs, spare instances) held this thread in one
-   * turn of the event loop since the last call, in ms; 0 without speculative runs. */
-  takeLongestInlineTurnMs(): number {
-    return this.#inline?.takeLongestTurnMs() ?? 0;
+  /** The longest turn of guest work (speculative runs, spare instances) on this thread since the
+   * last call: its CPU time and the wall time it spanned, in ms; zeros without speculative runs. */
+  takeLongestInlineTurn(): GuestTurn {
+    return this.#inline?.takeLongestTurn() ?? { cpuMs: 0, wallMs: 0 };
   }
 
   /** Speculative runs on this thread: decided here, continued in a worker, not attempted. */

@@ -22,6 +22,10 @@ export const SYS_PIDFD_SEND_SIGNAL = 424;
 export const SYS_PIDFD_OPEN = 434;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
+/** clock_gettime(2): the calling thread's CPU time. */
+export const CLOCK_THREAD_CPUTIME_ID = 3;
+/** setpriority(2): `who` is a process id, which Linux reads as a thread id (nice is per thread). */
+export const PRIO_PROCESS = 0;
 
 export interface Libc {
   prlimit(
@@ -47,6 +51,12 @@ export interface Libc {
     length: number,
   ): { ok: true; memory: ArrayBuffer; address: bigint } | { ok: false; errno: number };
   munmap(address: bigint, length: number): SyscallResult;
+  /** clock_gettime(2) of `clock` (e.g. CLOCK_THREAD_CPUTIME_ID), in milliseconds; NaN if it fails. */
+  clockMs(clock: number): number;
+  /** gettid(2): the calling thread's kernel id. */
+  gettid(): number;
+  /** setpriority(2) of PRIO_PROCESS `who` (on Linux, one thread): its nice value. */
+  setNice(who: number, nice: number): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -118,6 +128,12 @@ function bind(): Libc | LibcUnavailableError {
   const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
   // By address (an integer): a mapping can be unmapped by a thread that never held its pointer.
   const munmap = lib.func('int munmap(uintptr_t addr, size_t length)');
+  const clockGettime = lib.func('int clock_gettime(int clock, void *ts)');
+  // struct timespec is two 64-bit fields (tv_sec, tv_nsec) on the 64-bit Linux ABIs; one buffer
+  // per thread (this module is loaded once per isolate), read without allocating.
+  const timespec = new BigInt64Array(2);
+  const gettid = lib.func('int gettid()');
+  const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
   const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
@@ -163,6 +179,16 @@ function bind(): Libc | LibcUnavailableError {
     },
     munmap(address, length) {
       return result(munmap(address, length));
+    },
+    clockMs(clock) {
+      if (Number(clockGettime(clock, timespec)) < 0) return Number.NaN;
+      return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
+    },
+    gettid() {
+      return Number(gettid());
+    },
+    setNice(who, nice) {
+      return result(setpriority(PRIO_PROCESS, who, nice));
     },
   };
 }

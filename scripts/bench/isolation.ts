@@ -5,6 +5,9 @@
 // interval since the previous scrape). Once with the speculative runs on the main thread (the
 // default) and once with every run in a worker (engine.inlineFuel 0).
 // Targets: the victim's p99 under any hostile load <= 2x its p99 alone; no stall over 5 ms.
+// A stall is any cause; beside it, the longest turn of guest work in the main thread's CPU time
+// (what the budget bounds) and in wall time, and how long the main thread waited for a CPU in the
+// phase (/proc/<pid>/task/<pid>/schedstat): on a shared machine, a stall is mostly that wait.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,8 +43,14 @@ interface Phase {
   samplesUs: number[];
   /** Longest event-loop delay of the phase, in ms (whatever caused it: on a shared machine, mostly the scheduler). */
   stallMs: number;
-  /** Longest time policy code held the main thread in one turn, in ms. */
+  /** Longest turn of policy code on the main thread, in its CPU time (ms). */
   guestMs: number;
+  /** The wall time that turn spanned (ms). */
+  guestWallMs: number;
+  /** Time the daemon's main thread was runnable and waited for a CPU, in the phase (ms). */
+  runQueueMs: number;
+  /** The phase's length (ms). */
+  phaseMs: number;
 }
 
 interface Row {
@@ -129,9 +138,20 @@ async function startDaemon(
   return { child, admin, request: path.join(dir, 'run', 'request.sock') };
 }
 
+/** The main thread's run-queue wait so far (ms): schedstat's second field, in ns. */
+function runQueueMs(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return Number.NaN; // no schedstats in this kernel
+  }
+}
+
 /** Since the previous scrape (a scrape starts a new interval): the longest event-loop delay and
  * the longest turn of policy code on the main thread, in ms (NaN: the daemon does not report it). */
-async function mainThread(admin: CapgateAdminClient): Promise<{ stallMs: number; guestMs: number }> {
+async function mainThread(
+  admin: CapgateAdminClient,
+): Promise<{ stallMs: number; guestMs: number; guestWallMs: number }> {
   const text = await admin.metrics();
   const read = (name: string): number => {
     const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
@@ -140,19 +160,29 @@ async function mainThread(admin: CapgateAdminClient): Promise<{ stallMs: number;
   return {
     stallMs: read('capgate_event_loop_delay_max_seconds'),
     guestMs: read('capgate_main_thread_guest_max_seconds'),
+    guestWallMs: read('capgate_main_thread_guest_max_wall_seconds'),
   };
 }
 
 async function victimPhase(
   admin: CapgateAdminClient,
+  daemonPid: number,
   victim: Client,
   requestSocket: string,
 ): Promise<Phase & { outcomes: Record<string, number> }> {
   await mainThread(admin);
+  const wait0 = runQueueMs(daemonPid);
+  const t0 = performance.now();
   const ran = victim.next('ran');
   victim.tell({ cmd: 'run', socketPath: requestSocket, count: VICTIM_REQUESTS, bytes: VICTIM_BYTES });
   const r = await ran;
-  return { samplesUs: r.samplesUs, outcomes: r.outcomes, ...(await mainThread(admin)) };
+  return {
+    samplesUs: r.samplesUs,
+    outcomes: r.outcomes,
+    runQueueMs: runQueueMs(daemonPid) - wait0,
+    phaseMs: performance.now() - t0,
+    ...(await mainThread(admin)),
+  };
 }
 
 const attackText = (outcomes: Record<string, number>): string =>
@@ -185,11 +215,11 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
     for (const cls of POLICY_CLASSES) {
       await daemon.admin.pushPolicy(cls, await hostilePolicy(cls, { onStormOnly: true }));
       await daemon.admin.bind('set-memlock', { policy: cls });
-      const alone = await victimPhase(daemon.admin, victim, daemon.request);
+      const alone = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
       const storming = hostile.next('storming');
       hostile.tell({ cmd: 'storm', socketPath: daemon.request, connections: 2, bytes: String(STORM_BYTES) });
       await storming;
-      const loaded = await victimPhase(daemon.admin, victim, daemon.request);
+      const loaded = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
       const stopped = hostile.next('stopped');
       hostile.tell({ cmd: 'stop' });
       const attack = await stopped;
@@ -202,7 +232,7 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
     for (const bomb of BOMBS) {
       const bytes = await UPLOAD_BOMBS[bomb]();
-      const alone = await victimPhase(daemon.admin, victim, daemon.request);
+      const alone = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
       let uploading = true;
       const refusals: Record<string, number> = {};
       const uploads = (async () => {
@@ -214,7 +244,7 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
           refusals[status] = (refusals[status] ?? 0) + 1;
         }
       })();
-      const loaded = await victimPhase(daemon.admin, victim, daemon.request);
+      const loaded = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
       uploading = false;
       await uploads;
       rows.push({ name: `upload ${bomb}`, alone, loaded, attack: attackText(refusals) });
@@ -242,7 +272,9 @@ function printRows(title: string, rows: Row[]): void {
     'max loaded',
     'stall alone',
     'stall loaded',
-    'guest turn',
+    'guest CPU',
+    'guest wall',
+    'CPU wait loaded',
     'targets',
     'attack meanwhile',
   ];
@@ -251,6 +283,8 @@ function printRows(title: string, rows: Row[]): void {
     const l = summarize({ name: r.name, samplesUs: r.loaded.samplesUs });
     const ratio = l.p99 / a.p99;
     const guest = Math.max(r.alone.guestMs, r.loaded.guestMs);
+    const guestWall = Math.max(r.alone.guestWallMs, r.loaded.guestWallMs);
+    const wait = `${r.loaded.runQueueMs.toFixed(0)} (${((100 * r.loaded.runQueueMs) / r.loaded.phaseMs).toFixed(0)}%)`;
     const targets = `${ratio <= 2 ? 'p99 ok' : 'p99 MISSED'}, ${r.loaded.stallMs <= 5 ? 'stall ok' : 'stall MISSED'}, ${Number.isNaN(guest) ? 'guest ?' : guest <= 5 ? 'guest ok' : 'guest MISSED'}`;
     const n = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(2));
     return [
@@ -265,6 +299,8 @@ function printRows(title: string, rows: Row[]): void {
       n(r.alone.stallMs),
       n(r.loaded.stallMs),
       n(guest),
+      n(guestWall),
+      wait,
       targets,
       r.attack,
     ];
@@ -290,7 +326,7 @@ export async function run(): Promise<void> {
     `\nvictim: ${VICTIM_REQUESTS} decisions a phase, one connection, one at a time; hostile VM: 2 connections back to back`,
   );
   console.log(
-    "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest turn: the longest time policy code held the main thread in one turn, over both phases (ms)",
+    "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest CPU: the longest turn of policy code on the main thread, over both phases, in the thread's CPU time (ms; what the budget bounds); guest wall: the wall time that turn spanned (CPU + time the OS ran other threads); CPU wait loaded: how long the main thread was runnable but waiting for a CPU in the loaded phase (ms, % of the phase; /proc schedstat)",
   );
   console.log(
     'targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here)',

@@ -9,17 +9,24 @@ import type { GuestMemory } from './guest-memory.ts';
 import type { GuestRealloc } from './lower-results.ts';
 
 /**
- * The time slice of a speculative run on the daemon's main thread (engine/speculative/): every
- * host call first checks the clock, and once the slice has ended the run stops there, before
- * the call does anything, to be continued in a worker. `expired` tells the caller it happened.
+ * The time slice of a speculative run on the daemon's main thread (engine/speculative/): a host
+ * call first checks the clock (once CLOCK_CHECK_FUEL units of fuel were used since the last
+ * check), and once the slice has ended the run stops there, before the call does anything, to be
+ * continued in a worker. `expired` tells the caller it happened.
  */
 export interface TimeSlice {
-  /** Milliseconds, monotonic (performance.now, or a test's clock). */
-  now(): number;
-  /** The slice ends at this now(). */
-  endsAt: number;
+  /** Whether the slice has ended (reads its clock). */
+  over(): boolean;
   expired: boolean;
 }
+
+/**
+ * Fuel between two reads of a slice's clock. A read of the thread CPU clock is a system call
+ * (~1.3 µs): at every host call, a storm of cheap calls (log past its caps, 128 units each)
+ * would spend more time reading the clock than running. 4096 units are ~20 µs at the worst rate
+ * of speculative/inline-runner.ts (WORST_NS_PER_FUEL): a run stops at most that late.
+ */
+export const CLOCK_CHECK_FUEL = 4096;
 
 export class EvaluationState {
   readonly capabilities: Capabilities;
@@ -40,11 +47,14 @@ export class EvaluationState {
   /** The instance's fuel, which host calls charge; unset for an uninstrumented module. */
   fuel: InstrumentationView | undefined;
   readonly slice: TimeSlice | undefined;
+  /** The slice's clock is read at the first host call with this much fuel left, or less. */
+  #nextClockCheck: bigint;
 
   constructor(capabilities: Capabilities, limits: EngineLimits, slice?: TimeSlice) {
     this.capabilities = capabilities;
     this.limits = limits;
     this.slice = slice;
+    this.#nextClockCheck = BigInt(limits.fuel - CLOCK_CHECK_FUEL);
   }
 
   /** Records the fault (first one wins) and returns it, for the caller to throw. */
@@ -59,13 +69,22 @@ export class EvaluationState {
    */
   enter(fn: string, units: number): void {
     const slice = this.slice;
-    if (slice !== undefined && slice.now() > slice.endsAt) {
+    if (slice !== undefined && this.#clockDue() && slice.over()) {
       slice.expired = true;
       throw this.fail(
         new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`),
       );
     }
     this.charge(fn, units);
+  }
+
+  /** Whether the slice's clock is due a read (always, for a module without fuel). */
+  #clockDue(): boolean {
+    const left = this.fuel?.fuelRemaining();
+    if (left === undefined) return true;
+    if (left > this.#nextClockCheck) return false;
+    this.#nextClockCheck = left - BigInt(CLOCK_CHECK_FUEL);
+    return true;
   }
 
   /** Charges `units` of fuel for work the host does for the guest. */

@@ -1,10 +1,18 @@
 // Speculative decisions on the calling thread. A worker round trip costs two thread wake-ups
 // (~100 µs on this VM) for a decision that itself takes ~25 µs, so the engine first runs the
 // policy here, within a budget that bounds how long this thread can be held, by construction:
-// - guest code between two host calls is bounded by the fuel slice (fuel is charged per
-//   expression, per 16 bytes of bulk memory and per memory.grow);
-// - every host call pays fuel for what it costs the host (abi/host-call-prices.ts), and first
-//   checks the clock: past the time budget the run stops there, before the call does anything;
+// - the budget is this thread's CPU time (os/thread-cpu-clock.ts), not wall time: the time the
+//   OS gives other threads (a busy machine) is not the guest's, and must not push runs to the
+//   workers when the machine is loaded (cpu-span.ts reads that clock, a system call, only when
+//   the wall clock cannot settle the question);
+// - guest code is bounded by the fuel slice (fuel is charged per expression, per 16 bytes of bulk
+//   memory and per memory.grow), and the slice is sized so that it fits the budget at the worst
+//   rate of CPU time per unit of fuel measured (WORST_NS_PER_FUEL); a run starts only when its
+//   whole slice still fits in what is left of the turn's budget;
+// - every host call pays fuel for what it costs the host (abi/host-call-prices.ts), and once per
+//   CLOCK_CHECK_FUEL units of fuel a host call first checks the clock: past the time budget the
+//   run stops there, before the call does anything (what fuel misprices, e.g. a garbage
+//   collection or code run cold, is caught there);
 // - making the instance is bounded by what the policy may declare (instantiation-cost.ts): a
 //   policy over those bounds never runs here;
 // - the budget is per turn of the event loop, shared by every run of that turn.
@@ -25,6 +33,8 @@ import { instantiatesInline, type InstantiationCost } from '../instantiation-cos
 import type { EngineLimits } from '../limits.ts';
 import type { Outcome } from '../outcome.ts';
 import { recordingCapabilities, type TapeEntry } from './capability-tape.ts';
+import { threadCpuClock } from '../../os/thread-cpu-clock.ts';
+import { CpuSpan, type SpanClocks } from './cpu-span.ts';
 
 /**
  * Default slice: the example policies use 25-40k fuel (two capability calls at their price, and
@@ -35,6 +45,15 @@ export const DEFAULT_INLINE_FUEL = 100_000;
 
 /** Default time budget of the speculative runs of one turn of the event loop, in milliseconds. */
 export const DEFAULT_INLINE_BUDGET_MS = 2;
+
+/**
+ * CPU time one unit of fuel may take on this thread, at worst, in ns. Measured on the 2-core VM
+ * (Node 20, thread CPU time of 100k-fuel runs): tight loops, calls, call_indirect, bulk fills and
+ * copies, grow(0) storms take 0.2-2 ns per unit warm and up to 3.3 on their first run (cold
+ * code); host-call storms run colder still (up to ~20 ns per unit on a first run), which the
+ * clock checks at host calls catch. So a 100k slice is at most 0.5 ms of guest code.
+ */
+export const WORST_NS_PER_FUEL = 5;
 
 /** After a run that had to continue in a worker (or took longer than the budget), that many later
  * requests skip the attempt (doubling up to this bound while it keeps happening). */
@@ -53,8 +72,11 @@ export interface InlineRunnerOptions {
   sliceFuel: number;
   /** Time budget of the runs of one turn of the event loop (ms); default DEFAULT_INLINE_BUDGET_MS. */
   budgetMs?: number;
-  /** Milliseconds, monotonic; default performance.now. A seam for tests. */
+  /** Milliseconds of this thread's CPU time; default os/thread-cpu-clock.ts (performance.now where
+   * it cannot be read). A seam for tests. */
   now?: () => number;
+  /** CPU time one unit of fuel may take here, in ns (sizes the slice); default WORST_NS_PER_FUEL. */
+  nsPerFuel?: number;
   /** Called when a run (or the making of a spare instance) held this thread past the budget. */
   onOverrun?: (sha256: string, spentMs: number) => void;
 }
@@ -72,18 +94,28 @@ interface InlinePolicy {
   unloaded: boolean;
 }
 
+/** The longest turn of guest work on this thread: its CPU time, and the wall time it spanned
+ * (the difference is time the OS gave to other threads meanwhile). */
+export interface GuestTurn {
+  cpuMs: number;
+  wallMs: number;
+}
+
 export class InlineRunner {
   readonly #sliceFuel: number;
   readonly #budgetMs: number;
-  readonly #now: () => number;
+  /** A run starts only while this much of the turn's budget is left: its slice at the worst rate. */
+  readonly #sliceMs: number;
+  readonly #clocks: SpanClocks;
   readonly #onOverrun: ((sha256: string, spentMs: number) => void) | undefined;
   readonly #policies = new Map<string, InlinePolicy>();
   /** Policies whose next spare instance is about to be made. */
   readonly #spareScheduled = new Set<InlinePolicy>();
-  /** Time this turn's runs have spent; reset at the turn's check phase. */
+  /** Time this turn's runs have spent (CPU, and wall time); reset at the turn's check phase. */
   #turnSpentMs = 0;
-  /** The most time guest work took in one turn since takeLongestTurnMs() last read it. */
-  #longestTurnMs = 0;
+  #turnWallMs = 0;
+  /** The most time guest work took in one turn since takeLongestTurn() last read it. */
+  #longest: GuestTurn = { cpuMs: 0, wallMs: 0 };
   #turnResetScheduled = false;
   /** Counters for tests and benchmarks. */
   readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0 };
@@ -95,9 +127,16 @@ export class InlineRunner {
     const budgetMs = options.budgetMs ?? DEFAULT_INLINE_BUDGET_MS;
     if (!(budgetMs > 0))
       throw new RangeError(`the inline time budget must be a positive number of milliseconds, got ${budgetMs}`);
-    this.#sliceFuel = sliceFuel;
+    const nsPerFuel = options.nsPerFuel ?? WORST_NS_PER_FUEL;
+    if (!(nsPerFuel > 0)) throw new RangeError(`the CPU time per unit of fuel must be positive, got ${nsPerFuel}`);
+    // A slice the budget cannot hold at the worst rate is cut down to what it can.
+    this.#sliceFuel = Math.max(1, Math.min(sliceFuel, Math.floor((budgetMs * 1e6) / nsPerFuel)));
+    this.#sliceMs = (this.#sliceFuel * nsPerFuel) / 1e6;
     this.#budgetMs = budgetMs;
-    this.#now = options.now ?? (() => performance.now());
+    const cpu = options.now ?? threadCpuClock();
+    const wall = (): number => performance.now();
+    // A test's clock is both: every span is measured on it alone.
+    this.#clocks = cpu === null ? { cpu: wall, wall } : { cpu, wall: options.now ?? wall };
     this.#onOverrun = options.onOverrun;
   }
 
@@ -134,15 +173,15 @@ export class InlineRunner {
   run(sha256: string, request: PolicyRequest, capabilities: Capabilities): InlineResult {
     const p = this.#policies.get(sha256);
     const left = this.#budgetMs - this.#turnSpentMs;
-    if (p === undefined || p.skip > 0 || left <= 0) {
+    if (p === undefined || p.skip > 0 || left < this.#sliceMs) {
       if (p !== undefined && p.skip > 0) p.skip--;
       this.stats.skipped++;
       capabilities.release?.();
       return { kind: 'skipped' };
     }
     const tape: TapeEntry[] = [];
-    const t0 = this.#now();
-    const time: TimeSlice = { now: this.#now, endsAt: t0 + left, expired: false };
+    const span = new CpuSpan(this.#clocks);
+    const time: TimeSlice = { over: () => span.over(left), expired: false };
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
@@ -159,8 +198,9 @@ export class InlineRunner {
         this.#afterRun(p, prepared);
       }
     } finally {
-      spentMs = this.#now() - t0;
-      this.#spend(p, spentMs);
+      const spent = span.elapsed();
+      spentMs = spent.cpuMs;
+      this.#spend(p, spentMs, spent.wallMs);
     }
     const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
     const sliceTooSmall = time.expired || outOfFuel;
@@ -182,28 +222,35 @@ export class InlineRunner {
     return { kind: 'decided', outcome };
   }
 
-  /** The longest time guest work held this thread in one turn since the last call (ms). */
-  takeLongestTurnMs(): number {
-    const ms = this.#longestTurnMs;
-    this.#longestTurnMs = 0;
-    return ms;
+  /** The longest turn of guest work on this thread since the last call (ms). */
+  takeLongestTurn(): GuestTurn {
+    const longest = this.#longest;
+    this.#longest = { cpuMs: 0, wallMs: 0 };
+    return longest;
   }
 
   /** Counts a run's time against this turn's budget, and reports a run past the budget. */
-  #spend(p: InlinePolicy, ms: number): void {
+  #spend(p: InlinePolicy, ms: number, wallMs: number): void {
     this.#turnSpentMs += ms;
-    this.#longestTurnMs = Math.max(this.#longestTurnMs, this.#turnSpentMs);
+    this.#turnWallMs += wallMs;
+    this.#noteTurn();
     if (!this.#turnResetScheduled) {
       this.#turnResetScheduled = true;
       setImmediate(() => {
         this.#turnResetScheduled = false;
         this.#turnSpentMs = 0;
+        this.#turnWallMs = 0;
       });
     }
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;
       this.#onOverrun?.(p.sha256, ms);
     }
+  }
+
+  /** Keeps the longest turn: by default the runs of this turn so far. */
+  #noteTurn(cpuMs = this.#turnSpentMs, wallMs = this.#turnWallMs): void {
+    if (cpuMs > this.#longest.cpuMs) this.#longest = { cpuMs, wallMs };
   }
 
   /**
@@ -222,10 +269,10 @@ export class InlineRunner {
       setImmediate(() => {
         this.#spareScheduled.delete(p);
         if (p.spare !== undefined || p.unloaded) return;
-        const t0 = this.#now();
+        const span = new CpuSpan(this.#clocks);
         p.spare = p.instances.prepare();
-        const ms = this.#now() - t0;
-        this.#longestTurnMs = Math.max(this.#longestTurnMs, ms);
+        const { cpuMs: ms, wallMs } = span.elapsed();
+        this.#noteTurn(ms, wallMs);
         if (ms > this.#budgetMs) {
           this.stats.overBudget++;
           this.#onOverrun?.(p.sha256, ms);

@@ -2,9 +2,12 @@
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) outside the daemon's
 // process, one job at a time. The daemon side bounds it in time and memory and ends it once it
 // has nothing left to compile (compile-worker.ts): the pipeline (binaryen, jco's wasm-tools) costs
-// ~100 MB, and its memory goes back to the system only with the process.
+// ~100 MB, and its memory goes back to the system only with the process. It runs at a low CPU
+// priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only when the
+// daemon's threads do not want it.
 import type { CompileJob, CompileResultOnWire, FromCompileWorker } from './compile-protocol.ts';
 import { compilePolicyWithCore } from '../compile.ts';
+import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
 
 if (process.send === undefined) throw new Error('compile-main.ts runs only as a child process with an IPC channel');
 const send = (m: FromCompileWorker): void => void process.send!(m);
@@ -30,4 +33,8 @@ process.on('message', (job: CompileJob) => {
     )
     .then((result) => send({ type: 'result', id: job.id, result }));
 });
+// Before the first job. A process that cannot be lowered (no koffi) still compiles, at its priority.
+try {
+  niceThisProcess(BACKGROUND_NICE);
+} catch {}
 send({ type: 'ready' });

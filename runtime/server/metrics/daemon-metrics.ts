@@ -4,8 +4,9 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {
-  /** The longest time guest work held the main thread in one turn since the last call (ms). */
-  longestGuestTurnMs?(): number;
+  /** The longest turn of guest work on the main thread since the last call: its CPU time and the
+   * wall time it spanned (ms). */
+  longestGuestTurn?(): { cpuMs: number; wallMs: number };
   policiesLoaded(): number;
   vmsRegistered(): number;
   queued(): number;
@@ -105,14 +106,25 @@ export class DaemonMetrics {
         this.set(snapshot.p99);
       },
     });
-    const guest = sources.longestGuestTurnMs;
+    const guest = sources.longestGuestTurn;
     if (guest !== undefined) {
+      // One read per scrape, by the first gauge (registration order), as for the loop delay.
+      let turn = { cpuMs: 0, wallMs: 0 };
       new Gauge({
         name: 'capgate_main_thread_guest_max_seconds',
-        help: 'The longest time policy code (speculative runs, instance making) held the main thread in one turn of the event loop, since the previous scrape.',
+        help: "The longest turn of policy code (speculative runs, instance making) on the main thread since the previous scrape, in the thread's CPU time (what the budget engine.inlineBudgetMs bounds).",
         registers,
         collect() {
-          this.set(guest() / 1000);
+          turn = guest();
+          this.set(turn.cpuMs / 1000);
+        },
+      });
+      new Gauge({
+        name: 'capgate_main_thread_guest_max_wall_seconds',
+        help: 'The wall time that same turn spanned: its CPU time plus the time the OS ran other threads meanwhile.',
+        registers,
+        collect() {
+          this.set(turn.wallMs / 1000);
         },
       });
     }

@@ -1,7 +1,8 @@
-// Uploads are compiled off the calling thread, in a worker with a time limit: a compile that
-// runs past it is stopped and refused with a clear message, and the next upload gets a fresh
-// worker (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
+// Uploads are compiled off the calling thread, in a compile process with a time limit: a compile
+// that runs past it is stopped and refused with a clear message, and the next upload gets a fresh
+// process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
@@ -10,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CompileWorker } from '../../../runtime/engine/worker/compile-worker.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { childPids } from '../../../scripts/bench/footprint.ts';
-import { readFileSync } from 'node:fs';
+import { BACKGROUND_NICE } from '../../../runtime/os/thread-priority.ts';
 
 /** This process's compile processes, from /proc (a compile process runs compile-main). */
 function compileProcesses(): number[] {
@@ -68,6 +69,24 @@ describe('the compile worker', () => {
     expect(compiler.started).toBe(2);
     await compiler.idle();
     expect(compileProcesses()).toEqual([]);
+  }, 120_000);
+
+  it('runs at a low CPU priority (nice 10) on every thread of the compile process; the daemon keeps its own', async () => {
+    const compiler = new CompileWorker();
+    workers.push(compiler);
+    expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
+    const pid = compiler.pid;
+    expect(pid).toBeDefined();
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (counted after the comm's ')').
+    const nices = (p: number): number[] =>
+      readdirSync(`/proc/${p}/task`).map((t) => {
+        const stat = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const compileThreads = nices(pid!);
+    expect(compileThreads.length).toBeGreaterThan(1);
+    expect(new Set(compileThreads)).toEqual(new Set([BACKGROUND_NICE]));
+    expect(new Set(nices(process.pid))).toEqual(new Set([0]));
   }, 120_000);
 
   it('a refusal from the worker is the same as on the calling thread', async () => {

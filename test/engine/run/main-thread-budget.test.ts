@@ -13,6 +13,8 @@ import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { Engine, type EngineOptions } from '../../../runtime/engine/engine.ts';
 import { evaluateOnce } from '../../support/evaluate-once.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import { CLOCK_CHECK_FUEL } from '../../../runtime/engine/abi/evaluation-state.ts';
+import { WORST_NS_PER_FUEL } from '../../../runtime/engine/speculative/inline-runner.ts';
 import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { componentFromWat, policyWat as componentPolicyWat } from '../../support/components.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
@@ -188,6 +190,54 @@ describe('the time budget of speculative runs (injected clock)', () => {
     await new Promise((r) => setImmediate(r));
     await e.evaluate(policies[3]!.sha256, req, spec);
     expect(stats.decided - before.decided).toBe(3);
+  });
+
+  it('a run starts only while its whole slice, at the worst CPU time per unit of fuel, fits in what the turn has left', async () => {
+    const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
+    let t = 0;
+    // A run spans two reads of the clock: 0.8 ms. The default slice (100k) is 0.5 ms at 5 ns a unit.
+    const e = engine({ inlineBudgetMs: 2, clock: () => (t += 0.8) }, p);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    await e.evaluate(p.sha256, req, spec); // loads the capabilities on this thread
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const stats = e.inlineStats!;
+    const before = { ...stats };
+    await Promise.all([1, 2, 3].map(() => e.evaluate(p.sha256, req, spec)));
+    // After two runs 0.4 ms of the 2 ms are left: not enough for a slice, though more than nothing.
+    expect(stats.decided - before.decided).toBe(2);
+    expect(stats.skipped - before.skipped).toBe(1);
+  });
+
+  it('a slice is cut to what the budget holds at the worst CPU time per unit of fuel, whatever inlineFuel says', async () => {
+    const holds = (2 * 1e6) / WORST_NS_PER_FUEL; // units of fuel 2 ms hold
+    const body = `(block $done (loop $l ${CHARGE}
+      (br_if $done (i32.ge_u (local.get $i) (i32.const ${holds + 50_000})))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))`;
+    const p = compiledFromWat(evaluateWat(body), { deadlineMs: 10_000 });
+    // A clock that never moves: only fuel can stop the run here.
+    const e = engine({ inlineBudgetMs: 2, inlineFuel: 10_000_000, clock: () => 0 }, p);
+    const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec);
+    expect(o.decision).toBe('allow');
+    expect(o.fuelUsed).toBeGreaterThan(holds);
+    expect(e.inlineStats).toMatchObject({ decided: 0, continued: 1, sliceExpired: 0 });
+  });
+
+  it('host calls read the clock once per CLOCK_CHECK_FUEL units of fuel, not at every call (a read is a system call)', async () => {
+    // 2,000 log lines past the caps: cheap calls, ~130 units each, all within the slice.
+    const p = compiledFromWat(evaluateWat(logLoop(2000, 16384, 1), '(data (i32.const 16384) "x")'), {
+      deadlineMs: 10_000,
+      maxLogLines: 0,
+    });
+    let reads = 0;
+    const e = engine({ inlineBudgetMs: 2, inlineFuel: 400_000, clock: () => (reads++, 0) }, p);
+    const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec);
+    expect(o).toMatchObject({ decision: 'allow', droppedLogLines: 2000 });
+    expect(e.inlineStats).toMatchObject({ decided: 1 });
+    // The run's two reads, one per CLOCK_CHECK_FUEL units, and the spare instance's two.
+    expect(reads).toBeLessThanOrEqual(Math.ceil(o.fuelUsed / CLOCK_CHECK_FUEL) + 4);
+    expect(reads).toBeLessThan(2000 / 10);
   });
 
   it('a policy costly to instantiate (a 5,000-entry table, within the upload limits) never runs here', async () => {
