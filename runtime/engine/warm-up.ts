@@ -13,7 +13,12 @@ export function warmUp(engine: PolicyEngine, sha256: string, runs: number): Prom
   const world = { requesterPid: 1, vms: [], processes: [], canRaiseHardLimit: false };
   return Promise.all(
     Array.from({ length: runs }, () =>
-      engine.evaluate(sha256, request, { kind: 'simulated', world }, { deadlineMs: WARM_UP_DEADLINE_MS }),
+      engine.evaluate(
+        sha256,
+        request,
+        { kind: 'simulated', world },
+        { deadlineMs: WARM_UP_DEADLINE_MS, noInline: true },
+      ),
     ),
   );
 }
