@@ -11,6 +11,7 @@ import type { SimulatedWorld } from '../../runtime/capabilities/simulated/world.
 import { engineOptions } from '../../runtime/config/engine-options.ts';
 import { MEMLOCK_UNLIMITED, type PolicyRequest } from '../../runtime/contract/types.ts';
 import { resolveConfig } from '../../runtime/daemon/config.ts';
+import { compilePolicy } from '../../runtime/engine/compile.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import type { CapabilityCall } from '../../runtime/engine/outcome.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
@@ -221,5 +222,26 @@ describe("the simulator's evaluation path is the daemon's", () => {
       'worker',
       'inline-then-worker',
     ]);
+  });
+
+  it('a continuation that asks something other than the first run did is denied, as on the real host', async () => {
+    // The engine's seam hands the worker a tape whose set-memlock differs from the one the
+    // repeated run makes: the simulated replay checks each call as the Linux one does.
+    const e = new Engine({
+      ...engineOptions(resolveConfig({}).engine),
+      workers: 1,
+      linuxCapabilities: false,
+      compile: compilePolicy,
+      clock: still,
+      seams: { replayTape: (tape) => tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)) },
+    });
+    closers.push(() => e.close());
+    const o = await e.evaluate(await compiled(e, continued), ask(REQUESTER, 4n << 20n), {
+      kind: 'simulated',
+      world: world(8n << 20n),
+    });
+    expect(e.inlineStats).toMatchObject({ decided: 0, continued: 1 });
+    expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
+    expect(o.errorDetail).toMatch(/replay diverged at capability call 1/);
   });
 });
