@@ -99,7 +99,7 @@ describe('a decision continued past the speculative slice, in the simulator and 
     expect(text.stdout).toMatch(/^decided {3}by a worker, continuing the first run on the daemon's thread/m);
   });
 
-  it('capgate test shows where each case was decided, back-off included, and the continuation sees the first run', async () => {
+  it('capgate test shows where each case was decided, and the continuation sees the first run', async () => {
     const scenario = join(dir, 'continued.yaml');
     writeFileSync(
       scenario,
@@ -124,8 +124,11 @@ ${[1, 2, 3]
     expect(r.stderr).toBe('');
     const result = JSON.parse(r.stdout) as { passed: number; failed: number; cases: Array<{ decidedBy: string }> };
     expect(result).toMatchObject({ passed: 3, failed: 0 });
-    // As the daemon: the 1st needs the worker (back-off 1), the 2nd starts there, the 3rd tries again.
-    expect(result.cases.map((c) => c.decidedBy)).toEqual(['inline-then-worker', 'worker', 'inline-then-worker']);
+    // As the daemon: the first run never fits the slice, so no case is decided inline; the 1st
+    // continues in the worker, and the back-off may send later ones straight there (its exact
+    // sequence is in test/simulator/speculative-path.test.ts, under a clock that does not move).
+    expect(result.cases[0]!.decidedBy).toBe('inline-then-worker');
+    for (const c of result.cases) expect(['inline-then-worker', 'worker']).toContain(c.decidedBy);
     expect(r.code).toBe(0);
   });
 });
