@@ -7,8 +7,8 @@
 // "first-effect-lost". Written in WAT, componentized, compiled by the engine like any upload.
 import { coreToComponent, policyWat, uninstrumented, watToCore } from '../../engine/run/fixtures/wat.ts';
 
-/** Loop iterations: ~500k fuel, five times the default slice, well under the default fuel. */
-export const BURN = 50_000;
+/** Loop iterations: a few times the default slice's fuel, well under the default fuel. */
+export const BURN = 25_000;
 
 export function continuedPolicyWat(burn = BURN): string {
   return policyWat(`
