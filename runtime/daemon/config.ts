@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigInputSchema, ConfigSchema, type DaemonConfig, type DaemonConfigInput } from '../config/schema.ts';
+import { withDefaults } from '../config/defaults.ts';
 import { compileValidator } from '../wire/schemas/validate.ts';
 import { currentEnvironment, defaultDirs, type Environment } from './environment.ts';
 import { TrustRootError, TrustRoots } from '../signing/trust-roots.ts';
@@ -50,18 +51,6 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 
 const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Fills every key the schema gives a static `default` for, at every level. */
-function withDefaults(schema: { properties?: Record<string, unknown>; default?: unknown }, input: unknown): unknown {
-  if (schema.properties === undefined) return input === undefined ? structuredClone(schema.default) : input;
-  const given = isMapping(input) ? input : {};
-  const out: Record<string, unknown> = { ...given };
-  for (const [k, sub] of Object.entries(schema.properties)) {
-    const v = withDefaults(sub as typeof schema, given[k]);
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
-}
 
 /** Reads a YAML (or JSON) config file. */
 export function loadConfigFile(file: string): DaemonConfigInput {

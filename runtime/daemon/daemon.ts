@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
+import { engineOptions } from '../config/engine-options.ts';
 import {
   checkAnchor,
   resolveRequesterVm,
@@ -91,10 +92,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const overruns = new OverrunWarnings(logger);
     let effectsCheckedAt = 0;
     const engine = new Engine({
-      limits: config.engine.limits,
+      ...engineOptions(config.engine),
       workers: config.engine.workers,
-      inlineFuel: config.engine.inlineFuel,
-      inlineBudgetMs: config.engine.inlineBudgetMs,
       linuxCapabilities: true,
       effectsJournal: effects,
       ...options.engineSeams,

@@ -39,6 +39,8 @@ export type CompileResult =
 export interface EvaluateOptions {
   /** Overrides limits.deadlineMs for this call. */
   deadlineMs?: number;
+  /** Straight to a worker, without the speculative run (a warm-up of the workers). */
+  noInline?: boolean;
   /** The decision this evaluation is for: its id and what its audit record says about it,
    * written with the intent of each effect (effects/), so a crash cannot lose either. */
   context?: DecisionContext;

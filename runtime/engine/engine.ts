@@ -14,6 +14,7 @@ import { WorkerPool } from './worker/worker-pool.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
+import { createSimulatedCapabilities } from '../capabilities/simulated/capabilities.ts';
 import type { EffectJournal } from '../effects/effect-journal.ts';
 import { decisionContextJson } from '../effects/effect-intent.ts';
 import { effectSink } from '../effects/effect-sink.ts';
@@ -65,6 +66,18 @@ export interface EngineSeams {
   exitWorkerAfterEffect?: boolean;
 }
 
+/** A continuation's timeout names the deadline of the decision, not the part the first run left
+ * of it (the worker slot words its timeouts with the deadline it was given). */
+function wholeDeadline(o: Outcome, left: number, deadlineMs: number): Outcome {
+  const given = `no decision within the ${left} ms deadline`;
+  if (o.errorKind !== 'timeout' || o.errorDetail?.startsWith(given) !== true) return o;
+  const spent = (deadlineMs - left).toFixed(3);
+  return {
+    ...o,
+    errorDetail: `no decision within the ${deadlineMs} ms deadline (${spent} ms of it in the first run)${o.errorDetail.slice(given.length)}`,
+  };
+}
+
 export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
   readonly #pool: WorkerPool;
@@ -72,6 +85,8 @@ export class Engine implements PolicyEngine {
   readonly #compiler: CompileWorker | undefined;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
+  /** Linux evaluations may start on this thread too (an engine without Linux capabilities never acts here). */
+  readonly #linuxInline: boolean;
   readonly #journal: EffectJournal | undefined;
   readonly #seams: EngineSeams;
   /** Loads the Linux capabilities on this thread too (speculative runs); `#linuxLoaded` once done. */
@@ -84,9 +99,10 @@ export class Engine implements PolicyEngine {
     this.#compiler = options.compile === undefined ? new CompileWorker(options.compileWorker) : undefined;
     this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
-    // Without the Linux capabilities there is nothing this thread could run speculatively.
+    this.#linuxInline = options.linuxCapabilities !== false;
+    // Simulated evaluations take the speculative run too: the simulator answers as the daemon.
     this.#inline =
-      inlineFuel > 0 && options.linuxCapabilities !== false
+      inlineFuel > 0
         ? new InlineRunner({
             sliceFuel: inlineFuel,
             ...(options.inlineBudgetMs !== undefined ? { budgetMs: options.inlineBudgetMs } : {}),
@@ -210,16 +226,20 @@ export class Engine implements PolicyEngine {
       capabilities,
       ...(contextJson !== undefined ? { context: contextJson() } : {}),
     });
-    if (this.#inline !== undefined && capabilities.kind === 'linux') {
-      if (!this.#linuxLoaded) await this.#loadLinuxHere();
-      const attempt = this.#tryInline(sha256, request, capabilities, contextJson);
+    if (this.#inline !== undefined && (capabilities.kind === 'simulated' || this.#linuxInline) && !options.noInline) {
+      if (capabilities.kind === 'linux' && !this.#linuxLoaded) await this.#loadLinuxHere();
+      const { attempt, continueOn } = this.#tryInline(sha256, request, capabilities, contextJson);
       if (attempt.kind === 'decided') return attempt.outcome;
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;
         const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
         const o =
           left > 0
-            ? await this.#pool.run({ ...job(), replay }, left)
+            ? wholeDeadline(
+                await this.#pool.run({ ...job(), capabilities: continueOn(), replay }, left),
+                left,
+                deadlineMs,
+              )
             : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
         // The first run's calls reached the kernel on this thread; the worker's outcome starts
         // with their replay (as far as it got), then its own calls.
@@ -239,11 +259,35 @@ export class Engine implements PolicyEngine {
   }
 
   /**
-   * Only the real host is tried on this thread: its effects are in the world, where a replayed
-   * run in the worker sees them. The simulated host keeps its state per run, so a replay there
-   * would lose the first run's effects; simulated evaluations always go to a worker.
+   * The speculative run, and the capabilities a continuation in a worker runs on. The real
+   * host's effects are in the kernel, where the worker's replayed run finds them: it goes on
+   * with the same spec. A simulated host keeps its limits per run, so the continuation gets
+   * the world as the first run left it (SimulatedCapabilities.worldNow). That is the real
+   * host's situation exactly: the worker answers the taped calls from the tape without acting
+   * (divergence denies as on Linux), and its live calls find the first run's effects in place.
+   * Re-applying the taped calls to a fresh copy in the worker would be a replay path the daemon
+   * never takes, and the world is plain data that crosses to the worker anyway.
    */
   #tryInline(
+    sha256: string,
+    request: PolicyRequest,
+    spec: CapabilitySpec,
+    context: (() => string) | undefined,
+  ): { attempt: InlineResult; continueOn: () => CapabilitySpec } {
+    if (spec.kind === 'simulated') {
+      let simulated: ReturnType<typeof createSimulatedCapabilities>;
+      try {
+        simulated = createSimulatedCapabilities(spec.world);
+      } catch {
+        return { attempt: { kind: 'skipped' }, continueOn: () => spec }; // the worker reports why
+      }
+      const attempt = this.#inline!.run(sha256, request, simulated);
+      return { attempt, continueOn: () => ({ kind: 'simulated', world: simulated.worldNow() }) };
+    }
+    return { attempt: this.#tryLinuxInline(sha256, request, spec, context), continueOn: () => spec };
+  }
+
+  #tryLinuxInline(
     sha256: string,
     request: PolicyRequest,
     spec: CapabilitySpec,

@@ -2,12 +2,12 @@
 // decided by both, as the daemon would, and every observable difference is listed. The
 // scenario's expectations are not checked: the question is "do these builds behave the same?"
 // (an AssemblyScript and a Rust port, a refactoring, a new compiler version).
-import type { PolicyEngine } from '../engine/api.ts';
 import type { Decided } from '../server/request/daemon-deny.ts';
 import { showCall } from './check.ts';
 import type { Paint } from './report.ts';
 import { PLAIN } from './report.ts';
 import { decideCase, type RunOptions } from './runner.ts';
+import type { Simulator } from './simulator.ts';
 import type { Scenario, ScenarioCase } from './scenario/types.ts';
 
 export interface Difference {
@@ -57,7 +57,7 @@ export function differences(a: Decided, b: Decided): Difference[] {
 }
 
 export async function compareBuilds(
-  engine: PolicyEngine,
+  simulator: Simulator,
   a: string,
   b: string,
   scenario: Scenario,
@@ -65,8 +65,8 @@ export async function compareBuilds(
 ): Promise<CompareResult> {
   const cases: ComparedCase[] = [];
   for (const c of scenario.cases) {
-    const oa = await decideCase(engine, a, scenario, c, options);
-    const ob = await decideCase(engine, b, scenario, c, options);
+    const oa = await decideCase(simulator, a, scenario, c, options);
+    const ob = await decideCase(simulator, b, scenario, c, options);
     const compared = { case: c, a: oa, b: ob, differences: differences(oa, ob) };
     cases.push(compared);
     options.onCompared?.(compared);

@@ -69,6 +69,7 @@ export function scenarioResultToJson(result: ScenarioResult): object {
       ...(r.outcome.errorKind ? { errorKind: r.outcome.errorKind, errorDetail: r.outcome.errorDetail } : {}),
       fuelUsed: r.outcome.fuelUsed,
       durationUs: r.outcome.durationUs,
+      decidedBy: r.outcome.decidedBy,
       calls: r.outcome.capabilityCalls.map(callToJson),
       logs: r.outcome.logs,
       mismatches: r.mismatches,

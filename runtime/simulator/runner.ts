@@ -1,16 +1,13 @@
-// Runs a scenario's cases against one compiled policy, through the same Engine the daemon uses,
-// with simulated capabilities instead of Linux ones, behind the daemon's own gate (a requester
-// in no VM, nothing bound: denied before any policy runs).
-import type { PolicyEngine } from '../engine/api.ts';
-import type { Decided } from '../server/request/daemon-deny.ts';
+// Runs a scenario's cases against one compiled policy, each decided by the Simulator as the
+// daemon would decide it (simulator.ts: the daemon's engine, gate and evaluation path).
 import { checkOutcome, type Mismatch } from './check.ts';
-import { daemonGate } from './daemon-gate.ts';
 import type { Scenario, ScenarioCase } from './scenario/types.ts';
+import type { DecideOptions, SimulatedDecision, Simulator } from './simulator.ts';
 import { buildWorld, caseHost, caseWorld } from './world.ts';
 
 export interface CaseResult {
   case: ScenarioCase;
-  outcome: Decided;
+  outcome: SimulatedDecision;
   mismatches: Mismatch[];
   passed: boolean;
 }
@@ -21,46 +18,40 @@ export interface ScenarioResult {
   failed: number;
 }
 
-export interface RunOptions {
-  /** Per-evaluation wall-clock deadline; default the engine's limit (the daemon's 100 ms). */
-  deadlineMs?: number;
+export interface RunOptions extends DecideOptions {
   /** Called after each case, for progress output. */
   onCase?: (result: CaseResult, index: number) => void;
 }
 
-/** One case as the daemon would answer it: its gate first, then the policy. */
-export async function decideCase(
-  engine: PolicyEngine,
+/** One case as the daemon would answer it. */
+export function decideCase(
+  simulator: Simulator,
   sha256: string,
   scenario: Scenario,
   c: ScenarioCase,
-  options: RunOptions = {},
-): Promise<Decided> {
-  const world = buildWorld(scenario, c);
-  const gate = daemonGate({
-    world,
-    operation: c.request.operation,
-    policyBound: caseHost(scenario, c).policyBound,
-    absentPids: caseWorld(scenario, c).absentPids,
-  });
-  if (gate !== null) return gate;
-  return engine.evaluate(
+  options: DecideOptions = {},
+): Promise<SimulatedDecision> {
+  return simulator.decide(
     sha256,
-    { ...c.request },
-    { kind: 'simulated', world },
+    {
+      request: c.request,
+      world: buildWorld(scenario, c),
+      policyBound: caseHost(scenario, c).policyBound,
+      absentPids: caseWorld(scenario, c).absentPids,
+    },
     options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
   );
 }
 
 export async function runScenario(
-  engine: PolicyEngine,
+  simulator: Simulator,
   sha256: string,
   scenario: Scenario,
   options: RunOptions = {},
 ): Promise<ScenarioResult> {
   const cases: CaseResult[] = [];
   for (const [i, c] of scenario.cases.entries()) {
-    const outcome = await decideCase(engine, sha256, scenario, c, options);
+    const outcome = await decideCase(simulator, sha256, scenario, c, options);
     const mismatches = checkOutcome(c.expect, outcome);
     const result: CaseResult = { case: c, outcome, mismatches, passed: mismatches.length === 0 };
     cases.push(result);

@@ -1,7 +1,7 @@
 // Replay: audit records -> rebuilt worlds -> the new policy's decisions, old vs new.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../runtime/engine/engine.ts';
+import { Simulator } from '../../runtime/simulator/simulator.ts';
 import { replayAudit } from '../../runtime/simulator/replay/replay.ts';
 import { readAuditRecords } from '../../runtime/simulator/replay/read-audit.ts';
 import { replayInputFrom } from '../../runtime/simulator/replay/world-from-record.ts';
@@ -10,24 +10,24 @@ import type { AuditRecord } from '../../runtime/wire/index.ts';
 import { auditRecord, GPU_VM, PLAIN_VM } from './support/audit-records.ts';
 import { ensureExampleGuests } from './support/guests.ts';
 
-let engine: Engine;
+let simulator: Simulator;
 let memlockCap: string;
 let vfioOnly: string;
 
 beforeAll(async () => {
   const guests = await ensureExampleGuests();
-  engine = new Engine({ workers: 1, linuxCapabilities: false });
+  simulator = new Simulator();
   for (const [file, set] of [
     [guests.memlockCap, (s: string) => (memlockCap = s)],
     [guests.vfioOnly, (s: string) => (vfioOnly = s)],
   ] as const) {
-    const r = await engine.compile(new Uint8Array(readFileSync(file)));
+    const r = await simulator.compile(new Uint8Array(readFileSync(file)));
     if (!r.ok) throw new Error(r.message);
     set(r.policy.sha256);
   }
 });
 afterAll(async () => {
-  await engine?.close();
+  await simulator?.close();
 });
 
 describe('world rebuilt from an audit record', () => {
@@ -98,7 +98,7 @@ describe('replayAudit', () => {
         reason: 'target-not-in-requester-vm',
       }),
     ];
-    const result = await replayAudit(engine, vfioOnly, records);
+    const result = await replayAudit(simulator, vfioOnly, records);
     expect(result.replayed.map((r) => [r.change, r.outcome.decision, r.outcome.reason])).toEqual([
       ['none', 'allow', ''],
       ['none', 'deny', 'vm-not-vfio'],
@@ -145,7 +145,7 @@ describe('replayAudit', () => {
         reason: 'unknown-requester',
       },
     ];
-    const result = await replayAudit(engine, memlockCap, records);
+    const result = await replayAudit(simulator, memlockCap, records);
     expect(result.changed).toBe(2);
     expect(result.unchanged).toBe(1);
     expect(result.skipped.map((r) => r.decisionId)).toEqual(['d-unknown']);

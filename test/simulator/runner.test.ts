@@ -1,7 +1,7 @@
 // The simulator with the daemon's real Engine and the real compiled example policies.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../runtime/engine/engine.ts';
+import { Simulator } from '../../runtime/simulator/simulator.ts';
 import { parseScenario } from '../../runtime/simulator/scenario/parse.ts';
 import { runScenario } from '../../runtime/simulator/runner.ts';
 import { formatScenarioResult } from '../../runtime/simulator/report.ts';
@@ -9,12 +9,12 @@ import type { Scenario } from '../../runtime/simulator/scenario/types.ts';
 import { ensureExampleGuests, type ExampleGuests } from './support/guests.ts';
 
 let guests: ExampleGuests;
-let engine: Engine;
+let simulator: Simulator;
 let memlockCap: string;
 let vfioOnly: string;
 
 async function compile(file: string): Promise<string> {
-  const r = await engine.compile(new Uint8Array(readFileSync(file)));
+  const r = await simulator.compile(new Uint8Array(readFileSync(file)));
   if (!r.ok) throw new Error(`${file}: ${r.kind}: ${r.message}`);
   return r.policy.sha256;
 }
@@ -27,18 +27,18 @@ function scenario(text: string): Scenario {
 
 beforeAll(async () => {
   guests = await ensureExampleGuests();
-  engine = new Engine({ workers: 1, linuxCapabilities: false });
+  simulator = new Simulator();
   memlockCap = await compile(guests.memlockCap);
   vfioOnly = await compile(guests.vfioOnly);
 });
 afterAll(async () => {
-  await engine?.close();
+  await simulator?.close();
 });
 
 describe('runScenario', () => {
   it('passes every rule of memlock-cap in its example scenario', async () => {
     const s = scenario(readFileSync(guests.memlockCapScenario, 'utf8'));
-    const result = await runScenario(engine, memlockCap, s, { deadlineMs: 5000 });
+    const result = await runScenario(simulator, memlockCap, s, { deadlineMs: 5000 });
     expect(formatScenarioResult(result)).toMatch(/^11 passed, 0 failed$/m);
     expect(result.failed).toBe(0);
     const allowed = result.cases.find((c) => c.case.name.startsWith('rules 4 and 7'))!;
@@ -47,7 +47,7 @@ describe('runScenario', () => {
   });
 
   it('passes every rule of vfio-only in its example scenario', async () => {
-    const result = await runScenario(engine, vfioOnly, scenario(readFileSync(guests.vfioOnlyScenario, 'utf8')), {
+    const result = await runScenario(simulator, vfioOnly, scenario(readFileSync(guests.vfioOnlyScenario, 'utf8')), {
       deadlineMs: 5000,
     });
     expect(result.cases.filter((c) => !c.passed).map((c) => c.mismatches)).toEqual([]);
@@ -75,7 +75,7 @@ cases:
     request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow }
 `);
-    const result = await runScenario(engine, memlockCap, s);
+    const result = await runScenario(simulator, memlockCap, s);
     expect(result.passed).toBe(1);
     expect(result.failed).toBe(1);
     const failed = result.cases[0]!;
@@ -109,14 +109,14 @@ cases:
   - request: { requesterPid: 10, targetPid: 11, bytes: 1Gi }
     expect: { decision: allow, calls: [{ op: query-vm-identity }, { op: set-memlock, result: ok }] }
 `);
-    const result = await runScenario(engine, memlockCap, s);
+    const result = await runScenario(simulator, memlockCap, s);
     expect(result.cases.map((c) => c.mismatches)).toEqual([[], []]);
   });
 
   it('uses the same fuel for the same input every time', async () => {
     const s = scenario(readFileSync(guests.memlockCapScenario, 'utf8'));
-    const a = await runScenario(engine, memlockCap, s);
-    const b = await runScenario(engine, memlockCap, s);
+    const a = await runScenario(simulator, memlockCap, s);
+    const b = await runScenario(simulator, memlockCap, s);
     expect(a.cases.map((c) => c.outcome.fuelUsed)).toEqual(b.cases.map((c) => c.outcome.fuelUsed));
   });
 
@@ -143,7 +143,7 @@ cases:
     request: { requesterPid: 500, targetPid: 11, bytes: 1Gi }
     expect: { decision: deny, reason: unknown-requester }
 `);
-    const result = await runScenario(engine, memlockCap, s);
+    const result = await runScenario(simulator, memlockCap, s);
     expect(result.cases.map((c) => c.mismatches)).toEqual([[], [], [], []]);
     // memlock-cap allows 1Gi for this VM, and queries the target's VM first: it never ran.
     for (const c of result.cases) expect([c.outcome.fuelUsed, c.outcome.capabilityCalls]).toEqual([0, []]);
@@ -167,7 +167,7 @@ cases:
   - request: { requesterPid: 10, targetPid: 11, bytes: 8Gi }
     expect: { decision: any, calls: [] }
 `);
-    const result = await runScenario(engine, memlockCap, s);
+    const result = await runScenario(simulator, memlockCap, s);
     expect(result.cases.map((c) => c.outcome.decision)).toEqual(['allow', 'deny', 'deny']);
     expect(result.cases.map((c) => c.mismatches.map((m) => m.what))).toEqual([[], [], ['call 1']]);
   });
@@ -183,7 +183,7 @@ cases:
     vms: [{ uuid: v, name: small, id: 2, pids: [10, 11], labels: { memory-bytes: "268435456" } }]
     expect: { decision: deny, reason: over-cap }
 `);
-    const result = await runScenario(engine, memlockCap, s);
+    const result = await runScenario(simulator, memlockCap, s);
     expect(result.cases.map((c) => c.mismatches)).toEqual([[], []]);
   });
 });

@@ -26,7 +26,7 @@ import { isValidPid, pidMax } from '../../os/pid.ts';
 import type { TargetFailure } from './checked-target.ts';
 import { CheckedTargets } from './checked-targets.ts';
 import { EINVAL, ENOENT, errnoName, ESRCH } from '../../os/errno.ts';
-import { capabilityErrorForErrno } from './capability-error.ts';
+import { capabilityErrorForErrno } from '../capability-error.ts';
 import { pidfdIsAlive } from '../../os/pidfd.ts';
 import { getMemlock, setMemlockRaw } from '../../os/prlimit.ts';
 import type { EffectSink, EffectToken } from '../../effects/effect-sink.ts';

@@ -7,9 +7,9 @@ import type { SimulatedLimit } from '../../capabilities/simulated/world.ts';
 import { DEFAULT_LIMITS } from '../../engine/limits.ts';
 import { formatByteSize, parseByteSize } from '../../simulator/byte-size.ts';
 import { ONE_SHOT_PIDS, oneShotScenario, TARGET_PLACES, type TargetPlace } from '../../simulator/one-shot.ts';
-import type { Decided } from '../../server/request/daemon-deny.ts';
+import type { DecidedBy, SimulatedDecision } from '../../simulator/simulator.ts';
 import { EXIT } from '../exit-codes.ts';
-import { compileLocal, openLocalEngine } from '../local-engine.ts';
+import { compileLocal, openSimulator } from '../local-simulator.ts';
 import { byteSizeArg, examples, labelArg, positiveIntArg, withJson } from '../options.ts';
 import { createOutput, type Output } from '../output/output.ts';
 
@@ -133,26 +133,21 @@ export function registerEval(program: Command): void {
       import('../../simulator/check.ts'),
       import('../../simulator/report.ts'),
     ]);
-    const engine = await openLocalEngine(o.fuel === undefined ? {} : { fuel: o.fuel });
+    const simulator = await openSimulator(o.fuel === undefined ? {} : { fuel: o.fuel });
     try {
-      const policy = await compileLocal(engine, policyFile);
+      const policy = await compileLocal(simulator, policyFile);
       const c = scenario.cases[0]!;
       const outcome = await decideCase(
-        engine,
+        simulator,
         policy.sha256,
         scenario,
         c,
         o.deadlineMs === undefined ? {} : { deadlineMs: o.deadlineMs },
       );
-      print(
-        out,
-        outcome,
-        { fuel: o.fuel ?? DEFAULT_LIMITS.fuel, targetPid: c.request.targetPid, o },
-        { showCall, callToJson },
-      );
+      print(out, outcome, { fuel: simulator.limits.fuel, targetPid: c.request.targetPid, o }, { showCall, callToJson });
       process.exitCode = outcome.decision === 'allow' ? EXIT.ok : EXIT.failed;
     } finally {
-      await engine.close();
+      await simulator.close();
     }
   });
 }
@@ -162,9 +157,17 @@ interface CallFormat {
   callToJson: typeof import('../../simulator/report.ts').callToJson;
 }
 
+/** Where the daemon would have decided, for people. */
+const DECIDED_BY_TEXT: Record<DecidedBy, string> = {
+  daemon: 'by the daemon, before any policy ran',
+  inline: "by the first run, on the daemon's thread (within engine.inlineFuel)",
+  'inline-then-worker': "by a worker, continuing the first run on the daemon's thread (its fuel slice was not enough)",
+  worker: 'by a worker',
+};
+
 function print(
   out: Output,
-  o: Decided,
+  o: SimulatedDecision,
   ctx: { fuel: number; targetPid: number; o: EvalOptions },
   { showCall, callToJson }: CallFormat,
 ): void {
@@ -185,6 +188,7 @@ function print(
     fuelUsed: o.fuelUsed,
     fuelLimit: ctx.fuel,
     durationUs: o.durationUs,
+    decidedBy: o.decidedBy,
     request,
   };
   out.result(json, () => {
@@ -206,6 +210,7 @@ function print(
             ],
       ],
       ['fuel', [`${o.fuelUsed} of ${ctx.fuel}`]],
+      ['decided', [DECIDED_BY_TEXT[o.decidedBy]]],
       [
         'request',
         [

@@ -17,7 +17,7 @@ import {
 import { POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../../wire/index.ts';
 import { usageError } from '../cli-error.ts';
 import { withAdmin } from '../daemon-client.ts';
-import { readPolicyFile } from '../local-engine.ts';
+import { readPolicyFile } from '../local-simulator.ts';
 import { createOutput } from '../output/output.ts';
 import { readSignatureFile } from '../signature-file.ts';
 import type { Operation } from '../../contract/types.ts';

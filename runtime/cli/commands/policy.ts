@@ -105,7 +105,7 @@ export function registerPolicy(program: Command): void {
       opts: Common & { name?: string; description?: string; signature?: string; activate?: Operation },
     ) => {
       const out = createOutput(opts.json);
-      const { readPolicyFile } = await import('../local-engine.ts');
+      const { readPolicyFile } = await import('../local-simulator.ts');
       const bytes = await readPolicyFile(file);
       const { readSignatureFile } = await import('../signature-file.ts');
       const signature = opts.signature === undefined ? undefined : await readSignatureFile(opts.signature);

@@ -6,21 +6,22 @@ import { formatReplayResult, replayResultToJson } from '../../simulator/replay/r
 import { scenarioFromReplay } from '../../simulator/replay/to-scenario.ts';
 import { usageError } from '../cli-error.ts';
 import { EXIT } from '../exit-codes.ts';
-import { compileLocal, openLocalEngine } from '../local-engine.ts';
+import { compileLocal, openSimulator } from '../local-simulator.ts';
 import { createOutput, type Output } from '../output/output.ts';
 import { runScenarioFile, type ScenarioRunOptions } from '../testing/run-scenario.ts';
 import { caseFilter, readScenarioFile, readText, selectCases } from '../testing/scenario-file.ts';
 import { watchAndRerun } from '../testing/watch.ts';
+import type { Simulator } from '../../simulator/simulator.ts';
 import type { TestOptions } from './test-options.ts';
 
 export async function runTest(policyFile: string, scenarioFile: string | undefined, opts: TestOptions): Promise<void> {
   const out = createOutput(opts.json);
-  const engine = await openLocalEngine(opts.fuel === undefined ? {} : { fuel: opts.fuel });
+  const simulator = await openSimulator(opts.fuel === undefined ? {} : { fuel: opts.fuel });
   try {
     if (opts.fromAudit !== undefined)
-      process.exitCode = await testReplay(out, engine, policyFile, opts.fromAudit, opts);
+      process.exitCode = await testReplay(out, simulator, policyFile, opts.fromAudit, opts);
     else if (opts.compare !== undefined)
-      process.exitCode = await testCompare(out, engine, policyFile, opts.compare, scenarioFile!, opts);
+      process.exitCode = await testCompare(out, simulator, policyFile, opts.compare, scenarioFile!, opts);
     else {
       const run: ScenarioRunOptions = {
         reporter: opts.reporter,
@@ -28,19 +29,19 @@ export async function runTest(policyFile: string, scenarioFile: string | undefin
         ...(opts.run !== undefined ? { run: caseFilter(opts.run) } : {}),
         ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
       };
-      const once = (): Promise<number> => runScenarioFile(out, engine, policyFile, scenarioFile!, run);
+      const once = (): Promise<number> => runScenarioFile(out, simulator, policyFile, scenarioFile!, run);
       process.exitCode = opts.watch
         ? await watchAndRerun(out, { policyFile, scenarioFile: scenarioFile! }, once)
         : await once();
     }
   } finally {
-    await engine.close();
+    await simulator.close();
   }
 }
 
 async function testCompare(
   out: Output,
-  engine: Awaited<ReturnType<typeof openLocalEngine>>,
+  simulator: Simulator,
   policyFile: string,
   otherFile: string,
   scenarioFile: string,
@@ -51,10 +52,10 @@ async function testCompare(
     opts.run === undefined ? undefined : caseFilter(opts.run),
   );
   out.progress(`compiling ${policyFile} and ${otherFile}`);
-  const a = await compileLocal(engine, policyFile);
-  const b = await compileLocal(engine, otherFile);
+  const a = await compileLocal(simulator, policyFile);
+  const b = await compileLocal(simulator, otherFile);
   const names = { a: policyFile, b: otherFile, file: scenarioFile };
-  const result = await compareBuilds(engine, a.sha256, b.sha256, scenario, {
+  const result = await compareBuilds(simulator, a.sha256, b.sha256, scenario, {
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
     onCompared: out.json
       ? undefined
@@ -72,7 +73,7 @@ async function testCompare(
 
 async function testReplay(
   out: Output,
-  engine: Awaited<ReturnType<typeof openLocalEngine>>,
+  simulator: Simulator,
   policyFile: string,
   auditFile: string,
   opts: TestOptions,
@@ -80,10 +81,10 @@ async function testReplay(
   const read = readAuditRecords(await readText(auditFile, 'audit file'));
   if (!read.ok) throw usageError(`${auditFile}: ${read.message}`);
   out.progress(`compiling ${policyFile}`);
-  const policy = await compileLocal(engine, policyFile);
+  const policy = await compileLocal(simulator, policyFile);
   out.progress(`replaying ${read.records.length} decisions`);
   const result = await replayAudit(
-    engine,
+    simulator,
     policy.sha256,
     read.records,
     opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {},

@@ -1,12 +1,12 @@
 // One `capgate test <policy> <scenario>` run: compile, decide every (selected) case as the daemon
 // would, and report in the chosen form. Used once, or once per change with --watch.
-import type { PolicyEngine } from '../../engine/api.ts';
 import { formatCase, scenarioResultToJson, summaryLine } from '../../simulator/report.ts';
 import { formatJunit } from '../../simulator/reporters/junit.ts';
 import { formatTap } from '../../simulator/reporters/tap.ts';
 import { runScenario } from '../../simulator/runner.ts';
+import type { Simulator } from '../../simulator/simulator.ts';
 import { EXIT } from '../exit-codes.ts';
-import { compileLocal } from '../local-engine.ts';
+import { compileLocal } from '../local-simulator.ts';
 import type { Output } from '../output/output.ts';
 import type { Reporter } from './reporters.ts';
 import { readScenarioFile, selectCases } from './scenario-file.ts';
@@ -22,17 +22,17 @@ export interface ScenarioRunOptions {
 
 export async function runScenarioFile(
   out: Output,
-  engine: PolicyEngine,
+  simulator: Simulator,
   policyFile: string,
   scenarioFile: string,
   o: ScenarioRunOptions,
 ): Promise<number> {
   const { scenario, skipped } = selectCases(await readScenarioFile(scenarioFile), o.run);
   out.progress(`compiling ${policyFile}`);
-  const policy = await compileLocal(engine, policyFile);
+  const policy = await compileLocal(simulator, policyFile);
   try {
     const streamText = !out.json && o.reporter === 'text';
-    const result = await runScenario(engine, policy.sha256, scenario, {
+    const result = await runScenario(simulator, policy.sha256, scenario, {
       ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}),
       // People see each case as it is decided; -q keeps only the failures.
       onCase: streamText
@@ -49,6 +49,6 @@ export async function runScenarioFile(
     else out.result(null, () => summary);
     return result.failed === 0 ? EXIT.ok : EXIT.failed;
   } finally {
-    engine.unload(policy.sha256);
+    simulator.unload(policy.sha256);
   }
 }

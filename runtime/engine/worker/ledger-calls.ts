@@ -2,7 +2,7 @@
 // from what the worker mirrored before each call acted (effects/effect-ledger.ts): the replayed
 // calls of the speculative run first (they reached the kernel on the main thread), then the
 // worker's own. Every call that reached the kernel is in the decision's record.
-import { capabilityErrorForErrno } from '../../capabilities/linux/capability-error.ts';
+import { capabilityErrorForErrno } from '../../capabilities/capability-error.ts';
 import { errnoName } from '../../os/errno.ts';
 import { readEffectLedger } from '../../effects/effect-ledger.ts';
 import type { CapabilityCall } from '../outcome.ts';

@@ -1,12 +1,11 @@
 // Replays past traffic against a new policy revision and lists every decision that would change.
-import type { PolicyEngine } from '../../engine/api.ts';
-import type { Outcome } from '../../engine/outcome.ts';
 import type { AuditRecord } from '../../wire/index.ts';
+import type { DecideOptions, SimulatedDecision, Simulator } from '../simulator.ts';
 import { replayInputFrom } from './world-from-record.ts';
 
 export interface ReplayedDecision {
   record: AuditRecord;
-  outcome: Outcome;
+  outcome: SimulatedDecision;
   /** 'decision': allow<->deny; 'reason': both deny, different reason. */
   change: 'none' | 'decision' | 'reason';
   assumptions: string[];
@@ -21,10 +20,10 @@ export interface ReplayResult {
 }
 
 export async function replayAudit(
-  engine: PolicyEngine,
+  simulator: Simulator,
   sha256: string,
   records: AuditRecord[],
-  options: { deadlineMs?: number; onRecord?: (r: ReplayedDecision) => void } = {},
+  options: DecideOptions & { onRecord?: (r: ReplayedDecision) => void } = {},
 ): Promise<ReplayResult> {
   const replayed: ReplayedDecision[] = [];
   const skipped: AuditRecord[] = [];
@@ -34,10 +33,11 @@ export async function replayAudit(
       skipped.push(record);
       continue;
     }
-    const outcome = await engine.evaluate(
+    // The recorded requester is in the rebuilt VM and a policy was bound (one ran): the gate
+    // lets it through, as the daemon's did.
+    const outcome = await simulator.decide(
       sha256,
-      input.request,
-      { kind: 'simulated', world: input.world },
+      { request: input.request, world: input.world, policyBound: true, absentPids: input.absentPids },
       options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
     );
     const change =
