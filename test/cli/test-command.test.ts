@@ -26,7 +26,7 @@ describe('capgate test <policy> <scenario>', () => {
   it('passes the example scenarios and ends with the summary line', async () => {
     const r = await runCli(['test', guests.memlockCap, guests.memlockCapScenario]);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stdout).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.at(-1)).toBe('11 passed, 0 failed');
     expect(lines.filter((l) => l.startsWith('PASS  '))).toHaveLength(11);
@@ -34,7 +34,7 @@ describe('capgate test <policy> <scenario>', () => {
     expect(r.stdout).toMatch(/log warn: request exceeds memory-bytes plus overhead/);
 
     const vfio = await runCli(['test', guests.vfioOnly, guests.vfioOnlyScenario]);
-    expect(vfio.code).toBe(0);
+    expect(vfio.code, vfio.stdout).toBe(0);
     expect(vfio.stdout.trimEnd().split('\n').at(-1)).toBe('5 passed, 0 failed');
   });
 
