@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
-import { auditRecord, GPU_VM, PLAIN_VM } from '../simulator/support/audit-records.ts';
+import { vfioOnlyHistory } from '../simulator/support/audit-records.ts';
 import { runCli } from './support/run-cli.ts';
 
 let guests: ExampleGuests;
@@ -126,34 +126,7 @@ cases:
 
 describe('capgate test --from-audit', () => {
   it('lists every decision the new policy would change and exits 1', async () => {
-    const records = [
-      auditRecord({
-        decisionId: 'd-unlimited',
-        vm: GPU_VM,
-        targetPid: 51,
-        bytes: 'unlimited',
-        granted: true,
-        decision: 'allow',
-      }),
-      auditRecord({
-        decisionId: 'd-plain',
-        vm: PLAIN_VM,
-        requesterPid: 60,
-        targetPid: 61,
-        bytes: '1073741824',
-        decision: 'deny',
-        reason: 'vm-not-vfio',
-      }),
-      auditRecord({
-        decisionId: 'd-outside',
-        vm: GPU_VM,
-        targetPid: 900,
-        bytes: '1',
-        outside: true,
-        decision: 'deny',
-        reason: 'target-not-in-requester-vm',
-      }),
-    ];
+    const records = [...vfioOnlyHistory()];
     const audit = file('audit.json', JSON.stringify({ records }));
     const r = await runCli(['test', guests.memlockCap, '--from-audit', audit]);
     expect(r.code).toBe(1);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSlowPolicy, SLOW_BYTES } from '../daemon/helpers/slow-policy.ts';
-import { auditRecord, GPU_VM, PLAIN_VM } from '../simulator/support/audit-records.ts';
+import { auditRecord, GPU_VM, vfioOnlyHistory } from '../simulator/support/audit-records.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { CAPGATE_BIN, runCli } from './support/run-cli.ts';
 import { spawnChild } from '../support/processes/children.ts';
@@ -155,34 +155,7 @@ describe('capgate test --compare', () => {
 
 describe('capgate test --from-audit --write-scenario', () => {
   it('turns the changed decisions into cases that pass with the new build and fail with the old', async () => {
-    const records = [
-      auditRecord({
-        decisionId: 'd-unlimited',
-        vm: GPU_VM,
-        targetPid: 51,
-        bytes: 'unlimited',
-        granted: true,
-        decision: 'allow',
-      }),
-      auditRecord({
-        decisionId: 'd-plain',
-        vm: PLAIN_VM,
-        requesterPid: 60,
-        targetPid: 61,
-        bytes: '1073741824',
-        decision: 'deny',
-        reason: 'vm-not-vfio',
-      }),
-      auditRecord({
-        decisionId: 'd-outside',
-        vm: GPU_VM,
-        targetPid: 900,
-        bytes: '1',
-        outside: true,
-        decision: 'deny',
-        reason: 'target-not-in-requester-vm',
-      }),
-    ];
+    const records = [...vfioOnlyHistory()];
     const audit = file('audit.json', JSON.stringify({ records }));
     const out = join(dir, 'changed.yaml');
     const r = await runCli(['test', guests.memlockCap, '--from-audit', audit, '--write-scenario', out]);

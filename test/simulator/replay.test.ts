@@ -7,7 +7,7 @@ import { readAuditRecords } from '../../runtime/simulator/replay/read-audit.ts';
 import { replayInputFrom } from '../../runtime/simulator/replay/world-from-record.ts';
 import { formatReplayResult } from '../../runtime/simulator/replay/report.ts';
 import type { AuditRecord } from '../../runtime/wire/index.ts';
-import { auditRecord, GPU_VM, PLAIN_VM } from './support/audit-records.ts';
+import { auditRecord, GPU_VM, PLAIN_VM, vfioOnlyHistory } from './support/audit-records.ts';
 import { ensureExampleGuests } from './support/guests.ts';
 
 let simulator: Simulator;
@@ -109,35 +109,7 @@ describe('replayAudit', () => {
 
   it('lists every decision a new policy would change, old vs new', async () => {
     const records = [
-      // vfio-only allowed unlimited for the GPU VM: memlock-cap denies over-cap (4Gi default cap).
-      auditRecord({
-        decisionId: 'd-unlimited',
-        vm: GPU_VM,
-        targetPid: 51,
-        bytes: 'unlimited',
-        granted: true,
-        decision: 'allow',
-      }),
-      // vfio-only denied the plain VM: memlock-cap allows 1Gi.
-      auditRecord({
-        decisionId: 'd-plain',
-        vm: PLAIN_VM,
-        targetPid: 61,
-        bytes: '1073741824',
-        decision: 'deny',
-        reason: 'vm-not-vfio',
-        requesterPid: 60,
-      }),
-      // Same either way.
-      auditRecord({
-        decisionId: 'd-outside',
-        vm: GPU_VM,
-        targetPid: 900,
-        bytes: '1',
-        outside: true,
-        decision: 'deny',
-        reason: 'target-not-in-requester-vm',
-      }),
+      ...vfioOnlyHistory(),
       {
         ...auditRecord({ decisionId: 'd-unknown', vm: GPU_VM, targetPid: 1, bytes: '1' }),
         vm: null,

@@ -63,3 +63,38 @@ export function auditRecord(o: {
     totalUs: 80,
   };
 }
+
+/**
+ * What vfio-only decided for three requests: unlimited allowed for the GPU VM, 1 GiB denied for
+ * the plain VM, a target outside the VM denied. memlock-cap changes the first two, not the third.
+ */
+export function vfioOnlyHistory(): AuditRecord[] {
+  return [
+    auditRecord({
+      decisionId: 'd-unlimited',
+      vm: GPU_VM,
+      targetPid: 51,
+      bytes: 'unlimited',
+      granted: true,
+      decision: 'allow',
+    }),
+    auditRecord({
+      decisionId: 'd-plain',
+      vm: PLAIN_VM,
+      requesterPid: 60,
+      targetPid: 61,
+      bytes: '1073741824',
+      decision: 'deny',
+      reason: 'vm-not-vfio',
+    }),
+    auditRecord({
+      decisionId: 'd-outside',
+      vm: GPU_VM,
+      targetPid: 900,
+      bytes: '1',
+      outside: true,
+      decision: 'deny',
+      reason: 'target-not-in-requester-vm',
+    }),
+  ];
+}
