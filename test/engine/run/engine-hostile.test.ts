@@ -92,7 +92,7 @@ describe('hostile policies through the engine', () => {
     await expectStillServing();
   });
 
-  it('infinite loop in a start section with no fuel -> timeout, worker replaced', async () => {
+  it('infinite loop in a start section with no fuel, in a worker -> timeout, worker replaced', async () => {
     const before = engine.workerRespawns;
     const sha = load(
       policyWat(`
@@ -100,7 +100,9 @@ describe('hostile policies through the engine', () => {
   (start $start)
   ${evaluateFn('(call $allow)')}`),
     );
-    const o = await engine.evaluate(sha, request(), simulated(), { deadlineMs: 100 });
+    // In a worker: this fixture exports the fuel global but its start function charges none, a
+    // lie the instrumentation never tells, and the speculative run on this thread trusts it.
+    const o = await engine.evaluate(sha, request(), simulated(), { deadlineMs: 100, noInline: true });
     expect(o).toMatchObject({ decision: 'deny', reason: 'timeout', errorKind: 'timeout' });
     expect(engine.workerRespawns).toBe(before + 1);
     await expectStillServing();
@@ -230,7 +232,8 @@ describe('engine bookkeeping', () => {
 
   it('a CapabilitySpec that is not plain data: host-error, and the engine keeps serving', async () => {
     const spec = { kind: 'simulated', world: { ...world(), hook: () => 1 } } as unknown as CapabilitySpec;
-    const o = await engine.evaluate(good, request(), spec);
+    // Sent to a worker (a run on this thread clones nothing, so it never meets the problem).
+    const o = await engine.evaluate(good, request(), spec, { noInline: true });
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
     expect(o.errorDetail).toMatch(/could not send the job/);
     await expectStillServing();
