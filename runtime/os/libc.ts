@@ -53,8 +53,6 @@ export interface Libc {
   munmap(address: bigint, length: number): SyscallResult;
   /** clock_gettime(2) of `clock` (e.g. CLOCK_THREAD_CPUTIME_ID), in milliseconds; NaN if it fails. */
   clockMs(clock: number): number;
-  /** gettid(2): the calling thread's kernel id. */
-  gettid(): number;
   /** setpriority(2) of PRIO_PROCESS `who` (on Linux, one thread): its nice value. */
   setNice(who: number, nice: number): SyscallResult;
 }
@@ -132,7 +130,6 @@ function bind(): Libc | LibcUnavailableError {
   // struct timespec is two 64-bit fields (tv_sec, tv_nsec) on the 64-bit Linux ABIs; one buffer
   // per thread (this module is loaded once per isolate), read without allocating.
   const timespec = new BigInt64Array(2);
-  const gettid = lib.func('int gettid()');
   const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
@@ -183,9 +180,6 @@ function bind(): Libc | LibcUnavailableError {
     clockMs(clock) {
       if (Number(clockGettime(clock, timespec)) < 0) return Number.NaN;
       return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
-    },
-    gettid() {
-      return Number(gettid());
     },
     setNice(who, nice) {
       return result(setpriority(PRIO_PROCESS, who, nice));

@@ -2,6 +2,7 @@
 // and a new thread starts with its creator's. Raising a nice value needs no privilege; lowering
 // it back would.
 import { readdirSync } from 'node:fs';
+import { errnoName, ESRCH } from './errno.ts';
 import { libc } from './libc.ts';
 
 /**
@@ -21,7 +22,7 @@ export function niceThisProcess(nice: number): void {
     const tid = Number(name);
     const r = c.setNice(tid, nice);
     // ESRCH: the thread ended between the listing and the call.
-    if (!r.ok && r.errno !== 3)
-      throw new Error(`setpriority(PRIO_PROCESS, ${tid}, ${nice}) failed with errno ${r.errno}`);
+    if (!r.ok && r.errno !== ESRCH)
+      throw new Error(`setpriority(PRIO_PROCESS, ${tid}, ${nice}) failed: ${errnoName(r.errno)}`);
   }
 }

@@ -89,6 +89,18 @@ describe('the compile worker', () => {
     expect(new Set(nices(process.pid))).toEqual(new Set([0]));
   }, 120_000);
 
+  it('a compile process killed while idle: the next job is refused with the cause or served by a fresh one, and the daemon lives', async () => {
+    const compiler = new CompileWorker();
+    workers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    process.kill(compiler.pid!, 'SIGKILL');
+    // Asked before this process has seen the exit: the job goes to a channel that is closed.
+    const r = await compiler.compile(good, DEFAULT_LIMITS);
+    if (!r.ok) expect(r.message).toMatch(/the compile process died while compiling the policy \(SIGKILL\)/);
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+  }, 120_000);
+
   it('a refusal from the worker is the same as on the calling thread', async () => {
     const engine = new Engine({ workers: 1, linuxCapabilities: false });
     engines.push(engine);
