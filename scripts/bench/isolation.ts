@@ -5,6 +5,12 @@
 // interval since the previous scrape). Once with the speculative runs on the main thread (the
 // default) and once with every run in a worker (engine.inlineFuel 0).
 // Targets: the victim's p99 under any hostile load <= 2x its p99 alone; no stall over 5 ms.
+// Each row alternates alone and loaded blocks (BLOCKS of each, BLOCK_REQUESTS decisions a block),
+// starting each alone block once the daemon is quiet (no compile process, its threads idle), so
+// that a slow drift, a GC or a compile left over from the previous row falls on both sides, not
+// on one. The clients (the victim's, the attacker's, and this driver's uploads) run in a CPU
+// cgroup of their own where the host lets us make one: as pods do under the kubelet, so their
+// own CPU use competes with the daemon as one group, not thread for thread.
 // A stall is any cause; beside it, the longest turn of guest work in the main thread's CPU time
 // (what the budget bounds) and in wall time, and how long the main thread waited for a CPU in the
 // phase (/proc/<pid>/task/<pid>/schedstat): on a shared machine, a stall is mostly that wait.
@@ -27,7 +33,10 @@ import { summarize } from './table.ts';
 
 const ROOT = PACKAGE_ROOT;
 const MEMLOCK_CAP = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
-const VICTIM_REQUESTS = 300;
+/** Alone and loaded blocks per row, alternating. */
+const BLOCKS = 4;
+/** Decisions per block: BLOCKS x BLOCK_REQUESTS = 2,000 each side, enough for a p99 of 20 samples. */
+const BLOCK_REQUESTS = 500;
 const VICTIM_BYTES = String(2n * 1024n * 1024n);
 const POLICY_CLASSES: HostileClass[] = [
   'log-storm',
@@ -164,7 +173,82 @@ async function mainThread(
   };
 }
 
-async function victimPhase(
+/** Total CPU time of a process so far (ms): utime + stime of all its threads, /proc/<pid>/stat. */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Whether a process has a child (the daemon's compile process, which exits a second after its last compile). */
+function hasChildren(pid: number): boolean {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .some((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim() !== '');
+}
+
+/** Waits until the daemon has no compile process and used under 10 ms of CPU in the last 200 ms
+ * (at most 10 s; says so when it never settles). */
+async function settle(daemonPid: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const before = cpuMs(daemonPid);
+    await new Promise((r) => setTimeout(r, 200));
+    if (!hasChildren(daemonPid) && cpuMs(daemonPid) - before < 10) return;
+  }
+  console.error('isolation bench: the daemon did not settle within 10 s; measuring anyway');
+}
+
+/** A CPU cgroup for the clients, beside the daemon's (v1 `cpu` or v2 with the cpu controller), or
+ * undefined when this host does not let us make one. This driver enters it after it started the
+ * daemon, so the clients it forks next start in it; it leaves before the next daemon starts. */
+class PodsCgroup {
+  private constructor(readonly dir: string) {}
+
+  static create(): PodsCgroup | undefined {
+    for (const root of ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
+      try {
+        const own = ownCgroup(root);
+        if (own === undefined) continue;
+        const dir = path.join(root, own, `capgate-bench-pods-${process.pid}`);
+        fs.mkdirSync(dir);
+        if (fs.existsSync(path.join(dir, 'cpu.shares')) || fs.existsSync(path.join(dir, 'cpu.weight')))
+          return new PodsCgroup(dir);
+        fs.rmdirSync(dir);
+      } catch {}
+    }
+    return undefined;
+  }
+
+  enter(): void {
+    fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(process.pid));
+  }
+
+  leave(): void {
+    fs.writeFileSync(path.join(path.dirname(this.dir), 'cgroup.procs'), String(process.pid));
+  }
+
+  /** Removes the group (this driver has left it, and the clients have exited). */
+  close(): void {
+    try {
+      fs.rmdirSync(this.dir);
+    } catch (err) {
+      console.error(`isolation bench: could not remove ${this.dir}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** This process's cgroup path under a mounted hierarchy (v1 by controller name, v2 by "0::"). */
+function ownCgroup(root: string): string | undefined {
+  if (!fs.existsSync(path.join(root, 'cgroup.procs'))) return undefined;
+  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
+  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes('cpu'));
+  const line = root.endsWith('/cpu') ? v1 : lines.find((l) => l.startsWith('0::'));
+  return line?.split(':').slice(2).join(':');
+}
+
+/** One block of the victim's decisions, with what the daemon's main thread did meanwhile. */
+async function victimBlock(
   admin: CapgateAdminClient,
   daemonPid: number,
   victim: Client,
@@ -174,7 +258,7 @@ async function victimPhase(
   const wait0 = runQueueMs(daemonPid);
   const t0 = performance.now();
   const ran = victim.next('ran');
-  victim.tell({ cmd: 'run', socketPath: requestSocket, count: VICTIM_REQUESTS, bytes: VICTIM_BYTES });
+  victim.tell({ cmd: 'run', socketPath: requestSocket, count: BLOCK_REQUESTS, bytes: VICTIM_BYTES });
   const r = await ran;
   return {
     samplesUs: r.samplesUs,
@@ -185,14 +269,111 @@ async function victimPhase(
   };
 }
 
+/** Blocks of one side pooled: samples together, the worst stall and guest turn, waits summed. */
+function pool(
+  blocks: Array<Phase & { outcomes: Record<string, number> }>,
+): Phase & { outcomes: Record<string, number> } {
+  const outcomes: Record<string, number> = {};
+  for (const b of blocks) for (const [k, n] of Object.entries(b.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
+  const max = (f: (b: Phase) => number): number => Math.max(...blocks.map(f));
+  const sum = (f: (b: Phase) => number): number => blocks.reduce((t, b) => t + f(b), 0);
+  return {
+    samplesUs: blocks.flatMap((b) => b.samplesUs),
+    outcomes,
+    stallMs: max((b) => b.stallMs),
+    guestMs: max((b) => b.guestMs),
+    guestWallMs: max((b) => b.guestWallMs),
+    runQueueMs: sum((b) => b.runQueueMs),
+    phaseMs: sum((b) => b.phaseMs),
+  };
+}
+
+/** A hostile load: started before a loaded block, stopped after it; `stop` says what it did. */
+interface Load {
+  start(): Promise<void>;
+  stop(): Promise<Record<string, number>>;
+}
+
+function add(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
+}
+
+async function measureRow(
+  name: string,
+  daemon: { child: ChildProcess; admin: CapgateAdminClient; request: string },
+  victim: Client,
+  load: Load,
+): Promise<Row & { victimLoaded: Record<string, number> }> {
+  const pid = daemon.child.pid!;
+  const alone: Array<Phase & { outcomes: Record<string, number> }> = [];
+  const loaded: typeof alone = [];
+  const attack: Record<string, number> = {};
+  for (let b = 0; b < BLOCKS; b++) {
+    await settle(pid);
+    alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request));
+    await load.start();
+    loaded.push(await victimBlock(daemon.admin, pid, victim, daemon.request));
+    add(attack, await load.stop());
+  }
+  const l = pool(loaded);
+  return { name, alone: pool(alone), loaded: l, attack: attackText(attack), victimLoaded: l.outcomes };
+}
+
 const attackText = (outcomes: Record<string, number>): string =>
   Object.entries(outcomes)
     .map(([k, n]) => `${k} x${n}`)
     .join(', ');
 
-async function runConfiguration(label: string, inlineFuel: number | undefined): Promise<Row[]> {
+/** The hostile VM's client storming the request socket on 2 connections. */
+function storm(hostile: Client, requestSocket: string): Load {
+  return {
+    async start() {
+      const storming = hostile.next('storming');
+      hostile.tell({ cmd: 'storm', socketPath: requestSocket, connections: 2, bytes: String(STORM_BYTES) });
+      await storming;
+    },
+    async stop() {
+      const stopped = hostile.next('stopped');
+      hostile.tell({ cmd: 'stop' });
+      return (await stopped).outcomes;
+    },
+  };
+}
+
+/** An admin uploading the same bomb over and over. */
+function uploads(admin: CapgateAdminClient, name: string, bytes: Uint8Array): Load {
+  let uploading = false;
+  let loop: Promise<Record<string, number>> = Promise.resolve({});
+  return {
+    async start() {
+      uploading = true;
+      loop = (async () => {
+        const refusals: Record<string, number> = {};
+        while (uploading) {
+          const status = await admin.pushPolicy(name, bytes).then(
+            () => 'accepted',
+            (e: unknown) => `refused ${(e as { status?: number }).status ?? '?'}`,
+          );
+          refusals[status] = (refusals[status] ?? 0) + 1;
+        }
+        return refusals;
+      })();
+    },
+    async stop() {
+      uploading = false;
+      return loop;
+    },
+  };
+}
+
+async function runConfiguration(
+  label: string,
+  inlineFuel: number | undefined,
+  pods: PodsCgroup | undefined,
+): Promise<Row[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-isolation-'));
   const daemon = await startDaemon(dir, inlineFuel);
+  pods?.enter();
   const victim = new Client();
   const hostile = new Client();
   try {
@@ -212,46 +393,26 @@ async function runConfiguration(label: string, inlineFuel: number | undefined): 
       await daemon.admin.registerVm(reg.vm);
     }
     const rows: Row[] = [];
+    const keep = (row: Row & { victimLoaded: Record<string, number> }): void => {
+      rows.push(row);
+      if (Object.keys(row.victimLoaded).join() !== 'allow')
+        console.error(`${label} ${row.name}: the victim got ${attackText(row.victimLoaded)}`);
+    };
     for (const cls of POLICY_CLASSES) {
       await daemon.admin.pushPolicy(cls, await hostilePolicy(cls, { onStormOnly: true }));
       await daemon.admin.bind('set-memlock', { policy: cls });
-      const alone = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
-      const storming = hostile.next('storming');
-      hostile.tell({ cmd: 'storm', socketPath: daemon.request, connections: 2, bytes: String(STORM_BYTES) });
-      await storming;
-      const loaded = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
-      const stopped = hostile.next('stopped');
-      hostile.tell({ cmd: 'stop' });
-      const attack = await stopped;
-      rows.push({ name: cls, alone, loaded, attack: attackText(attack.outcomes) });
-      if (Object.keys(loaded.outcomes).join() !== 'allow')
-        console.error(`${label} ${cls}: the victim got ${attackText(loaded.outcomes)}`);
+      keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request)));
     }
     // Upload bombs: the victim runs memlock-cap while an admin uploads the bomb over and over.
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
     for (const bomb of BOMBS) {
-      const bytes = await UPLOAD_BOMBS[bomb]();
-      const alone = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
-      let uploading = true;
-      const refusals: Record<string, number> = {};
-      const uploads = (async () => {
-        while (uploading) {
-          const status = await daemon.admin.pushPolicy(bomb, bytes).then(
-            () => 'accepted',
-            (e: unknown) => `refused ${(e as { status?: number }).status ?? '?'}`,
-          );
-          refusals[status] = (refusals[status] ?? 0) + 1;
-        }
-      })();
-      const loaded = await victimPhase(daemon.admin, daemon.child.pid!, victim, daemon.request);
-      uploading = false;
-      await uploads;
-      rows.push({ name: `upload ${bomb}`, alone, loaded, attack: attackText(refusals) });
+      keep(await measureRow(`upload ${bomb}`, daemon, victim, uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]())));
     }
     return rows;
   } finally {
     await Promise.all([victim.exit(), hostile.exit()]);
+    pods?.leave();
     daemon.admin.close();
     daemon.child.kill('SIGTERM');
     await new Promise((r) => daemon.child.once('exit', r));
@@ -315,15 +476,25 @@ function printRows(title: string, rows: Row[]): void {
 }
 
 export async function run(): Promise<void> {
-  for (const [label, inlineFuel] of [
-    ['speculative runs on the main thread (default)', undefined],
-    ['every run in a worker (engine.inlineFuel 0)', 0],
-  ] as const) {
-    const rows = await runConfiguration(label, inlineFuel);
-    printRows(`isolation: a victim VM's decisions (ms) alone and under each hostile load; ${label}`, rows);
+  const pods = process.env.CAPGATE_BENCH_NO_CGROUP ? undefined : PodsCgroup.create();
+  try {
+    for (const [label, inlineFuel] of [
+      ['speculative runs on the main thread (default)', undefined],
+      ['every run in a worker (engine.inlineFuel 0)', 0],
+    ] as const) {
+      const rows = await runConfiguration(label, inlineFuel, pods);
+      printRows(`isolation: a victim VM's decisions (ms) alone and under each hostile load; ${label}`, rows);
+    }
+  } finally {
+    pods?.close();
   }
   console.log(
-    `\nvictim: ${VICTIM_REQUESTS} decisions a phase, one connection, one at a time; hostile VM: 2 connections back to back`,
+    `\nvictim: ${BLOCKS} x ${BLOCK_REQUESTS} decisions each side, alone and loaded blocks alternating, one connection, one at a time; hostile VM: 2 connections back to back`,
+  );
+  console.log(
+    pods
+      ? `clients: this driver and the VMs' clients in their own CPU cgroup (${pods.dir}), the daemon outside it, as pods and a host service are deployed`
+      : 'clients: in the same CPU cgroup as the daemon (no cgroup could be made here, or CAPGATE_BENCH_NO_CGROUP is set), so they compete with it thread for thread',
   );
   console.log(
     "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest CPU: the longest turn of policy code on the main thread, over both phases, in the thread's CPU time (ms; what the budget bounds); guest wall: the wall time that turn spanned (CPU + time the OS ran other threads); CPU wait loaded: how long the main thread was runnable but waiting for a CPU in the loaded phase (ms, % of the phase; /proc schedstat)",
