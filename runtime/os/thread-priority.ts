@@ -1,7 +1,7 @@
 // Lowering CPU priority. Linux keeps the nice value per thread (setpriority(PRIO_PROCESS, tid)),
 // and a new thread starts with its creator's. Raising a nice value needs no privilege; lowering
 // it back would.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { errnoName, ESRCH } from './errno.ts';
 import { libc } from './libc.ts';
 
@@ -11,6 +11,21 @@ import { libc } from './libc.ts';
  * runs past its wall-clock time limit (seen in the test suite on the shared 2-core VM).
  */
 export const BACKGROUND_NICE = 10;
+
+/**
+ * Nice 5 for the threads that run policies (the evaluation workers): competing for a core with
+ * the daemon's main thread, which serves every VM, they get ~25% of it (CFS weights 335 to 1024),
+ * and the main thread preempts them as soon as it wakes. Not lower: a policy that needs its
+ * worker still gets a fair part of a busy core before its deadline.
+ */
+export const EVALUATION_NICE = 5;
+
+/** Sets the nice value of the calling thread only (its kernel id from /proc/thread-self). Throws when it cannot. */
+export function niceThisThread(nice: number): void {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  const r = libc().setNice(tid, nice);
+  if (!r.ok) throw new Error(`setpriority(PRIO_PROCESS, ${tid}, ${nice}) failed: ${errnoName(r.errno)}`);
+}
 
 /**
  * Sets the nice value of every thread of this process: the ones running now (the main thread,

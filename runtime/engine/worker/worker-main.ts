@@ -23,6 +23,7 @@ import { readJob } from './job-codec.ts';
 import { writeOutcome } from './outcome-codec.ts';
 import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 import { SpecCache } from './spec-cache.ts';
+import { EVALUATION_NICE, niceThisThread } from '../../os/thread-priority.ts';
 
 interface Loaded {
   module: WebAssembly.Module;
@@ -193,6 +194,11 @@ function takeMailboxJob(): void {
   run(job.id, job.sha256, job.request, () => specs.get(job.spec), undefined, job.context);
 }
 
+// Below the main thread, which serves every VM: policy code here yields to it (os/thread-priority.ts).
+// A thread that cannot be lowered (no koffi) still evaluates, at the daemon's priority.
+try {
+  niceThisThread(EVALUATION_NICE);
+} catch {}
 if (init.linuxCapabilities) {
   mirrorPidfdsInto(init.pidfds);
   await loadLinuxCapabilities();

@@ -2,7 +2,7 @@
 // that runs past it is stopped and refused with a clear message, and the next upload gets a fresh
 // process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
@@ -12,6 +12,7 @@ import { CompileWorker } from '../../../runtime/engine/worker/compile-worker.ts'
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { childPids } from '../../../scripts/bench/footprint.ts';
 import { BACKGROUND_NICE } from '../../../runtime/os/thread-priority.ts';
+import { threadNices } from '../../support/processes/thread-nice.ts';
 
 /** This process's compile processes, from /proc (a compile process runs compile-main). */
 function compileProcesses(): number[] {
@@ -77,16 +78,11 @@ describe('the compile worker', () => {
     expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
     const pid = compiler.pid;
     expect(pid).toBeDefined();
-    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (counted after the comm's ')').
-    const nices = (p: number): number[] =>
-      readdirSync(`/proc/${p}/task`).map((t) => {
-        const stat = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-      });
-    const compileThreads = nices(pid!);
+    const compileThreads = [...threadNices(pid!).values()];
     expect(compileThreads.length).toBeGreaterThan(1);
     expect(new Set(compileThreads)).toEqual(new Set([BACKGROUND_NICE]));
-    expect(new Set(nices(process.pid))).toEqual(new Set([0]));
+    // The main thread (evaluation workers run at EVALUATION_NICE, see worker-priority.test.ts).
+    expect(threadNices(process.pid).get(process.pid)).toBe(0);
   }, 120_000);
 
   it('a compile process killed while idle: the next job is refused with the cause or served by a fresh one, and the daemon lives', async () => {
