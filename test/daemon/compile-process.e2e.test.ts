@@ -86,7 +86,7 @@ describe('the compile process', () => {
     } finally {
       admin.close();
     }
-    // The compile process ends a second after its last answer (engine/worker/compile-worker.ts).
+    // The compile process ends a second after its last answer (engine/compile/compile-process.ts).
     await waitUntil(
       () => childPids(d.pid).length === 0,
       () => `the daemon's compile process to exit (children: ${childPids(d.pid).join(', ')})`,
@@ -103,7 +103,7 @@ describe('the compile process', () => {
     const pipeline = modules.filter(
       (m) =>
         /node_modules\/(binaryen|@bytecodealliance)\//.test(m) ||
-        /^dist\/runtime\/engine\/(compile|worker\/compile-main)\.js$/.test(m),
+        /^dist\/runtime\/engine\/(compile|compile\/compile-main)\.js$/.test(m),
     );
     expect(pipeline).toEqual([]);
   }, 240_000);
