@@ -7,11 +7,11 @@
 // not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
-import type { Outcome } from '../../engine/outcome.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
-import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
+import { auditCall } from '../../effects/audit-call.ts';
+import { formatBytes, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { Requester } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
@@ -308,7 +308,7 @@ export class DecisionPipeline {
       reason: o.reason,
       ...(o.errorKind !== undefined ? { errorKind: o.errorKind } : {}),
       ...(o.errorDetail !== undefined ? { errorDetail: o.errorDetail } : {}),
-      capabilityCalls: o.capabilityCalls.map(toAuditCall),
+      capabilityCalls: o.capabilityCalls.map(auditCall),
       logs: o.logs,
       fuelUsed: o.fuelUsed,
       durationUs: o.durationUs,
@@ -320,7 +320,7 @@ export class DecisionPipeline {
     } catch (err) {
       // Not answered, so not an allow: what the policy did is undone, and the log says it all.
       if (o.decision === 'allow' && this.d.engine.undo !== undefined) {
-        record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(toAuditCall);
+        record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(auditCall);
       }
       this.d.onUnaudited?.(record, err);
       return {
@@ -338,21 +338,4 @@ export class DecisionPipeline {
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };
   }
-}
-
-function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall {
-  if (c.op === 'set-memlock') {
-    return {
-      op: c.op,
-      pid: c.pid,
-      bytes: formatBytes(c.bytes),
-      result: c.result,
-      ...(c.detail !== undefined ? { detail: c.detail } : {}),
-      ...(c.effect !== undefined
-        ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } }
-        : {}),
-      ...(c.undo !== undefined ? { undo: c.undo } : {}),
-    };
-  }
-  return { op: c.op, pid: c.pid, result: c.result, ...(c.vmUuid !== undefined ? { vmUuid: c.vmUuid } : {}) };
 }
