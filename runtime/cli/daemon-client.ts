@@ -5,7 +5,13 @@
 // other way round) ends with a message that says so, and which socket to pass instead.
 import { lstatSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CapgateAdminClient, CapgateConnectionError, CapgateRequestClient, wrongSocket } from '../client/index.ts';
+import {
+  CapgateAdminClient,
+  CapgateConnectionError,
+  CapgateRequestClient,
+  type TransportOptions,
+  wrongSocket,
+} from '../client/index.ts';
 import {
   currentLocationEnvironment,
   RUN_DIR_VARIABLE,
@@ -118,38 +124,38 @@ function explainWrongSocket(e: unknown, socketPath: string, wanted: 'admin' | 'r
 }
 
 /** Runs fn with an admin client on --socket (flag) or, without one, on the socket found where the daemon puts it. */
-export async function withAdmin<T>(
+export function withAdmin<T>(
   flag: string | undefined,
   fn: (c: CapgateAdminClient) => Promise<T>,
   timeoutMs?: number,
 ): Promise<T> {
-  const located = locateSocket('admin', flag);
-  const socketPath = located.path;
-  if (socketPath === undefined) throw noDaemon('admin', located);
-  const client = new CapgateAdminClient({ socketPath, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-  try {
-    return await fn(client);
-  } catch (e) {
-    throw explainWrongSocket(explainNoDaemon(e, 'admin', { ...located, path: socketPath }), socketPath, 'admin');
-  } finally {
-    client.close();
-  }
+  return withClient('admin', flag, (o) => new CapgateAdminClient(o), fn, timeoutMs);
 }
 
 /** As withAdmin, on the request socket. */
-export async function withRequester<T>(
+export function withRequester<T>(
   flag: string | undefined,
   fn: (c: CapgateRequestClient) => Promise<T>,
   timeoutMs?: number,
 ): Promise<T> {
-  const located = locateSocket('request', flag);
+  return withClient('request', flag, (o) => new CapgateRequestClient(o), fn, timeoutMs);
+}
+
+async function withClient<C extends { close(): void }, T>(
+  kind: SocketKind,
+  flag: string | undefined,
+  connect: (options: TransportOptions) => C,
+  fn: (c: C) => Promise<T>,
+  timeoutMs: number | undefined,
+): Promise<T> {
+  const located = locateSocket(kind, flag);
   const socketPath = located.path;
-  if (socketPath === undefined) throw noDaemon('request', located);
-  const client = new CapgateRequestClient({ socketPath, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  if (socketPath === undefined) throw noDaemon(kind, located);
+  const client = connect({ socketPath, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   try {
     return await fn(client);
   } catch (e) {
-    throw explainWrongSocket(explainNoDaemon(e, 'request', { ...located, path: socketPath }), socketPath, 'request');
+    throw explainWrongSocket(explainNoDaemon(e, kind, { ...located, path: socketPath }), socketPath, kind);
   } finally {
     client.close();
   }

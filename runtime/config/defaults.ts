@@ -1,8 +1,6 @@
 // A schema's static defaults filled into an input: what resolveConfig starts from, and what the
 // simulator takes as "the daemon with no config" (engine-options.ts).
-
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isJsonObject } from '../wire/json-object.ts';
 
 /** Fills every key the schema gives a static `default` for, at every level. */
 export function withDefaults(
@@ -10,7 +8,7 @@ export function withDefaults(
   input: unknown,
 ): unknown {
   if (schema.properties === undefined) return input === undefined ? structuredClone(schema.default) : input;
-  const given = isMapping(input) ? input : {};
+  const given = isJsonObject(input) ? input : {};
   const out: Record<string, unknown> = { ...given };
   for (const [k, sub] of Object.entries(schema.properties)) {
     const v = withDefaults(sub as typeof schema, given[k]);

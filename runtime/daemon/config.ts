@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { ConfigInputSchema, ConfigSchema, type DaemonConfig, type DaemonConfigInput } from '../config/schema.ts';
 import { withDefaults } from '../config/defaults.ts';
 import { compileValidator } from '../wire/schemas/validate.ts';
+import { isJsonObject } from '../wire/json-object.ts';
 import { currentEnvironment, defaultDirs, type Environment } from './environment.ts';
 import { TrustRootError, TrustRoots } from '../signing/trust-roots.ts';
 import { readTrustedFile, UntrustedPathError } from './path-trust.ts';
@@ -39,7 +40,7 @@ export function mergeConfig(base: DaemonConfigInput, over: DaemonConfigInput): D
 }
 
 function mergeDeep(base: unknown, over: unknown): unknown {
-  if (!isMapping(base) || !isMapping(over)) return over;
+  if (!isJsonObject(base) || !isJsonObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     // Checked input has no such key (unknown keys are refused); never let one reach a prototype.
@@ -48,9 +49,6 @@ function mergeDeep(base: unknown, over: unknown): unknown {
   }
   return out;
 }
-
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads a YAML (or JSON) config file. */
 export function loadConfigFile(file: string): DaemonConfigInput {

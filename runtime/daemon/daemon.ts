@@ -156,7 +156,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
     });
     await engine.ready();
-    // The bound policies recompile in the engine's compile worker while the sockets listen: a
+    // The bound policies recompile in the engine's compile process while the sockets listen: a
     // request for one not ready yet waits for it within its deadline (DecisionPipeline).
     const loaded = policies.loadBound();
     void loaded.then(() => logger.info({ policiesLoaded: policies.loadedCount }, 'bound policies loaded'));

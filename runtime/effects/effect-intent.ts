@@ -3,6 +3,7 @@
 // start time, which together with its pid names one process forever) and what it takes to
 // audit it if the daemon dies before the decision is recorded (the decision's context).
 import type { Operation, VmIdentity } from '../contract/types.ts';
+import { isJsonObject, parseJsonObject } from '../wire/json-object.ts';
 
 /** A process's RLIMIT_MEMLOCK. */
 export interface MemlockValue {
@@ -71,16 +72,10 @@ const u64 = (v: unknown): bigint | null =>
 
 /** A payload read back, or null when it is not one this file wrote. */
 export function parseIntentPayload(text: string): RecordedIntent | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof v !== 'object' || v === null) return null;
-  const { context, intent, at } = v as { context?: unknown; intent?: unknown; at?: unknown };
-  if (!isInt(at) || typeof context !== 'object' || context === null || typeof intent !== 'object' || intent === null)
-    return null;
+  const v = parseJsonObject(text);
+  if (v === null) return null;
+  const { context, intent, at } = v;
+  if (!isInt(at) || !isJsonObject(context) || !isJsonObject(intent)) return null;
   const c = context as Partial<DecisionContext>;
   if (
     typeof c.decisionId !== 'string' ||
@@ -91,13 +86,7 @@ export function parseIntentPayload(text: string): RecordedIntent | null {
   )
     return null;
   if (c.targetHostPid !== undefined && !isInt(c.targetHostPid)) return null;
-  if (
-    typeof c.requester !== 'object' ||
-    c.requester === null ||
-    !isInt(c.requester.pid) ||
-    !isInt(c.requester.uid) ||
-    !isInt(c.requester.gid)
-  )
+  if (!isJsonObject(c.requester) || !isInt(c.requester.pid) || !isInt(c.requester.uid) || !isInt(c.requester.gid))
     return null;
   const i = intent as {
     op?: unknown;

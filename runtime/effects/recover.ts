@@ -10,6 +10,7 @@ import type { NewAuditRecord } from '../store/audit-store.ts';
 import { formatBytes, type AuditCapabilityCall } from '../wire/index.ts';
 import type { RecordedIntent } from './effect-intent.ts';
 import { undoEffects, type UndoOne } from './undo-effects.ts';
+import { auditSetMemlockCall } from './audit-call.ts';
 
 export interface RecoveryDeps {
   /** True when the audit log has a record of this decision. */
@@ -60,15 +61,7 @@ function recordOf(group: readonly RecordedIntent[], deps: RecoveryDeps): NewAudi
     if (call.op !== 'set-memlock') throw new Error('recovery only rebuilds set-memlock calls');
     const n = now[k];
     return {
-      op: 'set-memlock',
-      pid: call.pid,
-      bytes: formatBytes(call.bytes),
-      result: call.result,
-      ...(call.detail !== undefined ? { detail: call.detail } : {}),
-      ...(call.effect !== undefined
-        ? { before: { soft: formatBytes(call.effect.before.soft), hard: formatBytes(call.effect.before.hard) } }
-        : {}),
-      ...(call.undo !== undefined ? { undo: call.undo } : {}),
+      ...auditSetMemlockCall(call),
       limitAtRecovery: n === null || n === undefined ? null : { soft: formatBytes(n.soft), hard: formatBytes(n.hard) },
     };
   });

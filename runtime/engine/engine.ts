@@ -1,4 +1,4 @@
-// The PolicyEngine: compiles policies in a compile worker (once per sha256, bounded in time and
+// The PolicyEngine: compiles policies in a compile process (once per sha256, bounded in time and
 // memory) and evaluates them in a fresh instance each: first speculatively on this thread under
 // a small fuel slice and time budget (speculative/), and in a worker pool under a wall-clock
 // deadline whenever that is not enough.
@@ -9,7 +9,7 @@ import type { CompiledPolicy, CompileResult, EvaluateOptions, PolicyEngine } fro
 import { DEFAULT_LIMITS, type EngineLimits } from './limits.ts';
 import { denyOutcome } from './deny-outcome.ts';
 import type { CapabilityCall, Outcome } from './outcome.ts';
-import { CompileWorker, type CompileWorkerOptions } from './worker/compile-worker.ts';
+import { CompileProcess, type CompileProcessOptions } from './compile/compile-process.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } from './speculative/inline-runner.ts';
@@ -33,11 +33,11 @@ export interface EngineOptions {
   linuxCapabilities?: boolean;
   /**
    * Compile on the calling thread with this function (e.g. compilePolicy from ./compile.ts)
-   * instead of in the compile worker. Only for callers whose thread serves nobody else.
+   * instead of in the compile process. Only for callers whose thread serves nobody else.
    */
   compile?: CompileFn;
-  /** Limits of the compile worker (time per compile, heap). */
-  compileWorker?: Partial<CompileWorkerOptions>;
+  /** Limits of the compile process (time per compile, heap). */
+  compileProcess?: Partial<CompileProcessOptions>;
   /**
    * Fuel of the speculative run on the calling thread that precedes the worker (speculative/);
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
@@ -82,7 +82,7 @@ export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
   readonly #pool: WorkerPool;
   readonly #compile: CompileFn;
-  readonly #compiler: CompileWorker | undefined;
+  readonly #compiler: CompileProcess | undefined;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #inline: InlineRunner | undefined;
   /** Linux evaluations may start on this thread too (an engine without Linux capabilities never acts here). */
@@ -96,7 +96,7 @@ export class Engine implements PolicyEngine {
 
   constructor(options: EngineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
-    this.#compiler = options.compile === undefined ? new CompileWorker(options.compileWorker) : undefined;
+    this.#compiler = options.compile === undefined ? new CompileProcess(options.compileProcess) : undefined;
     this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
     this.#linuxInline = options.linuxCapabilities !== false;

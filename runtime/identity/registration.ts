@@ -10,6 +10,7 @@ import type { VmIdentity } from '../contract/types.ts';
 import type { RegisteredVm, VmAnchor } from './vm.ts';
 import { normalizeCgroupPath } from './cgroup-path.ts';
 import { isValidPid, pidMax } from '../os/pid.ts';
+import { isJsonObject } from '../wire/json-object.ts';
 import { readStartTime } from '../os/proc-stat.ts';
 
 export const MAX_NAME_CHARS = 253;
@@ -28,8 +29,6 @@ class Invalid extends Error {}
 const fail = (message: string): never => {
   throw new Invalid(message);
 };
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function onlyKeys(obj: Record<string, unknown>, where: string, allowed: readonly string[]): void {
   const extra = Object.keys(obj).filter((k) => !allowed.includes(k));
@@ -69,7 +68,7 @@ function labelEntries(v: unknown): Array<[unknown, unknown]> {
       return [pair[0], pair[1]] as [unknown, unknown];
     });
   }
-  if (isRecord(v)) return Object.entries(v);
+  if (isJsonObject(v)) return Object.entries(v);
   return fail('identity.labels must be a list of [key, value] pairs or an object of string values');
 }
 
@@ -95,7 +94,7 @@ function validateLabels(v: unknown): Array<[string, string]> {
 }
 
 function validateAnchor(v: unknown): VmAnchor {
-  if (!isRecord(v)) return fail('anchor must be an object with rootPid and/or cgroup');
+  if (!isJsonObject(v)) return fail('anchor must be an object with rootPid and/or cgroup');
   onlyKeys(v, 'anchor', ['rootPid', 'rootStartTime', 'cgroup']);
   const anchor: VmAnchor = {};
   if (v.rootPid !== undefined) {
@@ -128,10 +127,10 @@ function validateAnchor(v: unknown): VmAnchor {
 /** Validates an admin registration; never throws. Reads /proc to pin the root pid's start time. */
 export function validateVmRegistration(input: unknown): VmRegistrationResult {
   try {
-    if (!isRecord(input)) fail('a VM registration must be an object { identity, anchor }');
+    if (!isJsonObject(input)) fail('a VM registration must be an object { identity, anchor }');
     const body = input as Record<string, unknown>;
     onlyKeys(body, 'registration', ['identity', 'anchor']);
-    if (!isRecord(body.identity)) fail('identity must be an object { uuid, name, id, labels }');
+    if (!isJsonObject(body.identity)) fail('identity must be an object { uuid, name, id, labels }');
     const id = body.identity as Record<string, unknown>;
     onlyKeys(id, 'identity', ['uuid', 'name', 'id', 'labels']);
     const identity: VmIdentity = {

@@ -63,7 +63,7 @@ export class Simulator {
       // One case at a time: a second worker would decide nothing differently.
       workers: 1,
       linuxCapabilities: false,
-      // This thread serves nobody else: no compile worker to start (~1 s of a CLI run).
+      // This thread serves nobody else: no compile process to start (~1 s of a CLI run).
       compile: compilePolicy,
     });
   }

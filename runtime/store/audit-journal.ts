@@ -14,6 +14,7 @@
 // answered, as when the daemon dies between a commit and its answers).
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { isJsonObject, parseJsonObject } from '../wire/json-object.ts';
 
 /** One record in the journal: its seq and its JSON (what audit_log.doc stores). */
 export interface JournalFrame {
@@ -87,22 +88,10 @@ export function decodeFrames(buf: Buffer): { frames: JournalFrame[]; validBytes:
 }
 
 function parsePayload(text: string): JournalFrame | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof v !== 'object' || v === null) return null;
-  const { seq, record } = v as { seq?: unknown; record?: unknown };
-  if (
-    !Number.isSafeInteger(seq) ||
-    (seq as number) < 1 ||
-    typeof record !== 'object' ||
-    record === null ||
-    Array.isArray(record)
-  )
-    return null;
+  const v = parseJsonObject(text);
+  if (v === null) return null;
+  const { seq, record } = v;
+  if (!Number.isSafeInteger(seq) || (seq as number) < 1 || !isJsonObject(record)) return null;
   return { seq: seq as number, doc: JSON.stringify(record) };
 }
 

@@ -1,5 +1,6 @@
 // The one error body every capgate endpoint returns on 4xx/5xx.
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
+import { isJsonObject } from './json-object.ts';
 import type { ErrorBody } from './schemas/errors.ts';
 
 export { ERROR_CODES, type ErrorCode };
@@ -28,12 +29,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
 });
 
 export function isErrorBody(value: unknown): value is ErrorBody {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = (value as { error?: unknown }).error;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    typeof (e as { code?: unknown }).code === 'string' &&
-    typeof (e as { message?: unknown }).message === 'string'
-  );
+  if (!isJsonObject(value)) return false;
+  const e = value.error;
+  return isJsonObject(e) && typeof e.code === 'string' && typeof e.message === 'string';
 }

@@ -11,6 +11,7 @@ export * from './operations.ts';
 export * from './audit.ts';
 export * from './limits.ts';
 export * from './health.ts';
+export * from './json-object.ts';
 
 export const WASM_CONTENT_TYPE = 'application/wasm';
 export const JSON_CONTENT_TYPE = 'application/json';

@@ -109,6 +109,6 @@ async function serveStartup(dir: string): Promise<void> {
   printTable(`serve: spawn to the request socket accepting, ${SERVE_ROUNDS} rounds`, rows, rows[0]!.name);
   const p50 = summarize(rows[1]!).p50 / 1000;
   console.log(
-    `target: listening within ${SERVE_TARGET_MS} ms with policies bound; here ${p50.toFixed(0)} ms p50 (${p50 <= SERVE_TARGET_MS ? 'met' : 'NOT met'}). The sockets open while bound policies recompile in the compile worker; the contract has one operation, so one of the ten is bound.`,
+    `target: listening within ${SERVE_TARGET_MS} ms with policies bound; here ${p50.toFixed(0)} ms p50 (${p50 <= SERVE_TARGET_MS ? 'met' : 'NOT met'}). The sockets open while bound policies recompile in the compile process; the contract has one operation, so one of the ten is bound.`,
   );
 }

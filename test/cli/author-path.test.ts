@@ -9,7 +9,8 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCToolchain } from '../../runtime/packaging/toolchains/c.ts';
 import { findRustToolchain } from '../../runtime/packaging/toolchains/rust.ts';
-import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
+import { VmShell } from './support/daemon.ts';
+import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { REPO_ROOT, runCli, runProcess, type CliRun } from './support/run-cli.ts';
 
 function missing(find: () => unknown, lang: string): string | null {
@@ -93,20 +94,15 @@ function deadLinks(project: string): string[] {
 }
 
 let dir: string;
-let daemon: ServedDaemon;
+const served = serveDaemonForFile();
 let env: NodeJS.ProcessEnv;
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'capgate-author-'));
   env = authorEnv();
-  daemon = await serveDaemon();
 });
 
-afterAll(async () => {
-  if (daemon) {
-    expect(await daemon.stop()).toBe(0);
-    rmSync(daemon.dir, { recursive: true, force: true });
-  }
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -177,14 +173,14 @@ describe.each(LANGS)('a new author in $lang', (l) => {
     "npm run push uploads and activates it under the project's name; a VM's requests are decided by it",
     { timeout: 600_000 },
     async () => {
-      const push = await run('npm', ['run', 'push', '--silent', '--', '--socket', daemon.adminSocket]);
+      const push = await run('npm', ['run', 'push', '--silent', '--', '--socket', served.daemon.adminSocket]);
       expect(push.code, push.stdout + push.stderr).toBe(0);
       expect(push.stdout).toMatch(
         new RegExp(`^pushed: ${name} rev 1 sha256 [0-9a-f]{16}…\\nactivated: set-memlock -> ${name} rev 1`, 'm'),
       );
       expect(push.stderr).toContain(`policy name ${name} (from package.json)`);
 
-      const vm = new VmShell(daemon.requestSocket);
+      const vm = new VmShell(served.daemon.requestSocket);
       const uuid = `6f1c2a8e-0000-4000-8000-00000000000${LANGS.indexOf(l) + 1}`;
       try {
         const reg = await runCli([
@@ -201,7 +197,7 @@ describe.each(LANGS)('a new author in $lang', (l) => {
           '--pid',
           String(vm.pid),
           '--socket',
-          daemon.adminSocket,
+          served.daemon.adminSocket,
         ]);
         expect(reg.code, reg.stderr).toBe(0);
         // Lowering needs no privilege: the kernel takes it, the limit really changes.
@@ -213,17 +209,17 @@ describe.each(LANGS)('a new author in $lang', (l) => {
         const denied = await vm.request('32Gi');
         expect(denied.body).toMatchObject({ decision: 'deny', reason: 'over-cap' });
 
-        const shown = await runCli(['audit', 'show', allowed.body.decisionId, '--socket', daemon.adminSocket]);
+        const shown = await runCli(['audit', 'show', allowed.body.decisionId, '--socket', served.daemon.adminSocket]);
         expect(shown.code).toBe(0);
         expect(shown.stdout).toMatch(new RegExp(`^policy {7}${name} rev 1 `, 'm'));
         expect(shown.stdout).toMatch(new RegExp(`^logs {9}info: memlock raised to \\S+ for VM ${l.lang}-vm$`, 'm'));
-        const over = await runCli(['audit', 'show', denied.body.decisionId, '--socket', daemon.adminSocket]);
+        const over = await runCli(['audit', 'show', denied.body.decisionId, '--socket', served.daemon.adminSocket]);
         expect(over.stdout).toMatch(
           new RegExp(`^logs {9}warn: request exceeds the cap of VM ${l.lang}-vm: 16Gi$`, 'm'),
         );
       } finally {
         vm.close();
-        await runCli(['vm', 'rm', uuid, '--socket', daemon.adminSocket]);
+        await runCli(['vm', 'rm', uuid, '--socket', served.daemon.adminSocket]);
       }
     },
   );

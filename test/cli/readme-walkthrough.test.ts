@@ -5,21 +5,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveDaemon, type ServedDaemon } from './support/daemon.ts';
+import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { REPO_ROOT, runProcess } from './support/run-cli.ts';
 
 let dir: string;
-let daemon: ServedDaemon;
+const served = serveDaemonForFile();
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'capgate-readme-'));
-  daemon = await serveDaemon();
 });
-afterAll(async () => {
-  if (daemon) {
-    expect(await daemon.stop()).toBe(0);
-    rmSync(daemon.dir, { recursive: true, force: true });
-  }
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +34,7 @@ describe("the README's Writing a policy", () => {
       .split(delimiter)
       .filter((d) => !d.includes('node_modules'))
       .join(delimiter);
-    env.CAPGATE_ADMIN_SOCKET = daemon.adminSocket;
+    env.CAPGATE_ADMIN_SOCKET = served.daemon.adminSocket;
     env.NO_COLOR = '1';
     const project = join(dir, 'my-policy');
     let cwd = REPO_ROOT;
@@ -62,7 +57,7 @@ describe("the README's Writing a policy", () => {
     // The push reached the daemon: my-policy is bound.
     const bound = await runProcess(
       process.execPath,
-      [join(REPO_ROOT, 'runtime/cli/capgate.mjs'), 'policy', 'ls', '--json', '--socket', daemon.adminSocket],
+      [join(REPO_ROOT, 'runtime/cli/capgate.mjs'), 'policy', 'ls', '--json', '--socket', served.daemon.adminSocket],
       { cwd: REPO_ROOT, env },
     );
     expect(JSON.parse(bound.stdout)).toMatchObject({

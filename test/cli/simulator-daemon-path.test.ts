@@ -8,15 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatByteSize, formatWireBytes } from '../../runtime/simulator/byte-size.ts';
 import { continuedPolicyComponent } from '../simulator/support/continued-policy.ts';
-import { serveDaemon, VmShell, type ServedDaemon } from './support/daemon.ts';
+import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { runCli } from './support/run-cli.ts';
 
 const UUID = '7d1e0c2a-5b3f-4e8a-9c21-0f6b4d8e2a17';
 let dir: string;
 let wasm: string;
-let daemon: ServedDaemon;
-let vm: VmShell;
-let admin: string[];
+const served = serveDaemonForFile({ vm: true });
 
 interface Call {
   op: string;
@@ -29,23 +27,24 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'capgate-simpath-'));
   wasm = join(dir, 'continued.wasm');
   writeFileSync(wasm, await continuedPolicyComponent());
-  daemon = await serveDaemon();
-  admin = ['--socket', daemon.adminSocket];
-  vm = new VmShell(daemon.requestSocket);
 });
 
-afterAll(async () => {
-  vm?.close();
-  if (daemon) {
-    expect(await daemon.stop()).toBe(0);
-    rmSync(daemon.dir, { recursive: true, force: true });
-  }
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('a decision continued past the speculative slice, in the simulator and in the daemon', () => {
   it('capgate eval lists the calls a real daemon lists for the same request, and says where it decided', async () => {
-    const push = await runCli(['policy', 'push', wasm, '--name', 'continued', '--activate', 'set-memlock', ...admin]);
+    const push = await runCli([
+      'policy',
+      'push',
+      wasm,
+      '--name',
+      'continued',
+      '--activate',
+      'set-memlock',
+      ...served.admin,
+    ]);
     expect(push.stderr).toBe('');
     expect(push.code).toBe(0);
     const reg = await runCli([
@@ -58,16 +57,16 @@ describe('a decision continued past the speculative slice, in the simulator and 
       '--id',
       '1',
       '--pid',
-      String(vm.pid),
-      ...admin,
+      String(served.vm.pid),
+      ...served.admin,
     ]);
     expect(reg.code, reg.stderr).toBe(0);
 
-    const before = await vm.memlock();
+    const before = await served.vm.memlock();
     const bytes = BigInt(before.hard) / 2n;
-    const asked = await vm.request(String(bytes));
+    const asked = await served.vm.request(String(bytes));
     expect(asked.body).toMatchObject({ decision: 'allow', reason: '' });
-    const show = await runCli(['audit', 'show', asked.body.decisionId, '--json', ...admin]);
+    const show = await runCli(['audit', 'show', asked.body.decisionId, '--json', ...served.admin]);
     expect(show.code, show.stderr).toBe(0);
     const record = (JSON.parse(show.stdout) as { record: { capabilityCalls: Call[] } }).record;
     const daemonCalls = record.capabilityCalls.map((c) => ({ ...c, bytes: formatWireBytes(c.bytes!) }));

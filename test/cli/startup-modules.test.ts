@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
-import { serveDaemon, type ServedDaemon } from './support/daemon.ts';
+import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { CAPGATE_BIN, REPO_ROOT } from './support/run-cli.ts';
 
 const TRACE = fileURLToPath(new URL('./support/module-trace.mjs', import.meta.url));
@@ -28,21 +28,16 @@ const ALLOWED_OUTSIDE_CLI = new Set([
 const FORBIDDEN_FOLDERS = /^dist\/runtime\/(engine|simulator|packaging|daemon|store|server|capabilities|identity)\//;
 const ALLOWED_PACKAGES = new Set(['commander']);
 
-let daemon: ServedDaemon;
+const served = serveDaemonForFile();
 let guests: ExampleGuests;
 let work: string;
 
 beforeAll(async () => {
   guests = await ensureExampleGuests();
-  daemon = await serveDaemon();
   work = mkdtempSync(join(tmpdir(), 'capgate-trace-'));
 });
 
-afterAll(async () => {
-  if (daemon) {
-    expect(await daemon.stop()).toBe(0);
-    rmSync(daemon.dir, { recursive: true, force: true });
-  }
+afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -101,11 +96,11 @@ describe('client commands load none of the engine, simulator, daemon or toolchai
 
   it.each([
     ['--version', () => ['--version'], 0],
-    ['health', () => ['health', '--socket', daemon.requestSocket], 0],
-    ['health --admin', () => ['health', '--admin', '--socket', daemon.adminSocket], 0],
-    ['policy ls', () => ['policy', 'ls', '--socket', daemon.adminSocket], 0],
-    ['audit ls', () => ['audit', 'ls', '--socket', daemon.adminSocket], 0],
-    ['vm ls', () => ['vm', 'ls', '--socket', daemon.adminSocket], 0],
+    ['health', () => ['health', '--socket', served.daemon.requestSocket], 0],
+    ['health --admin', () => ['health', '--admin', '--socket', served.daemon.adminSocket], 0],
+    ['policy ls', () => ['policy', 'ls', '--socket', served.daemon.adminSocket], 0],
+    ['audit ls', () => ['audit', 'ls', '--socket', served.daemon.adminSocket], 0],
+    ['vm ls', () => ['vm', 'ls', '--socket', served.daemon.adminSocket], 0],
     // Nothing is bound: the daemon answers deny (exit 1) after a full round trip.
     [
       'request set-memlock',
@@ -117,7 +112,7 @@ describe('client commands load none of the engine, simulator, daemon or toolchai
         '--bytes',
         '1Mi',
         '--socket',
-        daemon.requestSocket,
+        served.daemon.requestSocket,
         '--json',
       ],
       1,

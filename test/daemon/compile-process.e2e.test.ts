@@ -13,9 +13,9 @@ import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
 import { childPids, resident } from '../../scripts/bench/footprint.ts';
 import { GUEST_EXAMPLES_DIR } from '../../scripts/build-guests.ts';
-import { serveDaemon, VmShell, type ServedDaemon } from '../cli/support/daemon.ts';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
+import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const TRACE = fileURLToPath(new URL('../cli/support/module-trace.mjs', import.meta.url));
@@ -23,25 +23,22 @@ const TRACE = fileURLToPath(new URL('../cli/support/module-trace.mjs', import.me
  * few MB three policies cost (heap garbage not yet collected included). */
 const GROWTH_BOUND_MB = 60;
 
-let daemon: ServedDaemon | undefined;
-let vm: VmShell | undefined;
 let guests: ExampleGuests;
 let work: string;
 const trace = (): string => join(work, 'daemon-modules.txt');
 
+// Before the daemon's start (hooks run in the order they are registered): the trace goes in `work`.
 beforeAll(async () => {
   guests = await ensureExampleGuests();
   work = mkdtempSync(join(tmpdir(), 'capgate-compile-process-'));
-  daemon = await serveDaemon({ nodeArgs: ['--import', TRACE], env: { CAPGATE_MODULE_TRACE: trace() } });
-  vm = new VmShell(daemon.requestSocket);
+});
+const served = serveDaemonForFile({
+  vm: true,
+  nodeArgs: ['--import', TRACE],
+  env: () => ({ CAPGATE_MODULE_TRACE: trace() }),
 });
 
-afterAll(async () => {
-  vm?.close();
-  if (daemon) {
-    await daemon.stop();
-    rmSync(daemon.dir, { recursive: true, force: true });
-  }
+afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -56,7 +53,7 @@ function loadedModules(): string[] {
 
 describe('the compile process', () => {
   it('is gone once policies are compiled: no child, idle threads, bounded RSS, no binaryen in the daemon', async () => {
-    const d = daemon!;
+    const d = served.daemon;
     const idleThreads = threads(d.pid);
     const idleRss = resident(d.pid).rssMb;
     const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
@@ -68,7 +65,7 @@ describe('the compile process', () => {
           id: 7,
           labels: [['memory-bytes', String(1n << 30n)]],
         },
-        anchor: { rootPid: vm!.pid },
+        anchor: { rootPid: served.vm.pid },
       });
       if (!reg.ok) throw new Error(reg.error);
       await admin.registerVm(reg.vm);
@@ -80,13 +77,13 @@ describe('the compile process', () => {
       for (const [i, file] of policies.entries()) {
         await admin.pushPolicy(`lang-${i}`, readFileSync(file));
         await admin.bind('set-memlock', { policy: `lang-${i}` });
-        const r = await vm!.request('1Mi');
+        const r = await served.vm.request('1Mi');
         expect(r.body.decision, JSON.stringify(r.body)).toBe('allow');
       }
     } finally {
       admin.close();
     }
-    // The compile process ends a second after its last answer (engine/worker/compile-worker.ts).
+    // The compile process ends a second after its last answer (engine/compile/compile-process.ts).
     await waitUntil(
       () => childPids(d.pid).length === 0,
       () => `the daemon's compile process to exit (children: ${childPids(d.pid).join(', ')})`,
@@ -95,7 +92,6 @@ describe('the compile process', () => {
     expect(resident(d.pid).rssMb - idleRss).toBeLessThan(GROWTH_BOUND_MB);
 
     expect(await d.stop()).toBe(0);
-    daemon = undefined;
     const modules = loadedModules();
     // The control: the trace saw the daemon's engine and its evaluation workers.
     expect(modules).toContain('dist/runtime/engine/engine.js');
@@ -103,7 +99,7 @@ describe('the compile process', () => {
     const pipeline = modules.filter(
       (m) =>
         /node_modules\/(binaryen|@bytecodealliance)\//.test(m) ||
-        /^dist\/runtime\/engine\/(compile|worker\/compile-main)\.js$/.test(m),
+        /^dist\/runtime\/engine\/(compile|compile\/compile-main)\.js$/.test(m),
     );
     expect(pipeline).toEqual([]);
   }, 240_000);

@@ -327,7 +327,7 @@ describe('a restart while a bound policy recompiles', () => {
     await first.stop();
     const second = await spawnDaemon(config);
     try {
-      // The compile worker starts and loads the upload pipeline (seconds) before the policy is ready.
+      // The compile process starts and loads the upload pipeline (seconds) before the policy is ready.
       const early = await victimVm.requests({
         socketPath: second.requestSocket,
         targetPid: victimTarget,

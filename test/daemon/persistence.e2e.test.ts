@@ -92,7 +92,7 @@ describe('persistence', () => {
     expect(d1.logs.map((l) => l.msg)).toContain('capgate stopped');
 
     const d2 = (daemon = await startDaemon());
-    // The sockets listen at once; the bound policy recompiles in the compile worker meanwhile.
+    // The sockets listen at once; the bound policy recompiles in the compile process meanwhile.
     expect(d2.logs.find((l) => l.msg === 'capgate ready')).toMatchObject({ vms: 1 });
     expect(
       await waitFor(

@@ -153,10 +153,11 @@ describe.skipIf(!hasStrace)('the compiled daemon and CLI', () => {
         (a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/worker-main.js')),
       ),
     ).toBe(true);
-    // The upload compiled in the compile worker, from its compiled entry too.
+    // The upload compiled in the compile process, from its compiled entry too.
     expect(
       all.some(
-        (a) => a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/worker/compile-main.js')),
+        (a) =>
+          a.log === 'daemon.log' && a.paths.some((p) => p.endsWith('/dist/runtime/engine/compile/compile-main.js')),
       ),
     ).toBe(true);
     // The effects journal (mapped by the main thread and the worker) is opened in the state directory only.

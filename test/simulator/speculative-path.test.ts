@@ -9,15 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../runtime/capabilities/spec.ts';
 import type { SimulatedWorld } from '../../runtime/capabilities/simulated/world.ts';
 import { engineOptions } from '../../runtime/config/engine-options.ts';
-import { MEMLOCK_UNLIMITED, type PolicyRequest } from '../../runtime/contract/types.ts';
+import type { PolicyRequest } from '../../runtime/contract/types.ts';
 import { resolveConfig } from '../../runtime/daemon/config.ts';
 import { compilePolicy } from '../../runtime/engine/compile.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import type { CapabilityCall } from '../../runtime/engine/outcome.ts';
-import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import { runScenario } from '../../runtime/simulator/runner.ts';
 import { Simulator } from '../../runtime/simulator/simulator.ts';
-import { spawnChild } from '../support/processes/children.ts';
+import { memlockOf, spawnVmRoot } from '../support/vm-root.ts';
 import { continuedPolicyComponent } from './support/continued-policy.ts';
 import { ensureExampleGuests } from './support/guests.ts';
 
@@ -31,15 +30,6 @@ let linux: CapabilitySpec;
 let memlockCap: Uint8Array;
 let continued: Uint8Array;
 const closers: Array<() => Promise<void>> = [];
-
-function limitsOf(p: number): { soft: bigint; hard: bigint } {
-  const line = readFileSync(`/proc/${p}/limits`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max locked memory'))!;
-  const [soft, h] = line.slice('Max locked memory'.length).trim().split(/\s+/);
-  const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
-  return { soft: n(soft), hard: n(h) };
-}
 
 /** No test here is about time: a clock that never moves keeps the time budget out of them, and
  * a long deadline keeps a loaded machine's stalls from timing a decision out. */
@@ -95,18 +85,8 @@ const shown = (calls: CapabilityCall[]): string[] =>
 beforeAll(async () => {
   memlockCap = new Uint8Array(readFileSync((await ensureExampleGuests()).memlockCap));
   continued = await continuedPolicyComponent();
-  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
-  pid = child.pid!;
-  const start = readStartTime(pid);
-  if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  hard = limitsOf(pid).hard;
-  linux = {
-    kind: 'linux',
-    scope: {
-      identity: { uuid: 'vm-1', name: 'vm', id: 1, labels: LABELS },
-      anchor: { rootPid: pid, rootStartTime: start },
-    },
-  };
+  ({ child, pid, spec: linux } = spawnVmRoot({ uuid: 'vm-1', name: 'vm', id: 1, labels: LABELS }));
+  hard = memlockOf(pid).hard;
 });
 
 afterAll(async () => {
@@ -137,7 +117,7 @@ describe("the simulator's evaluation path is the daemon's", () => {
     expect(daemon.inlineStats).toMatchObject({ decided: 1, continued: 0 });
     expect(s.decidedBy).toBe('inline');
     expect(d.decision).toBe('allow');
-    expect(limitsOf(pid)).toEqual({ soft: bytes, hard: bytes });
+    expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
     expect({ decision: s.decision, reason: s.reason, calls: shown(s.capabilityCalls), logs: s.logs }).toEqual({
       decision: d.decision,
       reason: d.reason,
@@ -150,7 +130,7 @@ describe("the simulator's evaluation path is the daemon's", () => {
   it('continues in a worker past the fuel slice, replaying the first run, and lists what the daemon lists', async () => {
     const sim = simulator();
     const daemon = daemonEngine();
-    const now = limitsOf(pid).hard;
+    const now = memlockOf(pid).hard;
     const bytes = now / 2n;
     const s = await sim.decide(
       await compiled(sim, continued),

@@ -9,7 +9,7 @@
 // `bindings: {}` binds nothing: operations the directory bound before are unbound.
 import YAML from 'yaml';
 import { OPERATIONS, type Operation } from '../../contract/types.ts';
-import { POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../../wire/index.ts';
+import { isJsonObject, POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../../wire/index.ts';
 
 export const BINDINGS_FILE = 'bindings.yaml';
 
@@ -33,16 +33,16 @@ export function parseBindingsFile(text: string): DirectoryBinding[] {
   } catch (err) {
     throw new BindingsFileError(`${BINDINGS_FILE} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+  if (!isJsonObject(doc))
     throw new BindingsFileError(`${BINDINGS_FILE} must be a mapping with the key "bindings", ${EXAMPLE}`);
   const extra = Object.keys(doc).filter((k) => k !== 'bindings');
   if (extra.length > 0)
     throw new BindingsFileError(
       `${BINDINGS_FILE}: unknown key "${extra[0]!.slice(0, 40)}" (known: bindings), ${EXAMPLE}`,
     );
-  const bindings = (doc as { bindings?: unknown }).bindings;
+  const bindings = doc.bindings;
   if (bindings === null || bindings === undefined) return [];
-  if (typeof bindings !== 'object' || Array.isArray(bindings))
+  if (!isJsonObject(bindings))
     throw new BindingsFileError(`${BINDINGS_FILE}: "bindings" must map operations to policies, ${EXAMPLE}`);
   return Object.entries(bindings).map(([op, value]) => {
     if (!(OPERATIONS as readonly string[]).includes(op))
@@ -50,12 +50,12 @@ export function parseBindingsFile(text: string): DirectoryBinding[] {
         `${BINDINGS_FILE}: unknown operation "${op.slice(0, 40)}" (operations: ${OPERATIONS.join(', ')})`,
       );
     const where = `${BINDINGS_FILE}: bindings.${op}`;
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
+    if (!isJsonObject(value))
       throw new BindingsFileError(`${where} must be a mapping with "policy" and, optionally, "sha256"`);
     const unknown = Object.keys(value).filter((k) => k !== 'policy' && k !== 'sha256');
     if (unknown.length > 0)
       throw new BindingsFileError(`${where}: unknown key "${unknown[0]!.slice(0, 40)}" (known: policy, sha256)`);
-    const { policy, sha256 } = value as { policy?: unknown; sha256?: unknown };
+    const { policy, sha256 } = value;
     if (typeof policy !== 'string' || !POLICY_NAME_PATTERN.test(policy))
       throw new BindingsFileError(
         `${where}.policy must be a policy name (${POLICY_NAME_RULE}), the name of <name>.wasm in the directory`,

@@ -4,7 +4,7 @@
 // today's trust roots (unsigned while signatures are required, its key removed, its bytes or
 // signature changed in the database) is never compiled: its binding is published suspended, and
 // the request path denies it with the signature problem as its reason. At start-up the bound
-// revisions are recompiled (in the engine's compile worker) while the daemon already serves: a
+// revisions are recompiled (in the engine's compile process) while the daemon already serves: a
 // request for one not ready yet waits for it within its deadline (whenLoaded).
 import type { Logger } from 'pino';
 import type { Operation } from '../../contract/types.ts';

@@ -7,11 +7,11 @@
 // not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
-import type { Outcome } from '../../engine/outcome.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
-import { formatBytes, type AuditCapabilityCall, type Binding, type DecisionResponse } from '../../wire/index.ts';
+import { auditCall } from '../../effects/audit-call.ts';
+import { formatBytes, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { Requester } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
@@ -52,6 +52,42 @@ export type PipelineResult =
       message: string;
     };
 
+/** A request as it arrived: what its decision, evaluated or not, and its audit record name. */
+interface ArrivedRequest {
+  /** Made before the policy runs: the intent of each effect names it. */
+  decisionId: string;
+  peer: PeerCredentials;
+  operation: Operation;
+  /** As the client sent it: in the requester's pid namespace. */
+  targetPid: number;
+  bytes: bigint;
+  /** Epoch ms: the request's deadline and its record's time count from it. */
+  startedAt: number;
+  /** process.hrtime at arrival: the request's total time. */
+  t0: bigint;
+}
+
+/** A request on its way to its policy: the requester's VM and the binding that decides it. */
+interface AdmittedRequest extends ArrivedRequest {
+  vm: RegisteredVm;
+  binding: Binding;
+  /**
+   * Set by evaluate() when the target was translated from the requester's pid namespace: the
+   * daemon's pid of it and that process's start time, which the capabilities act on and the
+   * audit names.
+   */
+  pinned?: { pid: number; startTime: number };
+}
+
+/** A request and the decision to commit for it; `vm` and `binding` are null where it was denied before them. */
+interface DecidedRequest extends ArrivedRequest {
+  vm: RegisteredVm | null;
+  binding: Readonly<Binding> | null;
+  /** The daemon's pid of the target, when it was translated from the requester's pid namespace. */
+  targetHostPid?: number;
+  outcome: Decided;
+}
+
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
   private readonly identityTtlMs: number;
@@ -73,8 +109,15 @@ export class DecisionPipeline {
   async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
-    const decisionId = newDecisionId(startedAt);
-    const base = { decisionId, peer, operation, targetPid, bytes, startedAt, t0 };
+    const base: ArrivedRequest = {
+      decisionId: newDecisionId(startedAt),
+      peer,
+      operation,
+      targetPid,
+      bytes,
+      startedAt,
+      t0,
+    };
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
@@ -115,7 +158,7 @@ export class DecisionPipeline {
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
     if (loading !== undefined) {
-      const left = startedAt + this.d.requestDeadlineMs - Date.now();
+      const left = this.timeLeft(base);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
       const ready = await Promise.race([loading, late]);
@@ -130,18 +173,13 @@ export class DecisionPipeline {
       }
     }
     const release = this.d.policies.acquire(binding);
-    // Set by evaluate() when the target was translated from the requester's pid namespace.
-    const target: { hostPid?: number } = {};
+    const admitted: AdmittedRequest = { ...base, vm, binding };
     let evaluated = false;
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
-      const left = startedAt + this.d.requestDeadlineMs - Date.now();
-      if (left <= 0)
-        return Promise.resolve(
-          denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`),
-        );
+      if (this.timeLeft(admitted) <= 0) return Promise.resolve(this.waitedTooLong());
       evaluated = true;
       this.open++;
-      return this.evaluate(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, target);
+      return this.evaluate(admitted);
     });
     if (!admission.ok) {
       release();
@@ -164,32 +202,21 @@ export class DecisionPipeline {
         vm,
         binding,
         outcome,
-        ...(target.hostPid !== undefined ? { targetHostPid: target.hostPid } : {}),
+        ...(admitted.pinned !== undefined ? { targetHostPid: admitted.pinned.pid } : {}),
       });
     } finally {
       if (evaluated && --this.open === 0) this.d.onIdle?.();
     }
   }
 
-  private evaluate(
-    decisionId: string,
-    vm: RegisteredVm,
-    binding: Binding,
-    peer: PeerCredentials,
-    operation: Operation,
-    targetPid: number,
-    bytes: bigint,
-    startedAt: number,
-    target: { hostPid?: number },
-  ): Promise<Decided> {
+  private evaluate(r: AdmittedRequest): Promise<Decided> {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
     // and before the policy runs, so each effect's intent, its undo and the audit name the
     // daemon's pid (and the pin's start time), never the one the client sent.
-    const run = (pinned: { pid: number; startTime: number } | undefined): Promise<Decided> =>
-      this.run(decisionId, vm, binding, peer, operation, targetPid, bytes, startedAt, pinned);
     const translate = this.d.identity.translateTargetPid;
-    if (translate === undefined) return run(undefined);
+    if (translate === undefined) return this.run(r);
+    const peer = r.peer;
     if (peer.startTime === null)
       return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
     let requester = this.requesters.get(peer);
@@ -197,12 +224,12 @@ export class DecisionPipeline {
       requester = { pid: peer.pid, startTime: peer.startTime };
       this.requesters.set(peer, requester);
     }
-    return translate(requester, vm, targetPid).then(
+    return translate(requester, r.vm, r.targetPid).then(
       (translation) => {
         if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
-        if (translation.kind === 'same-namespace') return run(undefined);
-        target.hostPid = translation.hostPid;
-        return run({ pid: translation.hostPid, startTime: translation.startTime });
+        if (translation.kind === 'same-namespace') return this.run(r);
+        r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
+        return this.run(r);
       },
       (err: unknown) =>
         denyOutcome(
@@ -212,29 +239,17 @@ export class DecisionPipeline {
     );
   }
 
-  private run(
-    decisionId: string,
-    vm: RegisteredVm,
-    binding: Binding,
-    peer: PeerCredentials,
-    operation: Operation,
-    targetPid: number,
-    bytes: bigint,
-    startedAt: number,
-    pinned: { pid: number; startTime: number } | undefined,
-  ): Promise<Decided> {
+  private run(r: AdmittedRequest): Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
-    const left = startedAt + this.d.requestDeadlineMs - Date.now();
-    if (left <= 0)
-      return Promise.resolve(
-        denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`),
-      );
+    const left = this.timeLeft(r);
+    if (left <= 0) return Promise.resolve(this.waitedTooLong());
+    const { peer, vm, binding, pinned } = r;
     const request: PolicyRequest = {
-      operation,
+      operation: r.operation,
       requesterPid: peer.pid,
       requesterUid: peer.uid,
-      targetPid: pinned?.pid ?? targetPid,
-      bytes,
+      targetPid: pinned?.pid ?? r.targetPid,
+      bytes: r.bytes,
     };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
     const capabilities = {
@@ -244,14 +259,14 @@ export class DecisionPipeline {
       ...(pinned !== undefined ? { pinned } : {}),
     } as const;
     const context: DecisionContext = {
-      decisionId,
-      time: new Date(startedAt).toISOString(),
+      decisionId: r.decisionId,
+      time: new Date(r.startedAt).toISOString(),
       requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
       vm: vm.identity,
-      operation,
-      targetPid,
+      operation: r.operation,
+      targetPid: r.targetPid,
       ...(pinned !== undefined ? { targetHostPid: pinned.pid } : {}),
-      bytes: formatBytes(bytes),
+      bytes: formatBytes(r.bytes),
       policy: { name: binding.policy, revision: binding.revision, sha256: binding.sha256 },
     };
     return this.d.engine.evaluate(binding.sha256, request, capabilities, {
@@ -260,19 +275,16 @@ export class DecisionPipeline {
     });
   }
 
-  private async commit(c: {
-    decisionId: string;
-    peer: PeerCredentials;
-    operation: Operation;
-    targetPid: number;
-    targetHostPid?: number;
-    bytes: bigint;
-    startedAt: number;
-    t0: bigint;
-    vm: RegisteredVm | null;
-    binding: Readonly<Binding> | null;
-    outcome: Decided;
-  }): Promise<PipelineResult> {
+  /** What is left of the request's deadline (ms; <= 0: nothing). */
+  private timeLeft(r: ArrivedRequest): number {
+    return r.startedAt + this.d.requestDeadlineMs - Date.now();
+  }
+
+  private waitedTooLong(): Decided {
+    return denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`);
+  }
+
+  private async commit(c: DecidedRequest): Promise<PipelineResult> {
     const o = c.outcome;
     const totalUs = Math.round(Number(process.hrtime.bigint() - c.t0) / 1000);
     const record: NewAuditRecord = {
@@ -296,7 +308,7 @@ export class DecisionPipeline {
       reason: o.reason,
       ...(o.errorKind !== undefined ? { errorKind: o.errorKind } : {}),
       ...(o.errorDetail !== undefined ? { errorDetail: o.errorDetail } : {}),
-      capabilityCalls: o.capabilityCalls.map(toAuditCall),
+      capabilityCalls: o.capabilityCalls.map(auditCall),
       logs: o.logs,
       fuelUsed: o.fuelUsed,
       durationUs: o.durationUs,
@@ -308,7 +320,7 @@ export class DecisionPipeline {
     } catch (err) {
       // Not answered, so not an allow: what the policy did is undone, and the log says it all.
       if (o.decision === 'allow' && this.d.engine.undo !== undefined) {
-        record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(toAuditCall);
+        record.capabilityCalls = (await this.d.engine.undo(o.capabilityCalls)).map(auditCall);
       }
       this.d.onUnaudited?.(record, err);
       return {
@@ -326,21 +338,4 @@ export class DecisionPipeline {
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };
   }
-}
-
-function toAuditCall(c: Outcome['capabilityCalls'][number]): AuditCapabilityCall {
-  if (c.op === 'set-memlock') {
-    return {
-      op: c.op,
-      pid: c.pid,
-      bytes: formatBytes(c.bytes),
-      result: c.result,
-      ...(c.detail !== undefined ? { detail: c.detail } : {}),
-      ...(c.effect !== undefined
-        ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } }
-        : {}),
-      ...(c.undo !== undefined ? { undo: c.undo } : {}),
-    };
-  }
-  return { op: c.op, pid: c.pid, result: c.result, ...(c.vmUuid !== undefined ? { vmUuid: c.vmUuid } : {}) };
 }

@@ -5,7 +5,6 @@
 // Real processes, real prlimit, real workers, a real journal file. This machine lacks
 // CAP_SYS_RESOURCE: undoing a lowered hard limit fails with EPERM, which the outcome says.
 import type { ChildProcess } from 'node:child_process';
-import { spawnChild } from '../../support/processes/children.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +16,9 @@ import { Engine, type EngineOptions } from '../../../runtime/engine/engine.ts';
 import type { CapabilityCall } from '../../../runtime/engine/outcome.ts';
 import { EffectJournal } from '../../../runtime/effects/effect-journal.ts';
 import type { DecisionContext } from '../../../runtime/effects/effect-intent.ts';
-import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { memlockFromProc } from '../../identity/support/processes.ts';
+import { readStartTime } from '../../../runtime/os/proc-stat.ts';
+import { spawnVmRoot } from '../../support/vm-root.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
 
@@ -39,21 +39,9 @@ afterAll(() => {
 
 /** A fresh "VM": one process, its own root, memlock 8 MiB/8 MiB (this machine's default). */
 function vm(): { pid: number; spec: CapabilitySpec } {
-  const c = spawnChild('sleep', ['300'], { stdio: 'ignore' });
-  children.push(c);
-  const pid = c.pid!;
-  const start = readStartTime(pid);
-  if (start === null) throw new Error(`no start time for ${pid}`);
-  return {
-    pid,
-    spec: {
-      kind: 'linux',
-      scope: {
-        identity: { uuid: `vm-${pid}`, name: 'effects', id: 1, labels: [] },
-        anchor: { rootPid: pid, rootStartTime: start },
-      },
-    },
-  };
+  const root = spawnVmRoot((pid) => ({ uuid: `vm-${pid}`, name: 'effects', id: 1, labels: [] }));
+  children.push(root.child);
+  return root;
 }
 
 let seq = 0;

@@ -1,15 +1,12 @@
 // The engine with the real Linux capabilities, created inside the worker from a 'linux'
 // CapabilitySpec: real child process, real /proc membership, real prlimit.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
-import { MEMLOCK_UNLIMITED } from '../../../runtime/contract/types.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { compiledFromWat, fullPolicyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
-import { spawnChild } from '../../support/processes/children.ts';
+import { memlockOf, spawnVmRoot } from '../../support/vm-root.ts';
 
 let engine: Engine;
 let child: ChildProcess;
@@ -17,27 +14,8 @@ let pid: number;
 let spec: CapabilitySpec;
 let sha: string;
 
-function memlock(p: number): { soft: bigint; hard: bigint } {
-  const line = readFileSync(`/proc/${p}/limits`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max locked memory'));
-  const [soft, hard] = line!.slice('Max locked memory'.length).trim().split(/\s+/);
-  const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
-  return { soft: n(soft), hard: n(hard) };
-}
-
 beforeAll(async () => {
-  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
-  pid = child.pid!;
-  const start = readStartTime(pid);
-  if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  spec = {
-    kind: 'linux',
-    scope: {
-      identity: { uuid: 'real-vm', name: 'real', id: 1, labels: [['k', 'v']] },
-      anchor: { rootPid: pid, rootStartTime: start },
-    },
-  };
+  ({ child, pid, spec } = spawnVmRoot({ uuid: 'real-vm', name: 'real', id: 1, labels: [['k', 'v']] }));
   engine = new Engine({ workers: 1, linuxCapabilities: true, limits: { deadlineMs: 5_000 } });
   const p = compiledFromWat(fullPolicyWat(), { deadlineMs: 5_000 });
   engine.load(p);
@@ -51,7 +29,7 @@ afterAll(async () => {
 
 describe('engine + Linux capabilities in the worker', () => {
   it('lowers the real memlock limit of a process inside the VM', async () => {
-    const before = memlock(pid);
+    const before = memlockOf(pid);
     const target = (before.hard < 4n << 20n ? before.hard : 4n << 20n) - 4096n;
     const o = await engine.evaluate(sha, request({ requesterPid: pid, targetPid: pid, bytes: target }), spec);
     expect(o.errorDetail).toBeUndefined();
@@ -60,24 +38,24 @@ describe('engine + Linux capabilities in the worker', () => {
       { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'real-vm' },
       { op: 'set-memlock', pid, bytes: target, result: 'ok', effect: { before, startTime: expect.any(Number) } },
     ]);
-    expect(memlock(pid)).toEqual({ soft: target, hard: target });
+    expect(memlockOf(pid)).toEqual({ soft: target, hard: target });
   });
 
   it('refuses a pid outside the VM (out of scope, never touched)', async () => {
-    const mine = memlock(process.pid);
+    const mine = memlockOf(process.pid);
     const o = await engine.evaluate(sha, request({ requesterPid: pid, targetPid: process.pid, bytes: 4096n }), spec);
     expect(o).toMatchObject({ decision: 'deny', reason: 'target-not-in-requester-vm' });
-    expect(memlock(process.pid)).toEqual(mine);
+    expect(memlockOf(process.pid)).toEqual(mine);
   });
 
   it('raising the hard limit without CAP_SYS_RESOURCE is not-permitted', async () => {
-    const { hard } = memlock(pid);
+    const { hard } = memlockOf(pid);
     const o = await engine.evaluate(
       sha,
       request({ requesterPid: pid, targetPid: pid, bytes: hard + (1n << 20n) }),
       spec,
     );
     expect(o).toMatchObject({ decision: 'deny', reason: 'not-permitted' });
-    expect(memlock(pid).hard).toBe(hard);
+    expect(memlockOf(pid).hard).toBe(hard);
   });
 });

@@ -4,7 +4,6 @@
 // injected clock, never wall time), the budget is shared by every run of a turn, a run that took
 // longer than the budget backs the policy off, and a policy costly to instantiate never runs here.
 import type { ChildProcess } from 'node:child_process';
-import { spawnChild } from '../../support/processes/children.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulatedCapabilities } from '../../../runtime/capabilities/simulated/capabilities.ts';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
@@ -15,10 +14,10 @@ import { evaluateOnce } from '../../support/evaluate-once.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CLOCK_CHECK_FUEL } from '../../../runtime/engine/abi/evaluation-state.ts';
 import { WORST_NS_PER_FUEL } from '../../../runtime/engine/speculative/inline-runner.ts';
-import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { componentFromWat, policyWat as componentPolicyWat } from '../../support/components.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request, world } from './fixtures/worlds.ts';
+import { spawnVmRoot } from '../../support/vm-root.ts';
 
 let child: ChildProcess;
 let spec: CapabilitySpec;
@@ -26,17 +25,7 @@ let pid: number;
 const engines: Engine[] = [];
 
 beforeAll(() => {
-  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
-  pid = child.pid!;
-  const start = readStartTime(pid);
-  if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  spec = {
-    kind: 'linux',
-    scope: {
-      identity: { uuid: 'budget-vm', name: 'budget', id: 1, labels: [] },
-      anchor: { rootPid: pid, rootStartTime: start },
-    },
-  };
+  ({ child, pid, spec } = spawnVmRoot({ uuid: 'budget-vm', name: 'budget', id: 1, labels: [] }));
 });
 
 afterAll(async () => {

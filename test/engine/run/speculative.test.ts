@@ -3,32 +3,20 @@
 // capability calls already made, and ends exactly as a worker-only run would. Real processes,
 // real prlimit, real workers.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
-import { MEMLOCK_UNLIMITED } from '../../../runtime/contract/types.ts';
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import type { TapeEntry } from '../../../runtime/engine/speculative/capability-tape.ts';
 import { WorkerPool } from '../../../runtime/engine/worker/worker-pool.ts';
-import { readStartTime } from '../../../runtime/os/proc-stat.ts';
 import { CHARGE, compiledFromWat, fullPolicyWat, policyWat } from './fixtures/wat.ts';
 import { request } from './fixtures/worlds.ts';
-import { spawnChild } from '../../support/processes/children.ts';
+import { memlockOf, spawnVmRoot } from '../../support/vm-root.ts';
 
 let child: ChildProcess;
 let pid: number;
 let spec: CapabilitySpec;
 const engines: Engine[] = [];
-
-function memlock(p: number): { soft: bigint; hard: bigint } {
-  const line = readFileSync(`/proc/${p}/limits`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max locked memory'));
-  const [soft, hard] = line!.slice('Max locked memory'.length).trim().split(/\s+/);
-  const n = (s: string | undefined): bigint => (s === 'unlimited' ? MEMLOCK_UNLIMITED : BigInt(s!));
-  return { soft: n(soft), hard: n(hard) };
-}
 
 /** No test here is about time: a clock that never moves keeps the time budget out of them
  * (speculative-budget.test.ts is about it). */
@@ -64,17 +52,7 @@ let nextBytes = 3n << 20n;
 const lower = (): bigint => (nextBytes -= 4096n);
 
 beforeAll(() => {
-  child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
-  pid = child.pid!;
-  const start = readStartTime(pid);
-  if (start === null) throw new Error(`could not read the start time of child ${pid}`);
-  spec = {
-    kind: 'linux',
-    scope: {
-      identity: { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] },
-      anchor: { rootPid: pid, rootStartTime: start },
-    },
-  };
+  ({ child, pid, spec } = spawnVmRoot({ uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] }));
 });
 
 afterAll(async () => {
@@ -90,7 +68,7 @@ describe('speculative run on the engine thread', () => {
     const bytes = lower();
     const a = await inline.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
     expect(inline.inlineStats).toMatchObject({ decided: 1, continued: 0, skipped: 0 });
-    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+    expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
     const b = await workerOnly.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
     expect(workerOnly.inlineStats).toBeUndefined();
     // Each run finds the limit the one before it left: compare them without the value before.
@@ -121,7 +99,7 @@ describe('speculative run on the engine thread', () => {
         effect: { before: expect.any(Object), startTime: expect.any(Number) },
       },
     ]);
-    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+    expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
     const b = await workerOnly.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
     expect(a.fuelUsed).toBe(b.fuelUsed);
     expect(a.fuelUsed).toBeGreaterThan(40_000);
@@ -177,7 +155,7 @@ describe('replay in the worker', () => {
   const identity = { uuid: 'spec-vm', name: 'spec', id: 1, labels: [['k', 'v']] as Array<[string, string]> };
 
   it('answers the recorded calls from the tape and never repeats them', async () => {
-    const before = memlock(pid);
+    const before = memlockOf(pid);
     const bytes = lower();
     // The tape says set-memlock failed; a live call would have succeeded (bytes is below the hard limit).
     const o = await run(
@@ -192,18 +170,18 @@ describe('replay in the worker', () => {
       { op: 'query-vm-identity', pid, result: 'some', vmUuid: 'spec-vm' },
       { op: 'set-memlock', pid, bytes, result: 'not-permitted' },
     ]);
-    expect(memlock(pid)).toEqual(before);
+    expect(memlockOf(pid)).toEqual(before);
   });
 
   it('goes live after the tape: a prefix replays, the rest acts', async () => {
     const bytes = lower();
     const o = await run([{ op: 'query-vm-identity', pid, result: identity }], bytes);
     expect(o).toMatchObject({ decision: 'allow' });
-    expect(memlock(pid)).toEqual({ soft: bytes, hard: bytes });
+    expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
   });
 
   it('fails closed when the repeated run asks for a different call', async () => {
-    const before = memlock(pid);
+    const before = memlockOf(pid);
     const bytes = lower();
     const o = await run(
       [
@@ -214,7 +192,7 @@ describe('replay in the worker', () => {
     );
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
     expect(o.errorDetail).toMatch(/replay diverged at capability call 2/);
-    expect(memlock(pid)).toEqual(before);
+    expect(memlockOf(pid)).toEqual(before);
   });
 
   it('fails closed when the repeated run makes fewer calls than recorded', async () => {

@@ -15,12 +15,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
-import type { CompileJob, FromCompileWorker } from './compile-protocol.ts';
+import type { CompileJob, FromCompileProcess } from './compile-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
 
 const ENTRY = new URL('./compile-main.ts', import.meta.url);
 
-export interface CompileWorkerOptions {
+export interface CompileProcessOptions {
   /** Wall-clock limit of one compile, from the moment a ready process takes it. */
   timeoutMs: number;
   /** The process's JS heap (old generation), in MiB. */
@@ -29,7 +29,7 @@ export interface CompileWorkerOptions {
   idleMs: number;
 }
 
-export const DEFAULT_COMPILE_WORKER: Readonly<CompileWorkerOptions> = Object.freeze({
+export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.freeze({
   timeoutMs: 30_000,
   maxHeapMb: 512,
   idleMs: 1000,
@@ -51,8 +51,8 @@ function refused(message: string): CompileResult {
   return { ok: false, kind: 'invalid-module', message };
 }
 
-export class CompileWorker {
-  readonly #options: CompileWorkerOptions;
+export class CompileProcess {
+  readonly #options: CompileProcessOptions;
   #running: Running | undefined;
   /** Jobs run one after another. */
   #tail: Promise<unknown> = Promise.resolve();
@@ -68,8 +68,8 @@ export class CompileWorker {
   /** Processes started so far (tests, benchmarks). */
   started = 0;
 
-  constructor(options: Partial<CompileWorkerOptions> = {}) {
-    this.#options = { ...DEFAULT_COMPILE_WORKER, ...options };
+  constructor(options: Partial<CompileProcessOptions> = {}) {
+    this.#options = { ...DEFAULT_COMPILE_PROCESS, ...options };
   }
 
   /** The pid of the compile process while one runs (tests, benchmarks). */
@@ -129,7 +129,7 @@ export class CompileWorker {
       }),
     );
     r.ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: FromCompileWorker): void => {
+      const onMessage = (m: FromCompileProcess): void => {
         if (m.type !== 'ready') return;
         child.off('message', onMessage);
         resolve();
@@ -164,15 +164,15 @@ export class CompileWorker {
     }
     const id = this.#nextId++;
     let finished = false;
-    const answer = await new Promise<(FromCompileWorker & { type: 'result' }) | CompileResult>((resolve) => {
-      const done = (res: (FromCompileWorker & { type: 'result' }) | CompileResult): void => {
+    const answer = await new Promise<(FromCompileProcess & { type: 'result' }) | CompileResult>((resolve) => {
+      const done = (res: (FromCompileProcess & { type: 'result' }) | CompileResult): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
         r.child.off('message', onMessage);
         resolve(res);
       };
-      const onMessage = (m: FromCompileWorker): void => {
+      const onMessage = (m: FromCompileProcess): void => {
         if (m.type === 'result' && m.id === id) done(m);
       };
       void r.exited.then(() => {

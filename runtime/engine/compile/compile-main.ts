@@ -1,16 +1,16 @@
-// The compile process: runs the upload pipeline (compile.ts: parse, contract check, upload
+// The compile process: runs the upload pipeline (../compile.ts: parse, contract check, upload
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) outside the daemon's
 // process, one job at a time. The daemon side bounds it in time and memory and ends it once it
-// has nothing left to compile (compile-worker.ts): the pipeline (binaryen, jco's wasm-tools) costs
+// has nothing left to compile (compile-process.ts): the pipeline (binaryen, jco's wasm-tools) costs
 // ~100 MB, and its memory goes back to the system only with the process. It runs at a low CPU
 // priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only when the
 // daemon's threads do not want it.
-import type { CompileJob, CompileResultOnWire, FromCompileWorker } from './compile-protocol.ts';
+import type { CompileJob, CompileResultOnWire, FromCompileProcess } from './compile-protocol.ts';
 import { compilePolicyWithCore } from '../compile.ts';
 import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
 
 if (process.send === undefined) throw new Error('compile-main.ts runs only as a child process with an IPC channel');
-const send = (m: FromCompileWorker): void => void process.send!(m);
+const send = (m: FromCompileProcess): void => void process.send!(m);
 
 // The daemon went away (crashed, or stopped us by closing the channel): nothing to compile for.
 process.on('disconnect', () => process.exit(0));

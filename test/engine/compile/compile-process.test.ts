@@ -8,7 +8,7 @@ import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
-import { CompileWorker } from '../../../runtime/engine/worker/compile-worker.ts';
+import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { childPids } from '../../../scripts/bench/footprint.ts';
 import { BACKGROUND_NICE } from '../../../runtime/os/thread-priority.ts';
@@ -26,17 +26,17 @@ function compileProcesses(): number[] {
 }
 
 const engines: Engine[] = [];
-const workers: CompileWorker[] = [];
+const compilers: CompileProcess[] = [];
 afterAll(async () => {
-  await Promise.all([...engines.map((e) => e.close()), ...workers.map((w) => w.close())]);
+  await Promise.all([...engines.map((e) => e.close()), ...compilers.map((c) => c.close())]);
 });
 
-describe('the compile worker', () => {
-  it('stops a compile past its time limit, refuses it, and the next compile gets a fresh worker', async () => {
-    const compiler = new CompileWorker();
-    workers.push(compiler);
+describe('the compile process', () => {
+  it('stops a compile past its time limit, refuses it, and the next compile gets a fresh process', async () => {
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
     const good = await componentFromWat(policyWat());
-    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the worker is up
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
     // No compile takes under a millisecond (parse, instrument, compile, WIT, trial instantiation),
     // and the timer fires before a result that arrives in the same turn.
     const r = await compiler.compile(good, DEFAULT_LIMITS, 1);
@@ -50,8 +50,8 @@ describe('the compile worker', () => {
   }, 120_000);
 
   it('ends its process once nothing is left to compile; jobs asked for together share one', async () => {
-    const compiler = new CompileWorker();
-    workers.push(compiler);
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
     const good = await componentFromWat(policyWat());
     const together = await Promise.all([
       compiler.compile(good, DEFAULT_LIMITS),
@@ -73,8 +73,8 @@ describe('the compile worker', () => {
   }, 120_000);
 
   it('runs at a low CPU priority (nice 10) on every thread of the compile process; the daemon keeps its own', async () => {
-    const compiler = new CompileWorker();
-    workers.push(compiler);
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
     expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
     const pid = compiler.pid;
     expect(pid).toBeDefined();
@@ -86,8 +86,8 @@ describe('the compile worker', () => {
   }, 120_000);
 
   it('a compile process killed while idle: the next job is refused with the cause or served by a fresh one, and the daemon lives', async () => {
-    const compiler = new CompileWorker();
-    workers.push(compiler);
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
     const good = await componentFromWat(policyWat());
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
     process.kill(compiler.pid!, 'SIGKILL');
@@ -97,14 +97,14 @@ describe('the compile worker', () => {
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
   }, 120_000);
 
-  it('a refusal from the worker is the same as on the calling thread', async () => {
+  it('a refusal from the compile process is the same as on the calling thread', async () => {
     const engine = new Engine({ workers: 1, linuxCapabilities: false });
     engines.push(engine);
     const bomb = await componentFromWat(policyWat({ extra: '(table 10000000 funcref)' }));
-    const inWorker = await engine.compile(bomb);
+    const inProcess = await engine.compile(bomb);
     const here = await compilePolicy(bomb, DEFAULT_LIMITS);
-    expect(inWorker).toEqual(here);
-    expect(inWorker.ok).toBe(false);
+    expect(inProcess).toEqual(here);
+    expect(inProcess.ok).toBe(false);
   }, 120_000);
 });
 

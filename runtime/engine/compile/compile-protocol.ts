@@ -16,6 +16,6 @@ export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
   | Extract<CompileResult, { ok: false }>;
 
-export type FromCompileWorker =
+export type FromCompileProcess =
   /** Sent once the process has loaded the compile pipeline (binaryen, wasm-tools). */
   { type: 'ready' } | { type: 'result'; id: number; result: CompileResultOnWire };
