@@ -41,6 +41,7 @@ const VICTIM_BYTES = String(2n * 1024n * 1024n);
 const POLICY_CLASSES: HostileClass[] = [
   'log-storm',
   'grow-storm',
+  'page-storm',
   'memlock-then-deny',
   'memlock-then-trap',
   'memlock-then-spin',

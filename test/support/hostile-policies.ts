@@ -27,6 +27,8 @@ export const ATTACKS = {
   'log-storm': `${loop(23_000, '(call $log (i32.const 1) (i32.const 16384) (i32.const 4096))')} (return ${ALLOW})`,
   /** 30,000 memory.grow(0) a decision. */
   'grow-storm': `${loop(30_000, '(drop (memory.grow (i32.const 0)))')} (return ${ALLOW})`,
+  /** 21 one-page grows a decision (1.3 MiB): what the main thread's fuel slice pays for, and allow. */
+  'page-storm': `${loop(21, '(drop (memory.grow (i32.const 1)))')} (return ${ALLOW})`,
   'memlock-then-deny': `${SET} (return ${DENY})`,
   'memlock-then-trap': `${SET} (unreachable)`,
   'memlock-then-spin': `${SET} ${SPIN} (return ${ALLOW})`,

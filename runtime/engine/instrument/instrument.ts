@@ -71,7 +71,7 @@ export function instrumentCoreModule(core: Uint8Array, opts: InstrumentOptions):
           ? module.call(growHelper, [memoryGrowDelta.get(expr)], binaryen.i32)
           : (bulkMemory.replace(expr, id) ?? expr),
     });
-    addGrowHelper(module, growHelper, oomGlobal, fuelGlobal);
+    addGrowHelper(module, { growHelper, oomGlobal, fuelGlobal }, memoryMaxPages);
     bulkMemory.addHelpers();
     const deferredStart = deferStart(module, freshName('capgate_started'));
     module.addGlobalExport(fuelGlobal, FUEL_EXPORT);

@@ -174,6 +174,47 @@ describe('memory', () => {
     expect(g.oom.value).toBe(1);
   });
 
+  it('memory.grow(0) answers the size without growing: the buffer is not replaced', async () => {
+    // V8's grow(0) detaches the buffer and updates every instance that ever used the memory, a
+    // cost that grows with the decisions a recycled memory served; the helper never calls it.
+    const g = instantiate(await compileModule(GROW('(memory (export "memory") 1)'), limits));
+    g.evaluate(0, 1, 2, 3, 1n);
+    const buffer = g.memory.buffer;
+    g.evaluate(0, 1, 2, 3, 0n);
+    expect(grown(g)).toBe(2);
+    expect(buffer.byteLength).toBe(2 * 65536); // not detached
+    expect(g.memory.buffer === buffer).toBe(true);
+    expect(g.oom.value).toBe(0);
+  });
+
+  it('a grow past what the maximum leaves returns -1 and sets the flag, whatever the delta as u32', async () => {
+    const module = await compileModule(GROW('(memory (export "memory") 1)'), limits);
+    for (const delta of [4n, 5n, 0x10000n, 0x7fffffffn, 0x80000000n, 0xffffffffn]) {
+      const g = instantiate(module);
+      const buffer = g.memory.buffer;
+      g.evaluate(0, 1, 2, 3, delta);
+      expect({ delta, result: grown(g), oom: g.oom.value }).toEqual({ delta, result: -1, oom: 1 });
+      expect(buffer.byteLength).toBe(65536);
+      expect(g.memory.buffer === buffer).toBe(true);
+    }
+    // What is left shrinks as memory grows: from 3 pages of 4, 2 more is refused and 1 is not.
+    const g = instantiate(module);
+    g.evaluate(0, 1, 2, 3, 2n);
+    g.evaluate(0, 1, 2, 3, 2n);
+    expect([grown(g), g.memory.buffer.byteLength, g.oom.value]).toEqual([-1, 3 * 65536, 1]);
+    g.evaluate(0, 1, 2, 3, 1n);
+    expect([grown(g), g.memory.buffer.byteLength]).toEqual([3, 4 * 65536]);
+  });
+
+  it('a grow its fuel cannot pay for traps before the memory grows', async () => {
+    const small = { ...limits, fuel: 10_000 };
+    const g = instantiate(await compileModule(GROW('(memory (export "memory") 1)'), small));
+    expect(() => g.evaluate(0, 1, 2, 3, 3n)).toThrow(WebAssembly.RuntimeError); // 3 pages: 12,288 units
+    expect(g.memory.buffer.byteLength).toBe(65536); // so the memory can be recycled
+    expect(fuelUsed(g, small)).toBeGreaterThan(small.fuel);
+    expect(g.oom.value).toBe(0);
+  });
+
   it('the memory becomes an import whose limits are recorded for the run time', async () => {
     const m = await compileModule(GROW('(memory (export "memory") 3 9)'), limits);
     expect(WebAssembly.Module.imports(m).filter((i) => i.kind === 'memory')).toEqual([

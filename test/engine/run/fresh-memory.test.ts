@@ -7,7 +7,7 @@ import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { evaluatePrepared } from '../../../runtime/engine/evaluate-instance.ts';
-import { FreshMemoryPool } from '../../../runtime/engine/fresh-memory-pool.ts';
+import { FreshMemoryPool, MAX_MEMORY_USES } from '../../../runtime/engine/fresh-memory-pool.ts';
 import { InstanceFactory } from '../../../runtime/engine/instance-factory.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { componentFromWat } from '../../support/components.ts';
@@ -93,6 +93,25 @@ describe('FreshMemoryPool', () => {
       decision: 'allow',
       reason: '',
     });
+  });
+
+  it('a memory serves at most MAX_MEMORY_USES instances, then a new one takes over', () => {
+    // V8 keeps every instance a memory served on its list until a full GC, and each grow that
+    // succeeds updates them all: a memory reused without end makes a grow cost without bound.
+    const factory = new InstanceFactory(policy.module);
+    const caps = createSimulatedCapabilities(world());
+    const uses = new Map<WebAssembly.Memory, number>();
+    for (let i = 0; i < 2 * MAX_MEMORY_USES + 1; i++) {
+      const prepared = factory.prepare();
+      expect(evaluatePrepared(prepared, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({
+        decision: 'allow',
+        reason: '',
+      });
+      uses.set(prepared.memory!, (uses.get(prepared.memory!) ?? 0) + 1);
+      factory.recycle(prepared);
+    }
+    expect([...uses.values()]).toEqual([MAX_MEMORY_USES, MAX_MEMORY_USES, 1]);
+    expect(factory.memories!.dropped).toBe(2);
   });
 
   it('zeroes whatever was written, e.g. by an instantiation whose data segments failed half-way', () => {
