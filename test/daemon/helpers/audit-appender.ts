@@ -2,10 +2,13 @@
 // ingests and indexes them in batches of random sizes, in a tight loop, printing each decision id
 // and its seq once its batch is committed (acknowledged), until it is killed. With durability
 // 'normal' the journal is emptied every 32 KiB (not 4 MiB), so kills also land around that.
+// The WAL checkpoint worker runs beside it, as in the daemon, checkpointing every 16 pages: kills
+// also land in checkpoints.
 // Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../../runtime/store/store.ts';
+import { WalCheckpointer } from '../../../runtime/store/checkpoint/wal-checkpointer.ts';
 import type { NewAuditRecord } from '../../../runtime/store/audit-store.ts';
 
 const VMS = [
@@ -42,6 +45,8 @@ export function crashRecord(run: number, i: number): NewAuditRecord {
 
 async function main(file: string, run: number, durability: 'normal' | 'full'): Promise<void> {
   const store = Store.open(file, durability, { journalTruncateBytes: 32 * 1024 });
+  const checkpointer = new WalCheckpointer({ database: file, durability, thresholdPages: 16, pollMs: 2 });
+  await checkpointer.ready();
   process.stdout.write('open\n');
   let i = 0;
   for (;;) {

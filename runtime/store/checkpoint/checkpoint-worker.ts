@@ -1,0 +1,91 @@
+// The WAL checkpoint worker: a thread with its own connection to the daemon's database that
+// copies the write-ahead log back into the database (PRAGMA wal_checkpoint(PASSIVE)) once more
+// than `thresholdPages` frames wait in it. The daemon's own connection never checkpoints on
+// commit (database.ts): a checkpoint copies and fsyncs megabytes, 80-120 ms measured, and would
+// run inside whichever commit crossed the threshold, on the main thread every VM shares.
+// PASSIVE never takes the writer's lock and never waits: the main thread's commits go on during
+// a checkpoint, and one that cannot copy everything (a reader still needs old frames) copies
+// what it can and tries again at the next look. Started by wal-checkpointer.ts.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { CheckpointReport, CheckpointWorkerInit, FromCheckpointWorker, ToCheckpointWorker } from './protocol.ts';
+import { lookAtWal } from './wal-index.ts';
+
+/** Passes of one checkpoint: frames committed during a pass are copied by the next, so that the
+ * log is fully copied at some moment and the next commit starts it again from the beginning. */
+const MAX_PASSES = 4;
+
+interface PassResult {
+  busy: number;
+  log: number;
+  checkpointed: number;
+}
+
+const init = workerData as CheckpointWorkerInit;
+const port = parentPort!;
+const send = (m: FromCheckpointWorker): void => port.postMessage(m);
+
+// fileMustExist: the daemon's connection created the database; this one never creates a file.
+// (SQLite gives the -wal and -shm files the database's mode, 0600, were it ever to.)
+const db = new Database(init.database, { fileMustExist: true });
+db.pragma(`synchronous = ${init.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+db.pragma('wal_autocheckpoint = 0');
+const checkpoint = db.prepare<[], PassResult>('PRAGMA wal_checkpoint(PASSIVE)');
+
+let retryAt = 0;
+let retryMs = 0;
+let walIndexUnreadable = false;
+
+/** Looks at the WAL and checkpoints if enough waits (or if it cannot tell); `forced` ignores a back-off. */
+function look(forced: boolean): number | null {
+  if (!forced && Date.now() < retryAt) return null;
+  const wal = lookAtWal(init.database);
+  if (!wal.ok && !walIndexUnreadable) {
+    walIndexUnreadable = true;
+    send({ type: 'wal-index-unreadable', reason: wal.reason });
+  }
+  if (wal.ok && wal.framesWaiting < init.thresholdPages) return wal.framesWaiting;
+  try {
+    const report = run(wal.ok ? wal.framesWaiting : null);
+    retryMs = 0;
+    send({ type: 'checkpointed', report });
+  } catch (err) {
+    retryMs = retryMs === 0 ? init.retryMs.first : Math.min(2 * retryMs, init.retryMs.max);
+    retryAt = Date.now() + retryMs;
+    send({ type: 'failed', message: (err as Error).message });
+  }
+  const after = lookAtWal(init.database);
+  return after.ok ? after.framesWaiting : null;
+}
+
+function run(framesBefore: number | null): CheckpointReport {
+  if (init.seams?.failCheckpoints !== undefined) throw new Error(init.seams.failCheckpoints);
+  const t0 = performance.now();
+  let r: PassResult = { busy: 0, log: 0, checkpointed: 0 };
+  let passes = 0;
+  while (passes < MAX_PASSES) {
+    r = checkpoint.get()!;
+    passes++;
+    if (r.busy !== 0 || r.checkpointed >= r.log) break;
+  }
+  return {
+    framesBefore,
+    log: r.log,
+    checkpointed: r.checkpointed,
+    busy: r.busy !== 0,
+    passes,
+    ms: performance.now() - t0,
+  };
+}
+
+const timer = setInterval(() => look(false), init.pollMs);
+port.on('message', (m: ToCheckpointWorker) => {
+  if (m.type === 'check') {
+    send({ type: 'checked', id: m.id, framesWaiting: look(true) });
+  } else {
+    clearInterval(timer);
+    db.close();
+    port.close();
+  }
+});
+send({ type: 'ready' });
