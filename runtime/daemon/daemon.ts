@@ -181,6 +181,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       // Holding a batch saves fsyncs; without fsyncs (durability normal) it would only add latency.
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
+      // Held while the checkpoint worker's last pass runs, so that the WAL can start again.
+      writeGate: checkpointer.writeGate,
     });
     await engine.ready();
     // The bound policies recompile in the engine's compile worker while the sockets listen: a

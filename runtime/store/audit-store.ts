@@ -164,6 +164,11 @@ export class AuditStore {
     return Math.max(this.indexer.fedPending, this.ingester.pendingCount);
   }
 
+  /** Durability 'full': appends are SQLite transactions (no journal). */
+  get commitsDirect(): boolean {
+    return this.journal === null;
+  }
+
   /** Records acknowledged (in the journal) and not yet ingested into audit_log. */
   get uningested(): number {
     return this.ingester.pendingCount;

@@ -110,6 +110,42 @@ describe('WAL checkpoints', () => {
     },
   );
 
+  // SQLite starts the log again from its beginning only in a write transaction that begins once
+  // every frame is copied back; under writes that never pause, a PASSIVE pass never ends complete
+  // (a frame always came meanwhile) unless the writer holds back for its last pass.
+  it.for(['normal', 'full'] as const)(
+    'keeps the WAL file bounded while the writer never pauses (durability %s)',
+    { timeout: 120_000 },
+    async (durability) => {
+      const file = path.join(tempDir(), 'state', 'capgate.db');
+      const store = openStore(file, durability);
+      const threshold = 100;
+      const checkpointer = startCheckpointer({ database: file, durability, thresholdPages: threshold, pollMs: 5 });
+      await checkpointer.ready();
+      const writer = new AuditWriter(store.audit, {
+        holdMs: durability === 'full' ? 1 : 0,
+        indexBatch: 1,
+        indexIdleMs: 1,
+        writeGate: checkpointer.writeGate,
+      });
+      const pageBytes = 4096;
+      let maxWal = 0;
+      const RECORDS = durability === 'full' ? 10_000 : 30_000;
+      for (let i = 0; i < RECORDS; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, k) => writer.write(rec(i + k))));
+        await new Promise((r) => setImmediate(r));
+        maxWal = Math.max(maxWal, walBytes(file));
+      }
+      writer.close();
+      expect(store.audit.count()).toBe(RECORDS);
+      expect(checkpointer.stats.checkpoints).toBeGreaterThan(3);
+      // Without the restarts the file holds every frame ever written: more than the database.
+      const dbPages = fs.statSync(file).size / pageBytes;
+      expect(maxWal / pageBytes).toBeLessThan(dbPages / 2);
+      expect(maxWal / pageBytes).toBeLessThan(20 * threshold);
+    },
+  );
+
   it('checkpoints on its own once the WAL passes the threshold', { timeout: 60_000 }, async () => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
     const store = openStore(file);

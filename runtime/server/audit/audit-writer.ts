@@ -14,6 +14,7 @@
 // requests (503, retryable) until it has caught up.
 import { DEFAULT_INDEX_BATCH, type AuditStore, type NewAuditRecord } from '../../store/audit-store.ts';
 import { threadCpuClock } from '../../os/thread-cpu-clock.ts';
+import type { WriteGate } from '../../store/checkpoint/write-hold.ts';
 import { BatchSizer } from './batch-sizer.ts';
 
 const INDEX_RETRY_MS = 1000;
@@ -67,7 +68,17 @@ export interface AuditWriterOptions {
   onIndex?(rows: number, ms: number, kind: 'ingest' | 'index'): void;
   /** An index batch failed: the log is intact, reads will retry the catch-up. */
   onIndexError?(err: unknown): void;
+  /**
+   * Entered around each ingest and index batch, and each commit to the database (durability
+   * 'full'): while the WAL checkpoint worker holds it (its last pass, see
+   * store/checkpoint/write-hold.ts), the write waits for the next millisecond instead. Never
+   * blocks the thread.
+   */
+  writeGate?: WriteGate;
 }
+
+/** How long a write deferred by deferWrites waits before it looks again. */
+const DEFER_MS = 1;
 
 export class AuditWriter {
   private pending: Pending[] = [];
@@ -149,11 +160,17 @@ export class AuditWriter {
     else setTimeout(() => this.flush(), hold);
   }
 
-  /** Commits whatever is pending now. */
+  /** Commits whatever is pending now (or, with durability 'full' while writes are deferred, in a moment). */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
+    const gate = this.store.commitsDirect && !this.closed ? this.options.writeGate : undefined;
+    if (gate !== undefined && !gate.tryEnter()) {
+      this.scheduled = true;
+      setTimeout(() => this.flush(), DEFER_MS);
+      return;
+    }
     this.pending = [];
     const t0 = process.hrtime.bigint();
     try {
@@ -161,6 +178,8 @@ export class AuditWriter {
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
+    } finally {
+      gate?.leave();
     }
     this.stats.commits++;
     this.stats.records += batch.length;
@@ -171,8 +190,8 @@ export class AuditWriter {
 
   /** Commits what is pending and stops driving the indexer (the store indexes the rest on close or open). */
   close(): void {
-    this.flush();
     this.closed = true;
+    this.flush();
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     clearTimeout(this.retryTimer);
@@ -210,13 +229,21 @@ export class AuditWriter {
   private indexStep(): void {
     this.indexScheduled = false;
     if (this.closed) return;
+    const gate = this.options.writeGate;
+    if (gate !== undefined && !gate.tryEnter()) {
+      this.indexScheduled = true;
+      setTimeout(() => this.indexStep(), DEFER_MS).unref();
+      return;
+    }
     try {
       const first = this.nextStep;
       const second = first === 'ingest' ? 'index' : 'ingest';
       this.nextStep = second;
       const used = this.runBatch(first, 1);
       if (used < this.budgetMs) this.runBatch(second, 1 - used / this.budgetMs);
+      gate?.leave();
     } catch (err) {
+      gate?.leave();
       this.indexFailedAtMs = performance.now();
       this.options.onIndexError?.(err);
       // Tried again in a while even if no record comes meanwhile: while the backlog is too long

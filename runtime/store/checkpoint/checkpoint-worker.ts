@@ -10,10 +10,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CheckpointReport, CheckpointWorkerInit, FromCheckpointWorker, ToCheckpointWorker } from './protocol.ts';
 import { lookAtWal } from './wal-index.ts';
+import { WriteHold } from './write-hold.ts';
 
-/** Passes of one checkpoint: frames committed during a pass are copied by the next, so that the
- * log is fully copied at some moment and the next commit starts it again from the beginning. */
-const MAX_PASSES = 4;
+/** How long the worker waits, under the hold, for a write of the main thread under way to end
+ * (a batch is bounded to ~1 ms; a commit with durability 'full' is one fsync). */
+const WAIT_FOR_MAIN_MS = 50;
 
 interface PassResult {
   busy: number;
@@ -31,6 +32,7 @@ const db = new Database(init.database, { fileMustExist: true });
 db.pragma(`synchronous = ${init.durability === 'full' ? 'FULL' : 'NORMAL'}`);
 db.pragma('wal_autocheckpoint = 0');
 const checkpoint = db.prepare<[], PassResult>('PRAGMA wal_checkpoint(PASSIVE)');
+const hold = new WriteHold(init.hold);
 
 let retryAt = 0;
 let retryMs = 0;
@@ -61,12 +63,22 @@ function look(forced: boolean): number | null {
 function run(framesBefore: number | null): CheckpointReport {
   if (init.seams?.failCheckpoints !== undefined) throw new Error(init.seams.failCheckpoints);
   const t0 = performance.now();
-  let r: PassResult = { busy: 0, log: 0, checkpointed: 0 };
-  let passes = 0;
-  while (passes < MAX_PASSES) {
-    r = checkpoint.get()!;
-    passes++;
-    if (r.busy !== 0 || r.checkpointed >= r.log) break;
+  // The bulk, while the main thread writes on; then what was committed meanwhile, with the main
+  // thread's background writes held (write-hold.ts), so that the log is complete when its next
+  // write begins, and that write starts the log again from its beginning.
+  let r = checkpoint.get()!;
+  let passes = 1;
+  if (r.busy === 0) {
+    hold.raise(WAIT_FOR_MAIN_MS);
+    try {
+      const left = lookAtWal(init.database);
+      if (!left.ok || left.framesWaiting > 0) {
+        r = checkpoint.get()!;
+        passes++;
+      }
+    } finally {
+      hold.lower();
+    }
   }
   return {
     framesBefore,

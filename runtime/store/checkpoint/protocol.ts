@@ -17,6 +17,8 @@ export interface CheckpointWorkerInit {
   pollMs: number;
   /** Back-off after a failed checkpoint: first and longest wait (ms). */
   retryMs: { first: number; max: number };
+  /** Shared slots through which the worker asks the main thread to hold its background writes (write-hold.ts). */
+  hold: SharedArrayBuffer;
   seams?: CheckpointSeams;
 }
 

@@ -5,6 +5,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { Durability } from '../database.ts';
+import { newWriteHold, WriteHold, type WriteGate } from './write-hold.ts';
 import type {
   CheckpointReport,
   CheckpointSeams,
@@ -56,6 +57,7 @@ export class WalCheckpointer {
   readonly stats: WalCheckpointerStats = { checkpoints: 0, busy: 0, failures: 0, restarts: 0 };
   readonly #options: WalCheckpointerOptions;
   readonly #init: CheckpointWorkerInit;
+  readonly #hold: WriteHold;
   #worker: Worker | null = null;
   #exited: Promise<void> = Promise.resolve();
   #ready = false;
@@ -71,7 +73,10 @@ export class WalCheckpointer {
   constructor(options: WalCheckpointerOptions) {
     this.#options = options;
     const retryMs = options.retryMs ?? { first: 1000, max: 60_000 };
+    const hold = newWriteHold();
+    this.#hold = new WriteHold(hold);
     this.#init = {
+      hold,
       database: options.database,
       durability: options.durability,
       thresholdPages: options.thresholdPages ?? DEFAULT_CHECKPOINT_PAGES,
@@ -85,6 +90,15 @@ export class WalCheckpointer {
   /** What is wrong: the last checkpoint failed, or the worker stopped (and is not back yet). Null otherwise. */
   get problem(): string | null {
     return this.#problem;
+  }
+
+  /**
+   * Around each write the main thread can defer (audit ingestion and indexing; with durability
+   * 'full' the audit's commits): the worker holds them while its last checkpoint pass runs, so
+   * that the log can start again from its beginning (write-hold.ts). Never longer than MAX_HOLD_MS.
+   */
+  get writeGate(): WriteGate {
+    return this.#hold;
   }
 
   /** The worker runs and its last checkpoint did not fail. */
@@ -176,6 +190,7 @@ export class WalCheckpointer {
   #onExit(worker: Worker, code: number): void {
     if (this.#worker !== worker) return;
     this.#worker = null;
+    this.#hold.lower(); // it may have stopped in a held pass
     this.#ready = false;
     const why = `the WAL checkpoint worker stopped (exit code ${code})${this.#lastError !== undefined ? `: ${this.#lastError}` : ''}`;
     for (const c of this.#checks.values()) c.reject(new Error(why));
