@@ -15,6 +15,8 @@ import { WriteHold } from './write-hold.ts';
 /** How long the worker waits, under the hold, for a write of the main thread under way to end
  * (a batch is bounded to ~1 ms; a commit with durability 'full' is one fsync). */
 const WAIT_FOR_MAIN_MS = 50;
+/** The poll while checkpoints are needed (one after another). */
+const BUSY_POLL_MS = 10;
 
 interface PassResult {
   busy: number;
@@ -34,6 +36,7 @@ db.pragma('wal_autocheckpoint = 0');
 const checkpoint = db.prepare<[], PassResult>('PRAGMA wal_checkpoint(PASSIVE)');
 const hold = new WriteHold(init.hold);
 
+let checkpoints = 0;
 let retryAt = 0;
 let retryMs = 0;
 let walIndexUnreadable = false;
@@ -50,6 +53,7 @@ function look(forced: boolean): number | null {
   try {
     const report = run(wal.ok ? wal.framesWaiting : null);
     retryMs = 0;
+    checkpoints++;
     send({ type: 'checkpointed', report });
   } catch (err) {
     retryMs = retryMs === 0 ? init.retryMs.first : Math.min(2 * retryMs, init.retryMs.max);
@@ -90,12 +94,20 @@ function run(framesBefore: number | null): CheckpointReport {
   };
 }
 
-const timer = setInterval(() => look(false), init.pollMs);
+// After a checkpoint, the next look comes sooner: writes that filled the log past the threshold
+// within one poll keep coming, and the log stays near the threshold only if it is copied as often.
+let timer: NodeJS.Timeout;
+const poll = (): void => {
+  const checkpointsBefore = checkpoints;
+  look(false);
+  timer = setTimeout(poll, checkpoints > checkpointsBefore ? Math.min(init.pollMs, BUSY_POLL_MS) : init.pollMs);
+};
+timer = setTimeout(poll, init.pollMs);
 port.on('message', (m: ToCheckpointWorker) => {
   if (m.type === 'check') {
     send({ type: 'checked', id: m.id, framesWaiting: look(true) });
   } else {
-    clearInterval(timer);
+    clearTimeout(timer);
     db.close();
     port.close();
   }
