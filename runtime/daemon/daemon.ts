@@ -15,6 +15,8 @@ import {
 } from '../identity/index.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
 import { Store } from '../store/store.ts';
+import { WalCheckpointer } from '../store/checkpoint/wal-checkpointer.ts';
+import { lookAtWal } from '../store/checkpoint/wal-index.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../server/deps.ts';
@@ -143,10 +145,35 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         ...(config.policies.directory !== undefined
           ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) }
           : {}),
+        auditBacklog: () => store.audit.uningested,
+        walFramesWaiting: () => {
+          const wal = lookAtWal(config.database);
+          return wal.ok ? wal.framesWaiting : null;
+        },
+        walCheckpointerUp: () => (checkpointer.up ? 1 : 0),
       },
       config.metrics.eventLoopResolutionMs,
     );
     cleanup.push(() => metrics.close());
+    for (const result of ['done', 'busy', 'failed'] as const) metrics.walCheckpoints.inc({ result }, 0);
+    const checkpointer = new WalCheckpointer({
+      database: config.database,
+      durability: config.audit.durability,
+      onCheckpoint: (r) => {
+        metrics.walCheckpoints.inc({ result: r.busy ? 'busy' : 'done' });
+        logger.debug({ ...r }, 'WAL checkpointed');
+      },
+      onProblem: (kind, message) => {
+        if (kind === 'failed') metrics.walCheckpoints.inc({ result: 'failed' });
+        logger.error(
+          { problem: message },
+          "WAL checkpoint worker: the database's write-ahead log grows until this is fixed (decisions go on)",
+        );
+      },
+      onWarning: (message) => logger.warn(message),
+    });
+    // Stopped before the store closes (cleanup runs in reverse): the store's close checkpoints the rest.
+    cleanup.push(() => checkpointer.close());
     overruns.bind(policies, metrics);
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
@@ -154,6 +181,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       // Holding a batch saves fsyncs; without fsyncs (durability normal) it would only add latency.
       holdMs: config.audit.durability === 'full' ? 1 : 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
+      // Held while the checkpoint worker's last pass runs, so that the WAL can start again.
+      writeGate: checkpointer.writeGate,
     });
     await engine.ready();
     // The bound policies recompile in the engine's compile process while the sockets listen: a
@@ -207,8 +236,10 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     };
     const health = (detail: boolean): HealthResponse => {
       const p = policyProblems();
+      const checkpoints = checkpointer.problem;
       const all = [
         ...problems,
+        ...(checkpoints !== null ? [`the database's write-ahead log is not being checkpointed: ${checkpoints}`] : []),
         ...(detail
           ? p.map(describeHealthProblem)
           : p.length > 0
@@ -356,7 +387,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         ]);
         audit.close();
         cleanup.length = 0;
-        await engine.close();
+        await Promise.all([engine.close(), checkpointer.close()]);
         effects.close();
         metrics.close();
         store.close();

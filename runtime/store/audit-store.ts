@@ -42,10 +42,18 @@ interface AuditRow {
 /** Index rows per batch when the writer drives the indexer: big enough to amortise index pages. */
 export const DEFAULT_INDEX_BATCH = 256;
 /**
- * Records waiting in the journal beyond which an append first ingests them (and fails if it
- * cannot): bounds the memory they hold while the database refuses writes.
+ * Records waiting in the journal (and in memory) beyond which an append is refused: bounds the
+ * memory they hold and the journal while the database refuses writes or cannot keep up. Never
+ * ingested all at once here: that would hold the main thread for seconds. The daemon refuses new
+ * requests well before this (AuditWriter.backlogged), so it is reached only by decisions already
+ * under way.
  */
-const MAX_UNINGESTED = 65_536;
+export const MAX_UNINGESTED = 65_536;
+
+/** An append refused because too many records wait to be ingested: retryable once ingestion caught up. */
+export class AuditBacklogError extends Error {
+  override readonly name = 'AuditBacklogError';
+}
 
 export interface AuditStoreOptions {
   /** The opened journal (durability 'normal'), or null to commit to audit_log directly ('full'). */
@@ -56,6 +64,8 @@ export interface AuditStoreOptions {
   droppedBytes?: number;
   /** Journal size beyond which it is emptied once fully ingested (default 4 MiB). */
   journalTruncateBytes?: number;
+  /** Records waiting to be ingested beyond which an append is refused (default MAX_UNINGESTED). */
+  maxUningested?: number;
 }
 
 /** What the store found at open. */
@@ -70,6 +80,7 @@ export class AuditStore {
   private readonly indexer: AuditIndexer;
   private readonly ingester: AuditIngester;
   private readonly journal: AuditJournal | null;
+  private readonly maxUningested: number;
   private readonly stmts;
   // Allocated here, not by SQLite: this connection is the only writer of the audit log.
   private nextSeq: number;
@@ -81,6 +92,7 @@ export class AuditStore {
   ) {
     this.indexer = new AuditIndexer(db);
     this.journal = options.journal;
+    this.maxUningested = options.maxUningested ?? MAX_UNINGESTED;
     this.ingester = new AuditIngester(db, options.journal, options.journalTruncateBytes);
     this.stmts = {
       top: db.prepare<[], number | null>('SELECT max(seq) FROM audit_log').pluck(),
@@ -131,7 +143,10 @@ export class AuditStore {
       doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }),
     }));
     if (this.journal) {
-      if (this.ingester.pendingCount >= MAX_UNINGESTED) this.ingester.ingestAll();
+      if (this.ingester.pendingCount + frames.length > this.maxUningested)
+        throw new AuditBacklogError(
+          `${this.ingester.pendingCount} audit records wait to be moved from the journal into the database (at most ${this.maxUningested}): it is not keeping up or refuses writes; retry later`,
+        );
       this.journal.append(frames);
       this.ingester.add(frames);
     } else {
@@ -149,12 +164,32 @@ export class AuditStore {
     return Math.max(this.indexer.fedPending, this.ingester.pendingCount);
   }
 
+  /** Durability 'full': appends are SQLite transactions (no journal). */
+  get commitsDirect(): boolean {
+    return this.journal === null;
+  }
+
+  /** Records acknowledged (in the journal) and not yet ingested into audit_log. */
+  get uningested(): number {
+    return this.ingester.pendingCount;
+  }
+
   /**
    * Ingests up to `maxRows` journal records into audit_log, then indexes up to `maxRows` pending
    * records; one transaction each. Returns how many were indexed.
    */
   indexPending(maxRows = DEFAULT_INDEX_BATCH): number {
     this.ingester.ingest(maxRows);
+    return this.indexer.indexPending(maxRows);
+  }
+
+  /** Ingests up to `maxRows` of the oldest journal records into audit_log, in one transaction; returns how many. */
+  ingestSome(maxRows: number): number {
+    return this.ingester.ingest(maxRows);
+  }
+
+  /** Indexes up to `maxRows` of the oldest unindexed records of audit_log, in one transaction; returns how many. */
+  indexSome(maxRows: number): number {
     return this.indexer.indexPending(maxRows);
   }
 

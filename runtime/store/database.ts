@@ -53,9 +53,11 @@ function configure(db: Database.Database, durability: Durability): Database.Data
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
-    // Checkpoints run inside a commit on the daemon's thread; fewer, larger ones (a WAL of up
-    // to ~40 MB) cost less per decision than the default of one every 1000 pages.
-    db.pragma('wal_autocheckpoint = 10000');
+    // Never a checkpoint inside a commit: it would copy and fsync the whole log (80-120 ms
+    // measured at 40 MB) in whichever commit crossed the threshold, on the daemon's main thread,
+    // at a moment any client can bring about. The daemon checkpoints in a worker thread
+    // (checkpoint/wal-checkpointer.ts); Store.close checkpoints what is left.
+    db.pragma('wal_autocheckpoint = 0');
     migrate(db);
   } catch (err) {
     db.close();

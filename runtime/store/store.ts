@@ -20,6 +20,8 @@ export interface StoreOptions {
   journalTruncateBytes?: number;
   /** The journal's write and truncate (a seam for tests: short writes, a full disk). */
   journalIo?: Partial<JournalIo>;
+  /** Records waiting to be ingested beyond which an append is refused (default 65,536). */
+  maxUningested?: number;
 }
 
 export class Store {
@@ -79,6 +81,7 @@ export class Store {
             ...(options.journalTruncateBytes !== undefined
               ? { journalTruncateBytes: options.journalTruncateBytes }
               : {}),
+            ...(options.maxUningested !== undefined ? { maxUningested: options.maxUningested } : {}),
           },
           lock,
         );

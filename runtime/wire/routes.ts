@@ -215,7 +215,7 @@ export const REQUEST_ROUTES = {
     errors: {
       503: {
         description:
-          'Not decided, nothing done: the queue is full (overloaded), the bound policy is still being compiled after a restart (not-ready), or the daemon is shutting down. Retry after the Retry-After header, when there is one.',
+          'Not decided, nothing done: the queue is full or the audit log is behind (overloaded), the bound policy is still being compiled after a restart (not-ready), or the daemon is shutting down. Retry after the Retry-After header, when there is one.',
         codes: ['overloaded', 'not-ready', 'shutting-down'],
         retryAfter: true,
       },

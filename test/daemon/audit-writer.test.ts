@@ -140,15 +140,15 @@ describe('AuditWriter drives the indexer', () => {
   const indexed = (store: Store): number =>
     store.db.prepare('SELECT count(*) FROM audit_index').pluck().get() as number;
 
-  it('indexes a batch once enough records are pending, after the answers, even under load', async () => {
+  it('indexes once enough records are pending, after the answers, even under load', async () => {
     const store = Store.open(path.join(tempDir(), 'i.db'));
-    const batches: number[] = [];
+    const batches: string[] = [];
     const w = new AuditWriter(store.audit, {
       moreComing: () => true,
       holdMs: 0,
       indexBatch: 8,
       indexIdleMs: 60_000,
-      onIndex: (n) => batches.push(n),
+      onIndex: (n, _ms, kind) => batches.push(`${kind} ${n}`),
     });
     await Promise.all(Array.from({ length: 7 }, (_, i) => w.write(rec(`a${i}`))));
     await new Promise((r) => setImmediate(r));
@@ -159,9 +159,11 @@ describe('AuditWriter drives the indexer', () => {
     expect(indexed(store)).toBe(0); // the answers come first: indexing waits for the next turn
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
-    expect(batches).toEqual([8]);
-    expect(indexed(store)).toBe(8);
-    expect(store.audit.unindexed).toBe(1);
+    // One step: the batches are sized by time, not by the count that started them (8), and the
+    // first takes all 9 (from the journal into the log, then into the index).
+    expect(batches).toEqual(['ingest 9', 'index 9']);
+    expect(indexed(store)).toBe(9);
+    expect(store.audit.unindexed).toBe(0);
     w.close();
     store.close();
   });
@@ -171,7 +173,11 @@ describe('AuditWriter drives the indexer', () => {
     try {
       const store = Store.open(path.join(tempDir(), 'j.db'));
       const batches: number[] = [];
-      const w = new AuditWriter(store.audit, { indexBatch: 100, indexIdleMs: 30, onIndex: (n) => batches.push(n) });
+      const w = new AuditWriter(store.audit, {
+        indexBatch: 100,
+        indexIdleMs: 30,
+        onIndex: (n, _ms, kind) => kind === 'index' && batches.push(n),
+      });
       await w.write(rec('q1'));
       await elapse(20);
       await w.write(rec('q2'));
@@ -221,6 +227,123 @@ describe('AuditWriter drives the indexer', () => {
       other.close();
       expect(store.audit.get('locked')).toMatchObject({ decisionId: 'locked' });
       expect(store.audit.count()).toBe(4);
+      w.close();
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('AuditWriter bounds the time each turn spends ingesting and indexing', () => {
+  it('sizes each batch to the budget on its clock, and shrinks the next when the work gets dearer', async () => {
+    const store = Store.open(path.join(tempDir(), 't.db'));
+    const mark = store.db.prepare('SELECT ingested_through FROM audit_ingester').pluck();
+    const cursor = store.db.prepare('SELECT indexed_through FROM audit_indexer').pluck();
+    // The injected clock: each row ingested or indexed since the last read costs what the test
+    // says (binary fractions of a millisecond, so that sums are exact).
+    const cost = { ingest: 1 / 64, index: 1 / 32 };
+    let spent = 0;
+    let seen = { ingest: 0, index: 0 };
+    const clock = (): number => {
+      const now = { ingest: mark.get() as number, index: cursor.get() as number };
+      spent += (now.ingest - seen.ingest) * cost.ingest + (now.index - seen.index) * cost.index;
+      seen = now;
+      return spent;
+    };
+    let turn: Array<{ kind: string; rows: number; ms: number }> = [];
+    const turns: Array<typeof turn> = [];
+    const w = new AuditWriter(store.audit, {
+      holdMs: 0,
+      indexBatch: 1,
+      indexIdleMs: 60_000,
+      indexBudgetMs: 1,
+      clock,
+      onIndex: (rows, ms, kind) => turn.push({ kind, rows, ms }),
+    });
+    // A writer step runs two turns after it is scheduled, so one turn of this loop sees at most one.
+    const drain = async (): Promise<void> => {
+      for (let i = 0; store.audit.unindexed > 0; i++) {
+        if (i > 100_000) throw new Error('not drained');
+        await new Promise((r) => setImmediate(r));
+        if (turn.length > 0) turns.push(turn), (turn = []);
+      }
+    };
+    const write = (from: number, n: number): Promise<unknown> =>
+      Promise.all(Array.from({ length: n }, (_, k) => w.write(rec(`t${from + k}`))));
+    const largest = (kind: string, of: typeof turns): number =>
+      Math.max(
+        ...of
+          .flat()
+          .filter((b) => b.kind === kind)
+          .map((b) => b.rows),
+      );
+
+    await write(0, 3000);
+    await drain();
+    expect(store.audit.count()).toBe(3000);
+    // Every turn within the budget, whatever the backlog (3000 records); the batches grew to
+    // what the budget allows: 64 rows at 1/64 ms, 32 at 1/32 ms.
+    for (const t of turns) expect(t.reduce((sum, b) => sum + b.ms, 0)).toBeLessThanOrEqual(1);
+    expect(largest('ingest', turns)).toBe(64);
+    expect(largest('index', turns)).toBe(32);
+    expect(w.batchSizes).toEqual({ ingest: 64, index: 32 });
+
+    // Four times dearer (a loaded disk, pages out of cache): one batch of each kind overruns,
+    // measured, and the next ones fit again.
+    cost.ingest = 1 / 16;
+    cost.index = 1 / 8;
+    const before = turns.length;
+    await write(3000, 3000);
+    await drain();
+    expect(store.audit.count()).toBe(6000);
+    const after = turns.slice(before).flat();
+    const overruns = after.filter((b) => b.ms > 1);
+    expect(overruns.map((b) => b.kind).sort()).toEqual(['index', 'ingest']);
+    const settled = after.slice(after.indexOf(overruns.at(-1)!) + 1);
+    expect(settled.length).toBeGreaterThan(100);
+    for (const b of settled) expect(b.ms).toBeLessThanOrEqual(1);
+    expect(w.batchSizes).toEqual({ ingest: 16, index: 8 });
+    w.close();
+    store.close();
+  });
+
+  it('says when too many records wait to be ingested, and no append ever ingests them all at once', async () => {
+    fakeClock();
+    try {
+      const file = path.join(tempDir(), 'u.db');
+      const store = Store.open(file, 'normal', { maxUningested: 12 });
+      const errors: unknown[] = [];
+      const w = new AuditWriter(store.audit, { maxBacklog: 8, indexIdleMs: 20, onIndexError: (e) => errors.push(e) });
+      // Another connection holds the write lock: nothing can be ingested.
+      store.db.pragma('busy_timeout = 0');
+      const other = new Database(file);
+      other.exec('BEGIN IMMEDIATE');
+      for (let i = 0; i < 7; i++) await w.write(rec(`b${i}`));
+      expect(w.backlogged).toBe(false);
+      await w.write(rec('b7'));
+      expect(w.backlog).toBe(8);
+      expect(w.backlogged).toBe(true);
+      // Past the store's own bound an append is refused (retryable), not turned into one long
+      // synchronous ingestion of everything waiting.
+      await Promise.all(Array.from({ length: 4 }, (_, i) => w.write(rec(`c${i}`))));
+      await expect(w.write(rec('over'))).rejects.toMatchObject({
+        name: 'AuditBacklogError',
+        message: expect.stringMatching(/12 audit records wait .* \(at most 12\).*retry later/),
+      });
+      expect(other.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(0);
+      await elapse(20); // quiet: the writer tries, and fails
+      expect(errors).toHaveLength(1);
+      // Once the database takes writes again, the writer catches up (in bounded steps) and the
+      // refusals end.
+      other.exec('ROLLBACK');
+      other.close();
+      await elapse(1000);
+      for (let i = 0; i < 100 && w.backlog > 0; i++) await elapse(20);
+      expect(w.backlog).toBe(0);
+      expect(w.backlogged).toBe(false);
+      await w.write(rec('again'));
+      expect(store.audit.count()).toBe(13);
       w.close();
       store.close();
     } finally {

@@ -174,6 +174,10 @@ describe('the request path end to end', () => {
     expect(text).toMatch(/capgate_evaluation_duration_seconds_count\{policy="memlock-cap"\} [1-9]/);
     expect(text).toMatch(/capgate_vms_registered 1/);
     expect(text).toMatch(/capgate_policies_loaded [1-9]/);
+    // The WAL is checkpointed by the worker, never inside a commit; nothing failed.
+    expect(text).toMatch(/capgate_wal_checkpoints_total\{result="failed"\} 0/);
+    expect(text).toMatch(/capgate_wal_frames_waiting \d+/);
+    expect(text).toMatch(/capgate_audit_backlog_records \d+/);
   });
 });
 

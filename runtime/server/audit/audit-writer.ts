@@ -4,12 +4,22 @@
 // Answers therefore never precede their audit record, and a burst of N concurrent decisions
 // costs a couple of commits (of fsyncs with durability 'full'), not N.
 // The writer also drives the store's ingester and indexer (journal -> audit_log -> audit_index),
-// off the answer path: in batches once enough records are pending (a batch amortises the pages),
-// and whatever is pending once the log has been quiet for a moment. Reads ingest and catch up by
-// themselves, so this only keeps that work small and the journal short.
+// off the answer path: once enough records are pending (a batch amortises the pages), and
+// whatever is pending once the log has been quiet for a moment. One transaction per turn of the
+// event loop, ingestion and indexing taking turns, each sized by the time the last one took so
+// that it holds the main thread at most `indexBudgetMs` (batch-sizer.ts): however many records
+// clients make, this work never makes a long turn. Reads ingest and catch up by themselves, so
+// this only keeps that work small and the journal short. When it cannot keep up (the database
+// refuses writes, or is slower than the decisions), `backlogged` tells the daemon to refuse new
+// requests (503, retryable) until it has caught up.
 import { DEFAULT_INDEX_BATCH, type AuditStore, type NewAuditRecord } from '../../store/audit-store.ts';
+import { threadCpuClock } from '../../os/thread-cpu-clock.ts';
+import type { WriteGate } from '../../store/checkpoint/write-hold.ts';
+import { BatchSizer } from './batch-sizer.ts';
 
 const INDEX_RETRY_MS = 1000;
+/** Records waiting to be ingested at which the daemon refuses new requests (AuditWriter.backlogged). */
+export const DEFAULT_MAX_BACKLOG = 16_384;
 
 interface Pending {
   record: NewAuditRecord;
@@ -39,21 +49,43 @@ export interface AuditWriterOptions {
    * per decision (decided on this thread, decisions are never "in flight" in between).
    */
   holdMs?: number;
-  /** Pending records at which the writer indexes a batch right after the answers went out. Default 256. */
+  /** Pending records at which the writer starts ingesting and indexing, right after the answers went out. Default 256. */
   indexBatch?: number;
+  /** How long one ingest or index batch may hold the main thread (ms of `clock`). Default 1. */
+  indexBudgetMs?: number;
+  /**
+   * The clock batches are timed with (ms). Default: this thread's CPU time (os/thread-cpu-clock.ts),
+   * what the work costs the thread, whatever time the OS gives other threads meanwhile (a batch
+   * timed on the wall clock of a busy machine would shrink to nothing); performance.now where it
+   * cannot be read. A seam for tests.
+   */
+  clock?: () => number;
+  /** Records waiting to be ingested at which `backlogged` turns true. Default DEFAULT_MAX_BACKLOG. */
+  maxBacklog?: number;
   /** Index whatever is pending once no commit happened for this long. Default 20 ms. */
   indexIdleMs?: number;
-  /** Called after each index batch (metrics). */
-  onIndex?(rows: number, seconds: number): void;
+  /** Called after each ingest or index batch (metrics), with its duration on `clock`. */
+  onIndex?(rows: number, ms: number, kind: 'ingest' | 'index'): void;
   /** An index batch failed: the log is intact, reads will retry the catch-up. */
   onIndexError?(err: unknown): void;
+  /**
+   * Entered around each ingest and index batch, and each commit to the database (durability
+   * 'full'): while the WAL checkpoint worker holds it (its last pass, see
+   * store/checkpoint/write-hold.ts), the write waits for the next millisecond instead. Never
+   * blocks the thread.
+   */
+  writeGate?: WriteGate;
 }
+
+/** How long a write deferred by deferWrites waits before it looks again. */
+const DEFER_MS = 1;
 
 export class AuditWriter {
   private pending: Pending[] = [];
   private scheduled = false;
   private indexScheduled = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private lastCommitMs = 0;
   // After a failed index batch, retry only when idle, not after every commit (no log flood).
   private indexFailedAtMs = -Infinity;
@@ -62,6 +94,12 @@ export class AuditWriter {
   private phaseHasCommitted = false;
   private readonly indexBatch: number;
   private readonly indexIdleMs: number;
+  private readonly maxBacklog: number;
+  private readonly clock: () => number;
+  private readonly budgetMs: number;
+  private readonly sizers: Record<'ingest' | 'index', BatchSizer>;
+  /** Which of the two the next step does first (they take turns, so neither starves). */
+  private nextStep: 'ingest' | 'index' = 'ingest';
   readonly stats: AuditWriterStats = { commits: 0, records: 0 };
 
   constructor(
@@ -70,6 +108,26 @@ export class AuditWriter {
   ) {
     this.indexBatch = options.indexBatch ?? DEFAULT_INDEX_BATCH;
     this.indexIdleMs = options.indexIdleMs ?? 20;
+    this.maxBacklog = options.maxBacklog ?? DEFAULT_MAX_BACKLOG;
+    this.clock = options.clock ?? threadCpuClock() ?? (() => performance.now());
+    this.budgetMs = options.indexBudgetMs ?? 1;
+    const budgetMs = this.budgetMs;
+    this.sizers = { ingest: new BatchSizer({ budgetMs }), index: new BatchSizer({ budgetMs }) };
+  }
+
+  /** Records committed to the journal and not yet in the database. */
+  get backlog(): number {
+    return this.store.uningested;
+  }
+
+  /** Too many records wait to be ingested: new requests should be refused until it catches up. */
+  get backlogged(): boolean {
+    return this.store.uningested >= this.maxBacklog;
+  }
+
+  /** The rows the next ingest and index batches may take (what the clock measured so far allows). */
+  get batchSizes(): { ingest: number; index: number } {
+    return { ingest: this.sizers.ingest.size, index: this.sizers.index.size };
   }
 
   /** Resolves once the record is committed; rejects if the commit failed. */
@@ -102,11 +160,17 @@ export class AuditWriter {
     else setTimeout(() => this.flush(), hold);
   }
 
-  /** Commits whatever is pending now. */
+  /** Commits whatever is pending now (or, with durability 'full' while writes are deferred, in a moment). */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
+    const gate = this.store.commitsDirect && !this.closed ? this.options.writeGate : undefined;
+    if (gate !== undefined && !gate.tryEnter()) {
+      this.scheduled = true;
+      setTimeout(() => this.flush(), DEFER_MS);
+      return;
+    }
     this.pending = [];
     const t0 = process.hrtime.bigint();
     try {
@@ -114,6 +178,8 @@ export class AuditWriter {
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
+    } finally {
+      gate?.leave();
     }
     this.stats.commits++;
     this.stats.records += batch.length;
@@ -124,10 +190,12 @@ export class AuditWriter {
 
   /** Commits what is pending and stops driving the indexer (the store indexes the rest on close or open). */
   close(): void {
-    this.flush();
     this.closed = true;
+    this.flush();
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private afterCommit(): void {
@@ -155,21 +223,57 @@ export class AuditWriter {
     setImmediate(() => setImmediate(() => this.indexStep()));
   }
 
-  // One batch per turn of the event loop, so requests are served between batches.
+  // One step per turn of the event loop, so requests are served between steps: an ingest batch
+  // and an index batch, each sized to the budget, the second only with what the first left of it.
+  // They take turns going first, so that neither starves the other under load.
   private indexStep(): void {
     this.indexScheduled = false;
     if (this.closed) return;
-    const t0 = process.hrtime.bigint();
-    let rows: number;
-    try {
-      rows = this.store.indexPending(this.indexBatch);
-    } catch (err) {
-      this.indexFailedAtMs = performance.now();
-      this.options.onIndexError?.(err);
+    const gate = this.options.writeGate;
+    if (gate !== undefined && !gate.tryEnter()) {
+      this.indexScheduled = true;
+      setTimeout(() => this.indexStep(), DEFER_MS).unref();
       return;
     }
-    if (rows > 0) this.options.onIndex?.(rows, Number(process.hrtime.bigint() - t0) / 1e9);
+    try {
+      const first = this.nextStep;
+      const second = first === 'ingest' ? 'index' : 'ingest';
+      this.nextStep = second;
+      const used = this.runBatch(first, 1);
+      if (used < this.budgetMs) this.runBatch(second, 1 - used / this.budgetMs);
+      gate?.leave();
+    } catch (err) {
+      gate?.leave();
+      this.indexFailedAtMs = performance.now();
+      this.options.onIndexError?.(err);
+      // Tried again in a while even if no record comes meanwhile: while the backlog is too long
+      // the daemon takes no request, so no commit would ever bring the next attempt.
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        if (!this.closed && this.store.unindexed > 0) this.scheduleIndex();
+      }, INDEX_RETRY_MS).unref();
+      return;
+    }
     const quiet = performance.now() - this.lastCommitMs >= this.indexIdleMs;
     if (this.store.unindexed >= this.indexBatch || (quiet && this.store.unindexed > 0)) this.scheduleIndex();
+    // The rest once the log is quiet (or with the next batch, if one comes first).
+    else if (this.store.unindexed > 0)
+      this.idleTimer ??= setTimeout(() => this.onIdleTimer(), this.indexIdleMs).unref();
+  }
+
+  /**
+   * One ingest or index batch of `share` of the rows its budget allows, timed to size the next;
+   * returns the time it took.
+   */
+  private runBatch(kind: 'ingest' | 'index', share: number): number {
+    if (kind === 'ingest' && this.store.uningested === 0) return 0;
+    const sizer = this.sizers[kind];
+    const maxRows = Math.max(1, Math.floor(sizer.size * share));
+    const t0 = this.clock();
+    const rows = kind === 'ingest' ? this.store.ingestSome(maxRows) : this.store.indexSome(maxRows);
+    const ms = this.clock() - t0;
+    sizer.observe(rows, ms);
+    if (rows > 0) this.options.onIndex?.(rows, ms, kind);
+    return ms;
   }
 }

@@ -15,6 +15,12 @@ export interface MetricSources {
   bindingsSuspended?(): number;
   /** 1 while the policy directory's latest contents are refused, 0 otherwise (absent: no directory). */
   policyDirectoryError?(): number;
+  /** Audit records committed to the journal and not yet in the database. */
+  auditBacklog?(): number;
+  /** Frames of the database's write-ahead log not yet copied back (null: cannot be read). */
+  walFramesWaiting?(): number | null;
+  /** 1 while the WAL checkpoint worker runs and its last checkpoint succeeded, else 0. */
+  walCheckpointerUp?(): number;
 }
 
 export class DaemonMetrics {
@@ -27,6 +33,7 @@ export class DaemonMetrics {
   readonly auditCommitSeconds: Histogram;
   readonly policyDirectoryReconciles: Counter<'result'>;
   readonly mainThreadOverruns: Counter<'policy'>;
+  readonly walCheckpoints: Counter<'result'>;
   /** Delays of the event loop since the previous scrape. */
   readonly #loopDelay: IntervalHistogram;
 
@@ -81,6 +88,12 @@ export class DaemonMetrics {
       name: 'capgate_main_thread_overruns_total',
       help: "Speculative policy runs (or instance makings) that held the daemon's main thread past its time budget, by policy.",
       labelNames: ['policy'],
+      registers,
+    });
+    this.walCheckpoints = new Counter({
+      name: 'capgate_wal_checkpoints_total',
+      help: "Checkpoints of the database's write-ahead log by the checkpoint worker, by result: done, busy (some frames left for the next), failed.",
+      labelNames: ['result'],
       registers,
     });
     const loop = this.#loopDelay;
@@ -147,6 +160,25 @@ export class DaemonMetrics {
       'Bindings whose revision may not run under the trust roots (requests denied signature-*).',
       sources.bindingsSuspended ?? (() => 0),
     );
+    if (sources.auditBacklog)
+      gauge(
+        'capgate_audit_backlog_records',
+        'Audit records committed to the journal and not yet moved into the database (new requests are refused while it is too long).',
+        sources.auditBacklog,
+      );
+    const wal = sources.walFramesWaiting;
+    if (wal)
+      gauge(
+        'capgate_wal_frames_waiting',
+        "Pages of the database's write-ahead log not yet checkpointed into the database (-1: unknown).",
+        () => wal() ?? -1,
+      );
+    if (sources.walCheckpointerUp)
+      gauge(
+        'capgate_wal_checkpointer_up',
+        '1 while the WAL checkpoint worker runs and its last checkpoint succeeded, else 0 (the daemon logs why).',
+        sources.walCheckpointerUp,
+      );
     if (sources.policyDirectoryError)
       gauge(
         'capgate_policy_directory_error',

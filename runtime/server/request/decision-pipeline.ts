@@ -48,7 +48,7 @@ export type PipelineResult =
   | { ok: true; response: DecisionResponse }
   | {
       ok: false;
-      reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready';
+      reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready' | 'audit-backlog';
       message: string;
     };
 
@@ -118,6 +118,18 @@ export class DecisionPipeline {
       startedAt,
       t0,
     };
+
+    // Back-pressure: every decision adds a record, and the audit is not moving them into the
+    // database as fast as they come (or it refuses writes). Refused before anything is done or
+    // recorded, so that the backlog, the memory it holds and each turn's work stay bounded.
+    if (this.d.audit.backlogged) {
+      this.d.metrics.rejected.inc({ reason: 'audit-backlog' });
+      return {
+        ok: false,
+        reason: 'audit-backlog',
+        message: `${this.d.audit.backlog} audit records wait to be written to the database: the daemon takes no new request until it has caught up`,
+      };
+    }
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);

@@ -2,10 +2,13 @@
 // ingests and indexes them in batches of random sizes, in a tight loop, printing each decision id
 // and its seq once its batch is committed (acknowledged), until it is killed. With durability
 // 'normal' the journal is emptied every 32 KiB (not 4 MiB), so kills also land around that.
+// The WAL checkpoint worker runs beside it, as in the daemon, checkpointing every 16 pages (and
+// made to look every 100 batches): kills also land in checkpoints.
 // Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../../runtime/store/store.ts';
+import { WalCheckpointer } from '../../../runtime/store/checkpoint/wal-checkpointer.ts';
 import type { NewAuditRecord } from '../../../runtime/store/audit-store.ts';
 
 const VMS = [
@@ -42,8 +45,11 @@ export function crashRecord(run: number, i: number): NewAuditRecord {
 
 async function main(file: string, run: number, durability: 'normal' | 'full'): Promise<void> {
   const store = Store.open(file, durability, { journalTruncateBytes: 32 * 1024 });
+  const checkpointer = new WalCheckpointer({ database: file, durability, thresholdPages: 16, pollMs: 2 });
+  await checkpointer.ready();
   process.stdout.write('open\n');
   let i = 0;
+  let iterations = 0;
   for (;;) {
     const n = 1 + Math.floor(Math.random() * 8);
     const batch = Array.from({ length: n }, () => crashRecord(run, i++));
@@ -54,6 +60,9 @@ async function main(file: string, run: number, durability: 'normal' | 'full'): P
     // hour, to gigabytes of memory and database).
     if (!process.stdout.write(`${batch.map((r, k) => `${r.decisionId} ${seqs[k]}`).join('\n')}\n`))
       await once(process.stdout, 'drain');
+    // Now and then the checkpoint worker is made to look at once (as its own poll would, but
+    // whatever the machine's load), so that checkpoints run in every run the test kills.
+    if (++iterations % 100 === 0) await checkpointer.checkNow();
     const dice = Math.random();
     if (dice < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
     // Into audit_log without indexing: kills then also find the log ahead of the index.
