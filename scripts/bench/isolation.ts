@@ -33,6 +33,9 @@ import { summarize } from './table.ts';
 
 const ROOT = PACKAGE_ROOT;
 const MEMLOCK_CAP = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
+/** CAPGATE_BENCH_ROWS=a,b: only these rows (hostile classes and bombs, by name); all by default. */
+const ROWS = process.env.CAPGATE_BENCH_ROWS?.split(',');
+const selected = (name: string): boolean => ROWS === undefined || ROWS.includes(name);
 /** Alone and loaded blocks per row, alternating. */
 const BLOCKS = 4;
 /** Decisions per block: BLOCKS x BLOCK_REQUESTS = 2,000 each side, enough for a p99 of 20 samples. */
@@ -399,7 +402,7 @@ async function runConfiguration(
       if (Object.keys(row.victimLoaded).join() !== 'allow')
         console.error(`${label} ${row.name}: the victim got ${attackText(row.victimLoaded)}`);
     };
-    for (const cls of POLICY_CLASSES) {
+    for (const cls of POLICY_CLASSES.filter(selected)) {
       await daemon.admin.pushPolicy(cls, await hostilePolicy(cls, { onStormOnly: true }));
       await daemon.admin.bind('set-memlock', { policy: cls });
       keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request)));
@@ -407,7 +410,7 @@ async function runConfiguration(
     // Upload bombs: the victim runs memlock-cap while an admin uploads the bomb over and over.
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
-    for (const bomb of BOMBS) {
+    for (const bomb of BOMBS.filter(selected)) {
       keep(await measureRow(`upload ${bomb}`, daemon, victim, uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]())));
     }
     return rows;
