@@ -55,6 +55,17 @@ export const DEFAULT_INLINE_BUDGET_MS = 2;
  */
 export const WORST_NS_PER_FUEL = 5;
 
+/**
+ * Memory a policy's runs here may leave to this thread's garbage collector, per second, and in a
+ * burst. A memory that grew cannot be recycled (wasm memories never shrink), so it is dropped;
+ * V8 counts the bytes of dropped memories and, every few tens of MiB, starts a full collection
+ * on this thread, a pause of ~10-30 ms that fuel does not price (a Rust policy that grows one
+ * page a decision drops ~1.1 MiB each time). Past this rate, the policy that drops memory backs
+ * off to the workers, whose collections stall no one else.
+ */
+export const DROPPED_MEMORY_BYTES_PER_SECOND = 8 * 1024 * 1024;
+export const DROPPED_MEMORY_BURST_BYTES = 16 * 1024 * 1024;
+
 /** After a run that had to continue in a worker (or took longer than the budget), that many later
  * requests skip the attempt (doubling up to this bound while it keeps happening). */
 const MAX_BACKOFF = 64;
@@ -117,8 +128,11 @@ export class InlineRunner {
   /** The most time guest work took in one turn since takeLongestTurn() last read it. */
   #longest: GuestTurn = { cpuMs: 0, wallMs: 0 };
   #turnResetScheduled = false;
+  /** Bytes of dropped memories this thread may still take (a token bucket, refilled on the wall clock). */
+  #dropCredit = DROPPED_MEMORY_BURST_BYTES;
+  #dropCreditAt: number | undefined;
   /** Counters for tests and benchmarks. */
-  readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0 };
+  readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0, droppedMemoryBackoffs: 0 };
 
   constructor(options: InlineRunnerOptions) {
     const { sliceFuel } = options;
@@ -185,6 +199,7 @@ export class InlineRunner {
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
+    let droppedBytes = 0;
     try {
       const prepared = p.spare ?? p.instances.prepare();
       p.spare = undefined;
@@ -195,7 +210,7 @@ export class InlineRunner {
         });
       } finally {
         capabilities.release?.();
-        this.#afterRun(p, prepared);
+        droppedBytes = this.#afterRun(p, prepared);
       }
     } finally {
       const spent = span.elapsed();
@@ -208,7 +223,9 @@ export class InlineRunner {
     // Fuel and stack say what the policy needs, every time (it is deterministic). Time also
     // says how busy the machine was: one slow run can be a preemption, two in a row is the policy.
     p.overruns = time.expired || spentMs > this.#budgetMs ? p.overruns + 1 : 0;
-    if (outOfFuel || isStackOverflow(outcome) || p.overruns >= 2) {
+    const dropsTooMuch = droppedBytes > 0 && !this.#takeDropCredit(droppedBytes);
+    if (dropsTooMuch) this.stats.droppedMemoryBackoffs++;
+    if (outOfFuel || isStackOverflow(outcome) || p.overruns >= 2 || dropsTooMuch) {
       p.backoff = Math.min(MAX_BACKOFF, Math.max(1, p.backoff * 2));
       p.skip = p.backoff;
     } else if (p.overruns === 0) {
@@ -220,6 +237,19 @@ export class InlineRunner {
     }
     this.stats.decided++;
     return { kind: 'decided', outcome };
+  }
+
+  /** Takes `bytes` of dropped memory from the thread's credit; false once it is spent. */
+  #takeDropCredit(bytes: number): boolean {
+    const now = this.#clocks.wall();
+    const elapsedMs = this.#dropCreditAt === undefined ? 0 : Math.max(0, now - this.#dropCreditAt);
+    this.#dropCreditAt = now;
+    this.#dropCredit = Math.min(
+      DROPPED_MEMORY_BURST_BYTES,
+      this.#dropCredit + (elapsedMs / 1000) * DROPPED_MEMORY_BYTES_PER_SECOND,
+    );
+    this.#dropCredit -= bytes;
+    return this.#dropCredit >= 0;
   }
 
   /** The longest turn of guest work on this thread since the last call (ms). */
@@ -258,10 +288,15 @@ export class InlineRunner {
    * µs for the usual one page), cheaper than the new memory the next run would otherwise need
    * when several decisions run in one turn of the event loop. Instantiating the next spare
    * (~25 µs) waits until the answers of this turn are out.
+   * Returns the bytes of the run's memory when the pool dropped it instead of recycling it.
    */
-  #afterRun(p: InlinePolicy, used: PreparedInstance): void {
+  #afterRun(p: InlinePolicy, used: PreparedInstance): number {
+    const pool = p.instances.memories;
+    const dropsBefore = pool?.dropped ?? 0;
+    const bytes = used.memory?.buffer.byteLength ?? 0;
     p.instances.recycle(used);
-    if (this.#spareScheduled.has(p)) return;
+    const droppedBytes = (pool?.dropped ?? 0) > dropsBefore ? bytes : 0;
+    if (this.#spareScheduled.has(p)) return droppedBytes;
     this.#spareScheduled.add(p);
     // Two hops: the first lands in this turn's check phase, where the audit commit and the
     // answer it releases are queued too; the second runs after them, in the next turn.
@@ -279,5 +314,6 @@ export class InlineRunner {
         }
       }),
     );
+    return droppedBytes;
   }
 }

@@ -15,7 +15,11 @@ import { evaluatePrepared } from '../../../runtime/engine/evaluate-instance.ts';
 import { InstanceFactory } from '../../../runtime/engine/instance-factory.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CLOCK_CHECK_FUEL } from '../../../runtime/engine/abi/evaluation-state.ts';
-import { WORST_NS_PER_FUEL } from '../../../runtime/engine/speculative/inline-runner.ts';
+import {
+  DROPPED_MEMORY_BURST_BYTES,
+  DROPPED_MEMORY_BYTES_PER_SECOND,
+  WORST_NS_PER_FUEL,
+} from '../../../runtime/engine/speculative/inline-runner.ts';
 import { componentFromWat, policyWat as componentPolicyWat } from '../../support/components.ts';
 import { CHARGE, compiledFromWat, policyWat } from './fixtures/wat.ts';
 import { request, world } from './fixtures/worlds.ts';
@@ -256,5 +260,38 @@ describe('the time budget of speculative runs (injected clock)', () => {
       decision: 'allow',
     });
     expect(e.inlineStats).toMatchObject({ decided: 0, continued: 0, skipped: 1 });
+  });
+
+  it('memory a policy drops here (it grew, so it cannot be recycled) is rationed: past the rate, that policy backs off to the workers', async () => {
+    // 20 pages a decision: within the slice, and the memory (1 + 20 pages) is dropped each time.
+    const compile = async (body: string): Promise<CompiledPolicy> => {
+      const r = await compilePolicy(await componentFromWat(componentPolicyWat({ evaluateBody: body })), DEFAULT_LIMITS);
+      if (!r.ok) throw new Error(r.message);
+      return r.policy;
+    };
+    const grower = await compile('(drop (memory.grow (i32.const 20))) (i32.const 1024)');
+    const steady = await compile('(i32.const 1024)');
+    let t = 0; // the wall clock stands still: nothing refills
+    const e = engine({ clock: () => t }, grower, steady);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    const decide = async (p: CompiledPolicy): Promise<void> => {
+      expect(await e.evaluate(p.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+      await new Promise((r) => setImmediate(r));
+    };
+    const bytes = 21 * 65536;
+    const withinBurst = Math.floor(DROPPED_MEMORY_BURST_BYTES / bytes);
+    for (let i = 0; i < withinBurst; i++) await decide(grower);
+    expect(e.inlineStats).toMatchObject({ decided: withinBurst, skipped: 0, droppedMemoryBackoffs: 0 });
+    await decide(grower); // over the credit: decided here, then the policy backs off
+    await decide(grower); // in a worker
+    expect(e.inlineStats).toMatchObject({ decided: withinBurst + 1, skipped: 1, droppedMemoryBackoffs: 1 });
+    // A policy that drops nothing is not held back by the spent credit.
+    for (let i = 0; i < 5; i++) await decide(steady);
+    expect(e.inlineStats).toMatchObject({ decided: withinBurst + 6, skipped: 1 });
+    // A second later the credit has grown back by DROPPED_MEMORY_BYTES_PER_SECOND: the grower runs here again.
+    t += 1000;
+    await decide(grower);
+    expect(e.inlineStats).toMatchObject({ decided: withinBurst + 7, skipped: 1, droppedMemoryBackoffs: 1 });
+    expect(Math.floor(DROPPED_MEMORY_BYTES_PER_SECOND / bytes)).toBeGreaterThan(1);
   });
 });
