@@ -7,7 +7,7 @@ import { readAuditRecords } from '../../runtime/simulator/replay/read-audit.ts';
 import { replayInputFrom } from '../../runtime/simulator/replay/world-from-record.ts';
 import { formatReplayResult } from '../../runtime/simulator/replay/report.ts';
 import type { AuditRecord } from '../../runtime/wire/index.ts';
-import { auditRecord, GPU_VM, PLAIN_VM, vfioOnlyHistory } from './support/audit-records.ts';
+import { auditRecord, GPU_VM, vfioOnlyHistory } from './support/audit-records.ts';
 import { ensureExampleGuests } from './support/guests.ts';
 
 let simulator: Simulator;
@@ -79,25 +79,7 @@ describe('world rebuilt from an audit record', () => {
 
 describe('replayAudit', () => {
   it('reports no change when the same policy replays its own decisions', async () => {
-    const records = [
-      auditRecord({ vm: GPU_VM, targetPid: 51, bytes: 'unlimited', granted: true, decision: 'allow' }),
-      auditRecord({
-        vm: PLAIN_VM,
-        targetPid: 61,
-        bytes: '1073741824',
-        decision: 'deny',
-        reason: 'vm-not-vfio',
-        requesterPid: 60,
-      }),
-      auditRecord({
-        vm: GPU_VM,
-        targetPid: 900,
-        bytes: '1',
-        outside: true,
-        decision: 'deny',
-        reason: 'target-not-in-requester-vm',
-      }),
-    ];
+    const records = vfioOnlyHistory();
     const result = await replayAudit(simulator, vfioOnly, records);
     expect(result.replayed.map((r) => [r.change, r.outcome.decision, r.outcome.reason])).toEqual([
       ['none', 'allow', ''],
