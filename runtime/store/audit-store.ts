@@ -129,7 +129,7 @@ export class AuditStore {
   /**
    * Commits all records (all or none) and returns their seqs. Durability 'normal': one write of
    * the batch to the journal; 'full': one SQLite transaction. The log and the index follow later:
-   * through indexPending() (the audit writer calls it off the answer path), or before any read.
+   * through ingestSome() and indexSome() (the audit writer calls them off the answer path), or before any read.
    * decisionId is not checked for uniqueness here (it costs an index page per record, and the
    * daemon makes time-ordered random ids, UUIDv7): a duplicate is kept like any record, since the
    * audit never drops one, and get() returns the first.
@@ -172,15 +172,6 @@ export class AuditStore {
   /** Records acknowledged (in the journal) and not yet ingested into audit_log. */
   get uningested(): number {
     return this.ingester.pendingCount;
-  }
-
-  /**
-   * Ingests up to `maxRows` journal records into audit_log, then indexes up to `maxRows` pending
-   * records; one transaction each. Returns how many were indexed.
-   */
-  indexPending(maxRows = DEFAULT_INDEX_BATCH): number {
-    this.ingester.ingest(maxRows);
-    return this.indexer.indexPending(maxRows);
   }
 
   /** Ingests up to `maxRows` of the oldest journal records into audit_log, in one transaction; returns how many. */

@@ -70,7 +70,8 @@ describe('audit journal', () => {
     const file = newDbFile();
     const s = Store.open(file);
     s.audit.append([rec(1), rec(2), rec(3)]);
-    s.audit.indexPending(2); // 1 and 2 ingested (and indexed), 3 only in the journal
+    s.audit.ingestSome(2); // 1 and 2 ingested (and indexed), 3 only in the journal
+    s.audit.indexSome(2);
     s.audit.append([rec(4)]);
     crash(s);
     const s2 = Store.open(file);
@@ -134,14 +135,17 @@ describe('audit journal', () => {
     while (size(journalOf(file)) <= 4096) s.audit.append([rec(i++)]);
     const written = i;
     // Ingested in part: the rest is only in the journal, which must stay.
-    s.audit.indexPending(2);
+    s.audit.ingestSome(2);
+    s.audit.indexSome(2);
     expect(size(journalOf(file))).toBeGreaterThan(4096);
-    s.audit.indexPending(1000);
+    s.audit.ingestSome(1000);
+    s.audit.indexSome(1000);
     expect(size(journalOf(file))).toBe(0);
     expect(logRows(s)).toBe(written);
     // Below the size the journal is kept after ingestion (one truncate per 4 KiB here, 4 MiB by default).
     s.audit.append([rec(i++)]);
-    s.audit.indexPending(1000);
+    s.audit.ingestSome(1000);
+    s.audit.indexSome(1000);
     const small = size(journalOf(file));
     expect(small).toBeGreaterThan(0);
     expect(s.audit.append([rec(i++)])).toEqual([written + 2]);

@@ -263,10 +263,12 @@ describe('audit log and its derived index', () => {
   it('indexes in batches of the requested size, fed in memory; the same index is derived from the JSON', () => {
     const s = openStore();
     s.audit.append(Array.from({ length: 10 }, (_, i) => auditRecord(i)));
-    expect(s.audit.indexPending(4)).toBe(4);
+    s.audit.ingestSome(4);
+    expect(s.audit.indexSome(4)).toBe(4);
     expect(s.audit.unindexed).toBe(6);
-    expect(s.audit.indexPending(100)).toBe(6);
-    expect(s.audit.indexPending(100)).toBe(0);
+    s.audit.ingestSome(100);
+    expect(s.audit.indexSome(100)).toBe(6);
+    expect(s.audit.indexSome(100)).toBe(0);
     const fed = indexRows(s);
     expect(fed).toHaveLength(10);
     expect(fed[3]).toEqual({
@@ -291,7 +293,8 @@ describe('audit log and its derived index', () => {
     const file = path.join(tempDir(), 'state', 'capgate.db');
     const s = Store.open(file);
     s.audit.append(Array.from({ length: 5 }, (_, i) => auditRecord(i)));
-    s.audit.indexPending(2);
+    s.audit.ingestSome(2);
+    s.audit.indexSome(2);
     s.abandon(); // no Store.close(): as if the daemon died here
     const raw = new Database(file);
     expect(raw.prepare('SELECT indexed_through FROM audit_indexer').pluck().get()).toBe(2);

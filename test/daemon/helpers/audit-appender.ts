@@ -64,7 +64,11 @@ async function main(file: string, run: number, durability: 'normal' | 'full'): P
     // whatever the machine's load), so that checkpoints run in every run the test kills.
     if (++iterations % 100 === 0) await checkpointer.checkNow();
     const dice = Math.random();
-    if (dice < 0.05) store.audit.indexPending(1 + Math.floor(Math.random() * 600));
+    if (dice < 0.05) {
+      const rows = 1 + Math.floor(Math.random() * 600);
+      store.audit.ingestSome(rows);
+      store.audit.indexSome(rows);
+    }
     // Into audit_log without indexing: kills then also find the log ahead of the index.
     else if (dice < 0.07) store.audit.ingestAll();
   }
