@@ -177,13 +177,15 @@ async function mainThread(
   };
 }
 
+/** The kernel's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** Total CPU time of a process so far (ms): utime + stime of all its threads, /proc/<pid>/stat. */
 function cpuMs(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Whether a process has a child (the daemon's compile process, which exits a second after its last compile). */
 function hasChildren(pid: number): boolean {
