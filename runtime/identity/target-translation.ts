@@ -35,8 +35,10 @@ export interface Requester {
   /** Start time read when the requester connected (pins the pid to that process). */
   startTime: number;
   /**
-   * Its NSpid: read by the first translation and kept here (a process's pids never change), so
-   * a caller that passes the same object for every request of a connection reads it once.
+   * Its NSpid: read by the first translation (pinned by `startTime`) and kept here, whatever it
+   * says (a process's pids and namespace never change), so a caller that passes the same object
+   * for every request of a connection reads /proc for it once, in the daemon's namespace too. The
+   * caller keeps the object only as long as that very process is connected (its pidfd is alive).
    */
   nsPids?: readonly number[];
 }
@@ -131,8 +133,8 @@ export async function translateTargetPid(
   if (own === null || (requester.nsPids === undefined && readStartTime(requester.pid) !== requester.startTime)) {
     return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
   }
-  if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
   requester.nsPids ??= own;
+  if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
   const depth = own.length;
   // Between fork and exec libvirt's child names itself (getpid()).
   if (own[depth - 1] === targetPid)

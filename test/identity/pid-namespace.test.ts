@@ -15,7 +15,7 @@ import {
   type TargetTranslation,
 } from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { killAll, spawnShell, waitForChildren } from './support/processes.ts';
+import { killAll, spawnShell, waitForChildren, waitForReaped } from './support/processes.ts';
 
 afterEach(killAll);
 
@@ -73,6 +73,27 @@ describe('NSpid', () => {
 
   it("reads one entry for a process of the daemon's namespace", () => {
     expect(readNsPid(process.pid)).toEqual([process.pid]);
+  });
+});
+
+describe("a requester of the daemon's own namespace", () => {
+  it('has its NSpid read once per Requester, pinned by its start time, and kept', async () => {
+    const child = spawnShell('sleep 300');
+    const vm = rootedAt(child.pid);
+    // Pinned to another process (a start time that is not this one's): refused, nothing kept.
+    const stale = { pid: child.pid, startTime: readStartTime(child.pid)! - 1 };
+    expect(await translateTargetPid(stale, vm, 1)).toMatchObject({ kind: 'refused', detail: /exited/ });
+    expect(stale.nsPids).toBeUndefined();
+    const r = requester(child.pid);
+    expect(await translateTargetPid(r, vm, 1)).toEqual({ kind: 'same-namespace' });
+    expect(r.nsPids).toEqual([child.pid]);
+    // Kept: the next request of the connection reads nothing. Whether the process is still the
+    // one that connected is the caller's check (the pipeline's pidfd), made before it asks: so
+    // a process gone since is still answered from what was read while it was pinned.
+    child.kill('SIGKILL');
+    await waitForReaped(child.pid);
+    expect(await translateTargetPid(r, vm, 1)).toEqual({ kind: 'same-namespace' });
+    expect(await translateTargetPid(requester(process.pid), vm, 1)).toEqual({ kind: 'same-namespace' });
   });
 });
 
