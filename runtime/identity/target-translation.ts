@@ -104,6 +104,7 @@ export class TranslationCache {
   put(key: string, value: { hostPid: number; startTime: number }): void {
     const old = this.entries.get(key);
     if (old !== undefined) this.drop(key, old);
+    if (this.capacity <= 0) return;
     const opened = openPidfd(value.hostPid);
     if (!opened.ok) return;
     // Opened by number: it holds the process found only if that one still has its start time.
