@@ -79,7 +79,7 @@ export const ConfigSchema = Type.Object(
           0,
           HOUR_MS,
           1000,
-          "How long a connection's requester VM, resolved from /proc, is reused (also re-resolved on any VM registry change), in milliseconds. Bounds how long a process that left its VM keeps that identity on an open connection. 0 resolves on every request.",
+          "How long a connection's requester VM, resolved from /proc, is reused (also re-resolved on any VM registry change), in milliseconds. Bounds how long a process that left its VM keeps that identity on an open connection; targets found inside the VM (by set-memlock, or translated from a pid namespace) are taken as inside it for as long. 0 resolves on every request.",
         ),
         connectionsPerVm: int(
           1,

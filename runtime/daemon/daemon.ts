@@ -104,7 +104,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => engine.close());
     const started = Date.now();
 
-    const translations = new TranslationCache();
+    // Membership verdicts of translated targets are reused for as long as the requester's own VM is.
+    const translations = new TranslationCache(undefined, config.request.identityCacheMs);
+    cleanup.push(() => translations.close());
     const searches = new SearchBudget();
     const identity: IdentityDeps = {
       readPeerCredentials,
@@ -390,6 +392,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         await Promise.all([engine.close(), checkpointer.close()]);
         effects.close();
         metrics.close();
+        translations.close();
         store.close();
         logger.info('capgate stopped');
       })());

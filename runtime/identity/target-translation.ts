@@ -16,6 +16,7 @@ import { namespacePosition, type NamespacePosition } from './pid-namespace-top.t
 import { listProcPids } from '../os/proc-pids.ts';
 import { readNsPid } from '../os/proc-nspid.ts';
 import { readStartTime } from '../os/proc-stat.ts';
+import { closeFd, openPidfd, pidfdIsAlive } from '../os/pidfd.ts';
 import type { SearchBudget } from './search-budget.ts';
 import type { RegisteredVm } from './vm.ts';
 
@@ -35,38 +36,114 @@ export interface Requester {
   /** Start time read when the requester connected (pins the pid to that process). */
   startTime: number;
   /**
-   * Its NSpid: read by the first translation and kept here (a process's pids never change), so
-   * a caller that passes the same object for every request of a connection reads it once.
+   * Its NSpid: read by the first translation (pinned by `startTime`) and kept here, whatever it
+   * says (a process's pids and namespace never change), so a caller that passes the same object
+   * for every request of a connection reads /proc for it once, in the daemon's namespace too. The
+   * caller keeps the object only as long as that very process is connected (its pidfd is alive).
    */
   nsPids?: readonly number[];
+  /**
+   * Where it is among pid namespaces (namespacePosition, pinned by `startTime`): found by the
+   * first translation that needs it and kept, like `nsPids`. Its namespace never changes; its
+   * top can (a top that joined by setns exits: its chain then ends at the namespace's init),
+   * but every process found under the kept top is in that same namespace, so a kept top only
+   * ever misses a process (refused), never names one of another namespace.
+   */
+  position?: NamespacePosition;
 }
 
-/** Recent translations, by (requester's namespace top, number sent). See TranslationCache.get. */
+interface Entry {
+  hostPid: number;
+  startTime: number;
+  /** A pidfd of that process, opened once its start time was checked: alive = still it. */
+  pidfd: number;
+  /** The VM anchor (anchorKey) it was last found inside, and until when that verdict is reused. */
+  member?: { anchor: string; until: number };
+}
+
+/** Membership depends on the VM's anchor only (as in capabilities/linux/recent-members.ts). */
+function anchorKey(vm: RegisteredVm): string {
+  const a = vm.anchor;
+  return `${vm.identity.uuid}|${a.rootPid ?? ''}|${a.rootStartTime ?? ''}|${a.cgroup ?? ''}`;
+}
+
+/**
+ * Recent translations, by (requester's namespace top, number sent). See TranslationCache.get.
+ * Each entry holds a pidfd of the process it names (at most `capacity`): close() them all.
+ */
 export class TranslationCache {
-  private readonly entries = new Map<string, { hostPid: number; startTime: number }>();
-  constructor(private readonly capacity = 256) {}
+  private readonly entries = new Map<string, Entry>();
+  /**
+   * `memberTtlMs`: how long a "found inside the VM" verdict is reused for the same process (the
+   * window the daemon accepts for the requester's own VM, request.identityCacheMs); 0: never.
+   */
+  constructor(
+    private readonly capacity = 256,
+    private readonly memberTtlMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   static key(position: NamespacePosition, targetPid: number): string {
     return `${position.top.pid}/${position.top.startTime}/${targetPid}`;
   }
 
   /**
-   * A host pid found before for this key, if that very process (pid and start time) still lives.
-   * Sound without a time limit: a process keeps its pid in every namespace for life, and its
-   * namespace never changes, so while it lives the number sent names it and nothing else.
+   * A host pid found before for this key, if that very process still lives (its pidfd is
+   * alive). Sound without a time limit: a process keeps its pid in every namespace for life,
+   * and its namespace never changes, so while it lives the number sent names it and nothing else.
    */
   get(key: string): { hostPid: number; startTime: number } | undefined {
     const e = this.entries.get(key);
     if (e === undefined) return undefined;
-    if (readStartTime(e.hostPid) === e.startTime) return e;
-    this.entries.delete(key);
+    if (pidfdIsAlive(e.pidfd)) return { hostPid: e.hostPid, startTime: e.startTime };
+    this.drop(key, e);
     return undefined;
   }
 
+  /** Keeps a translation, pinned through a pidfd; not kept if the process is no longer the one found. */
   put(key: string, value: { hostPid: number; startTime: number }): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.drop(key, old);
+    if (this.capacity <= 0) return;
+    const opened = openPidfd(value.hostPid);
+    if (!opened.ok) return;
+    // Opened by number: it holds the process found only if that one still has its start time.
+    if (readStartTime(value.hostPid) !== value.startTime || !pidfdIsAlive(opened.pidfd)) {
+      closeFd(opened.pidfd);
+      return;
+    }
+    while (this.entries.size >= this.capacity) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
+      this.drop(oldestKey, oldest);
+    }
+    this.entries.set(key, { hostPid: value.hostPid, startTime: value.startTime, pidfd: opened.pidfd });
+  }
+
+  /** Whether `key`'s process was found inside `vm` less than memberTtlMs ago (the caller just had get() say it lives). */
+  isMember(key: string, vm: RegisteredVm): boolean {
+    const m = this.entries.get(key)?.member;
+    return m !== undefined && m.anchor === anchorKey(vm) && this.now() < m.until;
+  }
+
+  /** `key`'s process was just found inside `vm`. */
+  noteMember(key: string, vm: RegisteredVm): void {
+    const e = this.entries.get(key);
+    if (e !== undefined && this.memberTtlMs > 0)
+      e.member = { anchor: anchorKey(vm), until: this.now() + this.memberTtlMs };
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Closes every pidfd (the daemon's shutdown). */
+  close(): void {
+    for (const [key, e] of this.entries) this.drop(key, e);
+  }
+
+  private drop(key: string, e: Entry): void {
     this.entries.delete(key);
-    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(key, value);
+    closeFd(e.pidfd);
   }
 }
 
@@ -117,9 +194,10 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 /**
  * The daemon's pid for `targetPid` as `requester` (a process of `vm`) sees it. Reads /proc:
- * O(1) when the requester is in the daemon's namespace, names itself, or names a process found
- * before (cache); otherwise one NSpid read per candidate process, SEARCH_SLICE per event-loop
- * turn, within the budget.
+ * nothing once the requester's NSpid and position are kept in it, when it is in the daemon's
+ * namespace, names itself, or names a process found before (cache: one pidfd check, and a walk
+ * of its ancestry only once its membership verdict is older than the cache's memberTtlMs);
+ * otherwise one NSpid read per candidate process, SEARCH_SLICE per event-loop turn, within the budget.
  */
 export async function translateTargetPid(
   requester: Requester,
@@ -131,23 +209,30 @@ export async function translateTargetPid(
   if (own === null || (requester.nsPids === undefined && readStartTime(requester.pid) !== requester.startTime)) {
     return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
   }
-  if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
   requester.nsPids ??= own;
+  if (own.length <= daemonDepth()) return { kind: 'same-namespace' };
   const depth = own.length;
   // Between fork and exec libvirt's child names itself (getpid()).
   if (own[depth - 1] === targetPid)
     return { kind: 'translated', hostPid: requester.pid, startTime: requester.startTime };
 
-  const position = namespacePosition(requester.pid, requester.startTime);
+  const position = requester.position ?? namespacePosition(requester.pid, requester.startTime);
   if (position === null)
     return {
       kind: 'refused',
       detail: `the pid namespace of the requester (pid ${requester.pid}) could not be told: it or an ancestor exited while it was read`,
     };
+  requester.position ??= position;
   const where = `pid ${targetPid} of the requester's pid namespace (the requester is pid ${own[depth - 1]} there, ${requester.pid} here)`;
   const key = TranslationCache.key(position, targetPid);
-  const known = options.cache?.get(key);
-  if (known !== undefined) return inVm(known, vm, where);
+  const cache = options.cache;
+  const known = cache?.get(key);
+  if (known !== undefined) {
+    if (cache!.isMember(key, vm)) return { kind: 'translated', hostPid: known.hostPid, startTime: known.startTime };
+    const verdict = inVm(known, vm, where);
+    if (verdict.kind === 'translated') cache!.noteMember(key, vm);
+    return verdict;
+  }
 
   const refusal = options.budget?.refusal(vm.identity.uuid) ?? null;
   if (refusal !== null) return { kind: 'refused', detail: `${where} was not searched for: ${refusal}` };
@@ -162,8 +247,12 @@ export async function translateTargetPid(
       reads += slice.length;
       const found = searchSlice(slice, depth, targetPid, position);
       if (found === null) continue;
-      options.cache?.put(key, found);
-      return inVm(found, vm, where);
+      const verdict = inVm(found, vm, where);
+      if (cache !== undefined) {
+        cache.put(key, found);
+        if (verdict.kind === 'translated') cache.noteMember(key, vm);
+      }
+      return verdict;
     }
     const among = listed.where === '/proc' ? '' : ` among the processes of ${listed.where}`;
     return { kind: 'refused', detail: `${where} names no process${among} in that namespace` };

@@ -8,6 +8,8 @@ import { createLinuxCapabilities } from '../../runtime/capabilities/linux/index.
 import { RecentMembers } from '../../runtime/capabilities/linux/recent-members.ts';
 import { checkTarget } from '../../runtime/capabilities/linux/checked-target.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
+import { libc, RLIMIT_MEMLOCK } from '../../runtime/os/libc.ts';
+import { undoSetMemlock } from '../../runtime/capabilities/linux/undo-memlock.ts';
 import { memlockFromProc, spawnShell, waitForChildren, waitForReaped } from '../identity/support/processes.ts';
 
 const identity = {
@@ -104,6 +106,49 @@ describe('recent members across evaluations', () => {
     expect(cache.get(vm, child)).toBeUndefined(); // the oldest went first
     cache.clear();
     // Only the refused target's pidfd (never cached) is still open: ours to close.
+    expect(openFds()).toBe(before + 1);
+  });
+});
+
+describe('the pidfd a recent member keeps, as proof of who a pid names', () => {
+  it("is found by pid and start time, past the verdict's expiry, and never for another start time or a process gone", async () => {
+    let now = 1_000;
+    const cache = new RecentMembers(8, () => now);
+    const { vm, grandchild } = await spawnVm();
+    const target = checked(vm, grandchild);
+    expect(cache.put(vm, grandchild, target, 500)).toBe(true);
+    expect(cache.pidfdOf(grandchild, target.startTime)).toBe(target.pidfd);
+    expect(cache.pidfdOf(grandchild, target.startTime + 1)).toBeUndefined();
+    expect(cache.pidfdOf(vm.anchor.rootPid!, target.startTime)).toBeUndefined();
+    now += 10_000; // the membership verdict expired; who the pid names did not change
+    expect(cache.pidfdOf(grandchild, target.startTime)).toBe(target.pidfd);
+    process.kill(grandchild, 'SIGKILL');
+    await waitForReaped(grandchild);
+    expect(cache.pidfdOf(grandchild, target.startTime)).toBeUndefined();
+    cache.clear();
+  });
+
+  it('lets an undo skip the check of the process, and an effect of another start time is still not undone', async () => {
+    const MiB = 1024n * 1024n;
+    const { vm, grandchild } = await spawnVm();
+    // Soft below hard: the policy's raise of soft can be put back without CAP_SYS_RESOURCE.
+    const lowered = libc().prlimit(grandchild, RLIMIT_MEMLOCK, { soft: MiB, hard: 8n * MiB });
+    if (!lowered.ok) throw new Error(`prlimit failed: ${lowered.errno}`);
+    const before = openFds();
+    const caps = createLinuxCapabilities(vm, { recentMembersMs: 60_000 });
+    const set = caps.setMemlock(grandchild, 8n * MiB);
+    caps.release!();
+    if (!set.ok || set.effect === undefined) throw new Error(`set-memlock failed: ${JSON.stringify(set)}`);
+    expect(openFds()).toBe(before + 1); // this thread's recent members keep the target's pidfd
+    const expected = { soft: 8n * MiB, hard: 8n * MiB };
+    // Named by another start time: another process, whatever pidfd is kept for this pid.
+    const stranger = { ...set.effect, startTime: set.effect.startTime - 1 };
+    expect(undoSetMemlock({ pid: grandchild, expected, effect: stranger })).toBe(
+      'not undone: the process exited (its pid now names another one)',
+    );
+    expect(memlockFromProc(grandchild)).toEqual(expected);
+    expect(undoSetMemlock({ pid: grandchild, expected, effect: set.effect })).toBe('undone');
+    expect(memlockFromProc(grandchild)).toEqual({ soft: MiB, hard: 8n * MiB });
     expect(openFds()).toBe(before + 1);
   });
 });

@@ -12,10 +12,11 @@ import {
   MAX_TRANSLATION_CANDIDATES,
   translateTargetPid,
   TranslationCache,
+  type Requester,
   type TargetTranslation,
 } from '../../runtime/identity/target-translation.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import { killAll, spawnShell, waitForChildren } from './support/processes.ts';
+import { killAll, spawnShell, waitForChildren, waitForReaped } from './support/processes.ts';
 
 afterEach(killAll);
 
@@ -73,6 +74,27 @@ describe('NSpid', () => {
 
   it("reads one entry for a process of the daemon's namespace", () => {
     expect(readNsPid(process.pid)).toEqual([process.pid]);
+  });
+});
+
+describe("a requester of the daemon's own namespace", () => {
+  it('has its NSpid read once per Requester, pinned by its start time, and kept', async () => {
+    const child = spawnShell('sleep 300');
+    const vm = rootedAt(child.pid);
+    // Pinned to another process (a start time that is not this one's): refused, nothing kept.
+    const stale: Requester = { pid: child.pid, startTime: readStartTime(child.pid)! - 1 };
+    expect(await translateTargetPid(stale, vm, 1)).toMatchObject({ kind: 'refused', detail: /exited/ });
+    expect(stale.nsPids).toBeUndefined();
+    const r: Requester = requester(child.pid);
+    expect(await translateTargetPid(r, vm, 1)).toEqual({ kind: 'same-namespace' });
+    expect(r.nsPids).toEqual([child.pid]);
+    // Kept: the next request of the connection reads nothing. Whether the process is still the
+    // one that connected is the caller's check (the pipeline's pidfd), made before it asks: so
+    // a process gone since is still answered from what was read while it was pinned.
+    child.kill('SIGKILL');
+    await waitForReaped(child.pid);
+    expect(await translateTargetPid(r, vm, 1)).toEqual({ kind: 'same-namespace' });
+    expect(await translateTargetPid(requester(process.pid), vm, 1)).toEqual({ kind: 'same-namespace' });
   });
 });
 
@@ -185,13 +207,71 @@ describe.skipIf(!canUnsharePid)('pid namespaces of real processes', () => {
       kind: 'translated',
       hostPid: t.two,
     });
-    // An entry whose process is not the one under the pid any more is dropped.
+    // An entry whose process is not the one under the pid any more is dropped (here: never kept).
     cache.put(key, { hostPid: t.two, startTime: readStartTime(t.two)! - 1 });
     expect(cache.get(key)).toBeUndefined();
     expect(await translateTargetPid(requester(t.init), vm, 2, { cache, limit: 0 })).toMatchObject({
       kind: 'refused',
       detail: expect.stringMatching(/more than 0 processes to search/),
     });
+    cache.close();
+  });
+
+  it('keeps a found target through a pidfd: dropped once it exits, never kept for another process', async () => {
+    const t = await namespaceTree();
+    const vm = rootedAt(t.root);
+    const cache = new TranslationCache();
+    try {
+      const r = requester(t.init);
+      expect(await translateTargetPid(r, vm, 3, { cache })).toMatchObject({ kind: 'translated', hostPid: t.three });
+      const key = TranslationCache.key(namespacePosition(t.init)!, 3);
+      // Kept only for the process found: the same pid with another start time is not kept at all.
+      cache.put(TranslationCache.key(namespacePosition(t.init)!, 2), { hostPid: t.two, startTime: 1 });
+      expect(cache.size).toBe(1);
+      process.kill(t.three, 'SIGKILL');
+      await waitForReaped(t.three);
+      expect(cache.get(key)).toBeUndefined();
+      expect(cache.size).toBe(0);
+      expect(await translateTargetPid(r, vm, 3, { cache })).toMatchObject({ kind: 'refused' });
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("reuses a found target's membership for memberTtlMs only, then walks its ancestry again", async () => {
+    const t = await namespaceTree();
+    const vm = rootedAt(t.root);
+    let now = 1_000;
+    const cache = new TranslationCache(8, 500, () => now);
+    try {
+      const r = requester(t.init);
+      expect(await translateTargetPid(r, vm, 2, { cache })).toMatchObject({ kind: 'translated', hostPid: t.two });
+      // The namespace leaves the VM's tree (its init is reparented away from the VM's root).
+      process.kill(t.unshare, 'SIGKILL');
+      await waitForReaped(t.unshare);
+      now += 499;
+      expect(await translateTargetPid(r, vm, 2, { cache })).toMatchObject({ kind: 'translated', hostPid: t.two });
+      now += 1;
+      expect(await translateTargetPid(r, vm, 2, { cache })).toMatchObject({
+        kind: 'refused',
+        detail: expect.stringMatching(/not inside/),
+      });
+      // A refusal is never reused: it is walked again, and again refused.
+      expect(await translateTargetPid(r, vm, 2, { cache })).toMatchObject({ kind: 'refused' });
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("keeps the requester's namespace position: read once per Requester, pinned by its start time", async () => {
+    const t = await namespaceTree();
+    const vm = rootedAt(t.root);
+    const r: Requester = requester(t.init);
+    expect(await translateTargetPid(r, vm, 2)).toMatchObject({ kind: 'translated', hostPid: t.two });
+    expect(r.position).toEqual(namespacePosition(t.init));
+    const stale: Requester = { pid: t.init, startTime: readStartTime(t.init)! - 1 };
+    expect(await translateTargetPid(stale, vm, 2)).toMatchObject({ kind: 'refused' });
+    expect(stale.position).toBeUndefined();
   });
 
   it('refuses a requester that is not the process that connected (start time differs)', async () => {

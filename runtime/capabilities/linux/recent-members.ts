@@ -17,6 +17,7 @@ import { closeFd, pidfdIsAlive } from '../../os/pidfd.ts';
 export const MAX_RECENT_MEMBERS = 128;
 
 interface Entry {
+  pid: number;
   target: CheckedTarget;
   expiresAt: number;
 }
@@ -56,8 +57,20 @@ export class RecentMembers {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
       this.drop(oldestKey, oldest);
     }
-    this.entries.set(key, { target, expiresAt: this.now() + ttlMs });
+    this.entries.set(key, { pid, target, expiresAt: this.now() + ttlMs });
     return true;
+  }
+
+  /**
+   * A kept pidfd of `pid` whose process is alive and started at `startTime`, or undefined; it
+   * stays owned by this cache (use it before anything else runs on this thread). It proves only
+   * who `pid` names now, not membership: so expiry, which bounds how long a verdict is trusted,
+   * does not apply. Each entry's start time was read through its pidfd (checked-target.ts).
+   */
+  pidfdOf(pid: number, startTime: number): number | undefined {
+    for (const e of this.entries.values())
+      if (e.pid === pid && e.target.startTime === startTime && pidfdIsAlive(e.target.pidfd)) return e.target.pidfd;
+    return undefined;
   }
 
   get size(): number {

@@ -52,8 +52,11 @@ export type PipelineResult =
       message: string;
     };
 
-/** A request as it arrived: what its decision, evaluated or not, and its audit record name. */
-interface ArrivedRequest {
+/**
+ * A request from its arrival to its audit record: one object of one shape, whose fields are
+ * filled in as it advances (no copy of it is made on the way: this is every decision's path).
+ */
+interface PendingRequest {
   /** Made before the policy runs: the intent of each effect names it. */
   decisionId: string;
   peer: PeerCredentials;
@@ -61,31 +64,24 @@ interface ArrivedRequest {
   /** As the client sent it: in the requester's pid namespace. */
   targetPid: number;
   bytes: bigint;
+  /** `bytes` in the wire form (formatBytes), as the record and the intents' context carry it. */
+  bytesText: string;
   /** Epoch ms: the request's deadline and its record's time count from it. */
   startedAt: number;
+  /** `startedAt` as ISO 8601: the record's time, and its intents'. */
+  time: string;
   /** process.hrtime at arrival: the request's total time. */
   t0: bigint;
-}
-
-/** A request on its way to its policy: the requester's VM and the binding that decides it. */
-interface AdmittedRequest extends ArrivedRequest {
-  vm: RegisteredVm;
-  binding: Binding;
+  /** The requester's VM; null where it was denied before it was known. */
+  vm: RegisteredVm | null;
+  /** The binding that decides it; null where it was denied before one was found. */
+  binding: Readonly<Binding> | null;
   /**
    * Set by evaluate() when the target was translated from the requester's pid namespace: the
    * daemon's pid of it and that process's start time, which the capabilities act on and the
    * audit names.
    */
-  pinned?: { pid: number; startTime: number };
-}
-
-/** A request and the decision to commit for it; `vm` and `binding` are null where it was denied before them. */
-interface DecidedRequest extends ArrivedRequest {
-  vm: RegisteredVm | null;
-  binding: Readonly<Binding> | null;
-  /** The daemon's pid of the target, when it was translated from the requester's pid namespace. */
-  targetHostPid?: number;
-  outcome: Decided;
+  pinned: { pid: number; startTime: number } | undefined;
 }
 
 export class DecisionPipeline {
@@ -109,15 +105,6 @@ export class DecisionPipeline {
   async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
-    const base: ArrivedRequest = {
-      decisionId: newDecisionId(startedAt),
-      peer,
-      operation,
-      targetPid,
-      bytes,
-      startedAt,
-      t0,
-    };
 
     // Back-pressure: every decision adds a record, and the audit is not moving them into the
     // database as fast as they come (or it refuses writes). Refused before anything is done or
@@ -130,47 +117,40 @@ export class DecisionPipeline {
         message: `${this.d.audit.backlog} audit records wait to be written to the database: the daemon takes no new request until it has caught up`,
       };
     }
+    const r: PendingRequest = {
+      decisionId: newDecisionId(startedAt),
+      peer,
+      operation,
+      targetPid,
+      bytes,
+      bytesText: formatBytes(bytes),
+      startedAt,
+      time: new Date(startedAt).toISOString(),
+      t0,
+      vm: null,
+      binding: null,
+      pinned: undefined,
+    };
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
-    if (requester.kind === 'gone') {
-      return this.commit({
-        ...base,
-        vm: null,
-        binding: null,
-        outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)),
-      });
-    }
+    if (requester.kind === 'gone')
+      return this.commit(r, denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
     if (requester.kind === 'unknown')
-      return this.commit({
-        ...base,
-        vm: null,
-        binding: null,
-        outcome: denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)),
-      });
+      return this.commit(r, denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.notInVm(peer.pid)));
     const vm = requester.vm;
+    r.vm = vm;
 
     const binding = this.d.policies.bindings.get(operation);
-    if (binding === null)
-      return this.commit({
-        ...base,
-        vm,
-        binding: null,
-        outcome: denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)),
-      });
+    if (binding === null) return this.commit(r, denyOutcome('no-policy', DAEMON_DENY_DETAIL.nothingBound(operation)));
+    r.binding = binding;
     // A revision that may not run under today's trust roots is never evaluated.
-    if (binding.suspended)
-      return this.commit({
-        ...base,
-        vm,
-        binding,
-        outcome: denyOutcome(binding.suspended.reason, binding.suspended.message),
-      });
+    if (binding.suspended) return this.commit(r, denyOutcome(binding.suspended.reason, binding.suspended.message));
 
     // Right after a start, the bound revision may still be compiling: wait for it within the deadline.
     const loading = this.d.policies.whenLoaded(binding.sha256);
     if (loading !== undefined) {
-      const left = this.timeLeft(base);
+      const left = this.timeLeft(r);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
       const ready = await Promise.race([loading, late]);
@@ -185,13 +165,12 @@ export class DecisionPipeline {
       }
     }
     const release = this.d.policies.acquire(binding);
-    const admitted: AdmittedRequest = { ...base, vm, binding };
     let evaluated = false;
     const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
-      if (this.timeLeft(admitted) <= 0) return Promise.resolve(this.waitedTooLong());
+      if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
       evaluated = true;
       this.open++;
-      return this.evaluate(admitted);
+      return this.evaluate(r, vm, binding);
     });
     if (!admission.ok) {
       release();
@@ -209,25 +188,19 @@ export class DecisionPipeline {
       } finally {
         release();
       }
-      return await this.commit({
-        ...base,
-        vm,
-        binding,
-        outcome,
-        ...(admitted.pinned !== undefined ? { targetHostPid: admitted.pinned.pid } : {}),
-      });
+      return await this.commit(r, outcome);
     } finally {
       if (evaluated && --this.open === 0) this.d.onIdle?.();
     }
   }
 
-  private evaluate(r: AdmittedRequest): Promise<Decided> {
+  private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
     // and before the policy runs, so each effect's intent, its undo and the audit name the
     // daemon's pid (and the pin's start time), never the one the client sent.
     const translate = this.d.identity.translateTargetPid;
-    if (translate === undefined) return this.run(r);
+    if (translate === undefined) return this.run(r, vm, binding);
     const peer = r.peer;
     if (peer.startTime === null)
       return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
@@ -236,12 +209,12 @@ export class DecisionPipeline {
       requester = { pid: peer.pid, startTime: peer.startTime };
       this.requesters.set(peer, requester);
     }
-    return translate(requester, r.vm, r.targetPid).then(
+    return translate(requester, vm, r.targetPid).then(
       (translation) => {
         if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
-        if (translation.kind === 'same-namespace') return this.run(r);
+        if (translation.kind === 'same-namespace') return this.run(r, vm, binding);
         r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
-        return this.run(r);
+        return this.run(r, vm, binding);
       },
       (err: unknown) =>
         denyOutcome(
@@ -251,11 +224,11 @@ export class DecisionPipeline {
     );
   }
 
-  private run(r: AdmittedRequest): Promise<Decided> {
+  private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
     const left = this.timeLeft(r);
     if (left <= 0) return Promise.resolve(this.waitedTooLong());
-    const { peer, vm, binding, pinned } = r;
+    const { peer, pinned } = r;
     const request: PolicyRequest = {
       operation: r.operation,
       requesterPid: peer.pid,
@@ -264,21 +237,16 @@ export class DecisionPipeline {
       bytes: r.bytes,
     };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = {
-      kind: 'linux',
-      scope: vm,
-      recentMembersMs: this.identityTtlMs,
-      ...(pinned !== undefined ? { pinned } : {}),
-    } as const;
+    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, pinned } as const;
     const context: DecisionContext = {
       decisionId: r.decisionId,
-      time: new Date(r.startedAt).toISOString(),
+      time: r.time,
       requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
       vm: vm.identity,
       operation: r.operation,
       targetPid: r.targetPid,
-      ...(pinned !== undefined ? { targetHostPid: pinned.pid } : {}),
-      bytes: formatBytes(r.bytes),
+      targetHostPid: pinned?.pid,
+      bytes: r.bytesText,
       policy: { name: binding.policy, revision: binding.revision, sha256: binding.sha256 },
     };
     return this.d.engine.evaluate(binding.sha256, request, capabilities, {
@@ -288,7 +256,7 @@ export class DecisionPipeline {
   }
 
   /** What is left of the request's deadline (ms; <= 0: nothing). */
-  private timeLeft(r: ArrivedRequest): number {
+  private timeLeft(r: PendingRequest): number {
     return r.startedAt + this.d.requestDeadlineMs - Date.now();
   }
 
@@ -296,30 +264,28 @@ export class DecisionPipeline {
     return denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`);
   }
 
-  private async commit(c: DecidedRequest): Promise<PipelineResult> {
-    const o = c.outcome;
-    const totalUs = Math.round(Number(process.hrtime.bigint() - c.t0) / 1000);
+  private async commit(r: PendingRequest, o: Decided): Promise<PipelineResult> {
+    const totalUs = Math.round(Number(process.hrtime.bigint() - r.t0) / 1000);
+    const binding = r.binding;
+    // Optional fields are written undefined, not left out: one shape for every record (the JSON
+    // is the same, JSON.stringify leaves undefined out).
     const record: NewAuditRecord = {
-      decisionId: c.decisionId,
-      time: new Date(c.startedAt).toISOString(),
-      requester: { pid: c.peer.pid, uid: c.peer.uid, gid: c.peer.gid },
-      vm: c.vm?.identity ?? null,
-      operation: c.operation,
-      targetPid: c.targetPid,
-      ...(c.targetHostPid !== undefined ? { targetHostPid: c.targetHostPid } : {}),
-      bytes: formatBytes(c.bytes),
-      policy: c.binding
-        ? {
-            name: c.binding.policy,
-            revision: c.binding.revision,
-            sha256: c.binding.sha256,
-            ...(c.binding.keyId !== undefined ? { keyId: c.binding.keyId } : {}),
-          }
-        : null,
+      decisionId: r.decisionId,
+      time: r.time,
+      requester: { pid: r.peer.pid, uid: r.peer.uid, gid: r.peer.gid },
+      vm: r.vm?.identity ?? null,
+      operation: r.operation,
+      targetPid: r.targetPid,
+      targetHostPid: r.pinned?.pid,
+      bytes: r.bytesText,
+      policy:
+        binding !== null
+          ? { name: binding.policy, revision: binding.revision, sha256: binding.sha256, keyId: binding.keyId }
+          : null,
       decision: o.decision,
       reason: o.reason,
-      ...(o.errorKind !== undefined ? { errorKind: o.errorKind } : {}),
-      ...(o.errorDetail !== undefined ? { errorDetail: o.errorDetail } : {}),
+      errorKind: o.errorKind,
+      errorDetail: o.errorDetail,
       capabilityCalls: o.capabilityCalls.map(auditCall),
       logs: o.logs,
       fuelUsed: o.fuelUsed,
@@ -342,10 +308,10 @@ export class DecisionPipeline {
       };
     }
     const m = this.d.metrics;
-    const policy = c.binding?.policy ?? '';
+    const policy = binding?.policy ?? '';
     m.decisions.inc({ policy, decision: o.decision, error_kind: o.errorKind ?? '' });
-    if (c.binding) m.evaluationSeconds.observe({ policy }, o.durationUs / 1e6);
-    m.requestSeconds.observe(Number(process.hrtime.bigint() - c.t0) / 1e9);
+    if (binding) m.evaluationSeconds.observe({ policy }, o.durationUs / 1e6);
+    m.requestSeconds.observe(Number(process.hrtime.bigint() - r.t0) / 1e9);
     const response: DecisionResponse = { decision: o.decision, reason: o.reason, decisionId: record.decisionId };
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };
