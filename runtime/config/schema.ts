@@ -75,7 +75,12 @@ export const ConfigSchema = Type.Object(
           ),
         ),
         deadlineMs: int(1, 300_000, 1000, 'Whole-request deadline, queueing included, in milliseconds.'),
-        retryAfterS: int(0, 3600, 1, 'Retry-After of 503 overloaded answers, in seconds.'),
+        retryAfterS: int(
+          0,
+          3600,
+          1,
+          'Retry-After of 503 overloaded and not-ready answers, in seconds (a 429 vm-rate-limited says when its VM may go on).',
+        ),
         identityCacheMs: int(
           0,
           HOUR_MS,

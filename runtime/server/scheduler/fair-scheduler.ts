@@ -7,8 +7,10 @@
 //
 // Caps count requests, not what they cost, and most of what a decision costs is the daemon's
 // own (one main thread, two cores). So the scheduler also measures each job: the wall time it
-// holds its slot, start to settle (inline guest time, worker time, host calls, undo), plus a
-// fixed part for the main thread's own work around it. With that cost per key it
+// holds its slot, start to settle (inline guest time, worker time, host calls, undo). The main
+// thread's own work around a decision (parse, identity, audit, answer) is not added: it is the
+// same for every VM's decision, and counting it (measured at 0.1 ms a decision) paced a VM
+// asking one request at a time as much as a flooding one. With that cost per key it
 //   - dispatches the key with the least recent cost first (decayed, 1 s half-life; ties keep
 //     round-robin order), so a VM that used little recently goes ahead of one that used much;
 //   - while another key is asking (submitted within `contentionWindowMs`, or has work queued or
@@ -34,15 +36,12 @@ export interface SchedulerLimits {
   vmBurstMs?: number;
   /** How long after its last request another key still counts as asking (ms). */
   contentionWindowMs?: number;
-  /** Cost added to each job for the main thread's work around it that the slot does not see (ms). */
-  jobOverheadMs?: number;
 }
 
 export const SCHEDULER_DEFAULTS = {
   vmShare: 0.5,
   vmBurstMs: 100,
   contentionWindowMs: 1000,
-  jobOverheadMs: 0,
 } as const;
 
 /** Half-life of the recent cost that orders dispatch (ms). */
@@ -116,7 +115,6 @@ export class FairScheduler {
   private readonly share: number;
   private readonly burst: number;
   private readonly window: number;
-  private readonly overhead: number;
   private timer: unknown;
   private timerAt = Infinity;
   private lastSweep = 0;
@@ -133,18 +131,14 @@ export class FairScheduler {
     this.share = limits.vmShare ?? SCHEDULER_DEFAULTS.vmShare;
     this.burst = limits.vmBurstMs ?? SCHEDULER_DEFAULTS.vmBurstMs;
     this.window = limits.contentionWindowMs ?? SCHEDULER_DEFAULTS.contentionWindowMs;
-    this.overhead = limits.jobOverheadMs ?? SCHEDULER_DEFAULTS.jobOverheadMs;
     const positive: Array<[string, number]> = [
       ['vmShare', this.share],
       ['vmBurstMs', this.burst],
     ];
     for (const [k, v] of positive)
       if (!Number.isFinite(v) || v <= 0) throw new Error(`scheduler ${k} must be a positive number, got ${v}`);
-    for (const [k, v] of [
-      ['contentionWindowMs', this.window],
-      ['jobOverheadMs', this.overhead],
-    ] as const)
-      if (!Number.isFinite(v) || v < 0) throw new Error(`scheduler ${k} must be a number >= 0, got ${v}`);
+    if (!Number.isFinite(this.window) || this.window < 0)
+      throw new Error(`scheduler contentionWindowMs must be a number >= 0, got ${this.window}`);
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -257,7 +251,7 @@ export class FairScheduler {
 
   private charge(key: string, lane: Lane, startedAt: number): void {
     const now = this.clock.now();
-    const cost = Math.max(0, now - startedAt) + this.overhead;
+    const cost = Math.max(0, now - startedAt);
     lane.cost = this.decayedCost(lane, now) + cost;
     lane.costAt = now;
     // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
