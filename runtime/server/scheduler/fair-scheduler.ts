@@ -207,9 +207,22 @@ export class FairScheduler {
           this.charge(key, lane, startedAt);
           this.pump();
         };
+        // The caller is answered whatever happens in settle: a request never hangs on the scheduler.
         p.then(
-          (v) => (settle(), resolve(v)),
-          (e: unknown) => (settle(), reject(e)),
+          (v) => {
+            try {
+              settle();
+            } finally {
+              resolve(v);
+            }
+          },
+          (e: unknown) => {
+            try {
+              settle();
+            } finally {
+              reject(e);
+            }
+          },
         );
       },
     };
