@@ -10,7 +10,7 @@ export class CapgateApiError extends Error {
     message: string,
     readonly hint?: string,
     readonly kind?: string,
-    /** From Retry-After on a 503 (overloaded, not-ready). */
+    /** From Retry-After: 503 (overloaded, not-ready) and 429 (vm-rate-limited): retry after this many seconds. */
     readonly retryAfterS?: number,
   ) {
     super(message);

@@ -6,6 +6,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeGuard } from '@sinclair/typebox';
 import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import { EngineLimits } from '../wire/schemas/limits.ts';
+import { SCHEDULER_DEFAULTS } from '../server/scheduler/fair-scheduler.ts';
 
 const int = (
   minimum: number,
@@ -74,7 +75,12 @@ export const ConfigSchema = Type.Object(
           ),
         ),
         deadlineMs: int(1, 300_000, 1000, 'Whole-request deadline, queueing included, in milliseconds.'),
-        retryAfterS: int(0, 3600, 1, 'Retry-After of 503 overloaded answers, in seconds.'),
+        retryAfterS: int(
+          0,
+          3600,
+          1,
+          'Retry-After of 503 overloaded and not-ready answers, in seconds (a 429 vm-rate-limited says when its VM may go on).',
+        ),
         identityCacheMs: int(
           0,
           HOUR_MS,
@@ -130,6 +136,28 @@ export const ConfigSchema = Type.Object(
         ),
         maxQueued: int(1, 1_000_000, 1024, 'Requests queued in all; beyond it: 503 overloaded.'),
         maxQueuedPerKey: int(1, 1_000_000, 256, 'Requests one VM (or one uid outside VMs) may have queued.'),
+        vmShare: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          default: SCHEDULER_DEFAULTS.vmShare,
+          description:
+            "Share of one core's time one VM's evaluations may take while another VM is asking (the wall time each holds its slot, averaged by a token bucket); past it the VM's requests wait, and one whose deadline passes gets 429 vm-rate-limited. A VM alone is never held back. 1 turns the cap off.",
+          errorMessage: 'must be a number in (0, 1]: the share of one core a VM may use while others ask (1: no cap)',
+        }),
+        vmBurstMs: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 60_000,
+          default: SCHEDULER_DEFAULTS.vmBurstMs,
+          description:
+            "How much one VM's evaluations may take at once above its share (the bucket's size), in milliseconds.",
+          errorMessage: 'must be a number of milliseconds in (0, 60000]',
+        }),
+        contentionWindowMs: int(
+          0,
+          HOUR_MS,
+          SCHEDULER_DEFAULTS.contentionWindowMs,
+          'How long after its last request another VM still counts as asking (and scheduler.vmShare holds), in milliseconds.',
+        ),
       },
       { additionalProperties: false, description: 'Fair queueing of requests between VMs.' },
     ),

@@ -134,7 +134,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
           'a registered VM has an anchor that registration would refuse today: fix it with PUT /v1/vms/<uuid> or unregister it',
         );
     }
-    const scheduler = new FairScheduler(config.scheduler);
+    let onPaced = (): void => {};
+    const scheduler = new FairScheduler(config.scheduler, { onPaced: () => onPaced() });
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
       {
@@ -143,6 +144,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         vmsRegistered: () => vms.vms.length,
         queued: () => scheduler.queued,
         inFlight: () => scheduler.inFlight,
+        pacedVms: () => scheduler.pacedKeys,
         bindingsSuspended: () => policies.suspended().length,
         ...(config.policies.directory !== undefined
           ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) }
@@ -157,6 +159,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       config.metrics.eventLoopResolutionMs,
     );
     cleanup.push(() => metrics.close());
+    onPaced = () => metrics.vmPaced.inc();
     for (const result of ['done', 'busy', 'failed'] as const) metrics.walCheckpoints.inc({ result }, 0);
     const checkpointer = new WalCheckpointer({
       database: config.database,

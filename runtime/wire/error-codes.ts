@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'invalid-anchor', // a VM anchor no VM may have: pid 1, the daemon or its ancestors, a kernel thread
   'forbidden', // peer credentials not on the admin allow-list
   'overloaded', // queue full: retry after the Retry-After header
+  'vm-rate-limited', // the requester's VM used more than its share while others asked: retry after the Retry-After header
   'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
   'shutting-down',
   'internal',

@@ -23,6 +23,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   'invalid-anchor': 422,
   forbidden: 403,
   overloaded: 503,
+  'vm-rate-limited': 429,
   'not-ready': 503,
   'shutting-down': 503,
   internal: 500,

@@ -219,6 +219,12 @@ export const REQUEST_ROUTES = {
         codes: ['overloaded', 'not-ready', 'shutting-down'],
         retryAfter: true,
       },
+      429: {
+        description:
+          "Not decided, nothing done: the requester's VM has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and the request's deadline passed while it waited for more. Retry after the Retry-After header.",
+        codes: ['vm-rate-limited'],
+        retryAfter: true,
+      },
     },
   }),
 } as const;

@@ -23,8 +23,9 @@ const send = (m: IsolationClientMessage): void => void process.send!(m);
 const target = spawn('sleep', ['600'], { stdio: 'ignore' });
 let storming = false;
 
-/** "allow", "deny:<reason>" or "<status>" of one answer. */
+/** "allow", "deny:<reason>", "paced" (429 vm-rate-limited: held back for its VM's share) or "<status>" of one answer. */
 function outcomeOf(a: { status: number; body: string }): string {
+  if (a.status === 429) return 'paced';
   if (a.status !== 200) return String(a.status);
   const d = JSON.parse(a.body) as { decision: string; reason: string };
   return d.decision === 'allow' ? 'allow' : `deny:${d.reason}`;

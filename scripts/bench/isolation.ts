@@ -131,6 +131,10 @@ async function startDaemon(
     log: { level: 'error' },
     metrics: { eventLoopResolutionMs: 1 },
     ...(inlineFuel !== undefined ? { engine: { inlineFuel } } : {}),
+    // CAPGATE_BENCH_SCHEDULER='{"vmShare":1}': scheduler keys of the daemon (e.g. pacing off), to compare.
+    ...(process.env.CAPGATE_BENCH_SCHEDULER
+      ? { scheduler: JSON.parse(process.env.CAPGATE_BENCH_SCHEDULER) as object }
+      : {}),
   };
   const child = spawn(
     process.execPath,

@@ -433,6 +433,7 @@ describe('hostile answers are errors with a message, never UB', () => {
   it.each<[number, string, string, string]>([
     [503, 'overloaded', 'EAGAIN', 'overloaded: the queue is full (retry after 1 s)'],
     [503, 'shutting-down', 'EAGAIN', 'shutting-down: the queue is full (retry after 1 s)'],
+    [429, 'vm-rate-limited', 'EAGAIN', 'vm-rate-limited: the queue is full (retry after 1 s)'],
     [400, 'bad-request', 'EINVAL', 'bad-request: the queue is full'],
     [404, 'not-found', 'EOPNOTSUPP', 'not-found'], // ENOTSUP is EOPNOTSUPP on Linux
     [405, 'method-not-allowed', 'EOPNOTSUPP', 'method-not-allowed'],

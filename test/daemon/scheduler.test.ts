@@ -1,7 +1,13 @@
 // The fair scheduler with controllable tasks (the only place a fake evaluation is used):
-// round-robin across VMs, caps, bounded queues, drain.
+// round-robin across VMs, caps, bounded queues, drain; and, with an injected clock, what each
+// VM's jobs cost: least recent cost first, and a share of one core under contention.
 import { describe, expect, it } from 'vitest';
-import { FairScheduler, type SchedulerLimits } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import {
+  FairScheduler,
+  REAL_CLOCK,
+  type SchedulerClock,
+  type SchedulerLimits,
+} from '../../runtime/server/scheduler/fair-scheduler.ts';
 
 /** A task the test finishes by hand, recording start order. */
 function gate(log: string[], name: string): { task: () => Promise<string>; finish: () => void } {
@@ -45,8 +51,9 @@ describe('FairScheduler', () => {
     for (const g of flood) g.finish();
   });
 
-  it('serves queued VMs round-robin, not first-come-first-served', async () => {
-    const s = new FairScheduler(limits({ globalConcurrency: 1, perKeyInFlight: 1 }));
+  it('serves queued VMs of equal cost round-robin, not first-come-first-served', async () => {
+    // No time passes: every job costs the same (nothing), so the order is round-robin's.
+    const s = new FairScheduler(limits({ globalConcurrency: 1, perKeyInFlight: 1 }), { clock: new FakeClock() });
     const log: string[] = [];
     const gates = new Map<string, ReturnType<typeof gate>>();
     const add = (key: string, name: string): void => {
@@ -134,5 +141,290 @@ describe('FairScheduler slot accounting', () => {
     const r = s.submit('a', async () => 'x');
     expect(r.ok && (await r.result)).toBe('x');
     expect(s.inFlight).toBe(0);
+  });
+});
+
+/** Time that moves only when the test says, with the timers due by then fired in order. */
+class FakeClock implements SchedulerClock {
+  t = 0;
+  private next = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(fn: () => void, ms: number): number {
+    this.timers.set(++this.next, { at: this.t + ms, fn });
+    return this.next;
+  }
+
+  clearTimer(timer: unknown): void {
+    this.timers.delete(timer as number);
+  }
+
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /** Moves time on by `ms`, firing each timer due on the way, then lets promise callbacks run. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, v]) => v.at <= end).sort((x, y) => x[1].at - y[1].at)[0];
+      if (due === undefined) break;
+      this.timers.delete(due[0]);
+      this.t = Math.max(this.t, due[1].at);
+      due[1].fn();
+      await tick();
+    }
+    this.t = end;
+    await tick();
+  }
+}
+
+/** A task that takes `ms` of the fake clock's time once the test finishes it. */
+function costly(
+  clock: FakeClock,
+  log: string[],
+  name: string,
+  ms: number,
+): { task: () => Promise<string>; finish: () => Promise<void> } {
+  const g = gate(log, name);
+  return {
+    task: g.task,
+    finish: async () => {
+      await clock.advance(ms);
+      g.finish();
+      await tick();
+      await tick();
+    },
+  };
+}
+
+const RATE_LIMITED = 'rate-limited';
+const within = (deadlineMs: number) => ({ deadlineMs, rateLimited: (ms: number) => `${RATE_LIMITED} ${ms}` });
+
+describe('FairScheduler cost accounting', () => {
+  it('serves the VM with the least recent cost first', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ globalConcurrency: 1, vmShare: 1 }), { clock });
+    const log: string[] = [];
+    const jobs = new Map<string, ReturnType<typeof costly>>();
+    const add = (key: string, name: string, ms: number): void => {
+      const j = costly(clock, log, name, ms);
+      jobs.set(name, j);
+      expect(s.submit(key, j.task).ok).toBe(true);
+    };
+    add('a', 'a0', 50);
+    add('a', 'a1', 50);
+    add('a', 'a2', 50);
+    add('b', 'b0', 1);
+    add('b', 'b1', 1);
+    add('b', 'b2', 1);
+    await tick();
+    for (let i = 0; i < 6; i++) await jobs.get(log[log.length - 1]!)!.finish();
+    // Round-robin would have been a0 b0 a1 b1 a2 b2: b's 1 ms jobs go ahead of a's 50 ms ones.
+    expect(log).toEqual(['a0', 'b0', 'b1', 'b2', 'a1', 'a2']);
+    await s.drain();
+  });
+
+  it('holds a VM over its share back while another asks, and starts it again once its bucket refills', async () => {
+    const clock = new FakeClock();
+    const paced: string[] = [];
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), {
+      clock,
+      onPaced: (k) => paced.push(k),
+    });
+    const log: string[] = [];
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    const a0 = costly(clock, log, 'a0', 30);
+    s.submit('a', a0.task);
+    const a1 = costly(clock, log, 'a1', 0);
+    const second = s.submit('a', a1.task, within(10_000));
+    await tick();
+    // a0 (30 ms) finishes: the bucket had 10, refilled 15 during it, capped at 10: 10 - 30 = -20.
+    await a0.finish();
+    expect(log).toEqual(['b0', 'a0']);
+    expect(paced).toEqual(['a']);
+    expect(s.pacedTotal).toBe(1);
+    expect(s.pacedKeys).toBe(1);
+    expect(clock.pendingTimers).toBe(1);
+    // At 0.5 ms a ms, -20 is positive again after 40 ms (and the 1 ms past it).
+    await clock.advance(40);
+    expect(log).toEqual(['b0', 'a0']);
+    // Another VM is not held back meanwhile.
+    const b1 = costly(clock, log, 'b1', 0);
+    s.submit('b', b1.task);
+    await tick();
+    expect(log).toEqual(['b0', 'a0', 'b1']);
+    await b1.finish();
+    await clock.advance(1);
+    expect(log).toEqual(['b0', 'a0', 'b1', 'a1']);
+    expect(s.pacedKeys).toBe(0);
+    await a1.finish();
+    expect(second.ok && (await second.result)).toBe('a1');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('never holds back a VM that is alone, however much it uses', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.1, vmBurstMs: 1, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const j = costly(clock, log, `a${i}`, 100);
+      const r = s.submit('a', j.task, within(5));
+      await tick();
+      expect(log).toHaveLength(i + 1);
+      await j.finish();
+      expect(r.ok && (await r.result)).toBe(`a${i}`);
+    }
+    expect(s.pacedTotal).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a VM that used its share alone has no burst left when another arrives, but no debt either', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    const a0 = costly(clock, log, 'a0', 1000);
+    s.submit('a', a0.task);
+    await a0.finish();
+    await clock.advance(2000); // b's arrival is past any window a0 could have seen
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    // a's bucket: full again after 2 s alone (20 ms of refill), so a1 starts at once.
+    const a1 = costly(clock, log, 'a1', 100);
+    s.submit('a', a1.task);
+    await a1.finish();
+    const a2 = costly(clock, log, 'a2', 0);
+    s.submit('a', a2.task);
+    await tick();
+    // a1 cost 100 while b was asking: 10 + 50 (capped at 10) - 100 = -90: held for 181 ms.
+    expect(log).toEqual(['a0', 'b0', 'a1']);
+    await clock.advance(180);
+    expect(log).toEqual(['a0', 'b0', 'a1']);
+    await clock.advance(1);
+    expect(log).toEqual(['a0', 'b0', 'a1', 'a2']);
+  });
+
+  it('lets a VM go on once the other stops asking, without waiting for its bucket', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 200 }), { clock });
+    const log: string[] = [];
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    const a0 = costly(clock, log, 'a0', 50);
+    s.submit('a', a0.task);
+    const a1 = costly(clock, log, 'a1', 0);
+    s.submit('a', a1.task);
+    await a0.finish(); // at 50 ms: -49 at 0.01 a ms would be ~5 s
+    expect(log).toEqual(['b0', 'a0']);
+    await clock.advance(149);
+    expect(log).toEqual(['b0', 'a0']);
+    await clock.advance(1); // b asked at 0: the window ends at 200
+    expect(log).toEqual(['b0', 'a0', 'a1']);
+  });
+
+  it("refuses a held-back job at its deadline, with the time until its VM's bucket is positive", async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    const a0 = costly(clock, log, 'a0', 30);
+    s.submit('a', a0.task);
+    const late = s.submit('a', gate(log, 'a1').task, within(50));
+    const later = s.submit('a', gate(log, 'a2').task, within(10_000));
+    await a0.finish(); // at 30 ms, bucket -20
+    // a1's deadline (50 ms from its submission at 0) passes at 50: bucket -20 + 10 = -10: 21 ms to go.
+    await clock.advance(20);
+    expect(late.ok && (await late.result)).toBe(`${RATE_LIMITED} 21`);
+    expect(s.queued).toBe(1);
+    await clock.advance(21);
+    expect(log).toEqual(['b0', 'a0', 'a2']);
+    expect(later.ok).toBe(true);
+  });
+
+  it("starts a held-back VM as soon as the other's last job is refused and nobody else is asking", async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 100 }), { clock });
+    const log: string[] = [];
+    const a0 = gate(log, 'a0');
+    const b0 = gate(log, 'b0');
+    s.submit('b', b0.task);
+    s.submit('a', a0.task);
+    const b1 = s.submit('b', gate(log, 'b1').task, within(300));
+    const a1 = s.submit('a', gate(log, 'a1').task, within(10_000));
+    await clock.advance(10);
+    b0.finish();
+    a0.finish();
+    await tick();
+    await tick();
+    // Both at -9: each held back while the other has work queued.
+    expect(s.pacedKeys).toBe(2);
+    expect(log).toEqual(['b0', 'a0']);
+    // b1 is refused at 300; b asked last at 0, so nobody else is asking any more: a1 starts.
+    await clock.advance(290);
+    expect(b1.ok && (await b1.result)).toMatch(RATE_LIMITED);
+    expect(log).toEqual(['b0', 'a0', 'a1']);
+    expect(a1.ok).toBe(true);
+  });
+
+  it('drain starts what is held back and resolves', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    const a0 = costly(clock, log, 'a0', 100);
+    s.submit('a', a0.task);
+    const a1 = costly(clock, log, 'a1', 0);
+    const held = s.submit('a', a1.task, within(60_000));
+    await a0.finish();
+    expect(log).toEqual(['b0', 'a0']);
+    expect(clock.pendingTimers).toBe(1);
+    let drained = false;
+    const d = s.drain().then(() => (drained = true));
+    await tick();
+    expect(log).toEqual(['b0', 'a0', 'a1']);
+    expect(clock.pendingTimers).toBe(0);
+    await a1.finish();
+    await d;
+    expect(drained).toBe(true);
+    expect(held.ok && (await held.result)).toBe('a1');
+  });
+
+  it("no timer of the scheduler's keeps the process alive", async () => {
+    let timers = 0;
+    const clock: SchedulerClock = {
+      now: REAL_CLOCK.now,
+      setTimer: (fn, ms) => (timers++, REAL_CLOCK.setTimer(fn, ms)),
+      clearTimer: REAL_CLOCK.clearTimer,
+    };
+    // A share so small that the held job would wait for hours.
+    const s = new FairScheduler(limits({ vmShare: 1e-6, vmBurstMs: 1, contentionWindowMs: 600_000 }), { clock });
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    expect(s.submit('b', async () => 'b').ok).toBe(true);
+    const a0 = s.submit('a', () => new Promise<string>((r) => setTimeout(() => r('a0'), 5)));
+    const a1 = s.submit('a', async () => 'a1', within(3_600_000));
+    expect(a0.ok && (await a0.result)).toBe('a0');
+    await tick();
+    expect(s.pacedKeys).toBe(1);
+    expect(timers).toBe(1);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    await s.drain();
+    expect(a1.ok && (await a1.result)).toBe('a1');
+  });
+
+  it('rejects a nonsense share with the key named', () => {
+    expect(() => new FairScheduler(limits({ vmShare: 0 }))).toThrow(/vmShare/);
+    expect(() => new FairScheduler(limits({ vmBurstMs: Number.NaN }))).toThrow(/vmBurstMs/);
   });
 });

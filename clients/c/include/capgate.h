@@ -13,7 +13,8 @@
  *   -EPROTO                          the answer is not the HTTP/JSON the daemon sends (a
  *                                    malformed, truncated or unexpected answer)
  *   -EMSGSIZE                        the answer (or a field of it) is larger than this client accepts
- *   -EAGAIN                          the daemon is overloaded or shutting down: retry later
+ *   -EAGAIN                          the daemon is overloaded or shutting down, or this VM has
+ *                                    used its share while others ask (429): retry later
  *   -EINVAL                          a bad argument, or the daemon refused the request as malformed
  *   -ENOTSUP                         the daemon does not know this operation (version mismatch)
  *   -EIO                             the daemon failed internally (see its log)

@@ -76,7 +76,7 @@ CAPGATE_API const char *capgate_strerror(int error) {
     case ECONNRESET: return "capgate closed the connection without answering";
     case EPROTO: return "capgate's answer is malformed";
     case EMSGSIZE: return "capgate's answer is larger than this client accepts";
-    case EAGAIN: return "capgate is overloaded or shutting down; retry later";
+    case EAGAIN: return "capgate is overloaded, shutting down, or this VM is rate-limited; retry later";
     case EINVAL: return "invalid argument, or a request capgate refused as malformed";
     case ENAMETOOLONG: return "the socket path is longer than 107 bytes";
     case ENOTSUP: return "capgate does not offer this operation (version mismatch)";

@@ -58,6 +58,7 @@ static int errno_for_status(int status) {
     case 403: return -EACCES;
     case 404: case 405: case 501: case 505: return -ENOTSUP;
     case 408: return -ETIMEDOUT;
+    case 429: return -EAGAIN; /* this VM's share is used up while others ask: as 503, retry later */
     case 500: return -EIO;
     case 503: return -EAGAIN;
     default: return -EPROTO;

@@ -11,6 +11,8 @@ export interface MetricSources {
   vmsRegistered(): number;
   queued(): number;
   inFlight(): number;
+  /** VMs whose queued requests wait for their share right now. */
+  pacedVms?(): number;
   /** Bindings denied because their revision may not run (signatures). */
   bindingsSuspended?(): number;
   /** 1 while the policy directory's latest contents are refused, 0 otherwise (absent: no directory). */
@@ -29,6 +31,7 @@ export class DaemonMetrics {
   readonly evaluationSeconds: Histogram<'policy'>;
   readonly requestSeconds: Histogram;
   readonly rejected: Counter<'reason'>;
+  readonly vmPaced: Counter;
   readonly auditBatchSize: Histogram;
   readonly auditCommitSeconds: Histogram;
   readonly policyDirectoryReconciles: Counter<'result'>;
@@ -62,8 +65,13 @@ export class DaemonMetrics {
     });
     this.rejected = new Counter({
       name: 'capgate_requests_rejected_total',
-      help: 'Requests refused with 503 before evaluation.',
+      help: 'Requests refused before evaluation, not audited: 503 (queue-full, vm-queue-full, audit-backlog, policy-not-ready, closed) or 429 (vm-rate-limited).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.vmPaced = new Counter({
+      name: 'capgate_vm_paced_total',
+      help: "Times a VM's requests were held back because it had used its share (scheduler.vmShare) while other VMs were asking; each time lasts until one of them starts.",
       registers,
     });
     this.auditBatchSize = new Histogram({
@@ -155,6 +163,11 @@ export class DaemonMetrics {
     gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
     gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
     gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
+    gauge(
+      'capgate_scheduler_paced_vms',
+      'VMs whose queued requests wait for their share (scheduler.vmShare) right now.',
+      sources.pacedVms ?? (() => 0),
+    );
     gauge(
       'capgate_bindings_suspended',
       'Bindings whose revision may not run under the trust roots (requests denied signature-*).',

@@ -48,9 +48,24 @@ export type PipelineResult =
   | { ok: true; response: DecisionResponse }
   | {
       ok: false;
-      reason: 'queue-full' | 'vm-queue-full' | 'closed' | 'audit-failed' | 'policy-not-ready' | 'audit-backlog';
+      reason:
+        | 'queue-full'
+        | 'vm-queue-full'
+        | 'closed'
+        | 'audit-failed'
+        | 'policy-not-ready'
+        | 'audit-backlog'
+        | 'vm-rate-limited';
       message: string;
+      /** vm-rate-limited: seconds until the VM's budget is positive again (at least 1). */
+      retryAfterS?: number;
     };
+
+/** A request held back for its VM's share until its deadline passed: not evaluated, not audited. */
+interface RateLimited {
+  rateLimited: true;
+  retryAfterMs: number;
+}
 
 /**
  * A request from its arrival to its audit record: one object of one shape, whose fields are
@@ -166,12 +181,17 @@ export class DecisionPipeline {
     }
     const release = this.d.policies.acquire(binding);
     let evaluated = false;
-    const admission = this.d.scheduler.submit(vm.identity.uuid, () => {
-      if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
-      evaluated = true;
-      this.open++;
-      return this.evaluate(r, vm, binding);
-    });
+    const admission = this.d.scheduler.submit<Decided | RateLimited>(
+      vm.identity.uuid,
+      () => {
+        if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
+        evaluated = true;
+        this.open++;
+        return this.evaluate(r, vm, binding);
+      },
+      // Held back for the VM's share past the deadline: refused like a full queue, before anything is done.
+      { deadlineMs: this.timeLeft(r), rateLimited: (retryAfterMs) => ({ rateLimited: true, retryAfterMs }) },
+    );
     if (!admission.ok) {
       release();
       this.d.metrics.rejected.inc({ reason: admission.reason });
@@ -182,11 +202,21 @@ export class DecisionPipeline {
       };
     }
     try {
-      let outcome: Decided;
+      let outcome: Decided | RateLimited;
       try {
         outcome = await admission.result;
       } finally {
         release();
+      }
+      if ('rateLimited' in outcome) {
+        this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
+        const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+        return {
+          ok: false,
+          reason: 'vm-rate-limited',
+          message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
+          retryAfterS,
+        };
       }
       return await this.commit(r, outcome);
     } finally {

@@ -38,6 +38,10 @@ export function requestHandler(o: RequestApiOptions): RequestHandler {
       if (r.reason === 'audit-failed')
         return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
       if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
+      if (r.reason === 'vm-rate-limited') {
+        const after = String(r.retryAfterS ?? o.retryAfterS);
+        return fail('vm-rate-limited', r.message, `retry after ${after} s`, { headers: { 'retry-after': after } });
+      }
       if (r.reason === 'policy-not-ready')
         return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, {
           headers: { 'retry-after': String(o.retryAfterS) },

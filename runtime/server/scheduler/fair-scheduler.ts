@@ -1,10 +1,25 @@
 // Fair admission of policy evaluations across requester VMs.
 //
-// Each key (a VM uuid) has its own FIFO queue and an in-flight cap; dispatch walks the keys
-// round-robin, so a VM that floods the socket, or whose requests each hold a worker until the
-// deadline, gets at most its cap of the global concurrency while every other VM's requests
-// keep moving. Queues are bounded globally and per key: a flooding VM fills its own queue and
+// Each key (a VM uuid) has its own queue and an in-flight cap, so a VM that floods the socket,
+// or whose requests each hold a worker until the deadline, gets at most its cap of the global
+// concurrency. Queues are bounded globally and per key: a flooding VM fills its own queue and
 // gets 503s, not everyone else's.
+//
+// Caps count requests, not what they cost, and most of what a decision costs is the daemon's
+// own (one main thread, two cores). So the scheduler also measures each job: the wall time it
+// holds its slot, start to settle (inline guest time, worker time, host calls, undo). The main
+// thread's own work around a decision (parse, identity, audit, answer) is not added: it is the
+// same for every VM's decision, and counting it (measured at 0.1 ms a decision) paced a VM
+// asking one request at a time as much as a flooding one. With that cost per key it
+//   - dispatches the key with the least recent cost first (decayed, 1 s half-life; ties keep
+//     round-robin order), so a VM that used little recently goes ahead of one that used much;
+//   - while another key is asking (submitted within `contentionWindowMs`, or has work queued or
+//     running), holds each key to `vmShare` of one core's time: a token bucket refilled
+//     `vmShare` ms per ms up to `vmBurstMs`. A key over its budget keeps its jobs queued until
+//     the bucket is positive again (an unref'd timer pumps), and a job whose deadline passes
+//     there is refused as rate-limited, never run. Alone, a key is never held: the daemon stays
+//     work-conserving for one VM (its bucket still drains, to 0 at most, so that a VM that was
+//     flooding before another arrived has no burst left when it does).
 
 export interface SchedulerLimits {
   /** Evaluations running at once, all keys together. */
@@ -15,20 +30,77 @@ export interface SchedulerLimits {
   maxQueued: number;
   /** Queued evaluations of one key. */
   maxQueuedPerKey: number;
+  /** Share of one core's time (ms of cost per ms) one key may use while another is asking; >= 1: no cap. */
+  vmShare?: number;
+  /** What a key may spend at once above its share (ms): the bucket's size. */
+  vmBurstMs?: number;
+  /** How long after its last request another key still counts as asking (ms). */
+  contentionWindowMs?: number;
+}
+
+export const SCHEDULER_DEFAULTS = {
+  vmShare: 0.5,
+  vmBurstMs: 100,
+  contentionWindowMs: 1000,
+} as const;
+
+/** Half-life of the recent cost that orders dispatch (ms). */
+export const COST_HALF_LIFE_MS = 1000;
+
+/** Time and timers, injectable so that tests drive them. `setTimer`'s timer must not keep the process alive. */
+export interface SchedulerClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(timer: unknown): void;
+}
+
+export const REAL_CLOCK: SchedulerClock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
+export interface SchedulerOptions {
+  clock?: SchedulerClock;
+  /** A key's jobs were held back for its share (once per episode, until one of them starts). */
+  onPaced?(key: string): void;
 }
 
 export type Admission<T> =
   | { ok: true; result: Promise<T> }
   | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
 
+/** A job that may be refused while its key is held back: by when, and what it resolves with then. */
+export interface Deadline<T> {
+  /** From now (ms): past it, a job still held back for its key's share is refused. */
+  deadlineMs: number;
+  /** The job's result when refused: `retryAfterMs` is when the key's bucket is positive again. */
+  rateLimited(retryAfterMs: number): T;
+}
+
 interface Job {
+  /** On the scheduler's clock; Infinity: never refused. */
+  deadlineAt: number;
   run(): void;
+  refuse(retryAfterMs: number): void;
 }
 
 interface Lane {
+  /** Ordered by deadline (arrival order for equal deadlines). */
   queue: Job[];
   inFlight: number;
+  /** Recent cost (ms), decayed to `costAt`. */
+  cost: number;
+  costAt: number;
+  /** Bucket level (ms), refilled to `tokensAt`. */
+  tokens: number;
+  tokensAt: number;
+  lastAskedAt: number;
+  /** Held back since its last start (counted once). */
+  paced: boolean;
 }
+
+const INTEGER_LIMITS = ['globalConcurrency', 'perKeyInFlight', 'maxQueued', 'maxQueuedPerKey'] as const;
 
 export class FairScheduler {
   private readonly lanes = new Map<string, Lane>();
@@ -39,11 +111,35 @@ export class FairScheduler {
   private queuedTotal = 0;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly clock: SchedulerClock;
+  private readonly share: number;
+  private readonly burst: number;
+  private readonly window: number;
+  private timer: unknown;
+  private timerAt = Infinity;
+  private lastSweep = 0;
+  private pacedEpisodes = 0;
 
-  constructor(readonly limits: SchedulerLimits) {
-    for (const [k, v] of Object.entries(limits)) {
+  constructor(
+    readonly limits: SchedulerLimits,
+    private readonly options: SchedulerOptions = {},
+  ) {
+    for (const k of INTEGER_LIMITS) {
+      const v = limits[k];
       if (!Number.isInteger(v) || v < 1) throw new Error(`scheduler limit ${k} must be a positive integer, got ${v}`);
     }
+    this.share = limits.vmShare ?? SCHEDULER_DEFAULTS.vmShare;
+    this.burst = limits.vmBurstMs ?? SCHEDULER_DEFAULTS.vmBurstMs;
+    this.window = limits.contentionWindowMs ?? SCHEDULER_DEFAULTS.contentionWindowMs;
+    const positive: Array<[string, number]> = [
+      ['vmShare', this.share],
+      ['vmBurstMs', this.burst],
+    ];
+    for (const [k, v] of positive)
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`scheduler ${k} must be a positive number, got ${v}`);
+    if (!Number.isFinite(this.window) || this.window < 0)
+      throw new Error(`scheduler contentionWindowMs must be a number >= 0, got ${this.window}`);
+    this.clock = options.clock ?? REAL_CLOCK;
   }
 
   get inFlight(): number {
@@ -54,20 +150,49 @@ export class FairScheduler {
     return this.queuedTotal;
   }
 
-  submit<T>(key: string, task: () => Promise<T>): Admission<T> {
+  /** Times a key's jobs were held back for its share (an episode ends when one of them starts). */
+  get pacedTotal(): number {
+    return this.pacedEpisodes;
+  }
+
+  /** Keys whose queued jobs are held back for their share right now. */
+  get pacedKeys(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) if (lane.paced && lane.queue.length > 0) n++;
+    return n;
+  }
+
+  private get pacing(): boolean {
+    return this.share < 1 && !this.closed;
+  }
+
+  submit<T>(key: string, task: () => Promise<T>, deadline?: Deadline<T>): Admission<T> {
     if (this.closed) return { ok: false, reason: 'closed' };
-    const lane = this.lanes.get(key) ?? { queue: [], inFlight: 0 };
-    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(lane))
+    const now = this.clock.now();
+    const lane = this.lanes.get(key) ?? this.newLane(now);
+    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(key, lane, now))
       return { ok: false, reason: 'vm-queue-full' };
-    if (this.queuedTotal >= this.limits.maxQueued && !this.canStart(lane)) return { ok: false, reason: 'queue-full' };
+    if (this.queuedTotal >= this.limits.maxQueued && !this.canStart(key, lane, now))
+      return { ok: false, reason: 'queue-full' };
     this.lanes.set(key, lane);
+    lane.lastAskedAt = now;
     let resolve!: (v: T) => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
     const job: Job = {
+      deadlineAt: deadline === undefined ? Infinity : now + deadline.deadlineMs,
+      refuse: (retryAfterMs) => {
+        try {
+          resolve(deadline!.rateLimited(retryAfterMs));
+        } catch (err) {
+          reject(err);
+        }
+      },
       run: () => {
         this.running++;
         lane.inFlight++;
+        lane.paced = false;
+        const startedAt = this.clock.now();
         let p: Promise<T>;
         try {
           p = task();
@@ -79,64 +204,222 @@ export class FairScheduler {
         const settle = (): void => {
           this.running--;
           lane.inFlight--;
-          if (lane.inFlight === 0 && lane.queue.length === 0) this.lanes.delete(key);
+          this.charge(key, lane, startedAt);
           this.pump();
         };
+        // The caller is answered whatever happens in settle: a request never hangs on the scheduler.
         p.then(
-          (v) => (settle(), resolve(v)),
-          (e: unknown) => (settle(), reject(e)),
+          (v) => {
+            try {
+              settle();
+            } finally {
+              resolve(v);
+            }
+          },
+          (e: unknown) => {
+            try {
+              settle();
+            } finally {
+              reject(e);
+            }
+          },
         );
       },
     };
-    lane.queue.push(job);
+    this.enqueue(lane, job);
     this.queuedTotal++;
     if (lane.queue.length === 1) this.ring.push(key);
     this.pump();
     return { ok: true, result };
   }
 
-  /** Refuses new work; resolves when everything admitted has finished. */
+  /** Refuses new work; resolves when everything admitted has finished (nothing is held back any more). */
   drain(): Promise<void> {
     this.closed = true;
+    this.pump();
     if (this.running === 0 && this.queuedTotal === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private canStart(lane: Lane): boolean {
+  private newLane(now: number): Lane {
+    return {
+      queue: [],
+      inFlight: 0,
+      cost: 0,
+      costAt: now,
+      tokens: this.burst,
+      tokensAt: now,
+      lastAskedAt: now,
+      paced: false,
+    };
+  }
+
+  /** Inserted by deadline, from the back (deadlines mostly arrive in order). */
+  private enqueue(lane: Lane, job: Job): void {
+    const q = lane.queue;
+    let i = q.length;
+    while (i > 0 && q[i - 1]!.deadlineAt > job.deadlineAt) i--;
+    q.splice(i, 0, job);
+  }
+
+  private charge(key: string, lane: Lane, startedAt: number): void {
+    const now = this.clock.now();
+    const cost = Math.max(0, now - startedAt);
+    lane.cost = this.decayedCost(lane, now) + cost;
+    lane.costAt = now;
+    // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
+    const before = this.tokens(lane, now);
+    const after = before - cost;
+    lane.tokens = this.contendedUntil(key, now) > now ? after : Math.max(after, Math.min(0, before));
+    lane.tokensAt = now;
+    this.sweep(now);
+  }
+
+  private decayedCost(lane: Lane, now: number): number {
+    return lane.cost * 2 ** (-(now - lane.costAt) / COST_HALF_LIFE_MS);
+  }
+
+  private tokens(lane: Lane, now: number): number {
+    return Math.min(this.burst, lane.tokens + (now - lane.tokensAt) * this.share);
+  }
+
+  /** Until when another key counts as asking (<= now: nobody else is). */
+  private contendedUntil(key: string, now: number): number {
+    let until = -Infinity;
+    for (const [k, other] of this.lanes) {
+      if (k === key) continue;
+      if (other.queue.length > 0 || other.inFlight > 0) return Infinity;
+      until = Math.max(until, other.lastAskedAt + this.window);
+    }
+    return until > now ? until : -Infinity;
+  }
+
+  /** When a key held back may start again (its bucket positive, or nobody else asking); <= now: it may. */
+  private heldUntil(key: string, lane: Lane, now: number): number {
+    if (!this.pacing) return -Infinity;
+    const level = this.tokens(lane, now);
+    if (level > 0) return -Infinity;
+    const contended = this.contendedUntil(key, now);
+    if (contended <= now) return -Infinity;
+    return Math.min(contended, now + this.refillMs(level));
+  }
+
+  /** Until the bucket is positive again (ms; > 0). */
+  private refillMs(level: number): number {
+    return Math.max(0, -level) / this.share + 1;
+  }
+
+  /** Forgets keys that are idle, full and quiet: a lane holds nothing a new one would not. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.window) return;
+    this.lastSweep = now;
+    for (const [k, lane] of this.lanes) {
+      if (lane.queue.length > 0 || lane.inFlight > 0) continue;
+      if (now - lane.lastAskedAt < Math.max(this.window, 4 * COST_HALF_LIFE_MS)) continue;
+      if (this.tokens(lane, now) < this.burst) continue;
+      this.lanes.delete(k);
+    }
+  }
+
+  private canStart(key: string, lane: Lane, now: number): boolean {
     return (
       this.running < this.limits.globalConcurrency &&
       lane.inFlight < this.limits.perKeyInFlight &&
-      lane.queue.length === 0
+      lane.queue.length === 0 &&
+      this.heldUntil(key, lane, now) <= now
     );
   }
 
   private pump(): void {
-    // Round-robin over keys with queued work; skip keys at their in-flight cap.
-    let scanned = 0;
-    while (this.running < this.limits.globalConcurrency && this.ring.length > 0 && scanned < this.ring.length) {
-      if (this.cursor >= this.ring.length) this.cursor = 0;
-      const key = this.ring[this.cursor]!;
-      const lane = this.lanes.get(key);
-      if (!lane || lane.queue.length === 0) {
-        this.ring.splice(this.cursor, 1);
-        continue;
+    const now = this.clock.now();
+    // Refusals first: each one can end another key's contention, and so let it start below.
+    this.refuseExpired(now);
+    // Least recent cost first among the keys that may start; ties in round-robin order.
+    while (this.running < this.limits.globalConcurrency && this.ring.length > 0) {
+      let best = -1;
+      let bestCost = Infinity;
+      for (let i = 0; i < this.ring.length; i++) {
+        const at = (this.cursor + i) % this.ring.length;
+        const key = this.ring[at]!;
+        const lane = this.lanes.get(key)!;
+        if (lane.inFlight >= this.limits.perKeyInFlight) continue;
+        if (this.heldUntil(key, lane, now) > now) continue;
+        const cost = this.decayedCost(lane, now);
+        if (cost < bestCost) (best = at), (bestCost = cost);
       }
-      if (lane.inFlight >= this.limits.perKeyInFlight) {
-        this.cursor++;
-        scanned++;
-        continue;
-      }
+      if (best < 0) break;
+      const key = this.ring[best]!;
+      const lane = this.lanes.get(key)!;
       const job = lane.queue.shift()!;
       this.queuedTotal--;
-      if (lane.queue.length === 0) this.ring.splice(this.cursor, 1);
-      else this.cursor++;
-      scanned = 0;
+      // Round-robin goes on from the key after this one.
+      this.cursor = this.dropFromRingIfEmpty(best, lane) ? best : best + 1;
+      if (this.cursor >= this.ring.length) this.cursor = 0;
       job.run();
     }
+    // Keys held back now: counted, and woken when the first of them may start or a job of one expires.
+    let wakeAt = Infinity;
+    for (const key of this.ring) {
+      const lane = this.lanes.get(key)!;
+      const held = this.heldUntil(key, lane, now);
+      if (held <= now) continue;
+      if (!lane.paced) {
+        lane.paced = true;
+        this.pacedEpisodes++;
+        this.options.onPaced?.(key);
+      }
+      wakeAt = Math.min(wakeAt, held, lane.queue[0]!.deadlineAt);
+    }
+    this.wakeAt(wakeAt, now);
     if (this.running === 0 && this.queuedTotal === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /** Refuses the jobs of held-back keys whose deadline has passed. */
+  private refuseExpired(now: number): void {
+    for (let i = 0; i < this.ring.length; ) {
+      const key = this.ring[i]!;
+      const lane = this.lanes.get(key)!;
+      if (lane.queue[0]!.deadlineAt > now || this.heldUntil(key, lane, now) <= now) {
+        i++;
+        continue;
+      }
+      const retryAfterMs = this.refillMs(this.tokens(lane, now));
+      while (lane.queue.length > 0 && lane.queue[0]!.deadlineAt <= now) {
+        this.queuedTotal--;
+        lane.queue.shift()!.refuse(retryAfterMs);
+      }
+      if (!this.dropFromRingIfEmpty(i, lane)) i++;
+    }
+  }
+
+  /** Takes a key whose queue is empty out of the ring, keeping the cursor on the key after it. */
+  private dropFromRingIfEmpty(at: number, lane: Lane): boolean {
+    if (lane.queue.length > 0) return false;
+    lane.paced = false;
+    this.ring.splice(at, 1);
+    if (this.cursor > at) this.cursor--;
+    if (this.cursor >= this.ring.length) this.cursor = 0;
+    return true;
+  }
+
+  /** One timer, at the earliest moment a held-back key may start or a job of one expires. */
+  private wakeAt(at: number, now: number): void {
+    if (at === this.timerAt) return;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at === Infinity) return;
+    this.timer = this.clock.setTimer(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(1, Math.ceil(at - now)),
+    );
   }
 }
