@@ -24,6 +24,7 @@ import { writeOutcome } from './outcome-codec.ts';
 import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 import { SpecCache } from './spec-cache.ts';
 import { EVALUATION_NICE, niceThisThread } from '../../os/thread-priority.ts';
+import { nameThisThread } from '../../os/thread-name.ts';
 
 interface Loaded {
   module: WebAssembly.Module;
@@ -33,6 +34,9 @@ interface Loaded {
   /** Makes its fresh instances (shared host imports, recycled memories). */
   instances: InstanceFactory;
 }
+
+/** This thread's name in /proc/<pid>/task/<tid>/comm. */
+const EVALUATION_THREAD_NAME = 'capgate-eval';
 
 /** How long the worker polls for the next job before it sleeps in Atomics.wait: back-to-back
  * jobs then skip the futex sleep and wake-up. Bounded, so an idle worker does not burn a core. */
@@ -198,6 +202,10 @@ function takeMailboxJob(): void {
 // A thread that cannot be lowered (no koffi) still evaluates, at the daemon's priority.
 try {
   niceThisThread(EVALUATION_NICE);
+} catch {}
+// Named, so that top -H and the isolation bench tell it from the daemon's other threads.
+try {
+  nameThisThread(EVALUATION_THREAD_NAME);
 } catch {}
 if (init.linuxCapabilities) {
   mirrorPidfdsInto(init.pidfds);
