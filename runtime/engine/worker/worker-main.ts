@@ -23,6 +23,7 @@ import { readJob } from './job-codec.ts';
 import { writeOutcome } from './outcome-codec.ts';
 import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 import { SpecCache } from './spec-cache.ts';
+import { AdaptiveSpin } from './adaptive-spin.ts';
 import { EVALUATION_NICE, niceThisThread } from '../../os/thread-priority.ts';
 import { nameThisThread } from '../../os/thread-name.ts';
 
@@ -37,10 +38,6 @@ interface Loaded {
 
 /** This thread's name in /proc/<pid>/task/<tid>/comm. */
 const EVALUATION_THREAD_NAME = 'capgate-eval';
-
-/** How long the worker polls for the next job before it sleeps in Atomics.wait: back-to-back
- * jobs then skip the futex sleep and wake-up. Bounded, so an idle worker does not burn a core. */
-const SPIN_NS = 150_000n;
 
 const init = workerData as WorkerInit;
 const control = new Int32Array(init.control);
@@ -224,12 +221,17 @@ Atomics.store(control, CONTROL.ready, 1);
 Atomics.notify(control, CONTROL.ready);
 
 // Blocks this thread between jobs; terminate() from the main side still ends it.
+// Between jobs it polls briefly first (adaptive-spin.ts): back-to-back jobs then skip the futex
+// sleep and wake-up.
+const spin = new AdaptiveSpin();
 let seen = 0;
 for (;;) {
   if (Atomics.load(control, CONTROL.jobs) === seen) {
-    const until = process.hrtime.bigint() + SPIN_NS;
+    const idle = process.hrtime.bigint();
+    const until = idle + spin.ns;
     while (Atomics.load(control, CONTROL.jobs) === seen && process.hrtime.bigint() < until);
     Atomics.wait(control, CONTROL.jobs, seen);
+    spin.record(process.hrtime.bigint() - idle);
   }
   seen = Atomics.load(control, CONTROL.jobs);
   // Port first: a policy load is posted before the job that needs it.
