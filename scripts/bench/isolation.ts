@@ -14,6 +14,9 @@
 // A stall is any cause; beside it, the longest turn of guest work in the main thread's CPU time
 // (what the budget bounds) and in wall time, and how long the main thread waited for a CPU in the
 // phase (/proc/<pid>/task/<pid>/schedstat): on a shared machine, a stall is mostly that wait.
+// And where the daemon's CPU went in each phase, by thread (thread-cpu.ts): the main thread, the
+// evaluation workers, V8's platform threads (which mark and sweep for every isolate, at nice 0),
+// libuv's pool, the WAL checkpoint worker.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
