@@ -34,13 +34,17 @@ afterAll(async () => {
   await engine.close();
 });
 
-function vmOf(name: string): RegisteredVm {
+/** A VM whose root is a process of its own (its pid: the requester, and its own target). */
+function vmOf(name: string): { vm: RegisteredVm; pid: number } {
   const child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
   children.push(child);
   const pid = child.pid!;
   return {
-    identity: { uuid: `${name}-uuid`, name, id: children.length, labels: [] },
-    anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+    vm: {
+      identity: { uuid: `${name}-uuid`, name, id: children.length, labels: [] },
+      anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+    },
+    pid,
   };
 }
 
@@ -58,7 +62,7 @@ describe("a VM's back-off from the main thread", () => {
     const hostile = vmOf('hostile');
     const victim = vmOf('victim');
     const vms = new VmRegistry();
-    vms.replace([hostile, victim]);
+    vms.replace([hostile.vm, victim.vm]);
     const binding = {
       operation: 'set-memlock' as const,
       policy: 'shared',
@@ -91,8 +95,7 @@ describe("a VM's back-off from the main thread", () => {
       requestDeadlineMs: 10_000,
       evaluationDeadlineMs: 10_000,
     });
-    const decide = async (vm: RegisteredVm, bytes: bigint): Promise<void> => {
-      const pid = vm.anchor.rootPid;
+    const decide = async ({ pid }: { pid: number }, bytes: bigint): Promise<void> => {
       const r = await pipeline.decide({ pid, uid: 0, gid: 0 } as never, 'set-memlock', pid, bytes);
       expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });
       await new Promise((r) => setImmediate(r));
