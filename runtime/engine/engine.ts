@@ -228,7 +228,13 @@ export class Engine implements PolicyEngine {
     });
     if (this.#inline !== undefined && (capabilities.kind === 'simulated' || this.#linuxInline) && !options.noInline) {
       if (capabilities.kind === 'linux' && !this.#linuxLoaded) await this.#loadLinuxHere();
-      const { attempt, continueOn } = this.#tryInline(sha256, request, capabilities, contextJson);
+      const { attempt, continueOn } = this.#tryInline(
+        sha256,
+        request,
+        capabilities,
+        contextJson,
+        options.requester ?? '',
+      );
       if (attempt.kind === 'decided') return attempt.outcome;
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;
@@ -273,6 +279,7 @@ export class Engine implements PolicyEngine {
     request: PolicyRequest,
     spec: CapabilitySpec,
     context: (() => string) | undefined,
+    requester: string,
   ): { attempt: InlineResult; continueOn: () => CapabilitySpec } {
     if (spec.kind === 'simulated') {
       let simulated: ReturnType<typeof createSimulatedCapabilities>;
@@ -281,10 +288,10 @@ export class Engine implements PolicyEngine {
       } catch {
         return { attempt: { kind: 'skipped' }, continueOn: () => spec }; // the worker reports why
       }
-      const attempt = this.#inline!.run(sha256, request, simulated);
+      const attempt = this.#inline!.run(sha256, request, simulated, requester);
       return { attempt, continueOn: () => ({ kind: 'simulated', world: simulated.worldNow() }) };
     }
-    return { attempt: this.#tryLinuxInline(sha256, request, spec, context), continueOn: () => spec };
+    return { attempt: this.#tryLinuxInline(sha256, request, spec, context, requester), continueOn: () => spec };
   }
 
   #tryLinuxInline(
@@ -292,6 +299,7 @@ export class Engine implements PolicyEngine {
     request: PolicyRequest,
     spec: CapabilitySpec,
     context: (() => string) | undefined,
+    requester: string,
   ): InlineResult {
     let capabilities: Capabilities;
     try {
@@ -303,7 +311,7 @@ export class Engine implements PolicyEngine {
     } catch {
       return { kind: 'skipped' }; // the worker reports why it cannot build them either
     }
-    return this.#inline!.run(sha256, request, capabilities);
+    return this.#inline!.run(sha256, request, capabilities, requester);
   }
 
   /** The longest turn of guest work (speculative runs, spare instances) on this thread since the

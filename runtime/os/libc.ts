@@ -55,6 +55,8 @@ export interface Libc {
   clockMs(clock: number): number;
   /** setpriority(2) of PRIO_PROCESS `who` (on Linux, one thread): its nice value. */
   setNice(who: number, nice: number): SyscallResult;
+  /** prctl(2) PR_SET_NAME: the calling thread's name (at most 15 bytes are kept). */
+  setThreadName(name: string): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -131,6 +133,9 @@ function bind(): Libc | LibcUnavailableError {
   // per thread (this module is loaded once per isolate), read without allocating.
   const timespec = new BigInt64Array(2);
   const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
+  // prctl(2) is variadic too; PR_SET_NAME takes one pointer.
+  const prctlName = lib.func('int prctl(int option, const char *name)');
+  const PR_SET_NAME = 15;
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
   const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
@@ -183,6 +188,9 @@ function bind(): Libc | LibcUnavailableError {
     },
     setNice(who, nice) {
       return result(setpriority(PRIO_PROCESS, who, nice));
+    },
+    setThreadName(name) {
+      return result(prctlName(PR_SET_NAME, name));
     },
   };
 }

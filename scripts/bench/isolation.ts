@@ -14,6 +14,9 @@
 // A stall is any cause; beside it, the longest turn of guest work in the main thread's CPU time
 // (what the budget bounds) and in wall time, and how long the main thread waited for a CPU in the
 // phase (/proc/<pid>/task/<pid>/schedstat): on a shared machine, a stall is mostly that wait.
+// And where the daemon's CPU went in each phase, by thread (thread-cpu.ts): the main thread, the
+// evaluation workers, V8's platform threads (which mark and sweep for every isolate, at nice 0),
+// libuv's pool, the WAL checkpoint worker.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,6 +33,7 @@ import {
 } from '../../test/support/hostile-policies.ts';
 import type { IsolationClientCommand, IsolationClientMessage } from './isolation-vm-client.ts';
 import { summarize } from './table.ts';
+import { THREAD_GROUPS, threadCpuBetween, threadSnapshot, type ThreadGroup } from './thread-cpu.ts';
 
 const ROOT = PACKAGE_ROOT;
 const MEMLOCK_CAP = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
@@ -64,6 +68,8 @@ interface Phase {
   runQueueMs: number;
   /** The phase's length (ms). */
   phaseMs: number;
+  /** CPU time the daemon's threads used in the phase, by group (ms; thread-cpu.ts). */
+  threadsMs: Record<ThreadGroup, number>;
 }
 
 interface Row {
@@ -266,6 +272,7 @@ async function victimBlock(
 ): Promise<Phase & { outcomes: Record<string, number> }> {
   await mainThread(admin);
   const wait0 = runQueueMs(daemonPid);
+  const threads0 = threadSnapshot(daemonPid);
   const t0 = performance.now();
   const ran = victim.next('ran');
   victim.tell({ cmd: 'run', socketPath: requestSocket, count: BLOCK_REQUESTS, bytes: VICTIM_BYTES });
@@ -275,6 +282,7 @@ async function victimBlock(
     outcomes: r.outcomes,
     runQueueMs: runQueueMs(daemonPid) - wait0,
     phaseMs: performance.now() - t0,
+    threadsMs: threadCpuBetween(daemonPid, threads0, threadSnapshot(daemonPid)),
     ...(await mainThread(admin)),
   };
 }
@@ -295,6 +303,10 @@ function pool(
     guestWallMs: max((b) => b.guestWallMs),
     runQueueMs: sum((b) => b.runQueueMs),
     phaseMs: sum((b) => b.phaseMs),
+    threadsMs: Object.fromEntries(THREAD_GROUPS.map((g) => [g, sum((b) => b.threadsMs[g])])) as Record<
+      ThreadGroup,
+      number
+    >,
   };
 }
 
@@ -480,6 +492,28 @@ function printRows(title: string, rows: Row[]): void {
   const fmt = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\n## ${title}\n`);
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) console.log(fmt(l));
+  printThreads(rows);
+}
+
+/** Where the daemon's CPU went, alone and loaded: each group's CPU time in % of one core. */
+function printThreads(rows: Row[]): void {
+  const header = ['hostile class', ...THREAD_GROUPS.map((g) => `${g} alone/loaded`), 'total alone/loaded'];
+  const pct = (p: Phase, ms: number): string => ((100 * ms) / p.phaseMs).toFixed(0);
+  const lines = rows.map((r) => {
+    const total = (p: Phase): number => THREAD_GROUPS.reduce((t, g) => t + p.threadsMs[g], 0);
+    return [
+      r.name,
+      ...THREAD_GROUPS.map((g) => `${pct(r.alone, r.alone.threadsMs[g])}/${pct(r.loaded, r.loaded.threadsMs[g])}`),
+      `${pct(r.alone, total(r.alone))}/${pct(r.loaded, total(r.loaded))}`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log("\nthe daemon's CPU by thread, % of one core over each phase (/proc/<pid>/task/*/stat, 10 ms ticks):\n");
   console.log(fmt(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(fmt(l));

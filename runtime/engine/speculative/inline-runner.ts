@@ -22,6 +22,12 @@
 // (capability-tape.ts) so their effects happen once. The worker's run is the decision then,
 // exactly as if the policy had only ever run there. Policies that keep needing the worker, or
 // whose runs here take longer than the budget, go straight there for a while (back-off).
+// Back-off is kept per policy AND requester (the VM asking): one policy often serves every VM,
+// and what a run costs depends on the request. Kept per policy alone, a hostile VM's costly
+// requests sent the other VMs' requests of that policy to the workers (their skips were shared),
+// and the other VMs' cheap runs ended the hostile VM's back-off (measured: a VM storming a
+// page-growing policy still ran it here about every other request, ~10x the dropped-memory
+// ration, and this thread's isolate made ~20 full garbage collections a second).
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { TimeSlice } from '../abi/evaluation-state.ts';
@@ -60,15 +66,20 @@ export const WORST_NS_PER_FUEL = 5;
  * burst. A memory that grew cannot be recycled (wasm memories never shrink), so it is dropped;
  * V8 counts the bytes of dropped memories and, every few tens of MiB, starts a full collection
  * on this thread, a pause of ~10-30 ms that fuel does not price (a Rust policy that grows one
- * page a decision drops ~1.1 MiB each time). Past this rate, the policy that drops memory backs
- * off to the workers, whose collections stall no one else.
+ * page a decision drops ~1.1 MiB each time). Past this rate, a requester whose run of a policy
+ * dropped memory runs that policy in the workers, whose collections stall no one else, until the
+ * rate has paid the debt back (a time, not a count of requests: the ration holds however fast
+ * the requests come).
  */
 export const DROPPED_MEMORY_BYTES_PER_SECOND = 8 * 1024 * 1024;
 export const DROPPED_MEMORY_BURST_BYTES = 16 * 1024 * 1024;
 
 /** After a run that had to continue in a worker (or took longer than the budget), that many later
- * requests skip the attempt (doubling up to this bound while it keeps happening). */
+ * requests (of the same requester) skip the attempt (doubling up to this bound while it keeps happening). */
 const MAX_BACKOFF = 64;
+
+/** Requesters in back-off kept per policy; past it, the least recently run is forgotten (it starts afresh). */
+export const MAX_BACKOFF_REQUESTERS = 1024;
 
 export type InlineResult =
   | { kind: 'decided'; outcome: Outcome }
@@ -92,16 +103,25 @@ export interface InlineRunnerOptions {
   onOverrun?: (sha256: string, spentMs: number) => void;
 }
 
+/** One requester's back-off from one policy's runs here. */
+interface Backoff {
+  backoff: number;
+  skip: number;
+  /** Runs in a row that took longer than the budget (a single one may be the OS's doing). */
+  overruns: number;
+  /** Its last run here dropped memory past the thread's credit: no run here before this time
+   * (wall clock, ms), when the credit is back. */
+  dropHoldUntil: number;
+}
+
 interface InlinePolicy {
   sha256: string;
   limits: EngineLimits;
   instances: InstanceFactory;
   /** A fresh instance made after the previous decision, off the critical path. */
   spare: PreparedInstance | undefined;
-  backoff: number;
-  skip: number;
-  /** Runs in a row that took longer than the budget (a single one may be the OS's doing). */
-  overruns: number;
+  /** Requesters in back-off only (an entry back at rest is deleted), least recently run first. */
+  backoffs: Map<string, Backoff>;
   unloaded: boolean;
 }
 
@@ -170,9 +190,7 @@ export class InlineRunner {
       limits,
       instances: new InstanceFactory(module),
       spare: undefined,
-      backoff: 0,
-      skip: 0,
-      overruns: 0,
+      backoffs: new Map(),
       unloaded: false,
     });
   }
@@ -183,12 +201,13 @@ export class InlineRunner {
     this.#policies.delete(sha256);
   }
 
-  /** One attempt; never throws. `capabilities` are released before it returns. */
-  run(sha256: string, request: PolicyRequest, capabilities: Capabilities): InlineResult {
+  /** One attempt; never throws. `capabilities` are released before it returns. `requester` names
+   * who asks (a VM's uuid; '' for one that has none): back-off is kept per policy and requester. */
+  run(sha256: string, request: PolicyRequest, capabilities: Capabilities, requester = ''): InlineResult {
     const p = this.#policies.get(sha256);
     const left = this.#budgetMs - this.#turnSpentMs;
-    if (p === undefined || p.skip > 0 || left < this.#sliceMs) {
-      if (p !== undefined && p.skip > 0) p.skip--;
+    const b = p?.backoffs.get(requester);
+    if (p === undefined || (b !== undefined && this.#holdsBack(p, requester, b)) || left < this.#sliceMs) {
       this.stats.skipped++;
       capabilities.release?.();
       return { kind: 'skipped' };
@@ -220,17 +239,23 @@ export class InlineRunner {
     const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
     const sliceTooSmall = time.expired || outOfFuel;
     if (time.expired) this.stats.sliceExpired++;
-    // Fuel and stack say what the policy needs, every time (it is deterministic). Time also
-    // says how busy the machine was: one slow run can be a preemption, two in a row is the policy.
-    p.overruns = time.expired || spentMs > this.#budgetMs ? p.overruns + 1 : 0;
-    const dropsTooMuch = droppedBytes > 0 && !this.#takeDropCredit(droppedBytes);
-    if (dropsTooMuch) this.stats.droppedMemoryBackoffs++;
-    if (outOfFuel || isStackOverflow(outcome) || p.overruns >= 2 || dropsTooMuch) {
-      p.backoff = Math.min(MAX_BACKOFF, Math.max(1, p.backoff * 2));
-      p.skip = p.backoff;
-    } else if (p.overruns === 0) {
-      p.backoff = 0;
+    // Fuel and stack say what the policy needs for this request, every time (it is
+    // deterministic). Time also says how busy the machine was: one slow run can be a
+    // preemption, two in a row is the policy.
+    const back = b ?? { backoff: 0, skip: 0, overruns: 0, dropHoldUntil: 0 };
+    back.overruns = time.expired || spentMs > this.#budgetMs ? back.overruns + 1 : 0;
+    const dropHoldMs = droppedBytes > 0 ? this.#takeDropCredit(droppedBytes) : 0;
+    if (dropHoldMs > 0) {
+      this.stats.droppedMemoryBackoffs++;
+      back.dropHoldUntil = this.#clocks.wall() + dropHoldMs;
     }
+    if (outOfFuel || isStackOverflow(outcome) || back.overruns >= 2) {
+      back.backoff = Math.min(MAX_BACKOFF, Math.max(1, back.backoff * 2));
+      back.skip = back.backoff;
+    } else if (back.overruns === 0) {
+      back.backoff = 0;
+    }
+    this.#keepBackoff(p, requester, back);
     if (sliceTooSmall || isStackOverflow(outcome)) {
       this.stats.continued++;
       return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000) };
@@ -239,8 +264,35 @@ export class InlineRunner {
     return { kind: 'decided', outcome };
   }
 
-  /** Takes `bytes` of dropped memory from the thread's credit; false once it is spent. */
-  #takeDropCredit(bytes: number): boolean {
+  /** Whether this requester's runs of the policy skip this thread now (counts a skip down). */
+  #holdsBack(p: InlinePolicy, requester: string, b: Backoff): boolean {
+    if (b.skip > 0) {
+      b.skip--;
+      return true;
+    }
+    if (b.dropHoldUntil > 0) {
+      if (this.#clocks.wall() < b.dropHoldUntil) return true;
+      b.dropHoldUntil = 0;
+      this.#keepBackoff(p, requester, b);
+    }
+    return false;
+  }
+
+  /** Keeps a requester's back-off while it holds anything, as the newest entry; one back at rest
+   * is forgotten, and so is the least recently run past MAX_BACKOFF_REQUESTERS. */
+  #keepBackoff(p: InlinePolicy, requester: string, b: Backoff): void {
+    p.backoffs.delete(requester);
+    if (b.backoff === 0 && b.skip === 0 && b.overruns === 0 && b.dropHoldUntil === 0) return;
+    if (p.backoffs.size >= MAX_BACKOFF_REQUESTERS) {
+      const oldest = p.backoffs.keys().next().value;
+      if (oldest !== undefined) p.backoffs.delete(oldest);
+    }
+    p.backoffs.set(requester, b);
+  }
+
+  /** Takes `bytes` of dropped memory from the thread's credit. Returns 0 while the credit lasts,
+   * else how long (ms) until the rate has paid the debt back. */
+  #takeDropCredit(bytes: number): number {
     const now = this.#clocks.wall();
     const elapsedMs = this.#dropCreditAt === undefined ? 0 : Math.max(0, now - this.#dropCreditAt);
     this.#dropCreditAt = now;
@@ -249,7 +301,9 @@ export class InlineRunner {
       this.#dropCredit + (elapsedMs / 1000) * DROPPED_MEMORY_BYTES_PER_SECOND,
     );
     this.#dropCredit -= bytes;
-    return this.#dropCredit >= 0;
+    if (this.#dropCredit >= 0) return 0;
+    // At least a millisecond: a clock that stands still still holds the requester back.
+    return Math.max(1, (-this.#dropCredit / DROPPED_MEMORY_BYTES_PER_SECOND) * 1000);
   }
 
   /** The longest turn of guest work on this thread since the last call (ms). */

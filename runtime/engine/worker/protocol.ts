@@ -2,8 +2,8 @@
 // in two shared-memory mailboxes (one job in flight per worker), encoded with a fixed schema
 // (job-codec.ts, outcome-codec.ts); what does not fit or fall in the schema takes a MessagePort
 // instead (structured clone), as do policy loads. A SharedArrayBuffer of counters wakes each
-// side, so neither goes through its event loop on the hot path: the worker spins briefly, then
-// blocks in Atomics.wait; the main side awaits Atomics.waitAsync.
+// side, so neither goes through its event loop on the hot path: the worker polls briefly
+// (adaptive-spin.ts), then blocks in Atomics.wait; the main side awaits Atomics.waitAsync.
 import type { MessagePort } from 'node:worker_threads';
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { CapabilitySpec } from '../../capabilities/spec.ts';

@@ -23,7 +23,9 @@ import { readJob } from './job-codec.ts';
 import { writeOutcome } from './outcome-codec.ts';
 import { CONTROL, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 import { SpecCache } from './spec-cache.ts';
+import { AdaptiveSpin } from './adaptive-spin.ts';
 import { EVALUATION_NICE, niceThisThread } from '../../os/thread-priority.ts';
+import { nameThisThread } from '../../os/thread-name.ts';
 
 interface Loaded {
   module: WebAssembly.Module;
@@ -34,9 +36,8 @@ interface Loaded {
   instances: InstanceFactory;
 }
 
-/** How long the worker polls for the next job before it sleeps in Atomics.wait: back-to-back
- * jobs then skip the futex sleep and wake-up. Bounded, so an idle worker does not burn a core. */
-const SPIN_NS = 150_000n;
+/** This thread's name in /proc/<pid>/task/<tid>/comm. */
+const EVALUATION_THREAD_NAME = 'capgate-eval';
 
 const init = workerData as WorkerInit;
 const control = new Int32Array(init.control);
@@ -199,6 +200,10 @@ function takeMailboxJob(): void {
 try {
   niceThisThread(EVALUATION_NICE);
 } catch {}
+// Named, so that top -H and the isolation bench tell it from the daemon's other threads.
+try {
+  nameThisThread(EVALUATION_THREAD_NAME);
+} catch {}
 if (init.linuxCapabilities) {
   mirrorPidfdsInto(init.pidfds);
   await loadLinuxCapabilities();
@@ -216,12 +221,17 @@ Atomics.store(control, CONTROL.ready, 1);
 Atomics.notify(control, CONTROL.ready);
 
 // Blocks this thread between jobs; terminate() from the main side still ends it.
+// Between jobs it polls briefly first (adaptive-spin.ts): back-to-back jobs then skip the futex
+// sleep and wake-up.
+const spin = new AdaptiveSpin();
 let seen = 0;
 for (;;) {
   if (Atomics.load(control, CONTROL.jobs) === seen) {
-    const until = process.hrtime.bigint() + SPIN_NS;
+    const idle = process.hrtime.bigint();
+    const until = idle + spin.ns;
     while (Atomics.load(control, CONTROL.jobs) === seen && process.hrtime.bigint() < until);
     Atomics.wait(control, CONTROL.jobs, seen);
+    spin.record(process.hrtime.bigint() - idle);
   }
   seen = Atomics.load(control, CONTROL.jobs);
   // Port first: a policy load is posted before the job that needs it.

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import type { CheckpointReport, CheckpointWorkerInit, FromCheckpointWorker, ToCheckpointWorker } from './protocol.ts';
 import { lookAtWal } from './wal-index.ts';
 import { WriteHold } from './write-hold.ts';
+import { nameThisThread } from '../../os/thread-name.ts';
 
 /** How long the worker waits, under the hold, for a write of the main thread under way to end
  * (a batch is bounded to ~1 ms; a commit with durability 'full' is one fsync). */
@@ -25,6 +26,10 @@ interface PassResult {
 }
 
 const init = workerData as CheckpointWorkerInit;
+// Named, so that top -H and the isolation bench tell it from the daemon's other threads.
+try {
+  nameThisThread('capgate-wal');
+} catch {}
 const port = parentPort!;
 const send = (m: FromCheckpointWorker): void => port.postMessage(m);
 

@@ -18,6 +18,7 @@ import { CLOCK_CHECK_FUEL } from '../../../runtime/engine/abi/evaluation-state.t
 import {
   DROPPED_MEMORY_BURST_BYTES,
   DROPPED_MEMORY_BYTES_PER_SECOND,
+  MAX_BACKOFF_REQUESTERS,
   WORST_NS_PER_FUEL,
 } from '../../../runtime/engine/speculative/inline-runner.ts';
 import { componentFromWat, policyWat as componentPolicyWat } from '../../support/components.ts';
@@ -293,5 +294,72 @@ describe('the time budget of speculative runs (injected clock)', () => {
     await decide(grower);
     expect(e.inlineStats).toMatchObject({ decided: withinBurst + 7, skipped: 1, droppedMemoryBackoffs: 1 });
     expect(Math.floor(DROPPED_MEMORY_BYTES_PER_SECOND / bytes)).toBeGreaterThan(1);
+  });
+
+  it("one VM's back-off is its own: another VM's runs of the same policy stay here, and do not end it", async () => {
+    // One policy for every VM; a request for 7777 bytes grows 20 pages (the memory is dropped).
+    const r = await compilePolicy(
+      await componentFromWat(
+        componentPolicyWat({
+          evaluateBody:
+            '(if (i64.eq (local.get $bytes) (i64.const 7777)) (then (drop (memory.grow (i32.const 20))))) (i32.const 1024)',
+        }),
+      ),
+      DEFAULT_LIMITS,
+    );
+    if (!r.ok) throw new Error(r.message);
+    const shared = r.policy;
+    let t = 0; // the wall clock stands still: nothing refills
+    const e = engine({ clock: () => t }, shared);
+    const decide = async (requester: string, bytes: bigint): Promise<void> => {
+      const req = request({ requesterPid: pid, targetPid: pid, bytes });
+      expect(await e.evaluate(shared.sha256, req, spec, { requester })).toMatchObject({ decision: 'allow' });
+      await new Promise((r) => setImmediate(r));
+    };
+    const stats = e.inlineStats!;
+    // The hostile VM drops memory here until the thread's credit is spent.
+    for (let i = 0; i < 100 && stats.droppedMemoryBackoffs === 0; i++) await decide('hostile', 7777n);
+    expect(stats).toMatchObject({ droppedMemoryBackoffs: 1, skipped: 0 });
+    const decided = stats.decided;
+    await decide('hostile', 7777n); // in a worker
+    expect(stats).toMatchObject({ decided, skipped: 1 });
+    // Another VM's requests of the same policy still run here, however many...
+    for (let i = 0; i < 5; i++) await decide('victim', 1n << 20n);
+    expect(stats).toMatchObject({ decided: decided + 5, skipped: 1 });
+    // ...and do not end the hostile VM's back-off: it waits for the credit, not for a count.
+    for (let i = 0; i < 5; i++) await decide('hostile', 7777n);
+    expect(stats).toMatchObject({ decided: decided + 5, skipped: 6, droppedMemoryBackoffs: 1 });
+    // Once the rate has paid the debt back, it runs here again.
+    t += 1000;
+    await decide('hostile', 7777n);
+    expect(stats).toMatchObject({ decided: decided + 6, skipped: 6 });
+  });
+
+  it(`back-off is kept for at most ${MAX_BACKOFF_REQUESTERS} requesters a policy: past that, the least recently run starts afresh`, async () => {
+    // Past the slice (fuel), within the full fuel: every run here continues in a worker and backs
+    // the requester off (1 skip, then 2 after its next run, ...).
+    const body = `(block $done (loop $l ${CHARGE}
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 60000)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))`;
+    const p = compiledFromWat(evaluateWat(body), { deadlineMs: 10_000 });
+    const e = engine({ inlineFuel: 20_000, clock: () => 0 }, p);
+    const stats = e.inlineStats!;
+    const decide = async (requester: string): Promise<void> => {
+      const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec, { requester });
+      expect(o.decision).toBe('allow');
+    };
+    await decide('vm-0');
+    await decide('vm-0'); // its one skip
+    for (let i = 1; i < MAX_BACKOFF_REQUESTERS; i++) await decide(`vm-${i}`);
+    expect(stats).toMatchObject({ continued: MAX_BACKOFF_REQUESTERS, skipped: 1 });
+    await decide('vm-0'); // remembered (MAX_BACKOFF_REQUESTERS in back-off): runs, then skips twice
+    await decide(`vm-${MAX_BACKOFF_REQUESTERS}`); // one more: vm-1, the least recently run, is forgotten
+    await decide('vm-0');
+    await decide('vm-0');
+    expect(stats).toMatchObject({ continued: MAX_BACKOFF_REQUESTERS + 2, skipped: 3 });
+    // vm-1 starts afresh: runs, skips once, runs (remembered, it would have skipped twice).
+    for (let i = 0; i < 3; i++) await decide('vm-1');
+    expect(stats).toMatchObject({ continued: MAX_BACKOFF_REQUESTERS + 4, skipped: 4 });
   });
 });

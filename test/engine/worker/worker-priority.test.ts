@@ -1,6 +1,7 @@
 // The evaluation workers run below the daemon's main thread (os/thread-priority.ts): the main
 // thread serves every VM, so policy code in a worker yields to it when they share a core. The
 // nice value is per thread on Linux.
+import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { EVALUATION_NICE } from '../../../runtime/os/thread-priority.ts';
@@ -17,7 +18,7 @@ const newLowered = (before: Map<number, number>): number[] =>
 let engine: Engine | undefined;
 afterAll(async () => engine?.close());
 
-it('every evaluation worker, and its replacement after a deadline, runs at nice 5; the main thread keeps its own', async () => {
+it('every evaluation worker, and its replacement after a deadline, runs at nice 5 and is named capgate-eval; the main thread keeps its own', async () => {
   const before = threadNices();
   expect(before.get(process.pid)).toBe(0);
   engine = new Engine({ workers: 2, linuxCapabilities: false });
@@ -25,6 +26,9 @@ it('every evaluation worker, and its replacement after a deadline, runs at nice 
   const lowered = newLowered(before);
   expect(lowered).toHaveLength(2);
   expect(threadNices().get(process.pid)).toBe(0);
+  // Named too, so that top -H (and the isolation bench) tells them apart.
+  for (const tid of lowered)
+    expect(readFileSync(`/proc/${process.pid}/task/${tid}/comm`, 'utf8').trim()).toBe('capgate-eval');
 
   // A run past its deadline ends its worker; the new one is lowered too.
   const spin = compiledFromWat(

@@ -1,0 +1,112 @@
+// The request path tells the engine which VM asks, so a VM's back-off from the daemon's own
+// thread is its own: a VM storming a policy that drops grown memory goes to the workers, and
+// another VM's requests of the same policy still run on the main thread (no worker round trip).
+// The real pipeline and engine, real processes as the VMs.
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../runtime/engine/engine.ts';
+import { resolveRequesterVm } from '../../runtime/identity/index.ts';
+import type { RegisteredVm } from '../../runtime/identity/vm.ts';
+import { readStartTime } from '../../runtime/os/proc-stat.ts';
+import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
+import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
+import type { PolicyService } from '../../runtime/server/policies/policy-service.ts';
+import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
+import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
+import { componentFromWat, policyWat } from '../support/components.ts';
+import { spawnChild } from '../support/processes/children.ts';
+
+const STORM = 7777n;
+const children: ChildProcess[] = [];
+let engine: Engine;
+let metrics: DaemonMetrics;
+
+beforeAll(() => {
+  // The clock stands still: the dropped-memory credit never refills during the test.
+  engine = new Engine({ workers: 1, linuxCapabilities: true, clock: () => 0, limits: { deadlineMs: 10_000 } });
+  metrics = new DaemonMetrics({ policiesLoaded: () => 0, vmsRegistered: () => 2, queued: () => 0, inFlight: () => 0 });
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  metrics.close();
+  await engine.close();
+});
+
+/** A VM whose root is a process of its own (its pid: the requester, and its own target). */
+function vmOf(name: string): { vm: RegisteredVm; pid: number } {
+  const child = spawnChild('sleep', ['300'], { stdio: 'ignore' });
+  children.push(child);
+  const pid = child.pid!;
+  return {
+    vm: {
+      identity: { uuid: `${name}-uuid`, name, id: children.length, labels: [] },
+      anchor: { rootPid: pid, rootStartTime: readStartTime(pid)! },
+    },
+    pid,
+  };
+}
+
+describe("a VM's back-off from the main thread", () => {
+  it("is its own: another VM's requests of the same policy still run there", async () => {
+    // One policy for both VMs: a request for STORM bytes grows 20 pages (the memory is then dropped).
+    const compiled = await engine.compile(
+      await componentFromWat(
+        policyWat({
+          evaluateBody: `(if (i64.eq (local.get $bytes) (i64.const ${STORM})) (then (drop (memory.grow (i32.const 20))))) (i32.const 1024)`,
+        }),
+      ),
+    );
+    if (!compiled.ok) throw new Error(compiled.message);
+    const hostile = vmOf('hostile');
+    const victim = vmOf('victim');
+    const vms = new VmRegistry();
+    vms.replace([hostile.vm, victim.vm]);
+    const binding = {
+      operation: 'set-memlock' as const,
+      policy: 'shared',
+      revision: 1,
+      sha256: compiled.policy.sha256,
+      boundAt: new Date().toISOString(),
+    };
+    const policies = {
+      bindings: { get: () => binding },
+      acquire: () => () => undefined,
+      whenLoaded: () => undefined,
+    } as unknown as PolicyService;
+    const audit = { write: () => Promise.resolve(), backlogged: false } as unknown as AuditWriter;
+    const pipeline = new DecisionPipeline({
+      engine,
+      policies,
+      vms,
+      identity: {
+        readPeerCredentials: () => {
+          throw new Error('unused');
+        },
+        resolveRequesterVm,
+        validateVmRegistration: () => ({ ok: false, error: 'unused' }),
+        checkAnchor: () => null,
+        peerStillConnected: () => true,
+      },
+      scheduler: new FairScheduler({ globalConcurrency: 2, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
+      audit,
+      metrics,
+      requestDeadlineMs: 10_000,
+      evaluationDeadlineMs: 10_000,
+    });
+    const decide = async ({ pid }: { pid: number }, bytes: bigint): Promise<void> => {
+      const r = await pipeline.decide({ pid, uid: 0, gid: 0 } as never, 'set-memlock', pid, bytes);
+      expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });
+      await new Promise((r) => setImmediate(r));
+    };
+    const stats = engine.inlineStats!;
+    for (let i = 0; i < 100 && stats.droppedMemoryBackoffs === 0; i++) await decide(hostile, STORM);
+    expect(stats).toMatchObject({ droppedMemoryBackoffs: 1, skipped: 0 });
+    await decide(hostile, STORM); // the hostile VM now goes to the workers
+    const decided = stats.decided;
+    expect(stats.skipped).toBe(1);
+    for (let i = 0; i < 5; i++) await decide(victim, 1n << 20n);
+    expect(stats).toMatchObject({ decided: decided + 5, skipped: 1 });
+  }, 60_000);
+});
