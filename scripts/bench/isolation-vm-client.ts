@@ -1,13 +1,16 @@
 // One "VM" of the isolation bench, as a separate process (registered as the VM's root, with its
-// own target process): it either measures (`run`: one connection, one request at a time) or
-// loads the daemon (`storm`: several connections, back to back, until `stop`).
+// own target process): it either measures (`run`: one connection, one request at a time, back to
+// back or one every `intervalUs`) or loads the daemon (`storm`: several connections, back to back,
+// until `stop`).
 // Driven over IPC by scripts/bench/isolation.ts.
 import { spawn } from 'node:child_process';
 import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 
 export type IsolationClientCommand =
-  | { cmd: 'run'; socketPath: string; count: number; bytes: string }
+  /** `intervalUs`: send one request every that many µs (an open loop, as a VM's occasional
+   * requests come), else back to back (the client itself saturates what serves it). */
+  | { cmd: 'run'; socketPath: string; count: number; bytes: string; intervalUs?: number }
   | { cmd: 'storm'; socketPath: string; connections: number; bytes: string }
   | { cmd: 'stop' }
   | { cmd: 'exit' };
@@ -36,8 +39,21 @@ async function run(c: Extract<IsolationClientCommand, { cmd: 'run' }>): Promise<
   const conn = await RawHttpConnection.connect(c.socketPath);
   const samplesUs: number[] = [];
   const outcomes: Record<string, number> = {};
+  const start = process.hrtime.bigint();
   for (let i = 0; i < c.count; i++) {
-    const t0 = process.hrtime.bigint();
+    let t0 = process.hrtime.bigint();
+    if (c.intervalUs !== undefined) {
+      const due = start + BigInt(Math.round(i * c.intervalUs * 1000));
+      if (due > t0) {
+        await new Promise((r) => setTimeout(r, Number(due - t0) / 1e6));
+        t0 = process.hrtime.bigint();
+      } else {
+        // The previous answer came after this request was due: the wait for it is this one's
+        // latency too (else a stall would show in one sample only: coordinated omission). A
+        // timer of ours that fired late is not the daemon's doing, and is not counted.
+        t0 = due;
+      }
+    }
     const a = await conn.send(request);
     samplesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
     const o = outcomeOf(a);

@@ -45,6 +45,22 @@ const BLOCKS = 4;
 /** Decisions per block: BLOCKS x BLOCK_REQUESTS = 2,000 each side, enough for a p99 of 20 samples. */
 const BLOCK_REQUESTS = 500;
 const VICTIM_BYTES = String(2n * 1024n * 1024n);
+/**
+ * The victim sends back to back, one at a time on one connection: it then keeps the daemon's main
+ * thread nearly busy by itself, so the hostile VM's share of that thread shows in its latency.
+ * CAPGATE_BENCH_VICTIM_EVERY_US=N makes it an open loop instead, one request due every N µs (as a
+ * VM's requests come when it needs them), each latency counted from when it was due. Measured
+ * that way (N = 2000), the idle daemon's wake-ups (event loop, workers) dominate the p99 alone.
+ */
+const VICTIM_INTERVAL_US = positiveEnv('CAPGATE_BENCH_VICTIM_EVERY_US');
+
+function positiveEnv(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of microseconds, got ${v}`);
+  return n;
+}
 const POLICY_CLASSES: HostileClass[] = [
   'log-storm',
   'grow-storm',
@@ -275,7 +291,13 @@ async function victimBlock(
   const threads0 = threadSnapshot(daemonPid);
   const t0 = performance.now();
   const ran = victim.next('ran');
-  victim.tell({ cmd: 'run', socketPath: requestSocket, count: BLOCK_REQUESTS, bytes: VICTIM_BYTES });
+  victim.tell({
+    cmd: 'run',
+    socketPath: requestSocket,
+    count: BLOCK_REQUESTS,
+    bytes: VICTIM_BYTES,
+    ...(VICTIM_INTERVAL_US !== undefined ? { intervalUs: VICTIM_INTERVAL_US } : {}),
+  });
   const r = await ran;
   return {
     samplesUs: r.samplesUs,
@@ -533,7 +555,7 @@ export async function run(): Promise<void> {
     pods?.close();
   }
   console.log(
-    `\nvictim: ${BLOCKS} x ${BLOCK_REQUESTS} decisions each side, alone and loaded blocks alternating, one connection, one at a time; hostile VM: 2 connections back to back`,
+    `\nvictim: ${BLOCKS} x ${BLOCK_REQUESTS} decisions each side, alone and loaded blocks alternating, one connection, one at a time, ${VICTIM_INTERVAL_US !== undefined ? `one due every ${VICTIM_INTERVAL_US} µs (latency from when it was due)` : 'back to back'}; hostile VM: 2 connections back to back`,
   );
   console.log(
     pods
