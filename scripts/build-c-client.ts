@@ -3,10 +3,10 @@
 // tests (test/clients-c/) and the daemon benchmark; nothing is written inside the repository.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../runtime/bootstrap/package-root.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const C_CLIENT_DIR = path.join(ROOT, 'clients/c');
+// Found from the package's root: this file also runs compiled, from dist/scripts/ (the benchmarks).
+export const C_CLIENT_DIR = packagePath('clients', 'c');
 
 export interface CClientBuild {
   dir: string;
