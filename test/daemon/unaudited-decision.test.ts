@@ -10,7 +10,7 @@ import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import { readStartTime } from '../../runtime/os/proc-stat.ts';
 import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
-import type { PolicyService } from '../../runtime/server/policies/policy-service.ts';
+import { boundPolicyService } from '../support/bound-policy.ts';
 import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
@@ -48,18 +48,7 @@ describe('a decision that cannot be audited', () => {
     };
     const vms = new VmRegistry();
     vms.replace([vm]);
-    const binding = {
-      operation: 'set-memlock' as const,
-      policy: 'p',
-      revision: 1,
-      sha256: compiled.policy.sha256,
-      boundAt: new Date().toISOString(),
-    };
-    const policies = {
-      bindings: { get: () => binding },
-      acquire: () => () => undefined,
-      whenLoaded: () => undefined,
-    } as unknown as PolicyService;
+    const policies = boundPolicyService('p', compiled.policy.sha256);
     const audit = { write: () => Promise.reject(new Error('disk full')) } as unknown as AuditWriter;
     const unaudited: NewAuditRecord[] = [];
     const pipeline = new DecisionPipeline({
