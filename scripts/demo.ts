@@ -71,6 +71,9 @@ class FakeVm {
   }
 }
 
+/** A step the rest depends on failed: said in one line, and the demo exits 1. */
+class DemoStopped extends Error {}
+
 let daemon: ChildProcessWithoutNullStreams | undefined;
 let vm: FakeVm | undefined;
 let qemu: number | undefined;
@@ -88,9 +91,14 @@ try {
     { stdio: 'pipe' },
   );
   daemon.stderr.pipe(process.stderr);
-  for (let i = 0; i < 200 && capgate(['policy', 'ls', '-s', adminSocket], { quiet: true }).status !== 0; i++) {
+  let up = false;
+  for (let i = 0; i < 200 && daemon.exitCode === null && daemon.signalCode === null; i++) {
+    up = capgate(['policy', 'ls', '-s', adminSocket], { quiet: true }).status === 0;
+    if (up) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Nothing after this step means anything without a daemon: the demo fails here, and says why.
+  if (!up) throw new DemoStopped('the daemon did not start (its error is above); the demo stops here');
   console.log(`daemon pid ${daemon.pid}, admin socket ${adminSocket}, request socket ${requestSocket}`);
 
   step('Upload the memlock-cap policy and bind it to set-memlock');
@@ -132,6 +140,10 @@ try {
 
   step('Every decision is in the audit log, committed before the answer was sent');
   capgate(['audit', 'ls', '-s', adminSocket]);
+} catch (err) {
+  if (!(err instanceof DemoStopped)) throw err;
+  console.error(`demo: ${err.message}`);
+  process.exitCode = 1;
 } finally {
   vm?.root.kill('SIGKILL');
   if (qemu !== undefined) process.kill(qemu, 'SIGKILL');
