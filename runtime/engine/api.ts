@@ -44,9 +44,6 @@ export interface EvaluateOptions {
   /** The decision this evaluation is for: its id and what its audit record says about it,
    * written with the intent of each effect (effects/), so a crash cannot lose either. */
   context?: DecisionContext;
-  /** Who asks (the daemon: the requester's VM uuid). The speculative runs' back-off is kept per
-   * policy and requester, so one VM's costly requests never send another's to the workers. */
-  requester?: string;
 }
 
 export interface PolicyEngine {

@@ -228,13 +228,10 @@ export class Engine implements PolicyEngine {
     });
     if (this.#inline !== undefined && (capabilities.kind === 'simulated' || this.#linuxInline) && !options.noInline) {
       if (capabilities.kind === 'linux' && !this.#linuxLoaded) await this.#loadLinuxHere();
-      const { attempt, continueOn } = this.#tryInline(
-        sha256,
-        request,
-        capabilities,
-        contextJson,
-        options.requester ?? '',
-      );
+      // The speculative runs' back-off is kept per policy and requester (the VM the capabilities
+      // are scoped to), so one VM's costly requests never send another's to the workers.
+      const requester = capabilities.kind === 'linux' ? capabilities.scope.identity.uuid : '';
+      const { attempt, continueOn } = this.#tryInline(sha256, request, capabilities, contextJson, requester);
       if (attempt.kind === 'decided') return attempt.outcome;
       if (attempt.kind === 'continue') {
         const left = deadlineMs - attempt.spentUs / 1000;

@@ -1,6 +1,7 @@
-// The request path tells the engine which VM asks, so a VM's back-off from the daemon's own
-// thread is its own: a VM storming a policy that drops grown memory goes to the workers, and
-// another VM's requests of the same policy still run on the main thread (no worker round trip).
+// The engine keeps back-off per VM (the one the request path scopes the capabilities to), so a
+// VM's back-off from the daemon's own thread is its own: a VM storming a policy that drops grown
+// memory goes to the workers, and another VM's requests of the same policy still run on the main
+// thread (no worker round trip).
 // The real pipeline and engine, real processes as the VMs.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -282,7 +282,6 @@ export class DecisionPipeline {
     return this.d.engine.evaluate(binding.sha256, request, capabilities, {
       deadlineMs: Math.min(this.d.evaluationDeadlineMs, left),
       context,
-      requester: vm.identity.uuid,
     });
   }
 

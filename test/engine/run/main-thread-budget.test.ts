@@ -28,6 +28,11 @@ import { spawnVmRoot } from '../../support/vm-root.ts';
 
 let child: ChildProcess;
 let spec: CapabilitySpec;
+/** The same VM root under another VM's uuid: the requester the engine keeps back-off for. */
+const scopedTo = (uuid: string): CapabilitySpec => {
+  if (spec.kind !== 'linux') throw new Error('a linux spec is expected');
+  return { ...spec, scope: { ...spec.scope, identity: { ...spec.scope.identity, uuid } } };
+};
 let pid: number;
 const engines: Engine[] = [];
 
@@ -313,7 +318,7 @@ describe('the time budget of speculative runs (injected clock)', () => {
     const e = engine({ clock: () => t }, shared);
     const decide = async (requester: string, bytes: bigint): Promise<void> => {
       const req = request({ requesterPid: pid, targetPid: pid, bytes });
-      expect(await e.evaluate(shared.sha256, req, spec, { requester })).toMatchObject({ decision: 'allow' });
+      expect(await e.evaluate(shared.sha256, req, scopedTo(requester))).toMatchObject({ decision: 'allow' });
       await new Promise((r) => setImmediate(r));
     };
     const stats = e.inlineStats!;
@@ -346,7 +351,7 @@ describe('the time budget of speculative runs (injected clock)', () => {
     const e = engine({ inlineFuel: 20_000, clock: () => 0 }, p);
     const stats = e.inlineStats!;
     const decide = async (requester: string): Promise<void> => {
-      const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec, { requester });
+      const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), scopedTo(requester));
       expect(o.decision).toBe('allow');
     };
     await decide('vm-0');
