@@ -67,8 +67,8 @@ async function stopDaemon(): Promise<void> {
   stopped = true;
   // The signal is delivered asynchronously: wait until the kernel shows the process stopped.
   for (let i = 0; stateOf(daemon.pid) !== 'T'; i++) {
-    if (i > 2000) throw new Error(`the daemon (pid ${daemon.pid}) did not stop on SIGSTOP`);
-    await new Promise((r) => setImmediate(r));
+    if (i > 10_000) throw new Error(`the daemon (pid ${daemon.pid}) did not stop on SIGSTOP`);
+    await new Promise((r) => setTimeout(r, 1));
   }
 }
 

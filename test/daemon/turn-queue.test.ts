@@ -73,12 +73,14 @@ describe('TurnQueue', () => {
   it('while another key asks, requests wait for the check phase, and the key that cost least goes first', () => {
     const { loop, log, submit } = setup();
     for (let i = 0; i < 10; i++) submit('vm-flood', `warm${i}`, 0.2);
+    expect(submit('vm-victim', 'v-warm', 0.2)).toBe('queued'); // the flood asked just now
+    loop.checkPhase();
     log.length = 0;
     // One poll reads three of the flood's requests and then one of the victim's.
-    expect(submit('vm-victim', 'v0', 0.2)).toBe('queued'); // the flood asked just now
-    expect(submit('vm-flood', 'f0', 0.2)).toBe('queued');
+    expect(submit('vm-flood', 'f0', 0.2)).toBe('queued'); // the victim asked just now
     expect(submit('vm-flood', 'f1', 0.2)).toBe('queued');
     expect(submit('vm-flood', 'f2', 0.2)).toBe('queued');
+    expect(submit('vm-victim', 'v0', 0.2)).toBe('queued');
     expect(log).toEqual([]);
     loop.checkPhase();
     // Victim first; then the flood's in order, up to the turn's budget (1 ms).
