@@ -56,6 +56,12 @@ afterAll(async () => {
   removeTempDirs();
 });
 
+/** A Prometheus sample's value (NaN when absent). */
+function sample(metrics: string, name: string): number {
+  const found = metrics.split('\n').find((l) => l.startsWith(`${name} `));
+  return found === undefined ? Number.NaN : Number(found.slice(name.length + 1));
+}
+
 /** The process state letter of /proc/<pid>/stat ('T': stopped). */
 function stateOf(pid: number): string {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -118,5 +124,10 @@ describe("the main thread's order between VMs", () => {
     // Every answered request is audited, once; nothing else is.
     const all = await daemon.admin.queryAudit({ limit: 1000 });
     expect(all.records.length).toBe(WARM_UP + 2 * (FLOOD + 1));
+    // They waited in the main thread's queue (the metrics say so), and nothing is left in it.
+    const metrics = await daemon.admin.metrics();
+    expect(sample(metrics, 'capgate_main_thread_wait_max_seconds')).toBeGreaterThan(0);
+    expect(sample(metrics, 'capgate_main_thread_queued')).toBe(0);
+    expect(metrics).not.toMatch(/capgate_requests_rejected_total\{reason="(queue-full|vm-queue-full|turn-deadline)"\}/);
   }, 120_000);
 });
