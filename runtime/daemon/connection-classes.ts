@@ -2,6 +2,8 @@
 // kernel-verified peer: a peer inside a registered VM counts against its VM, keeps its connection
 // alive and may make room on a full socket; a peer in no VM counts against its uid and against
 // the small budget all such peers share, and gets one answer per connection.
+// Requests take their turn on the main thread (turn-queue.ts) as their VM's, and those of every
+// peer in no VM as one payer's: however many uids they use, together they are one VM's worth.
 //
 // VM connections count against the VM, not the uid: in KubeVirt every VM's libvirt runs as the
 // same uid (107), so a per-uid budget would cap all VMs together.
@@ -34,6 +36,7 @@ export function connectionClassifier(
       holder: `uid:${peer.uid}`,
       limit: budgets.connectionsPerUid,
       pool: { name: OUTSIDE_VMS_POOL, limit: budgets.connectionsOutsideVms },
+      payer: OUTSIDE_VMS_POOL,
       keepAlive: false,
       mayEvict: false,
       describe: `uid ${peer.uid} (in no registered VM)`,

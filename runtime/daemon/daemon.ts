@@ -27,6 +27,7 @@ import { DaemonMetrics } from '../server/metrics/daemon-metrics.ts';
 import { PolicyService } from '../server/policies/policy-service.ts';
 import { DecisionPipeline } from '../server/request/decision-pipeline.ts';
 import { requestHandler } from '../server/request/request-api.ts';
+import { TurnQueue, type TurnRefusal } from '../server/scheduler/turn-queue.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import { describeHealthProblem, type HealthProblem, type HealthResponse } from '../wire/index.ts';
@@ -136,6 +137,19 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
     let onPaced = (): void => {};
     const scheduler = new FairScheduler(config.scheduler, { onPaced: () => onPaced() });
+    let onTurnRefused = (_reason: TurnRefusal): void => {};
+    // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
+    // bounds and the same "another VM is asking" as the evaluation scheduler, and a request
+    // waits at most its deadline.
+    const turns = new TurnQueue(
+      {
+        maxQueued: config.scheduler.maxQueued,
+        maxQueuedPerKey: config.scheduler.maxQueuedPerKey,
+        contentionWindowMs: config.scheduler.contentionWindowMs,
+        maxWaitMs: config.request.deadlineMs,
+      },
+      { onRefused: (reason) => onTurnRefused(reason) },
+    );
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
       {
@@ -145,6 +159,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         queued: () => scheduler.queued,
         inFlight: () => scheduler.inFlight,
         pacedVms: () => scheduler.pacedKeys,
+        turnsQueued: () => turns.queued,
+        longestTurnWait: () => turns.takeLongestWait(),
         bindingsSuspended: () => policies.suspended().length,
         ...(config.policies.directory !== undefined
           ? { policyDirectoryError: () => (directory?.failing ? 1 : 0) }
@@ -160,6 +176,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     );
     cleanup.push(() => metrics.close());
     onPaced = () => metrics.vmPaced.inc();
+    onTurnRefused = (reason) => metrics.rejected.inc({ reason: reason === 'deadline' ? 'turn-deadline' : reason });
     for (const result of ['done', 'busy', 'failed'] as const) metrics.walCheckpoints.inc({ result }, 0);
     const checkpointer = new WalCheckpointer({
       database: config.database,
@@ -358,6 +375,18 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       }),
       identify: peerOf,
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
+      turns: {
+        queue: turns,
+        refusal: (reason) =>
+          fail(
+            'overloaded',
+            reason === 'deadline'
+              ? `the request waited ${config.request.deadlineMs} ms for its turn on the daemon's main thread`
+              : 'too many requests are waiting',
+            `retry after ${config.request.retryAfterS} s`,
+            { headers: { 'retry-after': String(config.request.retryAfterS) } },
+          ),
+      },
     });
     await admin.listen();
     cleanup.push(() => admin.close(httpLimits.shutdownGraceMs));

@@ -7,9 +7,12 @@ import path from 'node:path';
 import type net from 'node:net';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { ConnectionClass } from '../../runtime/server/http/lean/connection-budget.ts';
+import type { RequestTurns } from '../../runtime/server/http/lean/lean-connection.ts';
 import { LeanHttpServer } from '../../runtime/server/http/lean/lean-server.ts';
+import { TurnQueue } from '../../runtime/server/scheduler/turn-queue.ts';
 import type { LeanHandler, LeanRequest } from '../../runtime/server/http/lean/lean-request.ts';
-import { ok, type Reply } from '../../runtime/server/http/reply.ts';
+import { fail, ok, type Reply } from '../../runtime/server/http/reply.ts';
 import type { HttpLimits } from '../../runtime/server/http/unix-server.ts';
 import type { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import { requestHandler } from '../../runtime/server/request/request-api.ts';
@@ -49,7 +52,13 @@ interface Started {
 
 async function start(
   handler: LeanHandler<Peer>,
-  o: { limits?: Partial<HttpLimits>; maxBodyBytes?: number; identify?: (socket: net.Socket) => Peer | null } = {},
+  o: {
+    limits?: Partial<HttpLimits>;
+    maxBodyBytes?: number;
+    identify?: (socket: net.Socket) => Peer | null;
+    classify?: (peer: Peer) => ConnectionClass;
+    turns?: RequestTurns;
+  } = {},
 ): Promise<Started> {
   const socketPath = path.join(dir, `s${++sockets}.sock`);
   const chunks: number[][] = [];
@@ -71,6 +80,8 @@ async function start(
         socket.on('data', (c: Buffer) => seen.push(c.length));
         return { connection: chunks.length };
       }),
+    ...(o.classify !== undefined ? { classify: o.classify } : {}),
+    ...(o.turns !== undefined ? { turns: o.turns } : {}),
   });
   await server.listen();
   servers.push(server);
@@ -541,5 +552,86 @@ describe('connections', () => {
     await s.server.close(100);
     await c.closed;
     expect(c.unparsed).toBe('');
+  });
+});
+
+describe("the main thread's turn queue behind the lean server (turn-queue.ts)", () => {
+  /** Connections 1..n pay as `payers[i - 1]`; the queue refuses with 503 overloaded. */
+  async function withTurns(payers: string[], handler: LeanHandler<Peer>, maxQueuedPerKey = 50) {
+    const queue = new TurnQueue({ maxQueued: 100, maxQueuedPerKey, contentionWindowMs: 60_000, maxWaitMs: 60_000 });
+    const turns: RequestTurns = { queue, refusal: (reason) => fail('overloaded', `refused: ${reason}`, 'retry') };
+    const classify = (peer: Peer): ConnectionClass => ({
+      holder: `c${peer.connection}`,
+      payer: payers[peer.connection - 1]!,
+      limit: 100,
+      keepAlive: true,
+      mayEvict: false,
+      describe: 'test',
+    });
+    const s = await start(handler, { classify, turns });
+    const conns = [];
+    for (let i = 0; i < payers.length; i++) conns.push(await s.open());
+    return { s, conns, queue };
+  }
+
+  /** Holds the main thread ~`ms` (a cost the queue measures; nothing asserts on time). */
+  const busy = (ms: number): void => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+
+  it("runs the request of the payer that cost least first, among those read in one poll, and each payer's in order", async () => {
+    const order: string[] = [];
+    const { conns } = await withTurns(['flood', 'flood', 'victim'], (req) => {
+      order.push(req.path);
+      if (req.path.startsWith('/f')) busy(1);
+      return ok({ path: req.path });
+    });
+    const [f1, f2, v] = conns as [RawConnection, RawConnection, RawConnection];
+    // Both have asked: the flood's recent cost is ten busy requests, the victim's one cheap one.
+    for (let i = 0; i < 10; i++) {
+      f1.write(get(`/f-warm${i}`));
+      await f1.next();
+    }
+    v.write(get('/v-warm'));
+    await v.next();
+    order.length = 0;
+    // Written in one go: the server's next poll reads all three connections, the victim's last.
+    f1.write(get('/f1'));
+    f2.write(get('/f2'));
+    v.write(get('/v'));
+    const answers = await Promise.all([f1.next(), f2.next(), v.next()]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(order).toEqual(['/v', '/f1', '/f2']);
+    for (const c of conns) c.destroy();
+  });
+
+  it("answers a request past its payer's queue bound with the refusal, never running it, and goes on with the connection", async () => {
+    const order: string[] = [];
+    const { conns, queue } = await withTurns(
+      ['a', 'b', 'b'],
+      (req) => {
+        order.push(req.path);
+        return ok({ path: req.path });
+      },
+      1,
+    );
+    const [a, b1, b2] = conns as [RawConnection, RawConnection, RawConnection];
+    b1.write(get('/b-warm'));
+    await b1.next();
+    // One poll: a's request waits (b asked), b1's waits, b2's finds b's queue full.
+    a.write(get('/a'));
+    b1.write(get('/b1'));
+    b2.write(get('/b2'));
+    const [ra, rb1, rb2] = await Promise.all([a.next(), b1.next(), b2.next()]);
+    expect([ra.status, rb1.status]).toEqual([200, 200]);
+    expect(rb2.status).toBe(503);
+    expect(errorOf(rb2)).toMatchObject({ code: 'overloaded', message: 'refused: vm-queue-full' });
+    expect(order).toEqual(['/b-warm', '/a', '/b1']);
+    // The refused connection stays usable.
+    b2.write(get('/b2-again'));
+    expect((await b2.next()).status).toBe(200);
+    expect(queue.queued).toBe(0);
+    for (const c of conns) c.destroy();
   });
 });

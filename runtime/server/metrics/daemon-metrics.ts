@@ -13,6 +13,10 @@ export interface MetricSources {
   inFlight(): number;
   /** VMs whose queued requests wait for their share right now. */
   pacedVms?(): number;
+  /** Requests read and waiting for their turn on the main thread (turn-queue.ts). */
+  turnsQueued?(): number;
+  /** The longest a request waited for its turn on the main thread since the last call (ms). */
+  longestTurnWait?(): number;
   /** Bindings denied because their revision may not run (signatures). */
   bindingsSuspended?(): number;
   /** 1 while the policy directory's latest contents are refused, 0 otherwise (absent: no directory). */
@@ -65,7 +69,7 @@ export class DaemonMetrics {
     });
     this.rejected = new Counter({
       name: 'capgate_requests_rejected_total',
-      help: 'Requests refused before evaluation, not audited: 503 (queue-full, vm-queue-full, audit-backlog, policy-not-ready, closed) or 429 (vm-rate-limited).',
+      help: "Requests refused before evaluation, not audited: 503 (queue-full, vm-queue-full, audit-backlog, policy-not-ready, closed; turn-deadline: waited past its deadline for its turn on the daemon's main thread) or 429 (vm-rate-limited).",
       labelNames: ['reason'],
       registers,
     });
@@ -168,6 +172,19 @@ export class DaemonMetrics {
       'VMs whose queued requests wait for their share (scheduler.vmShare) right now.',
       sources.pacedVms ?? (() => 0),
     );
+    if (sources.turnsQueued)
+      gauge(
+        'capgate_main_thread_queued',
+        "Requests read and waiting for their turn on the daemon's main thread (in fair order between VMs).",
+        sources.turnsQueued,
+      );
+    const turnWait = sources.longestTurnWait;
+    if (turnWait)
+      gauge(
+        'capgate_main_thread_wait_max_seconds',
+        "The longest a request waited for its turn on the daemon's main thread since the previous scrape.",
+        () => turnWait() / 1000,
+      );
     gauge(
       'capgate_bindings_suspended',
       'Bindings whose revision may not run under the trust roots (requests denied signature-*).',

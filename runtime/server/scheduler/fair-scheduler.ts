@@ -21,6 +21,8 @@
 //     work-conserving for one VM (its bucket still drains, to 0 at most, so that a VM that was
 //     flooding before another arrived has no burst left when it does).
 
+import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
+
 export interface SchedulerLimits {
   /** Evaluations running at once, all keys together. */
   globalConcurrency: number;
@@ -43,9 +45,6 @@ export const SCHEDULER_DEFAULTS = {
   vmBurstMs: 100,
   contentionWindowMs: 1000,
 } as const;
-
-/** Half-life of the recent cost that orders dispatch (ms). */
-export const COST_HALF_LIFE_MS = 1000;
 
 /** Time and timers, injectable so that tests drive them. `setTimer`'s timer must not keep the process alive. */
 export interface SchedulerClock {
@@ -265,18 +264,13 @@ export class FairScheduler {
   private charge(key: string, lane: Lane, startedAt: number): void {
     const now = this.clock.now();
     const cost = Math.max(0, now - startedAt);
-    lane.cost = this.decayedCost(lane, now) + cost;
-    lane.costAt = now;
+    addCost(lane, now, cost);
     // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
     const before = this.tokens(lane, now);
     const after = before - cost;
     lane.tokens = this.contendedUntil(key, now) > now ? after : Math.max(after, Math.min(0, before));
     lane.tokensAt = now;
     this.sweep(now);
-  }
-
-  private decayedCost(lane: Lane, now: number): number {
-    return lane.cost * 2 ** (-(now - lane.costAt) / COST_HALF_LIFE_MS);
   }
 
   private tokens(lane: Lane, now: number): number {
@@ -344,7 +338,7 @@ export class FairScheduler {
         const lane = this.lanes.get(key)!;
         if (lane.inFlight >= this.limits.perKeyInFlight) continue;
         if (this.heldUntil(key, lane, now) > now) continue;
-        const cost = this.decayedCost(lane, now);
+        const cost = decayedCost(lane, now);
         if (cost < bestCost) (best = at), (bestCost = cost);
       }
       if (best < 0) break;

@@ -1,7 +1,7 @@
 // The test's side of a VM agent process (see vm-agent.ts).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentCommand, RequestsReport } from './vm-agent.ts';
+import type { AgentCommand, BurstAnswer, RequestsReport } from './vm-agent.ts';
 import { forkChild, spawnChild } from '../../support/processes/children.ts';
 import { IpcAgent } from '../../support/processes/ipc-agent.ts';
 
@@ -56,4 +56,25 @@ export class VmAgent extends IpcAgent<AgentCommand> {
       collectIds: o.collectIds ?? false,
     });
   }
+
+  /** Opens `connections` kept connections to the request socket for burst(). */
+  async openBurst(socketPath: string, connections: number): Promise<void> {
+    failed(await this.call<{ error?: string }>({ cmd: 'burst-open', socketPath, connections }));
+  }
+
+  /** Writes one request on each burst connection; resolves once every one is in the daemon's receive queue. */
+  async sendBurst(targetPid: number, bytes: bigint): Promise<void> {
+    failed(await this.call<{ error?: string }>({ cmd: 'burst-send', targetPid, bytes: String(bytes) }));
+  }
+
+  /** The burst's answers, one per connection. */
+  async burstAnswers(): Promise<BurstAnswer[]> {
+    const r = await this.call<BurstAnswer[] | { error: string }>({ cmd: 'burst-answers' });
+    if (!Array.isArray(r)) throw new Error(`the burst was not answered: ${r.error}`);
+    return r;
+  }
+}
+
+function failed(r: { error?: string }): void {
+  if (r.error !== undefined) throw new Error(r.error);
 }

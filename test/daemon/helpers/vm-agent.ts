@@ -4,6 +4,7 @@
 // Its targets die with it (children.ts), and it exits when the test process goes away.
 import { CapgateApiError, CapgateRequestClient } from '../../../runtime/client/index.ts';
 import { killChildrenNow, spawnChild } from '../../support/processes/children.ts';
+import { RawConnection } from './raw-http.ts';
 
 export type AgentCommand =
   | { id: number; cmd: 'spawn-target' }
@@ -17,7 +18,20 @@ export type AgentCommand =
       concurrency: number;
       collectIds: boolean;
     }
+  /** Opens `connections` kept connections for a burst (closing those of the previous one). */
+  | { id: number; cmd: 'burst-open'; socketPath: string; connections: number }
+  /** Writes one set-memlock request on each burst connection; answers once every write reached the kernel. */
+  | { id: number; cmd: 'burst-send'; targetPid: number; bytes: string }
+  /** Waits for the burst's answers: one per connection, in connection order. */
+  | { id: number; cmd: 'burst-answers' }
   | { id: number; cmd: 'exit' };
+
+/** One burst request's answer: its status and, when decided, its decision id. */
+export interface BurstAnswer {
+  status: number;
+  decisionId?: string;
+  code?: string;
+}
 
 export interface RequestsReport {
   answered: number;
@@ -84,6 +98,34 @@ async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<
   return r;
 }
 
+let burst: RawConnection[] = [];
+
+async function burstOpen(socketPath: string, connections: number): Promise<void> {
+  for (const c of burst) c.socket.destroy();
+  burst = await Promise.all(Array.from({ length: connections }, () => RawConnection.open(socketPath)));
+}
+
+async function burstSend(targetPid: number, bytes: string): Promise<void> {
+  const json = JSON.stringify({ targetPid, bytes });
+  const request = `POST /v1/operations/set-memlock HTTP/1.1\r\nhost: capgate\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+  // The write callback runs once the bytes are in the kernel: in the daemon's receive queue.
+  await Promise.all(
+    burst.map(
+      (c) => new Promise<void>((resolve, reject) => c.socket.write(request, (e) => (e ? reject(e) : resolve()))),
+    ),
+  );
+}
+
+async function burstAnswers(): Promise<BurstAnswer[]> {
+  return Promise.all(
+    burst.map(async (c) => {
+      const a = await c.next();
+      const body = a.json as { decisionId?: string; error?: { code?: string } } | undefined;
+      return { status: a.status, decisionId: body?.decisionId, code: body?.error?.code };
+    }),
+  );
+}
+
 process.on('message', (m: AgentCommand) => {
   const reply = (value: unknown): void => void process.send!({ id: m.id, value });
   if (m.cmd === 'spawn-target') {
@@ -91,6 +133,18 @@ process.on('message', (m: AgentCommand) => {
     child.once('spawn', () => reply({ pid: child.pid }));
   } else if (m.cmd === 'requests') {
     void requests(m).then(reply, (err: unknown) => reply({ error: String(err) }));
+  } else if (m.cmd === 'burst-open') {
+    void burstOpen(m.socketPath, m.connections).then(
+      () => reply({}),
+      (err: unknown) => reply({ error: String(err) }),
+    );
+  } else if (m.cmd === 'burst-send') {
+    void burstSend(m.targetPid, m.bytes).then(
+      () => reply({}),
+      (err: unknown) => reply({ error: String(err) }),
+    );
+  } else if (m.cmd === 'burst-answers') {
+    void burstAnswers().then(reply, (err: unknown) => reply({ error: String(err) }));
   } else if (m.cmd === 'exit') {
     killChildrenNow();
     process.send!({ id: m.id, value: {} }, () => process.exit(0));

@@ -19,6 +19,8 @@ export interface ConnectionClass {
   mayEvict: boolean;
   /** For messages, e.g. 'VM "db-vm"' or "uid 1000 (in no VM)". */
   describe: string;
+  /** Whose turn on the main thread its requests take (turn-queue.ts); default: the holder. */
+  payer?: string;
 }
 
 /** What the budget needs to know of a connection. */

@@ -3,11 +3,15 @@
 // Bytes pipelined behind a request wait in the buffer (reading pauses past header + body caps)
 // and are parsed once the answer is written. One timer per connection, re-armed only when a
 // deadline moves earlier: in steady keep-alive use no timer is touched per request.
+// With a turn queue (the request socket's), a complete request is handed to it under the
+// connection's payer, and runs when the queue says (turn-queue.ts): at once, or in a later check
+// phase of the event loop, in fair order between payers.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { payloadTooLarge } from '../body.ts';
 import { encodeReply, fail, type Reply } from '../reply.ts';
 import type { HttpLimits } from '../unix-server.ts';
+import type { TurnQueue, TurnRefusal } from '../../scheduler/turn-queue.ts';
 import { InputBuffer } from './input-buffer.ts';
 import type { LeanHandler } from './lean-request.ts';
 import { parseRequestHead, refuse, type RequestHead } from './request-head.ts';
@@ -21,6 +25,14 @@ export interface ConnectionContext<P> {
   logger: Logger;
   /** The server is shutting down: answer what is in flight, then close. */
   readonly closing: boolean;
+  /** Where complete requests wait for their turn on the main thread; none: they run at once. */
+  turns?: RequestTurns;
+}
+
+/** The main thread's fair queue of requests, and the answer to one it refuses (never run). */
+export interface RequestTurns {
+  queue: TurnQueue;
+  refusal(reason: TurnRefusal): Reply;
 }
 
 /**
@@ -53,6 +65,8 @@ export class LeanConnection<P> {
     private readonly o: ConnectionContext<P>,
     /** False: closed after its first answer (peers in no VM; see connection-budget.ts). */
     private readonly keepAlive = true,
+    /** Whose turn on the main thread its requests take (turn-queue.ts). */
+    private readonly payer = '',
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -145,10 +159,44 @@ export class LeanConnection<P> {
         return this.setDeadline(this.requestStart + this.o.limits.requestTimeoutMs);
       }
       const body = this.input.take(head.contentLength);
-      if (!this.dispatch(head, body)) return;
+      if (!this.submit(head, body)) return;
       // Answered synchronously: go on with pipelined bytes unless the answer closed or filled the socket.
       if ((this.phase as Phase) !== 'idle' || this.waitingForDrain) return;
     }
+  }
+
+  /** Runs the request now or queues it for its turn; true when it was answered synchronously. */
+  private submit(head: RequestHead, body: Buffer): boolean {
+    const turns = this.o.turns;
+    if (turns === undefined) return this.dispatch(head, body);
+    let queued = false;
+    let answered = false;
+    const admission = turns.queue.submit(this.payer, {
+      run: () => {
+        if (!queued) return void (answered = this.dispatch(head, body));
+        // The client went away while it waited: nobody would read the answer, nothing is run.
+        if (this.socket.destroyed) return;
+        if (this.dispatch(head, body)) this.goOn();
+      },
+      refuse: (reason) => {
+        this.answer(head, turns.refusal(reason));
+        this.goOn();
+      },
+    });
+    if (admission === 'ran') return answered;
+    if (admission === 'queued') {
+      queued = true;
+      this.phase = 'handling';
+      this.deadline = 0;
+      return false;
+    }
+    this.answer(head, turns.refusal(admission));
+    return true;
+  }
+
+  /** After an answer written outside advance(): parse what was pipelined behind it. */
+  private goOn(): void {
+    if (this.phase === 'idle' && !this.waitingForDrain) this.advance();
   }
 
   /** Runs the handler; true when it answered synchronously. */
@@ -180,7 +228,7 @@ export class LeanConnection<P> {
     result.then(
       (reply) => {
         this.answer(head, reply);
-        if (this.phase === 'idle' && !this.waitingForDrain) this.advance();
+        this.goOn();
       },
       (err: unknown) => this.failed(err, head),
     );

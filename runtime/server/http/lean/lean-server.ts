@@ -11,7 +11,7 @@ import { encodeReply, fail } from '../reply.ts';
 import { listenOnSocketFile, type SocketFileOptions } from '../socket-file.ts';
 import type { HttpLimits } from '../unix-server.ts';
 import { ConnectionBudget, type ConnectionClass } from './connection-budget.ts';
-import { LeanConnection, type ConnectionContext } from './lean-connection.ts';
+import { LeanConnection, type ConnectionContext, type RequestTurns } from './lean-connection.ts';
 import type { LeanHandler } from './lean-request.ts';
 
 export interface LeanServerOptions<P> extends SocketFileOptions {
@@ -24,6 +24,8 @@ export interface LeanServerOptions<P> extends SocketFileOptions {
   identify(socket: net.Socket): P | null;
   /** Who holds the connection, for the budgets. Default: every connection alike, up to limits.maxConnections. */
   classify?(peer: P): ConnectionClass;
+  /** A fair queue for the main thread's per-request work, keyed by each connection's payer (its class's, else its holder). */
+  turns?: RequestTurns;
   logger: Logger;
 }
 
@@ -42,6 +44,7 @@ export class LeanHttpServer<P> {
       handler: o.handler,
       logger: o.logger,
       closing: false,
+      ...(o.turns !== undefined ? { turns: o.turns } : {}),
     };
     // Half-open: a client may send its request and shut its side; it still gets the answer.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
@@ -98,7 +101,7 @@ export class LeanHttpServer<P> {
     }
     const admission = this.budget.admit(cls);
     if (!admission.ok) return this.refuse(socket, admission.message, admission.hint);
-    const connection = new LeanConnection<P>(socket, peer, this.context, cls.keepAlive);
+    const connection = new LeanConnection<P>(socket, peer, this.context, cls.keepAlive, cls.payer ?? cls.holder);
     this.live.add(connection);
     this.budget.add(connection, cls);
     socket.once('close', () => {
