@@ -66,6 +66,7 @@ describe('audit back-pressure', () => {
           headers: { 'content-type': 'application/json' },
           body: Buffer.from(JSON.stringify({ targetPid: process.pid, bytes: '4096' })),
           peer: { pid: process.pid, uid: 0, gid: 0, startTime: 1 },
+          waitedMs: 0,
         });
         if (reply.kind !== 'json') throw new Error(`unexpected reply ${reply.kind}`);
         return {

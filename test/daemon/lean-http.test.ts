@@ -582,8 +582,10 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
 
   it("runs the request of the payer that cost least first, among those read in one poll, and each payer's in order", async () => {
     const order: string[] = [];
+    const waited = new Map<string, number>();
     const { conns } = await withTurns(['flood', 'flood', 'victim'], (req) => {
       order.push(req.path);
+      waited.set(req.path, req.waitedMs);
       if (req.path.startsWith('/f')) busy(1);
       return ok({ path: req.path });
     });
@@ -603,6 +605,10 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
     const answers = await Promise.all([f1.next(), f2.next(), v.next()]);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     expect(order).toEqual(['/v', '/f1', '/f2']);
+    // The handler learns how long each waited (the pipeline counts its deadline from arrival):
+    // nothing for the flood's first request, which ran at once; /f2 at least /f1's busy 1 ms.
+    expect(waited.get('/f-warm0')).toBe(0);
+    expect(waited.get('/f2')).toBeGreaterThanOrEqual(1);
     for (const c of conns) c.destroy();
   });
 

@@ -117,9 +117,16 @@ export class DecisionPipeline {
     return this.open;
   }
 
-  async decide(peer: PeerCredentials, operation: Operation, targetPid: number, bytes: bigint): Promise<PipelineResult> {
-    const startedAt = Date.now();
-    const t0 = process.hrtime.bigint();
+  /** `waitedMs`: how long the request already waited for its turn on the main thread; its deadline and time count from its arrival. */
+  async decide(
+    peer: PeerCredentials,
+    operation: Operation,
+    targetPid: number,
+    bytes: bigint,
+    waitedMs = 0,
+  ): Promise<PipelineResult> {
+    const startedAt = Date.now() - Math.round(waitedMs);
+    const t0 = process.hrtime.bigint() - BigInt(Math.round(waitedMs * 1e6));
 
     // Back-pressure: every decision adds a record, and the audit is not moving them into the
     // database as fast as they come (or it refuses writes). Refused before anything is done or
@@ -291,7 +298,10 @@ export class DecisionPipeline {
   }
 
   private waitedTooLong(): Decided {
-    return denyOutcome('deadline', `the request waited ${this.d.requestDeadlineMs} ms for an evaluation slot`);
+    return denyOutcome(
+      'deadline',
+      `the request waited ${this.d.requestDeadlineMs} ms for its turn on the main thread and an evaluation slot`,
+    );
   }
 
   private async commit(r: PendingRequest, o: Decided): Promise<PipelineResult> {

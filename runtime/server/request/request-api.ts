@@ -27,13 +27,13 @@ export function requestHandler(o: RequestApiOptions): RequestHandler {
   const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
     .on(REQUEST_ROUTES.openapi, () => ok((openapi ??= openApiDocument('request', o.version))))
-    .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer }) => {
+    .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer, waitedMs }) => {
       // The body cap is the server's (maxBodyBytes): over it, the request never gets here.
       const json = decodeJsonBody(headers['content-type'], raw);
       if (!json.ok) return json.reply;
       const body = parseSetMemlockBody(json.value);
       if (!body.ok) return fail('bad-request', body.message, body.hint);
-      const r = await o.pipeline.decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes);
+      const r = await o.pipeline.decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes, waitedMs);
       if (r.ok) return ok(r.response);
       if (r.reason === 'audit-failed')
         return fail('internal', r.message, 'the daemon could not write its audit log; see its log');

@@ -171,12 +171,13 @@ export class LeanConnection<P> {
     if (turns === undefined) return this.dispatch(head, body);
     let queued = false;
     let answered = false;
+    const readAt = performance.now();
     const admission = turns.queue.submit(this.payer, {
       run: () => {
         if (!queued) return void (answered = this.dispatch(head, body));
         // The client went away while it waited: nobody would read the answer, nothing is run.
         if (this.socket.destroyed) return;
-        if (this.dispatch(head, body)) this.goOn();
+        if (this.dispatch(head, body, performance.now() - readAt)) this.goOn();
       },
       refuse: (reason) => {
         this.answer(head, turns.refusal(reason));
@@ -199,8 +200,8 @@ export class LeanConnection<P> {
     if (this.phase === 'idle' && !this.waitingForDrain) this.advance();
   }
 
-  /** Runs the handler; true when it answered synchronously. */
-  private dispatch(head: RequestHead, body: Buffer): boolean {
+  /** Runs the handler (`waitedMs`: how long the request waited for its turn); true when it answered synchronously. */
+  private dispatch(head: RequestHead, body: Buffer, waitedMs = 0): boolean {
     this.phase = 'handling';
     this.deadline = 0;
     if (this.o.closing) {
@@ -216,6 +217,7 @@ export class LeanConnection<P> {
         headers: head.headers,
         body,
         peer: this.peer,
+        waitedMs,
       });
     } catch (err) {
       this.failed(err, head);

@@ -12,6 +12,8 @@ export interface LeanRequest<P> {
   body: Buffer;
   /** Read from the kernel when the connection was accepted. */
   peer: P;
+  /** How long the complete request waited for its turn on the main thread (turn-queue.ts), in ms; 0: it ran at once. */
+  waitedMs: number;
 }
 
 export type LeanHandler<P> = (req: LeanRequest<P>) => Reply | Promise<Reply>;
