@@ -110,7 +110,6 @@ export function decodeJson<T>(res: RawResponse): T {
   }
   if (res.status >= 400) {
     if (isErrorBody(parsed)) {
-      const retry = Number(res.headers['retry-after']);
       const e = parsed.error;
       throw new CapgateApiError(
         res.status,
@@ -118,7 +117,7 @@ export function decodeJson<T>(res: RawResponse): T {
         e.message,
         e.hint,
         e.kind,
-        Number.isFinite(retry) ? retry : undefined,
+        retryAfterSeconds(res.headers['retry-after']),
       );
     }
     throw new CapgateApiError(
@@ -128,4 +127,11 @@ export function decodeJson<T>(res: RawResponse): T {
     );
   }
   return parsed as T;
+}
+
+/** Retry-After as delta-seconds, at most an hour; undefined for anything else (a date, garbage, absent). */
+export function retryAfterSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,4}$/.test(value.trim())) return undefined;
+  const s = Number(value.trim());
+  return s <= 3600 ? s : undefined;
 }

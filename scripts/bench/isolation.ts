@@ -2,8 +2,9 @@
 // hostile class, a victim VM's decisions (one connection, one at a time) are timed alone and then
 // while a hostile VM (or an admin uploading a bomb) attacks, in the same run, against a real daemon;
 // beside them, the daemon's longest event-loop stall in each phase (/v1/metrics, which reports the
-// interval since the previous scrape). Once with the speculative runs on the main thread (the
-// default) and once with every run in a worker (engine.inlineFuel 0).
+// interval since the previous scrape). Three configurations (CONFIGURATIONS): the default daemon
+// with a victim asking in an open loop (the main measure), the same with the victim back to back
+// (a second flood: the stress case), and every run in a worker (engine.inlineFuel 0).
 // Targets: the victim's p99 under any hostile load <= 2x its p99 alone; no stall over 5 ms.
 // Each row alternates alone and loaded blocks (BLOCKS of each, BLOCK_REQUESTS decisions a block),
 // starting each alone block once the daemon is quiet (no compile process, its threads idle), so
@@ -46,13 +47,39 @@ const BLOCKS = 4;
 const BLOCK_REQUESTS = 500;
 const VICTIM_BYTES = String(2n * 1024n * 1024n);
 /**
- * The victim sends back to back, one at a time on one connection: it then keeps the daemon's main
- * thread nearly busy by itself, so the hostile VM's share of that thread shows in its latency.
- * CAPGATE_BENCH_VICTIM_EVERY_US=N makes it an open loop instead, one request due every N µs (as a
- * VM's requests come when it needs them), each latency counted from when it was due. Measured
- * that way (N = 2000), the idle daemon's wake-ups (event loop, workers) dominate the p99 alone.
+ * How the victim asks, one request at a time on one connection:
+ * - an open loop, one request due every `everyUs` (as a VM's requests come when it needs them),
+ *   each latency counted from when it was due: the main measure. Alone, the idle daemon's
+ *   wake-ups (event loop, workers) set its p99;
+ * - back to back: the victim then keeps the daemon's main thread nearly busy by itself, so it is
+ *   a second flood, and any fair share of that thread with the hostile VM shows in its latency.
  */
-const VICTIM_INTERVAL_US = positiveEnv('CAPGATE_BENCH_VICTIM_EVERY_US');
+type VictimPace = { everyUs: number } | 'back-to-back';
+/** CAPGATE_BENCH_VICTIM_EVERY_US=N: the open loop's interval (default 2000 µs). */
+const OPEN_LOOP: VictimPace = { everyUs: positiveEnv('CAPGATE_BENCH_VICTIM_EVERY_US') ?? 2000 };
+
+interface Configuration {
+  name: string;
+  label: string;
+  inlineFuel: number | undefined;
+  pace: VictimPace;
+}
+
+const CONFIGURATIONS: Configuration[] = [
+  { name: 'default', label: 'speculative runs on the main thread (default)', inlineFuel: undefined, pace: OPEN_LOOP },
+  {
+    name: 'back-to-back',
+    label: 'speculative runs on the main thread (default), the victim back to back',
+    inlineFuel: undefined,
+    pace: 'back-to-back',
+  },
+  { name: 'workers', label: 'every run in a worker (engine.inlineFuel 0)', inlineFuel: 0, pace: OPEN_LOOP },
+];
+/** CAPGATE_BENCH_CONFIGS=default,back-to-back,workers: only these configurations (all by default). */
+const CONFIGS = process.env.CAPGATE_BENCH_CONFIGS?.split(',');
+
+const paceText = (pace: VictimPace): string =>
+  pace === 'back-to-back' ? 'back to back' : `one due every ${pace.everyUs} µs (latency from when it was due)`;
 
 function positiveEnv(name: string): number | undefined {
   const v = process.env[name];
@@ -285,6 +312,7 @@ async function victimBlock(
   daemonPid: number,
   victim: Client,
   requestSocket: string,
+  pace: VictimPace,
 ): Promise<Phase & { outcomes: Record<string, number> }> {
   await mainThread(admin);
   const wait0 = runQueueMs(daemonPid);
@@ -296,7 +324,7 @@ async function victimBlock(
     socketPath: requestSocket,
     count: BLOCK_REQUESTS,
     bytes: VICTIM_BYTES,
-    ...(VICTIM_INTERVAL_US !== undefined ? { intervalUs: VICTIM_INTERVAL_US } : {}),
+    ...(pace !== 'back-to-back' ? { intervalUs: pace.everyUs } : {}),
   });
   const r = await ran;
   return {
@@ -347,6 +375,7 @@ async function measureRow(
   daemon: { child: ChildProcess; admin: CapgateAdminClient; request: string },
   victim: Client,
   load: Load,
+  pace: VictimPace,
 ): Promise<Row & { victimLoaded: Record<string, number> }> {
   const pid = daemon.child.pid!;
   const alone: Array<Phase & { outcomes: Record<string, number> }> = [];
@@ -354,9 +383,9 @@ async function measureRow(
   const attack: Record<string, number> = {};
   for (let b = 0; b < BLOCKS; b++) {
     await settle(pid);
-    alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request));
+    alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
     await load.start();
-    loaded.push(await victimBlock(daemon.admin, pid, victim, daemon.request));
+    loaded.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
     add(attack, await load.stop());
   }
   const l = pool(loaded);
@@ -410,13 +439,10 @@ function uploads(admin: CapgateAdminClient, name: string, bytes: Uint8Array): Lo
   };
 }
 
-async function runConfiguration(
-  label: string,
-  inlineFuel: number | undefined,
-  pods: PodsCgroup | undefined,
-): Promise<Row[]> {
+async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined): Promise<Row[]> {
+  const { label, pace } = c;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-isolation-'));
-  const daemon = await startDaemon(dir, inlineFuel);
+  const daemon = await startDaemon(dir, c.inlineFuel);
   pods?.enter();
   const victim = new Client();
   const hostile = new Client();
@@ -445,13 +471,14 @@ async function runConfiguration(
     for (const cls of POLICY_CLASSES.filter(selected)) {
       await daemon.admin.pushPolicy(cls, await hostilePolicy(cls, { onStormOnly: true }));
       await daemon.admin.bind('set-memlock', { policy: cls });
-      keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request)));
+      keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request), pace));
     }
     // Upload bombs: the victim runs memlock-cap while an admin uploads the bomb over and over.
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
     for (const bomb of BOMBS.filter(selected)) {
-      keep(await measureRow(`upload ${bomb}`, daemon, victim, uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]())));
+      const load = uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]());
+      keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace));
     }
     return rows;
   } finally {
@@ -544,18 +571,18 @@ function printThreads(rows: Row[]): void {
 export async function run(): Promise<void> {
   const pods = process.env.CAPGATE_BENCH_NO_CGROUP ? undefined : PodsCgroup.create();
   try {
-    for (const [label, inlineFuel] of [
-      ['speculative runs on the main thread (default)', undefined],
-      ['every run in a worker (engine.inlineFuel 0)', 0],
-    ] as const) {
-      const rows = await runConfiguration(label, inlineFuel, pods);
-      printRows(`isolation: a victim VM's decisions (ms) alone and under each hostile load; ${label}`, rows);
+    for (const c of CONFIGURATIONS.filter((c) => CONFIGS === undefined || CONFIGS.includes(c.name))) {
+      const rows = await runConfiguration(c, pods);
+      printRows(
+        `isolation (${c.name}): a victim VM's decisions (ms) alone and under each hostile load; ${c.label}; victim ${paceText(c.pace)}`,
+        rows,
+      );
     }
   } finally {
     pods?.close();
   }
   console.log(
-    `\nvictim: ${BLOCKS} x ${BLOCK_REQUESTS} decisions each side, alone and loaded blocks alternating, one connection, one at a time, ${VICTIM_INTERVAL_US !== undefined ? `one due every ${VICTIM_INTERVAL_US} µs (latency from when it was due)` : 'back to back'}; hostile VM: 2 connections back to back`,
+    `\nvictim: ${BLOCKS} x ${BLOCK_REQUESTS} decisions each side, alone and loaded blocks alternating, one connection, one at a time, as each table says; hostile VM: 2 connections back to back`,
   );
   console.log(
     pods

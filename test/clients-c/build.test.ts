@@ -160,6 +160,7 @@ describe('libcapgate-preload.so', () => {
       'write',
       'getpid',
       'clock_gettime',
+      'nanosleep',
       'memcpy',
       'memcmp',
       'strlen',

@@ -186,6 +186,95 @@ describe('connections: keep-alive and close, as the daemon chooses', () => {
   });
 });
 
+/** Answers each request with the next of `answers` (the last one repeats), on whichever connection it came. */
+const answersInTurn = (...answers: string[]): FakeScript => {
+  let n = 0;
+  return async (c) => {
+    for (;;) {
+      if ((await c.next()) === null) return;
+      const bytes = answers[Math.min(n++, answers.length - 1)]!;
+      if (bytes.includes('connection: close\r\n')) return c.end(bytes);
+      c.write(bytes);
+    }
+  };
+};
+
+const refusal = (status: 429 | 503, retryAfter: string | null, o: { close?: boolean } = {}): string =>
+  answer(
+    status,
+    { error: { code: status === 429 ? 'vm-rate-limited' : 'overloaded', message: 'wait', hint: 'retry later' } },
+    { reason: 'X', close: o.close, extraHeaders: retryAfter === null ? '' : `retry-after: ${retryAfter}\r\n` },
+  );
+
+describe('429 and 503 with Retry-After: asked again within the deadline', () => {
+  // Waits of 1 s (Retry-After's unit), so these calls take 3 s: the timeouts give that room.
+  it.each<[number, string]>([
+    [429, 'a VM held to its share'],
+    [503, 'an overloaded daemon'],
+  ])('HTTP %i (%s) then an allow: the call returns the allow', async (status) => {
+    const run = await callFake(answersInTurn(refusal(status as 429 | 503, '1'), answer(200, ALLOW)), [
+      '--timeout',
+      '3000',
+    ]);
+    expect(run.results[0]).toMatchObject({ rc: 0, allow: 1, message: '' });
+    expect(fake!.requests).toHaveLength(2);
+    expect(fake!.connections).toBe(1);
+  });
+
+  it('asks again on a new connection when the refusal closed the old one', async () => {
+    const run = await callFake(answersInTurn(refusal(429, '1', { close: true }), answer(200, ALLOW)), [
+      '--timeout',
+      '3000',
+    ]);
+    expect(run.results[0]).toMatchObject({ rc: 0, allow: 1 });
+    expect(fake!.connections).toBe(2);
+  });
+
+  it('stops at the deadline: EAGAIN with the last answer and how often it asked', async () => {
+    const run = await callFake(answersInTurn(refusal(429, '1')), ['--timeout', '2500']);
+    expect(run.results[0]).toMatchObject({
+      errno: 'EAGAIN',
+      allow: 0,
+      message: expect.stringMatching(/HTTP 429 vm-rate-limited: wait .*\(asked [23] times/),
+    });
+    // At 0 s and 1 s, and at 2 s if that wait still ended before 2.5 s: never a wait past the deadline.
+    expect(fake!.requests.length).toBeGreaterThanOrEqual(2);
+    expect(fake!.requests.length).toBeLessThanOrEqual(3);
+  });
+
+  it.each<[string, string | null]>([
+    ['no Retry-After', null],
+    ['a wait past the deadline', '5'],
+    ['an HTTP-date', 'Wed, 21 Oct 2026 07:28:00 GMT'],
+    ['not a number', '1x'],
+    ['a negative number', '-1'],
+    ['over an hour', '3601'],
+  ])('is not asked again after %s', async (_name, retryAfter) => {
+    const run = await callFake(answersInTurn(refusal(503, retryAfter), answer(200, ALLOW)), ['--timeout', '3000']);
+    expect(run.results[0]).toMatchObject({ errno: 'EAGAIN', message: expect.stringContaining('HTTP 503 overloaded') });
+    expect(run.results[0]!.message).not.toContain('asked');
+    expect(fake!.requests).toHaveLength(1);
+  });
+
+  it('follows neither of two Retry-After fields', async () => {
+    const twice = refusal(503, '1').replace('retry-after: 1\r\n', 'retry-after: 1\r\nretry-after: 1\r\n');
+    const run = await callFake(answersInTurn(twice, answer(200, ALLOW)), ['--timeout', '3000']);
+    expect(run.results[0]).toMatchObject({ errno: 'EAGAIN' });
+    expect(fake!.requests).toHaveLength(1);
+  });
+
+  it('never asks again after other refusals, even with a Retry-After', async () => {
+    const bad = answer(
+      400,
+      { error: { code: 'bad-request', message: 'no' } },
+      { reason: 'X', extraHeaders: 'retry-after: 1\r\n' },
+    );
+    const run = await callFake(answersInTurn(bad, answer(200, ALLOW)), ['--timeout', '3000']);
+    expect(run.results[0]).toMatchObject({ errno: 'EINVAL' });
+    expect(fake!.requests).toHaveLength(1);
+  });
+});
+
 const eightKiB = 'a'.repeat(9000);
 const manyFields = Array.from({ length: 70 }, (_, i) => `x-${i}: y\r\n`).join('');
 const deep = `${'['.repeat(100)}${']'.repeat(100)}`;

@@ -14,11 +14,16 @@
  *                                    malformed, truncated or unexpected answer)
  *   -EMSGSIZE                        the answer (or a field of it) is larger than this client accepts
  *   -EAGAIN                          the daemon is overloaded or shutting down, or this VM has
- *                                    used its share while others ask (429): retry later
+ *                                    used its share while others ask (429), and the wait it
+ *                                    asked for (Retry-After) does not fit in the timeout
  *   -EINVAL                          a bad argument, or the daemon refused the request as malformed
  *   -ENOTSUP                         the daemon does not know this operation (version mismatch)
  *   -EIO                             the daemon failed internally (see its log)
  * A decision of deny is not an error: the call returns 0 and out->allow is 0.
+ *
+ * A refusal that says when to ask again (429 or 503 with Retry-After, in seconds) is asked
+ * again after that wait, as long as the wait ends before the call's deadline: a short timeout
+ * means no retry. set-memlock is idempotent, and a refused request was never evaluated.
  */
 #ifndef CAPGATE_H
 #define CAPGATE_H

@@ -103,6 +103,21 @@ static int line_is_clean(const char *s, size_t n) {
   return 1;
 }
 
+/**
+ * Retry-After as delta-seconds (RFC 9110 10.2.3; the daemon never sends the HTTP-date form).
+ * Advice, not part of the answer's meaning: a value this client does not follow (a date, not a
+ * number, over CAPGATE_RETRY_AFTER_MAX_S) is -1, and the answer is reported as it is.
+ */
+static int parse_retry_after(const char *v, size_t n) {
+  if (n == 0 || n > 5) return -1;
+  int s = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    s = s * 10 + (v[i] - '0');
+  }
+  return s <= CAPGATE_RETRY_AFTER_MAX_S ? s : -1;
+}
+
 static int parse_status_line(const char *s, size_t n, struct capgate_response *r, struct capgate_text *msg) {
   /* HTTP-version SP 3DIGIT SP reason-phrase */
   if (n < 13 || memcmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') || s[8] != ' ' || s[12] != ' ') {
@@ -121,11 +136,13 @@ static int parse_status_line(const char *s, size_t n, struct capgate_response *r
 
 int capgate__parse_head(const char *buf, size_t head_len, struct capgate_response *r, struct capgate_text *msg) {
   memset(r, 0, sizeof *r);
+  r->retry_after_s = -1;
   if (head_len < 4 || head_len > CAPGATE_HEAD_MAX) return malformed(msg, "a head of a wrong size", NULL, 0);
   const size_t end = head_len - 2; /* the final empty line's CRLF */
   size_t pos = 0;
   int line_no = 0;
   int content_lengths = 0;
+  int retry_afters = 0;
   int fields = 0;
   uint64_t content_length = 0;
   while (pos < end) {
@@ -167,6 +184,9 @@ int capgate__parse_head(const char *buf, size_t head_len, struct capgate_respons
       if (has_close_token(value, vn)) r->keep_alive = 0;
     } else if (iequals(line, colon, "content-type")) {
       r->json = is_json_type(value, vn);
+    } else if (iequals(line, colon, "retry-after")) {
+      /* Two of them: follow neither. */
+      r->retry_after_s = ++retry_afters == 1 ? parse_retry_after(value, vn) : -1;
     }
   }
   if (line_no == 0) return malformed(msg, "an empty head", NULL, 0);

@@ -1,7 +1,7 @@
 /*
  * What the library's files share, and what the preload shim uses. Everything declared here is
  * async-signal-safe: no allocation, no stdio, no locks, no getenv; only stack buffers and the
- * system calls socket, connect, getsockopt, send, recv, poll, close and clock_gettime.
+ * system calls socket, connect, getsockopt, send, recv, poll, close, clock_gettime and nanosleep.
  */
 #ifndef CAPGATE_INTERNAL_H
 #define CAPGATE_INTERNAL_H
@@ -72,7 +72,14 @@ struct capgate_response {
   /** Bytes of the head, through its final CRLF CRLF. */
   size_t head_len;
   size_t body_len;
+  /** Retry-After in seconds (delta-seconds, at most CAPGATE_RETRY_AFTER_MAX_S), or -1: none or not a number. */
+  int retry_after_s;
 };
+
+/* A Retry-After past this is not waited for: the call fails with the daemon's answer instead. */
+#define CAPGATE_RETRY_AFTER_MAX_S 3600
+/* Answers with a Retry-After that one call follows at most (each wait still fits in its deadline). */
+#define CAPGATE_RETRIES_MAX 8
 
 /** Where the head ends (the offset just past CRLF CRLF), searching from `from`; 0 if not yet. */
 size_t capgate__find_head_end(const char *buf, size_t len, size_t from);
@@ -103,13 +110,17 @@ ssize_t capgate__recv_some(int fd, char *buf, size_t cap, int64_t deadline, stru
 /** The peer closed the connection or sent bytes nobody asked for: it cannot carry a request. */
 int capgate__connection_stale(int fd);
 void capgate__close(int fd);
+/** Sleeps until CLOCK_MONOTONIC reaches `at_ms` (nanosleep, resumed after a signal). */
+void capgate__sleep_until(int64_t at_ms);
 
 /* ---- one set-memlock round trip ---- */
 
 /**
  * Sends one set-memlock over `*fd` (-1: connects first) and reads the answer. Keeps `*fd` open
  * when `keep` and the answer allow it, else closes it and sets -1. A kept connection the
- * daemon closed meanwhile is retried once on a new one (set-memlock is idempotent).
+ * daemon closed meanwhile is retried once on a new one (set-memlock is idempotent). An answer
+ * of 429 or 503 with a Retry-After is asked again after that many seconds, as long as the wait
+ * ends before the call's deadline (at most CAPGATE_RETRIES_MAX times).
  */
 int capgate__set_memlock(const struct capgate_config *cfg, int *fd, int keep, pid_t pid, uint64_t bytes, struct capgate_decision *out);
 

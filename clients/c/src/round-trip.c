@@ -88,6 +88,45 @@ static int refused(const char *buf, const struct capgate_response *r, struct cap
   return errno_for_status(r->status);
 }
 
+/**
+ * Sends the request and reads one answer, on `*fd` or a new connection: a kept connection the
+ * daemon closed as we reused it (it never read the request) is retried once on a new one.
+ */
+static int exchange(const struct capgate_config *cfg, int *fd, const char *request, size_t request_len, int64_t deadline, char *buf, struct capgate_response *r, struct capgate_text *msg) {
+  for (int attempt = 0;; attempt++) {
+    int reused = *fd >= 0;
+    if (reused && capgate__connection_stale(*fd)) {
+      capgate__close(*fd);
+      *fd = -1;
+      reused = 0;
+    }
+    if (*fd < 0) {
+      int c = capgate__connect(cfg->socket_path, deadline, msg);
+      if (c < 0) return c;
+      *fd = c;
+    }
+    size_t got = 0;
+    int rc = capgate__send_all(*fd, request, request_len, deadline, msg);
+    if (rc == 0) rc = read_answer(*fd, buf, deadline, r, &got, msg);
+    if (rc == 0) return 0;
+    capgate__close(*fd);
+    *fd = -1;
+    if (reused && attempt == 0 && got == 0 && (rc == -EPIPE || rc == -ECONNRESET)) continue;
+    return rc;
+  }
+}
+
+/**
+ * Whether to ask again after a refusal: the daemon said when (429 for this VM's share, 503 when
+ * it is overloaded or its policy still compiles) and that wait ends before the call's deadline.
+ * set-memlock is idempotent, and a refused request was neither evaluated nor audited.
+ */
+static int worth_retrying(const struct capgate_response *r, int retries, int64_t deadline) {
+  if (r->status != 429 && r->status != 503) return 0;
+  if (r->retry_after_s < 0 || retries >= CAPGATE_RETRIES_MAX) return 0;
+  return capgate__now_ms() + (int64_t)r->retry_after_s * 1000 < deadline;
+}
+
 int capgate__set_memlock(const struct capgate_config *cfg, int *fd, int keep, pid_t pid, uint64_t bytes, struct capgate_decision *out) {
   struct capgate_text msg;
   capgate__text_init(&msg, out->message, sizeof out->message);
@@ -112,33 +151,25 @@ int capgate__set_memlock(const struct capgate_config *cfg, int *fd, int keep, pi
   const int64_t deadline = capgate__now_ms() + cfg->timeout_ms;
   char buf[CAPGATE_RESPONSE_MAX];
   struct capgate_response r;
-  for (int attempt = 0;; attempt++) {
-    int reused = *fd >= 0;
-    if (reused && capgate__connection_stale(*fd)) {
+  for (int retries = 0;; retries++) {
+    int rc = exchange(cfg, fd, request, request_len, deadline, buf, &r, &msg);
+    if (rc < 0) return rc;
+    if (!keep || !r.keep_alive) {
       capgate__close(*fd);
       *fd = -1;
-      reused = 0;
     }
-    if (*fd < 0) {
-      int c = capgate__connect(cfg->socket_path, deadline, &msg);
-      if (c < 0) return c;
-      *fd = c;
+    if (r.status == 200) break;
+    if (!worth_retrying(&r, retries, deadline)) {
+      rc = refused(buf, &r, &msg);
+      if (retries > 0) {
+        capgate__text_str(&msg, " (asked ");
+        capgate__text_u64(&msg, (uint64_t)retries + 1);
+        capgate__text_str(&msg, " times, as Retry-After said, within the timeout)");
+      }
+      return rc;
     }
-    size_t got = 0;
-    int rc = capgate__send_all(*fd, request, request_len, deadline, &msg);
-    if (rc == 0) rc = read_answer(*fd, buf, deadline, &r, &got, &msg);
-    if (rc == 0) break;
-    capgate__close(*fd);
-    *fd = -1;
-    /* The daemon closed a kept connection as we reused it: it never read the request. */
-    if (reused && attempt == 0 && got == 0 && (rc == -EPIPE || rc == -ECONNRESET)) continue;
-    return rc;
+    capgate__sleep_until(capgate__now_ms() + (int64_t)r.retry_after_s * 1000);
   }
-  if (!keep || !r.keep_alive) {
-    capgate__close(*fd);
-    *fd = -1;
-  }
-  if (r.status != 200) return refused(buf, &r, &msg);
   if (!r.json) {
     capgate__text_set(&msg, "capgate's answer is not application/json");
     return -EPROTO;

@@ -1,7 +1,7 @@
 /*
  * A Unix stream socket with a deadline. Non-blocking throughout, so that every wait is a
  * poll() bounded by what is left of the call's deadline. Only async-signal-safe calls
- * (POSIX lists socket, connect, getsockopt, send, recv, poll, close and clock_gettime).
+ * (POSIX lists socket, connect, getsockopt, send, recv, poll, close, clock_gettime and nanosleep).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +18,15 @@ int64_t capgate__now_ms(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void capgate__sleep_until(int64_t at_ms) {
+  for (;;) {
+    int64_t left = at_ms - capgate__now_ms();
+    if (left <= 0) return;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000), .tv_nsec = (long)(left % 1000) * 1000000L};
+    (void)nanosleep(&ts, NULL); /* EINTR: the loop sleeps what is left */
+  }
 }
 
 void capgate__close(int fd) {

@@ -33,7 +33,13 @@ export interface RequestsReport {
 }
 
 async function requests(c: Extract<AgentCommand, { cmd: 'requests' }>): Promise<RequestsReport> {
-  const client = new CapgateRequestClient({ socketPath: c.socketPath, maxSockets: c.concurrency, timeoutMs: 60_000 });
+  // Each refusal is counted as it comes: the client never asks again by itself here.
+  const client = new CapgateRequestClient({
+    socketPath: c.socketPath,
+    maxSockets: c.concurrency,
+    timeoutMs: 60_000,
+    retryWithinMs: 0,
+  });
   const r: RequestsReport = {
     answered: 0,
     decisions: {},
