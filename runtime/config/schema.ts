@@ -168,6 +168,14 @@ export const ConfigSchema = Type.Object(
           SCHEDULER_DEFAULTS.contentionWindowMs,
           "How long after its last request another VM still counts as asking, in milliseconds: meanwhile scheduler.vmShare holds, and the main thread's per-request work runs in fair order between VMs instead of at once.",
         ),
+        droppedMemoryMsPerMiB: Type.Number({
+          minimum: 0,
+          maximum: 1000,
+          default: SCHEDULER_DEFAULTS.droppedMemoryMsPerMiB,
+          description:
+            "What one MiB of wasm memory a policy's run dropped (it grew, so it is not recycled) costs after the decision, in milliseconds: the garbage collection that frees it runs later, on threads no evaluation holds. Charged to the VM that asked, with its evaluation's time, toward scheduler.vmShare. 0 charges nothing.",
+          errorMessage: 'must be a number of milliseconds in [0, 1000]',
+        }),
       },
       { additionalProperties: false, description: 'Fair queueing of requests between VMs.' },
     ),

@@ -250,7 +250,14 @@ export class Engine implements PolicyEngine {
           ...tapeCalls(attempt.tape),
           ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length)),
         ];
-        return { ...o, durationUs: o.durationUs + attempt.spentUs, capabilityCalls: calls };
+        // Both runs' dropped memories are the garbage collector's work, caused by this request.
+        const droppedMemoryBytes = (o.droppedMemoryBytes ?? 0) + attempt.droppedMemoryBytes;
+        return {
+          ...o,
+          durationUs: o.durationUs + attempt.spentUs,
+          capabilityCalls: calls,
+          ...(droppedMemoryBytes > 0 ? { droppedMemoryBytes } : {}),
+        };
       }
     }
     return this.#pool.run(job(), deadlineMs);

@@ -40,20 +40,34 @@ export class FreshMemoryPool {
     return memory;
   }
 
-  /** Returns a memory whose instance will never run again. Call only after the evaluation ended. */
-  give(memory: WebAssembly.Memory): void {
+  /**
+   * The bytes give(memory) would drop now (0: it would keep it). Dropped memory is left to the
+   * garbage collector, whose work it causes happens after the evaluation, mostly on V8's platform
+   * threads (see engine/dropped-memory-cost.ts): the evaluation reports these bytes so that the
+   * VM that caused it is charged for it.
+   */
+  dropsOnGive(memory: WebAssembly.Memory): number {
+    const bytes = memory.buffer.byteLength;
+    const keeps =
+      bytes === this.plan.initialPages * PAGE_BYTES &&
+      (this.#uses.get(memory) ?? 0) < MAX_MEMORY_USES &&
+      this.#free.length < this.#capacity;
+    return keeps ? 0 : bytes;
+  }
+
+  /** Returns a memory whose instance will never run again. Call only after the evaluation ended.
+   * Returns the bytes dropped (0: the memory was scrubbed and kept). */
+  give(memory: WebAssembly.Memory): number {
     if (this.#free.includes(memory))
       throw new Error('FreshMemoryPool.give: this memory was given back twice (engine bug)');
-    if (
-      memory.buffer.byteLength !== this.plan.initialPages * PAGE_BYTES ||
-      (this.#uses.get(memory) ?? 0) >= MAX_MEMORY_USES ||
-      this.#free.length >= this.#capacity
-    ) {
+    const dropped = this.dropsOnGive(memory);
+    if (dropped > 0) {
       this.dropped++;
-      return;
+      return dropped;
     }
     new Uint8Array(memory.buffer).fill(0);
     this.recycled++;
     this.#free.push(memory);
+    return 0;
   }
 }

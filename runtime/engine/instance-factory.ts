@@ -44,9 +44,15 @@ export class InstanceFactory {
     return { holder: this.#holder, instance, error, instantiateUs: (performance.now() - t0) * 1000, memory };
   }
 
-  /** Gives the memory of an instance whose evaluation has ended back to the pool. */
-  recycle(prepared: PreparedInstance): void {
-    if (prepared.memory !== undefined) this.memories?.give(prepared.memory);
+  /** Gives the memory of an instance whose evaluation has ended back to the pool; returns the
+   * bytes the pool dropped (0: recycled, or no pooled memory). */
+  recycle(prepared: PreparedInstance): number {
+    return prepared.memory !== undefined ? (this.memories?.give(prepared.memory) ?? 0) : 0;
+  }
+
+  /** The bytes recycle(prepared) would drop now (the worker answers before it recycles). */
+  dropsOnRecycle(prepared: PreparedInstance): number {
+    return prepared.memory !== undefined ? (this.memories?.dropsOnGive(prepared.memory) ?? 0) : 0;
   }
 
   #importsFor(memory: WebAssembly.Memory | undefined): WebAssembly.Imports {

@@ -40,4 +40,8 @@ export interface Outcome {
   logs: LogLine[];
   /** Log lines beyond limits.maxLogLines: counted, not stored. Absent when none were dropped. */
   droppedLogLines?: number;
+  /** Bytes of wasm memory the evaluation left to the garbage collector (its memory grew, so it
+   * could not be recycled): what it costs after the decision (dropped-memory-cost.ts) is charged
+   * to the VM that asked. Absent when none was dropped. */
+  droppedMemoryBytes?: number;
 }

@@ -13,9 +13,11 @@ import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
 import { boundPolicyService } from '../support/bound-policy.ts';
 import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
-import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import { FairScheduler, type SchedulerClock } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import type { PolicyService } from '../../runtime/server/policies/policy-service.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
+import { hostilePolicy, STORM_BYTES } from '../support/hostile-policies.ts';
 import { spawnChild } from '../support/processes/children.ts';
 
 const STORM = 7777n;
@@ -49,6 +51,29 @@ function vmOf(name: string): { vm: RegisteredVm; pid: number } {
   };
 }
 
+function pipelineOf(policies: PolicyService, vms: VmRegistry, scheduler: FairScheduler): DecisionPipeline {
+  const audit = { write: () => Promise.resolve(), backlogged: false } as unknown as AuditWriter;
+  return new DecisionPipeline({
+    engine,
+    policies,
+    vms,
+    identity: {
+      readPeerCredentials: () => {
+        throw new Error('unused');
+      },
+      resolveRequesterVm,
+      validateVmRegistration: () => ({ ok: false, error: 'unused' }),
+      checkAnchor: () => null,
+      peerStillConnected: () => true,
+    },
+    scheduler,
+    audit,
+    metrics,
+    requestDeadlineMs: 10_000,
+    evaluationDeadlineMs: 10_000,
+  });
+}
+
 describe("a VM's back-off from the main thread", () => {
   it("is its own: another VM's requests of the same policy still run there", async () => {
     // One policy for both VMs: a request for STORM bytes grows 20 pages (the memory is then dropped).
@@ -65,26 +90,11 @@ describe("a VM's back-off from the main thread", () => {
     const vms = new VmRegistry();
     vms.replace([hostile.vm, victim.vm]);
     const policies = boundPolicyService('shared', compiled.policy.sha256);
-    const audit = { write: () => Promise.resolve(), backlogged: false } as unknown as AuditWriter;
-    const pipeline = new DecisionPipeline({
-      engine,
+    const pipeline = pipelineOf(
       policies,
       vms,
-      identity: {
-        readPeerCredentials: () => {
-          throw new Error('unused');
-        },
-        resolveRequesterVm,
-        validateVmRegistration: () => ({ ok: false, error: 'unused' }),
-        checkAnchor: () => null,
-        peerStillConnected: () => true,
-      },
-      scheduler: new FairScheduler({ globalConcurrency: 2, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
-      audit,
-      metrics,
-      requestDeadlineMs: 10_000,
-      evaluationDeadlineMs: 10_000,
-    });
+      new FairScheduler({ globalConcurrency: 2, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
+    );
     const decide = async ({ pid }: { pid: number }, bytes: bigint): Promise<void> => {
       const r = await pipeline.decide({ pid, uid: 0, gid: 0 } as never, 'set-memlock', pid, bytes);
       expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });
@@ -98,5 +108,59 @@ describe("a VM's back-off from the main thread", () => {
     expect(stats.skipped).toBe(1);
     for (let i = 0; i < 5; i++) await decide(victim, 1n << 20n);
     expect(stats).toMatchObject({ decided: decided + 5, skipped: 1 });
+  }, 60_000);
+});
+
+describe("the memory a VM's decisions drop", () => {
+  it('is charged to that VM: the scheduler paces it by what collecting that memory costs', async () => {
+    // The page-storm policy of the isolation bench: a request for STORM_BYTES grows 21 pages.
+    const compiled = await engine.compile(await hostilePolicy('page-storm', { onStormOnly: true }));
+    if (!compiled.ok) throw new Error(compiled.message);
+    const hostile = vmOf('storming');
+    const victim = vmOf('asking');
+    const vms = new VmRegistry();
+    vms.replace([hostile.vm, victim.vm]);
+    // The scheduler's clock stands still: a job's wall time is 0, so all a VM is charged is what
+    // its decisions leave behind. A burst of 1 ms, 1 ms a MiB dropped: one storm (1.375 MiB) is over it.
+    let now = 0;
+    const timers: Array<() => void> = [];
+    const clock: SchedulerClock = {
+      now: () => now,
+      setTimer: (fn) => timers.push(fn),
+      clearTimer: () => undefined,
+    };
+    const paced: string[] = [];
+    const scheduler = new FairScheduler(
+      {
+        globalConcurrency: 2,
+        perKeyInFlight: 1,
+        maxQueued: 10,
+        maxQueuedPerKey: 10,
+        vmShare: 0.5,
+        vmBurstMs: 1,
+        droppedMemoryMsPerMiB: 1,
+      },
+      { clock, onPaced: (key) => paced.push(key) },
+    );
+    const pipeline = pipelineOf(boundPolicyService('page-storm', compiled.policy.sha256), vms, scheduler);
+    const decide = ({ pid }: { pid: number }, bytes: bigint) =>
+      pipeline.decide({ pid, uid: 0, gid: 0 } as never, 'set-memlock', pid, bytes);
+    const allowed = { ok: true, response: { decision: 'allow' } };
+    // Another VM is asking (within the contention window), so shares hold.
+    expect(await decide(victim, 4096n)).toMatchObject(allowed);
+    // Calm requests of the hostile VM drop nothing: never held back, however many.
+    for (let i = 0; i < 5; i++) expect(await decide(hostile, 4096n)).toMatchObject(allowed);
+    expect(paced).toEqual([]);
+    // One storm drops 22 pages: 1.375 ms charged, over the 1 ms bucket. The next request waits...
+    expect(await decide(hostile, STORM_BYTES)).toMatchObject(allowed);
+    const next = decide(hostile, 4096n);
+    await new Promise((r) => setImmediate(r));
+    expect(paced).toEqual([`${hostile.vm.identity.uuid}`]);
+    // ...while the other VM is not held back.
+    expect(await decide(victim, 4096n)).toMatchObject(allowed);
+    // Once its bucket is positive again (0.375 ms in debt, at 0.5 ms a ms: after 0.75 ms), it goes on.
+    now += 2;
+    for (const fire of timers.splice(0)) fire();
+    expect(await next).toMatchObject(allowed);
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import {
   type SchedulerClock,
   type SchedulerLimits,
 } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import { DROPPED_MEMORY_MS_PER_MIB } from '../../runtime/engine/dropped-memory-cost.ts';
 
 /** A task the test finishes by hand, recording start order. */
 function gate(log: string[], name: string): { task: () => Promise<string>; finish: () => void } {
@@ -426,5 +427,62 @@ describe('FairScheduler cost accounting', () => {
   it('rejects a nonsense share with the key named', () => {
     expect(() => new FairScheduler(limits({ vmShare: 0 }))).toThrow(/vmShare/);
     expect(() => new FairScheduler(limits({ vmBurstMs: Number.NaN }))).toThrow(/vmBurstMs/);
+    expect(() => new FairScheduler(limits({ droppedMemoryMsPerMiB: -1 }))).toThrow(/droppedMemoryMsPerMiB/);
+  });
+
+  it('charges what a job leaves behind (priced from its result) with its wall time', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    const b0 = costly(clock, log, 'b0', 0);
+    s.submit('b', b0.task);
+    await b0.finish();
+    // a0 holds its slot 2 ms and leaves 28 ms behind (e.g. the garbage collection of what it dropped).
+    const a0 = costly(clock, log, 'a0', 2);
+    s.submit('a', a0.task, undefined, (result) => (result === 'a0' ? 28 : 0));
+    const a1 = costly(clock, log, 'a1', 0);
+    s.submit('a', a1.task);
+    await a0.finish();
+    // 10 (refilled 1, capped at 10) - 30 = -20: held back for 41 ms, as a 30 ms job would be.
+    expect(log).toEqual(['b0', 'a0']);
+    expect(s.pacedTotal).toBe(1);
+    await clock.advance(40);
+    expect(log).toEqual(['b0', 'a0']);
+    await clock.advance(1);
+    expect(log).toEqual(['b0', 'a0', 'a1']);
+    await a1.finish();
+  });
+
+  it('a price that throws, or is not a positive number, charges nothing and still frees the slot', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
+    const log: string[] = [];
+    s.submit('b', costly(clock, log, 'b0', 0).task);
+    const prices = [
+      (): number => {
+        throw new Error('pricing failed');
+      },
+      (): number => Number.NaN,
+      (): number => -1000,
+      (): number => Number.POSITIVE_INFINITY,
+    ];
+    for (const [i, price] of prices.entries()) {
+      const j = costly(clock, log, `a${i}`, 0);
+      const r = s.submit('a', j.task, undefined, price);
+      await tick();
+      await j.finish();
+      expect(r.ok && (await r.result)).toBe(`a${i}`);
+      expect(s.inFlight).toBe(1); // b0 only
+    }
+    expect(s.pacedTotal).toBe(0);
+  });
+
+  it('prices dropped wasm memory at droppedMemoryMsPerMiB (0: nothing)', () => {
+    const mib = 1024 * 1024;
+    expect(new FairScheduler(limits({ droppedMemoryMsPerMiB: 2 })).droppedMemoryCostMs(3 * mib)).toBe(6);
+    expect(new FairScheduler(limits({ droppedMemoryMsPerMiB: 0 })).droppedMemoryCostMs(3 * mib)).toBe(0);
+    const byDefault = new FairScheduler(limits());
+    expect(byDefault.droppedMemoryCostMs(mib)).toBe(DROPPED_MEMORY_MS_PER_MIB);
+    expect(byDefault.droppedMemoryCostMs(undefined)).toBe(0);
   });
 });

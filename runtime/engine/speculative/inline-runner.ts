@@ -83,8 +83,9 @@ export const MAX_BACKOFF_REQUESTERS = 1024;
 
 export type InlineResult =
   | { kind: 'decided'; outcome: Outcome }
-  /** Run it again in a worker, replaying `tape`; `spentUs` went into this attempt. */
-  | { kind: 'continue'; tape: TapeEntry[]; spentUs: number }
+  /** Run it again in a worker, replaying `tape`; `spentUs` went into this attempt, which dropped
+   * `droppedMemoryBytes` (Outcome.droppedMemoryBytes). */
+  | { kind: 'continue'; tape: TapeEntry[]; spentUs: number; droppedMemoryBytes: number }
   /** Not attempted (policy unknown, not instrumented, too costly to instantiate here, backing
    * off, or this turn's budget is spent). */
   | { kind: 'skipped' };
@@ -258,10 +259,10 @@ export class InlineRunner {
     this.#keepBackoff(p, requester, back);
     if (sliceTooSmall || isStackOverflow(outcome)) {
       this.stats.continued++;
-      return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000) };
+      return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000), droppedMemoryBytes: droppedBytes };
     }
     this.stats.decided++;
-    return { kind: 'decided', outcome };
+    return { kind: 'decided', outcome: droppedBytes > 0 ? { ...outcome, droppedMemoryBytes: droppedBytes } : outcome };
   }
 
   /** Whether this requester's runs of the policy skip this thread now (counts a skip down). */
@@ -345,11 +346,7 @@ export class InlineRunner {
    * Returns the bytes of the run's memory when the pool dropped it instead of recycling it.
    */
   #afterRun(p: InlinePolicy, used: PreparedInstance): number {
-    const pool = p.instances.memories;
-    const dropsBefore = pool?.dropped ?? 0;
-    const bytes = used.memory?.buffer.byteLength ?? 0;
-    p.instances.recycle(used);
-    const droppedBytes = (pool?.dropped ?? 0) > dropsBefore ? bytes : 0;
+    const droppedBytes = p.instances.recycle(used);
     if (this.#spareScheduled.has(p)) return droppedBytes;
     this.#spareScheduled.add(p);
     // Two hops: the first lands in this turn's check phase, where the audit commit and the

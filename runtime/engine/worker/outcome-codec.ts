@@ -53,6 +53,7 @@ export function writeOutcome(w: ByteWriter, o: Outcome): void {
   w.f64(number(o.fuelUsed));
   w.f64(number(o.durationUs));
   w.f64(o.droppedLogLines === undefined ? -1 : number(o.droppedLogLines));
+  w.f64(o.droppedMemoryBytes === undefined ? -1 : number(o.droppedMemoryBytes));
   w.u32(o.capabilityCalls.length);
   for (const c of o.capabilityCalls) {
     if (c.op === 'set-memlock') {
@@ -96,6 +97,7 @@ export function readOutcome(r: ByteReader): Outcome {
   const fuelUsed = r.f64();
   const durationUs = r.f64();
   const dropped = r.f64();
+  const droppedMemoryBytes = r.f64();
   const capabilityCalls: CapabilityCall[] = [];
   for (let n = r.u32(); n > 0; n--) {
     if (r.u8() === OP_SET_MEMLOCK) {
@@ -142,5 +144,6 @@ export function readOutcome(r: ByteReader): Outcome {
     capabilityCalls,
     logs,
     ...(dropped >= 0 ? { droppedLogLines: dropped } : {}),
+    ...(droppedMemoryBytes >= 0 ? { droppedMemoryBytes } : {}),
   };
 }

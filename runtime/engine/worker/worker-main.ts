@@ -162,7 +162,9 @@ function run(
 ): void {
   const policy = policies.get(sha256);
   const { outcome, used } = evaluateJob(id, policy, sha256, request, spec, replay, context);
-  answer(id, outcome);
+  // What recycling will drop (a memory that grew) is reported with the answer, which goes first.
+  const dropped = used !== undefined && policy !== undefined ? policy.instances.dropsOnRecycle(used) : 0;
+  answer(id, dropped > 0 ? { ...outcome, droppedMemoryBytes: dropped } : outcome);
   afterAnswer(sha256, used);
 }
 

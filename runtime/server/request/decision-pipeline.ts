@@ -198,6 +198,8 @@ export class DecisionPipeline {
       },
       // Held back for the VM's share past the deadline: refused like a full queue, before anything is done.
       { deadlineMs: this.timeLeft(r), rateLimited: (retryAfterMs) => ({ rateLimited: true, retryAfterMs }) },
+      // The memory the policy dropped is collected after the answer, on threads no slot holds: the VM pays for it.
+      (o) => ('rateLimited' in o ? 0 : this.d.scheduler.droppedMemoryCostMs(o.droppedMemoryBytes)),
     );
     if (!admission.ok) {
       release();

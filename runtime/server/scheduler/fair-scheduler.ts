@@ -20,6 +20,12 @@
 //     there is refused as rate-limited, never run. Alone, a key is never held: the daemon stays
 //     work-conserving for one VM (its bucket still drains, to 0 at most, so that a VM that was
 //     flooding before another arrived has no burst left when it does).
+// A job may also leave work behind that runs after it settled, on threads no slot holds (e.g. the
+// garbage collection of the wasm memory a run dropped, on V8's platform threads): the caller
+// prices it from the job's result (`leftBehindMs`), and it is charged to the job's key with the
+// job's wall time, so pacing holds a VM to its share of all the time it causes.
+
+import { DROPPED_MEMORY_MS_PER_MIB, droppedMemoryCostMs } from '../../engine/dropped-memory-cost.ts';
 
 import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
 
@@ -38,12 +44,15 @@ export interface SchedulerLimits {
   vmBurstMs?: number;
   /** How long after its last request another key still counts as asking (ms). */
   contentionWindowMs?: number;
+  /** What one MiB of wasm memory an evaluation dropped costs after it (ms; engine/dropped-memory-cost.ts). */
+  droppedMemoryMsPerMiB?: number;
 }
 
 export const SCHEDULER_DEFAULTS = {
   vmShare: 0.5,
   vmBurstMs: 100,
   contentionWindowMs: 1000,
+  droppedMemoryMsPerMiB: DROPPED_MEMORY_MS_PER_MIB,
 } as const;
 
 /** Time and timers, injectable so that tests drive them. `setTimer`'s timer must not keep the process alive. */
@@ -101,6 +110,16 @@ interface Lane {
 
 const INTEGER_LIMITS = ['globalConcurrency', 'perKeyInFlight', 'maxQueued', 'maxQueuedPerKey'] as const;
 
+/** The caller's price of what a job left behind (ms); a price that fails counts as nothing, so
+ * that the slot is freed whatever the caller's function does. */
+function priced<T>(leftBehindMs: ((result: T) => number) | undefined, result: T): number {
+  try {
+    return leftBehindMs?.(result) ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 export class FairScheduler {
   private readonly lanes = new Map<string, Lane>();
   /** Keys with queued work, in round-robin order. */
@@ -114,6 +133,7 @@ export class FairScheduler {
   private readonly share: number;
   private readonly burst: number;
   private readonly window: number;
+  private readonly droppedMsPerMiB: number;
   private timer: unknown;
   private timerAt = Infinity;
   private lastSweep = 0;
@@ -138,6 +158,9 @@ export class FairScheduler {
       if (!Number.isFinite(v) || v <= 0) throw new Error(`scheduler ${k} must be a positive number, got ${v}`);
     if (!Number.isFinite(this.window) || this.window < 0)
       throw new Error(`scheduler contentionWindowMs must be a number >= 0, got ${this.window}`);
+    this.droppedMsPerMiB = limits.droppedMemoryMsPerMiB ?? SCHEDULER_DEFAULTS.droppedMemoryMsPerMiB;
+    if (!Number.isFinite(this.droppedMsPerMiB) || this.droppedMsPerMiB < 0)
+      throw new Error(`scheduler droppedMemoryMsPerMiB must be a number >= 0, got ${this.droppedMsPerMiB}`);
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -161,11 +184,23 @@ export class FairScheduler {
     return n;
   }
 
+  /** What an evaluation that dropped `bytes` of wasm memory leaves behind (ms): a `leftBehindMs`. */
+  droppedMemoryCostMs(bytes: number | undefined): number {
+    return droppedMemoryCostMs(bytes, this.droppedMsPerMiB);
+  }
+
   private get pacing(): boolean {
     return this.share < 1 && !this.closed;
   }
 
-  submit<T>(key: string, task: () => Promise<T>, deadline?: Deadline<T>): Admission<T> {
+  /** `leftBehindMs(result)`: the cost (ms) of what the job leaves to run after it settled,
+   * charged to `key` on top of its wall time. */
+  submit<T>(
+    key: string,
+    task: () => Promise<T>,
+    deadline?: Deadline<T>,
+    leftBehindMs?: (result: T) => number,
+  ): Admission<T> {
     if (this.closed) return { ok: false, reason: 'closed' };
     const now = this.clock.now();
     const lane = this.lanes.get(key) ?? this.newLane(now);
@@ -200,17 +235,17 @@ export class FairScheduler {
         }
         // Free the slot before the caller's continuation runs, so that what it does next
         // (e.g. the audit writer asking whether more decisions are coming) sees the slot free.
-        const settle = (): void => {
+        const settle = (leftBehind = 0): void => {
           this.running--;
           lane.inFlight--;
-          this.charge(key, lane, startedAt);
+          this.charge(key, lane, startedAt, leftBehind);
           this.pump();
         };
         // The caller is answered whatever happens in settle: a request never hangs on the scheduler.
         p.then(
           (v) => {
             try {
-              settle();
+              settle(priced(leftBehindMs, v));
             } finally {
               resolve(v);
             }
@@ -261,9 +296,9 @@ export class FairScheduler {
     q.splice(i, 0, job);
   }
 
-  private charge(key: string, lane: Lane, startedAt: number): void {
+  private charge(key: string, lane: Lane, startedAt: number, leftBehindMs: number): void {
     const now = this.clock.now();
-    const cost = Math.max(0, now - startedAt);
+    const cost = Math.max(0, now - startedAt) + (Number.isFinite(leftBehindMs) && leftBehindMs > 0 ? leftBehindMs : 0);
     addCost(lane, now, cost);
     // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
     const before = this.tokens(lane, now);

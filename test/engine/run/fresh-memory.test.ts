@@ -65,7 +65,8 @@ describe('FreshMemoryPool', () => {
     const first = factory.prepare();
     expect(evaluatePrepared(first, request({ bytes: 0n }), caps, policy.limits)).toMatchObject({ decision: 'allow' });
     expect(new Uint32Array(first.memory!.buffer)[4096 / 4]).toBe(0xdeadbeef); // it did write
-    factory.recycle(first);
+    expect(factory.dropsOnRecycle(first)).toBe(0);
+    expect(factory.recycle(first)).toBe(0); // kept: nothing left to the garbage collector
     expect(pool.recycled).toBe(1);
 
     const second = factory.prepare();
@@ -85,7 +86,9 @@ describe('FreshMemoryPool', () => {
     const first = factory.prepare();
     expect(evaluatePrepared(first, request({ bytes: 1n }), caps, policy.limits)).toMatchObject({ decision: 'allow' });
     expect(first.memory!.buffer.byteLength).toBe(3 * 65536);
-    factory.recycle(first);
+    // Known before it is given back (the worker answers first), and the same when it is.
+    expect(factory.dropsOnRecycle(first)).toBe(3 * 65536);
+    expect(factory.recycle(first)).toBe(3 * 65536);
     expect(pool.dropped).toBe(1);
     const second = factory.prepare();
     expect(second.memory).not.toBe(first.memory);

@@ -63,6 +63,7 @@ const OUTCOMES: Record<string, Outcome> = {
       { level: 'error', message: '名前' },
     ],
     droppedLogLines: 3,
+    droppedMemoryBytes: 22 * 65536,
   },
   'policy deny': { decision: 'deny', reason: 'over-cap', fuelUsed: 0, durationUs: 0, capabilityCalls: [], logs: [] },
 };
