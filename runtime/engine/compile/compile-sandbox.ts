@@ -27,10 +27,10 @@ import { closeInheritedFds, openFds } from '../../os/inherited-fds.ts';
 import { EPERM, ENOSYS } from '../../os/errno.ts';
 import { RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE } from '../../os/libc.ts';
 import { lowerOwnLimit } from '../../os/own-limits.ts';
-import { dropPrivilegesOfThisThread } from '../../os/privileges.ts';
+import { dropPrivilegesOfThisThread, execWithoutPrivileges } from '../../os/privileges.ts';
 import { installSyscallFilter, syscallFilter, type SyscallRule } from '../../os/seccomp-filter.ts';
 import { syscallArch } from '../../os/syscall-numbers.ts';
-import { unconfinedThread } from '../../os/thread-credentials.ts';
+import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
 import type { SandboxReport } from './compile-protocol.ts';
 
 /** Open flags that write, create or truncate (same on x86_64 and aarch64). O_TMPFILE needs a write mode. */
@@ -105,9 +105,28 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
 
 let relaunchFailure: string | undefined;
 
-/** compile-launch.ts could not re-execute the process without capabilities: why. */
-export function recordRelaunchFailure(why: string): void {
-  relaunchFailure = why;
+/**
+ * Re-executes this process as `node <its Node options> <script>` without capabilities on any
+ * thread (see compile-launch.ts), keeping stdio and the IPC channel (`serialization`: as the
+ * parent opened it; Node does not say). Returns when nothing needed
+ * dropping, or when it failed (applyCompileSandbox then reports the threads that kept theirs).
+ */
+export function relaunchWithoutCapabilities(script: string, serialization: 'advanced' | 'json'): void {
+  if (!processThreadCredentials('self').some(holdsCapabilities)) return;
+  try {
+    dropPrivilegesOfThisThread();
+    const channel = compileChannelFd();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    // Node takes these two out of its environment once it has opened the channel.
+    env.NODE_CHANNEL_FD = String(channel);
+    env.NODE_CHANNEL_SERIALIZATION_MODE = serialization;
+    // libuv's io_uring (off by default since Node 20.11) submits file operations no seccomp filter sees.
+    env.UV_USE_IO_URING = '0';
+    relaunchFailure = execWithoutPrivileges(script, process.execArgv, env, [0, 1, 2, channel]);
+  } catch (err) {
+    relaunchFailure = err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** The descriptor of the compile process's IPC channel to the daemon. */
@@ -134,8 +153,8 @@ export function applyCompileSandbox(channelFd: number): SandboxReport {
   let boundingSet: string;
   try {
     closedFds = closeInheritedFds([0, 1, 2, channelFd]).map((f) => f.fd);
-    // libuv's io_uring (off by default since Node 20.11; compile-launch.ts says 0) submits file
-    // operations no seccomp filter sees.
+    // libuv's io_uring (relaunchWithoutCapabilities turns it off) submits file operations no
+    // seccomp filter sees.
     const ring = openFds().find((f) => f.target === 'anon_inode:[io_uring]');
     if (ring !== undefined) throw new Error(`an io_uring instance is open (fd ${ring.fd}); set UV_USE_IO_URING=0`);
     lowerOwnLimit(RLIMIT_CORE, 0n);
