@@ -23,7 +23,7 @@
 // glibc falls back to one the filter can read: clone3 (its flags are in memory: pthread_create
 // then uses clone, whose flags are a register) and openat2 (openat).
 import { performance } from 'node:perf_hooks';
-import { closeInheritedFds, openFds } from '../../os/inherited-fds.ts';
+import { closeInheritedFds, openFds, type OpenFd } from '../../os/inherited-fds.ts';
 import { EPERM, ENOSYS } from '../../os/errno.ts';
 import { RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE } from '../../os/libc.ts';
 import { lowerOwnLimit } from '../../os/own-limits.ts';
@@ -105,23 +105,37 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
 
 let relaunchFailure: string | undefined;
 
+const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
+
 /**
- * Re-executes this process as `node <its Node options> <script>` without capabilities on any
- * thread (see compile-launch.ts), keeping stdio and the IPC channel (`serialization`: as the
- * parent opened it; Node does not say). Returns when nothing needed
- * dropping, or when it failed (applyCompileSandbox then reports the threads that kept theirs).
+ * Re-executes this process as `node <its Node options> <script>`, keeping stdio and the IPC
+ * channel (`serialization`: as the parent opened it; Node does not say), so that the new image
+ * starts with what no thread of this one could give up by itself:
+ * - no capability on any thread (see compile-launch.ts);
+ * - no io_uring instance. libuv opens one per event loop as it starts, for epoll batching
+ *   (Node 24; UV_USE_IO_URING governs only its file-operation ring), and aborts if a submission
+ *   to it fails; a ring, once open, takes any operation (open for writing, connect) past every
+ *   seccomp filter. A filter installed here refuses io_uring_setup, and the new image inherits
+ *   it: its libuv falls back to plain epoll_ctl.
+ * Returns when neither was needed, or when it failed (applyCompileSandbox then reports what is
+ * left).
  */
-export function relaunchWithoutCapabilities(script: string, serialization: 'advanced' | 'json'): void {
-  if (!processThreadCredentials('self').some(holdsCapabilities)) return;
+export function relaunchConfined(script: string, serialization: 'advanced' | 'json'): void {
+  if (!processThreadCredentials('self').some(holdsCapabilities) && !openFds().some(isIoUring)) return;
   try {
     dropPrivilegesOfThisThread();
+    const arch = syscallArch();
+    if (arch !== undefined) {
+      // A failure shows again, and is reported, when the new image installs its full filter.
+      installSyscallFilter(arch, syscallFilter(arch, [{ syscall: 'io_uring_setup', errno: EPERM }]));
+    }
     const channel = compileChannelFd();
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     // Node takes these two out of its environment once it has opened the channel.
     env.NODE_CHANNEL_FD = String(channel);
     env.NODE_CHANNEL_SERIALIZATION_MODE = serialization;
-    // libuv's io_uring (off by default since Node 20.11) submits file operations no seccomp filter sees.
+    // libuv's file-operation ring (off by default since Node 20.11), said once more.
     env.UV_USE_IO_URING = '0';
     relaunchFailure = execWithoutPrivileges(script, process.execArgv, env, [0, 1, 2, channel]);
   } catch (err) {
@@ -143,34 +157,32 @@ export function compileChannelFd(): number {
  */
 export function applyCompileSandbox(channelFd: number): SandboxReport {
   const started = performance.now();
+  const fail = (why: string): SandboxReport => ({
+    applied: false,
+    missing:
+      relaunchFailure === undefined ? why : `${why} (re-executing the process to shed it failed: ${relaunchFailure})`,
+  });
   const arch = syscallArch();
   if (arch === undefined)
-    return {
-      applied: false,
-      missing: `a system call table for this architecture (${process.arch}); the compile sandbox knows x64 and arm64`,
-    };
+    return fail(`a system call table for this architecture (${process.arch}); the compile sandbox knows x64 and arm64`);
   let closedFds: number[];
   let boundingSet: string;
   try {
     closedFds = closeInheritedFds([0, 1, 2, channelFd]).map((f) => f.fd);
-    // libuv's io_uring (relaunchWithoutCapabilities turns it off) submits file operations no
-    // seccomp filter sees.
-    const ring = openFds().find((f) => f.target === 'anon_inode:[io_uring]');
-    if (ring !== undefined) throw new Error(`an io_uring instance is open (fd ${ring.fd}); set UV_USE_IO_URING=0`);
     lowerOwnLimit(RLIMIT_CORE, 0n);
     lowerOwnLimit(RLIMIT_FSIZE, 0n);
     lowerOwnLimit(RLIMIT_NOFILE, COMPILE_NOFILE);
     boundingSet = dropPrivilegesOfThisThread().boundingSet;
     const installed = installSyscallFilter(arch, syscallFilter(arch, compileSandboxRules(process.pid)));
-    if (!installed.ok) return { applied: false, missing: installed.why };
+    if (!installed.ok) return fail(installed.why);
+    // A ring takes any operation past the filter (relaunchConfined keeps libuv from opening one).
+    const ring = openFds().find(isIoUring);
+    if (ring !== undefined)
+      return fail(`an io_uring instance is open (fd ${ring.fd}) and would take any operation past the filter`);
   } catch (err) {
-    return { applied: false, missing: err instanceof Error ? err.message : String(err) };
+    return fail(err instanceof Error ? err.message : String(err));
   }
   const problem = unconfinedThread('self');
-  if (problem !== undefined)
-    return {
-      applied: false,
-      missing: `${problem}${relaunchFailure !== undefined ? ` (re-executing the process without them failed: ${relaunchFailure})` : ''}`,
-    };
+  if (problem !== undefined) return fail(problem);
   return { applied: true, ms: performance.now() - started, closedFds, boundingSet };
 }

@@ -1,8 +1,8 @@
 // The attacker's first image, as compile-launch.ts is the compile process's: re-executes as
 // sandbox-attacker.ts without capabilities, through the same code.
 import { fileURLToPath } from 'node:url';
-import { relaunchWithoutCapabilities } from '../../../../runtime/engine/compile/compile-sandbox.ts';
+import { relaunchConfined } from '../../../../runtime/engine/compile/compile-sandbox.ts';
 
 const ATTACKER = fileURLToPath(new URL('./sandbox-attacker.ts', import.meta.url));
-relaunchWithoutCapabilities(ATTACKER, 'json'); // spawnChild's IPC channel
+relaunchConfined(ATTACKER, 'json'); // spawnChild's IPC channel
 await import(ATTACKER);
