@@ -58,6 +58,7 @@ const REFUSED = [
   "set the victim's memlock limit",
   'signal its parent (0)',
   'renice the victim',
+  'have the kernel signal the victim on I/O (F_SETOWN)',
   'trace the victim',
   'io_uring_setup',
   'unshare a UTS namespace',

@@ -49,6 +49,7 @@ const ptrace = fn('long ptrace(long request, long pid, void *addr, void *data)')
 const setpriority = fn('int setpriority(int which, uint32_t who, int prio)');
 const ioUringSetup = fn('long syscall(long number, long entries, void *params)');
 const unshare = fn('int unshare(int flags)');
+const fcntl = fn('int fcntl(int fd, int command, int arg)');
 
 const ERRNO: Record<number, string> = { 1: 'EPERM', 13: 'EACCES', 38: 'ENOSYS' };
 /** A libc call's outcome: its value, or the errno it failed with. */
@@ -161,6 +162,8 @@ async function attack(o: AttackOrder): Promise<void> {
   await report("set the victim's memlock limit", call(prlimit(o.victim, RLIMIT_MEMLOCK, old, null)));
   await report('signal its parent (0)', await attempt(() => process.kill(process.ppid, 0)));
   await report('renice the victim', call(setpriority(0, o.victim, 19)));
+  const F_SETOWN = 8;
+  await report('have the kernel signal the victim on I/O (F_SETOWN)', call(fcntl(2, F_SETOWN, o.victim)));
   const PTRACE_SEIZE = 0x4206;
   const PTRACE_DETACH = 17;
   const traced = call(ptrace(PTRACE_SEIZE, o.victim, null, null));
