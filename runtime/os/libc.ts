@@ -81,10 +81,12 @@ export class LibcUnavailableError extends Error {
 type KoffiFunction = (...args: unknown[]) => unknown;
 interface KoffiLibrary {
   func(prototype: string): KoffiFunction;
+  func(name: string, result: string, parameters: unknown[]): KoffiFunction;
 }
 interface KoffiModule {
   load(path: string): KoffiLibrary;
-  struct(name: string, def: Record<string, string>): unknown;
+  struct(def: Record<string, string>): unknown;
+  pointer(type: unknown): unknown;
   errno(): number;
   view(pointer: unknown, length: number): ArrayBuffer;
   address(pointer: unknown): bigint;
@@ -159,11 +161,10 @@ function bind(): Libc | LibcUnavailableError {
   const fcntl = lib.func('int fcntl(int fd, int command, int arg)');
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
   // struct sock_fprog {unsigned short len; struct sock_filter *filter}: koffi passes the Buffer
-  // as the pointer.
-  koffi.struct('capgate_sock_fprog', { len: 'uint16_t', filter: 'void *' });
-  const seccompSyscall = lib.func(
-    'long syscall(long number, long operation, long flags, const capgate_sock_fprog *program)',
-  );
+  // as the pointer. Anonymous: a named type is registered once per isolate, and this module may
+  // be loaded twice in one (sources and dist/ in a test).
+  const sockFprog = koffi.struct({ len: 'uint16_t', filter: 'void *' });
+  const seccompSyscall = lib.func('syscall', 'long', ['long', 'long', 'long', koffi.pointer(sockFprog)]);
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
   const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
