@@ -12,8 +12,13 @@ export type EngineSection = Omit<DaemonConfig['engine'], 'workers'>;
 /** What a config decides of the Engine. */
 export function engineOptions(
   section: EngineSection,
-): Required<Pick<EngineOptions, 'limits' | 'inlineFuel' | 'inlineBudgetMs'>> {
-  return { limits: { ...section.limits }, inlineFuel: section.inlineFuel, inlineBudgetMs: section.inlineBudgetMs };
+): Required<Pick<EngineOptions, 'limits' | 'inlineFuel' | 'inlineBudgetMs' | 'compileProcess'>> {
+  return {
+    limits: { ...section.limits },
+    inlineFuel: section.inlineFuel,
+    inlineBudgetMs: section.inlineBudgetMs,
+    compileProcess: { allowUnsandboxed: section.allowUnsandboxedCompile },
+  };
 }
 
 /** The engine section of `capgate serve` with no config (resolveConfig fills it the same way). */

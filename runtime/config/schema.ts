@@ -121,6 +121,11 @@ export const ConfigSchema = Type.Object(
           errorMessage: "must be a number of milliseconds in (0, 1000] (the daemon's thread is shared by every VM)",
         }),
         limits: EngineLimits,
+        allowUnsandboxedCompile: Type.Boolean({
+          default: false,
+          description:
+            "Compile uploads and start-up recompiles even where the compile process cannot sandbox itself (no seccomp in the kernel, a seccomp filter above the daemon that refuses seccomp(2) or capset(2), an architecture other than x86_64 and aarch64): untrusted WebAssembly is then compiled with the daemon's uid and capabilities. Off, such compiles are refused with an error naming what is missing.",
+        }),
       },
       { additionalProperties: false, description: 'The policy engine.' },
     ),

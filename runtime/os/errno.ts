@@ -5,6 +5,7 @@ export const ENOENT = 2;
 export const ESRCH = 3;
 export const EBADF = 9;
 export const EWOULDBLOCK = 11;
+export const EACCES = 13;
 export const EINVAL = 22;
 export const ENOSYS = 38;
 export const ENOPROTOOPT = 92;
@@ -15,6 +16,7 @@ const NAMES: Record<number, string> = {
   [ESRCH]: 'ESRCH',
   [EBADF]: 'EBADF',
   [EWOULDBLOCK]: 'EWOULDBLOCK',
+  [EACCES]: 'EACCES',
   [EINVAL]: 'EINVAL',
   [ENOSYS]: 'ENOSYS',
   [ENOPROTOOPT]: 'ENOPROTOOPT',

@@ -13,6 +13,9 @@ export interface RlimitValue {
 }
 
 /** Linux x86_64/aarch64 constants (asm-generic numbering where it matters). */
+export const RLIMIT_FSIZE = 1;
+export const RLIMIT_CORE = 4;
+export const RLIMIT_NOFILE = 7;
 export const RLIMIT_MEMLOCK = 8;
 export const SOL_SOCKET = 1;
 export const SO_PEERCRED = 17;
@@ -57,6 +60,16 @@ export interface Libc {
   setNice(who: number, nice: number): SyscallResult;
   /** prctl(2) PR_SET_NAME: the calling thread's name (at most 15 bytes are kept). */
   setThreadName(name: string): SyscallResult;
+  /** prctl(2) with integer arguments (PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT...). */
+  prctl(option: number, arg2: number, arg3?: number, arg4?: number, arg5?: number): SyscallResult;
+  /** capset(2) of this thread to no capability at all: effective, permitted and inheritable. */
+  clearCapabilities(): SyscallResult;
+  /** fcntl(2) with an integer argument (F_GETFD, F_SETFD...). */
+  fcntl(fd: number, command: number, arg: number): SyscallResult;
+  /** execve(2): returns only when it failed. */
+  execve(path: string, argv: readonly string[], env: readonly string[]): SyscallResult;
+  /** seccomp(2) `operation` with a classic BPF `program` (struct sock_filter[]); `nr`: its number here. */
+  seccomp(nr: number, operation: number, flags: number, program: Buffer): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -68,10 +81,12 @@ export class LibcUnavailableError extends Error {
 type KoffiFunction = (...args: unknown[]) => unknown;
 interface KoffiLibrary {
   func(prototype: string): KoffiFunction;
+  func(name: string, result: string, parameters: unknown[]): KoffiFunction;
 }
 interface KoffiModule {
   load(path: string): KoffiLibrary;
-  struct(name: string, def: Record<string, string>): unknown;
+  struct(def: Record<string, string>): unknown;
+  pointer(type: unknown): unknown;
   errno(): number;
   view(pointer: unknown, length: number): ArrayBuffer;
   address(pointer: unknown): bigint;
@@ -136,6 +151,20 @@ function bind(): Libc | LibcUnavailableError {
   // prctl(2) is variadic too; PR_SET_NAME takes one pointer.
   const prctlName = lib.func('int prctl(int option, const char *name)');
   const PR_SET_NAME = 15;
+  const prctl = lib.func(
+    'int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)',
+  );
+  // struct __user_cap_header_struct {u32 version; int pid} and, for version 3, two
+  // struct __user_cap_data_struct {u32 effective, permitted, inheritable} (capabilities 0-31, 32-63).
+  const capset = lib.func('int capset(void *header, void *data)');
+  const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+  const fcntl = lib.func('int fcntl(int fd, int command, int arg)');
+  const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
+  // struct sock_fprog {unsigned short len; struct sock_filter *filter}: koffi passes the Buffer
+  // as the pointer. Anonymous: a named type is registered once per isolate, and this module may
+  // be loaded twice in one (sources and dist/ in a test).
+  const sockFprog = koffi.struct({ len: 'uint16_t', filter: 'void *' });
+  const seccompSyscall = lib.func('syscall', 'long', ['long', 'long', 'long', koffi.pointer(sockFprog)]);
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
   const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
@@ -191,6 +220,24 @@ function bind(): Libc | LibcUnavailableError {
     },
     setThreadName(name) {
       return result(prctlName(PR_SET_NAME, name));
+    },
+    prctl(option, arg2, arg3 = 0, arg4 = 0, arg5 = 0) {
+      return result(prctl(option, arg2, arg3, arg4, arg5));
+    },
+    clearCapabilities() {
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0); // pid 0: this thread
+      return result(capset(header, Buffer.alloc(24)));
+    },
+    fcntl(fd, command, arg) {
+      return result(fcntl(fd, command, arg));
+    },
+    execve(path, argv, env) {
+      // NULL-terminated arrays of C strings.
+      return result(execve(path, [...argv, null], [...env, null]));
+    },
+    seccomp(nr, operation, flags, program) {
+      return result(seccompSyscall(nr, operation, flags, { len: program.length / 8, filter: program }));
     },
   };
 }

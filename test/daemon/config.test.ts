@@ -10,6 +10,7 @@ import {
   resolveConfig,
 } from '../../runtime/daemon/config.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
+import { engineOptions } from '../../runtime/config/engine-options.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 
 afterAll(removeTempDirs);
@@ -53,6 +54,15 @@ describe('resolveConfig', () => {
     );
     expect(() => resolveConfig({ engine: { inlineBudgetMs: 1001 } }, env)).toThrow(
       /engine\.inlineBudgetMs: must be a number of milliseconds in \(0, 1000\]/,
+    );
+    // The compile process's sandbox is not optional unless a config says so, and the engine is told.
+    expect(resolveConfig({}, env).engine.allowUnsandboxedCompile).toBe(false);
+    expect(engineOptions(resolveConfig({}, env).engine).compileProcess).toEqual({ allowUnsandboxed: false });
+    expect(
+      engineOptions(resolveConfig({ engine: { allowUnsandboxedCompile: true } }, env).engine).compileProcess,
+    ).toEqual({ allowUnsandboxed: true });
+    expect(() => resolveConfig({ engine: { allowUnsandboxedCompile: 'yes' } } as never, env)).toThrow(
+      /engine\.allowUnsandboxedCompile/,
     );
     expect(resolveConfig({}, env).metrics.eventLoopResolutionMs).toBe(5);
     expect(() => resolveConfig({ metrics: { eventLoopResolutionMs: 0 } }, env)).toThrow(

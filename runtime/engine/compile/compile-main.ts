@@ -4,10 +4,13 @@
 // has nothing left to compile (compile-process.ts): the pipeline (binaryen, jco's wasm-tools) costs
 // ~100 MB, and its memory goes back to the system only with the process. It runs at a low CPU
 // priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only when the
-// daemon's threads do not want it.
+// daemon's threads do not want it. It is started through compile-launch.ts (no capability on any
+// thread) and sandboxes itself (compile-sandbox.ts) once its code is loaded, before its first job:
+// the daemon sends no job to a process that says it could not.
 import type { CompileJob, CompileResultOnWire, FromCompileProcess } from './compile-protocol.ts';
 import { compilePolicyWithCore } from '../compile.ts';
 import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
+import { applyCompileSandbox, compileChannelFd } from './compile-sandbox.ts';
 
 if (process.send === undefined) throw new Error('compile-main.ts runs only as a child process with an IPC channel');
 const send = (m: FromCompileProcess): void => void process.send!(m);
@@ -33,8 +36,10 @@ process.on('message', (job: CompileJob) => {
     )
     .then((result) => send({ type: 'result', id: job.id, result }));
 });
-// Before the first job. A process that cannot be lowered (no koffi) still compiles, at its priority.
+// Before the first job, and before the sandbox (which refuses setpriority). A process that cannot
+// be lowered (no koffi) still compiles, at its priority.
 try {
   niceThisProcess(BACKGROUND_NICE);
 } catch {}
-send({ type: 'ready' });
+// Within the turn that registered the handler: no job is read before this returns.
+send({ type: 'ready', sandbox: applyCompileSandbox(compileChannelFd()) });

@@ -11,14 +11,20 @@
 // one process: starting one and loading the pipeline costs ~8x a warm compile. A process returns all of it, and only its compiled output crosses back: the
 // instrumented core module's bytes, compiled again here by WebAssembly.compile (asynchronous,
 // off this thread), which is also the one Module the evaluation workers share.
+//
+// The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
+// seccomp filter, low rlimits, no inherited descriptor). It says so when ready, and this side
+// checks every thread of it in /proc before it sends the first byte; one that could not is
+// ended, and the compile refused, naming what is missing, unless `allowUnsandboxed`.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
-import type { CompileJob, FromCompileProcess } from './compile-protocol.ts';
+import type { CompileJob, FromCompileProcess, SandboxReport } from './compile-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
+import { unconfinedThread } from '../../os/thread-credentials.ts';
 
-const ENTRY = new URL('./compile-main.ts', import.meta.url);
+const ENTRY = new URL('./compile-launch.ts', import.meta.url);
 
 export interface CompileProcessOptions {
   /** Wall-clock limit of one compile, from the moment a ready process takes it. */
@@ -27,12 +33,18 @@ export interface CompileProcessOptions {
   maxHeapMb: number;
   /** A process with nothing to compile for this long is ended; the next job starts a new one. */
   idleMs: number;
+  /**
+   * Compile in a process that could not sandbox itself (no seccomp, an unknown architecture)
+   * instead of refusing: it then runs as the daemon's user with its capabilities.
+   */
+  allowUnsandboxed: boolean;
 }
 
 export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.freeze({
   timeoutMs: 30_000,
   maxHeapMb: 512,
   idleMs: 1000,
+  allowUnsandboxed: false,
 });
 
 /** The end of the process's stderr kept to say why it died (V8 prints its heap-limit error there). */
@@ -67,6 +79,8 @@ export class CompileProcess {
   stopped = 0;
   /** Processes started so far (tests, benchmarks). */
   started = 0;
+  /** What the last process to start said of its sandbox (tests, benchmarks). */
+  lastSandbox: SandboxReport | undefined;
 
   constructor(options: Partial<CompileProcessOptions> = {}) {
     this.#options = { ...DEFAULT_COMPILE_PROCESS, ...options };
@@ -132,7 +146,14 @@ export class CompileProcess {
       const onMessage = (m: FromCompileProcess): void => {
         if (m.type !== 'ready') return;
         child.off('message', onMessage);
-        resolve();
+        const unsandboxed = this.#unsandboxed(m.sandbox, child.pid);
+        if (unsandboxed === undefined || this.#options.allowUnsandboxed) return resolve();
+        this.#end(r);
+        reject(
+          new Error(
+            `the compile process could not sandbox itself: ${unsandboxed}. Policies are not compiled unsandboxed, as root; fix what is missing, or set engine.allowUnsandboxedCompile to compile without the sandbox`,
+          ),
+        );
       };
       child.on('message', onMessage);
       child.once('error', (err) => reject(new Error(`the compile process could not start: ${err.message}`)));
@@ -144,6 +165,20 @@ export class CompileProcess {
     child.channel?.unref();
     for (const pipe of [child.stdout, stderr] as Array<(Readable & { unref?: () => void }) | null>) pipe?.unref?.();
     return r;
+  }
+
+  /** What the process lacks of its sandbox, from its word and from /proc; undefined: nothing. */
+  #unsandboxed(report: SandboxReport | undefined, pid: number | undefined): string | undefined {
+    this.lastSandbox = report;
+    if (typeof report !== 'object' || report === null) return 'it did not say (an older compile process?)';
+    if (!report.applied) return typeof report.missing === 'string' ? report.missing : 'it did not say what';
+    if (pid === undefined) return 'it has no pid';
+    // Its word is not enough: every thread, as the kernel reports it.
+    try {
+      return unconfinedThread(pid);
+    } catch (err) {
+      return `its threads could not be checked in /proc: ${err instanceof Error ? err.message : String(err)}`;
+    }
   }
 
   #why(r: Running): string {

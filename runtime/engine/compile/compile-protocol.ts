@@ -16,6 +16,18 @@ export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
   | Extract<CompileResult, { ok: false }>;
 
+/** Whether the compile process sandboxed itself (compile-sandbox.ts) before taking a job. */
+export type SandboxReport =
+  | {
+      applied: true;
+      /** What applying it took in the process, in milliseconds (the re-execution not included). */
+      ms: number;
+      /** Inherited descriptors it closed. */
+      closedFds: number[];
+      boundingSet: string;
+    }
+  | { applied: false; missing: string };
+
 export type FromCompileProcess =
-  /** Sent once the process has loaded the compile pipeline (binaryen, wasm-tools). */
-  { type: 'ready' } | { type: 'result'; id: number; result: CompileResultOnWire };
+  /** Sent once the process has loaded the compile pipeline (binaryen, wasm-tools) and sandboxed itself. */
+  { type: 'ready'; sandbox: SandboxReport } | { type: 'result'; id: number; result: CompileResultOnWire };

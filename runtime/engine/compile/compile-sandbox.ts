@@ -1,0 +1,188 @@
+// The compile process's sandbox: what it gives up before it reads the first untrusted byte. The
+// bytes it compiles are a policy uploaded over the admin channel or shipped by a fleet bundle,
+// and the daemon runs as root: a bug in V8's WebAssembly decoder or compilers (or in our own
+// validation) that such a module exploits would run with what the process holds. It holds:
+// - no capability, on any thread (compile-launch.ts re-executes the process for that), and
+//   no_new_privs;
+// - a seccomp filter on every thread that refuses, with EPERM, what a compiler never needs:
+//   starting programs and processes, sockets, signalling or tracing other processes, changing
+//   their priorities or limits, opening a file for writing, changing the file tree, mounts,
+//   namespaces, io_uring (whose requests no filter sees), kernel modules, keyrings, BPF...;
+// - RLIMIT_FSIZE 0 (no file grows), RLIMIT_CORE 0, RLIMIT_NOFILE 64;
+// - no descriptor but its stdio, its IPC channel and those Node opened itself.
+// It stays uid 0 (another uid needs CAP_SETUID in the daemon), so the files root owns are still
+// its own to read: what it can do with them is say them to the daemon, which trusts nothing it
+// says beyond a compiled module it validates again.
+//
+// A deny-list rather than an allow-list: Node 20 and 24 (their libuv, V8, glibc's choices) make
+// different system calls, and one an allow-list missed fails a good compile at random on the
+// other line. Every call that can reach outside the process is on the list; what remains acts
+// on the process itself. Refusals are EPERM, not a kill: a denied call a Node line makes on a
+// path we did not exercise fails like one the kernel refused, and a good compile survives;
+// an exploit gets nothing more from an errno than from a kill. Two calls fail with ENOSYS so that
+// glibc falls back to one the filter can read: clone3 (its flags are in memory: pthread_create
+// then uses clone, whose flags are a register) and openat2 (openat).
+import { performance } from 'node:perf_hooks';
+import { closeInheritedFds, openFds, type OpenFd } from '../../os/inherited-fds.ts';
+import { EPERM, ENOSYS } from '../../os/errno.ts';
+import { RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE } from '../../os/libc.ts';
+import { lowerOwnLimit } from '../../os/own-limits.ts';
+import { dropPrivilegesOfThisThread, execWithoutPrivileges } from '../../os/privileges.ts';
+import { installSyscallFilter, syscallFilter, type SyscallRule } from '../../os/seccomp-filter.ts';
+import { syscallArch } from '../../os/syscall-numbers.ts';
+import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
+import type { SandboxReport } from './compile-protocol.ts';
+
+/** Open flags that write, create or truncate (same on x86_64 and aarch64). O_TMPFILE needs a write mode. */
+const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000; // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+const CLONE_THREAD = 0x10000;
+/** ioctl requests that act beyond the descriptor: typing into the controlling terminal. */
+const TIOCSTI = 0x5412;
+const TIOCLINUX = 0x541c;
+/** fcntl commands that make the kernel signal another process on I/O (F_SETOWN, F_SETSIG, F_SETOWN_EX). */
+const FCNTL_SIGNALS = [8, 10, 15];
+/** The process's own descriptors: Node's few, a Worker's, what the pipeline opens to read itself. */
+export const COMPILE_NOFILE = 64n;
+
+const never = (...names: string[]): SyscallRule[] => names.map((syscall) => ({ syscall }));
+
+/** The calls the compile process is refused; `pid` is its own (signals to itself still work). */
+export function compileSandboxRules(pid: number): SyscallRule[] {
+  const self = [pid];
+  const rules: SyscallRule[] = [
+    // Programs and processes. Threads still start: clone with CLONE_THREAD.
+    ...never('execve', 'execveat', 'fork', 'vfork'),
+    { syscall: 'clone', allowWhen: [{ arg: 0, anyOf: CLONE_THREAD }] },
+    { syscall: 'clone3', errno: ENOSYS },
+    // The network, and Unix sockets (the daemon's included). The IPC channel is already open.
+    ...never('socket', 'socketpair', 'connect', 'bind', 'listen', 'accept', 'accept4'),
+    // Other processes: tracing, memory, signals, descriptors, priorities, limits.
+    ...never('ptrace', 'process_vm_readv', 'process_vm_writev', 'process_madvise', 'process_mrelease', 'kcmp'),
+    ...never('pidfd_open', 'pidfd_getfd', 'pidfd_send_signal', 'tkill'),
+    { syscall: 'kill', allowWhen: [{ arg: 0, in: self }] },
+    { syscall: 'tgkill', allowWhen: [{ arg: 0, in: self }] },
+    { syscall: 'rt_sigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
+    { syscall: 'rt_tgsigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
+    { syscall: 'fcntl', allowWhen: [{ arg: 1, notIn: FCNTL_SIGNALS }] },
+    ...never('setpriority', 'ioprio_set', 'sched_setaffinity', 'sched_setscheduler', 'sched_setparam'),
+    ...never('sched_setattr', 'move_pages', 'migrate_pages', 'setrlimit'),
+    // Reading its own limits stays (glibc's getrlimit is prlimit64 with no new value).
+    {
+      syscall: 'prlimit64',
+      allowWhen: [
+        { arg: 0, in: [0, pid] },
+        { arg: 2, zero: true },
+      ],
+    },
+    // Files: nothing is opened for writing, created, removed, renamed, linked or changed.
+    { syscall: 'open', allowWhen: [{ arg: 1, noneOf: WRITE_FLAGS }] },
+    { syscall: 'openat', allowWhen: [{ arg: 2, noneOf: WRITE_FLAGS }] },
+    { syscall: 'openat2', errno: ENOSYS },
+    ...never('creat', 'open_by_handle_at', 'name_to_handle_at', 'truncate', 'ftruncate', 'fallocate'),
+    ...never('unlink', 'unlinkat', 'rename', 'renameat', 'renameat2', 'mkdir', 'mkdirat', 'rmdir'),
+    ...never('link', 'linkat', 'symlink', 'symlinkat', 'mknod', 'mknodat'),
+    ...never('chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'chown', 'fchown', 'lchown', 'fchownat'),
+    ...never('setxattr', 'lsetxattr', 'fsetxattr', 'setxattrat', 'removexattr', 'lremovexattr'),
+    ...never('fremovexattr', 'removexattrat', 'utime', 'utimes', 'utimensat', 'futimesat'),
+    { syscall: 'ioctl', allowWhen: [{ arg: 1, notIn: [TIOCSTI, TIOCLINUX] }] },
+    // Shared memory and queues other root processes may own.
+    ...never('shmget', 'shmat', 'shmctl', 'shmdt', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'),
+    ...never('semget', 'semop', 'semtimedop', 'semctl', 'mq_open', 'mq_unlink', 'mq_timedsend'),
+    ...never('mq_timedreceive', 'mq_notify', 'mq_getsetattr'),
+    // Mounts and namespaces (a new user namespace would hand out capabilities again).
+    ...never('mount', 'umount2', 'pivot_root', 'chroot', 'move_mount', 'open_tree', 'open_tree_attr'),
+    ...never('fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr', 'unshare', 'setns'),
+    // The kernel's larger attack surfaces, and the machine's settings.
+    ...never('io_uring_setup', 'io_uring_enter', 'io_uring_register', 'bpf', 'perf_event_open'),
+    ...never('userfaultfd', 'keyctl', 'add_key', 'request_key', 'fanotify_init', 'modify_ldt'),
+    ...never('init_module', 'finit_module', 'delete_module', 'kexec_load', 'kexec_file_load', 'uselib'),
+    ...never('reboot', 'swapon', 'swapoff', 'acct', 'quotactl', 'quotactl_fd', 'syslog', 'vhangup'),
+    ...never('settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'sethostname', 'setdomainname'),
+    ...never('personality', 'iopl', 'ioperm'),
+  ];
+  return rules.map((r) => ({ errno: EPERM, ...r }));
+}
+
+let relaunchFailure: string | undefined;
+
+const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
+
+/**
+ * Re-executes this process as `node <its Node options> <script>`, keeping stdio and the IPC
+ * channel (`serialization`: as the parent opened it; Node does not say), so that the new image
+ * starts with what no thread of this one could give up by itself:
+ * - no capability on any thread (see compile-launch.ts);
+ * - no io_uring instance. libuv opens one per event loop as it starts, for epoll batching
+ *   (Node 24; UV_USE_IO_URING governs only its file-operation ring), and aborts if a submission
+ *   to it fails; a ring, once open, takes any operation (open for writing, connect) past every
+ *   seccomp filter. A filter installed here refuses io_uring_setup, and the new image inherits
+ *   it: its libuv falls back to plain epoll_ctl.
+ * Returns when neither was needed, or when it failed (applyCompileSandbox then reports what is
+ * left).
+ */
+export function relaunchConfined(script: string, serialization: 'advanced' | 'json'): void {
+  if (!processThreadCredentials('self').some(holdsCapabilities) && !openFds().some(isIoUring)) return;
+  try {
+    dropPrivilegesOfThisThread();
+    const arch = syscallArch();
+    if (arch !== undefined) {
+      // A failure shows again, and is reported, when the new image installs its full filter.
+      installSyscallFilter(arch, syscallFilter(arch, [{ syscall: 'io_uring_setup', errno: EPERM }]));
+    }
+    const channel = compileChannelFd();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    // Node takes these two out of its environment once it has opened the channel.
+    env.NODE_CHANNEL_FD = String(channel);
+    env.NODE_CHANNEL_SERIALIZATION_MODE = serialization;
+    // libuv's file-operation ring (off by default since Node 20.11), said once more.
+    env.UV_USE_IO_URING = '0';
+    relaunchFailure = execWithoutPrivileges(script, process.execArgv, env, [0, 1, 2, channel]);
+  } catch (err) {
+    relaunchFailure = err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** The descriptor of the compile process's IPC channel to the daemon. */
+export function compileChannelFd(): number {
+  const fd = (process.channel as unknown as { fd?: unknown } | undefined)?.fd;
+  if (typeof fd !== 'number') throw new Error('the compile process has no IPC channel to the daemon');
+  return fd;
+}
+
+/**
+ * Applies the sandbox to this process (every thread) and checks it took: the compile process
+ * calls it once its code is loaded and before it takes a job. `channelFd`: its IPC channel.
+ * Never throws: what failed is the report's `missing`.
+ */
+export function applyCompileSandbox(channelFd: number): SandboxReport {
+  const started = performance.now();
+  const fail = (why: string): SandboxReport => ({
+    applied: false,
+    missing:
+      relaunchFailure === undefined ? why : `${why} (re-executing the process to shed it failed: ${relaunchFailure})`,
+  });
+  const arch = syscallArch();
+  if (arch === undefined)
+    return fail(`a system call table for this architecture (${process.arch}); the compile sandbox knows x64 and arm64`);
+  let closedFds: number[];
+  let boundingSet: string;
+  try {
+    closedFds = closeInheritedFds([0, 1, 2, channelFd]).map((f) => f.fd);
+    lowerOwnLimit(RLIMIT_CORE, 0n);
+    lowerOwnLimit(RLIMIT_FSIZE, 0n);
+    lowerOwnLimit(RLIMIT_NOFILE, COMPILE_NOFILE);
+    boundingSet = dropPrivilegesOfThisThread().boundingSet;
+    const installed = installSyscallFilter(arch, syscallFilter(arch, compileSandboxRules(process.pid)));
+    if (!installed.ok) return fail(installed.why);
+    // A ring takes any operation past the filter (relaunchConfined keeps libuv from opening one).
+    const ring = openFds().find(isIoUring);
+    if (ring !== undefined)
+      return fail(`an io_uring instance is open (fd ${ring.fd}) and would take any operation past the filter`);
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+  const problem = unconfinedThread('self');
+  if (problem !== undefined) return fail(problem);
+  return { applied: true, ms: performance.now() - started, closedFds, boundingSet };
+}
