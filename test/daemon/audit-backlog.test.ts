@@ -16,6 +16,7 @@ import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts'
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { Store } from '../../runtime/store/store.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
+import { everyRequesterIn } from '../support/pipeline-identity.ts';
 
 afterAll(removeTempDirs);
 
@@ -37,15 +38,7 @@ describe('audit back-pressure', () => {
         engine: {} as Engine,
         policies: { bindings: { get: () => null } } as unknown as PolicyService,
         vms: new VmRegistry(),
-        identity: {
-          readPeerCredentials: () => {
-            throw new Error('unused');
-          },
-          resolveRequesterVm: () => null,
-          validateVmRegistration: () => ({ ok: false, error: 'unused' }),
-          checkAnchor: () => null,
-          peerStillConnected: () => true,
-        },
+        identity: everyRequesterIn(null),
         scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
         audit,
         metrics,

@@ -12,6 +12,7 @@ import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts'
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import { boundPolicyService } from '../support/bound-policy.ts';
+import { everyRequesterIn } from '../support/pipeline-identity.ts';
 
 const DEADLINE_MS = 2000;
 const metrics = new DaemonMetrics({
@@ -39,15 +40,7 @@ function pipelineWith(records: NewAuditRecord[], evaluated: string[]): DecisionP
     engine,
     policies: boundPolicyService('p', 'a'.repeat(64)),
     vms,
-    identity: {
-      readPeerCredentials: () => {
-        throw new Error('unused');
-      },
-      resolveRequesterVm: () => vm,
-      validateVmRegistration: () => ({ ok: false, error: 'unused' }),
-      checkAnchor: () => null,
-      peerStillConnected: () => true,
-    },
+    identity: everyRequesterIn(vm),
     scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
     audit: {
       write: (r: NewAuditRecord) => (records.push(r), Promise.resolve()),

@@ -19,6 +19,7 @@ import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
 import { hostilePolicy, STORM_BYTES } from '../support/hostile-policies.ts';
 import { spawnChild } from '../support/processes/children.ts';
+import { pipelineIdentity } from '../support/pipeline-identity.ts';
 
 const STORM = 7777n;
 const children: ChildProcess[] = [];
@@ -57,15 +58,7 @@ function pipelineOf(policies: PolicyService, vms: VmRegistry, scheduler: FairSch
     engine,
     policies,
     vms,
-    identity: {
-      readPeerCredentials: () => {
-        throw new Error('unused');
-      },
-      resolveRequesterVm,
-      validateVmRegistration: () => ({ ok: false, error: 'unused' }),
-      checkAnchor: () => null,
-      peerStillConnected: () => true,
-    },
+    identity: pipelineIdentity(resolveRequesterVm),
     scheduler,
     audit,
     metrics,

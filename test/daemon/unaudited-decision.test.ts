@@ -17,6 +17,7 @@ import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import { memlockFromProc } from '../identity/support/processes.ts';
 import { hostilePolicy } from '../support/hostile-policies.ts';
+import { everyRequesterIn } from '../support/pipeline-identity.ts';
 
 const MiB = 1024n * 1024n;
 let child: ChildProcess;
@@ -55,15 +56,7 @@ describe('a decision that cannot be audited', () => {
       engine,
       policies,
       vms,
-      identity: {
-        readPeerCredentials: () => {
-          throw new Error('unused');
-        },
-        resolveRequesterVm: () => vm,
-        validateVmRegistration: () => ({ ok: false, error: 'unused' }),
-        checkAnchor: () => null,
-        peerStillConnected: () => true /* the peer is this test's own process */,
-      },
+      identity: everyRequesterIn(vm),
       scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
       audit,
       metrics,
