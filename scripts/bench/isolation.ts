@@ -185,11 +185,17 @@ async function startDaemon(
       ? { scheduler: JSON.parse(process.env.CAPGATE_BENCH_SCHEDULER) as object }
       : {}),
   };
+  // CAPGATE_BENCH_DAEMON_FLAGS='--trace-gc --cpu-prof': node flags for the daemon (to look inside it),
+  // and CAPGATE_BENCH_DAEMON_STDOUT=file: where its stdout goes (--trace-gc writes there).
+  const flags = process.env.CAPGATE_BENCH_DAEMON_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
+  const stdoutFile = process.env.CAPGATE_BENCH_DAEMON_STDOUT;
+  const stdout = stdoutFile ? fs.openSync(stdoutFile, 'a') : 'ignore';
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+    [...flags, path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
+    { cwd: ROOT, stdio: ['ignore', stdout, 'inherit'] },
   );
+  if (typeof stdout === 'number') fs.closeSync(stdout);
   const admin = new CapgateAdminClient({ socketPath: path.join(dir, 'run', 'admin.sock'), timeoutMs: 600_000 });
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`the daemon exited with ${child.exitCode}`);

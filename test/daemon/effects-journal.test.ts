@@ -102,6 +102,18 @@ describe('effects journal', () => {
   });
 });
 
+describe('the decision context an intent carries', () => {
+  it('is the JSON it has always been: keys in order, labels left out, targetHostPid only when set', () => {
+    expect(decisionContextJson(context('d1'))).toBe(
+      `{"decisionId":"d1","time":"2026-12-05T10:00:00.000Z","requester":{"pid":10,"uid":107,"gid":107},"vm":{"uuid":"6f1c2a4e-0000-4000-8000-000000000001","name":"vm-ünïcode","id":7,"labels":[]},"operation":"set-memlock","targetPid":11,"bytes":"4194304","policy":{"name":"p","revision":3,"sha256":"${'ab'.repeat(32)}"}}`,
+    );
+    const bare = { ...context('d"2'), vm: null, policy: null, targetHostPid: 4242 };
+    expect(decisionContextJson(bare)).toBe(
+      '{"decisionId":"d\\"2","time":"2026-12-05T10:00:00.000Z","requester":{"pid":10,"uid":107,"gid":107},"vm":null,"operation":"set-memlock","targetPid":11,"targetHostPid":4242,"bytes":"4194304","policy":null}',
+    );
+  });
+});
+
 describe('recovery of lost decisions', () => {
   it('audits only the decisions without a record, lists each effect with the limit at the restart, and undoes them newest first', () => {
     const recorded = {

@@ -98,7 +98,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       if (!body.ok) return body.reply;
       if (body.body.length === 0)
         return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
-      const r = await policies.push(name, query.get('description') ?? '', new Uint8Array(body.body), signature);
+      const r = await policies.push(name, query.get('description') ?? '', body.body, signature);
       return reply(r, (v) => ok(v, v.created ? 201 : 200));
     })
     .on(R.listPolicies, () => {
