@@ -5,15 +5,11 @@
 // up for the whole process by re-executing it from a thread that holds none, under
 // no_new_privs, which makes the kernel grant a uid-0 process at execve no more than the caller
 // held (security/commoncap.c: the permitted set is intersected with the old one).
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { errnoName, EPERM } from './errno.ts';
 import { libc } from './libc.ts';
 import { threadCredentials } from './thread-credentials.ts';
-
-/** The calling thread's kernel id. */
-function gettid(): number {
-  return Number(readlinkSync('/proc/thread-self').split('/').pop());
-}
+import { currentThreadId } from './thread-id.ts';
 
 const PR_CAPBSET_DROP = 24;
 const PR_SET_NO_NEW_PRIVS = 38;
@@ -61,7 +57,7 @@ export function dropPrivilegesOfThisThread(): Dropped {
   }
   step('prctl(PR_CAP_AMBIENT_CLEAR_ALL)', c.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL));
   step('capset (every capability set to none)', c.clearCapabilities());
-  const left = threadCredentials('self', gettid())?.capBnd;
+  const left = threadCredentials('self', currentThreadId())?.capBnd;
   return {
     boundingSet:
       left === 0n ? 'empty' : `${left?.toString(16) ?? 'unknown'}${kept ? ' (no CAP_SETPCAP to drop it)' : ''}`,

@@ -1,9 +1,10 @@
 // Lowering CPU priority. Linux keeps the nice value per thread (setpriority(PRIO_PROCESS, tid)),
 // and a new thread starts with its creator's. Raising a nice value needs no privilege; lowering
 // it back would.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { errnoName, ESRCH } from './errno.ts';
 import { libc } from './libc.ts';
+import { currentThreadId } from './thread-id.ts';
 
 /**
  * Nice 10: competing for a core with a nice-0 thread, it gets ~10% of it (CFS weights 110 to
@@ -22,7 +23,7 @@ export const EVALUATION_NICE = 5;
 
 /** Sets the nice value of the calling thread only (its kernel id from /proc/thread-self). Throws when it cannot. */
 export function niceThisThread(nice: number): void {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  const tid = currentThreadId();
   const r = libc().setNice(tid, nice);
   if (!r.ok) throw new Error(`setpriority(PRIO_PROCESS, ${tid}, ${nice}) failed: ${errnoName(r.errno)}`);
 }
