@@ -7,6 +7,7 @@ import { TypeGuard } from '@sinclair/typebox';
 import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import { EngineLimits } from '../wire/schemas/limits.ts';
 import { SCHEDULER_DEFAULTS } from '../server/scheduler/fair-scheduler.ts';
+import { DROPPED_MEMORY_MS_PER_MIB } from '../engine/dropped-memory-cost.ts';
 
 const int = (
   minimum: number,
@@ -176,7 +177,7 @@ export const ConfigSchema = Type.Object(
         droppedMemoryMsPerMiB: Type.Number({
           minimum: 0,
           maximum: 1000,
-          default: SCHEDULER_DEFAULTS.droppedMemoryMsPerMiB,
+          default: DROPPED_MEMORY_MS_PER_MIB,
           description:
             "What one MiB of wasm memory a policy's run dropped (it grew, so it is not recycled) costs after the decision, in milliseconds: the garbage collection that frees it runs later, on threads no evaluation holds. Charged to the VM that asked, with its evaluation's time, toward scheduler.vmShare. 0 charges nothing.",
           errorMessage: 'must be a number of milliseconds in [0, 1000]',

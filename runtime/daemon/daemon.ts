@@ -300,6 +300,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       requestDeadlineMs: config.request.deadlineMs,
       evaluationDeadlineMs: config.engine.limits.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
       identityTtlMs: config.request.identityCacheMs,
+      droppedMemoryMsPerMiB: config.scheduler.droppedMemoryMsPerMiB,
       onUnaudited: (record, err) =>
         logger.error(
           { err, record },

@@ -52,7 +52,12 @@ function vmOf(name: string): { vm: RegisteredVm; pid: number } {
   };
 }
 
-function pipelineOf(policies: PolicyService, vms: VmRegistry, scheduler: FairScheduler): DecisionPipeline {
+function pipelineOf(
+  policies: PolicyService,
+  vms: VmRegistry,
+  scheduler: FairScheduler,
+  droppedMemoryMsPerMiB?: number,
+): DecisionPipeline {
   const audit = { write: () => Promise.resolve(), backlogged: false } as unknown as AuditWriter;
   return new DecisionPipeline({
     engine,
@@ -64,6 +69,7 @@ function pipelineOf(policies: PolicyService, vms: VmRegistry, scheduler: FairSch
     metrics,
     requestDeadlineMs: 10_000,
     evaluationDeadlineMs: 10_000,
+    ...(droppedMemoryMsPerMiB !== undefined ? { droppedMemoryMsPerMiB } : {}),
   });
 }
 
@@ -131,11 +137,10 @@ describe("the memory a VM's decisions drop", () => {
         maxQueuedPerKey: 10,
         vmShare: 0.5,
         vmBurstMs: 1,
-        droppedMemoryMsPerMiB: 1,
       },
       { clock, onPaced: (key) => paced.push(key) },
     );
-    const pipeline = pipelineOf(boundPolicyService('page-storm', compiled.policy.sha256), vms, scheduler);
+    const pipeline = pipelineOf(boundPolicyService('page-storm', compiled.policy.sha256), vms, scheduler, 1);
     const decide = ({ pid }: { pid: number }, bytes: bigint) =>
       pipeline.decide({ pid, uid: 0, gid: 0 } as never, 'set-memlock', pid, bytes);
     const allowed = { ok: true, response: { decision: 'allow' } };

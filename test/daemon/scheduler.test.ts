@@ -8,7 +8,6 @@ import {
   type SchedulerClock,
   type SchedulerLimits,
 } from '../../runtime/server/scheduler/fair-scheduler.ts';
-import { DROPPED_MEMORY_MS_PER_MIB } from '../../runtime/engine/dropped-memory-cost.ts';
 
 /** A task the test finishes by hand, recording start order. */
 function gate(log: string[], name: string): { task: () => Promise<string>; finish: () => void } {
@@ -432,7 +431,6 @@ describe('FairScheduler cost accounting', () => {
   it('rejects a nonsense share with the key named', () => {
     expect(() => new FairScheduler(limits({ vmShare: 0 }))).toThrow(/vmShare/);
     expect(() => new FairScheduler(limits({ vmBurstMs: Number.NaN }))).toThrow(/vmBurstMs/);
-    expect(() => new FairScheduler(limits({ droppedMemoryMsPerMiB: -1 }))).toThrow(/droppedMemoryMsPerMiB/);
   });
 
   it('charges what a job leaves behind (priced from its result) with its wall time', async () => {
@@ -480,14 +478,5 @@ describe('FairScheduler cost accounting', () => {
       expect(s.inFlight).toBe(1); // b0 only
     }
     expect(s.pacedTotal).toBe(0);
-  });
-
-  it('prices dropped wasm memory at droppedMemoryMsPerMiB (0: nothing)', () => {
-    const mib = 1024 * 1024;
-    expect(new FairScheduler(limits({ droppedMemoryMsPerMiB: 2 })).droppedMemoryCostMs(3 * mib)).toBe(6);
-    expect(new FairScheduler(limits({ droppedMemoryMsPerMiB: 0 })).droppedMemoryCostMs(3 * mib)).toBe(0);
-    const byDefault = new FairScheduler(limits());
-    expect(byDefault.droppedMemoryCostMs(mib)).toBe(DROPPED_MEMORY_MS_PER_MIB);
-    expect(byDefault.droppedMemoryCostMs(undefined)).toBe(0);
   });
 });

@@ -20,6 +20,7 @@ import type { PolicyService } from '../policies/policy-service.ts';
 import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
 import { denyOutcome } from '../../engine/deny-outcome.ts';
+import { droppedMemoryCostMs } from '../../engine/dropped-memory-cost.ts';
 import { DAEMON_DENY_DETAIL, type Decided } from './daemon-deny.ts';
 import { newDecisionId } from './decision-id.ts';
 import { DEFAULT_IDENTITY_TTL_MS, RequesterVmCache } from './requester-vm-cache.ts';
@@ -36,6 +37,8 @@ export interface PipelineDeps {
   requestDeadlineMs: number;
   /** The engine's per-evaluation deadline; an evaluation gets min(this, time left). */
   evaluationDeadlineMs: number;
+  /** What one MiB of wasm memory a run dropped costs after it (ms), charged to the VM that asked; default DROPPED_MEMORY_MS_PER_MIB. */
+  droppedMemoryMsPerMiB?: number;
   /** How long a connection's resolved VM is reused (within one registry generation). */
   identityTtlMs?: number;
   /** A decision whose record could not be committed (its effects were undone): for the log. */
@@ -199,7 +202,7 @@ export class DecisionPipeline {
       // Held back for the VM's share past the deadline: refused like a full queue, before anything is done.
       { deadlineMs: this.timeLeft(r), rateLimited: (retryAfterMs) => ({ rateLimited: true, retryAfterMs }) },
       // The memory the policy dropped is collected after the answer, on threads no slot holds: the VM pays for it.
-      (o) => ('rateLimited' in o ? 0 : this.d.scheduler.droppedMemoryCostMs(o.droppedMemoryBytes)),
+      (o) => ('rateLimited' in o ? 0 : droppedMemoryCostMs(o.droppedMemoryBytes, this.d.droppedMemoryMsPerMiB)),
     );
     if (!admission.ok) {
       release();

@@ -25,8 +25,6 @@
 // prices it from the job's result (`leftBehindMs`), and it is charged to the job's key with the
 // job's wall time, so pacing holds a VM to its share of all the time it causes.
 
-import { DROPPED_MEMORY_MS_PER_MIB, droppedMemoryCostMs } from '../../engine/dropped-memory-cost.ts';
-
 import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
 
 export interface SchedulerLimits {
@@ -44,15 +42,12 @@ export interface SchedulerLimits {
   vmBurstMs?: number;
   /** How long after its last request another key still counts as asking (ms). */
   contentionWindowMs?: number;
-  /** What one MiB of wasm memory an evaluation dropped costs after it (ms; engine/dropped-memory-cost.ts). */
-  droppedMemoryMsPerMiB?: number;
 }
 
 export const SCHEDULER_DEFAULTS = {
   vmShare: 0.5,
   vmBurstMs: 100,
   contentionWindowMs: 1000,
-  droppedMemoryMsPerMiB: DROPPED_MEMORY_MS_PER_MIB,
 } as const;
 
 /** Time and timers, injectable so that tests drive them. `setTimer`'s timer must not keep the process alive. */
@@ -133,7 +128,6 @@ export class FairScheduler {
   private readonly share: number;
   private readonly burst: number;
   private readonly window: number;
-  private readonly droppedMsPerMiB: number;
   private timer: unknown;
   private timerAt = Infinity;
   private lastSweep = 0;
@@ -158,9 +152,6 @@ export class FairScheduler {
       if (!Number.isFinite(v) || v <= 0) throw new Error(`scheduler ${k} must be a positive number, got ${v}`);
     if (!Number.isFinite(this.window) || this.window < 0)
       throw new Error(`scheduler contentionWindowMs must be a number >= 0, got ${this.window}`);
-    this.droppedMsPerMiB = limits.droppedMemoryMsPerMiB ?? SCHEDULER_DEFAULTS.droppedMemoryMsPerMiB;
-    if (!Number.isFinite(this.droppedMsPerMiB) || this.droppedMsPerMiB < 0)
-      throw new Error(`scheduler droppedMemoryMsPerMiB must be a number >= 0, got ${this.droppedMsPerMiB}`);
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -182,11 +173,6 @@ export class FairScheduler {
     let n = 0;
     for (const lane of this.lanes.values()) if (lane.paced && lane.queue.length > 0) n++;
     return n;
-  }
-
-  /** What an evaluation that dropped `bytes` of wasm memory leaves behind (ms): a `leftBehindMs`. */
-  droppedMemoryCostMs(bytes: number | undefined): number {
-    return droppedMemoryCostMs(bytes, this.droppedMsPerMiB);
   }
 
   private get pacing(): boolean {

@@ -7,6 +7,7 @@ import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { Engine, type EngineOptions } from '../../../runtime/engine/engine.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import { DROPPED_MEMORY_MS_PER_MIB, droppedMemoryCostMs } from '../../../runtime/engine/dropped-memory-cost.ts';
 import { BURN, hostilePolicy, STORM_BYTES } from '../../support/hostile-policies.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { request, simulated } from './fixtures/worlds.ts';
@@ -77,5 +78,15 @@ describe('dropped memory is reported with the outcome', () => {
     const o = await e.evaluate(growThenBurn.sha256, request(), simulated());
     expect(e.inlineStats).toMatchObject({ decided: 0, continued: 1 });
     expect(o).toMatchObject({ decision: 'allow', droppedMemoryBytes: 2 * 6 * PAGE });
+  });
+});
+
+describe('what dropped memory costs (the price the pipeline charges the VM)', () => {
+  const mib = 1024 * 1024;
+  it('is the bytes at the rate per MiB; nothing at rate 0 or for no bytes', () => {
+    expect(droppedMemoryCostMs(3 * mib, 2)).toBe(6);
+    expect(droppedMemoryCostMs(3 * mib, 0)).toBe(0);
+    expect(droppedMemoryCostMs(mib)).toBe(DROPPED_MEMORY_MS_PER_MIB);
+    expect(droppedMemoryCostMs(undefined)).toBe(0);
   });
 });
