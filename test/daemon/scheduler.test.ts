@@ -7,6 +7,7 @@ import {
   REAL_CLOCK,
   type SchedulerClock,
   type SchedulerLimits,
+  type SchedulerOptions,
 } from '../../runtime/server/scheduler/fair-scheduler.ts';
 
 /** A task the test finishes by hand, recording start order. */
@@ -202,6 +203,23 @@ function costly(
   };
 }
 
+/**
+ * A scheduler on a fake clock where VM "b" has just run a job of no cost: from now on, within
+ * the contention window, another VM ("a") is held to its share.
+ */
+async function afterBAsked(
+  over: Partial<SchedulerLimits>,
+  options: Omit<SchedulerOptions, 'clock'> = {},
+): Promise<{ clock: FakeClock; s: FairScheduler; log: string[] }> {
+  const clock = new FakeClock();
+  const s = new FairScheduler(limits(over), { clock, ...options });
+  const log: string[] = [];
+  const b0 = costly(clock, log, 'b0', 0);
+  s.submit('b', b0.task);
+  await b0.finish();
+  return { clock, s, log };
+}
+
 const RATE_LIMITED = 'rate-limited';
 const within = (deadlineMs: number) => ({ deadlineMs, rateLimited: (ms: number) => `${RATE_LIMITED} ${ms}` });
 
@@ -230,16 +248,11 @@ describe('FairScheduler cost accounting', () => {
   });
 
   it('holds a VM over its share back while another asks, and starts it again once its bucket refills', async () => {
-    const clock = new FakeClock();
     const paced: string[] = [];
-    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), {
-      clock,
-      onPaced: (k) => paced.push(k),
-    });
-    const log: string[] = [];
-    const b0 = costly(clock, log, 'b0', 0);
-    s.submit('b', b0.task);
-    await b0.finish();
+    const { clock, s, log } = await afterBAsked(
+      { vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 },
+      { onPaced: (k) => paced.push(k) },
+    );
     const a0 = costly(clock, log, 'a0', 30);
     s.submit('a', a0.task);
     const a1 = costly(clock, log, 'a1', 0);
@@ -312,12 +325,7 @@ describe('FairScheduler cost accounting', () => {
   });
 
   it('lets a VM go on once the other stops asking, without waiting for its bucket', async () => {
-    const clock = new FakeClock();
-    const s = new FairScheduler(limits({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 200 }), { clock });
-    const log: string[] = [];
-    const b0 = costly(clock, log, 'b0', 0);
-    s.submit('b', b0.task);
-    await b0.finish();
+    const { clock, s, log } = await afterBAsked({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 200 });
     const a0 = costly(clock, log, 'a0', 50);
     s.submit('a', a0.task);
     const a1 = costly(clock, log, 'a1', 0);
@@ -331,12 +339,7 @@ describe('FairScheduler cost accounting', () => {
   });
 
   it("refuses a held-back job at its deadline, with the time until its VM's bucket is positive", async () => {
-    const clock = new FakeClock();
-    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
-    const log: string[] = [];
-    const b0 = costly(clock, log, 'b0', 0);
-    s.submit('b', b0.task);
-    await b0.finish();
+    const { clock, s, log } = await afterBAsked({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 });
     const a0 = costly(clock, log, 'a0', 30);
     s.submit('a', a0.task);
     const late = s.submit('a', gate(log, 'a1').task, within(50));
@@ -377,12 +380,7 @@ describe('FairScheduler cost accounting', () => {
   });
 
   it('drain starts what is held back and resolves', async () => {
-    const clock = new FakeClock();
-    const s = new FairScheduler(limits({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 1000 }), { clock });
-    const log: string[] = [];
-    const b0 = costly(clock, log, 'b0', 0);
-    s.submit('b', b0.task);
-    await b0.finish();
+    const { clock, s, log } = await afterBAsked({ vmShare: 0.01, vmBurstMs: 1, contentionWindowMs: 1000 });
     const a0 = costly(clock, log, 'a0', 100);
     s.submit('a', a0.task);
     const a1 = costly(clock, log, 'a1', 0);
@@ -434,12 +432,7 @@ describe('FairScheduler cost accounting', () => {
   });
 
   it('charges what a job leaves behind (priced from its result) with its wall time', async () => {
-    const clock = new FakeClock();
-    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
-    const log: string[] = [];
-    const b0 = costly(clock, log, 'b0', 0);
-    s.submit('b', b0.task);
-    await b0.finish();
+    const { clock, s, log } = await afterBAsked({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 });
     // a0 holds its slot 2 ms and leaves 28 ms behind (e.g. the garbage collection of what it dropped).
     const a0 = costly(clock, log, 'a0', 2);
     s.submit('a', a0.task, undefined, (result) => (result === 'a0' ? 28 : 0));
