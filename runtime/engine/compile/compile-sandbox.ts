@@ -2,8 +2,8 @@
 // bytes it compiles are a policy uploaded over the admin channel or shipped by a fleet bundle,
 // and the daemon runs as root: a bug in V8's WebAssembly decoder or compilers (or in our own
 // validation) that such a module exploits would run with what the process holds. It holds:
-// - no capability, on any thread (compile-launch.ts re-executes the process for that), and
-//   no_new_privs;
+// - no capability, on any thread, and no_new_privs: the launcher that starts it re-executed
+//   itself without them (launcher-launch.ts), and a process inherits both;
 // - a seccomp filter on every thread that refuses, with EPERM, what a compiler never needs:
 //   starting programs and processes, sockets, signalling or tracing other processes, changing
 //   their priorities or limits, opening a file for writing, changing the file tree, mounts,
@@ -105,13 +105,18 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
 
 let relaunchFailure: string | undefined;
 
+/** Why relaunchConfined could not re-execute this process, if it tried and could not. */
+export function relaunchFailed(): string | undefined {
+  return relaunchFailure;
+}
+
 const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
 
 /**
  * Re-executes this process as `node <its Node options> <script>`, keeping stdio and the IPC
  * channel (`serialization`: as the parent opened it; Node does not say), so that the new image
  * starts with what no thread of this one could give up by itself:
- * - no capability on any thread (see compile-launch.ts);
+ * - no capability on any thread (see launcher-launch.ts);
  * - no io_uring instance. libuv opens one per event loop as it starts, for epoll batching
  *   (Node 24; UV_USE_IO_URING governs only its file-operation ring), and aborts if a submission
  *   to it fails; a ring, once open, takes any operation (open for writing, connect) past every
@@ -129,7 +134,7 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
       // A failure shows again, and is reported, when the new image installs its full filter.
       installSyscallFilter(arch, syscallFilter(arch, [{ syscall: 'io_uring_setup', errno: EPERM }]));
     }
-    const channel = compileChannelFd();
+    const channel = ipcChannelFd();
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     // Node takes these two out of its environment once it has opened the channel.
@@ -143,10 +148,10 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
   }
 }
 
-/** The descriptor of the compile process's IPC channel to the daemon. */
-export function compileChannelFd(): number {
+/** The descriptor of this process's IPC channel to its parent (the launcher's to the daemon). */
+export function ipcChannelFd(): number {
   const fd = (process.channel as unknown as { fd?: unknown } | undefined)?.fd;
-  if (typeof fd !== 'number') throw new Error('the compile process has no IPC channel to the daemon');
+  if (typeof fd !== 'number') throw new Error('this process has no IPC channel to its parent');
   return fd;
 }
 

@@ -226,7 +226,7 @@ describe('the compile sandbox, against a compile process taken over', () => {
 });
 
 describe("the daemon's side", () => {
-  it('the compile process it runs is confined on every thread, as /proc shows', async () => {
+  it('the compile process it runs, and the launcher that starts it, are confined on every thread, as /proc shows', async () => {
     const compiler = new CompileProcess();
     try {
       expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
@@ -234,6 +234,13 @@ describe("the daemon's side", () => {
       const pid = compiler.pid!;
       expect(unconfinedThread(pid)).toBeUndefined();
       expect(processThreadCredentials(pid).map((t) => t.seccomp)).not.toContain(0);
+      // Its launcher, whose child it is: no capability on any thread, no_new_privs.
+      const launcher = compiler.launcherPid!;
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(launcher));
+      const threads = processThreadCredentials(launcher);
+      expect(threads.length).toBeGreaterThan(1);
+      for (const t of threads)
+        expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs]).toEqual([t.tid, 0n, 0n, 0n, 0n, true]);
     } finally {
       await compiler.close();
     }

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { closeSync, existsSync, openSync, promises, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { applyCompileSandbox, compileChannelFd } from '../../../../runtime/engine/compile/compile-sandbox.ts';
+import { applyCompileSandbox, ipcChannelFd } from '../../../../runtime/engine/compile/compile-sandbox.ts';
 import { compilePolicy } from '../../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../../runtime/engine/limits.ts';
 import type { SandboxReport } from '../../../../runtime/engine/compile/compile-protocol.ts';
@@ -72,7 +72,7 @@ const send = (m: FromAttacker): Promise<void> =>
   new Promise((resolve, reject) => process.send!(m, (err: Error | null) => (err ? reject(err) : resolve())));
 
 const control = process.env.CAPGATE_ATTACKER_CONTROL === '1';
-const sandbox = control ? 'control' : applyCompileSandbox(compileChannelFd());
+const sandbox = control ? 'control' : applyCompileSandbox(ipcChannelFd());
 
 process.once('message', (order: AttackOrder) => void attack(order));
 await send({ type: 'ready', sandbox });
