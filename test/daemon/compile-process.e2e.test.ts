@@ -156,14 +156,22 @@ describe('the compile process', () => {
     expect(forks).toEqual([]);
   }, 240_000);
 
-  it('the launcher holds no capability on any thread and has no_new_privs', () => {
+  it('the launcher holds no capability on any thread, has no_new_privs and a seccomp filter', () => {
     const d = served.daemon;
     const [launcher] = launchers(d.pid);
     expect(launcher).toBeDefined();
     const all = processThreadCredentials(launcher!);
     expect(all.length).toBeGreaterThan(1); // V8's platform threads, not only the main one
     for (const t of all)
-      expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs]).toEqual([t.tid, 0n, 0n, 0n, 0n, true]);
+      expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs, t.seccomp]).toEqual([
+        t.tid,
+        0n,
+        0n,
+        0n,
+        0n,
+        true,
+        2,
+      ]);
   });
 
   it('a launcher killed -9 mid-compile: that upload is refused, to be tried again, and the next one is compiled', async () => {

@@ -239,7 +239,7 @@ export class CompileProcess {
       const onMessage = (m: FromLauncher): void => {
         if (m.type !== 'launcher-ready') return;
         child.off('message', onMessage);
-        const unconfined = this.#unconfinedLauncher(child.pid, m.relaunch);
+        const unconfined = this.#unconfinedLauncher(child.pid, m.problem);
         if (unconfined === undefined || this.#options.allowUnsandboxed) return resolve();
         reject(
           new Error(
@@ -287,16 +287,18 @@ export class CompileProcess {
     return `${how}${said ? `: ${said}` : ''}`;
   }
 
-  /** What the launcher lacks of its confinement, from /proc; undefined: nothing. */
-  #unconfinedLauncher(pid: number | undefined, relaunch: string | undefined): string | undefined {
-    const why = relaunch !== undefined ? ` (re-executing it without them failed: ${relaunch})` : '';
+  /** What the launcher lacks of its confinement, from its word and from /proc; undefined: nothing. */
+  #unconfinedLauncher(pid: number | undefined, problem: string | undefined): string | undefined {
+    if (problem !== undefined) return problem;
     if (pid === undefined) return 'it has no pid';
     try {
       const threads = processThreadCredentials(pid);
       const holding = threads.find(holdsCapabilities);
-      if (holding !== undefined) return `its thread ${holding.tid} holds capabilities${why}`;
+      if (holding !== undefined) return `its thread ${holding.tid} holds capabilities`;
       // Its compile processes inherit the main thread's no_new_privs (the thread that forks them).
-      if (threads.find((t) => t.tid === pid)?.noNewPrivs !== true) return `it lacks no_new_privs${why}`;
+      if (threads.find((t) => t.tid === pid)?.noNewPrivs !== true) return 'it lacks no_new_privs';
+      const open = threads.find((t) => t.seccomp !== 2);
+      if (open !== undefined) return `its thread ${open.tid} has no seccomp filter`;
     } catch (err) {
       return `its threads could not be checked in /proc: ${errorText(err)}`;
     }

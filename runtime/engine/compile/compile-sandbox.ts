@@ -54,16 +54,14 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
     ...never('execve', 'execveat', 'fork', 'vfork'),
     { syscall: 'clone', allowWhen: [{ arg: 0, anyOf: CLONE_THREAD }] },
     { syscall: 'clone3', errno: ENOSYS },
-    // The network, and Unix sockets (the daemon's included). The IPC channel is already open.
-    ...never('socket', 'socketpair', 'connect', 'bind', 'listen', 'accept', 'accept4'),
-    // Other processes: tracing, memory, signals, descriptors, priorities, limits.
-    ...never('ptrace', 'process_vm_readv', 'process_vm_writev', 'process_madvise', 'process_mrelease', 'kcmp'),
-    ...never('pidfd_open', 'pidfd_getfd', 'pidfd_send_signal', 'tkill'),
+    // Unix socket pairs too (the channel is already open).
+    ...never('socketpair'),
+    // Other processes: signals, descriptors, priorities, limits.
+    ...never('pidfd_open', 'pidfd_send_signal', 'tkill'),
     { syscall: 'kill', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'tgkill', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'rt_sigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'rt_tgsigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
-    { syscall: 'fcntl', allowWhen: [{ arg: 1, notIn: FCNTL_SIGNALS }] },
     ...never('setpriority', 'ioprio_set', 'sched_setaffinity', 'sched_setscheduler', 'sched_setparam'),
     ...never('sched_setattr', 'move_pages', 'migrate_pages', 'setrlimit'),
     // Reading its own limits stays (glibc's getrlimit is prlimit64 with no new value).
@@ -74,6 +72,32 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
         { arg: 2, zero: true },
       ],
     },
+    ...confinedRules(),
+  ];
+  return rules.map((r) => ({ errno: EPERM, ...r }));
+}
+
+/**
+ * The calls the compile launcher is refused. It starts processes and kills them, so it keeps
+ * execve, fork and clone, socket pairs (libuv's stdio pipes), signals, priorities and limits
+ * (its compile processes inherit this filter, and lower their own before they add theirs);
+ * everything else that reaches outside the process goes, as for a compile process: a launcher
+ * taken over through what a compile process sent it connects to no socket (the daemon's admin
+ * socket is root's, as it is) and writes no file.
+ */
+export function launcherSandboxRules(): SyscallRule[] {
+  return [...never('execveat'), ...confinedRules()].map((r) => ({ errno: EPERM, ...r }));
+}
+
+/** What neither the compile process nor its launcher may do. */
+function confinedRules(): SyscallRule[] {
+  return [
+    // The network, and Unix sockets (the daemon's included).
+    ...never('socket', 'connect', 'bind', 'listen', 'accept', 'accept4'),
+    // Other processes: tracing, memory, descriptors.
+    ...never('ptrace', 'process_vm_readv', 'process_vm_writev', 'process_madvise', 'process_mrelease', 'kcmp'),
+    ...never('pidfd_getfd'),
+    { syscall: 'fcntl', allowWhen: [{ arg: 1, notIn: FCNTL_SIGNALS }] },
     // Files: nothing is opened for writing, created, removed, renamed, linked or changed.
     { syscall: 'open', allowWhen: [{ arg: 1, noneOf: WRITE_FLAGS }] },
     { syscall: 'openat', allowWhen: [{ arg: 2, noneOf: WRITE_FLAGS }] },
@@ -100,7 +124,6 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
     ...never('settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'sethostname', 'setdomainname'),
     ...never('personality', 'iopl', 'ioperm'),
   ];
-  return rules.map((r) => ({ errno: EPERM, ...r }));
 }
 
 let relaunchFailure: string | undefined;
@@ -145,6 +168,21 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
     relaunchFailure = execWithoutPrivileges(script, process.execArgv, env, [0, 1, 2, channel]);
   } catch (err) {
     relaunchFailure = err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * Installs the launcher's filter (launcherSandboxRules) on every thread of this process, which
+ * must have no_new_privs. Returns what failed, or undefined.
+ */
+export function applyLauncherSandbox(): string | undefined {
+  const arch = syscallArch();
+  if (arch === undefined) return `a system call table for this architecture (${process.arch})`;
+  try {
+    const installed = installSyscallFilter(arch, syscallFilter(arch, launcherSandboxRules()));
+    return installed.ok ? undefined : installed.why;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
 }
 

@@ -22,7 +22,7 @@ import { dropPrivilegesOfThisThread } from '../../os/privileges.ts';
 import type { EngineLimits } from '../limits.ts';
 import { BadReply, checkResult, checkSandboxReport, maxResultBytes } from './compile-reply-check.ts';
 import { COMPILE_CHANNEL_FD, type CompileJob } from './compile-protocol.ts';
-import { ipcChannelFd, relaunchFailed } from './compile-sandbox.ts';
+import { applyLauncherSandbox, ipcChannelFd, relaunchFailed } from './compile-sandbox.ts';
 import { FrameError, FrameReader, frame } from './frames.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 
@@ -39,12 +39,17 @@ dieWithParent(Number(process.env.CAPGATE_DAEMON_PID));
 // Its compile processes inherit nothing of the daemon's: not this channel either.
 setCloseOnExec(ipcChannelFd());
 // After a re-execution this sets what is already set; without one (nothing to shed) it sets
-// no_new_privs for the compile processes to inherit.
-let relaunch = relaunchFailed();
+// no_new_privs for the filter and the compile processes. Then the filter (compile-sandbox.ts),
+// which the compile processes inherit too.
+const problems: string[] = [];
+const relaunch = relaunchFailed();
+if (relaunch !== undefined) problems.push(`re-executing it without capabilities failed: ${relaunch}`);
 try {
   dropPrivilegesOfThisThread();
+  const filter = applyLauncherSandbox();
+  if (filter !== undefined) problems.push(filter);
 } catch (err) {
-  relaunch = `${relaunch ?? ''}${relaunch ? '; ' : ''}${err instanceof Error ? err.message : String(err)}`;
+  problems.push(err instanceof Error ? err.message : String(err));
 }
 
 interface Current {
@@ -151,4 +156,4 @@ process.on('disconnect', () => {
   if (current !== undefined) kill(current);
   process.exit(0);
 });
-send({ type: 'launcher-ready', ...(relaunch !== undefined ? { relaunch } : {}) });
+send({ type: 'launcher-ready', ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) });

@@ -13,8 +13,8 @@ export type ToLauncher =
   | { type: 'stop'; proc: number };
 
 export type FromLauncher =
-  /** The launcher is up; `relaunch`: why it could not re-execute itself without capabilities, if it could not. */
-  | { type: 'launcher-ready'; relaunch?: string }
+  /** The launcher is up; `problem`: what of its confinement failed (re-execution, no_new_privs, its filter). */
+  | { type: 'launcher-ready'; problem?: string }
   | { type: 'started'; proc: number; pid: number }
   /** The compile process loaded the pipeline and says this of its sandbox (checked by the launcher for shape only). */
   | { type: 'ready'; proc: number; sandbox: SandboxReport }
