@@ -53,6 +53,11 @@ export interface CompileProcessOptions {
    * instead of refusing: it then runs as the daemon's user with its capabilities.
    */
   allowUnsandboxed: boolean;
+  /**
+   * The wait before a launcher that died young (under a minute) a second time in a row is started
+   * again; it doubles with each further one, to 30 s at most.
+   */
+  launcherBackoffMs: number;
 }
 
 export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.freeze({
@@ -60,6 +65,7 @@ export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.f
   maxHeapMb: 512,
   idleMs: 1000,
   allowUnsandboxed: false,
+  launcherBackoffMs: 100,
 });
 
 /** The end of the launcher's stderr kept to say why it died. */
@@ -70,7 +76,6 @@ const LAUNCHER_HEAP_MB = 64;
 const STOP_GRACE_MS = 5000;
 /** A launcher that lived this long before it died is restarted at once; a shorter one backs off. */
 const LAUNCHER_STEADY_MS = 60_000;
-const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 
 interface Launcher {
@@ -270,7 +275,8 @@ export class CompileProcess {
       }
     if (this.#launcher !== l || this.#closed) return;
     this.#deaths = Date.now() - l.startedAt < LAUNCHER_STEADY_MS ? this.#deaths + 1 : 1;
-    const delay = this.#deaths <= 1 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (this.#deaths - 2), BACKOFF_MAX_MS);
+    const first = this.#options.launcherBackoffMs;
+    const delay = this.#deaths <= 1 ? 0 : Math.min(first * 2 ** (this.#deaths - 2), Math.max(first, BACKOFF_MAX_MS));
     this.#restartAt = Date.now() + delay;
     // Started again now, not at the next upload: that one then finds it ready.
     this.#restartTimer = setTimeout(() => {

@@ -88,6 +88,27 @@ describe('the compile process', () => {
     expect(compiler.launcherPid).not.toBe(launcher);
   }, 120_000);
 
+  it('a launcher that dies young again is started again only after a back-off; a compile meanwhile is refused, to be tried again', async () => {
+    // A back-off no test outlasts: the refusal does not depend on how fast this test asks.
+    const compiler = new CompileProcess({ launcherBackoffMs: 600_000 });
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    await compiler.start();
+    process.kill(compiler.launcherPid!, 'SIGKILL');
+    await waitUntil(() => compiler.launchersStarted === 2 && compiler.launcherPid !== undefined, 'a new launcher');
+    // The first death in a row costs nothing: the next compile is served.
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    process.kill(compiler.launcherPid!, 'SIGKILL');
+    await waitUntil(() => compiler.launcherPid === undefined, 'the second launcher to be seen dead');
+    expect(await compiler.compile(good, DEFAULT_LIMITS)).toEqual({
+      ok: false,
+      kind: 'invalid-module',
+      message:
+        'the policy could not be compiled: the compile launcher died 2 times in a row and is started again in 600 s; try again then (SIGKILL)',
+    });
+    expect(compiler.launchersStarted).toBe(2);
+  }, 120_000);
+
   it('runs at a low CPU priority (nice 10) on every thread of the compile process; the daemon keeps its own', async () => {
     const compiler = new CompileProcess();
     compilers.push(compiler);
