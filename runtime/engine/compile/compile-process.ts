@@ -253,7 +253,11 @@ export class CompileProcess {
         );
       };
       child.on('message', onMessage);
-      child.once('error', (err) => reject(new Error(`the compile launcher could not start: ${err.message}`)));
+      // `on`: a later one (a message that could not be sent) must not go unhandled, which would throw.
+      child.on('error', (err) => {
+        l.stderrTail = `${l.stderrTail}${err.message}\n`.slice(-STDERR_TAIL_CHARS);
+        reject(new Error(`the compile launcher could not start: ${err.message}`));
+      });
       void l.exited.then(() => reject(new Error(`the compile launcher exited during start-up${this.#launcherWhy(l)}`)));
     });
     l.ready.catch(() => undefined);

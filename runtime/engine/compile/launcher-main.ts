@@ -102,7 +102,7 @@ function start(proc: number, maxHeapMb: number): void {
   }
   channel.on('data', (chunk: Buffer) => onFrames(c, chunk));
   channel.on('error', () => kill(c));
-  child.once('error', (err) => (c.output = `${c.output}${err.message}`.slice(-OUTPUT_TAIL_CHARS)));
+  child.on('error', (err) => (c.output = `${c.output}${err.message}`.slice(-OUTPUT_TAIL_CHARS)));
   // 'close': exited, and its output read to the end.
   child.once('close', (code, signal) => {
     if (current === c) current = undefined;
