@@ -98,6 +98,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       ...engineOptions(config.engine),
       workers: config.engine.workers,
       linuxCapabilities: true,
+      // Forked here, before the workers and the sockets, while the process is small: no upload
+      // forks the main thread (engine/compile/compile-process.ts).
+      startCompileLauncher: true,
       effectsJournal: effects,
       ...options.engineSeams,
       onInlineOverrun: (sha256, ms) => overruns.report(sha256, ms),

@@ -39,6 +39,11 @@ export interface EngineOptions {
   /** Limits of the compile process (time per compile, heap). */
   compileProcess?: Partial<CompileProcessOptions>;
   /**
+   * Start the compile launcher now, before anything else, rather than at the first compile: the
+   * daemon, so that its main thread forks while its process is small, and never for an upload.
+   */
+  startCompileLauncher?: boolean;
+  /**
    * Fuel of the speculative run on the calling thread that precedes the worker (speculative/);
    * 0 sends every evaluation straight to a worker. Default DEFAULT_INLINE_FUEL.
    */
@@ -97,6 +102,7 @@ export class Engine implements PolicyEngine {
   constructor(options: EngineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.#compiler = options.compile === undefined ? new CompileProcess(options.compileProcess) : undefined;
+    if (options.startCompileLauncher === true) void this.#compiler?.start();
     this.#compile = options.compile ?? ((bytes, limits) => this.#compiler!.compile(bytes, limits));
     const inlineFuel = options.inlineFuel ?? DEFAULT_INLINE_FUEL;
     this.#linuxInline = options.linuxCapabilities !== false;

@@ -41,3 +41,16 @@ export function closeInheritedFds(keep: readonly number[]): OpenFd[] {
   }
   return closed;
 }
+
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/** Marks `fd` close-on-exec: a process this one starts does not inherit it. Throws if fcntl fails. */
+export function setCloseOnExec(fd: number): void {
+  const c = libc();
+  const flags = c.fcntl(fd, F_GETFD, 0);
+  if (!flags.ok) throw new Error(`fcntl(${fd}, F_GETFD) failed with ${errnoName(flags.errno)}`);
+  const r = c.fcntl(fd, F_SETFD, flags.value | FD_CLOEXEC);
+  if (!r.ok) throw new Error(`fcntl(${fd}, F_SETFD) failed with ${errnoName(r.errno)}`);
+}

@@ -502,7 +502,7 @@ async function memory(): Promise<void> {
     `targets: idle <= ${IDLE_TARGET_MB} MB: ${idle.toFixed(0)} MB (${verdict(idle <= IDLE_TARGET_MB)}); <= ${PER_POLICY_TARGET_MB} MB per bound policy: the first ${first.toFixed(1)} MB, then ${perPolicy.toFixed(2)} MB each from ${mid} to ${last} (${verdict(first <= PER_POLICY_TARGET_MB && perPolicy <= PER_POLICY_TARGET_MB)})`,
   );
   console.log(
-    'the compile pipeline (binaryen, wasm-tools) runs in a child process that exits a second after its last compile ("children" 0). Rows move by up to ~13 MB with V8\'s garbage collection: the idle row\'s main heap still holds start-up garbage that V8 collects later (hence rows below idle), and the burst row is garbage the main thread made under load (new space at its 32 MB cap, promoted objects), kept until its next full GC (a forced one brings the heap back to its idle size)',
+    'the compile pipeline (binaryen, wasm-tools) runs in a compile process (started by the compile launcher, not counted here) that exits a second after its last compile ("children": compile processes, 0). Rows move by up to ~13 MB with V8\'s garbage collection: the idle row\'s main heap still holds start-up garbage that V8 collects later (hence rows below idle), and the burst row is garbage the main thread made under load (new space at its 32 MB cap, promoted objects), kept until its next full GC (a forced one brings the heap back to its idle size)',
   );
 }
 

@@ -117,7 +117,7 @@ export interface Resident {
   /** RssFile (the node binary, shared libraries, native addons), MB. */
   fileMb: number;
   threads: number;
-  /** Child processes (the compile process while it runs). */
+  /** Compile processes (while one runs; the compile launcher, which stays, is not counted). */
   children: number;
 }
 
@@ -129,8 +129,27 @@ export function resident(pid: number): Resident {
     anonMb: kb('RssAnon') / 1024,
     fileMb: kb('RssFile') / 1024,
     threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
-    children: childPids(pid).length,
+    children: compileProcesses(pid).length,
   };
+}
+
+/** The compile processes below `pid` (its compile launcher's children), from /proc. */
+export function compileProcesses(pid: number): number[] {
+  return childPids(pid)
+    .flatMap((child) => {
+      try {
+        return childPids(child);
+      } catch {
+        return []; // exited meanwhile
+      }
+    })
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('compile-main');
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** The child processes of `pid` (of all its threads), from /proc. */
@@ -149,12 +168,12 @@ export function childPids(pid: number): number[] {
 }
 
 /**
- * Resident memory once it stops moving: once the daemon has no child process left (the compile
- * process ends when it has nothing to compile; 30 s at most), sampled every 250 ms until two
+ * Resident memory once it stops moving: once the daemon has no compile process left (it ends
+ * when it has nothing to compile; 30 s at most), sampled every 250 ms until two
  * samples are within 1 MB (10 s at most).
  */
 export async function settledResident(pid: number): Promise<Resident> {
-  for (let i = 0; i < 300 && childPids(pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && compileProcesses(pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   let last = resident(pid);
   for (let i = 0; i < 40; i++) {
     await new Promise((r) => setTimeout(r, 250));

@@ -33,6 +33,7 @@ import {
   type UploadBomb,
 } from '../../test/support/hostile-policies.ts';
 import type { IsolationClientCommand, IsolationClientMessage } from './isolation-vm-client.ts';
+import { compileProcesses } from './footprint.ts';
 import { summarize } from './table.ts';
 import { THREAD_GROUPS, threadCpuBetween, threadSnapshot, type ThreadGroup } from './thread-cpu.ts';
 
@@ -246,20 +247,13 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Whether a process has a child (the daemon's compile process, which exits a second after its last compile). */
-function hasChildren(pid: number): boolean {
-  return fs
-    .readdirSync(`/proc/${pid}/task`)
-    .some((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim() !== '');
-}
-
 /** Waits until the daemon has no compile process and used under 10 ms of CPU in the last 200 ms
  * (at most 10 s; says so when it never settles). */
 async function settle(daemonPid: number): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const before = cpuMs(daemonPid);
     await new Promise((r) => setTimeout(r, 200));
-    if (!hasChildren(daemonPid) && cpuMs(daemonPid) - before < 10) return;
+    if (compileProcesses(daemonPid).length === 0 && cpuMs(daemonPid) - before < 10) return;
   }
   console.error('isolation bench: the daemon did not settle within 10 s; measuring anyway');
 }

@@ -1,9 +1,11 @@
 // The compile pipeline (binaryen, jco's wasm-tools: ~100 MB once loaded) leaves nothing behind
 // in a real daemon (`capgate serve`, compiled): after policies in AssemblyScript, Rust and C
-// are pushed, bound and evaluated, the daemon has no compile process left, no more threads than
-// when idle, grew by far less than the pipeline's size, and its own process (main thread and
-// evaluation workers) never loaded binaryen or wasm-tools (the module trace of
-// test/cli/support/module-trace.mjs, which the compile process does not inherit).
+// are pushed, bound and evaluated, the daemon has no compile process left (only its compile
+// launcher), no more threads than when idle, grew by far less than the pipeline's size, and its
+// own process (main thread and evaluation workers) never loaded binaryen or wasm-tools (the
+// module trace of test/cli/support/module-trace.mjs, which the launcher does not inherit).
+// The daemon's main thread forks no process for an upload (strace), the launcher is confined,
+// one killed mid-compile costs that compile only, and a daemon killed -9 leaves neither behind.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,11 +14,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
 import { childPids, resident } from '../../scripts/bench/footprint.ts';
+import { CapgateApiError } from '../../runtime/client/errors.ts';
+import { processThreadCredentials } from '../../runtime/os/thread-credentials.ts';
+import { componentFromWat, policyWat } from '../support/components.ts';
+import { descendantsOf, processTable, readProc } from '../support/processes/proc-table.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { serveDaemon } from '../cli/support/daemon.ts';
 import { GUEST_EXAMPLES_DIR } from '../../scripts/build-guests.ts';
 import { REPO_ROOT } from '../cli/support/run-cli.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { serveDaemonForFile } from '../support/served-daemon.ts';
-import { waitUntil } from '../support/wait.ts';
+import { waitFor, waitUntil } from '../support/wait.ts';
 
 const TRACE = fileURLToPath(new URL('../cli/support/module-trace.mjs', import.meta.url));
 /** Far below the ~140 MB the pipeline kept when it stayed in the daemon's process, far above the
@@ -43,6 +51,20 @@ afterAll(() => {
 });
 
 const threads = (pid: number): number => readdirSync(`/proc/${pid}/task`).length;
+
+/** The processes below `pid` whose command line names `script` (compile-main, launcher-main). */
+function below(pid: number, script: string): number[] {
+  const table = processTable();
+  const tree = descendantsOf([pid], table);
+  return table.filter((p) => p.pid !== pid && tree.has(p.pid) && p.cmdline.includes(script)).map((p) => p.pid);
+}
+const compileProcesses = (daemon: number): number[] => below(daemon, 'compile-main');
+const launchers = (daemon: number): number[] => below(daemon, 'launcher-main');
+
+/** A policy no push has sent yet (a different constant each call): its upload compiles. */
+let fresh = 0;
+const freshPolicy = (): Promise<Uint8Array> =>
+  componentFromWat(policyWat({ extra: `(global $fresh i32 (i32.const ${++fresh}))` }));
 
 function loadedModules(): string[] {
   const urls = readFileSync(trace(), 'utf8')
@@ -83,14 +105,104 @@ describe('the compile process', () => {
     } finally {
       admin.close();
     }
-    // The compile process ends a second after its last answer (engine/compile/compile-process.ts).
+    // The compile process ends a second after its last answer (engine/compile/compile-process.ts);
+    // the launcher stays, the daemon's only child.
     await waitUntil(
-      () => childPids(d.pid).length === 0,
+      () => compileProcesses(d.pid).length === 0,
       () => `the daemon's compile process to exit (children: ${childPids(d.pid).join(', ')})`,
     );
+    expect(childPids(d.pid)).toEqual(launchers(d.pid));
+    expect(launchers(d.pid)).toHaveLength(1);
     expect(threads(d.pid)).toBeLessThanOrEqual(idleThreads);
     expect(resident(d.pid).rssMb - idleRss).toBeLessThan(GROWTH_BOUND_MB);
+  }, 240_000);
 
+  it("the daemon's main thread forks no process for an upload (strace); the launcher does", async () => {
+    const d = served.daemon;
+    const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
+    const log = join(work, 'strace.log');
+    const noCompileProcess = (): Promise<void> =>
+      waitUntil(() => compileProcesses(d.pid).length === 0, 'the compile process to exit after its idle second');
+    await noCompileProcess();
+    // Process creation, and accept4 as the control that the main thread was traced at all.
+    const strace = spawnChild(
+      'strace',
+      ['-f', '-qq', '-e', 'trace=clone,clone3,fork,vfork,accept4', '-o', log, '-p', String(d.pid)],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise((resolve) => strace.once('exit', resolve));
+    try {
+      await waitUntil(
+        () => readdirSync(`/proc/${d.pid}/task`).every((tid) => tracedBy(d.pid, tid) !== 0),
+        'strace to attach to every thread of the daemon',
+      );
+      // Two uploads, each starting a compile process (none is left from the one before).
+      for (let i = 0; i < 2; i++) {
+        const started = waitFor(() => compileProcesses(d.pid)[0], "the upload's compile process to start");
+        await admin.pushPolicy(`no-fork-${i}`, await freshPolicy());
+        await started;
+        await noCompileProcess();
+      }
+    } finally {
+      admin.close();
+      strace.kill('SIGINT'); // detaches
+      await exited;
+    }
+    const mainThread = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith(`${d.pid} `));
+    expect(mainThread.filter((l) => l.includes('accept4(')).length).toBeGreaterThan(0);
+    const forks = mainThread.filter((l) => /^\d+ +(clone3?|fork|vfork)\(/.test(l) && !l.includes('CLONE_THREAD'));
+    expect(forks).toEqual([]);
+  }, 240_000);
+
+  it('the launcher holds no capability on any thread, has no_new_privs and a seccomp filter', () => {
+    const d = served.daemon;
+    const [launcher] = launchers(d.pid);
+    expect(launcher).toBeDefined();
+    const all = processThreadCredentials(launcher!);
+    expect(all.length).toBeGreaterThan(1); // V8's platform threads, not only the main one
+    for (const t of all)
+      expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs, t.seccomp]).toEqual([
+        t.tid,
+        0n,
+        0n,
+        0n,
+        0n,
+        true,
+        2,
+      ]);
+  });
+
+  it('a launcher killed -9 mid-compile: that upload is refused, to be tried again, and the next one is compiled', async () => {
+    const d = served.daemon;
+    const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
+    try {
+      await waitUntil(() => compileProcesses(d.pid).length === 0, 'the compile process to exit after its idle second');
+      const [launcher] = launchers(d.pid);
+      const push = admin.pushPolicy('lost', await freshPolicy()).then(
+        () => 'accepted',
+        (err: unknown) => err,
+      );
+      const compile = await waitFor(() => compileProcesses(d.pid)[0], "the upload's compile process to start");
+      process.kill(launcher!, 'SIGKILL');
+      const refusal = await push;
+      expect(refusal).toBeInstanceOf(CapgateApiError);
+      expect((refusal as CapgateApiError).message).toMatch(
+        /the compile launcher died \(SIGKILL\) while (compiling the policy|the compile process started); it is started again: try again/,
+      );
+      // Its compile process went with it (its parent-death signal), and a new launcher serves.
+      await waitUntil(() => readProc(compile) === null, 'the orphaned compile process to die');
+      expect((await admin.pushPolicy('after', await freshPolicy())).created).toBe(true);
+      expect(launchers(d.pid)).toHaveLength(1);
+      expect(launchers(d.pid)).not.toContain(launcher);
+    } finally {
+      admin.close();
+    }
+  }, 240_000);
+
+  it('its own process never loaded the pipeline (the module trace, read once the daemon stopped)', async () => {
+    const d = served.daemon;
     expect(await d.stop()).toBe(0);
     const modules = loadedModules();
     // The control: the trace saw the daemon's engine and its evaluation workers.
@@ -103,4 +215,35 @@ describe('the compile process', () => {
     );
     expect(pipeline).toEqual([]);
   }, 240_000);
+});
+
+/** The TracerPid of one thread of `pid` (0: not traced; the thread gone counts as traced). */
+function tracedBy(pid: number, tid: string): number {
+  try {
+    return Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return -1;
+  }
+}
+
+describe('a daemon killed -9', () => {
+  it('leaves neither its launcher nor its compile process behind', async () => {
+    const d = await serveDaemon();
+    const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
+    try {
+      const push = admin.pushPolicy('orphan', await freshPolicy()).catch(() => undefined);
+      const compile = await waitFor(() => compileProcesses(d.pid)[0], "the upload's compile process to start");
+      const launcher = launchers(d.pid);
+      expect(launcher).toHaveLength(1);
+      process.kill(d.pid, 'SIGKILL');
+      await push;
+      await waitUntil(
+        () => [compile, ...launcher].every((pid) => readProc(pid) === null),
+        () => `the launcher ${launcher} and the compile process ${compile} to die with the daemon`,
+      );
+    } finally {
+      admin.close();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

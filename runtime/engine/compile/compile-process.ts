@@ -4,27 +4,42 @@
 // kills only that process. Either way the upload gets a clear refusal and the next job gets a
 // fresh process.
 //
-// The process ends once it has had nothing to compile for `idleMs` (1 s): the pipeline
+// The daemon's main thread never forks one. A fork copies the forking process's page tables
+// under its mmap_lock, and libuv then waits for the child's exec: 3-9 ms of the main thread per
+// start at ~100 MB (load ~3), 12-50 ms measured on a busier machine, and a worker thread's fork
+// would take the same lock. So a small compile launcher (launcher-main.ts) is started once,
+// before the sockets listen (`start()`, while the daemon's process is small), and starts the
+// compile processes on this side's word, relaying jobs and results. Only a launcher that died is
+// started again from here: at once the first time, then after a back-off that doubles to 30 s
+// (a compile asked for meanwhile is refused, to be tried again); the compile it was running is
+// refused, to be tried again.
+//
+// The compile process ends once it has had nothing to compile for `idleMs` (1 s): the pipeline
 // (binaryen, jco's wasm-tools) costs ~100 MB while loaded, and a worker thread would not give it
 // back when it ends (most of it stayed in the daemon's allocator arenas: +90 MB measured). The
 // second of grace lets a sequence of compiles (the policy directory's, a script's pushes) share
-// one process: starting one and loading the pipeline costs ~8x a warm compile. A process returns all of it, and only its compiled output crosses back: the
-// instrumented core module's bytes, compiled again here by WebAssembly.compile (asynchronous,
-// off this thread), which is also the one Module the evaluation workers share.
+// one process: starting one and loading the pipeline costs ~8x a warm compile. Only its
+// compiled output crosses back: the instrumented core module's bytes, compiled again here by
+// WebAssembly.compile (asynchronous, off this thread), which is also the one Module the
+// evaluation workers share.
 //
 // The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
 // seccomp filter, low rlimits, no inherited descriptor). It says so when ready, and this side
-// checks every thread of it in /proc before it sends the first byte; one that could not is
-// ended, and the compile refused, naming what is missing, unless `allowUnsandboxed`.
+// checks every thread of it in /proc (and that it is the launcher's child) before it sends the
+// first byte; one that could not is ended, and the compile refused, naming what is missing,
+// unless `allowUnsandboxed`. The launcher is checked the same way (no capability, no_new_privs)
+// when it starts.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
-import type { CompileJob, FromCompileProcess, SandboxReport } from './compile-protocol.ts';
+import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
+import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
-import { unconfinedThread } from '../../os/thread-credentials.ts';
+import { readProcStat } from '../../os/proc-stat.ts';
+import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
 
-const ENTRY = new URL('./compile-launch.ts', import.meta.url);
+const LAUNCHER = new URL('./launcher-launch.ts', import.meta.url);
 
 export interface CompileProcessOptions {
   /** Wall-clock limit of one compile, from the moment a ready process takes it. */
@@ -38,6 +53,11 @@ export interface CompileProcessOptions {
    * instead of refusing: it then runs as the daemon's user with its capabilities.
    */
   allowUnsandboxed: boolean;
+  /**
+   * The wait before a launcher that died young (under a minute) a second time in a row is started
+   * again; it doubles with each further one, to 30 s at most.
+   */
+  launcherBackoffMs: number;
 }
 
 export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.freeze({
@@ -45,27 +65,65 @@ export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.f
   maxHeapMb: 512,
   idleMs: 1000,
   allowUnsandboxed: false,
+  launcherBackoffMs: 100,
 });
 
-/** The end of the process's stderr kept to say why it died (V8 prints its heap-limit error there). */
+/** The end of the launcher's stderr kept to say why it died. */
 const STDERR_TAIL_CHARS = 2000;
+/** The launcher's heap: it holds a job's bytes and a result at a time, and little else. */
+const LAUNCHER_HEAP_MB = 64;
+/** A compile process told to stop whose exit the launcher has not reported by then: the launcher is killed. */
+const STOP_GRACE_MS = 5000;
+/** A launcher that lived this long before it died is restarted at once; a shorter one backs off. */
+const LAUNCHER_STEADY_MS = 60_000;
+const BACKOFF_MAX_MS = 30_000;
 
-interface Running {
+interface Launcher {
   child: ChildProcess;
-  /** Resolves once the process loaded the pipeline; rejects if it died first. */
+  startedAt: number;
+  /** Resolves once it is up and confined; rejects (the refusal) otherwise. */
   ready: Promise<void>;
   exited: Promise<void>;
   dead: boolean;
   stderrTail: string;
 }
 
+interface Running {
+  proc: number;
+  launcher: Launcher;
+  pid: number | undefined;
+  /** Resolves once the process loaded the pipeline and is checked; rejects if it died first or is not sandboxed. */
+  ready: Promise<void>;
+  exited: Promise<void>;
+  dead: boolean;
+  /** How it ended, as the launcher told it (` (SIGKILL): why`). */
+  end: string;
+  /** It went with its launcher (`end` then says how the launcher ended). */
+  lostWithLauncher: boolean;
+  output: string;
+  /** The answers to its jobs, by id. */
+  results: Map<number, (r: CompileResultOnWire) => void>;
+  onReady: (sandbox: SandboxReport) => void;
+  onExit: (how: string, output: string) => void;
+}
+
 function refused(message: string): CompileResult {
   return { ok: false, kind: 'invalid-module', message };
 }
 
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 export class CompileProcess {
   readonly #options: CompileProcessOptions;
+  #launcher: Launcher | undefined;
+  /** Launchers that died young in a row, and when the next may start. */
+  #deaths = 0;
+  #restartAt = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
   #running: Running | undefined;
+  /** Compile processes asked for and not yet reported gone, by `proc`. */
+  readonly #procs = new Map<number, Running>();
+  #nextProc = 1;
   /** Jobs run one after another. */
   #tail: Promise<unknown> = Promise.resolve();
   /** Jobs asked for and not yet answered (the running one included). */
@@ -77,8 +135,10 @@ export class CompileProcess {
   #closed = false;
   /** Processes stopped for running past their time or out of memory (tests, metrics). */
   stopped = 0;
-  /** Processes started so far (tests, benchmarks). */
+  /** Compile processes started so far (tests, benchmarks). */
   started = 0;
+  /** Launchers started so far (tests). */
+  launchersStarted = 0;
   /** What the last process to start said of its sandbox (tests, benchmarks). */
   lastSandbox: SandboxReport | undefined;
 
@@ -88,7 +148,21 @@ export class CompileProcess {
 
   /** The pid of the compile process while one runs (tests, benchmarks). */
   get pid(): number | undefined {
-    return this.#running?.dead === false ? this.#running.child.pid : undefined;
+    return this.#running?.dead === false ? this.#running.pid : undefined;
+  }
+
+  /** The pid of the launcher while it runs (tests). */
+  get launcherPid(): number | undefined {
+    return this.#launcher?.dead === false ? this.#launcher.child.pid : undefined;
+  }
+
+  /**
+   * Starts the launcher now rather than at the first compile: the daemon calls it as it starts,
+   * while its process is small (the fork's cost grows with it). Resolves once it is up, or not.
+   */
+  async start(): Promise<void> {
+    if (this.#closed) return;
+    await this.#launcherReady().catch(() => undefined);
   }
 
   /** `timeoutMs`: this job's time limit, instead of the process's. */
@@ -114,39 +188,185 @@ export class CompileProcess {
     }
   }
 
+  /** Ends the compile process and the launcher; resolves once both have exited. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
+    clearTimeout(this.#restartTimer);
     await this.#retire();
+    const l = this.#launcher;
+    if (l !== undefined && !l.dead) {
+      // Held until it has exited (see #end). Its own child: the pid is its until reaped here.
+      l.child.ref();
+      l.child.kill('SIGKILL');
+      await l.exited;
+    }
   }
 
-  #spawn(): Running {
-    this.started++;
-    const child = startNodeProcess(
-      ENTRY,
-      [`--max-old-space-size=${this.#options.maxHeapMb}`, '--max-semi-space-size=16'],
+  #launcherReady(): Promise<Launcher> {
+    const l = this.#launcher;
+    if (l !== undefined && !l.dead) return l.ready.then(() => l);
+    const wait = this.#restartAt - Date.now();
+    if (wait > 0)
+      return Promise.reject(
+        new Error(
+          `the compile launcher died ${this.#deaths} times in a row and is started again in ${Math.ceil(wait / 1000)} s; try again then${l !== undefined ? this.#launcherWhy(l) : ''}`,
+        ),
+      );
+    const started = this.#startLauncher();
+    return started.ready.then(() => started);
+  }
+
+  #startLauncher(): Launcher {
+    this.launchersStarted++;
+    clearTimeout(this.#restartTimer);
+    const child = startNodeProcess(LAUNCHER, [`--max-old-space-size=${LAUNCHER_HEAP_MB}`, '--max-semi-space-size=1'], {
       // Pipes, not /dev/null: the daemon opens nothing outside its directories for it.
-      { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] },
-    );
+      stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, CAPGATE_DAEMON_PID: String(process.pid) },
+    });
     child.stdin?.end();
     child.stdout?.resume();
-    const r: Running = { child, ready: Promise.resolve(), exited: Promise.resolve(), dead: false, stderrTail: '' };
+    const l: Launcher = {
+      child,
+      startedAt: Date.now(),
+      ready: Promise.resolve(),
+      exited: Promise.resolve(),
+      dead: false,
+      stderrTail: '',
+    };
+    this.#launcher = l;
     const stderr = child.stderr as (Readable & { unref?: () => void }) | null;
     stderr?.setEncoding('utf8');
-    stderr?.on('data', (s: string) => (r.stderrTail = (r.stderrTail + s).slice(-STDERR_TAIL_CHARS)));
-    r.exited = new Promise<void>((resolve) =>
-      child.once('exit', () => {
+    stderr?.on('data', (s: string) => (l.stderrTail = (l.stderrTail + s).slice(-STDERR_TAIL_CHARS)));
+    l.exited = new Promise<void>((resolve) => child.once('exit', () => (this.#launcherDied(l), resolve())));
+    l.ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: FromLauncher): void => {
+        if (m.type !== 'launcher-ready') return;
+        child.off('message', onMessage);
+        const unconfined = this.#unconfinedLauncher(child.pid, m.problem);
+        if (unconfined === undefined || this.#options.allowUnsandboxed) return resolve();
+        reject(
+          new Error(
+            `the compile launcher could not confine itself: ${unconfined}. Policies are not compiled unsandboxed, as root; fix what is missing, or set engine.allowUnsandboxedCompile to compile without the sandbox`,
+          ),
+        );
+      };
+      child.on('message', onMessage);
+      // `on`: a later one (a message that could not be sent) must not go unhandled, which would throw.
+      child.on('error', (err) => {
+        l.stderrTail = `${l.stderrTail}${err.message}\n`.slice(-STDERR_TAIL_CHARS);
+        reject(new Error(`the compile launcher could not start: ${err.message}`));
+      });
+      void l.exited.then(() => reject(new Error(`the compile launcher exited during start-up${this.#launcherWhy(l)}`)));
+    });
+    l.ready.catch(() => undefined);
+    child.on('message', (m: FromLauncher) => this.#fromLauncher(l, m));
+    // Neither the launcher nor its pipes keep the caller's event loop alive (as a worker would not).
+    child.unref();
+    child.channel?.unref();
+    for (const pipe of [child.stdout, stderr] as Array<(Readable & { unref?: () => void }) | null>) pipe?.unref?.();
+    return l;
+  }
+
+  #launcherDied(l: Launcher): void {
+    l.dead = true;
+    const how = `the compile launcher died${this.#launcherWhy(l)}`;
+    for (const r of [...this.#procs.values()])
+      if (r.launcher === l) {
+        r.lostWithLauncher = true;
+        r.onExit(how, '');
+      }
+    if (this.#launcher !== l || this.#closed) return;
+    this.#deaths = Date.now() - l.startedAt < LAUNCHER_STEADY_MS ? this.#deaths + 1 : 1;
+    const first = this.#options.launcherBackoffMs;
+    const delay = this.#deaths <= 1 ? 0 : Math.min(first * 2 ** (this.#deaths - 2), Math.max(first, BACKOFF_MAX_MS));
+    this.#restartAt = Date.now() + delay;
+    // Started again now, not at the next upload: that one then finds it ready.
+    this.#restartTimer = setTimeout(() => {
+      if (!this.#closed && this.#launcher === l) this.#startLauncher();
+    }, delay);
+    this.#restartTimer.unref();
+  }
+
+  #launcherWhy(l: Launcher): string {
+    const code = l.child.exitCode;
+    const signal = l.child.signalCode;
+    const how = signal !== null ? ` (${signal})` : code !== null ? ` (exit code ${code})` : '';
+    const said = l.stderrTail.trim().split('\n').slice(-3).join(' ').slice(0, 500);
+    return `${how}${said ? `: ${said}` : ''}`;
+  }
+
+  /** What the launcher lacks of its confinement, from its word and from /proc; undefined: nothing. */
+  #unconfinedLauncher(pid: number | undefined, problem: string | undefined): string | undefined {
+    if (problem !== undefined) return problem;
+    if (pid === undefined) return 'it has no pid';
+    try {
+      const threads = processThreadCredentials(pid);
+      const holding = threads.find(holdsCapabilities);
+      if (holding !== undefined) return `its thread ${holding.tid} holds capabilities`;
+      // Its compile processes inherit the main thread's no_new_privs (the thread that forks them).
+      if (threads.find((t) => t.tid === pid)?.noNewPrivs !== true) return 'it lacks no_new_privs';
+      const open = threads.find((t) => t.seccomp !== 2);
+      if (open !== undefined) return `its thread ${open.tid} has no seccomp filter`;
+    } catch (err) {
+      return `its threads could not be checked in /proc: ${errorText(err)}`;
+    }
+    return undefined;
+  }
+
+  #fromLauncher(l: Launcher, m: FromLauncher): void {
+    if (m.type === 'launcher-ready') return;
+    const r = this.#procs.get(m.proc);
+    if (r === undefined || r.launcher !== l) return;
+    if (m.type === 'started') r.pid = m.pid;
+    else if (m.type === 'ready') r.onReady(m.sandbox);
+    else if (m.type === 'result') r.results.get(m.id)?.(m.result);
+    else if (m.type === 'exited') {
+      const how = m.signal !== null ? ` (${m.signal})` : m.code !== null ? ` (exit code ${m.code})` : '';
+      r.onExit(`${how}${m.why !== undefined ? `: ${m.why}` : ''}`, m.output);
+    }
+  }
+
+  #tell(l: Launcher, m: ToLauncher): void {
+    if (!l.dead && l.child.connected) l.child.send(m);
+  }
+
+  #spawn(l: Launcher): Running {
+    this.started++;
+    const proc = this.#nextProc++;
+    let onReady: (sandbox: SandboxReport) => void = () => undefined;
+    let onExit: (how: string, output: string) => void = () => undefined;
+    const r: Running = {
+      proc,
+      launcher: l,
+      pid: undefined,
+      ready: Promise.resolve(),
+      exited: Promise.resolve(),
+      dead: false,
+      end: '',
+      lostWithLauncher: false,
+      output: '',
+      results: new Map(),
+      onReady: (s) => onReady(s),
+      onExit: (how, output) => onExit(how, output),
+    };
+    this.#procs.set(proc, r);
+    r.exited = new Promise<void>((resolve) => {
+      onExit = (how, output) => {
+        if (r.dead) return;
         r.dead = true;
+        r.end = how;
+        r.output = output;
+        this.#procs.delete(proc);
         this.#exiting.delete(r);
         if (this.#running === r) this.#running = undefined;
         resolve();
-      }),
-    );
+      };
+    });
     r.ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: FromCompileProcess): void => {
-        if (m.type !== 'ready') return;
-        child.off('message', onMessage);
-        const unsandboxed = this.#unsandboxed(m.sandbox, child.pid);
+      onReady = (sandbox) => {
+        const unsandboxed = this.#unsandboxed(sandbox, r.pid, l.child.pid);
         if (unsandboxed === undefined || this.#options.allowUnsandboxed) return resolve();
         this.#end(r);
         reject(
@@ -155,70 +375,74 @@ export class CompileProcess {
           ),
         );
       };
-      child.on('message', onMessage);
-      child.once('error', (err) => reject(new Error(`the compile process could not start: ${err.message}`)));
-      void r.exited.then(() => reject(new Error(`the compile process exited during start-up${this.#why(r)}`)));
+      void r.exited.then(() =>
+        reject(
+          new Error(
+            r.lostWithLauncher
+              ? `${r.end} while the compile process started; it is started again: try again`
+              : `the compile process exited during start-up${this.#why(r)}`,
+          ),
+        ),
+      );
     });
     r.ready.catch(() => undefined);
-    // Neither the process nor its pipes keep the caller's event loop alive (as a worker would not).
-    child.unref();
-    child.channel?.unref();
-    for (const pipe of [child.stdout, stderr] as Array<(Readable & { unref?: () => void }) | null>) pipe?.unref?.();
+    this.#tell(l, { type: 'start', proc, maxHeapMb: this.#options.maxHeapMb });
     return r;
   }
 
   /** What the process lacks of its sandbox, from its word and from /proc; undefined: nothing. */
-  #unsandboxed(report: SandboxReport | undefined, pid: number | undefined): string | undefined {
+  #unsandboxed(report: SandboxReport, pid: number | undefined, launcherPid: number | undefined): string | undefined {
     this.lastSandbox = report;
-    if (typeof report !== 'object' || report === null) return 'it did not say (an older compile process?)';
-    if (!report.applied) return typeof report.missing === 'string' ? report.missing : 'it did not say what';
+    if (!report.applied) return report.missing;
     if (pid === undefined) return 'it has no pid';
-    // Its word is not enough: every thread, as the kernel reports it.
+    // Its word is not enough: every thread, as the kernel reports it, of the launcher's child.
     try {
+      const parent = readProcStat(pid)?.ppid;
+      if (parent !== launcherPid) return `process ${pid} is not the launcher's child (its parent is ${parent})`;
       return unconfinedThread(pid);
     } catch (err) {
-      return `its threads could not be checked in /proc: ${err instanceof Error ? err.message : String(err)}`;
+      return `its threads could not be checked in /proc: ${errorText(err)}`;
     }
   }
 
   #why(r: Running): string {
-    const code = r.child.exitCode;
-    const signal = r.child.signalCode;
-    const how = signal !== null ? ` (${signal})` : code !== null ? ` (exit code ${code})` : '';
-    const said = r.stderrTail.trim().split('\n').slice(-3).join(' ').slice(0, 500);
-    return `${how}${said ? `: ${said}` : ''}`;
+    const said = r.output.trim().split('\n').slice(-3).join(' ').slice(0, 500);
+    return `${r.end}${said ? `: ${said}` : ''}`;
   }
 
   async #run(bytes: Uint8Array, limits: EngineLimits, timeoutMs: number): Promise<CompileResult> {
     if (this.#closed) return refused('the engine is closed');
-    const r = (this.#running ??= this.#spawn());
+    let r: Running;
     try {
+      const l = await this.#launcherReady();
+      if (this.#running?.launcher !== l) this.#running = undefined;
+      r = this.#running ??= this.#spawn(l);
       await r.ready;
     } catch (err) {
-      return refused(`the policy could not be compiled: ${err instanceof Error ? err.message : String(err)}`);
+      return refused(`the policy could not be compiled: ${errorText(err)}`);
     }
     const id = this.#nextId++;
     let finished = false;
-    const answer = await new Promise<(FromCompileProcess & { type: 'result' }) | CompileResult>((resolve) => {
-      const done = (res: (FromCompileProcess & { type: 'result' }) | CompileResult): void => {
+    const answer = await new Promise<CompileResultOnWire | CompileResult>((resolve) => {
+      const done = (res: CompileResultOnWire | CompileResult): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
-        r.child.off('message', onMessage);
+        r.results.delete(id);
         resolve(res);
       };
-      const onMessage = (m: FromCompileProcess): void => {
-        if (m.type === 'result' && m.id === id) done(m);
-      };
+      r.results.set(id, done);
       void r.exited.then(() => {
         if (finished) return;
-        const oom = /heap limit|out of memory/i.test(r.stderrTail);
+        const oom = /heap limit|out of memory/i.test(r.output);
         this.stopped += oom ? 1 : 0;
         done(
           refused(
             oom
               ? `compiling the policy exhausted the compile process's memory limit of ${this.#options.maxHeapMb} MiB; it was stopped${this.#why(r)}`
-              : `the compile process died while compiling the policy${this.#why(r)}`,
+              : r.lostWithLauncher
+                ? `${r.end} while compiling the policy; it is started again: try again`
+                : `the compile process died while compiling the policy${this.#why(r)}`,
           ),
         );
       });
@@ -227,21 +451,16 @@ export class CompileProcess {
         this.#end(r);
         done(refused(`compiling the policy took longer than ${timeoutMs} ms; it was stopped`));
       }, timeoutMs);
-      r.child.on('message', onMessage);
-      r.child.send({ id, bytes, limits } satisfies CompileJob);
+      this.#tell(r.launcher, { type: 'job', proc: r.proc, id, bytes, limits });
     });
-    if (!('type' in answer)) return answer;
-    const wire = answer.result;
-    if (!wire.ok) return wire;
+    if (!answer.ok || !('core' in answer)) return answer;
     let module: WebAssembly.Module;
     try {
-      module = await WebAssembly.compile(wire.core);
+      module = await WebAssembly.compile(answer.core);
     } catch (err) {
-      return refused(
-        `the compiled policy does not compile here (engine bug): ${err instanceof Error ? err.message : String(err)}`,
-      );
+      return refused(`the compiled policy does not compile here (engine bug): ${errorText(err)}`);
     }
-    return { ok: true, policy: { ...wire.policy, module } };
+    return { ok: true, policy: { ...answer.policy, module } };
   }
 
   /** A job was answered: with none left, the process ends (after idleMs). */
@@ -264,14 +483,18 @@ export class CompileProcess {
     await Promise.all([...this.#exiting].map((x) => x.exited));
   }
 
-  /** Kills `r` (nothing it does matters any more); it leaves #running at once, #exiting on exit. */
+  /** Has the launcher kill `r` (nothing it does matters any more); it leaves #running at once, #exiting on exit. */
   #end(r: Running): void {
     if (this.#running === r) this.#running = undefined;
     if (r.dead) return;
     this.#exiting.add(r);
+    this.#tell(r.launcher, { type: 'stop', proc: r.proc });
     // Held until it has exited: whoever awaits that (close() at shutdown) must not see the event
-    // loop end first, with the rest of the shutdown never run.
-    r.child.ref();
-    r.child.kill('SIGKILL');
+    // loop end first, with the rest of the shutdown never run. A launcher that does not report the
+    // exit in time is killed, and the compile process with it (its parent-death signal).
+    const grace = setTimeout(() => {
+      if (!r.dead && !r.launcher.dead) r.launcher.child.kill('SIGKILL');
+    }, STOP_GRACE_MS);
+    void r.exited.then(() => clearTimeout(grace));
   }
 }

@@ -1,6 +1,10 @@
-// Messages between the engine and its compile process (compile-main.ts), over the IPC channel.
+// Messages between the compile launcher (launcher-main.ts) and its compile process
+// (compile-main.ts), in frames (frames.ts) over the process's descriptor COMPILE_CHANNEL_FD.
 import type { CompiledPolicy, CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
+
+/** The compile process's channel to the launcher: its fourth stdio descriptor (a socket pair). */
+export const COMPILE_CHANNEL_FD = 3;
 
 export interface CompileJob {
   id: number;

@@ -2,8 +2,8 @@
 // bytes it compiles are a policy uploaded over the admin channel or shipped by a fleet bundle,
 // and the daemon runs as root: a bug in V8's WebAssembly decoder or compilers (or in our own
 // validation) that such a module exploits would run with what the process holds. It holds:
-// - no capability, on any thread (compile-launch.ts re-executes the process for that), and
-//   no_new_privs;
+// - no capability, on any thread, and no_new_privs: the launcher that starts it re-executed
+//   itself without them (launcher-launch.ts), and a process inherits both;
 // - a seccomp filter on every thread that refuses, with EPERM, what a compiler never needs:
 //   starting programs and processes, sockets, signalling or tracing other processes, changing
 //   their priorities or limits, opening a file for writing, changing the file tree, mounts,
@@ -54,16 +54,14 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
     ...never('execve', 'execveat', 'fork', 'vfork'),
     { syscall: 'clone', allowWhen: [{ arg: 0, anyOf: CLONE_THREAD }] },
     { syscall: 'clone3', errno: ENOSYS },
-    // The network, and Unix sockets (the daemon's included). The IPC channel is already open.
-    ...never('socket', 'socketpair', 'connect', 'bind', 'listen', 'accept', 'accept4'),
-    // Other processes: tracing, memory, signals, descriptors, priorities, limits.
-    ...never('ptrace', 'process_vm_readv', 'process_vm_writev', 'process_madvise', 'process_mrelease', 'kcmp'),
-    ...never('pidfd_open', 'pidfd_getfd', 'pidfd_send_signal', 'tkill'),
+    // Unix socket pairs too (the channel is already open).
+    ...never('socketpair'),
+    // Other processes: signals, descriptors, priorities, limits.
+    ...never('pidfd_open', 'pidfd_send_signal', 'tkill'),
     { syscall: 'kill', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'tgkill', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'rt_sigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
     { syscall: 'rt_tgsigqueueinfo', allowWhen: [{ arg: 0, in: self }] },
-    { syscall: 'fcntl', allowWhen: [{ arg: 1, notIn: FCNTL_SIGNALS }] },
     ...never('setpriority', 'ioprio_set', 'sched_setaffinity', 'sched_setscheduler', 'sched_setparam'),
     ...never('sched_setattr', 'move_pages', 'migrate_pages', 'setrlimit'),
     // Reading its own limits stays (glibc's getrlimit is prlimit64 with no new value).
@@ -74,6 +72,32 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
         { arg: 2, zero: true },
       ],
     },
+    ...confinedRules(),
+  ];
+  return rules.map((r) => ({ errno: EPERM, ...r }));
+}
+
+/**
+ * The calls the compile launcher is refused. It starts processes and kills them, so it keeps
+ * execve, fork and clone, socket pairs (libuv's stdio pipes), signals, priorities and limits
+ * (its compile processes inherit this filter, and lower their own before they add theirs);
+ * everything else that reaches outside the process goes, as for a compile process: a launcher
+ * taken over through what a compile process sent it connects to no socket (the daemon's admin
+ * socket is root's, as it is) and writes no file.
+ */
+export function launcherSandboxRules(): SyscallRule[] {
+  return [...never('execveat'), ...confinedRules()].map((r) => ({ errno: EPERM, ...r }));
+}
+
+/** What neither the compile process nor its launcher may do. */
+function confinedRules(): SyscallRule[] {
+  return [
+    // The network, and Unix sockets (the daemon's included).
+    ...never('socket', 'connect', 'bind', 'listen', 'accept', 'accept4'),
+    // Other processes: tracing, memory, descriptors.
+    ...never('ptrace', 'process_vm_readv', 'process_vm_writev', 'process_madvise', 'process_mrelease', 'kcmp'),
+    ...never('pidfd_getfd'),
+    { syscall: 'fcntl', allowWhen: [{ arg: 1, notIn: FCNTL_SIGNALS }] },
     // Files: nothing is opened for writing, created, removed, renamed, linked or changed.
     { syscall: 'open', allowWhen: [{ arg: 1, noneOf: WRITE_FLAGS }] },
     { syscall: 'openat', allowWhen: [{ arg: 2, noneOf: WRITE_FLAGS }] },
@@ -100,10 +124,14 @@ export function compileSandboxRules(pid: number): SyscallRule[] {
     ...never('settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'sethostname', 'setdomainname'),
     ...never('personality', 'iopl', 'ioperm'),
   ];
-  return rules.map((r) => ({ errno: EPERM, ...r }));
 }
 
 let relaunchFailure: string | undefined;
+
+/** Why relaunchConfined could not re-execute this process, if it tried and could not. */
+export function relaunchFailed(): string | undefined {
+  return relaunchFailure;
+}
 
 const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
 
@@ -111,7 +139,7 @@ const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
  * Re-executes this process as `node <its Node options> <script>`, keeping stdio and the IPC
  * channel (`serialization`: as the parent opened it; Node does not say), so that the new image
  * starts with what no thread of this one could give up by itself:
- * - no capability on any thread (see compile-launch.ts);
+ * - no capability on any thread (see launcher-launch.ts);
  * - no io_uring instance. libuv opens one per event loop as it starts, for epoll batching
  *   (Node 24; UV_USE_IO_URING governs only its file-operation ring), and aborts if a submission
  *   to it fails; a ring, once open, takes any operation (open for writing, connect) past every
@@ -129,7 +157,7 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
       // A failure shows again, and is reported, when the new image installs its full filter.
       installSyscallFilter(arch, syscallFilter(arch, [{ syscall: 'io_uring_setup', errno: EPERM }]));
     }
-    const channel = compileChannelFd();
+    const channel = ipcChannelFd();
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     // Node takes these two out of its environment once it has opened the channel.
@@ -143,10 +171,25 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
   }
 }
 
-/** The descriptor of the compile process's IPC channel to the daemon. */
-export function compileChannelFd(): number {
+/**
+ * Installs the launcher's filter (launcherSandboxRules) on every thread of this process, which
+ * must have no_new_privs. Returns what failed, or undefined.
+ */
+export function applyLauncherSandbox(): string | undefined {
+  const arch = syscallArch();
+  if (arch === undefined) return `a system call table for this architecture (${process.arch})`;
+  try {
+    const installed = installSyscallFilter(arch, syscallFilter(arch, launcherSandboxRules()));
+    return installed.ok ? undefined : installed.why;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** The descriptor of this process's IPC channel to its parent (the launcher's to the daemon). */
+export function ipcChannelFd(): number {
   const fd = (process.channel as unknown as { fd?: unknown } | undefined)?.fd;
-  if (typeof fd !== 'number') throw new Error('the compile process has no IPC channel to the daemon');
+  if (typeof fd !== 'number') throw new Error('this process has no IPC channel to its parent');
   return fd;
 }
 

@@ -1,8 +1,7 @@
-// Uploads are compiled off the calling thread, in a compile process with a time limit: a compile
-// that runs past it is stopped and refused with a clear message, and the next upload gets a fresh
-// process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
+// Uploads are compiled off the calling thread, in a compile process (started by a compile
+// launcher) with a time limit: a compile that runs past it is stopped and refused with a clear
+// message, and the next upload gets a fresh process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
-import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
@@ -10,19 +9,17 @@ import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
-import { childPids } from '../../../scripts/bench/footprint.ts';
+import { descendantsOf, processTable } from '../../support/processes/proc-table.ts';
 import { BACKGROUND_NICE } from '../../../runtime/os/thread-priority.ts';
 import { threadNices } from '../../support/processes/thread-nice.ts';
+import { readProc } from '../../support/processes/proc-table.ts';
+import { waitUntil } from '../../support/wait.ts';
 
-/** This process's compile processes, from /proc (a compile process runs compile-main). */
+/** This process's compile processes (its launchers' children), from /proc (a compile process runs compile-main). */
 function compileProcesses(): number[] {
-  return childPids(process.pid).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('compile-main');
-    } catch {
-      return false; // exited meanwhile
-    }
-  });
+  const table = processTable();
+  const below = descendantsOf([process.pid], table);
+  return table.filter((p) => below.has(p.pid) && p.cmdline.includes('compile-main')).map((p) => p.pid);
 }
 
 const engines: Engine[] = [];
@@ -70,6 +67,46 @@ describe('the compile process', () => {
     expect(compiler.started).toBe(2);
     await compiler.idle();
     expect(compileProcesses()).toEqual([]);
+    // One launcher served both, and stays; close() ends it.
+    expect(compiler.launchersStarted).toBe(1);
+    const launcher = compiler.launcherPid!;
+    expect(readProc(launcher)).not.toBeNull();
+    await compiler.close();
+    expect(readProc(launcher)).toBeNull();
+  }, 120_000);
+
+  it('a launcher killed -9 while idle is started again at once, and the next compile is served', async () => {
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    const [launcher, compile] = [compiler.launcherPid!, compiler.pid!];
+    process.kill(launcher, 'SIGKILL');
+    await waitUntil(() => readProc(compile) === null, 'its compile process to die with it (parent-death signal)');
+    await waitUntil(() => compiler.launchersStarted === 2, 'a new launcher to start');
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    expect(compiler.launcherPid).not.toBe(launcher);
+  }, 120_000);
+
+  it('a launcher that dies young again is started again only after a back-off; a compile meanwhile is refused, to be tried again', async () => {
+    // A back-off no test outlasts: the refusal does not depend on how fast this test asks.
+    const compiler = new CompileProcess({ launcherBackoffMs: 600_000 });
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    await compiler.start();
+    process.kill(compiler.launcherPid!, 'SIGKILL');
+    await waitUntil(() => compiler.launchersStarted === 2 && compiler.launcherPid !== undefined, 'a new launcher');
+    // The first death in a row costs nothing: the next compile is served.
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    process.kill(compiler.launcherPid!, 'SIGKILL');
+    await waitUntil(() => compiler.launcherPid === undefined, 'the second launcher to be seen dead');
+    expect(await compiler.compile(good, DEFAULT_LIMITS)).toEqual({
+      ok: false,
+      kind: 'invalid-module',
+      message:
+        'the policy could not be compiled: the compile launcher died 2 times in a row and is started again in 600 s; try again then (SIGKILL)',
+    });
+    expect(compiler.launchersStarted).toBe(2);
   }, 120_000);
 
   it('runs at a low CPU priority (nice 10) on every thread of the compile process; the daemon keeps its own', async () => {

@@ -100,8 +100,8 @@ interface AttackerRun {
   stderr: string;
 }
 
-async function runAttacker(control: boolean): Promise<AttackerRun> {
-  const label = control ? 'control' : 'sandboxed';
+async function runAttacker(control: boolean, filter: 'compile' | 'launcher' = 'compile'): Promise<AttackerRun> {
+  const label = control ? 'control' : filter === 'compile' ? 'sandboxed' : 'launcher';
   const existing = join(dir, `${label}.txt`);
   writeFileSync(existing, 'untouched');
   const entry = support(control ? 'sandbox-attacker.ts' : 'sandbox-attacker-launch.ts');
@@ -119,7 +119,7 @@ async function runAttacker(control: boolean): Promise<AttackerRun> {
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, CAPGATE_ATTACKER_CONTROL: control ? '1' : '0' },
+      env: { ...process.env, CAPGATE_ATTACKER_CONTROL: control ? '1' : filter === 'launcher' ? 'launcher' : '0' },
     },
   );
   const run: AttackerRun = {
@@ -225,8 +225,39 @@ describe('the compile sandbox, against a compile process taken over', () => {
   }, 120_000);
 });
 
+/** What the launcher's filter refuses too: it starts and kills processes, and does nothing else outside. */
+const LAUNCHER_REFUSED = REFUSED.filter(
+  (name) =>
+    ![
+      'fork',
+      'execve /bin/true',
+      "read its parent's memlock limit",
+      "set the victim's memlock limit",
+      'signal its parent (0)',
+      'renice the victim',
+    ].includes(name),
+);
+
+describe("the compile launcher's filter, against a launcher taken over", () => {
+  it('refuses files, sockets, tracing, io_uring and namespaces, and leaves fork and exec', async () => {
+    const before = connections;
+    const r = await runAttacker(false, 'launcher');
+    expect(r.sandbox, r.stderr).toMatchObject({ applied: true });
+    for (const name of LAUNCHER_REFUSED)
+      expect([name, r.outcomes.get(name)]).toEqual([name, { ok: false, error: 'EPERM' }]);
+    expect(r.outcomes.get('fork')).toMatchObject({ ok: true });
+    expect(r.outcomes.get('file created')).toEqual({ ok: true, value: false });
+    expect(readFileSync(join(dir, 'launcher.txt'), 'utf8')).toBe('untouched');
+    expect(connections).toBe(before);
+    // execve went through: the process became /bin/true, which exited 0 saying nothing more.
+    expect(r.outcomes.has('execve /bin/true')).toBe(false);
+    expect([r.done, r.code]).toEqual([false, 0]);
+    for (const t of r.threads) expect([t.tid, t.noNewPrivs, t.seccomp]).toEqual([t.tid, true, 2]);
+  }, 120_000);
+});
+
 describe("the daemon's side", () => {
-  it('the compile process it runs is confined on every thread, as /proc shows', async () => {
+  it('the compile process it runs, and the launcher that starts it, are confined on every thread, as /proc shows', async () => {
     const compiler = new CompileProcess();
     try {
       expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
@@ -234,6 +265,21 @@ describe("the daemon's side", () => {
       const pid = compiler.pid!;
       expect(unconfinedThread(pid)).toBeUndefined();
       expect(processThreadCredentials(pid).map((t) => t.seccomp)).not.toContain(0);
+      // Its launcher, whose child it is: no capability on any thread, no_new_privs.
+      const launcher = compiler.launcherPid!;
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(launcher));
+      const threads = processThreadCredentials(launcher);
+      expect(threads.length).toBeGreaterThan(1);
+      for (const t of threads)
+        expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs, t.seccomp]).toEqual([
+          t.tid,
+          0n,
+          0n,
+          0n,
+          0n,
+          true,
+          2,
+        ]);
     } finally {
       await compiler.close();
     }
@@ -251,7 +297,7 @@ describe("the daemon's side", () => {
       ok: false,
       kind: 'invalid-module',
       message: expect.stringMatching(
-        /^the policy could not be compiled: the compile process could not sandbox itself: seccomp\(SECCOMP_SET_MODE_FILTER\) failed with ENOSYS: .*set engine\.allowUnsandboxedCompile/,
+        /^the policy could not be compiled: the compile launcher could not confine itself: seccomp\(SECCOMP_SET_MODE_FILTER\) failed with ENOSYS.*set engine\.allowUnsandboxedCompile/,
       ),
     });
     const allowed = await run(true);

@@ -1,4 +1,4 @@
-// The attacker's first image, as compile-launch.ts is the compile process's: re-executes as
+// The attacker's first image, as launcher-launch.ts is the compile launcher's: re-executes as
 // sandbox-attacker.ts without capabilities, through the same code.
 import { fileURLToPath } from 'node:url';
 import { relaunchConfined } from '../../../../runtime/engine/compile/compile-sandbox.ts';

@@ -1,5 +1,6 @@
 // A compile process taken over by a hostile module, as far as a test can play one: it applies the
-// compile sandbox (compile-sandbox.ts, unless CAPGATE_ATTACKER_CONTROL=1: the control run that
+// compile sandbox (compile-sandbox.ts; the compile launcher's filter with
+// CAPGATE_ATTACKER_CONTROL=launcher; none with CAPGATE_ATTACKER_CONTROL=1: the control run that
 // shows each attack works without it), then tries every class of call the sandbox refuses and
 // every thing a compile still needs, and reports each outcome over its IPC channel.
 // Driven by sandbox.test.ts: 'ready' (with the sandbox report), then on 'go' the attacks.
@@ -7,7 +8,11 @@ import { createRequire } from 'node:module';
 import { closeSync, existsSync, openSync, promises, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { applyCompileSandbox, compileChannelFd } from '../../../../runtime/engine/compile/compile-sandbox.ts';
+import {
+  applyCompileSandbox,
+  applyLauncherSandbox,
+  ipcChannelFd,
+} from '../../../../runtime/engine/compile/compile-sandbox.ts';
 import { compilePolicy } from '../../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../../runtime/engine/limits.ts';
 import type { SandboxReport } from '../../../../runtime/engine/compile/compile-protocol.ts';
@@ -71,8 +76,15 @@ const attempt = async (f: () => unknown): Promise<Outcome> => {
 const send = (m: FromAttacker): Promise<void> =>
   new Promise((resolve, reject) => process.send!(m, (err: Error | null) => (err ? reject(err) : resolve())));
 
-const control = process.env.CAPGATE_ATTACKER_CONTROL === '1';
-const sandbox = control ? 'control' : applyCompileSandbox(compileChannelFd());
+const mode = process.env.CAPGATE_ATTACKER_CONTROL;
+const launcherSandbox = (): SandboxReport => {
+  const problem = applyLauncherSandbox();
+  return problem === undefined
+    ? { applied: true, ms: 0, closedFds: [], boundingSet: 'not changed' }
+    : { applied: false, missing: problem };
+};
+const sandbox =
+  mode === '1' ? 'control' : mode === 'launcher' ? launcherSandbox() : applyCompileSandbox(ipcChannelFd());
 
 process.once('message', (order: AttackOrder) => void attack(order));
 await send({ type: 'ready', sandbox });

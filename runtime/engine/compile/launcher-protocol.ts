@@ -1,0 +1,28 @@
+// Messages between the daemon (compile-process.ts) and its compile launcher (launcher-main.ts),
+// over the launcher's IPC channel. `proc` numbers the compile processes the daemon asked for, so
+// that news of one it already gave up (killed past its time) is told from the current one's.
+import type { EngineLimits } from '../limits.ts';
+import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
+
+export type ToLauncher =
+  /** Start compile process `proc` (the previous one, if any, is already told to stop). */
+  | { type: 'start'; proc: number; maxHeapMb: number }
+  /** Send it a job (after its `ready`, one at a time). */
+  | { type: 'job'; proc: number; id: number; bytes: Uint8Array; limits: EngineLimits }
+  /** Kill it (SIGKILL): past its time, or nothing left to compile. */
+  | { type: 'stop'; proc: number };
+
+export type FromLauncher =
+  /** The launcher is up; `problem`: what of its confinement failed (re-execution, no_new_privs, its filter). */
+  | { type: 'launcher-ready'; problem?: string }
+  | { type: 'started'; proc: number; pid: number }
+  /** The compile process loaded the pipeline and says this of its sandbox (checked by the launcher for shape only). */
+  | { type: 'ready'; proc: number; sandbox: SandboxReport }
+  /** A job's result, its shape checked and its sha256 and size checked against the job's bytes. */
+  | { type: 'result'; proc: number; id: number; result: CompileResultOnWire }
+  /**
+   * The compile process is gone (exited, or never started). `output`: the end of its stdout and
+   * stderr (V8 prints its heap-limit error there); `why`: the launcher's reason if it killed it
+   * for what it sent.
+   */
+  | { type: 'exited'; proc: number; code: number | null; signal: string | null; output: string; why?: string };
