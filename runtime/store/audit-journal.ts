@@ -31,16 +31,33 @@ export function journalFileOf(databaseFile: string): string {
   return `${databaseFile}-audit-journal`;
 }
 
-/** The two calls that change the file: a seam for tests (short writes, a full disk, a failed cut). */
+/**
+ * The calls that change the file or make it durable: a seam for tests (short writes, a full
+ * disk, a failed cut, a failed or held fdatasync).
+ */
 export interface JournalIo {
   /** One write() of a whole batch; returns the bytes written. */
   write(fd: number, bytes: Buffer): number;
   truncate(fd: number, length: number): void;
+  /** fdatasync(fd) on libuv's thread pool, never on the calling thread (durability 'full'). */
+  fdatasync(fd: number, done: (err: Error | null) => void): void;
+  /** open, fdatasync, close of a file or directory by name, all on the thread pool ('full'). */
+  syncFile(file: string, done: (err: Error | null) => void): void;
 }
 
-const FS_IO: JournalIo = {
+/** fdatasync of a file or directory by name, every step on libuv's thread pool. */
+function syncFileByName(file: string, done: (err: Error | null) => void): void {
+  fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW, (openErr, fd) => {
+    if (openErr) return done(openErr);
+    fs.fdatasync(fd, (syncErr) => fs.close(fd, (closeErr) => done(syncErr ?? closeErr ?? null)));
+  });
+}
+
+export const FS_IO: JournalIo = {
   write: (fd, bytes) => fs.writeSync(fd, bytes),
   truncate: (fd, length) => fs.ftruncateSync(fd, length),
+  fdatasync: (fd, done) => fs.fdatasync(fd, done),
+  syncFile: syncFileByName,
 };
 
 export class JournalWriteError extends Error {
@@ -168,6 +185,30 @@ export class AuditJournal {
   truncate(): void {
     this.io.truncate(this.fd, 0);
     this.bytes = 0;
+  }
+
+  /** Everything in the journal is ingested: with durability 'normal' it is emptied once over `aboveBytes`. */
+  drained(aboveBytes: number): void {
+    if (this.bytes > aboveBytes) this.truncate();
+  }
+
+  /**
+   * fdatasync on the thread pool: `done(null)` once every byte written before the call is on
+   * disk. The caller keeps one in flight at a time (audit-journal-synced.ts).
+   */
+  sync(done: (err: Error | null) => void): void {
+    if (this.fd < 0) return done(new JournalWriteError(`the audit journal ${this.file} is closed`));
+    this.io.fdatasync(this.fd, done);
+  }
+
+  /**
+   * Cuts the journal back to `size` (bytes written after a failed fdatasync). When the cut itself
+   * fails the journal refuses appends from then on, as after a failed write.
+   */
+  cutTo(size: number): void {
+    if (size >= this.bytes) return;
+    this.cutBack(size);
+    if (this.broken === undefined) this.bytes = size;
   }
 
   close(): void {

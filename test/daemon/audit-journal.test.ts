@@ -2,6 +2,7 @@
 // `<db>-audit-journal`, acknowledged records are visible to every read at once, a torn or bad
 // tail is cut off at open, a failed write leaves the file as it was, and the journal is emptied
 // once everything in it is in audit_log, without any seq ever being handed out twice.
+// (Durability 'full': audit-journal-full.test.ts.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -232,22 +233,5 @@ describe('audit journal', () => {
     expect(s2.audit.append([rec(4)])).toEqual([2]);
     expect(seqsOf(s2)).toEqual([1, 2]);
     s2.close();
-  });
-
-  it("durability 'full' commits to the database directly, and recovers a journal a 'normal' run left", () => {
-    const file = newDbFile();
-    const s = Store.open(file);
-    s.audit.append([rec(1), rec(2)]);
-    crash(s);
-    const full = Store.open(file, 'full');
-    expect(fs.existsSync(journalOf(file))).toBe(false);
-    expect(seqsOf(full)).toEqual([1, 2]);
-    expect(full.audit.append([rec(3)])).toEqual([3]);
-    expect(logRows(full)).toBe(3); // committed, no journal
-    crash(full);
-    const again = Store.open(file);
-    expect(seqsOf(again)).toEqual([1, 2, 3]);
-    expect(again.audit.append([rec(4)])).toEqual([4]);
-    again.close();
   });
 });

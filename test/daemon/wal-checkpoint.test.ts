@@ -78,7 +78,7 @@ describe('WAL checkpoints', () => {
         pollMs: 3_600_000,
         onCheckpoint: (r) => checkpoints.push(r.checkpointed),
       });
-      const writer = new AuditWriter(store.audit, { holdMs: durability === 'full' ? 1 : 0 });
+      const writer = new AuditWriter(store.audit, { holdMs: 0 });
       const pageBytes = 4096;
       let maxWal = 0;
       let maxWaiting = 0;
@@ -123,14 +123,14 @@ describe('WAL checkpoints', () => {
       const checkpointer = startCheckpointer({ database: file, durability, thresholdPages: threshold, pollMs: 5 });
       await checkpointer.ready();
       const writer = new AuditWriter(store.audit, {
-        holdMs: durability === 'full' ? 1 : 0,
+        holdMs: 0,
         indexBatch: 1,
         indexIdleMs: 1,
         writeGate: checkpointer.writeGate,
       });
       const pageBytes = 4096;
       let maxWal = 0;
-      const RECORDS = durability === 'full' ? 10_000 : 30_000;
+      const RECORDS = 30_000;
       for (let i = 0; i < RECORDS; i += 50) {
         await Promise.all(Array.from({ length: 50 }, (_, k) => writer.write(rec(i + k))));
         await new Promise((r) => setImmediate(r));
