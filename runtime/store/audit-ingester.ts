@@ -69,7 +69,7 @@ export class AuditIngester {
   ingest(maxRows: number): number {
     if (this.pending.length === 0) return 0;
     const batch = this.pending.slice(0, maxRows);
-    this.insertBatch(batch);
+    this.insertBatch.immediate(batch);
     this.pending = this.pending.slice(batch.length);
     this.truncateIfDone(this.truncateAboveBytes);
     return batch.length;

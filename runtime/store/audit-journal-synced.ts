@@ -9,24 +9,25 @@
 // appended to the active one. The journal may be emptied only once what it holds is durable in
 // the database as well, and records keep arriving meanwhile, so a segment is retired, not
 // emptied in place:
-// 1. Once every record appended is synced and ingested (nothing waits) and the active segment is
-//    over its size, the other one (empty) becomes active: later records go there.
-// 2. The retired segment holds only records whose ingest transactions have committed. An
-//    fdatasync of the WAL (`<db>-wal`) starts: once it returns, those transactions are on disk.
-//    (A transaction's frames are either still in the WAL file, synced now, or were overwritten
-//    after a checkpoint copied every frame back: SQLite restarts the log only once nBackfill
-//    reached its end, and a checkpoint advances nBackfill that far only after it synced the
-//    database file.)
+// 1. When an fdatasync starts and the active segment is over its size while the other one is
+//    empty, the other one becomes active: that fdatasync covers everything the old one will ever
+//    hold, and the records written from then on go to the new one.
+// 2. Once the retired segment is synced and every synced record is ingested (the ingester tells
+//    it, drained), its records' ingest transactions have all committed. An fdatasync of the WAL
+//    (`<db>-wal`) starts: once it returns, those transactions are on disk. (A transaction's
+//    frames are either still in the WAL file, synced now, or were overwritten after a checkpoint
+//    copied every frame back: SQLite restarts the log only once nBackfill reached its end, and a
+//    checkpoint advances nBackfill that far only after it synced the database file.)
 // 3. Then, and only then, the retired segment is emptied. It becomes active again only once it
 //    is empty, so the truncation never races a record that is not yet durable in the database.
-// A WAL sync that fails leaves the retired segment as it is (tried again a second later): the
-// active one grows meanwhile, and nothing is lost. After a crash, recovery reads both segments
-// (seqs decide the order) and ingests what is above the database's mark.
+// A WAL sync that fails leaves the retired segment as it is (tried again a second later, at the
+// next drained): the active one grows meanwhile, and nothing is lost. After a crash, recovery
+// reads both segments (seqs decide the order) and ingests what is above the database's mark.
 //
 // A failed fdatasync of the journal is an audit failure: every record written and not yet synced
-// is cut off the journal again (its writer is told it failed, so the decision is not answered and
-// its effects are undone), and appends go on. A cut that fails makes the journal refuse appends
-// until a restart, as after a failed write (audit-journal.ts).
+// (in either segment) is cut off the journal again (its writer is told it failed, so the decision
+// is not answered and its effects are undone), and appends go on. A cut that fails makes the
+// journal refuse appends until a restart, as after a failed write (audit-journal.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { AuditJournal, FS_IO, type JournalFrame, type JournalIo } from './audit-journal.ts';
@@ -48,8 +49,8 @@ export interface OpenedSyncedJournal {
 
 export class SyncedAuditJournal {
   #active: 0 | 1;
-  /** Bytes of the active segment known to be on disk. */
-  #syncedBytes: number;
+  /** Bytes of each segment known to be on disk. */
+  readonly #synced: [number, number];
   #syncing = false;
   #retiring = false;
   #retryAt = 0;
@@ -63,11 +64,14 @@ export class SyncedAuditJournal {
     private readonly walFile: string,
     private readonly io: JournalIo,
     directoryUnsynced: boolean,
+    /** Size of the active segment beyond which the next fdatasync moves appends to the other one. */
+    private readonly rotateAboveBytes: number,
     /** A WAL sync or a retired segment's truncation failed (the daemon logs it). */
     private readonly onRetireError: (err: Error) => void,
   ) {
     this.#active = active;
-    this.#syncedBytes = segments[active].size;
+    // What the open found is recovered (ingested) as it is: nothing to sync in it.
+    this.#synced = [segments[0].size, segments[1].size];
     this.#directoryUnsynced = directoryUnsynced;
   }
 
@@ -75,9 +79,9 @@ export class SyncedAuditJournal {
   static open(
     databaseFile: string,
     journalFile: string,
-    io: Partial<JournalIo> = {},
-    onRetireError: (err: Error) => void = () => {},
+    options: { io?: Partial<JournalIo>; rotateAboveBytes: number; onRetireError?: (err: Error) => void },
   ): OpenedSyncedJournal {
+    const io = options.io ?? {};
     const files = [journalFile, secondJournalFileOf(journalFile)] as const;
     const created = files.some((f) => !fs.existsSync(f));
     const a = AuditJournal.open(files[0], io);
@@ -99,7 +103,8 @@ export class SyncedAuditJournal {
       `${databaseFile}-wal`,
       { ...FS_IO, ...io },
       created,
-      onRetireError,
+      options.rotateAboveBytes,
+      options.onRetireError ?? (() => {}),
     );
     return {
       journal,
@@ -115,7 +120,7 @@ export class SyncedAuditJournal {
 
   /** Bytes written and not yet known to be on disk. */
   get unsyncedBytes(): number {
-    return this.segments[this.#active].size - this.#syncedBytes;
+    return this.segments[0].size - this.#synced[0] + this.segments[1].size - this.#synced[1];
   }
 
   /** An fdatasync of the journal is under way. */
@@ -127,12 +132,16 @@ export class SyncedAuditJournal {
    * Makes every byte written before the call durable: fdatasync of the active segment on the
    * thread pool (and, the first time after a segment was created, of the state directory).
    * `done(null)` once it returned. On failure, everything written and not yet synced (before the
-   * call and since) is cut off the journal before `done(err)` runs. One at a time.
+   * call and since, in either segment) is cut off the journal before `done(err)` runs. One at a time.
    */
   sync(done: (err: Error | null) => void): void {
     if (this.#syncing) throw new Error('an fdatasync of the audit journal is already under way');
-    const segment = this.segments[this.#active];
+    const index = this.#active;
+    const segment = this.segments[index];
     const target = segment.size;
+    const other: 0 | 1 = index === 0 ? 1 : 0;
+    // Step 1 (see the top): this fdatasync covers all the old segment will ever hold.
+    if (target > this.rotateAboveBytes && this.segments[other].size === 0 && !this.#retiring) this.#active = other;
     this.#syncing = true;
     const finish = (err: Error | null): void => {
       this.#syncing = false;
@@ -141,11 +150,10 @@ export class SyncedAuditJournal {
         return done(err ?? new Error('the audit journal was closed during its fdatasync'));
       }
       if (err !== null) {
-        // No rotation happens while bytes are unsynced: the segment is still the active one.
-        segment.cutTo(this.#syncedBytes);
+        for (const k of [0, 1] as const) this.segments[k].cutTo(this.#synced[k]);
         return done(err);
       }
-      this.#syncedBytes = Math.max(this.#syncedBytes, target);
+      this.#synced[index] = Math.max(this.#synced[index], target);
       done(null);
     };
     segment.sync((err) => {
@@ -158,19 +166,15 @@ export class SyncedAuditJournal {
   }
 
   /**
-   * Every record appended and synced is in audit_log (committed): the active segment is retired
-   * once over `aboveBytes`, and a retired one is emptied once the WAL is synced (see the top).
+   * Every synced record is in audit_log (committed): a retired segment that is synced is emptied
+   * once an fdatasync of the WAL, started now, has returned (see the top). `_aboveBytes`: the
+   * ingester's threshold; this journal rotates by its own (rotateAboveBytes).
    */
-  drained(aboveBytes: number): void {
-    if (this.#closed || this.#retiring || this.#syncing || this.unsyncedBytes > 0) return;
-    if (Date.now() < this.#retryAt) return;
-    const other: 0 | 1 = this.#active === 0 ? 1 : 0;
-    if (this.segments[other].size === 0) {
-      if (this.segments[this.#active].size <= aboveBytes) return;
-      this.#active = other;
-      this.#syncedBytes = 0;
-    }
-    const retired = this.segments[this.#active === 0 ? 1 : 0];
+  drained(_aboveBytes: number): void {
+    if (this.#closed || this.#retiring || Date.now() < this.#retryAt) return;
+    const index: 0 | 1 = this.#active === 0 ? 1 : 0;
+    const retired = this.segments[index];
+    if (retired.size === 0 || this.#synced[index] < retired.size) return;
     this.#retiring = true;
     this.io.syncFile(this.walFile, (err) => {
       this.#retiring = false;
@@ -178,6 +182,7 @@ export class SyncedAuditJournal {
       try {
         if (err !== null) throw err;
         retired.truncate();
+        this.#synced[index] = 0;
       } catch (e) {
         this.#retryAt = Date.now() + RETIRE_RETRY_MS;
         this.onRetireError(e instanceof Error ? e : new Error(String(e)));
@@ -192,7 +197,7 @@ export class SyncedAuditJournal {
   emptyAll(): void {
     if (this.#syncing || this.unsyncedBytes > 0) return;
     for (const s of this.segments) s.truncate();
-    this.#syncedBytes = 0;
+    this.#synced[0] = this.#synced[1] = 0;
   }
 
   /** Closes both segments (once an fdatasync under way has returned: its fd is in use until then). */

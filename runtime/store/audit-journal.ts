@@ -2,7 +2,9 @@
 // that holds acknowledged audit records until the ingester (audit-ingester.ts) has moved them
 // into audit_log. With durability 'normal' the commit of a batch of decisions is one write() of
 // its frames here: the guarantee of a SQLite commit with synchronous=NORMAL (the OS page cache:
-// survives kill -9 of the daemon, not a power loss), for a fraction of its cost.
+// survives kill -9 of the daemon, not a power loss), for a fraction of its cost. With 'full' the
+// same write is followed by an fdatasync on the thread pool before the records are acknowledged,
+// and the journal has two segments (audit-journal-synced.ts).
 //
 // Frame, little-endian: u32 payload length, u32 crc32 of the payload, payload = UTF-8 JSON of
 // { seq, record }. A batch is one write() on an O_APPEND fd; a failed or short write is cut off

@@ -333,21 +333,23 @@ export class AuditStore {
   }
 
   private pruneNow(rule: RetentionRule, now: number): number {
-    return this.db.transaction(() => {
-      let deleted = 0;
-      if (rule.maxAgeMs !== undefined) {
-        deleted += this.stmts.deleteOlder.log.run(now - rule.maxAgeMs).changes;
-        this.stmts.deleteOlder.index.run(now - rule.maxAgeMs);
-      }
-      if (rule.maxRecords !== undefined) {
-        const cut = this.stmts.cutForCount.get(rule.maxRecords);
-        if (cut !== undefined) {
-          deleted += this.stmts.deleteThrough.log.run(cut).changes;
-          this.stmts.deleteThrough.index.run(cut);
+    return this.db
+      .transaction(() => {
+        let deleted = 0;
+        if (rule.maxAgeMs !== undefined) {
+          deleted += this.stmts.deleteOlder.log.run(now - rule.maxAgeMs).changes;
+          this.stmts.deleteOlder.index.run(now - rule.maxAgeMs);
         }
-      }
-      return deleted;
-    })();
+        if (rule.maxRecords !== undefined) {
+          const cut = this.stmts.cutForCount.get(rule.maxRecords);
+          if (cut !== undefined) {
+            deleted += this.stmts.deleteThrough.log.run(cut).changes;
+            this.stmts.deleteThrough.index.run(cut);
+          }
+        }
+        return deleted;
+      })
+      .immediate();
   }
 }
 

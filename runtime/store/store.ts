@@ -12,6 +12,7 @@ import { openDatabase, type Durability } from './database.ts';
 import { lockState, type StateLock } from './state-lock.ts';
 import { AuditJournal, decodeFrames, journalFileOf, type JournalFrame, type JournalIo } from './audit-journal.ts';
 import { secondJournalFileOf, SyncedAuditJournal } from './audit-journal-synced.ts';
+import { DEFAULT_JOURNAL_TRUNCATE_BYTES } from './audit-ingester.ts';
 import { PolicyStore } from './policy-store.ts';
 import { BindingStore } from './binding-store.ts';
 import { VmStore } from './vm-store.ts';
@@ -65,12 +66,11 @@ export class Store {
     };
     try {
       if (durability === 'full') {
-        const { journal, frames, droppedBytes } = SyncedAuditJournal.open(
-          file,
-          journalFile,
-          options.journalIo,
-          options.onJournalRetireError,
-        );
+        const { journal, frames, droppedBytes } = SyncedAuditJournal.open(file, journalFile, {
+          ...(options.journalIo !== undefined ? { io: options.journalIo } : {}),
+          rotateAboveBytes: options.journalTruncateBytes ?? DEFAULT_JOURNAL_TRUNCATE_BYTES,
+          ...(options.onJournalRetireError !== undefined ? { onRetireError: options.onJournalRetireError } : {}),
+        });
         try {
           return new Store(db, { journal, recovered: frames, droppedBytes, ...tuning }, lock);
         } catch (err) {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
 import type { JournalIo } from '../../runtime/store/audit-journal.ts';
@@ -188,5 +189,35 @@ describe("audit journal, durability 'full'", () => {
     expect(idsOf(n2)).toEqual(['f-1', 'f-2', 'f-3']);
     expect(n2.audit.append([rec(4)])).toEqual([4]);
     n2.close();
+  });
+});
+
+describe("audit journal, durability 'full', under writes that never pause", () => {
+  it('stays bounded: a segment is retired while the next records are still being synced', async () => {
+    const file = newDbFile();
+    const threshold = 16 * 1024;
+    const s = Store.open(file, 'full', { journalTruncateBytes: threshold });
+    const w = new AuditWriter(s.audit, { holdMs: 0, indexBatch: 1, indexIdleMs: 1 });
+    let maxBytes = 0;
+    let rotations = 0;
+    let activeWasA = true;
+    // Two groups of writes always overlap: an fdatasync is under way at nearly every moment.
+    let previous: Promise<unknown> = Promise.resolve();
+    for (let g = 0; g < 150; g++) {
+      const group = Promise.all(Array.from({ length: 10 }, (_, k) => w.write(rec(g * 10 + k))));
+      await previous;
+      previous = group;
+      await new Promise((r) => setImmediate(r));
+      const [a, b] = [size(journalA(file)), size(journalB(file))];
+      maxBytes = Math.max(maxBytes, a + b);
+      if (a > 0 && b === 0 && !activeWasA) rotations++, (activeWasA = true);
+      if (b > 0 && a === 0 && activeWasA) rotations++, (activeWasA = false);
+    }
+    await previous;
+    await w.close();
+    expect(s.audit.count()).toBe(1500);
+    expect(rotations).toBeGreaterThan(3); // ~1 MB of records through a 16 KiB journal
+    expect(maxBytes).toBeLessThan(8 * threshold);
+    s.close();
   });
 });

@@ -238,7 +238,8 @@ describe('WAL checkpoints', () => {
     for (let tries = 0; ; tries++) {
       await checkpointer.ready();
       try {
-        expect(await checkpointer.checkNow()).toBe(0);
+        // Copied back; what waits is at most the worker's own write that started the log again.
+        expect(await checkpointer.checkNow()).toBeLessThanOrEqual(1);
         break;
       } catch (err) {
         if (tries > 10) throw err;
