@@ -120,8 +120,6 @@ export class AuditStore {
       cutForCount: db
         .prepare<[number], number>('SELECT seq FROM audit_index ORDER BY seq DESC LIMIT 1 OFFSET ?')
         .pluck(),
-      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
-      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
     // Whatever a crash left in the journal, then unindexed. The journal is then empty: every
     // frame in it is at or below the ingester's mark.
@@ -227,11 +225,13 @@ export class AuditStore {
    */
   private relaxed<T>(work: () => T): T {
     if (this.synced === null) return work();
-    this.stmts.syncNormal.run();
+    // Not prepared once: SQLite applies this pragma when it is prepared, so a prepared
+    // `synchronous = FULL` would set it on the connection of either durability.
+    this.db.pragma('synchronous = NORMAL');
     try {
       return work();
     } finally {
-      this.stmts.syncFull.run();
+      this.db.pragma('synchronous = FULL');
     }
   }
 

@@ -83,6 +83,9 @@ describe("audit journal, durability 'full'", () => {
     held.data[1]!.release();
     expect(await second).toBeNull();
     expect(idsOf(s)).toEqual(['f-1', 'f-2', 'f-3']);
+    // The connection stays synchronous=FULL (2) for the admin's writes; only the audit's own
+    // transactions ran with NORMAL.
+    expect(s.db.pragma('synchronous', { simple: true })).toBe(2);
     s.close();
   });
 

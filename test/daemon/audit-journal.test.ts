@@ -41,6 +41,8 @@ describe('audit journal', () => {
   it('an append is acknowledged once in the journal (mode 0600), and every read sees it at once', () => {
     const file = newDbFile();
     const s = Store.open(file);
+    // synchronous=NORMAL (1): no fsync in a commit (the audit store's own statements keep it so).
+    expect(s.db.pragma('synchronous', { simple: true })).toBe(1);
     expect(fs.statSync(journalOf(file)).mode & 0o777).toBe(0o600);
     expect(s.audit.append([rec(1), rec(2)])).toEqual([1, 2]);
     expect(size(journalOf(file))).toBeGreaterThan(0);
@@ -59,6 +61,7 @@ describe('audit journal', () => {
     expect(seqsOf(s)).toEqual([1, 2, 3, 4]);
     // A clean stop moves everything into the database and leaves the journal empty.
     expect(s.audit.append([rec(6)])).toEqual([6]);
+    expect(s.db.pragma('synchronous', { simple: true })).toBe(1);
     s.close();
     expect(size(journalOf(file))).toBe(0);
     const raw = new Database(file, { readonly: true });
