@@ -214,7 +214,7 @@ export const ConfigSchema = Type.Object(
         durability: Type.Union([Type.Literal('normal'), Type.Literal('full')], {
           default: 'normal',
           description:
-            'normal: a decision is answered once its record is in the audit journal; full: once it is committed to the database with fsync.',
+            'normal: a decision is answered once its record is in the audit journal (survives kill -9 of the daemon); full: once that journal write is on disk too (an fdatasync off the main thread; survives a power loss).',
         }),
         retentionDays: Type.Optional(
           Type.Number({

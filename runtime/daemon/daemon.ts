@@ -15,6 +15,7 @@ import {
 } from '../identity/index.ts';
 import { peerStillConnected, readPeerCredentials, releasePeerCredentials } from '../os/peer-credentials.ts';
 import { Store } from '../store/store.ts';
+import type { JournalIo } from '../store/audit-journal.ts';
 import { WalCheckpointer } from '../store/checkpoint/wal-checkpointer.ts';
 import { lookAtWal } from '../store/checkpoint/wal-index.ts';
 import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
@@ -48,6 +49,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Test seams of the engine (faults at moments hard to reach otherwise); never from configuration. */
   engineSeams?: { seams: EngineSeams };
+  /** Test seam of the audit journal's system calls (a failed or held fdatasync); never from configuration. */
+  journalIo?: Partial<JournalIo>;
 }
 
 export interface RunningDaemon {
@@ -83,7 +86,14 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    const store = Store.open(config.database, config.audit.durability);
+    const store = Store.open(config.database, config.audit.durability, {
+      ...(options.journalIo !== undefined ? { journalIo: options.journalIo } : {}),
+      onJournalRetireError: (err) =>
+        logger.error(
+          { err },
+          'audit journal: the database could not be synced, so a journal segment is kept (retried in a second; nothing is lost, the journal grows meanwhile)',
+        ),
+    });
     cleanup.push(() => store.close());
     if (store.audit.recovery.droppedBytes > 0)
       logger.warn(
@@ -203,8 +213,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     const audit = new AuditWriter(store.audit, {
       onCommit: (n, s) => (metrics.auditBatchSize.observe(n), metrics.auditCommitSeconds.observe(s)),
       moreComing: () => scheduler.inFlight > 0,
-      // Holding a batch saves fsyncs; without fsyncs (durability normal) it would only add latency.
-      holdMs: config.audit.durability === 'full' ? 1 : 0,
+      // A commit is one write() with either durability ('full' syncs on the thread pool, and the
+      // commits made while one sync runs wait together for the next): holding would only add latency.
+      holdMs: 0,
       onIndexError: (err) => logger.error({ err }, 'audit indexing failed (the records are committed; reads retry)'),
       // Held while the checkpoint worker's last pass runs, so that the WAL can start again.
       writeGate: checkpointer.writeGate,
@@ -423,7 +434,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
           request.close(httpLimits.shutdownGraceMs),
           scheduler.drain(),
         ]);
-        audit.close();
+        // Durability 'full': the last records' fdatasync has returned (their decisions answered).
+        await audit.close();
         cleanup.length = 0;
         await Promise.all([engine.close(), checkpointer.close()]);
         effects.close();

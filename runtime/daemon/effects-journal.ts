@@ -19,6 +19,8 @@ export async function openEffectsJournal(database: string, store: Store, logger:
       });
       if (records.length > 0) {
         store.audit.append(records);
+        // Durability 'full': on disk before anything else runs (an fdatasync on the thread pool).
+        await store.audit.syncNow();
         for (const r of records)
           logger.warn(
             { decisionId: r.decisionId, vm: r.vm?.name, policy: r.policy?.name, capabilityCalls: r.capabilityCalls },

@@ -101,7 +101,7 @@ export class AuditIndexer {
 
   /** Indexes up to `maxRows` of the oldest unindexed records in one transaction; returns how many. */
   indexPending(maxRows: number): number {
-    const seqs = this.indexBatch(maxRows);
+    const seqs = this.indexBatch.immediate(maxRows);
     for (const seq of seqs) this.fed.delete(seq);
     return seqs.length;
   }
@@ -115,7 +115,7 @@ export class AuditIndexer {
 
   /** Derives the whole index again from the records' JSON (repair; the fed rows are not used). */
   rebuild(): void {
-    this.rebuildAll();
+    this.rebuildAll.immediate();
     this.catchUp();
   }
 

@@ -1,10 +1,18 @@
 // The ingester: moves acknowledged records from the audit journal (audit-journal.ts) into
 // audit_log, off the decision path, in one transaction per batch that also advances
 // audit_ingester.ingested_through. After a kill -9 at any moment, recovery ingests exactly the
-// journal's frames above that seq, so no record is lost and none is ingested twice; and once
-// every frame is ingested the journal can be emptied at any moment.
+// journal's frames above that seq, so no record is lost and none is ingested twice. Once every
+// frame is ingested the journal is told (drained): with durability 'normal' it can then be
+// emptied at any moment; with 'full' it first waits for the ingest to be durable
+// (audit-journal-synced.ts).
 import type Database from 'better-sqlite3';
-import type { AuditJournal, JournalFrame } from './audit-journal.ts';
+import type { JournalFrame } from './audit-journal.ts';
+
+/** The journal as the ingester sees it. */
+export interface DrainableJournal {
+  /** Every frame handed to the ingester is in audit_log; `aboveBytes`: the size worth emptying. */
+  drained(aboveBytes: number): void;
+}
 
 /** Journal size beyond which it is emptied once everything in it is ingested. */
 export const DEFAULT_JOURNAL_TRUNCATE_BYTES = 4 * 1024 * 1024;
@@ -19,7 +27,7 @@ export class AuditIngester {
 
   constructor(
     db: Database.Database,
-    private readonly journal: AuditJournal | null,
+    private readonly journal: DrainableJournal | null,
     private readonly truncateAboveBytes = DEFAULT_JOURNAL_TRUNCATE_BYTES,
   ) {
     this.stmts = {
@@ -61,7 +69,7 @@ export class AuditIngester {
   ingest(maxRows: number): number {
     if (this.pending.length === 0) return 0;
     const batch = this.pending.slice(0, maxRows);
-    this.insertBatch(batch);
+    this.insertBatch.immediate(batch);
     this.pending = this.pending.slice(batch.length);
     this.truncateIfDone(this.truncateAboveBytes);
     return batch.length;
@@ -72,17 +80,8 @@ export class AuditIngester {
     while (this.ingest(INGEST_ALL_BATCH) > 0);
   }
 
-  /**
-   * Commits frames straight into audit_log (durability 'full': no journal, the commit's fsync is
-   * the durability). The mark follows, so it stays the high-water mark of every seq handed out.
-   */
-  commitDirect(frames: readonly JournalFrame[]): void {
-    if (this.pending.length > 0) this.ingestAll(); // keeps audit_log in seq order
-    this.insertBatch(frames);
-  }
-
-  /** Empties the journal when everything in it is ingested and it is larger than `aboveBytes`. */
+  /** Tells the journal when everything in it is ingested (it empties itself if over `aboveBytes`). */
   truncateIfDone(aboveBytes = 0): void {
-    if (this.journal && this.pending.length === 0 && this.journal.size > aboveBytes) this.journal.truncate();
+    if (this.journal && this.pending.length === 0) this.journal.drained(aboveBytes);
   }
 }

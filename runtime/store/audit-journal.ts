@@ -2,7 +2,9 @@
 // that holds acknowledged audit records until the ingester (audit-ingester.ts) has moved them
 // into audit_log. With durability 'normal' the commit of a batch of decisions is one write() of
 // its frames here: the guarantee of a SQLite commit with synchronous=NORMAL (the OS page cache:
-// survives kill -9 of the daemon, not a power loss), for a fraction of its cost.
+// survives kill -9 of the daemon, not a power loss), for a fraction of its cost. With 'full' the
+// same write is followed by an fdatasync on the thread pool before the records are acknowledged,
+// and the journal has two segments (audit-journal-synced.ts).
 //
 // Frame, little-endian: u32 payload length, u32 crc32 of the payload, payload = UTF-8 JSON of
 // { seq, record }. A batch is one write() on an O_APPEND fd; a failed or short write is cut off
@@ -31,16 +33,33 @@ export function journalFileOf(databaseFile: string): string {
   return `${databaseFile}-audit-journal`;
 }
 
-/** The two calls that change the file: a seam for tests (short writes, a full disk, a failed cut). */
+/**
+ * The calls that change the file or make it durable: a seam for tests (short writes, a full
+ * disk, a failed cut, a failed or held fdatasync).
+ */
 export interface JournalIo {
   /** One write() of a whole batch; returns the bytes written. */
   write(fd: number, bytes: Buffer): number;
   truncate(fd: number, length: number): void;
+  /** fdatasync(fd) on libuv's thread pool, never on the calling thread (durability 'full'). */
+  fdatasync(fd: number, done: (err: Error | null) => void): void;
+  /** open, fdatasync, close of a file or directory by name, all on the thread pool ('full'). */
+  syncFile(file: string, done: (err: Error | null) => void): void;
 }
 
-const FS_IO: JournalIo = {
+/** fdatasync of a file or directory by name, every step on libuv's thread pool. */
+function syncFileByName(file: string, done: (err: Error | null) => void): void {
+  fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW, (openErr, fd) => {
+    if (openErr) return done(openErr);
+    fs.fdatasync(fd, (syncErr) => fs.close(fd, (closeErr) => done(syncErr ?? closeErr ?? null)));
+  });
+}
+
+export const FS_IO: JournalIo = {
   write: (fd, bytes) => fs.writeSync(fd, bytes),
   truncate: (fd, length) => fs.ftruncateSync(fd, length),
+  fdatasync: (fd, done) => fs.fdatasync(fd, done),
+  syncFile: syncFileByName,
 };
 
 export class JournalWriteError extends Error {
@@ -168,6 +187,30 @@ export class AuditJournal {
   truncate(): void {
     this.io.truncate(this.fd, 0);
     this.bytes = 0;
+  }
+
+  /** Everything in the journal is ingested: with durability 'normal' it is emptied once over `aboveBytes`. */
+  drained(aboveBytes: number): void {
+    if (this.bytes > aboveBytes) this.truncate();
+  }
+
+  /**
+   * fdatasync on the thread pool: `done(null)` once every byte written before the call is on
+   * disk. The caller keeps one in flight at a time (audit-journal-synced.ts).
+   */
+  sync(done: (err: Error | null) => void): void {
+    if (this.fd < 0) return done(new JournalWriteError(`the audit journal ${this.file} is closed`));
+    this.io.fdatasync(this.fd, done);
+  }
+
+  /**
+   * Cuts the journal back to `size` (bytes written after a failed fdatasync). When the cut itself
+   * fails the journal refuses appends from then on, as after a failed write.
+   */
+  cutTo(size: number): void {
+    if (size >= this.bytes) return;
+    this.cutBack(size);
+    if (this.broken === undefined) this.bytes = size;
   }
 
   close(): void {

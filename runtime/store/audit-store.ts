@@ -1,8 +1,10 @@
 // The audit log: one row per decision, the full record as JSON, in audit_log.
-// With durability 'normal' a decision's commit is one write() to the audit journal
-// (audit-journal.ts, `<db>-audit-journal` beside the database), and the ingester
-// (audit-ingester.ts) moves the records into audit_log off the decision path; with 'full' the
-// records are committed to audit_log directly (fsync; group commit amortises it).
+// A decision's commit is one write() to the audit journal (audit-journal.ts, `<db>-audit-journal`
+// beside the database), and the ingester (audit-ingester.ts) moves the records into audit_log off
+// the decision path. With durability 'full' the records written are acknowledged only once an
+// fdatasync on the thread pool returned (sync; audit-journal-synced.ts), they are ingested only
+// then, and every transaction of this store runs with synchronous=NORMAL: the main thread never
+// syncs, and the journal keeps the records until the WAL holding their ingest is synced.
 // Queries go through the derived index (audit-indexer.ts). Every read first ingests whatever is
 // in the journal and brings the index up to date, so it sees every acknowledged record.
 import type Database from 'better-sqlite3';
@@ -10,6 +12,7 @@ import { AUDIT_RECORD_SCHEMA_VERSION, type AuditRecord } from '../wire/index.ts'
 import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts';
 import { AuditIngester } from './audit-ingester.ts';
 import type { AuditJournal, JournalFrame } from './audit-journal.ts';
+import { SyncedAuditJournal } from './audit-journal-synced.ts';
 
 /** A record as its producer builds it: the store assigns seq and stamps schemaVersion. */
 export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'>;
@@ -56,8 +59,8 @@ export class AuditBacklogError extends Error {
 }
 
 export interface AuditStoreOptions {
-  /** The opened journal (durability 'normal'), or null to commit to audit_log directly ('full'). */
-  journal: AuditJournal | null;
+  /** The opened journal: one file with durability 'normal'; two segments synced on the thread pool with 'full'. */
+  journal: AuditJournal | SyncedAuditJournal;
   /** The valid frames the journal held at open. */
   recovered: readonly JournalFrame[];
   /** Bytes of a torn or bad tail the journal cut off at open. */
@@ -79,7 +82,12 @@ export interface AuditRecovery {
 export class AuditStore {
   private readonly indexer: AuditIndexer;
   private readonly ingester: AuditIngester;
-  private readonly journal: AuditJournal | null;
+  private readonly journal: AuditJournal | SyncedAuditJournal;
+  /** Durability 'full': the journal whose records are acknowledged once synced. */
+  private readonly synced: SyncedAuditJournal | null;
+  /** 'full': written to the journal, not yet synced, so neither acknowledged nor ingested (seq order). */
+  private unsynced: JournalFrame[] = [];
+  private unsyncedRows: AuditIndexRow[] = [];
   private readonly maxUningested: number;
   private readonly stmts;
   // Allocated here, not by SQLite: this connection is the only writer of the audit log.
@@ -88,10 +96,11 @@ export class AuditStore {
 
   constructor(
     private readonly db: Database.Database,
-    options: AuditStoreOptions = { journal: null, recovered: [] },
+    options: AuditStoreOptions,
   ) {
     this.indexer = new AuditIndexer(db);
     this.journal = options.journal;
+    this.synced = options.journal instanceof SyncedAuditJournal ? options.journal : null;
     this.maxUningested = options.maxUningested ?? MAX_UNINGESTED;
     this.ingester = new AuditIngester(db, options.journal, options.journalTruncateBytes);
     this.stmts = {
@@ -115,9 +124,11 @@ export class AuditStore {
     // Whatever a crash left in the journal, then unindexed. The journal is then empty: every
     // frame in it is at or below the ingester's mark.
     this.recovery = { ingested: this.ingester.recover(options.recovered), droppedBytes: options.droppedBytes ?? 0 };
-    this.ingester.ingestAll();
-    this.ingester.truncateIfDone();
-    this.indexer.catchUp();
+    this.relaxed(() => {
+      this.ingester.ingestAll();
+      this.ingester.truncateIfDone();
+      this.indexer.catchUp();
+    });
     // One above every seq ever handed out, so that a seq freed by retention (or cut from the
     // journal once ingested) is never handed out again.
     const journalTop = options.recovered.at(-1)?.seq ?? 0;
@@ -127,8 +138,8 @@ export class AuditStore {
   }
 
   /**
-   * Commits all records (all or none) and returns their seqs. Durability 'normal': one write of
-   * the batch to the journal; 'full': one SQLite transaction. The log and the index follow later:
+   * Commits all records (all or none) and returns their seqs: one write of the batch to the
+   * journal. Durability 'full': acknowledged only once sync() has succeeded. The log and the index follow later:
    * through ingestSome() and indexSome() (the audit writer calls them off the answer path), or before any read.
    * decisionId is not checked for uniqueness here (it costs an index page per record, and the
    * daemon makes time-ordered random ids, UUIDv7): a duplicate is kept like any record, since the
@@ -142,31 +153,91 @@ export class AuditStore {
       seq: this.nextSeq + k,
       doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }),
     }));
-    if (this.journal) {
-      if (this.ingester.pendingCount + frames.length > this.maxUningested)
-        throw new AuditBacklogError(
-          `${this.ingester.pendingCount} audit records wait to be moved from the journal into the database (at most ${this.maxUningested}): it is not keeping up or refuses writes; retry later`,
-        );
-      this.journal.append(frames);
-      this.ingester.add(frames);
-    } else {
-      this.ingester.commitDirect(frames);
-    }
-    // Only an acknowledged batch consumes its seqs.
+    const waiting = this.ingester.pendingCount + this.unsynced.length;
+    if (waiting + frames.length > this.maxUningested)
+      throw new AuditBacklogError(
+        `${waiting} audit records wait to be moved from the journal into the database (at most ${this.maxUningested}): it is not keeping up or refuses writes; retry later`,
+      );
+    this.journal.append(frames);
+    // Only a batch written whole consumes its seqs (and one whose sync fails gives them back).
     this.nextSeq += frames.length;
     for (let k = 0; k < rows.length; k++) rows[k]!.seq = frames[k]!.seq;
-    this.indexer.feed(rows);
+    if (this.synced !== null) {
+      for (const f of frames) this.unsynced.push(f);
+      for (const r of rows) this.unsyncedRows.push(r);
+    } else {
+      this.ingester.add(frames);
+      this.indexer.feed(rows);
+    }
     return frames.map((f) => f.seq);
+  }
+
+  /** Durability 'full': appended records are acknowledged only once sync() succeeded. */
+  get syncsJournal(): boolean {
+    return this.synced !== null;
+  }
+
+  /** 'full': records appended and not yet synced. */
+  get unsyncedCount(): number {
+    return this.unsynced.length;
+  }
+
+  /** 'full': an fdatasync of the journal is under way. */
+  get syncing(): boolean {
+    return this.synced?.syncing ?? false;
+  }
+
+  /**
+   * Makes every record appended before the call durable: with durability 'full' an fdatasync of
+   * the journal on the thread pool, after which they are acknowledged and ingested; `done(null)`
+   * then. On failure every record not yet synced (appended before the call or since) is dropped
+   * from the journal and its seq given back, and `done(err)` runs in the same turn, before
+   * anything else can append: their writers must report an audit failure. One at a time.
+   * 'normal', or nothing to sync: `done(null)` at once.
+   */
+  sync(done: (err: Error | null) => void): void {
+    const journal = this.synced;
+    const count = this.unsynced.length;
+    if (journal === null || count === 0) return done(null);
+    journal.sync((err) => {
+      if (err !== null) {
+        this.nextSeq -= this.unsynced.length;
+        this.unsynced = [];
+        this.unsyncedRows = [];
+        return done(err);
+      }
+      const frames = this.unsynced.splice(0, count);
+      this.ingester.add(frames);
+      this.indexer.feed(this.unsyncedRows.splice(0, count));
+      done(null);
+    });
+  }
+
+  /** sync() as a promise (start-up, tests). */
+  syncNow(): Promise<void> {
+    return new Promise((resolve, reject) => this.sync((err) => (err === null ? resolve() : reject(err))));
+  }
+
+  /**
+   * Runs the store's own transactions with synchronous=NORMAL when the connection is FULL
+   * (durability 'full'): no fsync on the calling thread. The records' durability is the
+   * journal's, which keeps them until the WAL is synced on the thread pool (audit-journal-synced.ts).
+   */
+  private relaxed<T>(work: () => T): T {
+    if (this.synced === null) return work();
+    // Not prepared once: SQLite applies this pragma when it is prepared, so a prepared
+    // `synchronous = FULL` would set it on the connection of either durability.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** Records appended on this connection and not yet indexed (in the journal or in audit_log). */
   get unindexed(): number {
     return Math.max(this.indexer.fedPending, this.ingester.pendingCount);
-  }
-
-  /** Durability 'full': appends are SQLite transactions (no journal). */
-  get commitsDirect(): boolean {
-    return this.journal === null;
   }
 
   /** Records acknowledged (in the journal) and not yet ingested into audit_log. */
@@ -176,36 +247,46 @@ export class AuditStore {
 
   /** Ingests up to `maxRows` of the oldest journal records into audit_log, in one transaction; returns how many. */
   ingestSome(maxRows: number): number {
-    return this.ingester.ingest(maxRows);
+    return this.relaxed(() => this.ingester.ingest(maxRows));
   }
 
   /** Indexes up to `maxRows` of the oldest unindexed records of audit_log, in one transaction; returns how many. */
   indexSome(maxRows: number): number {
-    return this.indexer.indexPending(maxRows);
+    return this.relaxed(() => this.indexer.indexPending(maxRows));
   }
 
   /** Moves every acknowledged record into audit_log, without indexing (reads do both by themselves). */
   ingestAll(): void {
-    this.ingester.ingestAll();
+    this.relaxed(() => this.ingester.ingestAll());
   }
 
   /** Ingests and indexes every acknowledged record now (reads do this by themselves). */
   indexAll(): void {
-    this.ingester.ingestAll();
-    this.indexer.catchUp();
+    this.relaxed(() => {
+      this.ingester.ingestAll();
+      this.indexer.catchUp();
+    });
   }
 
   /** Derives the index again from the records' JSON (repair). */
   rebuildIndex(): void {
-    this.ingester.ingestAll();
-    this.indexer.rebuild();
+    this.relaxed(() => {
+      this.ingester.ingestAll();
+      this.indexer.rebuild();
+    });
   }
 
-  /** Empties the journal if everything in it is ingested, and closes it (Store.close). */
-  close(): void {
-    if (!this.journal) return;
+  /**
+   * Closes the journal (Store.close). 'normal': emptied first if everything in it is ingested.
+   * 'full': emptied only when `databaseDurable` (a checkpoint copied the whole log back into the
+   * database file and synced it) and every record in it is synced and ingested; else the next
+   * open recovers it (skipping what is already in the database).
+   */
+  close(databaseDurable = false): void {
     try {
-      this.ingester.truncateIfDone();
+      if (this.synced === null) this.ingester.truncateIfDone();
+      else if (databaseDurable && this.unsynced.length === 0 && this.ingester.pendingCount === 0)
+        this.synced.emptyAll();
     } finally {
       this.journal.close();
     }
@@ -213,7 +294,7 @@ export class AuditStore {
 
   /** Closes the journal as a killed process would, leaving it as it is (Store.abandon). */
   abandon(): void {
-    this.journal?.close();
+    this.journal.close();
   }
 
   get(decisionId: string): AuditRecord | null {
@@ -248,21 +329,27 @@ export class AuditStore {
     // Ingested and indexed first, so every record is found by time, and the high-water marks
     // cover every seq deleted here.
     this.indexAll();
-    return this.db.transaction(() => {
-      let deleted = 0;
-      if (rule.maxAgeMs !== undefined) {
-        deleted += this.stmts.deleteOlder.log.run(now - rule.maxAgeMs).changes;
-        this.stmts.deleteOlder.index.run(now - rule.maxAgeMs);
-      }
-      if (rule.maxRecords !== undefined) {
-        const cut = this.stmts.cutForCount.get(rule.maxRecords);
-        if (cut !== undefined) {
-          deleted += this.stmts.deleteThrough.log.run(cut).changes;
-          this.stmts.deleteThrough.index.run(cut);
+    return this.relaxed(() => this.pruneNow(rule, now));
+  }
+
+  private pruneNow(rule: RetentionRule, now: number): number {
+    return this.db
+      .transaction(() => {
+        let deleted = 0;
+        if (rule.maxAgeMs !== undefined) {
+          deleted += this.stmts.deleteOlder.log.run(now - rule.maxAgeMs).changes;
+          this.stmts.deleteOlder.index.run(now - rule.maxAgeMs);
         }
-      }
-      return deleted;
-    })();
+        if (rule.maxRecords !== undefined) {
+          const cut = this.stmts.cutForCount.get(rule.maxRecords);
+          if (cut !== undefined) {
+            deleted += this.stmts.deleteThrough.log.run(cut).changes;
+            this.stmts.deleteThrough.index.run(cut);
+          }
+        }
+        return deleted;
+      })
+      .immediate();
   }
 }
 

@@ -75,53 +75,59 @@ export class BindingStore {
     now = Date.now(),
     source: BindingSource = 'admin',
   ): BindResult {
-    return this.db.transaction((): BindResult => {
-      const rev = this.stmts.sha.get(policy, revision);
-      if (!rev)
-        return { ok: false, reason: 'revision-not-found', message: `policy ${policy} has no revision ${revision}` };
-      const previous = this.currentFor(operation);
-      this.stmts.upsert.run(operation, policy, revision, now, source);
-      this.stmts.pushHistory.run(operation, 'bind', policy, revision, rev.sha256, now);
-      return { ok: true, binding: this.currentFor(operation), previous };
-    })();
+    return this.db
+      .transaction((): BindResult => {
+        const rev = this.stmts.sha.get(policy, revision);
+        if (!rev)
+          return { ok: false, reason: 'revision-not-found', message: `policy ${policy} has no revision ${revision}` };
+        const previous = this.currentFor(operation);
+        this.stmts.upsert.run(operation, policy, revision, now, source);
+        this.stmts.pushHistory.run(operation, 'bind', policy, revision, rev.sha256, now);
+        return { ok: true, binding: this.currentFor(operation), previous };
+      })
+      .immediate();
   }
 
   unbind(operation: Operation, now = Date.now()): BindResult {
-    return this.db.transaction((): BindResult => {
-      const previous = this.currentFor(operation);
-      if (previous === null) return { ok: true, binding: null, previous: null };
-      this.stmts.remove.run(operation);
-      this.stmts.pushHistory.run(operation, 'unbind', null, null, null, now);
-      return { ok: true, binding: null, previous };
-    })();
+    return this.db
+      .transaction((): BindResult => {
+        const previous = this.currentFor(operation);
+        if (previous === null) return { ok: true, binding: null, previous: null };
+        this.stmts.remove.run(operation);
+        this.stmts.pushHistory.run(operation, 'unbind', null, null, null, now);
+        return { ok: true, binding: null, previous };
+      })
+      .immediate();
   }
 
   /** Undoes the latest live history entry and restores the one before it. */
   rollback(operation: Operation, now = Date.now()): BindResult {
-    return this.db.transaction((): BindResult => {
-      const [top, below] = this.stmts.liveHistory.all(operation);
-      if (!top || !below)
-        return {
-          ok: false,
-          reason: 'nothing-to-roll-back',
-          message: `${operation} has no earlier binding to roll back to`,
-        };
-      const previous = this.currentFor(operation);
-      if (below.action === 'unbind') {
-        this.stmts.remove.run(operation);
-      } else {
-        if (!this.stmts.sha.get(below.policy!, below.revision!)) {
+    return this.db
+      .transaction((): BindResult => {
+        const [top, below] = this.stmts.liveHistory.all(operation);
+        if (!top || !below)
           return {
             ok: false,
-            reason: 'revision-deleted',
-            message: `the earlier binding, ${below.policy} revision ${below.revision}, was deleted`,
+            reason: 'nothing-to-roll-back',
+            message: `${operation} has no earlier binding to roll back to`,
           };
+        const previous = this.currentFor(operation);
+        if (below.action === 'unbind') {
+          this.stmts.remove.run(operation);
+        } else {
+          if (!this.stmts.sha.get(below.policy!, below.revision!)) {
+            return {
+              ok: false,
+              reason: 'revision-deleted',
+              message: `the earlier binding, ${below.policy} revision ${below.revision}, was deleted`,
+            };
+          }
+          this.stmts.upsert.run(operation, below.policy, below.revision, now, 'admin');
         }
-        this.stmts.upsert.run(operation, below.policy, below.revision, now, 'admin');
-      }
-      this.stmts.markRolledBack.run(now, top.id);
-      return { ok: true, binding: this.currentFor(operation), previous };
-    })();
+        this.stmts.markRolledBack.run(now, top.id);
+        return { ok: true, binding: this.currentFor(operation), previous };
+      })
+      .immediate();
   }
 
   history(operation: Operation, limit = 100): BindingHistoryEntry[] {

@@ -11,8 +11,12 @@ import { migrate } from './migrations.ts';
  *   crash can lose the last commits (never corrupts). The default: fast, and a daemon crash is
  *   the failure we expect. Audit records get the same guarantee from one write() to the audit
  *   journal beside the database (audit-journal.ts), ingested into it off the decision path.
- * - 'full': every commit fsyncs the WAL, so answered decisions survive power loss too. Group
- *   commit (runtime/server/audit/audit-writer.ts) makes it one fsync per batch, not per request.
+ * - 'full': answered decisions survive a power loss too. Their records are written to the audit
+ *   journal and answered once an fdatasync of it, on libuv's thread pool, returned (group commit,
+ *   audit-journal-synced.ts): never a sync on the main thread for a decision. This connection
+ *   runs with synchronous=FULL for the admin's writes (policies, bindings, VMs: rare, the
+ *   operator's); the audit store switches it to NORMAL around its own transactions, whose
+ *   durability the journal keeps until the WAL is synced off the main thread.
  */
 export type Durability = 'normal' | 'full';
 

@@ -91,38 +91,40 @@ export class PolicyStore {
    * the latest is not), nothing is written and that revision is returned.
    */
   insert(rev: NewRevision, now = Date.now()): { revision: RevisionInfo; created: boolean } {
-    return this.db.transaction(() => {
-      const latest = this.stmts.latest.get(rev.policy);
-      if (
-        latest &&
-        latest.sha256 === rev.sha256 &&
-        ((rev.signature ?? null) === null || rev.signature?.keyId === latest.key_id)
-      )
-        return { revision: this.toInfo(latest), created: false };
-      let policy = this.stmts.getPolicy.get(rev.policy);
-      if (!policy) {
-        this.stmts.insertPolicy.run(rev.policy, now);
-        policy = { next_revision: 1 };
-      }
-      const revision = policy.next_revision;
-      this.stmts.bumpRevision.run(rev.policy);
-      const sig = rev.signature ?? null;
-      this.stmts.insertRevision.run(
-        rev.policy,
-        revision,
-        rev.sha256,
-        rev.bytes.byteLength,
-        rev.description,
-        Buffer.from(rev.bytes),
-        JSON.stringify(rev.info),
-        now,
-        sig?.file ?? null,
-        sig?.keyId ?? null,
-        sig?.signer ?? null,
-        sig?.trustedComment ?? null,
-      );
-      return { revision: this.toInfo(this.stmts.get.get(rev.policy, revision)!), created: true };
-    })();
+    return this.db
+      .transaction(() => {
+        const latest = this.stmts.latest.get(rev.policy);
+        if (
+          latest &&
+          latest.sha256 === rev.sha256 &&
+          ((rev.signature ?? null) === null || rev.signature?.keyId === latest.key_id)
+        )
+          return { revision: this.toInfo(latest), created: false };
+        let policy = this.stmts.getPolicy.get(rev.policy);
+        if (!policy) {
+          this.stmts.insertPolicy.run(rev.policy, now);
+          policy = { next_revision: 1 };
+        }
+        const revision = policy.next_revision;
+        this.stmts.bumpRevision.run(rev.policy);
+        const sig = rev.signature ?? null;
+        this.stmts.insertRevision.run(
+          rev.policy,
+          revision,
+          rev.sha256,
+          rev.bytes.byteLength,
+          rev.description,
+          Buffer.from(rev.bytes),
+          JSON.stringify(rev.info),
+          now,
+          sig?.file ?? null,
+          sig?.keyId ?? null,
+          sig?.signer ?? null,
+          sig?.trustedComment ?? null,
+        );
+        return { revision: this.toInfo(this.stmts.get.get(rev.policy, revision)!), created: true };
+      })
+      .immediate();
   }
 
   get(policy: string, revision: number): RevisionInfo | null {
@@ -164,12 +166,14 @@ export class PolicyStore {
   }
 
   delete(policy: string, revision: number): DeleteRevisionResult {
-    return this.db.transaction((): DeleteRevisionResult => {
-      if (!this.stmts.get.get(policy, revision)) return 'not-found';
-      if (this.stmts.isBound.get(policy, revision)) return 'bound';
-      this.stmts.delete.run(policy, revision);
-      return 'deleted';
-    })();
+    return this.db
+      .transaction((): DeleteRevisionResult => {
+        if (!this.stmts.get.get(policy, revision)) return 'not-found';
+        if (this.stmts.isBound.get(policy, revision)) return 'bound';
+        this.stmts.delete.run(policy, revision);
+        return 'deleted';
+      })
+      .immediate();
   }
 
   private boundMap(): Map<string, Operation[]> {

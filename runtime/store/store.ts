@@ -1,15 +1,18 @@
 // The daemon's state: one SQLite database, one store object per table group.
 // Files in the state directory: the database (`capgate.db`), SQLite's `-wal` and `-shm` beside
-// it, and `capgate.db-audit-journal` (mode 0600): with durability 'normal', audit records
-// acknowledged and not yet moved into the database (runtime/store/audit-journal.ts). Whoever
-// reads the database file directly sees a record once it is ingested: within ~20 ms of a quiet
-// moment or 256 records in a running daemon, at the next start after a kill -9, always after a
-// clean stop (which leaves the journal empty).
+// it, and `capgate.db-audit-journal` (mode 0600): audit records acknowledged and not yet moved
+// into the database (runtime/store/audit-journal.ts); with durability 'full' also
+// `capgate.db-audit-journal-b`, its second segment (audit-journal-synced.ts). Whoever reads the
+// database file directly sees a record once it is ingested: within ~20 ms of a quiet moment or
+// 256 records in a running daemon, at the next start after a kill -9, always after a clean stop
+// (which leaves the journal empty).
 import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import { openDatabase, type Durability } from './database.ts';
 import { lockState, type StateLock } from './state-lock.ts';
-import { AuditJournal, journalFileOf, type JournalIo } from './audit-journal.ts';
+import { AuditJournal, decodeFrames, journalFileOf, type JournalFrame, type JournalIo } from './audit-journal.ts';
+import { secondJournalFileOf, SyncedAuditJournal } from './audit-journal-synced.ts';
+import { DEFAULT_JOURNAL_TRUNCATE_BYTES } from './audit-ingester.ts';
 import { PolicyStore } from './policy-store.ts';
 import { BindingStore } from './binding-store.ts';
 import { VmStore } from './vm-store.ts';
@@ -18,8 +21,10 @@ import { AuditStore, type AuditStoreOptions } from './audit-store.ts';
 export interface StoreOptions {
   /** Audit journal size beyond which it is emptied once fully ingested (default 4 MiB). */
   journalTruncateBytes?: number;
-  /** The journal's write and truncate (a seam for tests: short writes, a full disk). */
+  /** The journal's write, truncate and syncs (a seam for tests: short writes, a full disk, a failed fdatasync). */
   journalIo?: Partial<JournalIo>;
+  /** Durability 'full': a WAL sync that would let a journal segment be emptied failed (it is retried). */
+  onJournalRetireError?(err: Error): void;
   /** Records waiting to be ingested beyond which an append is refused (default 65,536). */
   maxUningested?: number;
 }
@@ -55,36 +60,34 @@ export class Store {
   private static openLocked(file: string, durability: Durability, options: StoreOptions, lock: StateLock): Store {
     const db = openDatabase(file, durability);
     const journalFile = journalFileOf(file);
+    const tuning = {
+      ...(options.journalTruncateBytes !== undefined ? { journalTruncateBytes: options.journalTruncateBytes } : {}),
+      ...(options.maxUningested !== undefined ? { maxUningested: options.maxUningested } : {}),
+    };
     try {
       if (durability === 'full') {
-        // 'full' commits to the database directly; a journal that a 'normal' run left behind is
-        // ingested first (a throwaway AuditStore does the recovery), then removed.
-        if (fs.existsSync(journalFile)) {
-          const { journal, frames } = AuditJournal.open(journalFile);
-          try {
-            new AuditStore(db, { journal, recovered: frames, journalTruncateBytes: 0 }).close();
-          } finally {
-            journal.close();
-          }
-          fs.unlinkSync(journalFile);
+        const { journal, frames, droppedBytes } = SyncedAuditJournal.open(file, journalFile, {
+          ...(options.journalIo !== undefined ? { io: options.journalIo } : {}),
+          rotateAboveBytes: options.journalTruncateBytes ?? DEFAULT_JOURNAL_TRUNCATE_BYTES,
+          ...(options.onJournalRetireError !== undefined ? { onRetireError: options.onJournalRetireError } : {}),
+        });
+        try {
+          return new Store(db, { journal, recovered: frames, droppedBytes, ...tuning }, lock);
+        } catch (err) {
+          journal.close();
+          throw err;
         }
-        return new Store(db, { journal: null, recovered: [] }, lock);
       }
+      // 'normal' has one segment: a second one a 'full' run left is recovered with it, then removed.
+      const second = secondJournalFileOf(journalFile);
+      const left: JournalFrame[] = fs.existsSync(second) ? decodeFrames(fs.readFileSync(second)).frames : [];
       const { journal, frames, droppedBytes } = AuditJournal.open(journalFile, options.journalIo);
       try {
-        return new Store(
-          db,
-          {
-            journal,
-            recovered: frames,
-            droppedBytes,
-            ...(options.journalTruncateBytes !== undefined
-              ? { journalTruncateBytes: options.journalTruncateBytes }
-              : {}),
-            ...(options.maxUningested !== undefined ? { maxUningested: options.maxUningested } : {}),
-          },
-          lock,
-        );
+        const recovered = left.length > 0 ? [...frames, ...left].sort((a, b) => a.seq - b.seq) : frames;
+        const store = new Store(db, { journal, recovered, droppedBytes, ...tuning }, lock);
+        // Everything recovered is ingested by now (the store's constructor).
+        if (fs.existsSync(second)) fs.unlinkSync(second);
+        return store;
       } catch (err) {
         journal.close();
         throw err;
@@ -102,17 +105,21 @@ export class Store {
 
   close(): void {
     if (!this.db.open) return;
+    let durable = false;
     try {
       // A clean stop leaves the log and the index complete and the journal empty: the next start
       // has nothing to recover or catch up.
       this.audit.indexAll();
+      // Fold the WAL back so the file on disk is self-contained after a clean stop. Done before
+      // the journal is emptied: with durability 'full' only a complete checkpoint (the database
+      // file synced) lets it be emptied.
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      durable = r?.busy === 0;
     } finally {
       try {
-        this.audit.close();
+        this.audit.close(durable);
       } finally {
-        // Fold the WAL back so the file on disk is self-contained after a clean stop.
         try {
-          this.db.pragma('wal_checkpoint(TRUNCATE)');
           this.db.close();
         } finally {
           this.lock.release();

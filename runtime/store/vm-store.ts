@@ -38,31 +38,35 @@ export class VmStore {
   }
 
   register(vm: RegisteredVm, now = Date.now()): VmWriteResult {
-    return this.db.transaction((): VmWriteResult => {
-      const { uuid, name } = vm.identity;
-      if (this.stmts.get.get(uuid))
-        return { ok: false, reason: 'exists', message: `a VM with uuid ${uuid} is already registered` };
-      if (this.stmts.byName.get(name))
-        return { ok: false, reason: 'name-taken', message: `another VM is already registered as "${name}"` };
-      this.stmts.insert.run(uuid, name, JSON.stringify(vm), now, now);
-      return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
-    })();
+    return this.db
+      .transaction((): VmWriteResult => {
+        const { uuid, name } = vm.identity;
+        if (this.stmts.get.get(uuid))
+          return { ok: false, reason: 'exists', message: `a VM with uuid ${uuid} is already registered` };
+        if (this.stmts.byName.get(name))
+          return { ok: false, reason: 'name-taken', message: `another VM is already registered as "${name}"` };
+        this.stmts.insert.run(uuid, name, JSON.stringify(vm), now, now);
+        return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
+      })
+      .immediate();
   }
 
   update(uuid: string, vm: RegisteredVm, now = Date.now()): VmWriteResult {
-    return this.db.transaction((): VmWriteResult => {
-      if (!this.stmts.get.get(uuid))
-        return { ok: false, reason: 'not-found', message: `no VM with uuid ${uuid} is registered` };
-      const other = this.stmts.byName.get(vm.identity.name);
-      if (other && other.uuid !== uuid)
-        return {
-          ok: false,
-          reason: 'name-taken',
-          message: `another VM is already registered as "${vm.identity.name}"`,
-        };
-      this.stmts.update.run(vm.identity.name, JSON.stringify(vm), now, uuid);
-      return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
-    })();
+    return this.db
+      .transaction((): VmWriteResult => {
+        if (!this.stmts.get.get(uuid))
+          return { ok: false, reason: 'not-found', message: `no VM with uuid ${uuid} is registered` };
+        const other = this.stmts.byName.get(vm.identity.name);
+        if (other && other.uuid !== uuid)
+          return {
+            ok: false,
+            reason: 'name-taken',
+            message: `another VM is already registered as "${vm.identity.name}"`,
+          };
+        this.stmts.update.run(vm.identity.name, JSON.stringify(vm), now, uuid);
+        return { ok: true, vm: toRecord(this.stmts.get.get(uuid)!) };
+      })
+      .immediate();
   }
 
   unregister(uuid: string): boolean {

@@ -1,5 +1,6 @@
 // Group commit on a real database: concurrent writes share one transaction, and each promise
 // resolves only once its record is committed.
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -37,22 +38,71 @@ const rec = (id: string): NewAuditRecord => ({
 const fakeClock = (): void => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
 
 describe('AuditWriter', () => {
-  it('commits a burst in one transaction, visible to another connection when the promises resolve', async () => {
+  it("durability 'full': commits a burst in one write, and resolves no promise before its fdatasync returned", async () => {
     const file = path.join(tempDir(), 'a.db');
-    const store = Store.open(file, 'full');
+    // Each fdatasync of the journal is held until the test releases it (then runs for real).
+    const held: Array<() => void> = [];
+    const store = Store.open(file, 'full', {
+      journalIo: { fdatasync: (fd, done) => held.push(() => fs.fdatasync(fd, (err) => done(err))) },
+    });
     const batches: number[] = [];
-    const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n) });
+    const w = new AuditWriter(store.audit, { onCommit: (n) => batches.push(n), holdMs: 0 });
+    const settled = new Set<string>();
+    const write = (id: string): Promise<void> => w.write(rec(id)).then(() => void settled.add(id));
+    const burst = Array.from({ length: 50 }, (_, i) => write(`r${i}`));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // Written (one write for the first, one for the rest of the phase), one fdatasync under way.
+    expect(w.stats).toEqual({ commits: 2, records: 50 });
+    expect(held).toHaveLength(1);
+    const later = [write('late1'), write('late2')];
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+    expect(held).toHaveLength(1); // one at a time: the later ones wait for the next
+    expect(settled.size).toBe(0);
+    expect(batches).toEqual([]);
+    expect(store.audit.count()).toBe(0); // not acknowledged, so not read either
+    held[0]!();
+    await Promise.all(burst.slice(0, 1));
+    // The first sync covered what was written before it started: the first record only.
+    expect([...settled]).toEqual(['r0']);
+    for (let k = 0; k < 20 && held.length < 2; k++) await new Promise((r) => setImmediate(r));
+    expect(held).toHaveLength(2);
+    held[1]!();
+    await Promise.all([...burst, ...later]);
+    expect(batches).toEqual([1, 51]);
+    expect(store.audit.count()).toBe(52);
+    await w.close();
+    store.close();
+    // On disk, in the database, after a clean stop.
     const reader = new Database(file, { readonly: true });
-    const count = (): number => (reader.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
-    const writes = Array.from({ length: 50 }, (_, i) => w.write(rec(`r${i}`)));
-    expect(count()).toBe(0); // nothing is committed before the batch runs
-    await Promise.all(writes);
-    expect(count()).toBe(50);
-    expect(batches).toEqual([50]);
-    await w.write(rec('later'));
-    expect(batches).toEqual([50, 1]);
-    expect(w.stats).toEqual({ commits: 2, records: 51 });
+    expect(reader.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(52);
     reader.close();
+  });
+
+  it("durability 'full': a failed fdatasync fails every record waiting for it, and the next ones are committed", async () => {
+    // The first fdatasync is held, then failed; the later ones run for real.
+    let fail: ((err: Error) => void) | undefined;
+    const store = Store.open(path.join(tempDir(), 'b.db'), 'full', {
+      journalIo: { fdatasync: (fd, done) => (fail === undefined ? (fail = done) : fs.fdatasync(fd, done)) },
+    });
+    const w = new AuditWriter(store.audit, { holdMs: 0 });
+    // x1 is written at once and its fdatasync starts; x2 is written at the end of the phase and waits for the next.
+    const writes = [w.write(rec('x1')), w.write(rec('x2'))].map((p) =>
+      p.then(
+        () => 'ok',
+        (err: Error) => err.message,
+      ),
+    );
+    for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    expect(store.audit.unsyncedCount).toBe(2);
+    fail!(new Error('EIO: i/o error, fdatasync'));
+    // x2 was written after x1 in the journal: cut off with it, so it fails too.
+    expect(await Promise.all(writes)).toEqual(['EIO: i/o error, fdatasync', 'EIO: i/o error, fdatasync']);
+    await w.write(rec('x3'));
+    expect(store.audit.query({ limit: 10, order: 'asc' }).records.map((r) => [r.seq, r.decisionId])).toEqual([
+      [1, 'x3'],
+    ]);
+    await w.close();
     store.close();
   });
 

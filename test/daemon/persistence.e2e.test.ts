@@ -112,38 +112,50 @@ describe('persistence', () => {
     expect(memlockOf(target).hard).toBe(String(4n * MiB));
   }, 300_000);
 
-  it('kill -9 during a burst of requests: after restart every answered decision is in the audit', async () => {
-    const d2 = daemon!;
-    const startSeq = (await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq;
-    const burst = agent.requests({
-      socketPath: d2.requestSocket,
-      targetPid: target,
-      bytes: 4n * MiB,
-      total: 1_000_000,
-      concurrency: 16,
-      collectIds: true,
-    });
-    await waitFor(
-      async () => ((await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq > startSeq + 500 ? true : undefined),
-      '500 decisions',
-    );
-    await d2.kill9();
-    const report = await burst;
-    expect(report.answered).toBeGreaterThan(500);
-    expect(report.errorCount).toBeGreaterThan(0); // the daemon died under it
-    expect(report.decisions).toEqual({ allow: report.answered });
+  // 'full' after 'normal': the daemon is restarted with it, and the tests after this one keep it.
+  it.for(['normal', 'full'] as const)(
+    'kill -9 during a burst of requests: after restart every answered decision is in the audit (durability %s)',
+    { timeout: 300_000 },
+    async (durability) => {
+      if (durability === 'full') {
+        await daemon!.stop();
+        config = daemonConfig(dir, { audit: { durability } });
+        daemon = await startDaemon();
+      }
+      const d2 = daemon!;
+      const startSeq = (await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq;
+      const burst = agent.requests({
+        socketPath: d2.requestSocket,
+        targetPid: target,
+        bytes: 4n * MiB,
+        total: 1_000_000,
+        concurrency: 16,
+        collectIds: true,
+      });
+      await waitFor(
+        async () => ((await d2.admin.queryAudit({ limit: 1 })).records[0]!.seq > startSeq + 500 ? true : undefined),
+        '500 decisions',
+      );
+      await d2.kill9();
+      const report = await burst;
+      expect(report.answered).toBeGreaterThan(500);
+      expect(report.errorCount).toBeGreaterThan(0); // the daemon died under it
+      expect(report.decisions).toEqual({ allow: report.answered });
 
-    // Answered decisions not yet ingested are in the audit journal beside the database (0600);
-    // the restarted daemon moves them into it at open, before it serves anything.
-    expect(fs.statSync(`${dbFile()}-audit-journal`).mode & 0o777).toBe(0o600);
-    daemon = await startDaemon();
-    const { decisionIds } = checkDatabase();
-    const missing = report.ids.filter((id) => !decisionIds.has(id));
-    expect(missing).toEqual([]);
-    expect(decisionIds.has(firstDecision)).toBe(true);
+      // Answered decisions not yet ingested are in the audit journal beside the database (0600;
+      // 'full' has a second segment); the restarted daemon moves them into it at open, before it
+      // serves anything.
+      expect(fs.statSync(`${dbFile()}-audit-journal`).mode & 0o777).toBe(0o600);
+      if (durability === 'full') expect(fs.statSync(`${dbFile()}-audit-journal-b`).mode & 0o777).toBe(0o600);
+      daemon = await startDaemon();
+      const { decisionIds } = checkDatabase();
+      const missing = report.ids.filter((id) => !decisionIds.has(id));
+      expect(missing).toEqual([]);
+      expect(decisionIds.has(firstDecision)).toBe(true);
 
-    expect((await ask(daemon)).reason).toBe('allow:');
-  }, 300_000);
+      expect((await ask(daemon)).reason).toBe('allow:');
+    },
+  );
 
   it('kill -9 during a push: the revision is stored whole or not at all, and the daemon restarts clean', async () => {
     // How long a push takes in this process, to aim the kills inside it.

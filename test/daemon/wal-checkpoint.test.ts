@@ -78,7 +78,7 @@ describe('WAL checkpoints', () => {
         pollMs: 3_600_000,
         onCheckpoint: (r) => checkpoints.push(r.checkpointed),
       });
-      const writer = new AuditWriter(store.audit, { holdMs: durability === 'full' ? 1 : 0 });
+      const writer = new AuditWriter(store.audit, { holdMs: 0 });
       const pageBytes = 4096;
       let maxWal = 0;
       let maxWaiting = 0;
@@ -130,14 +130,14 @@ describe('WAL checkpoints', () => {
       });
       await checkpointer.ready();
       const writer = new AuditWriter(store.audit, {
-        holdMs: durability === 'full' ? 1 : 0,
+        holdMs: 0,
         indexBatch: 1,
         indexIdleMs: 1,
         writeGate: checkpointer.writeGate,
       });
       const pageBytes = 4096;
       let maxWal = 0;
-      const RECORDS = durability === 'full' ? 10_000 : 30_000;
+      const RECORDS = 30_000;
       const BATCH = 50;
       const BATCHES_PER_LOOK = 5;
       let look: Promise<number | null> | undefined;
@@ -152,7 +152,7 @@ describe('WAL checkpoints', () => {
         }
       }
       await look;
-      writer.close();
+      await writer.close();
       expect(store.audit.count()).toBe(RECORDS);
       expect(checkpointer.stats.checkpoints).toBeGreaterThan(3);
       // Without the restarts the file holds every frame ever written: more than the database.
@@ -257,7 +257,8 @@ describe('WAL checkpoints', () => {
     for (let tries = 0; ; tries++) {
       await checkpointer.ready();
       try {
-        expect(await checkpointer.checkNow()).toBe(0);
+        // Copied back; what waits is at most the worker's own write that started the log again.
+        expect(await checkpointer.checkNow()).toBeLessThanOrEqual(1);
         break;
       } catch (err) {
         if (tries > 10) throw err;

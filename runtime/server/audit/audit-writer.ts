@@ -1,8 +1,11 @@
-// Group commit of audit records (durability 'normal': one write() to the audit journal; 'full':
-// one SQLite transaction): the records written while a commit is pending join it (see
-// scheduleCommit for when that is), and each writer's promise resolves only after that commit.
-// Answers therefore never precede their audit record, and a burst of N concurrent decisions
-// costs a couple of commits (of fsyncs with durability 'full'), not N.
+// Group commit of audit records: one write() to the audit journal, the records written while a
+// commit is pending joining it (see scheduleCommit for when that is), and each writer's promise
+// resolves only after that commit. With durability 'full' it resolves only once an fdatasync of
+// the journal has returned (on libuv's thread pool, never on this thread): one is in flight at a
+// time, and the commits made meanwhile wait together for the next one. Answers therefore never
+// precede their audit record, and a burst of N concurrent decisions costs a couple of commits
+// (and fdatasyncs), not N. A failed fdatasync fails every record not yet synced (the store cuts
+// them off the journal), as a failed write fails its batch.
 // The writer also drives the store's ingester and indexer (journal -> audit_log -> audit_index),
 // off the answer path: once enough records are pending (a batch amortises the pages), and
 // whatever is pending once the log has been quiet for a moment. One transaction per turn of the
@@ -42,8 +45,8 @@ export interface AuditWriterOptions {
    */
   moreComing?(): boolean;
   /**
-   * Default 1. Worth it when a commit is expensive (durability 'full': one fsync per commit).
-   * 0, for durability 'normal', where a commit is one write() to the page cache: the first
+   * Default 1. Worth it when a commit is expensive and made on this thread.
+   * 0, for the daemon, where a commit is one write() to the page cache: the first
    * record of an I/O phase is committed at once (a lone request waits for nothing), the phase's
    * later ones together at its end (setImmediate): under load, two commits per phase, not one
    * per decision (decided on this thread, decisions are never "in flight" in between).
@@ -69,8 +72,7 @@ export interface AuditWriterOptions {
   /** An index batch failed: the log is intact, reads will retry the catch-up. */
   onIndexError?(err: unknown): void;
   /**
-   * Entered around each ingest and index batch, and each commit to the database (durability
-   * 'full'): while the WAL checkpoint worker holds it (its last pass, see
+   * Entered around each ingest and index batch: while the WAL checkpoint worker holds it (its last pass, see
    * store/checkpoint/write-hold.ts), the write waits for the next millisecond instead. Never
    * blocks the thread.
    */
@@ -82,6 +84,10 @@ const DEFER_MS = 1;
 
 export class AuditWriter {
   private pending: Pending[] = [];
+  /** Durability 'full': written to the journal, waiting for an fdatasync (the one under way, or the next). */
+  private unsynced: Pending[] = [];
+  /** Resolves close() once nothing waits for an fdatasync. */
+  private syncIdle: Array<() => void> = [];
   private scheduled = false;
   private indexScheduled = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -160,17 +166,11 @@ export class AuditWriter {
     else setTimeout(() => this.flush(), hold);
   }
 
-  /** Commits whatever is pending now (or, with durability 'full' while writes are deferred, in a moment). */
+  /** Commits whatever is pending now (durability 'full': acknowledged once the next fdatasync returned). */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
-    const gate = this.store.commitsDirect && !this.closed ? this.options.writeGate : undefined;
-    if (gate !== undefined && !gate.tryEnter()) {
-      this.scheduled = true;
-      setTimeout(() => this.flush(), DEFER_MS);
-      return;
-    }
     this.pending = [];
     const t0 = process.hrtime.bigint();
     try {
@@ -178,24 +178,60 @@ export class AuditWriter {
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
-    } finally {
-      gate?.leave();
     }
     this.stats.commits++;
     this.stats.records += batch.length;
+    if (this.store.syncsJournal) {
+      for (const p of batch) this.unsynced.push(p);
+      this.syncJournal();
+      return;
+    }
     this.options.onCommit?.(batch.length, Number(process.hrtime.bigint() - t0) / 1e9);
     for (const p of batch) p.resolve();
     this.afterCommit();
   }
 
-  /** Commits what is pending and stops driving the indexer (the store indexes the rest on close or open). */
-  close(): void {
+  /**
+   * Durability 'full': one fdatasync at a time, covering every record written before it starts;
+   * the records written while it runs wait for the next one (group commit). onCommit reports the
+   * records it made durable and how long it took.
+   */
+  private syncJournal(): void {
+    if (this.store.syncing || this.unsynced.length === 0) return;
+    const covered = this.unsynced;
+    this.unsynced = [];
+    const t0 = process.hrtime.bigint();
+    this.store.sync((err) => {
+      if (err !== null) {
+        // The store dropped every record not yet synced, so every writer still waiting fails
+        // (this runs in the same turn as the drop: no record was written in between).
+        const failed = [...covered, ...this.unsynced];
+        this.unsynced = [];
+        for (const p of failed) p.reject(err);
+      } else {
+        this.options.onCommit?.(covered.length, Number(process.hrtime.bigint() - t0) / 1e9);
+        for (const p of covered) p.resolve();
+        this.afterCommit();
+        this.syncJournal();
+      }
+      if (this.unsynced.length === 0 && !this.store.syncing) for (const resolve of this.syncIdle.splice(0)) resolve();
+    });
+  }
+
+  /**
+   * Commits what is pending and stops driving the indexer (the store indexes the rest on close or
+   * open). Resolves once no record waits for an fdatasync (durability 'full'), so that the store
+   * can be closed after it.
+   */
+  close(): Promise<void> {
     this.closed = true;
     this.flush();
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.unsynced.length === 0 && !this.store.syncing) return Promise.resolve();
+    return new Promise((resolve) => this.syncIdle.push(resolve));
   }
 
   private afterCommit(): void {

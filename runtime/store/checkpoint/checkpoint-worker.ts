@@ -6,6 +6,11 @@
 // PASSIVE never takes the writer's lock and never waits: the main thread's commits go on during
 // a checkpoint, and one that cannot copy everything (a reader still needs old frames) copies
 // what it can and tries again at the next look. Started by wal-checkpointer.ts.
+// The worker also makes the first write to a log that was copied back completely (restartLog):
+// that write starts the log again from its beginning, and SQLite syncs the log's new header in
+// it (unless synchronous=OFF, which could corrupt the database on a power loss). Made here, that
+// fsync is this thread's; made by the main thread's next audit batch, it was the main thread's,
+// at a rate clients set.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CheckpointReport, CheckpointWorkerInit, FromCheckpointWorker, ToCheckpointWorker } from './protocol.ts';
@@ -39,6 +44,11 @@ const db = new Database(init.database, { fileMustExist: true });
 db.pragma(`synchronous = ${init.durability === 'full' ? 'FULL' : 'NORMAL'}`);
 db.pragma('wal_autocheckpoint = 0');
 const checkpoint = db.prepare<[], PassResult>('PRAGMA wal_checkpoint(PASSIVE)');
+// A write that changes nothing: user_version written back as it is, in one transaction.
+const userVersion = db.prepare<[], number>('PRAGMA user_version').pluck();
+const restartWrite = db.transaction(() => {
+  db.pragma(`user_version = ${userVersion.get()!}`);
+});
 const hold = new WriteHold(init.hold);
 
 let checkpoints = 0;
@@ -85,6 +95,7 @@ function run(framesBefore: number | null): CheckpointReport {
         r = checkpoint.get()!;
         passes++;
       }
+      restartLog();
     } finally {
       hold.lower();
     }
@@ -99,6 +110,22 @@ function run(framesBefore: number | null): CheckpointReport {
   };
 }
 
+/**
+ * Under the hold: when every frame of the log is copied back, writes first (see the top). A main
+ * thread reading at that moment keeps SQLite from starting the log again: then this write goes
+ * at its end, the log is no longer complete, and the main thread's next write does not restart
+ * it either (so it syncs nothing); the next checkpoint tries again.
+ */
+function restartLog(): void {
+  const wal = lookAtWal(init.database);
+  if (!wal.ok || wal.framesWaiting > 0) return;
+  try {
+    restartWrite.immediate();
+  } catch (err) {
+    send({ type: 'failed', message: `starting the WAL again: ${(err as Error).message}` });
+  }
+}
+
 // After a checkpoint, the next look comes sooner: writes that filled the log past the threshold
 // within one poll keep coming, and the log stays near the threshold only if it is copied as often.
 let timer: NodeJS.Timeout;
@@ -111,6 +138,14 @@ timer = setTimeout(poll, init.pollMs);
 port.on('message', (m: ToCheckpointWorker) => {
   if (m.type === 'check') {
     send({ type: 'checked', id: m.id, framesWaiting: look(true) });
+  } else if (m.type === 'restart') {
+    // The main thread found the log complete before a write of its own, and deferred it.
+    hold.raise(WAIT_FOR_MAIN_MS);
+    try {
+      restartLog();
+    } finally {
+      hold.lower();
+    }
   } else {
     clearTimeout(timer);
     db.close();

@@ -35,7 +35,11 @@ export interface CheckpointReport {
   ms: number;
 }
 
-export type ToCheckpointWorker = { type: 'check'; id: number } | { type: 'stop' };
+export type ToCheckpointWorker =
+  | { type: 'check'; id: number }
+  /** The log is complete (every frame copied back): make the first write to it, which starts it again. */
+  | { type: 'restart' }
+  | { type: 'stop' };
 
 export type FromCheckpointWorker =
   | { type: 'ready' }

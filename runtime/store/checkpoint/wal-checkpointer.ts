@@ -5,7 +5,8 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { Durability } from '../database.ts';
-import { newWriteHold, WriteHold, type WriteGate } from './write-hold.ts';
+import { MAX_HOLD_MS, newWriteHold, WriteHold, type WriteGate } from './write-hold.ts';
+import { lookAtWal } from './wal-index.ts';
 import type {
   CheckpointReport,
   CheckpointSeams,
@@ -27,6 +28,8 @@ export const DEFAULT_CHECKPOINT_PAGES = 1000;
 const DEFAULT_POLL_MS = 100;
 /** How long close() waits for the worker to finish a checkpoint and close its connection. */
 const STOP_GRACE_MS = 2000;
+/** How often the main thread asks the worker again to start a complete log over. */
+const RESTART_ASK_MS = 50;
 
 export interface WalCheckpointerOptions {
   database: string;
@@ -58,6 +61,10 @@ export class WalCheckpointer {
   readonly #options: WalCheckpointerOptions;
   readonly #init: CheckpointWorkerInit;
   readonly #hold: WriteHold;
+  readonly #gate: WriteGate;
+  #restartAskedAt = -Infinity;
+  /** Since when the main thread has found the log complete (its writes deferred). */
+  #completeSince: number | null = null;
   #worker: Worker | null = null;
   #exited: Promise<void> = Promise.resolve();
   #ready = false;
@@ -75,6 +82,16 @@ export class WalCheckpointer {
     const retryMs = options.retryMs ?? { first: 1000, max: 60_000 };
     const hold = newWriteHold();
     this.#hold = new WriteHold(hold);
+    this.#gate = {
+      tryEnter: () => {
+        if (!this.#hold.tryEnter()) return false;
+        if (!this.#logComplete()) return true;
+        this.#hold.leave();
+        this.#askRestart();
+        return false;
+      },
+      leave: () => this.#hold.leave(),
+    };
     this.#init = {
       hold,
       database: options.database,
@@ -93,12 +110,38 @@ export class WalCheckpointer {
   }
 
   /**
-   * Around each write the main thread can defer (audit ingestion and indexing; with durability
-   * 'full' the audit's commits): the worker holds them while its last checkpoint pass runs, so
-   * that the log can start again from its beginning (write-hold.ts). Never longer than MAX_HOLD_MS.
+   * Around each write the main thread can defer (audit ingestion and indexing): the worker holds
+   * them while its last checkpoint pass runs, so that the log can start again from its beginning
+   * (write-hold.ts; never longer than MAX_HOLD_MS). And while the log is complete (every frame
+   * copied back, or empty), a write is deferred and the worker asked to write first: the first
+   * write to such a log starts it again and fsyncs its header, which must not be the main thread.
+   * With no worker running the write goes ahead (and makes that fsync itself).
    */
   get writeGate(): WriteGate {
-    return this.#hold;
+    return this.#gate;
+  }
+
+  /**
+   * The log is complete and a worker runs that can start it again. Not for longer than a hold
+   * (MAX_HOLD_MS): a worker that cannot write never holds the audit back longer.
+   */
+  #logComplete(): boolean {
+    if (!this.#ready || this.#worker === null || this.#closing) return false;
+    const wal = lookAtWal(this.#options.database);
+    if (!wal.ok || wal.framesWaiting > 0) {
+      this.#completeSince = null;
+      return false;
+    }
+    const now = performance.now();
+    this.#completeSince ??= now;
+    return now - this.#completeSince < MAX_HOLD_MS;
+  }
+
+  #askRestart(): void {
+    const now = performance.now();
+    if (now - this.#restartAskedAt < RESTART_ASK_MS) return;
+    this.#restartAskedAt = now;
+    this.#worker?.postMessage({ type: 'restart' } satisfies ToCheckpointWorker);
   }
 
   /** The worker runs and its last checkpoint did not fail. */

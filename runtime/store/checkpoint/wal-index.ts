@@ -15,7 +15,15 @@ const HEADER_BYTES = 48;
 const READ_BYTES = 136;
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
-export type WalIndexLook = { ok: true; framesWaiting: number; pageBytes: number } | { ok: false; reason: string };
+export type WalIndexLook =
+  | {
+      ok: true;
+      framesWaiting: number;
+      /** Frames in the log (mxFrame): 0 once it starts again from its beginning. */
+      frames: number;
+      pageBytes: number;
+    }
+  | { ok: false; reason: string };
 
 export function walIndexFileOf(databaseFile: string): string {
   return `${databaseFile}-shm`;
@@ -53,5 +61,10 @@ export function parseWalIndexHeader(buf: Buffer): WalIndexLook {
   const mxFrame = u32(16);
   const nBackfill = u32(96);
   // A checkpoint that raced the read can show nBackfill of the log before a restart: no frames then.
-  return { ok: true, framesWaiting: Math.max(0, mxFrame - nBackfill), pageBytes: size === 1 ? 65_536 : size };
+  return {
+    ok: true,
+    framesWaiting: Math.max(0, mxFrame - nBackfill),
+    frames: mxFrame,
+    pageBytes: size === 1 ? 65_536 : size,
+  };
 }

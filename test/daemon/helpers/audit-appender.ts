@@ -1,7 +1,8 @@
 // A child process for the crash test of the audit store: appends batches of audit records and
 // ingests and indexes them in batches of random sizes, in a tight loop, printing each decision id
-// and its seq once its batch is committed (acknowledged), until it is killed. With durability
-// 'normal' the journal is emptied every 32 KiB (not 4 MiB), so kills also land around that.
+// and its seq once its batch is committed (acknowledged: with durability 'full' once its
+// fdatasync returned), until it is killed. The journal is emptied every 32 KiB (not 4 MiB), so
+// kills also land around that (with 'full', in a segment's retirement and its WAL sync too).
 // The WAL checkpoint worker runs beside it, as in the daemon, checkpointing every 16 pages (and
 // made to look every 100 batches): kills also land in checkpoints.
 // Usage: node --import runtime/bootstrap/register.mjs audit-appender.ts <db file> <run> <normal|full>
@@ -54,6 +55,7 @@ async function main(file: string, run: number, durability: 'normal' | 'full'): P
     const n = 1 + Math.floor(Math.random() * 8);
     const batch = Array.from({ length: n }, () => crashRecord(run, i++));
     const seqs = store.audit.append(batch);
+    if (durability === 'full') await store.audit.syncNow();
     // Once printed, the parent knows it was committed. A pipe its reader does not empty makes
     // the write queue in memory instead of blocking: wait for it, so the appender never runs
     // ahead of the test that kills it (a test stalled under load once let one append for half an
