@@ -25,7 +25,8 @@
 //   6. The imports are exactly the host functions (with their contract signatures) and the
 //      memory capgate:engine.memory, with a maximum within the job's limit; the memory plan
 //      section says the same limits; the module declares no memory of its own.
-//   7. The static instantiation limits (module-limits.ts) hold.
+//   7. The static instantiation limits hold (module-limits.ts: the upload's, with what the
+//      instrumenter adds).
 //
 // Why it is sound: inside a region, control only moves forward except by a branch to a loop
 // header, which enters that loop's region anew (and pays its charge); so one entry of a region
@@ -53,7 +54,12 @@ import {
 import { HOST_IMPORT_SIGNATURES, RESERVED_EXPORT_PREFIX } from '../instrument/core-signatures.ts';
 import { coreSections } from '../instrument/core-sections.ts';
 import { BULK_BYTES_PER_FUEL_LOG2, MEMORY_GROW_FUEL } from '../instrument/metering-constants.ts';
-import { checkModuleLimits, type ModuleLimits, type ModuleShape } from '../instrument/module-limits.ts';
+import {
+  checkModuleLimits,
+  instrumentedModuleLimits,
+  type ModuleLimits,
+  type ModuleShape,
+} from '../instrument/module-limits.ts';
 import { type Instruction, nextInstruction, OP, UnsupportedInstruction } from './instructions.ts';
 
 /**
@@ -120,7 +126,7 @@ export function verifyInstrumentedCore(core: Uint8Array, limits: VerifyLimits): 
 
 function verify(core: Uint8Array, limits: VerifyLimits): VerifiedCore {
   const sections = coreSections(core);
-  const shape = checkModuleLimits(core, limits);
+  const shape = checkModuleLimits(core, instrumentedModuleLimits(limits));
   const types: Array<{ params: number[]; results: number[] }> = [];
   const hostFunctions: string[] = [];
   let funcImports = 0;
