@@ -34,13 +34,15 @@
 // function, at most that function's total (by induction over the acyclic calls). Every region
 // entry is paid: a loop body by its charge (1), a charged function by its charge, an uncharged
 // function by its caller's charge (4) - it can be entered only by a direct call (2: not
-// exported, not in a table; tables change only by table.init/copy from element segments). A
-// call to a charged function, a host function or a metering helper is one instruction of the
-// caller; the callee pays for itself (host functions charge fuel per call and per byte in the
-// engine; a metering helper is a fixed ~30 instructions plus work it charges by size). So a
-// run that used fuel f executed at most (K + 30 + 17) * f instructions (a charge and a prelude:
-// 17 more per region entry, which pays at least 1), plus host work the host prices: time per fuel unit is bounded by a constant, which is all a fuel slice needs. K is
-// not exactness: binaryen counts IR expressions, this counts opcodes (an `end`, an `else`).
+// exported, not in a table; a table holds only what element segments put there, as table.set,
+// table.grow, table.init and table.copy are refused). A call to a charged function, a host
+// function or a metering helper is one instruction of the caller; the callee pays for itself
+// (host functions charge fuel per call and per byte in the engine; a metering helper runs at
+// most 59 instructions plus work it charges by size). So a run that used fuel f executed at most
+// (59 * K + 17) * f instructions (17: a charge and the prelude, per region entry, which pays at
+// least 1), plus host work the host prices: time per fuel unit is bounded by a constant, which is
+// all a fuel slice needs. K is not exactness: binaryen counts IR expressions, this counts opcodes
+// (an `end`, an `else`).
 import { HOST_INTERFACE } from '../../contract/types.ts';
 import { ByteReader, MalformedBinary } from '../component/byte-reader.ts';
 import { PolicyRejection } from '../component/rejection.ts';

@@ -8,6 +8,7 @@ import { CompileProcess } from '../../../runtime/engine/compile/compile-process.
 import type { CompileResultOnWire } from '../../../runtime/engine/compile/compile-protocol.ts';
 import { compilePolicyWithCore } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import { verifyCoreOffThread } from '../../../runtime/engine/verify/verify-off-thread.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { bodies, OP, rewriteBodies, withoutInstructions } from './support/core-surgery.ts';
 
@@ -91,5 +92,15 @@ describe("the daemon's decision on a compile process's answer", () => {
     const r = await compiler.compile(await componentFromWat(GUEST), DEFAULT_LIMITS);
     expect(r).toMatchObject({ ok: true });
     expect(compiler.refusedOutputs).toBe(0);
+  });
+});
+
+describe('the verifier off the main thread', () => {
+  it('refuses when it runs past its time', async () => {
+    const answer = await honestAnswer();
+    // No worker starts and reads a module within a millisecond; the refusal does not wait for it.
+    const outcome = await verifyCoreOffThread(answer.core, DEFAULT_LIMITS, { timeoutMs: 1, maxHeapMb: 256 });
+    expect(outcome).toEqual({ ok: false, message: 'verifying it took longer than 1 ms' });
+    expect(await verifyCoreOffThread(answer.core, DEFAULT_LIMITS)).toMatchObject({ ok: true });
   });
 });
