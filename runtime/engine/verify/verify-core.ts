@@ -67,7 +67,7 @@ import { type Instruction, nextInstruction, OP, UnsupportedInstruction } from '.
 /**
  * Instructions a region may hold per unit of its charge. The instrumenter charges one unit per
  * binaryen expression; an expression is at most a few opcodes (block: block + end; if: if, else,
- * end), measured at most 2.1 per unit on the guest examples and the test fixtures.
+ * end): at most 2.0 per unit measured on the guest examples (every fixture of the suite passes).
  */
 export const INSTRUCTIONS_PER_FUEL = 4;
 /** Above this an uncharged call chain is refused (the instrumenter charges helpers past 10,000 expressions on entry). */
