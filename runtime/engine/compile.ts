@@ -14,6 +14,7 @@ import { checkModuleLimits } from './instrument/module-limits.ts';
 import type { CompileResult } from './api.ts';
 import { instantiationCost, trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
+import { NotMetered, verifyInstrumentedCore } from './verify/verify-core.ts';
 
 export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
 
@@ -90,6 +91,15 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
   const core = summary.coreModules[main.index]!;
   const shape = checkModuleLimits(core, limits);
   const instrumented = instrumentCoreModule(core, limits);
+  // The daemon verifies the compile process's output with the same verifier (a taken-over process
+  // could return anything); checked here too, so that an instrumenter that drifts from the
+  // verifier fails every compile, in every test, instead of only the daemon's.
+  try {
+    verifyInstrumentedCore(instrumented.bytes, limits);
+  } catch (err) {
+    if (!(err instanceof NotMetered)) throw err;
+    throw invalidModule(`the instrumented module fails the metering verifier (an engine bug): ${err.message}`);
+  }
   const undeclared = instrumented.hostFunctions.filter((f) => !iface.hostFunctions.includes(f));
   if (undeclared.length > 0) {
     throw invalidModule(

@@ -208,6 +208,8 @@ describe('the compile process', () => {
     // The control: the trace saw the daemon's engine and its evaluation workers.
     expect(modules).toContain('dist/runtime/engine/engine.js');
     expect(modules).toContain('dist/runtime/engine/worker/worker-main.js');
+    // Every upload's module was verified to be metered, in the verifier's worker, without the pipeline.
+    expect(modules).toContain('dist/runtime/engine/verify/verify-worker-main.js');
     const pipeline = modules.filter(
       (m) =>
         /node_modules\/(binaryen|@bytecodealliance)\//.test(m) ||

@@ -19,9 +19,11 @@
 // back when it ends (most of it stayed in the daemon's allocator arenas: +90 MB measured). The
 // second of grace lets a sequence of compiles (the policy directory's, a script's pushes) share
 // one process: starting one and loading the pipeline costs ~8x a warm compile. Only its
-// compiled output crosses back: the instrumented core module's bytes, compiled again here by
-// WebAssembly.compile (asynchronous, off this thread), which is also the one Module the
-// evaluation workers share.
+// compiled output crosses back: the instrumented core module's bytes, verified to be metered in
+// a worker thread (accept-compiled-core.ts: the process may be running an attacker's code, and
+// an unmetered loop would hold the main thread for ever; a process whose module fails is ended),
+// then compiled again here by WebAssembly.compile (asynchronous, off this thread), which is also
+// the one Module the evaluation workers share.
 //
 // The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
 // seccomp filter, low rlimits, no inherited descriptor). It says so when ready, and this side
@@ -36,6 +38,7 @@ import type { EngineLimits } from '../limits.ts';
 import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
+import { acceptCompiledCore } from './accept-compiled-core.ts';
 import { readProcStat } from '../../os/proc-stat.ts';
 import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
 
@@ -141,6 +144,8 @@ export class CompileProcess {
   launchersStarted = 0;
   /** What the last process to start said of its sandbox (tests, benchmarks). */
   lastSandbox: SandboxReport | undefined;
+  /** Results refused because the process returned what an honest one would not (tests, metrics). */
+  refusedOutputs = 0;
 
   constructor(options: Partial<CompileProcessOptions> = {}) {
     this.#options = { ...DEFAULT_COMPILE_PROCESS, ...options };
@@ -454,13 +459,13 @@ export class CompileProcess {
       this.#tell(r.launcher, { type: 'job', proc: r.proc, id, bytes, limits });
     });
     if (!answer.ok || !('core' in answer)) return answer;
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(answer.core);
-    } catch (err) {
-      return refused(`the compiled policy does not compile here (engine bug): ${errorText(err)}`);
+    // Its word is not enough: the module must be metered (accept-compiled-core.ts).
+    const accepted = await acceptCompiledCore(answer, limits);
+    if (accepted.broken) {
+      this.refusedOutputs++;
+      this.#end(r);
     }
-    return { ok: true, policy: { ...answer.policy, module } };
+    return accepted.result;
   }
 
   /** A job was answered: with none left, the process ends (after idleMs). */

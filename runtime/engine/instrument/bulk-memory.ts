@@ -9,8 +9,9 @@ import binaryen from 'binaryen';
 import { fuelCharge } from './fuel.ts';
 import type { Ref } from './binaryen-ir.ts';
 
-/** One fuel unit per 2^4 = 16 bytes of a bulk operation. */
-export const BULK_BYTES_PER_FUEL_LOG2 = 4;
+import { BULK_BYTES_PER_FUEL_LOG2 } from './metering-constants.ts';
+
+export { BULK_BYTES_PER_FUEL_LOG2 } from './metering-constants.ts';
 
 export interface BulkMemoryMetering {
   /** The helper call that replaces `expr`, or null if `expr` is not a bulk-memory operation. */

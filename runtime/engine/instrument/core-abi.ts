@@ -5,28 +5,15 @@ import { HOST_INTERFACE } from '../../contract/types.ts';
 import { disallowedImport, invalidModule } from '../component/rejection.ts';
 import { coreImports } from './core-sections.ts';
 import { quoteName } from '../component/quote.ts';
+import {
+  type Core,
+  type CoreSig,
+  EXPORT_SIGNATURES,
+  HOST_IMPORT_SIGNATURES,
+  RESERVED_EXPORT_PREFIX,
+} from './core-signatures.ts';
 
-type Core = 'i32' | 'i64';
-interface CoreSig {
-  params: Core[];
-  results: Core[];
-}
-const sig = (params: Core[], results: Core[]): CoreSig => ({ params, results });
-
-export const HOST_IMPORT_SIGNATURES: ReadonlyMap<string, CoreSig> = new Map([
-  ['set-memlock', sig(['i32', 'i64', 'i32'], [])],
-  ['query-vm-identity', sig(['i32', 'i32'], [])],
-  ['log', sig(['i32', 'i32', 'i32'], [])],
-]);
-
-export const EXPORT_SIGNATURES = {
-  evaluate: sig(['i32', 'i32', 'i32', 'i32', 'i64'], ['i32']),
-  cabi_realloc: sig(['i32', 'i32', 'i32', 'i32'], ['i32']),
-  cabi_post_evaluate: sig(['i32'], []),
-} as const;
-
-/** Names the instrumenter adds; a guest exporting anything with this prefix is refused. */
-export const RESERVED_EXPORT_PREFIX = '__capgate_';
+export { EXPORT_SIGNATURES, HOST_IMPORT_SIGNATURES, RESERVED_EXPORT_PREFIX } from './core-signatures.ts';
 
 const CORE_NAMES = new Map<number, Core | 'f32' | 'f64' | 'v128'>([
   [binaryen.i32, 'i32'],

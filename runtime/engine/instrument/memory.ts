@@ -5,7 +5,7 @@
 import binaryen from 'binaryen';
 import { ByteReader } from '../component/byte-reader.ts';
 import { PolicyRejection, invalidModule } from '../component/rejection.ts';
-import { BULK_BYTES_PER_FUEL_LOG2 } from './bulk-memory.ts';
+import { BULK_BYTES_PER_FUEL_LOG2, MEMORY_GROW_FUEL } from './metering-constants.ts';
 import { coreSections } from './core-sections.ts';
 import { fuelCharge } from './fuel.ts';
 
@@ -34,14 +34,7 @@ export function checkInitialMemory(mem: DeclaredMemory, limitPages: number): voi
   }
 }
 
-/**
- * Fuel of every memory.grow, whatever its delta and outcome. Only a grow that succeeds reaches
- * V8's memory.grow (see addGrowHelper): ~1.5-4 µs measured, for detaching the memory's buffer,
- * making a new one and updating every instance on the memory's list, which the fresh-memory pool
- * bounds (MAX_MEMORY_USES). A grow(0) or a refused grow is a few instructions, charged the same
- * so that what a run is charged does not depend on how it is answered.
- */
-export const MEMORY_GROW_FUEL = 256;
+export { MEMORY_GROW_FUEL } from './metering-constants.ts';
 
 /**
  * Adds `growHelper(delta) -> i32`, which every memory.grow of the guest becomes (instrument.ts):

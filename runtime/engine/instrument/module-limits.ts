@@ -123,6 +123,24 @@ export function checkModuleLimits(core: Uint8Array, l: ModuleLimits): ModuleShap
   return shape;
 }
 
+/**
+ * The limits the instrumented module keeps when the upload kept `l`: the instrumenter adds three
+ * globals (fuel, oom, the deferred start's flag), its metering helpers (memory.grow, fill, copy,
+ * one memory.init per data segment) and code: a charge (at most 37 bytes) per function and loop,
+ * and the start's prelude (at most 20) per export. A function body takes at least 2 bytes and a
+ * loop at least 3, so the code grows at most 20-fold (binaryen's re-encoding aside). Tables,
+ * element entries, data and segments are the guest's alone. The daemon re-checks the module the
+ * compile process returns against these (verify/verify-core.ts).
+ */
+export function instrumentedModuleLimits(l: ModuleLimits): ModuleLimits {
+  return {
+    ...l,
+    maxGlobals: l.maxGlobals + 3,
+    maxFunctions: l.maxFunctions + 3 + l.maxSegments,
+    maxCodeBytes: l.maxCodeBytes * 20,
+  };
+}
+
 function limits(r: ByteReader): { initial: number; max: number | null } {
   const flags = r.byte();
   if (flags !== 0x00 && flags !== 0x01) r.fail(`unsupported table limits flags 0x${flags.toString(16)}`);
