@@ -10,6 +10,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   pidns: () => import('./bench/pid-namespaces.ts'),
   cli: () => import('./bench/cli-startup.ts'),
   isolation: () => import('./bench/isolation.ts'),
+  garbage: () => import('./bench/garbage.ts'),
 };
 
 const wanted = process.argv.slice(2);
