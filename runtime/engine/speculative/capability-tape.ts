@@ -23,19 +23,31 @@ const copyResult = (r: SetMemlockResult): SetMemlockResult => ({ ...r });
 
 /** `inner`, with every call and its result appended to `tape`. */
 export function recordingCapabilities(inner: Capabilities, tape: TapeEntry[]): Capabilities {
-  return {
-    setMemlock(pid, bytes) {
-      const result = inner.setMemlock(pid, bytes);
-      tape.push({ op: 'set-memlock', pid, bytes, result: copyResult(result) });
-      return result;
-    },
-    queryVmIdentity(pid) {
-      const result = inner.queryVmIdentity(pid);
-      tape.push({ op: 'query-vm-identity', pid, result: copyIdentity(result) });
-      return result;
-    },
-    release: () => inner.release?.(),
-  };
+  return new Recording(inner, tape);
+}
+
+/** One object per speculative run, its methods on the prototype. */
+class Recording implements Capabilities {
+  constructor(
+    private readonly inner: Capabilities,
+    private readonly tape: TapeEntry[],
+  ) {}
+
+  setMemlock(pid: number, bytes: bigint): SetMemlockResult {
+    const result = this.inner.setMemlock(pid, bytes);
+    this.tape.push({ op: 'set-memlock', pid, bytes, result: copyResult(result) });
+    return result;
+  }
+
+  queryVmIdentity(pid: number): VmIdentity | null {
+    const result = this.inner.queryVmIdentity(pid);
+    this.tape.push({ op: 'query-vm-identity', pid, result: copyIdentity(result) });
+    return result;
+  }
+
+  release(): void {
+    this.inner.release?.();
+  }
 }
 
 export interface ReplayingCapabilities extends Capabilities {
