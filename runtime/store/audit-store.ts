@@ -11,8 +11,14 @@ import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts
 import { AuditIngester } from './audit-ingester.ts';
 import type { AuditJournal, JournalFrame } from './audit-journal.ts';
 
-/** A record as its producer builds it: the store assigns seq and stamps schemaVersion. */
-export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'>;
+/**
+ * A record as its producer builds it: the store assigns seq and stamps schemaVersion. A producer
+ * may stamp it itself, as the record's first field (the request path does: every decision makes
+ * one): the store then writes the record as it is, the same JSON without a copy of the record.
+ */
+export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'> & {
+  schemaVersion?: typeof AUDIT_RECORD_SCHEMA_VERSION;
+};
 
 export interface AuditFilter {
   sinceMs?: number;
@@ -32,6 +38,13 @@ export interface RetentionRule {
   maxAgeMs?: number;
   /** Keep at most this many (newest) records. */
   maxRecords?: number;
+}
+
+/** The record's JSON, schemaVersion first. */
+export function auditDoc(r: NewAuditRecord): string {
+  return r.schemaVersion === AUDIT_RECORD_SCHEMA_VERSION
+    ? JSON.stringify(r)
+    : JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
 }
 
 interface AuditRow {
@@ -138,10 +151,7 @@ export class AuditStore {
     if (records.length === 0) return [];
     // Everything about the records that can fail fails before anything is written.
     const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
-    const frames: JournalFrame[] = records.map((r, k) => ({
-      seq: this.nextSeq + k,
-      doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }),
-    }));
+    const frames: JournalFrame[] = records.map((r, k) => ({ seq: this.nextSeq + k, doc: auditDoc(r) }));
     if (this.journal) {
       if (this.ingester.pendingCount + frames.length > this.maxUningested)
         throw new AuditBacklogError(
