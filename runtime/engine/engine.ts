@@ -209,10 +209,16 @@ export class Engine implements PolicyEngine {
   }
 
   /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
-  async undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
-    if (!calls.some(hasEffect)) return [...calls];
-    await this.#loadLinuxHere();
-    return undoEffects(calls, undoMemlockEffect);
+  undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
+    if (!calls.some(hasEffect)) return Promise.resolve([...calls]);
+    // Once the capabilities are loaded on this thread (the first speculative run loads them), no
+    // await on the way: every denied decision that acted comes here.
+    if (!this.#linuxLoaded) return this.#loadLinuxHere().then(() => undoEffects(calls, undoMemlockEffect));
+    try {
+      return Promise.resolve(undoEffects(calls, undoMemlockEffect));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** The outcome as a value when the speculative run decided it, else a promise of it; may throw. */

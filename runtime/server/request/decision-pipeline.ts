@@ -71,6 +71,8 @@ interface RateLimited {
   retryAfterMs: number;
 }
 
+const rateLimited = (retryAfterMs: number): RateLimited => ({ rateLimited: true, retryAfterMs });
+
 /**
  * A request from its arrival to its audit record: one object of one shape, whose fields are
  * filled in as it advances (no copy of it is made on the way: this is every decision's path).
@@ -207,6 +209,10 @@ export class DecisionPipeline {
     return this.schedule(r, vm, binding);
   }
 
+  /** The memory the policy dropped is collected after the answer, on threads no slot holds: the VM pays for it. */
+  private readonly leftBehindMs = (o: Decided | RateLimited): number =>
+    'rateLimited' in o ? 0 : droppedMemoryCostMs(o.droppedMemoryBytes, this.d.droppedMemoryMsPerMiB);
+
   /** The evaluation under the VM's scheduler slot, then its audit commit. */
   private schedule(r: PendingRequest, vm: RegisteredVm, binding: Readonly<Binding>): Promise<PipelineResult> {
     const release = this.d.policies.acquire(binding);
@@ -220,9 +226,8 @@ export class DecisionPipeline {
         return this.evaluate(r, vm, binding);
       },
       // Held back for the VM's share past the deadline: refused like a full queue, before anything is done.
-      { deadlineMs: this.timeLeft(r), rateLimited: (retryAfterMs) => ({ rateLimited: true, retryAfterMs }) },
-      // The memory the policy dropped is collected after the answer, on threads no slot holds: the VM pays for it.
-      (o) => ('rateLimited' in o ? 0 : droppedMemoryCostMs(o.droppedMemoryBytes, this.d.droppedMemoryMsPerMiB)),
+      { deadlineMs: this.timeLeft(r), rateLimited },
+      this.leftBehindMs,
     );
     if (!admission.ok) {
       release();
