@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import { AUDIT_RECORD_SCHEMA_VERSION, type AuditRecord } from '../wire/index.ts';
 import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts';
 import { AuditIngester } from './audit-ingester.ts';
+import { flatJson } from './flat-json.ts';
 import type { AuditJournal, JournalFrame } from './audit-journal.ts';
 
 /**
@@ -40,11 +41,11 @@ export interface RetentionRule {
   maxRecords?: number;
 }
 
-/** The record's JSON, schemaVersion first. */
+/** The record's JSON, schemaVersion first: JSON.stringify's text, made flat (flat-json.ts). */
 export function auditDoc(r: NewAuditRecord): string {
   return r.schemaVersion === AUDIT_RECORD_SCHEMA_VERSION
-    ? JSON.stringify(r)
-    : JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
+    ? flatJson(r)
+    : flatJson({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
 }
 
 interface AuditRow {
