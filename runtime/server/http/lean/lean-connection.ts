@@ -210,7 +210,7 @@ export class LeanConnection<P> {
     }
     let result: Reply | Promise<Reply>;
     try {
-      result = this.o.handler(new Request(head, body, this.peer, waitedMs));
+      result = this.o.handler(new ReceivedRequest(head, body, this.peer, waitedMs));
     } catch (err) {
       this.failed(err, head);
       return true;
@@ -333,7 +333,7 @@ export class LeanConnection<P> {
 }
 
 /** What the handler gets: the query is parsed only if it is read (the request socket's routes never do). */
-class Request<P> implements LeanRequest<P> {
+class ReceivedRequest<P> implements LeanRequest<P> {
   readonly method: string;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
