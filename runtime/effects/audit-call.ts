@@ -7,9 +7,13 @@ import { formatBytes, type AuditCapabilityCall } from '../wire/index.ts';
 type SetMemlockCall = Extract<CapabilityCall, { op: 'set-memlock' }>;
 type AuditSetMemlockCall = Extract<AuditCapabilityCall, { op: 'set-memlock' }>;
 
+// Optional fields are written undefined, not left out: one literal per call, no spread of
+// one-field objects (every decision's calls pass here). JSON.stringify leaves undefined out, so
+// the record's JSON is the same.
+
 export function auditCall(c: CapabilityCall): AuditCapabilityCall {
   if (c.op === 'set-memlock') return auditSetMemlockCall(c);
-  return { op: c.op, pid: c.pid, result: c.result, ...(c.vmUuid !== undefined ? { vmUuid: c.vmUuid } : {}) };
+  return { op: c.op, pid: c.pid, result: c.result, vmUuid: c.vmUuid };
 }
 
 export function auditSetMemlockCall(c: SetMemlockCall): AuditSetMemlockCall {
@@ -18,10 +22,11 @@ export function auditSetMemlockCall(c: SetMemlockCall): AuditSetMemlockCall {
     pid: c.pid,
     bytes: formatBytes(c.bytes),
     result: c.result,
-    ...(c.detail !== undefined ? { detail: c.detail } : {}),
-    ...(c.effect !== undefined
-      ? { before: { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) } }
-      : {}),
-    ...(c.undo !== undefined ? { undo: c.undo } : {}),
+    detail: c.detail,
+    before:
+      c.effect !== undefined
+        ? { soft: formatBytes(c.effect.before.soft), hard: formatBytes(c.effect.before.hard) }
+        : undefined,
+    undo: c.undo,
   };
 }

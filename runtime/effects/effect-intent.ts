@@ -55,20 +55,158 @@ export function decisionContextJson(c: DecisionContext): string {
     decisionId: c.decisionId,
     time: c.time,
     requester: { pid: c.requester.pid, uid: c.requester.uid, gid: c.requester.gid },
-    vm: c.vm === null ? null : { uuid: c.vm.uuid, name: c.vm.name, id: c.vm.id, labels: [] },
+    vm: c.vm === null ? null : vmContext(c.vm),
     operation: c.operation,
     targetPid: c.targetPid,
     // Left out when undefined, as it was.
     targetHostPid: c.targetHostPid,
     bytes: c.bytes,
-    policy: c.policy === null ? null : { name: c.policy.name, revision: c.policy.revision, sha256: c.policy.sha256 },
+    policy: c.policy === null ? null : policyContext(c.policy),
   });
 }
+
+const vmContext = (vm: VmIdentity): object => ({ uuid: vm.uuid, name: vm.name, id: vm.id, labels: [] });
+const policyContext = (p: NonNullable<DecisionContext['policy']>): object => ({
+  name: p.name,
+  revision: p.revision,
+  sha256: p.sha256,
+});
 
 /** The frame payload (built by hand: this is on the decision path); the context is JSON already.
  * `atMs`: epoch milliseconds. */
 export function intentPayload(contextJson: string, intent: SetMemlockIntent, atMs: number): string {
-  return `{"context":${contextJson},"intent":{"op":"set-memlock","pid":${intent.pid},"startTime":${intent.startTime},"bytes":"${intent.bytes}","before":{"soft":"${intent.before.soft}","hard":"${intent.before.hard}"}},"at":${atMs}}`;
+  return `${CONTEXT_OPEN}${contextJson}${intentTail(intent, atMs)}`;
+}
+
+const CONTEXT_OPEN = '{"context":';
+
+/** What follows the context in the payload: ASCII only (numbers and fixed text). */
+function intentTail(intent: SetMemlockIntent, atMs: number): string {
+  return `,"intent":{"op":"set-memlock","pid":${intent.pid},"startTime":${intent.startTime},"bytes":"${intent.bytes}","before":{"soft":"${intent.before.soft}","hard":"${intent.before.hard}"}},"at":${atMs}}`;
+}
+
+/** The decision's context as the intent carries it: its JSON (decisionContextJson), or the
+ * context itself, written as that JSON without making it a string first. */
+export type IntentContext = string | DecisionContext;
+
+/**
+ * Writes intentPayload's UTF-8 bytes into `into` from `start`, piece by piece: the payload as one
+ * string would be made of ~30 pieces, and encoding copies such a string flat first (as it does
+ * JSON.stringify's result, which is built in pieces too): ~2 KB of garbage per effect, against a
+ * few short strings here. Returns the bytes written, or -1 when they do not fit before `end`.
+ */
+export function writeIntentPayload(
+  into: Buffer,
+  start: number,
+  end: number,
+  context: IntentContext,
+  intent: SetMemlockIntent,
+  atMs: number,
+): number {
+  const w = new SlotWriter(into, start, end);
+  w.ascii(CONTEXT_OPEN);
+  if (typeof context === 'string') w.utf8(context);
+  else writeDecisionContext(w, context);
+  // intentTail, piece by piece.
+  w.ascii(',"intent":{"op":"set-memlock","pid":');
+  w.number(intent.pid);
+  w.ascii(',"startTime":');
+  w.number(intent.startTime);
+  w.ascii(',"bytes":"');
+  w.ascii(String(intent.bytes));
+  w.ascii('","before":{"soft":"');
+  w.ascii(String(intent.before.soft));
+  w.ascii('","hard":"');
+  w.ascii(String(intent.before.hard));
+  w.ascii('"}},"at":');
+  w.number(atMs);
+  w.ascii('}');
+  return w.overflow ? -1 : w.at - start;
+}
+
+/** Writes into a buffer up to `end`; once something does not fit, nothing more is written. */
+class SlotWriter {
+  overflow = false;
+  constructor(
+    private readonly into: Buffer,
+    public at: number,
+    private readonly end: number,
+  ) {}
+
+  /** A string of ASCII characters only. */
+  ascii(s: string): void {
+    if (this.overflow || this.at + s.length > this.end) return void (this.overflow = true);
+    this.at += this.into.write(s, this.at, 'latin1');
+  }
+
+  utf8(s: string): void {
+    // Each character takes at most 3 bytes (a surrogate pair: 4 for 2); write() never splits one.
+    const room = this.end - this.at;
+    if (this.overflow || (s.length * 3 > room && Buffer.byteLength(s, 'utf8') > room))
+      return void (this.overflow = true);
+    this.at += this.into.write(s, this.at, 'utf8');
+  }
+
+  /** A string as JSON.stringify writes it. */
+  jsonString(s: string): void {
+    if (PLAIN.test(s)) {
+      this.ascii('"');
+      this.ascii(s);
+      this.ascii('"');
+    } else this.utf8(JSON.stringify(s));
+  }
+
+  number(n: number): void {
+    this.ascii(String(n));
+  }
+}
+
+/** Printable ASCII without the two characters JSON escapes there: written between quotes as it is. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON of the parts of a context that stay the same across decisions, kept per object. */
+const vmJson = new WeakMap<VmIdentity, string>();
+const policyJson = new WeakMap<NonNullable<DecisionContext['policy']>, string>();
+
+/** decisionContextJson(c), written. */
+function writeDecisionContext(w: SlotWriter, c: DecisionContext): void {
+  w.ascii('{"decisionId":');
+  w.jsonString(c.decisionId);
+  w.ascii(',"time":');
+  w.jsonString(c.time);
+  w.ascii(',"requester":{"pid":');
+  w.number(c.requester.pid);
+  w.ascii(',"uid":');
+  w.number(c.requester.uid);
+  w.ascii(',"gid":');
+  w.number(c.requester.gid);
+  w.ascii('},"vm":');
+  const vm = c.vm;
+  if (vm === null) w.ascii('null');
+  else {
+    let json = vmJson.get(vm);
+    if (json === undefined) vmJson.set(vm, (json = JSON.stringify(vmContext(vm))));
+    w.utf8(json);
+  }
+  w.ascii(',"operation":');
+  w.jsonString(c.operation);
+  w.ascii(',"targetPid":');
+  w.number(c.targetPid);
+  if (c.targetHostPid !== undefined) {
+    w.ascii(',"targetHostPid":');
+    w.number(c.targetHostPid);
+  }
+  w.ascii(',"bytes":');
+  w.jsonString(c.bytes);
+  w.ascii(',"policy":');
+  const policy = c.policy;
+  if (policy === null) w.ascii('null');
+  else {
+    let json = policyJson.get(policy);
+    if (json === undefined) policyJson.set(policy, (json = JSON.stringify(policyContext(policy))));
+    w.utf8(json);
+  }
+  w.ascii('}');
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -20,7 +20,13 @@
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { libc } from '../os/libc.ts';
-import { intentPayload, parseIntentPayload, type RecordedIntent, type SetMemlockIntent } from './effect-intent.ts';
+import {
+  parseIntentPayload,
+  writeIntentPayload,
+  type IntentContext,
+  type RecordedIntent,
+  type SetMemlockIntent,
+} from './effect-intent.ts';
 
 /** Slots of the journal: far above the effects in flight at once (evaluations in flight, at most
  * limits.maxCapabilityCalls each); when all are taken, an effect is refused rather than unrecorded. */
@@ -57,10 +63,8 @@ export interface OpenedEffectJournal {
   intents: RecordedIntent[];
 }
 
-const ENCODER = new TextEncoder();
-
 export class EffectJournal {
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Buffer;
   readonly #view: DataView;
   readonly #claims: Int32Array;
   #closed = false;
@@ -74,7 +78,7 @@ export class EffectJournal {
     readonly address: bigint,
     private readonly ownsFd: boolean,
   ) {
-    this.#bytes = new Uint8Array(memory);
+    this.#bytes = Buffer.from(memory);
     this.#view = new DataView(memory);
     this.#claims = new Int32Array(shared.claims);
   }
@@ -115,20 +119,19 @@ export class EffectJournal {
   }
 
   /** Records an intent in a free slot and returns the slot; throws EffectJournalError when it cannot. */
-  append(contextJson: string, intent: SetMemlockIntent): number {
+  append(context: IntentContext, intent: SetMemlockIntent): number {
     if (this.#closed) throw new EffectJournalError(`the effects journal ${this.file} is closed`);
     const slot = this.#claim();
     const at = slot * SLOT_BYTES;
-    const payload = intentPayload(contextJson, intent, Date.now());
-    const r = ENCODER.encodeInto(payload, this.#bytes.subarray(at + HEADER, at + SLOT_BYTES));
-    if (r.read < payload.length) {
+    const written = writeIntentPayload(this.#bytes, at + HEADER, at + SLOT_BYTES, context, intent, Date.now());
+    if (written < 0) {
       Atomics.store(this.#claims, slot, 0);
       throw new EffectJournalError(
-        `an intent of ${payload.length} characters does not fit a slot of the effects journal (${SLOT_BYTES - HEADER} bytes)`,
+        `an intent does not fit a slot of the effects journal (${SLOT_BYTES - HEADER} bytes)`,
       );
     }
-    this.#view.setUint32(at + 4, crc32(this.#bytes.subarray(at + HEADER, at + HEADER + r.written)), true);
-    this.#view.setUint32(at, r.written, true);
+    this.#view.setUint32(at + 4, crc32(this.#bytes.subarray(at + HEADER, at + HEADER + written)), true);
+    this.#view.setUint32(at, written, true);
     return slot;
   }
 

@@ -1,7 +1,7 @@
 // Where a capability reports, for one evaluation, the calls it makes: an effect is recorded
 // before it acts (the journal for a crash of the daemon, the ledger for a worker stopped or
 // dead mid-job), and a call that cannot be recorded must not act.
-import type { SetMemlockIntent } from './effect-intent.ts';
+import type { IntentContext, SetMemlockIntent } from './effect-intent.ts';
 import type { EffectLedgerWriter } from './effect-ledger.ts';
 
 /** Where an intent was recorded: its ledger entry and its journal slot (-1: none). */
@@ -21,15 +21,14 @@ export interface EffectSink {
 
 /** Where intents are written (EffectJournal): append returns the slot, or throws when the intent is not recorded. */
 export interface IntentLog {
-  append(contextJson: string, intent: SetMemlockIntent): number;
+  append(context: IntentContext, intent: SetMemlockIntent): number;
   clear(slot: number): void;
 }
 
 export interface EffectRecording {
-  /** With `contextJson` (the decision's DecisionContext as JSON, or a function that makes it
-   * when the first effect needs it): intents go to the journal. */
+  /** With `context` (the decision's DecisionContext, or its JSON): intents go to the journal. */
   journal?: IntentLog;
-  contextJson?: string | (() => string);
+  context?: IntentContext;
   /** In an evaluation worker: calls are mirrored for the main side. */
   ledger?: EffectLedgerWriter;
   /** Test seam: runs right after an effect (e.g. to stop the thread there). */
@@ -37,13 +36,10 @@ export interface EffectRecording {
 }
 
 export function effectSink(r: EffectRecording): EffectSink {
-  const { journal, contextJson, ledger, afterEffect } = r;
+  const { journal, context, ledger, afterEffect } = r;
   return {
     intend(intent) {
-      const slot =
-        journal !== undefined && contextJson !== undefined
-          ? journal.append(typeof contextJson === 'string' ? contextJson : contextJson(), intent)
-          : -1;
+      const slot = journal !== undefined && context !== undefined ? journal.append(context, intent) : -1;
       try {
         return { ledger: ledger?.intend(intent, slot) ?? -1, journal: slot };
       } catch (err) {

@@ -16,7 +16,7 @@ import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } 
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
 import { createSimulatedCapabilities } from '../capabilities/simulated/capabilities.ts';
 import type { EffectJournal } from '../effects/effect-journal.ts';
-import { decisionContextJson } from '../effects/effect-intent.ts';
+import { decisionContextJson, type DecisionContext } from '../effects/effect-intent.ts';
 import { effectSink } from '../effects/effect-sink.ts';
 import { hasEffect, undoEffects } from '../effects/undo-effects.ts';
 import { tapeCalls, type TapeEntry } from './speculative/capability-tape.ts';
@@ -82,6 +82,13 @@ function wholeDeadline(o: Outcome, left: number, deadlineMs: number): Outcome {
     errorDetail: `no decision within the ${deadlineMs} ms deadline (${spent} ms of it in the first run)${o.errorDetail.slice(given.length)}`,
   };
 }
+
+const NO_OPTIONS: EvaluateOptions = {};
+
+/** An evaluation that failed in the engine itself, e.g. a CapabilitySpec that cannot be cloned to
+ * the worker (before anything ran). */
+const failed = (err: unknown): Outcome =>
+  denyOutcome('host-error', `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`);
 
 export class Engine implements PolicyEngine {
   readonly limits: Readonly<EngineLimits>;
@@ -172,25 +179,31 @@ export class Engine implements PolicyEngine {
    * stopped the run (deadline, a worker's death, a replay that diverged); and when the decision
    * is not allow, every set-memlock that acted is undone, newest first, each call saying how.
    */
-  async evaluate(
+  evaluate(
     sha256: string,
     request: PolicyRequest,
     capabilities: CapabilitySpec,
-    options: EvaluateOptions = {},
+    options: EvaluateOptions = NO_OPTIONS,
   ): Promise<Outcome> {
-    let outcome: Outcome;
+    let run: Outcome | Promise<Outcome>;
     try {
-      outcome = await this.#run(sha256, request, capabilities, options);
+      run = this.#run(sha256, request, capabilities, options);
     } catch (err) {
-      // e.g. a CapabilitySpec that cannot be cloned to the worker (before anything ran).
-      return denyOutcome(
-        'host-error',
-        `evaluation failed in the engine: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      return Promise.resolve(failed(err));
     }
+    // Decided on this thread (most decisions are): no promise on the way but the one returned.
+    if (!(run instanceof Promise)) return this.#settled(run, capabilities);
+    return run.then(
+      (o) => this.#settled(o, capabilities),
+      (err: unknown) => failed(err),
+    );
+  }
+
+  /** The outcome, its effects undone unless it allows. */
+  #settled(outcome: Outcome, capabilities: CapabilitySpec): Promise<Outcome> {
     if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect))
-      return outcome;
-    return { ...outcome, capabilityCalls: await this.undo(outcome.capabilityCalls) };
+      return Promise.resolve(outcome);
+    return this.undo(outcome.capabilityCalls).then((capabilityCalls) => ({ ...outcome, capabilityCalls }));
   }
 
   /** Clears the intents of `calls` from the effects journal: their decision is recorded. */
@@ -202,18 +215,25 @@ export class Engine implements PolicyEngine {
   }
 
   /** Undoes the effects among `calls`, newest first (a decision that will not be allow). */
-  async undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
-    if (!calls.some(hasEffect)) return [...calls];
-    await this.#loadLinuxHere();
-    return undoEffects(calls, undoMemlockEffect);
+  undo(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]> {
+    if (!calls.some(hasEffect)) return Promise.resolve([...calls]);
+    // Once the capabilities are loaded on this thread (the first speculative run loads them), no
+    // await on the way: every denied decision that acted comes here.
+    if (!this.#linuxLoaded) return this.#loadLinuxHere().then(() => undoEffects(calls, undoMemlockEffect));
+    try {
+      return Promise.resolve(undoEffects(calls, undoMemlockEffect));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async #run(
+  /** The outcome as a value when the speculative run decided it, else a promise of it; may throw. */
+  #run(
     sha256: string,
     request: PolicyRequest,
     capabilities: CapabilitySpec,
     options: EvaluateOptions,
-  ): Promise<Outcome> {
+  ): Outcome | Promise<Outcome> {
     if (this.#closed) return denyOutcome('host-error', 'the engine is closed');
     const policy = this.#policies.get(sha256);
     if (policy === undefined)
@@ -221,52 +241,56 @@ export class Engine implements PolicyEngine {
     const deadlineMs = options.deadlineMs ?? policy.limits.deadlineMs;
     if (!(deadlineMs > 0))
       return denyOutcome('host-error', `deadline must be a positive number of milliseconds, got ${deadlineMs}`);
-    // The decision's context goes with the intents of its effects (only when they are journaled),
-    // as JSON: made here when the first effect needs it, or for a worker, before the job leaves.
+    // The decision's context goes with the intents of its effects (only when they are journaled):
+    // written into the journal by this thread, or as JSON for a worker, made before the job leaves.
     const ctx = this.#journal !== undefined ? options.context : undefined;
-    let json: string | undefined;
-    const contextJson = ctx === undefined ? undefined : (): string => (json ??= decisionContextJson(ctx));
-    const job = (): EvaluateJob => ({
-      sha256,
-      request,
-      capabilities,
-      ...(contextJson !== undefined ? { context: contextJson() } : {}),
-    });
     if (this.#inline !== undefined && (capabilities.kind === 'simulated' || this.#linuxInline) && !options.noInline) {
-      if (capabilities.kind === 'linux' && !this.#linuxLoaded) await this.#loadLinuxHere();
+      if (capabilities.kind === 'linux' && !this.#linuxLoaded)
+        return this.#loadLinuxHere().then(() => this.#run(sha256, request, capabilities, options));
       // The speculative runs' back-off is kept per policy and requester (the VM the capabilities
       // are scoped to), so one VM's costly requests never send another's to the workers.
       const requester = capabilities.kind === 'linux' ? capabilities.scope.identity.uuid : '';
-      const { attempt, continueOn } = this.#tryInline(sha256, request, capabilities, contextJson, requester);
+      const { attempt, continueOn } = this.#tryInline(sha256, request, capabilities, ctx, requester);
       if (attempt.kind === 'decided') return attempt.outcome;
       if (attempt.kind === 'continue') {
-        const left = deadlineMs - attempt.spentUs / 1000;
-        const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
-        const o =
-          left > 0
-            ? wholeDeadline(
-                await this.#pool.run({ ...job(), capabilities: continueOn(), replay }, left),
-                left,
-                deadlineMs,
-              )
-            : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
-        // The first run's calls reached the kernel on this thread; the worker's outcome starts
-        // with their replay (as far as it got), then its own calls.
-        const calls = [
-          ...tapeCalls(attempt.tape),
-          ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length)),
-        ];
-        // Both runs' dropped memories are the garbage collector's work, caused by this request.
-        const droppedMemoryBytes = (o.droppedMemoryBytes ?? 0) + attempt.droppedMemoryBytes;
-        return {
-          ...o,
-          durationUs: o.durationUs + attempt.spentUs,
-          capabilityCalls: calls,
-          ...(droppedMemoryBytes > 0 ? { droppedMemoryBytes } : {}),
-        };
+        const job = this.#job(sha256, request, continueOn ?? capabilities, ctx);
+        return this.#continueInWorker(attempt, job, deadlineMs);
       }
     }
-    return this.#pool.run(job(), deadlineMs);
+    return this.#pool.run(this.#job(sha256, request, capabilities, ctx), deadlineMs);
+  }
+
+  /** The evaluation as a worker takes it: the context, if any, as JSON. */
+  #job(sha256: string, request: PolicyRequest, capabilities: CapabilitySpec, ctx?: DecisionContext): EvaluateJob {
+    return { sha256, request, capabilities, ...(ctx !== undefined ? { context: decisionContextJson(ctx) } : {}) };
+  }
+
+  /** A speculative run that needs more than its slice, run again in a worker that replays its calls. */
+  async #continueInWorker(
+    attempt: Extract<InlineResult, { kind: 'continue' }>,
+    job: EvaluateJob,
+    deadlineMs: number,
+  ): Promise<Outcome> {
+    const left = deadlineMs - attempt.spentUs / 1000;
+    const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
+    const o =
+      left > 0
+        ? wholeDeadline(await this.#pool.run({ ...job, replay }, left), left, deadlineMs)
+        : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
+    // The first run's calls reached the kernel on this thread; the worker's outcome starts
+    // with their replay (as far as it got), then its own calls.
+    const calls = [
+      ...tapeCalls(attempt.tape),
+      ...o.capabilityCalls.slice(Math.min(attempt.tape.length, o.capabilityCalls.length)),
+    ];
+    // Both runs' dropped memories are the garbage collector's work, caused by this request.
+    const droppedMemoryBytes = (o.droppedMemoryBytes ?? 0) + attempt.droppedMemoryBytes;
+    return {
+      ...o,
+      durationUs: o.durationUs + attempt.spentUs,
+      capabilityCalls: calls,
+      ...(droppedMemoryBytes > 0 ? { droppedMemoryBytes } : {}),
+    };
   }
 
   async #loadLinuxHere(): Promise<void> {
@@ -283,39 +307,41 @@ export class Engine implements PolicyEngine {
    * (divergence denies as on Linux), and its live calls find the first run's effects in place.
    * Re-applying the taped calls to a fresh copy in the worker would be a replay path the daemon
    * never takes, and the world is plain data that crosses to the worker anyway.
+   * `continueOn` undefined: the same spec (no object is made for it: this is every decision's path).
    */
   #tryInline(
     sha256: string,
     request: PolicyRequest,
     spec: CapabilitySpec,
-    context: (() => string) | undefined,
+    context: DecisionContext | undefined,
     requester: string,
-  ): { attempt: InlineResult; continueOn: () => CapabilitySpec } {
+  ): { attempt: InlineResult; continueOn?: CapabilitySpec } {
     if (spec.kind === 'simulated') {
       let simulated: ReturnType<typeof createSimulatedCapabilities>;
       try {
         simulated = createSimulatedCapabilities(spec.world);
       } catch {
-        return { attempt: { kind: 'skipped' }, continueOn: () => spec }; // the worker reports why
+        return { attempt: { kind: 'skipped' } }; // the worker reports why
       }
       const attempt = this.#inline!.run(sha256, request, simulated, requester);
-      return { attempt, continueOn: () => ({ kind: 'simulated', world: simulated.worldNow() }) };
+      if (attempt.kind !== 'continue') return { attempt };
+      return { attempt, continueOn: { kind: 'simulated', world: simulated.worldNow() } };
     }
-    return { attempt: this.#tryLinuxInline(sha256, request, spec, context, requester), continueOn: () => spec };
+    return { attempt: this.#tryLinuxInline(sha256, request, spec, context, requester) };
   }
 
   #tryLinuxInline(
     sha256: string,
     request: PolicyRequest,
     spec: CapabilitySpec,
-    context: (() => string) | undefined,
+    context: DecisionContext | undefined,
     requester: string,
   ): InlineResult {
     let capabilities: Capabilities;
     try {
       const effects =
         context !== undefined && this.#journal !== undefined
-          ? effectSink({ journal: this.#journal, contextJson: context })
+          ? effectSink({ journal: this.#journal, context })
           : undefined;
       capabilities = createCapabilities(spec, effects);
     } catch {

@@ -61,13 +61,9 @@ export function evaluatePrepared(
   slice?: SpeculativeSlice,
 ): Outcome {
   const t0 = performance.now() - prepared.instantiateUs / 1000;
-  if (
-    slice !== undefined &&
-    slice.fuel < limits.fuel &&
-    prepared.instance !== undefined &&
-    instrumentationView(prepared.instance.exports).setFuel(slice.fuel)
-  ) {
-    limits = { ...limits, fuel: slice.fuel };
+  const globals = prepared.instance !== undefined ? instrumentationView(prepared.instance.exports) : undefined;
+  if (slice !== undefined && slice.fuel < limits.fuel && globals?.setFuel(slice.fuel) === true) {
+    limits = withFuel(limits, slice.fuel);
   }
   const state = new EvaluationState(capabilities, limits, slice?.time);
   if (consumed.has(prepared) || prepared.holder.state !== undefined) {
@@ -78,7 +74,7 @@ export function evaluatePrepared(
   consumed.add(prepared);
   prepared.holder.state = state;
   try {
-    return run(prepared, state, request, limits, t0);
+    return run(prepared, globals, state, request, limits, t0);
   } finally {
     // Host imports called outside an evaluation (e.g. by an uninstrumented start function of the
     // next instance sharing this holder) find no state and trap.
@@ -86,24 +82,43 @@ export function evaluatePrepared(
   }
 }
 
+/** `limits` with `fuel` instead: kept per limits object, so that speculative runs (all of the
+ * same slice) do not copy the limits every time. */
+const withFuelCache = new WeakMap<EngineLimits, Map<number, EngineLimits>>();
+function withFuel(limits: EngineLimits, fuel: number): EngineLimits {
+  let byFuel = withFuelCache.get(limits);
+  if (byFuel === undefined) withFuelCache.set(limits, (byFuel = new Map()));
+  let l = byFuel.get(fuel);
+  if (l === undefined) byFuel.set(fuel, (l = Object.freeze({ ...limits, fuel })));
+  return l;
+}
+
+/** The view of a memory: memories are recycled (fresh-memory-pool.ts), and so are their views
+ * (it holds nothing of an evaluation, and makes new ones when the memory grew). */
+const guestMemories = new WeakMap<WebAssembly.Memory, GuestMemory>();
+function guestMemoryOf(memory: WebAssembly.Memory): GuestMemory {
+  let m = guestMemories.get(memory);
+  if (m === undefined) guestMemories.set(memory, (m = new GuestMemory(memory)));
+  return m;
+}
+
 function run(
   prepared: PreparedInstance,
+  globals: InstrumentationView | undefined,
   state: EvaluationState,
   request: PolicyRequest,
   limits: EngineLimits,
   t0: number,
 ): Outcome {
-  let globals: InstrumentationView | undefined;
   let phase = 'instantiation (start function)';
   let decision: PolicyDecision;
   try {
     if (prepared.instance === undefined) throw prepared.error;
     const exports = prepared.instance.exports;
-    globals = instrumentationView(exports);
     state.fuel = globals;
     const memory = exports['memory'];
     if (!(memory instanceof WebAssembly.Memory)) throw abiFault('the core module exports no memory named "memory"');
-    state.memory = new GuestMemory(memory);
+    state.memory = guestMemoryOf(memory);
     state.realloc = exportedFunction(exports, 'cabi_realloc') as GuestRealloc | undefined;
     const evaluate = exportedFunction(exports, 'evaluate');
     if (evaluate === undefined) throw abiFault('the core module exports no function "evaluate"');
@@ -147,22 +162,37 @@ function finish(
 ): Outcome {
   const remaining = globals?.fuelRemaining();
   const fuelUsed = remaining === undefined ? 0 : Math.min(limits.fuel, Math.max(0, limits.fuel - Number(remaining)));
-  const base = {
-    fuelUsed,
-    durationUs: Math.round((performance.now() - t0) * 1000),
-    capabilityCalls: state.capabilityCalls,
-    logs: state.logs,
-    ...(state.droppedLogLines > 0 ? { droppedLogLines: state.droppedLogLines } : {}),
-  };
-  if ('failure' in result) {
-    return {
-      decision: 'deny',
-      reason: result.failure.kind,
-      errorKind: result.failure.kind,
-      errorDetail: result.failure.detail,
-      ...base,
-    };
-  }
-  if (result.decision.kind === 'allow') return { decision: 'allow', reason: '', ...base };
-  return { decision: 'deny', reason: result.decision.reason, ...base };
+  const durationUs = Math.round((performance.now() - t0) * 1000);
+  // One literal each, no spread of a shared part: every evaluation makes one of these.
+  const o: Outcome =
+    'failure' in result
+      ? {
+          decision: 'deny',
+          reason: result.failure.kind,
+          errorKind: result.failure.kind,
+          errorDetail: result.failure.detail,
+          fuelUsed,
+          durationUs,
+          capabilityCalls: state.capabilityCalls,
+          logs: state.logs,
+        }
+      : result.decision.kind === 'allow'
+        ? {
+            decision: 'allow',
+            reason: '',
+            fuelUsed,
+            durationUs,
+            capabilityCalls: state.capabilityCalls,
+            logs: state.logs,
+          }
+        : {
+            decision: 'deny',
+            reason: result.decision.reason,
+            fuelUsed,
+            durationUs,
+            capabilityCalls: state.capabilityCalls,
+            logs: state.logs,
+          };
+  if (state.droppedLogLines > 0) o.droppedLogLines = state.droppedLogLines;
+  return o;
 }

@@ -94,6 +94,12 @@ interface KoffiModule {
 
 let cached: Libc | LibcUnavailableError | undefined;
 
+/** `v`, checked: a typed array would wrap what writeBigUInt64LE refused. */
+function u64(v: bigint): bigint {
+  if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`rlimit value ${v} is not a u64`);
+  return v;
+}
+
 /** The bound libc; throws LibcUnavailableError (with what to do) when it cannot be bound. */
 export function libc(): Libc {
   if (cached === undefined) cached = bind();
@@ -129,6 +135,10 @@ function bind(): Libc | LibcUnavailableError {
   const prlimit = lib.func('int prlimit(int pid, int resource, void *new_limit, void *old_limit)');
   const newLimit = Buffer.alloc(16);
   const oldLimit = Buffer.alloc(16);
+  // The same bytes as native u64s (struct rlimit's layout): read and written without the
+  // intermediate bigints of read/writeBigUInt64LE (their buffers are not pooled: offset 0).
+  const newLimit64 = new BigUint64Array(newLimit.buffer, newLimit.byteOffset, 2);
+  const oldLimit64 = new BigUint64Array(oldLimit.buffer, oldLimit.byteOffset, 2);
   // syscall(2) is variadic, but koffi parses a variadic call's type strings on every call (~0.5 µs
   // here). Fixed prototypes per syscall are ABI-identical on the Linux ABIs capgate runs on:
   // x86_64 SysV and AAPCS64 pass variadic integer/pointer arguments in the same registers as
@@ -177,12 +187,12 @@ function bind(): Libc | LibcUnavailableError {
   return {
     prlimit(pid, resource, next) {
       if (next !== null) {
-        newLimit.writeBigUInt64LE(next.soft, 0);
-        newLimit.writeBigUInt64LE(next.hard, 8);
+        newLimit64[0] = u64(next.soft);
+        newLimit64[1] = u64(next.hard);
       }
       const rc = Number(prlimit(pid, resource, next === null ? null : newLimit, oldLimit));
       if (rc < 0) return { ok: false, errno: koffi.errno() };
-      return { ok: true, old: { soft: oldLimit.readBigUInt64LE(0), hard: oldLimit.readBigUInt64LE(8) } };
+      return { ok: true, old: { soft: oldLimit64[0]!, hard: oldLimit64[1]! } };
     },
     pidfdOpen(pid) {
       return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));

@@ -11,11 +11,18 @@ import type Database from 'better-sqlite3';
 import { AUDIT_RECORD_SCHEMA_VERSION, type AuditRecord } from '../wire/index.ts';
 import { AuditIndexer, indexRowOf, type AuditIndexRow } from './audit-indexer.ts';
 import { AuditIngester } from './audit-ingester.ts';
+import { flatJson } from './flat-json.ts';
 import type { AuditJournal, JournalFrame } from './audit-journal.ts';
 import { SyncedAuditJournal } from './audit-journal-synced.ts';
 
-/** A record as its producer builds it: the store assigns seq and stamps schemaVersion. */
-export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'>;
+/**
+ * A record as its producer builds it: the store assigns seq and stamps schemaVersion. A producer
+ * may stamp it itself, as the record's first field (the request path does: every decision makes
+ * one): the store then writes the record as it is, the same JSON without a copy of the record.
+ */
+export type NewAuditRecord = Omit<AuditRecord, 'seq' | 'schemaVersion'> & {
+  schemaVersion?: typeof AUDIT_RECORD_SCHEMA_VERSION;
+};
 
 export interface AuditFilter {
   sinceMs?: number;
@@ -35,6 +42,13 @@ export interface RetentionRule {
   maxAgeMs?: number;
   /** Keep at most this many (newest) records. */
   maxRecords?: number;
+}
+
+/** The record's JSON, schemaVersion first: JSON.stringify's text, made flat (flat-json.ts). */
+export function auditDoc(r: NewAuditRecord): string {
+  return r.schemaVersion === AUDIT_RECORD_SCHEMA_VERSION
+    ? flatJson(r)
+    : flatJson({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
 }
 
 interface AuditRow {
@@ -151,7 +165,7 @@ export class AuditStore {
     const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
     const frames: JournalFrame[] = records.map((r, k) => ({
       seq: this.nextSeq + k,
-      doc: JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r }),
+      doc: auditDoc(r),
     }));
     const waiting = this.ingester.pendingCount + this.unsynced.length;
     if (waiting + frames.length > this.maxUningested)

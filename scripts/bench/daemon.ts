@@ -23,16 +23,30 @@ import { eventLoopTurns, printTable, sample, summarize, type BenchRow } from './
 import { BODY_BASELINE, bodyValidationRows } from './body-validation.ts';
 
 const ROOT = PACKAGE_ROOT;
-const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
+export const POLICY = path.join(ROOT, 'guest-examples/assemblyscript/build/memlock-cap.wasm');
 const BENCH_VM_UUID = '6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2a10';
-const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
+export const BYTES = 4n * 1024n * 1024n; // below the default 8 MiB hard limit: a real, permitted prlimit
 
-async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: string; request: string }> {
+/** How to start the bench's daemon: node flags before its script, more environment, an IPC channel to it. */
+export interface DaemonLaunch {
+  nodeFlags?: string[];
+  env?: Record<string, string>;
+  ipc?: boolean;
+}
+
+export async function startDaemon(
+  dir: string,
+  launch: DaemonLaunch = {},
+): Promise<{ child: ChildProcess; admin: string; request: string }> {
   const config = { runDir: path.join(dir, 'run'), stateDir: path.join(dir, 'state'), log: { level: 'warn' } };
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+    [...(launch.nodeFlags ?? []), path.join(ROOT, 'dist/runtime/daemon/main.js'), '--json', JSON.stringify(config)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit', ...(launch.ipc === true ? (['ipc'] as const) : [])],
+      ...(launch.env !== undefined ? { env: { ...process.env, ...launch.env } } : {}),
+    },
   );
   const admin = path.join(dir, 'run', 'admin.sock');
   const client = new CapgateAdminClient({ socketPath: admin, timeoutMs: 2000 });
@@ -50,7 +64,7 @@ async function startDaemon(dir: string): Promise<{ child: ChildProcess; admin: s
   return { child, admin, request: path.join(dir, 'run', 'request.sock') };
 }
 
-interface SocketRun {
+export interface SocketRun {
   samples: number[];
   seconds: number;
   notAllowed: Record<string, number>;
@@ -85,7 +99,7 @@ async function rawClient(socketPath: string, target: number): Promise<DecisionCo
 }
 
 /** User + system CPU of a process, in µs (clock ticks are 10 ms here: use long runs). */
-function processCpuUs(pid: number): number {
+export function processCpuUs(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
@@ -122,17 +136,27 @@ async function socketRun(
   return { samples, seconds, notAllowed, daemonCpuUs };
 }
 
+/** Around multiVmRun's measured round: e.g. a meter started just before it and read just after. */
+export interface MeasuredRoundHooks {
+  /** Requests per connection before the measured round (default 30). */
+  warmUpPerConnection?: number;
+  before?(): Promise<void>;
+  after?(): Promise<void>;
+}
+
 /**
  * `vms` client processes, each registered as its own VM, each with `connections` raw connections:
  * the realistic shape (one libvirt per VM), where the per-VM in-flight cap is not what limits.
+ * The VMs are unregistered at the end, so that another run may follow on the same daemon.
  */
-async function multiVmRun(
+export async function multiVmRun(
   daemonPid: number,
   adminSocket: string,
   requestSocket: string,
   vms: number,
   connections: number,
   perConnection: number,
+  hooks: MeasuredRoundHooks = {},
 ): Promise<SocketRun> {
   const children = Array.from({ length: vms }, () =>
     fork(path.join(ROOT, 'dist/scripts/bench/daemon-vm-client.js'), [], {
@@ -147,15 +171,15 @@ async function multiVmRun(
       c.once('exit', (code) => reject(new Error(`a bench VM client exited with ${code}`)));
     });
   const tell = (c: ChildProcess, m: VmClientCommand): void => void c.send(m);
+  const uuidOf = (k: number): string => `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2b${String(k).padStart(2, '0')}`;
+  const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
+  let registered = 0;
   try {
     await Promise.all(children.map(next));
-    const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
-    // The clients are this process's children: inside its VM too, which would make them ambiguous.
-    await admin.unregisterVm(BENCH_VM_UUID);
     for (const [k, c] of children.entries()) {
       const reg = validateVmRegistration({
         identity: {
-          uuid: `6f1c1f7e-5d0b-4c8e-9a51-0c5b8f1e2b${String(k).padStart(2, '0')}`,
+          uuid: uuidOf(k),
           name: `bench-vm-${k}`,
           id: 100 + k,
           labels: [['memory-bytes', String(1n << 30n)]],
@@ -164,25 +188,30 @@ async function multiVmRun(
       });
       if (!reg.ok) throw new Error(reg.error);
       await admin.registerVm(reg.vm);
+      registered++;
     }
-    admin.close();
     const round = async (perConn: number): Promise<Array<Extract<VmClientMessage, { kind: 'done' }>>> => {
       const done = children.map(next);
       for (const c of children)
         tell(c, { cmd: 'go', socketPath: requestSocket, connections, perConnection: perConn, bytes: BYTES.toString() });
       return (await Promise.all(done)) as Array<Extract<VmClientMessage, { kind: 'done' }>>;
     };
-    await round(30); // warm-up
+    await round(hooks.warmUpPerConnection ?? 30);
+    await hooks.before?.();
     const cpu0 = processCpuUs(daemonPid);
     const t0 = process.hrtime.bigint();
     const results = await round(perConnection);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpuUs = processCpuUs(daemonPid) - cpu0;
+    await hooks.after?.();
     const samples = results.flatMap((r) => r.samplesUs);
     const notAllowed: Record<string, number> = {};
     for (const r of results)
       for (const [k, n] of Object.entries(r.notAllowed)) notAllowed[k] = (notAllowed[k] ?? 0) + n;
-    return { samples, seconds, notAllowed, daemonCpuUs: (processCpuUs(daemonPid) - cpu0) / samples.length };
+    return { samples, seconds, notAllowed, daemonCpuUs: cpuUs / samples.length };
   } finally {
+    for (let k = 0; k < registered; k++) await admin.unregisterVm(uuidOf(k));
+    admin.close();
     // "exit" lets each client kill its target first; SIGKILL only for one that does not go.
     await Promise.all(
       children.map(async (c) => {
@@ -195,6 +224,12 @@ async function multiVmRun(
       }),
     );
   }
+}
+
+async function unregisterBenchVm(adminSocket: string): Promise<void> {
+  const admin = new CapgateAdminClient({ socketPath: adminSocket, timeoutMs: 60_000 });
+  await admin.unregisterVm(BENCH_VM_UUID);
+  admin.close();
 }
 
 const NO_EVALUATION = 'request socket, raw HTTP client, 1 client, no policy bound (deny, audited)';
@@ -580,7 +615,8 @@ async function measure(daemon: BenchDaemon): Promise<void> {
       [NO_EVALUATION, await withoutPolicy(daemon.admin, () => socketRun(pid, raw, 1, 2000))],
       [
         'request socket, raw HTTP client, 16 clients in 4 VMs',
-        await multiVmRun(pid, daemon.admin, daemon.request, 4, 4, 500),
+        // The clients are this process's children: inside its VM too, which would make them ambiguous.
+        await unregisterBenchVm(daemon.admin).then(() => multiVmRun(pid, daemon.admin, daemon.request, 4, 4, 500)),
       ],
     ];
 

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   decisionContextJson,
+  intentPayload,
+  writeIntentPayload,
   type DecisionContext,
   type SetMemlockIntent,
 } from '../../runtime/effects/effect-intent.ts';
@@ -111,6 +113,63 @@ describe('the decision context an intent carries', () => {
     expect(decisionContextJson(bare)).toBe(
       '{"decisionId":"d\\"2","time":"2026-12-05T10:00:00.000Z","requester":{"pid":10,"uid":107,"gid":107},"vm":null,"operation":"set-memlock","targetPid":11,"targetHostPid":4242,"bytes":"4194304","policy":null}',
     );
+  });
+});
+
+describe('an intent written straight from its decision context (the main thread: no JSON string first)', () => {
+  const contexts: Array<[string, DecisionContext]> = [
+    ['the usual one', context('d1')],
+    [
+      'no VM, no policy, a pid translated from a namespace below',
+      { ...context('d2'), vm: null, policy: null, targetHostPid: 4242 },
+    ],
+    [
+      'strings JSON must escape (quote, backslash, control characters, a lone surrogate, non-ASCII)',
+      {
+        ...context('d"3\\'),
+        time: 'x\u0001\n\u2028',
+        bytes: '\ud800',
+        vm: { uuid: 'u"', name: 'n\\é\t', id: -1, labels: [] },
+        policy: { name: 'p\u007f"', revision: 0, sha256: '' },
+      },
+    ],
+  ];
+  it.each(contexts)('is byte for byte the payload made from its JSON: %s', (_name, c) => {
+    const i = intent(11, 4n * MiB, 0xffff_ffff_ffff_ffffn);
+    const expected = Buffer.from(intentPayload(decisionContextJson(c), i, 1_765_000_000_123), 'utf8');
+    const slot = Buffer.alloc(2048, 0xee);
+    expect(writeIntentPayload(slot, 16, 2048, c, i, 1_765_000_000_123)).toBe(expected.length);
+    expect(slot.subarray(16, 16 + expected.length)).toEqual(expected);
+    // The same from the JSON (what a worker writes).
+    const fromJson = Buffer.alloc(2048, 0xee);
+    expect(writeIntentPayload(fromJson, 16, 2048, decisionContextJson(c), i, 1_765_000_000_123)).toBe(expected.length);
+    expect(fromJson.subarray(16, 16 + expected.length)).toEqual(expected);
+  });
+
+  it('writes nothing past the end of its slot: one that does not fit is refused', () => {
+    const c = context('d4');
+    const i = intent(11, 4n * MiB, 8n * MiB);
+    const n = Buffer.byteLength(intentPayload(decisionContextJson(c), i, 1), 'utf8');
+    const slot = Buffer.alloc(n + 20, 0xee);
+    expect(writeIntentPayload(slot, 10, 10 + n - 1, c, i, 1)).toBe(-1);
+    expect(slot.subarray(10 + n - 1).every((b) => b === 0xee)).toBe(true);
+    expect(writeIntentPayload(slot, 10, 10 + n, c, i, 1)).toBe(n);
+    expect(slot.subarray(10 + n).every((b) => b === 0xee)).toBe(true);
+  });
+
+  it('leaves nothing of a longer intent in the slot it reuses: a restart reads the newer one, whole', () => {
+    const file = path.join(tempDir(), 'effects');
+    const { journal } = EffectJournal.open(file);
+    const long = { ...context('long'), vm: { ...context('x').vm!, name: 'v'.repeat(300) } };
+    const first = journal.append(long, intent(11, 4n * MiB, 8n * MiB));
+    journal.clear(first);
+    const short = { ...context('short'), vm: null, policy: null };
+    expect(journal.append(short, intent(12, 1n * MiB, 2n * MiB))).toBe(first); // the lowest free slot again
+    const { journal: again, intents } = EffectJournal.open(file);
+    expect(intents).toHaveLength(1);
+    expect(intents[0]!.context).toEqual(short);
+    expect(intents[0]!.intent).toEqual(intent(12, 1n * MiB, 2n * MiB));
+    for (const j of [journal, again]) j.close();
   });
 });
 

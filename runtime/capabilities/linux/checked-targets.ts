@@ -23,7 +23,8 @@ import type { RecentMembers } from './recent-members.ts';
 export const MAX_KEPT_TARGETS = 16;
 
 export class CheckedTargets {
-  private readonly kept = new Map<number, CheckedTarget>();
+  /** Made on the first target kept: most evaluations keep none (members go to the thread's cache). */
+  private kept: Map<number, CheckedTarget> | undefined;
   private released = false;
 
   /**
@@ -44,10 +45,10 @@ export class CheckedTargets {
    * or a fresh check (kept if there is room). The pidfd is the caller's to use, never to close.
    */
   use<T>(pid: number, onFailure: (failure: TargetFailure) => T, body: (target: CheckedTarget) => T): T {
-    const kept = this.kept.get(pid);
+    const kept = this.kept?.get(pid);
     if (kept !== undefined) {
       if (pidfdIsAlive(kept.pidfd)) return breaksPin(kept, pid, this.pinned) ? onFailure({ kind: 'gone' }) : body(kept);
-      this.kept.delete(pid);
+      this.kept!.delete(pid);
       closeFd(kept.pidfd);
     }
     const recent = this.recent?.members.get(this.scope, pid);
@@ -56,8 +57,8 @@ export class CheckedTargets {
     if (!checked.ok) return onFailure(checked.failure);
     // A member goes to the thread's cache, which owns its pidfd from then on.
     if (this.recent?.members.put(this.scope, pid, checked.target, this.recent.ttlMs)) return body(checked.target);
-    if (!this.released && this.kept.size < this.capacity) {
-      this.kept.set(pid, checked.target);
+    if (!this.released && this.size < this.capacity) {
+      (this.kept ??= new Map()).set(pid, checked.target);
       return body(checked.target);
     }
     try {
@@ -69,12 +70,13 @@ export class CheckedTargets {
 
   /** Number of pidfds currently kept open. */
   get size(): number {
-    return this.kept.size;
+    return this.kept?.size ?? 0;
   }
 
   /** Closes every kept pidfd; later calls keep nothing. Idempotent. */
   release(): void {
     this.released = true;
+    if (this.kept === undefined) return;
     for (const target of this.kept.values()) closeFd(target.pidfd);
     this.kept.clear();
   }

@@ -18,19 +18,32 @@ export const MAX_RECENT_MEMBERS = 128;
 
 interface Entry {
   pid: number;
+  /** anchorKey of the scope it was found in. */
+  scope: string;
   target: CheckedTarget;
   expiresAt: number;
 }
 
 /** Membership depends on the VM's anchor only: entries are keyed by it, not by object identity,
  * so a worker that receives a fresh copy of the scope per job still finds them. */
-function anchorKey(scope: RegisteredVm, pid: number): string {
+function anchorKey(scope: RegisteredVm): string {
   const a = scope.anchor;
-  return `${pid}|${scope.identity.uuid}|${a.rootPid ?? ''}|${a.rootStartTime ?? ''}|${a.cgroup ?? ''}`;
+  return `${scope.identity.uuid}|${a.rootPid ?? ''}|${a.rootStartTime ?? ''}|${a.cgroup ?? ''}`;
+}
+
+/** A scope's key, made once per scope object (the main thread asks with the same one each time). */
+const anchorKeys = new WeakMap<RegisteredVm, string>();
+function keyOf(scope: RegisteredVm): string {
+  let key = anchorKeys.get(scope);
+  if (key === undefined) anchorKeys.set(scope, (key = anchorKey(scope)));
+  return key;
 }
 
 export class RecentMembers {
-  private readonly entries = new Map<string, Entry>();
+  /** By scope, then pid: looked up without making a key string per call. */
+  private readonly entries = new Map<string, Map<number, Entry>>();
+  /** Every entry, oldest first (the one dropped at capacity). */
+  private readonly order = new Set<Entry>();
 
   constructor(
     private readonly capacity = MAX_RECENT_MEMBERS,
@@ -39,25 +52,25 @@ export class RecentMembers {
 
   /** A live, unexpired member entry for `pid` in `scope`; the pidfd stays owned by this cache. */
   get(scope: RegisteredVm, pid: number): CheckedTarget | undefined {
-    const key = anchorKey(scope, pid);
-    const e = this.entries.get(key);
+    const e = this.entries.get(keyOf(scope))?.get(pid);
     if (e === undefined) return undefined;
     if (e.expiresAt > this.now() && pidfdIsAlive(e.target.pidfd)) return e.target;
-    this.drop(key, e);
+    this.drop(e);
     return undefined;
   }
 
   /** Takes ownership of the target's pidfd when it returns true (member verdicts only). */
   put(scope: RegisteredVm, pid: number, target: CheckedTarget, ttlMs: number): boolean {
     if (!target.verdict.member || ttlMs <= 0 || this.capacity <= 0) return false;
-    const key = anchorKey(scope, pid);
-    const old = this.entries.get(key);
-    if (old !== undefined) this.drop(key, old);
-    while (this.entries.size >= this.capacity) {
-      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
-      this.drop(oldestKey, oldest);
-    }
-    this.entries.set(key, { pid, target, expiresAt: this.now() + ttlMs });
+    const key = keyOf(scope);
+    const old = this.entries.get(key)?.get(pid);
+    if (old !== undefined) this.drop(old);
+    while (this.order.size >= this.capacity) this.drop(this.order.values().next().value!);
+    const e: Entry = { pid, scope: key, target, expiresAt: this.now() + ttlMs };
+    let byPid = this.entries.get(key);
+    if (byPid === undefined) this.entries.set(key, (byPid = new Map()));
+    byPid.set(pid, e);
+    this.order.add(e);
     return true;
   }
 
@@ -68,22 +81,27 @@ export class RecentMembers {
    * does not apply. Each entry's start time was read through its pidfd (checked-target.ts).
    */
   pidfdOf(pid: number, startTime: number): number | undefined {
-    for (const e of this.entries.values())
-      if (e.pid === pid && e.target.startTime === startTime && pidfdIsAlive(e.target.pidfd)) return e.target.pidfd;
+    for (const byPid of this.entries.values()) {
+      const e = byPid.get(pid);
+      if (e !== undefined && e.target.startTime === startTime && pidfdIsAlive(e.target.pidfd)) return e.target.pidfd;
+    }
     return undefined;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.order.size;
   }
 
   /** Closes every kept pidfd. */
   clear(): void {
-    for (const [key, e] of this.entries) this.drop(key, e);
+    for (const e of this.order) this.drop(e);
   }
 
-  private drop(key: string, e: Entry): void {
-    this.entries.delete(key);
+  private drop(e: Entry): void {
+    const byPid = this.entries.get(e.scope);
+    byPid?.delete(e.pid);
+    if (byPid?.size === 0) this.entries.delete(e.scope);
+    this.order.delete(e);
     closeFd(e.target.pidfd);
   }
 }

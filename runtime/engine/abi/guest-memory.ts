@@ -4,7 +4,6 @@
 import { abiFault } from './guest-fault.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-const ENCODER = new TextEncoder();
 /** Below this, an ASCII-only string is built by hand: TextDecoder's call overhead dominates. */
 const SHORT_STRING = 64;
 
@@ -12,13 +11,13 @@ export class GuestMemory {
   readonly #memory: WebAssembly.Memory;
   // Views are cached per ArrayBuffer: memory.grow detaches the old buffer and makes a new one.
   #buffer: ArrayBuffer;
-  #bytes: Uint8Array;
+  #bytes: Buffer;
   #view: DataView;
 
   constructor(memory: WebAssembly.Memory) {
     this.#memory = memory;
     this.#buffer = memory.buffer;
-    this.#bytes = new Uint8Array(this.#buffer);
+    this.#bytes = Buffer.from(this.#buffer);
     this.#view = new DataView(this.#buffer);
   }
 
@@ -26,7 +25,7 @@ export class GuestMemory {
     const buffer = this.#memory.buffer;
     if (buffer !== this.#buffer) {
       this.#buffer = buffer;
-      this.#bytes = new Uint8Array(buffer);
+      this.#bytes = Buffer.from(buffer);
       this.#view = new DataView(buffer);
     }
   }
@@ -63,14 +62,11 @@ export class GuestMemory {
     const p = ptr >>> 0;
     const bytes = this.#bytes;
     if (n <= SHORT_STRING) {
-      let s = '';
       let i = 0;
-      for (; i < n; i++) {
-        const b = bytes[p + i]!;
-        if (b >= 0x80) break;
-        s += String.fromCharCode(b);
-      }
-      if (i === n) return s;
+      while (i < n && bytes[p + i]! < 0x80) i++;
+      // ASCII: one string made straight from the bytes (built a character at a time, every
+      // character made a string of its own).
+      if (i === n) return bytes.toString('latin1', p, p + n);
     }
     try {
       return UTF8.decode(bytes.subarray(p, p + n));
@@ -98,8 +94,16 @@ export class GuestMemory {
     this.check(what, ptr, bytes.length, 1);
     this.#bytes.set(bytes, ptr >>> 0);
   }
+
+  /** Writes `value` as UTF-8 at `ptr`; `length` is its utf8Length. Straight into the memory: no
+   * copy of the bytes on the host's heap. */
+  writeUtf8(what: string, ptr: number, value: string, length: number): void {
+    this.check(what, ptr, length, 1);
+    this.#bytes.write(value, ptr >>> 0, length, 'utf8');
+  }
 }
 
-export function encodeUtf8(s: string): Uint8Array {
-  return ENCODER.encode(s);
+/** Bytes of `s` in UTF-8 (a lone surrogate counts as U+FFFD, as it is written). */
+export function utf8Length(s: string): number {
+  return Buffer.byteLength(s, 'utf8');
 }

@@ -2,7 +2,7 @@
 // call's arguments from the guest's flat values, applies the per-evaluation quota, calls the
 // Capabilities, lowers the result, and records the call. Every call first ends a speculative
 // run whose time slice is over and pays its price in fuel (host-call-prices.ts).
-import { HOST_INTERFACE, LOG_LEVELS } from '../../contract/types.ts';
+import { HOST_INTERFACE, LOG_LEVELS, type VmIdentity } from '../../contract/types.ts';
 import type { SetMemlockResult } from '../../capabilities/capabilities.ts';
 import { abiFault, GuestFault } from './guest-fault.ts';
 import { CAPABILITY_CALL_FUEL, LOG_BYTE_FUEL, HOST_CALL_FUEL } from './host-call-prices.ts';
@@ -30,27 +30,25 @@ function admit(state: EvaluationState, fn: string): boolean {
   return false;
 }
 
-/** Runs a Capabilities method; a throw there is the host's failure, not the guest's. */
-function callHost<T>(state: EvaluationState, fn: string, call: () => T): T {
-  try {
-    return call();
-  } catch (err) {
-    throw state.fail(
-      new GuestFault('host-error', `${fn} failed in the host: ${err instanceof Error ? err.message : String(err)}`),
-    );
-  }
+/** What a Capabilities method's throw becomes: the host's failure, not the guest's. */
+function hostFailure(state: EvaluationState, fn: string, err: unknown): GuestFault {
+  return state.fail(
+    new GuestFault('host-error', `${fn} failed in the host: ${err instanceof Error ? err.message : String(err)}`),
+  );
 }
 
-/** Re-throws GuestFaults (recording them); wraps anything else as host-error. */
-function guard<T>(state: EvaluationState, fn: string, body: () => T): T {
-  try {
-    return body();
-  } catch (err) {
-    if (err instanceof GuestFault) throw state.fail(err);
-    if (err instanceof RangeError || err instanceof WebAssembly.RuntimeError) throw err; // guest realloc trapped / stack
-    throw state.fail(new GuestFault('host-error', `${fn}: ${err instanceof Error ? err.message : String(err)}`));
-  }
+/**
+ * What a host call throws into the guest for a throw in its body: GuestFaults again (recorded),
+ * a trap of the guest's own code as it is, anything else as host-error. (Each import catches
+ * with try/catch rather than through a closure: every speculative run makes several calls.)
+ */
+function guestThrow(state: EvaluationState, fn: string, err: unknown): unknown {
+  if (err instanceof GuestFault) return state.fail(err);
+  if (err instanceof RangeError || err instanceof WebAssembly.RuntimeError) return err; // guest realloc trapped / stack
+  return state.fail(new GuestFault('host-error', `${fn}: ${err instanceof Error ? err.message : String(err)}`));
 }
+
+const QUOTA_EXCEEDED: SetMemlockResult = Object.freeze({ ok: false, error: 'quota-exceeded' });
 
 /** Where the imports find the evaluation they serve. An instance may be created before its
  * request arrives (off the critical path); its state is attached when the request does. */
@@ -67,7 +65,7 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
   const host = {
     'set-memlock': (pidRaw: number, bytesRaw: bigint, retptr: number): void => {
       const state = stateOf(holder, 'set-memlock');
-      guard(state, 'set-memlock', () => {
+      try {
         state.enter('set-memlock', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'set-memlock');
         const pid = pidRaw >>> 0;
@@ -75,9 +73,14 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
         // Check the return area before acting: a privileged side effect must not precede an ABI fault.
         memory.check('set-memlock return area', retptr, 2, 1);
         const quotaOk = admit(state, 'set-memlock');
-        const result: SetMemlockResult = quotaOk
-          ? callHost(state, 'set-memlock', () => state.capabilities.setMemlock(pid, bytes))
-          : { ok: false, error: 'quota-exceeded' };
+        let result = QUOTA_EXCEEDED;
+        if (quotaOk) {
+          try {
+            result = state.capabilities.setMemlock(pid, bytes);
+          } catch (err) {
+            throw hostFailure(state, 'set-memlock', err);
+          }
+        }
         // Calls past the quota are counted, and only the first refused one is recorded.
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
           const effect = result.effect !== undefined ? { effect: result.effect } : {};
@@ -95,20 +98,27 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
           );
         }
         lowerSetMemlockResult(memory, retptr, result);
-      });
+      } catch (err) {
+        throw guestThrow(state, 'set-memlock', err);
+      }
     },
     'query-vm-identity': (pidRaw: number, retptr: number): void => {
       const state = stateOf(holder, 'query-vm-identity');
-      guard(state, 'query-vm-identity', () => {
+      try {
         state.enter('query-vm-identity', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'query-vm-identity');
         const pid = pidRaw >>> 0;
         memory.check('query-vm-identity return area', retptr, 32, 4);
         const quotaOk = admit(state, 'query-vm-identity');
         // option<> has no error case: past the quota the guest sees none, and the outcome is a deny.
-        const identity = quotaOk
-          ? callHost(state, 'query-vm-identity', () => state.capabilities.queryVmIdentity(pid))
-          : null;
+        let identity: VmIdentity | null = null;
+        if (quotaOk) {
+          try {
+            identity = state.capabilities.queryVmIdentity(pid);
+          } catch (err) {
+            throw hostFailure(state, 'query-vm-identity', err);
+          }
+        }
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
           state.capabilityCalls.push(
             identity === null
@@ -117,11 +127,13 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
           );
         }
         lowerVmIdentityOption(memory, state.realloc, retptr, identity);
-      });
+      } catch (err) {
+        throw guestThrow(state, 'query-vm-identity', err);
+      }
     },
     log: (levelRaw: number, ptr: number, len: number): void => {
       const state = stateOf(holder, 'log');
-      guard(state, 'log', () => {
+      try {
         state.enter('log', HOST_CALL_FUEL);
         const memory = memoryOf(state, 'log');
         const limits = state.limits;
@@ -139,7 +151,9 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
         const message = memory.string('log message', ptr, n, limits.maxGuestStringBytes);
         state.logs.push({ level, message });
         state.logBytes += n;
-      });
+      } catch (err) {
+        throw guestThrow(state, 'log', err);
+      }
     },
   };
   return { [HOST_INTERFACE]: host };

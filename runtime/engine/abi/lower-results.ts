@@ -2,7 +2,7 @@
 import { CAPABILITY_ERRORS, type VmIdentity } from '../../contract/types.ts';
 import type { SetMemlockResult } from '../../capabilities/capabilities.ts';
 import { abiFault } from './guest-fault.ts';
-import { encodeUtf8, type GuestMemory } from './guest-memory.ts';
+import { utf8Length, type GuestMemory } from './guest-memory.ts';
 import { LABEL_TUPLE, SET_MEMLOCK_RESULT, STRING_ALIGN, VM_IDENTITY_OPTION } from './layout.ts';
 
 /** The guest's allocator: cabi_realloc(old_ptr, old_size, align, new_size) -> ptr. */
@@ -34,11 +34,18 @@ function allocate(memory: GuestMemory, realloc: GuestRealloc, what: string, alig
 }
 
 function lowerString(memory: GuestMemory, realloc: GuestRealloc, what: string, value: string, at: number): void {
-  const bytes = encodeUtf8(value);
-  const ptr = allocate(memory, realloc, what, STRING_ALIGN, bytes.length);
-  memory.writeBytes(what, ptr, bytes);
+  const length = utf8Length(value);
+  const ptr = allocate(memory, realloc, what, STRING_ALIGN, length);
+  memory.writeUtf8(what, ptr, value, length);
   memory.writeU32(what, at, ptr);
-  memory.writeU32(what, at + 4, bytes.length);
+  memory.writeU32(what, at + 4, length);
+}
+
+/** What a label's key or value is called in errors: made once per index, not per call (every
+ * speculative run that asks for its VM's identity lowers every label). */
+const LABEL_NAMES: Array<{ key: string; value: string }> = [];
+function labelNames(i: number): { key: string; value: string } {
+  return (LABEL_NAMES[i] ??= { key: `vm-identity.labels[${i}].key`, value: `vm-identity.labels[${i}].value` });
 }
 
 export function lowerVmIdentityOption(
@@ -63,9 +70,11 @@ export function lowerVmIdentityOption(
   const list = allocate(memory, realloc, 'vm-identity.labels', LABEL_TUPLE.align, n * LABEL_TUPLE.size);
   memory.writeU32('vm-identity.labels', base + VM_IDENTITY_OPTION.labels, list);
   memory.writeU32('vm-identity.labels', base + VM_IDENTITY_OPTION.labels + 4, n);
-  identity.labels.forEach(([key, value], i) => {
+  for (let i = 0; i < n; i++) {
+    const label = identity.labels[i]!;
     const at = list + i * LABEL_TUPLE.size;
-    lowerString(memory, realloc, `vm-identity.labels[${i}].key`, key, at + LABEL_TUPLE.key);
-    lowerString(memory, realloc, `vm-identity.labels[${i}].value`, value, at + LABEL_TUPLE.value);
-  });
+    const names = labelNames(i);
+    lowerString(memory, realloc, names.key, label[0], at + LABEL_TUPLE.key);
+    lowerString(memory, realloc, names.value, label[1], at + LABEL_TUPLE.value);
+  }
 }

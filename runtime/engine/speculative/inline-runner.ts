@@ -104,6 +104,19 @@ export interface InlineRunnerOptions {
   onOverrun?: (sha256: string, spentMs: number) => void;
 }
 
+/** A run's time slice: over once the run's span has taken `leftMs` of CPU time. */
+class SpanSlice implements TimeSlice {
+  expired = false;
+  constructor(
+    private readonly span: CpuSpan,
+    private readonly leftMs: number,
+  ) {}
+
+  over(): boolean {
+    return this.span.over(this.leftMs);
+  }
+}
+
 /** One requester's back-off from one policy's runs here. */
 interface Backoff {
   backoff: number;
@@ -215,7 +228,7 @@ export class InlineRunner {
     }
     const tape: TapeEntry[] = [];
     const span = new CpuSpan(this.#clocks);
-    const time: TimeSlice = { over: () => span.over(left), expired: false };
+    const time = new SpanSlice(span, left);
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
@@ -243,21 +256,26 @@ export class InlineRunner {
     // Fuel and stack say what the policy needs for this request, every time (it is
     // deterministic). Time also says how busy the machine was: one slow run can be a
     // preemption, two in a row is the policy.
-    const back = b ?? { backoff: 0, skip: 0, overruns: 0, dropHoldUntil: 0 };
-    back.overruns = time.expired || spentMs > this.#budgetMs ? back.overruns + 1 : 0;
+    const overran = time.expired || spentMs > this.#budgetMs;
     const dropHoldMs = droppedBytes > 0 ? this.#takeDropCredit(droppedBytes) : 0;
-    if (dropHoldMs > 0) {
-      this.stats.droppedMemoryBackoffs++;
-      back.dropHoldUntil = this.#clocks.wall() + dropHoldMs;
+    const stackOverflow = isStackOverflow(outcome);
+    // A requester at rest that stays at rest (most runs) has no entry to update or make.
+    if (b !== undefined || overran || dropHoldMs > 0 || outOfFuel || stackOverflow) {
+      const back = b ?? { backoff: 0, skip: 0, overruns: 0, dropHoldUntil: 0 };
+      back.overruns = overran ? back.overruns + 1 : 0;
+      if (dropHoldMs > 0) {
+        this.stats.droppedMemoryBackoffs++;
+        back.dropHoldUntil = this.#clocks.wall() + dropHoldMs;
+      }
+      if (outOfFuel || stackOverflow || back.overruns >= 2) {
+        back.backoff = Math.min(MAX_BACKOFF, Math.max(1, back.backoff * 2));
+        back.skip = back.backoff;
+      } else if (back.overruns === 0) {
+        back.backoff = 0;
+      }
+      this.#keepBackoff(p, requester, back);
     }
-    if (outOfFuel || isStackOverflow(outcome) || back.overruns >= 2) {
-      back.backoff = Math.min(MAX_BACKOFF, Math.max(1, back.backoff * 2));
-      back.skip = back.backoff;
-    } else if (back.overruns === 0) {
-      back.backoff = 0;
-    }
-    this.#keepBackoff(p, requester, back);
-    if (sliceTooSmall || isStackOverflow(outcome)) {
+    if (sliceTooSmall || stackOverflow) {
       this.stats.continued++;
       return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000), droppedMemoryBytes: droppedBytes };
     }

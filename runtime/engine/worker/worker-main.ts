@@ -50,10 +50,10 @@ const ledger = new EffectLedgerWriter(init.effects);
 // effect refuse (no intent, no act).
 let journal: EffectJournal | Error | undefined;
 const journalForEffects: IntentLog = {
-  append(contextJson, intent) {
+  append(context, intent) {
     if (journal instanceof Error) throw new Error(`the effects journal could not be mapped: ${journal.message}`);
     if (journal === undefined) throw new Error('the effects journal is not mapped in this worker');
-    return journal.append(contextJson, intent);
+    return journal.append(context, intent);
   },
   clear(slot) {
     if (journal instanceof EffectJournal) journal.clear(slot);
@@ -96,9 +96,7 @@ function evaluateJob(
   let capabilities: Capabilities | undefined;
   try {
     const effects = effectSink({
-      ...(init.effectsJournal !== undefined && context !== undefined
-        ? { journal: journalForEffects, contextJson: context }
-        : {}),
+      ...(init.effectsJournal !== undefined && context !== undefined ? { journal: journalForEffects, context } : {}),
       ledger,
       ...(afterEffect ? { afterEffect } : {}),
     });

@@ -60,6 +60,7 @@ export function send(res: http.ServerResponse, reply: Reply, closeConnection = f
  * clients (Node's agent) retire an idle socket before the server closes it under them.
  */
 export function encodeReply(reply: Reply, closeConnection: boolean, keepAliveS?: number): string | Buffer {
+  if (reply.kind === 'json' && reply.headers === undefined) return encodeJsonReply(reply, closeConnection, keepAliveS);
   const wire = replyWire(reply, closeConnection);
   if (!closeConnection && keepAliveS !== undefined) wire.headers['keep-alive'] = `timeout=${keepAliveS}`;
   let head = `HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status] ?? 'Unknown'}\r\n`;
@@ -69,4 +70,30 @@ export function encodeReply(reply: Reply, closeConnection: boolean, keepAliveS?:
   return typeof wire.payload === 'string'
     ? head + wire.payload
     : Buffer.concat([Buffer.from(head, 'latin1'), wire.payload]);
+}
+
+/** The status line and content-type of a JSON reply, up to the content-length's value, per status. */
+const jsonHeads = new Map<number, string>();
+
+/**
+ * encodeReply for a JSON reply without extra headers (every decision's answer): the same bytes,
+ * made of a few pieces instead of a header object and a string per header.
+ */
+function encodeJsonReply(
+  reply: Extract<Reply, { kind: 'json' }>,
+  closeConnection: boolean,
+  keepAliveS: number | undefined,
+): string {
+  let head = jsonHeads.get(reply.status);
+  if (head === undefined) {
+    head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? 'Unknown'}\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: `;
+    jsonHeads.set(reply.status, head);
+  }
+  const payload = JSON.stringify(reply.body);
+  const end = closeConnection
+    ? '\r\nconnection: close\r\n\r\n'
+    : keepAliveS !== undefined
+      ? `\r\nkeep-alive: timeout=${keepAliveS}\r\n\r\n`
+      : '\r\n\r\n';
+  return head + Buffer.byteLength(payload) + end + payload;
 }

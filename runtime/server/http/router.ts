@@ -18,6 +18,8 @@ interface CompiledRoute<H> {
   pattern: RegExp;
   keys: string[];
   handler: H;
+  /** What matching it returns, for a route without parameters. */
+  match: RouteMatch<H> | undefined;
 }
 
 /** Which socket a table serves: its 404 says so, so a client that reached the wrong one can tell. */
@@ -47,19 +49,22 @@ export class RouteTable<H> {
       keys.push(key);
       return '([^/]+)';
     });
-    this.routes.push({ method: route.method, pattern: new RegExp(`^${source}$`), keys, handler });
+    // A route without parameters matches with the same object every time (every request is matched).
+    const match = keys.length === 0 ? Object.freeze({ handler, params: Object.freeze({}) }) : undefined;
+    this.routes.push({ method: route.method, pattern: new RegExp(`^${source}$`), keys, handler, match });
     this.specs.push(route);
     return this;
   }
 
   /** The route of `method` on `pathname`, or the 404/405/400 reply that refuses it. */
   match(method: string, pathname: string): RouteMatch<H> | Reply {
-    const allowed: string[] = [];
+    let allowed: string[] | undefined;
     for (const r of this.routes) {
+      if (r.match !== undefined && r.method === method && r.pattern.test(pathname)) return r.match;
       const m = r.pattern.exec(pathname);
       if (!m) continue;
       if (r.method !== method) {
-        allowed.push(r.method);
+        (allowed ??= []).push(r.method);
         continue;
       }
       const params: Record<string, string> = {};
@@ -70,7 +75,7 @@ export class RouteTable<H> {
       }
       return { handler: r.handler, params };
     }
-    if (allowed.length > 0) {
+    if (allowed !== undefined) {
       return fail('method-not-allowed', `${method} is not allowed on ${pathname}`, `use ${allowed.join(' or ')}`, {
         headers: { allow: allowed.join(', ') },
       });

@@ -2,6 +2,7 @@
 // several daemons in one process, as in tests, do not collide).
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LeanHistogram } from './lean-histogram.ts';
 
 export interface MetricSources {
   /** The longest turn of guest work on the main thread since the last call: its CPU time and the
@@ -29,11 +30,22 @@ export interface MetricSources {
   walCheckpointerUp?(): number;
 }
 
+interface DecisionCount {
+  labels: { policy: string; decision: string; error_kind: string };
+  /** Decisions not yet added to the counter. */
+  n: number;
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
+  /** Counted through decided(), which every decision calls. */
   readonly decisions: Counter<'policy' | 'decision' | 'error_kind'>;
-  readonly evaluationSeconds: Histogram<'policy'>;
-  readonly requestSeconds: Histogram;
+  readonly evaluationSeconds: LeanHistogram;
+  readonly requestSeconds: LeanHistogram;
+  /** decisions' counts since the last scrape, added to it when scraped (decided()). */
+  readonly #decided = new Map<string, Map<string, Map<string, DecisionCount>>>();
+  /** The same, in the order first counted (the order the counter first shows them in). */
+  readonly #decidedInOrder: DecisionCount[] = [];
   readonly rejected: Counter<'reason'>;
   readonly vmPaced: Counter;
   readonly auditBatchSize: Histogram;
@@ -48,20 +60,29 @@ export class DaemonMetrics {
   constructor(sources: MetricSources, eventLoopResolutionMs = 5) {
     this.#loopDelay = monitorEventLoopDelay({ resolution: eventLoopResolutionMs });
     const registers = [this.registry];
+    const decidedInOrder = this.#decidedInOrder;
     this.decisions = new Counter({
       name: 'capgate_decisions_total',
       help: 'Decisions by policy, decision and error kind (policy "" when no policy ran).',
       labelNames: ['policy', 'decision', 'error_kind'],
       registers,
+      collect() {
+        for (const c of decidedInOrder) {
+          if (c.n === 0) continue;
+          this.inc(c.labels, c.n);
+          c.n = 0;
+        }
+      },
     });
-    this.evaluationSeconds = new Histogram({
+    // The two histograms every decision observes: lean-histogram.ts (prom-client's text).
+    this.evaluationSeconds = new LeanHistogram({
       name: 'capgate_evaluation_duration_seconds',
       help: 'Policy evaluation time in the engine.',
-      labelNames: ['policy'],
+      labelName: 'policy',
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.requestSeconds = new Histogram({
+    this.requestSeconds = new LeanHistogram({
       name: 'capgate_request_duration_seconds',
       help: 'Time from request received to decision committed to the audit log (queueing included).',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
@@ -215,6 +236,25 @@ export class DaemonMetrics {
         '1 while the latest contents of the policy directory are refused (the last good state is kept), else 0.',
         sources.policyDirectoryError,
       );
+  }
+
+  /**
+   * Counts a decision in capgate_decisions_total. prom-client's inc() makes a label hash string
+   * and objects each time; here a decision adds one to a count found through three maps, and
+   * the counter takes the counts when it is scraped.
+   */
+  decided(policy: string, decision: string, errorKind: string): void {
+    let byDecision = this.#decided.get(policy);
+    if (byDecision === undefined) this.#decided.set(policy, (byDecision = new Map()));
+    let byKind = byDecision.get(decision);
+    if (byKind === undefined) byDecision.set(decision, (byKind = new Map()));
+    let count = byKind.get(errorKind);
+    if (count === undefined) {
+      count = { labels: { policy, decision, error_kind: errorKind }, n: 0 };
+      byKind.set(errorKind, count);
+      this.#decidedInOrder.push(count);
+    }
+    count.n++;
   }
 
   /** Stops sampling the event loop. */

@@ -7,7 +7,7 @@ import type { LeanHandler, LeanRequest } from '../http/lean/lean-request.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';
 import { isRouteMatch, RouteTable } from '../http/router.ts';
 import type { PeerCredentials } from '../deps.ts';
-import type { DecisionPipeline } from './decision-pipeline.ts';
+import type { DecisionPipeline, PipelineResult } from './decision-pipeline.ts';
 
 export interface RequestApiOptions {
   pipeline: DecisionPipeline;
@@ -27,29 +27,34 @@ export function requestHandler(o: RequestApiOptions): RequestHandler {
   const routes = new RouteTable<RequestRoute>('request')
     .on(REQUEST_ROUTES.health, () => ok(o.health()))
     .on(REQUEST_ROUTES.openapi, () => ok((openapi ??= openApiDocument('request', o.version))))
-    .on(REQUEST_ROUTES.setMemlock, async ({ headers, body: raw, peer, waitedMs }) => {
+    .on(REQUEST_ROUTES.setMemlock, ({ headers, body: raw, peer, waitedMs }) => {
       // The body cap is the server's (maxBodyBytes): over it, the request never gets here.
       const json = decodeJsonBody(headers['content-type'], raw);
       if (!json.ok) return json.reply;
       const body = parseSetMemlockBody(json.value);
       if (!body.ok) return fail('bad-request', body.message, body.hint);
-      const r = await o.pipeline.decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes, waitedMs);
-      if (r.ok) return ok(r.response);
-      if (r.reason === 'audit-failed')
-        return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
-      if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
-      if (r.reason === 'vm-rate-limited') {
-        const after = String(r.retryAfterS ?? o.retryAfterS);
-        return fail('vm-rate-limited', r.message, `retry after ${after} s`, { headers: { 'retry-after': after } });
-      }
-      if (r.reason === 'policy-not-ready')
-        return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, {
-          headers: { 'retry-after': String(o.retryAfterS) },
-        });
-      return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, {
+      return o.pipeline
+        .decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes, waitedMs)
+        .then(decisionReply);
+    });
+  /** The answer to a decision, or to why there was none. */
+  const decisionReply = (r: PipelineResult): Reply => {
+    if (r.ok) return ok(r.response);
+    if (r.reason === 'audit-failed')
+      return fail('internal', r.message, 'the daemon could not write its audit log; see its log');
+    if (r.reason === 'closed') return fail('shutting-down', r.message, 'retry against the restarted daemon');
+    if (r.reason === 'vm-rate-limited') {
+      const after = String(r.retryAfterS ?? o.retryAfterS);
+      return fail('vm-rate-limited', r.message, `retry after ${after} s`, { headers: { 'retry-after': after } });
+    }
+    if (r.reason === 'policy-not-ready')
+      return fail('not-ready', r.message, `retry after ${o.retryAfterS} s`, {
         headers: { 'retry-after': String(o.retryAfterS) },
       });
+    return fail('overloaded', r.message, `retry after ${o.retryAfterS} s`, {
+      headers: { 'retry-after': String(o.retryAfterS) },
     });
+  };
   const handler: LeanHandler<PeerCredentials> = (req) => {
     const m = routes.match(req.method, req.path);
     return isRouteMatch(m) ? m.handler(req) : m;

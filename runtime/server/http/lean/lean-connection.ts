@@ -13,7 +13,7 @@ import { encodeReply, fail, type Reply } from '../reply.ts';
 import type { HttpLimits } from '../unix-server.ts';
 import type { TurnQueue, TurnRefusal } from '../../scheduler/turn-queue.ts';
 import { InputBuffer } from './input-buffer.ts';
-import type { LeanHandler } from './lean-request.ts';
+import type { LeanHandler, LeanRequest } from './lean-request.ts';
 import { parseRequestHead, refuse, type RequestHead } from './request-head.ts';
 
 /** What a connection needs from its server. */
@@ -210,15 +210,7 @@ export class LeanConnection<P> {
     }
     let result: Reply | Promise<Reply>;
     try {
-      result = this.o.handler({
-        method: head.method,
-        path: head.path,
-        query: new URLSearchParams(head.queryString),
-        headers: head.headers,
-        body,
-        peer: this.peer,
-        waitedMs,
-      });
+      result = this.o.handler(new ReceivedRequest(head, body, this.peer, waitedMs));
     } catch (err) {
       this.failed(err, head);
       return true;
@@ -227,15 +219,27 @@ export class LeanConnection<P> {
       this.answer(head, result);
       return true;
     }
-    result.then(
-      (reply) => {
-        this.answer(head, reply);
-        this.goOn();
-      },
-      (err: unknown) => this.failed(err, head),
-    );
+    // One request at a time per connection: its head waits here for the answer, which the
+    // connection's own callbacks take (no closures per request).
+    this.answering = head;
+    result.then(this.onAnswer, this.onHandlerFailure);
     return false;
   }
+
+  private answering: RequestHead | null = null;
+
+  private readonly onAnswer = (reply: Reply): void => {
+    const head = this.answering!;
+    this.answering = null;
+    this.answer(head, reply);
+    this.goOn();
+  };
+
+  private readonly onHandlerFailure = (err: unknown): void => {
+    const head = this.answering!;
+    this.answering = null;
+    this.failed(err, head);
+  };
 
   private answer(head: RequestHead, reply: Reply): void {
     // A HEAD request's client would not expect our body: end the connection after it.
@@ -325,5 +329,30 @@ export class LeanConnection<P> {
         // idle (nothing asked, or keep-alive expired) or closing: nobody waits for an answer.
         this.socket.destroy();
     }
+  }
+}
+
+/** What the handler gets: the query is parsed only if it is read (the request socket's routes never do). */
+class ReceivedRequest<P> implements LeanRequest<P> {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  #query: URLSearchParams | undefined;
+  readonly #queryString: string;
+
+  constructor(
+    head: RequestHead,
+    readonly body: Buffer,
+    readonly peer: P,
+    readonly waitedMs: number,
+  ) {
+    this.method = head.method;
+    this.path = head.path;
+    this.headers = head.headers;
+    this.#queryString = head.queryString;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#queryString));
   }
 }

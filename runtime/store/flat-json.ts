@@ -1,0 +1,110 @@
+// JSON.stringify's text of a plain value (objects, arrays, strings, numbers, booleans, null),
+// made as one flat string. JSON.stringify builds its result in pieces (parts of 32, 64, 128...
+// characters joined): for an audit record of ~900 characters that is ~1.1 KB of garbage, and the
+// result is copied flat again by the first thing that needs its bytes (SQLite's binding of the
+// record). Here the text is written into a buffer this module reuses and read out once.
+// Same text as JSON.stringify for what it takes (flat-json.test.ts): keys in their own order,
+// undefined members left out (null in arrays), non-finite numbers as null, strings escaped by
+// JSON.stringify itself unless they are plain printable ASCII. A value it does not take (a bigint,
+// a function, a symbol, an object with a prototype of its own, which audit records never hold)
+// is left to JSON.stringify whole, so the answer is always JSON.stringify's.
+
+/** Printable ASCII without the two characters JSON escapes there: written between quotes as it is. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** Buffers up to this size are kept for the next call; a larger one is used once. */
+const KEEP_BYTES = 64 * 1024;
+
+let scratch = Buffer.allocUnsafe(4096);
+
+class NotPlain extends Error {}
+
+class Writer {
+  buf = scratch;
+  at = 0;
+
+  /** Room for `bytes` more, the buffer grown (copied) if needed. */
+  room(bytes: number): void {
+    if (this.at + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + bytes));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+
+  ascii(s: string): void {
+    this.room(s.length);
+    this.at += this.buf.write(s, this.at, 'latin1');
+  }
+
+  utf8(s: string): void {
+    this.room(3 * s.length); // at most 3 bytes per UTF-16 unit
+    this.at += this.buf.write(s, this.at, 'utf8');
+  }
+
+  string(s: string): void {
+    if (PLAIN.test(s)) {
+      this.room(s.length + 2);
+      this.buf[this.at++] = 0x22;
+      this.at += this.buf.write(s, this.at, 'latin1');
+      this.buf[this.at++] = 0x22;
+    } else this.utf8(JSON.stringify(s));
+  }
+
+  value(v: unknown): void {
+    switch (typeof v) {
+      case 'string':
+        return this.string(v);
+      case 'number':
+        return this.ascii(Number.isFinite(v) ? String(v) : 'null');
+      case 'boolean':
+        return this.ascii(v ? 'true' : 'false');
+      case 'object':
+        if (v === null) return this.ascii('null');
+        if (Array.isArray(v)) return this.array(v);
+        if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) break;
+        return this.object(v as Record<string, unknown>);
+    }
+    throw new NotPlain();
+  }
+
+  array(a: readonly unknown[]): void {
+    this.ascii('[');
+    for (let i = 0; i < a.length; i++) {
+      if (i > 0) this.ascii(',');
+      const v = a[i];
+      if (v === undefined) this.ascii('null');
+      else this.value(v);
+    }
+    this.ascii(']');
+  }
+
+  object(o: Record<string, unknown>): void {
+    this.ascii('{');
+    let first = true;
+    for (const key in o) {
+      if (!Object.hasOwn(o, key)) continue;
+      const v = o[key];
+      if (v === undefined) continue;
+      if (!first) this.ascii(',');
+      first = false;
+      this.string(key);
+      this.ascii(':');
+      this.value(v);
+    }
+    this.ascii('}');
+  }
+}
+
+/** JSON.stringify(value), as one flat string when `value` is plain JSON data. */
+export function flatJson(value: unknown): string {
+  const w = new Writer();
+  try {
+    w.value(value);
+  } catch (err) {
+    if (err instanceof NotPlain) return JSON.stringify(value);
+    throw err;
+  }
+  const text = w.buf.toString('utf8', 0, w.at);
+  if (w.buf !== scratch && w.buf.length <= KEEP_BYTES) scratch = w.buf;
+  return text;
+}

@@ -1,0 +1,103 @@
+// The audit record's JSON (the journal's and audit_log's `doc`) is a contract. The request path
+// stamps its records with their schema version itself, first, so that the store writes them as
+// they are (auditDoc): the text must be the one the store's own stamping has always made.
+// The real pipeline, scheduler and metrics; an engine that allows after one set-memlock.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PolicyEngine } from '../../runtime/engine/api.ts';
+import type { Outcome } from '../../runtime/engine/outcome.ts';
+import type { RegisteredVm } from '../../runtime/identity/vm.ts';
+import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
+import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
+import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
+import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
+import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
+import { auditDoc, type NewAuditRecord } from '../../runtime/store/audit-store.ts';
+import { boundPolicyService } from '../support/bound-policy.ts';
+import { everyRequesterIn } from '../support/pipeline-identity.ts';
+
+const metrics = new DaemonMetrics({
+  policiesLoaded: () => 1,
+  vmsRegistered: () => 1,
+  queued: () => 0,
+  inFlight: () => 0,
+});
+afterAll(() => metrics.close());
+
+const OUTCOME: Outcome = {
+  decision: 'allow',
+  reason: '',
+  fuelUsed: 1234,
+  durationUs: 56,
+  capabilityCalls: [
+    { op: 'query-vm-identity', pid: 11, result: 'some', vmUuid: 'doc-vm' },
+    {
+      op: 'set-memlock',
+      pid: 11,
+      bytes: 4096n,
+      result: 'ok',
+      effect: { before: { soft: 8192n, hard: 8192n }, startTime: 77 },
+    },
+  ],
+  logs: [{ level: 'info', message: 'allowing "4096" bytes ✓' }],
+};
+
+async function recordOfOneDecision(): Promise<NewAuditRecord> {
+  const vm: RegisteredVm = {
+    identity: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
+    anchor: { rootPid: process.pid, rootStartTime: 1 },
+  };
+  const vms = new VmRegistry();
+  vms.replace([vm]);
+  const records: NewAuditRecord[] = [];
+  const pipeline = new DecisionPipeline({
+    engine: { evaluate: () => Promise.resolve(OUTCOME) } as unknown as PolicyEngine,
+    policies: boundPolicyService('p', 'a'.repeat(64)),
+    vms,
+    identity: everyRequesterIn(vm),
+    scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
+    audit: {
+      write: (r: NewAuditRecord) => (records.push(r), Promise.resolve()),
+      backlogged: false,
+    } as unknown as AuditWriter,
+    metrics,
+    requestDeadlineMs: 2000,
+    evaluationDeadlineMs: 2000,
+  });
+  const r = await pipeline.decide({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
+  expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });
+  expect(records).toHaveLength(1);
+  return records[0]!;
+}
+
+describe("a decision's audit record", () => {
+  it('is written as the store has always stamped it: the same JSON, schemaVersion first', async () => {
+    const record = await recordOfOneDecision();
+    const { schemaVersion, ...unstamped } = record;
+    expect(schemaVersion).toBe(1);
+    const doc = auditDoc(record);
+    expect(doc).toBe(JSON.stringify({ schemaVersion: 1, ...unstamped }));
+    expect(doc).toBe(auditDoc(unstamped));
+    expect(Object.keys(JSON.parse(doc) as object)).toEqual([
+      'schemaVersion',
+      'decisionId',
+      'time',
+      'requester',
+      'vm',
+      'operation',
+      'targetPid',
+      'bytes',
+      'policy',
+      'decision',
+      'reason',
+      'capabilityCalls',
+      'logs',
+      'fuelUsed',
+      'durationUs',
+      'totalUs',
+    ]);
+    expect(doc).toContain(
+      '"capabilityCalls":[{"op":"query-vm-identity","pid":11,"result":"some","vmUuid":"doc-vm"},{"op":"set-memlock","pid":11,"bytes":"4096","result":"ok","before":{"soft":"8192","hard":"8192"}}]',
+    );
+    expect(new Date(record.time).toISOString()).toBe(record.time);
+  });
+});
