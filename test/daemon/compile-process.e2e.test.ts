@@ -15,7 +15,7 @@ import { CapgateAdminClient } from '../../runtime/client/index.ts';
 import { validateVmRegistration } from '../../runtime/identity/index.ts';
 import { childPids, resident } from '../../scripts/bench/footprint.ts';
 import { CapgateApiError } from '../../runtime/client/errors.ts';
-import { processThreadCredentials } from '../../runtime/os/thread-credentials.ts';
+import { expectEveryThreadConfined } from '../support/processes/confinement.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
 import { descendantsOf, processTable, readProc } from '../support/processes/proc-table.ts';
 import { spawnChild } from '../support/processes/children.ts';
@@ -160,18 +160,7 @@ describe('the compile process', () => {
     const d = served.daemon;
     const [launcher] = launchers(d.pid);
     expect(launcher).toBeDefined();
-    const all = processThreadCredentials(launcher!);
-    expect(all.length).toBeGreaterThan(1); // V8's platform threads, not only the main one
-    for (const t of all)
-      expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs, t.seccomp]).toEqual([
-        t.tid,
-        0n,
-        0n,
-        0n,
-        0n,
-        true,
-        2,
-      ]);
+    expectEveryThreadConfined(launcher!);
   });
 
   it('a launcher killed -9 mid-compile: that upload is refused, to be tried again, and the next one is compiled', async () => {

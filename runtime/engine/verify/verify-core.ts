@@ -313,9 +313,8 @@ interface Bodies {
 /** What a charge, a prelude and a metering helper are, instruction by instruction: [op, imm] (imm null: any). */
 type Pattern = Array<readonly [number, number | null]>;
 
-const chargeOf = (F: number): Pattern => [
-  [OP.globalGet, F],
-  [OP.i64Const, null],
+/** The end of every charge: the fuel (already less the cost) stored, and a trap if it went negative. */
+const storeAndTrapIfNegative = (F: number): Pattern => [
   [OP.i64Sub, 0],
   [OP.globalSet, F],
   [OP.globalGet, F],
@@ -325,7 +324,9 @@ const chargeOf = (F: number): Pattern => [
   [OP.unreachable, 0],
   [OP.end, 0],
 ];
-const CHARGE_LENGTH = 10;
+
+const chargeOf = (F: number): Pattern => [[OP.globalGet, F], [OP.i64Const, null], ...storeAndTrapIfNegative(F)];
+const CHARGE_LENGTH = chargeOf(0).length;
 
 function helperPatterns(F: number, O: number): Pattern[] {
   const pageCost: Pattern = [
@@ -356,14 +357,7 @@ function helperPatterns(F: number, O: number): Pattern[] {
     [OP.end, 0],
     [OP.globalGet, F],
     ...pageCost,
-    [OP.i64Sub, 0],
-    [OP.globalSet, F],
-    [OP.globalGet, F],
-    [OP.i64Const, 0],
-    [OP.i64LtS, 0],
-    [OP.if, -64],
-    [OP.unreachable, 0],
-    [OP.end, 0],
+    ...storeAndTrapIfNegative(F),
     [OP.localGet, 0],
     [OP.memoryGrow, 0],
     [OP.localSet, 1],
@@ -388,14 +382,7 @@ function helperPatterns(F: number, O: number): Pattern[] {
     [OP.i32Const, BULK_BYTES_PER_FUEL_LOG2],
     [OP.i32ShrU, 0],
     [OP.i64ExtendI32U, 0],
-    [OP.i64Sub, 0],
-    [OP.globalSet, F],
-    [OP.globalGet, F],
-    [OP.i64Const, 0],
-    [OP.i64LtS, 0],
-    [OP.if, -64],
-    [OP.unreachable, 0],
-    [OP.end, 0],
+    ...storeAndTrapIfNegative(F),
     [OP.localGet, 0],
     [OP.localGet, 1],
     [OP.localGet, 2],

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { processThreadCredentials, unconfinedThread } from '../../../runtime/os/thread-credentials.ts';
+import { expectEveryThreadConfined } from '../../support/processes/confinement.ts';
 import { COMPILE_NOFILE } from '../../../runtime/engine/compile/compile-sandbox.ts';
 import { GUEST_EXAMPLES_DIR } from '../../../scripts/build-guests.ts';
 import { REPO_ROOT } from '../../cli/support/run-cli.ts';
@@ -265,21 +266,10 @@ describe("the daemon's side", () => {
       const pid = compiler.pid!;
       expect(unconfinedThread(pid)).toBeUndefined();
       expect(processThreadCredentials(pid).map((t) => t.seccomp)).not.toContain(0);
-      // Its launcher, whose child it is: no capability on any thread, no_new_privs.
+      // Its launcher, whose child it is: confined on every thread too.
       const launcher = compiler.launcherPid!;
       expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(launcher));
-      const threads = processThreadCredentials(launcher);
-      expect(threads.length).toBeGreaterThan(1);
-      for (const t of threads)
-        expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb, t.noNewPrivs, t.seccomp]).toEqual([
-          t.tid,
-          0n,
-          0n,
-          0n,
-          0n,
-          true,
-          2,
-        ]);
+      expectEveryThreadConfined(launcher);
     } finally {
       await compiler.close();
     }
