@@ -3,17 +3,10 @@
 // they are (auditDoc): the text must be the one the store's own stamping has always made.
 // The real pipeline, scheduler and metrics; an engine that allows after one set-memlock.
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PolicyEngine } from '../../runtime/engine/api.ts';
 import type { Outcome } from '../../runtime/engine/outcome.ts';
-import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
-import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
-import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
-import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
 import { auditDoc, type NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { boundPolicyService } from '../support/bound-policy.ts';
-import { everyRequesterIn } from '../support/pipeline-identity.ts';
+import { recordingPipeline } from '../support/recording-pipeline.ts';
 
 const metrics = new DaemonMetrics({
   policiesLoaded: () => 1,
@@ -42,26 +35,13 @@ const OUTCOME: Outcome = {
 };
 
 async function recordOfOneDecision(): Promise<NewAuditRecord> {
-  const vm: RegisteredVm = {
-    identity: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
-    anchor: { rootPid: process.pid, rootStartTime: 1 },
-  };
-  const vms = new VmRegistry();
-  vms.replace([vm]);
   const records: NewAuditRecord[] = [];
-  const pipeline = new DecisionPipeline({
-    engine: { evaluate: () => Promise.resolve(OUTCOME) } as unknown as PolicyEngine,
-    policies: boundPolicyService('p', 'a'.repeat(64)),
-    vms,
-    identity: everyRequesterIn(vm),
-    scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
-    audit: {
-      write: (r: NewAuditRecord) => (records.push(r), Promise.resolve()),
-      backlogged: false,
-    } as unknown as AuditWriter,
+  const pipeline = recordingPipeline({
+    vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
+    engine: { evaluate: () => Promise.resolve(OUTCOME) },
     metrics,
-    requestDeadlineMs: 2000,
-    evaluationDeadlineMs: 2000,
+    records,
+    deadlineMs: 2000,
   });
   const r = await pipeline.decide({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
   expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });

@@ -3,16 +3,10 @@
 // is denied as late without being evaluated, and its record's time is when it arrived.
 // The real pipeline, scheduler and metrics; an engine that must not be asked, an audit that keeps records.
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PolicyEngine } from '../../runtime/engine/api.ts';
-import type { RegisteredVm } from '../../runtime/identity/vm.ts';
-import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
-import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
-import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
-import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
+import type { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { boundPolicyService } from '../support/bound-policy.ts';
-import { everyRequesterIn } from '../support/pipeline-identity.ts';
+import { recordingPipeline } from '../support/recording-pipeline.ts';
 
 const DEADLINE_MS = 2000;
 const metrics = new DaemonMetrics({
@@ -24,31 +18,17 @@ const metrics = new DaemonMetrics({
 afterAll(() => metrics.close());
 
 function pipelineWith(records: NewAuditRecord[], evaluated: string[]): DecisionPipeline {
-  const vm: RegisteredVm = {
-    identity: { uuid: 'late-vm', name: 'late', id: 1, labels: [] },
-    anchor: { rootPid: process.pid, rootStartTime: 1 },
-  };
-  const vms = new VmRegistry();
-  vms.replace([vm]);
-  const engine = {
-    evaluate: () => {
-      evaluated.push('evaluate');
-      return Promise.reject(new Error('a late request must not be evaluated'));
+  return recordingPipeline({
+    vm: { uuid: 'late-vm', name: 'late', id: 1, labels: [] },
+    engine: {
+      evaluate: () => {
+        evaluated.push('evaluate');
+        return Promise.reject(new Error('a late request must not be evaluated'));
+      },
     },
-  } as unknown as PolicyEngine;
-  return new DecisionPipeline({
-    engine,
-    policies: boundPolicyService('p', 'a'.repeat(64)),
-    vms,
-    identity: everyRequesterIn(vm),
-    scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
-    audit: {
-      write: (r: NewAuditRecord) => (records.push(r), Promise.resolve()),
-      backlogged: false,
-    } as unknown as AuditWriter,
     metrics,
-    requestDeadlineMs: DEADLINE_MS,
-    evaluationDeadlineMs: DEADLINE_MS,
+    records,
+    deadlineMs: DEADLINE_MS,
   });
 }
 
