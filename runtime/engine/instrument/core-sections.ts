@@ -2,6 +2,23 @@
 // rewrite the memory section's limits, without trusting a full decoder with hostile bytes.
 import { ByteReader } from '../component/byte-reader.ts';
 
+/** The section ids of a core module (the WebAssembly spec's binary format). */
+export const CORE_SECTION = {
+  custom: 0,
+  type: 1,
+  import: 2,
+  function: 3,
+  table: 4,
+  memory: 5,
+  global: 6,
+  export: 7,
+  start: 8,
+  element: 9,
+  code: 10,
+  data: 11,
+  dataCount: 12,
+} as const;
+
 export const CORE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00] as const;
 
 export interface CoreSection {
@@ -37,7 +54,7 @@ export interface CoreExport {
 }
 
 export function coreExports(bytes: Uint8Array): CoreExport[] {
-  const sec = coreSections(bytes).find((s) => s.id === 7);
+  const sec = coreSections(bytes).find((s) => s.id === CORE_SECTION.export);
   if (!sec) return [];
   const r = new ByteReader(bytes, sec.payload, sec.end);
   return r.vec('export', () => {
@@ -56,7 +73,7 @@ export interface CoreImport {
 
 /** Imports with their kind; the descriptors themselves are skipped (V8 validated them). */
 export function coreImports(bytes: Uint8Array): CoreImport[] {
-  const sec = coreSections(bytes).find((s) => s.id === 2);
+  const sec = coreSections(bytes).find((s) => s.id === CORE_SECTION.import);
   if (!sec) return [];
   const r = new ByteReader(bytes, sec.payload, sec.end);
   const out: CoreImport[] = [];

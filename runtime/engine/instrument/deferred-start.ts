@@ -7,7 +7,7 @@
 // other guest code, exactly once per instance.
 import binaryen from 'binaryen';
 import { setFunctionBody } from './binaryen-ir.ts';
-import { coreSections } from './core-sections.ts';
+import { CORE_SECTION, coreSections } from './core-sections.ts';
 
 /** Returns the internal name of the deferred start function, or null if there was none. */
 export function deferStart(module: binaryen.Module, startedGlobal: string): string | null {
@@ -35,7 +35,7 @@ export function deferStart(module: binaryen.Module, startedGlobal: string): stri
 
 /** Drops the start section (id 8) from an emitted module. */
 export function removeStartSection(bytes: Uint8Array): Uint8Array {
-  const sec = coreSections(bytes).find((s) => s.id === 8);
+  const sec = coreSections(bytes).find((s) => s.id === CORE_SECTION.start);
   if (!sec) return bytes;
   const out = new Uint8Array(bytes.length - (sec.end - sec.start));
   out.set(bytes.subarray(0, sec.start), 0);

@@ -7,10 +7,8 @@
 import { ByteReader } from '../component/byte-reader.ts';
 import { invalidModule } from '../component/rejection.ts';
 import { MEMORY_IMPORT_MODULE, MEMORY_IMPORT_NAME, MEMORY_PLAN_SECTION } from '../instrumentation-globals.ts';
-import { concat, coreSections, encodeU32, type CoreSection } from './core-sections.ts';
+import { CORE_SECTION, concat, coreSections, encodeU32, type CoreSection } from './core-sections.ts';
 
-const IMPORT_SECTION = 2;
-const MEMORY_SECTION = 5;
 const KIND_MEMORY = 0x02;
 const LIMITS_MIN_MAX = 0x01;
 
@@ -40,7 +38,7 @@ function planPayload(initial: number, max: number): number[] {
  */
 export function memoryAsImport(bytes: Uint8Array, max: number): Uint8Array {
   const sections = coreSections(bytes);
-  const mem = sections.find((s) => s.id === MEMORY_SECTION);
+  const mem = sections.find((s) => s.id === CORE_SECTION.memory);
   if (!mem) throw invalidModule('the core module has no memory section');
   const r = new ByteReader(bytes, mem.payload, mem.end);
   if (r.u32() !== 1) throw invalidModule('expected exactly one memory');
@@ -57,7 +55,7 @@ export function memoryAsImport(bytes: Uint8Array, max: number): Uint8Array {
     ...encodeU32(max),
   ];
 
-  const imports = sections.find((s) => s.id === IMPORT_SECTION);
+  const imports = sections.find((s) => s.id === CORE_SECTION.import);
   let importSection: Uint8Array;
   if (imports) {
     const ir = new ByteReader(bytes, imports.payload, imports.end);
@@ -70,9 +68,9 @@ export function memoryAsImport(bytes: Uint8Array, max: number): Uint8Array {
   } else {
     importSection = concat([Uint8Array.from(encodeU32(1)), Uint8Array.from(entry)]);
   }
-  importSection = concat([Uint8Array.of(IMPORT_SECTION, ...encodeU32(importSection.length)), importSection]);
+  importSection = concat([Uint8Array.of(CORE_SECTION.import, ...encodeU32(importSection.length)), importSection]);
   // Without an import section, the new one goes before the first known section that must follow it.
-  const insertBefore: CoreSection | undefined = imports ?? sections.find((s) => s.id > IMPORT_SECTION);
+  const insertBefore: CoreSection | undefined = imports ?? sections.find((s) => s.id > CORE_SECTION.import);
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of sections) {
     if (s === insertBefore) parts.push(importSection);

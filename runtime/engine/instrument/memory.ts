@@ -6,7 +6,7 @@ import binaryen from 'binaryen';
 import { ByteReader } from '../component/byte-reader.ts';
 import { PolicyRejection, invalidModule } from '../component/rejection.ts';
 import { BULK_BYTES_PER_FUEL_LOG2, MEMORY_GROW_FUEL } from './metering-constants.ts';
-import { coreSections } from './core-sections.ts';
+import { CORE_SECTION, coreSections } from './core-sections.ts';
 import { fuelCharge } from './fuel.ts';
 
 export interface DeclaredMemory {
@@ -16,7 +16,7 @@ export interface DeclaredMemory {
 
 /** The module's single, local, 32-bit, unshared memory, or a rejection. */
 export function declaredMemory(module: binaryen.Module, bytes: Uint8Array): DeclaredMemory {
-  const sec = coreSections(bytes).find((s) => s.id === 5);
+  const sec = coreSections(bytes).find((s) => s.id === CORE_SECTION.memory);
   const count = sec ? new ByteReader(bytes, sec.payload, sec.end).u32() : 0;
   if (count !== 1) throw invalidModule(`the core module has ${count} memories; a policy has exactly one`);
   const info = module.getMemoryInfo();

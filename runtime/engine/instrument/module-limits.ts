@@ -8,7 +8,7 @@
 import { ByteReader, MalformedBinary } from '../component/byte-reader.ts';
 import { invalidModule } from '../component/rejection.ts';
 import type { EngineLimits } from '../limits.ts';
-import { coreSections } from './core-sections.ts';
+import { CORE_SECTION as SECTION, coreSections } from './core-sections.ts';
 
 export type ModuleLimits = Pick<
   EngineLimits,
@@ -34,8 +34,6 @@ export interface ModuleShape {
   /** Initial pages of the memory (every fresh instance starts with them zeroed). */
   memoryPages: number;
 }
-
-const SECTION = { table: 4, function: 3, memory: 5, global: 6, element: 9, code: 10, data: 11 } as const;
 
 export function readModuleShape(core: Uint8Array): ModuleShape {
   const shape: ModuleShape = {

@@ -54,7 +54,7 @@ import {
   OOM_GLOBAL as OOM_EXPORT,
 } from '../instrumentation-globals.ts';
 import { HOST_IMPORT_SIGNATURES, RESERVED_EXPORT_PREFIX } from '../instrument/core-signatures.ts';
-import { coreSections } from '../instrument/core-sections.ts';
+import { CORE_SECTION as SECTION, coreSections } from '../instrument/core-sections.ts';
 import { BULK_BYTES_PER_FUEL_LOG2, MEMORY_GROW_FUEL } from '../instrument/metering-constants.ts';
 import {
   checkModuleLimits,
@@ -87,10 +87,6 @@ export interface VerifiedCore {
 export type VerifyLimits = ModuleLimits & { memoryPages: number };
 
 const VALTYPE_NAMES: Record<string, number> = { i32: 0x7f, i64: 0x7e };
-const SECTION = { custom: 0, type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8 };
-const SECTION_ELEMENT = 9;
-const SECTION_CODE = 10;
-const SECTION_DATA_COUNT = 12;
 
 interface Global {
   type: number;
@@ -220,17 +216,17 @@ function verify(core: Uint8Array, limits: VerifyLimits): VerifiedCore {
       case SECTION.start:
         fail('it has a start section (the instrumenter defers the start function)');
         break;
-      case SECTION_ELEMENT:
+      case SECTION.element:
         for (let n = r.count('element segment'); n > 0; n--) {
           for (const f of elementFunctions(r)) entryPoints.set(f, 'in an element segment');
         }
         break;
-      case SECTION_CODE:
+      case SECTION.code:
         code = { payload: s.payload, end: s.end };
         break;
       case SECTION.table: // its sizes: checkModuleLimits
       case 11:
-      case SECTION_DATA_COUNT:
+      case SECTION.dataCount:
         break;
       default:
         fail(`it has a section of unknown id ${s.id}`);
