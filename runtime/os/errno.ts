@@ -9,6 +9,7 @@ export const EACCES = 13;
 export const EINVAL = 22;
 export const ENOSYS = 38;
 export const ENOPROTOOPT = 92;
+export const EOPNOTSUPP = 95;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM',
@@ -20,6 +21,7 @@ const NAMES: Record<number, string> = {
   [EINVAL]: 'EINVAL',
   [ENOSYS]: 'ENOSYS',
   [ENOPROTOOPT]: 'ENOPROTOOPT',
+  [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 export function errnoName(errno: number): string {

@@ -23,6 +23,10 @@ export const SO_PEERPIDFD = 77;
 /** pidfd syscalls share one number on every architecture (added after the unification). */
 export const SYS_PIDFD_SEND_SIGNAL = 424;
 export const SYS_PIDFD_OPEN = 434;
+/** Landlock's three calls, numbered after the unification too (x86_64 and aarch64 alike). */
+export const SYS_LANDLOCK_CREATE_RULESET = 444;
+export const SYS_LANDLOCK_ADD_RULE = 445;
+export const SYS_LANDLOCK_RESTRICT_SELF = 446;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 /** clock_gettime(2): the calling thread's CPU time. */
@@ -70,6 +74,12 @@ export interface Libc {
   execve(path: string, argv: readonly string[], env: readonly string[]): SyscallResult;
   /** seccomp(2) `operation` with a classic BPF `program` (struct sock_filter[]); `nr`: its number here. */
   seccomp(nr: number, operation: number, flags: number, program: Buffer): SyscallResult;
+  /** landlock_create_ruleset(2): `attr` (struct landlock_ruleset_attr, `attr.length` bytes) or null (a query). */
+  landlockCreateRuleset(attr: Buffer | null, flags: number): SyscallResult;
+  /** landlock_add_rule(2) of `type` with its attribute struct's bytes. */
+  landlockAddRule(rulesetFd: number, type: number, attr: Buffer): SyscallResult;
+  /** landlock_restrict_self(2). */
+  landlockRestrictSelf(rulesetFd: number, flags: number): SyscallResult;
 }
 
 /** Thrown (only) when the FFI layer cannot be loaded at all: the platform lacks what we need. */
@@ -175,6 +185,9 @@ function bind(): Libc | LibcUnavailableError {
   // be loaded twice in one (sources and dist/ in a test).
   const sockFprog = koffi.struct({ len: 'uint16_t', filter: 'void *' });
   const seccompSyscall = lib.func('syscall', 'long', ['long', 'long', 'long', koffi.pointer(sockFprog)]);
+  const landlockCreateRuleset = lib.func('long syscall(long number, void *attr, long size, long flags)');
+  const landlockAddRule = lib.func('long syscall(long number, long fd, long type, void *attr, long flags)');
+  const landlockRestrictSelf = lib.func('long syscall(long number, long fd, long flags)');
   const PROT_READ_WRITE = 0x1 | 0x2;
   const MAP_SHARED = 0x1;
   const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
@@ -248,6 +261,15 @@ function bind(): Libc | LibcUnavailableError {
     },
     seccomp(nr, operation, flags, program) {
       return result(seccompSyscall(nr, operation, flags, { len: program.length / 8, filter: program }));
+    },
+    landlockCreateRuleset(attr, flags) {
+      return result(landlockCreateRuleset(SYS_LANDLOCK_CREATE_RULESET, attr, attr?.length ?? 0, flags));
+    },
+    landlockAddRule(rulesetFd, type, attr) {
+      return result(landlockAddRule(SYS_LANDLOCK_ADD_RULE, rulesetFd, type, attr, 0));
+    },
+    landlockRestrictSelf(rulesetFd, flags) {
+      return result(landlockRestrictSelf(SYS_LANDLOCK_RESTRICT_SELF, rulesetFd, flags));
     },
   };
 }
