@@ -20,6 +20,16 @@ export { FUEL_EXPORT, OOM_EXPORT } from './instrument/instrument.ts';
 
 const BUILD_HINT = 'build a component with `capgate build <core.wasm> -o policy.wasm`';
 
+/**
+ * Loads what the pipeline would otherwise read from disk at its first compile: jco's wasm-tools
+ * reads and compiles its wasm files (asynchronously, from the package) on first use. The compile
+ * process awaits this before its sandbox takes every file away.
+ */
+export async function loadCompilePipeline(): Promise<void> {
+  // Awaits wasm-tools' initialisation, then refuses the empty component.
+  await componentWit(new Uint8Array(0)).catch(() => undefined);
+}
+
 export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Promise<CompileResult> {
   return (await compilePolicyWithCore(bytes, limits)).result;
 }

@@ -7,11 +7,12 @@
 // daemon's threads do not want it. The compile launcher (launcher-main.ts) starts it, already
 // without capabilities and under no_new_privs; it sandboxes itself (compile-sandbox.ts) once
 // its code is loaded, before its first job: the daemon sends no job to a process that says it
-// could not. Jobs and results cross COMPILE_CHANNEL_FD in frames (frames.ts).
+// could not. Jobs and results cross COMPILE_CHANNEL_FD in frames (frames.ts), read only once
+// the handler below is registered (a socket without one is not read).
 import { Socket } from 'node:net';
 import type { CompileJob, CompileResultOnWire, FromCompileProcess } from './compile-protocol.ts';
 import { COMPILE_CHANNEL_FD } from './compile-protocol.ts';
-import { compilePolicyWithCore } from '../compile.ts';
+import { compilePolicyWithCore, loadCompilePipeline } from '../compile.ts';
 import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
 import { dieWithParent } from '../../os/parent-death.ts';
 import { applyCompileSandbox } from './compile-sandbox.ts';
@@ -46,6 +47,14 @@ function compile(job: CompileJob): void {
     .then((result) => send({ type: 'result', id: job.id, result }));
 }
 
+// Before the first job, and before the sandbox (which refuses setpriority). A process that cannot
+// be lowered (no koffi) still compiles, at its priority.
+try {
+  niceThisProcess(BACKGROUND_NICE);
+} catch {}
+// What the pipeline reads after its modules load (jco's wasm files), read now: the sandbox then
+// takes every file away.
+await loadCompilePipeline();
 const jobs = new FrameReader(MAX_JOB_BYTES);
 channel.on('data', (chunk: Buffer) => {
   let received: unknown[];
@@ -56,10 +65,5 @@ channel.on('data', (chunk: Buffer) => {
   }
   for (const job of received) compile(job as CompileJob);
 });
-// Before the first job, and before the sandbox (which refuses setpriority). A process that cannot
-// be lowered (no koffi) still compiles, at its priority.
-try {
-  niceThisProcess(BACKGROUND_NICE);
-} catch {}
 // Within the turn that registered the handler: no job is read before this returns.
 send({ type: 'ready', sandbox: applyCompileSandbox(COMPILE_CHANNEL_FD) });

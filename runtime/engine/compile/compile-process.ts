@@ -26,19 +26,22 @@
 // the one Module the evaluation workers share.
 //
 // The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
-// seccomp filter, low rlimits, no inherited descriptor). It says so when ready, and this side
-// checks every thread of it in /proc (and that it is the launcher's child) before it sends the
-// first byte; one that could not is ended, and the compile refused, naming what is missing,
-// unless `allowUnsandboxed`. The launcher is checked the same way (no capability, no_new_privs)
-// when it starts.
+// seccomp filter, low rlimits, no inherited descriptor, a Landlock domain with no file in it).
+// It says so when ready, and this side checks every thread of it in /proc (and that it is the
+// launcher's child) before it sends the first byte; one that could not is ended, and the
+// compile refused, naming what is missing, unless `allowUnsandboxed`. The launcher is checked
+// the same way (no capability, no_new_privs, its filter, its Landlock domain) when it starts.
+// Landlock is checked on the process's word (landlockShortfall says why that holds); where the
+// kernel has none, compiles go on without it and the daemon warns at start.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { CompileResult } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
-import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
+import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
 import { acceptCompiledCore } from './accept-compiled-core.ts';
+import { KNOWN_LANDLOCK_ABI, landlockSupport, type LandlockSupport } from '../../os/landlock.ts';
 import { readProcStat } from '../../os/proc-stat.ts';
 import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
 
@@ -108,6 +111,39 @@ interface Running {
   results: Map<number, (r: CompileResultOnWire) => void>;
   onReady: (sandbox: SandboxReport) => void;
   onExit: (how: string, output: string) => void;
+}
+
+let kernelLandlock: LandlockSupport | undefined;
+
+/** The kernel's Landlock as this process finds it (asked once). */
+function landlockOfKernel(): LandlockSupport {
+  try {
+    kernelLandlock ??= landlockSupport();
+  } catch (err) {
+    kernelLandlock = { ok: false, errno: 0, why: err instanceof Error ? err.message : String(err) };
+  }
+  return kernelLandlock;
+}
+
+/**
+ * What `report`'s Landlock domain lacks of what the kernel offers; undefined: nothing (or the
+ * kernel offers none, which the daemon warns of at start). `allThreads`: every thread must be in
+ * it, as after an exec; otherwise that holds only where the kernel can do it (TSYNC, ABI 8).
+ * Landlock's state is not in /proc: this is the process's word, given before it read an
+ * untrusted byte (the launcher before any compile process ran, a compile process before its
+ * first job), about a domain it cannot leave afterwards.
+ */
+export function landlockShortfall(report: LandlockReport | undefined, allThreads: boolean): string | undefined {
+  const kernel = landlockOfKernel();
+  if (!kernel.ok) return undefined;
+  const abi = Math.min(kernel.abi, KNOWN_LANDLOCK_ABI);
+  if (report === undefined || 'why' in report)
+    return `it entered no Landlock domain where the kernel has Landlock ABI ${kernel.abi}${report !== undefined ? ` (${report.why})` : ''}`;
+  if (report.abi !== abi)
+    return `its Landlock domain handles the rights of ABI ${report.abi}, where the kernel's ABI ${kernel.abi} knows those of ${abi}`;
+  if (report.threads !== 'all' && (allThreads || abi >= 8))
+    return 'its Landlock domain leaves out threads of the process';
+  return undefined;
 }
 
 function refused(message: string): CompileResult {
@@ -249,7 +285,7 @@ export class CompileProcess {
       const onMessage = (m: FromLauncher): void => {
         if (m.type !== 'launcher-ready') return;
         child.off('message', onMessage);
-        const unconfined = this.#unconfinedLauncher(child.pid, m.problem);
+        const unconfined = this.#unconfinedLauncher(child.pid, m.problem, m.landlock);
         if (unconfined === undefined || this.#options.allowUnsandboxed) return resolve();
         reject(
           new Error(
@@ -303,9 +339,15 @@ export class CompileProcess {
   }
 
   /** What the launcher lacks of its confinement, from its word and from /proc; undefined: nothing. */
-  #unconfinedLauncher(pid: number | undefined, problem: string | undefined): string | undefined {
+  #unconfinedLauncher(
+    pid: number | undefined,
+    problem: string | undefined,
+    landlock: LandlockReport | undefined,
+  ): string | undefined {
     if (problem !== undefined) return problem;
     if (pid === undefined) return 'it has no pid';
+    const domain = landlockShortfall(landlock, true);
+    if (domain !== undefined) return domain;
     try {
       const threads = processThreadCredentials(pid);
       const holding = threads.find(holdsCapabilities);
@@ -404,7 +446,7 @@ export class CompileProcess {
     try {
       const parent = readProcStat(pid)?.ppid;
       if (parent !== launcherPid) return `process ${pid} is not the launcher's child (its parent is ${parent})`;
-      return unconfinedThread(pid);
+      return unconfinedThread(pid) ?? landlockShortfall(report.landlock, false);
     } catch (err) {
       return `its threads could not be checked in /proc: ${errorText(err)}`;
     }

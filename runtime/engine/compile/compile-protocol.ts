@@ -20,6 +20,12 @@ export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
   | Extract<CompileResult, { ok: false }>;
 
+/**
+ * The Landlock domain a process entered (os/landlock.ts): the ABI whose rights it handled and
+ * whether every thread is in it; or, with `abi` 0, why the kernel gives none.
+ */
+export type LandlockReport = { abi: number; threads: 'all' | 'calling' } | { abi: 0; why: string };
+
 /** Whether the compile process sandboxed itself (compile-sandbox.ts) before taking a job. */
 export type SandboxReport =
   | {
@@ -29,6 +35,8 @@ export type SandboxReport =
       /** Inherited descriptors it closed. */
       closedFds: number[];
       boundingSet: string;
+      /** The domain that takes every file away from it. */
+      landlock: LandlockReport;
     }
   | { applied: false; missing: string };
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { CompileErrorKind } from '../api.ts';
 import type { InstantiationCost } from '../instantiation-cost.ts';
 import type { EngineLimits } from '../limits.ts';
-import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
+import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
 
 /** A refusal's message (the pipeline bounds its own to ~1 KB). */
 const MAX_MESSAGE_CHARS = 4096;
@@ -56,6 +56,17 @@ function names(v: unknown, what: string): string[] {
   return v.map((n, i) => text(n, MAX_NAME_CHARS, `${what}[${i}]`));
 }
 
+/** A Landlock report (a `ready`'s, a launcher's). */
+export function checkLandlockReport(v: unknown): LandlockReport {
+  const r = object(v, 'the Landlock report');
+  const abi = count(r.abi, 'the Landlock ABI');
+  if (!Number.isInteger(abi) || abi > 1024) throw new BadReply(`the Landlock ABI ${abi} is not a version`);
+  if (abi === 0) return { abi: 0, why: text(r.why, MAX_MESSAGE_CHARS, 'why there is no Landlock domain') };
+  if (r.threads !== 'all' && r.threads !== 'calling')
+    throw new BadReply("the Landlock report's threads is neither all nor calling");
+  return { abi, threads: r.threads };
+}
+
 /** The sandbox report of a `ready` message. */
 export function checkSandboxReport(v: unknown): SandboxReport {
   const r = object(v, 'the sandbox report');
@@ -67,6 +78,7 @@ export function checkSandboxReport(v: unknown): SandboxReport {
     ms: count(r.ms, 'ms'),
     closedFds: r.closedFds.map((fd, i) => count(fd, `closedFds[${i}]`)),
     boundingSet: text(r.boundingSet, 256, 'boundingSet'),
+    landlock: checkLandlockReport(r.landlock),
   };
 }
 

@@ -22,8 +22,11 @@
 // an exploit gets nothing more from an errno than from a kill. Two calls fail with ENOSYS so that
 // glibc falls back to one the filter can read: clone3 (its flags are in memory: pthread_create
 // then uses clone, whose flags are a register) and openat2 (openat).
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { PACKAGE_ROOT, RUNNING_COMPILED } from '../../bootstrap/package-root.ts';
 import { closeInheritedFds, openFds, type OpenFd } from '../../os/inherited-fds.ts';
+import { landlockSupport, restrictSelf, type LandlockSupport, type PathRule } from '../../os/landlock.ts';
 import { EPERM, ENOSYS } from '../../os/errno.ts';
 import { RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE } from '../../os/libc.ts';
 import { lowerOwnLimit } from '../../os/own-limits.ts';
@@ -31,7 +34,7 @@ import { dropPrivilegesOfThisThread, execWithoutPrivileges } from '../../os/priv
 import { installSyscallFilter, syscallFilter, type SyscallRule } from '../../os/seccomp-filter.ts';
 import { syscallArch } from '../../os/syscall-numbers.ts';
 import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
-import type { SandboxReport } from './compile-protocol.ts';
+import type { LandlockReport, SandboxReport } from './compile-protocol.ts';
 
 /** Open flags that write, create or truncate (same on x86_64 and aarch64). O_TMPFILE needs a write mode. */
 const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000; // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
@@ -126,6 +129,66 @@ function confinedRules(): SyscallRule[] {
   ];
 }
 
+/**
+ * What the launcher, and every compile process it starts, may still read (nothing may be written
+ * through Landlock; the filter refuses it anyway): the node binary and the libraries it maps
+ * (executable: the launcher execs node, and execve opens the ELF interpreter for execution),
+ * the dynamic linker's cache, /dev/null, the cgroup tree, the package (its code; nothing else
+ * lives there), and /proc. /proc stays because Node reads its own entries as it starts (maps, cgroup, meminfo)
+ * and the sandbox checks its threads and descriptors there; another process's private entries
+ * (environ, mem, fd/, root/, maps...) need ptrace access, which Landlock refuses to a process
+ * outside the domain. Everything else, root's files among them (the state directory, keys,
+ * /etc, /root, /run), is refused with EACCES.
+ */
+export function launcherReadRules(): PathRule[] {
+  const mapped = new Set<string>();
+  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const path = /^\S+\s+\S+\s+\S+\s+\S+\s+[1-9]\d*\s+(\/.*)$/.exec(line)?.[1];
+    if (path !== undefined && !path.endsWith(' (deleted)')) mapped.add(path);
+  }
+  return [
+    { path: process.execPath, execute: true },
+    ...[...mapped].map((path) => ({ path, execute: true })),
+    { path: '/etc/ld.so.cache' },
+    { path: '/etc/ld.so.preload' },
+    { path: '/dev/null' },
+    { path: '/proc' },
+    // Node reads its memory limit there as it starts; limits and statistics, no secret.
+    { path: '/sys/fs/cgroup' },
+    // From sources (tests), the loader (tsx) runs esbuild's binary from node_modules to transform.
+    { path: PACKAGE_ROOT, execute: !RUNNING_COMPILED },
+  ];
+}
+
+/** How the launcher's first image tells its second the Landlock ABI of the domain it entered. */
+const LANDLOCK_ENV = 'CAPGATE_LAUNCHER_LANDLOCK';
+
+function landlockHere(): LandlockSupport {
+  try {
+    return landlockSupport();
+  } catch (err) {
+    return { ok: false, errno: 0, why: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * The Landlock domain this launcher's first image entered before it re-executed (so every thread
+ * of this image, and of each compile process it starts, is in it), taken out of the environment
+ * (its compile processes say their own); `problem` when the kernel has Landlock and none was entered.
+ */
+export function launcherLandlock(): { report: LandlockReport; problem?: string } {
+  const said = process.env[LANDLOCK_ENV];
+  delete process.env[LANDLOCK_ENV];
+  const abi = Number(said);
+  if (said !== undefined && Number.isInteger(abi) && abi > 0) return { report: { abi, threads: 'all' } };
+  const support = landlockHere();
+  if (!support.ok) return { report: { abi: 0, why: support.why } };
+  return {
+    report: { abi: 0, why: 'no domain was entered' },
+    problem: `the kernel has Landlock (ABI ${support.abi}) and the launcher entered no domain before it re-executed`,
+  };
+}
+
 let relaunchFailure: string | undefined;
 
 /** Why relaunchConfined could not re-execute this process, if it tried and could not. */
@@ -140,6 +203,9 @@ const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
  * channel (`serialization`: as the parent opened it; Node does not say), so that the new image
  * starts with what no thread of this one could give up by itself:
  * - no capability on any thread (see launcher-launch.ts);
+ * - every thread in a Landlock domain that reads only launcherReadRules(): a domain covers the
+ *   thread that enters it and what it starts, and an exec starts every thread of the new image
+ *   (Linux before 7.0 cannot put a running sibling thread in one);
  * - no io_uring instance. libuv opens one per event loop as it starts, for epoll batching
  *   (Node 24; UV_USE_IO_URING governs only its file-operation ring), and aborts if a submission
  *   to it fails; a ring, once open, takes any operation (open for writing, connect) past every
@@ -149,7 +215,8 @@ const isIoUring = (f: OpenFd): boolean => f.target === 'anon_inode:[io_uring]';
  * left).
  */
 export function relaunchConfined(script: string, serialization: 'advanced' | 'json'): void {
-  if (!processThreadCredentials('self').some(holdsCapabilities) && !openFds().some(isIoUring)) return;
+  const landlock = landlockHere();
+  if (!processThreadCredentials('self').some(holdsCapabilities) && !openFds().some(isIoUring) && !landlock.ok) return;
   try {
     dropPrivilegesOfThisThread();
     const arch = syscallArch();
@@ -165,6 +232,11 @@ export function relaunchConfined(script: string, serialization: 'advanced' | 'js
     env.NODE_CHANNEL_SERIALIZATION_MODE = serialization;
     // libuv's file-operation ring (off by default since Node 20.11), said once more.
     env.UV_USE_IO_URING = '0';
+    // Node reads OpenSSL's configuration and these CA certificates as it starts (and stops if the
+    // configuration cannot be read); nothing here speaks TLS, and both are outside the domain.
+    env.OPENSSL_CONF = '/dev/null';
+    delete env.NODE_EXTRA_CA_CERTS;
+    if (landlock.ok) env[LANDLOCK_ENV] = String(restrictSelf(landlock.abi, launcherReadRules()).abi);
     relaunchFailure = execWithoutPrivileges(script, process.execArgv, env, [0, 1, 2, channel]);
   } catch (err) {
     relaunchFailure = err instanceof Error ? err.message : String(err);
@@ -227,5 +299,16 @@ export function applyCompileSandbox(channelFd: number): SandboxReport {
   }
   const problem = unconfinedThread('self');
   if (problem !== undefined) return fail(problem);
-  return { applied: true, ms: performance.now() - started, closedFds, boundingSet };
+  // Last, once nothing is left to read (/proc included): no file access at all. Every thread
+  // where the kernel has TSYNC; before that this thread, which runs the pipeline, and those it
+  // starts, while the others keep the launcher's domain (launcherReadRules: still none of root's
+  // files).
+  let landlock: LandlockReport;
+  try {
+    const support = landlockHere();
+    landlock = support.ok ? restrictSelf(support.abi, [], true) : { abi: 0, why: support.why };
+  } catch (err) {
+    return fail(`entering a Landlock domain failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { applied: true, ms: performance.now() - started, closedFds, boundingSet, landlock };
 }

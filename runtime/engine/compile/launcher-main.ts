@@ -22,7 +22,7 @@ import { dropPrivilegesOfThisThread } from '../../os/privileges.ts';
 import type { EngineLimits } from '../limits.ts';
 import { BadReply, checkResult, checkSandboxReport, maxResultBytes } from './compile-reply-check.ts';
 import { COMPILE_CHANNEL_FD, type CompileJob } from './compile-protocol.ts';
-import { applyLauncherSandbox, ipcChannelFd, relaunchFailed } from './compile-sandbox.ts';
+import { applyLauncherSandbox, ipcChannelFd, launcherLandlock, relaunchFailed } from './compile-sandbox.ts';
 import { FrameError, FrameReader, frame } from './frames.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 
@@ -44,6 +44,8 @@ setCloseOnExec(ipcChannelFd());
 const problems: string[] = [];
 const relaunch = relaunchFailed();
 if (relaunch !== undefined) problems.push(`re-executing it without capabilities failed: ${relaunch}`);
+const landlock = launcherLandlock();
+if (landlock.problem !== undefined) problems.push(landlock.problem);
 try {
   dropPrivilegesOfThisThread();
   const filter = applyLauncherSandbox();
@@ -156,4 +158,8 @@ process.on('disconnect', () => {
   if (current !== undefined) kill(current);
   process.exit(0);
 });
-send({ type: 'launcher-ready', ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) });
+send({
+  type: 'launcher-ready',
+  landlock: landlock.report,
+  ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+});

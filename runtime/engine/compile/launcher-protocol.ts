@@ -2,7 +2,7 @@
 // over the launcher's IPC channel. `proc` numbers the compile processes the daemon asked for, so
 // that news of one it already gave up (killed past its time) is told from the current one's.
 import type { EngineLimits } from '../limits.ts';
-import type { CompileResultOnWire, SandboxReport } from './compile-protocol.ts';
+import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
 
 export type ToLauncher =
   /** Start compile process `proc` (the previous one, if any, is already told to stop). */
@@ -13,8 +13,12 @@ export type ToLauncher =
   | { type: 'stop'; proc: number };
 
 export type FromLauncher =
-  /** The launcher is up; `problem`: what of its confinement failed (re-execution, no_new_privs, its filter). */
-  | { type: 'launcher-ready'; problem?: string }
+  /**
+   * The launcher is up; `problem`: what of its confinement failed (re-execution, no_new_privs,
+   * its filter, its Landlock domain); `landlock`: the domain its first image entered before it
+   * re-executed (every thread of the launcher and of its compile processes is in it).
+   */
+  | { type: 'launcher-ready'; problem?: string; landlock: LandlockReport }
   | { type: 'started'; proc: number; pid: number }
   /** The compile process loaded the pipeline and says this of its sandbox (checked by the launcher for shape only). */
   | { type: 'ready'; proc: number; sandbox: SandboxReport }

@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { BadReply, checkResult, checkSandboxReport } from '../../../runtime/engine/compile/compile-reply-check.ts';
+import {
+  BadReply,
+  checkLandlockReport,
+  checkResult,
+  checkSandboxReport,
+} from '../../../runtime/engine/compile/compile-reply-check.ts';
+import { landlockShortfall } from '../../../runtime/engine/compile/compile-process.ts';
+import { KNOWN_LANDLOCK_ABI, landlockSupport } from '../../../runtime/os/landlock.ts';
 import { frame, FrameError, FrameReader } from '../../../runtime/engine/compile/frames.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 
@@ -84,8 +91,44 @@ describe('a compile result from a compile process', () => {
     expect(checkSandboxReport({ applied: false, missing: 'seccomp' })).toEqual({ applied: false, missing: 'seccomp' });
     expect(() => checkSandboxReport({ applied: 'yes' })).toThrow(BadReply);
     expect(() => checkSandboxReport({ applied: true, ms: 1, closedFds: 'all', boundingSet: '' })).toThrow(BadReply);
+    const landlock = { abi: 7, threads: 'calling' };
     expect(
-      serialize(checkSandboxReport({ applied: true, ms: 1, closedFds: [30], boundingSet: 'empty', x: 1 })),
-    ).toEqual(serialize({ applied: true, ms: 1, closedFds: [30], boundingSet: 'empty' }));
+      serialize(checkSandboxReport({ applied: true, ms: 1, closedFds: [30], boundingSet: 'empty', landlock, x: 1 })),
+    ).toEqual(serialize({ applied: true, ms: 1, closedFds: [30], boundingSet: 'empty', landlock }));
+    // A report that says nothing of Landlock is not one.
+    expect(() => checkSandboxReport({ applied: true, ms: 1, closedFds: [], boundingSet: 'empty' })).toThrow(
+      /Landlock report is not an object/,
+    );
+  });
+
+  const badLandlock: Array<[string, unknown, RegExp]> = [
+    ['a fractional ABI', { abi: 6.5, threads: 'all' }, /not a version/],
+    ['a huge ABI', { abi: 1e9, threads: 'all' }, /not a version/],
+    ['threads of another kind', { abi: 7, threads: 'some' }, /neither all nor calling/],
+    ['no domain and no reason', { abi: 0 }, /not a string/],
+    ['a reason of 1 MB', { abi: 0, why: 'w'.repeat(1 << 20) }, /at most 4096/],
+  ];
+  it.each(badLandlock)('refuses a Landlock report with %s', (_name, value, message) => {
+    expect(() => checkLandlockReport(value)).toThrow(BadReply);
+    expect(() => checkLandlockReport(value)).toThrow(message);
+  });
+});
+
+const kernel = landlockSupport();
+describe.skipIf(!kernel.ok)("the daemon's word on a Landlock domain (this kernel has Landlock)", () => {
+  const abi = kernel.ok ? Math.min(kernel.abi, KNOWN_LANDLOCK_ABI) : 0;
+  it("takes the kernel's ABI, every thread in it after an exec, the calling one before TSYNC", () => {
+    expect(landlockShortfall({ abi, threads: 'all' }, true)).toBeUndefined();
+    expect(landlockShortfall({ abi, threads: 'calling' }, false)).toBe(
+      abi >= 8 ? 'its Landlock domain leaves out threads of the process' : undefined,
+    );
+  });
+  it('refuses no domain, an older ABI, or threads left out where all must be in', () => {
+    expect(landlockShortfall(undefined, true)).toMatch(/entered no Landlock domain where the kernel has Landlock ABI/);
+    expect(landlockShortfall({ abi: 0, why: 'the kernel has no Landlock' }, false)).toMatch(
+      /entered no Landlock domain .*\(the kernel has no Landlock\)/,
+    );
+    expect(landlockShortfall({ abi: abi - 1, threads: 'all' }, true)).toMatch(/handles the rights of ABI/);
+    expect(landlockShortfall({ abi, threads: 'calling' }, true)).toMatch(/leaves out threads/);
   });
 });

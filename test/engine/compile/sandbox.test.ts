@@ -5,7 +5,16 @@
 // attacks run once without the sandbox first (the control): each succeeds there, so each
 // refusal is the sandbox's doing. Then the daemon's side: a compile process that cannot sandbox
 // itself gets no job unless allowUnsandboxed says so.
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +23,8 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
+import { KNOWN_LANDLOCK_ABI, landlockSupport } from '../../../runtime/os/landlock.ts';
+import { Store } from '../../../runtime/store/store.ts';
 import { processThreadCredentials, unconfinedThread } from '../../../runtime/os/thread-credentials.ts';
 import { expectEveryThreadConfined } from '../../support/processes/confinement.ts';
 import { COMPILE_NOFILE } from '../../../runtime/engine/compile/compile-sandbox.ts';
@@ -35,8 +46,6 @@ const LEAKED_FDS = [7, 30];
 
 /** What a compile needs, which the sandbox leaves. */
 const NEEDED = [
-  'read a file',
-  'read a file on the thread pool',
   'allocate 64 MiB',
   'start a worker thread',
   'compile and run a wasm module',
@@ -66,7 +75,17 @@ const REFUSED = [
   'execve /bin/true',
 ];
 
+/** Files the compile process and its launcher must not read (EACCES), on any thread. */
+const UNREADABLE = ['read a file', 'read a root-owned 0600 file', 'read the state database'].flatMap((name) => [
+  name,
+  `${name} on the thread pool`,
+]);
+const landlock = landlockSupport();
+if (!landlock.ok) console.warn(`sandbox.test.ts: the Landlock tests are skipped: ${landlock.why}`);
+
 let dir: string;
+let secret: string;
+let database: string;
 let server: Server;
 let connections = 0;
 let victim: ChildProcess;
@@ -79,6 +98,13 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(join(dir, 'listen.sock'), resolve));
   victim = spawnChild('sleep', ['300'], { stdio: 'ignore', scope: 'file' });
+  // Root's own, as root keeps its secrets (this test runs as root): 0600, not world-readable.
+  secret = join(dir, 'secret.key');
+  writeFileSync(secret, 'root only', { mode: 0o600 });
+  // A daemon's state database, made by the store as the daemon makes it.
+  mkdirSync(join(dir, 'state'), { mode: 0o700 });
+  database = join(dir, 'state', 'capgate.db');
+  Store.open(database).close();
 });
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
@@ -141,7 +167,10 @@ async function runAttacker(control: boolean, filter: 'compile' | 'launcher' = 'c
     existing,
     socketPath: join(dir, 'listen.sock'),
     victim: victim.pid!,
-    policy: POLICY,
+    policy: readFileSync(POLICY).toString('base64'),
+    secret,
+    database,
+    packageFile: join(REPO_ROOT, 'package.json'),
   };
   child.on('message', (m: FromAttacker) => {
     if (m.type === 'ready') {
@@ -173,8 +202,15 @@ async function runAttacker(control: boolean, filter: 'compile' | 'launcher' = 'c
 /** This process's own bounding set holds CAP_SETPCAP (8): then the sandbox empties the child's. */
 const canEmptyBoundingSet = ((processThreadCredentials('self')[0]?.capEff ?? 0n) >> 8n) & 1n;
 
+/** The Landlock domain a compile process enters on this kernel. */
+const expectedLandlock = landlock.ok
+  ? { abi: Math.min(landlock.abi, KNOWN_LANDLOCK_ABI), threads: landlock.abi >= 8 ? 'all' : 'calling' }
+  : { abi: 0, why: landlock.why };
+
 describe('the compile sandbox, against a compile process taken over', () => {
   let controlRun: AttackerRun;
+  let sandboxed: Promise<AttackerRun> | undefined;
+  const sandboxedRun = (): Promise<AttackerRun> => (sandboxed ??= runAttacker(false));
 
   it('control: without the sandbox, every attack works (so each refusal below is the sandbox)', async () => {
     controlRun = await runAttacker(true);
@@ -189,11 +225,16 @@ describe('the compile sandbox, against a compile process taken over', () => {
     expect(controlRun.code).toBe(0);
     expect(controlRun.outcomes.get('file created')).toEqual({ ok: true, value: true });
     expect(connections).toBe(1);
+    for (const name of [...UNREADABLE, 'read a file of the package', 'read a file of the package on the thread pool'])
+      expect([name, controlRun.outcomes.get(name)?.ok]).toEqual([name, true]);
+    // What the secret and the database hold is readable without the sandbox.
+    expect(statSync(secret).mode & 0o777).toBe(0o600);
+    expect(statSync(database).mode & 0o777).toBe(0o600);
   }, 120_000);
 
-  it('refuses every class of escape (EPERM), and leaves reading, memory, threads and compiling', async () => {
+  it('refuses every class of escape (EPERM), and leaves memory, threads and compiling', async () => {
     const before = connections;
-    const r = await runAttacker(false);
+    const r = await sandboxedRun();
     expect(r.sandbox, r.stderr).toMatchObject({ applied: true });
     for (const name of NEEDED) expect([name, r.outcomes.get(name)?.ok], r.stderr).toEqual([name, true]);
     expect(r.outcomes.get('start a worker thread')).toEqual({ ok: true, value: 42 });
@@ -208,8 +249,26 @@ describe('the compile sandbox, against a compile process taken over', () => {
     expect([r.done, r.code, r.signal]).toEqual([true, 0, null]);
   }, 120_000);
 
+  it.skipIf(!landlock.ok)(
+    "reads none of root's files on any thread, and no file at all on its own (Landlock)",
+    async () => {
+      const r = await sandboxedRun();
+      expect(r.sandbox, r.stderr).toMatchObject({ applied: true, landlock: expectedLandlock });
+      for (const name of UNREADABLE)
+        expect([name, r.outcomes.get(name)]).toEqual([name, { ok: false, error: 'EACCES' }]);
+      // The thread that runs the pipeline reads nothing, its own package included. libuv's
+      // threads ran before the sandbox: before Linux 7.0 (TSYNC) they keep the domain the
+      // launcher entered, which reads the package and none of root's files.
+      expect(r.outcomes.get('read a file of the package')).toEqual({ ok: false, error: 'EACCES' });
+      expect(r.outcomes.get('read a file of the package on the thread pool')?.ok).toBe(
+        expectedLandlock.threads !== 'all',
+      );
+    },
+    120_000,
+  );
+
   it('holds no capability on any thread, with no_new_privs, a seccomp filter, low limits and no inherited descriptor', async () => {
-    const r = await runAttacker(false);
+    const r = await sandboxedRun();
     expect(r.threads.length).toBeGreaterThan(1); // V8's platform threads, not only the main one
     for (const t of r.threads) {
       expect([t.tid, t.capEff, t.capPrm, t.capInh, t.capAmb]).toEqual([t.tid, 0n, 0n, 0n, 0n]);
@@ -240,7 +299,7 @@ const LAUNCHER_REFUSED = REFUSED.filter(
 );
 
 describe("the compile launcher's filter, against a launcher taken over", () => {
-  it('refuses files, sockets, tracing, io_uring and namespaces, and leaves fork and exec', async () => {
+  it("refuses files, sockets, tracing, io_uring, namespaces and root's files, and leaves fork and exec of node", async () => {
     const before = connections;
     const r = await runAttacker(false, 'launcher');
     expect(r.sandbox, r.stderr).toMatchObject({ applied: true });
@@ -250,10 +309,22 @@ describe("the compile launcher's filter, against a launcher taken over", () => {
     expect(r.outcomes.get('file created')).toEqual({ ok: true, value: false });
     expect(readFileSync(join(dir, 'launcher.txt'), 'utf8')).toBe('untouched');
     expect(connections).toBe(before);
-    // execve went through: the process became /bin/true, which exited 0 saying nothing more.
-    expect(r.outcomes.has('execve /bin/true')).toBe(false);
-    expect([r.done, r.code]).toEqual([false, 0]);
     for (const t of r.threads) expect([t.tid, t.noNewPrivs, t.seccomp]).toEqual([t.tid, true, 2]);
+    if (!landlock.ok) {
+      // execve went through: the process became /bin/true, which exited 0 saying nothing more.
+      expect(r.outcomes.has('execve /bin/true')).toBe(false);
+      expect([r.done, r.code]).toEqual([false, 0]);
+      return;
+    }
+    // Its Landlock domain executes node and nothing else outside the package: it went on, and ended on its own.
+    expect(r.outcomes.get('execve /bin/true')).toEqual({ ok: false, error: 'EACCES' });
+    expect([r.done, r.code]).toEqual([true, 0]);
+    // Its Landlock domain, entered before it re-executed: every thread reads the package, and
+    // none of root's files.
+    expect(r.sandbox).toMatchObject({ landlock: { abi: expectedLandlock.abi, threads: 'all' } });
+    for (const name of UNREADABLE) expect([name, r.outcomes.get(name)]).toEqual([name, { ok: false, error: 'EACCES' }]);
+    expect(r.outcomes.get('read a file of the package')?.ok).toBe(true);
+    expect(r.outcomes.get('read a file of the package on the thread pool')?.ok).toBe(true);
   }, 120_000);
 });
 
@@ -262,7 +333,7 @@ describe("the daemon's side", () => {
     const compiler = new CompileProcess();
     try {
       expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
-      expect(compiler.lastSandbox).toMatchObject({ applied: true });
+      expect(compiler.lastSandbox).toMatchObject({ applied: true, landlock: expectedLandlock });
       const pid = compiler.pid!;
       expect(unconfinedThread(pid)).toBeUndefined();
       expect(processThreadCredentials(pid).map((t) => t.seccomp)).not.toContain(0);
@@ -292,6 +363,25 @@ describe("the daemon's side", () => {
     });
     const allowed = await run(true);
     expect(allowed.code, allowed.stderr).toBe(0);
-    expect(JSON.parse(allowed.stdout)).toEqual({ ok: true });
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true });
+  }, 120_000);
+
+  it('where the kernel has no Landlock, compiles still run (seccomp and no capabilities remain) and say so', async () => {
+    // landlock_create_ruleset refused with ENOSYS, as a kernel built without Landlock: the daemon's
+    // side finds none either, so nothing is refused (daemon.ts warns at start).
+    const helper = support('no-seccomp-compiler.ts');
+    const r = await runChild(process.execPath, [
+      '--import',
+      BOOTSTRAP,
+      helper,
+      POLICY,
+      'refuse',
+      'landlock_create_ruleset',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: true,
+      landlock: { abi: 0, why: expect.stringMatching(/^the kernel has no Landlock/) },
+    });
   }, 120_000);
 });

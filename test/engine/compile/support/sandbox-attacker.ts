@@ -12,8 +12,9 @@ import {
   applyCompileSandbox,
   applyLauncherSandbox,
   ipcChannelFd,
+  launcherLandlock,
 } from '../../../../runtime/engine/compile/compile-sandbox.ts';
-import { compilePolicy } from '../../../../runtime/engine/compile.ts';
+import { compilePolicy, loadCompilePipeline } from '../../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../../runtime/engine/limits.ts';
 import type { SandboxReport } from '../../../../runtime/engine/compile/compile-protocol.ts';
 
@@ -25,8 +26,14 @@ export interface AttackOrder {
   socketPath: string;
   /** A process of the test's (sleep) to trace, renice and signal. */
   victim: number;
-  /** A policy component to compile. */
+  /** A policy component to compile, base64 (the sandbox leaves no file to read it from). */
   policy: string;
+  /** A root-owned 0600 file in the test's temporary directory, as root keeps its secrets. */
+  secret: string;
+  /** A daemon's state database (SQLite, 0600), as the daemon makes it. */
+  database: string;
+  /** A file of the package (its package.json). */
+  packageFile: string;
 }
 
 export type Outcome = { ok: true; value?: unknown } | { ok: false; error: string };
@@ -78,11 +85,14 @@ const send = (m: FromAttacker): Promise<void> =>
 
 const mode = process.env.CAPGATE_ATTACKER_CONTROL;
 const launcherSandbox = (): SandboxReport => {
-  const problem = applyLauncherSandbox();
+  const landlock = launcherLandlock();
+  const problem = applyLauncherSandbox() ?? landlock.problem;
   return problem === undefined
-    ? { applied: true, ms: 0, closedFds: [], boundingSet: 'not changed' }
+    ? { applied: true, ms: 0, closedFds: [], boundingSet: 'not changed', landlock: landlock.report }
     : { applied: false, missing: problem };
 };
+// As the compile process does: what the pipeline reads from disk, read before the sandbox.
+await loadCompilePipeline();
 const sandbox =
   mode === '1' ? 'control' : mode === 'launcher' ? launcherSandbox() : applyCompileSandbox(ipcChannelFd());
 
@@ -95,12 +105,18 @@ async function attack(o: AttackOrder): Promise<void> {
   const RLIMIT_NOFILE = 7;
   const old = Buffer.alloc(16);
 
+  // Reading files: each on this thread and on libuv's thread pool (threads that ran before the
+  // sandbox; on Linux before 7.0 only the launcher's domain covers them).
+  const read = async (name: string, file: string): Promise<void> => {
+    await report(name, await attempt(() => readFileSync(file).length));
+    await report(`${name} on the thread pool`, await attempt(async () => (await promises.readFile(file)).length));
+  };
+  await read('read a file', o.existing);
+  await read('read a root-owned 0600 file', o.secret);
+  await read('read the state database', o.database);
+  await read('read a file of the package', o.packageFile);
+
   // What a compile needs.
-  await report('read a file', await attempt(() => readFileSync(o.existing, 'utf8').length));
-  await report(
-    'read a file on the thread pool',
-    await attempt(async () => (await promises.readFile(o.existing)).length),
-  );
   await report('allocate 64 MiB', await attempt(() => Buffer.alloc(64 << 20, 1).length));
   await report(
     'start a worker thread',
@@ -128,7 +144,7 @@ async function attack(o: AttackOrder): Promise<void> {
   await report(
     'compile a policy through the upload pipeline',
     await attempt(async () => {
-      const r = await compilePolicy(readFileSync(o.policy), DEFAULT_LIMITS);
+      const r = await compilePolicy(Buffer.from(o.policy, 'base64'), DEFAULT_LIMITS);
       if (!r.ok) throw new Error(r.message);
       return r.policy.exports.length;
     }),
