@@ -2,6 +2,7 @@
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
+import { landlockSupport } from '../os/landlock.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { engineOptions } from '../config/engine-options.ts';
@@ -76,6 +77,16 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   if (!support.canRaiseHardLimit)
     logger.warn(
       'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
+    );
+
+  // Without Landlock the compile process still runs without capabilities, under its seccomp
+  // filter (no socket, no file written), but reads what root owns; refusing every upload on
+  // every kernel before 5.13, or booted without landlock in lsm=, would cost more than that
+  // (engine/compile/compile-sandbox.ts).
+  const landlock = landlockSupport();
+  if (!landlock.ok)
+    logger.warn(
+      `no Landlock: ${landlock.why}. The compile process and its launcher still run without capabilities under their seccomp filters, but can read root's files (the state database among them)`,
     );
 
   // Before anything in them is opened: directories another user prepared are refused.

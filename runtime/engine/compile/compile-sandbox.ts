@@ -9,10 +9,19 @@
 //   their priorities or limits, opening a file for writing, changing the file tree, mounts,
 //   namespaces, io_uring (whose requests no filter sees), kernel modules, keyrings, BPF...;
 // - RLIMIT_FSIZE 0 (no file grows), RLIMIT_CORE 0, RLIMIT_NOFILE 64;
-// - no descriptor but its stdio, its IPC channel and those Node opened itself.
-// It stays uid 0 (another uid needs CAP_SETUID in the daemon), so the files root owns are still
-// its own to read: what it can do with them is say them to the daemon, which trusts nothing it
-// says beyond a compiled module it validates again.
+// - no descriptor but its stdio, its IPC channel and those Node opened itself;
+// - two Landlock domains (os/landlock.ts). It stays uid 0 (another uid needs CAP_SETUID in the
+//   daemon), and uid 0 without CAP_DAC_OVERRIDE still owns root's files. The launcher's first
+//   image enters a domain that reads only launcherReadRules() (node, its libraries, /proc, the
+//   cgroup tree, the package) before it re-executes, so every thread of the launcher and of its
+//   compile processes is in it; once its pipeline is loaded the compile process enters one that
+//   reads nothing at all (applyCompileSandbox; before Linux 7.0 only on the thread that runs
+//   the pipeline and those it starts: the others keep the launcher's).
+// Where the kernel has no Landlock (before 5.13, not in lsm=, refused by a seccomp filter above
+// the daemon) compiles still run, and the daemon warns at start: the filter and the lack of
+// capabilities remain, what the process could read it could say only to the daemon (which
+// trusts nothing it says beyond a compiled module it validates again), and refusing every
+// upload on such kernels would cost more than that.
 //
 // A deny-list rather than an allow-list: Node 20 and 24 (their libuv, V8, glibc's choices) make
 // different system calls, and one an allow-list missed fails a good compile at random on the
