@@ -135,6 +135,8 @@ function confinedRules(): SyscallRule[] {
     ...never('reboot', 'swapon', 'swapoff', 'acct', 'quotactl', 'quotactl_fd', 'syslog', 'vhangup'),
     ...never('settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'sethostname', 'setdomainname'),
     ...never('personality', 'iopl', 'ioperm'),
+    // landlock_* stay: applyCompileSandbox enters its domain under this filter, and a domain
+    // only ever narrows what a process may do.
   ];
 }
 

@@ -4,9 +4,10 @@
 // per thread, and a Node process has threads (V8's platform workers) before its first line of
 // JavaScript: dropping them here would leave those holding theirs. Re-executed from this thread,
 // without capabilities and under no_new_privs, the kernel grants the new image none
-// (os/privileges.ts); and, with io_uring_setup refused first, its libuv opens no io_uring
+// (os/privileges.ts); with io_uring_setup refused first, its libuv opens no io_uring
 // instance, nor does any compile process's (they inherit the filter; relaunchConfined says why
-// that matters). One more Node start, once per launcher: the compile processes it starts have
+// that matters); and, entered first, a Landlock domain holds every thread of the new image and
+// of the compile processes it starts (none of root's files is theirs to read). One more Node start, once per launcher: the compile processes it starts have
 // nothing left to shed and start without re-executing.
 import { fileURLToPath } from 'node:url';
 import { RUNNING_COMPILED } from '../../bootstrap/package-root.ts';
