@@ -125,7 +125,7 @@ export const ConfigSchema = Type.Object(
         allowUnsandboxedCompile: Type.Boolean({
           default: false,
           description:
-            "Compile uploads and start-up recompiles even where the compile process cannot sandbox itself (no seccomp in the kernel, a seccomp filter above the daemon that refuses seccomp(2) or capset(2), an architecture other than x86_64 and aarch64): untrusted WebAssembly is then compiled with the daemon's uid and capabilities. Off, such compiles are refused with an error naming what is missing.",
+            "Compile uploads and start-up recompiles even where the compile process cannot sandbox itself (no seccomp in the kernel, a seccomp filter above the daemon that refuses seccomp(2) or capset(2), an architecture other than x86_64 and aarch64, a Landlock domain it could not enter where the kernel has Landlock): untrusted WebAssembly is then compiled with the daemon's uid and capabilities. Off, such compiles are refused with an error naming what is missing.",
         }),
       },
       { additionalProperties: false, description: 'The policy engine.' },
