@@ -108,7 +108,7 @@ describe('host calls pay for what they cost the host', () => {
       (br $l)))`;
     const p = compiledFromWat(evaluateWat(body), { deadlineMs: 10_000 });
     const o = evaluateOnce(p.module, request(), simulatedHost(), p.limits);
-    expect(o.decision).toBe('allow');
+    expect(o.decision, o.errorDetail).toBe('allow');
     expect(o.capabilityCalls).toHaveLength(16);
     expect(o.fuelUsed).toBeGreaterThanOrEqual(16 * 16_384);
   });
@@ -131,7 +131,7 @@ describe('host calls pay for what they cost the host', () => {
       const prepared = factory.prepare();
       const buffer = prepared.memory!.buffer;
       const o = evaluatePrepared(prepared, request(), simulatedHost(), r.policy.limits);
-      expect(o.decision).toBe('allow');
+      expect(o.decision, o.errorDetail).toBe('allow');
       expect(buffer.byteLength).toBeGreaterThan(0); // not detached
       expect(prepared.memory!.buffer === buffer).toBe(true);
       fuel.push(o.fuelUsed);
@@ -238,7 +238,7 @@ describe('the time budget of speculative runs (injected clock)', () => {
     // A clock that never moves: only fuel can stop the run here.
     const e = engine({ inlineBudgetMs: 2, inlineFuel: 10_000_000, clock: () => 0 }, p);
     const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), spec);
-    expect(o.decision).toBe('allow');
+    expect(o.decision, o.errorDetail).toBe('allow');
     expect(o.fuelUsed).toBeGreaterThan(holds);
     expect(e.inlineStats).toMatchObject({ decided: 0, continued: 1, sliceExpired: 0 });
   });
@@ -281,7 +281,8 @@ describe('the time budget of speculative runs (injected clock)', () => {
     const e = engine({ clock: () => t }, grower, steady);
     const req = request({ requesterPid: pid, targetPid: pid });
     const decide = async (p: CompiledPolicy): Promise<void> => {
-      expect(await e.evaluate(p.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+      const o = await e.evaluate(p.sha256, req, spec);
+      expect(o, o.errorDetail).toMatchObject({ decision: 'allow' });
       await new Promise((r) => setImmediate(r));
     };
     const bytes = 21 * 65536;
@@ -318,7 +319,9 @@ describe('the time budget of speculative runs (injected clock)', () => {
     const e = engine({ clock: () => t }, shared);
     const decide = async (requester: string, bytes: bigint): Promise<void> => {
       const req = request({ requesterPid: pid, targetPid: pid, bytes });
-      expect(await e.evaluate(shared.sha256, req, scopedTo(requester))).toMatchObject({ decision: 'allow' });
+      const o = await e.evaluate(shared.sha256, req, scopedTo(requester));
+      // The detail in the failure message: a worker run here once came back deny at load ~13 (not reproduced).
+      expect(o, o.errorDetail).toMatchObject({ decision: 'allow' });
       await new Promise((r) => setImmediate(r));
     };
     const stats = e.inlineStats!;
@@ -352,7 +355,7 @@ describe('the time budget of speculative runs (injected clock)', () => {
     const stats = e.inlineStats!;
     const decide = async (requester: string): Promise<void> => {
       const o = await e.evaluate(p.sha256, request({ requesterPid: pid, targetPid: pid }), scopedTo(requester));
-      expect(o.decision).toBe('allow');
+      expect(o.decision, o.errorDetail).toBe('allow');
     };
     await decide('vm-0');
     await decide('vm-0'); // its one skip
