@@ -2,6 +2,7 @@
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
+import { MAIN_THREAD_SLICE_NS, shortenThisThreadSlice } from '../os/thread-slice.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { engineOptions } from '../config/engine-options.ts';
@@ -76,6 +77,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
   if (!support.canRaiseHardLimit)
     logger.warn(
       'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
+    );
+  // This thread serves every VM: when it wakes it should get a core before the threads and
+  // processes it shares them with (workers, compiles, V8's helpers) finish their slices. A hint,
+  // not a guarantee capgate's security rests on: without it (a kernel before 6.12, a seccomp
+  // profile that refuses the call) requests only wait longer under CPU load, so it is a warning.
+  const slice = shortenThisThreadSlice(MAIN_THREAD_SLICE_NS);
+  if (!slice.ok)
+    logger.warn(
+      `the main thread keeps the kernel's default time slice (${slice.why}): under CPU load, requests wait longer for a core`,
     );
 
   // Before anything in them is opened: directories another user prepared are refused.

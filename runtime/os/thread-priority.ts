@@ -1,10 +1,16 @@
-// Lowering CPU priority. Linux keeps the nice value per thread (setpriority(PRIO_PROCESS, tid)),
-// and a new thread starts with its creator's. Raising a nice value needs no privilege; lowering
-// it back would.
+// Lowering CPU priority. Linux keeps the nice value and the scheduling policy per thread
+// (setpriority(PRIO_PROCESS, tid), sched_setattr(tid)), and a new thread or process starts with
+// its creator's. Raising a nice value, or moving to SCHED_IDLE, needs no privilege; going back
+// would.
 import { readdirSync } from 'node:fs';
 import { errnoName, ESRCH } from './errno.ts';
 import { libc } from './libc.ts';
 import { currentThreadId } from './thread-id.ts';
+
+/** Scheduling policies (sched_setattr(2)): the fair class's three. */
+export const SCHED_OTHER = 0;
+export const SCHED_BATCH = 3;
+export const SCHED_IDLE = 5;
 
 /**
  * Nice 10: competing for a core with a nice-0 thread, it gets ~10% of it (CFS weights 110 to
