@@ -48,3 +48,23 @@ export function niceThisProcess(nice: number): void {
       throw new Error(`setpriority(PRIO_PROCESS, ${tid}, ${nice}) failed: ${errnoName(r.errno)}`);
   }
 }
+
+/**
+ * Moves every thread of this process to SCHED_IDLE, keeping each one's nice value: the ones
+ * running now, and through them, the ones they start later (threads and forked processes inherit
+ * the policy, and exec keeps it). A SCHED_IDLE thread weighs 3 against a nice-0 thread's 1024 (nice
+ * 19 weighs 15), a waking fair thread preempts it at once, and the kernel counts a core that runs
+ * only such threads as idle when it places a waking thread. Throws when it cannot.
+ */
+export function idleThisProcess(): void {
+  const c = libc();
+  for (const name of readdirSync('/proc/self/task')) {
+    const tid = Number(name);
+    const now = c.schedGetattr(tid);
+    // ESRCH: the thread ended between the listing and the call.
+    if (!now.ok && now.errno === ESRCH) continue;
+    if (!now.ok) throw new Error(`sched_getattr(${tid}) failed: ${errnoName(now.errno)}`);
+    const r = c.schedSetattr(tid, { policy: SCHED_IDLE, flags: 0, nice: now.attr.nice, runtimeNs: 0 });
+    if (!r.ok && r.errno !== ESRCH) throw new Error(`sched_setattr(${tid}, SCHED_IDLE) failed: ${errnoName(r.errno)}`);
+  }
+}

@@ -2,9 +2,9 @@
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) outside the daemon's
 // process, one job at a time. The daemon bounds it in time and memory and ends it once it has
 // nothing left to compile (compile-process.ts): the pipeline (binaryen, jco's wasm-tools) costs
-// ~100 MB, and its memory goes back to the system only with the process. It runs at a low CPU
-// priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only when the
-// daemon's threads do not want it. The compile launcher (launcher-main.ts) starts it, already
+// ~100 MB, and its memory goes back to the system only with the process. It runs at the lowest
+// CPU priority, SCHED_IDLE, on every thread: an upload (a bomb pushed in a loop, too) takes a
+// core only when the daemon's threads do not want it. The compile launcher (launcher-main.ts) starts it, already
 // without capabilities and under no_new_privs; it sandboxes itself (compile-sandbox.ts) once
 // its code is loaded, before its first job: the daemon sends no job to a process that says it
 // could not. Jobs and results cross COMPILE_CHANNEL_FD in frames (frames.ts).
@@ -12,7 +12,7 @@ import { Socket } from 'node:net';
 import type { CompileJob, CompileResultOnWire, FromCompileProcess } from './compile-protocol.ts';
 import { COMPILE_CHANNEL_FD } from './compile-protocol.ts';
 import { compilePolicyWithCore } from '../compile.ts';
-import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
+import { BACKGROUND_NICE, idleThisProcess, niceThisProcess } from '../../os/thread-priority.ts';
 import { dieWithParent } from '../../os/parent-death.ts';
 import { applyCompileSandbox } from './compile-sandbox.ts';
 import { frame, FrameReader } from './frames.ts';
@@ -56,10 +56,16 @@ channel.on('data', (chunk: Buffer) => {
   }
   for (const job of received) compile(job as CompileJob);
 });
-// Before the first job, and before the sandbox (which refuses setpriority). A process that cannot
-// be lowered (no koffi) still compiles, at its priority.
+// Before the first job, and before the sandbox (which refuses sched_setattr and setpriority):
+// inherited from the launcher already, said again for every thread. A process that cannot be
+// lowered so (no koffi, an architecture with no system call table) tries nice 10, and still
+// compiles, at its priority.
 try {
-  niceThisProcess(BACKGROUND_NICE);
-} catch {}
+  idleThisProcess();
+} catch {
+  try {
+    niceThisProcess(BACKGROUND_NICE);
+  } catch {}
+}
 // Within the turn that registered the handler: no job is read before this returns.
 send({ type: 'ready', sandbox: applyCompileSandbox(COMPILE_CHANNEL_FD) });
