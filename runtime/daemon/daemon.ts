@@ -80,13 +80,15 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     );
   // This thread serves every VM: when it wakes it should get a core before the threads and
   // processes it shares them with (workers, compiles, V8's helpers) finish their slices. A hint,
-  // not a guarantee capgate's security rests on: without it (a kernel before 6.12, a seccomp
-  // profile that refuses the call) requests only wait longer under CPU load, so it is a warning.
+  // not a guarantee capgate's security rests on: without it requests may only wait longer under
+  // CPU load. A refused call (a seccomp profile) is a warning; a kernel before 6.12, which keeps
+  // no slice per thread, is said once at info level.
   const slice = shortenThisThreadSlice(MAIN_THREAD_SLICE_NS);
-  if (!slice.ok)
-    logger.warn(
-      `the main thread keeps the kernel's default time slice (${slice.why}): under CPU load, requests wait longer for a core`,
-    );
+  if (!slice.ok) {
+    const message = `the main thread keeps the kernel's default time slice (${slice.why}): under CPU load, requests may wait longer for a core`;
+    if (slice.kernelTooOld === true) logger.info(message);
+    else logger.warn(message);
+  }
 
   // Before anything in them is opened: directories another user prepared are refused.
   prepareDirectories(config);

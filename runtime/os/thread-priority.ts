@@ -13,7 +13,8 @@ export const SCHED_BATCH = 3;
 export const SCHED_IDLE = 5;
 
 /**
- * Nice 10: competing for a core with a nice-0 thread, it gets ~10% of it (CFS weights 110 to
+ * Nice 10, for a compile process that cannot move to SCHED_IDLE (idleThisProcess): competing for
+ * a core with a nice-0 thread, it gets ~10% of it (CFS weights 110 to
  * 1024). Not 19 (~1.5%): on a loaded host that starves the thread outright, and a compile then
  * runs past its wall-clock time limit (seen in the test suite on the shared 2-core VM).
  */
@@ -23,7 +24,9 @@ export const BACKGROUND_NICE = 10;
  * Nice 5 for the threads that run policies (the evaluation workers): competing for a core with
  * the daemon's main thread, which serves every VM, they get ~25% of it (CFS weights 335 to 1024),
  * and the main thread preempts them as soon as it wakes. Not lower: a policy that needs its
- * worker still gets a fair part of a busy core before its deadline.
+ * worker still gets a fair part of a busy core before its deadline. Nice 10 and SCHED_BATCH were
+ * measured against it (isolation bench, floods): the main thread's wait for a CPU fell by 1-3
+ * points of a loaded phase, inside the run-to-run spread (12-21%): not worth that fair part.
  */
 export const EVALUATION_NICE = 5;
 

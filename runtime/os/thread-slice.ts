@@ -21,7 +21,8 @@ export const MAIN_THREAD_SLICE_NS = 100_000;
  */
 const SCHED_FLAG_RESET_ON_FORK = 0x01;
 
-export type SliceResult = { ok: true; sliceNs: number } | { ok: false; why: string };
+/** `kernelTooOld`: the call worked, and the kernel keeps no slice per thread (before 6.12). */
+export type SliceResult = { ok: true; sliceNs: number } | { ok: false; why: string; kernelTooOld?: true };
 
 /**
  * Asks the kernel for a time slice of `sliceNs` for the calling thread only (the threads and
@@ -44,6 +45,7 @@ export function shortenThisThreadSlice(sliceNs: number): SliceResult {
       return {
         ok: false,
         why: `the kernel keeps no slice per thread (asked for ${sliceNs} ns, it reports ${after.attr.runtimeNs}); EEVDF slices came with Linux 6.12`,
+        kernelTooOld: true,
       };
     return { ok: true, sliceNs };
   } catch (err) {
