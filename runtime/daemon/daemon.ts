@@ -2,7 +2,6 @@
 import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
-import { MAIN_THREAD_SLICE_NS, shortenThisThreadSlice } from '../os/thread-slice.ts';
 import { Engine, type EngineSeams } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { engineOptions } from '../config/engine-options.ts';
@@ -78,17 +77,6 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     logger.warn(
       'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
     );
-  // This thread serves every VM: when it wakes it should get a core before the threads and
-  // processes it shares them with (workers, compiles, V8's helpers) finish their slices. A hint,
-  // not a guarantee capgate's security rests on: without it requests may only wait longer under
-  // CPU load. A refused call (a seccomp profile) is a warning; a kernel before 6.12, which keeps
-  // no slice per thread, is said once at info level.
-  const slice = shortenThisThreadSlice(MAIN_THREAD_SLICE_NS);
-  if (!slice.ok) {
-    const message = `the main thread keeps the kernel's default time slice (${slice.why}): under CPU load, requests may wait longer for a core`;
-    if (slice.kernelTooOld === true) logger.info(message);
-    else logger.warn(message);
-  }
 
   // Before anything in them is opened: directories another user prepared are refused.
   prepareDirectories(config);

@@ -3,8 +3,6 @@
 // platform without it (the simulator on a laptop) costs nothing, while wasm host imports —
 // which are synchronous — can still call straight through.
 import { createRequire } from 'node:module';
-import { ENOSYS } from './errno.ts';
-import { syscallArch } from './syscall-numbers.ts';
 
 /** A syscall outcome: the non-negative return value, or the errno it failed with. */
 export type SyscallResult = { ok: true; value: number } | { ok: false; errno: number };
@@ -31,19 +29,6 @@ export const LOCK_NB = 4;
 export const CLOCK_THREAD_CPUTIME_ID = 3;
 /** setpriority(2): `who` is a process id, which Linux reads as a thread id (nice is per thread). */
 export const PRIO_PROCESS = 0;
-
-/**
- * The fields of struct sched_attr (sched_setattr(2)) capgate reads and sets, for a thread of the
- * SCHED_OTHER/BATCH/IDLE policies: `runtimeNs` is then the thread's own time slice (Linux 6.12+,
- * EEVDF; 0 on older kernels, which keep none).
- */
-export interface SchedAttr {
-  policy: number;
-  /** SCHED_FLAG_* bits (SCHED_FLAG_RESET_ON_FORK...). */
-  flags: number;
-  nice: number;
-  runtimeNs: number;
-}
 
 export interface Libc {
   prlimit(
@@ -73,10 +58,11 @@ export interface Libc {
   clockMs(clock: number): number;
   /** setpriority(2) of PRIO_PROCESS `who` (on Linux, one thread): its nice value. */
   setNice(who: number, nice: number): SyscallResult;
-  /** sched_getattr(2) of thread `tid` (0: the calling one). */
-  schedGetattr(tid: number): { ok: true; attr: SchedAttr } | { ok: false; errno: number };
-  /** sched_setattr(2) of thread `tid` (0: the calling one); ENOSYS on an architecture with no number for it. */
-  schedSetattr(tid: number, attr: SchedAttr): SyscallResult;
+  /**
+   * sched_setscheduler(2) of thread `tid` (0: the calling one) to a policy of the fair class
+   * (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE), whose static priority is 0; its nice value is kept.
+   */
+  setSchedulingPolicy(tid: number, policy: number): SyscallResult;
   /** prctl(2) PR_SET_NAME: the calling thread's name (at most 15 bytes are kept). */
   setThreadName(name: string): SyscallResult;
   /** prctl(2) with integer arguments (PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT...). */
@@ -177,14 +163,10 @@ function bind(): Libc | LibcUnavailableError {
   // per thread (this module is loaded once per isolate), read without allocating.
   const timespec = new BigInt64Array(2);
   const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
-  // struct sched_attr as its first version (SCHED_ATTR_SIZE_VER0, 48 bytes, every kernel since
-  // 3.14): u32 size, u32 policy, u64 flags, s32 nice, u32 priority, u64 runtime, deadline, period.
-  // No glibc before 2.41 wraps these calls; their numbers differ between x86_64 and aarch64.
-  const SCHED_ATTR_SIZE = 48;
-  const schedAttr = Buffer.alloc(SCHED_ATTR_SIZE);
-  const schedNumbers = syscallArch()?.numbers;
-  const syscallSchedSetattr = lib.func('long syscall(long number, long pid, void *attr, long flags)');
-  const syscallSchedGetattr = lib.func('long syscall(long number, long pid, void *attr, long size, long flags)');
+  // The policy is a register argument (so systemd's RestrictRealtime= filter can read it, which
+  // it cannot in sched_setattr's struct); the fair class's static priority is 0.
+  const schedSetscheduler = lib.func('int sched_setscheduler(int pid, int policy, const int *param)');
+  const zeroPriority = new Int32Array(1);
   // prctl(2) is variadic too; PR_SET_NAME takes one pointer.
   const prctlName = lib.func('int prctl(int option, const char *name)');
   const PR_SET_NAME = 15;
@@ -255,30 +237,8 @@ function bind(): Libc | LibcUnavailableError {
     setNice(who, nice) {
       return result(setpriority(PRIO_PROCESS, who, nice));
     },
-    schedGetattr(tid) {
-      const nr = schedNumbers?.sched_getattr;
-      if (nr === undefined) return { ok: false, errno: ENOSYS };
-      schedAttr.fill(0);
-      if (Number(syscallSchedGetattr(nr, tid, schedAttr, SCHED_ATTR_SIZE, 0)) < 0)
-        return { ok: false, errno: koffi.errno() };
-      const attr: SchedAttr = {
-        policy: schedAttr.readUInt32LE(4),
-        flags: Number(schedAttr.readBigUInt64LE(8)),
-        nice: schedAttr.readInt32LE(16),
-        runtimeNs: Number(schedAttr.readBigUInt64LE(24)),
-      };
-      return { ok: true, attr };
-    },
-    schedSetattr(tid, attr) {
-      const nr = schedNumbers?.sched_setattr;
-      if (nr === undefined) return { ok: false, errno: ENOSYS };
-      schedAttr.fill(0);
-      schedAttr.writeUInt32LE(SCHED_ATTR_SIZE, 0);
-      schedAttr.writeUInt32LE(attr.policy, 4);
-      schedAttr.writeBigUInt64LE(BigInt(attr.flags), 8);
-      schedAttr.writeInt32LE(attr.nice, 16);
-      schedAttr.writeBigUInt64LE(BigInt(attr.runtimeNs), 24);
-      return result(syscallSchedSetattr(nr, tid, schedAttr, 0));
+    setSchedulingPolicy(tid, policy) {
+      return result(schedSetscheduler(tid, policy, zeroPriority));
     },
     setThreadName(name) {
       return result(prctlName(PR_SET_NAME, name));

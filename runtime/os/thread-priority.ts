@@ -1,5 +1,5 @@
 // Lowering CPU priority. Linux keeps the nice value and the scheduling policy per thread
-// (setpriority(PRIO_PROCESS, tid), sched_setattr(tid)), and a new thread or process starts with
+// (setpriority(PRIO_PROCESS, tid), sched_setscheduler(tid)), and a new thread or process starts with
 // its creator's. Raising a nice value, or moving to SCHED_IDLE, needs no privilege; going back
 // would.
 import { readdirSync } from 'node:fs';
@@ -7,9 +7,8 @@ import { errnoName, ESRCH } from './errno.ts';
 import { libc } from './libc.ts';
 import { currentThreadId } from './thread-id.ts';
 
-/** Scheduling policies (sched_setattr(2)): the fair class's three. */
+/** Scheduling policies (sched_setscheduler(2)) of the fair class capgate uses. */
 export const SCHED_OTHER = 0;
-export const SCHED_BATCH = 3;
 export const SCHED_IDLE = 5;
 
 /**
@@ -63,11 +62,9 @@ export function idleThisProcess(): void {
   const c = libc();
   for (const name of readdirSync('/proc/self/task')) {
     const tid = Number(name);
-    const now = c.schedGetattr(tid);
+    const r = c.setSchedulingPolicy(tid, SCHED_IDLE);
     // ESRCH: the thread ended between the listing and the call.
-    if (!now.ok && now.errno === ESRCH) continue;
-    if (!now.ok) throw new Error(`sched_getattr(${tid}) failed: ${errnoName(now.errno)}`);
-    const r = c.schedSetattr(tid, { policy: SCHED_IDLE, flags: 0, nice: now.attr.nice, runtimeNs: 0 });
-    if (!r.ok && r.errno !== ESRCH) throw new Error(`sched_setattr(${tid}, SCHED_IDLE) failed: ${errnoName(r.errno)}`);
+    if (!r.ok && r.errno !== ESRCH)
+      throw new Error(`sched_setscheduler(${tid}, SCHED_IDLE) failed: ${errnoName(r.errno)}`);
   }
 }

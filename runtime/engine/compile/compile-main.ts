@@ -56,7 +56,7 @@ channel.on('data', (chunk: Buffer) => {
   }
   for (const job of received) compile(job as CompileJob);
 });
-// Before the first job, and before the sandbox (which refuses sched_setattr and setpriority):
+// Before the first job, and before the sandbox (which refuses sched_setscheduler and setpriority):
 // inherited from the launcher already, said again for every thread. A process that cannot be
 // lowered so (no koffi, an architecture with no system call table) tries nice 10, and still
 // compiles, at its priority.

@@ -1,11 +1,10 @@
-// A thread's scheduling state as the kernel reports it in /proc/<pid>/task/<tid>/sched: its
-// policy (0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE) and its EEVDF time slice (se.slice, ns).
+// A thread's scheduling policy as the kernel reports it in /proc/<pid>/task/<tid>/sched
+// (0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE).
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ThreadSched {
   tid: number;
   policy: number;
-  sliceNs: number;
 }
 
 function field(text: string, name: string): number {
@@ -21,7 +20,7 @@ export function threadSched(pid: number, tid: number): ThreadSched | undefined {
   } catch {
     return undefined;
   }
-  return { tid, policy: field(text, 'policy'), sliceNs: field(text, 'se.slice') };
+  return { tid, policy: field(text, 'policy') };
 }
 
 /** Every thread's of `pid` (those that end while this reads are left out; none if the process is gone). */
