@@ -62,6 +62,11 @@ export interface Libc {
   clockMs(clock: number): number;
   /** setpriority(2) of PRIO_PROCESS `who` (on Linux, one thread): its nice value. */
   setNice(who: number, nice: number): SyscallResult;
+  /**
+   * sched_setscheduler(2) of thread `tid` (0: the calling one) to a policy of the fair class
+   * (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE), whose static priority is 0; its nice value is kept.
+   */
+  setSchedulingPolicy(tid: number, policy: number): SyscallResult;
   /** prctl(2) PR_SET_NAME: the calling thread's name (at most 15 bytes are kept). */
   setThreadName(name: string): SyscallResult;
   /** prctl(2) with integer arguments (PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT...). */
@@ -168,6 +173,10 @@ function bind(): Libc | LibcUnavailableError {
   // per thread (this module is loaded once per isolate), read without allocating.
   const timespec = new BigInt64Array(2);
   const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
+  // The policy is a register argument (so systemd's RestrictRealtime= filter can read it, which
+  // it cannot in sched_setattr's struct); the fair class's static priority is 0.
+  const schedSetscheduler = lib.func('int sched_setscheduler(int pid, int policy, const int *param)');
+  const zeroPriority = new Int32Array(1);
   // prctl(2) is variadic too; PR_SET_NAME takes one pointer.
   const prctlName = lib.func('int prctl(int option, const char *name)');
   const PR_SET_NAME = 15;
@@ -240,6 +249,9 @@ function bind(): Libc | LibcUnavailableError {
     },
     setNice(who, nice) {
       return result(setpriority(PRIO_PROCESS, who, nice));
+    },
+    setSchedulingPolicy(tid, policy) {
+      return result(schedSetscheduler(tid, policy, zeroPriority));
     },
     setThreadName(name) {
       return result(prctlName(PR_SET_NAME, name));

@@ -2,9 +2,9 @@
 // limits, instrumentation, WebAssembly.compile, WIT, trial instantiation) outside the daemon's
 // process, one job at a time. The daemon bounds it in time and memory and ends it once it has
 // nothing left to compile (compile-process.ts): the pipeline (binaryen, jco's wasm-tools) costs
-// ~100 MB, and its memory goes back to the system only with the process. It runs at a low CPU
-// priority (nice 10): an upload (a bomb pushed in a loop, too) takes a core only when the
-// daemon's threads do not want it. The compile launcher (launcher-main.ts) starts it, already
+// ~100 MB, and its memory goes back to the system only with the process. It runs at the lowest
+// CPU priority, SCHED_IDLE, on every thread: an upload (a bomb pushed in a loop, too) takes a
+// core only when the daemon's threads do not want it. The compile launcher (launcher-main.ts) starts it, already
 // without capabilities and under no_new_privs; it sandboxes itself (compile-sandbox.ts) once
 // its code is loaded, before its first job: the daemon sends no job to a process that says it
 // could not. Jobs and results cross COMPILE_CHANNEL_FD in frames (frames.ts), read only once
@@ -13,7 +13,7 @@ import { Socket } from 'node:net';
 import type { CompileJob, CompileResultOnWire, FromCompileProcess } from './compile-protocol.ts';
 import { COMPILE_CHANNEL_FD } from './compile-protocol.ts';
 import { compilePolicyWithCore, loadCompilePipeline } from '../compile.ts';
-import { BACKGROUND_NICE, niceThisProcess } from '../../os/thread-priority.ts';
+import { BACKGROUND_NICE, idleThisProcess, niceThisProcess } from '../../os/thread-priority.ts';
 import { dieWithParent } from '../../os/parent-death.ts';
 import { applyCompileSandbox } from './compile-sandbox.ts';
 import { frame, FrameReader } from './frames.ts';
@@ -47,11 +47,16 @@ function compile(job: CompileJob): void {
     .then((result) => send({ type: 'result', id: job.id, result }));
 }
 
-// Before the first job, and before the sandbox (which refuses setpriority). A process that cannot
-// be lowered (no koffi) still compiles, at its priority.
+// Before the first job, and before the sandbox (which refuses sched_setscheduler and setpriority):
+// inherited from the launcher already, said again for every thread. A process that cannot be
+// lowered so (no koffi) tries nice 10, and still compiles, at its priority.
 try {
-  niceThisProcess(BACKGROUND_NICE);
-} catch {}
+  idleThisProcess();
+} catch {
+  try {
+    niceThisProcess(BACKGROUND_NICE);
+  } catch {}
+}
 // What the pipeline reads after its modules load (jco's wasm files), read now: the sandbox then
 // takes every file away.
 await loadCompilePipeline();

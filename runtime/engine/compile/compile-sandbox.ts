@@ -9,6 +9,8 @@
 //   their priorities or limits, opening a file for writing, changing the file tree, mounts,
 //   namespaces, io_uring (whose requests no filter sees), kernel modules, keyrings, BPF...;
 // - RLIMIT_FSIZE 0 (no file grows), RLIMIT_CORE 0, RLIMIT_NOFILE 64;
+// - SCHED_IDLE on every thread, from the launcher (compile-main.ts): the filter refuses every
+//   sched_* and priority call, so it stays there (going back would need privilege anyway);
 // - no descriptor but its stdio, its IPC channel and those Node opened itself;
 // - two Landlock domains (os/landlock.ts). It stays uid 0 (another uid needs CAP_SETUID in the
 //   daemon), and uid 0 without CAP_DAC_OVERRIDE still owns root's files. The launcher's first

@@ -19,6 +19,7 @@ import { spawnNodeProcess } from '../../bootstrap/node-process.ts';
 import { setCloseOnExec } from '../../os/inherited-fds.ts';
 import { dieWithParent } from '../../os/parent-death.ts';
 import { dropPrivilegesOfThisThread } from '../../os/privileges.ts';
+import { idleThisProcess } from '../../os/thread-priority.ts';
 import type { EngineLimits } from '../limits.ts';
 import { BadReply, checkResult, checkSandboxReport, maxResultBytes } from './compile-reply-check.ts';
 import { COMPILE_CHANNEL_FD, type CompileJob } from './compile-protocol.ts';
@@ -38,6 +39,12 @@ const send = (m: FromLauncher): void => void process.send!(m);
 dieWithParent(Number(process.env.CAPGATE_DAEMON_PID));
 // Its compile processes inherit nothing of the daemon's: not this channel either.
 setCloseOnExec(ipcChannelFd());
+// SCHED_IDLE (os/thread-priority.ts), on every thread, before the filter: relaying an upload
+// takes a core only when the daemon's threads leave it, and the compile processes it forks
+// inherit the policy. Not a confinement: a launcher that cannot lower itself still serves.
+try {
+  idleThisProcess();
+} catch {}
 // After a re-execution this sets what is already set; without one (nothing to shed) it sets
 // no_new_privs for the filter and the compile processes. Then the filter (compile-sandbox.ts),
 // which the compile processes inherit too.

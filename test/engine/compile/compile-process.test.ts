@@ -10,7 +10,8 @@ import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
 import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { descendantsOf, processTable } from '../../support/processes/proc-table.ts';
-import { BACKGROUND_NICE } from '../../../runtime/os/thread-priority.ts';
+import { SCHED_IDLE, SCHED_OTHER } from '../../../runtime/os/thread-priority.ts';
+import { processSched, threadSched } from '../../support/processes/thread-sched.ts';
 import { threadNices } from '../../support/processes/thread-nice.ts';
 import { readProc } from '../../support/processes/proc-table.ts';
 import { waitUntil } from '../../support/wait.ts';
@@ -109,16 +110,19 @@ describe('the compile process', () => {
     expect(compiler.launchersStarted).toBe(2);
   }, 120_000);
 
-  it('runs at a low CPU priority (nice 10) on every thread of the compile process; the daemon keeps its own', async () => {
+  it('runs at SCHED_IDLE on every thread of the compile process and of its launcher; the daemon keeps its policy', async () => {
     const compiler = new CompileProcess();
     compilers.push(compiler);
     expect((await compiler.compile(await componentFromWat(policyWat()), DEFAULT_LIMITS)).ok).toBe(true);
     const pid = compiler.pid;
     expect(pid).toBeDefined();
-    const compileThreads = [...threadNices(pid!).values()];
-    expect(compileThreads.length).toBeGreaterThan(1);
-    expect(new Set(compileThreads)).toEqual(new Set([BACKGROUND_NICE]));
+    for (const helper of [pid!, compiler.launcherPid!]) {
+      const threads = processSched(helper);
+      expect(threads.length).toBeGreaterThan(1);
+      expect(new Set(threads.map((t) => t.policy))).toEqual(new Set([SCHED_IDLE]));
+    }
     // The main thread (evaluation workers run at EVALUATION_NICE, see worker-priority.test.ts).
+    expect(threadSched(process.pid, process.pid)?.policy).toBe(SCHED_OTHER);
     expect(threadNices(process.pid).get(process.pid)).toBe(0);
   }, 120_000);
 
