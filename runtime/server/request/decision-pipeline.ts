@@ -13,7 +13,7 @@ import type { DecisionContext } from '../../effects/effect-intent.ts';
 import { auditCall } from '../../effects/audit-call.ts';
 import { AUDIT_RECORD_SCHEMA_VERSION, formatBytes, type Binding, type DecisionResponse } from '../../wire/index.ts';
 import type { AuditWriter, CommitWaiter } from '../audit/audit-writer.ts';
-import type { Requester } from '../../identity/target-translation.ts';
+import type { Requester, TargetTranslation } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
@@ -132,6 +132,12 @@ class PendingRequest implements CommitWaiter {
     this.pipeline.onCommitFailed(this, err);
   }
 }
+
+const untranslated = (err: unknown): Decided =>
+  denyOutcome(
+    'unknown-target',
+    `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`,
+  );
 
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
@@ -311,19 +317,26 @@ export class DecisionPipeline {
       requester = { pid: peer.pid, startTime: peer.startTime };
       this.requesters.set(peer, requester);
     }
-    return translate(requester, vm, r.targetPid).then(
-      (translation) => {
-        if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
-        if (translation.kind === 'same-namespace') return this.run(r, vm, binding);
-        r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
-        return this.run(r, vm, binding);
-      },
-      (err: unknown) =>
-        denyOutcome(
-          'unknown-target',
-          `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`,
-        ),
-    );
+    let translation: TargetTranslation | Promise<TargetTranslation>;
+    try {
+      translation = translate(requester, vm, r.targetPid);
+    } catch (err) {
+      return Promise.resolve(untranslated(err));
+    }
+    // Known without a search (most requests): no promise on the way.
+    if (!(translation instanceof Promise)) return this.translated(r, vm, binding, translation);
+    return translation.then((t) => this.translated(r, vm, binding, t), untranslated);
+  }
+
+  private translated(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Binding,
+    translation: TargetTranslation,
+  ): Promise<Decided> {
+    if (translation.kind === 'refused') return Promise.resolve(denyOutcome('unknown-target', translation.detail));
+    if (translation.kind === 'translated') r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
+    return this.run(r, vm, binding);
   }
 
   private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
