@@ -141,7 +141,7 @@ export class LeanConnection<P> implements TurnJob {
           return this.setDeadline(this.requestStart + this.o.limits.headersTimeoutMs);
         }
         if (parsed.kind === 'refused') return this.write(parsed.reply, true);
-        this.input.take(parsed.head.size);
+        this.input.skip(parsed.head.size);
         this.head = parsed.head;
         // Answered without reading the body, and closed: its bytes cannot be told from a next request.
         if (parsed.head.contentLength > this.o.maxBodyBytes)
@@ -312,11 +312,7 @@ export class LeanConnection<P> implements TurnJob {
 
   private skipEmptyLines(): void {
     // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
-    for (;;) {
-      const view = this.input.view();
-      if (view.length >= 2 && view[0] === 13 && view[1] === 10) this.input.take(2);
-      else return;
-    }
+    while (this.input.at(0) === 13 && this.input.at(1) === 10) this.input.skip(2);
   }
 
   private setDeadline(at: number): void {
