@@ -10,14 +10,44 @@ interface WasmFrame {
   index: number;
 }
 
-// "    at NAME (wasm://wasm/1a2b3c4d:wasm-function[12]:0x1f4)" or "    at wasm://wasm/...:wasm-function[12]:0x1f4"
-const FRAME = /^\s*at (?:(.*) \()?wasm:\/\/wasm\/[0-9a-f]+:wasm-function\[(\d+)\]:0x[0-9a-f]+\)?$/;
+// A wasm frame as V8 prints it: "NAME (wasm://wasm/1a2b3c4d:wasm-function[12]:0x1f4)" or
+// "wasm://wasm/...:wasm-function[12]:0x1f4"; a line of the stack's text has "    at " before it.
+const FRAME_TEXT = String.raw`(?:(.*) \()?wasm:\/\/wasm\/[0-9a-f]+:wasm-function\[(\d+)\]:0x[0-9a-f]+\)?$`;
+const FRAME = new RegExp(`^${FRAME_TEXT}`);
+const FRAME_LINE = new RegExp(`^\\s*at ${FRAME_TEXT}`);
 
-function wasmFrames(stack: string): WasmFrame[] {
+function frameOf(m: RegExpExecArray | null): WasmFrame | undefined {
+  return m ? { name: m[1], index: Number(m[2]) } : undefined;
+}
+
+/**
+ * The error's wasm frames, top first. Read from V8's call sites, each wasm one printed alone (the
+ * text of that frame in the stack), while the stack has not been printed yet: the whole stack as
+ * text, its JavaScript frames with their file URLs, cost ~5 KB of garbage per trap on the daemon's
+ * thread, and trapping is a hostile VM's cheapest flood. The stack then holds the call sites.
+ */
+function wasmFrames(err: Error): WasmFrame[] {
   const out: WasmFrame[] = [];
-  for (const line of stack.split('\n')) {
-    const m = FRAME.exec(line);
-    if (m) out.push({ name: m[1], index: Number(m[2]) });
+  const saved = Error.prepareStackTrace;
+  let stack: unknown;
+  Error.prepareStackTrace = (_err, sites) => sites;
+  try {
+    stack = err.stack;
+  } finally {
+    Error.prepareStackTrace = saved;
+  }
+  if (Array.isArray(stack)) {
+    for (const site of stack as Array<NodeJS.CallSite | undefined>) {
+      // (An array some other prepareStackTrace made, before: not call sites, no frames from it.)
+      if (typeof site?.getFileName !== 'function' || site.getFileName()?.startsWith('wasm://') !== true) continue;
+      const frame = frameOf(FRAME.exec(String(site)));
+      if (frame) out.push(frame);
+    }
+  } else if (typeof stack === 'string') {
+    for (const line of stack.split('\n')) {
+      const frame = frameOf(FRAME_LINE.exec(line));
+      if (frame) out.push(frame);
+    }
   }
   return out;
 }
@@ -75,8 +105,8 @@ function show(f: WasmFrame): string {
 
 /** ", in NAME (wasm function N)[, called from ...]", or "" when the error has no wasm frame. */
 export function trapSite(err: unknown): string {
-  if (!(err instanceof Error) || typeof err.stack !== 'string') return '';
-  const frames = wasmFrames(err.stack).map((f) => (f.name === undefined ? f : { ...f, name: demangle(f.name) }));
+  if (!(err instanceof Error)) return '';
+  const frames = wasmFrames(err).map((f) => (f.name === undefined ? f : { ...f, name: demangle(f.name) }));
   const top = frames[0];
   if (top === undefined) return '';
   let where = `, in ${show(top)}`;

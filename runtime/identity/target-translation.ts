@@ -198,13 +198,15 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * namespace, names itself, or names a process found before (cache: one pidfd check, and a walk
  * of its ancestry only once its membership verdict is older than the cache's memberTtlMs);
  * otherwise one NSpid read per candidate process, SEARCH_SLICE per event-loop turn, within the budget.
+ * A promise only when it searches: every decision asks, and an async function's promise (and the
+ * caller's then) cost ~0.5 KB of garbage each time.
  */
-export async function translateTargetPid(
+export function translateTargetPid(
   requester: Requester,
   vm: RegisteredVm,
   targetPid: number,
   options: TranslationOptions = {},
-): Promise<TargetTranslation> {
+): TargetTranslation | Promise<TargetTranslation> {
   const own = requester.nsPids ?? readNsPid(requester.pid);
   if (own === null || (requester.nsPids === undefined && readStartTime(requester.pid) !== requester.startTime)) {
     return { kind: 'refused', detail: `the requester (pid ${requester.pid}) exited before its pid namespace was read` };
@@ -236,6 +238,18 @@ export async function translateTargetPid(
 
   const refusal = options.budget?.refusal(vm.identity.uuid) ?? null;
   if (refusal !== null) return { kind: 'refused', detail: `${where} was not searched for: ${refusal}` };
+  return search(vm, targetPid, options, { depth, position, where, key });
+}
+
+/** The search of /proc for the target, SEARCH_SLICE candidates per event-loop turn (the budget charged). */
+async function search(
+  vm: RegisteredVm,
+  targetPid: number,
+  options: TranslationOptions,
+  at: { depth: number; position: NamespacePosition; where: string; key: string },
+): Promise<TargetTranslation> {
+  const { depth, position, where, key } = at;
+  const cache = options.cache;
   let reads = 1; // the listing
   try {
     const listed = candidates(vm, options.limit ?? MAX_TRANSLATION_CANDIDATES);

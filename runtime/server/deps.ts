@@ -21,7 +21,12 @@ export interface IdentityDeps {
   peerStillConnected(peer: PeerCredentials): boolean;
   /**
    * The daemon's pid for the target a requester of `vm` named in its own pid namespace. Absent:
-   * every requester is taken to share the daemon's namespace.
+   * every requester is taken to share the daemon's namespace. A promise only when it has to
+   * search (and may throw or reject: the request is then denied).
    */
-  translateTargetPid?(requester: Requester, vm: RegisteredVm, targetPid: number): Promise<TargetTranslation>;
+  translateTargetPid?(
+    requester: Requester,
+    vm: RegisteredVm,
+    targetPid: number,
+  ): TargetTranslation | Promise<TargetTranslation>;
 }

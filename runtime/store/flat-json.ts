@@ -97,14 +97,24 @@ class Writer {
 
 /** JSON.stringify(value), as one flat string when `value` is plain JSON data. */
 export function flatJson(value: unknown): string {
+  const json = flatJsonBytes(value);
+  return json === null ? JSON.stringify(value) : json.buf.toString('utf8', 0, json.length);
+}
+
+/**
+ * The UTF-8 bytes of JSON.stringify(value), bytes 0 to `length` of `buf`: a buffer this module
+ * reuses, valid until its next call (copy them out before). Null when `value` is not plain JSON
+ * data (JSON.stringify then writes it). A caller that wants the bytes (an answer on a socket)
+ * needs no string then.
+ */
+export function flatJsonBytes(value: unknown): { buf: Buffer; length: number } | null {
   const w = new Writer();
   try {
     w.value(value);
   } catch (err) {
-    if (err instanceof NotPlain) return JSON.stringify(value);
+    if (err instanceof NotPlain) return null;
     throw err;
   }
-  const text = w.buf.toString('utf8', 0, w.at);
   if (w.buf !== scratch && w.buf.length <= KEEP_BYTES) scratch = w.buf;
-  return text;
+  return { buf: w.buf, length: w.at };
 }

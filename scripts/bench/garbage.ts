@@ -8,7 +8,11 @@
 // CAPGATE_BENCH_HEAP_PROFILE=<dir>: also samples where the bytes come from (the inspector's
 // sampling heap profiler, collected objects included) and writes <dir>/<row>.heapprofile
 // (DevTools opens it), with the top allocation sites printed; the sampling slows the daemon, so
-// the readings of such a run are marked.
+// the readings of such a run are marked. The sampler names the function whose frame is on the
+// stack: an allocation of a function V8 inlined is named with its caller. For exact sites,
+// CAPGATE_BENCH_DAEMON_FLAGS=--no-turbo-inlining (node flags for the daemon, space-separated;
+// the readings then are not the daemon's as it runs).
+// CAPGATE_BENCH_ROWS=a,b: only the rows whose names start with these (e.g. 'lone').
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +25,8 @@ import type { GcMeterCommand, GcMeterMessage, GcReading, ProfileNode, SamplingHe
 
 const METER = path.join(PACKAGE_ROOT, 'dist/scripts/bench/gc-meter.js');
 const PROFILE_DIR = process.env.CAPGATE_BENCH_HEAP_PROFILE;
+const DAEMON_FLAGS = process.env.CAPGATE_BENCH_DAEMON_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
+const ROW_NAMES = process.env.CAPGATE_BENCH_ROWS?.split(',');
 /** One sample per this many bytes allocated (V8's default is 32 KiB; finer for a per-request path). */
 const PROFILE_INTERVAL_BYTES = 4096;
 
@@ -85,7 +91,7 @@ interface Measured {
 export async function run(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-garbage-'));
   const daemon = await startDaemon(dir, {
-    nodeFlags: ['--import', METER],
+    nodeFlags: [...DAEMON_FLAGS, '--import', METER],
     env: { CAPGATE_BENCH_GC_METER: '1' },
     ipc: true,
   });
@@ -94,6 +100,7 @@ export async function run(): Promise<void> {
   try {
     const admin = new CapgateAdminClient({ socketPath: daemon.admin, timeoutMs: 600_000 });
     for (const row of ROWS) {
+      if (ROW_NAMES !== undefined && !ROW_NAMES.some((n) => row.name.startsWith(n))) continue;
       const name = `garbage-${results.length}`;
       await admin.pushPolicy(name, await row.policy());
       await admin.bind('set-memlock', { policy: name });
@@ -167,7 +174,7 @@ function printReadings(results: Measured[]): void {
     .map((l) => l.toFixed(1))
     .join(' ');
   console.log(
-    `\n## garbage: the daemon's main isolate, per decision (Node ${process.version}; load average ${load})${PROFILE_DIR !== undefined ? ' (heap sampling on: slower)' : ''}\n`,
+    `\n## garbage: the daemon's main isolate, per decision (Node ${process.version}; load average ${load})${PROFILE_DIR !== undefined ? ' (heap sampling on: slower)' : ''}${DAEMON_FLAGS.length > 0 ? ` (daemon flags: ${DAEMON_FLAGS.join(' ')})` : ''}\n`,
   );
   console.log(fmt(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
+import { MAX_FRAME_PAYLOAD } from '../../runtime/store/audit-journal.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
@@ -130,6 +131,41 @@ describe('audit journal', () => {
     ]);
     expect(s3.integrityCheck()).toBe('ok');
     s3.close();
+  });
+
+  it('writes a batch as frames of JSON.stringify({ seq, record }), byte for byte, whatever the text', () => {
+    // The payload is written in pieces (encodeFrames): its length, crc and bytes must be those of
+    // the whole JSON text, multi-byte characters and escapes included.
+    const file = newDbFile();
+    const s = Store.open(file);
+    const batch = [
+      rec(1),
+      rec(2, { logs: [{ level: 'info', message: 'é ✓ 😀 "quoted" \\ back\nslash \u0000 \ud800' }] }),
+      rec(3, { reason: 'ü'.repeat(300) }),
+    ];
+    expect(s.audit.append(batch)).toEqual([1, 2, 3]);
+    crash(s);
+    const stamped = (r: NewAuditRecord): object => ({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
+    expect(fs.readFileSync(journalOf(file))).toEqual(
+      Buffer.concat(batch.map((r, k) => frame(JSON.stringify({ seq: k + 1, record: stamped(r) })))),
+    );
+    const s2 = Store.open(file);
+    expect(s2.audit.get('j-2')?.logs).toEqual(batch[1]!.logs);
+    s2.close();
+  });
+
+  it('refuses a record over the frame limit before anything of its batch is written', () => {
+    const file = newDbFile();
+    const s = Store.open(file);
+    s.audit.append([rec(1)]);
+    const before = size(journalOf(file));
+    const huge = rec(3, { reason: 'x'.repeat(MAX_FRAME_PAYLOAD) });
+    expect(() => s.audit.append([rec(2), huge])).toThrow(
+      /audit record seq 3 is \d+ bytes of JSON, over the journal's frame limit/,
+    );
+    expect(size(journalOf(file))).toBe(before);
+    expect(s.audit.append([rec(2)])).toEqual([2]);
+    s.close();
   });
 
   it('empties the journal once everything in it is ingested, and seq continues across it', () => {

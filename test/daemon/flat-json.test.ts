@@ -2,7 +2,7 @@
 // the text must be JSON.stringify's, whatever the record holds, and nothing of one record may
 // show in the next.
 import { describe, expect, it } from 'vitest';
-import { flatJson } from '../../runtime/store/flat-json.ts';
+import { flatJson, flatJsonBytes } from '../../runtime/store/flat-json.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 
 const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, b: 'two' });
@@ -27,6 +27,14 @@ const VALUES: Array<[string, unknown]> = [
 describe('flatJson', () => {
   it.each(VALUES)('writes what JSON.stringify writes: %s', (_name, value) => {
     expect(flatJson(value)).toBe(JSON.stringify(value));
+  });
+
+  it.each(VALUES)("writes JSON.stringify's UTF-8 bytes where it writes bytes: %s", (_name, value) => {
+    const json = flatJsonBytes(value);
+    const expected = Buffer.from(JSON.stringify(value), 'utf8');
+    // Null only for what it leaves to JSON.stringify.
+    if (json === null) expect(flatJson(value)).toBe(JSON.stringify(value));
+    else expect(json.buf.subarray(0, json.length)).toEqual(expected);
   });
 
   it('throws where JSON.stringify throws (a bigint)', () => {

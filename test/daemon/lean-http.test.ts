@@ -557,8 +557,12 @@ describe('connections', () => {
 
 describe("the main thread's turn queue behind the lean server (turn-queue.ts)", () => {
   /** Connections 1..n pay as `payers[i - 1]`; the queue refuses with 503 overloaded. */
-  async function withTurns(payers: string[], handler: LeanHandler<Peer>, maxQueuedPerKey = 50) {
-    const queue = new TurnQueue({ maxQueued: 100, maxQueuedPerKey, contentionWindowMs: 60_000, maxWaitMs: 60_000 });
+  async function withTurns(
+    payers: string[],
+    handler: LeanHandler<Peer>,
+    maxQueuedPerKey = 50,
+    queue = new TurnQueue({ maxQueued: 100, maxQueuedPerKey, contentionWindowMs: 60_000, maxWaitMs: 60_000 }),
+  ) {
     const turns: RequestTurns = { queue, refusal: (reason) => fail('overloaded', `refused: ${reason}`, 'retry') };
     const classify = (peer: Peer): ConnectionClass => ({
       holder: `c${peer.connection}`,
@@ -609,6 +613,69 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
     // nothing for the flood's first request, which ran at once; /f2 at least /f1's busy 1 ms.
     expect(waited.get('/f-warm0')).toBe(0);
     expect(waited.get('/f2')).toBeGreaterThanOrEqual(1);
+    for (const c of conns) c.destroy();
+  });
+
+  // The connection keeps the request it hands to the queue in state of its own, reused for the
+  // next one: nothing of a request may reach the handler or the answer of another.
+  it('hands each pipelined request that waited its turn its own head and body', async () => {
+    const { conns } = await withTurns(['a', 'b'], echo);
+    const [a, b] = conns as [RawConnection, RawConnection];
+    b.write(get('/b-warm'));
+    await b.next();
+    // Each waits (b asked), runs in a check phase, and the next is parsed after its answer.
+    a.write([0, 1, 2].map((i) => post(`/p${i}`, `{"n":${i}}`, `x-n: ${i}\r\n`)).join(''));
+    for (let i = 0; i < 3; i++) {
+      const r = await a.next();
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ path: `/p${i}`, body: `{"n":${i}}`, headers: { 'x-n': String(i) } });
+    }
+    for (const c of conns) c.destroy();
+  });
+
+  it('answers a request refused past its deadline with the refusal, and the next on the connection with its own bytes', async () => {
+    // The queue's clock and check phases are the test's: the refusal is decided, not timed.
+    let now = 0;
+    const steps: Array<() => void> = [];
+    let stepQueued!: () => void;
+    const queued = new Promise<void>((resolve) => (stepQueued = resolve));
+    const queue = new TurnQueue(
+      { maxQueued: 100, maxQueuedPerKey: 50, contentionWindowMs: 60_000, maxWaitMs: 1000 },
+      {
+        clock: {
+          now: () => now,
+          defer: (fn) => {
+            steps.push(fn);
+            stepQueued();
+          },
+          afterMicrotasks: (fn) => void Promise.resolve().then(() => process.nextTick(fn)),
+        },
+      },
+    );
+    const ran: string[] = [];
+    const { conns } = await withTurns(
+      ['a', 'b'],
+      (req) => {
+        ran.push(req.path);
+        return echo(req);
+      },
+      50,
+      queue,
+    );
+    const [a, b] = conns as [RawConnection, RawConnection];
+    b.write(get('/b-warm'));
+    await b.next();
+    a.write(post('/late', '{"n":"late"}', 'x-n: late\r\n') + post('/next', '{"n":"next"}', 'x-n: next\r\n'));
+    await queued; // /late waits its turn (b asked); /next waits behind it in the connection
+    now = 100_000; // past /late's deadline, and past b's contention window
+    steps.shift()!();
+    const late = await a.next();
+    expect(late.status).toBe(503);
+    expect(errorOf(late)).toMatchObject({ code: 'overloaded', message: 'refused: deadline' });
+    const next = await a.next(); // ran at once: nobody else asked within the window
+    expect(next.status).toBe(200);
+    expect(next.json).toMatchObject({ path: '/next', body: '{"n":"next"}', headers: { 'x-n': 'next' } });
+    expect(ran).toEqual(['/b-warm', '/next']);
     for (const c of conns) c.destroy();
   });
 

@@ -63,6 +63,53 @@ describe('LeanHistogram', () => {
   });
 });
 
+describe("the audit commit's histograms", () => {
+  it("read as prom-client's Histograms of the same definition after the same commits", async () => {
+    const metrics = new DaemonMetrics({
+      policiesLoaded: () => 0,
+      vmsRegistered: () => 0,
+      queued: () => 0,
+      inFlight: () => 0,
+    });
+    const theirs = new Registry();
+    const batches = new Histogram({
+      name: 'capgate_audit_batch_records',
+      help: 'Records per audit group commit.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [theirs],
+    });
+    const seconds = new Histogram({
+      name: 'capgate_audit_commit_duration_seconds',
+      help: 'Duration of one audit group commit.',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers: [theirs],
+    });
+    const text = async (r: Registry, name: string): Promise<string> => (await r.getSingleMetricAsString(name)) ?? '';
+    try {
+      for (const [n, s] of [
+        [1, 0.00004],
+        [1, 0.0001],
+        [3, 0.002],
+        [256, 0.07],
+        [300, 0.00012],
+        [2, 0],
+      ] as const) {
+        metrics.auditBatchSize.observe(n);
+        metrics.auditCommitSeconds.observe(s);
+        batches.observe(n);
+        seconds.observe(s);
+      }
+      for (const name of ['capgate_audit_batch_records', 'capgate_audit_commit_duration_seconds'])
+        expect(await text(metrics.registry, name), name).toBe(await text(theirs, name));
+      expect(await text(metrics.registry, 'capgate_audit_batch_records')).toContain(
+        'capgate_audit_batch_records_bucket{le="4"} 4',
+      );
+    } finally {
+      metrics.close();
+    }
+  });
+});
+
 describe('capgate_decisions_total', () => {
   it('counts through decided() what inc() would have: same series, same order, across scrapes', async () => {
     const metrics = new DaemonMetrics({

@@ -58,7 +58,10 @@ function pipelineOf(
   scheduler: FairScheduler,
   droppedMemoryMsPerMiB?: number,
 ): DecisionPipeline {
-  const audit = { write: () => Promise.resolve(), backlogged: false } as unknown as AuditWriter;
+  const audit = {
+    commit: (_record, waiter) => waiter.committed(),
+    backlogged: false,
+  } as Pick<AuditWriter, 'commit' | 'backlogged'> as AuditWriter;
   return new DecisionPipeline({
     engine,
     policies,

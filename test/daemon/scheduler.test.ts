@@ -143,6 +143,27 @@ describe('FairScheduler slot accounting', () => {
     expect(r.ok && (await r.result)).toBe('x');
     expect(s.inFlight).toBe(0);
   });
+
+  it('frees the slot of a job that waited in the queue too, and starts the next in it', async () => {
+    // The first starts at once (nothing queued), the others wait for the one slot.
+    const s = new FairScheduler(limits({ globalConcurrency: 1 }));
+    const atStart: Array<[string, number]> = [];
+    const jobs = ['a', 'b', 'c'].map((k) =>
+      s.submit(k, async () => {
+        atStart.push([k, s.inFlight]);
+        return k;
+      }),
+    );
+    expect(s.queued).toBe(2);
+    expect(await Promise.all(jobs.map((j) => (j.ok ? j.result : null)))).toEqual(['a', 'b', 'c']);
+    // Each ran alone in the slot, and the last one freed it.
+    expect(atStart).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+    ]);
+    expect([s.inFlight, s.queued]).toEqual([0, 0]);
+  });
 });
 
 /** Time that moves only when the test says, with the timers due by then fired in order. */

@@ -50,7 +50,9 @@ describe('a decision that cannot be audited', () => {
     const vms = new VmRegistry();
     vms.replace([vm]);
     const policies = boundPolicyService('p', compiled.policy.sha256);
-    const audit = { write: () => Promise.reject(new Error('disk full')) } as unknown as AuditWriter;
+    const audit = {
+      commit: (_record, waiter) => waiter.commitFailed(new Error('disk full')),
+    } as Pick<AuditWriter, 'commit'> as AuditWriter;
     const unaudited: NewAuditRecord[] = [];
     const pipeline = new DecisionPipeline({
       engine,

@@ -12,7 +12,8 @@ export function boundPolicyService(policy: string, sha256: string): PolicyServic
   };
   return {
     bindings: { get: () => binding },
-    acquire: () => () => undefined,
+    acquire: () => undefined,
+    release: () => undefined,
     whenLoaded: () => undefined,
   } as unknown as PolicyService;
 }

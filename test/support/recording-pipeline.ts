@@ -33,9 +33,12 @@ export function recordingPipeline(o: RecordingPipelineOptions): DecisionPipeline
     identity: everyRequesterIn(vm),
     scheduler: new FairScheduler({ globalConcurrency: 1, perKeyInFlight: 1, maxQueued: 10, maxQueuedPerKey: 10 }),
     audit: {
-      write: (r: NewAuditRecord) => (o.records.push(r), Promise.resolve()),
+      commit: (record, waiter) => {
+        o.records.push(record);
+        waiter.committed();
+      },
       backlogged: false,
-    } as unknown as AuditWriter,
+    } as Pick<AuditWriter, 'commit' | 'backlogged'> as AuditWriter,
     metrics: o.metrics,
     requestDeadlineMs: o.deadlineMs,
     evaluationDeadlineMs: o.deadlineMs,

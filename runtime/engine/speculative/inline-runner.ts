@@ -137,6 +137,11 @@ interface InlinePolicy {
   /** Requesters in back-off only (an entry back at rest is deleted), least recently run first. */
   backoffs: Map<string, Backoff>;
   unloaded: boolean;
+  /** Its next spare instance is about to be made. */
+  spareScheduled: boolean;
+  /** The two hops to making its spare (InlineRunner.#afterRun), made once per policy: every
+   * decision schedules them, and two closures each time cost ~0.1 KB. */
+  readonly scheduleSpare: () => void;
 }
 
 /** The longest turn of guest work on this thread: its CPU time, and the wall time it spanned
@@ -154,8 +159,6 @@ export class InlineRunner {
   readonly #clocks: SpanClocks;
   readonly #onOverrun: ((sha256: string, spentMs: number) => void) | undefined;
   readonly #policies = new Map<string, InlinePolicy>();
-  /** Policies whose next spare instance is about to be made. */
-  readonly #spareScheduled = new Set<InlinePolicy>();
   /** Time this turn's runs have spent (CPU, and wall time); reset at the turn's check phase. */
   #turnSpentMs = 0;
   #turnWallMs = 0;
@@ -199,14 +202,18 @@ export class InlineRunner {
     // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
     if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return;
     if (!instantiatesInline(instantiation)) return;
-    this.#policies.set(sha256, {
+    const makeSpare = (): void => this.#makeSpare(p);
+    const p: InlinePolicy = {
       sha256,
       limits,
       instances: new InstanceFactory(module),
       spare: undefined,
       backoffs: new Map(),
       unloaded: false,
-    });
+      spareScheduled: false,
+      scheduleSpare: () => setImmediate(makeSpare),
+    };
+    this.#policies.set(sha256, p);
   }
 
   unload(sha256: string): void {
@@ -339,17 +346,19 @@ export class InlineRunner {
     this.#noteTurn();
     if (!this.#turnResetScheduled) {
       this.#turnResetScheduled = true;
-      setImmediate(() => {
-        this.#turnResetScheduled = false;
-        this.#turnSpentMs = 0;
-        this.#turnWallMs = 0;
-      });
+      setImmediate(this.#resetTurn);
     }
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;
       this.#onOverrun?.(p.sha256, ms);
     }
   }
+
+  readonly #resetTurn = (): void => {
+    this.#turnResetScheduled = false;
+    this.#turnSpentMs = 0;
+    this.#turnWallMs = 0;
+  };
 
   /** Keeps the longest turn: by default the runs of this turn so far. */
   #noteTurn(cpuMs = this.#turnSpentMs, wallMs = this.#turnWallMs): void {
@@ -365,24 +374,24 @@ export class InlineRunner {
    */
   #afterRun(p: InlinePolicy, used: PreparedInstance): number {
     const droppedBytes = p.instances.recycle(used);
-    if (this.#spareScheduled.has(p)) return droppedBytes;
-    this.#spareScheduled.add(p);
+    if (p.spareScheduled) return droppedBytes;
+    p.spareScheduled = true;
     // Two hops: the first lands in this turn's check phase, where the audit commit and the
     // answer it releases are queued too; the second runs after them, in the next turn.
-    setImmediate(() =>
-      setImmediate(() => {
-        this.#spareScheduled.delete(p);
-        if (p.spare !== undefined || p.unloaded) return;
-        const span = new CpuSpan(this.#clocks);
-        p.spare = p.instances.prepare();
-        const { cpuMs: ms, wallMs } = span.elapsed();
-        this.#noteTurn(ms, wallMs);
-        if (ms > this.#budgetMs) {
-          this.stats.overBudget++;
-          this.#onOverrun?.(p.sha256, ms);
-        }
-      }),
-    );
+    setImmediate(p.scheduleSpare);
     return droppedBytes;
+  }
+
+  #makeSpare(p: InlinePolicy): void {
+    p.spareScheduled = false;
+    if (p.spare !== undefined || p.unloaded) return;
+    const span = new CpuSpan(this.#clocks);
+    p.spare = p.instances.prepare();
+    const { cpuMs: ms, wallMs } = span.elapsed();
+    this.#noteTurn(ms, wallMs);
+    if (ms > this.#budgetMs) {
+      this.stats.overBudget++;
+      this.#onOverrun?.(p.sha256, ms);
+    }
   }
 }

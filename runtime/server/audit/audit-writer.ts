@@ -24,10 +24,14 @@ const INDEX_RETRY_MS = 1000;
 /** Records waiting to be ingested at which the daemon refuses new requests (AuditWriter.backlogged). */
 export const DEFAULT_MAX_BACKLOG = 16_384;
 
-interface Pending {
-  record: NewAuditRecord;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+/**
+ * Who waits for a record's commit: told once, after the commit (durability 'full': after the
+ * fdatasync that covers it), or with the error that failed it. Neither may throw. The request
+ * path's own request object is its waiter: a commit costs it no promise.
+ */
+export interface CommitWaiter {
+  committed(): void;
+  commitFailed(err: unknown): void;
 }
 
 export interface AuditWriterStats {
@@ -83,9 +87,11 @@ export interface AuditWriterOptions {
 const DEFER_MS = 1;
 
 export class AuditWriter {
-  private pending: Pending[] = [];
+  /** Records waiting for the next commit, and who waits for each (same index). */
+  private pending: NewAuditRecord[] = [];
+  private waiters: CommitWaiter[] = [];
   /** Durability 'full': written to the journal, waiting for an fdatasync (the one under way, or the next). */
-  private unsynced: Pending[] = [];
+  private unsynced: CommitWaiter[] = [];
   /** Resolves close() once nothing waits for an fdatasync. */
   private syncIdle: Array<() => void> = [];
   private scheduled = false;
@@ -138,10 +144,14 @@ export class AuditWriter {
 
   /** Resolves once the record is committed; rejects if the commit failed. */
   write(record: NewAuditRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ record, resolve, reject });
-      if (!this.scheduled) this.scheduleCommit();
-    });
+    return new Promise((resolve, reject) => this.commit(record, { committed: resolve, commitFailed: reject }));
+  }
+
+  /** Commits the record with the next batch and tells `waiter` (perhaps before this returns). */
+  commit(record: NewAuditRecord, waiter: CommitWaiter): void {
+    this.pending.push(record);
+    this.waiters.push(waiter);
+    if (!this.scheduled) this.scheduleCommit();
   }
 
   /**
@@ -156,7 +166,7 @@ export class AuditWriter {
     const hold = this.options.holdMs ?? 1;
     if (hold === 0 && !this.phaseHasCommitted) {
       this.phaseHasCommitted = true;
-      setImmediate(() => (this.phaseHasCommitted = false));
+      setImmediate(this.phaseEnded);
       this.flush();
       return;
     }
@@ -166,28 +176,34 @@ export class AuditWriter {
     else setTimeout(() => this.flush(), hold);
   }
 
+  private readonly phaseEnded = (): void => {
+    this.phaseHasCommitted = false;
+  };
+
   /** Commits whatever is pending now (durability 'full': acknowledged once the next fdatasync returned). */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
+    const waiters = this.waiters;
     this.pending = [];
-    const t0 = process.hrtime.bigint();
+    this.waiters = [];
+    const t0 = performance.now();
     try {
-      this.store.append(batch.map((p) => p.record));
+      this.store.append(batch);
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      for (const w of waiters) w.commitFailed(err);
       return;
     }
     this.stats.commits++;
     this.stats.records += batch.length;
     if (this.store.syncsJournal) {
-      for (const p of batch) this.unsynced.push(p);
+      for (const w of waiters) this.unsynced.push(w);
       this.syncJournal();
       return;
     }
-    this.options.onCommit?.(batch.length, Number(process.hrtime.bigint() - t0) / 1e9);
-    for (const p of batch) p.resolve();
+    this.options.onCommit?.(batch.length, (performance.now() - t0) / 1000);
+    for (const w of waiters) w.committed();
     this.afterCommit();
   }
 
@@ -200,17 +216,17 @@ export class AuditWriter {
     if (this.store.syncing || this.unsynced.length === 0) return;
     const covered = this.unsynced;
     this.unsynced = [];
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     this.store.sync((err) => {
       if (err !== null) {
         // The store dropped every record not yet synced, so every writer still waiting fails
         // (this runs in the same turn as the drop: no record was written in between).
         const failed = [...covered, ...this.unsynced];
         this.unsynced = [];
-        for (const p of failed) p.reject(err);
+        for (const w of failed) w.commitFailed(err);
       } else {
-        this.options.onCommit?.(covered.length, Number(process.hrtime.bigint() - t0) / 1e9);
-        for (const p of covered) p.resolve();
+        this.options.onCommit?.(covered.length, (performance.now() - t0) / 1000);
+        for (const w of covered) w.committed();
         this.afterCommit();
         this.syncJournal();
       }

@@ -1,7 +1,7 @@
 // Prometheus metrics of one daemon, in its own registry (never prom-client's global one, so
 // several daemons in one process, as in tests, do not collide).
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { LeanHistogram } from './lean-histogram.ts';
 
 export interface MetricSources {
@@ -48,8 +48,8 @@ export class DaemonMetrics {
   readonly #decidedInOrder: DecisionCount[] = [];
   readonly rejected: Counter<'reason'>;
   readonly vmPaced: Counter;
-  readonly auditBatchSize: Histogram;
-  readonly auditCommitSeconds: Histogram;
+  readonly auditBatchSize: LeanHistogram;
+  readonly auditCommitSeconds: LeanHistogram;
   readonly policyDirectoryReconciles: Counter<'result'>;
   readonly mainThreadOverruns: Counter<'policy'>;
   readonly walCheckpoints: Counter<'result'>;
@@ -99,13 +99,14 @@ export class DaemonMetrics {
       help: "Times a VM's requests were held back because it had used its share (scheduler.vmShare) while other VMs were asking; each time lasts until one of them starts.",
       registers,
     });
-    this.auditBatchSize = new Histogram({
+    // Observed at every audit commit: a lone client's decisions are committed one by one.
+    this.auditBatchSize = new LeanHistogram({
       name: 'capgate_audit_batch_records',
       help: 'Records per audit group commit.',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
-    this.auditCommitSeconds = new Histogram({
+    this.auditCommitSeconds = new LeanHistogram({
       name: 'capgate_audit_commit_duration_seconds',
       help: 'Duration of one audit group commit.',
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],

@@ -1,6 +1,7 @@
 // A Prometheus histogram for the decision path: prom-client's Histogram makes ~250 bytes of
 // garbage per observation (a closure, a labels-and-value object, a label hash string), and every
-// decision makes two. This one keeps its counts in arrays, per value of at most one label, and
+// decision makes two (and its audit commit two more: with one client, a commit per decision).
+// This one keeps its counts in arrays, per value of at most one label, and
 // makes its samples only when scraped, in the form prom-client's registry renders: the text is
 // the same as a prom-client Histogram's for the same observations (lean-histogram.test.ts).
 import type { Metric, MetricObjectWithValues, MetricType, MetricValueWithName, Registry } from 'prom-client';

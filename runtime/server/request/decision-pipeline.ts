@@ -12,8 +12,8 @@ import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
 import { auditCall } from '../../effects/audit-call.ts';
 import { AUDIT_RECORD_SCHEMA_VERSION, formatBytes, type Binding, type DecisionResponse } from '../../wire/index.ts';
-import type { AuditWriter } from '../audit/audit-writer.ts';
-import type { Requester } from '../../identity/target-translation.ts';
+import type { AuditWriter, CommitWaiter } from '../audit/audit-writer.ts';
+import type { Requester, TargetTranslation } from '../../identity/target-translation.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
@@ -74,36 +74,71 @@ interface RateLimited {
 const rateLimited = (retryAfterMs: number): RateLimited => ({ rateLimited: true, retryAfterMs });
 
 /**
- * A request from its arrival to its audit record: one object of one shape, whose fields are
- * filled in as it advances (no copy of it is made on the way: this is every decision's path).
+ * A request from its arrival to its answer: one object of one shape, whose fields are filled in
+ * as it advances (no copy of it is made on the way: this is every decision's path). It holds the
+ * promise decide() returns, settled once, at the end, and it is the audit writer's waiter for its
+ * record: between arrival and answer no promise is made per step (each cost a promise, its
+ * reaction and two closures, ~150-300 bytes, and one that resolved with another promise twice that).
  */
-interface PendingRequest {
-  /** Made before the policy runs: the intent of each effect names it. */
-  decisionId: string;
-  peer: PeerCredentials;
-  operation: Operation;
-  /** As the client sent it: in the requester's pid namespace. */
-  targetPid: number;
-  bytes: bigint;
-  /** `bytes` in the wire form (formatBytes), as the record and the intents' context carry it. */
-  bytesText: string;
-  /** Epoch ms: the request's deadline and its record's time count from it. */
-  startedAt: number;
-  /** `startedAt` as ISO 8601: the record's time, and its intents'. */
-  time: string;
-  /** process.hrtime at arrival: the request's total time. */
-  t0: bigint;
+class PendingRequest implements CommitWaiter {
+  readonly result: Promise<PipelineResult>;
+  resolve!: (r: PipelineResult) => void;
+  reject!: (err: unknown) => void;
   /** The requester's VM; null where it was denied before it was known. */
-  vm: RegisteredVm | null;
+  vm: RegisteredVm | null = null;
   /** The binding that decides it; null where it was denied before one was found. */
-  binding: Readonly<Binding> | null;
+  binding: Readonly<Binding> | null = null;
   /**
    * Set by evaluate() when the target was translated from the requester's pid namespace: the
    * daemon's pid of it and that process's start time, which the capabilities act on and the
    * audit names.
    */
-  pinned: { pid: number; startTime: number } | undefined;
+  pinned: { pid: number; startTime: number } | undefined = undefined;
+  /** An evaluation was started for it and is counted open until its record is committed (or failed to be). */
+  evaluating = false;
+  /** What is committed: the outcome and its record (set by commit()). */
+  outcome: Decided | null = null;
+  record: NewAuditRecord | null = null;
+
+  constructor(
+    private readonly pipeline: DecisionPipeline,
+    /** Made before the policy runs: the intent of each effect names it. */
+    readonly decisionId: string,
+    readonly peer: PeerCredentials,
+    readonly operation: Operation,
+    /** As the client sent it: in the requester's pid namespace. */
+    readonly targetPid: number,
+    readonly bytes: bigint,
+    /** `bytes` in the wire form (formatBytes), as the record and the intents' context carry it. */
+    readonly bytesText: string,
+    /** Epoch ms: the request's deadline and its record's time count from it. */
+    readonly startedAt: number,
+    /** `startedAt` as ISO 8601: the record's time, and its intents'. */
+    readonly time: string,
+    /** performance.now() at arrival: the request's total time counts from it. (A number: the
+     * bigints of process.hrtime.bigint() were seven heap objects per decision.) */
+    readonly t0: number,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  committed(): void {
+    this.pipeline.onCommitted(this);
+  }
+
+  commitFailed(err: unknown): void {
+    this.pipeline.onCommitFailed(this, err);
+  }
 }
+
+const untranslated = (err: unknown): Decided =>
+  denyOutcome(
+    'unknown-target',
+    `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`,
+  );
 
 export class DecisionPipeline {
   readonly requesterVms: RequesterVmCache;
@@ -137,7 +172,7 @@ export class DecisionPipeline {
     waitedMs = 0,
   ): Promise<PipelineResult> {
     const startedAt = Date.now() - Math.round(waitedMs);
-    const t0 = process.hrtime.bigint() - BigInt(Math.round(waitedMs * 1e6));
+    const t0 = performance.now() - waitedMs;
 
     // Back-pressure: every decision adds a record, and the audit is not moving them into the
     // database as fast as they come (or it refuses writes). Refused before anything is done or
@@ -150,20 +185,18 @@ export class DecisionPipeline {
         message: `${this.d.audit.backlog} audit records wait to be written to the database: the daemon takes no new request until it has caught up`,
       });
     }
-    const r: PendingRequest = {
-      decisionId: newDecisionId(startedAt),
+    const r = new PendingRequest(
+      this,
+      newDecisionId(startedAt),
       peer,
       operation,
       targetPid,
       bytes,
-      bytesText: formatBytes(bytes),
+      formatBytes(bytes),
       startedAt,
-      time: isoTime(startedAt),
+      isoTime(startedAt),
       t0,
-      vm: null,
-      binding: null,
-      pinned: undefined,
-    };
+    );
 
     // The pid was read at connect time: if that process has gone, the pid may name another one now.
     const requester = this.requesterVms.resolve(peer);
@@ -215,13 +248,12 @@ export class DecisionPipeline {
 
   /** The evaluation under the VM's scheduler slot, then its audit commit. */
   private schedule(r: PendingRequest, vm: RegisteredVm, binding: Readonly<Binding>): Promise<PipelineResult> {
-    const release = this.d.policies.acquire(binding);
-    let evaluated = false;
+    this.d.policies.acquire(binding);
     const admission = this.d.scheduler.submit<Decided | RateLimited>(
       vm.identity.uuid,
       () => {
         if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
-        evaluated = true;
+        r.evaluating = true;
         this.open++;
         return this.evaluate(r, vm, binding);
       },
@@ -230,7 +262,7 @@ export class DecisionPipeline {
       this.leftBehindMs,
     );
     if (!admission.ok) {
-      release();
+      this.d.policies.release(binding);
       this.d.metrics.rejected.inc({ reason: admission.reason });
       return Promise.resolve({
         ok: false,
@@ -238,35 +270,37 @@ export class DecisionPipeline {
         message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting',
       });
     }
-    // Once the evaluation is committed (or failed to be): no intent of it is pending any more.
-    const closed = (): void => {
-      if (evaluated && --this.open === 0) this.d.onIdle?.();
-    };
-    return admission.result.then(
+    admission.result.then(
       (outcome) => {
-        release();
+        this.d.policies.release(binding);
         if ('rateLimited' in outcome) {
-          closed();
+          this.closeEvaluation(r);
           this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
           const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
-          return {
+          return r.resolve({
             ok: false,
             reason: 'vm-rate-limited',
             message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
             retryAfterS,
-          };
+          });
         }
-        const committed = this.commit(r, outcome);
-        // Registered before the caller's continuation: onIdle runs before the answer goes out.
-        committed.then(closed, closed);
-        return committed;
+        this.commit(r, outcome);
       },
       (err: unknown) => {
-        release();
-        closed();
-        throw err;
+        this.d.policies.release(binding);
+        this.closeEvaluation(r);
+        r.reject(err);
       },
     );
+    return r.result;
+  }
+
+  /** Once the evaluation's record is committed (or failed to be): no intent of it is pending any
+   * more. Before the answer goes out, so that onIdle runs first. */
+  private closeEvaluation(r: PendingRequest): void {
+    if (!r.evaluating) return;
+    r.evaluating = false;
+    if (--this.open === 0) this.d.onIdle?.();
   }
 
   private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
@@ -284,19 +318,26 @@ export class DecisionPipeline {
       requester = { pid: peer.pid, startTime: peer.startTime };
       this.requesters.set(peer, requester);
     }
-    return translate(requester, vm, r.targetPid).then(
-      (translation) => {
-        if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
-        if (translation.kind === 'same-namespace') return this.run(r, vm, binding);
-        r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
-        return this.run(r, vm, binding);
-      },
-      (err: unknown) =>
-        denyOutcome(
-          'unknown-target',
-          `the target could not be translated from the requester's pid namespace: ${err instanceof Error ? err.message : String(err)}`,
-        ),
-    );
+    let translation: TargetTranslation | Promise<TargetTranslation>;
+    try {
+      translation = translate(requester, vm, r.targetPid);
+    } catch (err) {
+      return Promise.resolve(untranslated(err));
+    }
+    // Known without a search (most requests): no promise on the way.
+    if (!(translation instanceof Promise)) return this.translated(r, vm, binding, translation);
+    return translation.then((t) => this.translated(r, vm, binding, t), untranslated);
+  }
+
+  private translated(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Binding,
+    translation: TargetTranslation,
+  ): Promise<Decided> {
+    if (translation.kind === 'refused') return Promise.resolve(denyOutcome('unknown-target', translation.detail));
+    if (translation.kind === 'translated') r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
+    return this.run(r, vm, binding);
   }
 
   private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
@@ -353,8 +394,9 @@ export class DecisionPipeline {
     );
   }
 
+  /** Writes the decision's record; the audit writer then calls back r (onCommitted, onCommitFailed). */
   private commit(r: PendingRequest, o: Decided): Promise<PipelineResult> {
-    const totalUs = Math.round(Number(process.hrtime.bigint() - r.t0) / 1000);
+    const totalUs = Math.round((performance.now() - r.t0) * 1000);
     const binding = r.binding;
     // Optional fields are written undefined, not left out: one shape for every record (the JSON
     // is the same, JSON.stringify leaves undefined out). Stamped with its schema version first,
@@ -383,16 +425,42 @@ export class DecisionPipeline {
       durationUs: o.durationUs,
       totalUs,
     };
-    return this.d.audit.write(record).then(
-      () => {
-        try {
-          this.d.engine.releaseIntents?.(o.capabilityCalls);
-        } catch (err) {
-          return this.unaudited(record, o, err);
-        }
-        return this.answered(r, o, record);
+    r.outcome = o;
+    r.record = record;
+    this.d.audit.commit(record, r);
+    return r.result;
+  }
+
+  /** The record of r is committed: its intents go, and the answer. (The audit writer's call, through r.) */
+  onCommitted(r: PendingRequest): void {
+    const o = r.outcome!;
+    try {
+      this.d.engine.releaseIntents?.(o.capabilityCalls);
+    } catch (err) {
+      return this.onCommitFailed(r, err);
+    }
+    let result: PipelineResult;
+    try {
+      result = this.answered(r, o, r.record!);
+    } catch (err) {
+      this.closeEvaluation(r);
+      return r.reject(err);
+    }
+    this.closeEvaluation(r);
+    r.resolve(result);
+  }
+
+  /** The record of r could not be committed (or its intents not released). (The audit writer's call, through r.) */
+  onCommitFailed(r: PendingRequest, err: unknown): void {
+    this.unaudited(r.record!, r.outcome!, err).then(
+      (result) => {
+        this.closeEvaluation(r);
+        r.resolve(result);
       },
-      (err: unknown) => this.unaudited(record, o, err),
+      (e: unknown) => {
+        this.closeEvaluation(r);
+        r.reject(e);
+      },
     );
   }
 
@@ -415,7 +483,7 @@ export class DecisionPipeline {
     const policy = binding?.policy ?? '';
     m.decided(policy, o.decision, o.errorKind ?? '');
     if (binding) m.evaluationSeconds.observe(o.durationUs / 1e6, policy);
-    m.requestSeconds.observe(Number(process.hrtime.bigint() - r.t0) / 1e9);
+    m.requestSeconds.observe((performance.now() - r.t0) / 1000);
     const response: DecisionResponse = { decision: o.decision, reason: o.reason, decisionId: record.decisionId };
     if (o.errorKind !== undefined) response.errorKind = o.errorKind;
     return { ok: true, response };

@@ -196,6 +196,14 @@ export class FairScheduler {
       return { ok: false, reason: 'queue-full' };
     this.lanes.set(key, lane);
     lane.lastAskedAt = now;
+    // Nothing queued anywhere and a slot free: started at once, as pump() would start it, with no
+    // job queued and no promise of its own (its result is the task's, once its slot is freed):
+    // every decision of a lone VM comes here, and a job cost ~0.3 KB of garbage.
+    if (this.queuedTotal === 0 && this.canStart(key, lane, now)) {
+      const result = this.start(key, lane, task, leftBehindMs);
+      this.pump();
+      return { ok: true, result };
+    }
     let resolve!: (v: T) => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
@@ -208,49 +216,51 @@ export class FairScheduler {
           reject(err);
         }
       },
-      run: () => {
-        this.running++;
-        lane.inFlight++;
-        lane.paced = false;
-        const startedAt = this.clock.now();
-        let p: Promise<T>;
-        try {
-          p = task();
-        } catch (err) {
-          p = Promise.reject(err);
-        }
-        // Free the slot before the caller's continuation runs, so that what it does next
-        // (e.g. the audit writer asking whether more decisions are coming) sees the slot free.
-        const settle = (leftBehind = 0): void => {
-          this.running--;
-          lane.inFlight--;
-          this.charge(key, lane, startedAt, leftBehind);
-          this.pump();
-        };
-        // The caller is answered whatever happens in settle: a request never hangs on the scheduler.
-        p.then(
-          (v) => {
-            try {
-              settle(priced(leftBehindMs, v));
-            } finally {
-              resolve(v);
-            }
-          },
-          (e: unknown) => {
-            try {
-              settle();
-            } finally {
-              reject(e);
-            }
-          },
-        );
-      },
+      run: () => void this.start(key, lane, task, leftBehindMs).then(resolve, reject),
     };
     this.enqueue(lane, job);
     this.queuedTotal++;
     if (lane.queue.length === 1) this.ring.push(key);
     this.pump();
     return { ok: true, result };
+  }
+
+  /** Runs a job in a slot of `lane`; its result once the slot is freed (and charged). */
+  private start<T>(
+    key: string,
+    lane: Lane,
+    task: () => Promise<T>,
+    leftBehindMs: ((result: T) => number) | undefined,
+  ): Promise<T> {
+    this.running++;
+    lane.inFlight++;
+    lane.paced = false;
+    const startedAt = this.clock.now();
+    let p: Promise<T>;
+    try {
+      p = task();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    // The slot is freed before the caller's continuation runs, so that what it does next (e.g.
+    // the audit writer asking whether more decisions are coming) sees it free.
+    return p.then(
+      (v) => {
+        this.settle(key, lane, startedAt, priced(leftBehindMs, v));
+        return v;
+      },
+      (e: unknown) => {
+        this.settle(key, lane, startedAt, 0);
+        throw e;
+      },
+    );
+  }
+
+  private settle(key: string, lane: Lane, startedAt: number, leftBehindMs: number): void {
+    this.running--;
+    lane.inFlight--;
+    this.charge(key, lane, startedAt, leftBehindMs);
+    this.pump();
   }
 
   /** Refuses new work; resolves when everything admitted has finished (nothing is held back any more). */

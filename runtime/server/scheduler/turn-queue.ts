@@ -190,20 +190,25 @@ export class TurnQueue {
     job.run();
     // Charged together with the other runs of this task, once their microtasks have run: one
     // hook, no closure per request.
-    this.ranLanes.push(lane);
-    this.ranAt.push(startedAt);
-    if (this.ranLanes.length === 1) this.clock.afterMicrotasks(this.chargeRuns);
+    this.ranLanes[this.ran] = lane;
+    this.ranAt[this.ran] = startedAt;
+    if (++this.ran === 1) this.clock.afterMicrotasks(this.chargeRuns);
   }
 
-  /** Runs not charged yet: their lanes, and when each started. */
-  private readonly ranLanes: Lane[] = [];
+  /** Runs not charged yet: their lanes, and when each started (the first `ran` of each). The
+   * arrays are kept, not emptied: an array cut to length 0 frees its storage, which the next
+   * request's run allocated again. */
+  private readonly ranLanes: Array<Lane | undefined> = [];
   private readonly ranAt: number[] = [];
+  private ran = 0;
 
   private readonly chargeRuns = (): void => {
     const now = this.clock.now();
-    for (let i = 0; i < this.ranLanes.length; i++) addCost(this.ranLanes[i]!, now, Math.max(0, now - this.ranAt[i]!));
-    this.ranLanes.length = 0;
-    this.ranAt.length = 0;
+    for (let i = 0; i < this.ran; i++) {
+      addCost(this.ranLanes[i]!, now, Math.max(0, now - this.ranAt[i]!));
+      this.ranLanes[i] = undefined; // a forgotten lane is not kept alive here
+    }
+    this.ran = 0;
   };
 
   private deferStep(): void {

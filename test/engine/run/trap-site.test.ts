@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { encodeU32 } from '../../../runtime/engine/instrument/core-sections.ts';
 import { withFunctionNamesOnly } from '../../../runtime/engine/instrument/names.ts';
-import { demangle } from '../../../runtime/engine/trap-site.ts';
+import { demangle, trapSite } from '../../../runtime/engine/trap-site.ts';
 import { componentFromCore, coreFromWat, policyWat } from '../../support/components.ts';
 import { request, simulated } from './fixtures/worlds.ts';
 
@@ -86,6 +86,34 @@ describe('a trap names its function', () => {
     expect(detail).toMatch(
       /^evaluate: unreachable, in evil\? {4}at fake \(wasm:\/\/wasm\/00:wasm-function\[1\]:0x1\)\?x+… \(wasm function 6\)$/,
     );
+  });
+});
+
+describe("the trap's site", () => {
+  // Read from V8's call sites when the stack was not printed yet (the engine's case), from the
+  // stack's text when it was: the same site either way.
+  it('is the same whether the stack was already printed or not', () => {
+    const core = withNames(coreFromWat('(module (func $inner unreachable) (func (export "f") (call $inner)))'), [
+      [0, '_ZN4core9panicking5panic17h0123456789abcdefE'],
+      [1, 'my_policy::evaluate'],
+    ]);
+    const f = new WebAssembly.Instance(new WebAssembly.Module(core)).exports['f'] as () => void;
+    const trap = (): Error => {
+      try {
+        f();
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error('no trap');
+    };
+    const printed = trap();
+    expect(printed.stack).toContain('wasm-function[0]');
+    const fresh = trap();
+    const site = ', in core::panicking::panic (wasm function 0), called from my_policy::evaluate (wasm function 1)';
+    expect(trapSite(printed)).toBe(site);
+    expect(trapSite(fresh)).toBe(site);
+    expect(trapSite(fresh)).toBe(site); // read again: its stack now holds the call sites
+    expect(trapSite(new Error('no wasm frame'))).toBe('');
   });
 });
 

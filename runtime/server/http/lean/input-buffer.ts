@@ -47,9 +47,19 @@ export class InputBuffer {
   /** Removes and returns the first `n` bytes. */
   take(n: number): Buffer {
     const taken = this.store.subarray(this.start, this.start + n);
+    this.skip(n);
+    return taken;
+  }
+
+  /** Removes the first `n` bytes (take() without the view of them: a Buffer object each). */
+  skip(n: number): void {
     this.start += n;
     if (this.start === this.end) this.clear();
-    return taken;
+  }
+
+  /** The byte at `i` of the unparsed bytes (undefined past them). */
+  at(i: number): number | undefined {
+    return i < this.length ? this.store[this.start + i] : undefined;
   }
 
   clear(): void {

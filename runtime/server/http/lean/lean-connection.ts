@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { payloadTooLarge } from '../body.ts';
 import { encodeReply, fail, type Reply } from '../reply.ts';
 import type { HttpLimits } from '../unix-server.ts';
-import type { TurnQueue, TurnRefusal } from '../../scheduler/turn-queue.ts';
+import type { TurnJob, TurnQueue, TurnRefusal } from '../../scheduler/turn-queue.ts';
 import { InputBuffer } from './input-buffer.ts';
 import type { LeanHandler, LeanRequest } from './lean-request.ts';
 import { parseRequestHead, refuse, type RequestHead } from './request-head.ts';
@@ -43,7 +43,7 @@ type Phase = 'idle' | 'head' | 'body' | 'handling' | 'closing';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
-export class LeanConnection<P> {
+export class LeanConnection<P> implements TurnJob {
   private readonly input = new InputBuffer();
   private phase: Phase = 'idle';
   private scanned = 0;
@@ -141,7 +141,7 @@ export class LeanConnection<P> {
           return this.setDeadline(this.requestStart + this.o.limits.headersTimeoutMs);
         }
         if (parsed.kind === 'refused') return this.write(parsed.reply, true);
-        this.input.take(parsed.head.size);
+        this.input.skip(parsed.head.size);
         this.head = parsed.head;
         // Answered without reading the body, and closed: its bytes cannot be told from a next request.
         if (parsed.head.contentLength > this.o.maxBodyBytes)
@@ -165,34 +165,69 @@ export class LeanConnection<P> {
     }
   }
 
-  /** Runs the request now or queues it for its turn; true when it was answered synchronously. */
+  /**
+   * Runs the request now or queues it for its turn; true when it was answered synchronously.
+   * The connection is the turn queue's job itself (run, refuse): it has one request under way at
+   * a time, kept in `turn`, so a request costs no job object and no closures.
+   */
   private submit(head: RequestHead, body: Buffer): boolean {
     const turns = this.o.turns;
     if (turns === undefined) return this.dispatch(head, body);
-    let queued = false;
-    let answered = false;
-    const readAt = performance.now();
-    const admission = turns.queue.submit(this.payer, {
-      run: () => {
-        if (!queued) return void (answered = this.dispatch(head, body));
-        // The client went away while it waited: nobody would read the answer, nothing is run.
-        if (this.socket.destroyed) return;
-        if (this.dispatch(head, body, performance.now() - readAt)) this.goOn();
-      },
-      refuse: (reason) => {
-        this.answer(head, turns.refusal(reason));
-        this.goOn();
-      },
-    });
-    if (admission === 'ran') return answered;
+    const turn = this.turn;
+    turn.head = head;
+    turn.body = body;
+    turn.queued = false;
+    turn.answered = false;
+    turn.readAt = performance.now();
+    const admission = turns.queue.submit(this.payer, this);
+    if (admission === 'ran') return turn.answered;
     if (admission === 'queued') {
-      queued = true;
+      turn.queued = true;
       this.phase = 'handling';
       this.deadline = 0;
       return false;
     }
+    this.clearTurn();
     this.answer(head, turns.refusal(admission));
     return true;
+  }
+
+  /** The request handed to the turn queue, until it runs or is refused (TurnJob). */
+  private readonly turn: {
+    head: RequestHead | null;
+    body: Buffer | null;
+    /** It waited in the queue (it did not run inside submit). */
+    queued: boolean;
+    /** It ran inside submit and was answered synchronously. */
+    answered: boolean;
+    /** performance.now() when it was read. */
+    readAt: number;
+  } = { head: null, body: null, queued: false, answered: false, readAt: 0 };
+
+  /** Nothing of the request handed to the turn queue stays behind in the connection. */
+  private clearTurn(): void {
+    this.turn.head = null;
+    this.turn.body = null;
+  }
+
+  /** TurnJob: the request's turn has come. */
+  run(): void {
+    const turn = this.turn;
+    const head = turn.head!;
+    const body = turn.body!;
+    this.clearTurn();
+    if (!turn.queued) return void (turn.answered = this.dispatch(head, body));
+    // The client went away while it waited: nobody would read the answer, nothing is run.
+    if (this.socket.destroyed) return;
+    if (this.dispatch(head, body, performance.now() - turn.readAt)) this.goOn();
+  }
+
+  /** TurnJob: it waited past its deadline; answered without running. */
+  refuse(reason: TurnRefusal): void {
+    const head = this.turn.head!;
+    this.clearTurn();
+    this.answer(head, this.o.turns!.refusal(reason));
+    this.goOn();
   }
 
   /** After an answer written outside advance(): parse what was pipelined behind it. */
@@ -277,11 +312,7 @@ export class LeanConnection<P> {
 
   private skipEmptyLines(): void {
     // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
-    for (;;) {
-      const view = this.input.view();
-      if (view.length >= 2 && view[0] === 13 && view[1] === 10) this.input.take(2);
-      else return;
-    }
+    while (this.input.at(0) === 13 && this.input.at(1) === 10) this.input.skip(2);
   }
 
   private setDeadline(at: number): void {
