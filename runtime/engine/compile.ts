@@ -116,7 +116,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
     );
   }
   // Instantiation runs no guest code here (the start function is deferred); a failure (e.g. an
-  // element segment out of its table's bounds) would fail every decision: refuse it now.
+  // element segment out of its table's bounds) would fail every decision: refuse it now. The
+  // daemon times its own trial of what the compile process returns (accept-compiled-core.ts):
+  // this one is what the simulator's cost comes from, and it refuses a slow policy early.
   const trialUs = trialInstantiation(module, limits.maxInstantiateMs);
   let wit: string;
   try {

@@ -22,8 +22,8 @@
 // compiled output crosses back: the instrumented core module's bytes, verified to be metered in
 // a worker thread (accept-compiled-core.ts: the process may be running an attacker's code, and
 // an unmetered loop would hold the main thread for ever; a process whose module fails is ended),
-// then compiled again here by WebAssembly.compile (asynchronous, off this thread), which is also
-// the one Module the evaluation workers share.
+// then compiled again and instantiated on trial in that worker (the trial's time is the daemon's
+// own measure), whose Module is the one the evaluation workers share.
 //
 // The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
 // seccomp filter, low rlimits, no inherited descriptor). It says so when ready, and this side

@@ -14,7 +14,8 @@ export interface CompileJob {
 
 /**
  * A compile's result as it crosses processes: a WebAssembly.Module cannot, so a compiled policy
- * comes as the instrumented core module's bytes, compiled again on the engine's side.
+ * comes as the instrumented core module's bytes, compiled again on the engine's side (in the
+ * verifier's worker, accept-compiled-core.ts), where its instantiation is timed again too.
  */
 export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
