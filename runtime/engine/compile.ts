@@ -11,7 +11,7 @@ import { validateComponent } from './component/validate.ts';
 import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
 import { checkModuleLimits } from './instrument/module-limits.ts';
-import type { CompileResult } from './api.ts';
+import type { CompiledPolicy, CompileRefusal, CompileResult } from './api.ts';
 import { instantiationCost, trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 import { NotMetered, verifyInstrumentedCore } from './verify/verify-core.ts';
@@ -26,7 +26,8 @@ export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Pr
 
 /** A compile's result and, when it succeeded, the instrumented core module it compiled. */
 export interface CompiledWithCore {
-  result: CompileResult;
+  /** The pipeline's own answer: compiled, or the policy refused (never "try again"). */
+  result: { ok: true; policy: CompiledPolicy } | CompileRefusal;
   /** What `result.policy.module` was compiled from: a WebAssembly.Module cannot leave its process. */
   core?: Uint8Array;
 }

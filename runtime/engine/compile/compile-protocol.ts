@@ -1,6 +1,6 @@
 // Messages between the compile launcher (launcher-main.ts) and its compile process
 // (compile-main.ts), in frames (frames.ts) over the process's descriptor COMPILE_CHANNEL_FD.
-import type { CompiledPolicy, CompileResult } from '../api.ts';
+import type { CompiledPolicy, CompileRefusal } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
 
 /** The compile process's channel to the launcher: its fourth stdio descriptor (a socket pair). */
@@ -19,7 +19,7 @@ export interface CompileJob {
  */
 export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
-  | Extract<CompileResult, { ok: false }>;
+  | CompileRefusal;
 
 /** Whether the compile process sandboxed itself (compile-sandbox.ts) before taking a job. */
 export type SandboxReport =
