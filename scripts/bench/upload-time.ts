@@ -3,20 +3,23 @@
 // worker (metering verified, compiled, a timed trial instantiation), for the example guests and
 // the isolation bench's upload bombs. Cold: each compile in a fresh compile process (what the
 // first upload after a second of quiet pays); warm: one process kept. The baseline is the same
-// pipeline run in this thread (compilePolicyWithCore: no process, no daemon-side checks).
+// pipeline run in this thread (compilePolicyWithCore: no process, no daemon-side checks). Beside
+// them, the daemon's timed trial instantiation alone (three instantiations, in this thread), the
+// part of its checks a trial adds, for a policy the pipeline accepts.
 // `npm run bench -- upload`; CAPGATE_BENCH_ROWS=a,b picks cases by name.
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { packagePath } from '../../runtime/bootstrap/package-root.ts';
 import { compilePolicyWithCore } from '../../runtime/engine/compile.ts';
 import { CompileProcess } from '../../runtime/engine/compile/compile-process.ts';
+import { trialInstantiation } from '../../runtime/engine/instantiation-cost.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { UPLOAD_BOMBS, type UploadBomb } from '../../test/support/hostile-policies.ts';
 import { printTable, sample } from './table.ts';
 
 const ROWS = process.env.CAPGATE_BENCH_ROWS?.split(',');
 const COLD_ROUNDS = 6;
-const WARM_ROUNDS = 15;
+const WARM_ROUNDS = 30;
 
 async function cases(): Promise<Array<{ name: string; bytes: Uint8Array }>> {
   const file = (...p: string[]): Uint8Array => new Uint8Array(readFileSync(packagePath('guest-examples', ...p)));
@@ -45,14 +48,21 @@ export async function run(): Promise<void> {
   try {
     for (const c of await cases()) {
       const refusal = { value: '' };
+      let core: Uint8Array | undefined;
       const inThread = await sample(
         async () => {
-          const r = (await compilePolicyWithCore(c.bytes, DEFAULT_LIMITS)).result;
-          refusal.value = r.ok ? '' : r.message.slice(0, 80);
+          const r = await compilePolicyWithCore(c.bytes, DEFAULT_LIMITS);
+          refusal.value = r.result.ok ? '' : r.result.message.slice(0, 100);
+          core = r.core;
         },
         WARM_ROUNDS,
         2,
       );
+      const module = core === undefined ? undefined : new WebAssembly.Module(core);
+      const trialUs =
+        module === undefined
+          ? []
+          : await sample(() => trialInstantiation(module, DEFAULT_LIMITS.maxInstantiateMs), WARM_ROUNDS, 2);
       const warmUs = await sample(() => warm.compile(c.bytes, DEFAULT_LIMITS), WARM_ROUNDS, 1);
       const coldUs = await sample(
         () => cold.compile(c.bytes, DEFAULT_LIMITS),
@@ -66,6 +76,7 @@ export async function run(): Promise<void> {
           { name: 'pipeline in this thread (baseline)', samplesUs: inThread },
           { name: 'compile process, warm, + daemon checks', samplesUs: warmUs },
           { name: 'compile process, cold, + daemon checks', samplesUs: coldUs },
+          ...(trialUs.length > 0 ? [{ name: 'trial instantiation alone (3 instances)', samplesUs: trialUs }] : []),
         ],
         'pipeline in this thread (baseline)',
       );
