@@ -17,7 +17,7 @@ import { childPids, resident } from '../../scripts/bench/footprint.ts';
 import { CapgateApiError } from '../../runtime/client/errors.ts';
 import { expectEveryThreadConfined } from '../support/processes/confinement.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
-import { descendantsOf, processTable, readProc } from '../support/processes/proc-table.ts';
+import { descendantsRunning, readProc } from '../support/processes/proc-table.ts';
 import { spawnChild } from '../support/processes/children.ts';
 import { serveDaemon } from '../cli/support/daemon.ts';
 import { GUEST_EXAMPLES_DIR } from '../../scripts/build-guests.ts';
@@ -52,14 +52,8 @@ afterAll(() => {
 
 const threads = (pid: number): number => readdirSync(`/proc/${pid}/task`).length;
 
-/** The processes below `pid` whose command line names `script` (compile-main, launcher-main). */
-function below(pid: number, script: string): number[] {
-  const table = processTable();
-  const tree = descendantsOf([pid], table);
-  return table.filter((p) => p.pid !== pid && tree.has(p.pid) && p.cmdline.includes(script)).map((p) => p.pid);
-}
-const compileProcesses = (daemon: number): number[] => below(daemon, 'compile-main');
-const launchers = (daemon: number): number[] => below(daemon, 'launcher-main');
+const compileProcesses = (daemon: number): number[] => descendantsRunning(daemon, 'compile-main');
+const launchers = (daemon: number): number[] => descendantsRunning(daemon, 'launcher-main');
 
 /** A policy no push has sent yet (a different constant each call): its upload compiles. */
 let fresh = 0;

@@ -15,7 +15,7 @@ import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 import type { SeamFlags } from './helpers/seamed-daemon-main.ts';
 import type { DaemonConfigInput } from '../../runtime/daemon/config.ts';
-import { descendantsOf, processTable, readProc } from '../support/processes/proc-table.ts';
+import { descendantsRunning as below, readProc } from '../support/processes/proc-table.ts';
 import { waitFor as waitForProbe } from '../support/wait.ts';
 
 // --- VMs: agents (libvirt's side) registered as VM roots, each with a "QEMU" target
@@ -320,13 +320,6 @@ describe('kill -9 right after an effect', () => {
     }
   }, 240_000);
 });
-
-/** The processes below `pid` whose command line names `script` (compile-main, launcher-main). */
-function below(pid: number, script: string): number[] {
-  const table = processTable();
-  const tree = descendantsOf([pid], table);
-  return table.filter((p) => p.pid !== pid && tree.has(p.pid) && p.cmdline.includes(script)).map((p) => p.pid);
-}
 
 describe('a restart while a bound policy recompiles', () => {
   it('a compile launcher killed -9 during the recompile: it is asked again after the Retry-After, and the policy serves', async () => {
