@@ -11,6 +11,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   cli: () => import('./bench/cli-startup.ts'),
   isolation: () => import('./bench/isolation.ts'),
   verify: () => import('./bench/core-verify.ts'),
+  upload: () => import('./bench/upload-time.ts'),
   garbage: () => import('./bench/garbage.ts'),
 };
 

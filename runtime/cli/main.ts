@@ -42,12 +42,22 @@ function classify(e: unknown): Failure {
   }
   if (e instanceof CapgateApiError) {
     const code = e.code === 'bad-request' || e.code === 'not-found' ? EXIT.usage : EXIT.failed;
+    // A 503 or 429 with Retry-After (overloaded, not-ready, compiler-unavailable, vm-rate-limited):
+    // nothing was done, and the same command may succeed later; say so, and when.
+    const retryAfterS = e.status === 503 || e.status === 429 ? e.retryAfterS : undefined;
+    const details = {
+      ...(e.kind ? { kind: e.kind } : {}),
+      ...(retryAfterS !== undefined ? { retryable: true, retryAfterS } : {}),
+    };
     return {
       code,
       kind: e.code,
-      message: `the daemon refused: ${e.message}`,
+      message:
+        retryAfterS !== undefined
+          ? `the daemon cannot do it now (retryable, after ${retryAfterS} s): ${e.message}`
+          : `the daemon refused: ${e.message}`,
       ...(e.hint ? { hint: e.hint } : {}),
-      ...(e.kind ? { details: { kind: e.kind } } : {}),
+      ...(Object.keys(details).length > 0 ? { details } : {}),
     };
   }
   const err = e instanceof Error ? e : new Error(String(e));

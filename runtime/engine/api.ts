@@ -32,9 +32,26 @@ import type { CompileErrorKind } from './component/rejection.ts';
 
 export type { CompileErrorKind };
 
-export type CompileResult =
-  | { ok: true; policy: CompiledPolicy }
-  | { ok: false; kind: CompileErrorKind; message: string };
+/** The policy was refused: `kind` says why, `message` what is wrong. */
+export interface CompileRefusal {
+  ok: false;
+  kind: CompileErrorKind;
+  message: string;
+}
+
+/**
+ * Not the policy's fault: the compile launcher or the compile process died, or the launcher is
+ * in its back-off after dying young. Nothing is known of the policy; it may be asked again
+ * after `retryAfterS` seconds (the launcher's back-off where it is in one).
+ */
+export interface CompilerUnavailable {
+  ok: false;
+  kind: 'compiler-unavailable';
+  message: string;
+  retryAfterS: number;
+}
+
+export type CompileResult = { ok: true; policy: CompiledPolicy } | CompileRefusal | CompilerUnavailable;
 
 export interface EvaluateOptions {
   /** Overrides limits.deadlineMs for this call. */

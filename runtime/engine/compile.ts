@@ -11,7 +11,7 @@ import { validateComponent } from './component/validate.ts';
 import { CORE_PREAMBLE, coreExports } from './instrument/core-sections.ts';
 import { instrumentCoreModule } from './instrument/instrument.ts';
 import { checkModuleLimits } from './instrument/module-limits.ts';
-import type { CompileResult } from './api.ts';
+import type { CompiledPolicy, CompileRefusal, CompileResult } from './api.ts';
 import { instantiationCost, trialInstantiation } from './instantiation-cost.ts';
 import type { EngineLimits } from './limits.ts';
 import { NotMetered, verifyInstrumentedCore } from './verify/verify-core.ts';
@@ -36,7 +36,8 @@ export async function compilePolicy(bytes: Uint8Array, limits: EngineLimits): Pr
 
 /** A compile's result and, when it succeeded, the instrumented core module it compiled. */
 export interface CompiledWithCore {
-  result: CompileResult;
+  /** The pipeline's own answer: compiled, or the policy refused (never "try again"). */
+  result: { ok: true; policy: CompiledPolicy } | CompileRefusal;
   /** What `result.policy.module` was compiled from: a WebAssembly.Module cannot leave its process. */
   core?: Uint8Array;
 }
@@ -126,7 +127,9 @@ async function compileOrThrow(bytes: Uint8Array, limits: EngineLimits): Promise<
     );
   }
   // Instantiation runs no guest code here (the start function is deferred); a failure (e.g. an
-  // element segment out of its table's bounds) would fail every decision: refuse it now.
+  // element segment out of its table's bounds) would fail every decision: refuse it now. The
+  // daemon times its own trial of what the compile process returns (accept-compiled-core.ts):
+  // this one is what the simulator's cost comes from, and it refuses a slow policy early.
   const trialUs = trialInstantiation(module, limits.maxInstantiateMs);
   let wit: string;
   try {

@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'overloaded', // queue full: retry after the Retry-After header
   'vm-rate-limited', // the requester's VM used more than its share while others asked: retry after the Retry-After header
   'not-ready', // the bound policy is still being compiled (daemon start-up): retry after the Retry-After header
+  'compiler-unavailable', // the compile launcher or process died, or is restarting: nothing stored or changed; retry after the Retry-After header
   'shutting-down',
   'internal',
 ] as const;

@@ -25,6 +25,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze
   overloaded: 503,
   'vm-rate-limited': 429,
   'not-ready': 503,
+  'compiler-unavailable': 503,
   'shutting-down': 503,
   internal: 500,
 });

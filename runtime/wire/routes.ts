@@ -37,6 +37,16 @@ export interface ErrorResponseSpec {
 
 const route = <const R extends RouteSpec>(r: R): R => r;
 
+/** Routes that compile a policy: its compile process or launcher may be down for a moment. */
+const COMPILER_UNAVAILABLE = {
+  503: {
+    description:
+      'Nothing stored or changed: the compile launcher or the compile process died (or the launcher is restarting after dying young), so the policy could not be compiled now. Not a verdict on the policy: ask again after the Retry-After header.',
+    codes: ['compiler-unavailable'],
+    retryAfter: true,
+  },
+} as const satisfies Record<number, ErrorResponseSpec>;
+
 export const ADMIN_ROUTES = {
   health: route({
     method: 'GET',
@@ -64,6 +74,7 @@ export const ADMIN_ROUTES = {
     query: 'PushPolicyQuery',
     body: 'wasm',
     responses: { 200: 'PushPolicyResponse', 201: 'PushPolicyResponse' },
+    errors: COMPILER_UNAVAILABLE,
   }),
   listPolicies: route({
     method: 'GET',
@@ -119,6 +130,7 @@ export const ADMIN_ROUTES = {
     params: { operation: 'Operation' },
     body: 'BindRequest',
     responses: { 200: 'BindingResponse' },
+    errors: COMPILER_UNAVAILABLE,
   }),
   unbind: route({
     method: 'DELETE',
@@ -133,6 +145,7 @@ export const ADMIN_ROUTES = {
     summary: 'Restore the binding that was active before the current one.',
     params: { operation: 'Operation' },
     responses: { 200: 'BindingResponse' },
+    errors: COMPILER_UNAVAILABLE,
   }),
   bindingHistory: route({
     method: 'GET',

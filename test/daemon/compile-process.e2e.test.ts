@@ -6,7 +6,7 @@
 // module trace of test/cli/support/module-trace.mjs, which the launcher does not inherit).
 // The daemon's main thread forks no process for an upload (strace), the launcher is confined,
 // one killed mid-compile costs that compile only, and a daemon killed -9 leaves neither behind.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +17,11 @@ import { childPids, resident } from '../../scripts/bench/footprint.ts';
 import { CapgateApiError } from '../../runtime/client/errors.ts';
 import { expectEveryThreadConfined } from '../support/processes/confinement.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
-import { descendantsOf, processTable, readProc } from '../support/processes/proc-table.ts';
+import { descendantsRunning, readProc } from '../support/processes/proc-table.ts';
 import { spawnChild } from '../support/processes/children.ts';
 import { serveDaemon } from '../cli/support/daemon.ts';
 import { GUEST_EXAMPLES_DIR } from '../../scripts/build-guests.ts';
-import { REPO_ROOT } from '../cli/support/run-cli.ts';
+import { REPO_ROOT, runCli } from '../cli/support/run-cli.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { serveDaemonForFile } from '../support/served-daemon.ts';
 import { waitFor, waitUntil } from '../support/wait.ts';
@@ -52,14 +52,8 @@ afterAll(() => {
 
 const threads = (pid: number): number => readdirSync(`/proc/${pid}/task`).length;
 
-/** The processes below `pid` whose command line names `script` (compile-main, launcher-main). */
-function below(pid: number, script: string): number[] {
-  const table = processTable();
-  const tree = descendantsOf([pid], table);
-  return table.filter((p) => p.pid !== pid && tree.has(p.pid) && p.cmdline.includes(script)).map((p) => p.pid);
-}
-const compileProcesses = (daemon: number): number[] => below(daemon, 'compile-main');
-const launchers = (daemon: number): number[] => below(daemon, 'launcher-main');
+const compileProcesses = (daemon: number): number[] => descendantsRunning(daemon, 'compile-main');
+const launchers = (daemon: number): number[] => descendantsRunning(daemon, 'launcher-main');
 
 /** A policy no push has sent yet (a different constant each call): its upload compiles. */
 let fresh = 0;
@@ -163,12 +157,13 @@ describe('the compile process', () => {
     expectEveryThreadConfined(launcher!);
   });
 
-  it('a launcher killed -9 mid-compile: that upload is refused, to be tried again, and the next one is compiled', async () => {
+  it('a launcher killed -9 mid-compile: that upload gets 503 compiler-unavailable with Retry-After, nothing is stored, and the next one is compiled', async () => {
     const d = served.daemon;
     const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
     try {
       await waitUntil(() => compileProcesses(d.pid).length === 0, 'the compile process to exit after its idle second');
       const [launcher] = launchers(d.pid);
+      const before = await admin.listPolicies();
       const push = admin.pushPolicy('lost', await freshPolicy()).then(
         () => 'accepted',
         (err: unknown) => err,
@@ -177,14 +172,71 @@ describe('the compile process', () => {
       process.kill(launcher!, 'SIGKILL');
       const refusal = await push;
       expect(refusal).toBeInstanceOf(CapgateApiError);
-      expect((refusal as CapgateApiError).message).toMatch(
-        /the compile launcher died \(SIGKILL\) while (compiling the policy|the compile process started); it is started again: try again/,
-      );
+      // Not a verdict on the policy (422 invalid-policy): a 503 of its own kind, with the wait
+      // (a first death: the launcher is started again at once, so the least Retry-After, 1 s).
+      expect(refusal).toMatchObject({
+        status: 503,
+        code: 'compiler-unavailable',
+        retryAfterS: 1,
+        message: expect.stringMatching(
+          /the compile launcher died \(SIGKILL\) while (compiling the policy|the compile process started); it is started again: try again/,
+        ),
+      });
+      // Nothing was stored.
+      expect(await admin.listPolicies()).toEqual(before);
       // Its compile process went with it (its parent-death signal), and a new launcher serves.
       await waitUntil(() => readProc(compile) === null, 'the orphaned compile process to die');
       expect((await admin.pushPolicy('after', await freshPolicy())).created).toBe(true);
       expect(launchers(d.pid)).toHaveLength(1);
       expect(launchers(d.pid)).not.toContain(launcher);
+    } finally {
+      admin.close();
+    }
+  }, 240_000);
+
+  it('the CLI shows that refusal as retryable, with its wait (text and --json), and the same push then succeeds', async () => {
+    const d = served.daemon;
+    const admin = new CapgateAdminClient({ socketPath: d.adminSocket, timeoutMs: 120_000 });
+    const file = join(work, 'retried.wasm');
+    writeFileSync(file, await freshPolicy());
+    const push = (...extra: string[]): ReturnType<typeof runCli> =>
+      runCli(['policy', 'push', file, '--name', 'retried', '--socket', d.adminSocket, ...extra]);
+    /** Pushes with the CLI, and kills the launcher once the push's (cold) compile process has started. */
+    const pushLosingTheLauncher = async (...extra: string[]): ReturnType<typeof runCli> => {
+      await waitUntil(() => compileProcesses(d.pid).length === 0, 'the compile process to exit after its idle second');
+      const [launcher] = launchers(d.pid);
+      const run = push(...extra);
+      await waitFor(() => compileProcesses(d.pid)[0], "the push's compile process to start");
+      process.kill(launcher!, 'SIGKILL');
+      const r = await run;
+      // Started again after its back-off (it died young again: 100 ms, then 200 ms).
+      await waitUntil(() => launchers(d.pid).length === 1 && !launchers(d.pid).includes(launcher!), 'a new launcher');
+      return r;
+    };
+    try {
+      const json = await pushLosingTheLauncher('--json');
+      expect(json.code, json.stderr).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        error: {
+          kind: 'compiler-unavailable',
+          retryable: true,
+          retryAfterS: expect.any(Number),
+          message: expect.stringMatching(
+            /^the daemon cannot do it now \(retryable, after \d+ s\): (the policy could not be compiled: )?the compile launcher died \(SIGKILL\)/,
+          ),
+          hint: expect.stringMatching(/^nothing was changed; push it again in \d+ s$/),
+        },
+        exitCode: 1,
+      });
+      const text = await pushLosingTheLauncher();
+      expect(text.code).toBe(1);
+      expect(text.stderr).toMatch(/^error: the daemon cannot do it now \(retryable, after \d+ s\): /m);
+      expect(text.stderr).toMatch(/\nhint: nothing was changed; push it again in \d+ s\n$/);
+      expect((await admin.listPolicies()).policies.map((p) => p.name)).not.toContain('retried');
+      // The launcher is back: the same push, asked again, is stored.
+      const again = await push();
+      expect(again.code, again.stderr).toBe(0);
+      expect((await admin.getPolicy('retried')).latestRevision).toBe(1);
     } finally {
       admin.close();
     }

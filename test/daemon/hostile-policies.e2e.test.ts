@@ -15,6 +15,8 @@ import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 import type { SeamFlags } from './helpers/seamed-daemon-main.ts';
 import type { DaemonConfigInput } from '../../runtime/daemon/config.ts';
+import { descendantsRunning as below, readProc } from '../support/processes/proc-table.ts';
+import { waitFor as waitForProbe } from '../support/wait.ts';
 
 // --- VMs: agents (libvirt's side) registered as VM roots, each with a "QEMU" target
 
@@ -320,6 +322,38 @@ describe('kill -9 right after an effect', () => {
 });
 
 describe('a restart while a bound policy recompiles', () => {
+  it('a compile launcher killed -9 during the recompile: it is asked again after the Retry-After, and the policy serves', async () => {
+    const config = daemonConfig(tempDir());
+    const first = await start(config);
+    await bind(first, 'memlock-cap');
+    await first.stop();
+    const second = await spawnDaemon(config);
+    try {
+      const compile = await waitForProbe(
+        () => below(second.pid, 'compile-main')[0],
+        "the start-up recompile's compile process",
+      );
+      // Its parent: the compile launcher.
+      const launcher = readProc(compile)?.ppid;
+      expect(below(second.pid, 'launcher-main')).toEqual([launcher]);
+      process.kill(launcher!, 'SIGKILL');
+      await waitForProbe(() => (readProc(compile) === null ? true : undefined), 'its compile process to die with it');
+      // Refused "try again" (not a verdict on the policy), asked again, and loaded: before, the
+      // binding denied host-error until an admin bound it again.
+      const health = await waitForProbe(async () => {
+        const h = await second.admin.health();
+        return h.detail?.policiesLoaded === 1 ? h : undefined;
+      }, 'the bound policy to be loaded after the retry');
+      expect(health.status).toBe('ok');
+      expect(second.logs.some((l) => /could not be compiled at start .*trying again/.test(String(l.msg)))).toBe(true);
+      const { reason } = await victimVm.requestOnce(second.requestSocket, victimTarget, 2n * MiB);
+      expect(reason).toMatch(/^allow/);
+      expect(below(second.pid, 'launcher-main')).not.toContain(launcher);
+    } finally {
+      await second.stop();
+    }
+  }, 240_000);
+
   it('answers a request for it that cannot wait long enough with 503 not-ready and Retry-After, then serves it', async () => {
     const config = daemonConfig(tempDir(), { request: { deadlineMs: 300 } });
     const first = await start(config);

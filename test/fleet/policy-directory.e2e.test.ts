@@ -2,7 +2,8 @@
 // (test/support/kubelet-volume.ts): signed policies and bindings.yaml reconciled at start, a
 // `..data` swap picked up, torn and invalid updates refused with the last good state kept and
 // the refusal in health, metrics and the log, the admin socket kept off what the directory owns,
-// and the directory as the only source of truth across a restart on an empty state directory.
+// the directory as the only source of truth across a restart on an empty state directory, and a
+// compile refused because the compile launcher died read again after its Retry-After.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,9 @@ import { removeTempDirs, tempDir } from '../daemon/helpers/temp-dir.ts';
 import { VmAgent } from '../daemon/helpers/vm-agent-handle.ts';
 import { KubeletVolume } from '../support/kubelet-volume.ts';
 import { makeKey, sign, type MinisignKey } from '../support/minisign.ts';
+import { componentFromWat, policyWat } from '../support/components.ts';
+import { descendantsRunning as below, readProc } from '../support/processes/proc-table.ts';
+import { waitFor as waitForProbe, waitUntil } from '../support/wait.ts';
 
 let dir: string;
 let key: MinisignKey;
@@ -372,6 +376,51 @@ describe('a plain directory, without the kubelet', () => {
       'the plain directory change',
       2000,
     );
+    await d.stop();
+  });
+});
+
+describe('a compile that fails because the compile launcher died', () => {
+  it('refuses the update for now, reads the same generation again after its Retry-After, and applies it', async () => {
+    const retried = new KubeletVolume(path.join(dir, 'policies-retried'));
+    retried.publish(generation('memlock-cap'));
+    const d = await start(
+      daemonConfig(tempDir('capgate-policydir-retried-'), {
+        policies: {
+          trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }],
+          requireSignatures: true,
+          directory: retried.root,
+          directoryPollS: 3600, // never the fallback: what reads it again is the Retry-After
+        },
+      }),
+    );
+    // A policy no daemon has stored: the update compiles it, in a compile process started for it.
+    const file = path.join(dir, 'fresh.wasm');
+    fs.writeFileSync(file, await componentFromWat(policyWat({ extra: '(global $fresh i32 (i32.const 7))' })));
+    await waitUntil(
+      () => below(d.pid, 'compile-main').length === 0,
+      'the compile process to exit after its idle second',
+    );
+    const next = retried.publish(
+      generation('memlock-cap', { 'fresh.wasm': fs.readFileSync(file), 'fresh.wasm.minisig': sign(key, file) }),
+    );
+    const compile = await waitForProbe(() => below(d.pid, 'compile-main')[0], "the update's compile process");
+    process.kill(readProc(compile)!.ppid, 'SIGKILL');
+    const h = await waitForProbe(async () => {
+      const health = await d.admin.health();
+      const status = health.detail?.policyDirectory;
+      return status?.appliedFrom === path.join(retried.root, next) && status.error === null ? health : undefined;
+    }, 'the same generation to be applied after the Retry-After');
+    expect(h.status).toBe('ok');
+    // It was refused first, as not the directory's fault.
+    expect(
+      d.logs.some(
+        (l) =>
+          String(l.msg).startsWith('policy directory: update REFUSED') &&
+          /compile launcher died/.test(String(l.problem)),
+      ),
+    ).toBe(true);
+    expect((await d.admin.listPolicies()).policies.map((p) => p.name)).toContain('fresh');
     await d.stop();
   });
 });

@@ -9,7 +9,8 @@
 // An update is applied whole or not at all: any refused file (untrusted path, bad signature,
 // a component that does not compile, a bad bindings.yaml, a sha256 pin that does not match)
 // keeps the bindings as they were, and the refusal is reported in health, metrics and the log
-// until a good update replaces it. Revisions of files that did pass stay stored (unbound).
+// until a good update replaces it. Revisions of files that did pass stay stored (unbound). A
+// compile refused because the compile process was down is read again after its Retry-After.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -195,7 +196,11 @@ export class PolicyDirectory {
     } catch (err) {
       if (!(err instanceof DirectoryError)) throw err;
       const since = this.failure?.message === err.message ? this.failure.since : new Date().toISOString();
-      this.failure = { message: err.message, since, fingerprint };
+      // A refusal that passes (the compile process was down) is not the directory's: the same
+      // generation is read again after the Retry-After, not only once it changes.
+      const retryAfterS = err.retryAfterS;
+      this.failure = { message: err.message, since, fingerprint: retryAfterS === undefined ? fingerprint : '' };
+      if (retryAfterS !== undefined) this.schedule(retryAfterS * 1000);
       this.o.metrics?.policyDirectoryReconciles.inc({ result: 'refused' });
       this.o.logger.error(
         { directory: this.o.directory, problem: err.message },
@@ -228,7 +233,7 @@ export class PolicyDirectory {
         p.bytes,
         p.signatureFile,
       );
-      if (!r.ok) throw new DirectoryError(`${p.name}.wasm: ${r.message}`);
+      if (!r.ok) throw new DirectoryError(`${p.name}.wasm: ${r.message}`, r.retryAfterS);
       revisions.set(p.name, r.value.revision.revision);
     }
     const wanted = new Map(
@@ -238,7 +243,7 @@ export class PolicyDirectory {
       const now = store.bindings.currentFor(operation);
       if (now && now.source === 'directory' && now.policy === w.policy && now.revision === w.revision) continue;
       const r = await policies.bind(operation, w.policy, w.revision, 'directory');
-      if (!r.ok) throw new DirectoryError(`binding ${operation} to ${w.policy}: ${r.message}`);
+      if (!r.ok) throw new DirectoryError(`binding ${operation} to ${w.policy}: ${r.message}`, r.retryAfterS);
     }
     for (const b of store.bindings.current()) {
       if (b.source !== 'directory' || wanted.has(b.operation)) continue;

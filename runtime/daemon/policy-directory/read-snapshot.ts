@@ -39,6 +39,13 @@ export interface DirectorySnapshot {
 /** Why the directory's contents were refused: the whole update is, the last good state stays. */
 export class DirectoryError extends Error {
   override readonly name = 'DirectoryError';
+  constructor(
+    message: string,
+    /** Not the directory's fault (the compile process was down): read it again after this many seconds. */
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

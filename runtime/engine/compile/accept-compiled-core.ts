@@ -1,11 +1,14 @@
 // The daemon's decision on what the compile process returned. That process may be running an
-// attacker's code (it decodes untrusted bytes), so its instrumented core module is verified
-// (../verify/verify-core.ts: every loop and entry charged, charges large enough, no refill, the
-// imports and limits the engine expects) off the main thread before WebAssembly.compile: a core
-// without fuel checks would hold whichever thread runs it (the main thread too, for a speculative
-// run) for ever. What it says of the module is replaced by what the module shows: its host
-// functions must be its imports, and its instantiation cost is recomputed from its sections.
-// A module that fails is refused and the process is treated as broken (the caller replaces it).
+// attacker's code (it decodes untrusted bytes), so nothing it says of the module is taken on its
+// word. Off the main thread, in the verifier's worker (../verify/): the instrumented core module
+// is verified (every loop and entry charged, charges large enough, no refill, the imports and
+// limits the engine expects: a core without fuel checks would hold whichever thread runs it, the
+// main thread too, for ever), compiled, and instantiated in a timed trial. Its host functions
+// must be its imports; its instantiation cost is what its sections declare and what the
+// daemon's own trial took, whatever the process measured (a process that claims 1 µs would have
+// a costly policy instantiated on the main thread). A module that fails the verifier, or does
+// not compile, is refused and the process is treated as broken (the caller replaces it); one
+// whose trial takes the limit or more is refused as the compile process would refuse it.
 import type { CompileResult } from '../api.ts';
 import { instantiationCost } from '../instantiation-cost.ts';
 import type { EngineLimits } from '../limits.ts';
@@ -19,6 +22,7 @@ export interface Acceptance {
 }
 
 const NOT_METERED = 'the compile process returned a module that is not metered';
+const UNCHECKED = 'the compile process returned a module that could not be checked';
 
 function refusal(message: string, broken: boolean): Acceptance {
   return { result: { ok: false, kind: 'invalid-module', message: message.slice(0, 1200) }, broken };
@@ -29,30 +33,24 @@ export async function acceptCompiledCore(
   limits: EngineLimits,
 ): Promise<Acceptance> {
   const outcome = await verifyCoreOffThread(answer.core, limits);
-  if (!outcome.ok) return refusal(`${NOT_METERED}: ${outcome.message}`, true);
-  const { verified } = outcome;
+  if (!outcome.ok) {
+    if (outcome.stage === 'trial') return refusal(outcome.message, false);
+    if (outcome.stage === 'compile') return refusal(outcome.message, true);
+    return refusal(`${outcome.stage === 'verify' ? NOT_METERED : UNCHECKED}: ${outcome.message}`, true);
+  }
+  const { verified, module, trialUs } = outcome;
   if (verified.hostFunctions.join('\n') !== answer.policy.hostFunctions.join('\n'))
     return refusal(
       `the compile process returned host functions [${answer.policy.hostFunctions.join(', ')}] for a module that imports [${verified.hostFunctions.join(', ')}]`,
       true,
     );
-  let module: WebAssembly.Module;
-  try {
-    module = await WebAssembly.compile(answer.core);
-  } catch (err) {
-    return refusal(
-      `the compiled policy does not compile here (engine bug): ${err instanceof Error ? err.message : String(err)}`,
-      true,
-    );
-  }
-  // The trial's time is the process's word; the sizes are the module's. Without a trial the
-  // cost stays unknown (never instantiated on the main thread).
-  const { instantiation: claimed, ...policy } = answer.policy;
-  const instantiation = claimed !== undefined ? instantiationCost(verified.shape, claimed.trialUs) : undefined;
+  // The process's own measure (answer.policy.instantiation) is dropped: the sizes are the
+  // module's, the trial's time the daemon's.
+  const { instantiation: _claimed, ...policy } = answer.policy;
   return {
     result: {
       ok: true,
-      policy: { ...policy, limits: { ...limits }, module, ...(instantiation ? { instantiation } : {}) },
+      policy: { ...policy, limits: { ...limits }, module, instantiation: instantiationCost(verified.shape, trialUs) },
     },
     broken: false,
   };

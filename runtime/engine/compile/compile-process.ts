@@ -12,7 +12,10 @@
 // compile processes on this side's word, relaying jobs and results. Only a launcher that died is
 // started again from here: at once the first time, then after a back-off that doubles to 30 s
 // (a compile asked for meanwhile is refused, to be tried again); the compile it was running is
-// refused, to be tried again.
+// refused, to be tried again. "Tried again" is its own answer (CompilerUnavailable, with the
+// seconds until the launcher is back), never the policy's refusal: the daemon answers it 503
+// with Retry-After, and stores nothing. So is a compile whose process died other than from its
+// heap limit or its time limit (those are the policy's doing).
 //
 // The compile process ends once it has had nothing to compile for `idleMs` (1 s): the pipeline
 // (binaryen, jco's wasm-tools) costs ~100 MB while loaded, and a worker thread would not give it
@@ -22,8 +25,8 @@
 // compiled output crosses back: the instrumented core module's bytes, verified to be metered in
 // a worker thread (accept-compiled-core.ts: the process may be running an attacker's code, and
 // an unmetered loop would hold the main thread for ever; a process whose module fails is ended),
-// then compiled again here by WebAssembly.compile (asynchronous, off this thread), which is also
-// the one Module the evaluation workers share.
+// then compiled again and instantiated on trial in that worker (the trial's time is the daemon's
+// own measure), whose Module is the one the evaluation workers share.
 //
 // The process is sandboxed (compile-sandbox.ts: no capability on any thread, no_new_privs, a
 // seccomp filter, low rlimits, no inherited descriptor, a Landlock domain with no file in it).
@@ -35,7 +38,7 @@
 // kernel has none, compiles go on without it and the daemon warns at start.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { CompileResult } from '../api.ts';
+import type { CompileResult, CompilerUnavailable } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
@@ -150,6 +153,9 @@ function refused(message: string): CompileResult {
   return { ok: false, kind: 'invalid-module', message };
 }
 
+/** A compile that could not start for a cause that passes (a launcher or process that died): to be tried again. */
+class CompilerDown extends Error {}
+
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class CompileProcess {
@@ -250,7 +256,7 @@ export class CompileProcess {
     const wait = this.#restartAt - Date.now();
     if (wait > 0)
       return Promise.reject(
-        new Error(
+        new CompilerDown(
           `the compile launcher died ${this.#deaths} times in a row and is started again in ${Math.ceil(wait / 1000)} s; try again then${l !== undefined ? this.#launcherWhy(l) : ''}`,
         ),
       );
@@ -297,9 +303,11 @@ export class CompileProcess {
       // `on`: a later one (a message that could not be sent) must not go unhandled, which would throw.
       child.on('error', (err) => {
         l.stderrTail = `${l.stderrTail}${err.message}\n`.slice(-STDERR_TAIL_CHARS);
-        reject(new Error(`the compile launcher could not start: ${err.message}`));
+        reject(new CompilerDown(`the compile launcher could not start: ${err.message}`));
       });
-      void l.exited.then(() => reject(new Error(`the compile launcher exited during start-up${this.#launcherWhy(l)}`)));
+      void l.exited.then(() =>
+        reject(new CompilerDown(`the compile launcher exited during start-up${this.#launcherWhy(l)}`)),
+      );
     });
     l.ready.catch(() => undefined);
     child.on('message', (m: FromLauncher) => this.#fromLauncher(l, m));
@@ -424,7 +432,7 @@ export class CompileProcess {
       };
       void r.exited.then(() =>
         reject(
-          new Error(
+          new CompilerDown(
             r.lostWithLauncher
               ? `${r.end} while the compile process started; it is started again: try again`
               : `the compile process exited during start-up${this.#why(r)}`,
@@ -466,7 +474,8 @@ export class CompileProcess {
       r = this.#running ??= this.#spawn(l);
       await r.ready;
     } catch (err) {
-      return refused(`the policy could not be compiled: ${errorText(err)}`);
+      const message = `the policy could not be compiled: ${errorText(err)}`;
+      return err instanceof CompilerDown ? this.#unavailable(message) : refused(message);
     }
     const id = this.#nextId++;
     let finished = false;
@@ -484,13 +493,15 @@ export class CompileProcess {
         const oom = /heap limit|out of memory/i.test(r.output);
         this.stopped += oom ? 1 : 0;
         done(
-          refused(
-            oom
-              ? `compiling the policy exhausted the compile process's memory limit of ${this.#options.maxHeapMb} MiB; it was stopped${this.#why(r)}`
-              : r.lostWithLauncher
-                ? `${r.end} while compiling the policy; it is started again: try again`
-                : `the compile process died while compiling the policy${this.#why(r)}`,
-          ),
+          oom
+            ? refused(
+                `compiling the policy exhausted the compile process's memory limit of ${this.#options.maxHeapMb} MiB; it was stopped${this.#why(r)}`,
+              )
+            : this.#unavailable(
+                r.lostWithLauncher
+                  ? `${r.end} while compiling the policy; it is started again: try again`
+                  : `the compile process died while compiling the policy${this.#why(r)}; a new one is started: try again`,
+              ),
         );
       });
       const timer = setTimeout(() => {
@@ -508,6 +519,12 @@ export class CompileProcess {
       this.#end(r);
     }
     return accepted.result;
+  }
+
+  /** A compile to be asked for again, once the launcher is back (at least a second from now). */
+  #unavailable(message: string): CompilerUnavailable {
+    const retryAfterS = Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000));
+    return { ok: false, kind: 'compiler-unavailable', message, retryAfterS };
   }
 
   /** A job was answered: with none left, the process ends (after idleMs). */

@@ -1,6 +1,6 @@
 // Messages between the compile launcher (launcher-main.ts) and its compile process
 // (compile-main.ts), in frames (frames.ts) over the process's descriptor COMPILE_CHANNEL_FD.
-import type { CompiledPolicy, CompileResult } from '../api.ts';
+import type { CompiledPolicy, CompileRefusal } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
 
 /** The compile process's channel to the launcher: its fourth stdio descriptor (a socket pair). */
@@ -14,11 +14,12 @@ export interface CompileJob {
 
 /**
  * A compile's result as it crosses processes: a WebAssembly.Module cannot, so a compiled policy
- * comes as the instrumented core module's bytes, compiled again on the engine's side.
+ * comes as the instrumented core module's bytes, compiled again on the engine's side (in the
+ * verifier's worker, accept-compiled-core.ts), where its instantiation is timed again too.
  */
 export type CompileResultOnWire =
   | { ok: true; policy: Omit<CompiledPolicy, 'module'>; core: Uint8Array }
-  | Extract<CompileResult, { ok: false }>;
+  | CompileRefusal;
 
 /**
  * The Landlock domain a process entered (os/landlock.ts): the ABI whose rights it handled and

@@ -236,7 +236,11 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
 }
 
 function reply<T>(r: ServiceResult<T>, onOk: (v: T) => Reply): Reply {
-  return r.ok ? onOk(r.value) : fail(r.code, r.message, r.hint, r.kind !== undefined ? { kind: r.kind } : {});
+  if (r.ok) return onOk(r.value);
+  return fail(r.code, r.message, r.hint, {
+    ...(r.kind !== undefined ? { kind: r.kind } : {}),
+    ...(r.retryAfterS !== undefined ? { headers: { 'retry-after': String(r.retryAfterS) } } : {}),
+  });
 }
 
 function summary(name: string, revisions: PolicySummary['revisions']): PolicySummary {

@@ -26,15 +26,35 @@ import {
 } from '../../wire/index.ts';
 import { BindingTable } from '../state/binding-table.ts';
 
+/** Start-up recompiles of one bound revision, while the compile launcher or process is down. */
+const START_COMPILE_ATTEMPTS = 5;
+
 export type ServiceResult<T> =
   | { ok: true; value: T }
   | {
       ok: false;
-      code: 'bad-request' | 'invalid-policy' | 'not-found' | 'conflict';
+      code: 'bad-request' | 'invalid-policy' | 'not-found' | 'conflict' | 'compiler-unavailable';
       message: string;
       hint?: string;
       kind?: string;
+      /** compiler-unavailable: nothing changed; ask again after this many seconds. */
+      retryAfterS?: number;
     };
+
+/** A compile that failed for a cause that passes (the compile launcher or process died): nothing changed, ask again. */
+function compilerUnavailable(
+  message: string,
+  retryAfterS: number,
+  what: string,
+): Extract<ServiceResult<never>, { ok: false }> {
+  return {
+    ok: false,
+    code: 'compiler-unavailable',
+    message,
+    retryAfterS,
+    hint: `nothing was changed; ${what} again in ${retryAfterS} s`,
+  };
+}
 
 /** Whether a stored revision may run under the daemon's trust roots. */
 type Verdict = { ok: true } | { ok: false; reason: SignatureProblem; message: string };
@@ -138,7 +158,7 @@ export class PolicyService {
       return v.ok;
     });
     const all = runnable.map((b) => {
-      const done = this.exclusive(() => this.ensureLoaded(b.policy, b.revision)).then(
+      const done = this.loadAtStart(b.policy, b.revision).then(
         (r) => {
           if (!r.ok)
             this.logger.error(
@@ -160,6 +180,24 @@ export class PolicyService {
       return done;
     });
     return Promise.all(all).then(() => undefined);
+  }
+
+  /**
+   * ensureLoaded for a start-up recompile, asked again while the compile launcher or process is
+   * down (it is restarted, then after a back-off): a bound policy must not deny host-error until
+   * rebound because the launcher died once.
+   */
+  private async loadAtStart(policy: string, revision: number): Promise<ServiceResult<true>> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.exclusive(() => this.ensureLoaded(policy, revision));
+      if (r.ok || r.code !== 'compiler-unavailable' || attempt >= START_COMPILE_ATTEMPTS) return r;
+      const waitS = r.retryAfterS ?? 1;
+      this.logger.warn(
+        { policy, revision, attempt, retryAfterS: waitS, problem: r.message },
+        'a bound policy could not be compiled at start (the compile process is down); trying again',
+      );
+      await new Promise<void>((resolve) => setTimeout(resolve, waitS * 1000).unref());
+    }
   }
 
   /** A promise while `sha256` is still being recompiled at start-up (true once loaded); undefined when there is nothing to wait for. */
@@ -203,6 +241,8 @@ export class PolicyService {
       });
     return this.exclusive(async () => {
       const compiled = await this.engine.compile(bytes);
+      if (!compiled.ok && compiled.kind === 'compiler-unavailable')
+        return compilerUnavailable(compiled.message, compiled.retryAfterS, 'push it');
       if (!compiled.ok) {
         return {
           ok: false,
@@ -439,6 +479,12 @@ export class PolicyService {
     if (this.loaded.has(rev.sha256)) return { ok: true, value: true };
     const bytes = this.store.policies.bytes(policy, revision)!;
     const compiled = await this.engine.compile(bytes);
+    if (!compiled.ok && compiled.kind === 'compiler-unavailable')
+      return compilerUnavailable(
+        `${policy} revision ${revision} could not be compiled now: ${compiled.message}`,
+        compiled.retryAfterS,
+        'ask',
+      );
     if (!compiled.ok)
       return {
         ok: false,

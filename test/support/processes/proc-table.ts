@@ -71,3 +71,10 @@ export function descendantsOf(roots: Iterable<number>, table: readonly ProcEntry
   }
   return out;
 }
+
+/** The processes below `pid` whose command line names `script` (e.g. the daemon's compile-main, launcher-main). */
+export function descendantsRunning(pid: number, script: string): number[] {
+  const table = processTable();
+  const tree = descendantsOf([pid], table);
+  return table.filter((p) => p.pid !== pid && tree.has(p.pid) && p.cmdline.includes(script)).map((p) => p.pid);
+}
