@@ -63,14 +63,14 @@ describe('LeanHistogram', () => {
   });
 });
 
+/** The daemon's metrics with nothing loaded, registered or queued. */
+function idleDaemonMetrics(): DaemonMetrics {
+  return new DaemonMetrics({ policiesLoaded: () => 0, vmsRegistered: () => 0, queued: () => 0, inFlight: () => 0 });
+}
+
 describe("the audit commit's histograms", () => {
   it("read as prom-client's Histograms of the same definition after the same commits", async () => {
-    const metrics = new DaemonMetrics({
-      policiesLoaded: () => 0,
-      vmsRegistered: () => 0,
-      queued: () => 0,
-      inFlight: () => 0,
-    });
+    const metrics = idleDaemonMetrics();
     const theirs = new Registry();
     const batches = new Histogram({
       name: 'capgate_audit_batch_records',
@@ -112,12 +112,7 @@ describe("the audit commit's histograms", () => {
 
 describe('capgate_decisions_total', () => {
   it('counts through decided() what inc() would have: same series, same order, across scrapes', async () => {
-    const metrics = new DaemonMetrics({
-      policiesLoaded: () => 0,
-      vmsRegistered: () => 0,
-      queued: () => 0,
-      inFlight: () => 0,
-    });
+    const metrics = idleDaemonMetrics();
     const theirs = new Registry();
     const counter = new Counter({
       name: 'capgate_decisions_total',
