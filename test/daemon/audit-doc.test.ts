@@ -4,16 +4,10 @@
 // The real pipeline, scheduler and metrics; an engine that allows after one set-memlock.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Outcome } from '../../runtime/engine/outcome.ts';
-import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
 import { auditDoc, type NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { recordingPipeline } from '../support/recording-pipeline.ts';
+import { recordingMetrics, recordingPipeline } from '../support/recording-pipeline.ts';
 
-const metrics = new DaemonMetrics({
-  policiesLoaded: () => 1,
-  vmsRegistered: () => 1,
-  queued: () => 0,
-  inFlight: () => 0,
-});
+const metrics = recordingMetrics();
 afterAll(() => metrics.close());
 
 const OUTCOME: Outcome = {

@@ -3,18 +3,12 @@
 // is denied as late without being evaluated, and its record's time is when it arrived.
 // The real pipeline, scheduler and metrics; an engine that must not be asked, an audit that keeps records.
 import { afterAll, describe, expect, it } from 'vitest';
-import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
 import type { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { recordingPipeline } from '../support/recording-pipeline.ts';
+import { recordingMetrics, recordingPipeline } from '../support/recording-pipeline.ts';
 
 const DEADLINE_MS = 2000;
-const metrics = new DaemonMetrics({
-  policiesLoaded: () => 1,
-  vmsRegistered: () => 1,
-  queued: () => 0,
-  inFlight: () => 0,
-});
+const metrics = recordingMetrics();
 afterAll(() => metrics.close());
 
 function pipelineWith(records: NewAuditRecord[], evaluated: string[]): DecisionPipeline {

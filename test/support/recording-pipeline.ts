@@ -3,7 +3,7 @@
 import type { PolicyEngine } from '../../runtime/engine/api.ts';
 import type { RegisteredVm } from '../../runtime/identity/vm.ts';
 import type { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
-import type { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
+import { DaemonMetrics } from '../../runtime/server/metrics/daemon-metrics.ts';
 import { DecisionPipeline } from '../../runtime/server/request/decision-pipeline.ts';
 import { FairScheduler } from '../../runtime/server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../../runtime/server/state/vm-registry.ts';
@@ -20,6 +20,11 @@ export interface RecordingPipelineOptions {
   records: NewAuditRecord[];
   /** The request's and the evaluation's deadline. */
   deadlineMs: number;
+}
+
+/** The daemon's metrics as this pipeline's world has it: one policy, one VM, nothing queued. Close it. */
+export function recordingMetrics(): DaemonMetrics {
+  return new DaemonMetrics({ policiesLoaded: () => 1, vmsRegistered: () => 1, queued: () => 0, inFlight: () => 0 });
 }
 
 export function recordingPipeline(o: RecordingPipelineOptions): DecisionPipeline {
