@@ -9,9 +9,10 @@
 // Each row alternates alone and loaded blocks (BLOCKS of each, BLOCK_REQUESTS decisions a block),
 // starting each alone block once the daemon is quiet (no compile process, its threads idle), so
 // that a slow drift, a GC or a compile left over from the previous row falls on both sides, not
-// on one. The clients (the victim's, the attacker's, and this driver's uploads) run in a CPU
-// cgroup of their own where the host lets us make one: as pods do under the kubelet, so their
-// own CPU use competes with the daemon as one group, not thread for thread.
+// on one. The clients run in CPU cgroups where the host lets us make them, as pods do under the
+// kubelet: a pods group beside the daemon (with this driver's uploads in it), and one group per
+// VM under it, so the clients' CPU use competes with the daemon as one group, and the attacker's
+// with the victim's as one pod with another, not thread for thread.
 // A stall is any cause; beside it, the longest turn of guest work in the main thread's CPU time
 // (what the budget bounds) and in wall time, and how long the main thread waited for a CPU in the
 // phase (/proc/<pid>/task/<pid>/schedstat): on a shared machine, a stall is mostly that wait.
@@ -259,9 +260,14 @@ async function settle(daemonPid: number): Promise<void> {
 }
 
 /** A CPU cgroup for the clients, beside the daemon's (v1 `cpu` or v2 with the cpu controller), or
- * undefined when this host does not let us make one. This driver enters it after it started the
- * daemon, so the clients it forks next start in it; it leaves before the next daemon starts. */
+ * undefined when this host does not let us make one: the kubelet's pods group. This driver (the
+ * admin's uploads) enters it after it started the daemon; each VM's client is then placed in a
+ * group of its own under it, as each pod is, so the hostile VM's client competes with the
+ * victim's as one pod with another, not thread for thread (CAPGATE_BENCH_ONE_POD=1: both in the
+ * pods group itself, to compare). The driver leaves before the next daemon starts. */
 class PodsCgroup {
+  readonly #pods = new Set<string>();
+
   private constructor(readonly dir: string) {}
 
   static create(): PodsCgroup | undefined {
@@ -283,16 +289,29 @@ class PodsCgroup {
     fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(process.pid));
   }
 
+  /** Moves a VM's client (and the children it starts next) into that VM's pod group. */
+  place(pid: number, vm: string): void {
+    if (process.env.CAPGATE_BENCH_ONE_POD) return;
+    const pod = path.join(this.dir, vm);
+    if (!this.#pods.has(pod)) {
+      fs.mkdirSync(pod);
+      this.#pods.add(pod);
+    }
+    fs.writeFileSync(path.join(pod, 'cgroup.procs'), String(pid));
+  }
+
   leave(): void {
     fs.writeFileSync(path.join(path.dirname(this.dir), 'cgroup.procs'), String(process.pid));
   }
 
-  /** Removes the group (this driver has left it, and the clients have exited). */
+  /** Removes the groups (this driver has left them, and the clients have exited). */
   close(): void {
-    try {
-      fs.rmdirSync(this.dir);
-    } catch (err) {
-      console.error(`isolation bench: could not remove ${this.dir}: ${(err as Error).message}`);
+    for (const dir of [...this.#pods, this.dir]) {
+      try {
+        fs.rmdirSync(dir);
+      } catch (err) {
+        console.error(`isolation bench: could not remove ${dir}: ${(err as Error).message}`);
+      }
     }
   }
 }
@@ -439,6 +458,34 @@ function uploads(admin: CapgateAdminClient, name: string, bytes: Uint8Array): Lo
   };
 }
 
+/** HOG_PROCESSES spinning processes in the hostile VM's pod that never ask the daemon anything:
+ * the control row. What the victim loses here is the machine's (the OS scheduler's, the other
+ * pods' CPU), not the daemon's isolation; a class's loss beyond it is the daemon's. */
+const HOG_PROCESSES = 2;
+
+function cpuHog(pods: PodsCgroup | undefined): Load {
+  let hogs: ChildProcess[] = [];
+  return {
+    async start() {
+      hogs = Array.from({ length: HOG_PROCESSES }, () =>
+        spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+      );
+      await Promise.all(hogs.map((h) => new Promise((r) => h.once('spawn', r))));
+      for (const h of hogs) pods?.place(h.pid!, 'hostile');
+    },
+    async stop() {
+      await Promise.all(
+        hogs.map((h) => {
+          const exited = new Promise((r) => h.once('exit', r));
+          h.kill('SIGKILL');
+          return exited;
+        }),
+      );
+      return { [`${HOG_PROCESSES} processes spinning`]: 1 };
+    },
+  };
+}
+
 async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined): Promise<Row[]> {
   const { label, pace } = c;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-isolation-'));
@@ -447,6 +494,8 @@ async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined):
   const victim = new Client();
   const hostile = new Client();
   try {
+    pods?.place(victim.pid, 'victim');
+    pods?.place(hostile.pid, 'hostile');
     victim.targetPid = (await victim.next('ready')).targetPid;
     hostile.targetPid = (await hostile.next('ready')).targetPid;
     for (const [k, c] of [victim, hostile].entries()) {
@@ -473,9 +522,11 @@ async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined):
       await daemon.admin.bind('set-memlock', { policy: cls });
       keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request), pace));
     }
-    // Upload bombs: the victim runs memlock-cap while an admin uploads the bomb over and over.
+    // The control row and the upload bombs: the victim runs memlock-cap meanwhile (in the bombs'
+    // rows, an admin uploads the bomb over and over).
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
+    if (selected('cpu-hog')) keep(await measureRow('cpu-hog (control)', daemon, victim, cpuHog(pods), pace));
     for (const bomb of BOMBS.filter(selected)) {
       const load = uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]());
       keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace));
@@ -586,7 +637,7 @@ export async function run(): Promise<void> {
   );
   console.log(
     pods
-      ? `clients: this driver and the VMs' clients in their own CPU cgroup (${pods.dir}), the daemon outside it, as pods and a host service are deployed`
+      ? `clients: this driver in a CPU cgroup of its own (${pods.dir}), the daemon outside it, ${process.env.CAPGATE_BENCH_ONE_POD ? "the VMs' clients with the driver in that group (CAPGATE_BENCH_ONE_POD)" : "each VM's client in a group of its own under it"}, as pods and a host service are deployed`
       : 'clients: in the same CPU cgroup as the daemon (no cgroup could be made here, or CAPGATE_BENCH_NO_CGROUP is set), so they compete with it thread for thread',
   );
   console.log(
