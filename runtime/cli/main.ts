@@ -41,10 +41,16 @@ function classify(e: unknown): Failure {
     };
   }
   if (e instanceof CapgateApiError) {
-    const code = e.code === 'bad-request' || e.code === 'not-found' ? EXIT.usage : EXIT.failed;
     // A 503 or 429 with Retry-After (overloaded, not-ready, compiler-unavailable, vm-rate-limited):
-    // nothing was done, and the same command may succeed later; say so, and when.
+    // nothing was done, and the same command may succeed later; say so, and when, and exit with
+    // a code of its own (EX_TEMPFAIL), not a refusal's.
     const retryAfterS = e.status === 503 || e.status === 429 ? e.retryAfterS : undefined;
+    const code =
+      retryAfterS !== undefined
+        ? EXIT.tempfail
+        : e.code === 'bad-request' || e.code === 'not-found'
+          ? EXIT.usage
+          : EXIT.failed;
     const details = {
       ...(e.kind ? { kind: e.kind } : {}),
       ...(retryAfterS !== undefined ? { retryable: true, retryAfterS } : {}),

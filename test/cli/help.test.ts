@@ -36,7 +36,7 @@ describe('capgate --help', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /Exit codes:\n {2}0 {2}ok.*\n {2}1 {2}denied or failed.*\n {2}2 {2}usage error.*\n {2}3 {2}daemon unreachable/,
+      /Exit codes:\n {2}0 {2}ok.*\n {2}1 {2}denied or failed.*\n {2}2 {2}usage error.*\n {2}3 {2}daemon unreachable.*\n {2}75 try again later \(.*Retry-After.*EX_TEMPFAIL\)/,
     );
   });
 

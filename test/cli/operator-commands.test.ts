@@ -91,7 +91,7 @@ describe('capgate health', () => {
 
   it('documents its exit codes in its help', async () => {
     const r = await runCli(['health', '--help']);
-    expect(r.stdout).toMatch(/Exit status:\n\s+0 .*ok.*\n\s+1 .*\n\s+3 .*no daemon/);
+    expect(r.stdout).toMatch(/Exit status:\n\s+0 .*ok.*\n\s+1 .*\n\s+3 .*no daemon.*\n\s+75 .*Retry-After/);
   });
 });
 

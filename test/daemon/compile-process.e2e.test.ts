@@ -215,7 +215,8 @@ describe('the compile process', () => {
     };
     try {
       const json = await pushLosingTheLauncher('--json');
-      expect(json.code, json.stderr).toBe(1);
+      // EX_TEMPFAIL: a code of its own, not a refusal's 1.
+      expect(json.code, json.stderr).toBe(75);
       expect(JSON.parse(json.stdout)).toMatchObject({
         error: {
           kind: 'compiler-unavailable',
@@ -226,10 +227,10 @@ describe('the compile process', () => {
           ),
           hint: expect.stringMatching(/^nothing was changed; push it again in \d+ s$/),
         },
-        exitCode: 1,
+        exitCode: 75,
       });
       const text = await pushLosingTheLauncher();
-      expect(text.code).toBe(1);
+      expect(text.code).toBe(75);
       expect(text.stderr).toMatch(/^error: the daemon cannot do it now \(retryable, after \d+ s\): /m);
       expect(text.stderr).toMatch(/\nhint: nothing was changed; push it again in \d+ s\n$/);
       expect((await admin.listPolicies()).policies.map((p) => p.name)).not.toContain('retried');

@@ -2,8 +2,9 @@
 // (test/support/kubelet-volume.ts): signed policies and bindings.yaml reconciled at start, a
 // `..data` swap picked up, torn and invalid updates refused with the last good state kept and
 // the refusal in health, metrics and the log, the admin socket kept off what the directory owns,
-// the directory as the only source of truth across a restart on an empty state directory, and a
-// compile refused because the compile launcher died read again after its Retry-After.
+// the directory as the only source of truth across a restart on an empty state directory, a
+// compile refused because the compile launcher died read again after its Retry-After, and a
+// policy whose bytes kill the compile process refused for good after the second death.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import { makeKey, sign, type MinisignKey } from '../support/minisign.ts';
 import { componentFromWat, policyWat } from '../support/components.ts';
 import { descendantsRunning as below, readProc } from '../support/processes/proc-table.ts';
 import { waitFor as waitForProbe, waitUntil } from '../support/wait.ts';
+import { killMidCompile, noCompileProcess, slowPolicy } from '../support/kill-mid-compile.ts';
 
 let dir: string;
 let key: MinisignKey;
@@ -423,4 +425,70 @@ describe('a compile that fails because the compile launcher died', () => {
     expect((await d.admin.listPolicies()).policies.map((p) => p.name)).toContain('fresh');
     await d.stop();
   });
+});
+
+describe('a policy whose bytes kill the compile process', () => {
+  it('is read again after the first death (503), refused after the second (422), and then not read again', async () => {
+    const crashing = new KubeletVolume(path.join(dir, 'policies-crashing'));
+    const good = crashing.publish(generation('memlock-cap'));
+    const d = await start(
+      daemonConfig(tempDir('capgate-policydir-crashing-'), {
+        policies: {
+          trustRoots: [{ name: 'fleet-ci', publicKey: key.publicKey }],
+          requireSignatures: true,
+          directory: crashing.root,
+          directoryPollS: 3600, // never the fallback: only the Retry-After reads it again
+        },
+      }),
+    );
+    try {
+      const file = path.join(dir, 'crasher.wasm');
+      const crasher = await slowPolicy(7);
+      fs.writeFileSync(file, crasher);
+      await noCompileProcess(d.pid);
+      const firstDeath = killMidCompile(d.pid, crasher);
+      crashing.publish(generation('memlock-cap', { 'crasher.wasm': crasher, 'crasher.wasm.minisig': sign(key, file) }));
+      await firstDeath;
+      // Read again after the Retry-After (the compile process that died is gone: the retry's is a
+      // fresh one), and killed again.
+      await killMidCompile(d.pid, crasher);
+      const h = await waitForProbe(async () => {
+        const health = await d.admin.health();
+        return /crasher\.wasm: the compile process died twice while compiling these bytes/.test(
+          health.detail?.policyDirectory?.error?.message ?? '',
+        )
+          ? health
+          : undefined;
+      }, "the generation refused for the policy's bytes");
+      expect(h.status).toBe('degraded');
+      expect(h.detail?.policyDirectory?.appliedFrom).toBe(path.join(crashing.root, good));
+      const refusals = (): string[] =>
+        d.logs
+          .filter((l) => String(l.msg).startsWith('policy directory: update REFUSED'))
+          .map((l) => String(l.problem));
+      expect(refusals()).toEqual([
+        expect.stringMatching(
+          /^crasher\.wasm: .*the compile process died while compiling the policy \(SIGKILL\).*try again/,
+        ),
+        expect.stringMatching(
+          /^crasher\.wasm: the compile process died twice while compiling these bytes .*\(SIGKILL\)/,
+        ),
+      ]);
+      // Not read again: a re-read would come a Retry-After (1 s) after the refusal, and compile
+      // the bytes, unkilled now, in whatever compile process runs. A push after the refusal
+      // keeps one running until a second after its answer, so later than such a re-read: once
+      // it has exited, the generation would have been read (and applied) if it were.
+      const other = path.join(dir, 'after-crash.wasm');
+      fs.writeFileSync(other, await componentFromWat(policyWat({ extra: '(global $after i32 (i32.const 8))' })));
+      await d.admin.pushPolicy('after-crash', fs.readFileSync(other), { signature: sign(key, other) });
+      await noCompileProcess(d.pid);
+      expect(refusals()).toHaveLength(2);
+      const after = await d.admin.health();
+      expect(after.detail?.policyDirectory?.appliedFrom).toBe(path.join(crashing.root, good));
+      expect(after.detail?.policyDirectory?.error?.message).toBe(h.detail?.policyDirectory?.error?.message);
+      expect((await d.admin.listPolicies()).policies.map((p) => p.name)).not.toContain('crasher');
+    } finally {
+      await d.stop();
+    }
+  }, 240_000);
 });

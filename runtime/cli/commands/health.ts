@@ -14,7 +14,8 @@ export const HEALTH_EXIT_HELP = `
 Exit status:
   0  the daemon answered and is serving (status ok; with --live, degraded too)
   1  the daemon answered but is not serving as asked (degraded: its problems are listed; shutting-down), or did not answer in time
-  3  no daemon at the socket (or no permission to reach it)`;
+  3  no daemon at the socket (or no permission to reach it)
+  75 the daemon answered 503 with Retry-After (too many connections at once): ask again then`;
 
 function isHealth(body: unknown): body is HealthResponse {
   const b = body as Partial<HealthResponse> | null;

@@ -14,8 +14,21 @@
 // (a compile asked for meanwhile is refused, to be tried again); the compile it was running is
 // refused, to be tried again. "Tried again" is its own answer (CompilerUnavailable, with the
 // seconds until the launcher is back), never the policy's refusal: the daemon answers it 503
-// with Retry-After, and stores nothing. So is a compile whose process died other than from its
-// heap limit or its time limit (those are the policy's doing).
+// with Retry-After, and stores nothing. So is, once, a compile whose process died other than from
+// its heap limit or its time limit (those are the policy's doing): a signal, an abort, the
+// launcher killing it for what it sent. A second such death while compiling the same bytes
+// (their sha256, in a small bounded memory: compile-deaths.ts) refuses them as the policy's
+// doing: bytes that kill the compile process every time would otherwise be "try again" for
+// ever, an admin's retries and the policy directory's re-reads each starting a compile process
+// for them. Only a death that the bytes may have caused counts: the process had been handed
+// them (not one that died starting), it had compiled nothing else (jobs run one at a time, so
+// no other job runs beside them, but a process serves a sequence of jobs, and one that ran an
+// earlier job could carry a fault from it; the retry always gets a fresh process, so bytes that
+// kill every process they reach are counted from then on), and its launcher lived (a launcher
+// that dies is not the bytes' doing: 503 however often). What else can kill a process in the
+// middle of a job (the OOM killer, an operator) is rare enough twice in a row for the same
+// bytes, and is not a ban: asked again, the bytes are compiled again, and a success clears
+// their count.
 //
 // The compile process ends once it has had nothing to compile for `idleMs` (1 s): the pipeline
 // (binaryen, jco's wasm-tools) costs ~100 MB while loaded, and a worker thread would not give it
@@ -37,6 +50,7 @@
 // Landlock is checked on the process's word (landlockShortfall says why that holds); where the
 // kernel has none, compiles go on without it and the daemon warns at start.
 import type { ChildProcess } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { CompileResult, CompilerUnavailable } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
@@ -44,6 +58,7 @@ import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compi
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
 import { acceptCompiledCore } from './accept-compiled-core.ts';
+import { CompileDeaths } from './compile-deaths.ts';
 import { KNOWN_LANDLOCK_ABI, landlockSupport, type LandlockSupport } from '../../os/landlock.ts';
 import { readProcStat } from '../../os/proc-stat.ts';
 import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
@@ -86,6 +101,8 @@ const STOP_GRACE_MS = 5000;
 /** A launcher that lived this long before it died is restarted at once; a shorter one backs off. */
 const LAUNCHER_STEADY_MS = 60_000;
 const BACKOFF_MAX_MS = 30_000;
+/** Compile processes the same bytes may kill before they are refused (the first is "try again"). */
+const DEATHS_REFUSED = 2;
 
 interface Launcher {
   child: ChildProcess;
@@ -105,6 +122,8 @@ interface Running {
   ready: Promise<void>;
   exited: Promise<void>;
   dead: boolean;
+  /** Jobs handed to it so far. */
+  jobs: number;
   /** How it ended, as the launcher told it (` (SIGKILL): why`). */
   end: string;
   /** It went with its launcher (`end` then says how the launcher ended). */
@@ -165,6 +184,8 @@ export class CompileProcess {
   #deaths = 0;
   #restartAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Bytes that killed compile processes (by sha256). */
+  readonly #compileDeaths = new CompileDeaths();
   #running: Running | undefined;
   /** Compile processes asked for and not yet reported gone, by `proc`. */
   readonly #procs = new Map<number, Running>();
@@ -399,6 +420,7 @@ export class CompileProcess {
       ready: Promise.resolve(),
       exited: Promise.resolve(),
       dead: false,
+      jobs: 0,
       end: '',
       lostWithLauncher: false,
       output: '',
@@ -488,21 +510,28 @@ export class CompileProcess {
         resolve(res);
       };
       r.results.set(id, done);
-      void r.exited.then(() => {
+      // Only the process's first job: see the header.
+      const firstJob = ++r.jobs === 1;
+      void r.exited.then(async () => {
         if (finished) return;
+        clearTimeout(timer);
         const oom = /heap limit|out of memory/i.test(r.output);
         this.stopped += oom ? 1 : 0;
-        done(
-          oom
-            ? refused(
-                `compiling the policy exhausted the compile process's memory limit of ${this.#options.maxHeapMb} MiB; it was stopped${this.#why(r)}`,
-              )
-            : this.#unavailable(
-                r.lostWithLauncher
-                  ? `${r.end} while compiling the policy; it is started again: try again`
-                  : `the compile process died while compiling the policy${this.#why(r)}; a new one is started: try again`,
-              ),
-        );
+        if (oom)
+          return done(
+            refused(
+              `compiling the policy exhausted the compile process's memory limit of ${this.#options.maxHeapMb} MiB; it was stopped${this.#why(r)}`,
+            ),
+          );
+        if (r.lostWithLauncher)
+          return done(this.#unavailable(`${r.end} while compiling the policy; it is started again: try again`));
+        if (!firstJob)
+          return done(
+            this.#unavailable(
+              `the compile process died while compiling the policy${this.#why(r)}; a new one is started: try again`,
+            ),
+          );
+        done(await this.#killedBy(bytes, this.#why(r)));
       });
       const timer = setTimeout(() => {
         this.stopped++;
@@ -518,7 +547,32 @@ export class CompileProcess {
       this.refusedOutputs++;
       this.#end(r);
     }
+    if (accepted.result.ok) this.#compileDeaths.forget(accepted.result.policy.sha256);
     return accepted.result;
+  }
+
+  /**
+   * A compile process that had `bytes` as its only job died (`how`): "try again" the first time,
+   * the policy refused from the second. Hashed off the main thread (WebCrypto runs in libuv's
+   * pool): the bytes may be 256 MiB, and only a death pays for it.
+   */
+  async #killedBy(bytes: Uint8Array, how: string): Promise<CompileResult> {
+    let sha256: string;
+    try {
+      sha256 = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+    } catch (err) {
+      return this.#unavailable(
+        `the compile process died while compiling the policy${how}, and its bytes could not be hashed (${errorText(err)}): try again`,
+      );
+    }
+    const { deaths } = this.#compileDeaths.record(sha256, how);
+    if (deaths < DEATHS_REFUSED)
+      return this.#unavailable(
+        `the compile process died while compiling the policy${how}; a new one is started: try again (if these bytes kill it again, they are refused)`,
+      );
+    return refused(
+      `the compile process died ${deaths === 2 ? 'twice' : `${deaths} times`} while compiling these bytes (sha256 ${sha256}), the last time${how}. They are refused, not "try again": nothing was stored. Check the policy with \`capgate test\` and build it again (another toolchain version); if other policies kill it too, the compile process itself is failing (see the daemon's log). Asked again, the same bytes are compiled again`,
+    );
   }
 
   /** A compile to be asked for again, once the launcher is back (at least a second from now). */

@@ -2,6 +2,7 @@
 // launcher) with a time limit: a compile that runs past it is stopped and refused with a clear
 // message, and the next upload gets a fresh process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
@@ -15,6 +16,7 @@ import { processSched, threadSched } from '../../support/processes/thread-sched.
 import { threadNices } from '../../support/processes/thread-nice.ts';
 import { readProc } from '../../support/processes/proc-table.ts';
 import { waitUntil } from '../../support/wait.ts';
+import { jobHandedOver, slowPolicy } from '../../support/kill-mid-compile.ts';
 
 /** This process's compile processes (its launchers' children), from /proc (a compile process runs compile-main). */
 function compileProcesses(): number[] {
@@ -144,6 +146,61 @@ describe('the compile process', () => {
       });
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
   }, 120_000);
+
+  it('bytes that kill two fresh compile processes are refused; a process that compiled something else first, a launcher death, and a success in between do not count', async () => {
+    const compiler = new CompileProcess();
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    await compiler.start();
+    /** Compiles `bytes`, killing -9 (`victim`) the compile process or its launcher once it has the job. */
+    const killed = async (bytes: Uint8Array, victim: 'compile process' | 'launcher'): Promise<unknown> => {
+      await waitUntil(() => compiler.launcherPid !== undefined, 'a launcher');
+      const handed = jobHandedOver(compiler.launcherPid!, bytes);
+      const answer = compiler.compile(bytes, DEFAULT_LIMITS);
+      await handed;
+      process.kill(victim === 'launcher' ? compiler.launcherPid! : compiler.pid!, 'SIGKILL');
+      return answer;
+    };
+    const tryAgain = (counted: boolean) => ({
+      ok: false,
+      kind: 'compiler-unavailable',
+      retryAfterS: 1,
+      message: counted
+        ? 'the compile process died while compiling the policy (SIGKILL); a new one is started: try again (if these bytes kill it again, they are refused)'
+        : 'the compile process died while compiling the policy (SIGKILL); a new one is started: try again',
+    });
+    const crasher = await slowPolicy(100);
+    const sha = createHash('sha256').update(crasher).digest('hex');
+    // In a process that compiled other bytes first: not counted (it could carry their fault).
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    expect(await killed(crasher, 'compile process')).toEqual(tryAgain(false));
+    // Each retry gets a fresh process: counted, then refused.
+    expect(await killed(crasher, 'compile process')).toEqual(tryAgain(true));
+    const refusal = await killed(crasher, 'compile process');
+    expect(refusal).toEqual({
+      ok: false,
+      kind: 'invalid-module',
+      message: expect.stringMatching(
+        new RegExp(
+          `^the compile process died twice while compiling these bytes \\(sha256 ${sha}\\), the last time \\(SIGKILL\\)\\. They are refused`,
+        ),
+      ),
+    });
+    // A third death is refused too; a success clears the count: the next death is "try again".
+    expect(await killed(crasher, 'compile process')).toMatchObject({ kind: 'invalid-module' });
+    await compiler.idle();
+    expect((await compiler.compile(crasher, DEFAULT_LIMITS)).ok).toBe(true);
+    await compiler.idle();
+    expect(await killed(crasher, 'compile process')).toEqual(tryAgain(true));
+    // A launcher that dies is not the bytes' doing, however often (other bytes: nothing counted yet).
+    const other = await slowPolicy(101);
+    for (let i = 0; i < 3; i++)
+      expect(await killed(other, 'launcher')).toMatchObject({
+        ok: false,
+        kind: 'compiler-unavailable',
+        message: expect.stringMatching(/^the compile launcher died \(SIGKILL\) while compiling the policy/),
+      });
+  }, 240_000);
 
   it('a refusal from the compile process is the same as on the calling thread', async () => {
     const engine = new Engine({ workers: 1, linuxCapabilities: false });
