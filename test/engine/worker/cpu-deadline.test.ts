@@ -3,6 +3,7 @@
 // CPU time left (a thread's CPU time never runs ahead of the wall clock), and a clock that cannot
 // be read counts the wall clock, as the daemon's deadline does.
 import { describe, expect, it } from 'vitest';
+import { CpuLimit } from '../../../runtime/engine/cpu-limit.ts';
 import { CpuDeadline } from '../../../runtime/engine/worker/cpu-deadline.ts';
 
 function clocks(): { cpu: number; wall: number } {
@@ -67,5 +68,19 @@ describe('a CPU deadline', () => {
     t.wall = 100;
     expect(ended.next()).toBe(0);
     expect(ended.passed).toBe('cpu');
+  });
+});
+
+describe("a process's CPU limit", () => {
+  it('looks again sooner when the process can run on several cores at once', () => {
+    const t = clocks();
+    const limit = new CpuLimit(() => t.cpu, 30_000, { wallCapMs: 120_000, cpus: 2, wall: () => t.wall });
+    expect(limit.next()).toBe(15_000); // two threads may use its 30 s in 15 s
+    t.wall = 15_000;
+    t.cpu = 29_000;
+    expect(limit.next()).toBe(500);
+    t.cpu = 30_000;
+    expect(limit.next()).toBe(0);
+    expect(limit.passed).toBe('cpu');
   });
 });
