@@ -1,7 +1,7 @@
 // The PolicyEngine: compiles policies in a compile process (once per sha256, bounded in time and
 // memory) and evaluates them in a fresh instance each: first speculatively on this thread under
 // a small fuel slice and time budget (speculative/), and in a worker pool under a wall-clock
-// deadline whenever that is not enough.
+// deadline whenever that is not enough (the simulator's counts the worker's CPU time instead).
 import { availableParallelism } from 'node:os';
 import type { PolicyRequest } from '../contract/types.ts';
 import type { CapabilitySpec } from '../capabilities/spec.ts';
@@ -11,6 +11,7 @@ import { denyOutcome } from './deny-outcome.ts';
 import type { CapabilityCall, Outcome } from './outcome.ts';
 import { CompileProcess, type CompileProcessOptions } from './compile/compile-process.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
+import type { CpuDeadlineClocks } from './worker/cpu-deadline.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } from './speculative/inline-runner.ts';
 import { createCapabilities, loadLinuxCapabilities, undoMemlockEffect } from '../capabilities/create.ts';
@@ -53,6 +54,12 @@ export interface EngineOptions {
   /** The speculative runs' clock (ms of this thread's CPU time); default the thread CPU clock
    * (os/thread-cpu-clock.ts). A seam for tests. */
   clock?: () => number;
+  /**
+   * Count the workers' deadline in the CPU time of the worker's thread, under a wall-clock cap
+   * (worker/cpu-deadline.ts): the simulator, whose verdict must not depend on how busy the machine
+   * is. None: wall-clock, the daemon's (what a client waits for).
+   */
+  workerCpuDeadline?: CpuDeadlineClocks;
   /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
   onInlineOverrun?: (sha256: string, spentMs: number) => void;
   /**
@@ -130,6 +137,7 @@ export class Engine implements PolicyEngine {
       linuxCapabilities: options.linuxCapabilities ?? true,
       ...(this.#journal !== undefined ? { effectsJournal: this.#journal } : {}),
       ...(this.#seams.exitWorkerAfterEffect === true ? { exitAfterEffect: true } : {}),
+      ...(options.workerCpuDeadline !== undefined ? { cpuDeadline: options.workerCpuDeadline } : {}),
     });
   }
 

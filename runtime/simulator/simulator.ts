@@ -3,6 +3,10 @@
 // the daemon's:
 // - the daemon's Engine: the limits, speculative fuel slice and time budget of `capgate serve`
 //   with no config (config/engine-options.ts), one worker, simulated capabilities only;
+// - but times that count CPU rather than wall time, so that a verdict does not depend on how busy
+//   the author's machine is: the speculative runs' budget is this thread's CPU time (as in the
+//   daemon), and the worker's deadline its thread's CPU time, under a wall-clock cap of 10x the
+//   deadline that still ends a run starved for ever (the daemon's is wall-clock: a client waits);
 // - the daemon's gate (daemon-gate.ts): no policy runs for a requester in no VM, or with nothing bound;
 // - the daemon's evaluation path: the speculative run on this thread first, continued in the
 //   worker (replaying the calls it made, in the world it left) when its slice is not enough.
@@ -14,6 +18,8 @@ import { compilePolicy } from '../engine/compile.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineLimits } from '../engine/limits.ts';
 import { warmUp } from '../engine/warm-up.ts';
+import { DEFAULT_WALL_CAP_FACTOR } from '../engine/worker/cpu-deadline.ts';
+import { otherThreadCpuClock } from '../os/thread-cpu-clock.ts';
 import type { Decided } from '../server/request/daemon-deny.ts';
 import { daemonGate } from './daemon-gate.ts';
 
@@ -41,7 +47,7 @@ export type DecidedBy = (typeof DECIDED_BY)[number];
 export type SimulatedDecision = Decided & { decidedBy: DecidedBy };
 
 export interface DecideOptions {
-  /** Per-evaluation wall-clock deadline; default the engine's limit (the daemon's). */
+  /** Per-evaluation deadline, in ms of CPU time; default the engine's limit (the daemon's). */
   deadlineMs?: number;
 }
 
@@ -51,14 +57,23 @@ export class Simulator {
   #queue: Promise<unknown> = Promise.resolve();
 
   /**
-   * `limits`: overrides of the daemon's (--fuel). `clock`: the speculative runs' clock, a seam
-   * for tests that must not depend on how busy the machine is. Close it.
+   * `limits`: overrides of the daemon's (--fuel). Seams for tests: `clock`, the speculative runs'
+   * clock (default this thread's CPU time); `workerClock`, the clock of the worker's thread its
+   * deadline counts (default that thread's CPU time, os/thread-cpu-clock.ts), and `wallCapFactor`
+   * (default 10). Close it.
    */
-  constructor(limits: Partial<EngineLimits> = {}, seams: { clock?: () => number } = {}) {
+  constructor(
+    limits: Partial<EngineLimits> = {},
+    seams: { clock?: () => number; workerClock?: (tid: number) => (() => number) | null; wallCapFactor?: number } = {},
+  ) {
     const daemon = engineOptions(defaultEngineSection());
     this.#engine = new Engine({
       ...daemon,
       ...(seams.clock !== undefined ? { clock: seams.clock } : {}),
+      workerCpuDeadline: {
+        threadClock: seams.workerClock ?? otherThreadCpuClock,
+        wallCapFactor: seams.wallCapFactor ?? DEFAULT_WALL_CAP_FACTOR,
+      },
       limits: { ...daemon.limits, ...limits },
       // One case at a time: a second worker would decide nothing differently.
       workers: 1,
@@ -101,6 +116,10 @@ export class Simulator {
       absentPids: input.absentPids,
     });
     if (gate !== null) return { ...gate, decidedBy: 'daemon' };
+    // Each case in a turn of the event loop of its own, as the SCENARIO says: cases decided here
+    // one after the other would otherwise share one turn's speculative budget, and where the
+    // worker took over would depend on how much CPU time the cases before it happened to take.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const before = { ...this.#engine.inlineStats };
     const outcome = await this.#engine.evaluate(
       sha256,

@@ -86,9 +86,6 @@ describe('a decision continued past the speculative slice, in the simulator and 
       '--memlock',
       `${before.soft}:${before.hard}`,
       '--no-cap-sys-resource',
-      // Not about time: a loaded machine's stall must not time the decision out.
-      '--deadline-ms',
-      '10000',
       '--json',
     ]);
     expect(r.stderr).toBe('');
@@ -97,17 +94,7 @@ describe('a decision continued past the speculative slice, in the simulator and 
     expect(o).toMatchObject({ decision: 'allow', reason: '', decidedBy: 'inline-then-worker' });
     expect(shown(o.calls)).toEqual(shown(daemonCalls));
 
-    const text = await runCli([
-      'eval',
-      wasm,
-      '--bytes',
-      '4Mi',
-      '--target',
-      'requester',
-      '--no-cap-sys-resource',
-      '--deadline-ms',
-      '10000',
-    ]);
+    const text = await runCli(['eval', wasm, '--bytes', '4Mi', '--target', 'requester', '--no-cap-sys-resource']);
     expect(text.stdout).toMatch(/^decided {3}by a worker, continuing the first run on the daemon's thread/m);
   });
 
@@ -132,7 +119,7 @@ ${[1, 2, 3]
   )
   .join('')}`,
     );
-    const r = await runCli(['test', wasm, scenario, '--deadline-ms', '10000', '--json']);
+    const r = await runCli(['test', wasm, scenario, '--json']);
     expect(r.stderr).toBe('');
     const result = JSON.parse(r.stdout) as { passed: number; failed: number; cases: Array<{ decidedBy: string }> };
     expect(result).toMatchObject({ passed: 3, failed: 0 });

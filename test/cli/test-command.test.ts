@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
 import { vfioOnlyHistory } from '../simulator/support/audit-records.ts';
-import { runCapgateTest } from './support/run-cli.ts';
+import { runCli } from './support/run-cli.ts';
 
 let guests: ExampleGuests;
 let dir: string;
@@ -24,7 +24,7 @@ function file(name: string, text: string): string {
 
 describe('capgate test <policy> <scenario>', () => {
   it('passes the example scenarios and ends with the summary line', async () => {
-    const r = await runCapgateTest([guests.memlockCap, guests.memlockCapScenario]);
+    const r = await runCli(['test', guests.memlockCap, guests.memlockCapScenario]);
     expect(r.stderr).toBe('');
     expect(r.code, r.stdout).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
@@ -33,7 +33,7 @@ describe('capgate test <policy> <scenario>', () => {
     expect(r.stdout).toMatch(/PASS {2}rule 5: one byte over the cap .*-> deny\("over-cap"\), fuel \d+/);
     expect(r.stdout).toMatch(/log warn: request exceeds memory-bytes plus overhead/);
 
-    const vfio = await runCapgateTest([guests.vfioOnly, guests.vfioOnlyScenario]);
+    const vfio = await runCli(['test', guests.vfioOnly, guests.vfioOnlyScenario]);
     expect(vfio.code, vfio.stdout).toBe(0);
     expect(vfio.stdout.trimEnd().split('\n').at(-1)).toBe('5 passed, 0 failed');
   });
@@ -52,7 +52,7 @@ cases:
     expect: { decision: deny, reason: /vfio/ }
 `,
     );
-    const r = await runCapgateTest([guests.memlockCap, scenario]);
+    const r = await runCli(['test', guests.memlockCap, scenario]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^PASS {2}fine/m);
     expect(r.stdout).toContain(`FAIL  expects vfio semantics  ${scenario}:7:5`);
@@ -64,7 +64,7 @@ cases:
   });
 
   it('prints JSON with --json', async () => {
-    const r = await runCapgateTest([guests.vfioOnly, guests.vfioOnlyScenario, '--json']);
+    const r = await runCli(['test', guests.vfioOnly, guests.vfioOnlyScenario, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as {
       passed: number;
@@ -90,7 +90,7 @@ cases:
     expect: { decision: allow }
 `,
     );
-    const r = await runCapgateTest([guests.memlockCap, scenario]);
+    const r = await runCli(['test', guests.memlockCap, scenario]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`${scenario}:2:5: a VM needs "id"`);
@@ -100,7 +100,7 @@ cases:
     expect(r.stderr).toContain(`${scenario}:6:41: "bytes": "lots" is not a byte size`);
     expect(r.stderr).toMatch(/hint: fix the lines above/);
 
-    const json = await runCapgateTest([guests.memlockCap, scenario, '--json']);
+    const json = await runCli(['test', guests.memlockCap, scenario, '--json']);
     expect(json.code).toBe(2);
     const body = JSON.parse(json.stdout) as {
       exitCode: number;
@@ -111,14 +111,14 @@ cases:
   });
 
   it('refuses a core module and says how to componentize it', async () => {
-    const r = await runCapgateTest([guests.memlockCap.replace(/\.wasm$/, '.core.wasm'), guests.memlockCapScenario]);
+    const r = await runCli(['test', guests.memlockCap.replace(/\.wasm$/, '.core.wasm'), guests.memlockCapScenario]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/is a core WebAssembly module, not a policy component/);
     expect(r.stderr).toMatch(/capgate build .*-o policy\.wasm/);
   });
 
   it('is a usage error without a scenario or --from-audit', async () => {
-    const r = await runCapgateTest([guests.memlockCap]);
+    const r = await runCli(['test', guests.memlockCap]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nothing to test/);
   });
@@ -128,7 +128,7 @@ describe('capgate test --from-audit', () => {
   it('lists every decision the new policy would change and exits 1', async () => {
     const records = [...vfioOnlyHistory()];
     const audit = file('audit.json', JSON.stringify({ records }));
-    const r = await runCapgateTest([guests.memlockCap, '--from-audit', audit]);
+    const r = await runCli(['test', guests.memlockCap, '--from-audit', audit]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^CHANGED {2}d-unlimited/m);
     expect(r.stdout).toMatch(/^CHANGED {2}d-plain/m);
@@ -136,13 +136,13 @@ describe('capgate test --from-audit', () => {
     expect(r.stdout).toMatch(/old: allow .*\n {6}new: deny\("over-cap"\)/);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('1 unchanged, 2 changed');
 
-    const same = await runCapgateTest([guests.vfioOnly, '--from-audit', audit, '--json']);
+    const same = await runCli(['test', guests.vfioOnly, '--from-audit', audit, '--json']);
     expect(same.code).toBe(0);
     expect(JSON.parse(same.stdout)).toMatchObject({ unchanged: 3, changed: 0, changes: [] });
   });
 
   it('explains an unreadable audit file', async () => {
-    const r = await runCapgateTest([guests.memlockCap, '--from-audit', file('junk.json', '{"nope": 1}')]);
+    const r = await runCli(['test', guests.memlockCap, '--from-audit', file('junk.json', '{"nope": 1}')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/capgate audit ls --json/);
   });

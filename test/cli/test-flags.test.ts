@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSlowPolicy, SLOW_BYTES } from '../daemon/helpers/slow-policy.ts';
 import { auditRecord, GPU_VM, vfioOnlyHistory } from '../simulator/support/audit-records.ts';
 import { ensureExampleGuests, type ExampleGuests } from '../simulator/support/guests.ts';
-import { CAPGATE_BIN, runCapgateTest, runCli } from './support/run-cli.ts';
+import { CAPGATE_BIN, runCli } from './support/run-cli.ts';
 import { spawnChild } from '../support/processes/children.ts';
 import { ChildOutput } from '../support/wait.ts';
 
@@ -46,21 +46,21 @@ cases:
 describe('capgate test: choosing and printing cases', () => {
   it('--run selects cases by a regular expression and counts the others as skipped', async () => {
     const s = file('two-rules.yaml', TWO_RULES);
-    const r = await runCapgateTest([guests.memlockCap, s, '--run', 'over|small']);
+    const r = await runCli(['test', guests.memlockCap, s, '--run', 'over|small']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^PASS {2}small <raise> & fine/m);
     expect(r.stdout).toMatch(/^PASS {2}over the cap/m);
     expect(r.stdout).not.toMatch(/wrong on purpose/);
     expect(lastLine(r.stdout)).toBe('2 passed, 0 failed, 1 skipped');
 
-    const none = await runCapgateTest([guests.memlockCap, s, '--run', 'nothing-like-this']);
+    const none = await runCli(['test', guests.memlockCap, s, '--run', 'nothing-like-this']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--run \/nothing-like-this\/ matches none of the 3 cases/);
     expect(none.stderr).toMatch(/case names: "small <raise> & fine", "over the cap", "wrong on purpose"/);
   });
 
   it('-q prints only the failing cases and the summary', async () => {
-    const r = await runCapgateTest([guests.memlockCap, file('q.yaml', TWO_RULES), '-q']);
+    const r = await runCli(['test', guests.memlockCap, file('q.yaml', TWO_RULES), '-q']);
     expect(r.code).toBe(1);
     expect(r.stdout).not.toMatch(/PASS/);
     expect(r.stdout).toMatch(/^FAIL {2}wrong on purpose/m);
@@ -69,7 +69,7 @@ describe('capgate test: choosing and printing cases', () => {
 
   it('--reporter junit writes JUnit XML, escaped, with the failure and the logs', async () => {
     const s = file('junit.yaml', TWO_RULES);
-    const r = await runCapgateTest([guests.memlockCap, s, '--reporter', 'junit']);
+    const r = await runCli(['test', guests.memlockCap, s, '--reporter', 'junit']);
     expect(r.code).toBe(1);
     const xml = r.stdout;
     expect(
@@ -95,7 +95,7 @@ describe('capgate test: choosing and printing cases', () => {
   });
 
   it('--reporter tap writes TAP 14 with a diagnostic block per failure', async () => {
-    const r = await runCapgateTest([guests.memlockCap, file('tap.yaml', TWO_RULES), '--reporter', 'tap']);
+    const r = await runCli(['test', guests.memlockCap, file('tap.yaml', TWO_RULES), '--reporter', 'tap']);
     expect(r.code).toBe(1);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.slice(0, 4)).toEqual(['TAP version 14', '1..3', 'ok 1 - small <raise> & fine', 'ok 2 - over the cap']);
@@ -107,7 +107,7 @@ describe('capgate test: choosing and printing cases', () => {
   });
 
   it('refuses two output formats at once', async () => {
-    const r = await runCapgateTest([guests.memlockCap, file('fmt.yaml', TWO_RULES), '--json', '--reporter', 'tap']);
+    const r = await runCli(['test', guests.memlockCap, file('fmt.yaml', TWO_RULES), '--json', '--reporter', 'tap']);
     expect(r.code).toBe(2);
     expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toMatch(
       /--json and --reporter tap are two output formats/,
@@ -117,7 +117,7 @@ describe('capgate test: choosing and printing cases', () => {
 
 describe('capgate test --compare', () => {
   it('lists every case two builds decide differently, and exits 1', async () => {
-    const r = await runCapgateTest([guests.memlockCap, guests.memlockCapScenario, '--compare', guests.vfioOnly]);
+    const r = await runCli(['test', guests.memlockCap, guests.memlockCapScenario, '--compare', guests.vfioOnly]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^SAME {2}rule 2: target in another VM/m);
     expect(r.stdout).toMatch(
@@ -127,7 +127,8 @@ describe('capgate test --compare', () => {
       ),
     );
     expect(lastLine(r.stdout)).toMatch(/^\d+ same, \d+ different$/);
-    const j = await runCapgateTest([
+    const j = await runCli([
+      'test',
       guests.memlockCap,
       guests.memlockCapScenario,
       '--compare',
@@ -146,7 +147,7 @@ describe('capgate test --compare', () => {
   it('finds no difference between a build and itself', async () => {
     const copy = join(dir, 'same.wasm');
     copyFileSync(guests.memlockCap, copy);
-    const r = await runCapgateTest([guests.memlockCap, guests.memlockCapScenario, '--compare', copy, '-q']);
+    const r = await runCli(['test', guests.memlockCap, guests.memlockCapScenario, '--compare', copy, '-q']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('11 same, 0 different');
   });
@@ -157,7 +158,7 @@ describe('capgate test --from-audit --write-scenario', () => {
     const records = [...vfioOnlyHistory()];
     const audit = file('audit.json', JSON.stringify({ records }));
     const out = join(dir, 'changed.yaml');
-    const r = await runCapgateTest([guests.memlockCap, '--from-audit', audit, '--write-scenario', out]);
+    const r = await runCli(['test', guests.memlockCap, '--from-audit', audit, '--write-scenario', out]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`wrote 2 case(s) to ${out}`);
     const yaml = readFileSync(out, 'utf8');
@@ -165,10 +166,10 @@ describe('capgate test --from-audit --write-scenario', () => {
     expect(yaml).toMatch(/# recorded 2026-.* by vfio-only rev 1: allow/);
     expect(yaml).not.toMatch(/d-outside/);
 
-    const withNew = await runCapgateTest([guests.memlockCap, out]);
+    const withNew = await runCli(['test', guests.memlockCap, out]);
     expect(withNew.stderr).toBe('');
     expect(lastLine(withNew.stdout)).toBe('2 passed, 0 failed');
-    const withOld = await runCapgateTest([guests.vfioOnly, out]);
+    const withOld = await runCli(['test', guests.vfioOnly, out]);
     expect(withOld.code).toBe(1);
     expect(lastLine(withOld.stdout)).toBe('0 passed, 2 failed');
   });
@@ -181,11 +182,11 @@ describe('capgate test --from-audit --write-scenario', () => {
       }),
     );
     const out = join(dir, 'nothing.yaml');
-    const r = await runCapgateTest([guests.vfioOnly, '--from-audit', audit, '--write-scenario', out]);
+    const r = await runCli(['test', guests.vfioOnly, '--from-audit', audit, '--write-scenario', out]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`no decision changed: ${out} not written`);
     expect(existsSync(out)).toBe(false);
-    const alone = await runCapgateTest([guests.vfioOnly, guests.vfioOnlyScenario, '--write-scenario', out]);
+    const alone = await runCli(['test', guests.vfioOnly, guests.vfioOnlyScenario, '--write-scenario', out]);
     expect(alone.code).toBe(2);
     expect(alone.stderr).toMatch(/--write-scenario needs --from-audit/);
   });
@@ -202,8 +203,10 @@ describe("capgate test: the daemon's limits", () => {
     // Fuel enough for seconds of spinning: only the deadline can stop it.
     const r = await runCli(['test', slow, s, '--fuel', '100000000000']);
     // The daemon's path: a first run on its thread, continued in a worker that the deadline stops.
+    // It counts the worker thread's CPU time; on a machine too busy to give the thread a tenth of a
+    // core, the wall-clock cap (10x) ends the run first (test/simulator/cpu-deadline.test.ts).
     expect(r.stdout).toMatch(
-      /error: timeout: no decision within the 100 ms deadline \([\d.]+ ms of it in the first run\); the worker was terminated/,
+      /error: timeout: no decision within the 100 ms deadline \([\d.]+ ms of it in the first run\)(; the worker's thread had used [\d.]+ ms of CPU time|: its wall-clock cap of [\d.]+ ms \(10x\) passed first, [^;]*); the worker was terminated/,
     );
     const longer = await runCli(['test', slow, s, '--fuel', '100000000000', '--deadline-ms', '300']);
     expect(longer.stdout).toMatch(/error: timeout: no decision within the 300 ms deadline/);

@@ -2,7 +2,11 @@
 // must not count time the thread spends not running (blocked here; on a busy machine, waiting
 // for a core), and must count the thread's own work.
 import { describe, expect, it } from 'vitest';
-import { threadCpuClock } from '../../runtime/os/thread-cpu-clock.ts';
+import { otherThreadCpuClock, processCpuClock, threadCpuClock } from '../../runtime/os/thread-cpu-clock.ts';
+import { currentThreadId } from '../../runtime/os/thread-id.ts';
+import { readProcStat } from '../../runtime/os/proc-stat.ts';
+import { spawnChild } from '../support/processes/children.ts';
+import { ChildOutput, waitUntil } from '../support/wait.ts';
 
 describe('the thread CPU clock', () => {
   it('does not advance while the thread is blocked, and advances with its work', () => {
@@ -18,5 +22,36 @@ describe('the thread CPU clock', () => {
     let spun = 0;
     while (now() - start < 5 && spun < 1e9) spun++;
     expect(now() - start).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe("another thread's and another process's CPU clock", () => {
+  it("reads this thread's clock by its kernel id as the calling thread's clock does", () => {
+    const own = threadCpuClock()!;
+    const byId = otherThreadCpuClock(currentThreadId());
+    expect(byId).not.toBeNull();
+    const a = own();
+    const b = byId!();
+    const c = own();
+    expect(b).toBeGreaterThanOrEqual(a);
+    expect(b).toBeLessThanOrEqual(c);
+  });
+
+  it("reads a child's CPU time: it advances while the child spins, and stands while it is stopped", async () => {
+    const child = spawnChild('sh', ['-c', 'echo spinning; while :; do :; done']);
+    await new ChildOutput(child).until('spinning\n');
+    const clock = processCpuClock(child.pid!);
+    expect(clock).not.toBeNull();
+    const spun = clock!();
+    await waitUntil(() => clock!() > spun + 20, 'the spinning child to use 20 ms of CPU time');
+    process.kill(child.pid!, 'SIGSTOP');
+    await waitUntil(() => readProcStat(child.pid!)?.state === 'T', 'the child to be stopped');
+    const stopped = clock!();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    expect(clock!()).toBe(stopped);
+  });
+
+  it('gives null for a thread that is not one of this process', () => {
+    expect(otherThreadCpuClock(1)).toBeNull();
   });
 });

@@ -32,7 +32,8 @@ let continued: Uint8Array;
 const closers: Array<() => Promise<void>> = [];
 
 /** No test here is about time: a clock that never moves keeps the time budget out of them, and
- * a long deadline keeps a loaded machine's stalls from timing a decision out. */
+ * a long deadline keeps a loaded machine's stalls from timing the daemon's decisions out (its
+ * deadline is wall-clock; the simulator's counts CPU time, test/simulator/cpu-deadline.test.ts). */
 const still = (): number => 0;
 const patient = { deadlineMs: 10_000 };
 
@@ -103,16 +104,12 @@ describe("the simulator's evaluation path is the daemon's", () => {
     const sim = simulator();
     const daemon = daemonEngine();
     const bytes = hard / 2n;
-    const s = await sim.decide(
-      await compiled(sim, memlockCap),
-      {
-        request: ask(REQUESTER, bytes),
-        world: world(hard),
-        policyBound: true,
-        absentPids: [],
-      },
-      patient,
-    );
+    const s = await sim.decide(await compiled(sim, memlockCap), {
+      request: ask(REQUESTER, bytes),
+      world: world(hard),
+      policyBound: true,
+      absentPids: [],
+    });
     const d = await daemon.evaluate(await compiled(daemon, memlockCap), ask(pid, bytes), linux, patient);
     expect(daemon.inlineStats).toMatchObject({ decided: 1, continued: 0 });
     expect(s.decidedBy).toBe('inline');
@@ -132,16 +129,12 @@ describe("the simulator's evaluation path is the daemon's", () => {
     const daemon = daemonEngine();
     const now = memlockOf(pid).hard;
     const bytes = now / 2n;
-    const s = await sim.decide(
-      await compiled(sim, continued),
-      {
-        request: ask(REQUESTER, bytes),
-        world: world(now),
-        policyBound: true,
-        absentPids: [],
-      },
-      patient,
-    );
+    const s = await sim.decide(await compiled(sim, continued), {
+      request: ask(REQUESTER, bytes),
+      world: world(now),
+      policyBound: true,
+      absentPids: [],
+    });
     const d = await daemon.evaluate(await compiled(daemon, continued), ask(pid, bytes), linux, patient);
     expect(daemon.inlineStats).toMatchObject({ decided: 0, continued: 1 });
     expect(s.decidedBy).toBe('inline-then-worker');
@@ -164,16 +157,12 @@ describe("the simulator's evaluation path is the daemon's", () => {
     const sim = simulator();
     const sha = await compiled(sim, continued);
     const limit = 8n << 20n;
-    const o = await sim.decide(
-      sha,
-      {
-        request: ask(REQUESTER, 4n << 20n),
-        world: world(limit),
-        policyBound: true,
-        absentPids: [],
-      },
-      patient,
-    );
+    const o = await sim.decide(sha, {
+      request: ask(REQUESTER, 4n << 20n),
+      world: world(limit),
+      policyBound: true,
+      absentPids: [],
+    });
     expect(o.decidedBy).toBe('inline-then-worker');
     // A continuation in the case's original world (hard limit 8Mi) would have raised to 4Mi + 4Ki.
     expect(o.capabilityCalls).toEqual([
@@ -198,22 +187,17 @@ describe("the simulator's evaluation path is the daemon's", () => {
       requesterUid: 0,
       targetPid: REQUESTER,
     };
-    const result = await runScenario(
-      sim,
-      sha,
-      {
-        host: { canRaiseHardLimit: false, policyBound: true },
-        vms: [{ identity: { uuid: 'vm-1', name: 'vm', id: 1, labels: LABELS }, pids: [REQUESTER] }],
-        processes: [],
-        absentPids: [],
-        cases: [1, 2, 3].map((n) => ({
-          name: `case ${n}`,
-          request: { ...request, bytes: 1n << 20n },
-          expect: { decision: 'allow' as const },
-        })),
-      },
-      patient,
-    );
+    const result = await runScenario(sim, sha, {
+      host: { canRaiseHardLimit: false, policyBound: true },
+      vms: [{ identity: { uuid: 'vm-1', name: 'vm', id: 1, labels: LABELS }, pids: [REQUESTER] }],
+      processes: [],
+      absentPids: [],
+      cases: [1, 2, 3].map((n) => ({
+        name: `case ${n}`,
+        request: { ...request, bytes: 1n << 20n },
+        expect: { decision: 'allow' as const },
+      })),
+    });
     expect(result.failed).toBe(0);
     // 1st: continued (back-off 1) -> 2nd: skipped, straight to the worker -> 3rd: continued.
     expect(result.cases.map((c) => c.outcome.decidedBy)).toEqual([
@@ -235,15 +219,10 @@ describe("the simulator's evaluation path is the daemon's", () => {
       seams: { replayTape: (tape) => tape.map((t) => (t.op === 'set-memlock' ? { ...t, bytes: t.bytes + 1n } : t)) },
     });
     closers.push(() => e.close());
-    const o = await e.evaluate(
-      await compiled(e, continued),
-      ask(REQUESTER, 4n << 20n),
-      {
-        kind: 'simulated',
-        world: world(8n << 20n),
-      },
-      patient,
-    );
+    const o = await e.evaluate(await compiled(e, continued), ask(REQUESTER, 4n << 20n), {
+      kind: 'simulated',
+      world: world(8n << 20n),
+    });
     expect(e.inlineStats).toMatchObject({ decided: 0, continued: 1 });
     expect(o).toMatchObject({ decision: 'deny', errorKind: 'host-error' });
     expect(o.errorDetail).toMatch(/replay diverged at capability call 1/);

@@ -81,3 +81,21 @@ export const UPLOAD_BOMBS = {
 } as const;
 
 export type UploadBomb = keyof typeof UPLOAD_BOMBS;
+
+/** An expression `depth` deep: each level an add and a multiply. */
+const deepSum = (depth: number): string =>
+  depth === 0 ? '(local.get 0)' : `(i32.add ${deepSum(depth - 1)} (i32.mul (local.get 0) (i32.const ${depth})))`;
+
+/**
+ * A policy within every upload limit whose compile is costly: 2,000 functions of 40-deep
+ * expressions (~0.5 MB of component), ~0.7 s of the compile process's CPU time on the 2-core VM
+ * (a plain policy takes a few tens of ms).
+ */
+export function compileBomb(): Promise<Uint8Array> {
+  const body = deepSum(40);
+  return componentFromWat(
+    policyWat({
+      extra: Array.from({ length: 2000 }, (_, i) => `(func $f${i} (param i32) (result i32) ${body})`).join(' '),
+    }),
+  );
+}

@@ -102,7 +102,7 @@ export function registerEval(program: Command): void {
     )
     .option(
       '--deadline-ms <ms>',
-      `wall-clock deadline (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`,
+      `deadline, in ms of CPU time, capped at 10x in wall time (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`,
       positiveIntArg('--deadline-ms'),
     );
   withJson(cmd);

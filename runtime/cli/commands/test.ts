@@ -48,7 +48,7 @@ export function registerTest(program: Command): void {
     )
     .option(
       '--deadline-ms <ms>',
-      `wall-clock deadline per evaluation (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`,
+      `deadline per evaluation, in ms of CPU time, capped at 10x in wall time (default: the daemon's, ${DEFAULT_LIMITS.deadlineMs} ms)`,
       positiveIntArg('--deadline-ms'),
     );
   withJson(cmd);

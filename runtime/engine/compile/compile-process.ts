@@ -2,7 +2,10 @@
 // the daemon's process, one at a time, each within a time limit and with the process's heap
 // capped. A job past its time is stopped by killing the process; one that exhausts the heap
 // kills only that process. Either way the upload gets a clear refusal and the next job gets a
-// fresh process.
+// fresh process. The time limit counts the process's CPU time (every thread of it), not wall
+// time: the process runs at SCHED_IDLE, and on a host whose cores are kept busy (the daemon's own
+// threads, pods) a compile can wait for a core far longer than it computes; a wall-clock cap of
+// 4x the limit still ends a process that never gets one (../cpu-limit.ts).
 //
 // The daemon's main thread never forks one. A fork copies the forking process's page tables
 // under its mmap_lock, and libuv then waits for the child's exec: 3-9 ms of the main thread per
@@ -15,7 +18,8 @@
 // refused, to be tried again. "Tried again" is its own answer (CompilerUnavailable, with the
 // seconds until the launcher is back), never the policy's refusal: the daemon answers it 503
 // with Retry-After, and stores nothing. So is, once, a compile whose process died other than from
-// its heap limit or its time limit (those are the policy's doing): a signal, an abort, the
+// its heap limit or its CPU time limit (those are the policy's doing; one that hit the wall-clock
+// cap is the host's: #overTime): a signal, an abort, the
 // launcher killing it for what it sent. A second such death while compiling the same bytes
 // (their sha256, in a small bounded memory: compile-deaths.ts) refuses them as the policy's
 // doing: bytes that kill the compile process every time would otherwise be "try again" for
@@ -51,6 +55,7 @@
 // kernel has none, compiles go on without it and the daemon warns at start.
 import type { ChildProcess } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { CompileResult, CompilerUnavailable } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
@@ -61,13 +66,18 @@ import { acceptCompiledCore } from './accept-compiled-core.ts';
 import { CompileDeaths } from './compile-deaths.ts';
 import { KNOWN_LANDLOCK_ABI, landlockSupport, type LandlockSupport } from '../../os/landlock.ts';
 import { readProcStat } from '../../os/proc-stat.ts';
+import { processCpuClock } from '../../os/thread-cpu-clock.ts';
+import { CpuLimit } from '../cpu-limit.ts';
 import { holdsCapabilities, processThreadCredentials, unconfinedThread } from '../../os/thread-credentials.ts';
 
 const LAUNCHER = new URL('./launcher-launch.ts', import.meta.url);
 
 export interface CompileProcessOptions {
-  /** Wall-clock limit of one compile, from the moment a ready process takes it. */
-  timeoutMs: number;
+  /** CPU time one compile may take: the compile process's (all its threads), from the moment a
+   * ready process is sent the job. */
+  cpuLimitMs: number;
+  /** The wall-clock cap of one compile, as a multiple of `cpuLimitMs`. */
+  wallCapFactor: number;
   /** The process's JS heap (old generation), in MiB. */
   maxHeapMb: number;
   /** A process with nothing to compile for this long is ended; the next job starts a new one. */
@@ -85,7 +95,8 @@ export interface CompileProcessOptions {
 }
 
 export const DEFAULT_COMPILE_PROCESS: Readonly<CompileProcessOptions> = Object.freeze({
-  timeoutMs: 30_000,
+  cpuLimitMs: 30_000,
+  wallCapFactor: 4,
   maxHeapMb: 512,
   idleMs: 1000,
   allowUnsandboxed: false,
@@ -177,6 +188,9 @@ class CompilerDown extends Error {}
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** Milliseconds as seconds, to the millisecond: `30 s`, `0.2 s`. */
+const seconds = (ms: number): string => `${Math.round(ms) / 1000} s`;
+
 export class CompileProcess {
   readonly #options: CompileProcessOptions;
   #launcher: Launcher | undefined;
@@ -233,11 +247,11 @@ export class CompileProcess {
     await this.#launcherReady().catch(() => undefined);
   }
 
-  /** `timeoutMs`: this job's time limit, instead of the process's. */
-  compile(bytes: Uint8Array, limits: EngineLimits, timeoutMs = this.#options.timeoutMs): Promise<CompileResult> {
+  /** `cpuLimitMs`: this job's CPU time limit, instead of the process's (its wall-clock cap follows). */
+  compile(bytes: Uint8Array, limits: EngineLimits, cpuLimitMs = this.#options.cpuLimitMs): Promise<CompileResult> {
     this.#pending++;
     clearTimeout(this.#idleTimer);
-    const run = this.#tail.then(() => this.#run(bytes, limits, timeoutMs)).finally(() => this.#settled());
+    const run = this.#tail.then(() => this.#run(bytes, limits, cpuLimitMs)).finally(() => this.#settled());
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -487,7 +501,7 @@ export class CompileProcess {
     return `${r.end}${said ? `: ${said}` : ''}`;
   }
 
-  async #run(bytes: Uint8Array, limits: EngineLimits, timeoutMs: number): Promise<CompileResult> {
+  async #run(bytes: Uint8Array, limits: EngineLimits, cpuLimitMs: number): Promise<CompileResult> {
     if (this.#closed) return refused('the engine is closed');
     let r: Running;
     try {
@@ -502,6 +516,7 @@ export class CompileProcess {
     const id = this.#nextId++;
     let finished = false;
     const answer = await new Promise<CompileResultOnWire | CompileResult>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const done = (res: CompileResultOnWire | CompileResult): void => {
         if (finished) return;
         finished = true;
@@ -533,12 +548,25 @@ export class CompileProcess {
           );
         done(await this.#killedBy(bytes, this.#why(r)));
       });
-      const timer = setTimeout(() => {
+      this.#tell(r.launcher, { type: 'job', proc: r.proc, id, bytes, limits });
+      // Its CPU time from now on (the process is idle until it reads the job). A clock that cannot
+      // be read (no pid: no such process to read) counts the wall clock, as the limit used to.
+      const limit = new CpuLimit(r.pid !== undefined ? processCpuClock(r.pid) : null, cpuLimitMs, {
+        wallCapMs: cpuLimitMs * this.#options.wallCapFactor,
+        cpus: availableParallelism(),
+      });
+      const look = (): void => {
+        if (finished) return;
+        const wait = limit.next();
+        if (wait > 0) {
+          timer = setTimeout(look, wait);
+          return;
+        }
         this.stopped++;
         this.#end(r);
-        done(refused(`compiling the policy took longer than ${timeoutMs} ms; it was stopped`));
-      }, timeoutMs);
-      this.#tell(r.launcher, { type: 'job', proc: r.proc, id, bytes, limits });
+        done(this.#overTime(limit));
+      };
+      look();
     });
     if (!answer.ok || !('core' in answer)) return answer;
     // Its word is not enough: the module must be metered (accept-compiled-core.ts).
@@ -572,6 +600,25 @@ export class CompileProcess {
       );
     return refused(
       `the compile process died ${deaths === 2 ? 'twice' : `${deaths} times`} while compiling these bytes (sha256 ${sha256}), the last time${how}. They are refused, not "try again": nothing was stored. Check the policy with \`capgate test\` and build it again (another toolchain version); if other policies kill it too, the compile process itself is failing (see the daemon's log). Asked again, the same bytes are compiled again`,
+    );
+  }
+
+  /**
+   * The answer to a compile stopped for its time. Past the CPU time limit, the policy's doing: it
+   * is refused (422), as a heap exhaustion is. Past the wall-clock cap with CPU time to spare, the
+   * host's doing (the SCHED_IDLE process got too little of a core, e.g. every core kept busy): the
+   * same bytes may compile when the host is less busy, so it is a retryable 503, and nothing is
+   * stored. A policy cannot get there by itself: a compile that waits on nothing but its own
+   * threads spends CPU time all along, and the process reads no input but the job.
+   */
+  #overTime(limit: CpuLimit): CompileResult {
+    const used = seconds(limit.usedMs);
+    if (limit.passed === 'cpu')
+      return refused(
+        `compiling the policy took more than the compile process's CPU time limit of ${seconds(limit.limitMs)} (it had used ${used}); it was stopped`,
+      );
+    return this.#unavailable(
+      `compiling the policy did not finish within the compile process's wall-clock cap of ${seconds(limit.wallCapMs)} (${this.#options.wallCapFactor}x its CPU time limit of ${seconds(limit.limitMs)}), having had only ${used} of CPU time: the host is too busy; it was stopped, try again`,
     );
   }
 

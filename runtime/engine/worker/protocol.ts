@@ -68,7 +68,9 @@ export const CONTROL = {
   jobPending: 3,
   /** Bytes of the answer in the answer mailbox; -1: the answer is on the `results` port. */
   answerLength: 4,
-  length: 5,
+  /** The worker's kernel thread id, set before `ready` (its CPU clock: os/thread-cpu-clock.ts). */
+  threadId: 5,
+  length: 6,
 } as const;
 
 /** Size of each mailbox. Typical jobs and answers take a few hundred bytes. */

@@ -26,6 +26,7 @@ import { SpecCache } from './spec-cache.ts';
 import { AdaptiveSpin } from './adaptive-spin.ts';
 import { EVALUATION_NICE, niceThisThread } from '../../os/thread-priority.ts';
 import { nameThisThread } from '../../os/thread-name.ts';
+import { currentThreadId } from '../../os/thread-id.ts';
 
 interface Loaded {
   module: WebAssembly.Module;
@@ -199,6 +200,10 @@ function takeMailboxJob(): void {
 // A thread that cannot be lowered (no koffi) still evaluates, at the daemon's priority.
 try {
   niceThisThread(EVALUATION_NICE);
+} catch {}
+// Its kernel id, for a main side that times its jobs on this thread's CPU clock (the simulator).
+try {
+  Atomics.store(control, CONTROL.threadId, currentThreadId());
 } catch {}
 // Named, so that top -H and the isolation bench tell it from the daemon's other threads.
 try {

@@ -1,6 +1,7 @@
 // One evaluation worker and its channel, from the main side. Runs one job at a time with a
-// wall-clock deadline; on expiry (or a crash) it terminates the worker, answers for the job, and
-// respawns it with every loaded policy re-sent.
+// wall-clock deadline (or, for the simulator, a deadline of the worker thread's CPU time under a
+// wall-clock cap: cpu-deadline.ts); on expiry (or a crash) it terminates the worker, answers for
+// the job, and respawns it with every loaded policy re-sent.
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { startWorker } from '../../bootstrap/worker-thread.ts';
 import type { EngineLimits } from '../limits.ts';
@@ -17,6 +18,7 @@ import { MAIN_THREAD, SLOT_BYTES, type EffectJournal } from '../../effects/effec
 import { libc } from '../../os/libc.ts';
 import type { TapeEntry } from '../speculative/capability-tape.ts';
 import { stoppedJobCalls } from './ledger-calls.ts';
+import { CpuDeadline, type CpuDeadlineClocks } from './cpu-deadline.ts';
 
 const ENTRY = new URL('./worker-main.ts', import.meta.url);
 
@@ -44,6 +46,8 @@ interface Incarnation {
   /** Set once the worker signalled it is ready. */
   started: boolean;
   exitReason?: string;
+  /** Its thread's CPU clock, once read for a CPU deadline (null: it cannot be read). */
+  cpuClock?: (() => number) | null;
 }
 
 interface InFlight {
@@ -60,6 +64,9 @@ export interface WorkerSlotOptions {
   effectsJournal?: EffectJournal;
   /** Test seam: the worker exits right after its first effect. */
   exitAfterEffect?: boolean;
+  /** Count each job's deadline in the CPU time of the worker's thread, under a wall-clock cap (the
+   * simulator); none: the deadline is wall-clock (the daemon: what a client waits for). */
+  cpuDeadline?: CpuDeadlineClocks;
 }
 
 /** How long a timed-out job waits for its worker's thread to stop before it is answered anyway. */
@@ -296,6 +303,7 @@ export class WorkerSlot {
       }
       // The deadline runs from dispatch: waiting for a (re)starting worker is not the policy's time.
       const deadlineAt = performance.now() + deadlineMs;
+      const cpu = this.#options.cpuDeadline === undefined ? undefined : this.#cpuDeadline(inc, deadlineMs);
       // Wakes can be spurious (the worker's notify for the previous answer may land on this
       // wait), so the condition is re-checked on every wake: the counter, not the wake, says done.
       const check = (): void => {
@@ -328,7 +336,7 @@ export class WorkerSlot {
           );
           return;
         }
-        const remaining = deadlineAt - performance.now();
+        const remaining = cpu === undefined ? deadlineAt - performance.now() : cpu.next();
         if (remaining > 0) {
           const w = waitAsync(inc.control, CONTROL.answers, answered, remaining);
           if (w.async) void w.value.then(check);
@@ -345,7 +353,7 @@ export class WorkerSlot {
           settle(
             denyOutcome(
               'timeout',
-              `no decision within the ${deadlineMs} ms deadline; ${detail}`,
+              `${cpu?.describe() ?? `no decision within the ${deadlineMs} ms deadline`}; ${detail}`,
               elapsedUs,
               stoppedJobCalls(inc.effects, id, job.replay),
             ),
@@ -364,6 +372,16 @@ export class WorkerSlot {
       };
       check();
     });
+  }
+
+  /** A job's CPU deadline, on the clock of the worker's thread (its id from the worker, at start). */
+  #cpuDeadline(inc: Incarnation, deadlineMs: number): CpuDeadline {
+    const clocks = this.#options.cpuDeadline!;
+    if (inc.cpuClock === undefined) {
+      const tid = Atomics.load(inc.control, CONTROL.threadId);
+      inc.cpuClock = tid > 0 ? clocks.threadClock(tid) : null;
+    }
+    return new CpuDeadline(inc.cpuClock, deadlineMs, clocks);
   }
 
   async close(): Promise<void> {

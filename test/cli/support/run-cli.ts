@@ -31,16 +31,3 @@ export function runCli(
     ...(options.input !== undefined ? { input: options.input } : {}),
   });
 }
-
-/**
- * `capgate test <args>` for tests of decisions and output, not of time: with a wall-clock deadline
- * of 10 s instead of the daemon's 100 ms, so that a worker run slowed by the other test files
- * sharing the machine is not reported as a timeout (a 31k-fuel case of an example scenario was,
- * once, in a full run at load 5). The 100 ms default has a test of its own (test-flags).
- */
-export function runCapgateTest(
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
-): Promise<CliRun> {
-  return runCli(['test', ...args, '--deadline-ms', '10000'], options);
-}

@@ -1,6 +1,7 @@
 // Uploads are compiled off the calling thread, in a compile process (started by a compile
-// launcher) with a time limit: a compile that runs past it is stopped and refused with a clear
-// message, and the next upload gets a fresh process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
+// launcher) with a time limit on its CPU time, and a wall-clock cap above it: a compile that runs
+// past its CPU time is stopped and refused (the policy's doing), one that the host starves of CPU
+// hits the cap and is told to try again (the host's doing), and the next upload gets a fresh process (the daemon-level hostile tests show the daemon serving while bombs are uploaded). At upload, a timed trial instantiation
 // refuses a policy that is slow to instantiate.
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,8 @@ import { threadNices } from '../../support/processes/thread-nice.ts';
 import { readProc } from '../../support/processes/proc-table.ts';
 import { waitUntil } from '../../support/wait.ts';
 import { jobHandedOver, slowPolicy } from '../../support/kill-mid-compile.ts';
+import { compileBomb } from '../../support/hostile-policies.ts';
+import { readProcStat } from '../../../runtime/os/proc-stat.ts';
 
 /** This process's compile processes (its launchers' children), from /proc (a compile process runs compile-main). */
 function compileProcesses(): number[] {
@@ -32,21 +35,67 @@ afterAll(async () => {
 });
 
 describe('the compile process', () => {
-  it('stops a compile past its time limit, refuses it, and the next compile gets a fresh process', async () => {
-    const compiler = new CompileProcess();
+  it('stops a compile past its CPU time limit, refuses it naming that limit, and the next compile gets a fresh process', async () => {
+    // A wall-clock cap no loaded machine reaches: only the CPU time limit can stop it.
+    const compiler = new CompileProcess({ wallCapFactor: 1000 });
     compilers.push(compiler);
     const good = await componentFromWat(policyWat());
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
-    // No compile takes under a millisecond (parse, instrument, compile, WIT, trial instantiation),
-    // and the timer fires before a result that arrives in the same turn.
-    const r = await compiler.compile(good, DEFAULT_LIMITS, 1);
-    expect(r).toMatchObject({
+    const pid = compiler.pid!;
+    // ~0.7 s of CPU time to compile; its limit 0.2 s.
+    const r = await compiler.compile(await compileBomb(), DEFAULT_LIMITS, 200);
+    expect(r).toMatchObject({ ok: false, kind: 'invalid-module' });
+    expect(r.ok ? '' : r.message).toMatch(
+      /^compiling the policy took more than the compile process's CPU time limit of 0\.2 s \(it had used [\d.]+ s\); it was stopped$/,
+    );
+    expect(compiler.stopped).toBe(1);
+    await waitUntil(() => readProc(pid) === null, 'the stopped process to be gone');
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    expect(compiler.pid).not.toBe(pid);
+  }, 120_000);
+
+  it('a compile process that gets no CPU time hits the wall-clock cap, not the CPU time limit: the host is busy, try again', async () => {
+    const compiler = new CompileProcess({ wallCapFactor: 2 });
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
+    const pid = compiler.pid!;
+    // Stopped, as a process that never gets a core: its CPU time stands still.
+    process.kill(pid, 'SIGSTOP');
+    await waitUntil(() => readProcStat(pid)?.state === 'T', 'the compile process to be stopped');
+    const r = await compiler.compile(good, DEFAULT_LIMITS, 1000);
+    expect(r).toEqual({
       ok: false,
-      kind: 'invalid-module',
-      message: 'compiling the policy took longer than 1 ms; it was stopped',
+      kind: 'compiler-unavailable',
+      message:
+        "compiling the policy did not finish within the compile process's wall-clock cap of 2 s (2x its CPU time limit of 1 s), having had only 0 s of CPU time: the host is too busy; it was stopped, try again",
+      retryAfterS: 1,
     });
     expect(compiler.stopped).toBe(1);
+    // Killed, stopped as it was; the next compile gets a fresh process.
+    await waitUntil(() => readProc(pid) === null, 'the stopped process to be gone');
     expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    expect(compiler.pid).not.toBe(pid);
+  }, 120_000);
+
+  it('a compile that waited longer than its CPU time limit for a core still compiles: the wait is not its time', async () => {
+    const compiler = new CompileProcess({ wallCapFactor: 100 });
+    compilers.push(compiler);
+    const good = await componentFromWat(policyWat());
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
+    const pid = compiler.pid!;
+    process.kill(pid, 'SIGSTOP');
+    await waitUntil(() => readProcStat(pid)?.state === 'T', 'the compile process to be stopped');
+    // Held off every core for longer than its 1 s of CPU time (a wall-clock limit would stop it here).
+    const asked = performance.now();
+    const r = compiler.compile(good, DEFAULT_LIMITS, 1000);
+    await waitUntil(() => performance.now() - asked > 1500, '1.5 s of wall time while the process is stopped', {
+      intervalMs: 100,
+    });
+    process.kill(pid, 'SIGCONT');
+    expect((await r).ok).toBe(true);
+    expect(compiler.stopped).toBe(0);
+    expect(compiler.pid).toBe(pid);
   }, 120_000);
 
   it('ends its process once nothing is left to compile; jobs asked for together share one', async () => {
