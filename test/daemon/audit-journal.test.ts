@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { MAX_FRAME_PAYLOAD } from '../../runtime/store/audit-journal.ts';
+import { decodeFrames, encodeFrames, MAX_FRAME_PAYLOAD } from '../../runtime/store/audit-journal.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
@@ -152,6 +152,15 @@ describe('audit journal', () => {
     const s2 = Store.open(file);
     expect(s2.audit.get('j-2')?.logs).toEqual(batch[1]!.logs);
     s2.close();
+  });
+
+  it('writes the seq of every size as JSON.stringify does (its digits are written as bytes), and reads it back', () => {
+    const seqs = [1, 9, 10, 99, 100, 101, 1000, 123_456_789, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
+    const frames = seqs.map((seq) => ({ seq, doc: `{"n":${seq},"t":"é"}` }));
+    expect(encodeFrames(frames)).toEqual(
+      Buffer.concat(frames.map((f) => frame(JSON.stringify({ seq: f.seq, record: JSON.parse(f.doc) as object })))),
+    );
+    expect(decodeFrames(encodeFrames(frames)).frames).toEqual(frames);
   });
 
   it('refuses a record over the frame limit before anything of its batch is written', () => {
