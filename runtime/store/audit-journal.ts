@@ -18,10 +18,14 @@ import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { isJsonObject, parseJsonObject } from '../wire/json-object.ts';
 
-/** One record in the journal: its seq and its JSON (what audit_log.doc stores). */
+/**
+ * One record in the journal: its seq and its JSON (what audit_log.doc stores, as text). The
+ * store writes the JSON's UTF-8 bytes (audit-store.ts: auditDocBytes), a journal read back gives
+ * its text: the same JSON either way.
+ */
 export interface JournalFrame {
   seq: number;
-  doc: string;
+  doc: string | Buffer;
 }
 
 const HEADER_BYTES = 8;
@@ -87,7 +91,11 @@ export function encodeFrames(frames: readonly JournalFrame[]): Buffer {
     let at = start + buf.write(SEQ_OPEN, start, 'latin1');
     at = writeSeq(buf, at, f.seq);
     at += buf.write(RECORD_KEY, at, 'latin1');
-    at += buf.write(f.doc, at, 'utf8');
+    if (typeof f.doc === 'string') at += buf.write(f.doc, at, 'utf8');
+    else {
+      buf.set(f.doc, at);
+      at += f.doc.length;
+    }
     buf[at++] = CLOSE_BRACE;
     buf.writeUInt32LE(at - start, off);
     buf.writeUInt32LE(crc32(buf.subarray(start, at)), off + 4);
@@ -126,7 +134,7 @@ const payloadBytes = (f: JournalFrame): number =>
   SEQ_OPEN.length +
   (Number.isSafeInteger(f.seq) && f.seq >= 0 ? seqDigits(f.seq) : String(f.seq).length) +
   RECORD_KEY.length +
-  Buffer.byteLength(f.doc) +
+  (typeof f.doc === 'string' ? Buffer.byteLength(f.doc) : f.doc.length) +
   1;
 
 /** Decodes the valid prefix of a journal: its frames, and where the first bad or short frame starts. */

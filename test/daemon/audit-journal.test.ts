@@ -154,6 +154,30 @@ describe('audit journal', () => {
     s2.close();
   });
 
+  it('stores each record in audit_log as text, the JSON of the record byte for byte, and the same after a restart from the journal', () => {
+    const file = newDbFile();
+    const s = Store.open(file);
+    const stamped = (r: NewAuditRecord): string => JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
+    const rows = (st: Store): Array<{ type: string; doc: string; bytes: Buffer }> =>
+      st.db
+        .prepare('SELECT typeof(doc) AS type, doc, CAST(doc AS BLOB) AS bytes FROM audit_log ORDER BY seq')
+        .all() as Array<{ type: string; doc: string; bytes: Buffer }>;
+    const batch = [rec(1), rec(2, { logs: [{ level: 'info', message: 'é ✓ 😀 "q" \\ \n \u0000 \ud800' }] })];
+    s.audit.append(batch);
+    expect(s.audit.count()).toBe(2); // a read ingests the journal first
+    const expected = batch.map((r) => ({ type: 'text', doc: stamped(r), bytes: Buffer.from(stamped(r), 'utf8') }));
+    expect(rows(s)).toEqual(expected);
+    // Records a kill -9 left in the journal are ingested from its text at the next open: the same rows.
+    s.audit.append([rec(3)]);
+    crash(s);
+    const s2 = Store.open(file);
+    expect(rows(s2)).toEqual([
+      ...expected,
+      { type: 'text', doc: stamped(rec(3)), bytes: Buffer.from(stamped(rec(3)), 'utf8') },
+    ]);
+    s2.close();
+  });
+
   it('writes the seq of every size as JSON.stringify does (its digits are written as bytes), and reads it back', () => {
     const seqs = [1, 9, 10, 99, 100, 101, 1000, 123_456_789, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
     const frames = seqs.map((seq) => ({ seq, doc: `{"n":${seq},"t":"é"}` }));
