@@ -177,12 +177,13 @@ export class AuditStore {
    */
   append(records: readonly NewAuditRecord[]): number[] {
     if (records.length === 0) return [];
-    // Everything about the records that can fail fails before anything is written.
-    const rows: AuditIndexRow[] = records.map((r) => indexRowOf(0, r));
-    const frames: JournalFrame[] = records.map((r, k) => ({
-      seq: this.nextSeq + k,
-      doc: auditDocBytes(r),
-    }));
+    // Everything about the records that can fail fails before anything is written. (Loops, not
+    // map(): a commit of one record is every lone VM's, and each map's callback is an object.)
+    const n = records.length;
+    const rows = new Array<AuditIndexRow>(n);
+    const frames = new Array<JournalFrame>(n);
+    for (let k = 0; k < n; k++) rows[k] = indexRowOf(0, records[k]!);
+    for (let k = 0; k < n; k++) frames[k] = { seq: this.nextSeq + k, doc: auditDocBytes(records[k]!) };
     const waiting = this.ingester.pendingCount + this.unsynced.length;
     if (waiting + frames.length > this.maxUningested)
       throw new AuditBacklogError(
@@ -199,7 +200,9 @@ export class AuditStore {
       this.ingester.add(frames);
       this.indexer.feed(rows);
     }
-    return frames.map((f) => f.seq);
+    const seqs = new Array<number>(n);
+    for (let k = 0; k < n; k++) seqs[k] = frames[k]!.seq;
+    return seqs;
   }
 
   /** Durability 'full': appended records are acknowledged only once sync() succeeded. */
