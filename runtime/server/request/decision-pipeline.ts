@@ -7,6 +7,7 @@
 // not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
+import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
@@ -72,6 +73,8 @@ interface RateLimited {
 }
 
 const rateLimited = (retryAfterMs: number): RateLimited => ({ rateLimited: true, retryAfterMs });
+
+type LinuxCapabilitySpec = Extract<CapabilitySpec, { kind: 'linux' }>;
 
 /**
  * A request from its arrival to its answer: one object of one shape, whose fields are filled in
@@ -148,6 +151,11 @@ export class DecisionPipeline {
   /** Evaluations started and not yet committed (or failed to commit). */
   private open = 0;
   private readonly contextPolicies = new WeakMap<Binding, NonNullable<DecisionContext['policy']>>();
+  // Made once and shared by every decision they describe (frozen: records and contexts only read them).
+  private readonly recordPolicies = new WeakMap<Binding, NonNullable<NewAuditRecord['policy']>>();
+  private readonly peerIds = new WeakMap<PeerCredentials, NewAuditRecord['requester']>();
+  /** A VM's capabilities when no target was pinned (most decisions). */
+  private readonly unpinned = new WeakMap<RegisteredVm, LinuxCapabilitySpec>();
 
   constructor(private readonly d: PipelineDeps) {
     this.identityTtlMs = d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS;
@@ -246,13 +254,14 @@ export class DecisionPipeline {
   private readonly leftBehindMs = (o: Decided | RateLimited): number =>
     'rateLimited' in o ? 0 : droppedMemoryCostMs(o.droppedMemoryBytes, this.d.droppedMemoryMsPerMiB);
 
-  /** The evaluation under the VM's scheduler slot, then its audit commit. */
+  /** The evaluation under the VM's scheduler slot, then its audit commit. An evaluation decided
+   * on this thread settles as it runs (no promise on the way: scheduler.submitHere). */
   private schedule(r: PendingRequest, vm: RegisteredVm, binding: Readonly<Binding>): Promise<PipelineResult> {
     this.d.policies.acquire(binding);
-    const admission = this.d.scheduler.submit<Decided | RateLimited>(
+    const admission = this.d.scheduler.submitHere<Decided | RateLimited>(
       vm.identity.uuid,
       () => {
-        if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
+        if (this.timeLeft(r) <= 0) return this.waitedTooLong();
         r.evaluating = true;
         this.open++;
         return this.evaluate(r, vm, binding);
@@ -270,29 +279,40 @@ export class DecisionPipeline {
         message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting',
       });
     }
-    admission.result.then(
-      (outcome) => {
-        this.d.policies.release(binding);
-        if ('rateLimited' in outcome) {
+    const result = admission.result;
+    if (!(result instanceof Promise)) this.evaluated(r, vm, binding, result);
+    else
+      result.then(
+        (outcome) => this.evaluated(r, vm, binding, outcome),
+        (err: unknown) => {
+          this.d.policies.release(binding);
           this.closeEvaluation(r);
-          this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
-          const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
-          return r.resolve({
-            ok: false,
-            reason: 'vm-rate-limited',
-            message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
-            retryAfterS,
-          });
-        }
-        this.commit(r, outcome);
-      },
-      (err: unknown) => {
-        this.d.policies.release(binding);
-        this.closeEvaluation(r);
-        r.reject(err);
-      },
-    );
+          r.reject(err);
+        },
+      );
     return r.result;
+  }
+
+  /** The evaluation's outcome (or its refusal for the VM's share): committed, or answered. */
+  private evaluated(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Readonly<Binding>,
+    outcome: Decided | RateLimited,
+  ): void {
+    this.d.policies.release(binding);
+    if ('rateLimited' in outcome) {
+      this.closeEvaluation(r);
+      this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
+      const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+      return r.resolve({
+        ok: false,
+        reason: 'vm-rate-limited',
+        message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
+        retryAfterS,
+      });
+    }
+    this.commit(r, outcome);
   }
 
   /** Once the evaluation's record is committed (or failed to be): no intent of it is pending any
@@ -303,7 +323,7 @@ export class DecisionPipeline {
     if (--this.open === 0) this.d.onIdle?.();
   }
 
-  private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
+  private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Decided | Promise<Decided> {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
     // and before the policy runs, so each effect's intent, its undo and the audit name the
@@ -311,8 +331,7 @@ export class DecisionPipeline {
     const translate = this.d.identity.translateTargetPid;
     if (translate === undefined) return this.run(r, vm, binding);
     const peer = r.peer;
-    if (peer.startTime === null)
-      return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    if (peer.startTime === null) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid));
     let requester = this.requesters.get(peer);
     if (requester === undefined) {
       requester = { pid: peer.pid, startTime: peer.startTime };
@@ -322,7 +341,7 @@ export class DecisionPipeline {
     try {
       translation = translate(requester, vm, r.targetPid);
     } catch (err) {
-      return Promise.resolve(untranslated(err));
+      return untranslated(err);
     }
     // Known without a search (most requests): no promise on the way.
     if (!(translation instanceof Promise)) return this.translated(r, vm, binding, translation);
@@ -334,16 +353,16 @@ export class DecisionPipeline {
     vm: RegisteredVm,
     binding: Binding,
     translation: TargetTranslation,
-  ): Promise<Decided> {
-    if (translation.kind === 'refused') return Promise.resolve(denyOutcome('unknown-target', translation.detail));
+  ): Decided | Promise<Decided> {
+    if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
     if (translation.kind === 'translated') r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
     return this.run(r, vm, binding);
   }
 
-  private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
+  private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Decided | Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
     const left = this.timeLeft(r);
-    if (left <= 0) return Promise.resolve(this.waitedTooLong());
+    if (left <= 0) return this.waitedTooLong();
     const { peer, pinned } = r;
     const request: PolicyRequest = {
       operation: r.operation,
@@ -353,11 +372,11 @@ export class DecisionPipeline {
       bytes: r.bytes,
     };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, pinned } as const;
+    const capabilities = pinned === undefined ? this.unpinnedCapabilities(vm) : this.capabilitiesOf(vm, pinned);
     const context: DecisionContext = {
       decisionId: r.decisionId,
       time: r.time,
-      requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
+      requester: this.peerIdsOf(peer),
       vm: vm.identity,
       operation: r.operation,
       targetPid: r.targetPid,
@@ -365,10 +384,49 @@ export class DecisionPipeline {
       bytes: r.bytesText,
       policy: this.contextPolicy(binding),
     };
-    return this.d.engine.evaluate(binding.sha256, request, capabilities, {
-      deadlineMs: Math.min(this.d.evaluationDeadlineMs, left),
-      context,
-    });
+    const options = { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left), context };
+    const engine = this.d.engine;
+    return engine.evaluateHere !== undefined
+      ? engine.evaluateHere(binding.sha256, request, capabilities, options)
+      : engine.evaluate(binding.sha256, request, capabilities, options);
+  }
+
+  private capabilitiesOf(vm: RegisteredVm, pinned: PendingRequest['pinned']): LinuxCapabilitySpec {
+    return Object.freeze({ kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, pinned });
+  }
+
+  private unpinnedCapabilities(vm: RegisteredVm): LinuxCapabilitySpec {
+    let c = this.unpinned.get(vm);
+    if (c === undefined) {
+      c = this.capabilitiesOf(vm, undefined);
+      this.unpinned.set(vm, c);
+    }
+    return c;
+  }
+
+  /** The requester as records and contexts name it, one object per connection. */
+  private peerIdsOf(peer: PeerCredentials): NewAuditRecord['requester'] {
+    let ids = this.peerIds.get(peer);
+    if (ids === undefined) {
+      ids = Object.freeze({ pid: peer.pid, uid: peer.uid, gid: peer.gid });
+      this.peerIds.set(peer, ids);
+    }
+    return ids;
+  }
+
+  /** The policy as the audit record names it, one object per binding. */
+  private recordPolicy(binding: Binding): NonNullable<NewAuditRecord['policy']> {
+    let p = this.recordPolicies.get(binding);
+    if (p === undefined) {
+      p = Object.freeze({
+        name: binding.policy,
+        revision: binding.revision,
+        sha256: binding.sha256,
+        keyId: binding.keyId,
+      });
+      this.recordPolicies.set(binding, p);
+    }
+    return p;
   }
 
   /** The policy as the decision's context names it: one object per binding, so that what is made
@@ -405,16 +463,13 @@ export class DecisionPipeline {
       schemaVersion: AUDIT_RECORD_SCHEMA_VERSION,
       decisionId: r.decisionId,
       time: r.time,
-      requester: { pid: r.peer.pid, uid: r.peer.uid, gid: r.peer.gid },
+      requester: this.peerIdsOf(r.peer),
       vm: r.vm?.identity ?? null,
       operation: r.operation,
       targetPid: r.targetPid,
       targetHostPid: r.pinned?.pid,
       bytes: r.bytesText,
-      policy:
-        binding !== null
-          ? { name: binding.policy, revision: binding.revision, sha256: binding.sha256, keyId: binding.keyId }
-          : null,
+      policy: binding !== null ? this.recordPolicy(binding) : null,
       decision: o.decision,
       reason: o.reason,
       errorKind: o.errorKind,
