@@ -165,6 +165,12 @@ export class InlineRunner {
   /** The most time guest work took in one turn since takeLongestTurn() last read it. */
   #longest: GuestTurn = { cpuMs: 0, wallMs: 0 };
   #turnResetScheduled = false;
+  /** The policy whose spare a run just asked for (#afterRun), for #spend to schedule. */
+  #hopFor: InlinePolicy | undefined;
+  /** The policy of the pending #hopThenReset. */
+  #hopThenResetFor: InlinePolicy | undefined;
+  /** A tape left empty by a run that decided, for the next run (a new array grew to 17 slots at its first call). */
+  #spareTape: TapeEntry[] | undefined;
   /** Bytes of dropped memories this thread may still take (a token bucket, refilled on the wall clock). */
   #dropCredit = DROPPED_MEMORY_BURST_BYTES;
   #dropCreditAt: number | undefined;
@@ -233,7 +239,9 @@ export class InlineRunner {
       capabilities.release?.();
       return { kind: 'skipped' };
     }
-    const tape: TapeEntry[] = [];
+    // Taken out while the run has it: were a run ever to start inside another, it would get its own.
+    const tape = this.#spareTape ?? [];
+    this.#spareTape = undefined;
     const span = new CpuSpan(this.#clocks);
     const time = new SpanSlice(span, left);
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
@@ -287,6 +295,9 @@ export class InlineRunner {
       return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000), droppedMemoryBytes: droppedBytes };
     }
     this.stats.decided++;
+    // Decided here: nothing reads the tape any more (the outcome lists the calls itself).
+    while (tape.length > 0) tape.pop();
+    this.#spareTape = tape;
     return { kind: 'decided', outcome: droppedBytes > 0 ? { ...outcome, droppedMemoryBytes: droppedBytes } : outcome };
   }
 
@@ -339,15 +350,25 @@ export class InlineRunner {
     return longest;
   }
 
-  /** Counts a run's time against this turn's budget, and reports a run past the budget. */
+  /**
+   * Counts a run's time against this turn's budget, and reports a run past the budget. Schedules
+   * the turn's reset and the first hop to the policy's spare (#afterRun) for this turn's check
+   * phase: in one immediate when both are due (they would be adjacent in the queue, in this order;
+   * every decision of a lone VM has both, and an immediate is ~0.15 KB of garbage).
+   */
   #spend(p: InlinePolicy, ms: number, wallMs: number): void {
     this.#turnSpentMs += ms;
     this.#turnWallMs += wallMs;
     this.#noteTurn();
-    if (!this.#turnResetScheduled) {
-      this.#turnResetScheduled = true;
-      setImmediate(this.#resetTurn);
-    }
+    const hop = this.#hopFor;
+    this.#hopFor = undefined;
+    const reset = !this.#turnResetScheduled;
+    this.#turnResetScheduled = true;
+    if (hop !== undefined && reset) {
+      this.#hopThenResetFor = hop;
+      setImmediate(this.#hopThenReset);
+    } else if (hop !== undefined) setImmediate(hop.scheduleSpare);
+    else if (reset) setImmediate(this.#resetTurn);
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;
       this.#onOverrun?.(p.sha256, ms);
@@ -358,6 +379,13 @@ export class InlineRunner {
     this.#turnResetScheduled = false;
     this.#turnSpentMs = 0;
     this.#turnWallMs = 0;
+  };
+
+  readonly #hopThenReset = (): void => {
+    const p = this.#hopThenResetFor;
+    this.#hopThenResetFor = undefined;
+    p?.scheduleSpare();
+    this.#resetTurn();
   };
 
   /** Keeps the longest turn: by default the runs of this turn so far. */
@@ -377,8 +405,9 @@ export class InlineRunner {
     if (p.spareScheduled) return droppedBytes;
     p.spareScheduled = true;
     // Two hops: the first lands in this turn's check phase, where the audit commit and the
-    // answer it releases are queued too; the second runs after them, in the next turn.
-    setImmediate(p.scheduleSpare);
+    // answer it releases are queued too; the second runs after them, in the next turn. The
+    // first is scheduled by #spend, which the run calls right after this.
+    this.#hopFor = p;
     return droppedBytes;
   }
 
