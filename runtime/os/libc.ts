@@ -40,6 +40,8 @@ export interface Libc {
     resource: number,
     next: RlimitValue | null,
   ): { ok: true; old: RlimitValue } | { ok: false; errno: number };
+  /** prlimit(2) that sets soft and hard and reads nothing back: 0, or the errno (no object, no bigint made). */
+  setRlimit(pid: number, resource: number, soft: bigint, hard: bigint): number;
   pidfdOpen(pid: number): SyscallResult;
   /** Signal 0: checks that the process behind the pidfd is still alive, sends nothing. */
   pidfdSendSignal0(pidfd: number): SyscallResult;
@@ -217,6 +219,11 @@ function bind(): Libc | LibcUnavailableError {
       const rc = Number(prlimit(pid, resource, next === null ? null : newLimit, oldLimit));
       if (rc < 0) return { ok: false, errno: koffi.errno() };
       return { ok: true, old: { soft: oldLimit64[0]!, hard: oldLimit64[1]! } };
+    },
+    setRlimit(pid, resource, soft, hard) {
+      newLimit64[0] = u64(soft);
+      newLimit64[1] = u64(hard);
+      return Number(prlimit(pid, resource, newLimit, null)) < 0 ? koffi.errno() : 0;
     },
     pidfdOpen(pid) {
       return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));
