@@ -104,13 +104,22 @@ export interface InlineRunnerOptions {
   onOverrun?: (sha256: string, spentMs: number) => void;
 }
 
-/** A run's time slice: over once the run's span has taken `leftMs` of CPU time. */
+/** A run's time slice: over once the run's span has taken `leftMs` of CPU time. One per runner,
+ * reset for each run (runs on one thread never overlap). */
 class SpanSlice implements TimeSlice {
   expired = false;
   constructor(
-    private readonly span: CpuSpan,
-    private readonly leftMs: number,
+    readonly span: CpuSpan,
+    private leftMs: number,
   ) {}
+
+  /** The slice of a run starting now, with `leftMs` of the turn's budget. */
+  restart(leftMs: number): this {
+    this.span.restart();
+    this.expired = false;
+    this.leftMs = leftMs;
+    return this;
+  }
 
   over(): boolean {
     return this.span.over(this.leftMs);
@@ -171,6 +180,9 @@ export class InlineRunner {
   #hopThenResetFor: InlinePolicy | undefined;
   /** A tape left empty by a run that decided, for the next run (a new array grew to 17 slots at its first call). */
   #spareTape: TapeEntry[] | undefined;
+  /** The slice (and span) of the next run, taken out while a run has it; the span of spares. */
+  #spareSlice: SpanSlice | undefined;
+  #spareSpan: CpuSpan | undefined;
   /** Bytes of dropped memories this thread may still take (a token bucket, refilled on the wall clock). */
   #dropCredit = DROPPED_MEMORY_BURST_BYTES;
   #dropCreditAt: number | undefined;
@@ -242,8 +254,10 @@ export class InlineRunner {
     // Taken out while the run has it: were a run ever to start inside another, it would get its own.
     const tape = this.#spareTape ?? [];
     this.#spareTape = undefined;
-    const span = new CpuSpan(this.#clocks);
-    const time = new SpanSlice(span, left);
+    const spare = this.#spareSlice;
+    this.#spareSlice = undefined;
+    const time = spare === undefined ? new SpanSlice(new CpuSpan(this.#clocks), left) : spare.restart(left);
+    const span = time.span;
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
@@ -261,17 +275,20 @@ export class InlineRunner {
         droppedBytes = this.#afterRun(p, prepared);
       }
     } finally {
-      const spent = span.elapsed();
-      spentMs = spent.cpuMs;
-      this.#spend(p, spentMs, spent.wallMs);
+      span.measure();
+      spentMs = span.cpuMs;
+      this.#spend(p, spentMs, span.wallMs);
     }
     const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
-    const sliceTooSmall = time.expired || outOfFuel;
-    if (time.expired) this.stats.sliceExpired++;
+    const expired = time.expired;
+    // The run is over: nothing reads its slice any more.
+    this.#spareSlice = time;
+    const sliceTooSmall = expired || outOfFuel;
+    if (expired) this.stats.sliceExpired++;
     // Fuel and stack say what the policy needs for this request, every time (it is
     // deterministic). Time also says how busy the machine was: one slow run can be a
     // preemption, two in a row is the policy.
-    const overran = time.expired || spentMs > this.#budgetMs;
+    const overran = expired || spentMs > this.#budgetMs;
     const dropHoldMs = droppedBytes > 0 ? this.#takeDropCredit(droppedBytes) : 0;
     const stackOverflow = isStackOverflow(outcome);
     // A requester at rest that stays at rest (most runs) has no entry to update or make.
@@ -414,9 +431,15 @@ export class InlineRunner {
   #makeSpare(p: InlinePolicy): void {
     p.spareScheduled = false;
     if (p.spare !== undefined || p.unloaded) return;
-    const span = new CpuSpan(this.#clocks);
+    let span = this.#spareSpan;
+    this.#spareSpan = undefined;
+    if (span === undefined) span = new CpuSpan(this.#clocks);
+    else span.restart();
     p.spare = p.instances.prepare();
-    const { cpuMs: ms, wallMs } = span.elapsed();
+    span.measure();
+    this.#spareSpan = span;
+    const ms = span.cpuMs;
+    const wallMs = span.wallMs;
     this.#noteTurn(ms, wallMs);
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;

@@ -162,6 +162,27 @@ describe('the time budget of speculative runs (injected clock)', () => {
     expect(reads).toBeLessThanOrEqual(10);
   });
 
+  it('a run after one whose slice ended starts with a whole slice of its own (the slice object is reused)', async () => {
+    const storm = compiledFromWat(evaluateWat(logLoop(1000, 16384, 5), '(data (i32.const 16384) "hello")'), {
+      deadlineMs: 10_000,
+    });
+    const cheap = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
+    let t = 0;
+    const e = engine({ inlineBudgetMs: 2, clock: () => (t += 0.5) }, storm, cheap);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    await e.evaluate(cheap.sha256, req, spec); // loads the capabilities on this thread
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const stats = e.inlineStats!;
+    const before = { ...stats };
+    expect(await e.evaluate(storm.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+    expect(stats.sliceExpired - before.sliceExpired).toBe(1);
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    expect(await e.evaluate(cheap.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+    expect(stats.sliceExpired - before.sliceExpired).toBe(1);
+    expect(stats.decided - before.decided).toBe(1);
+    expect(stats.continued - before.continued).toBe(1);
+  });
+
   it('runs that take longer than the budget are reported, and two in a row back the policy off', async () => {
     const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
     let step = 3;
