@@ -95,4 +95,28 @@ describe("a decision's audit record", () => {
       /"requester":\{"pid":\d+,"uid":0,"gid":0\},.*"policy":\{"name":"[^"]+","revision":\d+,"sha256":"[^"]+"(,"keyId":"[^"]*")?\}/,
     );
   });
+
+  it('decideHere answers a decision settled on this thread with its result, one settled later with a promise: the same record and answer', async () => {
+    const answers: unknown[] = [];
+    for (const engine of [
+      { evaluate: () => Promise.resolve(OUTCOME), evaluateHere: () => OUTCOME },
+      { evaluate: () => Promise.resolve(OUTCOME) },
+    ]) {
+      const records: NewAuditRecord[] = [];
+      const pipeline = recordingPipeline({
+        vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
+        engine,
+        metrics,
+        records,
+        deadlineMs: 2000,
+      });
+      const r = pipeline.decideHere({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
+      expect(r instanceof Promise).toBe(engine.evaluateHere === undefined);
+      const result = await r;
+      expect(result).toMatchObject({ ok: true, response: { decision: 'allow', decisionId: records[0]!.decisionId } });
+      answers.push({ ...(result as { response: object }).response, decisionId: '' });
+      expect(records).toHaveLength(1);
+    }
+    expect(answers[0]).toEqual(answers[1]);
+  });
 });

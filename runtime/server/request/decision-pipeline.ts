@@ -79,14 +79,22 @@ type LinuxCapabilitySpec = Extract<CapabilitySpec, { kind: 'linux' }>;
 /**
  * A request from its arrival to its answer: one object of one shape, whose fields are filled in
  * as it advances (no copy of it is made on the way: this is every decision's path). It holds the
- * promise decide() returns, settled once, at the end, and it is the audit writer's waiter for its
+ * result decide() returns (or its promise), settled once, at the end, and it is the audit writer's waiter for its
  * record: between arrival and answer no promise is made per step (each cost a promise, its
  * reaction and two closures, ~150-300 bytes, and one that resolved with another promise twice that).
  */
 class PendingRequest implements CommitWaiter {
-  readonly result: Promise<PipelineResult>;
-  resolve!: (r: PipelineResult) => void;
-  reject!: (err: unknown) => void;
+  /** The promise of its result, made only when it is asked for before the result is known (a
+   * decision settled on this thread is answered with the result itself: no promise, no
+   * resolving functions). */
+  #promise: Promise<PipelineResult> | undefined = undefined;
+  #resolve: ((r: PipelineResult) => void) | undefined = undefined;
+  #reject: ((err: unknown) => void) | undefined = undefined;
+  /** Settled: with `value`, or failed with `error`. The first settlement wins, as a promise's. */
+  #settled = false;
+  #failed = false;
+  #value: PipelineResult | undefined = undefined;
+  #error: unknown = undefined;
   /** The requester's VM; null where it was denied before it was known. */
   vm: RegisteredVm | null = null;
   /** The binding that decides it; null where it was denied before one was found. */
@@ -121,11 +129,31 @@ class PendingRequest implements CommitWaiter {
     /** performance.now() at arrival: the request's total time counts from it. (A number: the
      * bigints of process.hrtime.bigint() were seven heap objects per decision.) */
     readonly t0: number,
-  ) {
-    this.result = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
+  ) {}
+
+  resolve(r: PipelineResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#value = r;
+    this.#resolve?.(r);
+  }
+
+  reject(err: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#failed = true;
+    this.#error = err;
+    this.#reject?.(err);
+  }
+
+  /** The result when it is known already, else its promise. */
+  here(): PipelineResult | Promise<PipelineResult> {
+    if (this.#settled) return this.#failed ? Promise.reject(this.#error) : this.#value!;
+    this.#promise ??= new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
     });
+    return this.#promise;
   }
 
   committed(): void {
@@ -179,6 +207,19 @@ export class DecisionPipeline {
     bytes: bigint,
     waitedMs = 0,
   ): Promise<PipelineResult> {
+    const result = this.decideHere(peer, operation, targetPid, bytes, waitedMs);
+    return result instanceof Promise ? result : Promise.resolve(result);
+  }
+
+  /** decide(), with the result itself when it is known before this returns (a decision settled
+   * on this thread, committed at once): the request path answers it without a promise. */
+  decideHere(
+    peer: PeerCredentials,
+    operation: Operation,
+    targetPid: number,
+    bytes: bigint,
+    waitedMs = 0,
+  ): PipelineResult | Promise<PipelineResult> {
     const startedAt = Date.now() - Math.round(waitedMs);
     const t0 = performance.now() - waitedMs;
 
@@ -187,11 +228,11 @@ export class DecisionPipeline {
     // recorded, so that the backlog, the memory it holds and each turn's work stay bounded.
     if (this.d.audit.backlogged) {
       this.d.metrics.rejected.inc({ reason: 'audit-backlog' });
-      return Promise.resolve({
+      return {
         ok: false,
         reason: 'audit-backlog',
         message: `${this.d.audit.backlog} audit records wait to be written to the database: the daemon takes no new request until it has caught up`,
-      });
+      };
     }
     const r = new PendingRequest(
       this,
@@ -256,7 +297,11 @@ export class DecisionPipeline {
 
   /** The evaluation under the VM's scheduler slot, then its audit commit. An evaluation decided
    * on this thread settles as it runs (no promise on the way: scheduler.submitHere). */
-  private schedule(r: PendingRequest, vm: RegisteredVm, binding: Readonly<Binding>): Promise<PipelineResult> {
+  private schedule(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Readonly<Binding>,
+  ): PipelineResult | Promise<PipelineResult> {
     this.d.policies.acquire(binding);
     const admission = this.d.scheduler.submitHere<Decided | RateLimited>(
       vm.identity.uuid,
@@ -273,11 +318,11 @@ export class DecisionPipeline {
     if (!admission.ok) {
       this.d.policies.release(binding);
       this.d.metrics.rejected.inc({ reason: admission.reason });
-      return Promise.resolve({
+      return {
         ok: false,
         reason: admission.reason,
         message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting',
-      });
+      };
     }
     const result = admission.result;
     if (!(result instanceof Promise)) this.evaluated(r, vm, binding, result);
@@ -290,7 +335,7 @@ export class DecisionPipeline {
           r.reject(err);
         },
       );
-    return r.result;
+    return r.here();
   }
 
   /** The evaluation's outcome (or its refusal for the VM's share): committed, or answered. */
@@ -453,7 +498,7 @@ export class DecisionPipeline {
   }
 
   /** Writes the decision's record; the audit writer then calls back r (onCommitted, onCommitFailed). */
-  private commit(r: PendingRequest, o: Decided): Promise<PipelineResult> {
+  private commit(r: PendingRequest, o: Decided): PipelineResult | Promise<PipelineResult> {
     const totalUs = Math.round((performance.now() - r.t0) * 1000);
     const binding = r.binding;
     // Optional fields are written undefined, not left out: one shape for every record (the JSON
@@ -483,7 +528,7 @@ export class DecisionPipeline {
     r.outcome = o;
     r.record = record;
     this.d.audit.commit(record, r);
-    return r.result;
+    return r.here();
   }
 
   /** The record of r is committed: its intents go, and the answer. (The audit writer's call, through r.) */
