@@ -77,6 +77,18 @@ export interface PolicyEngine {
     capabilities: CapabilitySpec,
     options?: EvaluateOptions,
   ): Promise<Outcome>;
+  /**
+   * evaluate(), but an outcome settled on this thread (a speculative run decided it, and nothing
+   * is left to undo) is returned as it is, without a promise: the request path's decisions mostly
+   * are, and the promises on the way (this one, the scheduler's and its caller's reactions) were
+   * ~0.5 KB of garbage a decision. Never throws.
+   */
+  evaluateHere?(
+    sha256: string,
+    request: PolicyRequest,
+    capabilities: CapabilitySpec,
+    options?: EvaluateOptions,
+  ): Outcome | Promise<Outcome>;
   /** Undoes the effects among `calls` (a decision that turned out not to be allow after all). */
   undo?(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]>;
   /** The decision of `calls` is recorded: their intents can leave the effects journal. */

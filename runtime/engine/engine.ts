@@ -193,13 +193,23 @@ export class Engine implements PolicyEngine {
     capabilities: CapabilitySpec,
     options: EvaluateOptions = NO_OPTIONS,
   ): Promise<Outcome> {
+    const outcome = this.evaluateHere(sha256, request, capabilities, options);
+    return outcome instanceof Promise ? outcome : Promise.resolve(outcome);
+  }
+
+  evaluateHere(
+    sha256: string,
+    request: PolicyRequest,
+    capabilities: CapabilitySpec,
+    options: EvaluateOptions = NO_OPTIONS,
+  ): Outcome | Promise<Outcome> {
     let run: Outcome | Promise<Outcome>;
     try {
       run = this.#run(sha256, request, capabilities, options);
     } catch (err) {
-      return Promise.resolve(failed(err));
+      return failed(err);
     }
-    // Decided on this thread (most decisions are): no promise on the way but the one returned.
+    // Decided on this thread (most decisions are): no promise on the way.
     if (!(run instanceof Promise)) return this.#settled(run, capabilities);
     return run.then(
       (o) => this.#settled(o, capabilities),
@@ -207,10 +217,10 @@ export class Engine implements PolicyEngine {
     );
   }
 
-  /** The outcome, its effects undone unless it allows. */
-  #settled(outcome: Outcome, capabilities: CapabilitySpec): Promise<Outcome> {
+  /** The outcome, its effects undone unless it allows (then a promise of it). */
+  #settled(outcome: Outcome, capabilities: CapabilitySpec): Outcome | Promise<Outcome> {
     if (outcome.decision === 'allow' || capabilities.kind !== 'linux' || !outcome.capabilityCalls.some(hasEffect))
-      return Promise.resolve(outcome);
+      return outcome;
     return this.undo(outcome.capabilityCalls).then((capabilityCalls) => ({ ...outcome, capabilityCalls }));
   }
 

@@ -11,10 +11,14 @@ export const OOM_GLOBAL = '__capgate_oom';
 export interface InstrumentationView {
   /** Remaining fuel, or undefined if the module is not instrumented. */
   fuelRemaining(): bigint | undefined;
-  /** Sets the remaining fuel (before the first call: the budget of this run). False if not instrumented. */
+  /**
+   * Remaining fuel as a number, NaN if the module is not instrumented. Exact: the fuel is set from
+   * a number budget and only ever decreases, far within 2^53. (Reading an i64 global makes a
+   * bigint: every host call reads it, and bigint arithmetic on it made three more.)
+   */
+  fuelLeft(): number;
+  /** Sets the remaining fuel (before the first call: the budget of this run; host calls: what is left after their charge). False if not instrumented. */
   setFuel(budget: number): boolean;
-  /** Takes `units` of fuel (host calls pay this way); false once the fuel is below zero. Uninstrumented: true. */
-  charge(units: number): boolean;
   oom(): boolean;
 }
 
@@ -35,18 +39,14 @@ class Globals implements InstrumentationView {
     return this.#fuel === undefined ? undefined : BigInt(this.#fuel.value as bigint | number);
   }
 
+  fuelLeft(): number {
+    return this.#fuel === undefined ? Number.NaN : Number(this.#fuel.value as bigint);
+  }
+
   setFuel(budget: number): boolean {
     if (this.#fuel === undefined) return false;
     this.#fuel.value = BigInt(budget);
     return true;
-  }
-
-  charge(units: number): boolean {
-    if (this.#fuel === undefined) return true;
-    // An i64 global reads as a bigint.
-    const left = (this.#fuel.value as bigint) - BigInt(units);
-    this.#fuel.value = left;
-    return left >= 0n;
   }
 
   oom(): boolean {

@@ -40,6 +40,8 @@ export interface Libc {
     resource: number,
     next: RlimitValue | null,
   ): { ok: true; old: RlimitValue } | { ok: false; errno: number };
+  /** prlimit(2) that sets soft and hard and reads nothing back: 0, or the errno (no object, no bigint made). */
+  setRlimit(pid: number, resource: number, soft: bigint, hard: bigint): number;
   pidfdOpen(pid: number): SyscallResult;
   /** Signal 0: checks that the process behind the pidfd is still alive, sends nothing. */
   pidfdSendSignal0(pidfd: number): SyscallResult;
@@ -170,8 +172,10 @@ function bind(): Libc | LibcUnavailableError {
   const munmap = lib.func('int munmap(uintptr_t addr, size_t length)');
   const clockGettime = lib.func('int clock_gettime(int clock, void *ts)');
   // struct timespec is two 64-bit fields (tv_sec, tv_nsec) on the 64-bit Linux ABIs; one buffer
-  // per thread (this module is loaded once per isolate), read without allocating.
-  const timespec = new BigInt64Array(2);
+  // per thread (this module is loaded once per isolate), read without allocating: as u32 halves,
+  // low first (x86_64 and AAPCS64 are little-endian), where a BigInt64Array made two bigints a read.
+  const timespec = new Uint32Array(4);
+  const U32 = 4_294_967_296;
   const setpriority = lib.func('int setpriority(int which, uint32_t who, int prio)');
   // The policy is a register argument (so systemd's RestrictRealtime= filter can read it, which
   // it cannot in sched_setattr's struct); the fair class's static priority is 0.
@@ -216,6 +220,11 @@ function bind(): Libc | LibcUnavailableError {
       if (rc < 0) return { ok: false, errno: koffi.errno() };
       return { ok: true, old: { soft: oldLimit64[0]!, hard: oldLimit64[1]! } };
     },
+    setRlimit(pid, resource, soft, hard) {
+      newLimit64[0] = u64(soft);
+      newLimit64[1] = u64(hard);
+      return Number(prlimit(pid, resource, newLimit, null)) < 0 ? koffi.errno() : 0;
+    },
     pidfdOpen(pid) {
       return result(syscallPidfdOpen(SYS_PIDFD_OPEN, pid, 0));
     },
@@ -245,7 +254,7 @@ function bind(): Libc | LibcUnavailableError {
     },
     clockMs(clock) {
       if (Number(clockGettime(clock, timespec)) < 0) return Number.NaN;
-      return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
+      return (timespec[0]! + timespec[1]! * U32) * 1000 + (timespec[2]! + timespec[3]! * U32) / 1e6;
     },
     setNice(who, nice) {
       return result(setpriority(PRIO_PROCESS, who, nice));

@@ -6,9 +6,15 @@ export const RLIM_INFINITY = (1n << 64n) - 1n;
 
 export type PrlimitResult = { ok: true; old: RlimitValue } | { ok: false; errno: number };
 
-/** Sets soft and hard RLIMIT_MEMLOCK of `pid` to `bytes`; returns the previous limits. No checks. */
-export function setMemlockRaw(pid: number, bytes: bigint): PrlimitResult {
-  return libc().prlimit(pid, RLIMIT_MEMLOCK, { soft: bytes, hard: bytes });
+export type SetResult = { ok: true } | { ok: false; errno: number };
+
+const SET: SetResult = Object.freeze({ ok: true });
+
+/** Sets soft and hard RLIMIT_MEMLOCK of `pid` to `bytes`. No checks. (The limits before are
+ * read by getMemlock first, for the intent and the undo: not read back here.) */
+export function setMemlockRaw(pid: number, bytes: bigint): SetResult {
+  const errno = libc().setRlimit(pid, RLIMIT_MEMLOCK, bytes, bytes);
+  return errno === 0 ? SET : { ok: false, errno };
 }
 
 export function getMemlock(pid: number): PrlimitResult {

@@ -32,7 +32,9 @@ export class AuditIngester {
   ) {
     this.stmts = {
       mark: db.prepare<[], number>('SELECT ingested_through FROM audit_ingester WHERE id = 1').pluck(),
-      insert: db.prepare<[number, string]>('INSERT INTO audit_log (seq, doc) VALUES (?, ?)'),
+      // A doc given as its UTF-8 bytes is bound as a blob, and stored as the text they encode
+      // (the database's encoding is UTF-8): audit_log.doc is text, whichever the frame holds.
+      insert: db.prepare<[number, string | Buffer]>('INSERT INTO audit_log (seq, doc) VALUES (?, CAST(? AS TEXT))'),
       setMark: db.prepare<[number]>('UPDATE audit_ingester SET ingested_through = ? WHERE id = 1'),
     };
     // Plain INSERT: a seq already in the log is a bug or a foreign database, and fails loudly.

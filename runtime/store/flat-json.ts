@@ -15,13 +15,15 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** Buffers up to this size are kept for the next call; a larger one is used once. */
 const KEEP_BYTES = 64 * 1024;
 
-let scratch = Buffer.allocUnsafe(4096);
+let scratch: Buffer = Buffer.allocUnsafe(4096);
 
 class NotPlain extends Error {}
 
 class Writer {
-  buf = scratch;
+  buf: Buffer = scratch;
   at = 0;
+  /** Writing: a nested call (none expected: plain data runs no code, but a getter would) gets a writer and buffer of its own. */
+  busy = false;
 
   /** Room for `bytes` more, the buffer grown (copied) if needed. */
   room(bytes: number): void {
@@ -101,20 +103,42 @@ export function flatJson(value: unknown): string {
   return json === null ? JSON.stringify(value) : json.buf.toString('utf8', 0, json.length);
 }
 
+/** The writer, and the answer of flatJsonBytes, reused by every call (each decision makes two). */
+const shared = new Writer();
+const written: { buf: Buffer; length: number } = { buf: scratch, length: 0 };
+
 /**
  * The UTF-8 bytes of JSON.stringify(value), bytes 0 to `length` of `buf`: a buffer this module
- * reuses, valid until its next call (copy them out before). Null when `value` is not plain JSON
- * data (JSON.stringify then writes it). A caller that wants the bytes (an answer on a socket)
- * needs no string then.
+ * reuses, in an object it reuses, both valid until its next call (copy the bytes out before).
+ * Null when `value` is not plain JSON data (JSON.stringify then writes it). A caller that wants
+ * the bytes (an answer on a socket) needs no string then.
  */
-export function flatJsonBytes(value: unknown): { buf: Buffer; length: number } | null {
-  const w = new Writer();
+export function flatJsonBytes(value: unknown): { readonly buf: Buffer; readonly length: number } | null {
+  if (shared.busy) {
+    const own = new Writer();
+    return writes(own, Buffer.allocUnsafe(scratch.length), value) ? { buf: own.buf, length: own.at } : null;
+  }
+  shared.busy = true;
+  try {
+    if (!writes(shared, scratch, value)) return null;
+  } finally {
+    shared.busy = false;
+  }
+  if (shared.buf !== scratch && shared.buf.length <= KEEP_BYTES) scratch = shared.buf;
+  written.buf = shared.buf;
+  written.length = shared.at;
+  return written;
+}
+
+/** Writes `value` with `w` from the start of `buf`; false when it is not plain JSON data. */
+function writes(w: Writer, buf: Buffer, value: unknown): boolean {
+  w.buf = buf;
+  w.at = 0;
   try {
     w.value(value);
   } catch (err) {
-    if (err instanceof NotPlain) return null;
+    if (err instanceof NotPlain) return false;
     throw err;
   }
-  if (w.buf !== scratch && w.buf.length <= KEEP_BYTES) scratch = w.buf;
-  return { buf: w.buf, length: w.at };
+  return true;
 }

@@ -27,7 +27,21 @@ export function parseBytes(value: unknown): ParseResult<bigint> {
   };
 }
 
+// The last two counts formatted, and their text: a decision formats its request's count, then the
+// same count again in its set-memlock call, and a limit whose soft and hard are one value.
+let bytes0 = -1n;
+let text0 = '-1';
+let bytes1 = -1n;
+let text1 = '-1';
+
 /** The wire form of a u64 byte count: "unlimited" or a decimal string. */
 export function formatBytes(bytes: bigint): string {
-  return bytes === MEMLOCK_UNLIMITED ? 'unlimited' : bytes.toString();
+  if (bytes === bytes0) return text0;
+  if (bytes === bytes1) return text1;
+  const text = bytes === MEMLOCK_UNLIMITED ? 'unlimited' : bytes.toString();
+  bytes1 = bytes0;
+  text1 = text0;
+  bytes0 = bytes;
+  text0 = text;
+  return text;
 }

@@ -134,9 +134,16 @@ describe('query-vm-identity', () => {
     expect(caps.queryVmIdentity(stranger.pid)).toBeNull();
     expect(caps.queryVmIdentity(await deadPid())).toBeNull();
     expect(caps.queryVmIdentity(0)).toBeNull();
-    // The answer is a copy: a policy host cannot mutate the registry through it.
-    caps.queryVmIdentity(root)!.labels.push(['x', 'y']);
+    // The answer is a frozen copy, shared by later answers: a policy host cannot mutate the
+    // registry, nor the next answer, through it.
+    const answer = caps.queryVmIdentity(root)!;
+    expect(answer).not.toBe(vm.identity);
+    expect(createLinuxCapabilities(vm).queryVmIdentity(grandchild)).toBe(answer);
+    expect(() => answer.labels.push(['x', 'y'])).toThrow(TypeError);
+    expect(() => (answer.labels[0]![1] = 'false')).toThrow(TypeError);
+    expect(() => (answer.name = 'other')).toThrow(TypeError);
     expect(vm.identity.labels).toEqual([['vfio', 'true']]);
+    expect(caps.queryVmIdentity(root)).toEqual(identity);
   });
 });
 

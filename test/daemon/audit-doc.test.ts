@@ -74,4 +74,49 @@ describe("a decision's audit record", () => {
     );
     expect(new Date(record.time).toISOString()).toBe(record.time);
   });
+
+  it("shares the requester and the policy between a connection's records, frozen: the same JSON in each", async () => {
+    const records: NewAuditRecord[] = [];
+    const pipeline = recordingPipeline({
+      vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
+      engine: { evaluate: () => Promise.resolve(OUTCOME) },
+      metrics,
+      records,
+      deadlineMs: 2000,
+    });
+    const peer = { pid: process.pid, uid: 0, gid: 0 } as never;
+    await pipeline.decide(peer, 'set-memlock', 11, 4096n);
+    await pipeline.decide(peer, 'set-memlock', 11, 4096n);
+    const [a, b] = records;
+    expect(b!.requester).toBe(a!.requester);
+    expect(b!.policy).toBe(a!.policy);
+    expect(Object.isFrozen(a!.requester) && Object.isFrozen(a!.policy)).toBe(true);
+    expect(auditDoc(b!).replace(b!.decisionId, '').replace(b!.time, '')).toMatch(
+      /"requester":\{"pid":\d+,"uid":0,"gid":0\},.*"policy":\{"name":"[^"]+","revision":\d+,"sha256":"[^"]+"(,"keyId":"[^"]*")?\}/,
+    );
+  });
+
+  it('decideHere answers a decision settled on this thread with its result, one settled later with a promise: the same record and answer', async () => {
+    const answers: unknown[] = [];
+    for (const engine of [
+      { evaluate: () => Promise.resolve(OUTCOME), evaluateHere: () => OUTCOME },
+      { evaluate: () => Promise.resolve(OUTCOME) },
+    ]) {
+      const records: NewAuditRecord[] = [];
+      const pipeline = recordingPipeline({
+        vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
+        engine,
+        metrics,
+        records,
+        deadlineMs: 2000,
+      });
+      const r = pipeline.decideHere({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
+      expect(r instanceof Promise).toBe(engine.evaluateHere === undefined);
+      const result = await r;
+      expect(result).toMatchObject({ ok: true, response: { decision: 'allow', decisionId: records[0]!.decisionId } });
+      answers.push({ ...(result as { response: object }).response, decisionId: '' });
+      expect(records).toHaveLength(1);
+    }
+    expect(answers[0]).toEqual(answers[1]);
+  });
 });

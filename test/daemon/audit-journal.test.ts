@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../runtime/store/store.ts';
 import type { NewAuditRecord } from '../../runtime/store/audit-store.ts';
-import { MAX_FRAME_PAYLOAD } from '../../runtime/store/audit-journal.ts';
+import { decodeFrames, encodeFrames, MAX_FRAME_PAYLOAD } from '../../runtime/store/audit-journal.ts';
 import { auditRecord } from './helpers/audit-records.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { AUDIT_RECORD_SCHEMA_VERSION } from '../../runtime/wire/index.ts';
@@ -152,6 +152,39 @@ describe('audit journal', () => {
     const s2 = Store.open(file);
     expect(s2.audit.get('j-2')?.logs).toEqual(batch[1]!.logs);
     s2.close();
+  });
+
+  it('stores each record in audit_log as text, the JSON of the record byte for byte, and the same after a restart from the journal', () => {
+    const file = newDbFile();
+    const s = Store.open(file);
+    const stamped = (r: NewAuditRecord): string => JSON.stringify({ schemaVersion: AUDIT_RECORD_SCHEMA_VERSION, ...r });
+    const rows = (st: Store): Array<{ type: string; doc: string; bytes: Buffer }> =>
+      st.db
+        .prepare('SELECT typeof(doc) AS type, doc, CAST(doc AS BLOB) AS bytes FROM audit_log ORDER BY seq')
+        .all() as Array<{ type: string; doc: string; bytes: Buffer }>;
+    const batch = [rec(1), rec(2, { logs: [{ level: 'info', message: 'é ✓ 😀 "q" \\ \n \u0000 \ud800' }] })];
+    s.audit.append(batch);
+    expect(s.audit.count()).toBe(2); // a read ingests the journal first
+    const expected = batch.map((r) => ({ type: 'text', doc: stamped(r), bytes: Buffer.from(stamped(r), 'utf8') }));
+    expect(rows(s)).toEqual(expected);
+    // Records a kill -9 left in the journal are ingested from its text at the next open: the same rows.
+    s.audit.append([rec(3)]);
+    crash(s);
+    const s2 = Store.open(file);
+    expect(rows(s2)).toEqual([
+      ...expected,
+      { type: 'text', doc: stamped(rec(3)), bytes: Buffer.from(stamped(rec(3)), 'utf8') },
+    ]);
+    s2.close();
+  });
+
+  it('writes the seq of every size as JSON.stringify does (its digits are written as bytes), and reads it back', () => {
+    const seqs = [1, 9, 10, 99, 100, 101, 1000, 123_456_789, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
+    const frames = seqs.map((seq) => ({ seq, doc: `{"n":${seq},"t":"é"}` }));
+    expect(encodeFrames(frames)).toEqual(
+      Buffer.concat(frames.map((f) => frame(JSON.stringify({ seq: f.seq, record: JSON.parse(f.doc) as object })))),
+    );
+    expect(decodeFrames(encodeFrames(frames)).frames).toEqual(frames);
   });
 
   it('refuses a record over the frame limit before anything of its batch is written', () => {

@@ -106,6 +106,49 @@ describe('AuditWriter', () => {
     store.close();
   });
 
+  it('tells each waiter of its own record once, also when a waiter commits and flushes another meanwhile (the batch arrays are reused)', async () => {
+    const store = Store.open(path.join(tempDir(), 'reuse.db'));
+    const w = new AuditWriter(store.audit, { holdMs: 0 });
+    const told: string[] = [];
+    const waiter = (id: string, then?: () => void) => ({
+      committed: () => {
+        told.push(id);
+        then?.();
+      },
+      commitFailed: (err: unknown) => told.push(`${id} failed: ${String(err)}`),
+    });
+    // Batches one after the other first (their arrays are kept for the next ones).
+    for (const id of ['a', 'b']) {
+      w.commit(rec(id), waiter(id));
+      await new Promise((r) => setImmediate(r));
+    }
+    // c's waiter commits d and flushes it before c's flush has returned; d's commits e the same way.
+    w.commit(
+      rec('c'),
+      waiter('c', () => {
+        w.commit(
+          rec('d'),
+          waiter('d', () => {
+            w.commit(rec('e'), waiter('e'));
+            w.flush();
+          }),
+        );
+        w.flush();
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    // And a burst in one phase.
+    for (const id of ['f', 'g', 'h']) w.commit(rec(id), waiter(id));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(told).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+    expect(store.audit.query({ limit: 20, order: 'asc' }).records.map((r) => [r.seq, r.decisionId])).toEqual(
+      ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((id, k) => [k + 1, id]),
+    );
+    await w.close();
+    store.close();
+  });
+
   it('holds the batch while more decisions are coming, and commits at once when none are', async () => {
     fakeClock();
     try {

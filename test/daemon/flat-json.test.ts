@@ -37,8 +37,24 @@ describe('flatJson', () => {
     else expect(json.buf.subarray(0, json.length)).toEqual(expected);
   });
 
-  it('throws where JSON.stringify throws (a bigint)', () => {
+  it('throws where JSON.stringify throws (a bigint), and writes the next value whole', () => {
     expect(() => flatJson({ n: 1n })).toThrow(TypeError);
+    expect(flatJson({ after: 'throw' })).toBe('{"after":"throw"}');
+  });
+
+  it('writes a value whose getter writes another one meanwhile (the writer is reused, not shared by the two)', () => {
+    const inner = { inner: 'z'.repeat(5000) };
+    let innerJson = '';
+    const outer = {
+      before: 'a'.repeat(100),
+      get nested(): string {
+        innerJson = flatJson(inner);
+        return 'n';
+      },
+      after: 'b'.repeat(100),
+    };
+    expect(flatJson(outer)).toBe(JSON.stringify({ before: outer.before, nested: 'n', after: outer.after }));
+    expect(innerJson).toBe(JSON.stringify(inner));
   });
 
   it('leaves nothing of a longer value in the next one (its buffer is reused), also past its first size', () => {

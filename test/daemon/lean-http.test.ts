@@ -335,11 +335,12 @@ describe('strict parsing: each malformed request gets its status, code and a hin
 describe('the request socket handler (request-api.ts) behind the lean server', () => {
   const decided: Array<{ targetPid: number; bytes: bigint; peer: unknown }> = [];
   let outcome: 'allow' | 'overloaded' | 'audit-failed' | 'closed' | 'policy-not-ready' = 'allow';
+  // An allow is settled at once (the result itself), a refusal later (a promise): the handler answers both.
   const pipeline = {
-    decide: async (peer: unknown, _op: string, targetPid: number, bytes: bigint) => {
+    decideHere: (peer: unknown, _op: string, targetPid: number, bytes: bigint) => {
       decided.push({ targetPid, bytes, peer });
       if (outcome === 'allow') return { ok: true, response: { decision: 'allow', reason: '', decisionId: 'd-1' } };
-      return { ok: false, reason: outcome, message: `stub ${outcome}` };
+      return Promise.resolve({ ok: false, reason: outcome, message: `stub ${outcome}` });
     },
   } as unknown as DecisionPipeline;
   const handler = requestHandler({

@@ -144,6 +144,39 @@ describe('FairScheduler slot accounting', () => {
     expect(s.inFlight).toBe(0);
   });
 
+  it('submitHere: a task that settles as it runs gives its result as a value, its slot freed and charged before it returns', async () => {
+    const clock = new FakeClock();
+    const s = new FairScheduler(limits({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }), { clock });
+    const b = s.submit('b', async () => 'b'); // another VM is asking
+    expect(b.ok && (await b.result)).toBe('b');
+    // 30 ms of work, done as the task runs (a decision made on this thread).
+    const a0 = s.submitHere('a', () => {
+      expect(s.inFlight).toBe(1);
+      clock.t += 30;
+      return 'a0';
+    });
+    expect(a0).toEqual({ ok: true, result: 'a0' });
+    expect(s.inFlight).toBe(0);
+    // Charged: 10 - 30 = -20 ms, so the next is held back for 41 ms while b counts as asking.
+    const a1 = s.submitHere('a', () => 'a1');
+    expect(a1.ok && a1.result instanceof Promise).toBe(true);
+    expect(s.pacedTotal).toBe(1);
+    await clock.advance(40);
+    expect(s.queued).toBe(1);
+    await clock.advance(1);
+    expect(a1.ok && (await a1.result)).toBe('a1');
+    expect(s.inFlight).toBe(0);
+    // A task that throws as it runs rejects its result, and frees its slot.
+    const bad = s.submitHere('c', () => {
+      throw new Error('boom');
+    });
+    await expect(bad.ok ? bad.result : null).rejects.toThrow('boom');
+    expect(s.inFlight).toBe(0);
+    // submit() keeps its promise, whatever the task returns.
+    const viaSubmit = s.submit('d', (() => 'd') as unknown as () => Promise<string>);
+    expect(viaSubmit.ok && viaSubmit.result instanceof Promise && (await viaSubmit.result)).toBe('d');
+  });
+
   it('frees the slot of a job that waited in the queue too, and starts the next in it', async () => {
     // The first starts at once (nothing queued), the others wait for the one slot.
     const s = new FairScheduler(limits({ globalConcurrency: 1 }));

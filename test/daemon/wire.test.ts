@@ -29,6 +29,29 @@ describe('parseBytes', () => {
   });
 });
 
+describe('formatBytes', () => {
+  it('writes every count as its decimal digits (u64 max as "unlimited"), whichever counts came just before', () => {
+    const counts = [
+      5n,
+      5n,
+      7n,
+      5n,
+      9n,
+      7n,
+      7n,
+      MEMLOCK_UNLIMITED,
+      0n,
+      -1n,
+      0n,
+      18446744073709551614n,
+      5n,
+      MEMLOCK_UNLIMITED,
+    ];
+    for (const n of counts)
+      expect(formatBytes(n), String(n)).toBe(n === MEMLOCK_UNLIMITED ? 'unlimited' : n.toString());
+  });
+});
+
 describe('parseSetMemlockBody', () => {
   it('accepts targetPid and bytes only', () => {
     expect(parseSetMemlockBody({ targetPid: 42, bytes: '100' })).toEqual({

@@ -2,6 +2,7 @@
 // must not count time the thread spends not running (blocked here; on a busy machine, waiting
 // for a core), and must count the thread's own work.
 import { describe, expect, it } from 'vitest';
+import { libc } from '../../runtime/os/libc.ts';
 import { otherThreadCpuClock, processCpuClock, threadCpuClock } from '../../runtime/os/thread-cpu-clock.ts';
 import { currentThreadId } from '../../runtime/os/thread-id.ts';
 import { readProcStat } from '../../runtime/os/proc-stat.ts';
@@ -22,6 +23,16 @@ describe('the thread CPU clock', () => {
     let spun = 0;
     while (now() - start < 5 && spun < 1e9) spun++;
     expect(now() - start).toBeGreaterThanOrEqual(5);
+  });
+
+  it('is read from struct timespec as seconds and nanoseconds (CLOCK_REALTIME reads as Date.now())', () => {
+    const CLOCK_REALTIME = 0;
+    const before = Date.now();
+    const ms = libc().clockMs(CLOCK_REALTIME);
+    const after = Date.now();
+    // Date.now() truncates to whole ms; the clock has the fraction.
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThan(after + 1);
   });
 });
 

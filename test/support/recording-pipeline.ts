@@ -14,7 +14,7 @@ import { everyRequesterIn } from './pipeline-identity.ts';
 export interface RecordingPipelineOptions {
   vm: RegisteredVm['identity'];
   /** Only `evaluate` is called. */
-  engine: Pick<PolicyEngine, 'evaluate'>;
+  engine: Pick<PolicyEngine, 'evaluate' | 'evaluateHere'>;
   metrics: DaemonMetrics;
   /** The audit records the pipeline writes are pushed here. */
   records: NewAuditRecord[];

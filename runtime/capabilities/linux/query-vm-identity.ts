@@ -6,12 +6,27 @@ import { isValidPid } from '../../os/pid.ts';
 import { CheckedTargets } from './checked-targets.ts';
 import type { EffectSink } from '../../effects/effect-sink.ts';
 
-/** A copy for the guest's side: the fields it is lowered from, built without a spread or an
- * iterator per label (every speculative run that asks makes one). */
-function copyIdentity(id: VmIdentity): VmIdentity {
-  const labels = new Array<[string, string]>(id.labels.length);
-  for (let i = 0; i < labels.length; i++) labels[i] = [id.labels[i]![0], id.labels[i]![1]];
-  return { uuid: id.uuid, name: id.name, id: id.id, labels };
+/** A copy for the guest's side: the fields it is lowered from, frozen all through, so that
+ * nothing that reads it (lowering, the capability tape, a worker's replay) can change the VM's
+ * registered identity. One per identity, made at its first query and shared by the later ones
+ * (the registry replaces an identity, never changes it): a copy per query was ~0.2 KB of garbage. */
+const guestCopies = new WeakMap<VmIdentity, VmIdentity>();
+
+function guestCopy(id: VmIdentity): VmIdentity {
+  let copy = guestCopies.get(id);
+  if (copy === undefined) {
+    const labels = new Array<[string, string]>(id.labels.length);
+    for (let i = 0; i < labels.length; i++)
+      labels[i] = Object.freeze([id.labels[i]![0], id.labels[i]![1]]) as [string, string];
+    copy = Object.freeze({
+      uuid: id.uuid,
+      name: id.name,
+      id: id.id,
+      labels: Object.freeze(labels) as [string, string][],
+    });
+    guestCopies.set(id, copy);
+  }
+  return copy;
 }
 
 const none = (): null => null;
@@ -19,7 +34,7 @@ const none = (): null => null;
 /** query-vm-identity through the targets this evaluation has already checked (see CheckedTargets). */
 export function queryVmIdentityChecked(targets: CheckedTargets, pid: number, effects?: EffectSink): VmIdentity | null {
   const identity = isValidPid(pid)
-    ? targets.use(pid, none, (target) => (target.verdict.member ? copyIdentity(targets.scope.identity) : null))
+    ? targets.use(pid, none, (target) => (target.verdict.member ? guestCopy(targets.scope.identity) : null))
     : null;
   effects?.queried(pid, identity !== null);
   return identity;

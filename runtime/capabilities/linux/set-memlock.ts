@@ -118,11 +118,11 @@ export function setMemlockChecked(
           };
         }
       }
-      const effect: MemlockEffect = {
-        before: read.old,
-        startTime,
-        ...(token !== undefined && token.journal >= 0 ? { journalSlot: token.journal } : {}),
-      };
+      // (Not a spread of a conditional object: that made two objects per call.)
+      const effect: MemlockEffect =
+        token !== undefined && token.journal >= 0
+          ? { before: read.old, startTime, journalSlot: token.journal }
+          : { before: read.old, startTime };
       probe.beforeAct?.();
       const r = setMemlockRaw(pid, bytes);
       if (token !== undefined) effects?.done(token, r.ok ? 0 : r.errno);

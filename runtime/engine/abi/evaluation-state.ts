@@ -48,13 +48,13 @@ export class EvaluationState {
   fuel: InstrumentationView | undefined;
   readonly slice: TimeSlice | undefined;
   /** The slice's clock is read at the first host call with this much fuel left, or less. */
-  #nextClockCheck: bigint;
+  #nextClockCheck: number;
 
   constructor(capabilities: Capabilities, limits: EngineLimits, slice?: TimeSlice) {
     this.capabilities = capabilities;
     this.limits = limits;
     this.slice = slice;
-    this.#nextClockCheck = BigInt(limits.fuel - CLOCK_CHECK_FUEL);
+    this.#nextClockCheck = limits.fuel - CLOCK_CHECK_FUEL;
   }
 
   /** Records the fault (first one wins) and returns it, for the caller to throw. */
@@ -69,27 +69,34 @@ export class EvaluationState {
    */
   enter(fn: string, units: number): void {
     const slice = this.slice;
-    if (slice !== undefined && this.#clockDue() && slice.over()) {
+    const fuel = this.fuel;
+    // The fuel is read once for both (the clock check and the charge): each read makes a bigint.
+    const left = fuel === undefined ? Number.NaN : fuel.fuelLeft();
+    if (slice !== undefined && this.#clockDue(left) && slice.over()) {
       slice.expired = true;
       throw this.fail(
         new GuestFault('fuel-exhausted', `the run passed its time slice on the daemon's thread at a call of ${fn}`),
       );
     }
-    this.charge(fn, units);
+    if (fuel !== undefined) this.#setLeft(fuel, fn, left - units);
   }
 
-  /** Whether the slice's clock is due a read (always, for a module without fuel). */
-  #clockDue(): boolean {
-    const left = this.fuel?.fuelRemaining();
-    if (left === undefined) return true;
+  /** Whether the slice's clock is due a read, `left` fuel remaining (always, for a module without fuel: NaN). */
+  #clockDue(left: number): boolean {
+    if (Number.isNaN(left)) return true;
     if (left > this.#nextClockCheck) return false;
-    this.#nextClockCheck = left - BigInt(CLOCK_CHECK_FUEL);
+    this.#nextClockCheck = left - CLOCK_CHECK_FUEL;
     return true;
   }
 
   /** Charges `units` of fuel for work the host does for the guest. */
   charge(fn: string, units: number): void {
-    if (this.fuel !== undefined && !this.fuel.charge(units))
-      throw this.fail(new GuestFault('fuel-exhausted', `fuel budget used up in a call of ${fn}`));
+    const fuel = this.fuel;
+    if (fuel !== undefined) this.#setLeft(fuel, fn, fuel.fuelLeft() - units);
+  }
+
+  #setLeft(fuel: InstrumentationView, fn: string, left: number): void {
+    fuel.setFuel(left);
+    if (left < 0) throw this.fail(new GuestFault('fuel-exhausted', `fuel budget used up in a call of ${fn}`));
   }
 }

@@ -83,17 +83,19 @@ export function createHostImports(holder: StateHolder): WebAssembly.Imports {
         }
         // Calls past the quota are counted, and only the first refused one is recorded.
         if (quotaOk || state.capabilityCallCount === state.limits.maxCapabilityCalls + 1) {
-          const effect = result.effect !== undefined ? { effect: result.effect } : {};
           state.capabilityCalls.push(
             result.ok
-              ? { op: 'set-memlock', pid, bytes, result: 'ok', ...effect }
+              ? // Every allowed set-memlock: one object, not a spread of another.
+                result.effect !== undefined
+                ? { op: 'set-memlock', pid, bytes, result: 'ok', effect: result.effect }
+                : { op: 'set-memlock', pid, bytes, result: 'ok' }
               : {
                   op: 'set-memlock',
                   pid,
                   bytes,
                   result: result.error,
                   ...(result.detail !== undefined ? { detail: result.detail } : {}),
-                  ...effect,
+                  ...(result.effect !== undefined ? { effect: result.effect } : {}),
                 },
           );
         }

@@ -104,13 +104,22 @@ export interface InlineRunnerOptions {
   onOverrun?: (sha256: string, spentMs: number) => void;
 }
 
-/** A run's time slice: over once the run's span has taken `leftMs` of CPU time. */
+/** A run's time slice: over once the run's span has taken `leftMs` of CPU time. One per runner,
+ * reset for each run (runs on one thread never overlap). */
 class SpanSlice implements TimeSlice {
   expired = false;
   constructor(
-    private readonly span: CpuSpan,
-    private readonly leftMs: number,
+    readonly span: CpuSpan,
+    private leftMs: number,
   ) {}
+
+  /** The slice of a run starting now, with `leftMs` of the turn's budget. */
+  restart(leftMs: number): this {
+    this.span.restart();
+    this.expired = false;
+    this.leftMs = leftMs;
+    return this;
+  }
 
   over(): boolean {
     return this.span.over(this.leftMs);
@@ -165,6 +174,15 @@ export class InlineRunner {
   /** The most time guest work took in one turn since takeLongestTurn() last read it. */
   #longest: GuestTurn = { cpuMs: 0, wallMs: 0 };
   #turnResetScheduled = false;
+  /** The policy whose spare a run just asked for (#afterRun), for #spend to schedule. */
+  #hopFor: InlinePolicy | undefined;
+  /** The policy of the pending #hopThenReset. */
+  #hopThenResetFor: InlinePolicy | undefined;
+  /** A tape left empty by a run that decided, for the next run (a new array grew to 17 slots at its first call). */
+  #spareTape: TapeEntry[] | undefined;
+  /** The slice (and span) of the next run, taken out while a run has it; the span of spares. */
+  #spareSlice: SpanSlice | undefined;
+  #spareSpan: CpuSpan | undefined;
   /** Bytes of dropped memories this thread may still take (a token bucket, refilled on the wall clock). */
   #dropCredit = DROPPED_MEMORY_BURST_BYTES;
   #dropCreditAt: number | undefined;
@@ -233,9 +251,13 @@ export class InlineRunner {
       capabilities.release?.();
       return { kind: 'skipped' };
     }
-    const tape: TapeEntry[] = [];
-    const span = new CpuSpan(this.#clocks);
-    const time = new SpanSlice(span, left);
+    // Taken out while the run has it: were a run ever to start inside another, it would get its own.
+    const tape = this.#spareTape ?? [];
+    this.#spareTape = undefined;
+    const spare = this.#spareSlice;
+    this.#spareSlice = undefined;
+    const time = spare === undefined ? new SpanSlice(new CpuSpan(this.#clocks), left) : spare.restart(left);
+    const span = time.span;
     const fuel = Math.min(this.#sliceFuel, p.limits.fuel);
     let outcome: Outcome;
     let spentMs = 0;
@@ -253,17 +275,20 @@ export class InlineRunner {
         droppedBytes = this.#afterRun(p, prepared);
       }
     } finally {
-      const spent = span.elapsed();
-      spentMs = spent.cpuMs;
-      this.#spend(p, spentMs, spent.wallMs);
+      span.measure();
+      spentMs = span.cpuMs;
+      this.#spend(p, spentMs, span.wallMs);
     }
     const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
-    const sliceTooSmall = time.expired || outOfFuel;
-    if (time.expired) this.stats.sliceExpired++;
+    const expired = time.expired;
+    // The run is over: nothing reads its slice any more.
+    this.#spareSlice = time;
+    const sliceTooSmall = expired || outOfFuel;
+    if (expired) this.stats.sliceExpired++;
     // Fuel and stack say what the policy needs for this request, every time (it is
     // deterministic). Time also says how busy the machine was: one slow run can be a
     // preemption, two in a row is the policy.
-    const overran = time.expired || spentMs > this.#budgetMs;
+    const overran = expired || spentMs > this.#budgetMs;
     const dropHoldMs = droppedBytes > 0 ? this.#takeDropCredit(droppedBytes) : 0;
     const stackOverflow = isStackOverflow(outcome);
     // A requester at rest that stays at rest (most runs) has no entry to update or make.
@@ -287,6 +312,9 @@ export class InlineRunner {
       return { kind: 'continue', tape, spentUs: Math.round(spentMs * 1000), droppedMemoryBytes: droppedBytes };
     }
     this.stats.decided++;
+    // Decided here: nothing reads the tape any more (the outcome lists the calls itself).
+    while (tape.length > 0) tape.pop();
+    this.#spareTape = tape;
     return { kind: 'decided', outcome: droppedBytes > 0 ? { ...outcome, droppedMemoryBytes: droppedBytes } : outcome };
   }
 
@@ -339,15 +367,25 @@ export class InlineRunner {
     return longest;
   }
 
-  /** Counts a run's time against this turn's budget, and reports a run past the budget. */
+  /**
+   * Counts a run's time against this turn's budget, and reports a run past the budget. Schedules
+   * the turn's reset and the first hop to the policy's spare (#afterRun) for this turn's check
+   * phase: in one immediate when both are due (they would be adjacent in the queue, in this order;
+   * every decision of a lone VM has both, and an immediate is ~0.15 KB of garbage).
+   */
   #spend(p: InlinePolicy, ms: number, wallMs: number): void {
     this.#turnSpentMs += ms;
     this.#turnWallMs += wallMs;
     this.#noteTurn();
-    if (!this.#turnResetScheduled) {
-      this.#turnResetScheduled = true;
-      setImmediate(this.#resetTurn);
-    }
+    const hop = this.#hopFor;
+    this.#hopFor = undefined;
+    const reset = !this.#turnResetScheduled;
+    this.#turnResetScheduled = true;
+    if (hop !== undefined && reset) {
+      this.#hopThenResetFor = hop;
+      setImmediate(this.#hopThenReset);
+    } else if (hop !== undefined) setImmediate(hop.scheduleSpare);
+    else if (reset) setImmediate(this.#resetTurn);
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;
       this.#onOverrun?.(p.sha256, ms);
@@ -358,6 +396,13 @@ export class InlineRunner {
     this.#turnResetScheduled = false;
     this.#turnSpentMs = 0;
     this.#turnWallMs = 0;
+  };
+
+  readonly #hopThenReset = (): void => {
+    const p = this.#hopThenResetFor;
+    this.#hopThenResetFor = undefined;
+    p?.scheduleSpare();
+    this.#resetTurn();
   };
 
   /** Keeps the longest turn: by default the runs of this turn so far. */
@@ -377,17 +422,24 @@ export class InlineRunner {
     if (p.spareScheduled) return droppedBytes;
     p.spareScheduled = true;
     // Two hops: the first lands in this turn's check phase, where the audit commit and the
-    // answer it releases are queued too; the second runs after them, in the next turn.
-    setImmediate(p.scheduleSpare);
+    // answer it releases are queued too; the second runs after them, in the next turn. The
+    // first is scheduled by #spend, which the run calls right after this.
+    this.#hopFor = p;
     return droppedBytes;
   }
 
   #makeSpare(p: InlinePolicy): void {
     p.spareScheduled = false;
     if (p.spare !== undefined || p.unloaded) return;
-    const span = new CpuSpan(this.#clocks);
+    let span = this.#spareSpan;
+    this.#spareSpan = undefined;
+    if (span === undefined) span = new CpuSpan(this.#clocks);
+    else span.restart();
     p.spare = p.instances.prepare();
-    const { cpuMs: ms, wallMs } = span.elapsed();
+    span.measure();
+    this.#spareSpan = span;
+    const ms = span.cpuMs;
+    const wallMs = span.wallMs;
     this.#noteTurn(ms, wallMs);
     if (ms > this.#budgetMs) {
       this.stats.overBudget++;

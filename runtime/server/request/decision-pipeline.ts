@@ -7,6 +7,7 @@
 // not an allow: its effects are undone.
 import type { Operation, PolicyRequest } from '../../contract/types.ts';
 import type { PolicyEngine } from '../../engine/api.ts';
+import type { CapabilitySpec } from '../../capabilities/spec.ts';
 import type { RegisteredVm } from '../../identity/vm.ts';
 import type { NewAuditRecord } from '../../store/audit-store.ts';
 import type { DecisionContext } from '../../effects/effect-intent.ts';
@@ -73,17 +74,27 @@ interface RateLimited {
 
 const rateLimited = (retryAfterMs: number): RateLimited => ({ rateLimited: true, retryAfterMs });
 
+type LinuxCapabilitySpec = Extract<CapabilitySpec, { kind: 'linux' }>;
+
 /**
  * A request from its arrival to its answer: one object of one shape, whose fields are filled in
  * as it advances (no copy of it is made on the way: this is every decision's path). It holds the
- * promise decide() returns, settled once, at the end, and it is the audit writer's waiter for its
+ * result decide() returns (or its promise), settled once, at the end, and it is the audit writer's waiter for its
  * record: between arrival and answer no promise is made per step (each cost a promise, its
  * reaction and two closures, ~150-300 bytes, and one that resolved with another promise twice that).
  */
 class PendingRequest implements CommitWaiter {
-  readonly result: Promise<PipelineResult>;
-  resolve!: (r: PipelineResult) => void;
-  reject!: (err: unknown) => void;
+  /** The promise of its result, made only when it is asked for before the result is known (a
+   * decision settled on this thread is answered with the result itself: no promise, no
+   * resolving functions). */
+  #promise: Promise<PipelineResult> | undefined = undefined;
+  #resolve: ((r: PipelineResult) => void) | undefined = undefined;
+  #reject: ((err: unknown) => void) | undefined = undefined;
+  /** Settled: with `value`, or failed with `error`. The first settlement wins, as a promise's. */
+  #settled = false;
+  #failed = false;
+  #value: PipelineResult | undefined = undefined;
+  #error: unknown = undefined;
   /** The requester's VM; null where it was denied before it was known. */
   vm: RegisteredVm | null = null;
   /** The binding that decides it; null where it was denied before one was found. */
@@ -118,11 +129,31 @@ class PendingRequest implements CommitWaiter {
     /** performance.now() at arrival: the request's total time counts from it. (A number: the
      * bigints of process.hrtime.bigint() were seven heap objects per decision.) */
     readonly t0: number,
-  ) {
-    this.result = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
+  ) {}
+
+  resolve(r: PipelineResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#value = r;
+    this.#resolve?.(r);
+  }
+
+  reject(err: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#failed = true;
+    this.#error = err;
+    this.#reject?.(err);
+  }
+
+  /** The result when it is known already, else its promise. */
+  here(): PipelineResult | Promise<PipelineResult> {
+    if (this.#settled) return this.#failed ? Promise.reject(this.#error) : this.#value!;
+    this.#promise ??= new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
     });
+    return this.#promise;
   }
 
   committed(): void {
@@ -148,6 +179,11 @@ export class DecisionPipeline {
   /** Evaluations started and not yet committed (or failed to commit). */
   private open = 0;
   private readonly contextPolicies = new WeakMap<Binding, NonNullable<DecisionContext['policy']>>();
+  // Made once and shared by every decision they describe (frozen: records and contexts only read them).
+  private readonly recordPolicies = new WeakMap<Binding, NonNullable<NewAuditRecord['policy']>>();
+  private readonly peerIds = new WeakMap<PeerCredentials, NewAuditRecord['requester']>();
+  /** A VM's capabilities when no target was pinned (most decisions). */
+  private readonly unpinned = new WeakMap<RegisteredVm, LinuxCapabilitySpec>();
 
   constructor(private readonly d: PipelineDeps) {
     this.identityTtlMs = d.identityTtlMs ?? DEFAULT_IDENTITY_TTL_MS;
@@ -171,6 +207,19 @@ export class DecisionPipeline {
     bytes: bigint,
     waitedMs = 0,
   ): Promise<PipelineResult> {
+    const result = this.decideHere(peer, operation, targetPid, bytes, waitedMs);
+    return result instanceof Promise ? result : Promise.resolve(result);
+  }
+
+  /** decide(), with the result itself when it is known before this returns (a decision settled
+   * on this thread, committed at once): the request path answers it without a promise. */
+  decideHere(
+    peer: PeerCredentials,
+    operation: Operation,
+    targetPid: number,
+    bytes: bigint,
+    waitedMs = 0,
+  ): PipelineResult | Promise<PipelineResult> {
     const startedAt = Date.now() - Math.round(waitedMs);
     const t0 = performance.now() - waitedMs;
 
@@ -179,11 +228,11 @@ export class DecisionPipeline {
     // recorded, so that the backlog, the memory it holds and each turn's work stay bounded.
     if (this.d.audit.backlogged) {
       this.d.metrics.rejected.inc({ reason: 'audit-backlog' });
-      return Promise.resolve({
+      return {
         ok: false,
         reason: 'audit-backlog',
         message: `${this.d.audit.backlog} audit records wait to be written to the database: the daemon takes no new request until it has caught up`,
-      });
+      };
     }
     const r = new PendingRequest(
       this,
@@ -246,13 +295,18 @@ export class DecisionPipeline {
   private readonly leftBehindMs = (o: Decided | RateLimited): number =>
     'rateLimited' in o ? 0 : droppedMemoryCostMs(o.droppedMemoryBytes, this.d.droppedMemoryMsPerMiB);
 
-  /** The evaluation under the VM's scheduler slot, then its audit commit. */
-  private schedule(r: PendingRequest, vm: RegisteredVm, binding: Readonly<Binding>): Promise<PipelineResult> {
+  /** The evaluation under the VM's scheduler slot, then its audit commit. An evaluation decided
+   * on this thread settles as it runs (no promise on the way: scheduler.submitHere). */
+  private schedule(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Readonly<Binding>,
+  ): PipelineResult | Promise<PipelineResult> {
     this.d.policies.acquire(binding);
-    const admission = this.d.scheduler.submit<Decided | RateLimited>(
+    const admission = this.d.scheduler.submitHere<Decided | RateLimited>(
       vm.identity.uuid,
       () => {
-        if (this.timeLeft(r) <= 0) return Promise.resolve(this.waitedTooLong());
+        if (this.timeLeft(r) <= 0) return this.waitedTooLong();
         r.evaluating = true;
         this.open++;
         return this.evaluate(r, vm, binding);
@@ -264,35 +318,46 @@ export class DecisionPipeline {
     if (!admission.ok) {
       this.d.policies.release(binding);
       this.d.metrics.rejected.inc({ reason: admission.reason });
-      return Promise.resolve({
+      return {
         ok: false,
         reason: admission.reason,
         message: admission.reason === 'closed' ? 'the daemon is shutting down' : 'too many requests are waiting',
+      };
+    }
+    const result = admission.result;
+    if (!(result instanceof Promise)) this.evaluated(r, vm, binding, result);
+    else
+      result.then(
+        (outcome) => this.evaluated(r, vm, binding, outcome),
+        (err: unknown) => {
+          this.d.policies.release(binding);
+          this.closeEvaluation(r);
+          r.reject(err);
+        },
+      );
+    return r.here();
+  }
+
+  /** The evaluation's outcome (or its refusal for the VM's share): committed, or answered. */
+  private evaluated(
+    r: PendingRequest,
+    vm: RegisteredVm,
+    binding: Readonly<Binding>,
+    outcome: Decided | RateLimited,
+  ): void {
+    this.d.policies.release(binding);
+    if ('rateLimited' in outcome) {
+      this.closeEvaluation(r);
+      this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
+      const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+      return r.resolve({
+        ok: false,
+        reason: 'vm-rate-limited',
+        message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
+        retryAfterS,
       });
     }
-    admission.result.then(
-      (outcome) => {
-        this.d.policies.release(binding);
-        if ('rateLimited' in outcome) {
-          this.closeEvaluation(r);
-          this.d.metrics.rejected.inc({ reason: 'vm-rate-limited' });
-          const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
-          return r.resolve({
-            ok: false,
-            reason: 'vm-rate-limited',
-            message: `VM ${vm.identity.name} has used more than its share of the daemon (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
-            retryAfterS,
-          });
-        }
-        this.commit(r, outcome);
-      },
-      (err: unknown) => {
-        this.d.policies.release(binding);
-        this.closeEvaluation(r);
-        r.reject(err);
-      },
-    );
-    return r.result;
+    this.commit(r, outcome);
   }
 
   /** Once the evaluation's record is committed (or failed to be): no intent of it is pending any
@@ -303,7 +368,7 @@ export class DecisionPipeline {
     if (--this.open === 0) this.d.onIdle?.();
   }
 
-  private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
+  private evaluate(r: PendingRequest, vm: RegisteredVm, binding: Binding): Decided | Promise<Decided> {
     // The client named its target in its own pid namespace; the policy and the capabilities work
     // in the daemon's. Done here, under the VM's scheduler slot, as it may search /proc (priced),
     // and before the policy runs, so each effect's intent, its undo and the audit name the
@@ -311,8 +376,7 @@ export class DecisionPipeline {
     const translate = this.d.identity.translateTargetPid;
     if (translate === undefined) return this.run(r, vm, binding);
     const peer = r.peer;
-    if (peer.startTime === null)
-      return Promise.resolve(denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid)));
+    if (peer.startTime === null) return denyOutcome('unknown-requester', DAEMON_DENY_DETAIL.exited(peer.pid));
     let requester = this.requesters.get(peer);
     if (requester === undefined) {
       requester = { pid: peer.pid, startTime: peer.startTime };
@@ -322,7 +386,7 @@ export class DecisionPipeline {
     try {
       translation = translate(requester, vm, r.targetPid);
     } catch (err) {
-      return Promise.resolve(untranslated(err));
+      return untranslated(err);
     }
     // Known without a search (most requests): no promise on the way.
     if (!(translation instanceof Promise)) return this.translated(r, vm, binding, translation);
@@ -334,16 +398,16 @@ export class DecisionPipeline {
     vm: RegisteredVm,
     binding: Binding,
     translation: TargetTranslation,
-  ): Promise<Decided> {
-    if (translation.kind === 'refused') return Promise.resolve(denyOutcome('unknown-target', translation.detail));
+  ): Decided | Promise<Decided> {
+    if (translation.kind === 'refused') return denyOutcome('unknown-target', translation.detail);
     if (translation.kind === 'translated') r.pinned = { pid: translation.hostPid, startTime: translation.startTime };
     return this.run(r, vm, binding);
   }
 
-  private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Promise<Decided> {
+  private run(r: PendingRequest, vm: RegisteredVm, binding: Binding): Decided | Promise<Decided> {
     // The translation may have searched /proc: what is left of the deadline is measured again.
     const left = this.timeLeft(r);
-    if (left <= 0) return Promise.resolve(this.waitedTooLong());
+    if (left <= 0) return this.waitedTooLong();
     const { peer, pinned } = r;
     const request: PolicyRequest = {
       operation: r.operation,
@@ -353,11 +417,11 @@ export class DecisionPipeline {
       bytes: r.bytes,
     };
     // Targets found in the VM are trusted as long as the requester's own VM is (identityTtlMs).
-    const capabilities = { kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, pinned } as const;
+    const capabilities = pinned === undefined ? this.unpinnedCapabilities(vm) : this.capabilitiesOf(vm, pinned);
     const context: DecisionContext = {
       decisionId: r.decisionId,
       time: r.time,
-      requester: { pid: peer.pid, uid: peer.uid, gid: peer.gid },
+      requester: this.peerIdsOf(peer),
       vm: vm.identity,
       operation: r.operation,
       targetPid: r.targetPid,
@@ -365,10 +429,49 @@ export class DecisionPipeline {
       bytes: r.bytesText,
       policy: this.contextPolicy(binding),
     };
-    return this.d.engine.evaluate(binding.sha256, request, capabilities, {
-      deadlineMs: Math.min(this.d.evaluationDeadlineMs, left),
-      context,
-    });
+    const options = { deadlineMs: Math.min(this.d.evaluationDeadlineMs, left), context };
+    const engine = this.d.engine;
+    return engine.evaluateHere !== undefined
+      ? engine.evaluateHere(binding.sha256, request, capabilities, options)
+      : engine.evaluate(binding.sha256, request, capabilities, options);
+  }
+
+  private capabilitiesOf(vm: RegisteredVm, pinned: PendingRequest['pinned']): LinuxCapabilitySpec {
+    return Object.freeze({ kind: 'linux', scope: vm, recentMembersMs: this.identityTtlMs, pinned });
+  }
+
+  private unpinnedCapabilities(vm: RegisteredVm): LinuxCapabilitySpec {
+    let c = this.unpinned.get(vm);
+    if (c === undefined) {
+      c = this.capabilitiesOf(vm, undefined);
+      this.unpinned.set(vm, c);
+    }
+    return c;
+  }
+
+  /** The requester as records and contexts name it, one object per connection. */
+  private peerIdsOf(peer: PeerCredentials): NewAuditRecord['requester'] {
+    let ids = this.peerIds.get(peer);
+    if (ids === undefined) {
+      ids = Object.freeze({ pid: peer.pid, uid: peer.uid, gid: peer.gid });
+      this.peerIds.set(peer, ids);
+    }
+    return ids;
+  }
+
+  /** The policy as the audit record names it, one object per binding. */
+  private recordPolicy(binding: Binding): NonNullable<NewAuditRecord['policy']> {
+    let p = this.recordPolicies.get(binding);
+    if (p === undefined) {
+      p = Object.freeze({
+        name: binding.policy,
+        revision: binding.revision,
+        sha256: binding.sha256,
+        keyId: binding.keyId,
+      });
+      this.recordPolicies.set(binding, p);
+    }
+    return p;
   }
 
   /** The policy as the decision's context names it: one object per binding, so that what is made
@@ -395,7 +498,7 @@ export class DecisionPipeline {
   }
 
   /** Writes the decision's record; the audit writer then calls back r (onCommitted, onCommitFailed). */
-  private commit(r: PendingRequest, o: Decided): Promise<PipelineResult> {
+  private commit(r: PendingRequest, o: Decided): PipelineResult | Promise<PipelineResult> {
     const totalUs = Math.round((performance.now() - r.t0) * 1000);
     const binding = r.binding;
     // Optional fields are written undefined, not left out: one shape for every record (the JSON
@@ -405,16 +508,13 @@ export class DecisionPipeline {
       schemaVersion: AUDIT_RECORD_SCHEMA_VERSION,
       decisionId: r.decisionId,
       time: r.time,
-      requester: { pid: r.peer.pid, uid: r.peer.uid, gid: r.peer.gid },
+      requester: this.peerIdsOf(r.peer),
       vm: r.vm?.identity ?? null,
       operation: r.operation,
       targetPid: r.targetPid,
       targetHostPid: r.pinned?.pid,
       bytes: r.bytesText,
-      policy:
-        binding !== null
-          ? { name: binding.policy, revision: binding.revision, sha256: binding.sha256, keyId: binding.keyId }
-          : null,
+      policy: binding !== null ? this.recordPolicy(binding) : null,
       decision: o.decision,
       reason: o.reason,
       errorKind: o.errorKind,
@@ -428,7 +528,7 @@ export class DecisionPipeline {
     r.outcome = o;
     r.record = record;
     this.d.audit.commit(record, r);
-    return r.result;
+    return r.here();
   }
 
   /** The record of r is committed: its intents go, and the answer. (The audit writer's call, through r.) */

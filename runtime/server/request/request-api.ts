@@ -33,9 +33,9 @@ export function requestHandler(o: RequestApiOptions): RequestHandler {
       if (!json.ok) return json.reply;
       const body = parseSetMemlockBody(json.value);
       if (!body.ok) return fail('bad-request', body.message, body.hint);
-      return o.pipeline
-        .decide(peer, 'set-memlock', body.value.targetPid, body.value.bytes, waitedMs)
-        .then(decisionReply);
+      // Settled already (most decisions): answered without a promise.
+      const decided = o.pipeline.decideHere(peer, 'set-memlock', body.value.targetPid, body.value.bytes, waitedMs);
+      return decided instanceof Promise ? decided.then(decisionReply) : decisionReply(decided);
     });
   /** The answer to a decision, or to why there was none. */
   const decisionReply = (r: PipelineResult): Reply => {

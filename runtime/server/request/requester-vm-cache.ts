@@ -20,7 +20,12 @@ interface Entry {
   generation: number;
   resolvedAt: number;
   vm: RegisteredVm | null;
+  /** What resolve() answers from this entry: one object per entry, not one per request. */
+  answer: RequesterVm;
 }
+
+const UNKNOWN: RequesterVm = Object.freeze({ kind: 'unknown' });
+const GONE: RequesterVm = Object.freeze({ kind: 'gone' });
 
 export interface RequesterVmCacheStats {
   hits: number;
@@ -41,19 +46,20 @@ export class RequesterVmCache {
   ) {}
 
   resolve(peer: PeerCredentials): RequesterVm {
-    if (!this.identity.peerStillConnected(peer)) return { kind: 'gone' };
+    if (!this.identity.peerStillConnected(peer)) return GONE;
     const generation = this.registry.generation;
     const now = this.now();
     const cached = this.entries.get(peer);
     if (cached !== undefined && cached.generation === generation && now - cached.resolvedAt < this.ttlMs) {
       this.stats.hits++;
-      return cached.vm === null ? { kind: 'unknown' } : { kind: 'vm', vm: cached.vm };
+      return cached.answer;
     }
     this.stats.misses++;
     const vm = this.identity.resolveRequesterVm(peer.pid, this.registry.vms as RegisteredVm[]);
     // The walk read /proc by pid number: it described our peer only if the peer is still alive.
-    if (!this.identity.peerStillConnected(peer)) return { kind: 'gone' };
-    this.entries.set(peer, { generation, resolvedAt: now, vm });
-    return vm === null ? { kind: 'unknown' } : { kind: 'vm', vm };
+    if (!this.identity.peerStillConnected(peer)) return GONE;
+    const answer: RequesterVm = vm === null ? UNKNOWN : Object.freeze({ kind: 'vm', vm });
+    this.entries.set(peer, { generation, resolvedAt: now, vm, answer });
+    return answer;
   }
 }

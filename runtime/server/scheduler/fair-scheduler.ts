@@ -73,6 +73,11 @@ export type Admission<T> =
   | { ok: true; result: Promise<T> }
   | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
 
+/** submitHere's admission: the result of a job that started at once and settled in it is a value. */
+export type AdmissionHere<T> =
+  | { ok: true; result: T | Promise<T> }
+  | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
+
 /** A job that may be refused while its key is held back: by when, and what it resolves with then. */
 export interface Deadline<T> {
   /** From now (ms): past it, a job still held back for its key's share is refused. */
@@ -187,6 +192,22 @@ export class FairScheduler {
     deadline?: Deadline<T>,
     leftBehindMs?: (result: T) => number,
   ): Admission<T> {
+    const admission = this.submitHere(key, task, deadline, leftBehindMs);
+    if (!admission.ok || admission.result instanceof Promise) return admission as Admission<T>;
+    return { ok: true, result: Promise.resolve(admission.result) };
+  }
+
+  /**
+   * submit(), for a task that may settle as it runs (returns its result, not a promise): when
+   * it starts at once and does, its slot is freed and charged before this returns, and the
+   * result is the value itself (a lone VM's decisions, on the request path: no promise then).
+   */
+  submitHere<T>(
+    key: string,
+    task: () => T | Promise<T>,
+    deadline?: Deadline<T>,
+    leftBehindMs?: (result: T) => number,
+  ): AdmissionHere<T> {
     if (this.closed) return { ok: false, reason: 'closed' };
     const now = this.clock.now();
     const lane = this.lanes.get(key) ?? this.newLane(now);
@@ -216,7 +237,11 @@ export class FairScheduler {
           reject(err);
         }
       },
-      run: () => void this.start(key, lane, task, leftBehindMs).then(resolve, reject),
+      run: () => {
+        const settled = this.start(key, lane, task, leftBehindMs);
+        if (settled instanceof Promise) settled.then(resolve, reject);
+        else resolve(settled);
+      },
     };
     this.enqueue(lane, job);
     this.queuedTotal++;
@@ -225,22 +250,27 @@ export class FairScheduler {
     return { ok: true, result };
   }
 
-  /** Runs a job in a slot of `lane`; its result once the slot is freed (and charged). */
+  /** Runs a job in a slot of `lane`; its result once the slot is freed (and charged): the value
+   * itself when the task returned one (the slot is freed before this returns). */
   private start<T>(
     key: string,
     lane: Lane,
-    task: () => Promise<T>,
+    task: () => T | Promise<T>,
     leftBehindMs: ((result: T) => number) | undefined,
-  ): Promise<T> {
+  ): T | Promise<T> {
     this.running++;
     lane.inFlight++;
     lane.paced = false;
     const startedAt = this.clock.now();
-    let p: Promise<T>;
+    let p: T | Promise<T>;
     try {
       p = task();
     } catch (err) {
       p = Promise.reject(err);
+    }
+    if (!(p instanceof Promise)) {
+      this.settle(key, lane, startedAt, priced(leftBehindMs, p));
+      return p;
     }
     // The slot is freed before the caller's continuation runs, so that what it does next (e.g.
     // the audit writer asking whether more decisions are coming) sees it free.

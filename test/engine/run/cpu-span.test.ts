@@ -47,4 +47,18 @@ describe('a span of CPU time', () => {
     expect(span.elapsed()).toEqual({ cpuMs: 2, wallMs: 2 });
     expect(reads).toBe(3);
   });
+
+  it('restarts from now, and measures into its fields what elapsed() answers', () => {
+    const c = clocks();
+    const span = c.span();
+    c.wall += 10;
+    c.cpu += 4;
+    span.measure();
+    expect([span.cpuMs, span.wallMs]).toEqual([4, 10]);
+    span.restart();
+    c.wall += 3;
+    c.cpu += 1;
+    expect(span.elapsed()).toEqual({ cpuMs: 1, wallMs: 3 });
+    expect([span.cpuMs, span.wallMs]).toEqual([1, 3]);
+  });
 });

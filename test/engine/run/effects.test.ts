@@ -132,6 +132,28 @@ describe('effects follow the decision', () => {
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
   });
 
+  it('evaluateHere: an allow decided on this thread is the outcome itself; a deny that acted is undone before its promise settles', async () => {
+    const { pid, spec } = vm();
+    const req = request({ requesterPid: pid, targetPid: pid, bytes: 8n * MiB });
+    const allowing = memlockThen('(call $allow)');
+    const e = engine({ inlineFuel: 1_000_000 }, allowing);
+    // The first run on this thread loads the Linux capabilities here (a promise, once).
+    softOnly(pid, 1n * MiB);
+    expect(await e.evaluate(allowing.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+    softOnly(pid, 1n * MiB);
+    const allowed = e.evaluateHere(allowing.sha256, req, spec);
+    expect(allowed).not.toBeInstanceOf(Promise);
+    expect(allowed).toMatchObject({ decision: 'allow' });
+    expect(memlockFromProc(pid)).toEqual({ soft: 8n * MiB, hard: 8n * MiB });
+    const denying = memlockThen(DENY);
+    e.load(denying);
+    softOnly(pid, 1n * MiB);
+    const denied = e.evaluateHere(denying.sha256, req, spec);
+    expect(denied).toBeInstanceOf(Promise);
+    expect(memlockCalls((await denied).capabilityCalls)).toMatchObject([{ result: 'ok', undo: 'undone' }]);
+    expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
+  });
+
   it('memlock then deny: undoing a lowered hard limit fails with EPERM (no CAP_SYS_RESOURCE), and the outcome says so', async () => {
     const { pid, spec } = vm();
     const p = memlockThen(DENY);

@@ -162,6 +162,27 @@ describe('the time budget of speculative runs (injected clock)', () => {
     expect(reads).toBeLessThanOrEqual(10);
   });
 
+  it('a run after one whose slice ended starts with a whole slice of its own (the slice object is reused)', async () => {
+    const storm = compiledFromWat(evaluateWat(logLoop(1000, 16384, 5), '(data (i32.const 16384) "hello")'), {
+      deadlineMs: 10_000,
+    });
+    const cheap = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
+    let t = 0;
+    const e = engine({ inlineBudgetMs: 2, clock: () => (t += 0.5) }, storm, cheap);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    await e.evaluate(cheap.sha256, req, spec); // loads the capabilities on this thread
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const stats = e.inlineStats!;
+    const before = { ...stats };
+    expect(await e.evaluate(storm.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+    expect(stats.sliceExpired - before.sliceExpired).toBe(1);
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    expect(await e.evaluate(cheap.sha256, req, spec)).toMatchObject({ decision: 'allow' });
+    expect(stats.sliceExpired - before.sliceExpired).toBe(1);
+    expect(stats.decided - before.decided).toBe(1);
+    expect(stats.continued - before.continued).toBe(1);
+  });
+
   it('runs that take longer than the budget are reported, and two in a row back the policy off', async () => {
     const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
     let step = 3;
@@ -209,6 +230,32 @@ describe('the time budget of speculative runs (injected clock)', () => {
     await new Promise((r) => setImmediate(r));
     await e.evaluate(policies[3]!.sha256, req, spec);
     expect(stats.decided - before.decided).toBe(3);
+  });
+
+  it("a decided run's spare instance is made in the next turn, after this turn's check phase, and the turn's budget is back there", async () => {
+    const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
+    let reads = 0;
+    let t = 0;
+    // Each read moves the clock 0.8 ms: a run (two reads) spends 0.8 of the 2 ms budget, and a
+    // run needs 0.5 left (its slice at the worst rate): two runs fit in a turn, a third does not.
+    const e = engine({ inlineBudgetMs: 2, clock: () => (reads++, (t += 0.8)) }, p);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    await e.evaluate(p.sha256, req, spec); // loads the capabilities on this thread
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const stats = e.inlineStats!;
+    const decided = stats.decided;
+    const o = e.evaluateHere(p.sha256, req, spec);
+    expect(o).toMatchObject({ decision: 'allow' });
+    expect(stats.decided).toBe(decided + 1);
+    const afterRun = reads;
+    await new Promise((r) => setImmediate(r)); // this turn's check phase: the first hop only
+    expect(reads).toBe(afterRun);
+    await new Promise((r) => setImmediate(r)); // the next turn's: the spare is made (a span: two reads)
+    expect(reads).toBe(afterRun + 2);
+    // The turn's budget was reset: of three runs in this turn, two are decided here.
+    await Promise.all([1, 2, 3].map(() => e.evaluate(p.sha256, req, spec)));
+    expect(stats.decided).toBe(decided + 3);
+    expect(stats.skipped).toBeGreaterThan(0);
   });
 
   it('a run starts only while its whole slice, at the worst CPU time per unit of fuel, fits in what the turn has left', async () => {

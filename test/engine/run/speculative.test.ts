@@ -105,6 +105,27 @@ describe('speculative run on the engine thread', () => {
     expect(a.fuelUsed).toBeGreaterThan(40_000);
   });
 
+  it('a run that continues in a worker after runs decided here replays its own calls only (the tape of a decided run is reused empty)', async () => {
+    const fits = setThenBurn(0);
+    const outgrows = setThenBurn(20_000);
+    const e = engine(40_000, fits);
+    e.load(outgrows);
+    for (let i = 0; i < 3; i++)
+      expect(
+        await e.evaluate(fits.sha256, request({ requesterPid: pid, targetPid: pid, bytes: lower() }), spec),
+      ).toMatchObject({ decision: 'allow' });
+    expect(e.inlineStats).toMatchObject({ decided: 3, continued: 0 });
+    const bytes = lower();
+    const o = await e.evaluate(outgrows.sha256, request({ requesterPid: pid, targetPid: pid, bytes }), spec);
+    expect(e.inlineStats).toMatchObject({ decided: 3, continued: 1 });
+    expect(o).toMatchObject({ decision: 'allow', reason: '' });
+    expect(o.capabilityCalls.map((c) => [c.op, c.result])).toEqual([
+      ['query-vm-identity', 'some'],
+      ['set-memlock', 'ok'],
+    ]);
+    expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
+  });
+
   it('backs off: after a run that needed the worker, the next request goes straight there', async () => {
     const policy = setThenBurn(20_000);
     const small = engine(40_000, policy);

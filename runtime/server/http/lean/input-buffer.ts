@@ -39,8 +39,10 @@ export class InputBuffer {
     this.owned = true;
   }
 
-  /** The unparsed bytes; valid until the next append. */
+  /** The unparsed bytes; valid until the next append. (The chunk itself when they are all of it,
+   * as a request read in one chunk is when its head is parsed: no view made for it.) */
   view(): Buffer {
+    if (this.start === 0 && this.end === this.store.length) return this.store;
     return this.store.subarray(this.start, this.end);
   }
 

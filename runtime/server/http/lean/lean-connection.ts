@@ -15,6 +15,7 @@ import type { TurnJob, TurnQueue, TurnRefusal } from '../../scheduler/turn-queue
 import { InputBuffer } from './input-buffer.ts';
 import type { LeanHandler, LeanRequest } from './lean-request.ts';
 import { parseRequestHead, refuse, type RequestHead } from './request-head.ts';
+import { HeadStrings } from './request-head-fast.ts';
 
 /** What a connection needs from its server. */
 export interface ConnectionContext<P> {
@@ -45,6 +46,8 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 export class LeanConnection<P> implements TurnJob {
   private readonly input = new InputBuffer();
+  /** The previous head's strings, reused by the next head with the same bytes (request-head-fast.ts). */
+  private readonly headStrings = new HeadStrings();
   private phase: Phase = 'idle';
   private scanned = 0;
   private head: RequestHead | null = null;
@@ -135,7 +138,12 @@ export class LeanConnection<P> implements TurnJob {
         this.scanned = 0;
       }
       if (this.phase === 'head') {
-        const parsed = parseRequestHead(this.input.view(), this.scanned, this.o.limits.maxHeaderBytes);
+        const parsed = parseRequestHead(
+          this.input.view(),
+          this.scanned,
+          this.o.limits.maxHeaderBytes,
+          this.headStrings,
+        );
         if (parsed.kind === 'incomplete') {
           this.scanned = parsed.scanned;
           return this.setDeadline(this.requestStart + this.o.limits.headersTimeoutMs);

@@ -4,26 +4,10 @@
 // targets only, one Content-Length, no Transfer-Encoding (so no chunked parsing, and no request
 // smuggling through disagreeing length headers).
 import { fail, type Reply } from '../reply.ts';
+import { hasToken, HeaderFields, type RequestHead } from './head-fields.ts';
+import { fastRequestHead, type HeadStrings } from './request-head-fast.ts';
 
-export interface RequestHead {
-  method: string;
-  /** Origin-form path, without the query. */
-  path: string;
-  /** What follows `?` in the target ('' when there is none). */
-  queryString: string;
-  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
-  minorVersion: 0 | 1;
-  /** Lower-case names; repeated fields joined with ", ". */
-  headers: Record<string, string>;
-  /** 0 when the request has no Content-Length. */
-  contentLength: number;
-  /** The connection may carry another request after the answer. */
-  keepAlive: boolean;
-  /** The client waits for `100 Continue` before it sends the body. */
-  expectContinue: boolean;
-  /** Bytes of the head, its final blank line included. */
-  size: number;
-}
+export type { RequestHead } from './head-fields.ts';
 
 export type HeadParse =
   | { kind: 'incomplete' /** bytes already checked, where the next call resumes */; scanned: number }
@@ -40,13 +24,6 @@ const VERSIONED_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \/[!"$-~]* HTTP\/(\d\.\d)$
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS = /^\d+$/;
 
-/**
- * Header storage without Object.prototype behind it (a field named "constructor" or
- * "__proto__" is just a field), yet a fast-mode object: Object.create(null) costs 2 µs a request.
- */
-const HeaderFields = function HeaderFields() {} as unknown as new () => object;
-HeaderFields.prototype = Object.create(null) as object;
-
 /** A 4xx/5xx refusal of the request head; `code` stays one of the wire's error codes. */
 export function refuse(status: number, message: string, hint: string): Reply {
   return { ...fail('bad-request', message, hint), status };
@@ -60,12 +37,23 @@ const malformed = (message: string, hint = 'send a well-formed HTTP/1.1 request'
 /**
  * Parses the head at the start of `buf`. `scanned` is what a previous call already checked (so
  * a head arriving byte by byte costs linear time); errors in a partial head are found as soon
- * as their bytes arrive, not at the timeout.
+ * as their bytes arrive, not at the timeout. With the connection's `strings`, a common head is
+ * read from its bytes first (request-head-fast.ts); whatever that path does not take is parsed
+ * here from its text, which decides.
  */
-export function parseRequestHead(buf: Buffer, scanned: number, maxHeaderBytes: number): HeadParse {
+export function parseRequestHead(
+  buf: Buffer,
+  scanned: number,
+  maxHeaderBytes: number,
+  strings?: HeadStrings,
+): HeadParse {
   const end = buf.indexOf(HEAD_END, Math.max(0, scanned - 3));
   if (end < 0) return partial(buf, scanned, maxHeaderBytes);
   if (end + 4 > maxHeaderBytes) return tooLarge(maxHeaderBytes);
+  if (strings !== undefined) {
+    const head = fastRequestHead(buf, end, strings);
+    if (head !== null) return { kind: 'head', head };
+  }
   const lines = buf.toString('latin1', 0, end).split('\r\n');
   const requestLine = REQUEST_LINE.exec(lines[0]!);
   if (requestLine === null) {
@@ -173,10 +161,6 @@ function trimOws(s: string): string {
   while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
   while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
   return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
-function hasToken(list: string, token: string): boolean {
-  return list.split(',').some((t) => t.trim().toLowerCase() === token);
 }
 
 /** Echoes client bytes in an error message without control characters, and bounded. */
