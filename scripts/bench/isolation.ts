@@ -6,6 +6,10 @@
 // with a victim asking in an open loop (the main measure), the same with the victim back to back
 // (a second flood: the stress case), and every run in a worker (engine.inlineFuel 0).
 // Targets: the victim's p99 under any hostile load <= 2x its p99 alone; no stall over 5 ms.
+// Two baselines say what of that is the machine's: the control row (processes that only spin in
+// the hostile VM's pod, asking the daemon nothing) and, before the daemon starts, the floor (the
+// same victim against floor-server.ts, a server that answers at once, alone and beside the same
+// spinning processes). A class's p99 loaded is also shown against the control's ("vs control").
 // Each row alternates alone and loaded blocks (BLOCKS of each, BLOCK_REQUESTS decisions a block),
 // starting each alone block once the daemon is quiet (no compile process, its threads idle), so
 // that a slow drift, a GC or a compile left over from the previous row falls on both sides, not
@@ -58,7 +62,7 @@ const VICTIM_BYTES = String(2n * 1024n * 1024n);
  */
 type VictimPace = { everyUs: number } | 'back-to-back';
 /** CAPGATE_BENCH_VICTIM_EVERY_US=N: the open loop's interval (default 2000 µs). */
-const OPEN_LOOP: VictimPace = { everyUs: positiveEnv('CAPGATE_BENCH_VICTIM_EVERY_US') ?? 2000 };
+const OPEN_LOOP = { everyUs: positiveEnv('CAPGATE_BENCH_VICTIM_EVERY_US') ?? 2000 };
 
 interface Configuration {
   name: string;
@@ -301,7 +305,12 @@ class PodsCgroup {
   }
 
   leave(): void {
-    fs.writeFileSync(path.join(path.dirname(this.dir), 'cgroup.procs'), String(process.pid));
+    this.outside(process.pid);
+  }
+
+  /** Moves a process out of the pods group, beside the daemon (a host service). */
+  outside(pid: number): void {
+    fs.writeFileSync(path.join(path.dirname(this.dir), 'cgroup.procs'), String(pid));
   }
 
   /** Removes the groups (this driver has left them, and the clients have exited). */
@@ -462,6 +471,7 @@ function uploads(admin: CapgateAdminClient, name: string, bytes: Uint8Array): Lo
  * the control row. What the victim loses here is the machine's (the OS scheduler's, the other
  * pods' CPU), not the daemon's isolation; a class's loss beyond it is the daemon's. */
 const HOG_PROCESSES = 2;
+const CONTROL_ROW = 'cpu-hog (control)';
 
 function cpuHog(pods: PodsCgroup | undefined): Load {
   let hogs: ChildProcess[] = [];
@@ -526,7 +536,7 @@ async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined):
     // rows, an admin uploads the bomb over and over).
     await daemon.admin.pushPolicy('memlock-cap', fs.readFileSync(MEMLOCK_CAP));
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
-    if (selected('cpu-hog')) keep(await measureRow('cpu-hog (control)', daemon, victim, cpuHog(pods), pace));
+    if (selected('cpu-hog')) keep(await measureRow(CONTROL_ROW, daemon, victim, cpuHog(pods), pace));
     for (const bomb of BOMBS.filter(selected)) {
       const load = uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]());
       keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace));
@@ -551,6 +561,7 @@ function printRows(title: string, rows: Row[]): void {
     'p99 alone',
     'p99 loaded',
     'p99 ratio',
+    'vs control',
     'max alone',
     'max loaded',
     'stall alone',
@@ -561,6 +572,8 @@ function printRows(title: string, rows: Row[]): void {
     'targets',
     'attack meanwhile',
   ];
+  const control = rows.find((r) => r.name === CONTROL_ROW);
+  const controlP99 = control && summarize({ name: control.name, samplesUs: control.loaded.samplesUs }).p99;
   const lines = rows.map((r) => {
     const a = summarize({ name: r.name, samplesUs: r.alone.samplesUs });
     const l = summarize({ name: r.name, samplesUs: r.loaded.samplesUs });
@@ -577,6 +590,7 @@ function printRows(title: string, rows: Row[]): void {
       ms(a.p99),
       ms(l.p99),
       `${ratio.toFixed(2)}x`,
+      controlP99 === undefined ? '-' : `${(l.p99 / controlP99).toFixed(2)}x`,
       ms(Math.max(...r.alone.samplesUs)),
       ms(Math.max(...r.loaded.samplesUs)),
       n(r.alone.stallMs),
@@ -619,9 +633,83 @@ function printThreads(rows: Row[]): void {
   for (const l of lines) console.log(fmt(l));
 }
 
+/**
+ * The machine's floor: the same victim (open loop) against floor-server.ts, alone and while the
+ * control row's processes spin in the hostile pod, in alternating blocks. The p99 ratio there is
+ * what the machine costs a request when a neighbour only computes; a daemon's row can be judged
+ * against it, measured in the same run.
+ */
+async function measureFloor(pods: PodsCgroup | undefined): Promise<{ alone: number[]; loaded: number[] }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-floor-'));
+  const socketPath = path.join(dir, 'floor.sock');
+  const server = fork(path.join(ROOT, 'dist/scripts/bench/floor-server.js'), [socketPath], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  pods?.enter();
+  const victim = new Client();
+  try {
+    pods?.outside(server.pid!);
+    pods?.place(victim.pid, 'victim');
+    await Promise.all([victim.next('ready'), new Promise((r) => server.once('message', r))]);
+    const hog = cpuHog(pods);
+    const alone: number[] = [];
+    const loaded: number[] = [];
+    const block = async (into: number[]): Promise<void> => {
+      const ran = victim.next('ran');
+      victim.tell({
+        cmd: 'run',
+        socketPath,
+        count: BLOCK_REQUESTS,
+        bytes: VICTIM_BYTES,
+        intervalUs: OPEN_LOOP.everyUs,
+      });
+      const r = await ran;
+      if (Object.keys(r.outcomes).join() !== 'allow')
+        throw new Error(`the floor server answered ${attackText(r.outcomes)}`);
+      into.push(...r.samplesUs);
+    };
+    for (let b = 0; b < BLOCKS; b++) {
+      await block(alone);
+      await hog.start();
+      await block(loaded);
+      await hog.stop();
+    }
+    return { alone, loaded };
+  } finally {
+    await victim.exit();
+    pods?.leave();
+    server.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printFloor(floor: { alone: number[]; loaded: number[] }): void {
+  const ms = (us: number): string => (us / 1000).toFixed(2);
+  const a = summarize({ name: 'floor', samplesUs: floor.alone });
+  const l = summarize({ name: 'floor', samplesUs: floor.loaded });
+  console.log(
+    `\n## the machine's floor: the victim (${paceText(OPEN_LOOP)}) against a server that answers allow at once (floor-server.ts), alone and while ${HOG_PROCESSES} processes spin in the hostile pod\n`,
+  );
+  console.log('p50 alone  p50 loaded  p99 alone  p99 loaded  p99 ratio  max alone  max loaded');
+  console.log(
+    [
+      ms(a.p50),
+      ms(l.p50),
+      ms(a.p99),
+      ms(l.p99),
+      `${(l.p99 / a.p99).toFixed(2)}x`,
+      ms(Math.max(...floor.alone)),
+      ms(Math.max(...floor.loaded)),
+    ]
+      .map((c, i) => c.padStart([9, 10, 9, 10, 9, 9, 10][i]!))
+      .join('  '),
+  );
+}
+
 export async function run(): Promise<void> {
   const pods = process.env.CAPGATE_BENCH_NO_CGROUP ? undefined : PodsCgroup.create();
   try {
+    if (selected('floor')) printFloor(await measureFloor(pods));
     for (const c of CONFIGURATIONS.filter((c) => CONFIGS === undefined || CONFIGS.includes(c.name))) {
       const rows = await runConfiguration(c, pods);
       printRows(
@@ -644,7 +732,7 @@ export async function run(): Promise<void> {
     "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest CPU: the longest turn of policy code on the main thread, over both phases, in the thread's CPU time (ms; what the budget bounds); guest wall: the wall time that turn spanned (CPU + time the OS ran other threads); CPU wait loaded: how long the main thread was runnable but waiting for a CPU in the loaded phase (ms, % of the phase; /proc schedstat)",
   );
   console.log(
-    'targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here)',
+    "targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here). vs control: p99 loaded against the control row's p99 loaded (a neighbour that only computes), what the class costs the victim beyond the machine's own contention",
   );
 }
 
