@@ -28,15 +28,23 @@ const OUTCOME: Outcome = {
   logs: [{ level: 'info', message: 'allowing "4096" bytes ✓' }],
 };
 
-async function recordOfOneDecision(): Promise<NewAuditRecord> {
-  const records: NewAuditRecord[] = [];
-  const pipeline = recordingPipeline({
+/** A pipeline for the doc VM whose engine answers OUTCOME, recording into `records`. */
+function docPipeline(
+  records: NewAuditRecord[],
+  engine: Parameters<typeof recordingPipeline>[0]['engine'] = { evaluate: () => Promise.resolve(OUTCOME) },
+): ReturnType<typeof recordingPipeline> {
+  return recordingPipeline({
     vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
-    engine: { evaluate: () => Promise.resolve(OUTCOME) },
+    engine,
     metrics,
     records,
     deadlineMs: 2000,
   });
+}
+
+async function recordOfOneDecision(): Promise<NewAuditRecord> {
+  const records: NewAuditRecord[] = [];
+  const pipeline = docPipeline(records);
   const r = await pipeline.decide({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
   expect(r).toMatchObject({ ok: true, response: { decision: 'allow' } });
   expect(records).toHaveLength(1);
@@ -77,13 +85,7 @@ describe("a decision's audit record", () => {
 
   it("shares the requester and the policy between a connection's records, frozen: the same JSON in each", async () => {
     const records: NewAuditRecord[] = [];
-    const pipeline = recordingPipeline({
-      vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
-      engine: { evaluate: () => Promise.resolve(OUTCOME) },
-      metrics,
-      records,
-      deadlineMs: 2000,
-    });
+    const pipeline = docPipeline(records);
     const peer = { pid: process.pid, uid: 0, gid: 0 } as never;
     await pipeline.decide(peer, 'set-memlock', 11, 4096n);
     await pipeline.decide(peer, 'set-memlock', 11, 4096n);
@@ -103,13 +105,7 @@ describe("a decision's audit record", () => {
       { evaluate: () => Promise.resolve(OUTCOME) },
     ]) {
       const records: NewAuditRecord[] = [];
-      const pipeline = recordingPipeline({
-        vm: { uuid: 'doc-vm', name: 'doc "vm"', id: 1, labels: [['k', 'v']] },
-        engine,
-        metrics,
-        records,
-        deadlineMs: 2000,
-      });
+      const pipeline = docPipeline(records, engine);
       const r = pipeline.decideHere({ pid: process.pid, uid: 0, gid: 0 } as never, 'set-memlock', 11, 4096n);
       expect(r instanceof Promise).toBe(engine.evaluateHere === undefined);
       const result = await r;

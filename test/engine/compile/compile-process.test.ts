@@ -9,7 +9,7 @@ import { Engine } from '../../../runtime/engine/engine.ts';
 import { trialInstantiation } from '../../../runtime/engine/instantiation-cost.ts';
 import { compilePolicy } from '../../../runtime/engine/compile.ts';
 import { DEFAULT_LIMITS } from '../../../runtime/engine/limits.ts';
-import { CompileProcess } from '../../../runtime/engine/compile/compile-process.ts';
+import { CompileProcess, type CompileProcessOptions } from '../../../runtime/engine/compile/compile-process.ts';
 import { componentFromWat, policyWat } from '../../support/components.ts';
 import { descendantsOf, processTable } from '../../support/processes/proc-table.ts';
 import { SCHED_IDLE, SCHED_OTHER } from '../../../runtime/os/thread-priority.ts';
@@ -34,14 +34,21 @@ afterAll(async () => {
   await Promise.all([...engines.map((e) => e.close()), ...compilers.map((c) => c.close())]);
 });
 
+/** A compile process that has compiled a good policy (so it is up), with its pid. */
+async function compilerUp(
+  options: Partial<CompileProcessOptions>,
+): Promise<{ compiler: CompileProcess; good: Uint8Array; pid: number }> {
+  const compiler = new CompileProcess(options);
+  compilers.push(compiler);
+  const good = await componentFromWat(policyWat());
+  expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+  return { compiler, good, pid: compiler.pid! };
+}
+
 describe('the compile process', () => {
   it('stops a compile past its CPU time limit, refuses it naming that limit, and the next compile gets a fresh process', async () => {
     // A wall-clock cap no loaded machine reaches: only the CPU time limit can stop it.
-    const compiler = new CompileProcess({ wallCapFactor: 1000 });
-    compilers.push(compiler);
-    const good = await componentFromWat(policyWat());
-    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
-    const pid = compiler.pid!;
+    const { compiler, good, pid } = await compilerUp({ wallCapFactor: 1000 });
     // ~0.7 s of CPU time to compile; its limit 0.2 s.
     const r = await compiler.compile(await compileBomb(), DEFAULT_LIMITS, 200);
     expect(r).toMatchObject({ ok: false, kind: 'invalid-module' });
@@ -55,11 +62,7 @@ describe('the compile process', () => {
   }, 120_000);
 
   it('a compile process that gets no CPU time hits the wall-clock cap, not the CPU time limit: the host is busy, try again', async () => {
-    const compiler = new CompileProcess({ wallCapFactor: 2 });
-    compilers.push(compiler);
-    const good = await componentFromWat(policyWat());
-    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
-    const pid = compiler.pid!;
+    const { compiler, good, pid } = await compilerUp({ wallCapFactor: 2 });
     // Stopped, as a process that never gets a core: its CPU time stands still.
     process.kill(pid, 'SIGSTOP');
     await waitUntil(() => readProcStat(pid)?.state === 'T', 'the compile process to be stopped');
@@ -79,11 +82,7 @@ describe('the compile process', () => {
   }, 120_000);
 
   it('a compile that waited longer than its CPU time limit for a core still compiles: the wait is not its time', async () => {
-    const compiler = new CompileProcess({ wallCapFactor: 100 });
-    compilers.push(compiler);
-    const good = await componentFromWat(policyWat());
-    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true); // the process is up
-    const pid = compiler.pid!;
+    const { compiler, good, pid } = await compilerUp({ wallCapFactor: 100 });
     process.kill(pid, 'SIGSTOP');
     await waitUntil(() => readProcStat(pid)?.state === 'T', 'the compile process to be stopped');
     // Held off every core for longer than its 1 s of CPU time (a wall-clock limit would stop it here).
