@@ -126,9 +126,12 @@ describe("the simulator's worker deadline", () => {
     const compiledForDaemon = await daemon.compile(await burnPolicy());
     if (!compiledForDaemon.ok) throw new Error(compiledForDaemon.message);
     const spec = { kind: 'simulated', world: ask(iterations).world } as const;
-    expect((await daemon.evaluate(compiledForDaemon.policy.sha256, ask(iterations).request, spec)).decision).toBe(
-      'allow',
-    );
+    // Given the time, the daemon's engine allows the case too (not at its 100 ms here: this test
+    // may run beside a whole suite, and that deadline is wall-clock, as the next check shows).
+    const patient = await daemon.evaluate(compiledForDaemon.policy.sha256, ask(iterations).request, spec, {
+      deadlineMs: 60_000,
+    });
+    expect(patient.decision).toBe('allow');
 
     await busyCores();
     const cpuBefore = cpu();
