@@ -99,7 +99,10 @@ async function busyCores(): Promise<void> {
 
 describe("the simulator's worker deadline", () => {
   it('decides a case that needs a fraction of the deadline in CPU time the same while every core is busy', async () => {
-    const { s, tids } = simulator();
+    // A wall-clock cap of 100x (10 s), not the default 10x: beside a whole suite, and the spinners
+    // below, the worker's thread can get under 3% of a core, and the 1 s cap would then end the
+    // run (the cap itself has a test of its own below).
+    const { s, tids } = simulator({ wallCapFactor: 100 });
     const sha = await compiled(s, await burnPolicy());
     // Calibrate on the worker's own clock: iterations for about 30% of the deadline.
     const probe = 2_000_000n;
