@@ -36,8 +36,9 @@ export function classifyFailure(
       kind: 'memory-limit',
       detail: `memory.grow refused by the memory cap, then ${phase} failed: ${message(err)}${trapSite(err)}`,
     };
-  const fuel = globals?.fuelRemaining();
-  if (fuel !== undefined && fuel < 0n) return { kind: 'fuel-exhausted', detail: `fuel budget used up in ${phase}` };
+  // NaN (no fuel global) is not below zero.
+  if ((globals?.fuelLeft() ?? Number.NaN) < 0)
+    return { kind: 'fuel-exhausted', detail: `fuel budget used up in ${phase}` };
   if (err instanceof RangeError) {
     if (/call stack/i.test(err.message))
       return { kind: 'trap', detail: `${STACK_OVERFLOW} in ${phase}${trapSite(err)}` };

@@ -160,8 +160,8 @@ function finish(
   t0: number,
   result: { decision: PolicyDecision } | { failure: Failure },
 ): Outcome {
-  const remaining = globals?.fuelRemaining();
-  const fuelUsed = remaining === undefined ? 0 : Math.min(limits.fuel, Math.max(0, limits.fuel - Number(remaining)));
+  const left = globals?.fuelLeft() ?? Number.NaN;
+  const fuelUsed = Number.isNaN(left) ? 0 : Math.min(limits.fuel, Math.max(0, limits.fuel - left));
   const durationUs = Math.round((performance.now() - t0) * 1000);
   // One literal each, no spread of a shared part: every evaluation makes one of these.
   const o: Outcome =

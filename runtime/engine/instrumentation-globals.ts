@@ -9,8 +9,6 @@ export const OOM_GLOBAL = '__capgate_oom';
 // a trap there happens with the globals above readable (a trap inside instantiation leaves none).
 
 export interface InstrumentationView {
-  /** Remaining fuel, or undefined if the module is not instrumented. */
-  fuelRemaining(): bigint | undefined;
   /**
    * Remaining fuel as a number, NaN if the module is not instrumented. Exact: the fuel is set from
    * a number budget and only ever decreases, far within 2^53. (Reading an i64 global makes a
@@ -33,10 +31,6 @@ class Globals implements InstrumentationView {
     const oom = exports[OOM_GLOBAL];
     this.#fuel = fuel instanceof WebAssembly.Global ? fuel : undefined;
     this.#oom = oom instanceof WebAssembly.Global ? oom : undefined;
-  }
-
-  fuelRemaining(): bigint | undefined {
-    return this.#fuel === undefined ? undefined : BigInt(this.#fuel.value as bigint | number);
   }
 
   fuelLeft(): number {
