@@ -10,10 +10,14 @@ function clocks(): { cpu: number; wall: number } {
   return { cpu: 0, wall: 0 };
 }
 
+/** A 100 ms deadline with a 10x cap, on `t`'s wall clock and the given CPU clock. */
+const deadline = (t: { wall: number }, cpu: (() => number) | null): CpuDeadline =>
+  new CpuDeadline(cpu, 100, { threadClock: () => null, wallCapFactor: 10, wall: () => t.wall });
+
 describe('a CPU deadline', () => {
   it('passes on CPU time, however little wall time went by', () => {
     const t = clocks();
-    const d = new CpuDeadline(() => t.cpu, 100, { threadClock: () => null, wallCapFactor: 10, wall: () => t.wall });
+    const d = deadline(t, () => t.cpu);
     expect(d.next()).toBe(100);
     t.wall = 60;
     t.cpu = 30;
@@ -29,7 +33,7 @@ describe('a CPU deadline', () => {
 
   it('does not pass on wall time below the cap, and passes at the cap', () => {
     const t = clocks();
-    const d = new CpuDeadline(() => t.cpu, 100, { threadClock: () => null, wallCapFactor: 10, wall: () => t.wall });
+    const d = deadline(t, () => t.cpu);
     t.wall = 950;
     t.cpu = 10;
     expect(d.next()).toBe(50); // the cap is nearer than the CPU time left
@@ -44,7 +48,7 @@ describe('a CPU deadline', () => {
 
   it('waits at least a millisecond between looks', () => {
     const t = clocks();
-    const d = new CpuDeadline(() => t.cpu, 100, { threadClock: () => null, wallCapFactor: 10, wall: () => t.wall });
+    const d = deadline(t, () => t.cpu);
     t.cpu = 99.99;
     t.wall = 99.99;
     expect(d.next()).toBe(1);
@@ -52,17 +56,13 @@ describe('a CPU deadline', () => {
 
   it('counts the wall clock where the thread clock cannot be read, or stops reading', () => {
     const t = clocks();
-    const none = new CpuDeadline(null, 100, { threadClock: () => null, wallCapFactor: 10, wall: () => t.wall });
+    const none = deadline(t, null);
     t.wall = 100;
     expect(none.next()).toBe(0);
     expect(none.passed).toBe('cpu');
     t.wall = 0;
     let reads = 0;
-    const ended = new CpuDeadline(() => (reads++ === 0 ? 5 : Number.NaN), 100, {
-      threadClock: () => null,
-      wallCapFactor: 10,
-      wall: () => t.wall,
-    });
+    const ended = deadline(t, () => (reads++ === 0 ? 5 : Number.NaN));
     t.wall = 40;
     expect(ended.next()).toBe(60);
     t.wall = 100;
