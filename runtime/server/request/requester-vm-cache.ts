@@ -19,7 +19,6 @@ export type RequesterVm =
 interface Entry {
   generation: number;
   resolvedAt: number;
-  vm: RegisteredVm | null;
   /** What resolve() answers from this entry: one object per entry, not one per request. */
   answer: RequesterVm;
 }
@@ -59,7 +58,7 @@ export class RequesterVmCache {
     // The walk read /proc by pid number: it described our peer only if the peer is still alive.
     if (!this.identity.peerStillConnected(peer)) return GONE;
     const answer: RequesterVm = vm === null ? UNKNOWN : Object.freeze({ kind: 'vm', vm });
-    this.entries.set(peer, { generation, resolvedAt: now, vm, answer });
+    this.entries.set(peer, { generation, resolvedAt: now, answer });
     return answer;
   }
 }
