@@ -43,13 +43,7 @@ export class CpuSpan {
     return (cpu === wall ? w : cpu()) - this.#cpu0 > ms;
   }
 
-  /** The span so far: its CPU time (its wall time when that settles it) and its wall time. */
-  elapsed(): { cpuMs: number; wallMs: number } {
-    this.measure();
-    return { cpuMs: this.cpuMs, wallMs: this.wallMs };
-  }
-
-  /** elapsed(), into this span's cpuMs and wallMs. */
+  /** Measures the span so far into cpuMs (its wall time when that settles it) and wallMs. */
   measure(): void {
     const { cpu, wall } = this.#clocks;
     const wallMs = wall() - this.#wall0;
