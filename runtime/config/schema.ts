@@ -132,12 +132,18 @@ export const ConfigSchema = Type.Object(
     ),
     scheduler: Type.Object(
       {
-        globalConcurrency: int(1, 1024, undefined, 'Evaluations in flight at once.', dynamic('engine.workers')),
+        globalConcurrency: int(
+          1,
+          1024,
+          undefined,
+          "Evaluations off the main thread at once (waiting for or running in an evaluation worker). A decision the daemon's main thread makes at once takes no slot, so VMs whose policies hold every worker do not hold the other VMs' decisions; one that has to go on in a worker takes a slot then, above this cap if need be (at most perKeyInFlight of one VM).",
+          dynamic('engine.workers'),
+        ),
         perKeyInFlight: int(
           1,
           1024,
           undefined,
-          'Evaluations one VM (or one uid outside VMs) may have in flight at once.',
+          'Evaluations one VM (or one uid outside VMs) may have in flight at once, on the main thread or in a worker.',
           dynamic('engine.workers - 1, at least 1: one VM never holds every worker'),
         ),
         maxQueued: int(
@@ -157,7 +163,7 @@ export const ConfigSchema = Type.Object(
           maximum: 1,
           default: SCHEDULER_DEFAULTS.vmShare,
           description:
-            "Share of one core's time one VM's evaluations may take while another VM is asking (the wall time each holds its slot, averaged by a token bucket); past it the VM's requests wait, and one whose deadline passes gets 429 vm-rate-limited. A VM alone is never held back. 1 turns the cap off.",
+            "Share of one core's time one VM's evaluations may take while another VM is asking (the wall time of each, start to end, averaged by a token bucket); past it the VM's requests wait, and one whose deadline passes gets 429 vm-rate-limited. A VM alone is never held back. 1 turns the cap off.",
           errorMessage: 'must be a number in (0, 1]: the share of one core a VM may use while others ask (1: no cap)',
         }),
         vmBurstMs: Type.Number({

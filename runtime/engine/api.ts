@@ -89,6 +89,13 @@ export interface PolicyEngine {
     capabilities: CapabilitySpec,
     options?: EvaluateOptions,
   ): Outcome | Promise<Outcome>;
+  /**
+   * Whether an evaluation of the policy with Linux capabilities scoped to the VM `requester` (its
+   * uuid) would start on this thread now, with a speculative run (which may still continue in a
+   * worker): else it goes straight to a worker. Changes nothing; the answer holds until this
+   * thread's turn or the requester's back-off changes. Absent: never.
+   */
+  startsInline?(sha256: string, requester: string): boolean;
   /** Undoes the effects among `calls` (a decision that turned out not to be allow after all). */
   undo?(calls: readonly CapabilityCall[]): Promise<CapabilityCall[]>;
   /** The decision of `calls` is recorded: their intents can leave the effects journal. */

@@ -368,6 +368,13 @@ export class Engine implements PolicyEngine {
     return this.#inline!.run(sha256, request, capabilities, requester);
   }
 
+  startsInline(sha256: string, requester: string): boolean {
+    // As #run decides, with the capabilities loaded on this thread (until then it waits for them).
+    return (
+      this.#linuxInline && this.#linuxLoaded && !this.#closed && this.#inline?.attempts(sha256, requester) === true
+    );
+  }
+
   /** The longest turn of guest work (speculative runs, spare instances) on this thread since the
    * last call: its CPU time and the wall time it spanned, in ms; zeros without speculative runs. */
   takeLongestInlineTurn(): GuestTurn {

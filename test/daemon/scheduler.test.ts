@@ -1,6 +1,7 @@
 // The fair scheduler with controllable tasks (the only place a fake evaluation is used):
-// round-robin across VMs, caps, bounded queues, drain; and, with an injected clock, what each
-// VM's jobs cost: least recent cost first, and a share of one core under contention.
+// round-robin across VMs, caps, bounded queues, drain; jobs decided on the main thread need no
+// worker's slot; and, with an injected clock, what each VM's jobs cost: least recent cost first,
+// and a share of one core under contention.
 import { describe, expect, it } from 'vitest';
 import {
   FairScheduler,
@@ -196,6 +197,153 @@ describe('FairScheduler slot accounting', () => {
       ['c', 1],
     ]);
     expect([s.inFlight, s.queued]).toEqual([0, 0]);
+  });
+});
+
+/** The caller's answer to "would a job of this key start inline now?", and how often it was asked. */
+function probe(answer: (key: string) => boolean): { startsInline: (key: string) => boolean; asked: string[] } {
+  const asked: string[] = [];
+  return {
+    startsInline: (key) => {
+      asked.push(key);
+      return answer(key);
+    },
+    asked,
+  };
+}
+
+describe('FairScheduler: a job decided on the main thread holds no slot', () => {
+  /** One slot, held by a hostile VM's job that went to a worker and has not come back. */
+  function slotTaken(over: Partial<SchedulerLimits> = {}, clock?: FakeClock) {
+    const s = new FairScheduler(limits({ globalConcurrency: 1, perKeyInFlight: 1, ...over }), clock ? { clock } : {});
+    const log: string[] = [];
+    const hostile = gate(log, 'h0');
+    const h = s.submit('hostile', hostile.task);
+    expect(s.inFlight).toBe(1);
+    return { s, log, hostile, h };
+  }
+
+  it("another VM's inline job starts and settles at once while the only slot is held; a job bound for a worker still waits", async () => {
+    const { s, log, hostile, h } = slotTaken();
+    const inline = probe((key) => key === 'victim');
+    for (let i = 0; i < 3; i++) {
+      const v = s.submitHere(
+        'victim',
+        () => {
+          log.push(`v${i}`);
+          return `v${i}`;
+        },
+        undefined,
+        undefined,
+        inline.startsInline,
+      );
+      // The value itself: started and settled before submitHere returned, without a slot.
+      expect(v).toEqual({ ok: true, result: `v${i}` });
+      expect(s.inFlight).toBe(1);
+    }
+    expect(inline.asked).toEqual(['victim', 'victim', 'victim']);
+    // Straight to a worker (the caller says it does not start inline, or says nothing): it waits.
+    const w = s.submitHere(
+      'worker-bound',
+      async () => (log.push('w0'), 'w0'),
+      undefined,
+      undefined,
+      inline.startsInline,
+    );
+    const x = s.submit('silent', async () => (log.push('x0'), 'x0'));
+    await tick();
+    expect(log).toEqual(['h0', 'v0', 'v1', 'v2']);
+    expect(s.queued).toBe(2);
+    hostile.finish();
+    expect(h.ok && (await h.result)).toBe('h0');
+    expect(w.ok && (await w.result)).toBe('w0');
+    expect(x.ok && (await x.result)).toBe('x0');
+    expect(log).toEqual(['h0', 'v0', 'v1', 'v2', 'w0', 'x0']);
+    expect([s.inFlight, s.queued]).toEqual([0, 0]);
+  });
+
+  it('asks nothing while a slot is free: the job takes the slot, as before', () => {
+    const s = new FairScheduler(limits({ globalConcurrency: 1 }));
+    const inline = probe(() => true);
+    const v = s.submitHere(
+      'victim',
+      () => {
+        expect(s.inFlight).toBe(1);
+        return 'v0';
+      },
+      undefined,
+      undefined,
+      inline.startsInline,
+    );
+    expect(v).toEqual({ ok: true, result: 'v0' });
+    expect(inline.asked).toEqual([]);
+    expect(s.inFlight).toBe(0);
+  });
+
+  it("an inline job that goes on in a worker holds a slot from then on, above the cap; its key's next inline job starts once it is back, the slot still held", async () => {
+    const { s, log, hostile } = slotTaken();
+    const inline = probe(() => true);
+    // v0 starts inline without a slot, then goes on in a worker (its task returns a promise).
+    const v0Worker = gate(log, 'v0');
+    const v0 = s.submitHere('victim', v0Worker.task, undefined, undefined, inline.startsInline);
+    expect(log).toEqual(['h0', 'v0']);
+    expect(s.inFlight).toBe(2);
+    // v1 waits for its key's cap (1), not for the slot: queued.
+    const v1 = s.submitHere('victim', () => (log.push('v1'), 'v1'), undefined, undefined, inline.startsInline);
+    expect(v1.ok && v1.result instanceof Promise).toBe(true);
+    expect(s.queued).toBe(1);
+    v0Worker.finish();
+    expect(v0.ok && (await v0.result)).toBe('v0');
+    // Back under the cap, with the only slot still the hostile's: v1 starts, inline.
+    expect(v1.ok && (await v1.result)).toBe('v1');
+    expect(log).toEqual(['h0', 'v0', 'v1']);
+    expect([s.inFlight, s.queued]).toEqual([1, 0]);
+    hostile.finish();
+    await s.drain();
+  });
+
+  it('a queued job whose answer turns to inline starts without a slot at the next pump', async () => {
+    const { s, log, hostile } = slotTaken();
+    let backingOff = true;
+    const inline = probe(() => !backingOff);
+    const v = s.submitHere('victim', () => (log.push('v0'), 'v0'), undefined, undefined, inline.startsInline);
+    expect(s.queued).toBe(1);
+    backingOff = false;
+    // Any submission pumps first: the victim's job starts before the newcomer's.
+    const w = s.submitHere('other', () => (log.push('w0'), 'w0'), undefined, undefined, inline.startsInline);
+    expect(w).toEqual({ ok: true, result: 'w0' });
+    expect(v.ok && (await v.result)).toBe('v0');
+    expect(log).toEqual(['h0', 'v0', 'w0']);
+    hostile.finish();
+    await s.drain();
+  });
+
+  it("holds an inline job to its VM's share as any other while the slot is held", async () => {
+    const clock = new FakeClock();
+    const { s, log, hostile } = slotTaken({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }, clock);
+    const inline = probe(() => true);
+    // 30 ms of inline work: 10 - 30 = -20, with the hostile asking.
+    const a0 = s.submitHere(
+      'a',
+      () => {
+        clock.t += 30;
+        return (log.push('a0'), 'a0');
+      },
+      undefined,
+      undefined,
+      inline.startsInline,
+    );
+    expect(a0).toEqual({ ok: true, result: 'a0' });
+    const a1 = s.submitHere('a', () => (log.push('a1'), 'a1'), undefined, undefined, inline.startsInline);
+    expect(s.pacedTotal).toBe(1);
+    await clock.advance(40);
+    expect(log).toEqual(['h0', 'a0']);
+    await clock.advance(1);
+    expect(a1.ok && (await a1.result)).toBe('a1');
+    expect(log).toEqual(['h0', 'a0', 'a1']);
+    expect(s.inFlight).toBe(1);
+    hostile.finish();
+    await s.drain();
   });
 });
 

@@ -318,6 +318,19 @@ export class InlineRunner {
     return { kind: 'decided', outcome: droppedBytes > 0 ? { ...outcome, droppedMemoryBytes: droppedBytes } : outcome };
   }
 
+  /**
+   * Whether run() would attempt this requester's run of the policy now: the policy runs here, the
+   * requester is not held back from it, and what is left of the turn's budget holds a slice. Counts
+   * nothing down (the scheduler asks before it starts a job: its answer decides whether the job
+   * needs a worker's slot). The run may still have to continue in a worker.
+   */
+  attempts(sha256: string, requester: string): boolean {
+    const p = this.#policies.get(sha256);
+    if (p === undefined || this.#budgetMs - this.#turnSpentMs < this.#sliceMs) return false;
+    const b = p.backoffs.get(requester);
+    return b === undefined || !(b.skip > 0 || (b.dropHoldUntil > 0 && this.#clocks.wall() < b.dropHoldUntil));
+  }
+
   /** Whether this requester's runs of the policy skip this thread now (counts a skip down). */
   #holdsBack(p: InlinePolicy, requester: string, b: Backoff): boolean {
     if (b.skip > 0) {

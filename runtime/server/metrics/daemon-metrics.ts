@@ -187,8 +187,16 @@ export class DaemonMetrics {
     };
     gauge('capgate_policies_loaded', 'Policy revisions compiled and loaded in the engine.', sources.policiesLoaded);
     gauge('capgate_vms_registered', 'VMs in the registry.', sources.vmsRegistered);
-    gauge('capgate_scheduler_queued', 'Evaluations waiting for a slot.', sources.queued);
-    gauge('capgate_scheduler_in_flight', 'Evaluations running.', sources.inFlight);
+    gauge(
+      'capgate_scheduler_queued',
+      "Evaluations waiting to start: for a slot, their VM's cap (scheduler.perKeyInFlight) or its share.",
+      sources.queued,
+    );
+    gauge(
+      'capgate_scheduler_in_flight',
+      'Evaluations holding a scheduler slot: off the main thread (in or waiting for a worker), or running on it where a slot was free.',
+      sources.inFlight,
+    );
     gauge(
       'capgate_scheduler_paced_vms',
       'VMs whose queued requests wait for their share (scheduler.vmShare) right now.',

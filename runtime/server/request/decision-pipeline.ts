@@ -18,7 +18,7 @@ import type { Requester, TargetTranslation } from '../../identity/target-transla
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { PolicyService } from '../policies/policy-service.ts';
-import type { FairScheduler } from '../scheduler/fair-scheduler.ts';
+import type { FairScheduler, StartsInline } from '../scheduler/fair-scheduler.ts';
 import type { VmRegistry } from '../state/vm-registry.ts';
 import { denyOutcome } from '../../engine/deny-outcome.ts';
 import { droppedMemoryCostMs } from '../../engine/dropped-memory-cost.ts';
@@ -182,6 +182,9 @@ export class DecisionPipeline {
   // Made once and shared by every decision they describe (frozen: records and contexts only read them).
   private readonly recordPolicies = new WeakMap<Binding, NonNullable<NewAuditRecord['policy']>>();
   private readonly peerIds = new WeakMap<PeerCredentials, NewAuditRecord['requester']>();
+  /** Per binding: whether a VM's evaluation of it starts on this thread now (the scheduler's key is
+   * the VM's uuid, the engine's requester too); one function per binding, not one per decision. */
+  private readonly inlineProbes = new WeakMap<Binding, StartsInline>();
   /** A VM's capabilities when no target was pinned (most decisions). */
   private readonly unpinned = new WeakMap<RegisteredVm, LinuxCapabilitySpec>();
 
@@ -314,6 +317,8 @@ export class DecisionPipeline {
       // Held back for the VM's share past the deadline: refused like a full queue, before anything is done.
       { deadlineMs: this.timeLeft(r), rateLimited },
       this.leftBehindMs,
+      // Decided here at once: it needs no worker, so it waits for no worker's slot.
+      this.inlineProbe(binding),
     );
     if (!admission.ok) {
       this.d.policies.release(binding);
@@ -336,6 +341,18 @@ export class DecisionPipeline {
         },
       );
     return r.here();
+  }
+
+  private inlineProbe(binding: Binding): StartsInline | undefined {
+    const engine = this.d.engine;
+    if (engine.startsInline === undefined) return undefined;
+    let probe = this.inlineProbes.get(binding);
+    if (probe === undefined) {
+      const { sha256 } = binding;
+      probe = (vmUuid) => engine.startsInline!(sha256, vmUuid);
+      this.inlineProbes.set(binding, probe);
+    }
+    return probe;
   }
 
   /** The evaluation's outcome (or its refusal for the VM's share): committed, or answered. */

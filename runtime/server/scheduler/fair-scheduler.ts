@@ -5,9 +5,19 @@
 // concurrency. Queues are bounded globally and per key: a flooding VM fills its own queue and
 // gets 503s, not everyone else's.
 //
+// The global slots stand for the evaluation workers: a job holds one while it is off the main
+// thread (waiting for or running in a worker, or waiting for anything else). A job the main thread
+// would decide at once (the caller's `startsInline`, asked only when every slot is taken) starts
+// without one, under its key's cap, share and cost order as any other: when a slot held that
+// job too, a VM whose policy held the only worker until its deadline (one core: one worker) held
+// every other VM's 50 µs decisions behind it as long. Such a job takes a slot only if it goes on
+// off the thread (its task returns a promise), above the cap if need be: at most
+// `perKeyInFlight` of one key, and that key's next runs go straight to the workers for a while
+// (the engine's back-off), so they wait for a slot. A job that finds a slot free takes it at once.
+//
 // Caps count requests, not what they cost, and most of what a decision costs is the daemon's
-// own (one main thread, two cores). So the scheduler also measures each job: the wall time it
-// holds its slot, start to settle (inline guest time, worker time, host calls, undo). The main
+// own (one main thread, two cores). So the scheduler also measures each job: its wall time, start
+// to settle (inline guest time, worker time, host calls, undo), with a slot or without. The main
 // thread's own work around a decision (parse, identity, audit, answer) is not added: it is the
 // same for every VM's decision, and counting it (measured at 0.1 ms a decision) paced a VM
 // asking one request at a time as much as a flooding one. With that cost per key it
@@ -28,9 +38,11 @@
 import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
 
 export interface SchedulerLimits {
-  /** Evaluations running at once, all keys together. */
+  /** Evaluations off the main thread at once (waiting for or in a worker), all keys together. A job
+   * the main thread decides at once needs no slot (see the header). */
   globalConcurrency: number;
-  /** Evaluations running at once for one key; keep below globalConcurrency for isolation. */
+  /** Evaluations running at once for one key, on the main thread or off it; keep below
+   * globalConcurrency for isolation. */
   perKeyInFlight: number;
   /** Queued (not yet running) evaluations, all keys together. */
   maxQueued: number;
@@ -78,6 +90,13 @@ export type AdmissionHere<T> =
   | { ok: true; result: T | Promise<T> }
   | { ok: false; reason: 'queue-full' | 'vm-queue-full' | 'closed' };
 
+/**
+ * Whether a job of `key` would be decided on the main thread if it started now (it may still go
+ * on in a worker). Asked when a job could start but for a free slot, so it must not change
+ * anything; its answer may change while the job waits (back-off, the turn's budget).
+ */
+export type StartsInline = (key: string) => boolean;
+
 /** A job that may be refused while its key is held back: by when, and what it resolves with then. */
 export interface Deadline<T> {
   /** From now (ms): past it, a job still held back for its key's share is refused. */
@@ -89,7 +108,9 @@ export interface Deadline<T> {
 interface Job {
   /** On the scheduler's clock; Infinity: never refused. */
   deadlineAt: number;
-  run(): void;
+  startsInline: StartsInline | undefined;
+  /** `withSlot`: a slot was free and it takes it (else it starts without one: it starts inline). */
+  run(withSlot: boolean): void;
   refuse(retryAfterMs: number): void;
 }
 
@@ -160,6 +181,8 @@ export class FairScheduler {
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
+  /** Jobs holding a slot: off the main thread (in or waiting for a worker), or running on it
+   * having found a slot free. A job running inline without one is not counted. */
   get inFlight(): number {
     return this.running;
   }
@@ -185,14 +208,16 @@ export class FairScheduler {
   }
 
   /** `leftBehindMs(result)`: the cost (ms) of what the job leaves to run after it settled,
-   * charged to `key` on top of its wall time. */
+   * charged to `key` on top of its wall time. `startsInline`: whether the job would start on the
+   * main thread now (then it needs no free slot); absent: it needs one. */
   submit<T>(
     key: string,
     task: () => Promise<T>,
     deadline?: Deadline<T>,
     leftBehindMs?: (result: T) => number,
+    startsInline?: StartsInline,
   ): Admission<T> {
-    const admission = this.submitHere(key, task, deadline, leftBehindMs);
+    const admission = this.submitHere(key, task, deadline, leftBehindMs, startsInline);
     if (!admission.ok || admission.result instanceof Promise) return admission as Admission<T>;
     return { ok: true, result: Promise.resolve(admission.result) };
   }
@@ -207,21 +232,26 @@ export class FairScheduler {
     task: () => T | Promise<T>,
     deadline?: Deadline<T>,
     leftBehindMs?: (result: T) => number,
+    startsInline?: StartsInline,
   ): AdmissionHere<T> {
     if (this.closed) return { ok: false, reason: 'closed' };
+    // Queued work that may start now goes first (what it waits for may have changed since the
+    // last pump, e.g. a key's back-off ended): after it, none that is still queued could start.
+    if (this.queuedTotal > 0) this.pump();
     const now = this.clock.now();
     const lane = this.lanes.get(key) ?? this.newLane(now);
-    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(key, lane, now))
+    if (lane.queue.length >= this.limits.maxQueuedPerKey && !this.canStart(key, lane, now, startsInline))
       return { ok: false, reason: 'vm-queue-full' };
-    if (this.queuedTotal >= this.limits.maxQueued && !this.canStart(key, lane, now))
+    if (this.queuedTotal >= this.limits.maxQueued && !this.canStart(key, lane, now, startsInline))
       return { ok: false, reason: 'queue-full' };
     this.lanes.set(key, lane);
     lane.lastAskedAt = now;
-    // Nothing queued anywhere and a slot free: started at once, as pump() would start it, with no
-    // job queued and no promise of its own (its result is the task's, once its slot is freed):
-    // every decision of a lone VM comes here, and a job cost ~0.3 KB of garbage.
-    if (this.queuedTotal === 0 && this.canStart(key, lane, now)) {
-      const result = this.start(key, lane, task, leftBehindMs);
+    // It may start now, and nothing queued could (pumped above): started at once, as pump() would
+    // start it, with no job queued and no promise of its own (its result is the task's, once its
+    // slot is freed): every decision of a lone VM comes here, and a job cost ~0.3 KB of garbage;
+    // so does a decision made inline while other VMs' jobs wait for a worker.
+    if (this.canStart(key, lane, now, startsInline)) {
+      const result = this.start(key, lane, task, leftBehindMs, this.slotFree);
       this.pump();
       return { ok: true, result };
     }
@@ -230,6 +260,7 @@ export class FairScheduler {
     const result = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
     const job: Job = {
       deadlineAt: deadline === undefined ? Infinity : now + deadline.deadlineMs,
+      startsInline,
       refuse: (retryAfterMs) => {
         try {
           resolve(deadline!.rateLimited(retryAfterMs));
@@ -237,8 +268,8 @@ export class FairScheduler {
           reject(err);
         }
       },
-      run: () => {
-        const settled = this.start(key, lane, task, leftBehindMs);
+      run: (withSlot) => {
+        const settled = this.start(key, lane, task, leftBehindMs, withSlot);
         if (settled instanceof Promise) settled.then(resolve, reject);
         else resolve(settled);
       },
@@ -250,15 +281,17 @@ export class FairScheduler {
     return { ok: true, result };
   }
 
-  /** Runs a job in a slot of `lane`; its result once the slot is freed (and charged): the value
-   * itself when the task returned one (the slot is freed before this returns). */
+  /** Runs a job of `lane`, in a slot if `withSlot`; its result once it is settled (its slot
+   * freed, its cost charged): the value itself when the task returned one (settled before this
+   * returns). */
   private start<T>(
     key: string,
     lane: Lane,
     task: () => T | Promise<T>,
     leftBehindMs: ((result: T) => number) | undefined,
+    withSlot: boolean,
   ): T | Promise<T> {
-    this.running++;
+    if (withSlot) this.running++;
     lane.inFlight++;
     lane.paced = false;
     const startedAt = this.clock.now();
@@ -269,25 +302,27 @@ export class FairScheduler {
       p = Promise.reject(err);
     }
     if (!(p instanceof Promise)) {
-      this.settle(key, lane, startedAt, priced(leftBehindMs, p));
+      this.settle(key, lane, startedAt, priced(leftBehindMs, p), withSlot);
       return p;
     }
+    // Gone on off the main thread: it holds a slot from now on (above the cap if none was free).
+    if (!withSlot) this.running++;
     // The slot is freed before the caller's continuation runs, so that what it does next (e.g.
     // the audit writer asking whether more decisions are coming) sees it free.
     return p.then(
       (v) => {
-        this.settle(key, lane, startedAt, priced(leftBehindMs, v));
+        this.settle(key, lane, startedAt, priced(leftBehindMs, v), true);
         return v;
       },
       (e: unknown) => {
-        this.settle(key, lane, startedAt, 0);
+        this.settle(key, lane, startedAt, 0, true);
         throw e;
       },
     );
   }
 
-  private settle(key: string, lane: Lane, startedAt: number, leftBehindMs: number): void {
-    this.running--;
+  private settle(key: string, lane: Lane, startedAt: number, leftBehindMs: number, heldSlot: boolean): void {
+    if (heldSlot) this.running--;
     lane.inFlight--;
     this.charge(key, lane, startedAt, leftBehindMs);
     this.pump();
@@ -376,12 +411,18 @@ export class FairScheduler {
     }
   }
 
-  private canStart(key: string, lane: Lane, now: number): boolean {
+  private get slotFree(): boolean {
+    return this.running < this.limits.globalConcurrency;
+  }
+
+  /** Whether a new job of `key` may start now: its own cap and share allow it, nothing of its key
+   * is queued before it, and a slot is free or it needs none (asked last: only then). */
+  private canStart(key: string, lane: Lane, now: number, startsInline: StartsInline | undefined): boolean {
     return (
-      this.running < this.limits.globalConcurrency &&
       lane.inFlight < this.limits.perKeyInFlight &&
       lane.queue.length === 0 &&
-      this.heldUntil(key, lane, now) <= now
+      this.heldUntil(key, lane, now) <= now &&
+      (this.slotFree || startsInline?.(key) === true)
     );
   }
 
@@ -389,8 +430,10 @@ export class FairScheduler {
     const now = this.clock.now();
     // Refusals first: each one can end another key's contention, and so let it start below.
     this.refuseExpired(now);
-    // Least recent cost first among the keys that may start; ties in round-robin order.
-    while (this.running < this.limits.globalConcurrency && this.ring.length > 0) {
+    // Least recent cost first among the keys that may start; ties in round-robin order. With
+    // every slot taken, only a job that starts inline may.
+    while (this.ring.length > 0) {
+      const slotFree = this.slotFree;
       let best = -1;
       let bestCost = Infinity;
       for (let i = 0; i < this.ring.length; i++) {
@@ -399,6 +442,7 @@ export class FairScheduler {
         const lane = this.lanes.get(key)!;
         if (lane.inFlight >= this.limits.perKeyInFlight) continue;
         if (this.heldUntil(key, lane, now) > now) continue;
+        if (!slotFree && lane.queue[0]!.startsInline?.(key) !== true) continue;
         const cost = decayedCost(lane, now);
         if (cost < bestCost) (best = at), (bestCost = cost);
       }
@@ -410,7 +454,7 @@ export class FairScheduler {
       // Round-robin goes on from the key after this one.
       this.cursor = this.dropFromRingIfEmpty(best, lane) ? best : best + 1;
       if (this.cursor >= this.ring.length) this.cursor = 0;
-      job.run();
+      job.run(slotFree);
     }
     // Keys held back now: counted, and woken when the first of them may start or a job of one expires.
     let wakeAt = Infinity;

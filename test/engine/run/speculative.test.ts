@@ -126,15 +126,26 @@ describe('speculative run on the engine thread', () => {
     expect(memlockOf(pid)).toEqual({ soft: bytes, hard: bytes });
   });
 
-  it('backs off: after a run that needed the worker, the next request goes straight there', async () => {
+  it('backs off: after a run that needed the worker, the next request goes straight there (startsInline says so beforehand, counting nothing down)', async () => {
     const policy = setThenBurn(20_000);
     const small = engine(40_000, policy);
-    for (let i = 0; i < 4; i++)
+    const vm = spec.kind === 'linux' ? spec.scope.identity.uuid : '';
+    const starts: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      // Asked twice: a question, not a skip.
+      small.startsInline(policy.sha256, vm);
+      starts.push(small.startsInline(policy.sha256, vm));
       expect(
         await small.evaluate(policy.sha256, request({ requesterPid: pid, targetPid: pid, bytes: lower() }), spec),
       ).toMatchObject({ decision: 'allow' });
+    }
     // 1st: continued (backoff 1) -> 2nd skipped -> 3rd continued (backoff 2) -> 4th skipped.
     expect(small.inlineStats).toMatchObject({ decided: 0, continued: 2, skipped: 2 });
+    // Before the first run the capabilities were not loaded here yet (it waits for them).
+    expect(starts).toEqual([false, false, true, false]);
+    // Another VM's back-off is its own; a policy the engine does not know never starts here.
+    expect(small.startsInline(policy.sha256, 'another-vm')).toBe(true);
+    expect(small.startsInline('0'.repeat(64), vm)).toBe(false);
   });
 
   it('a policy that never ends leaves the engine thread after its slice and times out in the worker', async () => {
