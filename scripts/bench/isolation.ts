@@ -4,7 +4,9 @@
 // beside them, the daemon's longest event-loop stall in each phase (/v1/metrics, which reports the
 // interval since the previous scrape). Three configurations (CONFIGURATIONS): the default daemon
 // with a victim asking in an open loop (the main measure), the same with the victim back to back
-// (a second flood: the stress case), and every run in a worker (engine.inlineFuel 0).
+// (a second flood: the stress case), every run in a worker (engine.inlineFuel 0), and the default
+// daemon on one CPU with the victim's client alone on the other (CPU affinity): the victim's own
+// client then never waits for a CPU, so what it loses is the daemon's isolation alone.
 // Targets: the victim's p99 under any hostile load <= 2x its p99 alone; no stall over 5 ms.
 // Two baselines say what of that is the machine's: the control row (processes that only spin in
 // the hostile VM's pod, asking the daemon nothing) and, before the daemon starts, the floor (the
@@ -38,6 +40,7 @@ import {
   type UploadBomb,
 } from '../../test/support/hostile-policies.ts';
 import type { IsolationClientCommand, IsolationClientMessage } from './isolation-vm-client.ts';
+import { affinityOf, cpusOf, pinAll } from './cpu-affinity.ts';
 import { compileProcesses } from './footprint.ts';
 import { summarize } from './table.ts';
 import { THREAD_GROUPS, threadCpuBetween, threadSnapshot, type ThreadGroup } from './thread-cpu.ts';
@@ -69,6 +72,14 @@ interface Configuration {
   label: string;
   inlineFuel: number | undefined;
   pace: VictimPace;
+  /** CPU affinity: the daemon, this driver, the hostile pod and the floor server on `shared`, the
+   * victim's client alone on `victim`; undefined: every process on every CPU. */
+  cpus?: Pinning;
+}
+
+interface Pinning {
+  shared: number;
+  victim: number;
 }
 
 const CONFIGURATIONS: Configuration[] = [
@@ -80,6 +91,13 @@ const CONFIGURATIONS: Configuration[] = [
     pace: 'back-to-back',
   },
   { name: 'workers', label: 'every run in a worker (engine.inlineFuel 0)', inlineFuel: 0, pace: OPEN_LOOP },
+  {
+    name: 'one-core',
+    label: "the daemon (default) and the hostile pod on CPU 0, the victim's client alone on CPU 1",
+    inlineFuel: undefined,
+    pace: OPEN_LOOP,
+    cpus: { shared: 0, victim: 1 },
+  },
 ];
 /** CAPGATE_BENCH_CONFIGS=default,back-to-back,workers: only these configurations (all by default). */
 const CONFIGS = process.env.CAPGATE_BENCH_CONFIGS?.split(',');
@@ -497,6 +515,37 @@ function cpuHog(pods: PodsCgroup | undefined): Load {
 }
 
 async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined): Promise<Row[]> {
+  return withPinning(c.cpus, () => measureConfiguration(c, pods));
+}
+
+/** Runs `f` with this driver on `cpus.shared` (so the daemon and the clients it starts are there
+ * too, until a client is moved), then puts the driver back where it was. */
+async function withPinning<T>(cpus: Pinning | undefined, f: () => Promise<T>): Promise<T> {
+  if (cpus === undefined) return f();
+  const was = affinityOf(process.pid);
+  pinAll(process.pid, cpus.shared);
+  try {
+    return await f();
+  } finally {
+    pinAll(process.pid, was);
+  }
+}
+
+const pinningText = (cpus: Pinning): string =>
+  `the server and the hostile pod on CPU ${cpus.shared}, the victim's client alone on CPU ${cpus.victim}`;
+
+/** Whether this host has the CPUs a configuration pins to (else it is skipped, saying why). */
+function hasCpus(c: Configuration): boolean {
+  if (c.cpus === undefined) return true;
+  const cpus = cpusOf(process.pid);
+  if (cpus.includes(c.cpus.shared) && cpus.includes(c.cpus.victim)) return true;
+  console.log(
+    `\n## isolation (${c.name}): skipped: it needs CPUs ${c.cpus.shared} and ${c.cpus.victim}, and this process may use ${cpus.join(',')}`,
+  );
+  return false;
+}
+
+async function measureConfiguration(c: Configuration, pods: PodsCgroup | undefined): Promise<Row[]> {
   const { label, pace } = c;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-isolation-'));
   const daemon = await startDaemon(dir, c.inlineFuel);
@@ -504,6 +553,7 @@ async function runConfiguration(c: Configuration, pods: PodsCgroup | undefined):
   const victim = new Client();
   const hostile = new Client();
   try {
+    if (c.cpus !== undefined) pinAll(victim.pid, c.cpus.victim);
     pods?.place(victim.pid, 'victim');
     pods?.place(hostile.pid, 'hostile');
     victim.targetPid = (await victim.next('ready')).targetPid;
@@ -639,7 +689,10 @@ function printThreads(rows: Row[]): void {
  * what the machine costs a request when a neighbour only computes; a daemon's row can be judged
  * against it, measured in the same run.
  */
-async function measureFloor(pods: PodsCgroup | undefined): Promise<{ alone: number[]; loaded: number[] }> {
+async function measureFloor(
+  pods: PodsCgroup | undefined,
+  cpus: Pinning | undefined,
+): Promise<{ alone: number[]; loaded: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-floor-'));
   const socketPath = path.join(dir, 'floor.sock');
   const server = fork(path.join(ROOT, 'dist/scripts/bench/floor-server.js'), [socketPath], {
@@ -648,6 +701,7 @@ async function measureFloor(pods: PodsCgroup | undefined): Promise<{ alone: numb
   pods?.enter();
   const victim = new Client();
   try {
+    if (cpus !== undefined) pinAll(victim.pid, cpus.victim);
     pods?.outside(server.pid!);
     pods?.place(victim.pid, 'victim');
     await Promise.all([victim.next('ready'), new Promise((r) => server.once('message', r))]);
@@ -683,12 +737,12 @@ async function measureFloor(pods: PodsCgroup | undefined): Promise<{ alone: numb
   }
 }
 
-function printFloor(floor: { alone: number[]; loaded: number[] }): void {
+function printFloor(floor: { alone: number[]; loaded: number[] }, cpus: Pinning | undefined): void {
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const a = summarize({ name: 'floor', samplesUs: floor.alone });
   const l = summarize({ name: 'floor', samplesUs: floor.loaded });
   console.log(
-    `\n## the machine's floor: the victim (${paceText(OPEN_LOOP)}) against a server that answers allow at once (floor-server.ts), alone and while ${HOG_PROCESSES} processes spin in the hostile pod\n`,
+    `\n## the machine's floor${cpus === undefined ? '' : ` (${pinningText(cpus)})`}: the victim (${paceText(OPEN_LOOP)}) against a server that answers allow at once (floor-server.ts), alone and while ${HOG_PROCESSES} processes spin in the hostile pod\n`,
   );
   console.log('p50 alone  p50 loaded  p99 alone  p99 loaded  p99 ratio  max alone  max loaded');
   console.log(
@@ -709,8 +763,14 @@ function printFloor(floor: { alone: number[]; loaded: number[] }): void {
 export async function run(): Promise<void> {
   const pods = process.env.CAPGATE_BENCH_NO_CGROUP ? undefined : PodsCgroup.create();
   try {
-    if (selected('floor')) printFloor(await measureFloor(pods));
-    for (const c of CONFIGURATIONS.filter((c) => CONFIGS === undefined || CONFIGS.includes(c.name))) {
+    const configurations = CONFIGURATIONS.filter((c) => CONFIGS === undefined || CONFIGS.includes(c.name)).filter(
+      hasCpus,
+    );
+    // One floor for each way the configurations place the processes.
+    const pinnings = [...new Map(configurations.map((c) => [JSON.stringify(c.cpus ?? null), c.cpus])).values()];
+    if (selected('floor'))
+      for (const cpus of pinnings) printFloor(await withPinning(cpus, () => measureFloor(pods, cpus)), cpus);
+    for (const c of configurations) {
       const rows = await runConfiguration(c, pods);
       printRows(
         `isolation (${c.name}): a victim VM's decisions (ms) alone and under each hostile load; ${c.label}; victim ${paceText(c.pace)}`,
