@@ -11,6 +11,7 @@ import { denyOutcome } from './deny-outcome.ts';
 import type { CapabilityCall, Outcome } from './outcome.ts';
 import { CompileProcess, type CompileProcessOptions } from './compile/compile-process.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
+import { wholeDeadline } from './timeout-detail.ts';
 import type { CpuDeadlineClocks } from './worker/cpu-deadline.ts';
 import type { EvaluateJob } from './worker/worker-slot.ts';
 import { DEFAULT_INLINE_FUEL, InlineRunner, type GuestTurn, type InlineResult } from './speculative/inline-runner.ts';
@@ -76,18 +77,6 @@ export interface EngineSeams {
   replayTape?: (tape: TapeEntry[]) => TapeEntry[];
   /** Workers exit right after an effect, as a crash at the worst moment would. */
   exitWorkerAfterEffect?: boolean;
-}
-
-/** A continuation's timeout names the deadline of the decision, not the part the first run left
- * of it (the worker slot words its timeouts with the deadline it was given). */
-function wholeDeadline(o: Outcome, left: number, deadlineMs: number): Outcome {
-  const given = `no decision within the ${left} ms deadline`;
-  if (o.errorKind !== 'timeout' || o.errorDetail?.startsWith(given) !== true) return o;
-  const spent = (deadlineMs - left).toFixed(3);
-  return {
-    ...o,
-    errorDetail: `no decision within the ${deadlineMs} ms deadline (${spent} ms of it in the first run)${o.errorDetail.slice(given.length)}`,
-  };
 }
 
 const NO_OPTIONS: EvaluateOptions = {};
@@ -293,7 +282,7 @@ export class Engine implements PolicyEngine {
     const replay = this.#seams.replayTape?.(attempt.tape) ?? attempt.tape;
     const o =
       left > 0
-        ? wholeDeadline(await this.#pool.run({ ...job, replay }, left), left, deadlineMs)
+        ? wholeDeadline(await this.#pool.run({ ...job, replay }, left), left, deadlineMs, 'in the first run')
         : denyOutcome('timeout', `the ${deadlineMs} ms deadline passed during the first run`);
     // The first run's calls reached the kernel on this thread; the worker's outcome starts
     // with their replay (as far as it got), then its own calls.

@@ -213,6 +213,23 @@ describe('hostile policies through the engine', () => {
     const outcomes = await Promise.all([1, 2, 3, 4].map(() => engine.evaluate(good, request(), simulated())));
     expect(outcomes.map((x) => x.decision)).toEqual(['allow', 'allow', 'allow', 'allow']);
   });
+
+  it("a job's wait for a worker counts against its deadline: one whose deadline passed in the queue is not run", async () => {
+    const sha = load(
+      policyWat(evaluateFn(`(loop $l ${CHARGE} (br $l)) (call $allow)`), { fuel: Number.MAX_SAFE_INTEGER }),
+    );
+    // Two workers, three spinning jobs at once: the third waits in the queue until one of the first
+    // two timed out, by when its own deadline (the same) has passed. It used to run then for a whole
+    // deadline more.
+    const outcomes = await Promise.all(
+      [1, 2, 3].map(() => engine.evaluate(sha, request(), simulated(), { deadlineMs: 200, noInline: true })),
+    );
+    for (const o of outcomes) expect(o).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
+    expect(outcomes[2]!.errorDetail).toBe(
+      'no decision within the 200 ms deadline: it passed while the evaluation waited for a worker',
+    );
+    await expectStillServing();
+  });
 });
 
 describe('engine bookkeeping', () => {
