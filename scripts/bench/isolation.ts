@@ -11,11 +11,12 @@
 // Two baselines say what of that is the machine's: the control row (processes that only spin in
 // the hostile VM's pod, asking the daemon nothing) and, before the daemon starts, the floor (the
 // same victim against floor-server.ts, a server that answers at once, alone and beside the same
-// spinning processes). A class's p99 loaded is also shown against the control's ("vs control").
-// Each row alternates alone and loaded blocks (BLOCKS of each, BLOCK_REQUESTS decisions a block),
-// starting each alone block once the daemon is quiet (no compile process, its threads idle), so
-// that a slow drift, a GC or a compile left over from the previous row falls on both sides, not
-// on one. The clients run in CPU cgroups where the host lets us make them, as pods do under the
+// spinning processes). A class's p99 loaded is also shown against the control's ("vs control"),
+// measured in the class's own row: each row alternates alone, control and loaded blocks (BLOCKS of
+// each, BLOCK_REQUESTS decisions a block), since on a shared machine the noise drifts within minutes,
+// and a control measured at another time was as far off as the classes it was to judge. Each
+// alone block starts once the daemon is quiet (no compile process, its threads idle), so that a
+// slow drift, a GC or a compile left over from the previous row falls on every side, not on one. The clients run in CPU cgroups where the host lets us make them, as pods do under the
 // kubelet: a pods group beside the daemon (with this driver's uploads in it), and one group per
 // VM under it, so the clients' CPU use competes with the daemon as one group, and the attacker's
 // with the victim's as one pod with another, not thread for thread.
@@ -143,6 +144,8 @@ interface Row {
   name: string;
   alone: Phase;
   loaded: Phase;
+  /** The control's blocks, interleaved with this row's (undefined in the control row itself). */
+  control?: Phase;
   /** What the attack did meanwhile, e.g. `deny:fuel-exhausted x120`. */
   attack: string;
 }
@@ -422,20 +425,36 @@ async function measureRow(
   victim: Client,
   load: Load,
   pace: VictimPace,
+  control?: Load,
 ): Promise<Row & { victimLoaded: Record<string, number> }> {
   const pid = daemon.child.pid!;
   const alone: Array<Phase & { outcomes: Record<string, number> }> = [];
   const loaded: typeof alone = [];
+  const controlled: typeof alone = [];
   const attack: Record<string, number> = {};
+  const under = async (l: Load, into: typeof alone): Promise<Record<string, number>> => {
+    await l.start();
+    into.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
+    return l.stop();
+  };
   for (let b = 0; b < BLOCKS; b++) {
     await settle(pid);
     alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
-    await load.start();
-    loaded.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
-    add(attack, await load.stop());
+    if (control !== undefined) {
+      await under(control, controlled);
+      await settle(pid);
+    }
+    add(attack, await under(load, loaded));
   }
   const l = pool(loaded);
-  return { name, alone: pool(alone), loaded: l, attack: attackText(attack), victimLoaded: l.outcomes };
+  return {
+    name,
+    alone: pool(alone),
+    loaded: l,
+    ...(control !== undefined ? { control: pool(controlled) } : {}),
+    attack: attackText(attack),
+    victimLoaded: l.outcomes,
+  };
 }
 
 const attackText = (outcomes: Record<string, number>): string =>
@@ -580,7 +599,7 @@ async function measureConfiguration(c: Configuration, pods: PodsCgroup | undefin
     for (const cls of POLICY_CLASSES.filter(selected)) {
       await daemon.admin.pushPolicy(cls, await hostilePolicy(cls, { onStormOnly: true }));
       await daemon.admin.bind('set-memlock', { policy: cls });
-      keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request), pace));
+      keep(await measureRow(cls, daemon, victim, storm(hostile, daemon.request), pace, cpuHog(pods)));
     }
     // The control row and the upload bombs: the victim runs memlock-cap meanwhile (in the bombs'
     // rows, an admin uploads the bomb over and over).
@@ -589,7 +608,7 @@ async function measureConfiguration(c: Configuration, pods: PodsCgroup | undefin
     if (selected('cpu-hog')) keep(await measureRow(CONTROL_ROW, daemon, victim, cpuHog(pods), pace));
     for (const bomb of BOMBS.filter(selected)) {
       const load = uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]());
-      keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace));
+      keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace, cpuHog(pods)));
     }
     return rows;
   } finally {
@@ -611,6 +630,7 @@ function printRows(title: string, rows: Row[]): void {
     'p99 alone',
     'p99 loaded',
     'p99 ratio',
+    'p99 control',
     'vs control',
     'max alone',
     'max loaded',
@@ -622,11 +642,10 @@ function printRows(title: string, rows: Row[]): void {
     'targets',
     'attack meanwhile',
   ];
-  const control = rows.find((r) => r.name === CONTROL_ROW);
-  const controlP99 = control && summarize({ name: control.name, samplesUs: control.loaded.samplesUs }).p99;
   const lines = rows.map((r) => {
     const a = summarize({ name: r.name, samplesUs: r.alone.samplesUs });
     const l = summarize({ name: r.name, samplesUs: r.loaded.samplesUs });
+    const c = r.control && summarize({ name: r.name, samplesUs: r.control.samplesUs });
     const ratio = l.p99 / a.p99;
     const guest = Math.max(r.alone.guestMs, r.loaded.guestMs);
     const guestWall = Math.max(r.alone.guestWallMs, r.loaded.guestWallMs);
@@ -640,7 +659,8 @@ function printRows(title: string, rows: Row[]): void {
       ms(a.p99),
       ms(l.p99),
       `${ratio.toFixed(2)}x`,
-      controlP99 === undefined ? '-' : `${(l.p99 / controlP99).toFixed(2)}x`,
+      c === undefined ? '-' : ms(c.p99),
+      c === undefined ? '-' : `${(l.p99 / c.p99).toFixed(2)}x`,
       ms(Math.max(...r.alone.samplesUs)),
       ms(Math.max(...r.loaded.samplesUs)),
       n(r.alone.stallMs),
@@ -792,7 +812,7 @@ export async function run(): Promise<void> {
     "stall: the daemon's longest event-loop delay in the phase (ms, 1 ms sampling; any cause, the OS scheduler included); guest CPU: the longest turn of policy code on the main thread, over both phases, in the thread's CPU time (ms; what the budget bounds); guest wall: the wall time that turn spanned (CPU + time the OS ran other threads); CPU wait loaded: how long the main thread was runnable but waiting for a CPU in the loaded phase (ms, % of the phase; /proc schedstat)",
   );
   console.log(
-    "targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here). vs control: p99 loaded against the control row's p99 loaded (a neighbour that only computes), what the class costs the victim beyond the machine's own contention",
+    "targets: p99 loaded <= 2x p99 alone; no stall over 5 ms, no guest turn over 5 ms (2 cores, shared: load from other processes shows up here). p99 control: the victim's p99 in the row's control blocks (interleaved with its alone and loaded blocks: the same stretch of the machine's time), while the control row's processes spin in the hostile pod and ask nothing; vs control: p99 loaded against it, what the class costs the victim beyond the machine's own contention",
   );
 }
 

@@ -4,12 +4,13 @@
 // A real daemon, real VMs (agent processes), one policy bound for both: it spins only on the
 // hostile's STORM_BYTES requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostilePolicy, STORM_BYTES } from '../support/hostile-policies.ts';
-import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
-import { MiB, vmFor, waitFor } from './helpers/fixtures.ts';
-import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
-import { VmAgent } from './helpers/vm-agent-handle.ts';
+import { STORM_BYTES } from '../support/hostile-policies.ts';
+import type { DaemonProcess } from './helpers/daemon-process.ts';
+import { startSpinningNeighbour, type SpinningNeighbour } from './helpers/spinning-neighbour.ts';
+import { MiB, waitFor } from './helpers/fixtures.ts';
+import type { VmAgent } from './helpers/vm-agent-handle.ts';
 
+let neighbour: SpinningNeighbour;
 let daemon: DaemonProcess;
 let hostile: VmAgent;
 let victim: VmAgent;
@@ -17,28 +18,16 @@ let hostileTarget: number;
 let victimTarget: number;
 
 beforeAll(async () => {
-  daemon = await spawnDaemon(
-    daemonConfig(tempDir(), {
-      // One worker: one global slot, one per VM. Fuel never runs out first: the deadline does,
-      // and it is long enough for the victim's requests to be answered many times over.
-      engine: { workers: 1, limits: { deadlineMs: 5000, fuel: 1e15 } },
-      request: { deadlineMs: 15_000 },
-    }),
-  );
-  [hostile, victim] = await Promise.all([VmAgent.start(), VmAgent.start()]);
-  [hostileTarget, victimTarget] = await Promise.all([hostile.spawnTarget(), victim.spawnTarget()]);
-  await daemon.admin.registerVm(vmFor(hostile.pid, 'hostile'));
-  await daemon.admin.registerVm(vmFor(victim.pid, 'victim'));
-  // On STORM_BYTES: set-memlock, then spin (past the main thread's slice: on in the worker); else set-memlock and allow.
-  await daemon.admin.pushPolicy('spin-on-storm', await hostilePolicy('memlock-then-spin', { onStormOnly: true }));
-  await daemon.admin.bind('set-memlock', { policy: 'spin-on-storm' });
+  neighbour = await startSpinningNeighbour({
+    // One worker: one global slot, one per VM. Fuel never runs out first: the deadline does,
+    // and it is long enough for the victim's requests to be answered many times over.
+    engine: { workers: 1, limits: { deadlineMs: 5000, fuel: 1e15 } },
+    request: { deadlineMs: 15_000 },
+  });
+  ({ daemon, hostile, victim, hostileTarget, victimTarget } = neighbour);
 }, 300_000);
 
-afterAll(async () => {
-  await Promise.all([hostile?.stop(), victim?.stop()]);
-  await daemon?.stop();
-  removeTempDirs();
-});
+afterAll(() => neighbour?.stop());
 
 describe('the only worker, held by a hostile VM', () => {
   it("holds no other VM's decision that the main thread makes: 20 are answered before the hostile's", async () => {

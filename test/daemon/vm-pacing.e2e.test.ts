@@ -5,17 +5,17 @@
 // 429 vm-rate-limited with Retry-After, unevaluated and unaudited, while every request of the
 // other VM is allowed. Assertions are on counts and reasons, never on times.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostilePolicy, STORM_BYTES } from '../support/hostile-policies.ts';
-import { daemonConfig, spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
-import { vmFor } from './helpers/fixtures.ts';
-import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
-import { VmAgent } from './helpers/vm-agent-handle.ts';
+import { STORM_BYTES } from '../support/hostile-policies.ts';
+import type { DaemonProcess } from './helpers/daemon-process.ts';
+import { startSpinningNeighbour, type SpinningNeighbour } from './helpers/spinning-neighbour.ts';
+import type { VmAgent } from './helpers/vm-agent-handle.ts';
 import type { RequestsReport } from './helpers/vm-agent.ts';
 
 const EVALUATION_DEADLINE_MS = 200;
 /** What the victim asks for: under its target's limit, so the policy's set-memlock lowers it. */
 const VICTIM_BYTES = 64n * 1024n;
 
+let neighbour: SpinningNeighbour;
 let daemon: DaemonProcess;
 let hostile: VmAgent;
 let victim: VmAgent;
@@ -23,32 +23,20 @@ let hostileTarget: number;
 let victimTarget: number;
 
 beforeAll(async () => {
-  daemon = await spawnDaemon(
-    daemonConfig(tempDir(), {
-      // 2 workers: the hostile VM holds at most one (perKeyInFlight 1). Fuel never runs out
-      // first: each hostile request holds its worker until the evaluation deadline.
-      engine: { workers: 2, limits: { deadlineMs: EVALUATION_DEADLINE_MS, fuel: 1e15 } },
-      request: { deadlineMs: 1500 },
-      // One hostile request (~200 ms) puts the hostile VM ~180 ms in debt: at 0.1 ms a ms, ~1.8 s
-      // to refill, longer than a request's deadline; so while the victim asks, every hostile
-      // request that has to wait for it is refused, and only those that find the bucket positive run.
-      scheduler: { vmShare: 0.1, vmBurstMs: 20, contentionWindowMs: 1000 },
-    }),
-  );
-  [hostile, victim] = await Promise.all([VmAgent.start(), VmAgent.start()]);
-  [hostileTarget, victimTarget] = await Promise.all([hostile.spawnTarget(), victim.spawnTarget()]);
-  await daemon.admin.registerVm(vmFor(hostile.pid, 'hostile-vm'));
-  await daemon.admin.registerVm(vmFor(victim.pid, 'victim-vm'));
-  // Spins (after a set-memlock, undone) on STORM_BYTES; set-memlock and allow otherwise.
-  await daemon.admin.pushPolicy('spin', await hostilePolicy('memlock-then-spin', { onStormOnly: true }));
-  await daemon.admin.bind('set-memlock', { policy: 'spin' });
+  neighbour = await startSpinningNeighbour({
+    // 2 workers: the hostile VM holds at most one (perKeyInFlight 1). Fuel never runs out
+    // first: each hostile request holds its worker until the evaluation deadline.
+    engine: { workers: 2, limits: { deadlineMs: EVALUATION_DEADLINE_MS, fuel: 1e15 } },
+    request: { deadlineMs: 1500 },
+    // One hostile request (~200 ms) puts the hostile VM ~180 ms in debt: at 0.1 ms a ms, ~1.8 s
+    // to refill, longer than a request's deadline; so while the victim asks, every hostile
+    // request that has to wait for it is refused, and only those that find the bucket positive run.
+    scheduler: { vmShare: 0.1, vmBurstMs: 20, contentionWindowMs: 1000 },
+  });
+  ({ daemon, hostile, victim, hostileTarget, victimTarget } = neighbour);
 }, 300_000);
 
-afterAll(async () => {
-  await Promise.all([hostile?.stop(), victim?.stop()]);
-  await daemon?.stop();
-  removeTempDirs();
-});
+afterAll(() => neighbour?.stop());
 
 const flood = (total: number): Promise<RequestsReport> =>
   hostile.requests({
