@@ -109,7 +109,9 @@ export class WorkerPool {
    * before it are answered timeout. */
   #takeLive(): [Queued, number] | undefined {
     for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-      const left = this.#cpuDeadline ? next.deadlineMs : next.deadlineMs - (performance.now() - next.queuedAt);
+      // In whole milliseconds: a job handed to an idle worker at once keeps its deadline as given.
+      const waitedMs = this.#cpuDeadline ? 0 : Math.floor(performance.now() - next.queuedAt);
+      const left = next.deadlineMs - waitedMs;
       if (left > 0) return [next, left];
       next.resolve(
         denyOutcome(
