@@ -11,13 +11,19 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs any command (npm, a scaffolded project's scripts, ...) and collects its output. */
+/** Runs any command (npm, a scaffolded project's scripts, ...) and collects its output. No test
+ * here expects one to be killed: a signal fails the test, naming it and what the process said
+ * (an exit code of null alone told nothing of a one-off kill seen once in a full run). */
 export async function runProcess(
   command: string,
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
 ): Promise<CliRun> {
   const r = await runChild(command, args, options);
+  if (r.signal !== null)
+    throw new Error(
+      `${command} ${args.join(' ')} was killed by ${r.signal}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`,
+    );
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
