@@ -5,17 +5,10 @@
 // hostile's STORM_BYTES requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORM_BYTES } from '../support/hostile-policies.ts';
-import type { DaemonProcess } from './helpers/daemon-process.ts';
 import { startSpinningNeighbour, type SpinningNeighbour } from './helpers/spinning-neighbour.ts';
 import { MiB, waitFor } from './helpers/fixtures.ts';
-import type { VmAgent } from './helpers/vm-agent-handle.ts';
 
 let neighbour: SpinningNeighbour;
-let daemon: DaemonProcess;
-let hostile: VmAgent;
-let victim: VmAgent;
-let hostileTarget: number;
-let victimTarget: number;
 
 beforeAll(async () => {
   neighbour = await startSpinningNeighbour({
@@ -24,13 +17,13 @@ beforeAll(async () => {
     engine: { workers: 1, limits: { deadlineMs: 5000, fuel: 1e15 } },
     request: { deadlineMs: 15_000 },
   });
-  ({ daemon, hostile, victim, hostileTarget, victimTarget } = neighbour);
 }, 300_000);
 
 afterAll(() => neighbour?.stop());
 
 describe('the only worker, held by a hostile VM', () => {
   it("holds no other VM's decision that the main thread makes: 20 are answered before the hostile's", async () => {
+    const { daemon, hostile, victim, hostileTarget, victimTarget } = neighbour;
     let hostileAnswered = false;
     const spinning = hostile
       .requests({
