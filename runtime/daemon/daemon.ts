@@ -115,6 +115,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => effects.close());
     const overruns = new OverrunWarnings(logger);
     let effectsCheckedAt = 0;
+    let onBudgetRenewed = (): void => {};
     const engine = new Engine({
       ...engineOptions(config.engine),
       workers: config.engine.workers,
@@ -125,6 +126,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       effectsJournal: effects,
       ...options.engineSeams,
       onInlineOverrun: (sha256, ms) => overruns.report(sha256, ms),
+      // A decision turned away from the main thread for its spent budget waits for a worker's slot
+      // unless the scheduler looks again once the budget is renewed.
+      onInlineBudgetRenewed: () => onBudgetRenewed(),
     });
     cleanup.push(() => engine.close());
     const started = Date.now();
@@ -161,6 +165,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     }
     let onPaced = (): void => {};
     const scheduler = new FairScheduler(config.scheduler, { onPaced: () => onPaced() });
+    onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
     // bounds and the same "another VM is asking" as the evaluation scheduler, and a request

@@ -63,6 +63,9 @@ export interface EngineOptions {
   workerCpuDeadline?: CpuDeadlineClocks;
   /** A speculative run (or the making of a spare instance) held the calling thread past the budget. */
   onInlineOverrun?: (sha256: string, spentMs: number) => void;
+  /** The calling thread's budget is renewed after a turn that had run too low for a speculative
+   * run: evaluations startsInline() turned away for that could start there now. */
+  onInlineBudgetRenewed?: () => void;
   /**
    * The effects journal (the daemon's): the intent of every effect is written there before it
    * acts, by this thread or a worker, for evaluations given a `context`. None: not journaled.
@@ -117,6 +120,7 @@ export class Engine implements PolicyEngine {
             ...(options.inlineBudgetMs !== undefined ? { budgetMs: options.inlineBudgetMs } : {}),
             ...(options.clock !== undefined ? { now: options.clock } : {}),
             ...(options.onInlineOverrun !== undefined ? { onOverrun: options.onInlineOverrun } : {}),
+            ...(options.onInlineBudgetRenewed !== undefined ? { onBudgetRenewed: options.onInlineBudgetRenewed } : {}),
           })
         : undefined;
     this.#journal = options.effectsJournal;

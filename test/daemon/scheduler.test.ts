@@ -318,6 +318,21 @@ describe('FairScheduler: a job decided on the main thread holds no slot', () => 
     await s.drain();
   });
 
+  it('retry() starts a queued job whose answer turned to inline, with nothing else submitted', async () => {
+    const { s, log, hostile } = slotTaken();
+    let budgetSpent = true;
+    const inline = probe(() => !budgetSpent);
+    const v = s.submitHere('victim', () => (log.push('v0'), 'v0'), undefined, undefined, inline.startsInline);
+    expect(s.queued).toBe(1);
+    budgetSpent = false; // the main thread's budget was renewed: the daemon calls retry()
+    s.retry();
+    expect(s.queued).toBe(0);
+    expect(v.ok && (await v.result)).toBe('v0');
+    expect(log).toEqual(['h0', 'v0']);
+    hostile.finish();
+    await s.drain();
+  });
+
   it("holds an inline job to its VM's share as any other while the slot is held", async () => {
     const clock = new FakeClock();
     const { s, log, hostile } = slotTaken({ vmShare: 0.5, vmBurstMs: 10, contentionWindowMs: 1000 }, clock);

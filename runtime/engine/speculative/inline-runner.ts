@@ -102,6 +102,9 @@ export interface InlineRunnerOptions {
   nsPerFuel?: number;
   /** Called when a run (or the making of a spare instance) held this thread past the budget. */
   onOverrun?: (sha256: string, spentMs: number) => void;
+  /** Called at the end of a turn whose budget had run too low for a slice: runs turned away for
+   * that (attempts() was false) could start here now. */
+  onBudgetRenewed?: () => void;
 }
 
 /** A run's time slice: over once the run's span has taken `leftMs` of CPU time. One per runner,
@@ -167,6 +170,7 @@ export class InlineRunner {
   readonly #sliceMs: number;
   readonly #clocks: SpanClocks;
   readonly #onOverrun: ((sha256: string, spentMs: number) => void) | undefined;
+  readonly #onBudgetRenewed: (() => void) | undefined;
   readonly #policies = new Map<string, InlinePolicy>();
   /** Time this turn's runs have spent (CPU, and wall time); reset at the turn's check phase. */
   #turnSpentMs = 0;
@@ -207,6 +211,7 @@ export class InlineRunner {
     // A test's clock is both: every span is measured on it alone.
     this.#clocks = cpu === null ? { cpu: wall, wall } : { cpu, wall: options.now ?? wall };
     this.#onOverrun = options.onOverrun;
+    this.#onBudgetRenewed = options.onBudgetRenewed;
   }
 
   /** Makes the policy eligible here if it is instrumented and cheap enough to instantiate. */
@@ -246,7 +251,7 @@ export class InlineRunner {
     const p = this.#policies.get(sha256);
     const left = this.#budgetMs - this.#turnSpentMs;
     const b = p?.backoffs.get(requester);
-    if (p === undefined || (b !== undefined && this.#holdsBack(p, requester, b)) || left < this.#sliceMs) {
+    if (p === undefined || (b !== undefined && this.#holdsBack(p, requester, b)) || !this.#holdsSlice(left)) {
       this.stats.skipped++;
       capabilities.release?.();
       return { kind: 'skipped' };
@@ -326,23 +331,31 @@ export class InlineRunner {
    */
   attempts(sha256: string, requester: string): boolean {
     const p = this.#policies.get(sha256);
-    if (p === undefined || this.#budgetMs - this.#turnSpentMs < this.#sliceMs) return false;
+    if (p === undefined || !this.#holdsSlice(this.#budgetMs - this.#turnSpentMs)) return false;
     const b = p.backoffs.get(requester);
-    return b === undefined || !(b.skip > 0 || (b.dropHoldUntil > 0 && this.#clocks.wall() < b.dropHoldUntil));
+    return b === undefined || !this.#holding(b);
   }
 
-  /** Whether this requester's runs of the policy skip this thread now (counts a skip down). */
+  /** Whether what is left of the turn's budget (ms) holds a slice. */
+  #holdsSlice(leftMs: number): boolean {
+    return leftMs >= this.#sliceMs;
+  }
+
+  /** Whether a back-off keeps its requester off this thread now (changes nothing). */
+  #holding(b: Backoff): boolean {
+    return b.skip > 0 || (b.dropHoldUntil > 0 && this.#clocks.wall() < b.dropHoldUntil);
+  }
+
+  /** Whether this requester's runs of the policy skip this thread now: as #holding, and it counts
+   * a skip down, and forgets a hold that has ended. */
   #holdsBack(p: InlinePolicy, requester: string, b: Backoff): boolean {
-    if (b.skip > 0) {
-      b.skip--;
-      return true;
-    }
-    if (b.dropHoldUntil > 0) {
-      if (this.#clocks.wall() < b.dropHoldUntil) return true;
+    const held = this.#holding(b);
+    if (b.skip > 0) b.skip--;
+    else if (!held && b.dropHoldUntil > 0) {
       b.dropHoldUntil = 0;
       this.#keepBackoff(p, requester, b);
     }
-    return false;
+    return held;
   }
 
   /** Keeps a requester's back-off while it holds anything, as the newest entry; one back at rest
@@ -406,9 +419,11 @@ export class InlineRunner {
   }
 
   readonly #resetTurn = (): void => {
+    const wasShort = !this.#holdsSlice(this.#budgetMs - this.#turnSpentMs);
     this.#turnResetScheduled = false;
     this.#turnSpentMs = 0;
     this.#turnWallMs = 0;
+    if (wasShort) this.#onBudgetRenewed?.();
   };
 
   readonly #hopThenReset = (): void => {

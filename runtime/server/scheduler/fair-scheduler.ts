@@ -328,6 +328,12 @@ export class FairScheduler {
     this.pump();
   }
 
+  /** Starts the queued jobs that may start now: the caller knows that what one waited for may have
+   * changed (e.g. the main thread's budget was renewed, so a job turned away from it may start there). */
+  retry(): void {
+    if (this.queuedTotal > 0) this.pump();
+  }
+
   /** Refuses new work; resolves when everything admitted has finished (nothing is held back any more). */
   drain(): Promise<void> {
     this.closed = true;

@@ -232,6 +232,29 @@ describe('the time budget of speculative runs (injected clock)', () => {
     expect(stats.decided - before.decided).toBe(3);
   });
 
+  it('says when a turn that ran too low for a slice is over (the scheduler looks again then), and not after one that did not', async () => {
+    const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
+    let t = 0;
+    let renewed = 0;
+    // Each run spends 0.8 ms of the 2 ms budget; a slice needs 0.5 left: after two runs, none fits.
+    const e = engine({ inlineBudgetMs: 2, clock: () => (t += 0.8), onInlineBudgetRenewed: () => renewed++ }, p);
+    const req = request({ requesterPid: pid, targetPid: pid });
+    const vm = spec.kind === 'linux' ? spec.scope.identity.uuid : '';
+    await e.evaluate(p.sha256, req, spec); // loads the capabilities on this thread
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    const before = renewed;
+    e.evaluateHere(p.sha256, req, spec); // 0.8 ms: a slice still fits
+    expect(e.startsInline(p.sha256, vm)).toBe(true);
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    expect(renewed).toBe(before);
+    e.evaluateHere(p.sha256, req, spec);
+    e.evaluateHere(p.sha256, req, spec); // 1.6 ms: 0.4 left, no slice fits any more
+    expect(e.startsInline(p.sha256, vm)).toBe(false);
+    for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
+    expect(renewed).toBe(before + 1);
+    expect(e.startsInline(p.sha256, vm)).toBe(true);
+  });
+
   it("a decided run's spare instance is made in the next turn, after this turn's check phase, and the turn's budget is back there", async () => {
     const p = compiledFromWat(evaluateWat(''), { deadlineMs: 10_000 });
     let reads = 0;
