@@ -51,7 +51,8 @@ export interface SpeculativeSlice {
 /**
  * One decision on a prepared instance, which is consumed: it must never be passed again.
  * `slice` runs it as a speculative run that the caller repeats in full when the slice's fuel
- * runs out or its time is over (then `slice.time.expired`).
+ * runs out, its time is over (then `slice.time.expired`) or a memory.grow was refused (then
+ * `slice.time.growthRefused`: the speculative run's memory is made not to grow).
  */
 export function evaluatePrepared(
   prepared: PreparedInstance,
@@ -74,7 +75,10 @@ export function evaluatePrepared(
   consumed.add(prepared);
   prepared.holder.state = state;
   try {
-    return run(prepared, globals, state, request, limits, t0);
+    const outcome = run(prepared, globals, state, request, limits, t0);
+    // A grow refused after the last host call (or in the guest's return path) ends nowhere else.
+    if (slice !== undefined && globals?.oom() === true) slice.time.growthRefused = true;
+    return outcome;
   } finally {
     // Host imports called outside an evaluation (e.g. by an uninstrumented start function of the
     // next instance sharing this holder) find no state and trap.

@@ -17,7 +17,12 @@ export class InstanceFactory {
   /** Import objects per pooled memory, so a recycled memory costs no new object. */
   readonly #imports = new WeakMap<WebAssembly.Memory, WebAssembly.Imports>();
 
-  constructor(module: WebAssembly.Module) {
+  /**
+   * `growable: false`: the memories never grow (their maximum is the plan's initial size), so a
+   * memory.grow of the guest is refused; for the speculative runs on the daemon's main thread,
+   * whose isolate must never own a grown memory (speculative/inline-runner.ts).
+   */
+  constructor(module: WebAssembly.Module, options: { growable?: boolean } = {}) {
     this.module = module;
     let plan = null;
     try {
@@ -25,6 +30,7 @@ export class InstanceFactory {
     } catch (err) {
       this.#planError = err;
     }
+    if (plan !== null && options.growable === false) plan = { ...plan, maximumPages: plan.initialPages };
     this.memories = plan === null ? undefined : new FreshMemoryPool(plan);
   }
 

@@ -29,6 +29,8 @@ export const ATTACKS = {
   'grow-storm': `${loop(30_000, '(drop (memory.grow (i32.const 0)))')} (return ${ALLOW})`,
   /** 21 one-page grows a decision (1.3 MiB): what the main thread's fuel slice pays for, and allow. */
   'page-storm': `${loop(21, '(drop (memory.grow (i32.const 1)))')} (return ${ALLOW})`,
+  /** set-memlock on the main thread, then the page-storm's grows: the worker replays the call and grows. */
+  'memlock-then-grow': `${SET} ${loop(21, '(drop (memory.grow (i32.const 1)))')} (return ${ALLOW})`,
   'memlock-then-deny': `${SET} (return ${DENY})`,
   'memlock-then-trap': `${SET} (unreachable)`,
   'memlock-then-spin': `${SET} ${SPIN} (return ${ALLOW})`,

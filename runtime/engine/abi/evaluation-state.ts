@@ -13,11 +13,18 @@ import type { GuestRealloc } from './lower-results.ts';
  * call first checks the clock (once CLOCK_CHECK_FUEL units of fuel were used since the last
  * check), and once the slice has ended the run stops there, before the call does anything, to be
  * continued in a worker. `expired` tells the caller it happened.
+ * A speculative run's memory cannot grow (its maximum is its initial size: grown memories never
+ * belong to the main thread's isolate, see speculative/inline-runner.ts), so a memory.grow the
+ * policy makes there is refused (the instrumentation's oom flag). The run's calls from then on
+ * stop it, before they do anything, and `growthRefused` tells the caller to continue the run in a
+ * worker, whose memory grows as the plan allows: what the guest computed after the refusal
+ * (wasm alone, bounded by the slice) is never seen.
  */
 export interface TimeSlice {
   /** Whether the slice has ended (reads its clock). */
   over(): boolean;
   expired: boolean;
+  growthRefused: boolean;
 }
 
 /**
@@ -64,12 +71,19 @@ export class EvaluationState {
   }
 
   /**
-   * The entry of every host call, before it does anything: ends the run if its time slice is
-   * over, then charges `units` of fuel (fuel-exhausted when there is not enough).
+   * The entry of every host call, before it does anything: ends a speculative run whose memory
+   * refused to grow or whose time slice is over, then charges `units` of fuel (fuel-exhausted
+   * when there is not enough).
    */
   enter(fn: string, units: number): void {
     const slice = this.slice;
     const fuel = this.fuel;
+    if (slice !== undefined && fuel?.oom() === true) {
+      slice.growthRefused = true;
+      throw this.fail(
+        new GuestFault('fuel-exhausted', `the run's memory could not grow on the daemon's thread (at a call of ${fn})`),
+      );
+    }
     // The fuel is read once for both (the clock check and the charge): each read makes a bigint.
     const left = fuel === undefined ? Number.NaN : fuel.fuelLeft();
     if (slice !== undefined && this.#clockDue(left) && slice.over()) {

@@ -15,9 +15,17 @@
 //   collection or code run cold, is caught there);
 // - making the instance is bounded by what the policy may declare (instantiation-cost.ts): a
 //   policy over those bounds never runs here;
-// - the budget is per turn of the event loop, shared by every run of that turn.
-// A run that needs more than the slice (fuel or time), or hits this thread's smaller stack, is
-// not an answer: the engine runs the policy again in a worker, with the full fuel and the
+// - the budget is per turn of the event loop, shared by every run of that turn;
+// - a run's memory never grows here: its maximum is its initial size, so a memory.grow is refused
+//   and the run stops (at its next host call, before the call does anything, or when it returns;
+//   abi/evaluation-state.ts). A memory that grew cannot be recycled (fresh-memory-pool.ts), and V8
+//   frees a dropped one only in a full mark-compact of the isolate that made it, every few tens of
+//   MiB, whose pause and platform-thread marking fuel does not price: measured with the isolation
+//   bench's page-storm (1.375 MiB dropped a decision), this thread's isolate collected every few
+//   seconds and another VM's p99 was 3x the control's (9x on one core), while in the workers the
+//   same storm cost it nothing. So grown memories belong to the workers' isolates only.
+// A run that needs more than the slice (fuel, time or memory), or hits this thread's smaller
+// stack, is not an answer: the engine runs the policy again in a worker, with the full fuel and the
 // wall-clock deadline, replaying the capability calls this run already made
 // (capability-tape.ts) so their effects happen once. The worker's run is the decision then,
 // exactly as if the policy had only ever run there. Policies that keep needing the worker, or
@@ -25,9 +33,7 @@
 // Back-off is kept per policy AND requester (the VM asking): one policy often serves every VM,
 // and what a run costs depends on the request. Kept per policy alone, a hostile VM's costly
 // requests sent the other VMs' requests of that policy to the workers (their skips were shared),
-// and the other VMs' cheap runs ended the hostile VM's back-off (measured: a VM storming a
-// page-growing policy still ran it here about every other request, ~10x the dropped-memory
-// ration, and this thread's isolate made ~20 full garbage collections a second).
+// and the other VMs' cheap runs ended the hostile VM's back-off.
 import type { PolicyRequest } from '../../contract/types.ts';
 import type { Capabilities } from '../../capabilities/capabilities.ts';
 import type { TimeSlice } from '../abi/evaluation-state.ts';
@@ -60,19 +66,6 @@ export const DEFAULT_INLINE_BUDGET_MS = 2;
  * clock checks at host calls catch. So a 100k slice is at most 0.5 ms of guest code.
  */
 export const WORST_NS_PER_FUEL = 5;
-
-/**
- * Memory a policy's runs here may leave to this thread's garbage collector, per second, and in a
- * burst. A memory that grew cannot be recycled (wasm memories never shrink), so it is dropped;
- * V8 counts the bytes of dropped memories and, every few tens of MiB, starts a full collection
- * on this thread, a pause of ~10-30 ms that fuel does not price (a Rust policy that grows one
- * page a decision drops ~1.1 MiB each time). Past this rate, a requester whose run of a policy
- * dropped memory runs that policy in the workers, whose collections stall no one else, until the
- * rate has paid the debt back (a time, not a count of requests: the ration holds however fast
- * the requests come).
- */
-export const DROPPED_MEMORY_BYTES_PER_SECOND = 8 * 1024 * 1024;
-export const DROPPED_MEMORY_BURST_BYTES = 16 * 1024 * 1024;
 
 /** After a run that had to continue in a worker (or took longer than the budget), that many later
  * requests (of the same requester) skip the attempt (doubling up to this bound while it keeps happening). */
@@ -111,6 +104,7 @@ export interface InlineRunnerOptions {
  * reset for each run (runs on one thread never overlap). */
 class SpanSlice implements TimeSlice {
   expired = false;
+  growthRefused = false;
   constructor(
     readonly span: CpuSpan,
     private leftMs: number,
@@ -120,6 +114,7 @@ class SpanSlice implements TimeSlice {
   restart(leftMs: number): this {
     this.span.restart();
     this.expired = false;
+    this.growthRefused = false;
     this.leftMs = leftMs;
     return this;
   }
@@ -135,9 +130,6 @@ interface Backoff {
   skip: number;
   /** Runs in a row that took longer than the budget (a single one may be the OS's doing). */
   overruns: number;
-  /** Its last run here dropped memory past the thread's credit: no run here before this time
-   * (wall clock, ms), when the credit is back. */
-  dropHoldUntil: number;
 }
 
 interface InlinePolicy {
@@ -187,11 +179,8 @@ export class InlineRunner {
   /** The slice (and span) of the next run, taken out while a run has it; the span of spares. */
   #spareSlice: SpanSlice | undefined;
   #spareSpan: CpuSpan | undefined;
-  /** Bytes of dropped memories this thread may still take (a token bucket, refilled on the wall clock). */
-  #dropCredit = DROPPED_MEMORY_BURST_BYTES;
-  #dropCreditAt: number | undefined;
-  /** Counters for tests and benchmarks. */
-  readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0, droppedMemoryBackoffs: 0 };
+  /** Counters for tests and benchmarks (growthRefused: runs continued in a worker because their memory would have grown). */
+  readonly stats = { decided: 0, continued: 0, skipped: 0, sliceExpired: 0, overBudget: 0, growthRefused: 0 };
 
   constructor(options: InlineRunnerOptions) {
     const { sliceFuel } = options;
@@ -225,11 +214,14 @@ export class InlineRunner {
     // Only instrumented modules can be held to a slice (uninstrumented ones exist in tests only).
     if (!WebAssembly.Module.exports(module).some((e) => e.name === FUEL_GLOBAL)) return;
     if (!instantiatesInline(instantiation)) return;
+    // Memories that cannot grow. The compile step makes every module import its memory (only
+    // hand-made test fixtures define their own, which this cannot cap).
+    const instances = new InstanceFactory(module, { growable: false });
     const makeSpare = (): void => this.#makeSpare(p);
     const p: InlinePolicy = {
       sha256,
       limits,
-      instances: new InstanceFactory(module),
+      instances,
       spare: undefined,
       backoffs: new Map(),
       unloaded: false,
@@ -251,7 +243,7 @@ export class InlineRunner {
     const p = this.#policies.get(sha256);
     const left = this.#budgetMs - this.#turnSpentMs;
     const b = p?.backoffs.get(requester);
-    if (p === undefined || (b !== undefined && this.#holdsBack(p, requester, b)) || !this.#holdsSlice(left)) {
+    if (p === undefined || (b !== undefined && this.#holdsBack(b)) || !this.#holdsSlice(left)) {
       this.stats.skipped++;
       capabilities.release?.();
       return { kind: 'skipped' };
@@ -284,27 +276,25 @@ export class InlineRunner {
       spentMs = span.cpuMs;
       this.#spend(p, spentMs, span.wallMs);
     }
-    const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
     const expired = time.expired;
+    const growthRefused = time.growthRefused;
+    const outOfFuel = fuel < p.limits.fuel && outcome.errorKind === 'fuel-exhausted';
     // The run is over: nothing reads its slice any more.
     this.#spareSlice = time;
-    const sliceTooSmall = expired || outOfFuel;
+    const sliceTooSmall = expired || outOfFuel || growthRefused;
     if (expired) this.stats.sliceExpired++;
-    // Fuel and stack say what the policy needs for this request, every time (it is
+    if (growthRefused) this.stats.growthRefused++;
+    // Fuel, memory and stack say what the policy needs for this request, every time (it is
     // deterministic). Time also says how busy the machine was: one slow run can be a
     // preemption, two in a row is the policy.
     const overran = expired || spentMs > this.#budgetMs;
-    const dropHoldMs = droppedBytes > 0 ? this.#takeDropCredit(droppedBytes) : 0;
     const stackOverflow = isStackOverflow(outcome);
+    const needsWorker = outOfFuel || growthRefused || stackOverflow;
     // A requester at rest that stays at rest (most runs) has no entry to update or make.
-    if (b !== undefined || overran || dropHoldMs > 0 || outOfFuel || stackOverflow) {
-      const back = b ?? { backoff: 0, skip: 0, overruns: 0, dropHoldUntil: 0 };
+    if (b !== undefined || overran || needsWorker) {
+      const back = b ?? { backoff: 0, skip: 0, overruns: 0 };
       back.overruns = overran ? back.overruns + 1 : 0;
-      if (dropHoldMs > 0) {
-        this.stats.droppedMemoryBackoffs++;
-        back.dropHoldUntil = this.#clocks.wall() + dropHoldMs;
-      }
-      if (outOfFuel || stackOverflow || back.overruns >= 2) {
+      if (needsWorker || back.overruns >= 2) {
         back.backoff = Math.min(MAX_BACKOFF, Math.max(1, back.backoff * 2));
         back.skip = back.backoff;
       } else if (back.overruns === 0) {
@@ -343,18 +333,14 @@ export class InlineRunner {
 
   /** Whether a back-off keeps its requester off this thread now (changes nothing). */
   #holding(b: Backoff): boolean {
-    return b.skip > 0 || (b.dropHoldUntil > 0 && this.#clocks.wall() < b.dropHoldUntil);
+    return b.skip > 0;
   }
 
   /** Whether this requester's runs of the policy skip this thread now: as #holding, and it counts
-   * a skip down, and forgets a hold that has ended. */
-  #holdsBack(p: InlinePolicy, requester: string, b: Backoff): boolean {
+   * a skip down. */
+  #holdsBack(b: Backoff): boolean {
     const held = this.#holding(b);
     if (b.skip > 0) b.skip--;
-    else if (!held && b.dropHoldUntil > 0) {
-      b.dropHoldUntil = 0;
-      this.#keepBackoff(p, requester, b);
-    }
     return held;
   }
 
@@ -362,28 +348,12 @@ export class InlineRunner {
    * is forgotten, and so is the least recently run past MAX_BACKOFF_REQUESTERS. */
   #keepBackoff(p: InlinePolicy, requester: string, b: Backoff): void {
     p.backoffs.delete(requester);
-    if (b.backoff === 0 && b.skip === 0 && b.overruns === 0 && b.dropHoldUntil === 0) return;
+    if (b.backoff === 0 && b.skip === 0 && b.overruns === 0) return;
     if (p.backoffs.size >= MAX_BACKOFF_REQUESTERS) {
       const oldest = p.backoffs.keys().next().value;
       if (oldest !== undefined) p.backoffs.delete(oldest);
     }
     p.backoffs.set(requester, b);
-  }
-
-  /** Takes `bytes` of dropped memory from the thread's credit. Returns 0 while the credit lasts,
-   * else how long (ms) until the rate has paid the debt back. */
-  #takeDropCredit(bytes: number): number {
-    const now = this.#clocks.wall();
-    const elapsedMs = this.#dropCreditAt === undefined ? 0 : Math.max(0, now - this.#dropCreditAt);
-    this.#dropCreditAt = now;
-    this.#dropCredit = Math.min(
-      DROPPED_MEMORY_BURST_BYTES,
-      this.#dropCredit + (elapsedMs / 1000) * DROPPED_MEMORY_BYTES_PER_SECOND,
-    );
-    this.#dropCredit -= bytes;
-    if (this.#dropCredit >= 0) return 0;
-    // At least a millisecond: a clock that stands still still holds the requester back.
-    return Math.max(1, (-this.#dropCredit / DROPPED_MEMORY_BYTES_PER_SECOND) * 1000);
   }
 
   /** The longest turn of guest work on this thread since the last call (ms). */

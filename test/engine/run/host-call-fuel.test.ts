@@ -38,6 +38,7 @@ describe('host calls and the fuel global', () => {
     const slice: TimeSlice = {
       over: () => (readAt.push(global!.value as bigint), over),
       expired: false,
+      growthRefused: false,
     };
     const fuel = 10 * CLOCK_CHECK_FUEL; // 40960
     const made = withFuel(fuel, slice);
