@@ -27,7 +27,7 @@ let engine: Engine;
 let metrics: DaemonMetrics;
 
 beforeAll(() => {
-  // The clock stands still: the dropped-memory credit never refills during the test.
+  // The engine's clock stands still: what a run here costs in time decides nothing in these tests.
   engine = new Engine({ workers: 1, linuxCapabilities: true, clock: () => 0, limits: { deadlineMs: 10_000 } });
   metrics = new DaemonMetrics({ policiesLoaded: () => 0, vmsRegistered: () => 2, queued: () => 0, inFlight: () => 0 });
 });
