@@ -152,6 +152,12 @@ function validate(c: DaemonConfig): void {
     throw new ConfigError(
       `request.connectionsPerVm (${r.connectionsPerVm}) must not exceed http.maxConnections (${max})`,
     );
+  const { uploadBytesPerSecond, uploadBurstBytes } = c.admin;
+  const uploadMs = (1000 * Math.max(0, c.http.maxPolicyBytes - uploadBurstBytes)) / uploadBytesPerSecond;
+  if (uploadMs >= c.http.requestTimeoutMs)
+    throw new ConfigError(
+      `admin.uploadBytesPerSecond (${uploadBytesPerSecond}) reads a policy of http.maxPolicyBytes (${c.http.maxPolicyBytes}) in ${Math.ceil(uploadMs)} ms, past http.requestTimeoutMs (${c.http.requestTimeoutMs}): raise the rate or admin.uploadBurstBytes, or the timeout`,
+    );
   const names = new Set<string>();
   c.policies.trustRoots.forEach((r, i) => {
     if (names.has(r.name)) throw new ConfigError(`policies.trustRoots[${i}].name "${r.name}" is listed twice`);

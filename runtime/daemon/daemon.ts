@@ -23,6 +23,7 @@ import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../server/deps.ts';
 import { fail } from '../server/http/reply.ts';
+import { ByteRateBudget } from '../server/http/byte-rate-budget.ts';
 import { LeanHttpServer } from '../server/http/lean/lean-server.ts';
 import { UnixHttpServer } from '../server/http/unix-server.ts';
 import { DaemonMetrics } from '../server/metrics/daemon-metrics.ts';
@@ -368,6 +369,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         metrics,
         maxJsonBytes: httpLimits.maxJsonBytes,
         maxPolicyBytes: httpLimits.maxPolicyBytes,
+        uploadBudget: new ByteRateBudget(config.admin.uploadBytesPerSecond, config.admin.uploadBurstBytes),
         health: () => health(true),
         version: CAPGATE_VERSION,
       }),

@@ -13,6 +13,7 @@ import {
 } from '../../wire/index.ts';
 import type { IdentityDeps, PeerCredentials } from '../deps.ts';
 import { readBody } from '../http/body.ts';
+import type { ByteRateBudget } from '../http/byte-rate-budget.ts';
 import { fail, ok, type Reply } from '../http/reply.ts';
 import { Router } from '../http/router.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
@@ -29,6 +30,8 @@ export interface AdminApiOptions {
   metrics: DaemonMetrics;
   maxJsonBytes: number;
   maxPolicyBytes: number;
+  /** What policy upload bodies are read under (byte-rate-budget.ts): all uploads together. */
+  uploadBudget: ByteRateBudget;
   health(): HealthResponse;
   /** Reported in the OpenAPI document's info.version. */
   version: string;
@@ -94,7 +97,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
           'send the .minisig file `minisign -S` wrote: `capgate policy push <file.wasm> --signature <file.wasm.minisig>`',
         );
       }
-      const body = await readBody(req, o.maxPolicyBytes);
+      const body = await readBody(req, o.maxPolicyBytes, o.uploadBudget);
       if (!body.ok) return body.reply;
       if (body.body.length === 0)
         return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');

@@ -1,10 +1,16 @@
 // Reads a request body with a size cap; decodes JSON with errors that say what is wrong.
 import type http from 'node:http';
+import type { ByteRateBudget } from './byte-rate-budget.ts';
 import { fail, type Reply } from './reply.ts';
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; reply: Reply };
 
-export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
+/**
+ * `budget`: what the body's bytes are paid from as they are read (byte-rate-budget.ts); a chunk
+ * that overdraws it pauses the request until the debt is paid back, and the HTTP parser then
+ * stops reading the socket: the sender waits.
+ */
+export function readBody(req: http.IncomingMessage, maxBytes: number, budget?: ByteRateBudget): Promise<BodyResult> {
   const tooLarge = (): BodyResult => ({ ok: false, reply: payloadTooLarge(maxBytes) });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -21,9 +27,11 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<B
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let resumeTimer: NodeJS.Timeout | undefined;
     const finish = (r: BodyResult): void => {
       if (done) return;
       done = true;
+      clearTimeout(resumeTimer);
       resolve(r);
     };
     req.on('data', (chunk: Buffer) => {
@@ -36,6 +44,14 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<B
       }
       if (into !== undefined && size <= into.length) chunk.copy(into, size - chunk.length);
       else chunks.push(chunk);
+      const wait = budget?.spend(chunk.length) ?? 0;
+      if (wait > 0 && resumeTimer === undefined) {
+        req.pause();
+        resumeTimer = setTimeout(() => {
+          resumeTimer = undefined;
+          if (!done) req.resume();
+        }, wait);
+      }
     });
     req.on('end', () => {
       if (into === undefined) return finish({ ok: true, body: Buffer.concat(chunks) });
