@@ -6,12 +6,12 @@
 // launcher's few tens of MB, on the launcher's thread.
 //
 // On the daemon's word (launcher-protocol.ts) it starts a compile process (compile-main.ts), one
-// at a time, relays jobs to it (read from its stdin: job-frames.ts) and results back, and kills it when told. It runs with no
-// capability on any thread and under no_new_privs (launcher-launch.ts), which its compile
-// processes inherit; the kernel kills it when the daemon goes (PR_SET_PDEATHSIG), and it exits
-// when its channel to the daemon closes. A compile process may be running an attacker's code:
-// what it sends is read in bounded frames (frames.ts) and checked (compile-reply-check.ts), and
-// a process that sends anything else is killed.
+// at a time, relays jobs to it (read from its stdin: job-frames.ts) and results back, and kills
+// it when told. It runs with no capability on any thread and under no_new_privs
+// (launcher-launch.ts), which its compile processes inherit; the kernel kills it when the daemon
+// goes (PR_SET_PDEATHSIG), and it exits when its channel to the daemon closes. A compile process
+// may be running an attacker's code: what it sends is read in bounded frames (frames.ts) and
+// checked (compile-reply-check.ts), and a process that sends anything else is killed.
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
