@@ -53,13 +53,13 @@ export const ConfigSchema = Type.Object(
         uploadBytesPerSecond: int(
           64 * 1024,
           1024 * 1024 * 1024,
-          2 * 1024 * 1024,
+          1024 * 1024,
           "Bytes of policy uploads the admin socket reads per second, all uploads together, beyond admin.uploadBurstBytes; a body past it is paused (the sender waits). An upload's bytes are what it costs the daemon's main thread: ~8 MB of buffers start a full garbage collection there (milliseconds during which no VM is answered), so an admin pushing modules in a loop must not set their pace. A policy of http.maxPolicyBytes must still arrive within http.requestTimeoutMs.",
         ),
         uploadBurstBytes: int(
           0,
           1024 * 1024 * 1024,
-          1024 * 1024,
+          512 * 1024,
           'Bytes of policy uploads read at once, at full speed, before admin.uploadBytesPerSecond applies (the budget refills at that rate up to this): an upload this large after a quiet second is not slowed.',
         ),
       },

@@ -27,8 +27,8 @@ describe('resolveConfig', () => {
       socketMode: 0o600,
       allowUids: [0],
       allowGids: [],
-      uploadBytesPerSecond: 2 * 1024 * 1024,
-      uploadBurstBytes: 1024 * 1024,
+      uploadBytesPerSecond: 1024 * 1024,
+      uploadBurstBytes: 512 * 1024,
     });
     const user = resolveConfig({}, { uid: 1000, cwd: '/home/u/proj', cores: 2 });
     expect(user.adminSocket).toBe('/home/u/proj/.capgate/run/admin.sock');
@@ -97,9 +97,9 @@ describe('resolveConfig', () => {
 
   it('refuses an upload budget under which the largest policy could not arrive within the request timeout', () => {
     const env = { uid: 0, cwd: '/', cores: 2 };
-    // 4 MiB (the default largest upload), 1 MiB at once, the rest at 64 KiB/s: 48 s, past 30 s.
+    // 4 MiB (the default largest upload), 512 KiB at once, the rest at 64 KiB/s: 56 s, past 30 s.
     expect(() => resolveConfig({ admin: { uploadBytesPerSecond: 64 * 1024 } }, env)).toThrow(
-      /admin.uploadBytesPerSecond \(65536\) reads a policy of http.maxPolicyBytes \(4194304\) in 48000 ms, past http.requestTimeoutMs \(30000\)/,
+      /admin.uploadBytesPerSecond \(65536\) reads a policy of http.maxPolicyBytes \(4194304\) in 56000 ms, past http.requestTimeoutMs \(30000\)/,
     );
     expect(
       resolveConfig({ admin: { uploadBytesPerSecond: 64 * 1024, uploadBurstBytes: 4 << 20 } }, env).admin,
