@@ -34,7 +34,7 @@ import { TurnQueue, type TurnRefusal } from '../server/scheduler/turn-queue.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import { describeHealthProblem, type HealthProblem, type HealthResponse } from '../wire/index.ts';
-import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { resolveConfig, uploadBudgetShortfall, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
 import { PolicyDirectory } from './policy-directory/policy-directory.ts';
@@ -79,6 +79,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     logger.warn(
       'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
     );
+
+  const slowUploads = uploadBudgetShortfall(config);
+  if (slowUploads !== undefined) logger.warn(slowUploads);
 
   // Without Landlock the compile process still runs without capabilities, under its seccomp
   // filter (no socket, no file written), but reads what root owns; refusing every upload on
