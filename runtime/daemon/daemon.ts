@@ -358,7 +358,10 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       return creds;
     };
 
+    // One budget for every body the admin socket reads or drops (byte-rate-budget.ts).
+    const adminBodyBudget = new ByteRateBudget(config.admin.uploadBytesPerSecond, config.admin.uploadBurstBytes);
     const admin = new UnixHttpServer<AdminPeer>({
+      bodyBudget: adminBodyBudget,
       name: 'admin',
       socketPath: config.adminSocket,
       mode: config.admin.socketMode,
@@ -372,7 +375,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         metrics,
         maxJsonBytes: httpLimits.maxJsonBytes,
         maxPolicyBytes: httpLimits.maxPolicyBytes,
-        uploadBudget: new ByteRateBudget(config.admin.uploadBytesPerSecond, config.admin.uploadBurstBytes),
+        uploadBudget: adminBodyBudget,
         health: () => health(true),
         version: CAPGATE_VERSION,
       }),

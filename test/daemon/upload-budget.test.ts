@@ -29,14 +29,14 @@ describe('the byte-rate budget', () => {
   });
 });
 
-/** A server on a Unix socket reading each body with readBody under `budget`; `seen` says what it read. */
-async function server(budget: ByteRateBudget) {
+/** A server on a Unix socket reading each body with readBody under `budget`, at most `maxBytes` of it. */
+async function server(budget: ByteRateBudget, maxBytes = 64 << 20) {
   const socket = path.join(tempDir('capgate-upload-budget-'), 's');
   const requests: http.IncomingMessage[] = [];
   const bodies: Array<Promise<BodyResult>> = [];
   const srv = http.createServer((req, res) => {
     requests.push(req);
-    const body = readBody(req, 64 << 20, budget);
+    const body = readBody(req, maxBytes, budget);
     bodies.push(body);
     void body.then((r) => res.end(r.ok ? String(r.body.length) : 'refused'));
   });
@@ -45,7 +45,7 @@ async function server(budget: ByteRateBudget) {
 }
 
 function post(socket: string, body: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const req = http.request(
       { socketPath: socket, method: 'POST', path: '/', agent: false, headers: { 'content-length': body.length } },
       (res) => {
@@ -54,7 +54,7 @@ function post(socket: string, body: Buffer): Promise<string> {
         res.on('end', () => resolve(text));
       },
     );
-    req.on('error', reject);
+    req.on('error', (err) => resolve(`client error: ${err.message}`));
     req.end(body);
   });
 }
@@ -120,5 +120,29 @@ describe('an upload body under the budget', () => {
     expect(s.requests[0]!.isPaused()).toBe(false);
     await s.close();
     expect(fs.existsSync(s.socket)).toBe(false);
+  });
+
+  it('refused as too large, is dropped under the budget too: once it overdraws, nothing more is read until the debt is paid', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const spent: number[] = [];
+    const inner = new ByteRateBudget(1024 * 1024, 64 * 1024, () => 0);
+    const budget = { spend: (bytes: number) => (spent.push(bytes), inner.spend(bytes)) } as ByteRateBudget;
+    const s = await server(budget, 1024);
+    const body = Buffer.alloc(3 << 20, 1);
+    void post(s.socket, body);
+    await vi.waitUntil(() => s.requests[0]?.isPaused() === true && vi.getTimerCount() > 0, {
+      timeout: 30_000,
+      interval: 1,
+    });
+    const r = await s.bodies[0]!;
+    expect(r.ok ? 'read' : r.reply.status).toBe(413);
+    const readSoFar = spent.reduce((a, b) => a + b, 0);
+    expect(readSoFar).toBeLessThan(body.length);
+    await turns(50);
+    expect(spent.reduce((a, b) => a + b, 0)).toBe(readSoFar);
+    vi.advanceTimersByTime(60_000);
+    await vi.waitUntil(() => spent.reduce((a, b) => a + b, 0) > readSoFar, { timeout: 30_000, interval: 1 });
+    s.requests[0]!.socket.destroy();
+    await s.close();
   });
 });

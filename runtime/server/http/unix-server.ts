@@ -7,6 +7,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { fail, send, type Reply } from './reply.ts';
+import { discardBody } from './body.ts';
+import type { ByteRateBudget } from './byte-rate-budget.ts';
 import type { Router } from './router.ts';
 import { listenOnSocketFile } from './socket-file.ts';
 
@@ -35,6 +37,8 @@ export interface UnixServerOptions<P> {
   /** Checked before routing every request of the connection; a Reply refuses it. */
   authorize?(peer: P): Reply | null;
   logger: Logger;
+  /** What a refused request's body is dropped under (body.ts: discardBody); none: at full speed. */
+  bodyBudget?: ByteRateBudget;
 }
 
 export class UnixHttpServer<P> {
@@ -106,11 +110,11 @@ export class UnixHttpServer<P> {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const peer = this.peers.get(req.socket);
     if (peer === undefined) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(res, fail('forbidden', 'the connection has no verified peer credentials'), true);
     }
     if (this.closing) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(
         res,
         fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'),
@@ -119,7 +123,7 @@ export class UnixHttpServer<P> {
     }
     const refusal = this.o.authorize?.(peer) ?? null;
     if (refusal !== null) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(res, refusal, true);
     }
     try {
