@@ -50,6 +50,18 @@ export const ConfigSchema = Type.Object(
           default: [],
           description: 'Peer gids allowed on the admin socket.',
         }),
+        uploadBytesPerSecond: int(
+          64 * 1024,
+          1024 * 1024 * 1024,
+          1024 * 1024,
+          "Bytes of request bodies the admin socket reads per second, beyond admin.uploadBurstBytes: policy uploads, and bodies it refused and drops, all together. A body past it is paused (the sender waits). An upload's bytes are what it costs the daemon's main thread: ~8 MB of buffers start a full garbage collection there (milliseconds during which no VM is answered), so an admin pushing modules in a loop must not set their pace. A policy of http.maxPolicyBytes should still arrive within http.requestTimeoutMs (the daemon warns at start if it cannot).",
+        ),
+        uploadBurstBytes: int(
+          0,
+          1024 * 1024 * 1024,
+          512 * 1024,
+          'Bytes of policy uploads read at once, at full speed, before admin.uploadBytesPerSecond applies (the budget refills at that rate up to this): an upload this large after a quiet second is not slowed.',
+        ),
       },
       { additionalProperties: false, description: 'The admin socket: who may manage policies, VMs and the audit.' },
     ),

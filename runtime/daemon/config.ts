@@ -135,6 +135,19 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
   return config;
 }
 
+/**
+ * Whether the largest upload can arrive within the request timeout under the upload budget
+ * (server/http/byte-rate-budget.ts); undefined: it can. Said at start, not refused: a short
+ * timeout (a test's, a host's that wants slow clients cut off) is a choice, and only uploads
+ * near http.maxPolicyBytes are cut off by it.
+ */
+export function uploadBudgetShortfall(c: DaemonConfig): string | undefined {
+  const { uploadBytesPerSecond, uploadBurstBytes } = c.admin;
+  const uploadMs = (1000 * Math.max(0, c.http.maxPolicyBytes - uploadBurstBytes)) / uploadBytesPerSecond;
+  if (uploadMs < c.http.requestTimeoutMs) return undefined;
+  return `admin.uploadBytesPerSecond (${uploadBytesPerSecond}) reads a policy of http.maxPolicyBytes (${c.http.maxPolicyBytes}) in ${Math.ceil(uploadMs)} ms, past http.requestTimeoutMs (${c.http.requestTimeoutMs}): uploads that large get 408; raise the rate or admin.uploadBurstBytes, or the timeout`;
+}
+
 /** What one key cannot say about itself: relations between keys. */
 function validate(c: DaemonConfig): void {
   if (c.adminSocket === c.requestSocket) throw new ConfigError('adminSocket and requestSocket must be different paths');

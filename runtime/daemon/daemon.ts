@@ -23,6 +23,7 @@ import { adminRouter, type AdminPeer } from '../server/admin/admin-api.ts';
 import { AuditWriter } from '../server/audit/audit-writer.ts';
 import type { IdentityDeps, PeerCredentials } from '../server/deps.ts';
 import { fail } from '../server/http/reply.ts';
+import { ByteRateBudget } from '../server/http/byte-rate-budget.ts';
 import { LeanHttpServer } from '../server/http/lean/lean-server.ts';
 import { UnixHttpServer } from '../server/http/unix-server.ts';
 import { DaemonMetrics } from '../server/metrics/daemon-metrics.ts';
@@ -33,7 +34,7 @@ import { TurnQueue, type TurnRefusal } from '../server/scheduler/turn-queue.ts';
 import { FairScheduler } from '../server/scheduler/fair-scheduler.ts';
 import { VmRegistry } from '../server/state/vm-registry.ts';
 import { describeHealthProblem, type HealthProblem, type HealthResponse } from '../wire/index.ts';
-import { resolveConfig, type DaemonConfig, type DaemonConfigInput } from './config.ts';
+import { resolveConfig, uploadBudgetShortfall, type DaemonConfig, type DaemonConfigInput } from './config.ts';
 import { connectionClassifier } from './connection-classes.ts';
 import { prepareDirectories } from './directories.ts';
 import { PolicyDirectory } from './policy-directory/policy-directory.ts';
@@ -78,6 +79,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     logger.warn(
       'no CAP_SYS_RESOURCE: policies can lower memlock limits and raise soft limits up to the hard one, raising a hard limit fails with not-permitted',
     );
+
+  const slowUploads = uploadBudgetShortfall(config);
+  if (slowUploads !== undefined) logger.warn(slowUploads);
 
   // Without Landlock the compile process still runs without capabilities, under its seccomp
   // filter (no socket, no file written), but reads what root owns; refusing every upload on
@@ -354,7 +358,10 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       return creds;
     };
 
+    // One budget for every body the admin socket reads or drops (byte-rate-budget.ts).
+    const adminBodyBudget = new ByteRateBudget(config.admin.uploadBytesPerSecond, config.admin.uploadBurstBytes);
     const admin = new UnixHttpServer<AdminPeer>({
+      bodyBudget: adminBodyBudget,
       name: 'admin',
       socketPath: config.adminSocket,
       mode: config.admin.socketMode,
@@ -368,6 +375,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         metrics,
         maxJsonBytes: httpLimits.maxJsonBytes,
         maxPolicyBytes: httpLimits.maxPolicyBytes,
+        uploadBudget: adminBodyBudget,
         health: () => health(true),
         version: CAPGATE_VERSION,
       }),

@@ -8,6 +8,7 @@ import {
   loadConfigFile,
   mergeConfig,
   resolveConfig,
+  uploadBudgetShortfall,
 } from '../../runtime/daemon/config.ts';
 import { DEFAULT_LIMITS } from '../../runtime/engine/limits.ts';
 import { engineOptions } from '../../runtime/config/engine-options.ts';
@@ -23,7 +24,13 @@ describe('resolveConfig', () => {
       requestSocket: '/run/capgate/request.sock',
       database: '/var/lib/capgate/capgate.db',
     });
-    expect(root.admin).toEqual({ socketMode: 0o600, allowUids: [0], allowGids: [] });
+    expect(root.admin).toEqual({
+      socketMode: 0o600,
+      allowUids: [0],
+      allowGids: [],
+      uploadBytesPerSecond: 1024 * 1024,
+      uploadBurstBytes: 512 * 1024,
+    });
     const user = resolveConfig({}, { uid: 1000, cwd: '/home/u/proj', cores: 2 });
     expect(user.adminSocket).toBe('/home/u/proj/.capgate/run/admin.sock');
     expect(user.database).toBe('/home/u/proj/.capgate/state/capgate.db');
@@ -87,6 +94,20 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ request: { connectionsPerVm: 0 } }, env)).toThrow(
       /request\.connectionsPerVm: must be an integer from 1 to 1000000, got 0/,
     );
+  });
+
+  it('says when the largest policy could not arrive within the request timeout under the upload budget', () => {
+    const env = { uid: 0, cwd: '/', cores: 2 };
+    expect(uploadBudgetShortfall(resolveConfig({}, env))).toBeUndefined();
+    // 4 MiB (the default largest upload), 512 KiB at once, the rest at 64 KiB/s: 56 s, past 30 s.
+    expect(uploadBudgetShortfall(resolveConfig({ admin: { uploadBytesPerSecond: 64 * 1024 } }, env))).toMatch(
+      /admin.uploadBytesPerSecond \(65536\) reads a policy of http.maxPolicyBytes \(4194304\) in 56000 ms, past http.requestTimeoutMs \(30000\)/,
+    );
+    expect(
+      resolveConfig({ admin: { uploadBytesPerSecond: 64 * 1024, uploadBurstBytes: 4 << 20 } }, env).admin,
+    ).toMatchObject({
+      uploadBytesPerSecond: 64 * 1024,
+    });
   });
 
   it('names unknown keys and wrong types', () => {

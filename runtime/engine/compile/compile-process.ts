@@ -56,11 +56,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { CompileResult, CompilerUnavailable } from '../api.ts';
 import type { EngineLimits } from '../limits.ts';
 import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
 import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
+import { jobFrame, type JobHead } from './job-frames.ts';
 import { startNodeProcess } from '../../bootstrap/node-process.ts';
 import { acceptCompiledCore } from './accept-compiled-core.ts';
 import { CompileDeaths } from './compile-deaths.ts';
@@ -247,7 +248,11 @@ export class CompileProcess {
     await this.#launcherReady().catch(() => undefined);
   }
 
-  /** `cpuLimitMs`: this job's CPU time limit, instead of the process's (its wall-clock cap follows). */
+  /**
+   * `cpuLimitMs`: this job's CPU time limit, instead of the process's (its wall-clock cap follows).
+   * `bytes` is written to the launcher from where it is, not copied: it must not change until the
+   * answer.
+   */
   compile(bytes: Uint8Array, limits: EngineLimits, cpuLimitMs = this.#options.cpuLimitMs): Promise<CompileResult> {
     this.#pending++;
     clearTimeout(this.#idleTimer);
@@ -307,7 +312,9 @@ export class CompileProcess {
       stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, CAPGATE_DAEMON_PID: String(process.pid) },
     });
-    child.stdin?.end();
+    // Its stdin carries the jobs (job-frames.ts). A launcher that died makes writes fail (EPIPE):
+    // its exit says so, and the job is answered from there.
+    child.stdin?.on('error', () => undefined);
     child.stdout?.resume();
     const l: Launcher = {
       child,
@@ -349,7 +356,10 @@ export class CompileProcess {
     // Neither the launcher nor its pipes keep the caller's event loop alive (as a worker would not).
     child.unref();
     child.channel?.unref();
-    for (const pipe of [child.stdout, stderr] as Array<(Readable & { unref?: () => void }) | null>) pipe?.unref?.();
+    for (const pipe of [child.stdin, child.stdout, stderr] as Array<
+      ((Readable | Writable) & { unref?: () => void }) | null
+    >)
+      pipe?.unref?.();
     return l;
   }
 
@@ -420,6 +430,13 @@ export class CompileProcess {
 
   #tell(l: Launcher, m: ToLauncher): void {
     if (!l.dead && l.child.connected) l.child.send(m);
+  }
+
+  /** A job on the launcher's stdin: its head, then the bytes from where they are (job-frames.ts). */
+  #tellJob(l: Launcher, head: Omit<JobHead, 'length'>, bytes: Uint8Array): void {
+    const stdin = l.child.stdin;
+    if (l.dead || stdin === null || stdin.destroyed) return;
+    for (const part of jobFrame(head, bytes)) stdin.write(part);
   }
 
   #spawn(l: Launcher): Running {
@@ -548,7 +565,7 @@ export class CompileProcess {
           );
         done(await this.#killedBy(bytes, this.#why(r)));
       });
-      this.#tell(r.launcher, { type: 'job', proc: r.proc, id, bytes, limits });
+      this.#tellJob(r.launcher, { proc: r.proc, id, limits }, bytes);
       // Its CPU time from now on (the process is idle until it reads the job). A clock that cannot
       // be read (no pid: no such process to read) counts the wall clock, as the limit used to.
       const limit = new CpuLimit(r.pid !== undefined ? processCpuClock(r.pid) : null, cpuLimitMs, {

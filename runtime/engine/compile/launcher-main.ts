@@ -6,12 +6,12 @@
 // launcher's few tens of MB, on the launcher's thread.
 //
 // On the daemon's word (launcher-protocol.ts) it starts a compile process (compile-main.ts), one
-// at a time, relays jobs to it and results back, and kills it when told. It runs with no
-// capability on any thread and under no_new_privs (launcher-launch.ts), which its compile
-// processes inherit; the kernel kills it when the daemon goes (PR_SET_PDEATHSIG), and it exits
-// when its channel to the daemon closes. A compile process may be running an attacker's code:
-// what it sends is read in bounded frames (frames.ts) and checked (compile-reply-check.ts), and
-// a process that sends anything else is killed.
+// at a time, relays jobs to it (read from its stdin: job-frames.ts) and results back, and kills
+// it when told. It runs with no capability on any thread and under no_new_privs
+// (launcher-launch.ts), which its compile processes inherit; the kernel kills it when the daemon
+// goes (PR_SET_PDEATHSIG), and it exits when its channel to the daemon closes. A compile process
+// may be running an attacker's code: what it sends is read in bounded frames (frames.ts) and
+// checked (compile-reply-check.ts), and a process that sends anything else is killed.
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -25,7 +25,8 @@ import { BadReply, checkResult, checkSandboxReport, maxResultBytes } from './com
 import { COMPILE_CHANNEL_FD, type CompileJob } from './compile-protocol.ts';
 import { applyLauncherSandbox, ipcChannelFd, launcherLandlock, relaunchFailed } from './compile-sandbox.ts';
 import { FrameError, FrameReader, frame } from './frames.ts';
-import type { FromLauncher, ToLauncher } from './launcher-protocol.ts';
+import { JobReader, type Job } from './job-frames.ts';
+import { MAX_JOB_BYTES, MAX_JOB_HEAD_BYTES, type FromLauncher, type ToLauncher } from './launcher-protocol.ts';
 
 const COMPILE_MAIN = new URL('./compile-main.ts', import.meta.url);
 /** The end of a compile process's output kept to say why it died (V8 prints its heap-limit error there). */
@@ -145,21 +146,52 @@ function onMessage(c: Current, value: unknown): void {
 }
 
 process.on('message', (m: ToLauncher) => {
-  const c = current?.proc === m.proc ? current : undefined;
   if (m.type === 'start') return start(m.proc, m.maxHeapMb);
-  if (c === undefined) return; // gone already: its `exited` is on its way, or sent
-  if (m.type === 'stop') return kill(c);
-  if (m.type === 'job' && c.ready && c.job === undefined) {
-    c.job = { id: m.id, bytes: m.bytes, limits: m.limits };
-    c.reader.maxBytes = maxResultBytes(m.limits);
-    c.channel.write(frame({ id: m.id, bytes: m.bytes, limits: m.limits } satisfies CompileJob));
+  const c = current?.proc === m.proc ? current : undefined;
+  if (c !== undefined && m.type === 'stop') kill(c);
+  // Otherwise gone already: its `exited` is on its way, or sent.
+});
+
+function onJob({ head, bytes }: Job): void {
+  const c = current?.proc === head.proc ? current : undefined;
+  if (c === undefined) return; // gone already (stopped past its time): its `exited` is on its way, or sent
+  if (c.ready && c.job === undefined) {
+    c.job = { id: head.id, bytes, limits: head.limits };
+    c.reader.maxBytes = maxResultBytes(head.limits);
+    c.channel.write(frame({ id: head.id, bytes, limits: head.limits } satisfies CompileJob));
     return;
   }
-  kill(
-    c,
-    `the launcher was asked for a job it could not send (${m.type}, ready ${c.ready}, busy ${c.job !== undefined})`,
+  kill(c, `the launcher was asked for a job it could not send (ready ${c.ready}, busy ${c.job !== undefined})`);
+}
+
+/** The daemon wrote what is not a job: its bug; the stream cannot be read on. The daemon starts another launcher. */
+function badJobs(err: unknown): never {
+  process.stderr.write(
+    `the compile launcher read a bad job from the daemon: ${err instanceof Error ? err.message : String(err)}\n`,
   );
+  if (current !== undefined) kill(current);
+  process.exit(1);
+}
+
+// Jobs come on stdin (job-frames.ts), their bytes raw.
+const jobs = new JobReader(MAX_JOB_HEAD_BYTES, MAX_JOB_BYTES);
+process.stdin.on('data', (chunk: Buffer) => {
+  let got: Job[];
+  try {
+    got = jobs.push(chunk);
+  } catch (err) {
+    badJobs(err);
+  }
+  for (const job of got) onJob(job);
 });
+process.stdin.on('end', () => {
+  try {
+    jobs.end();
+  } catch (err) {
+    badJobs(err);
+  }
+});
+process.stdin.on('error', () => undefined); // the daemon gone: 'disconnect' ends this process
 // The daemon went away (or closed the channel to stop it): its compile process goes with it.
 process.on('disconnect', () => {
   if (current !== undefined) kill(current);

@@ -1,14 +1,17 @@
 // Messages between the daemon (compile-process.ts) and its compile launcher (launcher-main.ts),
-// over the launcher's IPC channel. `proc` numbers the compile processes the daemon asked for, so
+// over the launcher's IPC channel; jobs, which carry a policy's bytes, go on the launcher's stdin
+// instead (job-frames.ts says why). `proc` numbers the compile processes the daemon asked for, so
 // that news of one it already gave up (killed past its time) is told from the current one's.
-import type { EngineLimits } from '../limits.ts';
 import type { CompileResultOnWire, LandlockReport, SandboxReport } from './compile-protocol.ts';
+
+/** A job's head on the launcher's stdin (job-frames.ts): a few hundred bytes; more is not a job. */
+export const MAX_JOB_HEAD_BYTES = 64 * 1024;
+/** A job's bytes: a component of at most engine.limits.maxModuleBytes, itself at most 256 MiB. */
+export const MAX_JOB_BYTES = 256 * 1024 * 1024;
 
 export type ToLauncher =
   /** Start compile process `proc` (the previous one, if any, is already told to stop). */
   | { type: 'start'; proc: number; maxHeapMb: number }
-  /** Send it a job (after its `ready`, one at a time). */
-  | { type: 'job'; proc: number; id: number; bytes: Uint8Array; limits: EngineLimits }
   /** Kill it (SIGKILL): past its time, or nothing left to compile. */
   | { type: 'stop'; proc: number };
 

@@ -1,14 +1,48 @@
 // Reads a request body with a size cap; decodes JSON with errors that say what is wrong.
 import type http from 'node:http';
+import type { ByteRateBudget } from './byte-rate-budget.ts';
 import { fail, type Reply } from './reply.ts';
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; reply: Reply };
 
-export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
+/**
+ * Reads a body nobody wants (refused before or while it was read) and drops it, under `budget`
+ * as readBody reads: what a refused body costs the main thread is its bytes too, and a sender
+ * that declared a gigabyte and sent it anyway made the daemon read it at full speed (40
+ * mark-compacts a second, measured). The reply then closes the connection (unix-server.ts: the
+ * body is not complete), so what is left of it is never read.
+ */
+export function discardBody(req: http.IncomingMessage, budget?: ByteRateBudget): void {
+  if (budget === undefined) {
+    req.resume();
+    return;
+  }
+  req.removeAllListeners('data');
+  let resumeTimer: NodeJS.Timeout | undefined;
+  req.on('data', (chunk: Buffer) => {
+    const wait = budget.spend(chunk.length);
+    if (wait > 0 && resumeTimer === undefined) {
+      req.pause();
+      resumeTimer = setTimeout(() => {
+        resumeTimer = undefined;
+        req.resume();
+      }, wait);
+    }
+  });
+  req.once('close', () => clearTimeout(resumeTimer));
+  req.resume();
+}
+
+/**
+ * `budget`: what the body's bytes are paid from as they are read (byte-rate-budget.ts); a chunk
+ * that overdraws it pauses the request until the debt is paid back, and the HTTP parser then
+ * stops reading the socket: the sender waits.
+ */
+export function readBody(req: http.IncomingMessage, maxBytes: number, budget?: ByteRateBudget): Promise<BodyResult> {
   const tooLarge = (): BodyResult => ({ ok: false, reply: payloadTooLarge(maxBytes) });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
+    discardBody(req, budget);
     return Promise.resolve(tooLarge());
   }
   // With a declared length (what `capgate policy push` sends), each chunk is copied into place as
@@ -21,21 +55,30 @@ export function readBody(req: http.IncomingMessage, maxBytes: number): Promise<B
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let resumeTimer: NodeJS.Timeout | undefined;
     const finish = (r: BodyResult): void => {
       if (done) return;
       done = true;
+      clearTimeout(resumeTimer);
       resolve(r);
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        req.removeAllListeners('data');
-        req.resume();
+        discardBody(req, budget);
         finish(tooLarge());
         return;
       }
       if (into !== undefined && size <= into.length) chunk.copy(into, size - chunk.length);
       else chunks.push(chunk);
+      const wait = budget?.spend(chunk.length) ?? 0;
+      if (wait > 0 && resumeTimer === undefined) {
+        req.pause();
+        resumeTimer = setTimeout(() => {
+          resumeTimer = undefined;
+          if (!done) req.resume();
+        }, wait);
+      }
     });
     req.on('end', () => {
       if (into === undefined) return finish({ ok: true, body: Buffer.concat(chunks) });
@@ -101,13 +144,17 @@ export function decodeJsonBody(contentType: string | undefined, body: Buffer): J
   return refusal !== null ? { ok: false, reply: refusal } : parseJsonBody(body);
 }
 
-/** Reads and parses a JSON body from node:http (the admin socket). */
-export async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<JsonResult> {
+/** Reads and parses a JSON body from node:http (the admin socket), under `budget` (readBody). */
+export async function readJson(
+  req: http.IncomingMessage,
+  maxBytes: number,
+  budget?: ByteRateBudget,
+): Promise<JsonResult> {
   const refusal = refuseNonJsonType(req.headers['content-type']);
   if (refusal !== null) {
-    req.resume();
+    discardBody(req, budget);
     return { ok: false, reply: refusal };
   }
-  const body = await readBody(req, maxBytes);
+  const body = await readBody(req, maxBytes, budget);
   return body.ok ? parseJsonBody(body.body) : body;
 }

@@ -4,7 +4,8 @@
 // and checking the JSON body a route declares before its handler runs.
 import type http from 'node:http';
 import type { BodyOf, RouteSpec, WrongSocketKind } from '../../wire/index.ts';
-import { readJson } from './body.ts';
+import { discardBody, readJson } from './body.ts';
+import type { ByteRateBudget } from './byte-rate-budget.ts';
 import { fail, type Reply } from './reply.ts';
 import { checkBody, jsonBodySchema } from './route-body.ts';
 
@@ -105,6 +106,8 @@ export interface RouterOptions {
   role?: SocketRole;
   /** Cap of JSON bodies; larger ones are answered 413 unread. */
   maxJsonBytes: number;
+  /** What every body is read (or a refused one dropped) under (byte-rate-budget.ts); none: at full speed. */
+  bodyBudget?: ByteRateBudget;
 }
 
 export class Router<P> {
@@ -135,10 +138,10 @@ export class Router<P> {
     this.table.on(route, async (ctx) => {
       const refused = refuseParams?.(ctx.params) ?? null;
       if (refused !== null) {
-        ctx.req.resume();
+        discardBody(ctx.req, this.options.bodyBudget);
         return refused;
       }
-      const json = await readJson(ctx.req, this.options.maxJsonBytes);
+      const json = await readJson(ctx.req, this.options.maxJsonBytes, this.options.bodyBudget);
       if (!json.ok) return json.reply;
       const checked = checkBody<R>(schema, json.value);
       return checked.ok ? handler({ ...ctx, body: checked.body }) : checked.reply;
@@ -155,7 +158,7 @@ export class Router<P> {
     }
     const m = this.table.match(req.method ?? '', url.pathname);
     if (!isRouteMatch(m)) {
-      req.resume();
+      discardBody(req, this.options.bodyBudget);
       return m;
     }
     return m.handler({ req, params: m.params, query: url.searchParams, peer, body: undefined });

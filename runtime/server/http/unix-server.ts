@@ -7,6 +7,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { fail, send, type Reply } from './reply.ts';
+import { discardBody } from './body.ts';
+import type { ByteRateBudget } from './byte-rate-budget.ts';
 import type { Router } from './router.ts';
 import { listenOnSocketFile } from './socket-file.ts';
 
@@ -35,6 +37,8 @@ export interface UnixServerOptions<P> {
   /** Checked before routing every request of the connection; a Reply refuses it. */
   authorize?(peer: P): Reply | null;
   logger: Logger;
+  /** What a refused request's body is dropped under (body.ts: discardBody), and what new connections wait for while it is in debt; none: at full speed. */
+  bodyBudget?: ByteRateBudget;
 }
 
 export class UnixHttpServer<P> {
@@ -64,6 +68,15 @@ export class UnixHttpServer<P> {
         return;
       }
       this.peers.set(socket, peer);
+      // A connection's first read (its head, and up to 64 KiB of body with it) comes before any
+      // route could pause it: while the body budget is in debt, a new connection waits for it,
+      // so that a flood of connections each sending a body is no way around the budget.
+      const debtMs = o.bodyBudget?.spend(0) ?? 0;
+      if (debtMs > 0) {
+        socket.pause();
+        const paid = setTimeout(() => socket.resume(), debtMs);
+        socket.once('close', () => clearTimeout(paid));
+      }
       // Node's header timeout starts with the first byte: a connection that never sends one
       // would otherwise hold a slot forever.
       const silent = setTimeout(() => socket.destroy(), o.limits.headersTimeoutMs);
@@ -106,11 +119,11 @@ export class UnixHttpServer<P> {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const peer = this.peers.get(req.socket);
     if (peer === undefined) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(res, fail('forbidden', 'the connection has no verified peer credentials'), true);
     }
     if (this.closing) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(
         res,
         fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon'),
@@ -119,7 +132,7 @@ export class UnixHttpServer<P> {
     }
     const refusal = this.o.authorize?.(peer) ?? null;
     if (refusal !== null) {
-      req.resume();
+      discardBody(req, this.o.bodyBudget);
       return send(res, refusal, true);
     }
     try {
