@@ -71,6 +71,8 @@ export interface WorkerSlotOptions {
 
 /** How long a timed-out job waits for its worker's thread to stop before it is answered anyway. */
 const TERMINATE_GRACE_MS = 1000;
+/** How long close() waits for a worker still starting before it terminates it anyway. */
+const CLOSE_STARTUP_WAIT_MS = 10_000;
 
 /** Ids of worker incarnations in the effects journal's slot claims (MAIN_THREAD is 1). */
 let nextJournalOwner = MAIN_THREAD + 1;
@@ -105,6 +107,11 @@ export class WorkerSlot {
 
   ready(): Promise<void> {
     return this.#current.ready;
+  }
+
+  /** Whether the current worker signalled it is ready (tests). */
+  get started(): boolean {
+    return this.#current.started;
   }
 
   #spawn(): Incarnation {
@@ -391,6 +398,20 @@ export class WorkerSlot {
     const inc = this.#current;
     inc.jobs.close();
     inc.results.close();
+    // A worker still starting may be inside koffi, binding libc to lower its priority, and a
+    // thread terminated there aborts the whole process (napi cannot throw into a terminating
+    // thread: seen in the suite, when an engine closed right after a deadline had replaced its
+    // worker). It is terminated once it is ready, or gone, or after a bound.
+    if (!inc.started && !inc.dead) {
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([
+        inc.ready.catch(() => undefined),
+        new Promise<void>((resolve) => {
+          bound = setTimeout(resolve, CLOSE_STARTUP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(bound);
+    }
     await inc.worker.terminate();
   }
 }
