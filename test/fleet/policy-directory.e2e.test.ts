@@ -466,6 +466,8 @@ describe('a policy whose bytes kill the compile process', () => {
         d.logs
           .filter((l) => String(l.msg).startsWith('policy directory: update REFUSED'))
           .map((l) => String(l.problem));
+      // Health and the log are two channels: the log line may reach this side after the probe's answer.
+      await waitUntil(() => refusals().length >= 2, 'the second refusal in the log');
       expect(refusals()).toEqual([
         expect.stringMatching(
           /^crasher\.wasm: .*the compile process died while compiling the policy \(SIGKILL\).*try again/,
