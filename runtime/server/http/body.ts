@@ -13,24 +13,41 @@ export type BodyResult = { ok: true; body: Buffer } | { ok: false; reply: Reply 
  * body is not complete), so what is left of it is never read.
  */
 export function discardBody(req: http.IncomingMessage, budget?: ByteRateBudget): void {
-  if (budget === undefined) {
-    req.resume();
-    return;
-  }
   req.removeAllListeners('data');
+  if (budget !== undefined) {
+    const pacing = paced(req, budget);
+    req.on('data', (chunk: Buffer) => pacing.pay(chunk.length));
+    req.once('close', () => pacing.stop());
+  }
+  req.resume();
+}
+
+/**
+ * Pays for what is read of `req` out of `budget` (byte-rate-budget.ts): a chunk that overdraws it
+ * pauses `req` until the debt is paid back, and the HTTP parser then stops reading the socket, so
+ * the sender waits. stop(): the body is done with, nothing resumes it any more.
+ */
+function paced(
+  req: http.IncomingMessage,
+  budget: ByteRateBudget | undefined,
+): { pay(bytes: number): void; stop(): void } {
   let resumeTimer: NodeJS.Timeout | undefined;
-  req.on('data', (chunk: Buffer) => {
-    const wait = budget.spend(chunk.length);
-    if (wait > 0 && resumeTimer === undefined) {
+  let stopped = false;
+  return {
+    pay(bytes) {
+      const wait = budget?.spend(bytes) ?? 0;
+      if (wait <= 0 || resumeTimer !== undefined || stopped) return;
       req.pause();
       resumeTimer = setTimeout(() => {
         resumeTimer = undefined;
-        req.resume();
+        if (!stopped) req.resume();
       }, wait);
-    }
-  });
-  req.once('close', () => clearTimeout(resumeTimer));
-  req.resume();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(resumeTimer);
+    },
+  };
 }
 
 /**
@@ -55,30 +72,23 @@ export function readBody(req: http.IncomingMessage, maxBytes: number, budget?: B
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    let resumeTimer: NodeJS.Timeout | undefined;
+    const pacing = paced(req, budget);
     const finish = (r: BodyResult): void => {
       if (done) return;
       done = true;
-      clearTimeout(resumeTimer);
+      pacing.stop();
       resolve(r);
     };
     req.on('data', (chunk: Buffer) => {
+      pacing.pay(chunk.length);
       size += chunk.length;
       if (size > maxBytes) {
-        discardBody(req, budget);
         finish(tooLarge());
+        discardBody(req, budget);
         return;
       }
       if (into !== undefined && size <= into.length) chunk.copy(into, size - chunk.length);
       else chunks.push(chunk);
-      const wait = budget?.spend(chunk.length) ?? 0;
-      if (wait > 0 && resumeTimer === undefined) {
-        req.pause();
-        resumeTimer = setTimeout(() => {
-          resumeTimer = undefined;
-          if (!done) req.resume();
-        }, wait);
-      }
     });
     req.on('end', () => {
       if (into === undefined) return finish({ ok: true, body: Buffer.concat(chunks) });
