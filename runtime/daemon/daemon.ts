@@ -375,7 +375,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         metrics,
         maxJsonBytes: httpLimits.maxJsonBytes,
         maxPolicyBytes: httpLimits.maxPolicyBytes,
-        uploadBudget: adminBodyBudget,
+        bodyBudget: adminBodyBudget,
         health: () => health(true),
         version: CAPGATE_VERSION,
       }),

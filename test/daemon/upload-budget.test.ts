@@ -6,9 +6,12 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { readBody, type BodyResult } from '../../runtime/server/http/body.ts';
 import { ByteRateBudget } from '../../runtime/server/http/byte-rate-budget.ts';
+import { Router } from '../../runtime/server/http/router.ts';
+import { UnixHttpServer } from '../../runtime/server/http/unix-server.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 
 afterAll(removeTempDirs);
@@ -144,5 +147,40 @@ describe('an upload body under the budget', () => {
     await vi.waitUntil(() => spent.reduce((a, b) => a + b, 0) > readSoFar, { timeout: 30_000, interval: 1 });
     s.requests[0]!.socket.destroy();
     await s.close();
+  });
+});
+
+describe('a new connection to the admin socket while the budget is in debt', () => {
+  // A socket paused in its 'connection' event (to wait out the debt before its first read) was
+  // never read again once resumed: Node's HTTP parser consumes the socket's handle itself. So new
+  // connections are not held; this guards that they are answered.
+  it('is answered', async () => {
+    const budget = new ByteRateBudget(1000, 0); // 1000 bytes a second, no burst
+    let requests = 0;
+    const srv = new UnixHttpServer<object>({
+      name: 'budget-gate-test',
+      socketPath: path.join(tempDir('capgate-upload-gate-'), 's'),
+      mode: 0o600,
+      limits: {
+        headersTimeoutMs: 60_000,
+        requestTimeoutMs: 60_000,
+        keepAliveTimeoutMs: 60_000,
+        maxConnections: 8,
+        maxHeaderBytes: 16 * 1024,
+      },
+      router: new Router<object>({ role: 'admin', maxJsonBytes: 1024, bodyBudget: budget }),
+      identify: () => ({}),
+      logger: pino({ level: 'silent' }),
+      bodyBudget: budget,
+    });
+    srv.server.on('request', () => requests++);
+    await srv.listen();
+    try {
+      expect(budget.spend(300)).toBeGreaterThan(0); // ~0.3 s owed
+      expect(await post(srv.server.address() as string, Buffer.alloc(100))).toMatch(/not-found|no route/i);
+      expect(requests).toBe(1);
+    } finally {
+      await srv.close(0);
+    }
   });
 });

@@ -31,7 +31,7 @@ export interface AdminApiOptions {
   maxJsonBytes: number;
   maxPolicyBytes: number;
   /** What every body of the admin socket is read (or a refused one dropped) under (byte-rate-budget.ts): uploads are the large ones. */
-  uploadBudget: ByteRateBudget;
+  bodyBudget: ByteRateBudget;
   health(): HealthResponse;
   /** Reported in the OpenAPI document's info.version. */
   version: string;
@@ -59,7 +59,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
   };
 
   let openapi: unknown;
-  return new Router<AdminPeer>({ role: 'admin', maxJsonBytes: o.maxJsonBytes, bodyBudget: o.uploadBudget })
+  return new Router<AdminPeer>({ role: 'admin', maxJsonBytes: o.maxJsonBytes, bodyBudget: o.bodyBudget })
     .on(R.health, () => ok(o.health()))
     .on(R.openapi, () => ok((openapi ??= openApiDocument('admin', o.version))))
     .on(R.metrics, async () => ({
@@ -72,7 +72,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
     .on(R.pushPolicy, async ({ req, query }) => {
       const type = req.headers['content-type'] ?? '';
       if (!type.toLowerCase().startsWith(WASM_CONTENT_TYPE)) {
-        discardBody(req, o.uploadBudget);
+        discardBody(req, o.bodyBudget);
         return fail(
           'unsupported-media-type',
           `a policy upload must be ${WASM_CONTENT_TYPE}, got ${type || 'no content type'}`,
@@ -81,7 +81,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       }
       const name = query.get('name');
       if (!name) {
-        discardBody(req, o.uploadBudget);
+        discardBody(req, o.bodyBudget);
         return fail(
           'bad-request',
           'the policy name is missing',
@@ -90,14 +90,14 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       }
       const signature = query.get('signature') ?? undefined;
       if (signature !== undefined && Buffer.byteLength(signature) > MAX_SIGNATURE_FILE_BYTES) {
-        discardBody(req, o.uploadBudget);
+        discardBody(req, o.bodyBudget);
         return fail(
           'bad-request',
           `the signature is longer than ${MAX_SIGNATURE_FILE_BYTES} bytes`,
           'send the .minisig file `minisign -S` wrote: `capgate policy push <file.wasm> --signature <file.wasm.minisig>`',
         );
       }
-      const body = await readBody(req, o.maxPolicyBytes, o.uploadBudget);
+      const body = await readBody(req, o.maxPolicyBytes, o.bodyBudget);
       if (!body.ok) return body.reply;
       if (body.body.length === 0)
         return fail('bad-request', 'the upload is empty', 'send the compiled component (.wasm) as the body');
@@ -157,7 +157,7 @@ export function adminRouter(o: AdminApiOptions): Router<AdminPeer> {
       return reply(await policies.unbind(op), ok);
     })
     .on(R.rollback, async ({ req, params }) => {
-      discardBody(req, o.uploadBudget);
+      discardBody(req, o.bodyBudget);
       const op = parseOperation(params.operation!);
       if (typeof op !== 'string') return op;
       return reply(await policies.rollback(op), ok);

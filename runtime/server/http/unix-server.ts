@@ -37,7 +37,7 @@ export interface UnixServerOptions<P> {
   /** Checked before routing every request of the connection; a Reply refuses it. */
   authorize?(peer: P): Reply | null;
   logger: Logger;
-  /** What a refused request's body is dropped under (body.ts: discardBody), and what new connections wait for while it is in debt; none: at full speed. */
+  /** What a refused request's body is dropped under (body.ts: discardBody); none: at full speed. */
   bodyBudget?: ByteRateBudget;
 }
 
@@ -68,15 +68,6 @@ export class UnixHttpServer<P> {
         return;
       }
       this.peers.set(socket, peer);
-      // A connection's first read (its head, and up to 64 KiB of body with it) comes before any
-      // route could pause it: while the body budget is in debt, a new connection waits for it,
-      // so that a flood of connections each sending a body is no way around the budget.
-      const debtMs = o.bodyBudget?.spend(0) ?? 0;
-      if (debtMs > 0) {
-        socket.pause();
-        const paid = setTimeout(() => socket.resume(), debtMs);
-        socket.once('close', () => clearTimeout(paid));
-      }
       // Node's header timeout starts with the first byte: a connection that never sends one
       // would otherwise hold a slot forever.
       const silent = setTimeout(() => socket.destroy(), o.limits.headersTimeoutMs);
