@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { assertLinuxSupport } from '../os/support.ts';
 import { landlockSupport } from '../os/landlock.ts';
-import { Engine, type EngineSeams } from '../engine/engine.ts';
+import { Engine, type EngineOptions } from '../engine/engine.ts';
 import { DEFAULT_LIMITS } from '../engine/limits.ts';
 import { engineOptions } from '../config/engine-options.ts';
 import {
@@ -49,8 +49,9 @@ export { CAPGATE_VERSION } from '../bootstrap/version.ts';
 export interface StartOptions {
   /** Default: pino to stdout at config.log.level. */
   logger?: Logger;
-  /** Test seams of the engine (faults at moments hard to reach otherwise); never from configuration. */
-  engineSeams?: { seams: EngineSeams };
+  /** Test seams of the engine (faults at moments hard to reach otherwise, and the main thread's
+   * time budget for speculative runs); never from configuration. */
+  engineSeams?: Pick<EngineOptions, 'seams' | 'inlineBudgetMs'>;
   /** Test seam of the audit journal's system calls (a failed or held fdatasync); never from configuration. */
   journalIo?: Partial<JournalIo>;
 }

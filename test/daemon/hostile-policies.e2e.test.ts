@@ -227,7 +227,14 @@ describe('a daemon whose deadline ends a spinning policy', () => {
 describe('a daemon with the worker-death and divergence seams', () => {
   let daemon: DaemonProcess;
   beforeAll(async () => {
-    daemon = await start(daemonConfig(tempDir()), { exitWorkerAfterEffect: true, bumpReplayedMemlock: true });
+    // The budget is large so that fuel alone decides where each run's call happens (the burns
+    // outlast the 100,000-unit slice): with the default 2 ms, a garbage collection before the
+    // first call could send memlock-then-burn to a worker, which would then make its call there.
+    daemon = await start(daemonConfig(tempDir()), {
+      exitWorkerAfterEffect: true,
+      bumpReplayedMemlock: true,
+      inlineBudgetMs: 1000,
+    });
   }, 120_000);
   afterAll(async () => {
     await daemon?.stop();

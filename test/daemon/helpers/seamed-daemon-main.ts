@@ -14,6 +14,12 @@ export interface SeamFlags {
   exitWorkerAfterEffect?: boolean;
   /** The worker replays a speculative run's set-memlock with one byte more: its run diverges. */
   bumpReplayedMemlock?: boolean;
+  /**
+   * The main thread's CPU budget per turn for speculative runs (default 2 ms). A large one makes
+   * fuel alone end them: a garbage collection or a first call's setup inside the run can then not
+   * send it to a worker before its first host call.
+   */
+  inlineBudgetMs?: number;
   /** While this file exists, every fdatasync of the audit journal fails with EIO (durability 'full'). */
   journalSyncFailsWhile?: string;
   /**
@@ -56,7 +62,7 @@ const journalIo: Partial<JournalIo> = {
 };
 try {
   const daemon = await startDaemon(checkConfigShape(JSON.parse(arg('--json')), '--json'), {
-    engineSeams: { seams },
+    engineSeams: { seams, ...(flags.inlineBudgetMs !== undefined ? { inlineBudgetMs: flags.inlineBudgetMs } : {}) },
     ...(failWhile !== undefined || holdWhile !== undefined ? { journalIo } : {}),
   });
   installSignalHandlers(daemon);
