@@ -199,6 +199,14 @@ describe("the simulator's worker deadline", () => {
     const idle = await s.decide(sha, ask(0n));
     expect(idle).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
     expect(idle.errorDetail).toMatch(/^no decision within the 100 ms deadline \(.*; the worker's thread had used/);
+    // The timeout replaced the worker. A case the worker decides waits for the new one to start
+    // while the machine is idle: started beside the spinners below, a worker took 5-35 s (its
+    // thread's share of a core is tiny), and a whole suite beside them made it over 120 s.
+    const burn = await compiled(s, await burnPolicy());
+    expect(await s.decide(burn, ask(2_000_000n))).toMatchObject({
+      decision: 'allow',
+      decidedBy: expect.stringMatching(/worker/),
+    });
     await busyCores();
     // Whichever ends it first, the CPU deadline or the wall-clock cap, it ends.
     expect(await s.decide(sha, ask(0n))).toMatchObject({ decision: 'deny', errorKind: 'timeout' });
