@@ -178,6 +178,26 @@ describe('new connections to the admin socket while the upload budget is in debt
     }
   });
 
+  it('waiting when the server closes are answered 503 shutting-down, unread', async () => {
+    const budget = new ByteRateBudget(MiB, 0, () => 0);
+    const s = await adminServer(budget);
+    let closed = false;
+    try {
+      budget.spend(MiB); // 1 s owed, for ever: the clock never moves
+      const waiting = upload(s.socketPath, Buffer.alloc(100_000, 1));
+      await vi.waitUntil(() => s.accepted.length === 1, { timeout: 30_000, interval: 1 });
+      const closing = s.srv.close(0);
+      closed = true;
+      const a = await waiting;
+      expect(a).toMatchObject({ status: 503, headers: { connection: 'close' } });
+      expect(JSON.parse((a as Answer).text).error.code).toBe('shutting-down');
+      expect(s.bytesRead()).toBe(0);
+      await closing;
+    } finally {
+      if (!closed) await s.srv.close(0);
+    }
+  });
+
   it('a kept-alive connection is closed with an answer given in debt, so its next request waits at the gate as a new one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     let now = 0;
