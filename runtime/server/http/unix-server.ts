@@ -180,7 +180,7 @@ function refuseUnread(socket: net.Socket, refusal: GateRefusal): void {
           'overloaded',
           refusal.why === 'too-many-waiting'
             ? 'too many connections are waiting for the upload budget (admin.uploadBytesPerSecond)'
-            : 'the upload budget (admin.uploadBytesPerSecond) would not admit this connection within half of http.headersTimeoutMs',
+            : 'the upload budget (admin.uploadBytesPerSecond) would not admit this connection within half of http.headersTimeoutMs (or of http.requestTimeoutMs, if shorter)',
           `retry after ${refusal.retryAfterS} s`,
           { headers: { 'retry-after': String(refusal.retryAfterS) } },
         );
