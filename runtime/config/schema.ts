@@ -54,7 +54,7 @@ export const ConfigSchema = Type.Object(
           64 * 1024,
           1024 * 1024 * 1024,
           1024 * 1024,
-          "Bytes of request bodies the admin socket reads per second, beyond admin.uploadBurstBytes: policy uploads, and bodies it refused and drops, all together. A body past it is paused (the sender waits). An upload's bytes are what it costs the daemon's main thread: ~8 MB of buffers start a full garbage collection there (milliseconds during which no VM is answered), so an admin pushing modules in a loop must not set their pace. A policy of http.maxPolicyBytes should still arrive within http.requestTimeoutMs (the daemon warns at start if it cannot).",
+          "Bytes of request bodies the admin socket reads per second, beyond admin.uploadBurstBytes: policy uploads, and bodies it refused and drops, all together. A body past it is paused (the sender waits), and while it is in debt a new admin connection waits unread (each pays 64 KiB in advance for its first read, given back once it is answered; one that would wait past half of http.headersTimeoutMs, or behind half of http.maxConnections, gets 503 with Retry-After). An upload's bytes are what it costs the daemon's main thread: ~8 MB of buffers start a full garbage collection there (milliseconds during which no VM is answered), so an admin pushing modules in a loop must not set their pace. A policy of http.maxPolicyBytes should still arrive within http.requestTimeoutMs (the daemon warns at start if it cannot).",
         ),
         uploadBurstBytes: int(
           0,

@@ -199,7 +199,7 @@ class Client {
 async function startDaemon(
   dir: string,
   inlineFuel: number | undefined,
-): Promise<{ child: ChildProcess; admin: CapgateAdminClient; request: string }> {
+): Promise<{ child: ChildProcess; admin: CapgateAdminClient; adminSocket: string; request: string }> {
   // Stalls sampled every millisecond here (the default, 5 ms, is cheaper and coarser).
   const config = {
     runDir: path.join(dir, 'run'),
@@ -234,7 +234,12 @@ async function startDaemon(
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { child, admin, request: path.join(dir, 'run', 'request.sock') };
+  return {
+    child,
+    admin,
+    adminSocket: path.join(dir, 'run', 'admin.sock'),
+    request: path.join(dir, 'run', 'request.sock'),
+  };
 }
 
 /** The main thread's run-queue wait so far (ms): schedstat's second field, in ns. */
@@ -478,28 +483,45 @@ function storm(hostile: Client, requestSocket: string): Load {
   };
 }
 
+/**
+ * CAPGATE_BENCH_UPLOAD_FRESH=N: the upload rows' admin runs N loops at once, each upload on a new
+ * connection (a flood that opens one per upload, past keep-alive); unset: one loop on one client.
+ */
+const FRESH_UPLOAD_LOOPS = positiveEnv('CAPGATE_BENCH_UPLOAD_FRESH');
+
 /** An admin uploading the same bomb over and over. */
-function uploads(admin: CapgateAdminClient, name: string, bytes: Uint8Array): Load {
+function uploads(admin: CapgateAdminClient, adminSocket: string, name: string, bytes: Uint8Array): Load {
   let uploading = false;
-  let loop: Promise<Record<string, number>> = Promise.resolve({});
+  let loops: Array<Promise<Record<string, number>>> = [];
+  const push = async (): Promise<string> => {
+    const client = FRESH_UPLOAD_LOOPS === undefined ? admin : new CapgateAdminClient({ socketPath: adminSocket });
+    try {
+      return await client.pushPolicy(name, bytes).then(
+        () => 'accepted',
+        (e: unknown) => `refused ${(e as { status?: number }).status ?? '?'}`,
+      );
+    } finally {
+      if (client !== admin) client.close();
+    }
+  };
   return {
     async start() {
       uploading = true;
-      loop = (async () => {
+      loops = Array.from({ length: FRESH_UPLOAD_LOOPS ?? 1 }, async () => {
         const refusals: Record<string, number> = {};
         while (uploading) {
-          const status = await admin.pushPolicy(name, bytes).then(
-            () => 'accepted',
-            (e: unknown) => `refused ${(e as { status?: number }).status ?? '?'}`,
-          );
+          const status = await push();
           refusals[status] = (refusals[status] ?? 0) + 1;
         }
         return refusals;
-      })();
+      });
     },
     async stop() {
       uploading = false;
-      return loop;
+      const refusals: Record<string, number> = {};
+      for (const r of await Promise.all(loops))
+        for (const [status, n] of Object.entries(r)) refusals[status] = (refusals[status] ?? 0) + n;
+      return refusals;
     },
   };
 }
@@ -607,7 +629,7 @@ async function measureConfiguration(c: Configuration, pods: PodsCgroup | undefin
     await daemon.admin.bind('set-memlock', { policy: 'memlock-cap' });
     if (selected('cpu-hog')) keep(await measureRow(CONTROL_ROW, daemon, victim, cpuHog(pods), pace));
     for (const bomb of BOMBS.filter(selected)) {
-      const load = uploads(daemon.admin, bomb, await UPLOAD_BOMBS[bomb]());
+      const load = uploads(daemon.admin, daemon.adminSocket, bomb, await UPLOAD_BOMBS[bomb]());
       keep(await measureRow(`upload ${bomb}`, daemon, victim, load, pace, cpuHog(pods)));
     }
     return rows;

@@ -30,6 +30,33 @@ describe('the byte-rate budget', () => {
     expect(budget.spend(500)).toBe(0);
     expect(budget.spend(1)).toBe(1);
   });
+
+  it('takes a payer’s advance now, pays what it reads from that first, and gives back the rest when settled', () => {
+    let now = 0;
+    const budget = new ByteRateBudget(1000, 500, () => now);
+    const connection = {};
+    budget.advance(connection, 400);
+    expect(budget.waitFor(100)).toBe(0);
+    expect(budget.waitFor(101)).toBe(1); // 100 bytes left
+    expect(budget.spend(300, connection)).toBe(0); // from the advance
+    expect(budget.waitFor(101)).toBe(1);
+    expect(budget.spend(150, connection)).toBe(0); // 100 from the advance, 50 from the budget
+    expect(budget.waitFor(51)).toBe(1);
+    budget.settle(connection); // nothing left to give back
+    expect(budget.waitFor(51)).toBe(1);
+    const other = {};
+    budget.advance(other, 300); // 250 owed
+    expect(budget.waitFor(0)).toBe(250);
+    budget.settle(other); // unread: given back
+    expect(budget.waitFor(50)).toBe(0);
+    expect(budget.waitFor(51)).toBe(1);
+    budget.settle(other);
+    expect(budget.waitFor(51)).toBe(1); // once only
+    now += 10_000;
+    budget.settle(budget); // no advance: nothing
+    expect(budget.waitFor(500)).toBe(0); // refilled to the burst, not beyond
+    expect(budget.waitFor(501)).toBe(1);
+  });
 });
 
 /** A server on a Unix socket reading each body with readBody under `budget`, at most `maxBytes` of it. */

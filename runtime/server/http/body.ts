@@ -35,7 +35,8 @@ function paced(
   let stopped = false;
   return {
     pay(bytes) {
-      const wait = budget?.spend(bytes) ?? 0;
+      // The connection's advance on its first read pays first (connection-gate.ts).
+      const wait = budget?.spend(bytes, req.socket) ?? 0;
       if (wait <= 0 || resumeTimer !== undefined || stopped) return;
       req.pause();
       resumeTimer = setTimeout(() => {

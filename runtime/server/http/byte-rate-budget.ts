@@ -20,6 +20,8 @@ export class ByteRateBudget {
   /** Bytes that may be read now; negative: a debt, paid back at the rate. */
   #tokens: number;
   #at: number;
+  /** Bytes paid in advance for what a payer (a new connection) will read, not yet read. */
+  readonly #advances = new WeakMap<object, number>();
 
   constructor(bytesPerSecond: number, burstBytes: number, now: () => number = () => performance.now()) {
     this.#bytesPerMs = bytesPerSecond / 1000;
@@ -29,12 +31,54 @@ export class ByteRateBudget {
     this.#at = now();
   }
 
-  /** Pays for `bytes` already read; returns how long to wait before reading more (ms; 0: at once). */
-  spend(bytes: number): number {
+  /**
+   * Pays for `bytes` already read; returns how long to wait before reading more (ms; 0: at once).
+   * Bytes `payer` paid for in advance (advance()) are taken from that first.
+   */
+  spend(bytes: number, payer?: object): number {
+    const advance = payer === undefined ? 0 : (this.#advances.get(payer) ?? 0);
+    if (advance > 0) {
+      const covered = Math.min(advance, bytes);
+      this.#advances.set(payer!, advance - covered);
+      bytes -= covered;
+    }
+    this.#refill();
+    this.#tokens -= bytes;
+    return this.#msFor(-this.#tokens);
+  }
+
+  /**
+   * Pays now for up to `bytes` that `payer` will read (a new connection's first read, before any
+   * body is there to pay for): what it then reads is paid from this first, and settle() gives
+   * back what it did not read.
+   */
+  advance(payer: object, bytes: number): void {
+    this.spend(bytes);
+    this.#advances.set(payer, (this.#advances.get(payer) ?? 0) + bytes);
+  }
+
+  /** Gives back what is left of `payer`'s advance (its first request is answered, or it closed). */
+  settle(payer: object): void {
+    const left = this.#advances.get(payer) ?? 0;
+    this.#advances.delete(payer);
+    if (left <= 0) return;
+    this.#refill();
+    this.#tokens = Math.min(this.#burst, this.#tokens + left);
+  }
+
+  /** How long until `bytes` more could be paid without a debt (ms; 0: now), if nothing else is spent. */
+  waitFor(bytes: number): number {
+    this.#refill();
+    return this.#msFor(bytes - this.#tokens);
+  }
+
+  #refill(): void {
     const now = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#bytesPerMs);
     this.#at = now;
-    this.#tokens -= bytes;
-    return this.#tokens >= 0 ? 0 : Math.ceil(-this.#tokens / this.#bytesPerMs);
+  }
+
+  #msFor(owed: number): number {
+    return owed > 0 ? Math.ceil(owed / this.#bytesPerMs) : 0;
   }
 }

@@ -1,14 +1,16 @@
 // The admin socket's HTTP/1.1 server on a Unix socket (node:http; the request socket has
 // lean/lean-server.ts), with the hardening both channels share: body caps (in the handlers),
 // header/request/keep-alive timeouts, a bounded connection count, the socket's mode set at
-// creation (umask), and peer credentials read once per connection from the kernel.
+// creation (umask), and peer credentials read once per connection from the kernel. With a body
+// budget, a new connection is read only once the budget is out of debt (connection-gate.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { fail, send, type Reply } from './reply.ts';
+import { encodeReply, fail, send, type Reply } from './reply.ts';
 import { discardBody } from './body.ts';
 import type { ByteRateBudget } from './byte-rate-budget.ts';
+import { ConnectionGate, type GateRefusal } from './connection-gate.ts';
 import type { Router } from './router.ts';
 import { listenOnSocketFile } from './socket-file.ts';
 
@@ -37,13 +39,17 @@ export interface UnixServerOptions<P> {
   /** Checked before routing every request of the connection; a Reply refuses it. */
   authorize?(peer: P): Reply | null;
   logger: Logger;
-  /** What a refused request's body is dropped under (body.ts: discardBody); none: at full speed. */
+  /**
+   * What a refused request's body is dropped under (body.ts: discardBody), and what a new
+   * connection waits for, unread, while it is in debt (connection-gate.ts); none: at full speed.
+   */
   bodyBudget?: ByteRateBudget;
 }
 
 export class UnixHttpServer<P> {
   readonly server: http.Server;
   private readonly peers = new WeakMap<net.Socket, P>();
+  private readonly gate: ConnectionGate | undefined;
   private closing = false;
 
   constructor(private readonly o: UnixServerOptions<P>) {
@@ -56,6 +62,19 @@ export class UnixHttpServer<P> {
     });
     this.server.headersTimeout = o.limits.headersTimeoutMs;
     this.server.maxConnections = o.limits.maxConnections;
+    if (o.bodyBudget !== undefined) {
+      // Node's header and request timeouts count from the accept: a connection waits at most half
+      // of them, so that what it sends once admitted has the other half. Half of the connections
+      // may wait; the others stay for the admitted ones.
+      this.gate = new ConnectionGate(o.bodyBudget, {
+        maxWaitMs: Math.min(o.limits.headersTimeoutMs, o.limits.requestTimeoutMs) / 2,
+        maxWaiting: Math.max(1, Math.floor(o.limits.maxConnections / 2)),
+      });
+      // Accepted sockets are not read until resume(), the gate's admission: net.Server's
+      // pauseOnConnect, which http.createServer does not pass on, but which net.Server reads at
+      // each accept (Node 20 and 24; upload-budget-connections.test.ts fails without it).
+      Object.assign(this.server, { pauseOnConnect: true });
+    }
     this.server.on('connection', (socket: net.Socket) => {
       let peer: P | null = null;
       try {
@@ -73,6 +92,11 @@ export class UnixHttpServer<P> {
       const silent = setTimeout(() => socket.destroy(), o.limits.headersTimeoutMs);
       socket.once('data', () => clearTimeout(silent));
       socket.once('close', () => clearTimeout(silent));
+      this.gate?.enter(
+        socket,
+        () => socket.resume(),
+        (refusal) => refuseUnread(socket, refusal),
+      );
     });
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res));
     this.server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
@@ -88,6 +112,10 @@ export class UnixHttpServer<P> {
     });
   }
 
+  private inDebt(): boolean {
+    return (this.o.bodyBudget?.waitFor(0) ?? 0) > 0;
+  }
+
   listen(): Promise<void> {
     return listenOnSocketFile(this.server, this.o);
   }
@@ -99,6 +127,7 @@ export class UnixHttpServer<P> {
   /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    this.gate?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
@@ -108,6 +137,9 @@ export class UnixHttpServer<P> {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // What is left of the connection's advance on its first read (connection-gate.ts) is given
+    // back once its first request is answered.
+    if (this.o.bodyBudget !== undefined) res.once('close', () => this.o.bodyBudget?.settle(req.socket));
     const peer = this.peers.get(req.socket);
     if (peer === undefined) {
       discardBody(req, this.o.bodyBudget);
@@ -129,10 +161,28 @@ export class UnixHttpServer<P> {
     try {
       const reply = await this.o.router.dispatch(req, peer);
       // A body we refused to read (too large, wrong type) must not be parsed as the next request.
-      send(res, reply, this.closing || !req.complete);
+      // An answer given while the body budget is in debt closes the connection too: the next
+      // request of a kept-alive one would be read at once, and a new connection waits at the gate.
+      send(res, reply, this.closing || !req.complete || this.inDebt());
     } catch (err) {
       this.o.logger.error({ err, channel: this.o.name, url: req.url }, 'handler failed');
       send(res, fail('internal', 'internal error; see the daemon log'), true);
     }
   }
+}
+
+/** Answers a connection the gate refused without reading a byte of it, and closes it once sent. */
+function refuseUnread(socket: net.Socket, refusal: GateRefusal): void {
+  const reply =
+    refusal.why === 'closing'
+      ? fail('shutting-down', 'the daemon is shutting down', 'retry against the restarted daemon')
+      : fail(
+          'overloaded',
+          refusal.why === 'too-many-waiting'
+            ? 'too many connections are waiting for the upload budget (admin.uploadBytesPerSecond)'
+            : 'the upload budget (admin.uploadBytesPerSecond) would not admit this connection within half of http.headersTimeoutMs (or of http.requestTimeoutMs, if shorter)',
+          `retry after ${refusal.retryAfterS} s`,
+          { headers: { 'retry-after': String(refusal.retryAfterS) } },
+        );
+  socket.end(encodeReply(reply, true), () => socket.destroy());
 }
