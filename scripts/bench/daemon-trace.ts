@@ -6,7 +6,8 @@
 //     its wait in the turn queue), when its answer was written;
 //   - every speculative run on the main thread (InlineRunner.run) and every instance made there
 //     (InstanceFactory.prepare: the spares), with its wall span and its CPU time;
-//   - every garbage collection of the main isolate (PerformanceObserver 'gc'), with its span and kind.
+//   - every garbage collection of the main isolate (PerformanceObserver 'gc'), with its span and kind;
+//   - the audit writer's background steps (ingest and index batches) and its commits (flush).
 // It wraps the prototypes' methods, so the daemon's code is the same with and without it. Not for
 // production: the arrays grow for as long as the daemon runs.
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import { threadCpuClock } from '../../runtime/os/thread-cpu-clock.ts';
 import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
 import { InlineRunner } from '../../runtime/engine/speculative/inline-runner.ts';
 import { LeanConnection } from '../../runtime/server/http/lean/lean-connection.ts';
+import { AuditWriter } from '../../runtime/server/audit/audit-writer.ts';
 
 export interface DaemonTrace {
   /** [payer index, read, ran, answered] per request (ms, monotonic; ran/answered NaN: never). */
@@ -26,6 +28,8 @@ export interface DaemonTrace {
   guest: number[];
   /** [start, duration, kind] per GC (ms, monotonic; kind: perf_hooks' NODE_PERFORMANCE_GC_*). */
   gc: number[];
+  /** [start, end, kind (0 ingest/index step, 1 audit commit)] per span of the audit writer (ms, monotonic). */
+  audit: number[];
 }
 
 const file = process.env.CAPGATE_TRACE_FILE;
@@ -38,7 +42,7 @@ function install(out: string): void {
   const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   const mono = (): number => performance.now() + offset;
   const cpu = threadCpuClock() ?? (() => Number.NaN);
-  const trace: DaemonTrace = { requests: [], payers: [], guest: [], gc: [] };
+  const trace: DaemonTrace = { requests: [], payers: [], guest: [], gc: [], audit: [] };
   const payerIndex = new Map<string, number>();
 
   // One request at a time per connection: its row in `requests`, until its answer is written.
@@ -99,6 +103,20 @@ function install(out: string): void {
     };
   InlineRunner.prototype.run = span(0, InlineRunner.prototype.run);
   InstanceFactory.prototype.prepare = span(1, InstanceFactory.prototype.prepare);
+
+  type Writer = { indexStep(): void; flush(): void };
+  const writer = AuditWriter.prototype as unknown as Writer;
+  const timed = (kind: number, f: () => void) =>
+    function (this: unknown): void {
+      const t0 = mono();
+      try {
+        f.call(this);
+      } finally {
+        trace.audit.push(t0, mono(), kind);
+      }
+    };
+  writer.indexStep = timed(0, writer.indexStep);
+  writer.flush = timed(1, writer.flush);
 
   new PerformanceObserver((list) => {
     for (const e of list.getEntries())

@@ -8,7 +8,8 @@
 //     audit commit); after: written -> the client had it;
 //   and, over the whole request (sent -> answered), what the daemon's main thread did (schedstat):
 //     on CPU, waiting for a CPU, neither (asleep: nothing to do, or blocked); the main isolate's GC
-//     in it; guest runs in it; the other VMs' requests the main thread ran meanwhile;
+//     in it; guest runs in it; the other VMs' requests the main thread ran meanwhile (how many, and
+//     their time from run to answer); the audit's ingest and index steps in it;
 //   wait prev: counted from (when it was due) -> the previous answer came (the daemon's, on the
 //     previous request); client gap: from when it could be sent to sent (the client was not on a
 //     CPU: its own timer is never counted, but a stall between an answer and the next send is);
@@ -93,6 +94,11 @@ for (let i = 0; i < daemon.requests.length; i += 4) {
 }
 const firstSent = blocks[0]?.trace[1] ?? 0;
 const victim = byPayer.findIndex((p) => p.read.some((r) => r >= firstSent && r < firstSent + 1000));
+const audit = new Intervals();
+const auditKinds = daemon.audit ?? [];
+for (let i = 0; i < auditKinds.length; i += 3)
+  if (auditKinds[i + 2] === 0) audit.add(auditKinds[i]!, auditKinds[i + 1]!);
+audit.sort();
 const others = new Intervals();
 for (const [k, p] of byPayer.entries())
   if (k !== victim) for (const [i, r] of p.ran.entries()) others.add(Number.isNaN(r) ? p.read[i]! : r, p.written[i]!);
@@ -124,15 +130,20 @@ const PARTS = [
   'GC',
   'guest',
   'other VM reqs',
+  'other VM ms',
+  'index ms',
 ] as const;
 type Part = (typeof PARTS)[number];
 
 const sides = new Map<string, Array<Record<Part, number>>>();
+/** Per side, the index in its rows where each block starts (a stretch never spans two blocks). */
+const blockStarts = new Map<string, number[]>();
 for (const b of blocks) {
   const [row, side] = b.label.split('/');
   const key = `${b.configuration} ${row} ${side}`;
   const rows = sides.get(key) ?? [];
   sides.set(key, rows);
+  blockStarts.set(key, [...(blockStarts.get(key) ?? []), rows.length]);
   let prevAnswered = -Infinity;
   for (let i = 0; i < b.trace.length; i += 7) {
     const [t0, sent, answered, exec0, wait0, exec1, wait1] = b.trace.slice(i, i + 7) as number[] as [
@@ -165,6 +176,8 @@ for (const b of blocks) {
       GC: gc.overlap(sent, answered),
       guest: guest.overlap(sent, answered),
       'other VM reqs': others.count(sent, answered),
+      'other VM ms': others.overlap(sent, answered),
+      'index ms': audit.overlap(sent, answered),
     });
     prevAnswered = answered;
   }
@@ -206,6 +219,27 @@ for (const [key, rs] of sides) {
   const top = [...rs].sort((a, b) => b['round trip'] - a['round trip']).slice(0, 4);
   for (const r of top)
     console.log([key, ...PARTS.slice(1).map((p) => r[p].toFixed(p === 'other VM reqs' ? 0 : 2))].join('\t'));
+}
+
+// The stretch behind each side's worst latency: from the last request sent on time, every
+// request late because the one before it was (its round trips, on average, over the 2 ms
+// interval): what a p99 under coordinated-omission accounting is made of.
+console.log('\nthe stretch behind the worst latency: row side, worst, requests late in a row, then their mean parts');
+for (const [key, rs] of sides) {
+  let worst = 0;
+  for (let i = 1; i < rs.length; i++) if (rs[i]!.latency > rs[worst]!.latency) worst = i;
+  const first = Math.max(...(blockStarts.get(key) ?? [0]).filter((b) => b <= worst));
+  let start = worst;
+  while (start > first && rs[start]!['wait prev'] > 0.01) start--;
+  const stretch = rs.slice(start, worst + 1);
+  console.log(
+    [
+      key,
+      rs[worst]!.latency.toFixed(1),
+      stretch.length,
+      ...PARTS.slice(1).map((p) => mean(stretch, p).toFixed(2)),
+    ].join('\t'),
+  );
 }
 
 // The longest guest turns, as the runner counts them (its runs' CPU time in one turn of the event
