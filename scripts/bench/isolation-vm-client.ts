@@ -4,20 +4,36 @@
 // until `stop`).
 // Driven over IPC by scripts/bench/isolation.ts.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { REQUEST_ROUTES } from '../../runtime/wire/index.ts';
 import { buildJsonPost, RawHttpConnection } from './raw-http-client.ts';
 
 export type IsolationClientCommand =
   /** `intervalUs`: send one request every that many µs (an open loop, as a VM's occasional
    * requests come), else back to back (the client itself saturates what serves it). */
-  | { cmd: 'run'; socketPath: string; count: number; bytes: string; intervalUs?: number }
+  | {
+      cmd: 'run';
+      socketPath: string;
+      count: number;
+      bytes: string;
+      intervalUs?: number;
+      /** The daemon's pid: trace each request (`trace` in `ran`; CAPGATE_BENCH_TRACE_DIR). */
+      tracePid?: number;
+    }
   | { cmd: 'storm'; socketPath: string; connections: number; bytes: string }
   | { cmd: 'stop' }
   | { cmd: 'exit' };
 
 export type IsolationClientMessage =
   | { kind: 'ready'; targetPid: number }
-  | { kind: 'ran'; samplesUs: number[]; outcomes: Record<string, number> }
+  | {
+      kind: 'ran';
+      samplesUs: number[];
+      outcomes: Record<string, number>;
+      /** With tracePid, per request (ms; times on CLOCK_MONOTONIC): [counted from, sent, answered,
+       * then the daemon's main thread's schedstat before and after: run time, run-queue wait]. */
+      trace?: number[];
+    }
   | { kind: 'storming' }
   | { kind: 'stopped'; sent: number; outcomes: Record<string, number> }
   | { kind: 'failed'; error: string };
@@ -39,6 +55,13 @@ async function run(c: Extract<IsolationClientCommand, { cmd: 'run' }>): Promise<
   const conn = await RawHttpConnection.connect(c.socketPath);
   const samplesUs: number[] = [];
   const outcomes: Record<string, number> = {};
+  const trace: number[] | undefined = c.tracePid !== undefined ? [] : undefined;
+  const schedstat = `/proc/${c.tracePid}/task/${c.tracePid}/schedstat`;
+  /** The daemon's main thread so far: [time on a CPU, time runnable waiting for one] (ms). */
+  const sched = (): [number, number] => {
+    const f = fs.readFileSync(schedstat, 'utf8').split(' ');
+    return [Number(f[0]) / 1e6, Number(f[1]) / 1e6];
+  };
   const start = process.hrtime.bigint();
   for (let i = 0; i < c.count; i++) {
     let t0 = process.hrtime.bigint();
@@ -54,13 +77,18 @@ async function run(c: Extract<IsolationClientCommand, { cmd: 'run' }>): Promise<
         t0 = due;
       }
     }
+    const before = trace !== undefined ? sched() : undefined;
+    const sentAt = process.hrtime.bigint();
     const a = await conn.send(request);
-    samplesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
+    const answeredAt = process.hrtime.bigint();
+    samplesUs.push(Number(answeredAt - t0) / 1000);
+    if (trace !== undefined)
+      trace.push(Number(t0) / 1e6, Number(sentAt) / 1e6, Number(answeredAt) / 1e6, ...before!, ...sched());
     const o = outcomeOf(a);
     outcomes[o] = (outcomes[o] ?? 0) + 1;
   }
   conn.close();
-  send({ kind: 'ran', samplesUs, outcomes });
+  send({ kind: 'ran', samplesUs, outcomes, ...(trace !== undefined ? { trace } : {}) });
 }
 
 async function storm(c: Extract<IsolationClientCommand, { cmd: 'storm' }>): Promise<void> {

@@ -360,6 +360,11 @@ function ownCgroup(root: string): string | undefined {
   return line?.split(':').slice(2).join(':');
 }
 
+/** CAPGATE_BENCH_TRACE_DIR=dir: the victim traces each request (isolation-vm-client.ts), one line
+ * per block in dir/victim.jsonl (with the daemon preloading daemon-trace.ts, they can be joined). */
+const TRACE_DIR = process.env.CAPGATE_BENCH_TRACE_DIR;
+let tracedConfiguration = '';
+
 /** One block of the victim's decisions, with what the daemon's main thread did meanwhile. */
 async function victimBlock(
   admin: CapgateAdminClient,
@@ -367,6 +372,7 @@ async function victimBlock(
   victim: Client,
   requestSocket: string,
   pace: VictimPace,
+  label = '',
 ): Promise<Phase & { outcomes: Record<string, number> }> {
   await mainThread(admin);
   const wait0 = runQueueMs(daemonPid);
@@ -379,8 +385,14 @@ async function victimBlock(
     count: BLOCK_REQUESTS,
     bytes: VICTIM_BYTES,
     ...(pace !== 'back-to-back' ? { intervalUs: pace.everyUs } : {}),
+    ...(TRACE_DIR !== undefined ? { tracePid: daemonPid } : {}),
   });
   const r = await ran;
+  if (TRACE_DIR !== undefined)
+    fs.appendFileSync(
+      path.join(TRACE_DIR, 'victim.jsonl'),
+      `${JSON.stringify({ configuration: tracedConfiguration, daemonPid, label, trace: r.trace })}\n`,
+    );
   return {
     samplesUs: r.samplesUs,
     outcomes: r.outcomes,
@@ -437,19 +449,19 @@ async function measureRow(
   const loaded: typeof alone = [];
   const controlled: typeof alone = [];
   const attack: Record<string, number> = {};
-  const under = async (l: Load, into: typeof alone): Promise<Record<string, number>> => {
+  const under = async (l: Load, into: typeof alone, label: string): Promise<Record<string, number>> => {
     await l.start();
-    into.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
+    into.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace, label));
     return l.stop();
   };
   for (let b = 0; b < BLOCKS; b++) {
     await settle(pid);
-    alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace));
+    alone.push(await victimBlock(daemon.admin, pid, victim, daemon.request, pace, `${name}/alone/${b}`));
     if (control !== undefined) {
-      await under(control, controlled);
+      await under(control, controlled, `${name}/control/${b}`);
       await settle(pid);
     }
-    add(attack, await under(load, loaded));
+    add(attack, await under(load, loaded, `${name}/loaded/${b}`));
   }
   const l = pool(loaded);
   return {
@@ -588,6 +600,7 @@ function hasCpus(c: Configuration): boolean {
 
 async function measureConfiguration(c: Configuration, pods: PodsCgroup | undefined): Promise<Row[]> {
   const { label, pace } = c;
+  tracedConfiguration = c.name;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capgate-bench-isolation-'));
   const daemon = await startDaemon(dir, c.inlineFuel);
   pods?.enter();

@@ -595,13 +595,19 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
       return ok({ path: req.path });
     });
     const [f1, f2, v] = conns as [RawConnection, RawConnection, RawConnection];
-    // Both have asked: the flood's recent cost is ten busy requests, the victim's one cheap one.
+    // Both have asked: the flood's recent cost is fifteen busy requests; the victim's, the flood's
+    // when it joined (ten) and one cheap one.
     for (let i = 0; i < 10; i++) {
       f1.write(get(`/f-warm${i}`));
       await f1.next();
     }
     v.write(get('/v-warm'));
     await v.next();
+    // The victim joined at the flood's cost (turn-queue.ts); the flood has cost more since.
+    for (let i = 10; i < 15; i++) {
+      f1.write(get(`/f-warm${i}`));
+      await f1.next();
+    }
     order.length = 0;
     // Written in one go: the server's next poll reads all three connections, the victim's last.
     f1.write(get('/f1'));

@@ -74,7 +74,9 @@ describe('TurnQueue', () => {
     const { loop, log, submit } = setup();
     for (let i = 0; i < 10; i++) submit('vm-flood', `warm${i}`, 0.2);
     expect(submit('vm-victim', 'v-warm', 0.2)).toBe('queued'); // the flood asked just now
-    loop.checkPhase();
+    // The flood goes on (the victim joined at its cost: it has cost more since).
+    for (let i = 10; i < 20; i++) submit('vm-flood', `warm${i}`, 0.2);
+    while (loop.pending > 0) loop.checkPhase();
     log.length = 0;
     // One poll reads three of the flood's requests and then one of the victim's.
     expect(submit('vm-flood', 'f0', 0.2)).toBe('queued'); // the victim asked just now
@@ -85,6 +87,26 @@ describe('TurnQueue', () => {
     loop.checkPhase();
     // Victim first; then the flood's in order, up to the turn's budget (1 ms).
     expect(log).toEqual(['v0', 'f0', 'f1', 'f2']);
+  });
+
+  it('a key that starts flooding after a quiet while does not go first until its cost catches up: it joins at the least cost of the keys asking', () => {
+    const { loop, q, log, submit } = setup({ turnBudgetMs: 100 });
+    // A victim asking one 0.2 ms request every 2 ms for 3 s (~0.4 s of decayed cost), the flood quiet.
+    for (let i = 0; i < 1500; i++) {
+      submit('vm-victim', `warm${i}`, 0.2);
+      loop.checkPhase();
+      loop.t += 1.8;
+    }
+    const victimCost = q.costOf('vm-victim');
+    expect(victimCost).toBeGreaterThan(100);
+    log.length = 0;
+    // The flood arrives: one poll reads five of its 0.5 ms requests, then one of the victim's.
+    for (let i = 0; i < 5; i++) expect(submit('vm-flood', `f${i}`, 0.5)).toBe('queued');
+    expect(q.costOf('vm-flood')).toBeCloseTo(victimCost, 6);
+    submit('vm-victim', 'v0', 0.2);
+    loop.checkPhase();
+    // Equal costs: the flood's oldest first; then it has cost more, and the victim goes.
+    expect(log).toEqual(['f0', 'v0', 'f1', 'f2', 'f3', 'f4']);
   });
 
   it('keys of equal cost are served oldest request first', () => {

@@ -8,7 +8,8 @@
 // here, keyed by who pays for it (its VM, or one key for every peer in no VM), and
 //   - while only one key has asked recently (within `contentionWindowMs`) and nothing waits, it
 //     runs at once, in the callback that read it: one VM alone pays no latency;
-//   - otherwise it waits in its key's queue, and each of the event loop's check phases
+//   - otherwise it waits in its key's queue (a key that starts asking joins at the least cost of
+//     those asking: joins()), and each of the event loop's check phases
 //     (setImmediate, right after the poll that read the requests) runs queued requests one at a
 //     time, each time the one of the key with the least recent cost (decayed: recent-cost.ts;
 //     ties: the oldest first), up to `turnBudgetMs` of them a turn, then yields to the next poll,
@@ -161,9 +162,10 @@ export class TurnQueue {
     const now = this.clock.now();
     let lane = this.lanes.get(key);
     if (lane === undefined) {
-      lane = { key, queue: [], cost: 0, costAt: now, lastAskedAt: now };
+      lane = { key, queue: [], cost: 0, costAt: now, lastAskedAt: -Infinity };
       this.lanes.set(key, lane);
     }
+    if (now - lane.lastAskedAt > this.limits.contentionWindowMs) this.joins(lane, now);
     lane.lastAskedAt = now;
     const contended = this.otherAskedSince(key, now - this.limits.contentionWindowMs);
     this.asked(key, now);
@@ -179,6 +181,28 @@ export class TurnQueue {
     this.queuedTotal++;
     if (this.steps < this.queuedTotal) this.deferStep();
     return 'queued';
+  }
+
+  /**
+   * A key that starts asking (new, or quiet for the contention window) starts at the least recent
+   * cost of the keys asking now, not below it: its quiet time is no credit against them (fair
+   * queueing does the same: a flow joins at the system's virtual time). Without it, a VM that
+   * started flooding after a quiet while had ~0 recent cost and went first until its cost caught
+   * up with a steady VM's (one cheap request every 2 ms carries ~0.1-0.15 s of decayed cost):
+   * measured in the isolation bench's traces (one core, memlock-then-deny), in a flood's first
+   * 0.3 s the victim waited here 1.3-1.4 ms a request on average (0.4 later), its round trips
+   * outlasted its 2 ms interval, and the requests due meanwhile piled up to 125 ms late: that
+   * stretch was the row's p99. With it: 0.4-0.6 ms, and 20-22 ms at worst in that stretch.
+   */
+  private joins(lane: Lane, now: number): void {
+    let floor = Infinity;
+    for (const other of this.lanes.values())
+      if (other !== lane && now - other.lastAskedAt <= this.limits.contentionWindowMs)
+        floor = Math.min(floor, decayedCost(other, now));
+    if (floor !== Infinity && floor > decayedCost(lane, now)) {
+      lane.cost = floor;
+      lane.costAt = now;
+    }
   }
 
   private refused(reason: TurnRefusal): TurnAdmission {
