@@ -692,12 +692,19 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
       ['a', 'b', 'b'],
       (req) => {
         order.push(req.path);
+        if (req.path.startsWith('/b-warm')) busy(1);
         return ok({ path: req.path });
       },
       1,
     );
     const [a, b1, b2] = conns as [RawConnection, RawConnection, RawConnection];
+    // Both have asked, b at a greater cost: a joined at b's (turn-queue.ts), and b has cost more
+    // since. (Joined at equal costs, which of a and b1 ran first would be the poll's read order.)
     b1.write(get('/b-warm'));
+    await b1.next();
+    a.write(get('/a-warm'));
+    await a.next();
+    b1.write(get('/b-warm2'));
     await b1.next();
     // One poll: a's request waits (b asked), b1's waits, b2's finds b's queue full.
     a.write(get('/a'));
@@ -707,7 +714,7 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
     expect([ra.status, rb1.status]).toEqual([200, 200]);
     expect(rb2.status).toBe(503);
     expect(errorOf(rb2)).toMatchObject({ code: 'overloaded', message: 'refused: vm-queue-full' });
-    expect(order).toEqual(['/b-warm', '/a', '/b1']);
+    expect(order).toEqual(['/b-warm', '/a-warm', '/b-warm2', '/a', '/b1']);
     // The refused connection stays usable.
     b2.write(get('/b2-again'));
     expect((await b2.next()).status).toBe(200);
