@@ -10,7 +10,10 @@ export default defineConfig({
     // Kills the processes each test and each file started, and fails a file that left one behind.
     setupFiles: ['test/support/processes/setup.ts'],
     // Guest builds and real daemons make some suites slow to start; none asserts wall-clock time.
-    testTimeout: 60_000,
+    // Above the daemon's own bound for a compile (its wall-clock cap, 120 s: at SCHED_IDLE on a
+    // busy host an upload may wait that long before the 503), so a test that pushes a policy while
+    // the rest of the suite keeps both cores busy is not cut short before the daemon answers.
+    testTimeout: 150_000,
     hookTimeout: 180_000,
     // Tests spawn real processes and daemons; two cores, so keep files from oversubscribing them.
     maxWorkers: 2,
