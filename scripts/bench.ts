@@ -13,6 +13,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   verify: () => import('./bench/core-verify.ts'),
   upload: () => import('./bench/upload-time.ts'),
   garbage: () => import('./bench/garbage.ts'),
+  'idle-turns': () => import('./bench/idle-turns.ts'),
 };
 
 const wanted = process.argv.slice(2);

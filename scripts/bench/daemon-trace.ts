@@ -9,11 +9,15 @@
 //   - every garbage collection of the main isolate (PerformanceObserver 'gc'), with its span and kind;
 //   - the audit writer's background steps (ingest and index batches) and its commits (flush).
 // It wraps the prototypes' methods, so the daemon's code is the same with and without it. Not for
-// production: the arrays grow for as long as the daemon runs.
+// production: what it records grows for as long as the daemon runs. It records into NumberLogs
+// (number-log.ts), never into arrays: a trace array's growth, a copy of all of it into fresh
+// memory, fell inside the spans it measured (a prepare's record inside a run) and showed as guest
+// turns of 6-15 ms without a GC.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { threadCpuClock } from '../../runtime/os/thread-cpu-clock.ts';
+import { NumberLog } from './number-log.ts';
 import { InstanceFactory } from '../../runtime/engine/instance-factory.ts';
 import { InlineRunner } from '../../runtime/engine/speculative/inline-runner.ts';
 import { LeanConnection } from '../../runtime/server/http/lean/lean-connection.ts';
@@ -42,7 +46,11 @@ function install(out: string): void {
   const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   const mono = (): number => performance.now() + offset;
   const cpu = threadCpuClock() ?? (() => Number.NaN);
-  const trace: DaemonTrace = { requests: [], payers: [], guest: [], gc: [], audit: [] };
+  const requests = new NumberLog();
+  const guest = new NumberLog();
+  const gc = new NumberLog();
+  const audit = new NumberLog();
+  const payers: string[] = [];
   const payerIndex = new Map<string, number>();
 
   // One request at a time per connection: its row in `requests`, until its answer is written.
@@ -58,22 +66,25 @@ function install(out: string): void {
   proto.submit = function (this: Conn, head, body) {
     let p = payerIndex.get(this.payer);
     if (p === undefined) {
-      p = trace.payers.push(this.payer) - 1;
+      p = payers.push(this.payer) - 1;
       payerIndex.set(this.payer, p);
     }
-    rowOf.set(this, trace.requests.length);
-    trace.requests.push(p, mono(), Number.NaN, Number.NaN);
+    rowOf.set(this, requests.length);
+    requests.push(p);
+    requests.push(mono());
+    requests.push(Number.NaN);
+    requests.push(Number.NaN);
     return submit.call(this, head, body);
   };
   proto.run = function (this: Conn) {
     const row = rowOf.get(this);
-    if (row !== undefined) trace.requests[row + 2] = mono();
+    if (row !== undefined) requests.set(row + 2, mono());
     run.call(this);
   };
   proto.write = function (this: Conn, reply, close) {
     const row = rowOf.get(this);
     if (row !== undefined) {
-      trace.requests[row + 3] = mono();
+      requests.set(row + 3, mono());
       rowOf.delete(this);
     }
     write.call(this, reply, close);
@@ -94,7 +105,13 @@ function install(out: string): void {
       try {
         return f.apply(this, a);
       } finally {
-        trace.guest.push(w0, mono(), cpu() - c0, kind, turn);
+        const w1 = mono();
+        const c1 = cpu();
+        guest.push(w0);
+        guest.push(w1);
+        guest.push(c1 - c0);
+        guest.push(kind);
+        guest.push(turn);
         if (kind === 0 && !turnEnding) {
           turnEnding = true;
           setImmediate(endTurn);
@@ -112,16 +129,31 @@ function install(out: string): void {
       try {
         f.call(this);
       } finally {
-        trace.audit.push(t0, mono(), kind);
+        const t1 = mono();
+        audit.push(t0);
+        audit.push(t1);
+        audit.push(kind);
       }
     };
   writer.indexStep = timed(0, writer.indexStep);
   writer.flush = timed(1, writer.flush);
 
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries())
-      trace.gc.push(e.startTime + offset, e.duration, (e as { detail?: { kind?: number } }).detail?.kind ?? 0);
+    for (const e of list.getEntries()) {
+      gc.push(e.startTime + offset);
+      gc.push(e.duration);
+      gc.push((e as { detail?: { kind?: number } }).detail?.kind ?? 0);
+    }
   }).observe({ entryTypes: ['gc'] });
 
-  process.once('exit', () => fs.writeFileSync(out, JSON.stringify(trace)));
+  process.once('exit', () => {
+    const trace: DaemonTrace = {
+      requests: requests.toArray(),
+      payers,
+      guest: guest.toArray(),
+      gc: gc.toArray(),
+      audit: audit.toArray(),
+    };
+    fs.writeFileSync(out, JSON.stringify(trace));
+  });
 }
