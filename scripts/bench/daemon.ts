@@ -70,6 +70,8 @@ export interface SocketRun {
   notAllowed: Record<string, number>;
   /** CPU time of the daemon process (all its threads) per decision, from /proc: robust to other load. */
   daemonCpuUs: number;
+  /** CPU time of the daemon's main thread per decision (the thread every VM shares), from /proc; multiVmRun only. */
+  mainThreadCpuUs?: number;
 }
 
 /** A way to ask for one decision over one persistent connection. */
@@ -105,6 +107,13 @@ export function processCpuUs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 const CLOCK_TICKS = 100;
+
+/** User + system CPU of a process's main thread (its tid is its pid), in µs (10 ms ticks: use long runs). */
+export function mainThreadCpuUs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
 
 /** `clients` persistent connections sending `perClient` requests each; per-request µs and wall time. */
 async function socketRun(
@@ -199,16 +208,24 @@ export async function multiVmRun(
     await round(hooks.warmUpPerConnection ?? 30);
     await hooks.before?.();
     const cpu0 = processCpuUs(daemonPid);
+    const main0 = mainThreadCpuUs(daemonPid);
     const t0 = process.hrtime.bigint();
     const results = await round(perConnection);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpuUs = processCpuUs(daemonPid) - cpu0;
+    const mainUs = mainThreadCpuUs(daemonPid) - main0;
     await hooks.after?.();
     const samples = results.flatMap((r) => r.samplesUs);
     const notAllowed: Record<string, number> = {};
     for (const r of results)
       for (const [k, n] of Object.entries(r.notAllowed)) notAllowed[k] = (notAllowed[k] ?? 0) + n;
-    return { samples, seconds, notAllowed, daemonCpuUs: cpuUs / samples.length };
+    return {
+      samples,
+      seconds,
+      notAllowed,
+      daemonCpuUs: cpuUs / samples.length,
+      mainThreadCpuUs: mainUs / samples.length,
+    };
   } finally {
     for (let k = 0; k < registered; k++) await admin.unregisterVm(uuidOf(k));
     admin.close();

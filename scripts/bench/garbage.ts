@@ -12,7 +12,8 @@
 // stack: an allocation of a function V8 inlined is named with its caller. For exact sites,
 // CAPGATE_BENCH_DAEMON_FLAGS=--no-turbo-inlining (node flags for the daemon, space-separated;
 // the readings then are not the daemon's as it runs).
-// CAPGATE_BENCH_ROWS=a,b: only the rows whose names start with these (e.g. 'lone').
+// CAPGATE_BENCH_ROWS=a,b: only the rows whose names start with these (e.g. 'lone'); separated by
+// '|' instead when it holds one (the row names hold commas: '16 clients, set-memlock then deny|lone').
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,8 @@ import type { GcMeterCommand, GcMeterMessage, GcReading, ProfileNode, SamplingHe
 const METER = path.join(PACKAGE_ROOT, 'dist/scripts/bench/gc-meter.js');
 const PROFILE_DIR = process.env.CAPGATE_BENCH_HEAP_PROFILE;
 const DAEMON_FLAGS = process.env.CAPGATE_BENCH_DAEMON_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
-const ROW_NAMES = process.env.CAPGATE_BENCH_ROWS?.split(',');
+const ROWS_ENV = process.env.CAPGATE_BENCH_ROWS;
+const ROW_NAMES = ROWS_ENV?.split(ROWS_ENV.includes('|') ? '|' : ',');
 /** One sample per this many bytes allocated (V8's default is 32 KiB; finer for a per-request path). */
 const PROFILE_INTERVAL_BYTES = 4096;
 
@@ -146,6 +148,7 @@ function printReadings(results: Measured[]): void {
     'GC pause ms/10k',
     'decisions/s',
     'daemon CPU µs/decision',
+    'main thread CPU µs/decision',
     'outcomes',
   ];
   const lines = results.map(({ row, run, gc }) => {
@@ -163,6 +166,7 @@ function printReadings(results: Measured[]): void {
       per10k(gc.scavengeMs + gc.markCompactMs),
       String(Math.round(n / run.seconds)),
       String(Math.round(run.daemonCpuUs)),
+      String(Math.round(run.mainThreadCpuUs ?? Number.NaN)),
       outcomes === '' ? 'all allowed' : `not allowed: ${outcomes}`,
     ];
   });
@@ -180,7 +184,7 @@ function printReadings(results: Measured[]): void {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(fmt(l));
   console.log(
-    "KB/decision: bytes the main isolate allocated over the measured round (v8.GCProfiler's used heap before/after each collection; Buffers' backing stores not counted) / decisions; collections and their main-thread pauses (GCProfiler's cost) per 10,000 decisions; daemon CPU: all its threads, /proc",
+    "KB/decision: bytes the main isolate allocated over the measured round (v8.GCProfiler's used heap before/after each collection; Buffers' backing stores not counted) / decisions; collections and their main-thread pauses (GCProfiler's cost) per 10,000 decisions; daemon CPU: all its threads, /proc; main thread CPU: the daemon's main thread alone, /proc (10 ms ticks)",
   );
 }
 

@@ -148,6 +148,8 @@ interface Row {
   control?: Phase;
   /** What the attack did meanwhile, e.g. `deny:fuel-exhausted x120`. */
   attack: string;
+  /** How many requests (or uploads) that was, all outcomes together. */
+  attackCount?: number;
 }
 
 class Client {
@@ -470,6 +472,7 @@ async function measureRow(
     loaded: l,
     ...(control !== undefined ? { control: pool(controlled) } : {}),
     attack: attackText(attack),
+    attackCount: Object.values(attack).reduce((t, n) => t + n, 0),
     victimLoaded: l.outcomes,
   };
 }
@@ -719,14 +722,26 @@ function printRows(title: string, rows: Row[]): void {
 
 /** Where the daemon's CPU went, alone and loaded: each group's CPU time in % of one core. */
 function printThreads(rows: Row[]): void {
-  const header = ['hostile class', ...THREAD_GROUPS.map((g) => `${g} alone/loaded`), 'total alone/loaded'];
+  const header = [
+    'hostile class',
+    ...THREAD_GROUPS.map((g) => `${g} alone/loaded`),
+    'total alone/loaded',
+    'main µs/attack request',
+  ];
   const pct = (p: Phase, ms: number): string => ((100 * ms) / p.phaseMs).toFixed(0);
+  // The main thread's CPU the attack added (loaded less alone: the victim's own requests are the
+  // same in both), per request (or upload) it made.
+  const perAttack = (r: Row): string =>
+    r.attackCount === undefined || r.attackCount === 0
+      ? '-'
+      : (((r.loaded.threadsMs.main - r.alone.threadsMs.main) * 1000) / r.attackCount).toFixed(0);
   const lines = rows.map((r) => {
     const total = (p: Phase): number => THREAD_GROUPS.reduce((t, g) => t + p.threadsMs[g], 0);
     return [
       r.name,
       ...THREAD_GROUPS.map((g) => `${pct(r.alone, r.alone.threadsMs[g])}/${pct(r.loaded, r.loaded.threadsMs[g])}`),
       `${pct(r.alone, total(r.alone))}/${pct(r.loaded, total(r.loaded))}`,
+      perAttack(r),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));

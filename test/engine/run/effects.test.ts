@@ -13,7 +13,7 @@ import { libc, RLIMIT_MEMLOCK } from '../../../runtime/os/libc.ts';
 import type { CapabilitySpec } from '../../../runtime/capabilities/spec.ts';
 import type { CompiledPolicy } from '../../../runtime/engine/api.ts';
 import { Engine, type EngineOptions } from '../../../runtime/engine/engine.ts';
-import type { CapabilityCall } from '../../../runtime/engine/outcome.ts';
+import type { CapabilityCall, Outcome } from '../../../runtime/engine/outcome.ts';
 import { EffectJournal } from '../../../runtime/effects/effect-journal.ts';
 import type { DecisionContext } from '../../../runtime/effects/effect-intent.ts';
 import { memlockFromProc } from '../../identity/support/processes.ts';
@@ -132,7 +132,7 @@ describe('effects follow the decision', () => {
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
   });
 
-  it('evaluateHere: an allow decided on this thread is the outcome itself; a deny that acted is undone before its promise settles', async () => {
+  it('evaluateHere: an allow decided on this thread is the outcome itself; so is a deny that acted, undone before it returns', async () => {
     const { pid, spec } = vm();
     const req = request({ requesterPid: pid, targetPid: pid, bytes: 8n * MiB });
     const allowing = memlockThen('(call $allow)');
@@ -149,9 +149,10 @@ describe('effects follow the decision', () => {
     e.load(denying);
     softOnly(pid, 1n * MiB);
     const denied = e.evaluateHere(denying.sha256, req, spec);
-    expect(denied).toBeInstanceOf(Promise);
-    expect(memlockCalls((await denied).capabilityCalls)).toMatchObject([{ result: 'ok', undo: 'undone' }]);
+    expect(denied).not.toBeInstanceOf(Promise);
+    // Undone already: the limit is back before anything else runs.
     expect(memlockFromProc(pid)).toEqual({ soft: 1n * MiB, hard: 8n * MiB });
+    expect(memlockCalls((denied as Outcome).capabilityCalls)).toMatchObject([{ result: 'ok', undo: 'undone' }]);
   });
 
   it('memlock then deny: undoing a lowered hard limit fails with EPERM (no CAP_SYS_RESOURCE), and the outcome says so', async () => {
