@@ -173,16 +173,20 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
-    // bounds and the same "another VM is asking" as the evaluation scheduler, and a request
-    // waits at most its deadline.
+    // bounds, the same "another VM is asking" and the same share (vmShare, vmBurstMs: of the
+    // main thread's time there, in a bucket of its own) as the evaluation scheduler, and a
+    // request waits at most its deadline.
+    let onTurnPaced = (): void => {};
     const turns = new TurnQueue(
       {
         maxQueued: config.scheduler.maxQueued,
         maxQueuedPerKey: config.scheduler.maxQueuedPerKey,
         contentionWindowMs: config.scheduler.contentionWindowMs,
         maxWaitMs: config.request.deadlineMs,
+        share: config.scheduler.vmShare,
+        burstMs: config.scheduler.vmBurstMs,
       },
-      { onRefused: (reason) => onTurnRefused(reason) },
+      { onRefused: (reason) => onTurnRefused(reason), onPaced: () => onTurnPaced() },
     );
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
@@ -194,6 +198,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         inFlight: () => scheduler.inFlight,
         pacedVms: () => scheduler.pacedKeys,
         turnsQueued: () => turns.queued,
+        turnsPacedVms: () => turns.pacedKeys,
         longestTurnWait: () => turns.takeLongestWait(),
         bindingsSuspended: () => policies.suspended().length,
         ...(config.policies.directory !== undefined
@@ -211,6 +216,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => metrics.close());
     onPaced = () => metrics.vmPaced.inc();
     onTurnRefused = (reason) => metrics.rejected.inc({ reason: reason === 'deadline' ? 'turn-deadline' : reason });
+    onTurnPaced = () => metrics.mainThreadPaced.inc();
     for (const result of ['done', 'busy', 'failed'] as const) metrics.walCheckpoints.inc({ result }, 0);
     const checkpointer = new WalCheckpointer({
       database: config.database,
@@ -417,15 +423,26 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
       turns: {
         queue: turns,
-        refusal: (reason) =>
-          fail(
+        refusal: (reason, retryAfterMs = 0) => {
+          if (reason === 'vm-rate-limited') {
+            // As the evaluation scheduler's refusal for the VM's share (decision-pipeline.ts).
+            const after = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+            return fail(
+              'vm-rate-limited',
+              `this VM has used more than its share of the daemon's main thread (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
+              `retry after ${after} s`,
+              { headers: { 'retry-after': after } },
+            );
+          }
+          return fail(
             'overloaded',
             reason === 'deadline'
               ? `the request waited ${config.request.deadlineMs} ms for its turn on the daemon's main thread`
               : 'too many requests are waiting',
             `retry after ${config.request.retryAfterS} s`,
             { headers: { 'retry-after': String(config.request.retryAfterS) } },
-          ),
+          );
+        },
       },
     });
     await admin.listen();
