@@ -183,14 +183,23 @@ export const ConfigSchema = Type.Object(
           maximum: 60_000,
           default: SCHEDULER_DEFAULTS.vmBurstMs,
           description:
-            "How much one VM's evaluations may take at once above its share (the bucket's size), in milliseconds.",
+            "How much one VM's evaluations may take at once above its share (the bucket's size), in milliseconds; and, in a bucket of its own, its requests' work on the main thread above scheduler.mainThreadShare.",
           errorMessage: 'must be a number of milliseconds in (0, 60000]',
+        }),
+        mainThreadShare: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          description:
+            "Share of the daemon's main thread one VM's requests may take while another VM is asking (their HTTP, identity, decision and audit work, averaged by a token bucket of scheduler.vmBurstMs); past it the VM's requests wait for their turn, and one whose deadline passes gets 429 vm-rate-limited. A VM alone is never held back. 1 turns the cap off.",
+          errorMessage:
+            'must be a number in (0, 1]: the share of the main thread a VM may use while others ask (1: no cap)',
+          ...dynamic('scheduler.vmShare'),
         }),
         contentionWindowMs: int(
           0,
           HOUR_MS,
           SCHEDULER_DEFAULTS.contentionWindowMs,
-          "How long after its last request another VM still counts as asking, in milliseconds: meanwhile scheduler.vmShare holds, and the main thread's per-request work runs in fair order between VMs instead of at once.",
+          "How long after its last request another VM still counts as asking, in milliseconds: meanwhile scheduler.vmShare and scheduler.mainThreadShare hold, and the main thread's per-request work runs in fair order between VMs instead of at once.",
         ),
         droppedMemoryMsPerMiB: Type.Number({
           minimum: 0,

@@ -173,9 +173,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
-    // bounds, the same "another VM is asking" and the same share (vmShare, vmBurstMs: of the
-    // main thread's time there, in a bucket of its own) as the evaluation scheduler, and a
-    // request waits at most its deadline.
+    // bounds, the same "another VM is asking" and the same bucket size (vmBurstMs) as the
+    // evaluation scheduler, in a bucket of its own, at mainThreadShare (vmShare unless set), and
+    // a request waits at most its deadline.
     let onTurnPaced = (): void => {};
     const turns = new TurnQueue(
       {
@@ -183,7 +183,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         maxQueuedPerKey: config.scheduler.maxQueuedPerKey,
         contentionWindowMs: config.scheduler.contentionWindowMs,
         maxWaitMs: config.request.deadlineMs,
-        share: config.scheduler.vmShare,
+        share: config.scheduler.mainThreadShare,
         burstMs: config.scheduler.vmBurstMs,
       },
       { onRefused: (reason) => onTurnRefused(reason), onPaced: () => onTurnPaced() },
@@ -429,7 +429,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
             const after = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
             return fail(
               'vm-rate-limited',
-              `this VM has used more than its share of the daemon's main thread (scheduler.vmShare) while other VMs were asking, and this request's deadline passed while it waited`,
+              `this VM has used more than its share of the daemon's main thread (scheduler.mainThreadShare) while other VMs were asking, and this request's deadline passed while it waited`,
               `retry after ${after} s`,
               { headers: { 'retry-after': after } },
             );

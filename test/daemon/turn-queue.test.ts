@@ -357,6 +357,31 @@ describe("TurnQueue: a key's share of the main thread while another asks", () =>
     expect(q.costOf('vm-b')).toBeCloseTo(3, 6);
   });
 
+  it("a long window's work that was no request's is not charged to the few requests in it: each pays at most what steady windows measured a request", () => {
+    // (A short contention window: the second key does not join at the first's cost.)
+    const { loop, q, submit } = pacing({ share: 1, contentionWindowMs: 100 });
+    // Steady: 0.25 ms of work around each 0.05 ms request, one every 0.5 ms, for 100 ms.
+    for (let i = 0; i < 200; i++) {
+      loop.spend(0.25);
+      submit('vm-a', `a${i}`, 0.05);
+      loop.idle(0.2);
+    }
+    // Then 500 ms with no request, in which the thread works 50 ms for no VM (an admin
+    // request, a prune); then one request of another key.
+    loop.idle(250);
+    loop.spend(50);
+    loop.idle(200);
+    loop.spend(0.25);
+    submit('vm-b', 'b0', 0.05);
+    loop.idle(10);
+    loop.drain();
+    loop.spend(0.25);
+    submit('vm-b', 'b1', 0.05); // closes the window
+    // b pays its items and about what a request cost in the steady windows: not the 50 ms.
+    expect(q.costOf('vm-b')).toBeGreaterThan(0.3);
+    expect(q.costOf('vm-b')).toBeLessThan(0.7);
+  });
+
   it('a key alone is never held, whatever it costs; once another key asks, it has no burst left and is held at once', () => {
     const { loop, q, log, submit } = pacing();
     for (let i = 0; i < 100; i++) expect(submit('vm-flood', `f${i}`, 1)).toBe('ran');

@@ -104,7 +104,7 @@ export class DaemonMetrics {
     });
     this.mainThreadPaced = new Counter({
       name: 'capgate_main_thread_paced_total',
-      help: "Times a VM's requests were held in the main thread's turn queue because its requests had used its share of the daemon's main thread (scheduler.vmShare: the HTTP, identity, decision and audit work of each) while other VMs were asking; each time lasts until one of them runs.",
+      help: "Times a VM's requests were held in the main thread's turn queue because its requests had used its share of the daemon's main thread (scheduler.mainThreadShare: the HTTP, identity, decision and audit work of each) while other VMs were asking; each time lasts until one of them runs.",
       registers,
     });
     // Observed at every audit commit: a lone client's decisions are committed one by one.
@@ -219,7 +219,7 @@ export class DaemonMetrics {
     if (sources.turnsPacedVms)
       gauge(
         'capgate_main_thread_paced_vms',
-        "VMs whose requests wait in the main thread's turn queue for their share of it (scheduler.vmShare) right now.",
+        "VMs whose requests wait in the main thread's turn queue for their share of it (scheduler.mainThreadShare) right now.",
         sources.turnsPacedVms,
       );
     const turnWait = sources.longestTurnWait;

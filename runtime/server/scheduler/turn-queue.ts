@@ -141,9 +141,15 @@ export interface TurnQueueOptions {
  */
 export const ATTRIBUTION_WINDOW_MS = 5;
 /**
- * The most a request is charged for the main thread's work outside its item (ms): bounds what a
- * window's work that was no request's (an admin request, a timer) costs the VMs that asked in it.
- * Measured: ~0.25 ms a request under a flood, on one core.
+ * A window at most this long (ms) is one of requests coming steadily: what of its busy time the
+ * items do not account for is theirs. A longer one had the thread idle or doing other work
+ * (another VM's requests held back for their share, an admin request, a retention prune) for a
+ * while: its requests are charged at most what the recent short windows measured a request.
+ */
+export const STEADY_WINDOW_MS = 4 * ATTRIBUTION_WINDOW_MS;
+/**
+ * The most a request is charged for the main thread's work outside its item (ms), whatever a
+ * window measured. Measured: ~0.25 ms a request under a flood, on one core.
  */
 export const MAX_OUTSIDE_MS_PER_REQUEST = 2;
 
@@ -177,6 +183,9 @@ export class TurnQueue {
   private windowBusy = 0;
   private windowSpans = 0;
   private windowRequests = 0;
+  /** The work outside the items a request caused, as the recent steady windows measured it
+   * (ms, a moving average; 0 until one has). */
+  private outsideEach = 0;
 
   constructor(
     readonly limits: TurnQueueLimits,
@@ -360,24 +369,29 @@ export class TurnQueue {
    * ATTRIBUTION_WINDOW_MS at most, and what of it the items' spans do not account for is split
    * between the keys pro rata of the requests each handed in during the window: the work around a
    * request is nearly the same for every request (its policy's own work is in the item), so a key
-   * that asked twice as often caused twice as much of it. A window's work that was no request's
-   * (an admin request, a retention prune) is charged to the keys asking then, at most
-   * MAX_OUTSIDE_MS_PER_REQUEST a request. The window is closed when items are charged (the
-   * cheapest moment: after a task's runs), so the work after the last requests of a window
-   * falls into the next one, charged to whoever asks in it; a steady flood's windows follow one
-   * another, and a VM asking rarely is charged less than it caused, never more.
+   * that asked twice as often caused twice as much of it. The window is closed when items are
+   * charged (the cheapest moment: after a task's runs), so the work after the last requests of a
+   * window falls into the next one, charged to whoever asks in it: a steady flood's windows follow
+   * one another. A window longer than STEADY_WINDOW_MS (requests rare, or held back for their
+   * share) holds work that was no request's too (an admin request, a prune, the metrics): its
+   * requests are charged at most what the steady windows measured a request (measured in the
+   * daemon: without that bound, a flood held for seconds at a small share paid for all the
+   * thread did meanwhile, and fell further behind with each request it ran).
    */
   private attribute(now: number): void {
     if (this.clock.busyMs === undefined || now - this.windowAt < ATTRIBUTION_WINDOW_MS) return;
     const busy = this.clock.busyMs();
     const outside = Math.max(0, busy - this.windowBusy - this.windowSpans);
     const requests = this.windowRequests;
+    const steady = now - this.windowAt <= STEADY_WINDOW_MS;
     this.windowAt = now;
     this.windowBusy = busy;
     this.windowSpans = 0;
     this.windowRequests = 0;
     if (requests === 0) return;
-    const each = Math.min(outside / requests, MAX_OUTSIDE_MS_PER_REQUEST);
+    let each = Math.min(outside / requests, MAX_OUTSIDE_MS_PER_REQUEST);
+    if (steady) this.outsideEach += (each - this.outsideEach) / 8;
+    else each = Math.min(each, this.outsideEach);
     for (const lane of this.lanes.values()) {
       if (lane.windowRequests === 0) continue;
       if (each > 0) this.charge(lane, now, each * lane.windowRequests);
