@@ -199,6 +199,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         pacedVms: () => scheduler.pacedKeys,
         turnsQueued: () => turns.queued,
         turnsPacedVms: () => turns.pacedKeys,
+        turnOutsideMs: () => turns.outsideMsPerRequest,
         longestTurnWait: () => turns.takeLongestWait(),
         bindingsSuspended: () => policies.suspended().length,
         ...(config.policies.directory !== undefined

@@ -86,6 +86,8 @@ describe("a VM's share of the main thread", () => {
     const metrics = await daemon.admin.metrics();
     expect(sample(metrics, 'capgate_main_thread_paced_total')).toBe(0);
     expect(sample(metrics, 'capgate_requests_rejected_total{reason="vm-rate-limited"}')).toBe(0);
+    // The work around each request was measured (and charged to the flood, held or not).
+    expect(sample(metrics, 'capgate_main_thread_request_overhead_seconds')).toBeGreaterThan(0);
   }, 120_000);
 
   it("while another VM asks, the flood's requests wait for its share and the other VM's go ahead", async () => {

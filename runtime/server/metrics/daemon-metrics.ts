@@ -18,6 +18,8 @@ export interface MetricSources {
   turnsQueued?(): number;
   /** VMs whose requests wait there for their share of the main thread right now. */
   turnsPacedVms?(): number;
+  /** The main thread's work around one request outside its turn, as measured to charge VMs (ms). */
+  turnOutsideMs?(): number;
   /** The longest a request waited for its turn on the main thread since the last call (ms). */
   longestTurnWait?(): number;
   /** Bindings denied because their revision may not run (signatures). */
@@ -221,6 +223,13 @@ export class DaemonMetrics {
         'capgate_main_thread_paced_vms',
         "VMs whose requests wait in the main thread's turn queue for their share of it (scheduler.mainThreadShare) right now.",
         sources.turnsPacedVms,
+      );
+    const outside = sources.turnOutsideMs;
+    if (outside)
+      gauge(
+        'capgate_main_thread_request_overhead_seconds',
+        "The daemon's main-thread work around one request outside its turn (socket read, HTTP parse, audit commit, answer, their garbage), as measured lately to charge each VM its whole main-thread time toward scheduler.mainThreadShare.",
+        () => outside() / 1000,
       );
     const turnWait = sources.longestTurnWait;
     if (turnWait)

@@ -228,6 +228,12 @@ export class TurnQueue {
     return n;
   }
 
+  /** The main thread's work around one request, outside its item, as the steady windows
+   * measured it (ms; a moving average, 0 until one has): see attribute(). */
+  get outsideMsPerRequest(): number {
+    return this.outsideEach;
+  }
+
   /** The key's bucket level now (ms; `burstMs` for a key not remembered). */
   tokensOf(key: string): number {
     const lane = this.lanes.get(key);
