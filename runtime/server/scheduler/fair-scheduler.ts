@@ -20,7 +20,8 @@
 // to settle (inline guest time, worker time, host calls, undo), with a slot or without. The main
 // thread's own work around a decision (parse, identity, audit, answer) is not added: it is the
 // same for every VM's decision, and counting it (measured at 0.1 ms a decision) paced a VM
-// asking one request at a time as much as a flooding one. With that cost per key it
+// asking one request at a time as much as a flooding one. (The main thread's turn queue holds a
+// VM to its share of that work: turn-queue.ts.) With that cost per key it
 //   - dispatches the key with the least recent cost first (decayed, 1 s half-life; ties keep
 //     round-robin order), so a VM that used little recently goes ahead of one that used much;
 //   - while another key is asking (submitted within `contentionWindowMs`, or has work queued or
