@@ -173,9 +173,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
-    // bounds, the same "another VM is asking" and the same bucket size (vmBurstMs) as the
-    // evaluation scheduler, in a bucket of its own, at mainThreadShare (vmShare unless set), and
-    // a request waits at most its deadline.
+    // bounds and the same "another VM is asking" as the evaluation scheduler, each VM held to
+    // mainThreadShare (vmShare unless set) in a bucket of its own (mainThreadBurstMs), and a
+    // request waits at most its deadline.
     let onTurnPaced = (): void => {};
     const turns = new TurnQueue(
       {
@@ -184,7 +184,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         contentionWindowMs: config.scheduler.contentionWindowMs,
         maxWaitMs: config.request.deadlineMs,
         share: config.scheduler.mainThreadShare,
-        burstMs: config.scheduler.vmBurstMs,
+        burstMs: config.scheduler.mainThreadBurstMs,
       },
       { onRefused: (reason) => onTurnRefused(reason), onPaced: () => onTurnPaced() },
     );

@@ -17,7 +17,7 @@ import { vmFor } from './helpers/fixtures.ts';
 import { removeTempDirs, tempDir } from './helpers/temp-dir.ts';
 import { VmAgent } from './helpers/vm-agent-handle.ts';
 
-/** The flood alone: its main-thread cost is well over the bucket (vmBurstMs), so the bucket ends empty. */
+/** The flood alone: its main-thread cost is well over the bucket (mainThreadBurstMs), so the bucket ends empty. */
 const ALONE = 400;
 /** The flood's requests while the victim asks. */
 const FLOOD = 8;
@@ -42,7 +42,7 @@ beforeAll(async () => {
         vmShare: 1,
         mainThreadShare: 0.004,
         // The victim's few requests fit in it; the flood alone spends it many times over.
-        vmBurstMs: 20,
+        mainThreadBurstMs: 20,
         // Both VMs count as asking for the whole test, however slow the machine between steps.
         contentionWindowMs: 600_000,
       },

@@ -20,8 +20,8 @@
 // undo, audit record). The audit commit and the answer, later, are not in it.
 // It also paces: while another key is asking (it asked within `contentionWindowMs`, or has
 // requests waiting), a key is held to `share` of the main thread's time, a token bucket refilled
-// `share` ms per ms up to `burstMs` (the evaluation scheduler's vmShare and vmBurstMs, applied to
-// the main thread: fair-scheduler.ts). A key over it keeps its requests queued until its bucket is
+// `share` ms per ms up to `burstMs` (scheduler.mainThreadShare, by default the evaluation
+// scheduler's vmShare, and scheduler.mainThreadBurstMs: fair-scheduler.ts paces evaluations so). A key over it keeps its requests queued until its bucket is
 // positive again, even with the thread idle (a timer wakes the queue, no polling); one whose
 // deadline passes there is refused as rate-limited (429 with Retry-After, as the evaluation
 // scheduler refuses a job held for its share: the VM's own doing, not the daemon's overload).
@@ -50,6 +50,16 @@ export interface TurnQueueLimits {
 }
 
 export const TURN_BUDGET_MS = 1;
+
+/**
+ * The default bucket of a key's main-thread time above its share (ms; scheduler.mainThreadBurstMs).
+ * Smaller than the evaluations' (vmBurstMs, 100 ms): a flood that starts while another VM asks
+ * runs unpaced until its bucket is spent, at most `burst / (1 - share)` ms (200 ms at 100 and
+ * 0.5), and in the isolation bench each loaded block starts so (the flood quiet for a second
+ * before it): with 100 ms the flood's main-thread share in a loaded phase on one core was 57-58%
+ * of the core, with 10 ms 48%.
+ */
+export const MAIN_THREAD_BURST_MS = 10;
 
 /** Time and the event loop's hooks, injectable so that tests drive them. */
 export interface TurnClock {
@@ -201,7 +211,7 @@ export class TurnQueue {
     }
     this.budget = limits.turnBudgetMs ?? TURN_BUDGET_MS;
     this.share = limits.share ?? 1;
-    this.burst = limits.burstMs ?? 100;
+    this.burst = limits.burstMs ?? MAIN_THREAD_BURST_MS;
     for (const [k, v] of [
       ['share', this.share],
       ['burstMs', this.burst],
