@@ -159,7 +159,7 @@ export const ATTRIBUTION_WINDOW_MS = 5;
 export const STEADY_WINDOW_MS = 4 * ATTRIBUTION_WINDOW_MS;
 /**
  * The most a request is charged for the main thread's work outside its item (ms), whatever a
- * window measured. Measured: ~0.25 ms a request under a flood, on one core.
+ * window measured (measured: 0.08 ms a request under a flood, on one core: see attribute()).
  */
 export const MAX_OUTSIDE_MS_PER_REQUEST = 2;
 
@@ -377,8 +377,9 @@ export class TurnQueue {
    * Charges the main thread's work outside the items to the keys that caused it. An item's span
    * (run() to its microtasks' end) leaves out what the thread does for its request before and
    * after: libuv's read, the HTTP parse and the identity of the peer before it, the audit commit,
-   * the answer's write and the indexing after it, and the garbage all of that makes, ~0.25 ms a
-   * request under a flood on one core, more than most items. Measuring each part would take a
+   * the answer's write and the indexing after it, and the garbage all of that makes (measured:
+   * 0.08 ms a request under the isolation bench's set-memlock-then-deny flood on one core, beside
+   * ~0.1-0.2 ms of item). Measuring each part would take a
    * clock read in each (the audit commit is batched across keys, the parse runs before the key
    * is known, the collector runs when it will) and would still miss libuv's share. So the thread's
    * busy time (the event loop's active time: all but its waits for I/O) is read every
