@@ -56,8 +56,8 @@ export const TURN_BUDGET_MS = 1;
  * Smaller than the evaluations' (vmBurstMs, 100 ms): a flood that starts while another VM asks
  * runs unpaced until its bucket is spent, at most `burst / (1 - share)` ms (200 ms at 100 and
  * 0.5), and in the isolation bench each loaded block starts so (the flood quiet for a second
- * before it): with 100 ms the flood's main-thread share in a loaded phase on one core was 57-58%
- * of the core, with 10 ms 48%.
+ * before it): with 100 ms the main thread was busy 57-58% of the one core in the loaded phases
+ * (two runs), with 10 ms 41-52% (seven).
  */
 export const MAIN_THREAD_BURST_MS = 10;
 
