@@ -169,7 +169,11 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         );
     }
     let onPaced = (): void => {};
-    const scheduler = new FairScheduler(config.scheduler, { onPaced: () => onPaced() });
+    let onSettlingOffThread = (_vm: string): void => {};
+    const scheduler = new FairScheduler(config.scheduler, {
+      onPaced: () => onPaced(),
+      onSettlingOffThread: (vm) => onSettlingOffThread(vm),
+    });
     onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
@@ -188,6 +192,9 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       },
       { onRefused: (reason) => onTurnRefused(reason), onPaced: () => onTurnPaced() },
     );
+    // The main thread's work on a worker's answer is the VM's own (the scheduler's key is its
+    // uuid; the turn queue's, its connections' payer: connection-classes.ts).
+    onSettlingOffThread = (vm) => turns.completing(`vm:${vm}`);
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
       {

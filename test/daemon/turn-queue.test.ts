@@ -25,9 +25,19 @@ class FakeLoop implements TurnClock {
   defer(fn: () => void): void {
     this.deferred.push(fn);
   }
+  /** Hooks waiting for the end of a task (endTask()), when a test holds them. */
+  holdMicrotasks = false;
+  private afterTask: Array<() => void> = [];
   afterMicrotasks(fn: () => void): void {
     // The jobs here do all their work synchronously: their microtasks are done when they return.
-    fn();
+    if (this.holdMicrotasks) this.afterTask.push(fn);
+    else fn();
+  }
+  /** The running task's microtasks are done. */
+  endTask(): void {
+    const fns = this.afterTask;
+    this.afterTask = [];
+    for (const fn of fns) fn();
   }
   setTimer(fn: () => void, ms: number): unknown {
     const timer = { at: this.t + ms, fn };
@@ -380,6 +390,35 @@ describe("TurnQueue: a key's share of the main thread while another asks", () =>
     // b pays its items and about what a request cost in the steady windows: not the 50 ms.
     expect(q.costOf('vm-b')).toBeGreaterThan(0.3);
     expect(q.costOf('vm-b')).toBeLessThan(0.7);
+  });
+
+  it("the work completing a key's request outside its turn (a worker's answer) is the key's, not split by count: a VM asking often does not pay for it", () => {
+    const { loop, q, submit } = pacing({ share: 0.5, burstMs: 10 });
+    // A storm that asks rarely (its policy runs in a worker: its turns are short), each answer
+    // costing the main thread 2 ms when it comes back (its logs, its audit record); a victim
+    // asking every 2 ms, 0.1 ms a turn and 0.05 ms around it.
+    for (let ms = 0; ms < 300; ms += 2) {
+      loop.spend(0.05);
+      submit('vm-victim', `v${ms}`, 0.1);
+      loop.drain();
+      if (ms % 20 === 0) {
+        submit('vm-storm', `s${ms}`, 0.02);
+        loop.drain();
+        // Its worker answers: the main thread completes it, in a task of its own.
+        loop.holdMicrotasks = true;
+        q.completing('vm-storm');
+        loop.spend(2);
+        loop.endTask();
+        loop.holdMicrotasks = false;
+      }
+      loop.idle(2);
+    }
+    // The storm paid its completions (2 ms each, 15 of them, decaying over 0.3 s); the victim
+    // only its own: never held.
+    expect(q.costOf('vm-storm')).toBeGreaterThan(15 * 2 * 0.8);
+    expect(q.costOf('vm-victim')).toBeLessThan(150 * 0.2);
+    expect(q.tokensOf('vm-victim')).toBeGreaterThan(0);
+    expect(q.pacedTotal).toBe(0);
   });
 
   it('a key alone is never held, whatever it costs; once another key asks, it has no burst left and is held at once', () => {

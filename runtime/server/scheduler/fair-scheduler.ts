@@ -78,6 +78,9 @@ export const REAL_CLOCK: SchedulerClock = {
 
 export interface SchedulerOptions {
   clock?: SchedulerClock;
+  /** A job of `key` that went on off the main thread settles: the main thread's work to complete
+   * it starts (the caller may charge it to the key: turn-queue.ts completing()). */
+  onSettlingOffThread?(key: string): void;
   /** A key's jobs were held back for its share (once per episode, until one of them starts). */
   onPaced?(key: string): void;
 }
@@ -312,6 +315,7 @@ export class FairScheduler {
     // the audit writer asking whether more decisions are coming) sees it free.
     return p.then(
       (v) => {
+        this.options.onSettlingOffThread?.(key);
         this.settle(key, lane, startedAt, priced(leftBehindMs, v), true);
         return v;
       },

@@ -422,9 +422,33 @@ export class TurnQueue {
   }
 
   private run(lane: Lane, job: TurnJob, startedAt: number): void {
+    this.inTurn = true;
     job.run();
-    // Charged together with the other runs of this task, once their microtasks have run: one
-    // hook, no closure per request.
+    this.inTurn = false;
+    this.record(lane, startedAt);
+  }
+
+  /** A turn's job is running (its synchronous part). */
+  private inTurn = false;
+
+  /**
+   * The main thread starts work that completes a request of `key` outside its turn: a worker's
+   * answer, from the evaluation's settling to the answer written (the pipeline's commit, the audit
+   * record with the policy's logs). Charged to `key` as a turn is, from now until the microtasks
+   * it sets off have run, and so not split between the keys by count (attribute()): that work is
+   * a VM's own, and as large as its policy makes it (measured, before: in the log storm row on one
+   * core, the victim asking more often than the storm paid most of it and was held for it). Not
+   * inside a turn (that work is the turn's), nor for a key not remembered.
+   */
+  completing(key: string): void {
+    if (this.inTurn) return;
+    const lane = this.lanes.get(key);
+    if (lane !== undefined) this.record(lane, this.clock.now());
+  }
+
+  /** A span of `lane`'s work started at `startedAt`: charged with the others of this task, once
+   * their microtasks have run (one hook, no closure per request). */
+  private record(lane: Lane, startedAt: number): void {
     this.ranLanes[this.ran] = lane;
     this.ranAt[this.ran] = startedAt;
     if (++this.ran === 1) this.clock.afterMicrotasks(this.chargeRuns);
