@@ -436,9 +436,8 @@ export class TurnQueue {
    * answer, from the evaluation's settling to the answer written (the pipeline's commit, the audit
    * record with the policy's logs). Charged to `key` as a turn is, from now until the microtasks
    * it sets off have run, and so not split between the keys by count (attribute()): that work is
-   * a VM's own, and as large as its policy makes it (measured, before: in the log storm row on one
-   * core, the victim asking more often than the storm paid most of it and was held for it). Not
-   * inside a turn (that work is the turn's), nor for a key not remembered.
+   * a VM's own, and as large as its policy makes it (a log storm's). Not inside a turn (that work
+   * is the turn's), nor for a key not remembered.
    */
   completing(key: string): void {
     if (this.inTurn) return;
