@@ -7,6 +7,7 @@ import { TypeGuard } from '@sinclair/typebox';
 import { DEFAULT_INLINE_BUDGET_MS, DEFAULT_INLINE_FUEL } from '../engine/speculative/inline-runner.ts';
 import { EngineLimits } from '../wire/schemas/limits.ts';
 import { SCHEDULER_DEFAULTS } from '../server/scheduler/fair-scheduler.ts';
+import { MAIN_THREAD_BURST_MS } from '../server/scheduler/turn-queue.ts';
 import { DROPPED_MEMORY_MS_PER_MIB } from '../engine/dropped-memory-cost.ts';
 
 const int = (
@@ -186,11 +187,28 @@ export const ConfigSchema = Type.Object(
             "How much one VM's evaluations may take at once above its share (the bucket's size), in milliseconds.",
           errorMessage: 'must be a number of milliseconds in (0, 60000]',
         }),
+        mainThreadShare: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1,
+          description:
+            "Share of the daemon's main thread one VM's requests may take while another VM is asking (their HTTP, identity, decision and audit work, averaged by a token bucket of scheduler.mainThreadBurstMs); past it the VM's requests wait for their turn, and one whose deadline passes gets 429 vm-rate-limited. A VM alone is never held back. 1 turns the cap off.",
+          errorMessage:
+            'must be a number in (0, 1]: the share of the main thread a VM may use while others ask (1: no cap)',
+          ...dynamic('scheduler.vmShare'),
+        }),
+        mainThreadBurstMs: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 60_000,
+          default: MAIN_THREAD_BURST_MS,
+          description:
+            "How much of the main thread one VM's requests may take at once above scheduler.mainThreadShare (the bucket's size), in milliseconds. Small: a VM that starts flooding while another asks runs unpaced only until it is spent.",
+          errorMessage: 'must be a number of milliseconds in (0, 60000]',
+        }),
         contentionWindowMs: int(
           0,
           HOUR_MS,
           SCHEDULER_DEFAULTS.contentionWindowMs,
-          "How long after its last request another VM still counts as asking, in milliseconds: meanwhile scheduler.vmShare holds, and the main thread's per-request work runs in fair order between VMs instead of at once.",
+          "How long after its last request another VM still counts as asking, in milliseconds: meanwhile scheduler.vmShare and scheduler.mainThreadShare hold, and the main thread's per-request work runs in fair order between VMs instead of at once.",
         ),
         droppedMemoryMsPerMiB: Type.Number({
           minimum: 0,

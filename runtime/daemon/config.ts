@@ -88,7 +88,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
         socketMode?: number;
         socketGroup?: number | string;
       };
-      scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight'> &
+      scheduler: Omit<DaemonConfig['scheduler'], 'globalConcurrency' | 'perKeyInFlight' | 'mainThreadShare'> &
         Partial<DaemonConfig['scheduler']>;
       http: Omit<DaemonConfig['http'], 'maxPolicyBytes'> & { maxPolicyBytes?: number };
     };
@@ -120,6 +120,7 @@ export function resolveConfig(input: DaemonConfigInput = {}, env: Environment = 
       globalConcurrency: d.scheduler.globalConcurrency ?? workers,
       // One VM can never hold every worker: the others always have one to run on.
       perKeyInFlight: d.scheduler.perKeyInFlight ?? Math.max(1, workers - 1),
+      mainThreadShare: d.scheduler.mainThreadShare ?? d.scheduler.vmShare,
     },
     http: { ...d.http, maxPolicyBytes: d.http.maxPolicyBytes ?? d.engine.limits.maxModuleBytes },
     audit: d.audit,

@@ -169,21 +169,32 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         );
     }
     let onPaced = (): void => {};
-    const scheduler = new FairScheduler(config.scheduler, { onPaced: () => onPaced() });
+    let onSettlingOffThread = (_vm: string): void => {};
+    const scheduler = new FairScheduler(config.scheduler, {
+      onPaced: () => onPaced(),
+      onSettlingOffThread: (vm) => onSettlingOffThread(vm),
+    });
     onBudgetRenewed = () => scheduler.retry();
     let onTurnRefused = (_reason: TurnRefusal): void => {};
     // The main thread's per-request work, in fair order between VMs (turn-queue.ts): the same
-    // bounds and the same "another VM is asking" as the evaluation scheduler, and a request
-    // waits at most its deadline.
+    // bounds and the same "another VM is asking" as the evaluation scheduler, each VM held to
+    // mainThreadShare (vmShare unless set) in a bucket of its own (mainThreadBurstMs), and a
+    // request waits at most its deadline.
+    let onTurnPaced = (): void => {};
     const turns = new TurnQueue(
       {
         maxQueued: config.scheduler.maxQueued,
         maxQueuedPerKey: config.scheduler.maxQueuedPerKey,
         contentionWindowMs: config.scheduler.contentionWindowMs,
         maxWaitMs: config.request.deadlineMs,
+        share: config.scheduler.mainThreadShare,
+        burstMs: config.scheduler.mainThreadBurstMs,
       },
-      { onRefused: (reason) => onTurnRefused(reason) },
+      { onRefused: (reason) => onTurnRefused(reason), onPaced: () => onTurnPaced() },
     );
+    // The main thread's work on a worker's answer is the VM's own (the scheduler's key is its
+    // uuid; the turn queue's, its connections' payer: connection-classes.ts).
+    onSettlingOffThread = (vm) => turns.completing(`vm:${vm}`);
     let directory: PolicyDirectory | null = null;
     const metrics = new DaemonMetrics(
       {
@@ -194,6 +205,8 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
         inFlight: () => scheduler.inFlight,
         pacedVms: () => scheduler.pacedKeys,
         turnsQueued: () => turns.queued,
+        turnsPacedVms: () => turns.pacedKeys,
+        turnOutsideMs: () => turns.outsideMsPerRequest,
         longestTurnWait: () => turns.takeLongestWait(),
         bindingsSuspended: () => policies.suspended().length,
         ...(config.policies.directory !== undefined
@@ -211,6 +224,7 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
     cleanup.push(() => metrics.close());
     onPaced = () => metrics.vmPaced.inc();
     onTurnRefused = (reason) => metrics.rejected.inc({ reason: reason === 'deadline' ? 'turn-deadline' : reason });
+    onTurnPaced = () => metrics.mainThreadPaced.inc();
     for (const result of ['done', 'busy', 'failed'] as const) metrics.walCheckpoints.inc({ result }, 0);
     const checkpointer = new WalCheckpointer({
       database: config.database,
@@ -417,15 +431,26 @@ export async function startDaemon(input: DaemonConfigInput = {}, options: StartO
       classify: connectionClassifier(config.request, (peer) => pipeline.requesterVms.resolve(peer)),
       turns: {
         queue: turns,
-        refusal: (reason) =>
-          fail(
+        refusal: (reason, retryAfterMs = 0) => {
+          if (reason === 'vm-rate-limited') {
+            // As the evaluation scheduler's refusal for the VM's share (decision-pipeline.ts).
+            const after = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+            return fail(
+              'vm-rate-limited',
+              `this VM has used more than its share of the daemon's main thread (scheduler.mainThreadShare) while other VMs were asking, and this request's deadline passed while it waited`,
+              `retry after ${after} s`,
+              { headers: { 'retry-after': after } },
+            );
+          }
+          return fail(
             'overloaded',
             reason === 'deadline'
               ? `the request waited ${config.request.deadlineMs} ms for its turn on the daemon's main thread`
               : 'too many requests are waiting',
             `retry after ${config.request.retryAfterS} s`,
             { headers: { 'retry-after': String(config.request.retryAfterS) } },
-          ),
+          );
+        },
       },
     });
     await admin.listen();

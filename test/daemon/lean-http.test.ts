@@ -656,6 +656,8 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
             stepQueued();
           },
           afterMicrotasks: (fn) => void Promise.resolve().then(() => process.nextTick(fn)),
+          setTimer: () => undefined, // no pacing here (no share): never asked
+          clearTimer: () => {},
         },
       },
     );

@@ -16,6 +16,10 @@ export interface MetricSources {
   pacedVms?(): number;
   /** Requests read and waiting for their turn on the main thread (turn-queue.ts). */
   turnsQueued?(): number;
+  /** VMs whose requests wait there for their share of the main thread right now. */
+  turnsPacedVms?(): number;
+  /** The main thread's work around one request outside its turn, as measured to charge VMs (ms). */
+  turnOutsideMs?(): number;
   /** The longest a request waited for its turn on the main thread since the last call (ms). */
   longestTurnWait?(): number;
   /** Bindings denied because their revision may not run (signatures). */
@@ -48,6 +52,7 @@ export class DaemonMetrics {
   readonly #decidedInOrder: DecisionCount[] = [];
   readonly rejected: Counter<'reason'>;
   readonly vmPaced: Counter;
+  readonly mainThreadPaced: Counter;
   readonly auditBatchSize: LeanHistogram;
   readonly auditCommitSeconds: LeanHistogram;
   readonly policyDirectoryReconciles: Counter<'result'>;
@@ -97,6 +102,11 @@ export class DaemonMetrics {
     this.vmPaced = new Counter({
       name: 'capgate_vm_paced_total',
       help: "Times a VM's requests were held back because it had used its share (scheduler.vmShare) while other VMs were asking; each time lasts until one of them starts.",
+      registers,
+    });
+    this.mainThreadPaced = new Counter({
+      name: 'capgate_main_thread_paced_total',
+      help: "Times a VM's requests were held in the main thread's turn queue because its requests had used its share of the daemon's main thread (scheduler.mainThreadShare: the HTTP, identity, decision and audit work of each) while other VMs were asking; each time lasts until one of them runs.",
       registers,
     });
     // Observed at every audit commit: a lone client's decisions are committed one by one.
@@ -207,6 +217,19 @@ export class DaemonMetrics {
         'capgate_main_thread_queued',
         "Requests read and waiting for their turn on the daemon's main thread (in fair order between VMs).",
         sources.turnsQueued,
+      );
+    if (sources.turnsPacedVms)
+      gauge(
+        'capgate_main_thread_paced_vms',
+        "VMs whose requests wait in the main thread's turn queue for their share of it (scheduler.mainThreadShare) right now.",
+        sources.turnsPacedVms,
+      );
+    const outside = sources.turnOutsideMs;
+    if (outside)
+      gauge(
+        'capgate_main_thread_request_overhead_seconds',
+        "The daemon's main-thread work around one request outside its turn (socket read, HTTP parse, audit commit, answer, their garbage), as measured lately to charge each VM its whole main-thread time toward scheduler.mainThreadShare.",
+        () => outside() / 1000,
       );
     const turnWait = sources.longestTurnWait;
     if (turnWait)

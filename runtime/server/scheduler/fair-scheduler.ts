@@ -20,7 +20,8 @@
 // to settle (inline guest time, worker time, host calls, undo), with a slot or without. The main
 // thread's own work around a decision (parse, identity, audit, answer) is not added: it is the
 // same for every VM's decision, and counting it (measured at 0.1 ms a decision) paced a VM
-// asking one request at a time as much as a flooding one. With that cost per key it
+// asking one request at a time as much as a flooding one. (The main thread's turn queue holds a
+// VM to its share of that work: turn-queue.ts.) With that cost per key it
 //   - dispatches the key with the least recent cost first (decayed, 1 s half-life; ties keep
 //     round-robin order), so a VM that used little recently goes ahead of one that used much;
 //   - while another key is asking (submitted within `contentionWindowMs`, or has work queued or
@@ -77,6 +78,9 @@ export const REAL_CLOCK: SchedulerClock = {
 
 export interface SchedulerOptions {
   clock?: SchedulerClock;
+  /** A job of `key` that went on off the main thread settles: the main thread's work to complete
+   * it starts (the caller may charge it to the key: turn-queue.ts completing()). */
+  onSettlingOffThread?(key: string): void;
   /** A key's jobs were held back for its share (once per episode, until one of them starts). */
   onPaced?(key: string): void;
 }
@@ -311,6 +315,7 @@ export class FairScheduler {
     // the audit writer asking whether more decisions are coming) sees it free.
     return p.then(
       (v) => {
+        this.options.onSettlingOffThread?.(key);
         this.settle(key, lane, startedAt, priced(leftBehindMs, v), true);
         return v;
       },

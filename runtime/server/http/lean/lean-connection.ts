@@ -33,7 +33,8 @@ export interface ConnectionContext<P> {
 /** The main thread's fair queue of requests, and the answer to one it refuses (never run). */
 export interface RequestTurns {
   queue: TurnQueue;
-  refusal(reason: TurnRefusal): Reply;
+  /** `retryAfterMs`: for 'vm-rate-limited', when the VM's share allows it again. */
+  refusal(reason: TurnRefusal, retryAfterMs?: number): Reply;
 }
 
 /**
@@ -231,10 +232,10 @@ export class LeanConnection<P> implements TurnJob {
   }
 
   /** TurnJob: it waited past its deadline; answered without running. */
-  refuse(reason: TurnRefusal): void {
+  refuse(reason: 'deadline' | 'vm-rate-limited', retryAfterMs: number): void {
     const head = this.turn.head!;
     this.clearTurn();
-    this.answer(head, this.o.turns!.refusal(reason));
+    this.answer(head, this.o.turns!.refusal(reason, retryAfterMs));
     this.goOn();
   }
 
