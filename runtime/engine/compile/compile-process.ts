@@ -5,7 +5,8 @@
 // fresh process. The time limit counts the process's CPU time (every thread of it), not wall
 // time: the process runs at SCHED_IDLE, and on a host whose cores are kept busy (the daemon's own
 // threads, pods) a compile can wait for a core far longer than it computes; a wall-clock cap of
-// 4x the limit still ends a process that never gets one (../cpu-limit.ts).
+// 4x the limit, counted from the request (the start-up too), still ends a process that never gets
+// one (../cpu-limit.ts).
 //
 // The daemon's main thread never forks one. A fork copies the forking process's page tables
 // under its mmap_lock, and libuv then waits for the child's exec: 3-9 ms of the main thread per
@@ -191,6 +192,19 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
 
 /** Milliseconds as seconds, to the millisecond: `30 s`, `0.2 s`. */
 const seconds = (ms: number): string => `${Math.round(ms) / 1000} s`;
+
+/** Whether `p` settles within `ms` (a rejection is passed on); the timer ends with it either way. */
+async function settledWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export class CompileProcess {
   readonly #options: CompileProcessOptions;
@@ -520,12 +534,22 @@ export class CompileProcess {
 
   async #run(bytes: Uint8Array, limits: EngineLimits, cpuLimitMs: number): Promise<CompileResult> {
     if (this.#closed) return refused('the engine is closed');
+    // The wall-clock cap counts from here: a process's start-up (the pipeline loaded at the
+    // lowest CPU priority) gets no core on a busy host either, and is under no CPU time limit.
+    const wallCapMs = cpuLimitMs * this.#options.wallCapFactor;
+    const askedAt = performance.now();
     let r: Running;
     try {
       const l = await this.#launcherReady();
       if (this.#running?.launcher !== l) this.#running = undefined;
       r = this.#running ??= this.#spawn(l);
-      await r.ready;
+      if (!(await settledWithin(r.ready, wallCapMs))) {
+        this.stopped++;
+        this.#end(r);
+        return this.#unavailable(
+          `the compile process did not start within the compile's wall-clock cap of ${seconds(wallCapMs)} (${this.#options.wallCapFactor}x its CPU time limit of ${seconds(cpuLimitMs)}): the host is too busy; it was stopped, try again`,
+        );
+      }
     } catch (err) {
       const message = `the policy could not be compiled: ${errorText(err)}`;
       return err instanceof CompilerDown ? this.#unavailable(message) : refused(message);
@@ -569,7 +593,7 @@ export class CompileProcess {
       // Its CPU time from now on (the process is idle until it reads the job). A clock that cannot
       // be read (no pid: no such process to read) counts the wall clock, as the limit used to.
       const limit = new CpuLimit(r.pid !== undefined ? processCpuClock(r.pid) : null, cpuLimitMs, {
-        wallCapMs: cpuLimitMs * this.#options.wallCapFactor,
+        wallCapMs: Math.max(1, wallCapMs - (performance.now() - askedAt)),
         cpus: availableParallelism(),
       });
       const look = (): void => {
@@ -581,7 +605,7 @@ export class CompileProcess {
         }
         this.stopped++;
         this.#end(r);
-        done(this.#overTime(limit));
+        done(this.#overTime(limit, wallCapMs));
       };
       look();
     });
@@ -628,14 +652,14 @@ export class CompileProcess {
    * stored. A policy cannot get there by itself: a compile that waits on nothing but its own
    * threads spends CPU time all along, and the process reads no input but the job.
    */
-  #overTime(limit: CpuLimit): CompileResult {
+  #overTime(limit: CpuLimit, wallCapMs: number): CompileResult {
     const used = seconds(limit.usedMs);
     if (limit.passed === 'cpu')
       return refused(
         `compiling the policy took more than the compile process's CPU time limit of ${seconds(limit.limitMs)} (it had used ${used}); it was stopped`,
       );
     return this.#unavailable(
-      `compiling the policy did not finish within the compile process's wall-clock cap of ${seconds(limit.wallCapMs)} (${this.#options.wallCapFactor}x its CPU time limit of ${seconds(limit.limitMs)}), having had only ${used} of CPU time: the host is too busy; it was stopped, try again`,
+      `compiling the policy did not finish within the compile process's wall-clock cap of ${seconds(wallCapMs)} (${this.#options.wallCapFactor}x its CPU time limit of ${seconds(limit.limitMs)}), having had only ${used} of CPU time: the host is too busy; it was stopped, try again`,
     );
   }
 

@@ -81,6 +81,32 @@ describe('the compile process', () => {
     expect(compiler.pid).not.toBe(pid);
   }, 120_000);
 
+  it('a compile process that does not start within the wall-clock cap is stopped too: the host is busy, try again', async () => {
+    const { compiler, good } = await compilerUp({ wallCapFactor: 2 });
+    await compiler.idle();
+    // The launcher, stopped, never starts the next compile process: its start-up gets no core.
+    const launcher = compiler.launcherPid!;
+    process.kill(launcher, 'SIGSTOP');
+    await waitUntil(() => readProcStat(launcher)?.state === 'T', 'the launcher to be stopped');
+    let r: Awaited<ReturnType<CompileProcess['compile']>>;
+    try {
+      r = await compiler.compile(good, DEFAULT_LIMITS, 1000);
+    } finally {
+      process.kill(launcher, 'SIGCONT');
+    }
+    expect(r).toEqual({
+      ok: false,
+      kind: 'compiler-unavailable',
+      message:
+        "the compile process did not start within the compile's wall-clock cap of 2 s (2x its CPU time limit of 1 s): the host is too busy; it was stopped, try again",
+      retryAfterS: 1,
+    });
+    // The launcher, running again, starts a fresh process for the next compile.
+    expect((await compiler.compile(good, DEFAULT_LIMITS)).ok).toBe(true);
+    await compiler.idle();
+    expect(compileProcesses()).toEqual([]);
+  }, 120_000);
+
   it('a compile that waited longer than its CPU time limit for a core still compiles: the wait is not its time', async () => {
     const { compiler, good, pid } = await compilerUp({ wallCapFactor: 100 });
     process.kill(pid, 'SIGSTOP');
