@@ -195,6 +195,7 @@ const seconds = (ms: number): string => `${Math.round(ms) / 1000} s`;
 
 /** Whether `p` settles within `ms` (a rejection is passed on); the timer ends with it either way. */
 async function settledWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  p.catch(() => undefined); // a rejection after the timer is nobody's: not an unhandled one
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
@@ -538,18 +539,23 @@ export class CompileProcess {
     // lowest CPU priority) gets no core on a busy host either, and is under no CPU time limit.
     const wallCapMs = cpuLimitMs * this.#options.wallCapFactor;
     const askedAt = performance.now();
-    let r: Running;
-    try {
+    let started: Running | undefined;
+    const start = async (): Promise<void> => {
       const l = await this.#launcherReady();
       if (this.#running?.launcher !== l) this.#running = undefined;
-      r = this.#running ??= this.#spawn(l);
-      if (!(await settledWithin(r.ready, wallCapMs))) {
+      started = this.#running ??= this.#spawn(l);
+      await started.ready;
+    };
+    let r: Running;
+    try {
+      if (!(await settledWithin(start(), wallCapMs)) || started === undefined) {
         this.stopped++;
-        this.#end(r);
+        if (started !== undefined) this.#end(started);
         return this.#unavailable(
           `the compile process did not start within the compile's wall-clock cap of ${seconds(wallCapMs)} (${this.#options.wallCapFactor}x its CPU time limit of ${seconds(cpuLimitMs)}): the host is too busy; it was stopped, try again`,
         );
       }
+      r = started;
     } catch (err) {
       const message = `the policy could not be compiled: ${errorText(err)}`;
       return err instanceof CompilerDown ? this.#unavailable(message) : refused(message);
