@@ -37,6 +37,7 @@
 // job's wall time, so pacing holds a VM to its share of all the time it causes.
 
 import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
+import { type Bucket, ShareBucket } from './share-bucket.ts';
 
 export interface SchedulerLimits {
   /** Evaluations off the main thread at once (waiting for or in a worker), all keys together. A job
@@ -118,16 +119,13 @@ interface Job {
   refuse(retryAfterMs: number): void;
 }
 
-interface Lane {
+interface Lane extends Bucket {
   /** Ordered by deadline (arrival order for equal deadlines). */
   queue: Job[];
   inFlight: number;
   /** Recent cost (ms), decayed to `costAt`. */
   cost: number;
   costAt: number;
-  /** Bucket level (ms), refilled to `tokensAt`. */
-  tokens: number;
-  tokensAt: number;
   lastAskedAt: number;
   /** Held back since its last start (counted once). */
   paced: boolean;
@@ -155,8 +153,7 @@ export class FairScheduler {
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private readonly clock: SchedulerClock;
-  private readonly share: number;
-  private readonly burst: number;
+  private readonly bucket: ShareBucket;
   private readonly window: number;
   private timer: unknown;
   private timerAt = Infinity;
@@ -171,17 +168,18 @@ export class FairScheduler {
       const v = limits[k];
       if (!Number.isInteger(v) || v < 1) throw new Error(`scheduler limit ${k} must be a positive integer, got ${v}`);
     }
-    this.share = limits.vmShare ?? SCHEDULER_DEFAULTS.vmShare;
-    this.burst = limits.vmBurstMs ?? SCHEDULER_DEFAULTS.vmBurstMs;
+    const share = limits.vmShare ?? SCHEDULER_DEFAULTS.vmShare;
+    const burst = limits.vmBurstMs ?? SCHEDULER_DEFAULTS.vmBurstMs;
     this.window = limits.contentionWindowMs ?? SCHEDULER_DEFAULTS.contentionWindowMs;
     const positive: Array<[string, number]> = [
-      ['vmShare', this.share],
-      ['vmBurstMs', this.burst],
+      ['vmShare', share],
+      ['vmBurstMs', burst],
     ];
     for (const [k, v] of positive)
       if (!Number.isFinite(v) || v <= 0) throw new Error(`scheduler ${k} must be a positive number, got ${v}`);
     if (!Number.isFinite(this.window) || this.window < 0)
       throw new Error(`scheduler contentionWindowMs must be a number >= 0, got ${this.window}`);
+    this.bucket = new ShareBucket(share, burst);
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -208,7 +206,7 @@ export class FairScheduler {
   }
 
   private get pacing(): boolean {
-    return this.share < 1 && !this.closed;
+    return this.bucket.pacing && !this.closed;
   }
 
   /** `leftBehindMs(result)`: the cost (ms) of what the job leaves to run after it settled,
@@ -353,8 +351,7 @@ export class FairScheduler {
       inFlight: 0,
       cost: 0,
       costAt: now,
-      tokens: this.burst,
-      tokensAt: now,
+      ...this.bucket.full(now),
       lastAskedAt: now,
       paced: false,
     };
@@ -372,16 +369,8 @@ export class FairScheduler {
     const now = this.clock.now();
     const cost = Math.max(0, now - startedAt) + (Number.isFinite(leftBehindMs) && leftBehindMs > 0 ? leftBehindMs : 0);
     addCost(lane, now, cost);
-    // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
-    const before = this.tokens(lane, now);
-    const after = before - cost;
-    lane.tokens = this.contendedUntil(key, now) > now ? after : Math.max(after, Math.min(0, before));
-    lane.tokensAt = now;
+    this.bucket.draw(lane, now, cost, this.contendedUntil(key, now) > now);
     this.sweep(now);
-  }
-
-  private tokens(lane: Lane, now: number): number {
-    return Math.min(this.burst, lane.tokens + (now - lane.tokensAt) * this.share);
   }
 
   /** Until when another key counts as asking (<= now: nobody else is). */
@@ -397,17 +386,8 @@ export class FairScheduler {
 
   /** When a key held back may start again (its bucket positive, or nobody else asking); <= now: it may. */
   private heldUntil(key: string, lane: Lane, now: number): number {
-    if (!this.pacing) return -Infinity;
-    const level = this.tokens(lane, now);
-    if (level > 0) return -Infinity;
-    const contended = this.contendedUntil(key, now);
-    if (contended <= now) return -Infinity;
-    return Math.min(contended, now + this.refillMs(level));
-  }
-
-  /** Until the bucket is positive again (ms; > 0). */
-  private refillMs(level: number): number {
-    return Math.max(0, -level) / this.share + 1;
+    if (!this.pacing || this.bucket.level(lane, now) > 0) return -Infinity;
+    return this.bucket.heldUntil(lane, now, this.contendedUntil(key, now));
   }
 
   /** Forgets keys that are idle, full and quiet: a lane holds nothing a new one would not. */
@@ -417,7 +397,7 @@ export class FairScheduler {
     for (const [k, lane] of this.lanes) {
       if (lane.queue.length > 0 || lane.inFlight > 0) continue;
       if (now - lane.lastAskedAt < Math.max(this.window, 4 * COST_HALF_LIFE_MS)) continue;
-      if (this.tokens(lane, now) < this.burst) continue;
+      if (this.bucket.level(lane, now) < this.bucket.burstMs) continue;
       this.lanes.delete(k);
     }
   }
@@ -497,7 +477,7 @@ export class FairScheduler {
         i++;
         continue;
       }
-      const retryAfterMs = this.refillMs(this.tokens(lane, now));
+      const retryAfterMs = this.bucket.refillMs(this.bucket.level(lane, now));
       while (lane.queue.length > 0 && lane.queue[0]!.deadlineAt <= now) {
         this.queuedTotal--;
         lane.queue.shift()!.refuse(retryAfterMs);

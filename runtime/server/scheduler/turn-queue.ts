@@ -31,6 +31,7 @@
 // Otherwise it never refuses work for its cost. It refuses when a queue is full, or when a request
 // waited past its deadline (never run, so never audited). Keys idle for a while are forgotten.
 import { addCost, COST_HALF_LIFE_MS, decayedCost } from './recent-cost.ts';
+import { type Bucket, ShareBucket } from './share-bucket.ts';
 
 export interface TurnQueueLimits {
   /** Requests waiting, all keys together. */
@@ -121,16 +122,13 @@ interface Waiting {
   deadlineAt: number;
 }
 
-interface Lane {
+interface Lane extends Bucket {
   key: string;
   queue: Waiting[];
   /** Recent main-thread cost (ms), decayed to costAt. */
   cost: number;
   costAt: number;
   lastAskedAt: number;
-  /** Bucket level (ms), refilled to tokensAt. */
-  tokens: number;
-  tokensAt: number;
   /** Requests it handed in since the attribution window opened. */
   windowRequests: number;
   /** Held back for its share since one of its requests last ran (counted once). */
@@ -182,8 +180,7 @@ export class TurnQueue {
   private longestWait = 0;
   private readonly clock: TurnClock;
   private readonly budget: number;
-  private readonly share: number;
-  private readonly burst: number;
+  private readonly bucket: ShareBucket;
   private timer: unknown;
   private timerAt = Infinity;
   private pacedEpisodes = 0;
@@ -210,20 +207,21 @@ export class TurnQueue {
       if (!Number.isFinite(v) || v < 0) throw new Error(`turn queue limit ${k} must be a number >= 0, got ${v}`);
     }
     this.budget = limits.turnBudgetMs ?? TURN_BUDGET_MS;
-    this.share = limits.share ?? 1;
-    this.burst = limits.burstMs ?? MAIN_THREAD_BURST_MS;
+    const share = limits.share ?? 1;
+    const burst = limits.burstMs ?? MAIN_THREAD_BURST_MS;
     for (const [k, v] of [
-      ['share', this.share],
-      ['burstMs', this.burst],
+      ['share', share],
+      ['burstMs', burst],
     ] as const)
       if (!Number.isFinite(v) || v <= 0) throw new Error(`turn queue limit ${k} must be a positive number, got ${v}`);
+    this.bucket = new ShareBucket(share, burst);
     this.clock = options.clock ?? REAL_TURN_CLOCK;
     this.windowAt = this.clock.now();
     this.windowBusy = this.clock.busyMs?.() ?? 0;
   }
 
   private get pacing(): boolean {
-    return this.share < 1;
+    return this.bucket.pacing;
   }
 
   /** Times a key's requests were held back for its share (an episode ends when one of them runs). */
@@ -247,7 +245,7 @@ export class TurnQueue {
   /** The key's bucket level now (ms; `burstMs` for a key not remembered). */
   tokensOf(key: string): number {
     const lane = this.lanes.get(key);
-    return lane === undefined ? this.burst : this.tokens(lane, this.clock.now());
+    return lane === undefined ? this.bucket.burstMs : this.bucket.level(lane, this.clock.now());
   }
 
   /** Requests waiting. */
@@ -284,8 +282,7 @@ export class TurnQueue {
         cost: 0,
         costAt: now,
         lastAskedAt: -Infinity,
-        tokens: this.burst,
-        tokensAt: now,
+        ...this.bucket.full(now),
         windowRequests: 0,
         paced: false,
       };
@@ -333,11 +330,6 @@ export class TurnQueue {
     }
   }
 
-  /** The bucket's level at `now` (ms). */
-  private tokens(lane: Lane, now: number): number {
-    return Math.min(this.burst, lane.tokens + (now - lane.tokensAt) * this.share);
-  }
-
   /** Until when a key other than `key` counts as asking (Infinity: one has requests waiting). */
   private contendedUntil(key: string, now: number): number {
     const own = this.lanes.get(key)?.queue.length ?? 0;
@@ -349,28 +341,14 @@ export class TurnQueue {
 
   /** When a key held back for its share may run again; <= now: it is not held. */
   private heldUntil(lane: Lane, now: number): number {
-    if (!this.pacing) return -Infinity;
-    const level = this.tokens(lane, now);
-    if (level > 0) return -Infinity;
-    const contended = this.contendedUntil(lane.key, now);
-    if (contended <= now) return -Infinity;
-    return Math.min(contended, now + this.refillMs(level));
-  }
-
-  /** Until the bucket is positive again (ms; > 0). */
-  private refillMs(level: number): number {
-    return Math.max(0, -level) / this.share + 1;
+    if (!this.pacing || this.bucket.level(lane, now) > 0) return -Infinity;
+    return this.bucket.heldUntil(lane, now, this.contendedUntil(lane.key, now));
   }
 
   /** Charges `ms` of the main thread to `lane`: its recent cost (order) and its bucket (pace). */
   private charge(lane: Lane, now: number, ms: number): void {
     addCost(lane, now, ms);
-    if (!this.pacing) return;
-    // Alone, the bucket drains to 0 at most: no debt for time nobody else wanted.
-    const before = this.tokens(lane, now);
-    const after = before - ms;
-    lane.tokens = this.contendedUntil(lane.key, now) > now ? after : Math.max(after, Math.min(0, before));
-    lane.tokensAt = now;
+    if (this.pacing) this.bucket.draw(lane, now, ms, this.contendedUntil(lane.key, now) > now);
   }
 
   /**
@@ -545,7 +523,7 @@ export class TurnQueue {
         i++;
         continue;
       }
-      const retryAfterMs = this.refillMs(this.tokens(lane, now));
+      const retryAfterMs = this.bucket.refillMs(this.bucket.level(lane, now));
       while (lane.queue.length > 0 && lane.queue[0]!.deadlineAt < now) {
         const waiting = this.take(lane, now);
         this.options.onRefused?.('vm-rate-limited');
@@ -614,7 +592,7 @@ export class TurnQueue {
       if (
         lane.queue.length === 0 &&
         now - lane.lastAskedAt >= quiet &&
-        (!this.pacing || this.tokens(lane, now) >= this.burst) // a debt is not forgotten
+        (!this.pacing || this.bucket.level(lane, now) >= this.bucket.burstMs) // a debt is not forgotten
       )
         this.lanes.delete(key);
   }
