@@ -585,6 +585,21 @@ describe("the main thread's turn queue behind the lean server (turn-queue.ts)", 
     while (performance.now() < until);
   };
 
+  it("counts a connection, and a request refused as it is read, as its payer's work (TurnQueue.noteWork), not as another payer's", async () => {
+    const queue = new TurnQueue({ maxQueued: 100, maxQueuedPerKey: 50, contentionWindowMs: 60_000, maxWaitMs: 60_000 });
+    const noted: string[] = [];
+    queue.noteWork = (key) => void noted.push(key);
+    const { conns } = await withTurns(['junk', 'victim'], echo, 50, queue);
+    expect(noted).toEqual(['junk', 'victim']); // their accepts
+    const [junk, victim] = conns as [RawConnection, RawConnection];
+    victim.write(post('/v', '{}'));
+    expect((await victim.next()).status).toBe(200);
+    junk.write('NOT HTTP AT ALL\r\n\r\n');
+    expect((await junk.next()).status).toBe(400);
+    await junk.closed;
+    expect(noted).toEqual(['junk', 'victim', 'junk']);
+  });
+
   it("runs the request of the payer that cost least first, among those read in one poll, and each payer's in order", async () => {
     const order: string[] = [];
     const waited = new Map<string, number>();

@@ -421,6 +421,31 @@ describe("TurnQueue: a key's share of the main thread while another asks", () =>
     expect(q.pacedTotal).toBe(0);
   });
 
+  it("a VM's work outside any request (connections, requests refused as read) is counted as its own: junk beside one request a second does not hold the other VM", () => {
+    const { loop, q, submit } = pacing({ share: 0.5, burstMs: 10 });
+    // The junk VM asks once, so that it counts as asking (contention) for the whole test.
+    submit('vm-junk', 'j0', 0.02);
+    loop.drain();
+    // A victim asking every 2 ms (0.1 ms a turn, 0.05 around it); beside each of its requests, the
+    // junk VM opens 8 connections and sends a malformed request on each (0.2 ms of the main
+    // thread apiece: accept, identity, parse, the 400, the close), none of which reach the queue.
+    for (let ms = 0; ms < 300; ms += 2) {
+      for (let i = 0; i < 8; i++) {
+        q.noteWork('vm-junk');
+        loop.spend(0.2);
+      }
+      loop.spend(0.05);
+      submit('vm-victim', `v${ms}`, 0.1);
+      loop.drain();
+      loop.idle(0.2);
+    }
+    // The victim paid about its own (0.15 ms a request), not the junk's 1.6 ms beside each.
+    expect(q.costOf('vm-victim')).toBeLessThan(150 * 0.3);
+    expect(q.costOf('vm-junk')).toBeGreaterThan(150 * 1.6 * 0.5);
+    expect(q.tokensOf('vm-victim')).toBeGreaterThan(0);
+    expect(q.pacedTotal).toBe(0);
+  });
+
   it('a key alone is never held, whatever it costs; once another key asks, it has no burst left and is held at once', () => {
     const { loop, q, log, submit } = pacing();
     for (let i = 0; i < 100; i++) expect(submit('vm-flood', `f${i}`, 1)).toBe('ran');

@@ -423,6 +423,20 @@ export class TurnQueue {
     if (lane !== undefined) this.record(lane, this.clock.now());
   }
 
+  /**
+   * `key`'s peer made the main thread work for something that is no request handed in here: a
+   * connection accepted (its identity), a request refused as it was read (malformed, too large,
+   * too slow). Counted with the window's requests, so that attribute() splits the work outside the
+   * items by what each key caused: otherwise a VM sending junk beside one real request a second
+   * (to count as asking) had its junk's cost charged to the other VM's requests, and held that VM
+   * to its share. A key not remembered is counted in the window only: its part is charged to no one.
+   */
+  noteWork(key: string): void {
+    this.windowRequests++;
+    const lane = this.lanes.get(key);
+    if (lane !== undefined) lane.windowRequests++;
+  }
+
   /** A span of `lane`'s work started at `startedAt`: charged with the others of this task, once
    * their microtasks have run (one hook, no closure per request). */
   private record(lane: Lane, startedAt: number): void {

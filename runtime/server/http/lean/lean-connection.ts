@@ -149,12 +149,12 @@ export class LeanConnection<P> implements TurnJob {
           this.scanned = parsed.scanned;
           return this.setDeadline(this.requestStart + this.o.limits.headersTimeoutMs);
         }
-        if (parsed.kind === 'refused') return this.write(parsed.reply, true);
+        if (parsed.kind === 'refused') return this.refuseAsRead(parsed.reply);
         this.input.skip(parsed.head.size);
         this.head = parsed.head;
         // Answered without reading the body, and closed: its bytes cannot be told from a next request.
         if (parsed.head.contentLength > this.o.maxBodyBytes)
-          return this.write(payloadTooLarge(this.o.maxBodyBytes), true);
+          return this.refuseAsRead(payloadTooLarge(this.o.maxBodyBytes));
         this.phase = 'body';
         this.continued = false;
       }
@@ -296,6 +296,13 @@ export class LeanConnection<P> implements TurnJob {
     this.write(fail('internal', 'internal error; see the daemon log'), true);
   }
 
+  /** A request refused as it was read, never handed to the turn queue: the work is its payer's
+   * all the same (TurnQueue.noteWork), and the connection is closed. */
+  private refuseAsRead(reply: Reply): void {
+    this.o.turns?.queue.noteWork(this.payer);
+    this.write(reply, true);
+  }
+
   private write(reply: Reply, close: boolean): void {
     this.head = null;
     if (this.socket.destroyed) return;
@@ -348,22 +355,20 @@ export class LeanConnection<P> implements TurnJob {
     const l = this.o.limits;
     switch (this.phase) {
       case 'head':
-        return this.write(
+        return this.refuseAsRead(
           refuse(
             408,
             `the request head did not arrive within ${l.headersTimeoutMs} ms`,
             'send the whole request at once',
           ),
-          true,
         );
       case 'body':
-        return this.write(
+        return this.refuseAsRead(
           refuse(
             408,
             `the request did not arrive within ${l.requestTimeoutMs} ms`,
             'send the body right after the headers',
           ),
-          true,
         );
       default:
         // idle (nothing asked, or keep-alive expired) or closing: nobody waits for an answer.

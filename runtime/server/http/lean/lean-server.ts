@@ -99,6 +99,8 @@ export class LeanHttpServer<P> {
       socket.destroy();
       return;
     }
+    // The accept and the identity were this payer's work (TurnQueue.noteWork).
+    this.context.turns?.queue.noteWork(cls.payer ?? cls.holder);
     const admission = this.budget.admit(cls);
     if (!admission.ok) return this.refuse(socket, admission.message, admission.hint);
     const connection = new LeanConnection<P>(socket, peer, this.context, cls.keepAlive, cls.payer ?? cls.holder);
