@@ -3,6 +3,7 @@
 // start time, which together with its pid names one process forever) and what it takes to
 // audit it if the daemon dies before the decision is recorded (the decision's context).
 import type { Operation, VmIdentity } from '../contract/types.ts';
+import { decimalDigits, writeDecimal } from '../wire/decimal-bytes.ts';
 import { isJsonObject, parseJsonObject } from '../wire/json-object.ts';
 
 /** A process's RLIMIT_MEMLOCK. */
@@ -186,17 +187,9 @@ class SlotWriter {
   /** As String(n) writes it (a safe integer digit by digit, without the string). */
   number(n: number): void {
     if (!Number.isSafeInteger(n) || n <= 0) return this.ascii(String(n));
-    let digits = 1;
-    for (let p = 10; p <= n; p *= 10) digits++;
+    const digits = decimalDigits(n);
     if (this.overflow || this.at + digits > this.end) return void (this.overflow = true);
-    const into = this.into;
-    let at = this.at + digits;
-    this.at = at;
-    while (n > 0) {
-      const q = Math.floor(n / 10);
-      into[--at] = 0x30 + (n - q * 10);
-      n = q;
-    }
+    this.at = writeDecimal(this.into, this.at, n, digits);
   }
 }
 

@@ -8,6 +8,7 @@
 // JSON.stringify itself unless they are plain printable ASCII. A value it does not take (a bigint,
 // a function, a symbol, an object with a prototype of its own, which audit records never hold)
 // is left to JSON.stringify whole, so the answer is always JSON.stringify's.
+import { decimalDigits, writeDecimal } from '../wire/decimal-bytes.ts';
 
 /** Printable ASCII without the two characters JSON escapes there: written between quotes as it is. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -91,17 +92,9 @@ class Writer {
   number(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) return this.ascii(String(v));
     if (v === 0) return this.byte(0x30); // -0 too, as JSON.stringify
-    let digits = 1;
-    for (let p = 10; p <= v; p *= 10) digits++;
+    const digits = decimalDigits(v);
     this.room(digits);
-    const buf = this.buf;
-    let at = this.at + digits;
-    this.at = at;
-    while (v > 0) {
-      const q = Math.floor(v / 10);
-      buf[--at] = 0x30 + (v - q * 10);
-      v = q;
-    }
+    this.at = writeDecimal(this.buf, this.at, v, digits);
   }
 
   value(v: unknown): void {
